@@ -1,0 +1,68 @@
+#pragma once
+// Sans-I/O MQTT codec: bytes in, packets out, and packets in, bytes out. No sockets, no Asio.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "core/result.hpp"
+#include "mqtt/codec/errors.hpp"
+#include "mqtt/codec/packets.hpp"
+
+namespace mop::mqtt {
+
+inline constexpr std::uint32_t kMaxRemainingLength = 268'435'455;  // 256 MiB - 1, the wire's limit
+
+// One complete packet as framed on the wire: the first byte of the fixed header and the
+// `remaining length` bytes that follow it. `body` points into the FrameReader's buffer and is
+// valid until the next call to FrameReader::feed/next.
+struct Frame {
+  std::uint8_t first_byte = 0;
+  std::span<const std::uint8_t> body;
+  PacketType type() const { return static_cast<PacketType>(first_byte >> 4); }
+  std::uint8_t flags() const { return first_byte & 0x0F; }
+};
+
+// Splits a byte stream into frames. Checks the remaining length against `max_packet_size`
+// (the whole packet: fixed header + remaining length) as soon as the length is known, before it
+// buffers the body, so a peer cannot make us allocate what it merely claims.
+class FrameReader {
+public:
+  explicit FrameReader(std::uint32_t max_packet_size) : max_packet_size_(max_packet_size) {}
+
+  // Appends bytes read from the socket.
+  void feed(std::span<const std::uint8_t> bytes);
+  // The next complete frame, std::nullopt when more bytes are needed, or an error
+  // (malformed_remaining_length, packet_too_large). After an error the reader is unusable.
+  Result<std::optional<Frame>> next();
+  std::size_t buffered() const { return buf_.size() - pos_; }
+
+private:
+  std::uint32_t max_packet_size_;
+  std::string buf_;
+  std::size_t pos_ = 0;  // start of the first unconsumed byte
+};
+
+// Decodes a frame sent by a client. `version` is the connection's negotiated protocol version;
+// for CONNECT (the first packet) it is ignored and the version is read from the packet.
+// Applies every rule of the spec that can be checked on the packet alone.
+Result<Packet> decode_client_packet(const Frame& frame, ProtocolVersion version);
+
+// Decodes a frame sent by a server (for our own client code: bench, tests).
+Result<Packet> decode_server_packet(const Frame& frame, ProtocolVersion version);
+
+// Appends the encoding of `packet` to `out`.
+void encode(const Packet& packet, ProtocolVersion version, std::string& out);
+
+// Appends only the fixed header and variable header of a PUBLISH (everything but the payload)
+// so that the payload buffer can be written to the socket without copying it.
+void encode_publish_header(const Publish& publish, ProtocolVersion version, std::string& out);
+
+// Size of the whole encoded packet, used for maximum packet size checks.
+std::size_t encoded_size(const Publish& publish, ProtocolVersion version);
+
+// UTF-8 rules of MQTT strings [MQTT-1.5.3-1, -2]: well-formed, no surrogates, no U+0000.
+bool valid_mqtt_utf8(std::string_view s);
+
+}  // namespace mop::mqtt

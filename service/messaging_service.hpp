@@ -1,0 +1,132 @@
+#pragma once
+// The messaging model the protocols talk to: Pulsar's. Topics, durable subscriptions with
+// cursors, message ids, retained messages. MQTT (and later the Pulsar protocol) call only this
+// interface; `EmbeddedService` (broker/ in this process) implements it today, a cluster
+// implementation (pulsar/client to a real Pulsar cluster) will implement it for `mop proxy`.
+//
+// Threading: an implementation is owned by one thread. Every method is called on it, and every
+// callback and listener method runs on it, always later (posted to the executor), never inline
+// from inside the call that caused it.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "core/payload.hpp"
+#include "core/result.hpp"
+#include "service/topic_name.hpp"
+
+namespace mop::service {
+
+// Pulsar message id: ledger:entry[:batch]. Ordered by (ledger, entry, batch).
+struct MessageId {
+  std::uint64_t ledger = 0;
+  std::uint64_t entry = 0;
+  std::int32_t batch = -1;
+  auto operator<=>(const MessageId&) const = default;
+  std::string to_string() const;
+};
+
+// A message as stored in a topic. Immutable once published and shared by every reader.
+struct Message {
+  Payload payload;
+  // Pulsar message properties, in order; repeated keys allowed (MQTT 5 user properties).
+  std::vector<std::pair<std::string, std::string>> properties;
+  std::uint64_t publish_time_ms = 0;
+  std::string producer_name;            // MQTT: the publisher's client id
+  std::optional<std::string> ordering_key;
+  // The QoS the MQTT publisher used; messages from Pulsar producers count as QoS 1.
+  std::uint8_t mqtt_qos = 1;
+};
+using MessagePtr = std::shared_ptr<const Message>;
+
+enum class SubscriptionType { exclusive, shared, failover, key_shared };
+enum class InitialPosition { latest, earliest };
+
+struct SubscriptionOptions {
+  SubscriptionType type = SubscriptionType::shared;
+  InitialPosition initial_position = InitialPosition::latest;
+  bool durable = true;  // false: removed when its last receiver detaches (a Pulsar reader)
+};
+
+using ReceiverId = std::uint64_t;
+
+// A receiver is one consumer identity (an MQTT session, a Pulsar consumer) with a budget of
+// permits shared by every subscription it is attached to. Each delivered message costs one
+// permit; the receiver returns permits with flow() as it acknowledges or frees room.
+class ReceiverListener {
+public:
+  virtual ~ReceiverListener() = default;
+  virtual void on_message(const TopicName& topic, const std::string& subscription, MessageId id,
+                          const MessagePtr& message, std::uint32_t redelivery_count) = 0;
+};
+
+class TopicListener {
+public:
+  virtual ~TopicListener() = default;
+  // A topic in the watched namespace was created (first publish, or a subscription).
+  virtual void on_topic_created(const TopicName& topic) = 0;
+};
+
+using PublishCallback = std::function<void(std::error_code, MessageId)>;
+
+class MessagingService {
+public:
+  virtual ~MessagingService() = default;
+
+  // Appends a message to a topic, creating the topic if needed. `done` runs once the message is
+  // durable (or failed); callbacks for one topic run in publish order.
+  virtual void publish(const TopicName& topic, MessagePtr message, PublishCallback done) = 0;
+
+  // Receivers.
+  virtual ReceiverId open_receiver(ReceiverListener& listener) = 0;
+  // Adds permits. Pending messages of attached subscriptions are dispatched while permits last.
+  virtual void flow(ReceiverId receiver, std::uint32_t permits) = 0;
+  // Drops the remaining permits (the receiver went offline but stays attached).
+  virtual void pause(ReceiverId receiver) = 0;
+  // Detaches the receiver from every subscription; its unacknowledged messages become
+  // available for redelivery; non-durable subscriptions left without receivers are removed.
+  virtual void close_receiver(ReceiverId receiver) = 0;
+
+  // Creates the subscription if it does not exist (at opts.initial_position) and attaches the
+  // receiver. Errors: consumer_busy for a second receiver on an exclusive subscription.
+  virtual Status subscribe(const TopicName& topic, const std::string& subscription,
+                           const SubscriptionOptions& opts, ReceiverId receiver) = 0;
+  // Detaches `receiver` from the subscription (unacknowledged messages go back for redelivery).
+  virtual void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
+  // Deletes the subscription and its cursor.
+  virtual void unsubscribe(const TopicName& topic, const std::string& subscription) = 0;
+  // Individual acknowledgement of one delivered message.
+  virtual void ack(const TopicName& topic, const std::string& subscription, MessageId id) = 0;
+
+  // Topics of a namespace that exist now, and a watch for those created later.
+  virtual std::vector<TopicName> list_topics(const NamespaceName& ns) = 0;
+  virtual void watch_topics(const NamespaceName& ns, TopicListener& listener) = 0;
+  virtual void unwatch_topics(const NamespaceName& ns, TopicListener& listener) = 0;
+
+  // Retained messages, one per topic. An empty payload clears the topic's retained message.
+  virtual void set_retained(const TopicName& topic, MessagePtr message, std::function<void(std::error_code)> done) = 0;
+  // Every retained message of a namespace whose topic satisfies `match`.
+  virtual std::vector<std::pair<TopicName, MessagePtr>> retained(
+      const NamespaceName& ns, const std::function<bool(const TopicName&)>& match) = 0;
+};
+
+// Errors of the service, as Pulsar's ServerError names them.
+enum class ServiceError {
+  consumer_busy = 1,
+  subscription_not_found,
+  topic_not_found,
+  persistence_error,
+  service_not_ready,
+};
+const std::error_category& service_category() noexcept;
+inline std::error_code make_error_code(ServiceError e) noexcept { return {static_cast<int>(e), service_category()}; }
+
+}  // namespace mop::service
+
+template <>
+struct std::is_error_code_enum<mop::service::ServiceError> : std::true_type {};
