@@ -1,0 +1,54 @@
+#include "mqtt/codec/codec.hpp"
+
+namespace mop::mqtt {
+namespace {
+// A buffer that once held a huge packet keeps its capacity; give memory back once it is mostly
+// idle so that one large message does not pin megabytes per connection for its lifetime.
+constexpr std::size_t kShrinkAbove = 64 * 1024;
+}  // namespace
+
+void FrameReader::feed(std::span<const std::uint8_t> bytes) {
+  // Compacting here, not in next(), keeps the bodies of frames returned since the last feed valid
+  // and moves at most one partial frame per socket read.
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+  } else if (pos_ != 0) {
+    buf_.erase(0, pos_);
+  }
+  pos_ = 0;
+  if (buf_.capacity() > kShrinkAbove && buf_.size() + bytes.size() < buf_.capacity() / 4) {
+    buf_.shrink_to_fit();
+  }
+  buf_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+Result<std::optional<Frame>> FrameReader::next() {
+  // An error leaves pos_ where it was, so every later call reports the same error: after a bad
+  // header there is no frame boundary to resume at, and the caller closes the connection.
+  const std::size_t avail = buf_.size() - pos_;
+  if (avail < 2) return std::optional<Frame>{};
+
+  const auto* p = reinterpret_cast<const std::uint8_t*>(buf_.data()) + pos_;
+  std::uint32_t remaining = 0;
+  std::size_t len_bytes = 0;
+  for (;;) {
+    if (len_bytes == 4) return CodecError::malformed_remaining_length;
+    if (1 + len_bytes >= avail) return std::optional<Frame>{};  // length not complete yet
+    const std::uint8_t digit = p[1 + len_bytes];
+    remaining |= static_cast<std::uint32_t>(digit & 0x7F) << (7 * len_bytes);
+    ++len_bytes;
+    if ((digit & 0x80) == 0) break;
+  }
+
+  const std::uint64_t total = 1 + len_bytes + static_cast<std::uint64_t>(remaining);
+  if (total > max_packet_size_) return CodecError::packet_too_large;
+  if (avail < total) return std::optional<Frame>{};
+
+  Frame frame;
+  frame.first_byte = p[0];
+  frame.body = std::span<const std::uint8_t>(p + 1 + len_bytes, remaining);
+  pos_ += static_cast<std::size_t>(total);
+  return std::optional<Frame>{frame};
+}
+
+}  // namespace mop::mqtt

@@ -1,0 +1,203 @@
+// FrameReader: splitting a byte stream into packets (MQTT 3.1.1 section 2.2).
+#include "mqtt/codec/tests/helpers.hpp"
+
+namespace mop::mqtt::test {
+namespace {
+
+constexpr auto v311 = ProtocolVersion::v311;
+
+std::optional<Frame> next_frame(FrameReader& r) {
+  auto f = r.next();
+  EXPECT_TRUE(f.ok()) << f.error().message();
+  return f.ok() ? *f : std::nullopt;
+}
+
+TEST(FrameReader, NeedsMoreBytes) {
+  FrameReader r(1024);
+  EXPECT_FALSE(next_frame(r));
+  r.feed(bytes({0x30}));
+  EXPECT_FALSE(next_frame(r));
+  r.feed(bytes({0x05, 0x00}));
+  EXPECT_FALSE(next_frame(r));
+  EXPECT_EQ(r.buffered(), 3u);
+}
+
+TEST(FrameReader, FedOneByteAtATimeYieldsEachPacketWhenComplete) {
+  std::string stream;
+  std::vector<Packet> sent = {Connect{"MQTT", v311, true, 30, "c", std::nullopt, std::nullopt, std::nullopt},
+                              Publish{false, 1, false, "a/b", 5, Payload::copy_of(std::string(200, 'z'))},
+                              Pingreq{}, Subscribe{2, {{"x/#", 1}}}, Disconnect{}};
+  std::vector<std::size_t> ends;
+  for (const auto& p : sent) {
+    encode(p, v311, stream);
+    ends.push_back(stream.size());
+  }
+  FrameReader r(4096);
+  std::size_t got = 0;
+  for (std::size_t i = 0; i < stream.size(); ++i) {
+    r.feed(std::span(reinterpret_cast<const std::uint8_t*>(stream.data()) + i, 1));
+    auto f = next_frame(r);
+    if (i + 1 == ends[got]) {
+      ASSERT_TRUE(f) << "packet " << got << " not framed at byte " << i;
+      auto p = decode_client_packet(*f, v311);
+      ASSERT_TRUE(p.ok()) << p.error().message();
+      EXPECT_EQ(describe(*p), describe(sent[got]));
+      ++got;
+      EXPECT_FALSE(next_frame(r));
+    } else {
+      ASSERT_FALSE(f) << "frame too early at byte " << i;
+    }
+  }
+  EXPECT_EQ(got, sent.size());
+  EXPECT_EQ(r.buffered(), 0u);
+}
+
+TEST(FrameReader, SeveralPacketsInOneFeed) {
+  std::string stream;
+  for (PacketId id = 1; id <= 3; ++id) encode(Puback{id}, v311, stream);
+  stream += std::string("\x40\x02\x00", 3);  // and a partial fourth
+  FrameReader r(64);
+  r.feed(bytes(stream));
+  for (PacketId id = 1; id <= 3; ++id) {
+    auto f = next_frame(r);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->type(), PacketType::puback);
+    EXPECT_EQ(f->body[1], id);
+  }
+  EXPECT_FALSE(next_frame(r));
+  EXPECT_EQ(r.buffered(), 3u);
+  r.feed(bytes({0x04}));
+  auto f = next_frame(r);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->body[1], 4);
+}
+
+// Fixed header of a PUBLISH with the given remaining length, read through the reader.
+struct Boundary {
+  std::uint32_t remaining;
+  Bytes length_bytes;
+};
+
+TEST(FrameReader, RemainingLengthBoundaries) {
+  const std::vector<Boundary> cases = {
+      {0, {0x00}},
+      {127, {0x7F}},
+      {128, {0x80, 0x01}},
+      {16'383, {0xFF, 0x7F}},
+      {16'384, {0x80, 0x80, 0x01}},
+      {2'097'151, {0xFF, 0xFF, 0x7F}},
+      {2'097'152, {0x80, 0x80, 0x80, 0x01}},
+  };
+  for (const auto& c : cases) {
+    Bytes wire{0xC0};
+    wire.insert(wire.end(), c.length_bytes.begin(), c.length_bytes.end());
+    wire.resize(wire.size() + c.remaining, 0xAB);
+    FrameReader r(kMaxRemainingLength + 5);
+    r.feed(wire);
+    auto f = next_frame(r);
+    ASSERT_TRUE(f) << c.remaining;
+    EXPECT_EQ(f->body.size(), c.remaining);
+    EXPECT_EQ(r.buffered(), 0u);
+
+    // The encoder picks the same (shortest) encoding: a PUBLISH whose remaining length is c.remaining.
+    if (c.remaining >= 3) {
+      Publish p{false, 0, false, "t", 0, Payload::copy_of(std::string(c.remaining - 3, 'p'))};
+      std::string out;
+      encode_publish_header(p, v311, out);
+      EXPECT_EQ(Bytes(out.begin() + 1, out.begin() + 1 + static_cast<long>(c.length_bytes.size())), c.length_bytes);
+      EXPECT_EQ(encoded_size(p, v311), 1 + c.length_bytes.size() + c.remaining);
+    }
+  }
+}
+
+TEST(FrameReader, LargestRemainingLengthIsFourBytes) {
+  FrameReader r(kMaxRemainingLength + 5);
+  r.feed(bytes({0x30, 0xFF, 0xFF, 0xFF, 0x7F}));  // 268,435,455: legal, body not here yet
+  EXPECT_FALSE(next_frame(r));
+}
+
+TEST(FrameReader, FiveByteRemainingLengthIsMalformed) {
+  FrameReader r(kMaxRemainingLength + 5);
+  r.feed(bytes({0x30, 0xFF, 0xFF, 0xFF, 0xFF}));  // a fifth length byte would follow: refused at once
+  auto f = r.next();
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error(), CodecError::malformed_remaining_length);
+  r.feed(bytes({0x01}));
+  EXPECT_EQ(r.next().error(), CodecError::malformed_remaining_length);  // stays failed
+}
+
+TEST(FrameReader, MaxPacketSizeCountsTheFixedHeader) {
+  FrameReader r(10);
+  r.feed(bytes({0x30, 0x08}));  // 2 + 8 = 10: allowed
+  EXPECT_FALSE(next_frame(r));
+  FrameReader r2(10);
+  r2.feed(bytes({0x30, 0x09}));  // 2 + 9 = 11
+  EXPECT_EQ(r2.next().error(), CodecError::packet_too_large);
+}
+
+TEST(FrameReader, RejectsAClaimedHugePacketBeforeBufferingOrAllocating) {
+  FrameReader r(1024 * 1024);
+  r.feed(bytes({0x30, 0xFF, 0xFF, 0xFF, 0x7F}));
+  const std::size_t before = allocations();
+  auto f = r.next();
+  EXPECT_EQ(allocations(), before);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error(), CodecError::packet_too_large);
+  EXPECT_EQ(r.buffered(), 5u);
+}
+
+TEST(FrameReader, SteadyStreamReusesItsBuffer) {
+  // Compaction: consumed bytes are dropped, so a long stream needs no new memory once warm.
+  std::string stream;
+  for (int i = 0; i < 3000; ++i)
+    encode(Publish{false, 1, false, "a/b", 1, Payload::copy_of(std::string(60, 'x'))}, v311, stream);
+  const auto* data = reinterpret_cast<const std::uint8_t*>(stream.data());
+  constexpr std::size_t kChunk = 100;  // not a multiple of the packet size: partial packets carry over
+  FrameReader r(1024);
+  std::size_t frames = 0;
+  std::size_t before = 0;
+  for (std::size_t off = 0; off < stream.size(); off += kChunk) {
+    if (off == 100 * kChunk) before = allocations();
+    r.feed(std::span(data + off, std::min(kChunk, stream.size() - off)));
+    while (true) {
+      auto f = r.next();
+      ASSERT_TRUE(f.ok());
+      if (!*f) break;
+      ++frames;
+    }
+  }
+  EXPECT_EQ(frames, 3000u);
+  EXPECT_EQ(r.buffered(), 0u);
+  EXPECT_EQ(allocations(), before);
+}
+
+TEST(FrameReader, DecodesWhatItFrames) {
+  FrameReader r(1024);
+  r.feed(bytes({0x62, 0x02, 0x00, 0x07}));
+  auto f = next_frame(r);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type(), PacketType::pubrel);
+  EXPECT_EQ(f->flags(), 0x02);
+  auto p = decode_client_packet(*f, v311);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(std::get<Pubrel>(*p).packet_id, 7);
+}
+
+TEST(Encode, AppendsWithoutAllocatingWhenOutHasRoom) {
+  const Publish pub{false, 1, false, "sensors/x", 3, Payload::copy_of(std::string(64, 'v'))};
+  const Packet sub = Subscribe{4, {{"a/+", 1}, {"b/#", 2}}};
+  const Packet ack = Puback{9};
+  std::string out;
+  out.reserve(4096);
+  const std::size_t before = allocations();
+  for (int i = 0; i < 10; ++i) {
+    encode_publish_header(pub, v311, out);
+    encode(pub, v311, out);
+    encode(sub, v311, out);
+    encode(ack, v311, out);
+  }
+  EXPECT_EQ(allocations(), before);
+}
+
+}  // namespace
+}  // namespace mop::mqtt::test
