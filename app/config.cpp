@@ -1,0 +1,815 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "core/log.hpp"
+
+namespace mop::app {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Small text helpers
+
+constexpr std::string_view kBlanks = " \t\r\n\f\v";
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(kBlanks);
+  return s.substr(first, last - first + 1);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
+
+// Splits a comma-separated list, trimming entries and dropping empty ones, so that
+// "mqtt, ws," and "mqtt,ws" mean the same.
+std::vector<std::string_view> split_list(std::string_view value) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const auto comma = value.find(',');
+    const auto item = trim(value.substr(0, comma));
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+template <typename Range>
+std::string join(const Range& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+// Plain decimal only: Pulsar's loader (Java's Integer.parseInt) takes no hex or units either.
+// Returns the reason for rejecting `text`, or nullopt and sets `out`.
+std::optional<std::string> parse_int(std::string_view text, std::int64_t min, std::int64_t max,
+                                     std::int64_t& out) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);  // Java accepts "+5"
+  std::int64_t v = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ptr != end) return "is not an integer";
+  if (ec == std::errc::result_out_of_range || v < min || v > max) return "is out of range";
+  out = v;
+  return std::nullopt;
+}
+
+// true/false in any case, nothing else: "yes", "1" or "on" in a broker.conf is more likely a
+// mistake than an intent, and Pulsar itself would read them as false.
+std::optional<bool> parse_bool(std::string_view text) {
+  if (iequals(text, "true")) return true;
+  if (iequals(text, "false")) return false;
+  return std::nullopt;
+}
+
+bool is_host_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+}
+
+// A DNS name or an IPv4 address (the resolver decides which); no spaces, ports or paths.
+bool is_plain_host(std::string_view host) {
+  return !host.empty() && std::all_of(host.begin(), host.end(), is_host_char);
+}
+
+// The inside of [...]: hex groups, ':' and '.', optionally a %zone ("fe80::1%eth0").
+bool is_ipv6_literal(std::string_view host) {
+  const auto pct = host.find('%');
+  const auto addr = host.substr(0, pct);
+  if (addr.find(':') == std::string_view::npos) return false;
+  const bool addr_ok = std::all_of(addr.begin(), addr.end(), [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+  });
+  if (!addr_ok) return false;
+  if (pct == std::string_view::npos) return true;
+  return is_plain_host(host.substr(pct + 1));
+}
+
+constexpr std::string_view kSchemes[] = {"mqtt", "mqtt+ssl", "mqtt+ssl+psk", "ws", "ws+ssl"};
+// What the MQTT server can serve today; the rest parse (MoP configurations name them) but
+// validate() refuses them rather than starting without a listener the user asked for.
+constexpr std::string_view kServedSchemes[] = {"mqtt"};
+
+// Returns the listener, or why `entry` is not one (without repeating the entry).
+std::variant<Listener, std::string> parse_listener(std::string_view entry) {
+  const auto sep = entry.find("://");
+  if (sep == std::string_view::npos) return std::string("not of the form scheme://host:port");
+  Listener l;
+  l.scheme = lower(entry.substr(0, sep));
+  if (std::find(std::begin(kSchemes), std::end(kSchemes), l.scheme) == std::end(kSchemes)) {
+    return std::string("unknown scheme \"" + l.scheme +
+                       "\" (known: mqtt, mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl)");
+  }
+  auto rest = entry.substr(sep + 3);
+  std::string_view host;
+  std::string_view after;  // ":port"
+  if (!rest.empty() && rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos)
+      return std::string("'[' without ']' around the IPv6 address");
+    host = rest.substr(1, close - 1);
+    if (!is_ipv6_literal(host))
+      return std::string("\"" + std::string(host) + "\" is not an IPv6 address");
+    after = rest.substr(close + 1);
+  } else {
+    const auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return std::string("missing \":port\"");
+    host = rest.substr(0, colon);
+    if (host.find(':') != std::string_view::npos) {
+      return std::string("an IPv6 address must be in brackets, e.g. mqtt://[::1]:1883");
+    }
+    if (!is_plain_host(host)) {
+      return host.empty()
+                 ? std::string("missing host (use 0.0.0.0 or [::] for every interface)")
+                 : std::string("\"" + std::string(host) + "\" is not a host name or address");
+    }
+    after = rest.substr(colon);
+  }
+  if (after.empty() || after.front() != ':') return std::string("missing \":port\"");
+  std::int64_t port = 0;
+  if (auto why = parse_int(after.substr(1), 0, 65535, port)) {
+    return std::string("port \"" + std::string(after.substr(1)) + "\" " + *why + " (0..65535)");
+  }
+  l.host = std::string(host);
+  l.port = static_cast<std::uint16_t>(port);
+  return l;
+}
+
+// Pulsar's rule for tenant and namespace names (NamedEntity: [-=:.\w]+).
+bool is_pulsar_name(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '=' ||
+           c == ':' || c == '.';
+  });
+}
+
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+
+// ---------------------------------------------------------------------------------------------
+// The key table: one row per key, the only place a key's name, default, accepted values,
+// description, parser and printer are written. Defaults are printed from a default-constructed
+// Config, so the documentation cannot drift from the struct.
+
+struct KeySpec {
+  KeyDoc doc;
+  std::vector<std::string> aliases;  // older names read as this key (MoP's mqttProxyEnable)
+  // Sets the field from a trimmed, non-empty value; returns why the value is bad, or nullopt.
+  std::function<std::optional<std::string>(Config&, std::string_view)> set;
+  // Resets the field for an empty value: the default for scalars, empty for lists (Pulsar's rule).
+  std::function<void(Config&)> set_empty;
+  std::function<std::string(const Config&)> get;
+};
+
+// The defaults, read from a default-constructed Config. (A named object rather than
+// `Config{}.*field` also sidesteps an internal compiler error of g++ 12 on that expression in a
+// template.)
+const Config& defaults() {
+  static const Config config{};
+  return config;
+}
+
+template <typename T>
+KeySpec int_key(std::string name, T Config::*field, std::int64_t min, std::int64_t max,
+                std::string description) {
+  const std::string expected = "an integer " + std::to_string(min) + ".." + std::to_string(max);
+  KeySpec k;
+  k.doc = {std::move(name), std::to_string(defaults().*field), expected, std::move(description)};
+  k.set = [field, min, max](Config& c, std::string_view v) -> std::optional<std::string> {
+    std::int64_t out = 0;
+    if (auto why = parse_int(v, min, max, out)) return why;
+    c.*field = static_cast<T>(out);
+    return std::nullopt;
+  };
+  k.set_empty = [field](Config& c) { c.*field = defaults().*field; };
+  k.get = [field](const Config& c) { return std::to_string(c.*field); };
+  return k;
+}
+
+KeySpec port_key(std::string name, std::uint16_t Config::*field, std::string description) {
+  return int_key(std::move(name), field, 0, 65535,
+                 std::move(description) + " 0 picks a free port.");
+}
+
+KeySpec bool_key(std::string name, bool Config::*field, std::string description) {
+  KeySpec k;
+  k.doc = {std::move(name), defaults().*field ? "true" : "false", "true or false",
+           std::move(description)};
+  k.set = [field](Config& c, std::string_view v) -> std::optional<std::string> {
+    const auto b = parse_bool(v);
+    if (!b) return "is not a boolean";
+    c.*field = *b;
+    return std::nullopt;
+  };
+  k.set_empty = [field](Config& c) { c.*field = defaults().*field; };
+  k.get = [field](const Config& c) { return std::string(c.*field ? "true" : "false"); };
+  return k;
+}
+
+// A string key; `check` returns why a value is bad (nullopt = fine), `normalise` may rewrite it.
+KeySpec string_key(std::string name, std::string Config::*field, std::string expected,
+                   std::string description,
+                   std::function<std::optional<std::string>(std::string_view)> check,
+                   std::function<std::string(std::string_view)> normalise = {}) {
+  KeySpec k;
+  k.doc = {std::move(name), defaults().*field, std::move(expected), std::move(description)};
+  k.set = [field, check = std::move(check), normalise = std::move(normalise)](
+              Config& c, std::string_view v) -> std::optional<std::string> {
+    if (auto why = check(v)) return why;
+    c.*field = normalise ? normalise(v) : std::string(v);
+    return std::nullopt;
+  };
+  k.set_empty = [field](Config& c) { c.*field = defaults().*field; };
+  k.get = [field](const Config& c) { return c.*field; };
+  return k;
+}
+
+std::string listeners_to_string(const std::vector<Listener>& ls) {
+  std::vector<std::string> parts;
+  for (const auto& l : ls) parts.push_back(l.to_string());
+  return join(parts, ",");
+}
+
+std::vector<KeySpec> make_key_specs() {
+  std::vector<KeySpec> keys;
+
+  {
+    KeySpec k;
+    k.doc = {
+        "messagingProtocols", join(defaults().messagingProtocols, ","),
+        "comma-separated protocol names",
+        "Protocol handlers to run. mop provides `mqtt`: the MQTT listeners start only if it is "
+        "listed. Other names (kafka, amqp: other Pulsar protocol handlers) are ignored with a "
+        "warning. The Pulsar protocol itself is always served on brokerServicePort. Same key "
+        "as Pulsar and MoP; Pulsar's default is empty, mop's is mqtt."};
+    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+      c.messagingProtocols.clear();
+      for (auto item : split_list(v)) c.messagingProtocols.push_back(lower(item));
+      return std::nullopt;
+    };
+    k.set_empty = [](Config& c) { c.messagingProtocols.clear(); };
+    k.get = [](const Config& c) { return join(c.messagingProtocols, ","); };
+    keys.push_back(std::move(k));
+  }
+  {
+    KeySpec k;
+    k.doc = {
+        "mqttListeners", listeners_to_string(defaults().mqttListeners),
+        "scheme://host:port, comma-separated",
+        "Where MQTT clients connect. IPv6 hosts go in brackets (mqtt://[::1]:1883); 0.0.0.0 or "
+        "[::] listens on every interface; port 0 picks a free port. Schemes as in MoP: mqtt, "
+        "mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl; only mqtt is served today, the others are refused "
+        "at start-up as not supported yet."};
+    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+      const auto entries = split_list(v);
+      std::vector<Listener> out;
+      for (auto entry : entries) {
+        auto l = parse_listener(entry);
+        if (auto* why = std::get_if<std::string>(&l)) {
+          // Name the entry only when there are several; with one, the value already says it.
+          if (entries.size() == 1) return "is not a listener: " + *why;
+          return "has a bad entry \"" + std::string(entry) + "\": " + *why;
+        }
+        out.push_back(std::get<Listener>(std::move(l)));
+      }
+      c.mqttListeners = std::move(out);
+      return std::nullopt;
+    };
+    k.set_empty = [](Config& c) { c.mqttListeners.clear(); };
+    k.get = [](const Config& c) { return listeners_to_string(c.mqttListeners); };
+    keys.push_back(std::move(k));
+  }
+  keys.push_back(string_key(
+      "advertisedAddress", &Config::advertisedAddress, "a host name or IP address",
+      "The host name mop tells clients to connect to (e.g. in answers to Pulsar topic lookups). "
+      "Empty: the host of the listener in question. Pulsar and MoP default to the machine's host "
+      "name, and MoP requires it to match the listeners' host; mop does not.",
+      [](std::string_view v) -> std::optional<std::string> {
+        if (is_plain_host(v)) return std::nullopt;
+        if (v.size() > 2 && v.front() == '[' && v.back() == ']' &&
+            is_ipv6_literal(v.substr(1, v.size() - 2))) {
+          return std::nullopt;
+        }
+        if (is_ipv6_literal(v)) return std::nullopt;
+        return "is not a host name or address";
+      },
+      [](std::string_view v) {
+        // Stored without brackets, like Listener::host.
+        if (v.size() > 2 && v.front() == '[') return std::string(v.substr(1, v.size() - 2));
+        return std::string(v);
+      }));
+  keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
+                          "TCP port of the Pulsar binary protocol (pulsar://), as in Pulsar."));
+  keys.push_back(port_key("webServicePort", &Config::webServicePort,
+                          "TCP port of the HTTP admin API and metrics, as in Pulsar."));
+  const auto pulsar_name = [](std::string_view v) -> std::optional<std::string> {
+    if (is_pulsar_name(v)) return std::nullopt;
+    return "is not a valid Pulsar name";
+  };
+  keys.push_back(string_key("defaultTenant", &Config::defaultTenant,
+                            "a Pulsar name: letters, digits, _ - = : .",
+                            "Pulsar tenant of MQTT topics that do not name one: sensors/t lives at "
+                            "persistent://public/default/sensors%2Ft. Same as MoP.",
+                            pulsar_name));
+  keys.push_back(string_key("defaultNamespace", &Config::defaultNamespace,
+                            "a Pulsar name: letters, digits, _ - = : .",
+                            "Pulsar namespace (within defaultTenant) of MQTT topics that do not "
+                            "name one. Same as MoP.",
+                            pulsar_name));
+  {
+    KeySpec k;
+    k.doc = {"defaultTopicDomain", std::string(to_string(defaults().defaultTopicDomain)),
+             "persistent or non-persistent",
+             "Topic domain of MQTT topics that do not name one. non-persistent topics are not "
+             "stored: subscribers that are not connected miss messages. Same as MoP."};
+    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+      if (v == "persistent") {
+        c.defaultTopicDomain = TopicDomain::persistent;
+      } else if (v == "non-persistent") {
+        c.defaultTopicDomain = TopicDomain::non_persistent;
+      } else {
+        return "is not a topic domain";
+      }
+      return std::nullopt;
+    };
+    k.set_empty = [](Config& c) { c.defaultTopicDomain = defaults().defaultTopicDomain; };
+    k.get = [](const Config& c) { return std::string(to_string(c.defaultTopicDomain)); };
+    keys.push_back(std::move(k));
+  }
+  keys.push_back(bool_key("allowAutoTopicCreation", &Config::allowAutoTopicCreation,
+                          "Create a topic on its first use (publish, subscribe, Pulsar producer "
+                          "or consumer), as in Pulsar."));
+  keys.push_back(int_key(
+      "mqttMessageMaxLength", &Config::mqttMessageMaxLength, 16, 268435460,
+      "Largest MQTT packet accepted, in bytes, checked before anything is allocated; 268435460 is "
+      "the largest packet MQTT can encode. MoP's default, 8092, refused ordinary payloads (MoP "
+      "issues #362, #363); mop's is 1 MiB."));
+  keys.push_back(int_key(
+      "receiveMaximum", &Config::receiveMaximum, 1, 65535,
+      "Most QoS 1 and QoS 2 messages delivered to one MQTT session and not yet acknowledged; "
+      "further deliveries wait for acknowledgements. MoP: 65535 (sent to MQTT 5 clients as the "
+      "server's Receive Maximum); mop's default, 1000, is the window MoP gives MQTT 3.1.1 "
+      "clients."));
+  keys.push_back(int_key(
+      "maxMessageSize", &Config::maxMessageSize, 1, std::numeric_limits<std::int32_t>::max(),
+      "Largest message accepted through the Pulsar protocol, in bytes, and the max_message_size "
+      "announced to Pulsar clients. Same key and default as Pulsar (5 MiB)."));
+  keys.push_back(string_key(
+      "dataDir", &Config::dataDir, "a directory path",
+      "Directory of mop standalone's embedded store: topics, cursors, sessions, retained messages. "
+      "mop's own key (Pulsar keeps this state in BookKeeper and ZooKeeper).",
+      [](std::string_view) -> std::optional<std::string> { return std::nullopt; }));
+  keys.push_back(bool_key(
+      "journalSyncData", &Config::journalSyncData,
+      "Sync the store to disk before a message is acknowledged (MQTT PUBACK/PUBREC, Pulsar "
+      "SEND_RECEIPT), as BookKeeper's key of this name. false is faster and may lose acknowledged "
+      "messages if the machine fails."));
+  keys.push_back(string_key(
+      "logLevel", &Config::logLevel, "trace, debug, info, warn or error",
+      "Log level of every module. mop's own key (Pulsar sets levels in log4j2.yaml).",
+      [](std::string_view v) -> std::optional<std::string> {
+        const auto l = lower(v);
+        if (std::find(std::begin(kLogLevels), std::end(kLogLevels), l) != std::end(kLogLevels)) {
+          return std::nullopt;
+        }
+        return "is not a log level";
+      },
+      [](std::string_view v) { return lower(v); }));
+  {
+    auto k = bool_key(
+        "mqttProxyEnabled", &Config::mqttProxyEnabled,
+        "MoP's switch for its MQTT proxy (MoP also reads the old name mqttProxyEnable, and so does "
+        "mop). In mop the proxy will be its own mode, `mop proxy`; in standalone true has no "
+        "effect "
+        "but a warning.");
+    k.aliases = {"mqttProxyEnable"};
+    keys.push_back(std::move(k));
+  }
+  keys.push_back(port_key("mqttProxyPort", &Config::mqttProxyPort,
+                          "MQTT port of the proxy, as in MoP; read for `mop proxy`, not used by "
+                          "mop standalone."));
+  keys.push_back(bool_key(
+      "mqttAuthenticationEnabled", &Config::mqttAuthenticationEnabled,
+      "Require MQTT clients to authenticate (MoP: methods basic and token). Not supported yet: "
+      "true is refused at start-up rather than running without the authentication asked for."));
+  return keys;
+}
+
+const std::vector<KeySpec>& key_specs() {
+  static const std::vector<KeySpec> keys = make_key_specs();
+  return keys;
+}
+
+const KeySpec* find_key(std::string_view name) {
+  for (const auto& k : key_specs()) {
+    if (k.doc.name == name) return &k;
+    for (const auto& alias : k.aliases) {
+      if (alias == name) return &k;
+    }
+  }
+  return nullptr;
+}
+
+// Keys a Pulsar or MoP standalone.conf carries that mop reads without using yet. Accepting them
+// (with a note) rather than calling them unknown lets a user start mop on the file they have.
+const std::vector<std::string> kCompatKeys = {
+    "protocolHandlerDirectory",  "clusterName",
+    "zookeeperServers",          "metadataStoreUrl",
+    "configurationStoreServers", "brokerServicePortTls",
+    "webServicePortTls",         "bindAddress",
+    "advertisedListeners",       "mqttAuthenticationMethods",
+    "mqttAuthorizationEnabled",
+};
+const std::vector<std::string> kCompatPrefixes = {"managedLedger", "bookkeeper", "dlog", "tls"};
+
+bool is_compat_key(std::string_view key) {
+  if (std::find(kCompatKeys.begin(), kCompatKeys.end(), key) != kCompatKeys.end()) return true;
+  return std::any_of(kCompatPrefixes.begin(), kCompatPrefixes.end(),
+                     [&](const std::string& p) { return key.starts_with(p); });
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// For "unknown key" warnings: the known key a typo most likely meant, if one is close.
+std::optional<std::string> suggest_key(std::string_view key) {
+  std::optional<std::string> best;
+  std::size_t best_d = 3;  // more than two edits away is not a typo
+  for (const auto& k : key_specs()) {
+    const auto d = edit_distance(key, k.doc.name);
+    if (d < best_d) {
+      best_d = d;
+      best = k.doc.name;
+    }
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+struct Loader {
+  Config config;
+  std::vector<ConfigError> errors;
+  std::vector<std::string> warnings;
+  // Where each key was set in the file, to warn about a key set twice there.
+  std::map<std::string, std::string> file_seen;
+
+  void apply(std::string_view key, std::string_view value, const std::string& source,
+             bool from_file) {
+    const KeySpec* spec = find_key(key);
+    if (spec == nullptr) {
+      if (is_compat_key(key)) {
+        warnings.push_back(source + ": " + std::string(key) +
+                           " is read for compatibility with Pulsar/MoP, not used yet");
+      } else {
+        std::string w = source + ": unknown key \"" + std::string(key) + "\" ignored";
+        if (auto s = suggest_key(key)) w += " (did you mean " + *s + "?)";
+        warnings.push_back(std::move(w));
+      }
+      return;
+    }
+    const std::string& name = spec->doc.name;
+    if (from_file) {
+      auto [it, fresh] = file_seen.emplace(name, source);
+      if (!fresh) {
+        warnings.push_back(source + ": " + name + " is set again (first at " + it->second +
+                           "); the later value wins");
+        it->second = source;
+      }
+    }
+    if (value.empty()) {
+      spec->set_empty(config);
+    } else if (auto why = spec->set(config, value)) {
+      std::string msg = source + ": " + std::string(key) + "=\"" + std::string(value) + "\" " +
+                        *why + "; expected " + spec->doc.expected;
+      errors.push_back({name, std::move(msg)});
+      return;
+    }
+    config.sources[name] = source;
+  }
+
+  void load_text(std::string_view text, std::string_view source_name) {
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM from some editors
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+      ++line_no;
+      const auto nl = text.find('\n');
+      const auto raw = text.substr(0, nl);
+      text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+      const auto line = trim(raw);
+      if (line.empty() || line.front() == '#') continue;
+      const std::string source = std::string(source_name) + ":" + std::to_string(line_no);
+      const auto eq = line.find('=');
+      if (eq == std::string_view::npos) {
+        errors.push_back({"", source + ": \"" + std::string(line) +
+                                  "\" is not a key=value line (comments start with #)"});
+        continue;
+      }
+      const auto key = trim(line.substr(0, eq));
+      if (key.empty()) {
+        errors.push_back({"", source + ": \"" + std::string(line) + "\" has no key before '='"});
+        continue;
+      }
+      apply(key, trim(line.substr(eq + 1)), source, /*from_file=*/true);
+    }
+  }
+
+  ConfigResult finish(const Overrides& overrides, std::vector<std::string>* out_warnings) {
+    for (const auto& [key, value] : overrides) {
+      apply(trim(key), trim(value), "command line", /*from_file=*/false);
+    }
+    // Validation needs every value in place, and would only repeat parse errors as noise.
+    if (errors.empty()) {
+      auto problems = config.validate();
+      for (auto& e : problems.errors) errors.push_back(std::move(e));
+      for (auto& w : problems.warnings) warnings.push_back(std::move(w));
+    }
+    if (out_warnings != nullptr) {
+      out_warnings->insert(out_warnings->end(), warnings.begin(), warnings.end());
+    } else {
+      auto log = mop::log::get("config");
+      for (const auto& w : warnings) log->warn("{}", w);
+    }
+    if (!errors.empty()) return std::move(errors);
+    return std::move(config);
+  }
+};
+
+void word_wrap(std::string& out, std::string_view text, std::size_t indent, std::size_t width) {
+  std::size_t col = indent;
+  out.append(indent, ' ');
+  bool first = true;
+  while (!text.empty()) {
+    const auto sp = text.find(' ');
+    const auto word = text.substr(0, sp);
+    text.remove_prefix(sp == std::string_view::npos ? text.size() : sp + 1);
+    if (!first && col + 1 + word.size() > width) {
+      out += '\n';
+      out.append(indent, ' ');
+      col = indent;
+      first = true;
+    }
+    if (!first) {
+      out += ' ';
+      ++col;
+    }
+    out += word;
+    col += word.size();
+    first = false;
+  }
+  out += '\n';
+}
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------
+
+std::string Listener::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string_view to_string(TopicDomain domain) {
+  return domain == TopicDomain::persistent ? "persistent" : "non-persistent";
+}
+
+bool Config::serves_mqtt() const {
+  return std::find(messagingProtocols.begin(), messagingProtocols.end(), "mqtt") !=
+         messagingProtocols.end();
+}
+
+std::string Config::advertised_host(const Listener& listener) const {
+  return advertisedAddress.empty() ? listener.host : advertisedAddress;
+}
+
+Config::Problems Config::validate() const {
+  Problems p;
+  auto from = [this](const std::string& key) {
+    const auto it = sources.find(key);
+    return it == sources.end() ? std::string("default") : it->second;
+  };
+  auto error = [&p](std::string key, std::string message) {
+    p.errors.push_back({std::move(key), std::move(message)});
+  };
+
+  for (const auto& proto : messagingProtocols) {
+    if (proto != "mqtt") {
+      p.warnings.push_back(from("messagingProtocols") + ": messagingProtocols lists \"" + proto +
+                           "\", which mop does not provide; ignored");
+    }
+  }
+  if (!serves_mqtt()) {
+    p.warnings.push_back(from("messagingProtocols") +
+                         ": messagingProtocols does not list mqtt; no MQTT listener will start");
+  } else if (mqttListeners.empty()) {
+    error("mqttListeners",
+          from("mqttListeners") +
+              ": mqttListeners is empty; expected at least one scheme://host:port");
+  }
+
+  if (serves_mqtt()) {
+    std::set<std::pair<std::string, std::uint16_t>> seen;
+    for (const auto& l : mqttListeners) {
+      if (std::find(std::begin(kServedSchemes), std::end(kServedSchemes), l.scheme) ==
+          std::end(kServedSchemes)) {
+        error("mqttListeners", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
+                                   "\": scheme " + l.scheme +
+                                   " is not supported yet (only mqtt:// is served today)");
+      }
+      if (l.port != 0 && !seen.emplace(l.host, l.port).second) {
+        error("mqttListeners", from("mqttListeners") + ": mqttListeners lists " + l.host + ":" +
+                                   std::to_string(l.port) + " twice");
+      }
+      // The Pulsar and HTTP servers bind the same machine, so a shared port cannot work.
+      for (const auto& [key, port] : {std::pair{"brokerServicePort", brokerServicePort},
+                                      std::pair{"webServicePort", webServicePort}}) {
+        if (l.port != 0 && l.port == port) {
+          error("mqttListeners", from("mqttListeners") + ": mqttListeners entry \"" +
+                                     l.to_string() + "\" uses port " + std::to_string(port) +
+                                     ", which " + key + " (" + from(key) + ") uses too");
+        }
+      }
+    }
+  }
+  if (brokerServicePort != 0 && brokerServicePort == webServicePort) {
+    error("webServicePort", from("webServicePort") +
+                                ": webServicePort and brokerServicePort are both " +
+                                std::to_string(webServicePort));
+  }
+  if (mqttAuthenticationEnabled) {
+    error("mqttAuthenticationEnabled",
+          from("mqttAuthenticationEnabled") +
+              ": mqttAuthenticationEnabled=true is not supported yet; set it to false");
+  }
+  if (mqttProxyEnabled) {
+    p.warnings.push_back(from("mqttProxyEnabled") +
+                         ": mqttProxyEnabled=true has no effect in mop standalone (the MQTT proxy "
+                         "is not served yet); MQTT is served on mqttListeners");
+  }
+  return p;
+}
+
+std::string Config::describe() const {
+  std::string out = "# mop effective configuration; a comment above a key says where it was set\n";
+  for (const auto& k : key_specs()) {
+    if (const auto it = sources.find(k.doc.name); it != sources.end()) {
+      out += "# " + it->second + "\n";
+    }
+    out += k.doc.name + "=" + k.get(*this) + "\n";
+  }
+  return out;
+}
+
+std::variant<std::vector<Listener>, std::string> parse_listeners(std::string_view value) {
+  std::vector<Listener> out;
+  for (auto entry : split_list(value)) {
+    auto l = parse_listener(entry);
+    if (auto* why = std::get_if<std::string>(&l)) return "\"" + std::string(entry) + "\": " + *why;
+    out.push_back(std::get<Listener>(std::move(l)));
+  }
+  return out;
+}
+
+ConfigResult load_config_text(std::string_view text, std::string_view source_name,
+                              const Overrides& overrides, std::vector<std::string>* warnings) {
+  Loader loader;
+  loader.load_text(text, source_name);
+  return loader.finish(overrides, warnings);
+}
+
+ConfigResult load_config(const std::optional<std::string>& file, const Overrides& overrides,
+                         std::vector<std::string>* warnings) {
+  if (!file) return load_config_text({}, {}, overrides, warnings);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*file, ec)) {
+    const bool exists = std::filesystem::exists(*file, ec);
+    return std::vector<ConfigError>{
+        {"",
+         "config file \"" + *file + "\" " + (exists ? "is not a regular file" : "does not exist")}};
+  }
+  std::ifstream in(*file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || in.bad()) {
+    return std::vector<ConfigError>{{"", "cannot read config file \"" + *file + "\""}};
+  }
+  return load_config_text(text.str(), *file, overrides, warnings);
+}
+
+std::variant<CommandLine, std::vector<ConfigError>> parse_command_line(
+    std::span<const std::string> args) {
+  CommandLine cl;
+  std::vector<ConfigError> errors;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    // The value of an option given as "--opt value": the next argument, if it is not an option.
+    auto next_value = [&]() -> std::optional<std::string> {
+      if (i + 1 < args.size() && !std::string_view(args[i + 1]).starts_with("--")) {
+        return args[++i];
+      }
+      return std::nullopt;
+    };
+    if (a == "-h" || a == "--help") {
+      cl.help = true;
+    } else if (a == "-c" || a == "--config") {
+      if (auto v = next_value()) {
+        cl.config_file = *v;
+      } else {
+        errors.push_back({"", "command line: " + std::string(a) + " needs a file name"});
+      }
+    } else if (a.starts_with("--config=")) {
+      cl.config_file = std::string(a.substr(9));
+    } else if (a.starts_with("-c") && !a.starts_with("--")) {
+      cl.config_file = std::string(a.substr(2));
+    } else if (a.starts_with("--") && a.size() > 2) {
+      const auto body = a.substr(2);
+      const auto eq = body.find('=');
+      const auto key = body.substr(0, eq);
+      if (key.empty()) {
+        errors.push_back({"", "command line: \"" + std::string(a) + "\" has no key"});
+      } else if (eq != std::string_view::npos) {
+        cl.overrides.emplace_back(std::string(key), std::string(body.substr(eq + 1)));
+      } else if (auto v = next_value()) {
+        cl.overrides.emplace_back(std::string(key), *v);
+      } else {
+        errors.push_back({std::string(key), "command line: --" + std::string(key) +
+                                                " needs a value (--" + std::string(key) +
+                                                "=value or --" + std::string(key) + " value)"});
+      }
+    } else {
+      errors.push_back({"", "command line: unexpected argument \"" + std::string(a) +
+                                "\" (options are -c FILE and --key=value)"});
+    }
+  }
+  if (!errors.empty()) return errors;
+  return cl;
+}
+
+const std::vector<KeyDoc>& config_keys() {
+  static const std::vector<KeyDoc> docs = [] {
+    std::vector<KeyDoc> out;
+    for (const auto& k : key_specs()) out.push_back(k.doc);
+    return out;
+  }();
+  return docs;
+}
+
+const std::vector<std::string>& compatibility_keys() { return kCompatKeys; }
+const std::vector<std::string>& compatibility_key_prefixes() { return kCompatPrefixes; }
+
+std::string config_keys_markdown() {
+  std::string out = "| key | default | accepted values | description |\n|---|---|---|---|\n";
+  for (const auto& k : config_keys()) {
+    out += "| `" + k.name + "` | " +
+           (k.default_value.empty() ? std::string("(empty)") : "`" + k.default_value + "`") +
+           " | " + k.expected + " | " + k.description + " |\n";
+  }
+  return out;
+}
+
+std::string config_keys_help() {
+  std::string out;
+  for (const auto& k : config_keys()) {
+    out += "  --" + k.name + "=VALUE  (" + k.expected +
+           "; default: " + (k.default_value.empty() ? std::string("empty") : k.default_value) +
+           ")\n";
+    word_wrap(out, k.description, 6, 100);
+  }
+  return out;
+}
+
+}  // namespace mop::app

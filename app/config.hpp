@@ -1,0 +1,161 @@
+#pragma once
+// mop's configuration: Pulsar's broker.conf format with Pulsar's and MoP's property names, so that
+// a user's existing standalone.conf (with MoP's lines in it) starts us.
+//
+// Sources, later beats earlier:  built-in defaults  <  the file given with -c  <  --key=value
+// flags.
+//
+// File format (what Pulsar's PulsarConfigurationLoader reads in practice):
+//   - one `key=value` per line; whitespace around key and value is trimmed;
+//   - the value is everything after the FIRST '=', so it may itself contain '=';
+//   - a line whose first non-blank character is '#' is a comment; '#' later in a line is part of
+//     the value (as in Pulsar), so `advertisedAddress=host # note` is an error, not a comment;
+//   - blank lines are ignored; a CR before the newline and a UTF-8 BOM are tolerated;
+//   - an empty value means "the default" for a scalar key and "empty" for a list key, as in Pulsar.
+//
+// Problems are reported, never thrown:
+//   - unknown key: a warning naming the key and where it was (file:line or "command line");
+//   - a Pulsar/MoP key we read for compatibility but do not use yet: a one-line warning;
+//   - a bad value, a missing file, a feature that is not supported yet: an error. Loading collects
+//     ALL errors before it returns, so a user fixes a file in one round.
+//
+// Threading: plain values; load once at start-up, then share as `const Config&`.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace mop::app {
+
+// One entry of `mqttListeners`, e.g. mqtt://127.0.0.1:1883 or mqtt://[::1]:0.
+struct Listener {
+  std::string scheme;      // "mqtt", "mqtt+ssl", "mqtt+ssl+psk", "ws" or "ws+ssl" (lower case)
+  std::string host;        // without brackets: "127.0.0.1", "::1", "localhost", "0.0.0.0"
+  std::uint16_t port = 0;  // 0 = let the OS pick a free port (tests)
+
+  // Back to URL form, with brackets around an IPv6 host: "mqtt://[::1]:1883".
+  std::string to_string() const;
+  bool operator==(const Listener&) const = default;
+};
+
+// An error found while loading. `key` is the canonical key name when the error is about one key
+// (empty for file-level errors); `message` is the full text for the user, naming key, value,
+// source and what was expected.
+struct ConfigError {
+  std::string key;
+  std::string message;
+};
+
+enum class TopicDomain { persistent, non_persistent };
+// "persistent" / "non-persistent", as in a Pulsar topic name.
+std::string_view to_string(TopicDomain domain);
+
+struct Config {
+  // Which protocol handlers to run. mop knows "mqtt"; the Pulsar binary protocol is always served
+  // on brokerServicePort, as in Pulsar. Other names (kafka, amqp) are ignored with a warning.
+  std::vector<std::string> messagingProtocols{"mqtt"};
+  std::vector<Listener> mqttListeners{Listener{"mqtt", "127.0.0.1", 1883}};
+  std::string advertisedAddress;  // empty = each listener's own host
+  std::uint16_t brokerServicePort = 6650;
+  std::uint16_t webServicePort = 8080;
+  std::string defaultTenant = "public";
+  std::string defaultNamespace = "default";
+  TopicDomain defaultTopicDomain = TopicDomain::persistent;
+  std::uint32_t mqttMessageMaxLength = 1048576;  // bytes, whole MQTT packet; MoP's default: 8092
+  // Unacknowledged QoS 1/2 deliveries in flight per session; MoP's default: 65535.
+  std::uint16_t receiveMaximum = 1000;
+  std::string dataDir = "./data";
+  std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
+  bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable
+  std::uint16_t mqttProxyPort = 5682;
+  bool mqttAuthenticationEnabled = false;
+  bool journalSyncData = true;
+  bool allowAutoTopicCreation = true;
+  std::uint32_t maxMessageSize = 5242880;  // bytes, one Pulsar message payload
+
+  // Where each key's effective value came from ("conf/standalone.conf:12", "command line"), by
+  // canonical key name; a key that is absent has its default.
+  std::map<std::string, std::string> sources;
+
+  // MQTT listeners run only if messagingProtocols lists "mqtt".
+  bool serves_mqtt() const;
+  // The host to hand to clients for `listener`: advertisedAddress, or else the listener's host.
+  std::string advertised_host(const Listener& listener) const;
+
+  // Checks what a single value cannot: features not supported yet (listener schemes other than
+  // mqtt, authentication), duplicate listeners, port clashes. `errors` empty = usable;
+  // `warnings` are advisory (e.g. mqttProxyEnabled=true has no effect yet). load_config() calls it.
+  struct Problems {
+    std::vector<ConfigError> errors;
+    std::vector<std::string> warnings;
+  };
+  Problems validate() const;
+
+  // The effective configuration as a loadable broker.conf text: one `key=value` per key, in
+  // config_keys() order; a key not at its default is preceded by a comment naming its source
+  // ("# conf/standalone.conf:12", "# command line").
+  std::string describe() const;
+};
+
+// Command-line overrides in order: {"mqttListeners", "mqtt://0.0.0.0:1883"}.
+using Overrides = std::vector<std::pair<std::string, std::string>>;
+
+// Either the loaded, validated configuration or every error found.
+using ConfigResult = std::variant<Config, std::vector<ConfigError>>;
+
+// Loads defaults, then `file` (if given; a missing or unreadable file is an error), then
+// `overrides`, then runs Config::validate(). Warnings (unknown keys, compatibility-only keys, keys
+// set twice, advisory notes) are appended to `*warnings`; when `warnings` is null they are logged
+// through mop::log::get("config") instead.
+ConfigResult load_config(const std::optional<std::string>& file, const Overrides& overrides,
+                         std::vector<std::string>* warnings = nullptr);
+
+// Same, with the file's content given as text; `source_name` stands for the file name in messages.
+// For tests and for configuration that does not come from a file.
+ConfigResult load_config_text(std::string_view text, std::string_view source_name,
+                              const Overrides& overrides,
+                              std::vector<std::string>* warnings = nullptr);
+
+// Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
+// ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message
+// saying what is wrong with which entry.
+std::variant<std::vector<Listener>, std::string> parse_listeners(std::string_view value);
+
+// What `mop <mode> [options]` parses after the mode word.
+struct CommandLine {
+  std::optional<std::string> config_file;  // -c FILE, -cFILE, --config FILE, --config=FILE
+  Overrides overrides;                     // --key=value or --key value, for every key
+  bool help = false;                       // -h, --help
+};
+// Parses `args` (argv without the program name and mode). An argument that is not an option, or a
+// `--key` without a value, is an error. Key names are not checked here: load_config() warns about
+// unknown ones, naming "command line".
+std::variant<CommandLine, std::vector<ConfigError>> parse_command_line(
+    std::span<const std::string> args);
+
+// Documentation of one key, the single source for --help, README.md and conf/standalone.conf tests.
+struct KeyDoc {
+  std::string name;
+  std::string default_value;  // as written in a conf file
+  std::string expected;       // the accepted values: "an integer 16..268435460", "true or false"
+  std::string description;    // one or two sentences, with MoP/Pulsar compatibility notes
+};
+// Every key mop uses, in the order of conf/standalone.conf.
+const std::vector<KeyDoc>& config_keys();
+// Keys read only for compatibility with Pulsar's and MoP's standalone.conf (accepted with a
+// warning, no effect yet), and key prefixes treated the same way ("managedLedger", ...).
+const std::vector<std::string>& compatibility_keys();
+const std::vector<std::string>& compatibility_key_prefixes();
+
+// config_keys() as a Markdown table (| key | default | accepted values | description |);
+// app/README.md carries exactly this text and a test holds it to that.
+std::string config_keys_markdown();
+// config_keys() as plain text for `mop --help`.
+std::string config_keys_help();
+
+}  // namespace mop::app

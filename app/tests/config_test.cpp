@@ -1,0 +1,512 @@
+#include "app/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mop::app {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Loads `text` as if it were the file "test.conf"; fails the test if loading failed.
+Config load_ok(std::string_view text, const Overrides& overrides = {},
+               std::vector<std::string>* warnings = nullptr) {
+  std::vector<std::string> local;
+  auto r = load_config_text(text, "test.conf", overrides, warnings ? warnings : &local);
+  if (auto* errs = std::get_if<std::vector<ConfigError>>(&r)) {
+    std::string all;
+    for (const auto& e : *errs) all += e.message + "\n";
+    ADD_FAILURE() << "unexpected errors:\n" << all;
+    return Config{};
+  }
+  return std::get<Config>(std::move(r));
+}
+
+// Loads `text`, expecting failure; returns the errors.
+std::vector<ConfigError> load_err(std::string_view text, const Overrides& overrides = {}) {
+  std::vector<std::string> warnings;
+  auto r = load_config_text(text, "test.conf", overrides, &warnings);
+  if (std::holds_alternative<Config>(r)) {
+    ADD_FAILURE() << "loading succeeded, errors expected for:\n" << text;
+    return {};
+  }
+  return std::get<std::vector<ConfigError>>(std::move(r));
+}
+
+// The single error of a one-key failure, checked to name the key, the value and the source.
+void expect_one_error(std::string_view text, const std::string& key, const std::string& value,
+                      const std::string& source = "test.conf:1") {
+  SCOPED_TRACE(std::string(text));
+  const auto errs = load_err(text);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, key);
+  EXPECT_THAT(errs[0].message, HasSubstr(key));
+  EXPECT_THAT(errs[0].message, HasSubstr("\"" + value + "\""));
+  EXPECT_THAT(errs[0].message, HasSubstr(source));
+  EXPECT_THAT(errs[0].message, HasSubstr("expected"));
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(ConfigDefaults, MatchTheDocumentedValues) {
+  const Config c = load_ok("");
+  EXPECT_EQ(c.messagingProtocols, std::vector<std::string>{"mqtt"});
+  ASSERT_EQ(c.mqttListeners.size(), 1u);
+  EXPECT_EQ(c.mqttListeners[0], (Listener{"mqtt", "127.0.0.1", 1883}));
+  EXPECT_EQ(c.advertisedAddress, "");
+  EXPECT_EQ(c.brokerServicePort, 6650);
+  EXPECT_EQ(c.webServicePort, 8080);
+  EXPECT_EQ(c.defaultTenant, "public");
+  EXPECT_EQ(c.defaultNamespace, "default");
+  EXPECT_EQ(c.defaultTopicDomain, TopicDomain::persistent);
+  EXPECT_EQ(c.mqttMessageMaxLength, 1048576u);
+  EXPECT_EQ(c.receiveMaximum, 1000);
+  EXPECT_EQ(c.dataDir, "./data");
+  EXPECT_EQ(c.logLevel, "info");
+  EXPECT_FALSE(c.mqttProxyEnabled);
+  EXPECT_EQ(c.mqttProxyPort, 5682);
+  EXPECT_FALSE(c.mqttAuthenticationEnabled);
+  EXPECT_TRUE(c.journalSyncData);
+  EXPECT_TRUE(c.allowAutoTopicCreation);
+  EXPECT_EQ(c.maxMessageSize, 5242880u);
+  EXPECT_TRUE(c.sources.empty());
+  EXPECT_TRUE(c.serves_mqtt());
+}
+
+TEST(ConfigDefaults, NoFileLoadsDefaultsWithoutWarnings) {
+  std::vector<std::string> warnings;
+  auto r = load_config(std::nullopt, {}, &warnings);
+  ASSERT_TRUE(std::holds_alternative<Config>(r));
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(std::get<Config>(r).describe(), Config{}.describe());
+}
+
+TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
+  std::map<std::string, std::string> defaults;
+  for (const auto& k : config_keys()) {
+    defaults[k.name] = k.default_value;
+    EXPECT_FALSE(k.description.empty()) << k.name;
+    EXPECT_FALSE(k.expected.empty()) << k.name;
+  }
+  EXPECT_EQ(defaults["mqttListeners"], "mqtt://127.0.0.1:1883");
+  EXPECT_EQ(defaults["mqttMessageMaxLength"], "1048576");
+  EXPECT_EQ(defaults["defaultTopicDomain"], "persistent");
+  EXPECT_EQ(defaults["journalSyncData"], "true");
+  EXPECT_EQ(defaults["advertisedAddress"], "");
+  EXPECT_EQ(defaults["receiveMaximum"], "1000");
+  EXPECT_EQ(config_keys().size(), 18u);
+}
+
+TEST(ConfigFile, CommentsBlankLinesWhitespaceAndEqualsInValue) {
+  const Config c = load_ok(
+      "# a comment line\n"
+      "\n"
+      "   # an indented comment with key=value in it\n"
+      "  defaultTenant   =   acme  \n"
+      "\t\n"
+      "dataDir=/var/lib/mop/a=b\n"
+      "defaultNamespace=ns\r\n");  // CRLF from an editor on Windows
+  EXPECT_EQ(c.defaultTenant, "acme");
+  EXPECT_EQ(c.dataDir, "/var/lib/mop/a=b");
+  EXPECT_EQ(c.defaultNamespace, "ns");
+  EXPECT_EQ(c.sources.at("defaultTenant"), "test.conf:4");
+  EXPECT_EQ(c.sources.at("dataDir"), "test.conf:6");
+}
+
+TEST(ConfigFile, HashInsideAValueIsNotAComment) {
+  // Pulsar reads whole-line comments only; a trailing "# note" is part of the value.
+  const auto errs = load_err("brokerServicePort=6650 # pulsar\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "brokerServicePort");
+}
+
+TEST(ConfigFile, EmptyValueMeansDefaultForScalarsAndEmptyForLists) {
+  std::vector<std::string> warnings;
+  const Config c = load_ok(
+      "brokerServicePort=7000\n"
+      "brokerServicePort=\n"
+      "advertisedAddress=\n"
+      "messagingProtocols=\n",
+      {}, &warnings);
+  EXPECT_EQ(c.brokerServicePort, 6650);
+  EXPECT_EQ(c.advertisedAddress, "");
+  EXPECT_TRUE(c.messagingProtocols.empty());
+  EXPECT_FALSE(c.serves_mqtt());
+  bool warned = false;
+  for (const auto& w : warnings) warned |= w.find("does not list mqtt") != std::string::npos;
+  EXPECT_TRUE(warned);
+}
+
+TEST(ConfigFile, KeySetTwiceWarnsAndTheLaterWins) {
+  std::vector<std::string> warnings;
+  const Config c = load_ok("webServicePort=1\nwebServicePort=2\n", {}, &warnings);
+  EXPECT_EQ(c.webServicePort, 2);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("test.conf:2"));
+  EXPECT_THAT(warnings[0], HasSubstr("test.conf:1"));
+}
+
+TEST(ConfigFile, LineWithoutEqualsIsAnError) {
+  const auto errs = load_err("defaultTenant=a\njust some words\n=value\n");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_THAT(errs[0].message, HasSubstr("test.conf:2"));
+  EXPECT_THAT(errs[1].message, HasSubstr("test.conf:3"));
+}
+
+TEST(ConfigFile, MissingFileIsAnError) {
+  auto r = load_config(std::string("/nonexistent/mop.conf"), {}, nullptr);
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  const auto& errs = std::get<std::vector<ConfigError>>(r);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("/nonexistent/mop.conf"));
+}
+
+TEST(ConfigFile, RealFileNamesItselfInMessages) {
+  const auto path = std::filesystem::temp_directory_path() / "mop_config_test.conf";
+  std::ofstream(path) << "# header\nreceiveMaximum=abc\n";
+  auto r = load_config(path.string(), {}, nullptr);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  const auto& errs = std::get<std::vector<ConfigError>>(r);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr(path.string() + ":2"));
+  EXPECT_THAT(errs[0].message, HasSubstr("receiveMaximum"));
+}
+
+TEST(ConfigOverrides, BeatTheFile) {
+  const Config c = load_ok("defaultTenant=fromfile\nwebServicePort=9000\n",
+                           {{"defaultTenant", "fromflag"}, {"logLevel", "DEBUG"}});
+  EXPECT_EQ(c.defaultTenant, "fromflag");
+  EXPECT_EQ(c.webServicePort, 9000);
+  EXPECT_EQ(c.logLevel, "debug");
+  EXPECT_EQ(c.sources.at("defaultTenant"), "command line");
+  EXPECT_EQ(c.sources.at("webServicePort"), "test.conf:2");
+}
+
+TEST(ConfigOverrides, BadValueNamesTheCommandLine) {
+  const auto errs = load_err("", {{"webServicePort", "http"}});
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "webServicePort");
+  EXPECT_THAT(errs[0].message, HasSubstr("command line"));
+  EXPECT_THAT(errs[0].message, HasSubstr("\"http\""));
+}
+
+TEST(ConfigOverrides, EveryKeyCanBeOverridden) {
+  // The generic --anyKey=value form: setting each key to its own default from the command line
+  // must work and be recorded as coming from there.
+  Overrides all;
+  for (const auto& k : config_keys()) all.emplace_back(k.name, k.default_value);
+  const Config c = load_ok("", all);
+  for (const auto& k : config_keys()) EXPECT_EQ(c.sources.at(k.name), "command line") << k.name;
+  Config expected;
+  expected.sources = c.sources;
+  EXPECT_EQ(c.describe(), expected.describe());
+}
+
+TEST(ConfigCommandLine, ParsesBothFormsConfigFileAndHelp) {
+  const std::vector<std::string> args = {
+      "-c",     "my.conf", "--defaultTenant=t=1",           "--dataDir",
+      "/tmp/d", "--help",  "--mqttListeners=mqtt://[::1]:0"};
+  auto r = parse_command_line(args);
+  ASSERT_TRUE(std::holds_alternative<CommandLine>(r));
+  const auto& cl = std::get<CommandLine>(r);
+  EXPECT_EQ(cl.config_file, "my.conf");
+  EXPECT_TRUE(cl.help);
+  const Overrides expected = {
+      {"defaultTenant", "t=1"}, {"dataDir", "/tmp/d"}, {"mqttListeners", "mqtt://[::1]:0"}};
+  EXPECT_EQ(cl.overrides, expected);
+
+  for (const auto& form :
+       {std::vector<std::string>{"--config=x.conf"}, std::vector<std::string>{"--config", "x.conf"},
+        std::vector<std::string>{"-cx.conf"}}) {
+    auto r2 = parse_command_line(form);
+    ASSERT_TRUE(std::holds_alternative<CommandLine>(r2)) << form[0];
+    EXPECT_EQ(std::get<CommandLine>(r2).config_file, "x.conf");
+  }
+}
+
+TEST(ConfigCommandLine, RejectsMissingValuesAndStrayArguments) {
+  const std::vector<std::string> args = {"--dataDir", "--logLevel=info", "stray", "-c"};
+  auto r = parse_command_line(args);
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  const auto& errs = std::get<std::vector<ConfigError>>(r);
+  ASSERT_EQ(errs.size(), 3u);
+  EXPECT_THAT(errs[0].message, HasSubstr("--dataDir"));
+  EXPECT_THAT(errs[1].message, HasSubstr("stray"));
+  EXPECT_THAT(errs[2].message, HasSubstr("-c"));
+}
+
+TEST(ConfigWarnings, UnknownKeyWarnsWithFileLineAndSuggestion) {
+  std::vector<std::string> warnings;
+  const Config c = load_ok("\nmqttListener=mqtt://0.0.0.0:1883\nfrobnicate=1\n", {}, &warnings);
+  EXPECT_EQ(c.mqttListeners, Config{}.mqttListeners);  // the typo changed nothing
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_THAT(warnings[0], HasSubstr("test.conf:2"));
+  EXPECT_THAT(warnings[0], HasSubstr("mqttListener"));
+  EXPECT_THAT(warnings[0], HasSubstr("did you mean mqttListeners"));
+  EXPECT_THAT(warnings[1], HasSubstr("test.conf:3"));
+  EXPECT_THAT(warnings[1], HasSubstr("frobnicate"));
+}
+
+TEST(ConfigWarnings, UnknownKeyOnTheCommandLineWarns) {
+  std::vector<std::string> warnings;
+  load_ok("", {{"noSuchKey", "1"}}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("command line"));
+  EXPECT_THAT(warnings[0], HasSubstr("noSuchKey"));
+}
+
+TEST(ConfigWarnings, CompatibilityKeysAreAcceptedWithANote) {
+  std::vector<std::string> warnings;
+  load_ok(
+      "clusterName=standalone\n"
+      "managedLedgerDefaultEnsembleSize=1\n"
+      "bookkeeperClientTimeoutInSeconds=30\n"
+      "tlsCertificateFilePath=\n"
+      "mqttAuthenticationMethods=token\n",
+      {}, &warnings);
+  ASSERT_EQ(warnings.size(), 5u);
+  for (const auto& w : warnings) EXPECT_THAT(w, HasSubstr("compatibility"));
+  EXPECT_THAT(warnings[1], HasSubstr("test.conf:2"));
+  EXPECT_THAT(warnings[1], HasSubstr("managedLedgerDefaultEnsembleSize"));
+}
+
+TEST(ConfigErrors, EachBadValueKindNamesKeyValueAndSource) {
+  expect_one_error("brokerServicePort=abc\n", "brokerServicePort", "abc");
+  expect_one_error("brokerServicePort=65536\n", "brokerServicePort", "65536");
+  expect_one_error("webServicePort=-1\n", "webServicePort", "-1");
+  expect_one_error("receiveMaximum=0\n", "receiveMaximum", "0");
+  expect_one_error("maxMessageSize=99999999999999999999999\n", "maxMessageSize",
+                   "99999999999999999999999");
+  expect_one_error("journalSyncData=yes\n", "journalSyncData", "yes");
+  expect_one_error("mqttListeners=tcp://127.0.0.1:1883\n", "mqttListeners", "tcp://127.0.0.1:1883");
+  expect_one_error("defaultTopicDomain=durable\n", "defaultTopicDomain", "durable");
+  expect_one_error("logLevel=verbose\n", "logLevel", "verbose");
+  expect_one_error("defaultTenant=a/b\n", "defaultTenant", "a/b");
+  expect_one_error("advertisedAddress=my host\n", "advertisedAddress", "my host");
+  expect_one_error("# c\nmqttProxyPort=1.5\n", "mqttProxyPort", "1.5", "test.conf:2");
+}
+
+TEST(ConfigErrors, AllErrorsAreCollected) {
+  const auto errs = load_err(
+      "brokerServicePort=x\n"
+      "journalSyncData=1\n"
+      "defaultTopicDomain=p\n",
+      {{"mqttMessageMaxLength", "8"}});
+  ASSERT_EQ(errs.size(), 4u);
+  EXPECT_EQ(errs[0].key, "brokerServicePort");
+  EXPECT_EQ(errs[1].key, "journalSyncData");
+  EXPECT_EQ(errs[2].key, "defaultTopicDomain");
+  EXPECT_EQ(errs[3].key, "mqttMessageMaxLength");
+}
+
+TEST(ConfigBool, TrueAndFalseInAnyCaseOnly) {
+  EXPECT_TRUE(load_ok("allowAutoTopicCreation=TRUE\n").allowAutoTopicCreation);
+  EXPECT_FALSE(load_ok("allowAutoTopicCreation=False\n").allowAutoTopicCreation);
+  EXPECT_FALSE(load_ok("journalSyncData=false\n").journalSyncData);
+  for (const char* bad : {"1", "0", "on", "yes", "t", "truee"}) {
+    const auto errs = load_err(std::string("allowAutoTopicCreation=") + bad + "\n");
+    ASSERT_EQ(errs.size(), 1u) << bad;
+    EXPECT_EQ(errs[0].key, "allowAutoTopicCreation");
+  }
+}
+
+TEST(ConfigBool, OldProxyKeyNameIsRead) {
+  std::vector<std::string> warnings;
+  const Config c = load_ok("mqttProxyEnable=true\n", {}, &warnings);
+  EXPECT_TRUE(c.mqttProxyEnabled);
+  EXPECT_EQ(c.sources.at("mqttProxyEnabled"), "test.conf:1");
+  // Accepted, but the user learns that it does nothing in standalone yet.
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("mqttProxyEnabled"));
+}
+
+TEST(ConfigLimits, MqttMessageMaxLength) {
+  EXPECT_EQ(load_ok("mqttMessageMaxLength=16\n").mqttMessageMaxLength, 16u);
+  EXPECT_EQ(load_ok("mqttMessageMaxLength=268435460\n").mqttMessageMaxLength, 268435460u);
+  EXPECT_EQ(load_ok("mqttMessageMaxLength=8092\n").mqttMessageMaxLength, 8092u);
+  expect_one_error("mqttMessageMaxLength=15\n", "mqttMessageMaxLength", "15");
+  expect_one_error("mqttMessageMaxLength=268435461\n", "mqttMessageMaxLength", "268435461");
+  expect_one_error("mqttMessageMaxLength=1MB\n", "mqttMessageMaxLength", "1MB");
+}
+
+TEST(ConfigListeners, SeveralIncludingIpv6) {
+  const Config c = load_ok(
+      "mqttListeners= mqtt://127.0.0.1:1883 , mqtt://[::1]:1883,mqtt://0.0.0.0:0,"
+      "MQTT://[fe80::1%eth0]:2000,mqtt://broker.example.com:65535\n");
+  const std::vector<Listener> expected = {{"mqtt", "127.0.0.1", 1883},
+                                          {"mqtt", "::1", 1883},
+                                          {"mqtt", "0.0.0.0", 0},
+                                          {"mqtt", "fe80::1%eth0", 2000},
+                                          {"mqtt", "broker.example.com", 65535}};
+  EXPECT_EQ(c.mqttListeners, expected);
+  EXPECT_EQ(c.mqttListeners[1].to_string(), "mqtt://[::1]:1883");
+  EXPECT_EQ(c.mqttListeners[0].to_string(), "mqtt://127.0.0.1:1883");
+}
+
+TEST(ConfigListeners, ParserAcceptsEveryMopScheme) {
+  auto r = parse_listeners("mqtt+ssl://h:8883,mqtt+ssl+psk://h:8884,ws://h:8083,ws+ssl://h:8084");
+  ASSERT_TRUE(std::holds_alternative<std::vector<Listener>>(r));
+  const auto& ls = std::get<std::vector<Listener>>(r);
+  ASSERT_EQ(ls.size(), 4u);
+  EXPECT_EQ(ls[0].scheme, "mqtt+ssl");
+  EXPECT_EQ(ls[1].scheme, "mqtt+ssl+psk");
+  EXPECT_EQ(ls[2].scheme, "ws");
+  EXPECT_EQ(ls[3].scheme, "ws+ssl");
+}
+
+TEST(ConfigListeners, UnservedSchemesAreNotSupportedYetAtValidate) {
+  const auto errs = load_err(
+      "mqttListeners=mqtt://127.0.0.1:1883,ws://127.0.0.1:8083,"
+      "mqtt+ssl://127.0.0.1:8883\n");
+  ASSERT_EQ(errs.size(), 2u);
+  for (const auto& e : errs) {
+    EXPECT_EQ(e.key, "mqttListeners");
+    EXPECT_THAT(e.message, HasSubstr("not supported yet"));
+    EXPECT_THAT(e.message, HasSubstr("test.conf:1"));
+  }
+  EXPECT_THAT(errs[0].message, HasSubstr("ws://127.0.0.1:8083"));
+}
+
+TEST(ConfigListeners, MalformedEntriesAreRejected) {
+  for (const char* bad : {"127.0.0.1:1883", "mqtt://127.0.0.1", "mqtt://:1883", "mqtt://::1:1883",
+                          "mqtt://[::1:1883", "mqtt://[::1]1883", "mqtt://[nothex]:1", "mqtt://h:x",
+                          "mqtt://h:70000", "mqtt://h:1883/path", "mqtt://a b:1"}) {
+    auto r = parse_listeners(bad);
+    EXPECT_TRUE(std::holds_alternative<std::string>(r)) << bad;
+  }
+  auto r = parse_listeners("mqtt://::1:1883");
+  ASSERT_TRUE(std::holds_alternative<std::string>(r));
+  EXPECT_THAT(std::get<std::string>(r), HasSubstr("brackets"));
+}
+
+TEST(ConfigListeners, ErrorNamesTheBadEntryOfSeveral) {
+  const auto errs = load_err("mqttListeners=mqtt://127.0.0.1:1883,mqtt://h:99999\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("bad entry \"mqtt://h:99999\""));
+  EXPECT_THAT(errs[0].message, HasSubstr("out of range"));
+}
+
+TEST(ConfigListeners, DuplicatesAndPortClashesAreErrors) {
+  auto errs = load_err("mqttListeners=mqtt://127.0.0.1:1883,mqtt://127.0.0.1:1883\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("twice"));
+  // Same port on different addresses is fine, and so is port 0 twice.
+  load_ok("mqttListeners=mqtt://127.0.0.1:1883,mqtt://[::1]:1883,mqtt://[::1]:0,mqtt://[::1]:0\n");
+  errs = load_err("mqttListeners=mqtt://0.0.0.0:6650\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("brokerServicePort"));
+  errs = load_err("webServicePort=6650\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "webServicePort");
+}
+
+TEST(ConfigListeners, EmptyListIsAnErrorWhenMqttIsServed) {
+  const auto errs = load_err("mqttListeners=\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttListeners");
+}
+
+TEST(ConfigValidate, AuthenticationIsNotSupportedYet) {
+  const auto errs = load_err("mqttAuthenticationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttAuthenticationEnabled");
+  EXPECT_THAT(errs[0].message, HasSubstr("not supported yet"));
+  load_ok("mqttAuthenticationEnabled=false\n");
+}
+
+TEST(ConfigValidate, AdvertisedAddressDefaultsToListenerHost) {
+  Config c = load_ok("");
+  EXPECT_EQ(c.advertised_host(c.mqttListeners[0]), "127.0.0.1");
+  c = load_ok("advertisedAddress=[::1]\n");
+  EXPECT_EQ(c.advertisedAddress, "::1");
+  c = load_ok("advertisedAddress=mop.example.com\n");
+  EXPECT_EQ(c.advertised_host(c.mqttListeners[0]), "mop.example.com");
+}
+
+TEST(ConfigDescribe, PrintsEveryKeyAndRoundTrips) {
+  const Config c = load_ok("defaultTopicDomain=non-persistent\nmqttListeners=mqtt://[::1]:0\n",
+                           {{"receiveMaximum", "10"}});
+  const std::string text = c.describe();
+  for (const auto& k : config_keys()) EXPECT_THAT(text, HasSubstr("\n" + k.name + "=")) << k.name;
+  EXPECT_THAT(text, HasSubstr("# test.conf:1\ndefaultTopicDomain=non-persistent\n"));
+  EXPECT_THAT(text, HasSubstr("# command line\nreceiveMaximum=10\n"));
+  // describe() is itself a loadable file that gives the same configuration.
+  std::vector<std::string> warnings;
+  const Config again = load_ok(text, {}, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(again.mqttListeners, c.mqttListeners);
+  EXPECT_EQ(again.defaultTopicDomain, TopicDomain::non_persistent);
+  EXPECT_EQ(again.receiveMaximum, 10);
+}
+
+TEST(ConfigShipped, StandaloneConfLoadsWithoutWarningsAndDocumentsEveryKey) {
+  const std::filesystem::path path = std::filesystem::path(MOP_SOURCE_DIR) / "conf/standalone.conf";
+  std::vector<std::string> warnings;
+  auto r = load_config(path.string(), {}, &warnings);
+  ASSERT_TRUE(std::holds_alternative<Config>(r));
+  for (const auto& w : warnings) ADD_FAILURE() << "warning: " << w;
+  // The shipped file sets every key, to its default.
+  const auto& c = std::get<Config>(r);
+  for (const auto& k : config_keys()) EXPECT_TRUE(c.sources.contains(k.name)) << k.name;
+  Config defaults;
+  defaults.sources = c.sources;
+  EXPECT_EQ(c.describe(), defaults.describe());
+  // ... in the order of config_keys(), so that the file, --help and README read alike.
+  std::istringstream text(read_file(path));
+  std::vector<std::string> order;
+  for (std::string line; std::getline(text, line);) {
+    if (!line.empty() && line[0] != '#') order.push_back(line.substr(0, line.find('=')));
+  }
+  std::vector<std::string> expected;
+  for (const auto& k : config_keys()) expected.push_back(k.name);
+  EXPECT_EQ(order, expected);
+}
+
+TEST(ConfigShipped, ReadmeCarriesTheGeneratedKeyTable) {
+  const auto readme = read_file(std::filesystem::path(MOP_SOURCE_DIR) / "app/README.md");
+  EXPECT_THAT(readme, HasSubstr(config_keys_markdown()))
+      << "app/README.md is out of date; paste config_keys_markdown():\n"
+      << config_keys_markdown();
+}
+
+TEST(ConfigShipped, HelpListsEveryKey) {
+  const auto help = config_keys_help();
+  for (const auto& k : config_keys()) EXPECT_THAT(help, HasSubstr("--" + k.name + "=")) << k.name;
+}
+
+TEST(ConfigCompat, MopStyleSnippetLoads) {
+  // The lines MoP's README tells users to add to Pulsar's standalone.conf.
+  std::vector<std::string> warnings;
+  const Config c = load_ok(
+      "messagingProtocols=mqtt\n"
+      "protocolHandlerDirectory=./protocols\n"
+      "mqttListeners=mqtt://127.0.0.1:1883\n"
+      "advertisedAddress=127.0.0.1\n",
+      {}, &warnings);
+  EXPECT_TRUE(c.serves_mqtt());
+  EXPECT_EQ(c.mqttListeners, (std::vector<Listener>{{"mqtt", "127.0.0.1", 1883}}));
+  EXPECT_EQ(c.advertisedAddress, "127.0.0.1");
+  ASSERT_EQ(warnings.size(), 1u);  // protocolHandlerDirectory: read, not used
+  EXPECT_THAT(warnings[0], HasSubstr("protocolHandlerDirectory"));
+}
+
+TEST(ConfigCompat, OtherProtocolHandlersAreIgnoredWithAWarning) {
+  std::vector<std::string> warnings;
+  const Config c = load_ok("messagingProtocols=mqtt, kafka\n", {}, &warnings);
+  EXPECT_TRUE(c.serves_mqtt());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("kafka"));
+}
+
+}  // namespace
+}  // namespace mop::app
