@@ -1,0 +1,51 @@
+# mop's front door. `make run` and `make test` work on a fresh Debian 12 machine.
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+JOBS        ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+CONF        ?= conf/standalone.conf
+ARGS        ?=
+
+.PHONY: setup build run test test-unit test-asan fuzz bench clean
+
+setup:
+	./scripts/setup
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: setup build
+	./$(BUILD)/mop standalone -c $(CONF) $(ARGS)
+
+test: setup build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2 --timeout 900
+
+# The unit tests only (fast, no external peers).
+test-unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2 -E '^integration'
+
+# The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOP_SANITIZE=ON -DMOP_BUILD_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2 --timeout 900
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS.
+fuzz: setup
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMOP_FUZZ=ON -DMOP_BUILD_TESTS=OFF -DMOP_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target mqtt_decoder_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus/mqtt
+	./$(FUZZ_BUILD)/fuzz/mqtt_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $(FUZZ_BUILD)/corpus/mqtt fuzz/corpus/mqtt
+
+bench: setup build
+	./$(BUILD)/bench/mop_codec_bench
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,7 @@
+# The mop executable: app/main.cpp and the wiring of listeners to services. Built at build/mop.
+add_library(mop_app STATIC ${CMAKE_CURRENT_SOURCE_DIR}/standalone.cpp)
+target_link_libraries(mop_app PUBLIC mop_config mop_mqtt_server mop_service_embedded)
+
+add_executable(mop ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
+target_link_libraries(mop PRIVATE mop_app)
+set_target_properties(mop PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

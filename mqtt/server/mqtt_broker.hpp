@@ -1,0 +1,124 @@
+#pragma once
+// MqttBroker: MQTT sessions over the messaging service. It owns the session registry (client id
+// -> session), turns MQTT subscriptions into Pulsar subscriptions on every matching topic
+// (including topics created later), routes publishes, retained messages and wills, and applies
+// the acknowledgements clients send back to the subscriptions' cursors.
+//
+// A ClientConnection joins one network connection's Protocol to the broker. Transports (TCP
+// today, TLS and WebSocket later) implement Transport and feed bytes to ClientConnection.
+//
+// Thread: everything here is owned by the broker thread.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "mqtt/server/topic_mapping.hpp"
+#include "mqtt/session/protocol.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::mqtt {
+
+class Transport {
+public:
+  virtual ~Transport() = default;
+  // Output is waiting in the protocol's OutBuffer.
+  virtual void output_ready() = 0;
+  // Flush what is queued, then close the socket. Called once.
+  virtual void close_after_flush() = 0;
+  virtual std::string peer() const = 0;
+};
+
+struct BrokerOptions {
+  TopicDefaults defaults;
+  // Most QoS 1/2 deliveries in flight to one client (MoP's receiveMaximum).
+  std::uint32_t receive_maximum = 1000;
+  ProtocolLimits limits;
+};
+
+class MqttBroker;
+struct SessionEntry;
+
+class ClientConnection final : public ProtocolHandler {
+public:
+  ClientConnection(MqttBroker& broker, Transport& transport);
+  ~ClientConnection() override;
+
+  Protocol& protocol() { return *protocol_; }
+  Transport& transport() { return transport_; }
+
+  // ProtocolHandler
+  void output_ready() override;
+  void close(CloseReason reason, const std::string& detail) override;
+  void on_connect(const Connect& connect) override;
+  void on_publish(const Publish& publish, PublishDone done) override;
+  std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) override;
+  void on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) override;
+  void on_unsubscribe(const Unsubscribe& unsubscribe) override;
+  void on_delivery_acked(const DeliveryOrigin& origin) override;
+  void on_inflight_freed(const DeliveryOrigin& origin) override;
+
+private:
+  friend class MqttBroker;
+  MqttBroker& broker_;
+  Transport& transport_;
+  std::shared_ptr<Protocol> protocol_;
+  std::optional<Will> will_;
+  std::shared_ptr<SessionEntry> entry_;
+  bool closed_ = false;
+};
+
+class MqttBroker final : public service::TopicListener {
+public:
+  MqttBroker(service::MessagingService& service, const Clock& clock, BrokerOptions options);
+  ~MqttBroker() override;
+  MqttBroker(const MqttBroker&) = delete;
+  MqttBroker& operator=(const MqttBroker&) = delete;
+
+  const BrokerOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+  const TopicMapper& mapper() const { return mapper_; }
+
+  // Closes every connection (server shutdown).
+  void shutdown();
+  std::size_t session_count() const { return sessions_.size(); }
+  std::size_t connection_count() const { return connections_.size(); }
+
+  // service::TopicListener
+  void on_topic_created(const service::TopicName& topic) override;
+
+private:
+  friend class ClientConnection;
+  friend struct SessionEntry;
+
+  void connect(ClientConnection& conn, const Connect& c);
+  void disconnected(ClientConnection& conn, CloseReason reason, const std::string& detail);
+  void publish(ClientConnection* conn, const std::string& client_id, Publish publish, PublishDone done);
+  std::vector<std::uint8_t> subscribe(SessionEntry& entry, const Subscribe& s);
+  void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
+  void unsubscribe(SessionEntry& entry, const Unsubscribe& u);
+  void ack(const DeliveryOrigin& origin);
+
+  // Subscribes the session to `topic` for `filter` (creating the Pulsar subscription when it is
+  // the session's first filter on that topic).
+  void bind(SessionEntry& entry, const service::TopicName& topic, const std::string& filter,
+            const FilterScope& scope, service::InitialPosition pos);
+  void end_session(const std::shared_ptr<SessionEntry>& entry);
+  void watch(const service::NamespaceName& ns, SessionEntry& entry);
+
+  service::MessagingService& service_;
+  const Clock& clock_;
+  BrokerOptions options_;
+  TopicMapper mapper_;
+  std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;
+  std::set<ClientConnection*> connections_;
+  // Namespaces watched for new topics, and the sessions with filters in each.
+  std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;
+};
+
+}  // namespace mop::mqtt

@@ -1,0 +1,38 @@
+#pragma once
+// TcpServer: MQTT over plain TCP. Accepts connections and runs each as a TcpConnection that
+// moves bytes between its socket and its ClientConnection.
+//
+// Thread: the io_context's thread, which is the broker thread.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/result.hpp"
+#include "mqtt/server/mqtt_broker.hpp"
+
+namespace mop::mqtt {
+
+class TcpServer {
+public:
+  TcpServer(boost::asio::io_context& io, MqttBroker& broker);
+  ~TcpServer();
+
+  // Binds and starts accepting on host:port (port 0 picks a free one). Returns the bound
+  // endpoint. Throws nothing: bind errors come back as the error code.
+  Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, std::uint16_t port);
+  // Closes every acceptor; open connections carry on.
+  void stop_accepting();
+
+private:
+  void accept(boost::asio::ip::tcp::acceptor& acceptor);
+
+  boost::asio::io_context& io_;
+  MqttBroker& broker_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+};
+
+}  // namespace mop::mqtt

@@ -1,0 +1,63 @@
+#include "mqtt/session/session.hpp"
+
+#include <algorithm>
+
+namespace mop::mqtt {
+
+std::optional<PacketId> Session::next_free_id() {
+  if (outbound_.size() >= 65535) return std::nullopt;
+  // Ids are handed out round-robin so that a just-released id is not reused at once: a late
+  // duplicate acknowledgement then cannot acknowledge a different message.
+  for (;;) {
+    last_id_ = static_cast<PacketId>(last_id_ == 65535 ? 1 : last_id_ + 1);
+    if (!outbound_.contains(last_id_)) return last_id_;
+  }
+}
+
+std::optional<PacketId> Session::add_outbound(Publish publish, DeliveryOrigin origin, bool sent) {
+  auto id = next_free_id();
+  if (!id) return std::nullopt;
+  publish.packet_id = *id;
+  Outbound::State state = !sent ? Outbound::State::unsent
+                          : publish.qos == 1 ? Outbound::State::awaiting_puback
+                                             : Outbound::State::awaiting_pubrec;
+  outbound_.emplace(*id, Outbound{std::move(publish), std::move(origin), state, next_seq_++});
+  return id;
+}
+
+std::optional<Outbound> Session::on_puback(PacketId id) {
+  auto it = outbound_.find(id);
+  if (it == outbound_.end() || it->second.publish.qos != 1 || it->second.state == Outbound::State::unsent)
+    return std::nullopt;
+  Outbound out = std::move(it->second);
+  outbound_.erase(it);
+  return out;
+}
+
+std::optional<DeliveryOrigin> Session::on_pubrec(PacketId id) {
+  auto it = outbound_.find(id);
+  if (it == outbound_.end() || it->second.publish.qos != 2 ||
+      it->second.state != Outbound::State::awaiting_pubrec)
+    return std::nullopt;
+  it->second.state = Outbound::State::awaiting_pubcomp;
+  it->second.publish.payload = Payload{};  // the client has the message: drop our copy
+  return it->second.origin;
+}
+
+std::optional<DeliveryOrigin> Session::on_pubcomp(PacketId id) {
+  auto it = outbound_.find(id);
+  if (it == outbound_.end() || it->second.state != Outbound::State::awaiting_pubcomp) return std::nullopt;
+  DeliveryOrigin origin = std::move(it->second.origin);
+  outbound_.erase(it);
+  return origin;
+}
+
+std::vector<Outbound*> Session::outbound_in_order() {
+  std::vector<Outbound*> out;
+  out.reserve(outbound_.size());
+  for (auto& [id, o] : outbound_) out.push_back(&o);
+  std::sort(out.begin(), out.end(), [](const Outbound* a, const Outbound* b) { return a->seq < b->seq; });
+  return out;
+}
+
+}  // namespace mop::mqtt

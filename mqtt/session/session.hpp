@@ -1,0 +1,89 @@
+#pragma once
+// Session: the MQTT session state that outlives a network connection when clean session = 0
+// (MQTT 3.1.1 section 3.1.2.4): subscriptions, QoS 1/2 deliveries in flight to the client, QoS 2
+// packet ids received from the client and not yet released. Plain data plus the rules of the
+// packet-id state machine, so that the storage layer can persist it and tests can drive it.
+//
+// Thread: owned by the broker thread, like every connection that uses it.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/payload.hpp"
+#include "mqtt/codec/packets.hpp"
+
+namespace mop::mqtt {
+
+// Where a delivered message came from, so that the client's acknowledgement can be passed on to
+// the subscription it was read from. Plain values: the session does not know the service.
+struct DeliveryOrigin {
+  std::string topic;         // Pulsar topic name
+  std::string subscription;  // Pulsar subscription name
+  std::uint64_t ledger = 0;
+  std::uint64_t entry = 0;
+  std::int32_t batch = -1;
+};
+
+// A QoS 1 or 2 message sent (or about to be sent) to the client and not yet acknowledged.
+struct Outbound {
+  enum class State : std::uint8_t {
+    unsent,          // queued while no connection could take it
+    awaiting_puback, // QoS 1 sent
+    awaiting_pubrec, // QoS 2 sent
+    awaiting_pubcomp // QoS 2: PUBREC received, PUBREL sent
+  };
+  Publish publish;  // packet_id set; dup set when resent
+  DeliveryOrigin origin;
+  State state = State::unsent;
+  std::uint64_t seq = 0;  // first-send order within the session
+};
+
+class Session {
+public:
+  Session(std::string client_id, bool clean) : client_id_(std::move(client_id)), clean_(clean) {}
+
+  const std::string& client_id() const { return client_id_; }
+  bool clean() const { return clean_; }
+
+  // Subscriptions: filter -> granted QoS.
+  std::map<std::string, std::uint8_t>& subscriptions() { return subscriptions_; }
+  const std::map<std::string, std::uint8_t>& subscriptions() const { return subscriptions_; }
+
+  // Outbound (server -> client) QoS 1/2 deliveries, in the order they were first sent. The
+  // client must see resent messages in their original order [MQTT-4.6.0-1].
+  // Returns the packet id assigned, or nullopt when all 65535 ids are in use.
+  std::optional<PacketId> add_outbound(Publish publish, DeliveryOrigin origin, bool sent);
+  // PUBACK for a QoS 1 delivery: the entry, removed. nullopt if the id is not awaiting PUBACK.
+  std::optional<Outbound> on_puback(PacketId id);
+  // PUBREC for a QoS 2 delivery: moves it to awaiting_pubcomp and returns its origin (to ack
+  // the subscription: from here on the client owns the message). nullopt if unknown.
+  std::optional<DeliveryOrigin> on_pubrec(PacketId id);
+  // PUBCOMP: forgets the packet id and returns the origin; nullopt if it was not awaiting PUBCOMP.
+  std::optional<DeliveryOrigin> on_pubcomp(PacketId id);
+  // Messages in flight in send order, for resending after a reconnect.
+  std::vector<Outbound*> outbound_in_order();
+  std::size_t outbound_count() const { return outbound_.size(); }
+
+  // Inbound (client -> server) QoS 2: packet ids whose PUBLISH was accepted and whose PUBREL has
+  // not arrived. A PUBLISH with an id in this set is a duplicate and is not published again.
+  bool inbound_qos2_pending(PacketId id) const { return inbound_qos2_.count(id) != 0; }
+  void add_inbound_qos2(PacketId id) { inbound_qos2_.insert(id); }
+  bool release_inbound_qos2(PacketId id) { return inbound_qos2_.erase(id) != 0; }
+  const std::set<PacketId>& inbound_qos2() const { return inbound_qos2_; }
+
+private:
+  std::optional<PacketId> next_free_id();
+
+  std::string client_id_;
+  bool clean_;
+  std::map<std::string, std::uint8_t> subscriptions_;
+  std::map<PacketId, Outbound> outbound_;
+  std::uint64_t next_seq_ = 0;
+  std::set<PacketId> inbound_qos2_;
+  PacketId last_id_ = 0;
+};
+
+}  // namespace mop::mqtt

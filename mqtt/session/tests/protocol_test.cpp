@@ -1,0 +1,326 @@
+// Protocol state machine tests: bytes in through on_bytes, bytes out decoded from the OutBuffer,
+// a fake handler standing in for the broker and a manual clock for keep alive.
+#include "mqtt/session/protocol.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mop::mqtt {
+namespace {
+
+struct FakeHandler : ProtocolHandler {
+  void output_ready() override { ++output_ready_calls; }
+  void close(CloseReason r, const std::string& d) override {
+    closes.push_back(r);
+    detail = d;
+  }
+  void on_connect(const Connect& c) override { connects.push_back(c); }
+  void on_publish(const Publish& p, PublishDone done) override {
+    publishes.push_back(p);
+    dones.push_back(std::move(done));
+  }
+  std::vector<std::uint8_t> on_subscribe(const Subscribe& s) override {
+    std::vector<std::uint8_t> codes;
+    for (auto& e : s.entries) codes.push_back(e.qos);
+    return codes;
+  }
+  void on_subscribed(const Subscribe&, const std::vector<std::uint8_t>&) override { ++subscribed; }
+  void on_unsubscribe(const Unsubscribe&) override { ++unsubscribed; }
+  void on_delivery_acked(const DeliveryOrigin& o) override { acked.push_back(o); }
+  void on_inflight_freed(const DeliveryOrigin&) override { ++freed; }
+
+  int output_ready_calls = 0;
+  std::vector<CloseReason> closes;
+  std::string detail;
+  std::vector<Connect> connects;
+  std::vector<Publish> publishes;
+  std::vector<PublishDone> dones;
+  int subscribed = 0, unsubscribed = 0, freed = 0;
+  std::vector<DeliveryOrigin> acked;
+};
+
+class ProtocolTest : public ::testing::Test {
+protected:
+  void feed(const Packet& p, ProtocolVersion v = ProtocolVersion::v311) {
+    std::string bytes;
+    encode(p, v, bytes);
+    proto->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  }
+  void feed_raw(std::string_view bytes) {
+    proto->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  }
+  // Every packet written so far, decoded as a client would.
+  std::vector<Packet> sent() {
+    std::string all;
+    for (auto& s : proto->output().take()) all.append(s.view());
+    FrameReader reader(kMaxRemainingLength);
+    reader.feed({reinterpret_cast<const std::uint8_t*>(all.data()), all.size()});
+    std::vector<Packet> out;
+    for (;;) {
+      auto f = reader.next();
+      EXPECT_TRUE(f.ok());
+      if (!f.ok() || !f->has_value()) break;
+      auto p = decode_server_packet(**f, proto->version());
+      EXPECT_TRUE(p.ok()) << p.error().message();
+      if (p.ok()) out.push_back(std::move(*p));
+    }
+    return out;
+  }
+  void connect(bool clean = true, std::uint16_t keep_alive = 0, std::string id = "client") {
+    Connect c;
+    c.protocol_name = "MQTT";
+    c.clean_session = clean;
+    c.keep_alive = keep_alive;
+    c.client_id = std::move(id);
+    feed(c);
+    ASSERT_EQ(handler.connects.size(), 1u);
+    proto->accept(session, false);
+    auto out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<Connack>(out[0]));
+  }
+
+  FakeHandler handler;
+  ManualClock clock;
+  std::shared_ptr<Session> session = std::make_shared<Session>("client", false);
+  std::shared_ptr<Protocol> proto = std::make_shared<Protocol>(handler, clock, ProtocolLimits{1024, std::chrono::seconds(10)});
+};
+
+TEST_F(ProtocolTest, FirstPacketMustBeConnect) {  // [MQTT-3.1.0-1]
+  feed(Pingreq{});
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::protocol_error);
+}
+
+TEST_F(ProtocolTest, SecondConnectIsAProtocolError) {  // [MQTT-3.1.0-2]
+  connect();
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.client_id = "client";
+  feed(c);
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::protocol_error);
+}
+
+TEST_F(ProtocolTest, UnsupportedLevelGetsConnack01) {  // [MQTT-3.1.2-2]
+  // CONNECT "MQTT" level 9, clean session, keep alive 0, client id "a".
+  feed_raw(std::string("\x10\x0d\x00\x04MQTT\x09\x02\x00\x00\x00\x01" "a", 15));
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(out[0]).return_code, ConnectReturnCode::unacceptable_protocol_version);
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::connect_rejected);
+}
+
+TEST_F(ProtocolTest, EmptyClientIdNeedsCleanSession) {  // [MQTT-3.1.3-8]
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.clean_session = false;
+  feed(c);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(out[0]).return_code, ConnectReturnCode::identifier_rejected);
+  EXPECT_TRUE(handler.connects.empty());
+}
+
+TEST_F(ProtocolTest, EmptyClientIdWithCleanSessionIsAssignedOne) {  // [MQTT-3.1.3-6]
+  Connect c;
+  c.protocol_name = "MQTT";
+  feed(c);
+  ASSERT_EQ(handler.connects.size(), 1u);
+  EXPECT_FALSE(proto->client_id().empty());
+}
+
+TEST_F(ProtocolTest, PingreqGetsPingresp) {
+  connect();
+  feed(Pingreq{});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Pingresp>(out[0]));
+}
+
+TEST_F(ProtocolTest, KeepAliveTimesOutAfterOneAndAHalfPeriods) {  // [MQTT-3.1.2-24]
+  connect(true, 10);
+  clock.advance(std::chrono::milliseconds(14'900));
+  proto->on_tick();
+  EXPECT_TRUE(handler.closes.empty());
+  feed(Pingreq{});  // traffic moves the deadline
+  clock.advance(std::chrono::milliseconds(14'900));
+  proto->on_tick();
+  EXPECT_TRUE(handler.closes.empty());
+  clock.advance(std::chrono::milliseconds(200));
+  proto->on_tick();
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::keep_alive_timeout);
+  EXPECT_TRUE(publishes_will(handler.closes[0]));
+}
+
+TEST_F(ProtocolTest, ConnectTimeout) {
+  clock.advance(std::chrono::seconds(11));
+  proto->on_tick();
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::connect_timeout);
+}
+
+TEST_F(ProtocolTest, DisconnectIsNormalAndSendsNoWill) {  // [MQTT-3.14.4-3]
+  connect();
+  feed(Disconnect{});
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::client_disconnect);
+  EXPECT_FALSE(publishes_will(handler.closes[0]));
+}
+
+TEST_F(ProtocolTest, MalformedPacketClosesWithProtocolError) {
+  connect();
+  feed_raw(std::string("\x62\x02\x00\x01", 4));  // PUBREL with flags 0010 is right...
+  EXPECT_TRUE(handler.closes.empty());
+  feed_raw(std::string("\x60\x02\x00\x01", 4));  // ...flags 0000 are not [MQTT-3.6.1-1]
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::protocol_error);
+}
+
+TEST_F(ProtocolTest, OversizedPacketIsRefused) {
+  connect();
+  feed_raw(std::string("\x30\xff\x7f", 3));  // PUBLISH claiming 16383 bytes, limit 1024
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::protocol_error);
+}
+
+TEST_F(ProtocolTest, Qos1PubacksLeaveInArrivalOrder) {  // [MQTT-4.6.0-2]
+  connect();
+  for (PacketId id : {1, 2, 3}) feed(Publish{false, 1, false, "t", id, Payload::copy_of("x")});
+  ASSERT_EQ(handler.dones.size(), 3u);
+  handler.dones[2](true);
+  handler.dones[1](true);
+  EXPECT_TRUE(sent().empty());  // the first is not stored yet, so nothing may leave
+  handler.dones[0](true);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(std::get<Puback>(out[0]).packet_id, 1);
+  EXPECT_EQ(std::get<Puback>(out[1]).packet_id, 2);
+  EXPECT_EQ(std::get<Puback>(out[2]).packet_id, 3);
+}
+
+TEST_F(ProtocolTest, FailedStoreClosesTheConnection) {
+  connect();
+  feed(Publish{false, 1, false, "t", 5, Payload::copy_of("x")});
+  handler.dones[0](false);
+  EXPECT_TRUE(sent().empty());
+  ASSERT_EQ(handler.closes.size(), 1u);
+}
+
+TEST_F(ProtocolTest, Qos2InboundIsPublishedOnceAcrossDuplicates) {  // [MQTT-4.3.3-2]
+  connect(false);
+  Publish p{false, 2, false, "t", 9, Payload::copy_of("once")};
+  feed(p);
+  handler.dones[0](true);
+  p.dup = true;
+  feed(p);  // the client did not see our PUBREC and resends
+  EXPECT_EQ(handler.publishes.size(), 1u);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<Pubrec>(out[0]).packet_id, 9);
+  EXPECT_EQ(std::get<Pubrec>(out[1]).packet_id, 9);
+  feed(Pubrel{9});
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(out[0]).packet_id, 9);
+  // After PUBREL the id is free: the same id now carries a new message.
+  feed(Publish{false, 2, false, "t", 9, Payload::copy_of("new")});
+  EXPECT_EQ(handler.publishes.size(), 2u);
+}
+
+TEST_F(ProtocolTest, Qos2InboundStateSurvivesReconnect) {
+  connect(false);
+  feed(Publish{false, 2, false, "t", 4, Payload::copy_of("m")});
+  handler.dones[0](true);
+  proto->on_closed();
+  // New connection, same session: the resent PUBLISH is not published again.
+  FakeHandler h2;
+  auto p2 = std::make_shared<Protocol>(h2, clock, ProtocolLimits{});
+  std::string bytes;
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.clean_session = false;
+  c.client_id = "client";
+  encode(c, ProtocolVersion::v311, bytes);
+  encode(Publish{true, 2, false, "t", 4, Payload::copy_of("m")}, ProtocolVersion::v311, bytes);
+  p2->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), 0});
+  std::span<const std::uint8_t> all{reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()};
+  p2->on_bytes(all.first(15));  // CONNECT only (2 + 10 + 2 + 6 - ... split anywhere is fine)
+  p2->on_bytes(all.subspan(15));
+  // The PUBLISH may arrive before accept(): the protocol must hold it until the session is known.
+  p2->accept(session, true);
+  EXPECT_TRUE(h2.publishes.empty());
+}
+
+TEST_F(ProtocolTest, DeliveryQos1AndResendWithDupAfterReconnect) {  // [MQTT-4.4.0-1]
+  connect(false);
+  ASSERT_TRUE(proto->deliver(Publish{false, 1, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{"T", "s", 1, 1}));
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  const auto first = std::get<Publish>(out[0]);
+  EXPECT_FALSE(first.dup);
+  EXPECT_NE(first.packet_id, 0);
+  proto->on_closed();
+
+  FakeHandler h2;
+  auto p2 = std::make_shared<Protocol>(h2, clock, ProtocolLimits{});
+  std::string bytes;
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.clean_session = false;
+  c.client_id = "client";
+  encode(c, ProtocolVersion::v311, bytes);
+  p2->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  p2->accept(session, true);
+  std::string all;
+  for (auto& s : p2->output().take()) all.append(s.view());
+  FrameReader reader(kMaxRemainingLength);
+  reader.feed({reinterpret_cast<const std::uint8_t*>(all.data()), all.size()});
+  auto connack = decode_server_packet(***reader.next(), ProtocolVersion::v311);
+  ASSERT_TRUE(connack.ok());
+  EXPECT_TRUE(std::get<Connack>(*connack).session_present);
+  auto again = decode_server_packet(***reader.next(), ProtocolVersion::v311);
+  ASSERT_TRUE(again.ok());
+  const auto& resent = std::get<Publish>(*again);
+  EXPECT_TRUE(resent.dup);
+  EXPECT_EQ(resent.packet_id, first.packet_id);
+  EXPECT_EQ(resent.payload.view(), "a");
+}
+
+TEST_F(ProtocolTest, Qos2DeliveryFlow) {
+  connect();
+  ASSERT_TRUE(proto->deliver(Publish{false, 2, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{"T", "s", 1, 7}));
+  auto id = std::get<Publish>(sent()[0]).packet_id;
+  feed(Pubrec{id});
+  ASSERT_EQ(handler.acked.size(), 1u);
+  EXPECT_EQ(handler.acked[0].entry, 7u);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Pubrel>(out[0]).packet_id, id);
+  EXPECT_EQ(handler.freed, 0);
+  feed(Pubcomp{id});
+  EXPECT_EQ(handler.freed, 1);
+}
+
+TEST_F(ProtocolTest, SubscribeAnswersSubackThenRetained) {
+  connect();
+  feed(Subscribe{3, {{"a/+", 1}, {"b", 2}}});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  const auto& ack = std::get<Suback>(out[0]);
+  EXPECT_EQ(ack.packet_id, 3);
+  EXPECT_EQ(ack.return_codes, (std::vector<std::uint8_t>{1, 2}));
+  EXPECT_EQ(handler.subscribed, 1);
+}
+
+TEST_F(ProtocolTest, UnsubscribeAlwaysGetsUnsuback) {  // [MQTT-3.10.4-4]
+  connect();
+  feed(Unsubscribe{4, {"never/subscribed"}});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Unsuback>(out[0]).packet_id, 4);
+}
+
+}  // namespace
+}  // namespace mop::mqtt
