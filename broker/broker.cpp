@@ -1,0 +1,108 @@
+#include "broker/broker.hpp"
+
+#include "broker/in_memory_ledger.hpp"
+
+namespace mop::broker {
+
+Broker::Broker(Executor& executor, LedgerFactory ledgers) : executor_(executor), ledgers_(std::move(ledgers)) {
+  if (!ledgers_) {
+    ledgers_ = [this](const TopicName&) { return std::make_unique<InMemoryLedger>(next_ledger_id_++); };
+  }
+}
+
+Broker::~Broker() {
+  // Subscriptions point at receivers: topics go first.
+  topics_.clear();
+  receivers_.clear();
+}
+
+Topic& Broker::get_or_create(const TopicName& name) {
+  if (auto* t = find_topic(name)) return *t;
+  auto topic = std::make_unique<Topic>(name, ledgers_(name), [this](Topic& t) { schedule_trim(t); });
+  Topic& ref = *topic;
+  topics_.emplace(name, std::move(topic));
+  namespaces_[name.namespace_name()].insert(name);
+  if (on_created_) on_created_(name);
+  return ref;
+}
+
+Topic* Broker::find_topic(const TopicName& name) {
+  const auto it = topics_.find(name);
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+std::vector<TopicName> Broker::list_topics(const NamespaceName& ns) const {
+  const auto it = namespaces_.find(ns);
+  if (it == namespaces_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
+void Broker::publish(const TopicName& topic, MessagePtr message, AppendCallback done) {
+  get_or_create(topic).publish(std::move(message), std::move(done));
+}
+
+void Broker::schedule_trim(Topic& topic) {
+  // Deferred, not immediate: the topic-created notification for this topic was posted before
+  // this task, so a watcher that subscribes at `earliest` from it still finds the entries.
+  if (!trim_scheduled_.insert(&topic).second) return;
+  executor_.post([this, alive = std::weak_ptr<bool>(alive_), t = &topic] {
+    if (alive.expired()) return;
+    trim_scheduled_.erase(t);
+    t->trim();
+  });
+}
+
+bool Broker::open_receiver(service::ReceiverId id, DeliverySink& sink) {
+  return receivers_.emplace(id, std::make_unique<Receiver>(id, sink)).second;
+}
+
+Receiver* Broker::receiver(service::ReceiverId id) {
+  const auto it = receivers_.find(id);
+  return it == receivers_.end() ? nullptr : it->second.get();
+}
+
+void Broker::flow(service::ReceiverId id, std::uint32_t permits) {
+  if (auto* r = receiver(id)) r->flow(permits);
+}
+
+void Broker::pause(service::ReceiverId id) {
+  if (auto* r = receiver(id)) r->pause();
+}
+
+void Broker::close_receiver(service::ReceiverId id) {
+  const auto it = receivers_.find(id);
+  if (it == receivers_.end()) return;
+  Receiver& r = *it->second;
+  // Copy the keys first: detaching edits the receiver's attachment set.
+  std::vector<std::shared_ptr<const SubscriptionKey>> keys;
+  keys.reserve(r.attachments().size());
+  for (const Attachment* a : r.attachments()) keys.push_back(a->subscription->key());
+  for (const auto& key : keys) {
+    if (auto* t = find_topic(key->topic)) t->detach(key->name, r);
+  }
+  receivers_.erase(it);
+}
+
+Status Broker::subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& options,
+                         service::ReceiverId receiver_id) {
+  Receiver* r = receiver(receiver_id);
+  if (r == nullptr) return std::make_error_code(std::errc::invalid_argument);
+  auto result = get_or_create(topic).subscribe(subscription, options, *r);
+  return result.error();
+}
+
+void Broker::detach(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver_id) {
+  Receiver* r = receiver(receiver_id);
+  Topic* t = find_topic(topic);
+  if (r != nullptr && t != nullptr) t->detach(subscription, *r);
+}
+
+void Broker::unsubscribe(const TopicName& topic, const std::string& subscription) {
+  if (auto* t = find_topic(topic)) t->unsubscribe(subscription);
+}
+
+void Broker::ack(const TopicName& topic, const std::string& subscription, MessageId id) {
+  if (auto* t = find_topic(topic)) t->ack(subscription, id);
+}
+
+}  // namespace mop::broker

@@ -1,0 +1,77 @@
+#pragma once
+// Broker: the topics of this process by name, the namespace index behind topic listing and
+// watching, the receivers, and the retained store. The engine behind EmbeddedService; it calls
+// DeliverySinks and its topic-created hook inline, and leaves the "never inline" promise of the
+// service interface to its caller. Owned by one thread; the executor it is given is that
+// thread's, used only for deferred housekeeping (trimming topics nobody subscribes to).
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/retained_store.hpp"
+#include "broker/topic.hpp"
+#include "core/executor.hpp"
+
+namespace mop::broker {
+
+using service::NamespaceName;
+using service::TopicName;
+
+class Broker {
+public:
+  // Makes the ledger of a new topic. The default makes InMemoryLedgers with increasing ledger
+  // ids; issue 4 passes one that opens (or recovers) the topic's ledger in storage.
+  using LedgerFactory = std::function<std::unique_ptr<Ledger>(const TopicName&)>;
+  using TopicCreatedHook = std::function<void(const TopicName&)>;
+
+  explicit Broker(Executor& executor, LedgerFactory ledgers = {});
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+  ~Broker();
+
+  // Runs inline when a topic is created, before anything is appended to or subscribed on it.
+  void set_topic_created_hook(TopicCreatedHook hook) { on_created_ = std::move(hook); }
+
+  Topic& get_or_create(const TopicName& name);
+  Topic* find_topic(const TopicName& name);
+  std::size_t topic_count() const { return topics_.size(); }
+  std::vector<TopicName> list_topics(const NamespaceName& ns) const;
+
+  void publish(const TopicName& topic, MessagePtr message, AppendCallback done);
+
+  // Receivers are identified by the caller's ids. Returns false if `id` is already open.
+  bool open_receiver(service::ReceiverId id, DeliverySink& sink);
+  Receiver* receiver(service::ReceiverId id);
+  void flow(service::ReceiverId id, std::uint32_t permits);
+  void pause(service::ReceiverId id);
+  void close_receiver(service::ReceiverId id);
+
+  Status subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& options,
+                   service::ReceiverId receiver);
+  void detach(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
+  void unsubscribe(const TopicName& topic, const std::string& subscription);
+  void ack(const TopicName& topic, const std::string& subscription, MessageId id);
+
+  RetainedStore& retained() { return retained_; }
+
+private:
+  void schedule_trim(Topic& topic);
+
+  Executor& executor_;
+  LedgerFactory ledgers_;
+  std::uint64_t next_ledger_id_ = 1;
+  TopicCreatedHook on_created_;
+  std::unordered_map<TopicName, std::unique_ptr<Topic>> topics_;
+  std::map<NamespaceName, std::set<TopicName>> namespaces_;
+  std::unordered_map<service::ReceiverId, std::unique_ptr<Receiver>> receivers_;
+  RetainedStore retained_;
+  std::unordered_set<Topic*> trim_scheduled_;
+  // Posted tasks check it so that destroying the broker before the executor is safe.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mop::broker

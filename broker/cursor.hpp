@@ -1,0 +1,40 @@
+#pragma once
+// Cursor: a subscription's position in its topic's ledger, with Pulsar ManagedCursor's
+// semantics: every entry below ack_floor() is acknowledged (Pulsar's mark-delete position is
+// the entry just before it), entries at or above it may be acknowledged individually, and
+// contiguous acknowledgements advance the floor. The read position is where the next entry
+// not yet dispatched is. What issue 4 persists is (floor, individually acknowledged set).
+// Owned by its Subscription's thread.
+#include <optional>
+#include <set>
+
+#include "broker/ledger.hpp"
+
+namespace mop::broker {
+
+class Cursor {
+public:
+  // A cursor with nothing acknowledged at or after `start`, reading from `start`.
+  explicit Cursor(MessageId start) : floor_(normalize(start)), read_(floor_) {}
+
+  MessageId ack_floor() const { return floor_; }
+  // Pulsar's markDeletePosition: the last entry of the acknowledged prefix, if there is one.
+  std::optional<MessageId> mark_delete_position() const;
+  MessageId read_position() const { return read_; }
+  void set_read_position(MessageId id) { read_ = normalize(id); }
+  const std::set<MessageId>& individually_acked() const { return acked_; }
+
+  bool is_acked(MessageId id) const;
+  // Acknowledges one entry. Returns true if the floor moved (entries may now be trimmed).
+  bool ack(MessageId id);
+
+private:
+  // Cursors work on entries: a batch index does not take part in positions.
+  static MessageId normalize(MessageId id) { return {id.ledger, id.entry, -1}; }
+
+  MessageId floor_;
+  MessageId read_;
+  std::set<MessageId> acked_;  // every element >= floor_
+};
+
+}  // namespace mop::broker

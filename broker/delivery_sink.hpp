@@ -1,0 +1,26 @@
+#pragma once
+// DeliverySink: where a Receiver hands the messages dispatched to it. The broker calls it
+// inline while dispatching; the service layer's sink posts the listener call to its executor,
+// which is what keeps the service's "never inline" promise. Called on the broker's thread.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "broker/entry.hpp"
+
+namespace mop::broker {
+
+// The identity of a subscription, shared (not copied) by every delivery made for it.
+struct SubscriptionKey {
+  service::TopicName topic;
+  std::string name;
+};
+
+class DeliverySink {
+public:
+  virtual ~DeliverySink() = default;
+  virtual void deliver(const std::shared_ptr<const SubscriptionKey>& subscription, const Entry& entry,
+                       std::uint32_t redelivery_count) = 0;
+};
+
+}  // namespace mop::broker

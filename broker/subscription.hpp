@@ -1,0 +1,98 @@
+#pragma once
+// Subscription: a named, cursor-backed view of a topic (Pulsar's subscription plus its
+// dispatcher). It delivers entries from the cursor's read position, after any redeliveries,
+// to its attached receivers according to its type:
+//   exclusive  one receiver; a second one is refused with consumer_busy;
+//   failover   the first attached receiver (attach order) is active, the others stand by;
+//   shared     round-robin over the attached receivers that have permits;
+//   key_shared ordering key (or producer name) hashed over the attached receivers; a message
+//              whose receiver has no permits holds back the ones after it (keeps key order).
+// Messages dispatched but not acknowledged are remembered per receiver; when that receiver
+// detaches they go back to the front, in id order, with their redelivery count raised.
+// With no receiver attached the backlog simply stays in the ledger (an offline session).
+// Owned by its Topic; broker thread.
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "broker/attachment.hpp"
+#include "broker/cursor.hpp"
+#include "broker/receiver.hpp"
+#include "core/result.hpp"
+
+namespace mop::broker {
+
+using service::SubscriptionOptions;
+using service::SubscriptionType;
+
+class Subscription {
+public:
+  Subscription(std::shared_ptr<const SubscriptionKey> key, const SubscriptionOptions& options, const Ledger& ledger,
+               Cursor cursor);
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  // Detaches every receiver; what they had not acknowledged is simply forgotten.
+  ~Subscription();
+
+  const std::shared_ptr<const SubscriptionKey>& key() const { return key_; }
+  const std::string& name() const { return key_->name; }
+  SubscriptionType type() const { return type_; }
+  bool durable() const { return durable_; }
+  const Cursor& cursor() const { return cursor_; }
+
+  // Attaching the same receiver twice is a no-op. Does not dispatch: call dispatch() after.
+  Status attach(Receiver& receiver);
+  // Returns false if the receiver was not attached. Its unacknowledged messages are queued
+  // for redelivery; call dispatch() after to hand them to the remaining receivers.
+  bool detach(Receiver& receiver);
+  bool attached(const Receiver& receiver) const { return find(receiver) != attachments_.end(); }
+  std::size_t receiver_count() const { return attachments_.size(); }
+  // Failover/exclusive: the receiver that gets messages now.
+  Receiver* active_receiver() const { return attachments_.empty() ? nullptr : attachments_.front()->receiver; }
+
+  // Individual acknowledgement. Returns true if the cursor's floor moved.
+  bool ack(MessageId id);
+
+  // Delivers while some receiver can take messages; waits in ready queues otherwise.
+  void dispatch();
+  // Delivers at most one message. Returns false if nothing could be delivered.
+  bool dispatch_one();
+  // Something is waiting to be delivered (redeliveries or unread entries).
+  bool has_pending() const { return !replay_.empty() || cursor_.read_position() < ledger_.end(); }
+
+  std::size_t unacked_count() const { return outstanding_.size(); }
+  // Entries not yet acknowledged, delivered or not.
+  std::size_t backlog() const;
+
+private:
+  struct Next {
+    Entry entry;
+    bool from_replay;
+  };
+  using Attachments = std::vector<std::unique_ptr<Attachment>>;
+
+  Attachments::const_iterator find(const Receiver& receiver) const;
+  std::optional<Next> peek();
+  // The attachment that takes `entry` now, or nullptr after parking on the receivers whose
+  // permits the subscription waits for.
+  Attachment* pick(const Entry& entry);
+  Attachment* take_or_park(Attachment& a);
+
+  std::shared_ptr<const SubscriptionKey> key_;
+  SubscriptionType type_;
+  bool durable_;
+  const Ledger& ledger_;
+  Cursor cursor_;
+  Attachments attachments_;  // in attach order
+  std::size_t round_robin_ = 0;
+  // Dispatched and not yet acknowledged -> the receiver holding it.
+  std::map<MessageId, Attachment*> outstanding_;
+  // Returned by a detached receiver; delivered before anything new, in id order.
+  std::set<MessageId> replay_;
+  // Only for entries delivered more than once; erased on acknowledgement.
+  std::map<MessageId, std::uint32_t> redeliveries_;
+};
+
+}  // namespace mop::broker

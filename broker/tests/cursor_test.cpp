@@ -1,0 +1,78 @@
+#include "broker/cursor.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mop::broker {
+namespace {
+
+MessageId at(std::uint64_t entry) { return {7, entry, -1}; }
+
+TEST(Cursor, StartsWithNothingAcknowledged) {
+  Cursor c(at(0));
+  EXPECT_EQ(c.ack_floor(), at(0));
+  EXPECT_EQ(c.read_position(), at(0));
+  EXPECT_FALSE(c.mark_delete_position());
+  EXPECT_FALSE(c.is_acked(at(0)));
+  Cursor later(at(5));
+  EXPECT_EQ(later.mark_delete_position(), at(4));
+  EXPECT_TRUE(later.is_acked(at(4)));
+}
+
+TEST(Cursor, InOrderAcksAdvanceTheMarkDeletePosition) {
+  Cursor c(at(0));
+  EXPECT_TRUE(c.ack(at(0)));
+  EXPECT_EQ(c.mark_delete_position(), at(0));
+  EXPECT_TRUE(c.ack(at(1)));
+  EXPECT_EQ(c.ack_floor(), at(2));
+  EXPECT_TRUE(c.individually_acked().empty());
+}
+
+TEST(Cursor, OutOfOrderAcksWaitAboveTheFloorThenCollapse) {
+  Cursor c(at(0));
+  EXPECT_FALSE(c.ack(at(2)));
+  EXPECT_FALSE(c.ack(at(3)));
+  EXPECT_FALSE(c.ack(at(5)));
+  EXPECT_EQ(c.ack_floor(), at(0));
+  EXPECT_EQ(c.individually_acked().size(), 3u);
+  EXPECT_TRUE(c.is_acked(at(3)));
+  EXPECT_FALSE(c.is_acked(at(4)));
+  EXPECT_FALSE(c.ack(at(1)));  // gap at 0 still open
+  EXPECT_TRUE(c.ack(at(0)));
+  EXPECT_EQ(c.ack_floor(), at(4));  // 0..3 contiguous; 5 stays individual
+  EXPECT_EQ(c.individually_acked().size(), 1u);
+  EXPECT_TRUE(c.ack(at(4)));
+  EXPECT_EQ(c.ack_floor(), at(6));
+  EXPECT_TRUE(c.individually_acked().empty());
+}
+
+TEST(Cursor, DuplicateAndOldAcksChangeNothing) {
+  Cursor c(at(0));
+  EXPECT_TRUE(c.ack(at(0)));
+  EXPECT_FALSE(c.ack(at(0)));
+  EXPECT_FALSE(c.ack(at(3)));
+  EXPECT_FALSE(c.ack(at(3)));
+  EXPECT_EQ(c.individually_acked().size(), 1u);
+  EXPECT_EQ(c.ack_floor(), at(1));
+}
+
+TEST(Cursor, BatchIndexDoesNotTakePart) {
+  Cursor c(at(0));
+  EXPECT_TRUE(c.ack({7, 0, 3}));
+  EXPECT_EQ(c.ack_floor(), at(1));
+  EXPECT_TRUE(c.is_acked({7, 0, 0}));
+}
+
+TEST(Cursor, ReadPositionNeverFallsBelowTheFloor) {
+  Cursor c(at(0));
+  c.set_read_position(at(1));
+  EXPECT_FALSE(c.ack(at(2)));
+  EXPECT_TRUE(c.ack(at(0)));
+  EXPECT_TRUE(c.ack(at(1)));
+  EXPECT_EQ(c.read_position(), at(3));
+  c.set_read_position(at(9));
+  EXPECT_TRUE(c.ack(at(3)));
+  EXPECT_EQ(c.read_position(), at(9));
+}
+
+}  // namespace
+}  // namespace mop::broker

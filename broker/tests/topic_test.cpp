@@ -1,0 +1,177 @@
+#include "broker/topic.hpp"
+
+#include <gtest/gtest.h>
+
+#include "broker/broker.hpp"
+#include "broker/in_memory_ledger.hpp"
+#include "broker/tests/recording_sink.hpp"
+
+namespace mop::broker {
+namespace {
+
+using testing::msg;
+using testing::RecordingSink;
+using testing::strs;
+
+SubscriptionOptions options(bool durable = true,
+                            service::InitialPosition pos = service::InitialPosition::latest) {
+  SubscriptionOptions o;
+  o.durable = durable;
+  o.initial_position = pos;
+  return o;
+}
+
+class TopicTest : public ::testing::Test {
+protected:
+  TopicTest() : topic({service::TopicDomain::persistent, "public", "default", "t"}, std::make_unique<InMemoryLedger>(1),
+                      [this](Topic&) { ++unread; }) {}
+  std::vector<MessageId> publish(int n) {
+    std::vector<MessageId> ids;
+    for (int i = 0; i < n; ++i) {
+      topic.publish(msg("m" + std::to_string(i)), [&](std::error_code ec, MessageId id) {
+        EXPECT_FALSE(ec);
+        ids.push_back(id);
+      });
+    }
+    return ids;
+  }
+
+  int unread = 0;
+  Topic topic;
+  RecordingSink s1, s2;
+  Receiver r1{1, s1}, r2{2, s2};
+};
+
+TEST_F(TopicTest, AppendsAreDispatchedToEverySubscription) {
+  ASSERT_TRUE(topic.subscribe("a", options(), r1));
+  ASSERT_TRUE(topic.subscribe("b", options(), r2));
+  r1.flow(10);
+  r2.flow(10);
+  const auto ids = publish(3);
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_LT(ids[0], ids[1]);
+  EXPECT_EQ(s1.payloads(), strs({"m0", "m1", "m2"}));
+  EXPECT_EQ(s2.payloads(), strs({"m0", "m1", "m2"}));
+  EXPECT_EQ(unread, 0);
+}
+
+TEST_F(TopicTest, TrimsWhatEverySubscriptionAcknowledged) {
+  ASSERT_TRUE(topic.subscribe("a", options(), r1));
+  ASSERT_TRUE(topic.subscribe("b", options(), r2));
+  r1.flow(100);
+  r2.flow(100);
+  const auto ids = publish(10);
+  for (const auto& id : ids) topic.ack("a", id);
+  EXPECT_EQ(topic.ledger().entry_count(), 10u);
+  for (int i = 0; i < 4; ++i) topic.ack("b", ids[i]);
+  EXPECT_EQ(topic.ledger().entry_count(), 6u);
+  topic.ack("b", ids[9]);  // individual, above a gap: nothing more to trim
+  EXPECT_EQ(topic.ledger().entry_count(), 6u);
+  for (int i = 4; i < 9; ++i) topic.ack("b", ids[i]);
+  EXPECT_EQ(topic.ledger().entry_count(), 0u);
+}
+
+TEST_F(TopicTest, WithoutSubscriptionsAppendsAskForATrim) {
+  publish(3);
+  EXPECT_EQ(unread, 3);
+  EXPECT_EQ(topic.ledger().entry_count(), 3u) << "kept until the owner's deferred trim";
+  topic.trim();
+  EXPECT_EQ(topic.ledger().entry_count(), 0u);
+  const auto ids = publish(1);
+  EXPECT_EQ(ids[0].entry, 3u) << "entry ids continue after a trim";
+}
+
+TEST_F(TopicTest, UnsubscribeTrimsTheBacklogOnlyItKept) {
+  ASSERT_TRUE(topic.subscribe("a", options(), r1));
+  ASSERT_TRUE(topic.subscribe("b", options(), r2));
+  topic.detach("a", r1);
+  topic.detach("b", r2);
+  publish(5);
+  EXPECT_EQ(topic.ledger().entry_count(), 5u);
+  EXPECT_TRUE(topic.unsubscribe("a"));
+  EXPECT_EQ(topic.ledger().entry_count(), 5u) << "b still needs them";
+  EXPECT_TRUE(topic.unsubscribe("b"));
+  EXPECT_EQ(topic.ledger().entry_count(), 0u);
+  EXPECT_FALSE(topic.unsubscribe("b"));
+  EXPECT_TRUE(r1.attachments().empty());
+}
+
+TEST_F(TopicTest, NonDurableSubscriptionIsRemovedWithItsLastReceiver) {
+  ASSERT_TRUE(topic.subscribe("reader", options(false), r1));
+  ASSERT_TRUE(topic.subscribe("reader", options(false), r2));
+  topic.detach("reader", r1);
+  EXPECT_NE(topic.subscription("reader"), nullptr);
+  topic.detach("reader", r2);
+  EXPECT_EQ(topic.subscription("reader"), nullptr);
+  EXPECT_EQ(topic.subscription_count(), 0u);
+  ASSERT_TRUE(topic.subscribe("durable", options(true), r1));
+  topic.detach("durable", r1);
+  EXPECT_NE(topic.subscription("durable"), nullptr);
+}
+
+TEST_F(TopicTest, DetachHandsUnacknowledgedToTheOtherReceivers) {
+  ASSERT_TRUE(topic.subscribe("s", options(), r1));
+  r1.flow(10);
+  publish(2);
+  ASSERT_TRUE(topic.subscribe("s", options(), r2));
+  r2.flow(10);
+  topic.detach("s", r1);
+  ASSERT_EQ(s2.payloads(), strs({"m0", "m1"}));
+  EXPECT_EQ(s2.got[0].redelivery_count, 1u);
+}
+
+TEST_F(TopicTest, EarliestSubscriptionKeepsStoredEntries) {
+  ASSERT_TRUE(topic.subscribe("keeper", options(), r1));
+  publish(3);
+  ASSERT_TRUE(topic.subscribe("late", options(true, service::InitialPosition::earliest), r2));
+  r2.flow(10);
+  EXPECT_EQ(s2.payloads(), strs({"m0", "m1", "m2"}));
+  EXPECT_TRUE(topic.unsubscribe("keeper"));
+  EXPECT_EQ(topic.ledger().entry_count(), 3u) << "late has not acknowledged";
+}
+
+TEST(Broker, DefersTrimOfUnsubscribedTopicsAndIndexesNamespaces) {
+  ManualExecutor ex;
+  Broker broker(ex);
+  std::vector<std::string> created;
+  broker.set_topic_created_hook([&](const TopicName& t) { created.push_back(t.str()); });
+  const TopicName t(service::TopicDomain::persistent, "public", "default", "x");
+  const TopicName other(service::TopicDomain::persistent, "public", "other", "y");
+  broker.publish(t, msg("a"), {});
+  broker.publish(t, msg("b"), {});
+  broker.publish(other, msg("c"), {});
+  EXPECT_EQ(created, strs({"persistent://public/default/x", "persistent://public/other/y"}));
+  EXPECT_EQ(broker.find_topic(t)->ledger().entry_count(), 2u);
+  EXPECT_EQ(ex.pending(), 2u) << "one trim task per topic, not per message";
+  ex.run_all();
+  EXPECT_EQ(broker.find_topic(t)->ledger().entry_count(), 0u);
+  EXPECT_EQ(broker.list_topics({"public", "default"}), std::vector<TopicName>{t});
+  EXPECT_EQ(broker.topic_count(), 2u);
+}
+
+TEST(Broker, CloseReceiverDetachesFromEveryTopic) {
+  ManualExecutor ex;
+  Broker broker(ex);
+  RecordingSink s1, s2;
+  ASSERT_TRUE(broker.open_receiver(1, s1));
+  ASSERT_FALSE(broker.open_receiver(1, s1));
+  ASSERT_TRUE(broker.open_receiver(2, s2));
+  const TopicName a(service::TopicDomain::persistent, "public", "default", "a");
+  const TopicName b(service::TopicDomain::persistent, "public", "default", "b");
+  ASSERT_FALSE(broker.subscribe(a, "s", options(), 1));
+  ASSERT_FALSE(broker.subscribe(b, "s", options(false), 1));
+  broker.flow(1, 10);
+  broker.publish(a, msg("a0"), {});
+  broker.publish(b, msg("b0"), {});
+  EXPECT_EQ(s1.got.size(), 2u);
+  broker.close_receiver(1);
+  EXPECT_EQ(broker.receiver(1), nullptr);
+  EXPECT_EQ(broker.find_topic(b)->subscription("s"), nullptr) << "non-durable went with its receiver";
+  ASSERT_FALSE(broker.subscribe(a, "s", options(), 2));
+  broker.flow(2, 10);
+  ASSERT_EQ(s2.payloads(), strs({"a0"}));
+  EXPECT_EQ(s2.got[0].redelivery_count, 1u);
+}
+
+}  // namespace
+}  // namespace mop::broker

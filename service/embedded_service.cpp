@@ -1,0 +1,142 @@
+#include "service/embedded_service.hpp"
+
+#include <algorithm>
+
+namespace mop::service {
+
+// Turns broker deliveries into posted ReceiverListener calls. A delivery still queued when its
+// receiver closes is dropped: the broker has already put the message back for redelivery.
+class EmbeddedService::ReceiverSink final : public broker::DeliverySink {
+public:
+  ReceiverSink(EmbeddedService& service, ReceiverId id, ReceiverListener& listener)
+      : service_(service), id_(id), listener_(listener) {}
+
+  void deliver(const std::shared_ptr<const broker::SubscriptionKey>& key, const broker::Entry& entry,
+               std::uint32_t redelivery_count) override {
+    service_.post([&service = service_, id = id_, key, entry, redelivery_count] {
+      const auto it = service.receivers_.find(id);
+      if (it == service.receivers_.end()) return;
+      it->second->listener_.on_message(key->topic, key->name, entry.id, entry.message, redelivery_count);
+    });
+  }
+
+private:
+  EmbeddedService& service_;
+  ReceiverId id_;
+  ReceiverListener& listener_;
+};
+
+EmbeddedService::EmbeddedService(Executor& executor, Clock& clock) : EmbeddedService(executor, clock, {}) {}
+
+EmbeddedService::EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers)
+    : executor_(executor), clock_(clock), broker_(executor, std::move(ledgers)) {
+  broker_.set_topic_created_hook([this](const TopicName& topic) { topic_created(topic); });
+}
+
+// Tasks still queued on the executor see alive_ expired and do nothing.
+EmbeddedService::~EmbeddedService() = default;
+
+template <typename F>
+void EmbeddedService::post(F&& task) {
+  executor_.post([alive = std::weak_ptr<bool>(alive_), task = std::forward<F>(task)]() mutable {
+    if (!alive.expired()) task();
+  });
+}
+
+void EmbeddedService::publish(const TopicName& topic, MessagePtr message, PublishCallback done) {
+  if (message && message->publish_time_ms == 0) {
+    // The caller did not stamp it. A shallow copy: the payload buffer is shared, not copied.
+    auto stamped = std::make_shared<Message>(*message);
+    stamped->publish_time_ms = clock_.wall_ms();
+    message = std::move(stamped);
+  }
+  if (!message) {
+    post([done = std::move(done)] {
+      if (done) done(std::make_error_code(std::errc::invalid_argument), {});
+    });
+    return;
+  }
+  broker_.publish(topic, std::move(message),
+                  [this, done = std::move(done)](std::error_code ec, MessageId id) mutable {
+                    if (done) post([done = std::move(done), ec, id] { done(ec, id); });
+                  });
+}
+
+ReceiverId EmbeddedService::open_receiver(ReceiverListener& listener) {
+  const ReceiverId id = next_receiver_++;
+  auto sink = std::make_unique<ReceiverSink>(*this, id, listener);
+  broker_.open_receiver(id, *sink);
+  receivers_.emplace(id, std::move(sink));
+  return id;
+}
+
+void EmbeddedService::flow(ReceiverId receiver, std::uint32_t permits) { broker_.flow(receiver, permits); }
+
+void EmbeddedService::pause(ReceiverId receiver) { broker_.pause(receiver); }
+
+void EmbeddedService::close_receiver(ReceiverId receiver) {
+  broker_.close_receiver(receiver);
+  receivers_.erase(receiver);
+}
+
+Status EmbeddedService::subscribe(const TopicName& topic, const std::string& subscription,
+                                  const SubscriptionOptions& opts, ReceiverId receiver) {
+  return broker_.subscribe(topic, subscription, opts, receiver);
+}
+
+void EmbeddedService::detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) {
+  broker_.detach(topic, subscription, receiver);
+}
+
+void EmbeddedService::unsubscribe(const TopicName& topic, const std::string& subscription) {
+  broker_.unsubscribe(topic, subscription);
+}
+
+void EmbeddedService::ack(const TopicName& topic, const std::string& subscription, MessageId id) {
+  broker_.ack(topic, subscription, id);
+}
+
+std::vector<TopicName> EmbeddedService::list_topics(const NamespaceName& ns) { return broker_.list_topics(ns); }
+
+void EmbeddedService::watch_topics(const NamespaceName& ns, TopicListener& listener) {
+  auto& list = watchers_[ns];
+  if (std::find(list.begin(), list.end(), &listener) == list.end()) list.push_back(&listener);
+}
+
+void EmbeddedService::unwatch_topics(const NamespaceName& ns, TopicListener& listener) {
+  const auto it = watchers_.find(ns);
+  if (it == watchers_.end()) return;
+  std::erase(it->second, &listener);
+  if (it->second.empty()) watchers_.erase(it);
+}
+
+bool EmbeddedService::watching(const NamespaceName& ns, const TopicListener* listener) const {
+  const auto it = watchers_.find(ns);
+  return it != watchers_.end() && std::find(it->second.begin(), it->second.end(), listener) != it->second.end();
+}
+
+void EmbeddedService::topic_created(const TopicName& topic) {
+  // Runs inside the broker call that created the topic, before its first entry is appended, so
+  // these notifications are queued ahead of every delivery and trim the topic will cause.
+  const auto it = watchers_.find(topic.namespace_name());
+  if (it == watchers_.end()) return;
+  for (TopicListener* listener : it->second) {
+    post([this, listener, topic] {
+      // Unwatched (and perhaps destroyed) since: say nothing.
+      if (watching(topic.namespace_name(), listener)) listener->on_topic_created(topic);
+    });
+  }
+}
+
+void EmbeddedService::set_retained(const TopicName& topic, MessagePtr message,
+                                   std::function<void(std::error_code)> done) {
+  broker_.retained().set(topic, std::move(message));
+  if (done) post([done = std::move(done)] { done({}); });
+}
+
+std::vector<std::pair<TopicName, MessagePtr>> EmbeddedService::retained(
+    const NamespaceName& ns, const std::function<bool(const TopicName&)>& match) {
+  return broker_.retained().match(ns, match);
+}
+
+}  // namespace mop::service

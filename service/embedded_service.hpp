@@ -1,0 +1,69 @@
+#pragma once
+// EmbeddedService: MessagingService over the in-process broker (broker/). It keeps the
+// interface's threading promise: the broker works inline, and every callback and listener call
+// it causes is posted to the executor. Owned by the executor's thread.
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/broker.hpp"
+#include "core/clock.hpp"
+#include "core/executor.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::service {
+
+class EmbeddedService final : public MessagingService {
+public:
+  EmbeddedService(Executor& executor, Clock& clock);
+  // For storage (issue 4) and tests: topics get their ledgers from `ledgers`.
+  EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers);
+  EmbeddedService(const EmbeddedService&) = delete;
+  EmbeddedService& operator=(const EmbeddedService&) = delete;
+  ~EmbeddedService() override;
+
+  void publish(const TopicName& topic, MessagePtr message, PublishCallback done) override;
+
+  ReceiverId open_receiver(ReceiverListener& listener) override;
+  void flow(ReceiverId receiver, std::uint32_t permits) override;
+  void pause(ReceiverId receiver) override;
+  void close_receiver(ReceiverId receiver) override;
+
+  Status subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& opts,
+                   ReceiverId receiver) override;
+  void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
+  void unsubscribe(const TopicName& topic, const std::string& subscription) override;
+  void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;
+
+  std::vector<TopicName> list_topics(const NamespaceName& ns) override;
+  void watch_topics(const NamespaceName& ns, TopicListener& listener) override;
+  void unwatch_topics(const NamespaceName& ns, TopicListener& listener) override;
+
+  void set_retained(const TopicName& topic, MessagePtr message, std::function<void(std::error_code)> done) override;
+  std::vector<std::pair<TopicName, MessagePtr>> retained(const NamespaceName& ns,
+                                                         const std::function<bool(const TopicName&)>& match) override;
+
+  // Introspection for tests and metrics.
+  broker::Broker& broker() { return broker_; }
+
+private:
+  class ReceiverSink;
+
+  // Posts `task` unless this service is gone by the time it runs.
+  template <typename F>
+  void post(F&& task);
+  void topic_created(const TopicName& topic);
+  bool watching(const NamespaceName& ns, const TopicListener* listener) const;
+
+  Executor& executor_;
+  Clock& clock_;
+  // Declared before broker_: the broker holds references to these sinks until it is destroyed.
+  std::unordered_map<ReceiverId, std::unique_ptr<ReceiverSink>> receivers_;
+  broker::Broker broker_;
+  ReceiverId next_receiver_ = 1;
+  std::map<NamespaceName, std::vector<TopicListener*>> watchers_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mop::service

@@ -1,0 +1,600 @@
+// The MessagingService contract. Every test states a promise of messaging_service.hpp (or of
+// Pulsar's model it stands for) and fails if an implementation breaks it.
+#include "service/tests/service_contract.hpp"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+namespace mop::service::testing {
+namespace {
+
+struct Delivery {
+  TopicName topic;
+  std::string subscription;
+  MessageId id;
+  std::string payload;
+  std::uint32_t redelivery_count;
+};
+
+class Recorder final : public ReceiverListener {
+public:
+  void on_message(const TopicName& topic, const std::string& subscription, MessageId id, const MessagePtr& message,
+                  std::uint32_t redelivery_count) override {
+    got.push_back({topic, subscription, id, std::string(message->payload.view()), redelivery_count});
+  }
+  std::vector<std::string> payloads() const {
+    std::vector<std::string> out;
+    for (const auto& d : got) out.push_back(d.payload);
+    return out;
+  }
+  std::vector<Delivery> got;
+};
+
+class TopicRecorder final : public TopicListener {
+public:
+  void on_topic_created(const TopicName& topic) override { created.push_back(topic); }
+  std::vector<TopicName> created;
+};
+
+MessagePtr make_message(std::string_view payload, std::string producer = "producer",
+                        std::optional<std::string> key = std::nullopt) {
+  auto m = std::make_shared<Message>();
+  m->payload = Payload::copy_of(payload);
+  m->producer_name = std::move(producer);
+  m->ordering_key = std::move(key);
+  m->publish_time_ms = 1'700'000'000'123ULL;
+  return m;
+}
+
+TopicName topic(const std::string& local, const std::string& ns = "default") {
+  return TopicName(TopicDomain::persistent, "public", ns, local);
+}
+
+const NamespaceName kDefault{"public", "default"};
+
+SubscriptionOptions opts(SubscriptionType type = SubscriptionType::shared,
+                         InitialPosition pos = InitialPosition::latest, bool durable = true) {
+  SubscriptionOptions o;
+  o.type = type;
+  o.initial_position = pos;
+  o.durable = durable;
+  return o;
+}
+
+std::vector<std::string> strings(std::initializer_list<const char*> l) { return {l.begin(), l.end()}; }
+
+
+}  // namespace
+
+MessageId ServiceContract::publish(const TopicName& t, std::string_view payload) {
+  std::optional<MessageId> id;
+  svc().publish(t, make_message(payload), [&](std::error_code ec, MessageId got) {
+    EXPECT_FALSE(ec) << ec.message();
+    id = got;
+  });
+  settle();
+  EXPECT_TRUE(id.has_value());
+  return id.value_or(MessageId{});
+}
+
+void ServiceContract::expect_stored(const TopicName& t, std::size_t expected, const char* why) {
+  // Only where the implementation can count its log (not the cluster one).
+  if (const auto n = harness_->stored_entries(t)) {
+    EXPECT_EQ(*n, expected) << t.str() << " " << why;
+  }
+}
+
+void ServiceContract::publish_n(const TopicName& t, int n, const std::string& prefix) {
+  for (int i = 0; i < n; ++i) svc().publish(t, make_message(prefix + std::to_string(i)), {});
+  settle();
+}
+
+namespace {
+
+TEST_P(ServiceContract, PublishCallbacksRunInOrderWithIncreasingIds) {
+  const auto t = topic("order");
+  std::vector<MessageId> ids;
+  for (int i = 0; i < 20; ++i) {
+    svc().publish(t, make_message("x"), [&](std::error_code ec, MessageId id) {
+      EXPECT_FALSE(ec);
+      ids.push_back(id);
+    });
+  }
+  settle();
+  ASSERT_EQ(ids.size(), 20u);
+  for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_LT(ids[i - 1], ids[i]);
+}
+
+TEST_P(ServiceContract, DeliversInPublishOrderWithIds) {
+  const auto t = topic("deliver-order");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().flow(rid, 100);
+  std::vector<MessageId> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(publish(t, "m" + std::to_string(i)));
+  settle();
+  ASSERT_EQ(r.got.size(), 10u);
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(r.got[i].payload, "m" + std::to_string(i));
+    EXPECT_EQ(r.got[i].id, ids[i]);
+    EXPECT_EQ(r.got[i].topic, t);
+    EXPECT_EQ(r.got[i].subscription, "s");
+    EXPECT_EQ(r.got[i].redelivery_count, 0u);
+  }
+}
+
+TEST_P(ServiceContract, CallbacksAndListenersNeverRunInline) {
+  const auto t = topic("inline");
+  Recorder r;
+  TopicRecorder w;
+  svc().watch_topics(kDefault, w);
+  const auto rid = svc().open_receiver(r);
+  bool published = false, retained = false;
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().publish(t, make_message("a"), [&](std::error_code, MessageId) { published = true; });
+  svc().set_retained(t, make_message("r"), [&](std::error_code) { retained = true; });
+  svc().flow(rid, 10);  // dispatches the pending message: still not inline
+  EXPECT_FALSE(published);
+  EXPECT_FALSE(retained);
+  EXPECT_TRUE(r.got.empty());
+  EXPECT_TRUE(w.created.empty());
+  if (auto pending = harness_->pending_tasks()) {
+    EXPECT_GT(*pending, 0u);
+  }
+  settle();
+  EXPECT_TRUE(published);
+  EXPECT_TRUE(retained);
+  EXPECT_EQ(r.got.size(), 1u);
+  EXPECT_EQ(w.created.size(), 1u);
+}
+
+TEST_P(ServiceContract, PermitsLimitDeliveryAndFlowResumesInOrder) {
+  const auto t = topic("permits");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().flow(rid, 2);
+  publish_n(t, 5);
+  EXPECT_EQ(r.payloads(), strings({"m0", "m1"}));
+  svc().flow(rid, 1);
+  settle();
+  EXPECT_EQ(r.payloads(), strings({"m0", "m1", "m2"}));
+  svc().flow(rid, 10);
+  settle();
+  EXPECT_EQ(r.payloads(), strings({"m0", "m1", "m2", "m3", "m4"}));
+}
+
+TEST_P(ServiceContract, PermitsAreSharedAcrossSubscriptions) {
+  const auto a = topic("shared-permits-a");
+  const auto b = topic("shared-permits-b");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(a, "s", opts(), rid));
+  ASSERT_FALSE(svc().subscribe(b, "s", opts(), rid));
+  publish_n(a, 3, "a");
+  publish_n(b, 3, "b");
+  EXPECT_TRUE(r.got.empty());
+  svc().flow(rid, 4);
+  settle();
+  EXPECT_EQ(r.got.size(), 4u);
+  svc().flow(rid, 4);
+  settle();
+  EXPECT_EQ(r.got.size(), 6u);
+  // Per topic, still in order.
+  std::vector<std::string> from_a, from_b;
+  for (const auto& d : r.got) (d.topic == a ? from_a : from_b).push_back(d.payload);
+  EXPECT_EQ(from_a, strings({"a0", "a1", "a2"}));
+  EXPECT_EQ(from_b, strings({"b0", "b1", "b2"}));
+}
+
+TEST_P(ServiceContract, PauseDropsPermits) {
+  const auto t = topic("pause");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().flow(rid, 10);
+  svc().pause(rid);
+  publish_n(t, 3);
+  EXPECT_TRUE(r.got.empty());
+  svc().flow(rid, 1);
+  settle();
+  EXPECT_EQ(r.payloads(), strings({"m0"}));
+}
+
+TEST_P(ServiceContract, SharedRoundRobinsAmongReceivers) {
+  const auto t = topic("round-robin");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id1));
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id2));
+  svc().flow(id1, 10);
+  svc().flow(id2, 10);
+  publish_n(t, 6);
+  EXPECT_EQ(r1.got.size(), 3u);
+  EXPECT_EQ(r2.got.size(), 3u);
+}
+
+TEST_P(ServiceContract, SharedSkipsReceiversWithoutPermits) {
+  const auto t = topic("rr-permits");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id1));
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id2));
+  svc().flow(id1, 1);
+  svc().flow(id2, 10);
+  publish_n(t, 5);
+  EXPECT_EQ(r1.got.size(), 1u);
+  EXPECT_EQ(r2.got.size(), 4u);
+}
+
+TEST_P(ServiceContract, ExclusiveRejectsSecondReceiver) {
+  const auto t = topic("exclusive");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id1));
+  EXPECT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id1)) << "same receiver again is fine";
+  EXPECT_EQ(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id2), ServiceError::consumer_busy);
+  svc().close_receiver(id1);
+  settle();
+  EXPECT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id2));
+}
+
+TEST_P(ServiceContract, FailoverDeliversToFirstAttachedAndFailsOver) {
+  const auto t = topic("failover");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::failover), id1));
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::failover), id2));
+  svc().flow(id1, 10);
+  svc().flow(id2, 10);
+  publish_n(t, 3);
+  EXPECT_EQ(r1.payloads(), strings({"m0", "m1", "m2"}));
+  EXPECT_TRUE(r2.got.empty());
+  svc().ack(t, "s", r1.got[0].id);
+  svc().close_receiver(id1);
+  settle();
+  publish_n(t, 1, "n");
+  ASSERT_EQ(r2.payloads(), strings({"m1", "m2", "n0"}));
+  EXPECT_EQ(r2.got[0].redelivery_count, 1u);
+  EXPECT_EQ(r2.got[2].redelivery_count, 0u);
+}
+
+TEST_P(ServiceContract, KeySharedKeepsAKeyOnOneReceiver) {
+  const auto t = topic("key-shared");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::key_shared), id1));
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::key_shared), id2));
+  svc().flow(id1, 100);
+  svc().flow(id2, 100);
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "k" + std::to_string(i % 8);
+    svc().publish(t, make_message(key + ":" + std::to_string(i), "p", key), {});
+  }
+  settle();
+  EXPECT_EQ(r1.got.size() + r2.got.size(), 40u);
+  std::map<std::string, const Recorder*> owner;
+  std::map<std::string, int> last;
+  for (const Recorder* r : {&r1, &r2}) {
+    for (const auto& d : r->got) {
+      const auto key = d.payload.substr(0, d.payload.find(':'));
+      const int seq = std::stoi(d.payload.substr(d.payload.find(':') + 1));
+      auto [it, fresh] = owner.emplace(key, r);
+      EXPECT_EQ(it->second, r) << "key " << key << " went to two receivers";
+      if (!fresh) {
+        EXPECT_GT(seq, last[key]) << "key " << key << " out of order";
+      }
+      last[key] = seq;
+    }
+  }
+}
+
+TEST_P(ServiceContract, NewSubscriptionStartsAtLatestUnlessEarliest) {
+  const auto t = topic("initial-position");
+  Recorder keeper, late, early;
+  const auto kid = svc().open_receiver(keeper);
+  ASSERT_FALSE(svc().subscribe(t, "keeper", opts(), kid));  // keeps the entries stored
+  publish_n(t, 2);
+  const auto lid = svc().open_receiver(late);
+  const auto eid = svc().open_receiver(early);
+  ASSERT_FALSE(svc().subscribe(t, "late", opts(), lid));
+  ASSERT_FALSE(svc().subscribe(t, "early", opts(SubscriptionType::shared, InitialPosition::earliest), eid));
+  svc().flow(lid, 10);
+  svc().flow(eid, 10);
+  settle();
+  EXPECT_TRUE(late.got.empty());
+  EXPECT_EQ(early.payloads(), strings({"m0", "m1"}));
+  publish_n(t, 1, "n");
+  EXPECT_EQ(late.payloads(), strings({"n0"}));
+}
+
+TEST_P(ServiceContract, OfflineSubscriptionKeepsBacklogAndDeliversItInOrder) {
+  const auto t = topic("offline");
+  Recorder first, again;
+  const auto id1 = svc().open_receiver(first);
+  ASSERT_FALSE(svc().subscribe(t, "session", opts(), id1));
+  svc().close_receiver(id1);
+  settle();
+  publish_n(t, 4);
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_FALSE(svc().subscribe(t, "session", opts(), id2));
+  settle();
+  EXPECT_TRUE(again.got.empty()) << "no permits yet";
+  svc().flow(id2, 10);
+  settle();
+  EXPECT_EQ(again.payloads(), strings({"m0", "m1", "m2", "m3"}));
+  for (const auto& d : again.got) EXPECT_EQ(d.redelivery_count, 0u);
+}
+
+TEST_P(ServiceContract, UnackedAreRedeliveredAfterCloseWithCountInIdOrder) {
+  const auto t = topic("redeliver");
+  Recorder first, again;
+  const auto id1 = svc().open_receiver(first);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id1));
+  svc().flow(id1, 10);
+  publish_n(t, 3);
+  ASSERT_EQ(first.got.size(), 3u);
+  svc().ack(t, "s", first.got[1].id);
+  svc().close_receiver(id1);
+  settle();
+  publish_n(t, 1, "n");
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id2));
+  svc().flow(id2, 10);
+  settle();
+  ASSERT_EQ(again.payloads(), strings({"m0", "m2", "n0"}));
+  EXPECT_EQ(again.got[0].redelivery_count, 1u);
+  EXPECT_EQ(again.got[1].redelivery_count, 1u);
+  EXPECT_EQ(again.got[2].redelivery_count, 0u);
+  EXPECT_EQ(again.got[0].id, first.got[0].id);
+  // A second failure counts again.
+  svc().close_receiver(id2);
+  settle();
+  Recorder third;
+  const auto id3 = svc().open_receiver(third);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id3));
+  svc().flow(id3, 10);
+  settle();
+  ASSERT_EQ(third.payloads(), strings({"m0", "m2", "n0"}));
+  EXPECT_EQ(third.got[0].redelivery_count, 2u);
+  EXPECT_EQ(third.got[2].redelivery_count, 1u);
+}
+
+TEST_P(ServiceContract, DetachRedeliversToRemainingReceivers) {
+  const auto t = topic("detach");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id1));
+  svc().flow(id1, 10);
+  publish_n(t, 2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id2));
+  svc().flow(id2, 10);
+  svc().detach(t, "s", id1);
+  settle();
+  EXPECT_EQ(r2.payloads(), strings({"m0", "m1"}));
+  EXPECT_EQ(r2.got[0].redelivery_count, 1u);
+}
+
+TEST_P(ServiceContract, AcknowledgedMessagesAreNotRedelivered) {
+  const auto t = topic("acked");
+  Recorder first, again;
+  const auto id1 = svc().open_receiver(first);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id1));
+  svc().flow(id1, 10);
+  publish_n(t, 3);
+  for (const auto& d : first.got) svc().ack(t, "s", d.id);
+  settle();
+  svc().close_receiver(id1);
+  settle();
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id2));
+  svc().flow(id2, 10);
+  settle();
+  EXPECT_TRUE(again.got.empty());
+}
+
+TEST_P(ServiceContract, UnsubscribeDropsTheBacklog) {
+  const auto t = topic("unsubscribe");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().close_receiver(rid);
+  publish_n(t, 3);
+  expect_stored(t, 3u);
+  svc().unsubscribe(t, "s");
+  settle();
+  expect_stored(t, 0u);
+  Recorder again;
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id2));
+  svc().flow(id2, 10);
+  settle();
+  EXPECT_TRUE(again.got.empty()) << "the old backlog went with the subscription";
+}
+
+TEST_P(ServiceContract, LogIsTrimmedWhenEverySubscriptionHasAcknowledged) {
+  const auto t = topic("trim");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "a", opts(), id1));
+  ASSERT_FALSE(svc().subscribe(t, "b", opts(), id2));
+  svc().flow(id1, 1000);
+  svc().flow(id2, 1000);
+  for (int round = 0; round < 5; ++round) {
+    publish_n(t, 100);
+    for (const auto& d : r1.got) svc().ack(t, "a", d.id);
+    settle();
+    expect_stored(t, 100u, "b has not acknowledged");
+    for (const auto& d : r2.got) svc().ack(t, "b", d.id);
+    settle();
+    expect_stored(t, 0u);
+    r1.got.clear();
+    r2.got.clear();
+  }
+}
+
+TEST_P(ServiceContract, AcksOutOfOrderTrimOnlyTheAcknowledgedPrefix) {
+  const auto t = topic("trim-gap");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().flow(rid, 10);
+  publish_n(t, 4);
+  svc().ack(t, "s", r.got[1].id);
+  svc().ack(t, "s", r.got[2].id);
+  settle();
+  expect_stored(t, 4u);
+  svc().ack(t, "s", r.got[0].id);
+  settle();
+  expect_stored(t, 1u);
+}
+
+TEST_P(ServiceContract, TopicWithoutSubscriptionsKeepsNothing) {
+  const auto t = topic("nobody");
+  publish_n(t, 10);
+  expect_stored(t, 0u);
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared, InitialPosition::earliest), rid));
+  svc().flow(rid, 100);
+  settle();
+  EXPECT_TRUE(r.got.empty());
+}
+
+TEST_P(ServiceContract, NonDurableSubscriptionVanishesWithItsLastReceiver) {
+  const auto t = topic("reader");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  ASSERT_FALSE(svc().subscribe(t, "reader", opts(SubscriptionType::exclusive, InitialPosition::latest, false), id1));
+  svc().close_receiver(id1);
+  settle();
+  publish_n(t, 3);
+  expect_stored(t, 0u);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "reader", opts(SubscriptionType::exclusive, InitialPosition::latest, false), id2));
+  svc().flow(id2, 10);
+  settle();
+  EXPECT_TRUE(r2.got.empty());
+}
+
+TEST_P(ServiceContract, WatchAnnouncesTopicsCreatedAfterIt) {
+  const auto before = topic("w-before");
+  publish_n(before, 1);
+  TopicRecorder w;
+  svc().watch_topics(kDefault, w);
+  publish_n(before, 1);
+  const auto fresh = topic("w-fresh");
+  publish_n(fresh, 2);
+  publish_n(topic("elsewhere", "other-ns"), 1);
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  const auto by_subscribe = topic("w-subscribed");
+  ASSERT_FALSE(svc().subscribe(by_subscribe, "s", opts(), rid));
+  settle();
+  EXPECT_EQ(w.created, (std::vector<TopicName>{fresh, by_subscribe}));
+  const auto listed = svc().list_topics(kDefault);
+  for (const auto& t : {before, fresh, by_subscribe}) {
+    EXPECT_NE(std::find(listed.begin(), listed.end(), t), listed.end()) << t.str();
+  }
+  EXPECT_EQ(listed.size(), 3u);
+  svc().unwatch_topics(kDefault, w);
+  publish_n(topic("w-after-unwatch"), 1);
+  EXPECT_EQ(w.created.size(), 2u);
+}
+
+TEST_P(ServiceContract, UnwatchBeforeTheNotificationRunsSilencesIt) {
+  TopicRecorder w;
+  svc().watch_topics(kDefault, w);
+  svc().publish(topic("w-race"), make_message("x"), {});
+  svc().unwatch_topics(kDefault, w);
+  settle();
+  EXPECT_TRUE(w.created.empty());
+}
+
+// What a wildcard MQTT subscription does: subscribe from the notification, at earliest.
+class SubscribeOnCreate final : public TopicListener {
+public:
+  SubscribeOnCreate(MessagingService& svc, ReceiverId rid) : svc_(svc), rid_(rid) {}
+  void on_topic_created(const TopicName& t) override {
+    EXPECT_FALSE(svc_.subscribe(t, "wild", opts(SubscriptionType::shared, InitialPosition::earliest), rid_));
+  }
+
+private:
+  MessagingService& svc_;
+  ReceiverId rid_;
+};
+
+TEST_P(ServiceContract, WatcherSubscribingAtEarliestSeesTheFirstMessagesOnce) {
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  svc().flow(rid, 100);
+  SubscribeOnCreate w(svc(), rid);
+  svc().watch_topics(kDefault, w);
+  const auto t = topic("wild-first");
+  // Both published before the notification can run.
+  svc().publish(t, make_message("first"), {});
+  svc().publish(t, make_message("second"), {});
+  settle();
+  svc().publish(t, make_message("third"), {});
+  settle();
+  EXPECT_EQ(r.payloads(), strings({"first", "second", "third"}));
+}
+
+TEST_P(ServiceContract, RetainedSetReplaceClearAndFilter) {
+  const auto a = topic("sensors%2Fa");
+  const auto b = topic("sensors%2Fb");
+  const auto other = topic("sensors%2Fa", "other-ns");
+  int done = 0;
+  auto count = [&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    ++done;
+  };
+  svc().set_retained(a, make_message("a1"), count);
+  svc().set_retained(b, make_message("b1"), count);
+  svc().set_retained(other, make_message("o1"), count);
+  svc().set_retained(a, make_message("a2"), count);
+  settle();
+  EXPECT_EQ(done, 4);
+  auto all = svc().retained(kDefault, [](const TopicName&) { return true; });
+  std::map<std::string, std::string> got;
+  for (const auto& [t, m] : all) got[t.str()] = std::string(m->payload.view());
+  EXPECT_EQ(got, (std::map<std::string, std::string>{{a.str(), "a2"}, {b.str(), "b1"}}));
+  auto only_b = svc().retained(kDefault, [&](const TopicName& t) { return t == b; });
+  ASSERT_EQ(only_b.size(), 1u);
+  EXPECT_EQ(only_b[0].first, b);
+  auto empty = std::make_shared<Message>();
+  svc().set_retained(a, empty, count);
+  settle();
+  all = svc().retained(kDefault, [](const TopicName&) { return true; });
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].first, b);
+  EXPECT_EQ(svc().retained({"public", "other-ns"}, [](const TopicName&) { return true; }).size(), 1u);
+}
+
+TEST_P(ServiceContract, GivenPublishTimeIsKept) {
+  const auto t = topic("publish-time");
+  struct TimeRecorder final : ReceiverListener {
+    void on_message(const TopicName&, const std::string&, MessageId, const MessagePtr& m, std::uint32_t) override {
+      times.push_back(m->publish_time_ms);
+    }
+    std::vector<std::uint64_t> times;
+  } r;
+  const auto rid = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), rid));
+  svc().flow(rid, 10);
+  publish_n(t, 1);
+  ASSERT_EQ(r.times.size(), 1u);
+  EXPECT_EQ(r.times[0], 1'700'000'000'123ULL);
+}
+
+}  // namespace
+}  // namespace mop::service::testing
