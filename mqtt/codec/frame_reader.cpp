@@ -3,8 +3,10 @@
 namespace mop::mqtt {
 namespace {
 // A buffer that once held a huge packet keeps its capacity; give memory back once it is mostly
-// idle so that one large message does not pin megabytes per connection for its lifetime.
-constexpr std::size_t kShrinkAbove = 64 * 1024;
+// idle so that one large message does not pin megabytes per connection for its lifetime. Set
+// above what ordinary socket reads (up to 64 KiB) grow it to, so that bursty traffic of small
+// packets never shrinks and regrows the buffer on every read.
+constexpr std::size_t kShrinkAbove = 256 * 1024;
 }  // namespace
 
 void FrameReader::feed(std::span<const std::uint8_t> bytes) {

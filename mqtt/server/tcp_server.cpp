@@ -183,11 +183,15 @@ void TcpServer::accept(tcp::acceptor& acceptor) {
   acceptor.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
-      // Out of file descriptors, typically: say so and keep accepting.
+      // Out of file descriptors, typically: say so and retry a little later rather than spin.
       logger()->warn("accept failed: {}", ec.message());
-    } else {
-      std::make_shared<TcpConnection>(std::move(socket), broker_)->start();
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, &acceptor, timer](boost::system::error_code) {
+        if (acceptor.is_open()) accept(acceptor);
+      });
+      return;
     }
+    std::make_shared<TcpConnection>(std::move(socket), broker_)->start();
     accept(acceptor);
   });
 }

@@ -36,15 +36,18 @@ public:
     send(c);
     auto r = received();
     EXPECT_FALSE(r.empty());
-    return r.empty() ? Connack{} : std::get<Connack>(r[0]);
+    if (r.empty()) return Connack{};
+    // Whatever followed the CONNACK (resent or queued messages) is kept for the next read.
+    early_.assign(std::make_move_iterator(r.begin() + 1), std::make_move_iterator(r.end()));
+    return std::get<Connack>(r[0]);
   }
   std::vector<Packet> received() {
     exec_.run_all();
+    std::vector<Packet> out = std::exchange(early_, {});
     std::string all;
     for (auto& s : conn_->protocol().output().take()) all.append(s.view());
     FrameReader reader(kMaxRemainingLength);
     reader.feed({reinterpret_cast<const std::uint8_t*>(all.data()), all.size()});
-    std::vector<Packet> out;
     for (;;) {
       auto f = reader.next();
       if (!f.ok() || !f->has_value()) break;
@@ -69,6 +72,7 @@ public:
 
 private:
   ManualExecutor& exec_;
+  std::vector<Packet> early_;
   FakeTransport transport_;
   std::unique_ptr<ClientConnection> conn_;
 };

@@ -277,10 +277,10 @@ TEST_F(ProtocolTest, DeliveryQos1AndResendWithDupAfterReconnect) {  // [MQTT-4.4
   for (auto& s : p2->output().take()) all.append(s.view());
   FrameReader reader(kMaxRemainingLength);
   reader.feed({reinterpret_cast<const std::uint8_t*>(all.data()), all.size()});
-  auto connack = decode_server_packet(***reader.next(), ProtocolVersion::v311);
+  auto connack = decode_server_packet(**reader.next(), ProtocolVersion::v311);
   ASSERT_TRUE(connack.ok());
   EXPECT_TRUE(std::get<Connack>(*connack).session_present);
-  auto again = decode_server_packet(***reader.next(), ProtocolVersion::v311);
+  auto again = decode_server_packet(**reader.next(), ProtocolVersion::v311);
   ASSERT_TRUE(again.ok());
   const auto& resent = std::get<Publish>(*again);
   EXPECT_TRUE(resent.dup);
