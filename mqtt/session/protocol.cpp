@@ -148,14 +148,8 @@ void Protocol::handle(Packet&& packet) {
 
 void Protocol::handle_connect(Connect&& c) {
   version_ = c.version;
-  if (c.client_id.empty()) {
-    if (!c.clean_session) {  // [MQTT-3.1.3-8]
-      send(Connack{false, ConnectReturnCode::identifier_rejected});
-      fail(CloseReason::connect_rejected, "empty client id requires clean session = 1");
-      return;
-    }
-    c.client_id = assigned_client_id();
-  }
+  // The codec already refused an empty client id with clean session = 0 [MQTT-3.1.3-8].
+  if (c.client_id.empty()) c.client_id = assigned_client_id();
   client_id_ = c.client_id;
   keep_alive_ = std::chrono::seconds(c.keep_alive);
   state_ = State::connecting;
