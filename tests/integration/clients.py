@@ -27,8 +27,9 @@ class PahoClient:
     the broker acknowledges. Received messages land in self.messages (a queue of Msg)."""
 
     def __init__(self, port, client_id="", clean_session=True, protocol=mqtt.MQTTv311,
-                 keepalive=30, will=None):
+                 keepalive=30, will=None, host="127.0.0.1"):
         self.port = port
+        self.host = host
         self.client_id = client_id
         self.keepalive = keepalive
         self.messages = queue.Queue()
@@ -69,7 +70,7 @@ class PahoClient:
         self.disconnected.clear()
         with self.cond:
             self.connack = None
-        self.c.connect("127.0.0.1", self.port, keepalive=self.keepalive)
+        self.c.connect(self.host, self.port, keepalive=self.keepalive)
         self.c.loop_start()
         with self.cond:
             if not self.cond.wait_for(lambda: self.connack is not None, timeout):

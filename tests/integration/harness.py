@@ -37,13 +37,25 @@ def free_port():
     return port
 
 
-def wait_port(port, timeout=START_TIMEOUT, proc=None):
+def free_port6():
+    """A free TCP port on ::1, or None when the host has no IPv6 loopback."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+    except OSError:
+        return None
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=START_TIMEOUT, proc=None, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return True
         except OSError:
             time.sleep(0.02)
@@ -58,10 +70,13 @@ class Broker:
     """One broker process. `max_message_length` maps to mop's --mqttMessageMaxLength and to
     mosquitto's max_packet_size."""
 
-    def __init__(self, max_message_length=None, extra_args=()):
+    def __init__(self, max_message_length=None, extra_args=(), mop_args=None):
+        """mop_args: optional callable (port, data_dir) -> the arguments after
+        `mop standalone`, replacing the default listener/dataDir/logLevel flags (mop only)."""
         self.kind = BROKER_KIND
         self.max_message_length = max_message_length
         self.extra_args = list(extra_args)
+        self.mop_args = mop_args
         self.port = None
         self.proc = None
         self.tmpdir = tempfile.mkdtemp(prefix="mop-it-")
@@ -78,6 +93,8 @@ class Broker:
                 raise BrokerError("MOP_BIN is not set (set it to the mop binary, or BROKER=mosquitto)")
             if not os.access(mop, os.X_OK):
                 raise BrokerError("MOP_BIN=%s is not an executable file" % mop)
+            if self.mop_args is not None:
+                return [mop, "standalone"] + list(self.mop_args(self.port, self.data_dir))
             cmd = [mop, "standalone", "--mqttListeners=mqtt://127.0.0.1:%d" % self.port,
                    "--dataDir=%s" % self.data_dir, "--logLevel=debug"]
             if self.max_message_length is not None:

@@ -9,6 +9,7 @@ Spec references in the messages are to OASIS MQTT 3.1.1 normative statements.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -970,6 +971,117 @@ class Connections(Base):
                                  % (bad, r.stdout.decode(errors="replace"),
                                     r.stderr.decode(errors="replace")))
                 self.assertFalse(harness.wait_port(port, 0.2), "listened despite a bad value")
+
+
+# ==============================================================================================
+class Operation(Base):
+    """Start-up, configuration, listeners, logging and signals."""
+
+    def test_large_payload_intact(self):
+        """A 600 KiB payload (below the 1 MiB default limit) arrives byte for byte."""
+        t = self.prefix + "/large"
+        payload = bytes((i * 7 + 3) % 256 for i in range(600 * 1024))
+        s = self.paho(self.cid("ls"))
+        s.subscribe([(t, 1)])
+        p = self.paho(self.cid("lp"))
+        p.publish(t, payload, qos=1, timeout=15)
+        m = s.get(timeout=15)
+        self.assertEqual(len(m.payload), len(payload))
+        self.assertTrue(m.payload == payload, "payload corrupted")
+
+    def test_username_password_accepted_without_auth(self):
+        c = self.raw()
+        ack = c.connect(self.cid("up"), username="user", password=b"\x00secret")
+        self.assertEqual(ack.return_code, 0)
+        self.raw_disconnect(c)
+
+    def test_sigint_exits_0(self):
+        b = self.own_broker()
+        c, _ = self.raw_connected(port=b.port)
+        b.proc.send_signal(signal.SIGINT)
+        try:
+            rc = b.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.fail("broker did not exit within 10 s of SIGINT")
+        self.assertEqual(rc, 0, "exit code after SIGINT")
+        self.assertTrue(c.wait_closed(WAIT))
+
+    @unittest.skipUnless(harness.is_mop(), MOP_ONLY)
+    def test_ipv4_and_ipv6_listeners(self):
+        """mqttListeners takes several comma-separated listeners, IPv4 and IPv6; both serve the
+        same broker."""
+        p6 = harness.free_port6()
+        if p6 is None:
+            self.skipTest("no IPv6 loopback on this host")
+        b = self.own_broker(mop_args=lambda port, data: [
+            "--mqttListeners=mqtt://127.0.0.1:%d,mqtt://[::1]:%d" % (port, p6),
+            "--dataDir=" + data, "--logLevel=debug"])
+        self.assertTrue(harness.wait_port(p6, 5, host="::1"), "IPv6 listener [::1]:%d" % p6)
+        t = self.prefix + "/v6"
+        s6 = self.paho(self.cid("s6"), port=p6, connect=False, host="::1")
+        self.assertEqual(s6.connect()[0], 0)
+        self.assertEqual(s6.subscribe([(t, 1)]), [1])
+        p4 = self.paho(self.cid("p4"), port=b.port)
+        p4.publish(t, b"4to6", qos=1)
+        self.assertEqual(s6.get().payload, b"4to6")
+        s4 = self.paho(self.cid("s4"), port=b.port)
+        s4.subscribe([(t, 1)])
+        s6.publish(t, b"6to4", qos=1)
+        self.assertEqual(s4.get().payload, b"6to4")
+
+    @unittest.skipUnless(harness.is_mop(), MOP_ONLY)
+    def test_config_file_and_flag_override(self):
+        """`mop standalone -c FILE` reads broker.conf format (key=value, # comments); a
+        --key=value flag overrides the file; an unknown key is only a warning."""
+        p_file, p_flag = harness.free_port(), harness.free_port()
+        conf = os.path.join(self.broker.tmpdir, "cfg-%s.conf" % self.u)
+        with open(conf, "w") as f:
+            f.write("# mop integration test\n\n")
+            f.write("mqttListeners=mqtt://127.0.0.1:%d\n" % p_file)
+            f.write("noSuchKeyForTest%s=1\n" % self.u)
+            f.write("mqttMessageMaxLength=1024\n")
+        b = self.own_broker(mop_args=lambda port, data: [
+            "-c", conf, "--dataDir=" + data, "--logLevel=debug",
+            "--mqttListeners=mqtt://127.0.0.1:%d" % port])
+        self.assertFalse(harness.wait_port(p_file, 0.3), "the flag must override the file")
+        # mqttMessageMaxLength from the file applies.
+        c = self.raw(b.port)
+        self.assertEqual(c.connect(self.cid("cf")).return_code, 0)
+        c.send(rm.publish("cfg/x", b"z" * 2000, qos=0))
+        self.assertTrue(c.wait_closed(WAIT), "mqttMessageMaxLength=1024 from the file ignored")
+        self.assertIn("noSuchKeyForTest" + self.u, b.log_text(),
+                      "an unknown key should be reported (warning)")
+        self.assertTrue(b.alive())
+        # Without the flag, the file's listener is used.
+        log = open(os.path.join(self.broker.tmpdir, "cfg-%s.log" % self.u), "wb")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([os.environ["MOP_BIN"], "standalone", "-c", conf,
+                                 "--dataDir=" + os.path.join(self.broker.tmpdir, "d-" + self.u)],
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: harness.kill9(proc))
+        self.assertTrue(harness.wait_port(p_file, 10, proc), "listener from the file")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(10), 0)
+
+    @unittest.skipUnless(harness.is_mop(), MOP_ONLY)
+    def test_log_line_per_connect_and_disconnect(self):
+        """One log line per connect and per disconnect, with the client id (and a reason)."""
+        cid = "logcheck-" + self.u
+        off = len(self.broker.log_text())
+        c, _ = self.raw_connected(cid)
+        self.raw_disconnect(c)
+        c2, _ = self.raw_connected(cid)
+        c2.abort()
+        deadline = time.monotonic() + WAIT
+        while True:
+            lines = [l for l in self.broker.log_text()[off:].splitlines() if cid in l]
+            if len(lines) >= 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertGreaterEqual(len(lines), 4, "expected connect+disconnect lines twice:\n%s"
+                                % "\n".join(lines))
+        self.assertTrue(any("disconnect" in l.lower() or "clos" in l.lower() for l in lines),
+                        "\n".join(lines))
 
 
 # ==============================================================================================
