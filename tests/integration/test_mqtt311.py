@@ -730,6 +730,17 @@ class Connections(Base):
             time.sleep(0.5)
         self.raw_disconnect(c)
 
+    def test_keepalive_any_packet_resets_timer(self):
+        """Any control packet counts as activity, not only PINGREQ [MQTT-3.1.2-23]."""
+        c, _ = self.raw_connected(keepalive=1)
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:
+            c.send(rm.publish(self.prefix + "/ka", b"tick", qos=0))
+            time.sleep(0.4)
+        c.send(rm.pingreq())
+        c.expect(rm.PINGRESP, timeout=2)
+        self.raw_disconnect(c)
+
     def test_session_takeover(self):
         """A second connection with the same client id closes the first [MQTT-3.1.4-2]."""
         cid = self.cid("take")
@@ -810,6 +821,45 @@ class Connections(Base):
         self.assert_no_message(s2, 0.3)
         p.publish(t1, b"live", qos=1)  # the subscription is still there
         self.assertEqual(s2.get().payload, b"live")
+        s2.disconnect()
+
+    def test_persistent_session_queue_order_then_live(self):
+        """200 QoS 1 messages queued while away arrive first, in order, followed in order by
+        messages published after the reconnect."""
+        t = self.prefix + "/ord"
+        cid = self.cid("pso")
+        s = self.paho(cid, clean_session=False)
+        s.subscribe([(t, 1)])
+        s.disconnect()
+        p = self.paho(self.cid("psop"))
+        infos = [p.publish(t, b"%d" % i, qos=1, wait=False) for i in range(200)]
+        for info in infos:
+            info.wait_for_publish(20)
+        s2 = self.paho(cid, clean_session=False, connect=False)
+        self.assertEqual(s2.connect(), (0, 1))
+        for i in range(200, 300):
+            p.publish(t, b"%d" % i, qos=1, wait=False)
+        got = [int(m.payload) for m in s2.collect(300, timeout=30)]
+        self.assertEqual(got, list(range(300)))
+        s2.disconnect()
+
+    def test_persistent_wildcard_session_gets_topics_created_while_away(self):
+        """A persistent session's wildcard subscription also covers topics that are first
+        published to while the client is offline (with Pulsar's model: a subscription must be
+        created on each new matching topic even with no connection)."""
+        base = self.prefix + "/wild"
+        cid = self.cid("psw")
+        s = self.paho(cid, clean_session=False)
+        self.assertEqual(s.subscribe([(base + "/#", 2)]), [2])
+        s.disconnect()
+        p = self.paho(self.cid("pswp"))
+        p.publish(base + "/new/one", b"n1", qos=1)
+        p.publish(base + "/two", b"n2", qos=2)
+        s2 = self.paho(cid, clean_session=False, connect=False)
+        self.assertEqual(s2.connect(), (0, 1))
+        got = sorted((m.topic, m.payload, m.qos) for m in s2.collect(2))
+        self.assertEqual(got, [(base + "/new/one", b"n1", 1), (base + "/two", b"n2", 2)])
+        self.assert_no_message(s2, 0.3)
         s2.disconnect()
 
     def test_persistent_session_mosquitto_sub(self):
@@ -960,6 +1010,7 @@ class Connections(Base):
     def test_bad_config_exit_code_2(self):
         port = harness.free_port()
         for bad in (["--mqttMessageMaxLength=not-a-number"],
+                    ["--mqttMessageMaxLength=%d" % (300 * 1024 * 1024)],  # above 256 MiB
                     ["--mqttListeners=bogus://127.0.0.1:%d" % port]):
             with self.subTest(args=bad):
                 args = [os.environ["MOP_BIN"], "standalone",
@@ -971,6 +1022,9 @@ class Connections(Base):
                                  % (bad, r.stdout.decode(errors="replace"),
                                     r.stderr.decode(errors="replace")))
                 self.assertFalse(harness.wait_port(port, 0.2), "listened despite a bad value")
+                key = bad[0][2:].split("=")[0]
+                self.assertIn(key, (r.stdout + r.stderr).decode(errors="replace"),
+                              "the error must name the bad key")
 
 
 # ==============================================================================================
