@@ -121,6 +121,15 @@ class Broker:
         raise BrokerError("unknown BROKER=%r (use mop or mosquitto)" % self.kind)
 
     def start(self):
+        """Start and wait for the port; on failure the temp dir is removed and BrokerError (with
+        the broker's log) is raised."""
+        try:
+            return self._start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _start(self):
         last = None
         for _attempt in range(3):  # a free port can be taken by someone else in between
             self.port = free_port()
