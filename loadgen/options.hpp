@@ -1,0 +1,52 @@
+#pragma once
+// Command line of `mop bench`: what to run, parsed into plain values. Parsing is separate from
+// running so that it is unit-tested without sockets.
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mop::loadgen {
+
+enum class Mode { pub, sub, conn, pubsub };
+
+struct Options {
+  Mode mode = Mode::pubsub;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 1883;
+  int version = 4;                 // MQTT protocol level: 3 = 3.1, 4 = 3.1.1, 5 = 5.0
+  int qos = 0;
+  std::uint32_t size = 64;         // payload bytes, >= 16 (the message header)
+  double rate = 0;                 // messages/s per publisher; 0 = as fast as the window allows
+  std::uint32_t window = 100;      // QoS 1/2 messages in flight per publisher
+  double duration = 10;            // seconds of measurement (after warmup)
+  bool duration_given = false;
+  std::uint64_t count = 0;         // messages per publisher (pub/pubsub) or subscriber (sub); 0 = no limit
+  std::uint32_t publishers = 1;
+  std::uint32_t subscribers = 1;
+  std::uint32_t topics = 1;
+  std::string topic = "mop-bench";  // topics are <topic>/<n>
+  std::uint32_t conns = 100;       // `conn`
+  std::vector<std::string> source_addrs;
+  std::uint16_t keepalive = 60;
+  bool clean = true;
+  int broker_pid = 0;
+  bool json = false;
+  double warmup = 0;
+  std::uint32_t threads = 1;
+  std::uint32_t connect_concurrency = 200;  // connects in progress at once
+  double drain_timeout = 5;        // seconds to wait for the last messages after publishing stops
+  std::string client_prefix;       // default: mb<pid>
+  bool help = false;
+};
+
+// The options, or a message for the user.
+std::variant<Options, std::string> parse_options(const std::vector<std::string>& args);
+
+// "127.0.0.1,127.0.0.2" or "127.0.0.1-127.0.0.8" (or "127.0.0.1-8"), possibly mixed.
+std::variant<std::vector<std::string>, std::string> parse_source_addrs(const std::string& spec);
+
+std::string usage_text();
+const char* to_string(Mode m);
+
+}  // namespace mop::loadgen

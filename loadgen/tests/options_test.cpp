@@ -1,0 +1,105 @@
+#include "loadgen/options.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mop::loadgen {
+namespace {
+
+Options ok(std::vector<std::string> args) {
+  auto r = parse_options(args);
+  if (auto* e = std::get_if<std::string>(&r)) ADD_FAILURE() << *e;
+  return std::get_if<Options>(&r) ? std::get<Options>(r) : Options{};
+}
+
+std::string bad(std::vector<std::string> args) {
+  auto r = parse_options(args);
+  EXPECT_TRUE(std::holds_alternative<std::string>(r));
+  return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "";
+}
+
+TEST(Options, Defaults) {
+  auto o = ok({"pubsub"});
+  EXPECT_EQ(o.mode, Mode::pubsub);
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 1883);
+  EXPECT_EQ(o.version, 4);
+  EXPECT_EQ(o.qos, 0);
+  EXPECT_EQ(o.size, 64u);
+  EXPECT_EQ(o.publishers, 1u);
+  EXPECT_EQ(o.subscribers, 1u);
+  EXPECT_EQ(o.threads, 1u);
+  EXPECT_TRUE(o.clean);
+  EXPECT_FALSE(o.json);
+  EXPECT_FALSE(o.duration_given);
+}
+
+TEST(Options, EverythingParses) {
+  auto o = ok({"pubsub", "--host", "localhost", "--port=1884", "-V", "3", "--qos", "2", "--size", "1024",
+               "--rate", "10000", "--window", "50", "--duration", "5", "--count", "1000", "-P", "16", "-S", "32",
+               "-T", "8", "--topic", "t/x", "--keepalive", "30", "--clean=false", "--broker-pid", "123",
+               "--json", "--warmup", "1.5", "--threads", "2"});
+  EXPECT_EQ(o.host, "localhost");
+  EXPECT_EQ(o.port, 1884);
+  EXPECT_EQ(o.version, 3);
+  EXPECT_EQ(o.qos, 2);
+  EXPECT_EQ(o.size, 1024u);
+  EXPECT_DOUBLE_EQ(o.rate, 10000);
+  EXPECT_EQ(o.window, 50u);
+  EXPECT_DOUBLE_EQ(o.duration, 5);
+  EXPECT_TRUE(o.duration_given);
+  EXPECT_EQ(o.count, 1000u);
+  EXPECT_EQ(o.publishers, 16u);
+  EXPECT_EQ(o.subscribers, 32u);
+  EXPECT_EQ(o.topics, 8u);
+  EXPECT_EQ(o.topic, "t/x");
+  EXPECT_EQ(o.keepalive, 30);
+  EXPECT_FALSE(o.clean);
+  EXPECT_EQ(o.broker_pid, 123);
+  EXPECT_TRUE(o.json);
+  EXPECT_DOUBLE_EQ(o.warmup, 1.5);
+  EXPECT_EQ(o.threads, 2u);
+}
+
+TEST(Options, ModesSetTheirShape) {
+  EXPECT_EQ(ok({"pub", "-S", "5"}).subscribers, 0u);
+  EXPECT_EQ(ok({"sub", "-P", "5"}).publishers, 0u);
+  auto c = ok({"conn", "--conns", "19000"});
+  EXPECT_EQ(c.conns, 19000u);
+  EXPECT_EQ(c.publishers + c.subscribers, 0u);
+  EXPECT_TRUE(ok({"help"}).help);
+  EXPECT_TRUE(ok({"pub", "--help"}).help);
+}
+
+TEST(Options, RejectsBadInput) {
+  bad({});
+  bad({"storm"});
+  bad({"pub", "--qos", "3"});
+  bad({"pub", "--size", "15"});
+  bad({"pub", "--port", "70000"});
+  bad({"pub", "--port"});
+  bad({"pub", "--bogus", "1"});
+  bad({"pub", "--rate", "fast"});
+  bad({"pub", "--clean=maybe"});
+  bad({"pubsub", "-S", "0"});
+  EXPECT_NE(bad({"pub", "-V", "5"}).find("not supported yet"), std::string::npos);
+}
+
+TEST(Options, SourceAddressLists) {
+  auto o = ok({"conn", "--source-addrs", "127.0.0.1,127.0.0.5"});
+  EXPECT_EQ(o.source_addrs, (std::vector<std::string>{"127.0.0.1", "127.0.0.5"}));
+  auto r = parse_source_addrs("127.0.0.1-127.0.0.4");
+  ASSERT_TRUE(std::holds_alternative<std::vector<std::string>>(r));
+  EXPECT_EQ(std::get<std::vector<std::string>>(r),
+            (std::vector<std::string>{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}));
+  auto short_form = parse_source_addrs("127.0.0.7-8,10.0.0.1");
+  EXPECT_EQ(std::get<std::vector<std::string>>(short_form),
+            (std::vector<std::string>{"127.0.0.7", "127.0.0.8", "10.0.0.1"}));
+  auto wraps = parse_source_addrs("127.0.0.255-127.0.1.0");
+  EXPECT_EQ(std::get<std::vector<std::string>>(wraps).size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_source_addrs("127.0.0.9-127.0.0.1")));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_source_addrs("localhost")));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_source_addrs("")));
+}
+
+}  // namespace
+}  // namespace mop::loadgen
