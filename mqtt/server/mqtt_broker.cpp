@@ -33,20 +33,25 @@ const char* version_name(ProtocolVersion v) {
 }  // namespace
 
 // The Pulsar side of one MQTT session: its receiver (permits shared by all its subscriptions)
-// and, per matched topic, the filters that matched it.
+// and its bindings: per (matched topic, Pulsar subscription), the filters that matched. The
+// Pulsar subscription is the client id, or the group of a shared subscription.
+struct SessionBinding {
+  std::map<std::string, std::uint8_t> filters;  // filter -> granted QoS
+  std::string mqtt_name;                        // topic name sent to this client
+  std::uint8_t qos = 0;                         // max over filters [MQTT-3.3.5-1]
+  bool shared = false;                          // the subscription is a `$share` group's
+};
+
 struct SessionEntry final : service::ReceiverListener {
-  struct Binding {
-    std::map<std::string, std::uint8_t> filters;  // filter -> granted QoS
-    std::string mqtt_name;                        // topic name sent to this client
-    std::uint8_t qos = 0;                         // max over filters [MQTT-3.3.5-1]
-  };
+  using Binding = SessionBinding;
+  using BindingKey = std::pair<TopicName, std::string>;  // topic, Pulsar subscription
 
   SessionEntry(MqttBroker& b, std::shared_ptr<Session> s) : broker(b), session(std::move(s)) {}
 
   void on_message(const TopicName& topic, const std::string& subscription, MessageId id,
                   const MessagePtr& message, std::uint32_t /*redelivery_count*/) override {
     DeliveryOrigin origin{topic.str(), subscription, id.ledger, id.entry, id.batch};
-    auto it = bindings.find(topic);
+    auto it = bindings.find(BindingKey{topic, subscription});
     if (it == bindings.end()) {  // unsubscribed while the message was on its way
       broker.ack(origin);
       broker.service_.flow(receiver, 1);
@@ -71,7 +76,7 @@ struct SessionEntry final : service::ReceiverListener {
   std::shared_ptr<Session> session;
   service::ReceiverId receiver = 0;
   ClientConnection* conn = nullptr;
-  std::unordered_map<TopicName, Binding> bindings;
+  std::map<BindingKey, Binding> bindings;
   std::map<std::string, FilterScope> scopes;  // filter -> where it looks
 };
 
@@ -199,7 +204,9 @@ void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const 
 }
 
 void MqttBroker::end_session(const std::shared_ptr<SessionEntry>& entry) {
-  for (auto& [topic, binding] : entry->bindings) service_.unsubscribe(topic, entry->session->client_id());
+  // The session's own subscriptions go with it; a shared group's subscription stays for the
+  // other members and for members to come, keeping its backlog, as a Pulsar subscription does.
+  for (auto& [key, binding] : entry->bindings) unbind(*entry, key, binding, false);
   entry->bindings.clear();
   service_.close_receiver(entry->receiver);
   for (auto& [ns, set] : watchers_) set.erase(entry.get());
@@ -257,14 +264,12 @@ std::vector<std::uint8_t> MqttBroker::subscribe(SessionEntry& entry, const Subsc
   codes.reserve(s.entries.size());
   const std::string& id = entry.session->client_id();
   for (const auto& e : s.entries) {
-    SharedFilter shared;
     std::optional<FilterScope> scope;
     if (!valid_topic_filter(e.filter)) {
       logger()->info("client {}: invalid topic filter '{}'", id, e.filter);
-    } else if (parse_shared_filter(e.filter, shared)) {
-      logger()->info("client {}: shared subscription '{}' refused: not supported yet", id, e.filter);
     } else if (!(scope = mapper_.scope(e.filter))) {
-      logger()->info("client {}: filter '{}' names no Pulsar namespace", id, e.filter);
+      logger()->info("client {}: filter '{}' is not a valid shared subscription or names no Pulsar namespace",
+                     id, e.filter);
     }
     if (!scope) {
       codes.push_back(kSubackFailure);
@@ -280,7 +285,8 @@ std::vector<std::uint8_t> MqttBroker::subscribe(SessionEntry& entry, const Subsc
         if (sc.matches(topic)) bind(entry, topic, e.filter, sc, InitialPosition::latest);
     } else {
       // A filter without wildcards names one topic; subscribing creates it, as Pulsar does.
-      bind(entry, *mapper_.to_pulsar(e.filter), e.filter, sc, InitialPosition::latest);
+      TopicName topic(sc.domain, sc.ns.tenant, sc.ns.ns, service::url_encode(sc.local_filter));
+      bind(entry, topic, e.filter, sc, InitialPosition::latest);
     }
     codes.push_back(granted);
   }
@@ -289,20 +295,45 @@ std::vector<std::uint8_t> MqttBroker::subscribe(SessionEntry& entry, const Subsc
 
 void MqttBroker::bind(SessionEntry& entry, const TopicName& topic, const std::string& filter,
                       const FilterScope& scope, InitialPosition pos) {
-  auto [it, inserted] = entry.bindings.try_emplace(topic);
+  const bool shared = !scope.group.empty();
+  const std::string& sub = shared ? scope.group : entry.session->client_id();
+  auto [it, inserted] = entry.bindings.try_emplace(SessionEntry::BindingKey{topic, sub});
   auto& b = it->second;
   b.filters[filter] = entry.session->subscriptions()[filter];
   b.qos = 0;
   for (const auto& [f, q] : b.filters) b.qos = std::max(b.qos, q);
   if (!inserted) return;
   b.mqtt_name = scope.mqtt_name(topic);
+  b.shared = shared;
   service::SubscriptionOptions opts;
-  opts.type = service::SubscriptionType::shared;  // as MoP: Pulsar consumers may join it
+  // Shared either way: as in MoP, Pulsar consumers may join a session's subscription, and a
+  // `$share` group is one Pulsar Shared subscription whose members each get some messages.
+  opts.type = service::SubscriptionType::shared;
   opts.initial_position = pos;
-  opts.durable = !entry.session->clean();
-  if (auto st = service_.subscribe(topic, entry.session->client_id(), opts, entry.receiver)) {
-    logger()->error("client {}: cannot subscribe to {}: {}", entry.session->client_id(), topic.str(), st.message());
+  opts.durable = shared || !entry.session->clean();
+  if (auto st = service_.subscribe(topic, sub, opts, entry.receiver)) {
+    logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
+                    st.message());
     entry.bindings.erase(it);
+    return;
+  }
+  if (shared) ++group_members_[SessionEntry::BindingKey{topic, sub}];
+}
+
+void MqttBroker::unbind(SessionEntry& entry, const SessionEntry::BindingKey& key, const SessionEntry::Binding& b,
+                        bool explicit_unsubscribe) {
+  if (!b.shared) {
+    // Unlike MoP, the Pulsar subscription goes too, so its backlog does not grow forever.
+    service_.unsubscribe(key.first, key.second);
+    return;
+  }
+  // A member leaving hands its unacknowledged messages back to the group.
+  service_.detach(key.first, key.second, entry.receiver);
+  auto it = group_members_.find(key);
+  if (it != group_members_.end() && --it->second == 0) {
+    group_members_.erase(it);
+    // The last member unsubscribing ends the group; a member merely going away does not.
+    if (explicit_unsubscribe) service_.unsubscribe(key.first, key.second);
   }
 }
 
@@ -313,6 +344,7 @@ void MqttBroker::send_retained(ClientConnection& conn, const Subscribe& s, const
     auto sit = entry.scopes.find(s.entries[i].filter);
     if (sit == entry.scopes.end()) continue;
     const FilterScope& sc = sit->second;
+    if (!sc.group.empty()) continue;  // shared subscriptions get no retained messages (MQTT 5 4.8.2)
     // [MQTT-3.3.1-6]: every retained message matching the filter, with RETAIN set.
     for (auto& [topic, msg] : service_.retained(sc.ns, [&](const TopicName& t) { return sc.matches(t); })) {
       const std::uint8_t qos = std::min(msg->mqtt_qos, codes[i]);
@@ -332,8 +364,7 @@ void MqttBroker::unsubscribe(SessionEntry& entry, const Unsubscribe& u) {
         continue;
       }
       if (b.filters.empty()) {
-        // Unlike MoP, the Pulsar subscription goes too, so its backlog does not grow forever.
-        service_.unsubscribe(it->first, entry.session->client_id());
+        unbind(entry, it->first, b, true);
         it = entry.bindings.erase(it);
         continue;
       }

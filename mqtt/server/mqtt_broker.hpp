@@ -43,6 +43,7 @@ struct BrokerOptions {
 
 class MqttBroker;
 struct SessionEntry;
+struct SessionBinding;
 
 class ClientConnection final : public ProtocolHandler {
 public:
@@ -109,6 +110,8 @@ private:
   void bind(SessionEntry& entry, const service::TopicName& topic, const std::string& filter,
             const FilterScope& scope, service::InitialPosition pos);
   void end_session(const std::shared_ptr<SessionEntry>& entry);
+  void unbind(SessionEntry& entry, const std::pair<service::TopicName, std::string>& key,
+              const SessionBinding& b, bool explicit_unsubscribe);
   void watch(const service::NamespaceName& ns, SessionEntry& entry);
 
   service::MessagingService& service_;
@@ -119,6 +122,8 @@ private:
   std::set<ClientConnection*> connections_;
   // Namespaces watched for new topics, and the sessions with filters in each.
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;
+  // Members (sessions) of each `$share` group's Pulsar subscription, per topic.
+  std::map<std::pair<service::TopicName, std::string>, std::size_t> group_members_;
 };
 
 }  // namespace mop::mqtt

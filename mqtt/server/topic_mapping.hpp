@@ -26,6 +26,7 @@ struct FilterScope {
   service::NamespaceName ns;
   std::string local_filter;  // MQTT filter over decoded local names
   bool full_form = false;    // the filter named the Pulsar topic (`persistent://...`)
+  std::string group;         // shared subscription group (`$share/{group}/...`), else empty
   // True when the Pulsar topic falls in this scope and its decoded name matches the filter.
   bool matches(const service::TopicName& topic) const;
   // The MQTT topic name to send for `topic` to a subscriber of this scope.
@@ -40,7 +41,8 @@ public:
   // tenant, namespace or local part.
   std::optional<service::TopicName> to_pulsar(std::string_view mqtt_topic) const;
   // The scope of a (valid MQTT) filter; nullopt when a `persistent://` filter is incomplete or
-  // puts wildcards in the tenant or namespace.
+  // puts wildcards in the tenant or namespace, or a `$share/` filter is malformed. A shared
+  // filter `$share/{group}/{filter}` gets the scope of {filter} with `group` set.
   std::optional<FilterScope> scope(std::string_view filter) const;
 
   const TopicDefaults& defaults() const { return defaults_; }

@@ -306,5 +306,100 @@ TEST_F(MqttBrokerTest, UnsubscribeStopsDelivery) {
   EXPECT_TRUE(sub->publishes().empty());
 }
 
+TEST_F(MqttBrokerTest, SharedSubscriptionSplitsMessagesAcrossMembers) {
+  auto a = client();
+  a->connect("a");
+  a->send(Subscribe{1, {{"$share/g/jobs/+", 1}}});
+  EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, std::vector<std::uint8_t>{1});
+  auto b = client();
+  b->connect("b");
+  b->send(Subscribe{1, {{"$share/g/jobs/+", 1}}});
+  b->received();
+  auto p = client();
+  p->connect("pub");
+  for (int i = 0; i < 6; ++i) p->send(pub("jobs/x", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
+  std::multiset<std::string> all;
+  std::size_t to_a = 0, to_b = 0;
+  for (int round = 0; round < 6 && all.size() < 6; ++round) {
+    for (auto& m : a->publishes()) {
+      EXPECT_EQ(m.topic, "jobs/x");
+      all.emplace(m.payload.view());
+      ++to_a;
+      a->send(Puback{m.packet_id});
+    }
+    for (auto& m : b->publishes()) {
+      all.emplace(m.payload.view());
+      ++to_b;
+      b->send(Puback{m.packet_id});
+    }
+  }
+  EXPECT_EQ(all, (std::multiset<std::string>{"0", "1", "2", "3", "4", "5"}));  // each once
+  EXPECT_GT(to_a, 0u);
+  EXPECT_GT(to_b, 0u);
+}
+
+TEST_F(MqttBrokerTest, SharedMemberLeavingHandsItsMessagesToTheGroup) {
+  auto a = client();
+  a->connect("a");
+  a->send(Subscribe{1, {{"$share/g/q", 1}}});
+  a->received();
+  auto b = client();
+  b->connect("b");
+  b->send(Subscribe{1, {{"$share/g/q", 1}}});
+  b->received();
+  auto p = client();
+  p->connect("pub");
+  for (int i = 0; i < 4; ++i) p->send(pub("q", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
+  auto held_by_a = a->publishes();  // a never acknowledges these
+  std::multiset<std::string> got_b;
+  for (auto& m : b->publishes()) {
+    got_b.emplace(m.payload.view());
+    b->send(Puback{m.packet_id});
+  }
+  a->drop();
+  for (int round = 0; round < 4 && got_b.size() < 4; ++round) {
+    for (auto& m : b->publishes()) {
+      got_b.emplace(m.payload.view());
+      b->send(Puback{m.packet_id});
+    }
+  }
+  EXPECT_FALSE(held_by_a.empty());
+  EXPECT_EQ(got_b, (std::multiset<std::string>{"0", "1", "2", "3"}));
+}
+
+TEST_F(MqttBrokerTest, SharedGroupKeepsMessagesWhenAllMembersAreGone) {
+  auto a = client();
+  a->connect("a");
+  a->send(Subscribe{1, {{"$share/keep/q", 1}}});
+  a->received();
+  a->drop();
+  auto p = client();
+  p->connect("pub");
+  p->send(pub("q", "waiting", 1, 1));
+  auto b = client();
+  b->connect("b");
+  b->send(Subscribe{1, {{"$share/keep/q", 1}}});
+  auto got = b->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "waiting");
+}
+
+TEST_F(MqttBrokerTest, SharedSubscriptionGetsNoRetainedMessages) {
+  auto p = client();
+  p->connect("pub");
+  p->send(pub("r", "kept", 1, 1, true));
+  auto a = client();
+  a->connect("a");
+  a->send(Subscribe{1, {{"$share/g/r", 1}}});
+  EXPECT_TRUE(a->publishes().empty());
+}
+
+TEST_F(MqttBrokerTest, MalformedSharedFiltersAreRefused) {
+  auto a = client();
+  a->connect("a");
+  a->send(Subscribe{1, {{"$share/g", 1}, {"$share/+/x", 1}, {"$share//x", 1}, {"$share/g/a/#/b", 1}}});
+  EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, (std::vector<std::uint8_t>{0x80, 0x80, 0x80, 0x80}));
+}
+
 }  // namespace
 }  // namespace mop::mqtt
