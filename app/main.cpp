@@ -9,6 +9,7 @@
 #include "app/config.hpp"
 #include "app/standalone.hpp"
 #include "core/log.hpp"
+#include "loadgen/bench.hpp"
 
 namespace {
 
@@ -18,7 +19,7 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: mop [standalone] [-c FILE] [--key=value ...]\n"
                "       mop proxy ...      MQTT front end for an Apache Pulsar cluster (not available yet)\n"
-               "       mop bench ...      load generator (not available yet)\n"
+               "       mop bench ...      load generator (mop bench --help)\n"
                "       mop --version\n\n"
                "standalone (the default) serves MQTT 3.1/3.1.1 on mqttListeners with Pulsar's topic model.\n"
                "FILE is in Pulsar's broker.conf format; every key can also be given as --key=value,\n"
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
     std::printf("mop %s\n", kVersion);
     return 0;
   }
-  if (mode == "proxy" || mode == "bench") {
+  if (mode == "bench") return mop::loadgen::run_bench(args);
+  if (mode == "proxy") {
     std::fprintf(stderr, "mop: '%s' is not available in this version yet; use 'mop standalone'\n", mode.c_str());
     return 2;
   }

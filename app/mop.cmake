@@ -3,5 +3,5 @@ add_library(mop_app STATIC ${CMAKE_CURRENT_SOURCE_DIR}/standalone.cpp)
 target_link_libraries(mop_app PUBLIC mop_config mop_mqtt_server mop_service_embedded)
 
 add_executable(mop ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
-target_link_libraries(mop PRIVATE mop_app)
+target_link_libraries(mop PRIVATE mop_app mop_loadgen)
 set_target_properties(mop PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
