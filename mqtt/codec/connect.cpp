@@ -1,4 +1,5 @@
-// CONNECT and CONNACK (MQTT 3.1.1 sections 3.1 and 3.2; MQTT 3.1 as MQIsdp level 3).
+// CONNECT and CONNACK (MQTT 3.1.1 sections 3.1 and 3.2; MQTT 3.1 as MQIsdp level 3; MQTT 5.0
+// sections 3.1 and 3.2, which add properties after the variable header and before the will topic).
 #include <string_view>
 
 #include "mqtt/codec/topic.hpp"
@@ -38,8 +39,9 @@ Result<Packet> decode_connect(const Frame& f) {
   // rest of the packet differently, and it must get CONNACK 0x01, not a silent close.
   Connect c;
   if (name == "MQTT") {
-    if (level != 4) return CodecError::unsupported_protocol_level;
-    c.version = ProtocolVersion::v311;
+    if (level == 4) c.version = ProtocolVersion::v311;
+    else if (level == 5) c.version = ProtocolVersion::v5;
+    else return CodecError::unsupported_protocol_level;
   } else if (name == "MQIsdp") {
     if (level != 3) return CodecError::unsupported_protocol_level;
     c.version = ProtocolVersion::v31;
@@ -50,6 +52,7 @@ Result<Packet> decode_connect(const Frame& f) {
 
   std::uint8_t flags = 0;
   if (!in.u8(flags) || !in.u16(c.keep_alive)) return CodecError::truncated;
+  const bool v5 = c.version == ProtocolVersion::v5;
   // MQTT 3.1 calls bit 0 "unused" without a rule for it; old 3.1 clients are not refused over it.
   if (c.version != ProtocolVersion::v31 && (flags & kReserved)) return CodecError::invalid_connect_flags;
   const bool will = flags & kWill;
@@ -57,8 +60,12 @@ Result<Packet> decode_connect(const Frame& f) {
   const bool will_retain = flags & kWillRetain;
   if (!will && (will_qos != 0 || will_retain)) return CodecError::invalid_connect_flags;
   if (will_qos == 3) return CodecError::invalid_qos;
-  if ((flags & kPassword) && !(flags & kUsername)) return CodecError::invalid_connect_flags;
+  // MQTT 5 allows a password without a user name (3.1.2.9) for token-style credentials.
+  if (!v5 && (flags & kPassword) && !(flags & kUsername)) return CodecError::invalid_connect_flags;
   c.clean_session = flags & kCleanSession;
+  if (v5) {
+    if (auto ec = read_properties(in, ctx(PacketType::connect), false, c.properties)) return ec;
+  }
 
   std::string_view client_id;
   if (!in.bytes16(client_id)) return CodecError::truncated;
@@ -66,6 +73,10 @@ Result<Packet> decode_connect(const Frame& f) {
   c.client_id = client_id;
 
   if (will) {
+    Properties will_properties;
+    if (v5) {
+      if (auto ec = read_properties(in, kWillContext, false, will_properties)) return ec;
+    }
     std::string_view topic, message;
     if (!in.bytes16(topic)) return CodecError::truncated;
     if (!valid_mqtt_utf8(topic)) return CodecError::invalid_utf8;
@@ -77,6 +88,7 @@ Result<Packet> decode_connect(const Frame& f) {
     if (!message.empty()) w.payload = Payload::copy_of(message);
     w.qos = will_qos;
     w.retain = will_retain;
+    w.properties = std::move(will_properties);
     c.will = std::move(w);
   }
   if (flags & kUsername) {
@@ -93,11 +105,12 @@ Result<Packet> decode_connect(const Frame& f) {
   if (!in.done()) return CodecError::trailing_bytes;
 
   // Checked last: a client id rule is answered with CONNACK 0x02, which only a packet that is
-  // otherwise well-formed deserves.
+  // otherwise well-formed deserves. MQTT 5 lets any client send an empty id, whatever its clean
+  // start flag: the server assigns one [MQTT-3.1.3-6]; which ids to accept is the server's policy.
   if (c.version == ProtocolVersion::v31) {
     const std::size_t n = code_points(c.client_id);
     if (n < 1 || n > 23) return CodecError::invalid_client_id;
-  } else if (c.client_id.empty() && !c.clean_session) {
+  } else if (c.version == ProtocolVersion::v311 && c.client_id.empty() && !c.clean_session) {
     return CodecError::invalid_client_id;  // [MQTT-3.1.3-8]
   }
   return Packet{std::move(c)};
@@ -105,9 +118,19 @@ Result<Packet> decode_connect(const Frame& f) {
 
 void encode_connect(const Connect& c, std::string& out) {
   const std::string_view name = protocol_name_of(c);
+  const bool v5 = c.version == ProtocolVersion::v5;
   std::size_t rl = 2 + name.size() + 1 + 1 + 2 + 2 + c.client_id.size();
+  std::size_t props = 0, will_props = 0;
+  if (v5) {
+    props = properties_size(c.properties, ctx(PacketType::connect));
+    rl += property_block_size(props);
+  }
   std::uint8_t flags = c.clean_session ? kCleanSession : 0;
   if (c.will) {
+    if (v5) {
+      will_props = properties_size(c.will->properties, kWillContext);
+      rl += property_block_size(will_props);
+    }
     rl += 2 + c.will->topic.size() + 2 + c.will->payload.size();
     flags |= kWill | static_cast<std::uint8_t>((c.will->qos & 3) << 3);
     if (c.will->retain) flags |= kWillRetain;
@@ -125,8 +148,10 @@ void encode_connect(const Connect& c, std::string& out) {
   put_u8(out, static_cast<std::uint8_t>(c.version));
   put_u8(out, flags);
   put_u16(out, c.keep_alive);
+  if (v5) put_properties(out, c.properties, ctx(PacketType::connect), props);
   put_bytes16(out, c.client_id);
   if (c.will) {
+    if (v5) put_properties(out, c.will->properties, kWillContext, will_props);
     put_bytes16(out, c.will->topic);
     put_bytes16(out, c.will->payload.view());
   }
@@ -134,7 +159,51 @@ void encode_connect(const Connect& c, std::string& out) {
   if (c.password) put_bytes16(out, *c.password);
 }
 
+namespace {
+
+// MQTT 5.0 table 3-1 (and 2-6): the reason codes a CONNACK may carry.
+bool connack_reason_ok(std::uint8_t rc) {
+  switch (rc) {
+    case 0x00: case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86:
+    case 0x87: case 0x88: case 0x89: case 0x8A: case 0x8C: case 0x90: case 0x95: case 0x97:
+    case 0x99: case 0x9A: case 0x9B: case 0x9C: case 0x9D: case 0x9F:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<Packet> decode_connack_v5(const Frame& f) {
+  In in(f.body);
+  std::uint8_t ack = 0, rc = 0;
+  if (!in.u8(ack) || !in.u8(rc)) return CodecError::truncated;
+  if (ack & 0xFE) return CodecError::invalid_connect_flags;  // [MQTT-3.2.2-1]
+  if (!connack_reason_ok(rc)) return CodecError::invalid_reason_code;
+  Connack c;
+  c.session_present = ack & 0x01;
+  // A refusal never has a session [MQTT-3.2.2-6].
+  if (c.session_present && rc != 0) return CodecError::invalid_connect_flags;
+  c.reason_code = static_cast<ReasonCode>(rc);
+  c.return_code = connect_return_code_for(c.reason_code);
+  if (auto ec = read_properties(in, ctx(PacketType::connack), true, c.properties)) return ec;
+  if (!in.done()) return CodecError::trailing_bytes;
+  return Packet{std::move(c)};
+}
+
+void encode_connack_v5(const Connack& c, std::string& out) {
+  const ReasonCode rc = connack_reason(c);
+  const bool sp = c.session_present && rc == ReasonCode::success;
+  const std::size_t props = properties_size(c.properties, ctx(PacketType::connack));
+  put_fixed_header(out, 0x20, 2 + property_block_size(props));
+  put_u8(out, sp ? 1 : 0);
+  put_u8(out, static_cast<std::uint8_t>(rc));
+  put_properties(out, c.properties, ctx(PacketType::connack), props);
+}
+
+}  // namespace
+
 Result<Packet> decode_connack(const Frame& f, ProtocolVersion v) {
+  if (v == ProtocolVersion::v5) return decode_connack_v5(f);
   In in(f.body);
   std::uint8_t ack = 0, rc = 0;
   if (!in.u8(ack) || !in.u8(rc)) return CodecError::truncated;
@@ -151,9 +220,13 @@ Result<Packet> decode_connack(const Frame& f, ProtocolVersion v) {
 }
 
 void encode_connack(const Connack& c, ProtocolVersion v, std::string& out) {
-  const bool sp = v != ProtocolVersion::v31 && c.session_present &&
-                  c.return_code == ConnectReturnCode::accepted;
-  const char bytes[4] = {0x20, 0x02, static_cast<char>(sp ? 1 : 0), static_cast<char>(c.return_code)};
+  if (v == ProtocolVersion::v5) return encode_connack_v5(c, out);
+  // A CONNACK filled in the MQTT 5 way (reason_code only) must not tell a 3.1.1 client "accepted".
+  const ConnectReturnCode code = c.return_code == ConnectReturnCode::accepted && c.reason_code != ReasonCode::success
+                                     ? connect_return_code_for(c.reason_code)
+                                     : c.return_code;
+  const bool sp = v != ProtocolVersion::v31 && c.session_present && code == ConnectReturnCode::accepted;
+  const char bytes[4] = {0x20, 0x02, static_cast<char>(sp ? 1 : 0), static_cast<char>(code)};
   out.append(bytes, 4);
 }
 

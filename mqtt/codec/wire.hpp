@@ -40,6 +40,32 @@ public:
     p_ += n;
     return true;
   }
+  bool u32(std::uint32_t& v) {
+    if (left() < 4) return false;
+    v = (std::uint32_t{p_[0]} << 24) | (std::uint32_t{p_[1]} << 16) | (std::uint32_t{p_[2]} << 8) | p_[3];
+    p_ += 4;
+    return true;
+  }
+  // Variable byte integer [MQTT 5.0 1.5.5]: at most 4 bytes, and in the fewest bytes that hold the
+  // value [MQTT-1.5.5-1]; a longer form is malformed, not merely odd, and would not round-trip.
+  enum class Varint { ok, truncated, malformed };
+  Varint varint(std::uint32_t& v) {
+    v = 0;
+    for (unsigned i = 0; i < 4; ++i) {
+      if (left() < 1) return Varint::truncated;
+      const std::uint8_t digit = *p_++;
+      v |= static_cast<std::uint32_t>(digit & 0x7F) << (7 * i);
+      if ((digit & 0x80) == 0) return (i > 0 && digit == 0) ? Varint::malformed : Varint::ok;
+    }
+    return Varint::malformed;
+  }
+  // The next `n` bytes as a cursor of their own (the caller has checked n <= left()).
+  In sub(std::size_t n) {
+    assert(n <= left());
+    In r(std::span<const std::uint8_t>(p_, n));
+    p_ += n;
+    return r;
+  }
   std::span<const std::uint8_t> rest() {
     std::span<const std::uint8_t> r(p_, left());
     p_ = end_;
@@ -64,6 +90,12 @@ inline void put_bytes16(std::string& out, std::string_view s) {
   out.append(s);
 }
 
+inline void put_u32(std::string& out, std::uint32_t v) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xFF),
+                     static_cast<char>((v >> 8) & 0xFF), static_cast<char>(v & 0xFF)};
+  out.append(b, 4);
+}
+
 inline std::size_t varint_size(std::uint32_t v) {
   return v < 128u ? 1 : v < 16'384u ? 2 : v < 2'097'152u ? 3 : 4;
 }
@@ -85,19 +117,45 @@ inline void put_fixed_header(std::string& out, std::uint8_t first_byte, std::siz
   put_varint(out, static_cast<std::uint32_t>(remaining));
 }
 
+// MQTT 5 properties (properties.cpp). A property block is read and written for a context: the
+// packet type it sits in, or kWillContext for the will properties of CONNECT.
+inline constexpr std::uint8_t kWillContext = 0;  // packet type 0 is reserved, so the slot is free
+// Reads the property length and the properties, applying table 2-4 for `context`, the
+// at-most-once rule and the value rules. `from_server` is the direction of the packet.
+Status read_properties(In& in, std::uint8_t context, bool from_server, Properties& out);
+// Bytes of the properties allowed in `context` that `p` sets (without the property length).
+std::size_t properties_size(const Properties& p, std::uint8_t context);
+// Bytes of the whole block: property length + properties.
+inline std::size_t property_block_size(std::size_t size) {
+  return varint_size(static_cast<std::uint32_t>(size)) + size;
+}
+// Writes the property length `size` (from properties_size) and the properties.
+void put_properties(std::string& out, const Properties& p, std::uint8_t context, std::size_t size);
+
+inline constexpr std::uint8_t ctx(PacketType t) { return static_cast<std::uint8_t>(t); }
+
 // Per-packet decoders and encoders, one translation unit per family of packets.
 Result<Packet> decode_connect(const Frame& f);
 Result<Packet> decode_connack(const Frame& f, ProtocolVersion v);
-Result<Packet> decode_publish(const Frame& f);
-Result<Packet> decode_subscribe(const Frame& f);
-Result<Packet> decode_suback(const Frame& f);
-Result<Packet> decode_unsubscribe(const Frame& f);
+Result<Packet> decode_publish(const Frame& f, ProtocolVersion v, bool from_server);
+Result<Packet> decode_subscribe(const Frame& f, ProtocolVersion v);
+Result<Packet> decode_suback(const Frame& f, ProtocolVersion v);
+Result<Packet> decode_unsubscribe(const Frame& f, ProtocolVersion v);
+Result<Packet> decode_unsuback_v5(const Frame& f);
+Result<Packet> decode_disconnect_v5(const Frame& f, bool from_server);
+Result<Packet> decode_auth(const Frame& f, bool from_server);
+// PUBACK, PUBREC, PUBREL or PUBCOMP of MQTT 5, by f.type() (acks.cpp).
+Result<Packet> decode_ack_v5(const Frame& f);
 
 void encode_connect(const Connect& c, std::string& out);
 void encode_connack(const Connack& c, ProtocolVersion v, std::string& out);
-void encode_publish(const Publish& p, std::string& out);
-void encode_subscribe(const Subscribe& s, std::string& out);
-void encode_suback(const Suback& s, std::string& out);
-void encode_unsubscribe(const Unsubscribe& u, std::string& out);
+void encode_publish(const Publish& p, ProtocolVersion v, std::string& out);
+void encode_subscribe(const Subscribe& s, ProtocolVersion v, std::string& out);
+void encode_suback(const Suback& s, ProtocolVersion v, std::string& out);
+void encode_unsubscribe(const Unsubscribe& u, ProtocolVersion v, std::string& out);
+void encode_unsuback_v5(const Unsuback& u, std::string& out);
+// An MQTT 5 packet of the form [packet id] reason code, properties, with its short forms.
+void encode_reason_v5(std::uint8_t first_byte, const PacketId* id, ReasonCode rc, const Properties& p,
+                      std::string& out);
 
 }  // namespace mop::mqtt::wire

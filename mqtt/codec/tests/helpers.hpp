@@ -38,6 +38,7 @@ inline std::error_code decode_error(const Bytes& wire, ProtocolVersion v, Side s
 }
 Bytes encode_bytes(const Packet& p, ProtocolVersion v);
 std::string describe(const Packet& p);
+std::string describe(const Properties& p);
 
 // encode -> decode gives back the same packet, and re-encoding gives the same bytes.
 void expect_round_trip(const Packet& p, ProtocolVersion v, Side sender);
