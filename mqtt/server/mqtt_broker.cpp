@@ -58,14 +58,19 @@ struct SessionEntry final : service::ReceiverListener {
       return;
     }
     const std::uint8_t qos = std::min(message->mqtt_qos, it->second.qos);
-    Publish p{false, qos, false, it->second.mqtt_name, 0, message->payload};
     if (qos == 0) {
       // Nothing to wait for: the cursor moves on and the permit comes straight back.
-      broker.ack(origin);
+      broker.service_.ack(topic, subscription, id);
       broker.service_.flow(receiver, 1);
-      if (conn) conn->protocol().deliver(std::move(p), origin);
+      if (!conn) return;
+      if (conn->congested()) {
+        conn->note_dropped_qos0();
+        return;
+      }
+      conn->protocol().deliver(Publish{false, 0, false, it->second.mqtt_name, 0, message->payload}, {});
       return;
     }
+    Publish p{false, qos, false, it->second.mqtt_name, 0, message->payload};
     if (conn)
       conn->protocol().deliver(std::move(p), origin);
     else
@@ -112,11 +117,25 @@ void ClientConnection::close(CloseReason reason, const std::string& detail) {
 void ClientConnection::on_connect(const Connect& connect) { broker_.connect(*this, connect); }
 
 void ClientConnection::on_publish(const Publish& publish, PublishDone done) {
-  broker_.publish(this, protocol_->client_id(), publish, std::move(done));
+  if (!last_pulsar_topic_ || publish.topic != last_topic_) {
+    last_pulsar_topic_ = broker_.mapper().to_pulsar(publish.topic);
+    last_topic_ = publish.topic;
+  }
+  if (!last_pulsar_topic_) {
+    logger()->warn("client {}: topic '{}' names no Pulsar topic (persistent://tenant/namespace/name)",
+                   protocol_->client_id(), publish.topic);
+    protocol_->terminate(CloseReason::protocol_error);
+    return;
+  }
+  broker_.publish(*last_pulsar_topic_, protocol_->client_id(), publish, std::move(done));
 }
 
 std::vector<std::uint8_t> ClientConnection::on_subscribe(const Subscribe& subscribe) {
   return broker_.subscribe(*entry_, subscribe);
+}
+
+bool ClientConnection::congested() const {
+  return transport_.queued_bytes() > broker_.options().max_queued_bytes;
 }
 
 void ClientConnection::on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) {
@@ -189,12 +208,17 @@ void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const 
   else
     logger()->info("client disconnected: id={} peer={} reason={}", id.empty() ? "-" : id,
                    conn.transport().peer(), to_string(reason));
+  if (conn.dropped_qos0() > 0)
+    logger()->info("client {}: {} QoS 0 messages were dropped while it could not keep up", id, conn.dropped_qos0());
   if (!entry || entry->conn != &conn) return;
   entry->conn = nullptr;
   conn.entry_.reset();
   if (conn.will_ && publishes_will(reason)) {
     const Will& w = *conn.will_;
-    publish(nullptr, id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload}, [](bool) {});
+    if (auto topic = mapper_.to_pulsar(w.topic))
+      publish(*topic, id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload}, {});
+    else
+      logger()->warn("client {}: will topic '{}' names no Pulsar topic; will dropped", id, w.topic);
   }
   conn.will_.reset();
   if (entry->session->clean())
@@ -214,14 +238,7 @@ void MqttBroker::end_session(const std::shared_ptr<SessionEntry>& entry) {
   if (it != sessions_.end() && it->second == entry) sessions_.erase(it);
 }
 
-void MqttBroker::publish(ClientConnection* conn, const std::string& client_id, Publish p, PublishDone done) {
-  auto topic = mapper_.to_pulsar(p.topic);
-  if (!topic) {
-    logger()->warn("client {}: topic '{}' names no Pulsar topic (persistent://tenant/namespace/name)",
-                   client_id, p.topic);
-    if (conn) conn->protocol().terminate(CloseReason::protocol_error);
-    return;
-  }
+void MqttBroker::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done) {
   auto msg = std::make_shared<service::Message>();
   msg->payload = p.payload;
   msg->publish_time_ms = clock_.wall_ms();
@@ -229,25 +246,33 @@ void MqttBroker::publish(ClientConnection* conn, const std::string& client_id, P
   msg->ordering_key = client_id;
   msg->mqtt_qos = p.qos;
 
+  if (!p.retain) {
+    service::PublishCallback cb;  // QoS 0 without a completion to report costs no callback at all
+    if (done)
+      cb = [done = std::move(done), client_id](std::error_code ec, MessageId) {
+        if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
+        done(!ec);
+      };
+    service_.publish(topic, std::move(msg), std::move(cb));
+    return;
+  }
   // A retained message is acknowledged once both the topic and the retained store have it.
   struct Join {
     int pending;
     bool ok = true;
     PublishDone done;
   };
-  auto join = std::make_shared<Join>(Join{p.retain ? 2 : 1, true, std::move(done)});
+  auto join = std::make_shared<Join>(Join{2, true, std::move(done)});
   auto finish = [join](bool ok) {
     join->ok = join->ok && ok;
-    if (--join->pending == 0) join->done(join->ok);
+    if (--join->pending == 0 && join->done) join->done(join->ok);
   };
-  if (p.retain) {
-    // An empty payload clears the retained message and is not stored as one [MQTT-3.3.1-10/11].
-    service_.set_retained(*topic, msg, [finish, client_id](std::error_code ec) {
-      if (ec) logger()->error("client {}: retained message not stored: {}", client_id, ec.message());
-      finish(!ec);
-    });
-  }
-  service_.publish(*topic, std::move(msg), [finish, client_id](std::error_code ec, MessageId) {
+  // An empty payload clears the retained message and is not stored as one [MQTT-3.3.1-10/11].
+  service_.set_retained(topic, msg, [finish, client_id](std::error_code ec) {
+    if (ec) logger()->error("client {}: retained message not stored: {}", client_id, ec.message());
+    finish(!ec);
+  });
+  service_.publish(topic, std::move(msg), [finish, client_id](std::error_code ec, MessageId) {
     if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
     finish(!ec);
   });

@@ -32,12 +32,18 @@ public:
   // Flush what is queued, then close the socket. Called once.
   virtual void close_after_flush() = 0;
   virtual std::string peer() const = 0;
+  // Bytes accepted for this connection and not yet written to the socket.
+  virtual std::size_t queued_bytes() const = 0;
 };
 
 struct BrokerOptions {
   TopicDefaults defaults;
   // Most QoS 1/2 deliveries in flight to one client (MoP's receiveMaximum).
   std::uint32_t receive_maximum = 1000;
+  // A client that has this many bytes waiting to be written is congested: QoS 0 messages for
+  // it are dropped (as MQTT allows) instead of piling up in memory. QoS 1/2 are bounded by
+  // receive_maximum instead and never dropped.
+  std::size_t max_queued_bytes = 1024 * 1024;
   ProtocolLimits limits;
 };
 
@@ -51,7 +57,12 @@ public:
   ~ClientConnection() override;
 
   Protocol& protocol() { return *protocol_; }
+  const Protocol& protocol() const { return *protocol_; }
   Transport& transport() { return transport_; }
+  bool congested() const;
+  // Counts a QoS 0 message not delivered because the client was congested.
+  void note_dropped_qos0() { ++dropped_qos0_; }
+  std::uint64_t dropped_qos0() const { return dropped_qos0_; }
 
   // ProtocolHandler
   void output_ready() override;
@@ -72,6 +83,11 @@ private:
   std::optional<Will> will_;
   std::shared_ptr<SessionEntry> entry_;
   bool closed_ = false;
+  std::uint64_t dropped_qos0_ = 0;
+  // The last topic this client published to, mapped: publishers mostly repeat their topic, and
+  // mapping it (URL encoding, parsing) is the costliest step of a small publish.
+  std::string last_topic_;
+  std::optional<service::TopicName> last_pulsar_topic_;
 };
 
 class MqttBroker final : public service::TopicListener {
@@ -99,7 +115,9 @@ private:
 
   void connect(ClientConnection& conn, const Connect& c);
   void disconnected(ClientConnection& conn, CloseReason reason, const std::string& detail);
-  void publish(ClientConnection* conn, const std::string& client_id, Publish publish, PublishDone done);
+  // Routes a publish to `topic`; `done` (may be empty) runs once it is stored.
+  void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
+               PublishDone done);
   std::vector<std::uint8_t> subscribe(SessionEntry& entry, const Subscribe& s);
   void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
   void unsubscribe(SessionEntry& entry, const Unsubscribe& u);

@@ -59,6 +59,7 @@ public:
   }
 
   std::string peer() const override { return peer_; }
+  std::size_t queued_bytes() const override { return writing_bytes_ + client_.protocol().output().bytes(); }
 
 private:
   void wait_readable() {
@@ -116,10 +117,15 @@ private:
     }
     segments_ = out.take();
     buffers_.clear();
-    for (const auto& s : segments_) buffers_.emplace_back(s.view().data(), s.view().size());
+    writing_bytes_ = 0;
+    for (const auto& s : segments_) {
+      buffers_.emplace_back(s.view().data(), s.view().size());
+      writing_bytes_ += s.view().size();
+    }
     writing_ = true;
     asio::async_write(socket_, buffers_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
       self->writing_ = false;
+      self->writing_bytes_ = 0;
       self->segments_.clear();
       if (ec) {
         self->lost();
@@ -144,6 +150,7 @@ private:
   std::string peer_;
   std::vector<OutBuffer::Segment> segments_;  // what the write in progress points into
   std::vector<asio::const_buffer> buffers_;
+  std::size_t writing_bytes_ = 0;
   bool writing_ = false;
   bool flush_posted_ = false;
   bool closing_ = false;

@@ -226,7 +226,7 @@ void Protocol::flush_acks() {
 
 void Protocol::handle_publish(Publish&& p) {
   if (p.qos == 0) {
-    handler_.on_publish(p, [](bool) {});
+    handler_.on_publish(p, {});  // nothing to acknowledge
     return;
   }
   if (p.qos == 2 && session_->inbound_qos2_pending(p.packet_id)) {

@@ -56,7 +56,8 @@ public:
   virtual void close(CloseReason reason, const std::string& detail) = 0;
   // A valid CONNECT arrived; answer with Protocol::accept or Protocol::reject, now or later.
   virtual void on_connect(const Connect& connect) = 0;
-  // A PUBLISH to route. Call `done` once the message is durable (QoS 1/2) or routed (QoS 0).
+  // A PUBLISH to route. Call `done` once the message is durable. For QoS 0 `done` is empty:
+  // there is nothing to acknowledge.
   virtual void on_publish(const Publish& publish, PublishDone done) = 0;
   // SUBSCRIBE: one return code per entry (granted QoS, or 0x80).
   virtual std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) = 0;
@@ -96,6 +97,7 @@ public:
   bool deliver(Publish publish, const DeliveryOrigin& origin);
 
   OutBuffer& output() { return out_; }
+  const OutBuffer& output() const { return out_; }
   State state() const { return state_; }
   const std::shared_ptr<Session>& session() const { return session_; }
   ProtocolVersion version() const { return version_; }

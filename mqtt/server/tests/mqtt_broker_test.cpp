@@ -14,7 +14,9 @@ public:
   void output_ready() override {}
   void close_after_flush() override { closed = true; }
   std::string peer() const override { return "test:1"; }
+  std::size_t queued_bytes() const override { return queued; }
   bool closed = false;
+  std::size_t queued = 0;
 };
 
 class TestClient {
@@ -69,6 +71,7 @@ public:
     conn_.reset();
   }
   bool closed() const { return transport_.closed; }
+  void set_queued_bytes(std::size_t n) { transport_.queued = n; }
 
 private:
   ManualExecutor& exec_;
@@ -291,6 +294,26 @@ TEST_F(MqttBrokerTest, RetainedStoredReplacedAndCleared) {
   sub2->connect("sub2");
   sub2->send(Subscribe{1, {{"r/1", 1}}});
   EXPECT_TRUE(sub2->publishes().empty());
+}
+
+TEST_F(MqttBrokerTest, CongestedClientLosesQos0ButNotQos1) {
+  auto sub = client();
+  sub->connect("slow");
+  sub->send(Subscribe{1, {{"t", 1}}});
+  sub->received();
+  sub->set_queued_bytes(options.max_queued_bytes + 1);  // its socket is not keeping up
+  auto p = client();
+  p->connect("pub");
+  p->send(pub("t", "qos0", 0));
+  p->send(pub("t", "qos1", 1, 1));
+  auto got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "qos1");
+  sub->set_queued_bytes(0);
+  p->send(pub("t", "again", 0));
+  got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "again");
 }
 
 TEST_F(MqttBrokerTest, UnsubscribeStopsDelivery) {
