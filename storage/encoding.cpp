@@ -1,0 +1,371 @@
+#include "storage/encoding.hpp"
+
+#include <fmt/format.h>
+
+namespace mop::storage {
+
+bool operator==(const Message& a, const Message& b) {
+  return a.payload == b.payload && a.properties == b.properties && a.publish_time_ms == b.publish_time_ms &&
+         a.producer_name == b.producer_name && a.ordering_key == b.ordering_key && a.mqtt_qos == b.mqtt_qos;
+}
+
+namespace key {
+
+void put_be64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+
+std::uint64_t get_be64(std::string_view in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(in[static_cast<std::size_t>(i)]);
+  return v;
+}
+
+std::string topic_prefix(std::uint64_t topic_id) {
+  std::string k;
+  put_be64(k, topic_id);
+  return k;
+}
+
+std::string log(std::uint64_t topic_id, MessageId id) {
+  std::string k;
+  k.reserve(24);
+  put_be64(k, topic_id);
+  put_be64(k, id.ledger);
+  put_be64(k, id.entry);
+  return k;
+}
+
+std::optional<std::pair<std::uint64_t, MessageId>> parse_log(std::string_view k) {
+  if (k.size() != 24) return std::nullopt;
+  return std::pair{get_be64(k), MessageId{get_be64(k.substr(8)), get_be64(k.substr(16)), -1}};
+}
+
+std::string topic_named(std::uint64_t topic_id, std::string_view name) {
+  std::string k = topic_prefix(topic_id);
+  k.append(name);
+  return k;
+}
+
+std::string printable(std::string_view k) {
+  std::string out;
+  for (const char c : k) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7F && c != '\\') {
+      out.push_back(c);
+    } else {
+      out += fmt::format("\\x{:02x}", u);
+    }
+  }
+  return out;
+}
+
+}  // namespace key
+
+namespace {
+
+// Appends primitives to a value.
+class Writer {
+public:
+  explicit Writer(std::uint8_t version = kValueVersion) { out_.push_back(static_cast<char>(version)); }
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7F) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void bytes(std::string_view s) {
+    varint(s.size());
+    out_.append(s);
+  }
+  std::string take() { return std::move(out_); }
+  std::string& raw() { return out_; }
+
+private:
+  std::string out_;
+};
+
+// Reads primitives with bounds checks. The first failure sticks and is reported once.
+class Reader {
+public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  // Consumes and checks the version byte.
+  bool version() {
+    std::uint8_t v = 0;
+    if (!u8(v)) return false;
+    if (v == 0 || v > kValueVersion) return fail(fmt::format("unsupported value version {}", v));
+    return true;
+  }
+  bool u8(std::uint8_t& v) {
+    if (pos_ >= in_.size()) return fail("truncated value");
+    v = static_cast<std::uint8_t>(in_[pos_++]);
+    return true;
+  }
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      std::uint8_t b = 0;
+      if (!u8(b)) return false;
+      v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return fail("varint too long");
+  }
+  template <typename T>
+  bool varint_as(T& out, std::uint64_t max) {
+    std::uint64_t v = 0;
+    if (!varint(v)) return false;
+    if (v > max) return fail("integer out of range");
+    out = static_cast<T>(v);
+    return true;
+  }
+  bool bytes(std::string& s) {
+    std::uint64_t n = 0;
+    if (!varint(n)) return false;
+    if (n > in_.size() - pos_) return fail("truncated string");
+    s.assign(in_.substr(pos_, n));
+    pos_ += n;
+    return true;
+  }
+  // A count of elements that each take at least one byte: bounds allocations on corrupt input.
+  bool count(std::uint64_t& n) {
+    if (!varint(n)) return false;
+    if (n > in_.size() - pos_) return fail("element count exceeds value size");
+    return true;
+  }
+  bool boolean(bool& b) {
+    std::uint8_t v = 0;
+    if (!u8(v)) return false;
+    if (v > 1) return fail("bad boolean");
+    b = v == 1;
+    return true;
+  }
+  bool fail(std::string why) {
+    if (!error_) error_ = fmt::format("{} at byte {}", why, pos_);
+    return false;
+  }
+  // The final verdict: trailing bytes are corruption too (a v1 decoder knows every v1 field).
+  std::optional<std::string> finish(bool ok) {
+    if (ok && pos_ != in_.size()) fail(fmt::format("{} trailing bytes", in_.size() - pos_));
+    if (!ok && !error_) error_ = "bad value";
+    return error_;
+  }
+  bool done() const { return pos_ == in_.size(); }
+
+private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  std::optional<std::string> error_;
+};
+
+void write_message_body(Writer& w, const Message& m) {
+  w.varint(m.publish_time_ms);
+  w.bytes(m.producer_name);
+  w.u8(m.mqtt_qos);
+  w.u8(m.ordering_key ? 1 : 0);
+  if (m.ordering_key) w.bytes(*m.ordering_key);
+  w.varint(m.properties.size());
+  for (const auto& [k, v] : m.properties) {
+    w.bytes(k);
+    w.bytes(v);
+  }
+  w.bytes(m.payload.view());
+}
+
+bool read_message_body(Reader& r, Message& m) {
+  m = Message{};
+  bool has_key = false;
+  std::string producer, payload;
+  std::uint64_t nprops = 0;
+  if (!r.varint(m.publish_time_ms) || !r.bytes(producer) || !r.u8(m.mqtt_qos) || !r.boolean(has_key)) return false;
+  if (m.mqtt_qos > 2) return r.fail("bad QoS");
+  m.producer_name = std::move(producer);
+  if (has_key) {
+    std::string k;
+    if (!r.bytes(k)) return false;
+    m.ordering_key = std::move(k);
+  }
+  if (!r.count(nprops)) return false;
+  m.properties.reserve(nprops);
+  for (std::uint64_t i = 0; i < nprops; ++i) {
+    std::string k, v;
+    if (!r.bytes(k) || !r.bytes(v)) return false;
+    m.properties.emplace_back(std::move(k), std::move(v));
+  }
+  if (!r.bytes(payload)) return false;
+  m.payload = Payload::adopt(std::move(payload));
+  return true;
+}
+
+bool read_position(Reader& r, MessageId& id) {
+  id = MessageId{};
+  return r.varint(id.ledger) && r.varint(id.entry);
+}
+
+}  // namespace
+
+std::string encode_message(const Message& m) {
+  Writer w;
+  write_message_body(w, m);
+  return w.take();
+}
+
+std::optional<std::string> decode_message(std::string_view in, Message& out) {
+  Reader r(in);
+  return r.finish(r.version() && read_message_body(r, out));
+}
+
+std::string encode_topic_value(std::uint64_t id) {
+  Writer w;
+  w.varint(id);
+  return w.take();
+}
+
+std::optional<std::string> decode_topic_value(std::string_view in, std::uint64_t& id) {
+  Reader r(in);
+  return r.finish(r.version() && r.varint(id));
+}
+
+std::string encode_position(MessageId id) {
+  Writer w;
+  w.varint(id.ledger);
+  w.varint(id.entry);
+  return w.take();
+}
+
+std::optional<std::string> decode_position(std::string_view in, MessageId& out) {
+  Reader r(in);
+  return r.finish(r.version() && read_position(r, out));
+}
+
+std::string encode_subscription(const SubscriptionRecord& s) {
+  Writer w;
+  w.u8(static_cast<std::uint8_t>(s.type));
+  w.u8(s.durable ? 1 : 0);
+  return w.take();
+}
+
+std::optional<std::string> decode_subscription(std::string_view in, SubscriptionRecord& out) {
+  Reader r(in);
+  std::uint8_t type = 0;
+  bool ok = r.version() && r.u8(type) && r.boolean(out.durable);
+  if (ok && type > static_cast<std::uint8_t>(service::SubscriptionType::key_shared)) ok = r.fail("bad subscription type");
+  out.type = static_cast<service::SubscriptionType>(type);
+  return r.finish(ok);
+}
+
+std::string encode_cursor(const CursorRecord& c) {
+  Writer w;
+  w.varint(c.ack_floor.ledger);
+  w.varint(c.ack_floor.entry);
+  w.varint(c.acked.size());
+  for (const auto& a : c.acked) {
+    w.varint(a.ledger);
+    w.varint(a.first);
+    w.varint(a.last - a.first);  // a length, not a second id: smaller, and never negative
+  }
+  return w.take();
+}
+
+std::optional<std::string> decode_cursor(std::string_view in, CursorRecord& out) {
+  Reader r(in);
+  out = CursorRecord{};
+  std::uint64_t n = 0;
+  bool ok = r.version() && read_position(r, out.ack_floor) && r.count(n);
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    AckRange a;
+    std::uint64_t len = 0;
+    ok = r.varint(a.ledger) && r.varint(a.first) && r.varint(len);
+    if (ok && a.first + len < a.first) ok = r.fail("ack range overflows");
+    a.last = a.first + len;
+    out.acked.push_back(a);
+  }
+  return r.finish(ok);
+}
+
+std::string encode_session(const SessionRecord& s) {
+  Writer w;
+  w.u8(s.clean_start ? 1 : 0);
+  w.u8(s.protocol_version);
+  w.varint(s.expiry_interval_s);
+  w.varint(s.disconnected_at_ms);
+  w.varint(s.subscriptions.size());
+  for (const auto& sub : s.subscriptions) {
+    w.bytes(sub.filter);
+    w.u8(sub.qos);
+    w.u8(sub.options);
+    w.varint(sub.subscription_id);
+  }
+  w.varint(s.inbound_qos2.size());
+  for (const auto id : s.inbound_qos2) w.varint(id);
+  w.varint(s.outbound.size());
+  for (const auto& o : s.outbound) {
+    w.varint(o.packet_id);
+    w.bytes(o.topic);
+    w.bytes(o.subscription);
+    w.varint(o.message_id.ledger);
+    w.varint(o.message_id.entry);
+    w.u8(o.qos);
+    w.u8(static_cast<std::uint8_t>(o.state));
+  }
+  return w.take();
+}
+
+std::optional<std::string> decode_session(std::string_view in, SessionRecord& out) {
+  Reader r(in);
+  const std::string client = std::move(out.client_id);
+  out = SessionRecord{};
+  out.client_id = client;
+  std::uint64_t n = 0;
+  bool ok = r.version() && r.boolean(out.clean_start) && r.u8(out.protocol_version) &&
+            r.varint_as(out.expiry_interval_s, UINT32_MAX) && r.varint(out.disconnected_at_ms) && r.count(n);
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    SessionSubscription s;
+    ok = r.bytes(s.filter) && r.u8(s.qos) && r.u8(s.options) && r.varint_as(s.subscription_id, UINT32_MAX);
+    if (ok && s.qos > 2) ok = r.fail("bad QoS");
+    out.subscriptions.push_back(std::move(s));
+  }
+  ok = ok && r.count(n);
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    std::uint16_t id = 0;
+    ok = r.varint_as(id, UINT16_MAX);
+    out.inbound_qos2.push_back(id);
+  }
+  ok = ok && r.count(n);
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    OutboundInflight o;
+    std::uint8_t state = 0;
+    ok = r.varint_as(o.packet_id, UINT16_MAX) && r.bytes(o.topic) && r.bytes(o.subscription) &&
+         read_position(r, o.message_id) && r.u8(o.qos) && r.u8(state);
+    if (ok && (state > 1 || o.qos < 1 || o.qos > 2)) ok = r.fail("bad in-flight state");
+    o.state = static_cast<OutboundState>(state);
+    out.outbound.push_back(std::move(o));
+  }
+  return r.finish(ok);
+}
+
+std::string encode_will(const WillRecord& w) {
+  Writer out;
+  out.bytes(w.topic);
+  out.u8(w.qos);
+  out.u8(w.retain ? 1 : 0);
+  out.varint(w.delay_s);
+  out.varint(w.due_at_ms);
+  write_message_body(out, w.message);
+  return out.take();
+}
+
+std::optional<std::string> decode_will(std::string_view in, WillRecord& out) {
+  Reader r(in);
+  const std::string client = std::move(out.client_id);
+  out = WillRecord{};
+  out.client_id = client;
+  bool ok = r.version() && r.bytes(out.topic) && r.u8(out.qos) && r.boolean(out.retain) &&
+            r.varint_as(out.delay_s, UINT32_MAX) && r.varint(out.due_at_ms) && read_message_body(r, out.message);
+  if (ok && out.qos > 2) ok = r.fail("bad QoS");
+  return r.finish(ok);
+}
+
+}  // namespace mop::storage

@@ -1,0 +1,56 @@
+#pragma once
+// Key layouts and value encodings of format version 1 (documented in FORMAT.md). Values are a
+// small hand-written binary encoding: a version byte, then LEB128 varints, single bytes and
+// length-prefixed byte strings. Why not protobuf: these records are few and flat, the encoding
+// must be byte-for-byte documented next to the code and decoded defensively (a corrupt value
+// is an error naming its key, never a crash), and a hand-written decoder of ~200 lines is
+// easier to audit and fuzz than generated code plus a protoc build step. Evolution: a new field
+// means a new value version byte; decoders accept every version they know and refuse newer ones.
+// Pure functions; any thread.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "storage/records.hpp"
+
+namespace mop::storage {
+
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint8_t kValueVersion = 1;
+
+namespace key {
+// Big-endian fixed-width integers: byte order equals numeric order, so RocksDB's bytewise
+// comparator keeps a topic's entries contiguous and sorted by (ledger, entry).
+void put_be64(std::string& out, std::uint64_t v);
+std::uint64_t get_be64(std::string_view in);  // in.size() >= 8
+
+std::string topic_prefix(std::uint64_t topic_id);  // 8 bytes
+std::string log(std::uint64_t topic_id, MessageId id);  // 24 bytes
+// Decodes a 24-byte log key; nullopt if the size is wrong.
+std::optional<std::pair<std::uint64_t, MessageId>> parse_log(std::string_view k);
+std::string topic_named(std::uint64_t topic_id, std::string_view name);  // subscriptions, cursors
+// Printable form of a key for error messages: printable ASCII as is, the rest as \xNN; log keys
+// decoded as topic/ledger:entry.
+std::string printable(std::string_view k);
+}  // namespace key
+
+// Message encoding shared by log entries, retained messages and wills.
+std::string encode_message(const Message& m);
+// Returns a reason on failure ("truncated", "unsupported value version 7", ...).
+std::optional<std::string> decode_message(std::string_view in, Message& out);
+
+std::string encode_topic_value(std::uint64_t id);
+std::optional<std::string> decode_topic_value(std::string_view in, std::uint64_t& id);
+std::string encode_position(MessageId id);  // log floors, next-topic-id uses be64 instead
+std::optional<std::string> decode_position(std::string_view in, MessageId& out);
+std::string encode_subscription(const SubscriptionRecord& s);  // name is in the key
+std::optional<std::string> decode_subscription(std::string_view in, SubscriptionRecord& out);
+std::string encode_cursor(const CursorRecord& c);
+std::optional<std::string> decode_cursor(std::string_view in, CursorRecord& out);
+std::string encode_session(const SessionRecord& s);  // client id is in the key
+std::optional<std::string> decode_session(std::string_view in, SessionRecord& out);
+std::string encode_will(const WillRecord& w);  // client id is in the key
+std::optional<std::string> decode_will(std::string_view in, WillRecord& out);
+
+}  // namespace mop::storage

@@ -1,0 +1,34 @@
+#include "storage/errors.hpp"
+
+namespace mop::storage {
+
+namespace {
+class Category final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "storage"; }
+  std::string message(int c) const override {
+    switch (static_cast<StorageErrc>(c)) {
+      case StorageErrc::io_error: return "I/O error";
+      case StorageErrc::no_space: return "no space left on device";
+      case StorageErrc::corruption: return "corrupt store";
+      case StorageErrc::newer_format: return "store written by a newer format version";
+      case StorageErrc::missing_record: return "missing referenced record";
+      case StorageErrc::invalid_argument: return "invalid argument";
+      case StorageErrc::closed: return "store closed";
+    }
+    return "unknown storage error";
+  }
+};
+}  // namespace
+
+const std::error_category& storage_category() noexcept {
+  static const Category c;
+  return c;
+}
+
+std::string Error::to_string() const {
+  if (!code) return "ok";
+  return code.message() + ": " + message;
+}
+
+}  // namespace mop::storage

@@ -1,0 +1,611 @@
+#include "storage/rocks_store.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <shared_mutex>
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "storage/encoding.hpp"
+
+namespace mop::storage {
+
+namespace {
+
+constexpr std::string_view kFormatVersionKey = "format_version";
+constexpr std::string_view kNextTopicIdKey = "next_topic_id";
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+StorageErrc errc_of(const rocksdb::Status& s) {
+  if (s.IsCorruption()) return StorageErrc::corruption;
+  if (s.IsNoSpace()) return StorageErrc::no_space;
+  if (s.IsInvalidArgument()) return StorageErrc::invalid_argument;
+  return StorageErrc::io_error;
+}
+
+std::string be32(std::uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((v >> (24 - 8 * i)) & 0xFF);
+  return s;
+}
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// The exclusive upper bound of every key that starts with topic `id`'s 8-byte prefix.
+std::string topic_end(std::uint64_t id) {
+  return id == UINT64_MAX ? std::string(9, '\xff') : key::topic_prefix(id + 1);
+}
+
+}  // namespace
+
+const char* RocksStore::cf_name(int cf) {
+  static constexpr const char* names[kCfCount] = {"default", "topics", "logs", "log_floors", "subscriptions",
+                                                  "cursors", "sessions", "retained", "wills"};
+  return cf >= 0 && cf < kCfCount ? names[cf] : "?";
+}
+
+RocksStore::RocksStore(std::string path, Options options) : path_(std::move(path)), options_(std::move(options)) {}
+
+Error RocksStore::status_error(const rocksdb::Status& s, int cf, std::string_view k, std::string_view what) const {
+  return Error(errc_of(s), fmt::format("{} in column family '{}'{} of store {}: {}", what, cf_name(cf),
+                                       k.empty() ? std::string{} : fmt::format(" at key \"{}\"", key::printable(k)),
+                                       path_, s.ToString()));
+}
+
+Error RocksStore::value_error(int cf, std::string_view k, const std::string& why) const {
+  return Error(StorageErrc::corruption, fmt::format("undecodable value in column family '{}' key \"{}\" of store {}: {}",
+                                                    cf_name(cf), key::printable(k), path_, why));
+}
+
+Error RocksStore::missing_error(int cf, std::string_view k, const std::string& why) const {
+  return Error(StorageErrc::missing_record, fmt::format("column family '{}' key \"{}\" of store {}: {}", cf_name(cf),
+                                                        key::printable(k), path_, why));
+}
+
+Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, Options options) {
+  namespace fs = std::filesystem;
+  std::unique_ptr<RocksStore> store(new RocksStore(path, std::move(options)));
+  const Options& o = store->options_;
+
+  std::error_code fec;
+  const bool exists = fs::exists(fs::path(path) / "CURRENT", fec);
+  if (!exists) {
+    // A directory with table files or a manifest but no CURRENT is a damaged store: RocksDB would
+    // create a new, empty database over it and the data would be silently gone.
+    if (fs::is_directory(path, fec)) {
+      for (const auto& e : fs::directory_iterator(path, fec)) {
+        const auto name = e.path().filename().string();
+        if (name.ends_with(".sst") || name.starts_with("MANIFEST-") || name.ends_with(".log")) {
+          return Error(StorageErrc::corruption,
+                       fmt::format("store {} has data files (e.g. {}) but no CURRENT file: truncated or damaged", path, name));
+        }
+      }
+    }
+    if (!o.create_if_missing) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
+  }
+  if (auto e = store->open_db(!exists)) return e;
+
+  if (!exists) {
+    rocksdb::WriteBatch wb;
+    wb.Put(store->cfs_[kDefault], slice(kFormatVersionKey), be32(kFormatVersion));
+    std::string next;
+    key::put_be64(next, 1);
+    wb.Put(store->cfs_[kDefault], slice(kNextTopicIdKey), next);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    const auto ws = store->db_->Write(wo, &wb);
+    if (!ws.ok()) return store->status_error(ws, kDefault, kFormatVersionKey, "cannot initialize the store");
+  }
+
+  if (auto e = store->load()) return e;
+  store->thread_ = std::thread([s = store.get()] { s->run(); });
+  return store;
+}
+
+Error RocksStore::open_db(bool create) {
+  rocksdb::DBOptions db;
+  db.paranoid_checks = true;
+  // A torn WAL tail (a crash in the middle of a write nobody was told about) is dropped; any
+  // other WAL damage stops recovery with an error rather than skipping data.
+  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db.keep_log_file_num = 3;
+  db.max_log_file_size = 4u << 20;
+  if (options_.file_system) {
+    if (!env_) env_ = rocksdb::NewCompositeEnv(options_.file_system);
+    db.env = env_.get();
+  }
+  db.create_if_missing = create;
+  db.create_missing_column_families = create;
+
+  std::vector<std::string> names;
+  if (!create) {
+    const auto s = rocksdb::DB::ListColumnFamilies(db, path_, &names);
+    if (!s.ok()) return Error(errc_of(s), fmt::format("cannot read the manifest of store {}: {}", path_, s.ToString()));
+  } else {
+    for (int i = 0; i < kCfCount; ++i) names.emplace_back(cf_name(i));
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  const auto s = rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);
+  if (!s.ok()) {
+    db_ = nullptr;
+    return Error(errc_of(s), fmt::format("cannot open store {}: {}", path_, s.ToString()));
+  }
+
+  // Handles by our column family numbers; extra ones (unknown to v1) are released at once.
+  cfs_.assign(kCfCount, nullptr);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    int cf = -1;
+    for (int c = 0; c < kCfCount; ++c) {
+      if (names[i] == cf_name(c)) cf = c;
+    }
+    if (cf >= 0) {
+      cfs_[static_cast<std::size_t>(cf)] = handles[i];
+    } else {
+      db_->DestroyColumnFamilyHandle(handles[i]);
+    }
+  }
+  return {};
+}
+
+void RocksStore::close_db() {
+  if (!db_) return;
+  for (auto*& h : cfs_) {
+    if (h) db_->DestroyColumnFamilyHandle(h);
+    h = nullptr;
+  }
+  db_->Close();
+  delete db_;
+  db_ = nullptr;
+}
+
+Error RocksStore::reopen() {
+  // Exclusive: readers on other threads hold db_mu_ shared while they use db_.
+  std::unique_lock lock(db_mu_);
+  close_db();
+  return open_db(false);
+}
+
+Error RocksStore::load() {
+  // The format version first: a newer store is refused before anything else is interpreted.
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kDefault], slice(kFormatVersionKey), &v);
+  if (s.IsNotFound()) {
+    return missing_error(kDefault, kFormatVersionKey, "no format version record: not a mop store, or damaged");
+  }
+  if (!s.ok()) return status_error(s, kDefault, kFormatVersionKey, "cannot read the format version");
+  if (v.size() != 4) return value_error(kDefault, kFormatVersionKey, "format version is not 4 bytes");
+  const auto version = static_cast<std::uint32_t>(key::get_be64(std::string(4, '\0') + v));
+  if (version > kFormatVersion) {
+    return Error(StorageErrc::newer_format,
+                 fmt::format("store {} has format version {}, this mop reads format versions up to {}: refusing to "
+                             "open it (use a newer mop)",
+                             path_, version, kFormatVersion));
+  }
+  if (version == 0) return value_error(kDefault, kFormatVersionKey, "format version 0");
+  for (int cf = 0; cf < kCfCount; ++cf) {
+    if (!cfs_[static_cast<std::size_t>(cf)]) {
+      return Error(StorageErrc::missing_record,
+                   fmt::format("store {} lacks column family '{}' required by format version {}", path_, cf_name(cf), version));
+    }
+  }
+
+  s = db_->Get(rocksdb::ReadOptions{}, cfs_[kDefault], slice(kNextTopicIdKey), &v);
+  if (s.IsNotFound()) return missing_error(kDefault, kNextTopicIdKey, "no next topic id record");
+  if (!s.ok()) return status_error(s, kDefault, kNextTopicIdKey, "cannot read the next topic id");
+  if (v.size() != 8) return value_error(kDefault, kNextTopicIdKey, "next topic id is not 8 bytes");
+  next_topic_id_ = key::get_be64(v);
+
+  // Topics: every record decoded now, so that a damaged one stops the start instead of its
+  // topic silently coming back empty.
+  Error error;
+  auto err = scan(kTopics, [&](std::string_view k, std::string_view value) {
+    if (error) return;
+    std::uint64_t id = 0;
+    if (auto why = decode_topic_value(value, id)) {
+      error = value_error(kTopics, k, *why);
+      return;
+    }
+    if (id == 0 || id >= next_topic_id_) {
+      error = value_error(kTopics, k, fmt::format("topic id {} outside [1, next topic id {})", id, next_topic_id_));
+      return;
+    }
+    if (!topic_names_.emplace(id, std::string(k)).second) {
+      error = value_error(kTopics, k, fmt::format("topic id {} used twice", id));
+      return;
+    }
+    topic_ids_.emplace(std::string(k), id);
+  });
+  if (err) return err;
+  if (error) return error;
+
+  // Every record keyed by a topic id must belong to a known topic (a torn or partial store
+  // otherwise shows up as a topic whose history is silently ignored). One seek per topic id.
+  for (const int cf : {kLogs, kLogFloors, kSubscriptions, kCursors}) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[static_cast<std::size_t>(cf)]));
+    for (it->SeekToFirst(); it->Valid();) {
+      const auto k = view(it->key());
+      if (k.size() < 8 || (cf == kLogs && k.size() != 24) || (cf == kLogFloors && k.size() != 8)) {
+        return Error(StorageErrc::corruption, fmt::format("malformed key \"{}\" in column family '{}' of store {}",
+                                                          key::printable(k), cf_name(cf), path_));
+      }
+      const auto id = key::get_be64(k);
+      if (!topic_names_.contains(id)) {
+        return missing_error(cf, k, fmt::format("refers to topic id {}, which has no record in 'topics'", id));
+      }
+      if (id == UINT64_MAX) break;
+      it->Seek(slice(key::topic_prefix(id + 1)));
+    }
+    if (!it->status().ok()) return status_error(it->status(), cf, {}, "cannot scan");
+  }
+  // A cursor without its subscription record is a partial write of the pair.
+  std::set<std::string> subs;
+  err = scan(kSubscriptions, [&](std::string_view k, std::string_view) { subs.emplace(k); });
+  if (err) return err;
+  err = scan(kCursors, [&](std::string_view k, std::string_view) {
+    if (!error && !subs.contains(std::string(k))) error = missing_error(kCursors, k, "cursor without a subscription record");
+  });
+  if (err) return err;
+  return error;
+}
+
+RocksStore::~RocksStore() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      held_ = false;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  close_db();
+}
+
+void RocksStore::write(Batch batch, Executor& executor, Completion done) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      if (done) executor.post([done = std::move(done), p = path_] { done(Error(StorageErrc::closed, "store " + p + " is closing")); });
+      return;
+    }
+    queue_.push_back({std::move(batch), &executor, std::move(done)});
+    ++queued_seq_;
+  }
+  wake_.notify_one();
+}
+
+Error RocksStore::flush() {
+  std::unique_lock lock(mu_);
+  const auto target = queued_seq_;
+  drained_.wait(lock, [&] { return done_seq_ >= target; });
+  return {};
+}
+
+void RocksStore::hold_writes(bool hold) {
+  {
+    std::lock_guard lock(mu_);
+    held_ = hold;
+  }
+  wake_.notify_all();
+}
+
+void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
+  auto& wb = *static_cast<rocksdb::WriteBatch*>(write_batch);
+  auto* logs = cfs_[kLogs];
+  std::visit(
+      Overloaded{
+          [&](const Batch::Append& a) { wb.Put(logs, key::log(a.topic, a.id), a.value); },
+          [&](const Batch::Trim& t) {
+            wb.DeleteRange(logs, key::log(t.topic, {0, 0, -1}), key::log(t.topic, t.below));
+            wb.Put(cfs_[kLogFloors], key::topic_prefix(t.topic), encode_position(t.below));
+          },
+          [&](const Batch::Truncate& t) { wb.DeleteRange(logs, key::log(t.topic, t.from), topic_end(t.topic)); },
+          [&](const Batch::PutSubscription& s) {
+            wb.Put(cfs_[kSubscriptions], key::topic_named(s.topic, s.sub.name), encode_subscription(s.sub));
+          },
+          [&](const Batch::DeleteSubscription& s) {
+            wb.Delete(cfs_[kSubscriptions], key::topic_named(s.topic, s.name));
+            wb.Delete(cfs_[kCursors], key::topic_named(s.topic, s.name));
+          },
+          [&](const Batch::PutCursor& c) {
+            wb.Put(cfs_[kCursors], key::topic_named(c.topic, c.subscription), encode_cursor(c.cursor));
+          },
+          [&](const Batch::PutSession& s) { wb.Put(cfs_[kSessions], s.session.client_id, encode_session(s.session)); },
+          [&](const Batch::DeleteSession& s) { wb.Delete(cfs_[kSessions], s.client_id); },
+          [&](const Batch::PutRetained& r) { wb.Put(cfs_[kRetained], r.retained.topic, encode_message(r.retained.message)); },
+          [&](const Batch::DeleteRetained& r) { wb.Delete(cfs_[kRetained], r.topic); },
+          [&](const Batch::PutWill& w) { wb.Put(cfs_[kWills], w.will.client_id, encode_will(w.will)); },
+          [&](const Batch::DeleteWill& w) { wb.Delete(cfs_[kWills], w.client_id); },
+          [&](const Batch::DeleteTopic& t) {
+            const auto lo = key::topic_prefix(t.topic), hi = topic_end(t.topic);
+            wb.DeleteRange(logs, lo, hi);
+            wb.Delete(cfs_[kLogFloors], lo);
+            wb.DeleteRange(cfs_[kSubscriptions], lo, hi);
+            wb.DeleteRange(cfs_[kCursors], lo, hi);
+            std::lock_guard lock(topics_mu_);
+            if (const auto it = topic_names_.find(t.topic); it != topic_names_.end()) wb.Delete(cfs_[kTopics], it->second);
+          },
+      },
+      op);
+}
+
+void RocksStore::run() {
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  for (;;) {
+    std::vector<Request> group;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
+      if (queue_.empty()) return;  // stopping with nothing left
+      // Everything queued joins this group (bounded in bytes): one sync for all of it.
+      std::size_t bytes = 0;
+      while (!queue_.empty() && (group.empty() || bytes + queue_.front().batch.bytes() <= options_.max_group_bytes)) {
+        bytes += queue_.front().batch.bytes();
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+
+    rocksdb::WriteBatch wb;
+    std::size_t ops = 0;
+    for (const auto& r : group) {
+      for (const auto& op : r.batch.ops()) add_to(&wb, op);
+      ops += r.batch.size();
+    }
+    rocksdb::Status s;
+    if (needs_resume_) {
+      // After a failed write the DB instance is not trusted again: RocksDB's WAL writer keeps
+      // its error (and Debian's build asserts if it is written again), and DB::Resume() cannot
+      // clear every kind of error. Reopening recovers from the WAL exactly what was written
+      // before, starts a fresh WAL, and writes go on; if the disk still fails, this group fails
+      // and the next one tries again.
+      const auto e = reopen();
+      s = e ? rocksdb::Status::IOError(e.message) : rocksdb::Status::OK();
+      if (s.ok()) needs_resume_ = false;
+    }
+    if (s.ok()) {
+      std::shared_lock lock(db_mu_);
+      s = db_ ? db_->Write(wo, &wb) : rocksdb::Status::IOError("store is not open");
+    }
+    Error result;
+    if (s.ok()) {
+      ++batches_;
+      for (const auto& r : group) {
+        for (const auto& op : r.batch.ops()) {
+          if (const auto* t = std::get_if<Batch::DeleteTopic>(&op)) {
+            std::lock_guard lock(topics_mu_);
+            if (const auto it = topic_names_.find(t->topic); it != topic_names_.end()) {
+              topic_ids_.erase(it->second);
+              topic_names_.erase(it);
+            }
+          }
+        }
+      }
+    } else {
+      needs_resume_ = true;
+      ++failed_;
+      result = Error(errc_of(s), fmt::format("group commit of {} writes ({} operations) to store {} failed: {}",
+                                             group.size(), ops, path_, s.ToString()));
+    }
+    // Completions go to the callers' executors in queue order: per caller, in write() order.
+    for (auto& r : group) {
+      if (r.done) r.executor->post([done = std::move(r.done), result] { done(result); });
+    }
+    {
+      std::lock_guard lock(mu_);
+      done_seq_ += group.size();
+    }
+    drained_.notify_all();
+  }
+}
+
+Expected<std::uint64_t> RocksStore::ensure_topic(const std::string& name) {
+  if (name.empty()) return Error(StorageErrc::invalid_argument, "empty topic name");
+  std::lock_guard lock(topics_mu_);
+  if (const auto it = topic_ids_.find(name); it != topic_ids_.end()) return it->second;
+  const std::uint64_t id = next_topic_id_;
+  rocksdb::WriteBatch wb;
+  wb.Put(cfs_[kTopics], name, encode_topic_value(id));
+  std::string next;
+  key::put_be64(next, id + 1);
+  wb.Put(cfs_[kDefault], slice(kNextTopicIdKey), next);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  // On failure the storage thread's next group resumes (or reopens) the database.
+  const auto s = db_->Write(wo, &wb);
+  if (!s.ok()) return status_error(s, kTopics, name, "cannot create topic record");
+  next_topic_id_ = id + 1;
+  topic_ids_.emplace(name, id);
+  topic_names_.emplace(id, name);
+  return id;
+}
+
+Expected<std::optional<std::uint64_t>> RocksStore::find_topic(const std::string& name) const {
+  std::lock_guard lock(topics_mu_);
+  const auto it = topic_ids_.find(name);
+  return it == topic_ids_.end() ? std::optional<std::uint64_t>{} : std::optional{it->second};
+}
+
+Expected<std::vector<TopicRecord>> RocksStore::topics() const {
+  std::lock_guard lock(topics_mu_);
+  std::vector<TopicRecord> out;
+  for (const auto& [name, id] : topic_ids_) out.push_back({id, name});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+Error RocksStore::scan(int cf, const std::function<void(std::string_view, std::string_view)>& visit) const {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[static_cast<std::size_t>(cf)]));
+  std::string last;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    last.assign(view(it->key()));
+    visit(view(it->key()), view(it->value()));
+  }
+  if (!it->status().ok()) {
+    return status_error(it->status(), cf, last, last.empty() ? "cannot read" : "cannot read past the key");
+  }
+  return {};
+}
+
+template <typename T, typename Decode>
+Expected<std::vector<T>> RocksStore::scan_decode(int cf, std::string_view lower, std::string_view upper,
+                                                 Decode decode) const {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  rocksdb::ReadOptions ro;
+  const rocksdb::Slice ub = slice(upper);
+  if (!upper.empty()) ro.iterate_upper_bound = &ub;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<std::size_t>(cf)]));
+  std::vector<T> out;
+  std::string last(lower);
+  for (it->Seek(slice(lower)); it->Valid(); it->Next()) {
+    last.assign(view(it->key()));
+    T value;
+    if (auto why = decode(view(it->key()), view(it->value()), value)) return value_error(cf, last, *why);
+    out.push_back(std::move(value));
+  }
+  if (!it->status().ok()) return status_error(it->status(), cf, last, "cannot read");
+  return out;
+}
+
+Expected<std::optional<LogBounds>> RocksStore::log_bounds(std::uint64_t topic) const {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  const auto lower = key::topic_prefix(topic), upper = topic_end(topic);
+  rocksdb::ReadOptions ro;
+  const rocksdb::Slice lb = slice(lower), ub = slice(upper);
+  ro.iterate_lower_bound = &lb;
+  ro.iterate_upper_bound = &ub;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kLogs]));
+  it->SeekToFirst();
+  if (!it->status().ok()) return status_error(it->status(), kLogs, lower, "cannot read the first entry");
+  if (it->Valid()) {
+    const auto first = key::parse_log(view(it->key()));
+    if (!first) return value_error(kLogs, view(it->key()), "log key is not 24 bytes");
+    it->SeekToLast();
+    if (!it->status().ok()) return status_error(it->status(), kLogs, lower, "cannot read the last entry");
+    const auto last = it->Valid() ? key::parse_log(view(it->key())) : std::nullopt;
+    if (!last) return value_error(kLogs, lower, "cannot find the last entry");
+    return std::optional{LogBounds{first->second, {last->second.ledger, last->second.entry + 1, -1}}};
+  }
+  std::string v;
+  const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kLogFloors], lower, &v);
+  if (s.IsNotFound()) return std::optional<LogBounds>{};
+  if (!s.ok()) return status_error(s, kLogFloors, lower, "cannot read the log floor");
+  MessageId floor;
+  if (auto why = decode_position(v, floor)) return value_error(kLogFloors, lower, *why);
+  floor.batch = -1;
+  return std::optional{LogBounds{floor, floor}};
+}
+
+Expected<std::vector<LogEntry>> RocksStore::log_read(std::uint64_t topic, MessageId from, MessageId end,
+                                                     std::size_t max) const {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  const auto lower = key::log(topic, from), upper = key::log(topic, end);
+  rocksdb::ReadOptions ro;
+  const rocksdb::Slice ub = slice(upper);
+  ro.iterate_upper_bound = &ub;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kLogs]));
+  std::vector<LogEntry> out;
+  std::string last = lower;
+  for (it->Seek(slice(lower)); it->Valid() && out.size() < max; it->Next()) {
+    last.assign(view(it->key()));
+    const auto k = key::parse_log(last);
+    if (!k) return value_error(kLogs, last, "log key is not 24 bytes");
+    out.push_back({k->second, std::string(view(it->value()))});
+  }
+  if (!it->status().ok()) return status_error(it->status(), kLogs, last, "cannot read the log");
+  return out;
+}
+
+Expected<std::vector<SubscriptionRecord>> RocksStore::subscriptions(std::uint64_t topic) const {
+  return scan_decode<SubscriptionRecord>(kSubscriptions, key::topic_prefix(topic), topic_end(topic),
+                                         [](std::string_view k, std::string_view v, SubscriptionRecord& out) {
+                                           out.name.assign(k.substr(8));
+                                           const auto name = out.name;
+                                           auto why = decode_subscription(v, out);
+                                           out.name = name;
+                                           return why;
+                                         });
+}
+
+Expected<std::optional<CursorRecord>> RocksStore::cursor(std::uint64_t topic, const std::string& subscription) const {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  const auto k = key::topic_named(topic, subscription);
+  std::string v;
+  const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kCursors], k, &v);
+  if (s.IsNotFound()) return std::optional<CursorRecord>{};
+  if (!s.ok()) return status_error(s, kCursors, k, "cannot read the cursor");
+  CursorRecord c;
+  if (auto why = decode_cursor(v, c)) return value_error(kCursors, k, *why);
+  return std::optional{std::move(c)};
+}
+
+Expected<std::optional<SessionRecord>> RocksStore::session(const std::string& client_id) const {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  std::string v;
+  const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kSessions], client_id, &v);
+  if (s.IsNotFound()) return std::optional<SessionRecord>{};
+  if (!s.ok()) return status_error(s, kSessions, client_id, "cannot read the session");
+  SessionRecord r;
+  r.client_id = client_id;
+  if (auto why = decode_session(v, r)) return value_error(kSessions, client_id, *why);
+  return std::optional{std::move(r)};
+}
+
+Expected<std::vector<SessionRecord>> RocksStore::sessions() const {
+  return scan_decode<SessionRecord>(kSessions, {}, {}, [](std::string_view k, std::string_view v, SessionRecord& out) {
+    out.client_id.assign(k);
+    return decode_session(v, out);
+  });
+}
+
+Expected<std::vector<RetainedRecord>> RocksStore::retained() const {
+  return scan_decode<RetainedRecord>(kRetained, {}, {}, [](std::string_view k, std::string_view v, RetainedRecord& out) {
+    out.topic.assign(k);
+    return decode_message(v, out.message);
+  });
+}
+
+Expected<std::vector<WillRecord>> RocksStore::wills() const {
+  return scan_decode<WillRecord>(kWills, {}, {}, [](std::string_view k, std::string_view v, WillRecord& out) {
+    out.client_id.assign(k);
+    return decode_will(v, out);
+  });
+}
+
+Error RocksStore::flush_memtables() {
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
+  const auto s = db_->Flush(fo, all);
+  if (!s.ok()) return status_error(s, kDefault, {}, "cannot flush memtables");
+  return {};
+}
+
+}  // namespace mop::storage

@@ -1,0 +1,157 @@
+#pragma once
+// RocksStore: the Store on RocksDB (format version 1, FORMAT.md). One column family per kind of
+// record; log keys are big-endian (topic id, ledger, entry) so a topic's log is one contiguous,
+// ordered key range.
+//
+// Durability by group commit, as BookKeeper's journal does: write() only queues. ONE storage
+// thread takes everything queued (all topics, all connections) into one rocksdb::WriteBatch,
+// writes it with WriteOptions::sync = Options::sync (journalSyncData), then posts each batch's
+// completion to its caller's executor. A sync therefore covers every write that arrived while
+// the previous one was in progress. With sync = false the WAL is still written before the
+// completion: that survives a process crash (kill -9), not a power loss.
+//
+// A failed group fails every completion in it with the error and changes nothing (a WriteBatch
+// is atomic). The storage thread then reopens the database before the next group (RocksDB's
+// Resume() cannot clear a failed WAL writer), so the store keeps serving and writes succeed
+// again when the disk does; reads wait for the (short) reopen.
+//
+// Threading: thread-safe. Reads run on the caller's thread (RocksDB is thread-safe); writes are
+// applied on the storage thread this object owns; completions run on the callers' executors.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "storage/store.hpp"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Env;
+class FileSystem;
+class Status;
+}  // namespace rocksdb
+
+namespace mop::storage {
+
+class RocksStore final : public Store {
+public:
+  struct Options {
+    // journalSyncData: fsync each group commit (true, BookKeeper's default) or only write the
+    // WAL (false: survives a process crash, not a power loss).
+    bool sync = true;
+    bool create_if_missing = true;
+    // Upper bound of one group commit, so that one sync's latency stays bounded under load.
+    std::size_t max_group_bytes = 8u << 20;
+    // Tests: a wrapping file system to inject I/O errors. Null: the default one.
+    std::shared_ptr<rocksdb::FileSystem> file_system;
+  };
+
+  // Column families, in the order of their handles.
+  enum Cf : int { kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills, kCfCount };
+  static const char* cf_name(int cf);
+
+  // Opens (or creates) the store in directory `path`. Refuses a store of a newer format
+  // version; a corrupt store gives an error naming the file or the column family and key.
+  static Expected<std::unique_ptr<RocksStore>> open(const std::string& path, Options options);
+  static Expected<std::unique_ptr<RocksStore>> open(const std::string& path) { return open(path, Options{}); }
+
+  RocksStore(const RocksStore&) = delete;
+  RocksStore& operator=(const RocksStore&) = delete;
+  // Writes everything queued, posts its completions, then closes the database.
+  ~RocksStore() override;
+
+  void write(Batch batch, Executor& executor, Completion done) override;
+  Error flush() override;
+  std::uint64_t write_batches() const override { return batches_.load(); }
+
+  Expected<std::uint64_t> ensure_topic(const std::string& name) override;
+  Expected<std::optional<std::uint64_t>> find_topic(const std::string& name) const override;
+  Expected<std::vector<TopicRecord>> topics() const override;
+
+  Expected<std::optional<LogBounds>> log_bounds(std::uint64_t topic) const override;
+  Expected<std::vector<LogEntry>> log_read(std::uint64_t topic, MessageId from, MessageId end,
+                                           std::size_t max) const override;
+
+  Expected<std::vector<SubscriptionRecord>> subscriptions(std::uint64_t topic) const override;
+  Expected<std::optional<CursorRecord>> cursor(std::uint64_t topic, const std::string& subscription) const override;
+
+  Expected<std::optional<SessionRecord>> session(const std::string& client_id) const override;
+  Expected<std::vector<SessionRecord>> sessions() const override;
+  Expected<std::vector<RetainedRecord>> retained() const override;
+  Expected<std::vector<WillRecord>> wills() const override;
+
+  std::string describe() const override { return path_; }
+
+  // Maintenance and tests: holds the storage thread (writes queue up but are not written) or
+  // releases it. flush() while held waits for the release.
+  void hold_writes(bool hold);
+  // Maintenance and tests: flushes memtables to table files (the golden generator uses it so
+  // that the checked-in store has its data in SST files, not only in the WAL).
+  Error flush_memtables();
+
+  // Number of failed group commits so far.
+  std::uint64_t failed_batches() const { return failed_.load(); }
+
+  // Reading every record of a column family, for check tools: calls `visit(key, value)` in key
+  // order; stops at the first error (a RocksDB status, e.g. a checksum mismatch).
+  Error scan(int cf, const std::function<void(std::string_view key, std::string_view value)>& visit) const;
+
+private:
+  struct Request {
+    Batch batch;
+    Executor* executor;
+    Completion done;
+  };
+
+  RocksStore(std::string path, Options options);
+  Error open_db(bool create);
+  void close_db();
+  Error reopen();  // storage thread only
+  Error load();
+  void run();
+  void add_to(void* write_batch, const Batch::Op& op);
+  Error status_error(const rocksdb::Status& s, int cf, std::string_view key, std::string_view what) const;
+  Error value_error(int cf, std::string_view key, const std::string& why) const;
+  Error missing_error(int cf, std::string_view key, const std::string& why) const;
+
+  template <typename T, typename Decode>
+  Expected<std::vector<T>> scan_decode(int cf, std::string_view lower, std::string_view upper, Decode decode) const;
+
+  const std::string path_;
+  const Options options_;
+  std::unique_ptr<rocksdb::Env> env_;
+  // Replaced only by reopen() after a fatal write error, under db_mu_ held exclusively; every
+  // use of db_ and cfs_ holds it shared (load() and the constructor path run before any sharing).
+  mutable std::shared_mutex db_mu_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+
+  // Topic names and ids, loaded at open; guarded by topics_mu_ (ensure_topic may race the
+  // storage thread deleting a topic).
+  mutable std::mutex topics_mu_;
+  std::unordered_map<std::string, std::uint64_t> topic_ids_;
+  std::unordered_map<std::uint64_t, std::string> topic_names_;
+  std::uint64_t next_topic_id_ = 1;
+
+  // The queue of the storage thread.
+  std::mutex mu_;
+  std::condition_variable wake_;     // the storage thread waits for work
+  std::condition_variable drained_;  // flush() waits for done_seq_
+  std::deque<Request> queue_;
+  std::uint64_t queued_seq_ = 0;
+  std::uint64_t done_seq_ = 0;
+  bool held_ = false;
+  bool stopping_ = false;
+  bool needs_resume_ = false;  // touched by the storage thread only
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::thread thread_;
+};
+
+}  // namespace mop::storage

@@ -1,0 +1,133 @@
+#pragma once
+// Store: mop's durable state behind one interface. Three kinds of data:
+//  - topic logs: entries addressed by MessageId (ledger:entry), appended, read by range,
+//    trimmed from below (and truncated from above, to rewind after a failed append);
+//  - cursors: a subscription's ack floor plus its individually acknowledged ranges;
+//  - metadata: topics (name -> numeric id), subscriptions, MQTT sessions, retained messages and
+//    pending wills.
+// MemoryStore (tests) and RocksStore (RocksDB) implement it and pass one contract suite.
+//
+// Threading: a Store is shared by every thread. Reads are synchronous and may be called from
+// any thread (RocksDB is thread-safe). Writes are asynchronous: write() queues a Batch and
+// returns; the batch is applied atomically, and `done` is then POSTED to the given executor,
+// never run inline (the broker's thread must not be re-entered, and RocksStore completes on its
+// storage thread). That executor must therefore accept post() from another thread (AsioExecutor
+// does; core's ManualExecutor does not). Completions of one store run in write() order.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/executor.hpp"
+#include "storage/errors.hpp"
+#include "storage/records.hpp"
+
+namespace mop::storage {
+
+// One write: a list of operations applied atomically, in order. Plain value, any thread.
+class Batch {
+public:
+  struct Append { std::uint64_t topic; MessageId id; std::string value; };
+  // Deletes entries below `below` and records it as the log's floor (entry ids stay unique).
+  struct Trim { std::uint64_t topic; MessageId below; };
+  // Deletes entries at or above `from` (a rewind after a failed append; see StoreLedger).
+  struct Truncate { std::uint64_t topic; MessageId from; };
+  struct PutSubscription { std::uint64_t topic; SubscriptionRecord sub; };
+  // Deletes the subscription and its cursor.
+  struct DeleteSubscription { std::uint64_t topic; std::string name; };
+  struct PutCursor { std::uint64_t topic; std::string subscription; CursorRecord cursor; };
+  struct PutSession { SessionRecord session; };
+  struct DeleteSession { std::string client_id; };
+  struct PutRetained { RetainedRecord retained; };
+  struct DeleteRetained { std::string topic; };
+  struct PutWill { WillRecord will; };
+  struct DeleteWill { std::string client_id; };
+  // Deletes the topic record, its log, its floor, its subscriptions and cursors.
+  struct DeleteTopic { std::uint64_t topic; };
+  using Op = std::variant<Append, Trim, Truncate, PutSubscription, DeleteSubscription, PutCursor, PutSession,
+                          DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic>;
+
+  Batch& append(std::uint64_t topic, MessageId id, std::string value) {
+    return add(Append{topic, {id.ledger, id.entry, -1}, std::move(value)});
+  }
+  Batch& trim(std::uint64_t topic, MessageId below) { return add(Trim{topic, {below.ledger, below.entry, -1}}); }
+  Batch& truncate(std::uint64_t topic, MessageId from) { return add(Truncate{topic, {from.ledger, from.entry, -1}}); }
+  Batch& put_subscription(std::uint64_t topic, SubscriptionRecord s) { return add(PutSubscription{topic, std::move(s)}); }
+  Batch& delete_subscription(std::uint64_t topic, std::string name) {
+    return add(DeleteSubscription{topic, std::move(name)});
+  }
+  Batch& put_cursor(std::uint64_t topic, std::string subscription, CursorRecord c) {
+    return add(PutCursor{topic, std::move(subscription), std::move(c)});
+  }
+  Batch& put_session(SessionRecord s) { return add(PutSession{std::move(s)}); }
+  Batch& delete_session(std::string client_id) { return add(DeleteSession{std::move(client_id)}); }
+  Batch& put_retained(RetainedRecord r) { return add(PutRetained{std::move(r)}); }
+  Batch& delete_retained(std::string topic) { return add(DeleteRetained{std::move(topic)}); }
+  Batch& put_will(WillRecord w) { return add(PutWill{std::move(w)}); }
+  Batch& delete_will(std::string client_id) { return add(DeleteWill{std::move(client_id)}); }
+  Batch& delete_topic(std::uint64_t topic) { return add(DeleteTopic{topic}); }
+
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  std::size_t size() const { return ops_.size(); }
+  // Approximate bytes, to bound one group commit.
+  std::size_t bytes() const { return bytes_; }
+
+private:
+  Batch& add(Op op) {
+    if (const auto* a = std::get_if<Append>(&op)) bytes_ += a->value.size();
+    bytes_ += 64;
+    ops_.push_back(std::move(op));
+    return *this;
+  }
+  std::vector<Op> ops_;
+  std::size_t bytes_ = 0;
+};
+
+class Store {
+public:
+  using Completion = std::function<void(const Error&)>;
+
+  virtual ~Store() = default;
+
+  // --- writes -------------------------------------------------------------------------------
+  // Queues `batch`. Once it is durable (or failed), `done` (if any) is posted to `executor`.
+  // A failed batch changes nothing; later writes are still attempted.
+  virtual void write(Batch batch, Executor& executor, Completion done) = 0;
+  // Blocks until every write queued before the call is applied and its completion posted.
+  virtual Error flush() = 0;
+  // Number of group commits (RocksDB write batches) so far: appends per sync = appends / this.
+  virtual std::uint64_t write_batches() const = 0;
+
+  // --- topics -------------------------------------------------------------------------------
+  // The id of topic `name`, creating (durably, before returning) the record if needed. Rare
+  // and synchronous: every later record that refers to the id is written after it.
+  virtual Expected<std::uint64_t> ensure_topic(const std::string& name) = 0;
+  virtual Expected<std::optional<std::uint64_t>> find_topic(const std::string& name) const = 0;
+  virtual Expected<std::vector<TopicRecord>> topics() const = 0;  // by name
+
+  // --- logs ---------------------------------------------------------------------------------
+  // nullopt: nothing was ever appended to (or trimmed from) this topic's log.
+  virtual Expected<std::optional<LogBounds>> log_bounds(std::uint64_t topic) const = 0;
+  // Entries with from <= id < end, in order, at most `max`.
+  virtual Expected<std::vector<LogEntry>> log_read(std::uint64_t topic, MessageId from, MessageId end,
+                                                   std::size_t max) const = 0;
+
+  // --- subscriptions and cursors --------------------------------------------------------------
+  virtual Expected<std::vector<SubscriptionRecord>> subscriptions(std::uint64_t topic) const = 0;  // by name
+  virtual Expected<std::optional<CursorRecord>> cursor(std::uint64_t topic, const std::string& subscription) const = 0;
+
+  // --- MQTT state ---------------------------------------------------------------------------
+  virtual Expected<std::optional<SessionRecord>> session(const std::string& client_id) const = 0;
+  virtual Expected<std::vector<SessionRecord>> sessions() const = 0;  // by client id
+  virtual Expected<std::vector<RetainedRecord>> retained() const = 0;  // by topic
+  virtual Expected<std::vector<WillRecord>> wills() const = 0;  // by client id
+
+  // Where the store lives, for messages ("memory" for MemoryStore).
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace mop::storage

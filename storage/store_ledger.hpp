@@ -1,0 +1,100 @@
+#pragma once
+// StoreLedger: broker::Ledger over a Store, i.e. a topic's managed ledger on disk.
+//
+// Append: the entry gets the next id at once, joins the tail cache, and is queued to the store;
+// its completion runs (posted to the broker's executor) only after the group commit holding it
+// is durable. Reads of recent entries (live dispatch) come from the tail cache; older ones
+// (backlog after a restart or a slow subscriber) are read from the store in chunks.
+//
+// A failed append keeps the ledger contiguous (cursors rely on it): it fails that append and
+// every later one still pending, rewinds the next id to the failed one, and the next append
+// carries a truncate of everything from there, in the same atomic batch, so an entry that made
+// it to disk after the failure never survives next to a gap.
+//
+// Trims are coalesced: at most one trim per topic is in flight; later ones merge into the next.
+// Restart: the ledger reopens where the stored log ends (entry ids are never reused).
+//
+// Threading: owned by the broker's thread (the Topic's), like every Ledger; the executor must be
+// that thread's and accept post() from the storage thread.
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "broker/broker.hpp"
+#include "broker/ledger.hpp"
+#include "core/executor.hpp"
+#include "storage/store.hpp"
+
+namespace mop::storage {
+
+using service::MessagePtr;
+
+class StoreLedger final : public broker::Ledger {
+public:
+  struct Options {
+    std::size_t tail_cache_entries = 4096;  // confirmed entries kept for live dispatch
+    std::size_t read_ahead_entries = 256;   // entries fetched per store read of the backlog
+  };
+
+  // Opens topic `name`'s ledger: creates its topic record if needed and resumes at the end of
+  // its stored log.
+  static Expected<std::unique_ptr<StoreLedger>> open(Store& store, Executor& executor, const std::string& name,
+                                                     Options options);
+  static Expected<std::unique_ptr<StoreLedger>> open(Store& store, Executor& executor, const std::string& name) {
+    return open(store, executor, name, Options{});
+  }
+  ~StoreLedger() override;
+
+  std::uint64_t ledger_id() const override { return ledger_; }
+  void append(MessagePtr message, broker::AppendCallback done) override;
+  MessageId first() const override { return {ledger_, first_, -1}; }
+  MessageId end() const override { return {ledger_, end_, -1}; }
+  std::optional<broker::Entry> read(MessageId id) const override;
+  void trim_before(MessageId id) override;
+  std::size_t entry_count() const override { return static_cast<std::size_t>(end_ - first_); }
+
+  std::uint64_t topic_id() const { return topic_; }
+  // Reads served by the store rather than the caches (metrics, tests).
+  std::uint64_t store_reads() const { return store_reads_; }
+
+private:
+  StoreLedger(Store& store, Executor& executor, std::uint64_t topic, std::uint64_t ledger, std::uint64_t first,
+              Options options);
+  void appended(std::uint64_t epoch, std::uint64_t entry, bool had_truncate, const Error& e);
+  void send_trim();
+  void trimmed(const Error& e);
+  void evict();
+
+  Store& store_;
+  Executor& executor_;
+  const Options options_;
+  const std::uint64_t topic_;
+  const std::uint64_t ledger_;
+  std::uint64_t first_;  // oldest entry not trimmed
+  std::uint64_t end_;    // one past the last durable entry
+  std::uint64_t next_;   // id of the next append (end_ + pending appends)
+  // Entries [cache_first_, next_): the tail, confirmed and pending.
+  std::uint64_t cache_first_;
+  std::deque<MessagePtr> cache_;
+  // Backlog read from the store: [ahead_first_, ahead_first_ + ahead_.size()).
+  mutable std::uint64_t ahead_first_ = 0;
+  mutable std::deque<MessagePtr> ahead_;
+  mutable std::uint64_t store_reads_ = 0;
+  // Completions of pending appends, for entries [end_, next_).
+  std::deque<broker::AppendCallback> pending_;
+  // Bumped when pending appends are failed: their late store completions are then ignored.
+  std::uint64_t epoch_ = 0;
+  std::optional<std::uint64_t> truncate_from_;
+  std::uint64_t trim_sent_;        // floor of the last trim sent to the store
+  bool trim_in_flight_ = false;
+  // Completions posted to the executor check it: the ledger may be gone by then.
+  std::shared_ptr<StoreLedger*> self_;
+};
+
+// The broker's LedgerFactory over `store`: persistent topics get StoreLedgers; non-persistent
+// ones stay in memory (they are never stored). If the store cannot open a topic's ledger, the
+// topic gets a ledger that fails every append (publishers get an error, the broker stays up).
+broker::Broker::LedgerFactory ledger_factory(Store& store, Executor& executor, StoreLedger::Options options = {});
+
+}  // namespace mop::storage

@@ -1,0 +1,118 @@
+// Value encodings of format v1: round trips, and every truncation / extension of a valid value
+// is rejected with a reason (never a crash, never a silent misread).
+#include <functional>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "storage/encoding.hpp"
+
+namespace mop::storage {
+namespace {
+
+Message sample_message() {
+  Message m;
+  m.payload = Payload::copy_of("hello");
+  m.properties = {{"a", "1"}, {"a", "2"}};
+  m.publish_time_ms = 123456789;
+  m.producer_name = "p";
+  m.ordering_key = "k";
+  m.mqtt_qos = 2;
+  return m;
+}
+
+SessionRecord sample_session() {
+  SessionRecord s;
+  s.client_id = "c";
+  s.clean_start = true;
+  s.protocol_version = 5;
+  s.expiry_interval_s = 0xFFFFFFFF;
+  s.disconnected_at_ms = 99;
+  s.subscriptions = {{"a/#", 2, 4, 9}};
+  s.inbound_qos2 = {1, 65535};
+  s.outbound = {{7, "t", "s", {3, 4, -1}, 2, OutboundState::pubrel_sent}};
+  return s;
+}
+
+TEST(Encoding, LogKeysSortByTopicLedgerEntry) {
+  EXPECT_LT(key::log(1, {0, 255, -1}), key::log(1, {0, 256, -1}));
+  EXPECT_LT(key::log(1, {1, 0, -1}), key::log(2, {0, 0, -1}));
+  EXPECT_LT(key::log(1, {0, UINT64_MAX, -1}), key::log(1, {1, 0, -1}));
+  const auto parsed = key::parse_log(key::log(7, {8, 9, -1}));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->first, 7u);
+  EXPECT_EQ(parsed->second, (MessageId{8, 9, -1}));
+  EXPECT_FALSE(key::parse_log("short"));
+}
+
+TEST(Encoding, MessageRoundTrip) {
+  Message out;
+  const auto v = encode_message(sample_message());
+  EXPECT_EQ(v[0], 1);
+  ASSERT_FALSE(decode_message(v, out));
+  EXPECT_TRUE(out == sample_message());
+  Message empty;
+  ASSERT_FALSE(decode_message(encode_message(Message{}), out));
+  EXPECT_TRUE(out == empty);
+}
+
+TEST(Encoding, SessionCursorWillRoundTrip) {
+  SessionRecord s;
+  s.client_id = "c";
+  ASSERT_FALSE(decode_session(encode_session(sample_session()), s));
+  EXPECT_EQ(s, sample_session());
+  CursorRecord c{{1, 5, -1}, {{1, 7, 9}, {2, 0, 0}}}, c2;
+  ASSERT_FALSE(decode_cursor(encode_cursor(c), c2));
+  EXPECT_EQ(c, c2);
+  WillRecord w{"c", "t", sample_message(), 1, true, 5, 77}, w2;
+  w2.client_id = "c";
+  ASSERT_FALSE(decode_will(encode_will(w), w2));
+  EXPECT_TRUE(w == w2);
+  SubscriptionRecord sub{"", service::SubscriptionType::key_shared, false}, sub2;
+  ASSERT_FALSE(decode_subscription(encode_subscription(sub), sub2));
+  EXPECT_EQ(sub, sub2);
+}
+
+TEST(Encoding, EveryTruncationAndExtensionIsRejected) {
+  using Decoder = std::function<bool(std::string_view)>;  // true: rejected
+  const std::pair<std::string, Decoder> cases[] = {
+      {encode_message(sample_message()), [](std::string_view v) { Message m; return decode_message(v, m).has_value(); }},
+      {encode_session(sample_session()), [](std::string_view v) { SessionRecord s; return decode_session(v, s).has_value(); }},
+      {encode_cursor({{1, 5, -1}, {{1, 7, 9}}}), [](std::string_view v) { CursorRecord c; return decode_cursor(v, c).has_value(); }},
+      {encode_will({"c", "t", sample_message(), 1, true, 5, 77}), [](std::string_view v) { WillRecord w; return decode_will(v, w).has_value(); }},
+  };
+  for (const auto& [v, rejected] : cases) {
+    EXPECT_FALSE(rejected(v));
+    for (std::size_t n = 0; n < v.size(); ++n) EXPECT_TRUE(rejected(std::string_view(v).substr(0, n))) << n;
+    EXPECT_TRUE(rejected(v + "x"));
+  }
+}
+
+TEST(Encoding, NewerValueVersionIsRefused) {
+  auto v = encode_message(sample_message());
+  v[0] = 2;
+  Message m;
+  const auto why = decode_message(v, m);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("unsupported value version 2"), std::string::npos) << *why;
+}
+
+TEST(Encoding, GarbageNeverCrashes) {
+  std::mt19937 rng(42);
+  for (int i = 0; i < 20000; ++i) {
+    std::string v(rng() % 40, '\0');
+    for (auto& ch : v) ch = static_cast<char>(rng());
+    if (!v.empty()) v[0] = 1;
+    Message m;
+    SessionRecord s;
+    CursorRecord c;
+    WillRecord w;
+    (void)decode_message(v, m);
+    (void)decode_session(v, s);
+    (void)decode_cursor(v, c);
+    (void)decode_will(v, w);
+  }
+}
+
+}  // namespace
+}  // namespace mop::storage

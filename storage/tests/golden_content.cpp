@@ -1,0 +1,122 @@
+#include "storage/tests/golden_content.hpp"
+
+#include <fmt/format.h>
+
+#include "storage/encoding.hpp"
+
+namespace mop::storage::golden {
+
+namespace {
+
+constexpr const char* kTopic = "persistent://public/default/sensors%2Froom1";
+constexpr const char* kOtherTopic = "persistent://public/default/empty";
+
+Message message(int i) {
+  Message m;
+  m.payload = Payload::copy_of(fmt::format("reading {}", i));
+  m.publish_time_ms = 1'700'000'000'000ULL + static_cast<std::uint64_t>(i);
+  m.producer_name = "sensor-1";
+  m.mqtt_qos = static_cast<std::uint8_t>(i % 3);
+  if (i % 2) m.ordering_key = "room1";
+  if (i == 3) m.properties = {{"unit", "C"}, {"unit", "F"}};
+  return m;
+}
+
+SessionRecord session() {
+  SessionRecord s;
+  s.client_id = "client-a";
+  s.clean_start = false;
+  s.protocol_version = 5;
+  s.expiry_interval_s = 3600;
+  s.disconnected_at_ms = 1'700'000'123'000ULL;
+  s.subscriptions = {{"sensors/#", 1, 0, 0}, {"alerts/+", 2, 0x04, 7}};
+  s.inbound_qos2 = {17, 300};
+  s.outbound = {{5, kTopic, "mqtt-client-a", {1, 3, -1}, 1, OutboundState::publish_sent},
+                {6, kTopic, "mqtt-client-a", {1, 4, -1}, 2, OutboundState::pubrel_sent}};
+  return s;
+}
+
+WillRecord will() {
+  WillRecord w;
+  w.client_id = "client-a";
+  w.topic = "persistent://public/default/status%2Fclient-a";
+  w.message = message(100);
+  w.qos = 1;
+  w.retain = true;
+  w.delay_s = 30;
+  w.due_at_ms = 0;
+  return w;
+}
+
+CursorRecord cursor() { return {{1, 2, -1}, {{1, 4, 4}, {1, 6, 7}}}; }
+
+template <typename T>
+std::string differ(const char* what, const T& a, const T& b) {
+  return a == b ? std::string{} : fmt::format("{} differs", what);
+}
+
+}  // namespace
+
+void write(Store& store, Executor& executor) {
+  const auto topic = store.ensure_topic(kTopic);
+  const auto other = store.ensure_topic(kOtherTopic);
+  (void)other;
+  Batch b;
+  // Entries 0..9 appended, 0..1 trimmed: the log holds 2..9 and remembers its floor.
+  for (int i = 0; i < 10; ++i) b.append(*topic, {*topic, static_cast<std::uint64_t>(i), -1}, encode_message(message(i)));
+  b.trim(*topic, {*topic, 2, -1});
+  b.put_subscription(*topic, {"mqtt-client-a", service::SubscriptionType::shared, true});
+  b.put_cursor(*topic, "mqtt-client-a", cursor());
+  b.put_subscription(*topic, {"reader", service::SubscriptionType::exclusive, false});
+  b.put_session(session());
+  b.put_retained({kTopic, message(9)});
+  b.put_will(will());
+  store.write(std::move(b), executor, nullptr);
+}
+
+std::string check(const Store& store) {
+  const auto topics = store.topics();
+  if (!topics) return topics.error().to_string();
+  if (topics->size() != 2) return fmt::format("{} topics", topics->size());
+  const auto id = store.find_topic(kTopic);
+  if (!id || !*id) return "topic missing";
+  const std::uint64_t t = **id;
+  if (t != 1) return fmt::format("topic id {}", t);
+  const auto bounds = store.log_bounds(t);
+  if (!bounds) return bounds.error().to_string();
+  if (!*bounds || **bounds != LogBounds{{1, 2, -1}, {1, 10, -1}}) return "log bounds differ";
+  const auto entries = store.log_read(t, {1, 0, -1}, {1, 100, -1}, 100);
+  if (!entries) return entries.error().to_string();
+  if (entries->size() != 8) return fmt::format("{} entries", entries->size());
+  for (std::size_t i = 0; i < entries->size(); ++i) {
+    const auto& e = (*entries)[i];
+    if (e.id != MessageId{1, i + 2, -1}) return fmt::format("entry {} id", i);
+    Message m;
+    if (auto why = decode_message(e.value, m)) return "entry: " + *why;
+    if (!(m == message(static_cast<int>(i) + 2))) return fmt::format("entry {} content", i);
+  }
+  const auto other = store.find_topic(kOtherTopic);
+  if (!other || !*other) return "other topic missing";
+  const auto other_bounds = store.log_bounds(**other);
+  if (!other_bounds || *other_bounds) return "other topic has a log";
+  const auto subs = store.subscriptions(t);
+  if (!subs) return subs.error().to_string();
+  const std::vector<SubscriptionRecord> want_subs{{"mqtt-client-a", service::SubscriptionType::shared, true},
+                                                  {"reader", service::SubscriptionType::exclusive, false}};
+  if (auto d = differ("subscriptions", *subs, want_subs); !d.empty()) return d;
+  const auto c = store.cursor(t, "mqtt-client-a");
+  if (!c) return c.error().to_string();
+  if (!*c || **c != cursor()) return "cursor differs";
+  const auto sessions = store.sessions();
+  if (!sessions) return sessions.error().to_string();
+  if (auto d = differ("sessions", *sessions, std::vector{session()}); !d.empty()) return d;
+  const auto retained = store.retained();
+  if (!retained) return retained.error().to_string();
+  if (retained->size() != 1 || !((*retained)[0] == RetainedRecord{kTopic, message(9)})) return "retained differs";
+  const auto wills = store.wills();
+  if (!wills) return wills.error().to_string();
+  if (wills->size() != 1 || !((*wills)[0] == will())) return "wills differ";
+  return {};
+}
+
+}  // namespace mop::storage::golden

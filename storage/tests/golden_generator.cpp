@@ -1,0 +1,117 @@
+// storage_golden_generator ROOT: writes the golden stores of the current format version under
+// ROOT (storage/tests/golden): v1/ with the known content of golden_content.cpp, and damaged
+// copies of it: v1-truncated/ (its largest table file cut in half), v1-corrupt/ (a byte flipped
+// in every table file's first data block) and v1-bad-value/ (the session record replaced by
+// bytes that do not decode). Test-only; run by hand when a format version is added, never in CI.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <rocksdb/db.h>
+
+#include "storage/encoding.hpp"
+#include "storage/rocks_store.hpp"
+#include "storage/tests/golden_content.hpp"
+
+namespace fs = std::filesystem;
+using namespace mop::storage;
+
+namespace {
+
+class InlineExecutor final : public mop::Executor {
+public:
+  void post(mop::Task task) override { task(); }  // only posted to by the storage thread here
+};
+
+// The files a store needs to open; logs and option snapshots are left out to keep it small.
+void tidy(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const auto name = e.path().filename().string();
+    if (name.starts_with("LOG") || name.starts_with("OPTIONS-") || name == "LOCK") fs::remove(e.path());
+  }
+}
+
+bool write_store(const fs::path& dir) {
+  fs::remove_all(dir);
+  auto store = RocksStore::open(dir.string());
+  if (!store) {
+    std::cerr << store.error().to_string() << "\n";
+    return false;
+  }
+  InlineExecutor ex;
+  golden::write(**store, ex);
+  (void)(*store)->flush();
+  if (auto e = (*store)->flush_memtables()) {
+    std::cerr << e.to_string() << "\n";
+    return false;
+  }
+  store->reset();
+  tidy(dir);
+  return true;
+}
+
+std::vector<fs::path> tables(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".sst") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: storage_golden_generator ROOT\n";
+    return 2;
+  }
+  const fs::path root = argv[1];
+  const fs::path good = root / "v1";
+  if (!write_store(good)) return 1;
+
+  const fs::path truncated = root / "v1-truncated";
+  fs::remove_all(truncated);
+  fs::copy(good, truncated);
+  auto ts = tables(truncated);
+  const auto largest = *std::max_element(ts.begin(), ts.end(), [](auto& a, auto& b) { return fs::file_size(a) < fs::file_size(b); });
+  fs::resize_file(largest, fs::file_size(largest) / 2);
+
+  const fs::path corrupt = root / "v1-corrupt";
+  fs::remove_all(corrupt);
+  fs::copy(good, corrupt);
+  for (const auto& t : tables(corrupt)) {
+    std::fstream f(t, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(10);
+    char c = 0;
+    f.get(c);
+    f.seekp(10);
+    f.put(static_cast<char>(c ^ 0x5A));
+  }
+
+  // A value that does not decode, written through RocksDB itself so that every checksum holds.
+  const fs::path bad = root / "v1-bad-value";
+  fs::remove_all(bad);
+  fs::copy(good, bad);
+  {
+    rocksdb::DBOptions o;
+    std::vector<std::string> names;
+    rocksdb::DB::ListColumnFamilies(o, bad.string(), &names);
+    std::vector<rocksdb::ColumnFamilyDescriptor> ds;
+    for (auto& n : names) ds.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> hs;
+    rocksdb::DB* db = nullptr;
+    if (!rocksdb::DB::Open(o, bad.string(), ds, &hs, &db).ok()) return 1;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "sessions") db->Put(rocksdb::WriteOptions{}, hs[i], "client-a", std::string("\x01\x07\x05", 3));
+    }
+    db->Flush(rocksdb::FlushOptions{}, hs);
+    for (auto* h : hs) db->DestroyColumnFamilyHandle(h);
+    db->Close();
+    delete db;
+  }
+  tidy(bad);
+  std::cout << "wrote golden stores under " << root << "\n";
+  return 0;
+}

@@ -1,0 +1,295 @@
+// RocksStore specifics: group commit, I/O failures and recovery, format version checks, and
+// quick throughput figures (printed, not asserted).
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
+
+#include "storage/encoding.hpp"
+#include "storage/tests/store_fixture.hpp"
+
+namespace mop::storage::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Fails writes and syncs of WAL files while `fail` is set, as a full or failing disk would.
+class FlakyFileSystem final : public rocksdb::FileSystemWrapper {
+public:
+  explicit FlakyFileSystem(std::shared_ptr<rocksdb::FileSystem> base) : FileSystemWrapper(std::move(base)) {}
+  static const char* kClassName() { return "FlakyFileSystem"; }
+  const char* Name() const override { return kClassName(); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* dbg) override {
+    auto s = target()->NewWritableFile(f, o, r, dbg);
+    if (s.ok() && f.ends_with(".log")) *r = std::make_unique<File>(std::move(*r), fail);
+    return s;
+  }
+
+  std::shared_ptr<std::atomic<bool>> fail = std::make_shared<std::atomic<bool>>(false);
+
+private:
+  class File final : public rocksdb::FSWritableFileOwnerWrapper {
+  public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<std::atomic<bool>> fail)
+        : FSWritableFileOwnerWrapper(std::move(f)), fail_(std::move(fail)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (*fail_) return rocksdb::IOStatus::NoSpace("injected: disk full");
+      return FSWritableFileOwnerWrapper::Append(d, o, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o, const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* dbg) override {
+      if (*fail_) return rocksdb::IOStatus::NoSpace("injected: disk full");
+      return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (*fail_) return rocksdb::IOStatus::IOError("injected: sync failed");
+      return FSWritableFileOwnerWrapper::Sync(o, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (*fail_) return rocksdb::IOStatus::IOError("injected: sync failed");
+      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
+    }
+
+  private:
+    std::shared_ptr<std::atomic<bool>> fail_;
+  };
+};
+
+Batch one_append(std::uint64_t t, std::uint64_t e) {
+  Batch b;
+  b.append(t, {t, e, -1}, "payload " + std::to_string(e));
+  return b;
+}
+
+TEST(RocksStore, GroupCommitCoversManyConnections) {
+  TempDir dir;
+  RocksStore::Options o;
+  o.sync = true;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  constexpr int kConnections = 4, kEach = 250;
+  std::vector<std::uint64_t> topics;
+  for (int c = 0; c < kConnections; ++c) topics.push_back(*(*store)->ensure_topic("persistent://t/n/" + std::to_string(c)));
+  const auto before = (*store)->write_batches();
+  // Everything is queued while the storage thread is held, as happens while a sync is in progress.
+  (*store)->hold_writes(true);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kConnections; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        (*store)->write(one_append(topics[static_cast<std::size_t>(c)], static_cast<std::uint64_t>(i)), ex,
+                        [&](const Error& e) { ok += e ? 0 : 1; });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  (*store)->hold_writes(false);
+  ASSERT_TRUE(ex.run_until([&] { return ok == kConnections * kEach; }));
+  const auto syncs = (*store)->write_batches() - before;
+  std::cout << kConnections * kEach << " appends from " << kConnections << " connections in " << syncs << " group commit(s)\n";
+  EXPECT_GE(syncs, 1u);
+  EXPECT_LE(syncs, 2u);
+  for (const auto t : topics) EXPECT_EQ((*store)->log_bounds(t)->value().end.entry, static_cast<std::uint64_t>(kEach));
+}
+
+TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
+  TempDir dir;
+  auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
+  RocksStore::Options o;
+  o.sync = true;
+  o.file_system = fsys;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/a");
+  ASSERT_FALSE((*store)->flush());
+
+  *fsys->fail = true;
+  (*store)->hold_writes(true);
+  std::vector<Error> results;
+  for (int i = 0; i < 10; ++i) (*store)->write(one_append(t, static_cast<std::uint64_t>(i)), ex, [&](const Error& e) { results.push_back(e); });
+  (*store)->hold_writes(false);
+  ASSERT_TRUE(ex.run_until([&] { return results.size() == 10; }));
+  for (const auto& e : results) {
+    EXPECT_TRUE(e);
+    EXPECT_EQ(e.code.category(), storage_category());
+    EXPECT_NE(e.message.find(dir.sub("db")), std::string::npos) << e.message;
+  }
+  std::cout << "failure seen by publishers: " << results[0].to_string() << "\n";
+  EXPECT_GE((*store)->failed_batches(), 1u);
+  EXPECT_EQ(*(*store)->log_bounds(t), std::nullopt);  // nothing of the failed group was applied
+
+  // Still failing: later writes fail too, but the store answers.
+  results.clear();
+  (*store)->write(one_append(t, 0), ex, [&](const Error& e) { results.push_back(e); });
+  ASSERT_TRUE(ex.run_until([&] { return results.size() == 1; }));
+  EXPECT_TRUE(results[0]);
+
+  // The disk recovers: the next writes succeed (the store resumes RocksDB) and are durable.
+  // RocksDB's own recovery from "no space" may take a moment: publishers retry meanwhile.
+  *fsys->fail = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Error last;
+  do {
+    results.clear();
+    for (int i = 0; i < 3; ++i) (*store)->write(one_append(t, static_cast<std::uint64_t>(i)), ex, [&](const Error& e) { results.push_back(e); });
+    ASSERT_TRUE(ex.run_until([&] { return results.size() == 3; }));
+    last = results.back();
+  } while (last && std::chrono::steady_clock::now() < deadline);
+  ASSERT_FALSE(last) << last.to_string();
+  store->reset();
+  auto reopened = RocksStore::open(dir.sub("db"));
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  const auto bounds = (*reopened)->log_bounds(t);
+  ASSERT_TRUE(bounds.ok() && bounds->has_value());
+  EXPECT_EQ(**bounds, (LogBounds{{t, 0, -1}, {t, 3, -1}}));
+}
+
+// Rewrites the format version record of a closed store, as a newer mop would have written it.
+void set_format_version(const std::string& path, std::uint32_t version) {
+  rocksdb::DBOptions o;
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(o, path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> ds;
+  for (auto& n : names) ds.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> hs;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(o, path, ds, &hs, &db).ok());
+  const char v[4] = {static_cast<char>(version >> 24), static_cast<char>(version >> 16), static_cast<char>(version >> 8),
+                     static_cast<char>(version)};
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions{}, hs[0], "format_version", rocksdb::Slice(v, 4)).ok());
+  for (auto* h : hs) db->DestroyColumnFamilyHandle(h);
+  db->Close();
+  delete db;
+}
+
+TEST(RocksStore, FutureFormatVersionIsRefused) {
+  TempDir dir;
+  { ASSERT_TRUE(RocksStore::open(dir.sub("db")).ok()); }
+  set_format_version(dir.sub("db"), 99);
+  auto store = RocksStore::open(dir.sub("db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, make_error_code(StorageErrc::newer_format));
+  EXPECT_NE(store.error().message.find("format version 99"), std::string::npos) << store.error().message;
+  EXPECT_NE(store.error().message.find(dir.sub("db")), std::string::npos) << store.error().message;
+  std::cout << store.error().to_string() << "\n";
+}
+
+TEST(RocksStore, MissingCurrentFileIsCorruptionNotANewStore) {
+  TempDir dir;
+  {
+    auto s = RocksStore::open(dir.sub("db"));
+    ASSERT_TRUE(s.ok());
+    (void)(*s)->ensure_topic("persistent://t/n/a");
+  }
+  fs::remove(fs::path(dir.sub("db")) / "CURRENT");
+  auto store = RocksStore::open(dir.sub("db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, make_error_code(StorageErrc::corruption));
+  std::cout << store.error().to_string() << "\n";
+}
+
+TEST(RocksStore, NotAMopStore) {
+  TempDir dir;
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir.sub("db"), &db).ok());
+    delete db;
+  }
+  auto store = RocksStore::open(dir.sub("db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, make_error_code(StorageErrc::missing_record));
+  EXPECT_NE(store.error().message.find("'default'"), std::string::npos) << store.error().message;
+}
+
+TEST(RocksStore, DanglingTopicReferenceIsReported) {
+  TempDir dir;
+  {
+    auto s = RocksStore::open(dir.sub("db"));
+    ASSERT_TRUE(s.ok());
+    LockedExecutor ex;
+    (*s)->write(one_append(42, 0), ex, nullptr);  // topic 42 has no record
+    ASSERT_FALSE((*s)->flush());
+  }
+  auto store = RocksStore::open(dir.sub("db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, make_error_code(StorageErrc::missing_record));
+  EXPECT_NE(store.error().message.find("'logs'"), std::string::npos) << store.error().message;
+  std::cout << store.error().to_string() << "\n";
+}
+
+// Quick figures for the report: open loop (every connection keeps appending) and closed loop
+// (one message in flight per connection, like a QoS 1 publisher without a window).
+void measure(bool sync) {
+  TempDir dir;
+  RocksStore::Options o;
+  o.sync = sync;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok());
+  LockedExecutor ex;
+  constexpr int kConnections = 8;
+  const int each = sync ? 300 : 3000;
+  std::vector<std::uint64_t> topics;
+  for (int c = 0; c < kConnections; ++c) topics.push_back(*(*store)->ensure_topic("persistent://t/n/" + std::to_string(c)));
+  const std::string payload(100, 'x');
+  auto run = [&](bool closed) {
+    const auto batches = (*store)->write_batches();
+    const auto start = std::chrono::steady_clock::now();
+    std::atomic<int> done{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < kConnections; ++c) {
+      threads.emplace_back([&, c] {
+        const auto t = topics[static_cast<std::size_t>(c)];
+        const std::uint64_t base = (*store)->log_bounds(t)->value_or(LogBounds{}).end.entry;
+        for (int i = 0; i < each; ++i) {
+          Batch b;
+          b.append(t, {t, base + static_cast<std::uint64_t>(i), -1}, payload);
+          auto mine = std::make_shared<std::atomic<bool>>(false);
+          // The completion runs on a thread of its own here (an inline executor would be the
+          // storage thread): the counter is what the test waits on.
+          struct Direct final : Executor {
+            void post(Task task) override { task(); }
+          };
+          static Direct direct;
+          (*store)->write(std::move(b), direct, [&done, mine](const Error& e) {
+            EXPECT_FALSE(e);
+            *mine = true;
+            ++done;
+          });
+          if (closed) {
+            while (!*mine) std::this_thread::yield();
+          }
+        }
+        if (!closed) (*store)->flush();
+      });
+    }
+    for (auto& th : threads) th.join();
+    while (done < kConnections * each) std::this_thread::yield();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto syncs = (*store)->write_batches() - batches;
+    std::cout << (sync ? "sync=true " : "sync=false") << (closed ? " closed loop" : " open loop  ") << ": "
+              << kConnections * each << " appends of 100 B, " << syncs << " write batches ("
+              << static_cast<double>(kConnections * each) / static_cast<double>(syncs) << " appends/batch), "
+              << static_cast<long>(kConnections * each / secs) << " appends/s\n";
+  };
+  run(false);
+  run(true);
+}
+
+TEST(RocksStore, ThroughputFigures) {
+  measure(true);
+  measure(false);
+}
+
+}  // namespace
+}  // namespace mop::storage::test

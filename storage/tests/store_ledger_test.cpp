@@ -1,0 +1,211 @@
+// StoreLedger against the broker's expectations: the MessagingService contract suite run on
+// EmbeddedService over ledger_factory (MemoryStore and RocksStore), plus what is specific to a
+// durable ledger: completion only after the group's sync, reopen, failure rewind.
+#include "storage/store_ledger.hpp"
+
+#include <gtest/gtest.h>
+
+#include "service/embedded_service.hpp"
+#include "service/tests/service_contract.hpp"
+#include "storage/encoding.hpp"
+#include "storage/tests/store_fixture.hpp"
+
+namespace mop::storage::test {
+namespace {
+
+using service::TopicName;
+
+class StoredHarness final : public service::testing::ContractHarness {
+public:
+  explicit StoredHarness(const std::string& kind)
+      : store_(kind), service_(store_.executor, clock_, ledger_factory(*store_.store, store_.executor)) {}
+  service::MessagingService& service() override { return service_; }
+  void settle() override {
+    // Until quiet: the storage thread may still complete writes that the posted work issued.
+    do {
+      (void)store_.store->flush();
+    } while (store_.executor.run_all() > 0);
+  }
+  std::optional<std::size_t> pending_tasks() override { return store_.executor.pending(); }
+  std::optional<std::size_t> stored_entries(const TopicName& topic) override {
+    const auto* t = service_.broker().find_topic(topic);
+    return t == nullptr ? 0 : t->ledger().entry_count();
+  }
+
+private:
+  StoreUnderTest store_;
+  ManualClock clock_;
+  service::EmbeddedService service_;
+};
+
+}  // namespace
+}  // namespace mop::storage::test
+
+namespace mop::service::testing {
+INSTANTIATE_TEST_SUITE_P(
+    StoreLedger, ServiceContract,
+    ::testing::Values(ContractParam{"memory_store", [] { return std::make_unique<storage::test::StoredHarness>("memory"); }},
+                      ContractParam{"rocks_store", [] { return std::make_unique<storage::test::StoredHarness>("rocks"); }}),
+    ContractParamName{});
+}  // namespace mop::service::testing
+
+namespace mop::storage::test {
+namespace {
+
+MessagePtr msg(const std::string& text) {
+  auto m = std::make_shared<service::Message>();
+  m->payload = Payload::copy_of(text);
+  m->producer_name = "p";
+  return m;
+}
+
+std::string text(const std::optional<broker::Entry>& e) { return e ? std::string(e->message->payload.view()) : "<none>"; }
+
+TEST(StoreLedger, CompletionOnlyAfterTheGroupIsDurable) {
+  StoreUnderTest s("rocks", /*sync=*/true);
+  auto& rocks = static_cast<RocksStore&>(*s.store);
+  auto ledger = StoreLedger::open(rocks, s.executor, "persistent://t/n/a");
+  ASSERT_TRUE(ledger.ok()) << ledger.error().to_string();
+  auto& l = **ledger;
+  EXPECT_EQ(l.first(), l.end());
+  rocks.hold_writes(true);  // the sync is "in progress"
+  std::vector<MessageId> done;
+  for (int i = 0; i < 3; ++i) {
+    l.append(msg("m" + std::to_string(i)), [&](std::error_code ec, MessageId id) {
+      EXPECT_FALSE(ec);
+      done.push_back(id);
+    });
+  }
+  s.executor.run_until([] { return false; }, std::chrono::milliseconds(50));
+  EXPECT_TRUE(done.empty());
+  EXPECT_EQ(l.end().entry, 0u);  // not readable before it is durable
+  EXPECT_EQ(l.read({l.ledger_id(), 0, -1}), std::nullopt);
+  const auto batches = rocks.write_batches();
+  rocks.hold_writes(false);
+  ASSERT_TRUE(s.executor.run_until([&] { return done.size() == 3; }));
+  EXPECT_EQ(rocks.write_batches() - batches, 1u);  // one sync for the three
+  EXPECT_EQ(done, (std::vector<MessageId>{{l.ledger_id(), 0, -1}, {l.ledger_id(), 1, -1}, {l.ledger_id(), 2, -1}}));
+  EXPECT_EQ(l.end().entry, 3u);
+  EXPECT_EQ(text(l.read({l.ledger_id(), 1, -1})), "m1");
+  EXPECT_EQ(l.store_reads(), 0u);  // served by the tail cache
+}
+
+TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {
+  StoreUnderTest s("rocks");
+  std::uint64_t ledger_id = 0;
+  {
+    StoreLedger::Options o;
+    o.tail_cache_entries = 2;
+    auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/a", o);
+    ASSERT_TRUE(l.ok());
+    ledger_id = (*l)->ledger_id();
+    int done = 0;
+    for (int i = 0; i < 10; ++i) (*l)->append(msg("m" + std::to_string(i)), [&](std::error_code, MessageId) { ++done; });
+    ASSERT_TRUE(s.executor.run_until([&] { return done == 10; }));
+    EXPECT_EQ(text((*l)->read({ledger_id, 1, -1})), "m1");  // evicted from the tail: read from the store
+    EXPECT_EQ((*l)->store_reads(), 1u);
+    EXPECT_EQ(text((*l)->read({ledger_id, 2, -1})), "m2");  // read ahead with it
+    EXPECT_EQ((*l)->store_reads(), 1u);
+    (*l)->trim_before({ledger_id, 4, -1});
+    ASSERT_FALSE(s.store->flush());
+    s.executor.run_all();
+  }
+  s.reopen();
+  auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/a");
+  ASSERT_TRUE(l.ok()) << l.error().to_string();
+  EXPECT_EQ((*l)->ledger_id(), ledger_id);
+  EXPECT_EQ((*l)->first(), (MessageId{ledger_id, 4, -1}));
+  EXPECT_EQ((*l)->end(), (MessageId{ledger_id, 10, -1}));
+  EXPECT_EQ((*l)->entry_count(), 6u);
+  EXPECT_EQ((*l)->read({ledger_id, 3, -1}), std::nullopt);
+  for (std::uint64_t e = 4; e < 10; ++e) EXPECT_EQ(text((*l)->read({ledger_id, e, -1})), "m" + std::to_string(e));
+  MessageId next;
+  (*l)->append(msg("m10"), [&](std::error_code, MessageId id) { next = id; });
+  ASSERT_TRUE(s.executor.run_until([&] { return next.entry == 10; }));
+  // Everything trimmed: the floor survives a restart, so ids are not reused.
+  (*l)->trim_before((*l)->end());
+  ASSERT_FALSE(s.store->flush());
+  s.executor.run_all();
+  l = Expected<std::unique_ptr<StoreLedger>>(Error(StorageErrc::closed, "closed"));
+  s.reopen();
+  auto again = StoreLedger::open(*s.store, s.executor, "persistent://t/n/a");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->first(), (MessageId{ledger_id, 11, -1}));
+  EXPECT_EQ((*again)->end(), (MessageId{ledger_id, 11, -1}));
+}
+
+TEST(StoreLedger, FailedAppendFailsTheLaterOnesAndRewinds) {
+  StoreUnderTest s("memory");
+  auto& mem = static_cast<MemoryStore&>(*s.store);
+  auto l = StoreLedger::open(mem, s.executor, "persistent://t/n/a");
+  ASSERT_TRUE(l.ok());
+  const auto lid = (*l)->ledger_id();
+  std::vector<std::pair<bool, std::uint64_t>> results;
+  auto record = [&](std::error_code ec, MessageId id) { results.emplace_back(!ec, id.entry); };
+  (*l)->append(msg("ok"), record);
+  s.executor.run_all();
+  mem.fail_next_writes(1);
+  (*l)->append(msg("fails"), record);
+  (*l)->append(msg("written, but after a failure"), record);  // the store accepts it
+  s.executor.run_all();
+  EXPECT_EQ(results, (std::vector<std::pair<bool, std::uint64_t>>{{true, 0}, {false, 1}, {false, 2}}));
+  EXPECT_EQ((*l)->end(), (MessageId{lid, 1, -1}));
+  EXPECT_EQ((*l)->read({lid, 1, -1}), std::nullopt);
+  // The next append reuses id 1 and removes the stray entry 2 in the same atomic write.
+  (*l)->append(msg("retry"), record);
+  s.executor.run_all();
+  EXPECT_EQ(results.back(), (std::pair<bool, std::uint64_t>{true, 1}));
+  const auto stored = mem.log_read((*l)->topic_id(), {lid, 0, -1}, {lid, 100, -1}, 100);
+  ASSERT_EQ(stored->size(), 2u);
+  service::Message m;
+  ASSERT_FALSE(decode_message((*stored)[1].value, m));
+  EXPECT_EQ(m.payload.view(), "retry");
+}
+
+TEST(StoreLedger, EmbeddedServiceSurvivesARestart) {
+  StoreUnderTest s("rocks");
+  ManualClock clock;
+  const TopicName topic(service::TopicDomain::persistent, "public", "default", "t");
+  int acked = 0;
+  {
+    service::EmbeddedService svc(s.executor, clock, ledger_factory(*s.store, s.executor));
+    // A subscription with no permits holds the entries (the broker trims what nobody needs).
+    struct Idle final : service::ReceiverListener {
+      void on_message(const TopicName&, const std::string&, MessageId, const MessagePtr&, std::uint32_t) override {}
+    } idle;
+    ASSERT_FALSE(svc.subscribe(topic, "s", {}, svc.open_receiver(idle)));
+    for (int i = 0; i < 5; ++i) {
+      svc.publish(topic, msg("m" + std::to_string(i)), [&](std::error_code ec, MessageId) { acked += ec ? 0 : 1; });
+    }
+    ASSERT_TRUE(s.executor.run_until([&] { return acked == 5; }));
+  }
+  s.reopen();
+  service::EmbeddedService svc(s.executor, clock, ledger_factory(*s.store, s.executor));
+  struct Listener final : service::ReceiverListener {
+    void on_message(const TopicName&, const std::string&, MessageId, const MessagePtr& m, std::uint32_t) override {
+      got.emplace_back(m->payload.view());
+    }
+    std::vector<std::string> got;
+  } listener;
+  const auto rid = svc.open_receiver(listener);
+  service::SubscriptionOptions o;
+  o.initial_position = service::InitialPosition::earliest;
+  ASSERT_FALSE(svc.subscribe(topic, "s", o, rid));
+  svc.flow(rid, 100);
+  ASSERT_TRUE(s.executor.run_until([&] { return listener.got.size() == 5; }));
+  EXPECT_EQ(listener.got, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+}
+
+TEST(StoreLedger, NonPersistentTopicsAreNotStored) {
+  StoreUnderTest s("memory");
+  auto factory = ledger_factory(*s.store, s.executor);
+  auto l = factory(TopicName(service::TopicDomain::non_persistent, "public", "default", "t"));
+  bool done = false;
+  l->append(msg("x"), [&](std::error_code, MessageId) { done = true; });
+  s.executor.run_all();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(s.store->topics()->empty());
+}
+
+}  // namespace
+}  // namespace mop::storage::test
