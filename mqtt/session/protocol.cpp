@@ -147,6 +147,13 @@ void Protocol::handle(Packet&& packet) {
 }
 
 void Protocol::handle_connect(Connect&& c) {
+  if (c.version == ProtocolVersion::v5) {
+    // The codec reads MQTT 5, but the session does not implement its behaviour yet: refuse it
+    // the 3.1.1 way rather than serve a v5 client with 3.1.1 semantics.
+    send(Connack{false, ConnectReturnCode::unacceptable_protocol_version});
+    fail(CloseReason::connect_rejected, "MQTT 5 is not supported yet");
+    return;
+  }
   version_ = c.version;
   // The codec already refused an empty client id with clean session = 0 [MQTT-3.1.3-8].
   if (c.client_id.empty()) c.client_id = assigned_client_id();

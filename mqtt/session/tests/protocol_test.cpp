@@ -324,3 +324,19 @@ TEST_F(ProtocolTest, UnsubscribeAlwaysGetsUnsuback) {  // [MQTT-3.10.4-4]
 
 }  // namespace
 }  // namespace mop::mqtt
+
+namespace mop::mqtt {
+namespace {
+
+TEST_F(ProtocolTest, Mqtt5IsRefusedUntilItsSessionBehaviourExists) {
+  // CONNECT "MQTT" level 5, clean start, keep alive 0, no properties, client id "a".
+  feed_raw(std::string("\x10\x0e\x00\x04MQTT\x05\x02\x00\x00\x00\x00\x01" "a", 16));
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(out[0]).return_code, ConnectReturnCode::unacceptable_protocol_version);
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_TRUE(handler.connects.empty());
+}
+
+}  // namespace
+}  // namespace mop::mqtt
