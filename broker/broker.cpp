@@ -105,4 +105,15 @@ void Broker::ack(const TopicName& topic, const std::string& subscription, Messag
   if (auto* t = find_topic(topic)) t->ack(subscription, id);
 }
 
+void Broker::ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) {
+  if (auto* t = find_topic(topic)) t->ack_cumulative(subscription, id);
+}
+
+void Broker::redeliver_unacked(const TopicName& topic, const std::string& subscription,
+                               service::ReceiverId receiver_id) {
+  Receiver* r = receiver(receiver_id);
+  Topic* t = find_topic(topic);
+  if (r != nullptr && t != nullptr) t->redeliver_unacked(subscription, *r);
+}
+
 }  // namespace mop::broker

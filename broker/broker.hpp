@@ -55,6 +55,8 @@ public:
   void detach(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
   void unsubscribe(const TopicName& topic, const std::string& subscription);
   void ack(const TopicName& topic, const std::string& subscription, MessageId id);
+  void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id);
+  void redeliver_unacked(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
 
   RetainedStore& retained() { return retained_; }
 

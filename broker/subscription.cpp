@@ -58,6 +58,32 @@ bool Subscription::ack(MessageId id) {
   return cursor_.ack(id);
 }
 
+bool Subscription::ack_cumulative(MessageId id) {
+  id.batch = -1;
+  const MessageId end = ledger_.end();
+  if (id.ledger != ledger_.ledger_id() || end.entry == 0) return false;
+  if (!(id < end)) id.entry = end.entry - 1;  // acknowledging past the end means "everything"
+  // Entries are contiguous in one ledger, so walking from the floor visits exactly the range.
+  bool moved = false;
+  for (MessageId e = cursor_.ack_floor(); !(id < e); ++e.entry) moved = ack(e) || moved;
+  return moved;
+}
+
+void Subscription::redeliver_unacked(const Receiver& receiver) {
+  const auto it = find(receiver);
+  if (it == attachments_.end()) return;
+  const Attachment* holder = it->get();
+  for (auto o = outstanding_.begin(); o != outstanding_.end();) {
+    if (o->second == holder) {
+      replay_.insert(o->first);
+      ++redeliveries_[o->first];
+      o = outstanding_.erase(o);
+    } else {
+      ++o;
+    }
+  }
+}
+
 std::size_t Subscription::backlog() const {
   const auto end = ledger_.end().entry;
   const auto floor = cursor_.ack_floor().entry;

@@ -54,6 +54,13 @@ public:
 
   // Individual acknowledgement. Returns true if the cursor's floor moved.
   bool ack(MessageId id);
+  // Cumulative acknowledgement (Pulsar's ACK Cumulative): every entry up to and including `id`.
+  // Returns true if the cursor's floor moved.
+  bool ack_cumulative(MessageId id);
+  // Puts what `receiver` holds unacknowledged back for redelivery (Pulsar's
+  // REDELIVER_UNACKNOWLEDGED_MESSAGES without ids), with raised redelivery counts. Call
+  // dispatch() after.
+  void redeliver_unacked(const Receiver& receiver);
 
   // Delivers while some receiver can take messages; waits in ready queues otherwise.
   void dispatch();

@@ -64,6 +64,30 @@ void Topic::ack(const std::string& name, MessageId id) {
   trim();
 }
 
+void Topic::ack_cumulative(const std::string& name, MessageId id) {
+  const auto it = subscriptions_.find(name);
+  if (it == subscriptions_.end()) return;
+  Subscription& sub = *it->second;
+  const MessageId before = sub.cursor().ack_floor();
+  if (!sub.ack_cumulative(id)) return;
+  floors_.erase(floors_.find(before));
+  floors_.insert(sub.cursor().ack_floor());
+  trim();
+}
+
+void Topic::redeliver_unacked(const std::string& name, const Receiver& receiver) {
+  const auto it = subscriptions_.find(name);
+  if (it == subscriptions_.end()) return;
+  it->second->redeliver_unacked(receiver);
+  it->second->dispatch();
+}
+
+std::optional<MessageId> Topic::last_message_id() const {
+  const MessageId end = ledger_->end();
+  if (end.entry == 0) return std::nullopt;
+  return MessageId{end.ledger, end.entry - 1, -1};
+}
+
 Subscription* Topic::subscription(const std::string& name) {
   const auto it = subscriptions_.find(name);
   return it == subscriptions_.end() ? nullptr : it->second.get();

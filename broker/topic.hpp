@@ -7,6 +7,7 @@
 // still read them. Owned by the broker's thread.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -40,6 +41,10 @@ public:
   // Removes the subscription, its cursor and (by trimming) the backlog only it kept.
   bool unsubscribe(const std::string& name);
   void ack(const std::string& name, MessageId id);
+  void ack_cumulative(const std::string& name, MessageId id);
+  void redeliver_unacked(const std::string& name, const Receiver& receiver);
+  // The newest stored entry, if any.
+  std::optional<MessageId> last_message_id() const;
 
   Subscription* subscription(const std::string& name);
   std::size_t subscription_count() const { return subscriptions_.size(); }

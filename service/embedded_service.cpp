@@ -96,6 +96,22 @@ void EmbeddedService::ack(const TopicName& topic, const std::string& subscriptio
   broker_.ack(topic, subscription, id);
 }
 
+void EmbeddedService::ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) {
+  broker_.ack_cumulative(topic, subscription, id);
+}
+
+void EmbeddedService::redeliver_unacked(const TopicName& topic, const std::string& subscription,
+                                        ReceiverId receiver) {
+  broker_.redeliver_unacked(topic, subscription, receiver);
+}
+
+bool EmbeddedService::topic_exists(const TopicName& topic) { return broker_.find_topic(topic) != nullptr; }
+
+std::optional<MessageId> EmbeddedService::last_message_id(const TopicName& topic) {
+  const auto* t = broker_.find_topic(topic);
+  return t == nullptr ? std::nullopt : t->last_message_id();
+}
+
 std::vector<TopicName> EmbeddedService::list_topics(const NamespaceName& ns) { return broker_.list_topics(ns); }
 
 void EmbeddedService::watch_topics(const NamespaceName& ns, TopicListener& listener) {

@@ -35,6 +35,10 @@ public:
   void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
   void unsubscribe(const TopicName& topic, const std::string& subscription) override;
   void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;
+  void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) override;
+  void redeliver_unacked(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
+  bool topic_exists(const TopicName& topic) override;
+  std::optional<MessageId> last_message_id(const TopicName& topic) override;
 
   std::vector<TopicName> list_topics(const NamespaceName& ns) override;
   void watch_topics(const NamespaceName& ns, TopicListener& listener) override;

@@ -102,6 +102,16 @@ public:
   virtual void unsubscribe(const TopicName& topic, const std::string& subscription) = 0;
   // Individual acknowledgement of one delivered message.
   virtual void ack(const TopicName& topic, const std::string& subscription, MessageId id) = 0;
+  // Cumulative acknowledgement: every message up to and including `id` (Pulsar's ACK Cumulative).
+  virtual void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) = 0;
+  // Everything `receiver` holds unacknowledged on the subscription is delivered again (to it or
+  // another receiver), with its redelivery count raised. Permits are not returned: the receiver
+  // asks for more with flow() as a Pulsar consumer does after clearing its queue.
+  virtual void redeliver_unacked(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
+  // Whether the topic exists now (Pulsar's allowAutoTopicCreation=false needs to know).
+  virtual bool topic_exists(const TopicName& topic) = 0;
+  // The id of the newest message of the topic; std::nullopt when it has none or does not exist.
+  virtual std::optional<MessageId> last_message_id(const TopicName& topic) = 0;
 
   // Topics of a namespace that exist now, and a watch for those created later.
   virtual std::vector<TopicName> list_topics(const NamespaceName& ns) = 0;

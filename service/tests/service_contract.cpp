@@ -401,6 +401,56 @@ TEST_P(ServiceContract, AcknowledgedMessagesAreNotRedelivered) {
   EXPECT_TRUE(again.got.empty());
 }
 
+TEST_P(ServiceContract, CumulativeAckAcknowledgesEverythingUpToTheId) {
+  const auto t = topic("cumulative");
+  Recorder first, again;
+  const auto id1 = svc().open_receiver(first);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id1));
+  svc().flow(id1, 10);
+  publish_n(t, 4);
+  ASSERT_EQ(first.got.size(), 4u);
+  svc().ack_cumulative(t, "s", first.got[2].id);
+  settle();
+  expect_stored(t, 1, "m0..m2 acknowledged cumulatively");
+  svc().close_receiver(id1);
+  settle();
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id2));
+  svc().flow(id2, 10);
+  settle();
+  EXPECT_EQ(again.payloads(), strings({"m3"}));
+}
+
+TEST_P(ServiceContract, RedeliverUnackedSendsTheReceiversUnackedAgain) {
+  const auto t = topic("redeliver-unacked");
+  Recorder r;
+  const auto id = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id));
+  svc().flow(id, 10);
+  publish_n(t, 3);
+  ASSERT_EQ(r.got.size(), 3u);
+  svc().ack(t, "s", r.got[1].id);
+  svc().redeliver_unacked(t, "s", id);
+  settle();
+  ASSERT_EQ(r.payloads(), strings({"m0", "m1", "m2", "m0", "m2"}));
+  EXPECT_EQ(r.got[3].redelivery_count, 1u);
+  EXPECT_EQ(r.got[3].id, r.got[0].id);
+}
+
+TEST_P(ServiceContract, TopicExistsAndLastMessageId) {
+  const auto t = topic("last-id");
+  EXPECT_FALSE(svc().topic_exists(t));
+  EXPECT_FALSE(svc().last_message_id(t).has_value());
+  Recorder r;
+  const auto id = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(), id));
+  EXPECT_TRUE(svc().topic_exists(t));
+  EXPECT_FALSE(svc().last_message_id(t).has_value());
+  publish(t, "a");
+  const auto second = publish(t, "b");
+  EXPECT_EQ(svc().last_message_id(t), second);
+}
+
 TEST_P(ServiceContract, UnsubscribeDropsTheBacklog) {
   const auto t = topic("unsubscribe");
   Recorder r;
