@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 CONF        ?= conf/standalone.conf
 ARGS        ?=
 
-.PHONY: setup build run test test-unit test-asan fuzz bench clean
+.PHONY: setup build run test test-unit test-asan fuzz bench bench-compare clean
 
 setup:
 	./scripts/setup
@@ -44,8 +44,14 @@ fuzz: setup
 	./$(FUZZ_BUILD)/fuzz/mqtt_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  $(FUZZ_BUILD)/corpus/mqtt fuzz/corpus/mqtt
 
+# Codec and topic-matching micro-benchmarks (Google Benchmark).
 bench: setup build
 	./$(BUILD)/bench/mop_codec_bench
+
+# mop standalone against mosquitto with the same `mop bench` shapes; see bench/README.md.
+COMPARE_ARGS ?=
+bench-compare: setup build
+	./bench/compare --mop $(BUILD)/mop $(COMPARE_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
