@@ -30,7 +30,92 @@ const char* version_name(ProtocolVersion v) {
   return "?";
 }
 
+constexpr std::string_view kPayloadFormat = "__mqtt_payload_format";
+constexpr std::string_view kMessageExpiry = "__mqtt_message_expiry";
+constexpr std::string_view kContentType = "__mqtt_content_type";
+constexpr std::string_view kResponseTopic = "__mqtt_response_topic";
+constexpr std::string_view kCorrelationData = "__mqtt_correlation_data";
+constexpr std::string_view kRetain = "__mqtt_retain";
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> to_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
 }  // namespace
+
+void to_message_properties(const Properties& in, std::uint64_t now_ms, bool retain,
+                           std::vector<std::pair<std::string, std::string>>& out) {
+  if (in.payload_format_indicator) out.emplace_back(kPayloadFormat, std::to_string(*in.payload_format_indicator));
+  if (in.message_expiry_interval)
+    out.emplace_back(kMessageExpiry, std::to_string(now_ms + std::uint64_t{*in.message_expiry_interval} * 1000));
+  if (in.content_type) out.emplace_back(kContentType, *in.content_type);
+  if (in.response_topic) out.emplace_back(kResponseTopic, *in.response_topic);
+  // Binary: hex keeps Pulsar clients (whose properties are strings) able to read it.
+  if (in.correlation_data) out.emplace_back(kCorrelationData, to_hex(*in.correlation_data));
+  if (retain) out.emplace_back(kRetain, "1");
+  for (const auto& kv : in.user_properties) out.push_back(kv);
+}
+
+bool from_message_properties(const std::vector<std::pair<std::string, std::string>>& in, std::uint64_t now_ms,
+                             Properties& out, bool& retain) {
+  for (const auto& [k, v] : in) {
+    if (!k.starts_with("__mqtt_")) {
+      out.user_properties.emplace_back(k, v);
+    } else if (k == kPayloadFormat) {
+      if (v == "0" || v == "1") out.payload_format_indicator = static_cast<std::uint8_t>(v[0] - '0');
+    } else if (k == kMessageExpiry) {
+      if (auto at = to_u64(v)) {
+        if (*at <= now_ms) return false;  // [MQTT-3.3.2-5]: expired, not delivered
+        // [MQTT-3.3.2-6]: the remaining interval, rounded up so it never reads 0 while alive.
+        out.message_expiry_interval = static_cast<std::uint32_t>((*at - now_ms + 999) / 1000);
+      }
+    } else if (k == kContentType) {
+      out.content_type = v;
+    } else if (k == kResponseTopic) {
+      out.response_topic = v;
+    } else if (k == kCorrelationData) {
+      if (auto bytes = from_hex(v)) out.correlation_data = std::move(*bytes);
+    } else if (k == kRetain) {
+      retain = v == "1";
+    }
+  }
+  return true;
+}
 
 // The Pulsar side of one MQTT session: its receiver (permits shared by all its subscriptions)
 // and its bindings: per (matched topic, Pulsar subscription), the filters that matched. The
@@ -40,6 +125,14 @@ struct SessionBinding {
   std::string mqtt_name;                        // topic name sent to this client
   std::uint8_t qos = 0;                         // max over filters [MQTT-3.3.5-1]
   bool shared = false;                          // the subscription is a `$share` group's
+};
+
+// MQTT 5 subscription options of one filter (3.1.1 filters have the defaults).
+struct FilterOptions {
+  bool no_local = false;
+  bool retain_as_published = false;
+  std::uint8_t retain_handling = 0;
+  std::uint32_t subscription_id = 0;  // 0 = none
 };
 
 struct SessionEntry final : service::ReceiverListener {
@@ -57,7 +150,32 @@ struct SessionEntry final : service::ReceiverListener {
       broker.service_.flow(receiver, 1);
       return;
     }
-    const std::uint8_t qos = std::min(message->mqtt_qos, it->second.qos);
+    const Binding& b = it->second;
+    Properties props;
+    bool was_retained = false;
+    bool wanted = message->properties.empty() ||
+                  from_message_properties(message->properties, broker.clock_.wall_ms(), props, was_retained);
+    // No local [MQTT-3.8.3-3], retain as published and subscription identifiers [MQTT-3.3.4-3]
+    // over every filter of this session that matched the topic.
+    bool any = false, keep_retain = false;
+    for (const auto& [filter, q] : b.filters) {
+      auto o = options.find(filter);
+      if (o == options.end()) {
+        any = true;
+        continue;
+      }
+      if (o->second.no_local && message->producer_name == session->client_id()) continue;
+      any = true;
+      keep_retain = keep_retain || o->second.retain_as_published;
+      if (o->second.subscription_id) props.subscription_identifiers.push_back(o->second.subscription_id);
+    }
+    if (!wanted || !any) {  // expired, or only no-local filters and our own message
+      broker.service_.ack(topic, subscription, id);
+      broker.service_.flow(receiver, 1);
+      return;
+    }
+    const bool retain = keep_retain && was_retained;
+    const std::uint8_t qos = std::min(message->mqtt_qos, b.qos);
     if (qos == 0) {
       // Nothing to wait for: the cursor moves on and the permit comes straight back.
       broker.service_.ack(topic, subscription, id);
@@ -67,10 +185,10 @@ struct SessionEntry final : service::ReceiverListener {
         conn->note_dropped_qos0();
         return;
       }
-      conn->protocol().deliver(Publish{false, 0, false, it->second.mqtt_name, 0, message->payload}, {});
+      conn->protocol().deliver(Publish{false, 0, retain, b.mqtt_name, 0, message->payload, std::move(props)}, {});
       return;
     }
-    Publish p{false, qos, false, it->second.mqtt_name, 0, message->payload};
+    Publish p{false, qos, retain, b.mqtt_name, 0, message->payload, std::move(props)};
     if (conn)
       conn->protocol().deliver(std::move(p), origin);
     else
@@ -83,6 +201,8 @@ struct SessionEntry final : service::ReceiverListener {
   ClientConnection* conn = nullptr;
   std::map<BindingKey, Binding> bindings;
   std::map<std::string, FilterScope> scopes;  // filter -> where it looks
+  std::map<std::string, FilterOptions> options;  // filter -> MQTT 5 options (absent: defaults)
+  std::set<std::string> fresh;  // filters of the last SUBSCRIBE that did not exist before it
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -142,7 +262,9 @@ void ClientConnection::on_subscribed(const Subscribe& subscribe, const std::vect
   broker_.send_retained(*this, subscribe, codes);
 }
 
-void ClientConnection::on_unsubscribe(const Unsubscribe& unsubscribe) { broker_.unsubscribe(*entry_, unsubscribe); }
+std::vector<ReasonCode> ClientConnection::on_unsubscribe(const Unsubscribe& unsubscribe) {
+  return broker_.unsubscribe(*entry_, unsubscribe);
+}
 
 void ClientConnection::on_delivery_acked(const DeliveryOrigin& origin) { broker_.ack(origin); }
 
@@ -155,7 +277,11 @@ void ClientConnection::on_inflight_freed(const DeliveryOrigin& origin) {
 // MqttBroker
 
 MqttBroker::MqttBroker(service::MessagingService& service, const Clock& clock, BrokerOptions options)
-    : service_(service), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {}
+    : service_(service), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {
+  // What CONNACK advertises is what the broker grants.
+  options_.limits.receive_maximum =
+      static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.receive_maximum, 1, 65535));
+}
 
 MqttBroker::~MqttBroker() {
   for (auto& [ns, entries] : watchers_) service_.unwatch_topics(ns, *this);
@@ -169,12 +295,19 @@ void MqttBroker::shutdown() {
 
 void MqttBroker::connect(ClientConnection& conn, const Connect& c) {
   const std::string& id = conn.protocol().client_id();
+  // MQTT 5 says how long the session outlives the connection; 3.1.1's clean session is 0 or never.
+  const std::uint32_t expiry = c.version == ProtocolVersion::v5 ? c.properties.session_expiry_interval.value_or(0)
+                               : c.clean_session                ? 0
+                                                                : Session::kNeverExpires;
   auto it = sessions_.find(id);
   if (it != sessions_.end() && it->second->conn) {
     // [MQTT-3.1.4-2]: the existing connection of this client id is closed.
     it->second->conn->protocol().terminate(CloseReason::session_taken_over);
-    it = sessions_.find(id);  // a clean session ended with its connection
+    it = sessions_.find(id);  // a session with expiry 0 ended with its connection
   }
+  // A reconnect cancels a delayed will [MQTT-3.1.3-9] and the session's expiry.
+  pending_wills_.erase(id);
+  expiries_.erase(id);
   if (it != sessions_.end() && c.clean_session) {
     end_session(it->second);  // [MQTT-3.1.2-6]
     it = sessions_.end();
@@ -185,18 +318,23 @@ void MqttBroker::connect(ClientConnection& conn, const Connect& c) {
     entry = it->second;
     present = true;  // [MQTT-3.2.2-2]
   } else {
-    entry = std::make_shared<SessionEntry>(*this, std::make_shared<Session>(id, c.clean_session));
+    entry = std::make_shared<SessionEntry>(*this, std::make_shared<Session>(id, expiry == 0));
     entry->receiver = service_.open_receiver(*entry);
     sessions_.emplace(id, entry);
   }
+  entry->session->set_expiry_interval(expiry);
   entry->conn = &conn;
   conn.entry_ = entry;
   conn.will_ = c.will;
   logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
                  id, conn.transport().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
   conn.protocol().accept(entry->session, present);
+  // Permits = the smaller of the two receive maximums: the client's bounds what it can take
+  // [MQTT-3.3.4-7], ours bounds what we hold for it.
+  const std::uint32_t window =
+      std::min<std::uint32_t>(options_.receive_maximum, conn.protocol().client_receive_maximum());
   const auto inflight = static_cast<std::uint32_t>(entry->session->outbound_count());
-  if (inflight < options_.receive_maximum) service_.flow(entry->receiver, options_.receive_maximum - inflight);
+  if (inflight < window) service_.flow(entry->receiver, window - inflight);
 }
 
 void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const std::string& detail) {
@@ -213,18 +351,58 @@ void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const 
   if (!entry || entry->conn != &conn) return;
   entry->conn = nullptr;
   conn.entry_.reset();
+  const std::uint32_t expiry = entry->session->expiry_interval();
   if (conn.will_ && publishes_will(reason)) {
-    const Will& w = *conn.will_;
-    if (auto topic = mapper_.to_pulsar(w.topic))
-      publish(*topic, id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload}, {});
-    else
-      logger()->warn("client {}: will topic '{}' names no Pulsar topic; will dropped", id, w.topic);
+    const std::uint32_t delay = conn.will_->properties.will_delay_interval.value_or(0);
+    if (delay == 0 || expiry == 0)
+      publish_will(id, *conn.will_);  // the session ends now, before any delay [3.1.3.2.2]
+    else  // the earlier of the delay and the session's end publishes it (see tick)
+      pending_wills_[id] = PendingWill{clock_.now() + std::chrono::seconds(delay), std::move(*conn.will_)};
   }
   conn.will_.reset();
-  if (entry->session->clean())
-    end_session(entry);  // [MQTT-3.1.2-6]: a clean session ends with its connection
+  if (expiry == 0) {
+    end_session(entry);  // [MQTT-3.1.2-6], MQTT 5 3.1.2.11.2: the session ends with its connection
+    return;
+  }
+  service_.pause(entry->receiver);  // keeps its subscriptions; messages wait in their backlogs
+  if (expiry != Session::kNeverExpires) expiries_[id] = clock_.now() + std::chrono::seconds(expiry);
+}
+
+void MqttBroker::publish_will(const std::string& client_id, const Will& w) {
+  if (auto topic = mapper_.to_pulsar(w.topic))
+    publish(*topic, client_id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload, w.properties}, {});
   else
-    service_.pause(entry->receiver);  // keeps its subscriptions; messages wait in their backlogs
+    logger()->warn("client {}: will topic '{}' names no Pulsar topic; will dropped", client_id, w.topic);
+}
+
+void MqttBroker::tick() {
+  const TimePoint now = clock_.now();
+  for (auto it = pending_wills_.begin(); it != pending_wills_.end();) {
+    if (it->second.due > now) {
+      ++it;
+      continue;
+    }
+    publish_will(it->first, it->second.will);
+    it = pending_wills_.erase(it);
+  }
+  for (auto it = expiries_.begin(); it != expiries_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    const std::string id = it->first;
+    it = expiries_.erase(it);
+    // A will still waiting goes out when its session ends, even before its delay ran out.
+    if (auto w = pending_wills_.find(id); w != pending_wills_.end()) {
+      publish_will(id, w->second.will);
+      pending_wills_.erase(w);
+    }
+    auto s = sessions_.find(id);
+    if (s != sessions_.end() && !s->second->conn) {
+      logger()->info("session expired: id={}", id);
+      end_session(s->second);
+    }
+  }
 }
 
 void MqttBroker::end_session(const std::shared_ptr<SessionEntry>& entry) {
@@ -245,6 +423,7 @@ void MqttBroker::publish(const TopicName& topic, const std::string& client_id, c
   msg->producer_name = client_id;
   msg->ordering_key = client_id;
   msg->mqtt_qos = p.qos;
+  to_message_properties(p.properties, msg->publish_time_ms, p.retain, msg->properties);
 
   if (!p.retain) {
     service::PublishCallback cb;  // QoS 0 without a completion to report costs no callback at all
@@ -287,6 +466,9 @@ void MqttBroker::watch(const service::NamespaceName& ns, SessionEntry& entry) {
 std::vector<std::uint8_t> MqttBroker::subscribe(SessionEntry& entry, const Subscribe& s) {
   std::vector<std::uint8_t> codes;
   codes.reserve(s.entries.size());
+  const bool v5 = entry.conn && entry.conn->protocol().version() == ProtocolVersion::v5;
+  const std::uint32_t sub_id = s.properties.subscription_identifiers.empty() ? 0 : s.properties.subscription_identifiers[0];
+  entry.fresh.clear();
   const std::string& id = entry.session->client_id();
   for (const auto& e : s.entries) {
     std::optional<FilterScope> scope;
@@ -297,11 +479,17 @@ std::vector<std::uint8_t> MqttBroker::subscribe(SessionEntry& entry, const Subsc
                      id, e.filter);
     }
     if (!scope) {
-      codes.push_back(kSubackFailure);
+      codes.push_back(v5 ? static_cast<std::uint8_t>(ReasonCode::topic_filter_invalid) : kSubackFailure);
       continue;
     }
     const std::uint8_t granted = std::min<std::uint8_t>(e.qos, 2);
-    entry.session->subscriptions()[e.filter] = granted;  // replaces an existing one [MQTT-3.8.4-3]
+    auto [subit, is_new] = entry.session->subscriptions().insert_or_assign(e.filter, granted);  // [MQTT-3.8.4-3]
+    if (is_new) entry.fresh.insert(e.filter);
+    FilterOptions fo{e.no_local, e.retain_as_published, e.retain_handling, sub_id};
+    if (fo.no_local || fo.retain_as_published || fo.retain_handling || fo.subscription_id)
+      entry.options[e.filter] = fo;
+    else
+      entry.options.erase(e.filter);
     auto [sit, _] = entry.scopes.insert_or_assign(e.filter, *scope);
     const FilterScope& sc = sit->second;
     if (has_wildcard(sc.local_filter)) {
@@ -335,7 +523,7 @@ void MqttBroker::bind(SessionEntry& entry, const TopicName& topic, const std::st
   // `$share` group is one Pulsar Shared subscription whose members each get some messages.
   opts.type = service::SubscriptionType::shared;
   opts.initial_position = pos;
-  opts.durable = shared || !entry.session->clean();
+  opts.durable = shared || entry.session->expiry_interval() != 0;
   if (auto st = service_.subscribe(topic, sub, opts, entry.receiver)) {
     logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
                     st.message());
@@ -370,18 +558,32 @@ void MqttBroker::send_retained(ClientConnection& conn, const Subscribe& s, const
     if (sit == entry.scopes.end()) continue;
     const FilterScope& sc = sit->second;
     if (!sc.group.empty()) continue;  // shared subscriptions get no retained messages (MQTT 5 4.8.2)
+    // Retain handling [MQTT-3.3.1-9/10/11]: 0 always, 1 only for a new subscription, 2 never.
+    const auto& e = s.entries[i];
+    if (e.retain_handling == 2 || (e.retain_handling == 1 && !entry.fresh.contains(e.filter))) continue;
+    std::uint32_t sub_id = 0;
+    if (auto o = entry.options.find(e.filter); o != entry.options.end()) sub_id = o->second.subscription_id;
     // [MQTT-3.3.1-6]: every retained message matching the filter, with RETAIN set.
     for (auto& [topic, msg] : service_.retained(sc.ns, [&](const TopicName& t) { return sc.matches(t); })) {
+      Properties props;
+      bool ignored = false;
+      if (!from_message_properties(msg->properties, clock_.wall_ms(), props, ignored)) continue;  // expired
+      if (sub_id) props.subscription_identifiers.push_back(sub_id);
       const std::uint8_t qos = std::min(msg->mqtt_qos, codes[i]);
-      conn.protocol().deliver(Publish{false, qos, true, sc.mqtt_name(topic), 0, msg->payload}, DeliveryOrigin{});
+      conn.protocol().deliver(Publish{false, qos, true, sc.mqtt_name(topic), 0, msg->payload, std::move(props)},
+                              DeliveryOrigin{});
     }
   }
 }
 
-void MqttBroker::unsubscribe(SessionEntry& entry, const Unsubscribe& u) {
+std::vector<ReasonCode> MqttBroker::unsubscribe(SessionEntry& entry, const Unsubscribe& u) {
+  std::vector<ReasonCode> codes;
+  codes.reserve(u.filters.size());
   for (const auto& filter : u.filters) {
-    entry.session->subscriptions().erase(filter);
+    const bool existed = entry.session->subscriptions().erase(filter) != 0;
+    codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);  // [MQTT-3.11.3-1]
     entry.scopes.erase(filter);
+    entry.options.erase(filter);
     for (auto it = entry.bindings.begin(); it != entry.bindings.end();) {
       auto& b = it->second;
       if (b.filters.erase(filter) == 0) {
@@ -398,6 +600,7 @@ void MqttBroker::unsubscribe(SessionEntry& entry, const Unsubscribe& u) {
       ++it;
     }
   }
+  return codes;
 }
 
 void MqttBroker::ack(const DeliveryOrigin& origin) {

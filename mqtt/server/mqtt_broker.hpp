@@ -71,7 +71,7 @@ public:
   void on_publish(const Publish& publish, PublishDone done) override;
   std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) override;
   void on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) override;
-  void on_unsubscribe(const Unsubscribe& unsubscribe) override;
+  std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& unsubscribe) override;
   void on_delivery_acked(const DeliveryOrigin& origin) override;
   void on_inflight_freed(const DeliveryOrigin& origin) override;
 
@@ -103,6 +103,9 @@ public:
 
   // Closes every connection (server shutdown).
   void shutdown();
+  // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
+  // The listener calls it about once a second; tests call it with a manual clock.
+  void tick();
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t connection_count() const { return connections_.size(); }
 
@@ -120,7 +123,7 @@ private:
                PublishDone done);
   std::vector<std::uint8_t> subscribe(SessionEntry& entry, const Subscribe& s);
   void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
-  void unsubscribe(SessionEntry& entry, const Unsubscribe& u);
+  std::vector<ReasonCode> unsubscribe(SessionEntry& entry, const Unsubscribe& u);
   void ack(const DeliveryOrigin& origin);
 
   // Subscribes the session to `topic` for `filter` (creating the Pulsar subscription when it is
@@ -131,6 +134,13 @@ private:
   void unbind(SessionEntry& entry, const std::pair<service::TopicName, std::string>& key,
               const SessionBinding& b, bool explicit_unsubscribe);
   void watch(const service::NamespaceName& ns, SessionEntry& entry);
+  void publish_will(const std::string& client_id, const Will& will);
+
+  // A will waiting for its delay interval (MQTT 5 3.1.3.2.2), by client id.
+  struct PendingWill {
+    TimePoint due;
+    Will will;
+  };
 
   service::MessagingService& service_;
   const Clock& clock_;
@@ -142,6 +152,18 @@ private:
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;
   // Members (sessions) of each `$share` group's Pulsar subscription, per topic.
   std::map<std::pair<service::TopicName, std::string>, std::size_t> group_members_;
+  // Disconnected sessions with a finite expiry interval: when each ends.
+  std::map<std::string, TimePoint> expiries_;
+  std::map<std::string, PendingWill> pending_wills_;
 };
+
+// MQTT 5 PUBLISH properties <-> Pulsar message properties (names documented in the README).
+// User properties keep their own names and order; the others use reserved `__mqtt_` names.
+// Message expiry is stored as the absolute wall-clock time (ms) at which the message expires.
+void to_message_properties(const Properties& in, std::uint64_t now_ms, bool retain,
+                           std::vector<std::pair<std::string, std::string>>& out);
+// Back: fills `out` and returns false when the message has expired (it must not be delivered).
+bool from_message_properties(const std::vector<std::pair<std::string, std::string>>& in, std::uint64_t now_ms,
+                             Properties& out, bool& retain);
 
 }  // namespace mop::mqtt

@@ -183,7 +183,21 @@ Result<tcp::endpoint> TcpServer::listen(const std::string& host, std::uint16_t p
   auto bound = acceptor->local_endpoint(ec);
   accept(*acceptor);
   acceptors_.push_back(std::move(acceptor));
+  if (!tick_timer_) {
+    tick_timer_ = std::make_shared<asio::steady_timer>(io_);
+    ticking_ = std::make_shared<bool>(true);
+    arm_tick();
+  }
   return bound;
+}
+
+void TcpServer::arm_tick() {
+  tick_timer_->expires_after(std::chrono::seconds(1));
+  tick_timer_->async_wait([this, timer = tick_timer_, ticking = ticking_](boost::system::error_code ec) {
+    if (ec || !*ticking) return;  // stopped: `this` may be gone
+    broker_.tick();
+    arm_tick();
+  });
 }
 
 void TcpServer::accept(tcp::acceptor& acceptor) {
@@ -204,6 +218,10 @@ void TcpServer::accept(tcp::acceptor& acceptor) {
 }
 
 void TcpServer::stop_accepting() {
+  if (tick_timer_) {
+    *ticking_ = false;
+    tick_timer_->cancel();
+  }
   for (auto& a : acceptors_) {
     boost::system::error_code ec;
     a->close(ec);

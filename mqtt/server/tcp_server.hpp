@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/result.hpp"
 #include "mqtt/server/mqtt_broker.hpp"
@@ -29,10 +30,14 @@ public:
 
 private:
   void accept(boost::asio::ip::tcp::acceptor& acceptor);
+  // Drives MqttBroker::tick (session expiry, delayed wills) once a second while listening.
+  void arm_tick();
 
   boost::asio::io_context& io_;
   MqttBroker& broker_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::shared_ptr<boost::asio::steady_timer> tick_timer_;
+  std::shared_ptr<bool> ticking_;  // false once stopped: a handler already queued must not rearm
 };
 
 }  // namespace mop::mqtt

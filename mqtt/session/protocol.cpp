@@ -9,6 +9,7 @@ namespace mop::mqtt {
 const char* to_string(CloseReason r) {
   switch (r) {
     case CloseReason::client_disconnect: return "client disconnected";
+    case CloseReason::client_disconnect_with_will: return "client disconnected with will";
     case CloseReason::network_error: return "connection lost";
     case CloseReason::protocol_error: return "protocol error";
     case CloseReason::keep_alive_timeout: return "keep alive timeout";
@@ -27,6 +28,16 @@ bool publishes_will(CloseReason r) {
   // On shutdown the server, not the client, failed; its subscribers are going away too.
   return r != CloseReason::client_disconnect && r != CloseReason::connect_rejected &&
          r != CloseReason::connect_timeout && r != CloseReason::server_shutdown;
+}
+
+ReasonCode reason_for(CloseReason r) {
+  switch (r) {
+    case CloseReason::keep_alive_timeout: return ReasonCode::keep_alive_timeout;  // 0x8D
+    case CloseReason::session_taken_over: return ReasonCode::session_taken_over;  // 0x8E [MQTT-3.1.4-3]
+    case CloseReason::server_shutdown: return ReasonCode::server_shutting_down;   // 0x8B
+    case CloseReason::protocol_error: return ReasonCode::protocol_error;          // 0x82
+    default: return ReasonCode::unspecified_error;
+  }
 }
 
 namespace {
@@ -52,7 +63,10 @@ void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
   while (state_ == State::awaiting_connect || state_ == State::connected) {
     auto frame = reader_.next();
     if (!frame) {
-      fail(CloseReason::protocol_error, frame.error().message());
+      const auto ec = frame.error();
+      fail_with(ec.category() == codec_category() ? reason_for(static_cast<CodecError>(ec.value()))
+                                                  : ReasonCode::malformed_packet,
+                CloseReason::protocol_error, ec.message());
       return;
     }
     if (!frame->has_value()) break;
@@ -63,24 +77,43 @@ void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
       return;
     }
     if (state_ != State::awaiting_connect && f.type() == PacketType::connect) {
-      fail(CloseReason::protocol_error, make_error_code(CodecError::second_connect).message());
+      fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
+                make_error_code(CodecError::second_connect).message());
       return;
     }
     auto packet = decode_client_packet(f, version_);
     if (!packet) {
-      const auto ec = packet.error();
-      if (f.type() == PacketType::connect && ec == CodecError::unsupported_protocol_level) {
-        send(Connack{false, ConnectReturnCode::unacceptable_protocol_version});
-        fail(CloseReason::connect_rejected, ec.message());
-      } else if (f.type() == PacketType::connect && ec == CodecError::invalid_client_id) {
-        send(Connack{false, ConnectReturnCode::identifier_rejected});
-        fail(CloseReason::connect_rejected, ec.message());
-      } else {
-        fail(CloseReason::protocol_error, ec.message());
-      }
+      handle_decode_error(f, packet.error());
       return;
     }
     handle(std::move(*packet));
+  }
+}
+
+void Protocol::handle_decode_error(const Frame& f, std::error_code ec) {
+  if (f.type() != PacketType::connect) {
+    const ReasonCode rc = ec.category() == codec_category() ? reason_for(static_cast<CodecError>(ec.value()))
+                                                            : ReasonCode::malformed_packet;
+    fail_with(rc, CloseReason::protocol_error, ec.message());
+    return;
+  }
+  // A refused CONNECT: answer in the version it asked for, when it said which. The level is the
+  // byte after the protocol name "MQTT" (2 + 4 bytes).
+  const bool v5 = f.body.size() > 6 && f.body[0] == 0 && f.body[1] == 4 && f.body[6] == 5;
+  if (v5) {
+    version_ = ProtocolVersion::v5;
+    Connack ack;
+    ack.reason_code = reason_for(static_cast<CodecError>(ec.value()));
+    send(ack);  // [MQTT-3.2.2-8]: a CONNACK with a reason code >= 0x80, then close
+    fail(CloseReason::connect_rejected, ec.message());
+  } else if (ec == CodecError::unsupported_protocol_level) {
+    send(Connack{false, ConnectReturnCode::unacceptable_protocol_version});
+    fail(CloseReason::connect_rejected, ec.message());
+  } else if (ec == CodecError::invalid_client_id) {
+    send(Connack{false, ConnectReturnCode::identifier_rejected});
+    fail(CloseReason::connect_rejected, ec.message());
+  } else {
+    fail(CloseReason::protocol_error, ec.message());
   }
 }
 
@@ -90,8 +123,8 @@ void Protocol::on_tick() {
   if (state_ == State::awaiting_connect)
     fail(CloseReason::connect_timeout, "no CONNECT received in time");
   else if (state_ == State::connected)
-    fail(CloseReason::keep_alive_timeout,
-         fmt::format("nothing received for 1.5 x keep alive ({} s)", keep_alive_.count() / 1000.0));
+    fail_with(reason_for(CloseReason::keep_alive_timeout), CloseReason::keep_alive_timeout,
+              fmt::format("nothing received for 1.5 x keep alive ({} s)", keep_alive_.count() / 1000.0));
 }
 
 void Protocol::on_closed() {
@@ -112,7 +145,18 @@ void Protocol::fail(CloseReason reason, const std::string& detail) {
   handler_.close(reason, detail);
 }
 
-void Protocol::terminate(CloseReason reason) { fail(reason, to_string(reason)); }
+void Protocol::fail_with(ReasonCode rc, CloseReason reason, const std::string& detail) {
+  if (state_ == State::closed) return;
+  if (version_ == ProtocolVersion::v5) {
+    if (state_ == State::connected)
+      send(Disconnect{rc, {}});  // [MQTT-4.13.1-1]: say why before closing
+    else if (state_ == State::connecting)
+      send(Connack{false, ConnectReturnCode::accepted, rc, {}});
+  }
+  fail(reason, detail);
+}
+
+void Protocol::terminate(CloseReason reason) { fail_with(reason_for(reason), reason, to_string(reason)); }
 
 void Protocol::send(const Packet& p) {
   const bool was_empty = out_.empty();
@@ -122,9 +166,39 @@ void Protocol::send(const Packet& p) {
 
 void Protocol::send_publish(const Publish& p) {
   const bool was_empty = out_.empty();
-  encode_publish_header(p, version_, out_.text());
+  if (client_alias_max_ > 0) {
+    Publish aliased = p;  // the session keeps the full topic: aliases live as long as the connection
+    apply_topic_alias(aliased);
+    encode_publish_header(aliased, version_, out_.text());
+  } else {
+    encode_publish_header(p, version_, out_.text());
+  }
   out_.append_payload(p.payload);
   if (was_empty) handler_.output_ready();
+}
+
+void Protocol::apply_topic_alias(Publish& p) {
+  // [MQTT-3.3.2-9]: never above the client's topic alias maximum. Least recently used topics
+  // give their alias to new ones.
+  if (auto it = out_aliases_.find(p.topic); it != out_aliases_.end()) {
+    p.properties.topic_alias = it->second;
+    out_alias_lru_.remove(p.topic);
+    out_alias_lru_.push_back(p.topic);
+    p.topic.clear();
+    return;
+  }
+  std::uint16_t alias;
+  if (out_aliases_.size() < client_alias_max_) {
+    alias = static_cast<std::uint16_t>(out_aliases_.size() + 1);
+  } else {
+    auto victim = out_aliases_.find(out_alias_lru_.front());
+    alias = victim->second;
+    out_aliases_.erase(victim);
+    out_alias_lru_.pop_front();
+  }
+  out_aliases_.emplace(p.topic, alias);
+  out_alias_lru_.push_back(p.topic);
+  p.properties.topic_alias = alias;  // topic and alias together: the client learns the mapping
 }
 
 void Protocol::handle(Packet&& packet) {
@@ -140,25 +214,38 @@ void Protocol::handle(Packet&& packet) {
         else if constexpr (std::is_same_v<T, Subscribe>) handle_subscribe(std::move(p));
         else if constexpr (std::is_same_v<T, Unsubscribe>) handle_unsubscribe(std::move(p));
         else if constexpr (std::is_same_v<T, Pingreq>) send(Pingresp{});
-        else if constexpr (std::is_same_v<T, Disconnect>) fail(CloseReason::client_disconnect, "DISCONNECT");
-        else fail(CloseReason::protocol_error, make_error_code(CodecError::unexpected_packet).message());
+        else if constexpr (std::is_same_v<T, Disconnect>) handle_disconnect(p);
+        else fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
+                       make_error_code(CodecError::unexpected_packet).message());
       },
       std::move(packet));
 }
 
 void Protocol::handle_connect(Connect&& c) {
-  if (c.version == ProtocolVersion::v5) {
-    // The codec reads MQTT 5, but the session does not implement its behaviour yet: refuse it
-    // the 3.1.1 way rather than serve a v5 client with 3.1.1 semantics.
-    send(Connack{false, ConnectReturnCode::unacceptable_protocol_version});
-    fail(CloseReason::connect_rejected, "MQTT 5 is not supported yet");
-    return;
-  }
   version_ = c.version;
-  // The codec already refused an empty client id with clean session = 0 [MQTT-3.1.3-8].
-  if (c.client_id.empty()) c.client_id = assigned_client_id();
+  if (c.version == ProtocolVersion::v5) {
+    const Properties& pr = c.properties;
+    if (pr.authentication_method) {
+      // No enhanced authentication method is configured [MQTT-4.12.0-1].
+      state_ = State::connecting;
+      reject(ReasonCode::bad_authentication_method);
+      return;
+    }
+    client_receive_maximum_ = pr.receive_maximum.value_or(65535);
+    client_max_packet_ = pr.maximum_packet_size;
+    client_alias_max_ = pr.topic_alias_maximum.value_or(0);
+    in_aliases_.assign(static_cast<std::size_t>(limits_.topic_alias_maximum) + 1, std::string{});
+  }
+  // 3.1.1: the codec already refused an empty client id with clean session = 0 [MQTT-3.1.3-8];
+  // MQTT 5 assigns one whatever the clean start flag and says so in CONNACK [MQTT-3.2.2-16].
+  if (c.client_id.empty()) {
+    c.client_id = assigned_client_id();
+    client_id_assigned_ = true;
+  }
   client_id_ = c.client_id;
   keep_alive_ = std::chrono::seconds(c.keep_alive);
+  if (c.version == ProtocolVersion::v5 && limits_.server_keep_alive > 0)
+    keep_alive_ = std::chrono::seconds(limits_.server_keep_alive);  // [MQTT-3.1.2-21]
   state_ = State::connecting;
   deadline_ = TimePoint::max();  // the broker decides; keep alive starts once accepted
   handler_.on_connect(c);
@@ -169,7 +256,20 @@ void Protocol::accept(std::shared_ptr<Session> session, bool session_present) {
   session_ = std::move(session);
   state_ = State::connected;
   touch();
-  send(Connack{session_present, ConnectReturnCode::accepted});
+  Connack ack{session_present, ConnectReturnCode::accepted};
+  if (version_ == ProtocolVersion::v5) {
+    Properties& pr = ack.properties;
+    if (client_id_assigned_) pr.assigned_client_identifier = client_id_;
+    pr.receive_maximum = limits_.receive_maximum;
+    pr.maximum_packet_size = limits_.max_packet_size;
+    pr.topic_alias_maximum = limits_.topic_alias_maximum;
+    pr.retain_available = true;
+    pr.wildcard_subscription_available = true;
+    pr.subscription_identifier_available = true;
+    pr.shared_subscription_available = true;
+    if (limits_.server_keep_alive > 0) pr.server_keep_alive = limits_.server_keep_alive;
+  }
+  send(ack);
   resend_inflight();
   on_bytes({});  // packets that arrived while the CONNECT was being decided
 }
@@ -180,14 +280,33 @@ void Protocol::reject(ConnectReturnCode code) {
   fail(CloseReason::connect_rejected, fmt::format("CONNACK return code {}", static_cast<int>(code)));
 }
 
+void Protocol::reject(ReasonCode code) {
+  if (state_ != State::connecting) return;
+  send(Connack{false, connect_return_code_for(code), code, {}});
+  fail(CloseReason::connect_rejected, fmt::format("CONNACK reason code 0x{:02X} ({})", static_cast<int>(code),
+                                                  to_string(code)));
+}
+
+void Protocol::send_outbound(Outbound& o) {
+  session_->mark_sent(o);
+  send_publish(o.publish);
+}
+
+void Protocol::send_unsent() {
+  if (state_ != State::connected || !session_) return;
+  while (session_->inflight_count() < client_receive_maximum_) {
+    Outbound* o = session_->oldest_unsent();
+    if (!o) return;
+    send_outbound(*o);
+  }
+}
+
 void Protocol::resend_inflight() {
   // [MQTT-4.4.0-1]: on resumption, unacknowledged PUBLISH packets are resent with DUP = 1 and
-  // PUBRELs resent, in their original order.
+  // PUBRELs resent, in their original order. Messages never sent wait for the receive maximum.
   for (Outbound* o : session_->outbound_in_order()) {
     switch (o->state) {
       case Outbound::State::unsent:
-        o->state = o->publish.qos == 1 ? Outbound::State::awaiting_puback : Outbound::State::awaiting_pubrec;
-        send_publish(o->publish);
         break;
       case Outbound::State::awaiting_puback:
       case Outbound::State::awaiting_pubrec:
@@ -199,19 +318,29 @@ void Protocol::resend_inflight() {
         break;
     }
   }
+  send_unsent();
 }
 
 bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin) {
   const bool online = state_ == State::connected;
+  if (client_max_packet_ && encoded_size(publish, version_) > *client_max_packet_) {
+    // [MQTT-3.1.2-25]: discard it as if it had been delivered.
+    if (publish.qos > 0) {
+      handler_.on_delivery_acked(origin);
+      handler_.on_inflight_freed(origin);
+    }
+    return true;
+  }
   if (publish.qos == 0) {
     if (online) send_publish(publish);
     return true;
   }
   if (!session_) return false;
   publish.dup = false;
-  auto id = session_->add_outbound(publish, origin, online);
+  const bool now = online && session_->inflight_count() < client_receive_maximum_;
+  auto id = session_->add_outbound(publish, origin, now);
   if (!id) return false;
-  if (online) {
+  if (now) {
     publish.packet_id = *id;
     send_publish(publish);
   }
@@ -225,6 +354,7 @@ Protocol::PendingAck& Protocol::queue_ack(Packet packet, bool ready) {
 
 void Protocol::flush_acks() {
   while (!acks_.empty() && acks_.front().ready) {
+    if (std::holds_alternative<Puback>(acks_.front().packet) && qos1_unacked_ > 0) --qos1_unacked_;
     send(acks_.front().packet);
     acks_.pop_front();
     ++acks_popped_;
@@ -232,6 +362,47 @@ void Protocol::flush_acks() {
 }
 
 void Protocol::handle_publish(Publish&& p) {
+  if (version_ == ProtocolVersion::v5) {
+    if (auto alias = p.properties.topic_alias) {
+      if (*alias > limits_.topic_alias_maximum) {  // [MQTT-3.3.2-10]
+        fail_with(ReasonCode::topic_alias_invalid, CloseReason::protocol_error,
+                  fmt::format("topic alias {} above the maximum {}", *alias, limits_.topic_alias_maximum));
+        return;
+      }
+      if (p.topic.empty()) {
+        if (in_aliases_[*alias].empty()) {  // an alias never set on this connection [MQTT-3.3.4-...]
+          fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
+                    fmt::format("topic alias {} has no topic on this connection", *alias));
+          return;
+        }
+        p.topic = in_aliases_[*alias];
+      } else {
+        in_aliases_[*alias] = p.topic;
+      }
+      p.properties.topic_alias.reset();  // the alias is this connection's, not the message's
+    }
+    if (p.qos > 0 && !(p.qos == 2 && session_->inbound_qos2_pending(p.packet_id)) &&
+        qos1_unacked_ + session_->inbound_qos2().size() >= limits_.receive_maximum) {
+      fail_with(ReasonCode::receive_maximum_exceeded, CloseReason::protocol_error,  // [MQTT-3.3.4-9]
+                fmt::format("more than {} QoS 1/2 PUBLISHes unacknowledged", limits_.receive_maximum));
+      return;
+    }
+    if (p.properties.payload_format_indicator.value_or(0) == 1 &&
+        !valid_mqtt_utf8({reinterpret_cast<const char*>(p.payload.data()), p.payload.size()})) {
+      // [MQTT-3.3.2-4] allows refusing it: with the ack's reason code, or for QoS 0 by DISCONNECT.
+      if (p.qos == 0) {
+        fail_with(ReasonCode::payload_format_invalid, CloseReason::protocol_error, "payload is not UTF-8");
+      } else {
+        if (p.qos == 1) ++qos1_unacked_;
+        if (p.qos == 1)
+          queue_ack(Puback{p.packet_id, ReasonCode::payload_format_invalid, {}}, true);
+        else
+          queue_ack(Pubrec{p.packet_id, ReasonCode::payload_format_invalid, {}}, true);
+        flush_acks();
+      }
+      return;
+    }
+  }
   if (p.qos == 0) {
     handler_.on_publish(p, {});  // nothing to acknowledge
     return;
@@ -244,10 +415,12 @@ void Protocol::handle_publish(Publish&& p) {
   }
   if (p.qos == 2) session_->add_inbound_qos2(p.packet_id);
   const std::uint64_t index = acks_popped_ + acks_.size();
-  if (p.qos == 1)
+  if (p.qos == 1) {
+    ++qos1_unacked_;
     queue_ack(Puback{p.packet_id}, false);
-  else
+  } else {
     queue_ack(Pubrec{p.packet_id}, false);
+  }
   std::weak_ptr<Protocol> weak = weak_from_this();
   std::shared_ptr<Session> session = session_;
   const PacketId id = p.packet_id;
@@ -257,7 +430,7 @@ void Protocol::handle_publish(Publish&& p) {
     auto self = weak.lock();
     if (!self || self->state_ == State::closed) return;
     if (!ok) {
-      self->fail(CloseReason::protocol_error, "message could not be stored");
+      self->fail_with(ReasonCode::unspecified_error, CloseReason::protocol_error, "message could not be stored");
       return;
     }
     if (index < self->acks_popped_) return;
@@ -270,6 +443,7 @@ void Protocol::handle_puback(PacketId id) {
   if (auto o = session_->on_puback(id)) {
     handler_.on_delivery_acked(o->origin);
     handler_.on_inflight_freed(o->origin);
+    send_unsent();
   }
 }
 
@@ -281,18 +455,28 @@ void Protocol::handle_pubrec(PacketId id) {
   }
   // A duplicate PUBREC for a message already released: answer it again so the client can finish.
   for (Outbound* o : session_->outbound_in_order())
-    if (o->publish.packet_id == id && o->state == Outbound::State::awaiting_pubcomp) send(Pubrel{id});
+    if (o->publish.packet_id == id && o->state == Outbound::State::awaiting_pubcomp) {
+      send(Pubrel{id});
+      return;
+    }
+  if (version_ == ProtocolVersion::v5) send(Pubrel{id, ReasonCode::packet_identifier_not_found, {}});
 }
 
 void Protocol::handle_pubrel(PacketId id) {
-  session_->release_inbound_qos2(id);
-  // Always answered, even for an unknown id, so that the client can free it [MQTT-4.3.3-...].
-  queue_ack(Pubcomp{id}, true);
+  const bool known = session_->release_inbound_qos2(id);
+  // Always answered, even for an unknown id, so that the client can free it; MQTT 5 says it
+  // was unknown (0x92).
+  Pubcomp comp{id};
+  if (!known && version_ == ProtocolVersion::v5) comp.reason_code = ReasonCode::packet_identifier_not_found;
+  queue_ack(comp, true);
   flush_acks();
 }
 
 void Protocol::handle_pubcomp(PacketId id) {
-  if (auto origin = session_->on_pubcomp(id)) handler_.on_inflight_freed(*origin);
+  if (auto origin = session_->on_pubcomp(id)) {
+    handler_.on_inflight_freed(*origin);
+    send_unsent();
+  }
 }
 
 void Protocol::handle_subscribe(Subscribe&& s) {
@@ -302,8 +486,25 @@ void Protocol::handle_subscribe(Subscribe&& s) {
 }
 
 void Protocol::handle_unsubscribe(Unsubscribe&& u) {
-  handler_.on_unsubscribe(u);
-  send(Unsuback{u.packet_id});  // [MQTT-3.10.4-4]: even when nothing matched
+  auto codes = handler_.on_unsubscribe(u);
+  codes.resize(u.filters.size(), ReasonCode::success);
+  send(Unsuback{u.packet_id, std::move(codes)});  // [MQTT-3.10.4-4]: even when nothing matched
+}
+
+void Protocol::handle_disconnect(const Disconnect& d) {
+  if (version_ == ProtocolVersion::v5 && d.properties.session_expiry_interval) {
+    // [MQTT-3.14.2-2]: a session that was to end with the connection cannot be extended now.
+    if (session_->expiry_interval() == 0 && *d.properties.session_expiry_interval != 0) {
+      fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
+                "DISCONNECT sets a session expiry interval after CONNECT set 0");
+      return;
+    }
+    session_->set_expiry_interval(*d.properties.session_expiry_interval);
+  }
+  if (version_ == ProtocolVersion::v5 && d.reason_code == ReasonCode::disconnect_with_will_message)
+    fail(CloseReason::client_disconnect_with_will, "DISCONNECT with will message");
+  else
+    fail(CloseReason::client_disconnect, "DISCONNECT");
 }
 
 }  // namespace mop::mqtt

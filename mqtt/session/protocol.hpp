@@ -1,5 +1,5 @@
 #pragma once
-// Protocol: the MQTT 3.1/3.1.1 state machine of one network connection, sans I/O.
+// Protocol: the MQTT 3.1/3.1.1/5.0 state machine of one network connection, sans I/O.
 //
 // In: bytes read from the socket (on_bytes), clock ticks (on_tick), the socket's end (on_closed),
 // the broker's decisions (accept/reject a CONNECT, a publish made durable) and messages to
@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -28,6 +30,7 @@ namespace mop::mqtt {
 // Why a connection ended; decides whether the will is published.
 enum class CloseReason {
   client_disconnect,  // DISCONNECT received: no will [MQTT-3.1.2-10]
+  client_disconnect_with_will,  // MQTT 5 DISCONNECT with reason 0x04: publish the will [3.14.2.1]
   network_error,      // the socket failed or the peer closed without DISCONNECT
   protocol_error,     // malformed packet or rule broken
   keep_alive_timeout, // nothing received for 1.5 x keep alive [MQTT-3.1.2-24]
@@ -39,6 +42,9 @@ enum class CloseReason {
 const char* to_string(CloseReason r);
 // Whether the will message is published for this reason.
 bool publishes_will(CloseReason r);
+// The MQTT 5 DISCONNECT reason code the server sends when it closes for `r` (the one place that
+// mapping lives; codec refusals use reason_for(CodecError)).
+ReasonCode reason_for(CloseReason r);
 
 class Protocol;
 
@@ -63,7 +69,8 @@ public:
   virtual std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) = 0;
   // Called after the SUBACK went out, for retained messages.
   virtual void on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) = 0;
-  virtual void on_unsubscribe(const Unsubscribe& unsubscribe) = 0;
+  // UNSUBSCRIBE: one reason code per filter (MQTT 5: 0x00, or 0x11 when no subscription existed).
+  virtual std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& unsubscribe) = 0;
   // The client took responsibility for a delivered message (PUBACK, or PUBREC for QoS 2).
   virtual void on_delivery_acked(const DeliveryOrigin& origin) = 0;
   // An in-flight slot was freed (PUBACK, PUBCOMP): another message may be sent.
@@ -73,6 +80,13 @@ public:
 struct ProtocolLimits {
   std::uint32_t max_packet_size = 1024 * 1024;
   std::chrono::milliseconds connect_timeout{10'000};
+  // MQTT 5, advertised in CONNACK. Unacknowledged QoS 1/2 PUBLISHes a client may have in flight
+  // to us; one more is DISCONNECT 0x93 [MQTT-3.3.4-9].
+  std::uint16_t receive_maximum = 1000;
+  // Highest topic alias a client may use towards us (0 = none) [MQTT-3.2.2-17].
+  std::uint16_t topic_alias_maximum = 10;
+  // Keep alive the server imposes on MQTT 5 clients (seconds, 0 = the client's own) [3.2.2.3.14].
+  std::uint16_t server_keep_alive = 0;
 };
 
 class Protocol : public std::enable_shared_from_this<Protocol> {
@@ -89,12 +103,23 @@ public:
   // The broker's answer to on_connect. `session` holds the state to resume or a fresh one.
   void accept(std::shared_ptr<Session> session, bool session_present);
   void reject(ConnectReturnCode code);
-  // Closes the connection from the server side (takeover, shutdown).
+  void reject(ReasonCode code);  // MQTT 5 CONNACK reason (3.1.1 gets the nearest return code)
+  // Closes the connection from the server side (takeover, shutdown); MQTT 5 clients get a
+  // DISCONNECT with reason_for(reason) first.
   void terminate(CloseReason reason);
 
   // Sends a message to the client. QoS 0 goes out at once; QoS 1/2 get a packet id and are
-  // tracked in the session. Returns false when no packet id is free (the caller keeps it).
+  // tracked in the session; beyond the client's receive maximum they wait in the session, unsent,
+  // until an acknowledgement frees a slot [MQTT-3.3.4-7]. A message larger than the client's
+  // maximum packet size is dropped (and, for QoS 1/2, reported acked and freed) [MQTT-3.1.2-25].
+  // Returns false when no packet id is free (the caller keeps it).
   bool deliver(Publish publish, const DeliveryOrigin& origin);
+
+  // What an MQTT 5 client asked for in CONNECT (3.1.1: no limits).
+  std::uint16_t client_receive_maximum() const { return client_receive_maximum_; }
+  std::optional<std::uint32_t> client_maximum_packet_size() const { return client_max_packet_; }
+  std::uint16_t client_topic_alias_maximum() const { return client_alias_max_; }
+  bool client_id_assigned() const { return client_id_assigned_; }
 
   OutBuffer& output() { return out_; }
   const OutBuffer& output() const { return out_; }
@@ -115,9 +140,20 @@ private:
   void handle_pubcomp(PacketId id);
   void handle_subscribe(Subscribe&& s);
   void handle_unsubscribe(Unsubscribe&& u);
+  void handle_disconnect(const Disconnect& d);
+  void handle_decode_error(const Frame& f, std::error_code ec);
   void fail(CloseReason reason, const std::string& detail);
+  // MQTT 5: tells the client why (CONNACK before the session exists, DISCONNECT after), then
+  // closes. 3.1.1 has no way to say why: it just closes.
+  void fail_with(ReasonCode rc, CloseReason reason, const std::string& detail);
   void send(const Packet& p);
   void send_publish(const Publish& p);
+  // Sends an outbound QoS 1/2 entry (first send or resend), with the next state set.
+  void send_outbound(Outbound& o);
+  // Sends unsent QoS 1/2 messages while the client's receive maximum allows.
+  void send_unsent();
+  // Replaces the topic by an outbound topic alias when the client allows them (LRU).
+  void apply_topic_alias(Publish& p);
   void resend_inflight();
   void touch();
   // Acknowledgements to the client leave in the order the PUBLISH/PUBREL packets arrived
@@ -142,6 +178,17 @@ private:
   std::shared_ptr<Session> session_;
   std::deque<PendingAck> acks_;
   std::uint64_t acks_popped_ = 0;  // index of acks_.front() in arrival order
+  std::size_t qos1_unacked_ = 0;   // QoS 1 PUBLISHes received whose PUBACK has not gone out
+
+  // MQTT 5 connection state (3.1.1 leaves it at "no limit").
+  bool client_id_assigned_ = false;
+  std::uint16_t client_receive_maximum_ = 65535;
+  std::optional<std::uint32_t> client_max_packet_;
+  std::uint16_t client_alias_max_ = 0;
+  std::vector<std::string> in_aliases_;  // client -> server, index = alias
+  // server -> client: topic -> alias, and topics from least to most recently used.
+  std::map<std::string, std::uint16_t, std::less<>> out_aliases_;
+  std::list<std::string> out_alias_lru_;
 };
 
 }  // namespace mop::mqtt

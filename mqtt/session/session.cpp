@@ -22,7 +22,22 @@ std::optional<PacketId> Session::add_outbound(Publish publish, DeliveryOrigin or
                           : publish.qos == 1 ? Outbound::State::awaiting_puback
                                              : Outbound::State::awaiting_pubrec;
   outbound_.emplace(*id, Outbound{std::move(publish), std::move(origin), state, next_seq_++});
+  if (!sent) ++unsent_;
   return id;
+}
+
+Outbound* Session::oldest_unsent() {
+  if (unsent_ == 0) return nullptr;
+  Outbound* best = nullptr;
+  for (auto& [id, o] : outbound_)
+    if (o.state == Outbound::State::unsent && (!best || o.seq < best->seq)) best = &o;
+  return best;
+}
+
+void Session::mark_sent(Outbound& o) {
+  if (o.state != Outbound::State::unsent) return;
+  o.state = o.publish.qos == 1 ? Outbound::State::awaiting_puback : Outbound::State::awaiting_pubrec;
+  --unsent_;
 }
 
 std::optional<Outbound> Session::on_puback(PacketId id) {

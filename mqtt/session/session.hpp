@@ -43,10 +43,17 @@ struct Outbound {
 
 class Session {
 public:
-  Session(std::string client_id, bool clean) : client_id_(std::move(client_id)), clean_(clean) {}
+  Session(std::string client_id, bool clean)
+      : client_id_(std::move(client_id)), clean_(clean), expiry_interval_(clean ? 0 : kNeverExpires) {}
 
   const std::string& client_id() const { return client_id_; }
   bool clean() const { return clean_; }
+
+  // How long the session outlives its network connection, in seconds: 0 = it ends with the
+  // connection, kNeverExpires = never (MQTT 5 3.1.2.11.2). 3.1.1 clean session maps to 0 / never.
+  static constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
+  std::uint32_t expiry_interval() const { return expiry_interval_; }
+  void set_expiry_interval(std::uint32_t s) { expiry_interval_ = s; }
 
   // Subscriptions: filter -> granted QoS.
   std::map<std::string, std::uint8_t>& subscriptions() { return subscriptions_; }
@@ -66,6 +73,12 @@ public:
   // Messages in flight in send order, for resending after a reconnect.
   std::vector<Outbound*> outbound_in_order();
   std::size_t outbound_count() const { return outbound_.size(); }
+  // Entries sent and not yet completed: what counts against the client's receive maximum.
+  std::size_t inflight_count() const { return outbound_.size() - unsent_; }
+  // The oldest entry not yet sent, or nullptr.
+  Outbound* oldest_unsent();
+  // Moves an unsent entry to its first awaiting state (the caller sends it).
+  void mark_sent(Outbound& o);
 
   // Inbound (client -> server) QoS 2: packet ids whose PUBLISH was accepted and whose PUBREL has
   // not arrived. A PUBLISH with an id in this set is a duplicate and is not published again.
@@ -79,6 +92,8 @@ private:
 
   std::string client_id_;
   bool clean_;
+  std::uint32_t expiry_interval_ = 0;
+  std::size_t unsent_ = 0;
   std::map<std::string, std::uint8_t> subscriptions_;
   std::map<PacketId, Outbound> outbound_;
   std::uint64_t next_seq_ = 0;

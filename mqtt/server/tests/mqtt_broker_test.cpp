@@ -21,11 +21,12 @@ public:
 
 class TestClient {
 public:
-  TestClient(MqttBroker& broker, ManualExecutor& exec) : exec_(exec), conn_(std::make_unique<ClientConnection>(broker, transport_)) {}
+  TestClient(MqttBroker& broker, ManualExecutor& exec, ProtocolVersion v = ProtocolVersion::v311)
+      : exec_(exec), version_(v), conn_(std::make_unique<ClientConnection>(broker, transport_)) {}
 
   void send(const Packet& p) {
     std::string bytes;
-    encode(p, ProtocolVersion::v311, bytes);
+    encode(p, version_, bytes);
     conn_->protocol().on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     exec_.run_all();
   }
@@ -35,6 +36,8 @@ public:
     c.client_id = std::move(id);
     c.clean_session = clean;
     c.will = std::move(will);
+    c.version = version_;
+    c.properties = connect_properties;
     send(c);
     auto r = received();
     EXPECT_FALSE(r.empty());
@@ -53,7 +56,7 @@ public:
     for (;;) {
       auto f = reader.next();
       if (!f.ok() || !f->has_value()) break;
-      auto p = decode_server_packet(**f, ProtocolVersion::v311);
+      auto p = decode_server_packet(**f, version_);
       EXPECT_TRUE(p.ok());
       if (p.ok()) out.push_back(std::move(*p));
     }
@@ -73,8 +76,11 @@ public:
   bool closed() const { return transport_.closed; }
   void set_queued_bytes(std::size_t n) { transport_.queued = n; }
 
+  Properties connect_properties;  // MQTT 5 CONNECT properties for the next connect()
+
 private:
   ManualExecutor& exec_;
+  ProtocolVersion version_;
   std::vector<Packet> early_;
   FakeTransport transport_;
   std::unique_ptr<ClientConnection> conn_;
@@ -83,6 +89,16 @@ private:
 class MqttBrokerTest : public ::testing::Test {
 protected:
   std::unique_ptr<TestClient> client() { return std::make_unique<TestClient>(broker, exec); }
+  std::unique_ptr<TestClient> client5(std::optional<std::uint32_t> expiry = std::nullopt) {
+    auto c = std::make_unique<TestClient>(broker, exec, ProtocolVersion::v5);
+    c->connect_properties.session_expiry_interval = expiry;
+    return c;
+  }
+  void tick_after(std::chrono::milliseconds d) {
+    clock.advance(d);
+    broker.tick();
+    exec.run_all();
+  }
   Publish pub(std::string topic, std::string payload, std::uint8_t qos = 0, PacketId id = 0, bool retain = false) {
     return Publish{false, qos, retain, std::move(topic), id, Payload::copy_of(payload)};
   }
@@ -422,6 +438,278 @@ TEST_F(MqttBrokerTest, MalformedSharedFiltersAreRefused) {
   a->connect("a");
   a->send(Subscribe{1, {{"$share/g", 1}, {"$share/+/x", 1}, {"$share//x", 1}, {"$share/g/a/#/b", 1}}});
   EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, (std::vector<std::uint8_t>{0x80, 0x80, 0x80, 0x80}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT 5
+
+TEST_F(MqttBrokerTest, V5SessionOutlivesItsConnectionForTheExpiryInterval) {  // MQTT 5 3.1.2.11.2
+  auto s = client5(10);
+  EXPECT_FALSE(s->connect("s", true).session_present);
+  s->send(Subscribe{1, {{"t", 1}}});
+  s->received();
+  s->drop();
+  EXPECT_EQ(broker.session_count(), 1u);
+  auto p = client();
+  p->connect("p");
+  p->send(pub("t", "kept", 1, 1));
+  tick_after(std::chrono::seconds(9));
+  s = client5(10);
+  EXPECT_TRUE(s->connect("s", false).session_present);  // [MQTT-3.2.2-3]
+  auto got = s->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "kept");
+  s->drop();
+  tick_after(std::chrono::seconds(11));
+  EXPECT_EQ(broker.session_count(), 1u);  // only p's
+  s = client5(10);
+  EXPECT_FALSE(s->connect("s", false).session_present);
+}
+
+TEST_F(MqttBrokerTest, V5ExpiryZeroEndsTheSessionAtDisconnect) {
+  auto s = client5();
+  s->connect("s", false);  // clean start 0 does not keep a session whose expiry is 0
+  s->drop();
+  EXPECT_EQ(broker.session_count(), 0u);
+}
+
+TEST_F(MqttBrokerTest, V5CleanStartDiscardsAnExistingSession) {  // [MQTT-3.1.2-4]
+  auto s = client5(Session::kNeverExpires);
+  s->connect("s", false);
+  s->drop();
+  s = client5(Session::kNeverExpires);
+  EXPECT_FALSE(s->connect("s", true).session_present);
+}
+
+TEST_F(MqttBrokerTest, V5DisconnectCanShortenTheExpiry) {  // [MQTT-3.14.2-...]
+  auto s = client5(100);
+  s->connect("s", false);
+  Disconnect d;
+  d.properties.session_expiry_interval = 0;
+  s->send(d);
+  EXPECT_EQ(broker.session_count(), 0u);
+}
+
+TEST_F(MqttBrokerTest, V5PropertiesSurviveTheTripThroughPulsar) {  // MQTT 5 3.3.2.3
+  auto sub5 = client5();
+  sub5->connect("sub5");
+  sub5->send(Subscribe{1, {{"t", 1}}});
+  sub5->received();
+  auto sub3 = client();
+  sub3->connect("sub3");
+  sub3->send(Subscribe{1, {{"t", 1}}});
+  sub3->received();
+  auto p = client5();
+  p->connect("p");
+  Publish m = pub("t", "hello", 1, 1);
+  m.properties.payload_format_indicator = 1;
+  m.properties.content_type = "text/plain";
+  m.properties.response_topic = "reply/here";
+  m.properties.correlation_data = std::string("\x00\xff\x10", 3);
+  m.properties.message_expiry_interval = 60;
+  m.properties.user_properties = {{"k", "1"}, {"a", "x"}, {"k", "2"}};  // order and repeats kept
+  p->send(m);
+  auto got = sub5->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  const auto& pr = got[0].properties;
+  EXPECT_EQ(pr.payload_format_indicator, 1);
+  EXPECT_EQ(pr.content_type, "text/plain");
+  EXPECT_EQ(pr.response_topic, "reply/here");
+  EXPECT_EQ(pr.correlation_data, std::string("\x00\xff\x10", 3));
+  EXPECT_EQ(pr.message_expiry_interval, 60u);
+  EXPECT_EQ(pr.user_properties, m.properties.user_properties);
+  auto got3 = sub3->publishes();  // a 3.1.1 subscriber on the same topic gets the payload
+  ASSERT_EQ(got3.size(), 1u);
+  EXPECT_EQ(got3[0].payload.view(), "hello");
+}
+
+TEST_F(MqttBrokerTest, V5ExpiredMessagesAreNotDelivered) {  // [MQTT-3.3.2-5], [MQTT-3.3.2-6]
+  auto s = client5(Session::kNeverExpires);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"t", 1}}});
+  s->received();
+  s->drop();
+  auto p = client5();
+  p->connect("p");
+  Publish a = pub("t", "short", 1, 1);
+  a.properties.message_expiry_interval = 5;
+  Publish b = pub("t", "long", 1, 2);
+  b.properties.message_expiry_interval = 100;
+  p->send(a);
+  p->send(b);
+  clock.advance(std::chrono::seconds(10));
+  s = client5(Session::kNeverExpires);
+  s->connect("s", false);
+  auto got = s->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "long");
+  EXPECT_EQ(got[0].properties.message_expiry_interval, 90u);  // the remaining interval
+}
+
+TEST_F(MqttBrokerTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
+  auto c = client5();
+  c->connect("me");
+  SubscribeEntry e{"t", 1};
+  e.no_local = true;
+  c->send(Subscribe{1, {e}});
+  c->received();
+  c->send(pub("t", "mine", 1, 1));
+  for (auto& p : c->received()) EXPECT_FALSE(std::holds_alternative<Publish>(p));
+  auto o = client();
+  o->connect("other");
+  o->send(pub("t", "theirs", 0));
+  auto got = c->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "theirs");
+}
+
+TEST_F(MqttBrokerTest, V5RetainHandlingAndRetainAsPublished) {  // [MQTT-3.3.1-9..13]
+  auto p = client();
+  p->connect("p");
+  p->send(pub("t", "r", 1, 1, true));
+  p->received();
+  auto c = client5();
+  c->connect("c");
+  auto sub = [&](std::uint8_t rh, bool rap, PacketId id) {
+    SubscribeEntry e{"t", 1};
+    e.retain_handling = rh;
+    e.retain_as_published = rap;
+    c->send(Subscribe{id, {e}});
+    return c->publishes().size();
+  };
+  EXPECT_EQ(sub(2, false, 1), 0u);  // 2: never
+  c->send(Unsubscribe{2, {"t"}});
+  c->received();
+  EXPECT_EQ(sub(1, false, 3), 1u);  // 1: the subscription is new
+  EXPECT_EQ(sub(1, false, 4), 0u);  // 1: it existed
+  EXPECT_EQ(sub(0, true, 5), 1u);   // 0: always
+  p->send(pub("t", "live", 1, 2, true));
+  auto got = c->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].retain);  // retain as published [MQTT-3.3.1-13]
+  sub(0, false, 6);
+  p->send(pub("t", "live2", 1, 3, true));
+  got = c->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(got[0].retain);  // [MQTT-3.3.1-12]
+}
+
+TEST_F(MqttBrokerTest, V5SubscriptionIdentifiersOfEveryMatchingFilter) {  // [MQTT-3.3.4-3]
+  auto c = client5();
+  c->connect("c");
+  Subscribe s1{1, {{"a/+", 1}}};
+  s1.properties.subscription_identifiers = {7};
+  Subscribe s2{2, {{"a/b", 1}}};
+  s2.properties.subscription_identifiers = {9};
+  c->send(s1);
+  c->send(s2);
+  c->received();
+  auto p = client();
+  p->connect("p");
+  p->send(pub("a/b", "x", 1, 1));
+  auto got = c->publishes();
+  ASSERT_GE(got.size(), 1u);
+  std::vector<std::uint32_t> ids;
+  for (auto& g : got) ids.insert(ids.end(), g.properties.subscription_identifiers.begin(),
+                                 g.properties.subscription_identifiers.end());
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{7, 9}));
+}
+
+TEST_F(MqttBrokerTest, V5UnsubackSaysWhetherASubscriptionExisted) {  // [MQTT-3.11.3-1]
+  auto c = client5();
+  c->connect("c");
+  c->send(Subscribe{1, {{"a", 0}}});
+  c->received();
+  c->send(Unsubscribe{2, {"a", "b"}});
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Unsuback>(r[0]).reason_codes,
+            (std::vector<ReasonCode>{ReasonCode::success, ReasonCode::no_subscription_existed}));
+}
+
+TEST_F(MqttBrokerTest, V5InvalidFilterGetsSuback8F) {
+  auto c = client5();
+  c->connect("c");
+  c->send(Subscribe{1, {{"a/#/b", 0}}});
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Suback>(r[0]).return_codes, std::vector<std::uint8_t>{0x8F});
+}
+
+TEST_F(MqttBrokerTest, V5WillDelayIsCancelledByAReconnect) {  // [MQTT-3.1.3-9]
+  auto w = client();
+  w->connect("w");
+  w->send(Subscribe{1, {{"will", 0}}});
+  w->received();
+  Will will{"will", Payload::copy_of(std::string_view("gone")), 0, false};
+  will.properties.will_delay_interval = 5;
+  auto c = client5(100);
+  c->connect("c", true, will);
+  c->drop();
+  tick_after(std::chrono::seconds(3));
+  EXPECT_TRUE(w->publishes().empty());
+  c = client5(100);
+  c->connect("c", false, will);
+  tick_after(std::chrono::seconds(10));
+  EXPECT_TRUE(w->publishes().empty());
+  c->drop();
+  tick_after(std::chrono::seconds(4));
+  EXPECT_TRUE(w->publishes().empty());
+  tick_after(std::chrono::seconds(2));
+  EXPECT_EQ(w->publishes().size(), 1u);
+}
+
+TEST_F(MqttBrokerTest, V5WillGoesOutWhenTheSessionEndsBeforeTheDelay) {  // MQTT 5 3.1.3.2.2
+  auto w = client();
+  w->connect("w");
+  w->send(Subscribe{1, {{"will", 0}}});
+  w->received();
+  Will will{"will", Payload::copy_of(std::string_view("gone")), 0, false};
+  will.properties.will_delay_interval = 100;
+  will.properties.user_properties = {{"why", "expired"}};
+  auto c = client5(2);
+  c->connect("c", true, will);
+  c->drop();
+  tick_after(std::chrono::seconds(3));
+  EXPECT_EQ(w->publishes().size(), 1u);
+}
+
+TEST_F(MqttBrokerTest, V5DisconnectWithWillMessageSendsTheWill) {  // MQTT 5 3.14.2.1
+  auto w = client();
+  w->connect("w");
+  w->send(Subscribe{1, {{"will", 0}}});
+  w->received();
+  auto c = client5();
+  c->connect("c", true, Will{"will", Payload::copy_of(std::string_view("bye")), 0, false});
+  c->send(Disconnect{ReasonCode::disconnect_with_will_message, {}});
+  EXPECT_EQ(w->publishes().size(), 1u);
+}
+
+TEST_F(MqttBrokerTest, V5TakeoverTellsTheOldConnection8E) {  // [MQTT-3.1.4-3]
+  auto a = client5();
+  a->connect("same");
+  auto b = client5();
+  b->connect("same");
+  auto r = a->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Disconnect>(r[0]).reason_code, ReasonCode::session_taken_over);
+  EXPECT_TRUE(a->closed());
+}
+
+TEST_F(MqttBrokerTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
+  auto c = client5();
+  c->connect_properties.receive_maximum = 1;
+  c->connect("c");
+  c->send(Subscribe{1, {{"t", 1}}});
+  c->received();
+  auto p = client();
+  p->connect("p");
+  for (PacketId i = 1; i <= 3; ++i) p->send(pub("t", "m", 1, i));
+  auto got = c->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  c->send(Puback{got[0].packet_id});
+  EXPECT_EQ(c->publishes().size(), 1u);
 }
 
 }  // namespace

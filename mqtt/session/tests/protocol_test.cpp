@@ -24,7 +24,10 @@ struct FakeHandler : ProtocolHandler {
     return codes;
   }
   void on_subscribed(const Subscribe&, const std::vector<std::uint8_t>&) override { ++subscribed; }
-  void on_unsubscribe(const Unsubscribe&) override { ++unsubscribed; }
+  std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& u) override {
+    ++unsubscribed;
+    return std::vector<ReasonCode>(u.filters.size(), ReasonCode::success);
+  }
   void on_delivery_acked(const DeliveryOrigin& o) override { acked.push_back(o); }
   void on_inflight_freed(const DeliveryOrigin&) override { ++freed; }
 
@@ -328,14 +331,284 @@ TEST_F(ProtocolTest, UnsubscribeAlwaysGetsUnsuback) {  // [MQTT-3.10.4-4]
 namespace mop::mqtt {
 namespace {
 
-TEST_F(ProtocolTest, Mqtt5IsRefusedUntilItsSessionBehaviourExists) {
-  // CONNECT "MQTT" level 5, clean start, keep alive 0, no properties, client id "a".
-  feed_raw(std::string("\x10\x0e\x00\x04MQTT\x05\x02\x00\x00\x00\x00\x01" "a", 16));
+// MQTT 5 session behaviour. Each test names the statement of the MQTT 5.0 spec it checks.
+class Protocol5Test : public ProtocolTest {
+protected:
+  void use_limits(ProtocolLimits l) { proto = std::make_shared<Protocol>(handler, clock, l); }
+  Connack connect5(Properties props = {}, std::string id = "client", std::uint16_t keep_alive = 0) {
+    Connect c;
+    c.protocol_name = "MQTT";
+    c.version = ProtocolVersion::v5;
+    c.client_id = std::move(id);
+    c.keep_alive = keep_alive;
+    c.properties = std::move(props);
+    feed(c, ProtocolVersion::v5);
+    EXPECT_EQ(handler.connects.size(), 1u);
+    proto->accept(session, false);
+    auto out = sent();
+    EXPECT_EQ(out.size(), 1u);
+    return out.empty() ? Connack{} : std::get<Connack>(out[0]);
+  }
+  void feed5(const Packet& p) { feed(p, ProtocolVersion::v5); }
+  Publish pub(std::string topic, std::uint8_t qos, PacketId id, std::string payload = "x") {
+    Publish p;
+    p.topic = std::move(topic);
+    p.qos = qos;
+    p.packet_id = id;
+    p.payload = Payload::copy_of(std::string_view(payload));
+    return p;
+  }
+  // The one packet sent, a DISCONNECT, and the close that followed.
+  void expect_disconnect(ReasonCode rc) {
+    auto out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<Disconnect>(out[0]));
+    EXPECT_EQ(std::get<Disconnect>(out[0]).reason_code, rc);
+    EXPECT_EQ(handler.closes.size(), 1u);
+  }
+};
+
+TEST_F(Protocol5Test, ConnackAdvertisesServerLimitsAndAssignsClientId) {  // [MQTT-3.2.2-16]
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.version = ProtocolVersion::v5;
+  feed5(c);
+  ASSERT_EQ(handler.connects.size(), 1u);
+  proto->accept(session, false);
   auto out = sent();
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(std::get<Connack>(out[0]).return_code, ConnectReturnCode::unacceptable_protocol_version);
-  ASSERT_EQ(handler.closes.size(), 1u);
+  const auto& ack = std::get<Connack>(out[0]);
+  EXPECT_EQ(ack.reason_code, ReasonCode::success);
+  EXPECT_EQ(ack.properties.assigned_client_identifier, proto->client_id());
+  EXPECT_EQ(ack.properties.receive_maximum, 1000);
+  EXPECT_EQ(ack.properties.maximum_packet_size, 1024u);
+  EXPECT_EQ(ack.properties.topic_alias_maximum, 10);
+  EXPECT_EQ(ack.properties.retain_available, true);
+  EXPECT_EQ(ack.properties.wildcard_subscription_available, true);
+  EXPECT_EQ(ack.properties.subscription_identifier_available, true);
+  EXPECT_EQ(ack.properties.shared_subscription_available, true);
+  EXPECT_FALSE(ack.properties.server_keep_alive);
+}
+
+TEST_F(Protocol5Test, ServerKeepAliveReplacesTheClients) {  // [MQTT-3.1.2-21]
+  use_limits(ProtocolLimits{1024, std::chrono::seconds(10), 1000, 10, 5});
+  auto ack = connect5({}, "client", 60);
+  EXPECT_EQ(ack.properties.server_keep_alive, 5);
+  clock.advance(std::chrono::milliseconds(7'600));
+  proto->on_tick();
+  expect_disconnect(ReasonCode::keep_alive_timeout);  // 0x8D
+  EXPECT_EQ(handler.closes[0], CloseReason::keep_alive_timeout);
+}
+
+TEST_F(Protocol5Test, MalformedPacketGetsDisconnect81) {  // [MQTT-4.13.1-1]
+  connect5();
+  feed_raw(std::string("\x36\x03\x00\x01" "a", 5));  // PUBLISH with QoS 3
+  expect_disconnect(ReasonCode::malformed_packet);
+  EXPECT_EQ(handler.closes[0], CloseReason::protocol_error);
+}
+
+TEST_F(Protocol5Test, PacketTooLargeGetsDisconnect95) {  // [MQTT-3.2.2-15]
+  connect5();
+  feed5(pub("a", 0, 0, std::string(2000, 'x')));
+  expect_disconnect(ReasonCode::packet_too_large);
+}
+
+TEST_F(Protocol5Test, SecondConnectIsAProtocolError82) {  // [MQTT-3.1.0-2]
+  connect5();
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.version = ProtocolVersion::v5;
+  c.client_id = "client";
+  feed5(c);
+  expect_disconnect(ReasonCode::protocol_error);
+}
+
+TEST_F(Protocol5Test, AuthenticationMethodWithoutAuthenticatorGets8C) {  // [MQTT-4.12.0-1]
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.version = ProtocolVersion::v5;
+  c.client_id = "a";
+  c.properties.authentication_method = "SCRAM-SHA-1";
+  feed5(c);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(out[0]).reason_code, ReasonCode::bad_authentication_method);
   EXPECT_TRUE(handler.connects.empty());
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::connect_rejected);
+}
+
+TEST_F(Protocol5Test, TerminateSaysWhy) {  // [MQTT-3.1.4-3] takeover 0x8E
+  connect5();
+  proto->terminate(CloseReason::session_taken_over);
+  expect_disconnect(ReasonCode::session_taken_over);
+}
+
+TEST_F(Protocol5Test, InboundTopicAliasIsResolved) {  // [MQTT-3.3.2-12]
+  connect5();
+  auto p = pub("a/b", 0, 0);
+  p.properties.topic_alias = 3;
+  feed5(p);
+  p.topic.clear();
+  feed5(p);
+  ASSERT_EQ(handler.publishes.size(), 2u);
+  EXPECT_EQ(handler.publishes[1].topic, "a/b");
+  EXPECT_FALSE(handler.publishes[1].properties.topic_alias);
+  EXPECT_TRUE(handler.closes.empty());
+}
+
+TEST_F(Protocol5Test, TopicAliasAboveMaximumGetsDisconnect94) {  // [MQTT-3.3.2-10]
+  connect5();
+  auto p = pub("a", 0, 0);
+  p.properties.topic_alias = 11;
+  feed5(p);
+  expect_disconnect(ReasonCode::topic_alias_invalid);
+  EXPECT_TRUE(handler.publishes.empty());
+}
+
+TEST_F(Protocol5Test, UnknownTopicAliasIsAProtocolError) {  // [MQTT-3.3.4-...]: alias never set
+  connect5();
+  auto p = pub("", 0, 0);
+  p.properties.topic_alias = 2;
+  feed5(p);
+  expect_disconnect(ReasonCode::protocol_error);
+}
+
+TEST_F(Protocol5Test, ExceedingOurReceiveMaximumGetsDisconnect93) {  // [MQTT-3.3.4-9]
+  use_limits(ProtocolLimits{1024, std::chrono::seconds(10), 2, 10, 0});
+  connect5();
+  feed5(pub("a", 1, 1));
+  feed5(pub("a", 2, 2));
+  EXPECT_TRUE(sent().empty());
+  feed5(pub("a", 1, 3));
+  expect_disconnect(ReasonCode::receive_maximum_exceeded);
+}
+
+TEST_F(Protocol5Test, AcknowledgedPublishesFreeTheReceiveMaximum) {
+  use_limits(ProtocolLimits{1024, std::chrono::seconds(10), 1, 10, 0});
+  connect5();
+  for (PacketId id = 1; id <= 3; ++id) {
+    feed5(pub("a", 1, id));
+    handler.dones.back()(true);
+  }
+  EXPECT_EQ(sent().size(), 3u);
+  EXPECT_TRUE(handler.closes.empty());
+}
+
+TEST_F(Protocol5Test, InvalidUtf8WithPayloadFormat1GetsPuback99) {  // [MQTT-3.3.2-4]
+  connect5();
+  auto p = pub("a", 1, 7, "\xff\xfe");
+  p.properties.payload_format_indicator = 1;
+  feed5(p);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Puback>(out[0]).reason_code, ReasonCode::payload_format_invalid);
+  EXPECT_TRUE(handler.publishes.empty());
+  p.qos = 0;
+  feed5(p);
+  expect_disconnect(ReasonCode::payload_format_invalid);
+}
+
+TEST_F(Protocol5Test, PubrelForUnknownIdGetsPubcomp92) {  // MQTT 5 3.7.2.1
+  connect5();
+  feed5(Pubrel{9});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(out[0]).reason_code, ReasonCode::packet_identifier_not_found);
+}
+
+TEST_F(Protocol5Test, UnsubackCarriesOneReasonCodePerFilter) {  // [MQTT-3.11.3-1]
+  connect5();
+  Unsubscribe u;
+  u.packet_id = 4;
+  u.filters = {"a", "b"};
+  feed5(u);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Unsuback>(out[0]).reason_codes.size(), 2u);
+}
+
+TEST_F(Protocol5Test, DisconnectCannotExtendASessionThatEndsWithTheConnection) {  // [MQTT-3.14.2-2]
+  session->set_expiry_interval(0);
+  connect5();
+  Disconnect d;
+  d.properties.session_expiry_interval = 60;
+  feed5(d);
+  expect_disconnect(ReasonCode::protocol_error);
+  EXPECT_EQ(session->expiry_interval(), 0u);
+}
+
+TEST_F(Protocol5Test, DisconnectMayChangeTheExpiryInterval) {
+  session->set_expiry_interval(100);
+  connect5();
+  Disconnect d;
+  d.properties.session_expiry_interval = 0;
+  feed5(d);
+  EXPECT_EQ(session->expiry_interval(), 0u);
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::client_disconnect);
+  EXPECT_FALSE(publishes_will(handler.closes[0]));
+}
+
+TEST_F(Protocol5Test, DisconnectWithWillMessagePublishesTheWill) {  // MQTT 5 3.14.2.1, 0x04
+  connect5();
+  feed5(Disconnect{ReasonCode::disconnect_with_will_message, {}});
+  ASSERT_EQ(handler.closes.size(), 1u);
+  EXPECT_EQ(handler.closes[0], CloseReason::client_disconnect_with_will);
+  EXPECT_TRUE(publishes_will(handler.closes[0]));
+}
+
+TEST_F(Protocol5Test, ClientReceiveMaximumBoundsInflight) {  // [MQTT-3.3.4-7]
+  Properties props;
+  props.receive_maximum = 1;
+  connect5(props);
+  EXPECT_TRUE(proto->deliver(pub("t", 1, 0), DeliveryOrigin{"t", "s", 1, 1}));
+  EXPECT_TRUE(proto->deliver(pub("t", 1, 0), DeliveryOrigin{"t", "s", 1, 2}));
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  const PacketId first = std::get<Publish>(out[0]).packet_id;
+  feed5(Puback{first});
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(std::get<Publish>(out[0]).packet_id, first);
+  EXPECT_EQ(handler.freed, 1);
+}
+
+TEST_F(Protocol5Test, MessageLargerThanClientMaximumPacketSizeIsDropped) {  // [MQTT-3.1.2-25]
+  Properties props;
+  props.maximum_packet_size = 50;
+  connect5(props);
+  EXPECT_TRUE(proto->deliver(pub("t", 1, 0, std::string(100, 'x')), DeliveryOrigin{"t", "s", 1, 1}));
+  EXPECT_TRUE(sent().empty());
+  EXPECT_EQ(handler.acked.size(), 1u);  // discarded as if delivered: the cursor moves on
+  EXPECT_EQ(handler.freed, 1);
+  EXPECT_TRUE(proto->deliver(pub("t", 0, 0, "small"), {}));
+  EXPECT_EQ(sent().size(), 1u);
+}
+
+TEST_F(Protocol5Test, OutboundTopicAliasesStayWithinTheClientsMaximum) {  // [MQTT-3.3.2-9]
+  Properties props;
+  props.topic_alias_maximum = 1;
+  connect5(props);
+  proto->deliver(pub("a", 0, 0), {});
+  proto->deliver(pub("a", 0, 0), {});
+  proto->deliver(pub("b", 0, 0), {});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(std::get<Publish>(out[0]).topic, "a");
+  EXPECT_EQ(std::get<Publish>(out[0]).properties.topic_alias, 1);
+  EXPECT_EQ(std::get<Publish>(out[1]).topic, "");
+  EXPECT_EQ(std::get<Publish>(out[1]).properties.topic_alias, 1);
+  EXPECT_EQ(std::get<Publish>(out[2]).topic, "b");  // LRU: alias 1 now means b
+  EXPECT_EQ(std::get<Publish>(out[2]).properties.topic_alias, 1);
+}
+
+TEST_F(Protocol5Test, NoTopicAliasesWhenTheClientAllowsNone) {  // [MQTT-3.3.2-9]
+  connect5();
+  proto->deliver(pub("a", 0, 0), {});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(std::get<Publish>(out[0]).properties.topic_alias);
 }
 
 }  // namespace
