@@ -370,6 +370,14 @@ std::vector<KeySpec> make_key_specs() {
       "server's Receive Maximum); mop's default, 1000, is the window MoP gives MQTT 3.1.1 "
       "clients."));
   keys.push_back(int_key(
+      "mqttTopicAliasMaximum", &Config::mqttTopicAliasMaximum, 0, 65535,
+      "Highest topic alias an MQTT 5 client may use when publishing to us (sent in CONNACK as "
+      "Topic Alias Maximum; 0 = no aliases). Each alias costs one topic name per connection."));
+  keys.push_back(int_key(
+      "mqttServerKeepAlive", &Config::mqttServerKeepAlive, 0, 65535,
+      "Keep alive, in seconds, imposed on MQTT 5 clients (sent in CONNACK as Server Keep Alive); "
+      "0 lets each client use the keep alive it asked for. MQTT 3.1.1 clients always use theirs."));
+  keys.push_back(int_key(
       "maxMessageSize", &Config::maxMessageSize, 1, std::numeric_limits<std::int32_t>::max(),
       "Largest message accepted through the Pulsar protocol, in bytes, and the max_message_size "
       "announced to Pulsar clients. Same key and default as Pulsar (5 MiB)."));

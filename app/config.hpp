@@ -69,6 +69,8 @@ struct Config {
   std::uint32_t mqttMessageMaxLength = 1048576;  // bytes, whole MQTT packet; MoP's default: 8092
   // Unacknowledged QoS 1/2 deliveries in flight per session; MoP's default: 65535.
   std::uint16_t receiveMaximum = 1000;
+  std::uint16_t mqttTopicAliasMaximum = 10;  // MQTT 5 topic aliases a client may use towards us
+  std::uint16_t mqttServerKeepAlive = 0;     // seconds imposed on MQTT 5 clients; 0 = theirs
   std::string dataDir = "./data";
   std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
   bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable

@@ -29,6 +29,8 @@ int run_standalone(const Config& config) {
   options.defaults.ns = config.defaultNamespace;
   options.receive_maximum = config.receiveMaximum;
   options.limits.max_packet_size = config.mqttMessageMaxLength;
+  options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
+  options.limits.server_keep_alive = config.mqttServerKeepAlive;
   mqtt::MqttBroker broker(service, clock, options);
   mqtt::TcpServer tcp(io, broker);
 

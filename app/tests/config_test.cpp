@@ -103,7 +103,9 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["journalSyncData"], "true");
   EXPECT_EQ(defaults["advertisedAddress"], "");
   EXPECT_EQ(defaults["receiveMaximum"], "1000");
-  EXPECT_EQ(config_keys().size(), 18u);
+  EXPECT_EQ(defaults["mqttTopicAliasMaximum"], "10");
+  EXPECT_EQ(defaults["mqttServerKeepAlive"], "0");
+  EXPECT_EQ(config_keys().size(), 20u);
 }
 
 TEST(ConfigFile, CommentsBlankLinesWhitespaceAndEqualsInValue) {
