@@ -4,12 +4,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
 
 #include "app/asio_executor.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "mqtt/server/mqtt_broker.hpp"
 #include "mqtt/server/tcp_server.hpp"
+#include "pulsar/server/tcp_server.hpp"
 #include "service/embedded_service.hpp"
 
 namespace mop::app {
@@ -46,6 +48,40 @@ int run_standalone(const Config& config) {
       logger->info("MQTT listener ready on {}", actual.to_string());
     }
   }
+  // The Pulsar protocol is always served, as by a Pulsar broker: on the first MQTT listener's host
+  // (or advertisedAddress when there is none) and brokerServicePort (0 picks a free port).
+  pulsar::server::ServerOptions pulsar_options;
+  pulsar_options.max_message_size = config.maxMessageSize;
+  pulsar_options.allow_auto_topic_creation = config.allowAutoTopicCreation;
+  pulsar_options.default_tenant = config.defaultTenant;
+  pulsar_options.default_namespace = config.defaultNamespace;
+  pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
+  pulsar::server::TcpServer pulsar_tcp(io, pulsar_server);
+  {
+    const bool have_mqtt = !config.mqttListeners.empty();
+    const std::string bind_host = have_mqtt ? config.mqttListeners.front().host
+                                            : (config.advertisedAddress.empty() ? "127.0.0.1" : config.advertisedAddress);
+    const std::string advertised = have_mqtt ? config.advertised_host(config.mqttListeners.front())
+                                             : (config.advertisedAddress.empty() ? bind_host : config.advertisedAddress);
+    auto bound = pulsar_tcp.listen(bind_host, config.brokerServicePort);
+    if (!bound) {
+      // A port the user configured is honoured or refused; the implicit default is best effort,
+      // so that an MQTT-only mop beside a Pulsar broker (or a second mop) still starts.
+      if (config.sources.contains("brokerServicePort")) {
+        logger->critical("cannot listen on pulsar://{}:{}: {}", bind_host, config.brokerServicePort,
+                         bound.error().message());
+        return 1;
+      }
+      logger->warn("Pulsar listener not started: cannot listen on pulsar://{}:{} ({}); set brokerServicePort",
+                   bind_host, config.brokerServicePort, bound.error().message());
+    } else {
+      // LOOKUP must answer with exactly the URL clients use, or they open a second connection.
+      const bool v6 = advertised.find(':') != std::string::npos;
+      pulsar_server.options().service_url = v6 ? fmt::format("pulsar://[{}]:{}", advertised, bound->port())
+                                               : fmt::format("pulsar://{}:{}", advertised, bound->port());
+      logger->info("Pulsar listener ready on {}", pulsar_server.options().service_url);
+    }
+  }
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in memory",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace);
 
@@ -54,6 +90,7 @@ int run_standalone(const Config& config) {
     if (ec) return;
     logger->info("signal {} received: shutting down", signo);
     tcp.stop_accepting();
+    pulsar_tcp.shutdown();
     broker.shutdown();
   });
   io.run();

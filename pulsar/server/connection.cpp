@@ -1,0 +1,661 @@
+#include "pulsar/server/connection.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "pulsar/codec/batch.hpp"
+#include "pulsar/codec/compression.hpp"
+#include "pulsar/codec/message_id.hpp"
+
+namespace mop::pulsar::server {
+
+namespace {
+
+using Type = proto::BaseCommand::Type;
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static const auto l = log::get("pulsar");
+  return l;
+}
+
+service::MessageId to_service(const proto::MessageIdData& d) {
+  // Our entries are never batches (SEND unpacks them), so the batch index is not a position.
+  return {d.ledgerid(), d.entryid(), -1};
+}
+
+void to_wire(service::MessageId id, proto::MessageIdData& d) {
+  d.set_ledgerid(id.ledger);
+  d.set_entryid(id.entry);
+  if (id.batch >= 0) d.set_batch_index(id.batch);
+}
+
+service::SubscriptionType to_service(proto::CommandSubscribe::SubType t) {
+  switch (t) {
+    case proto::CommandSubscribe::Exclusive: return service::SubscriptionType::exclusive;
+    case proto::CommandSubscribe::Failover: return service::SubscriptionType::failover;
+    case proto::CommandSubscribe::Key_Shared: return service::SubscriptionType::key_shared;
+    case proto::CommandSubscribe::Shared: break;
+  }
+  return service::SubscriptionType::shared;
+}
+
+std::string schema_version_bytes(std::uint64_t v) {
+  // Pulsar's schema version is a big-endian long.
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+}  // namespace
+
+proto::ServerError to_server_error(std::error_code ec) {
+  if (ec.category() == service::service_category()) {
+    switch (static_cast<service::ServiceError>(ec.value())) {
+      case service::ServiceError::consumer_busy: return proto::ConsumerBusy;
+      case service::ServiceError::subscription_not_found: return proto::SubscriptionNotFound;
+      case service::ServiceError::topic_not_found: return proto::TopicNotFound;
+      case service::ServiceError::persistence_error: return proto::PersistenceError;
+      case service::ServiceError::service_not_ready: return proto::ServiceNotReady;
+    }
+  }
+  if (ec == make_error_code(CodecError::checksum_mismatch)) return proto::ChecksumError;
+  if (ec.category() == codec_category()) return proto::UnknownError;
+  return proto::PersistenceError;  // storage failures reach us as generic error codes
+}
+
+std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
+
+// A Pulsar consumer: one service receiver (its own permits, as FLOW is per consumer) attached to
+// one subscription.
+class Connection::Consumer final : public service::ReceiverListener {
+public:
+  Consumer(Connection& c, std::uint64_t id, service::TopicName topic, std::string sub)
+      : conn(c), consumer_id(id), topic(std::move(topic)), subscription(std::move(sub)) {}
+  void on_message(const service::TopicName&, const std::string&, service::MessageId id,
+                  const service::MessagePtr& message, std::uint32_t redelivery_count) override {
+    conn.deliver(*this, id, message, redelivery_count);
+  }
+  Connection& conn;
+  std::uint64_t consumer_id;
+  service::TopicName topic;
+  std::string subscription;
+  service::ReceiverId receiver = 0;
+};
+
+Connection::Connection(PulsarServer& server, Transport& transport, std::string peer)
+    : server_(server),
+      service_(server.service()),
+      transport_(transport),
+      peer_(std::move(peer)),
+      reader_(server.options().max_message_size + kFramePadding),
+      last_received_(server.clock().now()),
+      next_check_(last_received_ + server.options().keep_alive) {}
+
+Connection::~Connection() { release(); }
+
+const std::array<Connection::Handler, 69>& Connection::handlers() {
+  static const auto table = [] {
+    std::array<Handler, 69> t{};
+    t[proto::BaseCommand::CONNECT] = &Connection::on_connect;
+    t[proto::BaseCommand::PING] = &Connection::on_ping;
+    t[proto::BaseCommand::PONG] = &Connection::on_pong;
+    t[proto::BaseCommand::PARTITIONED_METADATA] = &Connection::on_partitioned_metadata;
+    t[proto::BaseCommand::LOOKUP] = &Connection::on_lookup;
+    t[proto::BaseCommand::PRODUCER] = &Connection::on_producer;
+    t[proto::BaseCommand::SEND] = &Connection::on_send;
+    t[proto::BaseCommand::CLOSE_PRODUCER] = &Connection::on_close_producer;
+    t[proto::BaseCommand::SUBSCRIBE] = &Connection::on_subscribe;
+    t[proto::BaseCommand::FLOW] = &Connection::on_flow;
+    t[proto::BaseCommand::ACK] = &Connection::on_ack;
+    t[proto::BaseCommand::REDELIVER_UNACKNOWLEDGED_MESSAGES] = &Connection::on_redeliver;
+    t[proto::BaseCommand::UNSUBSCRIBE] = &Connection::on_unsubscribe;
+    t[proto::BaseCommand::CLOSE_CONSUMER] = &Connection::on_close_consumer;
+    t[proto::BaseCommand::GET_LAST_MESSAGE_ID] = &Connection::on_get_last_message_id;
+    t[proto::BaseCommand::GET_SCHEMA] = &Connection::on_get_schema;
+    t[proto::BaseCommand::GET_OR_CREATE_SCHEMA] = &Connection::on_get_or_create_schema;
+    t[proto::BaseCommand::GET_TOPICS_OF_NAMESPACE] = &Connection::on_get_topics_of_namespace;
+    t[proto::BaseCommand::SEEK] = &Connection::on_seek;
+    return t;
+  }();
+  return table;
+}
+
+void Connection::on_bytes(std::span<const std::uint8_t> bytes) {
+  if (closed_) return;
+  last_received_ = server_.clock().now();
+  reader_.feed(bytes);
+  while (!closed_) {
+    auto next = reader_.next();
+    if (!next) {
+      const auto ec = next.error();
+      if (ec == make_error_code(CodecError::checksum_mismatch) &&
+          reader_.command().type() == proto::BaseCommand::SEND && connected_) {
+        // As Pulsar: the producer learns which message was corrupted and the connection stays.
+        const auto& s = reader_.command().send();
+        proto::BaseCommand c;
+        c.set_type(proto::BaseCommand::SEND_ERROR);
+        auto* e = c.mutable_send_error();
+        e->set_producer_id(s.producer_id());
+        e->set_sequence_id(s.sequence_id());
+        e->set_error(proto::ChecksumError);
+        e->set_message("Checksum failed on the broker");
+        send(c);
+        continue;
+      }
+      logger()->info("{}: closing: {}", peer_, ec.message());
+      close("bad frame");
+      return;
+    }
+    if (!next->has_value()) break;
+    dispatch(**next);
+  }
+  if (!out_.empty()) transport_.output_ready();
+}
+
+void Connection::dispatch(const Frame& frame) {
+  const auto type = frame.command->type();
+  if (!connected_ && type != proto::BaseCommand::CONNECT) {
+    close("command before CONNECT");
+    return;
+  }
+  const auto& table = handlers();
+  const auto index = static_cast<std::size_t>(type);
+  if (index >= table.size() || table[index] == nullptr) {
+    // Pulsar brokers close the connection on a command they do not handle (and clients close
+    // on one they do not expect), so there is no generic ERROR reply for it.
+    logger()->info("{}: unsupported command {}: closing", peer_, proto::BaseCommand::Type_Name(type));
+    close("unsupported command");
+    return;
+  }
+  (this->*table[index])(frame);
+}
+
+void Connection::on_tick() {
+  if (closed_) return;
+  const auto now = server_.clock().now();
+  const auto interval = server_.options().keep_alive;
+  if (now - last_received_ >= 2 * interval) {
+    logger()->info("{}: silent for two keep-alive intervals: closing", peer_);
+    close("keep-alive timeout");
+    return;
+  }
+  if (connected_ && now - last_received_ >= interval) {
+    proto::BaseCommand ping;
+    ping.set_type(proto::BaseCommand::PING);
+    ping.mutable_ping();
+    send(ping);
+    transport_.output_ready();
+  }
+  next_check_ = now + interval;
+}
+
+void Connection::on_closed() {
+  if (closed_) return;
+  closed_ = true;
+  release();
+}
+
+void Connection::close(const char* why) {
+  if (closed_) return;
+  logger()->debug("{}: close: {}", peer_, why);
+  closed_ = true;
+  release();
+  transport_.close_after_flush();
+}
+
+void Connection::release() {
+  *alive_ = false;
+  for (auto& [id, c] : consumers_) service_.close_receiver(c->receiver);
+  consumers_.clear();
+  producers_.clear();
+}
+
+void Connection::send(const proto::BaseCommand& command) { encode_command(command, out_.text()); }
+
+void Connection::send_error(std::uint64_t request_id, proto::ServerError error, const std::string& message) {
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::ERROR);
+  auto* e = c.mutable_error();
+  e->set_request_id(request_id);
+  e->set_error(error);
+  e->set_message(message);
+  send(c);
+}
+
+void Connection::send_success(std::uint64_t request_id) {
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::SUCCESS);
+  c.mutable_success()->set_request_id(request_id);
+  send(c);
+}
+
+std::optional<service::TopicName> Connection::resolve(const std::string& topic) const {
+  if (topic.find("://") != std::string::npos) return service::TopicName::parse(topic);
+  const auto& o = server_.options();
+  // Pulsar clients accept "x" (public/default/x) and "tenant/ns/x".
+  const auto slashes = std::count(topic.begin(), topic.end(), '/');
+  if (slashes == 0 && !topic.empty()) return service::TopicName::parse("persistent://" + o.default_tenant + "/" + o.default_namespace + "/" + topic);
+  if (slashes == 2) return service::TopicName::parse("persistent://" + topic);
+  return std::nullopt;
+}
+
+bool Connection::usable(const service::TopicName& topic) {
+  return server_.options().allow_auto_topic_creation || service_.topic_exists(topic);
+}
+
+// --- connection ---
+
+void Connection::on_connect(const Frame& f) {
+  if (connected_) {
+    close("second CONNECT");
+    return;
+  }
+  const auto& connect = f.command->connect();
+  connected_ = true;
+  protocol_version_ = std::min(connect.protocol_version(), kMaxProtocolVersion);
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::CONNECTED);
+  auto* r = c.mutable_connected();
+  r->set_server_version(server_.options().server_version);
+  r->set_protocol_version(protocol_version_);
+  r->set_max_message_size(static_cast<std::int32_t>(server_.options().max_message_size));
+  send(c);
+}
+
+void Connection::on_ping(const Frame&) {
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::PONG);
+  c.mutable_pong();
+  send(c);
+}
+
+void Connection::on_pong(const Frame&) {}  // on_bytes already noted that the peer is alive
+
+// --- lookup ---
+
+void Connection::on_partitioned_metadata(const Frame& f) {
+  const auto& q = f.command->partitionmetadata();
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::PARTITIONED_METADATA_RESPONSE);
+  auto* r = c.mutable_partitionmetadataresponse();
+  r->set_request_id(q.request_id());
+  const auto topic = resolve(q.topic());
+  if (!topic) {
+    r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
+    r->set_error(proto::InvalidTopicName);
+    r->set_message("Invalid topic name: " + q.topic());
+  } else {
+    // No partitioned topics yet: every topic is a single one.
+    r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
+    r->set_partitions(0);
+  }
+  send(c);
+}
+
+void Connection::on_lookup(const Frame& f) {
+  const auto& q = f.command->lookuptopic();
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::LOOKUP_RESPONSE);
+  auto* r = c.mutable_lookuptopicresponse();
+  r->set_request_id(q.request_id());
+  const auto topic = resolve(q.topic());
+  if (!topic || !usable(*topic)) {
+    r->set_response(proto::CommandLookupTopicResponse::Failed);
+    r->set_error(topic ? proto::TopicNotFound : proto::InvalidTopicName);
+    r->set_message((topic ? "Topic not found: " : "Invalid topic name: ") + q.topic());
+  } else {
+    // This broker owns every topic: the answer is always "connect here", authoritatively.
+    r->set_response(proto::CommandLookupTopicResponse::Connect);
+    r->set_brokerserviceurl(server_.options().service_url);
+    r->set_authoritative(true);
+  }
+  send(c);
+}
+
+// --- producers ---
+
+void Connection::on_producer(const Frame& f) {
+  const auto& q = f.command->producer();
+  if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
+    // A retried PRODUCER for a producer that already exists: same answer again.
+    proto::BaseCommand c;
+    c.set_type(proto::BaseCommand::PRODUCER_SUCCESS);
+    auto* r = c.mutable_producer_success();
+    r->set_request_id(q.request_id());
+    r->set_producer_name(it->second.name);
+    r->set_last_sequence_id(-1);
+    send(c);
+    return;
+  }
+  const auto topic = resolve(q.topic());
+  if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
+  std::string name = q.has_producer_name() && !q.producer_name().empty() ? q.producer_name() : server_.next_producer_name();
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::PRODUCER_SUCCESS);
+  auto* r = c.mutable_producer_success();
+  r->set_request_id(q.request_id());
+  r->set_producer_name(name);
+  r->set_last_sequence_id(-1);
+  if (q.has_schema()) {
+    auto& schemas = server_.schemas();
+    auto it = schemas.find(topic->str());
+    if (it == schemas.end()) it = schemas.emplace(topic->str(), PulsarServer::StoredSchema{q.schema(), 0}).first;
+    r->set_schema_version(schema_version_bytes(it->second.version));
+  }
+  producers_.emplace(q.producer_id(), Producer{*topic, std::move(name)});
+  send(c);
+}
+
+void Connection::on_send(const Frame& f) {
+  const auto& s = f.command->send();
+  const auto it = producers_.find(s.producer_id());
+  auto send_error = [&](proto::ServerError error, const std::string& why) {
+    proto::BaseCommand c;
+    c.set_type(proto::BaseCommand::SEND_ERROR);
+    auto* e = c.mutable_send_error();
+    e->set_producer_id(s.producer_id());
+    e->set_sequence_id(s.sequence_id());
+    e->set_error(error);
+    e->set_message(why);
+    send(c);
+  };
+  if (it == producers_.end()) {
+    // Pulsar closes the connection here: a SEND for an unknown producer means the client's state
+    // and ours disagree.
+    close("SEND for an unknown producer");
+    return;
+  }
+  const auto& meta = *f.metadata;
+  if (meta.has_chunk_id() || meta.encryption_keys_size() > 0) {
+    return send_error(proto::NotAllowedError, "chunked and encrypted messages are not supported");
+  }
+  auto payload = uncompressed_payload(meta, f.payload, server_.options().max_message_size, scratch_);
+  if (!payload) return send_error(proto::UnknownError, payload.error().message());
+
+  // A batch is unpacked into one stored message per batch entry, so that MQTT subscribers and
+  // Pulsar consumers alike see individual messages with their own properties; the receipt names
+  // the first entry, from which the client numbers the rest of its batch.
+  std::vector<service::MessagePtr> messages;
+  auto base = [&] {
+    auto m = std::make_shared<service::Message>();
+    m->producer_name = meta.producer_name();
+    m->publish_time_ms = meta.publish_time();
+    m->mqtt_qos = 1;
+    return m;
+  };
+  if (meta.has_num_messages_in_batch()) {
+    BatchReader batch(*payload, meta.num_messages_in_batch());
+    proto::SingleMessageMetadata single;
+    std::span<const std::uint8_t> bytes;
+    while (true) {
+      auto more = batch.next(single, bytes);
+      if (!more) return send_error(proto::UnknownError, more.error().message());
+      if (!*more) break;
+      auto m = base();
+      m->payload = Payload::copy_of(bytes);
+      for (const auto& kv : single.properties()) m->properties.emplace_back(kv.key(), kv.value());
+      if (single.has_ordering_key()) m->ordering_key = single.ordering_key();
+      else if (single.has_partition_key()) m->ordering_key = single.partition_key();
+      messages.push_back(std::move(m));
+    }
+  } else {
+    auto m = base();
+    m->payload = Payload::copy_of(*payload);
+    for (const auto& kv : meta.properties()) m->properties.emplace_back(kv.key(), kv.value());
+    if (meta.has_ordering_key()) m->ordering_key = meta.ordering_key();
+    else if (meta.has_partition_key()) m->ordering_key = meta.partition_key();
+    messages.push_back(std::move(m));
+  }
+  if (messages.empty()) return send_error(proto::UnknownError, "empty batch");
+
+  // Callbacks of one topic run in publish order, so receipts leave in SEND order per producer.
+  struct Pending {
+    std::size_t left;
+    std::error_code error;
+    std::optional<service::MessageId> first;
+  };
+  auto pending = std::make_shared<Pending>(Pending{messages.size(), {}, std::nullopt});
+  const auto producer_id = s.producer_id();
+  const auto sequence_id = s.sequence_id();
+  const auto highest = s.highest_sequence_id();
+  for (auto& m : messages) {
+    service_.publish(it->second.topic, std::move(m),
+                     [this, alive = std::weak_ptr<bool>(alive_), pending, producer_id, sequence_id, highest](
+                         std::error_code ec, service::MessageId id) {
+                       if (ec && !pending->error) pending->error = ec;
+                       if (!ec && !pending->first) pending->first = id;
+                       if (--pending->left != 0) return;
+                       const auto a = alive.lock();
+                       if (!a || !*a) return;
+                       proto::BaseCommand c;
+                       if (pending->error) {
+                         c.set_type(proto::BaseCommand::SEND_ERROR);
+                         auto* e = c.mutable_send_error();
+                         e->set_producer_id(producer_id);
+                         e->set_sequence_id(sequence_id);
+                         e->set_error(to_server_error(pending->error));
+                         e->set_message(pending->error.message());
+                       } else {
+                         c.set_type(proto::BaseCommand::SEND_RECEIPT);
+                         auto* r = c.mutable_send_receipt();
+                         r->set_producer_id(producer_id);
+                         r->set_sequence_id(sequence_id);
+                         if (highest != 0) r->set_highest_sequence_id(highest);
+                         to_wire(*pending->first, *r->mutable_message_id());
+                       }
+                       send(c);
+                       transport_.output_ready();
+                     });
+  }
+}
+
+void Connection::on_close_producer(const Frame& f) {
+  const auto& q = f.command->close_producer();
+  producers_.erase(q.producer_id());
+  send_success(q.request_id());
+}
+
+// --- consumers ---
+
+void Connection::on_subscribe(const Frame& f) {
+  const auto& q = f.command->subscribe();
+  if (consumers_.contains(q.consumer_id())) return send_success(q.request_id());  // a retry
+  const auto topic = resolve(q.topic());
+  if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
+  service::SubscriptionOptions opts;
+  opts.type = to_service(q.subtype());
+  opts.durable = q.durable();
+  opts.initial_position = q.initialposition() == proto::CommandSubscribe::Earliest
+                              ? service::InitialPosition::earliest
+                              : service::InitialPosition::latest;
+  // A reader starts where its start id says; we can start at the ends only.
+  if (q.has_start_message_id() && is_earliest(from_proto(q.start_message_id()))) {
+    opts.initial_position = service::InitialPosition::earliest;
+  }
+  auto consumer = std::make_unique<Consumer>(*this, q.consumer_id(), *topic, q.subscription());
+  consumer->receiver = service_.open_receiver(*consumer);
+  if (const auto ec = service_.subscribe(*topic, q.subscription(), opts, consumer->receiver)) {
+    service_.close_receiver(consumer->receiver);
+    const auto error = to_server_error(ec);
+    return send_error(q.request_id(), error,
+                      error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : ec.message());
+  }
+  consumers_.emplace(q.consumer_id(), std::move(consumer));
+  send_success(q.request_id());
+}
+
+void Connection::on_flow(const Frame& f) {
+  const auto& q = f.command->flow();
+  if (const auto it = consumers_.find(q.consumer_id()); it != consumers_.end()) {
+    service_.flow(it->second->receiver, q.messagepermits());
+  }
+}
+
+void Connection::deliver(Consumer& consumer, service::MessageId id, const service::MessagePtr& message,
+                         std::uint32_t redelivery_count) {
+  if (closed_) return;
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::MESSAGE);
+  auto* m = c.mutable_message();
+  m->set_consumer_id(consumer.consumer_id);
+  to_wire(id, *m->mutable_message_id());
+  if (redelivery_count != 0) m->set_redelivery_count(redelivery_count);
+  proto::MessageMetadata meta;
+  meta.set_producer_name(message->producer_name);
+  // We do not keep producers' sequence ids; the entry id is unique and increasing per topic.
+  meta.set_sequence_id(id.entry);
+  meta.set_publish_time(message->publish_time_ms);
+  for (const auto& [k, v] : message->properties) {
+    auto* kv = meta.add_properties();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
+  if (message->ordering_key) {
+    meta.set_partition_key(*message->ordering_key);
+    meta.set_ordering_key(*message->ordering_key);
+  }
+  // No num_messages_in_batch: every stored entry is one message (see on_send).
+  encode_payload_command_header(c, meta, message->payload.bytes(), out_.text(),
+                                protocol_version_ >= proto::v6 ? Checksum::crc32c : Checksum::none);
+  out_.append_payload(message->payload);
+  transport_.output_ready();
+}
+
+void Connection::on_ack(const Frame& f) {
+  const auto& q = f.command->ack();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it != consumers_.end()) {
+    const Consumer& c = *it->second;
+    for (const auto& id : q.message_id()) {
+      if (q.ack_type() == proto::CommandAck::Cumulative) {
+        service_.ack_cumulative(c.topic, c.subscription, to_service(id));
+      } else {
+        service_.ack(c.topic, c.subscription, to_service(id));
+      }
+    }
+  }
+  if (q.has_request_id()) {
+    proto::BaseCommand r;
+    r.set_type(proto::BaseCommand::ACK_RESPONSE);
+    r.mutable_ackresponse()->set_consumer_id(q.consumer_id());
+    r.mutable_ackresponse()->set_request_id(q.request_id());
+    if (it == consumers_.end()) {
+      r.mutable_ackresponse()->set_error(proto::ConsumerNotFound);
+      r.mutable_ackresponse()->set_message("Consumer not found");
+    }
+    send(r);
+  }
+}
+
+void Connection::on_redeliver(const Frame& f) {
+  const auto& q = f.command->redeliverunacknowledgedmessages();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return;
+  // With or without ids, everything this consumer holds unacknowledged goes back: a superset of
+  // what a Shared consumer lists, so at worst a duplicate, never a loss.
+  service_.redeliver_unacked(it->second->topic, it->second->subscription, it->second->receiver);
+}
+
+void Connection::on_unsubscribe(const Frame& f) {
+  const auto& q = f.command->unsubscribe();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
+  service_.close_receiver(it->second->receiver);
+  service_.unsubscribe(it->second->topic, it->second->subscription);
+  consumers_.erase(it);
+  send_success(q.request_id());
+}
+
+void Connection::on_close_consumer(const Frame& f) {
+  const auto& q = f.command->close_consumer();
+  if (const auto it = consumers_.find(q.consumer_id()); it != consumers_.end()) {
+    service_.close_receiver(it->second->receiver);
+    consumers_.erase(it);
+  }
+  send_success(q.request_id());
+}
+
+void Connection::on_get_last_message_id(const Frame& f) {
+  const auto& q = f.command->getlastmessageid();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::GET_LAST_MESSAGE_ID_RESPONSE);
+  auto* r = c.mutable_getlastmessageidresponse();
+  r->set_request_id(q.request_id());
+  if (const auto last = service_.last_message_id(it->second->topic)) {
+    to_wire(*last, *r->mutable_last_message_id());
+  } else {
+    // An empty topic: Pulsar answers (ledger, -1), i.e. "before the first entry".
+    r->mutable_last_message_id()->set_ledgerid(0);
+    r->mutable_last_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
+  }
+  send(c);
+}
+
+void Connection::on_get_schema(const Frame& f) {
+  const auto& q = f.command->getschema();
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::GET_SCHEMA_RESPONSE);
+  auto* r = c.mutable_getschemaresponse();
+  r->set_request_id(q.request_id());
+  const auto topic = resolve(q.topic());
+  const auto& schemas = server_.schemas();
+  const auto it = topic ? schemas.find(topic->str()) : schemas.end();
+  if (it == schemas.end()) {
+    r->set_error_code(proto::TopicNotFound);
+    r->set_error_message("Topic not found or no-schema");
+  } else {
+    *r->mutable_schema() = it->second.schema;
+    r->set_schema_version(schema_version_bytes(it->second.version));
+  }
+  send(c);
+}
+
+void Connection::on_get_or_create_schema(const Frame& f) {
+  const auto& q = f.command->getorcreateschema();
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::GET_OR_CREATE_SCHEMA_RESPONSE);
+  auto* r = c.mutable_getorcreateschemaresponse();
+  r->set_request_id(q.request_id());
+  const auto topic = resolve(q.topic());
+  if (!topic) {
+    r->set_error_code(proto::InvalidTopicName);
+    r->set_error_message("Invalid topic name: " + q.topic());
+  } else {
+    // Schemas are opaque: the first one a topic gets is kept (no compatibility checks yet).
+    auto& schemas = server_.schemas();
+    auto it = schemas.find(topic->str());
+    if (it == schemas.end()) it = schemas.emplace(topic->str(), PulsarServer::StoredSchema{q.schema(), 0}).first;
+    r->set_schema_version(schema_version_bytes(it->second.version));
+  }
+  send(c);
+}
+
+void Connection::on_get_topics_of_namespace(const Frame& f) {
+  const auto& q = f.command->gettopicsofnamespace();
+  const auto slash = q.namespace_().find('/');
+  if (slash == std::string::npos) return send_error(q.request_id(), proto::MetadataError, "Invalid namespace");
+  service::NamespaceName ns{q.namespace_().substr(0, slash), q.namespace_().substr(slash + 1)};
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::GET_TOPICS_OF_NAMESPACE_RESPONSE);
+  auto* r = c.mutable_gettopicsofnamespaceresponse();
+  r->set_request_id(q.request_id());
+  for (const auto& t : service_.list_topics(ns)) {
+    const bool want = q.mode() == proto::CommandGetTopicsOfNamespace::ALL ||
+                      (q.mode() == proto::CommandGetTopicsOfNamespace::PERSISTENT) == t.persistent();
+    if (want) r->add_topics(t.str());
+  }
+  send(c);
+}
+
+void Connection::on_seek(const Frame& f) {
+  // Not in the service yet: refuse politely rather than close, so the client's consumer lives on.
+  send_error(f.command->seek().request_id(), proto::NotAllowedError, "SEEK is not supported yet");
+}
+
+}  // namespace mop::pulsar::server

@@ -1,0 +1,160 @@
+#pragma once
+// The Pulsar binary protocol, server side, over service::MessagingService. Sans socket: bytes and
+// timer ticks in, encoded frames out (OutBuffer), so it is unit-tested with encoded frames. One
+// Connection per client connection; a PulsarServer holds what connections share (options,
+// schemas, producer-name counter). Everything runs on the service's thread.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "core/clock.hpp"
+#include "core/out_buffer.hpp"
+#include "pulsar/codec/codec.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::pulsar::server {
+
+struct ServerOptions {
+  std::string server_version = "mop/0.1.0";
+  std::uint32_t max_message_size = kDefaultMaxMessageSize;
+  // What LOOKUP answers: "pulsar://<advertised host>:<bound port>". Clients that get the URL
+  // they used stay on their connection; any other makes them open a second one.
+  std::string service_url;
+  // Pulsar's allowAutoTopicCreation: false makes LOOKUP, PRODUCER and SUBSCRIBE of a topic that
+  // does not exist fail with TopicNotFound.
+  bool allow_auto_topic_creation = true;
+  // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
+  std::chrono::milliseconds keep_alive{30'000};
+  // Where short topic names ("my-topic") live, as Pulsar clients expand them.
+  std::string default_tenant = "public";
+  std::string default_namespace = "default";
+};
+
+// What a connection needs from its socket.
+class Transport {
+public:
+  virtual ~Transport() = default;
+  // Output was queued: write it (batched per wakeup by the transport).
+  virtual void output_ready() = 0;
+  // Write what is queued, then close the socket.
+  virtual void close_after_flush() = 0;
+  // Closes the socket now (server shutdown). Transports without one need not care.
+  virtual void shutdown() {}
+};
+
+// State shared by every connection of one listener.
+class PulsarServer {
+public:
+  PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
+      : service_(service), clock_(clock), options_(std::move(options)) {}
+
+  service::MessagingService& service() { return service_; }
+  Clock& clock() { return clock_; }
+  ServerOptions& options() { return options_; }
+  // Producer names the server picks are unique for the life of the process.
+  std::string next_producer_name();
+  // Topic schemas, opaque to us (Schema protobuf as the client sent it). Versions count from 0.
+  struct StoredSchema {
+    proto::Schema schema;
+    std::uint64_t version = 0;
+  };
+  std::map<std::string, StoredSchema>& schemas() { return schemas_; }
+
+private:
+  service::MessagingService& service_;
+  Clock& clock_;
+  ServerOptions options_;
+  std::uint64_t producer_names_ = 0;
+  std::map<std::string, StoredSchema> schemas_;
+};
+
+class Connection {
+public:
+  Connection(PulsarServer& server, Transport& transport, std::string peer = "test");
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // Releases producers and consumers (their unacknowledged messages go back for redelivery).
+  ~Connection();
+
+  void on_bytes(std::span<const std::uint8_t> bytes);
+  // Keep-alive: call at or after next_deadline().
+  void on_tick();
+  TimePoint next_deadline() const { return next_check_; }
+  // The socket is gone.
+  void on_closed();
+
+  OutBuffer& output() { return out_; }
+  bool closed() const { return closed_; }
+  std::int32_t protocol_version() const { return protocol_version_; }
+  std::size_t producer_count() const { return producers_.size(); }
+  std::size_t consumer_count() const { return consumers_.size(); }
+
+private:
+  struct Producer {
+    service::TopicName topic;
+    std::string name;
+  };
+  class Consumer;
+  using Handler = void (Connection::*)(const Frame&);
+
+  static const std::array<Handler, 69>& handlers();
+  void dispatch(const Frame& frame);
+  void close(const char* why);
+  void release();
+  void send(const proto::BaseCommand& command);
+  void send_error(std::uint64_t request_id, proto::ServerError error, const std::string& message);
+  void send_success(std::uint64_t request_id);
+  // A topic name as clients send it (full, or short in the default namespace); nullopt if invalid.
+  std::optional<service::TopicName> resolve(const std::string& topic) const;
+  // Whether the topic may be used: it exists or may be created.
+  bool usable(const service::TopicName& topic);
+  void deliver(Consumer& consumer, service::MessageId id, const service::MessagePtr& message,
+               std::uint32_t redelivery_count);
+
+  // One handler per command.
+  void on_connect(const Frame& f);
+  void on_ping(const Frame& f);
+  void on_pong(const Frame& f);
+  void on_partitioned_metadata(const Frame& f);
+  void on_lookup(const Frame& f);
+  void on_producer(const Frame& f);
+  void on_send(const Frame& f);
+  void on_close_producer(const Frame& f);
+  void on_subscribe(const Frame& f);
+  void on_flow(const Frame& f);
+  void on_ack(const Frame& f);
+  void on_redeliver(const Frame& f);
+  void on_unsubscribe(const Frame& f);
+  void on_close_consumer(const Frame& f);
+  void on_get_last_message_id(const Frame& f);
+  void on_get_schema(const Frame& f);
+  void on_get_or_create_schema(const Frame& f);
+  void on_get_topics_of_namespace(const Frame& f);
+  void on_seek(const Frame& f);
+
+  PulsarServer& server_;
+  service::MessagingService& service_;
+  Transport& transport_;
+  std::string peer_;
+  FrameReader reader_;
+  OutBuffer out_;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::int32_t protocol_version_ = 0;
+  TimePoint last_received_;
+  TimePoint next_check_;
+  std::unordered_map<std::uint64_t, Producer> producers_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Consumer>> consumers_;
+  // Publish callbacks outlive nothing: they check this before touching the connection.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string scratch_;  // decompression buffer, reused
+};
+
+// The single place where service and codec errors become Pulsar's ServerError.
+proto::ServerError to_server_error(std::error_code ec);
+
+}  // namespace mop::pulsar::server

@@ -1,0 +1,342 @@
+// Drives Connection with encoded frames, over a real EmbeddedService, without a socket.
+#include "pulsar/server/connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include "pulsar/codec/batch.hpp"
+#include "service/embedded_service.hpp"
+
+namespace mop::pulsar::server {
+namespace {
+
+using Cmd = proto::BaseCommand;
+
+struct FakeTransport final : Transport {
+  void output_ready() override { ++ready; }
+  void close_after_flush() override { closed = true; }
+  int ready = 0;
+  bool closed = false;
+};
+
+struct Received {
+  proto::BaseCommand command;
+  proto::MessageMetadata metadata;
+  std::string payload;
+};
+
+class ConnectionTest : public ::testing::Test {
+protected:
+  ConnectionTest() : service_(executor_, clock_), server_(service_, clock_, options()) {}
+  static ServerOptions options() {
+    ServerOptions o;
+    o.service_url = "pulsar://127.0.0.1:6650";
+    o.keep_alive = std::chrono::seconds(30);
+    return o;
+  }
+  std::unique_ptr<Connection> open() { return std::make_unique<Connection>(server_, transport_); }
+  void feed(Connection& c, const std::string& bytes) {
+    c.on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+    executor_.run_all();
+  }
+  void command(Connection& c, const Cmd& cmd) {
+    std::string out;
+    encode_command(cmd, out);
+    feed(c, out);
+  }
+  // Everything the connection wrote, decoded.
+  std::vector<Received> drain(Connection& c) {
+    executor_.run_all();
+    std::string bytes;
+    for (const auto& s : c.output().take()) bytes.append(s.view());
+    FrameReader reader;
+    reader.feed({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+    std::vector<Received> got;
+    while (true) {
+      auto f = reader.next();
+      EXPECT_TRUE(f.ok()) << f.error().message();
+      if (!f || !f->has_value()) break;
+      Received r;
+      r.command = *(*f)->command;
+      if ((*f)->metadata) {
+        r.metadata = *(*f)->metadata;
+        r.payload.assign(reinterpret_cast<const char*>((*f)->payload.data()), (*f)->payload.size());
+      }
+      got.push_back(std::move(r));
+    }
+    return got;
+  }
+  void connect(Connection& c, int version = 17) {
+    Cmd cmd;
+    cmd.set_type(Cmd::CONNECT);
+    cmd.mutable_connect()->set_client_version("test");
+    cmd.mutable_connect()->set_protocol_version(version);
+    command(c, cmd);
+    auto got = drain(c);
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_EQ(got[0].command.type(), Cmd::CONNECTED);
+  }
+  void producer(Connection& c, std::uint64_t id, const std::string& topic) {
+    Cmd cmd;
+    cmd.set_type(Cmd::PRODUCER);
+    cmd.mutable_producer()->set_topic(topic);
+    cmd.mutable_producer()->set_producer_id(id);
+    cmd.mutable_producer()->set_request_id(100 + id);
+    command(c, cmd);
+  }
+  std::string send_frame(std::uint64_t producer, std::uint64_t seq, const std::string& payload,
+                         std::optional<int> batch = std::nullopt) {
+    Cmd cmd;
+    cmd.set_type(Cmd::SEND);
+    cmd.mutable_send()->set_producer_id(producer);
+    cmd.mutable_send()->set_sequence_id(seq);
+    proto::MessageMetadata meta;
+    meta.set_producer_name("p");
+    meta.set_sequence_id(seq);
+    meta.set_publish_time(1234);
+    auto* kv = meta.add_properties();
+    kv->set_key("k");
+    kv->set_value("v");
+    std::string body = payload;
+    if (batch) {
+      body.clear();
+      meta.set_num_messages_in_batch(*batch);
+      for (int i = 0; i < *batch; ++i) {
+        proto::SingleMessageMetadata s;
+        std::string p = payload + std::to_string(i);
+        append_batch_message(s, {reinterpret_cast<const std::uint8_t*>(p.data()), p.size()}, body);
+      }
+    }
+    std::string out;
+    encode_payload_command(cmd, meta, {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()}, out);
+    return out;
+  }
+  void subscribe(Connection& c, std::uint64_t id, const std::string& topic, const std::string& sub,
+                 proto::CommandSubscribe::SubType type = proto::CommandSubscribe::Shared) {
+    Cmd cmd;
+    cmd.set_type(Cmd::SUBSCRIBE);
+    auto* s = cmd.mutable_subscribe();
+    s->set_topic(topic);
+    s->set_subscription(sub);
+    s->set_subtype(type);
+    s->set_consumer_id(id);
+    s->set_request_id(200 + id);
+    s->set_initialposition(proto::CommandSubscribe::Earliest);
+    command(c, cmd);
+  }
+  void flow(Connection& c, std::uint64_t id, std::uint32_t permits) {
+    Cmd cmd;
+    cmd.set_type(Cmd::FLOW);
+    cmd.mutable_flow()->set_consumer_id(id);
+    cmd.mutable_flow()->set_messagepermits(permits);
+    command(c, cmd);
+  }
+
+  ManualExecutor executor_;
+  ManualClock clock_;
+  service::EmbeddedService service_;
+  PulsarServer server_;
+  FakeTransport transport_;
+};
+
+const std::string kTopic = "persistent://public/default/t";
+
+TEST_F(ConnectionTest, ConnectAnswersVersionAndLimits) {
+  auto c = open();
+  Cmd cmd;
+  cmd.set_type(Cmd::CONNECT);
+  cmd.mutable_connect()->set_client_version("test");
+  cmd.mutable_connect()->set_protocol_version(21);
+  command(*c, cmd);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.connected().server_version(), "mop/0.1.0");
+  EXPECT_EQ(got[0].command.connected().protocol_version(), 20);
+  EXPECT_EQ(got[0].command.connected().max_message_size(), 5 * 1024 * 1024);
+}
+
+TEST_F(ConnectionTest, CommandBeforeConnectCloses) {
+  auto c = open();
+  Cmd cmd;
+  cmd.set_type(Cmd::PING);
+  cmd.mutable_ping();
+  command(*c, cmd);
+  EXPECT_TRUE(c->closed());
+  EXPECT_TRUE(transport_.closed);
+}
+
+TEST_F(ConnectionTest, PingPongAndKeepAlive) {
+  auto c = open();
+  connect(*c);
+  Cmd ping;
+  ping.set_type(Cmd::PING);
+  ping.mutable_ping();
+  command(*c, ping);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::PONG);
+  clock_.advance(std::chrono::seconds(30));
+  c->on_tick();
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::PING);
+  EXPECT_FALSE(c->closed());
+  clock_.advance(std::chrono::seconds(30));
+  c->on_tick();
+  EXPECT_TRUE(c->closed());
+}
+
+TEST_F(ConnectionTest, LookupAndPartitionedMetadata) {
+  auto c = open();
+  connect(*c);
+  Cmd pm;
+  pm.set_type(Cmd::PARTITIONED_METADATA);
+  pm.mutable_partitionmetadata()->set_topic(kTopic);
+  pm.mutable_partitionmetadata()->set_request_id(1);
+  command(*c, pm);
+  Cmd lookup;
+  lookup.set_type(Cmd::LOOKUP);
+  lookup.mutable_lookuptopic()->set_topic("t");
+  lookup.mutable_lookuptopic()->set_request_id(2);
+  command(*c, lookup);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.partitionmetadataresponse().partitions(), 0u);
+  EXPECT_EQ(got[0].command.partitionmetadataresponse().request_id(), 1u);
+  const auto& r = got[1].command.lookuptopicresponse();
+  EXPECT_EQ(r.request_id(), 2u);
+  EXPECT_EQ(r.response(), proto::CommandLookupTopicResponse::Connect);
+  EXPECT_TRUE(r.authoritative());
+  EXPECT_EQ(r.brokerserviceurl(), "pulsar://127.0.0.1:6650");
+}
+
+TEST_F(ConnectionTest, LookupOfMissingTopicFailsWithoutAutoCreation) {
+  server_.options().allow_auto_topic_creation = false;
+  auto c = open();
+  connect(*c);
+  Cmd lookup;
+  lookup.set_type(Cmd::LOOKUP);
+  lookup.mutable_lookuptopic()->set_topic(kTopic);
+  lookup.mutable_lookuptopic()->set_request_id(2);
+  command(*c, lookup);
+  producer(*c, 1, kTopic);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.lookuptopicresponse().error(), proto::TopicNotFound);
+  EXPECT_EQ(got[1].command.error().error(), proto::TopicNotFound);
+}
+
+TEST_F(ConnectionTest, ProduceAndConsumeWithReceiptsInOrder) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 7, kTopic, "sub");
+  producer(*c, 1, kTopic);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+  EXPECT_EQ(got[1].command.type(), Cmd::PRODUCER_SUCCESS);
+  EXPECT_EQ(got[1].command.producer_success().producer_name(), "mop-producer-0");
+  EXPECT_EQ(got[1].command.producer_success().last_sequence_id(), -1);
+  feed(*c, send_frame(1, 0, "hello") + send_frame(1, 1, "b", 3));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.send_receipt().sequence_id(), 0u);
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), 0u);
+  EXPECT_EQ(got[1].command.send_receipt().sequence_id(), 1u);
+  EXPECT_EQ(got[1].command.send_receipt().message_id().entryid(), 1u);  // first of the batch
+  flow(*c, 7, 10);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 4u);  // the batch was unpacked into three entries
+  EXPECT_EQ(got[0].command.type(), Cmd::MESSAGE);
+  EXPECT_EQ(got[0].payload, "hello");
+  EXPECT_FALSE(got[0].metadata.has_num_messages_in_batch());
+  EXPECT_EQ(got[0].metadata.producer_name(), "p");
+  EXPECT_EQ(got[0].metadata.publish_time(), 1234u);
+  ASSERT_EQ(got[0].metadata.properties_size(), 1);
+  EXPECT_EQ(got[0].metadata.properties(0).key(), "k");
+  EXPECT_EQ(got[1].payload, "b0");
+  EXPECT_EQ(got[3].payload, "b2");
+  EXPECT_EQ(got[3].command.message().message_id().entryid(), 3u);
+
+  // Cumulative ack with a request id: ACK_RESPONSE, and nothing comes back on redelivery.
+  Cmd ack;
+  ack.set_type(Cmd::ACK);
+  ack.mutable_ack()->set_consumer_id(7);
+  ack.mutable_ack()->set_ack_type(proto::CommandAck::Cumulative);
+  *ack.mutable_ack()->add_message_id() = got[2].command.message().message_id();
+  ack.mutable_ack()->set_request_id(55);
+  command(*c, ack);
+  Cmd redeliver;
+  redeliver.set_type(Cmd::REDELIVER_UNACKNOWLEDGED_MESSAGES);
+  redeliver.mutable_redeliverunacknowledgedmessages()->set_consumer_id(7);
+  command(*c, redeliver);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::ACK_RESPONSE);
+  EXPECT_EQ(got[0].command.ackresponse().request_id(), 55u);
+  EXPECT_EQ(got[1].command.type(), Cmd::MESSAGE);
+  EXPECT_EQ(got[1].payload, "b2");
+  EXPECT_EQ(got[1].command.message().redelivery_count(), 1u);
+}
+
+TEST_F(ConnectionTest, BadChecksumIsASendErrorAndTheConnectionStays) {
+  auto c = open();
+  connect(*c);
+  producer(*c, 1, kTopic);
+  drain(*c);
+  std::string frame = send_frame(1, 9, "payload");
+  frame.back() ^= 0x55;
+  feed(*c, frame);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SEND_ERROR);
+  EXPECT_EQ(got[0].command.send_error().error(), proto::ChecksumError);
+  EXPECT_EQ(got[0].command.send_error().sequence_id(), 9u);
+  EXPECT_FALSE(c->closed());
+}
+
+TEST_F(ConnectionTest, SecondExclusiveConsumerIsBusy) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 1, kTopic, "x", proto::CommandSubscribe::Exclusive);
+  subscribe(*c, 2, kTopic, "x", proto::CommandSubscribe::Exclusive);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+  EXPECT_EQ(got[1].command.error().error(), proto::ConsumerBusy);
+  EXPECT_EQ(c->consumer_count(), 1u);
+}
+
+TEST_F(ConnectionTest, UnsupportedCommandCloses) {
+  auto c = open();
+  connect(*c);
+  Cmd cmd;
+  cmd.set_type(Cmd::CONSUMER_STATS);
+  command(*c, cmd);
+  EXPECT_TRUE(c->closed());
+}
+
+TEST_F(ConnectionTest, SchemaIsStoredPerTopic) {
+  auto c = open();
+  connect(*c);
+  Cmd create;
+  create.set_type(Cmd::GET_OR_CREATE_SCHEMA);
+  auto* q = create.mutable_getorcreateschema();
+  q->set_request_id(1);
+  q->set_topic(kTopic);
+  q->mutable_schema()->set_name("s");
+  q->mutable_schema()->set_schema_data("{}");
+  q->mutable_schema()->set_type(proto::Schema::Json);
+  command(*c, create);
+  Cmd get;
+  get.set_type(Cmd::GET_SCHEMA);
+  get.mutable_getschema()->set_request_id(2);
+  get.mutable_getschema()->set_topic(kTopic);
+  command(*c, get);
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[0].command.getorcreateschemaresponse().has_error_code());
+  EXPECT_EQ(got[1].command.getschemaresponse().schema().schema_data(), "{}");
+}
+
+}  // namespace
+}  // namespace mop::pulsar::server

@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// Integration tests of mop's Pulsar protocol (brokerServicePort) with a Pulsar client we did not
+// write: the pure-JS `pulsar-flex` npm package (protocol v17, lookup on its own connection, an
+// ACK_RESPONSE awaited for every ack). Cross-protocol cases use mosquitto_pub / mosquitto_sub.
+// Starts $MOP_BIN standalone on free ports (MQTT and Pulsar port 0) and reads the bound ports
+// from its log. Run: MOP_BIN=build/mop node --test --test-force-exit test_pulsar.js
+// (--test-force-exit: pulsar-flex keeps reconnect timers alive after the tests are done).
+'use strict';
+const { test, after, before } = require('node:test');
+const assert = require('node:assert');
+const { spawn, execFile } = require('node:child_process');
+const { Producer, Consumer, logLevel } = require('pulsar-flex');
+
+let mop;
+let pulsarPort;
+let mqttPort;
+const quiet = { logLevel: logLevel.NOTHING !== undefined ? logLevel.NOTHING : logLevel.ERROR };
+const opened = [];
+
+function startMop() {
+  return new Promise((resolve, reject) => {
+    const bin = process.env.MOP_BIN;
+    if (!bin) return reject(new Error('MOP_BIN is not set'));
+    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0'],
+                { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const p = /Pulsar listener ready on pulsar:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+      const m = /MQTT listener ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+      if (p && m) {
+        clearTimeout(timer);
+        pulsarPort = Number(p[1]);
+        mqttPort = Number(m[1]);
+        resolve();
+      }
+    };
+    mop.stdout.on('data', onData);
+    mop.stderr.on('data', onData);
+    mop.on('exit', (code) => reject(new Error(`mop exited with ${code}:\n${log}`)));
+  });
+}
+
+function servers() { return [`127.0.0.1:${pulsarPort}`]; }
+
+function producer(topic) {
+  const p = new Producer({ topic, discoveryServers: servers(), producerAccessMode: Producer.ACCESS_MODES.SHARED, ...quiet });
+  opened.push(p);
+  return p;
+}
+
+function consumer(topic, subscription, subType, name) {
+  const c = new Consumer({ topic, subscription, subType, consumerName: name, discoveryServers: servers(),
+                           initialPosition: Consumer.INITIAL_POSITION.EARLIEST, receiveQueueSize: 100, ...quiet });
+  opened.push(c);
+  return c;
+}
+
+// Collects `n` messages (acked individually unless `ack` says otherwise), or fails after a while.
+function collect(c, n, { ack = 'individual', timeoutMs = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const got = [];
+    const timer = setTimeout(() => reject(new Error(`got ${got.length} of ${n} messages: ${JSON.stringify(got.map((g) => g.payload))}`)), timeoutMs);
+    c.run({
+      autoAck: false,
+      onMessage: async ({ message, properties, redeliveryCount, ack: doAck, metadata }) => {
+        const item = { payload: Buffer.from(message).toString(), properties, redeliveryCount, metadata };
+        got.push(item);
+        if (ack === 'individual') await doAck();
+        if (ack === 'cumulative' && got.length === n) await doAck({ type: Consumer.ACK_TYPES.CUMULATIVE });
+        if (got.length === n) {
+          clearTimeout(timer);
+          resolve(got);
+        }
+      },
+    }).catch(reject);
+  });
+}
+
+function run(cmd, args, timeoutMs = 15000) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+before(startMop);
+
+after(async () => {
+  for (const o of opened) {
+    try { if (o.close) await o.close(); } catch (e) { /* already closed */ }
+  }
+  if (mop && mop.exitCode === null) {
+    // mop must close the Pulsar connections and exit 0 on SIGTERM.
+    const code = await new Promise((resolve) => { mop.removeAllListeners('exit'); mop.on('exit', resolve); mop.kill('SIGTERM'); });
+    assert.strictEqual(code, 0, 'mop exit code after SIGTERM');
+  }
+});
+
+test('single and batched messages reach a Shared subscriber in order, with properties', async () => {
+  const topic = 'persistent://public/default/js-shared';
+  const c = consumer(topic, 'shared-sub', Consumer.SUB_TYPES.SHARED, 'c1');
+  await c.subscribe();
+  const p = producer(topic);
+  await p.create();
+  await p.sendMessage({ payload: 'one', properties: { k: 'v1' } });
+  await p.sendBatch({ messages: [{ payload: 'two', properties: { k: 'v2' } }, { payload: 'three', properties: { k: 'v3' } }] });
+  const got = await collect(c, 3);
+  assert.deepStrictEqual(got.map((g) => g.payload), ['one', 'two', 'three']);
+  assert.deepStrictEqual(got.map((g) => g.properties.k), ['v1', 'v2', 'v3']);
+  assert.ok(got.every((g) => g.redeliveryCount === 0));
+  await p.close();
+  await c.unsubscribe();
+});
+
+test('Exclusive: a second consumer is refused, the first gets everything, cumulative ack', async () => {
+  const topic = 'persistent://public/default/js-exclusive';
+  const c1 = consumer(topic, 'ex-sub', Consumer.SUB_TYPES.EXCLUSIVE, 'first');
+  await c1.subscribe();
+  const c2 = consumer(topic, 'ex-sub', Consumer.SUB_TYPES.EXCLUSIVE, 'second');
+  await assert.rejects(c2.subscribe());
+  const p = producer(topic);
+  await p.create();
+  for (let i = 0; i < 5; i++) await p.sendMessage({ payload: `m${i}` });
+  const got = await collect(c1, 5, { ack: 'cumulative' });
+  assert.deepStrictEqual(got.map((g) => g.payload), ['m0', 'm1', 'm2', 'm3', 'm4']);
+  await p.close();
+  await c1.unsubscribe();
+});
+
+test('two Shared consumers split the messages between them', async () => {
+  const topic = 'persistent://public/default/js-shared-two';
+  const a = consumer(topic, 'split', Consumer.SUB_TYPES.SHARED, 'a');
+  const b = consumer(topic, 'split', Consumer.SUB_TYPES.SHARED, 'b');
+  await a.subscribe();
+  await b.subscribe();
+  const seen = [];
+  const both = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`saw ${seen.length} of 10`)), 15000);
+    const handler = (who) => async ({ message, ack }) => {
+      seen.push([who, Buffer.from(message).toString()]);
+      await ack();
+      if (seen.length === 10) { clearTimeout(timer); resolve(); }
+    };
+    a.run({ autoAck: false, onMessage: handler('a') }).catch(reject);
+    b.run({ autoAck: false, onMessage: handler('b') }).catch(reject);
+  });
+  const p = producer(topic);
+  await p.create();
+  for (let i = 0; i < 10; i++) await p.sendMessage({ payload: `s${i}` });
+  await both;
+  assert.deepStrictEqual(seen.map((s) => s[1]).sort(), Array.from({ length: 10 }, (_, i) => `s${i}`).sort());
+  assert.ok(seen.some((s) => s[0] === 'a') && seen.some((s) => s[0] === 'b'), JSON.stringify(seen));
+  await p.close();
+});
+
+test('mosquitto_pub -> pulsar-flex consumer of the mapped topic', async () => {
+  const c = consumer('persistent://public/default/sensors%2Froom1%2Ftemp', 'from-mqtt', Consumer.SUB_TYPES.EXCLUSIVE, 'x');
+  await c.subscribe();
+  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-q', '1', '-t', 'sensors/room1/temp', '-m', '21.5']);
+  const got = await collect(c, 1);
+  assert.strictEqual(got[0].payload, '21.5');
+  // An MQTT publish is one plain message, not a batch.
+  assert.ok(!got[0].metadata.numMessagesInBatch || got[0].metadata.numMessagesInBatch === 1);
+  await c.unsubscribe();
+});
+
+test('pulsar-flex producer -> mosquitto_sub', async () => {
+  const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-q', '1', '-t', 'sensors/room2/temp',
+                                    '-C', '1', '-W', '10']);
+  // Give mosquitto_sub time to subscribe before the message goes out.
+  await new Promise((r) => setTimeout(r, 700));
+  const p = producer('persistent://public/default/sensors%2Froom2%2Ftemp');
+  await p.create();
+  await p.sendMessage({ payload: 'from pulsar', properties: { unit: 'C' } });
+  assert.strictEqual((await sub).trim(), 'from pulsar');
+  await p.close();
+});
