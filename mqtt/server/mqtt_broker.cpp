@@ -273,6 +273,13 @@ void ClientConnection::on_inflight_freed(const DeliveryOrigin& origin) {
   if (!origin.topic.empty() && entry_) broker_.service_.flow(entry_->receiver, 1);
 }
 
+bool ClientConnection::supports_auth_method(const std::string& method) const {
+  const auto& a = broker_.options().authenticator;
+  return a && a->method() == method;
+}
+
+void ClientConnection::on_auth(const Auth& auth) { broker_.auth(*this, auth); }
+
 // ---------------------------------------------------------------------------------------------
 // MqttBroker
 
@@ -294,6 +301,58 @@ void MqttBroker::shutdown() {
 }
 
 void MqttBroker::connect(ClientConnection& conn, const Connect& c) {
+  if (c.properties.authentication_method && options_.authenticator) {
+    // Protocol already refused methods other than ours (0x8C).
+    conn.pending_connect_ = c;
+    auth_step(conn,
+              options_.authenticator->start(conn.protocol().client_id(),
+                                            c.properties.authentication_data.value_or(""), conn.auth_state_),
+              false);
+    return;
+  }
+  admit(conn, c);
+}
+
+void MqttBroker::auth(ClientConnection& conn, const Auth& a) {
+  if (!options_.authenticator) {
+    conn.protocol().terminate(CloseReason::protocol_error);  // AUTH without a method [MQTT-4.12.0-2]
+    return;
+  }
+  const std::string data = a.properties.authentication_data.value_or("");
+  if (a.reason_code == ReasonCode::re_authenticate)
+    auth_step(conn, options_.authenticator->start(conn.protocol().client_id(), data, conn.auth_state_), true);
+  else
+    auth_step(conn, options_.authenticator->next(data, conn.auth_state_), !conn.pending_connect_);
+}
+
+void MqttBroker::auth_step(ClientConnection& conn, const Authenticator::Step& step, bool reauth) {
+  const std::string& method = options_.authenticator->method();
+  using Kind = Authenticator::Step::Kind;
+  if (step.kind == Kind::more) {
+    conn.protocol().send_auth(ReasonCode::continue_authentication, method, step.data);
+    return;
+  }
+  conn.auth_state_.reset();
+  if (reauth) {
+    if (step.kind == Kind::success)
+      conn.protocol().send_auth(ReasonCode::success, method, step.data);
+    else
+      conn.protocol().terminate(CloseReason::protocol_error);  // MQTT 5 4.12.1: fails -> disconnect
+    return;
+  }
+  auto c = std::move(conn.pending_connect_);
+  conn.pending_connect_.reset();
+  if (!c) return;
+  if (step.kind == Kind::failure) {
+    logger()->info("client {}: authentication with {} failed", conn.protocol().client_id(), method);
+    conn.protocol().reject(ReasonCode::not_authorized);
+    return;
+  }
+  conn.protocol().set_connack_auth(method, step.data);
+  admit(conn, *c);
+}
+
+void MqttBroker::admit(ClientConnection& conn, const Connect& c) {
   const std::string& id = conn.protocol().client_id();
   // MQTT 5 says how long the session outlives the connection; 3.1.1's clean session is 0 or never.
   const std::uint32_t expiry = c.version == ProtocolVersion::v5 ? c.properties.session_expiry_interval.value_or(0)

@@ -60,7 +60,8 @@ void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
   reader_.feed(bytes);
   // While the broker decides on a CONNECT, later packets wait in the reader: they need the
   // session that accept() brings.
-  while (state_ == State::awaiting_connect || state_ == State::connected) {
+  while (state_ == State::awaiting_connect || state_ == State::connected ||
+         (state_ == State::connecting && authenticating_)) {
     auto frame = reader_.next();
     if (!frame) {
       const auto ec = frame.error();
@@ -79,6 +80,10 @@ void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
     if (state_ != State::awaiting_connect && f.type() == PacketType::connect) {
       fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
                 make_error_code(CodecError::second_connect).message());
+      return;
+    }
+    if (state_ == State::connecting && f.type() != PacketType::auth) {
+      fail_with(ReasonCode::protocol_error, CloseReason::protocol_error, "only AUTH may follow CONNECT until CONNACK");  // MQTT 5 4.12
       return;
     }
     auto packet = decode_client_packet(f, version_);
@@ -215,6 +220,7 @@ void Protocol::handle(Packet&& packet) {
         else if constexpr (std::is_same_v<T, Unsubscribe>) handle_unsubscribe(std::move(p));
         else if constexpr (std::is_same_v<T, Pingreq>) send(Pingresp{});
         else if constexpr (std::is_same_v<T, Disconnect>) handle_disconnect(p);
+        else if constexpr (std::is_same_v<T, Auth>) handle_auth(p);
         else fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
                        make_error_code(CodecError::unexpected_packet).message());
       },
@@ -225,8 +231,8 @@ void Protocol::handle_connect(Connect&& c) {
   version_ = c.version;
   if (c.version == ProtocolVersion::v5) {
     const Properties& pr = c.properties;
-    if (pr.authentication_method) {
-      // No enhanced authentication method is configured [MQTT-4.12.0-1].
+    if (pr.authentication_method && !handler_.supports_auth_method(*pr.authentication_method)) {
+      // Not a method we are configured for [MQTT-4.12.0-1].
       state_ = State::connecting;
       reject(ReasonCode::bad_authentication_method);
       return;
@@ -268,6 +274,8 @@ void Protocol::accept(std::shared_ptr<Session> session, bool session_present) {
     pr.subscription_identifier_available = true;
     pr.shared_subscription_available = true;
     if (limits_.server_keep_alive > 0) pr.server_keep_alive = limits_.server_keep_alive;
+    pr.authentication_method = std::move(connack_auth_method_);
+    pr.authentication_data = std::move(connack_auth_data_);
   }
   send(ack);
   resend_inflight();
@@ -285,6 +293,36 @@ void Protocol::reject(ReasonCode code) {
   send(Connack{false, connect_return_code_for(code), code, {}});
   fail(CloseReason::connect_rejected, fmt::format("CONNACK reason code 0x{:02X} ({})", static_cast<int>(code),
                                                   to_string(code)));
+}
+
+void Protocol::send_auth(ReasonCode rc, const std::string& method, std::string data) {
+  if (state_ == State::closed || version_ != ProtocolVersion::v5) return;
+  Auth a{rc, {}};
+  a.properties.authentication_method = method;  // [MQTT-4.12.0-5]
+  if (!data.empty()) a.properties.authentication_data = std::move(data);
+  send(a);
+  if (state_ == State::connecting && rc == ReasonCode::continue_authentication) {
+    authenticating_ = true;
+    on_bytes({});  // an AUTH that arrived early
+  }
+}
+
+void Protocol::set_connack_auth(const std::string& method, std::string data) {
+  connack_auth_method_ = method;
+  if (!data.empty()) connack_auth_data_ = std::move(data);
+}
+
+void Protocol::handle_auth(const Auth& a) {
+  // During CONNECT only a Continue answers our challenge; once connected a client may start a
+  // re-authentication (0x19) [MQTT-4.12.1-1]. Anything else is a protocol error [MQTT-4.12.0-2].
+  const bool ok = state_ == State::connecting ? a.reason_code == ReasonCode::continue_authentication
+                                              : a.reason_code != ReasonCode::success;
+  if (!ok) {
+    fail_with(ReasonCode::protocol_error, CloseReason::protocol_error, "unexpected AUTH");
+    return;
+  }
+  authenticating_ = false;  // the handler answers; send_auth(0x18) re-arms it
+  handler_.on_auth(a);
 }
 
 void Protocol::send_outbound(Outbound& o) {

@@ -75,6 +75,12 @@ public:
   virtual void on_delivery_acked(const DeliveryOrigin& origin) = 0;
   // An in-flight slot was freed (PUBACK, PUBCOMP): another message may be sent.
   virtual void on_inflight_freed(const DeliveryOrigin& origin) = 0;
+  // MQTT 5 enhanced authentication (4.12). A CONNECT naming a method the handler does not
+  // support is refused with 0x8C before on_connect.
+  virtual bool supports_auth_method(const std::string& /*method*/) const { return false; }
+  // An AUTH packet: during CONNECT (after send_auth with 0x18) or a re-authentication (0x19).
+  // Answer with send_auth, accept/reject (during CONNECT) or terminate.
+  virtual void on_auth(const Auth& /*auth*/) {}
 };
 
 struct ProtocolLimits {
@@ -104,6 +110,11 @@ public:
   void accept(std::shared_ptr<Session> session, bool session_present);
   void reject(ConnectReturnCode code);
   void reject(ReasonCode code);  // MQTT 5 CONNACK reason (3.1.1 gets the nearest return code)
+  // MQTT 5 enhanced authentication: sends AUTH (0x18 continue: the next AUTH from the client goes
+  // to ProtocolHandler::on_auth; 0x00 success of a re-authentication).
+  void send_auth(ReasonCode rc, const std::string& method, std::string data);
+  // Authentication method and data the CONNACK of the next accept() carries.
+  void set_connack_auth(const std::string& method, std::string data);
   // Closes the connection from the server side (takeover, shutdown); MQTT 5 clients get a
   // DISCONNECT with reason_for(reason) first.
   void terminate(CloseReason reason);
@@ -141,6 +152,7 @@ private:
   void handle_subscribe(Subscribe&& s);
   void handle_unsubscribe(Unsubscribe&& u);
   void handle_disconnect(const Disconnect& d);
+  void handle_auth(const Auth& a);
   void handle_decode_error(const Frame& f, std::error_code ec);
   void fail(CloseReason reason, const std::string& detail);
   // MQTT 5: tells the client why (CONNACK before the session exists, DISCONNECT after), then
@@ -182,6 +194,8 @@ private:
 
   // MQTT 5 connection state (3.1.1 leaves it at "no limit").
   bool client_id_assigned_ = false;
+  bool authenticating_ = false;  // CONNECT pending an AUTH from the client
+  std::optional<std::string> connack_auth_method_, connack_auth_data_;
   std::uint16_t client_receive_maximum_ = 65535;
   std::optional<std::uint32_t> client_max_packet_;
   std::uint16_t client_alias_max_ = 0;

@@ -712,5 +712,107 @@ TEST_F(MqttBrokerTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
   EXPECT_EQ(c->publishes().size(), 1u);
 }
 
+// A challenge/response method for the tests: "hello" -> challenge "nonce", "nonce-signed" -> ok.
+struct TestAuthenticator final : Authenticator {
+  const std::string& method() const override { return name; }
+  Step start(const std::string&, const std::string& data, std::unique_ptr<State>&) override {
+    return data == "hello" ? Step{Step::Kind::more, "nonce"} : Step{Step::Kind::failure, ""};
+  }
+  Step next(const std::string& data, std::unique_ptr<State>&) override {
+    return data == "nonce-signed" ? Step{Step::Kind::success, "welcome"} : Step{Step::Kind::failure, ""};
+  }
+  std::string name = "TEST";
+};
+
+class MqttBrokerAuthTest : public MqttBrokerTest {
+protected:
+  BrokerOptions auth_options = [] {
+    BrokerOptions o;
+    o.authenticator = std::make_shared<TestAuthenticator>();
+    return o;
+  }();
+  MqttBroker auth_broker{service, clock, auth_options};
+  std::unique_ptr<TestClient> auth_client() {
+    return std::make_unique<TestClient>(auth_broker, exec, ProtocolVersion::v5);
+  }
+  Connect connect_with(std::string data) {
+    Connect c;
+    c.protocol_name = "MQTT";
+    c.version = ProtocolVersion::v5;
+    c.client_id = "a";
+    c.properties.authentication_method = "TEST";
+    c.properties.authentication_data = std::move(data);
+    return c;
+  }
+  Auth auth(ReasonCode rc, std::string data) {
+    Auth a{rc, {}};
+    a.properties.authentication_method = "TEST";
+    a.properties.authentication_data = std::move(data);
+    return a;
+  }
+};
+
+TEST_F(MqttBrokerAuthTest, ChallengeResponseThenConnack) {  // MQTT 5 4.12
+  auto c = auth_client();
+  c->send(connect_with("hello"));
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  const auto& challenge = std::get<Auth>(r[0]);
+  EXPECT_EQ(challenge.reason_code, ReasonCode::continue_authentication);
+  EXPECT_EQ(challenge.properties.authentication_method, "TEST");  // [MQTT-4.12.0-5]
+  EXPECT_EQ(challenge.properties.authentication_data, "nonce");
+  c->send(auth(ReasonCode::continue_authentication, "nonce-signed"));
+  r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  const auto& ack = std::get<Connack>(r[0]);
+  EXPECT_EQ(ack.reason_code, ReasonCode::success);
+  EXPECT_EQ(ack.properties.authentication_method, "TEST");
+  EXPECT_EQ(ack.properties.authentication_data, "welcome");
+  EXPECT_EQ(auth_broker.session_count(), 1u);
+  // Re-authentication once connected [MQTT-4.12.1-1].
+  c->send(auth(ReasonCode::re_authenticate, "hello"));
+  r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Auth>(r[0]).reason_code, ReasonCode::continue_authentication);
+  c->send(auth(ReasonCode::continue_authentication, "nonce-signed"));
+  r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Auth>(r[0]).reason_code, ReasonCode::success);
+  EXPECT_FALSE(c->closed());
+}
+
+TEST_F(MqttBrokerAuthTest, WrongResponseIsNotAuthorized) {
+  auto c = auth_client();
+  c->send(connect_with("hello"));
+  c->received();
+  c->send(auth(ReasonCode::continue_authentication, "forged"));
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::not_authorized);
+  EXPECT_TRUE(c->closed());
+  EXPECT_EQ(auth_broker.session_count(), 0u);
+}
+
+TEST_F(MqttBrokerAuthTest, OtherMethodGets8C) {  // [MQTT-4.12.0-1]
+  auto c = auth_client();
+  Connect k = connect_with("hello");
+  k.properties.authentication_method = "OTHER";
+  c->send(k);
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::bad_authentication_method);
+}
+
+TEST_F(MqttBrokerAuthTest, OnlyAuthMayFollowConnectDuringTheExchange) {  // MQTT 5 4.12: until CONNACK only AUTH
+  auto c = auth_client();
+  c->send(connect_with("hello"));
+  c->received();
+  c->send(Pingreq{});
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::protocol_error);
+  EXPECT_TRUE(c->closed());
+}
+
 }  // namespace
 }  // namespace mop::mqtt
