@@ -1,0 +1,232 @@
+'use strict';
+// MQTT 5 (and mixed 3.1.1/5) integration tests of mop with MQTT.js (the `mqtt` npm package,
+// protocolVersion 5), a client we did not write. Starts $MOP_BIN standalone on a free MQTT port
+// (port 0, read from its log) with a temporary data directory.
+// Run: MOP_BIN=build/mop node --test --test-force-exit test_mqtt5.js   (after `npm ci` here)
+const test = require('node:test');
+const assert = require('node:assert');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const mqtt = require('mqtt');
+
+let mop;
+let port;
+const clients = [];
+
+function startMop() {
+  return new Promise((resolve, reject) => {
+    const bin = process.env.MOP_BIN;
+    if (!bin) return reject(new Error('MOP_BIN is not set'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-js5-'));
+    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
+                      '--webServicePort=0', `--dataDir=${dir}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const m = /MQTT listener ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        port = Number(m[1]);
+        resolve();
+      }
+    };
+    mop.stdout.on('data', onData);
+    mop.stderr.on('data', onData);
+    mop.on('exit', (code) => reject(new Error(`mop exited with ${code}:\n${log}`)));
+  });
+}
+
+const uid = (p) => `${p}-${Math.random().toString(16).slice(2, 10)}`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Connects and resolves with [client, connack]; rejects on a refused CONNACK.
+function connect(opts = {}) {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect({ host: '127.0.0.1', port, protocolVersion: 5, reconnectPeriod: 0,
+                             connectTimeout: 5000, ...opts });
+    clients.push(c);
+    const timer = setTimeout(() => reject(new Error('no CONNACK')), 8000);
+    c.once('connect', (ack) => { clearTimeout(timer); resolve([c, ack]); });
+    c.once('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+// Collects messages: next(ms) resolves with the next one or null after ms.
+function inbox(c) {
+  const q = [];
+  const waiters = [];
+  c.on('message', (topic, payload, packet) => {
+    const m = { topic, payload: payload.toString(), packet };
+    if (waiters.length) waiters.shift()(m); else q.push(m);
+  });
+  return {
+    next(ms = 5000) {
+      if (q.length) return Promise.resolve(q.shift());
+      return new Promise((resolve) => {
+        const w = (m) => { clearTimeout(t); resolve(m); };
+        const t = setTimeout(() => { waiters.splice(waiters.indexOf(w), 1); resolve(null); }, ms);
+        waiters.push(w);
+      });
+    },
+  };
+}
+
+test.before(startMop);
+test.after(() => {
+  for (const c of clients) c.end(true);
+  if (mop) mop.kill('SIGTERM');
+});
+
+test('CONNACK carries the server limits and an assigned client id [MQTT-3.2.2-16]', async () => {
+  const [, ack] = await connect({ clientId: '' });
+  const p = ack.properties;
+  assert.ok(p.assignedClientIdentifier);
+  assert.strictEqual(p.receiveMaximum, 1000);
+  assert.strictEqual(p.topicAliasMaximum, 10);
+  assert.ok(p.maximumPacketSize > 0);
+  assert.strictEqual(p.wildcardSubscriptionAvailable, true);
+  assert.strictEqual(p.subscriptionIdentifiersAvailable, true);
+  assert.strictEqual(p.sharedSubscriptionAvailable, true);
+});
+
+test('properties survive Pulsar; a 3.1.1 client shares the topic', async () => {
+  const topic = uid('props');
+  const [s5] = await connect({ clientId: uid('s5') });
+  const in5 = inbox(s5);
+  await s5.subscribeAsync(topic, { qos: 1 });
+  const [s3] = await connect({ clientId: uid('s3'), protocolVersion: 4 });
+  const in3 = inbox(s3);
+  await s3.subscribeAsync(topic, { qos: 1 });
+  const [p] = await connect({ clientId: uid('p') });
+  await p.publishAsync(topic, 'hello', { qos: 1, properties: {
+    payloadFormatIndicator: true, contentType: 'text/plain', responseTopic: 'reply/x',
+    correlationData: Buffer.from([0, 255, 7]), messageExpiryInterval: 100,
+    userProperties: { k: ['1', '2'], a: 'b' } } });
+  const m = await in5.next();
+  assert.strictEqual(m.payload, 'hello');
+  const pr = m.packet.properties;
+  assert.strictEqual(pr.contentType, 'text/plain');
+  assert.strictEqual(pr.responseTopic, 'reply/x');
+  assert.deepStrictEqual([...pr.correlationData], [0, 255, 7]);
+  assert.strictEqual(pr.payloadFormatIndicator, true);
+  assert.deepStrictEqual({ ...pr.userProperties }, { k: ['1', '2'], a: 'b' });  // order kept per key
+  assert.ok(pr.messageExpiryInterval > 0 && pr.messageExpiryInterval <= 100);
+  assert.strictEqual((await in3.next()).payload, 'hello');
+  await s3.publishAsync(topic, 'from311', { qos: 1 });
+  assert.strictEqual((await in5.next()).payload, 'from311');
+});
+
+test('no local [MQTT-3.8.3-3]', async () => {
+  const topic = uid('nl');
+  const [c] = await connect({ clientId: uid('nl') });
+  const box = inbox(c);
+  await c.subscribeAsync(topic, { qos: 1, nl: true });
+  await c.publishAsync(topic, 'mine', { qos: 1 });
+  assert.strictEqual(await box.next(500), null);
+  const [o] = await connect({ clientId: uid('o') });
+  await o.publishAsync(topic, 'theirs', { qos: 1 });
+  assert.strictEqual((await box.next()).payload, 'theirs');
+});
+
+test('retain handling 0/1/2 and retain as published [MQTT-3.3.1-9..13]', async () => {
+  const topic = uid('rh');
+  const [p] = await connect({ clientId: uid('p') });
+  await p.publishAsync(topic, 'kept', { qos: 1, retain: true });
+  const [c] = await connect({ clientId: uid('c') });
+  const box = inbox(c);
+  await c.subscribeAsync(topic, { qos: 1, rh: 2 });
+  assert.strictEqual(await box.next(500), null);
+  await c.unsubscribeAsync(topic);
+  await c.subscribeAsync(topic, { qos: 1, rh: 1 });
+  assert.strictEqual((await box.next()).payload, 'kept');
+  await c.subscribeAsync(topic, { qos: 1, rh: 1 });
+  assert.strictEqual(await box.next(500), null);
+  await c.subscribeAsync(topic, { qos: 1, rh: 0, rap: true });
+  assert.strictEqual((await box.next()).packet.retain, true);
+  await p.publishAsync(topic, 'live', { qos: 1, retain: true });
+  const live = await box.next();
+  assert.strictEqual(live.payload, 'live');
+  assert.strictEqual(live.packet.retain, true);
+  await p.publishAsync(topic, '', { qos: 1, retain: true });
+});
+
+test('subscription identifiers of every matching subscription [MQTT-3.3.4-3]', async () => {
+  const base = uid('sid');
+  const [c] = await connect({ clientId: uid('c') });
+  const box = inbox(c);
+  await c.subscribeAsync(`${base}/+`, { qos: 1, properties: { subscriptionIdentifier: 3 } });
+  await c.subscribeAsync(`${base}/x`, { qos: 1, properties: { subscriptionIdentifier: 4 } });
+  const [p] = await connect({ clientId: uid('p') });
+  await p.publishAsync(`${base}/x`, 'm', { qos: 1 });
+  const m = await box.next();
+  const ids = [].concat(m.packet.properties.subscriptionIdentifier);
+  assert.deepStrictEqual(ids.sort(), [3, 4]);
+});
+
+test('topic aliases both ways [MQTT-3.3.2-9, -12]', async () => {
+  const topic = uid('alias');
+  const [s] = await connect({ clientId: uid('s'), properties: { topicAliasMaximum: 2 } });
+  const box = inbox(s);
+  await s.subscribeAsync(topic, { qos: 1 });
+  const [p] = await connect({ clientId: uid('p') });
+  await p.publishAsync(topic, 'one', { qos: 1, properties: { topicAlias: 1 } });
+  await p.publishAsync('', 'two', { qos: 1, properties: { topicAlias: 1 } });
+  const a = await box.next();
+  const b = await box.next();
+  assert.deepStrictEqual([a.topic, a.payload, b.topic, b.payload], [topic, 'one', topic, 'two']);
+  assert.strictEqual(b.packet.properties.topicAlias, a.packet.properties.topicAlias);
+});
+
+test('UNSUBACK reason codes [MQTT-3.11.3-1]', async () => {
+  const topic = uid('u');
+  const [c] = await connect({ clientId: uid('c') });
+  await c.subscribeAsync(topic, { qos: 0 });
+  const unsuback = new Promise((resolve) => {
+    const f = (pk) => { if (pk.cmd === 'unsuback') { c.off('packetreceive', f); resolve(pk); } };
+    c.on('packetreceive', f);
+  });
+  await c.unsubscribeAsync([topic, `${topic}/none`]);
+  const pk = await unsuback;
+  assert.deepStrictEqual(pk.granted, [0x00, 0x11]);
+});
+
+test('session expiry interval keeps the session, then ends it', async () => {
+  const id = uid('exp');
+  const topic = uid('exp');
+  let [c] = await connect({ clientId: id, clean: true, properties: { sessionExpiryInterval: 2 } });
+  await c.subscribeAsync(topic, { qos: 1 });
+  await c.endAsync();
+  const [p] = await connect({ clientId: uid('p') });
+  await p.publishAsync(topic, 'queued', { qos: 1 });
+  let ack;
+  [c, ack] = await connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 2 } });
+  assert.strictEqual(ack.sessionPresent, true);
+  await c.endAsync();
+  await sleep(3500);
+  [c, ack] = await connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 2 } });
+  assert.strictEqual(ack.sessionPresent, false);
+});
+
+test('will delay, and DISCONNECT 0x04 sends the will', async () => {
+  const wtopic = uid('will');
+  const [w] = await connect({ clientId: uid('w') });
+  const box = inbox(w);
+  await w.subscribeAsync(wtopic, { qos: 1 });
+  const [c] = await connect({ clientId: uid('c'), properties: { sessionExpiryInterval: 30 },
+    will: { topic: wtopic, payload: Buffer.from('gone'), qos: 1, retain: false,
+            properties: { willDelayInterval: 1, userProperties: { why: 'test' } } } });
+  c.end(false, { reasonCode: 0x04 });
+  assert.strictEqual(await box.next(500), null);  // not before its delay
+  const m = await box.next(4000);
+  assert.ok(m, 'will not published');
+  assert.strictEqual(m.payload, 'gone');
+  assert.deepStrictEqual({ ...m.packet.properties.userProperties }, { why: 'test' });
+});
+
+test('an authentication method without an authenticator gets CONNACK 0x8C [MQTT-4.12.0-1]', async () => {
+  await assert.rejects(connect({ clientId: uid('a'), properties: { authenticationMethod: 'SCRAM-SHA-1' } }),
+                       (e) => e.code === 0x8C || /authentication method/i.test(String(e.message)));
+});
