@@ -186,9 +186,8 @@ void Protocol::apply_topic_alias(Publish& p) {
   // [MQTT-3.3.2-9]: never above the client's topic alias maximum. Least recently used topics
   // give their alias to new ones.
   if (auto it = out_aliases_.find(p.topic); it != out_aliases_.end()) {
-    p.properties.topic_alias = it->second;
-    out_alias_lru_.remove(p.topic);
-    out_alias_lru_.push_back(p.topic);
+    p.properties.topic_alias = it->second->second;
+    out_alias_lru_.splice(out_alias_lru_.end(), out_alias_lru_, it->second);  // most recent
     p.topic.clear();
     return;
   }
@@ -196,13 +195,13 @@ void Protocol::apply_topic_alias(Publish& p) {
   if (out_aliases_.size() < client_alias_max_) {
     alias = static_cast<std::uint16_t>(out_aliases_.size() + 1);
   } else {
-    auto victim = out_aliases_.find(out_alias_lru_.front());
-    alias = victim->second;
-    out_aliases_.erase(victim);
+    alias = out_alias_lru_.front().second;
+    out_aliases_.erase(std::string_view(out_alias_lru_.front().first));
     out_alias_lru_.pop_front();
   }
-  out_aliases_.emplace(p.topic, alias);
-  out_alias_lru_.push_back(p.topic);
+  out_alias_lru_.emplace_back(p.topic, alias);
+  // The key views the list's string, which does not move while the entry lives.
+  out_aliases_.emplace(std::string_view(out_alias_lru_.back().first), std::prev(out_alias_lru_.end()));
   p.properties.topic_alias = alias;  // topic and alias together: the client learns the mapping
 }
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -200,9 +201,10 @@ private:
   std::optional<std::uint32_t> client_max_packet_;
   std::uint16_t client_alias_max_ = 0;
   std::vector<std::string> in_aliases_;  // client -> server, index = alias
-  // server -> client: topic -> alias, and topics from least to most recently used.
-  std::map<std::string, std::uint16_t, std::less<>> out_aliases_;
-  std::list<std::string> out_alias_lru_;
+  // server -> client: topics from least to most recently used, each with its alias, and an
+  // index into that list by topic (O(log n) per PUBLISH whatever the client's maximum).
+  std::list<std::pair<std::string, std::uint16_t>> out_alias_lru_;
+  std::map<std::string_view, std::list<std::pair<std::string, std::uint16_t>>::iterator> out_aliases_;
 };
 
 }  // namespace mop::mqtt

@@ -603,6 +603,21 @@ TEST_F(Protocol5Test, OutboundTopicAliasesStayWithinTheClientsMaximum) {  // [MQ
   EXPECT_EQ(std::get<Publish>(out[2]).properties.topic_alias, 1);
 }
 
+TEST_F(Protocol5Test, OutboundTopicAliasEvictsTheLeastRecentlyUsed) {
+  Properties props;
+  props.topic_alias_maximum = 2;
+  connect5(props);
+  for (const char* t : {"a", "b", "a", "c", "a"}) proto->deliver(pub(t, 0, 0), {});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 5u);
+  auto alias = [&](int i) { return *std::get<Publish>(out[i]).properties.topic_alias; };
+  EXPECT_EQ(alias(0), 1);
+  EXPECT_EQ(alias(1), 2);
+  EXPECT_EQ(alias(3), 2);  // c takes b's alias: a was used more recently
+  EXPECT_EQ(std::get<Publish>(out[4]).topic, "");  // a still aliased
+  EXPECT_EQ(alias(4), 1);
+}
+
 TEST_F(Protocol5Test, NoTopicAliasesWhenTheClientAllowsNone) {  // [MQTT-3.3.2-9]
   connect5();
   proto->deliver(pub("a", 0, 0), {});
