@@ -116,4 +116,12 @@ void Broker::redeliver_unacked(const TopicName& topic, const std::string& subscr
   if (r != nullptr && t != nullptr) t->redeliver_unacked(subscription, *r);
 }
 
+void Broker::seek(const TopicName& topic, const std::string& subscription, MessageId target) {
+  if (auto* t = find_topic(topic)) t->seek(subscription, target);
+}
+
+void Broker::seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) {
+  if (auto* t = find_topic(topic)) t->seek_time(subscription, publish_time_ms);
+}
+
 }  // namespace mop::broker

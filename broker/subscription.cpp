@@ -84,6 +84,18 @@ void Subscription::redeliver_unacked(const Receiver& receiver) {
   }
 }
 
+void Subscription::seek(MessageId target) {
+  target.batch = -1;
+  const MessageId first = ledger_.first();
+  const MessageId end = ledger_.end();
+  if (target < first) target = first;
+  if (end < target) target = end;
+  outstanding_.clear();
+  replay_.clear();
+  redeliveries_.clear();
+  cursor_ = Cursor(target);
+}
+
 std::size_t Subscription::backlog() const {
   const auto end = ledger_.end().entry;
   const auto floor = cursor_.ack_floor().entry;

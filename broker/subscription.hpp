@@ -61,6 +61,11 @@ public:
   // REDELIVER_UNACKNOWLEDGED_MESSAGES without ids), with raised redelivery counts. Call
   // dispatch() after.
   void redeliver_unacked(const Receiver& receiver);
+  // Pulsar's reset cursor: every entry before `target` counts as acknowledged, every entry from
+  // it on as not (individual acks above it are forgotten), and deliveries in flight are
+  // forgotten (the consumer drops its queue). Clamped to the entries still stored. Call
+  // dispatch() after.
+  void seek(MessageId target);
 
   // Delivers while some receiver can take messages; waits in ready queues otherwise.
   void dispatch();

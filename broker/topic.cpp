@@ -82,6 +82,31 @@ void Topic::redeliver_unacked(const std::string& name, const Receiver& receiver)
   it->second->dispatch();
 }
 
+void Topic::seek(const std::string& name, MessageId target) {
+  const auto it = subscriptions_.find(name);
+  if (it == subscriptions_.end()) return;
+  Subscription& sub = *it->second;
+  const MessageId before = sub.cursor().ack_floor();
+  sub.seek(target);
+  floors_.erase(floors_.find(before));
+  floors_.insert(sub.cursor().ack_floor());
+  trim();
+  sub.dispatch();
+}
+
+void Topic::seek_time(const std::string& name, std::uint64_t publish_time_ms) {
+  // A linear scan: seeking by time is rare, and entries are in publish order only roughly.
+  MessageId target = ledger_->end();
+  for (MessageId id = ledger_->first(); id < ledger_->end(); id = Ledger::next(id)) {
+    const auto e = ledger_->read(id);
+    if (e && e->message && e->message->publish_time_ms >= publish_time_ms) {
+      target = id;
+      break;
+    }
+  }
+  seek(name, target);
+}
+
 std::optional<MessageId> Topic::last_message_id() const {
   const MessageId end = ledger_->end();
   if (end.entry == 0) return std::nullopt;

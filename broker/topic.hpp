@@ -43,6 +43,10 @@ public:
   void ack(const std::string& name, MessageId id);
   void ack_cumulative(const std::string& name, MessageId id);
   void redeliver_unacked(const std::string& name, const Receiver& receiver);
+  // Resets the subscription to `target` (see Subscription::seek), or to the first stored entry
+  // published at or after `publish_time_ms`.
+  void seek(const std::string& name, MessageId target);
+  void seek_time(const std::string& name, std::uint64_t publish_time_ms);
   // The newest stored entry, if any.
   std::optional<MessageId> last_message_id() const;
 

@@ -105,6 +105,15 @@ void EmbeddedService::redeliver_unacked(const TopicName& topic, const std::strin
   broker_.redeliver_unacked(topic, subscription, receiver);
 }
 
+void EmbeddedService::seek(const TopicName& topic, const std::string& subscription, MessageId target) {
+  broker_.seek(topic, subscription, target);
+}
+
+void EmbeddedService::seek_time(const TopicName& topic, const std::string& subscription,
+                                std::uint64_t publish_time_ms) {
+  broker_.seek_time(topic, subscription, publish_time_ms);
+}
+
 bool EmbeddedService::topic_exists(const TopicName& topic) { return broker_.find_topic(topic) != nullptr; }
 
 std::optional<MessageId> EmbeddedService::last_message_id(const TopicName& topic) {

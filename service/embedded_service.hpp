@@ -37,6 +37,8 @@ public:
   void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;
   void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) override;
   void redeliver_unacked(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
+  void seek(const TopicName& topic, const std::string& subscription, MessageId target) override;
+  void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) override;
   bool topic_exists(const TopicName& topic) override;
   std::optional<MessageId> last_message_id(const TopicName& topic) override;
 

@@ -108,6 +108,12 @@ public:
   // another receiver), with its redelivery count raised. Permits are not returned: the receiver
   // asks for more with flow() as a Pulsar consumer does after clearing its queue.
   virtual void redeliver_unacked(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
+  // Resets a subscription (Pulsar's SEEK): messages before `target` count as acknowledged, those
+  // from it on are delivered again, from the start of what is still stored at the earliest;
+  // what its receivers held unacknowledged is forgotten. seek_time: to the first message
+  // published at or after the time.
+  virtual void seek(const TopicName& topic, const std::string& subscription, MessageId target) = 0;
+  virtual void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) = 0;
   // Whether the topic exists now (Pulsar's allowAutoTopicCreation=false needs to know).
   virtual bool topic_exists(const TopicName& topic) = 0;
   // The id of the newest message of the topic; std::nullopt when it has none or does not exist.

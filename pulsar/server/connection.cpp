@@ -654,8 +654,24 @@ void Connection::on_get_topics_of_namespace(const Frame& f) {
 }
 
 void Connection::on_seek(const Frame& f) {
-  // Not in the service yet: refuse politely rather than close, so the client's consumer lives on.
-  send_error(f.command->seek().request_id(), proto::NotAllowedError, "SEEK is not supported yet");
+  const auto& q = f.command->seek();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
+  const Consumer& c = *it->second;
+  if (q.has_message_id()) {
+    const auto id = from_proto(q.message_id());
+    // "Earliest" is (-1, -1) on the wire, numerically past everything: seek to the oldest entry.
+    if (is_earliest(id)) {
+      service_.seek_time(c.topic, c.subscription, 0);
+    } else {
+      service_.seek(c.topic, c.subscription, to_service(q.message_id()));
+    }
+  } else if (q.has_message_publish_time()) {
+    service_.seek_time(c.topic, c.subscription, q.message_publish_time());
+  } else {
+    return send_error(q.request_id(), proto::MetadataError, "SEEK needs a message id or a publish time");
+  }
+  send_success(q.request_id());
 }
 
 }  // namespace mop::pulsar::server

@@ -437,6 +437,31 @@ TEST_P(ServiceContract, RedeliverUnackedSendsTheReceiversUnackedAgain) {
   EXPECT_EQ(r.got[3].id, r.got[0].id);
 }
 
+TEST_P(ServiceContract, SeekRewindsAndSkipsASubscription) {
+  const auto t = topic("seek");
+  Recorder r;
+  const auto id = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id));
+  svc().flow(id, 100);
+  publish_n(t, 4);
+  ASSERT_EQ(r.got.size(), 4u);
+  svc().seek(t, "s", r.got[1].id);  // nothing acknowledged yet: m1.. come again
+  settle();
+  ASSERT_EQ(r.payloads(), strings({"m0", "m1", "m2", "m3", "m1", "m2", "m3"}));
+  svc().seek(t, "s", MessageId{r.got[0].id.ledger, r.got[3].id.entry + 1, -1});  // skip to the end
+  svc().close_receiver(id);
+  settle();
+  Recorder again;
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::exclusive), id2));
+  svc().flow(id2, 100);
+  publish_n(t, 1, "n");
+  EXPECT_EQ(again.payloads(), strings({"n0"}));
+  svc().seek_time(t, "s", 0);  // everything still stored
+  settle();
+  EXPECT_EQ(again.payloads(), strings({"n0", "n0"}));
+}
+
 TEST_P(ServiceContract, TopicExistsAndLastMessageId) {
   const auto t = topic("last-id");
   EXPECT_FALSE(svc().topic_exists(t));

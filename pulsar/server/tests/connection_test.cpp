@@ -315,6 +315,29 @@ TEST_F(ConnectionTest, UnsupportedCommandCloses) {
   EXPECT_TRUE(c->closed());
 }
 
+TEST_F(ConnectionTest, SeekToEarliestRedeliversEverythingStored) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 3, kTopic, "seek", proto::CommandSubscribe::Exclusive);
+  producer(*c, 1, kTopic);
+  flow(*c, 3, 10);
+  feed(*c, send_frame(1, 0, "a") + send_frame(1, 1, "b"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 6u);  // SUCCESS, PRODUCER_SUCCESS, 2 receipts, 2 messages
+  Cmd seek;
+  seek.set_type(Cmd::SEEK);
+  seek.mutable_seek()->set_consumer_id(3);
+  seek.mutable_seek()->set_request_id(9);
+  seek.mutable_seek()->mutable_message_id()->set_ledgerid(static_cast<std::uint64_t>(-1));
+  seek.mutable_seek()->mutable_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
+  command(*c, seek);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+  EXPECT_EQ(got[1].payload, "a");
+  EXPECT_EQ(got[2].payload, "b");
+}
+
 TEST_F(ConnectionTest, SchemaIsStoredPerTopic) {
   auto c = open();
   connect(*c);
