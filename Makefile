@@ -35,14 +35,19 @@ test-asan: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2 --timeout 900
 
-# libFuzzer targets (clang), each run for FUZZ_SECONDS.
+# libFuzzer targets (clang), each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders and the
+# Pulsar frame decoder. New inputs go to the build folder; the seed corpora stay as committed.
+FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DMOP_FUZZ=ON -DMOP_BUILD_TESTS=OFF -DMOP_BUILD_BENCH=OFF
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target mqtt_decoder_fuzz
-	mkdir -p $(FUZZ_BUILD)/corpus/mqtt
-	./$(FUZZ_BUILD)/fuzz/mqtt_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	  $(FUZZ_BUILD)/corpus/mqtt fuzz/corpus/mqtt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  bin=$${t%%:*}; corpus=$${t##*:}; mkdir -p $(FUZZ_BUILD)/corpus/$$corpus; \
+	  echo "fuzz: $$bin for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/fuzz/$$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus/$$corpus fuzz/corpus/$$corpus; \
+	done
 
 # Codec and topic-matching micro-benchmarks (Google Benchmark).
 bench: setup build
