@@ -68,6 +68,16 @@ protected:
     }
     return out;
   }
+  // The CONNECT of a client coming back to its persistent session "client".
+  static std::string resume_connect_bytes() {
+    Connect c;
+    c.protocol_name = "MQTT";
+    c.clean_session = false;
+    c.client_id = "client";
+    std::string bytes;
+    encode(c, ProtocolVersion::v311, bytes);
+    return bytes;
+  }
   void connect(bool clean = true, std::uint16_t keep_alive = 0, std::string id = "client") {
     Connect c;
     c.protocol_name = "MQTT";
@@ -240,12 +250,7 @@ TEST_F(ProtocolTest, Qos2InboundStateSurvivesReconnect) {
   // New connection, same session: the resent PUBLISH is not published again.
   FakeHandler h2;
   auto p2 = std::make_shared<Protocol>(h2, clock, ProtocolLimits{});
-  std::string bytes;
-  Connect c;
-  c.protocol_name = "MQTT";
-  c.clean_session = false;
-  c.client_id = "client";
-  encode(c, ProtocolVersion::v311, bytes);
+  std::string bytes = resume_connect_bytes();
   encode(Publish{true, 2, false, "t", 4, Payload::copy_of("m")}, ProtocolVersion::v311, bytes);
   p2->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), 0});
   std::span<const std::uint8_t> all{reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()};
@@ -268,12 +273,7 @@ TEST_F(ProtocolTest, DeliveryQos1AndResendWithDupAfterReconnect) {  // [MQTT-4.4
 
   FakeHandler h2;
   auto p2 = std::make_shared<Protocol>(h2, clock, ProtocolLimits{});
-  std::string bytes;
-  Connect c;
-  c.protocol_name = "MQTT";
-  c.clean_session = false;
-  c.client_id = "client";
-  encode(c, ProtocolVersion::v311, bytes);
+  std::string bytes = resume_connect_bytes();
   p2->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
   p2->accept(session, true);
   std::string all;
