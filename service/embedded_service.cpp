@@ -28,8 +28,9 @@ private:
 
 EmbeddedService::EmbeddedService(Executor& executor, Clock& clock) : EmbeddedService(executor, clock, {}) {}
 
-EmbeddedService::EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers)
-    : executor_(executor), clock_(clock), broker_(executor, std::move(ledgers)) {
+EmbeddedService::EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers,
+                                 broker::Persistence* persistence)
+    : executor_(executor), clock_(clock), broker_(executor, std::move(ledgers)), persistence_(persistence) {
   broker_.set_topic_created_hook([this](const TopicName& topic) { topic_created(topic); });
 }
 
@@ -162,6 +163,96 @@ void EmbeddedService::set_retained(const TopicName& topic, MessagePtr message,
 std::vector<std::pair<TopicName, MessagePtr>> EmbeddedService::retained(
     const NamespaceName& ns, const std::function<bool(const TopicName&)>& match) {
   return broker_.retained().match(ns, match);
+}
+
+// Sessions and wills: the write goes to the persistence (which posts its completion once
+// durable) or, without one, completes on the next executor turn. The cached copy changes only
+// when the write succeeded, so load_* never report what is not stored.
+void EmbeddedService::put_session(SessionRecord session, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), session, done = std::move(done)](std::error_code ec) mutable {
+    if (alive.expired()) return;
+    if (!ec) {
+      auto id = session.client_id;
+      sessions_.insert_or_assign(std::move(id), std::move(session));
+    }
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->put_session(std::move(session), std::move(finish));
+  } else {
+    post([finish = std::move(finish)]() mutable { finish({}); });
+  }
+}
+
+void EmbeddedService::delete_session(const std::string& client_id, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), client_id, done = std::move(done)](std::error_code ec) {
+    if (alive.expired()) return;
+    if (!ec) sessions_.erase(client_id);
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->delete_session(client_id, std::move(finish));
+  } else {
+    post([finish = std::move(finish)] { finish({}); });
+  }
+}
+
+std::vector<SessionRecord> EmbeddedService::load_sessions() {
+  std::vector<SessionRecord> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, session] : sessions_) out.push_back(session);
+  return out;
+}
+
+void EmbeddedService::put_will(WillRecord will, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), will, done = std::move(done)](std::error_code ec) mutable {
+    if (alive.expired()) return;
+    if (!ec) {
+      auto id = will.client_id;
+      wills_.insert_or_assign(std::move(id), std::move(will));
+    }
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->put_will(std::move(will), std::move(finish));
+  } else {
+    post([finish = std::move(finish)]() mutable { finish({}); });
+  }
+}
+
+void EmbeddedService::delete_will(const std::string& client_id, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), client_id, done = std::move(done)](std::error_code ec) {
+    if (alive.expired()) return;
+    if (!ec) wills_.erase(client_id);
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->delete_will(client_id, std::move(finish));
+  } else {
+    post([finish = std::move(finish)] { finish({}); });
+  }
+}
+
+std::vector<WillRecord> EmbeddedService::load_wills() {
+  std::vector<WillRecord> out;
+  out.reserve(wills_.size());
+  for (const auto& [id, will] : wills_) out.push_back(will);
+  return out;
+}
+
+broker::Persistence::LoadError EmbeddedService::restore() {
+  if (persistence_ == nullptr) return {};
+  broker::Persistence::Restored restored;
+  if (auto e = persistence_->load(restored)) return e;
+  for (auto& s : restored.sessions) {
+    auto id = s.client_id;
+    sessions_.insert_or_assign(std::move(id), std::move(s));
+  }
+  for (auto& w : restored.wills) {
+    auto id = w.client_id;
+    wills_.insert_or_assign(std::move(id), std::move(w));
+  }
+  return {};
 }
 
 }  // namespace mop::service

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "broker/broker.hpp"
+#include "broker/persistence.hpp"
 #include "core/clock.hpp"
 #include "core/executor.hpp"
 #include "service/messaging_service.hpp"
@@ -17,8 +18,11 @@ namespace mop::service {
 class EmbeddedService final : public MessagingService {
 public:
   EmbeddedService(Executor& executor, Clock& clock);
-  // For storage (issue 4) and tests: topics get their ledgers from `ledgers`.
-  EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers);
+  // For storage (issue 4) and tests: topics get their ledgers from `ledgers`; sessions and wills
+  // are written to `persistence` (which must outlive the service) when given, else kept in
+  // memory. Call restore() once before serving.
+  EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers,
+                  broker::Persistence* persistence = nullptr);
   EmbeddedService(const EmbeddedService&) = delete;
   EmbeddedService& operator=(const EmbeddedService&) = delete;
   ~EmbeddedService() override;
@@ -50,6 +54,17 @@ public:
   std::vector<std::pair<TopicName, MessagePtr>> retained(const NamespaceName& ns,
                                                          const std::function<bool(const TopicName&)>& match) override;
 
+  void put_session(SessionRecord session, StateCallback done) override;
+  void delete_session(const std::string& client_id, StateCallback done) override;
+  std::vector<SessionRecord> load_sessions() override;
+  void put_will(WillRecord will, StateCallback done) override;
+  void delete_will(const std::string& client_id, StateCallback done) override;
+  std::vector<WillRecord> load_wills() override;
+
+  // Reads back what `persistence` holds (nothing to do without one). On error the service must
+  // not serve: the error names the record that could not be read.
+  broker::Persistence::LoadError restore();
+
   // Introspection for tests and metrics.
   broker::Broker& broker() { return broker_; }
 
@@ -69,6 +84,10 @@ private:
   broker::Broker broker_;
   ReceiverId next_receiver_ = 1;
   std::map<NamespaceName, std::vector<TopicListener*>> watchers_;
+  broker::Persistence* persistence_ = nullptr;
+  // Sessions and wills as of the last successful write of each (what load_* return).
+  std::map<std::string, SessionRecord> sessions_;
+  std::map<std::string, WillRecord> wills_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

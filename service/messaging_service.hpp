@@ -44,6 +44,64 @@ struct Message {
 };
 using MessagePtr = std::shared_ptr<const Message>;
 
+// Messages compare by content (the payload bytes, not the buffer).
+bool operator==(const Message& a, const Message& b);
+
+// --- MQTT session state ---------------------------------------------------------------------
+// What an MQTT server keeps per client across restarts, as plain values. The service stores
+// them (durably when it has a store) and gives them back at start; it does not interpret them.
+
+struct SessionSubscription {
+  std::string filter;
+  std::uint8_t qos = 0;
+  std::uint8_t options = 0;  // MQTT 5 subscription options byte above the QoS bits (no local, RAP, RH)
+  std::uint32_t subscription_id = 0;  // 0: none
+  auto operator<=>(const SessionSubscription&) const = default;
+};
+
+enum class OutboundState : std::uint8_t {
+  publish_sent = 0,  // QoS 1/2 PUBLISH sent, waiting for PUBACK / PUBREC
+  pubrel_sent = 1,   // QoS 2 PUBREL sent, waiting for PUBCOMP
+};
+
+// An outbound QoS 1/2 message in flight to the client, and where it came from.
+struct OutboundInflight {
+  std::uint16_t packet_id = 0;
+  std::string topic;         // the Pulsar topic the message was read from
+  std::string subscription;  // and the subscription it was delivered on
+  MessageId message_id;
+  std::uint8_t qos = 1;
+  OutboundState state = OutboundState::publish_sent;
+  auto operator<=>(const OutboundInflight&) const = default;
+};
+
+struct SessionRecord {
+  std::string client_id;
+  bool clean_start = false;
+  std::uint8_t protocol_version = 4;      // 3, 4 (3.1.1) or 5
+  std::uint32_t expiry_interval_s = 0;    // MQTT 5 session expiry; 0xFFFFFFFF: never
+  std::uint64_t disconnected_at_ms = 0;   // wall clock; 0 while connected. Expiry counts from here.
+  std::vector<SessionSubscription> subscriptions;
+  std::vector<std::uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
+  std::vector<OutboundInflight> outbound;
+  auto operator<=>(const SessionRecord&) const = default;
+};
+
+// A will message waiting for its client to disconnect (due_at_ms == 0) or for its delay to pass.
+struct WillRecord {
+  std::string client_id;
+  std::string topic;  // full Pulsar topic name
+  Message message;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::uint32_t delay_s = 0;
+  std::uint64_t due_at_ms = 0;  // wall clock when it is published, 0 while the client is connected
+};
+inline bool operator==(const WillRecord& a, const WillRecord& b) {
+  return a.client_id == b.client_id && a.topic == b.topic && a.message == b.message && a.qos == b.qos &&
+         a.retain == b.retain && a.delay_s == b.delay_s && a.due_at_ms == b.due_at_ms;
+}
+
 enum class SubscriptionType { exclusive, shared, failover, key_shared };
 enum class InitialPosition { latest, earliest };
 
@@ -73,6 +131,8 @@ public:
 };
 
 using PublishCallback = std::function<void(std::error_code, MessageId)>;
+// Completion of a state write (sessions, wills): runs once the write is durable, or failed.
+using StateCallback = std::function<void(std::error_code)>;
 
 class MessagingService {
 public:
@@ -129,6 +189,18 @@ public:
   // Every retained message of a namespace whose topic satisfies `match`.
   virtual std::vector<std::pair<TopicName, MessagePtr>> retained(
       const NamespaceName& ns, const std::function<bool(const TopicName&)>& match) = 0;
+
+  // MQTT session state and wills, one record per client id. put_* stores or replaces, delete_*
+  // removes (no error when there is none). `done` (may be empty) runs once the write is durable,
+  // or with an error (then the stored state is what it was before the call); completions run in
+  // call order. load_* return every record whose write has completed successfully (those
+  // restored at start included), by client id; the MQTT server reads them once at start.
+  virtual void put_session(SessionRecord session, StateCallback done) = 0;
+  virtual void delete_session(const std::string& client_id, StateCallback done) = 0;
+  virtual std::vector<SessionRecord> load_sessions() = 0;
+  virtual void put_will(WillRecord will, StateCallback done) = 0;
+  virtual void delete_will(const std::string& client_id, StateCallback done) = 0;
+  virtual std::vector<WillRecord> load_wills() = 0;
 };
 
 // Errors of the service, as Pulsar's ServerError names them.

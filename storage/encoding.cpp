@@ -4,11 +4,6 @@
 
 namespace mop::storage {
 
-bool operator==(const Message& a, const Message& b) {
-  return a.payload == b.payload && a.properties == b.properties && a.publish_time_ms == b.publish_time_ms &&
-         a.producer_name == b.producer_name && a.ordering_key == b.ordering_key && a.mqtt_qos == b.mqtt_qos;
-}
-
 namespace key {
 
 void put_be64(std::string& out, std::uint64_t v) {

@@ -671,5 +671,133 @@ TEST_P(ServiceContract, GivenPublishTimeIsKept) {
   EXPECT_EQ(r.times[0], 1'700'000'000'123ULL);
 }
 
+// --- MQTT sessions and wills ---------------------------------------------------------------------
+
+SessionRecord session(const std::string& client_id, std::uint32_t expiry = 0) {
+  SessionRecord s;
+  s.client_id = client_id;
+  s.protocol_version = 5;
+  s.expiry_interval_s = expiry;
+  s.subscriptions = {{"a/+", 1, 0, 0}, {"b/#", 2, 0x04, 7}};
+  s.inbound_qos2 = {3, 9};
+  OutboundInflight o;
+  o.packet_id = 12;
+  o.topic = "persistent://public/default/a";
+  o.subscription = "mqtt-" + client_id;
+  o.message_id = {5, 6, -1};
+  o.qos = 2;
+  o.state = OutboundState::pubrel_sent;
+  s.outbound = {o};
+  return s;
+}
+
+WillRecord will(const std::string& client_id, std::uint32_t delay = 0) {
+  WillRecord w;
+  w.client_id = client_id;
+  w.topic = "persistent://public/default/will";
+  w.message = *make_message("gone: " + client_id);
+  w.message.properties = {{"k", "v"}, {"k", "w"}};
+  w.qos = 1;
+  w.retain = true;
+  w.delay_s = delay;
+  w.due_at_ms = delay == 0 ? 0 : 1'700'000'100'000ULL;
+  return w;
+}
+
+std::vector<std::string> client_ids(const std::vector<SessionRecord>& v) {
+  std::vector<std::string> out;
+  for (const auto& s : v) out.push_back(s.client_id);
+  return out;
+}
+
+std::vector<std::string> client_ids(const std::vector<WillRecord>& v) {
+  std::vector<std::string> out;
+  for (const auto& w : v) out.push_back(w.client_id);
+  return out;
+}
+
+TEST_P(ServiceContract, SessionsArePutReplacedDeletedAndLoaded) {
+  EXPECT_TRUE(svc().load_sessions().empty());
+  std::vector<std::string> order;
+  auto track = [&](const char* what) {
+    return [&order, what](std::error_code ec) {
+      EXPECT_FALSE(ec) << what << ": " << ec.message();
+      order.emplace_back(what);
+    };
+  };
+  svc().put_session(session("c2"), track("put c2"));
+  svc().put_session(session("c1", 60), track("put c1"));
+  svc().put_session(session("c3"), track("put c3"));
+  EXPECT_TRUE(order.empty());  // never inline
+  settle();
+  EXPECT_EQ(order, strings({"put c2", "put c1", "put c3"}));  // in call order
+  auto loaded = svc().load_sessions();
+  EXPECT_EQ(client_ids(loaded), strings({"c1", "c2", "c3"}));  // by client id
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_EQ(loaded[0], session("c1", 60));  // every field kept
+
+  auto replaced = session("c1", 0xFFFFFFFF);
+  replaced.disconnected_at_ms = 1'700'000'000'999ULL;
+  replaced.outbound.clear();
+  replaced.inbound_qos2 = {1};
+  svc().put_session(replaced, track("replace c1"));
+  svc().delete_session("c3", track("delete c3"));
+  svc().delete_session("never-stored", track("delete unknown"));
+  settle();
+  EXPECT_EQ(order.back(), "delete unknown");
+  loaded = svc().load_sessions();
+  ASSERT_EQ(client_ids(loaded), strings({"c1", "c2"}));
+  EXPECT_EQ(loaded[0], replaced);
+  EXPECT_EQ(loaded[1], session("c2"));
+}
+
+TEST_P(ServiceContract, PutThenDeleteOfOneSessionEndsDeleted) {
+  int done = 0;
+  svc().put_session(session("c"), [&](std::error_code ec) { EXPECT_FALSE(ec); ++done; });
+  svc().delete_session("c", [&](std::error_code ec) { EXPECT_FALSE(ec); ++done; });
+  svc().put_session(session("d"), {});  // no completion wanted
+  settle();
+  EXPECT_EQ(done, 2);
+  EXPECT_EQ(client_ids(svc().load_sessions()), strings({"d"}));
+}
+
+TEST_P(ServiceContract, WillsArePutReplacedDeletedAndLoaded) {
+  EXPECT_TRUE(svc().load_wills().empty());
+  std::vector<std::string> order;
+  auto track = [&](const char* what) {
+    return [&order, what](std::error_code ec) {
+      EXPECT_FALSE(ec) << what << ": " << ec.message();
+      order.emplace_back(what);
+    };
+  };
+  svc().put_will(will("w2", 30), track("put w2"));
+  svc().put_will(will("w1"), track("put w1"));
+  EXPECT_TRUE(order.empty());  // never inline
+  settle();
+  EXPECT_EQ(order, strings({"put w2", "put w1"}));
+  auto loaded = svc().load_wills();
+  ASSERT_EQ(client_ids(loaded), strings({"w1", "w2"}));
+  EXPECT_EQ(loaded[0], will("w1"));
+  EXPECT_EQ(loaded[1], will("w2", 30));
+  EXPECT_EQ(loaded[1].message.payload.view(), "gone: w2");
+
+  auto due = will("w1", 5);
+  due.due_at_ms = 1'700'000'000'500ULL;  // the client went away: the will is now due
+  svc().put_will(due, track("replace w1"));
+  svc().delete_will("w2", track("delete w2"));
+  svc().delete_will("nobody", track("delete unknown"));
+  settle();
+  EXPECT_EQ(order, strings({"put w2", "put w1", "replace w1", "delete w2", "delete unknown"}));
+  loaded = svc().load_wills();
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0], due);
+  // Sessions and wills are separate records under the same client id.
+  svc().put_session(session("w1"), {});
+  svc().delete_will("w1", {});
+  settle();
+  EXPECT_TRUE(svc().load_wills().empty());
+  EXPECT_EQ(client_ids(svc().load_sessions()), strings({"w1"}));
+}
+
 }  // namespace
 }  // namespace mop::service::testing
