@@ -1,11 +1,18 @@
 #include "service/embedded_service.hpp"
 
 #include <algorithm>
+#include <deque>
 
 namespace mop::service {
 
-// Turns broker deliveries into posted ReceiverListener calls. A delivery still queued when its
-// receiver closes is dropped: the broker has already put the message back for redelivery.
+// Turns broker deliveries into ReceiverListener calls, run from the executor (never inline: the
+// broker must not be re-entered). Deliveries queue per receiver and one posted task drains them,
+// so a burst costs one executor task, not one per message; and a listener that returns its
+// permit during on_message (QoS 0) has the next message delivered in the same task instead of
+// behind everything else the executor has queued meanwhile, which let a slow-looking subscriber
+// fall ever further behind its publishers. A drain hands over after kDrainBudget deliveries so
+// that one busy receiver does not starve the sockets. Deliveries still queued when the receiver
+// closes are dropped: the broker has already put those messages back for redelivery.
 class EmbeddedService::ReceiverSink final : public broker::DeliverySink {
 public:
   ReceiverSink(EmbeddedService& service, ReceiverId id, ReceiverListener& listener)
@@ -13,17 +20,47 @@ public:
 
   void deliver(const std::shared_ptr<const broker::SubscriptionKey>& key, const broker::Entry& entry,
                std::uint32_t redelivery_count) override {
-    service_.post([&service = service_, id = id_, key, entry, redelivery_count] {
-      const auto it = service.receivers_.find(id);
-      if (it == service.receivers_.end()) return;
-      it->second->listener_.on_message(key->topic, key->name, entry.id, entry.message, redelivery_count);
-    });
+    pending_.push_back(Pending{key, entry, redelivery_count});
+    if (!drain_posted_) {
+      drain_posted_ = true;
+      service_.post([&service = service_, id = id_] { drain(service, id); });
+    }
   }
 
 private:
+  static constexpr std::size_t kDrainBudget = 65536;
+
+  struct Pending {
+    std::shared_ptr<const broker::SubscriptionKey> key;
+    broker::Entry entry;
+    std::uint32_t redelivery_count;
+  };
+
+  // Static and by id: a listener may close its receiver (destroying this sink) from on_message.
+  static void drain(EmbeddedService& service, ReceiverId id) {
+    for (std::size_t n = 0;; ++n) {
+      const auto it = service.receivers_.find(id);
+      if (it == service.receivers_.end()) return;
+      ReceiverSink& sink = *it->second;
+      if (sink.pending_.empty()) {
+        sink.drain_posted_ = false;
+        return;
+      }
+      if (n == kDrainBudget) {  // still drain_posted_: the follow-up task is the one posted here
+        service.post([&service, id] { drain(service, id); });
+        return;
+      }
+      Pending d = std::move(sink.pending_.front());
+      sink.pending_.pop_front();
+      sink.listener_.on_message(d.key->topic, d.key->name, d.entry.id, d.entry.message, d.redelivery_count);
+    }
+  }
+
   EmbeddedService& service_;
   ReceiverId id_;
   ReceiverListener& listener_;
+  std::deque<Pending> pending_;
+  bool drain_posted_ = false;
 };
 
 EmbeddedService::EmbeddedService(Executor& executor, Clock& clock) : EmbeddedService(executor, clock, {}) {}

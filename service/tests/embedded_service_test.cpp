@@ -110,4 +110,62 @@ TEST(EmbeddedService, SubscribeWithUnknownReceiverFails) {
 }
 
 }  // namespace
+// A listener that hands its permit back from on_message (what an MQTT QoS 0 subscriber does)
+// gets its whole backlog in one executor task, not one task per message queued behind every
+// other task posted meanwhile (that let a topic's backlog grow without bound under fan-in).
+TEST(EmbeddedService, PermitReturnedDuringDeliveryDrainsBacklogInOneTask) {
+  ManualExecutor ex;
+  ManualClock clock;
+  EmbeddedService svc(ex, clock);
+  struct Returner final : ReceiverListener {
+    void on_message(const TopicName& t, const std::string& s, MessageId id, const MessagePtr&, std::uint32_t) override {
+      ++received;
+      svc->ack(t, s, id);
+      svc->flow(receiver, 1);
+    }
+    EmbeddedService* svc = nullptr;
+    ReceiverId receiver = 0;
+    int received = 0;
+  } r;
+  r.svc = &svc;
+  r.receiver = svc.open_receiver(r);
+  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, r.receiver));
+  for (int i = 0; i < 500; ++i) svc.publish(kTopic, message(1), {});
+  svc.flow(r.receiver, 1);
+  ex.run_all();  // publish completions
+  EXPECT_EQ(r.received, 500);
+  EXPECT_EQ(svc.broker().find_topic(kTopic)->ledger().entry_count(), 0u) << "acknowledged entries are trimmed";
+
+  // Live traffic: the deliveries of a burst of publishes share one task.
+  r.received = 0;
+  for (int i = 0; i < 100; ++i) svc.publish(kTopic, message(1), {});
+  EXPECT_EQ(ex.pending(), 1u) << "one drain task, not one task per delivery";
+  ASSERT_TRUE(ex.run_one());
+  EXPECT_EQ(r.received, 100);
+  EXPECT_EQ(ex.pending(), 0u);
+}
+
+// A listener closing its own receiver from on_message stops the drain cleanly.
+TEST(EmbeddedService, ReceiverClosedDuringDrainStopsIt) {
+  ManualExecutor ex;
+  ManualClock clock;
+  EmbeddedService svc(ex, clock);
+  struct Closer final : ReceiverListener {
+    void on_message(const TopicName&, const std::string&, MessageId, const MessagePtr&, std::uint32_t) override {
+      ++received;
+      svc->close_receiver(receiver);
+    }
+    EmbeddedService* svc = nullptr;
+    ReceiverId receiver = 0;
+    int received = 0;
+  } c;
+  c.svc = &svc;
+  c.receiver = svc.open_receiver(c);
+  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, c.receiver));
+  svc.flow(c.receiver, 10);
+  for (int i = 0; i < 5; ++i) svc.publish(kTopic, message(1), {});
+  ex.run_all();
+  EXPECT_EQ(c.received, 1);
+}
+
 }  // namespace mop::service::testing
