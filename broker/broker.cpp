@@ -116,6 +116,13 @@ void Broker::redeliver_unacked(const TopicName& topic, const std::string& subscr
   if (r != nullptr && t != nullptr) t->redeliver_unacked(subscription, *r);
 }
 
+void Broker::redeliver(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver_id,
+                       const std::vector<MessageId>& ids) {
+  Receiver* r = receiver(receiver_id);
+  Topic* t = find_topic(topic);
+  if (r != nullptr && t != nullptr) t->redeliver(subscription, *r, ids);
+}
+
 void Broker::seek(const TopicName& topic, const std::string& subscription, MessageId target) {
   if (auto* t = find_topic(topic)) t->seek(subscription, target);
 }

@@ -57,6 +57,8 @@ public:
   void ack(const TopicName& topic, const std::string& subscription, MessageId id);
   void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id);
   void redeliver_unacked(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
+  void redeliver(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver,
+                 const std::vector<MessageId>& ids);
   void seek(const TopicName& topic, const std::string& subscription, MessageId target);
   void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms);
 

@@ -84,6 +84,20 @@ void Subscription::redeliver_unacked(const Receiver& receiver) {
   }
 }
 
+void Subscription::redeliver(const Receiver& receiver, const std::vector<MessageId>& ids) {
+  const auto it = find(receiver);
+  if (it == attachments_.end()) return;
+  const Attachment* holder = it->get();
+  for (MessageId id : ids) {
+    id.batch = -1;
+    const auto o = outstanding_.find(id);
+    if (o == outstanding_.end() || o->second != holder) continue;
+    replay_.insert(id);
+    ++redeliveries_[id];
+    outstanding_.erase(o);
+  }
+}
+
 void Subscription::seek(MessageId target) {
   target.batch = -1;
   const MessageId first = ledger_.first();

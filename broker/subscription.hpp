@@ -61,6 +61,9 @@ public:
   // REDELIVER_UNACKNOWLEDGED_MESSAGES without ids), with raised redelivery counts. Call
   // dispatch() after.
   void redeliver_unacked(const Receiver& receiver);
+  // The same for the listed entries only (a negative ack); ids `receiver` does not hold are
+  // ignored. O(ids * log(in flight)). Call dispatch() after.
+  void redeliver(const Receiver& receiver, const std::vector<MessageId>& ids);
   // Pulsar's reset cursor: every entry before `target` counts as acknowledged, every entry from
   // it on as not (individual acks above it are forgotten), and deliveries in flight are
   // forgotten (the consumer drops its queue). Clamped to the entries still stored. Call

@@ -82,6 +82,13 @@ void Topic::redeliver_unacked(const std::string& name, const Receiver& receiver)
   it->second->dispatch();
 }
 
+void Topic::redeliver(const std::string& name, const Receiver& receiver, const std::vector<MessageId>& ids) {
+  const auto it = subscriptions_.find(name);
+  if (it == subscriptions_.end()) return;
+  it->second->redeliver(receiver, ids);
+  it->second->dispatch();
+}
+
 void Topic::seek(const std::string& name, MessageId target) {
   const auto it = subscriptions_.find(name);
   if (it == subscriptions_.end()) return;

@@ -43,6 +43,7 @@ public:
   void ack(const std::string& name, MessageId id);
   void ack_cumulative(const std::string& name, MessageId id);
   void redeliver_unacked(const std::string& name, const Receiver& receiver);
+  void redeliver(const std::string& name, const Receiver& receiver, const std::vector<MessageId>& ids);
   // Resets the subscription to `target` (see Subscription::seek), or to the first stored entry
   // published at or after `publish_time_ms`.
   void seek(const std::string& name, MessageId target);

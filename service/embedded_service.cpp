@@ -143,6 +143,11 @@ void EmbeddedService::redeliver_unacked(const TopicName& topic, const std::strin
   broker_.redeliver_unacked(topic, subscription, receiver);
 }
 
+void EmbeddedService::redeliver(const TopicName& topic, const std::string& subscription, ReceiverId receiver,
+                                const std::vector<MessageId>& ids) {
+  broker_.redeliver(topic, subscription, receiver, ids);
+}
+
 void EmbeddedService::seek(const TopicName& topic, const std::string& subscription, MessageId target) {
   broker_.seek(topic, subscription, target);
 }

@@ -41,6 +41,8 @@ public:
   void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;
   void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) override;
   void redeliver_unacked(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
+  void redeliver(const TopicName& topic, const std::string& subscription, ReceiverId receiver,
+                 const std::vector<MessageId>& ids) override;
   void seek(const TopicName& topic, const std::string& subscription, MessageId target) override;
   void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) override;
   bool topic_exists(const TopicName& topic) override;

@@ -168,6 +168,11 @@ public:
   // another receiver), with its redelivery count raised. Permits are not returned: the receiver
   // asks for more with flow() as a Pulsar consumer does after clearing its queue.
   virtual void redeliver_unacked(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
+  // The same for the listed messages only (Pulsar's REDELIVER_UNACKNOWLEDGED_MESSAGES with ids,
+  // which is how clients send negative acks): ids that `receiver` does not hold unacknowledged
+  // (acknowledged, held by another receiver, unknown) are ignored. Batch indexes are ignored.
+  virtual void redeliver(const TopicName& topic, const std::string& subscription, ReceiverId receiver,
+                         const std::vector<MessageId>& ids) = 0;
   // Resets a subscription (Pulsar's SEEK): messages before `target` count as acknowledged, those
   // from it on are delivered again, from the start of what is still stored at the earliest;
   // what its receivers held unacknowledged is forgotten. seek_time: to the first message

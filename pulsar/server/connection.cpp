@@ -1,6 +1,7 @@
 #include "pulsar/server/connection.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -63,6 +64,15 @@ proto::ServerError to_server_error(std::error_code ec) {
   if (ec == make_error_code(CodecError::checksum_mismatch)) return proto::ChecksumError;
   if (ec.category() == codec_category()) return proto::UnknownError;
   return proto::PersistenceError;  // storage failures reach us as generic error codes
+}
+
+void PulsarServer::forget_partial_acks(const service::TopicName& topic, const std::string& subscription,
+                                       std::optional<service::MessageId> upto) {
+  constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+  const auto first = partial_acks_.lower_bound(PartialAckKey{topic.str(), subscription, 0, 0});
+  const auto last = partial_acks_.upper_bound(
+      PartialAckKey{topic.str(), subscription, upto ? upto->ledger : kMax, upto ? upto->entry : kMax});
+  partial_acks_.erase(first, last);
 }
 
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
@@ -528,26 +538,66 @@ void Connection::deliver(Consumer& consumer, service::MessageId id, const servic
 void Connection::on_ack(const Frame& f) {
   const auto& q = f.command->ack();
   const auto it = consumers_.find(q.consumer_id());
-  if (it != consumers_.end()) {
-    const Consumer& c = *it->second;
-    for (const auto& id : q.message_id()) {
-      if (q.ack_type() == proto::CommandAck::Cumulative) {
-        service_.ack_cumulative(c.topic, c.subscription, to_service(id));
-      } else {
-        service_.ack(c.topic, c.subscription, to_service(id));
-      }
-    }
-  }
-  if (q.has_request_id()) {
+  auto respond = [&](std::optional<proto::ServerError> error, const std::string& message) {
+    if (!q.has_request_id()) return;
     proto::BaseCommand r;
     r.set_type(proto::BaseCommand::ACK_RESPONSE);
-    r.mutable_ackresponse()->set_consumer_id(q.consumer_id());
-    r.mutable_ackresponse()->set_request_id(q.request_id());
-    if (it == consumers_.end()) {
-      r.mutable_ackresponse()->set_error(proto::ConsumerNotFound);
-      r.mutable_ackresponse()->set_message("Consumer not found");
+    auto* a = r.mutable_ackresponse();
+    a->set_consumer_id(q.consumer_id());
+    a->set_request_id(q.request_id());
+    if (q.has_txnid_least_bits()) a->set_txnid_least_bits(q.txnid_least_bits());
+    if (q.has_txnid_most_bits()) a->set_txnid_most_bits(q.txnid_most_bits());
+    if (error) {
+      a->set_error(*error);
+      a->set_message(message);
     }
     send(r);
+  };
+  if (it == consumers_.end()) return respond(proto::ConsumerNotFound, "Consumer not found");
+  if (q.has_txnid_least_bits() || q.has_txnid_most_bits()) {
+    // Transactions are not supported: nothing is acknowledged, and the client is told so.
+    logger()->info("{}: transactional ACK refused (transactions are not supported)", peer_);
+    return respond(proto::NotAllowedError, "Transactions are not supported by this broker");
+  }
+  const bool cumulative = q.ack_type() == proto::CommandAck::Cumulative;
+  for (const auto& id : q.message_id()) ack_one(*it->second, id, cumulative);
+  respond(std::nullopt, {});
+}
+
+void Connection::ack_one(const Consumer& c, const proto::MessageIdData& d, bool cumulative) {
+  const auto id = to_service(d);
+  if (d.ack_set_size() == 0) {
+    if (cumulative) {
+      server_.forget_partial_acks(c.topic, c.subscription, id);
+      service_.ack_cumulative(c.topic, c.subscription, id);
+    } else {
+      server_.partial_acks().erase(PulsarServer::PartialAckKey{c.topic.str(), c.subscription, id.ledger, id.entry});
+      service_.ack(c.topic, c.subscription, id);
+    }
+    return;
+  }
+  // Batch-index acknowledgement: a set bit in ack_set is an index not yet acknowledged. The
+  // sets received for one entry are merged (bitwise AND, as Pulsar's broker does), and the entry
+  // is acknowledged once no index is left. Cumulative: everything before the entry is acked.
+  if (cumulative && id.entry > 0) {
+    const service::MessageId before{id.ledger, id.entry - 1, -1};
+    server_.forget_partial_acks(c.topic, c.subscription, before);
+    service_.ack_cumulative(c.topic, c.subscription, before);
+  }
+  const auto words = words_of(d.ack_set());
+  auto& partial = server_.partial_acks();
+  auto [pos, fresh] = partial.try_emplace(PulsarServer::PartialAckKey{c.topic.str(), c.subscription, id.ledger, id.entry});
+  if (fresh) {
+    pos->second.assign(words.begin(), words.end());
+  } else {
+    ack_set_merge(pos->second, words);
+  }
+  const bool done = d.has_batch_size() && d.batch_size() > 0
+                        ? ack_set_all_acked(pos->second, d.batch_size())
+                        : std::all_of(pos->second.begin(), pos->second.end(), [](std::int64_t w) { return w == 0; });
+  if (done) {
+    partial.erase(pos);
+    service_.ack(c.topic, c.subscription, id);
   }
 }
 
@@ -555,9 +605,17 @@ void Connection::on_redeliver(const Frame& f) {
   const auto& q = f.command->redeliverunacknowledgedmessages();
   const auto it = consumers_.find(q.consumer_id());
   if (it == consumers_.end()) return;
-  // With or without ids, everything this consumer holds unacknowledged goes back: a superset of
-  // what a Shared consumer lists, so at worst a duplicate, never a loss.
-  service_.redeliver_unacked(it->second->topic, it->second->subscription, it->second->receiver);
+  const Consumer& c = *it->second;
+  if (q.message_ids_size() == 0) {
+    service_.redeliver_unacked(c.topic, c.subscription, c.receiver);
+    return;
+  }
+  // A negative ack (clients send it after their nack delay) or an ack timeout: only the listed
+  // messages, whatever the subscription type, as Pulsar's broker does.
+  std::vector<service::MessageId> ids;
+  ids.reserve(static_cast<std::size_t>(q.message_ids_size()));
+  for (const auto& d : q.message_ids()) ids.push_back(to_service(d));
+  service_.redeliver(c.topic, c.subscription, c.receiver, ids);
 }
 
 void Connection::on_unsubscribe(const Frame& f) {
@@ -566,6 +624,7 @@ void Connection::on_unsubscribe(const Frame& f) {
   if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
   service_.close_receiver(it->second->receiver);
   service_.unsubscribe(it->second->topic, it->second->subscription);
+  server_.forget_partial_acks(it->second->topic, it->second->subscription);
   consumers_.erase(it);
   send_success(q.request_id());
 }
@@ -658,6 +717,7 @@ void Connection::on_seek(const Frame& f) {
   const auto it = consumers_.find(q.consumer_id());
   if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
   const Consumer& c = *it->second;
+  server_.forget_partial_acks(c.topic, c.subscription);  // a reset cursor forgets batch acks too
   if (q.has_message_id()) {
     const auto id = from_proto(q.message_id());
     // "Earliest" is (-1, -1) on the wire, numerically past everything: seek to the oldest entry.

@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/out_buffer.hpp"
@@ -63,6 +65,19 @@ public:
     std::uint64_t version = 0;
   };
   std::map<std::string, StoredSchema>& schemas() { return schemas_; }
+  // Batch-index acknowledgements (ack_set) of entries not yet fully acknowledged, per
+  // subscription: an entry is acknowledged in the service once every index is. In memory.
+  struct PartialAckKey {
+    std::string topic;
+    std::string subscription;
+    std::uint64_t ledger = 0;
+    std::uint64_t entry = 0;
+    auto operator<=>(const PartialAckKey&) const = default;
+  };
+  std::map<PartialAckKey, std::vector<std::int64_t>>& partial_acks() { return partial_acks_; }
+  // Forgets the partial acks of a subscription up to and including `upto` (all without one).
+  void forget_partial_acks(const service::TopicName& topic, const std::string& subscription,
+                           std::optional<service::MessageId> upto = std::nullopt);
 
 private:
   service::MessagingService& service_;
@@ -70,6 +85,7 @@ private:
   ServerOptions options_;
   std::uint64_t producer_names_ = 0;
   std::map<std::string, StoredSchema> schemas_;
+  std::map<PartialAckKey, std::vector<std::int64_t>> partial_acks_;
 };
 
 class Connection {
@@ -112,6 +128,8 @@ private:
   std::optional<service::TopicName> resolve(const std::string& topic) const;
   // Whether the topic may be used: it exists or may be created.
   bool usable(const service::TopicName& topic);
+  // One id of an ACK: individual or cumulative, whole entry or batch indexes (ack_set).
+  void ack_one(const Consumer& consumer, const proto::MessageIdData& id, bool cumulative);
   void deliver(Consumer& consumer, service::MessageId id, const service::MessagePtr& message,
                std::uint32_t redelivery_count);
 

@@ -437,6 +437,40 @@ TEST_P(ServiceContract, RedeliverUnackedSendsTheReceiversUnackedAgain) {
   EXPECT_EQ(r.got[3].id, r.got[0].id);
 }
 
+TEST_P(ServiceContract, RedeliverListedIdsOnlyThoseTheReceiverHolds) {
+  const auto t = topic("redeliver-ids");
+  Recorder r1, r2;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id1));
+  svc().flow(id1, 3);
+  publish_n(t, 4);
+  ASSERT_EQ(r1.payloads(), strings({"m0", "m1", "m2"}));
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id2));
+  svc().flow(id2, 1);
+  settle();
+  ASSERT_EQ(r2.payloads(), strings({"m3"}));
+  // m1 (held, listed) comes back; m0 (held, not listed) does not; m2 (acknowledged) and m3
+  // (held by the other receiver) are ignored although listed. A batch index does not matter.
+  svc().ack(t, "s", r1.got[2].id);
+  MessageId m1 = r1.got[1].id;
+  m1.batch = 0;
+  svc().redeliver(t, "s", id1, {m1, r1.got[2].id, r2.got[0].id});
+  settle();
+  ASSERT_EQ(r1.payloads(), strings({"m0", "m1", "m2"}));  // no permits left: waits
+  svc().flow(id1, 5);
+  settle();
+  ASSERT_EQ(r1.payloads(), strings({"m0", "m1", "m2", "m1"}));
+  EXPECT_EQ(r1.got[3].id, r1.got[1].id);
+  EXPECT_EQ(r1.got[3].redelivery_count, 1u);
+  EXPECT_EQ(r2.payloads(), strings({"m3"}));
+  // Listed again after the redelivery: the count keeps rising.
+  svc().redeliver(t, "s", id1, {r1.got[3].id});
+  settle();
+  ASSERT_EQ(r1.got.size(), 5u);
+  EXPECT_EQ(r1.got[4].redelivery_count, 2u);
+}
+
 TEST_P(ServiceContract, SeekRewindsAndSkipsASubscription) {
   const auto t = topic("seek");
   Recorder r;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "pulsar/codec/batch.hpp"
 #include "service/embedded_service.hpp"
 
@@ -359,6 +361,129 @@ TEST_F(ConnectionTest, SchemaIsStoredPerTopic) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_FALSE(got[0].command.getorcreateschemaresponse().has_error_code());
   EXPECT_EQ(got[1].command.getschemaresponse().schema().schema_data(), "{}");
+}
+
+// Helpers for the acknowledgement tests.
+Cmd ack_cmd(std::uint64_t consumer, const proto::MessageIdData& id, std::optional<std::uint64_t> request_id,
+            std::vector<std::int64_t> ack_set = {}, std::optional<int> batch_size = std::nullopt) {
+  Cmd cmd;
+  cmd.set_type(Cmd::ACK);
+  cmd.mutable_ack()->set_consumer_id(consumer);
+  cmd.mutable_ack()->set_ack_type(proto::CommandAck::Individual);
+  auto* m = cmd.mutable_ack()->add_message_id();
+  *m = id;
+  for (auto w : ack_set) m->add_ack_set(w);
+  if (batch_size) m->set_batch_size(*batch_size);
+  if (request_id) cmd.mutable_ack()->set_request_id(*request_id);
+  return cmd;
+}
+
+Cmd redeliver_cmd(std::uint64_t consumer, std::vector<proto::MessageIdData> ids = {}) {
+  Cmd cmd;
+  cmd.set_type(Cmd::REDELIVER_UNACKNOWLEDGED_MESSAGES);
+  cmd.mutable_redeliverunacknowledgedmessages()->set_consumer_id(consumer);
+  for (auto& id : ids) *cmd.mutable_redeliverunacknowledgedmessages()->add_message_ids() = id;
+  return cmd;
+}
+
+TEST_F(ConnectionTest, NegativeAckRedeliversOnlyTheListedMessages) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 4, kTopic, "nack", proto::CommandSubscribe::Shared);
+  producer(*c, 1, kTopic);
+  flow(*c, 4, 10);
+  feed(*c, send_frame(1, 0, "a") + send_frame(1, 1, "b") + send_frame(1, 2, "c"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 8u);  // SUCCESS, PRODUCER_SUCCESS, 3 receipts, 3 messages
+  const auto it = std::find_if(got.begin(), got.end(), [](const Received& r) { return r.payload == "b"; });
+  ASSERT_NE(it, got.end());
+  const auto b = it->command.message().message_id();
+  // As clients send a negative ack: the one id, after their nack delay.
+  command(*c, redeliver_cmd(4, {b}));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "b");
+  EXPECT_EQ(got[0].command.message().message_id().entryid(), b.entryid());
+  EXPECT_EQ(got[0].command.message().redelivery_count(), 1u);
+  // Nacked again: the count goes on; a and c were never sent again.
+  command(*c, redeliver_cmd(4, {b}));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.message().redelivery_count(), 2u);
+}
+
+TEST_F(ConnectionTest, AckSetAcknowledgesAnEntryOnlyWhenEveryIndexIs) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 5, kTopic, "acks", proto::CommandSubscribe::Shared);
+  producer(*c, 1, kTopic);
+  flow(*c, 5, 10);
+  feed(*c, send_frame(1, 0, "x"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 4u);
+  auto id = got[3].command.message().message_id();
+  id.set_batch_index(0);
+  // Index 0 of 2 acknowledged (bit 1 still set): the entry is not acknowledged.
+  command(*c, ack_cmd(5, id, 1, {0b10}, 2));
+  command(*c, redeliver_cmd(5));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::ACK_RESPONSE);
+  EXPECT_FALSE(got[0].command.ackresponse().has_error());
+  EXPECT_EQ(got[1].payload, "x");
+  EXPECT_EQ(got[1].command.message().redelivery_count(), 1u);
+  // Index 1 acknowledged too (merged: nothing left): acknowledged; a redelivery sends nothing.
+  id.set_batch_index(1);
+  command(*c, ack_cmd(5, id, std::nullopt, {0b01}, 2));
+  command(*c, redeliver_cmd(5));
+  got = drain(*c);
+  EXPECT_TRUE(got.empty()) << got.size();  // and no ACK_RESPONSE without a request id
+  // A new consumer of the subscription gets nothing either.
+  auto c2 = open();
+  connect(*c2);
+  command(*c, [] { Cmd x; x.set_type(Cmd::CLOSE_CONSUMER); x.mutable_close_consumer()->set_consumer_id(5);
+                   x.mutable_close_consumer()->set_request_id(9); return x; }());
+  subscribe(*c2, 6, kTopic, "acks", proto::CommandSubscribe::Shared);
+  flow(*c2, 6, 10);
+  got = drain(*c2);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+}
+
+TEST_F(ConnectionTest, TransactionalAckIsRefusedAndAcknowledgesNothing) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 5, kTopic, "txn", proto::CommandSubscribe::Shared);
+  producer(*c, 1, kTopic);
+  flow(*c, 5, 10);
+  feed(*c, send_frame(1, 0, "x"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 4u);
+  auto cmd = ack_cmd(5, got[3].command.message().message_id(), 3);
+  cmd.mutable_ack()->set_txnid_most_bits(7);
+  cmd.mutable_ack()->set_txnid_least_bits(8);
+  command(*c, cmd);
+  command(*c, redeliver_cmd(5));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  const auto& r = got[0].command.ackresponse();
+  EXPECT_EQ(r.request_id(), 3u);
+  EXPECT_EQ(r.txnid_most_bits(), 7u);
+  EXPECT_EQ(r.txnid_least_bits(), 8u);
+  EXPECT_EQ(r.error(), proto::NotAllowedError);
+  EXPECT_EQ(got[1].payload, "x");  // still unacknowledged
+}
+
+TEST_F(ConnectionTest, AckOfAnUnknownConsumerAnswersConsumerNotFound) {
+  auto c = open();
+  connect(*c);
+  proto::MessageIdData id;
+  id.set_ledgerid(1);
+  id.set_entryid(0);
+  command(*c, ack_cmd(77, id, 4));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.ackresponse().error(), proto::ConsumerNotFound);
 }
 
 }  // namespace

@@ -179,3 +179,34 @@ test('pulsar-flex producer -> mosquitto_sub', async () => {
   assert.strictEqual((await sub).trim(), 'from pulsar');
   await p.close();
 });
+
+test('a negative ack redelivers that message only, with its redelivery count raised', async () => {
+  const topic = 'persistent://public/default/js-nack';
+  const c = consumer(topic, 'nack-sub', Consumer.SUB_TYPES.SHARED, 'n');
+  await c.subscribe();
+  const seen = [];
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`saw ${JSON.stringify(seen)}`)), 15000);
+    c.run({
+      autoAck: false,
+      onMessage: async ({ message, redeliveryCount, ack }) => {
+        const payload = Buffer.from(message).toString();
+        seen.push([payload, redeliveryCount]);
+        // pulsar-flex sends REDELIVER_UNACKNOWLEDGED_MESSAGES with this one id for a nack.
+        if (payload === 'n1' && redeliveryCount === 0) await ack({ type: Consumer.ACK_TYPES.NEGATIVE });
+        else await ack();
+        if (seen.length === 4) { clearTimeout(timer); resolve(); }
+      },
+    }).catch(reject);
+  });
+  const p = producer(topic);
+  await p.create();
+  for (let i = 0; i < 3; i++) await p.sendMessage({ payload: `n${i}` });
+  await done;
+  // Nothing else comes back: the others were acknowledged and were not listed.
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepStrictEqual(seen.slice(0, 3), [['n0', 0], ['n1', 0], ['n2', 0]]);
+  assert.deepStrictEqual(seen.slice(3), [['n1', 1]]);
+  await p.close();
+  await c.unsubscribe();
+});
