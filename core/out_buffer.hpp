@@ -33,22 +33,28 @@ public:
     if (p.size() < kShareThreshold) {
       text().append(p.view());
     } else {
+      if (!segments_.empty() && segments_.back().payload.empty()) sealed_ += segments_.back().text.size();
       segments_.push_back(Segment{{}, p});
+      sealed_ += p.size();
     }
   }
   bool empty() const { return segments_.empty(); }
   std::size_t segments() const { return segments_.size(); }
-  // Bytes queued, for back-pressure decisions.
+  // Bytes queued, for back-pressure decisions. O(1): asked before every QoS 0 delivery, when
+  // the buffer may hold a thousand large payloads.
   std::size_t bytes() const {
-    std::size_t n = 0;
-    for (const auto& s : segments_) n += s.view().size();
-    return n;
+    if (segments_.empty() || !segments_.back().payload.empty()) return sealed_;
+    return sealed_ + segments_.back().text.size();  // the open text segment still grows
   }
 
-  std::vector<Segment> take() { return std::exchange(segments_, {}); }
+  std::vector<Segment> take() {
+    sealed_ = 0;
+    return std::exchange(segments_, {});
+  }
 
 private:
   std::vector<Segment> segments_;
+  std::size_t sealed_ = 0;  // bytes of every segment but an open text segment at the end
 };
 
 }  // namespace mop
