@@ -1,12 +1,11 @@
 #pragma once
-// TcpServer: MQTT over plain TCP. Accepts connections and runs each as a TcpConnection that
-// moves bytes between its socket and its ClientConnection.
+// TcpServer: MQTT over plain TCP. The socket work is net::TcpListener's; this binds each
+// connection to a ClientConnection of the broker and drives the broker's once-a-second tick.
 //
 // Thread: the io_context's thread, which is the broker thread.
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +13,7 @@
 
 #include "core/result.hpp"
 #include "mqtt/server/mqtt_broker.hpp"
+#include "net/tcp.hpp"
 
 namespace mop::mqtt {
 
@@ -29,13 +29,12 @@ public:
   void stop_accepting();
 
 private:
-  void accept(boost::asio::ip::tcp::acceptor& acceptor);
   // Drives MqttBroker::tick (session expiry, delayed wills) once a second while listening.
   void arm_tick();
 
   boost::asio::io_context& io_;
   MqttBroker& broker_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  net::TcpListener listener_;
   std::shared_ptr<boost::asio::steady_timer> tick_timer_;
   std::shared_ptr<bool> ticking_;  // false once stopped: a handler already queued must not rearm
 };

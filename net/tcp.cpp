@@ -1,0 +1,217 @@
+#include "net/tcp.hpp"
+
+#include <array>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+
+namespace mop::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+class TcpConnection final : public Stream, public std::enable_shared_from_this<TcpConnection> {
+public:
+  TcpConnection(tcp::socket socket, TcpListener& listener)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
+        listener_alive_(listener.alive_) {
+    boost::system::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
+  }
+
+  // Registers with the listener and starts reading. The handler is created here, once the
+  // connection is owned by a shared_ptr, since it may call back into the stream at once.
+  void start(const TcpListener::HandlerFactory& factory, std::list<std::weak_ptr<TcpConnection>>::iterator pos) {
+    registry_pos_ = pos;
+    handler_ = factory(*this);
+    wait_readable();
+    arm_timer();
+  }
+
+  // Stream
+  void output_ready() override {
+    if (writing_ || flush_posted_ || shut_) return;
+    // Deferred so that everything produced in this wakeup leaves in one write.
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+    });
+  }
+
+  void close_after_flush() override {
+    closing_ = true;
+    if (!writing_ && !flush_posted_ && !shut_)
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+  }
+
+  const std::string& peer() const override { return peer_; }
+
+  std::size_t queued_bytes() const override { return writing_bytes_ + (handler_ ? handler_->output().bytes() : 0); }
+
+  // The listener is shutting down.
+  void shutdown() { lost(); }
+
+private:
+  void wait_readable() {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
+  }
+
+  void on_readable(boost::system::error_code ec) {
+    if (shut_) return;
+    if (ec) return lost();
+    thread_local std::array<std::uint8_t, 64 * 1024> buffer;
+    const std::size_t n = socket_.read_some(asio::buffer(buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
+    if (ec || n == 0) return lost();
+    handler_->on_bytes({buffer.data(), n});
+    if (shut_ || handler_->closed()) return;
+    wait_readable();
+    if (handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
+
+  void lost() {
+    if (shut_) return;
+    handler_->on_closed();
+    shutdown_socket();
+  }
+
+  // Re-armed lazily: the timer fires at the old deadline and moves to the new one, so traffic
+  // does not cost a timer operation per packet.
+  void arm_timer() {
+    timer_.expires_at(handler_->next_deadline());
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->shut_) return;
+      self->handler_->on_tick();
+      if (!self->handler_->closed()) self->arm_timer();
+    });
+  }
+
+  void flush() {
+    if (shut_ || writing_) return;
+    auto& out = handler_->output();
+    if (out.empty()) {
+      if (closing_) shutdown_socket();
+      return;
+    }
+    segments_ = out.take();
+    buffers_.clear();
+    writing_bytes_ = 0;
+    for (const auto& s : segments_) {
+      buffers_.emplace_back(s.view().data(), s.view().size());
+      writing_bytes_ += s.view().size();
+    }
+    writing_ = true;
+    asio::async_write(socket_, buffers_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      self->writing_ = false;
+      self->writing_bytes_ = 0;
+      self->segments_.clear();
+      if (ec) return self->lost();
+      self->flush();
+    });
+  }
+
+  void shutdown_socket() {
+    if (shut_) return;
+    shut_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+    if (!listener_alive_.expired()) listener_->connections_.erase(registry_pos_);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  TcpListener* listener_;
+  std::weak_ptr<bool> listener_alive_;
+  std::list<std::weak_ptr<TcpConnection>>::iterator registry_pos_;
+  std::unique_ptr<StreamHandler> handler_;
+  std::string peer_;
+  std::vector<OutBuffer::Segment> segments_;  // what the write in progress points into
+  std::vector<asio::const_buffer> buffers_;
+  std::size_t writing_bytes_ = 0;
+  bool writing_ = false;
+  bool flush_posted_ = false;
+  bool closing_ = false;
+  bool shut_ = false;
+};
+
+TcpListener::TcpListener(asio::io_context& io, HandlerFactory factory, std::string log_module)
+    : io_(io), factory_(std::move(factory)), log_module_(std::move(log_module)) {}
+
+TcpListener::~TcpListener() {
+  stop_accepting();
+  *alive_ = false;
+  alive_.reset();  // connections still alive stop touching the registry
+}
+
+Result<tcp::endpoint> TcpListener::listen(const std::string& host, std::uint16_t port) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) return std::error_code(ec ? ec : asio::error::host_not_found);
+    address = results.begin()->endpoint().address();
+  }
+  const tcp::endpoint ep(address, port);
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return std::error_code(ec);
+  auto bound = acceptor->local_endpoint(ec);
+  accept(*acceptor);
+  acceptors_.push_back(std::move(acceptor));
+  return bound;
+}
+
+void TcpListener::accept(tcp::acceptor& acceptor) {
+  acceptor.async_accept([this, &acceptor, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec,
+                                                                               tcp::socket socket) {
+    if (alive.expired() || ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of file descriptors, typically: say so and retry a little later rather than spin.
+      log::get(log_module_)->warn("accept failed: {}", ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, &acceptor, timer, alive](boost::system::error_code) {
+        if (!alive.expired() && acceptor.is_open()) accept(acceptor);
+      });
+      return;
+    }
+    auto conn = std::make_shared<TcpConnection>(std::move(socket), *this);
+    conn->start(factory_, connections_.insert(connections_.end(), conn));
+    accept(acceptor);
+  });
+}
+
+void TcpListener::stop_accepting() {
+  for (auto& a : acceptors_) {
+    boost::system::error_code ec;
+    a->close(ec);
+  }
+}
+
+void TcpListener::shutdown() {
+  stop_accepting();
+  std::vector<std::shared_ptr<TcpConnection>> open;  // each one unregisters itself as it closes
+  open.reserve(connections_.size());
+  for (const auto& w : connections_)
+    if (auto c = w.lock()) open.push_back(std::move(c));
+  for (auto& c : open) c->shutdown();
+  connections_.clear();
+}
+
+}  // namespace mop::net

@@ -1,0 +1,91 @@
+#pragma once
+// The TCP transport shared by mop's protocol listeners (MQTT on mqttListeners, Pulsar on
+// brokerServicePort): accept, then per connection poll for readability, read into a buffer
+// shared by every connection of the thread (an idle connection holds no read buffer), hand the
+// bytes to the protocol, and write everything the protocol queued in one gather write per
+// wakeup. Protocols plug in through StreamHandler; they talk back through Stream.
+//
+// Thread: everything runs on the io_context's thread, which is also the protocol's.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/out_buffer.hpp"
+#include "core/clock.hpp"
+#include "core/result.hpp"
+
+namespace mop::net {
+
+// The socket side, as a protocol handler sees it.
+class Stream {
+public:
+  virtual ~Stream() = default;
+  // Output is waiting in the handler's OutBuffer: it leaves with everything else queued during
+  // this wakeup, in one write.
+  virtual void output_ready() = 0;
+  // Writes what is queued, then closes the socket.
+  virtual void close_after_flush() = 0;
+  // "address:port" of the peer ("?" if unknown).
+  virtual const std::string& peer() const = 0;
+  // Bytes queued for this connection and not yet written to the socket.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+// The protocol side of one connection.
+class StreamHandler {
+public:
+  virtual ~StreamHandler() = default;
+  virtual void on_bytes(std::span<const std::uint8_t> bytes) = 0;
+  // The connection is gone (peer closed, error, or listener shutdown). Called at most once.
+  virtual void on_closed() = 0;
+  // Called at or after next_deadline() (keep-alive checks).
+  virtual void on_tick() = 0;
+  virtual TimePoint next_deadline() const = 0;
+  // The protocol closed the connection itself (after queuing its last words).
+  virtual bool closed() const = 0;
+  virtual OutBuffer& output() = 0;
+};
+
+class TcpConnection;
+
+class TcpListener {
+public:
+  using HandlerFactory = std::function<std::unique_ptr<StreamHandler>(Stream&)>;
+
+  // `log_module` names the logger that accept failures go to.
+  TcpListener(boost::asio::io_context& io, HandlerFactory factory, std::string log_module);
+  ~TcpListener();
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+
+  // Binds host:port (a name is resolved; port 0 picks a free port), IPv6 sockets v6-only, and
+  // starts accepting. Several calls listen on several endpoints. Returns the bound endpoint.
+  Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, std::uint16_t port);
+  // Closes every acceptor; open connections carry on.
+  void stop_accepting();
+  // Stops accepting and closes every open connection (each handler sees on_closed()).
+  void shutdown();
+  std::size_t connection_count() const { return connections_.size(); }
+
+private:
+  friend class TcpConnection;
+  void accept(boost::asio::ip::tcp::acceptor& acceptor);
+
+  boost::asio::io_context& io_;
+  HandlerFactory factory_;
+  std::string log_module_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  // Open connections; each removes itself in O(1) when its socket closes.
+  std::list<std::weak_ptr<TcpConnection>> connections_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mop::net

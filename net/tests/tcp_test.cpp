@@ -1,0 +1,160 @@
+// net::TcpListener with a small line protocol over real sockets on 127.0.0.1: bytes in, output
+// out in one write, close after flush, keep-alive ticks, shutdown and the connection registry.
+#include "net/tcp.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+namespace mop::net {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+struct Events {
+  int opened = 0;
+  int closed = 0;
+  int ticks = 0;
+};
+
+// Echoes every byte; "q" makes it answer "bye" and close; a deadline 50 ms ahead makes ticks.
+class Echo final : public StreamHandler {
+public:
+  Echo(Stream& stream, Events& events) : stream_(stream), events_(events) { ++events_.opened; }
+  void on_bytes(std::span<const std::uint8_t> bytes) override {
+    const std::string s(bytes.begin(), bytes.end());
+    if (s.find('q') != std::string::npos) {
+      out_.text().append("bye");
+      closed_ = true;
+      stream_.close_after_flush();
+      return;
+    }
+    out_.text().append(s);
+    stream_.output_ready();
+  }
+  void on_closed() override { ++events_.closed; }
+  void on_tick() override {
+    ++events_.ticks;
+    deadline_ = std::chrono::steady_clock::now() + 50ms;
+  }
+  TimePoint next_deadline() const override { return deadline_; }
+  bool closed() const override { return closed_; }
+  OutBuffer& output() override { return out_; }
+
+private:
+  Stream& stream_;
+  Events& events_;
+  OutBuffer out_;
+  bool closed_ = false;
+  TimePoint deadline_ = std::chrono::steady_clock::now() + 50ms;
+};
+
+class TcpListenerTest : public ::testing::Test {
+protected:
+  TcpListenerTest()
+      : listener_(io_, [this](Stream& s) { return std::make_unique<Echo>(s, events_); }, "test") {}
+
+  std::uint16_t listen() {
+    auto ep = listener_.listen("127.0.0.1", 0);
+    EXPECT_TRUE(ep);
+    return ep ? ep->port() : 0;
+  }
+
+  // Runs the server's io_context until `done` holds or 5 s pass.
+  template <typename F>
+  void run_until(F done) {
+    const auto limit = std::chrono::steady_clock::now() + 5s;
+    while (!done() && std::chrono::steady_clock::now() < limit) io_.run_for(5ms);
+  }
+
+  asio::io_context io_;
+  Events events_;
+  TcpListener listener_;
+};
+
+TEST_F(TcpListenerTest, EchoesAndClosesAfterFlush) {
+  const auto port = listen();
+  std::string echoed, last;
+  bool eof = false;
+  std::thread client([&] {
+    asio::io_context cio;
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(s, asio::buffer(std::string("hello")));
+    echoed.resize(5);
+    asio::read(s, asio::buffer(echoed));
+    asio::write(s, asio::buffer(std::string("q")));
+    boost::system::error_code ec;
+    char buf[16];
+    for (;;) {
+      const auto n = s.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      last.append(buf, n);
+    }
+    eof = ec == asio::error::eof;
+  });
+  run_until([&] { return events_.opened == 1 && listener_.connection_count() == 0; });
+  client.join();
+  EXPECT_EQ(echoed, "hello");
+  EXPECT_EQ(last, "bye") << "queued output is written before the close";
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(listener_.connection_count(), 0u) << "a closed connection leaves the registry";
+}
+
+TEST_F(TcpListenerTest, PeerCloseIsReportedOnceAndTicksRun) {
+  const auto port = listen();
+  std::thread client([&] {
+    asio::io_context cio;
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    std::this_thread::sleep_for(200ms);
+  });
+  run_until([&] { return events_.closed == 1; });
+  client.join();
+  io_.run_for(20ms);
+  EXPECT_EQ(events_.opened, 1);
+  EXPECT_EQ(events_.closed, 1);
+  EXPECT_GE(events_.ticks, 1) << "the deadline 50 ms ahead fired while the client stayed 200 ms";
+  EXPECT_EQ(listener_.connection_count(), 0u);
+}
+
+TEST_F(TcpListenerTest, ShutdownClosesEveryConnection) {
+  const auto port = listen();
+  asio::io_context cio;
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(cio);
+    clients.back().connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  run_until([&] { return listener_.connection_count() == 3; });
+  ASSERT_EQ(listener_.connection_count(), 3u);
+  listener_.shutdown();
+  EXPECT_EQ(events_.closed, 3);
+  EXPECT_EQ(listener_.connection_count(), 0u);
+  for (auto& c : clients) {
+    char b;
+    boost::system::error_code ec;
+    c.read_some(asio::buffer(&b, 1), ec);
+    EXPECT_TRUE(ec) << "the server side is closed";
+  }
+  // Nothing is accepted after shutdown.
+  tcp::socket late(cio);
+  boost::system::error_code ec;
+  late.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST_F(TcpListenerTest, BadAddressIsAnError) {
+  EXPECT_FALSE(listener_.listen("256.1.1.1.invalid", 0));
+  EXPECT_EQ(listener_.connection_count(), 0u);
+}
+
+}  // namespace
+}  // namespace mop::net
