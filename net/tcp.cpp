@@ -5,7 +5,6 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
 #include "core/log.hpp"
@@ -96,6 +95,10 @@ private:
     });
   }
 
+  // Writes directly from the non-blocking socket as far as the kernel takes it, and waits for
+  // writability only when it is full. (asio::async_write would cap each write at 64 KiB and
+  // resume only on the next turn of the event loop: behind a round of reads from every other
+  // connection, which starved a subscriber fed by many publishers.)
   void flush() {
     if (shut_ || writing_) return;
     auto& out = handler_->output();
@@ -110,14 +113,37 @@ private:
       buffers_.emplace_back(s.view().data(), s.view().size());
       writing_bytes_ += s.view().size();
     }
-    writing_ = true;
-    asio::async_write(socket_, buffers_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      self->writing_ = false;
-      self->writing_bytes_ = 0;
-      self->segments_.clear();
-      if (ec) return self->lost();
-      self->flush();
-    });
+    write_some();
+  }
+
+  void write_some() {
+    while (!buffers_.empty()) {
+      boost::system::error_code ec;
+      const std::size_t n = socket_.write_some(buffers_, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        writing_ = true;
+        socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code ec) {
+          self->writing_ = false;
+          if (self->shut_) return;
+          if (ec) return self->lost();
+          self->write_some();
+        });
+        return;
+      }
+      if (ec) return lost();
+      consume(n);
+    }
+    segments_.clear();
+    flush();  // what was queued meanwhile, or the close that waited for the output
+  }
+
+  // Drops `n` written bytes from the front of buffers_.
+  void consume(std::size_t n) {
+    writing_bytes_ -= n;
+    std::size_t done = 0;
+    while (done < buffers_.size() && n >= buffers_[done].size()) n -= buffers_[done++].size();
+    buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(done));
+    if (n > 0) buffers_.front() += n;
   }
 
   void shutdown_socket() {

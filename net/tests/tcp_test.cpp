@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -19,12 +20,16 @@ using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 struct Events {
+  std::size_t queued_after_request = 0;
   int opened = 0;
   int closed = 0;
   int ticks = 0;
 };
 
-// Echoes every byte; "q" makes it answer "bye" and close; a deadline 50 ms ahead makes ticks.
+// Echoes every byte; "q" makes it answer "bye" and close; "b" queues kBig bytes (more than the
+// socket takes at once); a deadline 50 ms ahead makes ticks.
+constexpr std::size_t kBig = 8 * 1024 * 1024;
+
 class Echo final : public StreamHandler {
 public:
   Echo(Stream& stream, Events& events) : stream_(stream), events_(events) { ++events_.opened; }
@@ -34,6 +39,16 @@ public:
       out_.text().append("bye");
       closed_ = true;
       stream_.close_after_flush();
+      return;
+    }
+    if (s == "b") {
+      // Half in one text segment, half as shared payload segments: both paths of a write.
+      std::string& t = out_.text();
+      for (std::size_t i = 0; i < kBig / 2; ++i) t.push_back(static_cast<char>('a' + i % 26));
+      const auto chunk = Payload::copy_of(std::string(64 * 1024, 'z'));
+      for (std::size_t i = 0; i < kBig / 2 / (64 * 1024); ++i) out_.append_payload(chunk);
+      events_.queued_after_request = stream_.queued_bytes();
+      stream_.output_ready();
       return;
     }
     out_.text().append(s);
@@ -106,6 +121,32 @@ TEST_F(TcpListenerTest, EchoesAndClosesAfterFlush) {
   EXPECT_EQ(last, "bye") << "queued output is written before the close";
   EXPECT_TRUE(eof);
   EXPECT_EQ(listener_.connection_count(), 0u) << "a closed connection leaves the registry";
+}
+
+// A slow reader: the output is larger than the socket buffers, so the writer has to wait for
+// writability, resume where it stopped, and keep the bytes in order.
+TEST_F(TcpListenerTest, LargeOutputReachesASlowReaderIntactAndInOrder) {
+  const auto port = listen();
+  std::string got;
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    asio::io_context cio;
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(s, asio::buffer(std::string("b")));
+    std::this_thread::sleep_for(300ms);  // let the socket fill up
+    got.resize(kBig);
+    boost::system::error_code ec;
+    asio::read(s, asio::buffer(got), ec);
+    done = true;
+  });
+  run_until([&] { return done.load(); });
+  client.join();
+  EXPECT_EQ(events_.queued_after_request, kBig);
+  ASSERT_EQ(got.size(), kBig);
+  for (std::size_t i = 0; i < kBig / 2; ++i)
+    ASSERT_EQ(got[i], static_cast<char>('a' + i % 26)) << "at byte " << i;
+  EXPECT_EQ(got.find_first_not_of('z', kBig / 2), std::string::npos);
 }
 
 TEST_F(TcpListenerTest, PeerCloseIsReportedOnceAndTicksRun) {
