@@ -358,6 +358,34 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(bool_key("allowAutoTopicCreation", &Config::allowAutoTopicCreation,
                           "Create a topic on its first use (publish, subscribe, Pulsar producer "
                           "or consumer), as in Pulsar."));
+  {
+    KeySpec k;
+    k.doc = {"allowAutoTopicCreationType", "non-partitioned", "non-partitioned or partitioned",
+             "Kind of topic that auto-creation makes, as in Pulsar. partitioned: a Pulsar client's "
+             "first use of a new topic (its partitioned-metadata lookup) creates it with "
+             "defaultNumPartitions partitions, topics <name>-partition-0.. (kept in memory; "
+             "MQTT sees each partition as its own topic and the base name as a plain topic)."};
+    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+      const auto l = lower(v);
+      if (l == "partitioned") {
+        c.autoTopicCreationPartitioned = true;
+      } else if (l == "non-partitioned") {
+        c.autoTopicCreationPartitioned = false;
+      } else {
+        return "is not non-partitioned or partitioned";
+      }
+      return std::nullopt;
+    };
+    k.set_empty = [](Config& c) { c.autoTopicCreationPartitioned = defaults().autoTopicCreationPartitioned; };
+    k.get = [](const Config& c) {
+      return std::string(c.autoTopicCreationPartitioned ? "partitioned" : "non-partitioned");
+    };
+    keys.push_back(std::move(k));
+  }
+  keys.push_back(int_key(
+      "defaultNumPartitions", &Config::defaultNumPartitions, 1, 4096,
+      "Partitions of a topic auto-created with allowAutoTopicCreationType=partitioned. Same key "
+      "and default as Pulsar."));
   keys.push_back(int_key(
       "mqttMessageMaxLength", &Config::mqttMessageMaxLength, 16, 268435460,
       "Largest MQTT packet accepted, in bytes, checked before anything is allocated; 268435460 is "

@@ -78,6 +78,10 @@ struct Config {
   bool mqttAuthenticationEnabled = false;
   bool journalSyncData = true;
   bool allowAutoTopicCreation = true;
+  // Pulsar's allowAutoTopicCreationType: true = "partitioned" (Pulsar clients' first use of a new
+  // topic creates it with defaultNumPartitions partitions), false = "non-partitioned".
+  bool autoTopicCreationPartitioned = false;
+  std::uint32_t defaultNumPartitions = 1;
   std::uint32_t maxMessageSize = 5242880;  // bytes, one Pulsar message payload
 
   // Where each key's effective value came from ("conf/standalone.conf:12", "command line"), by

@@ -105,7 +105,18 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["receiveMaximum"], "1000");
   EXPECT_EQ(defaults["mqttTopicAliasMaximum"], "10");
   EXPECT_EQ(defaults["mqttServerKeepAlive"], "0");
-  EXPECT_EQ(config_keys().size(), 20u);
+  EXPECT_EQ(defaults["allowAutoTopicCreationType"], "non-partitioned");
+  EXPECT_EQ(defaults["defaultNumPartitions"], "1");
+  EXPECT_EQ(config_keys().size(), 22u);
+}
+
+TEST(ConfigFile, PartitionedAutoCreation) {
+  const Config c = load_ok("allowAutoTopicCreationType=Partitioned\ndefaultNumPartitions=4\n");
+  EXPECT_TRUE(c.autoTopicCreationPartitioned);
+  EXPECT_EQ(c.defaultNumPartitions, 4u);
+  EXPECT_FALSE(load_ok("allowAutoTopicCreationType=non-partitioned\n").autoTopicCreationPartitioned);
+  expect_one_error("allowAutoTopicCreationType=sharded\n", "allowAutoTopicCreationType", "sharded");
+  expect_one_error("defaultNumPartitions=0\n", "defaultNumPartitions", "0");
 }
 
 TEST(ConfigFile, CommentsBlankLinesWhitespaceAndEqualsInValue) {

@@ -75,6 +75,35 @@ void PulsarServer::forget_partial_acks(const service::TopicName& topic, const st
   partial_acks_.erase(first, last);
 }
 
+std::uint32_t PulsarServer::partitions(const service::TopicName& base) const {
+  const auto it = partitioned_.find(base.str());
+  return it == partitioned_.end() ? 0 : it->second;
+}
+
+void PulsarServer::create_partitioned(const service::TopicName& base, std::uint32_t partitions) {
+  partitioned_.emplace(base.str(), partitions);
+}
+
+std::optional<std::pair<std::string, std::uint32_t>> partition_of(const service::TopicName& topic) {
+  static constexpr std::string_view kSuffix = "-partition-";
+  const auto& full = topic.str();
+  const auto at = full.rfind(kSuffix);
+  if (at == std::string::npos || at + kSuffix.size() >= full.size()) return std::nullopt;
+  std::uint32_t index = 0;
+  for (std::size_t i = at + kSuffix.size(); i < full.size(); ++i) {
+    if (full[i] < '0' || full[i] > '9' || index > 100'000'000) return std::nullopt;
+    index = index * 10 + static_cast<std::uint32_t>(full[i] - '0');
+  }
+  return std::pair{full.substr(0, at), index};
+}
+
+bool PulsarServer::is_partition_of_partitioned(const service::TopicName& topic) const {
+  const auto p = partition_of(topic);
+  if (!p) return false;
+  const auto it = partitioned_.find(p->first);
+  return it != partitioned_.end() && p->second < it->second;
+}
+
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 
 // A Pulsar consumer: one service receiver (its own permits, as FLOW is per consumer) attached to
@@ -252,7 +281,9 @@ std::optional<service::TopicName> Connection::resolve(const std::string& topic) 
 }
 
 bool Connection::usable(const service::TopicName& topic) {
-  return server_.options().allow_auto_topic_creation || service_.topic_exists(topic);
+  // The partitions of a partitioned topic exist as soon as it does (Pulsar creates them with it).
+  return server_.options().allow_auto_topic_creation || service_.topic_exists(topic) ||
+         server_.is_partition_of_partitioned(topic);
 }
 
 // --- connection ---
@@ -297,9 +328,18 @@ void Connection::on_partitioned_metadata(const Frame& f) {
     r->set_error(proto::InvalidTopicName);
     r->set_message("Invalid topic name: " + q.topic());
   } else {
-    // No partitioned topics yet: every topic is a single one.
+    // A known partitioned topic: its count. A topic that exists is non-partitioned (0), and so
+    // is a partition's own name. A new one is created partitioned when auto-creation says so.
+    const auto& o = server_.options();
+    std::uint32_t n = server_.partitions(*topic);
+    if (n == 0 && o.allow_auto_topic_creation && o.auto_create_partitioned && o.default_num_partitions > 0 &&
+        !service_.topic_exists(*topic) && !partition_of(*topic)) {
+      server_.create_partitioned(*topic, o.default_num_partitions);
+      n = o.default_num_partitions;
+      logger()->info("created partitioned topic {} with {} partitions", topic->str(), n);
+    }
     r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
-    r->set_partitions(0);
+    r->set_partitions(n);
   }
   send(c);
 }

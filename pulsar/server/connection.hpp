@@ -29,6 +29,11 @@ struct ServerOptions {
   // Pulsar's allowAutoTopicCreation: false makes LOOKUP, PRODUCER and SUBSCRIBE of a topic that
   // does not exist fail with TopicNotFound.
   bool allow_auto_topic_creation = true;
+  // Pulsar's allowAutoTopicCreationType=partitioned: a topic first named in PARTITIONED_METADATA
+  // (what Pulsar clients ask before anything else) is created as a partitioned topic of
+  // default_num_partitions partitions ("x-partition-0" ..). false: non-partitioned, as Pulsar.
+  bool auto_create_partitioned = false;
+  std::uint32_t default_num_partitions = 1;
   // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
   // Where short topic names ("my-topic") live, as Pulsar clients expand them.
@@ -65,6 +70,12 @@ public:
     std::uint64_t version = 0;
   };
   std::map<std::string, StoredSchema>& schemas() { return schemas_; }
+  // Partitioned topics by base name -> partition count. In memory: with auto-creation set to
+  // partitioned, a restart re-creates them with the configured count on first use.
+  std::uint32_t partitions(const service::TopicName& base) const;
+  void create_partitioned(const service::TopicName& base, std::uint32_t partitions);
+  // For "x-partition-N" of a partitioned topic "x" with more than N partitions: true.
+  bool is_partition_of_partitioned(const service::TopicName& topic) const;
   // Batch-index acknowledgements (ack_set) of entries not yet fully acknowledged, per
   // subscription: an entry is acknowledged in the service once every index is. In memory.
   struct PartialAckKey {
@@ -86,6 +97,7 @@ private:
   std::uint64_t producer_names_ = 0;
   std::map<std::string, StoredSchema> schemas_;
   std::map<PartialAckKey, std::vector<std::int64_t>> partial_acks_;
+  std::unordered_map<std::string, std::uint32_t> partitioned_;
 };
 
 class Connection {
@@ -171,6 +183,9 @@ private:
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::string scratch_;  // decompression buffer, reused
 };
+
+// "persistent://t/n/x-partition-3" -> ("persistent://t/n/x", 3); nullopt for other names.
+std::optional<std::pair<std::string, std::uint32_t>> partition_of(const service::TopicName& topic);
 
 // The single place where service and codec errors become Pulsar's ServerError.
 proto::ServerError to_server_error(std::error_code ec);

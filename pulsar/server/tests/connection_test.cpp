@@ -486,5 +486,67 @@ TEST_F(ConnectionTest, AckOfAnUnknownConsumerAnswersConsumerNotFound) {
   EXPECT_EQ(got[0].command.ackresponse().error(), proto::ConsumerNotFound);
 }
 
+TEST_F(ConnectionTest, PartitionedTopicsAreCreatedOnTheirMetadataLookup) {
+  server_.options().auto_create_partitioned = true;
+  server_.options().default_num_partitions = 3;
+  auto c = open();
+  connect(*c);
+  auto metadata = [&](const std::string& topic) {
+    static std::uint64_t request = 100;
+    Cmd pm;
+    pm.set_type(Cmd::PARTITIONED_METADATA);
+    pm.mutable_partitionmetadata()->set_topic(topic);
+    pm.mutable_partitionmetadata()->set_request_id(++request);
+    command(*c, pm);
+    auto got = drain(*c);
+    EXPECT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.partitionmetadataresponse().response(),
+              proto::CommandPartitionedTopicMetadataResponse::Success);
+    return got[0].command.partitionmetadataresponse().partitions();
+  };
+  EXPECT_EQ(metadata("pt"), 3u);  // short name, created partitioned
+  EXPECT_EQ(metadata("persistent://public/default/pt"), 3u);
+  EXPECT_EQ(metadata("persistent://public/default/pt-partition-1"), 0u);  // a partition is a plain topic
+  // A topic that already exists (an MQTT publish made it) stays non-partitioned.
+  producer(*c, 1, "persistent://public/default/plain");
+  feed(*c, send_frame(1, 0, "x"));
+  drain(*c);
+  EXPECT_EQ(metadata("persistent://public/default/plain"), 0u);
+  // Without auto-creation the partitions of a known partitioned topic exist; others do not.
+  server_.options().allow_auto_topic_creation = false;
+  EXPECT_EQ(metadata("persistent://public/default/new"), 0u);
+  EXPECT_EQ(metadata("persistent://public/default/pt"), 3u);
+  auto lookup = [&](const std::string& topic) {
+    Cmd l;
+    l.set_type(Cmd::LOOKUP);
+    l.mutable_lookuptopic()->set_topic(topic);
+    l.mutable_lookuptopic()->set_request_id(9);
+    command(*c, l);
+    auto got = drain(*c);
+    EXPECT_EQ(got.size(), 1u);
+    return got[0].command.lookuptopicresponse().response();
+  };
+  EXPECT_EQ(lookup("persistent://public/default/pt-partition-2"), proto::CommandLookupTopicResponse::Connect);
+  EXPECT_EQ(lookup("persistent://public/default/pt-partition-3"), proto::CommandLookupTopicResponse::Failed);
+  // A partition is produced to and consumed from like any topic.
+  producer(*c, 2, "persistent://public/default/pt-partition-2");
+  subscribe(*c, 3, "persistent://public/default/pt-partition-2", "s");
+  flow(*c, 3, 5);
+  feed(*c, send_frame(2, 0, "in-partition"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_TRUE(std::any_of(got.begin(), got.end(), [](const Received& r) { return r.payload == "in-partition"; }));
+}
+
+TEST(PartitionOf, ParsesOnlyANumericSuffix) {
+  const auto p = partition_of(*service::TopicName::parse("persistent://a/b/x-partition-12"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->first, "persistent://a/b/x");
+  EXPECT_EQ(p->second, 12u);
+  EXPECT_FALSE(partition_of(*service::TopicName::parse("persistent://a/b/x-partition-")));
+  EXPECT_FALSE(partition_of(*service::TopicName::parse("persistent://a/b/x-partition-1a")));
+  EXPECT_FALSE(partition_of(*service::TopicName::parse("persistent://a/b/x")));
+}
+
 }  // namespace
 }  // namespace mop::pulsar::server

@@ -9,7 +9,10 @@
 const { test, after, before } = require('node:test');
 const assert = require('node:assert');
 const { spawn, execFile } = require('node:child_process');
+const net = require('node:net');
 const { Producer, Consumer, logLevel } = require('pulsar-flex');
+// pulsar-flex's own generated protobuf classes, for the one command it does not send.
+const pb = require('pulsar-flex/src/commands/protocol/pulsar/pulsar_pb');
 
 let mop;
 let pulsarPort;
@@ -21,7 +24,10 @@ function startMop() {
   return new Promise((resolve, reject) => {
     const bin = process.env.MOP_BIN;
     if (!bin) return reject(new Error('MOP_BIN is not set'));
-    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0'],
+    // Partitioned auto-creation applies to PARTITIONED_METADATA only, which pulsar-flex never
+    // sends: the other tests see plain topics as before.
+    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
+                      '--allowAutoTopicCreationType=partitioned', '--defaultNumPartitions=3'],
                 { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
@@ -209,4 +215,66 @@ test('a negative ack redelivers that message only, with its redelivery count rai
   assert.deepStrictEqual(seen.slice(3), [['n1', 1]]);
   await p.close();
   await c.unsubscribe();
+});
+
+// PARTITIONED_METADATA as official clients send it before producing or subscribing (pulsar-flex
+// does not): a bare connection, CONNECT, then the request, encoded with pulsar-flex's protobuf.
+function partitionedMetadata(topic) {
+  const frame = (cmd) => {
+    const body = Buffer.from(cmd.serializeBinary());
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(body.length + 4, 0);
+    head.writeUInt32BE(body.length, 4);
+    return Buffer.concat([head, body]);
+  };
+  const connect = new pb.BaseCommand().setType(pb.BaseCommand.Type.CONNECT)
+    .setConnect(new pb.CommandConnect().setClientVersion('raw').setProtocolVersion(17));
+  const request = new pb.BaseCommand().setType(pb.BaseCommand.Type.PARTITIONED_METADATA)
+    .setPartitionmetadata(new pb.CommandPartitionedTopicMetadata().setTopic(topic).setRequestId(1));
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(pulsarPort, '127.0.0.1', () => sock.write(Buffer.concat([frame(connect), frame(request)])));
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('no PARTITIONED_METADATA_RESPONSE')); }, 5000);
+    sock.on('error', reject);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 8 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const total = buf.readUInt32BE(0);
+        const cmd = pb.BaseCommand.deserializeBinary(buf.subarray(8, 8 + buf.readUInt32BE(4)));
+        buf = buf.subarray(4 + total);
+        if (cmd.getType() === pb.BaseCommand.Type.PARTITIONED_METADATA_RESPONSE) {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(cmd.getPartitionmetadataresponse().getPartitions());
+        }
+      }
+    });
+  });
+}
+
+test('partitioned topics: metadata answers the partition count; partitions are topics for MQTT too', async () => {
+  const base = 'persistent://public/default/js-parts';
+  assert.strictEqual(await partitionedMetadata(base), 3);
+  assert.strictEqual(await partitionedMetadata(base), 3);
+  assert.strictEqual(await partitionedMetadata(`${base}-partition-1`), 0);
+  // A producer on a partition (what a partitioned producer does per partition) reaches a consumer
+  // of that partition and an MQTT subscriber of the partition's name.
+  const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-q', '1', '-t', 'js-parts-partition-1',
+                                    '-C', '1', '-W', '10']);
+  const c = consumer(`${base}-partition-1`, 'parts', Consumer.SUB_TYPES.EXCLUSIVE, 'p');
+  await c.subscribe();
+  await new Promise((r) => setTimeout(r, 700));
+  const p = producer(`${base}-partition-1`);
+  await p.create();
+  await p.sendMessage({ payload: 'to partition 1' });
+  assert.strictEqual((await collect(c, 1))[0].payload, 'to partition 1');
+  assert.strictEqual((await sub).trim(), 'to partition 1');
+  // MQTT publishes to the base name go to a plain topic of that name, not to the partitions.
+  const onBase = consumer(base, 'base', Consumer.SUB_TYPES.EXCLUSIVE, 'b');
+  await onBase.subscribe();
+  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-q', '1', '-t', 'js-parts', '-m', 'mqtt on base']);
+  assert.strictEqual((await collect(onBase, 1))[0].payload, 'mqtt on base');
+  await p.close();
+  await c.unsubscribe();
+  await onBase.unsubscribe();
 });
