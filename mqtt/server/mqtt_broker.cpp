@@ -135,7 +135,7 @@ struct FilterOptions {
   std::uint32_t subscription_id = 0;  // 0 = none
 };
 
-struct SessionEntry final : service::ReceiverListener {
+struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_this<SessionEntry> {
   using Binding = SessionBinding;
   using BindingKey = std::pair<TopicName, std::string>;  // topic, Pulsar subscription
 
@@ -203,6 +203,18 @@ struct SessionEntry final : service::ReceiverListener {
   std::map<std::string, FilterScope> scopes;  // filter -> where it looks
   std::map<std::string, FilterOptions> options;  // filter -> MQTT 5 options (absent: defaults)
   std::set<std::string> fresh;  // filters of the last SUBSCRIBE that did not exist before it
+
+  // Persistence (sessions that outlive their connection). Each change writes the whole record;
+  // the service applies a session's writes in call order, so the last one wins.
+  ProtocolVersion version = ProtocolVersion::v311;
+  bool clean_start = true;
+  std::uint64_t disconnected_at_ms = 0;  // wall clock; 0 while connected
+  bool stored = false;  // the service holds a record of it: ending the session deletes it
+  bool ended = false;
+  // Inbound QoS 2 packet ids the record lists: those whose message was handed to the service
+  // before the record was written (see ClientConnection::on_publish). The session's own set also
+  // has ids still on their way there.
+  std::set<PacketId> inbound_recorded;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +259,39 @@ void ClientConnection::on_publish(const Publish& publish, PublishDone done) {
     protocol_->terminate(CloseReason::protocol_error);
     return;
   }
+  if (publish.qos == 2 && done && entry_ && entry_->session->expiry_interval() != 0) {
+    // Exactly once across restarts: the packet id must be durable before PUBREC goes out, or the
+    // client's resend after a restart would be published a second time. And never without its
+    // message: a stored id turns the resend into a "duplicate", which would lose a message that
+    // was not stored. So the record with the id is written right after the message is handed to
+    // the service, and PUBREC waits for both. The store applies writes in call order and a crash
+    // keeps a prefix of them (RocksStore: one queue of atomic group commits), so the id is never
+    // durable without the message; both nearly always land in the same group commit. A crash
+    // between two groups that split them (message stored, id not, no PUBREC sent) lets the
+    // client's resend store the message again: the window an atomic message + session write
+    // would close.
+    auto e = entry_;
+    struct Join {
+      int pending = 2;
+      bool ok = true;
+      PublishDone done;
+    };
+    auto join = std::make_shared<Join>(Join{2, true, std::move(done)});
+    const PacketId id = publish.packet_id;
+    broker_.publish(*last_pulsar_topic_, protocol_->client_id(), publish,
+                    [&broker = broker_, alive = std::weak_ptr<bool>(broker_.alive_), e, id, join](bool ok) {
+                      if (!ok && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
+                        broker.persist(e);  // not stored: the id must not stay recorded
+                      join->ok = join->ok && ok;
+                      if (--join->pending == 0) join->done(join->ok);
+                    });
+    e->inbound_recorded.insert(id);
+    broker_.persist(e, [join](bool ok) {
+      join->ok = join->ok && ok;
+      if (--join->pending == 0) join->done(join->ok);
+    });
+    return;
+  }
   broker_.publish(*last_pulsar_topic_, protocol_->client_id(), publish, std::move(done));
 }
 
@@ -273,6 +318,38 @@ void ClientConnection::on_inflight_freed(const DeliveryOrigin& origin) {
   if (!origin.topic.empty() && entry_) broker_.service_.flow(entry_->receiver, 1);
 }
 
+void ClientConnection::on_pubrec_received(PacketId /*id*/, const DeliveryOrigin& origin, std::function<void()> done) {
+  if (origin.topic.empty() || !entry_ || entry_->session->expiry_interval() == 0) {
+    broker_.ack(origin);
+    done();
+    return;
+  }
+  // The client has the message and delivers it when it gets our PUBREL. The PUBREL-sent state
+  // is made durable first and the subscription acknowledged after: a restart in between then
+  // resends the PUBREL (and drops the cursor's redelivery of the message) instead of sending the
+  // message again under a new packet id, which the client would deliver a second time.
+  broker_.persist(entry_, [&broker = broker_, alive = std::weak_ptr<bool>(broker_.alive_), origin,
+                           done = std::move(done)](bool) {
+    if (alive.expired()) return;
+    broker.ack(origin);
+    done();
+  });
+}
+
+void ClientConnection::on_pubcomp_received(const DeliveryOrigin& origin) {
+  // The entry leaves the record. Packet ids are handed out round robin, so the id is not reused
+  // for another message before this write is durable (65535 other ids would have to go first).
+  if (!origin.topic.empty() && entry_ && entry_->session->expiry_interval() != 0) broker_.persist(entry_);
+  on_inflight_freed(origin);
+}
+
+void ClientConnection::on_inbound_released(PacketId id, std::function<void()> done) {
+  // PUBCOMP lets the client reuse the id at once: it leaves the record first, or a restart would
+  // take the next message with that id for a duplicate and drop it.
+  if (!entry_ || entry_->inbound_recorded.erase(id) == 0) return done();
+  broker_.persist(entry_, [done = std::move(done)](bool) { done(); });
+}
+
 bool ClientConnection::supports_auth_method(const std::string& method) const {
   const auto& a = broker_.options().authenticator;
   return a && a->method() == method;
@@ -288,6 +365,7 @@ MqttBroker::MqttBroker(service::MessagingService& service, const Clock& clock, B
   // What CONNACK advertises is what the broker grants.
   options_.limits.receive_maximum =
       static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.receive_maximum, 1, 65535));
+  restore();
 }
 
 MqttBroker::~MqttBroker() {
@@ -383,8 +461,19 @@ void MqttBroker::admit(ClientConnection& conn, const Connect& c) {
   }
   entry->session->set_expiry_interval(expiry);
   entry->conn = &conn;
+  entry->version = c.version;
+  entry->clean_start = c.clean_session;
+  entry->disconnected_at_ms = 0;
   conn.entry_ = entry;
   conn.will_ = c.will;
+  // A session that outlives its connection is stored (or, resumed with expiry 0 now, deleted).
+  if (expiry != 0 || entry->stored) persist(entry);
+  // The will is stored while the client is connected: if the broker dies first, the connection
+  // has ended without DISCONNECT and the will goes out when the broker is back (see restore).
+  if (c.will)
+    store_will(id, *c.will, 0);
+  else
+    forget_will(id);
   logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
                  id, conn.transport().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
   conn.protocol().accept(entry->session, present);
@@ -410,13 +499,20 @@ void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const 
   if (!entry || entry->conn != &conn) return;
   entry->conn = nullptr;
   conn.entry_.reset();
+  entry->disconnected_at_ms = clock_.wall_ms();
   const std::uint32_t expiry = entry->session->expiry_interval();
   if (conn.will_ && publishes_will(reason)) {
     const std::uint32_t delay = conn.will_->properties.will_delay_interval.value_or(0);
-    if (delay == 0 || expiry == 0)
+    if (delay == 0 || expiry == 0) {
       publish_will(id, *conn.will_);  // the session ends now, before any delay [3.1.3.2.2]
-    else  // the earlier of the delay and the session's end publishes it (see tick)
+    } else {  // the earlier of the delay and the session's end publishes it (see tick)
+      store_will(id, *conn.will_, entry->disconnected_at_ms + std::uint64_t{delay} * 1000);
       pending_wills_[id] = PendingWill{clock_.now() + std::chrono::seconds(delay), std::move(*conn.will_)};
+    }
+  } else if (reason != CloseReason::server_shutdown) {
+    // DISCONNECT: the will is gone. On shutdown it stays stored, as after a crash: the client's
+    // connection ended without DISCONNECT and its will goes out when the broker is back.
+    forget_will(id);
   }
   conn.will_.reset();
   if (expiry == 0) {
@@ -425,13 +521,25 @@ void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const 
   }
   service_.pause(entry->receiver);  // keeps its subscriptions; messages wait in their backlogs
   if (expiry != Session::kNeverExpires) expiries_[id] = clock_.now() + std::chrono::seconds(expiry);
+  persist(entry);  // the expiry counts from disconnected_at, across restarts too
 }
 
 void MqttBroker::publish_will(const std::string& client_id, const Will& w) {
-  if (auto topic = mapper_.to_pulsar(w.topic))
-    publish(*topic, client_id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload, w.properties}, {});
-  else
+  PublishDone after;
+  if (stored_wills_.erase(client_id) != 0) {
+    // The stored will is deleted once the message is stored, not before: a crash in between
+    // publishes it again after the restart rather than never. A will stored meanwhile (the client
+    // reconnected with a new one) stays.
+    after = [this, alive = std::weak_ptr<bool>(alive_), client_id](bool) {
+      if (!alive.expired() && !stored_wills_.contains(client_id)) service_.delete_will(client_id, {});
+    };
+  }
+  if (auto topic = mapper_.to_pulsar(w.topic)) {
+    publish(*topic, client_id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload, w.properties}, std::move(after));
+  } else {
     logger()->warn("client {}: will topic '{}' names no Pulsar topic; will dropped", client_id, w.topic);
+    if (after) after(false);
+  }
 }
 
 void MqttBroker::tick() {
@@ -465,6 +573,15 @@ void MqttBroker::tick() {
 }
 
 void MqttBroker::end_session(const std::shared_ptr<SessionEntry>& entry) {
+  // The record goes now, ordered after this session's writes and before any of a new session
+  // with this client id.
+  entry->ended = true;
+  if (entry->stored) {
+    entry->stored = false;
+    service_.delete_session(entry->session->client_id(), [id = entry->session->client_id()](std::error_code ec) {
+      if (ec) logger()->error("client {}: session record not deleted: {}", id, ec.message());
+    });
+  }
   // The session's own subscriptions go with it; a shared group's subscription stays for the
   // other members and for members to come, keeping its backlog, as a Pulsar subscription does.
   for (auto& [key, binding] : entry->bindings) unbind(*entry, key, binding, false);
@@ -542,27 +659,33 @@ std::vector<std::uint8_t> MqttBroker::subscribe(SessionEntry& entry, const Subsc
       continue;
     }
     const std::uint8_t granted = std::min<std::uint8_t>(e.qos, 2);
-    auto [subit, is_new] = entry.session->subscriptions().insert_or_assign(e.filter, granted);  // [MQTT-3.8.4-3]
-    if (is_new) entry.fresh.insert(e.filter);
+    if (!entry.session->subscriptions().contains(e.filter)) entry.fresh.insert(e.filter);
     FilterOptions fo{e.no_local, e.retain_as_published, e.retain_handling, sub_id};
     if (fo.no_local || fo.retain_as_published || fo.retain_handling || fo.subscription_id)
       entry.options[e.filter] = fo;
     else
       entry.options.erase(e.filter);
-    auto [sit, _] = entry.scopes.insert_or_assign(e.filter, *scope);
-    const FilterScope& sc = sit->second;
-    if (has_wildcard(sc.local_filter)) {
-      watch(sc.ns, entry);
-      for (const auto& topic : service_.list_topics(sc.ns))
-        if (sc.matches(topic)) bind(entry, topic, e.filter, sc, InitialPosition::latest);
-    } else {
-      // A filter without wildcards names one topic; subscribing creates it, as Pulsar does.
-      TopicName topic(sc.domain, sc.ns.tenant, sc.ns.ns, service::url_encode(sc.local_filter));
-      bind(entry, topic, e.filter, sc, InitialPosition::latest);
-    }
+    add_filter(entry, e.filter, granted, *scope);
     codes.push_back(granted);
   }
+  if (entry.session->expiry_interval() != 0) persist(entry.shared_from_this());
   return codes;
+}
+
+void MqttBroker::add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted,
+                            const FilterScope& scope) {
+  entry.session->subscriptions().insert_or_assign(filter, granted);  // [MQTT-3.8.4-3]
+  auto [sit, _] = entry.scopes.insert_or_assign(filter, scope);
+  const FilterScope& sc = sit->second;
+  if (has_wildcard(sc.local_filter)) {
+    watch(sc.ns, entry);
+    for (const auto& topic : service_.list_topics(sc.ns))
+      if (sc.matches(topic)) bind(entry, topic, filter, sc, InitialPosition::latest);
+  } else {
+    // A filter without wildcards names one topic; subscribing creates it, as Pulsar does.
+    TopicName topic(sc.domain, sc.ns.tenant, sc.ns.ns, service::url_encode(sc.local_filter));
+    bind(entry, topic, filter, sc, InitialPosition::latest);
+  }
 }
 
 void MqttBroker::bind(SessionEntry& entry, const TopicName& topic, const std::string& filter,
@@ -659,6 +782,7 @@ std::vector<ReasonCode> MqttBroker::unsubscribe(SessionEntry& entry, const Unsub
       ++it;
     }
   }
+  if (entry.session->expiry_interval() != 0) persist(entry.shared_from_this());
   return codes;
 }
 
@@ -666,6 +790,187 @@ void MqttBroker::ack(const DeliveryOrigin& origin) {
   if (origin.topic.empty()) return;
   if (auto topic = TopicName::parse(origin.topic))
     service_.ack(*topic, origin.subscription, MessageId{origin.ledger, origin.entry, origin.batch});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence
+
+namespace {
+
+// MQTT 5 subscription options as the SUBSCRIBE options byte has them above the QoS bits.
+std::uint8_t options_byte(const FilterOptions& o) {
+  return static_cast<std::uint8_t>((o.no_local ? 0x04 : 0) | (o.retain_as_published ? 0x08 : 0) |
+                                   ((o.retain_handling & 3) << 4));
+}
+
+}  // namespace
+
+service::SessionRecord MqttBroker::record_of(const SessionEntry& e) const {
+  service::SessionRecord r;
+  r.client_id = e.session->client_id();
+  r.clean_start = e.clean_start;
+  r.protocol_version = static_cast<std::uint8_t>(e.version);
+  r.expiry_interval_s = e.session->expiry_interval();
+  r.disconnected_at_ms = e.conn ? 0 : e.disconnected_at_ms;
+  r.subscriptions.reserve(e.session->subscriptions().size());
+  for (const auto& [filter, qos] : e.session->subscriptions()) {
+    service::SessionSubscription sub{filter, qos, 0, 0};
+    if (auto o = e.options.find(filter); o != e.options.end()) {
+      sub.options = options_byte(o->second);
+      sub.subscription_id = o->second.subscription_id;
+    }
+    r.subscriptions.push_back(std::move(sub));
+  }
+  r.inbound_qos2.assign(e.inbound_recorded.begin(), e.inbound_recorded.end());
+  // Only QoS 2 deliveries in the PUBREL-sent state: the others are unacknowledged on their
+  // subscriptions and come back from the cursor after a restart.
+  for (const auto& [id, o] : e.session->outbound())
+    if (o.state == Outbound::State::awaiting_pubcomp && !o.origin.topic.empty())
+      r.outbound.push_back(service::OutboundInflight{id, o.origin.topic, o.origin.subscription,
+                                                     MessageId{o.origin.ledger, o.origin.entry, o.origin.batch}, 2,
+                                                     service::OutboundState::pubrel_sent});
+  return r;
+}
+
+void MqttBroker::persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool)> done) {
+  const bool keep = entry->session->expiry_interval() != 0;
+  if (entry->ended || (!keep && !entry->stored)) {  // nothing stored and nothing to store
+    if (done) done(true);
+    return;
+  }
+  auto finish = [id = entry->session->client_id(), done = std::move(done)](std::error_code ec) {
+    if (ec) logger()->error("client {}: session state not stored: {}", id, ec.message());
+    if (done) done(!ec);
+  };
+  entry->stored = keep;
+  if (keep)
+    service_.put_session(record_of(*entry), std::move(finish));
+  else
+    service_.delete_session(entry->session->client_id(), std::move(finish));
+}
+
+void MqttBroker::store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms) {
+  auto topic = mapper_.to_pulsar(will.topic);
+  if (!topic) return;  // cannot be published either (logged when it would be)
+  service::WillRecord r;
+  r.client_id = client_id;
+  r.topic = topic->str();
+  r.message.payload = will.payload;
+  r.message.producer_name = client_id;
+  r.message.mqtt_qos = will.qos;
+  // Message properties with a message expiry counted from 0: relative, as the will has it until
+  // it is published.
+  to_message_properties(will.properties, 0, false, r.message.properties);
+  r.qos = will.qos;
+  r.retain = will.retain;
+  r.delay_s = will.properties.will_delay_interval.value_or(0);
+  r.due_at_ms = due_at_ms;
+  stored_wills_.insert(client_id);
+  service_.put_will(std::move(r), [client_id](std::error_code ec) {
+    if (ec) logger()->error("client {}: will message not stored: {}", client_id, ec.message());
+  });
+}
+
+void MqttBroker::forget_will(const std::string& client_id) {
+  if (stored_wills_.erase(client_id) == 0) return;
+  service_.delete_will(client_id, [client_id](std::error_code ec) {
+    if (ec) logger()->error("client {}: will message not deleted: {}", client_id, ec.message());
+  });
+}
+
+void MqttBroker::restore() {
+  const TimePoint now = clock_.now();
+  const std::uint64_t wall = clock_.wall_ms();
+  auto records = service_.load_sessions();
+  auto wills = service_.load_wills();
+  if (records.empty() && wills.empty()) return;
+  std::size_t expired = 0;
+  for (auto& r : records) {
+    auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
+    session->set_expiry_interval(r.expiry_interval_s);
+    auto entry = std::make_shared<SessionEntry>(*this, session);
+    entry->receiver = service_.open_receiver(*entry);
+    entry->version = static_cast<ProtocolVersion>(r.protocol_version);
+    entry->clean_start = r.clean_start;
+    entry->stored = true;
+    // Connected when the broker stopped: disconnected now, as far as anyone can tell.
+    entry->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : wall;
+    sessions_.insert_or_assign(r.client_id, entry);
+    for (const auto& sub : r.subscriptions) {
+      auto scope = mapper_.scope(sub.filter);
+      if (!scope) {
+        logger()->warn("client {}: stored filter '{}' names no Pulsar namespace; dropped", r.client_id, sub.filter);
+        continue;
+      }
+      FilterOptions fo{(sub.options & 0x04) != 0, (sub.options & 0x08) != 0,
+                       static_cast<std::uint8_t>((sub.options >> 4) & 3), sub.subscription_id};
+      if (sub.options || sub.subscription_id) entry->options[sub.filter] = fo;
+      add_filter(*entry, sub.filter, sub.qos, *scope);
+    }
+    service_.pause(entry->receiver);  // no permits until the client is back
+    for (PacketId id : r.inbound_qos2) {
+      session->add_inbound_qos2(id);
+      entry->inbound_recorded.insert(id);
+    }
+    for (const auto& o : r.outbound) {
+      if (o.state != service::OutboundState::pubrel_sent) continue;
+      DeliveryOrigin origin{o.topic, o.subscription, o.message_id.ledger, o.message_id.entry, o.message_id.batch};
+      if (!session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
+      // The client has it: the subscription must not deliver it again. (The acknowledgement
+      // follows the record's write, so a crash in between left it unacknowledged.)
+      ack(origin);
+    }
+    const std::uint32_t expiry = r.expiry_interval_s;
+    if (expiry == 0) {  // ended with its connection: not kept
+      ++expired;
+      expiries_[r.client_id] = now;
+    } else if (expiry != Session::kNeverExpires) {
+      // Expiry counts from the disconnection, across the restart; tick() below ends those
+      // whose time ran out while the broker was down.
+      const std::uint64_t end_ms = entry->disconnected_at_ms + std::uint64_t{expiry} * 1000;
+      if (end_ms <= wall) ++expired;
+      expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
+    }
+    if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
+  }
+  for (auto& w : wills) {
+    auto topic = TopicName::parse(w.topic);
+    auto local = topic ? service::url_decode(topic->local()) : std::nullopt;
+    if (!local) {
+      logger()->warn("client {}: stored will names no Pulsar topic ('{}'); dropped", w.client_id, w.topic);
+      service_.delete_will(w.client_id, {});
+      continue;
+    }
+    Will will;
+    // The full form of the MQTT name ("persistent://tenant/ns/" + the decoded local name) maps
+    // back to the same Pulsar topic.
+    will.topic = w.topic.substr(0, w.topic.size() - topic->local().size()) + *local;
+    will.payload = w.message.payload;
+    will.qos = w.qos;
+    will.retain = w.retain;
+    bool ignored = false;
+    from_message_properties(w.message.properties, 0, will.properties, ignored);
+    if (w.delay_s) will.properties.will_delay_interval = w.delay_s;
+    stored_wills_.insert(w.client_id);
+    TimePoint due = now;
+    if (w.due_at_ms != 0) {
+      if (w.due_at_ms > wall) due = now + std::chrono::milliseconds(w.due_at_ms - wall);
+    } else {
+      // The client was connected when the broker stopped: its network connection ended without
+      // DISCONNECT, so the will is published, after its delay when its session outlives the
+      // connection (mosquitto with persistence does the same).
+      auto s = sessions_.find(w.client_id);
+      const bool lives_on = s != sessions_.end() && s->second->session->expiry_interval() != 0;
+      if (w.delay_s != 0 && lives_on) {
+        due = now + std::chrono::seconds(w.delay_s);
+        store_will(w.client_id, will, wall + std::uint64_t{w.delay_s} * 1000);
+      }
+    }
+    pending_wills_.insert_or_assign(w.client_id, PendingWill{due, std::move(will)});
+  }
+  logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
+                 records.size(), expired, wills.size());
+  tick();  // wills due and sessions expired while the broker was down
 }
 
 void MqttBroker::on_topic_created(const TopicName& topic) {

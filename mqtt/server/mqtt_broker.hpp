@@ -7,8 +7,14 @@
 // A ClientConnection joins one network connection's Protocol to the broker. Transports (TCP
 // today, TLS and WebSocket later) implement Transport and feed bytes to ClientConnection.
 //
+// Persistence: sessions that outlive their connection (3.1.1 clean session 0, MQTT 5 session
+// expiry > 0) and will messages are written through the service (put_session / put_will) when
+// they change and read back when the broker is constructed; see "Persistent sessions" in the
+// README for what is stored when, and why.
+//
 // Thread: everything here is owned by the broker thread.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,6 +83,9 @@ public:
   std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& unsubscribe) override;
   void on_delivery_acked(const DeliveryOrigin& origin) override;
   void on_inflight_freed(const DeliveryOrigin& origin) override;
+  void on_pubrec_received(PacketId id, const DeliveryOrigin& origin, std::function<void()> done) override;
+  void on_pubcomp_received(const DeliveryOrigin& origin) override;
+  void on_inbound_released(PacketId id, std::function<void()> done) override;
   bool supports_auth_method(const std::string& method) const override;
   void on_auth(const Auth& auth) override;
 
@@ -100,6 +109,9 @@ private:
 
 class MqttBroker final : public service::TopicListener {
 public:
+  // Restores the sessions and wills the service holds (service::MessagingService::load_sessions,
+  // load_wills): sessions come back offline, their Pulsar subscriptions collecting messages,
+  // their expiry counted from when they were disconnected; wills are published when due.
   MqttBroker(service::MessagingService& service, const Clock& clock, BrokerOptions options);
   ~MqttBroker() override;
   MqttBroker(const MqttBroker&) = delete;
@@ -116,6 +128,7 @@ public:
   void tick();
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t connection_count() const { return connections_.size(); }
+  std::size_t pending_will_count() const { return pending_wills_.size(); }
 
   // service::TopicListener
   void on_topic_created(const service::TopicName& topic) override;
@@ -149,6 +162,17 @@ private:
   void watch(const service::NamespaceName& ns, SessionEntry& entry);
   void publish_will(const std::string& client_id, const Will& will);
 
+  // Persistence of sessions and wills (see the README).
+  void restore();
+  // Writes the session's record as it is now (or deletes it when the session no longer outlives
+  // its connection). `done` (may be empty) runs once the write is durable.
+  void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
+  service::SessionRecord record_of(const SessionEntry& entry) const;
+  void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms);
+  void forget_will(const std::string& client_id);
+  // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions.
+  void add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted, const FilterScope& scope);
+
   // A will waiting for its delay interval (MQTT 5 3.1.3.2.2), by client id.
   struct PendingWill {
     TimePoint due;
@@ -168,6 +192,10 @@ private:
   // Disconnected sessions with a finite expiry interval: when each ends.
   std::map<std::string, TimePoint> expiries_;
   std::map<std::string, PendingWill> pending_wills_;
+  // Client ids whose will the service holds (written or restored, not yet deleted).
+  std::set<std::string> stored_wills_;
+  // Completions of service writes check it: the broker may be gone by then.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // MQTT 5 PUBLISH properties <-> Pulsar message properties (names documented in the README).

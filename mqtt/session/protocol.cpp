@@ -486,8 +486,13 @@ void Protocol::handle_puback(PacketId id) {
 
 void Protocol::handle_pubrec(PacketId id) {
   if (auto origin = session_->on_pubrec(id)) {
-    handler_.on_delivery_acked(*origin);
-    send(Pubrel{id});
+    // PUBRELs leave in the order of their PUBRECs [MQTT-4.6.0-3]: the handler completes in order.
+    std::weak_ptr<Protocol> weak = weak_from_this();
+    handler_.on_pubrec_received(id, *origin, [weak, id] {
+      auto self = weak.lock();
+      // A connection gone by now resends the PUBREL when the session resumes.
+      if (self && self->state_ == State::connected) self->send(Pubrel{id});
+    });
     return;
   }
   // A duplicate PUBREC for a message already released: answer it again so the client can finish.
@@ -505,13 +510,25 @@ void Protocol::handle_pubrel(PacketId id) {
   // was unknown (0x92).
   Pubcomp comp{id};
   if (!known && version_ == ProtocolVersion::v5) comp.reason_code = ReasonCode::packet_identifier_not_found;
-  queue_ack(comp, true);
-  flush_acks();
+  if (!known) {
+    queue_ack(comp, true);
+    flush_acks();
+    return;
+  }
+  const std::uint64_t index = acks_popped_ + acks_.size();
+  queue_ack(comp, false);
+  std::weak_ptr<Protocol> weak = weak_from_this();
+  handler_.on_inbound_released(id, [weak, index] {
+    auto self = weak.lock();
+    if (!self || self->state_ == State::closed || index < self->acks_popped_) return;
+    self->acks_[index - self->acks_popped_].ready = true;
+    self->flush_acks();
+  });
 }
 
 void Protocol::handle_pubcomp(PacketId id) {
   if (auto origin = session_->on_pubcomp(id)) {
-    handler_.on_inflight_freed(*origin);
+    handler_.on_pubcomp_received(*origin);
     send_unsent();
   }
 }

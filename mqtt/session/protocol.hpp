@@ -76,6 +76,19 @@ public:
   virtual void on_delivery_acked(const DeliveryOrigin& origin) = 0;
   // An in-flight slot was freed (PUBACK, PUBCOMP): another message may be sent.
   virtual void on_inflight_freed(const DeliveryOrigin& origin) = 0;
+  // QoS 2 steps a broker with persistent sessions makes durable before answering, so that they
+  // hold after a restart; `done` runs once they are (the defaults answer at once).
+  // PUBREC for a QoS 2 delivery (the session now has it awaiting PUBCOMP): PUBREL goes out after
+  // done(). The client owns the message from here on.
+  virtual void on_pubrec_received(PacketId /*id*/, const DeliveryOrigin& origin, std::function<void()> done) {
+    on_delivery_acked(origin);
+    done();
+  }
+  // PUBCOMP for a QoS 2 delivery (removed from the session); frees its in-flight slot.
+  virtual void on_pubcomp_received(const DeliveryOrigin& origin) { on_inflight_freed(origin); }
+  // PUBREL released an inbound QoS 2 packet id (removed from the session): PUBCOMP goes out after
+  // done(), since the client may reuse the id as soon as it has the PUBCOMP.
+  virtual void on_inbound_released(PacketId /*id*/, std::function<void()> done) { done(); }
   // MQTT 5 enhanced authentication (4.12). A CONNECT naming a method the handler does not
   // support is refused with 0x8C before on_connect.
   virtual bool supports_auth_method(const std::string& /*method*/) const { return false; }

@@ -67,6 +67,15 @@ std::optional<DeliveryOrigin> Session::on_pubcomp(PacketId id) {
   return origin;
 }
 
+bool Session::restore_awaiting_pubcomp(PacketId id, DeliveryOrigin origin) {
+  if (id == 0 || outbound_.contains(id)) return false;
+  Publish p;
+  p.qos = 2;
+  p.packet_id = id;
+  outbound_.emplace(id, Outbound{std::move(p), std::move(origin), Outbound::State::awaiting_pubcomp, next_seq_++});
+  return true;
+}
+
 std::vector<Outbound*> Session::outbound_in_order() {
   std::vector<Outbound*> out;
   out.reserve(outbound_.size());

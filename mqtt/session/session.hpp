@@ -72,6 +72,12 @@ public:
   std::optional<DeliveryOrigin> on_pubcomp(PacketId id);
   // Messages in flight in send order, for resending after a reconnect.
   std::vector<Outbound*> outbound_in_order();
+  // Every outbound entry, by packet id (what a persistent session stores).
+  const std::map<PacketId, Outbound>& outbound() const { return outbound_; }
+  // A QoS 2 delivery read back from the store after a restart, PUBREL sent and PUBCOMP not yet
+  // received: it keeps its packet id and its PUBREL is resent when the client resumes. False
+  // when the id is taken.
+  bool restore_awaiting_pubcomp(PacketId id, DeliveryOrigin origin);
   std::size_t outbound_count() const { return outbound_.size(); }
   // Entries sent and not yet completed: what counts against the client's receive maximum.
   std::size_t inflight_count() const { return outbound_.size() - unsent_; }

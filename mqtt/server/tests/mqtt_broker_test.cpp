@@ -4,87 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include "mqtt/server/tests/test_client.hpp"
 #include "service/embedded_service.hpp"
 
 namespace mop::mqtt {
 namespace {
 
-class FakeTransport final : public Transport {
-public:
-  void output_ready() override {}
-  void close_after_flush() override { closed = true; }
-  std::string peer() const override { return "test:1"; }
-  std::size_t queued_bytes() const override { return queued; }
-  bool closed = false;
-  std::size_t queued = 0;
-};
-
-class TestClient {
-public:
-  TestClient(MqttBroker& broker, ManualExecutor& exec, ProtocolVersion v = ProtocolVersion::v311)
-      : exec_(exec), version_(v), conn_(std::make_unique<ClientConnection>(broker, transport_)) {}
-
-  void send(const Packet& p) {
-    std::string bytes;
-    encode(p, version_, bytes);
-    conn_->protocol().on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
-    exec_.run_all();
-  }
-  Connack connect(std::string id, bool clean = true, std::optional<Will> will = std::nullopt) {
-    Connect c;
-    c.protocol_name = "MQTT";
-    c.client_id = std::move(id);
-    c.clean_session = clean;
-    c.will = std::move(will);
-    c.version = version_;
-    c.properties = connect_properties;
-    send(c);
-    auto r = received();
-    EXPECT_FALSE(r.empty());
-    if (r.empty()) return Connack{};
-    // Whatever followed the CONNACK (resent or queued messages) is kept for the next read.
-    early_.assign(std::make_move_iterator(r.begin() + 1), std::make_move_iterator(r.end()));
-    return std::get<Connack>(r[0]);
-  }
-  std::vector<Packet> received() {
-    exec_.run_all();
-    std::vector<Packet> out = std::exchange(early_, {});
-    std::string all;
-    for (auto& s : conn_->protocol().output().take()) all.append(s.view());
-    FrameReader reader(kMaxRemainingLength);
-    reader.feed({reinterpret_cast<const std::uint8_t*>(all.data()), all.size()});
-    for (;;) {
-      auto f = reader.next();
-      if (!f.ok() || !f->has_value()) break;
-      auto p = decode_server_packet(**f, version_);
-      EXPECT_TRUE(p.ok());
-      if (p.ok()) out.push_back(std::move(*p));
-    }
-    return out;
-  }
-  std::vector<Publish> publishes() {
-    std::vector<Publish> out;
-    for (auto& p : received())
-      if (auto* pub = std::get_if<Publish>(&p)) out.push_back(*pub);
-    return out;
-  }
-  void drop() {  // the network connection is lost
-    conn_->protocol().on_closed();
-    exec_.run_all();
-    conn_.reset();
-  }
-  bool closed() const { return transport_.closed; }
-  void set_queued_bytes(std::size_t n) { transport_.queued = n; }
-
-  Properties connect_properties;  // MQTT 5 CONNECT properties for the next connect()
-
-private:
-  ManualExecutor& exec_;
-  ProtocolVersion version_;
-  std::vector<Packet> early_;
-  FakeTransport transport_;
-  std::unique_ptr<ClientConnection> conn_;
-};
+using test_support::TestClient;
 
 class MqttBrokerTest : public ::testing::Test {
 protected:

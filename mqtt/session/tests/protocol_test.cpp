@@ -306,6 +306,77 @@ TEST_F(ProtocolTest, Qos2DeliveryFlow) {
   EXPECT_EQ(handler.freed, 1);
 }
 
+// A handler that makes QoS 2 steps durable later (as the broker with persistent sessions does).
+struct DeferringHandler : FakeHandler {
+  void on_pubrec_received(PacketId id, const DeliveryOrigin& o, std::function<void()> done) override {
+    pubrecs.push_back(id);
+    acked.push_back(o);
+    pending.push_back(std::move(done));
+  }
+  void on_inbound_released(PacketId id, std::function<void()> done) override {
+    released.push_back(id);
+    pending.push_back(std::move(done));
+  }
+  std::vector<PacketId> pubrecs, released;
+  std::vector<std::function<void()>> pending;
+};
+
+TEST_F(ProtocolTest, PubrelWaitsUntilThePubrecIsDurable) {
+  DeferringHandler h;
+  proto = std::make_shared<Protocol>(h, clock, ProtocolLimits{1024, std::chrono::seconds(10)});
+  feed(Connect{"MQTT", ProtocolVersion::v311, false, 0, "client"});
+  proto->accept(session, false);
+  sent();
+  ASSERT_TRUE(proto->deliver(Publish{false, 2, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{"T", "s", 1, 7}));
+  auto id = std::get<Publish>(sent()[0]).packet_id;
+  feed(Pubrec{id});
+  ASSERT_EQ(h.pubrecs, std::vector<PacketId>{id});
+  EXPECT_TRUE(sent().empty());  // not before the handler says the state is durable
+  h.pending[0]();
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Pubrel>(out[0]).packet_id, id);
+}
+
+TEST_F(ProtocolTest, PubcompWaitsUntilTheReleaseIsDurableAndKeepsAckOrder) {  // [MQTT-4.6.0-2]
+  DeferringHandler h;
+  proto = std::make_shared<Protocol>(h, clock, ProtocolLimits{1024, std::chrono::seconds(10)});
+  feed(Connect{"MQTT", ProtocolVersion::v311, false, 0, "client"});
+  proto->accept(session, false);
+  sent();
+  feed(Publish{false, 2, false, "t", 9, Payload::copy_of("m")});
+  h.dones[0](true);
+  EXPECT_EQ(std::get<Pubrec>(sent()[0]).packet_id, 9);
+  feed(Pubrel{9});
+  feed(Publish{false, 1, false, "t", 10, Payload::copy_of("n")});
+  h.dones[1](true);
+  EXPECT_EQ(h.released, std::vector<PacketId>{9});
+  EXPECT_TRUE(sent().empty());  // the PUBACK waits behind the PUBCOMP, which waits for the store
+  h.pending[0]();
+  auto out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<Pubcomp>(out[0]).packet_id, 9);
+  EXPECT_EQ(std::get<Puback>(out[1]).packet_id, 10);
+  // A PUBREL for an id already released is answered at once, with nothing to make durable.
+  feed(Pubrel{9});
+  EXPECT_EQ(h.released.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(sent()[0]).packet_id, 9);
+}
+
+TEST_F(ProtocolTest, RestoredAwaitingPubcompResendsPubrel) {
+  ASSERT_TRUE(session->restore_awaiting_pubcomp(42, DeliveryOrigin{"T", "s", 3, 4}));
+  EXPECT_FALSE(session->restore_awaiting_pubcomp(42, DeliveryOrigin{}));
+  std::string bytes = resume_connect_bytes();
+  proto->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  proto->accept(session, true);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<Pubrel>(out[1]).packet_id, 42);
+  feed(Pubcomp{42});
+  EXPECT_EQ(handler.freed, 1);
+  EXPECT_EQ(session->outbound_count(), 0u);
+}
+
 TEST_F(ProtocolTest, SubscribeAnswersSubackThenRetained) {
   connect();
   feed(Subscribe{3, {{"a/+", 1}, {"b", 2}}});
