@@ -386,6 +386,11 @@ std::vector<KeySpec> make_key_specs() {
       "defaultNumPartitions", &Config::defaultNumPartitions, 1, 4096,
       "Partitions of a topic auto-created with allowAutoTopicCreationType=partitioned. Same key "
       "and default as Pulsar."));
+  keys.push_back(bool_key(
+      "brokerDeduplicationEnabled", &Config::brokerDeduplicationEnabled,
+      "Deduplicate Pulsar sends by producer name and sequence id, as in Pulsar: a resend of a "
+      "sequence id already stored gets its receipt again and is not stored twice. The last "
+      "sequence id per producer is kept in memory (lost on restart)."));
   keys.push_back(int_key(
       "mqttMessageMaxLength", &Config::mqttMessageMaxLength, 16, 268435460,
       "Largest MQTT packet accepted, in bytes, checked before anything is allocated; 268435460 is "

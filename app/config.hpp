@@ -82,6 +82,7 @@ struct Config {
   // topic creates it with defaultNumPartitions partitions), false = "non-partitioned".
   bool autoTopicCreationPartitioned = false;
   std::uint32_t defaultNumPartitions = 1;
+  bool brokerDeduplicationEnabled = false;  // Pulsar producers' sequence ids deduplicate sends
   std::uint32_t maxMessageSize = 5242880;  // bytes, one Pulsar message payload
 
   // Where each key's effective value came from ("conf/standalone.conf:12", "command line"), by

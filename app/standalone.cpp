@@ -55,6 +55,7 @@ int run_standalone(const Config& config) {
   pulsar_options.allow_auto_topic_creation = config.allowAutoTopicCreation;
   pulsar_options.auto_create_partitioned = config.autoTopicCreationPartitioned;
   pulsar_options.default_num_partitions = config.defaultNumPartitions;
+  pulsar_options.deduplication = config.brokerDeduplicationEnabled;
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);

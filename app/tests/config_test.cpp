@@ -107,7 +107,8 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["mqttServerKeepAlive"], "0");
   EXPECT_EQ(defaults["allowAutoTopicCreationType"], "non-partitioned");
   EXPECT_EQ(defaults["defaultNumPartitions"], "1");
-  EXPECT_EQ(config_keys().size(), 22u);
+  EXPECT_EQ(defaults["brokerDeduplicationEnabled"], "false");
+  EXPECT_EQ(config_keys().size(), 23u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -117,6 +118,7 @@ TEST(ConfigFile, PartitionedAutoCreation) {
   EXPECT_FALSE(load_ok("allowAutoTopicCreationType=non-partitioned\n").autoTopicCreationPartitioned);
   expect_one_error("allowAutoTopicCreationType=sharded\n", "allowAutoTopicCreationType", "sharded");
   expect_one_error("defaultNumPartitions=0\n", "defaultNumPartitions", "0");
+  EXPECT_TRUE(load_ok("brokerDeduplicationEnabled=true\n").brokerDeduplicationEnabled);
 }
 
 TEST(ConfigFile, CommentsBlankLinesWhitespaceAndEqualsInValue) {

@@ -104,6 +104,84 @@ bool PulsarServer::is_partition_of_partitioned(const service::TopicName& topic) 
   return it != partitioned_.end() && p->second < it->second;
 }
 
+PulsarServer::AddProducer PulsarServer::add_producer(const service::TopicName& topic, const std::string& name,
+                                                     proto::ProducerAccessMode mode, Connection& connection,
+                                                     std::uint64_t producer_id, std::uint64_t request_id,
+                                                     std::string& why) {
+  auto& tp = topic_producers_[topic.str()];
+  for (const auto& p : tp.active) {
+    if (p.name == name) {
+      why = fmt::format("Producer with name '{}' is already connected to topic", name);
+      return AddProducer::busy;
+    }
+  }
+  ProducerRef ref{&connection, producer_id, name, request_id};
+  const auto exclusive_name = [&] { return tp.exclusive ? tp.active.front().name : tp.waiting.front().name; };
+  switch (mode) {
+    case proto::Shared:
+      if (tp.exclusive || !tp.waiting.empty()) {
+        why = "Topic has an existing exclusive producer: " + exclusive_name();
+        return AddProducer::busy;
+      }
+      tp.active.push_back(std::move(ref));
+      return AddProducer::ready;
+    case proto::Exclusive:
+      if (tp.exclusive || !tp.waiting.empty()) {
+        why = "Topic has an existing exclusive producer: " + exclusive_name();
+        return AddProducer::fenced;
+      }
+      if (!tp.active.empty()) {
+        why = "Topic has existing shared producers";
+        return AddProducer::fenced;
+      }
+      break;
+    case proto::WaitForExclusive:
+      if (tp.exclusive || !tp.active.empty() || !tp.waiting.empty()) {
+        tp.waiting.push_back(std::move(ref));
+        return AddProducer::queued;
+      }
+      break;
+    case proto::ExclusiveWithFencing: {
+      // Every other producer is closed from our side; the clients see CLOSE_PRODUCER.
+      auto others = std::move(tp.active);
+      tp.active.clear();
+      for (const auto& o : others) o.connection->close_producer_from_server(o.producer_id);
+      break;
+    }
+  }
+  tp.exclusive = true;
+  ++tp.epoch;
+  tp.active.push_back(std::move(ref));
+  return AddProducer::ready;
+}
+
+void PulsarServer::remove_producer(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id) {
+  const auto it = topic_producers_.find(topic.str());
+  if (it == topic_producers_.end()) return;
+  auto& tp = it->second;
+  const auto same = [&](const ProducerRef& p) { return p.connection == &connection && p.producer_id == producer_id; };
+  if (const auto a = std::find_if(tp.active.begin(), tp.active.end(), same); a != tp.active.end()) {
+    tp.active.erase(a);
+    if (tp.active.empty()) tp.exclusive = false;
+  }
+  if (const auto w = std::find_if(tp.waiting.begin(), tp.waiting.end(), same); w != tp.waiting.end()) tp.waiting.erase(w);
+  if (tp.active.empty() && !tp.waiting.empty()) {
+    // The topic is free: the first waiting exclusive producer takes it.
+    tp.active.push_back(std::move(tp.waiting.front()));
+    tp.waiting.pop_front();
+    tp.exclusive = true;
+    ++tp.epoch;
+    const auto& next = tp.active.front();
+    next.connection->producer_now_ready(next.producer_id, next.request_id, tp.epoch);
+  }
+  if (tp.active.empty() && tp.waiting.empty() && tp.epoch == 0) topic_producers_.erase(it);
+}
+
+std::uint64_t PulsarServer::topic_epoch(const service::TopicName& topic) const {
+  const auto it = topic_producers_.find(topic.str());
+  return it == topic_producers_.end() ? 0 : it->second.epoch;
+}
+
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 
 // A Pulsar consumer: one service receiver (its own permits, as FLOW is per consumer) attached to
@@ -248,7 +326,9 @@ void Connection::release() {
   *alive_ = false;
   for (auto& [id, c] : consumers_) service_.close_receiver(c->receiver);
   consumers_.clear();
+  auto producers = std::move(producers_);
   producers_.clear();
+  for (const auto& [id, p] : producers) server_.remove_producer(p.topic, *this, id);
 }
 
 void Connection::send(const proto::BaseCommand& command) { encode_command(command, out_.text()); }
@@ -368,35 +448,67 @@ void Connection::on_lookup(const Frame& f) {
 
 void Connection::on_producer(const Frame& f) {
   const auto& q = f.command->producer();
-  if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
-    // A retried PRODUCER for a producer that already exists: same answer again.
+  auto success = [&](const Producer& p, bool ready) {
     proto::BaseCommand c;
     c.set_type(proto::BaseCommand::PRODUCER_SUCCESS);
     auto* r = c.mutable_producer_success();
     r->set_request_id(q.request_id());
-    r->set_producer_name(it->second.name);
-    r->set_last_sequence_id(-1);
+    r->set_producer_name(p.name);
+    // With deduplication the client resumes its numbering after what we stored.
+    r->set_last_sequence_id(server_.options().deduplication ? server_.dedup(p.topic, p.name)->persisted : -1);
+    if (!ready) r->set_producer_ready(false);
+    if (q.producer_access_mode() != proto::Shared && ready) r->set_topic_epoch(server_.topic_epoch(p.topic));
+    if (q.has_schema()) {
+      auto& schemas = server_.schemas();
+      auto it = schemas.find(p.topic.str());
+      if (it == schemas.end()) it = schemas.emplace(p.topic.str(), PulsarServer::StoredSchema{q.schema(), 0}).first;
+      r->set_schema_version(schema_version_bytes(it->second.version));
+    }
     send(c);
-    return;
+  };
+  if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
+    // A retried PRODUCER for a producer that already exists: same answer again.
+    return success(it->second, it->second.ready);
   }
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   std::string name = q.has_producer_name() && !q.producer_name().empty() ? q.producer_name() : server_.next_producer_name();
+  std::string why;
+  const auto added = server_.add_producer(*topic, name, q.producer_access_mode(), *this, q.producer_id(),
+                                          q.request_id(), why);
+  if (added == PulsarServer::AddProducer::busy) return send_error(q.request_id(), proto::ProducerBusy, why);
+  if (added == PulsarServer::AddProducer::fenced) return send_error(q.request_id(), proto::ProducerFenced, why);
+  const bool ready = added == PulsarServer::AddProducer::ready;
+  const auto& p = producers_.emplace(q.producer_id(), Producer{*topic, std::move(name), ready}).first->second;
+  success(p, ready);
+}
+
+void Connection::producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch) {
+  const auto it = producers_.find(producer_id);
+  if (it == producers_.end() || closed_) return;
+  it->second.ready = true;
   proto::BaseCommand c;
   c.set_type(proto::BaseCommand::PRODUCER_SUCCESS);
   auto* r = c.mutable_producer_success();
-  r->set_request_id(q.request_id());
-  r->set_producer_name(name);
-  r->set_last_sequence_id(-1);
-  if (q.has_schema()) {
-    auto& schemas = server_.schemas();
-    auto it = schemas.find(topic->str());
-    if (it == schemas.end()) it = schemas.emplace(topic->str(), PulsarServer::StoredSchema{q.schema(), 0}).first;
-    r->set_schema_version(schema_version_bytes(it->second.version));
-  }
-  producers_.emplace(q.producer_id(), Producer{*topic, std::move(name)});
+  r->set_request_id(request_id);
+  r->set_producer_name(it->second.name);
+  r->set_last_sequence_id(server_.options().deduplication ? server_.dedup(it->second.topic, it->second.name)->persisted
+                                                          : -1);
+  r->set_topic_epoch(epoch);
+  r->set_producer_ready(true);
   send(c);
+  transport_.output_ready();
+}
+
+void Connection::close_producer_from_server(std::uint64_t producer_id) {
+  if (producers_.erase(producer_id) == 0 || closed_) return;
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::CLOSE_PRODUCER);
+  c.mutable_close_producer()->set_producer_id(producer_id);
+  c.mutable_close_producer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
+  send(c);
+  transport_.output_ready();
 }
 
 void Connection::on_send(const Frame& f) {
@@ -417,6 +529,39 @@ void Connection::on_send(const Frame& f) {
     // and ours disagree.
     close("SEND for an unknown producer");
     return;
+  }
+  if (!it->second.ready) return send_error(proto::NotAllowedError, "Producer is waiting for exclusive access");
+  // Deduplication (brokerDeduplicationEnabled): a batch counts by its highest sequence id.
+  const auto seq = static_cast<std::int64_t>(s.sequence_id());
+  const auto last_seq = s.has_highest_sequence_id() && static_cast<std::int64_t>(s.highest_sequence_id()) > seq
+                            ? static_cast<std::int64_t>(s.highest_sequence_id())
+                            : seq;
+  std::shared_ptr<PulsarServer::Dedup> dedup;
+  if (server_.options().deduplication) {
+    dedup = server_.dedup(it->second.topic, it->second.name);
+    if (last_seq <= dedup->persisted) {
+      // Stored before: the receipt again, with the id it got if we still know it (the last
+      // kDedupRecent sequence ids), else (-1, -1) as Pulsar answers every duplicate.
+      proto::BaseCommand c;
+      c.set_type(proto::BaseCommand::SEND_RECEIPT);
+      auto* r = c.mutable_send_receipt();
+      r->set_producer_id(s.producer_id());
+      r->set_sequence_id(s.sequence_id());
+      if (s.has_highest_sequence_id()) r->set_highest_sequence_id(s.highest_sequence_id());
+      if (const auto known = dedup->recent.find(seq); known != dedup->recent.end()) {
+        to_wire(known->second, *r->mutable_message_id());
+      } else {
+        r->mutable_message_id()->set_ledgerid(static_cast<std::uint64_t>(-1));
+        r->mutable_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
+      }
+      logger()->debug("{}: duplicate sequence id {} from {} not stored again", peer_, seq, it->second.name);
+      send(c);
+      return;
+    }
+    if (last_seq <= dedup->pushed) {
+      // A resend of a message still being stored: whether it will be stored is not known yet.
+      return send_error(proto::PersistenceError, "A message with this sequence id is still being stored; retry");
+    }
   }
   const auto& meta = *f.metadata;
   if (meta.has_chunk_id() || meta.encryption_keys_size() > 0) {
@@ -468,16 +613,26 @@ void Connection::on_send(const Frame& f) {
     std::optional<service::MessageId> first;
   };
   auto pending = std::make_shared<Pending>(Pending{messages.size(), {}, std::nullopt});
+  if (dedup) dedup->pushed = last_seq;
   const auto producer_id = s.producer_id();
   const auto sequence_id = s.sequence_id();
   const auto highest = s.highest_sequence_id();
   for (auto& m : messages) {
     service_.publish(it->second.topic, std::move(m),
-                     [this, alive = std::weak_ptr<bool>(alive_), pending, producer_id, sequence_id, highest](
-                         std::error_code ec, service::MessageId id) {
+                     [this, alive = std::weak_ptr<bool>(alive_), pending, producer_id, sequence_id, highest,
+                      dedup, seq, last_seq](std::error_code ec, service::MessageId id) {
                        if (ec && !pending->error) pending->error = ec;
                        if (!ec && !pending->first) pending->first = id;
                        if (--pending->left != 0) return;
+                       if (dedup) {
+                         if (pending->error) {
+                           dedup->pushed = dedup->persisted;  // a resend may store it
+                         } else {
+                           dedup->persisted = std::max(dedup->persisted, last_seq);
+                           dedup->recent.emplace(seq, *pending->first);
+                           if (dedup->recent.size() > PulsarServer::kDedupRecent) dedup->recent.erase(dedup->recent.begin());
+                         }
+                       }
                        const auto a = alive.lock();
                        if (!a || !*a) return;
                        proto::BaseCommand c;
@@ -504,7 +659,11 @@ void Connection::on_send(const Frame& f) {
 
 void Connection::on_close_producer(const Frame& f) {
   const auto& q = f.command->close_producer();
-  producers_.erase(q.producer_id());
+  if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
+    const auto topic = it->second.topic;
+    producers_.erase(it);
+    server_.remove_producer(topic, *this, q.producer_id());
+  }
   send_success(q.request_id());
 }
 

@@ -5,6 +5,7 @@
 // schemas, producer-name counter). Everything runs on the service's thread.
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <memory>
@@ -34,6 +35,9 @@ struct ServerOptions {
   // default_num_partitions partitions ("x-partition-0" ..). false: non-partitioned, as Pulsar.
   bool auto_create_partitioned = false;
   std::uint32_t default_num_partitions = 1;
+  // Pulsar's brokerDeduplicationEnabled: a SEND whose sequence id is not above the last one
+  // stored for its producer name on the topic is answered, not stored again (state in memory).
+  bool deduplication = false;
   // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
   // Where short topic names ("my-topic") live, as Pulsar clients expand them.
@@ -52,6 +56,8 @@ public:
   // Closes the socket now (server shutdown). Transports without one need not care.
   virtual void shutdown() {}
 };
+
+class Connection;
 
 // State shared by every connection of one listener.
 class PulsarServer {
@@ -76,6 +82,37 @@ public:
   void create_partitioned(const service::TopicName& base, std::uint32_t partitions);
   // For "x-partition-N" of a partitioned topic "x" with more than N partitions: true.
   bool is_partition_of_partitioned(const service::TopicName& topic) const;
+  // Producers of each topic, for access modes and name uniqueness (Pulsar's rules):
+  //   Shared            refused (ProducerBusy) while an exclusive producer is there or waiting;
+  //   Exclusive         refused (ProducerFenced) while any producer is there;
+  //   WaitForExclusive  queued (PRODUCER_SUCCESS producer_ready=false) until the topic is free;
+  //   ExclusiveWithFencing  closes every other producer (CLOSE_PRODUCER) and takes the topic.
+  // A second producer with a name already connected to the topic: ProducerBusy.
+  enum class AddProducer { ready, queued, busy, fenced };
+  AddProducer add_producer(const service::TopicName& topic, const std::string& name, proto::ProducerAccessMode mode,
+                           Connection& connection, std::uint64_t producer_id, std::uint64_t request_id,
+                           std::string& why);
+  // A producer went away (closed, fenced, its connection closed); a waiting exclusive one may
+  // now take the topic.
+  void remove_producer(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id);
+  // Topic epoch: raised each time an exclusive producer takes the topic.
+  std::uint64_t topic_epoch(const service::TopicName& topic) const;
+
+  // Deduplication state of one producer name on one topic (brokerDeduplicationEnabled).
+  struct Dedup {
+    std::int64_t pushed = -1;     // highest sequence id accepted for storing
+    std::int64_t persisted = -1;  // highest sequence id stored
+    // The id each recently stored sequence id got, to answer a resend with it (bounded).
+    std::map<std::int64_t, service::MessageId> recent;
+  };
+  static constexpr std::size_t kDedupRecent = 1000;
+  // Shared with publish callbacks, which may run after the connection is gone.
+  const std::shared_ptr<Dedup>& dedup(const service::TopicName& topic, const std::string& producer_name) {
+    auto& d = dedup_[topic.str() + '\n' + producer_name];
+    if (!d) d = std::make_shared<Dedup>();
+    return d;
+  }
+
   // Batch-index acknowledgements (ack_set) of entries not yet fully acknowledged, per
   // subscription: an entry is acknowledged in the service once every index is. In memory.
   struct PartialAckKey {
@@ -98,6 +135,20 @@ private:
   std::map<std::string, StoredSchema> schemas_;
   std::map<PartialAckKey, std::vector<std::int64_t>> partial_acks_;
   std::unordered_map<std::string, std::uint32_t> partitioned_;
+  struct ProducerRef {
+    Connection* connection;
+    std::uint64_t producer_id;
+    std::string name;
+    std::uint64_t request_id = 0;
+  };
+  struct TopicProducers {
+    std::vector<ProducerRef> active;   // few per topic: linear scans are over a handful
+    std::deque<ProducerRef> waiting;   // WaitForExclusive, in arrival order
+    bool exclusive = false;            // `active` holds one exclusive producer
+    std::uint64_t epoch = 0;
+  };
+  std::unordered_map<std::string, TopicProducers> topic_producers_;
+  std::unordered_map<std::string, std::shared_ptr<Dedup>> dedup_;
 };
 
 class Connection {
@@ -121,10 +172,17 @@ public:
   std::size_t producer_count() const { return producers_.size(); }
   std::size_t consumer_count() const { return consumers_.size(); }
 
+  // Called by PulsarServer. The server closes one of our producers (fenced by an
+  // ExclusiveWithFencing producer, or its topic went away): CLOSE_PRODUCER to the client.
+  void close_producer_from_server(std::uint64_t producer_id);
+  // A queued WaitForExclusive producer got the topic: PRODUCER_SUCCESS producer_ready=true.
+  void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);
+
 private:
   struct Producer {
     service::TopicName topic;
     std::string name;
+    bool ready = true;  // false while a WaitForExclusive producer waits for the topic
   };
   class Consumer;
   using Handler = void (Connection::*)(const Frame&);

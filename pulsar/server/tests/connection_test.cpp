@@ -548,5 +548,109 @@ TEST(PartitionOf, ParsesOnlyANumericSuffix) {
   EXPECT_FALSE(partition_of(*service::TopicName::parse("persistent://a/b/x")));
 }
 
+Cmd producer_cmd(std::uint64_t id, const std::string& topic, proto::ProducerAccessMode mode,
+                 const std::string& name = "") {
+  Cmd cmd;
+  cmd.set_type(Cmd::PRODUCER);
+  cmd.mutable_producer()->set_topic(topic);
+  cmd.mutable_producer()->set_producer_id(id);
+  cmd.mutable_producer()->set_request_id(300 + id);
+  cmd.mutable_producer()->set_producer_access_mode(mode);
+  if (!name.empty()) cmd.mutable_producer()->set_producer_name(name);
+  return cmd;
+}
+
+TEST_F(ConnectionTest, ProducerAccessModesAndUniqueNames) {
+  auto a = open();
+  auto b = open();
+  connect(*a);
+  connect(*b);
+  command(*a, producer_cmd(1, kTopic, proto::Shared, "alpha"));
+  ASSERT_EQ(drain(*a).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
+  // The name is taken on this topic; an exclusive producer cannot join a shared one.
+  command(*b, producer_cmd(1, kTopic, proto::Shared, "alpha"));
+  command(*b, producer_cmd(2, kTopic, proto::Exclusive));
+  auto got = drain(*b);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.error().error(), proto::ProducerBusy);
+  EXPECT_EQ(got[1].command.error().error(), proto::ProducerFenced);
+  // WaitForExclusive: queued, then ready once alpha closes.
+  command(*b, producer_cmd(3, kTopic, proto::WaitForExclusive, "waiter"));
+  got = drain(*b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.producer_success().producer_ready(), false);
+  feed(*b, send_frame(3, 0, "too early"));
+  got = drain(*b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.send_error().error(), proto::NotAllowedError);
+  Cmd close;
+  close.set_type(Cmd::CLOSE_PRODUCER);
+  close.mutable_close_producer()->set_producer_id(1);
+  close.mutable_close_producer()->set_request_id(50);
+  command(*a, close);
+  got = drain(*b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::PRODUCER_SUCCESS);
+  EXPECT_TRUE(got[0].command.producer_success().producer_ready());
+  EXPECT_EQ(got[0].command.producer_success().request_id(), 303u);
+  EXPECT_GT(got[0].command.producer_success().topic_epoch(), 0u);
+  drain(*a);
+  // A shared producer is refused while the exclusive one is there; fencing takes the topic.
+  command(*a, producer_cmd(4, kTopic, proto::Shared));
+  command(*a, producer_cmd(5, kTopic, proto::ExclusiveWithFencing, "fencer"));
+  got = drain(*a);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.error().error(), proto::ProducerBusy);
+  EXPECT_EQ(got[1].command.type(), Cmd::PRODUCER_SUCCESS);
+  got = drain(*b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_PRODUCER);
+  EXPECT_EQ(got[0].command.close_producer().producer_id(), 3u);
+  EXPECT_EQ(b->producer_count(), 0u);
+  // When the fencing producer's connection goes, a shared producer may come again.
+  a.reset();
+  command(*b, producer_cmd(6, kTopic, proto::Shared));
+  EXPECT_EQ(drain(*b).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
+}
+
+TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
+  server_.options().deduplication = true;
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 9, kTopic, "dedup");
+  command(*c, producer_cmd(1, kTopic, proto::Shared, "dp"));
+  feed(*c, send_frame(1, 0, "m0") + send_frame(1, 1, "m1"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[1].command.producer_success().last_sequence_id(), -1);
+  const auto first_id = got[3].command.send_receipt().message_id();
+  ASSERT_EQ(got[3].command.send_receipt().sequence_id(), 1u);
+  // The resend of sequence id 1 (a reconnecting client does this): same receipt, nothing stored.
+  feed(*c, send_frame(1, 1, "m1 again"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.send_receipt().sequence_id(), 1u);
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), first_id.entryid());
+  EXPECT_EQ(got[0].command.send_receipt().message_id().ledgerid(), first_id.ledgerid());
+  flow(*c, 9, 10);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload, "m0");
+  EXPECT_EQ(got[1].payload, "m1");
+  // The same producer name later resumes after sequence id 1.
+  Cmd close;
+  close.set_type(Cmd::CLOSE_PRODUCER);
+  close.mutable_close_producer()->set_producer_id(1);
+  close.mutable_close_producer()->set_request_id(50);
+  command(*c, close);
+  command(*c, producer_cmd(2, kTopic, proto::Shared, "dp"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].command.producer_success().last_sequence_id(), 1);
+  feed(*c, send_frame(2, 2, "m2"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);  // receipt and the message
+}
+
 }  // namespace
 }  // namespace mop::pulsar::server

@@ -50,8 +50,8 @@ function startMop() {
 
 function servers() { return [`127.0.0.1:${pulsarPort}`]; }
 
-function producer(topic) {
-  const p = new Producer({ topic, discoveryServers: servers(), producerAccessMode: Producer.ACCESS_MODES.SHARED, ...quiet });
+function producer(topic, producerAccessMode = Producer.ACCESS_MODES.SHARED) {
+  const p = new Producer({ topic, discoveryServers: servers(), producerAccessMode, ...quiet });
   opened.push(p);
   return p;
 }
@@ -277,4 +277,18 @@ test('partitioned topics: metadata answers the partition count; partitions are t
   await p.close();
   await c.unsubscribe();
   await onBase.unsubscribe();
+});
+
+test('producer access modes: an Exclusive producer keeps others out until it closes', async () => {
+  const topic = 'persistent://public/default/js-exclusive-producer';
+  const owner = producer(topic, Producer.ACCESS_MODES.EXCLUSIVE);
+  await owner.create();
+  // ProducerFenced for a second exclusive one, ProducerBusy for a shared one.
+  await assert.rejects(producer(topic, Producer.ACCESS_MODES.EXCLUSIVE).create(), /exclusive producer/);
+  await assert.rejects(producer(topic, Producer.ACCESS_MODES.SHARED).create(), /exclusive producer/);
+  await owner.sendMessage({ payload: 'from the owner' });
+  await owner.close();
+  const next = producer(topic, Producer.ACCESS_MODES.EXCLUSIVE);
+  await next.create();
+  await next.close();
 });
