@@ -164,6 +164,11 @@ std::optional<MessageId> EmbeddedService::last_message_id(const TopicName& topic
   return t == nullptr ? std::nullopt : t->last_message_id();
 }
 
+bool EmbeddedService::has_subscriptions(const TopicName& topic) {
+  const auto* t = broker_.find_topic(topic);
+  return t != nullptr && t->subscription_count() > 0;
+}
+
 std::vector<TopicName> EmbeddedService::list_topics(const NamespaceName& ns) { return broker_.list_topics(ns); }
 
 void EmbeddedService::watch_topics(const NamespaceName& ns, TopicListener& listener) {

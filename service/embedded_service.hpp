@@ -47,6 +47,7 @@ public:
   void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) override;
   bool topic_exists(const TopicName& topic) override;
   std::optional<MessageId> last_message_id(const TopicName& topic) override;
+  bool has_subscriptions(const TopicName& topic) override;
 
   std::vector<TopicName> list_topics(const NamespaceName& ns) override;
   void watch_topics(const NamespaceName& ns, TopicListener& listener) override;

@@ -183,6 +183,11 @@ public:
   virtual bool topic_exists(const TopicName& topic) = 0;
   // The id of the newest message of the topic; std::nullopt when it has none or does not exist.
   virtual std::optional<MessageId> last_message_id(const TopicName& topic) = 0;
+  // Whether the topic has a subscription now (durable, or non-durable with a receiver), i.e.
+  // whether a message published now is kept for some reader; false for an unknown topic. No
+  // scan: MQTT asks it on every QoS 1/2 publish (MQTT 5 PUBACK/PUBREC 0x10 "no matching
+  // subscribers").
+  virtual bool has_subscriptions(const TopicName& topic) = 0;
 
   // Topics of a namespace that exist now, and a watch for those created later.
   virtual std::vector<TopicName> list_topics(const NamespaceName& ns) = 0;

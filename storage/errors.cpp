@@ -18,6 +18,15 @@ public:
     }
     return "unknown storage error";
   }
+  // So that layers above storage (the MQTT server answering a failed publish) can tell a full
+  // disk or an I/O error without depending on this category.
+  std::error_condition default_error_condition(int c) const noexcept override {
+    switch (static_cast<StorageErrc>(c)) {
+      case StorageErrc::io_error: return std::errc::io_error;
+      case StorageErrc::no_space: return std::errc::no_space_on_device;
+      default: return {c, *this};
+    }
+  }
 };
 }  // namespace
 

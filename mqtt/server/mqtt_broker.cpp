@@ -76,6 +76,18 @@ std::optional<std::uint64_t> to_u64(std::string_view s) {
   return v;
 }
 
+// What a QoS 1/2 publisher is told once the service has answered. Asked at completion, not at
+// publish time: a wildcard subscriber binds to a new topic when it is created, which the service
+// reports before the first publish to it completes. A retained message nobody subscribed to is
+// still 0x10: it is stored, but no subscription matched (MQTT 5 3.4.2.1).
+PublishResult publish_result(std::error_code ec, service::MessagingService& svc, const TopicName& topic) {
+  if (!ec)
+    return {svc.has_subscriptions(topic) ? ReasonCode::success : ReasonCode::no_matching_subscribers, {}};
+  // A full disk is the store's quota; every other failure has no more specific code.
+  if (ec == std::errc::no_space_on_device) return {ReasonCode::quota_exceeded, "message not stored: " + ec.message()};
+  return {ReasonCode::unspecified_error, "message not stored: " + ec.message()};
+}
+
 }  // namespace
 
 void to_message_properties(const Properties& in, std::uint64_t now_ms, bool retain,
@@ -604,9 +616,9 @@ void MqttBroker::publish(const TopicName& topic, const std::string& client_id, c
   if (!p.retain) {
     service::PublishCallback cb;  // QoS 0 without a completion to report costs no callback at all
     if (done)
-      cb = [done = std::move(done), client_id](std::error_code ec, MessageId) {
+      cb = [done = std::move(done), client_id, topic, svc = &service_](std::error_code ec, MessageId) {
         if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
-        done(!ec);
+        done(publish_result(ec, *svc, topic));
       };
     service_.publish(topic, std::move(msg), std::move(cb));
     return;
@@ -614,22 +626,22 @@ void MqttBroker::publish(const TopicName& topic, const std::string& client_id, c
   // A retained message is acknowledged once both the topic and the retained store have it.
   struct Join {
     int pending;
-    bool ok = true;
+    std::error_code ec;
     PublishDone done;
   };
-  auto join = std::make_shared<Join>(Join{2, true, std::move(done)});
-  auto finish = [join](bool ok) {
-    join->ok = join->ok && ok;
-    if (--join->pending == 0 && join->done) join->done(join->ok);
+  auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
+  auto finish = [join, topic, svc = &service_](std::error_code ec) {
+    if (ec && !join->ec) join->ec = ec;
+    if (--join->pending == 0 && join->done) join->done(publish_result(join->ec, *svc, topic));
   };
   // An empty payload clears the retained message and is not stored as one [MQTT-3.3.1-10/11].
   service_.set_retained(topic, msg, [finish, client_id](std::error_code ec) {
     if (ec) logger()->error("client {}: retained message not stored: {}", client_id, ec.message());
-    finish(!ec);
+    finish(ec);
   });
   service_.publish(topic, std::move(msg), [finish, client_id](std::error_code ec, MessageId) {
     if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
-    finish(!ec);
+    finish(ec);
   });
 }
 

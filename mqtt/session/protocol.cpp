@@ -462,16 +462,32 @@ void Protocol::handle_publish(Publish&& p) {
   std::shared_ptr<Session> session = session_;
   const PacketId id = p.packet_id;
   const std::uint8_t qos = p.qos;
-  handler_.on_publish(p, [weak, session, index, id, qos](bool ok) {
-    if (!ok && qos == 2) session->release_inbound_qos2(id);  // not stored: let a resend retry it
+  handler_.on_publish(p, [weak, session, index, id, qos](PublishResult r) {
+    const bool stored = r.stored();
+    if (!stored && qos == 2) session->release_inbound_qos2(id);  // not stored: let a resend retry it
     auto self = weak.lock();
     if (!self || self->state_ == State::closed) return;
-    if (!ok) {
-      self->fail_with(ReasonCode::unspecified_error, CloseReason::protocol_error, "message could not be stored");
+    if (!stored && self->version_ != ProtocolVersion::v5) {
+      // 3.1.1 has no negative ack: the message stays unacknowledged, the client's to resend.
+      self->fail(CloseReason::protocol_error, "message could not be stored: " + r.reason_string);
       return;
     }
     if (index < self->acks_popped_) return;
-    self->acks_[index - self->acks_popped_].ready = true;
+    auto& pending = self->acks_[index - self->acks_popped_];
+    if (self->version_ == ProtocolVersion::v5 && r.reason != ReasonCode::success) {
+      // 0x10 says nobody subscribed; >= 0x80 refuses the message and ends its flow (a refused
+      // QoS 2 message gets no PUBREL), and the connection stays up (MQTT 5 4.13.2).
+      std::visit(
+          [&](auto& ack) {
+            using T = std::decay_t<decltype(ack)>;
+            if constexpr (std::is_same_v<T, Puback> || std::is_same_v<T, Pubrec>) {
+              ack.reason_code = r.reason;
+              if (!stored && !r.reason_string.empty()) ack.properties.reason_string = std::move(r.reason_string);
+            }
+          },
+          pending.packet);
+    }
+    pending.ready = true;
     self->flush_acks();
   });
 }

@@ -49,10 +49,19 @@ ReasonCode reason_for(CloseReason r);
 
 class Protocol;
 
+// How the broker finished with a QoS 1/2 publish handed to it.
+struct PublishResult {
+  // success; no_matching_subscribers (0x10: stored, but no subscription matched); or a refusal
+  // (>= 0x80: unspecified_error, quota_exceeded, ...): the message was not stored.
+  ReasonCode reason = ReasonCode::success;
+  std::string reason_string;  // why, for a refusal (MQTT 5 only)
+  bool stored() const { return static_cast<std::uint8_t>(reason) < 0x80; }
+};
+
 // Completion handle for a publish handed to the broker. Calling it after the connection is gone
-// is harmless. `ok` false means the message could not be stored: the connection is closed
-// (MQTT 3.1.1 cannot refuse a publish any other way).
-using PublishDone = std::function<void(bool ok)>;
+// is harmless. A refusal is answered in the PUBACK/PUBREC of an MQTT 5 client, which stays
+// connected; MQTT 3.1/3.1.1 has no negative acknowledgement, so the connection is closed.
+using PublishDone = std::function<void(PublishResult)>;
 
 class ProtocolHandler {
 public:

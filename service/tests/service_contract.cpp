@@ -510,6 +510,34 @@ TEST_P(ServiceContract, TopicExistsAndLastMessageId) {
   EXPECT_EQ(svc().last_message_id(t), second);
 }
 
+TEST_P(ServiceContract, HasSubscriptions) {
+  const auto t = topic("has-subs");
+  EXPECT_FALSE(svc().has_subscriptions(t)) << "unknown topic";
+  publish(t, "nobody");
+  EXPECT_TRUE(svc().topic_exists(t));
+  EXPECT_FALSE(svc().has_subscriptions(t)) << "a topic without subscriptions";
+  Recorder r;
+  const auto id = svc().open_receiver(r);
+  ASSERT_FALSE(svc().subscribe(t, "durable", opts(), id));
+  EXPECT_TRUE(svc().has_subscriptions(t));
+  svc().close_receiver(id);
+  settle();
+  EXPECT_TRUE(svc().has_subscriptions(t)) << "a durable subscription outlives its receiver";
+  svc().unsubscribe(t, "durable");
+  settle();
+  EXPECT_FALSE(svc().has_subscriptions(t));
+  SubscriptionOptions reader = opts();
+  reader.durable = false;
+  Recorder r2;
+  const auto id2 = svc().open_receiver(r2);
+  ASSERT_FALSE(svc().subscribe(t, "reader", reader, id2));
+  EXPECT_TRUE(svc().has_subscriptions(t));
+  EXPECT_FALSE(svc().has_subscriptions(topic("has-subs-other"))) << "per topic";
+  svc().close_receiver(id2);
+  settle();
+  EXPECT_FALSE(svc().has_subscriptions(t)) << "a non-durable subscription goes with its last receiver";
+}
+
 TEST_P(ServiceContract, UnsubscribeDropsTheBacklog) {
   const auto t = topic("unsubscribe");
   Recorder r;

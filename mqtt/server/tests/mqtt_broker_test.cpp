@@ -6,6 +6,8 @@
 
 #include "mqtt/server/tests/test_client.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/store_ledger.hpp"
 
 namespace mop::mqtt {
 namespace {
@@ -638,6 +640,53 @@ TEST_F(MqttBrokerTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
   EXPECT_EQ(c->publishes().size(), 1u);
 }
 
+TEST_F(MqttBrokerTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 3.4.2.1, 3.5.2.1: 0x10
+  auto p = client5();
+  p->connect("p");
+  auto reason = [&](const Packet& a) {
+    if (auto* x = std::get_if<Puback>(&a)) return x->reason_code;
+    if (auto* x = std::get_if<Pubrec>(&a)) return x->reason_code;
+    ADD_FAILURE() << "not a PUBACK/PUBREC";
+    return ReasonCode::unspecified_error;
+  };
+  p->send(pub("nobody", "x", 1, 1));
+  auto r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::no_matching_subscribers);
+  p->send(pub("nobody", "x", 2, 2));
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::no_matching_subscribers);
+  p->send(Pubrel{2});  // 0x10 is a success: the QoS 2 flow completes
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(r[0]).reason_code, ReasonCode::success);
+  // Retained and unsubscribed: stored, and still 0x10.
+  p->send(pub("kept", "r", 1, 3, true));
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::no_matching_subscribers);
+  auto s = client5(Session::kNeverExpires);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"kept", 1}, {"t", 1}, {"w/#", 1}}});
+  EXPECT_EQ(s->publishes().size(), 1u);  // the retained message was kept
+  p->send(pub("t", "x", 1, 4));
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::success);
+  // A wildcard subscriber binds to a topic when it is created: the first message matched it.
+  p->send(pub("w/new", "first", 1, 5));
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::success);
+  // A session away from its connection still has its subscriptions.
+  s->drop();
+  p->send(pub("t", "queued", 2, 6));
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::success);
+}
+
 // A challenge/response method for the tests: "hello" -> challenge "nonce", "nonce-signed" -> ok.
 struct TestAuthenticator final : Authenticator {
   const std::string& method() const override { return name; }
@@ -738,6 +787,65 @@ TEST_F(MqttBrokerAuthTest, OnlyAuthMayFollowConnectDuringTheExchange) {  // MQTT
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::protocol_error);
   EXPECT_TRUE(c->closed());
+}
+
+// The broker over topics stored by StoreLedger on a MemoryStore whose writes can be made to fail.
+class MqttBrokerStoreTest : public ::testing::Test {
+protected:
+  std::unique_ptr<TestClient> client(ProtocolVersion v) { return std::make_unique<TestClient>(broker, exec, v); }
+  Publish pub(std::string topic, std::string payload, std::uint8_t qos, PacketId id) {
+    return Publish{false, qos, false, std::move(topic), id, Payload::copy_of(payload)};
+  }
+  // Sends `p` while every store write fails with `code`.
+  std::vector<Packet> send_failing(TestClient& c, const Publish& p, storage::StorageErrc code) {
+    store.fail_next_writes(1'000'000, code);
+    c.send(p);
+    auto r = c.received();
+    store.fail_next_writes(0);
+    return r;
+  }
+
+  ManualExecutor exec;
+  ManualClock clock;
+  storage::MemoryStore store;
+  service::EmbeddedService service{exec, clock, storage::ledger_factory(store, exec)};
+  MqttBroker broker{service, clock, BrokerOptions{}};
+};
+
+TEST_F(MqttBrokerStoreTest, V5StoreFailureIsANegativeAckAndTheClientStays) {  // MQTT 5 3.4.2.1, 3.5.2.1
+  auto s = client(ProtocolVersion::v5);
+  s->connect("s");
+  s->send(Subscribe{1, {{"t", 1}}});
+  s->received();
+  auto p = client(ProtocolVersion::v5);
+  p->connect("p");
+  auto r = send_failing(*p, pub("t", "lost", 1, 1), storage::StorageErrc::io_error);
+  ASSERT_EQ(r.size(), 1u);
+  const auto& a = std::get<Puback>(r[0]);
+  EXPECT_EQ(a.reason_code, ReasonCode::unspecified_error);
+  ASSERT_TRUE(a.properties.reason_string);
+  EXPECT_NE(a.properties.reason_string->find("I/O error"), std::string::npos) << *a.properties.reason_string;
+  r = send_failing(*p, pub("t", "full", 2, 2), storage::StorageErrc::no_space);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(r[0]).reason_code, ReasonCode::quota_exceeded);  // a full disk
+  EXPECT_FALSE(p->closed());
+  p->send(pub("t", "full", 2, 2));  // the refused QoS 2 id is free: the client tries again
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(r[0]).reason_code, ReasonCode::success);
+  p->send(Pubrel{2});
+  p->received();
+  auto got = s->publishes();
+  ASSERT_EQ(got.size(), 1u);  // nothing refused was delivered
+  EXPECT_EQ(got[0].payload.view(), "full");
+}
+
+TEST_F(MqttBrokerStoreTest, V311StoreFailureClosesTheConnection) {  // 3.1.1 has no negative PUBACK
+  auto p = client(ProtocolVersion::v311);
+  p->connect("p");
+  auto r = send_failing(*p, pub("t", "lost", 1, 1), storage::StorageErrc::io_error);
+  EXPECT_TRUE(r.empty());  // no PUBACK: the message is not acknowledged
+  EXPECT_TRUE(p->closed());
 }
 
 }  // namespace

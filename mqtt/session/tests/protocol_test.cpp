@@ -202,10 +202,10 @@ TEST_F(ProtocolTest, Qos1PubacksLeaveInArrivalOrder) {  // [MQTT-4.6.0-2]
   connect();
   for (PacketId id : {1, 2, 3}) feed(Publish{false, 1, false, "t", id, Payload::copy_of("x")});
   ASSERT_EQ(handler.dones.size(), 3u);
-  handler.dones[2](true);
-  handler.dones[1](true);
+  handler.dones[2](PublishResult{});
+  handler.dones[1](PublishResult{});
   EXPECT_TRUE(sent().empty());  // the first is not stored yet, so nothing may leave
-  handler.dones[0](true);
+  handler.dones[0](PublishResult{});
   auto out = sent();
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(std::get<Puback>(out[0]).packet_id, 1);
@@ -216,7 +216,7 @@ TEST_F(ProtocolTest, Qos1PubacksLeaveInArrivalOrder) {  // [MQTT-4.6.0-2]
 TEST_F(ProtocolTest, FailedStoreClosesTheConnection) {
   connect();
   feed(Publish{false, 1, false, "t", 5, Payload::copy_of("x")});
-  handler.dones[0](false);
+  handler.dones[0](PublishResult{ReasonCode::unspecified_error, "disk failed"});
   EXPECT_TRUE(sent().empty());
   ASSERT_EQ(handler.closes.size(), 1u);
 }
@@ -225,7 +225,7 @@ TEST_F(ProtocolTest, Qos2InboundIsPublishedOnceAcrossDuplicates) {  // [MQTT-4.3
   connect(false);
   Publish p{false, 2, false, "t", 9, Payload::copy_of("once")};
   feed(p);
-  handler.dones[0](true);
+  handler.dones[0](PublishResult{});
   p.dup = true;
   feed(p);  // the client did not see our PUBREC and resends
   EXPECT_EQ(handler.publishes.size(), 1u);
@@ -245,7 +245,7 @@ TEST_F(ProtocolTest, Qos2InboundIsPublishedOnceAcrossDuplicates) {  // [MQTT-4.3
 TEST_F(ProtocolTest, Qos2InboundStateSurvivesReconnect) {
   connect(false);
   feed(Publish{false, 2, false, "t", 4, Payload::copy_of("m")});
-  handler.dones[0](true);
+  handler.dones[0](PublishResult{});
   proto->on_closed();
   // New connection, same session: the resent PUBLISH is not published again.
   FakeHandler h2;
@@ -560,7 +560,7 @@ TEST_F(Protocol5Test, AcknowledgedPublishesFreeTheReceiveMaximum) {
   connect5();
   for (PacketId id = 1; id <= 3; ++id) {
     feed5(pub("a", 1, id));
-    handler.dones.back()(true);
+    handler.dones.back()(PublishResult{});
   }
   EXPECT_EQ(sent().size(), 3u);
   EXPECT_TRUE(handler.closes.empty());
@@ -578,6 +578,58 @@ TEST_F(Protocol5Test, InvalidUtf8WithPayloadFormat1GetsPuback99) {  // [MQTT-3.3
   p.qos = 0;
   feed5(p);
   expect_disconnect(ReasonCode::payload_format_invalid);
+}
+
+TEST_F(Protocol5Test, NoMatchingSubscribersIsPuback10OrPubrec10) {  // MQTT 5 3.4.2.1, 3.5.2.1
+  connect5();
+  feed5(pub("a", 1, 1));
+  feed5(pub("a", 2, 2));
+  handler.dones[0](PublishResult{ReasonCode::no_matching_subscribers, {}});
+  handler.dones[1](PublishResult{ReasonCode::no_matching_subscribers, {}});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<Puback>(out[0]).reason_code, ReasonCode::no_matching_subscribers);
+  EXPECT_FALSE(std::get<Puback>(out[0]).properties.reason_string);
+  EXPECT_EQ(std::get<Pubrec>(out[1]).reason_code, ReasonCode::no_matching_subscribers);
+  feed5(Pubrel{2});  // 0x10 is a success: the QoS 2 flow goes on
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(out[0]).reason_code, ReasonCode::success);
+  EXPECT_TRUE(handler.closes.empty());
+}
+
+TEST_F(ProtocolTest, NoMatchingSubscribersIsAPlainPubackIn311) {
+  connect();
+  feed(Publish{false, 1, false, "t", 5, Payload::copy_of("x")});
+  handler.dones[0](PublishResult{ReasonCode::no_matching_subscribers, {}});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Puback>(out[0]).packet_id, 5);
+  EXPECT_TRUE(handler.closes.empty());
+}
+
+TEST_F(Protocol5Test, FailedStoreIsANegativeAckAndTheConnectionStays) {  // MQTT 5 3.4.2.1, 4.13.2
+  connect5();
+  feed5(pub("a", 1, 1));
+  feed5(pub("a", 2, 2));
+  feed5(pub("a", 1, 3));
+  handler.dones[0](PublishResult{ReasonCode::unspecified_error, "message not stored: I/O error"});
+  handler.dones[1](PublishResult{ReasonCode::quota_exceeded, "message not stored: no space left on device"});
+  handler.dones[2](PublishResult{});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 3u);
+  const auto& a = std::get<Puback>(out[0]);
+  EXPECT_EQ(a.reason_code, ReasonCode::unspecified_error);
+  EXPECT_EQ(a.properties.reason_string, "message not stored: I/O error");
+  const auto& r = std::get<Pubrec>(out[1]);
+  EXPECT_EQ(r.reason_code, ReasonCode::quota_exceeded);
+  EXPECT_EQ(r.properties.reason_string, "message not stored: no space left on device");
+  EXPECT_EQ(std::get<Puback>(out[2]).reason_code, ReasonCode::success);
+  EXPECT_TRUE(handler.closes.empty());
+  // The refused QoS 2 id is free again: the client may send the message anew with it.
+  EXPECT_FALSE(session->inbound_qos2_pending(2));
+  feed5(pub("a", 2, 2));
+  EXPECT_EQ(handler.publishes.size(), 4u);
 }
 
 TEST_F(Protocol5Test, PubrelForUnknownIdGetsPubcomp92) {  // MQTT 5 3.7.2.1

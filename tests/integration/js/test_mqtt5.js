@@ -230,3 +230,20 @@ test('an authentication method without an authenticator gets CONNACK 0x8C [MQTT-
   await assert.rejects(connect({ clientId: uid('a'), properties: { authenticationMethod: 'SCRAM-SHA-1' } }),
                        (e) => e.code === 0x8C || /authentication method/i.test(String(e.message)));
 });
+
+test('PUBACK/PUBREC 0x10 when no subscription matched (MQTT 5 3.4.2.1, 3.5.2.1)', async () => {
+  const topic = uid('nomatch');
+  const [p] = await connect({ clientId: uid('p') });
+  const acks = [];
+  p.on('packetreceive', (pk) => {
+    if (pk.cmd === 'puback' || pk.cmd === 'pubrec') acks.push([pk.cmd, pk.reasonCode || 0]);
+  });
+  await p.publishAsync(topic, 'nobody', { qos: 1 });
+  await p.publishAsync(topic, 'nobody', { qos: 2 });  // 0x10 is a success: the QoS 2 flow completes
+  const [s] = await connect({ clientId: uid('s') });
+  const box = inbox(s);
+  await s.subscribeAsync(topic, { qos: 1 });
+  await p.publishAsync(topic, 'somebody', { qos: 1 });
+  assert.deepStrictEqual(acks, [['puback', 0x10], ['pubrec', 0x10], ['puback', 0]]);
+  assert.strictEqual((await box.next()).payload, 'somebody');
+});
