@@ -285,22 +285,25 @@ void ClientConnection::on_publish(const Publish& publish, PublishDone done) {
     auto e = entry_;
     struct Join {
       int pending = 2;
-      bool ok = true;
+      PublishResult result;
       PublishDone done;
+      // A refusal wins over 0x10, which wins over success.
+      void add(PublishResult r) {
+        if (!r.stored() ? result.stored() : result.reason == ReasonCode::success) result = std::move(r);
+        if (--pending == 0) done(std::move(result));
+      }
     };
-    auto join = std::make_shared<Join>(Join{2, true, std::move(done)});
+    auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
     const PacketId id = publish.packet_id;
     broker_.publish(*last_pulsar_topic_, protocol_->client_id(), publish,
-                    [&broker = broker_, alive = std::weak_ptr<bool>(broker_.alive_), e, id, join](bool ok) {
-                      if (!ok && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
+                    [&broker = broker_, alive = std::weak_ptr<bool>(broker_.alive_), e, id, join](PublishResult r) {
+                      if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
                         broker.persist(e);  // not stored: the id must not stay recorded
-                      join->ok = join->ok && ok;
-                      if (--join->pending == 0) join->done(join->ok);
+                      join->add(std::move(r));
                     });
     e->inbound_recorded.insert(id);
     broker_.persist(e, [join](bool ok) {
-      join->ok = join->ok && ok;
-      if (--join->pending == 0) join->done(join->ok);
+      join->add(ok ? PublishResult{} : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
     });
     return;
   }
@@ -542,7 +545,7 @@ void MqttBroker::publish_will(const std::string& client_id, const Will& w) {
     // The stored will is deleted once the message is stored, not before: a crash in between
     // publishes it again after the restart rather than never. A will stored meanwhile (the client
     // reconnected with a new one) stays.
-    after = [this, alive = std::weak_ptr<bool>(alive_), client_id](bool) {
+    after = [this, alive = std::weak_ptr<bool>(alive_), client_id](PublishResult) {
       if (!alive.expired() && !stored_wills_.contains(client_id)) service_.delete_will(client_id, {});
     };
   }
@@ -550,7 +553,7 @@ void MqttBroker::publish_will(const std::string& client_id, const Will& w) {
     publish(*topic, client_id, Publish{false, w.qos, w.retain, w.topic, 0, w.payload, w.properties}, std::move(after));
   } else {
     logger()->warn("client {}: will topic '{}' names no Pulsar topic; will dropped", client_id, w.topic);
-    if (after) after(false);
+    if (after) after(PublishResult{ReasonCode::topic_name_invalid, {}});
   }
 }
 

@@ -661,6 +661,13 @@ TEST_F(MqttBrokerTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 3.4
   r = p->received();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(std::get<Pubcomp>(r[0]).reason_code, ReasonCode::success);
+  // A persistent session's QoS 2 publish also waits for its packet id to be stored.
+  auto q = client5(60);
+  q->connect("q", false);
+  q->send(pub("nobody", "x", 2, 1));
+  r = q->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(reason(r[0]), ReasonCode::no_matching_subscribers);
   // Retained and unsubscribed: stored, and still 0x10.
   p->send(pub("kept", "r", 1, 3, true));
   r = p->received();

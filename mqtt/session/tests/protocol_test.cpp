@@ -345,11 +345,11 @@ TEST_F(ProtocolTest, PubcompWaitsUntilTheReleaseIsDurableAndKeepsAckOrder) {  //
   proto->accept(session, false);
   sent();
   feed(Publish{false, 2, false, "t", 9, Payload::copy_of("m")});
-  h.dones[0](true);
+  h.dones[0](PublishResult{});
   EXPECT_EQ(std::get<Pubrec>(sent()[0]).packet_id, 9);
   feed(Pubrel{9});
   feed(Publish{false, 1, false, "t", 10, Payload::copy_of("n")});
-  h.dones[1](true);
+  h.dones[1](PublishResult{});
   EXPECT_EQ(h.released, std::vector<PacketId>{9});
   EXPECT_TRUE(sent().empty());  // the PUBACK waits behind the PUBCOMP, which waits for the store
   h.pending[0]();
