@@ -1,6 +1,8 @@
 #include "app/standalone.hpp"
 
+#include <chrono>
 #include <csignal>
+#include <filesystem>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -13,6 +15,9 @@
 #include "mqtt/server/tcp_server.hpp"
 #include "pulsar/server/tcp_server.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/rocks_store.hpp"
+#include "storage/store_ledger.hpp"
+#include "storage/store_persistence.hpp"
 
 namespace mop::app {
 
@@ -21,7 +26,36 @@ int run_standalone(const Config& config) {
   boost::asio::io_context io(1);
   AsioExecutor executor(io);
   SystemClock clock;
-  service::EmbeddedService service(executor, clock);
+
+  // The embedded store. Any problem opening it (a newer format, corruption, permissions) stops
+  // the start before a listener opens: serving with state missing would lose acknowledged data.
+  const auto started = std::chrono::steady_clock::now();
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(config.dataDir, ec);
+    if (ec) {
+      logger->critical("cannot create dataDir {}: {}", config.dataDir, ec.message());
+      return 2;
+    }
+  }
+  storage::RocksStore::Options store_options;
+  store_options.sync = config.journalSyncData;
+  auto opened = storage::RocksStore::open(config.dataDir, store_options);
+  if (!opened) {
+    logger->critical("cannot open the store in dataDir {}: {}", config.dataDir, opened.error().to_string());
+    return 2;
+  }
+  storage::RocksStore& store = **opened;
+  storage::StorePersistence persistence(store, executor);
+  service::EmbeddedService service(executor, clock, storage::ledger_factory(store, executor), &persistence);
+  if (const auto restored = service.restore()) {
+    logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.message,
+                     restored.code.message());
+    return 2;
+  }
+  logger->info("store {} opened in {} ms (journalSyncData={})", store.describe(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
+               config.journalSyncData);
 
   mqtt::BrokerOptions options;
   options.defaults.domain = config.defaultTopicDomain == TopicDomain::persistent
@@ -85,8 +119,8 @@ int run_standalone(const Config& config) {
       logger->info("Pulsar listener ready on {}", pulsar_server.options().service_url);
     }
   }
-  logger->info("mop standalone started: topics under {}://{}/{} by default, storage in memory",
-               to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace);
+  logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
+               to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
@@ -97,6 +131,10 @@ int run_standalone(const Config& config) {
     broker.shutdown();
   });
   io.run();
+  // Everything queued reaches the disk, and the completions it posts run, before the store closes.
+  if (const auto e = store.flush()) logger->error("flushing the store failed: {}", e.to_string());
+  io.restart();
+  io.poll();
   logger->info("mop standalone stopped");
   return 0;
 }

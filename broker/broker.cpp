@@ -4,7 +4,8 @@
 
 namespace mop::broker {
 
-Broker::Broker(Executor& executor, LedgerFactory ledgers) : executor_(executor), ledgers_(std::move(ledgers)) {
+Broker::Broker(Executor& executor, LedgerFactory ledgers, Persistence* persistence)
+    : executor_(executor), ledgers_(std::move(ledgers)), persistence_(persistence) {
   if (!ledgers_) {
     ledgers_ = [this](const TopicName&) { return std::make_unique<InMemoryLedger>(next_ledger_id_++); };
   }
@@ -18,7 +19,8 @@ Broker::~Broker() {
 
 Topic& Broker::get_or_create(const TopicName& name) {
   if (auto* t = find_topic(name)) return *t;
-  auto topic = std::make_unique<Topic>(name, ledgers_(name), [this](Topic& t) { schedule_trim(t); });
+  auto topic = std::make_unique<Topic>(name, ledgers_(name), [this](Topic& t) { schedule_trim(t); },
+                                       name.persistent() ? persistence_ : nullptr);
   Topic& ref = *topic;
   topics_.emplace(name, std::move(topic));
   namespaces_[name.namespace_name()].insert(name);
@@ -35,6 +37,14 @@ std::vector<TopicName> Broker::list_topics(const NamespaceName& ns) const {
   const auto it = namespaces_.find(ns);
   if (it == namespaces_.end()) return {};
   return {it->second.begin(), it->second.end()};
+}
+
+void Broker::restore(const std::vector<Persistence::RestoredTopic>& topics) {
+  for (const auto& stored : topics) {
+    Topic& t = get_or_create(stored.name);
+    for (const auto& sub : stored.subscriptions) t.restore_subscription(sub);
+    t.trim();
+  }
 }
 
 void Broker::publish(const TopicName& topic, MessagePtr message, AppendCallback done) {

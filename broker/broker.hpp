@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "broker/persistence.hpp"
 #include "broker/retained_store.hpp"
 #include "broker/topic.hpp"
 #include "core/executor.hpp"
@@ -28,7 +29,9 @@ public:
   using LedgerFactory = std::function<std::unique_ptr<Ledger>(const TopicName&)>;
   using TopicCreatedHook = std::function<void(const TopicName&)>;
 
-  explicit Broker(Executor& executor, LedgerFactory ledgers = {});
+  // With `persistence` (which must outlive the broker), the durable subscriptions of persistent
+  // topics and their cursors are written there.
+  explicit Broker(Executor& executor, LedgerFactory ledgers = {}, Persistence* persistence = nullptr);
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
   ~Broker();
@@ -64,11 +67,16 @@ public:
 
   RetainedStore& retained() { return retained_; }
 
+  // At start, before serving: recreates the stored topics (their ledgers reopen where the stored
+  // logs are) with their subscriptions and cursors, then trims what no subscription needs.
+  void restore(const std::vector<Persistence::RestoredTopic>& topics);
+
 private:
   void schedule_trim(Topic& topic);
 
   Executor& executor_;
   LedgerFactory ledgers_;
+  Persistence* persistence_;
   std::uint64_t next_ledger_id_ = 1;
   TopicCreatedHook on_created_;
   std::unordered_map<TopicName, std::unique_ptr<Topic>> topics_;

@@ -2,6 +2,18 @@
 
 namespace mop::broker {
 
+Cursor::Cursor(MessageId floor, const std::set<MessageId>& acked) : floor_(normalize(floor)), read_(floor_) {
+  for (const MessageId& id : acked) {
+    const MessageId n = normalize(id);
+    if (!(n < floor_)) acked_.insert(n);
+  }
+  while (!acked_.empty() && *acked_.begin() == floor_) {
+    acked_.erase(acked_.begin());
+    floor_ = Ledger::next(floor_);
+  }
+  read_ = floor_;
+}
+
 std::optional<MessageId> Cursor::mark_delete_position() const {
   if (floor_.entry == 0) return std::nullopt;
   return MessageId{floor_.ledger, floor_.entry - 1, -1};

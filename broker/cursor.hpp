@@ -16,6 +16,9 @@ class Cursor {
 public:
   // A cursor with nothing acknowledged at or after `start`, reading from `start`.
   explicit Cursor(MessageId start) : floor_(normalize(start)), read_(floor_) {}
+  // A cursor restored from storage: `floor` plus the entries of `acked` above it (those right
+  // at the floor advance it); reads from the floor, skipping what is acknowledged.
+  Cursor(MessageId floor, const std::set<MessageId>& acked);
 
   MessageId ack_floor() const { return floor_; }
   // Pulsar's markDeletePosition: the last entry of the acknowledged prefix, if there is one.

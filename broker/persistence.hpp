@@ -1,13 +1,16 @@
 #pragma once
 // Persistence: the state that must survive a restart besides the topic logs (those go through
-// Ledger): MQTT sessions and wills handed over by the service. The seam for storage/ (issue
-// 4), which implements it over its Store (storage::StorePersistence); without one, the service
-// keeps this state in memory only.
+// Ledger): durable subscriptions of persistent topics and their cursors, retained messages, and
+// the MQTT sessions and wills handed over by the service. The seam for storage/ (issue 4), which
+// implements it over its Store (storage::StorePersistence); without one, all of this lives in
+// memory only.
 //
 // Threading: owned by the broker's thread. Every write's completion is posted to that thread's
 // executor once the write is durable (or failed), never run inline, in call order.
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <system_error>
 #include <vector>
 
@@ -17,17 +20,46 @@ namespace mop::broker {
 
 using PersistCallback = std::function<void(std::error_code)>;
 
+// A cursor as stored: every entry below ack_floor is acknowledged, plus the ranges [first, last]
+// of entry ids (in the floor's ledger) acknowledged individually above it, sorted and disjoint.
+struct CursorState {
+  service::MessageId ack_floor;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> acked;
+  bool operator==(const CursorState&) const = default;
+};
+
 class Persistence {
 public:
   virtual ~Persistence() = default;
+
+  // A new durable subscription with its initial cursor, in one atomic write.
+  virtual void put_subscription(const service::TopicName& topic, const std::string& name,
+                                service::SubscriptionType type, CursorState cursor, PersistCallback done) = 0;
+  // Deletes the subscription and its cursor.
+  virtual void delete_subscription(const service::TopicName& topic, const std::string& name, PersistCallback done) = 0;
+  virtual void put_cursor(const service::TopicName& topic, const std::string& subscription, CursorState cursor,
+                          PersistCallback done) = 0;
+  virtual void put_retained(const service::TopicName& topic, const service::Message& message, PersistCallback done) = 0;
+  virtual void delete_retained(const service::TopicName& topic, PersistCallback done) = 0;
 
   virtual void put_session(service::SessionRecord session, PersistCallback done) = 0;
   virtual void delete_session(const std::string& client_id, PersistCallback done) = 0;
   virtual void put_will(service::WillRecord will, PersistCallback done) = 0;
   virtual void delete_will(const std::string& client_id, PersistCallback done) = 0;
 
-  // Everything stored, read once at start.
+  struct RestoredSubscription {
+    std::string name;
+    service::SubscriptionType type = service::SubscriptionType::shared;
+    CursorState cursor;
+  };
+  struct RestoredTopic {
+    service::TopicName name;
+    std::vector<RestoredSubscription> subscriptions;  // by name
+  };
+  // Everything stored, read once at start. The logs themselves are reopened by the ledgers.
   struct Restored {
+    std::vector<RestoredTopic> topics;  // by name
+    std::vector<std::pair<service::TopicName, service::MessagePtr>> retained;
     std::vector<service::SessionRecord> sessions;  // by client id
     std::vector<service::WillRecord> wills;        // by client id
   };

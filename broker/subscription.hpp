@@ -78,6 +78,16 @@ public:
   bool has_pending() const { return !replay_.empty() || cursor_.read_position() < ledger_.end(); }
 
   std::size_t unacked_count() const { return outstanding_.size(); }
+
+  // Persistence bookkeeping, kept by the Topic: at most one cursor write in flight; changes
+  // made meanwhile mark it dirty and the latest state is written when it completes. `serial`
+  // tells a completion whether this is still the subscription it was written for.
+  struct CursorWrites {
+    std::uint64_t serial = 0;
+    bool in_flight = false;
+    bool dirty = false;
+  };
+  CursorWrites& cursor_writes() { return cursor_writes_; }
   // Entries not yet acknowledged, delivered or not.
   std::size_t backlog() const;
 
@@ -108,6 +118,7 @@ private:
   std::set<MessageId> replay_;
   // Only for entries delivered more than once; erased on acknowledgement.
   std::map<MessageId, std::uint32_t> redeliveries_;
+  CursorWrites cursor_writes_;
 };
 
 }  // namespace mop::broker

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "broker/ledger.hpp"
+#include "broker/persistence.hpp"
 #include "broker/subscription.hpp"
 
 namespace mop::broker {
@@ -22,7 +23,10 @@ public:
   // Called after an append completes while the topic has no subscription.
   using UnreadHook = std::function<void(Topic&)>;
 
-  Topic(service::TopicName name, std::unique_ptr<Ledger> ledger, UnreadHook on_unread = {});
+  // With `persistence` (persistent topics of a broker with a store), durable subscriptions and
+  // their cursors are written there; it must outlive the topic.
+  Topic(service::TopicName name, std::unique_ptr<Ledger> ledger, UnreadHook on_unread = {},
+        Persistence* persistence = nullptr);
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
 
@@ -51,6 +55,9 @@ public:
   // The newest stored entry, if any.
   std::optional<MessageId> last_message_id() const;
 
+  // Recreates a stored durable subscription (at start, before any receiver); not written back.
+  void restore_subscription(const Persistence::RestoredSubscription& stored);
+
   Subscription* subscription(const std::string& name);
   std::size_t subscription_count() const { return subscriptions_.size(); }
 
@@ -60,6 +67,9 @@ public:
 private:
   using Subscriptions = std::unordered_map<std::string, std::unique_ptr<Subscription>>;
   void remove(Subscriptions::iterator it);
+  // The subscription's cursor changed: write it (coalesced, see Subscription::CursorWrites).
+  void cursor_changed(Subscription& sub);
+  void write_cursor(Subscription& sub);
 
   service::TopicName name_;
   std::unique_ptr<Ledger> ledger_;
@@ -68,6 +78,13 @@ private:
   // Every subscription's ack floor: the smallest is how far the ledger can be trimmed, found
   // without scanning the subscriptions on each acknowledgement.
   std::multiset<MessageId> floors_;
+  Persistence* persistence_;
+  std::uint64_t next_serial_ = 1;
+  // Persistence completions check it: the topic may be gone when they run.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// The stored form of a cursor.
+CursorState cursor_state(const Cursor& cursor);
 
 }  // namespace mop::broker

@@ -67,7 +67,7 @@ EmbeddedService::EmbeddedService(Executor& executor, Clock& clock) : EmbeddedSer
 
 EmbeddedService::EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers,
                                  broker::Persistence* persistence)
-    : executor_(executor), clock_(clock), broker_(executor, std::move(ledgers)), persistence_(persistence) {
+    : executor_(executor), clock_(clock), broker_(executor, std::move(ledgers), persistence), persistence_(persistence) {
   broker_.set_topic_created_hook([this](const TopicName& topic) { topic_created(topic); });
 }
 
@@ -203,8 +203,21 @@ void EmbeddedService::topic_created(const TopicName& topic) {
 
 void EmbeddedService::set_retained(const TopicName& topic, MessagePtr message,
                                    std::function<void(std::error_code)> done) {
+  const bool clear = !message || message->payload.empty();
+  if (persistence_ != nullptr && topic.persistent()) {
+    // The completion waits for the disk; readers see the new state at once.
+    auto finish = [alive = std::weak_ptr<bool>(alive_), done = std::move(done)](std::error_code ec) {
+      if (!alive.expired() && done) done(ec);
+    };
+    if (clear) {
+      persistence_->delete_retained(topic, std::move(finish));
+    } else {
+      persistence_->put_retained(topic, *message, std::move(finish));
+    }
+  } else if (done) {
+    post([done = std::move(done)] { done({}); });
+  }
   broker_.retained().set(topic, std::move(message));
-  if (done) post([done = std::move(done)] { done({}); });
 }
 
 std::vector<std::pair<TopicName, MessagePtr>> EmbeddedService::retained(
@@ -291,6 +304,8 @@ broker::Persistence::LoadError EmbeddedService::restore() {
   if (persistence_ == nullptr) return {};
   broker::Persistence::Restored restored;
   if (auto e = persistence_->load(restored)) return e;
+  broker_.restore(restored.topics);
+  for (auto& [topic, message] : restored.retained) broker_.retained().set(topic, std::move(message));
   for (auto& s : restored.sessions) {
     auto id = s.client_id;
     sessions_.insert_or_assign(std::move(id), std::move(s));

@@ -1,5 +1,6 @@
 #include "storage/rocks_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -75,6 +76,22 @@ Error RocksStore::missing_error(int cf, std::string_view k, const std::string& w
                                                         key::printable(k), path_, why));
 }
 
+namespace {
+
+// RocksDB's own data files: NNNNNN.sst, NNNNNN.log (write-ahead log), MANIFEST-NNNNNN. Other
+// files in the directory (an operator's mop.log, say) are not store data.
+bool is_rocksdb_data_file(const std::string& name) {
+  if (name.starts_with("MANIFEST-")) return true;
+  for (const std::string_view ext : {std::string_view(".sst"), std::string_view(".log")}) {
+    if (!name.ends_with(ext) || name.size() == ext.size()) continue;
+    const std::string_view stem(name.data(), name.size() - ext.size());
+    if (std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, Options options) {
   namespace fs = std::filesystem;
   std::unique_ptr<RocksStore> store(new RocksStore(path, std::move(options)));
@@ -88,7 +105,7 @@ Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, 
     if (fs::is_directory(path, fec)) {
       for (const auto& e : fs::directory_iterator(path, fec)) {
         const auto name = e.path().filename().string();
-        if (name.ends_with(".sst") || name.starts_with("MANIFEST-") || name.ends_with(".log")) {
+        if (is_rocksdb_data_file(name)) {
           return Error(StorageErrc::corruption,
                        fmt::format("store {} has data files (e.g. {}) but no CURRENT file: truncated or damaged", path, name));
         }

@@ -6,6 +6,9 @@
 //
 // Threading: owned by the broker's thread, like the broker; the executor must be that thread's
 // and accept post() from the storage thread.
+#include <optional>
+#include <unordered_map>
+
 #include "broker/persistence.hpp"
 #include "core/executor.hpp"
 #include "storage/store.hpp"
@@ -16,6 +19,16 @@ class StorePersistence final : public broker::Persistence {
 public:
   StorePersistence(Store& store, Executor& executor) : store_(store), executor_(executor) {}
 
+  void put_subscription(const service::TopicName& topic, const std::string& name, service::SubscriptionType type,
+                        broker::CursorState cursor, broker::PersistCallback done) override;
+  void delete_subscription(const service::TopicName& topic, const std::string& name,
+                           broker::PersistCallback done) override;
+  void put_cursor(const service::TopicName& topic, const std::string& subscription, broker::CursorState cursor,
+                  broker::PersistCallback done) override;
+  void put_retained(const service::TopicName& topic, const service::Message& message,
+                    broker::PersistCallback done) override;
+  void delete_retained(const service::TopicName& topic, broker::PersistCallback done) override;
+
   void put_session(service::SessionRecord session, broker::PersistCallback done) override;
   void delete_session(const std::string& client_id, broker::PersistCallback done) override;
   void put_will(service::WillRecord will, broker::PersistCallback done) override;
@@ -24,9 +37,16 @@ public:
 
 private:
   void write(Batch batch, const char* what, broker::PersistCallback done);
+  // The topic's numeric id (its record is created by its ledger; cached).
+  Expected<std::uint64_t> topic_id(const service::TopicName& topic);
+  // The id, or nullopt after failing `done` (posted) with the error.
+  std::optional<std::uint64_t> id_or_fail(const service::TopicName& topic, const char* what,
+                                          broker::PersistCallback& done);
+  static CursorRecord to_record(const broker::CursorState& cursor);
 
   Store& store_;
   Executor& executor_;
+  std::unordered_map<std::string, std::uint64_t> topic_ids_;
 };
 
 }  // namespace mop::storage

@@ -1,4 +1,5 @@
 #include "broker/cursor.hpp"
+#include "broker/topic.hpp"
 
 #include <gtest/gtest.h>
 
@@ -72,6 +73,19 @@ TEST(Cursor, ReadPositionNeverFallsBelowTheFloor) {
   c.set_read_position(at(9));
   EXPECT_TRUE(c.ack(at(3)));
   EXPECT_EQ(c.read_position(), at(9));
+}
+
+TEST(Cursor, RestoredFromItsStoredStateAndBackToIt) {
+  // Stored: floor 3, acknowledged 3 (at the floor: joins it), 5..6, 9, and 1 (below: ignored).
+  const Cursor c(at(3), {at(1), at(3), at(5), at(6), {7, 9, 2}});
+  EXPECT_EQ(c.ack_floor(), at(4));
+  EXPECT_EQ(c.read_position(), at(4));
+  EXPECT_EQ(c.individually_acked(), (std::set<MessageId>{at(5), at(6), at(9)}));
+  const CursorState state = cursor_state(c);
+  EXPECT_EQ(state.ack_floor, at(4));
+  EXPECT_EQ(state.acked, (std::vector<std::pair<std::uint64_t, std::uint64_t>>{{5, 6}, {9, 9}}));
+  const Cursor again(state.ack_floor, {at(5), at(6), at(9)});
+  EXPECT_EQ(cursor_state(again), state);
 }
 
 }  // namespace

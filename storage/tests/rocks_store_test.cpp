@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -195,6 +196,22 @@ TEST(RocksStore, MissingCurrentFileIsCorruptionNotANewStore) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.error().code, make_error_code(StorageErrc::corruption));
   std::cout << store.error().to_string() << "\n";
+}
+
+TEST(RocksStore, OtherFilesInANewDirectoryAreNotMistakenForAStore) {
+  TempDir dir;
+  const fs::path db = dir.sub("db");
+  fs::create_directories(db);
+  for (const char* name : {"mop.log", "notes.sst", "x1.log"}) std::ofstream(db / name) << "not rocksdb\n";
+  auto store = RocksStore::open(db.string());
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  // A RocksDB write-ahead log without CURRENT is still refused.
+  store = Error(StorageErrc::closed, "closed");
+  fs::remove(db / "CURRENT");
+  std::ofstream(db / "000007.log") << "wal";
+  auto damaged = RocksStore::open(db.string());
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.error().code, make_error_code(StorageErrc::corruption));
 }
 
 TEST(RocksStore, NotAMopStore) {
