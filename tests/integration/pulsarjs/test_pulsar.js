@@ -10,11 +10,15 @@ const { test, after, before } = require('node:test');
 const assert = require('node:assert');
 const { spawn, execFile } = require('node:child_process');
 const net = require('node:net');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { Producer, Consumer, logLevel } = require('pulsar-flex');
 // pulsar-flex's own generated protobuf classes, for the one command it does not send.
 const pb = require('pulsar-flex/src/commands/protocol/pulsar/pulsar_pb');
 
 let mop;
+let dataDir;  // a fresh store for every run: nothing is restored from an earlier one
 let pulsarPort;
 let mqttPort;
 const quiet = { logLevel: logLevel.NOTHING !== undefined ? logLevel.NOTHING : logLevel.ERROR };
@@ -26,8 +30,10 @@ function startMop() {
     if (!bin) return reject(new Error('MOP_BIN is not set'));
     // Partitioned auto-creation applies to PARTITIONED_METADATA only, which pulsar-flex never
     // sends: the other tests see plain topics as before.
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-pulsarjs-'));
     mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
-                      '--allowAutoTopicCreationType=partitioned', '--defaultNumPartitions=3'],
+                      '--allowAutoTopicCreationType=partitioned', '--defaultNumPartitions=3',
+                      `--dataDir=${dataDir}`],
                 { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
@@ -104,6 +110,7 @@ after(async () => {
     const code = await new Promise((resolve) => { mop.removeAllListeners('exit'); mop.on('exit', resolve); mop.kill('SIGTERM'); });
     assert.strictEqual(code, 0, 'mop exit code after SIGTERM');
   }
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 test('single and batched messages reach a Shared subscriber in order, with properties', async () => {
