@@ -22,6 +22,28 @@ class CrashablePersistence final : public broker::Persistence {
 public:
   CrashablePersistence(storage::Store& store, Executor& exec) : real_(store, exec) {}
 
+  void put_subscription(const service::TopicName& t, const std::string& name, service::SubscriptionType type,
+                        broker::CursorState c, broker::PersistCallback done) override {
+    run([this, t, name, type, c = std::move(c), done = std::move(done)]() mutable {
+      real_.put_subscription(t, name, type, std::move(c), std::move(done));
+    });
+  }
+  void delete_subscription(const service::TopicName& t, const std::string& name, broker::PersistCallback done) override {
+    run([this, t, name, done = std::move(done)]() mutable { real_.delete_subscription(t, name, std::move(done)); });
+  }
+  void put_cursor(const service::TopicName& t, const std::string& name, broker::CursorState c,
+                  broker::PersistCallback done) override {
+    run([this, t, name, c = std::move(c), done = std::move(done)]() mutable {
+      real_.put_cursor(t, name, std::move(c), std::move(done));
+    });
+  }
+  void put_retained(const service::TopicName& t, const service::Message& m, broker::PersistCallback done) override {
+    run([this, t, m, done = std::move(done)]() mutable { real_.put_retained(t, m, std::move(done)); });
+  }
+  void delete_retained(const service::TopicName& t, broker::PersistCallback done) override {
+    run([this, t, done = std::move(done)]() mutable { real_.delete_retained(t, std::move(done)); });
+  }
+
   void put_session(service::SessionRecord s, broker::PersistCallback done) override {
     run([this, s = std::move(s), done = std::move(done)]() mutable { real_.put_session(std::move(s), std::move(done)); });
   }
