@@ -396,7 +396,7 @@ void MqttBroker::shutdown() {
 void MqttBroker::connect(ClientConnection& conn, const Connect& c) {
   if (c.properties.authentication_method && options_.authenticator) {
     // Protocol already refused methods other than ours (0x8C).
-    conn.pending_connect_ = c;
+    conn.pending_connect_ = std::make_unique<Connect>(c);
     auth_step(conn,
               options_.authenticator->start(conn.protocol().client_id(),
                                             c.properties.authentication_data.value_or(""), conn.auth_state_),
@@ -433,8 +433,7 @@ void MqttBroker::auth_step(ClientConnection& conn, const Authenticator::Step& st
       conn.protocol().terminate(CloseReason::protocol_error);  // MQTT 5 4.12.1: fails -> disconnect
     return;
   }
-  auto c = std::move(conn.pending_connect_);
-  conn.pending_connect_.reset();
+  const auto c = std::move(conn.pending_connect_);
   if (!c) return;
   if (step.kind == Kind::failure) {
     logger()->info("client {}: authentication with {} failed", conn.protocol().client_id(), method);
@@ -480,7 +479,7 @@ void MqttBroker::admit(ClientConnection& conn, const Connect& c) {
   entry->clean_start = c.clean_session;
   entry->disconnected_at_ms = 0;
   conn.entry_ = entry;
-  conn.will_ = c.will;
+  conn.will_ = c.will ? std::make_unique<Will>(*c.will) : nullptr;
   // A session that outlives its connection is stored (or, resumed with expiry 0 now, deleted).
   if (expiry != 0 || entry->stored) persist(entry);
   // The will is stored while the client is connected: if the broker dies first, the connection

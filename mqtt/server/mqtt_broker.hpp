@@ -94,13 +94,14 @@ private:
   MqttBroker& broker_;
   Transport& transport_;
   std::shared_ptr<Protocol> protocol_;
-  std::optional<Will> will_;
+  // Held by pointer: an idle connection should not carry a Will and a CONNECT (1.7 KiB) inline.
+  std::unique_ptr<Will> will_;
   std::shared_ptr<SessionEntry> entry_;
   bool closed_ = false;
   std::uint64_t dropped_qos0_ = 0;
   // Enhanced authentication in progress: the exchange's state and the CONNECT it admits.
   std::unique_ptr<Authenticator::State> auth_state_;
-  std::optional<Connect> pending_connect_;
+  std::unique_ptr<Connect> pending_connect_;
   // The last topic this client published to, mapped: publishers mostly repeat their topic, and
   // mapping it (URL encoding, parsing) is the costliest step of a small publish.
   std::string last_topic_;

@@ -385,15 +385,16 @@ bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin) {
 }
 
 Protocol::PendingAck& Protocol::queue_ack(Packet packet, bool ready) {
-  acks_.push_back(PendingAck{std::move(packet), ready});
-  return acks_.back();
+  if (!acks_) acks_ = std::make_unique<std::deque<PendingAck>>();
+  acks_->push_back(PendingAck{std::move(packet), ready});
+  return acks_->back();
 }
 
 void Protocol::flush_acks() {
-  while (!acks_.empty() && acks_.front().ready) {
-    if (std::holds_alternative<Puback>(acks_.front().packet) && qos1_unacked_ > 0) --qos1_unacked_;
-    send(acks_.front().packet);
-    acks_.pop_front();
+  while (acks_ && !acks_->empty() && acks_->front().ready) {
+    if (std::holds_alternative<Puback>(acks_->front().packet) && qos1_unacked_ > 0) --qos1_unacked_;
+    send(acks_->front().packet);
+    acks_->pop_front();
     ++acks_popped_;
   }
 }
@@ -451,7 +452,7 @@ void Protocol::handle_publish(Publish&& p) {
     return;
   }
   if (p.qos == 2) session_->add_inbound_qos2(p.packet_id);
-  const std::uint64_t index = acks_popped_ + acks_.size();
+  const std::uint64_t index = acks_popped_ + (acks_ ? acks_->size() : 0);
   if (p.qos == 1) {
     ++qos1_unacked_;
     queue_ack(Puback{p.packet_id}, false);
@@ -473,7 +474,7 @@ void Protocol::handle_publish(Publish&& p) {
       return;
     }
     if (index < self->acks_popped_) return;
-    auto& pending = self->acks_[index - self->acks_popped_];
+    auto& pending = (*self->acks_)[index - self->acks_popped_];
     if (self->version_ == ProtocolVersion::v5 && r.reason != ReasonCode::success) {
       // 0x10 says nobody subscribed; >= 0x80 refuses the message and ends its flow (a refused
       // QoS 2 message gets no PUBREL), and the connection stays up (MQTT 5 4.13.2).
@@ -531,13 +532,13 @@ void Protocol::handle_pubrel(PacketId id) {
     flush_acks();
     return;
   }
-  const std::uint64_t index = acks_popped_ + acks_.size();
+  const std::uint64_t index = acks_popped_ + (acks_ ? acks_->size() : 0);
   queue_ack(comp, false);
   std::weak_ptr<Protocol> weak = weak_from_this();
   handler_.on_inbound_released(id, [weak, index] {
     auto self = weak.lock();
     if (!self || self->state_ == State::closed || index < self->acks_popped_) return;
-    self->acks_[index - self->acks_popped_].ready = true;
+    (*self->acks_)[index - self->acks_popped_].ready = true;
     self->flush_acks();
   });
 }
