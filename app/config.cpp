@@ -411,6 +411,12 @@ std::vector<KeySpec> make_key_specs() {
       "Keep alive, in seconds, imposed on MQTT 5 clients (sent in CONNACK as Server Keep Alive); "
       "0 lets each client use the keep alive it asked for. MQTT 3.1.1 clients always use theirs."));
   keys.push_back(int_key(
+      "mqttMaxConnections", &Config::mqttMaxConnections, 0, std::numeric_limits<std::int32_t>::max(),
+      "Most MQTT clients connected at once (counted from an accepted CONNECT); 0 = no limit. One "
+      "more is refused with CONNACK 0x97 Quota exceeded (MQTT 3.1.1: return code 3, server "
+      "unavailable); a client taking over its own connected session is not one more. MoP has no "
+      "such key."));
+  keys.push_back(int_key(
       "maxMessageSize", &Config::maxMessageSize, 1, std::numeric_limits<std::int32_t>::max(),
       "Largest message accepted through the Pulsar protocol, in bytes, and the max_message_size "
       "announced to Pulsar clients. Same key and default as Pulsar (5 MiB)."));

@@ -67,6 +67,7 @@ int run_standalone(const Config& config) {
   options.limits.max_packet_size = config.mqttMessageMaxLength;
   options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
   options.limits.server_keep_alive = config.mqttServerKeepAlive;
+  options.max_connections = config.mqttMaxConnections;
   mqtt::MqttBroker broker(service, clock, options);
   mqtt::TcpServer tcp(io, broker);
 

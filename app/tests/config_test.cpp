@@ -105,10 +105,11 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["receiveMaximum"], "1000");
   EXPECT_EQ(defaults["mqttTopicAliasMaximum"], "10");
   EXPECT_EQ(defaults["mqttServerKeepAlive"], "0");
+  EXPECT_EQ(defaults["mqttMaxConnections"], "0");
   EXPECT_EQ(defaults["allowAutoTopicCreationType"], "non-partitioned");
   EXPECT_EQ(defaults["defaultNumPartitions"], "1");
   EXPECT_EQ(defaults["brokerDeduplicationEnabled"], "false");
-  EXPECT_EQ(config_keys().size(), 23u);
+  EXPECT_EQ(config_keys().size(), 24u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {

@@ -389,11 +389,27 @@ MqttBroker::~MqttBroker() {
 }
 
 void MqttBroker::shutdown() {
+  shutting_down_ = true;
   std::vector<ClientConnection*> all(connections_.begin(), connections_.end());
   for (auto* c : all) c->protocol().terminate(CloseReason::server_shutdown);
 }
 
 void MqttBroker::connect(ClientConnection& conn, const Connect& c) {
+  if (shutting_down_) {  // a CONNECT that raced the shutdown (3.1.1: return code 3, unavailable)
+    conn.protocol().reject(ReasonCode::server_busy, "server shutting down");
+    return;
+  }
+  if (options_.max_connections > 0 && live_connections_ >= options_.max_connections) {
+    // A client taking its own session over replaces a connection rather than adding one.
+    auto it = sessions_.find(conn.protocol().client_id());
+    if (it == sessions_.end() || !it->second->conn) {
+      logger()->warn("client {}: refused, {} connections is the limit (mqttMaxConnections)",
+                     conn.protocol().client_id(), options_.max_connections);
+      conn.protocol().reject(ReasonCode::quota_exceeded,
+                             fmt::format("connection limit reached ({})", options_.max_connections));
+      return;
+    }
+  }
   if (c.properties.authentication_method && options_.authenticator) {
     // Protocol already refused methods other than ours (0x8C).
     conn.pending_connect_ = std::make_unique<Connect>(c);
@@ -437,7 +453,7 @@ void MqttBroker::auth_step(ClientConnection& conn, const Authenticator::Step& st
   if (!c) return;
   if (step.kind == Kind::failure) {
     logger()->info("client {}: authentication with {} failed", conn.protocol().client_id(), method);
-    conn.protocol().reject(ReasonCode::not_authorized);
+    conn.protocol().reject(ReasonCode::not_authorized, "authentication failed");
     return;
   }
   conn.protocol().set_connack_auth(method, step.data);
@@ -475,6 +491,7 @@ void MqttBroker::admit(ClientConnection& conn, const Connect& c) {
   }
   entry->session->set_expiry_interval(expiry);
   entry->conn = &conn;
+  ++live_connections_;
   entry->version = c.version;
   entry->clean_start = c.clean_session;
   entry->disconnected_at_ms = 0;
@@ -512,6 +529,7 @@ void MqttBroker::disconnected(ClientConnection& conn, CloseReason reason, const 
     logger()->info("client {}: {} QoS 0 messages were dropped while it could not keep up", id, conn.dropped_qos0());
   if (!entry || entry->conn != &conn) return;
   entry->conn = nullptr;
+  --live_connections_;
   conn.entry_.reset();
   entry->disconnected_at_ms = clock_.wall_ms();
   const std::uint32_t expiry = entry->session->expiry_interval();

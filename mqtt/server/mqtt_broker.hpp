@@ -52,6 +52,10 @@ struct BrokerOptions {
   // receive_maximum instead and never dropped.
   std::size_t max_queued_bytes = 1024 * 1024;
   ProtocolLimits limits;
+  // Most clients connected at once (mqttMaxConnections); 0 = no limit. One more gets CONNACK
+  // 0x97 Quota exceeded (3.1.1: return code 3, server unavailable); a takeover of a connected
+  // client id is not one more.
+  std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<Authenticator> authenticator;
 };
@@ -129,6 +133,8 @@ public:
   void tick();
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t connection_count() const { return connections_.size(); }
+  // Connections with an accepted CONNECT (what max_connections bounds).
+  std::size_t live_connection_count() const { return live_connections_; }
   std::size_t pending_will_count() const { return pending_wills_.size(); }
 
   // service::TopicListener
@@ -186,6 +192,8 @@ private:
   TopicMapper mapper_;
   std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;
   std::set<ClientConnection*> connections_;
+  std::size_t live_connections_ = 0;
+  bool shutting_down_ = false;  // shutdown() ran: CONNECTs get 0x89 Server busy
   // Namespaces watched for new topics, and the sessions with filters in each.
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;
   // Members (sessions) of each `$share` group's Pulsar subscription, per topic.

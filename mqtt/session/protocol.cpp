@@ -48,6 +48,47 @@ std::string assigned_client_id() {
   return fmt::format("mop-{:016x}{:08x}", rng(), static_cast<std::uint32_t>(rng()));
 }
 
+// The response information given to a client that asks for it (MQTT 5 3.2.2.3.15): a topic
+// prefix of its own, "$response/{client id}". '/', '+', '#' and '%' of the id are %-escaped, so
+// that the prefix is one topic level, a valid topic name, and no two clients share one.
+// Wildcard subscriptions starting with + or # do not see it ($ topics, MQTT 4.7.2).
+std::string response_information_for(std::string_view client_id) {
+  std::string out = "$response/";
+  out.reserve(out.size() + client_id.size());
+  for (char c : client_id) {
+    switch (c) {
+      case '/': out += "%2F"; break;
+      case '+': out += "%2B"; break;
+      case '#': out += "%23"; break;
+      case '%': out += "%25"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The properties of a packet that may carry a reason string / user properties as diagnostics
+// (not PUBLISH, whose user properties are the application's), or nullptr.
+Properties* diagnostics_of(Packet& p) {
+  return std::visit(
+      [](auto& x) -> Properties* {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, Connack> || std::is_same_v<T, Puback> || std::is_same_v<T, Pubrec> ||
+                      std::is_same_v<T, Pubrel> || std::is_same_v<T, Pubcomp> || std::is_same_v<T, Suback> ||
+                      std::is_same_v<T, Unsuback> || std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
+          return &x.properties;
+        } else {
+          return nullptr;
+        }
+      },
+      p);
+}
+
+bool has_diagnostics(const Packet& p) {
+  const Properties* pr = diagnostics_of(const_cast<Packet&>(p));
+  return pr && (pr->reason_string || !pr->user_properties.empty());
+}
+
 }  // namespace
 
 Protocol::Protocol(ProtocolHandler& handler, const Clock& clock, ProtocolLimits limits)
@@ -109,6 +150,7 @@ void Protocol::handle_decode_error(const Frame& f, std::error_code ec) {
     version_ = ProtocolVersion::v5;
     Connack ack;
     ack.reason_code = reason_for(static_cast<CodecError>(ec.value()));
+    ack.properties.reason_string = ec.message();
     send(ack);  // [MQTT-3.2.2-8]: a CONNACK with a reason code >= 0x80, then close
     fail(CloseReason::connect_rejected, ec.message());
   } else if (ec == CodecError::unsupported_protocol_level) {
@@ -153,10 +195,12 @@ void Protocol::fail(CloseReason reason, const std::string& detail) {
 void Protocol::fail_with(ReasonCode rc, CloseReason reason, const std::string& detail) {
   if (state_ == State::closed) return;
   if (version_ == ProtocolVersion::v5) {
+    Properties why;
+    why.reason_string = detail;
     if (state_ == State::connected)
-      send(Disconnect{rc, {}});  // [MQTT-4.13.1-1]: say why before closing
+      send(Disconnect{rc, std::move(why)});  // [MQTT-4.13.1-1]: say why before closing
     else if (state_ == State::connecting)
-      send(Connack{false, ConnectReturnCode::accepted, rc, {}});
+      send(Connack{false, ConnectReturnCode::accepted, rc, std::move(why)});
   }
   fail(reason, detail);
 }
@@ -164,8 +208,33 @@ void Protocol::fail_with(ReasonCode rc, CloseReason reason, const std::string& d
 void Protocol::terminate(CloseReason reason) { fail_with(reason_for(reason), reason, to_string(reason)); }
 
 void Protocol::send(const Packet& p) {
+  if (version_ == ProtocolVersion::v5 && has_diagnostics(p)) {
+    send_with_diagnostics(p);
+    return;
+  }
   const bool was_empty = out_.empty();
   encode(p, version_, out_.text());
+  if (was_empty) handler_.output_ready();
+}
+
+void Protocol::send_with_diagnostics(Packet p) {
+  Properties& pr = *diagnostics_of(p);
+  const bool always_allowed = std::holds_alternative<Connack>(p) || std::holds_alternative<Disconnect>(p);
+  if (!request_problem_info_ && !always_allowed) {  // [MQTT-3.1.2-29]
+    pr.reason_string.reset();
+    pr.user_properties.clear();
+  }
+  std::string bytes;
+  encode(p, version_, bytes);
+  if (client_max_packet_ && bytes.size() > *client_max_packet_) {
+    // Diagnostics are what may be left out; the rest of the packet must go.
+    pr.reason_string.reset();
+    pr.user_properties.clear();
+    bytes.clear();
+    encode(p, version_, bytes);
+  }
+  const bool was_empty = out_.empty();
+  out_.text().append(bytes);
   if (was_empty) handler_.output_ready();
 }
 
@@ -233,11 +302,15 @@ void Protocol::handle_connect(Connect&& c) {
     if (pr.authentication_method && !handler_.supports_auth_method(*pr.authentication_method)) {
       // Not a method we are configured for [MQTT-4.12.0-1].
       state_ = State::connecting;
-      reject(ReasonCode::bad_authentication_method);
+      client_max_packet_ = pr.maximum_packet_size;
+      reject(ReasonCode::bad_authentication_method,
+             fmt::format("authentication method '{}' is not supported", *pr.authentication_method));
       return;
     }
     client_receive_maximum_ = pr.receive_maximum.value_or(65535);
     client_max_packet_ = pr.maximum_packet_size;
+    request_problem_info_ = pr.request_problem_information.value_or(true);
+    request_response_info_ = pr.request_response_information.value_or(false);
     client_alias_max_ = pr.topic_alias_maximum.value_or(0);
     in_aliases_.assign(static_cast<std::size_t>(limits_.topic_alias_maximum) + 1, std::string{});
   }
@@ -273,6 +346,8 @@ void Protocol::accept(std::shared_ptr<Session> session, bool session_present) {
     pr.subscription_identifier_available = true;
     pr.shared_subscription_available = true;
     if (limits_.server_keep_alive > 0) pr.server_keep_alive = limits_.server_keep_alive;
+    // Only when asked for [MQTT-3.1.2-28].
+    if (request_response_info_) pr.response_information = response_information_for(client_id_);
     pr.authentication_method = std::move(connack_auth_method_);
     pr.authentication_data = std::move(connack_auth_data_);
   }
@@ -287,11 +362,16 @@ void Protocol::reject(ConnectReturnCode code) {
   fail(CloseReason::connect_rejected, fmt::format("CONNACK return code {}", static_cast<int>(code)));
 }
 
-void Protocol::reject(ReasonCode code) {
+void Protocol::reject(ReasonCode code, std::string reason_string) {
   if (state_ != State::connecting) return;
-  send(Connack{false, connect_return_code_for(code), code, {}});
-  fail(CloseReason::connect_rejected, fmt::format("CONNACK reason code 0x{:02X} ({})", static_cast<int>(code),
-                                                  to_string(code)));
+  Connack ack{false, connect_return_code_for(code), code, {}};
+  std::string detail = fmt::format("CONNACK reason code 0x{:02X} ({})", static_cast<int>(code), to_string(code));
+  if (!reason_string.empty()) {
+    detail += ": " + reason_string;
+    ack.properties.reason_string = std::move(reason_string);
+  }
+  send(ack);
+  fail(CloseReason::connect_rejected, detail);
 }
 
 void Protocol::send_auth(ReasonCode rc, const std::string& method, std::string data) {
@@ -432,10 +512,12 @@ void Protocol::handle_publish(Publish&& p) {
         fail_with(ReasonCode::payload_format_invalid, CloseReason::protocol_error, "payload is not UTF-8");
       } else {
         if (p.qos == 1) ++qos1_unacked_;
+        Properties why;
+        why.reason_string = "payload format indicator 1 but the payload is not valid UTF-8";
         if (p.qos == 1)
-          queue_ack(Puback{p.packet_id, ReasonCode::payload_format_invalid, {}}, true);
+          queue_ack(Puback{p.packet_id, ReasonCode::payload_format_invalid, std::move(why)}, true);
         else
-          queue_ack(Pubrec{p.packet_id, ReasonCode::payload_format_invalid, {}}, true);
+          queue_ack(Pubrec{p.packet_id, ReasonCode::payload_format_invalid, std::move(why)}, true);
         flush_acks();
       }
       return;
@@ -552,7 +634,18 @@ void Protocol::handle_pubcomp(PacketId id) {
 
 void Protocol::handle_subscribe(Subscribe&& s) {
   auto codes = handler_.on_subscribe(s);
-  send(Suback{s.packet_id, codes});
+  Suback ack{s.packet_id, codes, {}};
+  if (version_ == ProtocolVersion::v5) {
+    // One reason string for the packet: which filters were refused and why.
+    std::string why;
+    for (std::size_t i = 0; i < codes.size() && i < s.entries.size(); ++i) {
+      if (codes[i] < 0x80) continue;
+      why += fmt::format("{}'{}': {}", why.empty() ? "refused " : ", ", s.entries[i].filter,
+                         to_string(static_cast<ReasonCode>(codes[i])));
+    }
+    if (!why.empty()) ack.properties.reason_string = std::move(why);
+  }
+  send(ack);
   handler_.on_subscribed(s, codes);
 }
 

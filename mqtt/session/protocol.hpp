@@ -132,7 +132,8 @@ public:
   // The broker's answer to on_connect. `session` holds the state to resume or a fresh one.
   void accept(std::shared_ptr<Session> session, bool session_present);
   void reject(ConnectReturnCode code);
-  void reject(ReasonCode code);  // MQTT 5 CONNACK reason (3.1.1 gets the nearest return code)
+  // MQTT 5 CONNACK reason (3.1.1 gets the nearest return code), with an optional reason string.
+  void reject(ReasonCode code, std::string reason_string = {});
   // MQTT 5 enhanced authentication: sends AUTH (0x18 continue: the next AUTH from the client goes
   // to ProtocolHandler::on_auth; 0x00 success of a re-authentication).
   void send_auth(ReasonCode rc, const std::string& method, std::string data);
@@ -154,6 +155,9 @@ public:
   std::optional<std::uint32_t> client_maximum_packet_size() const { return client_max_packet_; }
   std::uint16_t client_topic_alias_maximum() const { return client_alias_max_; }
   bool client_id_assigned() const { return client_id_assigned_; }
+  // MQTT 5 request problem / response information (3.1.2.11.6-7); 3.1.1: true / false.
+  bool problem_information_requested() const { return request_problem_info_; }
+  bool response_information_requested() const { return request_response_info_; }
 
   OutBuffer& output() { return out_; }
   const OutBuffer& output() const { return out_; }
@@ -182,6 +186,11 @@ private:
   // closes. 3.1.1 has no way to say why: it just closes.
   void fail_with(ReasonCode rc, CloseReason reason, const std::string& detail);
   void send(const Packet& p);
+  // MQTT 5: an ack/CONNACK/DISCONNECT/AUTH carrying a reason string or user properties, without
+  // them where the client asked for no problem information [MQTT-3.1.2-29] or where they would
+  // make the packet larger than the client's maximum packet size ([MQTT-3.2.2-19/20],
+  // [MQTT-3.4.2-2/3] and the same rule for every ack, DISCONNECT and AUTH).
+  void send_with_diagnostics(Packet p);
   void send_publish(const Publish& p);
   // Sends an outbound QoS 1/2 entry (first send or resend), with the next state set.
   void send_outbound(Outbound& o);
@@ -219,6 +228,8 @@ private:
 
   // MQTT 5 connection state (3.1.1 leaves it at "no limit").
   bool client_id_assigned_ = false;
+  bool request_problem_info_ = true;    // CONNECT request problem information (default 1)
+  bool request_response_info_ = false;  // CONNECT request response information (default 0)
   bool authenticating_ = false;  // CONNECT pending an AUTH from the client
   std::optional<std::string> connack_auth_method_, connack_auth_data_;
   std::uint16_t client_receive_maximum_ = 65535;

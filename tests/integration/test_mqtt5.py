@@ -408,6 +408,58 @@ class Mqtt5BytesTest(unittest.TestCase):
         c.send(v5_connect(uid("again")))
         self.assertEqual(self.reason_of(c.expect(rm.DISCONNECT)), 0x82)
 
+    def _refused_suback(self, connect_props):
+        c, _ = self.raw(props=connect_props)
+        body = struct.pack("!H", 3) + b"\x00" + rm.encode_str("bad/#/x") + b"\x01"
+        c.send(rm.packet(rm.SUBSCRIBE, 0x02, body))
+        ack = c.expect(rm.SUBACK)
+        plen = ack.body[2]
+        return ack.body[3:3 + plen], ack.body[3 + plen:]
+
+    def test_suback_reason_string_names_the_refused_filter(self):  # MQTT 5 3.9.2.1.2
+        props, codes = self._refused_suback(b"")
+        self.assertEqual(codes, b"\x8f")
+        self.assertEqual(props[0], 0x1F)  # Reason String
+        self.assertIn(b"bad/#/x", props)
+
+    def test_no_problem_information_means_bare_acks(self):  # [MQTT-3.1.2-29]
+        props, codes = self._refused_suback(bytes([0x17, 0x00]))
+        self.assertEqual((props, codes), (b"", b"\x8f"))
+
+    def test_reason_string_dropped_beyond_client_maximum_packet_size(self):  # [MQTT-3.9.2-1]
+        props, codes = self._refused_suback(bytes([0x27, 0, 0, 0, 12]))
+        self.assertEqual((props, codes), (b"", b"\x8f"))
+
+    def test_response_information_when_requested(self):  # [MQTT-3.1.2-28]
+        cid = uid("rr")
+        c, ack = self.raw(cid, props=bytes([0x19, 0x01]))
+        plen = ack.body[2]
+        props = ack.body[3:3 + plen]
+        want = bytes([0x1A]) + rm.encode_str("$response/" + cid)
+        self.assertIn(want, props)
+        c2, ack2 = self.raw(uid("plain"))
+        self.assertNotIn(b"\x1a\x00", ack2.body)
+
+    def test_connection_limit_gets_97_and_311_code_3(self):  # MQTT 5 3.2.2.2
+        b = harness.Broker(extra_args=["--mqttMaxConnections=1"]).start()
+        try:
+            first = rm.RawClient(b.port)
+            self.addCleanup(first.close)
+            first.send(v5_connect(uid("first")))
+            self.assertEqual(self.reason_of(first.expect(rm.CONNACK)), 0x00)
+            second = rm.RawClient(b.port)
+            self.addCleanup(second.close)
+            second.send(v5_connect(uid("second")))
+            self.assertEqual(self.reason_of(second.expect(rm.CONNACK)), 0x97)
+            self.assertTrue(second.wait_closed())
+            old = PahoClient(b.port, uid("old"))  # MQTT 3.1.1: return code 3, server unavailable
+            rc, _ = old.connect()
+            old.c.loop_stop()
+            self.assertEqual(rc, 3)
+        finally:
+            b.stop()
+            b.cleanup()
+
     def test_outbound_topic_alias_within_client_maximum(self):  # [MQTT-3.3.2-9]
         a, b = uid("oa"), uid("ob")
         c, _ = self.raw(props=bytes([0x22, 0x00, 0x01]))  # topic alias maximum 1

@@ -694,6 +694,52 @@ TEST_F(MqttBrokerTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 3.4
   EXPECT_EQ(reason(r[0]), ReasonCode::success);
 }
 
+class MqttBrokerLimitTest : public MqttBrokerTest {
+protected:
+  BrokerOptions limited_options = [] {
+    BrokerOptions o;
+    o.max_connections = 2;
+    return o;
+  }();
+  MqttBroker limited{service, clock, limited_options};
+  std::unique_ptr<TestClient> limited_client(ProtocolVersion v) { return std::make_unique<TestClient>(limited, exec, v); }
+};
+
+TEST_F(MqttBrokerLimitTest, ConnectionLimitIsQuotaExceeded) {  // MQTT 5 3.2.2.2: 0x97
+  auto a = limited_client(ProtocolVersion::v5);
+  auto b = limited_client(ProtocolVersion::v311);
+  EXPECT_EQ(a->connect("a").reason_code, ReasonCode::success);
+  EXPECT_EQ(b->connect("b").return_code, ConnectReturnCode::accepted);
+  auto c5 = limited_client(ProtocolVersion::v5);
+  const Connack refused = c5->connect("c");
+  EXPECT_EQ(refused.reason_code, ReasonCode::quota_exceeded);
+  ASSERT_TRUE(refused.properties.reason_string);
+  EXPECT_NE(refused.properties.reason_string->find("connection limit"), std::string::npos);
+  EXPECT_TRUE(c5->closed());
+  auto c3 = limited_client(ProtocolVersion::v311);
+  EXPECT_EQ(c3->connect("c").return_code, ConnectReturnCode::server_unavailable);  // 3.1.1: code 3
+  // Taking over a connected session replaces a connection: allowed at the limit.
+  auto a2 = limited_client(ProtocolVersion::v5);
+  EXPECT_EQ(a2->connect("a").reason_code, ReasonCode::success);
+  EXPECT_TRUE(a->closed());
+  EXPECT_EQ(limited.live_connection_count(), 2u);
+  // A connection that ends frees its place.
+  b->drop();
+  auto d = limited_client(ProtocolVersion::v5);
+  EXPECT_EQ(d->connect("d").reason_code, ReasonCode::success);
+}
+
+TEST_F(MqttBrokerTest, ConnectDuringShutdownIsServerBusy) {  // MQTT 5 3.2.2.2: 0x89
+  auto a = client5();
+  a->connect("a");
+  broker.shutdown();
+  EXPECT_TRUE(a->closed());
+  auto late5 = client5();
+  EXPECT_EQ(late5->connect("late5").reason_code, ReasonCode::server_busy);
+  auto late3 = client();
+  EXPECT_EQ(late3->connect("late3").return_code, ConnectReturnCode::server_unavailable);
+}
+
 // A challenge/response method for the tests: "hello" -> challenge "nonce", "nonce-signed" -> ok.
 struct TestAuthenticator final : Authenticator {
   const std::string& method() const override { return name; }

@@ -19,6 +19,7 @@ struct FakeHandler : ProtocolHandler {
     dones.push_back(std::move(done));
   }
   std::vector<std::uint8_t> on_subscribe(const Subscribe& s) override {
+    if (!suback_codes.empty()) return suback_codes;
     std::vector<std::uint8_t> codes;
     for (auto& e : s.entries) codes.push_back(e.qos);
     return codes;
@@ -38,6 +39,7 @@ struct FakeHandler : ProtocolHandler {
   std::vector<Publish> publishes;
   std::vector<PublishDone> dones;
   int subscribed = 0, unsubscribed = 0, freed = 0;
+  std::vector<std::uint8_t> suback_codes;  // when set, what on_subscribe answers
   std::vector<DeliveryOrigin> acked;
 };
 
@@ -630,6 +632,98 @@ TEST_F(Protocol5Test, FailedStoreIsANegativeAckAndTheConnectionStays) {  // MQTT
   EXPECT_FALSE(session->inbound_qos2_pending(2));
   feed5(pub("a", 2, 2));
   EXPECT_EQ(handler.publishes.size(), 4u);
+}
+
+TEST_F(Protocol5Test, ResponseInformationOnlyWhenRequested) {  // [MQTT-3.1.2-28], MQTT 5 3.2.2.3.15
+  auto ack = connect5();
+  EXPECT_FALSE(ack.properties.response_information);
+}
+
+TEST_F(Protocol5Test, ResponseInformationIsAPrefixOfTheClientsOwn) {  // MQTT 5 3.1.2.11.6, 3.2.2.3.15
+  Properties props;
+  props.request_response_information = true;
+  auto ack = connect5(props, "a/b+c#%d");
+  // One topic level per client, a valid topic name whatever the client id.
+  EXPECT_EQ(ack.properties.response_information, "$response/a%2Fb%2Bc%23%25d");
+  EXPECT_TRUE(proto->response_information_requested());
+}
+
+TEST_F(Protocol5Test, NegativeAcksSayWhy) {  // MQTT 5 3.9.2.1.2, 3.14.2.2.3
+  connect5();
+  handler.suback_codes = {0x01, 0x8F};
+  feed5(Subscribe{1, {{"ok", 1}, {"bad/#/x", 1}}});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  const auto& sa = std::get<Suback>(out[0]);
+  ASSERT_TRUE(sa.properties.reason_string);
+  EXPECT_NE(sa.properties.reason_string->find("'bad/#/x'"), std::string::npos) << *sa.properties.reason_string;
+  EXPECT_EQ(sa.properties.reason_string->find("'ok'"), std::string::npos);
+  auto p = pub("a", 1, 7, "\xff");
+  p.properties.payload_format_indicator = 1;
+  feed5(p);
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(std::get<Puback>(out[0]).properties.reason_string);
+  proto->terminate(CloseReason::session_taken_over);
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Disconnect>(out[0]).properties.reason_string, "session taken over");
+}
+
+TEST_F(Protocol5Test, NoProblemInformationKeepsAcksBare) {  // [MQTT-3.1.2-29]
+  Properties props;
+  props.request_problem_information = false;
+  connect5(props);
+  EXPECT_FALSE(proto->problem_information_requested());
+  handler.suback_codes = {0x8F};
+  feed5(Subscribe{1, {{"bad/#/x", 1}}});
+  auto p = pub("a", 1, 7, "\xff");
+  p.properties.payload_format_indicator = 1;
+  feed5(p);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<Suback>(out[0]).return_codes, std::vector<std::uint8_t>{0x8F});
+  EXPECT_EQ(std::get<Suback>(out[0]).properties, Properties{});
+  EXPECT_EQ(std::get<Puback>(out[1]).reason_code, ReasonCode::payload_format_invalid);
+  EXPECT_EQ(std::get<Puback>(out[1]).properties, Properties{});
+  // DISCONNECT may still say why.
+  proto->terminate(CloseReason::server_shutdown);
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(std::get<Disconnect>(out[0]).properties.reason_string);
+}
+
+// [MQTT-3.2.2-19/20], [MQTT-3.4.2-2/3], [MQTT-3.9.2-1/2], [MQTT-3.14.2-3/4]: the reason string is
+// left out when it would make the packet larger than the client's maximum packet size.
+TEST_F(Protocol5Test, DiagnosticsStayWithinTheClientsMaximumPacketSize) {
+  Properties props;
+  props.maximum_packet_size = 20;
+  connect5(props);
+  handler.suback_codes = {0x8F};
+  feed5(Subscribe{1, {{"bad/#/x", 1}}});
+  auto p = pub("a", 1, 7, "\xff");
+  p.properties.payload_format_indicator = 1;
+  feed5(p);
+  proto->terminate(CloseReason::keep_alive_timeout);
+  std::string all;
+  for (auto& sl : proto->output().take()) all.append(sl.view());
+  // SUBACK 0x90 0x03 id id 0x00 0x8F; PUBACK short form with reason; DISCONNECT 0x8D, no properties.
+  EXPECT_EQ(all, std::string("\x90\x04\x00\x01\x00\x8f" "\x40\x03\x00\x07\x99" "\xe0\x01\x8d", 14));
+}
+
+TEST_F(Protocol5Test, RejectedConnectSaysWhy) {  // MQTT 5 3.2.2.3.9
+  Connect c;
+  c.protocol_name = "MQTT";
+  c.version = ProtocolVersion::v5;
+  c.client_id = "x";
+  c.properties.authentication_method = "KERBEROS";
+  feed5(c);
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  const auto& ack = std::get<Connack>(out[0]);
+  EXPECT_EQ(ack.reason_code, ReasonCode::bad_authentication_method);
+  ASSERT_TRUE(ack.properties.reason_string);
+  EXPECT_NE(ack.properties.reason_string->find("KERBEROS"), std::string::npos);
 }
 
 TEST_F(Protocol5Test, PubrelForUnknownIdGetsPubcomp92) {  // MQTT 5 3.7.2.1

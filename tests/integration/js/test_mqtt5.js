@@ -11,17 +11,20 @@ const os = require('node:os');
 const path = require('node:path');
 const mqtt = require('mqtt');
 
-let mop;
 let port;
 const clients = [];
+const mops = [];
 
-function startMop() {
+// Starts `mop standalone` with `extra` arguments; resolves with its MQTT port.
+function spawnMop(extra = []) {
   return new Promise((resolve, reject) => {
     const bin = process.env.MOP_BIN;
     if (!bin) return reject(new Error('MOP_BIN is not set'));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-js5-'));
-    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
-                      '--webServicePort=0', `--dataDir=${dir}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
+                            '--webServicePort=0', `--dataDir=${dir}`, ...extra],
+                      { stdio: ['ignore', 'pipe', 'pipe'] });
+    mops.push(mop);
     let log = '';
     const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
     const onData = (chunk) => {
@@ -29,14 +32,17 @@ function startMop() {
       const m = /MQTT listener ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(log);
       if (m) {
         clearTimeout(timer);
-        port = Number(m[1]);
-        resolve();
+        resolve(Number(m[1]));
       }
     };
     mop.stdout.on('data', onData);
     mop.stderr.on('data', onData);
     mop.on('exit', (code) => reject(new Error(`mop exited with ${code}:\n${log}`)));
   });
+}
+
+async function startMop() {
+  port = await spawnMop();
 }
 
 const uid = (p) => `${p}-${Math.random().toString(16).slice(2, 10)}`;
@@ -77,7 +83,7 @@ function inbox(c) {
 test.before(startMop);
 test.after(() => {
   for (const c of clients) c.end(true);
-  if (mop) mop.kill('SIGTERM');
+  for (const m of mops) m.kill('SIGTERM');
 });
 
 test('CONNACK carries the server limits and an assigned client id [MQTT-3.2.2-16]', async () => {
@@ -246,4 +252,25 @@ test('PUBACK/PUBREC 0x10 when no subscription matched (MQTT 5 3.4.2.1, 3.5.2.1)'
   await p.publishAsync(topic, 'somebody', { qos: 1 });
   assert.deepStrictEqual(acks, [['puback', 0x10], ['pubrec', 0x10], ['puback', 0]]);
   assert.strictEqual((await box.next()).payload, 'somebody');
+});
+
+test('response information when requested, none otherwise [MQTT-3.1.2-28]', async () => {
+  const id = uid('rr');
+  const [, ack] = await connect({ clientId: id, properties: { requestResponseInformation: true } });
+  assert.strictEqual(ack.properties.responseInformation, `$response/${id}`);
+  const [, plain] = await connect({ clientId: uid('rr') });
+  assert.strictEqual((plain.properties || {}).responseInformation, undefined);
+  // The prefix is usable as a response topic.
+  const [c] = await connect({ clientId: uid('req') });
+  const box = inbox(c);
+  await c.subscribeAsync(`$response/${id}/#`, { qos: 1 });
+  const [p] = await connect({ clientId: uid('resp') });
+  await p.publishAsync(`$response/${id}/r1`, 'answer', { qos: 1 });
+  assert.strictEqual((await box.next()).payload, 'answer');
+});
+
+test('a client beyond mqttMaxConnections gets CONNACK 0x97 Quota exceeded', async () => {
+  const limitedPort = await spawnMop(['--mqttMaxConnections=1']);
+  await connect({ port: limitedPort, clientId: uid('first') });
+  await assert.rejects(connect({ port: limitedPort, clientId: uid('second') }), (e) => e.code === 0x97);
 });
