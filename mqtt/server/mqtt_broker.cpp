@@ -1,6 +1,9 @@
 #include "mqtt/server/mqtt_broker.hpp"
 
 #include <algorithm>
+#include <deque>
+
+#include <fmt/ranges.h>
 
 #include "core/log.hpp"
 #include "mqtt/codec/topic.hpp"
@@ -227,6 +230,10 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   // before the record was written (see ClientConnection::on_publish). The session's own set also
   // has ids still on their way there.
   std::set<PacketId> inbound_recorded;
+  // QoS 2 deliveries completed by PUBCOMP whose subscription acknowledgement may not be on disk
+  // yet: the record keeps their origin (packet id 0) until it surely is (MqttBroker::retire),
+  // so that after a restart their redelivery is acknowledged instead of sent a second time.
+  std::deque<DeliveryOrigin> completed_qos2;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -352,9 +359,13 @@ void ClientConnection::on_pubrec_received(PacketId /*id*/, const DeliveryOrigin&
 }
 
 void ClientConnection::on_pubcomp_received(const DeliveryOrigin& origin) {
-  // The entry leaves the record. Packet ids are handed out round robin, so the id is not reused
-  // for another message before this write is durable (65535 other ids would have to go first).
-  if (!origin.topic.empty() && entry_ && entry_->session->expiry_interval() != 0) broker_.persist(entry_);
+  // The entry's packet id leaves the record (ids are handed out round robin, so it is not reused
+  // for another message before this write is durable: 65535 other ids would have to go first);
+  // its origin stays a while as a completed delivery (see SessionEntry::completed_qos2).
+  if (!origin.topic.empty() && entry_ && entry_->session->expiry_interval() != 0) {
+    entry_->completed_qos2.push_back(origin);
+    broker_.retire(entry_, 1);
+  }
   on_inflight_freed(origin);
 }
 
@@ -576,6 +587,7 @@ void MqttBroker::publish_will(const std::string& client_id, const Will& w) {
 
 void MqttBroker::tick() {
   const TimePoint now = clock_.now();
+
   for (auto it = pending_wills_.begin(); it != pending_wills_.end();) {
     if (it->second.due > now) {
       ++it;
@@ -861,6 +873,10 @@ service::SessionRecord MqttBroker::record_of(const SessionEntry& e) const {
       r.outbound.push_back(service::OutboundInflight{id, o.origin.topic, o.origin.subscription,
                                                      MessageId{o.origin.ledger, o.origin.entry, o.origin.batch}, 2,
                                                      service::OutboundState::pubrel_sent});
+  // Completed ones: packet id 0 (no MQTT packet has it), only their acknowledgement matters.
+  for (const auto& o : e.completed_qos2)
+    r.outbound.push_back(service::OutboundInflight{0, o.topic, o.subscription, MessageId{o.ledger, o.entry, o.batch},
+                                                   2, service::OutboundState::pubrel_sent});
   return r;
 }
 
@@ -879,6 +895,21 @@ void MqttBroker::persist(const std::shared_ptr<SessionEntry>& entry, std::functi
     service_.put_session(record_of(*entry), std::move(finish));
   else
     service_.delete_session(entry->session->client_id(), std::move(finish));
+}
+
+void MqttBroker::retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n) {
+  // The last `n` completed QoS 2 deliveries were acknowledged on their subscriptions before now.
+  // The service writes a subscription's cursor with at most one write in flight, the next one
+  // issued when it completes; its completions and ours run in store order on this thread. So
+  // once a record written now (A) is durable, every cursor write holding those acknowledgements
+  // has been issued, and a record written after A completes (B) is stored after them: B may
+  // leave the deliveries out. A crash before B restores them from A (or earlier) and acks again.
+  persist(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry), n](bool) {
+    auto e = weak.lock();
+    if (alive.expired() || !e || e->ended) return;
+    for (std::size_t i = 0; i < n && !e->completed_qos2.empty(); ++i) e->completed_qos2.pop_front();
+    persist(e);
+  });
 }
 
 void MqttBroker::store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms) {
@@ -947,11 +978,17 @@ void MqttBroker::restore() {
     for (const auto& o : r.outbound) {
       if (o.state != service::OutboundState::pubrel_sent) continue;
       DeliveryOrigin origin{o.topic, o.subscription, o.message_id.ledger, o.message_id.entry, o.message_id.batch};
-      if (!session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
-      // The client has it: the subscription must not deliver it again. (The acknowledgement
-      // follows the record's write, so a crash in between left it unacknowledged.)
+      // The client has it: the subscription must not deliver it again (its acknowledgement was
+      // sent after the record's write and may not have reached the disk). Packet id 0: already
+      // completed; otherwise its PUBREL is still owed.
+      if (o.packet_id != 0 && !session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
+      if (o.packet_id == 0) entry->completed_qos2.push_back(origin);
       ack(origin);
     }
+    std::vector<std::string> owed;
+    for (const auto& o : r.outbound) owed.push_back(fmt::format("{}:{}:{}", o.packet_id, o.message_id.ledger, o.message_id.entry));
+    logger()->debug("restored session {}: {} filters, inbound QoS 2 ids [{}], QoS 2 deliveries PUBREL-sent or completed (id:ledger:entry) [{}]",
+                    r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
     const std::uint32_t expiry = r.expiry_interval_s;
     if (expiry == 0) {  // ended with its connection: not kept
       ++expired;
@@ -964,6 +1001,7 @@ void MqttBroker::restore() {
       expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
     }
     if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
+    if (!entry->completed_qos2.empty()) retire(entry, entry->completed_qos2.size());
   }
   for (auto& w : wills) {
     auto topic = TopicName::parse(w.topic);

@@ -13,7 +13,9 @@
 // README for what is stored when, and why.
 //
 // Thread: everything here is owned by the broker thread.
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -175,6 +177,9 @@ private:
   // its connection). `done` (may be empty) runs once the write is durable.
   void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
   service::SessionRecord record_of(const SessionEntry& entry) const;
+  // Drops the oldest `n` completed QoS 2 deliveries from the record once their subscription
+  // acknowledgements are surely stored (see the definition).
+  void retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n);
   void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms);
   void forget_will(const std::string& client_id);
   // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions.

@@ -62,6 +62,11 @@ public:
     hold = false;
     for (auto& w : std::exchange(held_, {})) w();
   }
+  void release_one() {  // the oldest held write goes through; later ones stay held
+    auto w = std::move(held_.front());
+    held_.erase(held_.begin());
+    w();
+  }
   bool crashed = false;
   bool hold = false;
   std::size_t held() const { return held_.size(); }
@@ -325,6 +330,35 @@ TEST_F(SessionPersistenceTest, OutboundPubrelSentStateIsStoredBeforePubrelAndRes
   ASSERT_EQ(out.size(), 1u);  // the PUBREL again, not the message
   EXPECT_EQ(std::get<Pubrel>(out[0]).packet_id, id);
   back.send(Pubcomp{id});
+  EXPECT_TRUE(stored("s")->outbound.empty());
+}
+
+TEST_F(SessionPersistenceTest, CompletedQos2DeliveryStaysRecordedUntilItsAckIsSurelyStored) {
+  auto& s = client();
+  s.connect("s", false);
+  s.send(Subscribe{1, {{"t", 2}}});
+  s.received();
+  auto& p = client();
+  p.connect("p");
+  p.send(pub("t", "m", 2, 1));
+  p.received();
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  s.send(Pubrec{got[0].packet_id});
+  s.received();
+  persistence_->hold = true;
+  s.send(Pubcomp{got[0].packet_id});
+  ASSERT_EQ(persistence_->held(), 1u);  // A: the delivery as completed
+  persistence_->release_one();
+  exec.run_all();
+  ASSERT_EQ(persistence_->held(), 1u);  // B, issued once A is durable: without it
+  auto rec = stored("s");
+  ASSERT_TRUE(rec);
+  ASSERT_EQ(rec->outbound.size(), 1u);
+  EXPECT_EQ(rec->outbound[0].packet_id, 0);  // completed: no PUBREL owed, only its ack
+  EXPECT_EQ(rec->outbound[0].subscription, "s");
+  persistence_->release();
+  exec.run_all();
   EXPECT_TRUE(stored("s")->outbound.empty());
 }
 
