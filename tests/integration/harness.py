@@ -143,6 +143,25 @@ class Broker:
         raise BrokerError("broker did not listen on 127.0.0.1:%s within %.0fs (%s)\n%s"
                           % (self.port, START_TIMEOUT, last, self.log_text()))
 
+    def restart(self, timeout=START_TIMEOUT):
+        """kill -9 (when running) and start again on the same port and data dir: what a crash
+        and a supervisor's restart look like to the clients, which reconnect to the same address."""
+        self.kill9()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._log = open(self.log_path, "ab")
+            self._log.write(b"\n---- restart ----\n")
+            self._log.flush()
+            self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+            if wait_port(self.port, max(0.5, deadline - time.monotonic()), self.proc):
+                return self
+            self.kill9()
+            if time.monotonic() >= deadline:
+                raise BrokerError("broker did not listen again on 127.0.0.1:%s within %.0fs\n%s"
+                                  % (self.port, timeout, self.log_text(tail=100)))
+            time.sleep(0.1)
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
