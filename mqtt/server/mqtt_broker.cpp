@@ -985,10 +985,14 @@ void MqttBroker::restore() {
       if (o.packet_id == 0) entry->completed_qos2.push_back(origin);
       ack(origin);
     }
-    std::vector<std::string> owed;
-    for (const auto& o : r.outbound) owed.push_back(fmt::format("{}:{}:{}", o.packet_id, o.message_id.ledger, o.message_id.entry));
-    logger()->debug("restored session {}: {} filters, inbound QoS 2 ids [{}], QoS 2 deliveries PUBREL-sent or completed (id:ledger:entry) [{}]",
-                    r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
+    if (logger()->should_log(spdlog::level::debug)) {
+      std::vector<std::string> owed;
+      for (const auto& o : r.outbound)
+        owed.push_back(fmt::format("{}:{}:{}", o.packet_id, o.message_id.ledger, o.message_id.entry));
+      logger()->debug("restored session {}: {} filters, inbound QoS 2 ids [{}], QoS 2 deliveries PUBREL-sent "
+                      "or completed (packet id:ledger:entry) [{}]",
+                      r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
+    }
     const std::uint32_t expiry = r.expiry_interval_s;
     if (expiry == 0) {  // ended with its connection: not kept
       ++expired;
