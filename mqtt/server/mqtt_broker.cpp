@@ -107,7 +107,7 @@ void to_message_properties(const Properties& in, std::uint64_t now_ms, bool reta
 }
 
 bool from_message_properties(const std::vector<std::pair<std::string, std::string>>& in, std::uint64_t now_ms,
-                             Properties& out, bool& retain) {
+                             Properties& out, bool& retain, std::uint64_t* expires_at_ms) {
   for (const auto& [k, v] : in) {
     if (!k.starts_with("__mqtt_")) {
       out.user_properties.emplace_back(k, v);
@@ -116,6 +116,7 @@ bool from_message_properties(const std::vector<std::pair<std::string, std::strin
     } else if (k == kMessageExpiry) {
       if (auto at = to_u64(v)) {
         if (*at <= now_ms) return false;  // [MQTT-3.3.2-5]: expired, not delivered
+        if (expires_at_ms) *expires_at_ms = *at;
         // [MQTT-3.3.2-6]: the remaining interval, rounded up so it never reads 0 while alive.
         out.message_expiry_interval = static_cast<std::uint32_t>((*at - now_ms + 999) / 1000);
       }
@@ -168,8 +169,9 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
     const Binding& b = it->second;
     Properties props;
     bool was_retained = false;
+    std::uint64_t expires_at = 0;
     bool wanted = message->properties.empty() ||
-                  from_message_properties(message->properties, broker.clock_.wall_ms(), props, was_retained);
+                  from_message_properties(message->properties, broker.clock_.wall_ms(), props, was_retained, &expires_at);
     // No local [MQTT-3.8.3-3], retain as published and subscription identifiers [MQTT-3.3.4-3]
     // over every filter of this session that matched the topic.
     bool any = false, keep_retain = false;
@@ -205,9 +207,9 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
     }
     Publish p{false, qos, retain, b.mqtt_name, 0, message->payload, std::move(props)};
     if (conn)
-      conn->protocol().deliver(std::move(p), origin);
+      conn->protocol().deliver(std::move(p), origin, expires_at);
     else
-      session->add_outbound(std::move(p), std::move(origin), false);
+      session->add_outbound(std::move(p), std::move(origin), false, expires_at);
   }
 
   MqttBroker& broker;
@@ -793,11 +795,12 @@ void MqttBroker::send_retained(ClientConnection& conn, const Subscribe& s, const
     for (auto& [topic, msg] : service_.retained(sc.ns, [&](const TopicName& t) { return sc.matches(t); })) {
       Properties props;
       bool ignored = false;
-      if (!from_message_properties(msg->properties, clock_.wall_ms(), props, ignored)) continue;  // expired
+      std::uint64_t expires_at = 0;
+      if (!from_message_properties(msg->properties, clock_.wall_ms(), props, ignored, &expires_at)) continue;  // expired
       if (sub_id) props.subscription_identifiers.push_back(sub_id);
       const std::uint8_t qos = std::min(msg->mqtt_qos, codes[i]);
       conn.protocol().deliver(Publish{false, qos, true, sc.mqtt_name(topic), 0, msg->payload, std::move(props)},
-                              DeliveryOrigin{});
+                              DeliveryOrigin{}, expires_at);
     }
   }
 }

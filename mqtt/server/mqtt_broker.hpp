@@ -218,7 +218,8 @@ private:
 void to_message_properties(const Properties& in, std::uint64_t now_ms, bool retain,
                            std::vector<std::pair<std::string, std::string>>& out);
 // Back: fills `out` and returns false when the message has expired (it must not be delivered).
+// `expires_at_ms`, when given, receives the absolute expiry (0: the message does not expire).
 bool from_message_properties(const std::vector<std::pair<std::string, std::string>>& in, std::uint64_t now_ms,
-                             Properties& out, bool& retain);
+                             Properties& out, bool& retain, std::uint64_t* expires_at_ms = nullptr);
 
 }  // namespace mop::mqtt

@@ -414,8 +414,30 @@ void Protocol::send_unsent() {
   while (session_->inflight_count() < client_receive_maximum_) {
     Outbound* o = session_->oldest_unsent();
     if (!o) return;
+    if (!refresh_expiry(*o)) {
+      // [MQTT-3.3.2-5]: expired before onward delivery started: deleted for this subscriber.
+      auto gone = session_->discard_unsent(o->publish.packet_id);
+      if (gone) {
+        handler_.on_delivery_acked(gone->origin);
+        handler_.on_inflight_freed(gone->origin);
+      }
+      continue;
+    }
     send_outbound(*o);
   }
+}
+
+bool Protocol::refresh_expiry(Outbound& o) {
+  if (o.expires_at_ms == 0) return true;
+  const std::uint64_t now = clock_.wall_ms();
+  if (now >= o.expires_at_ms) {
+    if (o.state == Outbound::State::unsent) return false;
+    o.publish.properties.message_expiry_interval = 1;  // already on its way: finish the flow
+    return true;
+  }
+  // [MQTT-3.3.2-6]: what is left, rounded up so that it never reads 0 while the message lives.
+  o.publish.properties.message_expiry_interval = static_cast<std::uint32_t>((o.expires_at_ms - now + 999) / 1000);
+  return true;
 }
 
 void Protocol::resend_inflight() {
@@ -427,6 +449,7 @@ void Protocol::resend_inflight() {
         break;
       case Outbound::State::awaiting_puback:
       case Outbound::State::awaiting_pubrec:
+        refresh_expiry(*o);
         o->publish.dup = true;
         send_publish(o->publish);
         break;
@@ -438,8 +461,10 @@ void Protocol::resend_inflight() {
   send_unsent();
 }
 
-bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin) {
+bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin, std::uint64_t expires_at_ms) {
   const bool online = state_ == State::connected;
+  if (expires_at_ms == 0 && publish.properties.message_expiry_interval)
+    expires_at_ms = clock_.wall_ms() + std::uint64_t{*publish.properties.message_expiry_interval} * 1000;
   if (client_max_packet_ && encoded_size(publish, version_) > *client_max_packet_) {
     // [MQTT-3.1.2-25]: discard it as if it had been delivered.
     if (publish.qos > 0) {
@@ -455,7 +480,7 @@ bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin) {
   if (!session_) return false;
   publish.dup = false;
   const bool now = online && session_->inflight_count() < client_receive_maximum_;
-  auto id = session_->add_outbound(publish, origin, now);
+  auto id = session_->add_outbound(publish, origin, now, expires_at_ms);
   if (!id) return false;
   if (now) {
     publish.packet_id = *id;

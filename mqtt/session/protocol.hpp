@@ -148,7 +148,11 @@ public:
   // until an acknowledgement frees a slot [MQTT-3.3.4-7]. A message larger than the client's
   // maximum packet size is dropped (and, for QoS 1/2, reported acked and freed) [MQTT-3.1.2-25].
   // Returns false when no packet id is free (the caller keeps it).
-  bool deliver(Publish publish, const DeliveryOrigin& origin);
+  // MQTT 5 message expiry: `expires_at_ms` (wall clock, 0 = never) is when the message expires.
+  // A QoS 1/2 message that waits in the session gets the interval left when it is sent (also
+  // when resent), and is dropped, reported acked and freed, if it expired before its first send
+  // [MQTT-3.3.2-5/6]. Without it, a publish's message expiry interval counts from now.
+  bool deliver(Publish publish, const DeliveryOrigin& origin, std::uint64_t expires_at_ms = 0);
 
   // What an MQTT 5 client asked for in CONNECT (3.1.1: no limits).
   std::uint16_t client_receive_maximum() const { return client_receive_maximum_; }
@@ -196,6 +200,9 @@ private:
   void send_outbound(Outbound& o);
   // Sends unsent QoS 1/2 messages while the client's receive maximum allows.
   void send_unsent();
+  // Sets the message expiry interval left for `o`; false when it has expired and was never sent
+  // (a message whose delivery started keeps going, with an interval of at least 1 s).
+  bool refresh_expiry(Outbound& o);
   // Replaces the topic by an outbound topic alias when the client allows them (LRU).
   void apply_topic_alias(Publish& p);
   void resend_inflight();

@@ -14,16 +14,26 @@ std::optional<PacketId> Session::next_free_id() {
   }
 }
 
-std::optional<PacketId> Session::add_outbound(Publish publish, DeliveryOrigin origin, bool sent) {
+std::optional<PacketId> Session::add_outbound(Publish publish, DeliveryOrigin origin, bool sent,
+                                              std::uint64_t expires_at_ms) {
   auto id = next_free_id();
   if (!id) return std::nullopt;
   publish.packet_id = *id;
   Outbound::State state = !sent ? Outbound::State::unsent
                           : publish.qos == 1 ? Outbound::State::awaiting_puback
                                              : Outbound::State::awaiting_pubrec;
-  outbound_.emplace(*id, Outbound{std::move(publish), std::move(origin), state, next_seq_++});
+  outbound_.emplace(*id, Outbound{std::move(publish), std::move(origin), state, next_seq_++, expires_at_ms});
   if (!sent) ++unsent_;
   return id;
+}
+
+std::optional<Outbound> Session::discard_unsent(PacketId id) {
+  auto it = outbound_.find(id);
+  if (it == outbound_.end() || it->second.state != Outbound::State::unsent) return std::nullopt;
+  Outbound out = std::move(it->second);
+  outbound_.erase(it);
+  --unsent_;
+  return out;
 }
 
 Outbound* Session::oldest_unsent() {

@@ -39,6 +39,9 @@ struct Outbound {
   DeliveryOrigin origin;
   State state = State::unsent;
   std::uint64_t seq = 0;  // first-send order within the session
+  // MQTT 5 message expiry: wall-clock ms at which the message expires, 0 = never. The interval
+  // sent is recounted from it at each send [MQTT-3.3.2-6].
+  std::uint64_t expires_at_ms = 0;
 };
 
 class Session {
@@ -62,7 +65,10 @@ public:
   // Outbound (server -> client) QoS 1/2 deliveries, in the order they were first sent. The
   // client must see resent messages in their original order [MQTT-4.6.0-1].
   // Returns the packet id assigned, or nullopt when all 65535 ids are in use.
-  std::optional<PacketId> add_outbound(Publish publish, DeliveryOrigin origin, bool sent);
+  std::optional<PacketId> add_outbound(Publish publish, DeliveryOrigin origin, bool sent,
+                                       std::uint64_t expires_at_ms = 0);
+  // Removes an entry never sent (it expired while waiting); nullopt if `id` is not one.
+  std::optional<Outbound> discard_unsent(PacketId id);
   // PUBACK for a QoS 1 delivery: the entry, removed. nullopt if the id is not awaiting PUBACK.
   std::optional<Outbound> on_puback(PacketId id);
   // PUBREC for a QoS 2 delivery: moves it to awaiting_pubcomp and returns its origin (to ack

@@ -474,6 +474,29 @@ TEST_F(MqttBrokerTest, V5ExpiredMessagesAreNotDelivered) {  // [MQTT-3.3.2-5], [
   EXPECT_EQ(got[0].properties.message_expiry_interval, 90u);  // the remaining interval
 }
 
+TEST_F(MqttBrokerTest, V5ResentMessageCarriesTheExpiryLeft) {  // [MQTT-3.3.2-6]
+  auto s = client5(Session::kNeverExpires);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"t", 1}}});
+  s->received();
+  auto p = client5();
+  p->connect("p");
+  Publish m = pub("t", "m", 1, 1);
+  m.properties.message_expiry_interval = 100;
+  p->send(m);
+  auto got = s->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].properties.message_expiry_interval, 100u);
+  s->drop();  // no PUBACK
+  clock.advance(std::chrono::seconds(30));
+  s = client5(Session::kNeverExpires);
+  s->connect("s", false);
+  got = s->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].dup);
+  EXPECT_EQ(got[0].properties.message_expiry_interval, 70u);
+}
+
 TEST_F(MqttBrokerTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
   auto c = client5();
   c->connect("me");

@@ -726,6 +726,65 @@ TEST_F(Protocol5Test, RejectedConnectSaysWhy) {  // MQTT 5 3.2.2.3.9
   EXPECT_NE(ack.properties.reason_string->find("KERBEROS"), std::string::npos);
 }
 
+// [MQTT-3.3.2-5], [MQTT-3.3.2-6]: a message waiting in the session (receive maximum reached, or
+// the client away) is sent with the interval left at that time, and not at all once expired.
+TEST_F(Protocol5Test, QueuedMessagesRecountTheirExpiry) {
+  Properties props;
+  props.receive_maximum = 1;
+  connect5(props);
+  const std::uint64_t t0 = clock.wall_ms();
+  auto msg = [&](const char* payload, std::uint32_t interval) {
+    Publish p = pub("t", 1, 0, payload);
+    p.properties.message_expiry_interval = interval;
+    return p;
+  };
+  DeliveryOrigin oa{"persistent://public/default/t", "s", 1, 1}, ob{"persistent://public/default/t", "s", 1, 2},
+      oc{"persistent://public/default/t", "s", 1, 3};
+  ASSERT_TRUE(proto->deliver(msg("a", 100), oa, t0 + 100'000));
+  ASSERT_TRUE(proto->deliver(msg("b", 30), ob, t0 + 30'000));   // waits: receive maximum 1
+  ASSERT_TRUE(proto->deliver(msg("c", 100), oc, t0 + 100'000)); // waits too
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  const auto a = std::get<Publish>(out[0]);
+  EXPECT_EQ(a.properties.message_expiry_interval, 100u);
+  clock.advance(std::chrono::seconds(40));
+  feed5(Puback{a.packet_id});
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);  // b expired while it waited: never sent
+  const auto c = std::get<Publish>(out[0]);
+  EXPECT_EQ(c.payload.view(), "c");
+  EXPECT_EQ(c.properties.message_expiry_interval, 60u);
+  ASSERT_EQ(handler.acked.size(), 2u);  // a by its PUBACK, b dropped
+  EXPECT_EQ(handler.acked[1].entry, 2u);
+  EXPECT_EQ(handler.freed, 2);
+  // c is unacknowledged when the connection drops; resent 25 s later with what is left.
+  proto->on_closed();
+  clock.advance(std::chrono::seconds(25));
+  proto = std::make_shared<Protocol>(handler, clock, ProtocolLimits{1024, std::chrono::seconds(10)});
+  Connect again;
+  again.protocol_name = "MQTT";
+  again.version = ProtocolVersion::v5;
+  again.client_id = "client";
+  again.clean_session = false;
+  feed5(again);
+  proto->accept(session, true);
+  out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  const auto resent = std::get<Publish>(out[1]);
+  EXPECT_TRUE(resent.dup);
+  EXPECT_EQ(resent.payload.view(), "c");
+  EXPECT_EQ(resent.properties.message_expiry_interval, 35u);
+  // Expired after its delivery started: the flow still completes (interval at least 1).
+  proto->on_closed();
+  clock.advance(std::chrono::seconds(100));
+  proto = std::make_shared<Protocol>(handler, clock, ProtocolLimits{1024, std::chrono::seconds(10)});
+  feed5(again);
+  proto->accept(session, true);
+  out = sent();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::get<Publish>(out[1]).properties.message_expiry_interval, 1u);
+}
+
 TEST_F(Protocol5Test, PubrelForUnknownIdGetsPubcomp92) {  // MQTT 5 3.7.2.1
   connect5();
   feed5(Pubrel{9});

@@ -274,3 +274,25 @@ test('a client beyond mqttMaxConnections gets CONNACK 0x97 Quota exceeded', asyn
   await connect({ port: limitedPort, clientId: uid('first') });
   await assert.rejects(connect({ port: limitedPort, clientId: uid('second') }), (e) => e.code === 0x97);
 });
+
+test('queued messages: expired ones are not delivered, the others carry the interval left [MQTT-3.3.2-5, -6]', async () => {
+  const id = uid('q');
+  const topic = uid('expiry');
+  let [c] = await connect({ clientId: id, clean: true, properties: { sessionExpiryInterval: 60 } });
+  await c.subscribeAsync(topic, { qos: 1 });
+  await c.endAsync();
+  const [p] = await connect({ clientId: uid('p') });
+  await p.publishAsync(topic, 'short', { qos: 1, properties: { messageExpiryInterval: 2 } });
+  await p.publishAsync(topic, 'long', { qos: 1, properties: { messageExpiryInterval: 100 } });
+  await sleep(3000);
+  c = mqtt.connect({ host: '127.0.0.1', port, protocolVersion: 5, reconnectPeriod: 0, clientId: id,
+                     clean: false, properties: { sessionExpiryInterval: 60 } });
+  clients.push(c);
+  const box = inbox(c);  // listening before the CONNACK: queued messages follow it at once
+  const m = await box.next();
+  assert.ok(m, 'queued message not delivered');
+  assert.strictEqual(m.payload, 'long');
+  assert.ok(m.packet.properties.messageExpiryInterval <= 97, `${m.packet.properties.messageExpiryInterval}`);
+  assert.ok(m.packet.properties.messageExpiryInterval >= 90);
+  assert.strictEqual(await box.next(500), null);
+});
