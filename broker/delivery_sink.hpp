@@ -21,6 +21,9 @@ public:
   virtual ~DeliverySink() = default;
   virtual void deliver(const std::shared_ptr<const SubscriptionKey>& subscription, const Entry& entry,
                        std::uint32_t redelivery_count) = 0;
+  // The subscription was deleted while this receiver was attached to it (unsubscribed by
+  // someone else, or its topic went away). The receiver is already detached from it.
+  virtual void subscription_removed(const std::shared_ptr<const SubscriptionKey>&) {}
 };
 
 }  // namespace mop::broker

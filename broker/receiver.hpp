@@ -36,6 +36,11 @@ public:
   void deliver(const std::shared_ptr<const SubscriptionKey>& key, const Entry& entry, std::uint32_t redelivery_count);
   void attached(Attachment& a) { attachments_.insert(&a); }
   void detached(Attachment& a);
+  // Detached because the subscription is being deleted: the sink hears of it.
+  void removed(Attachment& a, const std::shared_ptr<const SubscriptionKey>& key) {
+    detached(a);
+    sink_.subscription_removed(key);
+  }
   void park(Attachment& a);
   void unpark(Attachment& a);
 

@@ -10,7 +10,7 @@ Subscription::Subscription(std::shared_ptr<const SubscriptionKey> key, const Sub
     : key_(std::move(key)), type_(options.type), durable_(options.durable), ledger_(ledger), cursor_(cursor) {}
 
 Subscription::~Subscription() {
-  for (auto& a : attachments_) a->receiver->detached(*a);
+  for (auto& a : attachments_) a->receiver->removed(*a, key_);
 }
 
 Subscription::Attachments::const_iterator Subscription::find(const Receiver& receiver) const {

@@ -33,7 +33,8 @@ public:
                Cursor cursor);
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
-  // Detaches every receiver; what they had not acknowledged is simply forgotten.
+  // Detaches every receiver and tells each (Receiver::removed); what they had not acknowledged
+  // is simply forgotten.
   ~Subscription();
 
   const std::shared_ptr<const SubscriptionKey>& key() const { return key_; }

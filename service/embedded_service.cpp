@@ -31,6 +31,15 @@ public:
     }
   }
 
+  void subscription_removed(const std::shared_ptr<const broker::SubscriptionKey>& key) override {
+    // After the deliveries already queued for it (the executor runs tasks in order).
+    if (service_.closing_) return;
+    service_.post([&service = service_, id = id_, key] {
+      const auto it = service.receivers_.find(id);
+      if (it != service.receivers_.end()) it->second->listener_.on_subscription_removed(key->topic, key->name);
+    });
+  }
+
 private:
   static constexpr std::size_t kDrainBudget = 65536;
 
@@ -86,7 +95,7 @@ EmbeddedService::EmbeddedService(Executor& executor, Clock& clock, broker::Broke
 }
 
 // Tasks still queued on the executor see alive_ expired and do nothing.
-EmbeddedService::~EmbeddedService() = default;
+EmbeddedService::~EmbeddedService() { closing_ = true; }
 
 template <typename F>
 void EmbeddedService::post(F&& task) {

@@ -84,6 +84,9 @@ private:
   Clock& clock_;
   // Declared before broker_: the broker holds references to these sinks until it is destroyed.
   std::unordered_map<ReceiverId, std::unique_ptr<ReceiverSink>> receivers_;
+  // Set by the destructor, read while broker_ is destroyed (so declared before it): the
+  // subscriptions going away with the broker tell no one.
+  bool closing_ = false;
   broker::Broker broker_;
   ReceiverId next_receiver_ = 1;
   std::map<NamespaceName, std::vector<TopicListener*>> watchers_;

@@ -121,6 +121,10 @@ public:
   virtual ~ReceiverListener() = default;
   virtual void on_message(const TopicName& topic, const std::string& subscription, MessageId id,
                           const MessagePtr& message, std::uint32_t redelivery_count) = 0;
+  // A subscription this receiver was attached to was deleted (unsubscribe() by another party,
+  // e.g. an MQTT UNSUBSCRIBE of a subscription a Pulsar consumer shares); the receiver is no
+  // longer attached to it. Not called for the receiver's own detach or close.
+  virtual void on_subscription_removed(const TopicName& /*topic*/, const std::string& /*subscription*/) {}
 };
 
 class TopicListener {

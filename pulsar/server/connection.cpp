@@ -194,6 +194,9 @@ public:
                   const service::MessagePtr& message, std::uint32_t redelivery_count) override {
     conn.deliver(*this, id, message, redelivery_count);
   }
+  void on_subscription_removed(const service::TopicName&, const std::string&) override {
+    conn.close_consumer_from_server(consumer_id);  // destroys this object: nothing after it
+  }
   Connection& conn;
   std::uint64_t consumer_id;
   service::TopicName topic;
@@ -216,6 +219,7 @@ const std::array<Connection::Handler, 69>& Connection::handlers() {
   static const auto table = [] {
     std::array<Handler, 69> t{};
     t[proto::BaseCommand::CONNECT] = &Connection::on_connect;
+    t[proto::BaseCommand::AUTH_RESPONSE] = &Connection::on_auth_response;
     t[proto::BaseCommand::PING] = &Connection::on_ping;
     t[proto::BaseCommand::PONG] = &Connection::on_pong;
     t[proto::BaseCommand::PARTITIONED_METADATA] = &Connection::on_partitioned_metadata;
@@ -273,8 +277,9 @@ void Connection::on_bytes(std::span<const std::uint8_t> bytes) {
 
 void Connection::dispatch(const Frame& frame) {
   const auto type = frame.command->type();
-  if (!connected_ && type != proto::BaseCommand::CONNECT) {
-    close("command before CONNECT");
+  if (!connected_ && type != proto::BaseCommand::CONNECT &&
+      !(auth_ && type == proto::BaseCommand::AUTH_RESPONSE)) {
+    close(auth_ ? "command before authentication finished" : "command before CONNECT");
     return;
   }
   const auto& table = handlers();
@@ -369,13 +374,53 @@ bool Connection::usable(const service::TopicName& topic) {
 // --- connection ---
 
 void Connection::on_connect(const Frame& f) {
-  if (connected_) {
+  if (connected_ || auth_) {
     close("second CONNECT");
     return;
   }
   const auto& connect = f.command->connect();
-  connected_ = true;
   protocol_version_ = std::min(connect.protocol_version(), kMaxProtocolVersion);
+  auto* authenticator = server_.options().authenticator;
+  if (authenticator == nullptr) return send_connected();
+  auth_ = authenticator->new_session();
+  authenticated(auth_->on_connect(connect.auth_method_name(), connect.auth_data()));
+}
+
+void Connection::on_auth_response(const Frame& f) {
+  if (!auth_) {
+    close("AUTH_RESPONSE without a challenge");
+    return;
+  }
+  const auto& r = f.command->authresponse();
+  authenticated(auth_->on_response(r.response().auth_method_name(), r.response().auth_data()));
+}
+
+void Connection::authenticated(const AuthOutcome& outcome) {
+  switch (outcome.kind) {
+    case AuthOutcome::Kind::accept:
+      auth_.reset();
+      return send_connected();
+    case AuthOutcome::Kind::challenge: {
+      proto::BaseCommand c;
+      c.set_type(proto::BaseCommand::AUTH_CHALLENGE);
+      auto* ch = c.mutable_authchallenge();
+      ch->set_server_version(server_.options().server_version);
+      ch->set_protocol_version(protocol_version_);
+      ch->mutable_challenge()->set_auth_method_name(server_.options().authenticator->method());
+      ch->mutable_challenge()->set_auth_data(outcome.data);
+      return send(c);
+    }
+    case AuthOutcome::Kind::reject:
+      logger()->info("{}: authentication failed: {}", peer_, outcome.message);
+      auth_.reset();
+      send_error(static_cast<std::uint64_t>(-1), proto::AuthenticationError, outcome.message);
+      close("authentication failed");
+      return;
+  }
+}
+
+void Connection::send_connected() {
+  connected_ = true;
   proto::BaseCommand c;
   c.set_type(proto::BaseCommand::CONNECTED);
   auto* r = c.mutable_connected();
@@ -497,6 +542,23 @@ void Connection::producer_now_ready(std::uint64_t producer_id, std::uint64_t req
                                                           : -1);
   r->set_topic_epoch(epoch);
   r->set_producer_ready(true);
+  send(c);
+  transport_.output_ready();
+}
+
+void Connection::close_consumer_from_server(std::uint64_t consumer_id) {
+  const auto it = consumers_.find(consumer_id);
+  if (it == consumers_.end()) return;
+  auto consumer = std::move(it->second);
+  consumers_.erase(it);
+  service_.close_receiver(consumer->receiver);
+  if (closed_) return;
+  logger()->info("{}: subscription {} of {} was deleted: closing consumer {}", peer_, consumer->subscription,
+                 consumer->topic.str(), consumer_id);
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::CLOSE_CONSUMER);
+  c.mutable_close_consumer()->set_consumer_id(consumer_id);
+  c.mutable_close_consumer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
   send(c);
   transport_.output_ready();
 }

@@ -17,6 +17,7 @@
 #include "core/clock.hpp"
 #include "core/out_buffer.hpp"
 #include "pulsar/codec/codec.hpp"
+#include "pulsar/server/authenticator.hpp"
 #include "service/messaging_service.hpp"
 
 namespace mop::pulsar::server {
@@ -38,6 +39,8 @@ struct ServerOptions {
   // Pulsar's brokerDeduplicationEnabled: a SEND whose sequence id is not above the last one
   // stored for its producer name on the topic is answered, not stored again (state in memory).
   bool deduplication = false;
+  // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
+  Authenticator* authenticator = nullptr;
   // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
   // Where short topic names ("my-topic") live, as Pulsar clients expand them.
@@ -175,6 +178,8 @@ public:
   // Called by PulsarServer. The server closes one of our producers (fenced by an
   // ExclusiveWithFencing producer, or its topic went away): CLOSE_PRODUCER to the client.
   void close_producer_from_server(std::uint64_t producer_id);
+  // The consumer's subscription was deleted elsewhere: CLOSE_CONSUMER to the client.
+  void close_consumer_from_server(std::uint64_t consumer_id);
   // A queued WaitForExclusive producer got the topic: PRODUCER_SUCCESS producer_ready=true.
   void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);
 
@@ -205,6 +210,10 @@ private:
 
   // One handler per command.
   void on_connect(const Frame& f);
+  void on_auth_response(const Frame& f);
+  // Acts on the authenticator's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
+  void authenticated(const AuthOutcome& outcome);
+  void send_connected();
   void on_ping(const Frame& f);
   void on_pong(const Frame& f);
   void on_partitioned_metadata(const Frame& f);
@@ -231,6 +240,7 @@ private:
   FrameReader reader_;
   OutBuffer out_;
   bool connected_ = false;
+  std::unique_ptr<Authenticator::Session> auth_;  // set while CONNECT is being authenticated
   bool closed_ = false;
   std::int32_t protocol_version_ = 0;
   TimePoint last_received_;

@@ -23,6 +23,10 @@ public:
                   std::uint32_t redelivery_count) override {
     got.push_back({topic, subscription, id, std::string(message->payload.view()), redelivery_count});
   }
+  void on_subscription_removed(const TopicName& topic, const std::string& subscription) override {
+    removed.emplace_back(topic, subscription);
+  }
+  std::vector<std::pair<TopicName, std::string>> removed;
   std::vector<std::string> payloads() const {
     std::vector<std::string> out;
     for (const auto& d : got) out.push_back(d.payload);
@@ -469,6 +473,30 @@ TEST_P(ServiceContract, RedeliverListedIdsOnlyThoseTheReceiverHolds) {
   settle();
   ASSERT_EQ(r1.got.size(), 5u);
   EXPECT_EQ(r1.got[4].redelivery_count, 2u);
+}
+
+TEST_P(ServiceContract, UnsubscribeTellsTheReceiversStillAttached) {
+  const auto t = topic("removed");
+  Recorder r1, r2, other;
+  const auto id1 = svc().open_receiver(r1);
+  const auto id2 = svc().open_receiver(r2);
+  const auto id3 = svc().open_receiver(other);
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id1));
+  ASSERT_FALSE(svc().subscribe(t, "s", opts(SubscriptionType::shared), id2));
+  ASSERT_FALSE(svc().subscribe(t, "keep", opts(SubscriptionType::shared), id3));
+  svc().close_receiver(id2);  // its own close: nothing to tell
+  svc().unsubscribe(t, "s");
+  EXPECT_TRUE(r1.removed.empty());  // never inline
+  settle();
+  ASSERT_EQ(r1.removed.size(), 1u);
+  EXPECT_EQ(r1.removed[0].first, t);
+  EXPECT_EQ(r1.removed[0].second, "s");
+  EXPECT_TRUE(r2.removed.empty());
+  EXPECT_TRUE(other.removed.empty());
+  // r1 is no longer attached: a new message of the topic is not delivered to it.
+  svc().flow(id1, 10);
+  publish_n(t, 1);
+  EXPECT_TRUE(r1.got.empty());
 }
 
 TEST_P(ServiceContract, SeekRewindsAndSkipsASubscription) {

@@ -652,5 +652,112 @@ TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   ASSERT_EQ(got.size(), 2u);  // receipt and the message
 }
 
+TEST_F(ConnectionTest, ADeletedSubscriptionClosesItsConsumers) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 1, kTopic, "mqtt-session", proto::CommandSubscribe::Shared);
+  subscribe(*c, 2, kTopic, "other", proto::CommandSubscribe::Shared);
+  drain(*c);
+  // As MQTT's UNSUBSCRIBE of the subscription does, through the service.
+  service_.unsubscribe(*service::TopicName::parse(kTopic), "mqtt-session");
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_CONSUMER);
+  EXPECT_EQ(got[0].command.close_consumer().consumer_id(), 1u);
+  EXPECT_EQ(c->consumer_count(), 1u);
+  // The client resubscribes, as Pulsar clients do after CLOSE_CONSUMER: a new subscription.
+  subscribe(*c, 1, kTopic, "mqtt-session", proto::CommandSubscribe::Shared);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+  EXPECT_EQ(c->consumer_count(), 2u);
+}
+
+// Challenges once with "nonce" and accepts the answer "signed:nonce" from method "test".
+class ChallengeOnce final : public Authenticator {
+public:
+  class S final : public Session {
+  public:
+    AuthOutcome on_connect(const std::string& method, const std::string&) override {
+      if (method != "test") return AuthOutcome::reject("unknown method " + method);
+      return AuthOutcome::challenge("nonce");
+    }
+    AuthOutcome on_response(const std::string&, const std::string& data) override {
+      return data == "signed:nonce" ? AuthOutcome::accept() : AuthOutcome::reject("bad signature");
+    }
+  };
+  std::unique_ptr<Session> new_session() override { return std::make_unique<S>(); }
+  std::string method() const override { return "test"; }
+};
+
+Cmd connect_cmd(const std::string& method) {
+  Cmd cmd;
+  cmd.set_type(Cmd::CONNECT);
+  cmd.mutable_connect()->set_client_version("test");
+  cmd.mutable_connect()->set_protocol_version(17);
+  cmd.mutable_connect()->set_auth_method_name(method);
+  cmd.mutable_connect()->set_auth_data("token");
+  return cmd;
+}
+
+Cmd auth_response_cmd(const std::string& data) {
+  Cmd cmd;
+  cmd.set_type(Cmd::AUTH_RESPONSE);
+  cmd.mutable_authresponse()->mutable_response()->set_auth_method_name("test");
+  cmd.mutable_authresponse()->mutable_response()->set_auth_data(data);
+  return cmd;
+}
+
+TEST_F(ConnectionTest, AuthenticatorChallengesThenAccepts) {
+  ChallengeOnce auth;
+  server_.options().authenticator = &auth;
+  auto c = open();
+  command(*c, connect_cmd("test"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].command.type(), Cmd::AUTH_CHALLENGE);
+  EXPECT_EQ(got[0].command.authchallenge().challenge().auth_method_name(), "test");
+  EXPECT_EQ(got[0].command.authchallenge().challenge().auth_data(), "nonce");
+  command(*c, auth_response_cmd("signed:nonce"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::CONNECTED);
+  producer(*c, 1, kTopic);
+  EXPECT_EQ(drain(*c).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
+}
+
+TEST_F(ConnectionTest, AuthenticatorRejectionsClose) {
+  ChallengeOnce auth;
+  server_.options().authenticator = &auth;
+  {
+    auto c = open();
+    command(*c, connect_cmd("test"));
+    drain(*c);
+    command(*c, auth_response_cmd("forged"));
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.error().error(), proto::AuthenticationError);
+    EXPECT_EQ(got[0].command.error().message(), "bad signature");
+    EXPECT_TRUE(c->closed());
+  }
+  {
+    auto c = open();
+    command(*c, connect_cmd("other"));
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.error().error(), proto::AuthenticationError);
+    EXPECT_TRUE(c->closed());
+  }
+  {
+    // Anything but AUTH_RESPONSE while challenged closes the connection.
+    auto c = open();
+    command(*c, connect_cmd("test"));
+    drain(*c);
+    producer(*c, 1, kTopic);
+    EXPECT_TRUE(c->closed());
+    EXPECT_EQ(c->producer_count(), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace mop::pulsar::server

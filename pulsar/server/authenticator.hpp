@@ -1,0 +1,40 @@
+#pragma once
+// The hook through which the Pulsar server authenticates a connection (Pulsar's
+// AuthenticationProvider / AuthenticationState, reduced to what the wire needs). The server asks
+// it on CONNECT and on every AUTH_RESPONSE; each answer accepts (CONNECTED), challenges
+// (AUTH_CHALLENGE with the given data, the client answers with AUTH_RESPONSE) or rejects (ERROR
+// AuthenticationError, then the connection closes). With no authenticator configured every
+// connection is accepted. Called on the service's thread; one call per command, no I/O.
+#include <memory>
+#include <string>
+
+namespace mop::pulsar::server {
+
+struct AuthOutcome {
+  enum class Kind { accept, challenge, reject };
+  Kind kind = Kind::accept;
+  std::string data;     // challenge: the bytes sent in AUTH_CHALLENGE
+  std::string message;  // reject: why (sent to the client and logged)
+  static AuthOutcome accept() { return {}; }
+  static AuthOutcome challenge(std::string data) { return {Kind::challenge, std::move(data), {}}; }
+  static AuthOutcome reject(std::string why) { return {Kind::reject, {}, std::move(why)}; }
+};
+
+class Authenticator {
+public:
+  virtual ~Authenticator() = default;
+  // Per connection: state of one authentication exchange.
+  class Session {
+  public:
+    virtual ~Session() = default;
+    // CONNECT's auth_method_name and auth_data.
+    virtual AuthOutcome on_connect(const std::string& method, const std::string& data) = 0;
+    // An AUTH_RESPONSE to our challenge.
+    virtual AuthOutcome on_response(const std::string& method, const std::string& data) = 0;
+  };
+  virtual std::unique_ptr<Session> new_session() = 0;
+  // The method name sent in AUTH_CHALLENGE (e.g. "token").
+  virtual std::string method() const = 0;
+};
+
+}  // namespace mop::pulsar::server
