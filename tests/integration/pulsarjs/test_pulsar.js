@@ -299,3 +299,34 @@ test('producer access modes: an Exclusive producer keeps others out until it clo
   await next.create();
   await next.close();
 });
+
+test('MQTT 5 properties travel as Pulsar properties, both ways', async () => {
+  // mosquitto_pub (MQTT 5) -> pulsar-flex: the names documented in mqtt/server/README.md.
+  const c = consumer('persistent://public/default/props%2Fin', 'props', Consumer.SUB_TYPES.EXCLUSIVE, 'pp');
+  await c.subscribe();
+  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-V', '5', '-q', '1', '-t', 'props/in', '-m', 'hello',
+                              '-D', 'publish', 'user-property', 'colour', 'blue',
+                              '-D', 'publish', 'content-type', 'text/plain',
+                              '-D', 'publish', 'response-topic', 'props/reply',
+                              '-D', 'publish', 'correlation-data', 'ab',
+                              '-D', 'publish', 'payload-format-indicator', '1']);
+  const got = (await collect(c, 1))[0];
+  assert.strictEqual(got.payload, 'hello');
+  assert.strictEqual(got.properties.colour, 'blue');
+  assert.strictEqual(got.properties.__mqtt_content_type, 'text/plain');
+  assert.strictEqual(got.properties.__mqtt_response_topic, 'props/reply');
+  assert.strictEqual(got.properties.__mqtt_correlation_data, Buffer.from('ab').toString('hex'));
+  assert.strictEqual(got.properties.__mqtt_payload_format, '1');
+  await c.unsubscribe();
+  // pulsar-flex -> mosquitto_sub (MQTT 5): Pulsar properties arrive as user properties.
+  const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-V', '5', '-q', '1', '-t', 'props/out',
+                                    '-C', '1', '-W', '10', '-F', '%p|%P']);
+  await new Promise((r) => setTimeout(r, 700));
+  const p = producer('persistent://public/default/props%2Fout');
+  await p.create();
+  await p.sendMessage({ payload: 'from pulsar', properties: { unit: 'C', site: 'north' } });
+  const line = (await sub).trim();
+  // %p payload, %P user properties as key:value, in order.
+  assert.strictEqual(line, 'from pulsar|unit:C site:north');
+  await p.close();
+});
