@@ -809,6 +809,10 @@ std::vector<ReasonCode> MqttBroker::unsubscribe(SessionEntry& entry, const Unsub
   std::vector<ReasonCode> codes;
   codes.reserve(u.filters.size());
   for (const auto& filter : u.filters) {
+    if (!valid_topic_filter(filter)) {  // the MQTT 5 codec keeps it for this answer (3.11.3)
+      codes.push_back(ReasonCode::topic_filter_invalid);
+      continue;
+    }
     const bool existed = entry.session->subscriptions().erase(filter) != 0;
     codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);  // [MQTT-3.11.3-1]
     entry.scopes.erase(filter);

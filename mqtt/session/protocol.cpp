@@ -677,7 +677,14 @@ void Protocol::handle_subscribe(Subscribe&& s) {
 void Protocol::handle_unsubscribe(Unsubscribe&& u) {
   auto codes = handler_.on_unsubscribe(u);
   codes.resize(u.filters.size(), ReasonCode::success);
-  send(Unsuback{u.packet_id, std::move(codes)});  // [MQTT-3.10.4-4]: even when nothing matched
+  Unsuback ack{u.packet_id, std::move(codes), {}};
+  std::string why;
+  for (std::size_t i = 0; i < ack.reason_codes.size(); ++i) {
+    if (static_cast<std::uint8_t>(ack.reason_codes[i]) < 0x80) continue;
+    why += fmt::format("{}'{}': {}", why.empty() ? "refused " : ", ", u.filters[i], to_string(ack.reason_codes[i]));
+  }
+  if (!why.empty()) ack.properties.reason_string = std::move(why);
+  send(ack);  // [MQTT-3.10.4-4]: even when nothing matched
 }
 
 void Protocol::handle_disconnect(const Disconnect& d) {

@@ -572,11 +572,14 @@ TEST_F(MqttBrokerTest, V5UnsubackSaysWhetherASubscriptionExisted) {  // [MQTT-3.
   c->connect("c");
   c->send(Subscribe{1, {{"a", 0}}});
   c->received();
-  c->send(Unsubscribe{2, {"a", "b"}});
+  c->send(Unsubscribe{2, {"a", "b", "x/#/y"}});
   auto r = c->received();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(std::get<Unsuback>(r[0]).reason_codes,
-            (std::vector<ReasonCode>{ReasonCode::success, ReasonCode::no_subscription_existed}));
+            (std::vector<ReasonCode>{ReasonCode::success, ReasonCode::no_subscription_existed,
+                                     ReasonCode::topic_filter_invalid}));
+  ASSERT_TRUE(std::get<Unsuback>(r[0]).properties.reason_string);
+  EXPECT_NE(std::get<Unsuback>(r[0]).properties.reason_string->find("'x/#/y'"), std::string::npos);
 }
 
 TEST_F(MqttBrokerTest, V5InvalidFilterGetsSuback8F) {
