@@ -38,9 +38,10 @@ test-asan: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2 --timeout 900
 
-# libFuzzer targets (clang), each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders and the
-# Pulsar frame decoder. New inputs go to the build folder; the seed corpora stay as committed.
-FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar
+# libFuzzer targets (clang), each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders, the
+# Pulsar frame decoder and the Pulsar server's command handling. New inputs go to the build
+# folder; the seed corpora stay as committed.
+FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar pulsar_server_fuzz:pulsar_server
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DMOP_FUZZ=ON -DMOP_BUILD_TESTS=OFF -DMOP_BUILD_BENCH=OFF
