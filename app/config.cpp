@@ -420,6 +420,12 @@ std::vector<KeySpec> make_key_specs() {
       "maxMessageSize", &Config::maxMessageSize, 1, std::numeric_limits<std::int32_t>::max(),
       "Largest message accepted through the Pulsar protocol, in bytes, and the max_message_size "
       "announced to Pulsar clients. Same key and default as Pulsar (5 MiB)."));
+  keys.push_back(int_key(
+      "maxMessagePublishBufferSizeInMB", &Config::maxMessagePublishBufferSizeInMB, 0, 1048576,
+      "Back-pressure on publishers (MQTT and Pulsar): when the payloads accepted and not yet "
+      "stored exceed this many MiB, mop stops reading from client connections until half of it is "
+      "stored, so TCP holds publishers back instead of the excess piling up in memory. Pulsar's "
+      "key; 0 turns it off (Pulsar's default is half the direct memory, ours a fixed 64)."));
   keys.push_back(string_key(
       "dataDir", &Config::dataDir, "a directory path",
       "Directory of mop standalone's embedded store: topics, cursors, sessions, retained messages. "

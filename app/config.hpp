@@ -85,6 +85,7 @@ struct Config {
   std::uint32_t defaultNumPartitions = 1;
   bool brokerDeduplicationEnabled = false;  // Pulsar producers' sequence ids deduplicate sends
   std::uint32_t maxMessageSize = 5242880;  // bytes, one Pulsar message payload
+  std::uint32_t maxMessagePublishBufferSizeInMB = 64;  // publish back-pressure; 0 = off
 
   // Where each key's effective value came from ("conf/standalone.conf:12", "command line"), by
   // canonical key name; a key that is absent has its default.

@@ -69,7 +69,21 @@ int run_standalone(const Config& config) {
   options.limits.server_keep_alive = config.mqttServerKeepAlive;
   options.max_connections = config.mqttMaxConnections;
   mqtt::MqttBroker broker(service, clock, options);
+  // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
+  // listeners stop reading from their sockets (see net::ReadGate).
+  net::ReadGate read_gate;
+  service.set_publish_pressure_listener(std::size_t{config.maxMessagePublishBufferSizeInMB} * 1024 * 1024,
+                                        [&read_gate, logger](bool over) {
+                                          if (over) {
+                                            logger->debug("publish buffer full: reading paused");
+                                            read_gate.close();
+                                          } else {
+                                            logger->debug("publish buffer drained: reading resumed");
+                                            read_gate.open();
+                                          }
+                                        });
   mqtt::TcpServer tcp(io, broker);
+  tcp.set_read_gate(&read_gate);
 
   if (config.serves_mqtt()) {
     for (const auto& listener : config.mqttListeners) {
@@ -95,6 +109,7 @@ int run_standalone(const Config& config) {
   pulsar_options.default_namespace = config.defaultNamespace;
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
   pulsar::server::TcpServer pulsar_tcp(io, pulsar_server);
+  pulsar_tcp.set_read_gate(&read_gate);
   {
     const bool have_mqtt = !config.mqttListeners.empty();
     const std::string bind_host = have_mqtt ? config.mqttListeners.front().host

@@ -12,6 +12,7 @@ Broker::Broker(Executor& executor, LedgerFactory ledgers, Persistence* persisten
 }
 
 Broker::~Broker() {
+  meter_.configure(0, {});  // whoever listened may be gone; topics going now return their bytes
   // Subscriptions point at receivers: topics go first.
   topics_.clear();
   receivers_.clear();
@@ -22,6 +23,7 @@ Topic& Broker::get_or_create(const TopicName& name) {
   auto topic = std::make_unique<Topic>(name, ledgers_(name), [this](Topic& t) { schedule_trim(t); },
                                        name.persistent() ? persistence_ : nullptr);
   Topic& ref = *topic;
+  ref.set_publish_meter(&meter_);
   topics_.emplace(name, std::move(topic));
   namespaces_[name.namespace_name()].insert(name);
   if (on_created_) on_created_(name);

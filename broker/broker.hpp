@@ -38,6 +38,8 @@ public:
 
   // Runs inline when a topic is created, before anything is appended to or subscribed on it.
   void set_topic_created_hook(TopicCreatedHook hook) { on_created_ = std::move(hook); }
+  // Bytes accepted by publish() and not yet stored, over every topic (see PublishMeter).
+  PublishMeter& publish_meter() { return meter_; }
 
   Topic& get_or_create(const TopicName& name);
   Topic* find_topic(const TopicName& name);
@@ -77,6 +79,7 @@ private:
   Executor& executor_;
   LedgerFactory ledgers_;
   Persistence* persistence_;
+  PublishMeter meter_;  // before topics_: a topic destroyed with appends pending returns its bytes
   std::uint64_t next_ledger_id_ = 1;
   TopicCreatedHook on_created_;
   std::unordered_map<TopicName, std::unique_ptr<Topic>> topics_;

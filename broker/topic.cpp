@@ -20,10 +20,23 @@ CursorState cursor_state(const Cursor& cursor) {
 Topic::Topic(service::TopicName name, std::unique_ptr<Ledger> ledger, UnreadHook on_unread, Persistence* persistence)
     : name_(std::move(name)), ledger_(std::move(ledger)), on_unread_(std::move(on_unread)), persistence_(persistence) {}
 
+Topic::~Topic() {
+  if (meter_ != nullptr) meter_->remove(appending_bytes_);
+}
+
 void Topic::publish(MessagePtr message, AppendCallback done) {
+  const std::size_t size = message ? message->payload.size() : 0;
+  if (meter_ != nullptr) {
+    appending_bytes_ += size;
+    meter_->add(size);
+  }
   // `this` outlives the append: the topic owns the ledger, and a ledger drops its pending
   // completions when it is destroyed.
-  ledger_->append(std::move(message), [this, done = std::move(done)](std::error_code ec, MessageId id) {
+  ledger_->append(std::move(message), [this, size, done = std::move(done)](std::error_code ec, MessageId id) {
+    if (meter_ != nullptr) {
+      appending_bytes_ -= size;
+      meter_->remove(size);
+    }
     if (done) done(ec, id);
     if (ec) return;
     if (subscriptions_.empty()) {

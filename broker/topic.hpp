@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "broker/publish_meter.hpp"
 #include "broker/ledger.hpp"
 #include "broker/persistence.hpp"
 #include "broker/subscription.hpp"
@@ -27,8 +28,13 @@ public:
   // their cursors are written there; it must outlive the topic.
   Topic(service::TopicName name, std::unique_ptr<Ledger> ledger, UnreadHook on_unread = {},
         Persistence* persistence = nullptr);
+  ~Topic();
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
+
+  // Counts this topic's appends in flight (until their completion) on `meter`, which must
+  // outlive the topic.
+  void set_publish_meter(PublishMeter* meter) { meter_ = meter; }
 
   const service::TopicName& name() const { return name_; }
   const Ledger& ledger() const { return *ledger_; }
@@ -79,6 +85,8 @@ private:
   // without scanning the subscriptions on each acknowledgement.
   std::multiset<MessageId> floors_;
   Persistence* persistence_;
+  PublishMeter* meter_ = nullptr;
+  std::size_t appending_bytes_ = 0;  // on meter_, returned if the topic goes with appends pending
   std::uint64_t next_serial_ = 1;
   // Persistence completions check it: the topic may be gone when they run.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

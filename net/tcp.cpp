@@ -1,6 +1,7 @@
 #include "net/tcp.hpp"
 
 #include <array>
+#include <utility>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -18,7 +19,7 @@ class TcpConnection final : public Stream, public std::enable_shared_from_this<T
 public:
   TcpConnection(tcp::socket socket, TcpListener& listener)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
-        listener_alive_(listener.alive_) {
+        listener_alive_(listener.alive_), gate_(listener.gate_) {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -59,6 +60,11 @@ public:
   // The listener is shutting down.
   void shutdown() { lost(); }
 
+  // The read gate opened again.
+  void resume() {
+    if (!shut_ && !handler_->closed()) wait_readable();
+  }
+
 private:
   void wait_readable() {
     socket_.async_wait(tcp::socket::wait_read,
@@ -74,7 +80,10 @@ private:
     if (ec || n == 0) return lost();
     handler_->on_bytes({buffer.data(), n});
     if (shut_ || handler_->closed()) return;
-    wait_readable();
+    if (gate_ != nullptr && gate_->closed())
+      gate_->waiting_.push_back(weak_from_this());  // resume() reads on when it opens
+    else
+      wait_readable();
     if (handler_->next_deadline() < timer_.expiry()) arm_timer();
   }
 
@@ -160,6 +169,7 @@ private:
   asio::steady_timer timer_;
   TcpListener* listener_;
   std::weak_ptr<bool> listener_alive_;
+  ReadGate* gate_;
   std::list<std::weak_ptr<TcpConnection>>::iterator registry_pos_;
   std::unique_ptr<StreamHandler> handler_;
   std::string peer_;
@@ -171,6 +181,13 @@ private:
   bool closing_ = false;
   bool shut_ = false;
 };
+
+void ReadGate::open() {
+  closed_ = false;
+  auto waiting = std::exchange(waiting_, {});
+  for (auto& w : waiting)
+    if (auto c = w.lock()) c->resume();
+}
 
 TcpListener::TcpListener(asio::io_context& io, HandlerFactory factory, std::string log_module)
     : io_(io), factory_(std::move(factory)), log_module_(std::move(log_module)) {}

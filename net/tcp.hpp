@@ -56,6 +56,24 @@ public:
 
 class TcpConnection;
 
+// Read back-pressure shared by listeners: while the gate is closed, a connection finishes the
+// read in hand and then stops reading until the gate opens (the kernel's socket buffers fill and
+// TCP flow control holds the peer back). Closed and opened by whoever knows the pressure, e.g.
+// the messaging service when publishes outrun the storage. Must outlive the connections.
+class ReadGate {
+public:
+  bool closed() const { return closed_; }
+  void close() { closed_ = true; }
+  // Every connection that stopped at the gate reads again.
+  void open();
+  std::size_t waiting() const { return waiting_.size(); }
+
+private:
+  friend class TcpConnection;
+  bool closed_ = false;
+  std::vector<std::weak_ptr<TcpConnection>> waiting_;
+};
+
 class TcpListener {
 public:
   using HandlerFactory = std::function<std::unique_ptr<StreamHandler>(Stream&)>;
@@ -74,6 +92,8 @@ public:
   // Stops accepting and closes every open connection (each handler sees on_closed()).
   void shutdown();
   std::size_t connection_count() const { return connections_.size(); }
+  // Connections accepted from now on respect `gate` (nullptr: none).
+  void set_read_gate(ReadGate* gate) { gate_ = gate; }
 
 private:
   friend class TcpConnection;
@@ -85,6 +105,7 @@ private:
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   // Open connections; each removes itself in O(1) when its socket closes.
   std::list<std::weak_ptr<TcpConnection>> connections_;
+  ReadGate* gate_ = nullptr;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

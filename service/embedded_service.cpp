@@ -340,4 +340,8 @@ broker::Persistence::LoadError EmbeddedService::restore() {
   return {};
 }
 
+void EmbeddedService::set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool)> listener) {
+  broker_.publish_meter().configure(limit_bytes, std::move(listener));
+}
+
 }  // namespace mop::service

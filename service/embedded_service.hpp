@@ -63,6 +63,7 @@ public:
   void put_will(WillRecord will, StateCallback done) override;
   void delete_will(const std::string& client_id, StateCallback done) override;
   std::vector<WillRecord> load_wills() override;
+  void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) override;
 
   // Reads back what `persistence` holds (nothing to do without one). On error the service must
   // not serve: the error names the record that could not be read.

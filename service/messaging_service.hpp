@@ -215,6 +215,13 @@ public:
   virtual void put_will(WillRecord will, StateCallback done) = 0;
   virtual void delete_will(const std::string& client_id, StateCallback done) = 0;
   virtual std::vector<WillRecord> load_wills() = 0;
+
+  // Publish back-pressure (Pulsar's maxMessagePublishBufferSizeInMB): `listener(true)` once the
+  // payload bytes accepted by publish() and not yet stored exceed `limit_bytes`, `listener(false)`
+  // once they are down to half of it. Protocol listeners stop reading from their sockets in
+  // between, so publishers that outrun the storage are held back by TCP instead of queueing in
+  // memory. limit 0 turns it off. Runs on the service's thread.
+  virtual void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) = 0;
 };
 
 // Errors of the service, as Pulsar's ServerError names them.

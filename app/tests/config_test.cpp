@@ -109,7 +109,8 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["allowAutoTopicCreationType"], "non-partitioned");
   EXPECT_EQ(defaults["defaultNumPartitions"], "1");
   EXPECT_EQ(defaults["brokerDeduplicationEnabled"], "false");
-  EXPECT_EQ(config_keys().size(), 24u);
+  EXPECT_EQ(defaults["maxMessagePublishBufferSizeInMB"], "64");
+  EXPECT_EQ(config_keys().size(), 25u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {

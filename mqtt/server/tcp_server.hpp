@@ -27,6 +27,8 @@ public:
   Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, std::uint16_t port);
   // Closes every acceptor; open connections carry on.
   void stop_accepting();
+  // Connections stop reading while `gate` is closed (publish back-pressure).
+  void set_read_gate(net::ReadGate* gate) { listener_.set_read_gate(gate); }
 
 private:
   // Drives MqttBroker::tick (session expiry, delayed wills) once a second while listening.

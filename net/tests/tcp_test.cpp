@@ -192,6 +192,43 @@ TEST_F(TcpListenerTest, ShutdownClosesEveryConnection) {
   EXPECT_TRUE(ec);
 }
 
+// While the gate is closed a connection stops after the read in hand; bytes sent meanwhile wait
+// in the socket and arrive once the gate opens.
+TEST_F(TcpListenerTest, ClosedReadGateHoldsReadsUntilItOpens) {
+  ReadGate gate;
+  listener_.set_read_gate(&gate);
+  const auto port = listen();
+  asio::io_context cio;
+  tcp::socket c(cio);
+  c.connect({asio::ip::make_address("127.0.0.1"), port});
+  auto echo = [&](const std::string& s) {
+    asio::write(c, asio::buffer(s));
+  };
+  auto read_n = [&](std::size_t n) {
+    std::string got(n, '\0');
+    asio::read(c, asio::buffer(got));
+    return got;
+  };
+  echo("one");
+  run_until([&] { return events_.opened == 1 && c.available() >= 3; });
+  EXPECT_EQ(read_n(3), "one");
+
+  gate.close();
+  echo("two");  // read, echoed, and then the connection stops at the gate
+  run_until([&] { return gate.waiting() == 1; });
+  EXPECT_EQ(gate.waiting(), 1u);
+  run_until([&] { return c.available() >= 3; });
+  EXPECT_EQ(read_n(3), "two");
+  echo("three");
+  io_.run_for(100ms);
+  EXPECT_EQ(c.available(), 0u) << "nothing read while the gate is closed";
+
+  gate.open();
+  EXPECT_EQ(gate.waiting(), 0u);
+  run_until([&] { return c.available() >= 5; });
+  EXPECT_EQ(read_n(5), "three");
+}
+
 TEST_F(TcpListenerTest, BadAddressIsAnError) {
   EXPECT_FALSE(listener_.listen("256.1.1.1.invalid", 0));
   EXPECT_EQ(listener_.connection_count(), 0u);

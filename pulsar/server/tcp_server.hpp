@@ -19,6 +19,8 @@ public:
   // Binds and starts accepting. Port 0 picks a free port: the bound endpoint is returned.
   Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, std::uint16_t port);
   void stop_accepting();
+  // Connections stop reading while `gate` is closed (publish back-pressure).
+  void set_read_gate(net::ReadGate* gate) { listener_.set_read_gate(gate); }
   // Stops accepting and closes every connection (their consumers' unacknowledged messages go
   // back to their subscriptions), so that the io_context can run out of work.
   void shutdown();
