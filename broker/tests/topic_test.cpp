@@ -37,9 +37,10 @@ protected:
   }
 
   int unread = 0;
-  Topic topic;
+  // Before the topic: its subscriptions tell their receivers' sinks when they go.
   RecordingSink s1, s2;
   Receiver r1{1, s1}, r2{2, s2};
+  Topic topic;
 };
 
 TEST_F(TopicTest, AppendsAreDispatchedToEverySubscription) {
@@ -151,8 +152,8 @@ TEST(Broker, DefersTrimOfUnsubscribedTopicsAndIndexesNamespaces) {
 
 TEST(Broker, CloseReceiverDetachesFromEveryTopic) {
   ManualExecutor ex;
+  RecordingSink s1, s2;  // outlive the broker: its subscriptions tell the sinks when they go
   Broker broker(ex);
-  RecordingSink s1, s2;
   ASSERT_TRUE(broker.open_receiver(1, s1));
   ASSERT_FALSE(broker.open_receiver(1, s1));
   ASSERT_TRUE(broker.open_receiver(2, s2));
