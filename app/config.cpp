@@ -436,6 +436,56 @@ std::vector<KeySpec> make_key_specs() {
       "Sync the store to disk before a message is acknowledged (MQTT PUBACK/PUBREC, Pulsar "
       "SEND_RECEIPT), as BookKeeper's key of this name. false is faster and may lose acknowledged "
       "messages if the machine fails."));
+  keys.push_back(int_key(
+      "defaultRetentionTimeInMinutes", &Config::defaultRetentionTimeInMinutes, -1, 5256000,
+      "How long messages every subscription has acknowledged are kept (for readers, seeks, new "
+      "subscriptions at earliest), as in Pulsar: kept while within both retention limits; -1 = no "
+      "time limit; 0 (with defaultRetentionSizeInMB=0) = removed as soon as every subscription has "
+      "acknowledged them. Set both retention keys to 0 or both to non-zero, as pulsar-admin requires."));
+  keys.push_back(int_key(
+      "defaultRetentionSizeInMB", &Config::defaultRetentionSizeInMB, -1, 1048576,
+      "Most acknowledged data kept per topic, in MiB, as in Pulsar: the oldest acknowledged messages "
+      "go first once it is exceeded; -1 = no size limit; 0 = no retention (see "
+      "defaultRetentionTimeInMinutes). With a size limit, a restart reads each stored backlog once "
+      "to learn its size."));
+  keys.push_back(int_key(
+      "ttlDurationDefaultInSeconds", &Config::ttlDurationDefaultInSeconds, 0, std::numeric_limits<std::int32_t>::max(),
+      "Message TTL, as in Pulsar: a message older than this is acknowledged for every subscription "
+      "(checked every 10 seconds; undelivered messages are skipped); 0 = messages never expire."));
+  keys.push_back(int_key(
+      "backlogQuotaDefaultLimitBytes", &Config::backlogQuotaDefaultLimitBytes, -1,
+      std::numeric_limits<std::int64_t>::max(),
+      "Backlog quota per topic, in bytes of payload from the slowest subscription's oldest "
+      "unacknowledged message to the newest one, as in Pulsar; -1 = no quota. What happens above "
+      "it: backlogQuotaDefaultRetentionPolicy."));
+  {
+    KeySpec k;
+    k.doc = {"backlogQuotaDefaultRetentionPolicy", "producer_exception",
+             "producer_exception or consumer_backlog_eviction",
+             "What a topic over backlogQuotaDefaultLimitBytes does, as in Pulsar. producer_exception: "
+             "publishing fails (Pulsar SEND_ERROR ProducerBlockedQuotaExceededException; an MQTT "
+             "QoS 1/2 publish is refused) until subscribers catch up; consumer_backlog_eviction: the "
+             "slowest subscription's oldest messages are acknowledged for it. Pulsar's "
+             "producer_request_hold is not supported."};
+    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+      const auto l = lower(v);
+      if (l == "producer_exception") {
+        c.backlogQuotaEviction = false;
+      } else if (l == "consumer_backlog_eviction") {
+        c.backlogQuotaEviction = true;
+      } else if (l == "producer_request_hold") {
+        return "producer_request_hold is not supported; use producer_exception or consumer_backlog_eviction";
+      } else {
+        return "is not producer_exception or consumer_backlog_eviction";
+      }
+      return std::nullopt;
+    };
+    k.set_empty = [](Config& c) { c.backlogQuotaEviction = defaults().backlogQuotaEviction; };
+    k.get = [](const Config& c) {
+      return std::string(c.backlogQuotaEviction ? "consumer_backlog_eviction" : "producer_exception");
+    };
+    keys.push_back(std::move(k));
+  }
   keys.push_back(string_key(
       "logLevel", &Config::logLevel, "trace, debug, info, warn or error",
       "Log level of every module. mop's own key (Pulsar sets levels in log4j2.yaml).",
@@ -678,6 +728,13 @@ Config::Problems Config::validate() const {
   auto error = [&p](std::string key, std::string message) {
     p.errors.push_back({std::move(key), std::move(message)});
   };
+
+  if ((defaultRetentionTimeInMinutes == 0) != (defaultRetentionSizeInMB == 0)) {
+    error("defaultRetentionSizeInMB",
+          from(defaultRetentionSizeInMB == 0 ? "defaultRetentionSizeInMB" : "defaultRetentionTimeInMinutes") +
+              ": defaultRetentionTimeInMinutes and defaultRetentionSizeInMB must both be 0 (no retention) "
+              "or both non-zero (-1 = no limit of that kind), as in Pulsar");
+  }
 
   for (const auto& proto : messagingProtocols) {
     if (proto != "mqtt") {

@@ -78,6 +78,12 @@ struct Config {
   std::uint16_t mqttProxyPort = 5682;
   bool mqttAuthenticationEnabled = false;
   bool journalSyncData = true;
+  // Retention, TTL and backlog quota of every topic, with Pulsar's names and meanings.
+  std::int64_t defaultRetentionTimeInMinutes = 0;  // -1: no time limit; 0: no retention
+  std::int64_t defaultRetentionSizeInMB = 0;       // -1: no size limit; 0: no retention
+  std::uint32_t ttlDurationDefaultInSeconds = 0;   // 0: messages never expire
+  std::int64_t backlogQuotaDefaultLimitBytes = -1;  // -1: no quota
+  bool backlogQuotaEviction = false;  // backlogQuotaDefaultRetentionPolicy: consumer_backlog_eviction (else producer_exception)
   bool allowAutoTopicCreation = true;
   // Pulsar's allowAutoTopicCreationType: true = "partitioned" (Pulsar clients' first use of a new
   // topic creates it with defaultNumPartitions partitions), false = "non-partitioned".

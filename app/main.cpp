@@ -8,6 +8,7 @@
 
 #include "app/config.hpp"
 #include "app/standalone.hpp"
+#include "app/store_command.hpp"
 #include "core/log.hpp"
 #include "loadgen/bench.hpp"
 
@@ -20,6 +21,7 @@ void usage(std::FILE* out) {
                "usage: mop [standalone] [-c FILE] [--key=value ...]\n"
                "       mop proxy ...      MQTT front end for an Apache Pulsar cluster (not available yet)\n"
                "       mop bench ...      load generator (mop bench --help)\n"
+               "       mop store check [--data-dir DIR]   check every record of a store (read-only)\n"
                "       mop --version\n\n"
                "standalone (the default) serves MQTT 3.1/3.1.1 on mqttListeners with Pulsar's topic model.\n"
                "FILE is in Pulsar's broker.conf format; every key can also be given as --key=value,\n"
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "bench") return mop::loadgen::run_bench(args);
+  if (mode == "store") return mop::app::run_store_command(args);
   if (mode == "proxy") {
     std::fprintf(stderr, "mop: '%s' is not available in this version yet; use 'mop standalone'\n", mode.c_str());
     return 2;

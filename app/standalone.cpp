@@ -3,9 +3,11 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 #include "app/asio_executor.hpp"
@@ -48,6 +50,14 @@ int run_standalone(const Config& config) {
   storage::RocksStore& store = **opened;
   storage::StorePersistence persistence(store, executor);
   service::EmbeddedService service(executor, clock, storage::ledger_factory(store, executor), &persistence);
+  broker::TopicPolicies policies;
+  policies.retention_time_ms = config.defaultRetentionTimeInMinutes < 0 ? -1 : config.defaultRetentionTimeInMinutes * 60'000;
+  policies.retention_size_bytes = config.defaultRetentionSizeInMB < 0 ? -1 : config.defaultRetentionSizeInMB << 20;
+  policies.ttl_ms = std::uint64_t{config.ttlDurationDefaultInSeconds} * 1000;
+  policies.backlog_quota_bytes = config.backlogQuotaDefaultLimitBytes;
+  policies.backlog_policy = config.backlogQuotaEviction ? broker::TopicPolicies::BacklogPolicy::consumer_backlog_eviction
+                                                        : broker::TopicPolicies::BacklogPolicy::producer_exception;
+  service.set_policies(policies);
   if (const auto restored = service.restore()) {
     logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.message,
                      restored.code.message());
@@ -138,6 +148,20 @@ int run_standalone(const Config& config) {
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
 
+  // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
+  // checks are (and on every acknowledgement for retention).
+  boost::asio::steady_timer expiry(io);
+  const bool expires = policies.ttl_ms > 0 || policies.retention_time_ms > 0;
+  std::function<void()> schedule_expiry = [&] {
+    expiry.expires_after(std::chrono::seconds(10));
+    expiry.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      service.expire();
+      schedule_expiry();
+    });
+  };
+  if (expires) schedule_expiry();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
     if (ec) return;
@@ -145,6 +169,7 @@ int run_standalone(const Config& config) {
     tcp.stop_accepting();
     pulsar_tcp.shutdown();
     broker.shutdown();
+    expiry.cancel();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.

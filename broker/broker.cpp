@@ -24,6 +24,7 @@ Topic& Broker::get_or_create(const TopicName& name) {
                                        name.persistent() ? persistence_ : nullptr);
   Topic& ref = *topic;
   ref.set_publish_meter(&meter_);
+  ref.set_policies(policies_, clock_);
   topics_.emplace(name, std::move(topic));
   namespaces_[name.namespace_name()].insert(name);
   if (on_created_) on_created_(name);
@@ -47,6 +48,10 @@ void Broker::restore(const std::vector<Persistence::RestoredTopic>& topics) {
     for (const auto& sub : stored.subscriptions) t.restore_subscription(sub);
     t.trim();
   }
+}
+
+void Broker::expire() {
+  for (auto& [_, topic] : topics_) topic->expire();
 }
 
 void Broker::publish(const TopicName& topic, MessagePtr message, AppendCallback done) {

@@ -69,6 +69,16 @@ public:
 
   RetainedStore& retained() { return retained_; }
 
+  // Retention, TTL and backlog quota of every topic (set before any topic exists, i.e. before
+  // restore()); `clock` must outlive the broker.
+  void set_policies(const TopicPolicies& policies, const Clock& clock) {
+    policies_ = policies;
+    clock_ = &clock;
+  }
+  const TopicPolicies& policies() const { return policies_; }
+  // Applies TTL and time-based retention to every topic; the owner runs it periodically.
+  void expire();
+
   // At start, before serving: recreates the stored topics (their ledgers reopen where the stored
   // logs are) with their subscriptions and cursors, then trims what no subscription needs.
   void restore(const std::vector<Persistence::RestoredTopic>& topics);
@@ -80,6 +90,8 @@ private:
   LedgerFactory ledgers_;
   Persistence* persistence_;
   PublishMeter meter_;  // before topics_: a topic destroyed with appends pending returns its bytes
+  TopicPolicies policies_;
+  const Clock* clock_ = nullptr;
   std::uint64_t next_ledger_id_ = 1;
   TopicCreatedHook on_created_;
   std::unordered_map<TopicName, std::unique_ptr<Topic>> topics_;

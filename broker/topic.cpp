@@ -25,7 +25,13 @@ Topic::~Topic() {
 }
 
 void Topic::publish(MessagePtr message, AppendCallback done) {
-  const std::size_t size = message ? message->payload.size() : 0;
+  if (policies_.backlog_quota_bytes >= 0 &&
+      policies_.backlog_policy == TopicPolicies::BacklogPolicy::producer_exception &&
+      backlog_bytes() >= static_cast<std::uint64_t>(policies_.backlog_quota_bytes)) {
+    if (done) done(service::ServiceError::backlog_quota_exceeded, {});
+    return;
+  }
+  const auto size = static_cast<std::uint32_t>(message ? message->payload.size() : 0);
   if (meter_ != nullptr) {
     appending_bytes_ += size;
     meter_->add(size);
@@ -37,6 +43,11 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
       appending_bytes_ -= size;
       meter_->remove(size);
     }
+    if (!ec && policies_.counts_bytes()) {
+      sizes_.push_back(size);
+      stored_bytes_ += size;
+      if (floors_.empty()) sync_min_floor();  // nobody needs it: it counts as acknowledged
+    }
     if (done) done(ec, id);
     if (ec) return;
     if (subscriptions_.empty()) {
@@ -44,6 +55,10 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
       return;
     }
     for (auto& [_, sub] : subscriptions_) sub->dispatch();
+    if (policies_.backlog_quota_bytes >= 0 &&
+        policies_.backlog_policy == TopicPolicies::BacklogPolicy::consumer_backlog_eviction) {
+      evict_backlog();
+    }
   });
 }
 
@@ -61,6 +76,7 @@ Result<Subscription*> Topic::subscribe(const std::string& name, const Subscripti
       persistence_->put_subscription(name_, name, sub->type(), cursor_state(sub->cursor()), {});
     }
     it = subscriptions_.emplace(name, std::move(sub)).first;
+    sync_min_floor();
   }
   Subscription& sub = *it->second;
   if (const auto ec = sub.attach(receiver)) return ec;
@@ -183,6 +199,7 @@ void Topic::restore_subscription(const Persistence::RestoredSubscription& stored
   floors_.insert(sub->cursor().ack_floor());
   sub->cursor_writes().serial = next_serial_++;
   subscriptions_.emplace(stored.name, std::move(sub));
+  sync_min_floor();
 }
 
 void Topic::cursor_changed(Subscription& sub) {
@@ -218,7 +235,131 @@ void Topic::remove(Subscriptions::iterator it) {
 }
 
 void Topic::trim() {
-  ledger_->trim_before(floors_.empty() ? ledger_->end() : *floors_.begin());
+  sync_min_floor();
+  MessageId target = min_floor();
+  const MessageId first = ledger_->first();
+  if (!(first < target)) return;
+  if (policies_.retains()) {
+    // Acknowledged entries within retention stay: walk from the oldest while it may go.
+    const std::uint64_t now = clock_ != nullptr ? clock_->wall_ms() : 0;
+    std::uint64_t acked = acked_bytes_;
+    MessageId pos = first;
+    while (pos < target) {
+      const bool by_size = policies_.retention_size_bytes < 0 ||
+                           (policies_.retention_size_bytes > 0 &&
+                            acked <= static_cast<std::uint64_t>(policies_.retention_size_bytes));
+      bool by_time = policies_.retention_time_ms < 0;
+      if (policies_.retention_time_ms > 0) {
+        const auto e = ledger_->read(pos);
+        by_time = e && e->message &&
+                  now <= e->message->publish_time_ms + static_cast<std::uint64_t>(policies_.retention_time_ms);
+      }
+      if (by_size && by_time) break;
+      if (policies_.counts_bytes()) acked -= sizes_[pos.entry - first.entry];
+      pos = Ledger::next(pos);
+    }
+    target = pos;
+  }
+  if (policies_.counts_bytes()) {
+    for (std::uint64_t e = first.entry; e < target.entry && !sizes_.empty(); ++e) {
+      stored_bytes_ -= sizes_.front();
+      acked_bytes_ -= sizes_.front();
+      sizes_.pop_front();
+    }
+  }
+  ledger_->trim_before(target);
+}
+
+void Topic::set_policies(const TopicPolicies& policies, const Clock* clock) {
+  policies_ = policies;
+  clock_ = clock;
+  sizes_.clear();
+  stored_bytes_ = 0;
+  acked_bytes_ = 0;
+  counted_floor_ = ledger_->first();
+  if (!policies_.counts_bytes()) return;
+  // Entries stored before (a restored topic): read once for their sizes.
+  for (MessageId id = ledger_->first(); id < ledger_->end(); id = Ledger::next(id)) {
+    const auto e = ledger_->read(id);
+    const auto size = static_cast<std::uint32_t>(e && e->message ? e->message->payload.size() : 0);
+    sizes_.push_back(size);
+    stored_bytes_ += size;
+  }
+  sync_min_floor();
+}
+
+std::uint64_t Topic::bytes_between(std::uint64_t from, std::uint64_t to) const {
+  const std::uint64_t first = ledger_->first().entry;
+  std::uint64_t sum = 0;
+  for (std::uint64_t e = std::max(from, first); e < to && e - first < sizes_.size(); ++e) sum += sizes_[e - first];
+  return sum;
+}
+
+void Topic::sync_min_floor() {
+  if (!policies_.counts_bytes()) return;
+  const MessageId first = ledger_->first();
+  MessageId now = min_floor();
+  MessageId before = counted_floor_;
+  if (now < first) now = first;
+  if (before < first) before = first;
+  if (before < now) {
+    acked_bytes_ += bytes_between(before.entry, now.entry);
+  } else if (now < before) {
+    acked_bytes_ -= bytes_between(now.entry, before.entry);
+  }
+  counted_floor_ = now;
+}
+
+std::uint64_t Topic::backlog_bytes() const {
+  return floors_.empty() ? 0 : stored_bytes_ - acked_bytes_;
+}
+
+void Topic::evict_backlog() {
+  const auto quota = static_cast<std::uint64_t>(policies_.backlog_quota_bytes);
+  bool evicted = false;
+  while (!floors_.empty() && backlog_bytes() > quota) {
+    // The slowest subscription: the one whose floor is the minimum (a scan of this topic's
+    // subscriptions, only while over quota).
+    const MessageId slowest = *floors_.begin();
+    Subscription* sub = nullptr;
+    for (auto& [_, s] : subscriptions_) {
+      if (s->cursor().ack_floor() == slowest) {
+        sub = s.get();
+        break;
+      }
+    }
+    if (sub == nullptr || !(slowest < ledger_->end())) break;
+    sub->ack(slowest);  // its oldest unacknowledged entry counts as acknowledged
+    floors_.erase(floors_.find(slowest));
+    floors_.insert(sub->cursor().ack_floor());
+    cursor_changed(*sub);
+    sync_min_floor();
+    evicted = true;
+  }
+  if (evicted) trim();
+}
+
+void Topic::expire() {
+  if (policies_.ttl_ms > 0 && clock_ != nullptr) {
+    const std::uint64_t now = clock_->wall_ms();
+    for (auto& [_, sub] : subscriptions_) {
+      // From the floor while entries are older than the TTL (publish order is time order,
+      // roughly; an entry stamped later stops the walk, as Pulsar's expiry does).
+      std::optional<MessageId> last;
+      for (MessageId pos = sub->cursor().ack_floor(); pos < ledger_->end(); pos = Ledger::next(pos)) {
+        const auto e = ledger_->read(pos);
+        if (!e || !e->message || e->message->publish_time_ms + policies_.ttl_ms > now) break;
+        last = pos;
+      }
+      if (!last) continue;
+      const MessageId before = sub->cursor().ack_floor();
+      sub->ack_cumulative(*last);
+      floors_.erase(floors_.find(before));
+      floors_.insert(sub->cursor().ack_floor());
+      cursor_changed(*sub);
+    }
+  }
+  trim();
 }
 
 }  // namespace mop::broker

@@ -5,6 +5,7 @@
 // Pulsar with retention 0 (retention settings come with issue 4), but the trim of such entries
 // is left to the owner (see Broker) so that a subscriber reacting to the topic's creation can
 // still read them. Owned by the broker's thread.
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -16,8 +17,30 @@
 #include "broker/ledger.hpp"
 #include "broker/persistence.hpp"
 #include "broker/subscription.hpp"
+#include "core/clock.hpp"
 
 namespace mop::broker {
+
+// Retention, TTL and backlog quota, with Pulsar's meanings (broker.conf keys in parentheses).
+struct TopicPolicies {
+  // Acknowledged entries are kept while within both limits; 0 = not kept (trimmed once every
+  // subscription passed them), -1 = no limit of that kind (defaultRetentionTimeInMinutes,
+  // defaultRetentionSizeInMB).
+  std::int64_t retention_time_ms = 0;
+  std::int64_t retention_size_bytes = 0;
+  // Entries older than this are acknowledged for every subscription; 0 = never
+  // (ttlDurationDefaultInSeconds).
+  std::uint64_t ttl_ms = 0;
+  // Most bytes of backlog (from the slowest subscription's ack floor to the end); -1 = no limit
+  // (backlogQuotaDefaultLimitBytes), and what happens above it (backlogQuotaDefaultRetentionPolicy).
+  std::int64_t backlog_quota_bytes = -1;
+  enum class BacklogPolicy { producer_exception, consumer_backlog_eviction };
+  BacklogPolicy backlog_policy = BacklogPolicy::producer_exception;
+
+  bool retains() const { return retention_time_ms != 0 || retention_size_bytes != 0; }
+  // Whether the topic must know its entries' sizes.
+  bool counts_bytes() const { return retention_size_bytes > 0 || backlog_quota_bytes >= 0; }
+};
 
 class Topic {
 public:
@@ -29,6 +52,16 @@ public:
   Topic(service::TopicName name, std::unique_ptr<Ledger> ledger, UnreadHook on_unread = {},
         Persistence* persistence = nullptr);
   ~Topic();
+  // Retention, TTL and backlog quota; `clock` (needed for retention time and TTL) must outlive
+  // the topic. Call before the topic is used (sizes of entries already stored are read now).
+  void set_policies(const TopicPolicies& policies, const Clock* clock);
+
+  // Applies TTL and time-based retention (run periodically by the owner).
+  void expire();
+  // Bytes from the slowest subscription's ack floor to the end (0 without subscriptions);
+  // known only when the policies count bytes.
+  std::uint64_t backlog_bytes() const;
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
 
@@ -76,6 +109,15 @@ private:
   // The subscription's cursor changed: write it (coalesced, see Subscription::CursorWrites).
   void cursor_changed(Subscription& sub);
   void write_cursor(Subscription& sub);
+  // Keeps floors_ and acked_bytes_ right after the subscription's floor moved from `before`.
+  void floor_changed(Subscription& sub, MessageId before);
+  // Recomputes acked_bytes_ for the current minimum floor, walking from the old one.
+  void sync_min_floor();
+  MessageId min_floor() const { return floors_.empty() ? ledger_->end() : *floors_.begin(); }
+  std::uint64_t bytes_between(std::uint64_t from, std::uint64_t to) const;
+  // Whether the oldest stored entry, acknowledged by everyone, may still be kept.
+  bool keep_oldest(std::uint64_t now_ms) const;
+  void evict_backlog();
 
   service::TopicName name_;
   std::unique_ptr<Ledger> ledger_;
@@ -84,6 +126,14 @@ private:
   // Every subscription's ack floor: the smallest is how far the ledger can be trimmed, found
   // without scanning the subscriptions on each acknowledgement.
   std::multiset<MessageId> floors_;
+  TopicPolicies policies_;
+  const Clock* clock_ = nullptr;
+  // With policies_.counts_bytes(): sizes of the stored entries [ledger first, end), their sum,
+  // and the sum of those below the minimum floor (acknowledged by every subscription).
+  std::deque<std::uint32_t> sizes_;
+  std::uint64_t stored_bytes_ = 0;
+  std::uint64_t acked_bytes_ = 0;
+  MessageId counted_floor_;  // the minimum floor acked_bytes_ was computed for
   Persistence* persistence_;
   PublishMeter* meter_ = nullptr;
   std::size_t appending_bytes_ = 0;  // on meter_, returned if the topic goes with appends pending

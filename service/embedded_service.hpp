@@ -69,6 +69,11 @@ public:
   // not serve: the error names the record that could not be read.
   broker::Persistence::LoadError restore();
 
+  // Retention, TTL and backlog quota of every topic: call before restore(). expire() applies
+  // TTL and time-based retention; the owner runs it periodically.
+  void set_policies(const broker::TopicPolicies& policies) { broker_.set_policies(policies, clock_); }
+  void expire() { broker_.expire(); }
+
   // Introspection for tests and metrics.
   broker::Broker& broker() { return broker_; }
 

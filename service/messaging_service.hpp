@@ -231,6 +231,8 @@ enum class ServiceError {
   topic_not_found,
   persistence_error,
   service_not_ready,
+  // The topic's backlog is over its quota (backlogQuotaDefaultRetentionPolicy=producer_exception).
+  backlog_quota_exceeded,
 };
 const std::error_category& service_category() noexcept;
 inline std::error_code make_error_code(ServiceError e) noexcept { return {static_cast<int>(e), service_category()}; }

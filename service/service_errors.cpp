@@ -16,6 +16,9 @@ public:
       case ServiceError::topic_not_found: return "topic not found";
       case ServiceError::persistence_error: return "persistence error";
       case ServiceError::service_not_ready: return "service not ready";
+      case ServiceError::backlog_quota_exceeded:
+        return "the topic's backlog is over its quota (backlogQuotaDefaultLimitBytes): publishing is refused until "
+               "subscribers catch up";
     }
     return "unknown service error " + std::to_string(ev);
   }

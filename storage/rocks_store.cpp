@@ -111,7 +111,7 @@ Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, 
         }
       }
     }
-    if (!o.create_if_missing) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
+    if (!o.create_if_missing || o.read_only) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
   }
   if (auto e = store->open_db(!exists)) return e;
 
@@ -157,7 +157,8 @@ Error RocksStore::open_db(bool create) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  const auto s = rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);
+  const auto s = options_.read_only ? rocksdb::DB::OpenForReadOnly(db, path_, descriptors, &handles, &db_)
+                                    : rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);
   if (!s.ok()) {
     db_ = nullptr;
     return Error(errc_of(s), fmt::format("cannot open store {}: {}", path_, s.ToString()));

@@ -46,6 +46,9 @@ public:
     // WAL (false: survives a process crash, not a power loss).
     bool sync = true;
     bool create_if_missing = true;
+    // Opens with RocksDB's read-only mode (`mop store check`): no lock taken, so a running mop's
+    // store can be checked; every write fails.
+    bool read_only = false;
     // Upper bound of one group commit, so that one sync's latency stays bounded under load.
     std::size_t max_group_bytes = 8u << 20;
     // Tests: a wrapping file system to inject I/O errors. Null: the default one.

@@ -110,7 +110,12 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["defaultNumPartitions"], "1");
   EXPECT_EQ(defaults["brokerDeduplicationEnabled"], "false");
   EXPECT_EQ(defaults["maxMessagePublishBufferSizeInMB"], "64");
-  EXPECT_EQ(config_keys().size(), 25u);
+  EXPECT_EQ(defaults["defaultRetentionTimeInMinutes"], "0");
+  EXPECT_EQ(defaults["defaultRetentionSizeInMB"], "0");
+  EXPECT_EQ(defaults["ttlDurationDefaultInSeconds"], "0");
+  EXPECT_EQ(defaults["backlogQuotaDefaultLimitBytes"], "-1");
+  EXPECT_EQ(defaults["backlogQuotaDefaultRetentionPolicy"], "producer_exception");
+  EXPECT_EQ(config_keys().size(), 30u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -324,6 +329,32 @@ TEST(ConfigErrors, AllErrorsAreCollected) {
   EXPECT_EQ(errs[1].key, "journalSyncData");
   EXPECT_EQ(errs[2].key, "defaultTopicDomain");
   EXPECT_EQ(errs[3].key, "mqttMessageMaxLength");
+}
+
+TEST(ConfigRetention, PulsarKeysAndTheirChecks) {
+  const Config d = load_ok("");
+  EXPECT_EQ(d.defaultRetentionTimeInMinutes, 0);
+  EXPECT_EQ(d.defaultRetentionSizeInMB, 0);
+  EXPECT_EQ(d.ttlDurationDefaultInSeconds, 0u);
+  EXPECT_EQ(d.backlogQuotaDefaultLimitBytes, -1);
+  EXPECT_FALSE(d.backlogQuotaEviction);
+  const Config c = load_ok(
+      "defaultRetentionTimeInMinutes=-1\ndefaultRetentionSizeInMB=100\nttlDurationDefaultInSeconds=3600\n"
+      "backlogQuotaDefaultLimitBytes=1073741824\nbacklogQuotaDefaultRetentionPolicy=Consumer_Backlog_Eviction\n");
+  EXPECT_EQ(c.defaultRetentionTimeInMinutes, -1);
+  EXPECT_EQ(c.defaultRetentionSizeInMB, 100);
+  EXPECT_EQ(c.ttlDurationDefaultInSeconds, 3600u);
+  EXPECT_EQ(c.backlogQuotaDefaultLimitBytes, 1073741824);
+  EXPECT_TRUE(c.backlogQuotaEviction);
+  // One retention limit at 0 and the other not: refused, as pulsar-admin does.
+  auto errs = load_err("defaultRetentionTimeInMinutes=60\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("both"));
+  errs = load_err("backlogQuotaDefaultRetentionPolicy=producer_request_hold\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "backlogQuotaDefaultRetentionPolicy");
+  EXPECT_THAT(errs[0].message, HasSubstr("not supported"));
+  EXPECT_EQ(load_err("defaultRetentionSizeInMB=-2\ndefaultRetentionTimeInMinutes=1\n")[0].key, "defaultRetentionSizeInMB");
 }
 
 TEST(ConfigBool, TrueAndFalseInAnyCaseOnly) {

@@ -59,6 +59,7 @@ proto::ServerError to_server_error(std::error_code ec) {
       case service::ServiceError::topic_not_found: return proto::TopicNotFound;
       case service::ServiceError::persistence_error: return proto::PersistenceError;
       case service::ServiceError::service_not_ready: return proto::ServiceNotReady;
+      case service::ServiceError::backlog_quota_exceeded: return proto::ProducerBlockedQuotaExceededException;
     }
   }
   if (ec == make_error_code(CodecError::checksum_mismatch)) return proto::ChecksumError;
