@@ -284,18 +284,7 @@ TEST(Restart, ACorruptRecordStopsTheRestoreNamingIt) {
   const auto id = s.store->find_topic(kTopic.str());
   ASSERT_TRUE(id.ok() && id->has_value());
   s.store.reset();
-  {
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (int cf = 0; cf < RocksStore::kCfCount; ++cf) {
-      cfs.emplace_back(cf == 0 ? rocksdb::kDefaultColumnFamilyName : RocksStore::cf_name(cf), rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), s.dir.sub("db"), cfs, &handles, &raw).ok());
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[RocksStore::kCursors], key::topic_named(**id, "s"), "\xff\xff").ok());
-    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  ASSERT_NO_FATAL_FAILURE(put_raw(s.dir.sub("db"), RocksStore::kCursors, key::topic_named(**id, "s"), "\xff\xff"));
   s.open();
   StorePersistence persistence(*s.store, s.executor);
   ManualClock clock;

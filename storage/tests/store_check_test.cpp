@@ -98,18 +98,7 @@ TEST(StoreCheck, DamagedLogEntryIsNamedByTopicAndEntry) {
   for (std::uint64_t e = 0; e < 3; ++e) b.append(*id, {*id, e, -1}, encode_message(m));
   ASSERT_FALSE(s.write(std::move(b)));
   s.store.reset();
-  {
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (int cf = 0; cf < RocksStore::kCfCount; ++cf) {
-      cfs.emplace_back(cf == 0 ? rocksdb::kDefaultColumnFamilyName : RocksStore::cf_name(cf), rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), s.dir.sub("db"), cfs, &handles, &raw).ok());
-    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[RocksStore::kLogs], key::log(*id, {*id, 1, -1}), "\x7f").ok());
-    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  ASSERT_NO_FATAL_FAILURE(put_raw(s.dir.sub("db"), RocksStore::kLogs, key::log(*id, {*id, 1, -1}), "\x7f"));
   auto store = open_read_only(s.dir.sub("db"));
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   const auto r = check_store(**store);

@@ -2,8 +2,11 @@
 // A Store under test, by kind ("memory" or "rocks"), with what the contract tests need: an
 // executor for completions, a synchronous write helper, and reopen (RocksStore only).
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include "storage/memory_store.hpp"
 #include "storage/rocks_store.hpp"
@@ -49,5 +52,20 @@ struct StoreUnderTest {
   LockedExecutor executor;
   std::unique_ptr<Store> store;
 };
+
+// Writes `value` at `key` of column family `cf` straight into the closed RocksDB store in
+// `db_dir`, behind RocksStore's back: how tests plant a damaged record.
+inline void put_raw(const std::string& db_dir, int cf, const std::string& key, const std::string& value) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (int c = 0; c < RocksStore::kCfCount; ++c)
+    cfs.emplace_back(c == 0 ? rocksdb::kDefaultColumnFamilyName : RocksStore::cf_name(c), rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), db_dir, cfs, &handles, &raw).ok());
+  const bool put = raw->Put(rocksdb::WriteOptions(), handles[cf], key, value).ok();
+  for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+  delete raw;
+  ASSERT_TRUE(put);
+}
 
 }  // namespace mop::storage::test
