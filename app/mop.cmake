@@ -5,3 +5,9 @@ target_link_libraries(mop_app PUBLIC mop_config mop_mqtt_server mop_pulsar_serve
 add_executable(mop ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
 target_link_libraries(mop PRIVATE mop_app mop_loadgen)
 set_target_properties(mop PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+if(MOP_JEMALLOC AND NOT MOP_SANITIZE)
+  # Linked as a shared library, jemalloc's malloc/free replace glibc's for the whole process,
+  # RocksDB included.
+  find_library(MOP_JEMALLOC_LIBRARY NAMES jemalloc REQUIRED)
+  target_link_libraries(mop PRIVATE ${MOP_JEMALLOC_LIBRARY})
+endif()
