@@ -15,6 +15,8 @@
 
 #include "loadgen/engine.hpp"
 #include "loadgen/proc_sampler.hpp"
+#include "loadgen/pulsar_bench.hpp"
+#include "loadgen/report.hpp"
 
 namespace mop::loadgen {
 
@@ -25,26 +27,6 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted.store(true); }
-
-std::string fmt_ns(std::uint64_t ns) {
-  char b[32];
-  if (ns < 10'000) std::snprintf(b, sizeof b, "%.1f us", ns / 1e3);
-  else if (ns < 10'000'000) std::snprintf(b, sizeof b, "%.0f us", ns / 1e3);
-  else std::snprintf(b, sizeof b, "%.1f ms", ns / 1e6);
-  return b;
-}
-
-std::string fmt_count(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.0f", v);
-  std::string s = b, out;
-  const std::size_t lead = s.size() % 3 == 0 ? 3 : s.size() % 3;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (i && (i - lead) % 3 == 0 && i >= lead && s[0] != '-') out.push_back(',');
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 double seconds_since(std::uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e9; }
 
@@ -395,6 +377,7 @@ Summary Bench::go(bool progress) {
 }  // namespace
 
 Summary run(const Options& opt, bool progress) {
+  if (is_pulsar(opt.mode)) return run_pulsar(opt, progress, g_interrupted);
   Bench b(opt);
   return b.go(progress);
 }
@@ -403,11 +386,27 @@ std::string summary_text(const Summary& s) {
   const auto& o = s.opt;
   std::string out;
   char b[512];
-  std::snprintf(b, sizeof b, "mop bench %s: %u pub, %u sub, %u topic(s), QoS %d, %u B", to_string(o.mode),
-                o.publishers, o.subscribers, o.topics, o.qos, o.size);
-  out += b;
-  if (o.rate > 0) out += ", rate " + fmt_count(o.rate) + "/s per publisher";
-  if (o.qos > 0) out += ", window " + std::to_string(o.window);
+  const bool pulsar = is_pulsar(o.mode);
+  if (pulsar) {
+    out += std::string("mop bench ") + to_string(o.mode) + ":";
+    if (o.publishers) out += " " + std::to_string(o.publishers) + " producer(s)";
+    if (o.subscribers) {
+      out += std::string(o.publishers ? "," : "") + " " + std::to_string(o.subscribers) + " consumer(s) (" +
+             to_string(o.sub_type) + ", ack " + to_string(o.ack) + ")";
+    }
+    std::snprintf(b, sizeof b, ", %u topic(s), %u B", o.topics, o.size);
+    out += b;
+    if (o.rate > 0) out += ", rate " + fmt_count(o.rate) + "/s per producer";
+    out += ", window " + std::to_string(o.window);
+    if (o.batch > 1) out += ", batch " + std::to_string(o.batch);
+    if (o.compression != Compression::none) out += std::string(", ") + to_string(o.compression);
+  } else {
+    std::snprintf(b, sizeof b, "mop bench %s: %u pub, %u sub, %u topic(s), QoS %d, %u B", to_string(o.mode),
+                  o.publishers, o.subscribers, o.topics, o.qos, o.size);
+    out += b;
+    if (o.rate > 0) out += ", rate " + fmt_count(o.rate) + "/s per publisher";
+    if (o.qos > 0) out += ", window " + std::to_string(o.window);
+  }
   std::snprintf(b, sizeof b, ", %.1f s measured\n", s.elapsed_s);
   out += b;
   if (!s.failure.empty()) out += "  FAILED: " + s.failure + "\n";
@@ -415,7 +414,8 @@ std::string summary_text(const Summary& s) {
   if (s.stalled) out += "  STALLED: nothing sent or received for 10 s\n";
   if (o.mode != Mode::conn) {
     out += "  out " + fmt_count(s.out_rate) + " msg/s (" + fmt_count(static_cast<double>(s.sent)) + " published";
-    if (o.qos > 0) out += ", " + fmt_count(static_cast<double>(s.acked)) + " acknowledged";
+    if (pulsar) out += ", " + fmt_count(static_cast<double>(s.acked)) + " receipted";
+    else if (o.qos > 0) out += ", " + fmt_count(static_cast<double>(s.acked)) + " acknowledged";
     out += ")\n  in  " + fmt_count(s.in_rate) + " msg/s (" + fmt_count(static_cast<double>(s.received)) + " received)\n";
     if (s.latency.count()) {
       out += "  latency p50 " + fmt_ns(s.latency.percentile(50)) + "  p99 " + fmt_ns(s.latency.percentile(99)) +
@@ -425,7 +425,8 @@ std::string summary_text(const Summary& s) {
                   static_cast<unsigned long long>(s.lost), static_cast<unsigned long long>(s.duplicates),
                   static_cast<unsigned long long>(s.reordered), static_cast<unsigned long long>(s.misrouted),
                   static_cast<unsigned long long>(s.invalid),
-                  s.guarantees_broken() ? "  <-- QoS GUARANTEE BROKEN" : (o.qos == 0 && s.lost ? "  (QoS 0 allows loss)" : ""));
+                  s.guarantees_broken() ? (pulsar ? "  <-- RECEIPTED MESSAGES LOST OR DUPLICATED" : "  <-- QoS GUARANTEE BROKEN")
+                                        : (!pulsar && o.qos == 0 && s.lost ? "  (QoS 0 allows loss)" : ""));
     out += b;
   }
   std::snprintf(b, sizeof b, "  connections %llu ready, %llu failed, %s connects/s (%.2f s)  errors %llu\n",
@@ -445,13 +446,20 @@ std::string summary_json(const Summary& s) {
   const auto& o = s.opt;
   nlohmann::json j;
   j["mode"] = to_string(o.mode);
-  j["qos"] = o.qos;
+  if (!is_pulsar(o.mode)) j["qos"] = o.qos;
   j["size"] = o.size;
   j["publishers"] = o.publishers;
   j["subscribers"] = o.subscribers;
   j["topics"] = o.topics;
   j["rate"] = o.rate;
   j["window"] = o.window;
+  if (is_pulsar(o.mode)) {
+    j["batch"] = o.batch;
+    j["compression"] = to_string(o.compression);
+    j["sub_type"] = to_string(o.sub_type);
+    j["ack"] = to_string(o.ack);
+    j["topic"] = o.topic;
+  }
   j["elapsed_s"] = s.elapsed_s;
   j["sent"] = s.sent;
   j["acked"] = s.acked;

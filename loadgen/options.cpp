@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <functional>
@@ -44,6 +45,32 @@ const char* to_string(Mode m) {
     case Mode::sub: return "sub";
     case Mode::conn: return "conn";
     case Mode::pubsub: return "pubsub";
+    case Mode::pulsar_produce: return "pulsar-produce";
+    case Mode::pulsar_consume: return "pulsar-consume";
+    case Mode::pulsar_pubsub: return "pulsar-pubsub";
+  }
+  return "?";
+}
+
+const char* to_string(SubType t) {
+  switch (t) {
+    case SubType::exclusive: return "exclusive";
+    case SubType::shared: return "shared";
+    case SubType::failover: return "failover";
+    case SubType::key_shared: return "key_shared";
+  }
+  return "?";
+}
+
+const char* to_string(AckMode a) { return a == AckMode::cumulative ? "cumulative" : "individual"; }
+
+const char* to_string(Compression c) {
+  switch (c) {
+    case Compression::none: return "none";
+    case Compression::lz4: return "lz4";
+    case Compression::zlib: return "zlib";
+    case Compression::zstd: return "zstd";
+    case Compression::snappy: return "snappy";
   }
   return "?";
 }
@@ -79,7 +106,8 @@ std::variant<std::vector<std::string>, std::string> parse_source_addrs(const std
 
 std::string usage_text() {
   return
-      "usage: mop bench pub|sub|conn|pubsub [options]\n"
+      "usage: mop bench pub|sub|conn|pubsub [options]             MQTT 3.1/3.1.1\n"
+      "       mop bench pulsar-produce|pulsar-consume|pulsar-pubsub [options]   Pulsar binary protocol\n"
       "  pub      P publishers on T topics\n"
       "  sub      S subscribers on T topics (checks sequences of whatever arrives)\n"
       "  pubsub   P publishers and S subscribers on T topics; publisher i uses topic i%T,\n"
@@ -95,7 +123,17 @@ std::string usage_text() {
       "  --keepalive S (60)  --clean true|false (true)  --client-prefix ID (mb<pid>)\n"
       "  --broker-pid PID  sample the broker's CPU and RSS from /proc\n"
       "  --threads N (1)  --connect-concurrency N (200)  --drain-timeout S (5)\n"
-      "  --json  print the final summary as one JSON object on stdout (progress goes to stderr)\n";
+      "  --json  print the final summary as one JSON object on stdout (progress goes to stderr)\n"
+      "Pulsar modes (port 6650, topic persistent://public/default/mop-bench; with -T N > 1 the\n"
+      "topics are <topic>-0 .. <topic>-N-1; producer i uses topic i%T, consumer j topic j%T):\n"
+      "  pulsar-produce  P producers     pulsar-consume  C consumers     pulsar-pubsub  both\n"
+      "  -P N producers  -C N (or -S N) consumers  --window N (1000) messages sent, not yet receipted\n"
+      "  --batch N  messages per SEND (a batch; 0 = none)  --compression none|lz4|zlib|zstd|snappy\n"
+      "  --subscription NAME (mop-bench)  --sub-type exclusive|shared|failover|key_shared (exclusive)\n"
+      "      exclusive: consumer j subscribes as NAME-j (each gets every message of its topic);\n"
+      "      shared, failover, key_shared: the consumers of a topic share NAME\n"
+      "  --initial-position latest|earliest (latest)  --ack individual|cumulative (individual)\n"
+      "  --receiver-queue N (1000) FLOW permits, refilled at half  --lookup true|false (true)\n";
 }
 
 std::variant<Options, std::string> parse_options(const std::vector<std::string>& args) {
@@ -107,8 +145,11 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
     else if (m == "sub") o.mode = Mode::sub, o.publishers = 0;
     else if (m == "pubsub") o.mode = Mode::pubsub;
     else if (m == "conn") o.mode = Mode::conn, o.publishers = 0, o.subscribers = 0;
+    else if (m == "pulsar-produce") o.mode = Mode::pulsar_produce, o.subscribers = 0;
+    else if (m == "pulsar-consume") o.mode = Mode::pulsar_consume, o.publishers = 0;
+    else if (m == "pulsar-pubsub") o.mode = Mode::pulsar_pubsub;
     else if (m == "help") return o.help = true, o;
-    else return "unknown bench mode '" + m + "' (pub, sub, conn or pubsub)";
+    else return "unknown bench mode '" + m + "' (pub, sub, conn, pubsub, pulsar-produce, pulsar-consume or pulsar-pubsub)";
   } else if (i < args.size() && (args[i] == "-h" || args[i] == "--help")) {
     o.help = true;
     return o;
@@ -135,6 +176,29 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
     };
   };
   std::uint32_t port = o.port, keepalive = o.keepalive;
+  const bool pulsar = is_pulsar(o.mode);
+  if (pulsar) {
+    port = 6650;
+    o.window = 1000;
+    o.topic = "persistent://public/default/mop-bench";
+  }
+  auto choice = [](auto& field, const char* name, auto table) -> Setter {
+    return [&field, name, table](const std::string& v) -> std::string {
+      std::string names;
+      for (const auto& [text, value] : table) {
+        if (v == text) {
+          field = value;
+          return {};
+        }
+        names += names.empty() ? text : std::string(", ") + text;
+      }
+      return std::string(name) + ": '" + v + "' is not one of " + names;
+    };
+  };
+  using SubTypes = std::vector<std::pair<std::string, SubType>>;
+  using Compressions = std::vector<std::pair<std::string, Compression>>;
+  using Acks = std::vector<std::pair<std::string, AckMode>>;
+  using Positions = std::vector<std::pair<std::string, bool>>;
   std::map<std::string, Setter> with_value = {
       {"--host", [&](const std::string& v) { o.host = v; return std::string{}; }},
       {"--port", num(port, "--port", 1, 65535)},
@@ -169,11 +233,31 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
       {"--connect-concurrency", num(o.connect_concurrency, "--connect-concurrency", 1, 100000)},
       {"--drain-timeout", num(o.drain_timeout, "--drain-timeout", 0, 1e6)},
       {"--client-prefix", [&](const std::string& v) { o.client_prefix = v; return std::string{}; }},
+      {"-C", num(o.subscribers, "-C", 0, 100000)},
+      {"--batch", num(o.batch, "--batch", 0, 100000)},
+      {"--compression", choice(o.compression, "--compression",
+                               Compressions{{"none", Compression::none}, {"lz4", Compression::lz4},
+                                            {"zlib", Compression::zlib}, {"zstd", Compression::zstd},
+                                            {"snappy", Compression::snappy}})},
+      {"--subscription", [&](const std::string& v) { o.subscription = v; return v.empty() ? std::string("--subscription: empty") : std::string{}; }},
+      {"--sub-type", choice(o.sub_type, "--sub-type",
+                            SubTypes{{"exclusive", SubType::exclusive}, {"shared", SubType::shared},
+                                     {"failover", SubType::failover}, {"key_shared", SubType::key_shared}})},
+      {"--initial-position", choice(o.initial_earliest, "--initial-position", Positions{{"latest", false}, {"earliest", true}})},
+      {"--ack", choice(o.ack, "--ack", Acks{{"individual", AckMode::individual}, {"cumulative", AckMode::cumulative}})},
+      {"--receiver-queue", num(o.receiver_queue, "--receiver-queue", 2, 1000000)},
   };
+  // Options that mean something in one family of modes only: given to the other, they are a
+  // mistake worth telling (a --qos on a Pulsar run would otherwise be silently ignored).
+  static const std::vector<std::string> mqtt_only = {"-V", "--qos", "-q", "--conns", "-c", "--source-addrs",
+                                                     "--keepalive", "--clean"};
+  static const std::vector<std::string> pulsar_only = {"-C", "--batch", "--compression", "--subscription", "--sub-type",
+                                                       "--initial-position", "--ack", "--receiver-queue", "--lookup"};
   // Flags: present means true; --flag=false also works.
   std::map<std::string, Setter> flags = {
       {"--json", boolean(o.json, "--json")},
       {"--clean", boolean(o.clean, "--clean")},
+      {"--lookup", boolean(o.lookup, "--lookup")},
   };
 
   for (; i < args.size(); ++i) {
@@ -186,6 +270,10 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
     if (auto eq = key.find('='); key.starts_with("--") && eq != std::string::npos) {
       value = key.substr(eq + 1);
       key = key.substr(0, eq);
+    }
+    const auto& foreign = pulsar ? mqtt_only : pulsar_only;
+    if (std::find(foreign.begin(), foreign.end(), key) != foreign.end()) {
+      return "option " + key + " is for " + (pulsar ? "MQTT modes" : "Pulsar modes") + " only";
     }
     if (auto f = flags.find(key); f != flags.end()) {
       if (auto err = f->second(value.value_or("true")); !err.empty()) return err;
@@ -206,6 +294,18 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
   if (o.mode == Mode::sub && o.subscribers == 0) return std::string("sub needs -S >= 1");
   if (o.mode == Mode::pubsub && (o.publishers == 0 || o.subscribers == 0)) {
     return std::string("pubsub needs -P >= 1 and -S >= 1");
+  }
+  if (o.mode == Mode::pulsar_produce && o.publishers == 0) return std::string("pulsar-produce needs -P >= 1");
+  if (o.mode == Mode::pulsar_consume && o.subscribers == 0) return std::string("pulsar-consume needs -C >= 1");
+  if (o.mode == Mode::pulsar_pubsub && (o.publishers == 0 || o.subscribers == 0)) {
+    return std::string("pulsar-pubsub needs -P >= 1 and -C >= 1");
+  }
+  if (o.mode == Mode::pulsar_produce) o.subscribers = 0;
+  if (o.mode == Mode::pulsar_consume) o.publishers = 0;
+  if (pulsar && o.batch > o.window) return std::string("--batch must not exceed --window (a batch is sent whole)");
+  if (pulsar && o.ack == AckMode::cumulative && (o.sub_type == SubType::shared || o.sub_type == SubType::key_shared)) {
+    // As Pulsar's clients refuse it: a cumulative ack would also take messages another consumer holds.
+    return std::string("--ack cumulative: not allowed on shared and key_shared subscriptions");
   }
   if (o.mode == Mode::pub) o.subscribers = 0;
   if (o.mode == Mode::sub) o.publishers = 0;

@@ -8,7 +8,14 @@
 
 namespace mop::loadgen {
 
-enum class Mode { pub, sub, conn, pubsub };
+enum class Mode { pub, sub, conn, pubsub, pulsar_produce, pulsar_consume, pulsar_pubsub };
+
+inline bool is_pulsar(Mode m) { return m == Mode::pulsar_produce || m == Mode::pulsar_consume || m == Mode::pulsar_pubsub; }
+
+// Pulsar modes: how consumers subscribe and acknowledge, how producers batch and compress.
+enum class SubType { exclusive, shared, failover, key_shared };
+enum class AckMode { individual, cumulative };
+enum class Compression { none, lz4, zlib, zstd, snappy };
 
 struct Options {
   Mode mode = Mode::pubsub;
@@ -38,6 +45,17 @@ struct Options {
   double drain_timeout = 5;        // seconds to wait for the last messages after publishing stops
   std::string client_prefix;       // default: mb<pid>
   bool help = false;
+  // Pulsar modes only (pulsar-produce, pulsar-consume, pulsar-pubsub). `publishers` are producers
+  // (-P), `subscribers` consumers (-C or -S); port defaults to 6650, window to 1000 pending
+  // messages, topic to persistent://public/default/mop-bench.
+  std::uint32_t batch = 0;         // messages per SEND (a Pulsar batch); 0 = one message per SEND
+  Compression compression = Compression::none;
+  std::string subscription = "mop-bench";
+  SubType sub_type = SubType::exclusive;
+  bool initial_earliest = false;   // --initial-position earliest|latest
+  AckMode ack = AckMode::individual;
+  std::uint32_t receiver_queue = 1000;  // FLOW permits; refilled when half are used
+  bool lookup = true;              // PARTITIONED_METADATA + LOOKUP before each producer/consumer
 };
 
 // The options, or a message for the user.
@@ -48,5 +66,8 @@ std::variant<std::vector<std::string>, std::string> parse_source_addrs(const std
 
 std::string usage_text();
 const char* to_string(Mode m);
+const char* to_string(SubType t);
+const char* to_string(AckMode a);
+const char* to_string(Compression c);
 
 }  // namespace mop::loadgen

@@ -101,5 +101,66 @@ TEST(Options, SourceAddressLists) {
   EXPECT_TRUE(std::holds_alternative<std::string>(parse_source_addrs("")));
 }
 
+TEST(Options, PulsarModesHaveTheirOwnDefaults) {
+  auto o = ok({"pulsar-pubsub"});
+  EXPECT_EQ(o.mode, Mode::pulsar_pubsub);
+  EXPECT_TRUE(is_pulsar(o.mode));
+  EXPECT_EQ(o.port, 6650);
+  EXPECT_EQ(o.window, 1000u);
+  EXPECT_EQ(o.topic, "persistent://public/default/mop-bench");
+  EXPECT_EQ(o.batch, 0u);
+  EXPECT_EQ(o.compression, Compression::none);
+  EXPECT_EQ(o.sub_type, SubType::exclusive);
+  EXPECT_EQ(o.ack, AckMode::individual);
+  EXPECT_FALSE(o.initial_earliest);
+  EXPECT_TRUE(o.lookup);
+  EXPECT_EQ(o.receiver_queue, 1000u);
+  EXPECT_EQ(ok({"pulsar-produce"}).subscribers, 0u);
+  EXPECT_EQ(ok({"pulsar-consume"}).publishers, 0u);
+  // An MQTT mode keeps the MQTT defaults.
+  EXPECT_EQ(ok({"pub"}).port, 1883);
+  EXPECT_EQ(ok({"pub"}).window, 100u);
+}
+
+TEST(Options, PulsarOptionsParse) {
+  auto o = ok({"pulsar-pubsub", "--port", "6651", "-P", "4", "-C", "8", "-T", "2", "--topic", "persistent://t/n/x",
+               "--window", "500", "--batch", "100", "--compression", "zstd", "--subscription", "s",
+               "--sub-type", "failover", "--initial-position", "earliest", "--ack", "cumulative",
+               "--receiver-queue", "200", "--lookup=false", "--rate", "1000", "--count", "50", "--json"});
+  EXPECT_EQ(o.port, 6651);
+  EXPECT_EQ(o.publishers, 4u);
+  EXPECT_EQ(o.subscribers, 8u);
+  EXPECT_EQ(o.topic, "persistent://t/n/x");
+  EXPECT_EQ(o.window, 500u);
+  EXPECT_EQ(o.batch, 100u);
+  EXPECT_EQ(o.compression, Compression::zstd);
+  EXPECT_EQ(o.subscription, "s");
+  EXPECT_EQ(o.sub_type, SubType::failover);
+  EXPECT_TRUE(o.initial_earliest);
+  EXPECT_EQ(o.ack, AckMode::cumulative);
+  EXPECT_EQ(o.receiver_queue, 200u);
+  EXPECT_FALSE(o.lookup);
+  EXPECT_EQ(ok({"pulsar-consume", "-S", "3"}).subscribers, 3u);  // -S works for consumers too
+  for (const char* c : {"none", "lz4", "zlib", "zstd", "snappy"}) {
+    EXPECT_STREQ(to_string(ok({"pulsar-produce", "--compression", c}).compression), c);
+  }
+  for (const char* t : {"exclusive", "shared", "failover", "key_shared"}) {
+    EXPECT_STREQ(to_string(ok({"pulsar-consume", "--sub-type", t}).sub_type), t);
+  }
+}
+
+TEST(Options, PulsarMistakesAreRefused) {
+  EXPECT_NE(bad({"pulsar-produce", "--compression", "gzip"}).find("none, lz4, zlib, zstd, snappy"), std::string::npos);
+  EXPECT_NE(bad({"pulsar-consume", "--sub-type", "fanout"}).find("not one of"), std::string::npos);
+  EXPECT_NE(bad({"pulsar-pubsub", "--qos", "1"}).find("MQTT modes only"), std::string::npos);
+  EXPECT_NE(bad({"pub", "--batch", "10"}).find("Pulsar modes only"), std::string::npos);
+  EXPECT_NE(bad({"pulsar-pubsub", "--batch", "2000"}).find("--window"), std::string::npos);
+  EXPECT_NE(bad({"pulsar-consume", "--sub-type", "shared", "--ack", "cumulative"}).find("not allowed"), std::string::npos);
+  bad({"pulsar-pubsub", "-C", "0"});
+  bad({"pulsar-produce", "-P", "0"});
+  bad({"pulsar-consume", "--initial-position", "middle"});
+  bad({"pulsar-consume", "--receiver-queue", "1"});
+}
+
 }  // namespace
 }  // namespace mop::loadgen
