@@ -413,10 +413,16 @@ std::string summary_text(const Summary& s) {
   if (s.interrupted) out += "  interrupted (^C)\n";
   if (s.stalled) out += "  STALLED: nothing sent or received for 10 s\n";
   if (o.mode != Mode::conn) {
-    out += "  out " + fmt_count(s.out_rate) + " msg/s (" + fmt_count(static_cast<double>(s.sent)) + " published";
-    if (pulsar) out += ", " + fmt_count(static_cast<double>(s.acked)) + " receipted";
-    else if (o.qos > 0) out += ", " + fmt_count(static_cast<double>(s.acked)) + " acknowledged";
-    out += ")\n  in  " + fmt_count(s.in_rate) + " msg/s (" + fmt_count(static_cast<double>(s.received)) + " received)\n";
+    // A Pulsar run without producers (or consumers) has nothing to say about them.
+    if (!pulsar || o.publishers) {
+      out += "  out " + fmt_count(s.out_rate) + " msg/s (" + fmt_count(static_cast<double>(s.sent)) + " published";
+      if (pulsar) out += ", " + fmt_count(static_cast<double>(s.acked)) + " receipted";
+      else if (o.qos > 0) out += ", " + fmt_count(static_cast<double>(s.acked)) + " acknowledged";
+      out += ")\n";
+    }
+    if (!pulsar || o.subscribers) {
+      out += "  in  " + fmt_count(s.in_rate) + " msg/s (" + fmt_count(static_cast<double>(s.received)) + " received)\n";
+    }
     if (s.latency.count()) {
       out += "  latency p50 " + fmt_ns(s.latency.percentile(50)) + "  p99 " + fmt_ns(s.latency.percentile(99)) +
              "  p99.9 " + fmt_ns(s.latency.percentile(99.9)) + "  max " + fmt_ns(s.latency.max()) + "\n";
