@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <shared_mutex>
@@ -13,11 +15,55 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "core/log.hpp"
 #include "storage/encoding.hpp"
 
 namespace mop::storage {
 
 namespace {
+
+// RocksDB's informational log goes to mop's log (module "rocksdb"), not to a LOG file in the
+// data directory: on a full disk that file's writer fails, and Debian's RocksDB (built with
+// assertions) then aborts the process at the next line it logs (the error handler logs the
+// very write error that filled the disk). One level lower than RocksDB says: its INFO lines
+// (option dumps, flushes, compactions) are mop's debug, its warnings info and its errors
+// warnings, since what matters to a user (a failed write) is logged by the store itself, at
+// error level, naming what failed.
+class SpdlogRocksLogger final : public rocksdb::Logger {
+public:
+  SpdlogRocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), log_(log::get("rocksdb")) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const auto to = level == rocksdb::InfoLogLevel::HEADER_LEVEL  ? spdlog::level::debug
+                    : level >= rocksdb::InfoLogLevel::FATAL_LEVEL ? spdlog::level::err
+                    : level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? spdlog::level::warn
+                    : level >= rocksdb::InfoLogLevel::WARN_LEVEL  ? spdlog::level::info
+                                                                  : spdlog::level::debug;
+    if (!log_->should_log(to)) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    const int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    if (static_cast<std::size_t>(n) < sizeof buf) {
+      log_->log(to, "{}", std::string_view(buf, static_cast<std::size_t>(n)));
+      return;
+    }
+    std::string big(static_cast<std::size_t>(n) + 1, '\0');
+    std::vsnprintf(big.data(), big.size(), format, ap);
+    big.resize(static_cast<std::size_t>(n));
+    log_->log(to, "{}", big);
+  }
+
+protected:
+  rocksdb::Status CloseImpl() override { return rocksdb::Status::OK(); }
+
+private:
+  std::shared_ptr<spdlog::logger> log_;
+};
 
 constexpr std::string_view kFormatVersionKey = "format_version";
 constexpr std::string_view kNextTopicIdKey = "next_topic_id";
@@ -113,7 +159,7 @@ Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, 
     }
     if (!o.create_if_missing || o.read_only) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
   }
-  if (auto e = store->open_db(!exists)) return e;
+  if (auto e = store->open_db(!exists, o.read_only)) return e;
 
   if (!exists) {
     rocksdb::WriteBatch wb;
@@ -132,14 +178,14 @@ Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, 
   return store;
 }
 
-Error RocksStore::open_db(bool create) {
+Error RocksStore::open_db(bool create, bool read_only) {
   rocksdb::DBOptions db;
   db.paranoid_checks = true;
   // A torn WAL tail (a crash in the middle of a write nobody was told about) is dropped; any
   // other WAL damage stops recovery with an error rather than skipping data.
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  db.keep_log_file_num = 3;
-  db.max_log_file_size = 4u << 20;
+  db.info_log = std::make_shared<SpdlogRocksLogger>();
+  db.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
   if (options_.file_system) {
     if (!env_) env_ = rocksdb::NewCompositeEnv(options_.file_system);
     db.env = env_.get();
@@ -157,7 +203,7 @@ Error RocksStore::open_db(bool create) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  const auto s = options_.read_only ? rocksdb::DB::OpenForReadOnly(db, path_, descriptors, &handles, &db_)
+  const auto s = read_only ? rocksdb::DB::OpenForReadOnly(db, path_, descriptors, &handles, &db_)
                                     : rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);
   if (!s.ok()) {
     db_ = nullptr;
@@ -195,7 +241,16 @@ Error RocksStore::reopen() {
   // Exclusive: readers on other threads hold db_mu_ shared while they use db_.
   std::unique_lock lock(db_mu_);
   close_db();
-  return open_db(false);
+  auto e = open_db(false, options_.read_only);
+  if (e && !options_.read_only) {
+    // Opening for writing fails while the disk is still full (recovery flushes the WAL it
+    // replays to a table file). A read-only instance writes nothing: subscribers keep reading
+    // their backlog meanwhile, and the next group commit tries writing again.
+    if (auto ro = open_db(false, true)) {
+      log::get("storage")->error("store {} cannot be opened read-only either: {}", path_, ro.to_string());
+    }
+  }
+  return e;
 }
 
 Error RocksStore::load() {
@@ -380,30 +435,62 @@ void RocksStore::run() {
       }
     }
 
-    rocksdb::WriteBatch wb;
-    std::size_t ops = 0;
-    for (const auto& r : group) {
-      for (const auto& op : r.batch.ops()) add_to(&wb, op);
-      ops += r.batch.size();
-    }
-    rocksdb::Status s;
+    Error result;
     if (needs_resume_) {
       // After a failed write the DB instance is not trusted again: RocksDB's WAL writer keeps
       // its error (and Debian's build asserts if it is written again), and DB::Resume() cannot
       // clear every kind of error. Reopening recovers from the WAL exactly what was written
       // before, starts a fresh WAL, and writes go on; if the disk still fails, this group fails
-      // and the next one tries again.
-      const auto e = reopen();
-      s = e ? rocksdb::Status::IOError(e.message) : rocksdb::Status::OK();
-      if (s.ok()) needs_resume_ = false;
+      // and a later one tries again, at most every kReopenInterval (groups queue up meanwhile,
+      // so a full disk costs one reopen attempt per interval, not one per publish).
+      const auto next_try = last_reopen_ + kReopenInterval;
+      if (std::chrono::steady_clock::now() < next_try) {
+        std::unique_lock lock(mu_);
+        wake_.wait_until(lock, next_try, [&] { return stopping_; });
+      }
+      last_reopen_ = std::chrono::steady_clock::now();
+      if (auto e = reopen()) {
+        result = Error(e.code, fmt::format("store {} is not writable (reopening after a failed write: {})", path_,
+                                           e.message));
+      } else {
+        needs_resume_ = false;
+        log::get("storage")->warn("store {}: writes resumed after {} failed group commit(s)", path_,
+                                  failed_.load() - failed_at_resume_);
+        failed_at_resume_ = failed_.load();
+      }
     }
-    if (s.ok()) {
+
+    rocksdb::WriteBatch wb;
+    std::size_t ops = 0;
+    // Topic records not yet durable go first (a DeleteTopic in this group then removes one).
+    std::vector<std::uint64_t> topics_in_group;
+    {
+      std::lock_guard lock(topics_mu_);
+      for (const auto& [id, name] : unwritten_topics_) {
+        wb.Put(cfs_[kTopics], name, encode_topic_value(id));
+        topics_in_group.push_back(id);
+      }
+      if (!topics_in_group.empty()) {
+        std::string next;
+        key::put_be64(next, next_topic_id_);
+        wb.Put(cfs_[kDefault], slice(kNextTopicIdKey), next);
+      }
+    }
+    for (const auto& r : group) {
+      for (const auto& op : r.batch.ops()) add_to(&wb, op);
+      ops += r.batch.size();
+    }
+    rocksdb::Status s;
+    if (!result && wb.Count() > 0) {
       std::shared_lock lock(db_mu_);
       s = db_ ? db_->Write(wo, &wb) : rocksdb::Status::IOError("store is not open");
     }
-    Error result;
-    if (s.ok()) {
-      ++batches_;
+    if (!result && s.ok()) {
+      if (wb.Count() > 0) ++batches_;
+      if (!topics_in_group.empty()) {
+        std::lock_guard lock(topics_mu_);
+        for (const auto id : topics_in_group) unwritten_topics_.erase(id);
+      }
       for (const auto& r : group) {
         for (const auto& op : r.batch.ops()) {
           if (const auto* t = std::get_if<Batch::DeleteTopic>(&op)) {
@@ -416,14 +503,21 @@ void RocksStore::run() {
         }
       }
     } else {
+      if (!needs_resume_) {
+        log::get("storage")->error("store {}: a write failed ({}); writes fail until it can be reopened, tried "
+                                   "every {} ms",
+                                   path_, result ? result.message : s.ToString(), kReopenInterval.count());
+      }
       needs_resume_ = true;
       ++failed_;
-      result = Error(errc_of(s), fmt::format("group commit of {} writes ({} operations) to store {} failed: {}",
-                                             group.size(), ops, path_, s.ToString()));
+      if (!result) {
+        result = Error(errc_of(s), fmt::format("group commit of {} writes ({} operations) to store {} failed: {}",
+                                               group.size(), ops, path_, s.ToString()));
+      }
     }
     // Completions go to the callers' executors in queue order: per caller, in write() order.
     for (auto& r : group) {
-      if (r.done) r.executor->post([done = std::move(r.done), result] { done(result); });
+      if (r.done && r.executor) r.executor->post([done = std::move(r.done), result] { done(result); });
     }
     {
       std::lock_guard lock(mu_);
@@ -435,24 +529,29 @@ void RocksStore::run() {
 
 Expected<std::uint64_t> RocksStore::ensure_topic(const std::string& name) {
   if (name.empty()) return Error(StorageErrc::invalid_argument, "empty topic name");
-  std::lock_guard lock(topics_mu_);
-  if (const auto it = topic_ids_.find(name); it != topic_ids_.end()) return it->second;
-  const std::uint64_t id = next_topic_id_;
-  rocksdb::WriteBatch wb;
-  wb.Put(cfs_[kTopics], name, encode_topic_value(id));
-  std::string next;
-  key::put_be64(next, id + 1);
-  wb.Put(cfs_[kDefault], slice(kNextTopicIdKey), next);
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  std::shared_lock db_lock(db_mu_);
-  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
-  // On failure the storage thread's next group resumes (or reopens) the database.
-  const auto s = db_->Write(wo, &wb);
-  if (!s.ok()) return status_error(s, kTopics, name, "cannot create topic record");
-  next_topic_id_ = id + 1;
-  topic_ids_.emplace(name, id);
-  topic_names_.emplace(id, name);
+  if (options_.read_only) return Error(StorageErrc::closed, "store " + path_ + " is open read-only");
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(topics_mu_);
+    if (const auto it = topic_ids_.find(name); it != topic_ids_.end()) return it->second;
+    // The id is handed out now; its record (with the next id) joins every group commit until
+    // one succeeds, so it is durable no later than any record that refers to the id (those are
+    // written after this call). Nothing here waits for the disk: a topic first used while the
+    // disk is full works once it is back, and the broker's thread never waits for a sync.
+    id = next_topic_id_++;
+    topic_ids_.emplace(name, id);
+    topic_names_.emplace(id, name);
+    unwritten_topics_.emplace(id, name);
+  }
+  // An empty write: the record goes out with the next group even if nothing else is queued.
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back({Batch{}, nullptr, {}});
+      ++queued_seq_;
+    }
+  }
+  wake_.notify_one();
   return id;
 }
 
@@ -507,6 +606,11 @@ Expected<std::vector<T>> RocksStore::scan_decode(int cf, std::string_view lower,
 }
 
 Expected<std::optional<LogBounds>> RocksStore::log_bounds(std::uint64_t topic) const {
+  {
+    // A topic whose record is not written yet has nothing stored (see ensure_topic).
+    std::lock_guard lock(topics_mu_);
+    if (unwritten_topics_.contains(topic)) return std::optional<LogBounds>{};
+  }
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
   const auto lower = key::topic_prefix(topic), upper = topic_end(topic);

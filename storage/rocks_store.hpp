@@ -12,13 +12,22 @@
 //
 // A failed group fails every completion in it with the error and changes nothing (a WriteBatch
 // is atomic). The storage thread then reopens the database before the next group (RocksDB's
-// Resume() cannot clear a failed WAL writer), so the store keeps serving and writes succeed
-// again when the disk does; reads wait for the (short) reopen.
+// Resume() cannot clear a failed WAL writer), at most every 250 ms, so the store keeps serving
+// and writes succeed again when the disk does. While the disk is still full the database cannot
+// be opened for writing (recovery writes a table file), so it is opened read-only meanwhile:
+// reads go on, writes fail with no_space. RocksDB's log lines go to mop's log (module
+// "rocksdb"), not to a file in the store's directory.
+//
+// Topics: ensure_topic hands out the id at once; the topic record is written with the next
+// group commit (and every later one until it succeeds), so it is durable no later than any
+// record that refers to the id, and a topic first used on a full disk works once space returns.
 //
 // Threading: thread-safe. Reads run on the caller's thread (RocksDB is thread-safe); writes are
 // applied on the storage thread this object owns; completions run on the callers' executors.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <map>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -113,7 +122,7 @@ private:
   };
 
   RocksStore(std::string path, Options options);
-  Error open_db(bool create);
+  Error open_db(bool create, bool read_only);
   void close_db();
   Error reopen();  // storage thread only
   Error load();
@@ -141,6 +150,9 @@ private:
   std::unordered_map<std::string, std::uint64_t> topic_ids_;
   std::unordered_map<std::uint64_t, std::string> topic_names_;
   std::uint64_t next_topic_id_ = 1;
+  // Topics handed out by ensure_topic whose records are not durable yet: written (again) with
+  // every group commit until one succeeds.
+  std::map<std::uint64_t, std::string> unwritten_topics_;
 
   // The queue of the storage thread.
   std::mutex mu_;
@@ -151,7 +163,11 @@ private:
   std::uint64_t done_seq_ = 0;
   bool held_ = false;
   bool stopping_ = false;
-  bool needs_resume_ = false;  // touched by the storage thread only
+  // Touched by the storage thread only: a write failed, the database must be reopened first.
+  bool needs_resume_ = false;
+  std::chrono::steady_clock::time_point last_reopen_{};
+  std::uint64_t failed_at_resume_ = 0;
+  static constexpr std::chrono::milliseconds kReopenInterval{250};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::thread thread_;

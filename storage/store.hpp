@@ -103,8 +103,9 @@ public:
   virtual std::uint64_t write_batches() const = 0;
 
   // --- topics -------------------------------------------------------------------------------
-  // The id of topic `name`, creating (durably, before returning) the record if needed. Rare
-  // and synchronous: every later record that refers to the id is written after it.
+  // The id of topic `name`, creating the record if needed. The id is known at once; the record
+  // is durable no later than any write queued after this call (every record that refers to the
+  // id is), so a crash never keeps a record of an unknown topic. Does not wait for the disk.
   virtual Expected<std::uint64_t> ensure_topic(const std::string& name) = 0;
   virtual Expected<std::optional<std::uint64_t>> find_topic(const std::string& name) const = 0;
   virtual Expected<std::vector<TopicRecord>> topics() const = 0;  // by name

@@ -154,6 +154,77 @@ TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
   EXPECT_EQ(**bounds, (LogBounds{{t, 0, -1}, {t, 3, -1}}));
 }
 
+// While writes fail: what was stored stays readable, a topic can still be created (its record
+// is written with the first group commit that succeeds), and after recovery both are durable.
+TEST(RocksStore, WhileWritesFailReadsGoOnAndNewTopicsWaitForTheDisk) {
+  TempDir dir;
+  auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
+  RocksStore::Options o;
+  o.file_system = fsys;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto a = *(*store)->ensure_topic("persistent://t/n/a");
+  std::vector<Error> results;
+  auto write = [&](Batch b) {
+    results.clear();
+    (*store)->write(std::move(b), ex, [&](const Error& e) { results.push_back(e); });
+    EXPECT_TRUE(ex.run_until([&] { return results.size() == 1; }));
+    return results.empty() ? Error(StorageErrc::closed, "no completion") : results[0];
+  };
+  ASSERT_FALSE(write(one_append(a, 0)));
+
+  *fsys->fail = true;
+  const auto failed = write(one_append(a, 1));
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed.code, make_error_code(StorageErrc::no_space)) << failed.to_string();
+  // The failed write made the store reopen; entry 0 is still there to read.
+  ASSERT_TRUE(write(one_append(a, 1)));
+  auto entries = (*store)->log_read(a, {a, 0, -1}, {a, 10, -1}, 10);
+  ASSERT_TRUE(entries.ok()) << entries.error().to_string();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].value, "payload 0");
+
+  const auto b = (*store)->ensure_topic("persistent://t/n/b");
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  EXPECT_NE(*b, a);
+  EXPECT_EQ(*(*store)->log_bounds(*b), std::nullopt);
+  EXPECT_TRUE(write(one_append(*b, 0)));
+
+  *fsys->fail = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Error last;
+  do {
+    last = write(one_append(*b, 0));
+  } while (last && std::chrono::steady_clock::now() < deadline);
+  ASSERT_FALSE(last) << last.to_string();
+  ASSERT_FALSE(write(one_append(a, 1)));
+  store->reset();
+
+  auto reopened = RocksStore::open(dir.sub("db"));
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  EXPECT_EQ(*(*reopened)->find_topic("persistent://t/n/b"), std::optional{*b});
+  EXPECT_EQ((*(*reopened)->log_bounds(*b))->end, (MessageId{*b, 1, -1}));
+  EXPECT_EQ((*(*reopened)->log_bounds(a))->end, (MessageId{a, 2, -1}));
+}
+
+// A topic record goes out with the next group commit even when nothing else is written, and a
+// clean close writes it too.
+TEST(RocksStore, TopicRecordIsWrittenWithoutOtherWrites) {
+  TempDir dir;
+  std::uint64_t id = 0;
+  {
+    auto store = RocksStore::open(dir.sub("db"));
+    ASSERT_TRUE(store.ok());
+    id = *(*store)->ensure_topic("persistent://t/n/alone");
+  }
+  auto reopened = RocksStore::open(dir.sub("db"));
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  EXPECT_EQ(*(*reopened)->find_topic("persistent://t/n/alone"), std::optional{id});
+  // Ids are never reused: the next topic gets a new one.
+  EXPECT_GT(*(*reopened)->ensure_topic("persistent://t/n/next"), id);
+}
+
 // Rewrites the format version record of a closed store, as a newer mop would have written it.
 void set_format_version(const std::string& path, std::uint32_t version) {
   rocksdb::DBOptions o;
