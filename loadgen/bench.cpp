@@ -465,6 +465,7 @@ std::string summary_json(const Summary& s) {
     j["sub_type"] = to_string(o.sub_type);
     j["ack"] = to_string(o.ack);
     j["topic"] = o.topic;
+    j["lookup_redirects"] = s.redirects;
   }
   j["elapsed_s"] = s.elapsed_s;
   j["sent"] = s.sent;

@@ -30,6 +30,7 @@ struct Summary {
   LatencyHistogram latency;     // ns, end to end, messages received after warmup
   std::uint64_t lost = 0, duplicates = 0, reordered = 0, misrouted = 0, invalid = 0;
   std::uint64_t errors = 0;
+  std::uint64_t redirects = 0;  // Pulsar: LOOKUP answers that sent a producer/consumer to another URL
   std::uint64_t conns = 0, conns_ready = 0, conns_failed = 0;
   double connect_s = 0, connect_rate = 0;
   std::optional<BrokerUsage> broker;

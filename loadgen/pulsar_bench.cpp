@@ -70,7 +70,7 @@ struct PRun {
   tcp::endpoint broker;
   std::atomic<Phase> phase{Phase::connecting};
   std::atomic<std::uint64_t> publish_start_ns{0};
-  std::atomic<std::uint64_t> ready{0}, failed{0}, errors{0}, last_ready_ns{0};
+  std::atomic<std::uint64_t> ready{0}, failed{0}, errors{0}, last_ready_ns{0}, redirects{0};
   std::atomic<int> errors_printed{0};
   void error(const std::string& what) {
     errors.fetch_add(1, std::memory_order_relaxed);
@@ -307,6 +307,7 @@ void PConn::on_message(std::span<const std::uint8_t> payload) {
 void PConn::on_redirect(const std::string& url, bool lookup_again, bool authoritative) {
   // The official clients open a connection to the broker the lookup named; so do we.
   if (++redirects_ > kMaxRedirects) return fail(name_ + ": more than 5 lookup redirects (last: " + url + ")");
+  w_.run.redirects.fetch_add(1, std::memory_order_relaxed);
   const std::string scheme = "pulsar://";
   const auto colon = url.rfind(':');
   if (!url.starts_with(scheme) || colon == std::string::npos || colon < scheme.size()) {
@@ -736,6 +737,7 @@ Summary PulsarBench::go(bool progress) {
   for (auto& w : workers_) s.latency.merge(w->total);
   compute_checks(s);
   s.errors = run_.errors.load();
+  s.redirects = run_.redirects.load();
   if (o.mode == Mode::pulsar_consume && o.count && !s.interrupted) {
     const Totals t = totals();
     if (!t.consumers_done) {

@@ -85,6 +85,7 @@ class PulsarBenchTest(unittest.TestCase):
                                     "--batch", "20", "--compression", "lz4",
                                     "--topic", "persistent://public/default/pb-excl")
         self.assert_clean(rc, s, err)
+        self.assertEqual(s["lookup_redirects"], 0)  # mop answers with the URL we came to
         self.assertEqual(s["sent"], 6000)
         self.assertEqual(s["acked"], 6000)
         self.assertEqual(s["received"], 6000)
@@ -146,6 +147,23 @@ class PulsarBenchTest(unittest.TestCase):
         self.assert_clean(rc, c, err)
         self.assertEqual(c["received"], n)
         self.assertEqual(c["latency_us"]["count"], n)
+
+    def test_lookup_naming_another_url_is_followed(self):
+        # A broker advertising `localhost` answers LOOKUP with pulsar://localhost:port while we
+        # came to 127.0.0.1: as the official clients do, each producer and consumer opens a
+        # connection to the URL it was given and is created there.
+        port = harness.free_port()
+        b = harness.Broker(mop_args=lambda mqtt, data: [
+            "--mqttListeners=mqtt://127.0.0.1:%d" % mqtt, "--brokerServicePort=%d" % port,
+            "--advertisedAddress=localhost", "--dataDir=%s" % data])
+        with b:
+            self.assertTrue(harness.wait_port(port, proc=b.proc))
+            p = subprocess.run([os.environ["MOP_BIN"], "bench", "pulsar-pubsub", "--port", str(port), "-P", "2",
+                                "-C", "2", "--count", "500", "--json"], capture_output=True, text=True, timeout=TIMEOUT)
+            s = json.loads(p.stdout)
+            self.assert_clean(p.returncode, s, p.stderr)
+            self.assertEqual(s["lookup_redirects"], 4)
+            self.assertEqual(s["received"], 2 * 2 * 500)
 
     def test_consume_count_not_reached_is_a_failure(self):
         rc, s, err = self.run_bench("pulsar-consume", "--topic", "persistent://public/default/pb-empty",
