@@ -17,6 +17,20 @@ using test_support::TestClient;
 class MqttBrokerTest : public ::testing::Test {
 protected:
   std::unique_ptr<TestClient> client() { return std::make_unique<TestClient>(broker, exec); }
+  // A client connected with a clean session.
+  std::unique_ptr<TestClient> connected(const std::string& id) {
+    auto c = client();
+    c->connect(id);
+    return c;
+  }
+  // A clean-session client subscribed to `filters`, its SUBACK already read.
+  std::unique_ptr<TestClient> subscriber(const std::string& id, std::vector<SubscribeEntry> filters,
+                                         PacketId packet_id = 1) {
+    auto c = connected(id);
+    c->send(Subscribe{packet_id, std::move(filters)});
+    c->received();
+    return c;
+  }
   std::unique_ptr<TestClient> client5(std::optional<std::uint32_t> expiry = std::nullopt) {
     auto c = std::make_unique<TestClient>(broker, exec, ProtocolVersion::v5);
     c->connect_properties.session_expiry_interval = expiry;
@@ -43,12 +57,10 @@ protected:
 };
 
 TEST_F(MqttBrokerTest, SeedExampleQos1) {
-  auto sub = client();
-  sub->connect("sub");
+  auto sub = connected("sub");
   sub->send(Subscribe{1, {{"persistent://public/default/my-topic", 1}}});
   EXPECT_EQ(std::get<Suback>(sub->received()[0]).return_codes, std::vector<std::uint8_t>{1});
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("persistent://public/default/my-topic", "Hello MOP!", 1, 7));
   auto acks = p->received();
   ASSERT_EQ(acks.size(), 1u);
@@ -62,12 +74,8 @@ TEST_F(MqttBrokerTest, SeedExampleQos1) {
 }
 
 TEST_F(MqttBrokerTest, PlainTopicLivesInDefaultNamespace) {
-  auto sub = client();
-  sub->connect("sub");
-  sub->send(Subscribe{1, {{"persistent://public/default/#", 0}}});
-  sub->received();
-  auto p = client();
-  p->connect("pub");
+  auto sub = subscriber("sub", {{"persistent://public/default/#", 0}});
+  auto p = connected("pub");
   p->send(pub("sensors/room1/temp", "21"));
   auto got = sub->publishes();
   ASSERT_EQ(got.size(), 1u);
@@ -78,12 +86,8 @@ TEST_F(MqttBrokerTest, PlainTopicLivesInDefaultNamespace) {
 }
 
 TEST_F(MqttBrokerTest, GrantedQosIsMinimumOfPublishAndSubscription) {
-  auto sub = client();
-  sub->connect("sub");
-  sub->send(Subscribe{1, {{"t", 1}}});
-  sub->received();
-  auto p = client();
-  p->connect("pub");
+  auto sub = subscriber("sub", {{"t", 1}});
+  auto p = connected("pub");
   p->send(pub("t", "x", 2, 1));
   auto got = sub->publishes();
   ASSERT_EQ(got.size(), 1u);
@@ -91,12 +95,8 @@ TEST_F(MqttBrokerTest, GrantedQosIsMinimumOfPublishAndSubscription) {
 }
 
 TEST_F(MqttBrokerTest, OverlappingSubscriptionsDeliverOnceAtMaxQos) {
-  auto sub = client();
-  sub->connect("sub");
-  sub->send(Subscribe{1, {{"a/#", 0}, {"a/b", 2}}});
-  sub->received();
-  auto p = client();
-  p->connect("pub");
+  auto sub = subscriber("sub", {{"a/#", 0}, {"a/b", 2}});
+  auto p = connected("pub");
   p->send(pub("a/b", "x", 2, 1));
   auto got = sub->publishes();
   ASSERT_EQ(got.size(), 1u);
@@ -104,12 +104,8 @@ TEST_F(MqttBrokerTest, OverlappingSubscriptionsDeliverOnceAtMaxQos) {
 }
 
 TEST_F(MqttBrokerTest, WildcardPicksUpTopicsCreatedLater) {
-  auto sub = client();
-  sub->connect("sub");
-  sub->send(Subscribe{1, {{"new/+", 1}}});
-  sub->received();
-  auto p = client();
-  p->connect("pub");
+  auto sub = subscriber("sub", {{"new/+", 1}});
+  auto p = connected("pub");
   p->send(pub("new/topic", "first", 1, 1));
   auto got = sub->publishes();
   ASSERT_EQ(got.size(), 1u);
@@ -117,8 +113,7 @@ TEST_F(MqttBrokerTest, WildcardPicksUpTopicsCreatedLater) {
 }
 
 TEST_F(MqttBrokerTest, InvalidFilterGets0x80) {
-  auto sub = client();
-  sub->connect("sub");
+  auto sub = connected("sub");
   sub->send(Subscribe{1, {{"a/#/b", 1}, {"ok", 1}}});
   EXPECT_EQ(std::get<Suback>(sub->received()[0]).return_codes, (std::vector<std::uint8_t>{0x80, 1}));
 }
@@ -129,8 +124,7 @@ TEST_F(MqttBrokerTest, PersistentSessionQueuesWhileAway) {
   sub->send(Subscribe{1, {{"alerts", 1}}});
   sub->received();
   sub->drop();
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   for (int i = 0; i < 5; ++i) p->send(pub("alerts", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
   auto again = client();
   EXPECT_TRUE(again->connect("dev", false).session_present);
@@ -145,12 +139,8 @@ TEST_F(MqttBrokerTest, PersistentSessionQueuesWhileAway) {
 }
 
 TEST_F(MqttBrokerTest, ReceiveMaximumBoundsInflight) {
-  auto sub = client();
-  sub->connect("sub");
-  sub->send(Subscribe{1, {{"t", 1}}});
-  sub->received();
-  auto p = client();
-  p->connect("pub");
+  auto sub = subscriber("sub", {{"t", 1}});
+  auto p = connected("pub");
   for (int i = 0; i < 5; ++i) p->send(pub("t", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
   auto first = sub->publishes();
   ASSERT_EQ(first.size(), 3u);  // receive_maximum
@@ -165,8 +155,7 @@ TEST_F(MqttBrokerTest, UnacknowledgedResentWithDupOnReconnect) {
   sub->connect("dev", false);
   sub->send(Subscribe{1, {{"t", 1}}});
   sub->received();
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("t", "m", 1, 1));
   auto first = sub->publishes();
   ASSERT_EQ(first.size(), 1u);
@@ -187,26 +176,20 @@ TEST_F(MqttBrokerTest, CleanSessionDiscardsSubscriptions) {
   sub->drop();
   auto again = client();
   EXPECT_FALSE(again->connect("dev", true).session_present);
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("t", "m", 1, 1));
   EXPECT_TRUE(again->publishes().empty());
 }
 
 TEST_F(MqttBrokerTest, TakeoverClosesTheOldConnection) {
-  auto a = client();
-  a->connect("same");
-  auto b = client();
-  b->connect("same");
+  auto a = connected("same");
+  auto b = connected("same");
   EXPECT_TRUE(a->closed());
   EXPECT_FALSE(b->closed());
 }
 
 TEST_F(MqttBrokerTest, WillOnNetworkLossNotOnDisconnect) {
-  auto watcher = client();
-  watcher->connect("w");
-  watcher->send(Subscribe{1, {{"wills/#", 0}}});
-  watcher->received();
+  auto watcher = subscriber("w", {{"wills/#", 0}});
   auto dying = client();
   dying->connect("d1", true, Will{"wills/d1", Payload::copy_of("gone"), 0, false});
   dying->drop();
@@ -220,13 +203,11 @@ TEST_F(MqttBrokerTest, WillOnNetworkLossNotOnDisconnect) {
 }
 
 TEST_F(MqttBrokerTest, RetainedStoredReplacedAndCleared) {
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("r/1", "old", 1, 1, true));
   p->send(pub("r/1", "new", 1, 2, true));
   p->send(pub("r/2", "two", 0, 0, true));
-  auto sub = client();
-  sub->connect("sub");
+  auto sub = connected("sub");
   sub->send(Subscribe{1, {{"r/+", 1}}});
   auto got = sub->publishes();
   ASSERT_EQ(got.size(), 2u);
@@ -234,20 +215,15 @@ TEST_F(MqttBrokerTest, RetainedStoredReplacedAndCleared) {
   std::set<std::string> payloads{std::string(got[0].payload.view()), std::string(got[1].payload.view())};
   EXPECT_EQ(payloads, (std::set<std::string>{"new", "two"}));
   p->send(pub("r/1", "", 1, 3, true));  // clears
-  auto sub2 = client();
-  sub2->connect("sub2");
+  auto sub2 = connected("sub2");
   sub2->send(Subscribe{1, {{"r/1", 1}}});
   EXPECT_TRUE(sub2->publishes().empty());
 }
 
 TEST_F(MqttBrokerTest, CongestedClientLosesQos0ButNotQos1) {
-  auto sub = client();
-  sub->connect("slow");
-  sub->send(Subscribe{1, {{"t", 1}}});
-  sub->received();
+  auto sub = subscriber("slow", {{"t", 1}});
   sub->set_queued_bytes(options.max_queued_bytes + 1);  // its socket is not keeping up
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("t", "qos0", 0));
   p->send(pub("t", "qos1", 1, 1));
   auto got = sub->publishes();
@@ -261,29 +237,20 @@ TEST_F(MqttBrokerTest, CongestedClientLosesQos0ButNotQos1) {
 }
 
 TEST_F(MqttBrokerTest, UnsubscribeStopsDelivery) {
-  auto sub = client();
-  sub->connect("sub");
-  sub->send(Subscribe{1, {{"t", 0}}});
-  sub->received();
+  auto sub = subscriber("sub", {{"t", 0}});
   sub->send(Unsubscribe{2, {"t"}});
   EXPECT_EQ(std::get<Unsuback>(sub->received()[0]).packet_id, 2);
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("t", "m"));
   EXPECT_TRUE(sub->publishes().empty());
 }
 
 TEST_F(MqttBrokerTest, SharedSubscriptionSplitsMessagesAcrossMembers) {
-  auto a = client();
-  a->connect("a");
+  auto a = connected("a");
   a->send(Subscribe{1, {{"$share/g/jobs/+", 1}}});
   EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, std::vector<std::uint8_t>{1});
-  auto b = client();
-  b->connect("b");
-  b->send(Subscribe{1, {{"$share/g/jobs/+", 1}}});
-  b->received();
-  auto p = client();
-  p->connect("pub");
+  auto b = subscriber("b", {{"$share/g/jobs/+", 1}});
+  auto p = connected("pub");
   for (int i = 0; i < 6; ++i) p->send(pub("jobs/x", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
   std::multiset<std::string> all;
   std::size_t to_a = 0, to_b = 0;
@@ -306,16 +273,9 @@ TEST_F(MqttBrokerTest, SharedSubscriptionSplitsMessagesAcrossMembers) {
 }
 
 TEST_F(MqttBrokerTest, SharedMemberLeavingHandsItsMessagesToTheGroup) {
-  auto a = client();
-  a->connect("a");
-  a->send(Subscribe{1, {{"$share/g/q", 1}}});
-  a->received();
-  auto b = client();
-  b->connect("b");
-  b->send(Subscribe{1, {{"$share/g/q", 1}}});
-  b->received();
-  auto p = client();
-  p->connect("pub");
+  auto a = subscriber("a", {{"$share/g/q", 1}});
+  auto b = subscriber("b", {{"$share/g/q", 1}});
+  auto p = connected("pub");
   for (int i = 0; i < 4; ++i) p->send(pub("q", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
   auto held_by_a = a->publishes();  // a never acknowledges these
   std::multiset<std::string> got_b;
@@ -335,16 +295,11 @@ TEST_F(MqttBrokerTest, SharedMemberLeavingHandsItsMessagesToTheGroup) {
 }
 
 TEST_F(MqttBrokerTest, SharedGroupKeepsMessagesWhenAllMembersAreGone) {
-  auto a = client();
-  a->connect("a");
-  a->send(Subscribe{1, {{"$share/keep/q", 1}}});
-  a->received();
+  auto a = subscriber("a", {{"$share/keep/q", 1}});
   a->drop();
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("q", "waiting", 1, 1));
-  auto b = client();
-  b->connect("b");
+  auto b = connected("b");
   b->send(Subscribe{1, {{"$share/keep/q", 1}}});
   auto got = b->publishes();
   ASSERT_EQ(got.size(), 1u);
@@ -352,18 +307,15 @@ TEST_F(MqttBrokerTest, SharedGroupKeepsMessagesWhenAllMembersAreGone) {
 }
 
 TEST_F(MqttBrokerTest, SharedSubscriptionGetsNoRetainedMessages) {
-  auto p = client();
-  p->connect("pub");
+  auto p = connected("pub");
   p->send(pub("r", "kept", 1, 1, true));
-  auto a = client();
-  a->connect("a");
+  auto a = connected("a");
   a->send(Subscribe{1, {{"$share/g/r", 1}}});
   EXPECT_TRUE(a->publishes().empty());
 }
 
 TEST_F(MqttBrokerTest, MalformedSharedFiltersAreRefused) {
-  auto a = client();
-  a->connect("a");
+  auto a = connected("a");
   a->send(Subscribe{1, {{"$share/g", 1}, {"$share/+/x", 1}, {"$share//x", 1}, {"$share/g/a/#/b", 1}}});
   EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, (std::vector<std::uint8_t>{0x80, 0x80, 0x80, 0x80}));
 }
@@ -378,8 +330,7 @@ TEST_F(MqttBrokerTest, V5SessionOutlivesItsConnectionForTheExpiryInterval) {  //
   s->received();
   s->drop();
   EXPECT_EQ(broker.session_count(), 1u);
-  auto p = client();
-  p->connect("p");
+  auto p = connected("p");
   p->send(pub("t", "kept", 1, 1));
   tick_after(std::chrono::seconds(9));
   s = client5(10);
@@ -423,10 +374,7 @@ TEST_F(MqttBrokerTest, V5PropertiesSurviveTheTripThroughPulsar) {  // MQTT 5 3.3
   sub5->connect("sub5");
   sub5->send(Subscribe{1, {{"t", 1}}});
   sub5->received();
-  auto sub3 = client();
-  sub3->connect("sub3");
-  sub3->send(Subscribe{1, {{"t", 1}}});
-  sub3->received();
+  auto sub3 = subscriber("sub3", {{"t", 1}});
   auto p = client5();
   p->connect("p");
   Publish m = pub("t", "hello", 1, 1);
@@ -506,8 +454,7 @@ TEST_F(MqttBrokerTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
   c->received();
   c->send(pub("t", "mine", 1, 1));
   for (auto& p : c->received()) EXPECT_FALSE(std::holds_alternative<Publish>(p));
-  auto o = client();
-  o->connect("other");
+  auto o = connected("other");
   o->send(pub("t", "theirs", 0));
   auto got = c->publishes();
   ASSERT_EQ(got.size(), 1u);
@@ -515,8 +462,7 @@ TEST_F(MqttBrokerTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
 }
 
 TEST_F(MqttBrokerTest, V5RetainHandlingAndRetainAsPublished) {  // [MQTT-3.3.1-9..13]
-  auto p = client();
-  p->connect("p");
+  auto p = connected("p");
   p->send(pub("t", "r", 1, 1, true));
   p->received();
   auto c = client5();
@@ -555,8 +501,7 @@ TEST_F(MqttBrokerTest, V5SubscriptionIdentifiersOfEveryMatchingFilter) {  // [MQ
   c->send(s1);
   c->send(s2);
   c->received();
-  auto p = client();
-  p->connect("p");
+  auto p = connected("p");
   p->send(pub("a/b", "x", 1, 1));
   auto got = c->publishes();
   ASSERT_GE(got.size(), 1u);
@@ -592,10 +537,7 @@ TEST_F(MqttBrokerTest, V5InvalidFilterGetsSuback8F) {
 }
 
 TEST_F(MqttBrokerTest, V5WillDelayIsCancelledByAReconnect) {  // [MQTT-3.1.3-9]
-  auto w = client();
-  w->connect("w");
-  w->send(Subscribe{1, {{"will", 0}}});
-  w->received();
+  auto w = subscriber("w", {{"will", 0}});
   Will will{"will", Payload::copy_of(std::string_view("gone")), 0, false};
   will.properties.will_delay_interval = 5;
   auto c = client5(100);
@@ -615,10 +557,7 @@ TEST_F(MqttBrokerTest, V5WillDelayIsCancelledByAReconnect) {  // [MQTT-3.1.3-9]
 }
 
 TEST_F(MqttBrokerTest, V5WillGoesOutWhenTheSessionEndsBeforeTheDelay) {  // MQTT 5 3.1.3.2.2
-  auto w = client();
-  w->connect("w");
-  w->send(Subscribe{1, {{"will", 0}}});
-  w->received();
+  auto w = subscriber("w", {{"will", 0}});
   Will will{"will", Payload::copy_of(std::string_view("gone")), 0, false};
   will.properties.will_delay_interval = 100;
   will.properties.user_properties = {{"why", "expired"}};
@@ -630,10 +569,7 @@ TEST_F(MqttBrokerTest, V5WillGoesOutWhenTheSessionEndsBeforeTheDelay) {  // MQTT
 }
 
 TEST_F(MqttBrokerTest, V5DisconnectWithWillMessageSendsTheWill) {  // MQTT 5 3.14.2.1
-  auto w = client();
-  w->connect("w");
-  w->send(Subscribe{1, {{"will", 0}}});
-  w->received();
+  auto w = subscriber("w", {{"will", 0}});
   auto c = client5();
   c->connect("c", true, Will{"will", Payload::copy_of(std::string_view("bye")), 0, false});
   c->send(Disconnect{ReasonCode::disconnect_with_will_message, {}});
@@ -657,8 +593,7 @@ TEST_F(MqttBrokerTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
   c->connect("c");
   c->send(Subscribe{1, {{"t", 1}}});
   c->received();
-  auto p = client();
-  p->connect("p");
+  auto p = connected("p");
   for (PacketId i = 1; i <= 3; ++i) p->send(pub("t", "m", 1, i));
   auto got = c->publishes();
   ASSERT_EQ(got.size(), 1u);
