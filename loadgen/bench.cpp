@@ -397,9 +397,11 @@ std::string summary_text(const Summary& s) {
     std::snprintf(b, sizeof b, ", %u topic(s), %u B", o.topics, o.size);
     out += b;
     if (o.rate > 0) out += ", rate " + fmt_count(o.rate) + "/s per producer";
-    out += ", window " + std::to_string(o.window);
-    if (o.batch > 1) out += ", batch " + std::to_string(o.batch);
-    if (o.compression != Compression::none) out += std::string(", ") + to_string(o.compression);
+    if (o.publishers) {
+      out += ", window " + std::to_string(o.window);
+      if (o.batch > 1) out += ", batch " + std::to_string(o.batch);
+      if (o.compression != Compression::none) out += std::string(", ") + to_string(o.compression);
+    }
   } else {
     std::snprintf(b, sizeof b, "mop bench %s: %u pub, %u sub, %u topic(s), QoS %d, %u B", to_string(o.mode),
                   o.publishers, o.subscribers, o.topics, o.qos, o.size);

@@ -148,6 +148,25 @@ class PulsarBenchTest(unittest.TestCase):
         self.assertEqual(c["received"], n)
         self.assertEqual(c["latency_us"]["count"], n)
 
+    def test_bench_consumes_what_mosquitto_pub_published(self):
+        # MQTT in, Pulsar out: mosquitto_pub publishes payloads carrying the bench header (send
+        # time on CLOCK_MONOTONIC, which is mop bench's steady clock) to an MQTT topic; mop bench
+        # pulsar-consume reads its Pulsar topic (the MQTT name URL-encoded) and checks them.
+        n = 25
+        consumer = self.start_bench("pulsar-consume", "--topic", "persistent://public/default/mq%2Fto-pb",
+                                    "--count", str(n))
+        for i in range(n):
+            path = os.path.join(self.broker.tmpdir, "payload")
+            with open(path, "wb") as f:
+                f.write(time.monotonic_ns().to_bytes(8, "little") + i.to_bytes(4, "little") +
+                        (0).to_bytes(4, "little") + b"z" * 48)
+            subprocess.run(["mosquitto_pub", "-p", str(self.broker.port), "-q", "1", "-t", "mq/to-pb", "-f", path],
+                           check=True, timeout=10)
+        rc, c, err = self.finish_bench(consumer)
+        self.assert_clean(rc, c, err)
+        self.assertEqual(c["received"], n)
+        self.assertEqual(c["reordered"], 0)
+
     def test_lookup_naming_another_url_is_followed(self):
         # A broker advertising `localhost` answers LOOKUP with pulsar://localhost:port while we
         # came to 127.0.0.1: as the official clients do, each producer and consumer opens a
