@@ -441,6 +441,7 @@ std::string summary_text(const Summary& s) {
                 static_cast<unsigned long long>(s.conns_ready), static_cast<unsigned long long>(s.conns_failed),
                 fmt_count(s.connect_rate).c_str(), s.connect_s, static_cast<unsigned long long>(s.errors));
   out += b;
+  if (s.redirects) out += "  lookup redirects " + std::to_string(s.redirects) + " (LOOKUP named another broker URL)\n";
   if (s.broker) {
     std::snprintf(b, sizeof b, "  broker cpu %.1f %%  rss %.1f MiB (peak %.1f MiB, before %.1f MiB, %.2f KiB per connection)\n",
                   s.broker->cpu_pct, s.broker->rss_kib / 1024.0, s.broker->rss_peak_kib / 1024.0,

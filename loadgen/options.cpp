@@ -130,7 +130,8 @@ std::string usage_text() {
       "  -P N producers  -C N (or -S N) consumers  --window N (1000) messages sent, not yet receipted\n"
       "  --batch N  messages per SEND (a batch; 0 = none)  --compression none|lz4|zlib|zstd|snappy\n"
       "  --subscription NAME (mop-bench)  --sub-type exclusive|shared|failover|key_shared (exclusive)\n"
-      "      exclusive: consumer j subscribes as NAME-j (each gets every message of its topic);\n"
+      "      exclusive: consumer j subscribes as NAME-j, or NAME when -C 1 (each gets every\n"
+      "      message of its topic);\n"
       "      shared, failover, key_shared: the consumers of a topic share NAME\n"
       "  --initial-position latest|earliest (latest)  --ack individual|cumulative (individual)\n"
       "  --receiver-queue N (1000) FLOW permits, refilled at half  --lookup true|false (true)\n";
