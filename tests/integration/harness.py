@@ -227,6 +227,27 @@ class Broker:
         return False
 
 
+class ModuleBroker:
+    """One broker shared by every test of a module:
+    `_shared = harness.ModuleBroker(); setUpModule = _shared.start; tearDownModule = _shared.stop`,
+    then `_shared.broker` in the tests."""
+
+    def __init__(self):
+        self.broker = None
+
+    def start(self):
+        self.broker = Broker().start()
+
+    def stop(self):
+        if self.broker is None:
+            return
+        try:
+            self.broker.stop()  # for mop: asserts exit code 0 after SIGTERM
+        finally:
+            self.broker.cleanup()
+            self.broker = None
+
+
 def kill9(proc):
     """kill -9 a helper subprocess (a client holding a will) and reap it."""
     if proc.poll() is None:

@@ -38,22 +38,9 @@ def mosquitto_deviates(test, reason):
     if harness.is_mosquitto():
         test.skipTest("mosquitto deviates: " + reason)
 
-_shared = None
-
-
-def setUpModule():
-    global _shared
-    _shared = harness.Broker().start()
-
-
-def tearDownModule():
-    global _shared
-    if _shared is not None:
-        try:
-            _shared.stop()  # asserts exit code 0 after SIGTERM for mop
-        finally:
-            _shared.cleanup()
-            _shared = None
+_shared = harness.ModuleBroker()
+setUpModule = _shared.start
+tearDownModule = _shared.stop
 
 
 def spec_match(filt, topic):
@@ -79,7 +66,7 @@ class Base(unittest.TestCase):
         if result is None:
             return super().run(result)
         before = len(result.failures) + len(result.errors)
-        self._brokers = [_shared] if _shared is not None else []
+        self._brokers = [_shared.broker] if _shared.broker is not None else []
         self._log_offsets = {id(b): self._log_size(b) for b in self._brokers}
         out = super().run(result)
         if len(result.failures) + len(result.errors) > before:
@@ -99,8 +86,8 @@ class Base(unittest.TestCase):
             return 0
 
     def setUp(self):
-        self.broker = _shared
-        self.port = _shared.port
+        self.broker = _shared.broker
+        self.port = _shared.broker.port
         self.u = uuid.uuid4().hex[:10]
         self.prefix = "it/%s/%s" % (self._testMethodName, self.u)
 

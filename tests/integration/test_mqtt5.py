@@ -24,22 +24,9 @@ import harness
 import rawmqtt as rm
 from clients import WAIT, PahoClient
 
-_shared = None
-
-
-def setUpModule():
-    global _shared
-    _shared = harness.Broker().start()
-
-
-def tearDownModule():
-    global _shared
-    if _shared is not None:
-        try:
-            _shared.stop()
-        finally:
-            _shared.cleanup()
-            _shared = None
+_shared = harness.ModuleBroker()
+setUpModule = _shared.start
+tearDownModule = _shared.stop
 
 
 def uid(prefix):
@@ -143,7 +130,7 @@ class V5:
 
 class Mqtt5PahoTest(unittest.TestCase):
     def setUp(self):
-        self.port = _shared.port
+        self.port = _shared.broker.port
         self.clients = []
 
     def tearDown(self):
@@ -348,7 +335,7 @@ def v5_publish(topic, payload, qos=0, packet_id=None, props=b""):
 
 class Mqtt5BytesTest(unittest.TestCase):
     def raw(self, client_id=None, props=b""):
-        c = rm.RawClient(_shared.port)
+        c = rm.RawClient(_shared.broker.port)
         self.addCleanup(c.close)
         c.send(v5_connect(client_id or uid("raw"), props))
         ack = c.expect(rm.CONNACK)
@@ -379,7 +366,7 @@ class Mqtt5BytesTest(unittest.TestCase):
         self.assertEqual(self.reason_of(c.expect(rm.DISCONNECT)), 0x94)
 
     def test_authentication_method_without_authenticator_gets_8c(self):  # [MQTT-4.12.0-1]
-        c = rm.RawClient(_shared.port)
+        c = rm.RawClient(_shared.broker.port)
         self.addCleanup(c.close)
         c.send(v5_connect(uid("a"), props=bytes([0x15]) + rm.encode_str("SCRAM-SHA-1")))
         self.assertEqual(self.reason_of(c.expect(rm.CONNACK)), 0x8C)
@@ -466,7 +453,7 @@ class Mqtt5BytesTest(unittest.TestCase):
         body = struct.pack("!H", 1) + b"\x00" + rm.encode_str(a) + b"\x00" + rm.encode_str(b) + b"\x00"
         c.send(rm.packet(rm.SUBSCRIBE, 0x02, body))
         c.expect(rm.SUBACK)
-        p = PahoClient(_shared.port, uid("p"))
+        p = PahoClient(_shared.broker.port, uid("p"))
         p.connect()
         for t in (a, a, b):
             p.publish(t, b"m", 0)
