@@ -186,6 +186,11 @@ Error RocksStore::open_db(bool create, bool read_only) {
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db.info_log = std::make_shared<SpdlogRocksLogger>();
   db.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
+  // The WAL kept for recovery is bounded: a write-ahead log file is deleted only once every
+  // column family with data in it is flushed, and the rarely written ones (cursors, sessions)
+  // would otherwise keep gigabytes of the logs' WAL alive (RocksDB's default bound is four
+  // times the memtables of every column family), all of it read back after a crash.
+  db.max_total_wal_size = 128u << 20;
   if (options_.file_system) {
     if (!env_) env_ = rocksdb::NewCompositeEnv(options_.file_system);
     db.env = env_.get();
@@ -345,6 +350,22 @@ RocksStore::~RocksStore() {
     }
     wake_.notify_all();
     thread_.join();
+  }
+  // A clean close leaves nothing to replay: the memtables go to table files now, so the next
+  // open does not read the write-ahead log back (seconds with a large backlog). Not after a
+  // failed write (the database is not trusted with more writes then) nor read-only.
+  if (db_ && !options_.read_only && !needs_resume_) {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> all;
+    for (auto* h : cfs_) {
+      if (h) all.push_back(h);
+    }
+    if (const auto s = db_->Flush(fo, all); !s.ok()) {
+      log::get("storage")->warn("store {}: flushing memtables at close failed ({}); the next open replays the "
+                                "write-ahead log",
+                                path_, s.ToString());
+    }
   }
   close_db();
 }
