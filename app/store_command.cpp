@@ -13,8 +13,8 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: mop store check [--data-dir DIR]\n\n"
                "Opens the store in DIR (default ./data, mop standalone's dataDir) read-only, decodes every\n"
-               "record (topics, log entries, subscriptions, cursors, sessions, retained messages, wills)\n"
-               "and prints a summary and each record that cannot be read, by column family and key.\n"
+               "record (topics, log entries, subscriptions, cursors, sessions, retained messages, wills,\n"
+               "partitioned topics, schemas, producer sequences) and prints a summary and each record that cannot be read, by column family and key.\n"
                "Safe on the store of a running mop. Exit code: 0 sound, 1 problems found, 2 usage.\n");
 }
 
@@ -61,6 +61,9 @@ int run_store_command(const std::vector<std::string>& args) {
               static_cast<unsigned long long>(r.entry_bytes), static_cast<unsigned long long>(r.subscriptions),
               static_cast<unsigned long long>(r.cursors), static_cast<unsigned long long>(r.sessions),
               static_cast<unsigned long long>(r.retained), static_cast<unsigned long long>(r.wills));
+  std::printf("store %s: %llu partitioned topics, %llu schemas, %llu producer sequences\n", dir.c_str(),
+              static_cast<unsigned long long>(r.partitioned_topics), static_cast<unsigned long long>(r.schemas),
+              static_cast<unsigned long long>(r.producer_sequences));
   for (const auto& p : r.problems) std::printf("problem: %s\n", p.c_str());
   std::printf("%s\n", r.ok() ? "ok" : "damaged: see the problems above");
   return r.ok() ? 0 : 1;

@@ -1,7 +1,8 @@
 #pragma once
 // Persistence: the state that must survive a restart besides the topic logs (those go through
-// Ledger): durable subscriptions of persistent topics and their cursors, retained messages, and
-// the MQTT sessions and wills handed over by the service. The seam for storage/ (issue 4), which
+// Ledger): durable subscriptions of persistent topics and their cursors, retained messages, the
+// MQTT sessions and wills and the Pulsar topic metadata (partition counts, schemas) handed over
+// by the service. The seam for storage/ (issue 4), which
 // implements it over its Store (storage::StorePersistence); without one, all of this lives in
 // memory only.
 //
@@ -46,6 +47,9 @@ public:
   virtual void delete_session(const std::string& client_id, PersistCallback done) = 0;
   virtual void put_will(service::WillRecord will, PersistCallback done) = 0;
   virtual void delete_will(const std::string& client_id, PersistCallback done) = 0;
+  // Pulsar topic metadata: partition counts and schemas, by topic name (put replaces).
+  virtual void put_partitioned_topic(service::PartitionedTopicRecord record, PersistCallback done) = 0;
+  virtual void put_schema(service::SchemaRecord schema, PersistCallback done) = 0;
 
   struct RestoredSubscription {
     std::string name;
@@ -62,6 +66,10 @@ public:
     std::vector<std::pair<service::TopicName, service::MessagePtr>> retained;
     std::vector<service::SessionRecord> sessions;  // by client id
     std::vector<service::WillRecord> wills;        // by client id
+    std::vector<service::PartitionedTopicRecord> partitioned_topics;  // by name
+    std::vector<service::SchemaRecord> schemas;                       // by topic name
+    // Written with the log entries (Message::dedup), by topic then producer.
+    std::vector<service::ProducerSequenceRecord> producer_sequences;
   };
   // An error names what could not be read (the record's key, the store's path).
   struct LoadError {

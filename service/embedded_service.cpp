@@ -323,6 +323,55 @@ std::vector<WillRecord> EmbeddedService::load_wills() {
   return out;
 }
 
+// Pulsar topic metadata: as sessions (the cached copy changes once the write succeeded).
+void EmbeddedService::put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), record, done = std::move(done)](std::error_code ec) mutable {
+    if (alive.expired()) return;
+    if (!ec) {
+      auto name = record.topic;
+      partitioned_.insert_or_assign(std::move(name), std::move(record));
+    }
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->put_partitioned_topic(std::move(record), std::move(finish));
+  } else {
+    post([finish = std::move(finish)]() mutable { finish({}); });
+  }
+}
+
+std::vector<PartitionedTopicRecord> EmbeddedService::load_partitioned_topics() {
+  std::vector<PartitionedTopicRecord> out;
+  out.reserve(partitioned_.size());
+  for (const auto& [name, r] : partitioned_) out.push_back(r);
+  return out;
+}
+
+void EmbeddedService::put_schema(SchemaRecord schema, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), schema, done = std::move(done)](std::error_code ec) mutable {
+    if (alive.expired()) return;
+    if (!ec) {
+      auto name = schema.topic;
+      schemas_.insert_or_assign(std::move(name), std::move(schema));
+    }
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->put_schema(std::move(schema), std::move(finish));
+  } else {
+    post([finish = std::move(finish)]() mutable { finish({}); });
+  }
+}
+
+std::vector<SchemaRecord> EmbeddedService::load_schemas() {
+  std::vector<SchemaRecord> out;
+  out.reserve(schemas_.size());
+  for (const auto& [name, r] : schemas_) out.push_back(r);
+  return out;
+}
+
+std::vector<ProducerSequenceRecord> EmbeddedService::load_producer_sequences() { return producer_sequences_; }
+
 broker::Persistence::LoadError EmbeddedService::restore() {
   if (persistence_ == nullptr) return {};
   broker::Persistence::Restored restored;
@@ -337,6 +386,15 @@ broker::Persistence::LoadError EmbeddedService::restore() {
     auto id = w.client_id;
     wills_.insert_or_assign(std::move(id), std::move(w));
   }
+  for (auto& p : restored.partitioned_topics) {
+    auto name = p.topic;
+    partitioned_.insert_or_assign(std::move(name), std::move(p));
+  }
+  for (auto& sc : restored.schemas) {
+    auto name = sc.topic;
+    schemas_.insert_or_assign(std::move(name), std::move(sc));
+  }
+  producer_sequences_ = std::move(restored.producer_sequences);
   return {};
 }
 

@@ -63,6 +63,11 @@ public:
   void put_will(WillRecord will, StateCallback done) override;
   void delete_will(const std::string& client_id, StateCallback done) override;
   std::vector<WillRecord> load_wills() override;
+  void put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) override;
+  std::vector<PartitionedTopicRecord> load_partitioned_topics() override;
+  void put_schema(SchemaRecord schema, StateCallback done) override;
+  std::vector<SchemaRecord> load_schemas() override;
+  std::vector<ProducerSequenceRecord> load_producer_sequences() override;
   void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) override;
 
   // Reads back what `persistence` holds (nothing to do without one). On error the service must
@@ -100,6 +105,10 @@ private:
   // Sessions and wills as of the last successful write of each (what load_* return).
   std::map<std::string, SessionRecord> sessions_;
   std::map<std::string, WillRecord> wills_;
+  // Pulsar topic metadata, the same way (by topic name); producer sequences as restored.
+  std::map<std::string, PartitionedTopicRecord> partitioned_;
+  std::map<std::string, SchemaRecord> schemas_;
+  std::vector<ProducerSequenceRecord> producer_sequences_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

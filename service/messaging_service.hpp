@@ -31,6 +31,13 @@ struct MessageId {
   std::string to_string() const;
 };
 
+// Pulsar deduplication: the producer (its registered name) and the highest sequence id of it
+// that a message completes.
+struct DedupMark {
+  std::string producer;
+  std::int64_t sequence_id = -1;
+};
+
 // A message as stored in a topic. Immutable once published and shared by every reader.
 struct Message {
   Payload payload;
@@ -41,6 +48,11 @@ struct Message {
   std::optional<std::string> ordering_key;
   // The QoS the MQTT publisher used; messages from Pulsar producers count as QoS 1.
   std::uint8_t mqtt_qos = 1;
+  // Pulsar deduplication (brokerDeduplicationEnabled): a store records the mark per (topic,
+  // producer) in the same atomic write as the entry, and gives it back at start
+  // (MessagingService::load_producer_sequences), so a resend after a restart is still
+  // recognised. A publish instruction, not content: not stored with the message, not compared.
+  std::optional<DedupMark> dedup;
 };
 using MessagePtr = std::shared_ptr<const Message>;
 
@@ -101,6 +113,37 @@ inline bool operator==(const WillRecord& a, const WillRecord& b) {
   return a.client_id == b.client_id && a.topic == b.topic && a.message == b.message && a.qos == b.qos &&
          a.retain == b.retain && a.delay_s == b.delay_s && a.due_at_ms == b.due_at_ms;
 }
+
+// --- Pulsar topic metadata --------------------------------------------------------------------
+// What the Pulsar protocol server keeps across restarts, as plain values; the service stores
+// them and gives them back at start without interpreting them.
+
+// A partitioned topic: its base name (full, "persistent://t/ns/x") and partition count (>= 1).
+struct PartitionedTopicRecord {
+  std::string topic;
+  std::uint32_t partitions = 0;
+  auto operator<=>(const PartitionedTopicRecord&) const = default;
+};
+
+// A topic's schema as a Pulsar client declared it (Pulsar's Schema: type, name, data,
+// properties), with the version the broker gave it.
+struct SchemaRecord {
+  std::string topic;  // full topic name
+  std::uint64_t version = 0;
+  std::uint32_t type = 0;  // Pulsar's Schema.Type number
+  std::string name;
+  std::string data;
+  std::vector<std::pair<std::string, std::string>> properties;
+  auto operator<=>(const SchemaRecord&) const = default;
+};
+
+// Deduplication state of one producer name on one topic: the highest sequence id stored.
+struct ProducerSequenceRecord {
+  std::string topic;  // full topic name
+  std::string producer;
+  std::int64_t sequence_id = -1;
+  auto operator<=>(const ProducerSequenceRecord&) const = default;
+};
 
 enum class SubscriptionType { exclusive, shared, failover, key_shared };
 enum class InitialPosition { latest, earliest };
@@ -215,6 +258,17 @@ public:
   virtual void put_will(WillRecord will, StateCallback done) = 0;
   virtual void delete_will(const std::string& client_id, StateCallback done) = 0;
   virtual std::vector<WillRecord> load_wills() = 0;
+
+  // Pulsar topic metadata (the Pulsar protocol server's state), with the same promises as
+  // sessions: put_* stores or replaces (by topic name), `done` runs once durable or with an
+  // error (nothing changed then), load_* return what was written successfully, by topic name.
+  virtual void put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) = 0;
+  virtual std::vector<PartitionedTopicRecord> load_partitioned_topics() = 0;
+  virtual void put_schema(SchemaRecord schema, StateCallback done) = 0;
+  virtual std::vector<SchemaRecord> load_schemas() = 0;
+  // Producer sequence ids as restored at start (written with the entries, see Message::dedup), by topic then producer. Later publishes do not change it: the
+  // Pulsar server reads it once at start and keeps the state itself from then on.
+  virtual std::vector<ProducerSequenceRecord> load_producer_sequences() = 0;
 
   // Publish back-pressure (Pulsar's maxMessagePublishBufferSizeInMB): `listener(true)` once the
   // payload bytes accepted by publish() and not yet stored exceed `limit_bytes`, `listener(false)`

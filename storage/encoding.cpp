@@ -363,4 +363,62 @@ std::optional<std::string> decode_will(std::string_view in, WillRecord& out) {
   return r.finish(ok);
 }
 
+std::string encode_partitioned(const PartitionedTopicRecord& r) {
+  Writer w;
+  w.varint(r.partitions);
+  return w.take();
+}
+
+std::optional<std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out) {
+  Reader r(in);
+  bool ok = r.version() && r.varint_as(out.partitions, UINT32_MAX);
+  if (ok && out.partitions == 0) ok = r.fail("partition count 0");
+  return r.finish(ok);
+}
+
+std::string encode_schema(const SchemaRecord& s) {
+  Writer w;
+  w.varint(s.version);
+  w.varint(s.type);
+  w.bytes(s.name);
+  w.bytes(s.data);
+  w.varint(s.properties.size());
+  for (const auto& [k, v] : s.properties) {
+    w.bytes(k);
+    w.bytes(v);
+  }
+  return w.take();
+}
+
+std::optional<std::string> decode_schema(std::string_view in, SchemaRecord& out) {
+  Reader r(in);
+  const std::string topic = std::move(out.topic);
+  out = SchemaRecord{};
+  out.topic = topic;
+  std::uint64_t n = 0;
+  bool ok = r.version() && r.varint(out.version) && r.varint_as(out.type, UINT32_MAX) && r.bytes(out.name) &&
+            r.bytes(out.data) && r.count(n);
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    std::string k, v;
+    ok = r.bytes(k) && r.bytes(v);
+    out.properties.emplace_back(std::move(k), std::move(v));
+  }
+  return r.finish(ok);
+}
+
+std::string encode_producer_sequence(const ProducerSequence& p) {
+  Writer w;
+  w.varint(static_cast<std::uint64_t>(p.sequence_id));
+  return w.take();
+}
+
+std::optional<std::string> decode_producer_sequence(std::string_view in, ProducerSequence& out) {
+  Reader r(in);
+  const std::string producer = std::move(out.producer);
+  out = ProducerSequence{};
+  out.producer = producer;
+  // Only sequence ids that were stored are recorded: never negative.
+  return r.finish(r.version() && r.varint_as(out.sequence_id, static_cast<std::uint64_t>(INT64_MAX)));
+}
+
 }  // namespace mop::storage

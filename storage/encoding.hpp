@@ -52,5 +52,12 @@ std::string encode_session(const SessionRecord& s);  // client id is in the key
 std::optional<std::string> decode_session(std::string_view in, SessionRecord& out);
 std::string encode_will(const WillRecord& w);  // client id is in the key
 std::optional<std::string> decode_will(std::string_view in, WillRecord& out);
+// Pulsar topic metadata (added to format 1 without a format bump: new column families, see FORMAT.md).
+std::string encode_partitioned(const PartitionedTopicRecord& r);  // topic name is in the key
+std::optional<std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out);
+std::string encode_schema(const SchemaRecord& s);  // topic name is in the key
+std::optional<std::string> decode_schema(std::string_view in, SchemaRecord& out);
+std::string encode_producer_sequence(const ProducerSequence& p);  // topic id and producer are in the key
+std::optional<std::string> decode_producer_sequence(std::string_view in, ProducerSequence& out);
 
 }  // namespace mop::storage

@@ -63,7 +63,12 @@ void MemoryStore::apply(const Batch::Op& op) {
                    floors_.erase(t.topic);
                    erase_topic(subscriptions_, t.topic);
                    erase_topic(cursors_, t.topic);
+                   erase_topic(sequences_, t.topic);
                  },
+                 [&](const Batch::PutPartitioned& p) { partitioned_[p.record.topic] = p.record; },
+                 [&](const Batch::PutSchema& p) { schemas_[p.schema.topic] = p.schema; },
+                 [&](const Batch::PutProducerSequence& p) { sequences_[{p.topic, p.sequence.producer}] = p.sequence; },
+                 [&](const Batch::DeleteProducerSequence& p) { sequences_.erase({p.topic, p.producer}); },
              },
              op);
 }
@@ -170,6 +175,29 @@ Expected<std::vector<WillRecord>> MemoryStore::wills() const {
   std::lock_guard lock(mu_);
   std::vector<WillRecord> out;
   for (const auto& [_, w] : wills_) out.push_back(w);
+  return out;
+}
+
+Expected<std::vector<PartitionedTopicRecord>> MemoryStore::partitioned_topics() const {
+  std::lock_guard lock(mu_);
+  std::vector<PartitionedTopicRecord> out;
+  for (const auto& [_, r] : partitioned_) out.push_back(r);
+  return out;
+}
+
+Expected<std::vector<SchemaRecord>> MemoryStore::schemas() const {
+  std::lock_guard lock(mu_);
+  std::vector<SchemaRecord> out;
+  for (const auto& [_, r] : schemas_) out.push_back(r);
+  return out;
+}
+
+Expected<std::vector<ProducerSequence>> MemoryStore::producer_sequences(std::uint64_t topic) const {
+  std::lock_guard lock(mu_);
+  std::vector<ProducerSequence> out;
+  for (auto it = sequences_.lower_bound({topic, std::string{}}); it != sequences_.end() && it->first.first == topic; ++it) {
+    out.push_back(it->second);
+  }
   return out;
 }
 

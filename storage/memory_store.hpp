@@ -32,6 +32,10 @@ public:
   Expected<std::vector<RetainedRecord>> retained() const override;
   Expected<std::vector<WillRecord>> wills() const override;
 
+  Expected<std::vector<PartitionedTopicRecord>> partitioned_topics() const override;
+  Expected<std::vector<SchemaRecord>> schemas() const override;
+  Expected<std::vector<ProducerSequence>> producer_sequences(std::uint64_t topic) const override;
+
   std::string describe() const override { return "memory"; }
 
   // Tests: the next `n` writes fail with `code` and change nothing.
@@ -54,6 +58,9 @@ private:
   std::map<std::string, SessionRecord> sessions_;
   std::map<std::string, RetainedRecord> retained_;
   std::map<std::string, WillRecord> wills_;
+  std::map<std::string, PartitionedTopicRecord> partitioned_;
+  std::map<std::string, SchemaRecord> schemas_;
+  std::map<std::pair<std::uint64_t, std::string>, ProducerSequence> sequences_;
 };
 
 }  // namespace mop::storage

@@ -68,6 +68,18 @@ using service::SessionRecord;
 using service::SessionSubscription;
 using service::WillRecord;
 
+// Pulsar topic metadata, declared with the service interface too.
+using service::PartitionedTopicRecord;
+using service::SchemaRecord;
+
+// Deduplication state of one producer on one topic (keyed by topic id): the highest sequence id
+// stored, written in the same batch as the log entry that completes it.
+struct ProducerSequence {
+  std::string producer;
+  std::int64_t sequence_id = -1;
+  auto operator<=>(const ProducerSequence&) const = default;
+};
+
 struct RetainedRecord {
   std::string topic;  // full Pulsar topic name
   Message message;

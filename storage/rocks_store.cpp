@@ -99,8 +99,9 @@ std::string topic_end(std::uint64_t id) {
 }  // namespace
 
 const char* RocksStore::cf_name(int cf) {
-  static constexpr const char* names[kCfCount] = {"default", "topics", "logs", "log_floors", "subscriptions",
-                                                  "cursors", "sessions", "retained", "wills"};
+  static constexpr const char* names[kCfCount] = {"default",  "topics",   "logs",     "log_floors",
+                                                  "subscriptions", "cursors", "sessions", "retained",
+                                                  "wills",    "partitioned_topics", "schemas", "producer_sequences"};
   return cf >= 0 && cf < kCfCount ? names[cf] : "?";
 }
 
@@ -196,12 +197,19 @@ Error RocksStore::open_db(bool create, bool read_only) {
     db.env = env_.get();
   }
   db.create_if_missing = create;
-  db.create_missing_column_families = create;
+  // Column families added to the format later are created in an older store on open (a
+  // read-only open cannot, and reads them as empty).
+  db.create_missing_column_families = !read_only;
 
   std::vector<std::string> names;
   if (!create) {
     const auto s = rocksdb::DB::ListColumnFamilies(db, path_, &names);
     if (!s.ok()) return Error(errc_of(s), fmt::format("cannot read the manifest of store {}: {}", path_, s.ToString()));
+    if (!read_only) {
+      for (int i = kFirstAddedCf; i < kCfCount; ++i) {
+        if (std::find(names.begin(), names.end(), cf_name(i)) == names.end()) names.emplace_back(cf_name(i));
+      }
+    }
   } else {
     for (int i = 0; i < kCfCount; ++i) names.emplace_back(cf_name(i));
   }
@@ -209,7 +217,7 @@ Error RocksStore::open_db(bool create, bool read_only) {
   for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   const auto s = read_only ? rocksdb::DB::OpenForReadOnly(db, path_, descriptors, &handles, &db_)
-                                    : rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);
+                            : rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);
   if (!s.ok()) {
     db_ = nullptr;
     return Error(errc_of(s), fmt::format("cannot open store {}: {}", path_, s.ToString()));
@@ -275,7 +283,7 @@ Error RocksStore::load() {
                              path_, version, kFormatVersion));
   }
   if (version == 0) return value_error(kDefault, kFormatVersionKey, "format version 0");
-  for (int cf = 0; cf < kCfCount; ++cf) {
+  for (int cf = 0; cf < kFirstAddedCf; ++cf) {
     if (!cfs_[static_cast<std::size_t>(cf)]) {
       return Error(StorageErrc::missing_record,
                    fmt::format("store {} lacks column family '{}' required by format version {}", path_, cf_name(cf), version));
@@ -313,7 +321,8 @@ Error RocksStore::load() {
 
   // Every record keyed by a topic id must belong to a known topic (a torn or partial store
   // otherwise shows up as a topic whose history is silently ignored). One seek per topic id.
-  for (const int cf : {kLogs, kLogFloors, kSubscriptions, kCursors}) {
+  for (const int cf : {kLogs, kLogFloors, kSubscriptions, kCursors, kProducerSequences}) {
+    if (!cfs_[static_cast<std::size_t>(cf)]) continue;  // an added CF in a read-only open of an older store
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[static_cast<std::size_t>(cf)]));
     for (it->SeekToFirst(); it->Valid();) {
       const auto k = view(it->key());
@@ -431,8 +440,25 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
             wb.Delete(cfs_[kLogFloors], lo);
             wb.DeleteRange(cfs_[kSubscriptions], lo, hi);
             wb.DeleteRange(cfs_[kCursors], lo, hi);
+            if (cfs_[kProducerSequences]) wb.DeleteRange(cfs_[kProducerSequences], lo, hi);
             std::lock_guard lock(topics_mu_);
             if (const auto it = topic_names_.find(t.topic); it != topic_names_.end()) wb.Delete(cfs_[kTopics], it->second);
+          },
+          // The added CFs are missing only in a read-only store, whose writes fail anyway.
+          [&](const Batch::PutPartitioned& p) {
+            if (cfs_[kPartitioned]) wb.Put(cfs_[kPartitioned], p.record.topic, encode_partitioned(p.record));
+          },
+          [&](const Batch::PutSchema& p) {
+            if (cfs_[kSchemas]) wb.Put(cfs_[kSchemas], p.schema.topic, encode_schema(p.schema));
+          },
+          [&](const Batch::PutProducerSequence& p) {
+            if (cfs_[kProducerSequences]) {
+              wb.Put(cfs_[kProducerSequences], key::topic_named(p.topic, p.sequence.producer),
+                     encode_producer_sequence(p.sequence));
+            }
+          },
+          [&](const Batch::DeleteProducerSequence& p) {
+            if (cfs_[kProducerSequences]) wb.Delete(cfs_[kProducerSequences], key::topic_named(p.topic, p.producer));
           },
       },
       op);
@@ -593,6 +619,7 @@ Expected<std::vector<TopicRecord>> RocksStore::topics() const {
 Error RocksStore::scan(int cf, const std::function<void(std::string_view, std::string_view)>& visit) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  if (!cfs_[static_cast<std::size_t>(cf)]) return {};  // an added CF missing in a read-only open: empty
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[static_cast<std::size_t>(cf)]));
   std::string last;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -610,6 +637,8 @@ Expected<std::vector<T>> RocksStore::scan_decode(int cf, std::string_view lower,
                                                  Decode decode) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  // A column family added to the format later, in a read-only open of an older store: empty.
+  if (!cfs_[static_cast<std::size_t>(cf)]) return std::vector<T>{};
   rocksdb::ReadOptions ro;
   const rocksdb::Slice ub = slice(upper);
   if (!upper.empty()) ro.iterate_upper_bound = &ub;
@@ -740,12 +769,38 @@ Expected<std::vector<WillRecord>> RocksStore::wills() const {
   });
 }
 
+Expected<std::vector<PartitionedTopicRecord>> RocksStore::partitioned_topics() const {
+  return scan_decode<PartitionedTopicRecord>(kPartitioned, {}, {},
+                                             [](std::string_view k, std::string_view v, PartitionedTopicRecord& out) {
+                                               out.topic.assign(k);
+                                               return decode_partitioned(v, out);
+                                             });
+}
+
+Expected<std::vector<SchemaRecord>> RocksStore::schemas() const {
+  return scan_decode<SchemaRecord>(kSchemas, {}, {}, [](std::string_view k, std::string_view v, SchemaRecord& out) {
+    out.topic.assign(k);
+    return decode_schema(v, out);
+  });
+}
+
+Expected<std::vector<ProducerSequence>> RocksStore::producer_sequences(std::uint64_t topic) const {
+  return scan_decode<ProducerSequence>(kProducerSequences, key::topic_prefix(topic), topic_end(topic),
+                                       [](std::string_view k, std::string_view v, ProducerSequence& out) {
+                                         out.producer.assign(k.substr(8));
+                                         return decode_producer_sequence(v, out);
+                                       });
+}
+
 Error RocksStore::flush_memtables() {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  std::vector<rocksdb::ColumnFamilyHandle*> all(cfs_.begin(), cfs_.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  for (auto* h : cfs_) {
+    if (h) all.push_back(h);
+  }
   const auto s = db_->Flush(fo, all);
   if (!s.ok()) return status_error(s, kDefault, {}, "cannot flush memtables");
   return {};

@@ -64,8 +64,14 @@ public:
     std::shared_ptr<rocksdb::FileSystem> file_system;
   };
 
-  // Column families, in the order of their handles.
-  enum Cf : int { kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills, kCfCount };
+  // Column families, in the order of their handles. Those from kFirstAddedCf on were added to
+  // format 1 later (FORMAT.md, "Additions"): created on open when missing, read as empty by a
+  // read-only open of a store that lacks them.
+  enum Cf : int {
+    kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills,
+    kPartitioned, kSchemas, kProducerSequences, kCfCount
+  };
+  static constexpr int kFirstAddedCf = kPartitioned;
   static const char* cf_name(int cf);
 
   // Opens (or creates) the store in directory `path`. Refuses a store of a newer format
@@ -97,6 +103,10 @@ public:
   Expected<std::vector<SessionRecord>> sessions() const override;
   Expected<std::vector<RetainedRecord>> retained() const override;
   Expected<std::vector<WillRecord>> wills() const override;
+
+  Expected<std::vector<PartitionedTopicRecord>> partitioned_topics() const override;
+  Expected<std::vector<SchemaRecord>> schemas() const override;
+  Expected<std::vector<ProducerSequence>> producer_sequences(std::uint64_t topic) const override;
 
   std::string describe() const override { return path_; }
 

@@ -3,8 +3,8 @@
 //  - topic logs: entries addressed by MessageId (ledger:entry), appended, read by range,
 //    trimmed from below (and truncated from above, to rewind after a failed append);
 //  - cursors: a subscription's ack floor plus its individually acknowledged ranges;
-//  - metadata: topics (name -> numeric id), subscriptions, MQTT sessions, retained messages and
-//    pending wills.
+//  - metadata: topics (name -> numeric id), subscriptions, MQTT sessions, retained messages,
+//    pending wills, and Pulsar's partition counts, schemas and producer sequence ids.
 // MemoryStore (tests) and RocksStore (RocksDB) implement it and pass one contract suite.
 //
 // Threading: a Store is shared by every thread. Reads are synchronous and may be called from
@@ -45,10 +45,16 @@ public:
   struct DeleteRetained { std::string topic; };
   struct PutWill { WillRecord will; };
   struct DeleteWill { std::string client_id; };
-  // Deletes the topic record, its log, its floor, its subscriptions and cursors.
+  // Deletes the topic record, its log, its floor, its subscriptions, cursors and producer sequences.
   struct DeleteTopic { std::uint64_t topic; };
+  struct PutPartitioned { PartitionedTopicRecord record; };
+  struct PutSchema { SchemaRecord schema; };
+  // Deduplication: in the same batch as the Append that completes the sequence id.
+  struct PutProducerSequence { std::uint64_t topic; ProducerSequence sequence; };
+  struct DeleteProducerSequence { std::uint64_t topic; std::string producer; };
   using Op = std::variant<Append, Trim, Truncate, PutSubscription, DeleteSubscription, PutCursor, PutSession,
-                          DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic>;
+                          DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic, PutPartitioned,
+                          PutSchema, PutProducerSequence, DeleteProducerSequence>;
 
   Batch& append(std::uint64_t topic, MessageId id, std::string value) {
     return add(Append{topic, {id.ledger, id.entry, -1}, std::move(value)});
@@ -69,6 +75,14 @@ public:
   Batch& put_will(WillRecord w) { return add(PutWill{std::move(w)}); }
   Batch& delete_will(std::string client_id) { return add(DeleteWill{std::move(client_id)}); }
   Batch& delete_topic(std::uint64_t topic) { return add(DeleteTopic{topic}); }
+  Batch& put_partitioned(PartitionedTopicRecord r) { return add(PutPartitioned{std::move(r)}); }
+  Batch& put_schema(SchemaRecord s) { return add(PutSchema{std::move(s)}); }
+  Batch& put_producer_sequence(std::uint64_t topic, ProducerSequence p) {
+    return add(PutProducerSequence{topic, std::move(p)});
+  }
+  Batch& delete_producer_sequence(std::uint64_t topic, std::string producer) {
+    return add(DeleteProducerSequence{topic, std::move(producer)});
+  }
 
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
@@ -126,6 +140,11 @@ public:
   virtual Expected<std::vector<SessionRecord>> sessions() const = 0;  // by client id
   virtual Expected<std::vector<RetainedRecord>> retained() const = 0;  // by topic
   virtual Expected<std::vector<WillRecord>> wills() const = 0;  // by client id
+
+  // --- Pulsar topic metadata ------------------------------------------------------------------
+  virtual Expected<std::vector<PartitionedTopicRecord>> partitioned_topics() const = 0;  // by name
+  virtual Expected<std::vector<SchemaRecord>> schemas() const = 0;  // by topic name
+  virtual Expected<std::vector<ProducerSequence>> producer_sequences(std::uint64_t topic) const = 0;  // by producer
 
   // Where the store lives, for messages ("memory" for MemoryStore).
   virtual std::string describe() const = 0;

@@ -55,6 +55,11 @@ CheckReport check_store(const Store& store) {
           }
         }
       }
+      if (auto seqs = store.producer_sequences(t.id); !seqs) {
+        problem(seqs.error());
+      } else {
+        r.producer_sequences += seqs->size();
+      }
       auto subs = store.subscriptions(t.id);
       if (!subs) {
         problem(subs.error());
@@ -85,6 +90,16 @@ CheckReport check_store(const Store& store) {
     problem(s.error());
   } else {
     r.wills = s->size();
+  }
+  if (auto s = store.partitioned_topics(); !s) {
+    problem(s.error());
+  } else {
+    r.partitioned_topics = s->size();
+  }
+  if (auto s = store.schemas(); !s) {
+    problem(s.error());
+  } else {
+    r.schemas = s->size();
   }
   return r;
 }

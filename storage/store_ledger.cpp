@@ -20,8 +20,11 @@ Expected<std::unique_ptr<StoreLedger>> StoreLedger::open(Store& store, Executor&
     first = (*bounds)->first.ledger == ledger ? (*bounds)->first.entry : 0;
     end = (*bounds)->end.entry;
   }
+  auto sequences = store.producer_sequences(*topic);
+  if (!sequences) return sequences.error();
   std::unique_ptr<StoreLedger> l(new StoreLedger(store, executor, *topic, ledger, first, options));
   l->end_ = l->next_ = l->cache_first_ = end;
+  for (const auto& p : *sequences) l->durable_sequences_.emplace(p.producer, p.sequence_id);
   return l;
 }
 
@@ -45,8 +48,20 @@ void StoreLedger::append(MessagePtr message, broker::AppendCallback done) {
   const std::uint64_t entry = next_++;
   Batch batch;
   const bool had_truncate = truncate_from_.has_value();
-  if (had_truncate) batch.truncate(topic_, {ledger_, *truncate_from_, -1});
+  if (had_truncate) {
+    batch.truncate(topic_, {ledger_, *truncate_from_, -1});
+    for (const auto& producer : sequence_fixups_) {
+      if (const auto it = durable_sequences_.find(producer); it != durable_sequences_.end()) {
+        batch.put_producer_sequence(topic_, {producer, it->second});
+      } else {
+        batch.delete_producer_sequence(topic_, producer);
+      }
+    }
+  }
   batch.append(topic_, {ledger_, entry, -1}, encode_message(*message));
+  if (message->dedup && message->dedup->sequence_id >= 0) {
+    batch.put_producer_sequence(topic_, {message->dedup->producer, message->dedup->sequence_id});
+  }
   cache_.push_back(std::move(message));
   pending_.push_back(std::move(done));
   store_.write(std::move(batch), executor_,
@@ -60,7 +75,14 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
   if (!e) {
     // The store completes in write order, so this is the oldest pending append.
     end_ = entry + 1;
-    if (had_truncate && truncate_from_ && *truncate_from_ <= entry) truncate_from_.reset();
+    if (had_truncate && truncate_from_ && *truncate_from_ <= entry) {
+      truncate_from_.reset();
+      sequence_fixups_.clear();
+    }
+    if (entry >= cache_first_ && entry - cache_first_ < cache_.size()) {
+      const auto& m = cache_[entry - cache_first_];
+      if (m->dedup && m->dedup->sequence_id >= 0) durable_sequences_[m->dedup->producer] = m->dedup->sequence_id;
+    }
     auto done = std::move(pending_.front());
     pending_.pop_front();
     evict();
@@ -73,6 +95,11 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
   ++epoch_;
   auto failed = std::move(pending_);
   pending_.clear();
+  for (std::uint64_t i = entry; i < next_; ++i) {
+    if (i < cache_first_ || i - cache_first_ >= cache_.size()) continue;
+    const auto& m = cache_[i - cache_first_];
+    if (m->dedup) sequence_fixups_.insert(m->dedup->producer);
+  }
   cache_.resize(static_cast<std::size_t>(entry - cache_first_));
   next_ = entry;
   truncate_from_ = truncate_from_ ? std::min(*truncate_from_, entry) : entry;

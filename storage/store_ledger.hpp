@@ -11,6 +11,11 @@
 // carries a truncate of everything from there, in the same atomic batch, so an entry that made
 // it to disk after the failure never survives next to a gap.
 //
+// Deduplication: a message with a dedup mark carries, in the same atomic batch as its
+// entry, the producer's sequence record, so a stored entry and its sequence id are durable
+// together. After a failed append, the sequence records written by appends that reached the
+// disk but are truncated are put back to the last durable value with that truncate.
+//
 // Trims are coalesced: at most one trim per topic is in flight; later ones merge into the next.
 // Restart: the ledger reopens where the stored log ends (entry ids are never reused).
 //
@@ -19,7 +24,9 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 #include "broker/broker.hpp"
 #include "broker/ledger.hpp"
@@ -86,6 +93,10 @@ private:
   // Bumped when pending appends are failed: their late store completions are then ignored.
   std::uint64_t epoch_ = 0;
   std::optional<std::uint64_t> truncate_from_;
+  // Highest durable sequence id per producer (those with a dedup mark), and the producers
+  // whose stored record may be ahead of it after a failed append (fixed with the truncate).
+  std::unordered_map<std::string, std::int64_t> durable_sequences_;
+  std::set<std::string> sequence_fixups_;
   std::uint64_t trim_sent_;        // floor of the last trim sent to the store
   bool trim_in_flight_ = false;
   // Completions posted to the executor check it: the ledger may be gone by then.

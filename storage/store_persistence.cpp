@@ -105,6 +105,18 @@ void StorePersistence::delete_will(const std::string& client_id, broker::Persist
   write(std::move(b), "deleting a will message", std::move(done));
 }
 
+void StorePersistence::put_partitioned_topic(service::PartitionedTopicRecord record, broker::PersistCallback done) {
+  Batch b;
+  b.put_partitioned(std::move(record));
+  write(std::move(b), "storing a partitioned topic", std::move(done));
+}
+
+void StorePersistence::put_schema(service::SchemaRecord schema, broker::PersistCallback done) {
+  Batch b;
+  b.put_schema(std::move(schema));
+  write(std::move(b), "storing a schema", std::move(done));
+}
+
 broker::Persistence::LoadError StorePersistence::load(Restored& out) {
   auto topics = store_.topics();
   if (!topics) return {topics.error().code, topics.error().message};
@@ -132,6 +144,9 @@ broker::Persistence::LoadError StorePersistence::load(Restored& out) {
       }
       restored.subscriptions.push_back(std::move(rs));
     }
+    auto sequences = store_.producer_sequences(t.id);
+    if (!sequences) return {sequences.error().code, sequences.error().message};
+    for (auto& p : *sequences) out.producer_sequences.push_back({t.name, std::move(p.producer), p.sequence_id});
     topic_ids_.emplace(t.name, t.id);
     out.topics.push_back(std::move(restored));
   }
@@ -151,6 +166,12 @@ broker::Persistence::LoadError StorePersistence::load(Restored& out) {
   if (!wills) return {wills.error().code, wills.error().message};
   out.sessions = std::move(*sessions);
   out.wills = std::move(*wills);
+  auto partitioned = store_.partitioned_topics();
+  if (!partitioned) return {partitioned.error().code, partitioned.error().message};
+  auto schemas = store_.schemas();
+  if (!schemas) return {schemas.error().code, schemas.error().message};
+  out.partitioned_topics = std::move(*partitioned);
+  out.schemas = std::move(*schemas);
   return {};
 }
 

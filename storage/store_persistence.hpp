@@ -33,6 +33,8 @@ public:
   void delete_session(const std::string& client_id, broker::PersistCallback done) override;
   void put_will(service::WillRecord will, broker::PersistCallback done) override;
   void delete_will(const std::string& client_id, broker::PersistCallback done) override;
+  void put_partitioned_topic(service::PartitionedTopicRecord record, broker::PersistCallback done) override;
+  void put_schema(service::SchemaRecord schema, broker::PersistCallback done) override;
   LoadError load(Restored& out) override;
 
 private:

@@ -76,13 +76,72 @@ void PulsarServer::forget_partial_acks(const service::TopicName& topic, const st
   partial_acks_.erase(first, last);
 }
 
+PulsarServer::PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
+    : service_(service), clock_(clock), options_(std::move(options)) {
+  for (const auto& p : service_.load_partitioned_topics()) partitioned_.insert_or_assign(p.topic, p.partitions);
+  for (const auto& r : service_.load_schemas()) {
+    if (!proto::Schema::Type_IsValid(static_cast<int>(r.type))) {
+      logger()->error("stored schema of {} has an unknown type {}: not restored", r.topic, r.type);
+      continue;
+    }
+    StoredSchema stored;
+    stored.schema.set_name(r.name);
+    stored.schema.set_schema_data(r.data);
+    stored.schema.set_type(static_cast<proto::Schema::Type>(r.type));
+    for (const auto& [k, v] : r.properties) {
+      auto* kv = stored.schema.add_properties();
+      kv->set_key(k);
+      kv->set_value(v);
+    }
+    stored.version = r.version;
+    schemas_.insert_or_assign(r.topic, std::move(stored));
+  }
+  // A restored producer resumes after what was stored; its recent receipts' ids are not kept.
+  for (const auto& r : service_.load_producer_sequences()) {
+    auto d = std::make_shared<Dedup>();
+    d->pushed = d->persisted = r.sequence_id;
+    dedup_.insert_or_assign(r.topic + '\n' + r.producer, std::move(d));
+  }
+}
+
 std::uint32_t PulsarServer::partitions(const service::TopicName& base) const {
   const auto it = partitioned_.find(base.str());
   return it == partitioned_.end() ? 0 : it->second;
 }
 
-void PulsarServer::create_partitioned(const service::TopicName& base, std::uint32_t partitions) {
+void PulsarServer::create_partitioned(const service::TopicName& base, std::uint32_t partitions,
+                                      std::function<void(std::error_code)> done) {
   partitioned_.emplace(base.str(), partitions);
+  service_.put_partitioned_topic({base.str(), partitions},
+                                 [this, name = base.str(), partitions, done = std::move(done)](std::error_code ec) {
+                                   if (ec) {
+                                     logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
+                                     const auto it = partitioned_.find(name);
+                                     if (it != partitioned_.end() && it->second == partitions) partitioned_.erase(it);
+                                   }
+                                   if (done) done(ec);
+                                 });
+}
+
+void PulsarServer::get_or_create_schema(const service::TopicName& topic, const proto::Schema& schema,
+                                        std::function<void(std::error_code, std::uint64_t)> done) {
+  // Schemas are opaque: the first one a topic gets is kept (no compatibility checks yet).
+  if (const auto it = schemas_.find(topic.str()); it != schemas_.end()) return done({}, it->second.version);
+  schemas_.emplace(topic.str(), StoredSchema{schema, 0});
+  service::SchemaRecord record;
+  record.topic = topic.str();
+  record.version = 0;
+  record.type = static_cast<std::uint32_t>(schema.type());
+  record.name = schema.name();
+  record.data = schema.schema_data();
+  for (const auto& kv : schema.properties()) record.properties.emplace_back(kv.key(), kv.value());
+  service_.put_schema(std::move(record), [this, name = topic.str(), done = std::move(done)](std::error_code ec) {
+    if (ec) {
+      logger()->error("storing the schema of {} failed: {}", name, ec.message());
+      schemas_.erase(name);
+    }
+    done(ec, 0);
+  });
 }
 
 std::optional<std::pair<std::string, std::uint32_t>> partition_of(const service::TopicName& topic) {
@@ -460,9 +519,25 @@ void Connection::on_partitioned_metadata(const Frame& f) {
     std::uint32_t n = server_.partitions(*topic);
     if (n == 0 && o.allow_auto_topic_creation && o.auto_create_partitioned && o.default_num_partitions > 0 &&
         !service_.topic_exists(*topic) && !partition_of(*topic)) {
-      server_.create_partitioned(*topic, o.default_num_partitions);
       n = o.default_num_partitions;
-      logger()->info("created partitioned topic {} with {} partitions", topic->str(), n);
+      logger()->info("creating partitioned topic {} with {} partitions", topic->str(), n);
+      // The answer waits until the partition count is stored: it must survive a restart.
+      server_.create_partitioned(*topic, n, [this, alive = std::weak_ptr<bool>(alive_), c, n](std::error_code ec) mutable {
+        const auto a = alive.lock();
+        if (!a || !*a) return;
+        auto* r = c.mutable_partitionmetadataresponse();
+        if (ec) {
+          r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
+          r->set_error(proto::PersistenceError);
+          r->set_message("Cannot store the partitioned topic: " + ec.message());
+        } else {
+          r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
+          r->set_partitions(n);
+        }
+        send(c);
+        transport_.output_ready();
+      });
+      return;
     }
     r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
     r->set_partitions(n);
@@ -494,27 +569,12 @@ void Connection::on_lookup(const Frame& f) {
 
 void Connection::on_producer(const Frame& f) {
   const auto& q = f.command->producer();
-  auto success = [&](const Producer& p, bool ready) {
-    proto::BaseCommand c;
-    c.set_type(proto::BaseCommand::PRODUCER_SUCCESS);
-    auto* r = c.mutable_producer_success();
-    r->set_request_id(q.request_id());
-    r->set_producer_name(p.name);
-    // With deduplication the client resumes its numbering after what we stored.
-    r->set_last_sequence_id(server_.options().deduplication ? server_.dedup(p.topic, p.name)->persisted : -1);
-    if (!ready) r->set_producer_ready(false);
-    if (q.producer_access_mode() != proto::Shared && ready) r->set_topic_epoch(server_.topic_epoch(p.topic));
-    if (q.has_schema()) {
-      auto& schemas = server_.schemas();
-      auto it = schemas.find(p.topic.str());
-      if (it == schemas.end()) it = schemas.emplace(p.topic.str(), PulsarServer::StoredSchema{q.schema(), 0}).first;
-      r->set_schema_version(schema_version_bytes(it->second.version));
-    }
-    send(c);
-  };
   if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
     // A retried PRODUCER for a producer that already exists: same answer again.
-    return success(it->second, it->second.ready);
+    const auto schema = server_.schemas().find(it->second.topic.str());
+    return producer_success(q, it->second, it->second.ready,
+                            q.has_schema() && schema != server_.schemas().end() ? std::optional{schema->second.version}
+                                                                                : std::nullopt);
   }
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
@@ -527,7 +587,41 @@ void Connection::on_producer(const Frame& f) {
   if (added == PulsarServer::AddProducer::fenced) return send_error(q.request_id(), proto::ProducerFenced, why);
   const bool ready = added == PulsarServer::AddProducer::ready;
   const auto& p = producers_.emplace(q.producer_id(), Producer{*topic, std::move(name), ready}).first->second;
-  success(p, ready);
+  if (!q.has_schema()) return producer_success(q, p, ready, std::nullopt);
+  // The producer's schema becomes the topic's first one (stored before PRODUCER_SUCCESS), or the
+  // topic's schema is named.
+  server_.get_or_create_schema(
+      *topic, q.schema(),
+      [this, alive = std::weak_ptr<bool>(alive_), q, ready](std::error_code ec, std::uint64_t version) {
+        const auto a = alive.lock();
+        if (!a || !*a) return;
+        const auto it = producers_.find(q.producer_id());
+        if (it == producers_.end()) return;  // closed meanwhile
+        if (ec) {
+          const auto topic = it->second.topic;
+          producers_.erase(it);
+          server_.remove_producer(topic, *this, q.producer_id());
+          send_error(q.request_id(), proto::PersistenceError, "Cannot store the schema: " + ec.message());
+        } else {
+          producer_success(q, it->second, ready, version);
+        }
+        transport_.output_ready();
+      });
+}
+
+void Connection::producer_success(const proto::CommandProducer& q, const Producer& p, bool ready,
+                                  std::optional<std::uint64_t> schema_version) {
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::PRODUCER_SUCCESS);
+  auto* r = c.mutable_producer_success();
+  r->set_request_id(q.request_id());
+  r->set_producer_name(p.name);
+  // With deduplication the client resumes its numbering after what we stored.
+  r->set_last_sequence_id(server_.options().deduplication ? server_.dedup(p.topic, p.name)->persisted : -1);
+  if (!ready) r->set_producer_ready(false);
+  if (q.producer_access_mode() != proto::Shared && ready) r->set_topic_epoch(server_.topic_epoch(p.topic));
+  if (schema_version) r->set_schema_version(schema_version_bytes(*schema_version));
+  send(c);
 }
 
 void Connection::producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch) {
@@ -636,7 +730,7 @@ void Connection::on_send(const Frame& f) {
   // A batch is unpacked into one stored message per batch entry, so that MQTT subscribers and
   // Pulsar consumers alike see individual messages with their own properties; the receipt names
   // the first entry, from which the client numbers the rest of its batch.
-  std::vector<service::MessagePtr> messages;
+  std::vector<std::shared_ptr<service::Message>> messages;
   auto base = [&] {
     auto m = std::make_shared<service::Message>();
     m->producer_name = meta.producer_name();
@@ -668,6 +762,9 @@ void Connection::on_send(const Frame& f) {
     messages.push_back(std::move(m));
   }
   if (messages.empty()) return send_error(proto::UnknownError, "empty batch");
+  // The store records the producer's sequence id with the last entry, in the same write, so the
+  // state survives a restart exactly as far as the entries do.
+  if (dedup) messages.back()->dedup = service::DedupMark{it->second.name, last_seq};
 
   // Callbacks of one topic run in publish order, so receipts leave in SEND order per producer.
   struct Pending {
@@ -948,11 +1045,21 @@ void Connection::on_get_or_create_schema(const Frame& f) {
     r->set_error_code(proto::InvalidTopicName);
     r->set_error_message("Invalid topic name: " + q.topic());
   } else {
-    // Schemas are opaque: the first one a topic gets is kept (no compatibility checks yet).
-    auto& schemas = server_.schemas();
-    auto it = schemas.find(topic->str());
-    if (it == schemas.end()) it = schemas.emplace(topic->str(), PulsarServer::StoredSchema{q.schema(), 0}).first;
-    r->set_schema_version(schema_version_bytes(it->second.version));
+    server_.get_or_create_schema(*topic, q.schema(),
+                                 [this, alive = std::weak_ptr<bool>(alive_), c](std::error_code ec, std::uint64_t v) mutable {
+                                   const auto a = alive.lock();
+                                   if (!a || !*a) return;
+                                   auto* r = c.mutable_getorcreateschemaresponse();
+                                   if (ec) {
+                                     r->set_error_code(proto::PersistenceError);
+                                     r->set_error_message("Cannot store the schema: " + ec.message());
+                                   } else {
+                                     r->set_schema_version(schema_version_bytes(v));
+                                   }
+                                   send(c);
+                                   transport_.output_ready();
+                                 });
+    return;
   }
   send(c);
 }

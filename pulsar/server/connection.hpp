@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -65,8 +66,8 @@ class Connection;
 // State shared by every connection of one listener.
 class PulsarServer {
 public:
-  PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
-      : service_(service), clock_(clock), options_(std::move(options)) {}
+  // Reads back what the service restored: partition counts, schemas, producer sequence ids.
+  PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options);
 
   service::MessagingService& service() { return service_; }
   Clock& clock() { return clock_; }
@@ -79,10 +80,18 @@ public:
     std::uint64_t version = 0;
   };
   std::map<std::string, StoredSchema>& schemas() { return schemas_; }
-  // Partitioned topics by base name -> partition count. In memory: with auto-creation set to
-  // partitioned, a restart re-creates them with the configured count on first use.
+  // The topic's schema, or `schema` as its first one, stored through the service: `done` gets
+  // the version once durable (at once for a schema the topic has). On a failed write the
+  // schema is forgotten again and `done` gets the error.
+  void get_or_create_schema(const service::TopicName& topic, const proto::Schema& schema,
+                            std::function<void(std::error_code, std::uint64_t version)> done);
+  // Partitioned topics by base name -> partition count, stored through the service (they
+  // survive a restart).
   std::uint32_t partitions(const service::TopicName& base) const;
-  void create_partitioned(const service::TopicName& base, std::uint32_t partitions);
+  // Creates it (known at once) and stores it; `done` runs once durable, or with the error (the
+  // topic is then forgotten again).
+  void create_partitioned(const service::TopicName& base, std::uint32_t partitions,
+                          std::function<void(std::error_code)> done);
   // For "x-partition-N" of a partitioned topic "x" with more than N partitions: true.
   bool is_partition_of_partitioned(const service::TopicName& topic) const;
   // Producers of each topic, for access modes and name uniqueness (Pulsar's rules):
@@ -219,6 +228,8 @@ private:
   void on_partitioned_metadata(const Frame& f);
   void on_lookup(const Frame& f);
   void on_producer(const Frame& f);
+  void producer_success(const proto::CommandProducer& q, const Producer& p, bool ready,
+                        std::optional<std::uint64_t> schema_version);
   void on_send(const Frame& f);
   void on_close_producer(const Frame& f);
   void on_subscribe(const Frame& f);

@@ -73,6 +73,41 @@ TEST(Encoding, SessionCursorWillRoundTrip) {
   EXPECT_EQ(sub, sub2);
 }
 
+SchemaRecord sample_schema() {
+  SchemaRecord s;
+  s.topic = "persistent://t/n/s";
+  s.version = 3;
+  s.type = 2;
+  s.name = "json";
+  s.data = std::string("{\"type\":\"record\"}\0\xff", 20);
+  s.properties = {{"k", "v"}, {"k", "w"}};
+  return s;
+}
+
+TEST(Encoding, PulsarMetadataRoundTrip) {
+  PartitionedTopicRecord p{"persistent://t/n/x", 7}, p2;
+  p2.topic = p.topic;
+  ASSERT_FALSE(decode_partitioned(encode_partitioned(p), p2));
+  EXPECT_EQ(p, p2);
+  SchemaRecord s;
+  s.topic = "persistent://t/n/s";  // the key's part is kept
+  ASSERT_FALSE(decode_schema(encode_schema(sample_schema()), s));
+  EXPECT_EQ(s, sample_schema());
+  ProducerSequence q{"prod", INT64_MAX}, q2;
+  q2.producer = "prod";
+  ASSERT_FALSE(decode_producer_sequence(encode_producer_sequence(q), q2));
+  EXPECT_EQ(q, q2);
+  // Values that encode but mean nothing are refused, with a reason.
+  PartitionedTopicRecord zero;
+  const auto why = decode_partitioned(encode_partitioned({"x", 0}), zero);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("partition count 0"), std::string::npos) << *why;
+  std::string huge = "\x01";
+  for (int i = 0; i < 9; ++i) huge.push_back('\xff');
+  huge.push_back('\x01');  // 2^64 - 1: not a sequence id
+  EXPECT_TRUE(decode_producer_sequence(huge, q2));
+}
+
 TEST(Encoding, EveryTruncationAndExtensionIsRejected) {
   using Decoder = std::function<bool(std::string_view)>;  // true: rejected
   const std::pair<std::string, Decoder> cases[] = {
@@ -80,6 +115,9 @@ TEST(Encoding, EveryTruncationAndExtensionIsRejected) {
       {encode_session(sample_session()), [](std::string_view v) { SessionRecord s; return decode_session(v, s).has_value(); }},
       {encode_cursor({{1, 5, -1}, {{1, 7, 9}}}), [](std::string_view v) { CursorRecord c; return decode_cursor(v, c).has_value(); }},
       {encode_will({"c", "t", sample_message(), 1, true, 5, 77}), [](std::string_view v) { WillRecord w; return decode_will(v, w).has_value(); }},
+      {encode_partitioned({"x", 300}), [](std::string_view v) { PartitionedTopicRecord p; return decode_partitioned(v, p).has_value(); }},
+      {encode_schema(sample_schema()), [](std::string_view v) { SchemaRecord s; return decode_schema(v, s).has_value(); }},
+      {encode_producer_sequence({"p", 1u << 20}), [](std::string_view v) { ProducerSequence p; return decode_producer_sequence(v, p).has_value(); }},
   };
   for (const auto& [v, rejected] : cases) {
     EXPECT_FALSE(rejected(v));
@@ -111,6 +149,12 @@ TEST(Encoding, GarbageNeverCrashes) {
     (void)decode_session(v, s);
     (void)decode_cursor(v, c);
     (void)decode_will(v, w);
+    PartitionedTopicRecord p;
+    SchemaRecord sc;
+    ProducerSequence q;
+    (void)decode_partitioned(v, p);
+    (void)decode_schema(v, sc);
+    (void)decode_producer_sequence(v, q);
   }
 }
 

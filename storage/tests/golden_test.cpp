@@ -53,6 +53,52 @@ TEST(GoldenStore, V1ReadsBackItsKnownContent) {
   EXPECT_EQ(golden::check(**store), "");
 }
 
+// The v1 golden store predates the Pulsar metadata column families (partitioned_topics,
+// schemas, producer_sequences): read-only it reads them as empty; opened for writing it gets
+// them, keeps its content, and stores the new records across a reopen.
+TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
+  TempDir dir;
+  const auto path = copy_golden(dir, "v1");
+  {
+    RocksStore::Options ro;
+    ro.read_only = true;
+    ro.create_if_missing = false;
+    auto store = RocksStore::open(path, ro);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    EXPECT_TRUE((*store)->partitioned_topics()->empty());
+    EXPECT_TRUE((*store)->schemas()->empty());
+    const auto topics = (*store)->topics();
+    ASSERT_FALSE(topics->empty());
+    EXPECT_TRUE((*store)->producer_sequences(topics->front().id)->empty());
+    EXPECT_EQ(golden::check(**store), "");
+  }
+  std::uint64_t topic = 0;
+  {
+    auto store = RocksStore::open(path);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    EXPECT_EQ(golden::check(**store), "");
+    topic = (*store)->topics()->front().id;
+    LockedExecutor executor;
+    bool done = false;
+    Error result;
+    Batch b;
+    b.put_partitioned({"persistent://t/n/p", 2}).put_schema({"persistent://t/n/p", 0, 1, "s", "", {}});
+    b.put_producer_sequence(topic, {"prod", 4});
+    (*store)->write(std::move(b), executor, [&](const Error& e) {
+      result = e;
+      done = true;
+    });
+    ASSERT_TRUE(executor.run_until([&] { return done; }));
+    ASSERT_FALSE(result) << result.to_string();
+  }
+  auto store = RocksStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  EXPECT_EQ(golden::check(**store), "");
+  EXPECT_EQ(*(*store)->partitioned_topics(), (std::vector<PartitionedTopicRecord>{{"persistent://t/n/p", 2}}));
+  EXPECT_EQ((*store)->schemas()->size(), 1u);
+  EXPECT_EQ(*(*store)->producer_sequences(topic), (std::vector<ProducerSequence>{{"prod", 4}}));
+}
+
 TEST(GoldenStore, TheGeneratorStillProducesTheGoldenContent) {
   // The same content written by today's code reads back the same (guards golden::check itself).
   StoreUnderTest s("rocks");

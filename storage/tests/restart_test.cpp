@@ -58,6 +58,10 @@ public:
   void delete_session(const std::string& c, broker::PersistCallback d) override { inner_.delete_session(c, std::move(d)); }
   void put_will(service::WillRecord w, broker::PersistCallback d) override { inner_.put_will(std::move(w), std::move(d)); }
   void delete_will(const std::string& c, broker::PersistCallback d) override { inner_.delete_will(c, std::move(d)); }
+  void put_partitioned_topic(service::PartitionedTopicRecord r, broker::PersistCallback d) override {
+    inner_.put_partitioned_topic(std::move(r), std::move(d));
+  }
+  void put_schema(service::SchemaRecord r, broker::PersistCallback d) override { inner_.put_schema(std::move(r), std::move(d)); }
   LoadError load(Restored& out) override { return inner_.load(out); }
   int cursor_writes = 0;
 

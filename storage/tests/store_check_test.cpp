@@ -119,5 +119,40 @@ TEST(StoreCheck, DamagedLogEntryIsNamedByTopicAndEntry) {
   EXPECT_TRUE(e);
 }
 
+TEST(StoreCheck, PulsarMetadataIsCountedAndADamagedRecordIsNamed) {
+  StoreUnderTest s("rocks");
+  const auto id = s.store->ensure_topic("persistent://t/n/a");
+  ASSERT_TRUE(id.ok());
+  Batch b;
+  b.put_partitioned({"persistent://t/n/p", 3}).put_schema({"persistent://t/n/a", 0, 2, "json", "{}", {}});
+  b.put_producer_sequence(*id, {"prod-1", 7}).put_producer_sequence(*id, {"prod-2", 8});
+  ASSERT_FALSE(s.write(std::move(b)));
+  s.store.reset();
+  {
+    auto store = open_read_only(s.dir.sub("db"));
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    const auto r = check_store(**store);
+    EXPECT_TRUE(r.ok()) << all(r);
+    EXPECT_EQ(r.partitioned_topics, 1u);
+    EXPECT_EQ(r.schemas, 1u);
+    EXPECT_EQ(r.producer_sequences, 2u);
+  }
+  // One bad record of each kind: each is named by column family and key.
+  ASSERT_NO_FATAL_FAILURE(put_raw(s.dir.sub("db"), RocksStore::kPartitioned, "persistent://t/n/q", std::string("\x01\x00", 2)));
+  ASSERT_NO_FATAL_FAILURE(put_raw(s.dir.sub("db"), RocksStore::kSchemas, "persistent://t/n/a", "\x01\x00"));
+  ASSERT_NO_FATAL_FAILURE(put_raw(s.dir.sub("db"), RocksStore::kProducerSequences, key::topic_named(*id, "prod-2"), "\x09"));
+  auto store = open_read_only(s.dir.sub("db"));
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  const auto r = check_store(**store);
+  ASSERT_EQ(r.problems.size(), 3u) << all(r);
+  const auto text = all(r);
+  EXPECT_NE(text.find("'partitioned_topics' key \"persistent://t/n/q\""), std::string::npos) << text;
+  EXPECT_NE(text.find("partition count 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("'schemas' key \"persistent://t/n/a\""), std::string::npos) << text;
+  EXPECT_NE(text.find("'producer_sequences'"), std::string::npos) << text;
+  EXPECT_NE(text.find("prod-2"), std::string::npos) << text;
+  EXPECT_NE(text.find("unsupported value version 9"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace mop::storage::test

@@ -166,12 +166,49 @@ TEST_P(StoreContract, SessionsRetainedWills) {
   EXPECT_TRUE(store().wills()->empty());
 }
 
+TEST_P(StoreContract, PulsarMetadata) {
+  const auto t = topic(), other = topic("persistent://t/n/o");
+  SchemaRecord schema{"persistent://t/n/a", 0, 2, "json", "{}", {{"k", "v"}}};
+  Batch b;
+  b.put_partitioned({"persistent://t/n/p", 3}).put_partitioned({"persistent://t/n/b", 1}).put_schema(schema);
+  // A producer sequence goes in the same batch as the entry it completes.
+  b.append(t, {t, 0, -1}, value(0)).put_producer_sequence(t, {"prod-b", 5}).put_producer_sequence(t, {"prod-a", 9});
+  b.put_producer_sequence(other, {"prod-a", 1});
+  ASSERT_FALSE(s.write(std::move(b)));
+  EXPECT_EQ(*store().partitioned_topics(),
+            (std::vector<PartitionedTopicRecord>{{"persistent://t/n/b", 1}, {"persistent://t/n/p", 3}}));
+  EXPECT_EQ(*store().schemas(), std::vector<SchemaRecord>{schema});
+  EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 9}, {"prod-b", 5}}));
+  EXPECT_EQ(*store().producer_sequences(other), (std::vector<ProducerSequence>{{"prod-a", 1}}));
+  // Put replaces; delete removes one producer only.
+  Batch c;
+  c.put_partitioned({"persistent://t/n/p", 4}).put_producer_sequence(t, {"prod-a", 10}).delete_producer_sequence(t, "prod-b");
+  ASSERT_FALSE(s.write(std::move(c)));
+  EXPECT_EQ(store().partitioned_topics()->back(), (PartitionedTopicRecord{"persistent://t/n/p", 4}));
+  EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 10}}));
+  if (s.can_reopen()) {
+    s.reopen();
+    EXPECT_EQ(store().partitioned_topics()->size(), 2u);
+    EXPECT_EQ(*store().schemas(), std::vector<SchemaRecord>{schema});
+    EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 10}}));
+  }
+  // A failed batch leaves no sequence record behind (it is atomic with its entry).
+  if (auto* m = dynamic_cast<MemoryStore*>(&store())) {
+    m->fail_next_writes(1);
+    Batch f;
+    f.append(t, {t, 1, -1}, value(1)).put_producer_sequence(t, {"prod-a", 11});
+    EXPECT_TRUE(s.write(std::move(f)));
+    EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 10}}));
+  }
+}
+
 TEST_P(StoreContract, DeleteTopicRemovesEverythingOfIt) {
   const auto t = topic(), other = topic("persistent://t/n/o");
   append(t, 0, 3);
   append(other, 0, 2);
   Batch b;
   b.put_subscription(t, {"s", service::SubscriptionType::shared, true}).put_cursor(t, "s", {{t, 1, -1}, {}});
+  b.put_producer_sequence(t, {"p", 3}).put_producer_sequence(other, {"p", 4});
   ASSERT_FALSE(s.write(std::move(b)));
   Batch d;
   d.delete_topic(t);
@@ -180,6 +217,8 @@ TEST_P(StoreContract, DeleteTopicRemovesEverythingOfIt) {
   EXPECT_EQ(*store().log_bounds(t), std::nullopt);
   EXPECT_TRUE(store().subscriptions(t)->empty());
   EXPECT_EQ(*store().cursor(t, "s"), std::nullopt);
+  EXPECT_TRUE(store().producer_sequences(t)->empty());
+  EXPECT_EQ(store().producer_sequences(other)->size(), 1u);
   EXPECT_EQ(entries(other), (std::vector<std::uint64_t>{0, 1}));
   // A new topic never gets the old id back (records left over by a crash cannot attach to it).
   EXPECT_NE(topic("persistent://t/n/new"), t);

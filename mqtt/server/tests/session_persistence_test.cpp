@@ -56,6 +56,12 @@ public:
   void delete_will(const std::string& id, broker::PersistCallback done) override {
     run([this, id, done = std::move(done)]() mutable { real_.delete_will(id, std::move(done)); });
   }
+  void put_partitioned_topic(service::PartitionedTopicRecord r, broker::PersistCallback done) override {
+    run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_partitioned_topic(std::move(r), std::move(done)); });
+  }
+  void put_schema(service::SchemaRecord r, broker::PersistCallback done) override {
+    run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_schema(std::move(r), std::move(done)); });
+  }
   LoadError load(Restored& out) override { return real_.load(out); }
 
   void release() {
