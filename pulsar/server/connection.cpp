@@ -215,6 +215,15 @@ PulsarServer::AddProducer PulsarServer::add_producer(const service::TopicName& t
   return AddProducer::ready;
 }
 
+void PulsarServer::shutdown() {
+  shutting_down_ = true;
+  // Closing a connection changes no registration (it unregisters when destroyed), but copy anyway.
+  std::vector<Connection*> all;
+  all.reserve(connections_.size());
+  for (const auto& [serial, c] : connections_) all.push_back(c);
+  for (auto* c : all) c->server_shutdown();
+}
+
 void PulsarServer::remove_producer(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id) {
   const auto it = topic_producers_.find(topic.str());
   if (it == topic_producers_.end()) return;
@@ -225,7 +234,7 @@ void PulsarServer::remove_producer(const service::TopicName& topic, Connection& 
     if (tp.active.empty()) tp.exclusive = false;
   }
   if (const auto w = std::find_if(tp.waiting.begin(), tp.waiting.end(), same); w != tp.waiting.end()) tp.waiting.erase(w);
-  if (tp.active.empty() && !tp.waiting.empty()) {
+  if (tp.active.empty() && !tp.waiting.empty() && !shutting_down_) {
     // The topic is free: the first waiting exclusive producer takes it.
     tp.active.push_back(std::move(tp.waiting.front()));
     tp.waiting.pop_front();
@@ -271,9 +280,14 @@ Connection::Connection(PulsarServer& server, Transport& transport, std::string p
       peer_(std::move(peer)),
       reader_(server.options().max_message_size + kFramePadding),
       last_received_(server.clock().now()),
-      next_check_(last_received_ + server.options().keep_alive) {}
+      next_check_(last_received_ + server.options().keep_alive) {
+  serial_ = server_.attach(*this);
+}
 
-Connection::~Connection() { release(); }
+Connection::~Connection() {
+  release();
+  server_.detach(serial_);
+}
 
 const std::array<Connection::Handler, 69>& Connection::handlers() {
   static const auto table = [] {
@@ -656,6 +670,27 @@ void Connection::close_consumer_from_server(std::uint64_t consumer_id) {
   c.mutable_close_consumer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
   send(c);
   transport_.output_ready();
+}
+
+void Connection::server_shutdown() {
+  if (closed_) return;
+  for (const auto& [id, p] : producers_) {
+    proto::BaseCommand c;
+    c.set_type(proto::BaseCommand::CLOSE_PRODUCER);
+    c.mutable_close_producer()->set_producer_id(id);
+    c.mutable_close_producer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
+    send(c);
+  }
+  for (const auto& [id, consumer] : consumers_) {
+    proto::BaseCommand c;
+    c.set_type(proto::BaseCommand::CLOSE_CONSUMER);
+    c.mutable_close_consumer()->set_consumer_id(id);
+    c.mutable_close_consumer()->set_request_id(static_cast<std::uint64_t>(-1));
+    send(c);
+  }
+  logger()->debug("{}: broker shutdown: closed {} producers and {} consumers", peer_, producers_.size(),
+                  consumers_.size());
+  close("broker shutdown");  // the consumers' unacknowledged messages go back to their subscriptions
 }
 
 void Connection::close_producer_from_server(std::uint64_t producer_id) {

@@ -110,6 +110,20 @@ public:
   // Topic epoch: raised each time an exclusive producer takes the topic.
   std::uint64_t topic_epoch(const service::TopicName& topic) const;
 
+  // Broker shutdown: every connection tells its client that each of its producers and consumers
+  // is closed (CLOSE_PRODUCER, CLOSE_CONSUMER, as Pulsar does when it unloads a topic, so clients
+  // reconnect rather than treat the closed socket as a failure), then closes after flushing.
+  // Waiting exclusive producers are not promoted meanwhile.
+  void shutdown();
+  bool shutting_down() const { return shutting_down_; }
+  // Connections register themselves (Connection's constructor and destructor); shutdown goes
+  // through them oldest first.
+  std::uint64_t attach(Connection& c) {
+    connections_.emplace(next_connection_, &c);
+    return next_connection_++;
+  }
+  void detach(std::uint64_t serial) { connections_.erase(serial); }
+
   // Deduplication state of one producer name on one topic (brokerDeduplicationEnabled).
   struct Dedup {
     std::int64_t pushed = -1;     // highest sequence id accepted for storing
@@ -161,6 +175,9 @@ private:
   };
   std::unordered_map<std::string, TopicProducers> topic_producers_;
   std::unordered_map<std::string, std::shared_ptr<Dedup>> dedup_;
+  std::map<std::uint64_t, Connection*> connections_;
+  std::uint64_t next_connection_ = 0;
+  bool shutting_down_ = false;
 };
 
 class Connection {
@@ -191,6 +208,9 @@ public:
   void close_consumer_from_server(std::uint64_t consumer_id);
   // A queued WaitForExclusive producer got the topic: PRODUCER_SUCCESS producer_ready=true.
   void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);
+  // The broker is shutting down: CLOSE_PRODUCER / CLOSE_CONSUMER for each producer and
+  // consumer, then close after flushing (see PulsarServer::shutdown).
+  void server_shutdown();
 
 private:
   struct Producer {
@@ -261,6 +281,7 @@ private:
   // Publish callbacks outlive nothing: they check this before touching the connection.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::string scratch_;  // decompression buffer, reused
+  std::uint64_t serial_ = 0;  // registration with the server
 };
 
 // "persistent://t/n/x-partition-3" -> ("persistent://t/n/x", 3); nullopt for other names.

@@ -2,6 +2,7 @@
 // The Pulsar protocol's TCP listener (brokerServicePort): one Connection per socket, on the
 // io_context the service runs on. The socket work is net::TcpListener's.
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -21,12 +22,18 @@ public:
   void stop_accepting();
   // Connections stop reading while `gate` is closed (publish back-pressure).
   void set_read_gate(net::ReadGate* gate) { listener_.set_read_gate(gate); }
-  // Stops accepting and closes every connection (their consumers' unacknowledged messages go
-  // back to their subscriptions), so that the io_context can run out of work.
+  // Stops accepting, sends every client CLOSE_PRODUCER / CLOSE_CONSUMER for each of its
+  // producers and consumers (PulsarServer::shutdown) and closes every connection once that is
+  // written (their consumers' unacknowledged messages go back to their subscriptions); a
+  // connection whose peer does not read is closed without waiting, so that the io_context can
+  // run out of work.
   void shutdown();
 
 private:
+  boost::asio::io_context& io_;
+  PulsarServer& server_;
   net::TcpListener listener_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace mop::pulsar::server

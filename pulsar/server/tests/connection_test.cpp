@@ -759,5 +759,66 @@ TEST_F(ConnectionTest, AuthenticatorRejectionsClose) {
   }
 }
 
+TEST_F(ConnectionTest, ShutdownClosesEveryProducerAndConsumerBeforeTheSocket) {
+  auto a = open();
+  auto b = open();
+  auto idle = open();  // never sent CONNECT: just closed
+  connect(*a);
+  connect(*b);
+  producer(*a, 1, kTopic);
+  subscribe(*a, 7, kTopic, "sub-a");
+  subscribe(*b, 8, kTopic, "sub-b", proto::CommandSubscribe::Exclusive);
+  command(*b, producer_cmd(2, kTopic, proto::Shared, "bp"));
+  drain(*a);
+  drain(*b);
+  // A message delivered to b's consumer and not acknowledged goes back to its subscription.
+  feed(*a, send_frame(1, 0, "m0"));
+  flow(*b, 8, 10);
+  ASSERT_EQ(drain(*b).size(), 1u);
+  drain(*a);
+  server_.shutdown();
+  auto got = drain(*a);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_PRODUCER);
+  EXPECT_EQ(got[0].command.close_producer().producer_id(), 1u);
+  EXPECT_EQ(got[1].command.type(), Cmd::CLOSE_CONSUMER);
+  EXPECT_EQ(got[1].command.close_consumer().consumer_id(), 7u);
+  got = drain(*b);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.close_producer().producer_id(), 2u);
+  EXPECT_EQ(got[1].command.close_consumer().consumer_id(), 8u);
+  EXPECT_TRUE(a->closed());
+  EXPECT_TRUE(b->closed());
+  EXPECT_TRUE(idle->closed());
+  EXPECT_TRUE(drain(*idle).empty());
+  EXPECT_TRUE(transport_.closed);
+  EXPECT_EQ(a->producer_count() + a->consumer_count() + b->producer_count() + b->consumer_count(), 0u);
+  // The message b held is available again on its subscription (for the client's reconnect).
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 9, kTopic, "sub-b", proto::CommandSubscribe::Exclusive);
+  flow(*c, 9, 10);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].payload, "m0");
+  EXPECT_EQ(got[1].command.message().redelivery_count(), 1u);
+}
+
+TEST_F(ConnectionTest, ShutdownDoesNotHandTheTopicToAWaitingExclusiveProducer) {
+  auto a = open();
+  auto b = open();
+  connect(*a);
+  connect(*b);
+  command(*a, producer_cmd(1, kTopic, proto::Exclusive, "owner"));
+  command(*b, producer_cmd(2, kTopic, proto::WaitForExclusive, "waiter"));
+  drain(*a);
+  ASSERT_FALSE(drain(*b).at(0).command.producer_success().producer_ready());
+  server_.shutdown();
+  drain(*a);
+  const auto got = drain(*b);
+  ASSERT_EQ(got.size(), 1u);  // its CLOSE_PRODUCER, no PRODUCER_SUCCESS ready=true first
+  EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_PRODUCER);
+}
+
 }  // namespace
 }  // namespace mop::pulsar::server

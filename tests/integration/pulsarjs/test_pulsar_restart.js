@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What the Pulsar protocol keeps across a restart of a real `mop` process (killed with SIGKILL,
 // then started again on the same dataDir): partition counts, schemas and the deduplication state
-// of a producer. The commands pulsar-flex does not send (PARTITIONED_METADATA, schemas, SENDs
+// of a producer; and what a client hears when mop is stopped with SIGTERM. The commands pulsar-flex does not send (PARTITIONED_METADATA, schemas, SENDs
 // with chosen sequence ids) go over a bare connection encoded with pulsar-flex's own protobuf
 // classes; the messages are read back with a pulsar-flex consumer.
 // Run: MOP_BIN=build/mop node --test --test-force-exit test_pulsar_restart.js
@@ -213,5 +213,18 @@ test('partition counts, schemas and producer sequence ids survive kill -9 and a 
   assert.deepStrictEqual(await sendAll(c, [[1, 'm1'], [2, 'm2'], [3, 'm3']]), [1, 2, 3]);
   c.close();
   assert.deepStrictEqual(await readExactly(port, topic, 4), ['m0', 'm1', 'm2', 'm3']);
-  assert.strictEqual(await stopMop('SIGTERM'), 0);
+
+  // SIGTERM: before its socket closes, a client hears that its producer and its consumer are
+  // closed (CLOSE_PRODUCER, CLOSE_CONSUMER), as from a Pulsar broker unloading the topic.
+  c = await RawClient.connect(port);
+  await producer(c, topic);
+  c.write(new pb.BaseCommand().setType(T.SUBSCRIBE).setSubscribe(new pb.CommandSubscribe().setTopic(topic)
+    .setSubscription('shutdown-sub').setSubtype(pb.CommandSubscribe.SubType.SHARED).setConsumerId(5).setRequestId(11)));
+  await c.next(T.SUCCESS);
+  const ended = new Promise((resolve) => c.sock.on('close', resolve));
+  const exited = stopMop('SIGTERM');
+  assert.strictEqual((await c.next(T.CLOSE_PRODUCER)).getCloseProducer().getProducerId(), 1);
+  assert.strictEqual((await c.next(T.CLOSE_CONSUMER)).getCloseConsumer().getConsumerId(), 5);
+  await ended;
+  assert.strictEqual(await exited, 0);
 });
