@@ -330,3 +330,60 @@ test('MQTT 5 properties travel as Pulsar properties, both ways', async () => {
   assert.strictEqual(line, 'from pulsar|unit:C site:north');
   await p.close();
 });
+
+test('a subscription deleted by an MQTT clean session: CLOSE_CONSUMER, pulsar-flex resubscribes, nothing lost', async () => {
+  const topic = 'persistent://public/default/js-reconnect';
+  // "dev-7" is an MQTT client id: its session's subscription is the Pulsar subscription "dev-7"
+  // (Shared), which this pulsar-flex consumer joins; "keep" is another subscription of the topic.
+  const joined = consumer(topic, 'dev-7', Consumer.SUB_TYPES.SHARED, 'joined');
+  const states = [];
+  let resubscribed;
+  const back = new Promise((resolve) => { resubscribed = resolve; });
+  joined.onStateChange(({ newState }) => {
+    states.push(newState);
+    if (newState === 'ACTIVE' && states.includes('RECONNECTING')) resubscribed();
+  });
+  const keep = consumer(topic, 'keep', Consumer.SUB_TYPES.EXCLUSIVE, 'keeper');
+  await joined.subscribe();
+  await keep.subscribe();
+  const joinedGot = [];
+  const waiters = [];
+  // Resolves once the joined consumer has received every one of `payloads`.
+  const joinedHas = (payloads) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`joined consumer got ${JSON.stringify(joinedGot)}`)), 15000);
+    waiters.push(() => {
+      if (!payloads.every((m) => joinedGot.includes(m))) return false;
+      clearTimeout(timer);
+      resolve();
+      return true;
+    });
+    if (waiters[waiters.length - 1]()) waiters.pop();
+  });
+  joined.run({
+    autoAck: false,
+    onMessage: async ({ message, ack }) => {
+      joinedGot.push(Buffer.from(message).toString());
+      await ack();
+      for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]()) waiters.splice(i, 1);
+    },
+  }).catch(() => { /* the reconnect replaces this run */ });
+  const keepAll = collect(keep, 6);
+  const p = producer(topic);
+  await p.create();
+  for (let i = 0; i < 3; i++) await p.sendMessage({ payload: `r${i}` });
+  await joinedHas(['r0', 'r1', 'r2']);
+  // The MQTT client subscribes with a clean session and leaves: its subscription is deleted,
+  // and the Pulsar consumer attached to it gets CLOSE_CONSUMER.
+  await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-i', 'dev-7', '-q', '1',
+                              '-t', 'js-reconnect', '-E']);
+  await Promise.race([back, new Promise((_, reject) => setTimeout(() => reject(new Error(
+    `no reconnect after CLOSE_CONSUMER; states ${JSON.stringify(states)}`)), 15000))]);
+  for (let i = 3; i < 6; i++) await p.sendMessage({ payload: `r${i}` });
+  // The resubscribed consumer gets what is published after it is back.
+  await joinedHas(['r3', 'r4', 'r5']);
+  // The other subscription lost nothing and got nothing twice.
+  assert.deepStrictEqual((await keepAll).map((g) => g.payload), ['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
+  await p.close();
+  await keep.unsubscribe();
+  await joined.unsubscribe();
+});
