@@ -45,6 +45,11 @@ int run_standalone(const Config& config) {
   auto opened = storage::RocksStore::open(config.dataDir, store_options);
   if (!opened) {
     logger->critical("cannot open the store in dataDir {}: {}", config.dataDir, opened.error().to_string());
+    if (opened.error().code != make_error_code(storage::StorageErrc::newer_format)) {
+      logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs "
+                       "what it can without dropping sound data",
+                       config.dataDir);
+    }
     return 2;
   }
   storage::RocksStore& store = **opened;
@@ -61,6 +66,9 @@ int run_standalone(const Config& config) {
   if (const auto restored = service.restore()) {
     logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.message,
                      restored.code.message());
+    logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs what "
+                     "it can without dropping sound data",
+                     config.dataDir);
     return 2;
   }
   logger->info("store {} opened in {} ms (journalSyncData={})", store.describe(),

@@ -318,6 +318,7 @@ Error RocksStore::load() {
   });
   if (err) return err;
   if (error) return error;
+  if (options_.repair) return {};  // the references below are what a repair looks at
 
   // Every record keyed by a topic id must belong to a known topic (a torn or partial store
   // otherwise shows up as a topic whose history is silently ignored). One seek per topic id.
@@ -790,6 +791,29 @@ Expected<std::vector<ProducerSequence>> RocksStore::producer_sequences(std::uint
                                          out.producer.assign(k.substr(8));
                                          return decode_producer_sequence(v, out);
                                        });
+}
+
+Error RocksStore::write_raw(const std::vector<RawOp>& ops) {
+  if (!options_.repair || options_.read_only) {
+    return Error(StorageErrc::invalid_argument, "store " + path_ + " was not opened for repair");
+  }
+  (void)flush();
+  std::shared_lock db_lock(db_mu_);
+  if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  rocksdb::WriteBatch wb;
+  for (const auto& op : ops) {
+    auto* cf = cfs_[static_cast<std::size_t>(op.cf)];
+    if (op.value) {
+      wb.Put(cf, op.key, *op.value);
+    } else {
+      wb.Delete(cf, op.key);
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  const auto s = db_->Write(wo, &wb);
+  if (!s.ok()) return status_error(s, kDefault, {}, "cannot write the repair");
+  return {};
 }
 
 Error RocksStore::flush_memtables() {

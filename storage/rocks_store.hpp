@@ -58,6 +58,10 @@ public:
     // Opens with RocksDB's read-only mode (`mop store check`): no lock taken, so a running mop's
     // store can be checked; every write fails.
     bool read_only = false;
+    // `mop store check --repair`: opens a store whose records refer to missing ones (records of
+    // unknown topics, cursors without subscriptions), which a normal open refuses, so that the
+    // repair can see and remove them. The format version and the topics are still checked.
+    bool repair = false;
     // Upper bound of one group commit, so that one sync's latency stays bounded under load.
     std::size_t max_group_bytes = 8u << 20;
     // Tests: a wrapping file system to inject I/O errors. Null: the default one.
@@ -119,6 +123,15 @@ public:
 
   // Number of failed group commits so far.
   std::uint64_t failed_batches() const { return failed_.load(); }
+
+  // Repair only (Options::repair): writes raw records, synced, in one atomic batch. A value of
+  // nullopt deletes the key.
+  struct RawOp {
+    int cf;
+    std::string key;
+    std::optional<std::string> value;
+  };
+  Error write_raw(const std::vector<RawOp>& ops);
 
   // Reading every record of a column family, for check tools: calls `visit(key, value)` in key
   // order; stops at the first error (a RocksDB status, e.g. a checksum mismatch).
