@@ -112,7 +112,10 @@ private:
     if (shut_ || writing_) return;
     auto& out = handler_->output();
     if (out.empty()) {
-      if (closing_) shutdown_socket();
+      if (closing_)
+        shutdown_socket();
+      else
+        handler_->on_output_drained();
       return;
     }
     segments_ = out.take();

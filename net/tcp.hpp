@@ -52,6 +52,9 @@ public:
   // The protocol closed the connection itself (after queuing its last words).
   virtual bool closed() const = 0;
   virtual OutBuffer& output() = 0;
+  // Everything the handler queued has been written to the socket (called each time a write
+  // leaves nothing behind): a handler that stopped producing for a slow peer may go on.
+  virtual void on_output_drained() {}
 };
 
 class TcpConnection;

@@ -163,7 +163,7 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
     auto it = bindings.find(BindingKey{topic, subscription});
     if (it == bindings.end()) {  // unsubscribed while the message was on its way
       broker.ack(origin);
-      broker.service_.flow(receiver, 1);
+      give_back_permit();
       return;
     }
     const Binding& b = it->second;
@@ -188,21 +188,32 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
     }
     if (!wanted || !any) {  // expired, or only no-local filters and our own message
       broker.service_.ack(topic, subscription, id);
-      broker.service_.flow(receiver, 1);
+      give_back_permit();
       return;
     }
     const bool retain = keep_retain && was_retained;
     const std::uint8_t qos = std::min(message->mqtt_qos, b.qos);
     if (qos == 0) {
-      // Nothing to wait for: the cursor moves on and the permit comes straight back.
+      // Nothing to wait for: the cursor moves on and the permit comes straight back, unless
+      // the client's socket is not keeping up.
       broker.service_.ack(topic, subscription, id);
-      broker.service_.flow(receiver, 1);
-      if (!conn) return;
-      if (conn->congested()) {
-        conn->note_dropped_qos0();
+      if (!conn) {
+        give_back_permit();
         return;
       }
+      if (conn->congested()) {
+        if (!topic.persistent()) {
+          // Nothing is stored to wait in: dropped, as MQTT allows for QoS 0.
+          conn->note_dropped_qos0();
+          give_back_permit();
+          return;
+        }
+        // Persistent topic: the backlog waits in the log. This one goes out, and the session
+        // takes no more until the socket has drained (ClientConnection::on_output_drained).
+        conn->pause_deliveries();
+      }
       conn->protocol().deliver(Publish{false, 0, retain, b.mqtt_name, 0, message->payload, std::move(props)}, {});
+      give_back_permit();
       return;
     }
     Publish p{false, qos, retain, b.mqtt_name, 0, message->payload, std::move(props)};
@@ -216,6 +227,12 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   std::shared_ptr<Session> session;
   service::ReceiverId receiver = 0;
   ClientConnection* conn = nullptr;
+
+  // A delivery that needs no acknowledgement from the client returns its permit at once; while
+  // the connection has paused deliveries, the window is granted afresh when it resumes.
+  void give_back_permit() {
+    if (conn == nullptr || !conn->deliveries_paused()) broker.service_.flow(receiver, 1);
+  }
   std::map<BindingKey, Binding> bindings;
   std::map<std::string, FilterScope> scopes;  // filter -> where it looks
   std::map<std::string, FilterOptions> options;  // filter -> MQTT 5 options (absent: defaults)
@@ -338,8 +355,22 @@ std::vector<ReasonCode> ClientConnection::on_unsubscribe(const Unsubscribe& unsu
 void ClientConnection::on_delivery_acked(const DeliveryOrigin& origin) { broker_.ack(origin); }
 
 void ClientConnection::on_inflight_freed(const DeliveryOrigin& origin) {
-  // Retained deliveries (no origin) never took a permit, so they give none back.
-  if (!origin.topic.empty() && entry_) broker_.service_.flow(entry_->receiver, 1);
+  // Retained deliveries (no origin) never took a permit, so they give none back; while paused,
+  // resuming grants the whole window again.
+  if (!origin.topic.empty() && entry_ && !deliveries_paused_) broker_.service_.flow(entry_->receiver, 1);
+}
+
+void ClientConnection::pause_deliveries() {
+  if (deliveries_paused_ || !entry_) return;
+  deliveries_paused_ = true;
+  ++delivery_pauses_;
+  broker_.service_.pause(entry_->receiver);
+}
+
+void ClientConnection::on_output_drained() {
+  if (!deliveries_paused_) return;
+  deliveries_paused_ = false;
+  if (entry_ && !closed_) broker_.grant_window(*this);
 }
 
 void ClientConnection::on_pubrec_received(PacketId /*id*/, const DeliveryOrigin& origin, std::function<void()> done) {
@@ -521,8 +552,13 @@ void MqttBroker::admit(ClientConnection& conn, const Connect& c) {
   logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
                  id, conn.transport().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
   conn.protocol().accept(entry->session, present);
+  grant_window(conn);
+}
+
+void MqttBroker::grant_window(ClientConnection& conn) {
   // Permits = the smaller of the two receive maximums: the client's bounds what it can take
-  // [MQTT-3.3.4-7], ours bounds what we hold for it.
+  // [MQTT-3.3.4-7], ours bounds what we hold for it. Less what is already in flight.
+  const auto& entry = conn.entry_;
   const std::uint32_t window =
       std::min<std::uint32_t>(options_.receive_maximum, conn.protocol().client_receive_maximum());
   const auto inflight = static_cast<std::uint32_t>(entry->session->outbound_count());

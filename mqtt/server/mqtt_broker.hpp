@@ -49,9 +49,10 @@ struct BrokerOptions {
   TopicDefaults defaults;
   // Most QoS 1/2 deliveries in flight to one client (MoP's receiveMaximum).
   std::uint32_t receive_maximum = 1000;
-  // A client that has this many bytes waiting to be written is congested: QoS 0 messages for
-  // it are dropped (as MQTT allows) instead of piling up in memory. QoS 1/2 are bounded by
-  // receive_maximum instead and never dropped.
+  // A client that has this many bytes waiting to be written is congested. Its session then
+  // takes no more messages until the socket has drained: on a persistent topic they wait in the
+  // log (nothing is lost, at any QoS); QoS 0 messages of a non-persistent topic are dropped, as
+  // MQTT allows, since nothing holds them. QoS 1/2 are also bounded by receive_maximum.
   std::size_t max_queued_bytes = 1024 * 1024;
   ProtocolLimits limits;
   // Most clients connected at once (mqttMaxConnections); 0 = no limit. One more gets CONNACK
@@ -78,6 +79,13 @@ public:
   // Counts a QoS 0 message not delivered because the client was congested.
   void note_dropped_qos0() { ++dropped_qos0_; }
   std::uint64_t dropped_qos0() const { return dropped_qos0_; }
+  // The socket is not keeping up: the session's receiver gets no permits until
+  // on_output_drained(), then the whole window again.
+  void pause_deliveries();
+  bool deliveries_paused() const { return deliveries_paused_; }
+  std::uint64_t delivery_pauses() const { return delivery_pauses_; }
+  // Everything queued for the client has been written to its socket.
+  void on_output_drained();
 
   // ProtocolHandler
   void output_ready() override;
@@ -105,6 +113,8 @@ private:
   std::shared_ptr<SessionEntry> entry_;
   bool closed_ = false;
   std::uint64_t dropped_qos0_ = 0;
+  bool deliveries_paused_ = false;
+  std::uint64_t delivery_pauses_ = 0;
   // Enhanced authentication in progress: the exchange's state and the CONNECT it admits.
   std::unique_ptr<Authenticator::State> auth_state_;
   std::unique_ptr<Connect> pending_connect_;
@@ -160,6 +170,8 @@ private:
   void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
   std::vector<ReasonCode> unsubscribe(SessionEntry& entry, const Unsubscribe& u);
   void ack(const DeliveryOrigin& origin);
+  // Grants the connection's session receiver its delivery window, less what is in flight.
+  void grant_window(ClientConnection& conn);
 
   // Subscribes the session to `topic` for `filter` (creating the Pulsar subscription when it is
   // the session's first filter on that topic).

@@ -20,6 +20,7 @@ public:
   TimePoint next_deadline() const override { return client_.protocol().next_deadline(); }
   bool closed() const override { return client_.protocol().state() == Protocol::State::closed; }
   OutBuffer& output() override { return client_.protocol().output(); }
+  void on_output_drained() override { client_.on_output_drained(); }
 
   // Transport
   void output_ready() override { stream_.output_ready(); }

@@ -2,6 +2,7 @@
 // out in one write, close after flush, keep-alive ticks, shutdown and the connection registry.
 #include "net/tcp.hpp"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -24,6 +25,8 @@ struct Events {
   int opened = 0;
   int closed = 0;
   int ticks = 0;
+  int drained = 0;
+  std::size_t most_queued_at_drain = 0;  // must stay 0: drained means nothing is left
 };
 
 // Echoes every byte; "q" makes it answer "bye" and close; "b" queues kBig bytes (more than the
@@ -55,6 +58,10 @@ public:
     stream_.output_ready();
   }
   void on_closed() override { ++events_.closed; }
+  void on_output_drained() override {
+    ++events_.drained;
+    events_.most_queued_at_drain = std::max(events_.most_queued_at_drain, stream_.queued_bytes());
+  }
   void on_tick() override {
     ++events_.ticks;
     deadline_ = std::chrono::steady_clock::now() + 50ms;
@@ -147,6 +154,9 @@ TEST_F(TcpListenerTest, LargeOutputReachesASlowReaderIntactAndInOrder) {
   for (std::size_t i = 0; i < kBig / 2; ++i)
     ASSERT_EQ(got[i], static_cast<char>('a' + i % 26)) << "at byte " << i;
   EXPECT_EQ(got.find_first_not_of('z', kBig / 2), std::string::npos);
+  run_until([&] { return events_.drained > 0; });
+  EXPECT_GE(events_.drained, 1) << "the handler hears that its output has left";
+  EXPECT_EQ(events_.most_queued_at_drain, 0u) << "and only once nothing is left to write";
 }
 
 TEST_F(TcpListenerTest, PeerCloseIsReportedOnceAndTicksRun) {

@@ -220,17 +220,68 @@ TEST_F(MqttBrokerTest, RetainedStoredReplacedAndCleared) {
   EXPECT_TRUE(sub2->publishes().empty());
 }
 
-TEST_F(MqttBrokerTest, CongestedClientLosesQos0ButNotQos1) {
+TEST_F(MqttBrokerTest, CongestedClientPausesOnPersistentTopicAndLosesNothing) {
   auto sub = subscriber("slow", {{"t", 1}});
+  auto p = connected("pub");
+  sub->set_queued_bytes(options.max_queued_bytes + 1);  // its socket is not keeping up
+  p->send(pub("t", "0", 0));
+  // The message in hand still goes out; then the session takes nothing more.
+  auto got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "0");
+  EXPECT_TRUE(sub->connection().deliveries_paused());
+  for (int i = 1; i <= 5; ++i) p->send(pub("t", std::to_string(i), i % 2, static_cast<PacketId>(i)));
+  EXPECT_TRUE(sub->publishes().empty());
+  // Drained: the rest of the backlog follows, in order, QoS 0 included.
+  sub->drained();
+  EXPECT_FALSE(sub->connection().deliveries_paused());
+  got = sub->publishes();
+  ASSERT_EQ(got.size(), 5u);
+  for (int i = 1; i <= 5; ++i) {
+    EXPECT_EQ(got[i - 1].payload.view(), std::to_string(i));
+    EXPECT_EQ(got[i - 1].qos, i % 2);
+  }
+  EXPECT_EQ(sub->connection().dropped_qos0(), 0u);
+  EXPECT_EQ(sub->connection().delivery_pauses(), 1u);
+}
+
+TEST_F(MqttBrokerTest, PausedWindowIsGrantedAfreshOnResume) {
+  // receive_maximum is 3 here: QoS 1 deliveries acknowledged while paused must not leave the
+  // session with more than 3 in flight after the resume.
+  auto sub = subscriber("slow", {{"t", 1}});
+  auto p = connected("pub");
+  for (PacketId i = 1; i <= 3; ++i) p->send(pub("t", std::to_string(i), 1, i));
+  auto got = sub->publishes();
+  ASSERT_EQ(got.size(), 3u);
+  sub->set_queued_bytes(options.max_queued_bytes + 1);
+  p->send(pub("t", "q0", 0));  // waits: no permit left; then pauses when it is delivered
+  for (PacketId i = 4; i <= 9; ++i) p->send(pub("t", std::to_string(i), 1, i));
+  for (const auto& g : got) sub->send(Puback{g.packet_id});
+  got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);  // the QoS 0 message took a freed permit and paused the session
+  EXPECT_EQ(got[0].payload.view(), "q0");
+  EXPECT_TRUE(sub->connection().deliveries_paused());
+  EXPECT_TRUE(sub->publishes().empty());
+  sub->drained();
+  got = sub->publishes();
+  ASSERT_EQ(got.size(), 3u);  // the window, no more
+  EXPECT_EQ(got[0].payload.view(), "4");
+  EXPECT_EQ(got[2].payload.view(), "6");
+}
+
+TEST_F(MqttBrokerTest, CongestedClientLosesQos0OfNonPersistentTopicButNotQos1) {
+  const std::string t = "non-persistent://public/default/t";
+  auto sub = subscriber("slow", {{t, 1}});
   sub->set_queued_bytes(options.max_queued_bytes + 1);  // its socket is not keeping up
   auto p = connected("pub");
-  p->send(pub("t", "qos0", 0));
-  p->send(pub("t", "qos1", 1, 1));
+  p->send(pub(t, "qos0", 0));
+  p->send(pub(t, "qos1", 1, 1));
   auto got = sub->publishes();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].payload.view(), "qos1");
+  EXPECT_EQ(sub->connection().dropped_qos0(), 1u);
   sub->set_queued_bytes(0);
-  p->send(pub("t", "again", 0));
+  p->send(pub(t, "again", 0));
   got = sub->publishes();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].payload.view(), "again");

@@ -79,6 +79,13 @@ public:
   }
   bool closed() const { return transport_.closed; }
   void set_queued_bytes(std::size_t n) { transport_.queued = n; }
+  // The socket wrote everything out (what net::TcpConnection reports after a full write).
+  void drained() {
+    transport_.queued = 0;
+    conn_->on_output_drained();
+    exec_.run_all();
+  }
+  const ClientConnection& connection() const { return *conn_; }
 
   Properties connect_properties;  // MQTT 5 CONNECT properties for the next connect()
 
