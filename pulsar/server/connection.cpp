@@ -112,22 +112,50 @@ std::uint32_t PulsarServer::partitions(const service::TopicName& base) const {
 void PulsarServer::create_partitioned(const service::TopicName& base, std::uint32_t partitions,
                                       std::function<void(std::error_code)> done) {
   partitioned_.emplace(base.str(), partitions);
-  service_.put_partitioned_topic({base.str(), partitions},
-                                 [this, name = base.str(), partitions, done = std::move(done)](std::error_code ec) {
-                                   if (ec) {
-                                     logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
-                                     const auto it = partitioned_.find(name);
-                                     if (it != partitioned_.end() && it->second == partitions) partitioned_.erase(it);
-                                   }
-                                   if (done) done(ec);
-                                 });
+  partitioned_writes_[base.str()].push_back(std::move(done));
+  service_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions](std::error_code ec) {
+    if (ec) {
+      logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
+      const auto it = partitioned_.find(name);
+      if (it != partitioned_.end() && it->second == partitions) partitioned_.erase(it);
+    }
+    const auto waiting = partitioned_writes_.extract(name);
+    if (waiting.empty()) return;
+    for (const auto& d : waiting.mapped()) {
+      if (d) d(ec);
+    }
+  });
+}
+
+void PulsarServer::when_partitioned_stored(const service::TopicName& base, std::function<void(std::error_code)> done) {
+  if (const auto it = partitioned_writes_.find(base.str()); it != partitioned_writes_.end()) {
+    it->second.push_back(std::move(done));
+    return;
+  }
+  done({});
+}
+
+void PulsarServer::when_schema_stored(const service::TopicName& topic, std::function<void()> done) {
+  if (const auto it = schema_writes_.find(topic.str()); it != schema_writes_.end()) {
+    it->second.push_back([done = std::move(done)](std::error_code, std::uint64_t) { done(); });
+    return;
+  }
+  done();
 }
 
 void PulsarServer::get_or_create_schema(const service::TopicName& topic, const proto::Schema& schema,
                                         std::function<void(std::error_code, std::uint64_t)> done) {
   // Schemas are opaque: the first one a topic gets is kept (no compatibility checks yet).
-  if (const auto it = schemas_.find(topic.str()); it != schemas_.end()) return done({}, it->second.version);
+  if (const auto it = schemas_.find(topic.str()); it != schemas_.end()) {
+    // Being stored: answered with the outcome of that write.
+    if (const auto w = schema_writes_.find(topic.str()); w != schema_writes_.end()) {
+      w->second.push_back(std::move(done));
+      return;
+    }
+    return done({}, it->second.version);
+  }
   schemas_.emplace(topic.str(), StoredSchema{schema, 0});
+  schema_writes_[topic.str()].push_back(std::move(done));
   service::SchemaRecord record;
   record.topic = topic.str();
   record.version = 0;
@@ -135,12 +163,14 @@ void PulsarServer::get_or_create_schema(const service::TopicName& topic, const p
   record.name = schema.name();
   record.data = schema.schema_data();
   for (const auto& kv : schema.properties()) record.properties.emplace_back(kv.key(), kv.value());
-  service_.put_schema(std::move(record), [this, name = topic.str(), done = std::move(done)](std::error_code ec) {
+  service_.put_schema(std::move(record), [this, name = topic.str()](std::error_code ec) {
     if (ec) {
       logger()->error("storing the schema of {} failed: {}", name, ec.message());
       schemas_.erase(name);
     }
-    done(ec, 0);
+    const auto waiting = schema_writes_.extract(name);
+    if (waiting.empty()) return;
+    for (const auto& d : waiting.mapped()) d(ec, 0);
   });
 }
 
@@ -526,37 +556,42 @@ void Connection::on_partitioned_metadata(const Frame& f) {
     r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
     r->set_error(proto::InvalidTopicName);
     r->set_message("Invalid topic name: " + q.topic());
-  } else {
-    // A known partitioned topic: its count. A topic that exists is non-partitioned (0), and so
-    // is a partition's own name. A new one is created partitioned when auto-creation says so.
-    const auto& o = server_.options();
-    std::uint32_t n = server_.partitions(*topic);
-    if (n == 0 && o.allow_auto_topic_creation && o.auto_create_partitioned && o.default_num_partitions > 0 &&
-        !service_.topic_exists(*topic) && !partition_of(*topic)) {
-      n = o.default_num_partitions;
-      logger()->info("creating partitioned topic {} with {} partitions", topic->str(), n);
-      // The answer waits until the partition count is stored: it must survive a restart.
-      server_.create_partitioned(*topic, n, [this, alive = std::weak_ptr<bool>(alive_), c, n](std::error_code ec) mutable {
-        const auto a = alive.lock();
-        if (!a || !*a) return;
-        auto* r = c.mutable_partitionmetadataresponse();
-        if (ec) {
-          r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
-          r->set_error(proto::PersistenceError);
-          r->set_message("Cannot store the partitioned topic: " + ec.message());
-        } else {
-          r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
-          r->set_partitions(n);
-        }
-        send(c);
-        transport_.output_ready();
-      });
-      return;
-    }
-    r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
-    r->set_partitions(n);
+    return send(c);
   }
-  send(c);
+  // A known partitioned topic: its count. A topic that exists is non-partitioned (0), and so
+  // is a partition's own name. A new one is created partitioned when auto-creation says so.
+  const auto& o = server_.options();
+  std::uint32_t n = server_.partitions(*topic);
+  const bool create = n == 0 && o.allow_auto_topic_creation && o.auto_create_partitioned &&
+                      o.default_num_partitions > 0 && !service_.topic_exists(*topic) && !partition_of(*topic);
+  if (create) n = o.default_num_partitions;
+  // The answer waits until the count is stored (it must survive a restart), also when this
+  // request finds a count whose creation is still being written.
+  auto respond = [this, alive = std::weak_ptr<bool>(alive_), c, n](std::error_code ec) mutable {
+    const auto a = alive.lock();
+    if (!a || !*a) return;
+    auto* r = c.mutable_partitionmetadataresponse();
+    if (ec) {
+      r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
+      r->set_error(proto::PersistenceError);
+      r->set_message("Cannot store the partitioned topic: " + ec.message());
+    } else {
+      r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
+      r->set_partitions(n);
+    }
+    send(c);
+    transport_.output_ready();
+  };
+  if (create) {
+    logger()->info("creating partitioned topic {} with {} partitions", topic->str(), n);
+    return server_.create_partitioned(*topic, n, std::move(respond));
+  }
+  if (n == 0) {
+    r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
+    r->set_partitions(0);
+    return send(c);
+  }
+  server_.when_partitioned_stored(*topic, std::move(respond));
 }
 
 void Connection::on_lookup(const Frame& f) {
@@ -1052,21 +1087,29 @@ void Connection::on_get_last_message_id(const Frame& f) {
 
 void Connection::on_get_schema(const Frame& f) {
   const auto& q = f.command->getschema();
-  proto::BaseCommand c;
-  c.set_type(proto::BaseCommand::GET_SCHEMA_RESPONSE);
-  auto* r = c.mutable_getschemaresponse();
-  r->set_request_id(q.request_id());
   const auto topic = resolve(q.topic());
-  const auto& schemas = server_.schemas();
-  const auto it = topic ? schemas.find(topic->str()) : schemas.end();
-  if (it == schemas.end()) {
-    r->set_error_code(proto::TopicNotFound);
-    r->set_error_message("Topic not found or no-schema");
-  } else {
-    *r->mutable_schema() = it->second.schema;
-    r->set_schema_version(schema_version_bytes(it->second.version));
-  }
-  send(c);
+  // A schema still being stored is answered once it is (or as missing, if that failed).
+  auto answer = [this, alive = std::weak_ptr<bool>(alive_), request_id = q.request_id(), topic] {
+    const auto a = alive.lock();
+    if (!a || !*a) return;
+    proto::BaseCommand c;
+    c.set_type(proto::BaseCommand::GET_SCHEMA_RESPONSE);
+    auto* r = c.mutable_getschemaresponse();
+    r->set_request_id(request_id);
+    const auto& schemas = server_.schemas();
+    const auto it = topic ? schemas.find(topic->str()) : schemas.end();
+    if (it == schemas.end()) {
+      r->set_error_code(proto::TopicNotFound);
+      r->set_error_message("Topic not found or no-schema");
+    } else {
+      *r->mutable_schema() = it->second.schema;
+      r->set_schema_version(schema_version_bytes(it->second.version));
+    }
+    send(c);
+    transport_.output_ready();
+  };
+  if (!topic) return answer();
+  server_.when_schema_stored(*topic, std::move(answer));
 }
 
 void Connection::on_get_or_create_schema(const Frame& f) {

@@ -92,6 +92,11 @@ public:
   // topic is then forgotten again).
   void create_partitioned(const service::TopicName& base, std::uint32_t partitions,
                           std::function<void(std::error_code)> done);
+  // `done` runs once the topic's partition count is durable: at once, or with the outcome of the
+  // write still storing it.
+  void when_partitioned_stored(const service::TopicName& base, std::function<void(std::error_code)> done);
+  // The same for a schema being stored (`done` runs either way; a failed one is gone by then).
+  void when_schema_stored(const service::TopicName& topic, std::function<void()> done);
   // For "x-partition-N" of a partitioned topic "x" with more than N partitions: true.
   bool is_partition_of_partitioned(const service::TopicName& topic) const;
   // Producers of each topic, for access modes and name uniqueness (Pulsar's rules):
@@ -161,6 +166,9 @@ private:
   std::map<std::string, StoredSchema> schemas_;
   std::map<PartialAckKey, std::vector<std::int64_t>> partial_acks_;
   std::unordered_map<std::string, std::uint32_t> partitioned_;
+  // Completions waiting for a partition count or a schema still being written, by topic name.
+  std::unordered_map<std::string, std::vector<std::function<void(std::error_code)>>> partitioned_writes_;
+  std::unordered_map<std::string, std::vector<std::function<void(std::error_code, std::uint64_t)>>> schema_writes_;
   struct ProducerRef {
     Connection* connection;
     std::uint64_t producer_id;

@@ -51,9 +51,14 @@ struct Process {
     executor.run_all();
   }
   void command(Connection& c, const Cmd& cmd) {
+    push(c, cmd);
+    executor.run_all();
+  }
+  // The command is handled, but nothing posted runs yet (the store's completions wait).
+  void push(Connection& c, const Cmd& cmd) {
     std::string out;
     encode_command(cmd, out);
-    feed(c, out);
+    c.on_bytes({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()});
   }
   std::vector<Received> drain(Connection& c) {
     executor.run_all();
@@ -270,6 +275,64 @@ TEST_F(PulsarRestart, AFailedAppendDoesNotLeaveASequenceIdAheadOfTheLog) {
   got = p->drain(*c);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(read_all(*p, *c), (std::vector<std::string>{"m0", "o0", "m1", "m2"}));
+}
+
+// Nobody is told of a partition count or a schema before it is stored: a request that finds one
+// still being written waits for that write, and learns of its failure.
+TEST_F(PulsarRestart, NothingIsAnsweredBeforeItIsStored) {
+  const std::string base = "persistent://public/default/parts";
+  {
+    auto p = start(3);
+    auto a = p->open();
+    auto b = p->open();
+    store_.fail_next_writes(1);
+    p->push(*a, partitioned_metadata(base, 1));
+    p->push(*b, partitioned_metadata(base, 2));
+    Cmd schema;
+    schema.set_type(Cmd::GET_OR_CREATE_SCHEMA);
+    schema.mutable_getorcreateschema()->set_request_id(3);
+    schema.mutable_getorcreateschema()->set_topic(kTopic);
+    schema.mutable_getorcreateschema()->mutable_schema()->set_name("s");
+    schema.mutable_getorcreateschema()->mutable_schema()->set_schema_data("{}");
+    schema.mutable_getorcreateschema()->mutable_schema()->set_type(proto::Schema::Json);
+    Cmd get;
+    get.set_type(Cmd::GET_SCHEMA);
+    get.mutable_getschema()->set_request_id(4);
+    get.mutable_getschema()->set_topic(kTopic);
+    p->push(*a, schema);  // stored
+    p->push(*b, get);     // waits for it
+    auto got_a = p->drain(*a);
+    auto got_b = p->drain(*b);
+    ASSERT_EQ(got_a.size(), 2u);
+    ASSERT_EQ(got_b.size(), 2u);
+    for (const auto* r : {&got_a[0], &got_b[0]}) {
+      EXPECT_EQ(r->command.partitionmetadataresponse().response(), proto::CommandPartitionedTopicMetadataResponse::Failed);
+      EXPECT_EQ(r->command.partitionmetadataresponse().error(), proto::PersistenceError);
+    }
+    EXPECT_FALSE(got_a[1].command.getorcreateschemaresponse().has_error_code());
+    EXPECT_EQ(got_b[1].command.getschemaresponse().schema().schema_data(), "{}");
+    // The failed creation left nothing behind: the next request creates the topic.
+    p->command(*b, partitioned_metadata(base, 5));
+    got_b = p->drain(*b);
+    ASSERT_EQ(got_b.size(), 1u);
+    EXPECT_EQ(got_b[0].command.partitionmetadataresponse().partitions(), 3u);
+    // A schema whose write fails is not shown to anyone.
+    store_.fail_next_writes(1);
+    schema.mutable_getorcreateschema()->set_topic("persistent://public/default/other");
+    get.mutable_getschema()->set_topic("persistent://public/default/other");
+    p->push(*a, schema);
+    p->push(*b, get);
+    got_a = p->drain(*a);
+    got_b = p->drain(*b);
+    ASSERT_EQ(got_a.size(), 1u);
+    ASSERT_EQ(got_b.size(), 1u);
+    EXPECT_EQ(got_a[0].command.getorcreateschemaresponse().error_code(), proto::PersistenceError);
+    EXPECT_EQ(got_b[0].command.getschemaresponse().error_code(), proto::TopicNotFound);
+  }
+  auto p = start(5);
+  auto c = p->open();
+  p->command(*c, partitioned_metadata(base, 1));
+  EXPECT_EQ(p->drain(*c).at(0).command.partitionmetadataresponse().partitions(), 3u);
 }
 
 }  // namespace
