@@ -8,13 +8,10 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
-#include <latch>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
+#include "loadgen/driver.hpp"
 #include "loadgen/engine.hpp"
-#include "loadgen/proc_sampler.hpp"
 #include "loadgen/pulsar_bench.hpp"
 #include "loadgen/report.hpp"
 
@@ -28,46 +25,49 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
-double seconds_since(std::uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e9; }
-
-struct Totals {
-  std::uint64_t sent = 0, acked = 0, received = 0, unique = 0, inflight = 0, expected = 0;
-  bool publishers_done = true;
-  bool subscribers_done = true;  // sub --count
-};
-
+// The MQTT modes for drive() (driver.hpp).
 class Bench {
 public:
   explicit Bench(const Options& o) { run_.opt = o; }
-  Summary go(bool progress);
+
+  // drive() hooks.
+  RunBase& run() { return run_; }
+  std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
+  void build();
+  std::uint64_t connections() const { return subs_.size() + pubs_.size() + idle_.size(); }
+  bool connect(double timeout_s) {
+    // Subscribers first, so that no message is published before every subscription exists.
+    return connect_group(subs_, timeout_s) && connect_group(pubs_, timeout_s) && connect_group(idle_, timeout_s);
+  }
+  const char* conns_noun() const { return "connections"; }
+  const char* conns_counted() const { return "connection(s)"; }
+  bool failed_conns_fatal() const { return run_.opt.mode != Mode::conn; }
+  void report_ready(const Summary& s) const {
+    std::fprintf(stderr, "mop bench: %zu connection(s) ready in %.2f s (%s connects/s)\n",
+                 static_cast<std::size_t>(s.conns_ready), s.connect_s, fmt_count(s.connect_rate).c_str());
+  }
+  Totals totals() const;
+  void progress_inflight(std::string& line, const Totals& cur) const {
+    if (run_.opt.qos > 0 && !pubs_.empty()) line += " | inflight " + std::to_string(cur.inflight);
+  }
+  const char* ready_label() const { return "conns"; }
+  bool consume_only() const { return run_.opt.mode == Mode::sub; }
+  bool can_stall() const { return run_.opt.mode != Mode::conn; }
+  bool wants_drain() const { return !subs_.empty(); }
+  bool drained(const Totals& cur) const {
+    return cur.inflight == 0 && cur.unique >= cur.expected && run_.opt.mode != Mode::sub;
+  }
+  bool counts_include_drain() const { return false; }
+  void compute_checks(Summary& s);
+  void complete(Summary&) {}
 
 private:
-  bool resolve(Summary& s);
-  void build();
   bool connect_group(const std::vector<Conn*>& group, double timeout_s);
-  Totals totals() const;
-  LatencyHistogram take_intervals();
-  template <typename F> void on_each_worker(F f);
-  void compute_checks(Summary& s);
 
   RunState run_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Conn*> pubs_, subs_, idle_;
-  std::uint64_t connect_t0_ = 0;
 };
-
-bool Bench::resolve(Summary& s) {
-  try {
-    asio::io_context io;
-    tcp::resolver r(io);
-    auto results = r.resolve(tcp::v4(), run_.opt.host, std::to_string(run_.opt.port));
-    run_.broker = results.begin()->endpoint();
-    return true;
-  } catch (const std::exception& e) {
-    s.failure = "cannot resolve " + run_.opt.host + ": " + e.what();
-    return false;
-  }
-}
 
 void Bench::build() {
   const auto& o = run_.opt;
@@ -83,7 +83,7 @@ void Bench::build() {
                                              o.topic + "/" + std::to_string(topic_index), src));
     Conn* c = w.conns.back().get();
     c->topic_index = topic_index;
-    if (role == Conn::Role::publisher && o.rate > 0) w.rate_publishers.push_back(c);
+    if (role == Conn::Role::publisher && o.rate > 0) w.rate_producers.push_back(c);
     return c;
   };
   const bool subs = o.mode == Mode::sub || o.mode == Mode::pubsub;
@@ -95,36 +95,16 @@ void Bench::build() {
   }
 }
 
-template <typename F>
-void Bench::on_each_worker(F f) {
-  // Runs f(worker) on each worker's own thread and waits for all of them.
-  std::latch done(static_cast<std::ptrdiff_t>(workers_.size()));
-  for (auto& w : workers_) {
-    Worker* wp = w.get();
-    asio::post(wp->io, [wp, &f, &done] {
-      f(*wp);
-      done.count_down();
-    });
-  }
-  done.wait();
-}
-
 bool Bench::connect_group(const std::vector<Conn*>& group, double timeout_s) {
   if (group.empty()) return true;
   const std::uint64_t target = run_.ready.load() + run_.failed.load() + group.size();
   std::vector<std::vector<Conn*>> per(workers_.size());
   for (Conn* c : group) per[c->worker_index].push_back(c);
-  if (connect_t0_ == 0) connect_t0_ = now_ns();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker* w = workers_[i].get();
     asio::post(w->io, [w, list = std::move(per[i])]() mutable { w->connect_all(std::move(list)); });
   }
-  const std::uint64_t t0 = now_ns();
-  while (run_.ready.load() + run_.failed.load() < target) {
-    if (g_interrupted.load() || seconds_since(t0) > timeout_s) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
+  return await_connections(run_, target, timeout_s, g_interrupted);
 }
 
 Totals Bench::totals() const {
@@ -137,27 +117,17 @@ Totals Bench::totals() const {
     t.acked += p->acked.get();
     t.inflight += p->inflight.get();
     per_topic[p->topic_index] += o.qos == 0 ? p->sent.get() : p->acked.get();
-    if (!(o.count && p->sent.get() >= o.count)) t.publishers_done = false;
+    if (!(o.count && p->sent.get() >= o.count)) t.producers_done = false;
   }
   for (Conn* s : subs_) {
     t.received += s->received.get();
     t.unique += s->unique.get();
     if (s->ready() && !s->closed()) t.expected += per_topic[s->topic_index];
-    if (!(o.count && s->received.get() >= o.count)) t.subscribers_done = false;
+    if (!(o.count && s->received.get() >= o.count)) t.consumers_done = false;
   }
-  if (pubs_.empty()) t.publishers_done = false;
-  if (subs_.empty()) t.subscribers_done = false;
+  if (pubs_.empty()) t.producers_done = false;
+  if (subs_.empty()) t.consumers_done = false;
   return t;
-}
-
-LatencyHistogram Bench::take_intervals() {
-  LatencyHistogram h;
-  std::mutex m;  // workers merge from their own threads
-  on_each_worker([&h, &m](Worker& w) {
-    std::lock_guard lock(m);
-    w.take_interval(h);
-  });
-  return h;
 }
 
 void Bench::compute_checks(Summary& s) {
@@ -191,195 +161,12 @@ void Bench::compute_checks(Summary& s) {
   }
 }
 
-Summary Bench::go(bool progress) {
-  Summary s;
-  s.opt = run_.opt;
-  const auto& o = run_.opt;
-  if (!resolve(s)) return s;
-  build();
-  s.conns = subs_.size() + pubs_.size() + idle_.size();
-
-  std::optional<ProcSample> broker0;
-  std::uint64_t rss_peak = 0;
-  if (o.broker_pid) {
-    broker0 = sample_process(o.broker_pid);
-    if (!broker0) std::fprintf(stderr, "mop bench: cannot read /proc/%d; broker usage not reported\n", o.broker_pid);
-  }
-  auto sample_broker = [&]() -> std::optional<ProcSample> {
-    if (!broker0) return std::nullopt;
-    auto p = sample_process(o.broker_pid);
-    if (p) rss_peak = std::max(rss_peak, p->rss_kib);
-    return p;
-  };
-
-  for (auto& w : workers_) w->start();
-  auto finish = [&]() {
-    run_.phase.store(Phase::done);
-    for (auto& w : workers_) {
-      Worker* wp = w.get();
-      asio::post(wp->io, [wp] {
-        for (auto& c : wp->conns) c->disconnect();
-        wp->io.stop();
-      });
-    }
-    for (auto& w : workers_) w->join();
-  };
-
-  // Subscribers first, so that no message is published before every subscription exists.
-  const double connect_timeout = 30 + static_cast<double>(s.conns) / 500.0;
-  bool connected = connect_group(subs_, connect_timeout) && connect_group(pubs_, connect_timeout) &&
-                   connect_group(idle_, connect_timeout);
-  s.conns_ready = run_.ready.load();
-  s.conns_failed = run_.failed.load();
-  if (s.conns_ready > 0) {
-    s.connect_s = static_cast<double>(run_.last_ready_ns.load() - connect_t0_) / 1e9;
-    if (s.connect_s > 0) s.connect_rate = static_cast<double>(s.conns_ready) / s.connect_s;
-  }
-  if (g_interrupted.load()) s.interrupted = true;
-  if (!connected || (o.mode != Mode::conn && s.conns_failed > 0)) {
-    if (!s.interrupted) {
-      s.failure = !connected ? "connections not ready in time (" + std::to_string(s.conns_ready) + " of " +
-                                   std::to_string(s.conns) + ")"
-                             : std::to_string(s.conns_failed) + " connection(s) failed";
-    }
-    finish();
-    s.errors = run_.errors.load();
-    return s;
-  }
-  if (progress) {
-    std::fprintf(stderr, "mop bench: %zu connection(s) ready in %.2f s (%s connects/s)\n",
-                 static_cast<std::size_t>(s.conns_ready), s.connect_s, fmt_count(s.connect_rate).c_str());
-  }
-
-  // Publishing (or holding, for conn) starts now.
-  const std::uint64_t t_start = now_ns();
-  run_.publish_start_ns.store(t_start);
-  run_.phase.store(Phase::running);
-  on_each_worker([this](Worker& w) {
-    for (auto& c : w.conns) {
-      if (c->role() == Conn::Role::publisher) c->produce();
-    }
-  });
-
-  const bool has_warmup = o.warmup > 0;
-  bool measuring = !has_warmup;
-  std::uint64_t t_measure = t_start;
-  Totals base{};
-  std::optional<ProcSample> broker_m = broker0 ? sample_broker() : std::nullopt;
-  Totals prev{};
-  std::uint64_t prev_ns = t_start;
-  std::uint64_t last_progress_ns = t_start;
-  std::uint64_t last_moved = 0;
-  const bool bounded_by_time = o.duration_given || o.count == 0;
-  std::uint64_t next_report = t_start + 1'000'000'000ull;
-
-  for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    const std::uint64_t now = now_ns();
-    const double t = static_cast<double>(now - t_start) / 1e9;
-    Totals cur = totals();
-    if (!measuring && t >= o.warmup) {
-      measuring = true;
-      t_measure = now;
-      base = cur;
-      on_each_worker([](Worker& w) { w.total.reset(); });
-      broker_m = sample_broker();
-    }
-    const std::uint64_t moved = cur.sent + cur.received + cur.acked;
-    if (moved != last_moved) last_moved = moved, last_progress_ns = now;
-
-    if (now >= next_report) {
-      next_report += 1'000'000'000ull;
-      LatencyHistogram h = take_intervals();
-      auto b = sample_broker();
-      if (progress) {
-        const double dt = static_cast<double>(now - prev_ns) / 1e9;
-        std::string line;
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "[%5.1fs]%s out %s/s in %s/s", t, measuring ? "" : " (warmup)",
-                      fmt_count((cur.sent - prev.sent) / dt).c_str(),
-                      fmt_count((cur.received - prev.received) / dt).c_str());
-        line += buf;
-        if (h.count()) line += " | p50 " + fmt_ns(h.percentile(50)) + " p99 " + fmt_ns(h.percentile(99));
-        if (o.qos > 0 && !pubs_.empty()) line += " | inflight " + std::to_string(cur.inflight);
-        std::snprintf(buf, sizeof buf, " | conns %llu err %llu",
-                      static_cast<unsigned long long>(run_.ready.load()),
-                      static_cast<unsigned long long>(run_.errors.load()));
-        line += buf;
-        if (b && broker_m) {
-          std::snprintf(buf, sizeof buf, " | broker rss %.1f MiB", static_cast<double>(b->rss_kib) / 1024.0);
-          line += buf;
-        }
-        std::fprintf(stderr, "%s\n", line.c_str());
-      }
-      prev = cur;
-      prev_ns = now;
-    }
-
-    if (g_interrupted.load()) {
-      s.interrupted = true;
-      break;
-    }
-    if (bounded_by_time && t >= o.warmup + o.duration) break;
-    if (o.count && (o.mode == Mode::sub ? cur.subscribers_done : cur.publishers_done)) break;
-    if (o.mode != Mode::conn && seconds_since(last_progress_ns) > 10) {
-      s.stalled = true;
-      break;
-    }
-  }
-
-  // The measured interval ends here; what arrives during the drain still counts for loss.
-  const std::uint64_t t_end = now_ns();
-  Totals at_end = totals();
-  if (!measuring) base = Totals{}, t_measure = t_start;
-  auto broker_end = sample_broker();
-  run_.phase.store(Phase::stopping);
-
-  if (!subs_.empty() && !s.interrupted) {
-    const std::uint64_t drain_start = now_ns();
-    std::uint64_t last_change = drain_start, last_seen = ~0ull;
-    for (;;) {
-      Totals cur = totals();
-      if (cur.inflight == 0 && cur.unique >= cur.expected && o.mode != Mode::sub) break;
-      const std::uint64_t seen = cur.received + cur.acked;
-      if (seen != last_seen) last_seen = seen, last_change = now_ns();
-      if (seconds_since(last_change) > std::min(1.0, o.drain_timeout) || seconds_since(drain_start) > o.drain_timeout) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  finish();
-
-  s.elapsed_s = static_cast<double>(t_end - t_measure) / 1e9;
-  s.sent = at_end.sent - base.sent;
-  s.acked = at_end.acked - base.acked;
-  s.received = at_end.received - base.received;
-  if (s.elapsed_s > 0) {
-    s.out_rate = static_cast<double>(s.sent) / s.elapsed_s;
-    s.in_rate = static_cast<double>(s.received) / s.elapsed_s;
-  }
-  for (auto& w : workers_) s.latency.merge(w->total);
-  compute_checks(s);
-  s.errors = run_.errors.load();
-  if (broker0 && broker_m && broker_end) {
-    BrokerUsage u;
-    u.cpu_pct = s.elapsed_s > 0 ? 100.0 * (broker_end->cpu_seconds - broker_m->cpu_seconds) / s.elapsed_s : 0;
-    u.rss_before_kib = broker0->rss_kib;
-    u.rss_kib = broker_end->rss_kib;
-    u.rss_peak_kib = rss_peak;
-    if (s.conns_ready > 0 && u.rss_kib > u.rss_before_kib) {
-      u.rss_per_conn_kib = static_cast<double>(u.rss_kib - u.rss_before_kib) / static_cast<double>(s.conns_ready);
-    }
-    s.broker = u;
-  }
-  return s;
-}
-
 }  // namespace
 
 Summary run(const Options& opt, bool progress) {
   if (is_pulsar(opt.mode)) return run_pulsar(opt, progress, g_interrupted);
   Bench b(opt);
-  return b.go(progress);
+  return drive(b, progress, g_interrupted);
 }
 
 std::string summary_text(const Summary& s) {

@@ -1,7 +1,5 @@
 #include "loadgen/engine.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
@@ -14,31 +12,16 @@ namespace mop::loadgen {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-namespace {
-constexpr int kMaxErrorsPrinted = 10;
-// How much a QoS 0 publisher without a rate queues per wakeup: enough to amortize the write,
-// small enough that subscribers sharing the thread are not starved.
-constexpr std::size_t kBatchBytes = 64 * 1024;
-constexpr std::uint32_t kBatchMessages = 256;
-}  // namespace
-
-void RunState::error(const std::string& what) {
-  errors.fetch_add(1, std::memory_order_relaxed);
-  if (errors_printed.fetch_add(1, std::memory_order_relaxed) < kMaxErrorsPrinted) {
-    std::fprintf(stderr, "mop bench: %s\n", what.c_str());
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 Conn::Conn(Worker& w, Role role, std::uint32_t id, std::string client_id, std::string topic,
            const std::string* source_addr)
-    : w_(w),
+    : StreamConn(w.io, w.run, w.rbuf.get(), Worker::kReadBuf),
+      w_(w),
       role_(role),
       id_(id),
       client_id_(std::move(client_id)),
       topic_(std::move(topic)),
       source_addr_(source_addr),
-      sock_(w.io),
       reader_(mqtt::kMaxRemainingLength + 5) {
   if (role_ == Role::publisher) {
     tmpl_.topic = topic_;
@@ -52,82 +35,38 @@ Conn::Conn(Worker& w, Role role, std::uint32_t id, std::string client_id, std::s
 bool Conn::rate_limited() const { return role_ == Role::publisher && w_.run.opt.rate > 0; }
 
 void Conn::start_connect() {
-  boost::system::error_code ec;
-  sock_.open(tcp::v4(), ec);
-  if (!ec && source_addr_) {
-    // Bind only the address: the port is chosen at connect time, for the (source, destination)
-    // pair, so that each source address has its own ~28k ephemeral ports.
-    int one = 1;
-    ::setsockopt(sock_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    sock_.bind(tcp::endpoint(asio::ip::make_address_v4(*source_addr_), 0), ec);
-  }
-  if (ec) {
+  if (auto ec = open_socket(source_addr_)) {
     fail("socket/bind: " + ec.message());
     return;
   }
-  sock_.async_connect(w_.run.broker, [this](const boost::system::error_code& e) {
-    if (e) {
-      fail("connect " + client_id_ + ": " + e.message());
-      return;
-    }
-    on_connected();
-  });
+  connect(w_.run.broker);
 }
 
-void Conn::on_connected() {
-  boost::system::error_code ec;
-  sock_.set_option(tcp::no_delay(true), ec);
-  sock_.non_blocking(true, ec);
-  connected_ = true;
+void Conn::greet(std::string& out) {
   mqtt::Connect c;
   c.version = w_.run.version;
   c.protocol_name = c.version == mqtt::ProtocolVersion::v31 ? "MQIsdp" : "MQTT";
   c.clean_session = w_.run.opt.clean;
   c.keep_alive = w_.run.opt.keepalive;
   c.client_id = client_id_;
-  mqtt::encode(mqtt::Packet{std::move(c)}, w_.run.version, out_);
-  flush();
-  wait_read();
+  mqtt::encode(mqtt::Packet{std::move(c)}, w_.run.version, out);
 }
 
-void Conn::wait_read() {
-  sock_.async_wait(tcp::socket::wait_read, [this](const boost::system::error_code& ec) {
-    if (closed_) return;
-    if (ec) {
-      fail("read " + client_id_ + ": " + ec.message());
-      return;
+bool Conn::on_bytes(std::span<const std::uint8_t> bytes) {
+  reader_.feed(bytes);
+  for (;;) {
+    auto r = reader_.next();
+    if (!r) {
+      fail("bad frame from the broker on " + client_id_ + ": " + r.error().message());
+      return false;
     }
-    on_readable();
-  });
-}
-
-void Conn::on_readable() {
-  // A few reads per wakeup, then back to the event loop so that one busy socket does not
-  // starve the others of this thread.
-  for (int i = 0; i < 4; ++i) {
-    boost::system::error_code ec;
-    const std::size_t n = sock_.read_some(asio::buffer(w_.rbuf.get(), Worker::kReadBuf), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec) {
-      fail(ec == asio::error::eof ? "connection " + client_id_ + " closed by the broker"
-                                  : "read " + client_id_ + ": " + ec.message());
-      return;
-    }
-    reader_.feed(std::span<const std::uint8_t>(w_.rbuf.get(), n));
-    for (;;) {
-      auto r = reader_.next();
-      if (!r) {
-        fail("bad frame from the broker on " + client_id_ + ": " + r.error().message());
-        return;
-      }
-      if (!*r) break;
-      if (!handle(**r)) return;
-    }
-    if (n < Worker::kReadBuf) break;
+    if (!*r) return true;
+    if (!handle(**r)) return false;
   }
+}
+
+void Conn::after_read() {
   if (role_ == Role::publisher && !rate_limited()) produce();
-  flush();
-  if (!closed_) wait_read();
 }
 
 bool Conn::handle(const mqtt::Frame& f) {
@@ -152,14 +91,14 @@ bool Conn::handle(const mqtt::Frame& f) {
       s.entries.push_back({topic_, static_cast<std::uint8_t>(w_.run.opt.qos)});
       mqtt::encode(mqtt::Packet{std::move(s)}, w_.run.version, out_);
     } else {
-      became_ready();
+      mark_ready();
     }
   } else if (auto* sa = std::get_if<mqtt::Suback>(&p)) {
     if (sa->return_codes.empty() || sa->return_codes[0] == mqtt::kSubackFailure) {
       fail("SUBSCRIBE to " + topic_ + " refused");
       return false;
     }
-    became_ready();
+    mark_ready();
   } else if (auto* pa = std::get_if<mqtt::Puback>(&p)) {
     complete(pa->packet_id);
   } else if (auto* rec = std::get_if<mqtt::Pubrec>(&p)) {
@@ -219,19 +158,13 @@ mqtt::PacketId Conn::alloc_packet_id() {
 }
 
 void Conn::produce() {
-  if (!ready_ || closed_ || done) return;
+  if (!ready_ || closed_ || done || role_ != Role::publisher) return;
   const auto phase = w_.run.phase.load(std::memory_order_relaxed);
   if (phase != Phase::running) return;
   const auto& opt = w_.run.opt;
-  std::uint64_t budget = kBatchMessages;
-  if (opt.rate > 0) {
-    const std::uint64_t start = w_.run.publish_start_ns.load(std::memory_order_relaxed);
-    const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
-    const auto due = static_cast<std::uint64_t>(elapsed * opt.rate) + 1;
-    budget = due > next_seq_ ? due - next_seq_ : 0;
-  } else if (opt.qos == 0 && out_off_ != out_.size()) {
-    return;  // unlimited QoS 0: the socket's backlog is our flow control
-  }
+  // Unlimited QoS 0: the socket's backlog is our flow control.
+  if (opt.rate <= 0 && opt.qos == 0 && out_off_ != out_.size()) return;
+  const std::uint64_t budget = w_.run.produce_budget(next_seq_);
   std::uint64_t queued = 0;
   while (queued < budget) {
     if (opt.count && next_seq_ >= opt.count) {
@@ -266,84 +199,13 @@ std::vector<std::uint32_t> Conn::inflight_seqs() const {
   return out;
 }
 
-void Conn::flush() {
-  if (write_waiting_ || closed_ || !connected_) return;
-  while (out_off_ < out_.size()) {
-    boost::system::error_code ec;
-    const std::size_t n = sock_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec) {
-      fail("write " + client_id_ + ": " + ec.message());
-      return;
-    }
-    out_off_ += n;
-    last_write_ns_ = now_ns();
-  }
-  if (out_off_ == out_.size()) {
-    out_.clear();  // keeps its capacity: no allocation on the next batch
-    out_off_ = 0;
-    if (role_ == Role::publisher && ready_ && !rate_limited() && w_.run.opt.qos == 0 && !produce_posted_) {
-      // Refill from the event loop, not from here: reads of this thread's other sockets get
-      // their turn between two batches.
-      produce_posted_ = true;
-      asio::post(w_.io, [this] {
-        produce_posted_ = false;
-        produce();
-      });
-    }
-    return;
-  }
-  write_waiting_ = true;
-  sock_.async_wait(tcp::socket::wait_write, [this](const boost::system::error_code& ec) {
-    write_waiting_ = false;
-    if (closed_) return;
-    if (ec) {
-      fail("write " + client_id_ + ": " + ec.message());
-      return;
-    }
-    flush();
-  });
+bool Conn::wants_refill() const {
+  return role_ == Role::publisher && ready_ && !rate_limited() && w_.run.opt.qos == 0;
 }
 
-void Conn::became_ready() {
-  if (ready_) return;
-  ready_ = true;
-  w_.run.ready.fetch_add(1, std::memory_order_relaxed);
-  const auto now = now_ns();
-  auto prev = w_.run.last_ready_ns.load(std::memory_order_relaxed);
-  while (prev < now && !w_.run.last_ready_ns.compare_exchange_weak(prev, now, std::memory_order_relaxed)) {
-  }
-  counted_connect_ = true;
-  w_.connect_finished();
-}
+void Conn::on_connect_resolved() { w_.connect_finished(); }
 
-void Conn::fail(const std::string& why) {
-  if (closed_) return;
-  closed_ = true;
-  // Errors after the run ended (the broker closing first, say) are not the broker's fault.
-  if (w_.run.phase.load(std::memory_order_relaxed) != Phase::done) w_.run.error(why);
-  boost::system::error_code ec;
-  sock_.close(ec);
-  if (!counted_connect_) {
-    counted_connect_ = true;
-    w_.run.failed.fetch_add(1, std::memory_order_relaxed);
-    w_.connect_finished();
-  }
-}
-
-void Conn::disconnect() {
-  if (closed_) return;
-  if (connected_) {
-    mqtt::encode(mqtt::Packet{mqtt::Disconnect{}}, w_.run.version, out_);
-    // Best effort: one non-blocking write of whatever is left, then close.
-    boost::system::error_code ec;
-    sock_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
-  }
-  closed_ = true;
-  boost::system::error_code ec;
-  sock_.shutdown(tcp::socket::shutdown_both, ec);
-  sock_.close(ec);
-}
+void Conn::goodbye(std::string& out) { mqtt::encode(mqtt::Packet{mqtt::Disconnect{}}, w_.run.version, out); }
 
 void Conn::keepalive_tick(std::uint64_t now) {
   const auto ka = w_.run.opt.keepalive;
@@ -355,25 +217,7 @@ void Conn::keepalive_tick(std::uint64_t now) {
 }
 
 // ---------------------------------------------------------------------------------------------
-Worker::Worker(RunState& r, std::size_t index)
-    : run(r), filler(r.opt.size, 'x'), rbuf(new std::uint8_t[kReadBuf]), index_(index), ticker_(io) {}
-
-Worker::~Worker() { join(); }
-
-void Worker::start() {
-  tick();
-  thread_ = std::thread([this] {
-    try {
-      io.run();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "mop bench: worker %zu: %s\n", index_, e.what());
-    }
-  });
-}
-
-void Worker::join() {
-  if (thread_.joinable()) thread_.join();
-}
+Worker::Worker(RunState& r, std::size_t index) : WorkerBase(r, index), run(r), filler(r.opt.size, 'x') {}
 
 void Worker::connect_all(std::vector<Conn*> list) {
   connect_queue_.insert(connect_queue_.end(), list.begin(), list.end());
@@ -391,27 +235,11 @@ void Worker::connect_finished() {
   }
 }
 
-void Worker::take_interval(LatencyHistogram& out) {
-  out.merge(interval);
-  interval.reset();
-}
-
-void Worker::tick() {
-  // One timer per thread drives every rate-limited publisher (1 ms resolution) and keepalives,
-  // instead of one timer per connection.
-  const auto now = now_ns();
-  if (run.phase.load(std::memory_order_relaxed) == Phase::running) {
-    for (Conn* c : rate_publishers) c->produce();
-  }
+void Worker::on_tick(std::uint64_t now) {
   if (now - last_keepalive_ns_ > 1'000'000'000ull) {
     last_keepalive_ns_ = now;
     for (auto& c : conns) c->keepalive_tick(now);
   }
-  if (run.phase.load(std::memory_order_relaxed) == Phase::done) return;
-  ticker_.expires_after(std::chrono::milliseconds(rate_publishers.empty() ? 100 : 1));
-  ticker_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) tick();
-  });
 }
 
 }  // namespace mop::loadgen

@@ -6,20 +6,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
-#include <latch>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <thread>
 
-#include "loadgen/engine.hpp"
+#include "loadgen/driver.hpp"
+#include "loadgen/engine_base.hpp"
 #include "loadgen/message_header.hpp"
-#include "loadgen/proc_sampler.hpp"
 #include "loadgen/pulsar_client.hpp"
-#include "loadgen/report.hpp"
+#include "loadgen/sequence_checker.hpp"
 
 namespace mop::loadgen {
 
@@ -29,13 +25,7 @@ namespace proto = pulsar::proto;
 
 namespace {
 
-// How much an unlimited producer queues per wakeup (as the MQTT engine): enough to amortize the
-// write, small enough that consumers on the same thread get their turn.
-constexpr std::size_t kBatchBytes = 64 * 1024;
-constexpr std::uint32_t kBatchMessages = 256;
 constexpr int kMaxRedirects = 5;
-
-double seconds_since(std::uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e9; }
 
 std::uint64_t wall_ms() {
   return static_cast<std::uint64_t>(
@@ -63,19 +53,10 @@ proto::CompressionType to_proto(Compression c) {
   return proto::NONE;
 }
 
-struct PRun {
-  Options opt;
+struct PRun : RunBase {
   const std::atomic<bool>* interrupted = nullptr;
   std::string service_url;  // pulsar://host:port as given
-  tcp::endpoint broker;
-  std::atomic<Phase> phase{Phase::connecting};
-  std::atomic<std::uint64_t> publish_start_ns{0};
-  std::atomic<std::uint64_t> ready{0}, failed{0}, errors{0}, last_ready_ns{0}, redirects{0};
-  std::atomic<int> errors_printed{0};
-  void error(const std::string& what) {
-    errors.fetch_add(1, std::memory_order_relaxed);
-    if (errors_printed.fetch_add(1, std::memory_order_relaxed) < 10) std::fprintf(stderr, "mop bench: %s\n", what.c_str());
-  }
+  std::atomic<std::uint64_t> redirects{0};
 };
 
 class PWorker;
@@ -92,19 +73,16 @@ struct Group {
   std::atomic<std::uint32_t> members_ready{0};
 };
 
-class PConn final : public ClientListener {
+class PConn final : public StreamConn<PConn>, public ClientListener {
 public:
   enum class Role { producer, consumer };
   PConn(PWorker& w, Role role, std::uint32_t id, std::string topic, Group* group);
 
   void start_connect();
   void produce();
-  void disconnect();
 
   Role role() const { return role_; }
   std::uint32_t id() const { return id_; }
-  bool ready() const { return ready_; }
-  bool closed() const { return closed_; }
   std::uint32_t topic_index = 0;
   std::size_t worker_index = 0;
   Group* group;
@@ -118,13 +96,21 @@ public:
   void on_redirect(const std::string& url, bool lookup_again, bool authoritative) override;
   void on_failed(const std::string& why) override;
 
+  // StreamConn hooks.
+  const std::string& label() const { return name_; }
+  std::string closed_by_broker() const { return name_ + ": connection closed by the broker"; }
+  void greet(std::string& out) { client_->start(out); }
+  bool on_bytes(std::span<const std::uint8_t> bytes) { return client_->feed(bytes, out_, *this); }
+  void after_read();
+  bool wants_refill() const;
+  void goodbye(std::string& out) {
+    if (client_) client_->close(out);
+  }
+  void on_connect_resolved() {}
+
 private:
   PulsarClientConfig config(bool lookup, bool authoritative) const;
   void connect_to(const tcp::endpoint& ep, const std::string& url, bool lookup, bool authoritative);
-  void wait_read();
-  void on_readable();
-  void flush();
-  void fail(const std::string& why);
   bool rate_limited() const;
 
   PWorker& w_;
@@ -132,67 +118,26 @@ private:
   std::uint32_t id_;
   std::string topic_;
   std::string name_;
-  tcp::socket sock_;
   std::unique_ptr<PulsarClient> client_;
-  std::string out_;
-  std::size_t out_off_ = 0;
-  bool write_waiting_ = false, produce_posted_ = false;
-  bool connected_ = false, ready_ = false, closed_ = false, counted_ = false;
   int redirects_ = 0;
-  std::uint64_t gen_ = 0;  // bumped per socket, so callbacks of a replaced socket are ignored
   std::uint32_t next_seq_ = 0;
   std::string payload_;
 };
 
-class PWorker {
+class PWorker final : public WorkerBase<PConn> {
 public:
-  PWorker(PRun& r, std::size_t index) : run(r), rbuf(new std::uint8_t[kReadBuf]), index_(index), ticker_(io) {}
-  ~PWorker() { join(); }
-  void start() {
-    tick();
-    thread_ = std::thread([this] {
-      try {
-        io.run();
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "mop bench: worker %zu: %s\n", index_, e.what());
-      }
-    });
-  }
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-  void take_interval(LatencyHistogram& out) {
-    out.merge(interval);
-    interval.reset();
-  }
-
+  PWorker(PRun& r, std::size_t index) : WorkerBase(r, index), run(r) {}
   PRun& run;
-  asio::io_context io{1};
-  std::vector<std::unique_ptr<PConn>> conns;  // after io: destroyed first
-  std::unique_ptr<std::uint8_t[]> rbuf;
-  static constexpr std::size_t kReadBuf = 256 * 1024;
-  LatencyHistogram interval, total;
-  std::vector<PConn*> rate_producers;
-
-private:
-  void tick() {
-    if (run.phase.load(std::memory_order_relaxed) == Phase::running) {
-      for (PConn* c : rate_producers) c->produce();
-    }
-    if (run.phase.load(std::memory_order_relaxed) == Phase::done) return;
-    ticker_.expires_after(std::chrono::milliseconds(rate_producers.empty() ? 100 : 1));
-    ticker_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) tick();
-    });
-  }
-  std::size_t index_;
-  std::thread thread_;
-  asio::steady_timer ticker_;
 };
 
 // ---------------------------------------------------------------------------------------------
 PConn::PConn(PWorker& w, Role role, std::uint32_t id, std::string topic, Group* g)
-    : group(g), w_(w), role_(role), id_(id), topic_(std::move(topic)), sock_(w.io) {
+    : StreamConn(w.io, w.run, w.rbuf.get(), PWorker::kReadBuf),
+      group(g),
+      w_(w),
+      role_(role),
+      id_(id),
+      topic_(std::move(topic)) {
   name_ = (role_ == Role::producer ? "producer " : "consumer ") + std::to_string(id_) + " (" + topic_ + ")";
   if (role_ == Role::producer) payload_.assign(w.run.opt.size, 'x');
 }
@@ -229,68 +174,20 @@ void PConn::connect_to(const tcp::endpoint& ep, const std::string& url, bool loo
   auto cfg = config(lookup, authoritative);
   cfg.service_url = url;
   client_ = std::make_unique<PulsarClient>(std::move(cfg));
-  boost::system::error_code ec;
-  if (sock_.is_open()) sock_.close(ec);
-  const auto gen = ++gen_;
-  out_.clear();
-  out_off_ = 0;
-  connected_ = false;
-  write_waiting_ = false;
-  sock_.open(tcp::v4(), ec);
-  if (ec) return fail("socket: " + ec.message());
-  sock_.async_connect(ep, [this, gen](const boost::system::error_code& e) {
-    if (gen != gen_ || closed_) return;
-    if (e) return fail("connect " + name_ + ": " + e.message());
-    boost::system::error_code ec2;
-    sock_.set_option(tcp::no_delay(true), ec2);
-    sock_.non_blocking(true, ec2);
-    connected_ = true;
-    client_->start(out_);
-    flush();
-    wait_read();
-  });
+  if (auto ec = open_socket(nullptr)) return fail("socket: " + ec.message());
+  connect(ep);
 }
 
-void PConn::wait_read() {
-  const auto gen = gen_;
-  sock_.async_wait(tcp::socket::wait_read, [this, gen](const boost::system::error_code& ec) {
-    if (gen != gen_ || closed_) return;
-    if (ec) return fail("read " + name_ + ": " + ec.message());
-    on_readable();
-  });
-}
-
-void PConn::on_readable() {
-  const auto gen = gen_;
-  for (int i = 0; i < 4; ++i) {
-    boost::system::error_code ec;
-    const std::size_t n = sock_.read_some(asio::buffer(w_.rbuf.get(), PWorker::kReadBuf), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec) {
-      return fail(ec == asio::error::eof ? name_ + ": connection closed by the broker" : "read " + name_ + ": " + ec.message());
-    }
-    if (!client_->feed(std::span<const std::uint8_t>(w_.rbuf.get(), n), out_, *this)) return;  // failed or redirected
-    if (gen != gen_ || closed_) return;
-    if (n < PWorker::kReadBuf) break;
-  }
+void PConn::after_read() {
   if (role_ == Role::consumer) client_->flush_acks(out_);
   if (role_ == Role::producer && !rate_limited()) produce();
-  flush();
-  if (!closed_) wait_read();
 }
 
 void PConn::on_ready() {
   if (ready_) return;
-  ready_ = true;
   if (group) group->members_ready.fetch_add(1, std::memory_order_relaxed);
-  w_.run.ready.fetch_add(1, std::memory_order_relaxed);
-  const auto now = now_ns();
-  auto prev = w_.run.last_ready_ns.load(std::memory_order_relaxed);
-  while (prev < now && !w_.run.last_ready_ns.compare_exchange_weak(prev, now, std::memory_order_relaxed)) {
-  }
-  counted_ = true;
+  mark_ready();
 }
-
 void PConn::on_receipt(std::uint32_t messages) { acked.add(messages); }
 
 void PConn::on_message(std::span<const std::uint8_t> payload) {
@@ -334,13 +231,7 @@ void PConn::produce() {
   if (!ready_ || closed_ || done || role_ != Role::producer) return;
   if (w_.run.phase.load(std::memory_order_relaxed) != Phase::running) return;
   const auto& opt = w_.run.opt;
-  std::uint64_t budget = kBatchMessages;
-  if (opt.rate > 0) {
-    const std::uint64_t start = w_.run.publish_start_ns.load(std::memory_order_relaxed);
-    const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
-    const auto due = static_cast<std::uint64_t>(elapsed * opt.rate) + 1;
-    budget = due > next_seq_ ? due - next_seq_ : 0;
-  }
+  const std::uint64_t budget = w_.run.produce_budget(next_seq_);
   std::uint64_t queued = 0;
   const std::uint64_t ms = wall_ms();
   while (queued < budget) {
@@ -360,99 +251,70 @@ void PConn::produce() {
   flush();
 }
 
-void PConn::flush() {
-  if (write_waiting_ || closed_ || !connected_) return;
-  while (out_off_ < out_.size()) {
-    boost::system::error_code ec;
-    const std::size_t n = sock_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec) return fail("write " + name_ + ": " + ec.message());
-    out_off_ += n;
-  }
-  if (out_off_ == out_.size()) {
-    out_.clear();
-    out_off_ = 0;
-    if (role_ == Role::producer && ready_ && !rate_limited() && !produce_posted_ && !done &&
-        client_->pending_messages() < w_.run.opt.window) {
-      // Room in the window: refill from the event loop, so other sockets get their turn.
-      produce_posted_ = true;
-      asio::post(w_.io, [this] {
-        produce_posted_ = false;
-        produce();
-      });
-    }
-    return;
-  }
-  write_waiting_ = true;
-  const auto gen = gen_;
-  sock_.async_wait(tcp::socket::wait_write, [this, gen](const boost::system::error_code& ec) {
-    if (gen != gen_) return;
-    write_waiting_ = false;
-    if (closed_) return;
-    if (ec) return fail("write " + name_ + ": " + ec.message());
-    flush();
-  });
-}
-
-void PConn::fail(const std::string& why) {
-  if (closed_) return;
-  closed_ = true;
-  if (w_.run.phase.load(std::memory_order_relaxed) != Phase::done) w_.run.error(why);
-  boost::system::error_code ec;
-  sock_.close(ec);
-  if (!counted_) {
-    counted_ = true;
-    w_.run.failed.fetch_add(1, std::memory_order_relaxed);
-  }
-}
-
-void PConn::disconnect() {
-  if (closed_) return;
-  if (connected_ && client_) {
-    client_->close(out_);
-    boost::system::error_code ec;
-    sock_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
-  }
-  closed_ = true;
-  boost::system::error_code ec;
-  sock_.shutdown(tcp::socket::shutdown_both, ec);
-  sock_.close(ec);
+bool PConn::wants_refill() const {
+  // Room in the window: refill from the event loop, so other sockets get their turn.
+  return role_ == Role::producer && ready_ && !rate_limited() && !done &&
+         client_->pending_messages() < w_.run.opt.window;
 }
 
 // ---------------------------------------------------------------------------------------------
-struct Totals {
-  std::uint64_t sent = 0, acked = 0, received = 0, unique = 0, pending = 0, expected = 0;
-  bool producers_done = true, consumers_done = true;
-};
-
+// The Pulsar modes for drive() (driver.hpp).
 class PulsarBench {
 public:
   PulsarBench(const Options& o, const std::atomic<bool>& interrupted) {
     run_.opt = o;
     run_.interrupted = &interrupted;
   }
-  Summary go(bool progress);
+
+  // drive() hooks.
+  RunBase& run() { return run_; }
+  std::vector<std::unique_ptr<PWorker>>& workers() { return workers_; }
+  void build();
+  std::uint64_t connections() const { return producers_.size() + consumers_.size(); }
+  bool connect(double timeout_s) {
+    // Consumers first, so that a subscription at "latest" exists before the first message.
+    return connect_group(consumers_, timeout_s) && connect_group(producers_, timeout_s);
+  }
+  const char* conns_noun() const { return "producers/consumers"; }
+  const char* conns_counted() const { return "producer(s)/consumer(s)"; }
+  bool failed_conns_fatal() const { return true; }
+  void report_ready(const Summary& s) const {
+    std::fprintf(stderr, "mop bench: %zu producer(s)/consumer(s) ready in %.2f s\n",
+                 static_cast<std::size_t>(s.conns_ready), s.connect_s);
+  }
+  Totals totals() const;
+  void progress_inflight(std::string& line, const Totals& cur) const {
+    if (!producers_.empty()) line += " | pending " + std::to_string(cur.inflight);
+  }
+  const char* ready_label() const { return "ready"; }
+  bool consume_only() const { return run_.opt.mode == Mode::pulsar_consume; }
+  bool can_stall() const { return true; }
+  // Receipts still on their way, and the messages they stand for.
+  bool wants_drain() const {
+    return (!groups_.empty() || !producers_.empty()) && run_.opt.mode != Mode::pulsar_consume;
+  }
+  bool drained(const Totals& cur) const { return cur.inflight == 0 && (groups_.empty() || cur.unique >= cur.expected); }
+  // Receipts and deliveries are counted to the end of the drain: with --count, "all receipted,
+  // all received" is the answer.
+  bool counts_include_drain() const { return true; }
+  void compute_checks(Summary& s);
+  void complete(Summary& s);
 
 private:
-  bool interrupted() const { return run_.interrupted->load(); }
   std::string topic_name(std::uint32_t t) const {
     return run_.opt.topics == 1 ? run_.opt.topic : run_.opt.topic + "-" + std::to_string(t);
   }
-  void build();
   bool connect_group(const std::vector<PConn*>& group, double timeout_s);
-  Totals totals() const;
-  template <typename F> void on_each_worker(F f);
-  void compute_checks(Summary& s);
 
   PRun run_;
   std::vector<std::unique_ptr<PWorker>> workers_;
   std::vector<std::unique_ptr<Group>> groups_;
   std::vector<PConn*> producers_, consumers_;
-  std::uint64_t connect_t0_ = 0;
 };
 
 void PulsarBench::build() {
   const auto& o = run_.opt;
+  run_.service_url = "pulsar://" + o.host + ":" + std::to_string(o.port);
   for (std::uint32_t i = 0; i < o.threads; ++i) workers_.push_back(std::make_unique<PWorker>(run_, i));
   // Consumer groups: one per consumer (exclusive), or one per topic (the shared types), each on
   // one worker.
@@ -485,32 +347,13 @@ void PulsarBench::build() {
   }
 }
 
-template <typename F>
-void PulsarBench::on_each_worker(F f) {
-  std::latch done(static_cast<std::ptrdiff_t>(workers_.size()));
-  for (auto& w : workers_) {
-    PWorker* wp = w.get();
-    asio::post(wp->io, [wp, &f, &done] {
-      f(*wp);
-      done.count_down();
-    });
-  }
-  done.wait();
-}
-
 bool PulsarBench::connect_group(const std::vector<PConn*>& group, double timeout_s) {
   if (group.empty()) return true;
   const std::uint64_t target = run_.ready.load() + run_.failed.load() + group.size();
-  if (connect_t0_ == 0) connect_t0_ = now_ns();
   for (PConn* c : group) {
     asio::post(workers_[c->worker_index]->io, [c] { c->start_connect(); });
   }
-  const std::uint64_t t0 = now_ns();
-  while (run_.ready.load() + run_.failed.load() < target) {
-    if (interrupted() || seconds_since(t0) > timeout_s) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
+  return await_connections(run_, target, timeout_s, *run_.interrupted);
 }
 
 Totals PulsarBench::totals() const {
@@ -523,7 +366,7 @@ Totals PulsarBench::totals() const {
     per_topic[p->topic_index] += p->acked.get();
     if (!(o.count && p->sent.get() >= o.count)) t.producers_done = false;
   }
-  t.pending = t.sent - std::min(t.sent, t.acked);
+  t.inflight = t.sent - std::min(t.sent, t.acked);
   for (const auto& g : groups_) {
     t.received += g->received.get();
     t.unique += g->unique.get();
@@ -562,181 +405,8 @@ void PulsarBench::compute_checks(Summary& s) {
   }
 }
 
-Summary PulsarBench::go(bool progress) {
-  Summary s;
-  s.opt = run_.opt;
+void PulsarBench::complete(Summary& s) {
   const auto& o = run_.opt;
-  try {
-    asio::io_context io;
-    tcp::resolver r(io);
-    run_.broker = r.resolve(tcp::v4(), o.host, std::to_string(o.port)).begin()->endpoint();
-  } catch (const std::exception& e) {
-    s.failure = "cannot resolve " + o.host + ": " + e.what();
-    return s;
-  }
-  run_.service_url = "pulsar://" + o.host + ":" + std::to_string(o.port);
-  build();
-  s.conns = producers_.size() + consumers_.size();
-
-  std::optional<ProcSample> broker0;
-  std::uint64_t rss_peak = 0;
-  if (o.broker_pid) {
-    broker0 = sample_process(o.broker_pid);
-    if (!broker0) std::fprintf(stderr, "mop bench: cannot read /proc/%d; broker usage not reported\n", o.broker_pid);
-  }
-  auto sample_broker = [&]() -> std::optional<ProcSample> {
-    if (!broker0) return std::nullopt;
-    auto p = sample_process(o.broker_pid);
-    if (p) rss_peak = std::max(rss_peak, p->rss_kib);
-    return p;
-  };
-
-  for (auto& w : workers_) w->start();
-  auto finish = [&]() {
-    run_.phase.store(Phase::done);
-    for (auto& w : workers_) {
-      PWorker* wp = w.get();
-      asio::post(wp->io, [wp] {
-        for (auto& c : wp->conns) c->disconnect();
-        wp->io.stop();
-      });
-    }
-    for (auto& w : workers_) w->join();
-  };
-
-  // Consumers first, so that a subscription at "latest" exists before the first message.
-  const double connect_timeout = 30 + static_cast<double>(s.conns) / 500.0;
-  const bool connected = connect_group(consumers_, connect_timeout) && connect_group(producers_, connect_timeout);
-  s.conns_ready = run_.ready.load();
-  s.conns_failed = run_.failed.load();
-  if (s.conns_ready > 0) {
-    s.connect_s = static_cast<double>(run_.last_ready_ns.load() - connect_t0_) / 1e9;
-    if (s.connect_s > 0) s.connect_rate = static_cast<double>(s.conns_ready) / s.connect_s;
-  }
-  if (interrupted()) s.interrupted = true;
-  if (!connected || s.conns_failed > 0) {
-    if (!s.interrupted) {
-      s.failure = !connected ? "producers/consumers not ready in time (" + std::to_string(s.conns_ready) + " of " +
-                                   std::to_string(s.conns) + ")"
-                             : std::to_string(s.conns_failed) + " producer(s)/consumer(s) failed";
-    }
-    finish();
-    s.errors = run_.errors.load();
-    return s;
-  }
-  if (progress) {
-    std::fprintf(stderr, "mop bench: %zu producer(s)/consumer(s) ready in %.2f s\n",
-                 static_cast<std::size_t>(s.conns_ready), s.connect_s);
-  }
-
-  const std::uint64_t t_start = now_ns();
-  run_.publish_start_ns.store(t_start);
-  run_.phase.store(Phase::running);
-  on_each_worker([](PWorker& w) {
-    for (auto& c : w.conns) c->produce();
-  });
-
-  bool measuring = o.warmup <= 0;
-  std::uint64_t t_measure = t_start;
-  Totals base{};
-  std::optional<ProcSample> broker_m = broker0 ? sample_broker() : std::nullopt;
-  Totals prev{};
-  std::uint64_t prev_ns = t_start, last_progress_ns = t_start, last_moved = 0;
-  const bool bounded_by_time = o.duration_given || o.count == 0;
-  std::uint64_t next_report = t_start + 1'000'000'000ull;
-
-  for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    const std::uint64_t now = now_ns();
-    const double t = static_cast<double>(now - t_start) / 1e9;
-    Totals cur = totals();
-    if (!measuring && t >= o.warmup) {
-      measuring = true;
-      t_measure = now;
-      base = cur;
-      on_each_worker([](PWorker& w) { w.total.reset(); });
-      broker_m = sample_broker();
-    }
-    const std::uint64_t moved = cur.sent + cur.received + cur.acked;
-    if (moved != last_moved) last_moved = moved, last_progress_ns = now;
-    if (now >= next_report) {
-      next_report += 1'000'000'000ull;
-      LatencyHistogram h;
-      std::mutex m;
-      on_each_worker([&h, &m](PWorker& w) {
-        std::lock_guard lock(m);
-        w.take_interval(h);
-      });
-      auto b = sample_broker();
-      if (progress) {
-        const double dt = static_cast<double>(now - prev_ns) / 1e9;
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "[%5.1fs]%s out %s/s in %s/s", t, measuring ? "" : " (warmup)",
-                      fmt_count((cur.sent - prev.sent) / dt).c_str(), fmt_count((cur.received - prev.received) / dt).c_str());
-        std::string line = buf;
-        if (h.count()) line += " | p50 " + fmt_ns(h.percentile(50)) + " p99 " + fmt_ns(h.percentile(99));
-        if (!producers_.empty()) line += " | pending " + std::to_string(cur.pending);
-        std::snprintf(buf, sizeof buf, " | ready %llu err %llu", static_cast<unsigned long long>(run_.ready.load()),
-                      static_cast<unsigned long long>(run_.errors.load()));
-        line += buf;
-        if (b && broker_m) {
-          std::snprintf(buf, sizeof buf, " | broker rss %.1f MiB", static_cast<double>(b->rss_kib) / 1024.0);
-          line += buf;
-        }
-        std::fprintf(stderr, "%s\n", line.c_str());
-      }
-      prev = cur;
-      prev_ns = now;
-    }
-    if (interrupted()) {
-      s.interrupted = true;
-      break;
-    }
-    if (bounded_by_time && t >= o.warmup + o.duration) break;
-    // At --count the producers stop; what is still pending is waited for below.
-    if (o.count && (o.mode == Mode::pulsar_consume ? cur.consumers_done : cur.producers_done)) break;
-    if (seconds_since(last_progress_ns) > 10) {
-      s.stalled = true;
-      break;
-    }
-  }
-
-  const std::uint64_t t_end = now_ns();
-  Totals at_end = totals();
-  if (!measuring) base = Totals{}, t_measure = t_start;
-  auto broker_end = sample_broker();
-  run_.phase.store(Phase::stopping);
-
-  // Receipts still on their way, and the messages they stand for.
-  if (!s.interrupted && (!groups_.empty() || !producers_.empty()) && o.mode != Mode::pulsar_consume) {
-    const std::uint64_t drain_start = now_ns();
-    std::uint64_t last_change = drain_start, last_seen = ~0ull;
-    for (;;) {
-      Totals cur = totals();
-      if (cur.pending == 0 && (groups_.empty() || cur.unique >= cur.expected)) break;
-      const std::uint64_t seen = cur.received + cur.acked;
-      if (seen != last_seen) last_seen = seen, last_change = now_ns();
-      if (seconds_since(last_change) > std::min(1.0, o.drain_timeout) || seconds_since(drain_start) > o.drain_timeout) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  const Totals drained = totals();
-  finish();
-
-  s.elapsed_s = static_cast<double>(t_end - t_measure) / 1e9;
-  s.sent = at_end.sent - base.sent;
-  // Receipts and deliveries are counted to the end of the drain: with --count, "all receipted,
-  // all received" is the answer.
-  s.acked = drained.acked - base.acked;
-  s.received = drained.received - base.received;
-  if (s.elapsed_s > 0) {
-    // Rates over the measured interval only; the counts above include the drain.
-    s.out_rate = static_cast<double>(s.sent) / s.elapsed_s;
-    s.in_rate = static_cast<double>(at_end.received - base.received) / s.elapsed_s;
-  }
-  for (auto& w : workers_) s.latency.merge(w->total);
-  compute_checks(s);
-  s.errors = run_.errors.load();
   s.redirects = run_.redirects.load();
   if (o.mode == Mode::pulsar_consume && o.count && !s.interrupted) {
     const Totals t = totals();
@@ -745,25 +415,13 @@ Summary PulsarBench::go(bool progress) {
                   " distinct message(s) received in all";
     }
   }
-  if (broker0 && broker_m && broker_end) {
-    BrokerUsage u;
-    u.cpu_pct = s.elapsed_s > 0 ? 100.0 * (broker_end->cpu_seconds - broker_m->cpu_seconds) / s.elapsed_s : 0;
-    u.rss_before_kib = broker0->rss_kib;
-    u.rss_kib = broker_end->rss_kib;
-    u.rss_peak_kib = rss_peak;
-    if (s.conns_ready > 0 && u.rss_kib > u.rss_before_kib) {
-      u.rss_per_conn_kib = static_cast<double>(u.rss_kib - u.rss_before_kib) / static_cast<double>(s.conns_ready);
-    }
-    s.broker = u;
-  }
-  return s;
 }
 
 }  // namespace
 
 Summary run_pulsar(const Options& opt, bool progress, const std::atomic<bool>& interrupted) {
   PulsarBench b(opt, interrupted);
-  return b.go(progress);
+  return drive(b, progress, interrupted);
 }
 
 }  // namespace mop::loadgen

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/codec/compression.hpp"
 
@@ -87,6 +89,34 @@ struct Harness {
     c.mutable_connected()->set_server_version("test");
     c.mutable_connected()->set_protocol_version(protocol_version);
     ASSERT_TRUE(feed(c));
+  }
+  // With lookup configured: CONNECTED, then the answer to PARTITIONED_METADATA (request 1);
+  // nullopt leaves the partition count out, as a broker may for a non-partitioned topic.
+  bool partitions(std::optional<std::uint32_t> n) {
+    connected();
+    frames(out);
+    Cmd c;
+    c.set_type(Cmd::PARTITIONED_METADATA_RESPONSE);
+    c.mutable_partitionmetadataresponse()->set_request_id(1);
+    if (n) c.mutable_partitionmetadataresponse()->set_partitions(*n);
+    return feed(c);
+  }
+  // The answer to LOOKUP (request 2), after partitions().
+  bool lookup(proto::CommandLookupTopicResponse::LookupType type, bool authoritative = false) {
+    frames(out);
+    Cmd c;
+    c.set_type(Cmd::LOOKUP_RESPONSE);
+    auto* r = c.mutable_lookuptopicresponse();
+    r->set_request_id(2);
+    r->set_response(type);
+    if (type == proto::CommandLookupTopicResponse::Failed) {
+      r->set_error(proto::TopicNotFound);
+      r->set_message("no such topic");
+    } else {
+      r->set_brokerserviceurl("pulsar://localhost:6650");
+      r->set_authoritative(authoritative);
+    }
+    return feed(c);
   }
   // Answers the PRODUCER or SUBSCRIBE in `out` (no lookup configured).
   void create_ok(std::int64_t last_sequence_id = -1) {
@@ -211,21 +241,9 @@ TEST(PulsarClient, LookupNamingAnotherBrokerIsARedirect) {
     auto cfg = producer_cfg();
     cfg.lookup = true;
     Harness h(cfg);
-    h.connected();
-    frames(h.out);
-    Cmd c;
-    c.set_type(Cmd::PARTITIONED_METADATA_RESPONSE);
-    c.mutable_partitionmetadataresponse()->set_request_id(1);
-    ASSERT_TRUE(h.feed(c));
-    frames(h.out);
-    c.Clear();
-    c.set_type(Cmd::LOOKUP_RESPONSE);
-    c.mutable_lookuptopicresponse()->set_request_id(2);
-    c.mutable_lookuptopicresponse()->set_response(redirect ? proto::CommandLookupTopicResponse::Redirect
-                                                           : proto::CommandLookupTopicResponse::Connect);
-    c.mutable_lookuptopicresponse()->set_brokerserviceurl("pulsar://localhost:6650");
-    c.mutable_lookuptopicresponse()->set_authoritative(true);
-    EXPECT_FALSE(h.feed(c));
+    ASSERT_TRUE(h.partitions(std::nullopt));
+    EXPECT_FALSE(h.lookup(redirect ? proto::CommandLookupTopicResponse::Redirect : proto::CommandLookupTopicResponse::Connect,
+                          /*authoritative=*/true));
     EXPECT_EQ(h.rec.redirect_url, "pulsar://localhost:6650");
     EXPECT_EQ(h.rec.lookup_again, redirect);
     EXPECT_EQ(h.rec.authoritative, redirect);
@@ -238,28 +256,12 @@ TEST(PulsarClient, PartitionedTopicAndFailedLookupAreErrors) {
   auto cfg = producer_cfg();
   cfg.lookup = true;
   Harness h(cfg);
-  h.connected();
-  frames(h.out);
-  Cmd c;
-  c.set_type(Cmd::PARTITIONED_METADATA_RESPONSE);
-  c.mutable_partitionmetadataresponse()->set_request_id(1);
-  c.mutable_partitionmetadataresponse()->set_partitions(3);
-  EXPECT_FALSE(h.feed(c));
+  EXPECT_FALSE(h.partitions(3));
   EXPECT_NE(h.rec.failure.find("partitioned (3 partitions)"), std::string::npos) << h.rec.failure;
 
   Harness g(cfg);
-  g.connected();
-  frames(g.out);
-  c.mutable_partitionmetadataresponse()->set_partitions(0);
-  ASSERT_TRUE(g.feed(c));
-  frames(g.out);
-  c.Clear();
-  c.set_type(Cmd::LOOKUP_RESPONSE);
-  c.mutable_lookuptopicresponse()->set_request_id(2);
-  c.mutable_lookuptopicresponse()->set_response(proto::CommandLookupTopicResponse::Failed);
-  c.mutable_lookuptopicresponse()->set_error(proto::TopicNotFound);
-  c.mutable_lookuptopicresponse()->set_message("no such topic");
-  EXPECT_FALSE(g.feed(c));
+  ASSERT_TRUE(g.partitions(0));
+  EXPECT_FALSE(g.lookup(proto::CommandLookupTopicResponse::Failed));
   EXPECT_NE(g.rec.failure.find("TopicNotFound"), std::string::npos) << g.rec.failure;
   EXPECT_NE(g.rec.failure.find("no such topic"), std::string::npos) << g.rec.failure;
 }

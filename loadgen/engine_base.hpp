@@ -1,0 +1,331 @@
+#pragma once
+// What the MQTT engine (engine.hpp) and the Pulsar connections (pulsar_bench.cpp) share: the
+// clock, single-writer counters, the run's phase and shared counters (RunBase), a worker thread
+// with its io_context and ticker (WorkerBase), and the socket I/O of one connection (StreamConn):
+// non-blocking socket, everything to say after a wakeup in one buffered write, a few reads per
+// wakeup into the thread's read buffer. The protocols plug in through CRTP hooks, resolved at
+// compile time: nothing here costs a virtual call or an allocation per message.
+//
+// Threading: a connection and everything in it belongs to its worker's thread. The orchestrating
+// main thread only reads the relaxed atomic counters (each has one writer) and posts jobs.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "loadgen/histogram.hpp"
+#include "loadgen/options.hpp"
+
+namespace mop::loadgen {
+
+inline std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// A counter with one writing thread: a plain load and store instead of a locked add, since
+// other threads only need an approximately current value.
+class Counter {
+public:
+  void add(std::uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void set(std::uint64_t n) { v_.store(n, std::memory_order_relaxed); }
+  std::uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+enum class Phase : int { connecting, running, stopping, done };
+
+// How much a producer without --rate queues per wakeup: enough to amortize the write, small
+// enough that consumers sharing the thread are not starved.
+constexpr std::size_t kBatchBytes = 64 * 1024;
+constexpr std::uint32_t kBatchMessages = 256;
+
+// State shared by all workers of one run, MQTT or Pulsar.
+struct RunBase {
+  static constexpr int kMaxErrorsPrinted = 10;
+  Options opt;
+  boost::asio::ip::tcp::endpoint broker;
+  std::atomic<Phase> phase{Phase::connecting};
+  std::atomic<std::uint64_t> publish_start_ns{0};
+  std::atomic<std::uint64_t> ready{0};   // connections ready to produce or consume
+  std::atomic<std::uint64_t> failed{0};  // connections that never became ready
+  std::atomic<std::uint64_t> errors{0};  // everything that went wrong, ready or not
+  std::atomic<std::uint64_t> last_ready_ns{0};
+  std::atomic<int> errors_printed{0};
+
+  void error(const std::string& what) {
+    errors.fetch_add(1, std::memory_order_relaxed);
+    if (errors_printed.fetch_add(1, std::memory_order_relaxed) < kMaxErrorsPrinted) {
+      std::fprintf(stderr, "mop bench: %s\n", what.c_str());
+    }
+  }
+  // How many messages a producer whose next sequence is `next_seq` may queue now: what --rate
+  // has made due since producing started, or one batch without a rate.
+  std::uint64_t produce_budget(std::uint64_t next_seq) const {
+    if (opt.rate <= 0) return kBatchMessages;
+    const std::uint64_t start = publish_start_ns.load(std::memory_order_relaxed);
+    const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
+    const auto due = static_cast<std::uint64_t>(elapsed * opt.rate) + 1;
+    return due > next_seq ? due - next_seq : 0;
+  }
+  // One more connection ready, now (the connect rate runs to the last one).
+  void count_ready() {
+    ready.fetch_add(1, std::memory_order_relaxed);
+    const auto now = now_ns();
+    auto prev = last_ready_ns.load(std::memory_order_relaxed);
+    while (prev < now && !last_ready_ns.compare_exchange_weak(prev, now, std::memory_order_relaxed)) {
+    }
+  }
+};
+
+// A thread with its io_context, the connections it owns and one timer that drives every
+// rate-limited producer of the thread (1 ms resolution) instead of a timer per connection.
+// C: the connection type (with produce() and disconnect()).
+template <class C>
+class WorkerBase {
+public:
+  static constexpr std::size_t kReadBuf = 256 * 1024;
+  WorkerBase(RunBase& r, std::size_t index)
+      : rbuf(new std::uint8_t[kReadBuf]), run_base_(r), index_(index), ticker_(io) {}
+  virtual ~WorkerBase() { join(); }
+  WorkerBase(const WorkerBase&) = delete;
+  WorkerBase& operator=(const WorkerBase&) = delete;
+
+  void start() {
+    tick();
+    thread_ = std::thread([this] {
+      try {
+        io.run();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "mop bench: worker %zu: %s\n", index_, e.what());
+      }
+    });
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Moves this second's latencies into `out` (main thread, posted).
+  void take_interval(LatencyHistogram& out) {
+    out.merge(interval);
+    interval.reset();
+  }
+
+  boost::asio::io_context io{1};
+  std::vector<std::unique_ptr<C>> conns;  // after io: destroyed first
+  std::unique_ptr<std::uint8_t[]> rbuf;   // one read buffer for all of this thread's sockets
+  LatencyHistogram interval, total;
+  std::vector<C*> rate_producers;
+
+protected:
+  // Called on every tick after the rate-limited producers had their turn (MQTT: keepalives).
+  virtual void on_tick(std::uint64_t /*now*/) {}
+
+private:
+  void tick() {
+    const auto now = now_ns();
+    if (run_base_.phase.load(std::memory_order_relaxed) == Phase::running) {
+      for (C* c : rate_producers) c->produce();
+    }
+    on_tick(now);
+    if (run_base_.phase.load(std::memory_order_relaxed) == Phase::done) return;
+    ticker_.expires_after(std::chrono::milliseconds(rate_producers.empty() ? 100 : 1));
+    ticker_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+  RunBase& run_base_;
+  std::size_t index_;
+  std::thread thread_;
+  boost::asio::steady_timer ticker_;
+};
+
+// The socket side of one connection. D (the protocol's connection class) provides:
+//   const std::string& label() const;            // names the connection in error messages
+//   std::string closed_by_broker() const;        // the error when the broker closes the socket
+//   void greet(std::string& out);                // first bytes after the TCP connect
+//   bool on_bytes(std::span<const std::uint8_t>);// feed the protocol; false: stop reading
+//   void after_read();                           // after a read wakeup, before the flush
+//   bool wants_refill() const;                   // output drained: post a produce()?
+//   void produce();
+//   void goodbye(std::string& out);              // last words before an orderly close
+//   void on_connect_resolved();                  // ready or failed (MQTT: connect concurrency)
+template <class D>
+class StreamConn {
+public:
+  bool ready() const { return ready_; }
+  bool closed() const { return closed_; }
+
+protected:
+  StreamConn(boost::asio::io_context& io, RunBase& run, std::uint8_t* rbuf, std::size_t rbuf_size)
+      : sock_(io), io_(io), run_(run), rbuf_(rbuf), rbuf_size_(rbuf_size) {}
+
+  D& self() { return static_cast<D&>(*this); }
+
+  // A fresh socket (closing a previous one; callbacks of the old one are then ignored), bound
+  // to `source_addr` when given.
+  boost::system::error_code open_socket(const std::string* source_addr) {
+    boost::system::error_code ec;
+    if (sock_.is_open()) sock_.close(ec);
+    ++gen_;
+    out_.clear();
+    out_off_ = 0;
+    connected_ = false;
+    write_waiting_ = false;
+    ec.clear();
+    sock_.open(boost::asio::ip::tcp::v4(), ec);
+    if (!ec && source_addr) {
+      // Bind only the address: the port is chosen at connect time, for the (source, destination)
+      // pair, so that each source address has its own ~28k ephemeral ports.
+      int one = 1;
+      ::setsockopt(sock_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      sock_.bind(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address_v4(*source_addr), 0), ec);
+    }
+    return ec;
+  }
+
+  void connect(const boost::asio::ip::tcp::endpoint& ep) {
+    const auto gen = gen_;
+    sock_.async_connect(ep, [this, gen](const boost::system::error_code& e) {
+      if (gen != gen_ || closed_) return;
+      if (e) return fail("connect " + self().label() + ": " + e.message());
+      boost::system::error_code ec;
+      sock_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+      sock_.non_blocking(true, ec);
+      connected_ = true;
+      self().greet(out_);
+      flush();
+      wait_read();
+    });
+  }
+
+  void wait_read() {
+    const auto gen = gen_;
+    sock_.async_wait(boost::asio::ip::tcp::socket::wait_read, [this, gen](const boost::system::error_code& ec) {
+      if (gen != gen_ || closed_) return;
+      if (ec) return fail("read " + self().label() + ": " + ec.message());
+      on_readable();
+    });
+  }
+
+  void on_readable() {
+    namespace asio = boost::asio;
+    // A few reads per wakeup, then back to the event loop so that one busy socket does not
+    // starve the others of this thread.
+    const auto gen = gen_;
+    for (int i = 0; i < 4; ++i) {
+      boost::system::error_code ec;
+      const std::size_t n = sock_.read_some(asio::buffer(rbuf_, rbuf_size_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return fail(ec == asio::error::eof ? self().closed_by_broker() : "read " + self().label() + ": " + ec.message());
+      if (!self().on_bytes(std::span<const std::uint8_t>(rbuf_, n))) return;  // failed or replaced
+      if (gen != gen_ || closed_) return;
+      if (n < rbuf_size_) break;
+    }
+    self().after_read();
+    flush();
+    if (!closed_) wait_read();
+  }
+
+  // Writes what the socket takes; the rest when it is writable again.
+  void flush() {
+    namespace asio = boost::asio;
+    if (write_waiting_ || closed_ || !connected_) return;
+    while (out_off_ < out_.size()) {
+      boost::system::error_code ec;
+      const std::size_t n = sock_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return fail("write " + self().label() + ": " + ec.message());
+      out_off_ += n;
+      last_write_ns_ = now_ns();
+    }
+    if (out_off_ == out_.size()) {
+      out_.clear();  // keeps its capacity: no allocation on the next batch
+      out_off_ = 0;
+      if (!produce_posted_ && self().wants_refill()) {
+        // Refill from the event loop, not from here: reads of this thread's other sockets get
+        // their turn between two batches.
+        produce_posted_ = true;
+        asio::post(io_, [this] {
+          produce_posted_ = false;
+          self().produce();
+        });
+      }
+      return;
+    }
+    write_waiting_ = true;
+    const auto gen = gen_;
+    sock_.async_wait(asio::ip::tcp::socket::wait_write, [this, gen](const boost::system::error_code& ec) {
+      if (gen != gen_) return;
+      write_waiting_ = false;
+      if (closed_) return;
+      if (ec) return fail("write " + self().label() + ": " + ec.message());
+      flush();
+    });
+  }
+
+  // Ready to produce or consume: counted once.
+  void mark_ready() {
+    if (ready_) return;
+    ready_ = true;
+    run_.count_ready();
+    counted_ = true;
+    self().on_connect_resolved();
+  }
+
+  void fail(const std::string& why) {
+    if (closed_) return;
+    closed_ = true;
+    // Errors after the run ended (the broker closing first, say) are not the broker's fault.
+    if (run_.phase.load(std::memory_order_relaxed) != Phase::done) run_.error(why);
+    boost::system::error_code ec;
+    sock_.close(ec);
+    if (!counted_) {
+      counted_ = true;
+      run_.failed.fetch_add(1, std::memory_order_relaxed);
+      self().on_connect_resolved();
+    }
+  }
+
+public:
+  // Orderly end: the protocol's goodbye, one best-effort non-blocking write, close.
+  void disconnect() {
+    if (closed_) return;
+    boost::system::error_code ec;
+    if (connected_) {
+      self().goodbye(out_);
+      sock_.write_some(boost::asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
+    }
+    closed_ = true;
+    sock_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+  }
+
+protected:
+  boost::asio::ip::tcp::socket sock_;
+  boost::asio::io_context& io_;
+  RunBase& run_;
+  std::uint8_t* rbuf_;
+  std::size_t rbuf_size_;
+  std::string out_;
+  std::size_t out_off_ = 0;
+  std::uint64_t last_write_ns_ = 0;
+  std::uint64_t gen_ = 0;  // bumped per socket, so callbacks of a replaced socket are ignored
+  bool write_waiting_ = false, produce_posted_ = false;
+  bool connected_ = false, ready_ = false, closed_ = false, counted_ = false;
+};
+
+}  // namespace mop::loadgen
