@@ -76,13 +76,15 @@ void Bench::build() {
   const std::string prefix = o.client_prefix.empty() ? "mb" + std::to_string(::getpid()) : o.client_prefix;
   std::size_t n = 0;  // all connections, for spreading over threads and source addresses
   auto add = [&](Conn::Role role, std::uint32_t id, const char* tag, std::uint32_t topic_index) {
-    Worker& w = *workers_[n % workers_.size()];
+    const std::size_t wi = n % workers_.size();
+    Worker& w = *workers_[wi];
     const std::string* src = o.source_addrs.empty() ? nullptr : &o.source_addrs[n % o.source_addrs.size()];
     ++n;
     w.conns.push_back(std::make_unique<Conn>(w, role, id, prefix + tag + std::to_string(id),
                                              o.topic + "/" + std::to_string(topic_index), src));
     Conn* c = w.conns.back().get();
     c->topic_index = topic_index;
+    c->worker_index = wi;  // connect_group hands each connection to its own worker's thread
     if (role == Conn::Role::publisher && o.rate > 0) w.rate_producers.push_back(c);
     return c;
   };

@@ -152,5 +152,23 @@ TEST_F(Mosquitto, IdleConnectionsFromSeveralSourceAddresses) {
   EXPECT_EQ(s.conns_failed, 0u);
 }
 
+TEST_F(Mosquitto, ConnectsOnEveryThreadUnderAConcurrencyLimit) {
+  // Each worker must connect its own connections and count their completions: with a few
+  // connects in flight at a time, completions counted on another thread would leave the limit
+  // used up and the run waiting for connections that are never started.
+  Options o;
+  o.mode = Mode::conn;
+  o.port = port_;
+  o.conns = 60;
+  o.threads = 3;
+  o.connect_concurrency = 2;
+  o.duration = 0.2;
+  o.duration_given = true;
+  const Summary s = run(o, false);
+  EXPECT_TRUE(s.failure.empty()) << s.failure;
+  EXPECT_EQ(s.conns_ready, 60u);
+  EXPECT_EQ(s.conns_failed, 0u);
+}
+
 }  // namespace
 }  // namespace mop::loadgen
