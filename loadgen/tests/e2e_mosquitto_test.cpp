@@ -85,13 +85,18 @@ protected:
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  Options options(int qos) {
+  // A timed run of `mode` against this mosquitto.
+  Options timed(Mode mode, double duration) const {
     Options o;
-    o.mode = Mode::pubsub;
+    o.mode = mode;
     o.port = port_;
-    o.qos = qos;
-    o.duration = 1;
+    o.duration = duration;
     o.duration_given = true;
+    return o;
+  }
+  Options options(int qos) {
+    Options o = timed(Mode::pubsub, 1);
+    o.qos = qos;
     o.publishers = 2;
     o.subscribers = 2;
     o.topics = 1;
@@ -99,6 +104,19 @@ protected:
     o.broker_pid = pid_;
     o.topic = "e2e/" + std::to_string(::getpid());
     return o;
+  }
+  // `conns` idle connections held for 0.2 s.
+  Options idle(std::uint32_t conns) const {
+    Options o = timed(Mode::conn, 0.2);
+    o.conns = conns;
+    return o;
+  }
+  // Every connection ready, none failed.
+  static void expect_all_ready(const Options& o) {
+    const Summary s = run(o, false);
+    EXPECT_TRUE(s.failure.empty()) << s.failure;
+    EXPECT_EQ(s.conns_ready, o.conns);
+    EXPECT_EQ(s.conns_failed, 0u);
   }
   fs::path dir_;
   std::uint16_t port_ = 0;
@@ -139,35 +157,19 @@ TEST_F(Mosquitto, Qos2CountedRunDeliversEachMessageOnce) {
 }
 
 TEST_F(Mosquitto, IdleConnectionsFromSeveralSourceAddresses) {
-  Options o;
-  o.mode = Mode::conn;
-  o.port = port_;
-  o.conns = 50;
-  o.duration = 0.2;
-  o.duration_given = true;
+  Options o = idle(50);
   o.source_addrs = {"127.0.0.1", "127.0.0.2"};
-  const Summary s = run(o, false);
-  EXPECT_TRUE(s.failure.empty()) << s.failure;
-  EXPECT_EQ(s.conns_ready, 50u);
-  EXPECT_EQ(s.conns_failed, 0u);
+  expect_all_ready(o);
 }
 
 TEST_F(Mosquitto, ConnectsOnEveryThreadUnderAConcurrencyLimit) {
   // Each worker must connect its own connections and count their completions: with a few
   // connects in flight at a time, completions counted on another thread would leave the limit
   // used up and the run waiting for connections that are never started.
-  Options o;
-  o.mode = Mode::conn;
-  o.port = port_;
-  o.conns = 60;
+  Options o = idle(60);
   o.threads = 3;
   o.connect_concurrency = 2;
-  o.duration = 0.2;
-  o.duration_given = true;
-  const Summary s = run(o, false);
-  EXPECT_TRUE(s.failure.empty()) << s.failure;
-  EXPECT_EQ(s.conns_ready, 60u);
-  EXPECT_EQ(s.conns_failed, 0u);
+  expect_all_ready(o);
 }
 
 }  // namespace
