@@ -50,6 +50,10 @@ public:
   // Pulsar topic metadata: partition counts and schemas, by topic name (put replaces).
   virtual void put_partitioned_topic(service::PartitionedTopicRecord record, PersistCallback done) = 0;
   virtual void put_schema(service::SchemaRecord schema, PersistCallback done) = 0;
+  // Runs `writes` (synchronous code issuing writes through this persistence and the ledgers)
+  // so that the writes it issues are stored atomically: a crash keeps all or none of them.
+  // Default: as called (each write atomic on its own, in call order).
+  virtual void atomically(const std::function<void()>& writes) { writes(); }
 
   struct RestoredSubscription {
     std::string name;

@@ -69,6 +69,13 @@ public:
   std::vector<SchemaRecord> load_schemas() override;
   std::vector<ProducerSequenceRecord> load_producer_sequences() override;
   void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) override;
+  void atomically(const std::function<void()>& writes) override {
+    if (persistence_ != nullptr) {
+      persistence_->atomically(writes);
+    } else {
+      writes();
+    }
+  }
 
   // Reads back what `persistence` holds (nothing to do without one). On error the service must
   // not serve: the error names the record that could not be read.

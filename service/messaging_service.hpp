@@ -254,6 +254,11 @@ public:
   // restored at start included), by client id; the MQTT server reads them once at start.
   virtual void put_session(SessionRecord session, StateCallback done) = 0;
   virtual void delete_session(const std::string& client_id, StateCallback done) = 0;
+  // Runs `writes`, synchronous code making calls on this service (publish, put_session, ...), so
+  // that what they store is stored atomically where the implementation can (EmbeddedService over
+  // a RocksStore: one group commit): a crash keeps all of it or none. Completions still run one
+  // by one. Default: as called.
+  virtual void atomically(const std::function<void()>& writes) { writes(); }
   virtual std::vector<SessionRecord> load_sessions() = 0;
   virtual void put_will(WillRecord will, StateCallback done) = 0;
   virtual void delete_will(const std::string& client_id, StateCallback done) = 0;

@@ -387,10 +387,23 @@ void RocksStore::write(Batch batch, Executor& executor, Completion done) {
       if (done) executor.post([done = std::move(done), p = path_] { done(Error(StorageErrc::closed, "store " + p + " is closing")); });
       return;
     }
-    queue_.push_back({std::move(batch), &executor, std::move(done)});
+    queue_.push_back({std::move(batch), &executor, std::move(done), atomic_depth_ > 0 ? atomic_id_ : 0});
     ++queued_seq_;
   }
   wake_.notify_one();
+}
+
+void RocksStore::begin_atomic() {
+  std::lock_guard lock(mu_);
+  if (atomic_depth_++ == 0) atomic_id_ = ++atomic_count_;
+}
+
+void RocksStore::end_atomic() {
+  {
+    std::lock_guard lock(mu_);
+    if (atomic_depth_ > 0) --atomic_depth_;
+  }
+  wake_.notify_all();
 }
 
 Error RocksStore::flush() {
@@ -472,11 +485,16 @@ void RocksStore::run() {
     std::vector<Request> group;
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
+      // Not while an atomic bracket is open: its writes are still being queued (a few
+      // microseconds of synchronous code on the caller's thread).
+      wake_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty() && atomic_depth_ == 0); });
       if (queue_.empty()) return;  // stopping with nothing left
-      // Everything queued joins this group (bounded in bytes): one sync for all of it.
+      // Everything queued joins this group (bounded in bytes, but never splitting the writes of
+      // one atomic bracket): one sync for all of it.
       std::size_t bytes = 0;
-      while (!queue_.empty() && (group.empty() || bytes + queue_.front().batch.bytes() <= options_.max_group_bytes)) {
+      while (!queue_.empty() &&
+             (group.empty() || bytes + queue_.front().batch.bytes() <= options_.max_group_bytes ||
+              (queue_.front().atomic != 0 && queue_.front().atomic == group.back().atomic))) {
         bytes += queue_.front().batch.bytes();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -595,7 +613,7 @@ Expected<std::uint64_t> RocksStore::ensure_topic(const std::string& name) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back({Batch{}, nullptr, {}});
+      queue_.push_back({Batch{}, nullptr, {}, 0});
       ++queued_seq_;
     }
   }

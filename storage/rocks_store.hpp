@@ -90,6 +90,8 @@ public:
 
   void write(Batch batch, Executor& executor, Completion done) override;
   Error flush() override;
+  void begin_atomic() override;
+  void end_atomic() override;
   std::uint64_t write_batches() const override { return batches_.load(); }
 
   Expected<std::uint64_t> ensure_topic(const std::string& name) override;
@@ -142,6 +144,7 @@ private:
     Batch batch;
     Executor* executor;
     Completion done;
+    std::uint64_t atomic = 0;  // non-zero: queued in that begin/end_atomic bracket, never split from it
   };
 
   RocksStore(std::string path, Options options);
@@ -186,6 +189,9 @@ private:
   std::uint64_t done_seq_ = 0;
   bool held_ = false;
   bool stopping_ = false;
+  int atomic_depth_ = 0;           // open begin_atomic() brackets; the storage thread waits for 0
+  std::uint64_t atomic_id_ = 0;    // the outermost open bracket's id
+  std::uint64_t atomic_count_ = 0;
   // Touched by the storage thread only: a write failed, the database must be reopened first.
   bool needs_resume_ = false;
   std::chrono::steady_clock::time_point last_reopen_{};

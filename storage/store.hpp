@@ -115,6 +115,12 @@ public:
   virtual Error flush() = 0;
   // Number of group commits (RocksDB write batches) so far: appends per sync = appends / this.
   virtual std::uint64_t write_batches() const = 0;
+  // Every write() made between begin_atomic() and the matching end_atomic() is applied in one
+  // atomic group commit: a crash keeps all of them or none (MQTT QoS 2: a message and the
+  // session record holding its packet id). The calls bracket synchronous code on one thread
+  // (writes are not applied meanwhile: no flush() inside); they nest. Default: call order only.
+  virtual void begin_atomic() {}
+  virtual void end_atomic() {}
 
   // --- topics -------------------------------------------------------------------------------
   // The id of topic `name`, creating the record if needed. The id is known at once; the record

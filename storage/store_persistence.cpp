@@ -117,6 +117,12 @@ void StorePersistence::put_schema(service::SchemaRecord schema, broker::PersistC
   write(std::move(b), "storing a schema", std::move(done));
 }
 
+void StorePersistence::atomically(const std::function<void()>& writes) {
+  store_.begin_atomic();
+  writes();
+  store_.end_atomic();
+}
+
 broker::Persistence::LoadError StorePersistence::load(Restored& out) {
   auto topics = store_.topics();
   if (!topics) return {topics.error().code, topics.error().message};

@@ -301,13 +301,9 @@ void ClientConnection::on_publish(const Publish& publish, PublishDone done) {
     // Exactly once across restarts: the packet id must be durable before PUBREC goes out, or the
     // client's resend after a restart would be published a second time. And never without its
     // message: a stored id turns the resend into a "duplicate", which would lose a message that
-    // was not stored. So the record with the id is written right after the message is handed to
-    // the service, and PUBREC waits for both. The store applies writes in call order and a crash
-    // keeps a prefix of them (RocksStore: one queue of atomic group commits), so the id is never
-    // durable without the message; both nearly always land in the same group commit. A crash
-    // between two groups that split them (message stored, id not, no PUBREC sent) lets the
-    // client's resend store the message again: the window an atomic message + session write
-    // would close.
+    // was not stored. So the message and the record with the id are written atomically
+    // (service_.atomically: one group commit of the store, which a crash keeps whole or not at
+    // all), and PUBREC waits for both.
     auto e = entry_;
     struct Join {
       int pending = 2;
@@ -321,15 +317,17 @@ void ClientConnection::on_publish(const Publish& publish, PublishDone done) {
     };
     auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
     const PacketId id = publish.packet_id;
-    broker_.publish(*last_pulsar_topic_, protocol_->client_id(), publish,
-                    [&broker = broker_, alive = std::weak_ptr<bool>(broker_.alive_), e, id, join](PublishResult r) {
-                      if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
-                        broker.persist(e);  // not stored: the id must not stay recorded
-                      join->add(std::move(r));
-                    });
-    e->inbound_recorded.insert(id);
-    broker_.persist(e, [join](bool ok) {
-      join->add(ok ? PublishResult{} : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+    broker_.service_.atomically([&] {
+      broker_.publish(*last_pulsar_topic_, protocol_->client_id(), publish,
+                      [&broker = broker_, alive = std::weak_ptr<bool>(broker_.alive_), e, id, join](PublishResult r) {
+                        if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
+                          broker.persist(e);  // not stored: the id must not stay recorded
+                        join->add(std::move(r));
+                      });
+      e->inbound_recorded.insert(id);
+      broker_.persist(e, [join](bool ok) {
+        join->add(ok ? PublishResult{} : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+      });
     });
     return;
   }

@@ -208,6 +208,41 @@ TEST(RocksStore, WhileWritesFailReadsGoOnAndNewTopicsWaitForTheDisk) {
   EXPECT_EQ((*(*reopened)->log_bounds(a))->end, (MessageId{a, 2, -1}));
 }
 
+// Writes inside begin_atomic/end_atomic share one group commit (one atomic WriteBatch), even
+// when the storage thread is idle in between and the group's byte bound would split them.
+TEST(RocksStore, AtomicBracketIsOneGroupCommit) {
+  TempDir dir;
+  RocksStore::Options o;
+  o.max_group_bytes = 1;  // without the bracket, every write would be a group of its own
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/a");
+  ASSERT_FALSE((*store)->flush());
+  const auto before = (*store)->write_batches();
+  int done = 0;
+  (*store)->begin_atomic();
+  (*store)->write(one_append(t, 0), ex, [&](const Error& e) { done += e ? 0 : 1; });
+  (*store)->begin_atomic();  // nested
+  (*store)->write(one_append(t, 1), ex, [&](const Error& e) { done += e ? 0 : 1; });
+  (*store)->end_atomic();
+  // The storage thread would have taken the first write by now: it must wait for the bracket.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ((*store)->write_batches(), before);
+  Batch session;
+  session.put_session(SessionRecord{.client_id = "c"});
+  (*store)->write(std::move(session), ex, [&](const Error& e) { done += e ? 0 : 1; });
+  (*store)->end_atomic();
+  ASSERT_TRUE(ex.run_until([&] { return done == 3; }));
+  EXPECT_EQ((*store)->write_batches() - before, 1u);
+  // Outside a bracket the byte bound splits groups again.
+  (*store)->hold_writes(true);
+  for (std::uint64_t e = 2; e < 4; ++e) (*store)->write(one_append(t, e), ex, [&](const Error& err) { done += err ? 0 : 1; });
+  (*store)->hold_writes(false);
+  ASSERT_TRUE(ex.run_until([&] { return done == 5; }));
+  EXPECT_EQ((*store)->write_batches() - before, 3u);
+}
+
 // A topic record goes out with the next group commit even when nothing else is written, and a
 // clean close writes it too.
 TEST(RocksStore, TopicRecordIsWrittenWithoutOtherWrites) {
