@@ -13,14 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string copy_golden(const TempDir& dir, const std::string& name) {
-  const fs::path src = fs::path(MOP_STORAGE_GOLDEN_DIR) / name;
-  EXPECT_TRUE(fs::exists(src / "CURRENT")) << src;
-  const auto dst = dir.sub(name);
-  fs::copy(src, dst, fs::copy_options::recursive);
-  return dst;
-}
-
 // Opens the store and reads every record of every kind; returns the first error.
 Error open_and_read_all(const std::string& path) {
   auto store = RocksStore::open(path);

@@ -15,12 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string copy_golden(const TempDir& dir, const std::string& name) {
-  const auto dst = dir.sub(name);
-  fs::copy(fs::path(MOP_STORAGE_GOLDEN_DIR) / name, dst, fs::copy_options::recursive);
-  return dst;
-}
-
 Expected<std::unique_ptr<RocksStore>> open_for_repair(const std::string& path) {
   RocksStore::Options o;
   o.repair = true;

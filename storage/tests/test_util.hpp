@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include "core/executor.hpp"
 
 namespace mop::storage::test {
@@ -86,5 +88,17 @@ public:
 private:
   std::filesystem::path path_;
 };
+
+#ifdef MOP_STORAGE_GOLDEN_DIR
+// A private copy of golden store `name` (tests/golden/NAME) under `dir`, safe to open read-write
+// and to damage; returns its path.
+inline std::string copy_golden(const TempDir& dir, const std::string& name) {
+  const auto src = std::filesystem::path(MOP_STORAGE_GOLDEN_DIR) / name;
+  EXPECT_TRUE(std::filesystem::exists(src / "CURRENT")) << src;
+  const auto dst = dir.sub(name);
+  std::filesystem::copy(src, dst, std::filesystem::copy_options::recursive);
+  return dst;
+}
+#endif
 
 }  // namespace mop::storage::test
