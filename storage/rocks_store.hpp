@@ -154,6 +154,8 @@ private:
   Error load();
   void run();
   void add_to(void* write_batch, const Batch::Op& op);
+  // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
+  std::unordered_map<std::uint64_t, MessageId> trim_floors_;
   Error status_error(const rocksdb::Status& s, int cf, std::string_view key, std::string_view what) const;
   Error value_error(int cf, std::string_view key, const std::string& why) const;
   Error missing_error(int cf, std::string_view key, const std::string& why) const;
