@@ -6,24 +6,20 @@
 #include <algorithm>
 
 #include "pulsar/codec/batch.hpp"
+#include "pulsar/server/tests/received.hpp"
 #include "service/embedded_service.hpp"
 
 namespace mop::pulsar::server {
 namespace {
 
 using Cmd = proto::BaseCommand;
+using test::Received;
 
 struct FakeTransport final : Transport {
   void output_ready() override { ++ready; }
   void close_after_flush() override { closed = true; }
   int ready = 0;
   bool closed = false;
-};
-
-struct Received {
-  proto::BaseCommand command;
-  proto::MessageMetadata metadata;
-  std::string payload;
 };
 
 class ConnectionTest : public ::testing::Test {
@@ -48,24 +44,7 @@ protected:
   // Everything the connection wrote, decoded.
   std::vector<Received> drain(Connection& c) {
     executor_.run_all();
-    std::string bytes;
-    for (const auto& s : c.output().take()) bytes.append(s.view());
-    FrameReader reader;
-    reader.feed({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
-    std::vector<Received> got;
-    while (true) {
-      auto f = reader.next();
-      EXPECT_TRUE(f.ok()) << f.error().message();
-      if (!f || !f->has_value()) break;
-      Received r;
-      r.command = *(*f)->command;
-      if ((*f)->metadata) {
-        r.metadata = *(*f)->metadata;
-        r.payload.assign(reinterpret_cast<const char*>((*f)->payload.data()), (*f)->payload.size());
-      }
-      got.push_back(std::move(r));
-    }
-    return got;
+    return test::decode_output(c);
   }
   void connect(Connection& c, int version = 17) {
     Cmd cmd;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "pulsar/codec/batch.hpp"
+#include "pulsar/server/tests/received.hpp"
 #include "pulsar/server/connection.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
@@ -15,17 +16,13 @@ namespace mop::pulsar::server {
 namespace {
 
 using Cmd = proto::BaseCommand;
+using test::Received;
 const std::string kTopic = "persistent://public/default/t";
 
 struct FakeTransport final : Transport {
   void output_ready() override {}
   void close_after_flush() override { closed = true; }
   bool closed = false;
-};
-
-struct Received {
-  Cmd command;
-  std::string payload;
 };
 
 // One broker process over `store`, restored at construction.
@@ -62,20 +59,7 @@ struct Process {
   }
   std::vector<Received> drain(Connection& c) {
     executor.run_all();
-    std::string bytes;
-    for (const auto& s : c.output().take()) bytes.append(s.view());
-    FrameReader reader;
-    reader.feed({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
-    std::vector<Received> got;
-    while (true) {
-      auto f = reader.next();
-      EXPECT_TRUE(f.ok()) << f.error().message();
-      if (!f || !f->has_value()) break;
-      Received r{*(*f)->command, {}};
-      if ((*f)->metadata) r.payload.assign(reinterpret_cast<const char*>((*f)->payload.data()), (*f)->payload.size());
-      got.push_back(std::move(r));
-    }
-    return got;
+    return test::decode_output(c);
   }
 
   storage::StorePersistence persistence;
