@@ -412,6 +412,26 @@ class QoS(Base):
         self.assertEqual(got, [str(i).encode() for i in range(n)])
         self.assertTrue(all(i.is_published() for i in infos))
 
+    @unittest.skipUnless(harness.is_mop(), "mosquitto drops QoS 0 for a client that cannot keep up: mop-only")
+    def test_qos0_to_a_subscriber_that_stops_reading_is_not_lost_on_a_persistent_topic(self):
+        """A QoS 0 subscriber that does not read while ~19 MiB are published to a persistent topic
+        gets every message, in order, once it reads again: the broker pauses its deliveries while
+        the socket is congested instead of dropping what the log holds."""
+        t = self.prefix + "/slow"
+        n, size = 300, 64 * 1024
+        s = rm.RawClient(self.port, timeout=30)
+        s.connect(self.cid("slow-s"))
+        self.assertEqual(s.subscribe(1, [(t, 0)]), [0])
+        p = self.paho(self.cid("slow-p"))
+        infos = [p.publish(t, b"%06d" % i + b"x" * (size - 6), qos=1, wait=False) for i in range(n)]
+        for info in infos:
+            info.wait_for_publish(30)  # all stored (PUBACK) while the subscriber read nothing
+        got = []
+        for _ in range(n):
+            m = s.expect(rm.PUBLISH, timeout=30)
+            got.append(int(m.payload[:6]))
+        self.assertEqual(got, list(range(n)))
+        self.raw_disconnect(s)
 
 # ==============================================================================================
 class Subscriptions(Base):
