@@ -550,6 +550,9 @@ void MqttBroker::admit(ClientConnection& conn, const Connect& c) {
   logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
                  id, conn.transport().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
   conn.protocol().accept(entry->session, present);
+  // accept() may hand the packets that followed the CONNECT to the connection at once (when the
+  // CONNECT was decided outside the read that brought it), and one of them may have closed it.
+  if (conn.entry_ != entry) return;
   grant_window(conn);
 }
 

@@ -99,6 +99,13 @@ Protocol::Protocol(ProtocolHandler& handler, const Clock& clock, ProtocolLimits 
 void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
   if (state_ == State::closed) return;
   reader_.feed(bytes);
+  if (dispatching_) return;  // called back from a handler: the loop below goes on once it returns
+  dispatching_ = true;
+  dispatch();
+  dispatching_ = false;
+}
+
+void Protocol::dispatch() {
   // While the broker decides on a CONNECT, later packets wait in the reader: they need the
   // session that accept() brings.
   while (state_ == State::awaiting_connect || state_ == State::connected ||

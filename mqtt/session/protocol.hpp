@@ -184,6 +184,8 @@ private:
   void handle_unsubscribe(Unsubscribe&& u);
   void handle_disconnect(const Disconnect& d);
   void handle_auth(const Auth& a);
+  // Hands every complete buffered packet to the handler while the state takes packets.
+  void dispatch();
   void handle_decode_error(const Frame& f, std::error_code ec);
   void fail(CloseReason reason, const std::string& detail);
   // MQTT 5: tells the client why (CONNACK before the session exists, DISCONNECT after), then
@@ -238,6 +240,11 @@ private:
   bool request_problem_info_ = true;    // CONNECT request problem information (default 1)
   bool request_response_info_ = false;  // CONNECT request response information (default 0)
   bool authenticating_ = false;  // CONNECT pending an AUTH from the client
+  // on_bytes() is handing packets to the handler. The handler's answers (accept(), send_auth())
+  // may make more buffered packets ready; they are then taken by that running loop, never by a
+  // nested one, so no packet is handled while the handler is still inside its caller's callback
+  // (a CONNECT admitted and failed by the next packet in one read, issue 11).
+  bool dispatching_ = false;
   std::optional<std::string> connack_auth_method_, connack_auth_data_;
   std::uint16_t client_receive_maximum_ = 65535;
   std::optional<std::uint32_t> client_max_packet_;

@@ -188,6 +188,52 @@ TEST_F(MqttBrokerTest, TakeoverClosesTheOldConnection) {
   EXPECT_FALSE(b->closed());
 }
 
+// Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The broker
+// admitted the CONNECT and then, still inside admit(), the next packet closed the connection and
+// ended its session: the broker went on with a session that was gone (SIGSEGV).
+TEST_F(MqttBrokerTest, ConnectAndAFailingPacketInOneRead) {
+  const std::vector<std::string> tails = {
+      std::string("\x00\x00", 2),               // reserved packet type 0
+      client()->connect_bytes("second"),         // a second CONNECT [MQTT-3.1.0-2]
+      client()->connect_bytes("one"),            // ... with the same client id
+      std::string("\xff\xff\xff\xff\xff", 5),  // a remaining length of more than 4 bytes
+      std::string("\x30\x02\x00\x09", 4),       // a PUBLISH whose topic runs past its end
+  };
+  for (const auto& tail : tails) {
+    for (bool clean : {true, false}) {
+      auto c = client();
+      c->send_bytes(c->connect_bytes("one", clean, Will{"wills/one", Payload::copy_of("w"), 1, false}) + tail);
+      EXPECT_TRUE(c->closed());
+      auto got = c->received();
+      ASSERT_FALSE(got.empty());
+      EXPECT_EQ(std::get<Connack>(got[0]).return_code, ConnectReturnCode::accepted);
+    }
+  }
+  // The broker is intact: the session of a clean 0 client is there, and messages flow.
+  EXPECT_EQ(broker.live_connection_count(), 0u);
+  auto sub = subscriber("s", {{"t", 1}});
+  auto p = connected("p");
+  p->send(pub("t", "still here", 1, 1));
+  auto got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "still here");
+}
+
+// The same with MQTT 5, where the failing packet is answered with DISCONNECT, and with packets
+// that follow the failing one (they must not be handled).
+TEST_F(MqttBrokerTest, Connect5AndAFailingPacketInOneRead) {
+  auto watcher = subscriber("w", {{"after/#", 0}});
+  auto c = client5(60);
+  std::string bytes = c->connect_bytes("five");
+  bytes += std::string("\x00\x00", 2);
+  std::string after;
+  encode(Publish{false, 0, false, "after/x", 0, Payload::copy_of("must not arrive")}, ProtocolVersion::v5, after);
+  c->send_bytes(bytes + after);
+  EXPECT_TRUE(c->closed());
+  EXPECT_TRUE(watcher->publishes().empty());
+  EXPECT_EQ(broker.session_count(), 2u);  // "w" and the expiring "five"
+}
+
 TEST_F(MqttBrokerTest, WillOnNetworkLossNotOnDisconnect) {
   auto watcher = subscriber("w", {{"wills/#", 0}});
   auto dying = client();

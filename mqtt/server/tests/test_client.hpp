@@ -34,7 +34,18 @@ public:
     conn_->protocol().on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     exec_.run_all();
   }
-  Connack connect(std::string id, bool clean = true, std::optional<Will> will = std::nullopt) {
+  // Bytes as one read from the socket: several packets, or a packet and garbage.
+  void send_bytes(const std::string& bytes) {
+    conn_->protocol().on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+    exec_.run_all();
+  }
+  // The encoding of a CONNECT as connect() sends it.
+  std::string connect_bytes(std::string id, bool clean = true, std::optional<Will> will = std::nullopt) const {
+    std::string bytes;
+    encode(connect_packet(std::move(id), clean, std::move(will)), version_, bytes);
+    return bytes;
+  }
+  Connect connect_packet(std::string id, bool clean = true, std::optional<Will> will = std::nullopt) const {
     Connect c;
     c.protocol_name = "MQTT";
     c.client_id = std::move(id);
@@ -42,7 +53,10 @@ public:
     c.will = std::move(will);
     c.version = version_;
     c.properties = connect_properties;
-    send(c);
+    return c;
+  }
+  Connack connect(std::string id, bool clean = true, std::optional<Will> will = std::nullopt) {
+    send(connect_packet(std::move(id), clean, std::move(will)));
     auto r = received();
     EXPECT_FALSE(r.empty());
     if (r.empty()) return Connack{};
