@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
+
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -11,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "app/asio_executor.hpp"
+#include "app/ready_line.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "mqtt/server/mqtt_broker.hpp"
@@ -103,6 +107,9 @@ int run_standalone(const Config& config) {
   mqtt::TcpServer tcp(io, broker);
   tcp.set_read_gate(&read_gate);
 
+  // What the start-up line reports once everything listens: the bound ports, never the 0 asked for.
+  ReadyInfo ready;
+  ready.pid = static_cast<long>(::getpid());
   if (config.serves_mqtt()) {
     for (const auto& listener : config.mqttListeners) {
       auto bound = tcp.listen(listener.host, listener.port);
@@ -113,6 +120,7 @@ int run_standalone(const Config& config) {
       Listener actual = listener;
       actual.port = bound->port();
       logger->info("MQTT listener ready on {}", actual.to_string());
+      ready.mqtt.push_back({actual.host, actual.port, actual.to_string()});
     }
   }
   // The Pulsar protocol is always served, as by a Pulsar broker: on the first MQTT listener's host
@@ -151,10 +159,18 @@ int run_standalone(const Config& config) {
       pulsar_server.options().service_url = v6 ? fmt::format("pulsar://[{}]:{}", advertised, bound->port())
                                                : fmt::format("pulsar://{}:{}", advertised, bound->port());
       logger->info("Pulsar listener ready on {}", pulsar_server.options().service_url);
+      ready.pulsar = BoundListener{bind_host, bound->port(), pulsar_server.options().service_url};
     }
   }
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
+  // One line, whole, at the start of a line of stdout (where the log also goes): the log sink is
+  // flushed first so that the line does not land inside a log line.
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  const std::string line = ready_line(ready) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
 
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
   // checks are (and on every acknowledgement for retention).

@@ -1,12 +1,17 @@
 """Start and stop the broker under test for the integration tests.
 
-BROKER=mop (default): runs $MOP_BIN standalone on a free port with a temp data dir.
+BROKER=mop (default): runs $MOP_BIN standalone with port 0 for every listener (MQTT, Pulsar,
+                      web) and a temp data dir, and reads the bound ports from mop's start-up
+                      line (`mop-ready {json}`, app/README.md), never from log text.
 BROKER=mosquitto:     runs the Debian mosquitto on a free port (cross-check of the tests).
 
 The broker's stdout+stderr go to a log file; `Broker.log_text()` returns it so a failing test can
-print it. `stop()` sends SIGTERM and (for mop) asserts exit code 0.
+print it. `stop()` sends SIGTERM and (for mop) asserts exit code 0. The JS suites
+(`mop_launch.js`) and the C++ one (`mop_launch.hpp`) start mop with the same arguments and parse
+the same line.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +24,10 @@ import time
 PYTHON = "/usr/bin/python3"
 BROKER_KIND = os.environ.get("BROKER", "mop").strip().lower()
 START_TIMEOUT = 10.0
+# The start-up line mop prints once every listener listens (app/ready_line.hpp).
+READY_PREFIX = "mop-ready "
+# What every launcher passes before the suite's own arguments: a free port for every listener.
+MOP_PORT0_ARGS = ["--mqttListeners=mqtt://127.0.0.1:0", "--brokerServicePort=0", "--webServicePort=0"]
 
 
 def is_mop():
@@ -66,18 +75,62 @@ class BrokerError(Exception):
     pass
 
 
+def parse_ready(text):
+    """The start-up line's JSON (a dict) from mop's output `text`, or None when it has none yet.
+    Only a whole line (ending in a newline) that starts with READY_PREFIX counts."""
+    for line in text.splitlines(keepends=True):
+        if line.startswith(READY_PREFIX) and line.endswith("\n"):
+            return json.loads(line[len(READY_PREFIX):])
+    return None
+
+
+def wait_ready(log_path, proc, timeout=START_TIMEOUT, offset=0):
+    """Waits for mop's start-up line in the file `log_path` (mop's stdout), looking from byte
+    `offset` on; returns its JSON (a dict), or None when `proc` exits or `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        exited = proc.poll() is not None
+        try:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                ready = parse_ready(f.read().decode("utf-8", "replace"))
+        except OSError:
+            ready = None
+        if ready is not None:
+            return ready
+        if exited or time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def ready_ports(ready):
+    """{"mqtt": [port, ...], "pulsar": port or None} from a start-up line's JSON."""
+    return {"mqtt": [l["port"] for l in ready["mqtt"]],
+            "pulsar": ready["pulsar"]["port"] if ready["pulsar"] is not None else None}
+
+
 class Broker:
     """One broker process. `max_message_length` maps to mop's --mqttMessageMaxLength and to
-    mosquitto's max_packet_size."""
+    mosquitto's max_packet_size.
+
+    After start(): `port` is the (first) MQTT port, `pulsar_port` mop's Pulsar port (None for
+    mosquitto), `ports` the full set {"mqtt": [port, ...], "pulsar": port or None}, `ready` mop's
+    whole start-up line (a dict; None for mosquitto). restart() comes back on the same ports."""
 
     def __init__(self, max_message_length=None, extra_args=(), mop_args=None):
         """mop_args: optional callable (port, data_dir) -> the arguments after
-        `mop standalone`, replacing the default listener/dataDir/logLevel flags (mop only)."""
+        `mop standalone --mqttListeners=mqtt://127.0.0.1:0 --brokerServicePort=0
+        --webServicePort=0`, replacing the default listener/dataDir/logLevel flags (mop only).
+        `port` is 0 on the first start and the bound MQTT port on a restart; on a restart the
+        harness also appends every bound listener and the Pulsar port, which win."""
         self.kind = BROKER_KIND
         self.max_message_length = max_message_length
         self.extra_args = list(extra_args)
         self.mop_args = mop_args
         self.port = None
+        self.pulsar_port = None
+        self.ports = None
+        self.ready = None
         self.proc = None
         self.tmpdir = tempfile.mkdtemp(prefix="mop-it-")
         self.data_dir = os.path.join(self.tmpdir, "data")
@@ -93,13 +146,22 @@ class Broker:
                 raise BrokerError("MOP_BIN is not set (set it to the mop binary, or BROKER=mosquitto)")
             if not os.access(mop, os.X_OK):
                 raise BrokerError("MOP_BIN=%s is not an executable file" % mop)
+            mop = os.path.abspath(mop)  # mop runs in the temp dir
+            # First start: port 0 everywhere. Restart: the ports bound before, appended last so
+            # that they win over what the suite's arguments say (clients reconnect to them).
+            port = self.port if self.ready is not None else 0
+            cmd = [mop, "standalone"] + MOP_PORT0_ARGS
             if self.mop_args is not None:
-                return [mop, "standalone"] + list(self.mop_args(self.port, self.data_dir))
-            cmd = [mop, "standalone", "--mqttListeners=mqtt://127.0.0.1:%d" % self.port,
-                   "--dataDir=%s" % self.data_dir, "--logLevel=debug"]
-            if self.max_message_length is not None:
-                cmd.append("--mqttMessageMaxLength=%d" % self.max_message_length)
-            return cmd + self.extra_args
+                cmd += list(self.mop_args(port, self.data_dir))
+            else:
+                cmd += ["--mqttListeners=mqtt://127.0.0.1:%d" % port, "--dataDir=%s" % self.data_dir,
+                        "--logLevel=debug"]
+                if self.max_message_length is not None:
+                    cmd.append("--mqttMessageMaxLength=%d" % self.max_message_length)
+                cmd += self.extra_args
+            if self.ready is not None:
+                cmd += self.bound_args()
+            return cmd
         if self.kind == "mosquitto":
             conf = os.path.join(self.tmpdir, "mosquitto.conf")
             with open(conf, "w") as f:
@@ -120,6 +182,43 @@ class Broker:
             return [exe, "-c", conf] + self.extra_args
         raise BrokerError("unknown BROKER=%r (use mop or mosquitto)" % self.kind)
 
+    def bound_args(self):
+        """The flags that put mop's listeners back on the ports bound at the first start."""
+        args = []
+        if self.ready["mqtt"]:
+            args.append("--mqttListeners=" + ",".join(l["url"] for l in self.ready["mqtt"]))
+        if self.ready["pulsar"] is not None:
+            args.append("--brokerServicePort=%d" % self.ready["pulsar"]["port"])
+        return args
+
+    def _set_ready(self, ready):
+        self.ready = ready
+        self.ports = ready_ports(ready)
+        self.port = self.ports["mqtt"][0] if self.ports["mqtt"] else None
+        self.pulsar_port = self.ports["pulsar"]
+
+    def _spawn(self):
+        """Starts the process with its output appended to the log; returns the log's size before."""
+        self._log = open(self.log_path, "ab")
+        offset = self._log.tell()
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+        return offset
+
+    def _wait_started(self, offset, timeout):
+        """mop: waits for its start-up line (and takes the ports from it); mosquitto: for the port."""
+        if self.kind == "mop":
+            ready = wait_ready(self.log_path, self.proc, timeout, offset)
+            if ready is None:
+                return False
+            if self.ready is None:
+                self._set_ready(ready)
+            elif ready_ports(ready) != self.ports:
+                raise BrokerError("mop came back on %s, not on %s\n%s"
+                                  % (ready_ports(ready), self.ports, self.log_text(tail=100)))
+            return True
+        return wait_port(self.port, timeout, self.proc)
+
     def start(self):
         """Start and wait for the port; on failure the temp dir is removed and BrokerError (with
         the broker's log) is raised."""
@@ -130,13 +229,20 @@ class Broker:
             raise
 
     def _start(self):
+        if self.kind == "mop":  # port 0: the system picks, nothing to retry
+            offset = self._spawn()
+            if self._wait_started(offset, START_TIMEOUT):
+                return self
+            last = "exit code %s" % self.proc.poll()
+            self.kill9()
+            raise BrokerError("mop printed no start-up line (%r...) within %.0fs (%s)\n%s"
+                              % (READY_PREFIX, START_TIMEOUT, last, self.log_text()))
         last = None
-        for _attempt in range(3):  # a free port can be taken by someone else in between
+        for _attempt in range(3):  # mosquitto: a free port can be taken by someone else in between
             self.port = free_port()
-            self._log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir)
-            if wait_port(self.port, START_TIMEOUT, self.proc):
+            self.ports = {"mqtt": [self.port], "pulsar": None}
+            offset = self._spawn()
+            if self._wait_started(offset, START_TIMEOUT):
                 return self
             last = "exit code %s" % self.proc.poll()
             self.kill9()
@@ -144,17 +250,17 @@ class Broker:
                           % (self.port, START_TIMEOUT, last, self.log_text()))
 
     def restart(self, timeout=START_TIMEOUT):
-        """kill -9 (when running) and start again on the same port and data dir: what a crash
-        and a supervisor's restart look like to the clients, which reconnect to the same address."""
+        """kill -9 (when running) and start again on the same ports and data dir: what a crash
+        and a supervisor's restart look like to the clients, which reconnect to the same address.
+        mop is given the ports it had bound explicitly, and started again while they are not free
+        yet (until `timeout`)."""
         self.kill9()
+        with open(self.log_path, "ab") as log:
+            log.write(b"\n---- restart ----\n")
         deadline = time.monotonic() + timeout
         while True:
-            self._log = open(self.log_path, "ab")
-            self._log.write(b"\n---- restart ----\n")
-            self._log.flush()
-            self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir)
-            if wait_port(self.port, max(0.5, deadline - time.monotonic()), self.proc):
+            offset = self._spawn()
+            if self._wait_started(offset, max(0.5, deadline - time.monotonic())):
                 return self
             self.kill9()
             if time.monotonic() >= deadline:

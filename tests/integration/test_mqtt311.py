@@ -1015,20 +1015,18 @@ class Connections(Base):
 
     @unittest.skipUnless(harness.is_mop(), MOP_ONLY)
     def test_bad_config_exit_code_2(self):
-        port = harness.free_port()
         for bad in (["--mqttMessageMaxLength=not-a-number"],
                     ["--mqttMessageMaxLength=%d" % (300 * 1024 * 1024)],  # above 256 MiB
-                    ["--mqttListeners=bogus://127.0.0.1:%d" % port]):
+                    ["--mqttListeners=bogus://127.0.0.1:0"]):
             with self.subTest(args=bad):
-                args = [os.environ["MOP_BIN"], "standalone",
-                        "--dataDir=%s" % os.path.join(self.broker.tmpdir, "bad-" + self.u)]
-                if not bad[0].startswith("--mqttListeners"):
-                    args.append("--mqttListeners=mqtt://127.0.0.1:%d" % port)
+                args = [os.environ["MOP_BIN"], "standalone"] + harness.MOP_PORT0_ARGS + \
+                       ["--dataDir=%s" % os.path.join(self.broker.tmpdir, "bad-" + self.u)]
                 r = subprocess.run(args + bad, capture_output=True, timeout=10)
                 self.assertEqual(r.returncode, 2, "bad value %s: exit code 2 expected; output:\n%s%s"
                                  % (bad, r.stdout.decode(errors="replace"),
                                     r.stderr.decode(errors="replace")))
-                self.assertFalse(harness.wait_port(port, 0.2), "listened despite a bad value")
+                self.assertIsNone(harness.parse_ready(r.stdout.decode(errors="replace")),
+                                  "listened (printed its start-up line) despite a bad value")
                 key = bad[0][2:].split("=")[0]
                 self.assertIn(key, (r.stdout + r.stderr).decode(errors="replace"),
                               "the error must name the bad key")
@@ -1071,13 +1069,12 @@ class Operation(Base):
     def test_ipv4_and_ipv6_listeners(self):
         """mqttListeners takes several comma-separated listeners, IPv4 and IPv6; both serve the
         same broker."""
-        p6 = harness.free_port6()
-        if p6 is None:
+        if harness.free_port6() is None:
             self.skipTest("no IPv6 loopback on this host")
         b = self.own_broker(mop_args=lambda port, data: [
-            "--mqttListeners=mqtt://127.0.0.1:%d,mqtt://[::1]:%d" % (port, p6),
+            "--mqttListeners=mqtt://127.0.0.1:%d,mqtt://[::1]:0" % port,
             "--dataDir=" + data, "--logLevel=debug"])
-        self.assertTrue(harness.wait_port(p6, 5, host="::1"), "IPv6 listener [::1]:%d" % p6)
+        p6 = b.ports["mqtt"][1]  # listening: the start-up line came after both listeners
         t = self.prefix + "/v6"
         s6 = self.paho(self.cid("s6"), port=p6, connect=False, host="::1")
         self.assertEqual(s6.connect()[0], 0)
@@ -1094,17 +1091,19 @@ class Operation(Base):
     def test_config_file_and_flag_override(self):
         """`mop standalone -c FILE` reads broker.conf format (key=value, # comments); a
         --key=value flag overrides the file; an unknown key is only a warning."""
-        p_file, p_flag = harness.free_port(), harness.free_port()
+        # The file's listener is on 127.0.0.2 (loopback too), the flag's on 127.0.0.1, both on
+        # port 0: the start-up line tells which one listens.
         conf = os.path.join(self.broker.tmpdir, "cfg-%s.conf" % self.u)
         with open(conf, "w") as f:
             f.write("# mop integration test\n\n")
-            f.write("mqttListeners=mqtt://127.0.0.1:%d\n" % p_file)
+            f.write("mqttListeners=mqtt://127.0.0.2:0\n")
             f.write("noSuchKeyForTest%s=1\n" % self.u)
             f.write("mqttMessageMaxLength=1024\n")
         b = self.own_broker(mop_args=lambda port, data: [
             "-c", conf, "--dataDir=" + data, "--logLevel=debug",
             "--mqttListeners=mqtt://127.0.0.1:%d" % port])
-        self.assertFalse(harness.wait_port(p_file, 0.3), "the flag must override the file")
+        self.assertEqual([l["host"] for l in b.ready["mqtt"]], ["127.0.0.1"],
+                         "the flag must override the file")
         # mqttMessageMaxLength from the file applies.
         c = self.raw(b.port)
         self.assertEqual(c.connect(self.cid("cf")).return_code, 0)
@@ -1114,13 +1113,17 @@ class Operation(Base):
                       "an unknown key should be reported (warning)")
         self.assertTrue(b.alive())
         # Without the flag, the file's listener is used.
-        log = open(os.path.join(self.broker.tmpdir, "cfg-%s.log" % self.u), "wb")
+        log_path = os.path.join(self.broker.tmpdir, "cfg-%s.log" % self.u)
+        log = open(log_path, "wb")
         self.addCleanup(log.close)
-        proc = subprocess.Popen([os.environ["MOP_BIN"], "standalone", "-c", conf,
+        proc = subprocess.Popen([os.environ["MOP_BIN"], "standalone", "--brokerServicePort=0", "-c", conf,
                                  "--dataDir=" + os.path.join(self.broker.tmpdir, "d-" + self.u)],
                                 stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: harness.kill9(proc))
-        self.assertTrue(harness.wait_port(p_file, 10, proc), "listener from the file")
+        ready = harness.wait_ready(log_path, proc)
+        self.assertIsNotNone(ready, "no start-up line")
+        self.assertEqual([l["host"] for l in ready["mqtt"]], ["127.0.0.2"], "listener from the file")
+        self.assertTrue(harness.wait_port(ready["mqtt"][0]["port"], 1, host="127.0.0.2"))
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(10), 0)
 

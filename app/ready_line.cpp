@@ -1,0 +1,25 @@
+#include "app/ready_line.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace mop::app {
+
+namespace {
+
+nlohmann::json to_json(const BoundListener& l) {
+  return nlohmann::json{{"host", l.host}, {"port", l.port}, {"url", l.url}};
+}
+
+}  // namespace
+
+std::string ready_line(const ReadyInfo& info) {
+  nlohmann::json mqtt = nlohmann::json::array();
+  for (const auto& l : info.mqtt) mqtt.push_back(to_json(l));
+  nlohmann::json line{{"pid", info.pid},
+                      {"mqtt", std::move(mqtt)},
+                      {"pulsar", info.pulsar ? to_json(*info.pulsar) : nlohmann::json(nullptr)}};
+  // dump() without indentation is one line: a newline inside a string is escaped as \n.
+  return std::string(kReadyPrefix) + line.dump();
+}
+
+}  // namespace mop::app

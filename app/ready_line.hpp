@@ -1,0 +1,34 @@
+#pragma once
+// The start-up line of `mop standalone`: one line on stdout, printed once every listener
+// listens, that a program starting mop (the integration tests, a supervisor) can parse without
+// reading log text. Format (app/README.md, "The start-up line"):
+//   mop-ready {"mqtt":[{"host":"127.0.0.1","port":41883,"url":"mqtt://127.0.0.1:41883"}],"pid":4242,
+//              "pulsar":{"host":"127.0.0.1","port":46650,"url":"pulsar://127.0.0.1:46650"}}
+// (on one line; keys in alphabetical order). Ports are the bound ones, never 0.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mop::app {
+
+// Every start-up line begins with this, at the start of a line.
+inline constexpr std::string_view kReadyPrefix = "mop-ready ";
+
+struct BoundListener {
+  std::string host;        // the host it is bound to, without brackets ("::1")
+  std::uint16_t port = 0;  // the bound port
+  std::string url;         // what clients use: "mqtt://[::1]:41883"; for Pulsar, what LOOKUP answers
+};
+
+struct ReadyInfo {
+  long pid = 0;
+  std::vector<BoundListener> mqtt;       // in the order of mqttListeners; empty when mqtt is not served
+  std::optional<BoundListener> pulsar;   // empty when the Pulsar listener did not start
+};
+
+// The start-up line, prefix included, without the newline.
+std::string ready_line(const ReadyInfo& info);
+
+}  // namespace mop::app
