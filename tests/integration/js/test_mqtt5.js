@@ -1,44 +1,24 @@
 'use strict';
 // MQTT 5 (and mixed 3.1.1/5) integration tests of mop with MQTT.js (the `mqtt` npm package,
-// protocolVersion 5), a client we did not write. Starts $MOP_BIN standalone on a free MQTT port
-// (port 0, read from its log) with a temporary data directory.
+// protocolVersion 5), a client we did not write. Starts $MOP_BIN standalone with ../mop_launch.js
+// (port 0 for every listener, the bound ports read from its start-up line, a temporary data
+// directory).
 // Run: MOP_BIN=build/mop node --test --test-force-exit test_mqtt5.js   (after `npm ci` here)
 const test = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const mqtt = require('mqtt');
+const { launch } = require('../mop_launch.js');
 
 let port;
 const clients = [];
 const mops = [];
 
-// Starts `mop standalone` with `extra` arguments; resolves with its MQTT port.
-function spawnMop(extra = []) {
-  return new Promise((resolve, reject) => {
-    const bin = process.env.MOP_BIN;
-    if (!bin) return reject(new Error('MOP_BIN is not set'));
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-js5-'));
-    const mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
-                            '--webServicePort=0', `--dataDir=${dir}`, ...extra],
-                      { stdio: ['ignore', 'pipe', 'pipe'] });
-    mops.push(mop);
-    let log = '';
-    const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
-    const onData = (chunk) => {
-      log += chunk.toString();
-      const m = /MQTT listener ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    mop.stdout.on('data', onData);
-    mop.stderr.on('data', onData);
-    mop.on('exit', (code) => reject(new Error(`mop exited with ${code}:\n${log}`)));
-  });
+// Starts `mop standalone` with `extra` arguments (../mop_launch.js: port 0 everywhere, the ports
+// read from its start-up line); resolves with its MQTT port.
+async function spawnMop(extra = []) {
+  const mop = await launch({ args: extra });
+  mops.push(mop);
+  return mop.port;
 }
 
 async function startMop() {
@@ -81,9 +61,12 @@ function inbox(c) {
 }
 
 test.before(startMop);
-test.after(() => {
+test.after(async () => {
   for (const c of clients) c.end(true);
-  for (const m of mops) m.kill('SIGTERM');
+  for (const m of mops) {
+    assert.strictEqual(await m.stop(), 0, `mop exit code after SIGTERM\n${m.log()}`);
+    m.cleanup();
+  }
 });
 
 test('CONNACK carries the server limits and an assigned client id [MQTT-3.2.2-16]', async () => {

@@ -2,56 +2,31 @@
 // Integration tests of mop's Pulsar protocol (brokerServicePort) with a Pulsar client we did not
 // write: the pure-JS `pulsar-flex` npm package (protocol v17, lookup on its own connection, an
 // ACK_RESPONSE awaited for every ack). Cross-protocol cases use mosquitto_pub / mosquitto_sub.
-// Starts $MOP_BIN standalone on free ports (MQTT and Pulsar port 0) and reads the bound ports
-// from its log. Run: MOP_BIN=build/mop node --test --test-force-exit test_pulsar.js
+// Starts $MOP_BIN standalone with ../mop_launch.js (port 0 for every listener, the bound ports
+// read from its start-up line, a fresh data directory). Run: MOP_BIN=build/mop node --test --test-force-exit test_pulsar.js
 // (--test-force-exit: pulsar-flex keeps reconnect timers alive after the tests are done).
 'use strict';
 const { test, after, before } = require('node:test');
 const assert = require('node:assert');
-const { spawn, execFile } = require('node:child_process');
+const { execFile } = require('node:child_process');
 const net = require('node:net');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const { Producer, Consumer, logLevel } = require('pulsar-flex');
+const { launch } = require('../mop_launch.js');
 // pulsar-flex's own generated protobuf classes, for the one command it does not send.
 const pb = require('pulsar-flex/src/commands/protocol/pulsar/pulsar_pb');
 
-let mop;
-let dataDir;  // a fresh store for every run: nothing is restored from an earlier one
+let mop;  // a fresh store for every run: nothing is restored from an earlier one
 let pulsarPort;
 let mqttPort;
 const quiet = { logLevel: logLevel.NOTHING !== undefined ? logLevel.NOTHING : logLevel.ERROR };
 const opened = [];
 
-function startMop() {
-  return new Promise((resolve, reject) => {
-    const bin = process.env.MOP_BIN;
-    if (!bin) return reject(new Error('MOP_BIN is not set'));
-    // Partitioned auto-creation applies to PARTITIONED_METADATA only, which pulsar-flex never
-    // sends: the other tests see plain topics as before.
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-pulsarjs-'));
-    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
-                      '--allowAutoTopicCreationType=partitioned', '--defaultNumPartitions=3',
-                      `--dataDir=${dataDir}`],
-                { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
-    const onData = (chunk) => {
-      log += chunk.toString();
-      const p = /Pulsar listener ready on pulsar:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-      const m = /MQTT listener ready on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-      if (p && m) {
-        clearTimeout(timer);
-        pulsarPort = Number(p[1]);
-        mqttPort = Number(m[1]);
-        resolve();
-      }
-    };
-    mop.stdout.on('data', onData);
-    mop.stderr.on('data', onData);
-    mop.on('exit', (code) => reject(new Error(`mop exited with ${code}:\n${log}`)));
-  });
+async function startMop() {
+  // Partitioned auto-creation applies to PARTITIONED_METADATA only, which pulsar-flex never
+  // sends: the other tests see plain topics as before.
+  mop = await launch({ args: ['--allowAutoTopicCreationType=partitioned', '--defaultNumPartitions=3'] });
+  pulsarPort = mop.pulsarPort;
+  mqttPort = mop.port;
 }
 
 function servers() { return [`127.0.0.1:${pulsarPort}`]; }
@@ -105,12 +80,11 @@ after(async () => {
   for (const o of opened) {
     try { if (o.close) await o.close(); } catch (e) { /* already closed */ }
   }
-  if (mop && mop.exitCode === null) {
+  if (mop) {
     // mop must close the Pulsar connections and exit 0 on SIGTERM.
-    const code = await new Promise((resolve) => { mop.removeAllListeners('exit'); mop.on('exit', resolve); mop.kill('SIGTERM'); });
-    assert.strictEqual(code, 0, 'mop exit code after SIGTERM');
+    assert.strictEqual(await mop.stop('SIGTERM'), 0, `mop exit code after SIGTERM\n${mop.log()}`);
+    mop.cleanup();
   }
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 test('single and batched messages reach a Shared subscriber in order, with properties', async () => {

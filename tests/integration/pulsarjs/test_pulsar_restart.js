@@ -8,51 +8,32 @@
 'use strict';
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
 const net = require('node:net');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Consumer, logLevel } = require('pulsar-flex');
 const pb = require('pulsar-flex/src/commands/protocol/pulsar/pulsar_pb');
+const { launch } = require('../mop_launch.js');
 
 const T = pb.BaseCommand.Type;
 const quiet = { logLevel: logLevel.NOTHING !== undefined ? logLevel.NOTHING : logLevel.ERROR };
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-pulsar-restart-'));
 let mop;
+let first;  // the first run: later runs listen on its ports
 const opened = [];
 
-// Starts $MOP_BIN on dataDir; resolves with the bound Pulsar port.
-function startMop(extra) {
-  return new Promise((resolve, reject) => {
-    const bin = process.env.MOP_BIN;
-    if (!bin) return reject(new Error('MOP_BIN is not set'));
-    mop = spawn(bin, ['standalone', '--mqttListeners=mqtt://127.0.0.1:0', '--brokerServicePort=0',
-                      '--brokerDeduplicationEnabled=true', '--allowAutoTopicCreationType=partitioned',
-                      `--dataDir=${dataDir}`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    const timer = setTimeout(() => reject(new Error('mop did not start:\n' + log)), 10000);
-    const onData = (chunk) => {
-      log += chunk.toString();
-      const p = /Pulsar listener ready on pulsar:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-      if (p) {
-        clearTimeout(timer);
-        resolve(Number(p[1]));
-      }
-    };
-    mop.stdout.on('data', onData);
-    mop.stderr.on('data', onData);
-    mop.on('exit', (code) => reject(new Error(`mop exited with ${code}:\n${log}`)));
-  });
+// Starts $MOP_BIN on dataDir with ../mop_launch.js (port 0 everywhere; after a kill, the ports
+// of the first run again, as a supervisor's restart would); resolves with the bound Pulsar port.
+async function startMop(extra) {
+  mop = await launch({ dataDir, args: ['--brokerDeduplicationEnabled=true', '--allowAutoTopicCreationType=partitioned',
+                                       ...extra],
+                       sameAs: first });
+  first = first || mop;
+  return mop.pulsarPort;
 }
 
-function stopMop(signal) {
-  return new Promise((resolve) => {
-    mop.removeAllListeners('exit');
-    mop.on('exit', (code, sig) => resolve(code !== null ? code : sig));
-    mop.kill(signal);
-  });
-}
+function stopMop(signal) { return mop.stop(signal); }
 
 // A bare Pulsar connection: frames out, decoded commands in, awaited by type.
 class RawClient {
@@ -170,7 +151,7 @@ after(async () => {
   for (const o of opened) {
     try { await o.unsubscribe(); } catch (e) { /* already closed */ }
   }
-  if (mop && mop.exitCode === null) await stopMop('SIGKILL');
+  if (mop) await stopMop('SIGKILL');
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
