@@ -1,7 +1,8 @@
 // Black-box integration tests with the Paho C++ client (Debian libpaho-mqttpp-dev 1.2.0) against
 // a running broker. The program starts the broker itself, like harness.py does:
-//   MOP_BIN=<path to mop>   -> `mop standalone --mqttListeners=mqtt://127.0.0.1:<free port>
-//                               --dataDir=<tmp> --logLevel=debug`, SIGTERM at the end, exit code 0
+//   MOP_BIN=<path to mop>   -> `mop standalone` started by mop_launch.hpp (port 0 for every
+//                               listener, the MQTT port read from its start-up line) with
+//                               --dataDir=<tmp> --logLevel=debug; SIGTERM at the end, exit code 0
 //                               required;
 //   BROKER=mosquitto        -> the Debian mosquitto on a free port (cross-check of the tests);
 //   MOP_PORT=<port>         -> use a broker that is already listening on 127.0.0.1:<port>.
@@ -11,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 #include <mqtt/client.h>
+
+#include "mop_launch.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -101,24 +104,24 @@ public:
         dir = tmpl;
         fs::create_directories(dir / "data");
         log = dir / "broker.log";
-        for (int attempt = 0; attempt < 3; ++attempt) {
+        if (broker == "mop") {
+            const char* bin = std::getenv("MOP_BIN");
+            if (!bin || !*bin) return "MOP_BIN is not set (or use BROKER=mosquitto / MOP_PORT)";
+            is_mop = true;
+            auto started = mop_launch::launch(fs::absolute(bin).string(), (dir / "data").string(), log.string(),
+                                              {"--logLevel=debug"});
+            if (!started.error.empty()) return started.error + "\n" + log_text();
+            pid = started.pid;
+            port = started.mqtt_port();
+            return "";
+        }
+        if (broker != "mosquitto") return "unknown BROKER=" + broker;
+        for (int attempt = 0; attempt < 3; ++attempt) {  // a free port can be taken in between
             port = free_port();
-            std::vector<std::string> args;
-            if (broker == "mosquitto") {
-                fs::path conf = dir / "mosquitto.conf";
-                std::ofstream(conf) << "listener " << port << " 127.0.0.1\nallow_anonymous true\n"
-                                    << "persistence false\nlog_dest stderr\nlog_type all\n";
-                args = {"/usr/sbin/mosquitto", "-c", conf.string()};
-            } else if (broker == "mop") {
-                const char* bin = std::getenv("MOP_BIN");
-                if (!bin || !*bin) return "MOP_BIN is not set (or use BROKER=mosquitto / MOP_PORT)";
-                is_mop = true;
-                args = {bin, "standalone",
-                        "--mqttListeners=mqtt://127.0.0.1:" + std::to_string(port),
-                        "--dataDir=" + (dir / "data").string(), "--logLevel=debug"};
-            } else {
-                return "unknown BROKER=" + broker;
-            }
+            fs::path conf = dir / "mosquitto.conf";
+            std::ofstream(conf) << "listener " << port << " 127.0.0.1\nallow_anonymous true\n"
+                                << "persistence false\nlog_dest stderr\nlog_type all\n";
+            std::vector<std::string> args = {"/usr/sbin/mosquitto", "-c", conf.string()};
             pid = ::fork();
             if (pid == 0) {
                 FILE* f = std::fopen(log.c_str(), "a");
