@@ -55,9 +55,11 @@ fuzz: setup
 	    $(FUZZ_BUILD)/corpus/$$corpus fuzz/corpus/$$corpus; \
 	done
 
-# Codec and topic-matching micro-benchmarks (Google Benchmark).
+# Google Benchmark programs: codec and topic-matching micro-benchmarks, the store's group commit
+# (it writes a few MB under $$TMPDIR, with fsync).
 bench: setup build
 	./$(BUILD)/bench/mop_codec_bench
+	./$(BUILD)/bench/mop_store_bench
 
 # mop standalone against mosquitto with the same `mop bench` shapes; see bench/README.md.
 COMPARE_ARGS ?=

@@ -1,5 +1,5 @@
-// RocksStore specifics: group commit, I/O failures and recovery, format version checks, and
-// quick throughput figures (printed, not asserted).
+// RocksStore specifics: group commit, I/O failures and recovery, format version checks. Throughput
+// figures are a benchmark: bench/store_bench.cpp.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -349,69 +349,6 @@ TEST(RocksStore, DanglingTopicReferenceIsReported) {
   EXPECT_EQ(store.error().code, make_error_code(StorageErrc::missing_record));
   EXPECT_NE(store.error().message.find("'logs'"), std::string::npos) << store.error().message;
   std::cout << store.error().to_string() << "\n";
-}
-
-// Quick figures for the report: open loop (every connection keeps appending) and closed loop
-// (one message in flight per connection, like a QoS 1 publisher without a window).
-void measure(bool sync) {
-  TempDir dir;
-  RocksStore::Options o;
-  o.sync = sync;
-  auto store = RocksStore::open(dir.sub("db"), o);
-  ASSERT_TRUE(store.ok());
-  LockedExecutor ex;
-  constexpr int kConnections = 8;
-  const int each = sync ? 300 : 3000;
-  std::vector<std::uint64_t> topics;
-  for (int c = 0; c < kConnections; ++c) topics.push_back(*(*store)->ensure_topic("persistent://t/n/" + std::to_string(c)));
-  const std::string payload(100, 'x');
-  auto run = [&](bool closed) {
-    const auto batches = (*store)->write_batches();
-    const auto start = std::chrono::steady_clock::now();
-    std::atomic<int> done{0};
-    std::vector<std::thread> threads;
-    for (int c = 0; c < kConnections; ++c) {
-      threads.emplace_back([&, c] {
-        const auto t = topics[static_cast<std::size_t>(c)];
-        const std::uint64_t base = (*store)->log_bounds(t)->value_or(LogBounds{}).end.entry;
-        for (int i = 0; i < each; ++i) {
-          Batch b;
-          b.append(t, {t, base + static_cast<std::uint64_t>(i), -1}, payload);
-          auto mine = std::make_shared<std::atomic<bool>>(false);
-          // The completion runs on a thread of its own here (an inline executor would be the
-          // storage thread): the counter is what the test waits on.
-          struct Direct final : Executor {
-            void post(Task task) override { task(); }
-          };
-          static Direct direct;
-          (*store)->write(std::move(b), direct, [&done, mine](const Error& e) {
-            EXPECT_FALSE(e);
-            *mine = true;
-            ++done;
-          });
-          if (closed) {
-            while (!*mine) std::this_thread::yield();
-          }
-        }
-        if (!closed) (*store)->flush();
-      });
-    }
-    for (auto& th : threads) th.join();
-    while (done < kConnections * each) std::this_thread::yield();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const auto syncs = (*store)->write_batches() - batches;
-    std::cout << (sync ? "sync=true " : "sync=false") << (closed ? " closed loop" : " open loop  ") << ": "
-              << kConnections * each << " appends of 100 B, " << syncs << " write batches ("
-              << static_cast<double>(kConnections * each) / static_cast<double>(syncs) << " appends/batch), "
-              << static_cast<long>(kConnections * each / secs) << " appends/s\n";
-  };
-  run(false);
-  run(true);
-}
-
-TEST(RocksStore, ThroughputFigures) {
-  measure(true);
-  measure(false);
 }
 
 }  // namespace
