@@ -320,7 +320,8 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
                           "TCP port of the Pulsar binary protocol (pulsar://), as in Pulsar."));
   keys.push_back(port_key("webServicePort", &Config::webServicePort,
-                          "TCP port of the HTTP admin API and metrics, as in Pulsar."));
+                          "TCP port of the HTTP admin API and metrics, as in Pulsar. Not served yet: the "
+                          "value is only checked (no clash with brokerServicePort or an MQTT listener)."));
   const auto pulsar_name = [](std::string_view v) -> std::optional<std::string> {
     if (is_pulsar_name(v)) return std::nullopt;
     return "is not a valid Pulsar name";
