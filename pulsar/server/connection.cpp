@@ -5,21 +5,16 @@
 
 #include <fmt/format.h>
 
-#include "core/log.hpp"
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/codec/compression.hpp"
 #include "pulsar/codec/message_id.hpp"
+#include "pulsar/server/log.hpp"
 
 namespace mop::pulsar::server {
 
 namespace {
 
 using Type = proto::BaseCommand::Type;
-
-const std::shared_ptr<spdlog::logger>& logger() {
-  static const auto l = log::get("pulsar");
-  return l;
-}
 
 service::MessageId to_service(const proto::MessageIdData& d) {
   // Our entries are never batches (SEND unpacks them), so the batch index is not a position.
@@ -66,222 +61,6 @@ proto::ServerError to_server_error(std::error_code ec) {
   if (ec.category() == codec_category()) return proto::UnknownError;
   return proto::PersistenceError;  // storage failures reach us as generic error codes
 }
-
-void PulsarServer::forget_partial_acks(const service::TopicName& topic, const std::string& subscription,
-                                       std::optional<service::MessageId> upto) {
-  constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
-  const auto first = partial_acks_.lower_bound(PartialAckKey{topic.str(), subscription, 0, 0});
-  const auto last = partial_acks_.upper_bound(
-      PartialAckKey{topic.str(), subscription, upto ? upto->ledger : kMax, upto ? upto->entry : kMax});
-  partial_acks_.erase(first, last);
-}
-
-PulsarServer::PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
-    : service_(service), clock_(clock), options_(std::move(options)) {
-  for (const auto& p : service_.load_partitioned_topics()) partitioned_.insert_or_assign(p.topic, p.partitions);
-  for (const auto& r : service_.load_schemas()) {
-    if (!proto::Schema::Type_IsValid(static_cast<int>(r.type))) {
-      logger()->error("stored schema of {} has an unknown type {}: not restored", r.topic, r.type);
-      continue;
-    }
-    StoredSchema stored;
-    stored.schema.set_name(r.name);
-    stored.schema.set_schema_data(r.data);
-    stored.schema.set_type(static_cast<proto::Schema::Type>(r.type));
-    for (const auto& [k, v] : r.properties) {
-      auto* kv = stored.schema.add_properties();
-      kv->set_key(k);
-      kv->set_value(v);
-    }
-    stored.version = r.version;
-    schemas_.insert_or_assign(r.topic, std::move(stored));
-  }
-  // A restored producer resumes after what was stored; its recent receipts' ids are not kept.
-  for (const auto& r : service_.load_producer_sequences()) {
-    auto d = std::make_shared<Dedup>();
-    d->pushed = d->persisted = r.sequence_id;
-    dedup_.insert_or_assign(r.topic + '\n' + r.producer, std::move(d));
-  }
-}
-
-std::uint32_t PulsarServer::partitions(const service::TopicName& base) const {
-  const auto it = partitioned_.find(base.str());
-  return it == partitioned_.end() ? 0 : it->second;
-}
-
-void PulsarServer::create_partitioned(const service::TopicName& base, std::uint32_t partitions,
-                                      std::function<void(std::error_code)> done) {
-  partitioned_.emplace(base.str(), partitions);
-  partitioned_writes_[base.str()].push_back(std::move(done));
-  service_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions](std::error_code ec) {
-    if (ec) {
-      logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
-      const auto it = partitioned_.find(name);
-      if (it != partitioned_.end() && it->second == partitions) partitioned_.erase(it);
-    }
-    const auto waiting = partitioned_writes_.extract(name);
-    if (waiting.empty()) return;
-    for (const auto& d : waiting.mapped()) {
-      if (d) d(ec);
-    }
-  });
-}
-
-void PulsarServer::when_partitioned_stored(const service::TopicName& base, std::function<void(std::error_code)> done) {
-  if (const auto it = partitioned_writes_.find(base.str()); it != partitioned_writes_.end()) {
-    it->second.push_back(std::move(done));
-    return;
-  }
-  done({});
-}
-
-void PulsarServer::when_schema_stored(const service::TopicName& topic, std::function<void()> done) {
-  if (const auto it = schema_writes_.find(topic.str()); it != schema_writes_.end()) {
-    it->second.push_back([done = std::move(done)](std::error_code, std::uint64_t) { done(); });
-    return;
-  }
-  done();
-}
-
-void PulsarServer::get_or_create_schema(const service::TopicName& topic, const proto::Schema& schema,
-                                        std::function<void(std::error_code, std::uint64_t)> done) {
-  // Schemas are opaque: the first one a topic gets is kept (no compatibility checks yet).
-  if (const auto it = schemas_.find(topic.str()); it != schemas_.end()) {
-    // Being stored: answered with the outcome of that write.
-    if (const auto w = schema_writes_.find(topic.str()); w != schema_writes_.end()) {
-      w->second.push_back(std::move(done));
-      return;
-    }
-    return done({}, it->second.version);
-  }
-  schemas_.emplace(topic.str(), StoredSchema{schema, 0});
-  schema_writes_[topic.str()].push_back(std::move(done));
-  service::SchemaRecord record;
-  record.topic = topic.str();
-  record.version = 0;
-  record.type = static_cast<std::uint32_t>(schema.type());
-  record.name = schema.name();
-  record.data = schema.schema_data();
-  for (const auto& kv : schema.properties()) record.properties.emplace_back(kv.key(), kv.value());
-  service_.put_schema(std::move(record), [this, name = topic.str()](std::error_code ec) {
-    if (ec) {
-      logger()->error("storing the schema of {} failed: {}", name, ec.message());
-      schemas_.erase(name);
-    }
-    const auto waiting = schema_writes_.extract(name);
-    if (waiting.empty()) return;
-    for (const auto& d : waiting.mapped()) d(ec, 0);
-  });
-}
-
-std::optional<std::pair<std::string, std::uint32_t>> partition_of(const service::TopicName& topic) {
-  static constexpr std::string_view kSuffix = "-partition-";
-  const auto& full = topic.str();
-  const auto at = full.rfind(kSuffix);
-  if (at == std::string::npos || at + kSuffix.size() >= full.size()) return std::nullopt;
-  std::uint32_t index = 0;
-  for (std::size_t i = at + kSuffix.size(); i < full.size(); ++i) {
-    if (full[i] < '0' || full[i] > '9' || index > 100'000'000) return std::nullopt;
-    index = index * 10 + static_cast<std::uint32_t>(full[i] - '0');
-  }
-  return std::pair{full.substr(0, at), index};
-}
-
-bool PulsarServer::is_partition_of_partitioned(const service::TopicName& topic) const {
-  const auto p = partition_of(topic);
-  if (!p) return false;
-  const auto it = partitioned_.find(p->first);
-  return it != partitioned_.end() && p->second < it->second;
-}
-
-PulsarServer::AddProducer PulsarServer::add_producer(const service::TopicName& topic, const std::string& name,
-                                                     proto::ProducerAccessMode mode, Connection& connection,
-                                                     std::uint64_t producer_id, std::uint64_t request_id,
-                                                     std::string& why) {
-  auto& tp = topic_producers_[topic.str()];
-  for (const auto& p : tp.active) {
-    if (p.name == name) {
-      why = fmt::format("Producer with name '{}' is already connected to topic", name);
-      return AddProducer::busy;
-    }
-  }
-  ProducerRef ref{&connection, producer_id, name, request_id};
-  const auto exclusive_name = [&] { return tp.exclusive ? tp.active.front().name : tp.waiting.front().name; };
-  switch (mode) {
-    case proto::Shared:
-      if (tp.exclusive || !tp.waiting.empty()) {
-        why = "Topic has an existing exclusive producer: " + exclusive_name();
-        return AddProducer::busy;
-      }
-      tp.active.push_back(std::move(ref));
-      return AddProducer::ready;
-    case proto::Exclusive:
-      if (tp.exclusive || !tp.waiting.empty()) {
-        why = "Topic has an existing exclusive producer: " + exclusive_name();
-        return AddProducer::fenced;
-      }
-      if (!tp.active.empty()) {
-        why = "Topic has existing shared producers";
-        return AddProducer::fenced;
-      }
-      break;
-    case proto::WaitForExclusive:
-      if (tp.exclusive || !tp.active.empty() || !tp.waiting.empty()) {
-        tp.waiting.push_back(std::move(ref));
-        return AddProducer::queued;
-      }
-      break;
-    case proto::ExclusiveWithFencing: {
-      // Every other producer is closed from our side; the clients see CLOSE_PRODUCER.
-      auto others = std::move(tp.active);
-      tp.active.clear();
-      for (const auto& o : others) o.connection->close_producer_from_server(o.producer_id);
-      break;
-    }
-  }
-  tp.exclusive = true;
-  ++tp.epoch;
-  tp.active.push_back(std::move(ref));
-  return AddProducer::ready;
-}
-
-void PulsarServer::shutdown() {
-  shutting_down_ = true;
-  // Closing a connection changes no registration (it unregisters when destroyed), but copy anyway.
-  std::vector<Connection*> all;
-  all.reserve(connections_.size());
-  for (const auto& [serial, c] : connections_) all.push_back(c);
-  for (auto* c : all) c->server_shutdown();
-}
-
-void PulsarServer::remove_producer(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id) {
-  const auto it = topic_producers_.find(topic.str());
-  if (it == topic_producers_.end()) return;
-  auto& tp = it->second;
-  const auto same = [&](const ProducerRef& p) { return p.connection == &connection && p.producer_id == producer_id; };
-  if (const auto a = std::find_if(tp.active.begin(), tp.active.end(), same); a != tp.active.end()) {
-    tp.active.erase(a);
-    if (tp.active.empty()) tp.exclusive = false;
-  }
-  if (const auto w = std::find_if(tp.waiting.begin(), tp.waiting.end(), same); w != tp.waiting.end()) tp.waiting.erase(w);
-  if (tp.active.empty() && !tp.waiting.empty() && !shutting_down_) {
-    // The topic is free: the first waiting exclusive producer takes it.
-    tp.active.push_back(std::move(tp.waiting.front()));
-    tp.waiting.pop_front();
-    tp.exclusive = true;
-    ++tp.epoch;
-    const auto& next = tp.active.front();
-    next.connection->producer_now_ready(next.producer_id, next.request_id, tp.epoch);
-  }
-  if (tp.active.empty() && tp.waiting.empty() && tp.epoch == 0) topic_producers_.erase(it);
-}
-
-std::uint64_t PulsarServer::topic_epoch(const service::TopicName& topic) const {
-  const auto it = topic_producers_.find(topic.str());
-  return it == topic_producers_.end() ? 0 : it->second.epoch;
-}
-
-std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 
 // A Pulsar consumer: one service receiver (its own permits, as FLOW is per consumer) attached to
 // one subscription.
@@ -437,7 +216,7 @@ void Connection::release() {
   consumers_.clear();
   auto producers = std::move(producers_);
   producers_.clear();
-  for (const auto& [id, p] : producers) server_.remove_producer(p.topic, *this, id);
+  for (const auto& [id, p] : producers) server_.producers().remove(p.topic, *this, id);
 }
 
 void Connection::send(const proto::BaseCommand& command) { encode_command(command, out_.text()); }
@@ -472,7 +251,7 @@ std::optional<service::TopicName> Connection::resolve(const std::string& topic) 
 bool Connection::usable(const service::TopicName& topic) {
   // The partitions of a partitioned topic exist as soon as it does (Pulsar creates them with it).
   return server_.options().allow_auto_topic_creation || service_.topic_exists(topic) ||
-         server_.is_partition_of_partitioned(topic);
+         server_.partitioned().is_partition_of_partitioned(topic);
 }
 
 // --- connection ---
@@ -561,7 +340,7 @@ void Connection::on_partitioned_metadata(const Frame& f) {
   // A known partitioned topic: its count. A topic that exists is non-partitioned (0), and so
   // is a partition's own name. A new one is created partitioned when auto-creation says so.
   const auto& o = server_.options();
-  std::uint32_t n = server_.partitions(*topic);
+  std::uint32_t n = server_.partitioned().partitions(*topic);
   const bool create = n == 0 && o.allow_auto_topic_creation && o.auto_create_partitioned &&
                       o.default_num_partitions > 0 && !service_.topic_exists(*topic) && !partition_of(*topic);
   if (create) n = o.default_num_partitions;
@@ -584,14 +363,14 @@ void Connection::on_partitioned_metadata(const Frame& f) {
   };
   if (create) {
     logger()->info("creating partitioned topic {} with {} partitions", topic->str(), n);
-    return server_.create_partitioned(*topic, n, std::move(respond));
+    return server_.partitioned().create(*topic, n, std::move(respond));
   }
   if (n == 0) {
     r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
     r->set_partitions(0);
     return send(c);
   }
-  server_.when_partitioned_stored(*topic, std::move(respond));
+  server_.partitioned().when_stored(*topic, std::move(respond));
 }
 
 void Connection::on_lookup(const Frame& f) {
@@ -620,26 +399,25 @@ void Connection::on_producer(const Frame& f) {
   const auto& q = f.command->producer();
   if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
     // A retried PRODUCER for a producer that already exists: same answer again.
-    const auto schema = server_.schemas().find(it->second.topic.str());
+    const auto* schema = server_.schemas().find(it->second.topic);
     return producer_success(q, it->second, it->second.ready,
-                            q.has_schema() && schema != server_.schemas().end() ? std::optional{schema->second.version}
-                                                                                : std::nullopt);
+                            q.has_schema() && schema != nullptr ? std::optional{schema->version} : std::nullopt);
   }
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   std::string name = q.has_producer_name() && !q.producer_name().empty() ? q.producer_name() : server_.next_producer_name();
   std::string why;
-  const auto added = server_.add_producer(*topic, name, q.producer_access_mode(), *this, q.producer_id(),
+  const auto added = server_.producers().add(*topic, name, q.producer_access_mode(), *this, q.producer_id(),
                                           q.request_id(), why);
-  if (added == PulsarServer::AddProducer::busy) return send_error(q.request_id(), proto::ProducerBusy, why);
-  if (added == PulsarServer::AddProducer::fenced) return send_error(q.request_id(), proto::ProducerFenced, why);
-  const bool ready = added == PulsarServer::AddProducer::ready;
+  if (added == ProducerRegistry::Added::busy) return send_error(q.request_id(), proto::ProducerBusy, why);
+  if (added == ProducerRegistry::Added::fenced) return send_error(q.request_id(), proto::ProducerFenced, why);
+  const bool ready = added == ProducerRegistry::Added::ready;
   const auto& p = producers_.emplace(q.producer_id(), Producer{*topic, std::move(name), ready}).first->second;
   if (!q.has_schema()) return producer_success(q, p, ready, std::nullopt);
   // The producer's schema becomes the topic's first one (stored before PRODUCER_SUCCESS), or the
   // topic's schema is named.
-  server_.get_or_create_schema(
+  server_.schemas().get_or_create(
       *topic, q.schema(),
       [this, alive = std::weak_ptr<bool>(alive_), q, ready](std::error_code ec, std::uint64_t version) {
         const auto a = alive.lock();
@@ -649,7 +427,7 @@ void Connection::on_producer(const Frame& f) {
         if (ec) {
           const auto topic = it->second.topic;
           producers_.erase(it);
-          server_.remove_producer(topic, *this, q.producer_id());
+          server_.producers().remove(topic, *this, q.producer_id());
           send_error(q.request_id(), proto::PersistenceError, "Cannot store the schema: " + ec.message());
         } else {
           producer_success(q, it->second, ready, version);
@@ -666,9 +444,9 @@ void Connection::producer_success(const proto::CommandProducer& q, const Produce
   r->set_request_id(q.request_id());
   r->set_producer_name(p.name);
   // With deduplication the client resumes its numbering after what we stored.
-  r->set_last_sequence_id(server_.options().deduplication ? server_.dedup(p.topic, p.name)->persisted : -1);
+  r->set_last_sequence_id(server_.options().deduplication ? server_.deduplication().producer(p.topic, p.name)->persisted : -1);
   if (!ready) r->set_producer_ready(false);
-  if (q.producer_access_mode() != proto::Shared && ready) r->set_topic_epoch(server_.topic_epoch(p.topic));
+  if (q.producer_access_mode() != proto::Shared && ready) r->set_topic_epoch(server_.producers().epoch(p.topic));
   if (schema_version) r->set_schema_version(schema_version_bytes(*schema_version));
   send(c);
 }
@@ -682,7 +460,7 @@ void Connection::producer_now_ready(std::uint64_t producer_id, std::uint64_t req
   auto* r = c.mutable_producer_success();
   r->set_request_id(request_id);
   r->set_producer_name(it->second.name);
-  r->set_last_sequence_id(server_.options().deduplication ? server_.dedup(it->second.topic, it->second.name)->persisted
+  r->set_last_sequence_id(server_.options().deduplication ? server_.deduplication().producer(it->second.topic, it->second.name)->persisted
                                                           : -1);
   r->set_topic_epoch(epoch);
   r->set_producer_ready(true);
@@ -763,9 +541,9 @@ void Connection::on_send(const Frame& f) {
   const auto last_seq = s.has_highest_sequence_id() && static_cast<std::int64_t>(s.highest_sequence_id()) > seq
                             ? static_cast<std::int64_t>(s.highest_sequence_id())
                             : seq;
-  std::shared_ptr<PulsarServer::Dedup> dedup;
+  std::shared_ptr<Deduplication::Producer> dedup;
   if (server_.options().deduplication) {
-    dedup = server_.dedup(it->second.topic, it->second.name);
+    dedup = server_.deduplication().producer(it->second.topic, it->second.name);
     if (last_seq <= dedup->persisted) {
       // Stored before: the receipt again, with the id it got if we still know it (the last
       // kDedupRecent sequence ids), else (-1, -1) as Pulsar answers every duplicate.
@@ -856,11 +634,9 @@ void Connection::on_send(const Frame& f) {
                        if (--pending->left != 0) return;
                        if (dedup) {
                          if (pending->error) {
-                           dedup->pushed = dedup->persisted;  // a resend may store it
+                           dedup->failed();  // a resend may store it
                          } else {
-                           dedup->persisted = std::max(dedup->persisted, last_seq);
-                           dedup->recent.emplace(seq, *pending->first);
-                           if (dedup->recent.size() > PulsarServer::kDedupRecent) dedup->recent.erase(dedup->recent.begin());
+                           dedup->stored(seq, last_seq, *pending->first);
                          }
                        }
                        const auto a = alive.lock();
@@ -892,7 +668,7 @@ void Connection::on_close_producer(const Frame& f) {
   if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
     const auto topic = it->second.topic;
     producers_.erase(it);
-    server_.remove_producer(topic, *this, q.producer_id());
+    server_.producers().remove(topic, *this, q.producer_id());
   }
   send_success(q.request_id());
 }
@@ -997,10 +773,10 @@ void Connection::ack_one(const Consumer& c, const proto::MessageIdData& d, bool 
   const auto id = to_service(d);
   if (d.ack_set_size() == 0) {
     if (cumulative) {
-      server_.forget_partial_acks(c.topic, c.subscription, id);
+      server_.partial_acks().forget_upto(c.topic, c.subscription, id);
       service_.ack_cumulative(c.topic, c.subscription, id);
     } else {
-      server_.partial_acks().erase(PulsarServer::PartialAckKey{c.topic.str(), c.subscription, id.ledger, id.entry});
+      server_.partial_acks().forget(c.topic, c.subscription, id);
       service_.ack(c.topic, c.subscription, id);
     }
     return;
@@ -1010,22 +786,11 @@ void Connection::ack_one(const Consumer& c, const proto::MessageIdData& d, bool 
   // is acknowledged once no index is left. Cumulative: everything before the entry is acked.
   if (cumulative && id.entry > 0) {
     const service::MessageId before{id.ledger, id.entry - 1, -1};
-    server_.forget_partial_acks(c.topic, c.subscription, before);
+    server_.partial_acks().forget_upto(c.topic, c.subscription, before);
     service_.ack_cumulative(c.topic, c.subscription, before);
   }
-  const auto words = words_of(d.ack_set());
-  auto& partial = server_.partial_acks();
-  auto [pos, fresh] = partial.try_emplace(PulsarServer::PartialAckKey{c.topic.str(), c.subscription, id.ledger, id.entry});
-  if (fresh) {
-    pos->second.assign(words.begin(), words.end());
-  } else {
-    ack_set_merge(pos->second, words);
-  }
-  const bool done = d.has_batch_size() && d.batch_size() > 0
-                        ? ack_set_all_acked(pos->second, d.batch_size())
-                        : std::all_of(pos->second.begin(), pos->second.end(), [](std::int64_t w) { return w == 0; });
-  if (done) {
-    partial.erase(pos);
+  const auto batch_size = d.has_batch_size() ? std::optional{d.batch_size()} : std::nullopt;
+  if (server_.partial_acks().merge(c.topic, c.subscription, id, words_of(d.ack_set()), batch_size)) {
     service_.ack(c.topic, c.subscription, id);
   }
 }
@@ -1053,7 +818,7 @@ void Connection::on_unsubscribe(const Frame& f) {
   if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
   service_.close_receiver(it->second->receiver);
   service_.unsubscribe(it->second->topic, it->second->subscription);
-  server_.forget_partial_acks(it->second->topic, it->second->subscription);
+  server_.partial_acks().forget_upto(it->second->topic, it->second->subscription);
   consumers_.erase(it);
   send_success(q.request_id());
 }
@@ -1096,20 +861,19 @@ void Connection::on_get_schema(const Frame& f) {
     c.set_type(proto::BaseCommand::GET_SCHEMA_RESPONSE);
     auto* r = c.mutable_getschemaresponse();
     r->set_request_id(request_id);
-    const auto& schemas = server_.schemas();
-    const auto it = topic ? schemas.find(topic->str()) : schemas.end();
-    if (it == schemas.end()) {
+    const auto* schema = topic ? server_.schemas().find(*topic) : nullptr;
+    if (schema == nullptr) {
       r->set_error_code(proto::TopicNotFound);
       r->set_error_message("Topic not found or no-schema");
     } else {
-      *r->mutable_schema() = it->second.schema;
-      r->set_schema_version(schema_version_bytes(it->second.version));
+      *r->mutable_schema() = schema->schema;
+      r->set_schema_version(schema_version_bytes(schema->version));
     }
     send(c);
     transport_.output_ready();
   };
   if (!topic) return answer();
-  server_.when_schema_stored(*topic, std::move(answer));
+  server_.schemas().when_stored(*topic, std::move(answer));
 }
 
 void Connection::on_get_or_create_schema(const Frame& f) {
@@ -1123,7 +887,7 @@ void Connection::on_get_or_create_schema(const Frame& f) {
     r->set_error_code(proto::InvalidTopicName);
     r->set_error_message("Invalid topic name: " + q.topic());
   } else {
-    server_.get_or_create_schema(*topic, q.schema(),
+    server_.schemas().get_or_create(*topic, q.schema(),
                                  [this, alive = std::weak_ptr<bool>(alive_), c](std::error_code ec, std::uint64_t v) mutable {
                                    const auto a = alive.lock();
                                    if (!a || !*a) return;
@@ -1164,7 +928,7 @@ void Connection::on_seek(const Frame& f) {
   const auto it = consumers_.find(q.consumer_id());
   if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
   const Consumer& c = *it->second;
-  server_.forget_partial_acks(c.topic, c.subscription);  // a reset cursor forgets batch acks too
+  server_.partial_acks().forget_upto(c.topic, c.subscription);  // a reset cursor forgets batch acks too
   if (q.has_message_id()) {
     const auto id = from_proto(q.message_id());
     // "Earliest" is (-1, -1) on the wire, numerically past everything: seek to the oldest entry.

@@ -1,0 +1,64 @@
+#include "pulsar/server/partitioned_topics.hpp"
+
+#include <string_view>
+
+#include "pulsar/server/log.hpp"
+
+namespace mop::pulsar::server {
+
+PartitionedTopics::PartitionedTopics(service::MessagingService& service) : service_(service) {
+  for (const auto& p : service_.load_partitioned_topics()) partitioned_.insert_or_assign(p.topic, p.partitions);
+}
+
+std::uint32_t PartitionedTopics::partitions(const service::TopicName& base) const {
+  const auto it = partitioned_.find(base.str());
+  return it == partitioned_.end() ? 0 : it->second;
+}
+
+void PartitionedTopics::create(const service::TopicName& base, std::uint32_t partitions,
+                               std::function<void(std::error_code)> done) {
+  partitioned_.emplace(base.str(), partitions);
+  writes_[base.str()].push_back(std::move(done));
+  service_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions](std::error_code ec) {
+    if (ec) {
+      logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
+      const auto it = partitioned_.find(name);
+      if (it != partitioned_.end() && it->second == partitions) partitioned_.erase(it);
+    }
+    const auto waiting = writes_.extract(name);
+    if (waiting.empty()) return;
+    for (const auto& d : waiting.mapped()) {
+      if (d) d(ec);
+    }
+  });
+}
+
+void PartitionedTopics::when_stored(const service::TopicName& base, std::function<void(std::error_code)> done) {
+  if (const auto it = writes_.find(base.str()); it != writes_.end()) {
+    it->second.push_back(std::move(done));
+    return;
+  }
+  done({});
+}
+
+bool PartitionedTopics::is_partition_of_partitioned(const service::TopicName& topic) const {
+  const auto p = partition_of(topic);
+  if (!p) return false;
+  const auto it = partitioned_.find(p->first);
+  return it != partitioned_.end() && p->second < it->second;
+}
+
+std::optional<std::pair<std::string, std::uint32_t>> partition_of(const service::TopicName& topic) {
+  static constexpr std::string_view kSuffix = "-partition-";
+  const auto& full = topic.str();
+  const auto at = full.rfind(kSuffix);
+  if (at == std::string::npos || at + kSuffix.size() >= full.size()) return std::nullopt;
+  std::uint32_t index = 0;
+  for (std::size_t i = at + kSuffix.size(); i < full.size(); ++i) {
+    if (full[i] < '0' || full[i] > '9' || index > 100'000'000) return std::nullopt;
+    index = index * 10 + static_cast<std::uint32_t>(full[i] - '0');
+  }
+  return std::pair{full.substr(0, at), index};
+}
+
+}  // namespace mop::pulsar::server

@@ -1,0 +1,31 @@
+#include "pulsar/server/pulsar_server.hpp"
+
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "pulsar/server/connection.hpp"
+
+namespace mop::pulsar::server {
+
+PulsarServer::PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
+    : service_(service),
+      clock_(clock),
+      options_(std::move(options)),
+      partitioned_(service),
+      schemas_(service),
+      deduplication_(service) {}
+
+std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
+
+void PulsarServer::shutdown() {
+  shutting_down_ = true;
+  producers_.stop_promoting();
+  // Closing a connection changes no registration (it unregisters when destroyed), but copy anyway.
+  std::vector<Connection*> all;
+  all.reserve(connections_.size());
+  for (const auto& [serial, c] : connections_) all.push_back(c);
+  for (auto* c : all) c->server_shutdown();
+}
+
+}  // namespace mop::pulsar::server

@@ -1,0 +1,96 @@
+#pragma once
+// What every Pulsar connection of one listener shares: the options, the service, the
+// cluster-wide registries (partitioned topics, schemas, producers and their access modes,
+// deduplication state, batch-index acks), the producer-name counter, and the list of open
+// connections that broker shutdown goes through. Runs on the service's thread.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/clock.hpp"
+#include "pulsar/codec/codec.hpp"
+#include "pulsar/server/authenticator.hpp"
+#include "pulsar/server/deduplication.hpp"
+#include "pulsar/server/partial_acks.hpp"
+#include "pulsar/server/partitioned_topics.hpp"
+#include "pulsar/server/producer_registry.hpp"
+#include "pulsar/server/schema_registry.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::pulsar::server {
+
+struct ServerOptions {
+  std::string server_version = "mop/0.1.0";
+  std::uint32_t max_message_size = kDefaultMaxMessageSize;
+  // What LOOKUP answers: "pulsar://<advertised host>:<bound port>". Clients that get the URL
+  // they used stay on their connection; any other makes them open a second one.
+  std::string service_url;
+  // Pulsar's allowAutoTopicCreation: false makes LOOKUP, PRODUCER and SUBSCRIBE of a topic that
+  // does not exist fail with TopicNotFound.
+  bool allow_auto_topic_creation = true;
+  // Pulsar's allowAutoTopicCreationType=partitioned: a topic first named in PARTITIONED_METADATA
+  // (what Pulsar clients ask before anything else) is created as a partitioned topic of
+  // default_num_partitions partitions ("x-partition-0" ..). false: non-partitioned, as Pulsar.
+  bool auto_create_partitioned = false;
+  std::uint32_t default_num_partitions = 1;
+  // Pulsar's brokerDeduplicationEnabled: a SEND whose sequence id is not above the last one
+  // stored for its producer name on the topic is answered, not stored again.
+  bool deduplication = false;
+  // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
+  Authenticator* authenticator = nullptr;
+  // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
+  std::chrono::milliseconds keep_alive{30'000};
+  // Where short topic names ("my-topic") live, as Pulsar clients expand them.
+  std::string default_tenant = "public";
+  std::string default_namespace = "default";
+};
+
+class Connection;
+
+class PulsarServer {
+public:
+  // Reads back what the service restored: partition counts, schemas, producer sequence ids.
+  PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options);
+
+  service::MessagingService& service() { return service_; }
+  Clock& clock() { return clock_; }
+  ServerOptions& options() { return options_; }
+  PartitionedTopics& partitioned() { return partitioned_; }
+  SchemaRegistry& schemas() { return schemas_; }
+  ProducerRegistry& producers() { return producers_; }
+  Deduplication& deduplication() { return deduplication_; }
+  PartialAcks& partial_acks() { return partial_acks_; }
+  // Producer names the server picks are unique for the life of the process.
+  std::string next_producer_name();
+
+  // Broker shutdown: every connection tells its client that each of its producers and consumers
+  // is closed (CLOSE_PRODUCER, CLOSE_CONSUMER, as Pulsar does when it unloads a topic, so clients
+  // reconnect rather than treat the closed socket as a failure), then closes after flushing.
+  // Waiting exclusive producers are not promoted meanwhile.
+  void shutdown();
+  bool shutting_down() const { return shutting_down_; }
+  // Connections register themselves (Connection's constructor and destructor); shutdown goes
+  // through them oldest first.
+  std::uint64_t attach(Connection& c) {
+    connections_.emplace(next_connection_, &c);
+    return next_connection_++;
+  }
+  void detach(std::uint64_t serial) { connections_.erase(serial); }
+
+private:
+  service::MessagingService& service_;
+  Clock& clock_;
+  ServerOptions options_;
+  PartitionedTopics partitioned_;
+  SchemaRegistry schemas_;
+  Deduplication deduplication_;
+  ProducerRegistry producers_;
+  PartialAcks partial_acks_;
+  std::uint64_t producer_names_ = 0;
+  std::map<std::uint64_t, Connection*> connections_;
+  std::uint64_t next_connection_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace mop::pulsar::server

@@ -1,0 +1,47 @@
+#pragma once
+// Topic schemas of the whole server, opaque to us (the Schema protobuf as the client sent it):
+// the first schema a topic gets is kept, version 0, no compatibility checks. Stored through the
+// service before anyone is told its version, read back at construction. Runs on the service's
+// thread.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "pulsar/codec/codec.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::pulsar::server {
+
+class SchemaRegistry {
+public:
+  struct StoredSchema {
+    proto::Schema schema;
+    std::uint64_t version = 0;
+  };
+
+  // Reads back the schemas the service restored (one of an unknown type is logged and skipped).
+  explicit SchemaRegistry(service::MessagingService& service);
+
+  // The topic's schema (also one still being stored), nullptr if it has none.
+  const StoredSchema* find(const service::TopicName& topic) const;
+  // The topic's schema, or `schema` as its first one, stored through the service: `done` gets
+  // the version once durable (at once for a schema the topic has). On a failed write the
+  // schema is forgotten again and `done` gets the error.
+  void get_or_create(const service::TopicName& topic, const proto::Schema& schema,
+                     std::function<void(std::error_code, std::uint64_t version)> done);
+  // `done` runs once the topic's schema is no longer being stored (either way; a failed one is
+  // gone by then), at once if no write is under way.
+  void when_stored(const service::TopicName& topic, std::function<void()> done);
+
+private:
+  service::MessagingService& service_;
+  std::map<std::string, StoredSchema> schemas_;
+  // Completions waiting for a schema still being written, by topic name.
+  std::unordered_map<std::string, std::vector<std::function<void(std::error_code, std::uint64_t)>>> writes_;
+};
+
+}  // namespace mop::pulsar::server
