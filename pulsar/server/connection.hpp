@@ -1,13 +1,12 @@
 #pragma once
 // The Pulsar binary protocol, server side, over service::MessagingService. Sans socket: bytes and
 // timer ticks in, encoded frames out (OutBuffer), so it is unit-tested with encoded frames. One
-// Connection per client connection; a PulsarServer holds what connections share (options,
-// schemas, producer-name counter). Everything runs on the service's thread.
+// Connection per client connection; a PulsarServer (pulsar_server.hpp) holds what connections
+// share. Framing, the dispatch table and keep-alive are in connection.cpp, the command handlers
+// in handlers/, one file per command family. Everything runs on the service's thread.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <optional>
 #include <memory>
 #include <span>
@@ -93,32 +92,41 @@ private:
   void deliver(Consumer& consumer, service::MessageId id, const service::MessagePtr& message,
                std::uint32_t redelivery_count);
 
-  // One handler per command.
+  // One handler per command, in the file named (handlers/ unless it says connection.cpp).
+  // connect.cpp
   void on_connect(const Frame& f);
   void on_auth_response(const Frame& f);
   // Acts on the authenticator's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
   void authenticated(const AuthOutcome& outcome);
   void send_connected();
+  // connection.cpp (keep-alive)
   void on_ping(const Frame& f);
   void on_pong(const Frame& f);
+  // lookup.cpp
   void on_partitioned_metadata(const Frame& f);
   void on_lookup(const Frame& f);
+  void on_get_topics_of_namespace(const Frame& f);
+  // producer.cpp
   void on_producer(const Frame& f);
   void producer_success(const proto::CommandProducer& q, const Producer& p, bool ready,
                         std::optional<std::uint64_t> schema_version);
-  void on_send(const Frame& f);
   void on_close_producer(const Frame& f);
+  // send.cpp
+  void on_send(const Frame& f);
+  // consumer.cpp
   void on_subscribe(const Frame& f);
   void on_flow(const Frame& f);
-  void on_ack(const Frame& f);
   void on_redeliver(const Frame& f);
   void on_unsubscribe(const Frame& f);
   void on_close_consumer(const Frame& f);
-  void on_get_last_message_id(const Frame& f);
+  // ack.cpp
+  void on_ack(const Frame& f);
+  // schema.cpp
   void on_get_schema(const Frame& f);
   void on_get_or_create_schema(const Frame& f);
-  void on_get_topics_of_namespace(const Frame& f);
+  // seek.cpp
   void on_seek(const Frame& f);
+  void on_get_last_message_id(const Frame& f);
 
   PulsarServer& server_;
   service::MessagingService& service_;

@@ -1,0 +1,142 @@
+// Consumers: SUBSCRIBE, FLOW, MESSAGE delivery, REDELIVER_UNACKNOWLEDGED_MESSAGES, UNSUBSCRIBE,
+// CLOSE_CONSUMER, and CLOSE_CONSUMER sent when the subscription is deleted elsewhere.
+#include "pulsar/server/handlers/handler.hpp"
+
+#include <vector>
+
+namespace mop::pulsar::server {
+
+namespace {
+
+service::SubscriptionType to_service(proto::CommandSubscribe::SubType t) {
+  switch (t) {
+    case proto::CommandSubscribe::Exclusive: return service::SubscriptionType::exclusive;
+    case proto::CommandSubscribe::Failover: return service::SubscriptionType::failover;
+    case proto::CommandSubscribe::Key_Shared: return service::SubscriptionType::key_shared;
+    case proto::CommandSubscribe::Shared: break;
+  }
+  return service::SubscriptionType::shared;
+}
+
+}  // namespace
+
+void Connection::on_subscribe(const Frame& f) {
+  const auto& q = f.command->subscribe();
+  if (consumers_.contains(q.consumer_id())) return send_success(q.request_id());  // a retry
+  const auto topic = resolve(q.topic());
+  if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
+  service::SubscriptionOptions opts;
+  opts.type = to_service(q.subtype());
+  opts.durable = q.durable();
+  opts.initial_position = q.initialposition() == proto::CommandSubscribe::Earliest
+                              ? service::InitialPosition::earliest
+                              : service::InitialPosition::latest;
+  // A reader starts where its start id says; we can start at the ends only.
+  if (q.has_start_message_id() && is_earliest(from_proto(q.start_message_id()))) {
+    opts.initial_position = service::InitialPosition::earliest;
+  }
+  auto consumer = std::make_unique<Consumer>(*this, q.consumer_id(), *topic, q.subscription());
+  consumer->receiver = service_.open_receiver(*consumer);
+  if (const auto ec = service_.subscribe(*topic, q.subscription(), opts, consumer->receiver)) {
+    service_.close_receiver(consumer->receiver);
+    const auto error = to_server_error(ec);
+    return send_error(q.request_id(), error,
+                      error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : ec.message());
+  }
+  consumers_.emplace(q.consumer_id(), std::move(consumer));
+  send_success(q.request_id());
+}
+
+void Connection::on_flow(const Frame& f) {
+  const auto& q = f.command->flow();
+  if (const auto it = consumers_.find(q.consumer_id()); it != consumers_.end()) {
+    service_.flow(it->second->receiver, q.messagepermits());
+  }
+}
+
+void Connection::deliver(Consumer& consumer, service::MessageId id, const service::MessagePtr& message,
+                         std::uint32_t redelivery_count) {
+  if (closed_) return;
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::MESSAGE);
+  auto* m = c.mutable_message();
+  m->set_consumer_id(consumer.consumer_id);
+  to_wire(id, *m->mutable_message_id());
+  if (redelivery_count != 0) m->set_redelivery_count(redelivery_count);
+  proto::MessageMetadata meta;
+  meta.set_producer_name(message->producer_name);
+  // We do not keep producers' sequence ids; the entry id is unique and increasing per topic.
+  meta.set_sequence_id(id.entry);
+  meta.set_publish_time(message->publish_time_ms);
+  for (const auto& [k, v] : message->properties) {
+    auto* kv = meta.add_properties();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
+  if (message->ordering_key) {
+    meta.set_partition_key(*message->ordering_key);
+    meta.set_ordering_key(*message->ordering_key);
+  }
+  // No num_messages_in_batch: every stored entry is one message (see on_send).
+  encode_payload_command_header(c, meta, message->payload.bytes(), out_.text(),
+                                protocol_version_ >= proto::v6 ? Checksum::crc32c : Checksum::none);
+  out_.append_payload(message->payload);
+  transport_.output_ready();
+}
+
+void Connection::on_redeliver(const Frame& f) {
+  const auto& q = f.command->redeliverunacknowledgedmessages();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return;
+  const Consumer& c = *it->second;
+  if (q.message_ids_size() == 0) {
+    service_.redeliver_unacked(c.topic, c.subscription, c.receiver);
+    return;
+  }
+  // A negative ack (clients send it after their nack delay) or an ack timeout: only the listed
+  // messages, whatever the subscription type, as Pulsar's broker does.
+  std::vector<service::MessageId> ids;
+  ids.reserve(static_cast<std::size_t>(q.message_ids_size()));
+  for (const auto& d : q.message_ids()) ids.push_back(to_service(d));
+  service_.redeliver(c.topic, c.subscription, c.receiver, ids);
+}
+
+void Connection::on_unsubscribe(const Frame& f) {
+  const auto& q = f.command->unsubscribe();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
+  service_.close_receiver(it->second->receiver);
+  service_.unsubscribe(it->second->topic, it->second->subscription);
+  server_.partial_acks().forget_upto(it->second->topic, it->second->subscription);
+  consumers_.erase(it);
+  send_success(q.request_id());
+}
+
+void Connection::on_close_consumer(const Frame& f) {
+  const auto& q = f.command->close_consumer();
+  if (const auto it = consumers_.find(q.consumer_id()); it != consumers_.end()) {
+    service_.close_receiver(it->second->receiver);
+    consumers_.erase(it);
+  }
+  send_success(q.request_id());
+}
+
+void Connection::close_consumer_from_server(std::uint64_t consumer_id) {
+  const auto it = consumers_.find(consumer_id);
+  if (it == consumers_.end()) return;
+  auto consumer = std::move(it->second);
+  consumers_.erase(it);
+  service_.close_receiver(consumer->receiver);
+  if (closed_) return;
+  logger()->info("{}: subscription {} of {} was deleted: closing consumer {}", peer_, consumer->subscription,
+                 consumer->topic.str(), consumer_id);
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::CLOSE_CONSUMER);
+  c.mutable_close_consumer()->set_consumer_id(consumer_id);
+  c.mutable_close_consumer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
+  send(c);
+  transport_.output_ready();
+}
+
+}  // namespace mop::pulsar::server

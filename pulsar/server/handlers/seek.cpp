@@ -1,0 +1,46 @@
+// Positions in a subscription: SEEK (by message id or publish time) and GET_LAST_MESSAGE_ID.
+#include "pulsar/server/handlers/handler.hpp"
+
+namespace mop::pulsar::server {
+
+void Connection::on_seek(const Frame& f) {
+  const auto& q = f.command->seek();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
+  const Consumer& c = *it->second;
+  server_.partial_acks().forget_upto(c.topic, c.subscription);  // a reset cursor forgets batch acks too
+  if (q.has_message_id()) {
+    const auto id = from_proto(q.message_id());
+    // "Earliest" is (-1, -1) on the wire, numerically past everything: seek to the oldest entry.
+    if (is_earliest(id)) {
+      service_.seek_time(c.topic, c.subscription, 0);
+    } else {
+      service_.seek(c.topic, c.subscription, to_service(q.message_id()));
+    }
+  } else if (q.has_message_publish_time()) {
+    service_.seek_time(c.topic, c.subscription, q.message_publish_time());
+  } else {
+    return send_error(q.request_id(), proto::MetadataError, "SEEK needs a message id or a publish time");
+  }
+  send_success(q.request_id());
+}
+
+void Connection::on_get_last_message_id(const Frame& f) {
+  const auto& q = f.command->getlastmessageid();
+  const auto it = consumers_.find(q.consumer_id());
+  if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
+  proto::BaseCommand c;
+  c.set_type(proto::BaseCommand::GET_LAST_MESSAGE_ID_RESPONSE);
+  auto* r = c.mutable_getlastmessageidresponse();
+  r->set_request_id(q.request_id());
+  if (const auto last = service_.last_message_id(it->second->topic)) {
+    to_wire(*last, *r->mutable_last_message_id());
+  } else {
+    // An empty topic: Pulsar answers (ledger, -1), i.e. "before the first entry".
+    r->mutable_last_message_id()->set_ledgerid(0);
+    r->mutable_last_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
+  }
+  send(c);
+}
+
+}  // namespace mop::pulsar::server
