@@ -19,7 +19,7 @@
 #include "core/log.hpp"
 #include "mqtt/server/mqtt_broker.hpp"
 #include "mqtt/server/tcp_server.hpp"
-#include "pulsar/server/tcp_server.hpp"
+#include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
 #include "storage/store_ledger.hpp"
@@ -134,7 +134,7 @@ int run_standalone(const Config& config) {
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
-  pulsar::server::TcpServer pulsar_tcp(io, pulsar_server);
+  pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
   {
     const bool have_mqtt = !config.mqttListeners.empty();

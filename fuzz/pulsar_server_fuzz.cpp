@@ -16,9 +16,13 @@ namespace {
 
 using namespace mop;
 
-struct NullTransport final : pulsar::server::Transport {
+struct NullStream final : net::Stream {
+  explicit NullStream(std::string name) : name(std::move(name)) {}
   void output_ready() override {}
   void close_after_flush() override {}
+  const std::string& peer() const override { return name; }
+  std::size_t queued_bytes() const override { return 0; }
+  std::string name;
 };
 
 std::string connect_frame() {
@@ -46,12 +50,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.default_num_partitions = 3;
   options.deduplication = (data[0] & 0x40) != 0;
   pulsar::server::PulsarServer server(service, clock, options);
-  NullTransport transport;
+  NullStream stream_a("a");
+  NullStream stream_b("b");
   {
     // Two connections, so that cross-connection paths (fencing, waiting producers, deleted
     // subscriptions) are reachable: bytes go to one or the other by the chunk's first byte.
-    pulsar::server::Connection a(server, transport, "a");
-    pulsar::server::Connection b(server, transport, "b");
+    pulsar::server::Connection a(server, stream_a);
+    pulsar::server::Connection b(server, stream_b);
     const auto feed = [&](pulsar::server::Connection& c, std::span<const std::uint8_t> bytes) {
       c.on_bytes(bytes);
       executor.run_all();

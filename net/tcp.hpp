@@ -3,7 +3,7 @@
 // brokerServicePort): accept, then per connection poll for readability, read into a buffer
 // shared by every connection of the thread (an idle connection holds no read buffer), hand the
 // bytes to the protocol, and write everything the protocol queued in one gather write per
-// wakeup. Protocols plug in through StreamHandler; they talk back through Stream.
+// wakeup. Protocols plug in through StreamHandler; they talk back through Stream (stream.hpp).
 //
 // Thread: everything runs on the io_context's thread, which is also the protocol's.
 #include <cstddef>
@@ -18,44 +18,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "core/out_buffer.hpp"
-#include "core/clock.hpp"
 #include "core/result.hpp"
+#include "net/stream.hpp"
 
 namespace mop::net {
-
-// The socket side, as a protocol handler sees it.
-class Stream {
-public:
-  virtual ~Stream() = default;
-  // Output is waiting in the handler's OutBuffer: it leaves with everything else queued during
-  // this wakeup, in one write.
-  virtual void output_ready() = 0;
-  // Writes what is queued, then closes the socket.
-  virtual void close_after_flush() = 0;
-  // "address:port" of the peer ("?" if unknown).
-  virtual const std::string& peer() const = 0;
-  // Bytes queued for this connection and not yet written to the socket.
-  virtual std::size_t queued_bytes() const = 0;
-};
-
-// The protocol side of one connection.
-class StreamHandler {
-public:
-  virtual ~StreamHandler() = default;
-  virtual void on_bytes(std::span<const std::uint8_t> bytes) = 0;
-  // The connection is gone (peer closed, error, or listener shutdown). Called at most once.
-  virtual void on_closed() = 0;
-  // Called at or after next_deadline() (keep-alive checks).
-  virtual void on_tick() = 0;
-  virtual TimePoint next_deadline() const = 0;
-  // The protocol closed the connection itself (after queuing its last words).
-  virtual bool closed() const = 0;
-  virtual OutBuffer& output() = 0;
-  // Everything the handler queued has been written to the socket (called each time a write
-  // leaves nothing behind): a handler that stopped producing for a slow peer may go on.
-  virtual void on_output_drained() {}
-};
 
 class TcpConnection;
 

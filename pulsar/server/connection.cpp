@@ -25,11 +25,11 @@ proto::ServerError to_server_error(std::error_code ec) {
   return proto::PersistenceError;  // storage failures reach us as generic error codes
 }
 
-Connection::Connection(PulsarServer& server, Transport& transport, std::string peer)
+Connection::Connection(PulsarServer& server, net::Stream& stream)
     : server_(server),
       service_(server.service()),
-      transport_(transport),
-      peer_(std::move(peer)),
+      stream_(stream),
+      peer_(stream.peer()),
       reader_(server.options().max_message_size + kFramePadding),
       last_received_(server.clock().now()),
       next_check_(last_received_ + server.options().keep_alive) {
@@ -98,7 +98,7 @@ void Connection::on_bytes(std::span<const std::uint8_t> bytes) {
     if (!next->has_value()) break;
     dispatch(**next);
   }
-  if (!out_.empty()) transport_.output_ready();
+  if (!out_.empty()) stream_.output_ready();
 }
 
 void Connection::dispatch(const Frame& frame) {
@@ -134,7 +134,7 @@ void Connection::on_tick() {
     ping.set_type(proto::BaseCommand::PING);
     ping.mutable_ping();
     send(ping);
-    transport_.output_ready();
+    stream_.output_ready();
   }
   next_check_ = now + interval;
 }
@@ -159,7 +159,7 @@ void Connection::close(const char* why) {
   logger()->debug("{}: close: {}", peer_, why);
   closed_ = true;
   release();
-  transport_.close_after_flush();
+  stream_.close_after_flush();
 }
 
 void Connection::release() {

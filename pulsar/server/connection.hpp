@@ -17,41 +17,32 @@
 #include "core/clock.hpp"
 #include "core/out_buffer.hpp"
 #include "pulsar/codec/codec.hpp"
-#include "pulsar/server/authenticator.hpp"
+#include "net/stream.hpp"
+#include "pulsar/server/authentication_provider.hpp"
 #include "pulsar/server/pulsar_server.hpp"
 #include "service/messaging_service.hpp"
 
 namespace mop::pulsar::server {
 
-// What a connection needs from its socket.
-class Transport {
+// The protocol side of one socket (a net::StreamHandler); it talks back through the net::Stream
+// it is given (net/stream.hpp), which is all it knows of the socket.
+class Connection final : public net::StreamHandler {
 public:
-  virtual ~Transport() = default;
-  // Output was queued: write it (batched per wakeup by the transport).
-  virtual void output_ready() = 0;
-  // Write what is queued, then close the socket.
-  virtual void close_after_flush() = 0;
-  // Closes the socket now (server shutdown). Transports without one need not care.
-  virtual void shutdown() {}
-};
-
-class Connection {
-public:
-  Connection(PulsarServer& server, Transport& transport, std::string peer = "test");
+  Connection(PulsarServer& server, net::Stream& stream);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   // Releases producers and consumers (their unacknowledged messages go back for redelivery).
   ~Connection();
 
-  void on_bytes(std::span<const std::uint8_t> bytes);
+  void on_bytes(std::span<const std::uint8_t> bytes) override;
   // Keep-alive: call at or after next_deadline().
-  void on_tick();
-  TimePoint next_deadline() const { return next_check_; }
+  void on_tick() override;
+  TimePoint next_deadline() const override { return next_check_; }
   // The socket is gone.
-  void on_closed();
+  void on_closed() override;
 
-  OutBuffer& output() { return out_; }
-  bool closed() const { return closed_; }
+  OutBuffer& output() override { return out_; }
+  bool closed() const override { return closed_; }
   std::int32_t protocol_version() const { return protocol_version_; }
   std::size_t producer_count() const { return producers_.size(); }
   std::size_t consumer_count() const { return consumers_.size(); }
@@ -96,7 +87,7 @@ private:
   // connect.cpp
   void on_connect(const Frame& f);
   void on_auth_response(const Frame& f);
-  // Acts on the authenticator's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
+  // Acts on the authentication provider's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
   void authenticated(const AuthOutcome& outcome);
   void send_connected();
   // connection.cpp (keep-alive)
@@ -130,12 +121,12 @@ private:
 
   PulsarServer& server_;
   service::MessagingService& service_;
-  Transport& transport_;
+  net::Stream& stream_;
   std::string peer_;
   FrameReader reader_;
   OutBuffer out_;
   bool connected_ = false;
-  std::unique_ptr<Authenticator::Session> auth_;  // set while CONNECT is being authenticated
+  std::unique_ptr<AuthenticationProvider::Session> auth_;  // set while CONNECT is being authenticated
   bool closed_ = false;
   std::int32_t protocol_version_ = 0;
   TimePoint last_received_;

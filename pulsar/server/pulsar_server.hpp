@@ -10,7 +10,7 @@
 
 #include "core/clock.hpp"
 #include "pulsar/codec/codec.hpp"
-#include "pulsar/server/authenticator.hpp"
+#include "pulsar/server/authentication_provider.hpp"
 #include "pulsar/server/deduplication.hpp"
 #include "pulsar/server/partial_acks.hpp"
 #include "pulsar/server/partitioned_topics.hpp"
@@ -38,7 +38,7 @@ struct ServerOptions {
   // stored for its producer name on the topic is answered, not stored again.
   bool deduplication = false;
   // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
-  Authenticator* authenticator = nullptr;
+  AuthenticationProvider* authentication_provider = nullptr;
   // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
   // Where short topic names ("my-topic") live, as Pulsar clients expand them.

@@ -10,9 +10,9 @@ void Connection::on_connect(const Frame& f) {
   }
   const auto& connect = f.command->connect();
   protocol_version_ = std::min(connect.protocol_version(), kMaxProtocolVersion);
-  auto* authenticator = server_.options().authenticator;
-  if (authenticator == nullptr) return send_connected();
-  auth_ = authenticator->new_session();
+  auto* provider = server_.options().authentication_provider;
+  if (provider == nullptr) return send_connected();
+  auth_ = provider->new_session();
   authenticated(auth_->on_connect(connect.auth_method_name(), connect.auth_data()));
 }
 
@@ -36,7 +36,7 @@ void Connection::authenticated(const AuthOutcome& outcome) {
       auto* ch = c.mutable_authchallenge();
       ch->set_server_version(server_.options().server_version);
       ch->set_protocol_version(protocol_version_);
-      ch->mutable_challenge()->set_auth_method_name(server_.options().authenticator->method());
+      ch->mutable_challenge()->set_auth_method_name(server_.options().authentication_provider->method());
       ch->mutable_challenge()->set_auth_data(outcome.data);
       return send(c);
     }

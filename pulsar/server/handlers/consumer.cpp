@@ -82,7 +82,7 @@ void Connection::deliver(Consumer& consumer, service::MessageId id, const servic
   encode_payload_command_header(c, meta, message->payload.bytes(), out_.text(),
                                 protocol_version_ >= proto::v6 ? Checksum::crc32c : Checksum::none);
   out_.append_payload(message->payload);
-  transport_.output_ready();
+  stream_.output_ready();
 }
 
 void Connection::on_redeliver(const Frame& f) {
@@ -136,7 +136,7 @@ void Connection::close_consumer_from_server(std::uint64_t consumer_id) {
   c.mutable_close_consumer()->set_consumer_id(consumer_id);
   c.mutable_close_consumer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
   send(c);
-  transport_.output_ready();
+  stream_.output_ready();
 }
 
 }  // namespace mop::pulsar::server

@@ -39,7 +39,7 @@ void Connection::on_partitioned_metadata(const Frame& f) {
       r->set_partitions(n);
     }
     send(c);
-    transport_.output_ready();
+    stream_.output_ready();
   };
   if (create) {
     logger()->info("creating partitioned topic {} with {} partitions", topic->str(), n);

@@ -41,7 +41,7 @@ void Connection::on_producer(const Frame& f) {
         } else {
           producer_success(q, it->second, ready, version);
         }
-        transport_.output_ready();
+        stream_.output_ready();
       });
 }
 
@@ -74,7 +74,7 @@ void Connection::producer_now_ready(std::uint64_t producer_id, std::uint64_t req
   r->set_topic_epoch(epoch);
   r->set_producer_ready(true);
   send(c);
-  transport_.output_ready();
+  stream_.output_ready();
 }
 
 void Connection::close_producer_from_server(std::uint64_t producer_id) {
@@ -84,7 +84,7 @@ void Connection::close_producer_from_server(std::uint64_t producer_id) {
   c.mutable_close_producer()->set_producer_id(producer_id);
   c.mutable_close_producer()->set_request_id(static_cast<std::uint64_t>(-1));  // no answer expected
   send(c);
-  transport_.output_ready();
+  stream_.output_ready();
 }
 
 void Connection::on_close_producer(const Frame& f) {

@@ -23,7 +23,7 @@ void Connection::on_get_schema(const Frame& f) {
       r->set_schema_version(schema_version_bytes(schema->version));
     }
     send(c);
-    transport_.output_ready();
+    stream_.output_ready();
   };
   if (!topic) return answer();
   server_.schemas().when_stored(*topic, std::move(answer));
@@ -52,7 +52,7 @@ void Connection::on_get_or_create_schema(const Frame& f) {
                                      r->set_schema_version(schema_version_bytes(v));
                                    }
                                    send(c);
-                                   transport_.output_ready();
+                                   stream_.output_ready();
                                  });
     return;
   }

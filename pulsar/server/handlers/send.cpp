@@ -151,7 +151,7 @@ void Connection::on_send(const Frame& f) {
                          to_wire(*pending->first, *r->mutable_message_id());
                        }
                        send(c);
-                       transport_.output_ready();
+                       stream_.output_ready();
                      });
   }
 }

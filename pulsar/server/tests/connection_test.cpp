@@ -15,11 +15,14 @@ namespace {
 using Cmd = proto::BaseCommand;
 using test::Received;
 
-struct FakeTransport final : Transport {
+struct FakeTransport final : net::Stream {
   void output_ready() override { ++ready; }
   void close_after_flush() override { closed = true; }
   int ready = 0;
+  const std::string& peer() const override { return peer_name; }
+  std::size_t queued_bytes() const override { return 0; }
   bool closed = false;
+  std::string peer_name = "test";
 };
 
 class ConnectionTest : public ::testing::Test {
@@ -653,7 +656,7 @@ TEST_F(ConnectionTest, ADeletedSubscriptionClosesItsConsumers) {
 }
 
 // Challenges once with "nonce" and accepts the answer "signed:nonce" from method "test".
-class ChallengeOnce final : public Authenticator {
+class ChallengeOnce final : public AuthenticationProvider {
 public:
   class S final : public Session {
   public:
@@ -687,9 +690,9 @@ Cmd auth_response_cmd(const std::string& data) {
   return cmd;
 }
 
-TEST_F(ConnectionTest, AuthenticatorChallengesThenAccepts) {
+TEST_F(ConnectionTest, AuthenticationProviderChallengesThenAccepts) {
   ChallengeOnce auth;
-  server_.options().authenticator = &auth;
+  server_.options().authentication_provider = &auth;
   auto c = open();
   command(*c, connect_cmd("test"));
   auto got = drain(*c);
@@ -705,9 +708,9 @@ TEST_F(ConnectionTest, AuthenticatorChallengesThenAccepts) {
   EXPECT_EQ(drain(*c).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
 }
 
-TEST_F(ConnectionTest, AuthenticatorRejectionsClose) {
+TEST_F(ConnectionTest, AuthenticationProviderRejectionsClose) {
   ChallengeOnce auth;
-  server_.options().authenticator = &auth;
+  server_.options().authentication_provider = &auth;
   {
     auto c = open();
     command(*c, connect_cmd("test"));

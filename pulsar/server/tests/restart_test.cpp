@@ -19,10 +19,13 @@ using Cmd = proto::BaseCommand;
 using test::Received;
 const std::string kTopic = "persistent://public/default/t";
 
-struct FakeTransport final : Transport {
+struct FakeTransport final : net::Stream {
   void output_ready() override {}
   void close_after_flush() override { closed = true; }
+  const std::string& peer() const override { return peer_name; }
+  std::size_t queued_bytes() const override { return 0; }
   bool closed = false;
+  std::string peer_name = "test";
 };
 
 // One broker process over `store`, restored at construction.

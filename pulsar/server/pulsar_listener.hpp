@@ -14,9 +14,9 @@
 
 namespace mop::pulsar::server {
 
-class TcpServer {
+class PulsarListener {
 public:
-  TcpServer(boost::asio::io_context& io, PulsarServer& server);
+  PulsarListener(boost::asio::io_context& io, PulsarServer& server);
   // Binds and starts accepting. Port 0 picks a free port: the bound endpoint is returned.
   Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, std::uint16_t port);
   void stop_accepting();

@@ -1,10 +1,11 @@
 #pragma once
-// The hook through which the Pulsar server authenticates a connection (Pulsar's
-// AuthenticationProvider / AuthenticationState, reduced to what the wire needs). The server asks
-// it on CONNECT and on every AUTH_RESPONSE; each answer accepts (CONNECTED), challenges
-// (AUTH_CHALLENGE with the given data, the client answers with AUTH_RESPONSE) or rejects (ERROR
-// AuthenticationError, then the connection closes). With no authenticator configured every
-// connection is accepted. Called on the service's thread; one call per command, no I/O.
+// The hook through which the Pulsar server authenticates a connection: Pulsar's
+// AuthenticationProvider, its per-connection AuthenticationState being our Session, reduced to
+// what the wire needs. The server asks it on CONNECT and on every AUTH_RESPONSE; each answer
+// accepts (CONNECTED), challenges (AUTH_CHALLENGE with the given data, the client answers with
+// AUTH_RESPONSE) or rejects (ERROR AuthenticationError, then the connection closes). With no
+// provider configured every connection is accepted. Called on the service's thread; one call per
+// command, no I/O.
 #include <memory>
 #include <string>
 
@@ -20,9 +21,9 @@ struct AuthOutcome {
   static AuthOutcome reject(std::string why) { return {Kind::reject, {}, std::move(why)}; }
 };
 
-class Authenticator {
+class AuthenticationProvider {
 public:
-  virtual ~Authenticator() = default;
+  virtual ~AuthenticationProvider() = default;
   // Per connection: state of one authentication exchange.
   class Session {
   public:

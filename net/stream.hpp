@@ -1,0 +1,48 @@
+#pragma once
+// How a protocol and its connection's socket see each other: the protocol implements
+// StreamHandler, the transport (net::TcpListener's connections, a test's fake) implements Stream.
+// No Asio here, so that protocol code and its tests need none.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/out_buffer.hpp"
+
+namespace mop::net {
+
+// The socket side, as a protocol handler sees it.
+class Stream {
+public:
+  virtual ~Stream() = default;
+  // Output is waiting in the handler's OutBuffer: it leaves with everything else queued during
+  // this wakeup, in one write.
+  virtual void output_ready() = 0;
+  // Writes what is queued, then closes the socket.
+  virtual void close_after_flush() = 0;
+  // "address:port" of the peer ("?" if unknown).
+  virtual const std::string& peer() const = 0;
+  // Bytes queued for this connection and not yet written to the socket.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+// The protocol side of one connection.
+class StreamHandler {
+public:
+  virtual ~StreamHandler() = default;
+  virtual void on_bytes(std::span<const std::uint8_t> bytes) = 0;
+  // The connection is gone (peer closed, error, or listener shutdown). Called at most once.
+  virtual void on_closed() = 0;
+  // Called at or after next_deadline() (keep-alive checks).
+  virtual void on_tick() = 0;
+  virtual TimePoint next_deadline() const = 0;
+  // The protocol closed the connection itself (after queuing its last words).
+  virtual bool closed() const = 0;
+  virtual OutBuffer& output() = 0;
+  // Everything the handler queued has been written to the socket (called each time a write
+  // leaves nothing behind): a handler that stopped producing for a slow peer may go on.
+  virtual void on_output_drained() {}
+};
+
+}  // namespace mop::net
