@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "pulsar/codec/batch.hpp"
-#include "pulsar/server/tests/received.hpp"
+#include "pulsar/server/tests/support.hpp"
 #include "service/embedded_service.hpp"
 
 namespace mop::pulsar::server {
@@ -14,16 +14,6 @@ namespace {
 
 using Cmd = proto::BaseCommand;
 using test::Received;
-
-struct FakeTransport final : net::Stream {
-  void output_ready() override { ++ready; }
-  void close_after_flush() override { closed = true; }
-  int ready = 0;
-  const std::string& peer() const override { return peer_name; }
-  std::size_t queued_bytes() const override { return 0; }
-  bool closed = false;
-  std::string peer_name = "test";
-};
 
 class ConnectionTest : public ::testing::Test {
 protected:
@@ -34,7 +24,7 @@ protected:
     o.keep_alive = std::chrono::seconds(30);
     return o;
   }
-  std::unique_ptr<Connection> open() { return std::make_unique<Connection>(server_, transport_); }
+  std::unique_ptr<Connection> open() { return std::make_unique<Connection>(server_, stream_); }
   void feed(Connection& c, const std::string& bytes) {
     c.on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     executor_.run_all();
@@ -67,32 +57,10 @@ protected:
     cmd.mutable_producer()->set_request_id(100 + id);
     command(c, cmd);
   }
+  // A SEND carrying the property k=v; with `batch`, a batch of that many messages.
   std::string send_frame(std::uint64_t producer, std::uint64_t seq, const std::string& payload,
                          std::optional<int> batch = std::nullopt) {
-    Cmd cmd;
-    cmd.set_type(Cmd::SEND);
-    cmd.mutable_send()->set_producer_id(producer);
-    cmd.mutable_send()->set_sequence_id(seq);
-    proto::MessageMetadata meta;
-    meta.set_producer_name("p");
-    meta.set_sequence_id(seq);
-    meta.set_publish_time(1234);
-    auto* kv = meta.add_properties();
-    kv->set_key("k");
-    kv->set_value("v");
-    std::string body = payload;
-    if (batch) {
-      body.clear();
-      meta.set_num_messages_in_batch(*batch);
-      for (int i = 0; i < *batch; ++i) {
-        proto::SingleMessageMetadata s;
-        std::string p = payload + std::to_string(i);
-        append_batch_message(s, {reinterpret_cast<const std::uint8_t*>(p.data()), p.size()}, body);
-      }
-    }
-    std::string out;
-    encode_payload_command(cmd, meta, {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()}, out);
-    return out;
+    return test::send_frame(producer, seq, payload, {.batch = batch.value_or(0), .properties = {{"k", "v"}}});
   }
   void subscribe(Connection& c, std::uint64_t id, const std::string& topic, const std::string& sub,
                  proto::CommandSubscribe::SubType type = proto::CommandSubscribe::Shared) {
@@ -119,7 +87,7 @@ protected:
   ManualClock clock_;
   service::EmbeddedService service_;
   PulsarServer server_;
-  FakeTransport transport_;
+  test::FakeStream stream_;
 };
 
 const std::string kTopic = "persistent://public/default/t";
@@ -145,7 +113,7 @@ TEST_F(ConnectionTest, CommandBeforeConnectCloses) {
   cmd.mutable_ping();
   command(*c, cmd);
   EXPECT_TRUE(c->closed());
-  EXPECT_TRUE(transport_.closed);
+  EXPECT_TRUE(stream_.closed);
 }
 
 TEST_F(ConnectionTest, PingPongAndKeepAlive) {
@@ -773,7 +741,7 @@ TEST_F(ConnectionTest, ShutdownClosesEveryProducerAndConsumerBeforeTheSocket) {
   EXPECT_TRUE(b->closed());
   EXPECT_TRUE(idle->closed());
   EXPECT_TRUE(drain(*idle).empty());
-  EXPECT_TRUE(transport_.closed);
+  EXPECT_TRUE(stream_.closed);
   EXPECT_EQ(a->producer_count() + a->consumer_count() + b->producer_count() + b->consumer_count(), 0u);
   // The message b held is available again on its subscription (for the client's reconnect).
   auto c = open();

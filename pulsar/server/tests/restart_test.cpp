@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "pulsar/codec/batch.hpp"
-#include "pulsar/server/tests/received.hpp"
+#include "pulsar/server/tests/support.hpp"
 #include "pulsar/server/connection.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
@@ -19,15 +19,6 @@ using Cmd = proto::BaseCommand;
 using test::Received;
 const std::string kTopic = "persistent://public/default/t";
 
-struct FakeTransport final : net::Stream {
-  void output_ready() override {}
-  void close_after_flush() override { closed = true; }
-  const std::string& peer() const override { return peer_name; }
-  std::size_t queued_bytes() const override { return 0; }
-  bool closed = false;
-  std::string peer_name = "test";
-};
-
 // One broker process over `store`, restored at construction.
 struct Process {
   Process(storage::MemoryStore& store, ManualExecutor& executor, ManualClock& clock, ServerOptions options)
@@ -37,7 +28,7 @@ struct Process {
         server(service, clock, std::move(options)),
         executor(executor) {}
   std::unique_ptr<Connection> open() {
-    auto c = std::make_unique<Connection>(server, transport);
+    auto c = std::make_unique<Connection>(server, stream);
     Cmd cmd;
     cmd.set_type(Cmd::CONNECT);
     cmd.mutable_connect()->set_client_version("test");
@@ -70,7 +61,7 @@ struct Process {
   broker::Persistence::LoadError restored;
   PulsarServer server;
   ManualExecutor& executor;
-  FakeTransport transport;
+  test::FakeStream stream;
 };
 
 Cmd partitioned_metadata(const std::string& topic, std::uint64_t request_id) {
@@ -93,28 +84,7 @@ Cmd producer_cmd(std::uint64_t id, const std::string& name) {
 
 // A SEND of one message, or of a batch of `batch` messages with sequence ids seq .. seq+batch-1.
 std::string send_frame(std::uint64_t producer, std::uint64_t seq, const std::string& payload, int batch = 0) {
-  Cmd cmd;
-  cmd.set_type(Cmd::SEND);
-  cmd.mutable_send()->set_producer_id(producer);
-  cmd.mutable_send()->set_sequence_id(seq);
-  proto::MessageMetadata meta;
-  meta.set_producer_name("p");
-  meta.set_sequence_id(seq);
-  meta.set_publish_time(1234);
-  std::string body = payload;
-  if (batch > 0) {
-    body.clear();
-    meta.set_num_messages_in_batch(batch);
-    cmd.mutable_send()->set_highest_sequence_id(seq + static_cast<std::uint64_t>(batch) - 1);
-    for (int i = 0; i < batch; ++i) {
-      proto::SingleMessageMetadata s;
-      std::string p = payload + std::to_string(i);
-      append_batch_message(s, {reinterpret_cast<const std::uint8_t*>(p.data()), p.size()}, body);
-    }
-  }
-  std::string out;
-  encode_payload_command(cmd, meta, {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()}, out);
-  return out;
+  return test::send_frame(producer, seq, payload, {.batch = batch, .highest_sequence_id = true});
 }
 
 class PulsarRestart : public ::testing::Test {
