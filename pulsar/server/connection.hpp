@@ -4,6 +4,7 @@
 // Connection per client connection; a PulsarServer (pulsar_server.hpp) holds what connections
 // share. Framing, the dispatch table and keep-alive are in connection.cpp, the command handlers
 // in handlers/, one file per command family. Everything runs on the service's thread.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -16,8 +17,8 @@
 
 #include "core/clock.hpp"
 #include "core/out_buffer.hpp"
-#include "pulsar/codec/codec.hpp"
 #include "net/stream.hpp"
+#include "pulsar/codec/codec.hpp"
 #include "pulsar/server/authentication_provider.hpp"
 #include "pulsar/server/pulsar_server.hpp"
 #include "service/messaging_service.hpp"
@@ -47,15 +48,16 @@ public:
   std::size_t producer_count() const { return producers_.size(); }
   std::size_t consumer_count() const { return consumers_.size(); }
 
-  // Called by PulsarServer. The server closes one of our producers (fenced by an
-  // ExclusiveWithFencing producer, or its topic went away): CLOSE_PRODUCER to the client.
+  // Called by the ProducerRegistry: one of our producers is closed (fenced by an
+  // ExclusiveWithFencing producer): CLOSE_PRODUCER to the client.
   void close_producer_from_server(std::uint64_t producer_id);
-  // The consumer's subscription was deleted elsewhere: CLOSE_CONSUMER to the client.
+  // Called by our Consumer: its subscription was deleted elsewhere: CLOSE_CONSUMER to the client.
   void close_consumer_from_server(std::uint64_t consumer_id);
-  // A queued WaitForExclusive producer got the topic: PRODUCER_SUCCESS producer_ready=true.
+  // Called by the ProducerRegistry: a queued WaitForExclusive producer got the topic:
+  // PRODUCER_SUCCESS producer_ready=true.
   void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);
-  // The broker is shutting down: CLOSE_PRODUCER / CLOSE_CONSUMER for each producer and
-  // consumer, then close after flushing (see PulsarServer::shutdown).
+  // Called by PulsarServer: the broker is shutting down: CLOSE_PRODUCER / CLOSE_CONSUMER for
+  // each producer and consumer, then close after flushing (see PulsarServer::shutdown).
   void server_shutdown();
 
 private:
