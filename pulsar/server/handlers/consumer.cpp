@@ -32,9 +32,20 @@ void Connection::on_subscribe(const Frame& f) {
   opts.initial_position = q.initialposition() == proto::CommandSubscribe::Earliest
                               ? service::InitialPosition::earliest
                               : service::InitialPosition::latest;
-  // A reader starts where its start id says; we can start at the ends only.
-  if (q.has_start_message_id() && is_earliest(from_proto(q.start_message_id()))) {
-    opts.initial_position = service::InitialPosition::earliest;
+  // A reader (a non-durable subscription) starts where its start id says: at either end, or at a
+  // stored message, which it gets too (Pulsar's broker does the same; clients drop that message
+  // unless their start is inclusive). A durable subscription's position is its own.
+  std::optional<service::MessageId> start_at;
+  if (q.has_start_message_id()) {
+    const auto start = from_proto(q.start_message_id());
+    if (is_earliest(start)) {
+      opts.initial_position = service::InitialPosition::earliest;
+    } else if (is_latest(start)) {
+      opts.initial_position = service::InitialPosition::latest;
+    } else if (!q.durable()) {
+      opts.initial_position = service::InitialPosition::earliest;
+      start_at = to_service(q.start_message_id());
+    }
   }
   auto consumer = std::make_unique<Consumer>(*this, q.consumer_id(), *topic, q.subscription());
   consumer->receiver = service_.open_receiver(*consumer);
@@ -44,6 +55,7 @@ void Connection::on_subscribe(const Frame& f) {
     return send_error(q.request_id(), error,
                       error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : ec.message());
   }
+  if (start_at) service_.seek(*topic, q.subscription(), *start_at);
   consumers_.emplace(q.consumer_id(), std::move(consumer));
   send_success(q.request_id());
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/server/tests/support.hpp"
@@ -288,6 +289,56 @@ TEST_F(ConnectionTest, SeekToEarliestRedeliversEverythingStored) {
   EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
   EXPECT_EQ(got[1].payload, "a");
   EXPECT_EQ(got[2].payload, "b");
+}
+
+// A reader is a non-durable Exclusive subscription with a start message id: (-1, -1) for
+// earliest, (INT64_MAX, INT64_MAX) for latest, or a stored message's id, from which it reads on,
+// the message itself included (the client drops it unless it asked for an inclusive start). What
+// the official C++/Python client sends: initialPosition stays Latest. (A durable subscription holds
+// the entries: without one they are trimmed as soon as they are stored.)
+TEST_F(ConnectionTest, ReaderStartsAtItsStartMessageId) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 9, kTopic, "hold");
+  producer(*c, 1, kTopic);
+  feed(*c, send_frame(1, 0, "a") + send_frame(1, 1, "b") + send_frame(1, 2, "c"));
+  ASSERT_EQ(drain(*c).size(), 5u);  // SUCCESS, PRODUCER_SUCCESS, 3 receipts
+  auto reader = [&](std::uint64_t id, std::uint64_t ledger, std::uint64_t entry) {
+    Cmd cmd;
+    cmd.set_type(Cmd::SUBSCRIBE);
+    auto* s = cmd.mutable_subscribe();
+    s->set_topic(kTopic);
+    s->set_subscription("reader-" + std::to_string(id));
+    s->set_subtype(proto::CommandSubscribe::Exclusive);
+    s->set_consumer_id(id);
+    s->set_request_id(300 + id);
+    s->set_durable(false);
+    s->set_initialposition(proto::CommandSubscribe::Latest);
+    s->mutable_start_message_id()->set_ledgerid(ledger);
+    s->mutable_start_message_id()->set_entryid(entry);
+    command(*c, cmd);
+    flow(*c, id, 10);
+    std::vector<std::string> payloads;
+    for (const auto& r : drain(*c)) {
+      if (r.command.type() == Cmd::MESSAGE) payloads.push_back(r.payload);
+    }
+    return payloads;
+  };
+  const auto max = std::numeric_limits<std::uint64_t>::max();
+  const auto end = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(reader(1, max, max), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(reader(2, end, end), std::vector<std::string>{});
+  // the ledger of the stored entries, from the receipts' ids: the reader of entry 1 gets b, c
+  Cmd last;
+  last.set_type(Cmd::GET_LAST_MESSAGE_ID);
+  last.mutable_getlastmessageid()->set_consumer_id(1);
+  last.mutable_getlastmessageid()->set_request_id(77);
+  command(*c, last);
+  const auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  const auto ledger = got[0].command.getlastmessageidresponse().last_message_id().ledgerid();
+  EXPECT_EQ(got[0].command.getlastmessageidresponse().last_message_id().entryid(), 2u);
+  EXPECT_EQ(reader(3, ledger, 1), (std::vector<std::string>{"b", "c"}));
 }
 
 TEST_F(ConnectionTest, SchemaIsStoredPerTopic) {
