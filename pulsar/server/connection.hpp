@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -51,8 +52,12 @@ public:
   // Called by the ProducerRegistry: one of our producers is closed (fenced by an
   // ExclusiveWithFencing producer): CLOSE_PRODUCER to the client.
   void close_producer_from_server(std::uint64_t producer_id);
-  // Called by our Consumer: its subscription was deleted elsewhere: CLOSE_CONSUMER to the client.
-  void close_consumer_from_server(std::uint64_t consumer_id);
+  // CLOSE_CONSUMER to the client, which subscribes again; `why` goes to the log. Called by our
+  // Consumer (its subscription was deleted elsewhere) and by close_consumers_of.
+  void close_consumer_from_server(std::uint64_t consumer_id, std::string_view why);
+  // Called by PulsarServer::close_consumers_of (a SEEK reset the subscription):
+  // close_consumer_from_server for each of our consumers of that subscription.
+  void close_consumers_of(const service::TopicName& topic, const std::string& subscription, std::string_view why);
   // Called by the ProducerRegistry: a queued WaitForExclusive producer got the topic:
   // PRODUCER_SUCCESS producer_ready=true.
   void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);

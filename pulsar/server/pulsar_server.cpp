@@ -18,6 +18,14 @@ PulsarServer::PulsarServer(service::MessagingService& service, Clock& clock, Ser
 
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 
+void PulsarServer::close_consumers_of(const service::TopicName& topic, const std::string& subscription,
+                                      std::string_view why) {
+  std::vector<Connection*> all;
+  all.reserve(connections_.size());
+  for (const auto& [serial, c] : connections_) all.push_back(c);
+  for (auto* c : all) c->close_consumers_of(topic, subscription, why);
+}
+
 void PulsarServer::shutdown() {
   shutting_down_ = true;
   producers_.stop_promoting();

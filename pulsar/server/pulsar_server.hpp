@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "core/clock.hpp"
 #include "pulsar/codec/codec.hpp"
@@ -77,6 +78,8 @@ public:
     return next_connection_++;
   }
   void detach(std::uint64_t serial) { connections_.erase(serial); }
+  // CLOSE_CONSUMER to every consumer of the subscription, on every connection (a SEEK resets it).
+  void close_consumers_of(const service::TopicName& topic, const std::string& subscription, std::string_view why);
 
 private:
   service::MessagingService& service_;

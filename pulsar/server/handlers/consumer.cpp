@@ -134,15 +134,24 @@ void Connection::on_close_consumer(const Frame& f) {
   send_success(q.request_id());
 }
 
-void Connection::close_consumer_from_server(std::uint64_t consumer_id) {
+void Connection::close_consumers_of(const service::TopicName& topic, const std::string& subscription,
+                                    std::string_view why) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, consumer] : consumers_) {
+    if (consumer->topic == topic && consumer->subscription == subscription) ids.push_back(id);
+  }
+  for (const auto id : ids) close_consumer_from_server(id, why);
+}
+
+void Connection::close_consumer_from_server(std::uint64_t consumer_id, std::string_view why) {
   const auto it = consumers_.find(consumer_id);
   if (it == consumers_.end()) return;
   auto consumer = std::move(it->second);
   consumers_.erase(it);
   service_.close_receiver(consumer->receiver);
   if (closed_) return;
-  logger()->info("{}: subscription {} of {} was deleted: closing consumer {}", peer_, consumer->subscription,
-                 consumer->topic.str(), consumer_id);
+  logger()->info("{}: subscription {} of {} {}: closing consumer {}", peer_, consumer->subscription,
+                 consumer->topic.str(), why, consumer_id);
   proto::BaseCommand c;
   c.set_type(proto::BaseCommand::CLOSE_CONSUMER);
   c.mutable_close_consumer()->set_consumer_id(consumer_id);

@@ -22,7 +22,7 @@ public:
     conn.deliver(*this, id, message, redelivery_count);
   }
   void on_subscription_removed(const service::TopicName&, const std::string&) override {
-    conn.close_consumer_from_server(consumer_id);  // destroys this object: nothing after it
+    conn.close_consumer_from_server(consumer_id, "was deleted");  // destroys this object: nothing after it
   }
   Connection& conn;
   std::uint64_t consumer_id;

@@ -7,20 +7,27 @@ void Connection::on_seek(const Frame& f) {
   const auto& q = f.command->seek();
   const auto it = consumers_.find(q.consumer_id());
   if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
-  const Consumer& c = *it->second;
-  server_.partial_acks().forget_upto(c.topic, c.subscription);  // a reset cursor forgets batch acks too
+  if (!q.has_message_id() && !q.has_message_publish_time()) {
+    return send_error(q.request_id(), proto::MetadataError, "SEEK needs a message id or a publish time");
+  }
+  const service::TopicName topic = it->second->topic;  // copies: the consumer is closed below
+  const std::string subscription = it->second->subscription;
+  // As Pulsar's broker does, the subscription's consumers are disconnected first (CLOSE_CONSUMER)
+  // and come back with SUBSCRIBE and fresh FLOW permits: a client that kept its consumer would
+  // drop what we redeliver before it handles the SUCCESS (it clears its queue then), and with it
+  // the permits those messages took, and stall.
+  server_.close_consumers_of(topic, subscription, "was reset by a seek");
+  server_.partial_acks().forget_upto(topic, subscription);  // a reset cursor forgets batch acks too
   if (q.has_message_id()) {
     const auto id = from_proto(q.message_id());
     // "Earliest" is (-1, -1) on the wire, numerically past everything: seek to the oldest entry.
     if (is_earliest(id)) {
-      service_.seek_time(c.topic, c.subscription, 0);
+      service_.seek_time(topic, subscription, 0);
     } else {
-      service_.seek(c.topic, c.subscription, to_service(q.message_id()));
+      service_.seek(topic, subscription, to_service(q.message_id()));
     }
-  } else if (q.has_message_publish_time()) {
-    service_.seek_time(c.topic, c.subscription, q.message_publish_time());
   } else {
-    return send_error(q.request_id(), proto::MetadataError, "SEEK needs a message id or a publish time");
+    service_.seek_time(topic, subscription, q.message_publish_time());
   }
   send_success(q.request_id());
 }

@@ -268,7 +268,7 @@ TEST_F(ConnectionTest, UnsupportedCommandCloses) {
   EXPECT_TRUE(c->closed());
 }
 
-TEST_F(ConnectionTest, SeekToEarliestRedeliversEverythingStored) {
+TEST_F(ConnectionTest, SeekClosesTheConsumersThenRedeliversFromTheNewPosition) {
   auto c = open();
   connect(*c);
   subscribe(*c, 3, kTopic, "seek", proto::CommandSubscribe::Exclusive);
@@ -284,6 +284,16 @@ TEST_F(ConnectionTest, SeekToEarliestRedeliversEverythingStored) {
   seek.mutable_seek()->mutable_message_id()->set_ledgerid(static_cast<std::uint64_t>(-1));
   seek.mutable_seek()->mutable_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
   command(*c, seek);
+  // As from Pulsar's broker: the consumer is closed, the seek succeeds, and nothing is delivered
+  // until the client subscribes again (with fresh permits).
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_CONSUMER);
+  EXPECT_EQ(got[0].command.close_consumer().consumer_id(), 3u);
+  EXPECT_EQ(got[1].command.type(), Cmd::SUCCESS);
+  EXPECT_EQ(got[1].command.success().request_id(), 9u);
+  subscribe(*c, 3, kTopic, "seek", proto::CommandSubscribe::Exclusive);
+  flow(*c, 3, 10);
   got = drain(*c);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
