@@ -327,9 +327,9 @@ class Cases:
         c1 = self.subscribe(topic, "s", pulsar.ConsumerType.KeyShared)
         c2 = self.subscribe(topic, "s", pulsar.ConsumerType.KeyShared, client=self.new_client(self.server.url))
         p = self.client.create_producer(topic)
-        n = 60
+        n = 72  # 24 keys: the chance that one consumer's hash range holds them all is 2^-23
         for i in range(n):
-            p.send(("%d" % i).encode(), partition_key="key%d" % (i % 12))
+            p.send(("%d" % i).encode(), partition_key="key%d" % (i % 24))
         owner, per_key, total = {}, {}, 0
         deadline = time.monotonic() + 20
         while total < n and time.monotonic() < deadline:
