@@ -17,7 +17,7 @@
 #include "app/ready_line.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
-#include "mqtt/server/mqtt_broker.hpp"
+#include "mqtt/server/session_router.hpp"
 #include "mqtt/server/tcp_server.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
@@ -79,7 +79,7 @@ int run_standalone(const Config& config) {
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
                config.journalSyncData);
 
-  mqtt::BrokerOptions options;
+  mqtt::RouterOptions options;
   options.defaults.domain = config.defaultTopicDomain == TopicDomain::persistent
                                 ? service::TopicDomain::persistent
                                 : service::TopicDomain::non_persistent;
@@ -90,7 +90,7 @@ int run_standalone(const Config& config) {
   options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
   options.limits.server_keep_alive = config.mqttServerKeepAlive;
   options.max_connections = config.mqttMaxConnections;
-  mqtt::MqttBroker broker(service, clock, options);
+  mqtt::SessionRouter router(service, clock, options);
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
   // listeners stop reading from their sockets (see net::ReadGate).
   net::ReadGate read_gate;
@@ -104,7 +104,7 @@ int run_standalone(const Config& config) {
                                             read_gate.open();
                                           }
                                         });
-  mqtt::TcpServer tcp(io, broker);
+  mqtt::TcpServer tcp(io, router);
   tcp.set_read_gate(&read_gate);
 
   // What the start-up line reports once everything listens: the bound ports, never the 0 asked for.
@@ -192,7 +192,7 @@ int run_standalone(const Config& config) {
     logger->info("signal {} received: shutting down", signo);
     tcp.stop_accepting();
     pulsar_tcp.shutdown();
-    broker.shutdown();
+    router.shutdown();
     expiry.cancel();
   });
   io.run();

@@ -7,11 +7,11 @@ using asio::ip::tcp;
 
 namespace {
 
-// One MQTT connection on a net::Stream: the broker's ClientConnection sees it as its Transport,
+// One MQTT connection on a net::Stream: the router's ClientConnection sees it as its Transport,
 // the stream sees the connection's Protocol as its handler.
 class MqttStream final : public net::StreamHandler, public Transport {
 public:
-  MqttStream(MqttBroker& broker, net::Stream& stream) : stream_(stream), client_(broker, *this) {}
+  MqttStream(SessionRouter& router, net::Stream& stream) : stream_(stream), client_(router, *this) {}
 
   // net::StreamHandler
   void on_bytes(std::span<const std::uint8_t> bytes) override { client_.protocol().on_bytes(bytes); }
@@ -35,9 +35,9 @@ private:
 
 }  // namespace
 
-TcpServer::TcpServer(asio::io_context& io, MqttBroker& broker)
-    : io_(io), broker_(broker),
-      listener_(io, [&broker](net::Stream& s) { return std::make_unique<MqttStream>(broker, s); }, "mqtt") {}
+TcpServer::TcpServer(asio::io_context& io, SessionRouter& router)
+    : io_(io), router_(router),
+      listener_(io, [&router](net::Stream& s) { return std::make_unique<MqttStream>(router, s); }, "mqtt") {}
 
 TcpServer::~TcpServer() { stop_accepting(); }
 
@@ -55,7 +55,7 @@ void TcpServer::arm_tick() {
   tick_timer_->expires_after(std::chrono::seconds(1));
   tick_timer_->async_wait([this, timer = tick_timer_, ticking = ticking_](boost::system::error_code ec) {
     if (ec || !*ticking) return;  // stopped: `this` may be gone
-    broker_.tick();
+    router_.tick();
     arm_tick();
   });
 }

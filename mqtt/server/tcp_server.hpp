@@ -1,8 +1,8 @@
 #pragma once
 // TcpServer: MQTT over plain TCP. The socket work is net::TcpListener's; this binds each
-// connection to a ClientConnection of the broker and drives the broker's once-a-second tick.
+// connection to a ClientConnection of the SessionRouter and drives its once-a-second tick.
 //
-// Thread: the io_context's thread, which is the broker thread.
+// Thread: the io_context's thread, which is the router's.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,14 +12,14 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/result.hpp"
-#include "mqtt/server/mqtt_broker.hpp"
+#include "mqtt/server/session_router.hpp"
 #include "net/tcp.hpp"
 
 namespace mop::mqtt {
 
 class TcpServer {
 public:
-  TcpServer(boost::asio::io_context& io, MqttBroker& broker);
+  TcpServer(boost::asio::io_context& io, SessionRouter& router);
   ~TcpServer();
 
   // Binds and starts accepting on host:port (port 0 picks a free one). Returns the bound
@@ -31,11 +31,11 @@ public:
   void set_read_gate(net::ReadGate* gate) { listener_.set_read_gate(gate); }
 
 private:
-  // Drives MqttBroker::tick (session expiry, delayed wills) once a second while listening.
+  // Drives SessionRouter::tick (session expiry, delayed wills) once a second while listening.
   void arm_tick();
 
   boost::asio::io_context& io_;
-  MqttBroker& broker_;
+  SessionRouter& router_;
   net::TcpListener listener_;
   std::shared_ptr<boost::asio::steady_timer> tick_timer_;
   std::shared_ptr<bool> ticking_;  // false once stopped: a handler already queued must not rearm

@@ -1,4 +1,4 @@
-// Persistent sessions and wills across a broker restart: MqttBroker over the embedded service,
+// Persistent sessions and wills across a broker restart: SessionRouter over the embedded service,
 // whose sessions and wills go to the real StorePersistence over a MemoryStore. A "crash" stops
 // every write from then on (the process is gone; what the old broker does while it is torn down
 // never reaches the store), then a new service restores from the store and a new broker starts
@@ -6,7 +6,7 @@
 // across a real kill -9); this file checks the MQTT session state.
 #include <gtest/gtest.h>
 
-#include "mqtt/server/mqtt_broker.hpp"
+#include "mqtt/server/session_router.hpp"
 #include "mqtt/server/tests/test_client.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
@@ -94,27 +94,27 @@ protected:
   SessionPersistenceTest() { start(); }
   ~SessionPersistenceTest() override {
     clients_.clear();
-    broker_.reset();
+    router_.reset();
   }
 
   void start() {
     persistence_ = std::make_unique<CrashablePersistence>(store, exec);
     service_ = std::make_unique<service::EmbeddedService>(exec, clock, broker::Broker::LedgerFactory{}, persistence_.get());
     ASSERT_FALSE(service_->restore());
-    broker_ = std::make_unique<MqttBroker>(*service_, clock, BrokerOptions{});
+    router_ = std::make_unique<SessionRouter>(*service_, clock, RouterOptions{});
     exec.run_all();
   }
   // kill -9 and start again on the same store. Clients made before are gone.
   void restart() {
     persistence_->crashed = true;
     clients_.clear();
-    broker_.reset();
+    router_.reset();
     service_.reset();
     exec.run_all();
     start();
   }
   TestClient& client(ProtocolVersion v = ProtocolVersion::v311) {
-    clients_.push_back(std::make_unique<TestClient>(*broker_, exec, v));
+    clients_.push_back(std::make_unique<TestClient>(*router_, exec, v));
     return *clients_.back();
   }
   TestClient& client5(std::uint32_t expiry) {
@@ -124,7 +124,7 @@ protected:
   }
   void tick_after(std::chrono::milliseconds d) {
     clock.advance(d);
-    broker_->tick();
+    router_->tick();
     exec.run_all();
   }
   std::optional<service::SessionRecord> stored(const std::string& id) {
@@ -146,7 +146,7 @@ protected:
   storage::MemoryStore store;
   std::unique_ptr<CrashablePersistence> persistence_;
   std::unique_ptr<service::EmbeddedService> service_;
-  std::unique_ptr<MqttBroker> broker_;
+  std::unique_ptr<SessionRouter> router_;
   std::vector<std::unique_ptr<TestClient>> clients_;
 };
 
@@ -183,7 +183,7 @@ TEST_F(SessionPersistenceTest, SubscriptionsSurviveARestartAndCollectMessages) {
   EXPECT_EQ(rec->subscriptions[1].qos, 2);
 
   restart();
-  EXPECT_EQ(broker_->session_count(), 1u);
+  EXPECT_EQ(router_->session_count(), 1u);
   // Published while the session is offline after the restart, one to a topic created now.
   auto& p = client();
   p.connect("p");
@@ -378,11 +378,11 @@ TEST_F(SessionPersistenceTest, ExpiryCountsFromTheDisconnectionAcrossARestart) {
   EXPECT_EQ(rec->disconnected_at_ms, clock.wall_ms());
   tick_after(std::chrono::seconds(4));
   restart();
-  EXPECT_EQ(broker_->session_count(), 1u);
+  EXPECT_EQ(router_->session_count(), 1u);
   tick_after(std::chrono::seconds(5));
-  EXPECT_EQ(broker_->session_count(), 1u);
+  EXPECT_EQ(router_->session_count(), 1u);
   tick_after(std::chrono::seconds(2));  // 11 s after the disconnection
-  EXPECT_EQ(broker_->session_count(), 0u);
+  EXPECT_EQ(router_->session_count(), 0u);
   EXPECT_FALSE(stored("c"));
 }
 
@@ -393,7 +393,7 @@ TEST_F(SessionPersistenceTest, SessionThatExpiredWhileTheBrokerWasDownIsGone) {
   persistence_->crashed = true;
   clock.advance(std::chrono::seconds(3));
   restart();
-  EXPECT_EQ(broker_->session_count(), 0u);
+  EXPECT_EQ(router_->session_count(), 0u);
   EXPECT_FALSE(stored("c"));
   EXPECT_FALSE(client5(2).connect("c", false).session_present);
 }
@@ -406,9 +406,9 @@ TEST_F(SessionPersistenceTest, SessionConnectedAtTheCrashCountsItsExpiryFromTheR
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->disconnected_at_ms, clock.wall_ms());
   tick_after(std::chrono::seconds(9));
-  EXPECT_EQ(broker_->session_count(), 1u);
+  EXPECT_EQ(router_->session_count(), 1u);
   tick_after(std::chrono::seconds(2));
-  EXPECT_EQ(broker_->session_count(), 0u);
+  EXPECT_EQ(router_->session_count(), 0u);
 }
 
 TEST_F(SessionPersistenceTest, CleanStartAndExpiryZeroAtDisconnectDeleteTheRecord) {
@@ -454,7 +454,7 @@ TEST_F(SessionPersistenceTest, DisconnectDeletesTheStoredWill) {
   w.send(Disconnect{});
   EXPECT_TRUE(wills().empty());
   restart();
-  EXPECT_EQ(broker_->pending_will_count(), 0u);
+  EXPECT_EQ(router_->pending_will_count(), 0u);
 }
 
 TEST_F(SessionPersistenceTest, DelayedWillKeepsItsDueTimeAcrossARestart) {
@@ -474,11 +474,11 @@ TEST_F(SessionPersistenceTest, DelayedWillKeepsItsDueTimeAcrossARestart) {
   EXPECT_EQ(rec[0].due_at_ms, clock.wall_ms() + 30'000);
   tick_after(std::chrono::seconds(10));
   restart();
-  EXPECT_EQ(broker_->pending_will_count(), 1u);
+  EXPECT_EQ(router_->pending_will_count(), 1u);
   tick_after(std::chrono::seconds(19));
-  EXPECT_EQ(broker_->pending_will_count(), 1u);
+  EXPECT_EQ(router_->pending_will_count(), 1u);
   tick_after(std::chrono::seconds(2));  // 31 s after the disconnection
-  EXPECT_EQ(broker_->pending_will_count(), 0u);
+  EXPECT_EQ(router_->pending_will_count(), 0u);
   auto& back = client();
   back.connect("s", false);
   auto got = back.publishes();
@@ -510,12 +510,12 @@ TEST_F(SessionPersistenceTest, DelayedWillOfAClientConnectedAtTheCrashWaitsItsDe
   will.properties.will_delay_interval = 5;
   w.connect("w", false, will);
   restart();
-  EXPECT_EQ(broker_->pending_will_count(), 1u);
+  EXPECT_EQ(router_->pending_will_count(), 1u);
   auto rec = wills();
   ASSERT_EQ(rec.size(), 1u);
   EXPECT_EQ(rec[0].due_at_ms, clock.wall_ms() + 5'000);
   tick_after(std::chrono::seconds(6));
-  EXPECT_EQ(broker_->pending_will_count(), 0u);
+  EXPECT_EQ(router_->pending_will_count(), 0u);
   EXPECT_TRUE(wills().empty());
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Test clients of MqttBroker: a ClientConnection on a fake transport, fed encoded packets and
+// Test clients of SessionRouter: a ClientConnection on a fake transport, fed encoded packets and
 // read back decoded, with a manual executor run after every step (deterministic).
 #include <memory>
 #include <optional>
@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/executor.hpp"
-#include "mqtt/server/mqtt_broker.hpp"
+#include "mqtt/server/session_router.hpp"
 
 namespace mop::mqtt::test_support {
 
@@ -25,8 +25,8 @@ public:
 
 class TestClient {
 public:
-  TestClient(MqttBroker& broker, ManualExecutor& exec, ProtocolVersion v = ProtocolVersion::v311)
-      : exec_(exec), version_(v), conn_(std::make_unique<ClientConnection>(broker, transport_)) {}
+  TestClient(SessionRouter& router, ManualExecutor& exec, ProtocolVersion v = ProtocolVersion::v311)
+      : exec_(exec), version_(v), conn_(std::make_unique<ClientConnection>(router, transport_)) {}
 
   void send(const Packet& p) {
     std::string bytes;

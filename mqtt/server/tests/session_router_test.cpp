@@ -1,6 +1,6 @@
-// MqttBroker over the real embedded service, in process: clients are ClientConnections on a
+// SessionRouter over the real embedded service, in process: clients are ClientConnections on a
 // fake transport, the executor and clock are manual, so every step is deterministic.
-#include "mqtt/server/mqtt_broker.hpp"
+#include "mqtt/server/session_router.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@ namespace {
 
 using test_support::TestClient;
 
-class MqttBrokerTest : public ::testing::Test {
+class SessionRouterTest : public ::testing::Test {
 protected:
-  std::unique_ptr<TestClient> client() { return std::make_unique<TestClient>(broker, exec); }
+  std::unique_ptr<TestClient> client() { return std::make_unique<TestClient>(router, exec); }
   // A client connected with a clean session.
   std::unique_ptr<TestClient> connected(const std::string& id) {
     auto c = client();
@@ -32,13 +32,13 @@ protected:
     return c;
   }
   std::unique_ptr<TestClient> client5(std::optional<std::uint32_t> expiry = std::nullopt) {
-    auto c = std::make_unique<TestClient>(broker, exec, ProtocolVersion::v5);
+    auto c = std::make_unique<TestClient>(router, exec, ProtocolVersion::v5);
     c->connect_properties.session_expiry_interval = expiry;
     return c;
   }
   void tick_after(std::chrono::milliseconds d) {
     clock.advance(d);
-    broker.tick();
+    router.tick();
     exec.run_all();
   }
   Publish pub(std::string topic, std::string payload, std::uint8_t qos = 0, PacketId id = 0, bool retain = false) {
@@ -48,15 +48,15 @@ protected:
   ManualExecutor exec;
   ManualClock clock;
   service::EmbeddedService service{exec, clock};
-  BrokerOptions options = [] {
-    BrokerOptions o;
+  RouterOptions options = [] {
+    RouterOptions o;
     o.receive_maximum = 3;
     return o;
   }();
-  MqttBroker broker{service, clock, options};
+  SessionRouter router{service, clock, options};
 };
 
-TEST_F(MqttBrokerTest, SeedExampleQos1) {
+TEST_F(SessionRouterTest, SeedExampleQos1) {
   auto sub = connected("sub");
   sub->send(Subscribe{1, {{"persistent://public/default/my-topic", 1}}});
   EXPECT_EQ(std::get<Suback>(sub->received()[0]).return_codes, std::vector<std::uint8_t>{1});
@@ -73,7 +73,7 @@ TEST_F(MqttBrokerTest, SeedExampleQos1) {
   EXPECT_FALSE(got[0].retain);
 }
 
-TEST_F(MqttBrokerTest, PlainTopicLivesInDefaultNamespace) {
+TEST_F(SessionRouterTest, PlainTopicLivesInDefaultNamespace) {
   auto sub = subscriber("sub", {{"persistent://public/default/#", 0}});
   auto p = connected("pub");
   p->send(pub("sensors/room1/temp", "21"));
@@ -85,7 +85,7 @@ TEST_F(MqttBrokerTest, PlainTopicLivesInDefaultNamespace) {
   EXPECT_EQ(topics[0].str(), "persistent://public/default/sensors%2Froom1%2Ftemp");
 }
 
-TEST_F(MqttBrokerTest, GrantedQosIsMinimumOfPublishAndSubscription) {
+TEST_F(SessionRouterTest, GrantedQosIsMinimumOfPublishAndSubscription) {
   auto sub = subscriber("sub", {{"t", 1}});
   auto p = connected("pub");
   p->send(pub("t", "x", 2, 1));
@@ -94,7 +94,7 @@ TEST_F(MqttBrokerTest, GrantedQosIsMinimumOfPublishAndSubscription) {
   EXPECT_EQ(got[0].qos, 1);
 }
 
-TEST_F(MqttBrokerTest, OverlappingSubscriptionsDeliverOnceAtMaxQos) {
+TEST_F(SessionRouterTest, OverlappingSubscriptionsDeliverOnceAtMaxQos) {
   auto sub = subscriber("sub", {{"a/#", 0}, {"a/b", 2}});
   auto p = connected("pub");
   p->send(pub("a/b", "x", 2, 1));
@@ -103,7 +103,7 @@ TEST_F(MqttBrokerTest, OverlappingSubscriptionsDeliverOnceAtMaxQos) {
   EXPECT_EQ(got[0].qos, 2);
 }
 
-TEST_F(MqttBrokerTest, WildcardPicksUpTopicsCreatedLater) {
+TEST_F(SessionRouterTest, WildcardPicksUpTopicsCreatedLater) {
   auto sub = subscriber("sub", {{"new/+", 1}});
   auto p = connected("pub");
   p->send(pub("new/topic", "first", 1, 1));
@@ -112,13 +112,13 @@ TEST_F(MqttBrokerTest, WildcardPicksUpTopicsCreatedLater) {
   EXPECT_EQ(got[0].payload.view(), "first");
 }
 
-TEST_F(MqttBrokerTest, InvalidFilterGets0x80) {
+TEST_F(SessionRouterTest, InvalidFilterGets0x80) {
   auto sub = connected("sub");
   sub->send(Subscribe{1, {{"a/#/b", 1}, {"ok", 1}}});
   EXPECT_EQ(std::get<Suback>(sub->received()[0]).return_codes, (std::vector<std::uint8_t>{0x80, 1}));
 }
 
-TEST_F(MqttBrokerTest, PersistentSessionQueuesWhileAway) {
+TEST_F(SessionRouterTest, PersistentSessionQueuesWhileAway) {
   auto sub = client();
   EXPECT_FALSE(sub->connect("dev", false).session_present);
   sub->send(Subscribe{1, {{"alerts", 1}}});
@@ -138,7 +138,7 @@ TEST_F(MqttBrokerTest, PersistentSessionQueuesWhileAway) {
   EXPECT_EQ(seen, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
 }
 
-TEST_F(MqttBrokerTest, ReceiveMaximumBoundsInflight) {
+TEST_F(SessionRouterTest, ReceiveMaximumBoundsInflight) {
   auto sub = subscriber("sub", {{"t", 1}});
   auto p = connected("pub");
   for (int i = 0; i < 5; ++i) p->send(pub("t", std::to_string(i), 1, static_cast<PacketId>(i + 1)));
@@ -150,7 +150,7 @@ TEST_F(MqttBrokerTest, ReceiveMaximumBoundsInflight) {
   EXPECT_EQ(next[0].payload.view(), "3");
 }
 
-TEST_F(MqttBrokerTest, UnacknowledgedResentWithDupOnReconnect) {
+TEST_F(SessionRouterTest, UnacknowledgedResentWithDupOnReconnect) {
   auto sub = client();
   sub->connect("dev", false);
   sub->send(Subscribe{1, {{"t", 1}}});
@@ -168,7 +168,7 @@ TEST_F(MqttBrokerTest, UnacknowledgedResentWithDupOnReconnect) {
   EXPECT_EQ(resent[0].packet_id, first[0].packet_id);
 }
 
-TEST_F(MqttBrokerTest, CleanSessionDiscardsSubscriptions) {
+TEST_F(SessionRouterTest, CleanSessionDiscardsSubscriptions) {
   auto sub = client();
   sub->connect("dev", false);
   sub->send(Subscribe{1, {{"t", 1}}});
@@ -181,17 +181,17 @@ TEST_F(MqttBrokerTest, CleanSessionDiscardsSubscriptions) {
   EXPECT_TRUE(again->publishes().empty());
 }
 
-TEST_F(MqttBrokerTest, TakeoverClosesTheOldConnection) {
+TEST_F(SessionRouterTest, TakeoverClosesTheOldConnection) {
   auto a = connected("same");
   auto b = connected("same");
   EXPECT_TRUE(a->closed());
   EXPECT_FALSE(b->closed());
 }
 
-// Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The broker
+// Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The router
 // admitted the CONNECT and then, still inside admit(), the next packet closed the connection and
-// ended its session: the broker went on with a session that was gone (SIGSEGV).
-TEST_F(MqttBrokerTest, ConnectAndAFailingPacketInOneRead) {
+// ended its session: the router went on with a session that was gone (SIGSEGV).
+TEST_F(SessionRouterTest, ConnectAndAFailingPacketInOneRead) {
   const std::vector<std::string> tails = {
       std::string("\x00\x00", 2),               // reserved packet type 0
       client()->connect_bytes("second"),         // a second CONNECT [MQTT-3.1.0-2]
@@ -209,8 +209,8 @@ TEST_F(MqttBrokerTest, ConnectAndAFailingPacketInOneRead) {
       EXPECT_EQ(std::get<Connack>(got[0]).return_code, ConnectReturnCode::accepted);
     }
   }
-  // The broker is intact: the session of a clean 0 client is there, and messages flow.
-  EXPECT_EQ(broker.live_connection_count(), 0u);
+  // The router is intact: the session of a clean 0 client is there, and messages flow.
+  EXPECT_EQ(router.live_connection_count(), 0u);
   auto sub = subscriber("s", {{"t", 1}});
   auto p = connected("p");
   p->send(pub("t", "still here", 1, 1));
@@ -221,7 +221,7 @@ TEST_F(MqttBrokerTest, ConnectAndAFailingPacketInOneRead) {
 
 // The same with MQTT 5, where the failing packet is answered with DISCONNECT, and with packets
 // that follow the failing one (they must not be handled).
-TEST_F(MqttBrokerTest, Connect5AndAFailingPacketInOneRead) {
+TEST_F(SessionRouterTest, Connect5AndAFailingPacketInOneRead) {
   auto watcher = subscriber("w", {{"after/#", 0}});
   auto c = client5(60);
   std::string bytes = c->connect_bytes("five");
@@ -231,10 +231,10 @@ TEST_F(MqttBrokerTest, Connect5AndAFailingPacketInOneRead) {
   c->send_bytes(bytes + after);
   EXPECT_TRUE(c->closed());
   EXPECT_TRUE(watcher->publishes().empty());
-  EXPECT_EQ(broker.session_count(), 2u);  // "w" and the expiring "five"
+  EXPECT_EQ(router.session_count(), 2u);  // "w" and the expiring "five"
 }
 
-TEST_F(MqttBrokerTest, WillOnNetworkLossNotOnDisconnect) {
+TEST_F(SessionRouterTest, WillOnNetworkLossNotOnDisconnect) {
   auto watcher = subscriber("w", {{"wills/#", 0}});
   auto dying = client();
   dying->connect("d1", true, Will{"wills/d1", Payload::copy_of("gone"), 0, false});
@@ -248,7 +248,7 @@ TEST_F(MqttBrokerTest, WillOnNetworkLossNotOnDisconnect) {
   EXPECT_TRUE(watcher->publishes().empty());
 }
 
-TEST_F(MqttBrokerTest, RetainedStoredReplacedAndCleared) {
+TEST_F(SessionRouterTest, RetainedStoredReplacedAndCleared) {
   auto p = connected("pub");
   p->send(pub("r/1", "old", 1, 1, true));
   p->send(pub("r/1", "new", 1, 2, true));
@@ -266,7 +266,7 @@ TEST_F(MqttBrokerTest, RetainedStoredReplacedAndCleared) {
   EXPECT_TRUE(sub2->publishes().empty());
 }
 
-TEST_F(MqttBrokerTest, CongestedClientPausesOnPersistentTopicAndLosesNothing) {
+TEST_F(SessionRouterTest, CongestedClientPausesOnPersistentTopicAndLosesNothing) {
   auto sub = subscriber("slow", {{"t", 1}});
   auto p = connected("pub");
   sub->set_queued_bytes(options.max_queued_bytes + 1);  // its socket is not keeping up
@@ -291,7 +291,7 @@ TEST_F(MqttBrokerTest, CongestedClientPausesOnPersistentTopicAndLosesNothing) {
   EXPECT_EQ(sub->connection().delivery_pauses(), 1u);
 }
 
-TEST_F(MqttBrokerTest, PausedWindowIsGrantedAfreshOnResume) {
+TEST_F(SessionRouterTest, PausedWindowIsGrantedAfreshOnResume) {
   // receive_maximum is 3 here: QoS 1 deliveries acknowledged while paused must not leave the
   // session with more than 3 in flight after the resume.
   auto sub = subscriber("slow", {{"t", 1}});
@@ -315,7 +315,7 @@ TEST_F(MqttBrokerTest, PausedWindowIsGrantedAfreshOnResume) {
   EXPECT_EQ(got[2].payload.view(), "6");
 }
 
-TEST_F(MqttBrokerTest, CongestedClientLosesQos0OfNonPersistentTopicButNotQos1) {
+TEST_F(SessionRouterTest, CongestedClientLosesQos0OfNonPersistentTopicButNotQos1) {
   const std::string t = "non-persistent://public/default/t";
   auto sub = subscriber("slow", {{t, 1}});
   sub->set_queued_bytes(options.max_queued_bytes + 1);  // its socket is not keeping up
@@ -333,7 +333,7 @@ TEST_F(MqttBrokerTest, CongestedClientLosesQos0OfNonPersistentTopicButNotQos1) {
   EXPECT_EQ(got[0].payload.view(), "again");
 }
 
-TEST_F(MqttBrokerTest, UnsubscribeStopsDelivery) {
+TEST_F(SessionRouterTest, UnsubscribeStopsDelivery) {
   auto sub = subscriber("sub", {{"t", 0}});
   sub->send(Unsubscribe{2, {"t"}});
   EXPECT_EQ(std::get<Unsuback>(sub->received()[0]).packet_id, 2);
@@ -342,7 +342,7 @@ TEST_F(MqttBrokerTest, UnsubscribeStopsDelivery) {
   EXPECT_TRUE(sub->publishes().empty());
 }
 
-TEST_F(MqttBrokerTest, SharedSubscriptionSplitsMessagesAcrossMembers) {
+TEST_F(SessionRouterTest, SharedSubscriptionSplitsMessagesAcrossMembers) {
   auto a = connected("a");
   a->send(Subscribe{1, {{"$share/g/jobs/+", 1}}});
   EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, std::vector<std::uint8_t>{1});
@@ -369,7 +369,7 @@ TEST_F(MqttBrokerTest, SharedSubscriptionSplitsMessagesAcrossMembers) {
   EXPECT_GT(to_b, 0u);
 }
 
-TEST_F(MqttBrokerTest, SharedMemberLeavingHandsItsMessagesToTheGroup) {
+TEST_F(SessionRouterTest, SharedMemberLeavingHandsItsMessagesToTheGroup) {
   auto a = subscriber("a", {{"$share/g/q", 1}});
   auto b = subscriber("b", {{"$share/g/q", 1}});
   auto p = connected("pub");
@@ -391,7 +391,7 @@ TEST_F(MqttBrokerTest, SharedMemberLeavingHandsItsMessagesToTheGroup) {
   EXPECT_EQ(got_b, (std::multiset<std::string>{"0", "1", "2", "3"}));
 }
 
-TEST_F(MqttBrokerTest, SharedGroupKeepsMessagesWhenAllMembersAreGone) {
+TEST_F(SessionRouterTest, SharedGroupKeepsMessagesWhenAllMembersAreGone) {
   auto a = subscriber("a", {{"$share/keep/q", 1}});
   a->drop();
   auto p = connected("pub");
@@ -403,7 +403,7 @@ TEST_F(MqttBrokerTest, SharedGroupKeepsMessagesWhenAllMembersAreGone) {
   EXPECT_EQ(got[0].payload.view(), "waiting");
 }
 
-TEST_F(MqttBrokerTest, SharedSubscriptionGetsNoRetainedMessages) {
+TEST_F(SessionRouterTest, SharedSubscriptionGetsNoRetainedMessages) {
   auto p = connected("pub");
   p->send(pub("r", "kept", 1, 1, true));
   auto a = connected("a");
@@ -411,7 +411,7 @@ TEST_F(MqttBrokerTest, SharedSubscriptionGetsNoRetainedMessages) {
   EXPECT_TRUE(a->publishes().empty());
 }
 
-TEST_F(MqttBrokerTest, MalformedSharedFiltersAreRefused) {
+TEST_F(SessionRouterTest, MalformedSharedFiltersAreRefused) {
   auto a = connected("a");
   a->send(Subscribe{1, {{"$share/g", 1}, {"$share/+/x", 1}, {"$share//x", 1}, {"$share/g/a/#/b", 1}}});
   EXPECT_EQ(std::get<Suback>(a->received()[0]).return_codes, (std::vector<std::uint8_t>{0x80, 0x80, 0x80, 0x80}));
@@ -420,13 +420,13 @@ TEST_F(MqttBrokerTest, MalformedSharedFiltersAreRefused) {
 // ---------------------------------------------------------------------------------------------
 // MQTT 5
 
-TEST_F(MqttBrokerTest, V5SessionOutlivesItsConnectionForTheExpiryInterval) {  // MQTT 5 3.1.2.11.2
+TEST_F(SessionRouterTest, V5SessionOutlivesItsConnectionForTheExpiryInterval) {  // MQTT 5 3.1.2.11.2
   auto s = client5(10);
   EXPECT_FALSE(s->connect("s", true).session_present);
   s->send(Subscribe{1, {{"t", 1}}});
   s->received();
   s->drop();
-  EXPECT_EQ(broker.session_count(), 1u);
+  EXPECT_EQ(router.session_count(), 1u);
   auto p = connected("p");
   p->send(pub("t", "kept", 1, 1));
   tick_after(std::chrono::seconds(9));
@@ -437,19 +437,19 @@ TEST_F(MqttBrokerTest, V5SessionOutlivesItsConnectionForTheExpiryInterval) {  //
   EXPECT_EQ(got[0].payload.view(), "kept");
   s->drop();
   tick_after(std::chrono::seconds(11));
-  EXPECT_EQ(broker.session_count(), 1u);  // only p's
+  EXPECT_EQ(router.session_count(), 1u);  // only p's
   s = client5(10);
   EXPECT_FALSE(s->connect("s", false).session_present);
 }
 
-TEST_F(MqttBrokerTest, V5ExpiryZeroEndsTheSessionAtDisconnect) {
+TEST_F(SessionRouterTest, V5ExpiryZeroEndsTheSessionAtDisconnect) {
   auto s = client5();
   s->connect("s", false);  // clean start 0 does not keep a session whose expiry is 0
   s->drop();
-  EXPECT_EQ(broker.session_count(), 0u);
+  EXPECT_EQ(router.session_count(), 0u);
 }
 
-TEST_F(MqttBrokerTest, V5CleanStartDiscardsAnExistingSession) {  // [MQTT-3.1.2-4]
+TEST_F(SessionRouterTest, V5CleanStartDiscardsAnExistingSession) {  // [MQTT-3.1.2-4]
   auto s = client5(Session::kNeverExpires);
   s->connect("s", false);
   s->drop();
@@ -457,16 +457,16 @@ TEST_F(MqttBrokerTest, V5CleanStartDiscardsAnExistingSession) {  // [MQTT-3.1.2-
   EXPECT_FALSE(s->connect("s", true).session_present);
 }
 
-TEST_F(MqttBrokerTest, V5DisconnectCanShortenTheExpiry) {  // [MQTT-3.14.2-...]
+TEST_F(SessionRouterTest, V5DisconnectCanShortenTheExpiry) {  // [MQTT-3.14.2-...]
   auto s = client5(100);
   s->connect("s", false);
   Disconnect d;
   d.properties.session_expiry_interval = 0;
   s->send(d);
-  EXPECT_EQ(broker.session_count(), 0u);
+  EXPECT_EQ(router.session_count(), 0u);
 }
 
-TEST_F(MqttBrokerTest, V5PropertiesSurviveTheTripThroughPulsar) {  // MQTT 5 3.3.2.3
+TEST_F(SessionRouterTest, V5PropertiesSurviveTheTripThroughPulsar) {  // MQTT 5 3.3.2.3
   auto sub5 = client5();
   sub5->connect("sub5");
   sub5->send(Subscribe{1, {{"t", 1}}});
@@ -496,7 +496,7 @@ TEST_F(MqttBrokerTest, V5PropertiesSurviveTheTripThroughPulsar) {  // MQTT 5 3.3
   EXPECT_EQ(got3[0].payload.view(), "hello");
 }
 
-TEST_F(MqttBrokerTest, V5ExpiredMessagesAreNotDelivered) {  // [MQTT-3.3.2-5], [MQTT-3.3.2-6]
+TEST_F(SessionRouterTest, V5ExpiredMessagesAreNotDelivered) {  // [MQTT-3.3.2-5], [MQTT-3.3.2-6]
   auto s = client5(Session::kNeverExpires);
   s->connect("s", false);
   s->send(Subscribe{1, {{"t", 1}}});
@@ -519,7 +519,7 @@ TEST_F(MqttBrokerTest, V5ExpiredMessagesAreNotDelivered) {  // [MQTT-3.3.2-5], [
   EXPECT_EQ(got[0].properties.message_expiry_interval, 90u);  // the remaining interval
 }
 
-TEST_F(MqttBrokerTest, V5ResentMessageCarriesTheExpiryLeft) {  // [MQTT-3.3.2-6]
+TEST_F(SessionRouterTest, V5ResentMessageCarriesTheExpiryLeft) {  // [MQTT-3.3.2-6]
   auto s = client5(Session::kNeverExpires);
   s->connect("s", false);
   s->send(Subscribe{1, {{"t", 1}}});
@@ -542,7 +542,7 @@ TEST_F(MqttBrokerTest, V5ResentMessageCarriesTheExpiryLeft) {  // [MQTT-3.3.2-6]
   EXPECT_EQ(got[0].properties.message_expiry_interval, 70u);
 }
 
-TEST_F(MqttBrokerTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
+TEST_F(SessionRouterTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
   auto c = client5();
   c->connect("me");
   SubscribeEntry e{"t", 1};
@@ -558,7 +558,7 @@ TEST_F(MqttBrokerTest, V5NoLocalSkipsOwnMessages) {  // [MQTT-3.8.3-3]
   EXPECT_EQ(got[0].payload.view(), "theirs");
 }
 
-TEST_F(MqttBrokerTest, V5RetainHandlingAndRetainAsPublished) {  // [MQTT-3.3.1-9..13]
+TEST_F(SessionRouterTest, V5RetainHandlingAndRetainAsPublished) {  // [MQTT-3.3.1-9..13]
   auto p = connected("p");
   p->send(pub("t", "r", 1, 1, true));
   p->received();
@@ -588,7 +588,7 @@ TEST_F(MqttBrokerTest, V5RetainHandlingAndRetainAsPublished) {  // [MQTT-3.3.1-9
   EXPECT_FALSE(got[0].retain);  // [MQTT-3.3.1-12]
 }
 
-TEST_F(MqttBrokerTest, V5SubscriptionIdentifiersOfEveryMatchingFilter) {  // [MQTT-3.3.4-3]
+TEST_F(SessionRouterTest, V5SubscriptionIdentifiersOfEveryMatchingFilter) {  // [MQTT-3.3.4-3]
   auto c = client5();
   c->connect("c");
   Subscribe s1{1, {{"a/+", 1}}};
@@ -609,7 +609,7 @@ TEST_F(MqttBrokerTest, V5SubscriptionIdentifiersOfEveryMatchingFilter) {  // [MQ
   EXPECT_EQ(ids, (std::vector<std::uint32_t>{7, 9}));
 }
 
-TEST_F(MqttBrokerTest, V5UnsubackSaysWhetherASubscriptionExisted) {  // [MQTT-3.11.3-1]
+TEST_F(SessionRouterTest, V5UnsubackSaysWhetherASubscriptionExisted) {  // [MQTT-3.11.3-1]
   auto c = client5();
   c->connect("c");
   c->send(Subscribe{1, {{"a", 0}}});
@@ -624,7 +624,7 @@ TEST_F(MqttBrokerTest, V5UnsubackSaysWhetherASubscriptionExisted) {  // [MQTT-3.
   EXPECT_NE(std::get<Unsuback>(r[0]).properties.reason_string->find("'x/#/y'"), std::string::npos);
 }
 
-TEST_F(MqttBrokerTest, V5InvalidFilterGetsSuback8F) {
+TEST_F(SessionRouterTest, V5InvalidFilterGetsSuback8F) {
   auto c = client5();
   c->connect("c");
   c->send(Subscribe{1, {{"a/#/b", 0}}});
@@ -633,7 +633,7 @@ TEST_F(MqttBrokerTest, V5InvalidFilterGetsSuback8F) {
   EXPECT_EQ(std::get<Suback>(r[0]).return_codes, std::vector<std::uint8_t>{0x8F});
 }
 
-TEST_F(MqttBrokerTest, V5WillDelayIsCancelledByAReconnect) {  // [MQTT-3.1.3-9]
+TEST_F(SessionRouterTest, V5WillDelayIsCancelledByAReconnect) {  // [MQTT-3.1.3-9]
   auto w = subscriber("w", {{"will", 0}});
   Will will{"will", Payload::copy_of(std::string_view("gone")), 0, false};
   will.properties.will_delay_interval = 5;
@@ -653,7 +653,7 @@ TEST_F(MqttBrokerTest, V5WillDelayIsCancelledByAReconnect) {  // [MQTT-3.1.3-9]
   EXPECT_EQ(w->publishes().size(), 1u);
 }
 
-TEST_F(MqttBrokerTest, V5WillGoesOutWhenTheSessionEndsBeforeTheDelay) {  // MQTT 5 3.1.3.2.2
+TEST_F(SessionRouterTest, V5WillGoesOutWhenTheSessionEndsBeforeTheDelay) {  // MQTT 5 3.1.3.2.2
   auto w = subscriber("w", {{"will", 0}});
   Will will{"will", Payload::copy_of(std::string_view("gone")), 0, false};
   will.properties.will_delay_interval = 100;
@@ -665,7 +665,7 @@ TEST_F(MqttBrokerTest, V5WillGoesOutWhenTheSessionEndsBeforeTheDelay) {  // MQTT
   EXPECT_EQ(w->publishes().size(), 1u);
 }
 
-TEST_F(MqttBrokerTest, V5DisconnectWithWillMessageSendsTheWill) {  // MQTT 5 3.14.2.1
+TEST_F(SessionRouterTest, V5DisconnectWithWillMessageSendsTheWill) {  // MQTT 5 3.14.2.1
   auto w = subscriber("w", {{"will", 0}});
   auto c = client5();
   c->connect("c", true, Will{"will", Payload::copy_of(std::string_view("bye")), 0, false});
@@ -673,7 +673,7 @@ TEST_F(MqttBrokerTest, V5DisconnectWithWillMessageSendsTheWill) {  // MQTT 5 3.1
   EXPECT_EQ(w->publishes().size(), 1u);
 }
 
-TEST_F(MqttBrokerTest, V5TakeoverTellsTheOldConnection8E) {  // [MQTT-3.1.4-3]
+TEST_F(SessionRouterTest, V5TakeoverTellsTheOldConnection8E) {  // [MQTT-3.1.4-3]
   auto a = client5();
   a->connect("same");
   auto b = client5();
@@ -684,7 +684,7 @@ TEST_F(MqttBrokerTest, V5TakeoverTellsTheOldConnection8E) {  // [MQTT-3.1.4-3]
   EXPECT_TRUE(a->closed());
 }
 
-TEST_F(MqttBrokerTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
+TEST_F(SessionRouterTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
   auto c = client5();
   c->connect_properties.receive_maximum = 1;
   c->connect("c");
@@ -698,7 +698,7 @@ TEST_F(MqttBrokerTest, V5ClientReceiveMaximumBoundsPermits) {  // [MQTT-3.3.4-7]
   EXPECT_EQ(c->publishes().size(), 1u);
 }
 
-TEST_F(MqttBrokerTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 3.4.2.1, 3.5.2.1: 0x10
+TEST_F(SessionRouterTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 3.4.2.1, 3.5.2.1: 0x10
   auto p = client5();
   p->connect("p");
   auto reason = [&](const Packet& a) {
@@ -752,18 +752,18 @@ TEST_F(MqttBrokerTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 3.4
   EXPECT_EQ(reason(r[0]), ReasonCode::success);
 }
 
-class MqttBrokerLimitTest : public MqttBrokerTest {
+class SessionRouterLimitTest : public SessionRouterTest {
 protected:
-  BrokerOptions limited_options = [] {
-    BrokerOptions o;
+  RouterOptions limited_options = [] {
+    RouterOptions o;
     o.max_connections = 2;
     return o;
   }();
-  MqttBroker limited{service, clock, limited_options};
+  SessionRouter limited{service, clock, limited_options};
   std::unique_ptr<TestClient> limited_client(ProtocolVersion v) { return std::make_unique<TestClient>(limited, exec, v); }
 };
 
-TEST_F(MqttBrokerLimitTest, ConnectionLimitIsQuotaExceeded) {  // MQTT 5 3.2.2.2: 0x97
+TEST_F(SessionRouterLimitTest, ConnectionLimitIsQuotaExceeded) {  // MQTT 5 3.2.2.2: 0x97
   auto a = limited_client(ProtocolVersion::v5);
   auto b = limited_client(ProtocolVersion::v311);
   EXPECT_EQ(a->connect("a").reason_code, ReasonCode::success);
@@ -787,10 +787,10 @@ TEST_F(MqttBrokerLimitTest, ConnectionLimitIsQuotaExceeded) {  // MQTT 5 3.2.2.2
   EXPECT_EQ(d->connect("d").reason_code, ReasonCode::success);
 }
 
-TEST_F(MqttBrokerTest, ConnectDuringShutdownIsServerBusy) {  // MQTT 5 3.2.2.2: 0x89
+TEST_F(SessionRouterTest, ConnectDuringShutdownIsServerBusy) {  // MQTT 5 3.2.2.2: 0x89
   auto a = client5();
   a->connect("a");
-  broker.shutdown();
+  router.shutdown();
   EXPECT_TRUE(a->closed());
   auto late5 = client5();
   EXPECT_EQ(late5->connect("late5").reason_code, ReasonCode::server_busy);
@@ -810,14 +810,14 @@ struct TestAuthenticator final : Authenticator {
   std::string name = "TEST";
 };
 
-class MqttBrokerAuthTest : public MqttBrokerTest {
+class SessionRouterAuthTest : public SessionRouterTest {
 protected:
-  BrokerOptions auth_options = [] {
-    BrokerOptions o;
+  RouterOptions auth_options = [] {
+    RouterOptions o;
     o.authenticator = std::make_shared<TestAuthenticator>();
     return o;
   }();
-  MqttBroker auth_broker{service, clock, auth_options};
+  SessionRouter auth_broker{service, clock, auth_options};
   std::unique_ptr<TestClient> auth_client() {
     return std::make_unique<TestClient>(auth_broker, exec, ProtocolVersion::v5);
   }
@@ -838,7 +838,7 @@ protected:
   }
 };
 
-TEST_F(MqttBrokerAuthTest, ChallengeResponseThenConnack) {  // MQTT 5 4.12
+TEST_F(SessionRouterAuthTest, ChallengeResponseThenConnack) {  // MQTT 5 4.12
   auto c = auth_client();
   c->send(connect_with("hello"));
   auto r = c->received();
@@ -867,7 +867,7 @@ TEST_F(MqttBrokerAuthTest, ChallengeResponseThenConnack) {  // MQTT 5 4.12
   EXPECT_FALSE(c->closed());
 }
 
-TEST_F(MqttBrokerAuthTest, WrongResponseIsNotAuthorized) {
+TEST_F(SessionRouterAuthTest, WrongResponseIsNotAuthorized) {
   auto c = auth_client();
   c->send(connect_with("hello"));
   c->received();
@@ -879,7 +879,7 @@ TEST_F(MqttBrokerAuthTest, WrongResponseIsNotAuthorized) {
   EXPECT_EQ(auth_broker.session_count(), 0u);
 }
 
-TEST_F(MqttBrokerAuthTest, OtherMethodGets8C) {  // [MQTT-4.12.0-1]
+TEST_F(SessionRouterAuthTest, OtherMethodGets8C) {  // [MQTT-4.12.0-1]
   auto c = auth_client();
   Connect k = connect_with("hello");
   k.properties.authentication_method = "OTHER";
@@ -889,7 +889,7 @@ TEST_F(MqttBrokerAuthTest, OtherMethodGets8C) {  // [MQTT-4.12.0-1]
   EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::bad_authentication_method);
 }
 
-TEST_F(MqttBrokerAuthTest, OnlyAuthMayFollowConnectDuringTheExchange) {  // MQTT 5 4.12: until CONNACK only AUTH
+TEST_F(SessionRouterAuthTest, OnlyAuthMayFollowConnectDuringTheExchange) {  // MQTT 5 4.12: until CONNACK only AUTH
   auto c = auth_client();
   c->send(connect_with("hello"));
   c->received();
@@ -900,10 +900,10 @@ TEST_F(MqttBrokerAuthTest, OnlyAuthMayFollowConnectDuringTheExchange) {  // MQTT
   EXPECT_TRUE(c->closed());
 }
 
-// The broker over topics stored by StoreLedger on a MemoryStore whose writes can be made to fail.
-class MqttBrokerStoreTest : public ::testing::Test {
+// The router over topics stored by StoreLedger on a MemoryStore whose writes can be made to fail.
+class SessionRouterStoreTest : public ::testing::Test {
 protected:
-  std::unique_ptr<TestClient> client(ProtocolVersion v) { return std::make_unique<TestClient>(broker, exec, v); }
+  std::unique_ptr<TestClient> client(ProtocolVersion v) { return std::make_unique<TestClient>(router, exec, v); }
   Publish pub(std::string topic, std::string payload, std::uint8_t qos, PacketId id) {
     return Publish{false, qos, false, std::move(topic), id, Payload::copy_of(payload)};
   }
@@ -920,10 +920,10 @@ protected:
   ManualClock clock;
   storage::MemoryStore store;
   service::EmbeddedService service{exec, clock, storage::ledger_factory(store, exec)};
-  MqttBroker broker{service, clock, BrokerOptions{}};
+  SessionRouter router{service, clock, RouterOptions{}};
 };
 
-TEST_F(MqttBrokerStoreTest, V5StoreFailureIsANegativeAckAndTheClientStays) {  // MQTT 5 3.4.2.1, 3.5.2.1
+TEST_F(SessionRouterStoreTest, V5StoreFailureIsANegativeAckAndTheClientStays) {  // MQTT 5 3.4.2.1, 3.5.2.1
   auto s = client(ProtocolVersion::v5);
   s->connect("s");
   s->send(Subscribe{1, {{"t", 1}}});
@@ -951,7 +951,7 @@ TEST_F(MqttBrokerStoreTest, V5StoreFailureIsANegativeAckAndTheClientStays) {  //
   EXPECT_EQ(got[0].payload.view(), "full");
 }
 
-TEST_F(MqttBrokerStoreTest, V311StoreFailureClosesTheConnection) {  // 3.1.1 has no negative PUBACK
+TEST_F(SessionRouterStoreTest, V311StoreFailureClosesTheConnection) {  // 3.1.1 has no negative PUBACK
   auto p = client(ProtocolVersion::v311);
   p->connect("p");
   auto r = send_failing(*p, pub("t", "lost", 1, 1), storage::StorageErrc::io_error);

@@ -1,0 +1,94 @@
+#pragma once
+// ClientConnection: one network connection's MQTT Protocol joined to the SessionRouter. Each
+// packet the Protocol hands over goes to the router handler for it (see the README's table);
+// the connection keeps only what belongs to the connection: its will, its session while
+// connected, an enhanced authentication in progress, the delivery pause of a slow socket.
+//
+// Thread: the router's.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mqtt/server/authenticator.hpp"
+#include "mqtt/session/protocol.hpp"
+#include "service/topic_name.hpp"
+
+namespace mop::mqtt {
+
+class SessionRouter;
+struct SessionEntry;
+
+class Transport {
+public:
+  virtual ~Transport() = default;
+  // Output is waiting in the protocol's OutBuffer.
+  virtual void output_ready() = 0;
+  // Flush what is queued, then close the socket. Called once.
+  virtual void close_after_flush() = 0;
+  virtual std::string peer() const = 0;
+  // Bytes accepted for this connection and not yet written to the socket.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+class ClientConnection final : public ProtocolHandler {
+public:
+  ClientConnection(SessionRouter& router, Transport& transport);
+  ~ClientConnection() override;
+
+  Protocol& protocol() { return *protocol_; }
+  const Protocol& protocol() const { return *protocol_; }
+  Transport& transport() { return transport_; }
+  // More bytes wait for the socket than the router allows (RouterOptions::max_queued_bytes).
+  bool congested() const;
+  // QoS 0 messages not delivered because the client was congested.
+  std::uint64_t dropped_qos0() const { return dropped_qos0_; }
+  // The socket is not keeping up: the session's receiver gets no permits until
+  // on_output_drained(), then the whole window again.
+  bool deliveries_paused() const { return deliveries_paused_; }
+  std::uint64_t delivery_pauses() const { return delivery_pauses_; }
+  // Everything queued for the client has been written to its socket.
+  void on_output_drained();
+
+  // ProtocolHandler
+  void output_ready() override;
+  void close(CloseReason reason, const std::string& detail) override;
+  void on_connect(const Connect& connect) override;
+  void on_publish(const Publish& publish, PublishDone done) override;
+  std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) override;
+  void on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) override;
+  std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& unsubscribe) override;
+  void on_delivery_acked(const DeliveryOrigin& origin) override;
+  void on_inflight_freed(const DeliveryOrigin& origin) override;
+  void on_pubrec_received(PacketId id, const DeliveryOrigin& origin, std::function<void()> done) override;
+  void on_pubcomp_received(const DeliveryOrigin& origin) override;
+  void on_inbound_released(PacketId id, std::function<void()> done) override;
+  bool supports_auth_method(const std::string& method) const override;
+  void on_auth(const Auth& auth) override;
+
+private:
+  // The router's handlers keep this connection's session state (entry, will, authentication,
+  // delivery pause); nothing else reaches in.
+  friend class SessionRouter;
+  SessionRouter& router_;
+  Transport& transport_;
+  std::shared_ptr<Protocol> protocol_;
+  // Held by pointer: an idle connection should not carry a Will and a CONNECT (1.7 KiB) inline.
+  std::unique_ptr<Will> will_;
+  std::shared_ptr<SessionEntry> entry_;
+  bool closed_ = false;
+  std::uint64_t dropped_qos0_ = 0;
+  bool deliveries_paused_ = false;
+  std::uint64_t delivery_pauses_ = 0;
+  // Enhanced authentication in progress: the exchange's state and the CONNECT it admits.
+  std::unique_ptr<Authenticator::State> auth_state_;
+  std::unique_ptr<Connect> pending_connect_;
+  // The last topic this client published to, mapped: publishers mostly repeat their topic, and
+  // mapping it (URL encoding, parsing) is the costliest step of a small publish.
+  std::string last_topic_;
+  std::optional<service::TopicName> last_pulsar_topic_;
+};
+
+}  // namespace mop::mqtt

@@ -1,0 +1,188 @@
+// CONNECT and AUTH (admission, enhanced authentication, session takeover and resumption), and
+// the end of a connection.
+#include <fmt/format.h>
+
+#include "mqtt/server/router_log.hpp"
+#include "mqtt/server/session_router.hpp"
+
+namespace mop::mqtt {
+
+namespace {
+
+const char* version_name(ProtocolVersion v) {
+  switch (v) {
+    case ProtocolVersion::v31: return "3.1";
+    case ProtocolVersion::v311: return "3.1.1";
+    case ProtocolVersion::v5: return "5.0";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void SessionRouter::handle_connect(ClientConnection& conn, const Connect& c) {
+  if (shutting_down_) {  // a CONNECT that raced the shutdown (3.1.1: return code 3, unavailable)
+    conn.protocol().reject(ReasonCode::server_busy, "server shutting down");
+    return;
+  }
+  if (options_.max_connections > 0 && live_connections_ >= options_.max_connections) {
+    // A client taking its own session over replaces a connection rather than adding one.
+    auto it = sessions_.find(conn.protocol().client_id());
+    if (it == sessions_.end() || !it->second->conn) {
+      logger()->warn("client {}: refused, {} connections is the limit (mqttMaxConnections)",
+                     conn.protocol().client_id(), options_.max_connections);
+      conn.protocol().reject(ReasonCode::quota_exceeded,
+                             fmt::format("connection limit reached ({})", options_.max_connections));
+      return;
+    }
+  }
+  if (c.properties.authentication_method && options_.authenticator) {
+    // Protocol already refused methods other than ours (0x8C).
+    conn.pending_connect_ = std::make_unique<Connect>(c);
+    auth_step(conn,
+              options_.authenticator->start(conn.protocol().client_id(),
+                                            c.properties.authentication_data.value_or(""), conn.auth_state_),
+              false);
+    return;
+  }
+  admit(conn, c);
+}
+
+bool SessionRouter::supports_auth_method(const std::string& method) const {
+  const auto& a = options_.authenticator;
+  return a && a->method() == method;
+}
+
+void SessionRouter::handle_auth(ClientConnection& conn, const Auth& a) {
+  if (!options_.authenticator) {
+    conn.protocol().terminate(CloseReason::protocol_error);  // AUTH without a method [MQTT-4.12.0-2]
+    return;
+  }
+  const std::string data = a.properties.authentication_data.value_or("");
+  if (a.reason_code == ReasonCode::re_authenticate)
+    auth_step(conn, options_.authenticator->start(conn.protocol().client_id(), data, conn.auth_state_), true);
+  else
+    auth_step(conn, options_.authenticator->next(data, conn.auth_state_), !conn.pending_connect_);
+}
+
+void SessionRouter::auth_step(ClientConnection& conn, const Authenticator::Step& step, bool reauth) {
+  const std::string& method = options_.authenticator->method();
+  using Kind = Authenticator::Step::Kind;
+  if (step.kind == Kind::more) {
+    conn.protocol().send_auth(ReasonCode::continue_authentication, method, step.data);
+    return;
+  }
+  conn.auth_state_.reset();
+  if (reauth) {
+    if (step.kind == Kind::success)
+      conn.protocol().send_auth(ReasonCode::success, method, step.data);
+    else
+      conn.protocol().terminate(CloseReason::protocol_error);  // MQTT 5 4.12.1: fails -> disconnect
+    return;
+  }
+  const auto c = std::move(conn.pending_connect_);
+  if (!c) return;
+  if (step.kind == Kind::failure) {
+    logger()->info("client {}: authentication with {} failed", conn.protocol().client_id(), method);
+    conn.protocol().reject(ReasonCode::not_authorized, "authentication failed");
+    return;
+  }
+  conn.protocol().set_connack_auth(method, step.data);
+  admit(conn, *c);
+}
+
+void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
+  const std::string& id = conn.protocol().client_id();
+  // MQTT 5 says how long the session outlives the connection; 3.1.1's clean session is 0 or never.
+  const std::uint32_t expiry = c.version == ProtocolVersion::v5 ? c.properties.session_expiry_interval.value_or(0)
+                               : c.clean_session                ? 0
+                                                                : Session::kNeverExpires;
+  auto it = sessions_.find(id);
+  if (it != sessions_.end() && it->second->conn) {
+    // [MQTT-3.1.4-2]: the existing connection of this client id is closed.
+    it->second->conn->protocol().terminate(CloseReason::session_taken_over);
+    it = sessions_.find(id);  // a session with expiry 0 ended with its connection
+  }
+  // A reconnect cancels a delayed will [MQTT-3.1.3-9] and the session's expiry.
+  pending_wills_.erase(id);
+  expiries_.erase(id);
+  if (it != sessions_.end() && c.clean_session) {
+    end_session(it->second);  // [MQTT-3.1.2-6]
+    it = sessions_.end();
+  }
+  bool present = false;
+  std::shared_ptr<SessionEntry> entry;
+  if (it != sessions_.end()) {
+    entry = it->second;
+    present = true;  // [MQTT-3.2.2-2]
+  } else {
+    entry = std::make_shared<SessionEntry>(*this, std::make_shared<Session>(id, expiry == 0));
+    entry->receiver = service_.open_receiver(*entry);
+    sessions_.emplace(id, entry);
+  }
+  entry->session->set_expiry_interval(expiry);
+  entry->conn = &conn;
+  ++live_connections_;
+  entry->version = c.version;
+  entry->clean_start = c.clean_session;
+  entry->disconnected_at_ms = 0;
+  conn.entry_ = entry;
+  conn.will_ = c.will ? std::make_unique<Will>(*c.will) : nullptr;
+  // A session that outlives its connection is stored (or, resumed with expiry 0 now, deleted).
+  if (expiry != 0 || entry->stored) persist(entry);
+  // The will is stored while the client is connected: if the broker dies first, the connection
+  // has ended without DISCONNECT and the will goes out when the broker is back (see restore).
+  if (c.will)
+    store_will(id, *c.will, 0);
+  else
+    forget_will(id);
+  logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
+                 id, conn.transport().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
+  conn.protocol().accept(entry->session, present);
+  // accept() may hand the packets that followed the CONNECT to the connection at once (when the
+  // CONNECT was decided outside the read that brought it), and one of them may have closed it.
+  if (conn.entry_ != entry) return;
+  grant_window(conn);
+}
+
+void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  auto entry = conn.entry_;
+  const std::string& id = conn.protocol().client_id();
+  if (reason == CloseReason::protocol_error)
+    logger()->warn("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
+                   conn.transport().peer(), to_string(reason), detail);
+  else
+    logger()->info("client disconnected: id={} peer={} reason={}", id.empty() ? "-" : id,
+                   conn.transport().peer(), to_string(reason));
+  if (conn.dropped_qos0() > 0)
+    logger()->info("client {}: {} QoS 0 messages were dropped while it could not keep up", id, conn.dropped_qos0());
+  if (!entry || entry->conn != &conn) return;
+  entry->conn = nullptr;
+  --live_connections_;
+  conn.entry_.reset();
+  entry->disconnected_at_ms = clock_.wall_ms();
+  const std::uint32_t expiry = entry->session->expiry_interval();
+  if (conn.will_ && publishes_will(reason)) {
+    const std::uint32_t delay = conn.will_->properties.will_delay_interval.value_or(0);
+    if (delay == 0 || expiry == 0) {
+      publish_will(id, *conn.will_);  // the session ends now, before any delay [3.1.3.2.2]
+    } else {  // the earlier of the delay and the session's end publishes it (see tick)
+      store_will(id, *conn.will_, entry->disconnected_at_ms + std::uint64_t{delay} * 1000);
+      pending_wills_[id] = PendingWill{clock_.now() + std::chrono::seconds(delay), std::move(*conn.will_)};
+    }
+  } else if (reason != CloseReason::server_shutdown) {
+    // DISCONNECT: the will is gone. On shutdown it stays stored, as after a crash: the client's
+    // connection ended without DISCONNECT and its will goes out when the broker is back.
+    forget_will(id);
+  }
+  conn.will_.reset();
+  if (expiry == 0) {
+    end_session(entry);  // [MQTT-3.1.2-6], MQTT 5 3.1.2.11.2: the session ends with its connection
+    return;
+  }
+  service_.pause(entry->receiver);  // keeps its subscriptions; messages wait in their backlogs
+  if (expiry != Session::kNeverExpires) expiries_[id] = clock_.now() + std::chrono::seconds(expiry);
+  persist(entry);  // the expiry counts from disconnected_at, across restarts too
+}
+
+}  // namespace mop::mqtt

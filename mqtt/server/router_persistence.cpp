@@ -1,0 +1,193 @@
+// Session persistence: a session's record (write, delete), the retirement of completed QoS 2
+// deliveries, and the restore of sessions and wills at start. See "Persistent sessions and
+// wills" in the README.
+#include <fmt/ranges.h>
+
+#include "mqtt/server/router_log.hpp"
+#include "mqtt/server/session_router.hpp"
+
+namespace mop::mqtt {
+
+using service::MessageId;
+using service::TopicName;
+
+namespace {
+
+// MQTT 5 subscription options as the SUBSCRIBE options byte has them above the QoS bits.
+std::uint8_t options_byte(const FilterOptions& o) {
+  return static_cast<std::uint8_t>((o.no_local ? 0x04 : 0) | (o.retain_as_published ? 0x08 : 0) |
+                                   ((o.retain_handling & 3) << 4));
+}
+
+}  // namespace
+
+service::SessionRecord SessionRouter::record_of(const SessionEntry& e) const {
+  service::SessionRecord r;
+  r.client_id = e.session->client_id();
+  r.clean_start = e.clean_start;
+  r.protocol_version = static_cast<std::uint8_t>(e.version);
+  r.expiry_interval_s = e.session->expiry_interval();
+  r.disconnected_at_ms = e.conn ? 0 : e.disconnected_at_ms;
+  r.subscriptions.reserve(e.session->subscriptions().size());
+  for (const auto& [filter, qos] : e.session->subscriptions()) {
+    service::SessionSubscription sub{filter, qos, 0, 0};
+    if (auto o = e.options.find(filter); o != e.options.end()) {
+      sub.options = options_byte(o->second);
+      sub.subscription_id = o->second.subscription_id;
+    }
+    r.subscriptions.push_back(std::move(sub));
+  }
+  r.inbound_qos2.assign(e.inbound_recorded.begin(), e.inbound_recorded.end());
+  // Only QoS 2 deliveries in the PUBREL-sent state: the others are unacknowledged on their
+  // subscriptions and come back from the cursor after a restart.
+  for (const auto& [id, o] : e.session->outbound())
+    if (o.state == Outbound::State::awaiting_pubcomp && !o.origin.topic.empty())
+      r.outbound.push_back(service::OutboundInflight{id, o.origin.topic, o.origin.subscription,
+                                                     MessageId{o.origin.ledger, o.origin.entry, o.origin.batch}, 2,
+                                                     service::OutboundState::pubrel_sent});
+  // Completed ones: packet id 0 (no MQTT packet has it), only their acknowledgement matters.
+  for (const auto& o : e.completed_qos2)
+    r.outbound.push_back(service::OutboundInflight{0, o.topic, o.subscription, MessageId{o.ledger, o.entry, o.batch},
+                                                   2, service::OutboundState::pubrel_sent});
+  return r;
+}
+
+void SessionRouter::persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool)> done) {
+  const bool keep = entry->session->expiry_interval() != 0;
+  if (entry->ended || (!keep && !entry->stored)) {  // nothing stored and nothing to store
+    if (done) done(true);
+    return;
+  }
+  auto finish = [id = entry->session->client_id(), done = std::move(done)](std::error_code ec) {
+    if (ec) logger()->error("client {}: session state not stored: {}", id, ec.message());
+    if (done) done(!ec);
+  };
+  entry->stored = keep;
+  if (keep)
+    service_.put_session(record_of(*entry), std::move(finish));
+  else
+    service_.delete_session(entry->session->client_id(), std::move(finish));
+}
+
+void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n) {
+  // The last `n` completed QoS 2 deliveries were acknowledged on their subscriptions before now.
+  // The service writes a subscription's cursor with at most one write in flight, the next one
+  // issued when it completes; its completions and ours run in store order on this thread. So
+  // once a record written now (A) is durable, every cursor write holding those acknowledgements
+  // has been issued, and a record written after A completes (B) is stored after them: B may
+  // leave the deliveries out. A crash before B restores them from A (or earlier) and acks again.
+  persist(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry), n](bool) {
+    auto e = weak.lock();
+    if (alive.expired() || !e || e->ended) return;
+    for (std::size_t i = 0; i < n && !e->completed_qos2.empty(); ++i) e->completed_qos2.pop_front();
+    persist(e);
+  });
+}
+
+void SessionRouter::restore() {
+  const TimePoint now = clock_.now();
+  const std::uint64_t wall = clock_.wall_ms();
+  auto records = service_.load_sessions();
+  auto wills = service_.load_wills();
+  if (records.empty() && wills.empty()) return;
+  std::size_t expired = 0;
+  for (auto& r : records) {
+    auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
+    session->set_expiry_interval(r.expiry_interval_s);
+    auto entry = std::make_shared<SessionEntry>(*this, session);
+    entry->receiver = service_.open_receiver(*entry);
+    entry->version = static_cast<ProtocolVersion>(r.protocol_version);
+    entry->clean_start = r.clean_start;
+    entry->stored = true;
+    // Connected when the broker stopped: disconnected now, as far as anyone can tell.
+    entry->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : wall;
+    sessions_.insert_or_assign(r.client_id, entry);
+    for (const auto& sub : r.subscriptions) {
+      auto scope = mapper_.scope(sub.filter);
+      if (!scope) {
+        logger()->warn("client {}: stored filter '{}' names no Pulsar namespace; dropped", r.client_id, sub.filter);
+        continue;
+      }
+      FilterOptions fo{(sub.options & 0x04) != 0, (sub.options & 0x08) != 0,
+                       static_cast<std::uint8_t>((sub.options >> 4) & 3), sub.subscription_id};
+      if (sub.options || sub.subscription_id) entry->options[sub.filter] = fo;
+      add_filter(*entry, sub.filter, sub.qos, *scope);
+    }
+    service_.pause(entry->receiver);  // no permits until the client is back
+    for (PacketId id : r.inbound_qos2) {
+      session->add_inbound_qos2(id);
+      entry->inbound_recorded.insert(id);
+    }
+    for (const auto& o : r.outbound) {
+      if (o.state != service::OutboundState::pubrel_sent) continue;
+      DeliveryOrigin origin{o.topic, o.subscription, o.message_id.ledger, o.message_id.entry, o.message_id.batch};
+      // The client has it: the subscription must not deliver it again (its acknowledgement was
+      // sent after the record's write and may not have reached the disk). Packet id 0: already
+      // completed; otherwise its PUBREL is still owed.
+      if (o.packet_id != 0 && !session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
+      if (o.packet_id == 0) entry->completed_qos2.push_back(origin);
+      ack(origin);
+    }
+    if (logger()->should_log(spdlog::level::debug)) {
+      std::vector<std::string> owed;
+      for (const auto& o : r.outbound)
+        owed.push_back(fmt::format("{}:{}:{}", o.packet_id, o.message_id.ledger, o.message_id.entry));
+      logger()->debug("restored session {}: {} filters, inbound QoS 2 ids [{}], QoS 2 deliveries PUBREL-sent "
+                      "or completed (packet id:ledger:entry) [{}]",
+                      r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
+    }
+    const std::uint32_t expiry = r.expiry_interval_s;
+    if (expiry == 0) {  // ended with its connection: not kept
+      ++expired;
+      expiries_[r.client_id] = now;
+    } else if (expiry != Session::kNeverExpires) {
+      // Expiry counts from the disconnection, across the restart; tick() below ends those
+      // whose time ran out while the broker was down.
+      const std::uint64_t end_ms = entry->disconnected_at_ms + std::uint64_t{expiry} * 1000;
+      if (end_ms <= wall) ++expired;
+      expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
+    }
+    if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
+    if (!entry->completed_qos2.empty()) retire(entry, entry->completed_qos2.size());
+  }
+  for (auto& w : wills) {
+    auto topic = TopicName::parse(w.topic);
+    auto local = topic ? service::url_decode(topic->local()) : std::nullopt;
+    if (!local) {
+      logger()->warn("client {}: stored will names no Pulsar topic ('{}'); dropped", w.client_id, w.topic);
+      service_.delete_will(w.client_id, {});
+      continue;
+    }
+    Will will;
+    // The full form of the MQTT name ("persistent://tenant/ns/" + the decoded local name) maps
+    // back to the same Pulsar topic.
+    will.topic = w.topic.substr(0, w.topic.size() - topic->local().size()) + *local;
+    will.payload = w.message.payload;
+    will.qos = w.qos;
+    will.retain = w.retain;
+    bool ignored = false;
+    from_message_properties(w.message.properties, 0, will.properties, ignored);
+    if (w.delay_s) will.properties.will_delay_interval = w.delay_s;
+    stored_wills_.insert(w.client_id);
+    TimePoint due = now;
+    if (w.due_at_ms != 0) {
+      if (w.due_at_ms > wall) due = now + std::chrono::milliseconds(w.due_at_ms - wall);
+    } else {
+      // The client was connected when the broker stopped: its network connection ended without
+      // DISCONNECT, so the will is published, after its delay when its session outlives the
+      // connection (mosquitto with persistence does the same).
+      auto s = sessions_.find(w.client_id);
+      const bool lives_on = s != sessions_.end() && s->second->session->expiry_interval() != 0;
+      if (w.delay_s != 0 && lives_on) {
+        due = now + std::chrono::seconds(w.delay_s);
+        store_will(w.client_id, will, wall + std::uint64_t{w.delay_s} * 1000);
+      }
+    }
+    pending_wills_.insert_or_assign(w.client_id, PendingWill{due, std::move(will)});
+  }
+  logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
+                 records.size(), expired, wills.size());
+  tick();  // wills due and sessions expired while the broker was down
+}
+
+}  // namespace mop::mqtt

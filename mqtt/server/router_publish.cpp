@@ -1,0 +1,122 @@
+// PUBLISH from a client (QoS 0/1/2, retained) and PUBREL: messages into the service.
+#include "mqtt/server/router_log.hpp"
+#include "mqtt/server/session_router.hpp"
+
+namespace mop::mqtt {
+
+using service::MessageId;
+using service::TopicName;
+
+namespace {
+
+// What a QoS 1/2 publisher is told once the service has answered. Asked at completion, not at
+// publish time: a wildcard subscriber binds to a new topic when it is created, which the service
+// reports before the first publish to it completes. A retained message nobody subscribed to is
+// still 0x10: it is stored, but no subscription matched (MQTT 5 3.4.2.1).
+PublishResult publish_result(std::error_code ec, service::MessagingService& svc, const TopicName& topic) {
+  if (!ec)
+    return {svc.has_subscriptions(topic) ? ReasonCode::success : ReasonCode::no_matching_subscribers, {}};
+  // A full disk is the store's quota; every other failure has no more specific code.
+  if (ec == std::errc::no_space_on_device) return {ReasonCode::quota_exceeded, "message not stored: " + ec.message()};
+  return {ReasonCode::unspecified_error, "message not stored: " + ec.message()};
+}
+
+}  // namespace
+
+void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done) {
+  if (!conn.last_pulsar_topic_ || publish.topic != conn.last_topic_) {
+    conn.last_pulsar_topic_ = mapper_.to_pulsar(publish.topic);
+    conn.last_topic_ = publish.topic;
+  }
+  if (!conn.last_pulsar_topic_) {
+    logger()->warn("client {}: topic '{}' names no Pulsar topic (persistent://tenant/namespace/name)",
+                   conn.protocol().client_id(), publish.topic);
+    conn.protocol().terminate(CloseReason::protocol_error);
+    return;
+  }
+  if (publish.qos == 2 && done && conn.entry_ && conn.entry_->session->expiry_interval() != 0) {
+    // Exactly once across restarts: the packet id must be durable before PUBREC goes out, or the
+    // client's resend after a restart would be published a second time. And never without its
+    // message: a stored id turns the resend into a "duplicate", which would lose a message that
+    // was not stored. So the message and the record with the id are written atomically
+    // (service_.atomically: one group commit of the store, which a crash keeps whole or not at
+    // all), and PUBREC waits for both.
+    auto e = conn.entry_;
+    struct Join {
+      int pending = 2;
+      PublishResult result;
+      PublishDone done;
+      // A refusal wins over 0x10, which wins over success.
+      void add(PublishResult r) {
+        if (!r.stored() ? result.stored() : result.reason == ReasonCode::success) result = std::move(r);
+        if (--pending == 0) done(std::move(result));
+      }
+    };
+    auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
+    const PacketId id = publish.packet_id;
+    service_.atomically([&] {
+      this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
+                    [this, alive = std::weak_ptr<bool>(alive_), e, id, join](PublishResult r) {
+                      if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
+                        persist(e);  // not stored: the id must not stay recorded
+                      join->add(std::move(r));
+                    });
+      e->inbound_recorded.insert(id);
+      persist(e, [join](bool ok) {
+        join->add(ok ? PublishResult{} : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+      });
+    });
+    return;
+  }
+  this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish, std::move(done));
+}
+
+void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done) {
+  // PUBCOMP lets the client reuse the id at once: it leaves the record first, or a restart would
+  // take the next message with that id for a duplicate and drop it.
+  if (!conn.entry_ || conn.entry_->inbound_recorded.erase(id) == 0) return done();
+  persist(conn.entry_, [done = std::move(done)](bool) { done(); });
+}
+
+void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done) {
+  auto msg = std::make_shared<service::Message>();
+  msg->payload = p.payload;
+  msg->publish_time_ms = clock_.wall_ms();
+  msg->producer_name = client_id;
+  msg->ordering_key = client_id;
+  msg->mqtt_qos = p.qos;
+  to_message_properties(p.properties, msg->publish_time_ms, p.retain, msg->properties);
+
+  if (!p.retain) {
+    service::PublishCallback cb;  // QoS 0 without a completion to report costs no callback at all
+    if (done)
+      cb = [done = std::move(done), client_id, topic, svc = &service_](std::error_code ec, MessageId) {
+        if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
+        done(publish_result(ec, *svc, topic));
+      };
+    service_.publish(topic, std::move(msg), std::move(cb));
+    return;
+  }
+  // A retained message is acknowledged once both the topic and the retained store have it.
+  struct Join {
+    int pending;
+    std::error_code ec;
+    PublishDone done;
+  };
+  auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
+  auto finish = [join, topic, svc = &service_](std::error_code ec) {
+    if (ec && !join->ec) join->ec = ec;
+    if (--join->pending == 0 && join->done) join->done(publish_result(join->ec, *svc, topic));
+  };
+  // An empty payload clears the retained message and is not stored as one [MQTT-3.3.1-10/11].
+  service_.set_retained(topic, msg, [finish, client_id](std::error_code ec) {
+    if (ec) logger()->error("client {}: retained message not stored: {}", client_id, ec.message());
+    finish(ec);
+  });
+  service_.publish(topic, std::move(msg), [finish, client_id](std::error_code ec, MessageId) {
+    if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
+    finish(ec);
+  });
+}
+
+}  // namespace mop::mqtt

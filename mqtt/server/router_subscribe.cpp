@@ -1,0 +1,192 @@
+// SUBSCRIBE (with the retained messages it gets), UNSUBSCRIBE, and wildcard filters picking up
+// topics created later: MQTT filters as Pulsar subscriptions on every matching topic.
+#include <algorithm>
+
+#include "mqtt/codec/topic.hpp"
+#include "mqtt/server/router_log.hpp"
+#include "mqtt/server/session_router.hpp"
+
+namespace mop::mqtt {
+
+using service::InitialPosition;
+using service::TopicName;
+
+namespace {
+
+bool has_wildcard(std::string_view filter) { return filter.find_first_of("+#") != std::string_view::npos; }
+
+}  // namespace
+
+void SessionRouter::watch(const service::NamespaceName& ns, SessionEntry& entry) {
+  auto [it, inserted] = watchers_.try_emplace(ns);
+  if (inserted) service_.watch_topics(ns, *this);
+  it->second.insert(&entry);
+}
+
+std::vector<std::uint8_t> SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s) {
+  SessionEntry& entry = *conn.entry_;
+  std::vector<std::uint8_t> codes;
+  codes.reserve(s.entries.size());
+  const bool v5 = entry.conn && entry.conn->protocol().version() == ProtocolVersion::v5;
+  const std::uint32_t sub_id = s.properties.subscription_identifiers.empty() ? 0 : s.properties.subscription_identifiers[0];
+  entry.fresh.clear();
+  const std::string& id = entry.session->client_id();
+  for (const auto& e : s.entries) {
+    std::optional<FilterScope> scope;
+    if (!valid_topic_filter(e.filter)) {
+      logger()->info("client {}: invalid topic filter '{}'", id, e.filter);
+    } else if (!(scope = mapper_.scope(e.filter))) {
+      logger()->info("client {}: filter '{}' is not a valid shared subscription or names no Pulsar namespace",
+                     id, e.filter);
+    }
+    if (!scope) {
+      codes.push_back(v5 ? static_cast<std::uint8_t>(ReasonCode::topic_filter_invalid) : kSubackFailure);
+      continue;
+    }
+    const std::uint8_t granted = std::min<std::uint8_t>(e.qos, 2);
+    if (!entry.session->subscriptions().contains(e.filter)) entry.fresh.insert(e.filter);
+    FilterOptions fo{e.no_local, e.retain_as_published, e.retain_handling, sub_id};
+    if (fo.no_local || fo.retain_as_published || fo.retain_handling || fo.subscription_id)
+      entry.options[e.filter] = fo;
+    else
+      entry.options.erase(e.filter);
+    add_filter(entry, e.filter, granted, *scope);
+    codes.push_back(granted);
+  }
+  if (entry.session->expiry_interval() != 0) persist(entry.shared_from_this());
+  return codes;
+}
+
+void SessionRouter::add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted,
+                            const FilterScope& scope) {
+  entry.session->subscriptions().insert_or_assign(filter, granted);  // [MQTT-3.8.4-3]
+  auto [sit, _] = entry.scopes.insert_or_assign(filter, scope);
+  const FilterScope& sc = sit->second;
+  if (has_wildcard(sc.local_filter)) {
+    watch(sc.ns, entry);
+    for (const auto& topic : service_.list_topics(sc.ns))
+      if (sc.matches(topic)) bind(entry, topic, filter, sc, InitialPosition::latest);
+  } else {
+    // A filter without wildcards names one topic; subscribing creates it, as Pulsar does.
+    TopicName topic(sc.domain, sc.ns.tenant, sc.ns.ns, service::url_encode(sc.local_filter));
+    bind(entry, topic, filter, sc, InitialPosition::latest);
+  }
+}
+
+void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std::string& filter,
+                      const FilterScope& scope, InitialPosition pos) {
+  const bool shared = !scope.group.empty();
+  const std::string& sub = shared ? scope.group : entry.session->client_id();
+  auto [it, inserted] = entry.bindings.try_emplace(SessionEntry::BindingKey{topic, sub});
+  auto& b = it->second;
+  b.filters[filter] = entry.session->subscriptions()[filter];
+  b.qos = 0;
+  for (const auto& [f, q] : b.filters) b.qos = std::max(b.qos, q);
+  if (!inserted) return;
+  b.mqtt_name = scope.mqtt_name(topic);
+  b.shared = shared;
+  service::SubscriptionOptions opts;
+  // Shared either way: as in MoP, Pulsar consumers may join a session's subscription, and a
+  // `$share` group is one Pulsar Shared subscription whose members each get some messages.
+  opts.type = service::SubscriptionType::shared;
+  opts.initial_position = pos;
+  opts.durable = shared || entry.session->expiry_interval() != 0;
+  if (auto st = service_.subscribe(topic, sub, opts, entry.receiver)) {
+    logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
+                    st.message());
+    entry.bindings.erase(it);
+    return;
+  }
+  if (shared) ++group_members_[SessionEntry::BindingKey{topic, sub}];
+}
+
+void SessionRouter::unbind(SessionEntry& entry, const SessionEntry::BindingKey& key, const SessionEntry::Binding& b,
+                        bool explicit_unsubscribe) {
+  if (!b.shared) {
+    // Unlike MoP, the Pulsar subscription goes too, so its backlog does not grow forever.
+    service_.unsubscribe(key.first, key.second);
+    return;
+  }
+  // A member leaving hands its unacknowledged messages back to the group.
+  service_.detach(key.first, key.second, entry.receiver);
+  auto it = group_members_.find(key);
+  if (it != group_members_.end() && --it->second == 0) {
+    group_members_.erase(it);
+    // The last member unsubscribing ends the group; a member merely going away does not.
+    if (explicit_unsubscribe) service_.unsubscribe(key.first, key.second);
+  }
+}
+
+void SessionRouter::send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes) {
+  auto& entry = *conn.entry_;
+  for (std::size_t i = 0; i < s.entries.size() && i < codes.size(); ++i) {
+    if (codes[i] == kSubackFailure) continue;
+    auto sit = entry.scopes.find(s.entries[i].filter);
+    if (sit == entry.scopes.end()) continue;
+    const FilterScope& sc = sit->second;
+    if (!sc.group.empty()) continue;  // shared subscriptions get no retained messages (MQTT 5 4.8.2)
+    // Retain handling [MQTT-3.3.1-9/10/11]: 0 always, 1 only for a new subscription, 2 never.
+    const auto& e = s.entries[i];
+    if (e.retain_handling == 2 || (e.retain_handling == 1 && !entry.fresh.contains(e.filter))) continue;
+    std::uint32_t sub_id = 0;
+    if (auto o = entry.options.find(e.filter); o != entry.options.end()) sub_id = o->second.subscription_id;
+    // [MQTT-3.3.1-6]: every retained message matching the filter, with RETAIN set.
+    for (auto& [topic, msg] : service_.retained(sc.ns, [&](const TopicName& t) { return sc.matches(t); })) {
+      Properties props;
+      bool ignored = false;
+      std::uint64_t expires_at = 0;
+      if (!from_message_properties(msg->properties, clock_.wall_ms(), props, ignored, &expires_at)) continue;  // expired
+      if (sub_id) props.subscription_identifiers.push_back(sub_id);
+      const std::uint8_t qos = std::min(msg->mqtt_qos, codes[i]);
+      conn.protocol().deliver(Publish{false, qos, true, sc.mqtt_name(topic), 0, msg->payload, std::move(props)},
+                              DeliveryOrigin{}, expires_at);
+    }
+  }
+}
+
+std::vector<ReasonCode> SessionRouter::handle_unsubscribe(ClientConnection& conn, const Unsubscribe& u) {
+  SessionEntry& entry = *conn.entry_;
+  std::vector<ReasonCode> codes;
+  codes.reserve(u.filters.size());
+  for (const auto& filter : u.filters) {
+    if (!valid_topic_filter(filter)) {  // the MQTT 5 codec keeps it for this answer (3.11.3)
+      codes.push_back(ReasonCode::topic_filter_invalid);
+      continue;
+    }
+    const bool existed = entry.session->subscriptions().erase(filter) != 0;
+    codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);  // [MQTT-3.11.3-1]
+    entry.scopes.erase(filter);
+    entry.options.erase(filter);
+    for (auto it = entry.bindings.begin(); it != entry.bindings.end();) {
+      auto& b = it->second;
+      if (b.filters.erase(filter) == 0) {
+        ++it;
+        continue;
+      }
+      if (b.filters.empty()) {
+        unbind(entry, it->first, b, true);
+        it = entry.bindings.erase(it);
+        continue;
+      }
+      b.qos = 0;
+      for (const auto& [f, q] : b.filters) b.qos = std::max(b.qos, q);
+      ++it;
+    }
+  }
+  if (entry.session->expiry_interval() != 0) persist(entry.shared_from_this());
+  return codes;
+}
+
+void SessionRouter::on_topic_created(const TopicName& topic) {
+  auto it = watchers_.find(topic.namespace_name());
+  if (it == watchers_.end()) return;
+  for (SessionEntry* entry : it->second) {
+    for (const auto& [filter, scope] : entry->scopes) {
+      // The topic is new: everything in it was published after this subscription existed.
+      if (has_wildcard(scope.local_filter) && scope.matches(topic))
+        bind(*entry, topic, filter, scope, InitialPosition::earliest);
+    }
+  }
+}
+
+}  // namespace mop::mqtt

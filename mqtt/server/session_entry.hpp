@@ -1,0 +1,82 @@
+#pragma once
+// SessionEntry: one MQTT session as the SessionRouter holds it. The MQTT side is the
+// mqtt::Session (subscriptions, packet ids, QoS state); the Pulsar side is the session's
+// receiver (permits shared by all its subscriptions) and its bindings: per (matched topic,
+// Pulsar subscription), the filters that matched. The Pulsar subscription is the client id, or
+// the group of a shared subscription. Plus what the session's persistent record needs.
+//
+// Plain state: the router's handlers change it (router_*.cpp); messages the receiver gets go to
+// SessionRouter::deliver (router_delivery.cpp).
+//
+// Thread: the router's.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "mqtt/server/topic_mapping.hpp"
+#include "mqtt/session/session.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::mqtt {
+
+class SessionRouter;
+class ClientConnection;
+
+// The filters of one session that matched one (topic, Pulsar subscription).
+struct SessionBinding {
+  std::map<std::string, std::uint8_t> filters;  // filter -> granted QoS
+  std::string mqtt_name;                        // topic name sent to this client
+  std::uint8_t qos = 0;                         // max over filters [MQTT-3.3.5-1]
+  bool shared = false;                          // the subscription is a `$share` group's
+};
+
+// MQTT 5 subscription options of one filter (3.1.1 filters have the defaults).
+struct FilterOptions {
+  bool no_local = false;
+  bool retain_as_published = false;
+  std::uint8_t retain_handling = 0;
+  std::uint32_t subscription_id = 0;  // 0 = none
+};
+
+struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_this<SessionEntry> {
+  using Binding = SessionBinding;
+  using BindingKey = std::pair<service::TopicName, std::string>;  // topic, Pulsar subscription
+
+  SessionEntry(SessionRouter& r, std::shared_ptr<Session> s) : router(r), session(std::move(s)) {}
+
+  // service::ReceiverListener: hands the message to SessionRouter::deliver.
+  void on_message(const service::TopicName& topic, const std::string& subscription, service::MessageId id,
+                  const service::MessagePtr& message, std::uint32_t redelivery_count) override;
+
+  SessionRouter& router;
+  std::shared_ptr<Session> session;
+  service::ReceiverId receiver = 0;
+  ClientConnection* conn = nullptr;  // while a client is connected to it
+
+  std::map<BindingKey, Binding> bindings;
+  std::map<std::string, FilterScope> scopes;     // filter -> where it looks
+  std::map<std::string, FilterOptions> options;  // filter -> MQTT 5 options (absent: defaults)
+  std::set<std::string> fresh;  // filters of the last SUBSCRIBE that did not exist before it
+
+  // Persistence (sessions that outlive their connection). Each change writes the whole record;
+  // the service applies a session's writes in call order, so the last one wins.
+  ProtocolVersion version = ProtocolVersion::v311;
+  bool clean_start = true;
+  std::uint64_t disconnected_at_ms = 0;  // wall clock; 0 while connected
+  bool stored = false;  // the service holds a record of it: ending the session deletes it
+  bool ended = false;
+  // Inbound QoS 2 packet ids the record lists: those whose message was handed to the service
+  // before the record was written (see SessionRouter::handle_publish). The session's own set
+  // also has ids still on their way there.
+  std::set<PacketId> inbound_recorded;
+  // QoS 2 deliveries completed by PUBCOMP whose subscription acknowledgement may not be on disk
+  // yet: the record keeps their origin (packet id 0) until it surely is (SessionRouter::retire),
+  // so that after a restart their redelivery is acknowledged instead of sent a second time.
+  std::deque<DeliveryOrigin> completed_qos2;
+};
+
+}  // namespace mop::mqtt

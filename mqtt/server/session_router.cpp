@@ -1,0 +1,75 @@
+#include "mqtt/server/session_router.hpp"
+
+#include <algorithm>
+
+#include "mqtt/server/router_log.hpp"
+
+namespace mop::mqtt {
+
+SessionRouter::SessionRouter(service::MessagingService& service, const Clock& clock, RouterOptions options)
+    : service_(service), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {
+  // What CONNACK advertises is what the router grants.
+  options_.limits.receive_maximum =
+      static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.receive_maximum, 1, 65535));
+  restore();
+}
+
+SessionRouter::~SessionRouter() {
+  for (auto& [ns, entries] : watchers_) service_.unwatch_topics(ns, *this);
+  for (auto& [id, entry] : sessions_) service_.close_receiver(entry->receiver);
+}
+
+void SessionRouter::connection_opened(ClientConnection& conn) { connections_.insert(&conn); }
+
+void SessionRouter::connection_destroyed(ClientConnection& conn) { connections_.erase(&conn); }
+
+void SessionRouter::shutdown() {
+  shutting_down_ = true;
+  std::vector<ClientConnection*> all(connections_.begin(), connections_.end());
+  for (auto* c : all) c->protocol().terminate(CloseReason::server_shutdown);
+}
+
+void SessionRouter::tick() {
+  const TimePoint now = clock_.now();
+  publish_due_wills(now);
+  for (auto it = expiries_.begin(); it != expiries_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    const std::string id = it->first;
+    it = expiries_.erase(it);
+    // A will still waiting goes out when its session ends, even before its delay ran out.
+    if (auto w = pending_wills_.find(id); w != pending_wills_.end()) {
+      publish_will(id, w->second.will);
+      pending_wills_.erase(w);
+    }
+    auto s = sessions_.find(id);
+    if (s != sessions_.end() && !s->second->conn) {
+      logger()->info("session expired: id={}", id);
+      end_session(s->second);
+    }
+  }
+}
+
+void SessionRouter::end_session(const std::shared_ptr<SessionEntry>& entry) {
+  // The record goes now, ordered after this session's writes and before any of a new session
+  // with this client id.
+  entry->ended = true;
+  if (entry->stored) {
+    entry->stored = false;
+    service_.delete_session(entry->session->client_id(), [id = entry->session->client_id()](std::error_code ec) {
+      if (ec) logger()->error("client {}: session record not deleted: {}", id, ec.message());
+    });
+  }
+  // The session's own subscriptions go with it; a shared group's subscription stays for the
+  // other members and for members to come, keeping its backlog, as a Pulsar subscription does.
+  for (auto& [key, binding] : entry->bindings) unbind(*entry, key, binding, false);
+  entry->bindings.clear();
+  service_.close_receiver(entry->receiver);
+  for (auto& [ns, set] : watchers_) set.erase(entry.get());
+  auto it = sessions_.find(entry->session->client_id());
+  if (it != sessions_.end() && it->second == entry) sessions_.erase(it);
+}
+
+}  // namespace mop::mqtt

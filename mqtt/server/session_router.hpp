@@ -1,0 +1,194 @@
+#pragma once
+// SessionRouter: MQTT sessions over the messaging service (the messaging itself, topics,
+// subscriptions and cursors, is broker::Broker's behind service::MessagingService). It owns the
+// session registry (client id -> SessionEntry), turns MQTT subscriptions into Pulsar
+// subscriptions on every matching topic (including topics created later), routes publishes,
+// retained messages and wills, and applies the acknowledgements clients send back to the
+// subscriptions' cursors.
+//
+// One handler per MQTT packet, in one file per concern (the README's table maps each packet to
+// its file): router_connect.cpp (CONNECT, AUTH, takeover, the connection's end),
+// router_publish.cpp (PUBLISH in, PUBREL in), router_subscribe.cpp (SUBSCRIBE with retained
+// delivery, UNSUBSCRIBE, topics created later), router_delivery.cpp (PUBLISH out to a session,
+// PUBACK / PUBREC / PUBCOMP in, the delivery window and the congestion pause), router_will.cpp
+// (wills), router_persistence.cpp (session records: write, restore, retire), and
+// message_properties.cpp (MQTT 5 properties <-> Pulsar message properties).
+//
+// ClientConnection (client_connection.hpp) joins a network connection's Protocol to the router;
+// SessionEntry (session_entry.hpp) is a session's state.
+//
+// Persistence: sessions that outlive their connection (3.1.1 clean session 0, MQTT 5 session
+// expiry > 0) and will messages are written through the service (put_session / put_will) when
+// they change and read back when the router is constructed; see "Persistent sessions" in the
+// README for what is stored when, and why.
+//
+// Thread: everything here is owned by one thread, the service's.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "mqtt/server/authenticator.hpp"
+#include "mqtt/server/client_connection.hpp"
+#include "mqtt/server/message_properties.hpp"
+#include "mqtt/server/session_entry.hpp"
+#include "mqtt/server/topic_mapping.hpp"
+#include "mqtt/session/protocol.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::mqtt {
+
+struct RouterOptions {
+  TopicDefaults defaults;
+  // Most QoS 1/2 deliveries in flight to one client (MoP's receiveMaximum).
+  std::uint32_t receive_maximum = 1000;
+  // A client that has this many bytes waiting to be written is congested. Its session then
+  // takes no more messages until the socket has drained: on a persistent topic they wait in the
+  // log (nothing is lost, at any QoS); QoS 0 messages of a non-persistent topic are dropped, as
+  // MQTT allows, since nothing holds them. QoS 1/2 are also bounded by receive_maximum.
+  std::size_t max_queued_bytes = 1024 * 1024;
+  ProtocolLimits limits;
+  // Most clients connected at once (mqttMaxConnections); 0 = no limit. One more gets CONNACK
+  // 0x97 Quota exceeded (3.1.1: return code 3, server unavailable); a takeover of a connected
+  // client id is not one more.
+  std::size_t max_connections = 0;
+  // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
+  std::shared_ptr<Authenticator> authenticator;
+};
+
+class SessionRouter final : public service::TopicListener {
+public:
+  // Restores the sessions and wills the service holds (service::MessagingService::load_sessions,
+  // load_wills): sessions come back offline, their Pulsar subscriptions collecting messages,
+  // their expiry counted from when they were disconnected; wills are published when due.
+  SessionRouter(service::MessagingService& service, const Clock& clock, RouterOptions options);
+  ~SessionRouter() override;
+  SessionRouter(const SessionRouter&) = delete;
+  SessionRouter& operator=(const SessionRouter&) = delete;
+
+  const RouterOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+  const TopicMapper& mapper() const { return mapper_; }
+
+  // Closes every connection (server shutdown).
+  void shutdown();
+  // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
+  // The listener calls it about once a second; tests call it with a manual clock.
+  void tick();
+  std::size_t session_count() const { return sessions_.size(); }
+  std::size_t connection_count() const { return connections_.size(); }
+  // Connections with an accepted CONNECT (what max_connections bounds).
+  std::size_t live_connection_count() const { return live_connections_; }
+  std::size_t pending_will_count() const { return pending_wills_.size(); }
+
+  // service::TopicListener (router_subscribe.cpp): wildcard filters pick the new topic up.
+  void on_topic_created(const service::TopicName& topic) override;
+
+  // ---- Handlers: ClientConnection calls one per packet, SessionEntry calls deliver().
+
+  // A ClientConnection exists / is gone (router_connect.cpp).
+  void connection_opened(ClientConnection& conn);
+  void connection_destroyed(ClientConnection& conn);
+  // router_connect.cpp
+  void handle_connect(ClientConnection& conn, const Connect& c);
+  void handle_auth(ClientConnection& conn, const Auth& a);
+  bool supports_auth_method(const std::string& method) const;
+  // The connection ended (DISCONNECT, network loss, protocol error, takeover, shutdown).
+  void handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail);
+  // router_publish.cpp: PUBLISH in (`done` runs once it is stored), PUBREL in.
+  void handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done);
+  void handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done);
+  // router_subscribe.cpp: SUBSCRIBE (the codes for SUBACK), then its retained messages once the
+  // SUBACK is out; UNSUBSCRIBE.
+  std::vector<std::uint8_t> handle_subscribe(ClientConnection& conn, const Subscribe& s);
+  void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
+  std::vector<ReasonCode> handle_unsubscribe(ClientConnection& conn, const Unsubscribe& u);
+  // router_delivery.cpp: a message for a session; the client's PUBACK / PUBREC / PUBCOMP; the
+  // client's socket drained.
+  void deliver(SessionEntry& entry, const service::TopicName& topic, const std::string& subscription,
+               service::MessageId id, const service::MessagePtr& message);
+  void handle_delivery_acked(const DeliveryOrigin& origin);
+  void handle_inflight_freed(ClientConnection& conn, const DeliveryOrigin& origin);
+  void handle_pubrec(ClientConnection& conn, const DeliveryOrigin& origin, std::function<void()> done);
+  void handle_pubcomp(ClientConnection& conn, const DeliveryOrigin& origin);
+  void handle_output_drained(ClientConnection& conn);
+
+private:
+  // router_connect.cpp
+  // The CONNECT is authenticated: take over / resume / create the session and accept.
+  void admit(ClientConnection& conn, const Connect& c);
+  // Applies one authentication step: CONNACK (success / refusal) or AUTH 0x18 (more).
+  void auth_step(ClientConnection& conn, const Authenticator::Step& step, bool reauth);
+  // session_router.cpp
+  void end_session(const std::shared_ptr<SessionEntry>& entry);
+  // router_publish.cpp: routes a publish to `topic`; `done` (may be empty) runs once it is stored.
+  void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
+               PublishDone done);
+  // router_subscribe.cpp
+  // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions.
+  void add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted, const FilterScope& scope);
+  // Subscribes the session to `topic` for `filter` (creating the Pulsar subscription when it is
+  // the session's first filter on that topic).
+  void bind(SessionEntry& entry, const service::TopicName& topic, const std::string& filter,
+            const FilterScope& scope, service::InitialPosition pos);
+  void unbind(SessionEntry& entry, const SessionEntry::BindingKey& key, const SessionBinding& b,
+              bool explicit_unsubscribe);
+  void watch(const service::NamespaceName& ns, SessionEntry& entry);
+  // router_delivery.cpp
+  void ack(const DeliveryOrigin& origin);
+  // Grants the connection's session receiver its delivery window, less what is in flight.
+  void grant_window(ClientConnection& conn);
+  // A delivery that needs no acknowledgement from the client returns its permit at once; while
+  // the connection has paused deliveries, the window is granted afresh when it resumes.
+  void give_back_permit(SessionEntry& entry);
+  void pause_deliveries(ClientConnection& conn);
+  // router_will.cpp
+  void publish_will(const std::string& client_id, const Will& will);
+  void publish_due_wills(TimePoint now);
+  void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms);
+  void forget_will(const std::string& client_id);
+  // router_persistence.cpp (see the README)
+  void restore();
+  // Writes the session's record as it is now (or deletes it when the session no longer outlives
+  // its connection). `done` (may be empty) runs once the write is durable.
+  void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
+  service::SessionRecord record_of(const SessionEntry& entry) const;
+  // Drops the oldest `n` completed QoS 2 deliveries from the record once their subscription
+  // acknowledgements are surely stored (see the definition).
+  void retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n);
+
+  // A will waiting for its delay interval (MQTT 5 3.1.3.2.2), by client id.
+  struct PendingWill {
+    TimePoint due;
+    Will will;
+  };
+
+  service::MessagingService& service_;
+  const Clock& clock_;
+  RouterOptions options_;
+  TopicMapper mapper_;
+  std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;
+  std::set<ClientConnection*> connections_;
+  std::size_t live_connections_ = 0;
+  bool shutting_down_ = false;  // shutdown() ran: CONNECTs get 0x89 Server busy
+  // Namespaces watched for new topics, and the sessions with filters in each.
+  std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;
+  // Members (sessions) of each `$share` group's Pulsar subscription, per topic.
+  std::map<std::pair<service::TopicName, std::string>, std::size_t> group_members_;
+  // Disconnected sessions with a finite expiry interval: when each ends.
+  std::map<std::string, TimePoint> expiries_;
+  std::map<std::string, PendingWill> pending_wills_;
+  // Client ids whose will the service holds (written or restored, not yet deleted).
+  std::set<std::string> stored_wills_;
+  // Completions of service writes check it: the router may be gone by then.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mop::mqtt
