@@ -18,7 +18,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "mqtt/server/session_router.hpp"
-#include "mqtt/server/tcp_server.hpp"
+#include "mqtt/server/mqtt_listener.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
@@ -104,7 +104,7 @@ int run_standalone(const Config& config) {
                                             read_gate.open();
                                           }
                                         });
-  mqtt::TcpServer tcp(io, router);
+  mqtt::MqttListener tcp(io, router);
   tcp.set_read_gate(&read_gate);
 
   // What the start-up line reports once everything listens: the bound ports, never the 0 asked for.

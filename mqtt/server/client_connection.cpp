@@ -4,34 +4,34 @@
 
 namespace mop::mqtt {
 
-ClientConnection::ClientConnection(SessionRouter& router, Transport& transport)
+ClientConnection::ClientConnection(SessionRouter& router, net::Stream& stream)
     : router_(router),
-      transport_(transport),
+      stream_(stream),
       protocol_(std::make_shared<Protocol>(*this, router.clock(), router.options().limits)) {
   router_.connection_opened(*this);
 }
 
 ClientConnection::~ClientConnection() {
   if (!closed_) {
-    // The transport is going away without having reported it; the session must not keep a
-    // pointer to this connection. The transport cannot be called back at this point.
+    // The stream is going away without having reported it; the session must not keep a
+    // pointer to this connection. The stream cannot be called back at this point.
     closed_ = true;
     router_.handle_close(*this, CloseReason::network_error, "connection destroyed");
   }
   router_.connection_destroyed(*this);
 }
 
-bool ClientConnection::congested() const { return transport_.queued_bytes() > router_.options().max_queued_bytes; }
+bool ClientConnection::congested() const { return stream_.queued_bytes() > router_.options().max_queued_bytes; }
 
 void ClientConnection::on_output_drained() { router_.handle_output_drained(*this); }
 
-void ClientConnection::output_ready() { transport_.output_ready(); }
+void ClientConnection::output_ready() { stream_.output_ready(); }
 
 void ClientConnection::close(CloseReason reason, const std::string& detail) {
   if (closed_) return;
   closed_ = true;
   router_.handle_close(*this, reason, detail);
-  transport_.close_after_flush();
+  stream_.close_after_flush();
 }
 
 void ClientConnection::on_connect(const Connect& connect) { router_.handle_connect(*this, connect); }

@@ -1,5 +1,7 @@
 #pragma once
-// ClientConnection: one network connection's MQTT Protocol joined to the SessionRouter. Each
+// ClientConnection: one network connection's MQTT Protocol joined to the SessionRouter. It is
+// the net::StreamHandler of its socket (bytes in, output out, keep-alive ticks) and talks back
+// through the net::Stream it is given. Each
 // packet the Protocol hands over goes to the router handler for it (see the README's table);
 // the connection keeps only what belongs to the connection: its will, its session while
 // connected, an enhanced authentication in progress, the delivery pause of a slow socket.
@@ -9,11 +11,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
-#include "mqtt/server/authenticator.hpp"
+#include "mqtt/server/enhanced_authenticator.hpp"
 #include "mqtt/session/protocol.hpp"
+#include "net/stream.hpp"
 #include "service/topic_name.hpp"
 
 namespace mop::mqtt {
@@ -21,26 +25,14 @@ namespace mop::mqtt {
 class SessionRouter;
 struct SessionEntry;
 
-class Transport {
+class ClientConnection final : public ProtocolHandler, public net::StreamHandler {
 public:
-  virtual ~Transport() = default;
-  // Output is waiting in the protocol's OutBuffer.
-  virtual void output_ready() = 0;
-  // Flush what is queued, then close the socket. Called once.
-  virtual void close_after_flush() = 0;
-  virtual std::string peer() const = 0;
-  // Bytes accepted for this connection and not yet written to the socket.
-  virtual std::size_t queued_bytes() const = 0;
-};
-
-class ClientConnection final : public ProtocolHandler {
-public:
-  ClientConnection(SessionRouter& router, Transport& transport);
+  ClientConnection(SessionRouter& router, net::Stream& stream);
   ~ClientConnection() override;
 
   Protocol& protocol() { return *protocol_; }
   const Protocol& protocol() const { return *protocol_; }
-  Transport& transport() { return transport_; }
+  net::Stream& stream() { return stream_; }
   // More bytes wait for the socket than the router allows (RouterOptions::max_queued_bytes).
   bool congested() const;
   // QoS 0 messages not delivered because the client was congested.
@@ -49,8 +41,16 @@ public:
   // on_output_drained(), then the whole window again.
   bool deliveries_paused() const { return deliveries_paused_; }
   std::uint64_t delivery_pauses() const { return delivery_pauses_; }
-  // Everything queued for the client has been written to its socket.
-  void on_output_drained();
+
+  // net::StreamHandler: the socket's side. on_output_drained: everything queued for the client
+  // has been written to its socket.
+  void on_bytes(std::span<const std::uint8_t> bytes) override { protocol_->on_bytes(bytes); }
+  void on_closed() override { protocol_->on_closed(); }
+  void on_tick() override { protocol_->on_tick(); }
+  TimePoint next_deadline() const override { return protocol_->next_deadline(); }
+  bool closed() const override { return protocol_->state() == Protocol::State::closed; }
+  OutBuffer& output() override { return protocol_->output(); }
+  void on_output_drained() override;
 
   // ProtocolHandler
   void output_ready() override;
@@ -73,7 +73,7 @@ private:
   // delivery pause); nothing else reaches in.
   friend class SessionRouter;
   SessionRouter& router_;
-  Transport& transport_;
+  net::Stream& stream_;
   std::shared_ptr<Protocol> protocol_;
   // Held by pointer: an idle connection should not carry a Will and a CONNECT (1.7 KiB) inline.
   std::unique_ptr<Will> will_;
@@ -83,7 +83,7 @@ private:
   bool deliveries_paused_ = false;
   std::uint64_t delivery_pauses_ = 0;
   // Enhanced authentication in progress: the exchange's state and the CONNECT it admits.
-  std::unique_ptr<Authenticator::State> auth_state_;
+  std::unique_ptr<EnhancedAuthenticator::State> auth_state_;
   std::unique_ptr<Connect> pending_connect_;
   // The last topic this client published to, mapped: publishers mostly repeat their topic, and
   // mapping it (URL encoding, parsing) is the costliest step of a small publish.

@@ -65,9 +65,9 @@ void SessionRouter::handle_auth(ClientConnection& conn, const Auth& a) {
     auth_step(conn, options_.authenticator->next(data, conn.auth_state_), !conn.pending_connect_);
 }
 
-void SessionRouter::auth_step(ClientConnection& conn, const Authenticator::Step& step, bool reauth) {
+void SessionRouter::auth_step(ClientConnection& conn, const EnhancedAuthenticator::Step& step, bool reauth) {
   const std::string& method = options_.authenticator->method();
-  using Kind = Authenticator::Step::Kind;
+  using Kind = EnhancedAuthenticator::Step::Kind;
   if (step.kind == Kind::more) {
     conn.protocol().send_auth(ReasonCode::continue_authentication, method, step.data);
     return;
@@ -137,7 +137,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   else
     forget_will(id);
   logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
-                 id, conn.transport().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
+                 id, conn.stream().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
   conn.protocol().accept(entry->session, present);
   // accept() may hand the packets that followed the CONNECT to the connection at once (when the
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
@@ -150,10 +150,10 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
   const std::string& id = conn.protocol().client_id();
   if (reason == CloseReason::protocol_error)
     logger()->warn("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
-                   conn.transport().peer(), to_string(reason), detail);
+                   conn.stream().peer(), to_string(reason), detail);
   else
     logger()->info("client disconnected: id={} peer={} reason={}", id.empty() ? "-" : id,
-                   conn.transport().peer(), to_string(reason));
+                   conn.stream().peer(), to_string(reason));
   if (conn.dropped_qos0() > 0)
     logger()->info("client {}: {} QoS 0 messages were dropped while it could not keep up", id, conn.dropped_qos0());
   if (!entry || entry->conn != &conn) return;

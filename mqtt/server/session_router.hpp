@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "mqtt/server/authenticator.hpp"
+#include "mqtt/server/enhanced_authenticator.hpp"
 #include "mqtt/server/client_connection.hpp"
 #include "mqtt/server/message_properties.hpp"
 #include "mqtt/server/session_entry.hpp"
@@ -60,7 +60,7 @@ struct RouterOptions {
   // client id is not one more.
   std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
-  std::shared_ptr<Authenticator> authenticator;
+  std::shared_ptr<EnhancedAuthenticator> authenticator;
 };
 
 class SessionRouter final : public service::TopicListener {
@@ -125,7 +125,7 @@ private:
   // The CONNECT is authenticated: take over / resume / create the session and accept.
   void admit(ClientConnection& conn, const Connect& c);
   // Applies one authentication step: CONNACK (success / refusal) or AUTH 0x18 (more).
-  void auth_step(ClientConnection& conn, const Authenticator::Step& step, bool reauth);
+  void auth_step(ClientConnection& conn, const EnhancedAuthenticator::Step& step, bool reauth);
   // session_router.cpp
   void end_session(const std::shared_ptr<SessionEntry>& entry);
   // router_publish.cpp: routes a publish to `topic`; `done` (may be empty) runs once it is stored.

@@ -1,5 +1,5 @@
 // SessionRouter over the real embedded service, in process: clients are ClientConnections on a
-// fake transport, the executor and clock are manual, so every step is deterministic.
+// fake stream (net::Stream), the executor and clock are manual, so every step is deterministic.
 #include "mqtt/server/session_router.hpp"
 
 #include <gtest/gtest.h>
@@ -799,7 +799,7 @@ TEST_F(SessionRouterTest, ConnectDuringShutdownIsServerBusy) {  // MQTT 5 3.2.2.
 }
 
 // A challenge/response method for the tests: "hello" -> challenge "nonce", "nonce-signed" -> ok.
-struct TestAuthenticator final : Authenticator {
+struct TestAuthenticator final : EnhancedAuthenticator {
   const std::string& method() const override { return name; }
   Step start(const std::string&, const std::string& data, std::unique_ptr<State>&) override {
     return data == "hello" ? Step{Step::Kind::more, "nonce"} : Step{Step::Kind::failure, ""};

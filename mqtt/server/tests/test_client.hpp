@@ -1,5 +1,5 @@
 #pragma once
-// Test clients of SessionRouter: a ClientConnection on a fake transport, fed encoded packets and
+// Test clients of SessionRouter: a ClientConnection on a fake stream, fed encoded packets and
 // read back decoded, with a manual executor run after every step (deterministic).
 #include <memory>
 #include <optional>
@@ -13,20 +13,24 @@
 
 namespace mop::mqtt::test_support {
 
-class FakeTransport final : public Transport {
+// The socket side as net::TcpConnection would be: the test reads the output itself.
+class FakeStream final : public net::Stream {
 public:
   void output_ready() override {}
   void close_after_flush() override { closed = true; }
-  std::string peer() const override { return "test:1"; }
+  const std::string& peer() const override { return peer_; }
   std::size_t queued_bytes() const override { return queued; }
   bool closed = false;
   std::size_t queued = 0;
+
+private:
+  std::string peer_ = "test:1";
 };
 
 class TestClient {
 public:
   TestClient(SessionRouter& router, ManualExecutor& exec, ProtocolVersion v = ProtocolVersion::v311)
-      : exec_(exec), version_(v), conn_(std::make_unique<ClientConnection>(router, transport_)) {}
+      : exec_(exec), version_(v), conn_(std::make_unique<ClientConnection>(router, stream_)) {}
 
   void send(const Packet& p) {
     std::string bytes;
@@ -91,11 +95,11 @@ public:
     exec_.run_all();
     conn_.reset();
   }
-  bool closed() const { return transport_.closed; }
-  void set_queued_bytes(std::size_t n) { transport_.queued = n; }
+  bool closed() const { return stream_.closed; }
+  void set_queued_bytes(std::size_t n) { stream_.queued = n; }
   // The socket wrote everything out (what net::TcpConnection reports after a full write).
   void drained() {
-    transport_.queued = 0;
+    stream_.queued = 0;
     conn_->on_output_drained();
     exec_.run_all();
   }
@@ -107,7 +111,7 @@ private:
   ManualExecutor& exec_;
   ProtocolVersion version_;
   std::vector<Packet> early_;
-  FakeTransport transport_;
+  FakeStream stream_;
   std::unique_ptr<ClientConnection> conn_;
 };
 

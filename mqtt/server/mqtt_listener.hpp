@@ -1,5 +1,5 @@
 #pragma once
-// TcpServer: MQTT over plain TCP. The socket work is net::TcpListener's; this binds each
+// MqttListener: MQTT over plain TCP. The socket work is net::TcpListener's; this binds each
 // connection to a ClientConnection of the SessionRouter and drives its once-a-second tick.
 //
 // Thread: the io_context's thread, which is the router's.
@@ -17,10 +17,10 @@
 
 namespace mop::mqtt {
 
-class TcpServer {
+class MqttListener {
 public:
-  TcpServer(boost::asio::io_context& io, SessionRouter& router);
-  ~TcpServer();
+  MqttListener(boost::asio::io_context& io, SessionRouter& router);
+  ~MqttListener();
 
   // Binds and starts accepting on host:port (port 0 picks a free one). Returns the bound
   // endpoint. Throws nothing: bind errors come back as the error code.

@@ -1,5 +1,5 @@
 #pragma once
-// Authenticator: one MQTT 5 enhanced authentication method (MQTT 5.0 section 4.12), a
+// EnhancedAuthenticator: one MQTT 5 enhanced authentication method (MQTT 5.0 section 4.12), a
 // challenge/response exchange driven by the broker: CONNECT (method + data) -> start(), each
 // AUTH from the client -> next(), until success or failure. The exchange state lives in the
 // per-connection `State` the authenticator returns, so one instance serves every connection.
@@ -13,7 +13,7 @@
 
 namespace mop::mqtt {
 
-class Authenticator {
+class EnhancedAuthenticator {
 public:
   struct State {
     virtual ~State() = default;
@@ -23,7 +23,7 @@ public:
     std::string data;  // authentication data to send (AUTH 0x18 for `more`, CONNACK for success)
   };
 
-  virtual ~Authenticator() = default;
+  virtual ~EnhancedAuthenticator() = default;
   // The authentication method name, e.g. "SCRAM-SHA-256".
   virtual const std::string& method() const = 0;
   // First step, from CONNECT (or AUTH 0x19 for re-authentication). `state` may be set.
