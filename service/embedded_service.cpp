@@ -117,10 +117,21 @@ void EmbeddedService::publish(const TopicName& topic, MessagePtr message, Publis
     });
     return;
   }
+  // A completion that runs inside this call (a ledger with nothing to wait for, or a refusal) is
+  // posted: the caller must not be re-entered. One that runs later already runs on the executor,
+  // from the store's completion task (StoreLedger), and is called there: posting it again would
+  // cost every acknowledged publish one more executor turn for nothing.
+  ++publishing_;
   broker_.publish(topic, std::move(message),
                   [this, done = std::move(done)](std::error_code ec, MessageId id) mutable {
-                    if (done) post([done = std::move(done), ec, id] { done(ec, id); });
+                    if (!done) return;
+                    if (publishing_ > 0) {
+                      post([done = std::move(done), ec, id] { done(ec, id); });
+                    } else {
+                      done(ec, id);
+                    }
                   });
+  --publishing_;
 }
 
 ReceiverId EmbeddedService::open_receiver(ReceiverListener& listener) {

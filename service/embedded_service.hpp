@@ -18,7 +18,7 @@ namespace mop::service {
 class EmbeddedService final : public MessagingService {
 public:
   EmbeddedService(Executor& executor, Clock& clock);
-  // For storage (issue 4) and tests: topics get their ledgers from `ledgers`; sessions and wills
+  // For the store (mop standalone) and tests: topics get their ledgers from `ledgers`; sessions and wills
   // are written to `persistence` (which must outlive the service) when given, else kept in
   // memory. Call restore() once before serving.
   EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers,
@@ -105,6 +105,8 @@ private:
   // Set by the destructor, read while broker_ is destroyed (so declared before it): the
   // subscriptions going away with the broker tell no one.
   bool closing_ = false;
+  // Depth of publish() calls in progress: a publish completion that runs inside one is posted.
+  int publishing_ = 0;
   broker::Broker broker_;
   ReceiverId next_receiver_ = 1;
   std::map<NamespaceName, std::vector<TopicListener*>> watchers_;

@@ -18,10 +18,9 @@ void SessionEntry::on_message(const TopicName& topic, const std::string& subscri
 
 void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const std::string& subscription,
                             MessageId id, const MessagePtr& message) {
-  DeliveryOrigin origin{topic.str(), subscription, id.ledger, id.entry, id.batch};
   auto it = entry.bindings.find(SessionEntry::BindingKey{topic, subscription});
   if (it == entry.bindings.end()) {  // unsubscribed while the message was on its way
-    ack(origin);
+    service_.ack(topic, subscription, id);
     give_back_permit(entry);
     return;
   }
@@ -77,6 +76,7 @@ void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const s
     return;
   }
   Publish p{false, qos, retain, b.mqtt_name, 0, message->payload, std::move(props)};
+  DeliveryOrigin origin{b.source, id.ledger, id.entry, id.batch};
   if (conn)
     conn->protocol().deliver(std::move(p), origin, expires_at);
   else
@@ -115,12 +115,12 @@ void SessionRouter::handle_delivery_acked(const DeliveryOrigin& origin) { ack(or
 void SessionRouter::handle_inflight_freed(ClientConnection& conn, const DeliveryOrigin& origin) {
   // Retained deliveries (no origin) never took a permit, so they give none back; while paused,
   // resuming grants the whole window again.
-  if (!origin.topic.empty() && conn.entry_ && !conn.deliveries_paused_) service_.flow(conn.entry_->receiver, 1);
+  if (origin.source && conn.entry_ && !conn.deliveries_paused_) service_.flow(conn.entry_->receiver, 1);
 }
 
 void SessionRouter::handle_pubrec(ClientConnection& conn, const DeliveryOrigin& origin, std::function<void()> done) {
   const auto& entry = conn.entry_;
-  if (origin.topic.empty() || !entry || entry->session->expiry_interval() == 0) {
+  if (!origin.source || !entry || entry->session->expiry_interval() == 0) {
     ack(origin);
     done();
     return;
@@ -141,7 +141,7 @@ void SessionRouter::handle_pubcomp(ClientConnection& conn, const DeliveryOrigin&
   // for another message before this write is durable: 65535 other ids would have to go first);
   // its origin stays a while as a completed delivery (see SessionEntry::completed_qos2).
   const auto& entry = conn.entry_;
-  if (!origin.topic.empty() && entry && entry->session->expiry_interval() != 0) {
+  if (origin.source && entry && entry->session->expiry_interval() != 0) {
     entry->completed_qos2.push_back(origin);
     retire(entry, 1);
   }
@@ -149,9 +149,8 @@ void SessionRouter::handle_pubcomp(ClientConnection& conn, const DeliveryOrigin&
 }
 
 void SessionRouter::ack(const DeliveryOrigin& origin) {
-  if (origin.topic.empty()) return;
-  if (auto topic = TopicName::parse(origin.topic))
-    service_.ack(*topic, origin.subscription, MessageId{origin.ledger, origin.entry, origin.batch});
+  if (origin.source)
+    service_.ack(origin.source->topic, origin.source->subscription, MessageId{origin.ledger, origin.entry, origin.batch});
 }
 
 }  // namespace mop::mqtt

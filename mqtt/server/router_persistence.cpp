@@ -41,13 +41,14 @@ service::SessionRecord SessionRouter::record_of(const SessionEntry& e) const {
   // Only QoS 2 deliveries in the PUBREL-sent state: the others are unacknowledged on their
   // subscriptions and come back from the cursor after a restart.
   for (const auto& [id, o] : e.session->outbound())
-    if (o.state == Outbound::State::awaiting_pubcomp && !o.origin.topic.empty())
-      r.outbound.push_back(service::OutboundInflight{id, o.origin.topic, o.origin.subscription,
+    if (o.state == Outbound::State::awaiting_pubcomp && o.origin.source)
+      r.outbound.push_back(service::OutboundInflight{id, o.origin.source->topic.str(), o.origin.source->subscription,
                                                      MessageId{o.origin.ledger, o.origin.entry, o.origin.batch}, 2,
                                                      service::OutboundState::pubrel_sent});
   // Completed ones: packet id 0 (no MQTT packet has it), only their acknowledgement matters.
   for (const auto& o : e.completed_qos2)
-    r.outbound.push_back(service::OutboundInflight{0, o.topic, o.subscription, MessageId{o.ledger, o.entry, o.batch},
+    r.outbound.push_back(service::OutboundInflight{0, o.source->topic.str(), o.source->subscription,
+                                                   MessageId{o.ledger, o.entry, o.batch},
                                                    2, service::OutboundState::pubrel_sent});
   return r;
 }
@@ -120,7 +121,13 @@ void SessionRouter::restore() {
     }
     for (const auto& o : r.outbound) {
       if (o.state != service::OutboundState::pubrel_sent) continue;
-      DeliveryOrigin origin{o.topic, o.subscription, o.message_id.ledger, o.message_id.entry, o.message_id.batch};
+      auto topic = TopicName::parse(o.topic);
+      if (!topic) {
+        logger()->warn("client {}: stored QoS 2 delivery names no Pulsar topic ('{}'); dropped", r.client_id, o.topic);
+        continue;
+      }
+      DeliveryOrigin origin{std::make_shared<const DeliverySource>(DeliverySource{std::move(*topic), o.subscription}),
+                            o.message_id.ledger, o.message_id.entry, o.message_id.batch};
       // The client has it: the subscription must not deliver it again (its acknowledgement was
       // sent after the record's write and may not have reached the disk). Packet id 0: already
       // completed; otherwise its PUBREL is still owed.

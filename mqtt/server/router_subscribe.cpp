@@ -85,6 +85,7 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   if (!inserted) return;
   b.mqtt_name = scope.mqtt_name(topic);
   b.shared = shared;
+  b.source = std::make_shared<const DeliverySource>(DeliverySource{topic, sub});
   service::SubscriptionOptions opts;
   // Shared either way: as in MoP, Pulsar consumers may join a session's subscription, and a
   // `$share` group is one Pulsar Shared subscription whose members each get some messages.

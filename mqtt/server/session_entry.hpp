@@ -32,6 +32,8 @@ struct SessionBinding {
   std::string mqtt_name;                        // topic name sent to this client
   std::uint8_t qos = 0;                         // max over filters [MQTT-3.3.5-1]
   bool shared = false;                          // the subscription is a `$share` group's
+  // The (topic, subscription) every delivery of this binding names as its origin.
+  std::shared_ptr<const DeliverySource> source;
 };
 
 // MQTT 5 subscription options of one filter (3.1.1 filters have the defaults).

@@ -7,6 +7,7 @@
 // Thread: owned by the broker thread, like every connection that uses it.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,14 +15,23 @@
 
 #include "core/payload.hpp"
 #include "mqtt/codec/packets.hpp"
+#include "service/topic_name.hpp"
 
 namespace mop::mqtt {
 
+// The Pulsar subscription a delivered message was read from. The router makes one per (topic,
+// subscription) a session is bound to and every delivery from it shares it, so passing a
+// client's acknowledgement on copies and parses no names.
+struct DeliverySource {
+  service::TopicName topic;
+  std::string subscription;
+};
+
 // Where a delivered message came from, so that the client's acknowledgement can be passed on to
-// the subscription it was read from. Plain values: the session does not know the service.
+// the subscription it was read from. The session does not know the service: it only carries
+// this back to the handler.
 struct DeliveryOrigin {
-  std::string topic;         // Pulsar topic name
-  std::string subscription;  // Pulsar subscription name
+  std::shared_ptr<const DeliverySource> source;  // null: nothing to acknowledge (a retained message)
   std::uint64_t ledger = 0;
   std::uint64_t entry = 0;
   std::int32_t batch = -1;

@@ -7,6 +7,12 @@
 namespace mop::mqtt {
 namespace {
 
+// A delivery's source as the router makes one (the session only carries it back).
+std::shared_ptr<const DeliverySource> source(std::string subscription) {
+  return std::make_shared<const DeliverySource>(DeliverySource{
+      service::TopicName(service::TopicDomain::persistent, "public", "default", "t"), std::move(subscription)});
+}
+
 struct FakeHandler : ProtocolHandler {
   void output_ready() override { ++output_ready_calls; }
   void close(CloseReason r, const std::string& d) override {
@@ -265,7 +271,7 @@ TEST_F(ProtocolTest, Qos2InboundStateSurvivesReconnect) {
 
 TEST_F(ProtocolTest, DeliveryQos1AndResendWithDupAfterReconnect) {  // [MQTT-4.4.0-1]
   connect(false);
-  ASSERT_TRUE(proto->deliver(Publish{false, 1, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{"T", "s", 1, 1}));
+  ASSERT_TRUE(proto->deliver(Publish{false, 1, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{source("s"), 1, 1}));
   auto out = sent();
   ASSERT_EQ(out.size(), 1u);
   const auto first = std::get<Publish>(out[0]);
@@ -295,7 +301,7 @@ TEST_F(ProtocolTest, DeliveryQos1AndResendWithDupAfterReconnect) {  // [MQTT-4.4
 
 TEST_F(ProtocolTest, Qos2DeliveryFlow) {
   connect();
-  ASSERT_TRUE(proto->deliver(Publish{false, 2, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{"T", "s", 1, 7}));
+  ASSERT_TRUE(proto->deliver(Publish{false, 2, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{source("s"), 1, 7}));
   auto id = std::get<Publish>(sent()[0]).packet_id;
   feed(Pubrec{id});
   ASSERT_EQ(handler.acked.size(), 1u);
@@ -329,7 +335,7 @@ TEST_F(ProtocolTest, PubrelWaitsUntilThePubrecIsDurable) {
   feed(Connect{"MQTT", ProtocolVersion::v311, false, 0, "client"});
   proto->accept(session, false);
   sent();
-  ASSERT_TRUE(proto->deliver(Publish{false, 2, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{"T", "s", 1, 7}));
+  ASSERT_TRUE(proto->deliver(Publish{false, 2, false, "t", 0, Payload::copy_of("a")}, DeliveryOrigin{source("s"), 1, 7}));
   auto id = std::get<Publish>(sent()[0]).packet_id;
   feed(Pubrec{id});
   ASSERT_EQ(h.pubrecs, std::vector<PacketId>{id});
@@ -366,7 +372,7 @@ TEST_F(ProtocolTest, PubcompWaitsUntilTheReleaseIsDurableAndKeepsAckOrder) {  //
 }
 
 TEST_F(ProtocolTest, RestoredAwaitingPubcompResendsPubrel) {
-  ASSERT_TRUE(session->restore_awaiting_pubcomp(42, DeliveryOrigin{"T", "s", 3, 4}));
+  ASSERT_TRUE(session->restore_awaiting_pubcomp(42, DeliveryOrigin{source("s"), 3, 4}));
   EXPECT_FALSE(session->restore_awaiting_pubcomp(42, DeliveryOrigin{}));
   std::string bytes = resume_connect_bytes();
   proto->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
@@ -738,8 +744,8 @@ TEST_F(Protocol5Test, QueuedMessagesRecountTheirExpiry) {
     p.properties.message_expiry_interval = interval;
     return p;
   };
-  DeliveryOrigin oa{"persistent://public/default/t", "s", 1, 1}, ob{"persistent://public/default/t", "s", 1, 2},
-      oc{"persistent://public/default/t", "s", 1, 3};
+  DeliveryOrigin oa{source("s"), 1, 1}, ob{source("s"), 1, 2},
+      oc{source("s"), 1, 3};
   ASSERT_TRUE(proto->deliver(msg("a", 100), oa, t0 + 100'000));
   ASSERT_TRUE(proto->deliver(msg("b", 30), ob, t0 + 30'000));   // waits: receive maximum 1
   ASSERT_TRUE(proto->deliver(msg("c", 100), oc, t0 + 100'000)); // waits too
@@ -838,8 +844,8 @@ TEST_F(Protocol5Test, ClientReceiveMaximumBoundsInflight) {  // [MQTT-3.3.4-7]
   Properties props;
   props.receive_maximum = 1;
   connect5(props);
-  EXPECT_TRUE(proto->deliver(pub("t", 1, 0), DeliveryOrigin{"t", "s", 1, 1}));
-  EXPECT_TRUE(proto->deliver(pub("t", 1, 0), DeliveryOrigin{"t", "s", 1, 2}));
+  EXPECT_TRUE(proto->deliver(pub("t", 1, 0), DeliveryOrigin{source("s"), 1, 1}));
+  EXPECT_TRUE(proto->deliver(pub("t", 1, 0), DeliveryOrigin{source("s"), 1, 2}));
   auto out = sent();
   ASSERT_EQ(out.size(), 1u);
   const PacketId first = std::get<Publish>(out[0]).packet_id;
@@ -854,7 +860,7 @@ TEST_F(Protocol5Test, MessageLargerThanClientMaximumPacketSizeIsDropped) {  // [
   Properties props;
   props.maximum_packet_size = 50;
   connect5(props);
-  EXPECT_TRUE(proto->deliver(pub("t", 1, 0, std::string(100, 'x')), DeliveryOrigin{"t", "s", 1, 1}));
+  EXPECT_TRUE(proto->deliver(pub("t", 1, 0, std::string(100, 'x')), DeliveryOrigin{source("s"), 1, 1}));
   EXPECT_TRUE(sent().empty());
   EXPECT_EQ(handler.acked.size(), 1u);  // discarded as if delivered: the cursor moves on
   EXPECT_EQ(handler.freed, 1);

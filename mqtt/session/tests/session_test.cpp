@@ -5,6 +5,12 @@
 namespace mop::mqtt {
 namespace {
 
+// A delivery's source as the router makes one (the session only carries it back).
+std::shared_ptr<const DeliverySource> source(std::string subscription) {
+  return std::make_shared<const DeliverySource>(DeliverySource{
+      service::TopicName(service::TopicDomain::persistent, "public", "default", "t"), std::move(subscription)});
+}
+
 Publish msg(std::uint8_t qos, std::string topic = "t") {
   return Publish{false, qos, false, std::move(topic), 0, Payload::copy_of("x")};
 }
@@ -39,7 +45,7 @@ TEST(Session, AllIdsInUseRefusesMore) {
 
 TEST(Session, PubackOnlyForQos1AwaitingAck) {
   Session s("c", false);
-  auto q1 = *s.add_outbound(msg(1), DeliveryOrigin{"topic", "sub", 1, 2, -1}, true);
+  auto q1 = *s.add_outbound(msg(1), DeliveryOrigin{source("sub"), 1, 2, -1}, true);
   auto q2 = *s.add_outbound(msg(2), {}, true);
   EXPECT_FALSE(s.on_puback(q2));  // QoS 2 is not finished by PUBACK
   auto o = s.on_puback(q1);
@@ -51,7 +57,7 @@ TEST(Session, PubackOnlyForQos1AwaitingAck) {
 
 TEST(Session, Qos2OutboundFlow) {
   Session s("c", false);
-  auto id = *s.add_outbound(msg(2), DeliveryOrigin{"topic", "sub", 3, 4, -1}, true);
+  auto id = *s.add_outbound(msg(2), DeliveryOrigin{source("sub"), 3, 4, -1}, true);
   EXPECT_FALSE(s.on_pubcomp(id));  // PUBCOMP before PUBREC is not accepted
   auto origin = s.on_pubrec(id);
   ASSERT_TRUE(origin);
