@@ -1,10 +1,10 @@
 #pragma once
 // ClientConnection: one network connection's MQTT Protocol joined to the SessionRouter. It is
 // the net::StreamHandler of its socket (bytes in, output out, keep-alive ticks) and talks back
-// through the net::Stream it is given. Each
-// packet the Protocol hands over goes to the router handler for it (see the README's table);
-// the connection keeps only what belongs to the connection: its will, its session while
-// connected, an enhanced authentication in progress, the delivery pause of a slow socket.
+// through the net::Stream it is given. Each packet the Protocol hands over goes to the router
+// handler for it (see the README's table); the connection keeps only what belongs to the
+// connection: its will, its session while connected, an enhanced authentication in progress,
+// the delivery pause of a slow socket.
 //
 // Thread: the router's.
 #include <cstdint>
