@@ -427,6 +427,22 @@ std::vector<KeySpec> make_key_specs() {
       "stored exceed this many MiB, mop stops reading from client connections until half of it is "
       "stored, so TCP holds publishers back instead of the excess piling up in memory. Pulsar's "
       "key; 0 turns it off (Pulsar's default is half the direct memory, ours a fixed 64)."));
+  keys.push_back(int_key(
+      "pulsarChannelWriteBufferHighWaterMark", &Config::pulsarChannelWriteBufferHighWaterMark, 0,
+      std::numeric_limits<std::int32_t>::max(),
+      "Read back-pressure per connection (MQTT and Pulsar), in bytes: a connection whose unwritten "
+      "output exceeds this stops reading until it is down to pulsarChannelWriteBufferLowWaterMark, "
+      "so a peer that sends requests and never reads the answers cannot grow mop's memory; TCP "
+      "holds it back and its keep-alive runs out. 0 turns it off. Pulsar's key (there it acts only "
+      "with pulsarChannelPauseReceivingRequestsIfUnwritable=true, default 64 KiB); mop always "
+      "pauses, and its default, 4 MiB, is above the 1 MiB of deliveries an MQTT subscriber may have "
+      "queued."));
+  keys.push_back(int_key(
+      "pulsarChannelWriteBufferLowWaterMark", &Config::pulsarChannelWriteBufferLowWaterMark, 0,
+      std::numeric_limits<std::int32_t>::max(),
+      "Unwritten output, in bytes, at or below which a connection paused by "
+      "pulsarChannelWriteBufferHighWaterMark reads again; at most the high water mark. Pulsar's "
+      "key (default 32 KiB there); mop's default is 1 MiB."));
   keys.push_back(string_key(
       "dataDir", &Config::dataDir, "a directory path",
       "Directory of mop standalone's embedded store: topics, cursors, sessions, retained messages. "
@@ -735,6 +751,14 @@ Config::Problems Config::validate() const {
           from(defaultRetentionSizeInMB == 0 ? "defaultRetentionSizeInMB" : "defaultRetentionTimeInMinutes") +
               ": defaultRetentionTimeInMinutes and defaultRetentionSizeInMB must both be 0 (no retention) "
               "or both non-zero (-1 = no limit of that kind), as in Pulsar");
+  }
+
+  if (pulsarChannelWriteBufferHighWaterMark > 0 &&
+      pulsarChannelWriteBufferLowWaterMark > pulsarChannelWriteBufferHighWaterMark) {
+    error("pulsarChannelWriteBufferLowWaterMark",
+          from("pulsarChannelWriteBufferLowWaterMark") +
+              ": pulsarChannelWriteBufferLowWaterMark must not exceed pulsarChannelWriteBufferHighWaterMark (" +
+              std::to_string(pulsarChannelWriteBufferHighWaterMark) + ")");
   }
 
   for (const auto& proto : messagingProtocols) {

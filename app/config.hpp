@@ -92,6 +92,10 @@ struct Config {
   bool brokerDeduplicationEnabled = false;  // Pulsar producers' sequence ids deduplicate sends
   std::uint32_t maxMessageSize = 5242880;  // bytes, one Pulsar message payload
   std::uint32_t maxMessagePublishBufferSizeInMB = 64;  // publish back-pressure; 0 = off
+  // Read back-pressure per connection (MQTT and Pulsar): above the high mark of unwritten output
+  // a connection stops reading until the low mark. Bytes; high 0 = off.
+  std::uint32_t pulsarChannelWriteBufferHighWaterMark = 4194304;
+  std::uint32_t pulsarChannelWriteBufferLowWaterMark = 1048576;
 
   // Where each key's effective value came from ("conf/standalone.conf:12", "command line"), by
   // canonical key name; a key that is absent has its default.

@@ -106,6 +106,8 @@ int run_standalone(const Config& config) {
                                         });
   mqtt::MqttListener tcp(io, router);
   tcp.set_read_gate(&read_gate);
+  tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,
+                                   config.pulsarChannelWriteBufferLowWaterMark);
 
   // What the start-up line reports once everything listens: the bound ports, never the 0 asked for.
   ReadyInfo ready;
@@ -136,6 +138,8 @@ int run_standalone(const Config& config) {
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
+  pulsar_tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,
+                                          config.pulsarChannelWriteBufferLowWaterMark);
   {
     const bool have_mqtt = !config.mqttListeners.empty();
     const std::string bind_host = have_mqtt ? config.mqttListeners.front().host

@@ -19,7 +19,8 @@ class TcpConnection final : public Stream, public std::enable_shared_from_this<T
 public:
   TcpConnection(tcp::socket socket, TcpListener& listener)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
-        listener_alive_(listener.alive_), gate_(listener.gate_) {
+        listener_alive_(listener.alive_), gate_(listener.gate_), high_water_mark_(listener.high_water_mark_),
+        low_water_mark_(listener.low_water_mark_) {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -80,11 +81,27 @@ private:
     if (ec || n == 0) return lost();
     handler_->on_bytes({buffer.data(), n});
     if (shut_ || handler_->closed()) return;
+    if (high_water_mark_ > 0 && queued_bytes() > high_water_mark_)
+      paused_for_output_ = true;  // the writes read on once the peer has taken enough
+    else
+      read_on();
+    if (handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
+
+  // Waits for the next read, unless the read gate is closed.
+  void read_on() {
     if (gate_ != nullptr && gate_->closed())
       gate_->waiting_.push_back(weak_from_this());  // resume() reads on when it opens
     else
       wait_readable();
-    if (handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
+
+  // Called as writes progress: a connection paused for its unwritten output reads again once
+  // no more than the low water mark is left.
+  void read_on_if_drained() {
+    if (!paused_for_output_ || shut_ || queued_bytes() > low_water_mark_) return;
+    paused_for_output_ = false;
+    if (!handler_->closed()) read_on();
   }
 
   void lost() {
@@ -133,6 +150,7 @@ private:
       boost::system::error_code ec;
       const std::size_t n = socket_.write_some(buffers_, ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        read_on_if_drained();
         writing_ = true;
         socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code ec) {
           self->writing_ = false;
@@ -146,6 +164,7 @@ private:
       consume(n);
     }
     segments_.clear();
+    read_on_if_drained();
     flush();  // what was queued meanwhile, or the close that waited for the output
   }
 
@@ -173,6 +192,9 @@ private:
   TcpListener* listener_;
   std::weak_ptr<bool> listener_alive_;
   ReadGate* gate_;
+  std::size_t high_water_mark_;
+  std::size_t low_water_mark_;
+  bool paused_for_output_ = false;
   std::list<std::weak_ptr<TcpConnection>>::iterator registry_pos_;
   std::unique_ptr<StreamHandler> handler_;
   std::string peer_;

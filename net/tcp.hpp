@@ -63,6 +63,15 @@ public:
   std::size_t connection_count() const { return connections_.size(); }
   // Connections accepted from now on respect `gate` (nullptr: none).
   void set_read_gate(ReadGate* gate) { gate_ = gate; }
+  // Read back-pressure per connection, for a peer that sends requests and does not read the
+  // answers: once more than `high` bytes queued for a connection are unwritten, it finishes the
+  // read in hand and stops reading until no more than `low` are left (TCP then holds the peer
+  // back, and its keep-alive runs out if it never reads). high 0 = no limit (the default).
+  // Applies to connections accepted from now on.
+  void set_write_buffer_water_marks(std::size_t high, std::size_t low) {
+    high_water_mark_ = high;
+    low_water_mark_ = low;
+  }
 
 private:
   friend class TcpConnection;
@@ -75,6 +84,8 @@ private:
   // Open connections; each removes itself in O(1) when its socket closes.
   std::list<std::weak_ptr<TcpConnection>> connections_;
   ReadGate* gate_ = nullptr;
+  std::size_t high_water_mark_ = 0;
+  std::size_t low_water_mark_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

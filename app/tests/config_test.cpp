@@ -115,7 +115,9 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["ttlDurationDefaultInSeconds"], "0");
   EXPECT_EQ(defaults["backlogQuotaDefaultLimitBytes"], "-1");
   EXPECT_EQ(defaults["backlogQuotaDefaultRetentionPolicy"], "producer_exception");
-  EXPECT_EQ(config_keys().size(), 30u);
+  EXPECT_EQ(defaults["pulsarChannelWriteBufferHighWaterMark"], "4194304");
+  EXPECT_EQ(defaults["pulsarChannelWriteBufferLowWaterMark"], "1048576");
+  EXPECT_EQ(config_keys().size(), 32u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -355,6 +357,18 @@ TEST(ConfigRetention, PulsarKeysAndTheirChecks) {
   EXPECT_EQ(errs[0].key, "backlogQuotaDefaultRetentionPolicy");
   EXPECT_THAT(errs[0].message, HasSubstr("not supported"));
   EXPECT_EQ(load_err("defaultRetentionSizeInMB=-2\ndefaultRetentionTimeInMinutes=1\n")[0].key, "defaultRetentionSizeInMB");
+}
+
+TEST(ConfigWriteBuffer, WaterMarksAndTheirCheck) {
+  const Config c = load_ok("pulsarChannelWriteBufferHighWaterMark=65536\npulsarChannelWriteBufferLowWaterMark=32768\n");
+  EXPECT_EQ(c.pulsarChannelWriteBufferHighWaterMark, 65536u);
+  EXPECT_EQ(c.pulsarChannelWriteBufferLowWaterMark, 32768u);
+  EXPECT_EQ(load_ok("pulsarChannelWriteBufferHighWaterMark=0\n").pulsarChannelWriteBufferHighWaterMark, 0u);
+  // A low mark above the high one would never let a paused connection read again.
+  const auto errs = load_err("pulsarChannelWriteBufferHighWaterMark=65536\npulsarChannelWriteBufferLowWaterMark=65537\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "pulsarChannelWriteBufferLowWaterMark");
+  EXPECT_THAT(errs[0].message, HasSubstr("must not exceed"));
 }
 
 TEST(ConfigBool, TrueAndFalseInAnyCaseOnly) {

@@ -29,6 +29,10 @@ public:
   void stop_accepting();
   // Connections stop reading while `gate` is closed (publish back-pressure).
   void set_read_gate(net::ReadGate* gate) { listener_.set_read_gate(gate); }
+  // Per-connection read back-pressure on unwritten output (net::TcpListener's).
+  void set_write_buffer_water_marks(std::size_t high, std::size_t low) {
+    listener_.set_write_buffer_water_marks(high, low);
+  }
 
 private:
   // Drives SessionRouter::tick (session expiry, delayed wills) once a second while listening.

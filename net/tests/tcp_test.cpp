@@ -27,6 +27,8 @@ struct Events {
   int ticks = 0;
   int drained = 0;
   std::size_t most_queued_at_drain = 0;  // must stay 0: drained means nothing is left
+  std::size_t most_queued_after_read = 0;
+  std::size_t bytes_read = 0;
 };
 
 // Echoes every byte; "q" makes it answer "bye" and close; "b" queues kBig bytes (more than the
@@ -55,6 +57,8 @@ public:
       return;
     }
     out_.text().append(s);
+    events_.bytes_read += s.size();
+    events_.most_queued_after_read = std::max(events_.most_queued_after_read, stream_.queued_bytes());
     stream_.output_ready();
   }
   void on_closed() override { ++events_.closed; }
@@ -237,6 +241,50 @@ TEST_F(TcpListenerTest, ClosedReadGateHoldsReadsUntilItOpens) {
   EXPECT_EQ(gate.waiting(), 0u);
   run_until([&] { return c.available() >= 5; });
   EXPECT_EQ(read_n(5), "three");
+}
+
+// A peer that sends and never reads its answers: past the high water mark the connection stops
+// reading, so what the server holds for it stays bounded; once the peer reads, it goes on.
+TEST_F(TcpListenerTest, UnreadOutputAboveTheHighWaterMarkPausesReading) {
+  constexpr std::size_t kHigh = 256 * 1024, kLow = 64 * 1024, kRead = 64 * 1024;  // kRead: one read
+  constexpr std::size_t kCap = 64 * 1024 * 1024;  // what the peer tries to send
+  listener_.set_write_buffer_water_marks(kHigh, kLow);
+  const auto port = listen();
+  std::size_t written = 0;
+  std::string got;
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    asio::io_context cio;
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    s.non_blocking(true);
+    const std::string chunk(64 * 1024, 'e');
+    auto progress = std::chrono::steady_clock::now();
+    while (written < kCap && std::chrono::steady_clock::now() - progress < 500ms) {
+      boost::system::error_code ec;
+      const auto n = s.write_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        std::this_thread::sleep_for(2ms);
+        continue;
+      }
+      if (ec) break;
+      written += n;
+      progress = std::chrono::steady_clock::now();
+    }
+    // Now read: everything sent comes back, so the server read on after the pause.
+    s.non_blocking(false);
+    got.resize(written);
+    boost::system::error_code ec;
+    asio::read(s, asio::buffer(got), ec);
+    done = true;
+  });
+  run_until([&] { return done.load(); });
+  client.join();
+  EXPECT_LT(written, kCap) << "the peer's writes were held back";
+  EXPECT_LE(events_.most_queued_after_read, kHigh + kRead) << "at most one read past the high water mark";
+  EXPECT_EQ(events_.bytes_read, written) << "reading resumed once the peer read";
+  EXPECT_EQ(got.size(), written);
+  EXPECT_EQ(got.find_first_not_of('e'), std::string::npos);
 }
 
 TEST_F(TcpListenerTest, BadAddressIsAnError) {

@@ -22,6 +22,10 @@ public:
   void stop_accepting();
   // Connections stop reading while `gate` is closed (publish back-pressure).
   void set_read_gate(net::ReadGate* gate) { listener_.set_read_gate(gate); }
+  // Per-connection read back-pressure on unwritten output (net::TcpListener's).
+  void set_write_buffer_water_marks(std::size_t high, std::size_t low) {
+    listener_.set_write_buffer_water_marks(high, low);
+  }
   // Stops accepting, sends every client CLOSE_PRODUCER / CLOSE_CONSUMER for each of its
   // producers and consumers (PulsarServer::shutdown) and closes every connection once that is
   // written (their consumers' unacknowledged messages go back to their subscriptions); a
