@@ -332,6 +332,23 @@ def random_bytes(rnd, n):
     return bytes(rnd.getrandbits(8) for _ in range(n))
 
 
+def flood_without_reading(c, first, request, seconds):
+    """Sends `first`, then `request` over and over for up to `seconds` and never reads the
+    answers (a peer that would make the broker queue answers without end). Returns the bytes the
+    socket took; the broker stops reading such a connection (pulsarChannelWriteBufferHighWaterMark),
+    after which the sends block and time out."""
+    c.send(first)
+    chunk = request * max(1, 16384 // len(request))
+    deadline = time.monotonic() + seconds
+    c.sock.settimeout(0.2)
+    try:
+        while time.monotonic() < deadline:
+            c.send(chunk)
+    except socket.timeout:
+        pass
+    return c.sent
+
+
 def garbage(rnd):
     """Bytes no broker should accept after a CONNECT (or anywhere): each choice is invalid."""
     choice = rnd.randrange(6)
@@ -362,7 +379,7 @@ class MqttAttacker(threading.Thread):
         try:
             attacks = [self.valid_session, self.truncated, self.random_noise, self.connect_then_garbage,
                        self.second_connect, self.storm, self.oversized, self.qos2_then_drop,
-                       self.slow_partial]
+                       self.slow_partial, self.never_reads]
             while time.monotonic() < self.crowd.deadline:
                 attack = self.rnd.choice(attacks)
                 try:
@@ -527,6 +544,15 @@ class MqttAttacker(threading.Thread):
         c.close(rst=True)
         self.counts["mqtt closes with RST"] += 1
 
+    def never_reads(self):
+        """PINGREQs for up to a second, never reading a PINGRESP."""
+        c = self.conn()
+        sent = flood_without_reading(c, rawmqtt.connect(self.client_id(), keepalive=5), rawmqtt.pingreq(),
+                                     self.rnd.uniform(0.2, 1.0))
+        self.counts["mqtt floods never reading"] += 1
+        self.counts["mqtt bytes sent by floods never reading"] += sent
+        self.leave(c)
+
     def slow_partial(self):
         """A packet started and left hanging for a moment (a slow or stuck peer)."""
         c = self.conn()
@@ -553,7 +579,7 @@ class PulsarAttacker(threading.Thread):
         try:
             attacks = [self.valid_session, self.truncated, self.random_noise, self.valid_then_garbage,
                        self.huge_size, self.before_connect, self.close_mid_send, self.close_mid_subscribe,
-                       self.bad_checksum]
+                       self.bad_checksum, self.never_reads]
             while time.monotonic() < self.crowd.deadline:
                 attack = self.rnd.choice(attacks)
                 try:
@@ -709,6 +735,15 @@ class PulsarAttacker(threading.Thread):
         self.counts["pulsar bytes"] += c.sent
         self.counts["pulsar closes with RST"] += 1
         c.close(rst=True)
+
+    def never_reads(self):
+        """PINGs or LOOKUPs for up to a second, never reading the answers."""
+        c = self.conn()
+        request = p_ping() if self.rnd.random() < 0.5 else p_lookup(self.topic(), 1)
+        sent = flood_without_reading(c, p_connect(), request, self.rnd.uniform(0.2, 1.0))
+        self.counts["pulsar floods never reading"] += 1
+        self.counts["pulsar bytes sent by floods never reading"] += sent
+        self.leave(c)
 
     def bad_checksum(self):
         """A SEND whose CRC32C is wrong: SEND_ERROR, and the connection stays (as in Pulsar)."""
