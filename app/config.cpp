@@ -422,6 +422,9 @@ std::vector<KeySpec> make_key_specs() {
       "Largest message accepted through the Pulsar protocol, in bytes, and the max_message_size "
       "announced to Pulsar clients. Same key and default as Pulsar (5 MiB)."));
   keys.push_back(int_key(
+      "keepAliveIntervalSeconds", &Config::keepAliveIntervalSeconds, 1, 86400,
+      "Pulsar connections, as in Pulsar: a connection silent this long gets a PING and is closed after twice as long; one that has not completed its CONNECT handshake this long after it opened is closed, however many bytes it has sent. Same key and default as Pulsar. (MQTT clients have their own keep alive and 10 s to send CONNECT.)"));
+  keys.push_back(int_key(
       "maxMessagePublishBufferSizeInMB", &Config::maxMessagePublishBufferSizeInMB, 0, 1048576,
       "Back-pressure on publishers (MQTT and Pulsar): when the payloads accepted and not yet "
       "stored exceed this many MiB, mop stops reading from client connections until half of it is "

@@ -91,6 +91,9 @@ struct Config {
   std::uint32_t defaultNumPartitions = 1;
   bool brokerDeduplicationEnabled = false;  // Pulsar producers' sequence ids deduplicate sends
   std::uint32_t maxMessageSize = 5242880;  // bytes, one Pulsar message payload
+  // Pulsar connections: PING after this long silent, closed after twice; the CONNECT handshake
+  // must be done within it.
+  std::uint32_t keepAliveIntervalSeconds = 30;
   std::uint32_t maxMessagePublishBufferSizeInMB = 64;  // publish back-pressure; 0 = off
   // Read back-pressure per connection (MQTT and Pulsar): above the high mark of unwritten output
   // a connection stops reading until the low mark. Bytes; high 0 = off.

@@ -129,6 +129,7 @@ int run_standalone(const Config& config) {
   // (or advertisedAddress when there is none) and brokerServicePort (0 picks a free port).
   pulsar::server::ServerOptions pulsar_options;
   pulsar_options.max_message_size = config.maxMessageSize;
+  pulsar_options.keep_alive = std::chrono::seconds(config.keepAliveIntervalSeconds);
   pulsar_options.allow_auto_topic_creation = config.allowAutoTopicCreation;
   pulsar_options.auto_create_partitioned = config.autoTopicCreationPartitioned;
   pulsar_options.default_num_partitions = config.defaultNumPartitions;

@@ -117,7 +117,8 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["backlogQuotaDefaultRetentionPolicy"], "producer_exception");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferHighWaterMark"], "4194304");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferLowWaterMark"], "1048576");
-  EXPECT_EQ(config_keys().size(), 32u);
+  EXPECT_EQ(defaults["keepAliveIntervalSeconds"], "30");
+  EXPECT_EQ(config_keys().size(), 33u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {

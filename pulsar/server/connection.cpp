@@ -32,7 +32,8 @@ Connection::Connection(PulsarServer& server, net::Stream& stream)
       peer_(stream.peer()),
       reader_(server.options().max_message_size + kFramePadding),
       last_received_(server.clock().now()),
-      next_check_(last_received_ + server.options().keep_alive) {
+      next_check_(last_received_ + server.options().keep_alive),
+      opened_(last_received_) {
   serial_ = server_.attach(*this);
 }
 
@@ -124,6 +125,13 @@ void Connection::on_tick() {
   if (closed_) return;
   const auto now = server_.clock().now();
   const auto interval = server_.options().keep_alive;
+  if (!connected_ && now - opened_ >= interval) {
+    // As Pulsar: a handshake not done by the first keep-alive check closes the connection, however
+    // many bytes of it have trickled in meanwhile.
+    logger()->info("{}: no CONNECT within the keep-alive interval: closing", peer_);
+    close("handshake timeout");
+    return;
+  }
   if (now - last_received_ >= 2 * interval) {
     logger()->info("{}: silent for two keep-alive intervals: closing", peer_);
     close("keep-alive timeout");

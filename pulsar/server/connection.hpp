@@ -138,6 +138,7 @@ private:
   std::int32_t protocol_version_ = 0;
   TimePoint last_received_;
   TimePoint next_check_;
+  TimePoint opened_;  // the handshake must be done one keep-alive interval after this
   std::unordered_map<std::uint64_t, Producer> producers_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Consumer>> consumers_;
   // Publish callbacks outlive nothing: they check this before touching the connection.

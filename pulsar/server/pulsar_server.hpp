@@ -40,7 +40,8 @@ struct ServerOptions {
   bool deduplication = false;
   // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
   AuthenticationProvider* authentication_provider = nullptr;
-  // We ping a client silent for one interval and drop it after two (as Pulsar brokers do).
+  // We ping a client silent for one interval and drop it after two, and drop a connection whose
+  // CONNECT handshake is not done one interval after it opened (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
   // Where short topic names ("my-topic") live, as Pulsar clients expand them.
   std::string default_tenant = "public";

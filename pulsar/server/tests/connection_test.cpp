@@ -138,6 +138,30 @@ TEST_F(ConnectionTest, PingPongAndKeepAlive) {
   EXPECT_TRUE(c->closed());
 }
 
+// A peer trickling a CONNECT (or authenticating forever) is closed one keep-alive interval after
+// it connected, as in Pulsar, although it was never silent for long.
+TEST_F(ConnectionTest, HandshakeNotDoneWithinTheKeepAliveIntervalCloses) {
+  auto c = open();
+  Cmd cmd;
+  cmd.set_type(Cmd::CONNECT);
+  cmd.mutable_connect()->set_client_version("test");
+  std::string frame;
+  encode_command(cmd, frame);
+  ASSERT_GT(frame.size(), 4u);
+  for (int s = 0; s < 3; ++s) {
+    feed(*c, frame.substr(s, 1));
+    clock_.advance(std::chrono::seconds(9));
+    c->on_tick();
+    EXPECT_FALSE(c->closed()) << "at " << (s + 1) * 9 << " s";
+  }
+  feed(*c, frame.substr(3, 1));
+  clock_.advance(std::chrono::seconds(3));  // 30 s after the connection opened, 3 s after a byte
+  c->on_tick();
+  EXPECT_TRUE(c->closed());
+  EXPECT_TRUE(stream_.closed);
+  EXPECT_TRUE(drain(*c).empty()) << "nothing to say to a peer that never connected";
+}
+
 TEST_F(ConnectionTest, LookupAndPartitionedMetadata) {
   auto c = open();
   connect(*c);
