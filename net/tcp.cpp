@@ -20,7 +20,7 @@ public:
   TcpConnection(tcp::socket socket, TcpListener& listener)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
         listener_alive_(listener.alive_), gate_(listener.gate_), high_water_mark_(listener.high_water_mark_),
-        low_water_mark_(listener.low_water_mark_) {
+        low_water_mark_(listener.low_water_mark_), close_timeout_(listener.close_timeout_) {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -49,6 +49,14 @@ public:
   }
 
   void close_after_flush() override {
+    if (!closing_) {
+      // A peer that never reads would keep the flush, the socket and its output (and mop's
+      // SIGTERM, which waits for every flush) forever: past close_timeout the socket just closes.
+      timer_.expires_after(close_timeout_);
+      timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec && !self->shut_) self->lost();
+      });
+    }
     closing_ = true;
     if (!writing_ && !flush_posted_ && !shut_)
       asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
@@ -113,6 +121,7 @@ private:
   // Re-armed lazily: the timer fires at the old deadline and moves to the new one, so traffic
   // does not cost a timer operation per packet.
   void arm_timer() {
+    if (closing_) return;  // the timer is the close deadline now
     timer_.expires_at(handler_->next_deadline());
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->shut_) return;
@@ -195,6 +204,7 @@ private:
   std::size_t high_water_mark_;
   std::size_t low_water_mark_;
   bool paused_for_output_ = false;
+  std::chrono::milliseconds close_timeout_;
   std::list<std::weak_ptr<TcpConnection>>::iterator registry_pos_;
   std::unique_ptr<StreamHandler> handler_;
   std::string peer_;

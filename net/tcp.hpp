@@ -6,6 +6,7 @@
 // wakeup. Protocols plug in through StreamHandler; they talk back through Stream (stream.hpp).
 //
 // Thread: everything runs on the io_context's thread, which is also the protocol's.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -72,6 +73,9 @@ public:
     high_water_mark_ = high;
     low_water_mark_ = low;
   }
+  // How long a connection closing after a flush (close_after_flush) waits for its peer to take
+  // the output before the socket closes anyway. Applies to connections accepted from now on.
+  void set_close_timeout(std::chrono::milliseconds timeout) { close_timeout_ = timeout; }
 
 private:
   friend class TcpConnection;
@@ -86,6 +90,7 @@ private:
   ReadGate* gate_ = nullptr;
   std::size_t high_water_mark_ = 0;
   std::size_t low_water_mark_ = 0;
+  std::chrono::milliseconds close_timeout_{5000};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

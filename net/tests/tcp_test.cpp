@@ -287,6 +287,24 @@ TEST_F(TcpListenerTest, UnreadOutputAboveTheHighWaterMarkPausesReading) {
   EXPECT_EQ(got.find_first_not_of('e'), std::string::npos);
 }
 
+// A connection closing after a flush whose peer never reads: the socket closes at the close
+// timeout instead of waiting for the peer forever (which also held up mop's SIGTERM).
+TEST_F(TcpListenerTest, CloseAfterFlushGivesUpOnAPeerThatNeverReads) {
+  listener_.set_close_timeout(300ms);
+  const auto port = listen();
+  asio::io_context cio;
+  tcp::socket c(cio);
+  c.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(c, asio::buffer(std::string("b")));  // 8 MiB queued: more than the sockets hold
+  run_until([&] { return events_.queued_after_request > 0; });
+  asio::write(c, asio::buffer(std::string("q")));  // "bye" and close after the flush
+  const auto start = std::chrono::steady_clock::now();
+  run_until([&] { return listener_.connection_count() == 0; });
+  EXPECT_EQ(listener_.connection_count(), 0u) << "closed although the peer never read";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms) << "not before the close timeout";
+  EXPECT_EQ(events_.closed, 1);
+}
+
 TEST_F(TcpListenerTest, BadAddressIsAnError) {
   EXPECT_FALSE(listener_.listen("256.1.1.1.invalid", 0));
   EXPECT_EQ(listener_.connection_count(), 0u);
