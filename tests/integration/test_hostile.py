@@ -4,7 +4,8 @@ For MOP_HOSTILE_SECONDS (default 20) MOP_HOSTILE_THREADS threads (default 12, ha
 port, half on the Pulsar port) open connection after connection and send what an unauthenticated
 peer can send: valid sessions, truncated packets, random bytes, a valid CONNECT followed in the
 same write by garbage / a reserved packet type / a second CONNECT, CONNECT storms with one client
-id from many sockets, oversized and malformed lengths, Pulsar frames built by hand (a small
+id from many sockets, oversized and malformed lengths, floods of PINGREQ / PING / LOOKUP that
+never read the answers, Pulsar frames built by hand (a small
 protobuf encoder below; field numbers from PulsarApi.proto, mop's copy is
 pulsar/codec/proto/pulsar_api.proto) followed by garbage, huge declared frame sizes, closes in
 the middle of a SEND or a SUBSCRIBE, and abrupt closes (SO_LINGER 0: a RST) at random moments.
@@ -45,15 +46,16 @@ ANSWER_TIMEOUT = 15.0
 GOOD_TOPIC = "hostile/good"
 SANITIZER_MARKS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
-# The RSS limit, in MiB. What the crowd can make mop hold at once: each crowd thread has one or
-# two connections open at a time (a storm: up to 16), each holding at most one partial packet
-# (1 MiB MQTT / 5 MiB Pulsar frame limit) plus its unsent output; about 30 connections x 6 MiB
-# = 180 MiB at worst. Add RocksDB's memtables and caches (its defaults: 64 MiB per memtable, a
-# few column families) and mop's own baseline (~20 MiB): well under 512 MiB. Under ASan the
-# allocator keeps up to 256 MiB of freed memory in quarantine and adds redzones and shadow
-# memory, hence the larger limit. The point is to catch unbounded growth (a buffer per byte
-# received, a leak per connection), which over the crowd's tens of thousands of connections
-# and hundreds of MiB sent would be far above either figure.
+# The RSS limit, in MiB. What the crowd can make mop hold at once: each crowd thread has one
+# connection open at a time (a storm: up to 16, about 30 in all), each holding at most one partial
+# packet (1 MiB MQTT / 5 MiB Pulsar frame limit) and its unwritten output, which reading stops at
+# (pulsarChannelWriteBufferHighWaterMark, 4 MiB, plus the answers to one 64 KiB read): about
+# 30 x 9 MiB = 270 MiB if every connection hit both limits at once, which they do not. Add
+# RocksDB's memtables (its default 64 MiB each) and mop's own ~20 MiB: under 512 MiB. Under ASan
+# the allocator also keeps up to 256 MiB of freed memory in quarantine and adds redzones and
+# shadow memory (mop starts at ~125 MiB there), hence 1536. The point is to catch unbounded
+# growth (an answer queued per request never read, a buffer or a leak per connection), which
+# over the crowd's thousands of connections and the GiB its floods send would pass either.
 RSS_LIMIT_MIB = int(os.environ.get("MOP_HOSTILE_RSS_LIMIT_MIB", "0")) or None
 
 
@@ -1046,6 +1048,29 @@ class HostileCrowd(unittest.TestCase):
         c.send(p_connect())
         self.assertEqual(c.pulsar_command(), P_CONNECTED)
         c.close()
+
+        # A peer that sends requests and never reads the answers is held back: mop stops reading
+        # it (pulsarChannelWriteBufferHighWaterMark, 4 MiB of unwritten answers), so its sends
+        # block for good once that and the sockets' buffers (a few MiB each way on loopback) are
+        # full. Without the bound mop reads on, queueing every answer, and the sends never block.
+        for port, first, request in ((broker.port, rawmqtt.connect("hostile-flood", keepalive=60), rawmqtt.pingreq()),
+                                     (pulsar_port, p_connect(), p_ping())):
+            c = Conn(port)
+            c.send(first)
+            chunk = request * (65536 // len(request))
+            deadline = time.monotonic() + 20
+            c.sock.settimeout(1.0)
+            blocked = False
+            while not blocked and time.monotonic() < deadline and c.sent < (256 << 20):
+                try:
+                    c.send(chunk)
+                except socket.timeout:
+                    blocked = True
+            print("  a peer that never reads: %d bytes taken on port %d before its sends blocked (%s)"
+                  % (c.sent, port, "blocked" if blocked else "never blocked"), file=sys.stderr, flush=True)
+            c.close(rst=True)
+            self.assertTrue(blocked, "mop kept reading a peer that never reads its answers (%d bytes)" % c.sent)
+            self.assertLess(c.sent, 64 << 20)
         sub.disconnect()
         pub.client.disconnect()
 
