@@ -115,7 +115,7 @@ int run_standalone(const Config& config) {
   if (config.serves_mqtt()) {
     for (const auto& listener : config.mqttListeners) {
       auto bound = tcp.listen(listener.host, listener.port);
-      if (!bound) {
+      if (!bound.ok()) {
         logger->critical("cannot listen on {}: {}", listener.to_string(), bound.error().message());
         return 1;
       }
@@ -148,7 +148,7 @@ int run_standalone(const Config& config) {
     const std::string advertised = have_mqtt ? config.advertised_host(config.mqttListeners.front())
                                              : (config.advertisedAddress.empty() ? bind_host : config.advertisedAddress);
     auto bound = pulsar_tcp.listen(bind_host, config.brokerServicePort);
-    if (!bound) {
+    if (!bound.ok()) {
       // A port the user configured is honoured or refused; the implicit default is best effort,
       // so that an MQTT-only mop beside a Pulsar broker (or a second mop) still starts.
       if (config.sources.contains("brokerServicePort")) {

@@ -100,12 +100,12 @@ void Broker::close_receiver(service::ReceiverId id) {
   receivers_.erase(it);
 }
 
-Status Broker::subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& options,
-                         service::ReceiverId receiver_id) {
+Result<void> Broker::subscribe(const TopicName& topic, const std::string& subscription,
+                               const SubscriptionOptions& options, service::ReceiverId receiver_id) {
   Receiver* r = receiver(receiver_id);
   if (r == nullptr) return std::make_error_code(std::errc::invalid_argument);
-  auto result = get_or_create(topic).subscribe(subscription, options, *r);
-  return result.error();
+  if (auto result = get_or_create(topic).subscribe(subscription, options, *r); !result.ok()) return result.error();
+  return {};
 }
 
 void Broker::detach(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver_id) {

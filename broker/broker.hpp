@@ -55,7 +55,7 @@ public:
   void pause(service::ReceiverId id);
   void close_receiver(service::ReceiverId id);
 
-  Status subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& options,
+  Result<void> subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& options,
                    service::ReceiverId receiver);
   void detach(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
   void unsubscribe(const TopicName& topic, const std::string& subscription);

@@ -18,7 +18,7 @@ Subscription::Attachments::const_iterator Subscription::find(const Receiver& rec
                       [&](const auto& a) { return a->receiver == &receiver; });
 }
 
-Status Subscription::attach(Receiver& receiver) {
+Result<void> Subscription::attach(Receiver& receiver) {
   if (find(receiver) != attachments_.end()) return {};
   if (type_ == SubscriptionType::exclusive && !attachments_.empty()) return service::ServiceError::consumer_busy;
   auto a = std::make_unique<Attachment>();

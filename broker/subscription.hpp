@@ -44,7 +44,7 @@ public:
   const Cursor& cursor() const { return cursor_; }
 
   // Attaching the same receiver twice is a no-op. Does not dispatch: call dispatch() after.
-  Status attach(Receiver& receiver);
+  Result<void> attach(Receiver& receiver);
   // Returns false if the receiver was not attached. Its unacknowledged messages are queued
   // for redelivery; call dispatch() after to hand them to the remaining receivers.
   bool detach(Receiver& receiver);

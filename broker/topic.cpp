@@ -79,7 +79,7 @@ Result<Subscription*> Topic::subscribe(const std::string& name, const Subscripti
     sync_min_floor();
   }
   Subscription& sub = *it->second;
-  if (const auto ec = sub.attach(receiver)) return ec;
+  if (auto r = sub.attach(receiver); !r.ok()) return r.error();
   sub.dispatch();
   return &sub;
 }

@@ -19,7 +19,6 @@
 namespace {
 
 using namespace mop::pulsar;
-using mop::Status;
 
 // Small bounds: the checks must fire often, and no input may make us allocate much.
 constexpr std::size_t kMaxUncompressed = 64 * 1024;
@@ -40,13 +39,13 @@ void exercise_payload(const proto::MessageMetadata& metadata, std::span<const st
   if (!plain.ok()) return;
   if (metadata.has_num_messages_in_batch()) {
     std::vector<BatchMessage> messages;
-    if (!parse_batch(*plain, metadata.num_messages_in_batch(), messages)) {
+    if (parse_batch(*plain, metadata.num_messages_in_batch(), messages).ok()) {
       // A batch that parses must rebuild into one that parses to the same messages. (Not to the
       // same bytes: protobuf re-encodes overlong varints and repeated fields canonically.)
       std::string rebuilt;
       for (auto& m : messages) append_batch_message(m.metadata, m.payload, rebuilt);
       std::vector<BatchMessage> again;
-      if (parse_batch(span_of(rebuilt), metadata.num_messages_in_batch(), again)) fail("rebuilt batch does not parse");
+      if (!parse_batch(span_of(rebuilt), metadata.num_messages_in_batch(), again).ok()) fail("rebuilt batch does not parse");
       if (again.size() != messages.size()) fail("rebuilt batch has a different count");
       for (std::size_t i = 0; i < again.size(); ++i) {
         if (!std::equal(again[i].payload.begin(), again[i].payload.end(), messages[i].payload.begin(),
@@ -64,9 +63,9 @@ void exercise_decompressors(std::span<const std::uint8_t> bytes) {
   const std::uint32_t claimed = (std::uint32_t{bytes[0]} << 8 | bytes[1]) * 4;  // up to ~256 KiB, above the limit too
   std::string out;
   for (auto type : {proto::LZ4, proto::ZLIB, proto::ZSTD, proto::SNAPPY}) {
-    const Status st = decompress(type, bytes.subspan(2), claimed, kMaxUncompressed, out);
-    if (!st && out.size() != claimed) fail("decompress succeeded with the wrong size");
-    if (st && !out.empty()) fail("decompress failed but left output");
+    const auto r = decompress(type, bytes.subspan(2), claimed, kMaxUncompressed, out);
+    if (r.ok() && out.size() != claimed) fail("decompress succeeded with the wrong size");
+    if (!r.ok() && !out.empty()) fail("decompress failed but left output");
   }
 }
 

@@ -56,7 +56,7 @@ bool Conn::on_bytes(std::span<const std::uint8_t> bytes) {
   reader_.feed(bytes);
   for (;;) {
     auto r = reader_.next();
-    if (!r) {
+    if (!r.ok()) {
       fail("bad frame from the broker on " + client_id_ + ": " + r.error().message());
       return false;
     }
@@ -75,7 +75,7 @@ bool Conn::handle(const mqtt::Frame& f) {
     return !closed_;
   }
   auto r = mqtt::decode_server_packet(f, w_.run.version);
-  if (!r) {
+  if (!r.ok()) {
     fail("undecodable packet from the broker on " + client_id_ + ": " + r.error().message());
     return false;
   }

@@ -34,7 +34,7 @@ bool PulsarClient::feed(std::span<const std::uint8_t> bytes, std::string& out, C
   reader_.feed(bytes);
   for (;;) {
     auto r = reader_.next();
-    if (!r) {
+    if (!r.ok()) {
       fail(l, "bad frame from the broker: " + r.error().message());
       return false;
     }
@@ -221,7 +221,7 @@ bool PulsarClient::on_message(const pulsar::Frame& f, std::string& out, ClientLi
   if (m.consumer_id() != kConsumerId) return fail(l, "MESSAGE for unknown consumer"), false;
   const auto& meta = *f.metadata;
   auto body = pulsar::uncompressed_payload(meta, f.payload, cfg_.max_frame_size, scratch_);
-  if (!body) return fail(l, "undecodable MESSAGE payload: " + body.error().message()), false;
+  if (!body.ok()) return fail(l, "undecodable MESSAGE payload: " + body.error().message()), false;
   std::uint32_t n = 1;
   if (meta.has_num_messages_in_batch()) {
     // Only a present num_messages_in_batch makes an entry a batch (messages from MQTT have none).
@@ -230,7 +230,7 @@ bool PulsarClient::on_message(const pulsar::Frame& f, std::string& out, ClientLi
     for (;;) {
       std::span<const std::uint8_t> payload;
       auto more = batch.next(rx_single_, payload);
-      if (!more) return fail(l, "bad batch in MESSAGE: " + more.error().message()), false;
+      if (!more.ok()) return fail(l, "bad batch in MESSAGE: " + more.error().message()), false;
       if (!*more) break;
       ++n;
       l.on_message(payload);

@@ -151,9 +151,10 @@ void EmbeddedService::close_receiver(ReceiverId receiver) {
   receivers_.erase(receiver);
 }
 
-Status EmbeddedService::subscribe(const TopicName& topic, const std::string& subscription,
-                                  const SubscriptionOptions& opts, ReceiverId receiver) {
-  return broker_.subscribe(topic, subscription, opts, receiver);
+std::error_code EmbeddedService::subscribe(const TopicName& topic, const std::string& subscription,
+                                           const SubscriptionOptions& opts, ReceiverId receiver) {
+  const auto r = broker_.subscribe(topic, subscription, opts, receiver);
+  return r.ok() ? std::error_code{} : r.error();
 }
 
 void EmbeddedService::detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) {

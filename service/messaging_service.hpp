@@ -201,8 +201,10 @@ public:
 
   // Creates the subscription if it does not exist (at opts.initial_position) and attaches the
   // receiver. Errors: consumer_busy for a second receiver on an exclusive subscription.
-  virtual Status subscribe(const TopicName& topic, const std::string& subscription,
-                           const SubscriptionOptions& opts, ReceiverId receiver) = 0;
+  // TEMPORARY (issue 12, phase 1): a std::error_code, "no error" meaning success, until
+  // mqtt/server and pulsar/server are converted; then Result<void>.
+  virtual std::error_code subscribe(const TopicName& topic, const std::string& subscription,
+                                    const SubscriptionOptions& opts, ReceiverId receiver) = 0;
   // Detaches `receiver` from the subscription (unacknowledged messages go back for redelivery).
   virtual void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
   // Deletes the subscription and its cursor.

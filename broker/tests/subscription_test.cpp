@@ -41,7 +41,7 @@ TEST_F(SubscriptionTest, OfflineSubscriptionKeepsBacklogUntilAReceiverHasPermits
   append("b");
   sub->dispatch();
   EXPECT_EQ(sub->backlog(), 2u);
-  ASSERT_FALSE(sub->attach(r1));
+  ASSERT_TRUE(sub->attach(r1).ok());
   sub->dispatch();
   EXPECT_TRUE(s1.got.empty());
   EXPECT_EQ(r1.waiting_subscriptions(), 1u) << "waits for permits in the receiver's ready queue";
@@ -56,8 +56,8 @@ TEST_F(SubscriptionTest, StartsAtLatestOrEarliest) {
   append("old");
   auto latest = make("l", SubscriptionType::shared);
   auto earliest = make("e", SubscriptionType::shared, service::InitialPosition::earliest);
-  ASSERT_FALSE(latest->attach(r1));
-  ASSERT_FALSE(earliest->attach(r2));
+  ASSERT_TRUE(latest->attach(r1).ok());
+  ASSERT_TRUE(earliest->attach(r2).ok());
   r1.flow(10);
   r2.flow(10);
   latest->dispatch();
@@ -68,18 +68,18 @@ TEST_F(SubscriptionTest, StartsAtLatestOrEarliest) {
 
 TEST_F(SubscriptionTest, ExclusiveRefusesASecondReceiver) {
   auto sub = make("s", SubscriptionType::exclusive);
-  EXPECT_FALSE(sub->attach(r1));
-  EXPECT_FALSE(sub->attach(r1));
+  EXPECT_TRUE(sub->attach(r1).ok());
+  EXPECT_TRUE(sub->attach(r1).ok());
   EXPECT_EQ(sub->attach(r2), service::ServiceError::consumer_busy);
   EXPECT_EQ(sub->receiver_count(), 1u);
   EXPECT_TRUE(sub->detach(r1));
-  EXPECT_FALSE(sub->attach(r2));
+  EXPECT_TRUE(sub->attach(r2).ok());
 }
 
 TEST_F(SubscriptionTest, SharedRoundRobinsOverReceiversWithPermits) {
   auto sub = make("s", SubscriptionType::shared);
-  ASSERT_FALSE(sub->attach(r1));
-  ASSERT_FALSE(sub->attach(r2));
+  ASSERT_TRUE(sub->attach(r1).ok());
+  ASSERT_TRUE(sub->attach(r2).ok());
   r1.flow(2);
   r2.flow(10);
   for (auto p : {"0", "1", "2", "3", "4", "5"}) append(p);
@@ -90,8 +90,8 @@ TEST_F(SubscriptionTest, SharedRoundRobinsOverReceiversWithPermits) {
 
 TEST_F(SubscriptionTest, FailoverUsesFirstAttachedAndRedeliversOnDetach) {
   auto sub = make("s", SubscriptionType::failover);
-  ASSERT_FALSE(sub->attach(r1));
-  ASSERT_FALSE(sub->attach(r2));
+  ASSERT_TRUE(sub->attach(r1).ok());
+  ASSERT_TRUE(sub->attach(r2).ok());
   EXPECT_EQ(sub->active_receiver(), &r1);
   r1.flow(10);
   r2.flow(10);
@@ -112,8 +112,8 @@ TEST_F(SubscriptionTest, FailoverUsesFirstAttachedAndRedeliversOnDetach) {
 
 TEST_F(SubscriptionTest, RedeliveriesGoFirstInIdOrder) {
   auto sub = make("s", SubscriptionType::shared);
-  ASSERT_FALSE(sub->attach(r1));
-  ASSERT_FALSE(sub->attach(r2));
+  ASSERT_TRUE(sub->attach(r1).ok());
+  ASSERT_TRUE(sub->attach(r2).ok());
   r1.flow(10);
   r2.flow(10);
   for (auto p : {"0", "1", "2", "3"}) append(p);
@@ -129,8 +129,8 @@ TEST_F(SubscriptionTest, RedeliveriesGoFirstInIdOrder) {
 
 TEST_F(SubscriptionTest, KeySharedSendsAKeyToOneReceiverAndWaitsForIt) {
   auto sub = make("s", SubscriptionType::key_shared);
-  ASSERT_FALSE(sub->attach(r1));
-  ASSERT_FALSE(sub->attach(r2));
+  ASSERT_TRUE(sub->attach(r1).ok());
+  ASSERT_TRUE(sub->attach(r2).ok());
   r1.flow(100);
   r2.flow(100);
   for (int i = 0; i < 30; ++i) append(std::to_string(i), "k" + std::to_string(i % 5));
@@ -154,7 +154,7 @@ TEST_F(SubscriptionTest, AckBeforeDispatchSkipsTheEntry) {
   append("c");
   EXPECT_FALSE(sub->ack({3, 1, -1}));
   EXPECT_EQ(sub->backlog(), 2u);
-  ASSERT_FALSE(sub->attach(r1));
+  ASSERT_TRUE(sub->attach(r1).ok());
   r1.flow(10);
   sub->dispatch();
   EXPECT_EQ(s1.payloads(), strs({"a", "c"}));
@@ -174,14 +174,14 @@ TEST_F(SubscriptionTest, ReadyQueueServesSubscriptionsFairly) {
   auto a = make("a", SubscriptionType::shared);
   auto b = make("b", SubscriptionType::shared);
   for (auto p : {"0", "1", "2"}) append(p);
-  ASSERT_FALSE(a->attach(r1));
-  ASSERT_FALSE(b->attach(r1));
+  ASSERT_TRUE(a->attach(r1).ok());
+  ASSERT_TRUE(b->attach(r1).ok());
   a->dispatch();
   b->dispatch();
   a = make("a2", SubscriptionType::shared, service::InitialPosition::earliest);  // replaces a: unlinks cleanly
   b = make("b2", SubscriptionType::shared, service::InitialPosition::earliest);
-  ASSERT_FALSE(a->attach(r1));
-  ASSERT_FALSE(b->attach(r1));
+  ASSERT_TRUE(a->attach(r1).ok());
+  ASSERT_TRUE(b->attach(r1).ok());
   a->dispatch();
   b->dispatch();
   EXPECT_EQ(r1.waiting_subscriptions(), 2u);
@@ -198,7 +198,7 @@ TEST_F(SubscriptionTest, ReadyQueueServesSubscriptionsFairly) {
 TEST_F(SubscriptionTest, DestroyingASubscriptionDetachesItsReceivers) {
   auto sub = make("s", SubscriptionType::shared, service::InitialPosition::earliest);
   append("a");
-  ASSERT_FALSE(sub->attach(r1));
+  ASSERT_TRUE(sub->attach(r1).ok());
   sub->dispatch();
   EXPECT_EQ(r1.attachments().size(), 1u);
   EXPECT_EQ(r1.waiting_subscriptions(), 1u);

@@ -46,7 +46,7 @@ Result<Packet> decode_ack(const Frame& f) {
   if (!ack_reason_ok(f.type(), rc)) return CodecError::invalid_reason_code;
   a.reason_code = static_cast<ReasonCode>(rc);
   if (in.done()) return Packet{std::move(a)};
-  if (auto ec = read_properties(in, ctx(f.type()), false, a.properties)) return ec;
+  if (auto r = read_properties(in, ctx(f.type()), false, a.properties); !r.ok()) return r.error();
   if (!in.done()) return CodecError::trailing_bytes;
   return Packet{std::move(a)};
 }
@@ -73,7 +73,7 @@ Result<Packet> decode_disconnect_v5(const Frame& f, bool from_server) {
   if ((senders & (from_server ? 2 : 1)) == 0) return CodecError::invalid_reason_code;
   d.reason_code = static_cast<ReasonCode>(rc);
   if (in.done()) return Packet{std::move(d)};
-  if (auto ec = read_properties(in, ctx(PacketType::disconnect), from_server, d.properties)) return ec;
+  if (auto r = read_properties(in, ctx(PacketType::disconnect), from_server, d.properties); !r.ok()) return r.error();
   if (!in.done()) return CodecError::trailing_bytes;
   return Packet{std::move(d)};
 }
@@ -88,7 +88,7 @@ Result<Packet> decode_auth(const Frame& f, bool from_server) {
   in.u8(rc);
   if (rc != 0x00 && rc != 0x18 && rc != 0x19) return CodecError::invalid_reason_code;  // table 3-13
   a.reason_code = static_cast<ReasonCode>(rc);
-  if (auto ec = read_properties(in, ctx(PacketType::auth), from_server, a.properties)) return ec;
+  if (auto r = read_properties(in, ctx(PacketType::auth), from_server, a.properties); !r.ok()) return r.error();
   if (!in.done()) return CodecError::trailing_bytes;
   return Packet{std::move(a)};
 }

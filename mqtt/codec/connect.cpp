@@ -64,7 +64,7 @@ Result<Packet> decode_connect(const Frame& f) {
   if (!v5 && (flags & kPassword) && !(flags & kUsername)) return CodecError::invalid_connect_flags;
   c.clean_session = flags & kCleanSession;
   if (v5) {
-    if (auto ec = read_properties(in, ctx(PacketType::connect), false, c.properties)) return ec;
+    if (auto r = read_properties(in, ctx(PacketType::connect), false, c.properties); !r.ok()) return r.error();
   }
 
   std::string_view client_id;
@@ -75,7 +75,7 @@ Result<Packet> decode_connect(const Frame& f) {
   if (will) {
     Properties will_properties;
     if (v5) {
-      if (auto ec = read_properties(in, kWillContext, false, will_properties)) return ec;
+      if (auto r = read_properties(in, kWillContext, false, will_properties); !r.ok()) return r.error();
     }
     std::string_view topic, message;
     if (!in.bytes16(topic)) return CodecError::truncated;
@@ -185,7 +185,7 @@ Result<Packet> decode_connack_v5(const Frame& f) {
   if (c.session_present && rc != 0) return CodecError::invalid_connect_flags;
   c.reason_code = static_cast<ReasonCode>(rc);
   c.return_code = connect_return_code_for(c.reason_code);
-  if (auto ec = read_properties(in, ctx(PacketType::connack), true, c.properties)) return ec;
+  if (auto r = read_properties(in, ctx(PacketType::connack), true, c.properties); !r.ok()) return r.error();
   if (!in.done()) return CodecError::trailing_bytes;
   return Packet{std::move(c)};
 }

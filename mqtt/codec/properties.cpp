@@ -89,7 +89,7 @@ constexpr bool allowed(std::uint8_t id, std::uint8_t context) {
   return id <= kLastId && (kAllowed[id] >> context) & 1u;
 }
 
-Status read_string(In& in, std::optional<std::string>& out) {
+Result<void> read_string(In& in, std::optional<std::string>& out) {
   std::string_view s;
   if (!in.bytes16(s)) return CodecError::truncated;
   if (!valid_mqtt_utf8(s)) return CodecError::invalid_utf8;  // [MQTT-1.5.4-1]
@@ -97,7 +97,7 @@ Status read_string(In& in, std::optional<std::string>& out) {
   return {};
 }
 
-Status read_binary(In& in, std::optional<std::string>& out) {
+Result<void> read_binary(In& in, std::optional<std::string>& out) {
   std::string_view s;
   if (!in.bytes16(s)) return CodecError::truncated;
   out.emplace(s);
@@ -105,7 +105,7 @@ Status read_binary(In& in, std::optional<std::string>& out) {
 }
 
 template <typename T>
-Status read_int(In& in, std::optional<T>& out) {
+Result<void> read_int(In& in, std::optional<T>& out) {
   T v{};
   bool ok;
   if constexpr (sizeof(T) == 1) ok = in.u8(v);
@@ -117,7 +117,7 @@ Status read_int(In& in, std::optional<T>& out) {
 }
 
 // Flags whose only values are 0 and 1; anything else is a Protocol Error (3.1.2.11.6, 3.2.2.3.5 ...).
-Status read_flag(In& in, std::optional<bool>& out) {
+Result<void> read_flag(In& in, std::optional<bool>& out) {
   std::uint8_t v = 0;
   if (!in.u8(v)) return CodecError::truncated;
   if (v > 1) return CodecError::invalid_property_value;
@@ -125,18 +125,18 @@ Status read_flag(In& in, std::optional<bool>& out) {
   return {};
 }
 
-Status read_one(In& in, std::uint8_t id, Properties& p) {
+Result<void> read_one(In& in, std::uint8_t id, Properties& p) {
   switch (id) {
     case kPayloadFormat: {
-      if (auto ec = read_int(in, p.payload_format_indicator)) return ec;
-      return *p.payload_format_indicator > 1 ? CodecError::invalid_property_value : Status{};
+      if (auto r = read_int(in, p.payload_format_indicator); !r.ok()) return r.error();
+      return *p.payload_format_indicator > 1 ? Result<void>(CodecError::invalid_property_value) : Result<void>{};
     }
     case kMessageExpiry: return read_int(in, p.message_expiry_interval);
     case kContentType: return read_string(in, p.content_type);
     case kResponseTopic: {
-      if (auto ec = read_string(in, p.response_topic)) return ec;
+      if (auto r = read_string(in, p.response_topic); !r.ok()) return r.error();
       // A response topic is a topic name: no wildcards [MQTT-3.3.2-14].
-      return valid_topic_name(*p.response_topic) ? Status{} : CodecError::invalid_property_value;
+      return valid_topic_name(*p.response_topic) ? Result<void>{} : Result<void>(CodecError::invalid_property_value);
     }
     case kCorrelationData: return read_binary(in, p.correlation_data);
     case kSubscriptionId: {
@@ -162,17 +162,17 @@ Status read_one(In& in, std::uint8_t id, Properties& p) {
     case kServerReference: return read_string(in, p.server_reference);
     case kReasonString: return read_string(in, p.reason_string);
     case kReceiveMaximum: {
-      if (auto ec = read_int(in, p.receive_maximum)) return ec;
-      return *p.receive_maximum == 0 ? CodecError::invalid_property_value : Status{};  // 3.1.2.11.3
+      if (auto r = read_int(in, p.receive_maximum); !r.ok()) return r.error();
+      return *p.receive_maximum == 0 ? Result<void>(CodecError::invalid_property_value) : Result<void>{};  // 3.1.2.11.3
     }
     case kTopicAliasMaximum: return read_int(in, p.topic_alias_maximum);
     case kTopicAlias: {
-      if (auto ec = read_int(in, p.topic_alias)) return ec;
-      return *p.topic_alias == 0 ? CodecError::invalid_topic_alias : Status{};  // [MQTT-3.3.2-8]
+      if (auto r = read_int(in, p.topic_alias); !r.ok()) return r.error();
+      return *p.topic_alias == 0 ? Result<void>(CodecError::invalid_topic_alias) : Result<void>{};  // [MQTT-3.3.2-8]
     }
     case kMaximumQos: {
-      if (auto ec = read_int(in, p.maximum_qos)) return ec;
-      return *p.maximum_qos > 1 ? CodecError::invalid_property_value : Status{};  // 3.2.2.3.4
+      if (auto r = read_int(in, p.maximum_qos); !r.ok()) return r.error();
+      return *p.maximum_qos > 1 ? Result<void>(CodecError::invalid_property_value) : Result<void>{};  // 3.2.2.3.4
     }
     case kRetainAvailable: return read_flag(in, p.retain_available);
     case kUserProperty: {
@@ -183,8 +183,8 @@ Status read_one(In& in, std::uint8_t id, Properties& p) {
       return {};
     }
     case kMaximumPacketSize: {
-      if (auto ec = read_int(in, p.maximum_packet_size)) return ec;
-      return *p.maximum_packet_size == 0 ? CodecError::invalid_property_value : Status{};  // 3.1.2.11.4
+      if (auto r = read_int(in, p.maximum_packet_size); !r.ok()) return r.error();
+      return *p.maximum_packet_size == 0 ? Result<void>(CodecError::invalid_property_value) : Result<void>{};  // 3.1.2.11.4
     }
     case kWildcardSubAvailable: return read_flag(in, p.wildcard_subscription_available);
     case kSubIdAvailable: return read_flag(in, p.subscription_identifier_available);
@@ -200,7 +200,7 @@ std::size_t int_size(const std::optional<T>& v) { return v ? 1 + sizeof(T) : 0; 
 
 }  // namespace
 
-Status read_properties(In& in, std::uint8_t context, bool from_server, Properties& p) {
+Result<void> read_properties(In& in, std::uint8_t context, bool from_server, Properties& p) {
   std::uint32_t len = 0;
   switch (in.varint(len)) {
     case In::Varint::truncated: return CodecError::truncated;
@@ -229,7 +229,7 @@ Status read_properties(In& in, std::uint8_t context, bool from_server, Propertie
       if (seen & b) return CodecError::duplicate_property;
       seen |= b;
     }
-    if (auto ec = read_one(props, id, p)) return ec;
+    if (auto r = read_one(props, id, p); !r.ok()) return r.error();
   }
   // "It is a Protocol Error to include Authentication Data if there is no Authentication Method"
   // (3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3).

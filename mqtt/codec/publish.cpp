@@ -62,7 +62,7 @@ Result<Packet> decode_publish(const Frame& f, ProtocolVersion v, bool from_serve
     if (p.packet_id == 0) return CodecError::zero_packet_id;  // [MQTT-2.3.1-1]
   }
   if (v5) {
-    if (auto ec = read_properties(in, kPublishContext, from_server, p.properties)) return ec;
+    if (auto r = read_properties(in, kPublishContext, from_server, p.properties); !r.ok()) return r.error();
     if (topic.empty() && !p.properties.topic_alias) return CodecError::empty_topic_without_alias;
   }
   // The one copy of the message body: from here on it is shared, never copied again.

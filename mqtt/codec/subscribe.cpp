@@ -12,7 +12,7 @@ constexpr std::uint8_t kRetainAsPublished = 0x08;
 constexpr std::uint8_t kRetainHandlingShift = 4;
 
 // MQTT 5.0 subscription options (3.8.3.1): QoS, no local, retain as published, retain handling.
-Status read_options_v5(std::uint8_t options, std::string_view filter, SubscribeEntry& e) {
+Result<void> read_options_v5(std::uint8_t options, std::string_view filter, SubscribeEntry& e) {
   if (options & 0xC0) return CodecError::invalid_subscribe_options;  // reserved bits [MQTT-3.8.3-5]
   e.qos = options & 0x03;
   e.no_local = options & kNoLocal;
@@ -61,7 +61,7 @@ Result<Packet> decode_subscribe(const Frame& f, ProtocolVersion v) {
   if (!in.u16(s.packet_id)) return CodecError::truncated;
   if (s.packet_id == 0) return CodecError::zero_packet_id;  // [MQTT-2.3.1-1]
   if (v5) {
-    if (auto ec = read_properties(in, ctx(PacketType::subscribe), false, s.properties)) return ec;
+    if (auto r = read_properties(in, ctx(PacketType::subscribe), false, s.properties); !r.ok()) return r.error();
   }
   while (!in.done()) {
     std::string_view filter;
@@ -72,7 +72,7 @@ Result<Packet> decode_subscribe(const Frame& f, ProtocolVersion v) {
     // entry alone [MQTT-3.9.3-2 allows the failure code], so the filter is kept as sent.
     SubscribeEntry e{std::string(filter), options};
     if (v5) {
-      if (auto ec = read_options_v5(options, filter, e)) return ec;
+      if (auto r = read_options_v5(options, filter, e); !r.ok()) return r.error();
     } else if ((options & 0xFC) != 0 || (options & 0x03) == 3) {
       return CodecError::invalid_subscribe_options;  // [MQTT-3.8.3-4]
     }
@@ -107,7 +107,7 @@ Result<Packet> decode_suback(const Frame& f, ProtocolVersion v) {
   if (!in.u16(s.packet_id)) return CodecError::truncated;
   if (s.packet_id == 0) return CodecError::zero_packet_id;
   if (v5) {
-    if (auto ec = read_properties(in, ctx(PacketType::suback), true, s.properties)) return ec;
+    if (auto r = read_properties(in, ctx(PacketType::suback), true, s.properties); !r.ok()) return r.error();
   }
   const auto codes = in.rest();
   if (codes.empty()) return CodecError::empty_subscription_list;
@@ -138,7 +138,7 @@ Result<Packet> decode_unsubscribe(const Frame& f, ProtocolVersion v) {
   if (!in.u16(u.packet_id)) return CodecError::truncated;
   if (u.packet_id == 0) return CodecError::zero_packet_id;  // [MQTT-2.3.1-1]
   if (v5) {
-    if (auto ec = read_properties(in, ctx(PacketType::unsubscribe), false, u.properties)) return ec;
+    if (auto r = read_properties(in, ctx(PacketType::unsubscribe), false, u.properties); !r.ok()) return r.error();
   }
   while (!in.done()) {
     std::string_view filter;
@@ -173,7 +173,7 @@ Result<Packet> decode_unsuback_v5(const Frame& f) {
   Unsuback u;
   if (!in.u16(u.packet_id)) return CodecError::truncated;
   if (u.packet_id == 0) return CodecError::zero_packet_id;
-  if (auto ec = read_properties(in, ctx(PacketType::unsuback), true, u.properties)) return ec;
+  if (auto r = read_properties(in, ctx(PacketType::unsuback), true, u.properties); !r.ok()) return r.error();
   const auto codes = in.rest();
   // One reason code per filter of the UNSUBSCRIBE, which had at least one [MQTT-3.11.3-1].
   if (codes.empty()) return CodecError::empty_subscription_list;

@@ -122,7 +122,7 @@ inline void put_fixed_header(std::string& out, std::uint8_t first_byte, std::siz
 inline constexpr std::uint8_t kWillContext = 0;  // packet type 0 is reserved, so the slot is free
 // Reads the property length and the properties, applying table 2-4 for `context`, the
 // at-most-once rule and the value rules. `from_server` is the direction of the packet.
-Status read_properties(In& in, std::uint8_t context, bool from_server, Properties& out);
+Result<void> read_properties(In& in, std::uint8_t context, bool from_server, Properties& out);
 // Bytes of the properties allowed in `context` that `p` sets (without the property length).
 std::size_t properties_size(const Properties& p, std::uint8_t context);
 // Bytes of the whole block: property length + properties.

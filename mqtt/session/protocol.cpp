@@ -111,7 +111,7 @@ void Protocol::dispatch() {
   while (state_ == State::awaiting_connect || state_ == State::connected ||
          (state_ == State::connecting && authenticating_)) {
     auto frame = reader_.next();
-    if (!frame) {
+    if (!frame.ok()) {
       const auto ec = frame.error();
       fail_with(ec.category() == codec_category() ? reason_for(static_cast<CodecError>(ec.value()))
                                                   : ReasonCode::malformed_packet,
@@ -135,7 +135,7 @@ void Protocol::dispatch() {
       return;
     }
     auto packet = decode_client_packet(f, version_);
-    if (!packet) {
+    if (!packet.ok()) {
       handle_decode_error(f, packet.error());
       return;
     }

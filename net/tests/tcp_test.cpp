@@ -89,8 +89,8 @@ protected:
 
   std::uint16_t listen() {
     auto ep = listener_.listen("127.0.0.1", 0);
-    EXPECT_TRUE(ep);
-    return ep ? ep->port() : 0;
+    EXPECT_TRUE(ep.ok());
+    return ep.ok() ? ep->port() : 0;
   }
 
   // Runs the server's io_context until `done` holds or 5 s pass.

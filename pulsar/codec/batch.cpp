@@ -30,7 +30,7 @@ Result<bool> BatchReader::next(proto::SingleMessageMetadata& metadata, std::span
   return true;
 }
 
-Status parse_batch(std::span<const std::uint8_t> batch, std::int32_t count, std::vector<BatchMessage>& out) {
+Result<void> parse_batch(std::span<const std::uint8_t> batch, std::int32_t count, std::vector<BatchMessage>& out) {
   out.clear();
   if (count < 0) return CodecError::bad_batch;
   // The count comes from the wire: reserve no more than the bytes could possibly hold (every

@@ -37,7 +37,7 @@ struct BatchMessage {
 
 // All `count` messages of a batch (count = MessageMetadata::num_messages_in_batch). Clears `out`
 // first; on error `out` holds the messages before the bad one.
-Status parse_batch(std::span<const std::uint8_t> batch, std::int32_t count, std::vector<BatchMessage>& out);
+Result<void> parse_batch(std::span<const std::uint8_t> batch, std::int32_t count, std::vector<BatchMessage>& out);
 
 // Appends one message to a batch being built. Sets metadata.payload_size from `payload`, which is
 // why it takes the metadata by non-const reference.

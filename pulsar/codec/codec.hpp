@@ -81,7 +81,7 @@ public:
   std::uint32_t max_frame_size() const { return max_frame_size_; }
 
 private:
-  Status decode(const std::uint8_t* p, std::uint32_t n, Frame& frame);
+  Result<void> decode(const std::uint8_t* p, std::uint32_t n, Frame& frame);
 
   std::uint32_t max_frame_size_;
   std::string buf_;
@@ -96,7 +96,7 @@ private:
 
 // Parses [u32 metadata size][MessageMetadata][payload] (Frame::metadata_and_payload, or an entry
 // read back from storage). `payload` is set to the span after the metadata.
-Status decode_metadata_and_payload(std::span<const std::uint8_t> bytes, proto::MessageMetadata& metadata,
+Result<void> decode_metadata_and_payload(std::span<const std::uint8_t> bytes, proto::MessageMetadata& metadata,
                                    std::span<const std::uint8_t>& payload);
 
 // --- encoding: each function appends one whole frame (or its prefix) to `out` ---

@@ -28,7 +28,7 @@ ZSTD_DCtx* zstd_dctx() {
   return ctx.get();
 }
 
-Status compress_lz4(std::span<const std::uint8_t> in, std::string& out) {
+Result<void> compress_lz4(std::span<const std::uint8_t> in, std::string& out) {
   if (in.size() > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE)) return CodecError::uncompressed_too_large;
   const int bound = LZ4_compressBound(static_cast<int>(in.size()));
   const std::size_t at = out.size();
@@ -38,7 +38,7 @@ Status compress_lz4(std::span<const std::uint8_t> in, std::string& out) {
   return {};
 }
 
-Status compress_zlib(std::span<const std::uint8_t> in, std::string& out) {
+Result<void> compress_zlib(std::span<const std::uint8_t> in, std::string& out) {
   uLongf n = compressBound(static_cast<uLong>(in.size()));
   const std::size_t at = out.size();
   out.resize(at + n);
@@ -51,7 +51,7 @@ Status compress_zlib(std::span<const std::uint8_t> in, std::string& out) {
   return {};
 }
 
-Status compress_zstd(std::span<const std::uint8_t> in, std::string& out) {
+Result<void> compress_zstd(std::span<const std::uint8_t> in, std::string& out) {
   const std::size_t bound = ZSTD_compressBound(in.size());
   const std::size_t at = out.size();
   out.resize(at + bound);
@@ -64,7 +64,7 @@ Status compress_zstd(std::span<const std::uint8_t> in, std::string& out) {
   return {};
 }
 
-Status compress_snappy(std::span<const std::uint8_t> in, std::string& out) {
+Result<void> compress_snappy(std::span<const std::uint8_t> in, std::string& out) {
   const std::size_t at = out.size();
   out.resize(at + snappy::MaxCompressedLength(in.size()));
   std::size_t n = 0;
@@ -108,7 +108,7 @@ bool decompress_snappy(std::span<const std::uint8_t> in, std::string& out) {
 
 }  // namespace
 
-Status compress(proto::CompressionType type, std::span<const std::uint8_t> input, std::string& out) {
+Result<void> compress(proto::CompressionType type, std::span<const std::uint8_t> input, std::string& out) {
   switch (type) {
     case proto::NONE:
       out.append(chars(input), input.size());
@@ -121,7 +121,7 @@ Status compress(proto::CompressionType type, std::span<const std::uint8_t> input
   return CodecError::unsupported_compression;
 }
 
-Status decompress(proto::CompressionType type, std::span<const std::uint8_t> input, std::uint32_t uncompressed_size,
+Result<void> decompress(proto::CompressionType type, std::span<const std::uint8_t> input, std::uint32_t uncompressed_size,
                   std::size_t max_size, std::string& out) {
   out.clear();
   if (!proto::CompressionType_IsValid(type)) return CodecError::unsupported_compression;
@@ -153,8 +153,8 @@ Result<std::span<const std::uint8_t>> uncompressed_payload(const proto::MessageM
                                                            std::span<const std::uint8_t> payload,
                                                            std::size_t max_size, std::string& scratch) {
   if (metadata.compression() == proto::NONE) return payload;
-  if (Status st = decompress(metadata.compression(), payload, metadata.uncompressed_size(), max_size, scratch)) {
-    return st;
+  if (auto r = decompress(metadata.compression(), payload, metadata.uncompressed_size(), max_size, scratch); !r.ok()) {
+    return r.error();
   }
   return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(scratch.data()), scratch.size());
 }

@@ -15,13 +15,13 @@
 namespace mop::pulsar {
 
 // Appends `input` compressed with `type` to `out`. unsupported_compression for unknown types.
-Status compress(proto::CompressionType type, std::span<const std::uint8_t> input, std::string& out);
+Result<void> compress(proto::CompressionType type, std::span<const std::uint8_t> input, std::string& out);
 
 // Replaces the contents of `out` with `input` decompressed. The result must be exactly
 // `uncompressed_size` bytes, which is checked against `max_size` before anything is allocated
 // (uncompressed_too_large); corrupt or short input is corrupt_compressed_data, never a crash.
 // NONE copies `input` (uncompressed_size is not checked: producers leave it 0 then).
-Status decompress(proto::CompressionType type, std::span<const std::uint8_t> input, std::uint32_t uncompressed_size,
+Result<void> decompress(proto::CompressionType type, std::span<const std::uint8_t> input, std::uint32_t uncompressed_size,
                   std::size_t max_size, std::string& out);
 
 // The uncompressed payload of a message: `payload` itself when metadata says NONE (no copy), else

@@ -92,14 +92,14 @@ Result<std::optional<Frame>> FrameReader::next() {
 
   Frame frame;
   frame.size = static_cast<std::uint32_t>(frame_size);
-  const Status st = decode(p + 4, frame.size - 4, frame);
-  if (st && st != CodecError::checksum_mismatch) return st;
+  const auto decoded = decode(p + 4, frame.size - 4, frame);
+  if (!decoded.ok() && decoded.error() != CodecError::checksum_mismatch) return decoded.error();
   pos_ += frame.size;  // the frame is consumed, also after a checksum mismatch
-  if (st) return st;
+  if (!decoded.ok()) return decoded.error();
   return std::optional<Frame>{frame};
 }
 
-Status FrameReader::decode(const std::uint8_t* p, std::uint32_t n, Frame& frame) {
+Result<void> FrameReader::decode(const std::uint8_t* p, std::uint32_t n, Frame& frame) {
   if (n < 4) return CodecError::truncated;
   const std::uint32_t command_size = wire::get_be32(p);
   if (command_size > n - 4) return CodecError::truncated;
@@ -113,7 +113,7 @@ Status FrameReader::decode(const std::uint8_t* p, std::uint32_t n, Frame& frame)
   const std::uint8_t* q = p + 4 + command_size;
   std::uint32_t left = n - 4 - command_size;
   if (!is_payload_command(command_.type())) {
-    return left == 0 ? Status{} : Status{CodecError::bad_command};
+    return left == 0 ? Result<void>{} : Result<void>(CodecError::bad_command);
   }
 
   if (left >= 2 && wire::get_be16(q) == kMagicBrokerEntryMetadata) {
@@ -141,12 +141,14 @@ Status FrameReader::decode(const std::uint8_t* p, std::uint32_t n, Frame& frame)
   if (frame.has_checksum && crc32c(frame.metadata_and_payload) != frame.checksum) {
     return CodecError::checksum_mismatch;
   }
-  if (Status st = decode_metadata_and_payload(frame.metadata_and_payload, metadata_, frame.payload)) return st;
+  if (auto r = decode_metadata_and_payload(frame.metadata_and_payload, metadata_, frame.payload); !r.ok()) {
+    return r.error();
+  }
   frame.metadata = &metadata_;
   return {};
 }
 
-Status decode_metadata_and_payload(std::span<const std::uint8_t> bytes, proto::MessageMetadata& metadata,
+Result<void> decode_metadata_and_payload(std::span<const std::uint8_t> bytes, proto::MessageMetadata& metadata,
                                    std::span<const std::uint8_t>& payload) {
   if (bytes.size() < 4) return CodecError::truncated;
   const std::uint32_t size = wire::get_be32(bytes.data());

@@ -21,7 +21,7 @@ Result<Packet> decode(const Bytes& wire, ProtocolVersion v, Side side) {
   FrameReader reader(kMaxRemainingLength + 5);
   reader.feed(wire);
   auto frame = reader.next();
-  if (!frame) return frame.error();
+  if (!frame.ok()) return frame.error();
   EXPECT_TRUE(frame->has_value()) << "test bytes do not hold a whole packet";
   if (!frame->has_value()) return CodecError::truncated;
   EXPECT_EQ(reader.buffered(), 0u) << "test bytes hold more than one packet";

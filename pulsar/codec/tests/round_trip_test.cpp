@@ -331,7 +331,7 @@ TEST(RoundTrip, DecodeMetadataAndPayloadOfAStoredEntry) {
   ASSERT_TRUE(r.frame);
   proto::MessageMetadata m;
   std::span<const std::uint8_t> payload;
-  ASSERT_FALSE(decode_metadata_and_payload(r.frame->metadata_and_payload, m, payload));
+  ASSERT_TRUE(decode_metadata_and_payload(r.frame->metadata_and_payload, m, payload).ok());
   EXPECT_EQ(m.sequence_id(), 77u);
   EXPECT_EQ(view_of(payload), "abc");
   EXPECT_EQ(decode_metadata_and_payload(r.frame->metadata_and_payload.first(3), m, payload), CodecError::truncated);
