@@ -47,9 +47,9 @@ int run_standalone(const Config& config) {
   storage::RocksStore::Options store_options;
   store_options.sync = config.journalSyncData;
   auto opened = storage::RocksStore::open(config.dataDir, store_options);
-  if (!opened) {
+  if (!opened.ok()) {
     logger->critical("cannot open the store in dataDir {}: {}", config.dataDir, opened.error().to_string());
-    if (opened.error().code != make_error_code(storage::StorageErrc::newer_format)) {
+    if (opened.error().code != storage::StorageErrc::newer_format) {
       logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs "
                        "what it can without dropping sound data",
                        config.dataDir);
@@ -202,7 +202,9 @@ int run_standalone(const Config& config) {
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.
-  if (const auto e = store.flush()) logger->error("flushing the store failed: {}", e.to_string());
+  if (const auto flushed = store.flush(); !flushed.ok()) {
+    logger->error("flushing the store failed: {}", flushed.error().to_string());
+  }
   io.restart();
   io.poll();
   logger->info("mop standalone stopped");

@@ -48,7 +48,7 @@ int run_repair(const std::string& dir) {
   options.repair = true;
   options.create_if_missing = false;
   auto store = storage::RocksStore::open(dir, options);
-  if (!store) {
+  if (!store.ok()) {
     const auto& e = store.error();
     std::printf("store %s: cannot be opened for repair: %s\n", dir.c_str(), e.to_string().c_str());
     if (e.message.find("While lock file") != std::string::npos) {
@@ -108,7 +108,7 @@ int run_store_command(const std::vector<std::string>& args) {
   options.read_only = true;
   options.create_if_missing = false;
   auto store = storage::RocksStore::open(dir, options);
-  if (!store) {
+  if (!store.ok()) {
     std::printf("store %s: cannot be opened: %s\n", dir.c_str(), store.error().to_string().c_str());
     return 1;
   }

@@ -80,8 +80,8 @@ void BM_GroupCommit(benchmark::State& state) {
           Batch b;
           b.append(t, {t, base + static_cast<std::uint64_t>(i), -1}, payload);
           auto mine = std::make_shared<std::atomic<bool>>(false);
-          (*store)->write(std::move(b), direct, [&done, &failed, mine](const Error& e) {
-            if (e) ++failed;
+          (*store)->write(std::move(b), direct, [&done, &failed, mine](const Result<void, Error>& r) {
+            if (!r.ok()) ++failed;
             *mine = true;
             ++done;
           });
@@ -89,7 +89,7 @@ void BM_GroupCommit(benchmark::State& state) {
             while (!*mine) std::this_thread::yield();
           }
         }
-        if (!closed) (*store)->flush();
+        if (!closed) (void)(*store)->flush();
       });
     }
     for (auto& th : threads) th.join();

@@ -142,10 +142,11 @@ public:
     return false;
   }
   // The final verdict: trailing bytes are corruption too (a v1 decoder knows every v1 field).
-  std::optional<std::string> finish(bool ok) {
+  Result<void, std::string> finish(bool ok) {
     if (ok && pos_ != in_.size()) fail(fmt::format("{} trailing bytes", in_.size() - pos_));
     if (!ok && !error_) error_ = "bad value";
-    return error_;
+    if (error_) return *error_;
+    return {};
   }
   bool done() const { return pos_ == in_.size(); }
 
@@ -207,7 +208,7 @@ std::string encode_message(const Message& m) {
   return w.take();
 }
 
-std::optional<std::string> decode_message(std::string_view in, Message& out) {
+Result<void, std::string> decode_message(std::string_view in, Message& out) {
   Reader r(in);
   return r.finish(r.version() && read_message_body(r, out));
 }
@@ -218,7 +219,7 @@ std::string encode_topic_value(std::uint64_t id) {
   return w.take();
 }
 
-std::optional<std::string> decode_topic_value(std::string_view in, std::uint64_t& id) {
+Result<void, std::string> decode_topic_value(std::string_view in, std::uint64_t& id) {
   Reader r(in);
   return r.finish(r.version() && r.varint(id));
 }
@@ -230,7 +231,7 @@ std::string encode_position(MessageId id) {
   return w.take();
 }
 
-std::optional<std::string> decode_position(std::string_view in, MessageId& out) {
+Result<void, std::string> decode_position(std::string_view in, MessageId& out) {
   Reader r(in);
   return r.finish(r.version() && read_position(r, out));
 }
@@ -242,7 +243,7 @@ std::string encode_subscription(const SubscriptionRecord& s) {
   return w.take();
 }
 
-std::optional<std::string> decode_subscription(std::string_view in, SubscriptionRecord& out) {
+Result<void, std::string> decode_subscription(std::string_view in, SubscriptionRecord& out) {
   Reader r(in);
   std::uint8_t type = 0;
   bool ok = r.version() && r.u8(type) && r.boolean(out.durable);
@@ -264,7 +265,7 @@ std::string encode_cursor(const CursorRecord& c) {
   return w.take();
 }
 
-std::optional<std::string> decode_cursor(std::string_view in, CursorRecord& out) {
+Result<void, std::string> decode_cursor(std::string_view in, CursorRecord& out) {
   Reader r(in);
   out = CursorRecord{};
   std::uint64_t n = 0;
@@ -308,7 +309,7 @@ std::string encode_session(const SessionRecord& s) {
   return w.take();
 }
 
-std::optional<std::string> decode_session(std::string_view in, SessionRecord& out) {
+Result<void, std::string> decode_session(std::string_view in, SessionRecord& out) {
   Reader r(in);
   const std::string client = std::move(out.client_id);
   out = SessionRecord{};
@@ -352,7 +353,7 @@ std::string encode_will(const WillRecord& w) {
   return out.take();
 }
 
-std::optional<std::string> decode_will(std::string_view in, WillRecord& out) {
+Result<void, std::string> decode_will(std::string_view in, WillRecord& out) {
   Reader r(in);
   const std::string client = std::move(out.client_id);
   out = WillRecord{};
@@ -369,7 +370,7 @@ std::string encode_partitioned(const PartitionedTopicRecord& r) {
   return w.take();
 }
 
-std::optional<std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out) {
+Result<void, std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out) {
   Reader r(in);
   bool ok = r.version() && r.varint_as(out.partitions, UINT32_MAX);
   if (ok && out.partitions == 0) ok = r.fail("partition count 0");
@@ -390,7 +391,7 @@ std::string encode_schema(const SchemaRecord& s) {
   return w.take();
 }
 
-std::optional<std::string> decode_schema(std::string_view in, SchemaRecord& out) {
+Result<void, std::string> decode_schema(std::string_view in, SchemaRecord& out) {
   Reader r(in);
   const std::string topic = std::move(out.topic);
   out = SchemaRecord{};
@@ -412,7 +413,7 @@ std::string encode_producer_sequence(const ProducerSequence& p) {
   return w.take();
 }
 
-std::optional<std::string> decode_producer_sequence(std::string_view in, ProducerSequence& out) {
+Result<void, std::string> decode_producer_sequence(std::string_view in, ProducerSequence& out) {
   Reader r(in);
   const std::string producer = std::move(out.producer);
   out = ProducerSequence{};

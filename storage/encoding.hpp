@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.hpp"
+
 #include "storage/records.hpp"
 
 namespace mop::storage {
@@ -37,27 +39,27 @@ std::string printable(std::string_view k);
 
 // Message encoding shared by log entries, retained messages and wills.
 std::string encode_message(const Message& m);
-// Returns a reason on failure ("truncated", "unsupported value version 7", ...).
-std::optional<std::string> decode_message(std::string_view in, Message& out);
+// Fails with a reason ("truncated", "unsupported value version 7", ...).
+Result<void, std::string> decode_message(std::string_view in, Message& out);
 
 std::string encode_topic_value(std::uint64_t id);
-std::optional<std::string> decode_topic_value(std::string_view in, std::uint64_t& id);
+Result<void, std::string> decode_topic_value(std::string_view in, std::uint64_t& id);
 std::string encode_position(MessageId id);  // log floors, next-topic-id uses be64 instead
-std::optional<std::string> decode_position(std::string_view in, MessageId& out);
+Result<void, std::string> decode_position(std::string_view in, MessageId& out);
 std::string encode_subscription(const SubscriptionRecord& s);  // name is in the key
-std::optional<std::string> decode_subscription(std::string_view in, SubscriptionRecord& out);
+Result<void, std::string> decode_subscription(std::string_view in, SubscriptionRecord& out);
 std::string encode_cursor(const CursorRecord& c);
-std::optional<std::string> decode_cursor(std::string_view in, CursorRecord& out);
+Result<void, std::string> decode_cursor(std::string_view in, CursorRecord& out);
 std::string encode_session(const SessionRecord& s);  // client id is in the key
-std::optional<std::string> decode_session(std::string_view in, SessionRecord& out);
+Result<void, std::string> decode_session(std::string_view in, SessionRecord& out);
 std::string encode_will(const WillRecord& w);  // client id is in the key
-std::optional<std::string> decode_will(std::string_view in, WillRecord& out);
+Result<void, std::string> decode_will(std::string_view in, WillRecord& out);
 // Pulsar topic metadata (added to format 1 without a format bump: new column families, see FORMAT.md).
 std::string encode_partitioned(const PartitionedTopicRecord& r);  // topic name is in the key
-std::optional<std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out);
+Result<void, std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out);
 std::string encode_schema(const SchemaRecord& s);  // topic name is in the key
-std::optional<std::string> decode_schema(std::string_view in, SchemaRecord& out);
+Result<void, std::string> decode_schema(std::string_view in, SchemaRecord& out);
 std::string encode_producer_sequence(const ProducerSequence& p);  // topic id and producer are in the key
-std::optional<std::string> decode_producer_sequence(std::string_view in, ProducerSequence& out);
+Result<void, std::string> decode_producer_sequence(std::string_view in, ProducerSequence& out);
 
 }  // namespace mop::storage

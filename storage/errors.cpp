@@ -35,9 +35,4 @@ const std::error_category& storage_category() noexcept {
   return c;
 }
 
-std::string Error::to_string() const {
-  if (!code) return "ok";
-  return code.message() + ": " + message;
-}
-
 }  // namespace mop::storage

@@ -1,14 +1,14 @@
 #pragma once
 // Errors of the storage layer: a std::error_code in the `storage` category (what callers branch
 // on) plus a message naming what failed: the column family, the key and the store's path, so
-// that an operator can find the damaged record. No exceptions on the data plane: RocksDB's
-// Status is converted at the boundary. Plain values; usable on any thread.
-#include <cassert>
-#include <optional>
+// that an operator can find the damaged record (mop::Error, core/result.hpp). No exceptions on
+// the data plane: RocksDB's Status is converted to a StorageErrc at the boundary, never matched
+// by its text. Plain values; usable on any thread.
 #include <string>
 #include <system_error>
 #include <type_traits>
-#include <utility>
+
+#include "core/result.hpp"
 
 namespace mop::storage {
 
@@ -25,43 +25,9 @@ enum class StorageErrc {
 const std::error_category& storage_category() noexcept;
 inline std::error_code make_error_code(StorageErrc e) noexcept { return {static_cast<int>(e), storage_category()}; }
 
-// An error code and a human message. Default-constructed means success.
-struct Error {
-  std::error_code code;
-  std::string message;
-
-  Error() = default;
-  Error(std::error_code c, std::string m) : code(c), message(std::move(m)) {}
-  Error(StorageErrc c, std::string m) : code(make_error_code(c)), message(std::move(m)) {}
-
-  bool ok() const noexcept { return !code; }
-  explicit operator bool() const noexcept { return static_cast<bool>(code); }  // true on error
-  // "corruption: <message>", for logs and test output.
-  std::string to_string() const;
-};
-
-// A value or an Error (std::expected is C++23).
-template <typename T>
-class [[nodiscard]] Expected {
-public:
-  Expected(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Expected(Error error) : error_(std::move(error)) { assert(error_.code); }  // NOLINT
-
-  bool ok() const noexcept { return value_.has_value(); }
-  explicit operator bool() const noexcept { return ok(); }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const Error& error() const noexcept { return error_; }
-
-private:
-  std::optional<T> value_;
-  Error error_;
-};
+// An error code and a message naming the column family, the key and the store's path: the E of
+// every storage Result (Result<T, Error>, Result<void, Error> for success or failure).
+using Error = mop::Error;
 
 }  // namespace mop::storage
 

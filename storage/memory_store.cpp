@@ -19,7 +19,7 @@ void erase_topic(Map& m, std::uint64_t topic) {
 }  // namespace
 
 void MemoryStore::write(Batch batch, Executor& executor, Completion done) {
-  Error result;
+  Result<void, Error> result;
   {
     std::lock_guard lock(mu_);
     if (failures_ > 0) {
@@ -84,7 +84,7 @@ void MemoryStore::fail_next_writes(int n, StorageErrc code) {
   failure_code_ = code;
 }
 
-Expected<std::uint64_t> MemoryStore::ensure_topic(const std::string& name) {
+Result<std::uint64_t, Error> MemoryStore::ensure_topic(const std::string& name) {
   if (name.empty()) return Error(StorageErrc::invalid_argument, "empty topic name");
   std::lock_guard lock(mu_);
   const auto [it, inserted] = topics_.emplace(name, next_topic_id_);
@@ -92,20 +92,20 @@ Expected<std::uint64_t> MemoryStore::ensure_topic(const std::string& name) {
   return it->second;
 }
 
-Expected<std::optional<std::uint64_t>> MemoryStore::find_topic(const std::string& name) const {
+Result<std::optional<std::uint64_t>, Error> MemoryStore::find_topic(const std::string& name) const {
   std::lock_guard lock(mu_);
   const auto it = topics_.find(name);
   return it == topics_.end() ? std::optional<std::uint64_t>{} : std::optional{it->second};
 }
 
-Expected<std::vector<TopicRecord>> MemoryStore::topics() const {
+Result<std::vector<TopicRecord>, Error> MemoryStore::topics() const {
   std::lock_guard lock(mu_);
   std::vector<TopicRecord> out;
   for (const auto& [name, id] : topics_) out.push_back({id, name});
   return out;
 }
 
-Expected<std::optional<LogBounds>> MemoryStore::log_bounds(std::uint64_t topic) const {
+Result<std::optional<LogBounds>, Error> MemoryStore::log_bounds(std::uint64_t topic) const {
   std::lock_guard lock(mu_);
   const auto log = logs_.find(topic);
   const auto floor = floors_.find(topic);
@@ -121,7 +121,7 @@ Expected<std::optional<LogBounds>> MemoryStore::log_bounds(std::uint64_t topic) 
   return std::optional<LogBounds>{};
 }
 
-Expected<std::vector<LogEntry>> MemoryStore::log_read(std::uint64_t topic, MessageId from, MessageId end,
+Result<std::vector<LogEntry>, Error> MemoryStore::log_read(std::uint64_t topic, MessageId from, MessageId end,
                                                       std::size_t max) const {
   std::lock_guard lock(mu_);
   std::vector<LogEntry> out;
@@ -135,7 +135,7 @@ Expected<std::vector<LogEntry>> MemoryStore::log_read(std::uint64_t topic, Messa
   return out;
 }
 
-Expected<std::vector<SubscriptionRecord>> MemoryStore::subscriptions(std::uint64_t topic) const {
+Result<std::vector<SubscriptionRecord>, Error> MemoryStore::subscriptions(std::uint64_t topic) const {
   std::lock_guard lock(mu_);
   std::vector<SubscriptionRecord> out;
   for (auto it = subscriptions_.lower_bound({topic, std::string{}});
@@ -145,54 +145,54 @@ Expected<std::vector<SubscriptionRecord>> MemoryStore::subscriptions(std::uint64
   return out;
 }
 
-Expected<std::optional<CursorRecord>> MemoryStore::cursor(std::uint64_t topic, const std::string& subscription) const {
+Result<std::optional<CursorRecord>, Error> MemoryStore::cursor(std::uint64_t topic, const std::string& subscription) const {
   std::lock_guard lock(mu_);
   const auto it = cursors_.find({topic, subscription});
   return it == cursors_.end() ? std::optional<CursorRecord>{} : std::optional{it->second};
 }
 
-Expected<std::optional<SessionRecord>> MemoryStore::session(const std::string& client_id) const {
+Result<std::optional<SessionRecord>, Error> MemoryStore::session(const std::string& client_id) const {
   std::lock_guard lock(mu_);
   const auto it = sessions_.find(client_id);
   return it == sessions_.end() ? std::optional<SessionRecord>{} : std::optional{it->second};
 }
 
-Expected<std::vector<SessionRecord>> MemoryStore::sessions() const {
+Result<std::vector<SessionRecord>, Error> MemoryStore::sessions() const {
   std::lock_guard lock(mu_);
   std::vector<SessionRecord> out;
   for (const auto& [_, s] : sessions_) out.push_back(s);
   return out;
 }
 
-Expected<std::vector<RetainedRecord>> MemoryStore::retained() const {
+Result<std::vector<RetainedRecord>, Error> MemoryStore::retained() const {
   std::lock_guard lock(mu_);
   std::vector<RetainedRecord> out;
   for (const auto& [_, r] : retained_) out.push_back(r);
   return out;
 }
 
-Expected<std::vector<WillRecord>> MemoryStore::wills() const {
+Result<std::vector<WillRecord>, Error> MemoryStore::wills() const {
   std::lock_guard lock(mu_);
   std::vector<WillRecord> out;
   for (const auto& [_, w] : wills_) out.push_back(w);
   return out;
 }
 
-Expected<std::vector<PartitionedTopicRecord>> MemoryStore::partitioned_topics() const {
+Result<std::vector<PartitionedTopicRecord>, Error> MemoryStore::partitioned_topics() const {
   std::lock_guard lock(mu_);
   std::vector<PartitionedTopicRecord> out;
   for (const auto& [_, r] : partitioned_) out.push_back(r);
   return out;
 }
 
-Expected<std::vector<SchemaRecord>> MemoryStore::schemas() const {
+Result<std::vector<SchemaRecord>, Error> MemoryStore::schemas() const {
   std::lock_guard lock(mu_);
   std::vector<SchemaRecord> out;
   for (const auto& [_, r] : schemas_) out.push_back(r);
   return out;
 }
 
-Expected<std::vector<ProducerSequence>> MemoryStore::producer_sequences(std::uint64_t topic) const {
+Result<std::vector<ProducerSequence>, Error> MemoryStore::producer_sequences(std::uint64_t topic) const {
   std::lock_guard lock(mu_);
   std::vector<ProducerSequence> out;
   for (auto it = sequences_.lower_bound({topic, std::string{}}); it != sequences_.end() && it->first.first == topic; ++it) {

@@ -13,28 +13,28 @@ namespace mop::storage {
 class MemoryStore final : public Store {
 public:
   void write(Batch batch, Executor& executor, Completion done) override;
-  Error flush() override { return {}; }
+  Result<void, Error> flush() override { return {}; }
   std::uint64_t write_batches() const override;
 
-  Expected<std::uint64_t> ensure_topic(const std::string& name) override;
-  Expected<std::optional<std::uint64_t>> find_topic(const std::string& name) const override;
-  Expected<std::vector<TopicRecord>> topics() const override;
+  Result<std::uint64_t, Error> ensure_topic(const std::string& name) override;
+  Result<std::optional<std::uint64_t>, Error> find_topic(const std::string& name) const override;
+  Result<std::vector<TopicRecord>, Error> topics() const override;
 
-  Expected<std::optional<LogBounds>> log_bounds(std::uint64_t topic) const override;
-  Expected<std::vector<LogEntry>> log_read(std::uint64_t topic, MessageId from, MessageId end,
+  Result<std::optional<LogBounds>, Error> log_bounds(std::uint64_t topic) const override;
+  Result<std::vector<LogEntry>, Error> log_read(std::uint64_t topic, MessageId from, MessageId end,
                                            std::size_t max) const override;
 
-  Expected<std::vector<SubscriptionRecord>> subscriptions(std::uint64_t topic) const override;
-  Expected<std::optional<CursorRecord>> cursor(std::uint64_t topic, const std::string& subscription) const override;
+  Result<std::vector<SubscriptionRecord>, Error> subscriptions(std::uint64_t topic) const override;
+  Result<std::optional<CursorRecord>, Error> cursor(std::uint64_t topic, const std::string& subscription) const override;
 
-  Expected<std::optional<SessionRecord>> session(const std::string& client_id) const override;
-  Expected<std::vector<SessionRecord>> sessions() const override;
-  Expected<std::vector<RetainedRecord>> retained() const override;
-  Expected<std::vector<WillRecord>> wills() const override;
+  Result<std::optional<SessionRecord>, Error> session(const std::string& client_id) const override;
+  Result<std::vector<SessionRecord>, Error> sessions() const override;
+  Result<std::vector<RetainedRecord>, Error> retained() const override;
+  Result<std::vector<WillRecord>, Error> wills() const override;
 
-  Expected<std::vector<PartitionedTopicRecord>> partitioned_topics() const override;
-  Expected<std::vector<SchemaRecord>> schemas() const override;
-  Expected<std::vector<ProducerSequence>> producer_sequences(std::uint64_t topic) const override;
+  Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
+  Result<std::vector<SchemaRecord>, Error> schemas() const override;
+  Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
   std::string describe() const override { return "memory"; }
 

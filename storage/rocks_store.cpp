@@ -139,7 +139,7 @@ bool is_rocksdb_data_file(const std::string& name) {
 
 }  // namespace
 
-Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, Options options) {
+Result<std::unique_ptr<RocksStore>, Error> RocksStore::open(const std::string& path, Options options) {
   namespace fs = std::filesystem;
   std::unique_ptr<RocksStore> store(new RocksStore(path, std::move(options)));
   const Options& o = store->options_;
@@ -160,7 +160,7 @@ Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, 
     }
     if (!o.create_if_missing || o.read_only) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
   }
-  if (auto e = store->open_db(!exists, o.read_only)) return e;
+  if (auto opened = store->open_db(!exists, o.read_only); !opened.ok()) return std::move(opened).error();
 
   if (!exists) {
     rocksdb::WriteBatch wb;
@@ -174,12 +174,12 @@ Expected<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& path, 
     if (!ws.ok()) return store->status_error(ws, kDefault, kFormatVersionKey, "cannot initialize the store");
   }
 
-  if (auto e = store->load()) return e;
+  if (auto loaded = store->load(); !loaded.ok()) return std::move(loaded).error();
   store->thread_ = std::thread([s = store.get()] { s->run(); });
   return store;
 }
 
-Error RocksStore::open_db(bool create, bool read_only) {
+Result<void, Error> RocksStore::open_db(bool create, bool read_only) {
   rocksdb::DBOptions db;
   db.paranoid_checks = true;
   // A torn WAL tail (a crash in the middle of a write nobody was told about) is dropped; any
@@ -250,23 +250,23 @@ void RocksStore::close_db() {
   db_ = nullptr;
 }
 
-Error RocksStore::reopen() {
+Result<void, Error> RocksStore::reopen() {
   // Exclusive: readers on other threads hold db_mu_ shared while they use db_.
   std::unique_lock lock(db_mu_);
   close_db();
   auto e = open_db(false, options_.read_only);
-  if (e && !options_.read_only) {
+  if (!e.ok() && !options_.read_only) {
     // Opening for writing fails while the disk is still full (recovery flushes the WAL it
     // replays to a table file). A read-only instance writes nothing: subscribers keep reading
     // their backlog meanwhile, and the next group commit tries writing again.
-    if (auto ro = open_db(false, true)) {
-      log::get("storage")->error("store {} cannot be opened read-only either: {}", path_, ro.to_string());
+    if (auto ro = open_db(false, true); !ro.ok()) {
+      log::get("storage")->error("store {} cannot be opened read-only either: {}", path_, ro.error().to_string());
     }
   }
   return e;
 }
 
-Error RocksStore::load() {
+Result<void, Error> RocksStore::load() {
   // The format version first: a newer store is refused before anything else is interpreted.
   std::string v;
   auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kDefault], slice(kFormatVersionKey), &v);
@@ -298,12 +298,12 @@ Error RocksStore::load() {
 
   // Topics: every record decoded now, so that a damaged one stops the start instead of its
   // topic silently coming back empty.
-  Error error;
+  std::optional<Error> error;
   auto err = scan(kTopics, [&](std::string_view k, std::string_view value) {
     if (error) return;
     std::uint64_t id = 0;
-    if (auto why = decode_topic_value(value, id)) {
-      error = value_error(kTopics, k, *why);
+    if (auto why = decode_topic_value(value, id); !why.ok()) {
+      error = value_error(kTopics, k, why.error());
       return;
     }
     if (id == 0 || id >= next_topic_id_) {
@@ -316,8 +316,8 @@ Error RocksStore::load() {
     }
     topic_ids_.emplace(std::string(k), id);
   });
-  if (err) return err;
-  if (error) return error;
+  if (!err.ok()) return err;
+  if (error) return *error;
   if (options_.repair) return {};  // the references below are what a repair looks at
 
   // Every record keyed by a topic id must belong to a known topic (a torn or partial store
@@ -343,12 +343,13 @@ Error RocksStore::load() {
   // A cursor without its subscription record is a partial write of the pair.
   std::set<std::string> subs;
   err = scan(kSubscriptions, [&](std::string_view k, std::string_view) { subs.emplace(k); });
-  if (err) return err;
+  if (!err.ok()) return err;
   err = scan(kCursors, [&](std::string_view k, std::string_view) {
     if (!error && !subs.contains(std::string(k))) error = missing_error(kCursors, k, "cursor without a subscription record");
   });
-  if (err) return err;
-  return error;
+  if (!err.ok()) return err;
+  if (error) return *error;
+  return {};
 }
 
 RocksStore::~RocksStore() {
@@ -384,7 +385,11 @@ void RocksStore::write(Batch batch, Executor& executor, Completion done) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
-      if (done) executor.post([done = std::move(done), p = path_] { done(Error(StorageErrc::closed, "store " + p + " is closing")); });
+      if (done) {
+        executor.post([done = std::move(done), p = path_] {
+          done(Result<void, Error>(Error(StorageErrc::closed, "store " + p + " is closing")));
+        });
+      }
       return;
     }
     queue_.push_back({std::move(batch), &executor, std::move(done), atomic_depth_ > 0 ? atomic_id_ : 0});
@@ -406,7 +411,7 @@ void RocksStore::end_atomic() {
   wake_.notify_all();
 }
 
-Error RocksStore::flush() {
+Result<void, Error> RocksStore::flush() {
   std::unique_lock lock(mu_);
   const auto target = queued_seq_;
   drained_.wait(lock, [&] { return done_seq_ >= target; });
@@ -514,7 +519,7 @@ void RocksStore::run() {
       }
     }
 
-    Error result;
+    Result<void, Error> result;
     if (needs_resume_) {
       // After a failed write the DB instance is not trusted again: RocksDB's WAL writer keeps
       // its error (and Debian's build asserts if it is written again), and DB::Resume() cannot
@@ -528,9 +533,9 @@ void RocksStore::run() {
         wake_.wait_until(lock, next_try, [&] { return stopping_; });
       }
       last_reopen_ = std::chrono::steady_clock::now();
-      if (auto e = reopen()) {
-        result = Error(e.code, fmt::format("store {} is not writable (reopening after a failed write: {})", path_,
-                                           e.message));
+      if (auto e = reopen(); !e.ok()) {
+        result = Error(e.error().code, fmt::format("store {} is not writable (reopening after a failed write: {})",
+                                                   path_, e.error().message));
       } else {
         needs_resume_ = false;
         log::get("storage")->warn("store {}: writes resumed after {} failed group commit(s)", path_,
@@ -560,11 +565,11 @@ void RocksStore::run() {
       ops += r.batch.size();
     }
     rocksdb::Status s;
-    if (!result && wb.Count() > 0) {
+    if (result.ok() && wb.Count() > 0) {
       std::shared_lock lock(db_mu_);
       s = db_ ? db_->Write(wo, &wb) : rocksdb::Status::IOError("store is not open");
     }
-    if (!result && s.ok()) {
+    if (result.ok() && s.ok()) {
       if (wb.Count() > 0) ++batches_;
       if (!topics_in_group.empty()) {
         std::lock_guard lock(topics_mu_);
@@ -585,12 +590,12 @@ void RocksStore::run() {
       if (!needs_resume_) {
         log::get("storage")->error("store {}: a write failed ({}); writes fail until it can be reopened, tried "
                                    "every {} ms",
-                                   path_, result ? result.message : s.ToString(), kReopenInterval.count());
+                                   path_, result.ok() ? s.ToString() : result.error().message, kReopenInterval.count());
       }
       needs_resume_ = true;
       ++failed_;
       trim_floors_.clear();  // this group's trims did not happen: the next ones start from 0
-      if (!result) {
+      if (result.ok()) {
         result = Error(errc_of(s), fmt::format("group commit of {} writes ({} operations) to store {} failed: {}",
                                                group.size(), ops, path_, s.ToString()));
       }
@@ -607,7 +612,7 @@ void RocksStore::run() {
   }
 }
 
-Expected<std::uint64_t> RocksStore::ensure_topic(const std::string& name) {
+Result<std::uint64_t, Error> RocksStore::ensure_topic(const std::string& name) {
   if (name.empty()) return Error(StorageErrc::invalid_argument, "empty topic name");
   if (options_.read_only) return Error(StorageErrc::closed, "store " + path_ + " is open read-only");
   std::uint64_t id = 0;
@@ -635,13 +640,13 @@ Expected<std::uint64_t> RocksStore::ensure_topic(const std::string& name) {
   return id;
 }
 
-Expected<std::optional<std::uint64_t>> RocksStore::find_topic(const std::string& name) const {
+Result<std::optional<std::uint64_t>, Error> RocksStore::find_topic(const std::string& name) const {
   std::lock_guard lock(topics_mu_);
   const auto it = topic_ids_.find(name);
   return it == topic_ids_.end() ? std::optional<std::uint64_t>{} : std::optional{it->second};
 }
 
-Expected<std::vector<TopicRecord>> RocksStore::topics() const {
+Result<std::vector<TopicRecord>, Error> RocksStore::topics() const {
   std::lock_guard lock(topics_mu_);
   std::vector<TopicRecord> out;
   for (const auto& [name, id] : topic_ids_) out.push_back({id, name});
@@ -649,7 +654,7 @@ Expected<std::vector<TopicRecord>> RocksStore::topics() const {
   return out;
 }
 
-Error RocksStore::scan(int cf, const std::function<void(std::string_view, std::string_view)>& visit) const {
+Result<void, Error> RocksStore::scan(int cf, const std::function<void(std::string_view, std::string_view)>& visit) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
   if (!cfs_[static_cast<std::size_t>(cf)]) return {};  // an added CF missing in a read-only open: empty
@@ -666,7 +671,7 @@ Error RocksStore::scan(int cf, const std::function<void(std::string_view, std::s
 }
 
 template <typename T, typename Decode>
-Expected<std::vector<T>> RocksStore::scan_decode(int cf, std::string_view lower, std::string_view upper,
+Result<std::vector<T>, Error> RocksStore::scan_decode(int cf, std::string_view lower, std::string_view upper,
                                                  Decode decode) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
@@ -681,14 +686,14 @@ Expected<std::vector<T>> RocksStore::scan_decode(int cf, std::string_view lower,
   for (it->Seek(slice(lower)); it->Valid(); it->Next()) {
     last.assign(view(it->key()));
     T value;
-    if (auto why = decode(view(it->key()), view(it->value()), value)) return value_error(cf, last, *why);
+    if (auto why = decode(view(it->key()), view(it->value()), value); !why.ok()) return value_error(cf, last, why.error());
     out.push_back(std::move(value));
   }
   if (!it->status().ok()) return status_error(it->status(), cf, last, "cannot read");
   return out;
 }
 
-Expected<std::optional<LogBounds>> RocksStore::log_bounds(std::uint64_t topic) const {
+Result<std::optional<LogBounds>, Error> RocksStore::log_bounds(std::uint64_t topic) const {
   {
     // A topic whose record is not written yet has nothing stored (see ensure_topic).
     std::lock_guard lock(topics_mu_);
@@ -718,12 +723,12 @@ Expected<std::optional<LogBounds>> RocksStore::log_bounds(std::uint64_t topic) c
   if (s.IsNotFound()) return std::optional<LogBounds>{};
   if (!s.ok()) return status_error(s, kLogFloors, lower, "cannot read the log floor");
   MessageId floor;
-  if (auto why = decode_position(v, floor)) return value_error(kLogFloors, lower, *why);
+  if (auto why = decode_position(v, floor); !why.ok()) return value_error(kLogFloors, lower, why.error());
   floor.batch = -1;
   return std::optional{LogBounds{floor, floor}};
 }
 
-Expected<std::vector<LogEntry>> RocksStore::log_read(std::uint64_t topic, MessageId from, MessageId end,
+Result<std::vector<LogEntry>, Error> RocksStore::log_read(std::uint64_t topic, MessageId from, MessageId end,
                                                      std::size_t max) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
@@ -744,7 +749,7 @@ Expected<std::vector<LogEntry>> RocksStore::log_read(std::uint64_t topic, Messag
   return out;
 }
 
-Expected<std::vector<SubscriptionRecord>> RocksStore::subscriptions(std::uint64_t topic) const {
+Result<std::vector<SubscriptionRecord>, Error> RocksStore::subscriptions(std::uint64_t topic) const {
   return scan_decode<SubscriptionRecord>(kSubscriptions, key::topic_prefix(topic), topic_end(topic),
                                          [](std::string_view k, std::string_view v, SubscriptionRecord& out) {
                                            out.name.assign(k.substr(8));
@@ -755,7 +760,7 @@ Expected<std::vector<SubscriptionRecord>> RocksStore::subscriptions(std::uint64_
                                          });
 }
 
-Expected<std::optional<CursorRecord>> RocksStore::cursor(std::uint64_t topic, const std::string& subscription) const {
+Result<std::optional<CursorRecord>, Error> RocksStore::cursor(std::uint64_t topic, const std::string& subscription) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
   const auto k = key::topic_named(topic, subscription);
@@ -764,11 +769,11 @@ Expected<std::optional<CursorRecord>> RocksStore::cursor(std::uint64_t topic, co
   if (s.IsNotFound()) return std::optional<CursorRecord>{};
   if (!s.ok()) return status_error(s, kCursors, k, "cannot read the cursor");
   CursorRecord c;
-  if (auto why = decode_cursor(v, c)) return value_error(kCursors, k, *why);
+  if (auto why = decode_cursor(v, c); !why.ok()) return value_error(kCursors, k, why.error());
   return std::optional{std::move(c)};
 }
 
-Expected<std::optional<SessionRecord>> RocksStore::session(const std::string& client_id) const {
+Result<std::optional<SessionRecord>, Error> RocksStore::session(const std::string& client_id) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
   std::string v;
@@ -777,32 +782,32 @@ Expected<std::optional<SessionRecord>> RocksStore::session(const std::string& cl
   if (!s.ok()) return status_error(s, kSessions, client_id, "cannot read the session");
   SessionRecord r;
   r.client_id = client_id;
-  if (auto why = decode_session(v, r)) return value_error(kSessions, client_id, *why);
+  if (auto why = decode_session(v, r); !why.ok()) return value_error(kSessions, client_id, why.error());
   return std::optional{std::move(r)};
 }
 
-Expected<std::vector<SessionRecord>> RocksStore::sessions() const {
+Result<std::vector<SessionRecord>, Error> RocksStore::sessions() const {
   return scan_decode<SessionRecord>(kSessions, {}, {}, [](std::string_view k, std::string_view v, SessionRecord& out) {
     out.client_id.assign(k);
     return decode_session(v, out);
   });
 }
 
-Expected<std::vector<RetainedRecord>> RocksStore::retained() const {
+Result<std::vector<RetainedRecord>, Error> RocksStore::retained() const {
   return scan_decode<RetainedRecord>(kRetained, {}, {}, [](std::string_view k, std::string_view v, RetainedRecord& out) {
     out.topic.assign(k);
     return decode_message(v, out.message);
   });
 }
 
-Expected<std::vector<WillRecord>> RocksStore::wills() const {
+Result<std::vector<WillRecord>, Error> RocksStore::wills() const {
   return scan_decode<WillRecord>(kWills, {}, {}, [](std::string_view k, std::string_view v, WillRecord& out) {
     out.client_id.assign(k);
     return decode_will(v, out);
   });
 }
 
-Expected<std::vector<PartitionedTopicRecord>> RocksStore::partitioned_topics() const {
+Result<std::vector<PartitionedTopicRecord>, Error> RocksStore::partitioned_topics() const {
   return scan_decode<PartitionedTopicRecord>(kPartitioned, {}, {},
                                              [](std::string_view k, std::string_view v, PartitionedTopicRecord& out) {
                                                out.topic.assign(k);
@@ -810,14 +815,14 @@ Expected<std::vector<PartitionedTopicRecord>> RocksStore::partitioned_topics() c
                                              });
 }
 
-Expected<std::vector<SchemaRecord>> RocksStore::schemas() const {
+Result<std::vector<SchemaRecord>, Error> RocksStore::schemas() const {
   return scan_decode<SchemaRecord>(kSchemas, {}, {}, [](std::string_view k, std::string_view v, SchemaRecord& out) {
     out.topic.assign(k);
     return decode_schema(v, out);
   });
 }
 
-Expected<std::vector<ProducerSequence>> RocksStore::producer_sequences(std::uint64_t topic) const {
+Result<std::vector<ProducerSequence>, Error> RocksStore::producer_sequences(std::uint64_t topic) const {
   return scan_decode<ProducerSequence>(kProducerSequences, key::topic_prefix(topic), topic_end(topic),
                                        [](std::string_view k, std::string_view v, ProducerSequence& out) {
                                          out.producer.assign(k.substr(8));
@@ -825,7 +830,7 @@ Expected<std::vector<ProducerSequence>> RocksStore::producer_sequences(std::uint
                                        });
 }
 
-Error RocksStore::write_raw(const std::vector<RawOp>& ops) {
+Result<void, Error> RocksStore::write_raw(const std::vector<RawOp>& ops) {
   if (!options_.repair || options_.read_only) {
     return Error(StorageErrc::invalid_argument, "store " + path_ + " was not opened for repair");
   }
@@ -848,7 +853,7 @@ Error RocksStore::write_raw(const std::vector<RawOp>& ops) {
   return {};
 }
 
-Error RocksStore::flush_memtables() {
+Result<void, Error> RocksStore::flush_memtables() {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
   rocksdb::FlushOptions fo;

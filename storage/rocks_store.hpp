@@ -80,8 +80,8 @@ public:
 
   // Opens (or creates) the store in directory `path`. Refuses a store of a newer format
   // version; a corrupt store gives an error naming the file or the column family and key.
-  static Expected<std::unique_ptr<RocksStore>> open(const std::string& path, Options options);
-  static Expected<std::unique_ptr<RocksStore>> open(const std::string& path) { return open(path, Options{}); }
+  static Result<std::unique_ptr<RocksStore>, Error> open(const std::string& path, Options options);
+  static Result<std::unique_ptr<RocksStore>, Error> open(const std::string& path) { return open(path, Options{}); }
 
   RocksStore(const RocksStore&) = delete;
   RocksStore& operator=(const RocksStore&) = delete;
@@ -89,30 +89,30 @@ public:
   ~RocksStore() override;
 
   void write(Batch batch, Executor& executor, Completion done) override;
-  Error flush() override;
+  Result<void, Error> flush() override;
   void begin_atomic() override;
   void end_atomic() override;
   std::uint64_t write_batches() const override { return batches_.load(); }
 
-  Expected<std::uint64_t> ensure_topic(const std::string& name) override;
-  Expected<std::optional<std::uint64_t>> find_topic(const std::string& name) const override;
-  Expected<std::vector<TopicRecord>> topics() const override;
+  Result<std::uint64_t, Error> ensure_topic(const std::string& name) override;
+  Result<std::optional<std::uint64_t>, Error> find_topic(const std::string& name) const override;
+  Result<std::vector<TopicRecord>, Error> topics() const override;
 
-  Expected<std::optional<LogBounds>> log_bounds(std::uint64_t topic) const override;
-  Expected<std::vector<LogEntry>> log_read(std::uint64_t topic, MessageId from, MessageId end,
+  Result<std::optional<LogBounds>, Error> log_bounds(std::uint64_t topic) const override;
+  Result<std::vector<LogEntry>, Error> log_read(std::uint64_t topic, MessageId from, MessageId end,
                                            std::size_t max) const override;
 
-  Expected<std::vector<SubscriptionRecord>> subscriptions(std::uint64_t topic) const override;
-  Expected<std::optional<CursorRecord>> cursor(std::uint64_t topic, const std::string& subscription) const override;
+  Result<std::vector<SubscriptionRecord>, Error> subscriptions(std::uint64_t topic) const override;
+  Result<std::optional<CursorRecord>, Error> cursor(std::uint64_t topic, const std::string& subscription) const override;
 
-  Expected<std::optional<SessionRecord>> session(const std::string& client_id) const override;
-  Expected<std::vector<SessionRecord>> sessions() const override;
-  Expected<std::vector<RetainedRecord>> retained() const override;
-  Expected<std::vector<WillRecord>> wills() const override;
+  Result<std::optional<SessionRecord>, Error> session(const std::string& client_id) const override;
+  Result<std::vector<SessionRecord>, Error> sessions() const override;
+  Result<std::vector<RetainedRecord>, Error> retained() const override;
+  Result<std::vector<WillRecord>, Error> wills() const override;
 
-  Expected<std::vector<PartitionedTopicRecord>> partitioned_topics() const override;
-  Expected<std::vector<SchemaRecord>> schemas() const override;
-  Expected<std::vector<ProducerSequence>> producer_sequences(std::uint64_t topic) const override;
+  Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
+  Result<std::vector<SchemaRecord>, Error> schemas() const override;
+  Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
   std::string describe() const override { return path_; }
 
@@ -121,7 +121,7 @@ public:
   void hold_writes(bool hold);
   // Maintenance and tests: flushes memtables to table files (the golden generator uses it so
   // that the checked-in store has its data in SST files, not only in the WAL).
-  Error flush_memtables();
+  Result<void, Error> flush_memtables();
 
   // Number of failed group commits so far.
   std::uint64_t failed_batches() const { return failed_.load(); }
@@ -133,11 +133,11 @@ public:
     std::string key;
     std::optional<std::string> value;
   };
-  Error write_raw(const std::vector<RawOp>& ops);
+  Result<void, Error> write_raw(const std::vector<RawOp>& ops);
 
   // Reading every record of a column family, for check tools: calls `visit(key, value)` in key
   // order; stops at the first error (a RocksDB status, e.g. a checksum mismatch).
-  Error scan(int cf, const std::function<void(std::string_view key, std::string_view value)>& visit) const;
+  Result<void, Error> scan(int cf, const std::function<void(std::string_view key, std::string_view value)>& visit) const;
 
 private:
   struct Request {
@@ -148,10 +148,10 @@ private:
   };
 
   RocksStore(std::string path, Options options);
-  Error open_db(bool create, bool read_only);
+  Result<void, Error> open_db(bool create, bool read_only);
   void close_db();
-  Error reopen();  // storage thread only
-  Error load();
+  Result<void, Error> reopen();  // storage thread only
+  Result<void, Error> load();
   void run();
   void add_to(void* write_batch, const Batch::Op& op);
   // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
@@ -161,7 +161,7 @@ private:
   Error missing_error(int cf, std::string_view key, const std::string& why) const;
 
   template <typename T, typename Decode>
-  Expected<std::vector<T>> scan_decode(int cf, std::string_view lower, std::string_view upper, Decode decode) const;
+  Result<std::vector<T>, Error> scan_decode(int cf, std::string_view lower, std::string_view upper, Decode decode) const;
 
   const std::string path_;
   const Options options_;

@@ -103,7 +103,7 @@ private:
 
 class Store {
 public:
-  using Completion = std::function<void(const Error&)>;
+  using Completion = std::function<void(const Result<void, Error>&)>;
 
   virtual ~Store() = default;
 
@@ -112,7 +112,7 @@ public:
   // A failed batch changes nothing; later writes are still attempted.
   virtual void write(Batch batch, Executor& executor, Completion done) = 0;
   // Blocks until every write queued before the call is applied and its completion posted.
-  virtual Error flush() = 0;
+  virtual Result<void, Error> flush() = 0;
   // Number of group commits (RocksDB write batches) so far: appends per sync = appends / this.
   virtual std::uint64_t write_batches() const = 0;
   // Every write() made between begin_atomic() and the matching end_atomic() is applied in one
@@ -126,31 +126,31 @@ public:
   // The id of topic `name`, creating the record if needed. The id is known at once; the record
   // is durable no later than any write queued after this call (every record that refers to the
   // id is), so a crash never keeps a record of an unknown topic. Does not wait for the disk.
-  virtual Expected<std::uint64_t> ensure_topic(const std::string& name) = 0;
-  virtual Expected<std::optional<std::uint64_t>> find_topic(const std::string& name) const = 0;
-  virtual Expected<std::vector<TopicRecord>> topics() const = 0;  // by name
+  virtual Result<std::uint64_t, Error> ensure_topic(const std::string& name) = 0;
+  virtual Result<std::optional<std::uint64_t>, Error> find_topic(const std::string& name) const = 0;
+  virtual Result<std::vector<TopicRecord>, Error> topics() const = 0;  // by name
 
   // --- logs ---------------------------------------------------------------------------------
   // nullopt: nothing was ever appended to (or trimmed from) this topic's log.
-  virtual Expected<std::optional<LogBounds>> log_bounds(std::uint64_t topic) const = 0;
+  virtual Result<std::optional<LogBounds>, Error> log_bounds(std::uint64_t topic) const = 0;
   // Entries with from <= id < end, in order, at most `max`.
-  virtual Expected<std::vector<LogEntry>> log_read(std::uint64_t topic, MessageId from, MessageId end,
+  virtual Result<std::vector<LogEntry>, Error> log_read(std::uint64_t topic, MessageId from, MessageId end,
                                                    std::size_t max) const = 0;
 
   // --- subscriptions and cursors --------------------------------------------------------------
-  virtual Expected<std::vector<SubscriptionRecord>> subscriptions(std::uint64_t topic) const = 0;  // by name
-  virtual Expected<std::optional<CursorRecord>> cursor(std::uint64_t topic, const std::string& subscription) const = 0;
+  virtual Result<std::vector<SubscriptionRecord>, Error> subscriptions(std::uint64_t topic) const = 0;  // by name
+  virtual Result<std::optional<CursorRecord>, Error> cursor(std::uint64_t topic, const std::string& subscription) const = 0;
 
   // --- MQTT state ---------------------------------------------------------------------------
-  virtual Expected<std::optional<SessionRecord>> session(const std::string& client_id) const = 0;
-  virtual Expected<std::vector<SessionRecord>> sessions() const = 0;  // by client id
-  virtual Expected<std::vector<RetainedRecord>> retained() const = 0;  // by topic
-  virtual Expected<std::vector<WillRecord>> wills() const = 0;  // by client id
+  virtual Result<std::optional<SessionRecord>, Error> session(const std::string& client_id) const = 0;
+  virtual Result<std::vector<SessionRecord>, Error> sessions() const = 0;  // by client id
+  virtual Result<std::vector<RetainedRecord>, Error> retained() const = 0;  // by topic
+  virtual Result<std::vector<WillRecord>, Error> wills() const = 0;  // by client id
 
   // --- Pulsar topic metadata ------------------------------------------------------------------
-  virtual Expected<std::vector<PartitionedTopicRecord>> partitioned_topics() const = 0;  // by name
-  virtual Expected<std::vector<SchemaRecord>> schemas() const = 0;  // by topic name
-  virtual Expected<std::vector<ProducerSequence>> producer_sequences(std::uint64_t topic) const = 0;  // by producer
+  virtual Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const = 0;  // by name
+  virtual Result<std::vector<SchemaRecord>, Error> schemas() const = 0;  // by topic name
+  virtual Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const = 0;  // by producer
 
   // Where the store lives, for messages ("memory" for MemoryStore).
   virtual std::string describe() const = 0;

@@ -11,13 +11,13 @@ CheckReport check_store(const Store& store) {
   auto problem = [&r](const Error& e) { r.problems.push_back(e.to_string()); };
 
   auto topics = store.topics();
-  if (!topics) {
+  if (!topics.ok()) {
     problem(topics.error());
   } else {
     r.topics = topics->size();
     for (const auto& t : *topics) {
       auto bounds = store.log_bounds(t.id);
-      if (!bounds) {
+      if (!bounds.ok()) {
         problem(bounds.error());
       } else if (*bounds) {
         // Every entry, in chunks, through the message decoder; ids must be contiguous.
@@ -25,7 +25,7 @@ CheckReport check_store(const Store& store) {
         MessageId next = b.first;
         while (next < b.end) {
           auto chunk = store.log_read(t.id, next, b.end, 1024);
-          if (!chunk) {
+          if (!chunk.ok()) {
             problem(chunk.error());
             break;
           }
@@ -43,10 +43,10 @@ CheckReport check_store(const Store& store) {
                                                t.name, t.id, next.to_string(), e.id.to_string(), store.describe()));
             }
             Message m;
-            if (auto why = decode_message(e.value, m)) {
+            if (auto why = decode_message(e.value, m); !why.ok()) {
               r.problems.push_back(fmt::format("corruption: undecodable entry {} of topic {} (id {}) in column family "
                                                "'logs' of store {}: {}",
-                                               e.id.to_string(), t.name, t.id, store.describe(), *why));
+                                               e.id.to_string(), t.name, t.id, store.describe(), why.error()));
             } else {
               ++r.entries;
               r.entry_bytes += e.value.size();
@@ -55,20 +55,20 @@ CheckReport check_store(const Store& store) {
           }
         }
       }
-      if (auto seqs = store.producer_sequences(t.id); !seqs) {
+      if (auto seqs = store.producer_sequences(t.id); !seqs.ok()) {
         problem(seqs.error());
       } else {
         r.producer_sequences += seqs->size();
       }
       auto subs = store.subscriptions(t.id);
-      if (!subs) {
+      if (!subs.ok()) {
         problem(subs.error());
         continue;
       }
       r.subscriptions += subs->size();
       for (const auto& s : *subs) {
         auto c = store.cursor(t.id, s.name);
-        if (!c) {
+        if (!c.ok()) {
           problem(c.error());
         } else if (*c) {
           ++r.cursors;
@@ -76,27 +76,27 @@ CheckReport check_store(const Store& store) {
       }
     }
   }
-  if (auto s = store.sessions(); !s) {
+  if (auto s = store.sessions(); !s.ok()) {
     problem(s.error());
   } else {
     r.sessions = s->size();
   }
-  if (auto s = store.retained(); !s) {
+  if (auto s = store.retained(); !s.ok()) {
     problem(s.error());
   } else {
     r.retained = s->size();
   }
-  if (auto s = store.wills(); !s) {
+  if (auto s = store.wills(); !s.ok()) {
     problem(s.error());
   } else {
     r.wills = s->size();
   }
-  if (auto s = store.partitioned_topics(); !s) {
+  if (auto s = store.partitioned_topics(); !s.ok()) {
     problem(s.error());
   } else {
     r.partitioned_topics = s->size();
   }
-  if (auto s = store.schemas(); !s) {
+  if (auto s = store.schemas(); !s.ok()) {
     problem(s.error());
   } else {
     r.schemas = s->size();

@@ -6,12 +6,12 @@
 
 namespace mop::storage {
 
-Expected<std::unique_ptr<StoreLedger>> StoreLedger::open(Store& store, Executor& executor, const std::string& name,
+Result<std::unique_ptr<StoreLedger>, Error> StoreLedger::open(Store& store, Executor& executor, const std::string& name,
                                                          Options options) {
   auto topic = store.ensure_topic(name);
-  if (!topic) return topic.error();
+  if (!topic.ok()) return topic.error();
   auto bounds = store.log_bounds(*topic);
-  if (!bounds) return bounds.error();
+  if (!bounds.ok()) return bounds.error();
   // One ledger per topic, numbered like the topic (unique in the store). A log written with
   // several ledgers (not done by this version) would resume in its last one.
   std::uint64_t ledger = *topic, first = 0, end = 0;
@@ -21,7 +21,7 @@ Expected<std::unique_ptr<StoreLedger>> StoreLedger::open(Store& store, Executor&
     end = (*bounds)->end.entry;
   }
   auto sequences = store.producer_sequences(*topic);
-  if (!sequences) return sequences.error();
+  if (!sequences.ok()) return sequences.error();
   std::unique_ptr<StoreLedger> l(new StoreLedger(store, executor, *topic, ledger, first, options));
   l->end_ = l->next_ = l->cache_first_ = end;
   for (const auto& p : *sequences) l->durable_sequences_.emplace(p.producer, p.sequence_id);
@@ -65,14 +65,15 @@ void StoreLedger::append(MessagePtr message, broker::AppendCallback done) {
   cache_.push_back(std::move(message));
   pending_.push_back(std::move(done));
   store_.write(std::move(batch), executor_,
-               [self = std::weak_ptr<StoreLedger*>(self_), epoch = epoch_, entry, had_truncate](const Error& e) {
-                 if (const auto s = self.lock()) (*s)->appended(epoch, entry, had_truncate, e);
+               [self = std::weak_ptr<StoreLedger*>(self_), epoch = epoch_, entry, had_truncate](const Result<void, Error>& r) {
+                 if (const auto s = self.lock()) (*s)->appended(epoch, entry, had_truncate, r);
                });
 }
 
-void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_truncate, const Error& e) {
+void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_truncate,
+                           const Result<void, Error>& r) {
   if (epoch != epoch_) return;  // already failed together with an earlier append
-  if (!e) {
+  if (r.ok()) {
     // The store completes in write order, so this is the oldest pending append.
     end_ = entry + 1;
     if (had_truncate && truncate_from_ && *truncate_from_ <= entry) {
@@ -91,7 +92,7 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
   }
   // Fail this append and every later pending one, and rewind: the next append reuses `entry`
   // and first truncates whatever of the failed ones reached the disk in a later group.
-  log::get("storage")->error("append to topic id {} failed: {}", topic_, e.to_string());
+  log::get("storage")->error("append to topic id {} failed: {}", topic_, r.error().to_string());
   ++epoch_;
   auto failed = std::move(pending_);
   pending_.clear();
@@ -105,7 +106,7 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
   truncate_from_ = truncate_from_ ? std::min(*truncate_from_, entry) : entry;
   std::uint64_t id = entry;
   for (auto& done : failed) {
-    if (done) done(e.code, {ledger_, id, -1});
+    if (done) done(r.error().code, {ledger_, id, -1});
     ++id;
   }
 }
@@ -130,7 +131,7 @@ std::optional<broker::Entry> StoreLedger::read(MessageId id) const {
   ahead_first_ = id.entry;
   const std::uint64_t limit = std::min(cache_first_, end_);
   auto entries = store_.log_read(topic_, {ledger_, id.entry, -1}, {ledger_, limit, -1}, options_.read_ahead_entries);
-  if (!entries) {
+  if (!entries.ok()) {
     log::get("storage")->error("reading topic id {} at {}:{}: {}", topic_, ledger_, id.entry, entries.error().to_string());
     return std::nullopt;
   }
@@ -141,9 +142,9 @@ std::optional<broker::Entry> StoreLedger::read(MessageId id) const {
       break;
     }
     auto m = std::make_shared<service::Message>();
-    if (auto why = decode_message(e.value, *m)) {
+    if (auto why = decode_message(e.value, *m); !why.ok()) {
       log::get("storage")->error("store {}: undecodable log entry of topic id {} at {}:{}: {}", store_.describe(),
-                                 topic_, e.id.ledger, e.id.entry, *why);
+                                 topic_, e.id.ledger, e.id.entry, why.error());
       break;
     }
     ahead_.push_back(std::move(m));
@@ -175,17 +176,17 @@ void StoreLedger::send_trim() {
   trim_sent_ = first_;
   Batch batch;
   batch.trim(topic_, {ledger_, first_, -1});
-  store_.write(std::move(batch), executor_, [self = std::weak_ptr<StoreLedger*>(self_)](const Error& e) {
-    if (const auto s = self.lock()) (*s)->trimmed(e);
+  store_.write(std::move(batch), executor_, [self = std::weak_ptr<StoreLedger*>(self_)](const Result<void, Error>& r) {
+    if (const auto s = self.lock()) (*s)->trimmed(r);
   });
 }
 
-void StoreLedger::trimmed(const Error& e) {
+void StoreLedger::trimmed(const Result<void, Error>& r) {
   trim_in_flight_ = false;
   // A failed trim is retried with the next one; the entries are only garbage meanwhile (cursors
   // decide what is delivered after a restart).
-  if (e) log::get("storage")->warn("trimming topic id {} failed: {}", topic_, e.to_string());
-  if (!e && first_ > trim_sent_) send_trim();
+  if (!r.ok()) log::get("storage")->warn("trimming topic id {} failed: {}", topic_, r.error().to_string());
+  if (r.ok() && first_ > trim_sent_) send_trim();
 }
 
 namespace {
@@ -216,7 +217,7 @@ broker::Broker::LedgerFactory ledger_factory(Store& store, Executor& executor, S
   return [&store, &executor, options](const service::TopicName& name) -> std::unique_ptr<broker::Ledger> {
     if (!name.persistent()) return std::make_unique<broker::InMemoryLedger>(1);
     auto ledger = StoreLedger::open(store, executor, name.str(), options);
-    if (!ledger) {
+    if (!ledger.ok()) {
       log::get("storage")->error("cannot open the ledger of {}: {}", name.str(), ledger.error().to_string());
       return std::make_unique<FailedLedger>(executor, ledger.error().code);
     }

@@ -46,9 +46,9 @@ public:
 
   // Opens topic `name`'s ledger: creates its topic record if needed and resumes at the end of
   // its stored log.
-  static Expected<std::unique_ptr<StoreLedger>> open(Store& store, Executor& executor, const std::string& name,
+  static Result<std::unique_ptr<StoreLedger>, Error> open(Store& store, Executor& executor, const std::string& name,
                                                      Options options);
-  static Expected<std::unique_ptr<StoreLedger>> open(Store& store, Executor& executor, const std::string& name) {
+  static Result<std::unique_ptr<StoreLedger>, Error> open(Store& store, Executor& executor, const std::string& name) {
     return open(store, executor, name, Options{});
   }
   ~StoreLedger() override;
@@ -68,9 +68,9 @@ public:
 private:
   StoreLedger(Store& store, Executor& executor, std::uint64_t topic, std::uint64_t ledger, std::uint64_t first,
               Options options);
-  void appended(std::uint64_t epoch, std::uint64_t entry, bool had_truncate, const Error& e);
+  void appended(std::uint64_t epoch, std::uint64_t entry, bool had_truncate, const Result<void, Error>& r);
   void send_trim();
-  void trimmed(const Error& e);
+  void trimmed(const Result<void, Error>& r);
   void evict();
 
   Store& store_;

@@ -5,17 +5,17 @@
 namespace mop::storage {
 
 void StorePersistence::write(Batch batch, const char* what, broker::PersistCallback done) {
-  store_.write(std::move(batch), executor_, [what, done = std::move(done)](const Error& e) {
-    if (e) log::get("storage")->error("{} failed: {}", what, e.to_string());
-    if (done) done(e.code);
+  store_.write(std::move(batch), executor_, [what, done = std::move(done)](const Result<void, Error>& r) {
+    if (!r.ok()) log::get("storage")->error("{} failed: {}", what, r.error().to_string());
+    if (done) done(r.ok() ? std::error_code{} : r.error().code);
   });
 }
 
-Expected<std::uint64_t> StorePersistence::topic_id(const service::TopicName& topic) {
+Result<std::uint64_t, Error> StorePersistence::topic_id(const service::TopicName& topic) {
   const std::string name = topic.str();
   if (const auto it = topic_ids_.find(name); it != topic_ids_.end()) return it->second;
   auto id = store_.ensure_topic(name);
-  if (id) topic_ids_.emplace(name, *id);
+  if (id.ok()) topic_ids_.emplace(name, *id);
   return id;
 }
 
@@ -30,7 +30,7 @@ CursorRecord StorePersistence::to_record(const broker::CursorState& cursor) {
 std::optional<std::uint64_t> StorePersistence::id_or_fail(const service::TopicName& topic, const char* what,
                                                           broker::PersistCallback& done) {
   auto id = topic_id(topic);
-  if (id) return *id;
+  if (id.ok()) return *id;
   // Not even queued: the completion still comes later, on the executor, with the error.
   log::get("storage")->error("{} failed: {}", what, id.error().to_string());
   executor_.post([done = std::move(done), ec = id.error().code] {
@@ -125,7 +125,7 @@ void StorePersistence::atomically(const std::function<void()>& writes) {
 
 broker::Persistence::LoadError StorePersistence::load(Restored& out) {
   auto topics = store_.topics();
-  if (!topics) return {topics.error().code, topics.error().message};
+  if (!topics.ok()) return {topics.error().code, topics.error().message};
   for (const auto& t : *topics) {
     auto name = service::TopicName::parse(t.name);
     if (!name) {
@@ -134,14 +134,14 @@ broker::Persistence::LoadError StorePersistence::load(Restored& out) {
     }
     // The ledger reads its bounds again when the broker opens it; reading them here makes a
     // damaged log record stop the start instead of failing that topic's publishes later.
-    if (auto bounds = store_.log_bounds(t.id); !bounds) return {bounds.error().code, bounds.error().message};
+    if (auto bounds = store_.log_bounds(t.id); !bounds.ok()) return {bounds.error().code, bounds.error().message};
     auto subs = store_.subscriptions(t.id);
-    if (!subs) return {subs.error().code, subs.error().message};
+    if (!subs.ok()) return {subs.error().code, subs.error().message};
     broker::Persistence::RestoredTopic restored{*name, {}};
     for (const auto& sub : *subs) {
       if (!sub.durable) continue;
       auto cursor = store_.cursor(t.id, sub.name);
-      if (!cursor) return {cursor.error().code, cursor.error().message};
+      if (!cursor.ok()) return {cursor.error().code, cursor.error().message};
       broker::Persistence::RestoredSubscription rs{sub.name, sub.type, {}};
       // No cursor (never written): from the start of what is stored, i.e. nothing is lost.
       if (*cursor) {
@@ -151,13 +151,13 @@ broker::Persistence::LoadError StorePersistence::load(Restored& out) {
       restored.subscriptions.push_back(std::move(rs));
     }
     auto sequences = store_.producer_sequences(t.id);
-    if (!sequences) return {sequences.error().code, sequences.error().message};
+    if (!sequences.ok()) return {sequences.error().code, sequences.error().message};
     for (auto& p : *sequences) out.producer_sequences.push_back({t.name, std::move(p.producer), p.sequence_id});
     topic_ids_.emplace(t.name, t.id);
     out.topics.push_back(std::move(restored));
   }
   auto retained = store_.retained();
-  if (!retained) return {retained.error().code, retained.error().message};
+  if (!retained.ok()) return {retained.error().code, retained.error().message};
   for (auto& r : *retained) {
     auto name = service::TopicName::parse(r.topic);
     if (!name) {
@@ -167,15 +167,15 @@ broker::Persistence::LoadError StorePersistence::load(Restored& out) {
     out.retained.emplace_back(std::move(*name), std::make_shared<const service::Message>(std::move(r.message)));
   }
   auto sessions = store_.sessions();
-  if (!sessions) return {sessions.error().code, sessions.error().message};
+  if (!sessions.ok()) return {sessions.error().code, sessions.error().message};
   auto wills = store_.wills();
-  if (!wills) return {wills.error().code, wills.error().message};
+  if (!wills.ok()) return {wills.error().code, wills.error().message};
   out.sessions = std::move(*sessions);
   out.wills = std::move(*wills);
   auto partitioned = store_.partitioned_topics();
-  if (!partitioned) return {partitioned.error().code, partitioned.error().message};
+  if (!partitioned.ok()) return {partitioned.error().code, partitioned.error().message};
   auto schemas = store_.schemas();
-  if (!schemas) return {schemas.error().code, schemas.error().message};
+  if (!schemas.ok()) return {schemas.error().code, schemas.error().message};
   out.partitioned_topics = std::move(*partitioned);
   out.schemas = std::move(*schemas);
   return {};

@@ -42,7 +42,7 @@ public:
 private:
   void write(Batch batch, const char* what, broker::PersistCallback done);
   // The topic's numeric id (its record is created by its ledger; cached).
-  Expected<std::uint64_t> topic_id(const service::TopicName& topic);
+  Result<std::uint64_t, Error> topic_id(const service::TopicName& topic);
   // The id, or nullopt after failing `done` (posted) with the error.
   std::optional<std::uint64_t> id_or_fail(const service::TopicName& topic, const char* what,
                                           broker::PersistCallback& done);

@@ -35,7 +35,7 @@ RepairReport repair_store(RocksStore& store) {
   const std::string where = store.describe();
 
   std::map<std::uint64_t, std::string> topics;  // id -> name
-  if (auto t = store.topics(); !t) {
+  if (auto t = store.topics(); !t.ok()) {
     r.refused.push_back(t.error().to_string());
     return r;
   } else {
@@ -43,7 +43,7 @@ RepairReport repair_store(RocksStore& store) {
   }
 
   auto scan = [&](int cf, const std::function<void(std::string_view, std::string_view)>& visit) {
-    if (auto e = store.scan(cf, visit)) r.refused.push_back(e.to_string());
+    if (auto scanned = store.scan(cf, visit); !scanned.ok()) r.refused.push_back(scanned.error().to_string());
   };
 
   // --- logs: every entry decoded; per topic, where the sound contiguous run ends ------------
@@ -63,7 +63,7 @@ RepairReport repair_store(RocksStore& store) {
       return;
     }
     Message m;
-    logs[parsed->first].push_back({parsed->second, !decode_message(v, m).has_value()});
+    logs[parsed->first].push_back({parsed->second, decode_message(v, m).ok()});
   });
   // Topics whose log is cut at `end`: acknowledgements at or above it are forgotten below.
   std::map<std::uint64_t, MessageId> cut;
@@ -118,17 +118,17 @@ RepairReport repair_store(RocksStore& store) {
       return;
     }
     MessageId floor;
-    if (const auto why = decode_position(v, floor)) {
+    if (const auto why = decode_position(v, floor); !why.ok()) {
       const auto topic = key::get_be64(k);
       const auto it = logs.find(topic);
       if (it != logs.end() && !it->second.empty() && !cut.contains(topic)) {
         change(RocksStore::kLogFloors, std::string(k), std::nullopt,
                fmt::format("topic {}: undecodable log floor deleted ({}; the log's entries give its bounds)",
-                           topics.at(topic), *why));
+                           topics.at(topic), why.error()));
       } else {
         r.refused.push_back(fmt::format("topic {}: the log floor is undecodable ({}) and no entry tells where the log "
                                         "ends; entry ids could be reused under acknowledged positions; not repaired",
-                                        topics.at(topic), *why));
+                                        topics.at(topic), why.error()));
       }
     }
   });
@@ -142,12 +142,12 @@ RepairReport repair_store(RocksStore& store) {
       return;
     }
     SubscriptionRecord s;
-    if (const auto why = decode_subscription(v, s)) {
+    if (const auto why = decode_subscription(v, s); !why.ok()) {
       SubscriptionRecord fixed;
       fixed.name.assign(k.substr(8));
       change(RocksStore::kSubscriptions, std::string(k), encode_subscription(fixed),
              fmt::format("subscription {}: undecodable record ({}) rewritten as a durable Shared subscription",
-                         sub_label(topics, k), *why));
+                         sub_label(topics, k), why.error()));
     }
     subscriptions.emplace(k);
   });
@@ -165,11 +165,11 @@ RepairReport repair_store(RocksStore& store) {
       return;
     }
     CursorRecord c;
-    if (const auto why = decode_cursor(v, c)) {
+    if (const auto why = decode_cursor(v, c); !why.ok()) {
       change(RocksStore::kCursors, std::string(k), std::nullopt,
              fmt::format("cursor {}: undecodable ({}); reset to the start of the log, so its stored messages are "
                          "delivered again (acknowledged ones too: redelivery, not loss)",
-                         sub_label(topics, k), *why));
+                         sub_label(topics, k), why.error()));
       return;
     }
     const auto it = cut.find(key::get_be64(k));
@@ -196,29 +196,29 @@ RepairReport repair_store(RocksStore& store) {
   // --- MQTT state and retained messages: a damaged record is dropped, and named ---------------
   scan(RocksStore::kRetained, [&](std::string_view k, std::string_view v) {
     Message m;
-    if (const auto why = decode_message(v, m)) {
+    if (const auto why = decode_message(v, m); !why.ok()) {
       change(RocksStore::kRetained, std::string(k), std::nullopt,
              fmt::format("retained message of topic {} undecodable ({}): deleted; the topic has no retained message "
                          "until one is published",
-                         key::printable(k), *why));
+                         key::printable(k), why.error()));
     }
   });
   scan(RocksStore::kWills, [&](std::string_view k, std::string_view v) {
     WillRecord w;
-    if (const auto why = decode_will(v, w)) {
+    if (const auto why = decode_will(v, w); !why.ok()) {
       change(RocksStore::kWills, std::string(k), std::nullopt,
              fmt::format("will of client {} undecodable ({}): deleted; it will not be published", key::printable(k),
-                         *why));
+                         why.error()));
     }
   });
   scan(RocksStore::kSessions, [&](std::string_view k, std::string_view v) {
     SessionRecord s;
-    if (const auto why = decode_session(v, s)) {
+    if (const auto why = decode_session(v, s); !why.ok()) {
       change(RocksStore::kSessions, std::string(k), std::nullopt,
              fmt::format("MQTT session of client {} undecodable ({}): deleted; the client gets session present 0 and "
                          "must subscribe again (the messages stored for it stay, in the subscriptions named after the "
                          "client id); its QoS 2 exchanges in flight are forgotten",
-                         key::printable(k), *why));
+                         key::printable(k), why.error()));
     }
   });
 
@@ -230,34 +230,34 @@ RepairReport repair_store(RocksStore& store) {
       return;
     }
     ProducerSequence p;
-    if (const auto why = decode_producer_sequence(v, p)) {
+    if (const auto why = decode_producer_sequence(v, p); !why.ok()) {
       change(RocksStore::kProducerSequences, std::string(k), std::nullopt,
              fmt::format("producer sequence {} undecodable ({}): deleted; deduplication of that producer starts "
                          "afresh (a resend of its last message may be stored twice)",
-                         sub_label(topics, k), *why));
+                         sub_label(topics, k), why.error()));
     }
   });
   scan(RocksStore::kSchemas, [&](std::string_view k, std::string_view v) {
     SchemaRecord sr;
-    if (const auto why = decode_schema(v, sr)) {
+    if (const auto why = decode_schema(v, sr); !why.ok()) {
       change(RocksStore::kSchemas, std::string(k), std::nullopt,
              fmt::format("schema of topic {} undecodable ({}): deleted; the next producer's schema becomes the "
                          "topic's",
-                         key::printable(k), *why));
+                         key::printable(k), why.error()));
     }
   });
   scan(RocksStore::kPartitioned, [&](std::string_view k, std::string_view v) {
     PartitionedTopicRecord pt;
-    if (const auto why = decode_partitioned(v, pt)) {
+    if (const auto why = decode_partitioned(v, pt); !why.ok()) {
       r.refused.push_back(fmt::format("the partition count of topic {} is undecodable ({}) in store {}: it cannot be "
                                       "guessed (the partitions' topics keep their messages); not repaired",
-                                      key::printable(k), *why, where));
+                                      key::printable(k), why.error(), where));
     }
   });
 
   if (!r.refused.empty() || ops.empty()) return r;
-  if (auto e = store.write_raw(ops)) {
-    r.refused.push_back(e.to_string());
+  if (auto written = store.write_raw(ops); !written.ok()) {
+    r.refused.push_back(written.error().to_string());
     return r;
   }
   r.applied = true;

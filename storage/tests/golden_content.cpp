@@ -76,45 +76,45 @@ void write(Store& store, Executor& executor) {
 
 std::string check(const Store& store) {
   const auto topics = store.topics();
-  if (!topics) return topics.error().to_string();
+  if (!topics.ok()) return topics.error().to_string();
   if (topics->size() != 2) return fmt::format("{} topics", topics->size());
   const auto id = store.find_topic(kTopic);
-  if (!id || !*id) return "topic missing";
+  if (!id.ok() || !*id) return "topic missing";
   const std::uint64_t t = **id;
   if (t != 1) return fmt::format("topic id {}", t);
   const auto bounds = store.log_bounds(t);
-  if (!bounds) return bounds.error().to_string();
+  if (!bounds.ok()) return bounds.error().to_string();
   if (!*bounds || **bounds != LogBounds{{1, 2, -1}, {1, 10, -1}}) return "log bounds differ";
   const auto entries = store.log_read(t, {1, 0, -1}, {1, 100, -1}, 100);
-  if (!entries) return entries.error().to_string();
+  if (!entries.ok()) return entries.error().to_string();
   if (entries->size() != 8) return fmt::format("{} entries", entries->size());
   for (std::size_t i = 0; i < entries->size(); ++i) {
     const auto& e = (*entries)[i];
     if (e.id != MessageId{1, i + 2, -1}) return fmt::format("entry {} id", i);
     Message m;
-    if (auto why = decode_message(e.value, m)) return "entry: " + *why;
+    if (auto why = decode_message(e.value, m); !why.ok()) return "entry: " + why.error();
     if (!(m == message(static_cast<int>(i) + 2))) return fmt::format("entry {} content", i);
   }
   const auto other = store.find_topic(kOtherTopic);
-  if (!other || !*other) return "other topic missing";
+  if (!other.ok() || !*other) return "other topic missing";
   const auto other_bounds = store.log_bounds(**other);
-  if (!other_bounds || *other_bounds) return "other topic has a log";
+  if (!other_bounds.ok() || *other_bounds) return "other topic has a log";
   const auto subs = store.subscriptions(t);
-  if (!subs) return subs.error().to_string();
+  if (!subs.ok()) return subs.error().to_string();
   const std::vector<SubscriptionRecord> want_subs{{"mqtt-client-a", service::SubscriptionType::shared, true},
                                                   {"reader", service::SubscriptionType::exclusive, false}};
   if (auto d = differ("subscriptions", *subs, want_subs); !d.empty()) return d;
   const auto c = store.cursor(t, "mqtt-client-a");
-  if (!c) return c.error().to_string();
+  if (!c.ok()) return c.error().to_string();
   if (!*c || **c != cursor()) return "cursor differs";
   const auto sessions = store.sessions();
-  if (!sessions) return sessions.error().to_string();
+  if (!sessions.ok()) return sessions.error().to_string();
   if (auto d = differ("sessions", *sessions, std::vector{session()}); !d.empty()) return d;
   const auto retained = store.retained();
-  if (!retained) return retained.error().to_string();
+  if (!retained.ok()) return retained.error().to_string();
   if (retained->size() != 1 || !((*retained)[0] == RetainedRecord{kTopic, message(9)})) return "retained differs";
   const auto wills = store.wills();
-  if (!wills) return wills.error().to_string();
+  if (!wills.ok()) return wills.error().to_string();
   if (wills->size() != 1 || !((*wills)[0] == will())) return "wills differ";
   return {};
 }

@@ -35,15 +35,15 @@ void tidy(const fs::path& dir) {
 bool write_store(const fs::path& dir) {
   fs::remove_all(dir);
   auto store = RocksStore::open(dir.string());
-  if (!store) {
+  if (!store.ok()) {
     std::cerr << store.error().to_string() << "\n";
     return false;
   }
   InlineExecutor ex;
   golden::write(**store, ex);
   (void)(*store)->flush();
-  if (auto e = (*store)->flush_memtables()) {
-    std::cerr << e.to_string() << "\n";
+  if (auto flushed = (*store)->flush_memtables(); !flushed.ok()) {
+    std::cerr << flushed.error().to_string() << "\n";
     return false;
   }
   store->reset();

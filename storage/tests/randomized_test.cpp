@@ -18,7 +18,7 @@ struct Model {
 
 // Range-for does not extend the life of the Expected a `*` is applied to: copy the value out.
 template <typename T>
-T value_of(Expected<T> e) {
+T value_of(Result<T, Error> e) {
   EXPECT_TRUE(e.ok()) << e.error().to_string();
   return e.ok() ? std::move(e).value() : T{};
 }
@@ -163,8 +163,8 @@ TEST(StoreRandomized, RocksMatchesMemory) {
         }
       }
       ++expected;
-      rocks.store->write(b, rocks.executor, [&](const Error& e) {
-        EXPECT_FALSE(e) << e.to_string();
+      rocks.store->write(b, rocks.executor, [&](const Result<void, Error>& r) {
+        EXPECT_TRUE(r.ok()) << r.error().to_string();
         ++completions;
       });
       memory.store->write(std::move(b), memory.executor, nullptr);

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     SystemClock clock;
     // Filling is not what is measured: no fsync per group (the WAL is still written).
     auto store = storage::RocksStore::open(dir.string(), {.sync = false});
-    if (!store) {
+    if (!store.ok()) {
       std::fprintf(stderr, "open: %s\n", store.error().to_string().c_str());
       return 1;
     }
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
     SystemClock clock;
     const auto t0 = Steady::now();
     auto store = storage::RocksStore::open(dir.string(), {.sync = true});
-    if (!store) {
+    if (!store.ok()) {
       std::fprintf(stderr, "reopen: %s\n", store.error().to_string().c_str());
       return 1;
     }

@@ -87,7 +87,7 @@ TEST(RocksStore, GroupCommitCoversManyConnections) {
     threads.emplace_back([&, c] {
       for (int i = 0; i < kEach; ++i) {
         (*store)->write(one_append(topics[static_cast<std::size_t>(c)], static_cast<std::uint64_t>(i)), ex,
-                        [&](const Error& e) { ok += e ? 0 : 1; });
+                        [&](const Result<void, Error>& r) { ok += r.ok() ? 1 : 0; });
       }
     });
   }
@@ -111,41 +111,41 @@ TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   const auto t = *(*store)->ensure_topic("persistent://t/n/a");
-  ASSERT_FALSE((*store)->flush());
+  ASSERT_TRUE((*store)->flush().ok());
 
   *fsys->fail = true;
   (*store)->hold_writes(true);
-  std::vector<Error> results;
-  for (int i = 0; i < 10; ++i) (*store)->write(one_append(t, static_cast<std::uint64_t>(i)), ex, [&](const Error& e) { results.push_back(e); });
+  std::vector<Result<void, Error>> results;
+  for (int i = 0; i < 10; ++i) (*store)->write(one_append(t, static_cast<std::uint64_t>(i)), ex, [&](const Result<void, Error>& r) { results.push_back(r); });
   (*store)->hold_writes(false);
   ASSERT_TRUE(ex.run_until([&] { return results.size() == 10; }));
-  for (const auto& e : results) {
-    EXPECT_TRUE(e);
-    EXPECT_EQ(e.code.category(), storage_category());
-    EXPECT_NE(e.message.find(dir.sub("db")), std::string::npos) << e.message;
+  for (const auto& r : results) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code.category(), storage_category());
+    EXPECT_NE(r.error().message.find(dir.sub("db")), std::string::npos) << r.error().message;
   }
-  std::cout << "failure seen by publishers: " << results[0].to_string() << "\n";
+  std::cout << "failure seen by publishers: " << results[0].error().to_string() << "\n";
   EXPECT_GE((*store)->failed_batches(), 1u);
   EXPECT_EQ(*(*store)->log_bounds(t), std::nullopt);  // nothing of the failed group was applied
 
   // Still failing: later writes fail too, but the store answers.
   results.clear();
-  (*store)->write(one_append(t, 0), ex, [&](const Error& e) { results.push_back(e); });
+  (*store)->write(one_append(t, 0), ex, [&](const Result<void, Error>& r) { results.push_back(r); });
   ASSERT_TRUE(ex.run_until([&] { return results.size() == 1; }));
-  EXPECT_TRUE(results[0]);
+  EXPECT_FALSE(results[0].ok());
 
   // The disk recovers: the next writes succeed (the store resumes RocksDB) and are durable.
   // RocksDB's own recovery from "no space" may take a moment: publishers retry meanwhile.
   *fsys->fail = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  Error last;
+  Result<void, Error> last;
   do {
     results.clear();
-    for (int i = 0; i < 3; ++i) (*store)->write(one_append(t, static_cast<std::uint64_t>(i)), ex, [&](const Error& e) { results.push_back(e); });
+    for (int i = 0; i < 3; ++i) (*store)->write(one_append(t, static_cast<std::uint64_t>(i)), ex, [&](const Result<void, Error>& r) { results.push_back(r); });
     ASSERT_TRUE(ex.run_until([&] { return results.size() == 3; }));
     last = results.back();
-  } while (last && std::chrono::steady_clock::now() < deadline);
-  ASSERT_FALSE(last) << last.to_string();
+  } while (!last.ok() && std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(last.ok()) << last.error().to_string();
   store->reset();
   auto reopened = RocksStore::open(dir.sub("db"));
   ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
@@ -165,21 +165,21 @@ TEST(RocksStore, WhileWritesFailReadsGoOnAndNewTopicsWaitForTheDisk) {
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   const auto a = *(*store)->ensure_topic("persistent://t/n/a");
-  std::vector<Error> results;
+  std::vector<Result<void, Error>> results;
   auto write = [&](Batch b) {
     results.clear();
-    (*store)->write(std::move(b), ex, [&](const Error& e) { results.push_back(e); });
+    (*store)->write(std::move(b), ex, [&](const Result<void, Error>& r) { results.push_back(r); });
     EXPECT_TRUE(ex.run_until([&] { return results.size() == 1; }));
-    return results.empty() ? Error(StorageErrc::closed, "no completion") : results[0];
+    return results.empty() ? Result<void, Error>(Error(StorageErrc::closed, "no completion")) : results[0];
   };
-  ASSERT_FALSE(write(one_append(a, 0)));
+  ASSERT_TRUE(write(one_append(a, 0)).ok());
 
   *fsys->fail = true;
   const auto failed = write(one_append(a, 1));
-  ASSERT_TRUE(failed);
-  EXPECT_EQ(failed.code, make_error_code(StorageErrc::no_space)) << failed.to_string();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, make_error_code(StorageErrc::no_space)) << failed.error().to_string();
   // The failed write made the store reopen; entry 0 is still there to read.
-  ASSERT_TRUE(write(one_append(a, 1)));
+  ASSERT_FALSE(write(one_append(a, 1)).ok());
   auto entries = (*store)->log_read(a, {a, 0, -1}, {a, 10, -1}, 10);
   ASSERT_TRUE(entries.ok()) << entries.error().to_string();
   ASSERT_EQ(entries->size(), 1u);
@@ -189,16 +189,16 @@ TEST(RocksStore, WhileWritesFailReadsGoOnAndNewTopicsWaitForTheDisk) {
   ASSERT_TRUE(b.ok()) << b.error().to_string();
   EXPECT_NE(*b, a);
   EXPECT_EQ(*(*store)->log_bounds(*b), std::nullopt);
-  EXPECT_TRUE(write(one_append(*b, 0)));
+  EXPECT_FALSE(write(one_append(*b, 0)).ok());
 
   *fsys->fail = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  Error last;
+  Result<void, Error> last;
   do {
     last = write(one_append(*b, 0));
-  } while (last && std::chrono::steady_clock::now() < deadline);
-  ASSERT_FALSE(last) << last.to_string();
-  ASSERT_FALSE(write(one_append(a, 1)));
+  } while (!last.ok() && std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(last.ok()) << last.error().to_string();
+  ASSERT_TRUE(write(one_append(a, 1)).ok());
   store->reset();
 
   auto reopened = RocksStore::open(dir.sub("db"));
@@ -218,26 +218,26 @@ TEST(RocksStore, AtomicBracketIsOneGroupCommit) {
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   const auto t = *(*store)->ensure_topic("persistent://t/n/a");
-  ASSERT_FALSE((*store)->flush());
+  ASSERT_TRUE((*store)->flush().ok());
   const auto before = (*store)->write_batches();
   int done = 0;
   (*store)->begin_atomic();
-  (*store)->write(one_append(t, 0), ex, [&](const Error& e) { done += e ? 0 : 1; });
+  (*store)->write(one_append(t, 0), ex, [&](const Result<void, Error>& r) { done += r.ok() ? 1 : 0; });
   (*store)->begin_atomic();  // nested
-  (*store)->write(one_append(t, 1), ex, [&](const Error& e) { done += e ? 0 : 1; });
+  (*store)->write(one_append(t, 1), ex, [&](const Result<void, Error>& r) { done += r.ok() ? 1 : 0; });
   (*store)->end_atomic();
   // The storage thread would have taken the first write by now: it must wait for the bracket.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ((*store)->write_batches(), before);
   Batch session;
   session.put_session(SessionRecord{.client_id = "c"});
-  (*store)->write(std::move(session), ex, [&](const Error& e) { done += e ? 0 : 1; });
+  (*store)->write(std::move(session), ex, [&](const Result<void, Error>& r) { done += r.ok() ? 1 : 0; });
   (*store)->end_atomic();
   ASSERT_TRUE(ex.run_until([&] { return done == 3; }));
   EXPECT_EQ((*store)->write_batches() - before, 1u);
   // Outside a bracket the byte bound splits groups again.
   (*store)->hold_writes(true);
-  for (std::uint64_t e = 2; e < 4; ++e) (*store)->write(one_append(t, e), ex, [&](const Error& err) { done += err ? 0 : 1; });
+  for (std::uint64_t e = 2; e < 4; ++e) (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { done += r.ok() ? 1 : 0; });
   (*store)->hold_writes(false);
   ASSERT_TRUE(ex.run_until([&] { return done == 5; }));
   EXPECT_EQ((*store)->write_batches() - before, 3u);
@@ -342,7 +342,7 @@ TEST(RocksStore, DanglingTopicReferenceIsReported) {
     ASSERT_TRUE(s.ok());
     LockedExecutor ex;
     (*s)->write(one_append(42, 0), ex, nullptr);  // topic 42 has no record
-    ASSERT_FALSE((*s)->flush());
+    ASSERT_TRUE((*s)->flush().ok());
   }
   auto store = RocksStore::open(dir.sub("db"));
   ASSERT_FALSE(store.ok());

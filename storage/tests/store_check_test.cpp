@@ -15,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Expected<std::unique_ptr<RocksStore>> open_read_only(const std::string& path) {
+Result<std::unique_ptr<RocksStore>, Error> open_read_only(const std::string& path) {
   RocksStore::Options o;
   o.read_only = true;
   o.create_if_missing = false;
@@ -72,7 +72,7 @@ TEST(StoreCheck, TruncatedAndCorruptStoresAreReported) {
     TempDir dir;
     const auto path = copy_golden(dir, name);
     auto store = open_read_only(path);
-    if (!store) {
+    if (!store.ok()) {
       EXPECT_NE(store.error().message.find(path), std::string::npos) << store.error().message;
       continue;
     }
@@ -90,7 +90,7 @@ TEST(StoreCheck, DamagedLogEntryIsNamedByTopicAndEntry) {
   m.payload = Payload::copy_of("x");
   Batch b;
   for (std::uint64_t e = 0; e < 3; ++e) b.append(*id, {*id, e, -1}, encode_message(m));
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   s.store.reset();
   ASSERT_NO_FATAL_FAILURE(put_raw(s.dir.sub("db"), RocksStore::kLogs, key::log(*id, {*id, 1, -1}), "\x7f"));
   auto store = open_read_only(s.dir.sub("db"));
@@ -101,16 +101,16 @@ TEST(StoreCheck, DamagedLogEntryIsNamedByTopicAndEntry) {
       << r.problems[0];
   EXPECT_EQ(r.entries, 2u);  // the two sound ones
   // A read-only store refuses writes.
-  Error e;
+  Result<void, Error> written;
   bool done = false;
   Batch w;
   w.delete_will("x");
-  (*store)->write(std::move(w), s.executor, [&](const Error& err) {
-    e = err;
+  (*store)->write(std::move(w), s.executor, [&](const Result<void, Error>& r) {
+    written = r;
     done = true;
   });
   ASSERT_TRUE(s.executor.run_until([&] { return done; }));
-  EXPECT_TRUE(e);
+  EXPECT_FALSE(written.ok());
 }
 
 TEST(StoreCheck, PulsarMetadataIsCountedAndADamagedRecordIsNamed) {
@@ -120,7 +120,7 @@ TEST(StoreCheck, PulsarMetadataIsCountedAndADamagedRecordIsNamed) {
   Batch b;
   b.put_partitioned({"persistent://t/n/p", 3}).put_schema({"persistent://t/n/a", 0, 2, "json", "{}", {}});
   b.put_producer_sequence(*id, {"prod-1", 7}).put_producer_sequence(*id, {"prod-2", 8});
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   s.store.reset();
   {
     auto store = open_read_only(s.dir.sub("db"));

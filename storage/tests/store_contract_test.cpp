@@ -18,7 +18,7 @@ protected:
   void append(std::uint64_t t, std::uint64_t from, std::uint64_t to) {
     Batch b;
     for (auto e = from; e < to; ++e) b.append(t, {t, e, -1}, value(static_cast<int>(e)));
-    ASSERT_FALSE(s.write(std::move(b)));
+    ASSERT_TRUE(s.write(std::move(b)).ok());
   }
   std::vector<std::uint64_t> entries(std::uint64_t t) {
     auto r = store().log_read(t, {0, 0, -1}, {UINT64_MAX, 0, -1}, 1000);
@@ -48,12 +48,12 @@ TEST_P(StoreContract, CompletionIsPostedNotInline) {
   bool done = false;
   Batch b;
   b.delete_session("nobody");
-  store().write(std::move(b), s.executor, [&](const Error& e) {
-    EXPECT_FALSE(e);
+  store().write(std::move(b), s.executor, [&](const Result<void, Error>& r) {
+    EXPECT_TRUE(r.ok());
     done = true;
   });
   EXPECT_FALSE(done);
-  ASSERT_FALSE(store().flush());
+  ASSERT_TRUE(store().flush().ok());
   EXPECT_FALSE(done);  // still not run: it waits in the executor
   s.executor.run_all();
   EXPECT_TRUE(done);
@@ -65,7 +65,7 @@ TEST_P(StoreContract, CompletionsRunInWriteOrder) {
   for (int i = 0; i < 50; ++i) {
     Batch b;
     b.append(t, {t, static_cast<std::uint64_t>(i), -1}, value(i));
-    store().write(std::move(b), s.executor, [&order, i](const Error&) { order.push_back(i); });
+    store().write(std::move(b), s.executor, [&order, i](const Result<void, Error>&) { order.push_back(i); });
   }
   ASSERT_TRUE(s.executor.run_until([&] { return order.size() == 50; }));
   for (int i = 0; i < 50; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
@@ -93,12 +93,12 @@ TEST_P(StoreContract, TrimKeepsTheFloorWhenEverythingIsGone) {
   append(t, 0, 5);
   Batch b;
   b.trim(t, {t, 3, -1});
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   EXPECT_EQ(entries(t), (std::vector<std::uint64_t>{3, 4}));
   EXPECT_EQ(*store().log_bounds(t), (std::optional{LogBounds{{t, 3, -1}, {t, 5, -1}}}));
   Batch all;
   all.trim(t, {t, 5, -1});
-  ASSERT_FALSE(s.write(std::move(all)));
+  ASSERT_TRUE(s.write(std::move(all)).ok());
   EXPECT_TRUE(entries(t).empty());
   // Entry ids are never reused: the next append goes to 5.
   EXPECT_EQ(*store().log_bounds(t), (std::optional{LogBounds{{t, 5, -1}, {t, 5, -1}}}));
@@ -110,7 +110,7 @@ TEST_P(StoreContract, TruncateDropsTheTail) {
   Batch b;
   b.truncate(t, {t, 4, -1});
   b.append(t, {t, 4, -1}, value(4));
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   EXPECT_EQ(entries(t), (std::vector<std::uint64_t>{0, 1, 2, 3, 4}));
 }
 
@@ -121,7 +121,7 @@ TEST_P(StoreContract, SubscriptionsAndCursors) {
   b.put_subscription(t, {"s1", service::SubscriptionType::exclusive, false});
   b.put_subscription(other, {"x", service::SubscriptionType::shared, true});
   b.put_cursor(t, "s1", {{t, 4, -1}, {{t, 6, 6}, {t, 9, 12}}});
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   auto subs = store().subscriptions(t);
   ASSERT_TRUE(subs.ok());
   EXPECT_EQ(*subs, (std::vector<SubscriptionRecord>{{"s1", service::SubscriptionType::exclusive, false},
@@ -130,7 +130,7 @@ TEST_P(StoreContract, SubscriptionsAndCursors) {
   EXPECT_EQ(*store().cursor(t, "s2"), std::nullopt);
   Batch d;
   d.delete_subscription(t, "s1");
-  ASSERT_FALSE(s.write(std::move(d)));
+  ASSERT_TRUE(s.write(std::move(d)).ok());
   EXPECT_EQ(store().subscriptions(t)->size(), 1u);
   EXPECT_EQ(*store().cursor(t, "s1"), std::nullopt);
   EXPECT_EQ(store().subscriptions(other)->size(), 1u);
@@ -150,7 +150,7 @@ TEST_P(StoreContract, SessionsRetainedWills) {
   WillRecord w{"a", "persistent://t/n/will", m, 1, false, 10, 1234};
   Batch batch;
   batch.put_session(b).put_session(a).put_retained({"persistent://t/n/r", m}).put_will(w);
-  ASSERT_FALSE(s.write(std::move(batch)));
+  ASSERT_TRUE(s.write(std::move(batch)).ok());
   EXPECT_EQ(*store().sessions(), (std::vector<SessionRecord>{a, b}));
   EXPECT_EQ(*store().session("a"), std::optional{a});
   EXPECT_EQ(*store().session("nobody"), std::nullopt);
@@ -160,7 +160,7 @@ TEST_P(StoreContract, SessionsRetainedWills) {
   EXPECT_TRUE((*store().wills())[0] == w);
   Batch del;
   del.delete_session("a").delete_retained("persistent://t/n/r").delete_will("a");
-  ASSERT_FALSE(s.write(std::move(del)));
+  ASSERT_TRUE(s.write(std::move(del)).ok());
   EXPECT_EQ(*store().sessions(), (std::vector<SessionRecord>{b}));
   EXPECT_TRUE(store().retained()->empty());
   EXPECT_TRUE(store().wills()->empty());
@@ -174,7 +174,7 @@ TEST_P(StoreContract, PulsarMetadata) {
   // A producer sequence goes in the same batch as the entry it completes.
   b.append(t, {t, 0, -1}, value(0)).put_producer_sequence(t, {"prod-b", 5}).put_producer_sequence(t, {"prod-a", 9});
   b.put_producer_sequence(other, {"prod-a", 1});
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   EXPECT_EQ(*store().partitioned_topics(),
             (std::vector<PartitionedTopicRecord>{{"persistent://t/n/b", 1}, {"persistent://t/n/p", 3}}));
   EXPECT_EQ(*store().schemas(), std::vector<SchemaRecord>{schema});
@@ -183,7 +183,7 @@ TEST_P(StoreContract, PulsarMetadata) {
   // Put replaces; delete removes one producer only.
   Batch c;
   c.put_partitioned({"persistent://t/n/p", 4}).put_producer_sequence(t, {"prod-a", 10}).delete_producer_sequence(t, "prod-b");
-  ASSERT_FALSE(s.write(std::move(c)));
+  ASSERT_TRUE(s.write(std::move(c)).ok());
   EXPECT_EQ(store().partitioned_topics()->back(), (PartitionedTopicRecord{"persistent://t/n/p", 4}));
   EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 10}}));
   if (s.can_reopen()) {
@@ -197,7 +197,7 @@ TEST_P(StoreContract, PulsarMetadata) {
     m->fail_next_writes(1);
     Batch f;
     f.append(t, {t, 1, -1}, value(1)).put_producer_sequence(t, {"prod-a", 11});
-    EXPECT_TRUE(s.write(std::move(f)));
+    EXPECT_FALSE(s.write(std::move(f)).ok());
     EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 10}}));
   }
 }
@@ -209,10 +209,10 @@ TEST_P(StoreContract, DeleteTopicRemovesEverythingOfIt) {
   Batch b;
   b.put_subscription(t, {"s", service::SubscriptionType::shared, true}).put_cursor(t, "s", {{t, 1, -1}, {}});
   b.put_producer_sequence(t, {"p", 3}).put_producer_sequence(other, {"p", 4});
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   Batch d;
   d.delete_topic(t);
-  ASSERT_FALSE(s.write(std::move(d)));
+  ASSERT_TRUE(s.write(std::move(d)).ok());
   EXPECT_EQ(*store().find_topic("persistent://t/n/a"), std::nullopt);
   EXPECT_EQ(*store().log_bounds(t), std::nullopt);
   EXPECT_TRUE(store().subscriptions(t)->empty());
@@ -234,7 +234,7 @@ TEST_P(StoreContract, EverythingSurvivesReopen) {
   Batch b;
   b.trim(t, {t, 1, -1}).put_subscription(t, {"s", service::SubscriptionType::shared, true});
   b.put_cursor(t, "s", {{t, 2, -1}, {{t, 3, 3}}}).put_session(a);
-  ASSERT_FALSE(s.write(std::move(b)));
+  ASSERT_TRUE(s.write(std::move(b)).ok());
   s.reopen();
   EXPECT_EQ(*store().find_topic("persistent://t/n/a"), std::optional{t});
   EXPECT_EQ(entries(t), (std::vector<std::uint64_t>{1, 2, 3}));

@@ -35,11 +35,11 @@ struct StoreUnderTest {
   }
 
   // Writes `b` and waits for its completion; returns its error.
-  Error write(Batch b) {
-    Error result;
+  Result<void, Error> write(Batch b) {
+    Result<void, Error> result = Error(StorageErrc::closed, "no completion");
     bool done = false;
-    store->write(std::move(b), executor, [&](const Error& e) {
-      result = e;
+    store->write(std::move(b), executor, [&](const Result<void, Error>& r) {
+      result = r;
       done = true;
     });
     EXPECT_TRUE(executor.run_until([&] { return done; }));

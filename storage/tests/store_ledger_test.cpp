@@ -114,7 +114,7 @@ TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {
     EXPECT_EQ(text((*l)->read({ledger_id, 2, -1})), "m2");  // read ahead with it
     EXPECT_EQ((*l)->store_reads(), 1u);
     (*l)->trim_before({ledger_id, 4, -1});
-    ASSERT_FALSE(s.store->flush());
+    ASSERT_TRUE(s.store->flush().ok());
     s.executor.run_all();
   }
   s.reopen();
@@ -131,9 +131,9 @@ TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {
   ASSERT_TRUE(s.executor.run_until([&] { return next.entry == 10; }));
   // Everything trimmed: the floor survives a restart, so ids are not reused.
   (*l)->trim_before((*l)->end());
-  ASSERT_FALSE(s.store->flush());
+  ASSERT_TRUE(s.store->flush().ok());
   s.executor.run_all();
-  l = Expected<std::unique_ptr<StoreLedger>>(Error(StorageErrc::closed, "closed"));
+  l = Result<std::unique_ptr<StoreLedger>, Error>(Error(StorageErrc::closed, "closed"));
   s.reopen();
   auto again = StoreLedger::open(*s.store, s.executor, "persistent://t/n/a");
   ASSERT_TRUE(again.ok());
@@ -165,7 +165,7 @@ TEST(StoreLedger, FailedAppendFailsTheLaterOnesAndRewinds) {
   const auto stored = mem.log_read((*l)->topic_id(), {lid, 0, -1}, {lid, 100, -1}, 100);
   ASSERT_EQ(stored->size(), 2u);
   service::Message m;
-  ASSERT_FALSE(decode_message((*stored)[1].value, m));
+  ASSERT_TRUE(decode_message((*stored)[1].value, m).ok());
   EXPECT_EQ(m.payload.view(), "retry");
 }
 
@@ -243,7 +243,7 @@ TEST(StorePersistence, SessionsAndWillsSurviveARestartAndAreStoredBeforeCompleti
   EXPECT_EQ(svc.load_sessions(), std::vector<service::SessionRecord>{session});
   EXPECT_EQ(svc.load_wills(), std::vector<service::WillRecord>{will});
   svc.delete_will("c1", {});
-  ASSERT_FALSE(s.store->flush());
+  ASSERT_TRUE(s.store->flush().ok());
   s.executor.run_all();
   EXPECT_TRUE(svc.load_wills().empty());
   EXPECT_TRUE(s.store->wills()->empty());

@@ -15,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Expected<std::unique_ptr<RocksStore>> open_for_repair(const std::string& path) {
+Result<std::unique_ptr<RocksStore>, Error> open_for_repair(const std::string& path) {
   RocksStore::Options o;
   o.repair = true;
   o.create_if_missing = false;
@@ -89,7 +89,7 @@ struct Planted {
     b.put_subscription(id, SubscriptionRecord{"s", service::SubscriptionType::shared, true});
     b.put_cursor(id, "s", CursorRecord{{id, floor, -1}, {}});
     b.put_retained(RetainedRecord{"persistent://t/n/r", m});
-    EXPECT_FALSE(s.write(std::move(b)));
+    EXPECT_TRUE(s.write(std::move(b)).ok());
     s.store.reset();
   }
   std::string path() { return s.dir.sub("db"); }
