@@ -49,7 +49,8 @@ int run_standalone(const Config& config) {
   auto opened = storage::RocksStore::open(config.dataDir, store_options);
   if (!opened.ok()) {
     logger->critical("cannot open the store in dataDir {}: {}", config.dataDir, opened.error().to_string());
-    if (opened.error().code != storage::StorageErrc::newer_format) {
+    if (opened.error().code != storage::StorageErrc::newer_format &&
+        opened.error().code != storage::StorageErrc::locked) {
       logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs "
                        "what it can without dropping sound data",
                        config.dataDir);

@@ -51,7 +51,7 @@ int run_repair(const std::string& dir) {
   if (!store.ok()) {
     const auto& e = store.error();
     std::printf("store %s: cannot be opened for repair: %s\n", dir.c_str(), e.to_string().c_str());
-    if (e.message.find("While lock file") != std::string::npos) {
+    if (e.code == storage::StorageErrc::locked) {
       std::printf("refused: the store is in use; stop the mop running on it first\n");
     } else {
       std::printf("refused: nothing was changed. Damage RocksDB itself reports (a table file that is truncated or "

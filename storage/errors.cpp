@@ -15,6 +15,7 @@ public:
       case StorageErrc::missing_record: return "missing referenced record";
       case StorageErrc::invalid_argument: return "invalid argument";
       case StorageErrc::closed: return "store closed";
+      case StorageErrc::locked: return "store in use by another process";
     }
     return "unknown storage error";
   }

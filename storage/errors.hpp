@@ -20,6 +20,7 @@ enum class StorageErrc {
   missing_record,    // a record another one refers to is absent (a torn or partial store)
   invalid_argument,  // a caller's mistake (bad name, bad position)
   closed,            // the store was closed or failed to open
+  locked,            // another RocksStore (this process or another) has the store open for writing
 };
 
 const std::error_category& storage_category() noexcept;

@@ -1,12 +1,18 @@
 #include "storage/rocks_store.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <set>
 #include <shared_mutex>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <rocksdb/db.h>
@@ -160,6 +166,9 @@ Result<std::unique_ptr<RocksStore>, Error> RocksStore::open(const std::string& p
     }
     if (!o.create_if_missing || o.read_only) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
   }
+  if (!o.read_only) {
+    if (auto locked = store->lock_dir(); !locked.ok()) return std::move(locked).error();
+  }
   if (auto opened = store->open_db(!exists, o.read_only); !opened.ok()) return std::move(opened).error();
 
   if (!exists) {
@@ -177,6 +186,35 @@ Result<std::unique_ptr<RocksStore>, Error> RocksStore::open(const std::string& p
   if (auto loaded = store->load(); !loaded.ok()) return std::move(loaded).error();
   store->thread_ = std::thread([s = store.get()] { s->run(); });
   return store;
+}
+
+// An exclusive flock(2) on <dir>/mop.lock, held while this RocksStore lives, so that a second
+// writer (another mop, `mop store check --repair`, a second RocksStore in this process: a flock
+// belongs to the open file, not to the process) fails with StorageErrc::locked. RocksDB's own
+// LOCK file cannot tell us this: a held lock comes back as a plain IOError, distinguishable from
+// a failing disk only by its text, and closing a second descriptor of that file would drop
+// RocksDB's fcntl lock for the whole process.
+Result<void, Error> RocksStore::lock_dir() {
+  std::error_code fec;
+  std::filesystem::create_directories(path_, fec);
+  if (fec) return Error(StorageErrc::io_error, fmt::format("cannot create the directory of store {}: {}", path_, fec.message()));
+  const std::string file = (std::filesystem::path(path_) / kLockFile).string();
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    return Error(err == ENOSPC ? StorageErrc::no_space : StorageErrc::io_error,
+                 fmt::format("cannot open {}: {}", file, std::strerror(err)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return Error(StorageErrc::locked, fmt::format("store {} is open for writing elsewhere ({} is locked)", path_, file));
+    }
+    return Error(StorageErrc::io_error, fmt::format("cannot lock {}: {}", file, std::strerror(err)));
+  }
+  lock_fd_ = fd;
+  return {};
 }
 
 Result<void, Error> RocksStore::open_db(bool create, bool read_only) {
@@ -379,6 +417,7 @@ RocksStore::~RocksStore() {
     }
   }
   close_db();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void RocksStore::write(Batch batch, Executor& executor, Completion done) {

@@ -148,6 +148,9 @@ private:
   };
 
   RocksStore(std::string path, Options options);
+  // The file whose flock(2) marks the store open for writing (lock_dir()).
+  static constexpr const char* kLockFile = "mop.lock";
+  Result<void, Error> lock_dir();
   Result<void, Error> open_db(bool create, bool read_only);
   void close_db();
   Result<void, Error> reopen();  // storage thread only
@@ -165,6 +168,7 @@ private:
 
   const std::string path_;
   const Options options_;
+  int lock_fd_ = -1;  // holds the flock on kLockFile (writable opens only)
   std::unique_ptr<rocksdb::Env> env_;
   // Replaced only by reopen() after a fatal write error, under db_mu_ held exclusively; every
   // use of db_ and cfs_ holds it shared (load() and the constructor path run before any sharing).

@@ -320,6 +320,34 @@ TEST(RocksStore, OtherFilesInANewDirectoryAreNotMistakenForAStore) {
   EXPECT_EQ(damaged.error().code, make_error_code(StorageErrc::corruption));
 }
 
+// A store open for writing cannot be opened for writing again (here by a second RocksStore in
+// the same process; another mop or `mop store check --repair` meets the same lock): the error
+// is StorageErrc::locked, decided by the lock itself and not by RocksDB's message. Read-only
+// opens (`mop store check`) still work beside the writer, and the lock goes with the store.
+TEST(RocksStore, SecondWriterIsRefusedAsLocked) {
+  TempDir dir;
+  auto first = RocksStore::open(dir.sub("db"));
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  auto second = RocksStore::open(dir.sub("db"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, make_error_code(StorageErrc::locked)) << second.error().to_string();
+  EXPECT_NE(second.error().message.find(dir.sub("db")), std::string::npos) << second.error().message;
+  RocksStore::Options repair;
+  repair.repair = true;
+  repair.create_if_missing = false;
+  auto repairing = RocksStore::open(dir.sub("db"), repair);
+  ASSERT_FALSE(repairing.ok());
+  EXPECT_EQ(repairing.error().code, make_error_code(StorageErrc::locked));
+  RocksStore::Options read_only;
+  read_only.read_only = true;
+  read_only.create_if_missing = false;
+  EXPECT_TRUE(RocksStore::open(dir.sub("db"), read_only).ok());
+
+  first = Error(StorageErrc::closed, "closed");  // closes the first store
+  auto again = RocksStore::open(dir.sub("db"));
+  EXPECT_TRUE(again.ok()) << again.error().to_string();
+}
+
 TEST(RocksStore, NotAMopStore) {
   TempDir dir;
   {
