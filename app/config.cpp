@@ -62,9 +62,8 @@ std::string join(const Range& items, std::string_view sep) {
 }
 
 // Plain decimal only: Pulsar's loader (Java's Integer.parseInt) takes no hex or units either.
-// Returns the reason for rejecting `text`, or nullopt and sets `out`.
-std::optional<std::string> parse_int(std::string_view text, std::int64_t min, std::int64_t max,
-                                     std::int64_t& out) {
+// Sets `out`, or returns why `text` is rejected.
+Result<void, std::string> parse_int(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t& out) {
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);  // Java accepts "+5"
   std::int64_t v = 0;
   const auto* end = text.data() + text.size();
@@ -72,7 +71,7 @@ std::optional<std::string> parse_int(std::string_view text, std::int64_t min, st
   if (text.empty() || ptr != end) return "is not an integer";
   if (ec == std::errc::result_out_of_range || v < min || v > max) return "is out of range";
   out = v;
-  return std::nullopt;
+  return {};
 }
 
 // true/false in any case, nothing else: "yes", "1" or "on" in a broker.conf is more likely a
@@ -80,7 +79,7 @@ std::optional<std::string> parse_int(std::string_view text, std::int64_t min, st
 std::optional<bool> parse_bool(std::string_view text) {
   if (iequals(text, "true")) return true;
   if (iequals(text, "false")) return false;
-  return std::nullopt;
+  return {};
 }
 
 bool is_host_char(char c) {
@@ -111,7 +110,7 @@ constexpr std::string_view kSchemes[] = {"mqtt", "mqtt+ssl", "mqtt+ssl+psk", "ws
 constexpr std::string_view kServedSchemes[] = {"mqtt"};
 
 // Returns the listener, or why `entry` is not one (without repeating the entry).
-std::variant<Listener, std::string> parse_listener(std::string_view entry) {
+Result<Listener, std::string> parse_listener(std::string_view entry) {
   const auto sep = entry.find("://");
   if (sep == std::string_view::npos) return std::string("not of the form scheme://host:port");
   Listener l;
@@ -147,8 +146,8 @@ std::variant<Listener, std::string> parse_listener(std::string_view entry) {
   }
   if (after.empty() || after.front() != ':') return std::string("missing \":port\"");
   std::int64_t port = 0;
-  if (auto why = parse_int(after.substr(1), 0, 65535, port)) {
-    return std::string("port \"" + std::string(after.substr(1)) + "\" " + *why + " (0..65535)");
+  if (auto parsed = parse_int(after.substr(1), 0, 65535, port); !parsed.ok()) {
+    return std::string("port \"" + std::string(after.substr(1)) + "\" " + parsed.error() + " (0..65535)");
   }
   l.host = std::string(host);
   l.port = static_cast<std::uint16_t>(port);
@@ -173,8 +172,8 @@ constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "er
 struct KeySpec {
   KeyDoc doc;
   std::vector<std::string> aliases;  // older names read as this key (MoP's mqttProxyEnable)
-  // Sets the field from a trimmed, non-empty value; returns why the value is bad, or nullopt.
-  std::function<std::optional<std::string>(Config&, std::string_view)> set;
+  // Sets the field from a trimmed, non-empty value, or returns why the value is bad.
+  std::function<Result<void, std::string>(Config&, std::string_view)> set;
   // Resets the field for an empty value: the default for scalars, empty for lists (Pulsar's rule).
   std::function<void(Config&)> set_empty;
   std::function<std::string(const Config&)> get;
@@ -194,11 +193,11 @@ KeySpec int_key(std::string name, T Config::*field, std::int64_t min, std::int64
   const std::string expected = "an integer " + std::to_string(min) + ".." + std::to_string(max);
   KeySpec k;
   k.doc = {std::move(name), std::to_string(defaults().*field), expected, std::move(description)};
-  k.set = [field, min, max](Config& c, std::string_view v) -> std::optional<std::string> {
+  k.set = [field, min, max](Config& c, std::string_view v) -> Result<void, std::string> {
     std::int64_t out = 0;
-    if (auto why = parse_int(v, min, max, out)) return why;
+    if (auto parsed = parse_int(v, min, max, out); !parsed.ok()) return parsed;
     c.*field = static_cast<T>(out);
-    return std::nullopt;
+    return {};
   };
   k.set_empty = [field](Config& c) { c.*field = defaults().*field; };
   k.get = [field](const Config& c) { return std::to_string(c.*field); };
@@ -214,29 +213,29 @@ KeySpec bool_key(std::string name, bool Config::*field, std::string description)
   KeySpec k;
   k.doc = {std::move(name), defaults().*field ? "true" : "false", "true or false",
            std::move(description)};
-  k.set = [field](Config& c, std::string_view v) -> std::optional<std::string> {
+  k.set = [field](Config& c, std::string_view v) -> Result<void, std::string> {
     const auto b = parse_bool(v);
     if (!b) return "is not a boolean";
     c.*field = *b;
-    return std::nullopt;
+    return {};
   };
   k.set_empty = [field](Config& c) { c.*field = defaults().*field; };
   k.get = [field](const Config& c) { return std::string(c.*field ? "true" : "false"); };
   return k;
 }
 
-// A string key; `check` returns why a value is bad (nullopt = fine), `normalise` may rewrite it.
+// A string key; `check` returns why a value is bad, `normalise` may rewrite a good one.
 KeySpec string_key(std::string name, std::string Config::*field, std::string expected,
                    std::string description,
-                   std::function<std::optional<std::string>(std::string_view)> check,
+                   std::function<Result<void, std::string>(std::string_view)> check,
                    std::function<std::string(std::string_view)> normalise = {}) {
   KeySpec k;
   k.doc = {std::move(name), defaults().*field, std::move(expected), std::move(description)};
   k.set = [field, check = std::move(check), normalise = std::move(normalise)](
-              Config& c, std::string_view v) -> std::optional<std::string> {
-    if (auto why = check(v)) return why;
+              Config& c, std::string_view v) -> Result<void, std::string> {
+    if (auto checked = check(v); !checked.ok()) return checked;
     c.*field = normalise ? normalise(v) : std::string(v);
-    return std::nullopt;
+    return {};
   };
   k.set_empty = [field](Config& c) { c.*field = defaults().*field; };
   k.get = [field](const Config& c) { return c.*field; };
@@ -261,10 +260,10 @@ std::vector<KeySpec> make_key_specs() {
         "listed. Other names (kafka, amqp: other Pulsar protocol handlers) are ignored with a "
         "warning. The Pulsar protocol itself is always served on brokerServicePort. Same key "
         "as Pulsar and MoP; Pulsar's default is empty, mop's is mqtt."};
-    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+    k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       c.messagingProtocols.clear();
       for (auto item : split_list(v)) c.messagingProtocols.push_back(lower(item));
-      return std::nullopt;
+      return {};
     };
     k.set_empty = [](Config& c) { c.messagingProtocols.clear(); };
     k.get = [](const Config& c) { return join(c.messagingProtocols, ","); };
@@ -279,20 +278,20 @@ std::vector<KeySpec> make_key_specs() {
         "[::] listens on every interface; port 0 picks a free port. Schemes as in MoP: mqtt, "
         "mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl; only mqtt is served today, the others are refused "
         "at start-up as not supported yet."};
-    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+    k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       const auto entries = split_list(v);
       std::vector<Listener> out;
       for (auto entry : entries) {
         auto l = parse_listener(entry);
-        if (auto* why = std::get_if<std::string>(&l)) {
+        if (!l.ok()) {
           // Name the entry only when there are several; with one, the value already says it.
-          if (entries.size() == 1) return "is not a listener: " + *why;
-          return "has a bad entry \"" + std::string(entry) + "\": " + *why;
+          if (entries.size() == 1) return "is not a listener: " + l.error();
+          return "has a bad entry \"" + std::string(entry) + "\": " + l.error();
         }
-        out.push_back(std::get<Listener>(std::move(l)));
+        out.push_back(std::move(l).value());
       }
       c.mqttListeners = std::move(out);
-      return std::nullopt;
+      return {};
     };
     k.set_empty = [](Config& c) { c.mqttListeners.clear(); };
     k.get = [](const Config& c) { return listeners_to_string(c.mqttListeners); };
@@ -303,13 +302,13 @@ std::vector<KeySpec> make_key_specs() {
       "The host name mop tells clients to connect to (e.g. in answers to Pulsar topic lookups). "
       "Empty: the host of the listener in question. Pulsar and MoP default to the machine's host "
       "name, and MoP requires it to match the listeners' host; mop does not.",
-      [](std::string_view v) -> std::optional<std::string> {
-        if (is_plain_host(v)) return std::nullopt;
+      [](std::string_view v) -> Result<void, std::string> {
+        if (is_plain_host(v)) return {};
         if (v.size() > 2 && v.front() == '[' && v.back() == ']' &&
             is_ipv6_literal(v.substr(1, v.size() - 2))) {
-          return std::nullopt;
+          return {};
         }
-        if (is_ipv6_literal(v)) return std::nullopt;
+        if (is_ipv6_literal(v)) return {};
         return "is not a host name or address";
       },
       [](std::string_view v) {
@@ -322,8 +321,8 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(port_key("webServicePort", &Config::webServicePort,
                           "TCP port of the HTTP admin API and metrics, as in Pulsar. Not served yet: the "
                           "value is only checked (no clash with brokerServicePort or an MQTT listener)."));
-  const auto pulsar_name = [](std::string_view v) -> std::optional<std::string> {
-    if (is_pulsar_name(v)) return std::nullopt;
+  const auto pulsar_name = [](std::string_view v) -> Result<void, std::string> {
+    if (is_pulsar_name(v)) return {};
     return "is not a valid Pulsar name";
   };
   keys.push_back(string_key("defaultTenant", &Config::defaultTenant,
@@ -342,7 +341,7 @@ std::vector<KeySpec> make_key_specs() {
              "persistent or non-persistent",
              "Topic domain of MQTT topics that do not name one. non-persistent topics are not "
              "stored: subscribers that are not connected miss messages. Same as MoP."};
-    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+    k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       if (v == "persistent") {
         c.defaultTopicDomain = TopicDomain::persistent;
       } else if (v == "non-persistent") {
@@ -350,7 +349,7 @@ std::vector<KeySpec> make_key_specs() {
       } else {
         return "is not a topic domain";
       }
-      return std::nullopt;
+      return {};
     };
     k.set_empty = [](Config& c) { c.defaultTopicDomain = defaults().defaultTopicDomain; };
     k.get = [](const Config& c) { return std::string(to_string(c.defaultTopicDomain)); };
@@ -366,7 +365,7 @@ std::vector<KeySpec> make_key_specs() {
              "first use of a new topic (its partitioned-metadata lookup) creates it with "
              "defaultNumPartitions partitions, topics <name>-partition-0.. (kept in memory; "
              "MQTT sees each partition as its own topic and the base name as a plain topic)."};
-    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+    k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       const auto l = lower(v);
       if (l == "partitioned") {
         c.autoTopicCreationPartitioned = true;
@@ -375,7 +374,7 @@ std::vector<KeySpec> make_key_specs() {
       } else {
         return "is not non-partitioned or partitioned";
       }
-      return std::nullopt;
+      return {};
     };
     k.set_empty = [](Config& c) { c.autoTopicCreationPartitioned = defaults().autoTopicCreationPartitioned; };
     k.get = [](const Config& c) {
@@ -450,7 +449,7 @@ std::vector<KeySpec> make_key_specs() {
       "dataDir", &Config::dataDir, "a directory path",
       "Directory of mop standalone's embedded store: topics, cursors, sessions, retained messages. "
       "mop's own key (Pulsar keeps this state in BookKeeper and ZooKeeper).",
-      [](std::string_view) -> std::optional<std::string> { return std::nullopt; }));
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
   keys.push_back(bool_key(
       "journalSyncData", &Config::journalSyncData,
       "Sync the store to disk before a message is acknowledged (MQTT PUBACK/PUBREC, Pulsar "
@@ -487,7 +486,7 @@ std::vector<KeySpec> make_key_specs() {
              "QoS 1/2 publish is refused) until subscribers catch up; consumer_backlog_eviction: the "
              "slowest subscription's oldest messages are acknowledged for it. Pulsar's "
              "producer_request_hold is not supported."};
-    k.set = [](Config& c, std::string_view v) -> std::optional<std::string> {
+    k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       const auto l = lower(v);
       if (l == "producer_exception") {
         c.backlogQuotaEviction = false;
@@ -498,7 +497,7 @@ std::vector<KeySpec> make_key_specs() {
       } else {
         return "is not producer_exception or consumer_backlog_eviction";
       }
-      return std::nullopt;
+      return {};
     };
     k.set_empty = [](Config& c) { c.backlogQuotaEviction = defaults().backlogQuotaEviction; };
     k.get = [](const Config& c) {
@@ -509,10 +508,10 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(string_key(
       "logLevel", &Config::logLevel, "trace, debug, info, warn or error",
       "Log level of every module. mop's own key (Pulsar sets levels in log4j2.yaml).",
-      [](std::string_view v) -> std::optional<std::string> {
+      [](std::string_view v) -> Result<void, std::string> {
         const auto l = lower(v);
         if (std::find(std::begin(kLogLevels), std::end(kLogLevels), l) != std::end(kLogLevels)) {
-          return std::nullopt;
+          return {};
         }
         return "is not a log level";
       },
@@ -636,9 +635,9 @@ struct Loader {
     }
     if (value.empty()) {
       spec->set_empty(config);
-    } else if (auto why = spec->set(config, value)) {
+    } else if (auto set = spec->set(config, value); !set.ok()) {
       std::string msg = source + ": " + std::string(key) + "=\"" + std::string(value) + "\" " +
-                        *why + "; expected " + spec->doc.expected;
+                        set.error() + "; expected " + spec->doc.expected;
       errors.push_back({name, std::move(msg)});
       return;
     }
@@ -832,12 +831,12 @@ std::string Config::describe() const {
   return out;
 }
 
-std::variant<std::vector<Listener>, std::string> parse_listeners(std::string_view value) {
+Result<std::vector<Listener>, std::string> parse_listeners(std::string_view value) {
   std::vector<Listener> out;
   for (auto entry : split_list(value)) {
     auto l = parse_listener(entry);
-    if (auto* why = std::get_if<std::string>(&l)) return "\"" + std::string(entry) + "\": " + *why;
-    out.push_back(std::get<Listener>(std::move(l)));
+    if (!l.ok()) return "\"" + std::string(entry) + "\": " + l.error();
+    out.push_back(std::move(l).value());
   }
   return out;
 }
@@ -868,7 +867,7 @@ ConfigResult load_config(const std::optional<std::string>& file, const Overrides
   return load_config_text(text.str(), *file, overrides, warnings);
 }
 
-std::variant<CommandLine, std::vector<ConfigError>> parse_command_line(
+Result<CommandLine, std::vector<ConfigError>> parse_command_line(
     std::span<const std::string> args) {
   CommandLine cl;
   std::vector<ConfigError> errors;
@@ -879,7 +878,7 @@ std::variant<CommandLine, std::vector<ConfigError>> parse_command_line(
       if (i + 1 < args.size() && !std::string_view(args[i + 1]).starts_with("--")) {
         return args[++i];
       }
-      return std::nullopt;
+      return {};
     };
     if (a == "-h" || a == "--help") {
       cl.help = true;

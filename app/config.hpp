@@ -30,6 +30,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/result.hpp"
+
 namespace mop::app {
 
 // One entry of `mqttListeners`, e.g. mqtt://127.0.0.1:1883 or mqtt://[::1]:0.
@@ -128,7 +130,7 @@ struct Config {
 using Overrides = std::vector<std::pair<std::string, std::string>>;
 
 // Either the loaded, validated configuration or every error found.
-using ConfigResult = std::variant<Config, std::vector<ConfigError>>;
+using ConfigResult = Result<Config, std::vector<ConfigError>>;
 
 // Loads defaults, then `file` (if given; a missing or unreadable file is an error), then
 // `overrides`, then runs Config::validate(). Warnings (unknown keys, compatibility-only keys, keys
@@ -146,7 +148,7 @@ ConfigResult load_config_text(std::string_view text, std::string_view source_nam
 // Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
 // ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message
 // saying what is wrong with which entry.
-std::variant<std::vector<Listener>, std::string> parse_listeners(std::string_view value);
+Result<std::vector<Listener>, std::string> parse_listeners(std::string_view value);
 
 // What `mop <mode> [options]` parses after the mode word.
 struct CommandLine {
@@ -157,7 +159,7 @@ struct CommandLine {
 // Parses `args` (argv without the program name and mode). An argument that is not an option, or a
 // `--key` without a value, is an error. Key names are not checked here: load_config() warns about
 // unknown ones, naming "command line".
-std::variant<CommandLine, std::vector<ConfigError>> parse_command_line(
+Result<CommandLine, std::vector<ConfigError>> parse_command_line(
     std::span<const std::string> args);
 
 // Documentation of one key, the single source for --help, README.md and conf/standalone.conf tests.

@@ -55,11 +55,12 @@ int main(int argc, char** argv) {
   }
 
   auto parsed = mop::app::parse_command_line(args);
-  if (auto* errors = std::get_if<std::vector<mop::app::ConfigError>>(&parsed)) {
+  if (!parsed.ok()) {
+    const auto* errors = &parsed.error();
     for (const auto& e : *errors) std::fprintf(stderr, "mop: %s\n", e.message.c_str());
     return 2;
   }
-  const auto& cmd = std::get<mop::app::CommandLine>(parsed);
+  const auto& cmd = parsed.value();
   if (cmd.help) {
     usage(stdout);
     return 0;
@@ -68,12 +69,13 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
   std::vector<std::string> warnings;
   auto loaded = mop::app::load_config(cmd.config_file, cmd.overrides, &warnings);
-  if (auto* errors = std::get_if<std::vector<mop::app::ConfigError>>(&loaded)) {
+  if (!loaded.ok()) {
+    const auto* errors = &loaded.error();
     for (const auto& e : *errors) std::fprintf(stderr, "mop: configuration error: %s\n", e.message.c_str());
     std::fprintf(stderr, "mop: not started (%zu configuration error%s)\n", errors->size(), errors->size() == 1 ? "" : "s");
     return 2;
   }
-  const auto& config = std::get<mop::app::Config>(loaded);
+  const auto& config = loaded.value();
   mop::log::set_level(config.logLevel);
   auto logger = mop::log::get("config");
   for (const auto& w : warnings) logger->warn("{}", w);

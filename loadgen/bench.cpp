@@ -297,11 +297,12 @@ std::string summary_json(const Summary& s) {
 
 int run_bench(const std::vector<std::string>& args) {
   auto parsed = parse_options(args);
-  if (auto* err = std::get_if<std::string>(&parsed)) {
+  if (!parsed.ok()) {
+    const auto* err = &parsed.error();
     std::fprintf(stderr, "mop bench: %s\n\n%s", err->c_str(), usage_text().c_str());
     return 2;
   }
-  const auto& opt = std::get<Options>(parsed);
+  const auto& opt = parsed.value();
   if (opt.help) {
     std::fputs(usage_text().c_str(), stdout);
     return 0;

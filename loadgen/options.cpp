@@ -75,7 +75,7 @@ const char* to_string(Compression c) {
   return "?";
 }
 
-std::variant<std::vector<std::string>, std::string> parse_source_addrs(const std::string& spec) {
+Result<std::vector<std::string>, std::string> parse_source_addrs(const std::string& spec) {
   std::vector<std::string> out;
   std::size_t start = 0;
   while (start <= spec.size()) {
@@ -137,7 +137,7 @@ std::string usage_text() {
       "  --receiver-queue N (1000) FLOW permits, refilled at half  --lookup true|false (true)\n";
 }
 
-std::variant<Options, std::string> parse_options(const std::vector<std::string>& args) {
+Result<Options, std::string> parse_options(const std::vector<std::string>& args) {
   Options o;
   std::size_t i = 0;
   if (i < args.size() && !args[i].starts_with("-")) {
@@ -158,9 +158,9 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
     return std::string("missing bench mode: pub, sub, conn or pubsub");
   }
 
-  using Setter = std::function<std::string(const std::string&)>;
+  using Setter = std::function<Result<void, std::string>(const std::string&)>;
   auto num = [](auto& field, const char* name, double lo, double hi) -> Setter {
-    return [&field, name, lo, hi](const std::string& v) -> std::string {
+    return [&field, name, lo, hi](const std::string& v) -> Result<void, std::string> {
       std::remove_reference_t<decltype(field)> x{};
       if (!parse_number(v, x) || static_cast<double>(x) < lo || static_cast<double>(x) > hi) {
         char buf[160];
@@ -172,8 +172,9 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
     };
   };
   auto boolean = [](bool& field, const char* name) -> Setter {
-    return [&field, name](const std::string& v) -> std::string {
-      return parse_bool(v, field) ? std::string{} : std::string(name) + ": '" + v + "' is not true or false";
+    return [&field, name](const std::string& v) -> Result<void, std::string> {
+      if (parse_bool(v, field)) return {};
+      return std::string(name) + ": '" + v + "' is not true or false";
     };
   };
   std::uint32_t port = o.port, keepalive = o.keepalive;
@@ -184,7 +185,7 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
     o.topic = "persistent://public/default/mop-bench";
   }
   auto choice = [](auto& field, const char* name, auto table) -> Setter {
-    return [&field, name, table](const std::string& v) -> std::string {
+    return [&field, name, table](const std::string& v) -> Result<void, std::string> {
       std::string names;
       for (const auto& [text, value] : table) {
         if (v == text) {
@@ -201,7 +202,7 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
   using Acks = std::vector<std::pair<std::string, AckMode>>;
   using Positions = std::vector<std::pair<std::string, bool>>;
   std::map<std::string, Setter> with_value = {
-      {"--host", [&](const std::string& v) { o.host = v; return std::string{}; }},
+      {"--host", [&](const std::string& v) { o.host = v; return Result<void, std::string>{}; }},
       {"--port", num(port, "--port", 1, 65535)},
       {"-V", num(o.version, "-V", 3, 5)},
       {"--qos", num(o.qos, "--qos", 0, 2)},
@@ -217,14 +218,14 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
       {"-P", num(o.publishers, "-P", 0, 100000)},
       {"-S", num(o.subscribers, "-S", 0, 100000)},
       {"-T", num(o.topics, "-T", 1, 1000000)},
-      {"--topic", [&](const std::string& v) { o.topic = v; return v.empty() ? std::string("--topic: empty") : std::string{}; }},
-      {"-t", [&](const std::string& v) { o.topic = v; return v.empty() ? std::string("-t: empty") : std::string{}; }},
+      {"--topic", [&](const std::string& v) { o.topic = v; return v.empty() ? Result<void, std::string>("--topic: empty") : Result<void, std::string>{}; }},
+      {"-t", [&](const std::string& v) { o.topic = v; return v.empty() ? Result<void, std::string>("-t: empty") : Result<void, std::string>{}; }},
       {"--conns", num(o.conns, "--conns", 1, 1000000)},
       {"-c", num(o.conns, "-c", 1, 1000000)},
-      {"--source-addrs", [&](const std::string& v) -> std::string {
+      {"--source-addrs", [&](const std::string& v) -> Result<void, std::string> {
          auto r = parse_source_addrs(v);
-         if (auto* e = std::get_if<std::string>(&r)) return *e;
-         o.source_addrs = std::get<std::vector<std::string>>(r);
+         if (!r.ok()) return r.error();
+         o.source_addrs = r.value();
          return {};
        }},
       {"--keepalive", num(keepalive, "--keepalive", 0, 65535)},
@@ -233,14 +234,14 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
       {"--threads", num(o.threads, "--threads", 1, 256)},
       {"--connect-concurrency", num(o.connect_concurrency, "--connect-concurrency", 1, 100000)},
       {"--drain-timeout", num(o.drain_timeout, "--drain-timeout", 0, 1e6)},
-      {"--client-prefix", [&](const std::string& v) { o.client_prefix = v; return std::string{}; }},
+      {"--client-prefix", [&](const std::string& v) { o.client_prefix = v; return Result<void, std::string>{}; }},
       {"-C", num(o.subscribers, "-C", 0, 100000)},
       {"--batch", num(o.batch, "--batch", 0, 100000)},
       {"--compression", choice(o.compression, "--compression",
                                Compressions{{"none", Compression::none}, {"lz4", Compression::lz4},
                                             {"zlib", Compression::zlib}, {"zstd", Compression::zstd},
                                             {"snappy", Compression::snappy}})},
-      {"--subscription", [&](const std::string& v) { o.subscription = v; return v.empty() ? std::string("--subscription: empty") : std::string{}; }},
+      {"--subscription", [&](const std::string& v) { o.subscription = v; return v.empty() ? Result<void, std::string>("--subscription: empty") : Result<void, std::string>{}; }},
       {"--sub-type", choice(o.sub_type, "--sub-type",
                             SubTypes{{"exclusive", SubType::exclusive}, {"shared", SubType::shared},
                                      {"failover", SubType::failover}, {"key_shared", SubType::key_shared}})},
@@ -277,7 +278,7 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
       return "option " + key + " is for " + (pulsar ? "MQTT modes" : "Pulsar modes") + " only";
     }
     if (auto f = flags.find(key); f != flags.end()) {
-      if (auto err = f->second(value.value_or("true")); !err.empty()) return err;
+      if (auto set = f->second(value.value_or("true")); !set.ok()) return set.error();
       continue;
     }
     auto s = with_value.find(key);
@@ -286,7 +287,7 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
       if (i + 1 >= args.size()) return "option " + key + " needs a value";
       value = args[++i];
     }
-    if (auto err = s->second(*value); !err.empty()) return err;
+    if (auto set = s->second(*value); !set.ok()) return set.error();
   }
   o.port = static_cast<std::uint16_t>(port);
   o.keepalive = static_cast<std::uint16_t>(keepalive);

@@ -3,8 +3,9 @@
 // running so that it is unit-tested without sockets.
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "core/result.hpp"
 
 namespace mop::loadgen {
 
@@ -59,10 +60,10 @@ struct Options {
 };
 
 // The options, or a message for the user.
-std::variant<Options, std::string> parse_options(const std::vector<std::string>& args);
+Result<Options, std::string> parse_options(const std::vector<std::string>& args);
 
 // "127.0.0.1,127.0.0.2" or "127.0.0.1-127.0.0.8" (or "127.0.0.1-8"), possibly mixed.
-std::variant<std::vector<std::string>, std::string> parse_source_addrs(const std::string& spec);
+Result<std::vector<std::string>, std::string> parse_source_addrs(const std::string& spec);
 
 std::string usage_text();
 const char* to_string(Mode m);
