@@ -364,7 +364,10 @@ def garbage(rnd):
         return b"\x82\x02\x00\x01"  # SUBSCRIBE with no filter
     if choice == 4:
         return b"\x10\x00"  # an empty CONNECT where a second one is a protocol error anyway
-    return b"\x00" + random_bytes(rnd, rnd.randrange(1, 200))  # reserved type 0, then noise
+    # Reserved type 0 with a body of noise, complete: mop reads a packet's whole declared body
+    # before it looks at the type, so an incomplete one would wait for its bytes (or keep alive).
+    body = random_bytes(rnd, rnd.randrange(0, 200))
+    return b"\x00" + rawmqtt.encode_varint(len(body)) + body
 
 
 class MqttAttacker(threading.Thread):
@@ -484,10 +487,12 @@ class MqttAttacker(threading.Thread):
         """A valid CONNECT and, in the same write, bytes that break the protocol: the broker must
         close the connection (the crash of issue 11 was this)."""
         c = self.conn()
-        c.send(rawmqtt.connect(self.client_id(), clean=self.rnd.random() < 0.5) + garbage(self.rnd))
+        cid, clean, bad = self.client_id(), self.rnd.random() < 0.5, garbage(self.rnd)
+        c.send(rawmqtt.connect(cid, clean=clean) + bad)
         self.counts["mqtt CONNECT+garbage in one write"] += 1
         if not c.closed_within():
-            self.crowd.anomaly("MQTT: CONNECT+garbage in one write: connection not closed")
+            self.crowd.anomaly("MQTT: CONNECT(%s, clean=%s)+%s in one write from port %d: connection not closed"
+                               % (cid, clean, bad[:16].hex(), c.sock.getsockname()[1]))
         self.leave(c)
 
     def second_connect(self):
