@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the two program-driven targets (fuzz/README.md):
+corpus/mqtt_server (mqtt_server_fuzz) and corpus/pulsar_connections (pulsar_connections_fuzz).
+
+Each seed is a program in the target's input format: a configuration byte, then ops, each an op
+byte and its operands (see the `step` functions of the targets). Run from anywhere; it rewrites
+the files it owns and leaves others in those folders alone.
+"""
+import os
+import random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# --- MQTT ------------------------------------------------------------------------------------
+
+def mqtt_str(s: bytes) -> bytes:
+    return len(s).to_bytes(2, "big") + s
+
+
+def remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def connect_311(client_id: bytes, clean=True, will=None, keep_alive=60) -> bytes:
+    """A valid MQTT 3.1.1 CONNECT, encoded by hand (independent of the project's encoder)."""
+    flags = 0x02 if clean else 0
+    payload = mqtt_str(client_id)
+    if will:
+        topic, message, qos = will
+        flags |= 0x04 | (qos << 3)
+        payload += mqtt_str(topic) + mqtt_str(message)
+    body = mqtt_str(b"MQTT") + bytes([4, flags]) + keep_alive.to_bytes(2, "big") + payload
+    return bytes([0x10]) + remaining_length(len(body)) + body
+
+
+class MqttProgram:
+    # op numbers of mqtt_server_fuzz (op % 16)
+    RAW, PACKETS, OPEN, CLOSED, DROP, REAP, TIME, TICK, TASKS, FAIL, CONGEST, RESTART = 0, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    # client ids, topics and filters are indexes into the target's alphabets
+    def __init__(self, config=0):
+        self.b = bytearray([config])
+
+    def raw(self, conn, data: bytes):
+        assert len(data) < 256
+        self.b += bytes([self.RAW, len(data), conn]) + data
+        return self
+
+    def packets(self, conn, *encoded, split=None, run_after=False):
+        f = (len(encoded) - 1) | (4 if split is not None else 0) | (16 if run_after else 0)
+        self.b += bytes([self.PACKETS, conn, f])
+        for p in encoded:
+            self.b += p
+        if split is not None:
+            self.b.append(split)
+        return self
+
+    def op(self, *bs):
+        self.b += bytes(bs)
+        return self
+
+    def run_all(self):
+        return self.op(self.TASKS, 0x80)
+
+
+# Encoded-packet operands (see encoded_packet in mqtt_server_fuzz.cpp).
+def p_connect(flags, client_idx, *extra):  # flags: bits 0-1 version (0 3.1.1, 1 v5), 2 clean, 3-4 keep alive, 5 will
+    return bytes([0, flags, client_idx, *extra])
+
+
+def p_publish(qos, topic_idx, packet_id=0, payload_idx=1, retain=False):
+    f = qos | (4 if retain else 0)
+    return bytes([1, f, topic_idx] + ([packet_id] if qos else []) + [payload_idx])
+
+
+def p_subscribe(packet_id, *entries):  # entries: (filter_idx, qos)
+    out = bytes([3, packet_id, len(entries) - 1])
+    for filt, qos in entries:
+        out += bytes([filt, qos])
+    return out
+
+
+def p_simple(kind, packet_id):  # 5 PUBACK, 6 PUBREC, 7 PUBREL, 8 PUBCOMP
+    return bytes([kind, packet_id])
+
+
+P_PINGREQ = bytes([9])
+P_DISCONNECT = bytes([10])
+
+
+def mqtt_seeds():
+    seeds = {}
+    rng = random.Random(11)
+    # Issue 11: a valid 3.1.1 CONNECT and, in the same read, a packet that fails the connection.
+    tails = {
+        "reserved_type_0": b"\x00\x00",
+        "second_connect_same_id": connect_311(b"one"),
+        "second_connect_other_id": connect_311(b"two"),
+        "random_bytes": bytes(rng.randrange(256) for _ in range(40)),
+        "long_remaining_length": b"\xff\xff\xff\xff\xff",
+    }
+    for name, tail in tails.items():
+        for clean in (True, False):
+            will = None if clean else (b"w/one", b"gone", 1)
+            prog = MqttProgram().op(MqttProgram.OPEN).raw(0, connect_311(b"one", clean, will) + tail).run_all()
+            # the broker must still serve: a subscriber and a publisher on another connection
+            prog.op(MqttProgram.OPEN).packets(1, p_connect(0x04, 1), p_subscribe(1, (2, 1)), run_after=True)
+            prog.op(MqttProgram.OPEN).packets(2, p_connect(0x04, 2), p_publish(1, 1, 1), run_after=True)
+            seeds[f"issue11_{name}_{'clean' if clean else 'persistent'}"] = prog.b
+    # The same with the store completions still pending when the failing packet arrives.
+    prog = MqttProgram().op(MqttProgram.OPEN).raw(0, connect_311(b"one", False, (b"w", b"x", 1)) + b"\x00\x00")
+    prog.op(MqttProgram.TASKS, 1).op(MqttProgram.CLOSED, 0).run_all()
+    seeds["issue11_reserved_type_0_pending_store"] = prog.b
+
+    # Ordinary sessions.
+    prog = MqttProgram()
+    prog.op(MqttProgram.OPEN).packets(0, p_connect(0x04, 0), p_subscribe(1, (2, 2), (1, 1)), run_after=True)
+    prog.op(MqttProgram.OPEN).packets(1, p_connect(0x04, 1), p_publish(1, 1, 1), p_publish(2, 1, 2), run_after=True)
+    prog.packets(1, p_simple(7, 2), run_after=True)
+    prog.op(MqttProgram.CONGEST, 0, 0)
+    prog.packets(0, p_simple(5, 1), p_simple(6, 2), run_after=True)
+    prog.packets(0, p_simple(8, 2), P_PINGREQ, P_DISCONNECT, run_after=True)
+    prog.op(MqttProgram.REAP)
+    seeds["session_qos012"] = prog.b
+
+    prog = MqttProgram()  # a persistent session across a restart, a takeover, a will
+    prog.op(MqttProgram.OPEN).packets(0, p_connect(0x00, 0), p_subscribe(1, (0, 1)), run_after=True)
+    prog.op(MqttProgram.OPEN).packets(1, p_connect(0x20 | 0x04, 1, 0, 1, 1), run_after=True)
+    prog.packets(1, p_publish(1, 0, 3), run_after=True)
+    prog.op(MqttProgram.OPEN).packets(2, p_connect(0x00, 0), run_after=True)  # takes over "a"
+    prog.op(MqttProgram.CLOSED, 1).run_all()  # the will goes
+    prog.op(MqttProgram.RESTART, 0)
+    prog.op(MqttProgram.OPEN).packets(0, p_connect(0x00, 0), run_after=True)
+    prog.op(MqttProgram.CONGEST, 0, 0)
+    seeds["persistent_session_restart"] = prog.b
+
+    prog = MqttProgram(0x03)  # MQTT 5, session expiry, keep-alive, TTL and a small backlog quota
+    prog.op(MqttProgram.OPEN).packets(0, p_connect(0x01 | 0x08, 0, 0x03), run_after=True)
+    prog.packets(0, p_subscribe(1, (1, 1)), run_after=True)
+    prog.op(MqttProgram.OPEN).packets(1, p_connect(0x01 | 0x04, 1, 0x00), run_after=True)
+    for i in range(4):
+        prog.packets(1, p_publish(1, 1, 1 + i, 3))
+        prog.op(MqttProgram.TASKS, 2)
+    prog.op(MqttProgram.FAIL, 0x0a).packets(1, p_publish(2, 1, 2, 1), run_after=True)
+    prog.op(MqttProgram.TIME, 0x85).op(MqttProgram.TIME, 0xff).op(MqttProgram.TICK)
+    prog.op(MqttProgram.DROP, 0).op(MqttProgram.TIME, 0x8c).run_all()
+    seeds["v5_expiry_ttl_store_failure"] = prog.b
+    return seeds
+
+
+# --- Pulsar ----------------------------------------------------------------------------------
+
+class PulsarProgram:
+    # op numbers of pulsar_connections_fuzz (op % 14)
+    RAW, COMMANDS, CUT, OPEN, CLOSED, DROP, TIME, TASKS, FAIL, DRAIN, RESTART = 0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13
+
+    def __init__(self, config=0):
+        self.b = bytearray([config])
+
+    def commands(self, conn, *cmds, run_after=True, drain=True):
+        self.b += bytes([self.COMMANDS, conn, (len(cmds) - 1) | (4 if run_after else 0) | (8 if drain else 0)])
+        for c in cmds:
+            self.b += c
+        return self
+
+    def op(self, *bs):
+        self.b += bytes(bs)
+        return self
+
+
+# Command operands (see command() in pulsar_connections_fuzz.cpp).
+def c_producer(topic_idx, producer_id, named=True, mode=0):
+    return bytes([1, topic_idx, producer_id, (4 if named else 0) | 8 | mode])
+
+
+def c_send(producer_id, seq, batch=False, name1=True):
+    return bytes([2, producer_id | (8 if name1 else 0) | (64 if batch else 0), seq])
+
+
+def c_subscribe(topic_idx, sub_idx, consumer_id, subtype=1, earliest=True):
+    return bytes([5, topic_idx, sub_idx, subtype | (4 if earliest else 0), consumer_id])
+
+
+def c_flow(consumer_id, permits):
+    return bytes([7, consumer_id, permits])
+
+
+def c_ack_seen(consumer_id, which, cumulative=False):
+    return bytes([9, consumer_id, (1 if cumulative else 0) | 4, 1, which])
+
+
+C_REDELIVER_ALL = bytes([11, 0, 0])
+
+
+def pulsar_seeds():
+    seeds = {}
+    prog = PulsarProgram()  # producer and consumers of two connections on one topic
+    prog.op(PulsarProgram.OPEN).op(PulsarProgram.OPEN)
+    prog.commands(0, c_producer(0, 0), c_send(0, 1), c_send(0, 2, batch=True))
+    prog.commands(1, c_subscribe(0, 0, 1), c_flow(1, 5))
+    prog.commands(0, c_subscribe(0, 0, 2), c_flow(2, 5))  # a second consumer of the Shared sub
+    prog.commands(0, c_send(0, 3), c_send(0, 4))
+    prog.op(PulsarProgram.DRAIN)
+    prog.commands(1, c_ack_seen(1, 0), c_ack_seen(1, 1, cumulative=True), C_REDELIVER_ALL)
+    prog.op(PulsarProgram.CLOSED, 1).op(PulsarProgram.TASKS, 0x80).op(PulsarProgram.DRAIN)
+    seeds["shared_topic_two_connections"] = prog.b
+
+    prog = PulsarProgram()  # closes in the middle of a SEND and of a SUBSCRIBE
+    prog.op(PulsarProgram.OPEN).op(PulsarProgram.OPEN)
+    prog.commands(0, c_producer(0, 0))
+    prog.op(PulsarProgram.CUT, 0).b += c_send(0, 1) + bytes([20 | 0x80])  # cut, then on_closed
+    prog.op(PulsarProgram.CUT, 1).b += c_subscribe(0, 1, 0) + bytes([7 | 0x80 | 0x20])  # cut, then dropped
+    prog.op(PulsarProgram.OPEN).commands(1, c_subscribe(0, 1, 0), c_flow(0, 3))
+    prog.op(PulsarProgram.TASKS, 0x80).op(PulsarProgram.DRAIN)
+    seeds["close_in_send_and_subscribe"] = prog.b
+
+    prog = PulsarProgram(0x02)  # store completions late, a failed write, exclusive producers
+    prog.op(PulsarProgram.OPEN).op(PulsarProgram.OPEN)
+    prog.commands(0, c_producer(2, 0, mode=1), run_after=False)
+    prog.commands(1, c_producer(2, 1, mode=2), run_after=False)
+    prog.op(PulsarProgram.FAIL, 1).commands(0, c_send(0, 1), c_send(0, 2), run_after=False)
+    prog.op(PulsarProgram.DROP, 0).op(PulsarProgram.TASKS, 3).op(PulsarProgram.TASKS, 0x80)
+    prog.commands(0, c_subscribe(2, 0, 0, subtype=0), c_flow(0, 2))
+    prog.op(PulsarProgram.TIME, 0xa0).op(PulsarProgram.RESTART, 0)
+    prog.op(PulsarProgram.OPEN).commands(0, c_subscribe(2, 0, 0, subtype=0), c_flow(0, 2))
+    seeds["exclusive_store_failure_restart"] = prog.b
+    return seeds
+
+
+def write(folder, seeds):
+    path = os.path.join(HERE, "corpus", folder)
+    os.makedirs(path, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(bytes(data))
+
+
+if __name__ == "__main__":
+    write("mqtt_server", mqtt_seeds())
+    write("pulsar_connections", pulsar_seeds())
