@@ -12,6 +12,7 @@ Cursor::Cursor(MessageId floor, const std::set<MessageId>& acked) : floor_(norma
     floor_ = Ledger::next(floor_);
   }
   read_ = floor_;
+  assert(acked_.empty() || floor_ < *acked_.begin());
 }
 
 std::optional<MessageId> Cursor::mark_delete_position() const {
@@ -38,6 +39,7 @@ bool Cursor::ack(MessageId id) {
     floor_ = Ledger::next(floor_);
   }
   if (read_ < floor_) read_ = floor_;
+  assert((acked_.empty() || floor_ < *acked_.begin()) && "an individual ack at or below the floor");
   return true;
 }
 

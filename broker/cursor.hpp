@@ -5,6 +5,7 @@
 // contiguous acknowledgements advance the floor. The read position is where the next entry
 // not yet dispatched is. What issue 4 persists is (floor, individually acknowledged set).
 // Owned by its Subscription's thread.
+#include <cassert>
 #include <optional>
 #include <set>
 
@@ -24,7 +25,11 @@ public:
   // Pulsar's markDeletePosition: the last entry of the acknowledged prefix, if there is one.
   std::optional<MessageId> mark_delete_position() const;
   MessageId read_position() const { return read_; }
-  void set_read_position(MessageId id) { read_ = normalize(id); }
+  // Reading moves forward only: never behind the ack floor (what is below it is acknowledged).
+  void set_read_position(MessageId id) {
+    read_ = normalize(id);
+    assert(!(read_ < floor_) && "a cursor read position behind its mark-delete position");
+  }
   const std::set<MessageId>& individually_acked() const { return acked_; }
 
   bool is_acked(MessageId id) const;

@@ -1,5 +1,6 @@
 #include "broker/receiver.hpp"
 
+#include <cassert>
 #include <limits>
 
 #include "broker/subscription.hpp"
@@ -27,6 +28,9 @@ void Receiver::flow(std::uint32_t permits) {
 
 void Receiver::deliver(const std::shared_ptr<const SubscriptionKey>& key, const Entry& entry,
                        std::uint32_t redelivery_count) {
+  // Subscriptions pick only receivers with permits (Subscription::pick): a delivery without one
+  // would overrun the consumer's FLOW.
+  assert(permits_ > 0 && "a delivery to a receiver without permits");
   if (permits_ > 0) --permits_;
   sink_.deliver(key, entry, redelivery_count);
 }

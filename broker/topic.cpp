@@ -1,6 +1,7 @@
 #include "broker/topic.hpp"
 
 #include <algorithm>
+#include <cassert>
 
 namespace mop::broker {
 
@@ -40,6 +41,7 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
   // completions when it is destroyed.
   ledger_->append(std::move(message), [this, size, done = std::move(done)](std::error_code ec, MessageId id) {
     if (meter_ != nullptr) {
+      assert(appending_bytes_ >= size);
       appending_bytes_ -= size;
       meter_->remove(size);
     }
@@ -262,6 +264,8 @@ void Topic::trim() {
   }
   if (policies_.counts_bytes()) {
     for (std::uint64_t e = first.entry; e < target.entry && !sizes_.empty(); ++e) {
+      // Trimmed entries are stored and acknowledged by every subscription: counted in both.
+      assert(acked_bytes_ >= sizes_.front() && stored_bytes_ >= acked_bytes_);
       stored_bytes_ -= sizes_.front();
       acked_bytes_ -= sizes_.front();
       sizes_.pop_front();
@@ -305,9 +309,11 @@ void Topic::sync_min_floor() {
   if (before < now) {
     acked_bytes_ += bytes_between(before.entry, now.entry);
   } else if (now < before) {
+    assert(acked_bytes_ >= bytes_between(now.entry, before.entry));
     acked_bytes_ -= bytes_between(now.entry, before.entry);
   }
   counted_floor_ = now;
+  assert(acked_bytes_ <= stored_bytes_ && "more bytes acknowledged than stored");
 }
 
 std::uint64_t Topic::backlog_bytes() const {

@@ -1,5 +1,7 @@
 // CONNECT and AUTH (admission, enhanced authentication, session takeover and resumption), and
 // the end of a connection.
+#include <cassert>
+
 #include <fmt/format.h>
 
 #include "mqtt/server/router_log.hpp"
@@ -120,6 +122,10 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
     entry->receiver = service_.open_receiver(*entry);
     sessions_.emplace(id, entry);
   }
+  // A session is bound to at most one live connection: the takeover above unbound the old one,
+  // and a connection is admitted once.
+  assert(entry->conn == nullptr && "a session bound to two connections");
+  assert(conn.entry_ == nullptr && "a connection admitted twice");
   entry->session->set_expiry_interval(expiry);
   entry->conn = &conn;
   ++live_connections_;
@@ -158,6 +164,7 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
     logger()->info("client {}: {} QoS 0 messages were dropped while it could not keep up", id, conn.dropped_qos0());
   if (!entry || entry->conn != &conn) return;
   entry->conn = nullptr;
+  assert(live_connections_ > 0);
   --live_connections_;
   conn.entry_.reset();
   entry->disconnected_at_ms = clock_.wall_ms();

@@ -2,6 +2,7 @@
 // client's PUBACK / PUBREC / PUBCOMP back to the subscriptions, the delivery window (receive
 // maximum) and the pause while the client's socket is congested.
 #include <algorithm>
+#include <cassert>
 
 #include "mqtt/server/session_router.hpp"
 
@@ -104,6 +105,7 @@ void SessionRouter::grant_window(ClientConnection& conn) {
   // Permits = the smaller of the two receive maximums: the client's bounds what it can take
   // [MQTT-3.3.4-7], ours bounds what we hold for it. Less what is already in flight.
   const auto& entry = conn.entry_;
+  assert(entry && entry->conn == &conn && "a window for a connection that holds no session");
   const std::uint32_t window =
       std::min<std::uint32_t>(options_.receive_maximum, conn.protocol().client_receive_maximum());
   const auto inflight = static_cast<std::uint32_t>(entry->session->outbound_count());

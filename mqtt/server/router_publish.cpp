@@ -1,4 +1,6 @@
 // PUBLISH from a client (QoS 0/1/2, retained) and PUBREL: messages into the service.
+#include <cassert>
+
 #include "mqtt/server/router_log.hpp"
 #include "mqtt/server/session_router.hpp"
 
@@ -49,6 +51,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
       // A refusal wins over 0x10, which wins over success.
       void add(PublishResult r) {
         if (!r.stored() ? result.stored() : result.reason == ReasonCode::success) result = std::move(r);
+        assert(pending > 0 && "a store completion ran twice");
         if (--pending == 0) done(std::move(result));
       }
     };
@@ -106,6 +109,7 @@ void SessionRouter::publish(const TopicName& topic, const std::string& client_id
   auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
   auto finish = [join, topic, svc = &service_](std::error_code ec) {
     if (ec && !join->ec) join->ec = ec;
+    assert(join->pending > 0 && "a store completion ran twice");
     if (--join->pending == 0 && join->done) join->done(publish_result(join->ec, *svc, topic));
   };
   // An empty payload clears the retained message and is not stored as one [MQTT-3.3.1-10/11].

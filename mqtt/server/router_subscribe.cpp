@@ -1,6 +1,7 @@
 // SUBSCRIBE (with the retained messages it gets), UNSUBSCRIBE, and wildcard filters picking up
 // topics created later: MQTT filters as Pulsar subscriptions on every matching topic.
 #include <algorithm>
+#include <cassert>
 
 #include "mqtt/codec/topic.hpp"
 #include "mqtt/server/router_log.hpp"
@@ -111,6 +112,7 @@ void SessionRouter::unbind(SessionEntry& entry, const SessionEntry::BindingKey& 
   // A member leaving hands its unacknowledged messages back to the group.
   service_.detach(key.first, key.second, entry.receiver);
   auto it = group_members_.find(key);
+  assert(it == group_members_.end() || it->second > 0);
   if (it != group_members_.end() && --it->second == 0) {
     group_members_.erase(it);
     // The last member unsubscribing ends the group; a member merely going away does not.

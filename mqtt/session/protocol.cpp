@@ -1,5 +1,6 @@
 #include "mqtt/session/protocol.hpp"
 
+#include <cassert>
 #include <random>
 
 #include <fmt/format.h>
@@ -504,7 +505,10 @@ Protocol::PendingAck& Protocol::queue_ack(Packet packet, bool ready) {
 
 void Protocol::flush_acks() {
   while (acks_ && !acks_->empty() && acks_->front().ready) {
-    if (std::holds_alternative<Puback>(acks_->front().packet) && qos1_unacked_ > 0) --qos1_unacked_;
+    if (std::holds_alternative<Puback>(acks_->front().packet)) {
+      assert(qos1_unacked_ > 0 && "a PUBACK queued without its count");  // each was counted when queued
+      --qos1_unacked_;
+    }
     send(acks_->front().packet);
     acks_->pop_front();
     ++acks_popped_;

@@ -1,6 +1,7 @@
 #include "mqtt/session/session.hpp"
 
 #include <algorithm>
+#include <cassert>
 
 namespace mop::mqtt {
 
@@ -32,6 +33,7 @@ std::optional<Outbound> Session::discard_unsent(PacketId id) {
   if (it == outbound_.end() || it->second.state != Outbound::State::unsent) return std::nullopt;
   Outbound out = std::move(it->second);
   outbound_.erase(it);
+  assert(unsent_ > 0 && "more entries unsent than counted");
   --unsent_;
   return out;
 }
@@ -47,6 +49,7 @@ Outbound* Session::oldest_unsent() {
 void Session::mark_sent(Outbound& o) {
   if (o.state != Outbound::State::unsent) return;
   o.state = o.publish.qos == 1 ? Outbound::State::awaiting_puback : Outbound::State::awaiting_pubrec;
+  assert(unsent_ > 0 && "more entries unsent than counted");
   --unsent_;
 }
 

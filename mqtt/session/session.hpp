@@ -5,6 +5,7 @@
 // packet-id state machine, so that the storage layer can persist it and tests can drive it.
 //
 // Thread: owned by the broker thread, like every connection that uses it.
+#include <cassert>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -96,7 +97,10 @@ public:
   bool restore_awaiting_pubcomp(PacketId id, DeliveryOrigin origin);
   std::size_t outbound_count() const { return outbound_.size(); }
   // Entries sent and not yet completed: what counts against the client's receive maximum.
-  std::size_t inflight_count() const { return outbound_.size() - unsent_; }
+  std::size_t inflight_count() const {
+    assert(unsent_ <= outbound_.size() && "in-flight count below zero");
+    return outbound_.size() - unsent_;
+  }
   // The oldest entry not yet sent, or nullptr.
   Outbound* oldest_unsent();
   // Moves an unsent entry to its first awaiting state (the caller sends it).

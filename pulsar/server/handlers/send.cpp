@@ -3,6 +3,7 @@
 #include "pulsar/server/handlers/handler.hpp"
 
 #include <algorithm>
+#include <cassert>
 
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/codec/compression.hpp"
@@ -124,6 +125,7 @@ void Connection::on_send(const Frame& f) {
                       dedup, seq, last_seq](std::error_code ec, service::MessageId id) {
                        if (ec && !pending->error) pending->error = ec;
                        if (!ec && !pending->first) pending->first = id;
+                       assert(pending->left > 0 && "a publish completion ran twice");
                        if (--pending->left != 0) return;
                        if (dedup) {
                          if (pending->error) {
