@@ -1,6 +1,6 @@
 // libFuzzer target: the whole MQTT server. Several connections (a ClientConnection and its
 // Protocol on a fake transport each, as mqtt/server/tests/test_client.hpp has them) over one
-// MqttBroker over an EmbeddedService on a MemoryStore, through StoreLedger and StorePersistence,
+// SessionRouter over an EmbeddedService on a MemoryStore, through StoreLedger and StorePersistence,
 // with a ManualExecutor and a ManualClock. Nothing runs unless the input says so.
 //
 // The input is a little program: each op (one byte, then its operands) sends a chunk of raw input
@@ -22,7 +22,8 @@
 
 #include "core/executor.hpp"
 #include "core/log.hpp"
-#include "mqtt/server/mqtt_broker.hpp"
+#include "mqtt/server/client_connection.hpp"
+#include "mqtt/server/session_router.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
 #include "storage/store_ledger.hpp"
@@ -61,19 +62,20 @@ const std::vector<std::string> kFilters = {"t",     "t/+",          "#",   "+/a"
                                            "s/#",   "$share/g/+/a", "t/b", "persistent://public/default/p",
                                            "non-persistent://public/default/n"};
 
-class FakeTransport final : public Transport {
+class FakeTransport final : public net::Stream {
 public:
   void output_ready() override {}
   void close_after_flush() override { closed = true; }
-  std::string peer() const override { return "fuzz"; }
+  const std::string& peer() const override { return name; }
   std::size_t queued_bytes() const override { return queued; }
+  std::string name = "fuzz";
   bool closed = false;
   std::size_t queued = 0;
 };
 
 // One client connection; the transport outlives the ClientConnection that points at it.
 struct Conn {
-  explicit Conn(MqttBroker& broker) : client(std::make_unique<ClientConnection>(broker, transport)) {}
+  explicit Conn(SessionRouter& broker) : client(std::make_unique<ClientConnection>(broker, transport)) {}
   FakeTransport transport;
   std::unique_ptr<ClientConnection> client;
   ProtocolVersion version = ProtocolVersion::v311;  // of the last CONNECT sent, for encoding
@@ -266,7 +268,7 @@ private:
       std::fprintf(stderr, "restore failed: %s\n", e.message.c_str());
       std::abort();
     }
-    broker_ = std::make_unique<MqttBroker>(*service_, clock_, options_);
+    broker_ = std::make_unique<SessionRouter>(*service_, clock_, options_);
     run_tasks(exec_);
   }
 
@@ -407,10 +409,10 @@ private:
   ManualClock clock_;
   storage::MemoryStore store_;
   broker::TopicPolicies policies_;
-  BrokerOptions options_;
+  RouterOptions options_;
   std::unique_ptr<storage::StorePersistence> persistence_;
   std::unique_ptr<service::EmbeddedService> service_;
-  std::unique_ptr<MqttBroker> broker_;
+  std::unique_ptr<SessionRouter> broker_;
   std::vector<std::unique_ptr<Conn>> conns_;
 };
 

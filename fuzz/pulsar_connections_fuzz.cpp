@@ -59,15 +59,18 @@ const std::vector<std::string> kTopics = {"a", "b", "persistent://public/default
                                           "p", "p-partition-1", "persistent://other/ns/x"};
 const std::vector<std::string> kSubscriptions = {"s1", "s2", "s1"};
 
-struct NullTransport final : server::Transport {
+struct NullStream final : net::Stream {
   void output_ready() override {}
   void close_after_flush() override { closed = true; }
+  const std::string& peer() const override { return name; }
+  std::size_t queued_bytes() const override { return 0; }
+  std::string name = "fuzz";
   bool closed = false;
 };
 
 struct Conn {
-  explicit Conn(server::PulsarServer& s) : connection(std::make_unique<server::Connection>(s, transport, "fuzz")) {}
-  NullTransport transport;
+  explicit Conn(server::PulsarServer& s) : connection(std::make_unique<server::Connection>(s, transport)) {}
+  NullStream transport;
   std::unique_ptr<server::Connection> connection;
 };
 
