@@ -36,6 +36,15 @@ Topic* Broker::find_topic(const TopicName& name) {
   return it == topics_.end() ? nullptr : it->second.get();
 }
 
+std::vector<NamespaceName> Broker::list_namespaces() const {
+  std::vector<NamespaceName> out;
+  out.reserve(namespaces_.size());
+  for (const auto& [ns, topics] : namespaces_) {
+    if (!topics.empty()) out.push_back(ns);
+  }
+  return out;
+}
+
 std::vector<TopicName> Broker::list_topics(const NamespaceName& ns) const {
   const auto it = namespaces_.find(ns);
   if (it == namespaces_.end()) return {};

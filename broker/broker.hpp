@@ -45,6 +45,13 @@ public:
   Topic* find_topic(const TopicName& name);
   std::size_t topic_count() const { return topics_.size(); }
   std::vector<TopicName> list_topics(const NamespaceName& ns) const;
+  // Namespaces that have a topic now, in order.
+  std::vector<NamespaceName> list_namespaces() const;
+  // Every topic (read-only; metrics), in no particular order.
+  template <typename F>
+  void for_each_topic(F&& f) const {
+    for (const auto& [name, topic] : topics_) f(static_cast<const Topic&>(*topic));
+  }
 
   void publish(const TopicName& topic, MessagePtr message, AppendCallback done);
 

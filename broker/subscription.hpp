@@ -79,6 +79,15 @@ public:
   bool has_pending() const { return !replay_.empty() || cursor_.read_position() < ledger_.end(); }
 
   std::size_t unacked_count() const { return outstanding_.size(); }
+  // Messages and payload bytes handed to receivers since this process started, redeliveries
+  // included (Pulsar's msgOutCounter, bytesOutCounter).
+  std::uint64_t msg_out_counter() const { return msg_out_; }
+  std::uint64_t bytes_out_counter() const { return bytes_out_; }
+  // The attached receivers, in attach order (read-only; admin stats).
+  template <typename F>
+  void for_each_receiver(F&& f) const {
+    for (const auto& a : attachments_) f(static_cast<const Receiver&>(*a->receiver));
+  }
 
   // Persistence bookkeeping, kept by the Topic: at most one cursor write in flight; changes
   // made meanwhile mark it dirty and the latest state is written when it completes. `serial`
@@ -120,6 +129,8 @@ private:
   // Only for entries delivered more than once; erased on acknowledgement.
   std::map<MessageId, std::uint32_t> redeliveries_;
   CursorWrites cursor_writes_;
+  std::uint64_t msg_out_ = 0;
+  std::uint64_t bytes_out_ = 0;
 };
 
 }  // namespace mop::broker

@@ -45,7 +45,9 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
       appending_bytes_ -= size;
       meter_->remove(size);
     }
-    if (!ec && policies_.counts_bytes()) {
+    if (!ec) {
+      ++msg_in_;
+      bytes_in_ += size;
       sizes_.push_back(size);
       stored_bytes_ += size;
       if (floors_.empty()) sync_min_floor();  // nobody needs it: it counts as acknowledged
@@ -232,6 +234,9 @@ void Topic::write_cursor(Subscription& sub) {
 void Topic::remove(Subscriptions::iterator it) {
   if (persistence_ != nullptr && it->second->durable()) persistence_->delete_subscription(name_, it->first, {});
   floors_.erase(floors_.find(it->second->cursor().ack_floor()));
+  // What it delivered stays counted in the topic's out counters.
+  removed_msg_out_ += it->second->msg_out_counter();
+  removed_bytes_out_ += it->second->bytes_out_counter();
   subscriptions_.erase(it);
   trim();
 }
@@ -257,21 +262,31 @@ void Topic::trim() {
                   now <= e->message->publish_time_ms + static_cast<std::uint64_t>(policies_.retention_time_ms);
       }
       if (by_size && by_time) break;
-      if (policies_.counts_bytes()) acked -= sizes_[pos.entry - first.entry];
+      acked -= sizes_[pos.entry - first.entry];
       pos = Ledger::next(pos);
     }
     target = pos;
   }
-  if (policies_.counts_bytes()) {
-    for (std::uint64_t e = first.entry; e < target.entry && !sizes_.empty(); ++e) {
-      // Trimmed entries are stored and acknowledged by every subscription: counted in both.
-      assert(acked_bytes_ >= sizes_.front() && stored_bytes_ >= acked_bytes_);
-      stored_bytes_ -= sizes_.front();
-      acked_bytes_ -= sizes_.front();
-      sizes_.pop_front();
-    }
+  for (std::uint64_t e = first.entry; e < target.entry && !sizes_.empty(); ++e) {
+    // Trimmed entries are stored and acknowledged by every subscription: counted in both.
+    assert(acked_bytes_ >= sizes_.front() && stored_bytes_ >= acked_bytes_);
+    stored_bytes_ -= sizes_.front();
+    acked_bytes_ -= sizes_.front();
+    sizes_.pop_front();
   }
   ledger_->trim_before(target);
+}
+
+std::uint64_t Topic::msg_out_counter() const {
+  std::uint64_t n = removed_msg_out_;
+  for (const auto& [_, sub] : subscriptions_) n += sub->msg_out_counter();
+  return n;
+}
+
+std::uint64_t Topic::bytes_out_counter() const {
+  std::uint64_t n = removed_bytes_out_;
+  for (const auto& [_, sub] : subscriptions_) n += sub->bytes_out_counter();
+  return n;
 }
 
 void Topic::set_policies(const TopicPolicies& policies, const Clock* clock) {
@@ -281,7 +296,6 @@ void Topic::set_policies(const TopicPolicies& policies, const Clock* clock) {
   stored_bytes_ = 0;
   acked_bytes_ = 0;
   counted_floor_ = ledger_->first();
-  if (!policies_.counts_bytes()) return;
   // Entries stored before (a restored topic): read once for their sizes.
   for (MessageId id = ledger_->first(); id < ledger_->end(); id = Ledger::next(id)) {
     const auto e = ledger_->read(id);
@@ -300,7 +314,6 @@ std::uint64_t Topic::bytes_between(std::uint64_t from, std::uint64_t to) const {
 }
 
 void Topic::sync_min_floor() {
-  if (!policies_.counts_bytes()) return;
   const MessageId first = ledger_->first();
   MessageId now = min_floor();
   MessageId before = counted_floor_;

@@ -38,8 +38,6 @@ struct TopicPolicies {
   BacklogPolicy backlog_policy = BacklogPolicy::producer_exception;
 
   bool retains() const { return retention_time_ms != 0 || retention_size_bytes != 0; }
-  // Whether the topic must know its entries' sizes.
-  bool counts_bytes() const { return retention_size_bytes > 0 || backlog_quota_bytes >= 0; }
 };
 
 class Topic {
@@ -58,10 +56,25 @@ public:
 
   // Applies TTL and time-based retention (run periodically by the owner).
   void expire();
-  // Bytes from the slowest subscription's ack floor to the end (0 without subscriptions);
-  // known only when the policies count bytes.
+  // Bytes of payload from the slowest subscription's ack floor to the end (0 without
+  // subscriptions).
   std::uint64_t backlog_bytes() const;
+  // Bytes of payload stored in the ledger (Pulsar's storageSize).
   std::uint64_t stored_bytes() const { return stored_bytes_; }
+  // Messages and payload bytes appended since this process started (Pulsar's msgInCounter,
+  // bytesInCounter): one increment each per stored message.
+  std::uint64_t msg_in_counter() const { return msg_in_; }
+  std::uint64_t bytes_in_counter() const { return bytes_in_; }
+  // Messages and payload bytes delivered to consumers since this process started, over every
+  // subscription it has had (Pulsar's msgOutCounter, bytesOutCounter): a walk over the
+  // subscriptions, for metrics.
+  std::uint64_t msg_out_counter() const;
+  std::uint64_t bytes_out_counter() const;
+  // Every subscription, by name (read-only; metrics and admin stats).
+  template <typename F>
+  void for_each_subscription(F&& f) const {
+    for (const auto& [name, sub] : subscriptions_) f(static_cast<const Subscription&>(*sub));
+  }
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
 
@@ -128,11 +141,16 @@ private:
   std::multiset<MessageId> floors_;
   TopicPolicies policies_;
   const Clock* clock_ = nullptr;
-  // With policies_.counts_bytes(): sizes of the stored entries [ledger first, end), their sum,
-  // and the sum of those below the minimum floor (acknowledged by every subscription).
+  // Sizes of the stored entries [ledger first, end), their sum, and the sum of those below the
+  // minimum floor (acknowledged by every subscription).
   std::deque<std::uint32_t> sizes_;
   std::uint64_t stored_bytes_ = 0;
   std::uint64_t acked_bytes_ = 0;
+  std::uint64_t msg_in_ = 0;
+  std::uint64_t bytes_in_ = 0;
+  // Deliveries of the subscriptions removed since (their counters go with them).
+  std::uint64_t removed_msg_out_ = 0;
+  std::uint64_t removed_bytes_out_ = 0;
   MessageId counted_floor_;  // the minimum floor acked_bytes_ was computed for
   Persistence* persistence_;
   PublishMeter* meter_ = nullptr;

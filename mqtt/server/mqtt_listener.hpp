@@ -33,6 +33,8 @@ public:
   void set_write_buffer_water_marks(std::size_t high, std::size_t low) {
     listener_.set_write_buffer_water_marks(high, low);
   }
+  // Open connections now (metrics).
+  std::size_t connection_count() const { return listener_.connection_count(); }
 
 private:
   // Drives SessionRouter::tick (session expiry, delayed wills) once a second while listening.

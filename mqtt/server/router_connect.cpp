@@ -1,5 +1,6 @@
 // CONNECT and AUTH (admission, enhanced authentication, session takeover and resumption), and
 // the end of a connection.
+#include <algorithm>
 #include <cassert>
 
 #include <fmt/format.h>
@@ -129,6 +130,8 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   entry->session->set_expiry_interval(expiry);
   entry->conn = &conn;
   ++live_connections_;
+  ++total_connections_;
+  max_live_connections_ = std::max(max_live_connections_, live_connections_);
   entry->version = c.version;
   entry->clean_start = c.clean_session;
   entry->disconnected_at_ms = 0;

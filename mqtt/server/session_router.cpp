@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "mqtt/server/router_log.hpp"
+#include "mqtt/server/session_entry.hpp"
 
 namespace mop::mqtt {
 
@@ -19,7 +20,16 @@ SessionRouter::~SessionRouter() {
   for (auto& [id, entry] : sessions_) service_.close_receiver(entry->receiver);
 }
 
-void SessionRouter::connection_opened(ClientConnection& conn) { connections_.insert(&conn); }
+void SessionRouter::connection_opened(ClientConnection& conn) {
+  connections_.insert(&conn);
+  conn.protocol().set_counters(&counters_);
+}
+
+std::size_t SessionRouter::subscription_count() const {
+  std::size_t n = 0;
+  for (const auto& [_, entry] : sessions_) n += entry->session->subscriptions().size();
+  return n;
+}
 
 void SessionRouter::connection_destroyed(ClientConnection& conn) { connections_.erase(&conn); }
 

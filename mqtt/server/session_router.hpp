@@ -87,6 +87,13 @@ public:
   // Connections with an accepted CONNECT (what max_connections bounds).
   std::size_t live_connection_count() const { return live_connections_; }
   std::size_t pending_will_count() const { return pending_wills_.size(); }
+  // Metrics (MoP's names in parentheses): clients admitted since start (mop_total_client_count),
+  // the most connected at once (mop_maximum_client_count), topic filters over every session
+  // (mop_sub_count; counted when asked, no cost per message), PUBLISH packets in and out.
+  std::uint64_t total_client_count() const { return total_connections_; }
+  std::size_t maximum_client_count() const { return max_live_connections_; }
+  std::size_t subscription_count() const;
+  const PublishCounters& publish_counters() const { return counters_; }
 
   // service::TopicListener (router_subscribe.cpp): wildcard filters pick the new topic up.
   void on_topic_created(const service::TopicName& topic) override;
@@ -177,6 +184,9 @@ private:
   std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;
   std::set<ClientConnection*> connections_;
   std::size_t live_connections_ = 0;
+  std::uint64_t total_connections_ = 0;
+  std::size_t max_live_connections_ = 0;
+  PublishCounters counters_;
   bool shutting_down_ = false;  // shutdown() ran: CONNECTs get 0x89 Server busy
   // Namespaces watched for new topics, and the sessions with filters in each.
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;

@@ -247,6 +247,10 @@ void Protocol::send_with_diagnostics(Packet p) {
 }
 
 void Protocol::send_publish(const Publish& p) {
+  if (counters_ != nullptr) {
+    ++counters_->sent;
+    counters_->sent_bytes += p.payload.size();
+  }
   const bool was_empty = out_.empty();
   if (client_alias_max_ > 0) {
     Publish aliased = p;  // the session keeps the full topic: aliases live as long as the connection
@@ -516,6 +520,10 @@ void Protocol::flush_acks() {
 }
 
 void Protocol::handle_publish(Publish&& p) {
+  if (counters_ != nullptr) {
+    ++counters_->received;
+    counters_->received_bytes += p.payload.size();
+  }
   if (version_ == ProtocolVersion::v5) {
     if (auto alias = p.properties.topic_alias) {
       if (*alias > limits_.topic_alias_maximum) {  // [MQTT-3.3.2-10]

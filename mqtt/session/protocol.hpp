@@ -106,6 +106,16 @@ public:
   virtual void on_auth(const Auth& /*auth*/) {}
 };
 
+// PUBLISH packets and their payload bytes through MQTT connections, in and out (MoP's
+// mop_received_* and mop_send_* metrics), resends included. One set is shared by every
+// connection of a broker; plain increments on the connections' thread.
+struct PublishCounters {
+  std::uint64_t received = 0;
+  std::uint64_t received_bytes = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t sent_bytes = 0;
+};
+
 struct ProtocolLimits {
   std::uint32_t max_packet_size = 1024 * 1024;
   std::chrono::milliseconds connect_timeout{10'000};
@@ -165,6 +175,8 @@ public:
 
   OutBuffer& output() { return out_; }
   const OutBuffer& output() const { return out_; }
+  // Counts every PUBLISH received and sent on `counters` (which must outlive the protocol).
+  void set_counters(PublishCounters* counters) { counters_ = counters; }
   State state() const { return state_; }
   const std::shared_ptr<Session>& session() const { return session_; }
   ProtocolVersion version() const { return version_; }
@@ -223,6 +235,7 @@ private:
   ProtocolLimits limits_;
   FrameReader reader_;
   OutBuffer out_;
+  PublishCounters* counters_ = nullptr;
   State state_ = State::awaiting_connect;
   ProtocolVersion version_ = ProtocolVersion::v311;
   std::string client_id_;

@@ -26,6 +26,8 @@ public:
   void set_write_buffer_water_marks(std::size_t high, std::size_t low) {
     listener_.set_write_buffer_water_marks(high, low);
   }
+  // Open connections now (metrics).
+  std::size_t connection_count() const { return listener_.connection_count(); }
   // Stops accepting, sends every client CLOSE_PRODUCER / CLOSE_CONSUMER for each of its
   // producers and consumers (PulsarServer::shutdown) and closes every connection once that is
   // written (their consumers' unacknowledged messages go back to their subscriptions); a
