@@ -319,8 +319,9 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
                           "TCP port of the Pulsar binary protocol (pulsar://), as in Pulsar."));
   keys.push_back(port_key("webServicePort", &Config::webServicePort,
-                          "TCP port of the HTTP admin API and metrics, as in Pulsar. Not served yet: the "
-                          "value is only checked (no clash with brokerServicePort or an MQTT listener)."));
+                          "TCP port of the HTTP service, as in Pulsar: /metrics (Prometheus), the health "
+                          "checks and the read-only admin API v2, on the host of the Pulsar listener. If "
+                          "left at its default and 8080 is taken, mop warns and runs without it."));
   const auto pulsar_name = [](std::string_view v) -> Result<void, std::string> {
     if (is_pulsar_name(v)) return {};
     return "is not a valid Pulsar name";

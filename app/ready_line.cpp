@@ -17,7 +17,8 @@ std::string ready_line(const ReadyInfo& info) {
   for (const auto& l : info.mqtt) mqtt.push_back(to_json(l));
   nlohmann::json line{{"pid", info.pid},
                       {"mqtt", std::move(mqtt)},
-                      {"pulsar", info.pulsar ? to_json(*info.pulsar) : nlohmann::json(nullptr)}};
+                      {"pulsar", info.pulsar ? to_json(*info.pulsar) : nlohmann::json(nullptr)},
+                      {"web", info.web ? to_json(*info.web) : nlohmann::json(nullptr)}};
   // dump() without indentation is one line: a newline inside a string is escaped as \n.
   return std::string(kReadyPrefix) + line.dump();
 }

@@ -3,7 +3,8 @@
 // listens, that a program starting mop (the integration tests, a supervisor) can parse without
 // reading log text. Format (app/README.md, "The start-up line"):
 //   mop-ready {"mqtt":[{"host":"127.0.0.1","port":41883,"url":"mqtt://127.0.0.1:41883"}],"pid":4242,
-//              "pulsar":{"host":"127.0.0.1","port":46650,"url":"pulsar://127.0.0.1:46650"}}
+//              "pulsar":{"host":"127.0.0.1","port":46650,"url":"pulsar://127.0.0.1:46650"},
+//              "web":{"host":"127.0.0.1","port":48080,"url":"http://127.0.0.1:48080"}}
 // (on one line; keys in alphabetical order). Ports are the bound ones, never 0.
 #include <cstdint>
 #include <optional>
@@ -26,6 +27,7 @@ struct ReadyInfo {
   long pid = 0;
   std::vector<BoundListener> mqtt;       // in the order of mqttListeners; empty when mqtt is not served
   std::optional<BoundListener> pulsar;   // empty when the Pulsar listener did not start
+  std::optional<BoundListener> web;      // the HTTP service (webServicePort); empty when not started
 };
 
 // The start-up line, prefix included, without the newline.

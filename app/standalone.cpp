@@ -17,8 +17,10 @@
 #include "app/ready_line.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
-#include "mqtt/server/session_router.hpp"
+#include "http/admin.hpp"
+#include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
+#include "mqtt/server/session_router.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
@@ -142,10 +144,10 @@ int run_standalone(const Config& config) {
   pulsar_tcp.set_read_gate(&read_gate);
   pulsar_tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,
                                           config.pulsarChannelWriteBufferLowWaterMark);
+  const bool have_mqtt = !config.mqttListeners.empty();
+  const std::string bind_host = have_mqtt ? config.mqttListeners.front().host
+                                          : (config.advertisedAddress.empty() ? "127.0.0.1" : config.advertisedAddress);
   {
-    const bool have_mqtt = !config.mqttListeners.empty();
-    const std::string bind_host = have_mqtt ? config.mqttListeners.front().host
-                                            : (config.advertisedAddress.empty() ? "127.0.0.1" : config.advertisedAddress);
     const std::string advertised = have_mqtt ? config.advertised_host(config.mqttListeners.front())
                                              : (config.advertisedAddress.empty() ? bind_host : config.advertisedAddress);
     auto bound = pulsar_tcp.listen(bind_host, config.brokerServicePort);
@@ -168,6 +170,45 @@ int run_standalone(const Config& config) {
       ready.pulsar = BoundListener{bind_host, bound->port(), pulsar_server.options().service_url};
     }
   }
+  // The web service (webServicePort): /metrics, health checks, read-only admin, on the Pulsar
+  // listener's host; like the Pulsar port, an explicit port is required, the default best effort.
+  http::Router web_routes;
+  http::HttpServer web(io, web_routes);
+  std::uint16_t web_port = config.webServicePort;
+  {
+    auto bound = web.listen(bind_host, config.webServicePort);
+    if (!bound.ok()) {
+      if (config.sources.contains("webServicePort")) {
+        logger->critical("cannot listen on http://{}:{}: {}", bind_host, config.webServicePort,
+                         bound.error().message());
+        return 1;
+      }
+      logger->warn("web service not started: cannot listen on http://{}:{} ({}); set webServicePort", bind_host,
+                   config.webServicePort, bound.error().message());
+    } else {
+      web_port = bound->port();
+      const bool v6 = bind_host.find(':') != std::string::npos;
+      const std::string url = v6 ? fmt::format("http://[{}]:{}", bind_host, web_port)
+                                 : fmt::format("http://{}:{}", bind_host, web_port);
+      logger->info("web service ready on {} (/metrics, /admin/v2)", url);
+      ready.web = BoundListener{bind_host, web_port, url};
+    }
+  }
+  // Pulsar's health check publishes on persistent://pulsar/<broker id>/healthcheck.
+  const std::string broker_id =
+      fmt::format("{}:{}", config.advertisedAddress.empty() ? bind_host : config.advertisedAddress, web_port);
+  auto health_topic = service::TopicName::parse(fmt::format("persistent://pulsar/{}/healthcheck", broker_id));
+  if (!health_topic) health_topic = service::TopicName::parse("persistent://pulsar/standalone/healthcheck");
+  http::HealthCheck health(io, service, *health_topic);
+  http::MetricsSources metrics;
+  metrics.broker = &service.broker();
+  metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
+  metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
+                       {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
+                       {"http", [&web] { return web.connection_count(); }}};
+  const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
+                                     config.defaultNamespace};
+  http::add_web_routes(web_routes, web_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
   // One line, whole, at the start of a line of stdout (where the log also goes): the log sink is
@@ -198,6 +239,8 @@ int run_standalone(const Config& config) {
     logger->info("signal {} received: shutting down", signo);
     tcp.stop_accepting();
     pulsar_tcp.shutdown();
+    web.shutdown();
+    health.shutdown();
     router.shutdown();
     expiry.cancel();
   });

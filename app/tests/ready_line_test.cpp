@@ -21,6 +21,7 @@ TEST(ReadyLine, CarriesEveryListenerWithItsBoundPort) {
   info.mqtt.push_back({"127.0.0.1", 41883, "mqtt://127.0.0.1:41883"});
   info.mqtt.push_back({"::1", 41884, "mqtt://[::1]:41884"});
   info.pulsar = BoundListener{"127.0.0.1", 46650, "pulsar://broker.example:46650"};
+  info.web = BoundListener{"127.0.0.1", 48080, "http://127.0.0.1:48080"};
   const auto j = parse(ready_line(info));
   EXPECT_EQ(j.at("pid"), 4242);
   ASSERT_EQ(j.at("mqtt").size(), 2u);
@@ -33,13 +34,17 @@ TEST(ReadyLine, CarriesEveryListenerWithItsBoundPort) {
   EXPECT_EQ(j.at("pulsar").at("host"), "127.0.0.1");
   EXPECT_EQ(j.at("pulsar").at("port"), 46650);
   EXPECT_EQ(j.at("pulsar").at("url"), "pulsar://broker.example:46650");
+  EXPECT_EQ(j.at("web").at("host"), "127.0.0.1");
+  EXPECT_EQ(j.at("web").at("port"), 48080);
+  EXPECT_EQ(j.at("web").at("url"), "http://127.0.0.1:48080");
 }
 
-TEST(ReadyLine, PulsarIsNullWhenItsListenerDidNotStartAndMqttMayBeEmpty) {
+TEST(ReadyLine, PulsarAndWebAreNullWhenTheirListenersDidNotStartAndMqttMayBeEmpty) {
   ReadyInfo info;
   info.pid = 7;
   const auto j = parse(ready_line(info));
   EXPECT_TRUE(j.at("pulsar").is_null());
+  EXPECT_TRUE(j.at("web").is_null());
   EXPECT_TRUE(j.at("mqtt").is_array());
   EXPECT_TRUE(j.at("mqtt").empty());
 }

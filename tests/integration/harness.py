@@ -104,18 +104,22 @@ def wait_ready(log_path, proc, timeout=START_TIMEOUT, offset=0):
 
 
 def ready_ports(ready):
-    """{"mqtt": [port, ...], "pulsar": port or None} from a start-up line's JSON."""
+    """{"mqtt": [port, ...], "pulsar": port or None, "web": port or None} from a start-up line's
+    JSON (`web` is the HTTP service on webServicePort)."""
+    web = ready.get("web")
     return {"mqtt": [l["port"] for l in ready["mqtt"]],
-            "pulsar": ready["pulsar"]["port"] if ready["pulsar"] is not None else None}
+            "pulsar": ready["pulsar"]["port"] if ready["pulsar"] is not None else None,
+            "web": web["port"] if web is not None else None}
 
 
 class Broker:
     """One broker process. `max_message_length` maps to mop's --mqttMessageMaxLength and to
     mosquitto's max_packet_size.
 
-    After start(): `port` is the (first) MQTT port, `pulsar_port` mop's Pulsar port (None for
-    mosquitto), `ports` the full set {"mqtt": [port, ...], "pulsar": port or None}, `ready` mop's
-    whole start-up line (a dict; None for mosquitto). restart() comes back on the same ports."""
+    After start(): `port` is the (first) MQTT port, `pulsar_port` mop's Pulsar port and
+    `web_port` its HTTP port (both None for mosquitto), `ports` the full set
+    {"mqtt": [port, ...], "pulsar": port or None, "web": port or None}, `ready` mop's whole
+    start-up line (a dict; None for mosquitto). restart() comes back on the same ports."""
 
     def __init__(self, max_message_length=None, extra_args=(), mop_args=None):
         """mop_args: optional callable (port, data_dir) -> the arguments after
@@ -129,6 +133,7 @@ class Broker:
         self.mop_args = mop_args
         self.port = None
         self.pulsar_port = None
+        self.web_port = None
         self.ports = None
         self.ready = None
         self.proc = None
@@ -189,6 +194,8 @@ class Broker:
             args.append("--mqttListeners=" + ",".join(l["url"] for l in self.ready["mqtt"]))
         if self.ready["pulsar"] is not None:
             args.append("--brokerServicePort=%d" % self.ready["pulsar"]["port"])
+        if self.ready.get("web") is not None:
+            args.append("--webServicePort=%d" % self.ready["web"]["port"])
         return args
 
     def _set_ready(self, ready):
@@ -196,6 +203,7 @@ class Broker:
         self.ports = ready_ports(ready)
         self.port = self.ports["mqtt"][0] if self.ports["mqtt"] else None
         self.pulsar_port = self.ports["pulsar"]
+        self.web_port = self.ports["web"]
 
     def _spawn(self):
         """Starts the process with its output appended to the log; returns the log's size before."""
@@ -240,7 +248,7 @@ class Broker:
         last = None
         for _attempt in range(3):  # mosquitto: a free port can be taken by someone else in between
             self.port = free_port()
-            self.ports = {"mqtt": [self.port], "pulsar": None}
+            self.ports = {"mqtt": [self.port], "pulsar": None, "web": None}
             offset = self._spawn()
             if self._wait_started(offset, START_TIMEOUT):
                 return self

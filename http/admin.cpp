@@ -1,0 +1,161 @@
+#include "http/admin.hpp"
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/broker.hpp"
+#include "http/prometheus.hpp"
+
+namespace mop::http {
+
+namespace {
+
+using nlohmann::json;
+using service::NamespaceName;
+using service::TopicDomain;
+using service::TopicName;
+
+Response text_response(unsigned status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+std::set<std::string> tenants(const WebContext& c) {
+  std::set<std::string> out{c.default_tenant};
+  for (const auto& ns : c.broker.list_namespaces()) out.insert(ns.tenant);
+  return out;
+}
+
+std::set<std::string> namespaces_of(const WebContext& c, const std::string& tenant) {
+  std::set<std::string> out;
+  if (tenant == c.default_tenant) out.insert(c.default_tenant + "/" + c.default_namespace);
+  for (const auto& ns : c.broker.list_namespaces()) {
+    if (ns.tenant == tenant) out.insert(ns.to_string());
+  }
+  return out;
+}
+
+std::string_view type_name(service::SubscriptionType t) {
+  switch (t) {
+    case service::SubscriptionType::exclusive: return "Exclusive";
+    case service::SubscriptionType::shared: return "Shared";
+    case service::SubscriptionType::failover: return "Failover";
+    case service::SubscriptionType::key_shared: return "Key_Shared";
+  }
+  return "Shared";
+}
+
+// GET /metrics
+void get_metrics(const WebContext& c, const Request&, const Params&, Respond respond) {
+  Response r;
+  r.content_type = std::string(kPrometheusContentType);
+  r.body = render_metrics(c.metrics);
+  respond(std::move(r));
+}
+
+// GET /admin/v2/brokers/health: a real publish and consume (HealthCheck).
+void get_health(const WebContext& c, const Request&, const Params&, Respond respond) {
+  c.health.run([respond = std::move(respond)](std::optional<std::string> error) {
+    if (!error) return respond(text_response(200, "ok"));
+    respond(error_response(500, *error));
+  });
+}
+
+// GET /admin/v2/brokers/ready: mop serves as soon as it listens (the store is open by then).
+void get_ready(const WebContext&, const Request&, const Params&, Respond respond) {
+  respond(text_response(200, "ok"));
+}
+
+// GET /status.html (what load balancers probe on a Pulsar broker).
+void get_status(const WebContext&, const Request&, const Params&, Respond respond) {
+  respond(text_response(200, "OK"));
+}
+
+// GET /admin/v2/tenants
+void get_tenants(const WebContext& c, const Request&, const Params&, Respond respond) {
+  respond(json_response(json(tenants(c)).dump()));
+}
+
+// GET /admin/v2/namespaces/{tenant}
+void get_namespaces(const WebContext& c, const Request&, const Params& p, Respond respond) {
+  const std::string& tenant = p.find("tenant")->second;
+  if (!tenants(c).contains(tenant)) return respond(error_response(404, "Tenant does not exist"));
+  respond(json_response(json(namespaces_of(c, tenant)).dump()));
+}
+
+// GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}: full topic names.
+void get_topics(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
+  const NamespaceName ns{p.find("tenant")->second, p.find("namespace")->second};
+  if (!namespaces_of(c, ns.tenant).contains(ns.to_string())) {
+    return respond(error_response(404, "Namespace does not exist"));
+  }
+  json out = json::array();
+  for (const auto& t : c.broker.list_topics(ns)) {
+    if (t.domain() == domain) out.push_back(t.str());
+  }
+  respond(json_response(out.dump()));
+}
+
+// GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}/{topic}/stats: Pulsar's
+// TopicStats, for what mop keeps (no rates, no publishers list: see http/README.md).
+void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
+  const TopicName name(domain, p.find("tenant")->second, p.find("namespace")->second, p.find("topic")->second);
+  const broker::Topic* topic = c.broker.find_topic(name);
+  if (topic == nullptr) return respond(error_response(404, "Topic " + name.str() + " not found"));
+  json subscriptions = json::object();
+  topic->for_each_subscription([&](const broker::Subscription& s) {
+    json consumers = json::array();
+    s.for_each_receiver([&](const broker::Receiver& r) {
+      consumers.push_back({{"consumerName", std::to_string(r.id())}, {"availablePermits", r.permits()}});
+    });
+    subscriptions[s.name()] = {
+        {"msgBacklog", s.backlog()},
+        {"unackedMessages", s.unacked_count()},
+        {"type", type_name(s.type())},
+        {"isDurable", s.durable()},
+        {"msgOutCounter", s.msg_out_counter()},
+        {"bytesOutCounter", s.bytes_out_counter()},
+        {"consumers", std::move(consumers)},
+    };
+  });
+  const json stats = {
+      {"msgInCounter", topic->msg_in_counter()},
+      {"bytesInCounter", topic->bytes_in_counter()},
+      {"msgOutCounter", topic->msg_out_counter()},
+      {"bytesOutCounter", topic->bytes_out_counter()},
+      {"storageSize", topic->stored_bytes()},
+      {"backlogSize", topic->backlog_bytes()},
+      {"subscriptions", std::move(subscriptions)},
+  };
+  respond(json_response(stats.dump()));
+}
+
+}  // namespace
+
+void add_web_routes(Router& router, const WebContext& c) {
+  const auto route = [&c](auto fn) {
+    return [&c, fn](const Request& req, const Params& p, Respond respond) { fn(c, req, p, std::move(respond)); };
+  };
+  router.add("GET", "/metrics", route(get_metrics));
+  router.add("GET", "/admin/v2/brokers/health", route(get_health));
+  router.add("GET", "/admin/v2/brokers/ready", route(get_ready));
+  router.add("GET", "/status.html", route(get_status));
+  router.add("GET", "/admin/v2/tenants", route(get_tenants));
+  router.add("GET", "/admin/v2/namespaces/{tenant}", route(get_namespaces));
+  for (const TopicDomain domain : {TopicDomain::persistent, TopicDomain::non_persistent}) {
+    const std::string prefix = "/admin/v2/" + std::string(service::to_string(domain));
+    router.add("GET", prefix + "/{tenant}/{namespace}",
+               [&c, domain](const Request&, const Params& p, Respond respond) {
+                 get_topics(c, domain, p, std::move(respond));
+               });
+    router.add("GET", prefix + "/{tenant}/{namespace}/{topic}/stats",
+               [&c, domain](const Request&, const Params& p, Respond respond) {
+                 get_topic_stats(c, domain, p, std::move(respond));
+               });
+  }
+}
+
+}  // namespace mop::http

@@ -1,0 +1,172 @@
+#include "http/metrics.hpp"
+
+#include <algorithm>
+#include <string_view>
+
+#include "broker/broker.hpp"
+#include "http/process_stats.hpp"
+#include "http/prometheus.hpp"
+#include "mqtt/server/session_router.hpp"
+
+namespace mop::http {
+
+namespace {
+
+struct SubscriptionRow {
+  std::string name;
+  std::uint64_t backlog = 0;
+  std::uint64_t unacked = 0;
+  std::uint64_t msg_out = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t consumers = 0;
+};
+
+struct TopicRow {
+  std::string ns;
+  std::string topic;
+  std::uint64_t msg_in = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t msg_out = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t backlog = 0;
+  std::uint64_t storage = 0;
+  std::vector<SubscriptionRow> subscriptions;
+};
+
+// One pass over the broker; the families are then written from the rows (a family's samples
+// must be together).
+std::vector<TopicRow> topic_rows(const broker::Broker& b) {
+  std::vector<TopicRow> rows;
+  rows.reserve(b.topic_count());
+  b.for_each_topic([&](const broker::Topic& t) {
+    TopicRow row;
+    row.ns = t.name().namespace_name().to_string();
+    row.topic = t.name().str();
+    row.msg_in = t.msg_in_counter();
+    row.bytes_in = t.bytes_in_counter();
+    row.storage = t.stored_bytes();
+    row.msg_out = t.msg_out_counter();
+    row.bytes_out = t.bytes_out_counter();
+    t.for_each_subscription([&](const broker::Subscription& s) {
+      SubscriptionRow sr{s.name(), s.backlog(), s.unacked_count(), s.msg_out_counter(), s.bytes_out_counter(),
+                         s.receiver_count()};
+      row.backlog += sr.backlog;
+      row.subscriptions.push_back(std::move(sr));
+    });
+    std::sort(row.subscriptions.begin(), row.subscriptions.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    rows.push_back(std::move(row));
+  });
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.topic < b.topic; });
+  return rows;
+}
+
+void write_pulsar(PrometheusWriter& w, const std::vector<TopicRow>& rows, std::string_view cluster) {
+  struct TopicFamily {
+    std::string_view name;
+    MetricType type;
+    std::string_view help;
+    std::uint64_t TopicRow::*field;
+  };
+  static const TopicFamily topic_families[] = {
+      {"pulsar_in_messages_total", MetricType::counter, "Messages stored in the topic since mop started",
+       &TopicRow::msg_in},
+      {"pulsar_in_bytes_total", MetricType::counter, "Payload bytes stored in the topic since mop started",
+       &TopicRow::bytes_in},
+      {"pulsar_out_messages_total", MetricType::counter,
+       "Messages delivered from the topic to consumers since mop started, redeliveries included", &TopicRow::msg_out},
+      {"pulsar_out_bytes_total", MetricType::counter,
+       "Payload bytes delivered from the topic to consumers since mop started, redeliveries included",
+       &TopicRow::bytes_out},
+      {"pulsar_msg_backlog", MetricType::gauge, "Messages not yet acknowledged, summed over the topic's subscriptions",
+       &TopicRow::backlog},
+      {"pulsar_storage_size", MetricType::gauge, "Payload bytes stored in the topic's log", &TopicRow::storage},
+  };
+  for (const auto& f : topic_families) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& r : rows) w.sample(r.*(f.field), {{"cluster", cluster}, {"namespace", r.ns}, {"topic", r.topic}});
+  }
+  w.family("pulsar_subscriptions_count", MetricType::gauge, "Subscriptions of the topic");
+  for (const auto& r : rows) {
+    w.sample(std::uint64_t{r.subscriptions.size()}, {{"cluster", cluster}, {"namespace", r.ns}, {"topic", r.topic}});
+  }
+
+  struct SubscriptionFamily {
+    std::string_view name;
+    MetricType type;
+    std::string_view help;
+    std::uint64_t SubscriptionRow::*field;
+  };
+  static const SubscriptionFamily subscription_families[] = {
+      {"pulsar_subscription_back_log", MetricType::gauge, "Messages of the subscription not yet acknowledged",
+       &SubscriptionRow::backlog},
+      {"pulsar_subscription_unacked_messages", MetricType::gauge,
+       "Messages delivered to the subscription's consumers and not yet acknowledged", &SubscriptionRow::unacked},
+      {"pulsar_subscription_msg_out_total", MetricType::counter,
+       "Messages delivered on the subscription since mop started, redeliveries included", &SubscriptionRow::msg_out},
+      {"pulsar_subscription_consumers_count", MetricType::gauge, "Consumers attached to the subscription",
+       &SubscriptionRow::consumers},
+  };
+  for (const auto& f : subscription_families) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& r : rows) {
+      for (const auto& s : r.subscriptions) {
+        w.sample(s.*(f.field),
+                 {{"cluster", cluster}, {"namespace", r.ns}, {"topic", r.topic}, {"subscription", s.name}});
+      }
+    }
+  }
+}
+
+void write_mqtt(PrometheusWriter& w, const mqtt::SessionRouter& m) {
+  const auto& c = m.publish_counters();
+  w.family("mop_active_client_count", MetricType::gauge, "MQTT clients connected now");
+  w.sample(std::uint64_t{m.live_connection_count()});
+  w.family("mop_total_client_count", MetricType::counter, "MQTT clients admitted (CONNECT accepted) since mop started");
+  w.sample(m.total_client_count());
+  w.family("mop_maximum_client_count", MetricType::gauge, "Most MQTT clients connected at once since mop started");
+  w.sample(std::uint64_t{m.maximum_client_count()});
+  w.family("mop_sub_count", MetricType::gauge, "MQTT topic filters subscribed, over every session");
+  w.sample(std::uint64_t{m.subscription_count()});
+  w.family("mop_send_count", MetricType::counter, "MQTT PUBLISH packets sent to clients, resends included");
+  w.sample(c.sent);
+  w.family("mop_send_bytes", MetricType::counter, "Payload bytes of the MQTT PUBLISH packets sent to clients");
+  w.sample(c.sent_bytes);
+  w.family("mop_received_count", MetricType::counter, "MQTT PUBLISH packets received from clients");
+  w.sample(c.received);
+  w.family("mop_received_bytes", MetricType::counter, "Payload bytes of the MQTT PUBLISH packets received");
+  w.sample(c.received_bytes);
+}
+
+void write_process(PrometheusWriter& w) {
+  const auto s = read_process_stats();
+  if (!s) return;
+  w.family("process_cpu_seconds_total", MetricType::counter, "User and system CPU time spent in seconds");
+  w.sample(s->cpu_seconds);
+  w.family("process_resident_memory_bytes", MetricType::gauge, "Resident memory size in bytes");
+  w.sample(s->resident_bytes);
+  w.family("process_virtual_memory_bytes", MetricType::gauge, "Virtual memory size in bytes");
+  w.sample(s->virtual_bytes);
+  w.family("process_open_fds", MetricType::gauge, "Open file descriptors");
+  w.sample(s->open_fds);
+  w.family("process_max_fds", MetricType::gauge, "Most open file descriptors allowed (soft limit)");
+  w.sample(s->max_fds);
+  w.family("process_start_time_seconds", MetricType::gauge, "Start time of the process since the Unix epoch in seconds");
+  w.sample(s->start_time_seconds);
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsSources& sources) {
+  PrometheusWriter w;
+  if (sources.broker != nullptr) write_pulsar(w, topic_rows(*sources.broker), sources.cluster);
+  if (sources.mqtt != nullptr) write_mqtt(w, *sources.mqtt);
+  if (!sources.listeners.empty()) {
+    w.family("mop_connections", MetricType::gauge, "Open connections per listener protocol");
+    for (const auto& l : sources.listeners) w.sample(std::uint64_t{l.connections()}, {{"protocol", l.protocol}});
+  }
+  if (sources.process) write_process(w);
+  return w.take();
+}
+
+}  // namespace mop::http

@@ -1,0 +1,38 @@
+#pragma once
+// /metrics: everything mop counts, in Prometheus' text format, gathered when asked from where it
+// lives (no registry, nothing per message beyond the counters' own increments):
+//   - Pulsar's topic and subscription metrics, with Pulsar's names and labels (cluster,
+//     namespace, topic, subscription), from broker::Broker's topics and subscriptions;
+//   - MoP's MQTT metrics (mop_*), from the MQTT session router (its clients, sessions and PUBLISH counts);
+//   - open connections per listener (mop_connections{protocol=...});
+//   - the process's CPU, memory and descriptors (process_*), from /proc.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mop::broker {
+class Broker;
+}
+namespace mop::mqtt {
+class SessionRouter;
+}
+
+namespace mop::http {
+
+struct ListenerConnections {
+  std::string protocol;                     // "mqtt", "pulsar", "http"
+  std::function<std::size_t()> connections;  // open connections now
+};
+
+struct MetricsSources {
+  const broker::Broker* broker = nullptr;    // Pulsar metrics; none when null
+  const mqtt::SessionRouter* mqtt = nullptr; // MoP's MQTT metrics; none when null
+  std::vector<ListenerConnections> listeners;
+  std::string cluster = "standalone";        // the `cluster` label (Pulsar standalone's name)
+  bool process = true;                       // process_* metrics
+};
+
+std::string render_metrics(const MetricsSources& sources);
+
+}  // namespace mop::http

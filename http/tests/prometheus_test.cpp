@@ -1,0 +1,143 @@
+// The Prometheus text writer, and render_metrics over a real EmbeddedService: every family has
+// one HELP and one TYPE line, its samples together, counters agree with what was published.
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "core/clock.hpp"
+#include "core/executor.hpp"
+#include "http/metrics.hpp"
+#include "http/prometheus.hpp"
+#include "service/embedded_service.hpp"
+
+namespace mop::http {
+namespace {
+
+TEST(PrometheusWriter, WritesHelpTypeAndSamples) {
+  PrometheusWriter w;
+  w.family("a_total", MetricType::counter, "Things counted");
+  w.sample(std::uint64_t{3}, {{"x", "1"}, {"y", "two"}});
+  w.sample(std::uint64_t{4}, {{"x", "2"}, {"y", "three"}});
+  w.family("b", MetricType::gauge, "A level");
+  w.sample(2.5);
+  EXPECT_EQ(w.text(),
+            "# HELP a_total Things counted\n# TYPE a_total counter\n"
+            "a_total{x=\"1\",y=\"two\"} 3\na_total{x=\"2\",y=\"three\"} 4\n"
+            "# HELP b A level\n# TYPE b gauge\nb 2.5\n");
+}
+
+TEST(PrometheusWriter, EscapesLabelValuesAndHelp) {
+  EXPECT_EQ(escape_label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+  EXPECT_EQ(escape_help("x\\y\nz \"q\""), "x\\\\y\\nz \"q\"");
+  PrometheusWriter w;
+  w.family("m", MetricType::gauge, "line one\nline two");
+  w.sample(std::uint64_t{1}, {{"topic", "persistent://t/n/a\"b"}});
+  EXPECT_EQ(w.text(), "# HELP m line one\\nline two\n# TYPE m gauge\nm{topic=\"persistent://t/n/a\\\"b\"} 1\n");
+}
+
+TEST(PrometheusWriter, FormatsValues) {
+  EXPECT_EQ(format_value(0), "0");
+  EXPECT_EQ(format_value(12), "12");
+  EXPECT_EQ(format_value(-3), "-3");
+  EXPECT_EQ(format_value(0.25), "0.25");
+  EXPECT_EQ(format_value(1e300), "1e+300");
+  EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(format_value(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(format_value(std::numeric_limits<double>::quiet_NaN()), "NaN");
+}
+
+// A receiver that takes what it is given and remembers it.
+struct Collector : service::ReceiverListener {
+  std::vector<service::MessageId> ids;
+  void on_message(const service::TopicName&, const std::string&, service::MessageId id, const service::MessagePtr&,
+                  std::uint32_t) override {
+    ids.push_back(id);
+  }
+};
+
+service::MessagePtr message(std::string payload) {
+  auto m = std::make_shared<service::Message>();
+  m->payload = Payload::adopt(std::move(payload));
+  return m;
+}
+
+// The exposition parsed back: family -> type, and "name{labels}" -> value; fails the test on a
+// family whose samples are not together or a sample without its family's TYPE.
+struct Parsed {
+  std::map<std::string, std::string> types;
+  std::map<std::string, std::string> samples;
+};
+
+Parsed parse(const std::string& text) {
+  Parsed p;
+  std::istringstream in(text);
+  std::string line, current;
+  std::set<std::string> closed;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) continue;
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream t(line.substr(7));
+      std::string name, type;
+      t >> name >> type;
+      EXPECT_FALSE(p.types.contains(name)) << "family written twice: " << name;
+      if (!current.empty()) closed.insert(current);
+      current = name;
+      p.types[name] = type;
+      continue;
+    }
+    const auto space = line.rfind(' ');
+    const std::string key = line.substr(0, space);
+    const std::string name = key.substr(0, key.find('{'));
+    EXPECT_EQ(name, current) << "sample outside its family: " << line;
+    EXPECT_FALSE(closed.contains(name));
+    p.samples[key] = line.substr(space + 1);
+  }
+  return p;
+}
+
+TEST(RenderMetrics, TopicAndSubscriptionCountersAgreeWithWhatWasPublished) {
+  ManualExecutor executor;
+  ManualClock clock;
+  service::EmbeddedService service(executor, clock);
+  const auto topic = *service::TopicName::parse("persistent://public/default/t%2F1");
+  Collector collector;
+  const auto receiver = service.open_receiver(collector);
+  ASSERT_FALSE(service.subscribe(topic, "sub", {}, receiver));
+  service.flow(receiver, 2);
+  for (const char* payload : {"ab", "cde", "fghi"}) service.publish(topic, message(payload), {});
+  executor.run_all();
+  ASSERT_EQ(collector.ids.size(), 2u);
+  service.ack(topic, "sub", collector.ids[0]);
+  executor.run_all();
+
+  MetricsSources sources;
+  sources.broker = &service.broker();
+  sources.listeners.push_back({"mqtt", [] { return std::size_t{7}; }});
+  const Parsed p = parse(render_metrics(sources));
+  const std::string labels = "{cluster=\"standalone\",namespace=\"public/default\",topic=\"persistent://public/default/t%2F1\"";
+  EXPECT_EQ(p.types.at("pulsar_in_messages_total"), "counter");
+  EXPECT_EQ(p.samples.at("pulsar_in_messages_total" + labels + "}"), "3");
+  EXPECT_EQ(p.samples.at("pulsar_in_bytes_total" + labels + "}"), "9");
+  EXPECT_EQ(p.types.at("pulsar_msg_backlog"), "gauge");
+  EXPECT_EQ(p.samples.at("pulsar_msg_backlog" + labels + "}"), "2");
+  EXPECT_EQ(p.samples.at("pulsar_out_messages_total" + labels + "}"), "2");
+  EXPECT_EQ(p.samples.at("pulsar_out_bytes_total" + labels + "}"), "5");
+  // The first message is acknowledged by the only subscription: trimmed, 7 bytes left.
+  EXPECT_EQ(p.samples.at("pulsar_storage_size" + labels + "}"), "7");
+  EXPECT_EQ(p.samples.at("pulsar_subscription_back_log" + labels + ",subscription=\"sub\"}"), "2");
+  EXPECT_EQ(p.samples.at("pulsar_subscription_unacked_messages" + labels + ",subscription=\"sub\"}"), "1");
+  EXPECT_EQ(p.samples.at("pulsar_subscription_consumers_count" + labels + ",subscription=\"sub\"}"), "1");
+  EXPECT_EQ(p.samples.at("mop_connections{protocol=\"mqtt\"}"), "7");
+  EXPECT_EQ(p.types.at("process_cpu_seconds_total"), "counter");
+  EXPECT_EQ(p.types.at("process_resident_memory_bytes"), "gauge");
+  EXPECT_GT(std::stod(p.samples.at("process_resident_memory_bytes")), 0);
+  EXPECT_GT(std::stod(p.samples.at("process_open_fds")), 0);
+  service.close_receiver(receiver);
+  executor.run_all();
+}
+
+}  // namespace
+}  // namespace mop::http
