@@ -466,12 +466,16 @@ std::vector<KeySpec> make_key_specs() {
       "defaultRetentionSizeInMB", &Config::defaultRetentionSizeInMB, -1, 1048576,
       "Most acknowledged data kept per topic, in MiB, as in Pulsar: the oldest acknowledged messages "
       "go first once it is exceeded; -1 = no size limit; 0 = no retention (see "
-      "defaultRetentionTimeInMinutes). With a size limit, a restart reads each stored backlog once "
-      "to learn its size."));
+      "defaultRetentionTimeInMinutes)."));
   keys.push_back(int_key(
       "ttlDurationDefaultInSeconds", &Config::ttlDurationDefaultInSeconds, 0, std::numeric_limits<std::int32_t>::max(),
       "Message TTL, as in Pulsar: a message older than this is acknowledged for every subscription "
       "(checked every 10 seconds; undelivered messages are skipped); 0 = messages never expire."));
+  keys.push_back(int_key(
+      "statsUpdateFrequencyInSecs", &Config::statsUpdateFrequencyInSecs, 1, 86400,
+      "How often the message rates of topics and subscriptions (pulsar_rate_in, pulsar_rate_out, "
+      "msgRateIn, msgRateOut in the admin stats) are computed, in seconds, as in Pulsar: each rate "
+      "is the average over the last full interval."));
   keys.push_back(int_key(
       "backlogQuotaDefaultLimitBytes", &Config::backlogQuotaDefaultLimitBytes, -1,
       std::numeric_limits<std::int64_t>::max(),

@@ -83,6 +83,8 @@ struct Config {
   std::int64_t defaultRetentionTimeInMinutes = 0;  // -1: no time limit; 0: no retention
   std::int64_t defaultRetentionSizeInMB = 0;       // -1: no size limit; 0: no retention
   std::uint32_t ttlDurationDefaultInSeconds = 0;   // 0: messages never expire
+  // How often message rates (pulsar_rate_in/out, msgRateIn/Out) are computed, as Pulsar's key.
+  std::uint32_t statsUpdateFrequencyInSecs = 60;
   std::int64_t backlogQuotaDefaultLimitBytes = -1;  // -1: no quota
   bool backlogQuotaEviction = false;  // backlogQuotaDefaultRetentionPolicy: consumer_backlog_eviction (else producer_exception)
   bool allowAutoTopicCreation = true;

@@ -18,6 +18,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
+#include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
@@ -200,8 +201,22 @@ int run_standalone(const Config& config) {
   auto health_topic = service::TopicName::parse(fmt::format("persistent://pulsar/{}/healthcheck", broker_id));
   if (!health_topic) health_topic = service::TopicName::parse("persistent://pulsar/standalone/healthcheck");
   http::HealthCheck health(io, service, *health_topic);
+  // Message rates, as Pulsar computes them: counters read every statsUpdateFrequencyInSecs.
+  http::MessageRates rates;
+  rates.sample(service.broker(), std::chrono::steady_clock::now());
+  boost::asio::steady_timer stats_timer(io);
+  std::function<void()> schedule_stats = [&] {
+    stats_timer.expires_after(std::chrono::seconds(config.statsUpdateFrequencyInSecs));
+    stats_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      rates.sample(service.broker(), std::chrono::steady_clock::now());
+      schedule_stats();
+    });
+  };
+  schedule_stats();
   http::MetricsSources metrics;
   metrics.broker = &service.broker();
+  metrics.rates = &rates;
   metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
@@ -241,6 +256,7 @@ int run_standalone(const Config& config) {
     pulsar_tcp.shutdown();
     web.shutdown();
     health.shutdown();
+    stats_timer.cancel();
     router.shutdown();
     expiry.cancel();
   });

@@ -6,6 +6,7 @@
 
 #include "broker/broker.hpp"
 #include "http/prometheus.hpp"
+#include "http/rates.hpp"
 
 namespace mop::http {
 
@@ -100,7 +101,7 @@ void get_topics(const WebContext& c, TopicDomain domain, const Params& p, Respon
 }
 
 // GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}/{topic}/stats: Pulsar's
-// TopicStats, for what mop keeps (no rates, no publishers list: see http/README.md).
+// TopicStats, for what mop keeps (no publishers list: see http/README.md).
 void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
   const TopicName name(domain, p.find("tenant")->second, p.find("namespace")->second, p.find("topic")->second);
   const broker::Topic* topic = c.broker.find_topic(name);
@@ -120,8 +121,13 @@ void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, R
         {"bytesOutCounter", s.bytes_out_counter()},
         {"consumers", std::move(consumers)},
     };
+    if (c.metrics.rates != nullptr) {
+      const Rates r = c.metrics.rates->subscription(name.str(), s.name());
+      subscriptions[s.name()]["msgRateOut"] = r.msg_out;
+      subscriptions[s.name()]["msgThroughputOut"] = r.bytes_out;
+    }
   });
-  const json stats = {
+  json stats = {
       {"msgInCounter", topic->msg_in_counter()},
       {"bytesInCounter", topic->bytes_in_counter()},
       {"msgOutCounter", topic->msg_out_counter()},
@@ -130,6 +136,13 @@ void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, R
       {"backlogSize", topic->backlog_bytes()},
       {"subscriptions", std::move(subscriptions)},
   };
+  if (c.metrics.rates != nullptr) {
+    const Rates r = c.metrics.rates->topic(name.str());
+    stats["msgRateIn"] = r.msg_in;
+    stats["msgThroughputIn"] = r.bytes_in;
+    stats["msgRateOut"] = r.msg_out;
+    stats["msgThroughputOut"] = r.bytes_out;
+  }
   respond(json_response(stats.dump()));
 }
 

@@ -5,6 +5,7 @@
 
 #include "broker/broker.hpp"
 #include "http/process_stats.hpp"
+#include "http/rates.hpp"
 #include "http/prometheus.hpp"
 #include "mqtt/server/session_router.hpp"
 
@@ -19,6 +20,7 @@ struct SubscriptionRow {
   std::uint64_t msg_out = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t consumers = 0;
+  Rates rates;
 };
 
 struct TopicRow {
@@ -30,12 +32,13 @@ struct TopicRow {
   std::uint64_t bytes_out = 0;
   std::uint64_t backlog = 0;
   std::uint64_t storage = 0;
+  Rates rates;
   std::vector<SubscriptionRow> subscriptions;
 };
 
 // One pass over the broker; the families are then written from the rows (a family's samples
 // must be together).
-std::vector<TopicRow> topic_rows(const broker::Broker& b) {
+std::vector<TopicRow> topic_rows(const broker::Broker& b, const MessageRates* rates) {
   std::vector<TopicRow> rows;
   rows.reserve(b.topic_count());
   b.for_each_topic([&](const broker::Topic& t) {
@@ -47,9 +50,11 @@ std::vector<TopicRow> topic_rows(const broker::Broker& b) {
     row.storage = t.stored_bytes();
     row.msg_out = t.msg_out_counter();
     row.bytes_out = t.bytes_out_counter();
+    if (rates != nullptr) row.rates = rates->topic(row.topic);
     t.for_each_subscription([&](const broker::Subscription& s) {
       SubscriptionRow sr{s.name(), s.backlog(), s.unacked_count(), s.msg_out_counter(), s.bytes_out_counter(),
-                         s.receiver_count()};
+                         s.receiver_count(), {}};
+      if (rates != nullptr) sr.rates = rates->subscription(row.topic, sr.name);
       row.backlog += sr.backlog;
       row.subscriptions.push_back(std::move(sr));
     });
@@ -61,7 +66,7 @@ std::vector<TopicRow> topic_rows(const broker::Broker& b) {
   return rows;
 }
 
-void write_pulsar(PrometheusWriter& w, const std::vector<TopicRow>& rows, std::string_view cluster) {
+void write_pulsar(PrometheusWriter& w, const std::vector<TopicRow>& rows, std::string_view cluster, bool rates) {
   struct TopicFamily {
     std::string_view name;
     MetricType type;
@@ -85,6 +90,35 @@ void write_pulsar(PrometheusWriter& w, const std::vector<TopicRow>& rows, std::s
   for (const auto& f : topic_families) {
     w.family(f.name, f.type, f.help);
     for (const auto& r : rows) w.sample(r.*(f.field), {{"cluster", cluster}, {"namespace", r.ns}, {"topic", r.topic}});
+  }
+  if (rates) {
+    struct RateFamily {
+      std::string_view name;
+      std::string_view help;
+      double Rates::*field;
+    };
+    static const RateFamily rate_families[] = {
+        {"pulsar_rate_in", "Messages/s stored in the topic, over the last statistics interval", &Rates::msg_in},
+        {"pulsar_rate_out", "Messages/s delivered from the topic, over the last statistics interval", &Rates::msg_out},
+        {"pulsar_throughput_in", "Payload bytes/s stored in the topic, over the last statistics interval",
+         &Rates::bytes_in},
+        {"pulsar_throughput_out", "Payload bytes/s delivered from the topic, over the last statistics interval",
+         &Rates::bytes_out},
+    };
+    for (const auto& f : rate_families) {
+      w.family(f.name, MetricType::gauge, f.help);
+      for (const auto& r : rows) {
+        w.sample(r.rates.*(f.field), {{"cluster", cluster}, {"namespace", r.ns}, {"topic", r.topic}});
+      }
+    }
+    w.family("pulsar_subscription_msg_rate_out", MetricType::gauge,
+             "Messages/s delivered on the subscription, over the last statistics interval");
+    for (const auto& r : rows) {
+      for (const auto& s : r.subscriptions) {
+        w.sample(s.rates.msg_out,
+                 {{"cluster", cluster}, {"namespace", r.ns}, {"topic", r.topic}, {"subscription", s.name}});
+      }
+    }
   }
   w.family("pulsar_subscriptions_count", MetricType::gauge, "Subscriptions of the topic");
   for (const auto& r : rows) {
@@ -159,7 +193,9 @@ void write_process(PrometheusWriter& w) {
 
 std::string render_metrics(const MetricsSources& sources) {
   PrometheusWriter w;
-  if (sources.broker != nullptr) write_pulsar(w, topic_rows(*sources.broker), sources.cluster);
+  if (sources.broker != nullptr) {
+    write_pulsar(w, topic_rows(*sources.broker, sources.rates), sources.cluster, sources.rates != nullptr);
+  }
   if (sources.mqtt != nullptr) write_mqtt(w, *sources.mqtt);
   if (!sources.listeners.empty()) {
     w.family("mop_connections", MetricType::gauge, "Open connections per listener protocol");

@@ -2,7 +2,8 @@
 // /metrics: everything mop counts, in Prometheus' text format, gathered when asked from where it
 // lives (no registry, nothing per message beyond the counters' own increments):
 //   - Pulsar's topic and subscription metrics, with Pulsar's names and labels (cluster,
-//     namespace, topic, subscription), from broker::Broker's topics and subscriptions;
+//     namespace, topic, subscription), from broker::Broker's topics and subscriptions, and the
+//     rates MessageRates computed at its last sample;
 //   - MoP's MQTT metrics (mop_*), from the MQTT session router (its clients, sessions and PUBLISH counts);
 //   - open connections per listener (mop_connections{protocol=...});
 //   - the process's CPU, memory and descriptors (process_*), from /proc.
@@ -20,6 +21,8 @@ class SessionRouter;
 
 namespace mop::http {
 
+class MessageRates;
+
 struct ListenerConnections {
   std::string protocol;                     // "mqtt", "pulsar", "http"
   std::function<std::size_t()> connections;  // open connections now
@@ -28,6 +31,7 @@ struct ListenerConnections {
 struct MetricsSources {
   const broker::Broker* broker = nullptr;    // Pulsar metrics; none when null
   const mqtt::SessionRouter* mqtt = nullptr; // MoP's MQTT metrics; none when null
+  const MessageRates* rates = nullptr;       // pulsar_rate_* / pulsar_throughput_*; none when null
   std::vector<ListenerConnections> listeners;
   std::string cluster = "standalone";        // the `cluster` label (Pulsar standalone's name)
   bool process = true;                       // process_* metrics

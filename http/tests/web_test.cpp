@@ -111,7 +111,7 @@ protected:
   SystemClock clock_;
   service::EmbeddedService service_{executor_, clock_};
   HealthCheck health_{io_, service_, *service::TopicName::parse("persistent://pulsar/127.0.0.1:0/healthcheck")};
-  WebContext context_{service_.broker(), health_, MetricsSources{&service_.broker(), nullptr, {}, "standalone", false}};
+  WebContext context_{service_.broker(), health_, MetricsSources{.broker = &service_.broker(), .process = false}};
   Router router_;
   std::unique_ptr<HttpServer> server_;
   std::uint16_t port_ = 0;

@@ -248,5 +248,45 @@ class WebService(unittest.TestCase):
             conn.close()
 
 
+@unittest.skipUnless(harness.is_mop(), "the web service is mop's")
+class Rates(unittest.TestCase):
+    """pulsar_rate_in / msgRateIn: computed every statsUpdateFrequencyInSecs (1 s here) from the
+    counters, so a burst of publishes shows as a positive rate for one interval, then 0 again."""
+
+    def test_rate_in_follows_the_publishes(self):
+        broker = harness.Broker(extra_args=["--statsUpdateFrequencyInSecs=1"]).start()
+        self.addCleanup(broker.cleanup)
+        name = "it/rates"
+        topic = "persistent://public/default/it%2Frates"
+
+        def rate():
+            conn = http.client.HTTPConnection("127.0.0.1", broker.web_port, timeout=WAIT)
+            try:
+                conn.request("GET", "/metrics")
+                types, samples = parse_metrics(conn.getresponse().read().decode())
+            finally:
+                conn.close()
+            self.assertEqual(types["pulsar_rate_in"], "gauge")
+            return samples.get(("pulsar_rate_in", topic_labels(topic)))
+
+        def wait_for(pred):
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                value = rate()
+                if value is not None and pred(value):
+                    return value
+                time.sleep(0.1)
+            self.fail("pulsar_rate_in never satisfied the condition (last %r)" % rate())
+
+        pub = PahoClient(broker.port, client_id="rates-pub")
+        pub.connect()
+        for i in range(50):
+            pub.publish(name, b"x" * 10, qos=1)
+        self.assertGreater(wait_for(lambda v: v > 0), 0)
+        wait_for(lambda v: v == 0)  # an interval without publishes
+        pub.disconnect()
+        broker.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
