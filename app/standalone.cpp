@@ -71,9 +71,9 @@ int run_standalone(const Config& config) {
   policies.backlog_policy = config.backlogQuotaEviction ? broker::TopicPolicies::BacklogPolicy::consumer_backlog_eviction
                                                         : broker::TopicPolicies::BacklogPolicy::producer_exception;
   service.set_policies(policies);
-  if (const auto restored = service.restore()) {
-    logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.message,
-                     restored.code.message());
+  if (const auto restored = service.restore(); !restored.ok()) {
+    logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.error().message,
+                     restored.error().code.message());
     logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs what "
                      "it can without dropping sound data",
                      config.dataDir);

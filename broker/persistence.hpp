@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/result.hpp"
 #include "service/messaging_service.hpp"
 
 namespace mop::broker {
@@ -76,12 +77,7 @@ public:
     std::vector<service::ProducerSequenceRecord> producer_sequences;
   };
   // An error names what could not be read (the record's key, the store's path).
-  struct LoadError {
-    std::error_code code;
-    std::string message;
-    explicit operator bool() const { return static_cast<bool>(code); }
-  };
-  virtual LoadError load(Restored& out) = 0;
+  virtual Result<void, Error> load(Restored& out) = 0;
 };
 
 }  // namespace mop::broker

@@ -89,10 +89,6 @@ public:
   const E& error() const& { assert(!ok()); return std::get<1>(v_); }
   E&& error() && { assert(!ok()); return std::get<1>(std::move(v_)); }
 
-  // TEMPORARY (issue 12, phase 1): mqtt/server and pulsar/server still test a Result with
-  // `if (!r)`; removed when they are converted.
-  [[deprecated("test r.ok()")]] explicit operator bool() const noexcept { return ok(); }
-
 private:
   std::variant<T, E> v_;
 };

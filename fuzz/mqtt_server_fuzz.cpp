@@ -263,9 +263,9 @@ private:
     service_ = std::make_unique<service::EmbeddedService>(exec_, clock_, storage::ledger_factory(store_, exec_),
                                                           persistence_.get());
     service_->set_policies(policies_);
-    if (auto e = service_->restore()) {
+    if (auto e = service_->restore(); !e.ok()) {
       // Only this program wrote the store, through the real persistence: it must read back.
-      std::fprintf(stderr, "restore failed: %s\n", e.message.c_str());
+      std::fprintf(stderr, "restore failed: %s\n", e.error().message.c_str());
       std::abort();
     }
     broker_ = std::make_unique<SessionRouter>(*service_, clock_, options_);

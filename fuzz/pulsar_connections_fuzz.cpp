@@ -115,8 +115,8 @@ private:
     service_ = std::make_unique<service::EmbeddedService>(exec_, clock_, storage::ledger_factory(store_, exec_),
                                                           persistence_.get());
     service_->set_policies(policies_);
-    if (auto e = service_->restore()) {
-      std::fprintf(stderr, "restore failed: %s\n", e.message.c_str());
+    if (auto e = service_->restore(); !e.ok()) {
+      std::fprintf(stderr, "restore failed: %s\n", e.error().message.c_str());
       std::abort();
     }
     server_ = std::make_unique<server::PulsarServer>(*service_, clock_, options_);
@@ -150,7 +150,7 @@ private:
     reader.feed({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     for (;;) {
       auto f = reader.next();
-      if (!f) {
+      if (!f.ok()) {
         std::fprintf(stderr, "the server wrote a frame that does not decode: %s\n", f.error().message().c_str());
         std::abort();
       }

@@ -384,10 +384,10 @@ std::vector<SchemaRecord> EmbeddedService::load_schemas() {
 
 std::vector<ProducerSequenceRecord> EmbeddedService::load_producer_sequences() { return producer_sequences_; }
 
-broker::Persistence::LoadError EmbeddedService::restore() {
+Result<void, Error> EmbeddedService::restore() {
   if (persistence_ == nullptr) return {};
   broker::Persistence::Restored restored;
-  if (auto e = persistence_->load(restored)) return e;
+  if (auto loaded = persistence_->load(restored); !loaded.ok()) return loaded;
   broker_.restore(restored.topics);
   for (auto& [topic, message] : restored.retained) broker_.retained().set(topic, std::move(message));
   for (auto& s : restored.sessions) {

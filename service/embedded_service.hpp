@@ -79,7 +79,7 @@ public:
 
   // Reads back what `persistence` holds (nothing to do without one). On error the service must
   // not serve: the error names the record that could not be read.
-  broker::Persistence::LoadError restore();
+  Result<void, Error> restore();
 
   // Retention, TTL and backlog quota of every topic: call before restore(). expire() applies
   // TTL and time-based retention; the owner runs it periodically.

@@ -123,25 +123,25 @@ void StorePersistence::atomically(const std::function<void()>& writes) {
   store_.end_atomic();
 }
 
-broker::Persistence::LoadError StorePersistence::load(Restored& out) {
+Result<void, Error> StorePersistence::load(Restored& out) {
   auto topics = store_.topics();
-  if (!topics.ok()) return {topics.error().code, topics.error().message};
+  if (!topics.ok()) return topics.error();
   for (const auto& t : *topics) {
     auto name = service::TopicName::parse(t.name);
     if (!name) {
-      return {make_error_code(StorageErrc::corruption),
-              "topic record " + std::to_string(t.id) + " has an invalid name '" + t.name + "' in store " + store_.describe()};
+      return Error(StorageErrc::corruption,
+                   "topic record " + std::to_string(t.id) + " has an invalid name '" + t.name + "' in store " + store_.describe());
     }
     // The ledger reads its bounds again when the broker opens it; reading them here makes a
     // damaged log record stop the start instead of failing that topic's publishes later.
-    if (auto bounds = store_.log_bounds(t.id); !bounds.ok()) return {bounds.error().code, bounds.error().message};
+    if (auto bounds = store_.log_bounds(t.id); !bounds.ok()) return bounds.error();
     auto subs = store_.subscriptions(t.id);
-    if (!subs.ok()) return {subs.error().code, subs.error().message};
+    if (!subs.ok()) return subs.error();
     broker::Persistence::RestoredTopic restored{*name, {}};
     for (const auto& sub : *subs) {
       if (!sub.durable) continue;
       auto cursor = store_.cursor(t.id, sub.name);
-      if (!cursor.ok()) return {cursor.error().code, cursor.error().message};
+      if (!cursor.ok()) return cursor.error();
       broker::Persistence::RestoredSubscription rs{sub.name, sub.type, {}};
       // No cursor (never written): from the start of what is stored, i.e. nothing is lost.
       if (*cursor) {
@@ -151,31 +151,31 @@ broker::Persistence::LoadError StorePersistence::load(Restored& out) {
       restored.subscriptions.push_back(std::move(rs));
     }
     auto sequences = store_.producer_sequences(t.id);
-    if (!sequences.ok()) return {sequences.error().code, sequences.error().message};
+    if (!sequences.ok()) return sequences.error();
     for (auto& p : *sequences) out.producer_sequences.push_back({t.name, std::move(p.producer), p.sequence_id});
     topic_ids_.emplace(t.name, t.id);
     out.topics.push_back(std::move(restored));
   }
   auto retained = store_.retained();
-  if (!retained.ok()) return {retained.error().code, retained.error().message};
+  if (!retained.ok()) return retained.error();
   for (auto& r : *retained) {
     auto name = service::TopicName::parse(r.topic);
     if (!name) {
-      return {make_error_code(StorageErrc::corruption),
-              "retained message of an invalid topic name '" + r.topic + "' in store " + store_.describe()};
+      return Error(StorageErrc::corruption,
+                   "retained message of an invalid topic name '" + r.topic + "' in store " + store_.describe());
     }
     out.retained.emplace_back(std::move(*name), std::make_shared<const service::Message>(std::move(r.message)));
   }
   auto sessions = store_.sessions();
-  if (!sessions.ok()) return {sessions.error().code, sessions.error().message};
+  if (!sessions.ok()) return sessions.error();
   auto wills = store_.wills();
-  if (!wills.ok()) return {wills.error().code, wills.error().message};
+  if (!wills.ok()) return wills.error();
   out.sessions = std::move(*sessions);
   out.wills = std::move(*wills);
   auto partitioned = store_.partitioned_topics();
-  if (!partitioned.ok()) return {partitioned.error().code, partitioned.error().message};
+  if (!partitioned.ok()) return partitioned.error();
   auto schemas = store_.schemas();
-  if (!schemas.ok()) return {schemas.error().code, schemas.error().message};
+  if (!schemas.ok()) return schemas.error();
   out.partitioned_topics = std::move(*partitioned);
   out.schemas = std::move(*schemas);
   return {};

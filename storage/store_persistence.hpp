@@ -37,7 +37,7 @@ public:
   void put_schema(service::SchemaRecord schema, broker::PersistCallback done) override;
   // The store's begin_atomic/end_atomic around `writes`: the ledgers write to the same store.
   void atomically(const std::function<void()>& writes) override;
-  LoadError load(Restored& out) override;
+  Result<void, Error> load(Restored& out) override;
 
 private:
   void write(Batch batch, const char* what, broker::PersistCallback done);

@@ -45,7 +45,7 @@ protected:
 
 TEST_F(PoliciesTest, NoRetentionTrimsWhatEverySubscriptionPassed) {
   make({});
-  ASSERT_TRUE(topic->subscribe("s", shared(), receiver));
+  ASSERT_TRUE(topic->subscribe("s", shared(), receiver).ok());
   receiver.flow(10);
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(publish("m" + std::to_string(i)));
   topic->ack_cumulative("s", sink.got[1].id);
@@ -57,7 +57,7 @@ TEST_F(PoliciesTest, RetentionTimeKeepsAcknowledgedEntriesUntilTheyAreOld) {
   p.retention_time_ms = 60'000;
   p.retention_size_bytes = -1;
   make(p);
-  ASSERT_TRUE(topic->subscribe("s", shared(), receiver));
+  ASSERT_TRUE(topic->subscribe("s", shared(), receiver).ok());
   receiver.flow(10);
   ASSERT_FALSE(publish("old"));
   clock.advance(30s);
@@ -78,7 +78,7 @@ TEST_F(PoliciesTest, RetentionSizeKeepsTheNewestAcknowledgedBytes) {
   p.retention_time_ms = -1;
   p.retention_size_bytes = 25;
   make(p);
-  ASSERT_TRUE(topic->subscribe("s", shared(), receiver));
+  ASSERT_TRUE(topic->subscribe("s", shared(), receiver).ok());
   receiver.flow(10);
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(publish("m" + std::to_string(i), 10));
   EXPECT_EQ(topic->stored_bytes(), 50u);
@@ -97,8 +97,8 @@ TEST_F(PoliciesTest, TtlAcknowledgesOldMessagesForEverySubscription) {
   TopicPolicies p;
   p.ttl_ms = 10'000;
   make(p);
-  ASSERT_TRUE(topic->subscribe("a", shared(), receiver));
-  ASSERT_TRUE(topic->subscribe("b", shared(), second));
+  ASSERT_TRUE(topic->subscribe("a", shared(), receiver).ok());
+  ASSERT_TRUE(topic->subscribe("b", shared(), second).ok());
   ASSERT_FALSE(publish("m0"));
   ASSERT_FALSE(publish("m1"));
   clock.advance(6s);
@@ -121,7 +121,7 @@ TEST_F(PoliciesTest, BacklogQuotaProducerException) {
   // Without a subscription there is no backlog: publishing is never refused.
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(publish("x"));
   topic->trim();
-  ASSERT_TRUE(topic->subscribe("s", shared(), receiver));
+  ASSERT_TRUE(topic->subscribe("s", shared(), receiver).ok());
   receiver.flow(10);
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(publish("m" + std::to_string(i)));
   EXPECT_EQ(topic->backlog_bytes(), 30u);
@@ -137,8 +137,8 @@ TEST_F(PoliciesTest, BacklogQuotaConsumerEvictionMovesTheSlowestSubscription) {
   p.backlog_quota_bytes = 30;
   p.backlog_policy = TopicPolicies::BacklogPolicy::consumer_backlog_eviction;
   make(p);
-  ASSERT_TRUE(topic->subscribe("slow", shared(), receiver));  // never acknowledges
-  ASSERT_TRUE(topic->subscribe("fast", shared(), second));
+  ASSERT_TRUE(topic->subscribe("slow", shared(), receiver).ok());  // never acknowledges
+  ASSERT_TRUE(topic->subscribe("fast", shared(), second).ok());
   second.flow(100);
   for (int i = 0; i < 6; ++i) {
     ASSERT_FALSE(publish("m" + std::to_string(i)));

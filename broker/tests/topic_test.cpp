@@ -44,8 +44,8 @@ protected:
 };
 
 TEST_F(TopicTest, AppendsAreDispatchedToEverySubscription) {
-  ASSERT_TRUE(topic.subscribe("a", options(), r1));
-  ASSERT_TRUE(topic.subscribe("b", options(), r2));
+  ASSERT_TRUE(topic.subscribe("a", options(), r1).ok());
+  ASSERT_TRUE(topic.subscribe("b", options(), r2).ok());
   r1.flow(10);
   r2.flow(10);
   const auto ids = publish(3);
@@ -57,8 +57,8 @@ TEST_F(TopicTest, AppendsAreDispatchedToEverySubscription) {
 }
 
 TEST_F(TopicTest, TrimsWhatEverySubscriptionAcknowledged) {
-  ASSERT_TRUE(topic.subscribe("a", options(), r1));
-  ASSERT_TRUE(topic.subscribe("b", options(), r2));
+  ASSERT_TRUE(topic.subscribe("a", options(), r1).ok());
+  ASSERT_TRUE(topic.subscribe("b", options(), r2).ok());
   r1.flow(100);
   r2.flow(100);
   const auto ids = publish(10);
@@ -83,8 +83,8 @@ TEST_F(TopicTest, WithoutSubscriptionsAppendsAskForATrim) {
 }
 
 TEST_F(TopicTest, UnsubscribeTrimsTheBacklogOnlyItKept) {
-  ASSERT_TRUE(topic.subscribe("a", options(), r1));
-  ASSERT_TRUE(topic.subscribe("b", options(), r2));
+  ASSERT_TRUE(topic.subscribe("a", options(), r1).ok());
+  ASSERT_TRUE(topic.subscribe("b", options(), r2).ok());
   topic.detach("a", r1);
   topic.detach("b", r2);
   publish(5);
@@ -98,23 +98,23 @@ TEST_F(TopicTest, UnsubscribeTrimsTheBacklogOnlyItKept) {
 }
 
 TEST_F(TopicTest, NonDurableSubscriptionIsRemovedWithItsLastReceiver) {
-  ASSERT_TRUE(topic.subscribe("reader", options(false), r1));
-  ASSERT_TRUE(topic.subscribe("reader", options(false), r2));
+  ASSERT_TRUE(topic.subscribe("reader", options(false), r1).ok());
+  ASSERT_TRUE(topic.subscribe("reader", options(false), r2).ok());
   topic.detach("reader", r1);
   EXPECT_NE(topic.subscription("reader"), nullptr);
   topic.detach("reader", r2);
   EXPECT_EQ(topic.subscription("reader"), nullptr);
   EXPECT_EQ(topic.subscription_count(), 0u);
-  ASSERT_TRUE(topic.subscribe("durable", options(true), r1));
+  ASSERT_TRUE(topic.subscribe("durable", options(true), r1).ok());
   topic.detach("durable", r1);
   EXPECT_NE(topic.subscription("durable"), nullptr);
 }
 
 TEST_F(TopicTest, DetachHandsUnacknowledgedToTheOtherReceivers) {
-  ASSERT_TRUE(topic.subscribe("s", options(), r1));
+  ASSERT_TRUE(topic.subscribe("s", options(), r1).ok());
   r1.flow(10);
   publish(2);
-  ASSERT_TRUE(topic.subscribe("s", options(), r2));
+  ASSERT_TRUE(topic.subscribe("s", options(), r2).ok());
   r2.flow(10);
   topic.detach("s", r1);
   ASSERT_EQ(s2.payloads(), strs({"m0", "m1"}));
@@ -122,9 +122,9 @@ TEST_F(TopicTest, DetachHandsUnacknowledgedToTheOtherReceivers) {
 }
 
 TEST_F(TopicTest, EarliestSubscriptionKeepsStoredEntries) {
-  ASSERT_TRUE(topic.subscribe("keeper", options(), r1));
+  ASSERT_TRUE(topic.subscribe("keeper", options(), r1).ok());
   publish(3);
-  ASSERT_TRUE(topic.subscribe("late", options(true, service::InitialPosition::earliest), r2));
+  ASSERT_TRUE(topic.subscribe("late", options(true, service::InitialPosition::earliest), r2).ok());
   r2.flow(10);
   EXPECT_EQ(s2.payloads(), strs({"m0", "m1", "m2"}));
   EXPECT_TRUE(topic.unsubscribe("keeper"));

@@ -14,7 +14,7 @@ MqttListener::~MqttListener() { stop_accepting(); }
 
 Result<tcp::endpoint> MqttListener::listen(const std::string& host, std::uint16_t port) {
   auto bound = listener_.listen(host, port);
-  if (bound && !tick_timer_) {
+  if (bound.ok() && !tick_timer_) {
     tick_timer_ = std::make_shared<asio::steady_timer>(io_);
     ticking_ = std::make_shared<bool>(true);
     arm_tick();

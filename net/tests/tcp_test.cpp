@@ -306,7 +306,7 @@ TEST_F(TcpListenerTest, CloseAfterFlushGivesUpOnAPeerThatNeverReads) {
 }
 
 TEST_F(TcpListenerTest, BadAddressIsAnError) {
-  EXPECT_FALSE(listener_.listen("256.1.1.1.invalid", 0));
+  EXPECT_FALSE(listener_.listen("256.1.1.1.invalid", 0).ok());
   EXPECT_EQ(listener_.connection_count(), 0u);
 }
 

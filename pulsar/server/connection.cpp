@@ -76,7 +76,7 @@ void Connection::on_bytes(std::span<const std::uint8_t> bytes) {
   reader_.feed(bytes);
   while (!closed_) {
     auto next = reader_.next();
-    if (!next) {
+    if (!next.ok()) {
       const auto ec = next.error();
       if (ec == make_error_code(CodecError::checksum_mismatch) &&
           reader_.command().type() == proto::BaseCommand::SEND && connected_) {

@@ -117,8 +117,8 @@ int main(int argc, char** argv) {
     }
     storage::StorePersistence persistence(**store, ex);
     service::EmbeddedService svc(ex, clock, storage::ledger_factory(**store, ex), &persistence);
-    if (auto e = svc.restore()) {
-      std::fprintf(stderr, "restore: %s\n", e.message.c_str());
+    if (auto e = svc.restore(); !e.ok()) {
+      std::fprintf(stderr, "restore: %s\n", e.error().message.c_str());
       return 1;
     }
     Counter none;
@@ -201,8 +201,8 @@ int main(int argc, char** argv) {
     storage::StorePersistence persistence(**store, ex);
     service::EmbeddedService svc(ex, clock, storage::ledger_factory(**store, ex), &persistence);
     const auto t1 = Steady::now();
-    if (auto e = svc.restore()) {
-      std::fprintf(stderr, "restore: %s\n", e.message.c_str());
+    if (auto e = svc.restore(); !e.ok()) {
+      std::fprintf(stderr, "restore: %s\n", e.error().message.c_str());
       return 1;
     }
     const double restore_ms = ms_since(t1);

@@ -62,7 +62,7 @@ public:
     inner_.put_partitioned_topic(std::move(r), std::move(d));
   }
   void put_schema(service::SchemaRecord r, broker::PersistCallback d) override { inner_.put_schema(std::move(r), std::move(d)); }
-  LoadError load(Restored& out) override { return inner_.load(out); }
+  Result<void, Error> load(Restored& out) override { return inner_.load(out); }
   int cursor_writes = 0;
 
 private:
@@ -74,7 +74,7 @@ struct Process {
   explicit Process(StoreUnderTest& s) : store(s), persistence(*s.store, s.executor),
         service(s.executor, clock, ledger_factory(*s.store, s.executor), &persistence) {
     const auto e = service.restore();
-    EXPECT_FALSE(e) << e.message;
+    EXPECT_TRUE(e.ok()) << e.error().message;
   }
   ~Process() { settle(); }
   void settle() {
@@ -237,7 +237,7 @@ TEST(Restart, CursorWritesAreCoalescedToOneInFlight) {
   CountingPersistence counting(real);
   {
     service::EmbeddedService svc(s.executor, clock, ledger_factory(rocks, s.executor), &counting);
-    ASSERT_FALSE(svc.restore());
+    ASSERT_TRUE(svc.restore().ok());
     Recorder r;
     const auto rid = svc.open_receiver(r);
     ASSERT_FALSE(svc.subscribe(kTopic, "s", shared_opts(), rid));
@@ -294,10 +294,10 @@ TEST(Restart, ACorruptRecordStopsTheRestoreNamingIt) {
   ManualClock clock;
   service::EmbeddedService svc(s.executor, clock, ledger_factory(*s.store, s.executor), &persistence);
   const auto e = svc.restore();
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e.code, make_error_code(StorageErrc::corruption));
-  EXPECT_NE(e.message.find("cursors"), std::string::npos) << e.message;
-  EXPECT_NE(e.message.find(s.dir.sub("db")), std::string::npos) << e.message;
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, make_error_code(StorageErrc::corruption));
+  EXPECT_NE(e.error().message.find("cursors"), std::string::npos) << e.error().message;
+  EXPECT_NE(e.error().message.find(s.dir.sub("db")), std::string::npos) << e.error().message;
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ public:
         persistence_(*store_.store, store_.executor),
         service_(store_.executor, clock_, ledger_factory(*store_.store, store_.executor), &persistence_) {
     const auto restored = service_.restore();
-    EXPECT_FALSE(restored) << restored.message;
+    EXPECT_TRUE(restored.ok()) << restored.error().message;
   }
   service::MessagingService& service() override { return service_; }
   void settle() override {
@@ -220,7 +220,7 @@ TEST(StorePersistence, SessionsAndWillsSurviveARestartAndAreStoredBeforeCompleti
   {
     StorePersistence persistence(*s.store, s.executor);
     service::EmbeddedService svc(s.executor, clock, ledger_factory(*s.store, s.executor), &persistence);
-    ASSERT_FALSE(svc.restore());
+    ASSERT_TRUE(svc.restore().ok());
     auto& rocks = static_cast<RocksStore&>(*s.store);
     rocks.hold_writes(true);  // the sync is "in progress"
     int done = 0;
@@ -239,7 +239,7 @@ TEST(StorePersistence, SessionsAndWillsSurviveARestartAndAreStoredBeforeCompleti
   StorePersistence persistence(*s.store, s.executor);
   service::EmbeddedService svc(s.executor, clock, ledger_factory(*s.store, s.executor), &persistence);
   const auto restored = svc.restore();
-  ASSERT_FALSE(restored) << restored.message;
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
   EXPECT_EQ(svc.load_sessions(), std::vector<service::SessionRecord>{session});
   EXPECT_EQ(svc.load_wills(), std::vector<service::WillRecord>{will});
   svc.delete_will("c1", {});
@@ -255,7 +255,7 @@ TEST(StorePersistence, AFailedWriteIsReportedAndLeavesTheStateUnchanged) {
   ManualClock clock;
   StorePersistence persistence(mem, s.executor);
   service::EmbeddedService svc(s.executor, clock, ledger_factory(mem, s.executor), &persistence);
-  ASSERT_FALSE(svc.restore());
+  ASSERT_TRUE(svc.restore().ok());
   service::SessionRecord session;
   session.client_id = "c";
   mem.fail_next_writes(1);

@@ -62,7 +62,7 @@ public:
   void put_schema(service::SchemaRecord r, broker::PersistCallback done) override {
     run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_schema(std::move(r), std::move(done)); });
   }
-  LoadError load(Restored& out) override { return real_.load(out); }
+  Result<void, Error> load(Restored& out) override { return real_.load(out); }
 
   void release() {
     hold = false;
@@ -100,7 +100,7 @@ protected:
   void start() {
     persistence_ = std::make_unique<CrashablePersistence>(store, exec);
     service_ = std::make_unique<service::EmbeddedService>(exec, clock, broker::Broker::LedgerFactory{}, persistence_.get());
-    ASSERT_FALSE(service_->restore());
+    ASSERT_TRUE(service_->restore().ok());
     router_ = std::make_unique<SessionRouter>(*service_, clock, RouterOptions{});
     exec.run_all();
   }
@@ -130,12 +130,12 @@ protected:
   std::optional<service::SessionRecord> stored(const std::string& id) {
     auto s = store.session(id);
     EXPECT_TRUE(s.ok());
-    return s ? *s : std::nullopt;
+    return s.ok() ? *s : std::nullopt;
   }
   std::vector<service::WillRecord> wills() {
     auto w = store.wills();
     EXPECT_TRUE(w.ok());
-    return w ? *w : std::vector<service::WillRecord>{};
+    return w.ok() ? *w : std::vector<service::WillRecord>{};
   }
   static Publish pub(std::string topic, std::string payload, std::uint8_t qos, PacketId id = 0) {
     return Publish{false, qos, false, std::move(topic), id, Payload::copy_of(payload)};

@@ -67,7 +67,7 @@ void Connection::on_send(const Frame& f) {
     return send_error(proto::NotAllowedError, "chunked and encrypted messages are not supported");
   }
   auto payload = uncompressed_payload(meta, f.payload, server_.options().max_message_size, scratch_);
-  if (!payload) return send_error(proto::UnknownError, payload.error().message());
+  if (!payload.ok()) return send_error(proto::UnknownError, payload.error().message());
 
   // A batch is unpacked into one stored message per batch entry, so that MQTT subscribers and
   // Pulsar consumers alike see individual messages with their own properties; the receipt names
@@ -86,7 +86,7 @@ void Connection::on_send(const Frame& f) {
     std::span<const std::uint8_t> bytes;
     while (true) {
       auto more = batch.next(single, bytes);
-      if (!more) return send_error(proto::UnknownError, more.error().message());
+      if (!more.ok()) return send_error(proto::UnknownError, more.error().message());
       if (!*more) break;
       auto m = base();
       m->payload = Payload::copy_of(bytes);

@@ -58,7 +58,7 @@ struct Process {
 
   storage::StorePersistence persistence;
   service::EmbeddedService service;
-  broker::Persistence::LoadError restored;
+  Result<void, Error> restored;
   PulsarServer server;
   ManualExecutor& executor;
   test::FakeStream stream;
@@ -99,7 +99,7 @@ protected:
   }
   std::unique_ptr<Process> start(std::uint32_t partitions = 3) {
     auto p = std::make_unique<Process>(store_, executor_, clock_, options(partitions));
-    EXPECT_FALSE(p->restored) << p->restored.message;
+    EXPECT_TRUE(p->restored.ok()) << p->restored.error().message;
     return p;
   }
   // The durable subscription "reader" (messages of a topic without subscriptions are not kept).

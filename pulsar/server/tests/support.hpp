@@ -85,7 +85,7 @@ inline std::vector<Received> decode_output(Connection& c) {
   while (true) {
     auto f = reader.next();
     EXPECT_TRUE(f.ok()) << f.error().message();
-    if (!f || !f->has_value()) break;
+    if (!f.ok() || !f->has_value()) break;
     Received r;
     r.command = *(*f)->command;
     if ((*f)->metadata) {
