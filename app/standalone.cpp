@@ -22,6 +22,7 @@
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "pulsar/server/batch_unpacker.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
@@ -63,6 +64,10 @@ int run_standalone(const Config& config) {
   storage::RocksStore& store = **opened;
   storage::StorePersistence persistence(store, executor);
   service::EmbeddedService service(executor, clock, storage::ledger_factory(store, executor), &persistence);
+  // Pulsar batch entries reach MQTT subscribers message by message.
+  service.set_batch_unpacker([max = static_cast<std::size_t>(config.maxMessageSize)](const service::Message& batch) {
+    return pulsar::server::unpack_batch(batch, max);
+  });
   broker::TopicPolicies policies;
   policies.retention_time_ms = config.defaultRetentionTimeInMinutes < 0 ? -1 : config.defaultRetentionTimeInMinutes * 60'000;
   policies.retention_size_bytes = config.defaultRetentionSizeInMB < 0 ? -1 : config.defaultRetentionSizeInMB << 20;

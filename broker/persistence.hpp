@@ -23,10 +23,14 @@ namespace mop::broker {
 using PersistCallback = std::function<void(std::error_code)>;
 
 // A cursor as stored: every entry below ack_floor is acknowledged, plus the ranges [first, last]
-// of entry ids (in the floor's ledger) acknowledged individually above it, sorted and disjoint.
+// of entry ids (in the floor's ledger) acknowledged individually above it, sorted and disjoint,
+// plus the batch indexes acknowledged of partly acknowledged batch entries.
 struct CursorState {
   service::MessageId ack_floor;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> acked;
+  // Batch entries (entry id, same ledger) above the floor with some of their messages
+  // acknowledged: bitmap of the acknowledged batch indexes (index i: bit i%64 of word i/64).
+  std::vector<std::pair<std::uint64_t, std::vector<std::uint64_t>>> batch_acked;
   bool operator==(const CursorState&) const = default;
 };
 

@@ -29,9 +29,11 @@ void Receiver::flow(std::uint32_t permits) {
 void Receiver::deliver(const std::shared_ptr<const SubscriptionKey>& key, const Entry& entry,
                        std::uint32_t redelivery_count) {
   // Subscriptions pick only receivers with permits (Subscription::pick): a delivery without one
-  // would overrun the consumer's FLOW.
+  // would overrun the consumer's FLOW. A batch entry costs one permit per message (as in
+  // Pulsar); it may take the last permits and leave the receiver short of its count.
   assert(permits_ > 0 && "a delivery to a receiver without permits");
-  if (permits_ > 0) --permits_;
+  const std::uint32_t cost = sink_.permits_for(entry);
+  permits_ -= cost < permits_ ? cost : permits_;
   sink_.deliver(key, entry, redelivery_count);
 }
 

@@ -50,12 +50,38 @@ bool Subscription::detach(Receiver& receiver) {
 }
 
 bool Subscription::ack(MessageId id) {
+  const std::int32_t index = id.batch;
   id.batch = -1;
   if (id.ledger != ledger_.ledger_id() || !(id < ledger_.end())) return false;
+  if (index >= 0) {
+    // One message of a batch entry: the entry stays out (with its holder) until all are acked.
+    const auto e = ledger_.read(id);
+    if (e && e->message && e->message->batch && e->message->batch->count > 1) {
+      const auto count = e->message->batch->count;
+      if (static_cast<std::uint32_t>(index) >= count) return false;
+      Cursor::BatchBits bits((count + 63) / 64, 0);
+      bits[static_cast<std::size_t>(index) / 64] |= std::uint64_t{1} << (index % 64);
+      return ack_indexes(id, bits);
+    }
+  }
   outstanding_.erase(id);
   replay_.erase(id);
   redeliveries_.erase(id);
   return cursor_.ack(id);
+}
+
+bool Subscription::ack_indexes(MessageId id, const Cursor::BatchBits& indexes) {
+  id.batch = -1;
+  if (id.ledger != ledger_.ledger_id() || !(id < ledger_.end())) return false;
+  const auto e = ledger_.read(id);
+  if (!e || !e->message) return false;
+  const bool moved = cursor_.ack_indexes(id, service::message_count(*e->message), indexes);
+  if (cursor_.is_acked(id)) {
+    outstanding_.erase(id);
+    replay_.erase(id);
+    redeliveries_.erase(id);
+  }
+  return moved;
 }
 
 bool Subscription::ack_cumulative(MessageId id) {
@@ -99,6 +125,7 @@ void Subscription::redeliver(const Receiver& receiver, const std::vector<Message
 }
 
 void Subscription::seek(MessageId target) {
+  const std::int32_t index = target.batch;
   target.batch = -1;
   const MessageId first = ledger_.first();
   const MessageId end = ledger_.end();
@@ -108,6 +135,16 @@ void Subscription::seek(MessageId target) {
   replay_.clear();
   redeliveries_.clear();
   cursor_ = Cursor(target);
+  if (index > 0 && target < end) {
+    // Into a batch: its messages before the index count as acknowledged.
+    const auto e = ledger_.read(target);
+    if (e && e->message && e->message->batch) {
+      const auto count = e->message->batch->count;
+      Cursor::BatchBits bits((count + 63) / 64, 0);
+      for (std::uint32_t i = 0; i < count && i < static_cast<std::uint32_t>(index); ++i) bits[i / 64] |= std::uint64_t{1} << (i % 64);
+      cursor_.ack_indexes(target, count, bits);
+    }
+  }
 }
 
 std::size_t Subscription::backlog() const {

@@ -53,8 +53,11 @@ public:
   // Failover/exclusive: the receiver that gets messages now.
   Receiver* active_receiver() const { return attachments_.empty() ? nullptr : attachments_.front()->receiver; }
 
-  // Individual acknowledgement. Returns true if the cursor's floor moved.
+  // Individual acknowledgement; a batch index >= 0 of a batch entry acknowledges that message
+  // only (see Cursor::ack_indexes). Returns true if the cursor's floor moved.
   bool ack(MessageId id);
+  // Acknowledges the messages of batch entry `id` whose bits are set (Pulsar's ack_set, inverted).
+  bool ack_indexes(MessageId id, const Cursor::BatchBits& indexes);
   // Cumulative acknowledgement (Pulsar's ACK Cumulative): every entry up to and including `id`.
   // Returns true if the cursor's floor moved.
   bool ack_cumulative(MessageId id);
@@ -67,8 +70,8 @@ public:
   void redeliver(const Receiver& receiver, const std::vector<MessageId>& ids);
   // Pulsar's reset cursor: every entry before `target` counts as acknowledged, every entry from
   // it on as not (individual acks above it are forgotten), and deliveries in flight are
-  // forgotten (the consumer drops its queue). Clamped to the entries still stored. Call
-  // dispatch() after.
+  // forgotten (the consumer drops its queue). Clamped to the entries still stored. A batch
+  // index > 0 counts the batch's messages before it as acknowledged. Call dispatch() after.
   void seek(MessageId target);
 
   // Delivers while some receiver can take messages; waits in ready queues otherwise.

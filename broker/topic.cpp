@@ -15,6 +15,7 @@ CursorState cursor_state(const Cursor& cursor) {
       out.acked.emplace_back(id.entry, id.entry);
     }
   }
+  for (const auto& [id, bits] : cursor.partly_acked()) out.batch_acked.emplace_back(id.entry, bits);
   return out;
 }
 
@@ -174,7 +175,12 @@ void Topic::seek_time(const std::string& name, std::uint64_t publish_time_ms) {
 std::optional<MessageId> Topic::last_message_id() const {
   const MessageId end = ledger_->end();
   if (end.entry == 0) return std::nullopt;
-  return MessageId{end.ledger, end.entry - 1, -1};
+  MessageId last{end.ledger, end.entry - 1, -1};
+  // A batch entry's last message is its last index, as Pulsar answers GET_LAST_MESSAGE_ID.
+  if (const auto e = ledger_->read(last); e && e->message && e->message->batch) {
+    last.batch = static_cast<std::int32_t>(e->message->batch->count) - 1;
+  }
+  return last;
 }
 
 Subscription* Topic::subscription(const std::string& name) {
@@ -199,7 +205,13 @@ void Topic::restore_subscription(const Persistence::RestoredSubscription& stored
   options.type = stored.type;
   options.durable = true;
   auto key = std::make_shared<const SubscriptionKey>(SubscriptionKey{name_, stored.name});
-  auto sub = std::make_unique<Subscription>(std::move(key), options, *ledger_, Cursor(floor, acked));
+  Cursor cursor(floor, acked);
+  for (const auto& [entry, bits] : stored.cursor.batch_acked) {
+    const MessageId id{floor.ledger, entry, -1};
+    if (!(id < ledger_->end())) continue;
+    if (const auto e = ledger_->read(id); e && e->message) cursor.ack_indexes(id, service::message_count(*e->message), bits);
+  }
+  auto sub = std::make_unique<Subscription>(std::move(key), options, *ledger_, std::move(cursor));
   floors_.insert(sub->cursor().ack_floor());
   sub->cursor_writes().serial = next_serial_++;
   subscriptions_.emplace(stored.name, std::move(sub));

@@ -1,6 +1,8 @@
 #include "service/embedded_service.hpp"
 
 #include <algorithm>
+
+#include "core/log.hpp"
 #include <vector>
 
 namespace mop::service {
@@ -16,7 +18,11 @@ namespace mop::service {
 class EmbeddedService::ReceiverSink final : public broker::DeliverySink {
 public:
   ReceiverSink(EmbeddedService& service, ReceiverId id, ReceiverListener& listener)
-      : service_(service), id_(id), listener_(listener) {}
+      : service_(service), id_(id), listener_(listener), takes_batches_(listener.takes_batches()) {}
+
+  std::uint32_t permits_for(const broker::Entry& entry) const override {
+    return takes_batches_ || !entry.message ? 1 : message_count(*entry.message);
+  }
 
   void deliver(const std::shared_ptr<const broker::SubscriptionKey>& key, const broker::Entry& entry,
                std::uint32_t redelivery_count) override {
@@ -67,13 +73,52 @@ private:
         return;
       }
       Pending d = std::move(sink.pending_[sink.head_++]);
+      if (!sink.takes_batches_ && d.entry.message && d.entry.message->batch) {
+        unpack(service, id, d);
+        continue;
+      }
       sink.listener_.on_message(d.key->topic, d.key->name, d.entry.id, d.entry.message, d.redelivery_count);
     }
+  }
+
+  // A batch entry for a receiver that takes messages one by one: each message not yet
+  // acknowledged, in index order, with id (ledger, entry, index). The entry cost one permit per
+  // message; those skipped (acknowledged before) are given back. An entry that does not unpack
+  // (no unpacker, or a malformed batch) is logged and acknowledged whole, so that it cannot
+  // block the subscription, and its permits are given back.
+  static void unpack(EmbeddedService& service, ReceiverId id, const Pending& d) {
+    const Message& batch = *d.entry.message;
+    const auto count = message_count(batch);
+    Result<std::vector<MessagePtr>> messages =
+        service.unpacker_ ? service.unpacker_(batch)
+                          : Result<std::vector<MessagePtr>>(std::make_error_code(std::errc::not_supported));
+    if (!messages.ok() || messages->size() != count) {
+      service.logger_error(d.key->topic, d.entry.id,
+                           messages.ok() ? std::string("message count differs from the batch's") : messages.error().message());
+      service.broker_.ack(d.key->topic, d.key->name, d.entry.id);
+      service.broker_.flow(id, count);
+      return;
+    }
+    const auto acked = service.acked_batch_indexes(d.key->topic, d.key->name, d.entry.id);
+    std::uint32_t skipped = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (i / 64 < acked.size() && (acked[i / 64] >> (i % 64)) & 1) {
+        ++skipped;
+        continue;
+      }
+      const auto it = service.receivers_.find(id);
+      if (it == service.receivers_.end()) return;  // closed by the listener meanwhile
+      MessageId mid = d.entry.id;
+      mid.batch = static_cast<std::int32_t>(i);
+      it->second->listener_.on_message(d.key->topic, d.key->name, mid, (*messages)[i], d.redelivery_count);
+    }
+    if (skipped != 0 && service.receivers_.contains(id)) service.broker_.flow(id, skipped);
   }
 
   EmbeddedService& service_;
   ReceiverId id_;
   ReceiverListener& listener_;
+  const bool takes_batches_;
   // Drained from pending_[head_]. A vector, not a deque: an empty std::deque allocates about
   // 600 bytes up front, which every idle MQTT connection would pay.
   void release() {
@@ -190,6 +235,20 @@ void EmbeddedService::seek(const TopicName& topic, const std::string& subscripti
 void EmbeddedService::seek_time(const TopicName& topic, const std::string& subscription,
                                 std::uint64_t publish_time_ms) {
   broker_.seek_time(topic, subscription, publish_time_ms);
+}
+
+std::vector<std::uint64_t> EmbeddedService::acked_batch_indexes(const TopicName& topic, const std::string& subscription,
+                                                                MessageId id) {
+  auto* t = broker_.find_topic(topic);
+  auto* sub = t == nullptr ? nullptr : t->subscription(subscription);
+  if (sub == nullptr) return {};
+  const auto* bits = sub->cursor().batch_acked(id);
+  return bits == nullptr ? std::vector<std::uint64_t>{} : *bits;
+}
+
+void EmbeddedService::logger_error(const TopicName& topic, MessageId id, const std::string& why) {
+  log::get("service")->error("{} entry {}: the batch does not unpack ({}); acknowledged whole", topic.str(),
+                             id.to_string(), why);
 }
 
 bool EmbeddedService::topic_exists(const TopicName& topic) { return broker_.find_topic(topic) != nullptr; }

@@ -47,6 +47,11 @@ public:
   void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) override;
   bool topic_exists(const TopicName& topic) override;
   std::optional<MessageId> last_message_id(const TopicName& topic) override;
+  std::vector<std::uint64_t> acked_batch_indexes(const TopicName& topic, const std::string& subscription,
+                                                 MessageId id) override;
+  // How batch entries are unpacked for receivers that do not take batches (MQTT sessions).
+  // Without one such an entry is acknowledged unread, with an error logged.
+  void set_batch_unpacker(BatchUnpacker unpacker) { unpacker_ = std::move(unpacker); }
   bool has_subscriptions(const TopicName& topic) override;
 
   std::vector<TopicName> list_topics(const NamespaceName& ns) override;
@@ -97,6 +102,7 @@ private:
   void post(F&& task);
   void topic_created(const TopicName& topic);
   bool watching(const NamespaceName& ns, const TopicListener* listener) const;
+  void logger_error(const TopicName& topic, MessageId id, const std::string& why);
 
   Executor& executor_;
   Clock& clock_;
@@ -118,6 +124,7 @@ private:
   std::map<std::string, PartitionedTopicRecord> partitioned_;
   std::map<std::string, SchemaRecord> schemas_;
   std::vector<ProducerSequenceRecord> producer_sequences_;
+  BatchUnpacker unpacker_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -38,9 +38,24 @@ struct DedupMark {
   std::int64_t sequence_id = -1;
 };
 
+// A Pulsar producer's batch stored as one entry, as Pulsar stores it: the payload is the batch
+// exactly as the producer sent it (compressed with `compression`, `uncompressed_size` bytes once
+// decompressed, then `count` messages each framed by its SingleMessageMetadata). The messages of
+// a batch are addressed as (ledger, entry, batch index 0..count-1). Pulsar consumers get the
+// entry whole; receivers that do not take batches get it unpacked (BatchUnpacker).
+struct BatchInfo {
+  std::uint32_t count = 0;            // num_messages_in_batch, >= 1
+  std::uint8_t compression = 0;       // Pulsar CompressionType number (0 none)
+  std::uint32_t uncompressed_size = 0;
+  auto operator<=>(const BatchInfo&) const = default;
+};
+
 // A message as stored in a topic. Immutable once published and shared by every reader.
 struct Message {
   Payload payload;
+  // Set when the entry is a Pulsar batch (then payload, properties and ordering_key are the
+  // batch's; each message's own are inside the payload).
+  std::optional<BatchInfo> batch;
   // Pulsar message properties, in order; repeated keys allowed (MQTT 5 user properties).
   std::vector<std::pair<std::string, std::string>> properties;
   std::uint64_t publish_time_ms = 0;
@@ -55,6 +70,14 @@ struct Message {
   std::optional<DedupMark> dedup;
 };
 using MessagePtr = std::shared_ptr<const Message>;
+
+// How many messages an entry holds (1 unless it is a batch).
+inline std::uint32_t message_count(const Message& m) { return m.batch ? m.batch->count : 1; }
+
+// Unpacks a batch entry into its messages, in batch index order (each with its own payload,
+// properties and ordering key, and the entry's producer name and publish time). Supplied by the
+// Pulsar codec (app/ wires pulsar::server::unpack_batch in); an error for a malformed batch.
+using BatchUnpacker = std::function<Result<std::vector<MessagePtr>>(const Message& batch)>;
 
 // Messages compare by content (the payload bytes, not the buffer).
 bool operator==(const Message& a, const Message& b);
@@ -162,6 +185,11 @@ using ReceiverId = std::uint64_t;
 class ReceiverListener {
 public:
   virtual ~ReceiverListener() = default;
+  // Whether this receiver takes a batch entry whole (a Pulsar consumer: one on_message with the
+  // entry's id, batch -1; it asks acked_batch_indexes() which of its messages to skip) or, the
+  // default, one on_message per message not yet acknowledged, with ids (ledger, entry, index).
+  // Asked once, when the receiver is opened. A batch entry costs one permit per message.
+  virtual bool takes_batches() const { return false; }
   virtual void on_message(const TopicName& topic, const std::string& subscription, MessageId id,
                           const MessagePtr& message, std::uint32_t redelivery_count) = 0;
   // A subscription this receiver was attached to was deleted (unsubscribe() by another party,
@@ -209,7 +237,10 @@ public:
   virtual void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
   // Deletes the subscription and its cursor.
   virtual void unsubscribe(const TopicName& topic, const std::string& subscription) = 0;
-  // Individual acknowledgement of one delivered message.
+  // Individual acknowledgement of one delivered message. An id with a batch index >= 0 of a
+  // batch entry acknowledges that message of the batch; the entry counts as acknowledged once
+  // every index is (the cursor keeps, and stores, the indexes acknowledged so far). A batch
+  // index of an entry that is no batch, or -1, acknowledges the whole entry.
   virtual void ack(const TopicName& topic, const std::string& subscription, MessageId id) = 0;
   // Cumulative acknowledgement: every message up to and including `id` (Pulsar's ACK Cumulative).
   virtual void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id) = 0;
@@ -222,15 +253,20 @@ public:
   // (acknowledged, held by another receiver, unknown) are ignored. Batch indexes are ignored.
   virtual void redeliver(const TopicName& topic, const std::string& subscription, ReceiverId receiver,
                          const std::vector<MessageId>& ids) = 0;
-  // Resets a subscription (Pulsar's SEEK): messages before `target` count as acknowledged, those
-  // from it on are delivered again, from the start of what is still stored at the earliest;
+  // Resets a subscription (Pulsar's SEEK): messages before `target` count as acknowledged (a
+  // batch index > 0: the earlier messages of its batch too), those from it on are delivered again, from the start of what is still stored at the earliest;
   // what its receivers held unacknowledged is forgotten. seek_time: to the first message
   // published at or after the time.
   virtual void seek(const TopicName& topic, const std::string& subscription, MessageId target) = 0;
   virtual void seek_time(const TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) = 0;
   // Whether the topic exists now (Pulsar's allowAutoTopicCreation=false needs to know).
   virtual bool topic_exists(const TopicName& topic) = 0;
-  // The id of the newest message of the topic; std::nullopt when it has none or does not exist.
+  // Which messages of the batch entry `id` the subscription has acknowledged (index i: bit i%64
+  // of word i/64); empty when none is (or the entry is no batch, or is acknowledged whole).
+  virtual std::vector<std::uint64_t> acked_batch_indexes(const TopicName& topic, const std::string& subscription,
+                                                         MessageId id) = 0;
+  // The id of the newest message of the topic (of a batch entry: its last index);
+  // std::nullopt when it has none or does not exist.
   virtual std::optional<MessageId> last_message_id(const TopicName& topic) = 0;
   // Whether the topic has a subscription now (durable, or non-durable with a receiver), i.e.
   // whether a message published now is kept for some reader; false for an unknown topic. No

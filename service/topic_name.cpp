@@ -101,7 +101,8 @@ std::optional<std::string> url_decode(std::string_view s) {
 
 bool operator==(const Message& a, const Message& b) {
   return a.payload == b.payload && a.properties == b.properties && a.publish_time_ms == b.publish_time_ms &&
-         a.producer_name == b.producer_name && a.ordering_key == b.ordering_key && a.mqtt_qos == b.mqtt_qos;
+         a.producer_name == b.producer_name && a.ordering_key == b.ordering_key && a.mqtt_qos == b.mqtt_qos &&
+         a.batch == b.batch;
 }
 
 std::string MessageId::to_string() const {

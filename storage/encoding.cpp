@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace mop::storage {
 
 namespace key {
@@ -86,13 +88,15 @@ private:
 class Reader {
 public:
   explicit Reader(std::string_view in) : in_(in) {}
-  // Consumes and checks the version byte.
-  bool version() {
+  // Consumes and checks the version byte: 1 up to `max` (the newest this kind of value has).
+  bool version(std::uint8_t max = 1) {
     std::uint8_t v = 0;
     if (!u8(v)) return false;
-    if (v == 0 || v > kValueVersion) return fail(fmt::format("unsupported value version {}", v));
+    if (v == 0 || v > max) return fail(fmt::format("unsupported value version {}", v));
+    version_ = v;
     return true;
   }
+  std::uint8_t value_version() const { return version_; }
   bool u8(std::uint8_t& v) {
     if (pos_ >= in_.size()) return fail("truncated value");
     v = static_cast<std::uint8_t>(in_[pos_++]);
@@ -153,6 +157,7 @@ public:
 private:
   std::string_view in_;
   std::size_t pos_ = 0;
+  std::uint8_t version_ = 0;
   std::optional<std::string> error_;
 };
 
@@ -202,15 +207,30 @@ bool read_position(Reader& r, MessageId& id) {
 
 }  // namespace
 
+// Each value is written in the lowest version that holds it: a message without a batch, a cursor
+// without partly acknowledged batches, a session without batch indexes stay version 1, byte for
+// byte what format 1 wrote.
 std::string encode_message(const Message& m) {
-  Writer w;
+  Writer w(m.batch ? kMessageVersion : 1);
   write_message_body(w, m);
+  if (m.batch) {
+    w.varint(m.batch->count);
+    w.u8(m.batch->compression);
+    w.varint(m.batch->uncompressed_size);
+  }
   return w.take();
 }
 
 Result<void, std::string> decode_message(std::string_view in, Message& out) {
   Reader r(in);
-  return r.finish(r.version() && read_message_body(r, out));
+  bool ok = r.version(kMessageVersion) && read_message_body(r, out);
+  if (ok && r.value_version() >= 2) {
+    service::BatchInfo b;
+    ok = r.varint_as(b.count, UINT32_MAX) && r.u8(b.compression) && r.varint_as(b.uncompressed_size, UINT32_MAX);
+    if (ok && b.count == 0) ok = r.fail("batch of 0 messages");
+    out.batch = b;
+  }
+  return r.finish(ok);
 }
 
 std::string encode_topic_value(std::uint64_t id) {
@@ -253,7 +273,7 @@ Result<void, std::string> decode_subscription(std::string_view in, SubscriptionR
 }
 
 std::string encode_cursor(const CursorRecord& c) {
-  Writer w;
+  Writer w(c.batch_acked.empty() ? 1 : kCursorVersion);
   w.varint(c.ack_floor.ledger);
   w.varint(c.ack_floor.entry);
   w.varint(c.acked.size());
@@ -262,6 +282,14 @@ std::string encode_cursor(const CursorRecord& c) {
     w.varint(a.first);
     w.varint(a.last - a.first);  // a length, not a second id: smaller, and never negative
   }
+  if (!c.batch_acked.empty()) {
+    w.varint(c.batch_acked.size());
+    for (const auto& b : c.batch_acked) {
+      w.varint(b.entry);
+      w.varint(b.acked.size());
+      for (const auto word : b.acked) w.varint(word);
+    }
+  }
   return w.take();
 }
 
@@ -269,7 +297,7 @@ Result<void, std::string> decode_cursor(std::string_view in, CursorRecord& out) 
   Reader r(in);
   out = CursorRecord{};
   std::uint64_t n = 0;
-  bool ok = r.version() && read_position(r, out.ack_floor) && r.count(n);
+  bool ok = r.version(kCursorVersion) && read_position(r, out.ack_floor) && r.count(n);
   for (std::uint64_t i = 0; ok && i < n; ++i) {
     AckRange a;
     std::uint64_t len = 0;
@@ -278,11 +306,27 @@ Result<void, std::string> decode_cursor(std::string_view in, CursorRecord& out) 
     a.last = a.first + len;
     out.acked.push_back(a);
   }
+  if (ok && r.value_version() >= 2) {
+    ok = r.count(n);
+    for (std::uint64_t i = 0; ok && i < n; ++i) {
+      BatchAcks b;
+      std::uint64_t words = 0;
+      ok = r.varint(b.entry) && r.count(words);
+      for (std::uint64_t k = 0; ok && k < words; ++k) {
+        std::uint64_t word = 0;
+        ok = r.varint(word);
+        b.acked.push_back(word);
+      }
+      out.batch_acked.push_back(std::move(b));
+    }
+  }
   return r.finish(ok);
 }
 
 std::string encode_session(const SessionRecord& s) {
-  Writer w;
+  const bool batch_indexes =
+      std::any_of(s.outbound.begin(), s.outbound.end(), [](const OutboundInflight& o) { return o.message_id.batch >= 0; });
+  Writer w(batch_indexes ? kSessionVersion : 1);
   w.u8(s.clean_start ? 1 : 0);
   w.u8(s.protocol_version);
   w.varint(s.expiry_interval_s);
@@ -303,6 +347,7 @@ std::string encode_session(const SessionRecord& s) {
     w.bytes(o.subscription);
     w.varint(o.message_id.ledger);
     w.varint(o.message_id.entry);
+    if (batch_indexes) w.varint(static_cast<std::uint64_t>(o.message_id.batch + 1));  // 0: none
     w.u8(o.qos);
     w.u8(static_cast<std::uint8_t>(o.state));
   }
@@ -315,7 +360,7 @@ Result<void, std::string> decode_session(std::string_view in, SessionRecord& out
   out = SessionRecord{};
   out.client_id = client;
   std::uint64_t n = 0;
-  bool ok = r.version() && r.boolean(out.clean_start) && r.u8(out.protocol_version) &&
+  bool ok = r.version(kSessionVersion) && r.boolean(out.clean_start) && r.u8(out.protocol_version) &&
             r.varint_as(out.expiry_interval_s, UINT32_MAX) && r.varint(out.disconnected_at_ms) && r.count(n);
   for (std::uint64_t i = 0; ok && i < n; ++i) {
     SessionSubscription s;
@@ -334,7 +379,13 @@ Result<void, std::string> decode_session(std::string_view in, SessionRecord& out
     OutboundInflight o;
     std::uint8_t state = 0;
     ok = r.varint_as(o.packet_id, UINT16_MAX) && r.bytes(o.topic) && r.bytes(o.subscription) &&
-         read_position(r, o.message_id) && r.u8(o.qos) && r.u8(state);
+         read_position(r, o.message_id);
+    if (ok && r.value_version() >= 2) {
+      std::uint32_t batch = 0;
+      ok = r.varint_as(batch, INT32_MAX);
+      o.message_id.batch = static_cast<std::int32_t>(batch) - 1;
+    }
+    ok = ok && r.u8(o.qos) && r.u8(state);
     if (ok && (state > 1 || o.qos < 1 || o.qos > 2)) ok = r.fail("bad in-flight state");
     o.state = static_cast<OutboundState>(state);
     out.outbound.push_back(std::move(o));

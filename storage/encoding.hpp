@@ -18,8 +18,15 @@
 
 namespace mop::storage {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
-inline constexpr std::uint8_t kValueVersion = 1;
+// Format 2: Pulsar batches stored as one entry (message value version 2), batch-index acks in
+// cursors (cursor value version 2), batch indexes of MQTT in-flight messages (session value
+// version 2). A format 1 store is a valid format 2 store: opening it read-write rewrites its
+// format_version (FORMAT.md, "Migration from format 1").
+inline constexpr std::uint32_t kFormatVersion = 2;
+inline constexpr std::uint8_t kValueVersion = 1;  // values that have only ever had version 1
+inline constexpr std::uint8_t kMessageVersion = 2;
+inline constexpr std::uint8_t kCursorVersion = 2;
+inline constexpr std::uint8_t kSessionVersion = 2;
 
 namespace key {
 // Big-endian fixed-width integers: byte order equals numeric order, so RocksDB's bytewise

@@ -52,11 +52,21 @@ struct AckRange {
   auto operator<=>(const AckRange&) const = default;
 };
 
+// A batch entry (in the floor's ledger) of which some messages are acknowledged: bitmap of the
+// acknowledged batch indexes (index i: bit i%64 of word i/64).
+struct BatchAcks {
+  std::uint64_t entry = 0;
+  std::vector<std::uint64_t> acked;
+  auto operator<=>(const BatchAcks&) const = default;
+};
+
 // ManagedCursor's persistent state: every entry below `ack_floor` is acknowledged (Pulsar's
-// mark-delete position is the entry just before it), plus the acknowledged ranges above it.
+// mark-delete position is the entry just before it), plus the acknowledged ranges above it, plus
+// the partly acknowledged batch entries (Pulsar's batch-index acks, kept with the cursor).
 struct CursorRecord {
   MessageId ack_floor;
   std::vector<AckRange> acked;  // sorted, disjoint, all above ack_floor
+  std::vector<BatchAcks> batch_acked;  // by entry, above ack_floor, not in `acked`
   auto operator<=>(const CursorRecord&) const = default;
 };
 

@@ -321,6 +321,7 @@ Result<void, Error> RocksStore::load() {
                              path_, version, kFormatVersion));
   }
   if (version == 0) return value_error(kDefault, kFormatVersionKey, "format version 0");
+  format_version_ = version;
   for (int cf = 0; cf < kFirstAddedCf; ++cf) {
     if (!cfs_[static_cast<std::size_t>(cf)]) {
       return Error(StorageErrc::missing_record,
@@ -387,6 +388,18 @@ Result<void, Error> RocksStore::load() {
   });
   if (!err.ok()) return err;
   if (error) return *error;
+  // Migration from format 1: every format 1 value is a valid format 2 value (format 2 only added
+  // value versions), so the store becomes format 2 by its version record alone, once it has
+  // been read through without error. A read-only open (mop store check) leaves it as it is.
+  if (version < kFormatVersion && !options_.read_only) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    const auto ws = db_->Put(wo, cfs_[kDefault], slice(kFormatVersionKey), be32(kFormatVersion));
+    if (!ws.ok()) return status_error(ws, kDefault, kFormatVersionKey, "cannot migrate the store to the new format");
+    log::get("storage")->info("store {}: migrated from format version {} to {} (no record rewritten)", path_, version,
+                              kFormatVersion);
+    format_version_ = kFormatVersion;
+  }
   return {};
 }
 

@@ -93,6 +93,8 @@ public:
   void begin_atomic() override;
   void end_atomic() override;
   std::uint64_t write_batches() const override { return batches_.load(); }
+  // The store's format version as it is on disk now (after a migration at open: the new one).
+  std::uint32_t format_version() const { return format_version_; }
 
   Result<std::uint64_t, Error> ensure_topic(const std::string& name) override;
   Result<std::optional<std::uint64_t>, Error> find_topic(const std::string& name) const override;
@@ -182,6 +184,7 @@ private:
   std::unordered_map<std::string, std::uint64_t> topic_ids_;
   std::unordered_map<std::uint64_t, std::string> topic_names_;
   std::uint64_t next_topic_id_ = 1;
+  std::uint32_t format_version_ = 0;
   // Topics handed out by ensure_topic whose records are not durable yet: written (again) with
   // every group commit until one succeeds.
   std::map<std::uint64_t, std::string> unwritten_topics_;

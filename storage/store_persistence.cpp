@@ -24,6 +24,7 @@ CursorRecord StorePersistence::to_record(const broker::CursorState& cursor) {
   r.ack_floor = {cursor.ack_floor.ledger, cursor.ack_floor.entry, -1};
   r.acked.reserve(cursor.acked.size());
   for (const auto& [first, last] : cursor.acked) r.acked.push_back({cursor.ack_floor.ledger, first, last});
+  for (const auto& [entry, bits] : cursor.batch_acked) r.batch_acked.push_back({entry, bits});
   return r;
 }
 
@@ -147,6 +148,7 @@ Result<void, Error> StorePersistence::load(Restored& out) {
       if (*cursor) {
         rs.cursor.ack_floor = (*cursor)->ack_floor;
         for (const auto& r : (*cursor)->acked) rs.cursor.acked.emplace_back(r.first, r.last);
+        for (const auto& b : (*cursor)->batch_acked) rs.cursor.batch_acked.emplace_back(b.entry, b.acked);
       }
       restored.subscriptions.push_back(std::move(rs));
     }

@@ -88,5 +88,40 @@ TEST(Cursor, RestoredFromItsStoredStateAndBackToIt) {
   EXPECT_EQ(cursor_state(again), state);
 }
 
+TEST(Cursor, BatchIndexesAcknowledgeTheEntryOnceAllAre) {
+  Cursor c(at(0));
+  EXPECT_FALSE(c.ack_indexes(at(0), 3, {0b001}));
+  EXPECT_FALSE(c.is_acked(at(0)));
+  ASSERT_NE(c.batch_acked(at(0)), nullptr);
+  EXPECT_EQ(*c.batch_acked(at(0)), Cursor::BatchBits{0b001});
+  EXPECT_FALSE(c.ack_indexes(at(0), 3, {0b1000}));  // past the batch: does not count
+  EXPECT_EQ(*c.batch_acked(at(0)), Cursor::BatchBits{0b001});
+  EXPECT_FALSE(c.ack_indexes(at(0), 3, {0b010}));
+  EXPECT_TRUE(c.ack_indexes(at(0), 3, {0b100}));
+  EXPECT_TRUE(c.is_acked(at(0)));
+  EXPECT_EQ(c.batch_acked(at(0)), nullptr);
+  EXPECT_TRUE(c.partly_acked().empty());
+}
+
+TEST(Cursor, BatchesOfMoreThan64MessagesAndWholeAcksForgetIndexes) {
+  Cursor c(at(0));
+  EXPECT_FALSE(c.ack_indexes(at(1), 70, {~std::uint64_t{0}, 0b011111}));
+  EXPECT_FALSE(c.is_acked(at(1)));
+  EXPECT_FALSE(c.ack_indexes(at(1), 70, {0, 0b100000}));  // all 70: acknowledged, the floor stays
+  EXPECT_TRUE(c.is_acked(at(1)));  // above the floor: individually acknowledged
+  EXPECT_FALSE(c.ack_indexes(at(2), 5, {0b1}));
+  EXPECT_TRUE(c.ack(at(0)));       // floor to 2 (1 was acknowledged)
+  EXPECT_TRUE(c.ack(at(2)));       // a whole ack drops the partial state
+  EXPECT_TRUE(c.partly_acked().empty());
+  EXPECT_EQ(c.ack_floor(), at(3));
+}
+
+TEST(Cursor, PartlyAcknowledgedBatchesAreStored) {
+  Cursor c(at(0));
+  c.ack_indexes(at(2), 4, {0b0101});
+  const CursorState state = cursor_state(c);
+  EXPECT_EQ(state.batch_acked, (std::vector<std::pair<std::uint64_t, std::vector<std::uint64_t>>>{{2, {0b0101}}}));
+}
+
 }  // namespace
 }  // namespace mop::broker

@@ -131,6 +131,46 @@ TEST_F(TopicTest, EarliestSubscriptionKeepsStoredEntries) {
   EXPECT_EQ(topic.ledger().entry_count(), 3u) << "late has not acknowledged";
 }
 
+MessagePtr batch_msg(std::string_view payload, std::uint32_t count) {
+  auto m = std::make_shared<service::Message>(*msg(payload));
+  m->batch = service::BatchInfo{count, 0, 0};
+  return m;
+}
+
+// A batch entry: acknowledged message by message, its last index is the topic's last message,
+// redelivered whole while some index is unacknowledged, and a seek into it acknowledges the
+// indexes before the target.
+TEST_F(TopicTest, BatchEntriesAreAcknowledgedByIndex) {
+  ASSERT_TRUE(topic.subscribe("a", options(), r1));
+  ASSERT_TRUE(topic.subscribe("keeps", options(), r2));  // keeps the entry stored for the seek
+  r1.flow(100);
+  MessageId id;
+  topic.publish(batch_msg("batch", 3), [&](std::error_code ec, MessageId got) {
+    EXPECT_FALSE(ec);
+    id = got;
+  });
+  EXPECT_EQ(topic.last_message_id(), (MessageId{id.ledger, id.entry, 2}));
+  ASSERT_EQ(s1.got.size(), 1u);
+  topic.ack("a", {id.ledger, id.entry, 0});
+  topic.ack("a", {id.ledger, id.entry, 2});
+  Subscription* sub = topic.subscription("a");
+  EXPECT_FALSE(sub->cursor().is_acked(id));
+  EXPECT_EQ(*sub->cursor().batch_acked(id), Cursor::BatchBits{0b101});
+  topic.redeliver_unacked("a", r1);
+  sub->dispatch();
+  ASSERT_EQ(s1.got.size(), 2u);
+  EXPECT_EQ(s1.got[1].redelivery_count, 1u);
+  topic.ack("a", {id.ledger, id.entry, 5});  // no such index: nothing
+  EXPECT_FALSE(sub->cursor().is_acked(id));
+  topic.ack("a", {id.ledger, id.entry, 1});
+  EXPECT_TRUE(sub->cursor().is_acked(id));
+  EXPECT_EQ(sub->unacked_count(), 0u);
+
+  topic.seek("a", {id.ledger, id.entry, 2});
+  ASSERT_EQ(s1.got.size(), 3u);
+  EXPECT_EQ(*sub->cursor().batch_acked(id), Cursor::BatchBits{0b011});
+}
+
 TEST(Broker, DefersTrimOfUnsubscribedTopicsAndIndexesNamespaces) {
   ManualExecutor ex;
   Broker broker(ex);

@@ -13,7 +13,6 @@
 #include "pulsar/codec/codec.hpp"
 #include "pulsar/server/authentication_provider.hpp"
 #include "pulsar/server/deduplication.hpp"
-#include "pulsar/server/partial_acks.hpp"
 #include "pulsar/server/partitioned_topics.hpp"
 #include "pulsar/server/producer_registry.hpp"
 #include "pulsar/server/schema_registry.hpp"
@@ -62,7 +61,6 @@ public:
   SchemaRegistry& schemas() { return schemas_; }
   ProducerRegistry& producers() { return producers_; }
   Deduplication& deduplication() { return deduplication_; }
-  PartialAcks& partial_acks() { return partial_acks_; }
   // Producer names the server picks are unique for the life of the process.
   std::string next_producer_name();
 
@@ -90,7 +88,6 @@ private:
   SchemaRegistry schemas_;
   Deduplication deduplication_;
   ProducerRegistry producers_;
-  PartialAcks partial_acks_;
   std::uint64_t producer_names_ = 0;
   std::map<std::uint64_t, Connection*> connections_;
   std::uint64_t next_connection_ = 0;

@@ -1,4 +1,4 @@
-// Value encodings of format v1: round trips, and every truncation / extension of a valid value
+// Value encodings of formats 1 and 2: round trips, and every truncation / extension of a valid value
 // is rejected with a reason (never a crash, never a silent misread).
 #include <functional>
 #include <random>
@@ -54,6 +54,54 @@ TEST(Encoding, MessageRoundTrip) {
   Message empty;
   ASSERT_TRUE(decode_message(encode_message(Message{}), out).ok());
   EXPECT_TRUE(out == empty);
+}
+
+Message sample_batch() {
+  Message m = sample_message();
+  m.batch = service::BatchInfo{100, 4, 70000};
+  return m;
+}
+
+// Format 2: a batch entry, a cursor with partly acknowledged batches and a session with batch
+// indexes are version 2 values; without them the values stay version 1, as format 1 wrote them.
+TEST(Encoding, Format2ValuesRoundTripAndOthersStayVersion1) {
+  Message out;
+  const auto v = encode_message(sample_batch());
+  EXPECT_EQ(v[0], 2);
+  ASSERT_TRUE(decode_message(v, out).ok());
+  EXPECT_TRUE(out == sample_batch());
+  EXPECT_FALSE(out == sample_message());
+  EXPECT_EQ(encode_message(sample_message())[0], 1);
+
+  CursorRecord c{{1, 5, -1}, {{1, 7, 9}}, {{6, {0b1011}}, {10, {~std::uint64_t{0}, 3}}}}, c2;
+  const auto cv = encode_cursor(c);
+  EXPECT_EQ(cv[0], 2);
+  ASSERT_TRUE(decode_cursor(cv, c2).ok());
+  EXPECT_EQ(c, c2);
+  EXPECT_EQ(encode_cursor({{1, 5, -1}, {{1, 7, 9}}, {}})[0], 1);
+
+  SessionRecord s = sample_session(), s2;
+  s.outbound.push_back({8, "t", "s", {3, 5, 42}, 1, OutboundState::publish_sent});
+  s2.client_id = "c";
+  const auto sv = encode_session(s);
+  EXPECT_EQ(sv[0], 2);
+  ASSERT_TRUE(decode_session(sv, s2).ok());
+  EXPECT_EQ(s, s2);
+  EXPECT_EQ(encode_session(sample_session())[0], 1);
+
+  // Every truncation and extension of these is rejected too.
+  const std::string values[] = {v, cv, sv};
+  for (const auto& value : values) {
+    auto rejected = [&](std::string_view x) {
+      if (&value == &values[0]) { Message m; return !decode_message(x, m).ok(); }
+      if (&value == &values[1]) { CursorRecord r; return !decode_cursor(x, r).ok(); }
+      SessionRecord r;
+      return !decode_session(x, r).ok();
+    };
+    EXPECT_FALSE(rejected(value));
+    for (std::size_t n = 0; n < value.size(); ++n) EXPECT_TRUE(rejected(std::string_view(value).substr(0, n))) << n;
+    EXPECT_TRUE(rejected(value + "x"));
+  }
 }
 
 TEST(Encoding, SessionCursorWillRoundTrip) {
@@ -128,11 +176,16 @@ TEST(Encoding, EveryTruncationAndExtensionIsRejected) {
 
 TEST(Encoding, NewerValueVersionIsRefused) {
   auto v = encode_message(sample_message());
-  v[0] = 2;
+  v[0] = 3;
   Message m;
   const auto why = decode_message(v, m);
   ASSERT_FALSE(why.ok());
-  EXPECT_NE(why.error().find("unsupported value version 2"), std::string::npos) << why.error();
+  EXPECT_NE(why.error().find("unsupported value version 3"), std::string::npos) << why.error();
+  // Values that only have version 1 still refuse 2.
+  auto t = encode_topic_value(5);
+  t[0] = 2;
+  std::uint64_t id = 0;
+  EXPECT_FALSE(decode_topic_value(t, id).ok());
 }
 
 TEST(Encoding, GarbageNeverCrashes) {

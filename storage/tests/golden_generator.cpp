@@ -1,8 +1,12 @@
-// storage_golden_generator ROOT: writes the golden stores of the current format version under
-// ROOT (storage/tests/golden): v1/ with the known content of golden_content.cpp, and damaged
-// copies of it: v1-truncated/ (its largest table file cut in half), v1-corrupt/ (a byte flipped
-// in every table file's first data block) and v1-bad-value/ (the session record replaced by
-// bytes that do not decode). Test-only; run by hand when a format version is added, never in CI.
+// storage_golden_generator ROOT: writes the golden store of the current format version under
+// ROOT (storage/tests/golden): v2/ with the known content of golden_content.cpp. The golden
+// stores of older formats (v1/ and its damaged copies v1-truncated/, v1-corrupt/,
+// v1-bad-value/, written by the format 1 generator) are checked in and never rewritten: they
+// are what older mops left behind. `--damaged` also writes v2-truncated/ (largest table file cut
+// in half), v2-corrupt/ (a byte flipped in every table file's first data block) and
+// v2-bad-value/ (a session record that does not decode); the checked-in damaged copies are
+// format 1's, which test the same checks. Test-only; run by hand when a format version is
+// added, never in CI.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -63,22 +67,28 @@ std::vector<fs::path> tables(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: storage_golden_generator ROOT\n";
+  const bool damaged = argc == 3 && std::string(argv[2]) == "--damaged";
+  if (argc != 2 && !damaged) {
+    std::cerr << "usage: storage_golden_generator ROOT [--damaged]\n";
     return 2;
   }
   const fs::path root = argv[1];
-  const fs::path good = root / "v1";
+  const std::string v = "v" + std::to_string(kFormatVersion);
+  const fs::path good = root / v;
   if (!write_store(good)) return 1;
+  if (!damaged) {
+    std::cout << "wrote " << good << "\n";
+    return 0;
+  }
 
-  const fs::path truncated = root / "v1-truncated";
+  const fs::path truncated = root / (v + "-truncated");
   fs::remove_all(truncated);
   fs::copy(good, truncated);
   auto ts = tables(truncated);
   const auto largest = *std::max_element(ts.begin(), ts.end(), [](auto& a, auto& b) { return fs::file_size(a) < fs::file_size(b); });
   fs::resize_file(largest, fs::file_size(largest) / 2);
 
-  const fs::path corrupt = root / "v1-corrupt";
+  const fs::path corrupt = root / (v + "-corrupt");
   fs::remove_all(corrupt);
   fs::copy(good, corrupt);
   for (const auto& t : tables(corrupt)) {
@@ -91,7 +101,7 @@ int main(int argc, char** argv) {
   }
 
   // A value that does not decode, written through RocksDB itself so that every checksum holds.
-  const fs::path bad = root / "v1-bad-value";
+  const fs::path bad = root / (v + "-bad-value");
   fs::remove_all(bad);
   fs::copy(good, bad);
   {

@@ -1,5 +1,5 @@
-// Golden stores checked into storage/tests/golden (written by storage_golden_generator): a v1
-// store must keep reading back its known content with every later mop; damaged copies must give
+// Golden stores checked into storage/tests/golden (written by storage_golden_generator): v1 and
+// v2 stores must keep reading back their known content with every later mop; damaged copies must give
 // an error naming what is damaged, never a crash and never a silently partial store. Each test
 // opens a copy in a temp dir: opening a RocksDB store writes to its directory.
 #include <filesystem>
@@ -42,7 +42,47 @@ TEST(GoldenStore, V1ReadsBackItsKnownContent) {
   const auto path = copy_golden(dir, "v1");
   auto store = RocksStore::open(path);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
-  EXPECT_EQ(golden::check(**store), "");
+  EXPECT_EQ(golden::check(**store, 1), "");
+}
+
+// The format version record as stored (RocksDB read directly).
+std::uint32_t stored_format_version(const std::string& path) {
+  RocksStore::Options ro;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto store = RocksStore::open(path, ro);
+  EXPECT_TRUE(store.ok()) << store.error().to_string();
+  return store.ok() ? (*store)->format_version() : 0;
+}
+
+// Format 1 stores are migrated at a read-write open: format 2 only added value versions, so the
+// migration is the version record; a read-only open (mop store check) leaves the store as is.
+// The migrated store keeps its content and takes format 2 records.
+TEST(GoldenStore, V1IsMigratedToV2AtAReadWriteOpen) {
+  TempDir dir;
+  const auto path = copy_golden(dir, "v1");
+  EXPECT_EQ(stored_format_version(path), 1u);
+  {
+    auto store = RocksStore::open(path);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    EXPECT_EQ((*store)->format_version(), 2u);
+    LockedExecutor executor;
+    golden::write(**store, executor, 2);  // the format 2 additions, and the format 1 content again
+    ASSERT_TRUE((*store)->flush().ok());
+  }
+  EXPECT_EQ(stored_format_version(path), 2u);
+  auto store = RocksStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  EXPECT_EQ(golden::check(**store, 2), "");
+}
+
+TEST(GoldenStore, V2ReadsBackItsKnownContent) {
+  TempDir dir;
+  const auto path = copy_golden(dir, "v2");
+  EXPECT_EQ(stored_format_version(path), 2u);
+  auto store = RocksStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  EXPECT_EQ(golden::check(**store, 2), "");
 }
 
 // The v1 golden store predates the Pulsar metadata column families (partitioned_topics,
@@ -62,13 +102,13 @@ TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
     const auto topics = (*store)->topics();
     ASSERT_FALSE(topics->empty());
     EXPECT_TRUE((*store)->producer_sequences(topics->front().id)->empty());
-    EXPECT_EQ(golden::check(**store), "");
+    EXPECT_EQ(golden::check(**store, 1), "");
   }
   std::uint64_t topic = 0;
   {
     auto store = RocksStore::open(path);
     ASSERT_TRUE(store.ok()) << store.error().to_string();
-    EXPECT_EQ(golden::check(**store), "");
+    EXPECT_EQ(golden::check(**store, 1), "");
     topic = (*store)->topics()->front().id;
     LockedExecutor executor;
     bool done = false;
@@ -85,7 +125,7 @@ TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
   }
   auto store = RocksStore::open(path);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
-  EXPECT_EQ(golden::check(**store), "");
+  EXPECT_EQ(golden::check(**store, 1), "");
   EXPECT_EQ(*(*store)->partitioned_topics(), (std::vector<PartitionedTopicRecord>{{"persistent://t/n/p", 2}}));
   EXPECT_EQ((*store)->schemas()->size(), 1u);
   EXPECT_EQ(*(*store)->producer_sequences(topic), (std::vector<ProducerSequence>{{"prod", 4}}));
@@ -94,9 +134,9 @@ TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
 TEST(GoldenStore, TheGeneratorStillProducesTheGoldenContent) {
   // The same content written by today's code reads back the same (guards golden::check itself).
   StoreUnderTest s("rocks");
-  golden::write(*s.store, s.executor);
+  golden::write(*s.store, s.executor, 2);
   ASSERT_TRUE(s.store->flush().ok());
-  EXPECT_EQ(golden::check(*s.store), "");
+  EXPECT_EQ(golden::check(*s.store, 2), "");
 }
 
 TEST(GoldenStore, TruncatedStoreGivesAClearError) {

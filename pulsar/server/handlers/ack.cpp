@@ -33,28 +33,30 @@ void Connection::on_ack(const Frame& f) {
 }
 
 void Connection::ack_one(const Consumer& c, const proto::MessageIdData& d, bool cumulative) {
-  const auto id = to_service(d);
+  service::MessageId id = to_service(d);
+  id.batch = -1;  // without ack_set, an id acknowledges its whole entry (as Pulsar's broker reads it)
   if (d.ack_set_size() == 0) {
     if (cumulative) {
-      server_.partial_acks().forget_upto(c.topic, c.subscription, id);
       service_.ack_cumulative(c.topic, c.subscription, id);
     } else {
-      server_.partial_acks().forget(c.topic, c.subscription, id);
       service_.ack(c.topic, c.subscription, id);
     }
     return;
   }
-  // Batch-index acknowledgement: a set bit in ack_set is an index not yet acknowledged. The
-  // sets received for one entry are merged (bitwise AND, as Pulsar's broker does), and the entry
-  // is acknowledged once no index is left. Cumulative: everything before the entry is acked.
+  // Batch-index acknowledgement: a set bit in ack_set is an index not yet acknowledged; every
+  // clear bit below the batch size is acknowledged in the subscription's cursor, which counts
+  // the entry acknowledged once all its indexes are. Cumulative: everything before the entry too.
   if (cumulative && id.entry > 0) {
-    const service::MessageId before{id.ledger, id.entry - 1, -1};
-    server_.partial_acks().forget_upto(c.topic, c.subscription, before);
-    service_.ack_cumulative(c.topic, c.subscription, before);
+    service_.ack_cumulative(c.topic, c.subscription, service::MessageId{id.ledger, id.entry - 1, -1});
   }
-  const auto batch_size = d.has_batch_size() ? std::optional{d.batch_size()} : std::nullopt;
-  if (server_.partial_acks().merge(c.topic, c.subscription, id, words_of(d.ack_set()), batch_size)) {
-    service_.ack(c.topic, c.subscription, id);
+  const auto words = words_of(d.ack_set());
+  const std::int32_t size = d.has_batch_size() && d.batch_size() > 0
+                                ? d.batch_size()
+                                : static_cast<std::int32_t>(words.size() * 64);
+  for (std::int32_t i = 0; i < size; ++i) {
+    const auto w = static_cast<std::size_t>(i / 64);
+    const bool pending = w < words.size() && ((static_cast<std::uint64_t>(words[w]) >> (i % 64)) & 1);
+    if (!pending) service_.ack(c.topic, c.subscription, service::MessageId{id.ledger, id.entry, i});
   }
 }
 

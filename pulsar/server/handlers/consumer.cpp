@@ -90,7 +90,25 @@ void Connection::deliver(Consumer& consumer, service::MessageId id, const servic
     meta.set_partition_key(*message->ordering_key);
     meta.set_ordering_key(*message->ordering_key);
   }
-  // No num_messages_in_batch: every stored entry is one message (see on_send).
+  if (message->batch) {
+    // The batch as the producer sent it; the client unpacks it. Indexes the subscription has
+    // acknowledged already (a partly acknowledged batch delivered again) are cleared in ack_set,
+    // where a set bit is a message still to deliver, so the client skips them.
+    meta.set_num_messages_in_batch(static_cast<std::int32_t>(message->batch->count));
+    if (message->batch->compression != 0) {
+      meta.set_compression(static_cast<proto::CompressionType>(message->batch->compression));
+      meta.set_uncompressed_size(message->batch->uncompressed_size);
+    }
+    const auto acked = service_.acked_batch_indexes(consumer.topic, consumer.subscription, id);
+    if (!acked.empty()) {
+      const auto count = message->batch->count;
+      for (std::uint32_t w = 0; w < (count + 63) / 64; ++w) {
+        std::uint64_t pending = w < acked.size() ? ~acked[w] : ~std::uint64_t{0};
+        if (w == (count - 1) / 64 && count % 64 != 0) pending &= (std::uint64_t{1} << (count % 64)) - 1;
+        m->add_ack_set(static_cast<std::int64_t>(pending));
+      }
+    }
+  }
   encode_payload_command_header(c, meta, message->payload.bytes(), out_.text(),
                                 protocol_version_ >= proto::v6 ? Checksum::crc32c : Checksum::none);
   out_.append_payload(message->payload);
@@ -120,7 +138,6 @@ void Connection::on_unsubscribe(const Frame& f) {
   if (it == consumers_.end()) return send_error(q.request_id(), proto::ConsumerNotFound, "Consumer not found");
   service_.close_receiver(it->second->receiver);
   service_.unsubscribe(it->second->topic, it->second->subscription);
-  server_.partial_acks().forget_upto(it->second->topic, it->second->subscription);
   consumers_.erase(it);
   send_success(q.request_id());
 }

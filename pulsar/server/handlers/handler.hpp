@@ -17,6 +17,8 @@ class Connection::Consumer final : public service::ReceiverListener {
 public:
   Consumer(Connection& c, std::uint64_t id, service::TopicName topic, std::string sub)
       : conn(c), consumer_id(id), topic(std::move(topic)), subscription(std::move(sub)) {}
+  // Batch entries go out whole (one MESSAGE with num_messages_in_batch; the client unpacks).
+  bool takes_batches() const override { return true; }
   void on_message(const service::TopicName&, const std::string&, service::MessageId id,
                   const service::MessagePtr& message, std::uint32_t redelivery_count) override {
     conn.deliver(*this, id, message, redelivery_count);
@@ -32,8 +34,7 @@ public:
 };
 
 inline service::MessageId to_service(const proto::MessageIdData& d) {
-  // Our entries are never batches (SEND unpacks them), so the batch index is not a position.
-  return {d.ledgerid(), d.entryid(), -1};
+  return {d.ledgerid(), d.entryid(), d.has_batch_index() ? d.batch_index() : -1};
 }
 
 inline void to_wire(service::MessageId id, proto::MessageIdData& d) {

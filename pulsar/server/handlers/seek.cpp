@@ -17,14 +17,24 @@ void Connection::on_seek(const Frame& f) {
   // drop what we redeliver before it handles the SUCCESS (it clears its queue then), and with it
   // the permits those messages took, and stall.
   server_.close_consumers_of(topic, subscription, "was reset by a seek");
-  server_.partial_acks().forget_upto(topic, subscription);  // a reset cursor forgets batch acks too
   if (q.has_message_id()) {
     const auto id = from_proto(q.message_id());
     // "Earliest" is (-1, -1) on the wire, numerically past everything: seek to the oldest entry.
     if (is_earliest(id)) {
       service_.seek_time(topic, subscription, 0);
     } else {
-      service_.seek(topic, subscription, to_service(q.message_id()));
+      // Into a batch: the messages before the index count as acknowledged (from ack_set when the
+      // client sends one, a set bit being a message to deliver, else from the batch index).
+      auto target = to_service(q.message_id());
+      const auto& ack_set = q.message_id().ack_set();
+      if (ack_set.size() > 0) {
+        target.batch = 0;
+        for (std::int32_t i = 0; i < ack_set.size() * 64; ++i) {
+          if ((static_cast<std::uint64_t>(ack_set[i / 64]) >> (i % 64)) & 1) break;
+          target.batch = i + 1;
+        }
+      }
+      service_.seek(topic, subscription, target);
     }
   } else {
     service_.seek_time(topic, subscription, q.message_publish_time());

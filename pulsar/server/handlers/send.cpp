@@ -1,11 +1,8 @@
-// SEND: deduplication, decompression, batches unpacked into one stored message each, and
-// SEND_RECEIPT / SEND_ERROR once the service has stored them.
+// SEND: deduplication, one stored entry per SEND (a batch stays one entry, as the producer
+// compressed it; a single message is stored decompressed), and SEND_RECEIPT / SEND_ERROR once the
+// service has stored it.
 #include "pulsar/server/handlers/handler.hpp"
 
-#include <algorithm>
-#include <cassert>
-
-#include "pulsar/codec/batch.hpp"
 #include "pulsar/codec/compression.hpp"
 
 namespace mop::pulsar::server {
@@ -66,96 +63,77 @@ void Connection::on_send(const Frame& f) {
   if (meta.has_chunk_id() || meta.encryption_keys_size() > 0) {
     return send_error(proto::NotAllowedError, "chunked and encrypted messages are not supported");
   }
-  auto payload = uncompressed_payload(meta, f.payload, server_.options().max_message_size, scratch_);
-  if (!payload.ok()) return send_error(proto::UnknownError, payload.error().message());
-
-  // A batch is unpacked into one stored message per batch entry, so that MQTT subscribers and
-  // Pulsar consumers alike see individual messages with their own properties; the receipt names
-  // the first entry, from which the client numbers the rest of its batch.
-  std::vector<std::shared_ptr<service::Message>> messages;
-  auto base = [&] {
-    auto m = std::make_shared<service::Message>();
-    m->producer_name = meta.producer_name();
-    m->publish_time_ms = meta.publish_time();
-    m->mqtt_qos = 1;
-    return m;
-  };
+  auto m = std::make_shared<service::Message>();
+  m->producer_name = meta.producer_name();
+  m->publish_time_ms = meta.publish_time();
+  m->mqtt_qos = 1;
+  for (const auto& kv : meta.properties()) m->properties.emplace_back(kv.key(), kv.value());
+  if (meta.has_ordering_key()) m->ordering_key = meta.ordering_key();
+  else if (meta.has_partition_key()) m->ordering_key = meta.partition_key();
   if (meta.has_num_messages_in_batch()) {
-    BatchReader batch(*payload, meta.num_messages_in_batch());
-    proto::SingleMessageMetadata single;
-    std::span<const std::uint8_t> bytes;
-    while (true) {
-      auto more = batch.next(single, bytes);
-      if (!more.ok()) return send_error(proto::UnknownError, more.error().message());
-      if (!*more) break;
-      auto m = base();
-      m->payload = Payload::copy_of(bytes);
-      for (const auto& kv : single.properties()) m->properties.emplace_back(kv.key(), kv.value());
-      if (single.has_ordering_key()) m->ordering_key = single.ordering_key();
-      else if (single.has_partition_key()) m->ordering_key = single.partition_key();
-      messages.push_back(std::move(m));
+    // A batch is stored as Pulsar stores it: one entry, the payload as the producer compressed
+    // it. Its messages are (ledger, entry, 0..n-1), which is how the client numbers them from
+    // the receipt. Checked here: the counts and the size it will decompress to (a batch that
+    // does not unpack is refused when it is unpacked for an MQTT subscriber, see unpack_batch).
+    if (meta.num_messages_in_batch() <= 0) return send_error(proto::UnknownError, "empty batch");
+    const bool compressed = meta.compression() != proto::NONE;
+    const std::size_t size = compressed ? meta.uncompressed_size() : f.payload.size();
+    if (size > server_.options().max_message_size) {
+      return send_error(proto::UnknownError, make_error_code(CodecError::uncompressed_too_large).message());
     }
+    if (compressed && !proto::CompressionType_IsValid(meta.compression())) {
+      return send_error(proto::UnknownError, make_error_code(CodecError::unsupported_compression).message());
+    }
+    m->batch = service::BatchInfo{static_cast<std::uint32_t>(meta.num_messages_in_batch()),
+                                  static_cast<std::uint8_t>(meta.compression()), meta.uncompressed_size()};
+    m->payload = Payload::copy_of(f.payload);
   } else {
-    auto m = base();
+    auto payload = uncompressed_payload(meta, f.payload, server_.options().max_message_size, scratch_);
+    if (!payload.ok()) return send_error(proto::UnknownError, payload.error().message());
     m->payload = Payload::copy_of(*payload);
-    for (const auto& kv : meta.properties()) m->properties.emplace_back(kv.key(), kv.value());
-    if (meta.has_ordering_key()) m->ordering_key = meta.ordering_key();
-    else if (meta.has_partition_key()) m->ordering_key = meta.partition_key();
-    messages.push_back(std::move(m));
   }
-  if (messages.empty()) return send_error(proto::UnknownError, "empty batch");
-  // The store records the producer's sequence id with the last entry, in the same write, so the
-  // state survives a restart exactly as far as the entries do.
-  if (dedup) messages.back()->dedup = service::DedupMark{it->second.name, last_seq};
+  // The store records the producer's sequence id with the entry, in the same write, so the
+  // state survives a restart exactly as far as the entry does.
+  if (dedup) {
+    m->dedup = service::DedupMark{it->second.name, last_seq};
+    dedup->pushed = last_seq;
+  }
 
   // Callbacks of one topic run in publish order, so receipts leave in SEND order per producer.
-  struct Pending {
-    std::size_t left;
-    std::error_code error;
-    std::optional<service::MessageId> first;
-  };
-  auto pending = std::make_shared<Pending>(Pending{messages.size(), {}, std::nullopt});
-  if (dedup) dedup->pushed = last_seq;
   const auto producer_id = s.producer_id();
   const auto sequence_id = s.sequence_id();
   const auto highest = s.highest_sequence_id();
-  for (auto& m : messages) {
-    service_.publish(it->second.topic, std::move(m),
-                     [this, alive = std::weak_ptr<bool>(alive_), pending, producer_id, sequence_id, highest,
-                      dedup, seq, last_seq](std::error_code ec, service::MessageId id) {
-                       if (ec && !pending->error) pending->error = ec;
-                       if (!ec && !pending->first) pending->first = id;
-                       assert(pending->left > 0 && "a publish completion ran twice");
-                       if (--pending->left != 0) return;
-                       if (dedup) {
-                         if (pending->error) {
-                           dedup->failed();  // a resend may store it
-                         } else {
-                           dedup->stored(seq, last_seq, *pending->first);
-                         }
-                       }
-                       const auto a = alive.lock();
-                       if (!a || !*a) return;
-                       proto::BaseCommand c;
-                       if (pending->error) {
-                         c.set_type(proto::BaseCommand::SEND_ERROR);
-                         auto* e = c.mutable_send_error();
-                         e->set_producer_id(producer_id);
-                         e->set_sequence_id(sequence_id);
-                         e->set_error(to_server_error(pending->error));
-                         e->set_message(pending->error.message());
+  service_.publish(it->second.topic, std::move(m),
+                   [this, alive = std::weak_ptr<bool>(alive_), producer_id, sequence_id, highest, dedup, seq,
+                    last_seq](std::error_code ec, service::MessageId id) {
+                     if (dedup) {
+                       if (ec) {
+                         dedup->failed();  // a resend may store it
                        } else {
-                         c.set_type(proto::BaseCommand::SEND_RECEIPT);
-                         auto* r = c.mutable_send_receipt();
-                         r->set_producer_id(producer_id);
-                         r->set_sequence_id(sequence_id);
-                         if (highest != 0) r->set_highest_sequence_id(highest);
-                         to_wire(*pending->first, *r->mutable_message_id());
+                         dedup->stored(seq, last_seq, id);
                        }
-                       send(c);
-                       stream_.output_ready();
-                     });
-  }
+                     }
+                     const auto a = alive.lock();
+                     if (!a || !*a) return;
+                     proto::BaseCommand c;
+                     if (ec) {
+                       c.set_type(proto::BaseCommand::SEND_ERROR);
+                       auto* e = c.mutable_send_error();
+                       e->set_producer_id(producer_id);
+                       e->set_sequence_id(sequence_id);
+                       e->set_error(to_server_error(ec));
+                       e->set_message(ec.message());
+                     } else {
+                       c.set_type(proto::BaseCommand::SEND_RECEIPT);
+                       auto* r = c.mutable_send_receipt();
+                       r->set_producer_id(producer_id);
+                       r->set_sequence_id(sequence_id);
+                       if (highest != 0) r->set_highest_sequence_id(highest);
+                       to_wire(id, *r->mutable_message_id());
+                     }
+                     send(c);
+                     stream_.output_ready();
+                   });
 }
 
 }  // namespace mop::pulsar::server

@@ -222,7 +222,7 @@ TEST_F(ConnectionTest, ProduceAndConsumeWithReceiptsInOrder) {
   EXPECT_EQ(got[1].command.send_receipt().message_id().entryid(), 1u);  // first of the batch
   flow(*c, 7, 10);
   got = drain(*c);
-  ASSERT_EQ(got.size(), 4u);  // the batch was unpacked into three entries
+  ASSERT_EQ(got.size(), 2u);  // the batch is one entry, delivered as it was sent
   EXPECT_EQ(got[0].command.type(), Cmd::MESSAGE);
   EXPECT_EQ(got[0].payload, "hello");
   EXPECT_FALSE(got[0].metadata.has_num_messages_in_batch());
@@ -230,16 +230,28 @@ TEST_F(ConnectionTest, ProduceAndConsumeWithReceiptsInOrder) {
   EXPECT_EQ(got[0].metadata.publish_time(), 1234u);
   ASSERT_EQ(got[0].metadata.properties_size(), 1);
   EXPECT_EQ(got[0].metadata.properties(0).key(), "k");
-  EXPECT_EQ(got[1].payload, "b0");
-  EXPECT_EQ(got[3].payload, "b2");
-  EXPECT_EQ(got[3].command.message().message_id().entryid(), 3u);
+  EXPECT_EQ(got[1].command.message().message_id().entryid(), 1u);
+  EXPECT_FALSE(got[1].command.message().message_id().has_batch_index());
+  EXPECT_EQ(got[1].command.message().ack_set_size(), 0);
+  ASSERT_EQ(got[1].metadata.num_messages_in_batch(), 3);
+  std::vector<BatchMessage> inner;
+  ASSERT_TRUE(parse_batch({reinterpret_cast<const std::uint8_t*>(got[1].payload.data()), got[1].payload.size()}, 3, inner).ok());
+  ASSERT_EQ(inner.size(), 3u);
+  EXPECT_EQ(std::string(inner[0].payload.begin(), inner[0].payload.end()), "b0");
+  EXPECT_EQ(std::string(inner[2].payload.begin(), inner[2].payload.end()), "b2");
+  const auto batch_id = got[1].command.message().message_id();
 
-  // Cumulative ack with a request id: ACK_RESPONSE, and nothing comes back on redelivery.
+  // Cumulative ack of index 1 of the batch (ack_set: index 2 still pending), with a request id:
+  // ACK_RESPONSE, and the redelivery is the batch with only index 2 left to deliver.
   Cmd ack;
   ack.set_type(Cmd::ACK);
   ack.mutable_ack()->set_consumer_id(7);
   ack.mutable_ack()->set_ack_type(proto::CommandAck::Cumulative);
-  *ack.mutable_ack()->add_message_id() = got[2].command.message().message_id();
+  auto* acked = ack.mutable_ack()->add_message_id();
+  *acked = batch_id;
+  acked->set_batch_index(1);
+  acked->add_ack_set(0b100);
+  acked->set_batch_size(3);
   ack.mutable_ack()->set_request_id(55);
   command(*c, ack);
   Cmd redeliver;
@@ -251,7 +263,10 @@ TEST_F(ConnectionTest, ProduceAndConsumeWithReceiptsInOrder) {
   EXPECT_EQ(got[0].command.type(), Cmd::ACK_RESPONSE);
   EXPECT_EQ(got[0].command.ackresponse().request_id(), 55u);
   EXPECT_EQ(got[1].command.type(), Cmd::MESSAGE);
-  EXPECT_EQ(got[1].payload, "b2");
+  EXPECT_EQ(got[1].command.message().message_id().entryid(), 1u);
+  EXPECT_EQ(got[1].metadata.num_messages_in_batch(), 3);
+  ASSERT_EQ(got[1].command.message().ack_set_size(), 1);
+  EXPECT_EQ(got[1].command.message().ack_set(0), 0b100);
   EXPECT_EQ(got[1].command.message().redelivery_count(), 1u);
 }
 
@@ -453,21 +468,25 @@ TEST_F(ConnectionTest, AckSetAcknowledgesAnEntryOnlyWhenEveryIndexIs) {
   subscribe(*c, 5, kTopic, "acks", proto::CommandSubscribe::Shared);
   producer(*c, 1, kTopic);
   flow(*c, 5, 10);
-  feed(*c, send_frame(1, 0, "x"));
+  feed(*c, send_frame(1, 0, "x", 2));
   auto got = drain(*c);
   ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(got[3].metadata.num_messages_in_batch(), 2);
   auto id = got[3].command.message().message_id();
   id.set_batch_index(0);
-  // Index 0 of 2 acknowledged (bit 1 still set): the entry is not acknowledged.
+  // Index 0 of 2 acknowledged (bit 1 still set): the entry is not acknowledged, and comes again
+  // with index 1 only to deliver.
   command(*c, ack_cmd(5, id, 1, {0b10}, 2));
   command(*c, redeliver_cmd(5));
   got = drain(*c);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].command.type(), Cmd::ACK_RESPONSE);
   EXPECT_FALSE(got[0].command.ackresponse().has_error());
-  EXPECT_EQ(got[1].payload, "x");
+  EXPECT_EQ(got[1].metadata.num_messages_in_batch(), 2);
   EXPECT_EQ(got[1].command.message().redelivery_count(), 1u);
-  // Index 1 acknowledged too (merged: nothing left): acknowledged; a redelivery sends nothing.
+  ASSERT_EQ(got[1].command.message().ack_set_size(), 1);
+  EXPECT_EQ(got[1].command.message().ack_set(0), 0b10);
+  // Index 1 acknowledged too (nothing left): acknowledged; a redelivery sends nothing.
   id.set_batch_index(1);
   command(*c, ack_cmd(5, id, std::nullopt, {0b01}, 2));
   command(*c, redeliver_cmd(5));
@@ -483,6 +502,59 @@ TEST_F(ConnectionTest, AckSetAcknowledgesAnEntryOnlyWhenEveryIndexIs) {
   got = drain(*c2);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+}
+
+// The ids of a batch agree everywhere: the receipt names the entry, the consumer gets the same
+// entry, GET_LAST_MESSAGE_ID names its last index, and a SEEK into it delivers the batch with
+// the indexes before the target acknowledged.
+TEST_F(ConnectionTest, BatchIdsAgreeInReceiptDeliveryLastIdAndSeek) {
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 8, kTopic, "ids", proto::CommandSubscribe::Exclusive);
+  producer(*c, 1, kTopic);
+  feed(*c, send_frame(1, 0, "one") + send_frame(1, 1, "b", 4));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 4u);
+  const auto receipt = got[3].command.send_receipt().message_id();
+  EXPECT_EQ(receipt.entryid(), 1u);
+  EXPECT_FALSE(receipt.has_batch_index());
+  flow(*c, 8, 10);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].command.message().message_id().ledgerid(), receipt.ledgerid());
+  EXPECT_EQ(got[1].command.message().message_id().entryid(), receipt.entryid());
+
+  Cmd last;
+  last.set_type(Cmd::GET_LAST_MESSAGE_ID);
+  last.mutable_getlastmessageid()->set_consumer_id(8);
+  last.mutable_getlastmessageid()->set_request_id(3);
+  command(*c, last);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  const auto& l = got[0].command.getlastmessageidresponse().last_message_id();
+  EXPECT_EQ(l.ledgerid(), receipt.ledgerid());
+  EXPECT_EQ(l.entryid(), receipt.entryid());
+  EXPECT_EQ(l.batch_index(), 3);
+
+  Cmd seek;
+  seek.set_type(Cmd::SEEK);
+  seek.mutable_seek()->set_consumer_id(8);
+  seek.mutable_seek()->set_request_id(4);
+  *seek.mutable_seek()->mutable_message_id() = receipt;
+  seek.mutable_seek()->mutable_message_id()->set_batch_index(2);
+  command(*c, seek);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_CONSUMER);
+  EXPECT_EQ(got[1].command.type(), Cmd::SUCCESS);
+  subscribe(*c, 8, kTopic, "ids", proto::CommandSubscribe::Exclusive);
+  flow(*c, 8, 10);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].command.type(), Cmd::SUCCESS);
+  EXPECT_EQ(got[1].command.message().message_id().entryid(), receipt.entryid());
+  ASSERT_EQ(got[1].command.message().ack_set_size(), 1);
+  EXPECT_EQ(got[1].command.message().ack_set(0), 0b1100);  // indexes 2 and 3 to deliver
 }
 
 TEST_F(ConnectionTest, TransactionalAckIsRefusedAndAcknowledgesNothing) {

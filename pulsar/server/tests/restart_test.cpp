@@ -125,8 +125,17 @@ protected:
     p.command(c, flow);
     std::vector<std::string> out;
     for (const auto& r : p.drain(c)) {
-      if (r.command.type() == Cmd::MESSAGE) out.push_back(r.payload);
-
+      if (r.command.type() != Cmd::MESSAGE) continue;
+      if (!r.metadata.has_num_messages_in_batch()) {
+        out.push_back(r.payload);
+        continue;
+      }
+      // A batch is one entry: its messages, as a client unpacks them.
+      std::vector<BatchMessage> batch;
+      EXPECT_TRUE(parse_batch({reinterpret_cast<const std::uint8_t*>(r.payload.data()), r.payload.size()},
+                              r.metadata.num_messages_in_batch(), batch)
+                      .ok());
+      for (const auto& m : batch) out.emplace_back(m.payload.begin(), m.payload.end());
     }
     return out;
   }
