@@ -50,6 +50,82 @@ MessagePtr message(std::uint64_t publish_time) {
 
 const TopicName kTopic(TopicDomain::persistent, "public", "default", "t");
 
+// A batch entry: whole to a receiver that takes batches; one message per index, unpacked, to one
+// that does not, which acknowledges index by index; after it goes away, only the indexes it did
+// not acknowledge come again; acked_batch_indexes() tells a batch-taking receiver which.
+TEST(EmbeddedService, BatchEntriesAreUnpackedForReceiversThatDoNotTakeThem) {
+  ManualExecutor ex;
+  ManualClock clock;
+  EmbeddedService svc(ex, clock);
+  // A test unpacker: the batch payload "a,b,c" holds three messages.
+  svc.set_batch_unpacker([](const Message& batch) -> Result<std::vector<MessagePtr>> {
+    std::vector<MessagePtr> out;
+    std::string rest(batch.payload.view());
+    for (std::size_t at = 0; at <= rest.size();) {
+      const auto comma = std::min(rest.find(',', at), rest.size());
+      auto m = std::make_shared<Message>();
+      m->payload = Payload::copy_of(rest.substr(at, comma - at));
+      out.push_back(std::move(m));
+      at = comma + 1;
+    }
+    return out;
+  });
+  struct Recorder final : ReceiverListener {
+    explicit Recorder(bool batches) : batches(batches) {}
+    bool takes_batches() const override { return batches; }
+    void on_message(const TopicName&, const std::string&, MessageId id, const MessagePtr& m, std::uint32_t) override {
+      got.emplace_back(id, std::string(m->payload.view()));
+    }
+    bool batches;
+    std::vector<std::pair<MessageId, std::string>> got;
+  };
+  Recorder whole(true), single(false);
+  const auto w = svc.open_receiver(whole);
+  const auto s = svc.open_receiver(single);
+  ASSERT_FALSE(svc.subscribe(kTopic, "whole", {}, w));
+  ASSERT_FALSE(svc.subscribe(kTopic, "single", {}, s));
+  svc.flow(w, 10);
+  svc.flow(s, 10);
+  auto batch = std::make_shared<Message>();
+  batch->payload = Payload::copy_of("a,b,c");
+  batch->batch = BatchInfo{3, 0, 5};
+  MessageId entry;
+  svc.publish(kTopic, batch, [&](std::error_code ec, MessageId id) {
+    EXPECT_FALSE(ec);
+    entry = id;
+  });
+  ex.run_all();
+  ASSERT_EQ(whole.got.size(), 1u);
+  EXPECT_EQ(whole.got[0].first, entry);
+  EXPECT_EQ(whole.got[0].second, "a,b,c");
+  ASSERT_EQ(single.got.size(), 3u);
+  for (std::int32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(single.got[static_cast<std::size_t>(i)].first, (MessageId{entry.ledger, entry.entry, i}));
+  }
+  EXPECT_EQ(single.got[2].second, "c");
+  EXPECT_EQ(svc.last_message_id(kTopic), (MessageId{entry.ledger, entry.entry, 2}));
+
+  svc.ack(kTopic, "single", {entry.ledger, entry.entry, 1});
+  svc.ack(kTopic, "whole", {entry.ledger, entry.entry, 0});
+  EXPECT_EQ(svc.acked_batch_indexes(kTopic, "whole", entry), std::vector<std::uint64_t>{0b001});
+  EXPECT_EQ(svc.acked_batch_indexes(kTopic, "single", entry), std::vector<std::uint64_t>{0b010});
+  svc.close_receiver(s);
+  Recorder again(false);
+  const auto a = svc.open_receiver(again);
+  ASSERT_FALSE(svc.subscribe(kTopic, "single", {}, a));
+  svc.flow(a, 10);
+  ex.run_all();
+  ASSERT_EQ(again.got.size(), 2u);
+  EXPECT_EQ(again.got[0].second, "a");
+  EXPECT_EQ(again.got[1].second, "c");
+  EXPECT_EQ(again.got[1].first, (MessageId{entry.ledger, entry.entry, 2}));
+  svc.ack(kTopic, "single", again.got[0].first);
+  svc.ack(kTopic, "single", again.got[1].first);
+  EXPECT_TRUE(svc.acked_batch_indexes(kTopic, "single", entry).empty());  // acknowledged whole
+  svc.close_receiver(a);
+  svc.close_receiver(w);
+}
+
 TEST(EmbeddedService, DeliveryQueuedForAClosedReceiverIsDroppedAndRedelivered) {
   ManualExecutor ex;
   ManualClock clock;
