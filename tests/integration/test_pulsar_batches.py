@@ -5,9 +5,11 @@ callbacks, in what consumers receive, in get_last_message_id(), in seek(), in ac
 messages) and across a restart; an MQTT subscriber of a batched topic gets every message of a
 batch as its own PUBLISH, in order, with its properties.
 
-Run with a Python that has `pulsar` (pulsar-client) and paho-mqtt; CMake uses the git-ignored
-venv .cache/venv (`python3 -m venv --system-site-packages .cache/venv && .cache/venv/bin/pip
-install pulsar-client==3.5.0`). Without the client the suite exits 77 (skipped), saying so.
+mop only (it restarts mop and reads with MQTT), so not a case of test_pulsar_official.py, which
+runs every case against Apache Pulsar too; the id agreement it checks there as well
+(test_batched_message_ids_match_between_producer_and_consumer). Run with the venv python that
+scripts/setup makes (.cache/venv/bin/python: pulsar-client, and the Debian paho-mqtt). Without
+the client the suite exits 77 (skipped), saying so.
 """
 
 import queue

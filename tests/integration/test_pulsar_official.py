@@ -379,8 +379,6 @@ class Cases:
     def test_batching_on(self):
         self._round_trip(new_topic("batch"), batching=True)
 
-    @only_on_mop("issue 15: mop stores each message of a batch as its own entry, so the id a "
-                 "producer gets (ledger, entry, batch index) differs from the one consumers see")
     def test_batched_message_ids_match_between_producer_and_consumer(self):
         topic = new_topic("batchids")
         c = self.subscribe(topic, "s")
