@@ -216,7 +216,7 @@ bool Subscription::dispatch_one() {
     cursor_.set_read_position(Ledger::next(id));
   }
   outstanding_.emplace(id, a);
-  ++msg_out_;
+  msg_out_ += next->entry.message ? service::message_count(*next->entry.message) : 1;  // messages, as Pulsar
   bytes_out_ += next->entry.message ? next->entry.message->payload.size() : 0;
   const auto r = redeliveries_.find(id);
   a->receiver->deliver(key_, next->entry, r == redeliveries_.end() ? 0 : r->second);

@@ -40,14 +40,16 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
   }
   // `this` outlives the append: the topic owns the ledger, and a ledger drops its pending
   // completions when it is destroyed.
-  ledger_->append(std::move(message), [this, size, done = std::move(done)](std::error_code ec, MessageId id) {
+  // A batch entry counts its messages in msgIn, as Pulsar counts them.
+  const std::uint32_t count = message ? service::message_count(*message) : 1;
+  ledger_->append(std::move(message), [this, size, count, done = std::move(done)](std::error_code ec, MessageId id) {
     if (meter_ != nullptr) {
       assert(appending_bytes_ >= size);
       appending_bytes_ -= size;
       meter_->remove(size);
     }
     if (!ec) {
-      ++msg_in_;
+      msg_in_ += count;
       bytes_in_ += size;
       sizes_.push_back(size);
       stored_bytes_ += size;
