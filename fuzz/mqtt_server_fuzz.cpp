@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/executor.hpp"
+#include "fuzz/fuzz_input.hpp"
 #include "core/log.hpp"
 #include "mqtt/server/client_connection.hpp"
 #include "mqtt/server/session_router.hpp"
@@ -34,26 +35,7 @@ namespace {
 using namespace mop;
 using namespace mop::mqtt;
 
-// Reads the program; past its end every read is 0.
-class Input {
-public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return pos_ >= size_; }
-  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[byte() % v.size()]; }
-  std::string bytes(std::size_t n) {
-    n = std::min(n, size_ - pos_);
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-
-private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
+using fuzz::Input;
 
 const std::vector<std::string> kClientIds = {"a", "b", "c", "", "a"};
 const std::vector<std::string> kTopics = {"t", "t/a", "t/b", "s/a", "persistent://public/default/p",

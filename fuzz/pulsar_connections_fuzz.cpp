@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/executor.hpp"
+#include "fuzz/fuzz_input.hpp"
 #include "core/log.hpp"
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/server/connection.hpp"
@@ -35,25 +36,7 @@ using namespace mop;
 using namespace mop::pulsar;
 using Cmd = proto::BaseCommand;
 
-class Input {
-public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return pos_ >= size_; }
-  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[byte() % v.size()]; }
-  std::string bytes(std::size_t n) {
-    n = std::min(n, size_ - pos_);
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-
-private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
+using fuzz::Input;
 
 const std::vector<std::string> kTopics = {"a", "b", "persistent://public/default/a", "non-persistent://public/default/n",
                                           "p", "p-partition-1", "persistent://other/ns/x"};
