@@ -730,15 +730,15 @@ TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   auto got = drain(*c);
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[1].command.producer_success().last_sequence_id(), -1);
-  const auto first_id = got[3].command.send_receipt().message_id();
   ASSERT_EQ(got[3].command.send_receipt().sequence_id(), 1u);
-  // The resend of sequence id 1 (a reconnecting client does this): same receipt, nothing stored.
+  // The resend of sequence id 1 (a reconnecting client does this): a receipt naming no entry,
+  // (-1, -1), as Apache Pulsar answers a duplicate; nothing stored.
   feed(*c, send_frame(1, 1, "m1 again"));
   got = drain(*c);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].command.send_receipt().sequence_id(), 1u);
-  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), first_id.entryid());
-  EXPECT_EQ(got[0].command.send_receipt().message_id().ledgerid(), first_id.ledgerid());
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  EXPECT_EQ(got[0].command.send_receipt().message_id().ledgerid(), static_cast<std::uint64_t>(-1));
   flow(*c, 9, 10);
   got = drain(*c);
   ASSERT_EQ(got.size(), 2u);
@@ -757,6 +757,45 @@ TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   feed(*c, send_frame(2, 2, "m2"));
   got = drain(*c);
   ASSERT_EQ(got.size(), 2u);  // receipt and the message
+}
+
+// Batches with highest_sequence_id, as the Java client sends them: by Apache Pulsar's rule a batch
+// whose first sequence id was stored is a duplicate whole, even when it goes on past it.
+TEST_F(ConnectionTest, DeduplicationJudgesABatchByItsFirstSequenceId) {
+  server_.options().deduplication = true;
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 9, kTopic, "dedup");
+  command(*c, producer_cmd(1, kTopic, proto::Shared, "dp"));
+  const test::SendOptions batch3{.batch = 3, .highest_sequence_id = true};
+  feed(*c, test::send_frame(1, 0, "a", batch3));  // sequence ids 0..2, one entry
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].command.send_receipt().highest_sequence_id(), 2u);
+  // The same batch again, then 1..3 (1 and 2 stored, 3 new): both duplicates, (-1, -1).
+  feed(*c, test::send_frame(1, 0, "a", batch3) + test::send_frame(1, 1, "b", batch3));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& r : got) {
+    ASSERT_EQ(r.command.type(), Cmd::SEND_RECEIPT);
+    EXPECT_EQ(r.command.send_receipt().message_id().ledgerid(), static_cast<std::uint64_t>(-1));
+    EXPECT_EQ(r.command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  }
+  EXPECT_EQ(got[1].command.send_receipt().sequence_id(), 1u);
+  // A batch starting after the highest stored id is stored.
+  feed(*c, test::send_frame(1, 3, "c", batch3));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), 1u);
+  // The consumer gets the two stored batches, nothing else.
+  flow(*c, 9, 100);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].command.type(), Cmd::MESSAGE);
+    EXPECT_EQ(got[i].command.message().message_id().entryid(), i);
+    EXPECT_EQ(got[i].metadata.num_messages_in_batch(), 3);
+  }
 }
 
 TEST_F(ConnectionTest, ADeletedSubscriptionClosesItsConsumers) {
