@@ -28,6 +28,7 @@ import org.apache.pulsar.client.api.MessageIdAdv;
 import org.apache.pulsar.client.api.Producer;
 import org.apache.pulsar.client.api.PulsarClient;
 import org.apache.pulsar.client.api.PulsarClientException;
+import org.apache.pulsar.client.api.Reader;
 import org.apache.pulsar.client.api.SubscriptionInitialPosition;
 import org.apache.pulsar.client.api.SubscriptionType;
 import org.junit.jupiter.api.AfterEach;
@@ -38,9 +39,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Batches and message ids with the official Java client (issue 15), against both servers: the id a
  * send future gives is the id the consumer receives and, for the last message, what
- * getLastMessageId() says; seek to a producer's id; batch-index acknowledgements; deduplication of
- * resent sequence ids and the backlog of a batched topic, compared between mop and Apache Pulsar
- * in one test (what Pulsar does is the expectation).
+ * getLastMessageId() says; seek to a producer's id; a Reader's hasMessageAvailable() loop;
+ * batch-index acknowledgements; deduplication of resent sequence ids and the backlog of a batched
+ * topic, compared between mop and Apache Pulsar in one test (what Pulsar does is the expectation).
  */
 class BatchIdsJavaClientTest {
   private static final int RECEIVE_SECONDS = 10;
@@ -209,6 +210,31 @@ class BatchIdsJavaClientTest {
         producer.close();
         consumer.close();
       }
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"mop", "pulsar"})
+  void readerHasMessageAvailableEndsAfterTheLastMessage(String server) throws Exception {
+    PulsarClient c = client(server);
+    for (int batch : new int[] {10, 0}) {
+      String t = topic("reader");
+      Producer<byte[]> producer = producer(c, t, batch);
+      List<String> sentText = payloads("r", 0, 23);
+      List<MessageId> ids = sendAll(producer, sentText);
+      Reader<byte[]> reader = c.newReader().topic(t).startMessageId(MessageId.earliest).create();
+      List<Message<byte[]>> got = new ArrayList<>();
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+      while (reader.hasMessageAvailable()) {
+        assertTrue(System.nanoTime() < deadline, "hasMessageAvailable() never ends, batch " + batch);
+        Message<byte[]> m = reader.readNext(RECEIVE_SECONDS, TimeUnit.SECONDS);
+        assertNotNull(m, "hasMessageAvailable() said true but nothing came, batch " + batch);
+        got.add(m);
+      }
+      assertEquals(sentText, texts(got), "batch " + batch);
+      assertEquals(keys(ids), messageKeys(got), "batch " + batch);
+      reader.close();
+      producer.close();
     }
   }
 
