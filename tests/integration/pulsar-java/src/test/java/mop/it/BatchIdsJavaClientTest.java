@@ -348,14 +348,19 @@ class BatchIdsJavaClientTest {
 
   /** msgBacklog of the topic's only subscription, from the admin API's topic stats. */
   private static long msgBacklog(String server, String topic) throws Exception {
+    return subscriptionStat(server, topic, "msgBacklog");
+  }
+
+  /** A number in the stats of the topic's only subscription (the first field of that name). */
+  private static long subscriptionStat(String server, String topic, String field) throws Exception {
     String http = System.getProperty(server + ".http");
     assertNotNull(http, "-D" + server + ".http is not set (run the tests with run_java_tests.py)");
     String path = topic.replace("persistent://", "/admin/v2/persistent/") + "/stats";
     HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(http + path)).GET().build(),
         HttpResponse.BodyHandlers.ofString());
     assertEquals(200, r.statusCode(), r.body());
-    Matcher m = Pattern.compile("\"msgBacklog\"\\s*:\\s*(\\d+)").matcher(r.body());
-    assertTrue(m.find(), "no msgBacklog in " + r.body());
+    Matcher m = Pattern.compile("\"" + field + "\"\\s*:\\s*(\\d+)").matcher(r.body());
+    assertTrue(m.find(), "no " + field + " in " + r.body());
     return Long.parseLong(m.group(1));
   }
 
@@ -388,26 +393,29 @@ class BatchIdsJavaClientTest {
     return story;
   }
 
-  /** The backlog once it stops changing (acks reach the broker asynchronously). */
-  private static long msgBacklogSettled(String server, String topic) throws Exception {
+  /**
+   * msgBacklog once it stops changing (acks reach the broker asynchronously), and the
+   * subscription's unackedMessages (with one consumer, the subscription's and the consumer's agree).
+   */
+  private static String msgBacklogSettled(String server, String topic) throws Exception {
     long last = msgBacklog(server, topic);
     for (int i = 0; i < 20; i++) {
       Thread.sleep(150);
       long now = msgBacklog(server, topic);
       if (now == last && i >= 3) {
-        return now;
+        break;
       }
       last = now;
     }
-    return last;
+    return "msgBacklog " + last + ", unackedMessages " + subscriptionStat(server, topic, "unackedMessages");
   }
 
   @Test
   void backlogOfABatchedTopicMatchesApachePulsar() throws Exception {
     List<String> pulsar = backlogStory("pulsar");
     List<String> mop = backlogStory("mop");
-    System.out.println("Apache Pulsar msgBacklog:\n  " + String.join("\n  ", pulsar));
-    System.out.println("mop msgBacklog:\n  " + String.join("\n  ", mop));
+    System.out.println("Apache Pulsar:\n  " + String.join("\n  ", pulsar));
+    System.out.println("mop:\n  " + String.join("\n  ", mop));
     assertEquals(pulsar, mop);
   }
 }
