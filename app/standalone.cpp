@@ -226,8 +226,9 @@ int run_standalone(const Config& config) {
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
                        {"http", [&web] { return web.connection_count(); }}};
+  http::NamespaceRegistry namespace_registry;
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
-                                     config.defaultNamespace};
+                                     config.defaultNamespace, &namespace_registry, &pulsar_server.partitioned()};
   http::add_web_routes(web_routes, web_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
@@ -240,9 +241,9 @@ int run_standalone(const Config& config) {
   std::fflush(stdout);
 
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
-  // checks are (and on every acknowledgement for retention).
+  // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
+  // through the admin API may bring them (a topic without either returns at once).
   boost::asio::steady_timer expiry(io);
-  const bool expires = policies.ttl_ms > 0 || policies.retention_time_ms > 0;
   std::function<void()> schedule_expiry = [&] {
     expiry.expires_after(std::chrono::seconds(10));
     expiry.async_wait([&](boost::system::error_code ec) {
@@ -251,7 +252,7 @@ int run_standalone(const Config& config) {
       schedule_expiry();
     });
   };
-  if (expires) schedule_expiry();
+  schedule_expiry();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {

@@ -234,6 +234,91 @@ class WebService(unittest.TestCase):
         self.assertEqual((status, json.loads(body)), (405, {"reason": "Method Not Allowed"}))
         self.assertEqual(res.getheader("Allow"), "GET")
 
+    def send(self, method, path, body=None):
+        """(status, parsed JSON body or None) of a write."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        try:
+            data = None if body is None else json.dumps(body)
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            res = conn.getresponse()
+            text = res.read().decode()
+            return res.status, (json.loads(text) if text else None)
+        finally:
+            conn.close()
+
+    def test_admin_writes_and_their_errors(self):
+        """The write routes' status codes and error bodies (the Java admin client in
+        pulsar-java/AdminApiTest.java checks the shapes against Apache Pulsar's)."""
+        # A 204 carries neither body nor Content-Length (RFC 9110 8.6): Pulsar's Java admin client
+        # waits for a body that never comes when it sees "Content-Length: 0" on a 204.
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        conn.request("PUT", "/admin/v2/tenants/acme", body=json.dumps({"allowedClusters": ["standalone"]}),
+                     headers={"Content-Type": "application/json"})
+        res = conn.getresponse()
+        self.assertEqual((res.status, res.getheader("Content-Length"), res.getheader("Content-Type"), res.read()),
+                         (204, None, None, b""))
+        conn.close()
+        self.assertEqual(self.send("PUT", "/admin/v2/tenants/acme", {}), (409, {"reason": "Tenant already exists"}))
+        self.assertEqual(self.send("PUT", "/admin/v2/namespaces/nobody/ns"), (404, {"reason": "Tenant does not exist"}))
+        self.assertEqual(self.send("PUT", "/admin/v2/namespaces/acme/iot"), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/namespaces/acme"), ["acme/iot"])
+        self.assertEqual(self.send("DELETE", "/admin/v2/tenants/acme"),
+                         (409, {"reason": "The tenant still has active namespaces"}))
+        status, body = self.send("POST", "/admin/v2/namespaces/acme/iot/messageTTL", -5)
+        self.assertEqual((status, body), (412, {"reason": "Invalid value for message TTL"}))
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        conn.request("POST", "/admin/v2/namespaces/acme/iot/retention", body="{not json")
+        res = conn.getresponse()
+        self.assertEqual((res.status, json.loads(res.read())), (400, {"reason": "Request body is not valid JSON"}))
+        conn.close()
+        self.assertEqual(self.send("PUT", "/admin/v2/persistent/acme/iot/t/partitions", 0)[0], 412)
+        self.assertEqual(self.send("PUT", "/admin/v2/persistent/acme/iot/t/partitions", 2), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/persistent/acme/iot"),
+                         ["persistent://acme/iot/t-partition-0", "persistent://acme/iot/t-partition-1"])
+        self.assertEqual(self.send("POST", "/admin/v2/persistent/acme/iot/t/partitions", 1)[0], 422)
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/acme/iot"),
+                         (409, {"reason": "Cannot delete non empty namespace"}))
+        self.assertEqual(self.send("POST", "/admin/v2/persistent/acme/iot/t-partition-0/subscription/none/skip_all"),
+                         (404, {"reason": "Subscription not found"}))
+
+    def test_namespace_retention_and_subscription_writes_reach_the_broker(self):
+        """A retention set on public/default keeps what an MQTT client publishes with nobody
+        subscribed; a subscription created at the earliest position then has it as backlog, and
+        skip, reset and delete act on the MQTT session's topic as on any."""
+        topic_path = "/admin/v2/persistent/public/default/it%252Fret%252Fa"
+        pub = PahoClient(self.broker.port, client_id="ret-pub")
+        pub.connect()
+        pub.publish("it/ret/a", b"before", qos=1)
+        self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)  # nothing kept
+        self.assertEqual(self.send("POST", "/admin/v2/namespaces/public/default/retention",
+                                   {"retentionTimeInMinutes": 60, "retentionSizeInMB": 10}), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/namespaces/public/default/retention"),
+                         {"retentionTimeInMinutes": 60, "retentionSizeInMB": 10})
+        for i in range(4):
+            pub.publish("it/ret/a", b"kept-%d" % i, qos=1)
+        pub.disconnect()
+        self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 4 * len(b"kept-0"))
+        self.assertEqual(self.send("PUT", topic_path + "/subscription/audit", {"ledgerId": -1, "entryId": -1}),
+                         (204, None))
+        self.assertEqual(self.get_json(topic_path + "/subscriptions"), ["audit"])
+        backlog = lambda: self.get_json(topic_path + "/stats")["subscriptions"]["audit"]["msgBacklog"]
+        self.assertEqual(backlog(), 4)
+        self.assertEqual(self.send("POST", topic_path + "/subscription/audit/skip/1"), (204, None))
+        self.assertEqual(backlog(), 3)
+        internal = self.get_json(topic_path + "/internalStats")
+        self.assertEqual(internal["numberOfEntries"], 4)
+        ledger, last = internal["lastConfirmedEntry"].split(":")
+        self.assertEqual(internal["cursors"]["audit"]["markDeletePosition"], "%s:%d" % (ledger, int(last) - 3))
+        self.assertEqual(self.send("POST", topic_path + "/subscription/audit/skip_all"), (204, None))
+        self.assertEqual(backlog(), 0)
+        self.assertEqual(self.send("POST", topic_path + "/subscription/audit/resetcursor/0"), (204, None))
+        self.assertEqual(backlog(), 4)
+        self.assertEqual(self.send("DELETE", topic_path + "/subscription/audit"), (204, None))
+        self.assertEqual(self.get_json(topic_path + "/subscriptions"), [])
+        # Removing the policy trims what nobody needs any more.
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/public/default/retention"), (204, None))
+        self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)
+
     def test_keep_alive(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
         try:
@@ -290,3 +375,4 @@ class Rates(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
