@@ -22,6 +22,7 @@
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "mqtt/server/sys_topics.hpp"
 #include "pulsar/server/batch_unpacker.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
@@ -254,6 +255,18 @@ int run_standalone(const Config& config) {
   };
   schedule_expiry();
 
+  // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
+  mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
+  boost::asio::steady_timer sys_timer(io);
+  std::function<void()> schedule_sys = [&] {
+    sys_topics.publish(std::chrono::steady_clock::now());
+    sys_timer.expires_after(std::chrono::seconds(config.sysInterval));
+    sys_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) schedule_sys();
+    });
+  };
+  if (config.sysInterval > 0 && config.serves_mqtt()) schedule_sys();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
     if (ec) return;
@@ -265,6 +278,7 @@ int run_standalone(const Config& config) {
     stats_timer.cancel();
     router.shutdown();
     expiry.cancel();
+    sys_timer.cancel();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.

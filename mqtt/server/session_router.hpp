@@ -94,6 +94,9 @@ public:
   std::size_t maximum_client_count() const { return max_live_connections_; }
   std::size_t subscription_count() const;
   const PublishCounters& publish_counters() const { return counters_; }
+  // The broker's own retained QoS 0 message on the MQTT topic `topic` (SysTopics' `$SYS/...`),
+  // routed as a client's publish is (router_publish.cpp).
+  void publish_system(const std::string& topic, const std::string& payload);
 
   // service::TopicListener (router_subscribe.cpp): wildcard filters pick the new topic up.
   void on_topic_created(const service::TopicName& topic) override;

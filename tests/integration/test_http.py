@@ -5,6 +5,7 @@ Pulsar JSON shapes, 404/405 bodies, keep-alive."""
 
 import http.client
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import unittest
 import uuid
 
 import harness
-from clients import PahoClient
+from clients import MosqSub, PahoClient
 
 WAIT = 10.0
 
@@ -373,6 +374,50 @@ class Rates(unittest.TestCase):
         broker.stop()
 
 
+@unittest.skipUnless(harness.is_mop(), "mop's $SYS topics (mosquitto's are tested by its own suite)")
+class SysTopics(unittest.TestCase):
+    """Mosquitto's $SYS/broker/... topics with --sysInterval=1, read by mosquitto_sub."""
+
+    def setUp(self):
+        self.broker = harness.Broker(extra_args=["--sysInterval=1"]).start()
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.broker.stop)
+
+    def test_sys_topics_count_what_clients_did_and_hide_from_wildcards(self):
+        version = subprocess.run([os.environ["MOP_BIN"], "--version"], stdout=subprocess.PIPE, text=True,
+                                 check=True).stdout.strip()  # "mop 0.1.0"
+        pub = PahoClient(self.broker.port, client_id="sys-pub")
+        pub.connect()
+        self.addCleanup(pub.disconnect)
+        for i in range(3):
+            pub.publish("it/sys/x", b"m%d" % i, qos=1)
+        everything = MosqSub(self.broker.port, "#", qos=0, wait_secs=30)
+        self.addCleanup(everything.kill)
+        everything.wait_subscribed()
+        sys = MosqSub(self.broker.port, "$SYS/#", qos=0, wait_secs=30)
+        self.addCleanup(sys.kill)
+        sys.wait_subscribed()
+        # Three clients connected: paho and both mosquitto_sub.
+        sys.wait_line(lambda l: l == "$SYS/broker/clients/connected 3", timeout=WAIT)
+        # Two distinct uptimes: an update published after both subscribed.
+        sys.wait_line(lambda l: len({x for x in sys.output_lines() if x.startswith("$SYS/broker/uptime ")}) >= 2,
+                      timeout=WAIT)
+        sys.wait_line(lambda l: l == "$SYS/broker/publish/messages/received 3", timeout=WAIT)
+        sys.wait_line(lambda l: l == "$SYS/broker/version " + version, timeout=WAIT)
+        sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/uptime \d+ seconds", l) is not None, timeout=WAIT)
+        sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/load/publish/received/1min \d+\.\d\d", l) is not None,
+                      timeout=WAIT)
+        sys.wait_line(lambda l: l == "$SYS/broker/subscriptions/count 2", timeout=WAIT)
+        # A marker published after several $SYS updates reached `#`: none of them did.
+        pub.publish("it/sys/marker", b"end", qos=1)
+        everything.wait_line(lambda l: l == "it/sys/marker end")
+        self.assertEqual([l for l in everything.output_lines() if l.startswith("$")], [])
+        # The values are retained: a late subscriber has them at once.
+        late = MosqSub(self.broker.port, "$SYS/broker/version", qos=0, count=1, wait_secs=10)
+        self.addCleanup(late.kill)
+        self.assertEqual(late.finish(), 0)
+        self.assertIn("$SYS/broker/version " + version, late.output_lines())
+
+
 if __name__ == "__main__":
     unittest.main()
-
