@@ -33,6 +33,8 @@ struct WebContext {
   // The admin API's writes (admin_writes.cpp) need both; without them those routes are not added.
   NamespaceRegistry* registry = nullptr;
   pulsar::server::PartitionedTopics* partitioned = nullptr;
+  // The MQTT session router, for /mop/clients and the kick (mqtt_admin.cpp); none without MQTT.
+  mqtt::SessionRouter* router = nullptr;
 };
 
 // Tenants: the default one, those created through the admin API, those with a topic.

@@ -39,6 +39,7 @@ enum class CloseReason {
   connect_rejected,   // CONNACK with a non-zero return code was sent
   session_taken_over, // another connection with the same client id [MQTT-3.1.4-2]
   server_shutdown,
+  administrative_action,  // an operator disconnected the client (the admin API's kick)
 };
 const char* to_string(CloseReason r);
 // Whether the will message is published for this reason.
@@ -181,6 +182,8 @@ public:
   const std::shared_ptr<Session>& session() const { return session_; }
   ProtocolVersion version() const { return version_; }
   const std::string& client_id() const { return client_id_; }
+  // The keep alive in force (the client's, or the server's when it set one); 0 = none.
+  std::chrono::milliseconds keep_alive() const { return keep_alive_; }
   // When the next on_tick is due, for the transport's timer.
   TimePoint next_deadline() const { return deadline_; }
 

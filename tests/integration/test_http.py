@@ -320,6 +320,37 @@ class WebService(unittest.TestCase):
         self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/public/default/retention"), (204, None))
         self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)
 
+    def test_mqtt_clients_listed_and_kicked(self):
+        """/mop/clients shows paho's session as it connected; the kick closes its connection and,
+        as for any server-side close, publishes its will; /mop/stats counts what it did."""
+        watcher = PahoClient(self.broker.port, client_id="kick-watcher")
+        watcher.connect()
+        self.addCleanup(watcher.disconnect)
+        watcher.subscribe([("it/kick/will", 1)])
+        victim = PahoClient(self.broker.port, client_id="kick-me", clean_session=False, keepalive=45,
+                            will=("it/kick/will", b"gone", 1, False))
+        victim.connect()
+        victim.subscribe([("it/kick/a/#", 1), ("it/kick/b", 0)])
+        victim.publish("it/kick/a/1", b"x", qos=1)
+        clients = {c["clientId"]: c for c in self.get_json("/mop/clients")}
+        me = clients["kick-me"]
+        self.assertEqual((me["connected"], me["protocol"], me["keepAlive"], me["cleanStart"]),
+                         (True, "MQTT 3.1.1", 45, False))
+        self.assertEqual(sorted(me["subscriptions"]), ["it/kick/a/#", "it/kick/b"])
+        self.assertTrue(me["address"].startswith("127.0.0.1:"), me["address"])
+        self.assertLessEqual(abs(me["connectedSince"] / 1000 - time.time()), 60)
+        stats = self.get_json("/mop/stats")
+        self.assertEqual((stats["activeClientCount"], stats["subCount"], stats["receivedCount"]), (2, 3, 1))
+        self.assertEqual(self.send("DELETE", "/mop/clients/kick-me"), (204, None))
+        self.assertTrue(victim.disconnected.wait(WAIT))
+        victim.c.loop_stop()
+        self.assertEqual(watcher.get().payload, b"gone")
+        gone = {c["clientId"]: c for c in self.get_json("/mop/clients")}["kick-me"]
+        self.assertFalse(gone["connected"])  # the session outlives its connection, as asked
+        self.assertEqual(sorted(gone["subscriptions"]), ["it/kick/a/#", "it/kick/b"])
+        self.assertEqual(self.send("DELETE", "/mop/clients/kick-me"),
+                         (404, {"reason": "Client kick-me is not connected"}))
+
     def test_keep_alive(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
         try:
