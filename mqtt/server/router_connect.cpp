@@ -156,6 +156,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  ++closes_[static_cast<std::size_t>(reason)];
   auto entry = conn.entry_;
   const std::string& id = conn.protocol().client_id();
   if (reason == CloseReason::protocol_error)

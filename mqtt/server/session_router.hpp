@@ -23,6 +23,7 @@
 // README for what is stored when, and why.
 //
 // Thread: everything here is owned by one thread, the service's.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -94,6 +95,9 @@ public:
   std::size_t maximum_client_count() const { return max_live_connections_; }
   std::size_t subscription_count() const;
   const PublishCounters& publish_counters() const { return counters_; }
+  // Connections ended, by CloseReason (mop_disconnects_total).
+  static constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::administrative_action) + 1;
+  const std::array<std::uint64_t, kCloseReasons>& close_counts() const { return closes_; }
   // One MQTT session as the admin API shows it (http/mqtt_admin.cpp).
   struct ClientInfo {
     std::string client_id;
@@ -208,6 +212,7 @@ private:
   std::uint64_t total_connections_ = 0;
   std::size_t max_live_connections_ = 0;
   PublishCounters counters_;
+  std::array<std::uint64_t, kCloseReasons> closes_{};
   bool shutting_down_ = false;  // shutdown() ran: CONNECTs get 0x89 Server busy
   // Namespaces watched for new topics, and the sessions with filters in each.
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;

@@ -218,6 +218,7 @@ void Protocol::fail_with(ReasonCode rc, CloseReason reason, const std::string& d
 void Protocol::terminate(CloseReason reason) { fail_with(reason_for(reason), reason, to_string(reason)); }
 
 void Protocol::send(const Packet& p) {
+  if (counters_ != nullptr) ++counters_->packets_out[static_cast<std::size_t>(packet_type(p))];
   if (version_ == ProtocolVersion::v5 && has_diagnostics(p)) {
     send_with_diagnostics(p);
     return;
@@ -250,6 +251,7 @@ void Protocol::send_with_diagnostics(Packet p) {
 
 void Protocol::send_publish(const Publish& p) {
   if (counters_ != nullptr) {
+    ++counters_->packets_out[static_cast<std::size_t>(PacketType::publish)];
     ++counters_->sent;
     counters_->sent_bytes += p.payload.size();
   }
@@ -289,6 +291,7 @@ void Protocol::apply_topic_alias(Publish& p) {
 }
 
 void Protocol::handle(Packet&& packet) {
+  if (counters_ != nullptr) ++counters_->packets_in[static_cast<std::size_t>(packet_type(packet))];
   std::visit(
       [this](auto&& p) {
         using T = std::decay_t<decltype(p)>;

@@ -8,6 +8,7 @@
 // with a fake handler and a manual clock.
 //
 // Thread: owned by the broker thread.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -115,6 +116,10 @@ struct PublishCounters {
   std::uint64_t received_bytes = 0;
   std::uint64_t sent = 0;
   std::uint64_t sent_bytes = 0;
+  // Every packet received / sent, by PacketType (1 CONNECT .. 15 AUTH; 0 unused): the
+  // mop_packets_received_total / mop_packets_sent_total metrics.
+  std::array<std::uint64_t, 16> packets_in{};
+  std::array<std::uint64_t, 16> packets_out{};
 };
 
 struct ProtocolLimits {

@@ -350,6 +350,16 @@ class WebService(unittest.TestCase):
         self.assertEqual(sorted(gone["subscriptions"]), ["it/kick/a/#", "it/kick/b"])
         self.assertEqual(self.send("DELETE", "/mop/clients/kick-me"),
                          (404, {"reason": "Client kick-me is not connected"}))
+        # The packets and the disconnect, by type and reason, in /metrics.
+        _, samples = parse_metrics(self.metrics())
+        got = lambda name, **labels: samples.get((name, frozenset(labels.items())))
+        self.assertEqual(got("mop_disconnects_total", reason="administrative_action"), 1)
+        self.assertEqual(got("mop_packets_received_total", type="CONNECT"), 2)
+        self.assertEqual(got("mop_packets_received_total", type="SUBSCRIBE"), 2)
+        self.assertEqual(got("mop_packets_sent_total", type="CONNACK"), 2)
+        self.assertEqual(got("mop_packets_sent_total", type="SUBACK"), 2)
+        self.assertEqual(got("mop_packets_sent_total", type="DISCONNECT"), 0)  # MQTT 3.1.1 has none to send
+        self.assertGreaterEqual(got("mop_packets_sent_total", type="PUBLISH"), 2)  # its own message, the will
 
     def test_keep_alive(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
