@@ -230,7 +230,7 @@ int run_standalone(const Config& config) {
   http::NamespaceRegistry namespace_registry;
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
                                      config.defaultNamespace, &namespace_registry, &pulsar_server.partitioned(),
-                                     config.serves_mqtt() ? &router : nullptr};
+                                     &pulsar_server, config.serves_mqtt() ? &router : nullptr};
   http::add_web_routes(web_routes, web_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());

@@ -18,7 +18,8 @@ class Topic;
 }  // namespace mop::broker
 namespace mop::pulsar::server {
 class PartitionedTopics;
-}
+class PulsarServer;
+}  // namespace mop::pulsar::server
 
 namespace mop::http {
 
@@ -33,6 +34,9 @@ struct WebContext {
   // The admin API's writes (admin_writes.cpp) need both; without them those routes are not added.
   NamespaceRegistry* registry = nullptr;
   pulsar::server::PartitionedTopics* partitioned = nullptr;
+  // The Pulsar server, for unload and for disconnecting a reset subscription's consumers (as a
+  // SEEK does); none: those touch no Pulsar client.
+  pulsar::server::PulsarServer* pulsar = nullptr;
   // The MQTT session router, for /mop/clients and the kick (mqtt_admin.cpp); none without MQTT.
   mqtt::SessionRouter* router = nullptr;
 };

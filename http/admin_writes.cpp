@@ -8,6 +8,7 @@
 
 #include "broker/broker.hpp"
 #include "pulsar/server/partitioned_topics.hpp"
+#include "pulsar/server/pulsar_server.hpp"
 
 namespace mop::http {
 
@@ -660,6 +661,30 @@ void expire_messages(const WebContext& c, TopicDomain domain, const Params& p, R
   respond(no_content());
 }
 
+// Before a reset, as Pulsar's broker (and mop's SEEK) does: the subscription's Pulsar consumers
+// are closed (CLOSE_CONSUMER) and come back with fresh permits after the reset, rather than
+// keep a queue of messages the reset took back.
+void disconnect_consumers(const WebContext& c, const TopicName& topic, const std::string& subscription) {
+  if (c.pulsar != nullptr) c.pulsar->close_consumers_of(topic, subscription, "was reset by the admin API");
+}
+
+// PUT /admin/v2/{domain}/{tenant}/{namespace}/{topic}/unload: Pulsar's unload. mop serves every
+// topic itself, so nothing moves: the topic's Pulsar producers and consumers are closed
+// (CLOSE_PRODUCER, CLOSE_CONSUMER) and their clients reconnect them; MQTT sessions are not
+// touched (MQTT has no per-topic connection to close). A partitioned topic: every partition.
+void unload(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
+  const TopicName name = topic_of(domain, p);
+  const std::uint32_t partitions = c.partitioned->partitions(name);
+  if (partitions == 0 && c.broker.find_topic(name) == nullptr) {
+    return respond(error_response(404, "Topic " + name.str() + " not found"));
+  }
+  if (c.pulsar != nullptr) {
+    if (partitions == 0) c.pulsar->unload(name);
+    for (std::uint32_t i = 0; i < partitions; ++i) c.pulsar->unload(partition_name(name, i));
+  }
+  respond(no_content());
+}
+
 // POST .../subscription/{subscription}/resetcursor/{timestamp}: to the first entry published at or
 // after the time (ms).
 void reset_cursor_time(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
@@ -668,6 +693,7 @@ void reset_cursor_time(const WebContext& c, TopicDomain domain, const Params& p,
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
     return respond(error_response(400, "The timestamp must be milliseconds since the epoch"));
   }
+  disconnect_consumers(c, topic_of(domain, p), param(p, "subscription"));
   c.broker.seek_time(topic_of(domain, p), param(p, "subscription"), std::stoull(text));
   respond(no_content());
 }
@@ -678,6 +704,7 @@ void reset_cursor_id(const WebContext& c, TopicDomain domain, const Request& req
   const TopicName name = topic_of(domain, p);
   auto target = message_id_body(req, *c.broker.find_topic(name), respond);
   if (!target) return;
+  disconnect_consumers(c, name, param(p, "subscription"));
   c.broker.seek(name, param(p, "subscription"), *target);
   respond(no_content());
 }
@@ -728,6 +755,7 @@ void add_admin_write_routes(Router& router, const WebContext& c) {
     router.add("GET", topic + "/partitioned-stats", with_req(get_partitioned_stats));
     router.add("GET", topic + "/internalStats", with(get_internal_stats));
     router.add("GET", topic + "/subscriptions", with(get_subscriptions));
+    router.add("PUT", topic + "/unload", with(unload));
     router.add("PUT", sub, with_req(put_subscription));
     router.add("DELETE", sub, with_req(delete_subscription));
     router.add("POST", sub + "/skip_all", with(skip_all));

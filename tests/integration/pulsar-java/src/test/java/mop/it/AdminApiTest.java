@@ -15,9 +15,12 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.apache.pulsar.client.admin.PulsarAdmin;
 import org.apache.pulsar.client.admin.PulsarAdminException;
+import org.apache.pulsar.client.api.Consumer;
+import org.apache.pulsar.client.api.Message;
 import org.apache.pulsar.client.api.MessageId;
 import org.apache.pulsar.client.api.Producer;
 import org.apache.pulsar.client.api.PulsarClient;
+import org.apache.pulsar.client.api.SubscriptionInitialPosition;
 import org.apache.pulsar.common.partition.PartitionedTopicMetadata;
 import org.apache.pulsar.common.policies.data.BacklogQuota;
 import org.apache.pulsar.common.policies.data.PartitionedTopicStats;
@@ -213,5 +216,36 @@ class AdminApiTest {
     a.topics().deleteSubscription(t, "from-start");
     assertEquals(List.of("from-end"), a.topics().getSubscriptions(t));
     assertThrows(PulsarAdminException.NotFoundException.class, () -> a.topics().deleteSubscription(t, "nope"));
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"mop", "pulsar"})
+  void unloadClosesClientsWhichReconnect(String server) throws Exception {
+    PulsarAdmin a = admin(server);
+    PulsarClient c = client(server);
+    String t = "persistent://public/default/" + unique("admin-unload");
+    Consumer<byte[]> consumer = c.newConsumer().topic(t).subscriptionName("s")
+        .subscriptionInitialPosition(SubscriptionInitialPosition.Earliest).subscribe();
+    closing.add(consumer);
+    Producer<byte[]> producer = c.newProducer().topic(t).enableBatching(false).create();
+    closing.add(producer);
+    for (int i = 0; i < 3; ++i) {
+      producer.send(("before" + i).getBytes(StandardCharsets.UTF_8));
+    }
+    a.topics().unload(t);
+    // The producer and the consumer were closed by the broker and reconnect by themselves.
+    for (int i = 0; i < 3; ++i) {
+      producer.send(("after" + i).getBytes(StandardCharsets.UTF_8));
+    }
+    List<String> got = new ArrayList<>();
+    for (int i = 0; i < 6; ++i) {
+      Message<byte[]> m = consumer.receive(20, TimeUnit.SECONDS);
+      assertNotNull(m, "message " + i + " after the unload");
+      got.add(new String(m.getData(), StandardCharsets.UTF_8));
+      consumer.acknowledge(m);
+    }
+    assertEquals(List.of("before0", "before1", "before2", "after0", "after1", "after2"), got);
+    assertThrows(PulsarAdminException.NotFoundException.class,
+        () -> a.topics().unload("persistent://public/default/" + unique("never-made")));
   }
 }
