@@ -49,7 +49,7 @@ class DebianPackage(unittest.TestCase):
         listing = run("dpkg-deb", "--contents", self.deb)
         paths = {line.split()[-1] for line in listing.splitlines()}
         for path in ("./usr/bin/mop", "./etc/mop/standalone.conf", "./lib/systemd/system/mop.service",
-                     "./usr/share/doc/mop/README.md"):
+                     "./usr/share/doc/mop/README.md", "./usr/share/man/man1/mop.1.gz"):
             self.assertIn(path, paths)
         control = os.path.join(self.tmp, "control")
         run("dpkg-deb", "--control", self.deb, control)
@@ -72,6 +72,20 @@ class DebianPackage(unittest.TestCase):
             unit = f.read().splitlines()
         for line in ("User=mop", "StateDirectory=mop", "ExecStart=/usr/bin/mop standalone -c /etc/mop/standalone.conf"):
             self.assertIn(line, unit)
+
+    @unittest.skipUnless(shutil.which("groff"), "no groff")
+    def test_man_page_is_mop_help(self):
+        root = os.path.join(self.tmp, "man")
+        run("dpkg-deb", "--extract", self.deb, root)
+        page = run("zcat", os.path.join(root, "usr/share/man/man1/mop.1.gz"))
+        self.assertIn('.TH MOP 1 "" "mop %s"' % self.version, page)
+        # Every line of `mop --help` is in the page (roff escapes aside).
+        for line in run(os.environ["MOP_BIN"], "--help").splitlines()[:5]:
+            self.assertIn(line.replace("\\", "\\\\"), page)
+        # groff reads it without a warning.
+        out = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"], input=page, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=60)
+        self.assertEqual((out.returncode, out.stdout), (0, ""))
 
     @unittest.skipUnless(shutil.which("systemd-analyze") and os.path.exists("/lib/systemd/system/sysinit.target"),
                          "no systemd-analyze, or no systemd units to verify against")
