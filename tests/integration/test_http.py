@@ -361,6 +361,15 @@ class WebService(unittest.TestCase):
         self.assertEqual(got("mop_packets_sent_total", type="DISCONNECT"), 0)  # MQTT 3.1.1 has none to send
         self.assertGreaterEqual(got("mop_packets_sent_total", type="PUBLISH"), 2)  # its own message, the will
 
+    def test_kick_tells_an_mqtt5_client_why(self):
+        """mosquitto_sub over MQTT 5 reads the kick's DISCONNECT with reason 0x98 (152),
+        Administrative action."""
+        sub = MosqSub(self.broker.port, "it/kick5", qos=0, wait_secs=20, extra=["-V", "mqttv5", "-i", "kick5"])
+        self.addCleanup(sub.kill)
+        sub.wait_subscribed()
+        self.assertEqual(self.send("DELETE", "/mop/clients/kick5"), (204, None))
+        sub.wait_line(lambda l: l == "Received DISCONNECT (152)")
+
     def test_keep_alive(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
         try:
