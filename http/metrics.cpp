@@ -1,6 +1,7 @@
 #include "http/metrics.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <string_view>
 
 #include "broker/broker.hpp"
@@ -203,6 +204,23 @@ void write_mqtt(PrometheusWriter& w, const mqtt::SessionRouter& m) {
   }
 }
 
+// Bytes of the regular files under `dir` (the store: RocksDB's tables, write-ahead logs, manifest).
+// A file removed during the walk (a compaction finishing) is skipped.
+std::uint64_t disk_bytes(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const auto size = it->file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
+
 void write_process(PrometheusWriter& w) {
   const auto s = read_process_stats();
   if (!s) return;
@@ -231,6 +249,11 @@ std::string render_metrics(const MetricsSources& sources) {
   if (!sources.listeners.empty()) {
     w.family("mop_connections", MetricType::gauge, "Open connections per listener protocol");
     for (const auto& l : sources.listeners) w.sample(std::uint64_t{l.connections()}, {{"protocol", l.protocol}});
+  }
+  if (!sources.data_dir.empty()) {
+    w.family("mop_storage_disk_bytes", MetricType::gauge,
+             "Bytes of the store's files in dataDir (RocksDB tables, write-ahead log, manifest)");
+    w.sample(disk_bytes(sources.data_dir));
   }
   if (sources.process) write_process(w);
   return w.take();

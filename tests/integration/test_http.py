@@ -163,6 +163,17 @@ class WebService(unittest.TestCase):
         self.assertGreater(s[("process_resident_memory_bytes", one)], 0)
         self.assertGreater(s[("process_open_fds", one)], 0)
         self.assertGreater(s[("process_start_time_seconds", one)], 1.6e9)
+        # The store's files: what a walk of dataDir finds (polled: a write may land in between).
+        deadline = time.monotonic() + WAIT
+        while True:
+            on_disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(self.broker.data_dir)
+                          for f in files if os.path.isfile(os.path.join(d, f)))
+            _, s = parse_metrics(self.metrics())
+            if s[("mop_storage_disk_bytes", one)] == on_disk or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreater(on_disk, 0)
+        self.assertEqual(s[("mop_storage_disk_bytes", one)], on_disk)
 
         # The subscriber goes away (its session stays): what is published now is its backlog.
         sub.disconnect()
