@@ -48,6 +48,11 @@ void SysTopics::publish(Clock::time_point now) {
   put("$SYS/broker/clients/total", std::to_string(connected + disconnected));
   put("$SYS/broker/clients/maximum", std::to_string(router_.maximum_client_count()));
   put("$SYS/broker/subscriptions/count", std::to_string(router_.subscription_count()));
+  std::uint64_t packets_in = 0, packets_out = 0;
+  for (const auto n : counters.packets_in) packets_in += n;
+  for (const auto n : counters.packets_out) packets_out += n;
+  put("$SYS/broker/messages/received", std::to_string(packets_in));
+  put("$SYS/broker/messages/sent", std::to_string(packets_out));
   put("$SYS/broker/publish/messages/received", std::to_string(counters.received));
   put("$SYS/broker/publish/messages/sent", std::to_string(counters.sent));
   put("$SYS/broker/publish/bytes/received", std::to_string(counters.received_bytes));

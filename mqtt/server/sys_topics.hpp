@@ -12,6 +12,7 @@
 //   $SYS/broker/clients/total                 connected + disconnected
 //   $SYS/broker/clients/maximum               most connected at once
 //   $SYS/broker/subscriptions/count           topic filters over every session
+//   $SYS/broker/messages/received|sent        MQTT packets of every type received / sent
 //   $SYS/broker/publish/messages/received     PUBLISH packets received from clients
 //   $SYS/broker/publish/messages/sent         PUBLISH packets sent to clients
 //   $SYS/broker/publish/bytes/received|sent   their payload bytes

@@ -464,6 +464,10 @@ class SysTopics(unittest.TestCase):
         sys.wait_line(lambda l: len({x for x in sys.output_lines() if x.startswith("$SYS/broker/uptime ")}) >= 2,
                       timeout=WAIT)
         sys.wait_line(lambda l: l == "$SYS/broker/publish/messages/received 3", timeout=WAIT)
+        # Every packet: at least paho's CONNECT and 3 PUBLISHes and both mosquitto_subs' CONNECT
+        # and SUBSCRIBE.
+        sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/messages/received (\d+)", l) is not None
+                      and int(l.split()[-1]) >= 8, timeout=WAIT)
         sys.wait_line(lambda l: l == "$SYS/broker/version " + version, timeout=WAIT)
         sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/uptime \d+ seconds", l) is not None, timeout=WAIT)
         sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/load/publish/received/1min \d+\.\d\d", l) is not None,
