@@ -477,6 +477,11 @@ std::vector<KeySpec> make_key_specs() {
       "msgRateIn, msgRateOut in the admin stats) are computed, in seconds, as in Pulsar: each rate "
       "is the average over the last full interval."));
   keys.push_back(int_key(
+      "sysInterval", &Config::sysInterval, 0, 86400,
+      "Seconds between updates of the MQTT $SYS/broker/... topics (Mosquitto's sys_interval: "
+      "clients, publishes, load averages, uptime, version; retained, QoS 0, not matched by # or +); "
+      "0 = no $SYS topics."));
+  keys.push_back(int_key(
       "backlogQuotaDefaultLimitBytes", &Config::backlogQuotaDefaultLimitBytes, -1,
       std::numeric_limits<std::int64_t>::max(),
       "Backlog quota per topic, in bytes of payload from the slowest subscription's oldest "

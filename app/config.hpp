@@ -85,6 +85,8 @@ struct Config {
   std::uint32_t ttlDurationDefaultInSeconds = 0;   // 0: messages never expire
   // How often message rates (pulsar_rate_in/out, msgRateIn/Out) are computed, as Pulsar's key.
   std::uint32_t statsUpdateFrequencyInSecs = 60;
+  // Mosquitto's sys_interval: seconds between updates of the MQTT `$SYS/broker/...` topics; 0 = off.
+  std::uint32_t sysInterval = 0;
   std::int64_t backlogQuotaDefaultLimitBytes = -1;  // -1: no quota
   bool backlogQuotaEviction = false;  // backlogQuotaDefaultRetentionPolicy: consumer_backlog_eviction (else producer_exception)
   bool allowAutoTopicCreation = true;

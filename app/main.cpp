@@ -14,7 +14,7 @@
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = MOP_VERSION;
 
 void usage(std::FILE* out) {
   std::fprintf(out,

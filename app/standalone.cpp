@@ -22,6 +22,7 @@
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "mqtt/server/sys_topics.hpp"
 #include "pulsar/server/batch_unpacker.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
@@ -222,12 +223,15 @@ int run_standalone(const Config& config) {
   http::MetricsSources metrics;
   metrics.broker = &service.broker();
   metrics.rates = &rates;
+  metrics.data_dir = config.dataDir;
   metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
                        {"http", [&web] { return web.connection_count(); }}};
+  http::NamespaceRegistry namespace_registry;
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
-                                     config.defaultNamespace};
+                                     config.defaultNamespace, &namespace_registry, &pulsar_server.partitioned(),
+                                     &pulsar_server, config.serves_mqtt() ? &router : nullptr};
   http::add_web_routes(web_routes, web_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
@@ -240,9 +244,9 @@ int run_standalone(const Config& config) {
   std::fflush(stdout);
 
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
-  // checks are (and on every acknowledgement for retention).
+  // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
+  // through the admin API may bring them (a topic without either returns at once).
   boost::asio::steady_timer expiry(io);
-  const bool expires = policies.ttl_ms > 0 || policies.retention_time_ms > 0;
   std::function<void()> schedule_expiry = [&] {
     expiry.expires_after(std::chrono::seconds(10));
     expiry.async_wait([&](boost::system::error_code ec) {
@@ -251,7 +255,19 @@ int run_standalone(const Config& config) {
       schedule_expiry();
     });
   };
-  if (expires) schedule_expiry();
+  schedule_expiry();
+
+  // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
+  mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
+  boost::asio::steady_timer sys_timer(io);
+  std::function<void()> schedule_sys = [&] {
+    sys_topics.publish(std::chrono::steady_clock::now());
+    sys_timer.expires_after(std::chrono::seconds(config.sysInterval));
+    sys_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) schedule_sys();
+    });
+  };
+  if (config.sysInterval > 0 && config.serves_mqtt()) schedule_sys();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
@@ -264,6 +280,7 @@ int run_standalone(const Config& config) {
     stats_timer.cancel();
     router.shutdown();
     expiry.cancel();
+    sys_timer.cancel();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.

@@ -115,12 +115,13 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["defaultRetentionSizeInMB"], "0");
   EXPECT_EQ(defaults["ttlDurationDefaultInSeconds"], "0");
   EXPECT_EQ(defaults["statsUpdateFrequencyInSecs"], "60");
+  EXPECT_EQ(defaults["sysInterval"], "0");
   EXPECT_EQ(defaults["backlogQuotaDefaultLimitBytes"], "-1");
   EXPECT_EQ(defaults["backlogQuotaDefaultRetentionPolicy"], "producer_exception");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferHighWaterMark"], "4194304");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferLowWaterMark"], "1048576");
   EXPECT_EQ(defaults["keepAliveIntervalSeconds"], "30");
-  EXPECT_EQ(config_keys().size(), 34u);
+  EXPECT_EQ(config_keys().size(), 35u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {

@@ -135,6 +135,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   entry->version = c.version;
   entry->clean_start = c.clean_session;
   entry->disconnected_at_ms = 0;
+  entry->connected_at_ms = clock_.wall_ms();
   conn.entry_ = entry;
   conn.will_ = c.will ? std::make_unique<Will>(*c.will) : nullptr;
   // A session that outlives its connection is stored (or, resumed with expiry 0 now, deleted).
@@ -155,6 +156,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  ++closes_[static_cast<std::size_t>(reason)];
   auto entry = conn.entry_;
   const std::string& id = conn.protocol().client_id();
   if (reason == CloseReason::protocol_error)

@@ -81,6 +81,16 @@ void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::func
   persist(conn.entry_, [done = std::move(done)](bool) { done(); });
 }
 
+void SessionRouter::publish_system(const std::string& topic, const std::string& payload) {
+  const auto pulsar = mapper_.to_pulsar(topic);
+  if (!pulsar) return;
+  Publish p;
+  p.retain = true;
+  p.topic = topic;
+  p.payload = Payload::copy_of(std::string_view(payload));
+  publish(*pulsar, "$SYS", p, {});
+}
+
 void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done) {
   auto msg = std::make_shared<service::Message>();
   msg->payload = p.payload;

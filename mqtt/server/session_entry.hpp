@@ -69,6 +69,7 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   ProtocolVersion version = ProtocolVersion::v311;
   bool clean_start = true;
   std::uint64_t disconnected_at_ms = 0;  // wall clock; 0 while connected
+  std::uint64_t connected_at_ms = 0;     // wall clock, of the last CONNECT accepted
   bool stored = false;  // the service holds a record of it: ending the session deletes it
   bool ended = false;
   // Inbound QoS 2 packet ids the record lists: those whose message was handed to the service

@@ -58,6 +58,9 @@ public:
   // Called by PulsarServer::close_consumers_of (a SEEK reset the subscription):
   // close_consumer_from_server for each of our consumers of that subscription.
   void close_consumers_of(const service::TopicName& topic, const std::string& subscription, std::string_view why);
+  // Called by PulsarServer::unload: CLOSE_PRODUCER and CLOSE_CONSUMER for each of our producers
+  // and consumers of `topic` (the client reconnects them). Returns how many were closed.
+  std::size_t unload(const service::TopicName& topic);
   // Called by the ProducerRegistry: a queued WaitForExclusive producer got the topic:
   // PRODUCER_SUCCESS producer_ready=true.
   void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);

@@ -79,6 +79,10 @@ public:
   void detach(std::uint64_t serial) { connections_.erase(serial); }
   // CLOSE_CONSUMER to every consumer of the subscription, on every connection (a SEEK resets it).
   void close_consumers_of(const service::TopicName& topic, const std::string& subscription, std::string_view why);
+  // Pulsar's topic unload (the admin API's): CLOSE_PRODUCER / CLOSE_CONSUMER to every producer
+  // and consumer of the topic, on every connection; their clients reconnect them, as to a topic
+  // that moved. Returns how many were closed.
+  std::size_t unload(const service::TopicName& topic);
 
 private:
   service::MessagingService& service_;

@@ -160,6 +160,22 @@ void Connection::close_consumers_of(const service::TopicName& topic, const std::
   for (const auto id : ids) close_consumer_from_server(id, why);
 }
 
+std::size_t Connection::unload(const service::TopicName& topic) {
+  std::vector<std::uint64_t> producers, consumers;
+  for (const auto& [id, p] : producers_) {
+    if (p.topic == topic) producers.push_back(id);
+  }
+  for (const auto& [id, consumer] : consumers_) {
+    if (consumer->topic == topic) consumers.push_back(id);
+  }
+  for (const auto id : producers) {
+    server_.producers().remove(topic, *this, id);
+    close_producer_from_server(id);
+  }
+  for (const auto id : consumers) close_consumer_from_server(id, "topic unloaded");
+  return producers.size() + consumers.size();
+}
+
 void Connection::close_consumer_from_server(std::uint64_t consumer_id, std::string_view why) {
   const auto it = consumers_.find(consumer_id);
   if (it == consumers_.end()) return;
