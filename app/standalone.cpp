@@ -12,8 +12,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/asio_executor.hpp"
+#include "app/authentication.hpp"
 #include "app/ready_line.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -22,7 +24,9 @@
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "mqtt/server/token_authenticator.hpp"
 #include "pulsar/server/batch_unpacker.hpp"
+#include "pulsar/server/credentials_authentication.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
@@ -88,7 +92,17 @@ int run_standalone(const Config& config) {
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
                config.journalSyncData);
 
+  auto authentication = build_authentication(config);
+  if (!authentication.ok()) {
+    logger->critical("authentication: {}", authentication.error());
+    return 2;
+  }
   mqtt::RouterOptions options;
+  options.login = authentication->mqtt;
+  if (authentication->mqtt_token)
+    options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication->mqtt_token, clock);
+  if (options.login)
+    logger->info("MQTT authentication on: methods {}", fmt::join(config.mqttAuthenticationMethods, ", "));
   options.defaults.domain = config.defaultTopicDomain == TopicDomain::persistent
                                 ? service::TopicDomain::persistent
                                 : service::TopicDomain::non_persistent;
@@ -145,6 +159,13 @@ int run_standalone(const Config& config) {
   pulsar_options.deduplication = config.brokerDeduplicationEnabled;
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
+  pulsar_options.auth_refresh_check = std::chrono::seconds(config.authenticationRefreshCheckSeconds);
+  std::unique_ptr<pulsar::server::CredentialsAuthentication> pulsar_auth;
+  if (authentication->pulsar) {
+    pulsar_auth = std::make_unique<pulsar::server::CredentialsAuthentication>(authentication->pulsar, clock);
+    pulsar_options.authentication_provider = pulsar_auth.get();
+    logger->info("Pulsar authentication on: methods {}", fmt::join(config.pulsar_authentication_methods(), ", "));
+  }
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);

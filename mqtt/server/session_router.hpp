@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/provider.hpp"
 #include "core/clock.hpp"
 #include "mqtt/server/enhanced_authenticator.hpp"
 #include "mqtt/server/client_connection.hpp"
@@ -61,6 +62,10 @@ struct RouterOptions {
   std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
+  // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
+  // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
+  // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
+  std::shared_ptr<const auth::Authenticator> login;
 };
 
 class SessionRouter final : public service::TopicListener {

@@ -18,6 +18,7 @@ const char* to_string(CloseReason r) {
     case CloseReason::connect_rejected: return "connect rejected";
     case CloseReason::session_taken_over: return "session taken over";
     case CloseReason::server_shutdown: return "server shutting down";
+    case CloseReason::not_authorized: return "not authorized";
   }
   return "unknown";
 }
@@ -37,6 +38,7 @@ ReasonCode reason_for(CloseReason r) {
     case CloseReason::session_taken_over: return ReasonCode::session_taken_over;  // 0x8E [MQTT-3.1.4-3]
     case CloseReason::server_shutdown: return ReasonCode::server_shutting_down;   // 0x8B
     case CloseReason::protocol_error: return ReasonCode::protocol_error;          // 0x82
+    case CloseReason::not_authorized: return ReasonCode::not_authorized;          // 0x87
     default: return ReasonCode::unspecified_error;
   }
 }

@@ -39,6 +39,7 @@ enum class CloseReason {
   connect_rejected,   // CONNACK with a non-zero return code was sent
   session_taken_over, // another connection with the same client id [MQTT-3.1.4-2]
   server_shutdown,
+  not_authorized,     // a re-authentication failed (MQTT 5: DISCONNECT 0x87)
 };
 const char* to_string(CloseReason r);
 // Whether the will message is published for this reason.

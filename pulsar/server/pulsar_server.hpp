@@ -39,6 +39,8 @@ struct ServerOptions {
   bool deduplication = false;
   // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
   AuthenticationProvider* authentication_provider = nullptr;
+  // Pulsar's authenticationRefreshCheckSeconds: how often an accepted client's expiry is checked.
+  std::chrono::milliseconds auth_refresh_check{60'000};
   // We ping a client silent for one interval and drop it after two, and drop a connection whose
   // CONNECT handshake is not done one interval after it opened (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
