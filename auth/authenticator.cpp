@@ -30,24 +30,34 @@ Result<Principal, AuthFailure> Authenticator::authenticate_login(const std::opti
                                                                  const std::optional<std::string>& password,
                                                                  std::int64_t now) const {
   if (!password || password->empty()) return anonymous();
-  std::optional<AuthFailure> first;
+  // Every method is tried; a refusal names each method's reason ("basic: ...; token: ..."), so
+  // the log says why a token was refused even when basic was tried first.
+  std::optional<AuthFailure> refused;
   for (const auto& p : providers_) {
     std::string data;
+    AuthFailure why;
     if (p->method() == "basic") {
       if (!user || user->empty()) {
-        if (!first) first = AuthFailure{AuthFailure::Kind::bad_credentials, "basic: no user name given"};
-        continue;
+        why = AuthFailure{AuthFailure::Kind::bad_credentials, "basic: no user name given"};
+      } else {
+        data = *user + ":" + *password;
       }
-      data = *user + ":" + *password;
     } else {
       data = *password;
     }
-    auto r = p->authenticate(data, now);
-    if (r.ok()) return r;
-    if (!first) first = std::move(r).error();
+    if (why.reason.empty()) {
+      auto r = p->authenticate(data, now);
+      if (r.ok()) return r;
+      why = std::move(r).error();
+    }
+    if (!refused) {
+      refused = std::move(why);
+    } else {
+      refused->reason += "; " + why.reason;
+    }
   }
-  if (!first) return AuthFailure{AuthFailure::Kind::not_authorized, "no authentication method is enabled"};
-  return std::move(*first);
+  if (!refused) return AuthFailure{AuthFailure::Kind::not_authorized, "no authentication method is enabled"};
+  return std::move(*refused);
 }
 
 }  // namespace mop::auth

@@ -73,7 +73,7 @@ public:
 
   // An MQTT CONNECT: its user name and password tried with each provider in the configured
   // order (basic: "user:password"; token: the password is the JWT), the first that accepts wins.
-  // Without a password the client is anonymous. The reason of a refusal is the first provider's.
+  // Without a password the client is anonymous. A refusal's reason names each method's.
   Result<Principal, AuthFailure> authenticate_login(const std::optional<std::string>& user,
                                                     const std::optional<std::string>& password,
                                                     std::int64_t now) const;

@@ -52,9 +52,9 @@ Result<DecodedToken, std::string> decode_token(std::string_view token) {
   if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
     return std::string("token is not three dot-separated parts");
   auto header = json_part(token.substr(0, d1), "header");
-  if (!header.ok()) return "token: " + header.error();
+  if (!header.ok()) return header.error();
   auto claims = json_part(token.substr(d1 + 1, d2 - d1 - 1), "claims");
-  if (!claims.ok()) return "token: " + claims.error();
+  if (!claims.ok()) return claims.error();
   if (!header->contains("alg") || !(*header)["alg"].is_string()) return std::string("token header has no alg");
   return DecodedToken{std::move(header).value(), std::move(claims).value()};
 }

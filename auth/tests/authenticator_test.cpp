@@ -33,7 +33,8 @@ TEST(Authenticator, LoginTriesEachMethodInOrder) {
   auto wrong = a.authenticate_login("alice", "nope", 100);
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.error().kind, AuthFailure::Kind::bad_credentials);
-  EXPECT_NE(wrong.error().reason.find("basic"), std::string::npos);  // the first method's reason
+  EXPECT_NE(wrong.error().reason.find("basic: bad user name or password"), std::string::npos);  // each method's reason
+  EXPECT_NE(wrong.error().reason.find("token: "), std::string::npos);
 }
 
 TEST(Authenticator, AnonymousNeedsAnonymousUserRole) {
