@@ -614,6 +614,23 @@ std::vector<KeySpec> make_key_specs() {
       "authenticationRefreshCheckSeconds", &Config::authenticationRefreshCheckSeconds, 1, 86400,
       "How often a Pulsar connection's token is checked for expiry, as in Pulsar: an expired one "
       "gets AUTH_CHALLENGE and must answer with a valid token before the next check, or is closed."));
+  keys.push_back(bool_key(
+      "authorizationEnabled", &Config::authorizationEnabled,
+      "Check Pulsar clients' PRODUCER and SUBSCRIBE against the roles' grants (produce / consume on "
+      "a namespace or a topic, managed through /admin/v2/.../permissions/{role}), as in Pulsar; "
+      "refused with AuthorizationError. Needs authenticationEnabled. Grants are stored in dataDir."));
+  keys.push_back(bool_key(
+      "mqttAuthorizationEnabled", &Config::mqttAuthorizationEnabled,
+      "Check MQTT PUBLISH (produce) and SUBSCRIBE (consume) against the same grants, as in MoP: "
+      "MQTT 5 gets PUBACK / SUBACK 0x87, MQTT 3.1.1 SUBACK 0x80 and, for a publish, a closed "
+      "connection. Needs mqttAuthenticationEnabled."));
+  keys.push_back(list_key(
+      "superUserRoles", &Config::superUserRoles, "comma-separated role names",
+      "Roles that may do everything, including managing grants over HTTP. Pulsar's key."));
+  keys.push_back(bool_key(
+      "authorizationAllowWildcardsMatching", &Config::authorizationAllowWildcardsMatching,
+      "MQTT: a wildcard filter is accepted without a namespace consume grant, and subscribes only to "
+      "the matching topics the role may consume (otherwise it needs the namespace grant)."));
   return keys;
 }
 
@@ -639,7 +656,7 @@ const std::vector<std::string> kCompatKeys = {
     "zookeeperServers",          "metadataStoreUrl",
     "configurationStoreServers", "brokerServicePortTls",
     "webServicePortTls",         "bindAddress",
-    "advertisedListeners",       "mqttAuthorizationEnabled",
+    "advertisedListeners",
 };
 const std::vector<std::string> kCompatPrefixes = {"managedLedger", "bookkeeper", "dlog", "tls"};
 
@@ -907,6 +924,12 @@ Config::Problems Config::validate() const {
                                              "\" is not supported (AuthenticationProviderToken, "
                                              "AuthenticationProviderBasic)");
   }
+  if (authorizationEnabled && !authenticationEnabled)
+    error("authorizationEnabled", from("authorizationEnabled") +
+                                      ": authorizationEnabled=true needs authenticationEnabled=true (roles come from it)");
+  if (mqttAuthorizationEnabled && !mqttAuthenticationEnabled)
+    error("mqttAuthorizationEnabled", from("mqttAuthorizationEnabled") +
+                                          ": mqttAuthorizationEnabled=true needs mqttAuthenticationEnabled=true");
   {
     std::vector<std::string> methods;
     if (mqttAuthenticationEnabled) methods = mqttAuthenticationMethods;

@@ -91,6 +91,11 @@ struct Config {
   std::string tokenAudienceClaim;
   std::string tokenAudience;
   std::uint32_t authenticationRefreshCheckSeconds = 60;
+  // Authorization (Pulsar's grants): the Pulsar port and HTTP, and MQTT (MoP's key).
+  bool authorizationEnabled = false;
+  bool mqttAuthorizationEnabled = false;
+  std::vector<std::string> superUserRoles;
+  bool authorizationAllowWildcardsMatching = false;
   bool journalSyncData = true;
   // Retention, TTL and backlog quota of every topic, with Pulsar's names and meanings.
   std::int64_t defaultRetentionTimeInMinutes = 0;  // -1: no time limit; 0: no retention

@@ -20,6 +20,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
+#include "http/permissions.hpp"
 #include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
@@ -97,8 +98,14 @@ int run_standalone(const Config& config) {
     logger->critical("authentication: {}", authentication.error());
     return 2;
   }
+  // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
+  auto permissions = std::make_shared<auth::Permissions>(config.superUserRoles);
   mqtt::RouterOptions options;
   options.login = authentication->mqtt;
+  if (config.mqttAuthorizationEnabled) {
+    options.permissions = permissions;
+    options.allow_wildcard_filters = config.authorizationAllowWildcardsMatching;
+  }
   if (authentication->mqtt_token)
     options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication->mqtt_token, clock);
   if (options.login)
@@ -166,6 +173,7 @@ int run_standalone(const Config& config) {
     pulsar_options.authentication_provider = pulsar_auth.get();
     logger->info("Pulsar authentication on: methods {}", fmt::join(config.pulsar_authentication_methods(), ", "));
   }
+  if (config.authorizationEnabled) pulsar_options.permissions = permissions.get();
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
@@ -250,6 +258,8 @@ int run_standalone(const Config& config) {
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
                                      config.defaultNamespace};
   http::add_web_routes(web_routes, web_context);
+  const http::PermissionsContext permissions_context{*permissions, authentication->pulsar, clock};
+  http::add_permission_routes(web_routes, permissions_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
   // One line, whole, at the start of a line of stdout (where the log also goes): the log sink is

@@ -124,7 +124,8 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["tokenAuthClaim"], "sub");
   EXPECT_EQ(defaults["authenticationRefreshCheckSeconds"], "60");
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
-  EXPECT_EQ(config_keys().size(), 46u);
+  EXPECT_EQ(defaults["superUserRoles"], "");
+  EXPECT_EQ(config_keys().size(), 50u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -303,7 +304,7 @@ TEST(ConfigWarnings, CompatibilityKeysAreAcceptedWithANote) {
       "managedLedgerDefaultEnsembleSize=1\n"
       "bookkeeperClientTimeoutInSeconds=30\n"
       "tlsCertificateFilePath=\n"
-      "mqttAuthorizationEnabled=false\n",
+      "bindAddress=0.0.0.0\n",
       {}, &warnings);
   ASSERT_EQ(warnings.size(), 5u);
   for (const auto& w : warnings) EXPECT_THAT(w, HasSubstr("compatibility"));
@@ -509,6 +510,12 @@ TEST(ConfigValidate, AuthenticationNeedsMethodsAndTheirKeys) {
   EXPECT_EQ(c.pulsar_authentication_methods(), (std::vector<std::string>{"basic", "token"}));
   expect_one_error("tokenPublicAlg=HS256\n", "tokenPublicAlg", "HS256");
   load_ok("mqttAuthenticationEnabled=false\n");
+  errs = load_err("mqttAuthorizationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("needs mqttAuthenticationEnabled"));
+  errs = load_err("authorizationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("needs authenticationEnabled"));
 }
 
 TEST(ConfigValidate, AdvertisedAddressDefaultsToListenerHost) {

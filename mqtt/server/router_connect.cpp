@@ -163,6 +163,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   max_live_connections_ = std::max(max_live_connections_, live_connections_);
   entry->version = c.version;
   entry->clean_start = c.clean_session;
+  entry->role = conn.role_;
   entry->disconnected_at_ms = 0;
   conn.entry_ = entry;
   conn.will_ = c.will ? std::make_unique<Will>(*c.will) : nullptr;

@@ -99,6 +99,8 @@ private:
   // Every auth_refresh_check: AUTH_CHALLENGE once the credentials expired, close if the last one
   // was not answered with good ones.
   void check_credentials(TimePoint now);
+  // authorizationEnabled: may this connection's role do `action` on `topic`? (Logs a refusal.)
+  bool authorized(auth::Action action, const service::TopicName& topic);
   // Acts on the authentication provider's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
   void authenticated(const AuthOutcome& outcome);
   void send_connected();

@@ -85,6 +85,14 @@ void Connection::send_connected() {
 
 namespace mop::pulsar::server {
 
+bool Connection::authorized(auth::Action action, const service::TopicName& topic) {
+  const auto* permissions = server_.options().permissions;
+  if (permissions == nullptr || permissions->can(role_, action, topic.tenant(), topic.ns(), topic.str())) return true;
+  logger()->warn("{}: role {} may not {} {}", peer_, role_,
+                 action == auth::Action::produce ? "produce to" : "consume from", topic.str());
+  return false;
+}
+
 void Connection::check_credentials(TimePoint now) {
   if (!auth_expires_at_ || now < next_refresh_check_) return;
   next_refresh_check_ = now + server_.options().auth_refresh_check;
