@@ -99,7 +99,19 @@ int run_standalone(const Config& config) {
     return 2;
   }
   // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
-  auto permissions = std::make_shared<auth::Permissions>(config.superUserRoles);
+  // Each change is written to the store (the `permissions` column family) and read back here.
+  auto permissions = std::make_shared<auth::Permissions>(
+      config.superUserRoles, [&service, logger](const auth::PermissionRecord& r) {
+        service.put_permission({r.resource, r.role, r.actions}, [logger, r](std::error_code ec) {
+          if (ec) logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, ec.message());
+        });
+      });
+  {
+    std::vector<auth::PermissionRecord> stored;
+    for (auto& r : service.load_permissions()) stored.push_back({std::move(r.resource), std::move(r.role), r.actions});
+    permissions->load(stored);
+    if (!stored.empty()) logger->info("{} grants restored", stored.size());
+  }
   mqtt::RouterOptions options;
   options.login = authentication->mqtt;
   if (config.mqttAuthorizationEnabled) {

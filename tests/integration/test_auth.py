@@ -386,6 +386,127 @@ class PulsarPort(unittest.TestCase):
         self.assertFalse("credentials of role refresher expired and were not refreshed" in log)
 
 
+def raw5_publish(topic, payload, pid):
+    body = rawmqtt.encode_str(topic) + struct.pack("!H", pid) + b"\x00" + payload
+    return rawmqtt.packet(rawmqtt.PUBLISH, 0x02, body)
+
+
+def raw5_subscribe(pid, topic_filter):
+    body = struct.pack("!H", pid) + b"\x00" + rawmqtt.encode_str(topic_filter) + b"\x01"
+    return rawmqtt.packet(rawmqtt.SUBSCRIBE, 0x02, body)
+
+
+class Authorization(unittest.TestCase):
+    """A second mop with authorizationEnabled and mqttAuthorizationEnabled: grants made over
+    Pulsar's REST paths by a super user, kept across a restart."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.broker = harness.Broker(extra_args=[
+            "--mqttAuthenticationEnabled=true", "--mqttAuthenticationMethods=basic,token",
+            "--authenticationEnabled=true", "--authenticationProviders=token,basic",
+            "--basicAuthConf=" + S.users, "--tokenSecretKey=file://" + S.secret,
+            "--authorizationEnabled=true", "--mqttAuthorizationEnabled=true", "--superUserRoles=admin"])
+        cls.broker.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.broker.stop()
+        finally:
+            cls.broker.cleanup()
+
+    def http(self, method, path, body=None, auth=None):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        headers = {"Authorization": auth} if auth else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        r = conn.getresponse()
+        out = (r.status, r.read().decode())
+        conn.close()
+        return out
+
+    def admin(self):
+        return "Bearer " + S.token("admin")
+
+    def bob_basic(self):
+        return "Basic " + base64.b64encode(("bob:" + S.passwords["bob"]).encode()).decode()
+
+    def test_rest_grants_and_mqtt_pulsar_enforcement(self):
+        ns = "/admin/v2/namespaces/public/default/permissions"
+        own = uid("granted")
+        topic_path = "/admin/v2/persistent/public/default/%s/permissions" % own
+        # HTTP: credentials required, super user for grants.
+        self.assertEqual(self.http("GET", ns)[0], 401)
+        self.assertEqual(self.http("GET", "/admin/v2/tenants")[0], 401)
+        self.assertEqual(self.http("GET", "/admin/v2/tenants", auth=self.bob_basic())[0], 200)
+        self.assertEqual(self.http("POST", ns + "/bob", ["produce"], auth=self.bob_basic())[0], 403)
+        self.assertEqual(self.http("POST", ns + "/bob", ["fly"], auth=self.admin())[0], 400)
+        self.assertEqual(self.http("POST", topic_path + "/bob", ["produce", "consume"], auth=self.admin())[0], 204)
+        status, body = self.http("GET", topic_path, auth=self.admin())
+        self.assertEqual((status, json.loads(body)), (200, {"bob": ["produce", "consume"]}))
+
+        # MQTT 5 (raw bytes): the granted topic works, another one gets 0x87.
+        raw = rawmqtt.RawClient(self.broker.port)
+        try:
+            raw.send(raw5_connect(uid("bob5"), username="bob", password=S.passwords["bob"]))
+            self.assertEqual(raw.expect(rawmqtt.CONNACK).body[1], 0)
+            raw.send(raw5_publish(own, b"ok", 1))
+            ack = raw.expect(rawmqtt.PUBACK)
+            self.assertIn(ack.body[2] if len(ack.body) > 2 else 0, (0x00, 0x10))
+            raw.send(raw5_publish(uid("forbidden"), b"no", 2))
+            ack = raw.expect(rawmqtt.PUBACK)
+            self.assertEqual(ack.body[2], 0x87)
+            self.assertIn(b"may not produce", ack.body)
+            raw.send(raw5_subscribe(3, own))
+            self.assertEqual(raw.expect(rawmqtt.SUBACK).body[-1], 1)
+            raw.send(raw5_subscribe(4, "anything/#"))  # a wildcard needs the namespace grant
+            self.assertEqual(raw.expect(rawmqtt.SUBACK).body[-1], 0x87)
+        finally:
+            raw.close()
+        # MQTT 3.1.1: SUBACK 0x80, and an unauthorized publish closes the connection.
+        raw = rawmqtt.RawClient(self.broker.port)
+        try:
+            self.assertEqual(raw.connect(uid("bob3"), username="bob", password=S.passwords["bob"]).return_code, 0)
+            self.assertEqual(raw.subscribe(1, [(uid("forbidden"), 1)]), [0x80])
+            raw.send(rawmqtt.publish(uid("forbidden"), b"x", qos=1, packet_id=2))
+            self.assertTrue(raw.wait_closed())
+        finally:
+            raw.close()
+        # Pulsar: AuthorizationError outside the grant, success inside it.
+        c = pulsar.Client("pulsar://127.0.0.1:%d" % self.broker.pulsar_port,
+                          authentication=pulsar.AuthenticationBasic("bob", S.passwords["bob"]),
+                          operation_timeout_seconds=5)
+        try:
+            with self.assertRaises(pulsar.PulsarException) as e:
+                c.create_producer("persistent://public/default/" + uid("forbidden"))
+            self.assertEqual(type(e.exception).__name__, "AuthorizationError")
+            with self.assertRaises(pulsar.PulsarException):
+                c.subscribe("persistent://public/default/" + uid("forbidden"), "s")
+            c.create_producer("persistent://public/default/" + own).send(b"fine")
+        finally:
+            c.close()
+
+        # A namespace grant covers wildcards; grants survive a restart; a revoke takes effect.
+        self.assertEqual(self.http("POST", ns + "/carol", ["consume"], auth=self.admin())[0], 204)
+        self.broker.restart()
+        status, body = self.http("GET", topic_path, auth=self.admin())
+        self.assertEqual(json.loads(body), {"bob": ["produce", "consume"]})
+        self.assertEqual(json.loads(self.http("GET", ns, auth=self.admin())[1]), {"carol": ["consume"]})
+        raw = rawmqtt.RawClient(self.broker.port)
+        try:
+            raw.send(raw5_connect(uid("carol"), username="c", password=S.token("carol")))
+            self.assertEqual(raw.expect(rawmqtt.CONNACK).body[1], 0)
+            raw.send(raw5_subscribe(1, "anything/#"))
+            self.assertEqual(raw.expect(rawmqtt.SUBACK).body[-1], 1)
+        finally:
+            raw.close()
+        self.assertEqual(self.http("DELETE", topic_path + "/bob", auth=self.admin())[0], 204)
+        self.assertEqual(json.loads(self.http("GET", topic_path, auth=self.admin())[1]), {})
+
+
 @unittest.skipUnless(os.path.isdir(PULSAR_LIB) and shutil.which("java"),
                      "Apache Pulsar's jars (.cache/pulsar, scripts/setup) and java are needed")
 class PulsarTokensCompatibility(unittest.TestCase):
