@@ -166,6 +166,7 @@ const char* close_reason_label(mqtt::CloseReason r) {
     case mqtt::CloseReason::session_taken_over: return "session_taken_over";
     case mqtt::CloseReason::server_shutdown: return "server_shutdown";
     case mqtt::CloseReason::administrative_action: return "administrative_action";
+    case mqtt::CloseReason::not_authorized: return "not_authorized";
   }
   return "unknown";
 }

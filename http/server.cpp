@@ -66,7 +66,8 @@ private:
     }
     if (ec) return close();  // end of stream, idle timeout, reset, a request Beast cannot parse
     auto req = parser_->release();
-    Request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body())};
+    Request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
+                    std::string(req[bhttp::field::authorization])};
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
     // No timeout while the handler works (the health check waits for its own message, with its

@@ -35,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "auth/permissions.hpp"
+#include "auth/provider.hpp"
 #include "core/clock.hpp"
 #include "mqtt/server/enhanced_authenticator.hpp"
 #include "mqtt/server/client_connection.hpp"
@@ -62,6 +64,14 @@ struct RouterOptions {
   std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
+  // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
+  // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
+  // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
+  std::shared_ptr<const auth::Authenticator> login;
+  // mqttAuthorizationEnabled: PUBLISH needs produce, SUBSCRIBE consume on the topic (a wildcard
+  // filter: on its namespace, unless allow_wildcard_filters); null = no checks.
+  std::shared_ptr<const auth::Permissions> permissions;
+  bool allow_wildcard_filters = false;  // authorizationAllowWildcardsMatching
 };
 
 class SessionRouter final : public service::TopicListener {
@@ -134,6 +144,9 @@ public:
   bool supports_auth_method(const std::string& method) const;
   // The connection ended (DISCONNECT, network loss, protocol error, takeover, shutdown).
   void handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail);
+  // Authorization (router_publish.cpp / router_subscribe.cpp): may `role` produce to / consume
+  // from `topic`? Always true without RouterOptions::permissions.
+  bool may(const std::string& role, auth::Action action, const service::TopicName& topic) const;
   // router_publish.cpp: PUBLISH in (`done` runs once it is stored), PUBREL in.
   void handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done);
   void handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done);

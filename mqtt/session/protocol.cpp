@@ -19,6 +19,7 @@ const char* to_string(CloseReason r) {
     case CloseReason::session_taken_over: return "session taken over";
     case CloseReason::server_shutdown: return "server shutting down";
     case CloseReason::administrative_action: return "disconnected by an administrator";
+    case CloseReason::not_authorized: return "not authorized";
   }
   return "unknown";
 }
@@ -39,6 +40,7 @@ ReasonCode reason_for(CloseReason r) {
     case CloseReason::server_shutdown: return ReasonCode::server_shutting_down;   // 0x8B
     case CloseReason::administrative_action: return ReasonCode::administrative_action;  // 0x98
     case CloseReason::protocol_error: return ReasonCode::protocol_error;          // 0x82
+    case CloseReason::not_authorized: return ReasonCode::not_authorized;          // 0x87
     default: return ReasonCode::unspecified_error;
   }
 }

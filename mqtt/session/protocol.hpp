@@ -41,6 +41,7 @@ enum class CloseReason {
   session_taken_over, // another connection with the same client id [MQTT-3.1.4-2]
   server_shutdown,
   administrative_action,  // an operator disconnected the client (the admin API's kick)
+  not_authorized,     // a re-authentication failed (MQTT 5: DISCONNECT 0x87)
 };
 const char* to_string(CloseReason r);
 // Whether the will message is published for this reason.

@@ -37,7 +37,9 @@ public:
   ~Connection();
 
   void on_bytes(std::span<const std::uint8_t> bytes) override;
-  // Keep-alive: call at or after next_deadline().
+  // Who the client authenticated as (empty without an authentication provider).
+  const std::string& role() const { return role_; }
+  // Keep-alive and credential refresh: call at or after next_deadline().
   void on_tick() override;
   TimePoint next_deadline() const override { return next_check_; }
   // The socket is gone.
@@ -97,6 +99,11 @@ private:
   // connect.cpp
   void on_connect(const Frame& f);
   void on_auth_response(const Frame& f);
+  // Every auth_refresh_check: AUTH_CHALLENGE once the credentials expired, close if the last one
+  // was not answered with good ones.
+  void check_credentials(TimePoint now);
+  // authorizationEnabled: may this connection's role do `action` on `topic`? (Logs a refusal.)
+  bool authorized(auth::Action action, const service::TopicName& topic);
   // Acts on the authentication provider's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
   void authenticated(const AuthOutcome& outcome);
   void send_connected();
@@ -137,6 +144,12 @@ private:
   OutBuffer out_;
   bool connected_ = false;
   std::unique_ptr<AuthenticationProvider::Session> auth_;  // set while CONNECT is being authenticated
+  // (or, once connected, while a refresh challenge waits for its AUTH_RESPONSE)
+  std::string auth_method_;  // CONNECT's auth_method_name
+  std::string role_;         // who the provider accepted (empty without a provider)
+  std::optional<std::int64_t> auth_expires_at_;  // unix seconds; checked every auth_refresh_check
+  TimePoint next_refresh_check_;
+  bool refresh_pending_ = false;  // AUTH_CHALLENGE for a refresh sent, no good answer yet
   bool closed_ = false;
   std::int32_t protocol_version_ = 0;
   TimePoint last_received_;

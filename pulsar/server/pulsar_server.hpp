@@ -11,6 +11,7 @@
 
 #include "core/clock.hpp"
 #include "pulsar/codec/codec.hpp"
+#include "auth/permissions.hpp"
 #include "pulsar/server/authentication_provider.hpp"
 #include "pulsar/server/deduplication.hpp"
 #include "pulsar/server/partitioned_topics.hpp"
@@ -39,6 +40,11 @@ struct ServerOptions {
   bool deduplication = false;
   // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
   AuthenticationProvider* authentication_provider = nullptr;
+  // authorizationEnabled: PRODUCER needs produce, SUBSCRIBE consume for the connection's role
+  // (AuthorizationError otherwise); nullptr = no checks. Not owned.
+  const auth::Permissions* permissions = nullptr;
+  // Pulsar's authenticationRefreshCheckSeconds: how often an accepted client's expiry is checked.
+  std::chrono::milliseconds auth_refresh_check{60'000};
   // We ping a client silent for one interval and drop it after two, and drop a connection whose
   // CONNECT handshake is not done one interval after it opened (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};

@@ -25,6 +25,9 @@ void Connection::on_subscribe(const Frame& f) {
   if (consumers_.contains(q.consumer_id())) return send_success(q.request_id());  // a retry
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!authorized(auth::Action::consume, *topic))
+    return send_error(q.request_id(), proto::AuthorizationError,
+                      "Role " + role_ + " is not authorized to consume from " + topic->str());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   service::SubscriptionOptions opts;
   opts.type = to_service(q.subtype());
