@@ -40,7 +40,9 @@
 
 namespace mop::pulsar::client {
 
-using pulsar::MessageId;  // (ledger, entry, batch_index, partition); kEarliest / kLatest
+using pulsar::MessageId;  // (ledger, entry, batch_index, partition)
+using pulsar::kEarliest;  // the start and the end of a topic, for readers and seek
+using pulsar::kLatest;
 using Millis = std::chrono::milliseconds;
 
 template <typename T>

@@ -217,7 +217,7 @@ void ConsumerImpl::on_message(const Frame& frame) {
     return out;
   };
   auto skip = [&](const MessageId& id) {
-    if (!start_) return false;
+    if (!start_ || is_earliest(*start_) || is_latest(*start_)) return false;
     const MessageId& s = *start_;
     if (s.batch_index < 0 || id.batch_index < 0) {
       if (id.ledger != s.ledger) return id.ledger < s.ledger;

@@ -772,6 +772,25 @@ TEST_F(ConsumerTest, ReaderSkipsItsStartAndResumesAfterTheLastDelivered) {
   EXPECT_EQ(s2.command.subscribe().start_message_id().entryid(), 2u);
 }
 
+TEST_F(ConsumerTest, ReaderFromEarliestKeepsEverything) {
+  make();
+  client->create_reader(ReaderConfig{.topic = "t", .start_message_id = kEarliest,
+                                     .listener = [this](Consumer&, const Message& m) { got.push_back(m); }},
+                        [](auto) {});
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 0);
+  answer_lookup_here(l);
+  auto s = take(l, T::SUBSCRIBE);
+  consumer_id = s.command.subscribe().consumer_id();
+  EXPECT_TRUE(is_earliest(from_proto(s.command.subscribe().start_message_id())));
+  success(l, s.command.subscribe().request_id());
+  message(l, 0, "first");
+  run();
+  ASSERT_EQ(got.size(), 1u);
+}
+
 TEST_F(ConsumerTest, GetLastMessageIdAndSeek) {
   make();
   auto c = ready_consumer({});
