@@ -255,7 +255,7 @@ void ConsumerImpl::on_message(const Frame& frame) {
       msg.properties = props(single.properties());
       if (single.has_sequence_id()) msg.sequence_id = single.sequence_id();
       if (single.has_event_time()) msg.event_time = single.event_time();
-      batches_.try_emplace({msg.id.ledger, msg.id.entry}, n, ack_set_all_unacked(n));
+      if (cfg_.durable) batches_.try_emplace({msg.id.ledger, msg.id.entry}, n, ack_set_all_unacked(n));
       queue_.push_back(std::move(msg));
     }
   } else {
@@ -291,7 +291,8 @@ void ConsumerImpl::deliver_one() {
     Message msg = std::move(queue_.front());
     queue_.pop_front();
     last_delivered_ = msg.id;
-    outstanding_.insert({msg.id.ledger, msg.id.entry});
+    // Readers do not acknowledge: nothing to remember for them.
+    if (cfg_.durable) outstanding_.insert({msg.id.ledger, msg.id.entry});
     if (cfg_.listener) cfg_.listener(*facade_, msg);
     if (state_ != State::ready) return;
     if (++consumed_ >= cfg_.receiver_queue / 2 && !paused_) {
