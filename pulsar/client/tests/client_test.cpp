@@ -52,14 +52,30 @@ public:
   bool closed = false;
 };
 
+// What the client owns: a handle to a FakeLink the transport keeps, so that a test can look at
+// a link after the client dropped it.
+class LinkHandle final : public Link {
+public:
+  explicit LinkHandle(FakeLink& l) : link_(l) {}
+  ~LinkHandle() override { link_.closed = true; }
+  void write(std::string bytes) override { link_.write(std::move(bytes)); }
+  void close() override { link_.close(); }
+
+private:
+  FakeLink& link_;
+};
+
 class FakeTransport final : public Transport {
 public:
   std::unique_ptr<Link> open(const std::string& host, std::uint16_t port, LinkHandler& handler) override {
-    auto link = std::make_unique<FakeLink>(host + ":" + std::to_string(port), handler);
-    links.push_back(link.get());
-    return link;
+    owned_.push_back(std::make_unique<FakeLink>(host + ":" + std::to_string(port), handler));
+    links.push_back(owned_.back().get());
+    return std::make_unique<LinkHandle>(*owned_.back());
   }
-  std::vector<FakeLink*> links;  // every link ever opened, in order (owned by the client)
+  std::vector<FakeLink*> links;  // every link ever opened, in order
+
+private:
+  std::vector<std::unique_ptr<FakeLink>> owned_;
 };
 
 class ClientTest : public ::testing::Test {
@@ -173,9 +189,9 @@ protected:
     return p;
   }
 
+  FakeTransport transport;  // first: tasks left in `exec` may still hold connections using it
   ManualExecutor exec;
   ManualClock clock;
-  FakeTransport transport;
   std::unique_ptr<Client> client;
 };
 
