@@ -164,6 +164,7 @@ protected:
   void producer_success(FakeLink& l, const Sent& q, std::int64_t last_seq = -1) {
     proto::BaseCommand c;
     c.set_type(T::PRODUCER_SUCCESS);
+    if (q.command.producer().producer_access_mode() != proto::Shared) c.mutable_producer_success()->set_topic_epoch(4);
     c.mutable_producer_success()->set_request_id(q.command.producer().request_id());
     c.mutable_producer_success()->set_producer_name("p-1");
     c.mutable_producer_success()->set_last_sequence_id(last_seq);
@@ -512,7 +513,10 @@ TEST_F(ClientTest, ProducerReconnectsToANewConnectionAfterBrokerLoss) {
 TEST_F(ClientTest, FencedProducerFailsPendingForGood) {
   make();
   std::uint64_t pid = 0;
-  auto p = ready_producer(ProducerConfig{.access_mode = AccessMode::exclusive_with_fencing}, pid);
+  std::optional<Error> gone;
+  auto p = ready_producer(ProducerConfig{.access_mode = AccessMode::exclusive_with_fencing,
+                                         .on_closed = [&](const Error& e) { gone = e; }},
+                          pid);
   auto& l = *transport.links[0];
   std::optional<Error> err;
   p->send(OutgoingMessage{.payload = "a"}, [&](Result<MessageId, Error> r) { if (!r.ok()) err = r.error(); });
@@ -526,6 +530,7 @@ TEST_F(ClientTest, FencedProducerFailsPendingForGood) {
   answer_lookup_here(l);
   auto q = take(l, T::PRODUCER);
   EXPECT_EQ(q.command.producer().producer_access_mode(), proto::ExclusiveWithFencing);
+  EXPECT_EQ(q.command.producer().topic_epoch(), 4u);  // the epoch of the first PRODUCER_SUCCESS
   proto::BaseCommand e;
   e.set_type(T::ERROR);
   e.mutable_error()->set_request_id(q.command.producer().request_id());
@@ -535,6 +540,9 @@ TEST_F(ClientTest, FencedProducerFailsPendingForGood) {
   run();
   ASSERT_TRUE(err);
   EXPECT_EQ(server_error_of(err->code), proto::ProducerFenced);
+  ASSERT_TRUE(gone);  // told even without a pending send
+  EXPECT_EQ(server_error_of(gone->code), proto::ProducerFenced);
+  EXPECT_FALSE(p->connected());
 }
 
 TEST_F(ClientTest, BatchesAreCompressedAndAcknowledgedPerMessage) {
