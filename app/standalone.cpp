@@ -28,6 +28,7 @@
 #include "storage/rocks_store.hpp"
 #include "storage/store_ledger.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::app {
 
@@ -63,6 +64,9 @@ int run_standalone(const Config& config) {
   }
   storage::RocksStore& store = **opened;
   storage::StorePersistence persistence(store, executor);
+  // The protocols' own state, in the same store: MQTT sessions and wills, Pulsar topic metadata.
+  storage::StoreSessionStore session_store(store, executor);
+  storage::StoreMetadataStore metadata_store(store, executor);
   service::EmbeddedService service(executor, clock, storage::ledger_factory(store, executor), &persistence);
   // Pulsar batch entries reach MQTT subscribers message by message.
   service.set_batch_unpacker([max = static_cast<std::size_t>(config.maxMessageSize)](const service::Message& batch) {
@@ -76,7 +80,14 @@ int run_standalone(const Config& config) {
   policies.backlog_policy = config.backlogQuotaEviction ? broker::TopicPolicies::BacklogPolicy::consumer_backlog_eviction
                                                         : broker::TopicPolicies::BacklogPolicy::producer_exception;
   service.set_policies(policies);
-  if (const auto restored = service.restore(); !restored.ok()) {
+  // Everything stored is read back before any listener opens; a record that cannot be read stops
+  // the start (serving without it would lose acknowledged state).
+  Result<void, Error> restored = service.restore();
+  auto sessions = session_store.read();
+  auto metadata = metadata_store.read();
+  if (restored.ok() && !sessions.ok()) restored = sessions.error();
+  if (restored.ok() && !metadata.ok()) restored = metadata.error();
+  if (!restored.ok()) {
     logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.error().message,
                      restored.error().code.message());
     logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs what "
@@ -99,7 +110,8 @@ int run_standalone(const Config& config) {
   options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
   options.limits.server_keep_alive = config.mqttServerKeepAlive;
   options.max_connections = config.mqttMaxConnections;
-  mqtt::SessionRouter router(service, clock, options);
+  mqtt::SessionRouter router(service, session_store, clock, options);
+  router.restore(std::move(*sessions));
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
   // listeners stop reading from their sockets (see net::ReadGate).
   net::ReadGate read_gate;
@@ -145,7 +157,8 @@ int run_standalone(const Config& config) {
   pulsar_options.deduplication = config.brokerDeduplicationEnabled;
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
-  pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
+  pulsar::server::PulsarServer pulsar_server(service, metadata_store, clock, pulsar_options);
+  pulsar_server.restore(*metadata);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
   pulsar_tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,

@@ -20,8 +20,8 @@ public:
     options.type = service::SubscriptionType::exclusive;
     options.initial_position = service::InitialPosition::latest;
     options.durable = false;
-    if (const auto e = service.subscribe(owner_.topic_, subscription_, options, receiver_)) {
-      return finish(fmt::format("cannot subscribe to {}: {}", owner_.topic_.str(), e.message()));
+    if (const auto r = service.subscribe(owner_.topic_, subscription_, options, receiver_); !r.ok()) {
+      return finish(fmt::format("cannot subscribe to {}: {}", owner_.topic_.str(), r.error().message()));
     }
     service.flow(receiver_, 16);
     timer_.expires_after(owner_.timeout_);

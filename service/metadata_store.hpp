@@ -19,7 +19,10 @@
 //    or another over the same state (another proxy, a restart). Failed writes are never visible.
 //
 // Threading: owned by one thread (the service's); every method is called on it.
+#include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.hpp"
@@ -27,6 +30,28 @@
 #include "service/session_store.hpp"
 
 namespace mop::service {
+
+// What the Pulsar protocol server keeps across restarts, as plain values; the store keeps them
+// and gives them back without interpreting them.
+
+// A partitioned topic: its base name (full, "persistent://t/ns/x") and partition count (>= 1).
+struct PartitionedTopicRecord {
+  std::string topic;
+  std::uint32_t partitions = 0;
+  auto operator<=>(const PartitionedTopicRecord&) const = default;
+};
+
+// A topic's schema as a Pulsar client declared it (Pulsar's Schema: type, name, data,
+// properties), with the version the broker gave it.
+struct SchemaRecord {
+  std::string topic;  // full topic name
+  std::uint64_t version = 0;
+  std::uint32_t type = 0;  // Pulsar's Schema.Type number
+  std::string name;
+  std::string data;
+  std::vector<std::pair<std::string, std::string>> properties;
+  auto operator<=>(const SchemaRecord&) const = default;
+};
 
 // Everything a MetadataStore holds, as read at start.
 struct MetadataSnapshot {

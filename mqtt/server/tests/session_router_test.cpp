@@ -8,6 +8,7 @@
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
 #include "storage/store_ledger.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::mqtt {
 namespace {
@@ -48,12 +49,15 @@ protected:
   ManualExecutor exec;
   ManualClock clock;
   service::EmbeddedService service{exec, clock};
+  // Session records and wills: the standalone store in memory.
+  storage::MemoryStore state;
+  storage::StoreSessionStore sessions{state, exec};
   RouterOptions options = [] {
     RouterOptions o;
     o.receive_maximum = 3;
     return o;
   }();
-  SessionRouter router{service, clock, options};
+  SessionRouter router{service, sessions, clock, options};
 };
 
 TEST_F(SessionRouterTest, SeedExampleQos1) {
@@ -759,7 +763,7 @@ protected:
     o.max_connections = 2;
     return o;
   }();
-  SessionRouter limited{service, clock, limited_options};
+  SessionRouter limited{service, sessions, clock, limited_options};
   std::unique_ptr<TestClient> limited_client(ProtocolVersion v) { return std::make_unique<TestClient>(limited, exec, v); }
 };
 
@@ -817,7 +821,7 @@ protected:
     o.authenticator = std::make_shared<TestAuthenticator>();
     return o;
   }();
-  SessionRouter auth_broker{service, clock, auth_options};
+  SessionRouter auth_broker{service, sessions, clock, auth_options};
   std::unique_ptr<TestClient> auth_client() {
     return std::make_unique<TestClient>(auth_broker, exec, ProtocolVersion::v5);
   }
@@ -920,7 +924,8 @@ protected:
   ManualClock clock;
   storage::MemoryStore store;
   service::EmbeddedService service{exec, clock, storage::ledger_factory(store, exec)};
-  SessionRouter router{service, clock, RouterOptions{}};
+  storage::StoreSessionStore sessions{store, exec};
+  SessionRouter router{service, sessions, clock, RouterOptions{}};
 };
 
 TEST_F(SessionRouterStoreTest, V5StoreFailureIsANegativeAckAndTheClientStays) {  // MQTT 5 3.4.2.1, 3.5.2.1

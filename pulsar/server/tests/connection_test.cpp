@@ -9,6 +9,8 @@
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/server/tests/support.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::pulsar::server {
 namespace {
@@ -18,7 +20,7 @@ using test::Received;
 
 class ConnectionTest : public ::testing::Test {
 protected:
-  ConnectionTest() : service_(executor_, clock_), server_(service_, clock_, options()) {}
+  ConnectionTest() : service_(executor_, clock_), metadata_(state_, executor_), server_(service_, metadata_, clock_, options()) {}
   static ServerOptions options() {
     ServerOptions o;
     o.service_url = "pulsar://127.0.0.1:6650";
@@ -87,6 +89,9 @@ protected:
   ManualExecutor executor_;
   ManualClock clock_;
   service::EmbeddedService service_;
+  // Partition counts and schemas: the standalone store in memory.
+  storage::MemoryStore state_;
+  storage::StoreMetadataStore metadata_;
   PulsarServer server_;
   test::FakeStream stream_;
 };
