@@ -126,7 +126,8 @@ public:
   // the Store's begin_atomic/end_atomic, which the topic ledgers share (one group commit).
   // `atomic()` says whether the bracket means anything: an implementation whose session writes
   // and publishes go to different places (system topics) returns false, and runs `writes` as
-  // called (each write atomic on its own).
+  // called (each write atomic on its own); the MQTT server then writes the session record only
+  // once the message is stored (a crash in between: a duplicate on the resend, never a loss).
   virtual bool atomic() const { return false; }
   virtual void atomically(const std::function<void()>& writes) { writes(); }
 };

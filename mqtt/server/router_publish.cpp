@@ -44,6 +44,23 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     // (store_.atomically: one group commit of the store, which a crash keeps whole or not at
     // all, where the session store shares the topics' store), and PUBREC waits for both.
     auto e = conn.entry_;
+    const PacketId id = publish.packet_id;
+    if (!store_.atomic()) {
+      // A store that cannot write the two together (system topics: the session record and the
+      // message go to different topics) gets the message first and the id only once the
+      // message is stored. A crash in between makes the client's resend a second copy, never a
+      // lost message (at least once instead of exactly once across that crash).
+      this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
+                    [this, alive = std::weak_ptr<bool>(alive_), e, id, done = std::move(done)](PublishResult r) mutable {
+                      if (!r.stored() || alive.expired() || e->ended) return done(std::move(r));
+                      e->inbound_recorded.insert(id);
+                      persist(e, [r = std::move(r), done = std::move(done)](bool ok) mutable {
+                        done(ok ? std::move(r)
+                                : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+                      });
+                    });
+      return;
+    }
     struct Join {
       int pending = 2;
       PublishResult result;
@@ -56,7 +73,6 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
       }
     };
     auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
-    const PacketId id = publish.packet_id;
     store_.atomically([&] {
       this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, join](PublishResult r) {
