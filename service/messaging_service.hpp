@@ -1,8 +1,11 @@
 #pragma once
 // The messaging model the protocols talk to: Pulsar's. Topics, durable subscriptions with
-// cursors, message ids, retained messages. MQTT (and later the Pulsar protocol) call only this
-// interface; `EmbeddedService` (broker/ in this process) implements it today, a cluster
+// cursors, message ids, retained messages. Both protocol servers call only this interface for
+// messaging; `EmbeddedService` (broker/ in this process) implements it today, a cluster
 // implementation (pulsar/client to a real Pulsar cluster) will implement it for `mop proxy`.
+// What a protocol server keeps for itself is not here: MQTT sessions and wills go to
+// SessionStore (session_store.hpp), Pulsar partition counts and schemas to MetadataStore
+// (metadata_store.hpp).
 //
 // Threading: an implementation is owned by one thread. Every method is called on it, and every
 // callback and listener method runs on it, always later (posted to the executor), never inline
