@@ -113,10 +113,11 @@ int run_standalone(const Config& config) {
   // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
   // Each change is written to the metadata store (the `permissions` column family) and read back here.
   auto permissions = std::make_shared<auth::Permissions>(
-      config.superUserRoles, [&metadata_store, logger](const auth::PermissionRecord& r) {
-        metadata_store.put_permission({r.resource, r.role, r.actions}, [logger, r](Result<void, Error> done) {
-          if (!done.ok())
-            logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, done.error().to_string());
+      config.superUserRoles, [&metadata_store, logger](const auth::PermissionRecord& r, auth::Permissions::Stored stored) {
+        metadata_store.put_permission({r.resource, r.role, r.actions}, [logger, r, stored = std::move(stored)](Result<void, Error> done) {
+          if (done.ok()) return stored(std::nullopt);
+          logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, done.error().to_string());
+          stored(done.error().to_string());
         });
       });
   {
