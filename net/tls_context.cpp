@@ -153,7 +153,8 @@ Result<std::shared_ptr<asio::ssl::context>, std::string> TlsContext::build() con
     if (SSL_CTX_use_certificate_chain_file(native, options_.certificate_file.c_str()) != 1)
       return name_ + ": cannot use certificate file \"" + options_.certificate_file + "\": " + openssl_errors();
     if (SSL_CTX_use_PrivateKey_file(native, options_.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-      return name_ + ": cannot use key file \"" + options_.key_file + "\": " + openssl_errors();
+      return name_ + ": cannot use key file \"" + options_.key_file + "\" with certificate file \"" +
+             options_.certificate_file + "\": " + openssl_errors();
     if (SSL_CTX_check_private_key(native) != 1)
       return name_ + ": key file \"" + options_.key_file + "\" does not match certificate file \"" +
              options_.certificate_file + "\": " + openssl_errors();

@@ -232,6 +232,26 @@ class TransportsTest(unittest.TestCase):
         c.publish(topic, b"alive", qos=1)
         self.assertEqual(sub.get().payload, b"alive")
 
+    def test_bad_certificate_files_stop_the_start(self):
+        other_key = self.mallory[1]
+        cases = [
+            (["--mqttTlsCertificateFilePath=" + self.server[0], "--mqttTlsKeyFilePath=" + other_key],
+             "key values mismatch"),
+            (["--mqttTlsCertificateFilePath=" + os.path.join(self.dir, "missing.pem"),
+              "--mqttTlsKeyFilePath=" + self.server[1]], "cannot use certificate file"),
+            (["--mqttTlsCertificateFilePath=" + self.server[0], "--mqttTlsKeyFilePath=" + self.server[1],
+              "--mqttTlsCiphers=NO_SUCH_CIPHER"], "none of the ciphers"),
+        ]
+        for args, message in cases:
+            data = tempfile.mkdtemp(dir=self.dir)
+            r = subprocess.run([os.environ["MOP_BIN"], "standalone", "--mqttListeners=mqtt+ssl://127.0.0.1:0",
+                                "--brokerServicePort=0", "--webServicePort=0", "--dataDir=" + data] + args,
+                               capture_output=True, timeout=WAIT)
+            out = (r.stdout + r.stderr).decode("utf-8", "replace")
+            self.assertEqual(r.returncode, 1, out)
+            self.assertIn(message, out)
+            self.assertNotIn("mop-ready", out)
+
     # --- MQTT over TLS -------------------------------------------------------------------------
 
     def test_mosquitto_over_tls_reaches_plain_and_tls_subscribers(self):
