@@ -47,6 +47,9 @@ std::optional<std::string> certificate_cn(SSL* ssl) {
 // Errors that mean the peer sent something wrong (a bad TLS record or handshake, a bad or
 // oversized WebSocket frame), as opposed to a peer that just went away.
 bool is_bad_input(const error_code& ec) {
+  // A TLS peer that closes its socket without close_notify (most MQTT clients after DISCONNECT)
+  // just went away.
+  if (ec == asio::ssl::error::stream_truncated) return false;
   return ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category() ||
          ec.category() == websocket::make_error_code(websocket::error::closed).category() ||
          ec.category() == http::make_error_code(http::error::end_of_stream).category();
