@@ -77,7 +77,25 @@ struct Config {
   std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
   bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable
   std::uint16_t mqttProxyPort = 5682;
+  // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
+  std::vector<std::string> mqttAuthenticationMethods;  // "basic", "token"; tried in this order
+  bool authenticationEnabled = false;
+  std::vector<std::string> authenticationProviders;  // as written: Pulsar class names or basic/token
+  std::string anonymousUserRole;                     // empty: clients without credentials are refused
+  std::string basicAuthConf;
+  std::string tokenSecretKey;
+  std::string tokenPublicKey;
+  std::string tokenPublicAlg = "RS256";
+  std::string tokenAuthClaim = "sub";
+  std::string tokenAudienceClaim;
+  std::string tokenAudience;
+  std::uint32_t authenticationRefreshCheckSeconds = 60;
+  // Authorization (Pulsar's grants): the Pulsar port and HTTP, and MQTT (MoP's key).
+  bool authorizationEnabled = false;
+  bool mqttAuthorizationEnabled = false;
+  std::vector<std::string> superUserRoles;
+  bool authorizationAllowWildcardsMatching = false;
   bool journalSyncData = true;
   // Retention, TTL and backlog quota of every topic, with Pulsar's names and meanings.
   std::int64_t defaultRetentionTimeInMinutes = 0;  // -1: no time limit; 0: no retention
@@ -85,6 +103,8 @@ struct Config {
   std::uint32_t ttlDurationDefaultInSeconds = 0;   // 0: messages never expire
   // How often message rates (pulsar_rate_in/out, msgRateIn/Out) are computed, as Pulsar's key.
   std::uint32_t statsUpdateFrequencyInSecs = 60;
+  // Mosquitto's sys_interval: seconds between updates of the MQTT `$SYS/broker/...` topics; 0 = off.
+  std::uint32_t sysInterval = 0;
   std::int64_t backlogQuotaDefaultLimitBytes = -1;  // -1: no quota
   bool backlogQuotaEviction = false;  // backlogQuotaDefaultRetentionPolicy: consumer_backlog_eviction (else producer_exception)
   bool allowAutoTopicCreation = true;
@@ -138,6 +158,9 @@ struct Config {
 
   // MQTT listeners run only if messagingProtocols lists "mqtt".
   bool serves_mqtt() const;
+  // authenticationProviders as method names ("basic", "token"), in order; Pulsar's class names
+  // AuthenticationProviderBasic / AuthenticationProviderToken map to them.
+  std::vector<std::string> pulsar_authentication_methods() const;
   // The host to hand to clients for `listener`: advertisedAddress, or else the listener's host.
   std::string advertised_host(const Listener& listener) const;
 

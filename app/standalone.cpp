@@ -14,18 +14,24 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/asio_executor.hpp"
+#include "app/authentication.hpp"
 #include "app/ready_line.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
+#include "http/permissions.hpp"
 #include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "net/tls_context.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "mqtt/server/sys_topics.hpp"
+#include "mqtt/server/token_authenticator.hpp"
 #include "pulsar/server/batch_unpacker.hpp"
+#include "pulsar/server/credentials_authentication.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
@@ -108,7 +114,35 @@ int run_standalone(const Config& config) {
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
                config.journalSyncData);
 
+  auto authentication = build_authentication(config);
+  if (!authentication.ok()) {
+    logger->critical("authentication: {}", authentication.error());
+    return 2;
+  }
+  // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
+  // Each change is written to the store (the `permissions` column family) and read back here.
+  auto permissions = std::make_shared<auth::Permissions>(
+      config.superUserRoles, [&service, logger](const auth::PermissionRecord& r) {
+        service.put_permission({r.resource, r.role, r.actions}, [logger, r](std::error_code ec) {
+          if (ec) logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, ec.message());
+        });
+      });
+  {
+    std::vector<auth::PermissionRecord> stored;
+    for (auto& r : service.load_permissions()) stored.push_back({std::move(r.resource), std::move(r.role), r.actions});
+    permissions->load(stored);
+    if (!stored.empty()) logger->info("{} grants restored", stored.size());
+  }
   mqtt::RouterOptions options;
+  options.login = authentication->mqtt;
+  if (config.mqttAuthorizationEnabled) {
+    options.permissions = permissions;
+    options.allow_wildcard_filters = config.authorizationAllowWildcardsMatching;
+  }
+  if (authentication->mqtt_token)
+    options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication->mqtt_token, clock);
+  if (options.login)
+    logger->info("MQTT authentication on: methods {}", fmt::join(config.mqttAuthenticationMethods, ", "));
   options.defaults.domain = config.defaultTopicDomain == TopicDomain::persistent
                                 ? service::TopicDomain::persistent
                                 : service::TopicDomain::non_persistent;
@@ -226,6 +260,14 @@ int run_standalone(const Config& config) {
   pulsar_options.deduplication = config.brokerDeduplicationEnabled;
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
+  pulsar_options.auth_refresh_check = std::chrono::seconds(config.authenticationRefreshCheckSeconds);
+  std::unique_ptr<pulsar::server::CredentialsAuthentication> pulsar_auth;
+  if (authentication->pulsar) {
+    pulsar_auth = std::make_unique<pulsar::server::CredentialsAuthentication>(authentication->pulsar, clock);
+    pulsar_options.authentication_provider = pulsar_auth.get();
+    logger->info("Pulsar authentication on: methods {}", fmt::join(config.pulsar_authentication_methods(), ", "));
+  }
+  if (config.authorizationEnabled) pulsar_options.permissions = permissions.get();
   pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
@@ -325,13 +367,18 @@ int run_standalone(const Config& config) {
   http::MetricsSources metrics;
   metrics.broker = &service.broker();
   metrics.rates = &rates;
+  metrics.data_dir = config.dataDir;
   metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
                        {"http", [&web] { return web.connection_count(); }}};
+  http::NamespaceRegistry namespace_registry;
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
-                                     config.defaultNamespace};
+                                     config.defaultNamespace, &namespace_registry, &pulsar_server.partitioned(),
+                                     &pulsar_server, config.serves_mqtt() ? &router : nullptr};
   http::add_web_routes(web_routes, web_context);
+  const http::PermissionsContext permissions_context{*permissions, authentication->pulsar, clock};
+  http::add_permission_routes(web_routes, permissions_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
   // One line, whole, at the start of a line of stdout (where the log also goes): the log sink is
@@ -343,9 +390,9 @@ int run_standalone(const Config& config) {
   std::fflush(stdout);
 
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
-  // checks are (and on every acknowledgement for retention).
+  // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
+  // through the admin API may bring them (a topic without either returns at once).
   boost::asio::steady_timer expiry(io);
-  const bool expires = policies.ttl_ms > 0 || policies.retention_time_ms > 0;
   std::function<void()> schedule_expiry = [&] {
     expiry.expires_after(std::chrono::seconds(10));
     expiry.async_wait([&](boost::system::error_code ec) {
@@ -354,7 +401,19 @@ int run_standalone(const Config& config) {
       schedule_expiry();
     });
   };
-  if (expires) schedule_expiry();
+  schedule_expiry();
+
+  // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
+  mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
+  boost::asio::steady_timer sys_timer(io);
+  std::function<void()> schedule_sys = [&] {
+    sys_topics.publish(std::chrono::steady_clock::now());
+    sys_timer.expires_after(std::chrono::seconds(config.sysInterval));
+    sys_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) schedule_sys();
+    });
+  };
+  if (config.sysInterval > 0 && config.serves_mqtt()) schedule_sys();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
@@ -367,6 +426,7 @@ int run_standalone(const Config& config) {
     stats_timer.cancel();
     router.shutdown();
     expiry.cancel();
+    sys_timer.cancel();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.

@@ -54,6 +54,8 @@ public:
   virtual void delete_will(const std::string& client_id, PersistCallback done) = 0;
   // Pulsar topic metadata: partition counts and schemas, by topic name (put replaces).
   virtual void put_partitioned_topic(service::PartitionedTopicRecord record, PersistCallback done) = 0;
+  // A grant; actions 0 deletes it.
+  virtual void put_permission(service::PermissionRecord record, PersistCallback done) = 0;
   virtual void put_schema(service::SchemaRecord schema, PersistCallback done) = 0;
   // Runs `writes` (synchronous code issuing writes through this persistence and the ledgers)
   // so that the writes it issues are stored atomically: a crash keeps all or none of them.
@@ -76,6 +78,7 @@ public:
     std::vector<service::SessionRecord> sessions;  // by client id
     std::vector<service::WillRecord> wills;        // by client id
     std::vector<service::PartitionedTopicRecord> partitioned_topics;  // by name
+    std::vector<service::PermissionRecord> permissions;  // by resource, role
     std::vector<service::SchemaRecord> schemas;                       // by topic name
     // Written with the log entries (Message::dedup), by topic then producer.
     std::vector<service::ProducerSequenceRecord> producer_sequences;

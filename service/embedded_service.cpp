@@ -411,6 +411,30 @@ void EmbeddedService::put_partitioned_topic(PartitionedTopicRecord record, State
   }
 }
 
+void EmbeddedService::put_permission(PermissionRecord record, StateCallback done) {
+  auto finish = [this, alive = std::weak_ptr<bool>(alive_), record, done = std::move(done)](std::error_code ec) mutable {
+    if (alive.expired()) return;
+    if (!ec) {
+      std::pair key{record.resource, record.role};
+      if (record.actions == 0) permissions_.erase(key);
+      else permissions_.insert_or_assign(std::move(key), std::move(record));
+    }
+    if (done) done(ec);
+  };
+  if (persistence_ != nullptr) {
+    persistence_->put_permission(std::move(record), std::move(finish));
+  } else {
+    post([finish = std::move(finish)]() mutable { finish({}); });
+  }
+}
+
+std::vector<PermissionRecord> EmbeddedService::load_permissions() {
+  std::vector<PermissionRecord> out;
+  out.reserve(permissions_.size());
+  for (const auto& [key, r] : permissions_) out.push_back(r);
+  return out;
+}
+
 std::vector<PartitionedTopicRecord> EmbeddedService::load_partitioned_topics() {
   std::vector<PartitionedTopicRecord> out;
   out.reserve(partitioned_.size());
@@ -460,6 +484,10 @@ Result<void, Error> EmbeddedService::restore() {
   for (auto& p : restored.partitioned_topics) {
     auto name = p.topic;
     partitioned_.insert_or_assign(std::move(name), std::move(p));
+  }
+  for (auto& p : restored.permissions) {
+    std::pair key{p.resource, p.role};
+    permissions_.insert_or_assign(std::move(key), std::move(p));
   }
   for (auto& sc : restored.schemas) {
     auto name = sc.topic;

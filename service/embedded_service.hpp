@@ -70,6 +70,8 @@ public:
   std::vector<WillRecord> load_wills() override;
   void put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) override;
   std::vector<PartitionedTopicRecord> load_partitioned_topics() override;
+  void put_permission(PermissionRecord record, StateCallback done) override;
+  std::vector<PermissionRecord> load_permissions() override;
   void put_schema(SchemaRecord schema, StateCallback done) override;
   std::vector<SchemaRecord> load_schemas() override;
   std::vector<ProducerSequenceRecord> load_producer_sequences() override;
@@ -122,6 +124,7 @@ private:
   std::map<std::string, WillRecord> wills_;
   // Pulsar topic metadata, the same way (by topic name); producer sequences as restored.
   std::map<std::string, PartitionedTopicRecord> partitioned_;
+  std::map<std::pair<std::string, std::string>, PermissionRecord> permissions_;  // by resource, role
   std::map<std::string, SchemaRecord> schemas_;
   std::vector<ProducerSequenceRecord> producer_sequences_;
   BatchUnpacker unpacker_;

@@ -148,6 +148,15 @@ struct PartitionedTopicRecord {
   auto operator<=>(const PartitionedTopicRecord&) const = default;
 };
 
+// A grant (authorization): `actions` (bits: 1 produce, 2 consume) of `role` on `resource`, a
+// namespace ("tenant/ns") or a topic's full name; actions 0 = no grant (deleted).
+struct PermissionRecord {
+  std::string resource;
+  std::string role;
+  std::uint8_t actions = 0;
+  auto operator<=>(const PermissionRecord&) const = default;
+};
+
 // A topic's schema as a Pulsar client declared it (Pulsar's Schema: type, name, data,
 // properties), with the version the broker gave it.
 struct SchemaRecord {
@@ -307,6 +316,9 @@ public:
   // error (nothing changed then), load_* return what was written successfully, by topic name.
   virtual void put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) = 0;
   virtual std::vector<PartitionedTopicRecord> load_partitioned_topics() = 0;
+  // Grants (auth::Permissions): written (actions 0: deleted) and read back at start.
+  virtual void put_permission(PermissionRecord record, StateCallback done) = 0;
+  virtual std::vector<PermissionRecord> load_permissions() = 0;
   virtual void put_schema(SchemaRecord schema, StateCallback done) = 0;
   virtual std::vector<SchemaRecord> load_schemas() = 0;
   // Producer sequence ids as restored at start (written with the entries, see Message::dedup), by topic then producer. Later publishes do not change it: the

@@ -112,6 +112,16 @@ void StorePersistence::put_partitioned_topic(service::PartitionedTopicRecord rec
   write(std::move(b), "storing a partitioned topic", std::move(done));
 }
 
+void StorePersistence::put_permission(service::PermissionRecord record, broker::PersistCallback done) {
+  Batch b;
+  if (record.actions == 0) {
+    b.delete_permission(std::move(record.resource), std::move(record.role));
+  } else {
+    b.put_permission(std::move(record));
+  }
+  write(std::move(b), "storing a permission", std::move(done));
+}
+
 void StorePersistence::put_schema(service::SchemaRecord schema, broker::PersistCallback done) {
   Batch b;
   b.put_schema(std::move(schema));
@@ -179,6 +189,9 @@ Result<void, Error> StorePersistence::load(Restored& out) {
   auto schemas = store_.schemas();
   if (!schemas.ok()) return schemas.error();
   out.partitioned_topics = std::move(*partitioned);
+  auto permissions = store_.permissions();
+  if (!permissions.ok()) return permissions.error();
+  out.permissions = std::move(*permissions);
   out.schemas = std::move(*schemas);
   return {};
 }

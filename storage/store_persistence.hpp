@@ -34,6 +34,7 @@ public:
   void put_will(service::WillRecord will, broker::PersistCallback done) override;
   void delete_will(const std::string& client_id, broker::PersistCallback done) override;
   void put_partitioned_topic(service::PartitionedTopicRecord record, broker::PersistCallback done) override;
+  void put_permission(service::PermissionRecord record, broker::PersistCallback done) override;
   void put_schema(service::SchemaRecord schema, broker::PersistCallback done) override;
   // The store's begin_atomic/end_atomic around `writes`: the ledgers write to the same store.
   void atomically(const std::function<void()>& writes) override;

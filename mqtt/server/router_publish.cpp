@@ -25,6 +25,10 @@ PublishResult publish_result(std::error_code ec, service::MessagingService& svc,
 
 }  // namespace
 
+bool SessionRouter::may(const std::string& role, auth::Action action, const TopicName& topic) const {
+  return !options_.permissions || options_.permissions->can(role, action, topic.tenant(), topic.ns(), topic.str());
+}
+
 void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done) {
   if (!conn.last_pulsar_topic_ || publish.topic != conn.last_topic_) {
     conn.last_pulsar_topic_ = mapper_.to_pulsar(publish.topic);
@@ -34,6 +38,18 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     logger()->warn("client {}: topic '{}' names no Pulsar topic (persistent://tenant/namespace/name)",
                    conn.protocol().client_id(), publish.topic);
     conn.protocol().terminate(CloseReason::protocol_error);
+    return;
+  }
+  if (!may(conn.role_, auth::Action::produce, *conn.last_pulsar_topic_)) {
+    const std::string why = "role '" + conn.role_ + "' may not produce to " + conn.last_pulsar_topic_->str();
+    logger()->warn("client {}: publish refused: {}", conn.protocol().client_id(), why);
+    // MQTT 5 QoS 1/2: PUBACK / PUBREC 0x87 and the client stays; otherwise (3.1.1, QoS 0) there is
+    // no negative answer, so the connection closes (MQTT 5: DISCONNECT 0x87).
+    if (done && publish.qos > 0 && conn.protocol().version() == ProtocolVersion::v5) {
+      done(PublishResult{ReasonCode::not_authorized, why});
+    } else {
+      conn.protocol().terminate(CloseReason::not_authorized);
+    }
     return;
   }
   if (publish.qos == 2 && done && conn.entry_ && conn.entry_->session->expiry_interval() != 0) {
@@ -79,6 +95,16 @@ void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::func
   // take the next message with that id for a duplicate and drop it.
   if (!conn.entry_ || conn.entry_->inbound_recorded.erase(id) == 0) return done();
   persist(conn.entry_, [done = std::move(done)](bool) { done(); });
+}
+
+void SessionRouter::publish_system(const std::string& topic, const std::string& payload) {
+  const auto pulsar = mapper_.to_pulsar(topic);
+  if (!pulsar) return;
+  Publish p;
+  p.retain = true;
+  p.topic = topic;
+  p.payload = Payload::copy_of(std::string_view(payload));
+  publish(*pulsar, "$SYS", p, {});
 }
 
 void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done) {

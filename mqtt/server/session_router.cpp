@@ -31,6 +31,39 @@ std::size_t SessionRouter::subscription_count() const {
   return n;
 }
 
+std::vector<SessionRouter::ClientInfo> SessionRouter::clients() const {
+  std::vector<ClientInfo> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, entry] : sessions_) {
+    ClientInfo c;
+    c.client_id = id;
+    c.connected = entry->conn != nullptr;
+    c.version = entry->version;
+    c.clean_start = entry->clean_start;
+    for (const auto& [filter, _] : entry->session->subscriptions()) c.filters.push_back(filter);
+    c.inflight = entry->session->inflight_count();
+    if (c.connected) {
+      c.peer = entry->conn->stream().peer();
+      c.keep_alive_seconds = static_cast<std::uint16_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(entry->conn->protocol().keep_alive()).count());
+      c.connected_at_ms = entry->connected_at_ms;
+    } else {
+      c.disconnected_at_ms = entry->disconnected_at_ms;
+    }
+    out.push_back(std::move(c));
+  }
+  std::sort(out.begin(), out.end(), [](const ClientInfo& a, const ClientInfo& b) { return a.client_id < b.client_id; });
+  return out;
+}
+
+bool SessionRouter::disconnect_client(const std::string& client_id) {
+  const auto it = sessions_.find(client_id);
+  if (it == sessions_.end() || it->second->conn == nullptr) return false;
+  logger()->info("client {}: disconnected by an administrator", client_id);
+  it->second->conn->protocol().terminate(CloseReason::administrative_action);
+  return true;
+}
+
 void SessionRouter::connection_destroyed(ClientConnection& conn) { connections_.erase(&conn); }
 
 void SessionRouter::shutdown() {

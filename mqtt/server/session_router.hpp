@@ -23,6 +23,7 @@
 // README for what is stored when, and why.
 //
 // Thread: everything here is owned by one thread, the service's.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "auth/permissions.hpp"
+#include "auth/provider.hpp"
 #include "core/clock.hpp"
 #include "mqtt/server/enhanced_authenticator.hpp"
 #include "mqtt/server/client_connection.hpp"
@@ -61,6 +64,14 @@ struct RouterOptions {
   std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
+  // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
+  // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
+  // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
+  std::shared_ptr<const auth::Authenticator> login;
+  // mqttAuthorizationEnabled: PUBLISH needs produce, SUBSCRIBE consume on the topic (a wildcard
+  // filter: on its namespace, unless allow_wildcard_filters); null = no checks.
+  std::shared_ptr<const auth::Permissions> permissions;
+  bool allow_wildcard_filters = false;  // authorizationAllowWildcardsMatching
 };
 
 class SessionRouter final : public service::TopicListener {
@@ -94,6 +105,30 @@ public:
   std::size_t maximum_client_count() const { return max_live_connections_; }
   std::size_t subscription_count() const;
   const PublishCounters& publish_counters() const { return counters_; }
+  // Connections ended, by CloseReason (mop_disconnects_total).
+  static constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::administrative_action) + 1;
+  const std::array<std::uint64_t, kCloseReasons>& close_counts() const { return closes_; }
+  // One MQTT session as the admin API shows it (http/mqtt_admin.cpp).
+  struct ClientInfo {
+    std::string client_id;
+    bool connected = false;
+    std::string peer;  // address:port while connected
+    ProtocolVersion version = ProtocolVersion::v311;
+    std::uint16_t keep_alive_seconds = 0;
+    bool clean_start = true;
+    std::vector<std::string> filters;
+    std::size_t inflight = 0;  // QoS 1/2 deliveries not yet acknowledged by the client
+    std::uint64_t connected_at_ms = 0;     // wall clock, while connected
+    std::uint64_t disconnected_at_ms = 0;  // wall clock, while not
+  };
+  // Every session, connected or kept for a client that is away, by client id.
+  std::vector<ClientInfo> clients() const;
+  // Closes the client's connection as an operator's action (MQTT 5: DISCONNECT 0x98; its will
+  // is published, its session kept as its CONNECT asked). False if it is not connected.
+  bool disconnect_client(const std::string& client_id);
+  // The broker's own retained QoS 0 message on the MQTT topic `topic` (SysTopics' `$SYS/...`),
+  // routed as a client's publish is (router_publish.cpp).
+  void publish_system(const std::string& topic, const std::string& payload);
 
   // service::TopicListener (router_subscribe.cpp): wildcard filters pick the new topic up.
   void on_topic_created(const service::TopicName& topic) override;
@@ -109,6 +144,9 @@ public:
   bool supports_auth_method(const std::string& method) const;
   // The connection ended (DISCONNECT, network loss, protocol error, takeover, shutdown).
   void handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail);
+  // Authorization (router_publish.cpp / router_subscribe.cpp): may `role` produce to / consume
+  // from `topic`? Always true without RouterOptions::permissions.
+  bool may(const std::string& role, auth::Action action, const service::TopicName& topic) const;
   // router_publish.cpp: PUBLISH in (`done` runs once it is stored), PUBREL in.
   void handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done);
   void handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done);
@@ -187,6 +225,7 @@ private:
   std::uint64_t total_connections_ = 0;
   std::size_t max_live_connections_ = 0;
   PublishCounters counters_;
+  std::array<std::uint64_t, kCloseReasons> closes_{};
   bool shutting_down_ = false;  // shutdown() ran: CONNECTs get 0x89 Server busy
   // Namespaces watched for new topics, and the sessions with filters in each.
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;

@@ -26,6 +26,11 @@ public:
   // Creates it (known at once) and stores it; `done` runs once durable, or with the error (the
   // topic is then forgotten again).
   void create(const service::TopicName& base, std::uint32_t partitions, std::function<void(std::error_code)> done);
+  // Sets the partition count of an existing partitioned topic (Pulsar only lets it grow: the
+  // caller checks), known at once and stored; on error the previous count is back.
+  void update(const service::TopicName& base, std::uint32_t partitions, std::function<void(std::error_code)> done);
+  // Every partitioned topic (full base name, partitions), by name.
+  std::vector<std::pair<std::string, std::uint32_t>> list() const;
   // `done` runs once the topic's partition count is durable: at once, or with the outcome of the
   // write still storing it.
   void when_stored(const service::TopicName& base, std::function<void(std::error_code)> done);
@@ -33,6 +38,9 @@ public:
   bool is_partition_of_partitioned(const service::TopicName& topic) const;
 
 private:
+  void store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
+             std::function<void(std::error_code)> done);
+
   service::MessagingService& service_;
   std::unordered_map<std::string, std::uint32_t> partitioned_;
   // Completions waiting for a count still being written, by base name.

@@ -26,6 +26,15 @@ void PulsarServer::close_consumers_of(const service::TopicName& topic, const std
   for (auto* c : all) c->close_consumers_of(topic, subscription, why);
 }
 
+std::size_t PulsarServer::unload(const service::TopicName& topic) {
+  std::vector<Connection*> all;
+  all.reserve(connections_.size());
+  for (const auto& [serial, c] : connections_) all.push_back(c);
+  std::size_t closed = 0;
+  for (auto* c : all) closed += c->unload(topic);
+  return closed;
+}
+
 void PulsarServer::shutdown() {
   shutting_down_ = true;
   producers_.stop_promoting();

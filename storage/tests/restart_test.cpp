@@ -58,6 +58,9 @@ public:
   void delete_session(const std::string& c, broker::PersistCallback d) override { inner_.delete_session(c, std::move(d)); }
   void put_will(service::WillRecord w, broker::PersistCallback d) override { inner_.put_will(std::move(w), std::move(d)); }
   void delete_will(const std::string& c, broker::PersistCallback d) override { inner_.delete_will(c, std::move(d)); }
+  void put_permission(service::PermissionRecord r, broker::PersistCallback d) override {
+    inner_.put_permission(std::move(r), std::move(d));
+  }
   void put_partitioned_topic(service::PartitionedTopicRecord r, broker::PersistCallback d) override {
     inner_.put_partitioned_topic(std::move(r), std::move(d));
   }

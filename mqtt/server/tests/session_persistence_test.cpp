@@ -56,6 +56,9 @@ public:
   void delete_will(const std::string& id, broker::PersistCallback done) override {
     run([this, id, done = std::move(done)]() mutable { real_.delete_will(id, std::move(done)); });
   }
+  void put_permission(service::PermissionRecord r, broker::PersistCallback done) override {
+    run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_permission(std::move(r), std::move(done)); });
+  }
   void put_partitioned_topic(service::PartitionedTopicRecord r, broker::PersistCallback done) override {
     run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_partitioned_topic(std::move(r), std::move(done)); });
   }

@@ -25,6 +25,9 @@ void Connection::on_subscribe(const Frame& f) {
   if (consumers_.contains(q.consumer_id())) return send_success(q.request_id());  // a retry
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!authorized(auth::Action::consume, *topic))
+    return send_error(q.request_id(), proto::AuthorizationError,
+                      "Role " + role_ + " is not authorized to consume from " + topic->str());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   service::SubscriptionOptions opts;
   opts.type = to_service(q.subtype());
@@ -158,6 +161,22 @@ void Connection::close_consumers_of(const service::TopicName& topic, const std::
     if (consumer->topic == topic && consumer->subscription == subscription) ids.push_back(id);
   }
   for (const auto id : ids) close_consumer_from_server(id, why);
+}
+
+std::size_t Connection::unload(const service::TopicName& topic) {
+  std::vector<std::uint64_t> producers, consumers;
+  for (const auto& [id, p] : producers_) {
+    if (p.topic == topic) producers.push_back(id);
+  }
+  for (const auto& [id, consumer] : consumers_) {
+    if (consumer->topic == topic) consumers.push_back(id);
+  }
+  for (const auto id : producers) {
+    server_.producers().remove(topic, *this, id);
+    close_producer_from_server(id);
+  }
+  for (const auto id : consumers) close_consumer_from_server(id, "topic unloaded");
+  return producers.size() + consumers.size();
 }
 
 void Connection::close_consumer_from_server(std::uint64_t consumer_id, std::string_view why) {

@@ -14,6 +14,9 @@ void Connection::on_producer(const Frame& f) {
   }
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!authorized(auth::Action::produce, *topic))
+    return send_error(q.request_id(), proto::AuthorizationError,
+                      "Role " + role_ + " is not authorized to produce to " + topic->str());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   std::string name = q.has_producer_name() && !q.producer_name().empty() ? q.producer_name() : server_.next_producer_name();
   std::string why;
