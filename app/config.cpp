@@ -557,10 +557,12 @@ std::vector<KeySpec> make_key_specs() {
       "user name or password gets CONNACK 0x86 (MQTT 3.1.1: return code 4), a client without "
       "credentials 0x87 (code 5) unless anonymousUserRole is set."));
   keys.push_back(list_key(
-      "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token",
+      "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token, tls",
       "MQTT authentication methods, tried in the order written, as in MoP. basic: the CONNECT's user "
       "name and password against basicAuthConf; token: the CONNECT's password is a JWT (the user name "
-      "is ignored). MQTT 5 clients may also use enhanced authentication with method token."));
+      "is ignored); tls (Pulsar's AuthenticationProviderTls): a client without a password whose "
+      "certificate an mqtt+ssl:// or ws+ssl:// listener verified (mTLS) has the certificate's common "
+      "name as its role. MQTT 5 clients may also use enhanced authentication with method token."));
   keys.push_back(bool_key(
       "authenticationEnabled", &Config::authenticationEnabled,
       "Require Pulsar clients (brokerServicePort) to authenticate with one of "
@@ -1089,11 +1091,11 @@ Config::Problems Config::validate() const {
     if (mqttAuthenticationMethods.empty())
       error("mqttAuthenticationMethods", from("mqttAuthenticationEnabled") +
                                              ": mqttAuthenticationEnabled=true needs mqttAuthenticationMethods "
-                                             "(basic, token)");
+                                             "(basic, token, tls)");
     for (const auto& m : mqttAuthenticationMethods)
-      if (m != "basic" && m != "token")
+      if (m != "basic" && m != "token" && m != "tls")
         error("mqttAuthenticationMethods", from("mqttAuthenticationMethods") + ": method \"" + m +
-                                               "\" is not supported (basic, token)");
+                                               "\" is not supported (basic, token, tls)");
   }
   if (authenticationEnabled) {
     if (authenticationProviders.empty())

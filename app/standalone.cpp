@@ -135,6 +135,7 @@ int run_standalone(const Config& config) {
   }
   mqtt::RouterOptions options;
   options.login = authentication->mqtt;
+  options.tls_login = authentication->mqtt_tls;
   if (config.mqttAuthorizationEnabled) {
     options.permissions = permissions;
     options.allow_wildcard_filters = config.authorizationAllowWildcardsMatching;

@@ -542,6 +542,18 @@ TEST(ConfigValidate, AuthenticationNeedsMethodsAndTheirKeys) {
   EXPECT_THAT(errs[0].message, HasSubstr("needs authenticationEnabled"));
 }
 
+TEST(ConfigValidate, TlsAuthenticationMethodNeedsNoKeysButPulsarsTlsProviderIsRefused) {
+  // mTLS as MQTT authentication (Pulsar's method name `tls`): the listener's trusted CAs do the
+  // checking, so no basicAuthConf or token key is needed.
+  const Config c = load_ok("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=tls\n");
+  EXPECT_EQ(c.mqttAuthenticationMethods, (std::vector<std::string>{"tls"}));
+  const auto errs = load_err(
+      "authenticationEnabled=true\n"
+      "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderTls\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "authenticationProviders");
+}
+
 TEST(ConfigValidate, AdvertisedAddressDefaultsToListenerHost) {
   Config c = load_ok("");
   EXPECT_EQ(c.advertised_host(c.mqttListeners[0]), "127.0.0.1");

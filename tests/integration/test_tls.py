@@ -396,6 +396,57 @@ class TransportsTest(unittest.TestCase):
         c = self.paho(self.mtls_tls, tls=tls_client_context(self.ca[1], self.alice))
         self.assertEqual(c.connect()[0], 0)
 
+    def test_mtls_certificate_common_name_is_the_role_with_authentication_on(self):
+        """mqttAuthenticationMethods=tls: a verified client certificate without a password
+        authenticates as its common name; no certificate is no credentials (return code 5 /
+        0x87). Authorization shows the role is the CN: alice (a super user) may subscribe,
+        bob (a certificate from the same CA, no grants) may not."""
+        bob = make_cert(self.dir, "bob", "bob", self.ca)
+
+        def auth_args(port, data_dir):
+            return ["--mqttListeners=mqtt+ssl://127.0.0.1:0",
+                    "--dataDir=" + data_dir, "--logLevel=debug",
+                    "--mqttTlsCertificateFilePath=" + self.server[0], "--mqttTlsKeyFilePath=" + self.server[1],
+                    "--mqttTlsTrustCertsFilePath=" + self.ca[1],
+                    "--mqttAuthenticationEnabled=true", "--mqttAuthenticationMethods=tls",
+                    "--mqttAuthorizationEnabled=true", "--superUserRoles=alice"]
+
+        broker = harness.Broker(mop_args=auth_args).start()
+        try:
+            port = broker.ready["mqtt"][0]["port"]
+            topic = "tls/role/" + uuid.uuid4().hex
+            base = [MOSQ_PUB, "-h", "127.0.0.1", "-p", str(port), "--cafile", self.ca[1], "-t", topic, "-m", "x"]
+            r = subprocess.run(base + ["-i", "alice-pub", "--cert", self.alice[0], "--key", self.alice[1]],
+                               capture_output=True, timeout=WAIT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(self.log_has(broker, "id=alice-pub peer="), broker.log_text(tail=30))
+            self.assertRegex(broker.log_text(), r"client connected: id=alice-pub .* role=alice\b")
+            # No certificate, no password: MQTT 3.1.1 return code 5, MQTT 5 reason code 0x87.
+            for version, message in (("mqttv311", "not authorised"), ("mqttv5", "Not authorized")):
+                r = subprocess.run(base + ["-i", "nocert-" + version, "-V", version], capture_output=True,
+                                   timeout=WAIT)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(message, (r.stdout + r.stderr).decode(), r)
+            self.assertTrue(self.log_has(broker, "client nocert-mqttv311: authentication refused"),
+                            broker.log_text(tail=30))
+            # The role is the certificate's CN: the super user alice may subscribe, bob may not.
+            alice = self.paho(port, tls=tls_client_context(self.ca[1], self.alice))
+            self.assertEqual(alice.connect()[0], 0)
+            self.assertEqual(alice.subscribe(topic), [1])
+            bob_client = self.paho(port, tls=tls_client_context(self.ca[1], bob))
+            self.assertEqual(bob_client.connect()[0], 0)
+            self.assertEqual(bob_client.subscribe(topic), [0x80])
+            self.assertRegex(broker.log_text(), r"role=bob\b")
+        finally:
+            for c in self.clients:
+                try:
+                    c.disconnect()
+                except Exception:
+                    pass
+            self.clients = []
+            broker.stop()
+            broker.cleanup()
+
     def test_mtls_certificate_files_are_reloaded_when_they_change(self):
         def served_subject():
             r = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % self.mtls_tls, "-CAfile",
