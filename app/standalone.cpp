@@ -37,6 +37,7 @@
 #include "storage/rocks_store.hpp"
 #include "storage/store_ledger.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::app {
 
@@ -89,6 +90,9 @@ int run_standalone(const Config& config) {
   }
   storage::RocksStore& store = **opened;
   storage::StorePersistence persistence(store, executor);
+  // The protocols' own state, in the same store: MQTT sessions and wills, Pulsar topic metadata.
+  storage::StoreSessionStore session_store(store, executor);
+  storage::StoreMetadataStore metadata_store(store, executor);
   service::EmbeddedService service(executor, clock, storage::ledger_factory(store, executor), &persistence);
   // Pulsar batch entries reach MQTT subscribers message by message.
   service.set_batch_unpacker([max = static_cast<std::size_t>(config.maxMessageSize)](const service::Message& batch) {
@@ -102,7 +106,14 @@ int run_standalone(const Config& config) {
   policies.backlog_policy = config.backlogQuotaEviction ? broker::TopicPolicies::BacklogPolicy::consumer_backlog_eviction
                                                         : broker::TopicPolicies::BacklogPolicy::producer_exception;
   service.set_policies(policies);
-  if (const auto restored = service.restore(); !restored.ok()) {
+  // Everything stored is read back before any listener opens; a record that cannot be read stops
+  // the start (serving without it would lose acknowledged state).
+  Result<void, Error> restored = service.restore();
+  auto sessions = session_store.read();
+  auto metadata = metadata_store.read();
+  if (restored.ok() && !sessions.ok()) restored = sessions.error();
+  if (restored.ok() && !metadata.ok()) restored = metadata.error();
+  if (!restored.ok()) {
     logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.error().message,
                      restored.error().code.message());
     logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs what "
@@ -120,16 +131,17 @@ int run_standalone(const Config& config) {
     return 2;
   }
   // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
-  // Each change is written to the store (the `permissions` column family) and read back here.
+  // Each change is written to the metadata store (the `permissions` column family) and read back here.
   auto permissions = std::make_shared<auth::Permissions>(
-      config.superUserRoles, [&service, logger](const auth::PermissionRecord& r) {
-        service.put_permission({r.resource, r.role, r.actions}, [logger, r](std::error_code ec) {
-          if (ec) logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, ec.message());
+      config.superUserRoles, [&metadata_store, logger](const auth::PermissionRecord& r) {
+        metadata_store.put_permission({r.resource, r.role, r.actions}, [logger, r](Result<void, Error> done) {
+          if (!done.ok())
+            logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, done.error().to_string());
         });
       });
   {
     std::vector<auth::PermissionRecord> stored;
-    for (auto& r : service.load_permissions()) stored.push_back({std::move(r.resource), std::move(r.role), r.actions});
+    for (auto& r : metadata->permissions) stored.push_back({std::move(r.resource), std::move(r.role), r.actions});
     permissions->load(stored);
     if (!stored.empty()) logger->info("{} grants restored", stored.size());
   }
@@ -154,7 +166,8 @@ int run_standalone(const Config& config) {
   options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
   options.limits.server_keep_alive = config.mqttServerKeepAlive;
   options.max_connections = config.mqttMaxConnections;
-  mqtt::SessionRouter router(service, clock, options);
+  mqtt::SessionRouter router(service, session_store, clock, options);
+  router.restore(std::move(*sessions));
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
   // listeners stop reading from their sockets (see net::ReadGate).
   net::ReadGate read_gate;
@@ -269,7 +282,8 @@ int run_standalone(const Config& config) {
     logger->info("Pulsar authentication on: methods {}", fmt::join(config.pulsar_authentication_methods(), ", "));
   }
   if (config.authorizationEnabled) pulsar_options.permissions = permissions.get();
-  pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
+  pulsar::server::PulsarServer pulsar_server(service, metadata_store, clock, pulsar_options);
+  pulsar_server.restore(*metadata);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
   pulsar_tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,

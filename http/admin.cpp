@@ -46,9 +46,9 @@ void get_metrics(const WebContext& c, const Request&, const Params&, Respond res
 
 // GET /admin/v2/brokers/health: a real publish and consume (HealthCheck).
 void get_health(const WebContext& c, const Request&, const Params&, Respond respond) {
-  c.health.run([respond = std::move(respond)](std::optional<std::string> error) {
-    if (!error) return respond(text_response(200, "ok"));
-    respond(error_response(500, *error));
+  c.health.run([respond = std::move(respond)](Result<void, std::string> healthy) {
+    if (healthy.ok()) return respond(text_response(200, "ok"));
+    respond(error_response(500, healthy.error()));
   });
 }
 

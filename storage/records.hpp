@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "service/messaging_service.hpp"
+#include "service/metadata_store.hpp"
+#include "service/session_store.hpp"
 
 namespace mop::storage {
 

@@ -59,15 +59,15 @@ void SessionRouter::persist(const std::shared_ptr<SessionEntry>& entry, std::fun
     if (done) done(true);
     return;
   }
-  auto finish = [id = entry->session->client_id(), done = std::move(done)](std::error_code ec) {
-    if (ec) logger()->error("client {}: session state not stored: {}", id, ec.message());
-    if (done) done(!ec);
+  auto finish = [id = entry->session->client_id(), done = std::move(done)](Result<void, Error> r) {
+    if (!r.ok()) logger()->error("client {}: session state not stored: {}", id, r.error().to_string());
+    if (done) done(r.ok());
   };
   entry->stored = keep;
   if (keep)
-    service_.put_session(record_of(*entry), std::move(finish));
+    store_.put_session(record_of(*entry), std::move(finish));
   else
-    service_.delete_session(entry->session->client_id(), std::move(finish));
+    store_.delete_session(entry->session->client_id(), std::move(finish));
 }
 
 void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n) {
@@ -85,11 +85,11 @@ void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size
   });
 }
 
-void SessionRouter::restore() {
+void SessionRouter::restore(service::SessionSnapshot restored) {
   const TimePoint now = clock_.now();
   const std::uint64_t wall = clock_.wall_ms();
-  auto records = service_.load_sessions();
-  auto wills = service_.load_wills();
+  auto& records = restored.sessions;
+  auto& wills = restored.wills;
   if (records.empty() && wills.empty()) return;
   std::size_t expired = 0;
   for (auto& r : records) {
@@ -162,7 +162,7 @@ void SessionRouter::restore() {
     auto local = topic ? service::url_decode(topic->local()) : std::nullopt;
     if (!local) {
       logger()->warn("client {}: stored will names no Pulsar topic ('{}'); dropped", w.client_id, w.topic);
-      service_.delete_will(w.client_id, {});
+      store_.delete_will(w.client_id, {});
       continue;
     }
     Will will;

@@ -57,9 +57,26 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     // client's resend after a restart would be published a second time. And never without its
     // message: a stored id turns the resend into a "duplicate", which would lose a message that
     // was not stored. So the message and the record with the id are written atomically
-    // (service_.atomically: one group commit of the store, which a crash keeps whole or not at
-    // all), and PUBREC waits for both.
+    // (store_.atomically: one group commit of the store, which a crash keeps whole or not at
+    // all, where the session store shares the topics' store), and PUBREC waits for both.
     auto e = conn.entry_;
+    const PacketId id = publish.packet_id;
+    if (!store_.atomic()) {
+      // A store that cannot write the two together (system topics: the session record and the
+      // message go to different topics) gets the message first and the id only once the
+      // message is stored. A crash in between makes the client's resend a second copy, never a
+      // lost message (at least once instead of exactly once across that crash).
+      this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
+                    [this, alive = std::weak_ptr<bool>(alive_), e, id, done = std::move(done)](PublishResult r) mutable {
+                      if (!r.stored() || alive.expired() || e->ended) return done(std::move(r));
+                      e->inbound_recorded.insert(id);
+                      persist(e, [r = std::move(r), done = std::move(done)](bool ok) mutable {
+                        done(ok ? std::move(r)
+                                : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+                      });
+                    });
+      return;
+    }
     struct Join {
       int pending = 2;
       PublishResult result;
@@ -72,8 +89,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
       }
     };
     auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
-    const PacketId id = publish.packet_id;
-    service_.atomically([&] {
+    store_.atomically([&] {
       this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, join](PublishResult r) {
                       if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)

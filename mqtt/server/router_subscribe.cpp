@@ -111,9 +111,9 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   opts.type = service::SubscriptionType::shared;
   opts.initial_position = pos;
   opts.durable = shared || entry.session->expiry_interval() != 0;
-  if (auto st = service_.subscribe(topic, sub, opts, entry.receiver)) {
+  if (const auto st = service_.subscribe(topic, sub, opts, entry.receiver); !st.ok()) {
     logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
-                    st.message());
+                    st.error().message());
     entry.bindings.erase(it);
     return;
   }

@@ -7,12 +7,12 @@
 
 namespace mop::mqtt {
 
-SessionRouter::SessionRouter(service::MessagingService& service, const Clock& clock, RouterOptions options)
-    : service_(service), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {
+SessionRouter::SessionRouter(service::MessagingService& service, service::SessionStore& store, const Clock& clock,
+                             RouterOptions options)
+    : service_(service), store_(store), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {
   // What CONNACK advertises is what the router grants.
   options_.limits.receive_maximum =
       static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.receive_maximum, 1, 65535));
-  restore();
 }
 
 SessionRouter::~SessionRouter() {
@@ -101,8 +101,8 @@ void SessionRouter::end_session(const std::shared_ptr<SessionEntry>& entry) {
   entry->ended = true;
   if (entry->stored) {
     entry->stored = false;
-    service_.delete_session(entry->session->client_id(), [id = entry->session->client_id()](std::error_code ec) {
-      if (ec) logger()->error("client {}: session record not deleted: {}", id, ec.message());
+    store_.delete_session(entry->session->client_id(), [id = entry->session->client_id()](Result<void, Error> r) {
+      if (!r.ok()) logger()->error("client {}: session record not deleted: {}", id, r.error().to_string());
     });
   }
   // The session's own subscriptions go with it; a shared group's subscription stays for the

@@ -18,9 +18,9 @@
 // SessionEntry (session_entry.hpp) is a session's state.
 //
 // Persistence: sessions that outlive their connection (3.1.1 clean session 0, MQTT 5 session
-// expiry > 0) and will messages are written through the service (put_session / put_will) when
-// they change and read back when the router is constructed; see "Persistent sessions" in the
-// README for what is stored when, and why.
+// expiry > 0) and will messages are written to the service::SessionStore (put_session /
+// put_will) when they change and handed back to restore() before the router serves; see
+// "Persistent sessions" in the README for what is stored when, and why.
 //
 // Thread: everything here is owned by one thread, the service's.
 #include <array>
@@ -45,6 +45,7 @@
 #include "mqtt/server/topic_mapping.hpp"
 #include "mqtt/session/protocol.hpp"
 #include "service/messaging_service.hpp"
+#include "service/session_store.hpp"
 
 namespace mop::mqtt {
 
@@ -80,13 +81,17 @@ struct RouterOptions {
 
 class SessionRouter final : public service::TopicListener {
 public:
-  // Restores the sessions and wills the service holds (service::MessagingService::load_sessions,
-  // load_wills): sessions come back offline, their Pulsar subscriptions collecting messages,
-  // their expiry counted from when they were disconnected; wills are published when due.
-  SessionRouter(service::MessagingService& service, const Clock& clock, RouterOptions options);
+  // Session records and wills are written to `store` (which must outlive the router).
+  SessionRouter(service::MessagingService& service, service::SessionStore& store, const Clock& clock,
+                RouterOptions options);
   ~SessionRouter() override;
   SessionRouter(const SessionRouter&) = delete;
   SessionRouter& operator=(const SessionRouter&) = delete;
+
+  // Takes back what `store` held at start (service::SessionStore::load): sessions come back
+  // offline, their Pulsar subscriptions collecting messages, their expiry counted from when they
+  // were disconnected; wills are published when due. Call once, before the router serves.
+  void restore(service::SessionSnapshot restored);
 
   const RouterOptions& options() const { return options_; }
   const Clock& clock() const { return clock_; }
@@ -204,7 +209,6 @@ private:
   void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms);
   void forget_will(const std::string& client_id);
   // router_persistence.cpp (see the README)
-  void restore();
   // Writes the session's record as it is now (or deletes it when the session no longer outlives
   // its connection). `done` (may be empty) runs once the write is durable.
   void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
@@ -220,6 +224,7 @@ private:
   };
 
   service::MessagingService& service_;
+  service::SessionStore& store_;
   const Clock& clock_;
   RouterOptions options_;
   TopicMapper mapper_;
@@ -238,7 +243,7 @@ private:
   // Disconnected sessions with a finite expiry interval: when each ends.
   std::map<std::string, TimePoint> expiries_;
   std::map<std::string, PendingWill> pending_wills_;
-  // Client ids whose will the service holds (written or restored, not yet deleted).
+  // Client ids whose will the store holds (written or restored, not yet deleted).
   std::set<std::string> stored_wills_;
   // Completions of service writes check it: the router may be gone by then.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -7,8 +7,8 @@
 
 namespace mop::pulsar::server {
 
-PartitionedTopics::PartitionedTopics(service::MessagingService& service) : service_(service) {
-  for (const auto& p : service_.load_partitioned_topics()) partitioned_.insert_or_assign(p.topic, p.partitions);
+void PartitionedTopics::restore(const std::vector<service::PartitionedTopicRecord>& records) {
+  for (const auto& p : records) partitioned_.insert_or_assign(p.topic, p.partitions);
 }
 
 std::uint32_t PartitionedTopics::partitions(const service::TopicName& base) const {
@@ -32,10 +32,11 @@ void PartitionedTopics::update(const service::TopicName& base, std::uint32_t par
 void PartitionedTopics::store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
                               std::function<void(std::error_code)> done) {
   writes_[base.str()].push_back(std::move(done));
-  service_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions,
-                                                            before](std::error_code ec) {
+  store_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions,
+                                                          before](Result<void, Error> r) {
+    const std::error_code ec = r.ok() ? std::error_code{} : r.error().code;
     if (ec) {
-      logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
+      logger()->error("storing partitioned topic {} failed: {}", name, r.error().to_string());
       const auto it = partitioned_.find(name);
       if (it != partitioned_.end() && it->second == partitions) {
         if (before == 0) {

@@ -1,6 +1,6 @@
 #pragma once
-// Partitioned topics of the whole server: base name -> partition count, stored through the
-// service so that they survive a restart (read back at construction). A count is known as soon as
+// Partitioned topics of the whole server: base name -> partition count, stored in the
+// service::MetadataStore so that they survive a restart (handed back to restore()). A count is known as soon as
 // it is created; who must answer only once it is durable waits with when_stored().
 // Runs on the service's thread.
 #include <cstdint>
@@ -12,14 +12,16 @@
 #include <utility>
 #include <vector>
 
-#include "service/messaging_service.hpp"
+#include "service/metadata_store.hpp"
 
 namespace mop::pulsar::server {
 
 class PartitionedTopics {
 public:
-  // Reads back the counts the service restored.
-  explicit PartitionedTopics(service::MessagingService& service);
+  // Counts are written to `store` (which must outlive this).
+  explicit PartitionedTopics(service::MetadataStore& store) : store_(store) {}
+  // Takes the counts the store held at start.
+  void restore(const std::vector<service::PartitionedTopicRecord>& records);
 
   // The partition count of `base`, 0 for a topic that is not partitioned.
   std::uint32_t partitions(const service::TopicName& base) const;
@@ -41,7 +43,7 @@ private:
   void store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
              std::function<void(std::error_code)> done);
 
-  service::MessagingService& service_;
+  service::MetadataStore& store_;
   std::unordered_map<std::string, std::uint32_t> partitioned_;
   // Completions waiting for a count still being written, by base name.
   std::unordered_map<std::string, std::vector<std::function<void(std::error_code)>>> writes_;

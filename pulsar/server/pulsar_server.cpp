@@ -8,13 +8,19 @@
 
 namespace mop::pulsar::server {
 
-PulsarServer::PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
+PulsarServer::PulsarServer(service::MessagingService& service, service::MetadataStore& metadata, Clock& clock,
+                           ServerOptions options)
     : service_(service),
       clock_(clock),
       options_(std::move(options)),
-      partitioned_(service),
-      schemas_(service),
+      partitioned_(metadata),
+      schemas_(metadata),
       deduplication_(service) {}
+
+void PulsarServer::restore(const service::MetadataSnapshot& restored) {
+  partitioned_.restore(restored.partitioned_topics);
+  schemas_.restore(restored.schemas);
+}
 
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 

@@ -59,8 +59,13 @@ class Connection;
 
 class PulsarServer {
 public:
-  // Reads back what the service restored: partition counts, schemas, producer sequence ids.
-  PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options);
+  // Reads back the producer sequence ids the service restored; partition counts and schemas
+  // are written to `metadata` (which must outlive the server) and handed back to restore().
+  PulsarServer(service::MessagingService& service, service::MetadataStore& metadata, Clock& clock,
+               ServerOptions options);
+  // Takes back what the metadata store held at start (service::MetadataStore::load). Call once,
+  // before the server serves.
+  void restore(const service::MetadataSnapshot& restored);
 
   service::MessagingService& service() { return service_; }
   Clock& clock() { return clock_; }

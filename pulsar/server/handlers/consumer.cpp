@@ -52,11 +52,11 @@ void Connection::on_subscribe(const Frame& f) {
   }
   auto consumer = std::make_unique<Consumer>(*this, q.consumer_id(), *topic, q.subscription());
   consumer->receiver = service_.open_receiver(*consumer);
-  if (const auto ec = service_.subscribe(*topic, q.subscription(), opts, consumer->receiver)) {
+  if (const auto r = service_.subscribe(*topic, q.subscription(), opts, consumer->receiver); !r.ok()) {
     service_.close_receiver(consumer->receiver);
-    const auto error = to_server_error(ec);
+    const auto error = to_server_error(r.error());
     return send_error(q.request_id(), error,
-                      error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : ec.message());
+                      error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : r.error().message());
   }
   if (start_at) service_.seek(*topic, q.subscription(), *start_at);
   consumers_.emplace(q.consumer_id(), std::move(consumer));

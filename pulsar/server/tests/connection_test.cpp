@@ -12,6 +12,8 @@
 #include "pulsar/server/credentials_authentication.hpp"
 #include "pulsar/server/tests/support.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::pulsar::server {
 namespace {
@@ -21,7 +23,7 @@ using test::Received;
 
 class ConnectionTest : public ::testing::Test {
 protected:
-  ConnectionTest() : service_(executor_, clock_), server_(service_, clock_, options()) {}
+  ConnectionTest() : service_(executor_, clock_), metadata_(state_, executor_), server_(service_, metadata_, clock_, options()) {}
   static ServerOptions options() {
     ServerOptions o;
     o.service_url = "pulsar://127.0.0.1:6650";
@@ -90,6 +92,9 @@ protected:
   ManualExecutor executor_;
   ManualClock clock_;
   service::EmbeddedService service_;
+  // Partition counts and schemas: the standalone store in memory.
+  storage::MemoryStore state_;
+  storage::StoreMetadataStore metadata_;
   PulsarServer server_;
   test::FakeStream stream_;
 };
