@@ -69,6 +69,10 @@ struct RouterOptions {
   // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
   // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
   std::shared_ptr<const auth::Authenticator> login;
+  // mqttAuthenticationMethods names `tls` (Pulsar's AuthenticationProviderTls): a client whose
+  // certificate the TLS listener verified (mTLS) and that sends no password is admitted with the
+  // certificate's common name as its role (net::Stream::peer_certificate_cn()).
+  bool tls_login = false;
   // mqttAuthorizationEnabled: PUBLISH needs produce, SUBSCRIBE consume on the topic (a wildcard
   // filter: on its namespace, unless allow_wildcard_filters); null = no checks.
   std::shared_ptr<const auth::Permissions> permissions;
