@@ -191,6 +191,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  assert(static_cast<std::size_t>(reason) < closes_.size() && "kCloseReasonCount is behind CloseReason");
   ++closes_[static_cast<std::size_t>(reason)];
   auto entry = conn.entry_;
   const std::string& id = conn.protocol().client_id();
