@@ -198,6 +198,11 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
   if (reason == CloseReason::protocol_error)
     logger()->warn("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
                    conn.stream().peer(), to_string(reason), detail);
+  else if (reason == CloseReason::connect_rejected)
+    // Every refusal says why here, whoever refused it (the codec, Protocol or this router): the
+    // detail names the CONNACK code and its reason.
+    logger()->info("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
+                   conn.stream().peer(), to_string(reason), detail);
   else
     logger()->info("client disconnected: id={} peer={} reason={}", id.empty() ? "-" : id,
                    conn.stream().peer(), to_string(reason));

@@ -190,6 +190,9 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(connack_311(None, None), 5)
         # token: the password is the JWT, the user name is not looked at.
         self.assertEqual(connack_311("anything", S.token("robot")), 0)
+        # Every refusal says in the log what went on the wire and why.
+        self.assertRegex(S.broker.log_text(), r"reason=connect rejected: CONNACK return code 5 "
+                                              r"\(Not authorized\): no credentials given")
 
     def test_bad_tokens_are_refused(self):
         good = S.token("robot")
