@@ -191,11 +191,17 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  assert(static_cast<std::size_t>(reason) < closes_.size() && "kCloseReasonCount is behind CloseReason");
   ++closes_[static_cast<std::size_t>(reason)];
   auto entry = conn.entry_;
   const std::string& id = conn.protocol().client_id();
   if (reason == CloseReason::protocol_error)
     logger()->warn("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
+                   conn.stream().peer(), to_string(reason), detail);
+  else if (reason == CloseReason::connect_rejected)
+    // Every refusal says why here, whoever refused it (the codec, Protocol or this router): the
+    // detail names the CONNACK code and its reason.
+    logger()->info("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
                    conn.stream().peer(), to_string(reason), detail);
   else
     logger()->info("client disconnected: id={} peer={} reason={}", id.empty() ? "-" : id,

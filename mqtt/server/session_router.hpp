@@ -115,7 +115,7 @@ public:
   std::size_t subscription_count() const;
   const PublishCounters& publish_counters() const { return counters_; }
   // Connections ended, by CloseReason (mop_disconnects_total).
-  static constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::administrative_action) + 1;
+  static constexpr std::size_t kCloseReasons = kCloseReasonCount;
   const std::array<std::uint64_t, kCloseReasons>& close_counts() const { return closes_; }
   // One MQTT session as the admin API shows it (http/mqtt_admin.cpp).
   struct ClientInfo {
