@@ -253,13 +253,15 @@ class Kill9(unittest.TestCase):
             return c, result["present"]
 
         with harness.Broker(mop_args=mop_args) as broker:
-            c, present = connect5(broker.port, "exp", 4)
+            # 30 s first: the session must outlive the restart however long a loaded machine takes
+            # to start mop again (with 4 s, a slow restart expired it: a test of the machine).
+            c, present = connect5(broker.port, "exp", 30)
             self.assertEqual(present, 0)
             c.disconnect()
             c.loop_stop()
             broker.restart()
             time.sleep(1.0)
-            c, present = connect5(broker.port, "exp", 4)  # about 1 s after: still there
+            c, present = connect5(broker.port, "exp", 4)  # well within its 30 s: still there
             self.assertEqual(present, 1)
             c.disconnect()
             c.loop_stop()
