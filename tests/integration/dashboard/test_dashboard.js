@@ -4,12 +4,14 @@
 // no console error (a CSP violation is one), lists an MQTT client connected by paho
 // (watch_client.py), its message-rate chart moves while mosquitto_pub publishes, and the kick
 // button disconnects that client (paho sees DISCONNECT 0x98); on a phone-sized screen nothing
-// is wider than the screen. Screenshots go to $MOP_ARTIFACTS_DIR (CTest: <build>/artifacts/),
+// is wider than the screen. With HTTP authentication (the `basic` provider), Chromium given a
+// user name and password logs in when the 401 offers Basic and the page works; without them or
+// with a wrong password it does not get the page (a 401, or ERR_INVALID_AUTH_CREDENTIALS). Screenshots go to $MOP_ARTIFACTS_DIR (CTest: <build>/artifacts/),
 // or a temporary directory.
 // Run: MOP_BIN=build/mop node --test --test-force-exit test_dashboard.js   (after `npm ci` here)
 const test = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -162,4 +164,47 @@ test('the dashboard shows a client, its rates move while it publishes, and kick 
 
   assert.deepStrictEqual(pageErrors, []);
   console.log(`dashboard: in rate up to ${maxIn}/s, out up to ${maxOut}/s; screenshots in ${artifacts}`);
+});
+
+test('with HTTP authentication, a browser logs in with Basic', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mop-dashboard-auth-'));
+  const password = `pw-${tag}`;
+  const hash = execFileSync('openssl', ['passwd', '-apr1', password]).toString().trim();
+  fs.writeFileSync(path.join(dir, 'users.conf'), `operator:${hash}\n`);
+  const guarded = await launch({ args: ['--authenticationEnabled=true', '--authenticationProviders=basic',
+                                        `--basicAuthConf=${path.join(dir, 'users.conf')}`] });
+  const web = `http://127.0.0.1:${guarded.ready.web.port}/`;
+  try {
+    // No credentials (the login prompt dismissed), or a wrong password (refused again).
+    let context;
+    for (const options of [{}, { httpCredentials: { username: 'operator', password: 'wrong' } }]) {
+      context = await browser.newContext(options);
+      // Chromium either shows the 401 or stops the navigation, depending on how it ended the
+      // challenge; never the page.
+      const outcome = await (await context.newPage()).goto(web).then((r) => r.status(), (e) => e.message);
+      if (typeof outcome === 'number') assert.strictEqual(outcome, 401, JSON.stringify(options));
+      else assert.match(outcome, /ERR_INVALID_AUTH_CREDENTIALS/);
+      await context.close();
+    }
+    assert.match(guarded.log(), /GET \/: authentication refused: no credentials given/);
+    assert.match(guarded.log(), /GET \/: authentication refused: .*operator/);
+    // The operator's password: Chromium answers the Basic challenge, and the page's own
+    // requests (/metrics, /mop/*) go through with it.
+    context = await browser.newContext({ httpCredentials: { username: 'operator', password } });
+    const p = await context.newPage();
+    const errors = [];
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    p.on('pageerror', (e) => errors.push(e.message));
+    const res = await p.goto(web);
+    assert.strictEqual(res.status(), 200);
+    await p.waitForFunction(() => document.getElementById('status').textContent.startsWith('updated'), null,
+                            { timeout: 5000 });
+    assert.match(await p.locator('#t-clients').textContent(), /^\d+$/);
+    assert.deepStrictEqual(errors, []);
+    await context.close();
+  } finally {
+    assert.strictEqual(await guarded.stop(), 0);
+    guarded.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
