@@ -7,7 +7,7 @@
 (() => {
   const POLL_MS = 1000;
   const POINTS = 120;
-  const MAX_TOPIC_ROWS = 500;
+  const MAX_ROWS = 500;  // per table: a browser stays responsive with a broker of many sessions or topics
 
   const $ = (id) => document.getElementById(id);
 
@@ -201,8 +201,12 @@
   }
 
   function renderClients(clients, now) {
-    $('clients-count').textContent = clients === null ? '(MQTT is off)' : `(${clients.length})`;
-    const list = (clients || []).slice().sort((a, b) => a.clientId.localeCompare(b.clientId));
+    const all = clients || [];
+    $('clients-count').textContent = clients === null ? '(MQTT is off)' : all.length > MAX_ROWS
+      ? `(${all.length}, ${MAX_ROWS} shown)` : `(${all.length})`;
+    // Connected clients first, then by id.
+    const list = all.slice().sort((a, b) => (b.connected - a.connected) || a.clientId.localeCompare(b.clientId))
+      .slice(0, MAX_ROWS);
     updateRows($('clients').tBodies[0], list, (c) => c.clientId, (c) => [
       c.clientId,
       c.connected ? 'connected' : 'away',
@@ -249,9 +253,9 @@
 
   function renderTopics(topics) {
     const names = Object.keys(topics).sort();
-    $('topics-count').textContent = names.length > MAX_TOPIC_ROWS
-      ? `(${names.length}, the first ${MAX_TOPIC_ROWS} shown)` : `(${names.length})`;
-    const list = names.slice(0, MAX_TOPIC_ROWS).map((name) => ({ name, ...topics[name] }));
+    $('topics-count').textContent = names.length > MAX_ROWS
+      ? `(${names.length}, the first ${MAX_ROWS} shown)` : `(${names.length})`;
+    const list = names.slice(0, MAX_ROWS).map((name) => ({ name, ...topics[name] }));
     updateRows($('topics').tBodies[0], list, (t) => t.name, (t) => [
       t.name, fmtRate(t.rateIn), fmtRate(t.rateOut), fmtCount(t.in), fmtCount(t.out), fmtCount(t.backlog),
       fmtBytes(t.storage), String(t.subscriptions),
