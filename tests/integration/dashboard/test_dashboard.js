@@ -71,6 +71,7 @@ async function legendValue(chart, series) {
 
 test.before(async () => {
   mop = await launch();
+  // --no-sandbox: CI runs as root, where Chromium refuses to start with its sandbox.
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
