@@ -39,6 +39,9 @@ public:
 
   // Stream
   void output_ready() override {
+    // A deadline brought closer outside a read (a CONNACK sent from a store completion starts the
+    // keep alive) is followed here; reads re-arm for the deadlines they move.
+    if (!closing_ && !shut_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
     if (writing_ || flush_posted_ || shut_) return;
     // Deferred so that everything produced in this wakeup leaves in one write.
     flush_posted_ = true;

@@ -161,24 +161,12 @@ void encode_connect(const Connect& c, std::string& out) {
 
 namespace {
 
-// MQTT 5.0 table 3-1 (and 2-6): the reason codes a CONNACK may carry.
-bool connack_reason_ok(std::uint8_t rc) {
-  switch (rc) {
-    case 0x00: case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86:
-    case 0x87: case 0x88: case 0x89: case 0x8A: case 0x8C: case 0x90: case 0x95: case 0x97:
-    case 0x99: case 0x9A: case 0x9B: case 0x9C: case 0x9D: case 0x9F:
-      return true;
-    default:
-      return false;
-  }
-}
-
 Result<Packet> decode_connack_v5(const Frame& f) {
   In in(f.body);
   std::uint8_t ack = 0, rc = 0;
   if (!in.u8(ack) || !in.u8(rc)) return CodecError::truncated;
   if (ack & 0xFE) return CodecError::invalid_connect_flags;  // [MQTT-3.2.2-1]
-  if (!connack_reason_ok(rc)) return CodecError::invalid_reason_code;
+  if (!connack_allows(static_cast<ReasonCode>(rc))) return CodecError::invalid_reason_code;
   Connack c;
   c.session_present = ack & 0x01;
   // A refusal never has a session [MQTT-3.2.2-6].

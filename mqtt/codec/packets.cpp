@@ -103,6 +103,18 @@ const char* to_string(ReasonCode rc) {
   return "Unknown reason code";
 }
 
+// MQTT 5.0 table 3-1 (and 2-6): the reason codes a CONNACK may carry.
+bool connack_allows(ReasonCode rc) {
+  switch (static_cast<std::uint8_t>(rc)) {
+    case 0x00: case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86:
+    case 0x87: case 0x88: case 0x89: case 0x8A: case 0x8C: case 0x90: case 0x95: case 0x97:
+    case 0x99: case 0x9A: case 0x9B: case 0x9C: case 0x9D: case 0x9F:
+      return true;
+    default:
+      return false;
+  }
+}
+
 ReasonCode connack_reason(const Connack& c) {
   if (c.reason_code != ReasonCode::success) return c.reason_code;
   // The MQTT 5 equivalents of the 3.1.1 return codes (MQTT 5.0 table 3-1 against 3.1.1 table 3.1).

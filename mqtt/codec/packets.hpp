@@ -165,6 +165,8 @@ struct Connack {
 ReasonCode connack_reason(const Connack& c);
 // The 3.1.1 return code nearest to an MQTT 5 CONNACK reason code (accepted for success).
 ConnectReturnCode connect_return_code_for(ReasonCode rc);
+// Whether an MQTT 5 CONNACK may carry `rc` (MQTT 5.0 table 3-1).
+bool connack_allows(ReasonCode rc);
 
 struct Publish {
   bool dup = false;

@@ -2,7 +2,9 @@
 // the end of a connection.
 #include <algorithm>
 #include <cassert>
+#include <memory>
 #include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -172,17 +174,46 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   entry->connected_at_ms = clock_.wall_ms();
   conn.entry_ = entry;
   conn.will_ = c.will ? std::make_unique<Will>(*c.will) : nullptr;
-  // A session that outlives its connection is stored (or, resumed with expiry 0 now, deleted).
-  if (expiry != 0 || entry->stored) persist(entry);
-  // The will is stored while the client is connected: if the broker dies first, the connection
-  // has ended without DISCONNECT and the will goes out when the broker is back (see restore).
-  if (c.will)
-    store_will(id, *c.will, 0);
-  else
-    forget_will(id);
   logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}{}{}",
                  id, conn.stream().peer(), version_name(c.version), c.clean_session, c.keep_alive, present,
                  conn.role_.empty() ? "" : " role=", conn.role_);
+  // What the client is told exists must survive a crash, so CONNACK waits for the writes that
+  // make it durable, as a PUBREC waits for its packet id: the will (stored while the client is
+  // connected: if the broker dies first, the connection has ended without DISCONNECT and the
+  // will goes out when the broker is back, see restore), and the record of a session that
+  // outlives its connection (or, resumed with expiry 0 now, its deletion).
+  const bool record = expiry != 0 || entry->stored;
+  if (!c.will) forget_will(id);
+  if (!c.will && !record) {
+    ++entry->admissions;
+    accept(conn, entry, present);
+    return;
+  }
+  struct Join {
+    int pending = 0;
+    bool ok = true;
+  };
+  auto join = std::make_shared<Join>(Join{(c.will ? 1 : 0) + (record ? 1 : 0), true});
+  entry->connack_pending = true;
+  auto written = [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry),
+                  admission = ++entry->admissions, present, join](bool ok) {
+    join->ok = join->ok && ok;
+    assert(join->pending > 0 && "a store completion ran twice");
+    if (--join->pending > 0) return;
+    auto e = weak.lock();
+    if (alive.expired() || !e || e->ended || e->admissions != admission || !e->conn || !e->connack_pending) return;
+    e->connack_pending = false;
+    if (!join->ok) {  // logged where it failed; 3.1.1: return code 3, server unavailable
+      e->conn->protocol().reject(ReasonCode::server_unavailable, "session state not stored");
+      return;
+    }
+    accept(*e->conn, e, present);
+  };
+  if (c.will) store_will(id, *c.will, 0, written);
+  if (record) persist(entry, written);
+}
+
+void SessionRouter::accept(ClientConnection& conn, const std::shared_ptr<SessionEntry>& entry, bool present) {
   conn.protocol().accept(entry->session, present);
   // accept() may hand the packets that followed the CONNECT to the connection at once (when the
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
@@ -215,7 +246,9 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
   conn.entry_.reset();
   entry->disconnected_at_ms = clock_.wall_ms();
   const std::uint32_t expiry = entry->session->expiry_interval();
-  if (conn.will_ && publishes_will(reason)) {
+  // A client that went before its CONNACK was never connected: its will does not go out.
+  const bool was_connected = !std::exchange(entry->connack_pending, false);
+  if (conn.will_ && was_connected && publishes_will(reason)) {
     const std::uint32_t delay = conn.will_->properties.will_delay_interval.value_or(0);
     if (delay == 0 || expiry == 0) {
       publish_will(id, *conn.will_);  // the session ends now, before any delay [3.1.3.2.2]

@@ -23,9 +23,13 @@ void SessionRouter::publish_will(const std::string& client_id, const Will& w) {
   }
 }
 
-void SessionRouter::store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms) {
+void SessionRouter::store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms,
+                               std::function<void(bool)> done) {
   auto topic = mapper_.to_pulsar(will.topic);
-  if (!topic) return;  // cannot be published either (logged when it would be)
+  if (!topic) {  // cannot be published either (logged when it would be)
+    if (done) done(true);
+    return;
+  }
   service::WillRecord r;
   r.client_id = client_id;
   r.topic = topic->str();
@@ -40,8 +44,9 @@ void SessionRouter::store_will(const std::string& client_id, const Will& will, s
   r.delay_s = will.properties.will_delay_interval.value_or(0);
   r.due_at_ms = due_at_ms;
   stored_wills_.insert(client_id);
-  store_.put_will(std::move(r), [client_id](Result<void, Error> stored) {
+  store_.put_will(std::move(r), [client_id, done = std::move(done)](Result<void, Error> stored) {
     if (!stored.ok()) logger()->error("client {}: will message not stored: {}", client_id, stored.error().to_string());
+    if (done) done(stored.ok());
   });
 }
 

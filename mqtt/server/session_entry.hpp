@@ -74,6 +74,11 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   std::uint64_t disconnected_at_ms = 0;  // wall clock; 0 while connected
   std::uint64_t connected_at_ms = 0;     // wall clock, of the last CONNECT accepted
   bool stored = false;  // the service holds a record of it: ending the session deletes it
+  // Admissions so far; a CONNACK that waits for the record names the admission it answers, so a
+  // takeover or a close in the meantime makes it stale. `connack_pending` while it waits: the
+  // connection is bound, its client not yet told (no will goes out if it drops now).
+  std::uint64_t admissions = 0;
+  bool connack_pending = false;
   bool ended = false;
   // Inbound QoS 2 packet ids the record lists: those whose message was handed to the service
   // before the record was written (see SessionRouter::handle_publish). The session's own set

@@ -178,6 +178,8 @@ private:
   // router_connect.cpp
   // The CONNECT is authenticated: take over / resume / create the session and accept.
   void admit(ClientConnection& conn, const Connect& c);
+  // The CONNACK of an admitted connection, and what follows it.
+  void accept(ClientConnection& conn, const std::shared_ptr<SessionEntry>& entry, bool present);
   // Applies one authentication step: CONNACK (success / refusal) or AUTH 0x18 (more).
   void auth_step(ClientConnection& conn, const EnhancedAuthenticator::Step& step, bool reauth);
   // session_router.cpp
@@ -206,7 +208,8 @@ private:
   // router_will.cpp
   void publish_will(const std::string& client_id, const Will& will);
   void publish_due_wills(TimePoint now);
-  void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms);
+  void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms,
+                  std::function<void(bool ok)> done = {});
   void forget_will(const std::string& client_id);
   // router_persistence.cpp (see the README)
   // Writes the session's record as it is now (or deletes it when the session no longer outlives

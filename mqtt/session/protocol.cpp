@@ -211,8 +211,9 @@ void Protocol::fail_with(ReasonCode rc, CloseReason reason, const std::string& d
     why.reason_string = detail;
     if (state_ == State::connected)
       send(Disconnect{rc, std::move(why)});  // [MQTT-4.13.1-1]: say why before closing
-    else if (state_ == State::connecting)
-      send(Connack{false, ConnectReturnCode::accepted, rc, std::move(why)});
+    else if (state_ == State::connecting)  // a refusal a CONNACK cannot name is 0x80, with why
+      send(Connack{false, ConnectReturnCode::accepted, connack_allows(rc) ? rc : ReasonCode::unspecified_error,
+                   std::move(why)});
   }
   fail(reason, detail);
 }

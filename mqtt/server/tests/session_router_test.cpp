@@ -1072,5 +1072,158 @@ TEST_F(SessionRouterNonAtomicTest, Qos2IdIsRecordedOnlyOnceItsMessageIsStored) {
   EXPECT_EQ((*rec)->inbound_qos2, std::vector<std::uint16_t>{5});
 }
 
+
+// The real StoreSessionStore whose session-record completions can be held back, as a slow disk
+// holds them: what a client is told before its record is durable shows up as a packet received
+// while `held` is not empty.
+class HeldSessions final : public service::SessionStore {
+public:
+  HeldSessions(storage::MemoryStore& store, Executor& exec) : real_(store, exec) {}
+  void put_session(service::SessionRecord s, service::StateDone done) override {
+    real_.put_session(std::move(s), hold(std::move(done)));
+  }
+  void delete_session(const std::string& c, service::StateDone done) override {
+    real_.delete_session(c, hold(std::move(done)));
+  }
+  void put_will(service::WillRecord w, service::StateDone done) override { real_.put_will(std::move(w), std::move(done)); }
+  void delete_will(const std::string& c, service::StateDone done) override { real_.delete_will(c, std::move(done)); }
+  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override { real_.load(std::move(done)); }
+  void get_session(const std::string& c,
+                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override {
+    real_.get_session(c, std::move(done));
+  }
+  void get_will(const std::string& c, std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override {
+    real_.get_will(c, std::move(done));
+  }
+  bool atomic() const override { return real_.atomic(); }
+
+  void release() {
+    for (auto& [done, r] : std::exchange(held_, {})) done(std::move(r));
+  }
+  bool holding = true;
+  std::size_t held() const { return held_.size(); }
+
+private:
+  service::StateDone hold(service::StateDone done) {
+    return [this, done = std::move(done)](Result<void, Error> r) mutable {
+      if (holding)
+        held_.emplace_back(std::move(done), std::move(r));
+      else
+        done(std::move(r));
+    };
+  }
+  storage::StoreSessionStore real_;
+  std::vector<std::pair<service::StateDone, Result<void, Error>>> held_;
+};
+
+class SessionRouterConnackTest : public ::testing::Test {
+protected:
+  std::unique_ptr<TestClient> client(ProtocolVersion v, std::optional<std::uint32_t> expiry = std::nullopt) {
+    auto c = std::make_unique<TestClient>(router, exec, v);
+    c->connect_properties.session_expiry_interval = expiry;
+    return c;
+  }
+
+  ManualExecutor exec;
+  ManualClock clock;
+  storage::MemoryStore store;
+  service::EmbeddedService service{exec, clock, storage::ledger_factory(store, exec)};
+  HeldSessions sessions{store, exec};
+  SessionRouter router{service, sessions, clock, RouterOptions{}};
+};
+
+TEST_F(SessionRouterConnackTest, ConnackWaitsUntilTheSessionRecordIsStored) {
+  std::vector<std::unique_ptr<TestClient>> kept;  // connected until the end
+  for (auto v : {ProtocolVersion::v311, ProtocolVersion::v5}) {
+    const std::string id = v == ProtocolVersion::v5 ? "five" : "three";
+    auto& c = kept.emplace_back(client(v, v == ProtocolVersion::v5 ? std::optional<std::uint32_t>(60) : std::nullopt));
+    c->send(c->connect_packet(id, /*clean=*/false));
+    EXPECT_TRUE(c->received().empty()) << "CONNACK before the record of " << id << " was durable";
+    ASSERT_GE(sessions.held(), 1u);
+    sessions.release();
+    auto r = c->received();
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
+    auto rec = store.session(id);
+    ASSERT_TRUE(rec.ok() && *rec) << id;
+  }
+  // A session that ends with its connection has no record to wait for.
+  auto clean = client(ProtocolVersion::v311);
+  clean->send(clean->connect_packet("clean", /*clean=*/true));
+  EXPECT_EQ(clean->received().size(), 1u);
+  EXPECT_EQ(sessions.held(), 0u);
+}
+
+TEST_F(SessionRouterConnackTest, PacketsSentBeforeTheConnackAreHandledAfterIt) {
+  auto c = client(ProtocolVersion::v5, 60);
+  c->send(c->connect_packet("early", false));
+  c->send(Subscribe{1, {{"t", 1}}});
+  EXPECT_TRUE(c->received().empty());
+  sessions.release();
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<Connack>(r[0]));
+  EXPECT_TRUE(std::holds_alternative<Suback>(r[1]));
+}
+
+TEST_F(SessionRouterConnackTest, ARecordThatCannotBeStoredRefusesTheConnection) {
+  sessions.holding = false;
+  store.fail_next_writes(1'000'000);
+  auto three = client(ProtocolVersion::v311);
+  three->send(three->connect_packet("three", false));
+  auto r = three->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::server_unavailable);
+  EXPECT_TRUE(three->closed());
+  auto five = client(ProtocolVersion::v5, 60);
+  five->send(five->connect_packet("five", false));
+  r = five->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::server_unavailable);
+  EXPECT_TRUE(five->closed());
+  store.fail_next_writes(0);
+}
+
+TEST_F(SessionRouterConnackTest, ATakeoverWhileTheFirstWaitsAnswersEachOnce) {
+  auto first = client(ProtocolVersion::v5, 60);
+  first->send(first->connect_packet("same", false));
+  EXPECT_TRUE(first->received().empty());
+  auto second = client(ProtocolVersion::v5, 60);
+  second->send(second->connect_packet("same", false));
+  // The first connection is closed (a CONNACK cannot carry 0x8E: 0x80 and why); its pending record
+  // write must not accept it later, nor answer the second twice.
+  auto r = first->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::unspecified_error);
+  ASSERT_TRUE(std::get<Connack>(r[0]).properties.reason_string);
+  EXPECT_NE(std::get<Connack>(r[0]).properties.reason_string->find("taken over"), std::string::npos);
+  EXPECT_TRUE(first->closed());
+  sessions.release();
+  exec.run_all();
+  sessions.release();
+  r = second->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::success);
+  EXPECT_TRUE(std::get<Connack>(r[0]).session_present);
+  EXPECT_TRUE(first->received().empty());
+}
+
+TEST_F(SessionRouterConnackTest, AClientGoneBeforeItsConnackLeavesNoWill) {
+  sessions.holding = false;
+  auto s = client(ProtocolVersion::v311);
+  s->send(s->connect_packet("watcher", true));
+  s->received();
+  s->send(Subscribe{1, {{"wills/#", 0}}});
+  s->received();
+  sessions.holding = true;
+  auto w = client(ProtocolVersion::v311);
+  w->send(w->connect_packet("gone", false, Will{"wills/gone", Payload::copy_of("bye"), 0, false, {}}));
+  EXPECT_TRUE(w->received().empty());
+  w->drop();
+  sessions.release();
+  exec.run_all();
+  EXPECT_TRUE(s->publishes().empty());
+}
+
 }  // namespace
 }  // namespace mop::mqtt
