@@ -34,16 +34,6 @@ namespace {
 
 constexpr std::size_t kReadBuffer = 16 * 1024;
 
-// The verified client certificate's common name, if any.
-std::optional<std::string> certificate_cn(SSL* ssl) {
-  X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
-  char cn[256];
-  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
-  if (n < 0) return std::nullopt;
-  return std::string(cn, static_cast<std::size_t>(n));
-}
-
 // Errors that mean the peer sent something wrong (a bad TLS record or handshake, a bad or
 // oversized WebSocket frame), as opposed to a peer that just went away.
 bool is_bad_input(const error_code& ec) {
@@ -281,7 +271,7 @@ private:
         log::get(log_module_)->warn("{} handshake with {} refused: {}", scheme_, peer_, why);
       return shutdown_socket();
     }
-    if (SSL* ssl = layer_.ssl()) peer_cn_ = certificate_cn(ssl);
+    if (SSL* ssl = layer_.ssl()) peer_cn_ = verified_certificate_cn(ssl);
     handler_ = listener_alive_.expired() ? nullptr : listener_->factory_(*this);
     if (!handler_) return shutdown_socket();
     read();
