@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "auth/basic_provider.hpp"
+#include "auth/tls_provider.hpp"
 #include "auth/token.hpp"
 
 namespace mop::app {
 
 Result<Authentication, std::string> build_authentication(const Config& config) {
-  std::shared_ptr<const auth::Provider> basic, token;
+  std::shared_ptr<const auth::Provider> basic, token, tls;
   auto provider = [&](const std::string& method) -> Result<std::shared_ptr<const auth::Provider>, std::string> {
     if (method == "basic") {
       if (!basic) {
@@ -33,13 +34,19 @@ Result<Authentication, std::string> build_authentication(const Config& config) {
       }
       return token;
     }
+    if (method == "tls") {
+      if (!tls) tls = std::make_shared<auth::TlsProvider>();
+      return tls;
+    }
     return "authentication method " + method + " is not supported";
   };
-  auto list = [&](const std::vector<std::string>& methods)
+  // MQTT's `tls` is RouterOptions::tls_login (the CONNECT without a password); the Pulsar port
+  // and HTTP take it as a provider whose credential is the connection's verified common name.
+  auto list = [&](const std::vector<std::string>& methods, bool tls_provider)
       -> Result<std::shared_ptr<const auth::Authenticator>, std::string> {
     std::vector<std::shared_ptr<const auth::Provider>> ps;
     for (const auto& m : methods) {
-      if (m == "tls") continue;  // the TLS listener verifies the certificate; no provider object
+      if (m == "tls" && !tls_provider) continue;
       auto p = provider(m);
       if (!p.ok()) return p.error();
       if (std::find(ps.begin(), ps.end(), *p) == ps.end()) ps.push_back(*p);
@@ -48,7 +55,7 @@ Result<Authentication, std::string> build_authentication(const Config& config) {
   };
   Authentication out;
   if (config.mqttAuthenticationEnabled) {
-    auto a = list(config.mqttAuthenticationMethods);
+    auto a = list(config.mqttAuthenticationMethods, false);
     if (!a.ok()) return a.error();
     out.mqtt = *a;
     out.mqtt_tls = std::find(config.mqttAuthenticationMethods.begin(), config.mqttAuthenticationMethods.end(),
@@ -59,7 +66,7 @@ Result<Authentication, std::string> build_authentication(const Config& config) {
     }
   }
   if (config.authenticationEnabled) {
-    auto a = list(config.pulsar_authentication_methods());
+    auto a = list(config.pulsar_authentication_methods(), true);
     if (!a.ok()) return a.error();
     out.pulsar = *a;
   }

@@ -1,6 +1,6 @@
 #pragma once
 // The authentication of `mop standalone`, built from the configuration: the shared providers
-// (basic, token) made once, and the ordered lists each listener uses (mqttAuthenticationMethods
+// (basic, token, tls) made once, and the ordered lists each listener uses (mqttAuthenticationMethods
 // for MQTT, authenticationProviders for the Pulsar port). A provider that cannot be built (a
 // missing key file, a key that is not one) stops the start with an error naming the key.
 #include <memory>

@@ -565,15 +565,18 @@ std::vector<KeySpec> make_key_specs() {
       "name as its role. MQTT 5 clients may also use enhanced authentication with method token."));
   keys.push_back(bool_key(
       "authenticationEnabled", &Config::authenticationEnabled,
-      "Require Pulsar clients (brokerServicePort) to authenticate with one of "
-      "authenticationProviders, as in Pulsar; refused clients get ERROR AuthenticationError."));
+      "Require Pulsar clients (brokerServicePort, brokerServicePortTls) and web service requests "
+      "(webServicePort, webServicePortTls) to authenticate with one of authenticationProviders, as in "
+      "Pulsar; refused Pulsar clients get ERROR AuthenticationError, HTTP requests 401."));
   keys.push_back(list_key(
       "authenticationProviders", &Config::authenticationProviders,
-      "comma-separated provider class names (or basic, token)",
-      "Pulsar's authentication providers for the Pulsar port: "
-      "org.apache.pulsar.broker.authentication.AuthenticationProviderToken (token) and "
-      "org.apache.pulsar.broker.authentication.AuthenticationProviderBasic (basic); others are "
-      "refused at start-up."));
+      "comma-separated provider class names (or basic, token, tls)",
+      "Pulsar's authentication providers for the Pulsar port and the web service: "
+      "org.apache.pulsar.broker.authentication.AuthenticationProviderToken (token), "
+      "org.apache.pulsar.broker.authentication.AuthenticationProviderBasic (basic) and "
+      "org.apache.pulsar.broker.authentication.AuthenticationProviderTls (tls: the common name of a "
+      "client certificate verified against tlsTrustCertsFilePath on brokerServicePortTls or "
+      "webServicePortTls is the role); others are refused at start-up."));
   keys.push_back(string_key(
       "anonymousUserRole", &Config::anonymousUserRole, "a role name",
       "Role given to a client that presents no credentials while authentication is on (Pulsar's "
@@ -650,6 +653,11 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(int_key(
       "brokerServicePortTls", &Config::brokerServicePortTls, -1, 65535,
       "Port of the Pulsar protocol over TLS (pulsar+ssl://), as in Pulsar, with the tls* keys below; -1 "
+      "(or empty) = none. 0 picks a free port."));
+  keys.push_back(int_key(
+      "webServicePortTls", &Config::webServicePortTls, -1, 65535,
+      "Port of the web service over TLS (https://), as in Pulsar: the routes of webServicePort with "
+      "the tls* keys below (certificate, key, client certificates) and the same authentication; -1 "
       "(or empty) = none. 0 picks a free port."));
   keys.push_back(string_key("tlsCertificateFilePath", &Config::tlsCertificateFilePath, "a PEM file path",
                             "Server certificate (chain) of the Pulsar TLS port, as in Pulsar; also used by "
@@ -775,7 +783,7 @@ const std::vector<std::string> kCompatKeys = {
     "protocolHandlerDirectory",  "clusterName",
     "zookeeperServers",          "metadataStoreUrl",
     "configurationStoreServers",
-    "webServicePortTls",         "bindAddress",
+    "bindAddress",
     "advertisedListeners",
 };
 const std::vector<std::string> kCompatPrefixes = {"managedLedger", "bookkeeper", "dlog", "tls"};
@@ -1079,12 +1087,25 @@ Config::Problems Config::validate() const {
       error("tlsCertificateFilePath", from("brokerServicePortTls") +
                                           ": brokerServicePortTls needs tlsCertificateFilePath and tlsKeyFilePath");
     }
-    if (tlsRequireTrustedClientCertOnConnect && tlsTrustCertsFilePath.empty()) {
-      error("tlsTrustCertsFilePath", "tlsRequireTrustedClientCertOnConnect=true needs tlsTrustCertsFilePath");
-    }
     if (brokerServicePortTls != 0 && (brokerServicePortTls == brokerServicePort || brokerServicePortTls == webServicePort)) {
       error("brokerServicePortTls", from("brokerServicePortTls") + ": brokerServicePortTls " +
                                         std::to_string(brokerServicePortTls) + " is already brokerServicePort or webServicePort");
+    }
+  }
+  if ((brokerServicePortTls >= 0 || webServicePortTls >= 0) && tlsRequireTrustedClientCertOnConnect &&
+      tlsTrustCertsFilePath.empty()) {
+    error("tlsTrustCertsFilePath", "tlsRequireTrustedClientCertOnConnect=true needs tlsTrustCertsFilePath");
+  }
+  if (webServicePortTls >= 0) {
+    if (tlsCertificateFilePath.empty() || tlsKeyFilePath.empty()) {
+      error("tlsCertificateFilePath", from("webServicePortTls") +
+                                          ": webServicePortTls needs tlsCertificateFilePath and tlsKeyFilePath");
+    }
+    if (webServicePortTls != 0 && (webServicePortTls == brokerServicePort || webServicePortTls == webServicePort ||
+                                   webServicePortTls == brokerServicePortTls)) {
+      error("webServicePortTls", from("webServicePortTls") + ": webServicePortTls " +
+                                     std::to_string(webServicePortTls) +
+                                     " is already brokerServicePort, webServicePort or brokerServicePortTls");
     }
   }
   if (mqttAuthenticationEnabled) {
@@ -1101,11 +1122,16 @@ Config::Problems Config::validate() const {
     if (authenticationProviders.empty())
       error("authenticationProviders", from("authenticationEnabled") +
                                            ": authenticationEnabled=true needs authenticationProviders");
-    for (const auto& m : pulsar_authentication_methods())
-      if (m != "basic" && m != "token")
+    for (const auto& m : pulsar_authentication_methods()) {
+      if (m != "basic" && m != "token" && m != "tls")
         error("authenticationProviders", from("authenticationProviders") + ": provider \"" + m +
                                              "\" is not supported (AuthenticationProviderToken, "
-                                             "AuthenticationProviderBasic)");
+                                             "AuthenticationProviderBasic, AuthenticationProviderTls)");
+      if (m == "tls" && tlsTrustCertsFilePath.empty())
+        error("tlsTrustCertsFilePath", from("authenticationProviders") +
+                                           ": AuthenticationProviderTls needs tlsTrustCertsFilePath (the CAs "
+                                           "client certificates must chain to)");
+    }
   }
   if (authorizationEnabled && !authenticationEnabled)
     error("authorizationEnabled", from("authorizationEnabled") +
@@ -1139,6 +1165,7 @@ std::vector<std::string> Config::pulsar_authentication_methods() const {
     const std::string simple = dot == std::string::npos ? p : p.substr(dot + 1);
     if (simple == "AuthenticationProviderToken" || p == "token") out.push_back("token");
     else if (simple == "AuthenticationProviderBasic" || p == "basic") out.push_back("basic");
+    else if (simple == "AuthenticationProviderTls" || p == "tls") out.push_back("tls");
     else out.push_back(p);
   }
   return out;

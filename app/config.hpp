@@ -126,6 +126,7 @@ struct Config {
   // Transports. Pulsar's TLS keys (the Pulsar protocol on brokerServicePortTls, and what the
   // MQTT listeners fall back to):
   std::int32_t brokerServicePortTls = -1;  // -1: no pulsar+ssl listener
+  std::int32_t webServicePortTls = -1;     // -1: no https web service
   std::string tlsCertificateFilePath;
   std::string tlsKeyFilePath;
   std::string tlsTrustCertsFilePath;

@@ -21,7 +21,8 @@ std::string ready_line(const ReadyInfo& info) {
                       {"mqtt", std::move(mqtt)},
                       {"pulsar", info.pulsar ? to_json(*info.pulsar) : nlohmann::json(nullptr)},
                       {"pulsarTls", info.pulsar_tls ? to_json(*info.pulsar_tls) : nlohmann::json(nullptr)},
-                      {"web", info.web ? to_json(*info.web) : nlohmann::json(nullptr)}};
+                      {"web", info.web ? to_json(*info.web) : nlohmann::json(nullptr)},
+                      {"webTls", info.web_tls ? to_json(*info.web_tls) : nlohmann::json(nullptr)}};
   // dump() without indentation is one line: a newline inside a string is escaped as \n.
   return std::string(kReadyPrefix) + line.dump();
 }

@@ -7,7 +7,8 @@
 //              "pulsarTls":null,"web":{"host":"127.0.0.1","port":48080,"url":"http://127.0.0.1:48080"}}
 // (on one line; keys in alphabetical order). Ports are the bound ones, never 0. Each mqtt entry
 // also says its "scheme" (mqtt, mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl); "pulsarTls" is the
-// pulsar+ssl:// listener on brokerServicePortTls, null when there is none.
+// pulsar+ssl:// listener on brokerServicePortTls, null when there is none; "webTls" the https://
+// web service on webServicePortTls, null when there is none.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,7 @@ struct ReadyInfo {
   std::optional<BoundListener> pulsar;   // empty when the Pulsar listener did not start
   std::optional<BoundListener> pulsar_tls;  // brokerServicePortTls; empty when not configured
   std::optional<BoundListener> web;      // the HTTP service (webServicePort); empty when not started
+  std::optional<BoundListener> web_tls;  // the HTTPS service (webServicePortTls); empty when not configured
 };
 
 // The start-up line, prefix included, without the newline.

@@ -361,6 +361,26 @@ int run_standalone(const Config& config) {
       ready.web = BoundListener{bind_host, web_port, url};
     }
   }
+  // The web service over TLS (webServicePortTls): the same routes, Pulsar's tls* keys.
+  if (config.webServicePortTls >= 0) {
+    auto built = net::TlsContext::create("https", tls_options(config.pulsar_tls()));
+    if (!built.ok()) {
+      logger->critical("cannot start the web service over TLS: {}", built.error());
+      return 1;
+    }
+    auto bound = web.listen_tls(bind_host, static_cast<std::uint16_t>(config.webServicePortTls),
+                                std::move(built).value());
+    if (!bound.ok()) {
+      logger->critical("cannot listen on https://{}:{}: {}", bind_host, config.webServicePortTls,
+                       bound.error().message());
+      return 1;
+    }
+    const bool v6 = bind_host.find(':') != std::string::npos;
+    const std::string url = v6 ? fmt::format("https://[{}]:{}", bind_host, bound->port())
+                               : fmt::format("https://{}:{}", bind_host, bound->port());
+    logger->info("web service over TLS ready on {}", url);
+    ready.web_tls = BoundListener{bind_host, bound->port(), url, {}};
+  }
   // Pulsar's health check publishes on persistent://pulsar/<broker id>/healthcheck.
   const std::string broker_id =
       fmt::format("{}:{}", config.advertisedAddress.empty() ? bind_host : config.advertisedAddress, web_port);

@@ -34,6 +34,8 @@ Result<Principal, AuthFailure> Authenticator::authenticate_login(const std::opti
   // the log says why a token was refused even when basic was tried first.
   std::optional<AuthFailure> refused;
   for (const auto& p : providers_) {
+    // `tls` takes its identity from the transport, never from a password.
+    if (p->method() == "tls") continue;
     std::string data;
     AuthFailure why;
     if (p->method() == "basic") {

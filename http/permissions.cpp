@@ -31,6 +31,10 @@ Result<std::string, Response> http_role(const PermissionsContext& c, const Reque
     if (!decoded.ok()) return error_response(401, "Basic credentials are not base64");
     method = "basic";
     data = std::move(decoded).value();
+  } else if (h.empty() && request.certificate_cn && c.authenticator->find("tls") != nullptr) {
+    // https with a client certificate the handshake verified (AuthenticationProviderTls).
+    method = "tls";
+    data = *request.certificate_cn;
   }
   auto who = c.authenticator->authenticate(method, data, static_cast<std::int64_t>(c.clock.wall_ms() / 1000));
   if (!who.ok()) {

@@ -10,9 +10,11 @@
 //
 // With an authenticator (authenticationEnabled), every request (these and every other route,
 // through Router::set_guard) needs `Authorization: Bearer <token>` or `Basic <base64 user:pass>`
-// checked by the same providers as the Pulsar port; the permission routes also need a role in
-// superUserRoles. A refusal is 401 with `WWW-Authenticate: Bearer` and, when the `basic` provider
-// is on, `Basic realm="mop"` (so that a browser opening the dashboard asks for a password).
+// checked by the same providers as the Pulsar port, or, over https with AuthenticationProviderTls
+// configured and no Authorization header, a client certificate verified by the handshake (its
+// common name is the role); the permission routes also need a role in superUserRoles. A refusal
+// is 401 with `WWW-Authenticate: Bearer` and, when the `basic` provider is on, `Basic realm="mop"`
+// (so that a browser opening the dashboard asks for a password).
 // Without one, anyone reaching the port may manage grants (as Pulsar with
 // authentication off).
 #include <cstdint>

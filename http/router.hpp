@@ -23,6 +23,9 @@ struct Request {
   std::string target;  // as sent: path and query
   std::string body;
   std::string authorization;  // the Authorization header ("Bearer ...", "Basic ..."), if any
+  // https: the common name of the client certificate, when one was presented and verified against
+  // tlsTrustCertsFilePath (the role of Pulsar's AuthenticationProviderTls); never from a header.
+  std::optional<std::string> certificate_cn;
   // The path (before `?`) and the query (after it, without the `?`).
   std::string_view path() const;
   std::string_view query() const;

@@ -20,6 +20,7 @@
 
 #include "core/result.hpp"
 #include "http/router.hpp"
+#include "net/tls_context.hpp"
 
 namespace mop::http {
 
@@ -41,6 +42,10 @@ public:
   // Binds host:port (port 0 picks a free one; IPv6 v6-only) and starts accepting. Returns the
   // bound endpoint; bind errors come back as the error code.
   Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, std::uint16_t port);
+  // The same over TLS with `tls`'s context (asked again for each connection, so a renewed
+  // certificate serves new connections).
+  Result<boost::asio::ip::tcp::endpoint> listen_tls(const std::string& host, std::uint16_t port,
+                                                    std::shared_ptr<net::TlsContext> tls);
   // Stops accepting and closes every connection (a response still being prepared is dropped).
   void shutdown();
   std::size_t connection_count() const;
@@ -48,11 +53,17 @@ public:
   struct Shared;  // state shared with the connections (they may outlive the server by a turn)
 
 private:
-  void accept(boost::asio::ip::tcp::acceptor& acceptor);
+  struct Acceptor {
+    boost::asio::ip::tcp::acceptor acceptor;
+    std::shared_ptr<net::TlsContext> tls;  // null: plain HTTP
+  };
+  Result<boost::asio::ip::tcp::endpoint> bind(const std::string& host, std::uint16_t port,
+                                              std::shared_ptr<net::TlsContext> tls);
+  void accept(Acceptor& acceptor);
 
   boost::asio::io_context& io_;
   std::shared_ptr<Shared> shared_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
 };
 
 }  // namespace mop::http

@@ -1,7 +1,10 @@
 #include "net/secure_listener.hpp"
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -15,6 +18,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -34,16 +38,6 @@ namespace {
 
 constexpr std::size_t kReadBuffer = 16 * 1024;
 
-// The verified client certificate's common name, if any.
-std::optional<std::string> certificate_cn(SSL* ssl) {
-  X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
-  char cn[256];
-  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
-  if (n < 0) return std::nullopt;
-  return std::string(cn, static_cast<std::size_t>(n));
-}
-
 // Errors that mean the peer sent something wrong (a bad TLS record or handshake, a bad or
 // oversized WebSocket frame), as opposed to a peer that just went away.
 bool is_bad_input(const error_code& ec) {
@@ -55,34 +49,209 @@ bool is_bad_input(const error_code& ec) {
          ec.category() == http::make_error_code(http::error::end_of_stream).category();
 }
 
-// TLS over TCP.
+// Where a TLS connection's reads land: one buffer per thread, as for plain TCP (an idle connection
+// holds none; the handler copies what it keeps).
+std::span<std::uint8_t> thread_read_buffer() {
+  thread_local std::array<std::uint8_t, 64 * 1024> buffer;
+  return buffer;
+}
+
+// Where a TLS write gathers small segments into one SSL_write (one TLS record per 16 KiB rather
+// than one per segment); segments this large or larger are written from where they are.
+constexpr std::size_t kWriteChunk = 16 * 1024;
+std::span<std::uint8_t> thread_write_buffer() {
+  thread_local std::array<std::uint8_t, kWriteChunk> buffer;
+  return buffer;
+}
+
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
+// TLS over TCP: OpenSSL driven on the non-blocking socket itself (SSL_set_fd), Asio waiting for
+// readiness. Asio's ssl::stream would keep two 17 KiB buffers and a BIO pair of two more per
+// connection; here an idle connection holds only OpenSSL's SSL (its record buffers released while
+// idle, SSL_MODE_RELEASE_BUFFERS) and reads land in the thread's buffer.
 class TlsLayer {
 public:
   TlsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, const WebSocketOptions&)
-      : ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_) {}
-  tcp::socket& socket() { return stream_.next_layer(); }
-  SSL* ssl() { return stream_.native_handle(); }
+      : ctx_(std::move(ctx)), socket_(std::move(socket)), ssl_(SSL_new(ctx_->native_handle())) {
+    error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ssl_ && (ec || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1)) ssl_.reset();
+    if (!ssl_) return;
+    SSL_set_accept_state(ssl_.get());
+    // A write that OpenSSL could not finish is retried with the same bytes rebuilt in the thread's
+    // buffer, so the address may move; partial writes let each record count as written.
+    SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  }
+  tcp::socket& socket() { return socket_; }
+  SSL* ssl() { return ssl_.get(); }
+
   template <typename H>
   void handshake(H h) {
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [h = std::move(h)](error_code ec) mutable { h(ec, std::string()); });
+    if (!ssl_) {
+      return asio::post(socket_.get_executor(), [h = std::move(h)]() mutable {
+        h(error_code(asio::error::no_memory), std::string("cannot make an OpenSSL session"));
+      });
+    }
+    if (!socket_.is_open()) return h(error_code(asio::error::operation_aborted), std::string());
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) return asio::post(socket_.get_executor(), [h = std::move(h)]() mutable { h(error_code(), std::string()); });
+    error_code ec;
+    const auto want = wants(r, ec);
+    if (ec) return asio::post(socket_.get_executor(), [h = std::move(h), ec]() mutable { h(ec, std::string()); });
+    socket_.async_wait(want, [this, h = std::move(h)](error_code wec) mutable {
+      if (wec) return h(wec, std::string());
+      handshake(std::move(h));
+    });
   }
+
+  // h(error, bytes): the bytes are the thread's buffer, valid until h returns.
   template <typename H>
-  void read_some(asio::mutable_buffer b, H h) {
-    stream_.async_read_some(b, std::move(h));
+  void read_some(H h) {
+    // Asio's epoll registration is edge-triggered: only a read that ended at EAGAIN may wait for
+    // the socket. Bytes left in the socket (after the handshake, or a full buffer) or held by
+    // OpenSSL (decrypted, or a record read in part) are read now.
+    if (!drained_ || SSL_has_pending(ssl_.get()) == 1)
+      return asio::post(socket_.get_executor(), [this, h = std::move(h)]() mutable { read_now(std::move(h)); });
+    socket_.async_wait(tcp::socket::wait_read, [this, h = std::move(h)](error_code ec) mutable {
+      if (ec) return h(ec, std::span<const std::uint8_t>());
+      read_now(std::move(h));
+    });
   }
+
   template <typename B, typename H>
   void write(const B& buffers, H h) {
-    asio::async_write(stream_, buffers, std::move(h));
+    write_buffers_ = &buffers;  // the connection keeps them until h runs
+    write_index_ = 0;
+    write_offset_ = 0;
+    written_ = 0;
+    write_more(std::move(h));
   }
+
   template <typename H>
   void goodbye(H h) {
     h();
   }
 
 private:
-  std::shared_ptr<asio::ssl::context> ctx_;  // before stream_, which uses it
-  SslStream stream_;
+  // What OpenSSL's answer r (<= 0) asks for: a wait for the socket, or an error in `ec`.
+  tcp::socket::wait_type wants(int r, error_code& ec) {
+    const int err = SSL_get_error(ssl_.get(), r);
+    if (err == SSL_ERROR_WANT_READ) return tcp::socket::wait_read;
+    if (err == SSL_ERROR_WANT_WRITE) return tcp::socket::wait_write;
+    const unsigned long e = ERR_get_error();
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      ec = asio::error::eof;  // close_notify
+    } else if (e != 0 && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+      ec = asio::ssl::error::stream_truncated;  // the peer closed without close_notify
+    } else if (e != 0) {
+      ec = error_code(static_cast<int>(e), asio::error::get_ssl_category());
+    } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
+      ec = error_code(errno, asio::error::get_system_category());
+    } else {
+      ec = asio::ssl::error::stream_truncated;
+    }
+    ERR_clear_error();
+    return tcp::socket::wait_read;
+  }
+
+  template <typename H>
+  void read_now(H h) {
+    if (!socket_.is_open()) return h(error_code(asio::error::operation_aborted), std::span<const std::uint8_t>());
+    const auto buffer = thread_read_buffer();
+    std::size_t n = 0;
+    error_code ec;
+    auto want = tcp::socket::wait_read;
+    // As many records as the buffer takes and the socket has.
+    drained_ = false;
+    while (n < buffer.size()) {
+      ERR_clear_error();
+      const int r = SSL_read(ssl_.get(), buffer.data() + n, static_cast<int>(buffer.size() - n));
+      if (r <= 0) {
+        want = wants(r, ec);
+        drained_ = !ec && want == tcp::socket::wait_read;
+        break;
+      }
+      n += static_cast<std::size_t>(r);
+    }
+    // Bytes first; an error is reported by the next read (OpenSSL answers the same again).
+    if (n > 0) return h(error_code(), std::span<const std::uint8_t>(buffer.data(), n));
+    if (ec) return h(ec, std::span<const std::uint8_t>());
+    socket_.async_wait(want, [this, h = std::move(h)](error_code wec) mutable {
+      if (wec) return h(wec, std::span<const std::uint8_t>());
+      read_now(std::move(h));
+    });
+  }
+
+  template <typename H>
+  void write_more(H h) {
+    const auto& bufs = *write_buffers_;
+    while (true) {
+      while (write_index_ < bufs.size() && write_offset_ == bufs[write_index_].size()) {
+        ++write_index_;
+        write_offset_ = 0;
+      }
+      if (write_index_ == bufs.size() || !socket_.is_open()) {
+        const error_code ec = socket_.is_open() ? error_code() : error_code(asio::error::operation_aborted);
+        return asio::post(socket_.get_executor(),
+                          [h = std::move(h), ec, n = written_]() mutable { h(ec, n); });
+      }
+      // The next chunk, from the current position: a large segment as it is, small ones gathered.
+      // The same position gives the same bytes, as OpenSSL needs when a write is retried.
+      const auto* first = static_cast<const std::uint8_t*>(bufs[write_index_].data()) + write_offset_;
+      const std::size_t first_left = bufs[write_index_].size() - write_offset_;
+      const std::uint8_t* data = first;
+      std::size_t len = first_left;
+      if (first_left < kWriteChunk) {
+        const auto chunk = thread_write_buffer();
+        len = 0;
+        std::size_t i = write_index_, off = write_offset_;
+        while (i < bufs.size() && len < chunk.size()) {
+          const std::size_t take = std::min(bufs[i].size() - off, chunk.size() - len);
+          std::memcpy(chunk.data() + len, static_cast<const std::uint8_t*>(bufs[i].data()) + off, take);
+          len += take;
+          off = 0;
+          ++i;
+        }
+        data = chunk.data();
+      }
+      ERR_clear_error();
+      const int r = SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(len, 1 << 30)));
+      if (r <= 0) {
+        error_code ec;
+        const auto want = wants(r, ec);
+        if (ec) return asio::post(socket_.get_executor(), [h = std::move(h), ec, n = written_]() mutable { h(ec, n); });
+        return socket_.async_wait(want, [this, h = std::move(h)](error_code wec) mutable {
+          if (wec) return h(wec, written_);
+          write_more(std::move(h));
+        });
+      }
+      // Advance over what was taken.
+      std::size_t left = static_cast<std::size_t>(r);
+      written_ += left;
+      while (left > 0) {
+        const std::size_t take = std::min(left, bufs[write_index_].size() - write_offset_);
+        write_offset_ += take;
+        left -= take;
+        if (write_offset_ == bufs[write_index_].size() && left > 0) {
+          ++write_index_;
+          write_offset_ = 0;
+        }
+      }
+    }
+  }
+
+  std::shared_ptr<asio::ssl::context> ctx_;  // the SSL_CTX ssl_ was made from
+  tcp::socket socket_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+  const std::vector<asio::const_buffer>* write_buffers_ = nullptr;
+  std::size_t write_index_ = 0;
+  std::size_t write_offset_ = 0;
+  std::size_t written_ = 0;
+  bool drained_ = false;  // the last read ended at EAGAIN: the next one waits for the socket
 };
 
 // WebSocket over TCP (Next = tcp::socket) or over TLS (Next = SslStream): the HTTP upgrade is
@@ -119,9 +288,14 @@ public:
       upgrade(std::move(h));
     }
   }
+  // h(error, bytes): the bytes are this layer's buffer (allocated at the first read), valid until
+  // h returns.
   template <typename H>
-  void read_some(asio::mutable_buffer b, H h) {
-    ws_.async_read_some(b, std::move(h));
+  void read_some(H h) {
+    if (!read_buffer_) read_buffer_ = std::make_unique<std::array<std::uint8_t, kReadBuffer>>();
+    ws_.async_read_some(asio::buffer(*read_buffer_), [this, h = std::move(h)](error_code ec, std::size_t n) mutable {
+      h(ec, std::span<const std::uint8_t>(read_buffer_->data(), n));
+    });
   }
   template <typename B, typename H>
   void write(const B& buffers, H h) {
@@ -195,6 +369,7 @@ private:
   std::shared_ptr<asio::ssl::context> ctx_;
   websocket::stream<Next> ws_;
   WebSocketOptions options_;
+  std::unique_ptr<std::array<std::uint8_t, kReadBuffer>> read_buffer_;  // WebSocket messages' bytes
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   http::response<http::string_body> refusal_;
@@ -284,7 +459,7 @@ private:
         log::get(log_module_)->warn("{} handshake with {} refused: {}", scheme_, peer_, why);
       return shutdown_socket();
     }
-    if (SSL* ssl = layer_.ssl()) peer_cn_ = certificate_cn(ssl);
+    if (SSL* ssl = layer_.ssl()) peer_cn_ = verified_certificate_cn(ssl);
     handler_ = listener_alive_.expired() ? nullptr : listener_->factory_(*this);
     if (!handler_) return shutdown_socket();
     read();
@@ -293,22 +468,21 @@ private:
 
   void read() {
     if (reading_ || shut_) return;
-    if (!buffer_) buffer_ = std::make_unique<std::array<std::uint8_t, kReadBuffer>>();
     reading_ = true;
-    layer_.read_some(asio::buffer(*buffer_), [self = this->shared_from_this()](error_code ec, std::size_t n) {
+    layer_.read_some([self = this->shared_from_this()](error_code ec, std::span<const std::uint8_t> bytes) {
       self->reading_ = false;
-      self->on_read(ec, n);
+      self->on_read(ec, bytes);
     });
   }
 
-  void on_read(const error_code& ec, std::size_t n) {
+  void on_read(const error_code& ec, std::span<const std::uint8_t> bytes) {
     if (shut_) return;
     if (ec) {
       if (is_bad_input(ec) && ec != websocket::error::closed)
         log::get(log_module_)->warn("{} connection from {} closed: {}", scheme_, peer_, ec.message());
       return lost();
     }
-    handler_->on_bytes({buffer_->data(), n});
+    handler_->on_bytes(bytes);
     if (shut_ || handler_->closed()) return;
     if (high_water_mark_ > 0 && queued_bytes() > high_water_mark_)
       paused_for_output_ = true;
@@ -401,7 +575,6 @@ private:
   std::optional<std::string> peer_cn_;
   std::list<std::weak_ptr<SecureConnectionBase>>::iterator registry_pos_;
   std::unique_ptr<StreamHandler> handler_;
-  std::unique_ptr<std::array<std::uint8_t, kReadBuffer>> buffer_;  // allocated at the first read
   std::vector<OutBuffer::Segment> segments_;
   std::vector<asio::const_buffer> buffers_;
   std::size_t writing_bytes_ = 0;

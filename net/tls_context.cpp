@@ -6,6 +6,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "core/log.hpp"
 
@@ -90,6 +91,15 @@ Result<void, std::string> parse_psk_identities(std::string_view text, char separ
     out[entry.substr(0, colon)] = entry.substr(colon + 1);
   }
   return {};
+}
+
+std::optional<std::string> verified_certificate_cn(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+  char cn[256];
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  if (n < 0) return std::nullopt;
+  return std::string(cn, static_cast<std::size_t>(n));
 }
 
 Result<std::shared_ptr<TlsContext>, std::string> TlsContext::create(std::string name, TlsOptions options) {

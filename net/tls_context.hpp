@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ struct TlsOptions {
 // Adds them to `out`; returns what is wrong with which entry.
 Result<void, std::string> parse_psk_identities(std::string_view text, char separator,
                                                std::map<std::string, std::string>& out);
+
+// The subject common name of the certificate the peer of `ssl` presented, only if it verified
+// against the context's trusted CAs (the identity Pulsar's AuthenticationProviderTls and MoP's
+// `tls` method take as the role); nothing without a certificate or with an unverified one.
+std::optional<std::string> verified_certificate_cn(SSL* ssl);
 
 class TlsContext {
 public:

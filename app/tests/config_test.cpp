@@ -122,6 +122,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["pulsarChannelWriteBufferLowWaterMark"], "1048576");
   EXPECT_EQ(defaults["keepAliveIntervalSeconds"], "30");
   EXPECT_EQ(defaults["brokerServicePortTls"], "-1");
+  EXPECT_EQ(defaults["webServicePortTls"], "-1");
   EXPECT_EQ(defaults["tlsCertRefreshCheckDurationSec"], "300");
   EXPECT_EQ(defaults["mqttTlsCertRefreshCheckDurationSec"], "300");
   EXPECT_EQ(defaults["webSocketPath"], "/mqtt");
@@ -131,7 +132,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["authenticationRefreshCheckSeconds"], "60");
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
   EXPECT_EQ(defaults["superUserRoles"], "");
-  EXPECT_EQ(config_keys().size(), 74u);
+  EXPECT_EQ(config_keys().size(), 75u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -469,6 +470,20 @@ TEST(ConfigListeners, TlsListenersNeedACertificateAndPskListenersIdentities) {
   errs = load_err("brokerServicePortTls=0\n");
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].key, "tlsCertificateFilePath");
+  errs = load_err("webServicePortTls=0\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "tlsCertificateFilePath");
+  EXPECT_THAT(errs[0].message, HasSubstr("webServicePortTls"));
+  errs = load_err("webServicePortTls=0\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n"
+                  "tlsRequireTrustedClientCertOnConnect=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "tlsTrustCertsFilePath");
+  errs = load_err("webServicePortTls=9443\nbrokerServicePortTls=9443\ntlsCertificateFilePath=/c.pem\n"
+                  "tlsKeyFilePath=/k.pem\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "webServicePortTls");
+  c = load_ok("webServicePortTls=0\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n");
+  EXPECT_EQ(c.webServicePortTls, 0);
 }
 
 TEST(ConfigListeners, MalformedEntriesAreRejected) {
@@ -542,16 +557,22 @@ TEST(ConfigValidate, AuthenticationNeedsMethodsAndTheirKeys) {
   EXPECT_THAT(errs[0].message, HasSubstr("needs authenticationEnabled"));
 }
 
-TEST(ConfigValidate, TlsAuthenticationMethodNeedsNoKeysButPulsarsTlsProviderIsRefused) {
+TEST(ConfigValidate, TlsAuthenticationNeedsNoKeysButPulsarsTlsProviderNeedsTrustedCas) {
   // mTLS as MQTT authentication (Pulsar's method name `tls`): the listener's trusted CAs do the
   // checking, so no basicAuthConf or token key is needed.
-  const Config c = load_ok("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=tls\n");
+  Config c = load_ok("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=tls\n");
   EXPECT_EQ(c.mqttAuthenticationMethods, (std::vector<std::string>{"tls"}));
+  // Pulsar's AuthenticationProviderTls on the Pulsar port and HTTP: the CAs must be there.
   const auto errs = load_err(
       "authenticationEnabled=true\n"
       "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderTls\n");
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].key, "authenticationProviders");
+  EXPECT_EQ(errs[0].key, "tlsTrustCertsFilePath");
+  c = load_ok(
+      "authenticationEnabled=true\ntlsTrustCertsFilePath=/ca.pem\n"
+      "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderTls,token\n"
+      "tokenSecretKey=abc\n");
+  EXPECT_EQ(c.pulsar_authentication_methods(), (std::vector<std::string>{"tls", "token"}));
 }
 
 TEST(ConfigValidate, AdvertisedAddressDefaultsToListenerHost) {

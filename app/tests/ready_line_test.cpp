@@ -22,6 +22,7 @@ TEST(ReadyLine, CarriesEveryListenerWithItsBoundPort) {
   info.mqtt.push_back({"::1", 41884, "mqtt://[::1]:41884"});
   info.pulsar = BoundListener{"127.0.0.1", 46650, "pulsar://broker.example:46650"};
   info.web = BoundListener{"127.0.0.1", 48080, "http://127.0.0.1:48080"};
+  info.web_tls = BoundListener{"127.0.0.1", 48443, "https://127.0.0.1:48443"};
   const auto j = parse(ready_line(info));
   EXPECT_EQ(j.at("pid"), 4242);
   ASSERT_EQ(j.at("mqtt").size(), 2u);
@@ -37,6 +38,8 @@ TEST(ReadyLine, CarriesEveryListenerWithItsBoundPort) {
   EXPECT_EQ(j.at("web").at("host"), "127.0.0.1");
   EXPECT_EQ(j.at("web").at("port"), 48080);
   EXPECT_EQ(j.at("web").at("url"), "http://127.0.0.1:48080");
+  EXPECT_EQ(j.at("webTls").at("port"), 48443);
+  EXPECT_EQ(j.at("webTls").at("url"), "https://127.0.0.1:48443");
 }
 
 TEST(ReadyLine, PulsarAndWebAreNullWhenTheirListenersDidNotStartAndMqttMayBeEmpty) {
@@ -45,6 +48,7 @@ TEST(ReadyLine, PulsarAndWebAreNullWhenTheirListenersDidNotStartAndMqttMayBeEmpt
   const auto j = parse(ready_line(info));
   EXPECT_TRUE(j.at("pulsar").is_null());
   EXPECT_TRUE(j.at("web").is_null());
+  EXPECT_TRUE(j.at("webTls").is_null());
   EXPECT_TRUE(j.at("mqtt").is_array());
   EXPECT_TRUE(j.at("mqtt").empty());
 }

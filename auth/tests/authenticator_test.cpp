@@ -3,6 +3,7 @@
 
 #include "auth/basic_provider.hpp"
 #include "auth/key_source.hpp"
+#include "auth/tls_provider.hpp"
 #include "auth/token.hpp"
 
 namespace mop::auth {
@@ -59,6 +60,24 @@ TEST(Authenticator, ByMethodName) {
   auto r = a.authenticate("token", "x.y.z", 0);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, AuthFailure::Kind::not_authorized);
+}
+
+TEST(Authenticator, TlsTakesTheVerifiedCommonNameAndNeverAPassword) {
+  Authenticator a({std::make_shared<TlsProvider>(), basic()});
+  // The transport passes the verified certificate's common name as the data.
+  auto r = a.authenticate("tls", "alice", 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->role, "alice");
+  EXPECT_EQ(r->method, "tls");
+  // No verified certificate: refused, with a reason that says what is missing.
+  auto none = a.authenticate("tls", "", 0);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().kind, AuthFailure::Kind::not_authorized);
+  EXPECT_NE(none.error().reason.find("no verified client certificate"), std::string::npos);
+  // An MQTT login never reaches tls with its password as a name.
+  auto login = a.authenticate_login("mallory", "mallory", 0);
+  ASSERT_FALSE(login.ok());
+  EXPECT_EQ(login.error().reason.find("tls"), std::string::npos);
 }
 
 }  // namespace

@@ -48,7 +48,10 @@ public:
     // An AUTH_RESPONSE to our challenge.
     virtual AuthOutcome on_response(const std::string& method, const std::string& data) = 0;
   };
-  virtual std::unique_ptr<Session> new_session() = 0;
+  // `peer_certificate_cn`: the connection's verified client certificate's common name
+  // (net::Stream::peer_certificate_cn(): pulsar+ssl with a certificate signed by
+  // tlsTrustCertsFilePath), the identity of the `tls` method; never taken from the client's data.
+  virtual std::unique_ptr<Session> new_session(const std::optional<std::string>& peer_certificate_cn) = 0;
   // The method name sent in AUTH_CHALLENGE (e.g. "token").
   virtual std::string method() const = 0;
 };

@@ -6,22 +6,25 @@ namespace {
 
 class OneStep final : public AuthenticationProvider::Session {
 public:
-  explicit OneStep(const CredentialsAuthentication& owner) : owner_(owner) {}
+  OneStep(const CredentialsAuthentication& owner, std::optional<std::string> peer_certificate_cn)
+      : owner_(owner), peer_certificate_cn_(std::move(peer_certificate_cn)) {}
   AuthOutcome on_connect(const std::string& method, const std::string& data) override {
-    return owner_.check(method, data);
+    return owner_.check(method, data, peer_certificate_cn_);
   }
   AuthOutcome on_response(const std::string& method, const std::string& data) override {
-    return owner_.check(method, data);
+    return owner_.check(method, data, peer_certificate_cn_);
   }
 
 private:
   const CredentialsAuthentication& owner_;
+  std::optional<std::string> peer_certificate_cn_;
 };
 
 }  // namespace
 
-std::unique_ptr<AuthenticationProvider::Session> CredentialsAuthentication::new_session() {
-  return std::make_unique<OneStep>(*this);
+std::unique_ptr<AuthenticationProvider::Session> CredentialsAuthentication::new_session(
+    const std::optional<std::string>& peer_certificate_cn) {
+  return std::make_unique<OneStep>(*this, peer_certificate_cn);
 }
 
 std::string CredentialsAuthentication::method() const {
@@ -29,8 +32,11 @@ std::string CredentialsAuthentication::method() const {
   return ps.empty() ? std::string("none") : ps.front()->method();
 }
 
-AuthOutcome CredentialsAuthentication::check(const std::string& method, const std::string& data) const {
-  auto who = authenticator_->authenticate(method, data, static_cast<std::int64_t>(clock_.wall_ms() / 1000));
+AuthOutcome CredentialsAuthentication::check(const std::string& method, const std::string& data,
+                                             const std::optional<std::string>& peer_certificate_cn) const {
+  // tls: the identity is what the TLS handshake verified, never bytes the client sent.
+  const std::string& credential = method == "tls" ? peer_certificate_cn.value_or(std::string()) : data;
+  auto who = authenticator_->authenticate(method, credential, static_cast<std::int64_t>(clock_.wall_ms() / 1000));
   if (!who.ok()) return AuthOutcome::reject(std::move(who).error().reason);
   return AuthOutcome::accept(std::move(who->role), who->expires_at);
 }

@@ -1,8 +1,10 @@
 #pragma once
 // CredentialsAuthentication: the Pulsar port's AuthenticationProvider over the shared providers
 // (auth/provider.hpp, authenticationProviders): CONNECT's auth_method_name picks the provider
-// (`token`, `basic`), its auth_data is the credential; one step, accept with the role (and a
-// token's expiry, which drives the refresh challenge) or reject with the reason.
+// (`token`, `basic`, `tls`), its auth_data is the credential; one step, accept with the role (and a
+// token's expiry, which drives the refresh challenge) or reject with the reason. For `tls`
+// (Pulsar's AuthenticationProviderTls) the credential is the connection's verified client
+// certificate's common name, not the client's auth_data.
 #include <memory>
 #include <string>
 
@@ -17,10 +19,12 @@ public:
   CredentialsAuthentication(std::shared_ptr<const auth::Authenticator> authenticator, const Clock& clock)
       : authenticator_(std::move(authenticator)), clock_(clock) {}
 
-  std::unique_ptr<Session> new_session() override;
+  std::unique_ptr<Session> new_session(const std::optional<std::string>& peer_certificate_cn) override;
   std::string method() const override;
 
-  AuthOutcome check(const std::string& method, const std::string& data) const;
+  // `peer_certificate_cn` stands in for `data` when `method` is tls.
+  AuthOutcome check(const std::string& method, const std::string& data,
+                    const std::optional<std::string>& peer_certificate_cn) const;
 
 private:
   std::shared_ptr<const auth::Authenticator> authenticator_;

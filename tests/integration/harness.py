@@ -209,6 +209,8 @@ class Broker:
             args.append("--webServicePort=%d" % self.ready["web"]["port"])
         if self.ready.get("pulsarTls") is not None:
             args.append("--brokerServicePortTls=%d" % self.ready["pulsarTls"]["port"])
+        if self.ready.get("webTls") is not None:
+            args.append("--webServicePortTls=%d" % self.ready["webTls"]["port"])
         return args
 
     def _set_ready(self, ready):

@@ -268,6 +268,26 @@ class TransportsTest(unittest.TestCase):
             sub.kill()
         self.assertEqual(plain.get().payload, b"over tls")
 
+    def test_bursts_larger_than_a_read_cross_tls_intact_and_in_order(self):
+        """A TLS publisher's burst well over one 64 KiB read and one 16 KiB record (200 x 8 KiB
+        at QoS 0 written back to back, then 900 KiB at QoS 1) reaches a TLS subscriber whole and
+        in order: reads that stop at a full buffer go on without waiting for the socket, and
+        large and gathered writes leave as complete records."""
+        topic = "tls/burst/" + uuid.uuid4().hex
+        sub = self.paho(self.tls, tls=tls_client_context(self.ca[1]))
+        self.assertEqual(sub.connect()[0], 0)
+        self.assertEqual(sub.subscribe(topic), [1])
+        pub = self.paho(self.tls, tls=tls_client_context(self.ca[1]))
+        self.assertEqual(pub.connect()[0], 0)
+        payloads = [bytes([i % 251]) * 8192 + struct.pack("!I", i) for i in range(200)]
+        for p in payloads:
+            pub.publish(topic, p, qos=0, wait=False)
+        big = os.urandom(900 * 1024)
+        pub.publish(topic, big, qos=1)
+        got = [m.payload for m in sub.collect(201, timeout=30)]
+        self.assertEqual(got[-1], big)
+        self.assertEqual(got[:-1], payloads)
+
     def test_client_certificate_from_the_trusted_ca_is_accepted_when_not_required(self):
         c = self.paho(self.tls, tls=tls_client_context(self.ca[1], self.alice))
         self.assertEqual(c.connect()[0], 0)

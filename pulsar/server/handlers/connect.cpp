@@ -13,7 +13,7 @@ void Connection::on_connect(const Frame& f) {
   protocol_version_ = std::min(connect.protocol_version(), kMaxProtocolVersion);
   auto* provider = server_.options().authentication_provider;
   if (provider == nullptr) return send_connected();
-  auth_ = provider->new_session();
+  auth_ = provider->new_session(stream_.peer_certificate_cn());
   auth_method_ = connect.auth_method_name();
   authenticated(auth_->on_connect(connect.auth_method_name(), connect.auth_data()));
 }
@@ -105,7 +105,7 @@ void Connection::check_credentials(TimePoint now) {
   if (static_cast<std::int64_t>(server_.clock().wall_ms() / 1000) < *auth_expires_at_) return;
   logger()->info("{}: credentials of role {} expired: AUTH_CHALLENGE", peer_, role_);
   refresh_pending_ = true;
-  auth_ = server_.options().authentication_provider->new_session();
+  auth_ = server_.options().authentication_provider->new_session(stream_.peer_certificate_cn());
   proto::BaseCommand c;
   c.set_type(proto::BaseCommand::AUTH_CHALLENGE);
   auto* ch = c.mutable_authchallenge();

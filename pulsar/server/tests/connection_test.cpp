@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "auth/key_source.hpp"
+#include "auth/tls_provider.hpp"
 #include "auth/token.hpp"
 #include "pulsar/codec/batch.hpp"
 #include "pulsar/server/credentials_authentication.hpp"
@@ -840,7 +841,7 @@ public:
       return data == "signed:nonce" ? AuthOutcome::accept() : AuthOutcome::reject("bad signature");
     }
   };
-  std::unique_ptr<Session> new_session() override { return std::make_unique<S>(); }
+  std::unique_ptr<Session> new_session(const std::optional<std::string>&) override { return std::make_unique<S>(); }
   std::string method() const override { return "test"; }
 };
 
@@ -972,6 +973,41 @@ TEST_F(ConnectionTest, ShutdownDoesNotHandTheTopicToAWaitingExclusiveProducer) {
   const auto got = drain(*b);
   ASSERT_EQ(got.size(), 1u);  // its CLOSE_PRODUCER, no PRODUCER_SUCCESS ready=true first
   EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_PRODUCER);
+}
+
+// Pulsar's AuthenticationProviderTls: the role is the verified certificate's common name from
+// the transport; the client's auth_data is not looked at.
+TEST_F(ConnectionTest, TlsMethodTakesTheVerifiedCertificateCommonName) {
+  CredentialsAuthentication tls(std::make_shared<const auth::Authenticator>(
+                                    std::vector<std::shared_ptr<const auth::Provider>>{
+                                        std::make_shared<auth::TlsProvider>()}),
+                                clock_);
+  server_.options().authentication_provider = &tls;
+  {
+    stream_.certificate_cn = "alice";
+    auto c = open();
+    Cmd cmd = connect_cmd("tls");
+    cmd.mutable_connect()->set_auth_data("mallory");  // ignored: the certificate names the client
+    command(*c, cmd);
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.type(), Cmd::CONNECTED);
+    EXPECT_EQ(c->role(), "alice");
+  }
+  {
+    stream_.certificate_cn.reset();  // plain pulsar://, no certificate, or an unverified one
+    auto c = open();
+    Cmd cmd = connect_cmd("tls");
+    cmd.mutable_connect()->set_auth_data("alice");
+    command(*c, cmd);
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_EQ(got[0].command.type(), Cmd::ERROR);
+    EXPECT_EQ(got[0].command.error().error(), proto::AuthenticationError);
+    EXPECT_NE(got[0].command.error().message().find("no verified client certificate"), std::string::npos);
+    EXPECT_TRUE(c->closed());
+    EXPECT_EQ(c->role(), "");
+  }
 }
 
 // The credentials refresh, with the real token provider (auth/) on the manual clock.

@@ -3,6 +3,7 @@
 // Connection, SEND frames, and the decoding of what a connection wrote.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,8 +23,10 @@ struct FakeStream final : net::Stream {
   void close_after_flush() override { closed = true; }
   const std::string& peer() const override { return peer_name; }
   std::size_t queued_bytes() const override { return 0; }
+  std::optional<std::string> peer_certificate_cn() const override { return certificate_cn; }
   bool closed = false;
   std::string peer_name = "test";
+  std::optional<std::string> certificate_cn;  // as a pulsar+ssl connection with a verified certificate
 };
 
 struct SendOptions {
