@@ -160,6 +160,8 @@ private:
   Result<void, Error> load();
   void run();
   void add_to(void* write_batch, const Batch::Op& op);
+  // For each DeleteTopic of a batch being queued: the name no longer maps to the id (mu_ held).
+  void forget_deleted_topics(const Batch& batch);
   // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
   std::unordered_map<std::uint64_t, MessageId> trim_floors_;
   Error status_error(const rocksdb::Status& s, int cf, std::string_view key, std::string_view what) const;

@@ -331,6 +331,59 @@ class WebService(unittest.TestCase):
         self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/public/default/retention"), (204, None))
         self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)
 
+    def test_topic_deletion_keeps_mqtt_subscriptions_and_frees_the_namespace(self):
+        """DELETE of a topic: refused (412) while a client is connected to it, forced it goes
+        with its messages, subscriptions and retained message; the MQTT subscriber keeps its
+        filter, so a new publish recreates the topic and reaches it; once its topics are deleted
+        the namespace can be deleted."""
+        self.assertEqual(self.send("PUT", "/admin/v2/tenants/deltest", {"allowedClusters": ["standalone"]}),
+                         (204, None))
+        self.assertEqual(self.send("PUT", "/admin/v2/namespaces/deltest/ns"), (204, None))
+        mqtt_topic = "persistent://deltest/ns/sensor"
+        path = "/admin/v2/persistent/deltest/ns/sensor"
+        sub = PahoClient(self.broker.port, client_id="del-sub")
+        sub.connect()
+        self.addCleanup(sub.disconnect)
+        sub.subscribe([(mqtt_topic, 1)])
+        pub = PahoClient(self.broker.port, client_id="del-pub")
+        pub.connect()
+        self.addCleanup(pub.disconnect)
+        pub.publish(mqtt_topic, b"before", qos=1, retain=True)
+        self.assertEqual(sub.get().payload, b"before")
+        self.assertEqual(self.get_json(path + "/stats")["msgInCounter"], 1)
+
+        self.assertEqual(self.send("DELETE", path),
+                         (412, {"reason": "Topic has active producers/subscriptions"}))
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/deltest/ns"),
+                         (409, {"reason": "Cannot delete non empty namespace"}))
+        self.assertEqual(self.send("DELETE", path + "?force=true"), (204, None))
+        self.assertEqual(self.send("DELETE", path + "?force=true"),
+                         (404, {"reason": "Topic %s not found" % mqtt_topic}))
+        self.assertEqual(self.request("GET", path + "/stats")[0], 404)
+        self.assertEqual(self.get_json("/admin/v2/persistent/deltest/ns"), [])
+
+        # The subscriber was not told anything and still gets what is published now.
+        pub.publish(mqtt_topic, b"after", qos=1)
+        got = sub.get()
+        self.assertEqual((got.topic, got.payload), (mqtt_topic, b"after"))
+        stats = self.get_json(path + "/stats")
+        self.assertEqual((stats["msgInCounter"], list(stats["subscriptions"])), (1, ["del-sub"]))
+        # The retained message went with the topic: a new subscriber's first message is the
+        # marker published after both its SUBACKs.
+        late = PahoClient(self.broker.port, client_id="del-late")
+        late.connect()
+        self.addCleanup(late.disconnect)
+        late.subscribe([(mqtt_topic, 1)])
+        late.subscribe([("it/del/marker", 1)])
+        pub.publish("it/del/marker", b"marker", qos=1)
+        self.assertEqual(late.get().payload, b"marker")
+        late.unsubscribe(mqtt_topic)
+
+        sub.unsubscribe(mqtt_topic)
+        self.assertEqual(self.send("DELETE", path), (204, None))  # nobody on it now
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/deltest/ns"), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/namespaces/deltest"), [])
+
     def test_mqtt_clients_listed_and_kicked(self):
         """/mop/clients shows paho's session as it connected; the kick closes its connection and,
         as for any server-side close, publishes its will; /mop/stats counts what it did."""
