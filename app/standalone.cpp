@@ -404,6 +404,7 @@ int run_standalone(const Config& config) {
   metrics.broker = &service.broker();
   metrics.rates = &rates;
   metrics.data_dir = config.dataDir;
+  metrics.commits = &store.commit_stats();
   metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},

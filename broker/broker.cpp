@@ -31,6 +31,27 @@ Topic& Broker::get_or_create(const TopicName& name) {
   return ref;
 }
 
+bool Broker::delete_topic(const TopicName& name, PersistCallback done) {
+  const auto it = topics_.find(name);
+  if (it == topics_.end()) return false;
+  trim_scheduled_.erase(it->second.get());
+  if (const auto ns = namespaces_.find(name.namespace_name()); ns != namespaces_.end()) {
+    ns->second.erase(name);
+    if (ns->second.empty()) namespaces_.erase(ns);
+  }
+  // Its subscriptions go with it (no write of their own: the topic's delete covers them).
+  topics_.erase(it);
+  retained_.set(name, nullptr);
+  if (persistence_ != nullptr && name.persistent()) {
+    persistence_->delete_topic(name, std::move(done));
+  } else if (done) {
+    executor_.post([alive = std::weak_ptr<bool>(alive_), done = std::move(done)] {
+      if (!alive.expired()) done({});
+    });
+  }
+  return true;
+}
+
 void Broker::set_namespace_policies(const NamespaceName& ns, std::optional<TopicPolicies> policies) {
   if (policies) {
     namespace_policies_.insert_or_assign(ns, *policies);
@@ -87,8 +108,8 @@ void Broker::schedule_trim(Topic& topic) {
   // this task, so a watcher that subscribes at `earliest` from it still finds the entries.
   if (!trim_scheduled_.insert(&topic).second) return;
   executor_.post([this, alive = std::weak_ptr<bool>(alive_), t = &topic] {
-    if (alive.expired()) return;
-    trim_scheduled_.erase(t);
+    // Not when the topic was deleted meanwhile (delete_topic takes it out of the set).
+    if (alive.expired() || trim_scheduled_.erase(t) == 0) return;
     t->trim();
   });
 }

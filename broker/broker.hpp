@@ -44,6 +44,13 @@ public:
 
   Topic& get_or_create(const TopicName& name);
   Topic* find_topic(const TopicName& name);
+  // Deletes the topic (Pulsar's topic deletion): it is gone at once, with its entries,
+  // subscriptions (each attached receiver's sink hears subscription_removed) and retained
+  // message; with persistence, all of that and its stored record go in one atomic write, and
+  // `done` runs (posted) once that write is durable; without, `done` is posted at once. Appends
+  // still pending complete no more. A later publish or subscribe makes a new, empty topic of
+  // the same name. Returns false (and drops `done`) when there is no such topic.
+  bool delete_topic(const TopicName& name, PersistCallback done);
   std::size_t topic_count() const { return topics_.size(); }
   std::vector<TopicName> list_topics(const NamespaceName& ns) const;
   // Namespaces that have a topic now, in order.

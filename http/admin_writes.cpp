@@ -321,6 +321,39 @@ void put_topic(const WebContext& c, TopicDomain domain, const Params& p, Respond
   respond(no_content());
 }
 
+// Whether something is connected to the topic: a Pulsar producer, or a receiver (Pulsar
+// consumer, MQTT session) attached to one of its subscriptions.
+bool has_clients(const WebContext& c, const broker::Topic& topic) {
+  if (c.pulsar != nullptr && c.pulsar->producers().count(topic.name()) > 0) return true;
+  bool attached = false;
+  topic.for_each_subscription([&](const broker::Subscription& s) { attached = attached || s.receiver_count() > 0; });
+  return attached;
+}
+
+// DELETE /admin/v2/{domain}/{tenant}/{namespace}/{topic}[?force=true]: Pulsar's topic deletion.
+// Refused (412) while producers or consumers are connected, unless forced: then its Pulsar
+// producers and consumers are closed (CLOSE_PRODUCER, CLOSE_CONSUMER), and MQTT sessions keep
+// their filters (they bind again when a publish recreates the topic). The topic, its entries,
+// subscriptions, cursors and retained message are deleted; 204 once that is durable.
+void delete_topic(const WebContext& c, TopicDomain domain, const Request& req, const Params& p, Respond respond) {
+  const TopicName name = topic_of(domain, p);
+  const broker::Topic* topic = c.broker.find_topic(name);
+  if (topic == nullptr) {
+    if (c.partitioned->partitions(name) > 0) {
+      return respond(error_response(409, "Topic " + name.str() + " is a partitioned topic: delete its partitions"));
+    }
+    return respond(error_response(404, "Topic " + name.str() + " not found"));
+  }
+  if (query_param(req, "force").value_or("false") != "true" && has_clients(c, *topic)) {
+    return respond(error_response(412, "Topic has active producers/subscriptions"));
+  }
+  if (c.pulsar != nullptr) c.pulsar->unload(name);
+  c.broker.delete_topic(name, [name, respond = std::move(respond)](std::error_code ec) {
+    if (ec) return respond(error_response(500, "Deleting topic " + name.str() + " failed: " + ec.message()));
+    respond(no_content());
+  });
+}
+
 // The partition count in a body, 1..kMaxPartitions; nullopt (412 sent) otherwise.
 std::optional<std::uint32_t> partition_count(const Request& req, const Respond& respond) {
   auto body = parse_body(req, respond);
@@ -371,6 +404,49 @@ void update_partitions(const WebContext& c, TopicDomain domain, const Request& r
     for (std::uint32_t i = 0; i < count; ++i) c.broker.get_or_create(partition_name(base, i));
     respond(no_content());
   });
+}
+
+// DELETE /admin/v2/{domain}/{tenant}/{namespace}/{topic}/partitions[?force=true]: every partition
+// as by delete_topic (refused, 412, while any has clients unless forced), then the partition
+// count; the deletes are queued in that order, so a crash in between leaves the partitioned
+// topic with fewer partitions made, never partitions without their topic. 204 once all are durable.
+void delete_partitions(const WebContext& c, TopicDomain domain, const Request& req, const Params& p,
+                       Respond respond) {
+  const TopicName base = topic_of(domain, p);
+  const std::uint32_t count = c.partitioned->partitions(base);
+  if (count == 0) return respond(error_response(404, "Partitioned topic does not exist"));
+  const bool force = query_param(req, "force").value_or("false") == "true";
+  std::vector<TopicName> parts;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    TopicName name = partition_name(base, i);
+    const broker::Topic* topic = c.broker.find_topic(name);
+    if (topic == nullptr) continue;
+    if (!force && has_clients(c, *topic)) {
+      return respond(error_response(412, "Topic has active producers/subscriptions"));
+    }
+    parts.push_back(std::move(name));
+  }
+  // Answers once every write has completed, with the first failure if any.
+  struct Pending {
+    std::size_t left;
+    std::error_code first;
+    Respond respond;
+  };
+  auto pending = std::make_shared<Pending>(Pending{parts.size() + 1, {}, std::move(respond)});
+  auto one_done = [pending, base](std::error_code ec) {
+    if (ec && !pending->first) pending->first = ec;
+    if (--pending->left != 0) return;
+    if (pending->first) {
+      return pending->respond(
+          error_response(500, "Deleting partitioned topic " + base.str() + " failed: " + pending->first.message()));
+    }
+    pending->respond(no_content());
+  };
+  for (const auto& name : parts) {
+    if (c.pulsar != nullptr) c.pulsar->unload(name);
+    c.broker.delete_topic(name, one_done);
+  }
+  c.partitioned->remove(base, one_done);
 }
 
 // GET /admin/v2/{domain}/{tenant}/{namespace}/{topic}/partitions: PartitionedTopicMetadata
@@ -749,9 +825,11 @@ void add_admin_write_routes(Router& router, const WebContext& c) {
     };
     router.add("GET", prefix + "/partitioned", with(get_partitioned_list));
     router.add("PUT", topic, with(put_topic));
+    router.add("DELETE", topic, with_req(delete_topic));
     router.add("PUT", topic + "/partitions", with_req(put_partitions));
     router.add("POST", topic + "/partitions", with_req(update_partitions));
     router.add("GET", topic + "/partitions", with(get_partitions));
+    router.add("DELETE", topic + "/partitions", with_req(delete_partitions));
     router.add("GET", topic + "/partitioned-stats", with_req(get_partitioned_stats));
     router.add("GET", topic + "/internalStats", with(get_internal_stats));
     router.add("GET", topic + "/subscriptions", with(get_subscriptions));

@@ -9,6 +9,7 @@
 #include "http/rates.hpp"
 #include "http/prometheus.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "storage/commit_stats.hpp"
 
 namespace mop::http {
 
@@ -255,6 +256,16 @@ std::string render_metrics(const MetricsSources& sources) {
     w.family("mop_storage_disk_bytes", MetricType::gauge,
              "Bytes of the store's files in dataDir (RocksDB tables, write-ahead log, manifest)");
     w.sample(disk_bytes(sources.data_dir));
+  }
+  if (sources.commits != nullptr) {
+    const auto entries = sources.commits->entries.snapshot();
+    w.family("mop_storage_group_commit_entries", MetricType::histogram,
+             "Log entries (stored messages) per group commit of the store, one observation per group commit");
+    w.histogram(entries.bounds, entries.cumulative, entries.sum);
+    const auto sync = sources.commits->sync_seconds.snapshot();
+    w.family("mop_storage_group_commit_sync_seconds", MetricType::histogram,
+             "Seconds each group commit's write took, its fsync included when journalSyncData");
+    w.histogram(sync.bounds, sync.cumulative, sync.sum);
   }
   if (sources.process) write_process(w);
   return w.take();

@@ -6,6 +6,8 @@
 //     rates MessageRates computed at its last sample;
 //   - MoP's MQTT metrics (mop_*), from the MQTT session router (its clients, sessions and PUBLISH counts);
 //   - open connections per listener (mop_connections{protocol=...});
+//   - the store's group commits: entries per commit and write/sync time (histograms the storage
+//     thread fills with relaxed atomics, storage/commit_stats.hpp);
 //   - the process's CPU, memory and descriptors (process_*), from /proc.
 #include <cstddef>
 #include <functional>
@@ -17,6 +19,9 @@ class Broker;
 }
 namespace mop::mqtt {
 class SessionRouter;
+}
+namespace mop::storage {
+struct CommitStats;
 }
 
 namespace mop::http {
@@ -36,6 +41,7 @@ struct MetricsSources {
   std::string cluster = "standalone";        // the `cluster` label (Pulsar standalone's name)
   bool process = true;                       // process_* metrics
   std::string data_dir;                      // mop_storage_disk_bytes: the store's files; none when empty
+  const storage::CommitStats* commits = nullptr;  // the group-commit histograms; none when null
 };
 
 std::string render_metrics(const MetricsSources& sources);

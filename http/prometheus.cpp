@@ -43,11 +43,12 @@ std::string format_value(double v) {
 void PrometheusWriter::family(std::string_view name, MetricType type, std::string_view help) {
   name_ = name;
   fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, escape_help(help), name,
-                 type == MetricType::counter ? "counter" : "gauge");
+                 type == MetricType::counter ? "counter" : type == MetricType::gauge ? "gauge" : "histogram");
 }
 
-void PrometheusWriter::sample_name(const Labels& labels) {
+void PrometheusWriter::sample_name(const Labels& labels, std::string_view suffix) {
   out_ += name_;
+  out_ += suffix;
   if (labels.empty()) {
     out_ += ' ';
     return;
@@ -74,6 +75,20 @@ void PrometheusWriter::sample(double value, const Labels& labels) {
   sample_name(labels);
   out_ += format_value(value);
   out_ += '\n';
+}
+
+void PrometheusWriter::histogram(const std::vector<double>& bounds, const std::vector<std::uint64_t>& cumulative,
+                                 double sum) {
+  for (std::size_t i = 0; i < cumulative.size(); ++i) {
+    const std::string le = i < bounds.size() ? format_value(bounds[i]) : "+Inf";
+    sample_name({{"le", le}}, "_bucket");
+    fmt::format_to(std::back_inserter(out_), "{}\n", cumulative[i]);
+  }
+  sample_name({}, "_sum");
+  out_ += format_value(sum);
+  out_ += '\n';
+  sample_name({}, "_count");
+  fmt::format_to(std::back_inserter(out_), "{}\n", cumulative.empty() ? 0 : cumulative.back());
 }
 
 }  // namespace mop::http

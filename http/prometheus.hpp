@@ -11,7 +11,7 @@
 
 namespace mop::http {
 
-enum class MetricType { counter, gauge };
+enum class MetricType { counter, gauge, histogram };
 
 using Label = std::pair<std::string_view, std::string_view>;
 using Labels = std::vector<Label>;
@@ -24,12 +24,16 @@ public:
   // A sample of the current family.
   void sample(std::uint64_t value, const Labels& labels = {});
   void sample(double value, const Labels& labels = {});
+  // The samples of a histogram family (after family(..., histogram, ...)): `<name>_bucket` per
+  // upper bound with its cumulative count (`le`), `le="+Inf"` with the total, `<name>_sum`,
+  // `<name>_count`. `cumulative` has one more element than `bounds` (the +Inf bucket).
+  void histogram(const std::vector<double>& bounds, const std::vector<std::uint64_t>& cumulative, double sum);
 
   const std::string& text() const { return out_; }
   std::string take() { return std::move(out_); }
 
 private:
-  void sample_name(const Labels& labels);
+  void sample_name(const Labels& labels, std::string_view suffix = {});
   std::string out_;
   std::string name_;
 };

@@ -35,7 +35,8 @@ namespace mop::service {
 // What the Pulsar protocol server keeps across restarts, as plain values; the store keeps them
 // and gives them back without interpreting them.
 
-// A partitioned topic: its base name (full, "persistent://t/ns/x") and partition count (>= 1).
+// A partitioned topic: its base name (full, "persistent://t/ns/x") and partition count (>= 1 as
+// stored; 0 in a write deletes the record).
 struct PartitionedTopicRecord {
   std::string topic;
   std::uint32_t partitions = 0;
@@ -74,6 +75,7 @@ class MetadataStore {
 public:
   virtual ~MetadataStore() = default;
 
+  // Stores or replaces the topic's partition count; partitions 0 deletes it.
   virtual void put_partitioned_topic(PartitionedTopicRecord record, StateDone done) = 0;
   virtual void put_schema(SchemaRecord schema, StateDone done) = 0;
   // Stores or replaces the grant of (resource, role); actions 0 deletes it.

@@ -66,6 +66,7 @@ void MemoryStore::apply(const Batch::Op& op) {
                    erase_topic(sequences_, t.topic);
                  },
                  [&](const Batch::PutPartitioned& p) { partitioned_[p.record.topic] = p.record; },
+                 [&](const Batch::DeletePartitioned& p) { partitioned_.erase(p.topic); },
                  [&](const Batch::PutPermission& p) { permissions_[{p.record.resource, p.record.role}] = p.record; },
                  [&](const Batch::DeletePermission& p) { permissions_.erase({p.resource, p.role}); },
                  [&](const Batch::PutSchema& p) { schemas_[p.schema.topic] = p.schema; },

@@ -36,6 +36,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "storage/commit_stats.hpp"
 #include "storage/store.hpp"
 
 namespace rocksdb {
@@ -93,6 +94,9 @@ public:
   void begin_atomic() override;
   void end_atomic() override;
   std::uint64_t write_batches() const override { return batches_.load(); }
+  // Entries per group commit and its write (sync) time, for /metrics: filled by the storage
+  // thread with relaxed atomics, read by any thread.
+  const CommitStats& commit_stats() const { return commit_stats_; }
   // The store's format version as it is on disk now (after a migration at open: the new one).
   std::uint32_t format_version() const { return format_version_; }
 
@@ -160,6 +164,8 @@ private:
   Result<void, Error> load();
   void run();
   void add_to(void* write_batch, const Batch::Op& op);
+  // For each DeleteTopic of a batch being queued: the name no longer maps to the id (mu_ held).
+  void forget_deleted_topics(const Batch& batch);
   // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
   std::unordered_map<std::uint64_t, MessageId> trim_floors_;
   Error status_error(const rocksdb::Status& s, int cf, std::string_view key, std::string_view what) const;
@@ -208,6 +214,7 @@ private:
   std::uint64_t failed_at_resume_ = 0;
   static constexpr std::chrono::milliseconds kReopenInterval{250};
   std::atomic<std::uint64_t> batches_{0};
+  CommitStats commit_stats_;
   std::atomic<std::uint64_t> failed_{0};
   std::thread thread_;
 };

@@ -48,6 +48,7 @@ public:
   // Deletes the topic record, its log, its floor, its subscriptions, cursors and producer sequences.
   struct DeleteTopic { std::uint64_t topic; };
   struct PutPartitioned { PartitionedTopicRecord record; };
+  struct DeletePartitioned { std::string topic; };
   struct PutSchema { SchemaRecord schema; };
   struct PutPermission { PermissionRecord record; };
   struct DeletePermission { std::string resource; std::string role; };
@@ -56,7 +57,7 @@ public:
   struct DeleteProducerSequence { std::uint64_t topic; std::string producer; };
   using Op = std::variant<Append, Trim, Truncate, PutSubscription, DeleteSubscription, PutCursor, PutSession,
                           DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic, PutPartitioned,
-                          PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission>;
+                          DeletePartitioned, PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission>;
 
   Batch& append(std::uint64_t topic, MessageId id, std::string value) {
     return add(Append{topic, {id.ledger, id.entry, -1}, std::move(value)});
@@ -78,6 +79,7 @@ public:
   Batch& delete_will(std::string client_id) { return add(DeleteWill{std::move(client_id)}); }
   Batch& delete_topic(std::uint64_t topic) { return add(DeleteTopic{topic}); }
   Batch& put_partitioned(PartitionedTopicRecord r) { return add(PutPartitioned{std::move(r)}); }
+  Batch& delete_partitioned(std::string topic) { return add(DeletePartitioned{std::move(topic)}); }
   Batch& put_schema(SchemaRecord s) { return add(PutSchema{std::move(s)}); }
   Batch& put_permission(PermissionRecord r) { return add(PutPermission{std::move(r)}); }
   Batch& delete_permission(std::string resource, std::string role) {

@@ -82,6 +82,22 @@ void StorePersistence::delete_retained(const service::TopicName& topic, broker::
   write(std::move(b), "deleting a retained message", std::move(done));
 }
 
+void StorePersistence::delete_topic(const service::TopicName& topic, broker::PersistCallback done) {
+  Batch b;
+  b.delete_retained(topic.str());
+  auto id = store_.find_topic(topic.str());
+  if (!id.ok()) {
+    log::get("storage")->error("deleting topic {} failed: {}", topic.str(), id.error().to_string());
+    executor_.post([done = std::move(done), ec = id.error().code] {
+      if (done) done(ec);
+    });
+    return;
+  }
+  if (*id) b.delete_topic(**id);  // none: nothing of it was ever stored but its retained message
+  topic_ids_.erase(topic.str());
+  write(std::move(b), "deleting a topic", std::move(done));
+}
+
 Result<void, Error> StorePersistence::load(Restored& out) {
   auto topics = store_.topics();
   if (!topics.ok()) return topics.error();

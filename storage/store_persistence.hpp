@@ -28,6 +28,7 @@ public:
   void put_retained(const service::TopicName& topic, const service::Message& message,
                     broker::PersistCallback done) override;
   void delete_retained(const service::TopicName& topic, broker::PersistCallback done) override;
+  void delete_topic(const service::TopicName& topic, broker::PersistCallback done) override;
 
   Result<void, Error> load(Restored& out) override;
 

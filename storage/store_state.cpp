@@ -94,7 +94,11 @@ void StoreSessionStore::get_will(const std::string& client_id,
 
 void StoreMetadataStore::put_partitioned_topic(service::PartitionedTopicRecord record, service::StateDone done) {
   Batch b;
-  b.put_partitioned(std::move(record));
+  if (record.partitions == 0) {
+    b.delete_partitioned(std::move(record.topic));
+  } else {
+    b.put_partitioned(std::move(record));
+  }
   write(store_, executor_, std::move(b), "storing a partitioned topic", std::move(done));
 }
 

@@ -26,7 +26,11 @@ public:
     for (const auto& d : got) out.push_back(d.payload);
     return out;
   }
+  void subscription_removed(const std::shared_ptr<const SubscriptionKey>& key) override {
+    removed.push_back(key->topic.str() + " " + key->name);
+  }
   std::vector<Delivered> got;
+  std::vector<std::string> removed;  // "topic subscription" of each subscription deleted under it
 };
 
 inline MessagePtr msg(std::string_view payload, std::optional<std::string> key = std::nullopt) {

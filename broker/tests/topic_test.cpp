@@ -215,5 +215,49 @@ TEST(Broker, CloseReceiverDetachesFromEveryTopic) {
   EXPECT_EQ(s2.got[0].redelivery_count, 1u);
 }
 
+TEST(Broker, DeleteTopicRemovesItWithItsSubscriptionsAndRetainedMessage) {
+  ManualExecutor ex;
+  RecordingSink sink;
+  Broker broker(ex);
+  std::vector<std::string> created;
+  broker.set_topic_created_hook([&](const TopicName& t) { created.push_back(t.str()); });
+  const TopicName t(service::TopicDomain::persistent, "public", "default", "x");
+  const TopicName other(service::TopicDomain::persistent, "public", "default", "y");
+  ASSERT_TRUE(broker.open_receiver(1, sink));
+  ASSERT_TRUE(broker.subscribe(t, "s", options(), 1).ok());
+  broker.flow(1, 10);
+  broker.publish(t, msg("a"), {});
+  broker.publish(other, msg("b"), {});  // schedules a trim of `other` (nobody subscribes)
+  broker.retained().set(t, msg("r"));
+  const auto old_ledger = broker.find_topic(t)->ledger().ledger_id();
+
+  int done = 0;
+  ASSERT_TRUE(broker.delete_topic(t, [&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    ++done;
+  }));
+  EXPECT_EQ(done, 0);  // posted, never inline
+  EXPECT_EQ(broker.find_topic(t), nullptr);
+  EXPECT_EQ(broker.retained().get(t), nullptr);
+  EXPECT_EQ(sink.removed, strs({"persistent://public/default/x s"}));
+  EXPECT_EQ(broker.list_topics({"public", "default"}), std::vector<TopicName>{other});
+  EXPECT_TRUE(broker.receiver(1)->attachments().empty());
+  // The trim scheduled for a topic deleted before it runs is dropped, not run on a dead topic.
+  ASSERT_TRUE(broker.delete_topic(other, {}));
+  EXPECT_TRUE(broker.list_namespaces().empty());
+  ex.run_all();
+  EXPECT_EQ(done, 1);
+  EXPECT_FALSE(broker.delete_topic(t, {}));
+
+  // A publish makes a new, empty topic: a new ledger, no subscription, announced again.
+  broker.publish(t, msg("c"), {});
+  ASSERT_NE(broker.find_topic(t), nullptr);
+  EXPECT_NE(broker.find_topic(t)->ledger().ledger_id(), old_ledger);
+  EXPECT_EQ(broker.find_topic(t)->subscription_count(), 0u);
+  EXPECT_EQ(created, strs({"persistent://public/default/x", "persistent://public/default/y",
+                           "persistent://public/default/x"}));
+  EXPECT_EQ(sink.payloads(), strs({"a"}));
+}
+
 }  // namespace
 }  // namespace mop::broker

@@ -12,6 +12,7 @@
 #include "http/metrics.hpp"
 #include "http/prometheus.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/commit_stats.hpp"
 
 namespace mop::http {
 namespace {
@@ -47,6 +48,42 @@ TEST(PrometheusWriter, FormatsValues) {
   EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");
   EXPECT_EQ(format_value(-std::numeric_limits<double>::infinity()), "-Inf");
   EXPECT_EQ(format_value(std::numeric_limits<double>::quiet_NaN()), "NaN");
+}
+
+TEST(PrometheusWriter, WritesAHistogramWithCumulativeBucketsSumAndCount) {
+  storage::AtomicHistogram<3> h({1, 2, 4});
+  for (const double v : {0.5, 1.0, 3.0, 3.0, 9.0}) h.observe(v);
+  const auto s = h.snapshot();
+  EXPECT_EQ(s.cumulative, (std::vector<std::uint64_t>{2, 2, 4, 5}));  // <=1, <=2, <=4, +Inf
+  EXPECT_EQ(s.count(), 5u);
+  EXPECT_DOUBLE_EQ(s.sum, 16.5);
+  PrometheusWriter w;
+  w.family("lat_seconds", MetricType::histogram, "Latency");
+  w.histogram(s.bounds, s.cumulative, s.sum);
+  EXPECT_EQ(w.text(),
+            "# HELP lat_seconds Latency\n# TYPE lat_seconds histogram\n"
+            "lat_seconds_bucket{le=\"1\"} 2\nlat_seconds_bucket{le=\"2\"} 2\nlat_seconds_bucket{le=\"4\"} 4\n"
+            "lat_seconds_bucket{le=\"+Inf\"} 5\nlat_seconds_sum 16.5\nlat_seconds_count 5\n");
+}
+
+TEST(RenderMetrics, GroupCommitHistogramsAreRenderedWhenGiven) {
+  storage::CommitStats commits;
+  commits.entries.observe(3);
+  commits.entries.observe(0);
+  commits.sync_seconds.observe(0.002);
+  MetricsSources sources;
+  sources.process = false;
+  sources.commits = &commits;
+  const std::string text = render_metrics(sources);
+  EXPECT_NE(text.find("# TYPE mop_storage_group_commit_entries histogram\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_group_commit_entries_bucket{le=\"0\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_group_commit_entries_bucket{le=\"4\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_group_commit_entries_sum 3\nmop_storage_group_commit_entries_count 2\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_group_commit_sync_seconds_bucket{le=\"0.001\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_group_commit_sync_seconds_bucket{le=\"0.0025\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("mop_storage_group_commit_sync_seconds_count 1\n"), std::string::npos) << text;
 }
 
 // A receiver that takes what it is given and remembers it.

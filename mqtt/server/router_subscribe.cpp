@@ -198,14 +198,33 @@ std::vector<ReasonCode> SessionRouter::handle_unsubscribe(ClientConnection& conn
   return codes;
 }
 
+void SessionEntry::on_subscription_removed(const TopicName& topic, const std::string& subscription) {
+  router.subscription_removed(*this, topic, subscription);
+}
+
+void SessionRouter::subscription_removed(SessionEntry& entry, const TopicName& topic, const std::string& subscription) {
+  const SessionEntry::BindingKey key{topic, subscription};
+  const auto it = entry.bindings.find(key);
+  if (it == entry.bindings.end()) return;  // its own unsubscribe: the binding went first
+  logger()->info("client {}: subscription {} of {} was deleted; its filters bind again when the topic is back",
+                 entry.session->client_id(), subscription, topic.str());
+  if (it->second.shared) {
+    if (auto g = group_members_.find(key); g != group_members_.end() && --g->second == 0) group_members_.erase(g);
+  }
+  entry.bindings.erase(it);
+  // Filters without wildcards watch only from now on (a wildcard filter's namespace already is).
+  watch(topic.namespace_name(), entry);
+}
+
 void SessionRouter::on_topic_created(const TopicName& topic) {
   auto it = watchers_.find(topic.namespace_name());
   if (it == watchers_.end()) return;
   for (SessionEntry* entry : it->second) {
     for (const auto& [filter, scope] : entry->scopes) {
-      // The topic is new: everything in it was published after this subscription existed.
-      if (has_wildcard(scope.local_filter) && scope.matches(topic))
-        bind(*entry, topic, filter, scope, InitialPosition::earliest);
+      // The topic is new: everything in it was published after this subscription existed. A
+      // filter without wildcards is here only after its topic was deleted (subscription_removed);
+      // when it made the topic itself, bind() finds the binding it has and changes nothing.
+      if (scope.matches(topic)) bind(*entry, topic, filter, scope, InitialPosition::earliest);
     }
   }
 }

@@ -53,6 +53,8 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   // service::ReceiverListener: hands the message to SessionRouter::deliver.
   void on_message(const service::TopicName& topic, const std::string& subscription, service::MessageId id,
                   const service::MessagePtr& message, std::uint32_t redelivery_count) override;
+  // service::ReceiverListener: see SessionRouter::subscription_removed.
+  void on_subscription_removed(const service::TopicName& topic, const std::string& subscription) override;
 
   SessionRouter& router;
   std::shared_ptr<Session> session;

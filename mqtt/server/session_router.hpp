@@ -169,6 +169,11 @@ public:
   void deliver(SessionEntry& entry, const service::TopicName& topic, const std::string& subscription,
                service::MessageId id, const service::MessagePtr& message);
   void handle_delivery_acked(const DeliveryOrigin& origin);
+  // router_subscribe.cpp: a Pulsar subscription the session was bound to was deleted by someone
+  // else (its topic deleted through the admin API, or the subscription itself): the binding
+  // goes, the session's filters stay, and they bind again when a topic they match is created
+  // (a publish recreating the deleted topic), as a Pulsar consumer's reconnect would.
+  void subscription_removed(SessionEntry& entry, const service::TopicName& topic, const std::string& subscription);
   void handle_inflight_freed(ClientConnection& conn, const DeliveryOrigin& origin);
   void handle_pubrec(ClientConnection& conn, const DeliveryOrigin& origin, std::function<void()> done);
   void handle_pubcomp(ClientConnection& conn, const DeliveryOrigin& origin);

@@ -29,6 +29,12 @@ void PartitionedTopics::update(const service::TopicName& base, std::uint32_t par
   store(base, partitions, before, std::move(done));
 }
 
+void PartitionedTopics::remove(const service::TopicName& base, std::function<void(std::error_code)> done) {
+  const std::uint32_t before = partitions(base);
+  partitioned_.erase(base.str());
+  store(base, 0, before, std::move(done));
+}
+
 void PartitionedTopics::store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
                               std::function<void(std::error_code)> done) {
   writes_[base.str()].push_back(std::move(done));
@@ -39,7 +45,9 @@ void PartitionedTopics::store(const service::TopicName& base, std::uint32_t part
     if (ec) {
       logger()->error("storing partitioned topic {} failed: {}", name, r.error().to_string());
       const auto it = partitioned_.find(name);
-      if (it != partitioned_.end() && it->second == partitions) {
+      if (partitions == 0) {  // a failed delete: it is still stored
+        if (it == partitioned_.end() && before != 0) partitioned_.emplace(name, before);
+      } else if (it != partitioned_.end() && it->second == partitions) {
         if (before == 0) {
           partitioned_.erase(it);
         } else {

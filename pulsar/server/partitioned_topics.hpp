@@ -32,6 +32,8 @@ public:
   // Sets the partition count of an existing partitioned topic (Pulsar only lets it grow: the
   // caller checks), known at once and stored; on error the previous count is back.
   void update(const service::TopicName& base, std::uint32_t partitions, std::function<void(std::error_code)> done);
+  // Deletes it (forgotten at once) from the store; on error it is back with its count.
+  void remove(const service::TopicName& base, std::function<void(std::error_code)> done);
   // Every partitioned topic (full base name, partitions), by name.
   std::vector<std::pair<std::string, std::uint32_t>> list() const;
   // `done` runs once the topic's partition count is durable: at once, or with the outcome of the

@@ -81,4 +81,9 @@ std::uint64_t ProducerRegistry::epoch(const service::TopicName& topic) const {
   return it == topics_.end() ? 0 : it->second.epoch;
 }
 
+std::size_t ProducerRegistry::count(const service::TopicName& topic) const {
+  const auto it = topics_.find(topic.str());
+  return it == topics_.end() ? 0 : it->second.active.size() + it->second.waiting.size();
+}
+
 }  // namespace mop::pulsar::server

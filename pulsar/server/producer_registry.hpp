@@ -39,6 +39,9 @@ public:
   void remove(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id);
   // Raised each time an exclusive producer takes the topic.
   std::uint64_t epoch(const service::TopicName& topic) const;
+  // Producers of the topic, connected or waiting (the admin API refuses to delete a topic
+  // that has some unless forced).
+  std::size_t count(const service::TopicName& topic) const;
   // Broker shutdown: waiting exclusive producers are no longer given the topic.
   void stop_promoting() { promote_ = false; }
 

@@ -293,6 +293,21 @@ TEST_P(StateStoreContract, PartitionedTopicsAndSchemasArePutReplacedAndLoaded) {
   EXPECT_EQ(seen.schemas, loaded.schemas);
 }
 
+TEST_P(StateStoreContract, APartitionCountOfZeroDeletesThePartitionedTopic) {
+  Tracker track;
+  metadata().put_partitioned_topic({"persistent://t/n/a", 2}, track("put a"));
+  metadata().put_partitioned_topic({"persistent://t/n/b", 3}, track("put b"));
+  metadata().put_partitioned_topic({"persistent://t/n/a", 0}, track("delete a"));
+  metadata().put_partitioned_topic({"persistent://t/n/none", 0}, track("delete none"));
+  settle();
+  EXPECT_EQ(track.order, strings({"put a", "put b", "delete a", "delete none"}));
+  const auto loaded = load(&metadata());
+  EXPECT_EQ(loaded.partitioned_topics, (std::vector<PartitionedTopicRecord>{{"persistent://t/n/b", 3}}));
+  auto other = harness_->other_metadata();
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(load(other.get()).partitioned_topics, loaded.partitioned_topics);
+}
+
 TEST_P(StateStoreContract, AFailedMetadataWriteIsReportedAndChangesNothing) {
   if (!harness_->fail_next_writes(1)) GTEST_SKIP() << "this harness cannot make a write fail";
   std::optional<Result<void, Error>> got;

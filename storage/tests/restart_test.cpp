@@ -8,6 +8,7 @@
 #include "service/embedded_service.hpp"
 #include "storage/encoding.hpp"
 #include "storage/store_ledger.hpp"
+#include "storage/store_check.hpp"
 #include "storage/store_persistence.hpp"
 #include "storage/tests/store_fixture.hpp"
 
@@ -24,8 +25,10 @@ struct Recorder final : service::ReceiverListener {
     ids.push_back(id);
     got.emplace_back(m->payload.view());
   }
+  void on_subscription_removed(const TopicName&, const std::string& name) override { removed.push_back(name); }
   std::vector<MessageId> ids;
   std::vector<std::string> got;
+  std::vector<std::string> removed;
 };
 
 MessagePtr msg(const std::string& text) {
@@ -54,6 +57,7 @@ public:
     inner_.put_retained(t, m, std::move(d));
   }
   void delete_retained(const TopicName& t, broker::PersistCallback d) override { inner_.delete_retained(t, std::move(d)); }
+  void delete_topic(const TopicName& t, broker::PersistCallback d) override { inner_.delete_topic(t, std::move(d)); }
   Result<void, Error> load(Restored& out) override { return inner_.load(out); }
   int cursor_writes = 0;
 
@@ -266,6 +270,102 @@ TEST(Restart, CursorWritesAreCoalescedToOneInFlight) {
   std::vector<std::uint64_t> entries;
   for (const auto& id : r.ids) entries.push_back(id.entry);
   EXPECT_EQ(entries, (std::vector<std::uint64_t>{40, 42, 44, 46, 48}));
+}
+
+// Keys of topic id `id` left in any column family keyed by topic id (read straight from RocksDB
+// with the store closed: what a range delete must have covered).
+std::size_t keys_of_topic(const std::string& db_dir, std::uint64_t id) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (int c = 0; c < RocksStore::kCfCount; ++c)
+    cfs.emplace_back(c == 0 ? rocksdb::kDefaultColumnFamilyName : RocksStore::cf_name(c), rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), db_dir, cfs, &handles, &raw).ok());
+  if (raw == nullptr) return SIZE_MAX;
+  const std::string prefix = key::topic_prefix(id);
+  std::size_t n = 0;
+  for (const int cf : {RocksStore::kLogs, RocksStore::kLogFloors, RocksStore::kSubscriptions, RocksStore::kCursors,
+                       RocksStore::kProducerSequences}) {
+    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions(), handles[cf]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  }
+  for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+  delete raw;
+  return n;
+}
+
+// Deleting a topic (the admin API's DELETE): gone at once from the broker, its subscribers told,
+// the completion only once the store write is done, and after a restart nothing of it is left
+// in the store; the same name used after the delete is a new topic that survives the restart.
+TEST(Restart, DeletedTopicLeavesNothingAndTheNameStartsAfresh) {
+  StoreUnderTest s("rocks", /*sync=*/true);
+  std::uint64_t old_id = 0;
+  {
+    Process p(s);
+    Recorder r;
+    const auto rid = p.service.open_receiver(r);
+    ASSERT_TRUE(p.service.subscribe(kTopic, "s", shared_opts(), rid).ok());
+    p.service.flow(rid, 100);
+    for (int i = 0; i < 5; ++i) p.publish(kTopic, "old" + std::to_string(i));
+    p.service.set_retained(kTopic, msg("kept?"), {});
+    p.settle();
+    ASSERT_EQ(r.got.size(), 5u);
+    old_id = **s.store->find_topic(kTopic.str());
+    const auto old_ledger = p.service.broker().find_topic(kTopic)->ledger().ledger_id();
+
+    auto& rocks = static_cast<RocksStore&>(*s.store);
+    rocks.hold_writes(true);
+    bool deleted = false;
+    ASSERT_TRUE(p.service.broker().delete_topic(kTopic, [&](std::error_code ec) {
+      EXPECT_FALSE(ec) << ec.message();
+      deleted = true;
+    }));
+    EXPECT_FALSE(p.service.topic_exists(kTopic));
+    EXPECT_EQ(p.service.broker().retained().get(kTopic), nullptr);
+    EXPECT_TRUE(p.service.broker().list_namespaces().empty());
+    s.executor.run_all();
+    EXPECT_EQ(r.removed, (std::vector<std::string>{"s"}));
+    EXPECT_FALSE(deleted);  // not before the store has it
+    rocks.hold_writes(false);
+    p.settle();
+    EXPECT_TRUE(deleted);
+    EXPECT_FALSE(p.service.broker().delete_topic(kTopic, {}));  // no such topic any more
+
+    // A subscriber recreates it, empty, with a ledger of its own; what is published now is its.
+    ASSERT_TRUE(p.service.subscribe(kTopic, "t", shared_opts(), rid).ok());
+    const auto* fresh = p.service.broker().find_topic(kTopic);
+    ASSERT_NE(fresh, nullptr);
+    EXPECT_NE(fresh->ledger().ledger_id(), old_ledger);
+    EXPECT_EQ(fresh->ledger().entry_count(), 0u);
+    EXPECT_EQ(fresh->subscription_count(), 1u);
+    p.publish(kTopic, "new");
+    p.settle();
+    EXPECT_EQ(r.got.back(), "new");
+    EXPECT_EQ(r.ids.back().entry, 0u);
+    EXPECT_NE(s.store->find_topic(kTopic.str())->value(), old_id);
+  }
+  s.reopen();
+  {
+    Process p(s);
+    auto* topic = p.service.broker().find_topic(kTopic);
+    ASSERT_NE(topic, nullptr);
+    EXPECT_EQ(topic->subscription_count(), 1u);
+    EXPECT_NE(topic->subscription("t"), nullptr);
+    EXPECT_EQ(p.service.broker().retained().get(kTopic), nullptr);
+    Recorder r;
+    const auto rid = p.service.open_receiver(r);
+    ASSERT_TRUE(p.service.subscribe(kTopic, "t", shared_opts(), rid).ok());
+    p.service.flow(rid, 100);
+    p.settle();
+    EXPECT_EQ(r.got, (std::vector<std::string>{"new"}));
+    const auto report = check_store(*s.store);
+    EXPECT_TRUE(report.ok()) << report.problems.front();
+    EXPECT_EQ(report.topics, 1u);
+    EXPECT_EQ(report.retained, 0u);
+    p.settle();
+  }
+  s.store.reset();
+  EXPECT_EQ(keys_of_topic(s.dir.sub("db"), old_id), 0u);
 }
 
 TEST(Restart, ACorruptRecordStopsTheRestoreNamingIt) {

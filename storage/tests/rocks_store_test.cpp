@@ -101,6 +101,48 @@ TEST(RocksStore, GroupCommitCoversManyConnections) {
   for (const auto t : topics) EXPECT_EQ((*store)->log_bounds(t)->value().end.entry, static_cast<std::uint64_t>(kEach));
 }
 
+// The group-commit histograms (/metrics) agree with what was written: one observation per group
+// commit, the entries observed sum to the appends, the sync time is measured.
+TEST(RocksStore, CommitStatsCountEveryGroupAndEveryAppend) {
+  TempDir dir;
+  RocksStore::Options o;
+  o.sync = true;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/stats");
+  ASSERT_TRUE((*store)->flush().ok());  // the topic record's own group commit is behind us
+  const auto groups_before = (*store)->write_batches();
+  const auto before = (*store)->commit_stats().entries.snapshot();
+  // 100 appends held back (one group, or two if the storage thread had already taken the first),
+  // then 7 one at a time, then a cursor write without entries.
+  int ok = 0;
+  (*store)->hold_writes(true);
+  for (std::uint64_t e = 0; e < 100; ++e) (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { ok += r.ok(); });
+  (*store)->hold_writes(false);
+  ASSERT_TRUE(ex.run_until([&] { return ok == 100; }));
+  for (std::uint64_t e = 100; e < 107; ++e) {
+    (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { ok += r.ok(); });
+    ASSERT_TRUE(ex.run_until([&] { return ok == static_cast<int>(e) + 1; }));
+  }
+  Batch cursor;
+  cursor.put_cursor(t, "s", {{t, 3, -1}, {}});
+  (*store)->write(std::move(cursor), ex, [&](const Result<void, Error>& r) { ok += r.ok(); });
+  ASSERT_TRUE(ex.run_until([&] { return ok == 108; }));
+  const auto entries = (*store)->commit_stats().entries.snapshot();
+  const auto sync = (*store)->commit_stats().sync_seconds.snapshot();
+  const auto groups = (*store)->write_batches() - groups_before;
+  EXPECT_EQ(entries.count() - before.count(), groups);
+  EXPECT_EQ(sync.count(), (*store)->write_batches());
+  EXPECT_DOUBLE_EQ(entries.sum - before.sum, 107.0);
+  EXPECT_GE(groups, 9u);   // the held 100 (1 or 2), the 7, the cursor
+  EXPECT_LE(groups, 10u);
+  EXPECT_EQ(entries.cumulative[0] - before.cumulative[0], 1u);  // le="0": the cursor's group alone
+  EXPECT_GE(entries.cumulative[1] - before.cumulative[1], 8u);  // le="1": the 7 singles and it
+  EXPECT_GT(sync.sum, 0.0);
+  for (std::size_t i = 1; i < entries.cumulative.size(); ++i) EXPECT_GE(entries.cumulative[i], entries.cumulative[i - 1]);
+}
+
 TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
   TempDir dir;
   auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());

@@ -238,6 +238,53 @@ TEST_P(StoreContract, DeleteTopicRemovesEverythingOfIt) {
   EXPECT_NE(topic("persistent://t/n/new"), t);
 }
 
+// A publish may recreate a topic while its delete is still queued: the name gets a fresh id at
+// once, and the delete removes only what belonged to the old one (also across a reopen).
+TEST_P(StoreContract, TopicRecreatedWhileItsDeleteIsQueued) {
+  const auto old = topic();
+  append(old, 0, 3);
+  bool deleted = false;
+  Batch d;
+  d.delete_topic(old);
+  store().write(std::move(d), s.executor, [&](const Result<void, Error>& r) {
+    EXPECT_TRUE(r.ok());
+    deleted = true;
+  });
+  EXPECT_EQ(*store().find_topic("persistent://t/n/a"), std::nullopt);  // at once, before the write
+  const auto fresh = topic();
+  EXPECT_NE(fresh, old);
+  append(fresh, 0, 2);
+  ASSERT_TRUE(s.executor.run_until([&] { return deleted; }));
+  EXPECT_EQ(*store().find_topic("persistent://t/n/a"), std::optional{fresh});
+  EXPECT_EQ(entries(fresh), (std::vector<std::uint64_t>{0, 1}));
+  EXPECT_TRUE(entries(old).empty());
+  if (!s.can_reopen()) return;
+  s.reopen();
+  EXPECT_EQ(*store().find_topic("persistent://t/n/a"), std::optional{fresh});
+  EXPECT_EQ(*store().topics(), (std::vector<TopicRecord>{{fresh, "persistent://t/n/a"}}));
+  EXPECT_EQ(entries(fresh), (std::vector<std::uint64_t>{0, 1}));
+}
+
+// Deleted and never recreated: nothing of it is left after a reopen (its range tombstones and
+// its topic record are durable with the one write).
+TEST_P(StoreContract, DeletedTopicStaysDeletedAfterReopen) {
+  if (!s.can_reopen()) GTEST_SKIP() << "in-memory store";
+  const auto t = topic();
+  append(t, 0, 5);
+  Batch b;
+  b.put_subscription(t, {"s", service::SubscriptionType::shared, true}).put_cursor(t, "s", {{t, 2, -1}, {}});
+  ASSERT_TRUE(s.write(std::move(b)).ok());
+  Batch d;
+  d.delete_topic(t);
+  ASSERT_TRUE(s.write(std::move(d)).ok());
+  s.reopen();
+  EXPECT_EQ(*store().find_topic("persistent://t/n/a"), std::nullopt);
+  EXPECT_TRUE(store().topics()->empty());
+  EXPECT_EQ(*store().log_bounds(t), std::nullopt);
+  EXPECT_TRUE(store().subscriptions(t)->empty());
+  EXPECT_TRUE(entries(t).empty());
+}
+
 TEST_P(StoreContract, EverythingSurvivesReopen) {
   if (!s.can_reopen()) GTEST_SKIP() << "in-memory store";
   const auto t = topic();

@@ -8,12 +8,16 @@ message whose PUBACK / PUBCOMP its publisher saw, in order per publisher (the fi
 message arrives in publish order); QoS 1 may repeat messages (MQTT allows redelivery), QoS 2 never.
 
 The other tests: a retained message, a persistent session's subscription with its backlog, an
-MQTT 5 session expiry and a will, each across a kill -9. mop only.
+MQTT 5 session expiry and a will, each across a kill -9; a topic deletion through the admin API
+killed mid-way (the whole topic or nothing of it, `mop store check` sound). mop only.
 """
 
+import http.client
+import json
 import os
 import queue
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -312,3 +316,63 @@ class Kill9(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(harness.is_mop(), "kill -9 of mop during a topic deletion")
+class TopicDeletionCrash(unittest.TestCase):
+    """The admin API's topic deletion is one atomic store write: mop killed with SIGKILL while a
+    DELETE is on its way or being written comes back with the whole topic (every message still
+    in the subscription's backlog) or with nothing of it, and `mop store check` finds the store
+    sound either way."""
+
+    MESSAGES = 200
+
+    def test_kill9_during_a_topic_deletion_keeps_all_or_nothing(self):
+        seed = int(os.environ.get("MOP_CRASH_SEED", str(random.randrange(1 << 30))))
+        print("MOP_CRASH_SEED=%d" % seed, file=sys.stderr)
+        rng = random.Random(seed)
+        broker = harness.Broker(mop_args=mop_args).start()
+        self.addCleanup(broker.cleanup)
+        self.addCleanup(broker.kill9)
+
+        def request(method, path, body=None):
+            conn = http.client.HTTPConnection("127.0.0.1", broker.web_port, timeout=10)
+            try:
+                conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+                res = conn.getresponse()
+                return res.status, res.read().decode()
+            finally:
+                conn.close()
+
+        outcomes = []
+        for r in range(3):
+            local = "crash-del-%d" % r
+            path = "/admin/v2/persistent/public/default/" + local
+            self.assertEqual(request("PUT", path + "/subscription/audit", '{"ledgerId": -1, "entryId": -1}')[0],
+                             204)
+            pub = PahoClient(broker.port, "crash-del-pub-%d" % r)
+            pub.connect()
+            for i in range(self.MESSAGES):
+                pub.publish(local, b"m%d" % i, qos=1)
+            pub.disconnect()
+            # The DELETE goes out on a socket of its own; the kill follows within a few ms, before,
+            # during or after its write.
+            sock = http.client.HTTPConnection("127.0.0.1", broker.web_port, timeout=10)
+            sock.request("DELETE", path + "?force=true")
+            time.sleep(rng.uniform(0, 0.01))
+            broker.restart()
+            sock.close()
+            check = subprocess.run([os.environ["MOP_BIN"], "store", "check", "--data-dir", broker.data_dir],
+                                   capture_output=True, timeout=60)
+            self.assertEqual(check.returncode, 0, (check.stdout + check.stderr).decode())
+            status, body = request("GET", path + "/stats")
+            if status == 404:
+                outcomes.append("deleted")
+            else:
+                self.assertEqual(status, 200, body)
+                backlog = json.loads(body)["subscriptions"]["audit"]["msgBacklog"]
+                self.assertEqual(backlog, self.MESSAGES, "a topic half deleted: %s" % body)
+                outcomes.append("kept")
+                self.assertEqual(request("DELETE", path)[0], 204)  # nobody is connected now
+            self.assertEqual(request("GET", path + "/stats")[0], 404)
+        print("topic deletion under kill -9: %s" % ", ".join(outcomes), file=sys.stderr)

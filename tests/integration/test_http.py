@@ -26,22 +26,36 @@ LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
 def parse_metrics(text):
     """Strictly parses Prometheus' text format as mop writes it: returns ({family: type},
     {(name, frozenset(labels)): value}); raises AssertionError on a malformed line, a sample
-    before its family's TYPE, or a family written twice."""
+    before its family's TYPE, or a family written twice. A histogram's samples are
+    `<family>_bucket{le}` (cumulative: never decreasing, ending with le="+Inf" equal to
+    `_count`), `<family>_sum`, `<family>_count`."""
     types, samples, current = {}, {}, None
+    buckets, prev_line = [], ""
     for line in text.splitlines():
         if line.startswith("# HELP "):
             continue
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
             assert name not in types, "family %s written twice" % name
-            assert kind in ("counter", "gauge"), line
+            assert kind in ("counter", "gauge", "histogram"), line
             types[name] = kind
             current = name
+            buckets = []
             continue
         m = SAMPLE.match(line)
         assert m, "not a sample line: %r" % line
         name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
-        assert name == current, "sample %r outside its family %r" % (line, current)
+        if types.get(current) == "histogram":
+            assert name in (current + "_bucket", current + "_sum", current + "_count"), \
+                "sample %r outside its histogram %r" % (line, current)
+            if name.endswith("_bucket"):
+                assert not buckets or float(value) >= buckets[-1], "buckets of %s decrease: %r" % (current, line)
+                buckets.append(float(value))
+            if name == current + "_count":
+                assert buckets and buckets[-1] == float(value) and 'le="+Inf"' in prev_line, \
+                    "%s_count %s is not its +Inf bucket" % (current, value)
+        else:
+            assert name == current, "sample %r outside its family %r" % (line, current)
         labels = {}
         pos = 0
         while pos < len(labels_text):
@@ -50,6 +64,8 @@ def parse_metrics(text):
             labels[lm.group(1)] = lm.group(2)
             pos = lm.end()
         samples[(name, frozenset(labels.items()))] = float(value)
+        if name.endswith("_bucket"):
+            prev_line = line
     return types, samples
 
 
@@ -201,6 +217,32 @@ class WebService(unittest.TestCase):
         pub.disconnect()
 
     @unittest.skipUnless(shutil.which("promtool"), "promtool (Debian package prometheus) is not installed")
+    def test_group_commit_histograms_count_the_stored_messages(self):
+        """mop_storage_group_commit_entries: its sum grows by exactly the messages paho stored
+        (QoS 1 on a persistent topic), its count by the group commits: at least one, at most two
+        per message (nobody subscribes, so each append is followed by a trim, a group commit
+        without entries) plus a few."""
+        def commits():
+            types, samples = parse_metrics(self.metrics())
+            self.assertEqual(types["mop_storage_group_commit_entries"], "histogram")
+            self.assertEqual(types["mop_storage_group_commit_sync_seconds"], "histogram")
+            get = lambda name: samples[(name, frozenset())]
+            return (get("mop_storage_group_commit_entries_sum"), get("mop_storage_group_commit_entries_count"),
+                    get("mop_storage_group_commit_sync_seconds_count"))
+        pub = PahoClient(self.broker.port, client_id="commit-pub")
+        pub.connect()
+        self.addCleanup(pub.disconnect)
+        pub.publish("it/commits", b"first", qos=1)
+        entries0, groups0, syncs0 = commits()
+        self.assertEqual(groups0, syncs0)
+        for i in range(40):
+            pub.publish("it/commits", b"m%d" % i, qos=1)
+        entries1, groups1, syncs1 = commits()
+        self.assertEqual(entries1 - entries0, 40)
+        self.assertEqual(groups1, syncs1)
+        self.assertGreaterEqual(groups1 - groups0, 1)
+        self.assertLessEqual(groups1 - groups0, 2 * 40 + 5)
+
     def test_promtool_accepts_the_exposition(self):
         pub = PahoClient(self.broker.port, client_id="promtool-pub")
         pub.connect()
@@ -330,6 +372,59 @@ class WebService(unittest.TestCase):
         # Removing the policy trims what nobody needs any more.
         self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/public/default/retention"), (204, None))
         self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)
+
+    def test_topic_deletion_keeps_mqtt_subscriptions_and_frees_the_namespace(self):
+        """DELETE of a topic: refused (412) while a client is connected to it, forced it goes
+        with its messages, subscriptions and retained message; the MQTT subscriber keeps its
+        filter, so a new publish recreates the topic and reaches it; once its topics are deleted
+        the namespace can be deleted."""
+        self.assertEqual(self.send("PUT", "/admin/v2/tenants/deltest", {"allowedClusters": ["standalone"]}),
+                         (204, None))
+        self.assertEqual(self.send("PUT", "/admin/v2/namespaces/deltest/ns"), (204, None))
+        mqtt_topic = "persistent://deltest/ns/sensor"
+        path = "/admin/v2/persistent/deltest/ns/sensor"
+        sub = PahoClient(self.broker.port, client_id="del-sub")
+        sub.connect()
+        self.addCleanup(sub.disconnect)
+        sub.subscribe([(mqtt_topic, 1)])
+        pub = PahoClient(self.broker.port, client_id="del-pub")
+        pub.connect()
+        self.addCleanup(pub.disconnect)
+        pub.publish(mqtt_topic, b"before", qos=1, retain=True)
+        self.assertEqual(sub.get().payload, b"before")
+        self.assertEqual(self.get_json(path + "/stats")["msgInCounter"], 1)
+
+        self.assertEqual(self.send("DELETE", path),
+                         (412, {"reason": "Topic has active producers/subscriptions"}))
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/deltest/ns"),
+                         (409, {"reason": "Cannot delete non empty namespace"}))
+        self.assertEqual(self.send("DELETE", path + "?force=true"), (204, None))
+        self.assertEqual(self.send("DELETE", path + "?force=true"),
+                         (404, {"reason": "Topic %s not found" % mqtt_topic}))
+        self.assertEqual(self.request("GET", path + "/stats")[0], 404)
+        self.assertEqual(self.get_json("/admin/v2/persistent/deltest/ns"), [])
+
+        # The subscriber was not told anything and still gets what is published now.
+        pub.publish(mqtt_topic, b"after", qos=1)
+        got = sub.get()
+        self.assertEqual((got.topic, got.payload), (mqtt_topic, b"after"))
+        stats = self.get_json(path + "/stats")
+        self.assertEqual((stats["msgInCounter"], list(stats["subscriptions"])), (1, ["del-sub"]))
+        # The retained message went with the topic: a new subscriber's first message is the
+        # marker published after both its SUBACKs.
+        late = PahoClient(self.broker.port, client_id="del-late")
+        late.connect()
+        self.addCleanup(late.disconnect)
+        late.subscribe([(mqtt_topic, 1)])
+        late.subscribe([("it/del/marker", 1)])
+        pub.publish("it/del/marker", b"marker", qos=1)
+        self.assertEqual(late.get().payload, b"marker")
+        late.unsubscribe(mqtt_topic)
+
+        sub.unsubscribe(mqtt_topic)
+        self.assertEqual(self.send("DELETE", path), (204, None))  # nobody on it now
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/deltest/ns"), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/namespaces/deltest"), [])
 
     def test_mqtt_clients_listed_and_kicked(self):
         """/mop/clients shows paho's session as it connected; the kick closes its connection and,

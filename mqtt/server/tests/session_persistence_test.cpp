@@ -46,6 +46,10 @@ public:
     run([this, t, done = std::move(done)]() mutable { real_.delete_retained(t, std::move(done)); });
   }
 
+  void delete_topic(const service::TopicName& t, broker::PersistCallback done) override {
+    run([this, t, done = std::move(done)]() mutable { real_.delete_topic(t, std::move(done)); });
+  }
+
   Result<void, Error> load(Restored& out) override { return real_.load(out); }
 
   void release() {

@@ -166,6 +166,15 @@ class AdminApiTest {
       perPartition += s.getMsgInCounter();
     }
     assertEquals(8, perPartition);
+
+    a.topics().deletePartitionedTopic(parted);
+    assertFalse(a.topics().getPartitionedTopicList("public/default").contains(parted));
+    for (String t : a.topics().getList("public/default")) {
+      assertFalse(t.startsWith(parted + "-partition-"), t + " is left over");
+    }
+    assertThrows(PulsarAdminException.NotFoundException.class, () -> a.topics().deletePartitionedTopic(parted));
+    a.topics().delete(plain);
+    assertFalse(a.topics().getList("public/default").contains(plain));
   }
 
   @ParameterizedTest
@@ -247,5 +256,56 @@ class AdminApiTest {
     assertEquals(List.of("before0", "before1", "before2", "after0", "after1", "after2"), got);
     assertThrows(PulsarAdminException.NotFoundException.class,
         () -> a.topics().unload("persistent://public/default/" + unique("never-made")));
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"mop", "pulsar"})
+  void topicDeletionRefusedWhileInUseUnlessForced(String server) throws Exception {
+    PulsarAdmin a = admin(server);
+    PulsarClient c = client(server);
+    String tenant = unique("tenant-del");
+    a.tenants().createTenant(tenant, TenantInfo.builder().allowedClusters(Set.of("standalone")).build());
+    String ns = tenant + "/ns";
+    a.namespaces().createNamespace(ns);
+
+    // A subscription nobody is connected to does not keep the topic; a consumer or a producer does.
+    String t = "persistent://" + ns + "/" + unique("admin-delete");
+    send(c, t, 3);
+    a.topics().createSubscription(t, "idle", MessageId.earliest);
+    Consumer<byte[]> consumer = c.newConsumer().topic(t).subscriptionName("live").subscribe();
+    assertThrows(PulsarAdminException.PreconditionFailedException.class, () -> a.topics().delete(t));
+    consumer.close();
+    Producer<byte[]> producer = c.newProducer().topic(t).create();
+    assertThrows(PulsarAdminException.PreconditionFailedException.class, () -> a.topics().delete(t));
+    producer.close();
+    a.topics().delete(t);
+    assertFalse(a.topics().getList(ns).contains(t));
+    assertThrows(PulsarAdminException.NotFoundException.class, () -> a.topics().getStats(t));
+    assertThrows(PulsarAdminException.NotFoundException.class, () -> a.topics().delete(t));
+
+    // Forced: the broker closes the producer and the consumer, which reconnect and make the topic
+    // again, empty: only what is sent after the delete arrives.
+    String f = "persistent://" + ns + "/" + unique("admin-force");
+    Consumer<byte[]> again = c.newConsumer().topic(f).subscriptionName("s")
+        .subscriptionInitialPosition(SubscriptionInitialPosition.Earliest).subscribe();
+    Producer<byte[]> sender = c.newProducer().topic(f).enableBatching(false).create();
+    sender.send("before".getBytes(StandardCharsets.UTF_8));
+    Message<byte[]> first = again.receive(20, TimeUnit.SECONDS);
+    assertNotNull(first);
+    again.acknowledge(first);
+    a.topics().delete(f, true);
+    sender.send("after".getBytes(StandardCharsets.UTF_8));
+    Message<byte[]> m = again.receive(20, TimeUnit.SECONDS);
+    assertNotNull(m, "a message after the forced delete");
+    assertEquals("after", new String(m.getData(), StandardCharsets.UTF_8));
+    assertEquals(1, a.topics().getStats(f).getMsgInCounter());
+    again.close();
+    sender.close();
+
+    // Once its topics are deleted, the namespace can be.
+    a.topics().delete(f);
+    a.namespaces().deleteNamespace(ns);
+    a.tenants().deleteTenant(tenant);
+    assertFalse(a.tenants().getTenants().contains(tenant));
   }
 }
