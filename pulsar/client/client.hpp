@@ -51,8 +51,19 @@ using DoneCallback = std::function<void(Result<void, Error>)>;
 
 struct ClientConfig {
   // "pulsar://host1:6650,host2:6650" (several hosts: tried in turn, round-robin, for lookups and
-  // for the first connection). "pulsar+ssl://" is not supported (invalid_argument).
+  // for the first connection). "pulsar+ssl://h:6651": every connection is TLS, and lookups use
+  // the brokers' TLS URLs (brokerServiceUrlTls).
   std::string service_url;
+  // TLS (pulsar+ssl:// only). The broker's certificate is checked against tls_trust_certs_file
+  // (PEM CAs; empty: the system's default CAs) and, with tls_hostname_verification, must name the
+  // host connected to (DNS or IP subject alternative name). tls_allow_insecure_connection accepts
+  // any certificate (no verification at all: tests and trusted networks only). A client
+  // certificate (mTLS) is sent when tls_certificate_file and tls_key_file are set.
+  std::string tls_trust_certs_file;
+  std::string tls_certificate_file;
+  std::string tls_key_file;
+  bool tls_allow_insecure_connection = false;
+  bool tls_hostname_verification = true;
   Millis operation_timeout{30'000};  // each request: LOOKUP, PRODUCER, SUBSCRIBE, CLOSE, SEEK, ...
   Millis connect_timeout{10'000};    // TCP connect + CONNECT/CONNECTED
   Millis keep_alive{30'000};         // PING after this much silence; closed after twice as much

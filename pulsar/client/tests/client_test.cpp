@@ -70,9 +70,18 @@ public:
   std::unique_ptr<Link> open(const std::string& host, std::uint16_t port, LinkHandler& handler) override {
     owned_.push_back(std::make_unique<FakeLink>(host + ":" + std::to_string(port), handler));
     links.push_back(owned_.back().get());
+    tls.push_back(false);
     return std::make_unique<LinkHandle>(*owned_.back());
   }
+  std::unique_ptr<Link> open_tls(const std::string& host, std::uint16_t port, LinkHandler& handler) override {
+    if (!tls_supported) return nullptr;
+    auto link = open(host, port, handler);
+    tls.back() = true;
+    return link;
+  }
   std::vector<FakeLink*> links;  // every link ever opened, in order
+  std::vector<bool> tls;         // whether each of them was opened with open_tls
+  bool tls_supported = true;
 
 private:
   std::vector<std::unique_ptr<FakeLink>> owned_;
@@ -223,6 +232,17 @@ TEST(ServiceUrl, ParsesSeveralHostsAndRefusesBadOnes) {
   EXPECT_FALSE(parse_service_url("pulsar://a:70000").ok());
 }
 
+TEST(ServiceUrl, TlsSchemeMarksEveryHostAndDefaultsTo6651) {
+  auto r = parse_service_url("pulsar+ssl://a,b:7000");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_TRUE((*r)[0].tls);
+  EXPECT_EQ((*r)[0].key(), "a:6651");
+  EXPECT_EQ(endpoint_url((*r)[1]), "pulsar+ssl://b:7000");
+  EXPECT_FALSE((*parse_service_url("pulsar://a"))[0].tls);
+  EXPECT_FALSE(parse_service_url("pulsar+tls://a").ok());
+}
+
 TEST(TopicName, CompletesShortNames) {
   EXPECT_EQ(*full_topic_name("x"), "persistent://public/default/x");
   EXPECT_EQ(*full_topic_name("t/ns/x"), "persistent://t/ns/x");
@@ -240,6 +260,60 @@ TEST(Errors, ServerErrorsStayVisible) {
   EXPECT_FALSE(server_error_of(make_error_code(ClientErrc::timeout)));
   EXPECT_TRUE(is_retriable(server_error(proto::ServiceNotReady)));
   EXPECT_FALSE(is_retriable(server_error(proto::ProducerFenced)));
+}
+
+TEST_F(ClientTest, TlsClientFollowsTheBrokersTlsUrlOverTls) {
+  make({.service_url = "pulsar+ssl://b1:6651"});
+  Result<std::string, Error> got = Error(ClientErrc::timeout, "not yet");
+  client->lookup("t", [&](Result<std::string, Error> r) { got = std::move(r); });
+  run();
+  ASSERT_EQ(transport.links.size(), 1u);
+  EXPECT_TRUE(transport.tls[0]);
+  EXPECT_EQ(transport.links[0]->key, "b1:6651");
+  auto& l = *transport.links[0];
+  handshake(l);
+  auto q = take_any(l, T::LOOKUP);
+  proto::BaseCommand c;
+  c.set_type(T::LOOKUP_RESPONSE);
+  auto* a = c.mutable_lookuptopicresponse();
+  a->set_request_id(q.command.lookuptopic().request_id());
+  a->set_response(proto::CommandLookupTopicResponse::Connect);
+  a->set_brokerserviceurl("pulsar://b2:6650");
+  a->set_brokerserviceurltls("pulsar+ssl://b2:6651");
+  feed(l, c);
+  run();
+  ASSERT_EQ(transport.links.size(), 2u);
+  EXPECT_TRUE(transport.tls[1]);
+  EXPECT_EQ(transport.links[1]->key, "b2:6651");
+  handshake(*transport.links[1]);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(*got, "pulsar+ssl://b2:6651");
+}
+
+TEST_F(ClientTest, TlsLookupWithoutATlsUrlFails) {
+  make({.service_url = "pulsar+ssl://b1:6651"});
+  Result<std::string, Error> got = std::string("none");
+  client->lookup("t", [&](Result<std::string, Error> r) { got = std::move(r); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_lookup_here(l, "pulsar://b2:6650");  // only the plain URL
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, make_error_code(ClientErrc::protocol_error));
+  EXPECT_NE(got.error().message.find("no TLS URL"), std::string::npos) << got.error().message;
+  EXPECT_EQ(transport.links.size(), 1u);  // never fell back to plain TCP
+}
+
+TEST_F(ClientTest, TlsOnATransportWithoutTlsFailsTheConnect) {
+  transport.tls_supported = false;
+  make({.service_url = "pulsar+ssl://b1:6651"});
+  Result<std::string, Error> got = std::string("none");
+  client->lookup("t", [&](Result<std::string, Error> r) { got = std::move(r); });
+  run();
+  run();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, make_error_code(ClientErrc::connect_failed));
+  EXPECT_NE(got.error().message.find("TLS"), std::string::npos) << got.error().message;
 }
 
 TEST_F(ClientTest, ConnectSendsAuthAndAnswersChallengeWithAFreshToken) {
