@@ -440,5 +440,166 @@ class OnApachePulsar(Cases, unittest.TestCase):
     server = SERVERS["pulsar"]
 
 
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), capture_output=True, timeout=30, check=True)
+
+
+def make_ca(d, name):
+    key, crt = os.path.join(d, name + "-ca.key"), os.path.join(d, name + "-ca.pem")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=%s CA" % name,
+            "-keyout", key, "-out", crt)
+    return key, crt
+
+
+def make_cert(d, name, ca, ext):
+    """A certificate signed by `ca` with the extension line `ext`; returns (cert, key)."""
+    key, csr, crt, extfile = (os.path.join(d, name + x) for x in (".key", ".csr", ".pem", ".ext"))
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout", key, "-out", csr)
+    with open(extfile, "w") as f:
+        f.write(ext + "\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial", "-days", "2",
+            "-extfile", extfile, "-out", crt)
+    return crt, key
+
+
+def mop_token(*args):
+    r = subprocess.run([os.path.abspath(os.environ["MOP_BIN"]), "token"] + list(args), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+class OnSecuredMop(unittest.TestCase):
+    """One more mop (cheap to start) serving pulsar+ssl:// with a CA made here, client certificates
+    required (mTLS), and token authentication with authenticationRefreshCheckSeconds=1. Its server
+    certificate names only DNS:localhost and the broker advertises `localhost`, so connecting to
+    127.0.0.1 checks the host-name verification. Apache Pulsar is not run secured: that takes a
+    second Pulsar start (about a minute of a shared machine) for what mop already shows."""
+
+    @classmethod
+    def setUpClass(cls):
+        d = cls.dir = tempfile.mkdtemp(prefix="mop-client-secured-")
+        cls.ca = make_ca(d, "good")
+        cls.other_ca = make_ca(d, "other")
+        server = make_cert(d, "server", cls.ca, "subjectAltName=DNS:localhost")
+        cls.client_cert = make_cert(d, "client", cls.ca, "extendedKeyUsage=clientAuth")
+        cls.secret = os.path.join(d, "secret.key")
+        mop_token("create-secret-key", "--output", cls.secret)
+
+        def args(port, data_dir):
+            return ["--mqttListeners=mqtt://127.0.0.1:%d" % port, "--dataDir=" + data_dir,
+                    "--advertisedAddress=localhost", "--logLevel=info", "--brokerServicePortTls=0",
+                    "--tlsCertificateFilePath=" + server[0], "--tlsKeyFilePath=" + server[1],
+                    "--tlsTrustCertsFilePath=" + cls.ca[1], "--tlsRequireTrustedClientCertOnConnect=true",
+                    "--authenticationEnabled=true", "--authenticationProviders=token",
+                    "--tokenSecretKey=file://" + cls.secret, "--authenticationRefreshCheckSeconds=1"]
+
+        cls.broker = harness.Broker(mop_args=args).start()
+        port = cls.broker.ready["pulsarTls"]["port"]
+        cls.url = "pulsar+ssl://localhost:%d" % port
+        cls.ip_url = "pulsar+ssl://127.0.0.1:%d" % port
+        cls.plain_url = "pulsar://127.0.0.1:%d" % cls.broker.pulsar_port
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.broker.stop()
+        finally:
+            cls.broker.cleanup()
+            subprocess.run(["rm", "-rf", cls.dir], check=False)
+
+    def setUp(self):
+        self.runs = []
+
+    def tearDown(self):
+        for r in self.runs:
+            r.kill()
+
+    def token_file(self, subject, expiry=None):
+        args = ["create", "--secret-key", "file://" + self.secret, "--subject", subject]
+        if expiry:
+            args += ["--expiry-time", expiry]
+        path = os.path.join(self.dir, "token-" + uuid.uuid4().hex[:8])
+        with open(path, "w") as f:
+            f.write(mop_token(*args))
+        return path
+
+    def tls(self, ca=None, cert=True):
+        out = ["--tls-ca", ca or self.ca[1]]
+        if cert:
+            out += ["--tls-cert", self.client_cert[0], "--tls-key", self.client_cert[1]]
+        return out
+
+    def open_producer(self, url, *opts):
+        """A producer that only connects (COUNT 0): its first line, ready or fatal."""
+        r = Run("produce", url, new_topic("sec"), 0, "--op-timeout-ms", 5000, "--timeout-s", 30, *opts)
+        self.runs.append(r)
+        r.finish(60)
+        first = [l for l in r.lines if "ready" in l or "fatal" in l]
+        self.assertTrue(first, "no ready/fatal line: %s %s" % (r.lines, r.stderr()))
+        return first[0], r
+
+    def test_tls_with_client_certificate_and_token_carries_batches(self):
+        token = self.token_file("app")
+        topic = new_topic("tls")
+        c = start_consumer(self.url, "s", 30, "--topic", topic, "--timeout-s", 60, "--token-file", token, *self.tls())
+        self.runs.append(c)
+        acks = produce(self.url, topic, 30, "--batch", 10, "--compression", "zstd", "--token-file", token, *self.tls())
+        self.assertEqual(sorted(acks), list(range(30)))
+        self.assertEqual(c.finish(60), 0, c.lines[-3:])
+        self.assertEqual([l["payload"] for l in received(c)], ["m-%d" % i for i in range(30)])
+
+    def test_certificate_checks(self):
+        token = ["--token-file", self.token_file("app")]
+        # The right CA, but the certificate does not name 127.0.0.1.
+        line, _ = self.open_producer(self.ip_url, *token, *self.tls())
+        self.assertIn("IP address mismatch", line.get("fatal", ""), line)
+        # ...accepted without the host-name check (the lookup then sends it on to localhost).
+        line, _ = self.open_producer(self.ip_url, "--no-hostname-verify", *token, *self.tls())
+        self.assertIn("ready", line)
+        # Another CA: refused, and accepted only when told to allow anything.
+        line, _ = self.open_producer(self.url, *token, *self.tls(ca=self.other_ca[1]))
+        self.assertIn("certificate", line.get("fatal", ""), line)
+        line, _ = self.open_producer(self.url, "--tls-insecure", *token, *self.tls(ca=self.other_ca[1]))
+        self.assertIn("ready", line)
+        # No client certificate: the broker refuses the handshake.
+        line, _ = self.open_producer(self.url, *token, *self.tls(cert=False))
+        self.assertIn("fatal", line)
+        # A CA file that does not exist: refused before any connection.
+        line, _ = self.open_producer(self.url, *token, "--tls-ca", os.path.join(self.dir, "missing.pem"))
+        self.assertIn("trusted CA file", line.get("fatal", ""), line)
+
+    def test_bad_token_is_refused_without_a_retry_storm(self):
+        bad = os.path.join(self.dir, "bad-token")
+        with open(bad, "w") as f:
+            f.write("not.a.token")
+        for url, extra in ((self.url, self.tls()), (self.plain_url, [])):
+            with self.subTest(url=url):
+                line, r = self.open_producer(url, "--token-file", bad, *extra)
+                self.assertIn("AuthenticationError", line.get("fatal", ""), line)
+                asked = [l for l in r.lines if "auth_data_asked" in l]
+                self.assertLessEqual(len(asked), 2, "CONNECT sent %d times" % len(asked))
+        line, _ = self.open_producer(self.plain_url)  # no token at all
+        self.assertIn("fatal", line)
+
+    def test_expired_token_is_refreshed_through_auth_challenge(self):
+        token = self.token_file("refresher", "3s")
+        topic = new_topic("refresh")
+        c = start_consumer(self.url, "s", 2, "--topic", topic, "--timeout-s", 60, "--token-file", token, *self.tls())
+        self.runs.append(c)
+        with open(self.token_file("refresher", "1h")) as f:
+            fresh = f.read()
+        with open(token, "w") as f:  # the consumer's file now holds a fresh token
+            f.write(fresh)
+        time.sleep(5)  # the first token expired and the broker's 1 s check saw it
+        produce(self.url, topic, 2, "--token-file", token, *self.tls())
+        self.assertEqual(c.finish(60), 0, c.lines[-3:])
+        self.assertEqual(len(received(c)), 2)
+        self.assertGreaterEqual(len([l for l in c.lines if "auth_data_asked" in l]), 2)
+        log = self.broker.log_text()
+        self.assertIn("credentials of role refresher expired: AUTH_CHALLENGE", log)
+        self.assertNotIn("credentials of role refresher expired and were not refreshed", log)
+
+
 if __name__ == "__main__":
     unittest.main()

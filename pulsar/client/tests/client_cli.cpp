@@ -14,10 +14,15 @@
 //       {"ready":true}, then {"payload":...,"topic":...,"key":...,"id":[...],"redelivery":n} per
 //       message handed to the listener, finally {"received":n}. Stops after COUNT or the timeout.
 //   last-id URL TOPIC   -> {"id":[l,e,b,p]} (through a reader at latest)
+// Every mode also takes --op-timeout-ms N; for pulsar+ssl:// URLs --tls-ca FILE, --tls-cert FILE
+// --tls-key FILE, --tls-insecure, --no-hostname-verify; and --token-file FILE (token
+// authentication; the file is read at every CONNECT and AUTH_CHALLENGE, each time reported as
+// {"auth_data_asked":true}).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -45,7 +50,7 @@ std::map<std::string, std::string> options(int argc, char** argv, int first, std
     std::string a = argv[i];
     if (a.rfind("--", 0) == 0) {
       const std::string k = a.substr(2);
-      if (k == "nack-first" || k == "compacted") o[k] = "1";
+      if (k == "nack-first" || k == "compacted" || k == "tls-insecure" || k == "no-hostname-verify") o[k] = "1";
       else if (i + 1 < argc) o[k] = argv[++i];
     } else {
       positional.push_back(a);
@@ -79,6 +84,23 @@ int main(int argc, char** argv) {
   cfg.service_url = pos.at(0);
   cfg.operation_timeout = Millis(std::stoi(opt(o, "op-timeout-ms", "30000")));
   cfg.backoff_max = Millis(2000);
+  // pulsar+ssl:// settings, and a token read again from its file at every CONNECT and
+  // AUTH_CHALLENGE (a test rewrites the file to refresh it).
+  cfg.tls_trust_certs_file = opt(o, "tls-ca", "");
+  cfg.tls_certificate_file = opt(o, "tls-cert", "");
+  cfg.tls_key_file = opt(o, "tls-key", "");
+  cfg.tls_allow_insecure_connection = o.count("tls-insecure") > 0;
+  cfg.tls_hostname_verification = o.count("no-hostname-verify") == 0;
+  if (o.count("token-file")) {
+    cfg.auth_method = "token";
+    cfg.auth_data = [path = o["token-file"]] {
+      std::ifstream in(path);
+      std::string t((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+      emit({{"auth_data_asked", true}});
+      return t;
+    };
+  }
   auto made = make_asio_client(io, cfg);
   if (!made.ok()) return fail(made.error().to_string());
   Client& client = made.value()->client();
