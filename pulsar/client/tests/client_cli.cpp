@@ -9,12 +9,13 @@
 //       order), {"error":i,"what":"..."} for a failed send, {"closed":"..."} if the producer
 //       stops for good (fenced, ...), finally {"acked":n,"failed":n}.
 //   consume URL (--topic T | --pattern P) SUB COUNT [--type exclusive|shared|failover|key_shared]
-//           [--initial earliest|latest] [--ack individual|cumulative|none] [--nack-first]
+//           [--initial earliest|latest] [--ack individual|cumulative|even|none] [--nack-first]
+//           [--batch-index-ack]
 //           [--reader earliest|latest|L:E] [--compacted] [--poll-ms N] [--idle-ms N] [--timeout-s S]
 //       {"ready":true}, then {"payload":...,"topic":...,"key":...,"id":[...],"redelivery":n} per
 //       message handed to the listener, finally {"received":n}. Stops after COUNT or the timeout.
 //   last-id URL TOPIC   -> {"id":[l,e,b,p]} (through a reader at latest)
-// Every mode also takes --op-timeout-ms N; for pulsar+ssl:// URLs --tls-ca FILE, --tls-cert FILE
+// Every mode also takes --op-timeout-ms N, --partitions-update-ms N; for pulsar+ssl:// URLs --tls-ca FILE, --tls-cert FILE
 // --tls-key FILE, --tls-insecure, --no-hostname-verify; and --token-file FILE (token
 // authentication; the file is read at every CONNECT and AUTH_CHALLENGE, each time reported as
 // {"auth_data_asked":true}).
@@ -50,7 +51,9 @@ std::map<std::string, std::string> options(int argc, char** argv, int first, std
     std::string a = argv[i];
     if (a.rfind("--", 0) == 0) {
       const std::string k = a.substr(2);
-      if (k == "nack-first" || k == "compacted" || k == "tls-insecure" || k == "no-hostname-verify") o[k] = "1";
+      if (k == "nack-first" || k == "compacted" || k == "tls-insecure" || k == "no-hostname-verify" ||
+          k == "batch-index-ack")
+        o[k] = "1";
       else if (i + 1 < argc) o[k] = argv[++i];
     } else {
       positional.push_back(a);
@@ -153,6 +156,7 @@ int main(int argc, char** argv) {
     p.access_mode = access == "exclusive" ? AccessMode::exclusive : access == "fencing" ? AccessMode::exclusive_with_fencing
                   : access == "wait" ? AccessMode::wait_for_exclusive : AccessMode::shared;
     p.max_pending_messages = 100'000;
+    p.partitions_update_interval = Millis(std::stoi(opt(o, "partitions-update-ms", "60000")));
     p.on_closed = [](const mop::Error& e) { emit({{"closed", e.to_string()}}); };
     const std::string prefix = opt(o, "prefix", "m");
     const int keys = std::stoi(opt(o, "keys", "0"));
@@ -227,6 +231,8 @@ int main(int argc, char** argv) {
       }
     }
     c.read_compacted = o.count("compacted") > 0;
+    c.batch_index_ack = o.count("batch-index-ack") > 0;
+    c.partitions_update_interval = Millis(std::stoi(opt(o, "partitions-update-ms", "60000")));
     c.negative_ack_delay = Millis(200);
     const std::string ack = opt(o, "ack", "individual");
     const bool nack_first = o.count("nack-first") > 0;
@@ -246,6 +252,11 @@ int main(int argc, char** argv) {
       if (idle_ms > 0) arm_idle();
       if (ack == "individual") self.acknowledge(m.id, [](Result<void, mop::Error>) {});
       else if (ack == "cumulative") self.acknowledge_cumulative(m.id, [](Result<void, mop::Error>) {});
+      else if (ack == "even") {
+        // Only messages whose payload ends in an even number ("m-4").
+        const auto dash = m.payload.rfind('-');
+        if (dash != std::string::npos && (m.payload.back() - '0') % 2 == 0) self.acknowledge(m.id, [](Result<void, mop::Error>) {});
+      }
       if (received == count) {
         emit({{"received", received}});
         finish(0);

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
 #include "pulsar/client/client.hpp"
 #include "pulsar/client/client_impl.hpp"
@@ -863,6 +864,72 @@ TEST_F(ConsumerTest, BatchIsUnpackedAndAckedWhenAllOfItIs) {
   EXPECT_EQ(acked, 3);
 }
 
+TEST_F(ConsumerTest, BatchIndexAcksCarryTheAckSetAtOnce) {
+  make();
+  auto c = ready_consumer(ConsumerConfig{.type = proto::CommandSubscribe::Shared, .batch_index_ack = true});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  batch_message(l, 5, 3);
+  run();
+  ASSERT_EQ(got.size(), 3u);
+  c->acknowledge(got[1].id, [](auto) {});
+  auto ack = take(l, T::ACK);
+  ASSERT_EQ(ack.command.ack().message_id_size(), 1);
+  auto id = ack.command.ack().message_id(0);
+  EXPECT_EQ(id.entryid(), 5u);
+  ASSERT_EQ(id.ack_set_size(), 1);
+  EXPECT_EQ(id.ack_set(0), 0b101);  // indexes 0 and 2 still to acknowledge
+  EXPECT_EQ(id.batch_size(), 3);
+  c->acknowledge(got[0].id, [](auto) {});
+  ack = take(l, T::ACK);
+  ASSERT_EQ(ack.command.ack().message_id(0).ack_set_size(), 1);
+  EXPECT_EQ(ack.command.ack().message_id(0).ack_set(0), 0b100);
+  c->acknowledge(got[2].id, [](auto) {});
+  ack = take(l, T::ACK);  // the last one: the whole entry, no ack_set
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 5u);
+  EXPECT_EQ(ack.command.ack().message_id(0).ack_set_size(), 0);
+  EXPECT_TRUE(l.out.empty());
+}
+
+TEST_F(ConsumerTest, CumulativeBatchIndexAckNamesTheEntryWithItsAckSet) {
+  make();
+  auto c = ready_consumer(ConsumerConfig{.batch_index_ack = true});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  batch_message(l, 5, 4);
+  run();
+  ASSERT_EQ(got.size(), 4u);
+  c->acknowledge_cumulative(got[1].id, [](auto) {});
+  auto ack = take(l, T::ACK);
+  EXPECT_EQ(ack.command.ack().ack_type(), proto::CommandAck::Cumulative);
+  auto id = ack.command.ack().message_id(0);
+  EXPECT_EQ(id.entryid(), 5u);
+  ASSERT_EQ(id.ack_set_size(), 1);
+  EXPECT_EQ(id.ack_set(0), 0b1100);
+  c->acknowledge_cumulative(got[3].id, [](auto) {});
+  ack = take(l, T::ACK);  // the end of the batch: the entry itself
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 5u);
+  EXPECT_EQ(ack.command.ack().message_id(0).ack_set_size(), 0);
+}
+
+TEST_F(ConsumerTest, AcksMadeJustBeforeCloseLeaveBeforeCloseConsumer) {
+  make();
+  auto c = ready_consumer({});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  message(l, 0, "a");
+  run();
+  ASSERT_EQ(got.size(), 1u);
+  bool acked = false;
+  c->acknowledge(got[0].id, [&](auto r) { acked = r.ok(); });
+  c->close([](auto) {});
+  auto ack = take(l, T::ACK);
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 0u);
+  take(l, T::CLOSE_CONSUMER);
+  run();
+  EXPECT_TRUE(acked);
+}
+
 TEST_F(ConsumerTest, AckReceiptsWaitForAckResponse) {
   make();
   auto c = ready_consumer(ConsumerConfig{.ack_receipts = true});
@@ -1081,6 +1148,81 @@ TEST_F(ConsumerTest, GetLastMessageIdAndSeek) {
   auto sk = take(l, T::SEEK);
   success(l, sk.command.seek().request_id());
   EXPECT_TRUE(sought);
+}
+
+TEST_F(ConsumerTest, PartitionsAddedLaterAreSubscribedTo) {
+  make();
+  std::shared_ptr<Consumer> c;
+  client->subscribe(ConsumerConfig{.topic = "pt", .subscription = "s",
+                                   .listener = [this](Consumer&, const Message& m) { got.push_back(m); },
+                                   .partitions_update_interval = Millis(5'000)},
+                    [&](auto r) { c = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 1);
+  answer_lookup_here(l);
+  success(l, take(l, T::SUBSCRIBE).command.subscribe().request_id());
+  take(l, T::FLOW);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->topics().size(), 1u);
+  advance(Millis(4'000));
+  EXPECT_TRUE(l.out.empty());
+  advance(Millis(1'000));
+  answer_partitions(l, 1);  // unchanged
+  EXPECT_TRUE(l.out.empty());
+  advance(Millis(5'000));
+  answer_partitions(l, 3);
+  answer_lookup_here(l);
+  answer_lookup_here(l);
+  auto s1 = take(l, T::SUBSCRIBE);
+  auto s2 = take(l, T::SUBSCRIBE);
+  EXPECT_EQ(s1.command.subscribe().topic(), "persistent://public/default/pt-partition-1");
+  EXPECT_EQ(s2.command.subscribe().topic(), "persistent://public/default/pt-partition-2");
+  success(l, s1.command.subscribe().request_id());
+  success(l, s2.command.subscribe().request_id());
+  EXPECT_EQ(c->topics().size(), 3u);
+  consumer_id = s2.command.subscribe().consumer_id();
+  message(l, 0, "new");
+  run();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id.partition, 2);
+  c->close([](auto) {});
+  run();
+  l.out.clear();
+  advance(Millis(10'000));
+  EXPECT_TRUE(l.out.empty());  // no more checks once closed
+}
+
+TEST_F(ClientTest, PartitionedProducerPicksUpNewPartitions) {
+  make();
+  std::shared_ptr<Producer> p;
+  client->create_producer({.topic = "pt", .partitions_update_interval = Millis(5'000)},
+                          [&](auto r) { p = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 1);
+  answer_lookup_here(l);
+  producer_success(l, take(l, T::PRODUCER));
+  ASSERT_TRUE(p);
+  advance(Millis(5'000));
+  answer_partitions(l, 2);
+  answer_lookup_here(l);
+  auto q = take(l, T::PRODUCER);
+  EXPECT_EQ(q.command.producer().topic(), "persistent://public/default/pt-partition-1");
+  const auto id1 = q.command.producer().producer_id();
+  producer_success(l, q);
+  // Round-robin now reaches the new partition.
+  std::set<std::uint64_t> producers;
+  for (int i = 0; i < 2; ++i) p->send({.payload = "x"}, [](auto) {});
+  run();
+  while (!l.out.empty()) {
+    auto s = take(l, T::SEND);
+    producers.insert(s.command.send().producer_id());
+  }
+  EXPECT_EQ(producers.size(), 2u);
+  EXPECT_TRUE(producers.count(id1));
 }
 
 TEST_F(ConsumerTest, PartitionedTopicSubscribesEveryPartition) {
