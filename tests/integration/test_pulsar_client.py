@@ -149,6 +149,12 @@ class MopServer:
     def unload(self, topic):
         return False  # mop has no unload
 
+    def add_partitions(self, name, count):
+        return False  # mop has no admin API to change a partition count
+
+    def compact(self, topic):
+        return False  # mop has no topic compaction
+
     def stop(self):
         for b in self.brokers:
             try:
@@ -167,7 +173,8 @@ class ApachePulsarServer:
         self.owned = False
 
     def _run(self):
-        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir, "brokerDeduplicationEnabled=true"] + RETENTION,
+        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir, "brokerDeduplicationEnabled=true",
+                              "acknowledgmentAtBatchIndexLevelEnabled=true"] + RETENTION,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
@@ -193,6 +200,30 @@ class ApachePulsarServer:
         with urllib.request.urlopen(req, timeout=30) as r:
             assert r.status in (200, 204), r.status
         return self.url, name
+
+    def add_partitions(self, name, count):
+        path = name.replace("persistent://", "")
+        req = urllib.request.Request("%s/admin/v2/persistent/%s/partitions" % (self.http, path),
+                                     data=json.dumps(count).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status in (200, 204), r.status
+        return True
+
+    def compact(self, topic):
+        """Runs Apache Pulsar's compaction of `topic` and waits until it succeeded."""
+        url = "%s/admin/v2/persistent/%s/compaction" % (self.http, topic.replace("persistent://", ""))
+        with urllib.request.urlopen(urllib.request.Request(url, method="PUT"), timeout=30) as r:
+            assert r.status in (200, 204), r.status
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                status = json.loads(r.read())
+            if status.get("status") == "SUCCESS":
+                return True
+            assert status.get("status") != "ERROR", status
+            time.sleep(0.3)
+        raise AssertionError("compaction of %s did not finish: %s" % (topic, status))
 
     def restart(self):
         subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
@@ -320,6 +351,27 @@ class Cases:
             self.assertEqual(seq, sorted(seq), key)
             self.assertEqual(len({m["id"][3] for m in msgs if m["key"] == key}), 1)
 
+    def test_partitions_added_later_are_used(self):
+        url, topic = self.server.partitioned_topic(new_topic("grow"))
+        # About 6 s of sending, so that the new partitions' producers are ready well before the end.
+        count = 300
+        c = self.consumer(url, "s", count, "--topic", topic, "--initial", "earliest",
+                          "--partitions-update-ms", 500, "--timeout-s", 90)
+        p = Run("produce", url, topic, count, "--interval-ms", 20, "--partitions-update-ms", 500,
+                "--timeout-s", 90)
+        self.runs.append(p)
+        p.wait_for(lambda l: l.get("ack") == 10)
+        if not self.server.add_partitions(topic, PARTITIONS + 2):
+            p.kill()
+            self.skipTest("%s cannot add partitions to a topic" % self.server.name)
+        self.assertEqual(p.finish(90), 0, p.lines[-3:])
+        partitions = {l["id"][3] for l in p.lines if "ack" in l}
+        self.assertTrue({PARTITIONS, PARTITIONS + 1} <= partitions, "new partitions not used: %s" % partitions)
+        self.assertEqual(c.finish(90), 0, c.lines[-3:])
+        got = received(c)
+        self.assertEqual(sorted(l["payload"] for l in got), sorted("m-%d" % i for i in range(count)))
+        self.assertTrue(any(l["topic"].endswith("-partition-%d" % PARTITIONS) for l in got))
+
     def test_pattern_picks_up_a_new_topic(self):
         stem = "pat-%s" % uuid.uuid4().hex[:8]
         first = "persistent://public/default/%s-a" % stem
@@ -348,6 +400,24 @@ class Cases:
         last = Run("last-id", self.server.url, topic)
         self.assertEqual(last.finish(), 0)
         self.assertEqual(last.lines[-1]["id"][:2], acks[9][:2])
+
+    def test_read_compacted_after_a_compaction(self):
+        """Apache Pulsar: after its compaction, a read_compacted reader from the start gets the
+        last message of each key only. mop has no compaction: the same reader reads the whole
+        topic (pulsar/server/README.md, "Differences")."""
+        topic = new_topic("compact")
+        produce(self.server.url, topic, 30, "--keys", 3)
+        compacted = self.server.compact(topic)
+        r = self.consumer(self.server.url, "reader", 30, "--topic", topic, "--reader", "earliest", "--compacted",
+                          "--idle-ms", 3000, "--timeout-s", 60)
+        r.finish(90)
+        got = [m["payload"] for m in received(r)]
+        # Key k(i % 3): the last ones are m-27 (k0), m-28 (k1), m-29 (k2).
+        self.assertEqual(got, ["m-27", "m-28", "m-29"] if compacted else ["m-%d" % i for i in range(30)])
+        # A plain reader still reads everything.
+        plain = self.consumer(self.server.url, "plain", 30, "--topic", topic, "--reader", "earliest",
+                              "--timeout-s", 60)
+        self.assertEqual(plain.finish(90), 0, plain.lines[-3:])
 
     def test_negative_ack_redelivers(self):
         topic = new_topic("nack")
@@ -397,6 +467,25 @@ class Cases:
         self.assertEqual(firsts, sorted(firsts), "order per producer broken")
         sys.stderr.write("%s: %d acknowledged of %d, %d stored, %d duplicates\n"
                          % (self.server.name, len(acked), count, len(have), dup))
+
+    def test_batch_index_acks_redeliver_only_the_unacknowledged(self):
+        """A consumer acknowledges the even messages of a batch and leaves; the next one on the
+        subscription gets only the odd ones with batch-index acks (mop always keeps them, Apache
+        Pulsar here with acknowledgmentAtBatchIndexLevelEnabled=true), and all ten without."""
+        topic = new_topic("batch-ack")
+        acks = produce(self.server.url, topic, 10, "--batch", 10)
+        self.assertEqual(len({tuple(i[:2]) for i in acks.values()}), 1, "not one batch: %s" % acks)
+        odd = ["m-%d" % i for i in range(1, 10, 2)]
+        for sub, flag, expected in (("indexed", ["--batch-index-ack"], odd),
+                                    ("entry", [], ["m-%d" % i for i in range(10)])):
+            with self.subTest(sub=sub):
+                first = self.consumer(self.server.url, sub, 10, "--topic", topic, "--initial", "earliest",
+                                      "--ack", "even", *flag)
+                self.assertEqual(first.finish(60), 0, first.lines[-3:])
+                again = self.consumer(self.server.url, sub, 10, "--topic", topic, "--initial", "earliest",
+                                      "--idle-ms", 3000, "--timeout-s", 30, *flag)
+                again.finish(60)
+                self.assertEqual([l["payload"] for l in received(again)], expected)
 
     def test_broker_restart_under_load(self):
         topic = new_topic("restart")
