@@ -40,7 +40,17 @@ public:
   void on_disconnected() override;
   void on_tick(TimePoint now);
   TimePoint next_deadline() const;
-  void detach() { conn_.reset(); state_ = State::closed; }
+  // The client is going: drop the connection and every callback not yet run (they may hold this
+  // object, which would then never be freed).
+  void detach() {
+    conn_.reset();
+    state_ = State::closed;
+    start_done_ = nullptr;
+    close_waiters_.clear();
+    pending_ack_done_.clear();
+    cfg_.listener = nullptr;
+    cfg_.on_closed = nullptr;
+  }
 
 private:
   enum class State { connecting, ready, closing, closed };
