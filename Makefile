@@ -56,10 +56,11 @@ test-asan: setup
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders, the
 # Pulsar frame decoder, the Pulsar server's command handling, the Pulsar server with several
-# connections and the whole MQTT server (fuzz/README.md). New inputs go to the build folder; the
-# seed corpora stay as committed. -O1 -g1 as for test-asan, assertions on.
+# connections, the whole MQTT server and the Pulsar client against a hostile broker
+# (fuzz/README.md). New inputs go to the build folder; the seed corpora stay as committed.
+# -O1 -g1 as for test-asan, assertions on.
 FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar pulsar_server_fuzz:pulsar_server \
-  pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server
+  pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server pulsar_client_fuzz:pulsar_client
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \

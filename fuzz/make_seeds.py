@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the two program-driven targets (fuzz/README.md):
-corpus/mqtt_server (mqtt_server_fuzz) and corpus/pulsar_connections (pulsar_connections_fuzz).
+"""Writes the seed corpora of the program-driven targets (fuzz/README.md): corpus/mqtt_server
+(mqtt_server_fuzz), corpus/pulsar_connections (pulsar_connections_fuzz) and
+corpus/pulsar_client (pulsar_client_fuzz).
 
 Each seed is a program in the target's input format: a configuration byte, then ops, each an op
 byte and its operands (see the `step` functions of the targets). Run from anywhere; it rewrites
@@ -233,6 +234,87 @@ def pulsar_seeds():
     return seeds
 
 
+# --- Pulsar client (pulsar_client_fuzz) ------------------------------------------------------
+# Step bytes: 0 library op, 3 broker op, 7 clock, 9 run everything (see World::step).
+
+class ClientProgram:
+    """A pulsar_client_fuzz program; the operand bytes follow the reads of the target."""
+
+    def __init__(self, conf=0):
+        self.b = bytearray([conf])
+
+    def run(self):
+        self.b += bytes([9])
+        return self
+
+    def tick(self, units):
+        self.b += bytes([7, units])  # 50 ms * (1 + units)
+        return self.run()
+
+    def connect(self, link=0):
+        self.b += bytes([3, link, 0])
+        return self.run()
+
+    def frame(self, link, kind, *fields):
+        self.b += bytes([3, link, 0, kind]) + bytes(fields) + bytes([1])  # 1: not cut in two
+        return self.run()
+
+    def producer(self, topic=0, batching=False):
+        # topic, access mode, send window, max pending, batching?, (size), compression, partitions
+        self.b += bytes([0, 0, topic, 0, 3, 7]) + (bytes([1, 2]) if batching else bytes([0])) + bytes([1, 0])
+        return self.run()
+
+    def consumer(self, topic=0, kind=2, sub_type=1):
+        # which (2: one topic), topic, type, queue, receipts, partitions, then nothing more
+        self.b += bytes([0, 1, kind, topic, sub_type, 4, 0, 0])
+        return self.run()
+
+    def send(self, payload=b"abc"):
+        self.b += bytes([0, 5, 0, len(payload)]) + payload + bytes([0, 1])
+        return self.run()
+
+    def ack(self, how=0):
+        self.b += bytes([0, 8, 0, 0, how])
+        return self.run()
+
+
+def client_seeds():
+    seeds = {}
+    # CONNECTED (kind 0), partitions (2), lookup Connect (1), PRODUCER_SUCCESS (3), a send and
+    # its SEND_RECEIPT (6).
+    prog = ClientProgram().producer(batching=True).connect()
+    prog.frame(0, 0, 20, 0, 0)
+    prog.frame(0, 2, 0, 0, 1)
+    prog.frame(0, 1, 1, 1, 1, 0, 0, 0, 1)
+    prog.frame(0, 3, 2, 0, 1, 1, 0)
+    prog.send().tick(1).send(b"second").tick(1)
+    prog.frame(0, 6, 0, 0, 1, 1, 0, 5)
+    prog.frame(0, 8, 0)  # CLOSE_PRODUCER: it reconnects and resends
+    prog.tick(10)
+    seeds["producer_send_receipt_close"] = prog.b
+    # A consumer: subscribed, a batch MESSAGE (kind 10, shape 1), acks, CLOSE_CONSUMER (9).
+    prog = ClientProgram(16).consumer().connect()
+    prog.frame(0, 0, 20, 0, 0)
+    prog.frame(0, 2, 0, 0, 1)
+    prog.frame(0, 1, 1, 1, 1, 0, 0, 0, 1)
+    prog.frame(0, 4, 2)
+    prog.frame(0, 10, 0, 1, 2, 1, 1, 0, 1, 1, 3, 1, 0, 1, 2, 1, 0, 1, 3, 1, 0, 2, 1, 5)
+    prog.ack(0).ack(1).ack(2)
+    prog.frame(0, 9, 0)
+    prog.tick(10)
+    seeds["consumer_batch_acks_close"] = prog.b
+    # A lookup redirected (kind 1, response 0) to a second broker, then that link refused.
+    prog = ClientProgram(1)
+    prog.b += bytes([0, 3, 1, 0])  # lookup of "t"
+    prog.run().connect()
+    prog.frame(0, 0, 20, 0, 0)
+    prog.frame(0, 1, 0, 0, 1, 1, 0, 1, 1)
+    prog.b += bytes([3, 1, 7])  # the new link refused
+    prog.run().tick(30)
+    seeds["lookup_redirect_refused"] = prog.b
+    return seeds
+
+
 def write(folder, seeds):
     path = os.path.join(HERE, "corpus", folder)
     os.makedirs(path, exist_ok=True)
@@ -244,3 +326,4 @@ def write(folder, seeds):
 if __name__ == "__main__":
     write("mqtt_server", mqtt_seeds())
     write("pulsar_connections", pulsar_seeds())
+    write("pulsar_client", client_seeds())

@@ -11,11 +11,13 @@
 namespace mop::pulsar::client {
 
 Result<std::vector<Endpoint>, Error> parse_service_url(const std::string& url) {
-  const std::string scheme = "pulsar://";
-  if (url.rfind(scheme, 0) != 0) {
-    return Error(ClientErrc::invalid_argument, "service URL \"" + url + "\" does not start with pulsar://");
+  const std::string plain = "pulsar://", secure = "pulsar+ssl://";
+  const bool tls = url.rfind(secure, 0) == 0;
+  if (!tls && url.rfind(plain, 0) != 0) {
+    return Error(ClientErrc::invalid_argument,
+                 "service URL \"" + url + "\" does not start with pulsar:// or pulsar+ssl://");
   }
-  std::string rest = url.substr(scheme.size());
+  std::string rest = url.substr(tls ? secure.size() : plain.size());
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   std::vector<Endpoint> out;
   std::size_t start = 0;
@@ -24,6 +26,8 @@ Result<std::vector<Endpoint>, Error> parse_service_url(const std::string& url) {
     const std::string part = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (part.empty()) return Error(ClientErrc::invalid_argument, "service URL \"" + url + "\" names an empty host");
     Endpoint e;
+    e.tls = tls;
+    if (tls) e.port = 6651;
     const auto colon = part.rfind(':');
     if (colon == std::string::npos) {
       e.host = part;
@@ -54,6 +58,8 @@ Result<std::string, Error> full_topic_name(const std::string& topic) {
   if (slashes == 2) return "persistent://" + topic;
   return Error(ClientErrc::invalid_argument, "topic \"" + topic + "\" is neither a name nor tenant/namespace/name");
 }
+
+std::string endpoint_url(const Endpoint& e) { return (e.tls ? "pulsar+ssl://" : "pulsar://") + e.key(); }
 
 std::string partition_name(const std::string& topic, std::uint32_t partition) {
   return topic + "-partition-" + std::to_string(partition);
@@ -109,7 +115,7 @@ void Client::Impl::connection_to(const Endpoint& physical, const std::string& lo
 
 void Client::Impl::service_connection(std::function<void(Result<std::shared_ptr<Connection>, Error>)> cb, std::size_t tries) {
   const Endpoint& e = service[next_service % service.size()];
-  connection_to(e, "pulsar://" + e.key(), "", [this, cb = std::move(cb), tries](Result<std::shared_ptr<Connection>, Error> r) {
+  connection_to(e, endpoint_url(e), "", [this, cb = std::move(cb), tries](Result<std::shared_ptr<Connection>, Error> r) {
     if (!r.ok() && r.error().code != make_error_code(ClientErrc::closed) && tries + 1 < service.size()) {
       ++next_service;  // this host is down: the next one, and stay with it
       return service_connection(std::move(cb), tries + 1);
@@ -149,15 +155,21 @@ void lookup_on(Client::Impl& impl, std::shared_ptr<Connection> conn, bool author
     if (a.response() == proto::CommandLookupTopicResponse::Failed || !a.has_brokerserviceurl()) {
       return st->cb(server_failure("lookup of " + st->topic, a.error(), a.message()));
     }
-    auto ep = parse_service_url(a.brokerserviceurl());
-    if (!ep.ok() || ep->size() != 1) {
-      return st->cb(Error(ClientErrc::protocol_error, "lookup of " + st->topic + " named a bad broker URL \"" +
+    // A TLS client goes on over TLS: the broker's TLS URL, which it must have.
+    const bool tls = impl.service.front().tls;
+    if (tls && !a.has_brokerserviceurltls()) {
+      return st->cb(Error(ClientErrc::protocol_error, "lookup of " + st->topic + " named no TLS URL for broker \"" +
                                                           a.brokerserviceurl() + "\""));
+    }
+    const std::string url = tls ? a.brokerserviceurltls() : a.brokerserviceurl();
+    auto ep = parse_service_url(url);
+    if (!ep.ok() || ep->size() != 1 || (*ep)[0].tls != tls) {
+      return st->cb(Error(ClientErrc::protocol_error, "lookup of " + st->topic + " named a bad broker URL \"" +
+                                                          url + "\""));
     }
     const bool redirect = a.response() == proto::CommandLookupTopicResponse::Redirect;
     if ((*ep)[0].key() != conn->key()) ++impl.lookup_redirects;
     const bool auth = a.authoritative();
-    const std::string url = a.brokerserviceurl();
     // Through a proxy: the same physical connection, asking the proxy to forward to the broker.
     Endpoint physical = a.proxy_through_service_url() ? impl.service[impl.next_service % impl.service.size()] : (*ep)[0];
     const std::string proxy_to = a.proxy_through_service_url() ? (*ep)[0].key() : "";
@@ -263,7 +275,7 @@ void Client::lookup(const std::string& topic, Callback<std::string> done) {
   if (!full.ok()) return impl_->post([done, e = full.error()] { done(e); });
   impl_->lookup_connection(*full, [done = std::move(done)](Result<std::shared_ptr<Connection>, Error> r) {
     if (!r.ok()) return done(std::move(r).error());
-    done("pulsar://" + (*r)->key());
+    done((*r)->url());
   });
 }
 

@@ -51,8 +51,19 @@ using DoneCallback = std::function<void(Result<void, Error>)>;
 
 struct ClientConfig {
   // "pulsar://host1:6650,host2:6650" (several hosts: tried in turn, round-robin, for lookups and
-  // for the first connection). "pulsar+ssl://" is not supported (invalid_argument).
+  // for the first connection). "pulsar+ssl://h:6651": every connection is TLS, and lookups use
+  // the brokers' TLS URLs (brokerServiceUrlTls).
   std::string service_url;
+  // TLS (pulsar+ssl:// only). The broker's certificate is checked against tls_trust_certs_file
+  // (PEM CAs; empty: the system's default CAs) and, with tls_hostname_verification, must name the
+  // host connected to (DNS or IP subject alternative name). tls_allow_insecure_connection accepts
+  // any certificate (no verification at all: tests and trusted networks only). A client
+  // certificate (mTLS) is sent when tls_certificate_file and tls_key_file are set.
+  std::string tls_trust_certs_file;
+  std::string tls_certificate_file;
+  std::string tls_key_file;
+  bool tls_allow_insecure_connection = false;
+  bool tls_hostname_verification = true;
   Millis operation_timeout{30'000};  // each request: LOOKUP, PRODUCER, SUBSCRIBE, CLOSE, SEEK, ...
   Millis connect_timeout{10'000};    // TCP connect + CONNECT/CONNECTED
   Millis keep_alive{30'000};         // PING after this much silence; closed after twice as much
@@ -99,6 +110,9 @@ struct ProducerConfig {
   std::function<void(const Error&)> on_closed;
   // Partitioned topics: which partition a message goes to. Messages with a key go to
   // hash(key) % partitions; without one, round-robin per batch.
+  // Partitioned topics: the partition count is read again this often, and partitions added
+  // since get a producer of their own (0: never).
+  Millis partitions_update_interval{60'000};
 };
 
 struct OutgoingMessage {
@@ -149,6 +163,13 @@ struct ConsumerConfig {
   Millis negative_ack_delay{1'000};
   // Acks wait for the broker's ACK_RESPONSE before their callback (else they complete once sent).
   bool ack_receipts = false;
+  // Batch-index acks: an individual ack of one message of a batch is sent at once with the
+  // entry's `ack_set` (the indexes still unacknowledged), and a cumulative ack inside a batch
+  // names that entry with its ack_set, so that after a reconnect the broker redelivers only the
+  // messages not yet acknowledged. Needs a broker that keeps them (mop always; Apache Pulsar with
+  // acknowledgmentAtBatchIndexLevelEnabled=true; a broker without it acts on the entry ack sent
+  // once the whole batch is acknowledged). false: the entry is acked once all of it is.
+  bool batch_index_ack = false;
   bool read_compacted = false;
   bool durable = true;                         // false for readers
   std::optional<MessageId> start_message_id;   // readers: where to start
@@ -158,6 +179,9 @@ struct ConsumerConfig {
   // Called (posted) once if a consumer stops for good on its own (SubscriptionNotFound,
   // TopicNotFound, NotAllowedError, ... when resubscribing). Not called for close()/unsubscribe().
   std::function<void(const Error&)> on_closed;
+  // Partitioned topics (topic or topics): the partition count is read again this often, and
+  // partitions added since are subscribed to (0: never).
+  Millis partitions_update_interval{60'000};
 };
 
 // A reader: a non-durable Exclusive subscription with a generated name that starts at

@@ -20,12 +20,16 @@ namespace mop::pulsar::client {
 struct Endpoint {
   std::string host;
   std::uint16_t port = 6650;
+  bool tls = false;  // pulsar+ssl://
   std::string key() const { return host + ":" + std::to_string(port); }
 };
-// "pulsar://h1:6650,h2" -> endpoints; invalid_argument if the scheme or a port is bad.
+// "pulsar://h1:6650,h2" or "pulsar+ssl://h1:6651" -> endpoints; invalid_argument if the scheme
+// or a port is bad.
 Result<std::vector<Endpoint>, Error> parse_service_url(const std::string& url);
 // "x" -> "persistent://public/default/x", "t/ns/x" -> "persistent://t/ns/x"; full names kept.
 Result<std::string, Error> full_topic_name(const std::string& topic);
+// "pulsar://host:port" or "pulsar+ssl://host:port".
+std::string endpoint_url(const Endpoint& e);
 std::string partition_name(const std::string& topic, std::uint32_t partition);
 
 class Connection;
@@ -64,6 +68,8 @@ public:
   bool ready() const { return state_ == State::ready; }
   bool closed() const { return state_ == State::closed; }
   const std::string& key() const { return key_; }
+  // key() with the scheme: "pulsar://host:port" or "pulsar+ssl://host:port".
+  std::string url() const { return (physical_.tls ? "pulsar+ssl://" : "pulsar://") + key_; }
 
   // Sends a request whose request id is already in `command`; `cb` gets the answer (SUCCESS,
   // PRODUCER_SUCCESS, LOOKUP_RESPONSE, ...; ERROR turned into a server error), `disconnected` if the

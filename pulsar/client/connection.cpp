@@ -27,7 +27,17 @@ void Connection::open() {
   state_ = State::connecting;
   connect_deadline_ = client_.now() + client_.config.connect_timeout;
   client_.arm(connect_deadline_);
-  link_ = client_.transport.open(physical_.host, physical_.port, *this);
+  if (!physical_.tls) {
+    link_ = client_.transport.open(physical_.host, physical_.port, *this);
+    return;
+  }
+  link_ = client_.transport.open_tls(physical_.host, physical_.port, *this);
+  if (!link_) {
+    // Never inline: the caller is still setting this connection up.
+    client_.post([self = weak_from_this()] {
+      if (auto c = self.lock()) c->on_connected("TLS (pulsar+ssl://) is not supported by this transport");
+    });
+  }
 }
 
 void Connection::when_ready(std::function<void(Result<void, Error>)> cb) {

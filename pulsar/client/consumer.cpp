@@ -1,6 +1,6 @@
 // Consumers: SUBSCRIBE with the subscription type and initial position, FLOW permits refilled as
 // the listener consumes, batch unpacking, individual / cumulative acks (batch messages: the entry
-// is acknowledged once all of it is), negative acks, seek, GET_LAST_MESSAGE_ID, and resubscribe
+// is acknowledged once all of it is, or at once with an ack_set for batch-index acks), negative acks, seek, GET_LAST_MESSAGE_ID, and resubscribe
 // after CLOSE_CONSUMER or a lost connection. MultiConsumer is in multi_consumer.cpp.
 #include "pulsar/client/consumer_impl.hpp"
 #include "pulsar/codec/batch.hpp"
@@ -326,7 +326,15 @@ void ConsumerImpl::request(proto::BaseCommand& cmd, std::uint64_t request_id, Re
   conn_->request(request_id, cmd, std::move(cb));
 }
 
-void ConsumerImpl::send_ack(const MessageId& id, proto::CommandAck::AckType type, DoneCallback done) {
+void ConsumerImpl::put_ack(const WireAck& a, proto::MessageIdData& out) {
+  out.set_ledgerid(a.id.ledger);
+  out.set_entryid(a.id.entry);
+  if (a.ack_set.empty()) return;
+  for (auto w : a.ack_set) out.add_ack_set(w);
+  out.set_batch_size(a.batch_size);
+}
+
+void ConsumerImpl::send_ack(WireAck ack, proto::CommandAck::AckType type, DoneCallback done) {
   if (!cfg_.ack_receipts) {
     if (!conn_ || state_ != State::ready) {
       // The broker will redeliver: at-least-once, and the caller is told.
@@ -336,9 +344,9 @@ void ConsumerImpl::send_ack(const MessageId& id, proto::CommandAck::AckType type
     // Gathered: every ack made during one round of the executor leaves as one ACK command
     // (individual: all ids; cumulative: the last).
     if (type == proto::CommandAck::Cumulative) {
-      pending_cumulative_ = id;
+      pending_cumulative_ = std::move(ack);
     } else {
-      pending_acks_.push_back(id);
+      pending_acks_.push_back(std::move(ack));
     }
     pending_ack_done_.push_back(std::move(done));
     if (!ack_flush_posted_) {
@@ -355,9 +363,7 @@ void ConsumerImpl::send_ack(const MessageId& id, proto::CommandAck::AckType type
   auto* a = cmd.mutable_ack();
   a->set_consumer_id(id_);
   a->set_ack_type(type);
-  auto* mid = a->add_message_id();
-  mid->set_ledgerid(id.ledger);
-  mid->set_entryid(id.entry);
+  put_ack(ack, *a->add_message_id());
   const auto request_id = client_.next_request_id++;
   a->set_request_id(request_id);
   request(cmd, request_id, [done](Result<const proto::BaseCommand*, Error> r) {
@@ -371,18 +377,14 @@ void ConsumerImpl::flush_acks() {
   auto dones = std::move(pending_ack_done_);
   pending_ack_done_.clear();
   const bool connected = conn_ && state_ == State::ready;
-  auto send = [&](proto::CommandAck::AckType type, const std::vector<MessageId>& ids) {
-    if (ids.empty() || !connected) return;
+  auto send = [&](proto::CommandAck::AckType type, const std::vector<WireAck>& acks) {
+    if (acks.empty() || !connected) return;
     proto::BaseCommand cmd;
     cmd.set_type(proto::BaseCommand::ACK);
     auto* a = cmd.mutable_ack();
     a->set_consumer_id(id_);
     a->set_ack_type(type);
-    for (auto& id : ids) {
-      auto* mid = a->add_message_id();
-      mid->set_ledgerid(id.ledger);
-      mid->set_entryid(id.entry);
-    }
+    for (auto& ack : acks) put_ack(ack, *a->add_message_id());
     conn_->send(cmd);
   };
   send(proto::CommandAck::Individual, pending_acks_);
@@ -397,11 +399,16 @@ void ConsumerImpl::flush_acks() {
 
 void ConsumerImpl::acknowledge(const MessageId& id, DoneCallback done) {
   const EntryKey key{id.ledger, id.entry};
+  WireAck ack{id, {}, 0};
   if (id.batch_index >= 0) {
     auto it = batches_.find(key);
     if (it != batches_.end()) {
       ack_set_mark_acked(it->second.second, id.batch_index);
       if (!ack_set_all_acked(it->second.second, it->second.first)) {
+        if (cfg_.batch_index_ack) {
+          // Told to the broker now, with every index of the entry acknowledged so far.
+          return send_ack(WireAck{id, it->second.second, it->second.first}, proto::CommandAck::Individual, std::move(done));
+        }
         client_.post([done] { done({}); });  // the entry is acknowledged with its last message
         return;
       }
@@ -409,7 +416,7 @@ void ConsumerImpl::acknowledge(const MessageId& id, DoneCallback done) {
     }
   }
   outstanding_.erase(key);
-  send_ack(id, proto::CommandAck::Individual, std::move(done));
+  send_ack(std::move(ack), proto::CommandAck::Individual, std::move(done));
 }
 
 void ConsumerImpl::acknowledge_cumulative(const MessageId& id, DoneCallback done) {
@@ -417,19 +424,28 @@ void ConsumerImpl::acknowledge_cumulative(const MessageId& id, DoneCallback done
     client_.post([done] { done(Error(ClientErrc::invalid_argument, "cumulative ack on a Shared or Key_Shared subscription")); });
     return;
   }
-  MessageId at = id;
+  WireAck ack{id, {}, 0};
+  MessageId& at = ack.id;
   const EntryKey key{id.ledger, id.entry};
   if (id.batch_index >= 0) {
     auto it = batches_.find(key);
     if (it != batches_.end() && id.batch_index + 1 < it->second.first) {
-      // Part of a batch: everything before its entry (as Pulsar's clients do without batch-index acks).
       for (std::int32_t i = 0; i <= id.batch_index; ++i) ack_set_mark_acked(it->second.second, i);
-      at.entry = id.entry - 1;  // (ledger, -1) means "before entry 0", as on the wire
+      if (cfg_.batch_index_ack) {
+        // Up to this entry, and within it the indexes up to this message.
+        ack.ack_set = it->second.second;
+        ack.batch_size = it->second.first;
+        at.entry = id.entry - 1;  // what is wholly acknowledged locally: the entries before
+      } else {
+        // Part of a batch: everything before its entry (as Pulsar's clients do without batch-index acks).
+        at.entry = id.entry - 1;  // (ledger, -1) means "before entry 0", as on the wire
+      }
     }
   }
   for (auto it = outstanding_.begin(); it != outstanding_.end() && *it <= EntryKey{at.ledger, at.entry};) it = outstanding_.erase(it);
   for (auto it = batches_.begin(); it != batches_.end() && it->first <= EntryKey{at.ledger, at.entry};) it = batches_.erase(it);
-  send_ack(at, proto::CommandAck::Cumulative, std::move(done));
+  if (!ack.ack_set.empty()) at.entry = id.entry;  // on the wire: the entry itself, with its ack_set
+  send_ack(std::move(ack), proto::CommandAck::Cumulative, std::move(done));
 }
 
 void ConsumerImpl::negative_acknowledge(const MessageId& id) {
@@ -550,6 +566,12 @@ void ConsumerImpl::close(DoneCallback done) {
     client_.post([d, t = topic_] { d(Error(ClientErrc::closed, "consumer of " + t + " closed before it subscribed")); });
   }
   if (!was_ready) return finish_close();
+  if (ack_flush_posted_) {
+    // Acks made before close() leave before CLOSE_CONSUMER.
+    state_ = State::ready;
+    flush_acks();
+    state_ = State::closing;
+  }
   const auto request_id = client_.next_request_id++;
   proto::BaseCommand cmd;
   cmd.set_type(proto::BaseCommand::CLOSE_CONSUMER);

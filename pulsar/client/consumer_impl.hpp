@@ -40,7 +40,17 @@ public:
   void on_disconnected() override;
   void on_tick(TimePoint now);
   TimePoint next_deadline() const;
-  void detach() { conn_.reset(); state_ = State::closed; }
+  // The client is going: drop the connection and every callback not yet run (they may hold this
+  // object, which would then never be freed).
+  void detach() {
+    conn_.reset();
+    state_ = State::closed;
+    start_done_ = nullptr;
+    close_waiters_.clear();
+    pending_ack_done_.clear();
+    cfg_.listener = nullptr;
+    cfg_.on_closed = nullptr;
+  }
 
 private:
   enum class State { connecting, ready, closing, closed };
@@ -53,7 +63,15 @@ private:
   void schedule_delivery();
   void deliver_one();
   void flow(std::uint32_t permits);
-  void send_ack(const MessageId& id, proto::CommandAck::AckType type, DoneCallback done);
+  // An ack as it goes on the wire: the entry, and for a batch-index ack the entry's ack_set
+  // (bit set = not yet acknowledged) and batch size.
+  struct WireAck {
+    MessageId id;
+    std::vector<std::int64_t> ack_set;
+    std::int32_t batch_size = 0;
+  };
+  static void put_ack(const WireAck& a, proto::MessageIdData& out);
+  void send_ack(WireAck ack, proto::CommandAck::AckType type, DoneCallback done);
   void flush_acks();
   void request(proto::BaseCommand& cmd, std::uint64_t request_id, RequestCallback cb, const char* what);
   void reset_local_queue();
@@ -85,8 +103,8 @@ private:
   std::set<EntryKey> outstanding_;
   std::vector<std::pair<TimePoint, MessageId>> nacks_;
   // Acks (without receipts) gathered until the posted flush_acks().
-  std::vector<MessageId> pending_acks_;
-  std::optional<MessageId> pending_cumulative_;
+  std::vector<WireAck> pending_acks_;
+  std::optional<WireAck> pending_cumulative_;
   std::vector<DoneCallback> pending_ack_done_;
   bool ack_flush_posted_ = false;
 };

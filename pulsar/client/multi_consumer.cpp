@@ -1,6 +1,7 @@
 // subscribe_impl: one topic (maybe partitioned), a list of topics, or a pattern. A partitioned
 // topic, a list or a pattern makes a MultiConsumer over one ConsumerImpl per partition / topic;
-// a pattern polls GET_TOPICS_OF_NAMESPACE and subscribes to new matching topics as they appear.
+// a pattern polls GET_TOPICS_OF_NAMESPACE and subscribes to new matching topics as they appear;
+// partitioned topics have their partition count read again and new partitions subscribed to.
 #include "pulsar/client/consumer_impl.hpp"
 
 namespace mop::pulsar::client {
@@ -146,12 +147,27 @@ public:
     watch_conn_.reset();
   }
 
+  // Partitioned topics among those consumed: their partition count is read again every
+  // partitions_update_interval, and new partitions are subscribed to.
+  void watch_partitions(std::map<std::string, std::uint32_t> counts) {
+    partition_counts_ = std::move(counts);
+    if (partition_counts_.empty() || cfg_.partitions_update_interval.count() <= 0) return;
+    next_partition_check_ = impl_.now() + cfg_.partitions_update_interval;
+    impl_.timed.insert(shared_from_this());
+    impl_.arm(next_partition_check_);
+  }
+
   void on_tick(TimePoint now) override {
+    if (!partition_counts_.empty() && !closed_ && !checking_partitions_ && now >= next_partition_check_) {
+      check_partitions();
+    }
     if (!pattern_ || closed_ || polling_ || now < next_poll_) return;
     poll([](Result<void, Error>) {});  // a failed poll is tried again next time
   }
   TimePoint next_deadline() const override {
-    return pattern_ && !closed_ && !polling_ ? next_poll_ : TimePoint::max();
+    TimePoint t = pattern_ && !closed_ && !polling_ ? next_poll_ : TimePoint::max();
+    if (!partition_counts_.empty() && !closed_ && !checking_partitions_) t = std::min(t, next_partition_check_);
+    return t;
   }
 
   void acknowledge(const MessageId& id, DoneCallback done) override {
@@ -213,6 +229,38 @@ public:
   }
 
 private:
+  void check_partitions() {
+    checking_partitions_ = true;
+    auto left = std::make_shared<std::size_t>(partition_counts_.size());
+    std::weak_ptr<MultiConsumer> weak = shared_from_this();
+    for (auto& [topic, count] : partition_counts_) {
+      impl_.partitions(topic, [this, weak, left, topic = topic](Result<std::uint32_t, Error> n) {
+        auto self = weak.lock();
+        if (!self) return;
+        auto& known = partition_counts_[topic];
+        if (n.ok() && *n > known && !closed_) {
+          std::vector<std::string> added;
+          for (std::uint32_t i = known; i < *n; ++i) added.push_back(partition_name(topic, i));
+          known = *n;
+          // A partition whose subscription fails is tried again at the next check.
+          add(added, [this, weak, topic](Result<void, Error> r) {
+            auto self = weak.lock();
+            if (!self || r.ok()) return;
+            std::uint32_t first_missing = partition_counts_[topic];
+            for (std::uint32_t i = 0; i < first_missing; ++i) {
+              if (!known_.count(partition_name(topic, i))) first_missing = i;
+            }
+            partition_counts_[topic] = first_missing;
+          });
+        }
+        if (--*left > 0) return;
+        checking_partitions_ = false;
+        next_partition_check_ = impl_.now() + cfg_.partitions_update_interval;
+        impl_.arm(next_partition_check_);
+      });
+    }
+  }
+
   std::vector<std::string> fresh_of(const std::vector<std::string>& topics) const {
     std::vector<std::string> fresh;
     for (auto& t : topics) {
@@ -294,11 +342,15 @@ private:
   std::string namespace_;
   std::regex regex_;
   TimePoint next_poll_ = TimePoint::max();
+  std::map<std::string, std::uint32_t> partition_counts_;  // partitioned topics: partitions subscribed
+  bool checking_partitions_ = false;
+  TimePoint next_partition_check_ = TimePoint::max();
 };
 
 struct Expand {
   std::size_t left;
   std::vector<std::string> topics;
+  std::map<std::string, std::uint32_t> partitioned;  // topic -> partitions
   std::optional<Error> error;
 };
 
@@ -334,7 +386,7 @@ void subscribe_impl(Client::Impl& impl, ConsumerConfig config, Callback<std::sha
     n = *full;
   }
   // Partitioned topics become their partitions.
-  auto ex = std::make_shared<Expand>(Expand{names.size(), {}, std::nullopt});
+  auto ex = std::make_shared<Expand>(Expand{names.size(), {}, {}, std::nullopt});
   const bool single = names.size() == 1;
   for (auto& n : names) {
     impl.partitions(n, [&impl, ex, n, single, config, done](Result<std::uint32_t, Error> r) {
@@ -344,6 +396,7 @@ void subscribe_impl(Client::Impl& impl, ConsumerConfig config, Callback<std::sha
         ex->topics.push_back(n);
       } else {
         for (std::uint32_t i = 0; i < *r; ++i) ex->topics.push_back(partition_name(n, i));
+        ex->partitioned[n] = *r;
       }
       if (--ex->left > 0) return;
       if (ex->error) return done(*ex->error);
@@ -360,11 +413,12 @@ void subscribe_impl(Client::Impl& impl, ConsumerConfig config, Callback<std::sha
         return;
       }
       auto multi = std::make_shared<MultiConsumer>(impl, config);
-      multi->add(ex->topics, [multi, done](Result<void, Error> s) {
+      multi->add(ex->topics, [multi, ex, done](Result<void, Error> s) {
         if (!s.ok()) {
           multi->close([](Result<void, Error>) {});
           return done(std::move(s).error());
         }
+        multi->watch_partitions(ex->partitioned);
         done(std::static_pointer_cast<Consumer>(multi));
       });
     });

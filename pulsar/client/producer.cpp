@@ -2,6 +2,7 @@
 // reconnect + resend of everything unacknowledged (same sequence ids, same order) after
 // CLOSE_PRODUCER or a lost connection. PartitionedProducer spreads messages over partitions.
 #include <atomic>
+#include <map>
 
 #include "pulsar/client/producer_impl.hpp"
 #include "pulsar/codec/batch.hpp"
@@ -455,17 +456,70 @@ std::uint32_t key_hash(const std::string& key) {
   return h;
 }
 
-class PartitionedProducer final : public Producer {
+// One ProducerImpl per partition; a Timed that reads the partition count again every
+// partitions_update_interval and adds producers for partitions created since.
+class PartitionedProducer final : public Producer, public Timed, public std::enable_shared_from_this<PartitionedProducer> {
 public:
-  PartitionedProducer(std::string topic, std::vector<std::shared_ptr<ProducerImpl>> parts)
-      : topic_(std::move(topic)), parts_(std::move(parts)) {}
+  PartitionedProducer(Client::Impl& impl, ProducerConfig config, std::string topic,
+                      std::vector<std::shared_ptr<ProducerImpl>> parts)
+      : impl_(impl), cfg_(std::move(config)), topic_(std::move(topic)), parts_(std::move(parts)) {
+    if (cfg_.partitions_update_interval.count() > 0) next_check_ = impl_.now() + cfg_.partitions_update_interval;
+  }
+
+  void on_tick(TimePoint now) override {
+    if (closed_ || checking_ || now < next_check_) return;
+    checking_ = true;
+    std::weak_ptr<PartitionedProducer> weak = shared_from_this();
+    impl_.partitions(topic_, [this, weak](Result<std::uint32_t, Error> n) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (!n.ok() || closed_ || *n <= parts_.size() + adding_) return done_checking();  // tried again later
+      const std::uint32_t from = static_cast<std::uint32_t>(parts_.size() + adding_);
+      for (std::uint32_t i = from; i < *n; ++i) {
+        auto p = std::make_shared<ProducerImpl>(impl_, cfg_, partition_name(topic_, i), static_cast<std::int32_t>(i));
+        impl_.producers.insert(p);
+        ++adding_;
+        // Routed to only once it is ready (then in partition order: a later one waits for the
+        // ones before it), so that hash(key) % partitions moves keys only once.
+        p->start([this, weak, p, i](Result<void, Error> r) {
+          auto self = weak.lock();
+          if (!self) return;
+          if (!r.ok() || closed_) {
+            p->close([](Result<void, Error>) {});
+            impl_.producers.erase(p);
+          } else {
+            ready_.emplace(i, p);
+          }
+          --adding_;
+          while (!ready_.empty() && ready_.begin()->first == parts_.size()) {
+            parts_.push_back(ready_.begin()->second);
+            ready_.erase(ready_.begin());
+          }
+          if (adding_ == 0) {
+            // A partition that failed: the ones after it are dropped and tried at the next check.
+            for (auto& [k, q] : ready_) {
+              q->close([](Result<void, Error>) {});
+              impl_.producers.erase(q);
+            }
+            ready_.clear();
+            done_checking();
+          }
+        });
+      }
+    });
+  }
+  TimePoint next_deadline() const override { return closed_ || checking_ ? TimePoint::max() : next_check_; }
 
   void send(OutgoingMessage message, Callback<MessageId> done) override {
     const std::size_t p = message.key ? key_hash(*message.key) % parts_.size() : next_++ % parts_.size();
     parts_[p]->send(std::move(message), std::move(done));
   }
   void flush(DoneCallback done) override { all([](ProducerImpl& p, DoneCallback d) { p.flush(std::move(d)); }, std::move(done)); }
-  void close(DoneCallback done) override { all([](ProducerImpl& p, DoneCallback d) { p.close(std::move(d)); }, std::move(done)); }
+  void close(DoneCallback done) override {
+    closed_ = true;
+    impl_.timed.erase(shared_from_this());
+    all([](ProducerImpl& p, DoneCallback d) { p.close(std::move(d)); }, std::move(done));
+  }
   const std::string& topic() const override { return topic_; }
   const std::string& producer_name() const override { return parts_.front()->producer_name(); }
   std::int64_t last_sequence_id() const override {
@@ -505,9 +559,23 @@ private:
     }
   }
 
+  void done_checking() {
+    checking_ = false;
+    if (cfg_.partitions_update_interval.count() <= 0) return;
+    next_check_ = impl_.now() + cfg_.partitions_update_interval;
+    impl_.arm(next_check_);
+  }
+
+  Client::Impl& impl_;
+  ProducerConfig cfg_;
   std::string topic_;
   std::vector<std::shared_ptr<ProducerImpl>> parts_;
   std::size_t next_ = 0;
+  bool closed_ = false;
+  bool checking_ = false;
+  std::size_t adding_ = 0;
+  std::map<std::uint32_t, std::shared_ptr<ProducerImpl>> ready_;
+  TimePoint next_check_ = TimePoint::max();
 };
 
 }  // namespace
@@ -517,7 +585,7 @@ void create_producer_impl(Client::Impl& impl, ProducerConfig config, Callback<st
   if (!full.ok()) return impl.post([done, e = full.error()] { done(e); });
   if (impl.closing) return impl.post([done] { done(Error(ClientErrc::closed, "the client is closed")); });
   const std::string topic = *full;
-  impl.partitions(topic, [&impl, topic, config = std::move(config), done](Result<std::uint32_t, Error> n) {
+  impl.partitions(topic, [&impl, topic, config, done](Result<std::uint32_t, Error> n) {
     if (!n.ok()) return done(std::move(n).error());
     const std::uint32_t partitions = *n;
     std::vector<std::shared_ptr<ProducerImpl>> parts;
@@ -535,7 +603,7 @@ void create_producer_impl(Client::Impl& impl, ProducerConfig config, Callback<st
     auto j = std::make_shared<Join>(Join{parts.size(), std::nullopt});
     for (auto& p : parts) {
       impl.producers.insert(p);
-      p->start([&impl, j, parts, topic, partitions, done](Result<void, Error> r) {
+      p->start([&impl, j, parts, topic, partitions, config, done](Result<void, Error> r) {
         if (!r.ok() && !j->error) j->error = r.error();
         if (--j->left > 0) return;
         if (j->error) {
@@ -544,7 +612,12 @@ void create_producer_impl(Client::Impl& impl, ProducerConfig config, Callback<st
           return done(*j->error);
         }
         if (partitions == 0) return done(std::static_pointer_cast<Producer>(parts.front()));
-        done(std::static_pointer_cast<Producer>(std::make_shared<PartitionedProducer>(topic, parts)));
+        auto pp = std::make_shared<PartitionedProducer>(impl, config, topic, parts);
+        if (config.partitions_update_interval.count() > 0) {
+          impl.timed.insert(pp);
+          impl.arm(pp->next_deadline());
+        }
+        done(std::static_pointer_cast<Producer>(pp));
       });
     }
   });

@@ -28,8 +28,18 @@ public:
   void on_disconnected() override;
   void on_tick(TimePoint now);
   TimePoint next_deadline() const;
-  // The client is being destroyed: forget the connection, call nothing.
-  void detach() { conn_.reset(); state_ = State::closed; }
+  // The client is being destroyed: forget the connection, and drop every callback not yet run
+  // (they may hold this object, which would then never be freed).
+  void detach() {
+    conn_.reset();
+    state_ = State::closed;
+    start_done_ = nullptr;
+    ops_.clear();
+    batch_.clear();
+    flushes_.clear();
+    close_waiters_.clear();
+    cfg_.on_closed = nullptr;
+  }
 
 private:
   enum class State { connecting, ready, closing, closed };

@@ -1,7 +1,7 @@
 #pragma once
 // How the sans-I/O client reaches brokers: it asks a Transport for a connection to host:port and
 // talks to it through Link; the transport hands bytes and the outcome of the connect back through
-// LinkHandler. asio_transport.hpp is the real one (Boost.Asio TCP); tests use a fake that records
+// LinkHandler. asio_client.cpp has the real one (Boost.Asio TCP and TLS); tests use a fake that records
 // what the client wrote and feeds it broker frames.
 //
 // Threading: the transport calls the handler on the client's executor thread only, and never
@@ -37,6 +37,12 @@ public:
   virtual ~Transport() = default;
   // Starts connecting; the handler must outlive the returned Link (or the Link's close()).
   virtual std::unique_ptr<Link> open(const std::string& host, std::uint16_t port, LinkHandler& handler) = 0;
+  // The same over TLS (pulsar+ssl://): on_connected("") once the handshake is done (a refused
+  // certificate is a connect error). nullptr: this transport has no TLS (the connect then fails
+  // with connect_failed).
+  virtual std::unique_ptr<Link> open_tls(const std::string& /*host*/, std::uint16_t /*port*/, LinkHandler& /*handler*/) {
+    return nullptr;
+  }
 };
 
 }  // namespace mop::pulsar::client

@@ -9,15 +9,21 @@
 //       order), {"error":i,"what":"..."} for a failed send, {"closed":"..."} if the producer
 //       stops for good (fenced, ...), finally {"acked":n,"failed":n}.
 //   consume URL (--topic T | --pattern P) SUB COUNT [--type exclusive|shared|failover|key_shared]
-//           [--initial earliest|latest] [--ack individual|cumulative|none] [--nack-first]
+//           [--initial earliest|latest] [--ack individual|cumulative|even|none] [--nack-first]
+//           [--batch-index-ack]
 //           [--reader earliest|latest|L:E] [--compacted] [--poll-ms N] [--idle-ms N] [--timeout-s S]
 //       {"ready":true}, then {"payload":...,"topic":...,"key":...,"id":[...],"redelivery":n} per
 //       message handed to the listener, finally {"received":n}. Stops after COUNT or the timeout.
 //   last-id URL TOPIC   -> {"id":[l,e,b,p]} (through a reader at latest)
+// Every mode also takes --op-timeout-ms N, --partitions-update-ms N; for pulsar+ssl:// URLs --tls-ca FILE, --tls-cert FILE
+// --tls-key FILE, --tls-insecure, --no-hostname-verify; and --token-file FILE (token
+// authentication; the file is read at every CONNECT and AUTH_CHALLENGE, each time reported as
+// {"auth_data_asked":true}).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -45,7 +51,9 @@ std::map<std::string, std::string> options(int argc, char** argv, int first, std
     std::string a = argv[i];
     if (a.rfind("--", 0) == 0) {
       const std::string k = a.substr(2);
-      if (k == "nack-first" || k == "compacted") o[k] = "1";
+      if (k == "nack-first" || k == "compacted" || k == "tls-insecure" || k == "no-hostname-verify" ||
+          k == "batch-index-ack")
+        o[k] = "1";
       else if (i + 1 < argc) o[k] = argv[++i];
     } else {
       positional.push_back(a);
@@ -79,6 +87,23 @@ int main(int argc, char** argv) {
   cfg.service_url = pos.at(0);
   cfg.operation_timeout = Millis(std::stoi(opt(o, "op-timeout-ms", "30000")));
   cfg.backoff_max = Millis(2000);
+  // pulsar+ssl:// settings, and a token read again from its file at every CONNECT and
+  // AUTH_CHALLENGE (a test rewrites the file to refresh it).
+  cfg.tls_trust_certs_file = opt(o, "tls-ca", "");
+  cfg.tls_certificate_file = opt(o, "tls-cert", "");
+  cfg.tls_key_file = opt(o, "tls-key", "");
+  cfg.tls_allow_insecure_connection = o.count("tls-insecure") > 0;
+  cfg.tls_hostname_verification = o.count("no-hostname-verify") == 0;
+  if (o.count("token-file")) {
+    cfg.auth_method = "token";
+    cfg.auth_data = [path = o["token-file"]] {
+      std::ifstream in(path);
+      std::string t((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+      emit({{"auth_data_asked", true}});
+      return t;
+    };
+  }
   auto made = make_asio_client(io, cfg);
   if (!made.ok()) return fail(made.error().to_string());
   Client& client = made.value()->client();
@@ -131,6 +156,7 @@ int main(int argc, char** argv) {
     p.access_mode = access == "exclusive" ? AccessMode::exclusive : access == "fencing" ? AccessMode::exclusive_with_fencing
                   : access == "wait" ? AccessMode::wait_for_exclusive : AccessMode::shared;
     p.max_pending_messages = 100'000;
+    p.partitions_update_interval = Millis(std::stoi(opt(o, "partitions-update-ms", "60000")));
     p.on_closed = [](const mop::Error& e) { emit({{"closed", e.to_string()}}); };
     const std::string prefix = opt(o, "prefix", "m");
     const int keys = std::stoi(opt(o, "keys", "0"));
@@ -205,6 +231,8 @@ int main(int argc, char** argv) {
       }
     }
     c.read_compacted = o.count("compacted") > 0;
+    c.batch_index_ack = o.count("batch-index-ack") > 0;
+    c.partitions_update_interval = Millis(std::stoi(opt(o, "partitions-update-ms", "60000")));
     c.negative_ack_delay = Millis(200);
     const std::string ack = opt(o, "ack", "individual");
     const bool nack_first = o.count("nack-first") > 0;
@@ -224,6 +252,11 @@ int main(int argc, char** argv) {
       if (idle_ms > 0) arm_idle();
       if (ack == "individual") self.acknowledge(m.id, [](Result<void, mop::Error>) {});
       else if (ack == "cumulative") self.acknowledge_cumulative(m.id, [](Result<void, mop::Error>) {});
+      else if (ack == "even") {
+        // Only messages whose payload ends in an even number ("m-4").
+        const auto dash = m.payload.rfind('-');
+        if (dash != std::string::npos && (m.payload.back() - '0') % 2 == 0) self.acknowledge(m.id, [](Result<void, mop::Error>) {});
+      }
       if (received == count) {
         emit({{"received", received}});
         finish(0);

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
 #include "pulsar/client/client.hpp"
 #include "pulsar/client/client_impl.hpp"
@@ -70,9 +71,18 @@ public:
   std::unique_ptr<Link> open(const std::string& host, std::uint16_t port, LinkHandler& handler) override {
     owned_.push_back(std::make_unique<FakeLink>(host + ":" + std::to_string(port), handler));
     links.push_back(owned_.back().get());
+    tls.push_back(false);
     return std::make_unique<LinkHandle>(*owned_.back());
   }
+  std::unique_ptr<Link> open_tls(const std::string& host, std::uint16_t port, LinkHandler& handler) override {
+    if (!tls_supported) return nullptr;
+    auto link = open(host, port, handler);
+    tls.back() = true;
+    return link;
+  }
   std::vector<FakeLink*> links;  // every link ever opened, in order
+  std::vector<bool> tls;         // whether each of them was opened with open_tls
+  bool tls_supported = true;
 
 private:
   std::vector<std::unique_ptr<FakeLink>> owned_;
@@ -223,6 +233,17 @@ TEST(ServiceUrl, ParsesSeveralHostsAndRefusesBadOnes) {
   EXPECT_FALSE(parse_service_url("pulsar://a:70000").ok());
 }
 
+TEST(ServiceUrl, TlsSchemeMarksEveryHostAndDefaultsTo6651) {
+  auto r = parse_service_url("pulsar+ssl://a,b:7000");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_TRUE((*r)[0].tls);
+  EXPECT_EQ((*r)[0].key(), "a:6651");
+  EXPECT_EQ(endpoint_url((*r)[1]), "pulsar+ssl://b:7000");
+  EXPECT_FALSE((*parse_service_url("pulsar://a"))[0].tls);
+  EXPECT_FALSE(parse_service_url("pulsar+tls://a").ok());
+}
+
 TEST(TopicName, CompletesShortNames) {
   EXPECT_EQ(*full_topic_name("x"), "persistent://public/default/x");
   EXPECT_EQ(*full_topic_name("t/ns/x"), "persistent://t/ns/x");
@@ -240,6 +261,60 @@ TEST(Errors, ServerErrorsStayVisible) {
   EXPECT_FALSE(server_error_of(make_error_code(ClientErrc::timeout)));
   EXPECT_TRUE(is_retriable(server_error(proto::ServiceNotReady)));
   EXPECT_FALSE(is_retriable(server_error(proto::ProducerFenced)));
+}
+
+TEST_F(ClientTest, TlsClientFollowsTheBrokersTlsUrlOverTls) {
+  make({.service_url = "pulsar+ssl://b1:6651"});
+  Result<std::string, Error> got = Error(ClientErrc::timeout, "not yet");
+  client->lookup("t", [&](Result<std::string, Error> r) { got = std::move(r); });
+  run();
+  ASSERT_EQ(transport.links.size(), 1u);
+  EXPECT_TRUE(transport.tls[0]);
+  EXPECT_EQ(transport.links[0]->key, "b1:6651");
+  auto& l = *transport.links[0];
+  handshake(l);
+  auto q = take_any(l, T::LOOKUP);
+  proto::BaseCommand c;
+  c.set_type(T::LOOKUP_RESPONSE);
+  auto* a = c.mutable_lookuptopicresponse();
+  a->set_request_id(q.command.lookuptopic().request_id());
+  a->set_response(proto::CommandLookupTopicResponse::Connect);
+  a->set_brokerserviceurl("pulsar://b2:6650");
+  a->set_brokerserviceurltls("pulsar+ssl://b2:6651");
+  feed(l, c);
+  run();
+  ASSERT_EQ(transport.links.size(), 2u);
+  EXPECT_TRUE(transport.tls[1]);
+  EXPECT_EQ(transport.links[1]->key, "b2:6651");
+  handshake(*transport.links[1]);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(*got, "pulsar+ssl://b2:6651");
+}
+
+TEST_F(ClientTest, TlsLookupWithoutATlsUrlFails) {
+  make({.service_url = "pulsar+ssl://b1:6651"});
+  Result<std::string, Error> got = std::string("none");
+  client->lookup("t", [&](Result<std::string, Error> r) { got = std::move(r); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_lookup_here(l, "pulsar://b2:6650");  // only the plain URL
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, make_error_code(ClientErrc::protocol_error));
+  EXPECT_NE(got.error().message.find("no TLS URL"), std::string::npos) << got.error().message;
+  EXPECT_EQ(transport.links.size(), 1u);  // never fell back to plain TCP
+}
+
+TEST_F(ClientTest, TlsOnATransportWithoutTlsFailsTheConnect) {
+  transport.tls_supported = false;
+  make({.service_url = "pulsar+ssl://b1:6651"});
+  Result<std::string, Error> got = std::string("none");
+  client->lookup("t", [&](Result<std::string, Error> r) { got = std::move(r); });
+  run();
+  run();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, make_error_code(ClientErrc::connect_failed));
+  EXPECT_NE(got.error().message.find("TLS"), std::string::npos) << got.error().message;
 }
 
 TEST_F(ClientTest, ConnectSendsAuthAndAnswersChallengeWithAFreshToken) {
@@ -789,6 +864,72 @@ TEST_F(ConsumerTest, BatchIsUnpackedAndAckedWhenAllOfItIs) {
   EXPECT_EQ(acked, 3);
 }
 
+TEST_F(ConsumerTest, BatchIndexAcksCarryTheAckSetAtOnce) {
+  make();
+  auto c = ready_consumer(ConsumerConfig{.type = proto::CommandSubscribe::Shared, .batch_index_ack = true});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  batch_message(l, 5, 3);
+  run();
+  ASSERT_EQ(got.size(), 3u);
+  c->acknowledge(got[1].id, [](auto) {});
+  auto ack = take(l, T::ACK);
+  ASSERT_EQ(ack.command.ack().message_id_size(), 1);
+  auto id = ack.command.ack().message_id(0);
+  EXPECT_EQ(id.entryid(), 5u);
+  ASSERT_EQ(id.ack_set_size(), 1);
+  EXPECT_EQ(id.ack_set(0), 0b101);  // indexes 0 and 2 still to acknowledge
+  EXPECT_EQ(id.batch_size(), 3);
+  c->acknowledge(got[0].id, [](auto) {});
+  ack = take(l, T::ACK);
+  ASSERT_EQ(ack.command.ack().message_id(0).ack_set_size(), 1);
+  EXPECT_EQ(ack.command.ack().message_id(0).ack_set(0), 0b100);
+  c->acknowledge(got[2].id, [](auto) {});
+  ack = take(l, T::ACK);  // the last one: the whole entry, no ack_set
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 5u);
+  EXPECT_EQ(ack.command.ack().message_id(0).ack_set_size(), 0);
+  EXPECT_TRUE(l.out.empty());
+}
+
+TEST_F(ConsumerTest, CumulativeBatchIndexAckNamesTheEntryWithItsAckSet) {
+  make();
+  auto c = ready_consumer(ConsumerConfig{.batch_index_ack = true});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  batch_message(l, 5, 4);
+  run();
+  ASSERT_EQ(got.size(), 4u);
+  c->acknowledge_cumulative(got[1].id, [](auto) {});
+  auto ack = take(l, T::ACK);
+  EXPECT_EQ(ack.command.ack().ack_type(), proto::CommandAck::Cumulative);
+  auto id = ack.command.ack().message_id(0);
+  EXPECT_EQ(id.entryid(), 5u);
+  ASSERT_EQ(id.ack_set_size(), 1);
+  EXPECT_EQ(id.ack_set(0), 0b1100);
+  c->acknowledge_cumulative(got[3].id, [](auto) {});
+  ack = take(l, T::ACK);  // the end of the batch: the entry itself
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 5u);
+  EXPECT_EQ(ack.command.ack().message_id(0).ack_set_size(), 0);
+}
+
+TEST_F(ConsumerTest, AcksMadeJustBeforeCloseLeaveBeforeCloseConsumer) {
+  make();
+  auto c = ready_consumer({});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  message(l, 0, "a");
+  run();
+  ASSERT_EQ(got.size(), 1u);
+  bool acked = false;
+  c->acknowledge(got[0].id, [&](auto r) { acked = r.ok(); });
+  c->close([](auto) {});
+  auto ack = take(l, T::ACK);
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 0u);
+  take(l, T::CLOSE_CONSUMER);
+  run();
+  EXPECT_TRUE(acked);
+}
+
 TEST_F(ConsumerTest, AckReceiptsWaitForAckResponse) {
   make();
   auto c = ready_consumer(ConsumerConfig{.ack_receipts = true});
@@ -1007,6 +1148,81 @@ TEST_F(ConsumerTest, GetLastMessageIdAndSeek) {
   auto sk = take(l, T::SEEK);
   success(l, sk.command.seek().request_id());
   EXPECT_TRUE(sought);
+}
+
+TEST_F(ConsumerTest, PartitionsAddedLaterAreSubscribedTo) {
+  make();
+  std::shared_ptr<Consumer> c;
+  client->subscribe(ConsumerConfig{.topic = "pt", .subscription = "s",
+                                   .listener = [this](Consumer&, const Message& m) { got.push_back(m); },
+                                   .partitions_update_interval = Millis(5'000)},
+                    [&](auto r) { c = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 1);
+  answer_lookup_here(l);
+  success(l, take(l, T::SUBSCRIBE).command.subscribe().request_id());
+  take(l, T::FLOW);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->topics().size(), 1u);
+  advance(Millis(4'000));
+  EXPECT_TRUE(l.out.empty());
+  advance(Millis(1'000));
+  answer_partitions(l, 1);  // unchanged
+  EXPECT_TRUE(l.out.empty());
+  advance(Millis(5'000));
+  answer_partitions(l, 3);
+  answer_lookup_here(l);
+  answer_lookup_here(l);
+  auto s1 = take(l, T::SUBSCRIBE);
+  auto s2 = take(l, T::SUBSCRIBE);
+  EXPECT_EQ(s1.command.subscribe().topic(), "persistent://public/default/pt-partition-1");
+  EXPECT_EQ(s2.command.subscribe().topic(), "persistent://public/default/pt-partition-2");
+  success(l, s1.command.subscribe().request_id());
+  success(l, s2.command.subscribe().request_id());
+  EXPECT_EQ(c->topics().size(), 3u);
+  consumer_id = s2.command.subscribe().consumer_id();
+  message(l, 0, "new");
+  run();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id.partition, 2);
+  c->close([](auto) {});
+  run();
+  l.out.clear();
+  advance(Millis(10'000));
+  EXPECT_TRUE(l.out.empty());  // no more checks once closed
+}
+
+TEST_F(ClientTest, PartitionedProducerPicksUpNewPartitions) {
+  make();
+  std::shared_ptr<Producer> p;
+  client->create_producer({.topic = "pt", .partitions_update_interval = Millis(5'000)},
+                          [&](auto r) { p = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 1);
+  answer_lookup_here(l);
+  producer_success(l, take(l, T::PRODUCER));
+  ASSERT_TRUE(p);
+  advance(Millis(5'000));
+  answer_partitions(l, 2);
+  answer_lookup_here(l);
+  auto q = take(l, T::PRODUCER);
+  EXPECT_EQ(q.command.producer().topic(), "persistent://public/default/pt-partition-1");
+  const auto id1 = q.command.producer().producer_id();
+  producer_success(l, q);
+  // Round-robin now reaches the new partition.
+  std::set<std::uint64_t> producers;
+  for (int i = 0; i < 2; ++i) p->send({.payload = "x"}, [](auto) {});
+  run();
+  while (!l.out.empty()) {
+    auto s = take(l, T::SEND);
+    producers.insert(s.command.send().producer_id());
+  }
+  EXPECT_EQ(producers.size(), 2u);
+  EXPECT_TRUE(producers.count(id1));
 }
 
 TEST_F(ConsumerTest, PartitionedTopicSubscribesEveryPartition) {
