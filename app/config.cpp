@@ -469,6 +469,12 @@ std::vector<KeySpec> make_key_specs() {
       "SEND_RECEIPT), as BookKeeper's key of this name. false is faster and may lose acknowledged "
       "messages if the machine fails."));
   keys.push_back(int_key(
+      "storeBlobMinSizeBytes", &Config::storeBlobMinSizeBytes, 0, std::uint64_t{1} << 30,
+      "Stored messages (log entries) of at least this many bytes are kept in RocksDB's blob files, "
+      "written once and sequentially, instead of being copied by every compaction of its table "
+      "files; smaller ones stay in the table files. 0 keeps every message in the table files. "
+      "Applies to what is stored from now on; a store opens with any value. mop's own key."));
+  keys.push_back(int_key(
       "defaultRetentionTimeInMinutes", &Config::defaultRetentionTimeInMinutes, -1, 5256000,
       "How long messages every subscription has acknowledged are kept (for readers, seeks, new "
       "subscriptions at earliest), as in Pulsar: kept while within both retention limits; -1 = no "

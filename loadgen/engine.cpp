@@ -4,6 +4,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdio>
+#include <random>
 
 #include "loadgen/message_header.hpp"
 
@@ -217,7 +218,12 @@ void Conn::keepalive_tick(std::uint64_t now) {
 }
 
 // ---------------------------------------------------------------------------------------------
-Worker::Worker(RunState& r, std::size_t index) : WorkerBase(r, index), run(r), filler(r.opt.size, 'x') {}
+Worker::Worker(RunState& r, std::size_t index) : WorkerBase(r, index), run(r), filler(r.opt.size, 'x') {
+  if (r.opt.random_payload) {
+    std::mt19937_64 gen(0x6d6f70u + index);
+    for (auto& c : filler) c = static_cast<char>(gen());
+  }
+}
 
 void Worker::connect_all(std::vector<Conn*> list) {
   connect_queue_.insert(connect_queue_.end(), list.begin(), list.end());

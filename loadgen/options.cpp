@@ -119,6 +119,7 @@ std::string usage_text() {
       "options:\n"
       "  --host H (127.0.0.1)  --port N (1883)  -V 3|4|5 (4 = MQTT 3.1.1)  --qos 0|1|2 (0)\n"
       "  --size BYTES (64, >= 16)  --rate MSGS_PER_S per publisher (0 = unlimited)\n"
+      "  --random-payload   pseudo-random payload bytes (incompressible) instead of 'x' repeated\n"
       "  --window N (100) QoS 1/2 messages in flight per publisher\n"
       "  --duration S (10)  --count N (messages per publisher; per subscriber for sub)  --warmup S (0)\n"
       "  -P N  -S N  -T N  --topic PREFIX (mop-bench)  -c|--conns N (100)\n"
@@ -264,7 +265,7 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
   // Options that mean something in one family of modes only: given to the other, they are a
   // mistake worth telling (a --qos on a Pulsar run would otherwise be silently ignored).
   static const std::vector<std::string> mqtt_only = {"-V", "--qos", "-q", "--conns", "-c", "--source-addrs",
-                                                     "--keepalive", "--clean"};
+                                                     "--keepalive", "--clean", "--random-payload"};
   static const std::vector<std::string> pulsar_only = {"-C", "--batch", "--compression", "--subscription", "--sub-type",
                                                        "--initial-position", "--ack", "--receiver-queue", "--lookup"};
   // Flags: present means true; --flag=false also works.
@@ -273,6 +274,7 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
       {"--tls", boolean(o.tls, "--tls")},
       {"--clean", boolean(o.clean, "--clean")},
       {"--lookup", boolean(o.lookup, "--lookup")},
+      {"--random-payload", boolean(o.random_payload, "--random-payload")},
   };
 
   for (; i < args.size(); ++i) {

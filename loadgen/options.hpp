@@ -46,6 +46,10 @@ struct Options {
   double drain_timeout = 5;        // seconds to wait for the last messages after publishing stops
   std::string client_prefix;       // default: mb<pid>
   bool help = false;
+  // Payload bytes behind the header: 'x' repeated (compresses to almost nothing), or with
+  // --random-payload pseudo-random bytes (as compressed or encrypted payloads: a store that
+  // compresses gains nothing). The same bytes in every message of a run.
+  bool random_payload = false;
   // TLS towards the broker (mqtt+ssl, pulsar+ssl): with --cafile the server certificate is
   // verified against it (not the host name); --tls alone does not verify. --cert/--key: a client
   // certificate (mTLS).

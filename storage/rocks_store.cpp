@@ -132,11 +132,11 @@ Error RocksStore::missing_error(int cf, std::string_view k, const std::string& w
 
 namespace {
 
-// RocksDB's own data files: NNNNNN.sst, NNNNNN.log (write-ahead log), MANIFEST-NNNNNN. Other
+// RocksDB's own data files: NNNNNN.sst, NNNNNN.blob, NNNNNN.log (write-ahead log), MANIFEST-NNNNNN. Other
 // files in the directory (an operator's mop.log, say) are not store data.
 bool is_rocksdb_data_file(const std::string& name) {
   if (name.starts_with("MANIFEST-")) return true;
-  for (const std::string_view ext : {std::string_view(".sst"), std::string_view(".log")}) {
+  for (const std::string_view ext : {std::string_view(".sst"), std::string_view(".blob"), std::string_view(".log")}) {
     if (!name.ends_with(ext) || name.size() == ext.size()) continue;
     const std::string_view stem(name.data(), name.size() - ext.size());
     if (std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
@@ -253,7 +253,25 @@ Result<void, Error> RocksStore::open_db(bool create, bool read_only) {
     for (int i = 0; i < kCfCount; ++i) names.emplace_back(cf_name(i));
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  for (const auto& n : names) {
+    rocksdb::ColumnFamilyOptions cf;
+    if (n == cf_name(kLogs) && options_.blob_min_size > 0) {
+      // Large log entries go to blob files at flush (integrated BlobDB): the table files keep
+      // the key and a reference, so compactions copy references, not payloads. Blob files are
+      // written once, sequentially; a trimmed range's blobs become garbage and the files are
+      // deleted once all of theirs is (garbage collection relocates the live rest of the oldest
+      // quarter of files during compactions). Not compressed: MQTT and Pulsar payloads are
+      // often compressed already (a Pulsar batch is, as its producer chose).
+      cf.enable_blob_files = true;
+      cf.min_blob_size = options_.blob_min_size;
+      cf.blob_file_size = 256u << 20;
+      cf.blob_compression_type = rocksdb::kNoCompression;
+      cf.enable_blob_garbage_collection = true;
+    }
+    // Either way a store opens: blob files already written stay readable when blob_min_size is 0
+    // (new entries then stay in the table files), and a store without any gets them from now on.
+    descriptors.emplace_back(n, cf);
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   const auto s = read_only ? rocksdb::DB::OpenForReadOnly(db, path_, descriptors, &handles, &db_)
                             : rocksdb::DB::Open(db, path_, descriptors, &handles, &db_);

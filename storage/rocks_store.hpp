@@ -65,6 +65,11 @@ public:
     bool repair = false;
     // Upper bound of one group commit, so that one sync's latency stays bounded under load.
     std::size_t max_group_bytes = 8u << 20;
+    // Log entries (the `logs` column family) of at least this many bytes are kept in RocksDB's
+    // blob files (integrated BlobDB) rather than in its table files, so compactions move a
+    // 16-byte reference instead of the message (storeBlobMinSizeBytes; FORMAT.md, "Where the
+    // bytes are"). 0: every value stays in the table files, as before.
+    std::size_t blob_min_size = 4096;
     // Tests: a wrapping file system to inject I/O errors. Null: the default one.
     std::shared_ptr<rocksdb::FileSystem> file_system;
   };

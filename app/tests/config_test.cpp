@@ -132,6 +132,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["authenticationRefreshCheckSeconds"], "60");
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
   EXPECT_EQ(defaults["superUserRoles"], "");
+  EXPECT_EQ(defaults["storeBlobMinSizeBytes"], "4096");
   EXPECT_EQ(config_keys().size(), 75u);
 }
 

@@ -1,0 +1,202 @@
+// Large log entries in RocksDB's blob files (RocksStore::Options::blob_min_size): they read back
+// exactly, through a reopen, a read-only `mop store check` open and an open without blob files
+// (an older mop's settings); a trim frees their files; the v2 golden store, written before blob
+// files, takes them and keeps its content.
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "storage/encoding.hpp"
+#include "storage/store_check.hpp"
+#include "storage/tests/golden_content.hpp"
+#include "storage/tests/store_fixture.hpp"
+
+namespace mop::storage::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bytes in the store's blob files (NNNNNN.blob).
+std::uintmax_t blob_bytes(const std::string& dir) {
+  std::uintmax_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".blob") n += e.file_size();
+  }
+  return n;
+}
+
+// An encoded message whose payload is `size` pseudo-random bytes (nothing to compress) from `seed`.
+std::string message_of(std::size_t size, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::string payload(size, '\0');
+  for (auto& c : payload) c = static_cast<char>(gen());
+  service::Message m;
+  m.publish_time_ms = 1000 + seed;
+  m.producer_name = "blob-test";
+  m.payload = Payload::adopt(std::move(payload));
+  return encode_message(m);
+}
+
+Result<std::unique_ptr<RocksStore>, Error> open_with(const std::string& path, std::size_t blob_min_size,
+                                                     bool read_only = false) {
+  RocksStore::Options o;
+  o.sync = false;
+  o.blob_min_size = blob_min_size;
+  o.read_only = read_only;
+  o.create_if_missing = !read_only;
+  return RocksStore::open(path, o);
+}
+
+// Writes `b` to `store` and waits for its completion.
+Result<void, Error> write(Store& store, LockedExecutor& executor, Batch b) {
+  Result<void, Error> result = Error(StorageErrc::closed, "no completion");
+  bool done = false;
+  store.write(std::move(b), executor, [&](const Result<void, Error>& r) {
+    result = r;
+    done = true;
+  });
+  EXPECT_TRUE(executor.run_until([&] { return done; }));
+  return result;
+}
+
+constexpr std::size_t kLarge = 64 * 1024;
+
+// Appends entries [from, from + count) to `topic`, every other one large, returns what it wrote.
+std::vector<LogEntry> append(RocksStore& store, LockedExecutor& executor, std::uint64_t topic, std::uint64_t from,
+                             std::uint64_t count) {
+  std::vector<LogEntry> written;
+  Batch b;
+  for (std::uint64_t e = from; e < from + count; ++e) {
+    LogEntry entry{{topic, e, -1}, message_of(e % 2 == 0 ? kLarge : 100, e)};
+    b.append(topic, entry.id, entry.value);
+    written.push_back(std::move(entry));
+  }
+  EXPECT_TRUE(write(store, executor, std::move(b)).ok());
+  return written;
+}
+
+std::vector<LogEntry> read_all(const Store& store, std::uint64_t topic) {
+  auto r = store.log_read(topic, {0, 0, -1}, {UINT64_MAX, 0, -1}, 1u << 20);
+  EXPECT_TRUE(r.ok()) << r.error().to_string();
+  return r.ok() ? *r : std::vector<LogEntry>{};
+}
+
+TEST(BlobFiles, LargeEntriesGoToBlobFilesAndReadBackEverywhere) {
+  TempDir dir;
+  const auto path = dir.sub("db");
+  LockedExecutor executor;
+  std::uint64_t topic = 0;
+  std::vector<LogEntry> written;
+  {
+    auto store = open_with(path, 4096);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    auto id = (*store)->ensure_topic("persistent://t/n/large");
+    ASSERT_TRUE(id.ok());
+    topic = *id;
+    written = append(**store, executor, topic, 0, 64);
+    ASSERT_TRUE((*store)->flush_memtables().ok());
+    // 32 large entries, each stored whole in a blob file; the small ones stay in table files.
+    EXPECT_GE(blob_bytes(path), 32 * kLarge);
+    EXPECT_LT(blob_bytes(path), 33 * kLarge);
+    EXPECT_EQ(read_all(**store, topic), written);
+  }
+  {
+    // `mop store check`: read-only, every entry through the decoders.
+    auto store = open_with(path, 4096, true);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    const auto report = check_store(**store);
+    EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+    EXPECT_EQ(report.entries, 64u);
+    EXPECT_GE(report.entry_bytes, 32 * kLarge);
+  }
+  {
+    // With blob files off (storeBlobMinSizeBytes=0, or a mop before them): the entries in blob
+    // files still read back, and new large entries go to the table files.
+    auto store = open_with(path, 0);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    EXPECT_EQ(read_all(**store, topic), written);
+    const auto before = blob_bytes(path);
+    auto more = append(**store, executor, topic, 64, 8);
+    written.insert(written.end(), more.begin(), more.end());
+    ASSERT_TRUE((*store)->flush_memtables().ok());
+    EXPECT_EQ(blob_bytes(path), before);
+    EXPECT_EQ(read_all(**store, topic), written);
+  }
+  auto store = open_with(path, 4096);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  EXPECT_EQ(read_all(**store, topic), written);
+}
+
+TEST(BlobFiles, TrimmingFreesTheirFiles) {
+  TempDir dir;
+  const auto path = dir.sub("db");
+  LockedExecutor executor;
+  auto store = open_with(path, 4096);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  auto id = (*store)->ensure_topic("persistent://t/n/trimmed");
+  ASSERT_TRUE(id.ok());
+  // Four flushes: four table files and four blob files, each with 16 large entries.
+  for (std::uint64_t round = 0; round < 4; ++round) {
+    append(**store, executor, *id, round * 32, 32);
+    ASSERT_TRUE((*store)->flush_memtables().ok());
+  }
+  ASSERT_GE(blob_bytes(path), 64 * kLarge);
+  // Keep the last 8 entries (4 large); trim everything below them.
+  Batch trim;
+  trim.trim(*id, {*id, 120, -1});
+  ASSERT_TRUE(write(**store, executor, std::move(trim)).ok());
+  ASSERT_TRUE((*store)->flush_memtables().ok());
+  // The space comes back as it does for table files: once a compaction takes the range deletion
+  // together with the entries it covers (here: when level 0 has four table files again, after
+  // three more flushes, as a topic in use gets), it drops them; a blob file whose every blob is
+  // garbage then goes. The fourth file keeps the 4 large entries left, so it stays. Waits for
+  // the background compaction, up to 30 s.
+  for (std::uint64_t more = 0; more < 3; ++more) {
+    Batch b;
+    b.append(*id, {*id, 128 + more, -1}, message_of(100, 128 + more));
+    ASSERT_TRUE(write(**store, executor, std::move(b)).ok());
+    ASSERT_TRUE((*store)->flush_memtables().ok());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (blob_bytes(path) > 17 * kLarge && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LE(blob_bytes(path), 17 * kLarge);
+  const auto left = read_all(**store, *id);
+  ASSERT_EQ(left.size(), 11u);
+  EXPECT_EQ(left.front().id, (MessageId{*id, 120, -1}));
+  EXPECT_EQ(left[0].value, message_of(kLarge, 120));
+}
+
+// The v2 golden store was written before blob files existed: opened with them on it keeps its
+// content, stores large entries in blob files, and both read back after a reopen, read-only too.
+TEST(BlobFiles, GoldenV2StoreTakesBlobFiles) {
+  TempDir dir;
+  const auto path = copy_golden(dir, "v2");
+  LockedExecutor executor;
+  ASSERT_EQ(blob_bytes(path), 0u);
+  std::vector<LogEntry> written;
+  std::uint64_t topic = 0;
+  {
+    auto store = open_with(path, 4096);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    EXPECT_EQ(golden::check(**store, 2), "");
+    auto id = (*store)->ensure_topic("persistent://t/n/large-after-upgrade");
+    ASSERT_TRUE(id.ok());
+    topic = *id;
+    written = append(**store, executor, topic, 0, 16);
+  }  // a clean close flushes the memtables
+  EXPECT_GE(blob_bytes(path), 8 * kLarge);
+  auto store = open_with(path, 4096, true);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  EXPECT_EQ(read_all(**store, topic), written);
+  // Everything else decodes as before (golden::check itself is for the unchanged golden content).
+  const auto report = check_store(**store);
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  EXPECT_GE(report.entries, 16u);
+}
+
+}  // namespace
+}  // namespace mop::storage::test
