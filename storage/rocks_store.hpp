@@ -159,6 +159,8 @@ private:
   Result<void, Error> reopen();  // storage thread only
   Result<void, Error> load();
   void run();
+  // Posts the group's completions with `result`: one task per executor, in queue order.
+  void post_completions(std::vector<Request>& group, const Result<void, Error>& result);
   void add_to(void* write_batch, const Batch::Op& op);
   // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
   std::unordered_map<std::uint64_t, MessageId> trim_floors_;
