@@ -168,6 +168,8 @@ private:
   Result<void, Error> reopen();  // storage thread only
   Result<void, Error> load();
   void run();
+  // Posts the group's completions with `result`: one task per executor, in queue order.
+  void post_completions(std::vector<Request>& group, const Result<void, Error>& result);
   void add_to(void* write_batch, const Batch::Op& op);
   // For each DeleteTopic of a batch being queued: the name no longer maps to the id (mu_ held).
   void forget_deleted_topics(const Batch& batch);

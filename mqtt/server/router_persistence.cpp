@@ -1,6 +1,9 @@
 // Session persistence: a session's record (write, delete), the retirement of completed QoS 2
 // deliveries, and the restore of sessions and wills at start. See "Persistent sessions and
 // wills" in the README.
+#include <algorithm>
+#include <cstddef>
+
 #include <fmt/ranges.h>
 
 #include "mqtt/server/router_log.hpp"
@@ -80,7 +83,8 @@ void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size
   persist(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry), n](bool) {
     auto e = weak.lock();
     if (alive.expired() || !e || e->ended) return;
-    for (std::size_t i = 0; i < n && !e->completed_qos2.empty(); ++i) e->completed_qos2.pop_front();
+    auto& done = e->completed_qos2;
+    done.erase(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(std::min(n, done.size())));
     persist(e);
   });
 }

@@ -30,18 +30,21 @@ bool SessionRouter::may(const std::string& role, auth::Action action, const Topi
 }
 
 void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done) {
-  if (!conn.last_pulsar_topic_ || publish.topic != conn.last_topic_) {
-    conn.last_pulsar_topic_ = mapper_.to_pulsar(publish.topic);
-    conn.last_topic_ = publish.topic;
+  auto& last = conn.last_topic_;
+  if (!last) last = std::make_unique<ClientConnection::PublishTopic>();
+  if (!last->pulsar || publish.topic != last->mqtt) {
+    last->pulsar = mapper_.to_pulsar(publish.topic);
+    last->mqtt = publish.topic;
   }
-  if (!conn.last_pulsar_topic_) {
+  if (!last->pulsar) {
     logger()->warn("client {}: topic '{}' names no Pulsar topic (persistent://tenant/namespace/name)",
                    conn.protocol().client_id(), publish.topic);
     conn.protocol().terminate(CloseReason::protocol_error);
     return;
   }
-  if (!may(conn.role_, auth::Action::produce, *conn.last_pulsar_topic_)) {
-    const std::string why = "role '" + conn.role_ + "' may not produce to " + conn.last_pulsar_topic_->str();
+  const TopicName& topic = *last->pulsar;
+  if (!may(conn.role_, auth::Action::produce, topic)) {
+    const std::string why = "role '" + conn.role_ + "' may not produce to " + topic.str();
     logger()->warn("client {}: publish refused: {}", conn.protocol().client_id(), why);
     // MQTT 5 QoS 1/2: PUBACK / PUBREC 0x87 and the client stays; otherwise (3.1.1, QoS 0) there is
     // no negative answer, so the connection closes (MQTT 5: DISCONNECT 0x87).
@@ -66,7 +69,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
       // message go to different topics) gets the message first and the id only once the
       // message is stored. A crash in between makes the client's resend a second copy, never a
       // lost message (at least once instead of exactly once across that crash).
-      this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
+      this->publish(topic, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, done = std::move(done)](PublishResult r) mutable {
                       if (!r.stored() || alive.expired() || e->ended) return done(std::move(r));
                       e->inbound_recorded.insert(id);
@@ -90,7 +93,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     };
     auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
     store_.atomically([&] {
-      this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
+      this->publish(topic, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, join](PublishResult r) {
                       if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
                         persist(e);  // not stored: the id must not stay recorded
@@ -103,7 +106,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     });
     return;
   }
-  this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish, std::move(done));
+  this->publish(topic, conn.protocol().client_id(), publish, std::move(done));
 }
 
 void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done) {

@@ -10,12 +10,12 @@
 //
 // Thread: the router's.
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "mqtt/server/topic_mapping.hpp"
 #include "mqtt/session/session.hpp"
@@ -89,7 +89,10 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   // QoS 2 deliveries completed by PUBCOMP whose subscription acknowledgement may not be on disk
   // yet: the record keeps their origin (packet id 0) until it surely is (SessionRouter::retire),
   // so that after a restart their redelivery is acknowledged instead of sent a second time.
-  std::deque<DeliveryOrigin> completed_qos2;
+  // A vector, not a deque: an empty std::deque allocates its map and a 512-byte chunk, which
+  // every idle connection paid (about 600 bytes of its 3.5 KiB); this list is short and only
+  // QoS 2 deliveries to sessions that outlive their connection ever fill it.
+  std::vector<DeliveryOrigin> completed_qos2;
 };
 
 }  // namespace mop::mqtt
