@@ -191,6 +191,9 @@ public:
   // Timers: keep-alive, operation timeouts, reconnect backoff, batch delays, negative acks.
   void on_tick();
   TimePoint next_deadline() const;
+  // Called (on the executor thread) whenever next_deadline() moved earlier, so that a driver
+  // re-arms its timer; make_asio_client sets it.
+  void set_wakeup(std::function<void()> wakeup);
 
   struct Impl;  // internal (client_impl.hpp)
 

@@ -1,0 +1,302 @@
+// subscribe_impl: one topic (maybe partitioned), a list of topics, or a pattern. A partitioned
+// topic, a list or a pattern makes a MultiConsumer over one ConsumerImpl per partition / topic;
+// a pattern polls GET_TOPICS_OF_NAMESPACE and subscribes to new matching topics as they appear.
+#include "pulsar/client/consumer_impl.hpp"
+
+namespace mop::pulsar::client {
+
+namespace {
+
+// "persistent://t/ns/x-partition-3" -> 3; -1 when the name is not a partition's.
+std::int32_t partition_of(const std::string& topic) {
+  const std::string mark = "-partition-";
+  const auto at = topic.rfind(mark);
+  if (at == std::string::npos) return -1;
+  const std::string n = topic.substr(at + mark.size());
+  if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoi(n);
+}
+
+class MultiConsumer final : public Consumer, public Timed, public std::enable_shared_from_this<MultiConsumer> {
+public:
+  MultiConsumer(Client::Impl& impl, ConsumerConfig config) : impl_(impl), cfg_(std::move(config)) {}
+
+  // Subscribes to `topics` (full names; partitions as themselves); `done` when all did.
+  void add(const std::vector<std::string>& topics, std::function<void(Result<void, Error>)> done) {
+    struct Join {
+      std::size_t left;
+      std::optional<Error> error;
+      std::function<void(Result<void, Error>)> done;
+    };
+    if (topics.empty()) return impl_.post([done] { done({}); });
+    auto j = std::make_shared<Join>(Join{topics.size(), std::nullopt, std::move(done)});
+    for (auto& t : topics) {
+      auto c = std::make_shared<ConsumerImpl>(impl_, cfg_, t, partition_of(t));
+      c->set_facade(this);
+      children_.push_back(c);
+      known_.insert(t);
+      impl_.consumers.insert(c);
+      std::weak_ptr<MultiConsumer> weak = shared_from_this();
+      c->start([this, weak, c, j](Result<void, Error> r) {
+        auto self = weak.lock();
+        if (!r.ok()) {
+          if (!j->error) j->error = r.error();
+          if (self) {
+            std::erase(children_, c);
+            known_.erase(c->topic());
+          }
+          impl_.consumers.erase(c);
+        }
+        if (--j->left == 0) {
+          if (j->error) j->done(*j->error);
+          else j->done({});
+        }
+      });
+    }
+  }
+
+  // Pattern mode: "persistent://tenant/ns/<regex>".
+  Result<void, Error> set_pattern(const std::string& pattern) {
+    const std::string scheme = "persistent://";
+    if (pattern.rfind(scheme, 0) != 0) {
+      return Error(ClientErrc::invalid_argument, "topics_pattern \"" + pattern + "\" must start with persistent://tenant/ns/");
+    }
+    const auto a = pattern.find('/', scheme.size());
+    const auto b = a == std::string::npos ? a : pattern.find('/', a + 1);
+    if (b == std::string::npos) {
+      return Error(ClientErrc::invalid_argument, "topics_pattern \"" + pattern + "\" names no namespace");
+    }
+    namespace_ = pattern.substr(scheme.size(), b - scheme.size());
+    try {
+      regex_ = std::regex(pattern);
+    } catch (const std::regex_error& e) {
+      return Error(ClientErrc::invalid_argument, "topics_pattern \"" + pattern + "\": " + e.what());
+    }
+    pattern_ = true;
+    return {};
+  }
+
+  // Lists the namespace and subscribes to matching topics not consumed yet.
+  void poll(std::function<void(Result<void, Error>)> done) {
+    polling_ = true;
+    std::weak_ptr<MultiConsumer> weak = shared_from_this();
+    list_namespace([this, weak, done](Result<std::vector<std::string>, Error> r) {
+      auto self = weak.lock();
+      if (!self) return;
+      polling_ = false;
+      next_poll_ = impl_.now() + cfg_.pattern_poll_interval;
+      impl_.arm(next_poll_);
+      if (!r.ok()) return done(std::move(r).error());
+      std::vector<std::string> fresh;
+      for (auto& t : *r) {
+        if (!known_.count(t) && std::regex_match(t, regex_)) fresh.push_back(t);
+      }
+      if (closed_) return done({});
+      add(fresh, done);
+    });
+  }
+
+  void on_tick(TimePoint now) override {
+    if (!pattern_ || closed_ || polling_ || now < next_poll_) return;
+    poll([](Result<void, Error>) {});  // a failed poll is tried again next time
+  }
+  TimePoint next_deadline() const override {
+    return pattern_ && !closed_ && !polling_ ? next_poll_ : TimePoint::max();
+  }
+
+  void acknowledge(const MessageId& id, DoneCallback done) override {
+    if (auto* c = owner(id)) return c->acknowledge(id, std::move(done));
+    not_held(std::move(done));
+  }
+  void acknowledge_cumulative(const MessageId& id, DoneCallback done) override {
+    if (auto* c = owner(id)) return c->acknowledge_cumulative(id, std::move(done));
+    not_held(std::move(done));
+  }
+  void negative_acknowledge(const MessageId& id) override {
+    if (auto* c = owner(id)) c->negative_acknowledge(id);
+  }
+  void redeliver_unacknowledged() override {
+    for (auto& c : children_) c->redeliver_unacknowledged();
+  }
+  void pause() override {
+    for (auto& c : children_) c->pause();
+  }
+  void resume() override {
+    for (auto& c : children_) c->resume();
+  }
+  void seek(const MessageId& id, DoneCallback done) override {
+    if (id.partition >= 0) {
+      for (auto& c : children_) {
+        if (partition_of(c->topic()) == id.partition) return c->seek(id, std::move(done));
+      }
+    }
+    all([id](ConsumerImpl& c, DoneCallback d) { c.seek(id, std::move(d)); }, std::move(done));
+  }
+  void seek(std::uint64_t t, DoneCallback done) override {
+    all([t](ConsumerImpl& c, DoneCallback d) { c.seek(t, std::move(d)); }, std::move(done));
+  }
+  void get_last_message_id(Callback<MessageId> done) override {
+    if (children_.size() == 1) return children_.front()->get_last_message_id(std::move(done));
+    impl_.post([done] { done(Error(ClientErrc::unsupported, "get_last_message_id of several topics or partitions")); });
+  }
+  void unsubscribe(DoneCallback done) override {
+    closed_ = true;
+    impl_.timed.erase(shared_from_this());
+    all([](ConsumerImpl& c, DoneCallback d) { c.unsubscribe(std::move(d)); }, std::move(done));
+  }
+  void close(DoneCallback done) override {
+    closed_ = true;
+    impl_.timed.erase(shared_from_this());
+    all([](ConsumerImpl& c, DoneCallback d) { c.close(std::move(d)); }, std::move(done));
+  }
+  const std::string& subscription() const override { return cfg_.subscription; }
+  std::vector<std::string> topics() const override {
+    std::vector<std::string> out;
+    for (auto& c : children_) out.push_back(c->topic());
+    return out;
+  }
+  bool connected() const override {
+    for (auto& c : children_) {
+      if (!c->connected()) return false;
+    }
+    return !children_.empty();
+  }
+
+private:
+  ConsumerImpl* owner(const MessageId& id) {
+    for (auto& c : children_) {
+      if (c->holds(id)) return c.get();
+    }
+    return nullptr;
+  }
+  void not_held(DoneCallback done) {
+    // Not handed out by any current subscription (e.g. from before a reconnect): the broker will
+    // deliver it again.
+    impl_.post([done] { done(Error(ClientErrc::disconnected, "ack of a message no topic of this consumer holds")); });
+  }
+  template <typename F>
+  void all(F f, DoneCallback done) {
+    struct Join {
+      std::size_t left;
+      std::optional<Error> error;
+      DoneCallback done;
+    };
+    if (children_.empty()) return impl_.post([done] { done({}); });
+    auto j = std::make_shared<Join>(Join{children_.size(), std::nullopt, std::move(done)});
+    auto kids = children_;
+    for (auto& c : kids) {
+      f(*c, [j](Result<void, Error> r) {
+        if (!r.ok() && !j->error) j->error = r.error();
+        if (--j->left == 0) {
+          if (j->error) j->done(*j->error);
+          else j->done({});
+        }
+      });
+    }
+  }
+  void list_namespace(std::function<void(Result<std::vector<std::string>, Error>)> cb) {
+    impl_.service_connection([this, cb](Result<std::shared_ptr<Connection>, Error> r) {
+      if (!r.ok()) return cb(std::move(r).error());
+      const auto id = impl_.next_request_id++;
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::GET_TOPICS_OF_NAMESPACE);
+      auto* g = cmd.mutable_gettopicsofnamespace();
+      g->set_request_id(id);
+      g->set_namespace_(namespace_);
+      g->set_mode(proto::CommandGetTopicsOfNamespace::PERSISTENT);
+      (*r)->request(id, cmd, [cb](Result<const proto::BaseCommand*, Error> a) {
+        if (!a.ok()) return cb(std::move(a).error());
+        const auto& t = (*a)->gettopicsofnamespaceresponse().topics();
+        cb(std::vector<std::string>(t.begin(), t.end()));
+      });
+    });
+  }
+
+  Client::Impl& impl_;
+  ConsumerConfig cfg_;
+  std::vector<std::shared_ptr<ConsumerImpl>> children_;
+  std::set<std::string> known_;
+  bool pattern_ = false;
+  bool polling_ = false;
+  bool closed_ = false;
+  std::string namespace_;
+  std::regex regex_;
+  TimePoint next_poll_ = TimePoint::max();
+};
+
+struct Expand {
+  std::size_t left;
+  std::vector<std::string> topics;
+  std::optional<Error> error;
+};
+
+}  // namespace
+
+void subscribe_impl(Client::Impl& impl, ConsumerConfig config, Callback<std::shared_ptr<Consumer>> done) {
+  auto refuse = [&](const std::string& why) { impl.post([done, why] { done(Error(ClientErrc::invalid_argument, why)); }); };
+  const int kinds = !config.topic.empty() + !config.topics.empty() + !config.topics_pattern.empty();
+  if (kinds != 1) return refuse("name exactly one of topic, topics and topics_pattern");
+  if (config.subscription.empty()) return refuse("no subscription name");
+  if (!config.listener) return refuse("no listener");
+  if (impl.closing) return impl.post([done] { done(Error(ClientErrc::closed, "the client is closed")); });
+
+  if (!config.topics_pattern.empty()) {
+    auto multi = std::make_shared<MultiConsumer>(impl, config);
+    if (auto r = multi->set_pattern(config.topics_pattern); !r.ok()) return impl.post([done, e = r.error()] { done(e); });
+    impl.timed.insert(multi);
+    multi->poll([&impl, multi, done](Result<void, Error> r) {
+      if (!r.ok()) {
+        multi->close([](Result<void, Error>) {});
+        impl.timed.erase(multi);
+        return done(std::move(r).error());
+      }
+      done(std::static_pointer_cast<Consumer>(multi));
+    });
+    return;
+  }
+
+  std::vector<std::string> names = config.topic.empty() ? config.topics : std::vector<std::string>{config.topic};
+  for (auto& n : names) {
+    auto full = full_topic_name(n);
+    if (!full.ok()) return impl.post([done, e = full.error()] { done(e); });
+    n = *full;
+  }
+  // Partitioned topics become their partitions.
+  auto ex = std::make_shared<Expand>(Expand{names.size(), {}, std::nullopt});
+  const bool single = names.size() == 1;
+  for (auto& n : names) {
+    impl.partitions(n, [&impl, ex, n, single, config, done](Result<std::uint32_t, Error> r) {
+      if (!r.ok()) {
+        if (!ex->error) ex->error = r.error();
+      } else if (*r == 0) {
+        ex->topics.push_back(n);
+      } else {
+        for (std::uint32_t i = 0; i < *r; ++i) ex->topics.push_back(partition_name(n, i));
+      }
+      if (--ex->left > 0) return;
+      if (ex->error) return done(*ex->error);
+      if (single && ex->topics.size() == 1 && ex->topics.front() == n) {
+        auto c = std::make_shared<ConsumerImpl>(impl, config, n, -1);
+        impl.consumers.insert(c);
+        c->start([&impl, c, done](Result<void, Error> s) {
+          if (!s.ok()) {
+            impl.consumers.erase(c);
+            return done(std::move(s).error());
+          }
+          done(std::static_pointer_cast<Consumer>(c));
+        });
+        return;
+      }
+      auto multi = std::make_shared<MultiConsumer>(impl, config);
+      multi->add(ex->topics, [multi, done](Result<void, Error> s) {
+        if (!s.ok()) {
+          multi->close([](Result<void, Error>) {});
+          return done(std::move(s).error());
+        }
+        done(std::static_pointer_cast<Consumer>(multi));
+      });
+    });
+  }
+}
+
+}  // namespace mop::pulsar::client
