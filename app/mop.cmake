@@ -1,6 +1,8 @@
 # The mop executable: app/main.cpp and the wiring of listeners to services. Built at build/mop.
-add_library(mop_app STATIC ${CMAKE_CURRENT_SOURCE_DIR}/standalone.cpp ${CMAKE_CURRENT_SOURCE_DIR}/store_command.cpp)
-target_link_libraries(mop_app PUBLIC mop_config mop_ready_line mop_mqtt_server mop_pulsar_server mop_service_embedded mop_storage_ledger mop_http)
+add_library(mop_app STATIC ${CMAKE_CURRENT_SOURCE_DIR}/standalone.cpp ${CMAKE_CURRENT_SOURCE_DIR}/proxy.cpp
+            ${CMAKE_CURRENT_SOURCE_DIR}/store_command.cpp)
+target_link_libraries(mop_app PUBLIC mop_config mop_ready_line mop_mqtt_server mop_pulsar_server mop_service_embedded mop_storage_ledger mop_http
+                      mop_cluster)
 
 add_executable(mop ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
 target_link_libraries(mop PRIVATE mop_app mop_loadgen)

@@ -15,6 +15,7 @@
 
 #include "app/asio_executor.hpp"
 #include "app/ready_line.hpp"
+#include "app/router_options.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
@@ -88,18 +89,7 @@ int run_standalone(const Config& config) {
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
                config.journalSyncData);
 
-  mqtt::RouterOptions options;
-  options.defaults.domain = config.defaultTopicDomain == TopicDomain::persistent
-                                ? service::TopicDomain::persistent
-                                : service::TopicDomain::non_persistent;
-  options.defaults.tenant = config.defaultTenant;
-  options.defaults.ns = config.defaultNamespace;
-  options.receive_maximum = config.receiveMaximum;
-  options.limits.max_packet_size = config.mqttMessageMaxLength;
-  options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
-  options.limits.server_keep_alive = config.mqttServerKeepAlive;
-  options.max_connections = config.mqttMaxConnections;
-  mqtt::SessionRouter router(service, clock, options);
+  mqtt::SessionRouter router(service, clock, router_options(config));
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
   // listeners stop reading from their sockets (see net::ReadGate).
   net::ReadGate read_gate;

@@ -1,0 +1,132 @@
+#include "cluster/state_table.hpp"
+
+#include <chrono>
+#include <cstdint>
+
+#include "core/log.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::cluster {
+
+namespace pc = pulsar::client;
+
+namespace {
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("cluster");
+  return l;
+}
+}  // namespace
+
+StateTable::StateTable(pc::Client& client, std::string topic) : client_(client), topic_(std::move(topic)) {}
+
+StateTable::~StateTable() { *alive_ = false; }
+
+// Where the end of the topic is: this table writes a marker under kSyncKey and reads until it
+// sees it (or a later value of that key, if compaction kept only the later one). A topic's last
+// id would not do: with read_compacted, a last message that compaction removed (a deletion) is
+// never read.
+constexpr const char* kSyncKey = "__mop_sync";
+
+void StateTable::open(std::function<void(Result<void, Error>)> done) {
+  auto alive = alive_;
+  client_.create_producer(pc::ProducerConfig{.topic = topic_}, [this, alive, done](auto made) {
+    if (!*alive) return;
+    if (!made.ok()) return done(Error(made.error().code, "cannot write " + topic_ + ": " + made.error().message));
+    producer_ = made.value();
+    logger()->debug("{}: producer {} ready", topic_, producer_->producer_name());
+    pc::OutgoingMessage marker;
+    marker.key = kSyncKey;
+    marker.payload = "sync";
+    producer_->send(std::move(marker), [this, alive, done](auto sent) {
+      if (!*alive) return;
+      if (!sent.ok()) return done(Error(sent.error().code, "cannot write " + topic_ + ": " + sent.error().message));
+      target_ = sent.value();
+      logger()->debug("{}: marker at {}:{}:{}; reading up to it", topic_, target_->ledger, target_->entry,
+                      target_->batch_index);
+      caught_up_ = done;
+      // A reader: a non-durable subscription from the earliest message (read_compacted where the
+      // namespace compacts). Subscribed as a consumer at Earliest rather than created with
+      // create_reader(kEarliest), which the client of this version reads from nothing.
+      pc::ConsumerConfig rc;
+      rc.topic = topic_;
+      rc.subscription = "mop-table-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) % 1'000'000'007) + "-" +
+                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1'000'000'007);
+      rc.type = pulsar::proto::CommandSubscribe::Exclusive;
+      rc.initial_position = pulsar::proto::CommandSubscribe::Earliest;
+      rc.durable = false;
+      rc.read_compacted = true;
+      rc.listener = [this, alive](pc::Consumer&, const pc::Message& m) {
+        if (*alive) apply(m);
+      };
+      client_.subscribe(std::move(rc), [this, alive](auto reader) {
+        if (!*alive) return;
+        if (!reader.ok()) {
+          if (caught_up_) {
+            auto d = std::move(caught_up_);
+            caught_up_ = nullptr;
+            d(Error(reader.error().code, "cannot read " + topic_ + ": " + reader.error().message));
+          }
+          return;
+        }
+        reader_ = reader.value();
+        logger()->debug("{}: reader ready", topic_);
+      });
+    });
+  });
+}
+
+void StateTable::write(const std::string& key, std::string value, std::function<void(Result<void, Error>)> done) {
+  if (!producer_) {
+    return done(Error(service::ServiceError::service_not_ready, topic_ + " is not open"));
+  }
+  pc::OutgoingMessage m;
+  m.key = key;
+  m.payload = value;
+  auto alive = alive_;
+  producer_->send(std::move(m), [this, alive, key, value = std::move(value), done](auto sent) {
+    if (!*alive) return;
+    if (!sent.ok()) {
+      return done(Error(sent.error().code, "cannot write " + key + " to " + topic_ + ": " + sent.error().message));
+    }
+    written_[key] = sent.value();
+    set(key, value);
+    done({});
+  });
+}
+
+void StateTable::close() {
+  *alive_ = false;
+  if (producer_) producer_->close([](auto) {});
+  if (reader_) reader_->close([](auto) {});
+}
+
+void StateTable::apply(const pc::Message& m) {
+  logger()->trace("{}: read {}:{}:{} key {}", topic_, m.id.ledger, m.id.entry, m.id.batch_index, m.key.value_or("-"));
+  if (m.key && *m.key == kSyncKey) {
+    // the marker: not a row
+  } else if (m.key) {
+    auto w = written_.find(*m.key);
+    if (w == written_.end()) {
+      set(*m.key, m.payload);
+    } else if (m.id >= w->second) {
+      set(*m.key, m.payload);
+      written_.erase(w);
+    }
+  }
+  if (caught_up_ && target_ && m.id >= *target_) {
+    logger()->debug("{}: caught up ({} keys)", topic_, rows_.size());
+    auto done = std::move(caught_up_);
+    caught_up_ = nullptr;
+    done({});
+  }
+}
+
+void StateTable::set(const std::string& key, const std::string& value) {
+  if (value.empty()) {
+    rows_.erase(key);
+  } else {
+    rows_[key] = value;
+  }
+}
+
+}  // namespace mop::cluster
