@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <random>
+
+#include <fmt/format.h>
 
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include "app/router_options.hpp"
 #include "cluster/cluster_service.hpp"
 #include "cluster/cluster_session_store.hpp"
+#include "cluster/connection_events.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
@@ -67,13 +71,25 @@ int run_proxy(const Config& config) {
   cluster_options.system_namespace = config.mqttProxySystemNamespace;
   cluster_options.restore_sessions = false;  // see ClusterOptions::restore_sessions
   cluster::ClusterService service(executor, client, sessions, cluster_options);
+  // One client id, one connection, cluster-wide: the router is created below, after the start.
+  mqtt::SessionRouter* router_ptr = nullptr;
+  const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
+  cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr](const std::string& id) {
+    if (router_ptr != nullptr) router_ptr->release(id);
+  });
 
   // The cluster first: nothing listens until the state topics are read, and a cluster that
   // cannot be reached, or a system namespace that does not exist, stops the start.
   logger->info("connecting to the Apache Pulsar cluster at {} (state in namespace {})", url,
                config.mqttProxySystemNamespace);
   std::optional<Result<void, Error>> started;
-  service.start([&started](Result<void, Error> r) { started = std::move(r); });
+  service.start([&started, &events](Result<void, Error> r) {
+    if (!r.ok()) {
+      started = std::move(r);
+      return;
+    }
+    events.open([&started](Result<void, Error> e) { started = std::move(e); });
+  });
   boost::asio::steady_timer start_timer(io);
   bool start_timed_out = false;
   start_timer.expires_after(kStartTimeout);
@@ -98,7 +114,10 @@ int run_proxy(const Config& config) {
   }
   logger->info("state topics of {} read", config.mqttProxySystemNamespace);
 
-  mqtt::SessionRouter router(service, clock, router_options(config));
+  auto options = router_options(config);
+  options.on_admitted = [&events](const std::string& id) { events.announce(id); };
+  mqtt::SessionRouter router(service, clock, std::move(options));
+  router_ptr = &router;
   net::ReadGate read_gate;
   service.set_publish_pressure_listener(std::size_t{config.maxMessagePublishBufferSizeInMB} * 1024 * 1024,
                                         [&read_gate](bool over) { over ? read_gate.close() : read_gate.open(); });
@@ -150,6 +169,8 @@ int run_proxy(const Config& config) {
     poll_timer.cancel();
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to
     // their subscriptions at once), then the client; at most 5 s.
+    events.close();
+    router_ptr = nullptr;
     service.shutdown([&] { client.close([&](auto) { io.stop(); }); });
     stop_timer.expires_after(std::chrono::seconds(5));
     stop_timer.async_wait([&](boost::system::error_code e) {

@@ -115,6 +115,7 @@ struct ClusterService::Receiver {
   std::uint32_t permits = 0;
   std::deque<Delivery> queue;
   bool drain_posted = false;
+  bool paused = false;  // pause() until the next flow(): its consumers are paused too
 };
 
 ClusterService::ClusterService(Executor& executor, pc::Client& client, ClusterSessionStore& sessions,
@@ -237,11 +238,24 @@ void ClusterService::flow(ReceiverId receiver, std::uint32_t permits) {
   auto it = receivers_.find(receiver);
   if (it == receivers_.end()) return;
   it->second->permits += permits;
+  if (it->second->paused) {
+    it->second->paused = false;
+    for (auto& [key, b] : bindings_) {
+      if (std::get<2>(key) == receiver && b->consumer) b->consumer->resume();
+    }
+  }
   schedule_drain(receiver);
 }
 
 void ClusterService::pause(ReceiverId receiver) {
-  if (auto it = receivers_.find(receiver); it != receivers_.end()) it->second->permits = 0;
+  auto it = receivers_.find(receiver);
+  if (it == receivers_.end()) return;
+  it->second->permits = 0;
+  // An offline session's messages stay in Pulsar, not in this proxy: its consumers stop asking.
+  it->second->paused = true;
+  for (auto& [key, b] : bindings_) {
+    if (std::get<2>(key) == receiver && b->consumer) b->consumer->pause();
+  }
 }
 
 void ClusterService::schedule_drain(ReceiverId id) {
@@ -359,6 +373,7 @@ std::error_code ClusterService::subscribe(const TopicName& topic, const std::str
       return;
     }
     bit->second->consumer = consumer;
+    if (auto rit = receivers_.find(std::get<2>(key)); rit != receivers_.end() && rit->second->paused) consumer->pause();
     auto waiting = std::move(bit->second->waiting);
     for (auto& w : waiting) w(*consumer);
   });

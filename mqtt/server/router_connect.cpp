@@ -152,6 +152,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
   if (conn.entry_ != entry) return;
   grant_window(conn);
+  if (options_.on_admitted) options_.on_admitted(id);
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
@@ -171,6 +172,14 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
   --live_connections_;
   conn.entry_.reset();
   entry->disconnected_at_ms = clock_.wall_ms();
+  if (releasing_.contains(id)) {
+    // Taken over on another server (release()): the stored state is the new connection's.
+    if (conn.will_ && publishes_will(reason) && conn.will_->properties.will_delay_interval.value_or(0) == 0) {
+      publish_will(id, *conn.will_);
+    }
+    conn.will_.reset();
+    return;
+  }
   const std::uint32_t expiry = entry->session->expiry_interval();
   if (conn.will_ && publishes_will(reason)) {
     const std::uint32_t delay = conn.will_->properties.will_delay_interval.value_or(0);

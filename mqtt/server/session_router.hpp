@@ -61,6 +61,9 @@ struct RouterOptions {
   std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
+  // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.
+  // `mop proxy` announces the connection to the other proxies, which release() the client.
+  std::function<void(const std::string& client_id)> on_admitted;
 };
 
 class SessionRouter final : public service::TopicListener {
@@ -79,6 +82,12 @@ public:
 
   // Closes every connection (server shutdown).
   void shutdown();
+  // The client connected to another server sharing this one's state (`mop proxy`): its
+  // connection here, if any, is closed as a takeover (0x8E; its will goes out unless it has a
+  // delay, which the reconnection cancels) and its session is forgotten here, detached from its
+  // subscriptions, without a write to the session store: the record, the will and the Pulsar
+  // subscriptions belong to the new connection now.
+  void release(const std::string& client_id);
   // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
   // The listener calls it about once a second; tests call it with a manual clock.
   void tick();
@@ -197,6 +206,8 @@ private:
   std::map<std::string, PendingWill> pending_wills_;
   // Client ids whose will the service holds (written or restored, not yet deleted).
   std::set<std::string> stored_wills_;
+  // Client ids being release()d: their connection's close writes nothing.
+  std::set<std::string> releasing_;
   // Completions of service writes check it: the router may be gone by then.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

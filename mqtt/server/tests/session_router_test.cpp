@@ -188,6 +188,45 @@ TEST_F(SessionRouterTest, TakeoverClosesTheOldConnection) {
   EXPECT_FALSE(b->closed());
 }
 
+// mop proxy: the client connected to another proxy. Its connection here closes as a takeover,
+// its session is forgotten here, and nothing stored changes: the session record and the will
+// are the new connection's.
+TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutStateWrites) {
+  std::vector<std::string> admitted;
+  RouterOptions o = options;
+  o.on_admitted = [&admitted](const std::string& id) { admitted.push_back(id); };
+  SessionRouter proxy_router{service, clock, o};
+  auto watcher = std::make_unique<TestClient>(proxy_router, exec);
+  watcher->connect("w");
+  watcher->send(Subscribe{1, {{"wills/#", 0}}});
+  watcher->received();
+  auto dev = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_FALSE(dev->connect("dev", false, Will{"wills/dev", Payload::copy_of("gone"), 0, false}).session_present);
+  dev->send(Subscribe{1, {{"alerts", 1}}});
+  dev->received();
+  EXPECT_EQ(admitted, (std::vector<std::string>{"w", "dev"}));
+  exec.run_all();
+  const auto stored = service.load_sessions();
+  ASSERT_EQ(stored.size(), 1u);
+  ASSERT_EQ(service.load_wills().size(), 1u);
+
+  proxy_router.release("dev");
+  exec.run_all();
+  EXPECT_TRUE(dev->closed());
+  EXPECT_EQ(proxy_router.session_count(), 1u);  // only the watcher's
+  // A takeover publishes the will of the closed connection (as a local takeover does)...
+  auto got = watcher->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "gone");
+  // ... and the record stays as the new connection wrote it (here: as it was).
+  EXPECT_EQ(service.load_sessions(), stored);
+  // The durable subscription keeps collecting for the session, wherever it is now.
+  EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
+  proxy_router.release("nobody");  // unknown client ids: nothing to do
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
 // Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The router
 // admitted the CONNECT and then, still inside admit(), the next packet closed the connection and
 // ended its session: the router went on with a session that was gone (SIGSEGV).
