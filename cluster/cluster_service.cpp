@@ -215,12 +215,17 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
 void ClusterService::publish(const TopicName& topic, service::MessagePtr message, service::PublishCallback done) {
   known_topics_.insert(topic.str());
   const std::string name = topic.str();
+  // `done` may be empty (QoS 0).
   send(name, to_outgoing(*message), message->payload.size(), [this, name, done = std::move(done)](auto r) {
-    if (!r.ok()) return done(to_service_error(r.error()), MessageId{});
+    if (!r.ok()) {
+      logger()->debug("publish to {} failed: {}", name, r.error().to_string());
+      if (done) done(to_service_error(r.error()), MessageId{});
+      return;
+    }
     const auto id = from_client(r.value());
     auto& last = last_ids_[name];
     last = std::max(last, id);
-    done({}, id);
+    if (done) done({}, id);
   });
 }
 

@@ -27,7 +27,30 @@ StateTable::~StateTable() { *alive_ = false; }
 // never read.
 constexpr const char* kSyncKey = "__mop_sync";
 
+// The durable subscription that keeps a table's messages stored whatever the namespace's
+// retention says (a message no subscription holds may be deleted, by Pulsar when its ledger is
+// trimmed, by mop standalone at once). Nobody reads or acknowledges on it.
+constexpr const char* kKeeper = "mop-state-keeper";
+
 void StateTable::open(std::function<void(Result<void, Error>)> done) {
+  auto alive = alive_;
+  pc::ConsumerConfig keeper;
+  keeper.topic = topic_;
+  keeper.subscription = kKeeper;
+  keeper.type = pulsar::proto::CommandSubscribe::Shared;
+  keeper.initial_position = pulsar::proto::CommandSubscribe::Earliest;
+  keeper.receiver_queue = 2;
+  keeper.listener = [](pc::Consumer&, const pc::Message&) {};
+  client_.subscribe(std::move(keeper), [this, alive, done](auto kept) {
+    if (!*alive) return;
+    if (!kept.ok()) return done(Error(kept.error().code, "cannot open " + topic_ + ": " + kept.error().message));
+    auto consumer = kept.value();
+    consumer->close([consumer](auto) {});
+    open_producer(done);
+  });
+}
+
+void StateTable::open_producer(std::function<void(Result<void, Error>)> done) {
   auto alive = alive_;
   client_.create_producer(pc::ProducerConfig{.topic = topic_}, [this, alive, done](auto made) {
     if (!*alive) return;

@@ -4,6 +4,10 @@
 // (compaction needs the namespace's compaction threshold or a manual `pulsar-admin topics
 // compact`; without it the reader replays the whole topic at start, with the same result).
 //
+// A durable subscription, `mop-state-keeper`, that nobody reads keeps every message stored
+// whatever the namespace's retention (so the topics grow with every write until compaction with
+// retention replaces it; see cluster/README.md).
+//
 // Every proxy opens a reader of the topic from its start (read_compacted) and keeps folding what
 // it reads into the table, so what another proxy writes shows here shortly after; writes go
 // through one producer and complete after the broker's SEND_RECEIPT, and the written value is in
@@ -42,6 +46,7 @@ public:
   void close();
 
 private:
+  void open_producer(std::function<void(Result<void, Error>)> done);
   void apply(const pulsar::client::Message& m);
   void set(const std::string& key, const std::string& value);
 
