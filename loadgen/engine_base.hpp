@@ -1,7 +1,8 @@
 #pragma once
 // What the MQTT engine (engine.hpp) and the Pulsar connections (pulsar_bench.cpp) share: the
 // clock, single-writer counters, the run's phase and shared counters (RunBase), a worker thread
-// with its io_context and ticker (WorkerBase), and the socket I/O of one connection (StreamConn):
+// with its io_context and ticker (WorkerBase); and, for the MQTT connections (the Pulsar ones
+// use pulsar/client's own I/O), the socket I/O of one connection (StreamConn):
 // non-blocking socket, everything to say after a wakeup in one buffered write, a few reads per
 // wakeup into the thread's read buffer. The protocols plug in through CRTP hooks, resolved at
 // compile time: nothing here costs a virtual call or an allocation per message.

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -14,23 +14,18 @@
 #include "loadgen/driver.hpp"
 #include "loadgen/engine_base.hpp"
 #include "loadgen/message_header.hpp"
-#include "loadgen/pulsar_client.hpp"
 #include "loadgen/sequence_checker.hpp"
+#include "pulsar/client/asio_client.hpp"
 
 namespace mop::loadgen {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+namespace client = pulsar::client;
 namespace proto = pulsar::proto;
 
 namespace {
 
 constexpr int kMaxRedirects = 5;
-
-std::uint64_t wall_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
 
 proto::CommandSubscribe::SubType to_proto(SubType t) {
   switch (t) {
@@ -73,14 +68,20 @@ struct Group {
   std::atomic<std::uint32_t> members_ready{0};
 };
 
-class PConn final : public StreamConn<PConn>, public ClientListener {
+// One producer or consumer of pulsar/client, with a Client of its own on its worker's
+// io_context, so that each has its own connection (what the bench measures, as before).
+// Everything runs on the worker's thread; the library's callbacks are posted there.
+class PConn {
 public:
   enum class Role { producer, consumer };
   PConn(PWorker& w, Role role, std::uint32_t id, std::string topic, Group* group);
 
   void start_connect();
   void produce();
+  // Orderly end (best effort: the worker's io_context stops right after).
+  void disconnect();
 
+  bool ready() const { return ready_; }
   Role role() const { return role_; }
   std::uint32_t id() const { return id_; }
   std::uint32_t topic_index = 0;
@@ -89,39 +90,27 @@ public:
   Counter sent, acked;  // producer: messages handed to the client / receipted
   bool done = false;
 
-  // ClientListener
-  void on_ready() override;
-  void on_receipt(std::uint32_t messages) override;
-  void on_message(std::span<const std::uint8_t> payload) override;
-  void on_redirect(const std::string& url, bool lookup_again, bool authoritative) override;
-  void on_failed(const std::string& why) override;
-
-  // StreamConn hooks.
-  const std::string& label() const { return name_; }
-  std::string closed_by_broker() const { return name_ + ": connection closed by the broker"; }
-  void greet(std::string& out) { client_->start(out); }
-  bool on_bytes(std::span<const std::uint8_t> bytes) { return client_->feed(bytes, out_, *this); }
-  void after_read();
-  bool wants_refill() const;
-  void goodbye(std::string& out) {
-    if (client_) client_->close(out);
-  }
-  void on_connect_resolved() {}
-
 private:
-  PulsarClientConfig config(bool lookup, bool authoritative) const;
-  void connect_to(const tcp::endpoint& ep, const std::string& url, bool lookup, bool authoritative);
-  bool rate_limited() const;
+  client::ClientConfig client_config() const;
+  void mark_ready();
+  void fail(const std::string& why);
+  void on_message(const client::Message& m);
+  bool rate_limited() const { return role_ == Role::producer && run_.opt.rate > 0; }
+  void count_redirects();
 
   PWorker& w_;
+  PRun& run_;
   Role role_;
   std::uint32_t id_;
   std::string topic_;
   std::string name_;
-  std::unique_ptr<PulsarClient> client_;
-  int redirects_ = 0;
+  std::unique_ptr<client::AsioClient> client_;
+  std::shared_ptr<client::Producer> producer_;
+  std::shared_ptr<client::Consumer> consumer_;
+  std::uint64_t redirects_counted_ = 0;
   std::uint32_t next_seq_ = 0;
   std::string payload_;
+  bool ready_ = false, closed_ = false, counted_ = false, produce_posted_ = false;
 };
 
 class PWorker final : public WorkerBase<PConn> {
@@ -132,129 +121,143 @@ public:
 
 // ---------------------------------------------------------------------------------------------
 PConn::PConn(PWorker& w, Role role, std::uint32_t id, std::string topic, Group* g)
-    : StreamConn(w.io, w.run, w.rbuf.get(), PWorker::kReadBuf),
-      group(g),
-      w_(w),
-      role_(role),
-      id_(id),
-      topic_(std::move(topic)) {
+    : group(g), w_(w), run_(w.run), role_(role), id_(id), topic_(std::move(topic)) {
   name_ = (role_ == Role::producer ? "producer " : "consumer ") + std::to_string(id_) + " (" + topic_ + ")";
-  if (role_ == Role::producer) payload_.assign(w.run.opt.size, 'x');
+  if (role_ == Role::producer) payload_.assign(run_.opt.size, 'x');
 }
 
-bool PConn::rate_limited() const { return role_ == Role::producer && w_.run.opt.rate > 0; }
-
-PulsarClientConfig PConn::config(bool lookup, bool authoritative) const {
-  const auto& o = w_.run.opt;
-  PulsarClientConfig c;
-  c.role = role_ == Role::producer ? PulsarClientConfig::Role::producer : PulsarClientConfig::Role::consumer;
-  c.topic = topic_;
-  c.lookup = lookup;
-  c.authoritative = authoritative;
-  c.batch = o.batch;
-  c.compression = to_proto(o.compression);
-  const std::string prefix = o.client_prefix.empty() ? "mb" + std::to_string(::getpid()) : o.client_prefix;
-  if (role_ == Role::consumer) {
-    // Exclusive: every consumer its own subscription (each receives its topic's every message);
-    // the other types: the consumers of a topic share one.
-    c.subscription = o.subscription;
-    if (o.sub_type == SubType::exclusive && o.subscribers > 1) c.subscription += "-" + std::to_string(id_);
-    c.consumer_name = prefix + "-c" + std::to_string(id_);
-    c.sub_type = to_proto(o.sub_type);
-    c.initial_position = o.initial_earliest ? proto::CommandSubscribe::Earliest : proto::CommandSubscribe::Latest;
-    c.receiver_queue = o.receiver_queue;
-    c.ack_type = o.ack == AckMode::cumulative ? proto::CommandAck::Cumulative : proto::CommandAck::Individual;
-  }
+client::ClientConfig PConn::client_config() const {
+  client::ClientConfig c;
+  c.service_url = run_.service_url;
+  c.lookup = run_.opt.lookup;
+  c.client_version = "mop-bench/0.1";
+  c.max_lookup_redirects = kMaxRedirects;
   return c;
 }
 
-void PConn::start_connect() { connect_to(w_.run.broker, w_.run.service_url, w_.run.opt.lookup, false); }
-
-void PConn::connect_to(const tcp::endpoint& ep, const std::string& url, bool lookup, bool authoritative) {
-  auto cfg = config(lookup, authoritative);
-  cfg.service_url = url;
-  client_ = std::make_unique<PulsarClient>(std::move(cfg));
-  if (auto ec = open_socket(nullptr)) return fail("socket: " + ec.message());
-  connect(ep);
+void PConn::start_connect() {
+  auto made = client::make_asio_client(w_.io, client_config());
+  if (!made.ok()) return fail(name_ + ": " + made.error().to_string());
+  client_ = std::move(made).value();
+  const auto& o = run_.opt;
+  const std::string prefix = o.client_prefix.empty() ? "mb" + std::to_string(::getpid()) : o.client_prefix;
+  if (role_ == Role::producer) {
+    client::ProducerConfig p;
+    p.topic = topic_;
+    p.send_window = o.window;
+    p.max_pending_messages = o.window;
+    p.batching_max_messages = o.batch > 1 ? o.batch : 0;
+    p.batching_max_bytes = std::numeric_limits<std::uint32_t>::max();  // --batch counts messages only
+    p.compression = to_proto(o.compression);
+    client_->client().create_producer(p, [this](Result<std::shared_ptr<client::Producer>, Error> r) {
+      count_redirects();
+      if (!r.ok()) return fail(name_ + ": " + r.error().to_string());
+      producer_ = std::move(r).value();
+      mark_ready();
+      if (!rate_limited()) produce();
+    });
+    return;
+  }
+  client::ConsumerConfig c;
+  c.topic = topic_;
+  // Exclusive: every consumer its own subscription (each receives its topic's every message);
+  // the other types: the consumers of a topic share one.
+  c.subscription = o.subscription;
+  if (o.sub_type == SubType::exclusive && o.subscribers > 1) c.subscription += "-" + std::to_string(id_);
+  c.consumer_name = prefix + "-c" + std::to_string(id_);
+  c.type = to_proto(o.sub_type);
+  c.initial_position = o.initial_earliest ? proto::CommandSubscribe::Earliest : proto::CommandSubscribe::Latest;
+  c.receiver_queue = o.receiver_queue;
+  c.listener = [this](client::Consumer&, const client::Message& m) { on_message(m); };
+  client_->client().subscribe(c, [this](Result<std::shared_ptr<client::Consumer>, Error> r) {
+    count_redirects();
+    if (!r.ok()) return fail(name_ + ": " + r.error().to_string());
+    consumer_ = std::move(r).value();
+    mark_ready();
+  });
 }
 
-void PConn::after_read() {
-  if (role_ == Role::consumer) client_->flush_acks(out_);
-  if (role_ == Role::producer && !rate_limited()) produce();
+void PConn::count_redirects() {
+  const auto n = client_->client().lookup_redirects();
+  run_.redirects.fetch_add(n - redirects_counted_, std::memory_order_relaxed);
+  redirects_counted_ = n;
 }
 
-void PConn::on_ready() {
-  if (ready_) return;
+void PConn::mark_ready() {
+  if (ready_ || closed_) return;
+  ready_ = true;
+  counted_ = true;
+  run_.count_ready();
   if (group) group->members_ready.fetch_add(1, std::memory_order_relaxed);
-  mark_ready();
 }
-void PConn::on_receipt(std::uint32_t messages) { acked.add(messages); }
 
-void PConn::on_message(std::span<const std::uint8_t> payload) {
+void PConn::fail(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  // Errors after the run ended (the broker closing first, say) are not the broker's fault.
+  if (run_.phase.load(std::memory_order_relaxed) != Phase::done) run_.error(why);
+  if (!counted_) {
+    counted_ = true;
+    run_.failed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void PConn::on_message(const client::Message& m) {
   const std::uint64_t now = now_ns();
   group->received.add();
+  const std::span<const std::uint8_t> payload(reinterpret_cast<const std::uint8_t*>(m.payload.data()), m.payload.size());
   if (auto h = read_header(payload)) {
     if (group->checker.record(h->publisher, h->seq) == SequenceChecker::Outcome::fresh) group->unique.add();
     const std::uint64_t lat = now > h->send_ns ? now - h->send_ns : 0;
     w_.interval.record(lat);
     w_.total.record(lat);
   }
+  auto done = [this](Result<void, Error> r) {
+    if (!r.ok() && run_.phase.load(std::memory_order_relaxed) == Phase::running) run_.error(name_ + ": ack: " + r.error().to_string());
+  };
+  if (run_.opt.ack == AckMode::cumulative) consumer_->acknowledge_cumulative(m.id, done);
+  else consumer_->acknowledge(m.id, done);
 }
-
-void PConn::on_redirect(const std::string& url, bool lookup_again, bool authoritative) {
-  // The official clients open a connection to the broker the lookup named; so do we.
-  if (++redirects_ > kMaxRedirects) return fail(name_ + ": more than 5 lookup redirects (last: " + url + ")");
-  w_.run.redirects.fetch_add(1, std::memory_order_relaxed);
-  const std::string scheme = "pulsar://";
-  const auto colon = url.rfind(':');
-  if (!url.starts_with(scheme) || colon == std::string::npos || colon < scheme.size()) {
-    return fail(name_ + ": lookup answered with an unusable URL '" + url + "'");
-  }
-  const std::string host = url.substr(scheme.size(), colon - scheme.size());
-  const std::string port = url.substr(colon + 1);
-  tcp::endpoint ep;
-  try {
-    tcp::resolver r(w_.io);
-    ep = r.resolve(tcp::v4(), host, port).begin()->endpoint();
-  } catch (const std::exception& e) {
-    return fail(name_ + ": cannot resolve " + url + " from the lookup: " + e.what());
-  }
-  // Not from inside the client's feed(): the client is replaced.
-  asio::post(w_.io, [this, ep, url, lookup_again, authoritative] {
-    if (!closed_) connect_to(ep, url, lookup_again, authoritative);
-  });
-}
-
-void PConn::on_failed(const std::string& why) { fail(name_ + ": " + why); }
 
 void PConn::produce() {
   if (!ready_ || closed_ || done || role_ != Role::producer) return;
-  if (w_.run.phase.load(std::memory_order_relaxed) != Phase::running) return;
-  const auto& opt = w_.run.opt;
-  const std::uint64_t budget = w_.run.produce_budget(next_seq_);
+  if (run_.phase.load(std::memory_order_relaxed) != Phase::running) return;
+  const auto& opt = run_.opt;
+  const std::uint64_t budget = run_.produce_budget(next_seq_);
   std::uint64_t queued = 0;
-  const std::uint64_t ms = wall_ms();
   while (queued < budget) {
     if (opt.count && next_seq_ >= opt.count) {
-      client_->flush_batch(ms, out_);  // the last, partial batch
+      producer_->flush([](Result<void, Error>) {});  // the last, partial batch
       done = true;
       break;
     }
-    if (client_->pending_messages() >= opt.window) break;
-    if (opt.rate <= 0 && out_.size() - out_off_ >= kBatchBytes) break;
+    if (producer_->pending_messages() >= opt.window) break;
     put_header(MessageHeader{now_ns(), next_seq_, id_}, reinterpret_cast<std::uint8_t*>(payload_.data()));
-    client_->send({reinterpret_cast<const std::uint8_t*>(payload_.data()), payload_.size()}, ms, out_);
+    producer_->send(client::OutgoingMessage{.payload = payload_}, [this](Result<client::MessageId, Error> r) {
+      if (!r.ok()) {
+        if (run_.phase.load(std::memory_order_relaxed) != Phase::done) run_.error(name_ + ": " + r.error().to_string());
+        return;
+      }
+      acked.add();
+      // Room in the window again: refill from the event loop, once per wakeup.
+      if (!rate_limited() && !produce_posted_) {
+        produce_posted_ = true;
+        asio::post(w_.io, [this] {
+          produce_posted_ = false;
+          produce();
+        });
+      }
+    });
     ++next_seq_;
     ++queued;
   }
   if (queued) sent.add(queued);
-  flush();
 }
 
-bool PConn::wants_refill() const {
-  // Room in the window: refill from the event loop, so other sockets get their turn.
-  return role_ == Role::producer && ready_ && !rate_limited() && !done &&
-         client_->pending_messages() < w_.run.opt.window;
+void PConn::disconnect() {
+  if (closed_ || !client_) return;
+  closed_ = true;
+  client_->client().close([](Result<void, Error>) {});
 }
 
 // ---------------------------------------------------------------------------------------------

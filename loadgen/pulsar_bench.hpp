@@ -1,6 +1,6 @@
 #pragma once
 // `mop bench pulsar-produce|pulsar-consume|pulsar-pubsub`: the load generator for the Pulsar
-// binary protocol (brokerServicePort), on PulsarClient over Boost.Asio. Same Summary and report
+// binary protocol (brokerServicePort), on the client library of pulsar/client/. Same Summary and report
 // as the MQTT modes; run() in bench.hpp dispatches here for the Pulsar modes.
 #include <atomic>
 

@@ -151,6 +151,7 @@ public:
     client_.set_wakeup([this] { rearm(); });
   }
   ~AsioClientImpl() override {
+    client_.set_wakeup(nullptr);  // the timer goes before the client
     *alive_ = false;
     timer_.cancel();
   }

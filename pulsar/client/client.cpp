@@ -155,6 +155,7 @@ void lookup_on(Client::Impl& impl, std::shared_ptr<Connection> conn, bool author
                                                           a.brokerserviceurl() + "\""));
     }
     const bool redirect = a.response() == proto::CommandLookupTopicResponse::Redirect;
+    if ((*ep)[0].key() != conn->key()) ++impl.lookup_redirects;
     const bool auth = a.authoritative();
     const std::string url = a.brokerserviceurl();
     // Through a proxy: the same physical connection, asking the proxy to forward to the broker.
@@ -175,6 +176,7 @@ void lookup_on(Client::Impl& impl, std::shared_ptr<Connection> conn, bool author
 
 void Client::Impl::lookup_connection(const std::string& topic,
                                      std::function<void(Result<std::shared_ptr<Connection>, Error>)> cb) {
+  if (!config.lookup) return service_connection(std::move(cb));
   auto st = std::make_shared<LookupState>(LookupState{topic, 0, std::move(cb)});
   service_connection([this, st](Result<std::shared_ptr<Connection>, Error> r) {
     if (!r.ok()) return st->cb(std::move(r).error());
@@ -251,6 +253,7 @@ Result<void, Error> Client::start() {
   return {};
 }
 
+std::uint64_t Client::lookup_redirects() const { return impl_->lookup_redirects; }
 void Client::set_wakeup(std::function<void()> wakeup) { impl_->wakeup = std::move(wakeup); }
 void Client::on_tick() { impl_->on_tick(); }
 TimePoint Client::next_deadline() const { return impl_->next_deadline(); }

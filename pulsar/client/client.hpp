@@ -40,7 +40,9 @@
 
 namespace mop::pulsar::client {
 
-using pulsar::MessageId;  // (ledger, entry, batch_index, partition); kEarliest / kLatest
+using pulsar::MessageId;  // (ledger, entry, batch_index, partition)
+using pulsar::kEarliest;  // the start and the end of a topic, for readers and seek
+using pulsar::kLatest;
 using Millis = std::chrono::milliseconds;
 
 template <typename T>
@@ -57,6 +59,9 @@ struct ClientConfig {
   Millis backoff_initial{100};       // reconnect of producers/consumers: doubles up to backoff_max,
   Millis backoff_max{30'000};        // each wait with +-20% jitter
   int max_lookup_redirects = 20;
+  // false: no LOOKUP, every topic is taken to be served by the service URL's broker (a single
+  // broker, or a proxy that routes by itself). PARTITIONED_METADATA is still asked.
+  bool lookup = true;
   std::uint32_t max_frame_size = 5 * 1024 * 1024 + 10 * 1024;  // until CONNECTED says otherwise
   std::string client_version = "mop-client/0.1";
   // Authentication: method name ("token") and a supplier of the credentials, asked at every
@@ -184,6 +189,10 @@ public:
   void get_partitioned_topic_metadata(const std::string& topic, Callback<std::uint32_t> done);
   // Persistent topics of "tenant/ns" (partitions listed one by one, as the broker answers).
   void get_topics_of_namespace(const std::string& ns, Callback<std::vector<std::string>> done);
+
+  // LOOKUP answers that named another broker than the one asked (redirects and Connect answers
+  // elsewhere), since the start.
+  std::uint64_t lookup_redirects() const;
 
   // Closes every producer and consumer (CLOSE_PRODUCER / CLOSE_CONSUMER), then the connections.
   void close(DoneCallback done);

@@ -135,6 +135,7 @@ struct Client::Impl {
   std::uint64_t next_request_id = 1;
   std::uint64_t next_producer_id = 1;
   std::uint64_t next_consumer_id = 1;
+  std::uint64_t lookup_redirects = 0;
   std::mt19937_64 rng;
   std::function<void()> wakeup;
   TimePoint reported_deadline = TimePoint::max();

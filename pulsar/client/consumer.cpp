@@ -217,7 +217,7 @@ void ConsumerImpl::on_message(const Frame& frame) {
     return out;
   };
   auto skip = [&](const MessageId& id) {
-    if (!start_) return false;
+    if (!start_ || is_earliest(*start_) || is_latest(*start_)) return false;
     const MessageId& s = *start_;
     if (s.batch_index < 0 || id.batch_index < 0) {
       if (id.ledger != s.ledger) return id.ledger < s.ledger;
@@ -255,7 +255,7 @@ void ConsumerImpl::on_message(const Frame& frame) {
       msg.properties = props(single.properties());
       if (single.has_sequence_id()) msg.sequence_id = single.sequence_id();
       if (single.has_event_time()) msg.event_time = single.event_time();
-      batches_.try_emplace({msg.id.ledger, msg.id.entry}, n, ack_set_all_unacked(n));
+      if (cfg_.durable) batches_.try_emplace({msg.id.ledger, msg.id.entry}, n, ack_set_all_unacked(n));
       queue_.push_back(std::move(msg));
     }
   } else {
@@ -283,17 +283,22 @@ void ConsumerImpl::schedule_delivery() {
 
 void ConsumerImpl::deliver_one() {
   delivery_posted_ = false;
-  if (paused_ || queue_.empty() || state_ != State::ready) return;
-  Message msg = std::move(queue_.front());
-  queue_.pop_front();
-  last_delivered_ = msg.id;
-  outstanding_.insert({msg.id.ledger, msg.id.entry});
   auto self = shared_from_this();
-  if (cfg_.listener) cfg_.listener(*facade_, msg);
-  if (state_ != State::ready) return;
-  if (++consumed_ >= cfg_.receiver_queue / 2 && !paused_) {
-    flow(consumed_);
-    consumed_ = 0;
+  // Everything queued now, one listener call at a time; messages arriving meanwhile wait for the
+  // next posted round, so other work of the executor gets its turn.
+  std::size_t n = queue_.size();
+  while (n-- > 0 && !paused_ && !queue_.empty() && state_ == State::ready) {
+    Message msg = std::move(queue_.front());
+    queue_.pop_front();
+    last_delivered_ = msg.id;
+    // Readers do not acknowledge: nothing to remember for them.
+    if (cfg_.durable) outstanding_.insert({msg.id.ledger, msg.id.entry});
+    if (cfg_.listener) cfg_.listener(*facade_, msg);
+    if (state_ != State::ready) return;
+    if (++consumed_ >= cfg_.receiver_queue / 2 && !paused_) {
+      flow(consumed_);
+      consumed_ = 0;
+    }
   }
   schedule_delivery();
 }
@@ -321,6 +326,29 @@ void ConsumerImpl::request(proto::BaseCommand& cmd, std::uint64_t request_id, Re
 }
 
 void ConsumerImpl::send_ack(const MessageId& id, proto::CommandAck::AckType type, DoneCallback done) {
+  if (!cfg_.ack_receipts) {
+    if (!conn_ || state_ != State::ready) {
+      // The broker will redeliver: at-least-once, and the caller is told.
+      client_.post([done, t = topic_] { done(Error(ClientErrc::disconnected, "ack on " + t + ": not connected")); });
+      return;
+    }
+    // Gathered: every ack made during one round of the executor leaves as one ACK command
+    // (individual: all ids; cumulative: the last).
+    if (type == proto::CommandAck::Cumulative) {
+      pending_cumulative_ = id;
+    } else {
+      pending_acks_.push_back(id);
+    }
+    pending_ack_done_.push_back(std::move(done));
+    if (!ack_flush_posted_) {
+      ack_flush_posted_ = true;
+      std::weak_ptr<ConsumerImpl> weak = shared_from_this();
+      client_.post([weak] {
+        if (auto self = weak.lock()) self->flush_acks();
+      });
+    }
+    return;
+  }
   proto::BaseCommand cmd;
   cmd.set_type(proto::BaseCommand::ACK);
   auto* a = cmd.mutable_ack();
@@ -329,22 +357,41 @@ void ConsumerImpl::send_ack(const MessageId& id, proto::CommandAck::AckType type
   auto* mid = a->add_message_id();
   mid->set_ledgerid(id.ledger);
   mid->set_entryid(id.entry);
-  if (!cfg_.ack_receipts) {
-    if (!conn_ || state_ != State::ready) {
-      // The broker will redeliver: at-least-once, and the caller is told.
-      client_.post([done, t = topic_] { done(Error(ClientErrc::disconnected, "ack on " + t + ": not connected")); });
-      return;
-    }
-    conn_->send(cmd);
-    client_.post([done] { done({}); });
-    return;
-  }
   const auto request_id = client_.next_request_id++;
   a->set_request_id(request_id);
   request(cmd, request_id, [done](Result<const proto::BaseCommand*, Error> r) {
     if (!r.ok()) return done(std::move(r).error());
     done({});
   }, "ack");
+}
+
+void ConsumerImpl::flush_acks() {
+  ack_flush_posted_ = false;
+  auto dones = std::move(pending_ack_done_);
+  pending_ack_done_.clear();
+  const bool connected = conn_ && state_ == State::ready;
+  auto send = [&](proto::CommandAck::AckType type, const std::vector<MessageId>& ids) {
+    if (ids.empty() || !connected) return;
+    proto::BaseCommand cmd;
+    cmd.set_type(proto::BaseCommand::ACK);
+    auto* a = cmd.mutable_ack();
+    a->set_consumer_id(id_);
+    a->set_ack_type(type);
+    for (auto& id : ids) {
+      auto* mid = a->add_message_id();
+      mid->set_ledgerid(id.ledger);
+      mid->set_entryid(id.entry);
+    }
+    conn_->send(cmd);
+  };
+  send(proto::CommandAck::Individual, pending_acks_);
+  if (pending_cumulative_) send(proto::CommandAck::Cumulative, {*pending_cumulative_});
+  pending_acks_.clear();
+  pending_cumulative_.reset();
+  for (auto& d : dones) {
+    if (connected) d({});
+    else d(Error(ClientErrc::disconnected, "ack on " + topic_ + ": not connected"));
+  }
 }
 
 void ConsumerImpl::acknowledge(const MessageId& id, DoneCallback done) {

@@ -54,6 +54,7 @@ private:
   void deliver_one();
   void flow(std::uint32_t permits);
   void send_ack(const MessageId& id, proto::CommandAck::AckType type, DoneCallback done);
+  void flush_acks();
   void request(proto::BaseCommand& cmd, std::uint64_t request_id, RequestCallback cb, const char* what);
   void reset_local_queue();
   void finish_close();
@@ -83,6 +84,11 @@ private:
   std::map<EntryKey, std::pair<std::int32_t, std::vector<std::int64_t>>> batches_;
   std::set<EntryKey> outstanding_;
   std::vector<std::pair<TimePoint, MessageId>> nacks_;
+  // Acks (without receipts) gathered until the posted flush_acks().
+  std::vector<MessageId> pending_acks_;
+  std::optional<MessageId> pending_cumulative_;
+  std::vector<DoneCallback> pending_ack_done_;
+  bool ack_flush_posted_ = false;
 };
 
 void subscribe_impl(Client::Impl& impl, ConsumerConfig config, Callback<std::shared_ptr<Consumer>> done);

@@ -58,6 +58,17 @@ def free_port6():
     return port
 
 
+def wait_until(pred, timeout, step=0.05):
+    """Polls pred() every `step` seconds until it is true or `timeout` seconds have passed;
+    returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
 def wait_port(port, timeout=START_TIMEOUT, proc=None, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

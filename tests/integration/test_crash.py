@@ -36,15 +36,6 @@ def mop_args(port, data_dir):
             "--brokerServicePort=0"]
 
 
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
 def reconnecting(client):
     """A PahoClient whose network thread reconnects quickly after the broker comes back."""
     client.c.reconnect_delay_set(min_delay=0.1, max_delay=0.5)
@@ -157,7 +148,7 @@ class CrashLoad(unittest.TestCase):
                 p.stop.set()
                 p.join(5)
             for p in pubs:
-                self.assertTrue(wait_until(p.all_acked, 30),
+                self.assertTrue(harness.wait_until(p.all_acked, 30),
                                 "QoS %d: %d of %d messages never acknowledged after the last restart"
                                 % (p.qos, sum(1 for _, i in p.sent if not published(i)), len(p.sent)))
             acked = {p.qos: p.acked() for p in pubs}
@@ -166,7 +157,7 @@ class CrashLoad(unittest.TestCase):
                 drain()
                 return all(set(acked[q]) <= set(received[q]) for q in (1, 2))
 
-            wait_until(complete, 30)
+            harness.wait_until(complete, 30)
             drain()
             for p in pubs:
                 p.client.disconnect()

@@ -222,47 +222,21 @@ def _pb_read_varint(data, pos):
             return value, pos
 
 
-class Conn:
-    """A crowd connection: a TCP socket with TCP_NODELAY (so writes leave as separate segments),
-    buffered reads with deadlines, and the two ways of leaving (FIN or RST)."""
+class Conn(rawmqtt.RawClient):
+    """A crowd connection: rawmqtt's client (TCP_NODELAY, so writes leave as separate segments;
+    buffered reads with deadlines) that counts the bytes it sends, reads Pulsar frames too, and
+    has the two ways of leaving (FIN or RST)."""
 
     def __init__(self, port, timeout=ANSWER_TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+        super().__init__(port, timeout=timeout)
         self.sent = 0
 
     def send(self, data):
-        self.sock.sendall(data)
+        super().send(data)
         self.sent += len(data)
 
-    def _fill(self, n, deadline):
-        while len(self.buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("timed out")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise rawmqtt.Closed("EOF")
-            self.buf += chunk
-
     def mqtt_packet(self, timeout=ANSWER_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        self._fill(2, deadline)
-        length, mult, i = 0, 1, 1
-        while True:
-            self._fill(i + 1, deadline)
-            b = self.buf[i]
-            length += (b & 0x7F) * mult
-            mult *= 128
-            i += 1
-            if not b & 0x80:
-                break
-        self._fill(i + length, deadline)
-        p = rawmqtt.Packet(self.buf[0] >> 4, self.buf[0] & 0x0F, self.buf[i:i + length])
-        self.buf = self.buf[i + length:]
-        return p
+        return self.read_packet(timeout)
 
     def pulsar_command(self, timeout=ANSWER_TIMEOUT):
         """The type of the next Pulsar frame's command (PINGs from the broker are answered and
@@ -925,15 +899,6 @@ class RssSampler(threading.Thread):
             self.max_kib = max(self.max_kib, read_rss_kib(self.pid) or 0)
 
 
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
 @unittest.skipUnless(harness.is_mop(), "the crowd plays against mop's MQTT and Pulsar ports")
 class HostileCrowd(unittest.TestCase):
     def test_crowd_cannot_crash_wedge_or_make_mop_lose_messages(self):
@@ -994,7 +959,7 @@ class HostileCrowd(unittest.TestCase):
         self.assertEqual(errors, [], "crowd threads failed")
 
         # The well-behaved pair: everything acknowledged arrives, in order, and nothing else breaks.
-        self.assertTrue(wait_until(pub.all_acked, 60),
+        self.assertTrue(harness.wait_until(pub.all_acked, 60),
                         "%d of %d good messages never acknowledged" % (len(pub.sent) - len(pub.acked()), len(pub.sent)))
         acked = pub.acked()
         received = []  # (seq, dup)
@@ -1011,7 +976,7 @@ class HostileCrowd(unittest.TestCase):
             drain()
             return {s for s, _ in received} >= set(acked)
 
-        arrived = wait_until(all_arrived, 60)
+        arrived = harness.wait_until(all_arrived, 60)
         missing = sorted(set(acked) - {s for s, _ in received})
         firsts, seen, bad_dups = [], set(), []
         for s, dup in received:

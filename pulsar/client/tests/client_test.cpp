@@ -18,6 +18,7 @@ namespace {
 using T = proto::BaseCommand;
 
 struct Sent {
+  bool has_checksum = false;
   proto::BaseCommand command;
   proto::MessageMetadata metadata;
   std::string payload;
@@ -34,6 +35,7 @@ public:
       if (!*r) break;
       Sent s;
       s.command = *(*r)->command;
+      s.has_checksum = (*r)->has_checksum;
       if ((*r)->metadata) {
         s.metadata = *(*r)->metadata;
         s.payload.assign(reinterpret_cast<const char*>((*r)->payload.data()), (*r)->payload.size());
@@ -50,14 +52,30 @@ public:
   bool closed = false;
 };
 
+// What the client owns: a handle to a FakeLink the transport keeps, so that a test can look at
+// a link after the client dropped it.
+class LinkHandle final : public Link {
+public:
+  explicit LinkHandle(FakeLink& l) : link_(l) {}
+  ~LinkHandle() override { link_.closed = true; }
+  void write(std::string bytes) override { link_.write(std::move(bytes)); }
+  void close() override { link_.close(); }
+
+private:
+  FakeLink& link_;
+};
+
 class FakeTransport final : public Transport {
 public:
   std::unique_ptr<Link> open(const std::string& host, std::uint16_t port, LinkHandler& handler) override {
-    auto link = std::make_unique<FakeLink>(host + ":" + std::to_string(port), handler);
-    links.push_back(link.get());
-    return link;
+    owned_.push_back(std::make_unique<FakeLink>(host + ":" + std::to_string(port), handler));
+    links.push_back(owned_.back().get());
+    return std::make_unique<LinkHandle>(*owned_.back());
   }
-  std::vector<FakeLink*> links;  // every link ever opened, in order (owned by the client)
+  std::vector<FakeLink*> links;  // every link ever opened, in order
+
+private:
+  std::vector<std::unique_ptr<FakeLink>> owned_;
 };
 
 class ClientTest : public ::testing::Test {
@@ -81,7 +99,7 @@ protected:
     for (char ch : bytes) l.handler->on_bytes({reinterpret_cast<const std::uint8_t*>(&ch), 1});
   }
   // Accepts the TCP connection and answers CONNECT with CONNECTED.
-  void handshake(FakeLink& l) {
+  void handshake(FakeLink& l, std::int32_t protocol_version = 20) {
     l.handler->on_connected("");
     ASSERT_FALSE(l.out.empty());
     ASSERT_EQ(l.out.front().command.type(), T::CONNECT);
@@ -89,7 +107,7 @@ protected:
     proto::BaseCommand c;
     c.set_type(T::CONNECTED);
     c.mutable_connected()->set_server_version("fake");
-    c.mutable_connected()->set_protocol_version(20);
+    c.mutable_connected()->set_protocol_version(protocol_version);
     feed(l, c, true);
     run();
   }
@@ -171,9 +189,9 @@ protected:
     return p;
   }
 
+  FakeTransport transport;  // first: tasks left in `exec` may still hold connections using it
   ManualExecutor exec;
   ManualClock clock;
-  FakeTransport transport;
   std::unique_ptr<Client> client;
 };
 
@@ -542,6 +560,86 @@ TEST_F(ClientTest, PartialBatchLeavesAfterTheDelay) {
   EXPECT_EQ(take(l, T::SEND).command.send().num_messages(), 1);
 }
 
+TEST_F(ClientTest, NoChecksumForBrokersBelowV6) {
+  make();
+  std::shared_ptr<Producer> p;
+  client->create_producer(ProducerConfig{.topic = "t"}, [&](auto r) { p = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l, 5);
+  answer_partitions(l, 0);
+  answer_lookup_here(l);
+  producer_success(l, take(l, T::PRODUCER));
+  ASSERT_TRUE(p);
+  p->send(OutgoingMessage{.payload = "x"}, [](auto) {});
+  EXPECT_FALSE(take(l, T::SEND).has_checksum);
+}
+
+TEST_F(ClientTest, ReceiptFromTheFutureDropsTheConnectionAndEverythingIsResent) {
+  make();
+  std::uint64_t pid = 0;
+  auto p = ready_producer({}, pid);
+  auto& l = *transport.links[0];
+  std::vector<int> ok;
+  for (int i = 0; i < 2; ++i) p->send(OutgoingMessage{.payload = "x"}, [&, i](auto r) { if (r.ok()) ok.push_back(i); });
+  run();
+  l.out.clear();
+  receipt(l, pid, 1, 9);  // sequence id 0 is still owed
+  EXPECT_TRUE(l.closed);
+  EXPECT_TRUE(ok.empty());
+  advance(Millis(200));
+  auto& l2 = *transport.links[1];
+  handshake(l2);
+  answer_lookup_here(l2);
+  producer_success(l2, take(l2, T::PRODUCER));
+  EXPECT_EQ(take(l2, T::SEND).command.send().sequence_id(), 0u);
+  EXPECT_EQ(take(l2, T::SEND).command.send().sequence_id(), 1u);
+  receipt(l2, pid, 0, 1);
+  receipt(l2, pid, 1, 2);
+  EXPECT_EQ(ok, (std::vector<int>{0, 1}));
+}
+
+TEST_F(ClientTest, WaitForExclusiveWaitsPastTheOperationTimeout) {
+  make(ClientConfig{.operation_timeout = Millis(1000)});
+  std::shared_ptr<Producer> p;
+  client->create_producer(ProducerConfig{.topic = "t", .access_mode = AccessMode::wait_for_exclusive},
+                          [&](auto r) { p = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 0);
+  answer_lookup_here(l);
+  auto q = take(l, T::PRODUCER);
+  EXPECT_EQ(q.command.producer().producer_access_mode(), proto::WaitForExclusive);
+  proto::BaseCommand c;
+  c.set_type(T::PRODUCER_SUCCESS);
+  c.mutable_producer_success()->set_request_id(q.command.producer().request_id());
+  c.mutable_producer_success()->set_producer_name("p-1");
+  c.mutable_producer_success()->set_producer_ready(false);
+  feed(l, c);
+  advance(Millis(5000));  // PINGs answered below keep the connection; the request waits
+  proto::BaseCommand pong;
+  pong.set_type(T::PONG);
+  pong.mutable_pong();
+  feed(l, pong);
+  advance(Millis(5000));
+  EXPECT_FALSE(p);
+  producer_success(l, q);
+  EXPECT_TRUE(p);
+}
+
+TEST_F(ClientTest, ConnectTimesOutWithoutConnected) {
+  make(ClientConfig{.connect_timeout = Millis(500)});
+  std::optional<Error> err;
+  client->lookup("t", [&](Result<std::string, Error> r) { err = r.error(); });
+  run();
+  transport.links[0]->handler->on_connected("");
+  advance(Millis(500));
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, make_error_code(ClientErrc::timeout));
+  EXPECT_TRUE(transport.links[0]->closed);
+}
+
 class ConsumerTest : public ClientTest {
 protected:
   std::shared_ptr<Consumer> ready_consumer(ConsumerConfig cfg) {
@@ -770,6 +868,99 @@ TEST_F(ConsumerTest, ReaderSkipsItsStartAndResumesAfterTheLastDelivered) {
   answer_lookup_here(l2);
   auto s2 = take(l2, T::SUBSCRIBE);
   EXPECT_EQ(s2.command.subscribe().start_message_id().entryid(), 2u);
+}
+
+TEST_F(ConsumerTest, ReaderFromEarliestKeepsEverything) {
+  make();
+  client->create_reader(ReaderConfig{.topic = "t", .start_message_id = kEarliest,
+                                     .listener = [this](Consumer&, const Message& m) { got.push_back(m); }},
+                        [](auto) {});
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 0);
+  answer_lookup_here(l);
+  auto s = take(l, T::SUBSCRIBE);
+  consumer_id = s.command.subscribe().consumer_id();
+  EXPECT_TRUE(is_earliest(from_proto(s.command.subscribe().start_message_id())));
+  success(l, s.command.subscribe().request_id());
+  message(l, 0, "first");
+  run();
+  ASSERT_EQ(got.size(), 1u);
+}
+
+TEST_F(ConsumerTest, SecondExclusiveConsumerGetsConsumerBusy) {
+  make();
+  std::optional<Error> err;
+  client->subscribe(ConsumerConfig{.topic = "t", .subscription = "s", .listener = [](Consumer&, const Message&) {}},
+                    [&](auto r) { err = r.error(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l);
+  answer_partitions(l, 0);
+  answer_lookup_here(l);
+  auto s = take(l, T::SUBSCRIBE);
+  proto::BaseCommand e;
+  e.set_type(T::ERROR);
+  e.mutable_error()->set_request_id(s.command.subscribe().request_id());
+  e.mutable_error()->set_error(proto::ConsumerBusy);
+  e.mutable_error()->set_message("Exclusive consumer is already connected");
+  feed(l, e);
+  run();
+  ASSERT_TRUE(err);
+  EXPECT_EQ(server_error_of(err->code), proto::ConsumerBusy);
+}
+
+TEST_F(ConsumerTest, AcksOfOneRoundLeaveAsOneCommand) {
+  make();
+  auto c = ready_consumer({});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  message(l, 0, "a");
+  message(l, 1, "b");
+  run();
+  ASSERT_EQ(got.size(), 2u);
+  c->acknowledge(got[0].id, [](auto) {});
+  c->acknowledge(got[1].id, [](auto) {});
+  auto ack = take(l, T::ACK);
+  EXPECT_EQ(ack.command.ack().message_id_size(), 2);
+  EXPECT_TRUE(l.out.empty());
+}
+
+TEST_F(ConsumerTest, AckSetAndStartSkipMessagesAndReturnTheirPermits) {
+  make();
+  auto c = ready_consumer(ConsumerConfig{.receiver_queue = 4});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  // A batch of 3 whose message 1 the broker knows as acknowledged.
+  proto::BaseCommand m;
+  m.set_type(T::MESSAGE);
+  m.mutable_message()->set_consumer_id(consumer_id);
+  m.mutable_message()->mutable_message_id()->set_ledgerid(3);
+  m.mutable_message()->mutable_message_id()->set_entryid(0);
+  auto set = ack_set_all_unacked(3);
+  ack_set_mark_acked(set, 1);
+  for (auto w : set) m.mutable_message()->add_ack_set(w);
+  std::string batch;
+  for (int i = 0; i < 3; ++i) {
+    proto::SingleMessageMetadata s;
+    const std::string payload = "b" + std::to_string(i);
+    append_batch_message(s, {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, batch);
+  }
+  proto::MessageMetadata meta;
+  meta.set_producer_name("p");
+  meta.set_sequence_id(0);
+  meta.set_publish_time(1);
+  meta.set_num_messages_in_batch(3);
+  std::string bytes;
+  encode_payload_command(m, meta, {reinterpret_cast<const std::uint8_t*>(batch.data()), batch.size()}, bytes);
+  l.handler->on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload, "b0");
+  EXPECT_EQ(got[1].payload, "b2");
+  // The skipped message counts at once: with the first one handed out, half the queue (2) is used.
+  EXPECT_EQ(take(l, T::FLOW).command.flow().messagepermits(), 2u);
 }
 
 TEST_F(ConsumerTest, GetLastMessageIdAndSeek) {

@@ -1,0 +1,417 @@
+"""mop's own Pulsar client library (pulsar/client/) against mop standalone AND a real Apache Pulsar
+standalone, driven through its test CLI (mop_pulsar_client_cli, see pulsar/client/tests/
+client_cli.cpp), with the official Python client (PyPI `pulsar-client`) as the judge where it helps.
+
+Run with the venv python of scripts/setup (.cache/venv/bin/python), MOP_BIN and MOP_CLIENT_CLI set.
+Apache Pulsar is started once per run with scripts/pulsar-standalone (PULSAR_URL/PULSAR_HTTP/
+PULSAR_DIR reuse one started by hand); mop with harness.py. Every case runs on both servers, with
+topics of its own. The fault cases restart the broker under load (mop: kill -9 and start again on
+the same ports and data; Apache Pulsar: stop and start on the same directory) and unload a topic
+(Apache Pulsar's admin API), then check that nothing acknowledged was lost, that each producer's
+order held, and that duplicates are only what at-least-once allows.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+import uuid
+
+import pulsar
+
+import harness
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PULSAR_SCRIPT = os.path.join(ROOT, "scripts", "pulsar-standalone")
+PARTITIONS = 3
+QUIET = pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn)
+RETENTION = ["defaultRetentionTimeInMinutes=60", "defaultRetentionSizeInMB=100"]
+
+
+def cli():
+    path = os.environ.get("MOP_CLIENT_CLI")
+    if not path or not os.access(path, os.X_OK):
+        raise RuntimeError("MOP_CLIENT_CLI is not set to the mop_pulsar_client_cli binary")
+    return path
+
+
+class Run:
+    """One CLI run in the background; its JSON lines are collected as they come."""
+
+    def __init__(self, *args):
+        self.args = [cli()] + [str(a) for a in args]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(json.loads(line))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_for(self, pred, timeout=60):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for l in self.lines:
+                    if pred(l):
+                        return l
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    raise AssertionError("no matching line from %s; got %s; stderr: %s"
+                                         % (self.args[1:], self.lines[-5:], self.stderr()))
+                self.cond.wait(min(left, 0.2))
+
+    def finish(self, timeout=120):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+        self._err = self.proc.stderr.read()
+        self.proc.stderr.close()
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+    def stderr(self):
+        if self.proc.poll() is None:
+            return "(running)"
+        if not hasattr(self, "_err"):
+            self._err = self.proc.stderr.read()
+        return self._err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def produce(url, topic, count, *opts):
+    r = Run("produce", url, topic, count, *opts)
+    rc = r.finish()
+    assert rc == 0, "produce exited %s: %s %s" % (rc, r.lines[-3:], r.stderr())
+    return {l["ack"]: l["id"] for l in r.lines if "ack" in l}
+
+
+def start_consumer(url, sub, count, *opts):
+    r = Run("consume", url, sub, count, *opts)
+    r.wait_for(lambda l: "ready" in l or "fatal" in l)
+    assert not any("fatal" in l for l in r.lines), r.lines
+    return r
+
+
+def received(run):
+    return [l for l in run.lines if "payload" in l]
+
+
+class MopServer:
+    name = "mop"
+
+    def __init__(self):
+        self.brokers = []
+
+    def _start(self, extra):
+        def args(port, data_dir):
+            return ["--mqttListeners=mqtt://127.0.0.1:%d" % port, "--dataDir=%s" % data_dir,
+                    "--advertisedAddress=127.0.0.1", "--brokerDeduplicationEnabled=true",
+                    "--logLevel=info"] + ["--" + kv for kv in RETENTION] + extra
+
+        broker = harness.Broker(mop_args=args).start()
+        self.brokers.append(broker)
+        return broker, "pulsar://127.0.0.1:%d" % broker.pulsar_port
+
+    def start(self):
+        self.broker, self.url = self._start([])
+        self.partitioned_url = None
+        return self
+
+    def partitioned_topic(self, name):
+        if self.partitioned_url is None:
+            _, self.partitioned_url = self._start(["--allowAutoTopicCreationType=partitioned",
+                                                   "--defaultNumPartitions=%d" % PARTITIONS])
+        return self.partitioned_url, name
+
+    def restart(self):
+        self.broker.restart()
+
+    def unload(self, topic):
+        return False  # mop has no unload
+
+    def stop(self):
+        for b in self.brokers:
+            try:
+                b.stop()
+            finally:
+                b.cleanup()
+        self.brokers = []
+
+
+class ApachePulsarServer:
+    name = "Apache Pulsar"
+
+    def __init__(self):
+        self.dir = None
+        self.owned = False
+
+    def _run(self):
+        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir, "brokerDeduplicationEnabled=true"] + RETENTION,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
+        lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
+        return lines["PULSAR_URL"], lines["PULSAR_HTTP"]
+
+    def start(self):
+        if os.environ.get("PULSAR_DIR"):
+            self.dir = os.environ["PULSAR_DIR"]
+        else:
+            self.dir = tempfile.mkdtemp(prefix="mop-client-pulsar-")
+            self.owned = True
+        t0 = time.monotonic()
+        self.url, self.http = self._run()
+        sys.stderr.write("Apache Pulsar standalone ready in %.1f s at %s\n" % (time.monotonic() - t0, self.url))
+        return self
+
+    def partitioned_topic(self, name):
+        path = name.replace("persistent://", "")
+        req = urllib.request.Request("%s/admin/v2/persistent/%s/partitions" % (self.http, path),
+                                     data=json.dumps(PARTITIONS).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status in (200, 204), r.status
+        return self.url, name
+
+    def restart(self):
+        subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
+        url, _ = self._run()
+        assert url == self.url, "Apache Pulsar came back on %s, not %s" % (url, self.url)
+
+    def unload(self, topic):
+        path = topic.replace("persistent://", "")
+        req = urllib.request.Request("%s/admin/v2/persistent/%s/unload" % (self.http, path), method="PUT")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status in (200, 204), r.status
+        return True
+
+    def stop(self):
+        if self.owned and self.dir:
+            subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
+            subprocess.run(["rm", "-rf", self.dir], check=False)
+        self.dir = None
+
+
+SERVERS = {"mop": MopServer(), "pulsar": ApachePulsarServer()}
+
+
+def setUpModule():
+    started = []
+    try:
+        for s in SERVERS.values():
+            s.start()
+            started.append(s)
+    except BaseException:
+        for s in started:
+            s.stop()
+        raise
+
+
+def tearDownModule():
+    for s in SERVERS.values():
+        s.stop()
+
+
+def new_topic(prefix):
+    return "persistent://public/default/%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+class Cases:
+    server = None
+
+    def setUp(self):
+        self.runs = []
+
+    def tearDown(self):
+        for r in self.runs:
+            r.kill()
+
+    def consumer(self, url, sub, count, *opts):
+        r = start_consumer(url, sub, count, *opts)
+        self.runs.append(r)
+        return r
+
+    def test_each_subscription_type_gets_everything(self):
+        for kind in ["exclusive", "shared", "failover", "key_shared"]:
+            with self.subTest(kind=kind):
+                topic = new_topic("sub-" + kind)
+                c = self.consumer(self.server.url, "s", 20, "--topic", topic, "--type", kind, "--timeout-s", 60)
+                acks = produce(self.server.url, topic, 20, "--keys", 3)
+                self.assertEqual(len(acks), 20)
+                self.assertEqual(c.finish(), 0)
+                got = [m["payload"] for m in received(c)]
+                # One consumer: every type delivers everything, in order.
+                self.assertEqual(got, ["m-%d" % i for i in range(20)])
+
+    def test_batches_with_each_compression_read_by_the_official_client(self):
+        official = pulsar.Client(self.server.url, operation_timeout_seconds=20, logger=QUIET)
+        try:
+            for comp in ["none", "lz4", "zlib", "zstd", "snappy"]:
+                with self.subTest(compression=comp):
+                    topic = new_topic("batch-" + comp)
+                    sub = official.subscribe(topic, "official", initial_position=pulsar.InitialPosition.Earliest)
+                    acks = produce(self.server.url, topic, 25, "--batch", 10, "--compression", comp)
+                    # Batch members share their entry and count up their index.
+                    self.assertEqual(acks[0][:2], acks[9][:2])
+                    self.assertEqual([acks[i][2] for i in range(10)], list(range(10)))
+                    got = []
+                    for _ in range(25):
+                        m = sub.receive(10000)
+                        got.append(m.data().decode())
+                        sub.acknowledge(m)
+                    self.assertEqual(got, ["m-%d" % i for i in range(25)])
+                    sub.close()
+        finally:
+            official.close()
+
+    def test_consumer_reads_batches_of_the_official_producer(self):
+        topic = new_topic("official-batch")
+        c = self.consumer(self.server.url, "s", 30, "--topic", topic, "--initial", "earliest")
+        official = pulsar.Client(self.server.url, operation_timeout_seconds=20, logger=QUIET)
+        try:
+            p = official.create_producer(topic, batching_enabled=True, batching_max_messages=10,
+                                         batching_max_publish_delay_ms=50,
+                                         compression_type=pulsar.CompressionType.LZ4)
+            for i in range(30):
+                p.send_async(("o-%d" % i).encode(), None, partition_key="k%d" % (i % 2))
+            p.flush()
+        finally:
+            official.close()
+        self.assertEqual(c.finish(), 0)
+        msgs = received(c)
+        self.assertEqual([m["payload"] for m in msgs], ["o-%d" % i for i in range(30)])
+        self.assertEqual(msgs[3]["key"], "k1")
+
+    def test_partitioned_topic(self):
+        url, topic = self.server.partitioned_topic(new_topic("parts"))
+        c = self.consumer(url, "s", 30, "--topic", topic, "--type", "shared")
+        self.assertEqual(len(c.lines[0]["topics"]), PARTITIONS)
+        acks = produce(url, topic, 30, "--keys", 5)
+        self.assertEqual(sorted({a[3] for a in acks.values()}), list(range(PARTITIONS)))
+        self.assertEqual(c.finish(), 0)
+        msgs = received(c)
+        self.assertEqual(sorted(m["payload"] for m in msgs), sorted("m-%d" % i for i in range(30)))
+        # One key, one partition, in order.
+        by_key = {}
+        for m in msgs:
+            by_key.setdefault(m["key"], []).append(int(m["payload"].split("-")[1]))
+        for key, seq in by_key.items():
+            self.assertEqual(seq, sorted(seq), key)
+            self.assertEqual(len({m["id"][3] for m in msgs if m["key"] == key}), 1)
+
+    def test_pattern_picks_up_a_new_topic(self):
+        stem = "pat-%s" % uuid.uuid4().hex[:8]
+        first = "persistent://public/default/%s-a" % stem
+        produce(self.server.url, first, 1, "--prefix", "a")
+        c = self.consumer(self.server.url, "s", 2, "--pattern", "persistent://public/default/%s-.*" % stem,
+                          "--initial", "earliest", "--poll-ms", 300, "--timeout-s", 60)
+        self.assertEqual(c.lines[0]["topics"], [first])
+        produce(self.server.url, "persistent://public/default/%s-b" % stem, 1, "--prefix", "b")
+        self.assertEqual(c.finish(), 0)
+        self.assertEqual(sorted(m["payload"] for m in received(c)), ["a-0", "b-0"])
+
+    def test_readers_and_last_message_id(self):
+        topic = new_topic("reader")
+        acks = produce(self.server.url, topic, 10)
+        whole = self.consumer(self.server.url, "r1", 10, "--topic", topic, "--reader", "earliest", "--ack", "none")
+        self.assertEqual(whole.finish(), 0)
+        self.assertEqual([m["payload"] for m in received(whole)], ["m-%d" % i for i in range(10)])
+        start = acks[4]
+        after = self.consumer(self.server.url, "r2", 5, "--topic", topic, "--reader", "%d:%d" % (start[0], start[1]),
+                              "--ack", "none")
+        self.assertEqual(after.finish(), 0)
+        self.assertEqual([m["payload"] for m in received(after)], ["m-%d" % i for i in range(5, 10)])
+        last = Run("last-id", self.server.url, topic)
+        self.assertEqual(last.finish(), 0)
+        self.assertEqual(last.lines[-1]["id"][:2], acks[9][:2])
+
+    def test_negative_ack_redelivers(self):
+        topic = new_topic("nack")
+        c = self.consumer(self.server.url, "s", 5, "--topic", topic, "--type", "shared", "--nack-first")
+        produce(self.server.url, topic, 5)
+        self.assertEqual(c.finish(), 0)
+        msgs = received(c)
+        self.assertEqual(sorted(m["payload"] for m in msgs), ["m-%d" % i for i in range(5)])
+        self.assertTrue(all(m["redelivery"] >= 1 for m in msgs), msgs)
+
+    def check_no_loss(self, topic, acked, count):
+        """Reads the topic from the start: every acknowledged message is there, each producer's
+        order holds (first occurrences in order), duplicates are only of messages the producer sent
+        again (counted, reported)."""
+        reader = self.consumer(self.server.url, "check", 0, "--topic", topic, "--reader", "earliest",
+                               "--ack", "none", "--idle-ms", 3000, "--timeout-s", 60)
+        reader.finish()
+        seen = [int(m["payload"].split("-")[1]) for m in received(reader)]
+        firsts = []
+        dup = 0
+        have = set()
+        for i in seen:
+            if i in have:
+                dup += 1
+            else:
+                have.add(i)
+                firsts.append(i)
+        missing = sorted(set(acked) - have)
+        self.assertEqual(missing, [], "acknowledged messages lost")
+        self.assertEqual(firsts, sorted(firsts), "order per producer broken")
+        sys.stderr.write("%s: %d acknowledged of %d, %d stored, %d duplicates\n"
+                         % (self.server.name, len(acked), count, len(have), dup))
+
+    def test_broker_restart_under_load(self):
+        topic = new_topic("restart")
+        count = 400
+        p = Run("produce", self.server.url, topic, count, "--interval-ms", 10, "--name", "restarter",
+                "--timeout-s", 240)
+        self.runs.append(p)
+        p.wait_for(lambda l: l.get("ack") == 50)
+        self.server.restart()
+        self.assertEqual(p.finish(240), 0, p.lines[-3:])
+        acked = [l["ack"] for l in p.lines if "ack" in l]
+        self.assertEqual(sorted(acked), list(range(count)))
+        self.assertEqual(acked, sorted(acked), "receipts out of order")
+        self.check_no_loss(topic, acked, count)
+
+    def test_topic_unload_under_load(self):
+        topic = new_topic("unload")
+        count = 300
+        p = Run("produce", self.server.url, topic, count, "--interval-ms", 10, "--timeout-s", 120)
+        self.runs.append(p)
+        p.wait_for(lambda l: l.get("ack") == 50)
+        if not self.server.unload(topic):
+            p.kill()
+            self.skipTest("%s has no topic unload" % self.server.name)
+        self.assertEqual(p.finish(120), 0, p.lines[-3:])
+        acked = [l["ack"] for l in p.lines if "ack" in l]
+        self.assertEqual(acked, list(range(count)))
+        self.check_no_loss(topic, acked, count)
+
+
+class OnMop(Cases, unittest.TestCase):
+    server = SERVERS["mop"]
+
+
+class OnApachePulsar(Cases, unittest.TestCase):
+    server = SERVERS["pulsar"]
+
+
+if __name__ == "__main__":
+    unittest.main()
