@@ -116,6 +116,8 @@ int run_proxy(const Config& config) {
 
   auto options = router_options(config);
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
+  // A persistent session left on another proxy resumes here from its stored record.
+  options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
   mqtt::SessionRouter router(service, clock, std::move(options));
   router_ptr = &router;
   net::ReadGate read_gate;

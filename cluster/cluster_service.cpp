@@ -106,6 +106,7 @@ struct ClusterService::Binding {
   service::SubscriptionOptions options;
   std::shared_ptr<pc::Consumer> consumer;
   bool closing = false;
+  bool connecting = false;  // a SUBSCRIBE is on its way
   // Acks and seeks asked for before the consumer exists, run once it does.
   std::vector<std::function<void(pc::Consumer&)>> waiting;
 };
@@ -245,9 +246,11 @@ void ClusterService::flow(ReceiverId receiver, std::uint32_t permits) {
   it->second->permits += permits;
   if (it->second->paused) {
     it->second->paused = false;
-    for (auto& [key, b] : bindings_) {
-      if (std::get<2>(key) == receiver && b->consumer) b->consumer->resume();
+    std::vector<BindingKey> keys;
+    for (const auto& [key, b] : bindings_) {
+      if (std::get<2>(key) == receiver) keys.push_back(key);
     }
+    for (const auto& key : keys) connect_binding(key);
   }
   schedule_drain(receiver);
 }
@@ -256,10 +259,18 @@ void ClusterService::pause(ReceiverId receiver) {
   auto it = receivers_.find(receiver);
   if (it == receivers_.end()) return;
   it->second->permits = 0;
-  // An offline session's messages stay in Pulsar, not in this proxy: its consumers stop asking.
+  // An offline session's messages stay in Pulsar, not in this proxy: its consumers are closed
+  // (what they held unacknowledged goes back to the subscriptions, in order, for whichever
+  // proxy the client comes back to) and opened again by the next flow().
   it->second->paused = true;
+  auto& q = it->second->queue;
+  q.clear();
   for (auto& [key, b] : bindings_) {
-    if (std::get<2>(key) == receiver && b->consumer) b->consumer->pause();
+    if (std::get<2>(key) != receiver || !b->consumer) continue;
+    auto consumer = std::move(b->consumer);
+    b->consumer = nullptr;
+    b->waiting.clear();
+    consumer->close([consumer](auto) {});
   }
 }
 
@@ -313,22 +324,14 @@ ClusterService::Binding* ClusterService::any_binding(const std::string& topic, c
   return it->second.get();
 }
 
-std::error_code ClusterService::subscribe(const TopicName& topic, const std::string& subscription,
-                                          const service::SubscriptionOptions& opts, ReceiverId receiver) {
-  if (receivers_.find(receiver) == receivers_.end()) return std::make_error_code(std::errc::invalid_argument);
-  const BindingKey key{topic.str(), subscription, receiver};
-  if (bindings_.contains(key)) return {};
-  known_topics_.insert(topic.str());
-  auto b = std::make_unique<Binding>();
-  b->topic = topic;
-  b->subscription = subscription;
-  b->receiver = receiver;
-  b->options = opts;
-  bindings_.emplace(key, std::move(b));
-
+void ClusterService::connect_binding(const BindingKey& key) {
+  auto found = bindings_.find(key);
+  if (found == bindings_.end() || found->second->consumer || found->second->connecting) return;
+  found->second->connecting = true;
+  const service::SubscriptionOptions opts = found->second->options;
   pc::ConsumerConfig cc;
-  cc.topic = topic.str();
-  cc.subscription = subscription;
+  cc.topic = std::get<0>(key);
+  cc.subscription = std::get<1>(key);
   switch (opts.type) {
     case service::SubscriptionType::exclusive:
       cc.type = pulsar::proto::CommandSubscribe::Exclusive;
@@ -377,11 +380,33 @@ std::error_code ClusterService::subscribe(const TopicName& topic, const std::str
       consumer->close([](auto) {});
       return;
     }
+    bit->second->connecting = false;
+    if (auto rit = receivers_.find(std::get<2>(key)); rit != receivers_.end() && rit->second->paused) {
+      // Went offline while subscribing: no consumer while offline.
+      consumer->close([consumer](auto) {});
+      return;
+    }
     bit->second->consumer = consumer;
-    if (auto rit = receivers_.find(std::get<2>(key)); rit != receivers_.end() && rit->second->paused) consumer->pause();
     auto waiting = std::move(bit->second->waiting);
     for (auto& w : waiting) w(*consumer);
   });
+}
+
+std::error_code ClusterService::subscribe(const TopicName& topic, const std::string& subscription,
+                                          const service::SubscriptionOptions& opts, ReceiverId receiver) {
+  if (receivers_.find(receiver) == receivers_.end()) return std::make_error_code(std::errc::invalid_argument);
+  const BindingKey key{topic.str(), subscription, receiver};
+  if (bindings_.contains(key)) return {};
+  known_topics_.insert(topic.str());
+  auto b = std::make_unique<Binding>();
+  b->topic = topic;
+  b->subscription = subscription;
+  b->receiver = receiver;
+  b->options = opts;
+  bindings_.emplace(key, std::move(b));
+
+  // An offline receiver gets its consumers when it is given permits again (flow()).
+  if (!receivers_.at(receiver)->paused) connect_binding(key);
   return {};
 }
 

@@ -130,6 +130,8 @@ private:
 
   void send(const std::string& topic, pulsar::client::OutgoingMessage message, std::size_t bytes,
             std::function<void(Result<pulsar::client::MessageId, Error>)> done);
+  // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
+  void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);
   void drain(service::ReceiverId id);
   Binding* find_binding(const std::string& topic, const std::string& subscription, service::ReceiverId receiver);

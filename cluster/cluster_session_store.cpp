@@ -79,6 +79,12 @@ std::vector<service::SessionRecord> ClusterSessionStore::sessions() const {
   return out;
 }
 
+std::optional<service::SessionRecord> ClusterSessionStore::find_session(const std::string& client_id) const {
+  auto it = sessions_.rows().find(client_id);
+  if (it == sessions_.rows().end()) return std::nullopt;
+  return decode_session(it->second);
+}
+
 std::vector<service::WillRecord> ClusterSessionStore::wills() const {
   std::vector<service::WillRecord> out;
   for (const auto& [key, value] : wills_.rows()) {

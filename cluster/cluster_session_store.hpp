@@ -34,6 +34,8 @@ public:
   void get_will(const std::string& client_id,
                 std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override;
 
+  // The client's session record as the table holds it now (std::nullopt: none, or undecodable).
+  std::optional<service::SessionRecord> find_session(const std::string& client_id) const;
   // What the tables hold now (decodable records only).
   std::vector<service::SessionRecord> sessions() const;
   std::vector<service::WillRecord> wills() const;

@@ -113,6 +113,20 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
     end_session(it->second);  // [MQTT-3.1.2-6]
     it = sessions_.end();
   }
+  if (it == sessions_.end() && !c.clean_session && options_.find_session) {
+    // Stored by another server sharing the state: resumed here unless it expired meanwhile.
+    if (auto record = options_.find_session(id)) {
+      const std::uint64_t wall = clock_.wall_ms();
+      const std::uint32_t e = record->expiry_interval_s;
+      const bool expired = record->disconnected_at_ms != 0 && e != Session::kNeverExpires &&
+                           record->disconnected_at_ms + std::uint64_t{e} * 1000 <= wall;
+      if (!expired && e != 0) {
+        restore_session(*record, wall);
+        logger()->info("client {}: session resumed from the shared store", id);
+        it = sessions_.find(id);
+      }
+    }
+  }
   bool present = false;
   std::shared_ptr<SessionEntry> entry;
   if (it != sessions_.end()) {

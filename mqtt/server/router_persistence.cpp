@@ -93,6 +93,29 @@ void SessionRouter::restore() {
   if (records.empty() && wills.empty()) return;
   std::size_t expired = 0;
   for (auto& r : records) {
+    auto entry = restore_session(r, wall);
+    const std::uint32_t expiry = r.expiry_interval_s;
+    if (expiry == 0) {  // ended with its connection: not kept
+      ++expired;
+      expiries_[r.client_id] = now;
+    } else if (expiry != Session::kNeverExpires) {
+      // Expiry counts from the disconnection, across the restart; tick() below ends those
+      // whose time ran out while the broker was down.
+      const std::uint64_t end_ms = entry->disconnected_at_ms + std::uint64_t{expiry} * 1000;
+      if (end_ms <= wall) ++expired;
+      expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
+    }
+    if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
+    if (!entry->completed_qos2.empty()) retire(entry, entry->completed_qos2.size());
+  }
+  restore_wills(wills, now, wall);
+  logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
+                 records.size(), expired, wills.size());
+  tick();  // wills due and sessions expired while the broker was down
+}
+
+std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::SessionRecord& r, std::uint64_t wall) {
+  {
     auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
     session->set_expiry_interval(r.expiry_interval_s);
     auto entry = std::make_shared<SessionEntry>(*this, session);
@@ -143,20 +166,11 @@ void SessionRouter::restore() {
                       "or completed (packet id:ledger:entry) [{}]",
                       r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
     }
-    const std::uint32_t expiry = r.expiry_interval_s;
-    if (expiry == 0) {  // ended with its connection: not kept
-      ++expired;
-      expiries_[r.client_id] = now;
-    } else if (expiry != Session::kNeverExpires) {
-      // Expiry counts from the disconnection, across the restart; tick() below ends those
-      // whose time ran out while the broker was down.
-      const std::uint64_t end_ms = entry->disconnected_at_ms + std::uint64_t{expiry} * 1000;
-      if (end_ms <= wall) ++expired;
-      expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
-    }
-    if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
-    if (!entry->completed_qos2.empty()) retire(entry, entry->completed_qos2.size());
+    return entry;
   }
+}
+
+void SessionRouter::restore_wills(std::vector<service::WillRecord>& wills, TimePoint now, std::uint64_t wall) {
   for (auto& w : wills) {
     auto topic = TopicName::parse(w.topic);
     auto local = topic ? service::url_decode(topic->local()) : std::nullopt;
@@ -192,9 +206,6 @@ void SessionRouter::restore() {
     }
     pending_wills_.insert_or_assign(w.client_id, PendingWill{due, std::move(will)});
   }
-  logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
-                 records.size(), expired, wills.size());
-  tick();  // wills due and sessions expired while the broker was down
 }
 
 }  // namespace mop::mqtt

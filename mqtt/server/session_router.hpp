@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <set>
@@ -64,6 +65,10 @@ struct RouterOptions {
   // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.
   // `mop proxy` announces the connection to the other proxies, which release() the client.
   std::function<void(const std::string& client_id)> on_admitted;
+  // Asked on a CONNECT without clean start when this server holds no session of the client id:
+  // the session record stored elsewhere (`mop proxy`: written by another proxy), resumed here as
+  // a restart resumes it. Empty, or std::nullopt: a new session.
+  std::function<std::optional<service::SessionRecord>(const std::string& client_id)> find_session;
 };
 
 class SessionRouter final : public service::TopicListener {
@@ -172,6 +177,10 @@ private:
   void forget_will(const std::string& client_id);
   // router_persistence.cpp (see the README)
   void restore();
+  // One stored session back as an offline entry (filters bound, receiver paused, QoS 2 state);
+  // the caller sets its expiry. restore() and admit() (RouterOptions::find_session) use it.
+  std::shared_ptr<SessionEntry> restore_session(const service::SessionRecord& r, std::uint64_t wall);
+  void restore_wills(std::vector<service::WillRecord>& wills, TimePoint now, std::uint64_t wall);
   // Writes the session's record as it is now (or deletes it when the session no longer outlives
   // its connection). `done` (may be empty) runs once the write is durable.
   void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});

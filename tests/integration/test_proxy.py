@@ -180,8 +180,11 @@ class ProxyCases:
         sent = ["m%02d" % i for i in range(20)]
         for m in sent:
             pub.publish(topic, m, qos=1)  # blocks until PUBACK, which follows Pulsar's receipt
-        back = self.client(self.c, dev, clean=False)
-        back.subscribe([(topic, 1)])
+        back = PahoClient(self.c.port, client_id=dev, clean_session=False)
+        rc, present = back.connect()
+        self.addCleanup(self._close, back)
+        # The session resumes from the record proxy A stored: present, subscribed, no SUBSCRIBE.
+        self.assertEqual((rc, present), (0, 1))
         got = [m.payload.decode() for m in back.collect(len(sent), timeout=WAIT)]
         self.assertEqual(got, sent)
         self.assertEqual(back.drain(1.0), [])

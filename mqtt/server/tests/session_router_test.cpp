@@ -227,6 +227,48 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   exec.run_all();
 }
 
+// mop proxy: a client whose session another proxy stored comes back here; the session resumes
+// from the record (session present, its subscriptions without a new SUBSCRIBE).
+TEST_F(SessionRouterTest, SessionFoundInTheSharedStoreIsResumed) {
+  service::SessionRecord stored;
+  stored.client_id = "roamer";
+  stored.protocol_version = 4;
+  stored.expiry_interval_s = Session::kNeverExpires;
+  stored.disconnected_at_ms = clock.wall_ms();
+  stored.subscriptions = {{"alerts", 1, 0, 0}};
+  RouterOptions o = options;
+  std::vector<std::string> asked;
+  o.find_session = [&](const std::string& id) -> std::optional<service::SessionRecord> {
+    asked.push_back(id);
+    if (id == "roamer") return stored;
+    return std::nullopt;
+  };
+  SessionRouter proxy_router{service, clock, o};
+  auto roamer = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_TRUE(roamer->connect("roamer", false).session_present);
+  auto p = std::make_unique<TestClient>(proxy_router, exec);
+  p->connect("pub");  // clean start: the store is not asked
+  p->send(pub("alerts", "hello", 1, 1));
+  p->received();
+  auto got = roamer->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "hello");
+  // Unknown, or expired meanwhile: a new session.
+  auto stranger = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_FALSE(stranger->connect("stranger", false).session_present);
+  stored.client_id = "late";
+  stored.expiry_interval_s = 10;
+  stored.disconnected_at_ms = clock.wall_ms() - 11'000;
+  o.find_session = [&](const std::string&) -> std::optional<service::SessionRecord> { return stored; };
+  SessionRouter other{service, clock, o};
+  auto late = std::make_unique<TestClient>(other, exec);
+  EXPECT_FALSE(late->connect("late", false).session_present);
+  EXPECT_EQ(asked, (std::vector<std::string>{"roamer", "stranger"}));
+  proxy_router.shutdown();
+  other.shutdown();
+  exec.run_all();
+}
+
 // Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The router
 // admitted the CONNECT and then, still inside admit(), the next packet closed the connection and
 // ended its session: the router went on with a session that was gone (SIGSEGV).
