@@ -196,9 +196,10 @@ class ProxyCases:
         # (correctly), so the taken-over one waits longer than this test.
         first.c.reconnect_delay_set(min_delay=60, max_delay=120)
         second = self.client(self.b, cid)
-        self.assertTrue(first.disconnected.wait(WAIT), "the older connection on proxy A stayed open")
+        logs = lambda: "\n--- proxy A:\n%s\n--- proxy B:\n%s" % (self.a.log_text()[-3000:], self.b.log_text()[-3000:])
+        self.assertTrue(first.disconnected.wait(WAIT), "the older connection on proxy A stayed open" + logs())
         # never the other way round: the newer one stays
-        self.assertFalse(second.disconnected.wait(1.5), "the newer connection on proxy B was closed")
+        self.assertFalse(second.disconnected.wait(1.5), "the newer connection on proxy B was closed" + logs())
         topic = "twin/" + uid()
         second.subscribe([(topic, 1)])
         self.client(self.c).publish(topic, "still here", qos=1)
