@@ -67,9 +67,8 @@ void StateTable::open_producer(std::function<void(Result<void, Error>)> done) {
       logger()->debug("{}: marker at {}:{}:{}; reading up to it", topic_, target_->ledger, target_->entry,
                       target_->batch_index);
       caught_up_ = done;
-      // A reader: a non-durable subscription from the earliest message (read_compacted where the
-      // namespace compacts). Subscribed as a consumer at Earliest rather than created with
-      // create_reader(kEarliest), which the client of this version reads from nothing.
+      // A reader: a non-durable Exclusive subscription from the earliest message (read_compacted
+      // where the namespace compacts), named after this table instance.
       pc::ConsumerConfig rc;
       rc.topic = topic_;
       rc.subscription = "mop-table-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) % 1'000'000'007) + "-" +
