@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 CONF        ?= conf/standalone.conf
 ARGS        ?=
 
-.PHONY: setup build run test test-unit test-asan fuzz bench bench-compare clean
+.PHONY: setup build run test test-unit test-asan fuzz bench bench-compare deb clean
 
 setup:
 	./scripts/setup
@@ -17,6 +17,10 @@ $(BUILD)/build.ninja:
 
 build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The Debian package (packaging/): $(BUILD)/mop_<version>_<arch>.deb
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 run: setup build
 	./$(BUILD)/mop standalone -c $(CONF) $(ARGS)

@@ -248,6 +248,21 @@ KeySpec string_key(std::string name, std::string Config::*field, std::string exp
   return k;
 }
 
+// A comma-separated list of names, kept as written (trimmed, empty entries dropped).
+KeySpec list_key(std::string name, std::vector<std::string> Config::*field, std::string expected,
+                 std::string description) {
+  KeySpec k;
+  k.doc = {std::move(name), join(defaults().*field, ","), std::move(expected), std::move(description)};
+  k.set = [field](Config& c, std::string_view v) -> Result<void, std::string> {
+    (c.*field).clear();
+    for (auto item : split_list(v)) (c.*field).emplace_back(item);
+    return {};
+  };
+  k.set_empty = [field](Config& c) { (c.*field).clear(); };
+  k.get = [field](const Config& c) { return join(c.*field, ","); };
+  return k;
+}
+
 std::string listeners_to_string(const std::vector<Listener>& ls) {
   std::vector<std::string> parts;
   for (const auto& l : ls) parts.push_back(l.to_string());
@@ -528,6 +543,11 @@ std::vector<KeySpec> make_key_specs() {
       "msgRateIn, msgRateOut in the admin stats) are computed, in seconds, as in Pulsar: each rate "
       "is the average over the last full interval."));
   keys.push_back(int_key(
+      "sysInterval", &Config::sysInterval, 0, 86400,
+      "Seconds between updates of the MQTT $SYS/broker/... topics (Mosquitto's sys_interval: "
+      "clients, publishes, load averages, uptime, version; retained, QoS 0, not matched by # or +); "
+      "0 = no $SYS topics."));
+  keys.push_back(int_key(
       "backlogQuotaDefaultLimitBytes", &Config::backlogQuotaDefaultLimitBytes, -1,
       std::numeric_limits<std::int64_t>::max(),
       "Backlog quota per topic, in bytes of payload from the slowest subscription's oldest "
@@ -586,8 +606,87 @@ std::vector<KeySpec> make_key_specs() {
                           "when mqttListeners is not set or empty; not used by mop standalone."));
   keys.push_back(bool_key(
       "mqttAuthenticationEnabled", &Config::mqttAuthenticationEnabled,
-      "Require MQTT clients to authenticate (MoP: methods basic and token). Not supported yet: "
-      "true is refused at start-up rather than running without the authentication asked for."));
+      "Require MQTT clients to authenticate with one of mqttAuthenticationMethods, as in MoP. A bad "
+      "user name or password gets CONNACK 0x86 (MQTT 3.1.1: return code 4), a client without "
+      "credentials 0x87 (code 5) unless anonymousUserRole is set. `mop proxy` does not support it yet "
+      "and refuses true at start-up rather than running without the authentication asked for."));
+  keys.push_back(list_key(
+      "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token",
+      "MQTT authentication methods, tried in the order written, as in MoP. basic: the CONNECT's user "
+      "name and password against basicAuthConf; token: the CONNECT's password is a JWT (the user name "
+      "is ignored). MQTT 5 clients may also use enhanced authentication with method token."));
+  keys.push_back(bool_key(
+      "authenticationEnabled", &Config::authenticationEnabled,
+      "Require Pulsar clients (brokerServicePort) to authenticate with one of "
+      "authenticationProviders, as in Pulsar; refused clients get ERROR AuthenticationError."));
+  keys.push_back(list_key(
+      "authenticationProviders", &Config::authenticationProviders,
+      "comma-separated provider class names (or basic, token)",
+      "Pulsar's authentication providers for the Pulsar port: "
+      "org.apache.pulsar.broker.authentication.AuthenticationProviderToken (token) and "
+      "org.apache.pulsar.broker.authentication.AuthenticationProviderBasic (basic); others are "
+      "refused at start-up."));
+  keys.push_back(string_key(
+      "anonymousUserRole", &Config::anonymousUserRole, "a role name",
+      "Role given to a client that presents no credentials while authentication is on (Pulsar's "
+      "key); empty refuses such clients. A client with wrong credentials is refused either way.",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(string_key(
+      "basicAuthConf", &Config::basicAuthConf, "a file (path, file:///path, data:...;base64,...) or its content in base64",
+      "Users of the basic method, as Pulsar's AuthenticationProviderBasic reads them: one user:hash "
+      "per line, hashes from `htpasswd -m` / `openssl passwd -apr1` ($apr1$) or crypt(3).",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(string_key(
+      "tokenSecretKey", &Config::tokenSecretKey, "data:;base64,..., file:///path, a path or base64",
+      "HMAC secret of the token method (tokens signed HS256/HS384/HS512), as made by `mop token "
+      "create-secret-key` or `pulsar tokens create-secret-key`. Pulsar's key.",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(string_key(
+      "tokenPublicKey", &Config::tokenPublicKey, "data:;base64,..., file:///path, a path or base64",
+      "Public key (DER as `pulsar tokens create-key-pair` writes it, or PEM) of the token method; "
+      "tokens must be signed with tokenPublicAlg. Used when tokenSecretKey is empty. Pulsar's key.",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(string_key(
+      "tokenPublicAlg", &Config::tokenPublicAlg, "RS256, RS384, RS512, ES256, ES384 or ES512",
+      "The one algorithm tokens checked with tokenPublicKey may be signed with. Pulsar's key.",
+      [](std::string_view v) -> Result<void, std::string> {
+        for (const char* a : {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+          if (v == a) return {};
+        return "is not RS256, RS384, RS512, ES256, ES384 or ES512";
+      }));
+  keys.push_back(string_key(
+      "tokenAuthClaim", &Config::tokenAuthClaim, "a claim name",
+      "The token claim that holds the role. Pulsar's key.",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(string_key(
+      "tokenAudienceClaim", &Config::tokenAudienceClaim, "a claim name (empty = aud)",
+      "The token claim that must name tokenAudience. Pulsar's key.",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(string_key(
+      "tokenAudience", &Config::tokenAudience, "a string",
+      "When set, tokens are accepted only if their audience claim is (or lists) this value. Pulsar's key.",
+      [](std::string_view) -> Result<void, std::string> { return {}; }));
+  keys.push_back(int_key(
+      "authenticationRefreshCheckSeconds", &Config::authenticationRefreshCheckSeconds, 1, 86400,
+      "How often a Pulsar connection's token is checked for expiry, as in Pulsar: an expired one "
+      "gets AUTH_CHALLENGE and must answer with a valid token before the next check, or is closed."));
+  keys.push_back(bool_key(
+      "authorizationEnabled", &Config::authorizationEnabled,
+      "Check Pulsar clients' PRODUCER and SUBSCRIBE against the roles' grants (produce / consume on "
+      "a namespace or a topic, managed through /admin/v2/.../permissions/{role}), as in Pulsar; "
+      "refused with AuthorizationError. Needs authenticationEnabled. Grants are stored in dataDir."));
+  keys.push_back(bool_key(
+      "mqttAuthorizationEnabled", &Config::mqttAuthorizationEnabled,
+      "Check MQTT PUBLISH (produce) and SUBSCRIBE (consume) against the same grants, as in MoP: "
+      "MQTT 5 gets PUBACK / SUBACK 0x87, MQTT 3.1.1 SUBACK 0x80 and, for a publish, a closed "
+      "connection. Needs mqttAuthenticationEnabled."));
+  keys.push_back(list_key(
+      "superUserRoles", &Config::superUserRoles, "comma-separated role names",
+      "Roles that may do everything, including managing grants over HTTP. Pulsar's key."));
+  keys.push_back(bool_key(
+      "authorizationAllowWildcardsMatching", &Config::authorizationAllowWildcardsMatching,
+      "MQTT: a wildcard filter is accepted without a namespace consume grant, and subscribes only to "
+      "the matching topics the role may consume (otherwise it needs the namespace grant)."));
   // What only the broker with its own store reads: its Pulsar and HTTP listeners, storage and
   // the topic policies it applies itself (a Pulsar cluster has its own).
   for (const char* name :
@@ -595,7 +694,14 @@ std::vector<KeySpec> make_key_specs() {
         "allowAutoTopicCreationType", "defaultNumPartitions", "brokerDeduplicationEnabled", "maxMessageSize",
         "keepAliveIntervalSeconds", "dataDir", "journalSyncData", "defaultRetentionTimeInMinutes",
         "defaultRetentionSizeInMB", "ttlDurationDefaultInSeconds", "statsUpdateFrequencyInSecs",
-        "backlogQuotaDefaultLimitBytes", "backlogQuotaDefaultRetentionPolicy", "mqttProxyEnabled"}) {
+        "backlogQuotaDefaultLimitBytes", "backlogQuotaDefaultRetentionPolicy", "mqttProxyEnabled",
+        // Authentication, authorization and $SYS are wired in standalone only (the proxy
+        // refuses mqttAuthenticationEnabled=true, see validate_proxy).
+        "mqttAuthenticationMethods", "authenticationEnabled", "authenticationProviders", "anonymousUserRole",
+        "basicAuthConf", "tokenSecretKey", "tokenPublicKey", "tokenPublicAlg", "tokenAuthClaim",
+        "tokenAudienceClaim", "tokenAudience", "authenticationRefreshCheckSeconds", "authorizationEnabled",
+        "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
+        "sysInterval"}) {
     for (auto& k : keys) {
       if (k.doc.name == name) k.modes = kStandalone;
     }
@@ -625,8 +731,7 @@ const std::vector<std::string> kCompatKeys = {
     "zookeeperServers",          "metadataStoreUrl",
     "configurationStoreServers", "brokerServicePortTls",
     "webServicePortTls",         "bindAddress",
-    "advertisedListeners",       "mqttAuthenticationMethods",
-    "mqttAuthorizationEnabled",
+    "advertisedListeners",
 };
 const std::vector<std::string> kCompatPrefixes = {"managedLedger", "bookkeeper", "dlog", "tls"};
 
@@ -975,9 +1080,41 @@ Config::Problems Config::validate() const {
                                 std::to_string(webServicePort));
   }
   if (mqttAuthenticationEnabled) {
-    error("mqttAuthenticationEnabled",
-          from("mqttAuthenticationEnabled") +
-              ": mqttAuthenticationEnabled=true is not supported yet; set it to false");
+    if (mqttAuthenticationMethods.empty())
+      error("mqttAuthenticationMethods", from("mqttAuthenticationEnabled") +
+                                             ": mqttAuthenticationEnabled=true needs mqttAuthenticationMethods "
+                                             "(basic, token)");
+    for (const auto& m : mqttAuthenticationMethods)
+      if (m != "basic" && m != "token")
+        error("mqttAuthenticationMethods", from("mqttAuthenticationMethods") + ": method \"" + m +
+                                               "\" is not supported (basic, token)");
+  }
+  if (authenticationEnabled) {
+    if (authenticationProviders.empty())
+      error("authenticationProviders", from("authenticationEnabled") +
+                                           ": authenticationEnabled=true needs authenticationProviders");
+    for (const auto& m : pulsar_authentication_methods())
+      if (m != "basic" && m != "token")
+        error("authenticationProviders", from("authenticationProviders") + ": provider \"" + m +
+                                             "\" is not supported (AuthenticationProviderToken, "
+                                             "AuthenticationProviderBasic)");
+  }
+  if (authorizationEnabled && !authenticationEnabled)
+    error("authorizationEnabled", from("authorizationEnabled") +
+                                      ": authorizationEnabled=true needs authenticationEnabled=true (roles come from it)");
+  if (mqttAuthorizationEnabled && !mqttAuthenticationEnabled)
+    error("mqttAuthorizationEnabled", from("mqttAuthorizationEnabled") +
+                                          ": mqttAuthorizationEnabled=true needs mqttAuthenticationEnabled=true");
+  {
+    std::vector<std::string> methods;
+    if (mqttAuthenticationEnabled) methods = mqttAuthenticationMethods;
+    if (authenticationEnabled)
+      for (auto& m : pulsar_authentication_methods()) methods.push_back(m);
+    const auto uses = [&](const char* m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+    if (uses("basic") && basicAuthConf.empty())
+      error("basicAuthConf", "the basic authentication method needs basicAuthConf (a user:hash file)");
+    if (uses("token") && tokenSecretKey.empty() && tokenPublicKey.empty())
+      error("tokenSecretKey", "the token authentication method needs tokenSecretKey or tokenPublicKey");
   }
   if (mqttProxyEnabled) {
     p.warnings.push_back(from("mqttProxyEnabled") +
@@ -985,6 +1122,18 @@ Config::Problems Config::validate() const {
                          "is its own mode, `mop proxy`); MQTT is served on mqttListeners");
   }
   return p;
+}
+
+std::vector<std::string> Config::pulsar_authentication_methods() const {
+  std::vector<std::string> out;
+  for (const auto& p : authenticationProviders) {
+    const auto dot = p.rfind('.');
+    const std::string simple = dot == std::string::npos ? p : p.substr(dot + 1);
+    if (simple == "AuthenticationProviderToken" || p == "token") out.push_back("token");
+    else if (simple == "AuthenticationProviderBasic" || p == "basic") out.push_back("basic");
+    else out.push_back(p);
+  }
+  return out;
 }
 
 std::string Config::describe() const {

@@ -95,11 +95,29 @@ struct Config {
   std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
   bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable
   std::uint16_t mqttProxyPort = 5682;
+  // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
   // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the
   // namespace of the proxy's own state topics (sessions, wills, retained messages, takeover events).
   std::vector<ServiceAddress> brokerServiceURL{ServiceAddress{"127.0.0.1", 6650}};
   std::string mqttProxySystemNamespace = "public/mop-system";
+  std::vector<std::string> mqttAuthenticationMethods;  // "basic", "token"; tried in this order
+  bool authenticationEnabled = false;
+  std::vector<std::string> authenticationProviders;  // as written: Pulsar class names or basic/token
+  std::string anonymousUserRole;                     // empty: clients without credentials are refused
+  std::string basicAuthConf;
+  std::string tokenSecretKey;
+  std::string tokenPublicKey;
+  std::string tokenPublicAlg = "RS256";
+  std::string tokenAuthClaim = "sub";
+  std::string tokenAudienceClaim;
+  std::string tokenAudience;
+  std::uint32_t authenticationRefreshCheckSeconds = 60;
+  // Authorization (Pulsar's grants): the Pulsar port and HTTP, and MQTT (MoP's key).
+  bool authorizationEnabled = false;
+  bool mqttAuthorizationEnabled = false;
+  std::vector<std::string> superUserRoles;
+  bool authorizationAllowWildcardsMatching = false;
   bool journalSyncData = true;
   // Retention, TTL and backlog quota of every topic, with Pulsar's names and meanings.
   std::int64_t defaultRetentionTimeInMinutes = 0;  // -1: no time limit; 0: no retention
@@ -107,6 +125,8 @@ struct Config {
   std::uint32_t ttlDurationDefaultInSeconds = 0;   // 0: messages never expire
   // How often message rates (pulsar_rate_in/out, msgRateIn/Out) are computed, as Pulsar's key.
   std::uint32_t statsUpdateFrequencyInSecs = 60;
+  // Mosquitto's sys_interval: seconds between updates of the MQTT `$SYS/broker/...` topics; 0 = off.
+  std::uint32_t sysInterval = 0;
   std::int64_t backlogQuotaDefaultLimitBytes = -1;  // -1: no quota
   bool backlogQuotaEviction = false;  // backlogQuotaDefaultRetentionPolicy: consumer_backlog_eviction (else producer_exception)
   bool allowAutoTopicCreation = true;
@@ -134,6 +154,9 @@ struct Config {
   // The MQTT listeners of `mop proxy`: mqttListeners when it is set (and not empty), otherwise
   // mqtt://0.0.0.0:mqttProxyPort (MoP's proxy listens on every interface on that port).
   std::vector<Listener> proxy_listeners() const;
+  // authenticationProviders as method names ("basic", "token"), in order; Pulsar's class names
+  // AuthenticationProviderBasic / AuthenticationProviderToken map to them.
+  std::vector<std::string> pulsar_authentication_methods() const;
   // The host to hand to clients for `listener`: advertisedAddress, or else the listener's host.
   std::string advertised_host(const Listener& listener) const;
 

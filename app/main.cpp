@@ -10,12 +10,13 @@
 #include "app/proxy.hpp"
 #include "app/standalone.hpp"
 #include "app/store_command.hpp"
+#include "app/token_command.hpp"
 #include "core/log.hpp"
 #include "loadgen/bench.hpp"
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = MOP_VERSION;
 
 void usage(std::FILE* out) {
   std::fprintf(out,
@@ -23,6 +24,7 @@ void usage(std::FILE* out) {
                "       mop proxy [-c FILE] [--key=value ...]   MQTT front end for an Apache Pulsar cluster\n"
                "       mop bench ...      load generator (mop bench --help)\n"
                "       mop store check [--data-dir DIR]   check every record of a store (read-only)\n"
+               "       mop token ...      keys and tokens as `pulsar tokens` makes them (mop token --help)\n"
                "       mop --version\n\n"
                "standalone (the default) serves MQTT 3.1/3.1.1 on mqttListeners with Pulsar's topic model.\n"
                "FILE is in Pulsar's broker.conf format; every key can also be given as --key=value,\n"
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "bench") return mop::loadgen::run_bench(args);
   if (mode == "store") return mop::app::run_store_command(args);
+  if (mode == "token") return mop::app::run_token_command(args);
   if (mode != "standalone" && mode != "proxy") {
     std::fprintf(stderr, "mop: unknown mode '%s'\n\n", mode.c_str());
     usage(stderr);

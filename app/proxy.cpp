@@ -69,8 +69,7 @@ int run_proxy(const Config& config) {
   cluster::ClusterSessionStore sessions(executor, client, config.mqttProxySystemNamespace);
   cluster::ClusterOptions cluster_options;
   cluster_options.system_namespace = config.mqttProxySystemNamespace;
-  cluster_options.restore_sessions = false;  // see ClusterOptions::restore_sessions
-  cluster::ClusterService service(executor, client, sessions, cluster_options);
+  cluster::ClusterService service(executor, client, cluster_options);
   // One client id, one connection, cluster-wide: the router is created below, after the start.
   mqtt::SessionRouter* router_ptr = nullptr;
   const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
@@ -83,12 +82,19 @@ int run_proxy(const Config& config) {
   logger->info("connecting to the Apache Pulsar cluster at {} (state in namespace {})", url,
                config.mqttProxySystemNamespace);
   std::optional<Result<void, Error>> started;
-  service.start([&started, &events](Result<void, Error> r) {
+  // Retained messages, then session records and wills, then the connection events.
+  service.start([&started, &sessions, &events](Result<void, Error> r) {
     if (!r.ok()) {
       started = std::move(r);
       return;
     }
-    events.open([&started](Result<void, Error> e) { started = std::move(e); });
+    sessions.open([&started, &events](Result<void, Error> s) {
+      if (!s.ok()) {
+        started = std::move(s);
+        return;
+      }
+      events.open([&started](Result<void, Error> e) { started = std::move(e); });
+    });
   });
   boost::asio::steady_timer start_timer(io);
   bool start_timed_out = false;
@@ -118,7 +124,10 @@ int run_proxy(const Config& config) {
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
-  mqtt::SessionRouter router(service, clock, std::move(options));
+  // No restore(): a proxy that took every stored session at start would attach consumers to every
+  // offline session's subscriptions on every proxy and hold their messages. A session lives on
+  // the proxy its client connects to (find_session above); the one it left releases it.
+  mqtt::SessionRouter router(service, sessions, clock, std::move(options));
   router_ptr = &router;
   net::ReadGate read_gate;
   service.set_publish_pressure_listener(std::size_t{config.maxMessagePublishBufferSizeInMB} * 1024 * 1024,
@@ -172,6 +181,7 @@ int run_proxy(const Config& config) {
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to
     // their subscriptions at once), then the client; at most 5 s.
     events.close();
+    sessions.close();
     router_ptr = nullptr;
     service.shutdown([&] { client.close([&](auto) { io.stop(); }); });
     stop_timer.expires_after(std::chrono::seconds(5));

@@ -12,23 +12,30 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/asio_executor.hpp"
+#include "app/authentication.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
+#include "http/permissions.hpp"
 #include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
+#include "mqtt/server/sys_topics.hpp"
+#include "mqtt/server/token_authenticator.hpp"
 #include "pulsar/server/batch_unpacker.hpp"
+#include "pulsar/server/credentials_authentication.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/rocks_store.hpp"
 #include "storage/store_ledger.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::app {
 
@@ -64,6 +71,9 @@ int run_standalone(const Config& config) {
   }
   storage::RocksStore& store = **opened;
   storage::StorePersistence persistence(store, executor);
+  // The protocols' own state, in the same store: MQTT sessions and wills, Pulsar topic metadata.
+  storage::StoreSessionStore session_store(store, executor);
+  storage::StoreMetadataStore metadata_store(store, executor);
   service::EmbeddedService service(executor, clock, storage::ledger_factory(store, executor), &persistence);
   // Pulsar batch entries reach MQTT subscribers message by message.
   service.set_batch_unpacker([max = static_cast<std::size_t>(config.maxMessageSize)](const service::Message& batch) {
@@ -77,7 +87,14 @@ int run_standalone(const Config& config) {
   policies.backlog_policy = config.backlogQuotaEviction ? broker::TopicPolicies::BacklogPolicy::consumer_backlog_eviction
                                                         : broker::TopicPolicies::BacklogPolicy::producer_exception;
   service.set_policies(policies);
-  if (const auto restored = service.restore(); !restored.ok()) {
+  // Everything stored is read back before any listener opens; a record that cannot be read stops
+  // the start (serving without it would lose acknowledged state).
+  Result<void, Error> restored = service.restore();
+  auto sessions = session_store.read();
+  auto metadata = metadata_store.read();
+  if (restored.ok() && !sessions.ok()) restored = sessions.error();
+  if (restored.ok() && !metadata.ok()) restored = metadata.error();
+  if (!restored.ok()) {
     logger->critical("cannot restore the state stored in {}: {} ({})", config.dataDir, restored.error().message,
                      restored.error().code.message());
     logger->critical("`mop store check --data-dir {}` lists every damaged record; with --repair it repairs what "
@@ -89,7 +106,38 @@ int run_standalone(const Config& config) {
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
                config.journalSyncData);
 
-  mqtt::SessionRouter router(service, clock, router_options(config));
+  auto authentication = build_authentication(config);
+  if (!authentication.ok()) {
+    logger->critical("authentication: {}", authentication.error());
+    return 2;
+  }
+  // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
+  // Each change is written to the metadata store (the `permissions` column family) and read back here.
+  auto permissions = std::make_shared<auth::Permissions>(
+      config.superUserRoles, [&metadata_store, logger](const auth::PermissionRecord& r) {
+        metadata_store.put_permission({r.resource, r.role, r.actions}, [logger, r](Result<void, Error> done) {
+          if (!done.ok())
+            logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, done.error().to_string());
+        });
+      });
+  {
+    std::vector<auth::PermissionRecord> stored;
+    for (auto& r : metadata->permissions) stored.push_back({std::move(r.resource), std::move(r.role), r.actions});
+    permissions->load(stored);
+    if (!stored.empty()) logger->info("{} grants restored", stored.size());
+  }
+  mqtt::RouterOptions options = router_options(config);
+  options.login = authentication->mqtt;
+  if (config.mqttAuthorizationEnabled) {
+    options.permissions = permissions;
+    options.allow_wildcard_filters = config.authorizationAllowWildcardsMatching;
+  }
+  if (authentication->mqtt_token)
+    options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication->mqtt_token, clock);
+  if (options.login)
+    logger->info("MQTT authentication on: methods {}", fmt::join(config.mqttAuthenticationMethods, ", "));
+  mqtt::SessionRouter router(service, session_store, clock, options);
+  router.restore(std::move(*sessions));
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
   // listeners stop reading from their sockets (see net::ReadGate).
   net::ReadGate read_gate;
@@ -135,7 +183,16 @@ int run_standalone(const Config& config) {
   pulsar_options.deduplication = config.brokerDeduplicationEnabled;
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
-  pulsar::server::PulsarServer pulsar_server(service, clock, pulsar_options);
+  pulsar_options.auth_refresh_check = std::chrono::seconds(config.authenticationRefreshCheckSeconds);
+  std::unique_ptr<pulsar::server::CredentialsAuthentication> pulsar_auth;
+  if (authentication->pulsar) {
+    pulsar_auth = std::make_unique<pulsar::server::CredentialsAuthentication>(authentication->pulsar, clock);
+    pulsar_options.authentication_provider = pulsar_auth.get();
+    logger->info("Pulsar authentication on: methods {}", fmt::join(config.pulsar_authentication_methods(), ", "));
+  }
+  if (config.authorizationEnabled) pulsar_options.permissions = permissions.get();
+  pulsar::server::PulsarServer pulsar_server(service, metadata_store, clock, pulsar_options);
+  pulsar_server.restore(*metadata);
   pulsar::server::PulsarListener pulsar_tcp(io, pulsar_server);
   pulsar_tcp.set_read_gate(&read_gate);
   pulsar_tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,
@@ -212,13 +269,18 @@ int run_standalone(const Config& config) {
   http::MetricsSources metrics;
   metrics.broker = &service.broker();
   metrics.rates = &rates;
+  metrics.data_dir = config.dataDir;
   metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
                        {"http", [&web] { return web.connection_count(); }}};
+  http::NamespaceRegistry namespace_registry;
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
-                                     config.defaultNamespace};
+                                     config.defaultNamespace, &namespace_registry, &pulsar_server.partitioned(),
+                                     &pulsar_server, config.serves_mqtt() ? &router : nullptr};
   http::add_web_routes(web_routes, web_context);
+  const http::PermissionsContext permissions_context{*permissions, authentication->pulsar, clock};
+  http::add_permission_routes(web_routes, permissions_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
   // One line, whole, at the start of a line of stdout (where the log also goes): the log sink is
@@ -230,9 +292,9 @@ int run_standalone(const Config& config) {
   std::fflush(stdout);
 
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
-  // checks are (and on every acknowledgement for retention).
+  // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
+  // through the admin API may bring them (a topic without either returns at once).
   boost::asio::steady_timer expiry(io);
-  const bool expires = policies.ttl_ms > 0 || policies.retention_time_ms > 0;
   std::function<void()> schedule_expiry = [&] {
     expiry.expires_after(std::chrono::seconds(10));
     expiry.async_wait([&](boost::system::error_code ec) {
@@ -241,7 +303,19 @@ int run_standalone(const Config& config) {
       schedule_expiry();
     });
   };
-  if (expires) schedule_expiry();
+  schedule_expiry();
+
+  // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
+  mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
+  boost::asio::steady_timer sys_timer(io);
+  std::function<void()> schedule_sys = [&] {
+    sys_topics.publish(std::chrono::steady_clock::now());
+    sys_timer.expires_after(std::chrono::seconds(config.sysInterval));
+    sys_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) schedule_sys();
+    });
+  };
+  if (config.sysInterval > 0 && config.serves_mqtt()) schedule_sys();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
@@ -254,6 +328,7 @@ int run_standalone(const Config& config) {
     stats_timer.cancel();
     router.shutdown();
     expiry.cancel();
+    sys_timer.cancel();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.

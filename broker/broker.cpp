@@ -24,11 +24,26 @@ Topic& Broker::get_or_create(const TopicName& name) {
                                        name.persistent() ? persistence_ : nullptr);
   Topic& ref = *topic;
   ref.set_publish_meter(&meter_);
-  ref.set_policies(policies_, clock_);
+  ref.set_policies(policies_of(name.namespace_name()), clock_);
   topics_.emplace(name, std::move(topic));
   namespaces_[name.namespace_name()].insert(name);
   if (on_created_) on_created_(name);
   return ref;
+}
+
+void Broker::set_namespace_policies(const NamespaceName& ns, std::optional<TopicPolicies> policies) {
+  if (policies) {
+    namespace_policies_.insert_or_assign(ns, *policies);
+  } else {
+    namespace_policies_.erase(ns);
+  }
+  const TopicPolicies& now = policies_of(ns);
+  for (const auto& name : list_topics(ns)) find_topic(name)->change_policies(now);
+}
+
+const TopicPolicies& Broker::policies_of(const NamespaceName& ns) const {
+  const auto it = namespace_policies_.find(ns);
+  return it == namespace_policies_.end() ? policies_ : it->second;
 }
 
 Topic* Broker::find_topic(const TopicName& name) {

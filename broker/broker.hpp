@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -83,6 +84,11 @@ public:
     clock_ = &clock;
   }
   const TopicPolicies& policies() const { return policies_; }
+  // A namespace's own policies (Pulsar's namespace policies), replacing the broker's for its
+  // topics, those that exist now and those created later; nullopt: the broker's again.
+  void set_namespace_policies(const NamespaceName& ns, std::optional<TopicPolicies> policies);
+  // The policies a topic of `ns` gets.
+  const TopicPolicies& policies_of(const NamespaceName& ns) const;
   // Applies TTL and time-based retention to every topic; the owner runs it periodically.
   void expire();
 
@@ -98,6 +104,7 @@ private:
   Persistence* persistence_;
   PublishMeter meter_;  // before topics_: a topic destroyed with appends pending returns its bytes
   TopicPolicies policies_;
+  std::map<NamespaceName, TopicPolicies> namespace_policies_;
   const Clock* clock_ = nullptr;
   std::uint64_t next_ledger_id_ = 1;
   TopicCreatedHook on_created_;

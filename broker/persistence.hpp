@@ -1,10 +1,10 @@
 #pragma once
-// Persistence: the state that must survive a restart besides the topic logs (those go through
-// Ledger): durable subscriptions of persistent topics and their cursors, retained messages, the
-// MQTT sessions and wills and the Pulsar topic metadata (partition counts, schemas) handed over
-// by the service. The seam for storage/ (issue 4), which
-// implements it over its Store (storage::StorePersistence); without one, all of this lives in
-// memory only.
+// Persistence: the broker's state that must survive a restart besides the topic logs (those go
+// through Ledger): durable subscriptions of persistent topics and their cursors, and retained
+// messages; at start it also gives back the producer sequences the ledgers wrote with their
+// entries. storage/ implements it over its Store (storage::StorePersistence); without one, all of
+// this lives in memory only. The protocols' own state is not here: MQTT sessions and wills go to
+// service::SessionStore, Pulsar topic metadata to service::MetadataStore.
 //
 // Threading: owned by the broker's thread. Every write's completion is posted to that thread's
 // executor once the write is durable (or failed), never run inline, in call order.
@@ -48,18 +48,6 @@ public:
   virtual void put_retained(const service::TopicName& topic, const service::Message& message, PersistCallback done) = 0;
   virtual void delete_retained(const service::TopicName& topic, PersistCallback done) = 0;
 
-  virtual void put_session(service::SessionRecord session, PersistCallback done) = 0;
-  virtual void delete_session(const std::string& client_id, PersistCallback done) = 0;
-  virtual void put_will(service::WillRecord will, PersistCallback done) = 0;
-  virtual void delete_will(const std::string& client_id, PersistCallback done) = 0;
-  // Pulsar topic metadata: partition counts and schemas, by topic name (put replaces).
-  virtual void put_partitioned_topic(service::PartitionedTopicRecord record, PersistCallback done) = 0;
-  virtual void put_schema(service::SchemaRecord schema, PersistCallback done) = 0;
-  // Runs `writes` (synchronous code issuing writes through this persistence and the ledgers)
-  // so that the writes it issues are stored atomically: a crash keeps all or none of them.
-  // Default: as called (each write atomic on its own, in call order).
-  virtual void atomically(const std::function<void()>& writes) { writes(); }
-
   struct RestoredSubscription {
     std::string name;
     service::SubscriptionType type = service::SubscriptionType::shared;
@@ -73,10 +61,6 @@ public:
   struct Restored {
     std::vector<RestoredTopic> topics;  // by name
     std::vector<std::pair<service::TopicName, service::MessagePtr>> retained;
-    std::vector<service::SessionRecord> sessions;  // by client id
-    std::vector<service::WillRecord> wills;        // by client id
-    std::vector<service::PartitionedTopicRecord> partitioned_topics;  // by name
-    std::vector<service::SchemaRecord> schemas;                       // by topic name
     // Written with the log entries (Message::dedup), by topic then producer.
     std::vector<service::ProducerSequenceRecord> producer_sequences;
   };

@@ -1,6 +1,7 @@
 #include "broker/subscription.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 
 namespace mop::broker {
@@ -36,7 +37,7 @@ bool Subscription::detach(Receiver& receiver) {
   // Scanning the outstanding map is O(in flight) once per detach, which buys one map node per
   // delivery instead of two on the hot path.
   for (auto o = outstanding_.begin(); o != outstanding_.end();) {
-    if (o->second == gone) {
+    if (o->second.holder == gone) {
       replay_.insert(o->first);
       ++redeliveries_[o->first];
       o = outstanding_.erase(o);
@@ -100,7 +101,7 @@ void Subscription::redeliver_unacked(const Receiver& receiver) {
   if (it == attachments_.end()) return;
   const Attachment* holder = it->get();
   for (auto o = outstanding_.begin(); o != outstanding_.end();) {
-    if (o->second == holder) {
+    if (o->second.holder == holder) {
       replay_.insert(o->first);
       ++redeliveries_[o->first];
       o = outstanding_.erase(o);
@@ -117,7 +118,7 @@ void Subscription::redeliver(const Receiver& receiver, const std::vector<Message
   for (MessageId id : ids) {
     id.batch = -1;
     const auto o = outstanding_.find(id);
-    if (o == outstanding_.end() || o->second != holder) continue;
+    if (o == outstanding_.end() || o->second.holder != holder) continue;
     replay_.insert(id);
     ++redeliveries_[id];
     outstanding_.erase(o);
@@ -151,6 +152,18 @@ std::size_t Subscription::backlog() const {
   const auto end = ledger_.end().entry;
   const auto floor = cursor_.ack_floor().entry;
   return end > floor ? end - floor - cursor_.individually_acked().size() : 0;
+}
+
+std::size_t Subscription::unacked_count() const {
+  std::size_t n = 0;
+  for (const auto& [id, o] : outstanding_) {
+    std::uint32_t acked = 0;
+    if (const auto* bits = cursor_.batch_acked(id)) {
+      for (const auto word : *bits) acked += static_cast<std::uint32_t>(std::popcount(word));
+    }
+    n += o.messages > acked ? o.messages - acked : 0;
+  }
+  return n;
 }
 
 std::optional<Subscription::Next> Subscription::peek() {
@@ -215,8 +228,9 @@ bool Subscription::dispatch_one() {
   } else {
     cursor_.set_read_position(Ledger::next(id));
   }
-  outstanding_.emplace(id, a);
-  msg_out_ += next->entry.message ? service::message_count(*next->entry.message) : 1;  // messages, as Pulsar
+  const std::uint32_t messages = next->entry.message ? service::message_count(*next->entry.message) : 1;
+  outstanding_.emplace(id, Outstanding{a, messages});
+  msg_out_ += messages;  // messages, as Pulsar
   bytes_out_ += next->entry.message ? next->entry.message->payload.size() : 0;
   const auto r = redeliveries_.find(id);
   a->receiver->deliver(key_, next->entry, r == redeliveries_.end() ? 0 : r->second);

@@ -81,7 +81,9 @@ public:
   // Something is waiting to be delivered (redeliveries or unread entries).
   bool has_pending() const { return !replay_.empty() || cursor_.read_position() < ledger_.end(); }
 
-  std::size_t unacked_count() const { return outstanding_.size(); }
+  // Messages delivered and not yet acknowledged (Pulsar's unackedMessages): a batch entry counts
+  // its messages less those acknowledged by batch index. O(in flight): for stats.
+  std::size_t unacked_count() const;
   // Messages and payload bytes handed to receivers since this process started, redeliveries
   // included (Pulsar's msgOutCounter, bytesOutCounter).
   std::uint64_t msg_out_counter() const { return msg_out_; }
@@ -125,8 +127,12 @@ private:
   Cursor cursor_;
   Attachments attachments_;  // in attach order
   std::size_t round_robin_ = 0;
-  // Dispatched and not yet acknowledged -> the receiver holding it.
-  std::map<MessageId, Attachment*> outstanding_;
+  // Dispatched and not yet acknowledged -> the receiver holding it, and how many messages it has.
+  struct Outstanding {
+    Attachment* holder;
+    std::uint32_t messages;
+  };
+  std::map<MessageId, Outstanding> outstanding_;
   // Returned by a detached receiver; delivered before anything new, in id order.
   std::set<MessageId> replay_;
   // Only for entries delivered more than once; erased on acknowledgement.

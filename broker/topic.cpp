@@ -69,23 +69,28 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
   });
 }
 
+std::pair<Subscription*, bool> Topic::create_subscription(const std::string& name, const SubscriptionOptions& options,
+                                                         MessageId start) {
+  if (const auto it = subscriptions_.find(name); it != subscriptions_.end()) return {it->second.get(), false};
+  if (start < ledger_->first()) start = ledger_->first();
+  if (ledger_->end() < start) start = ledger_->end();
+  auto key = std::make_shared<const SubscriptionKey>(SubscriptionKey{name_, name});
+  auto sub = std::make_unique<Subscription>(std::move(key), options, *ledger_, Cursor(start));
+  floors_.insert(sub->cursor().ack_floor());
+  sub->cursor_writes().serial = next_serial_++;
+  if (persistence_ != nullptr && sub->durable()) {
+    persistence_->put_subscription(name_, name, sub->type(), cursor_state(sub->cursor()), {});
+  }
+  Subscription* out = subscriptions_.emplace(name, std::move(sub)).first->second.get();
+  sync_min_floor();
+  return {out, true};
+}
+
 Result<Subscription*> Topic::subscribe(const std::string& name, const SubscriptionOptions& options,
                                        Receiver& receiver) {
-  auto it = subscriptions_.find(name);
-  if (it == subscriptions_.end()) {
-    const MessageId start =
-        options.initial_position == service::InitialPosition::earliest ? ledger_->first() : ledger_->end();
-    auto key = std::make_shared<const SubscriptionKey>(SubscriptionKey{name_, name});
-    auto sub = std::make_unique<Subscription>(std::move(key), options, *ledger_, Cursor(start));
-    floors_.insert(sub->cursor().ack_floor());
-    sub->cursor_writes().serial = next_serial_++;
-    if (persistence_ != nullptr && sub->durable()) {
-      persistence_->put_subscription(name_, name, sub->type(), cursor_state(sub->cursor()), {});
-    }
-    it = subscriptions_.emplace(name, std::move(sub)).first;
-    sync_min_floor();
-  }
-  Subscription& sub = *it->second;
+  const MessageId start =
+      options.initial_position == service::InitialPosition::earliest ? ledger_->first() : ledger_->end();
+  Subscription& sub = *create_subscription(name, options, start).first;
   if (auto r = sub.attach(receiver); !r.ok()) return r.error();
   sub.dispatch();
   return &sub;
@@ -318,6 +323,11 @@ void Topic::set_policies(const TopicPolicies& policies, const Clock* clock) {
     stored_bytes_ += size;
   }
   sync_min_floor();
+}
+
+void Topic::change_policies(const TopicPolicies& policies) {
+  policies_ = policies;
+  trim();
 }
 
 std::uint64_t Topic::bytes_between(std::uint64_t from, std::uint64_t to) const {

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "broker/publish_meter.hpp"
 #include "broker/ledger.hpp"
@@ -54,6 +55,11 @@ public:
   // the topic. Call before the topic is used (sizes of entries already stored are read now).
   void set_policies(const TopicPolicies& policies, const Clock* clock);
 
+  // Replaces the policies of a topic in use (a namespace's policies changed) and trims what
+  // they no longer keep.
+  void change_policies(const TopicPolicies& policies);
+  const TopicPolicies& policies() const { return policies_; }
+
   // Applies TTL and time-based retention (run periodically by the owner).
   void expire();
   // Bytes of payload from the slowest subscription's ack floor to the end (0 without
@@ -89,6 +95,10 @@ public:
   // entry is dispatched.
   void publish(MessagePtr message, AppendCallback done);
 
+  // Creates the subscription `name` with nothing acknowledged from `start` on (clamped to the
+  // entries stored) and no receiver, unless it exists. Returns it, and whether it was created.
+  std::pair<Subscription*, bool> create_subscription(const std::string& name, const SubscriptionOptions& options,
+                                                     MessageId start);
   // Creates the subscription if needed (at the initial position) and attaches the receiver.
   Result<Subscription*> subscribe(const std::string& name, const SubscriptionOptions& options, Receiver& receiver);
   // Unacknowledged messages of `receiver` go to the remaining receivers; a non-durable

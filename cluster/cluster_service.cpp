@@ -119,30 +119,15 @@ struct ClusterService::Receiver {
   bool paused = false;  // pause() until the next flow(): its consumers are paused too
 };
 
-ClusterService::ClusterService(Executor& executor, pc::Client& client, ClusterSessionStore& sessions,
-                               ClusterOptions options)
+ClusterService::ClusterService(Executor& executor, pc::Client& client, ClusterOptions options)
     : executor_(executor),
       client_(client),
-      sessions_(sessions),
       options_(std::move(options)),
       retained_(client, retained_topic(options_.system_namespace)) {}
 
 ClusterService::~ClusterService() { *alive_ = false; }
 
-void ClusterService::start(std::function<void(Result<void, Error>)> done) {
-  auto remaining = std::make_shared<int>(2);
-  auto failed = std::make_shared<bool>(false);
-  auto one = [remaining, failed, done](Result<void, Error> r) {
-    if (*failed) return;
-    if (!r.ok()) {
-      *failed = true;
-      return done(std::move(r));
-    }
-    if (--*remaining == 0) done({});
-  };
-  retained_.open(one);
-  sessions_.open(one);
-}
+void ClusterService::start(std::function<void(Result<void, Error>)> done) { retained_.open(std::move(done)); }
 
 void ClusterService::shutdown(std::function<void()> done) {
   auto remaining = std::make_shared<std::size_t>(1);
@@ -160,7 +145,6 @@ void ClusterService::shutdown(std::function<void()> done) {
     b->consumer->close([finish](auto) { finish(); });
   }
   retained_.close();
-  sessions_.close();
   executor_.post(finish);
 }
 
@@ -392,8 +376,8 @@ void ClusterService::connect_binding(const BindingKey& key) {
   });
 }
 
-std::error_code ClusterService::subscribe(const TopicName& topic, const std::string& subscription,
-                                          const service::SubscriptionOptions& opts, ReceiverId receiver) {
+Result<void> ClusterService::subscribe(const TopicName& topic, const std::string& subscription,
+                                       const service::SubscriptionOptions& opts, ReceiverId receiver) {
   if (receivers_.find(receiver) == receivers_.end()) return std::make_error_code(std::errc::invalid_argument);
   const BindingKey key{topic.str(), subscription, receiver};
   if (bindings_.contains(key)) return {};
@@ -634,45 +618,6 @@ std::vector<std::pair<TopicName, service::MessagePtr>> ClusterService::retained(
   return out;
 }
 
-// Sessions and wills: forwarded to the ClusterSessionStore until the MQTT server writes to a
-// service::SessionStore itself (branch `state`).
-namespace {
-service::StateDone to_state_done(service::StateCallback done) {
-  return [done = std::move(done)](Result<void, Error> r) {
-    if (done) done(r.ok() ? std::error_code{} : r.error().code);
-  };
-}
-}  // namespace
-
-void ClusterService::put_session(service::SessionRecord session, service::StateCallback done) {
-  sessions_.put_session(std::move(session), to_state_done(std::move(done)));
-}
-void ClusterService::delete_session(const std::string& client_id, service::StateCallback done) {
-  sessions_.delete_session(client_id, to_state_done(std::move(done)));
-}
-std::vector<service::SessionRecord> ClusterService::load_sessions() {
-  return options_.restore_sessions ? sessions_.sessions() : std::vector<service::SessionRecord>{};
-}
-void ClusterService::put_will(service::WillRecord will, service::StateCallback done) {
-  sessions_.put_will(std::move(will), to_state_done(std::move(done)));
-}
-void ClusterService::delete_will(const std::string& client_id, service::StateCallback done) {
-  sessions_.delete_will(client_id, to_state_done(std::move(done)));
-}
-std::vector<service::WillRecord> ClusterService::load_wills() {
-  return options_.restore_sessions ? sessions_.wills() : std::vector<service::WillRecord>{};
-}
-
-// The Pulsar protocol server is not part of mop proxy (Pulsar clients talk to the cluster
-// itself), so there is no Pulsar topic metadata to keep.
-void ClusterService::put_partitioned_topic(service::PartitionedTopicRecord, service::StateCallback done) {
-  if (done) executor_.post([done] { done(std::make_error_code(std::errc::operation_not_supported)); });
-}
-std::vector<service::PartitionedTopicRecord> ClusterService::load_partitioned_topics() { return {}; }
-void ClusterService::put_schema(service::SchemaRecord, service::StateCallback done) {
-  if (done) executor_.post([done] { done(std::make_error_code(std::errc::operation_not_supported)); });
-}
-std::vector<service::SchemaRecord> ClusterService::load_schemas() { return {}; }
 std::vector<service::ProducerSequenceRecord> ClusterService::load_producer_sequences() { return {}; }
 
 void ClusterService::set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool)> listener) {

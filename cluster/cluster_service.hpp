@@ -9,11 +9,11 @@
 //     client id, `$share` ones after the group): one Pulsar consumer per (topic, subscription,
 //     receiver). Deliveries wait in the receiver's queue until it has permits; ack / seek /
 //     redeliver go to that consumer.
-//   - Retained messages, session records and wills are keyed messages on three topics of the
-//     system namespace (mqttProxySystemNamespace): mqtt-retained (key: the full topic name),
-//     mqtt-sessions and mqtt-wills (key: the client id). An empty value deletes a key, as Pulsar's
-//     topic compaction does; every proxy keeps a reader on each (read_compacted) and the table it
-//     builds is what retained() / load_sessions() / load_wills() return ("table view").
+//   - Retained messages are keyed messages on the topic mqtt-retained of the system namespace
+//     (mqttProxySystemNamespace; key: the full topic name). An empty value deletes a key, as
+//     Pulsar's topic compaction does; every proxy keeps a reader on it and the table it builds is
+//     what retained() returns ("table view"). Session records and wills are the
+//     service::SessionStore's, ClusterSessionStore (cluster_session_store.hpp), on the same model.
 //   - Topics created later: each watched namespace is listed every `topic_poll` (Pulsar's
 //     GET_TOPICS_OF_NAMESPACE); topics not seen before are announced to the watchers.
 //
@@ -42,31 +42,19 @@ struct ClusterOptions {
   std::string system_namespace = "public/mop-system";  // tenant/namespace
   std::chrono::milliseconds topic_poll{500};             // watched namespaces are listed this often
   std::uint32_t consumer_queue = 100;                    // Pulsar permits per consumer
-  // Whether load_sessions() / load_wills() give the stored records (the contract: yes). mop proxy
-  // says no: a proxy that took every stored session at start would attach a consumer to every
-  // offline session's subscriptions on every proxy and hold their messages; a client's session
-  // lives on the proxy it connects to. Goes away with service::SessionStore (branch `state`),
-  // where the caller of restore() decides.
-  bool restore_sessions = true;
 };
 
 // The retained messages' topic in the system namespace `ns`.
 std::string retained_topic(const std::string& ns);
 
-class ClusterSessionStore;
-
 class ClusterService final : public service::MessagingService {
 public:
-  // `sessions` keeps the session records and wills (cluster_session_store.hpp); it must outlive
-  // the service.
-  ClusterService(Executor& executor, pulsar::client::Client& client, ClusterSessionStore& sessions,
-                 ClusterOptions options);
+  ClusterService(Executor& executor, pulsar::client::Client& client, ClusterOptions options);
   ~ClusterService() override;
 
-  // Opens the state tables (retained messages, and the session store's) and reads each to its
-  // end; `done` once every table is caught up (the
-  // proxy serves only then), or with the first error (a missing system namespace, an
-  // unreachable cluster).
+  // Opens the retained messages' table and reads it to its end; `done` once it is caught up (the
+  // proxy serves only then), or with the error (a missing system namespace, an unreachable
+  // cluster). The session store (ClusterSessionStore) is opened by its owner.
   void start(std::function<void(Result<void, Error>)> done);
   // Lists the watched namespaces again (call every options.topic_poll).
   void poll_topics();
@@ -78,7 +66,7 @@ public:
   void flow(service::ReceiverId receiver, std::uint32_t permits) override;
   void pause(service::ReceiverId receiver) override;
   void close_receiver(service::ReceiverId receiver) override;
-  std::error_code subscribe(const service::TopicName& topic, const std::string& subscription,
+  Result<void> subscribe(const service::TopicName& topic, const std::string& subscription,
                             const service::SubscriptionOptions& opts, service::ReceiverId receiver) override;
   void detach(const service::TopicName& topic, const std::string& subscription, service::ReceiverId receiver) override;
   void unsubscribe(const service::TopicName& topic, const std::string& subscription) override;
@@ -102,16 +90,6 @@ public:
                     std::function<void(std::error_code)> done) override;
   std::vector<std::pair<service::TopicName, service::MessagePtr>> retained(
       const service::NamespaceName& ns, const std::function<bool(const service::TopicName&)>& match) override;
-  void put_session(service::SessionRecord session, service::StateCallback done) override;
-  void delete_session(const std::string& client_id, service::StateCallback done) override;
-  std::vector<service::SessionRecord> load_sessions() override;
-  void put_will(service::WillRecord will, service::StateCallback done) override;
-  void delete_will(const std::string& client_id, service::StateCallback done) override;
-  std::vector<service::WillRecord> load_wills() override;
-  void put_partitioned_topic(service::PartitionedTopicRecord record, service::StateCallback done) override;
-  std::vector<service::PartitionedTopicRecord> load_partitioned_topics() override;
-  void put_schema(service::SchemaRecord schema, service::StateCallback done) override;
-  std::vector<service::SchemaRecord> load_schemas() override;
   std::vector<service::ProducerSequenceRecord> load_producer_sequences() override;
   void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) override;
 
@@ -143,7 +121,6 @@ private:
 
   Executor& executor_;
   pulsar::client::Client& client_;
-  ClusterSessionStore& sessions_;
   ClusterOptions options_;
   StateTable retained_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

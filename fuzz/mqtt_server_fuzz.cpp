@@ -1,6 +1,6 @@
 // libFuzzer target: the whole MQTT server. Several connections (a ClientConnection and its
 // Protocol on a fake transport each, as mqtt/server/tests/test_client.hpp has them) over one
-// SessionRouter over an EmbeddedService on a MemoryStore, through StoreLedger and StorePersistence,
+// SessionRouter over an EmbeddedService on a MemoryStore, through StoreLedger, StorePersistence and StoreSessionStore,
 // with a ManualExecutor and a ManualClock. Nothing runs unless the input says so.
 //
 // The input is a little program: each op (one byte, then its operands) sends a chunk of raw input
@@ -29,6 +29,7 @@
 #include "storage/memory_store.hpp"
 #include "storage/store_ledger.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace {
 
@@ -250,7 +251,13 @@ private:
       std::fprintf(stderr, "restore failed: %s\n", e.error().message.c_str());
       std::abort();
     }
-    broker_ = std::make_unique<SessionRouter>(*service_, clock_, options_);
+    broker_ = std::make_unique<SessionRouter>(*service_, sessions_, clock_, options_);
+    auto sessions = sessions_.read();
+    if (!sessions.ok()) {
+      std::fprintf(stderr, "reading the sessions failed: %s\n", sessions.error().message.c_str());
+      std::abort();
+    }
+    broker_->restore(std::move(*sessions));
     run_tasks(exec_);
   }
 
@@ -390,6 +397,7 @@ private:
   ManualExecutor exec_;
   ManualClock clock_;
   storage::MemoryStore store_;
+  storage::StoreSessionStore sessions_{store_, exec_};
   broker::TopicPolicies policies_;
   RouterOptions options_;
   std::unique_ptr<storage::StorePersistence> persistence_;

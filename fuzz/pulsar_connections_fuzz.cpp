@@ -29,6 +29,7 @@
 #include "storage/memory_store.hpp"
 #include "storage/store_ledger.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace {
 
@@ -102,7 +103,13 @@ private:
       std::fprintf(stderr, "restore failed: %s\n", e.error().message.c_str());
       std::abort();
     }
-    server_ = std::make_unique<server::PulsarServer>(*service_, clock_, options_);
+    server_ = std::make_unique<server::PulsarServer>(*service_, metadata_, clock_, options_);
+    auto metadata = metadata_.read();
+    if (!metadata.ok()) {
+      std::fprintf(stderr, "reading the metadata failed: %s\n", metadata.error().message.c_str());
+      std::abort();
+    }
+    server_->restore(*metadata);
     run_tasks(exec_);
   }
   void restart(bool graceful) {
@@ -409,6 +416,7 @@ private:
   ManualExecutor exec_;
   ManualClock clock_;
   storage::MemoryStore store_;
+  storage::StoreMetadataStore metadata_{store_, exec_};
   broker::TopicPolicies policies_;
   server::ServerOptions options_;
   std::unique_ptr<storage::StorePersistence> persistence_;

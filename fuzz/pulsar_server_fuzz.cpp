@@ -11,6 +11,8 @@
 
 #include "pulsar/server/connection.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/store_state.hpp"
 
 namespace {
 
@@ -43,13 +45,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ManualExecutor executor;
   ManualClock clock;
   service::EmbeddedService service(executor, clock);
+  storage::MemoryStore state;
+  storage::StoreMetadataStore metadata(state, executor);
   pulsar::server::ServerOptions options;
   options.service_url = "pulsar://127.0.0.1:6650";
   options.max_message_size = 64 * 1024;
   options.auto_create_partitioned = (data[0] & 0x80) != 0;
   options.default_num_partitions = 3;
   options.deduplication = (data[0] & 0x40) != 0;
-  pulsar::server::PulsarServer server(service, clock, options);
+  pulsar::server::PulsarServer server(service, metadata, clock, options);
   NullStream stream_a("a");
   NullStream stream_b("b");
   {

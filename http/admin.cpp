@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/broker.hpp"
+#include "http/admin_writes.hpp"
+#include "http/mqtt_admin.hpp"
 #include "http/prometheus.hpp"
 #include "http/rates.hpp"
 
@@ -22,21 +24,6 @@ Response text_response(unsigned status, std::string body) {
   r.status = status;
   r.body = std::move(body);
   return r;
-}
-
-std::set<std::string> tenants(const WebContext& c) {
-  std::set<std::string> out{c.default_tenant};
-  for (const auto& ns : c.broker.list_namespaces()) out.insert(ns.tenant);
-  return out;
-}
-
-std::set<std::string> namespaces_of(const WebContext& c, const std::string& tenant) {
-  std::set<std::string> out;
-  if (tenant == c.default_tenant) out.insert(c.default_tenant + "/" + c.default_namespace);
-  for (const auto& ns : c.broker.list_namespaces()) {
-    if (ns.tenant == tenant) out.insert(ns.to_string());
-  }
-  return out;
 }
 
 std::string_view type_name(service::SubscriptionType t) {
@@ -59,9 +46,9 @@ void get_metrics(const WebContext& c, const Request&, const Params&, Respond res
 
 // GET /admin/v2/brokers/health: a real publish and consume (HealthCheck).
 void get_health(const WebContext& c, const Request&, const Params&, Respond respond) {
-  c.health.run([respond = std::move(respond)](std::optional<std::string> error) {
-    if (!error) return respond(text_response(200, "ok"));
-    respond(error_response(500, *error));
+  c.health.run([respond = std::move(respond)](Result<void, std::string> healthy) {
+    if (healthy.ok()) return respond(text_response(200, "ok"));
+    respond(error_response(500, healthy.error()));
   });
 }
 
@@ -100,14 +87,46 @@ void get_topics(const WebContext& c, TopicDomain domain, const Params& p, Respon
   respond(json_response(out.dump()));
 }
 
-// GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}/{topic}/stats: Pulsar's
-// TopicStats, for what mop keeps (no publishers list: see http/README.md).
+// GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}/{topic}/stats
 void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
   const TopicName name(domain, p.find("tenant")->second, p.find("namespace")->second, p.find("topic")->second);
   const broker::Topic* topic = c.broker.find_topic(name);
   if (topic == nullptr) return respond(error_response(404, "Topic " + name.str() + " not found"));
+  respond(json_response(topic_stats(c, *topic).dump()));
+}
+
+}  // namespace
+
+std::set<std::string> tenants(const WebContext& c) {
+  std::set<std::string> out{c.default_tenant};
+  for (const auto& ns : c.broker.list_namespaces()) out.insert(ns.tenant);
+  if (c.registry != nullptr) {
+    for (const auto& [tenant, _] : c.registry->tenants()) out.insert(tenant);
+  }
+  return out;
+}
+
+std::set<std::string> namespaces_of(const WebContext& c, const std::string& tenant) {
+  std::set<std::string> out;
+  if (tenant == c.default_tenant) out.insert(c.default_tenant + "/" + c.default_namespace);
+  for (const auto& ns : c.broker.list_namespaces()) {
+    if (ns.tenant == tenant) out.insert(ns.to_string());
+  }
+  if (c.registry != nullptr) {
+    for (const auto& [ns, _] : c.registry->namespaces()) {
+      if (ns.size() > tenant.size() && ns.compare(0, tenant.size(), tenant) == 0 && ns[tenant.size()] == '/') {
+        out.insert(ns);
+      }
+    }
+  }
+  return out;
+}
+
+// Pulsar's TopicStats for what mop keeps (no publishers list: see http/README.md).
+json topic_stats(const WebContext& c, const broker::Topic& topic) {
+  const std::string& name = topic.name().str();
   json subscriptions = json::object();
-  topic->for_each_subscription([&](const broker::Subscription& s) {
+  topic.for_each_subscription([&](const broker::Subscription& s) {
     json consumers = json::array();
     s.for_each_receiver([&](const broker::Receiver& r) {
       consumers.push_back({{"consumerName", std::to_string(r.id())}, {"availablePermits", r.permits()}});
@@ -122,31 +141,29 @@ void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, R
         {"consumers", std::move(consumers)},
     };
     if (c.metrics.rates != nullptr) {
-      const Rates r = c.metrics.rates->subscription(name.str(), s.name());
+      const Rates r = c.metrics.rates->subscription(name, s.name());
       subscriptions[s.name()]["msgRateOut"] = r.msg_out;
       subscriptions[s.name()]["msgThroughputOut"] = r.bytes_out;
     }
   });
   json stats = {
-      {"msgInCounter", topic->msg_in_counter()},
-      {"bytesInCounter", topic->bytes_in_counter()},
-      {"msgOutCounter", topic->msg_out_counter()},
-      {"bytesOutCounter", topic->bytes_out_counter()},
-      {"storageSize", topic->stored_bytes()},
-      {"backlogSize", topic->backlog_bytes()},
+      {"msgInCounter", topic.msg_in_counter()},
+      {"bytesInCounter", topic.bytes_in_counter()},
+      {"msgOutCounter", topic.msg_out_counter()},
+      {"bytesOutCounter", topic.bytes_out_counter()},
+      {"storageSize", topic.stored_bytes()},
+      {"backlogSize", topic.backlog_bytes()},
       {"subscriptions", std::move(subscriptions)},
   };
   if (c.metrics.rates != nullptr) {
-    const Rates r = c.metrics.rates->topic(name.str());
+    const Rates r = c.metrics.rates->topic(name);
     stats["msgRateIn"] = r.msg_in;
     stats["msgThroughputIn"] = r.bytes_in;
     stats["msgRateOut"] = r.msg_out;
     stats["msgThroughputOut"] = r.bytes_out;
   }
-  respond(json_response(stats.dump()));
+  return stats;
 }
-
-}  // namespace
 
 void add_web_routes(Router& router, const WebContext& c) {
   const auto route = [&c](auto fn) {
@@ -169,6 +186,8 @@ void add_web_routes(Router& router, const WebContext& c) {
                  get_topic_stats(c, domain, p, std::move(respond));
                });
   }
+  if (c.registry != nullptr && c.partitioned != nullptr) add_admin_write_routes(router, c);
+  add_mqtt_admin_routes(router, c);
 }
 
 }  // namespace mop::http

@@ -20,8 +20,8 @@ public:
     options.type = service::SubscriptionType::exclusive;
     options.initial_position = service::InitialPosition::latest;
     options.durable = false;
-    if (const auto e = service.subscribe(owner_.topic_, subscription_, options, receiver_)) {
-      return finish(fmt::format("cannot subscribe to {}: {}", owner_.topic_.str(), e.message()));
+    if (const auto r = service.subscribe(owner_.topic_, subscription_, options, receiver_); !r.ok()) {
+      return finish(fmt::format("cannot subscribe to {}: {}", owner_.topic_.str(), r.error().message()));
     }
     service.flow(receiver_, 16);
     timer_.expires_after(owner_.timeout_);
@@ -46,10 +46,10 @@ public:
     if (finished_) return;
     owner_.service_.ack(topic, subscription, id);
     owner_.service_.flow(receiver_, 1);
-    if (message->payload.view() == payload_) finish(std::nullopt);
+    if (message->payload.view() == payload_) finish({});
   }
 
-  void finish(std::optional<std::string> error) {
+  void finish(Result<void, std::string> result) {
     if (finished_) return;
     finished_ = true;
     timer_.cancel();
@@ -58,7 +58,7 @@ public:
     auto done = std::move(done_);
     auto self = shared_from_this();  // keeps this alive until the end of this call
     owner_.running_.erase(self);
-    done(std::move(error));
+    done(std::move(result));
   }
 
 private:

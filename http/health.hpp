@@ -14,14 +14,15 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "core/result.hpp"
 #include "service/messaging_service.hpp"
 
 namespace mop::http {
 
 class HealthCheck {
 public:
-  // The result: nullopt when healthy, else what went wrong.
-  using Done = std::function<void(std::optional<std::string> error)>;
+  // The result: ok when healthy, else what went wrong.
+  using Done = std::function<void(Result<void, std::string> result)>;
 
   // `topic` is where the check publishes (Pulsar: persistent://pulsar/<broker>/healthcheck).
   HealthCheck(boost::asio::io_context& io, service::MessagingService& service, service::TopicName topic,

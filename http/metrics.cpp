@@ -1,6 +1,7 @@
 #include "http/metrics.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <string_view>
 
 #include "broker/broker.hpp"
@@ -152,6 +153,24 @@ void write_pulsar(PrometheusWriter& w, const std::vector<TopicRow>& rows, std::s
   }
 }
 
+// The `reason` label of mop_disconnects_total.
+const char* close_reason_label(mqtt::CloseReason r) {
+  switch (r) {
+    case mqtt::CloseReason::client_disconnect: return "client_disconnect";
+    case mqtt::CloseReason::client_disconnect_with_will: return "client_disconnect_with_will";
+    case mqtt::CloseReason::network_error: return "network_error";
+    case mqtt::CloseReason::protocol_error: return "protocol_error";
+    case mqtt::CloseReason::keep_alive_timeout: return "keep_alive_timeout";
+    case mqtt::CloseReason::connect_timeout: return "connect_timeout";
+    case mqtt::CloseReason::connect_rejected: return "connect_rejected";
+    case mqtt::CloseReason::session_taken_over: return "session_taken_over";
+    case mqtt::CloseReason::server_shutdown: return "server_shutdown";
+    case mqtt::CloseReason::administrative_action: return "administrative_action";
+    case mqtt::CloseReason::not_authorized: return "not_authorized";
+  }
+  return "unknown";
+}
+
 void write_mqtt(PrometheusWriter& w, const mqtt::SessionRouter& m) {
   const auto& c = m.publish_counters();
   w.family("mop_active_client_count", MetricType::gauge, "MQTT clients connected now");
@@ -170,6 +189,37 @@ void write_mqtt(PrometheusWriter& w, const mqtt::SessionRouter& m) {
   w.sample(c.received);
   w.family("mop_received_bytes", MetricType::counter, "Payload bytes of the MQTT PUBLISH packets received");
   w.sample(c.received_bytes);
+  const auto by_type = [&w](const std::array<std::uint64_t, 16>& counts) {
+    for (std::size_t t = 1; t < counts.size(); ++t) {
+      w.sample(counts[t], {{"type", mqtt::to_string(static_cast<mqtt::PacketType>(t))}});
+    }
+  };
+  w.family("mop_packets_received_total", MetricType::counter, "MQTT packets received from clients, by type");
+  by_type(c.packets_in);
+  w.family("mop_packets_sent_total", MetricType::counter, "MQTT packets sent to clients, by type");
+  by_type(c.packets_out);
+  w.family("mop_disconnects_total", MetricType::counter, "MQTT connections ended, by reason");
+  const auto& closes = m.close_counts();
+  for (std::size_t r = 0; r < closes.size(); ++r) {
+    w.sample(closes[r], {{"reason", close_reason_label(static_cast<mqtt::CloseReason>(r))}});
+  }
+}
+
+// Bytes of the regular files under `dir` (the store: RocksDB's tables, write-ahead logs, manifest).
+// A file removed during the walk (a compaction finishing) is skipped.
+std::uint64_t disk_bytes(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const auto size = it->file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
 }
 
 void write_process(PrometheusWriter& w) {
@@ -200,6 +250,11 @@ std::string render_metrics(const MetricsSources& sources) {
   if (!sources.listeners.empty()) {
     w.family("mop_connections", MetricType::gauge, "Open connections per listener protocol");
     for (const auto& l : sources.listeners) w.sample(std::uint64_t{l.connections()}, {{"protocol", l.protocol}});
+  }
+  if (!sources.data_dir.empty()) {
+    w.family("mop_storage_disk_bytes", MetricType::gauge,
+             "Bytes of the store's files in dataDir (RocksDB tables, write-ahead log, manifest)");
+    w.sample(disk_bytes(sources.data_dir));
   }
   if (sources.process) write_process(w);
   return w.take();

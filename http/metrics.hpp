@@ -35,6 +35,7 @@ struct MetricsSources {
   std::vector<ListenerConnections> listeners;
   std::string cluster = "standalone";        // the `cluster` label (Pulsar standalone's name)
   bool process = true;                       // process_* metrics
+  std::string data_dir;                      // mop_storage_disk_bytes: the store's files; none when empty
 };
 
 std::string render_metrics(const MetricsSources& sources);

@@ -51,6 +51,9 @@ void Router::add(std::string method, std::string_view pattern, Handler handler) 
 }
 
 void Router::handle(const Request& request, Respond respond) const {
+  if (guard_) {
+    if (auto refused = guard_(request)) return respond(std::move(*refused));
+  }
   const auto segments = split_path(request.path());
   std::vector<std::string> allowed;
   for (const auto& route : routes_) {

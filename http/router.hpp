@@ -10,6 +10,7 @@
 // exactly once. Thread: the io_context's.
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +22,7 @@ struct Request {
   std::string method;  // "GET", ...
   std::string target;  // as sent: path and query
   std::string body;
+  std::string authorization;  // the Authorization header ("Bearer ...", "Basic ..."), if any
   // The path (before `?`) and the query (after it, without the `?`).
   std::string_view path() const;
   std::string_view query() const;
@@ -48,6 +50,10 @@ public:
   void add(std::string method, std::string_view pattern, Handler handler);
   // Answers `request` through the matching route's handler, or 404/405.
   void handle(const Request& request, Respond respond) const;
+  // Runs before every route (authentication when authenticationEnabled): an answer refuses the
+  // request with it, nothing lets it through.
+  using Guard = std::function<std::optional<Response>(const Request&)>;
+  void set_guard(Guard guard) { guard_ = std::move(guard); }
 
 private:
   struct Route {
@@ -56,6 +62,7 @@ private:
     Handler handler;
   };
   std::vector<Route> routes_;
+  Guard guard_;
 };
 
 // The path's segments, split on `/` (empty ones dropped), not decoded.

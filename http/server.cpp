@@ -66,7 +66,8 @@ private:
     }
     if (ec) return close();  // end of stream, idle timeout, reset, a request Beast cannot parse
     auto req = parser_->release();
-    Request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body())};
+    Request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
+                    std::string(req[bhttp::field::authorization])};
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
     // No timeout while the handler works (the health check waits for its own message, with its
@@ -80,12 +81,15 @@ private:
   void reply(Response response, unsigned version, bool keep_alive) {
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(response.status),
                                                                       version);
+    // 204 and 304 have no body, and no Content-Length either (RFC 9110 8.6).
+    const bool no_body = response.status == 204 || response.status == 304;
     res->set(bhttp::field::server, "mop");
-    res->set(bhttp::field::content_type, response.content_type);
+    if (!no_body) res->set(bhttp::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) res->set(name, value);
-    res->body() = std::move(response.body);
+    if (!no_body) res->body() = std::move(response.body);
     res->keep_alive(keep_alive && !shared_->stopped);
     res->prepare_payload();
+    if (no_body) res->erase(bhttp::field::content_length);
     stream_.expires_after(shared_->options.idle_timeout);
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec || !res->keep_alive()) return self->close();

@@ -12,18 +12,21 @@
 namespace mop::loadgen {
 namespace {
 
+// The whole of `s` as a T; nullopt when it is not one.
 template <typename T>
-bool parse_number(const std::string& s, T& out) {
+std::optional<T> parse_number(const std::string& s) {
+  T out{};
   const char* b = s.data();
   const char* e = s.data() + s.size();
   auto [p, ec] = std::from_chars(b, e, out);
-  return ec == std::errc{} && p == e;
+  if (ec != std::errc{} || p != e) return std::nullopt;
+  return out;
 }
 
-bool parse_bool(const std::string& s, bool& out) {
-  if (s == "true" || s == "1" || s == "yes" || s == "on") return out = true, true;
-  if (s == "false" || s == "0" || s == "no" || s == "off") return out = false, true;
-  return false;
+std::optional<bool> parse_bool(const std::string& s) {
+  if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "0" || s == "no" || s == "off") return false;
+  return std::nullopt;
 }
 
 std::optional<std::uint32_t> ipv4(const std::string& s) {
@@ -161,19 +164,22 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
   using Setter = std::function<Result<void, std::string>(const std::string&)>;
   auto num = [](auto& field, const char* name, double lo, double hi) -> Setter {
     return [&field, name, lo, hi](const std::string& v) -> Result<void, std::string> {
-      std::remove_reference_t<decltype(field)> x{};
-      if (!parse_number(v, x) || static_cast<double>(x) < lo || static_cast<double>(x) > hi) {
+      const auto x = parse_number<std::remove_reference_t<decltype(field)>>(v);
+      if (!x || static_cast<double>(*x) < lo || static_cast<double>(*x) > hi) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "%s: '%s' is not a number in %g..%g", name, v.c_str(), lo, hi);
         return buf;
       }
-      field = x;
+      field = *x;
       return {};
     };
   };
   auto boolean = [](bool& field, const char* name) -> Setter {
     return [&field, name](const std::string& v) -> Result<void, std::string> {
-      if (parse_bool(v, field)) return {};
+      if (const auto b = parse_bool(v)) {
+        field = *b;
+        return {};
+      }
       return std::string(name) + ": '" + v + "' is not true or false";
     };
   };

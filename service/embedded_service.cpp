@@ -196,10 +196,9 @@ void EmbeddedService::close_receiver(ReceiverId receiver) {
   receivers_.erase(receiver);
 }
 
-std::error_code EmbeddedService::subscribe(const TopicName& topic, const std::string& subscription,
-                                           const SubscriptionOptions& opts, ReceiverId receiver) {
-  const auto r = broker_.subscribe(topic, subscription, opts, receiver);
-  return r.ok() ? std::error_code{} : r.error();
+Result<void> EmbeddedService::subscribe(const TopicName& topic, const std::string& subscription,
+                                        const SubscriptionOptions& opts, ReceiverId receiver) {
+  return broker_.subscribe(topic, subscription, opts, receiver);
 }
 
 void EmbeddedService::detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) {
@@ -319,128 +318,6 @@ std::vector<std::pair<TopicName, MessagePtr>> EmbeddedService::retained(
   return broker_.retained().match(ns, match);
 }
 
-// Sessions and wills: the write goes to the persistence (which posts its completion once
-// durable) or, without one, completes on the next executor turn. The cached copy changes only
-// when the write succeeded, so load_* never report what is not stored.
-void EmbeddedService::put_session(SessionRecord session, StateCallback done) {
-  auto finish = [this, alive = std::weak_ptr<bool>(alive_), session, done = std::move(done)](std::error_code ec) mutable {
-    if (alive.expired()) return;
-    if (!ec) {
-      auto id = session.client_id;
-      sessions_.insert_or_assign(std::move(id), std::move(session));
-    }
-    if (done) done(ec);
-  };
-  if (persistence_ != nullptr) {
-    persistence_->put_session(std::move(session), std::move(finish));
-  } else {
-    post([finish = std::move(finish)]() mutable { finish({}); });
-  }
-}
-
-void EmbeddedService::delete_session(const std::string& client_id, StateCallback done) {
-  auto finish = [this, alive = std::weak_ptr<bool>(alive_), client_id, done = std::move(done)](std::error_code ec) {
-    if (alive.expired()) return;
-    if (!ec) sessions_.erase(client_id);
-    if (done) done(ec);
-  };
-  if (persistence_ != nullptr) {
-    persistence_->delete_session(client_id, std::move(finish));
-  } else {
-    post([finish = std::move(finish)] { finish({}); });
-  }
-}
-
-std::vector<SessionRecord> EmbeddedService::load_sessions() {
-  std::vector<SessionRecord> out;
-  out.reserve(sessions_.size());
-  for (const auto& [id, session] : sessions_) out.push_back(session);
-  return out;
-}
-
-void EmbeddedService::put_will(WillRecord will, StateCallback done) {
-  auto finish = [this, alive = std::weak_ptr<bool>(alive_), will, done = std::move(done)](std::error_code ec) mutable {
-    if (alive.expired()) return;
-    if (!ec) {
-      auto id = will.client_id;
-      wills_.insert_or_assign(std::move(id), std::move(will));
-    }
-    if (done) done(ec);
-  };
-  if (persistence_ != nullptr) {
-    persistence_->put_will(std::move(will), std::move(finish));
-  } else {
-    post([finish = std::move(finish)]() mutable { finish({}); });
-  }
-}
-
-void EmbeddedService::delete_will(const std::string& client_id, StateCallback done) {
-  auto finish = [this, alive = std::weak_ptr<bool>(alive_), client_id, done = std::move(done)](std::error_code ec) {
-    if (alive.expired()) return;
-    if (!ec) wills_.erase(client_id);
-    if (done) done(ec);
-  };
-  if (persistence_ != nullptr) {
-    persistence_->delete_will(client_id, std::move(finish));
-  } else {
-    post([finish = std::move(finish)] { finish({}); });
-  }
-}
-
-std::vector<WillRecord> EmbeddedService::load_wills() {
-  std::vector<WillRecord> out;
-  out.reserve(wills_.size());
-  for (const auto& [id, will] : wills_) out.push_back(will);
-  return out;
-}
-
-// Pulsar topic metadata: as sessions (the cached copy changes once the write succeeded).
-void EmbeddedService::put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) {
-  auto finish = [this, alive = std::weak_ptr<bool>(alive_), record, done = std::move(done)](std::error_code ec) mutable {
-    if (alive.expired()) return;
-    if (!ec) {
-      auto name = record.topic;
-      partitioned_.insert_or_assign(std::move(name), std::move(record));
-    }
-    if (done) done(ec);
-  };
-  if (persistence_ != nullptr) {
-    persistence_->put_partitioned_topic(std::move(record), std::move(finish));
-  } else {
-    post([finish = std::move(finish)]() mutable { finish({}); });
-  }
-}
-
-std::vector<PartitionedTopicRecord> EmbeddedService::load_partitioned_topics() {
-  std::vector<PartitionedTopicRecord> out;
-  out.reserve(partitioned_.size());
-  for (const auto& [name, r] : partitioned_) out.push_back(r);
-  return out;
-}
-
-void EmbeddedService::put_schema(SchemaRecord schema, StateCallback done) {
-  auto finish = [this, alive = std::weak_ptr<bool>(alive_), schema, done = std::move(done)](std::error_code ec) mutable {
-    if (alive.expired()) return;
-    if (!ec) {
-      auto name = schema.topic;
-      schemas_.insert_or_assign(std::move(name), std::move(schema));
-    }
-    if (done) done(ec);
-  };
-  if (persistence_ != nullptr) {
-    persistence_->put_schema(std::move(schema), std::move(finish));
-  } else {
-    post([finish = std::move(finish)]() mutable { finish({}); });
-  }
-}
-
-std::vector<SchemaRecord> EmbeddedService::load_schemas() {
-  std::vector<SchemaRecord> out;
-  out.reserve(schemas_.size());
-  for (const auto& [name, r] : schemas_) out.push_back(r);
-  return out;
-}
-
 std::vector<ProducerSequenceRecord> EmbeddedService::load_producer_sequences() { return producer_sequences_; }
 
 Result<void, Error> EmbeddedService::restore() {
@@ -449,22 +326,6 @@ Result<void, Error> EmbeddedService::restore() {
   if (auto loaded = persistence_->load(restored); !loaded.ok()) return loaded;
   broker_.restore(restored.topics);
   for (auto& [topic, message] : restored.retained) broker_.retained().set(topic, std::move(message));
-  for (auto& s : restored.sessions) {
-    auto id = s.client_id;
-    sessions_.insert_or_assign(std::move(id), std::move(s));
-  }
-  for (auto& w : restored.wills) {
-    auto id = w.client_id;
-    wills_.insert_or_assign(std::move(id), std::move(w));
-  }
-  for (auto& p : restored.partitioned_topics) {
-    auto name = p.topic;
-    partitioned_.insert_or_assign(std::move(name), std::move(p));
-  }
-  for (auto& sc : restored.schemas) {
-    auto name = sc.topic;
-    schemas_.insert_or_assign(std::move(name), std::move(sc));
-  }
   producer_sequences_ = std::move(restored.producer_sequences);
   return {};
 }

@@ -18,9 +18,9 @@ namespace mop::service {
 class EmbeddedService final : public MessagingService {
 public:
   EmbeddedService(Executor& executor, Clock& clock);
-  // For the store (mop standalone) and tests: topics get their ledgers from `ledgers`; sessions and wills
-  // are written to `persistence` (which must outlive the service) when given, else kept in
-  // memory. Call restore() once before serving.
+  // For the store (mop standalone) and tests: topics get their ledgers from `ledgers`;
+  // subscriptions, cursors and retained messages are written to `persistence` (which must
+  // outlive the service) when given, else kept in memory. Call restore() once before serving.
   EmbeddedService(Executor& executor, Clock& clock, broker::Broker::LedgerFactory ledgers,
                   broker::Persistence* persistence = nullptr);
   EmbeddedService(const EmbeddedService&) = delete;
@@ -34,8 +34,8 @@ public:
   void pause(ReceiverId receiver) override;
   void close_receiver(ReceiverId receiver) override;
 
-  std::error_code subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& opts,
-                            ReceiverId receiver) override;
+  Result<void> subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& opts,
+                         ReceiverId receiver) override;
   void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
   void unsubscribe(const TopicName& topic, const std::string& subscription) override;
   void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;
@@ -62,25 +62,8 @@ public:
   std::vector<std::pair<TopicName, MessagePtr>> retained(const NamespaceName& ns,
                                                          const std::function<bool(const TopicName&)>& match) override;
 
-  void put_session(SessionRecord session, StateCallback done) override;
-  void delete_session(const std::string& client_id, StateCallback done) override;
-  std::vector<SessionRecord> load_sessions() override;
-  void put_will(WillRecord will, StateCallback done) override;
-  void delete_will(const std::string& client_id, StateCallback done) override;
-  std::vector<WillRecord> load_wills() override;
-  void put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) override;
-  std::vector<PartitionedTopicRecord> load_partitioned_topics() override;
-  void put_schema(SchemaRecord schema, StateCallback done) override;
-  std::vector<SchemaRecord> load_schemas() override;
   std::vector<ProducerSequenceRecord> load_producer_sequences() override;
   void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) override;
-  void atomically(const std::function<void()>& writes) override {
-    if (persistence_ != nullptr) {
-      persistence_->atomically(writes);
-    } else {
-      writes();
-    }
-  }
 
   // Reads back what `persistence` holds (nothing to do without one). On error the service must
   // not serve: the error names the record that could not be read.
@@ -117,12 +100,7 @@ private:
   ReceiverId next_receiver_ = 1;
   std::map<NamespaceName, std::vector<TopicListener*>> watchers_;
   broker::Persistence* persistence_ = nullptr;
-  // Sessions and wills as of the last successful write of each (what load_* return).
-  std::map<std::string, SessionRecord> sessions_;
-  std::map<std::string, WillRecord> wills_;
-  // Pulsar topic metadata, the same way (by topic name); producer sequences as restored.
-  std::map<std::string, PartitionedTopicRecord> partitioned_;
-  std::map<std::string, SchemaRecord> schemas_;
+  // Producer sequences as restored (what load_producer_sequences returns).
   std::vector<ProducerSequenceRecord> producer_sequences_;
   BatchUnpacker unpacker_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -1,8 +1,11 @@
 #pragma once
 // The messaging model the protocols talk to: Pulsar's. Topics, durable subscriptions with
-// cursors, message ids, retained messages. MQTT (and later the Pulsar protocol) call only this
-// interface; `EmbeddedService` (broker/ in this process) implements it today, a cluster
+// cursors, message ids, retained messages. Both protocol servers call only this interface for
+// messaging; `EmbeddedService` (broker/ in this process) implements it today, a cluster
 // implementation (pulsar/client to a real Pulsar cluster) will implement it for `mop proxy`.
+// What a protocol server keeps for itself is not here: MQTT sessions and wills go to
+// SessionStore (session_store.hpp), Pulsar partition counts and schemas to MetadataStore
+// (metadata_store.hpp).
 //
 // Threading: an implementation is owned by one thread. Every method is called on it, and every
 // callback and listener method runs on it, always later (posted to the executor), never inline
@@ -82,84 +85,6 @@ using BatchUnpacker = std::function<Result<std::vector<MessagePtr>>(const Messag
 // Messages compare by content (the payload bytes, not the buffer).
 bool operator==(const Message& a, const Message& b);
 
-// --- MQTT session state ---------------------------------------------------------------------
-// What an MQTT server keeps per client across restarts, as plain values. The service stores
-// them (durably when it has a store) and gives them back at start; it does not interpret them.
-
-struct SessionSubscription {
-  std::string filter;
-  std::uint8_t qos = 0;
-  std::uint8_t options = 0;  // MQTT 5 subscription options byte above the QoS bits (no local, RAP, RH)
-  std::uint32_t subscription_id = 0;  // 0: none
-  auto operator<=>(const SessionSubscription&) const = default;
-};
-
-enum class OutboundState : std::uint8_t {
-  publish_sent = 0,  // QoS 1/2 PUBLISH sent, waiting for PUBACK / PUBREC
-  pubrel_sent = 1,   // QoS 2 PUBREL sent, waiting for PUBCOMP
-};
-
-// An outbound QoS 1/2 message in flight to the client, and where it came from.
-struct OutboundInflight {
-  std::uint16_t packet_id = 0;
-  std::string topic;         // the Pulsar topic the message was read from
-  std::string subscription;  // and the subscription it was delivered on
-  MessageId message_id;
-  std::uint8_t qos = 1;
-  OutboundState state = OutboundState::publish_sent;
-  auto operator<=>(const OutboundInflight&) const = default;
-};
-
-struct SessionRecord {
-  std::string client_id;
-  bool clean_start = false;
-  std::uint8_t protocol_version = 4;      // 3, 4 (3.1.1) or 5
-  std::uint32_t expiry_interval_s = 0;    // MQTT 5 session expiry; 0xFFFFFFFF: never
-  std::uint64_t disconnected_at_ms = 0;   // wall clock; 0 while connected. Expiry counts from here.
-  std::vector<SessionSubscription> subscriptions;
-  std::vector<std::uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
-  std::vector<OutboundInflight> outbound;
-  auto operator<=>(const SessionRecord&) const = default;
-};
-
-// A will message waiting for its client to disconnect (due_at_ms == 0) or for its delay to pass.
-struct WillRecord {
-  std::string client_id;
-  std::string topic;  // full Pulsar topic name
-  Message message;
-  std::uint8_t qos = 0;
-  bool retain = false;
-  std::uint32_t delay_s = 0;
-  std::uint64_t due_at_ms = 0;  // wall clock when it is published, 0 while the client is connected
-};
-inline bool operator==(const WillRecord& a, const WillRecord& b) {
-  return a.client_id == b.client_id && a.topic == b.topic && a.message == b.message && a.qos == b.qos &&
-         a.retain == b.retain && a.delay_s == b.delay_s && a.due_at_ms == b.due_at_ms;
-}
-
-// --- Pulsar topic metadata --------------------------------------------------------------------
-// What the Pulsar protocol server keeps across restarts, as plain values; the service stores
-// them and gives them back at start without interpreting them.
-
-// A partitioned topic: its base name (full, "persistent://t/ns/x") and partition count (>= 1).
-struct PartitionedTopicRecord {
-  std::string topic;
-  std::uint32_t partitions = 0;
-  auto operator<=>(const PartitionedTopicRecord&) const = default;
-};
-
-// A topic's schema as a Pulsar client declared it (Pulsar's Schema: type, name, data,
-// properties), with the version the broker gave it.
-struct SchemaRecord {
-  std::string topic;  // full topic name
-  std::uint64_t version = 0;
-  std::uint32_t type = 0;  // Pulsar's Schema.Type number
-  std::string name;
-  std::string data;
-  std::vector<std::pair<std::string, std::string>> properties;
-  auto operator<=>(const SchemaRecord&) const = default;
-};
-
 // Deduplication state of one producer name on one topic: the highest sequence id stored.
 struct ProducerSequenceRecord {
   std::string topic;  // full topic name
@@ -206,8 +131,6 @@ public:
 };
 
 using PublishCallback = std::function<void(std::error_code, MessageId)>;
-// Completion of a state write (sessions, wills): runs once the write is durable, or failed.
-using StateCallback = std::function<void(std::error_code)>;
 
 class MessagingService {
 public:
@@ -229,10 +152,8 @@ public:
 
   // Creates the subscription if it does not exist (at opts.initial_position) and attaches the
   // receiver. Errors: consumer_busy for a second receiver on an exclusive subscription.
-  // TEMPORARY (issue 12, phase 1): a std::error_code, "no error" meaning success, until
-  // mqtt/server and pulsar/server are converted; then Result<void>.
-  virtual std::error_code subscribe(const TopicName& topic, const std::string& subscription,
-                                    const SubscriptionOptions& opts, ReceiverId receiver) = 0;
+  virtual Result<void> subscribe(const TopicName& topic, const std::string& subscription,
+                                 const SubscriptionOptions& opts, ReceiverId receiver) = 0;
   // Detaches `receiver` from the subscription (unacknowledged messages go back for redelivery).
   virtual void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
   // Deletes the subscription and its cursor.
@@ -285,32 +206,11 @@ public:
   virtual std::vector<std::pair<TopicName, MessagePtr>> retained(
       const NamespaceName& ns, const std::function<bool(const TopicName&)>& match) = 0;
 
-  // MQTT session state and wills, one record per client id. put_* stores or replaces, delete_*
-  // removes (no error when there is none). `done` (may be empty) runs once the write is durable,
-  // or with an error (then the stored state is what it was before the call); completions run in
-  // call order. load_* return every record whose write has completed successfully (those
-  // restored at start included), by client id; the MQTT server reads them once at start.
-  virtual void put_session(SessionRecord session, StateCallback done) = 0;
-  virtual void delete_session(const std::string& client_id, StateCallback done) = 0;
-  // Runs `writes`, synchronous code making calls on this service (publish, put_session, ...), so
-  // that what they store is stored atomically where the implementation can (EmbeddedService over
-  // a RocksStore: one group commit): a crash keeps all of it or none. Completions still run one
-  // by one. Default: as called.
-  virtual void atomically(const std::function<void()>& writes) { writes(); }
-  virtual std::vector<SessionRecord> load_sessions() = 0;
-  virtual void put_will(WillRecord will, StateCallback done) = 0;
-  virtual void delete_will(const std::string& client_id, StateCallback done) = 0;
-  virtual std::vector<WillRecord> load_wills() = 0;
-
-  // Pulsar topic metadata (the Pulsar protocol server's state), with the same promises as
-  // sessions: put_* stores or replaces (by topic name), `done` runs once durable or with an
-  // error (nothing changed then), load_* return what was written successfully, by topic name.
-  virtual void put_partitioned_topic(PartitionedTopicRecord record, StateCallback done) = 0;
-  virtual std::vector<PartitionedTopicRecord> load_partitioned_topics() = 0;
-  virtual void put_schema(SchemaRecord schema, StateCallback done) = 0;
-  virtual std::vector<SchemaRecord> load_schemas() = 0;
-  // Producer sequence ids as restored at start (written with the entries, see Message::dedup), by topic then producer. Later publishes do not change it: the
-  // Pulsar server reads it once at start and keeps the state itself from then on.
+  // Producer sequence ids as restored at start (written with the entries, see Message::dedup),
+  // by topic then producer. Later publishes do not change it: the Pulsar server reads it once at
+  // start and keeps the state itself from then on. (The Pulsar server's other state, partition
+  // counts and schemas, is service::MetadataStore's; MQTT sessions and wills are
+  // service::SessionStore's.)
   virtual std::vector<ProducerSequenceRecord> load_producer_sequences() = 0;
 
   // Publish back-pressure (Pulsar's maxMessagePublishBufferSizeInMB): `listener(true)` once the

@@ -24,6 +24,7 @@
 //  - atomically(): see there.
 //
 // Threading: owned by one thread (the service's); every method is called on it.
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -33,6 +34,60 @@
 #include "service/messaging_service.hpp"
 
 namespace mop::service {
+
+// What an MQTT server keeps per client across restarts, as plain values. The store keeps them
+// and gives them back; it does not interpret them.
+
+struct SessionSubscription {
+  std::string filter;
+  std::uint8_t qos = 0;
+  std::uint8_t options = 0;  // MQTT 5 subscription options byte above the QoS bits (no local, RAP, RH)
+  std::uint32_t subscription_id = 0;  // 0: none
+  auto operator<=>(const SessionSubscription&) const = default;
+};
+
+enum class OutboundState : std::uint8_t {
+  publish_sent = 0,  // QoS 1/2 PUBLISH sent, waiting for PUBACK / PUBREC
+  pubrel_sent = 1,   // QoS 2 PUBREL sent, waiting for PUBCOMP
+};
+
+// An outbound QoS 1/2 message in flight to the client, and where it came from.
+struct OutboundInflight {
+  std::uint16_t packet_id = 0;
+  std::string topic;         // the Pulsar topic the message was read from
+  std::string subscription;  // and the subscription it was delivered on
+  MessageId message_id;
+  std::uint8_t qos = 1;
+  OutboundState state = OutboundState::publish_sent;
+  auto operator<=>(const OutboundInflight&) const = default;
+};
+
+struct SessionRecord {
+  std::string client_id;
+  bool clean_start = false;
+  std::uint8_t protocol_version = 4;      // 3, 4 (3.1.1) or 5
+  std::uint32_t expiry_interval_s = 0;    // MQTT 5 session expiry; 0xFFFFFFFF: never
+  std::uint64_t disconnected_at_ms = 0;   // wall clock; 0 while connected. Expiry counts from here.
+  std::vector<SessionSubscription> subscriptions;
+  std::vector<std::uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
+  std::vector<OutboundInflight> outbound;
+  auto operator<=>(const SessionRecord&) const = default;
+};
+
+// A will message waiting for its client to disconnect (due_at_ms == 0) or for its delay to pass.
+struct WillRecord {
+  std::string client_id;
+  std::string topic;  // full Pulsar topic name
+  Message message;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::uint32_t delay_s = 0;
+  std::uint64_t due_at_ms = 0;  // wall clock when it is published, 0 while the client is connected
+};
+inline bool operator==(const WillRecord& a, const WillRecord& b) {
+  return a.client_id == b.client_id && a.topic == b.topic && a.message == b.message && a.qos == b.qos &&
+         a.retain == b.retain && a.delay_s == b.delay_s && a.due_at_ms == b.due_at_ms;
+}
 
 // Completion of a state write (SessionStore, MetadataStore): success, or an error naming what
 // could not be stored.
@@ -71,7 +126,8 @@ public:
   // the Store's begin_atomic/end_atomic, which the topic ledgers share (one group commit).
   // `atomic()` says whether the bracket means anything: an implementation whose session writes
   // and publishes go to different places (system topics) returns false, and runs `writes` as
-  // called (each write atomic on its own).
+  // called (each write atomic on its own); the MQTT server then writes the session record only
+  // once the message is stored (a crash in between: a duplicate on the resend, never a loss).
   virtual bool atomic() const { return false; }
   virtual void atomically(const std::function<void()>& writes) { writes(); }
 };

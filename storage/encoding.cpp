@@ -428,6 +428,31 @@ Result<void, std::string> decode_partitioned(std::string_view in, PartitionedTop
   return r.finish(ok);
 }
 
+std::string permission_key(const std::string& resource, const std::string& role) {
+  std::string k = resource;
+  k += '\0';
+  k += role;
+  return k;
+}
+
+std::string encode_permission(const PermissionRecord& p) {
+  Writer w;
+  w.varint(p.actions);
+  return w.take();
+}
+
+Result<void, std::string> decode_permission(std::string_view key, std::string_view in, PermissionRecord& out) {
+  const auto nul = key.find('\0');
+  if (nul == std::string_view::npos || nul == 0 || nul + 1 == key.size())
+    return std::string("permission key is not resource NUL role");
+  out.resource.assign(key.substr(0, nul));
+  out.role.assign(key.substr(nul + 1));
+  Reader r(in);
+  bool ok = r.version() && r.varint_as(out.actions, 3);
+  if (ok && out.actions == 0) ok = r.fail("no actions");
+  return r.finish(ok);
+}
+
 std::string encode_schema(const SchemaRecord& s) {
   Writer w;
   w.varint(s.version);

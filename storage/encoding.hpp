@@ -63,6 +63,10 @@ std::string encode_will(const WillRecord& w);  // client id is in the key
 Result<void, std::string> decode_will(std::string_view in, WillRecord& out);
 // Pulsar topic metadata (added to format 1 without a format bump: new column families, see FORMAT.md).
 std::string encode_partitioned(const PartitionedTopicRecord& r);  // topic name is in the key
+// permissions: key resource \0 role; value: the actions (1..3).
+std::string permission_key(const std::string& resource, const std::string& role);
+std::string encode_permission(const PermissionRecord& r);
+Result<void, std::string> decode_permission(std::string_view key, std::string_view in, PermissionRecord& out);
 Result<void, std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out);
 std::string encode_schema(const SchemaRecord& s);  // topic name is in the key
 Result<void, std::string> decode_schema(std::string_view in, SchemaRecord& out);

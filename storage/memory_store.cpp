@@ -66,6 +66,8 @@ void MemoryStore::apply(const Batch::Op& op) {
                    erase_topic(sequences_, t.topic);
                  },
                  [&](const Batch::PutPartitioned& p) { partitioned_[p.record.topic] = p.record; },
+                 [&](const Batch::PutPermission& p) { permissions_[{p.record.resource, p.record.role}] = p.record; },
+                 [&](const Batch::DeletePermission& p) { permissions_.erase({p.resource, p.role}); },
                  [&](const Batch::PutSchema& p) { schemas_[p.schema.topic] = p.schema; },
                  [&](const Batch::PutProducerSequence& p) { sequences_[{p.topic, p.sequence.producer}] = p.sequence; },
                  [&](const Batch::DeleteProducerSequence& p) { sequences_.erase({p.topic, p.producer}); },
@@ -175,6 +177,13 @@ Result<std::vector<WillRecord>, Error> MemoryStore::wills() const {
   std::lock_guard lock(mu_);
   std::vector<WillRecord> out;
   for (const auto& [_, w] : wills_) out.push_back(w);
+  return out;
+}
+
+Result<std::vector<PermissionRecord>, Error> MemoryStore::permissions() const {
+  std::lock_guard lock(mu_);
+  std::vector<PermissionRecord> out;
+  for (const auto& [k, r] : permissions_) out.push_back(r);
   return out;
 }
 

@@ -33,6 +33,7 @@ public:
   Result<std::vector<WillRecord>, Error> wills() const override;
 
   Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
+  Result<std::vector<PermissionRecord>, Error> permissions() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
@@ -59,6 +60,7 @@ private:
   std::map<std::string, RetainedRecord> retained_;
   std::map<std::string, WillRecord> wills_;
   std::map<std::string, PartitionedTopicRecord> partitioned_;
+  std::map<std::pair<std::string, std::string>, PermissionRecord> permissions_;
   std::map<std::string, SchemaRecord> schemas_;
   std::map<std::pair<std::uint64_t, std::string>, ProducerSequence> sequences_;
 };

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "service/messaging_service.hpp"
+#include "service/metadata_store.hpp"
+#include "service/session_store.hpp"
 
 namespace mop::storage {
 
@@ -80,6 +82,7 @@ using service::WillRecord;
 
 // Pulsar topic metadata, declared with the service interface too.
 using service::PartitionedTopicRecord;
+using service::PermissionRecord;
 using service::SchemaRecord;
 
 // Deduplication state of one producer on one topic (keyed by topic id): the highest sequence id

@@ -107,7 +107,8 @@ std::string topic_end(std::uint64_t id) {
 const char* RocksStore::cf_name(int cf) {
   static constexpr const char* names[kCfCount] = {"default",  "topics",   "logs",     "log_floors",
                                                   "subscriptions", "cursors", "sessions", "retained",
-                                                  "wills",    "partitioned_topics", "schemas", "producer_sequences"};
+                                                  "wills",    "partitioned_topics", "schemas", "producer_sequences",
+                                                  "permissions"};
   return cf >= 0 && cf < kCfCount ? names[cf] : "?";
 }
 
@@ -529,6 +530,13 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
             if (const auto it = topic_names_.find(t.topic); it != topic_names_.end()) wb.Delete(cfs_[kTopics], it->second);
           },
           // The added CFs are missing only in a read-only store, whose writes fail anyway.
+          [&](const Batch::PutPermission& p) {
+            if (cfs_[kPermissions])
+              wb.Put(cfs_[kPermissions], permission_key(p.record.resource, p.record.role), encode_permission(p.record));
+          },
+          [&](const Batch::DeletePermission& p) {
+            if (cfs_[kPermissions]) wb.Delete(cfs_[kPermissions], permission_key(p.resource, p.role));
+          },
           [&](const Batch::PutPartitioned& p) {
             if (cfs_[kPartitioned]) wb.Put(cfs_[kPartitioned], p.record.topic, encode_partitioned(p.record));
           },
@@ -865,6 +873,12 @@ Result<std::vector<PartitionedTopicRecord>, Error> RocksStore::partitioned_topic
                                                out.topic.assign(k);
                                                return decode_partitioned(v, out);
                                              });
+}
+
+Result<std::vector<PermissionRecord>, Error> RocksStore::permissions() const {
+  return scan_decode<PermissionRecord>(kPermissions, {}, {}, [](std::string_view k, std::string_view v, PermissionRecord& out) {
+    return decode_permission(k, v, out);
+  });
 }
 
 Result<std::vector<SchemaRecord>, Error> RocksStore::schemas() const {

@@ -73,7 +73,7 @@ public:
   // read-only open of a store that lacks them.
   enum Cf : int {
     kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills,
-    kPartitioned, kSchemas, kProducerSequences, kCfCount
+    kPartitioned, kSchemas, kProducerSequences, kPermissions, kCfCount
   };
   static constexpr int kFirstAddedCf = kPartitioned;
   static const char* cf_name(int cf);
@@ -113,6 +113,7 @@ public:
   Result<std::vector<WillRecord>, Error> wills() const override;
 
   Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
+  Result<std::vector<PermissionRecord>, Error> permissions() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 

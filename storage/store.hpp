@@ -49,12 +49,14 @@ public:
   struct DeleteTopic { std::uint64_t topic; };
   struct PutPartitioned { PartitionedTopicRecord record; };
   struct PutSchema { SchemaRecord schema; };
+  struct PutPermission { PermissionRecord record; };
+  struct DeletePermission { std::string resource; std::string role; };
   // Deduplication: in the same batch as the Append that completes the sequence id.
   struct PutProducerSequence { std::uint64_t topic; ProducerSequence sequence; };
   struct DeleteProducerSequence { std::uint64_t topic; std::string producer; };
   using Op = std::variant<Append, Trim, Truncate, PutSubscription, DeleteSubscription, PutCursor, PutSession,
                           DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic, PutPartitioned,
-                          PutSchema, PutProducerSequence, DeleteProducerSequence>;
+                          PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission>;
 
   Batch& append(std::uint64_t topic, MessageId id, std::string value) {
     return add(Append{topic, {id.ledger, id.entry, -1}, std::move(value)});
@@ -77,6 +79,10 @@ public:
   Batch& delete_topic(std::uint64_t topic) { return add(DeleteTopic{topic}); }
   Batch& put_partitioned(PartitionedTopicRecord r) { return add(PutPartitioned{std::move(r)}); }
   Batch& put_schema(SchemaRecord s) { return add(PutSchema{std::move(s)}); }
+  Batch& put_permission(PermissionRecord r) { return add(PutPermission{std::move(r)}); }
+  Batch& delete_permission(std::string resource, std::string role) {
+    return add(DeletePermission{std::move(resource), std::move(role)});
+  }
   Batch& put_producer_sequence(std::uint64_t topic, ProducerSequence p) {
     return add(PutProducerSequence{topic, std::move(p)});
   }
@@ -149,6 +155,7 @@ public:
 
   // --- Pulsar topic metadata ------------------------------------------------------------------
   virtual Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const = 0;  // by name
+  virtual Result<std::vector<PermissionRecord>, Error> permissions() const = 0;  // by resource, role
   virtual Result<std::vector<SchemaRecord>, Error> schemas() const = 0;  // by topic name
   virtual Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const = 0;  // by producer
 

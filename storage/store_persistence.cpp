@@ -82,48 +82,6 @@ void StorePersistence::delete_retained(const service::TopicName& topic, broker::
   write(std::move(b), "deleting a retained message", std::move(done));
 }
 
-void StorePersistence::put_session(service::SessionRecord session, broker::PersistCallback done) {
-  Batch b;
-  b.put_session(std::move(session));
-  write(std::move(b), "storing an MQTT session", std::move(done));
-}
-
-void StorePersistence::delete_session(const std::string& client_id, broker::PersistCallback done) {
-  Batch b;
-  b.delete_session(client_id);
-  write(std::move(b), "deleting an MQTT session", std::move(done));
-}
-
-void StorePersistence::put_will(service::WillRecord will, broker::PersistCallback done) {
-  Batch b;
-  b.put_will(std::move(will));
-  write(std::move(b), "storing a will message", std::move(done));
-}
-
-void StorePersistence::delete_will(const std::string& client_id, broker::PersistCallback done) {
-  Batch b;
-  b.delete_will(client_id);
-  write(std::move(b), "deleting a will message", std::move(done));
-}
-
-void StorePersistence::put_partitioned_topic(service::PartitionedTopicRecord record, broker::PersistCallback done) {
-  Batch b;
-  b.put_partitioned(std::move(record));
-  write(std::move(b), "storing a partitioned topic", std::move(done));
-}
-
-void StorePersistence::put_schema(service::SchemaRecord schema, broker::PersistCallback done) {
-  Batch b;
-  b.put_schema(std::move(schema));
-  write(std::move(b), "storing a schema", std::move(done));
-}
-
-void StorePersistence::atomically(const std::function<void()>& writes) {
-  store_.begin_atomic();
-  writes();
-  store_.end_atomic();
-}
-
 Result<void, Error> StorePersistence::load(Restored& out) {
   auto topics = store_.topics();
   if (!topics.ok()) return topics.error();
@@ -168,18 +126,6 @@ Result<void, Error> StorePersistence::load(Restored& out) {
     }
     out.retained.emplace_back(std::move(*name), std::make_shared<const service::Message>(std::move(r.message)));
   }
-  auto sessions = store_.sessions();
-  if (!sessions.ok()) return sessions.error();
-  auto wills = store_.wills();
-  if (!wills.ok()) return wills.error();
-  out.sessions = std::move(*sessions);
-  out.wills = std::move(*wills);
-  auto partitioned = store_.partitioned_topics();
-  if (!partitioned.ok()) return partitioned.error();
-  auto schemas = store_.schemas();
-  if (!schemas.ok()) return schemas.error();
-  out.partitioned_topics = std::move(*partitioned);
-  out.schemas = std::move(*schemas);
   return {};
 }
 

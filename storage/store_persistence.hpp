@@ -29,14 +29,6 @@ public:
                     broker::PersistCallback done) override;
   void delete_retained(const service::TopicName& topic, broker::PersistCallback done) override;
 
-  void put_session(service::SessionRecord session, broker::PersistCallback done) override;
-  void delete_session(const std::string& client_id, broker::PersistCallback done) override;
-  void put_will(service::WillRecord will, broker::PersistCallback done) override;
-  void delete_will(const std::string& client_id, broker::PersistCallback done) override;
-  void put_partitioned_topic(service::PartitionedTopicRecord record, broker::PersistCallback done) override;
-  void put_schema(service::SchemaRecord schema, broker::PersistCallback done) override;
-  // The store's begin_atomic/end_atomic around `writes`: the ledgers write to the same store.
-  void atomically(const std::function<void()>& writes) override;
   Result<void, Error> load(Restored& out) override;
 
 private:

@@ -115,12 +115,18 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["defaultRetentionSizeInMB"], "0");
   EXPECT_EQ(defaults["ttlDurationDefaultInSeconds"], "0");
   EXPECT_EQ(defaults["statsUpdateFrequencyInSecs"], "60");
+  EXPECT_EQ(defaults["sysInterval"], "0");
   EXPECT_EQ(defaults["backlogQuotaDefaultLimitBytes"], "-1");
   EXPECT_EQ(defaults["backlogQuotaDefaultRetentionPolicy"], "producer_exception");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferHighWaterMark"], "4194304");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferLowWaterMark"], "1048576");
   EXPECT_EQ(defaults["keepAliveIntervalSeconds"], "30");
-  EXPECT_EQ(config_keys().size(), 34u);
+  EXPECT_EQ(defaults["tokenPublicAlg"], "RS256");
+  EXPECT_EQ(defaults["tokenAuthClaim"], "sub");
+  EXPECT_EQ(defaults["authenticationRefreshCheckSeconds"], "60");
+  EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
+  EXPECT_EQ(defaults["superUserRoles"], "");
+  EXPECT_EQ(config_keys().size(), 51u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -299,7 +305,7 @@ TEST(ConfigWarnings, CompatibilityKeysAreAcceptedWithANote) {
       "managedLedgerDefaultEnsembleSize=1\n"
       "bookkeeperClientTimeoutInSeconds=30\n"
       "tlsCertificateFilePath=\n"
-      "mqttAuthenticationMethods=token\n",
+      "bindAddress=0.0.0.0\n",
       {}, &warnings);
   ASSERT_EQ(warnings.size(), 5u);
   for (const auto& w : warnings) EXPECT_THAT(w, HasSubstr("compatibility"));
@@ -481,12 +487,36 @@ TEST(ConfigListeners, EmptyListIsAnErrorWhenMqttIsServed) {
   EXPECT_EQ(errs[0].key, "mqttListeners");
 }
 
-TEST(ConfigValidate, AuthenticationIsNotSupportedYet) {
-  const auto errs = load_err("mqttAuthenticationEnabled=true\n");
+TEST(ConfigValidate, AuthenticationNeedsMethodsAndTheirKeys) {
+  auto errs = load_err("mqttAuthenticationEnabled=true\n");
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].key, "mqttAuthenticationEnabled");
-  EXPECT_THAT(errs[0].message, HasSubstr("not supported yet"));
+  EXPECT_EQ(errs[0].key, "mqttAuthenticationMethods");
+  errs = load_err("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=basic,kerberos\n");
+  ASSERT_EQ(errs.size(), 2u);  // kerberos, and basic without basicAuthConf
+  EXPECT_THAT(errs[0].message, HasSubstr("kerberos"));
+  EXPECT_EQ(errs[1].key, "basicAuthConf");
+  errs = load_err("authenticationEnabled=true\n"
+                  "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderToken\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "tokenSecretKey");
+  errs = load_err("authenticationEnabled=true\nauthenticationProviders=com.example.Custom\ntokenSecretKey=abc\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("com.example.Custom"));
+  const Config c = load_ok(
+      "mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=token, basic\nbasicAuthConf=/etc/users\n"
+      "tokenSecretKey=file:///etc/secret.key\nauthenticationEnabled=true\n"
+      "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderBasic,"
+      "org.apache.pulsar.broker.authentication.AuthenticationProviderToken\n");
+  EXPECT_EQ(c.mqttAuthenticationMethods, (std::vector<std::string>{"token", "basic"}));
+  EXPECT_EQ(c.pulsar_authentication_methods(), (std::vector<std::string>{"basic", "token"}));
+  expect_one_error("tokenPublicAlg=HS256\n", "tokenPublicAlg", "HS256");
   load_ok("mqttAuthenticationEnabled=false\n");
+  errs = load_err("mqttAuthorizationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("needs mqttAuthenticationEnabled"));
+  errs = load_err("authorizationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("needs authenticationEnabled"));
 }
 
 TEST(ConfigValidate, AdvertisedAddressDefaultsToListenerHost) {

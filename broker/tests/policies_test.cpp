@@ -152,5 +152,40 @@ TEST_F(PoliciesTest, BacklogQuotaConsumerEvictionMovesTheSlowestSubscription) {
   EXPECT_EQ(sink.payloads(), strs({"m3........", "m4........", "m5........"}));
 }
 
+TEST_F(PoliciesTest, ChangedPoliciesApplyToATopicInUse) {
+  TopicPolicies keep_all;
+  keep_all.retention_time_ms = -1;
+  keep_all.retention_size_bytes = -1;
+  make(keep_all);
+  ASSERT_TRUE(topic->subscribe("s", shared(), receiver).ok());
+  receiver.flow(10);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(publish("m" + std::to_string(i)));
+  topic->ack_cumulative("s", sink.got[2].id);
+  EXPECT_EQ(topic->ledger().entry_count(), 3u);  // acknowledged, retained
+  topic->change_policies({});                     // a namespace's retention removed
+  EXPECT_EQ(topic->ledger().entry_count(), 0u);
+  TopicPolicies quota;
+  quota.backlog_quota_bytes = 10;
+  topic->change_policies(quota);
+  ASSERT_FALSE(publish("a"));
+  EXPECT_EQ(publish("refused"), make_error_code(service::ServiceError::backlog_quota_exceeded));
+}
+
+TEST_F(PoliciesTest, SubscriptionCreatedAtAPositionWithoutReceiver) {
+  make({});
+  ASSERT_TRUE(topic->subscribe("keeper", shared(), receiver).ok());  // keeps the entries stored
+  for (int i = 0; i < 5; ++i) ASSERT_FALSE(publish("m" + std::to_string(i)));
+  const MessageId first = topic->ledger().first();
+  auto [sub, created] = topic->create_subscription("admin", shared(), MessageId{first.ledger, first.entry + 2, -1});
+  ASSERT_TRUE(created);
+  EXPECT_EQ(sub->backlog(), 3u);
+  EXPECT_EQ(sub->receiver_count(), 0u);
+  EXPECT_FALSE(topic->create_subscription("admin", shared(), first).second);  // exists: unchanged
+  EXPECT_EQ(topic->subscription("admin")->backlog(), 3u);
+  // A position before the first stored entry starts at it; one past the end, at the end.
+  EXPECT_EQ(topic->create_subscription("early", shared(), MessageId{first.ledger, 0, -1}).first->backlog(), 5u);
+  EXPECT_EQ(topic->create_subscription("late", shared(), MessageId{first.ledger, 1000, -1}).first->backlog(), 0u);
+}
+
 }  // namespace
 }  // namespace mop::broker

@@ -35,6 +35,34 @@ protected:
   Receiver r1{1, s1}, r2{2, s2};
 };
 
+// As Apache Pulsar counts them (checked against it by pulsar-java's BatchIdsJavaClientTest):
+// unacknowledged messages count each message of a batch, less those acknowledged by index; the
+// backlog counts entries.
+TEST_F(SubscriptionTest, UnackedCountsTheMessagesOfABatchLessThoseAcknowledgedByIndex) {
+  auto sub = make("s", SubscriptionType::shared);
+  auto batch = std::make_shared<service::Message>(*msg("four"));
+  batch->batch = service::BatchInfo{.count = 4};
+  ledger.append(std::move(batch), {});
+  append("single");
+  ASSERT_TRUE(sub->attach(r1).ok());
+  r1.flow(10);
+  sub->dispatch();
+  ASSERT_EQ(s1.payloads(), strs({"four", "single"}));
+  EXPECT_EQ(sub->unacked_count(), 5u);
+  EXPECT_EQ(sub->backlog(), 2u);
+  const MessageId first = ledger.first();
+  sub->ack(MessageId{first.ledger, first.entry, 1});
+  sub->ack(MessageId{first.ledger, first.entry, 3});
+  EXPECT_EQ(sub->unacked_count(), 3u);
+  EXPECT_EQ(sub->backlog(), 2u) << "a partly acknowledged batch is still one entry of backlog";
+  sub->ack(MessageId{first.ledger, first.entry + 1, -1});
+  EXPECT_EQ(sub->unacked_count(), 2u);
+  sub->ack(MessageId{first.ledger, first.entry, 0});
+  sub->ack(MessageId{first.ledger, first.entry, 2});
+  EXPECT_EQ(sub->unacked_count(), 0u);
+  EXPECT_EQ(sub->backlog(), 0u);
+}
+
 TEST_F(SubscriptionTest, OfflineSubscriptionKeepsBacklogUntilAReceiverHasPermits) {
   auto sub = make("s", SubscriptionType::shared);
   append("a");

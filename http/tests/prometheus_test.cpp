@@ -105,7 +105,7 @@ TEST(RenderMetrics, TopicAndSubscriptionCountersAgreeWithWhatWasPublished) {
   const auto topic = *service::TopicName::parse("persistent://public/default/t%2F1");
   Collector collector;
   const auto receiver = service.open_receiver(collector);
-  ASSERT_FALSE(service.subscribe(topic, "sub", {}, receiver));
+  ASSERT_TRUE(service.subscribe(topic, "sub", {}, receiver).ok());
   service.flow(receiver, 2);
   for (const char* payload : {"ab", "cde", "fghi"}) service.publish(topic, message(payload), {});
   executor.run_all();

@@ -40,7 +40,7 @@ protected:
 TEST_F(RatesTest, RateIsTheDifferenceOverTheInterval) {
   Taker taker;
   const auto receiver = service_.open_receiver(taker);
-  ASSERT_FALSE(service_.subscribe(topic_, "s", {}, receiver));
+  ASSERT_TRUE(service_.subscribe(topic_, "s", {}, receiver).ok());
   service_.flow(receiver, 1000);
   publish(3);
   MessageRates rates;

@@ -141,8 +141,8 @@ TEST_F(WebTest, AdminListsAndTopicStats) {
     receiver_ = service_.open_receiver(collector_);
     service::SubscriptionOptions options;
     options.type = service::SubscriptionType::failover;
-    ASSERT_FALSE(service_.subscribe(*service::TopicName::parse("persistent://public/default/a%2Fb"), "s1", options,
-                                    receiver_));
+    ASSERT_TRUE(service_.subscribe(*service::TopicName::parse("persistent://public/default/a%2Fb"), "s1", options,
+                                    receiver_).ok());
     service_.flow(receiver_, 1);
   });
   publish("persistent://public/default/a%2Fb", 3);

@@ -22,8 +22,7 @@ Result<void> read_options_v5(std::uint8_t options, std::string_view filter, Subs
   if (e.qos == 3 || e.retain_handling == 3) return CodecError::invalid_subscribe_option_value;
   // No local on a shared subscription is a Protocol Error [MQTT-3.8.3-4]: the group member that
   // published could not be told apart from the rest of the group.
-  SharedFilter shared;
-  if (e.no_local && parse_shared_filter(filter, shared)) return CodecError::invalid_subscribe_option_value;
+  if (e.no_local && parse_shared_filter(filter)) return CodecError::invalid_subscribe_option_value;
   return {};
 }
 

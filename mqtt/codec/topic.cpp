@@ -52,22 +52,20 @@ bool topic_matches(std::string_view filter, std::string_view name) {
   }
 }
 
-bool parse_shared_filter(std::string_view filter, SharedFilter& out) {
+std::optional<SharedFilter> parse_shared_filter(std::string_view filter) {
   // $share/{ShareName}/{filter}: the share name is at least one character without '/', '+' or
   // '#' [MQTT-4.8.2-1, -2], and a filter must follow. Anything else is not a shared subscription
   // (under 3.1.1 rules it is then just an ordinary filter that starts with '$share').
   constexpr std::string_view prefix = "$share/";
-  if (filter.substr(0, prefix.size()) != prefix) return false;
+  if (filter.substr(0, prefix.size()) != prefix) return std::nullopt;
   const std::string_view rest = filter.substr(prefix.size());
   const std::size_t slash = rest.find('/');
-  if (slash == std::string_view::npos || slash == 0) return false;
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
   const std::string_view group = rest.substr(0, slash);
-  if (group.find_first_of("+#") != std::string_view::npos) return false;
+  if (group.find_first_of("+#") != std::string_view::npos) return std::nullopt;
   const std::string_view inner = rest.substr(slash + 1);
-  if (inner.empty()) return false;
-  out.group = group;
-  out.filter = inner;
-  return true;
+  if (inner.empty()) return std::nullopt;
+  return SharedFilter{group, inner};
 }
 
 }  // namespace mop::mqtt

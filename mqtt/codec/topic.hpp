@@ -1,5 +1,6 @@
 #pragma once
 // MQTT topic names and filters (MQTT 3.1.1 section 4.7): validation and matching.
+#include <optional>
 #include <string_view>
 
 namespace mop::mqtt {
@@ -20,7 +21,8 @@ struct SharedFilter {
   std::string_view group;
   std::string_view filter;
 };
-// If `filter` is a shared subscription, its parts; the caller validates `filter` separately.
-bool parse_shared_filter(std::string_view filter, SharedFilter& out);
+// If `filter` is a shared subscription, its parts (nullopt: it is none); the caller validates
+// the inner filter separately.
+std::optional<SharedFilter> parse_shared_filter(std::string_view filter);
 
 }  // namespace mop::mqtt

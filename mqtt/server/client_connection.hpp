@@ -41,6 +41,8 @@ public:
   // on_output_drained(), then the whole window again.
   bool deliveries_paused() const { return deliveries_paused_; }
   std::uint64_t delivery_pauses() const { return delivery_pauses_; }
+  // Who the client authenticated as (empty while authentication is off or not yet done).
+  const std::string& role() const { return role_; }
 
   // net::StreamHandler: the socket's side. on_output_drained: everything queued for the client
   // has been written to its socket.
@@ -85,6 +87,7 @@ private:
   // Enhanced authentication in progress: the exchange's state and the CONNECT it admits.
   std::unique_ptr<EnhancedAuthenticator::State> auth_state_;
   std::unique_ptr<Connect> pending_connect_;
+  std::string role_;
   // The last topic this client published to, mapped: publishers mostly repeat their topic, and
   // mapping it (URL encoding, parsing) is the costliest step of a small publish.
   std::string last_topic_;

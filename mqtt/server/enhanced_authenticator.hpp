@@ -21,6 +21,8 @@ public:
   struct Step {
     enum class Kind { success, more, failure } kind = Kind::failure;
     std::string data;  // authentication data to send (AUTH 0x18 for `more`, CONNACK for success)
+    std::string role;  // success: who the client is (kept by the connection for authorization)
+    std::string reason;  // failure: why, for the log and the reason string (never the secret)
   };
 
   virtual ~EnhancedAuthenticator() = default;

@@ -2,6 +2,7 @@
 // the end of a connection.
 #include <algorithm>
 #include <cassert>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -20,6 +21,11 @@ const char* version_name(ProtocolVersion v) {
   }
   return "?";
 }
+
+// The mTLS seam: the role of a client whose TLS certificate the listener verified is the
+// certificate's common name. The transport exposes it on net::Stream (peer_certificate_cn(), from
+// the tls branch); until that accessor is there no connection has one.
+std::optional<std::string> tls_client_role(ClientConnection&) { return std::nullopt; }
 
 }  // namespace
 
@@ -47,6 +53,22 @@ void SessionRouter::handle_connect(ClientConnection& conn, const Connect& c) {
                                             c.properties.authentication_data.value_or(""), conn.auth_state_),
               false);
     return;
+  }
+  if (options_.login) {
+    // mqttAuthenticationEnabled. A verified client certificate stands for credentials not given.
+    auto cert_role = tls_client_role(conn);
+    auto who = cert_role && !c.password ? Result<auth::Principal, auth::AuthFailure>(auth::Principal{*cert_role, "tls", {}})
+                                        : options_.login->authenticate_login(c.username, c.password,
+                                                  static_cast<std::int64_t>(clock_.wall_ms() / 1000));
+    if (!who.ok()) {
+      const auto& f = who.error();
+      const bool bad = f.kind == auth::AuthFailure::Kind::bad_credentials;
+      logger()->warn("client {}: authentication refused: peer={} user={} reason={}", conn.protocol().client_id(),
+                     conn.stream().peer(), c.username.value_or("-"), f.reason);
+      conn.protocol().reject(bad ? ReasonCode::bad_user_name_or_password : ReasonCode::not_authorized, f.reason);
+      return;
+    }
+    conn.role_ = std::move(who->role);
   }
   admit(conn, c);
 }
@@ -76,20 +98,27 @@ void SessionRouter::auth_step(ClientConnection& conn, const EnhancedAuthenticato
     return;
   }
   conn.auth_state_.reset();
+  const std::string why = step.reason.empty() ? "authentication failed" : step.reason;
   if (reauth) {
-    if (step.kind == Kind::success)
+    if (step.kind == Kind::success) {
+      if (!step.role.empty()) conn.role_ = step.role;
       conn.protocol().send_auth(ReasonCode::success, method, step.data);
-    else
-      conn.protocol().terminate(CloseReason::protocol_error);  // MQTT 5 4.12.1: fails -> disconnect
+    } else {  // MQTT 5 4.12.1: a failed re-authentication ends the connection (DISCONNECT 0x87)
+      logger()->warn("client {}: re-authentication with {} refused: peer={} reason={}", conn.protocol().client_id(),
+                     method, conn.stream().peer(), why);
+      conn.protocol().terminate(CloseReason::not_authorized);
+    }
     return;
   }
   const auto c = std::move(conn.pending_connect_);
   if (!c) return;
   if (step.kind == Kind::failure) {
-    logger()->info("client {}: authentication with {} failed", conn.protocol().client_id(), method);
-    conn.protocol().reject(ReasonCode::not_authorized, "authentication failed");
+    logger()->warn("client {}: authentication with {} refused: peer={} reason={}", conn.protocol().client_id(),
+                   method, conn.stream().peer(), why);
+    conn.protocol().reject(ReasonCode::not_authorized, why);
     return;
   }
+  conn.role_ = step.role;
   conn.protocol().set_connack_auth(method, step.data);
   admit(conn, *c);
 }
@@ -148,7 +177,9 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
   max_live_connections_ = std::max(max_live_connections_, live_connections_);
   entry->version = c.version;
   entry->clean_start = c.clean_session;
+  entry->role = conn.role_;
   entry->disconnected_at_ms = 0;
+  entry->connected_at_ms = clock_.wall_ms();
   conn.entry_ = entry;
   conn.will_ = c.will ? std::make_unique<Will>(*c.will) : nullptr;
   // A session that outlives its connection is stored (or, resumed with expiry 0 now, deleted).
@@ -159,8 +190,9 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
     store_will(id, *c.will, 0);
   else
     forget_will(id);
-  logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}",
-                 id, conn.stream().peer(), version_name(c.version), c.clean_session, c.keep_alive, present);
+  logger()->info("client connected: id={} peer={} protocol={} clean={} keepalive={}s session_present={}{}{}",
+                 id, conn.stream().peer(), version_name(c.version), c.clean_session, c.keep_alive, present,
+                 conn.role_.empty() ? "" : " role=", conn.role_);
   conn.protocol().accept(entry->session, present);
   // accept() may hand the packets that followed the CONNECT to the connection at once (when the
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
@@ -170,6 +202,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  ++closes_[static_cast<std::size_t>(reason)];
   auto entry = conn.entry_;
   const std::string& id = conn.protocol().client_id();
   if (reason == CloseReason::protocol_error)

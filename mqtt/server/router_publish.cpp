@@ -25,6 +25,10 @@ PublishResult publish_result(std::error_code ec, service::MessagingService& svc,
 
 }  // namespace
 
+bool SessionRouter::may(const std::string& role, auth::Action action, const TopicName& topic) const {
+  return !options_.permissions || options_.permissions->can(role, action, topic.tenant(), topic.ns(), topic.str());
+}
+
 void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done) {
   if (!conn.last_pulsar_topic_ || publish.topic != conn.last_topic_) {
     conn.last_pulsar_topic_ = mapper_.to_pulsar(publish.topic);
@@ -36,14 +40,43 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     conn.protocol().terminate(CloseReason::protocol_error);
     return;
   }
+  if (!may(conn.role_, auth::Action::produce, *conn.last_pulsar_topic_)) {
+    const std::string why = "role '" + conn.role_ + "' may not produce to " + conn.last_pulsar_topic_->str();
+    logger()->warn("client {}: publish refused: {}", conn.protocol().client_id(), why);
+    // MQTT 5 QoS 1/2: PUBACK / PUBREC 0x87 and the client stays; otherwise (3.1.1, QoS 0) there is
+    // no negative answer, so the connection closes (MQTT 5: DISCONNECT 0x87).
+    if (done && publish.qos > 0 && conn.protocol().version() == ProtocolVersion::v5) {
+      done(PublishResult{ReasonCode::not_authorized, why});
+    } else {
+      conn.protocol().terminate(CloseReason::not_authorized);
+    }
+    return;
+  }
   if (publish.qos == 2 && done && conn.entry_ && conn.entry_->session->expiry_interval() != 0) {
     // Exactly once across restarts: the packet id must be durable before PUBREC goes out, or the
     // client's resend after a restart would be published a second time. And never without its
     // message: a stored id turns the resend into a "duplicate", which would lose a message that
     // was not stored. So the message and the record with the id are written atomically
-    // (service_.atomically: one group commit of the store, which a crash keeps whole or not at
-    // all), and PUBREC waits for both.
+    // (store_.atomically: one group commit of the store, which a crash keeps whole or not at
+    // all, where the session store shares the topics' store), and PUBREC waits for both.
     auto e = conn.entry_;
+    const PacketId id = publish.packet_id;
+    if (!store_.atomic()) {
+      // A store that cannot write the two together (system topics: the session record and the
+      // message go to different topics) gets the message first and the id only once the
+      // message is stored. A crash in between makes the client's resend a second copy, never a
+      // lost message (at least once instead of exactly once across that crash).
+      this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
+                    [this, alive = std::weak_ptr<bool>(alive_), e, id, done = std::move(done)](PublishResult r) mutable {
+                      if (!r.stored() || alive.expired() || e->ended) return done(std::move(r));
+                      e->inbound_recorded.insert(id);
+                      persist(e, [r = std::move(r), done = std::move(done)](bool ok) mutable {
+                        done(ok ? std::move(r)
+                                : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+                      });
+                    });
+      return;
+    }
     struct Join {
       int pending = 2;
       PublishResult result;
@@ -56,8 +89,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
       }
     };
     auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
-    const PacketId id = publish.packet_id;
-    service_.atomically([&] {
+    store_.atomically([&] {
       this->publish(*conn.last_pulsar_topic_, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, join](PublishResult r) {
                       if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
@@ -79,6 +111,16 @@ void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::func
   // take the next message with that id for a duplicate and drop it.
   if (!conn.entry_ || conn.entry_->inbound_recorded.erase(id) == 0) return done();
   persist(conn.entry_, [done = std::move(done)](bool) { done(); });
+}
+
+void SessionRouter::publish_system(const std::string& topic, const std::string& payload) {
+  const auto pulsar = mapper_.to_pulsar(topic);
+  if (!pulsar) return;
+  Publish p;
+  p.retain = true;
+  p.topic = topic;
+  p.payload = Payload::copy_of(std::string_view(payload));
+  publish(*pulsar, "$SYS", p, {});
 }
 
 void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done) {

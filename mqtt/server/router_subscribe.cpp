@@ -44,6 +44,21 @@ std::vector<std::uint8_t> SessionRouter::handle_subscribe(ClientConnection& conn
       codes.push_back(v5 ? static_cast<std::uint8_t>(ReasonCode::topic_filter_invalid) : kSubackFailure);
       continue;
     }
+    if (options_.permissions) {
+      const auto& sc = *scope;
+      const bool allowed =
+          has_wildcard(sc.local_filter)
+              ? options_.allow_wildcard_filters ||
+                    options_.permissions->can_namespace(conn.role_, auth::Action::consume, sc.ns.tenant, sc.ns.ns)
+              : may(conn.role_, auth::Action::consume,
+                    TopicName(sc.domain, sc.ns.tenant, sc.ns.ns, service::url_encode(sc.local_filter)));
+      if (!allowed) {
+        logger()->warn("client {}: subscribe to '{}' refused: role '{}' may not consume from it", id, e.filter,
+                       conn.role_);
+        codes.push_back(v5 ? static_cast<std::uint8_t>(ReasonCode::not_authorized) : kSubackFailure);
+        continue;
+      }
+    }
     const std::uint8_t granted = std::min<std::uint8_t>(e.qos, 2);
     if (!entry.session->subscriptions().contains(e.filter)) entry.fresh.insert(e.filter);
     FilterOptions fo{e.no_local, e.retain_as_published, e.retain_handling, sub_id};
@@ -76,6 +91,9 @@ void SessionRouter::add_filter(SessionEntry& entry, const std::string& filter, s
 
 void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std::string& filter,
                       const FilterScope& scope, InitialPosition pos) {
+  // A wildcard filter accepted under authorizationAllowWildcardsMatching binds only the topics
+  // its role may consume.
+  if (!entry.role.empty() && !may(entry.role, auth::Action::consume, topic)) return;
   const bool shared = !scope.group.empty();
   const std::string& sub = shared ? scope.group : entry.session->client_id();
   auto [it, inserted] = entry.bindings.try_emplace(SessionEntry::BindingKey{topic, sub});
@@ -93,9 +111,9 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   opts.type = service::SubscriptionType::shared;
   opts.initial_position = pos;
   opts.durable = shared || entry.session->expiry_interval() != 0;
-  if (auto st = service_.subscribe(topic, sub, opts, entry.receiver)) {
+  if (const auto st = service_.subscribe(topic, sub, opts, entry.receiver); !st.ok()) {
     logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
-                    st.message());
+                    st.error().message());
     entry.bindings.erase(it);
     return;
   }

@@ -12,7 +12,7 @@ void SessionRouter::publish_will(const std::string& client_id, const Will& w) {
     // publishes it again after the restart rather than never. A will stored meanwhile (the client
     // reconnected with a new one) stays.
     after = [this, alive = std::weak_ptr<bool>(alive_), client_id](PublishResult) {
-      if (!alive.expired() && !stored_wills_.contains(client_id)) service_.delete_will(client_id, {});
+      if (!alive.expired() && !stored_wills_.contains(client_id)) store_.delete_will(client_id, {});
     };
   }
   if (auto topic = mapper_.to_pulsar(w.topic)) {
@@ -40,15 +40,15 @@ void SessionRouter::store_will(const std::string& client_id, const Will& will, s
   r.delay_s = will.properties.will_delay_interval.value_or(0);
   r.due_at_ms = due_at_ms;
   stored_wills_.insert(client_id);
-  service_.put_will(std::move(r), [client_id](std::error_code ec) {
-    if (ec) logger()->error("client {}: will message not stored: {}", client_id, ec.message());
+  store_.put_will(std::move(r), [client_id](Result<void, Error> stored) {
+    if (!stored.ok()) logger()->error("client {}: will message not stored: {}", client_id, stored.error().to_string());
   });
 }
 
 void SessionRouter::forget_will(const std::string& client_id) {
   if (stored_wills_.erase(client_id) == 0) return;
-  service_.delete_will(client_id, [client_id](std::error_code ec) {
-    if (ec) logger()->error("client {}: will message not deleted: {}", client_id, ec.message());
+  store_.delete_will(client_id, [client_id](Result<void, Error> deleted) {
+    if (!deleted.ok()) logger()->error("client {}: will message not deleted: {}", client_id, deleted.error().to_string());
   });
 }
 

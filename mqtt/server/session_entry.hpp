@@ -68,7 +68,11 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   // the service applies a session's writes in call order, so the last one wins.
   ProtocolVersion version = ProtocolVersion::v311;
   bool clean_start = true;
+  // The role of the client that last connected to it (authorization of the topics its wildcard
+  // filters bind later); empty for a session restored from the store until its client is back.
+  std::string role;
   std::uint64_t disconnected_at_ms = 0;  // wall clock; 0 while connected
+  std::uint64_t connected_at_ms = 0;     // wall clock, of the last CONNECT accepted
   bool stored = false;  // the service holds a record of it: ending the session deletes it
   bool ended = false;
   // Inbound QoS 2 packet ids the record lists: those whose message was handed to the service

@@ -7,12 +7,12 @@
 
 namespace mop::mqtt {
 
-SessionRouter::SessionRouter(service::MessagingService& service, const Clock& clock, RouterOptions options)
-    : service_(service), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {
+SessionRouter::SessionRouter(service::MessagingService& service, service::SessionStore& store, const Clock& clock,
+                             RouterOptions options)
+    : service_(service), store_(store), clock_(clock), options_(std::move(options)), mapper_(options_.defaults) {
   // What CONNACK advertises is what the router grants.
   options_.limits.receive_maximum =
       static_cast<std::uint16_t>(std::clamp<std::uint32_t>(options_.receive_maximum, 1, 65535));
-  restore();
 }
 
 SessionRouter::~SessionRouter() {
@@ -29,6 +29,39 @@ std::size_t SessionRouter::subscription_count() const {
   std::size_t n = 0;
   for (const auto& [_, entry] : sessions_) n += entry->session->subscriptions().size();
   return n;
+}
+
+std::vector<SessionRouter::ClientInfo> SessionRouter::clients() const {
+  std::vector<ClientInfo> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, entry] : sessions_) {
+    ClientInfo c;
+    c.client_id = id;
+    c.connected = entry->conn != nullptr;
+    c.version = entry->version;
+    c.clean_start = entry->clean_start;
+    for (const auto& [filter, _] : entry->session->subscriptions()) c.filters.push_back(filter);
+    c.inflight = entry->session->inflight_count();
+    if (c.connected) {
+      c.peer = entry->conn->stream().peer();
+      c.keep_alive_seconds = static_cast<std::uint16_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(entry->conn->protocol().keep_alive()).count());
+      c.connected_at_ms = entry->connected_at_ms;
+    } else {
+      c.disconnected_at_ms = entry->disconnected_at_ms;
+    }
+    out.push_back(std::move(c));
+  }
+  std::sort(out.begin(), out.end(), [](const ClientInfo& a, const ClientInfo& b) { return a.client_id < b.client_id; });
+  return out;
+}
+
+bool SessionRouter::disconnect_client(const std::string& client_id) {
+  const auto it = sessions_.find(client_id);
+  if (it == sessions_.end() || it->second->conn == nullptr) return false;
+  logger()->info("client {}: disconnected by an administrator", client_id);
+  it->second->conn->protocol().terminate(CloseReason::administrative_action);
+  return true;
 }
 
 void SessionRouter::connection_destroyed(ClientConnection& conn) { connections_.erase(&conn); }
@@ -88,8 +121,8 @@ void SessionRouter::end_session(const std::shared_ptr<SessionEntry>& entry) {
   entry->ended = true;
   if (entry->stored) {
     entry->stored = false;
-    service_.delete_session(entry->session->client_id(), [id = entry->session->client_id()](std::error_code ec) {
-      if (ec) logger()->error("client {}: session record not deleted: {}", id, ec.message());
+    store_.delete_session(entry->session->client_id(), [id = entry->session->client_id()](Result<void, Error> r) {
+      if (!r.ok()) logger()->error("client {}: session record not deleted: {}", id, r.error().to_string());
     });
   }
   // The session's own subscriptions go with it; a shared group's subscription stays for the

@@ -18,11 +18,12 @@
 // SessionEntry (session_entry.hpp) is a session's state.
 //
 // Persistence: sessions that outlive their connection (3.1.1 clean session 0, MQTT 5 session
-// expiry > 0) and will messages are written through the service (put_session / put_will) when
-// they change and read back when the router is constructed; see "Persistent sessions" in the
-// README for what is stored when, and why.
+// expiry > 0) and will messages are written to the service::SessionStore (put_session /
+// put_will) when they change and handed back to restore() before the router serves; see
+// "Persistent sessions" in the README for what is stored when, and why.
 //
 // Thread: everything here is owned by one thread, the service's.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -35,6 +36,8 @@
 #include <utility>
 #include <vector>
 
+#include "auth/permissions.hpp"
+#include "auth/provider.hpp"
 #include "core/clock.hpp"
 #include "mqtt/server/enhanced_authenticator.hpp"
 #include "mqtt/server/client_connection.hpp"
@@ -43,6 +46,7 @@
 #include "mqtt/server/topic_mapping.hpp"
 #include "mqtt/session/protocol.hpp"
 #include "service/messaging_service.hpp"
+#include "service/session_store.hpp"
 
 namespace mop::mqtt {
 
@@ -69,17 +73,29 @@ struct RouterOptions {
   // the session record stored elsewhere (`mop proxy`: written by another proxy), resumed here as
   // a restart resumes it. Empty, or std::nullopt: a new session.
   std::function<std::optional<service::SessionRecord>(const std::string& client_id)> find_session;
+  // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
+  // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
+  // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
+  std::shared_ptr<const auth::Authenticator> login;
+  // mqttAuthorizationEnabled: PUBLISH needs produce, SUBSCRIBE consume on the topic (a wildcard
+  // filter: on its namespace, unless allow_wildcard_filters); null = no checks.
+  std::shared_ptr<const auth::Permissions> permissions;
+  bool allow_wildcard_filters = false;  // authorizationAllowWildcardsMatching
 };
 
 class SessionRouter final : public service::TopicListener {
 public:
-  // Restores the sessions and wills the service holds (service::MessagingService::load_sessions,
-  // load_wills): sessions come back offline, their Pulsar subscriptions collecting messages,
-  // their expiry counted from when they were disconnected; wills are published when due.
-  SessionRouter(service::MessagingService& service, const Clock& clock, RouterOptions options);
+  // Session records and wills are written to `store` (which must outlive the router).
+  SessionRouter(service::MessagingService& service, service::SessionStore& store, const Clock& clock,
+                RouterOptions options);
   ~SessionRouter() override;
   SessionRouter(const SessionRouter&) = delete;
   SessionRouter& operator=(const SessionRouter&) = delete;
+
+  // Takes back what `store` held at start (service::SessionStore::load): sessions come back
+  // offline, their Pulsar subscriptions collecting messages, their expiry counted from when they
+  // were disconnected; wills are published when due. Call once, before the router serves.
+  void restore(service::SessionSnapshot restored);
 
   const RouterOptions& options() const { return options_; }
   const Clock& clock() const { return clock_; }
@@ -108,6 +124,30 @@ public:
   std::size_t maximum_client_count() const { return max_live_connections_; }
   std::size_t subscription_count() const;
   const PublishCounters& publish_counters() const { return counters_; }
+  // Connections ended, by CloseReason (mop_disconnects_total).
+  static constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::administrative_action) + 1;
+  const std::array<std::uint64_t, kCloseReasons>& close_counts() const { return closes_; }
+  // One MQTT session as the admin API shows it (http/mqtt_admin.cpp).
+  struct ClientInfo {
+    std::string client_id;
+    bool connected = false;
+    std::string peer;  // address:port while connected
+    ProtocolVersion version = ProtocolVersion::v311;
+    std::uint16_t keep_alive_seconds = 0;
+    bool clean_start = true;
+    std::vector<std::string> filters;
+    std::size_t inflight = 0;  // QoS 1/2 deliveries not yet acknowledged by the client
+    std::uint64_t connected_at_ms = 0;     // wall clock, while connected
+    std::uint64_t disconnected_at_ms = 0;  // wall clock, while not
+  };
+  // Every session, connected or kept for a client that is away, by client id.
+  std::vector<ClientInfo> clients() const;
+  // Closes the client's connection as an operator's action (MQTT 5: DISCONNECT 0x98; its will
+  // is published, its session kept as its CONNECT asked). False if it is not connected.
+  bool disconnect_client(const std::string& client_id);
+  // The broker's own retained QoS 0 message on the MQTT topic `topic` (SysTopics' `$SYS/...`),
+  // routed as a client's publish is (router_publish.cpp).
+  void publish_system(const std::string& topic, const std::string& payload);
 
   // service::TopicListener (router_subscribe.cpp): wildcard filters pick the new topic up.
   void on_topic_created(const service::TopicName& topic) override;
@@ -123,6 +163,9 @@ public:
   bool supports_auth_method(const std::string& method) const;
   // The connection ended (DISCONNECT, network loss, protocol error, takeover, shutdown).
   void handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail);
+  // Authorization (router_publish.cpp / router_subscribe.cpp): may `role` produce to / consume
+  // from `topic`? Always true without RouterOptions::permissions.
+  bool may(const std::string& role, auth::Action action, const service::TopicName& topic) const;
   // router_publish.cpp: PUBLISH in (`done` runs once it is stored), PUBREL in.
   void handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done);
   void handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done);
@@ -176,7 +219,6 @@ private:
   void store_will(const std::string& client_id, const Will& will, std::uint64_t due_at_ms);
   void forget_will(const std::string& client_id);
   // router_persistence.cpp (see the README)
-  void restore();
   // One stored session back as an offline entry (filters bound, receiver paused, QoS 2 state);
   // the caller sets its expiry. restore() and admit() (RouterOptions::find_session) use it.
   std::shared_ptr<SessionEntry> restore_session(const service::SessionRecord& r, std::uint64_t wall);
@@ -196,6 +238,7 @@ private:
   };
 
   service::MessagingService& service_;
+  service::SessionStore& store_;
   const Clock& clock_;
   RouterOptions options_;
   TopicMapper mapper_;
@@ -205,6 +248,7 @@ private:
   std::uint64_t total_connections_ = 0;
   std::size_t max_live_connections_ = 0;
   PublishCounters counters_;
+  std::array<std::uint64_t, kCloseReasons> closes_{};
   bool shutting_down_ = false;  // shutdown() ran: CONNECTs get 0x89 Server busy
   // Namespaces watched for new topics, and the sessions with filters in each.
   std::map<service::NamespaceName, std::set<SessionEntry*>> watchers_;
@@ -213,7 +257,7 @@ private:
   // Disconnected sessions with a finite expiry interval: when each ends.
   std::map<std::string, TimePoint> expiries_;
   std::map<std::string, PendingWill> pending_wills_;
-  // Client ids whose will the service holds (written or restored, not yet deleted).
+  // Client ids whose will the store holds (written or restored, not yet deleted).
   std::set<std::string> stored_wills_;
   // Client ids being release()d: their connection's close writes nothing.
   std::set<std::string> releasing_;

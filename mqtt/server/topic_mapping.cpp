@@ -53,11 +53,11 @@ std::optional<TopicName> TopicMapper::to_pulsar(std::string_view mqtt_topic) con
 
 std::optional<FilterScope> TopicMapper::scope(std::string_view filter) const {
   if (filter.starts_with("$share/")) {
-    SharedFilter shared;
-    if (!parse_shared_filter(filter, shared) || !valid_topic_filter(shared.filter)) return std::nullopt;
-    auto sc = scope(shared.filter);
-    if (!sc || shared.filter.starts_with("$share/")) return std::nullopt;
-    sc->group = std::string(shared.group);
+    const auto shared = parse_shared_filter(filter);
+    if (!shared || !valid_topic_filter(shared->filter)) return std::nullopt;
+    auto sc = scope(shared->filter);
+    if (!sc || shared->filter.starts_with("$share/")) return std::nullopt;
+    sc->group = std::string(shared->group);
     return sc;
   }
   bool ok = true;

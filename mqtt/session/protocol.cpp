@@ -18,6 +18,8 @@ const char* to_string(CloseReason r) {
     case CloseReason::connect_rejected: return "connect rejected";
     case CloseReason::session_taken_over: return "session taken over";
     case CloseReason::server_shutdown: return "server shutting down";
+    case CloseReason::administrative_action: return "disconnected by an administrator";
+    case CloseReason::not_authorized: return "not authorized";
   }
   return "unknown";
 }
@@ -36,7 +38,9 @@ ReasonCode reason_for(CloseReason r) {
     case CloseReason::keep_alive_timeout: return ReasonCode::keep_alive_timeout;  // 0x8D
     case CloseReason::session_taken_over: return ReasonCode::session_taken_over;  // 0x8E [MQTT-3.1.4-3]
     case CloseReason::server_shutdown: return ReasonCode::server_shutting_down;   // 0x8B
+    case CloseReason::administrative_action: return ReasonCode::administrative_action;  // 0x98
     case CloseReason::protocol_error: return ReasonCode::protocol_error;          // 0x82
+    case CloseReason::not_authorized: return ReasonCode::not_authorized;          // 0x87
     default: return ReasonCode::unspecified_error;
   }
 }
@@ -216,6 +220,7 @@ void Protocol::fail_with(ReasonCode rc, CloseReason reason, const std::string& d
 void Protocol::terminate(CloseReason reason) { fail_with(reason_for(reason), reason, to_string(reason)); }
 
 void Protocol::send(const Packet& p) {
+  if (counters_ != nullptr) ++counters_->packets_out[static_cast<std::size_t>(packet_type(p))];
   if (version_ == ProtocolVersion::v5 && has_diagnostics(p)) {
     send_with_diagnostics(p);
     return;
@@ -248,6 +253,7 @@ void Protocol::send_with_diagnostics(Packet p) {
 
 void Protocol::send_publish(const Publish& p) {
   if (counters_ != nullptr) {
+    ++counters_->packets_out[static_cast<std::size_t>(PacketType::publish)];
     ++counters_->sent;
     counters_->sent_bytes += p.payload.size();
   }
@@ -287,6 +293,7 @@ void Protocol::apply_topic_alias(Publish& p) {
 }
 
 void Protocol::handle(Packet&& packet) {
+  if (counters_ != nullptr) ++counters_->packets_in[static_cast<std::size_t>(packet_type(packet))];
   std::visit(
       [this](auto&& p) {
         using T = std::decay_t<decltype(p)>;

@@ -8,6 +8,7 @@
 // with a fake handler and a manual clock.
 //
 // Thread: owned by the broker thread.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -39,6 +40,8 @@ enum class CloseReason {
   connect_rejected,   // CONNACK with a non-zero return code was sent
   session_taken_over, // another connection with the same client id [MQTT-3.1.4-2]
   server_shutdown,
+  administrative_action,  // an operator disconnected the client (the admin API's kick)
+  not_authorized,     // a re-authentication failed (MQTT 5: DISCONNECT 0x87)
 };
 const char* to_string(CloseReason r);
 // Whether the will message is published for this reason.
@@ -114,6 +117,10 @@ struct PublishCounters {
   std::uint64_t received_bytes = 0;
   std::uint64_t sent = 0;
   std::uint64_t sent_bytes = 0;
+  // Every packet received / sent, by PacketType (1 CONNECT .. 15 AUTH; 0 unused): the
+  // mop_packets_received_total / mop_packets_sent_total metrics.
+  std::array<std::uint64_t, 16> packets_in{};
+  std::array<std::uint64_t, 16> packets_out{};
 };
 
 struct ProtocolLimits {
@@ -181,6 +188,8 @@ public:
   const std::shared_ptr<Session>& session() const { return session_; }
   ProtocolVersion version() const { return version_; }
   const std::string& client_id() const { return client_id_; }
+  // The keep alive in force (the client's, or the server's when it set one); 0 = none.
+  std::chrono::milliseconds keep_alive() const { return keep_alive_; }
   // When the next on_tick is due, for the transport's timer.
   TimePoint next_deadline() const { return deadline_; }
 

@@ -93,6 +93,10 @@ struct ProducerConfig {
   // broker's last_sequence_id + 1).
   std::optional<std::uint64_t> initial_sequence_id;
   std::map<std::string, std::string> properties;
+  // Called (posted) once (per partition) if the producer stops for good on its own: a broker error after which
+  // it does not reconnect (ProducerFenced when another ExclusiveWithFencing producer took the
+  // topic, TopicTerminatedError, NotAllowedError, ...). Not called for close().
+  std::function<void(const Error&)> on_closed;
   // Partitioned topics: which partition a message goes to. Messages with a key go to
   // hash(key) % partitions; without one, round-robin per batch.
 };
@@ -151,6 +155,9 @@ struct ConsumerConfig {
   bool start_inclusive = false;                // readers: include start_message_id itself
   std::int32_t priority_level = 0;
   std::map<std::string, std::string> properties;
+  // Called (posted) once if a consumer stops for good on its own (SubscriptionNotFound,
+  // TopicNotFound, NotAllowedError, ... when resubscribing). Not called for close()/unsubscribe().
+  std::function<void(const Error&)> on_closed;
 };
 
 // A reader: a non-durable Exclusive subscription with a generated name that starts at

@@ -74,11 +74,16 @@ public:
   Checksum checksum() const { return checksum_; }
   std::uint32_t max_message_size() const { return max_message_size_; }
   std::int32_t protocol_version() const { return protocol_version_; }
+  // The broker announced topic-list watchers (WATCH_TOPIC_LIST) in CONNECTED.
+  bool supports_topic_watchers() const { return topic_watchers_; }
 
   void add_producer(std::uint64_t id, ConnectionUser* user) { producers_[id] = user; }
   void remove_producer(std::uint64_t id) { producers_.erase(id); }
   void add_consumer(std::uint64_t id, ConnectionUser* user) { consumers_[id] = user; }
   void remove_consumer(std::uint64_t id) { consumers_.erase(id); }
+  // WATCH_TOPIC_UPDATE frames of this watcher id go to `user`.
+  void add_watcher(std::uint64_t id, ConnectionUser* user) { watchers_[id] = user; }
+  void remove_watcher(std::uint64_t id) { watchers_.erase(id); }
 
   // Closes the socket: requests fail with `disconnected`, users get on_disconnected().
   void close(const std::string& why);
@@ -114,7 +119,8 @@ private:
   std::int32_t protocol_version_ = 0;
   std::vector<std::function<void(Result<void, Error>)>> waiters_;
   std::map<std::uint64_t, Pending> requests_;
-  std::unordered_map<std::uint64_t, ConnectionUser*> producers_, consumers_;
+  std::unordered_map<std::uint64_t, ConnectionUser*> producers_, consumers_, watchers_;
+  bool topic_watchers_ = false;
   TimePoint connect_deadline_{};
   TimePoint last_received_{};
   bool ping_outstanding_ = false;
@@ -135,6 +141,7 @@ struct Client::Impl {
   std::uint64_t next_request_id = 1;
   std::uint64_t next_producer_id = 1;
   std::uint64_t next_consumer_id = 1;
+  std::uint64_t next_watcher_id = 1;
   std::uint64_t lookup_redirects = 0;
   std::mt19937_64 rng;
   std::function<void()> wakeup;

@@ -60,6 +60,7 @@ void Connection::on_connected(const std::string& error) {
   }
   if (!proxy_to_.empty()) c->set_proxy_to_broker_url(proxy_to_);
   c->mutable_feature_flags()->set_supports_auth_refresh(true);
+  c->mutable_feature_flags()->set_supports_topic_watchers(true);
   send(out_);
 }
 
@@ -100,11 +101,14 @@ void Connection::close(const std::string& why) {
   }
   auto producers = std::move(producers_);
   auto consumers = std::move(consumers_);
+  auto watchers = std::move(watchers_);
   producers_.clear();
   consumers_.clear();
+  watchers_.clear();
   client_.forget(*this);
   for (auto& [id, u] : producers) u->on_disconnected();
   for (auto& [id, u] : consumers) u->on_disconnected();
+  for (auto& [id, u] : watchers) u->on_disconnected();
 }
 
 void Connection::fail_waiters(const Error& e) {
@@ -155,6 +159,7 @@ void Connection::handle(const Frame& frame) {
       if (c.connected().has_max_message_size() && c.connected().max_message_size() > 0) {
         max_message_size_ = static_cast<std::uint32_t>(c.connected().max_message_size());
       }
+      topic_watchers_ = c.connected().feature_flags().supports_topic_watchers();
       state_ = State::ready;
       last_received_ = client_.now();
       client_.arm(next_deadline());
@@ -216,6 +221,12 @@ void Connection::handle(const Frame& frame) {
     case T::GET_LAST_MESSAGE_ID_RESPONSE: return answer(c.getlastmessageidresponse().request_id(), &c);
     case T::GET_TOPICS_OF_NAMESPACE_RESPONSE: return answer(c.gettopicsofnamespaceresponse().request_id(), &c);
     case T::GET_SCHEMA_RESPONSE: return answer(c.getschemaresponse().request_id(), &c);
+    case T::WATCH_TOPIC_LIST_SUCCESS: return answer(c.watchtopiclistsuccess().request_id(), &c);
+    case T::WATCH_TOPIC_UPDATE: {
+      auto it = watchers_.find(c.watchtopicupdate().watcher_id());
+      if (it != watchers_.end()) it->second->on_frame(frame);
+      return;
+    }
     case T::SEND_RECEIPT:
     case T::SEND_ERROR:
     case T::CLOSE_PRODUCER: {

@@ -142,6 +142,7 @@ void ConsumerImpl::failed(const Error& e) {
   }
   if (fatal_after_reconnect(e)) {
     state_ = State::closed;
+    if (cfg_.on_closed) client_.post([cb = cfg_.on_closed, e] { cb(e); });
     client_.consumers.erase(shared_from_this());
     return;
   }

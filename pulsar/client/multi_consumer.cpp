@@ -17,7 +17,10 @@ std::int32_t partition_of(const std::string& topic) {
   return std::stoi(n);
 }
 
-class MultiConsumer final : public Consumer, public Timed, public std::enable_shared_from_this<MultiConsumer> {
+class MultiConsumer final : public Consumer,
+                            public Timed,
+                            public ConnectionUser,
+                            public std::enable_shared_from_this<MultiConsumer> {
 public:
   MultiConsumer(Client::Impl& impl, ConsumerConfig config) : impl_(impl), cfg_(std::move(config)) {}
 
@@ -87,13 +90,60 @@ public:
       next_poll_ = impl_.now() + cfg_.pattern_poll_interval;
       impl_.arm(next_poll_);
       if (!r.ok()) return done(std::move(r).error());
-      std::vector<std::string> fresh;
-      for (auto& t : *r) {
-        if (!known_.count(t) && std::regex_match(t, regex_)) fresh.push_back(t);
-      }
       if (closed_) return done({});
-      add(fresh, done);
+      add(fresh_of(*r), done);
+      if (!watching_) watch();
     });
+  }
+
+  // WATCH_TOPIC_LIST where the broker has it: new topics come at once, not at the next poll
+  // (which goes on, at its interval, as a safety net and to set the watcher up again).
+  void watch() {
+    watching_ = true;  // until the broker says otherwise
+    std::weak_ptr<MultiConsumer> weak = shared_from_this();
+    impl_.service_connection([this, weak](Result<std::shared_ptr<Connection>, Error> r) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (!r.ok() || closed_ || !(*r)->supports_topic_watchers()) {
+        watching_ = false;
+        return;
+      }
+      auto conn = *r;
+      watcher_id_ = impl_.next_watcher_id++;
+      conn->add_watcher(watcher_id_, this);
+      watch_conn_ = conn;
+      const auto id = impl_.next_request_id++;
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::WATCH_TOPIC_LIST);
+      auto* w = cmd.mutable_watchtopiclist();
+      w->set_request_id(id);
+      w->set_watcher_id(watcher_id_);
+      w->set_namespace_(namespace_);
+      w->set_topics_pattern(cfg_.topics_pattern);
+      conn->request(id, cmd, [this, weak, conn](Result<const proto::BaseCommand*, Error> a) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!a.ok()) {
+          conn->remove_watcher(watcher_id_);
+          watch_conn_.reset();
+          watching_ = false;
+          return;
+        }
+        const auto& t = (*a)->watchtopiclistsuccess().topic();
+        if (!closed_) add(fresh_of({t.begin(), t.end()}), [](Result<void, Error>) {});
+      });
+    });
+  }
+
+  // ConnectionUser: the watcher's WATCH_TOPIC_UPDATE, and its connection's end.
+  void on_frame(const Frame& frame) override {
+    if (closed_ || frame.command->type() != proto::BaseCommand::WATCH_TOPIC_UPDATE) return;
+    const auto& n = frame.command->watchtopicupdate().new_topics();
+    add(fresh_of({n.begin(), n.end()}), [](Result<void, Error>) {});
+  }
+  void on_disconnected() override {
+    watching_ = false;
+    watch_conn_.reset();
   }
 
   void on_tick(TimePoint now) override {
@@ -140,12 +190,12 @@ public:
     impl_.post([done] { done(Error(ClientErrc::unsupported, "get_last_message_id of several topics or partitions")); });
   }
   void unsubscribe(DoneCallback done) override {
-    closed_ = true;
+    stop_watching();
     impl_.timed.erase(shared_from_this());
     all([](ConsumerImpl& c, DoneCallback d) { c.unsubscribe(std::move(d)); }, std::move(done));
   }
   void close(DoneCallback done) override {
-    closed_ = true;
+    stop_watching();
     impl_.timed.erase(shared_from_this());
     all([](ConsumerImpl& c, DoneCallback d) { c.close(std::move(d)); }, std::move(done));
   }
@@ -163,6 +213,25 @@ public:
   }
 
 private:
+  std::vector<std::string> fresh_of(const std::vector<std::string>& topics) const {
+    std::vector<std::string> fresh;
+    for (auto& t : topics) {
+      if (!known_.count(t) && std::regex_match(t, regex_)) fresh.push_back(t);
+    }
+    return fresh;
+  }
+  void stop_watching() {
+    closed_ = true;
+    if (!watch_conn_) return;
+    watch_conn_->remove_watcher(watcher_id_);
+    const auto id = impl_.next_request_id++;
+    proto::BaseCommand cmd;
+    cmd.set_type(proto::BaseCommand::WATCH_TOPIC_LIST_CLOSE);
+    cmd.mutable_watchtopiclistclose()->set_request_id(id);
+    cmd.mutable_watchtopiclistclose()->set_watcher_id(watcher_id_);
+    watch_conn_->request(id, cmd, [](Result<const proto::BaseCommand*, Error>) {});
+    watch_conn_.reset();
+  }
   ConsumerImpl* owner(const MessageId& id) {
     for (auto& c : children_) {
       if (c->holds(id)) return c.get();
@@ -219,6 +288,9 @@ private:
   bool pattern_ = false;
   bool polling_ = false;
   bool closed_ = false;
+  bool watching_ = false;
+  std::uint64_t watcher_id_ = 0;
+  std::shared_ptr<Connection> watch_conn_;
   std::string namespace_;
   std::regex regex_;
   TimePoint next_poll_ = TimePoint::max();

@@ -86,6 +86,7 @@ void ProducerImpl::connect() {
     p->set_user_provided_producer_name(named_by_user_);
     p->set_epoch(epoch_);
     p->set_producer_access_mode(to_proto(cfg_.access_mode));
+    if (topic_epoch_ && cfg_.access_mode != AccessMode::shared) p->set_topic_epoch(*topic_epoch_);
     for (auto& [k, v] : cfg_.properties) {
       auto* kv = p->add_metadata();
       kv->set_key(k);
@@ -111,6 +112,7 @@ void ProducerImpl::connect() {
 
 void ProducerImpl::created(const proto::CommandProducerSuccess& s) {
   name_ = s.producer_name();
+  if (s.has_topic_epoch()) topic_epoch_ = s.topic_epoch();
   if (!created_once_) {
     created_once_ = true;
     const std::int64_t broker_last = s.last_sequence_id();
@@ -149,6 +151,7 @@ void ProducerImpl::failed(const Error& e) {
   if (fatal_after_reconnect(e)) {
     state_ = State::closed;
     fail_all(e);
+    if (cfg_.on_closed) client_.post([cb = cfg_.on_closed, e] { cb(e); });
     client_.producers.erase(shared_from_this());
     return;
   }

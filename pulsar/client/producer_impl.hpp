@@ -71,6 +71,9 @@ private:
   bool named_by_user_;
   bool created_once_ = false;
   std::uint64_t epoch_ = 0;
+  // The topic's epoch the broker gave an exclusive producer: sent back when reconnecting, so
+  // that a broker where another producer fenced us since refuses us (ProducerFenced).
+  std::optional<std::uint64_t> topic_epoch_;
   int attempts_ = 0;
   TimePoint reconnect_at_ = TimePoint::max();
   TimePoint give_up_at_ = TimePoint::max();  // first creation only

@@ -14,7 +14,7 @@ constexpr std::size_t kShrinkAbove = 256 * 1024;
 // A command whose type names a body we define must carry that body: checking here spares every
 // handler the check, and a handler can never read a default-constructed body by mistake. PING and
 // PONG bodies are empty, so their absence carries no risk and some clients omit them. Types whose
-// bodies we do not define (transactions, watchers, ...) pass, so the server can answer them.
+// bodies we do not define (transactions, topic migration, ...) pass, so the server can answer them.
 bool has_body(const BaseCommand& c) {
   switch (c.type()) {
     case BaseCommand::CONNECT: return c.has_connect();
@@ -52,6 +52,10 @@ bool has_body(const BaseCommand& c) {
     case BaseCommand::ACK_RESPONSE: return c.has_ackresponse();
     case BaseCommand::GET_OR_CREATE_SCHEMA: return c.has_getorcreateschema();
     case BaseCommand::GET_OR_CREATE_SCHEMA_RESPONSE: return c.has_getorcreateschemaresponse();
+    case BaseCommand::WATCH_TOPIC_LIST: return c.has_watchtopiclist();
+    case BaseCommand::WATCH_TOPIC_LIST_SUCCESS: return c.has_watchtopiclistsuccess();
+    case BaseCommand::WATCH_TOPIC_UPDATE: return c.has_watchtopicupdate();
+    case BaseCommand::WATCH_TOPIC_LIST_CLOSE: return c.has_watchtopiclistclose();
     default: return true;
   }
 }

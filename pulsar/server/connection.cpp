@@ -144,7 +144,10 @@ void Connection::on_tick() {
     send(ping);
     stream_.output_ready();
   }
+  if (connected_) check_credentials(now);
+  if (closed_) return;
   next_check_ = now + interval;
+  if (auth_expires_at_) next_check_ = std::min(next_check_, next_refresh_check_);
 }
 
 void Connection::on_ping(const Frame&) {

@@ -37,7 +37,9 @@ public:
   ~Connection();
 
   void on_bytes(std::span<const std::uint8_t> bytes) override;
-  // Keep-alive: call at or after next_deadline().
+  // Who the client authenticated as (empty without an authentication provider).
+  const std::string& role() const { return role_; }
+  // Keep-alive and credential refresh: call at or after next_deadline().
   void on_tick() override;
   TimePoint next_deadline() const override { return next_check_; }
   // The socket is gone.
@@ -58,6 +60,9 @@ public:
   // Called by PulsarServer::close_consumers_of (a SEEK reset the subscription):
   // close_consumer_from_server for each of our consumers of that subscription.
   void close_consumers_of(const service::TopicName& topic, const std::string& subscription, std::string_view why);
+  // Called by PulsarServer::unload: CLOSE_PRODUCER and CLOSE_CONSUMER for each of our producers
+  // and consumers of `topic` (the client reconnects them). Returns how many were closed.
+  std::size_t unload(const service::TopicName& topic);
   // Called by the ProducerRegistry: a queued WaitForExclusive producer got the topic:
   // PRODUCER_SUCCESS producer_ready=true.
   void producer_now_ready(std::uint64_t producer_id, std::uint64_t request_id, std::uint64_t epoch);
@@ -94,6 +99,11 @@ private:
   // connect.cpp
   void on_connect(const Frame& f);
   void on_auth_response(const Frame& f);
+  // Every auth_refresh_check: AUTH_CHALLENGE once the credentials expired, close if the last one
+  // was not answered with good ones.
+  void check_credentials(TimePoint now);
+  // authorizationEnabled: may this connection's role do `action` on `topic`? (Logs a refusal.)
+  bool authorized(auth::Action action, const service::TopicName& topic);
   // Acts on the authentication provider's answer: CONNECTED, AUTH_CHALLENGE, or ERROR and close.
   void authenticated(const AuthOutcome& outcome);
   void send_connected();
@@ -134,6 +144,12 @@ private:
   OutBuffer out_;
   bool connected_ = false;
   std::unique_ptr<AuthenticationProvider::Session> auth_;  // set while CONNECT is being authenticated
+  // (or, once connected, while a refresh challenge waits for its AUTH_RESPONSE)
+  std::string auth_method_;  // CONNECT's auth_method_name
+  std::string role_;         // who the provider accepted (empty without a provider)
+  std::optional<std::int64_t> auth_expires_at_;  // unix seconds; checked every auth_refresh_check
+  TimePoint next_refresh_check_;
+  bool refresh_pending_ = false;  // AUTH_CHALLENGE for a refresh sent, no good answer yet
   bool closed_ = false;
   std::int32_t protocol_version_ = 0;
   TimePoint last_received_;

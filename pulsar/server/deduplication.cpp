@@ -1,14 +1,6 @@
 #include "pulsar/server/deduplication.hpp"
 
-#include <algorithm>
-
 namespace mop::pulsar::server {
-
-void Deduplication::Producer::stored(std::int64_t seq, std::int64_t last_seq, service::MessageId id) {
-  persisted = std::max(persisted, last_seq);
-  recent.emplace(seq, id);
-  if (recent.size() > kRecent) recent.erase(recent.begin());
-}
 
 Deduplication::Deduplication(service::MessagingService& service) {
   for (const auto& r : service.load_producer_sequences()) {

@@ -1,13 +1,14 @@
 #include "pulsar/server/partitioned_topics.hpp"
 
+#include <algorithm>
 #include <string_view>
 
 #include "pulsar/server/log.hpp"
 
 namespace mop::pulsar::server {
 
-PartitionedTopics::PartitionedTopics(service::MessagingService& service) : service_(service) {
-  for (const auto& p : service_.load_partitioned_topics()) partitioned_.insert_or_assign(p.topic, p.partitions);
+void PartitionedTopics::restore(const std::vector<service::PartitionedTopicRecord>& records) {
+  for (const auto& p : records) partitioned_.insert_or_assign(p.topic, p.partitions);
 }
 
 std::uint32_t PartitionedTopics::partitions(const service::TopicName& base) const {
@@ -18,12 +19,32 @@ std::uint32_t PartitionedTopics::partitions(const service::TopicName& base) cons
 void PartitionedTopics::create(const service::TopicName& base, std::uint32_t partitions,
                                std::function<void(std::error_code)> done) {
   partitioned_.emplace(base.str(), partitions);
+  store(base, partitions, 0, std::move(done));
+}
+
+void PartitionedTopics::update(const service::TopicName& base, std::uint32_t partitions,
+                               std::function<void(std::error_code)> done) {
+  const std::uint32_t before = this->partitions(base);
+  partitioned_.insert_or_assign(base.str(), partitions);
+  store(base, partitions, before, std::move(done));
+}
+
+void PartitionedTopics::store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
+                              std::function<void(std::error_code)> done) {
   writes_[base.str()].push_back(std::move(done));
-  service_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions](std::error_code ec) {
+  store_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions,
+                                                          before](Result<void, Error> r) {
+    const std::error_code ec = r.ok() ? std::error_code{} : r.error().code;
     if (ec) {
-      logger()->error("storing partitioned topic {} failed: {}", name, ec.message());
+      logger()->error("storing partitioned topic {} failed: {}", name, r.error().to_string());
       const auto it = partitioned_.find(name);
-      if (it != partitioned_.end() && it->second == partitions) partitioned_.erase(it);
+      if (it != partitioned_.end() && it->second == partitions) {
+        if (before == 0) {
+          partitioned_.erase(it);
+        } else {
+          it->second = before;
+        }
+      }
     }
     const auto waiting = writes_.extract(name);
     if (waiting.empty()) return;
@@ -39,6 +60,12 @@ void PartitionedTopics::when_stored(const service::TopicName& base, std::functio
     return;
   }
   done({});
+}
+
+std::vector<std::pair<std::string, std::uint32_t>> PartitionedTopics::list() const {
+  std::vector<std::pair<std::string, std::uint32_t>> out(partitioned_.begin(), partitioned_.end());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 bool PartitionedTopics::is_partition_of_partitioned(const service::TopicName& topic) const {

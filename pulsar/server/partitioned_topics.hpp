@@ -1,6 +1,6 @@
 #pragma once
-// Partitioned topics of the whole server: base name -> partition count, stored through the
-// service so that they survive a restart (read back at construction). A count is known as soon as
+// Partitioned topics of the whole server: base name -> partition count, stored in the
+// service::MetadataStore so that they survive a restart (handed back to restore()). A count is known as soon as
 // it is created; who must answer only once it is durable waits with when_stored().
 // Runs on the service's thread.
 #include <cstdint>
@@ -12,20 +12,27 @@
 #include <utility>
 #include <vector>
 
-#include "service/messaging_service.hpp"
+#include "service/metadata_store.hpp"
 
 namespace mop::pulsar::server {
 
 class PartitionedTopics {
 public:
-  // Reads back the counts the service restored.
-  explicit PartitionedTopics(service::MessagingService& service);
+  // Counts are written to `store` (which must outlive this).
+  explicit PartitionedTopics(service::MetadataStore& store) : store_(store) {}
+  // Takes the counts the store held at start.
+  void restore(const std::vector<service::PartitionedTopicRecord>& records);
 
   // The partition count of `base`, 0 for a topic that is not partitioned.
   std::uint32_t partitions(const service::TopicName& base) const;
   // Creates it (known at once) and stores it; `done` runs once durable, or with the error (the
   // topic is then forgotten again).
   void create(const service::TopicName& base, std::uint32_t partitions, std::function<void(std::error_code)> done);
+  // Sets the partition count of an existing partitioned topic (Pulsar only lets it grow: the
+  // caller checks), known at once and stored; on error the previous count is back.
+  void update(const service::TopicName& base, std::uint32_t partitions, std::function<void(std::error_code)> done);
+  // Every partitioned topic (full base name, partitions), by name.
+  std::vector<std::pair<std::string, std::uint32_t>> list() const;
   // `done` runs once the topic's partition count is durable: at once, or with the outcome of the
   // write still storing it.
   void when_stored(const service::TopicName& base, std::function<void(std::error_code)> done);
@@ -33,7 +40,10 @@ public:
   bool is_partition_of_partitioned(const service::TopicName& topic) const;
 
 private:
-  service::MessagingService& service_;
+  void store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
+             std::function<void(std::error_code)> done);
+
+  service::MetadataStore& store_;
   std::unordered_map<std::string, std::uint32_t> partitioned_;
   // Completions waiting for a count still being written, by base name.
   std::unordered_map<std::string, std::vector<std::function<void(std::error_code)>>> writes_;

@@ -8,14 +8,13 @@
 
 namespace mop::pulsar::server {
 
-ProducerRegistry::Added ProducerRegistry::add(const service::TopicName& topic, const std::string& name,
-                                              proto::ProducerAccessMode mode, Connection& connection,
-                                              std::uint64_t producer_id, std::uint64_t request_id, std::string& why) {
+Result<ProducerRegistry::Added, ProducerRegistry::Refused> ProducerRegistry::add(
+    const service::TopicName& topic, const std::string& name, proto::ProducerAccessMode mode, Connection& connection,
+    std::uint64_t producer_id, std::uint64_t request_id) {
   auto& tp = topics_[topic.str()];
   for (const auto& p : tp.active) {
     if (p.name == name) {
-      why = fmt::format("Producer with name '{}' is already connected to topic", name);
-      return Added::busy;
+      return Refused{proto::ProducerBusy, fmt::format("Producer with name '{}' is already connected to topic", name)};
     }
   }
   Ref ref{&connection, producer_id, name, request_id};
@@ -23,19 +22,16 @@ ProducerRegistry::Added ProducerRegistry::add(const service::TopicName& topic, c
   switch (mode) {
     case proto::Shared:
       if (tp.exclusive || !tp.waiting.empty()) {
-        why = "Topic has an existing exclusive producer: " + exclusive_name();
-        return Added::busy;
+        return Refused{proto::ProducerBusy, "Topic has an existing exclusive producer: " + exclusive_name()};
       }
       tp.active.push_back(std::move(ref));
       return Added::ready;
     case proto::Exclusive:
       if (tp.exclusive || !tp.waiting.empty()) {
-        why = "Topic has an existing exclusive producer: " + exclusive_name();
-        return Added::fenced;
+        return Refused{proto::ProducerFenced, "Topic has an existing exclusive producer: " + exclusive_name()};
       }
       if (!tp.active.empty()) {
-        why = "Topic has existing shared producers";
-        return Added::fenced;
+        return Refused{proto::ProducerFenced, "Topic has existing shared producers"};
       }
       break;
     case proto::WaitForExclusive:

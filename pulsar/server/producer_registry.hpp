@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/result.hpp"
 #include "pulsar/codec/codec.hpp"
 #include "service/messaging_service.hpp"
 
@@ -24,10 +25,15 @@ class Connection;
 
 class ProducerRegistry {
 public:
-  enum class Added { ready, queued, busy, fenced };
-  // busy and fenced come with the reason in `why`.
-  Added add(const service::TopicName& topic, const std::string& name, proto::ProducerAccessMode mode,
-            Connection& connection, std::uint64_t producer_id, std::uint64_t request_id, std::string& why);
+  enum class Added { ready, queued };
+  // Why a producer is not let in: ProducerBusy or ProducerFenced, and the message for the client.
+  struct Refused {
+    proto::ServerError error;
+    std::string why;
+  };
+  // Ready (it may send) or queued (WaitForExclusive), else refused.
+  Result<Added, Refused> add(const service::TopicName& topic, const std::string& name, proto::ProducerAccessMode mode,
+                             Connection& connection, std::uint64_t producer_id, std::uint64_t request_id);
   // A producer went away (closed, fenced, its connection closed); a waiting exclusive one may
   // now take the topic.
   void remove(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id);

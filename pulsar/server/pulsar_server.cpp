@@ -8,13 +8,19 @@
 
 namespace mop::pulsar::server {
 
-PulsarServer::PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options)
+PulsarServer::PulsarServer(service::MessagingService& service, service::MetadataStore& metadata, Clock& clock,
+                           ServerOptions options)
     : service_(service),
       clock_(clock),
       options_(std::move(options)),
-      partitioned_(service),
-      schemas_(service),
+      partitioned_(metadata),
+      schemas_(metadata),
       deduplication_(service) {}
+
+void PulsarServer::restore(const service::MetadataSnapshot& restored) {
+  partitioned_.restore(restored.partitioned_topics);
+  schemas_.restore(restored.schemas);
+}
 
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 
@@ -24,6 +30,15 @@ void PulsarServer::close_consumers_of(const service::TopicName& topic, const std
   all.reserve(connections_.size());
   for (const auto& [serial, c] : connections_) all.push_back(c);
   for (auto* c : all) c->close_consumers_of(topic, subscription, why);
+}
+
+std::size_t PulsarServer::unload(const service::TopicName& topic) {
+  std::vector<Connection*> all;
+  all.reserve(connections_.size());
+  for (const auto& [serial, c] : connections_) all.push_back(c);
+  std::size_t closed = 0;
+  for (auto* c : all) closed += c->unload(topic);
+  return closed;
 }
 
 void PulsarServer::shutdown() {

@@ -11,6 +11,7 @@
 
 #include "core/clock.hpp"
 #include "pulsar/codec/codec.hpp"
+#include "auth/permissions.hpp"
 #include "pulsar/server/authentication_provider.hpp"
 #include "pulsar/server/deduplication.hpp"
 #include "pulsar/server/partitioned_topics.hpp"
@@ -39,6 +40,11 @@ struct ServerOptions {
   bool deduplication = false;
   // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
   AuthenticationProvider* authentication_provider = nullptr;
+  // authorizationEnabled: PRODUCER needs produce, SUBSCRIBE consume for the connection's role
+  // (AuthorizationError otherwise); nullptr = no checks. Not owned.
+  const auth::Permissions* permissions = nullptr;
+  // Pulsar's authenticationRefreshCheckSeconds: how often an accepted client's expiry is checked.
+  std::chrono::milliseconds auth_refresh_check{60'000};
   // We ping a client silent for one interval and drop it after two, and drop a connection whose
   // CONNECT handshake is not done one interval after it opened (as Pulsar brokers do).
   std::chrono::milliseconds keep_alive{30'000};
@@ -51,8 +57,13 @@ class Connection;
 
 class PulsarServer {
 public:
-  // Reads back what the service restored: partition counts, schemas, producer sequence ids.
-  PulsarServer(service::MessagingService& service, Clock& clock, ServerOptions options);
+  // Reads back the producer sequence ids the service restored; partition counts and schemas
+  // are written to `metadata` (which must outlive the server) and handed back to restore().
+  PulsarServer(service::MessagingService& service, service::MetadataStore& metadata, Clock& clock,
+               ServerOptions options);
+  // Takes back what the metadata store held at start (service::MetadataStore::load). Call once,
+  // before the server serves.
+  void restore(const service::MetadataSnapshot& restored);
 
   service::MessagingService& service() { return service_; }
   Clock& clock() { return clock_; }
@@ -79,6 +90,10 @@ public:
   void detach(std::uint64_t serial) { connections_.erase(serial); }
   // CLOSE_CONSUMER to every consumer of the subscription, on every connection (a SEEK resets it).
   void close_consumers_of(const service::TopicName& topic, const std::string& subscription, std::string_view why);
+  // Pulsar's topic unload (the admin API's): CLOSE_PRODUCER / CLOSE_CONSUMER to every producer
+  // and consumer of the topic, on every connection; their clients reconnect them, as to a topic
+  // that moved. Returns how many were closed.
+  std::size_t unload(const service::TopicName& topic);
 
 private:
   service::MessagingService& service_;

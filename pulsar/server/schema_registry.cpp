@@ -4,8 +4,8 @@
 
 namespace mop::pulsar::server {
 
-SchemaRegistry::SchemaRegistry(service::MessagingService& service) : service_(service) {
-  for (const auto& r : service_.load_schemas()) {
+void SchemaRegistry::restore(const std::vector<service::SchemaRecord>& records) {
+  for (const auto& r : records) {
     if (!proto::Schema::Type_IsValid(static_cast<int>(r.type))) {
       logger()->error("stored schema of {} has an unknown type {}: not restored", r.topic, r.type);
       continue;
@@ -56,9 +56,10 @@ void SchemaRegistry::get_or_create(const service::TopicName& topic, const proto:
   record.name = schema.name();
   record.data = schema.schema_data();
   for (const auto& kv : schema.properties()) record.properties.emplace_back(kv.key(), kv.value());
-  service_.put_schema(std::move(record), [this, name = topic.str()](std::error_code ec) {
+  store_.put_schema(std::move(record), [this, name = topic.str()](Result<void, Error> r) {
+    const std::error_code ec = r.ok() ? std::error_code{} : r.error().code;
     if (ec) {
-      logger()->error("storing the schema of {} failed: {}", name, ec.message());
+      logger()->error("storing the schema of {} failed: {}", name, r.error().to_string());
       schemas_.erase(name);
     }
     const auto waiting = writes_.extract(name);

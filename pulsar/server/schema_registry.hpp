@@ -1,8 +1,8 @@
 #pragma once
 // Topic schemas of the whole server, opaque to us (the Schema protobuf as the client sent it):
-// the first schema a topic gets is kept, version 0, no compatibility checks. Stored through the
-// service before anyone is told its version, read back at construction. Runs on the service's
-// thread.
+// the first schema a topic gets is kept, version 0, no compatibility checks. Stored in the
+// service::MetadataStore before anyone is told its version, handed back to restore() at start.
+// Runs on the service's thread.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "pulsar/codec/codec.hpp"
-#include "service/messaging_service.hpp"
+#include "service/metadata_store.hpp"
 
 namespace mop::pulsar::server {
 
@@ -23,12 +23,14 @@ public:
     std::uint64_t version = 0;
   };
 
-  // Reads back the schemas the service restored (one of an unknown type is logged and skipped).
-  explicit SchemaRegistry(service::MessagingService& service);
+  // Schemas are written to `store` (which must outlive this).
+  explicit SchemaRegistry(service::MetadataStore& store) : store_(store) {}
+  // Takes the schemas the store held at start (one of an unknown type is logged and skipped).
+  void restore(const std::vector<service::SchemaRecord>& records);
 
   // The topic's schema (also one still being stored), nullptr if it has none.
   const StoredSchema* find(const service::TopicName& topic) const;
-  // The topic's schema, or `schema` as its first one, stored through the service: `done` gets
+  // The topic's schema, or `schema` as its first one, stored in the store: `done` gets
   // the version once durable (at once for a schema the topic has). On a failed write the
   // schema is forgotten again and `done` gets the error.
   void get_or_create(const service::TopicName& topic, const proto::Schema& schema,
@@ -38,7 +40,7 @@ public:
   void when_stored(const service::TopicName& topic, std::function<void()> done);
 
 private:
-  service::MessagingService& service_;
+  service::MetadataStore& store_;
   std::map<std::string, StoredSchema> schemas_;
   // Completions waiting for a schema still being written, by topic name.
   std::unordered_map<std::string, std::vector<std::function<void(std::error_code, std::uint64_t)>>> writes_;

@@ -82,8 +82,8 @@ TEST(EmbeddedService, BatchEntriesAreUnpackedForReceiversThatDoNotTakeThem) {
   Recorder whole(true), single(false);
   const auto w = svc.open_receiver(whole);
   const auto s = svc.open_receiver(single);
-  ASSERT_FALSE(svc.subscribe(kTopic, "whole", {}, w));
-  ASSERT_FALSE(svc.subscribe(kTopic, "single", {}, s));
+  ASSERT_TRUE(svc.subscribe(kTopic, "whole", {}, w).ok());
+  ASSERT_TRUE(svc.subscribe(kTopic, "single", {}, s).ok());
   svc.flow(w, 10);
   svc.flow(s, 10);
   auto batch = std::make_shared<Message>();
@@ -112,7 +112,7 @@ TEST(EmbeddedService, BatchEntriesAreUnpackedForReceiversThatDoNotTakeThem) {
   svc.close_receiver(s);
   Recorder again(false);
   const auto a = svc.open_receiver(again);
-  ASSERT_FALSE(svc.subscribe(kTopic, "single", {}, a));
+  ASSERT_TRUE(svc.subscribe(kTopic, "single", {}, a).ok());
   svc.flow(a, 10);
   ex.run_all();
   ASSERT_EQ(again.got.size(), 2u);
@@ -132,14 +132,14 @@ TEST(EmbeddedService, DeliveryQueuedForAClosedReceiverIsDroppedAndRedelivered) {
   EmbeddedService svc(ex, clock);
   Counter first, second;
   const auto id1 = svc.open_receiver(first);
-  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, id1));
+  ASSERT_TRUE(svc.subscribe(kTopic, "s", {}, id1).ok());
   svc.flow(id1, 10);
   svc.publish(kTopic, message(1), {});
   svc.close_receiver(id1);  // the delivery task is still queued
   ex.run_all();
   EXPECT_TRUE(first.counts.empty());
   const auto id2 = svc.open_receiver(second);
-  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, id2));
+  ASSERT_TRUE(svc.subscribe(kTopic, "s", {}, id2).ok());
   svc.flow(id2, 10);
   ex.run_all();
   EXPECT_EQ(second.counts, (std::vector<std::uint32_t>{1}));
@@ -156,7 +156,7 @@ TEST(EmbeddedService, StampsPublishTimeOnlyWhenMissing) {
     std::vector<std::uint64_t> times;
   } r;
   const auto rid = svc.open_receiver(r);
-  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, rid));
+  ASSERT_TRUE(svc.subscribe(kTopic, "s", {}, rid).ok());
   svc.flow(rid, 10);
   auto unstamped = message(0);
   svc.publish(kTopic, unstamped, {});
@@ -182,7 +182,7 @@ TEST(EmbeddedService, SubscribeWithUnknownReceiverFails) {
   ManualExecutor ex;
   ManualClock clock;
   EmbeddedService svc(ex, clock);
-  EXPECT_TRUE(svc.subscribe(kTopic, "s", {}, 12345));
+  EXPECT_FALSE(svc.subscribe(kTopic, "s", {}, 12345).ok());
 }
 
 }  // namespace
@@ -205,7 +205,7 @@ TEST(EmbeddedService, PermitReturnedDuringDeliveryDrainsBacklogInOneTask) {
   } r;
   r.svc = &svc;
   r.receiver = svc.open_receiver(r);
-  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, r.receiver));
+  ASSERT_TRUE(svc.subscribe(kTopic, "s", {}, r.receiver).ok());
   for (int i = 0; i < 500; ++i) svc.publish(kTopic, message(1), {});
   svc.flow(r.receiver, 1);
   ex.run_all();  // publish completions
@@ -237,7 +237,7 @@ TEST(EmbeddedService, ReceiverClosedDuringDrainStopsIt) {
   } c;
   c.svc = &svc;
   c.receiver = svc.open_receiver(c);
-  ASSERT_FALSE(svc.subscribe(kTopic, "s", {}, c.receiver));
+  ASSERT_TRUE(svc.subscribe(kTopic, "s", {}, c.receiver).ok());
   svc.flow(c.receiver, 10);
   for (int i = 0; i < 5; ++i) svc.publish(kTopic, message(1), {});
   ex.run_all();

@@ -145,6 +145,11 @@ TEST(Encoding, PulsarMetadataRoundTrip) {
   q2.producer = "prod";
   ASSERT_TRUE(decode_producer_sequence(encode_producer_sequence(q), q2).ok());
   EXPECT_EQ(q, q2);
+  PermissionRecord g{"t/n", "alice", 3}, g2;
+  ASSERT_TRUE(decode_permission(permission_key(g.resource, g.role), encode_permission(g), g2).ok());
+  EXPECT_EQ(g, g2);
+  EXPECT_FALSE(decode_permission(permission_key("t/n", "alice"), encode_permission({"t/n", "alice", 0}), g2).ok());
+  EXPECT_FALSE(decode_permission("no-separator", encode_permission(g), g2).ok());
   // Values that encode but mean nothing are refused, with a reason.
   PartitionedTopicRecord zero;
   const auto why = decode_partitioned(encode_partitioned({"x", 0}), zero);

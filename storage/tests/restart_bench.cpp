@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     const auto rid = svc.open_receiver(none);
     service::SubscriptionOptions o;
     o.initial_position = service::InitialPosition::earliest;
-    if (svc.subscribe(topic, sub, o, rid)) return 1;
+    if (!svc.subscribe(topic, sub, o, rid).ok()) return 1;
     svc.close_receiver(rid);  // away: everything below becomes its backlog
 
     const auto t = Steady::now();
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
     Counter got;
     const auto rid = svc.open_receiver(got);
     service::SubscriptionOptions o;
-    if (svc.subscribe(topic, sub, o, rid)) return 1;
+    if (!svc.subscribe(topic, sub, o, rid).ok()) return 1;
     svc.flow(rid, 1);
     ex.run_until([&] { return got.count > 0; }, std::chrono::seconds(60));
     const double first_ms = ms_since(t0);

@@ -166,6 +166,20 @@ TEST_P(StoreContract, SessionsRetainedWills) {
   EXPECT_TRUE(store().wills()->empty());
 }
 
+TEST_P(StoreContract, Permissions) {
+  Batch b;
+  b.put_permission({"t/n", "alice", 1}).put_permission({"persistent://t/n/x", "bob", 3}).put_permission({"t/n", "bob", 2});
+  ASSERT_TRUE(s.write(std::move(b)).ok());
+  EXPECT_EQ(*store().permissions(), (std::vector<PermissionRecord>{
+                                        {"persistent://t/n/x", "bob", 3}, {"t/n", "alice", 1}, {"t/n", "bob", 2}}));
+  Batch c;
+  c.put_permission({"t/n", "alice", 3}).delete_permission("t/n", "bob");
+  ASSERT_TRUE(s.write(std::move(c)).ok());
+  if (s.can_reopen()) s.reopen();
+  EXPECT_EQ(*store().permissions(),
+            (std::vector<PermissionRecord>{{"persistent://t/n/x", "bob", 3}, {"t/n", "alice", 3}}));
+}
+
 TEST_P(StoreContract, PulsarMetadata) {
   const auto t = topic(), other = topic("persistent://t/n/o");
   SchemaRecord schema{"persistent://t/n/a", 0, 2, "json", "{}", {{"k", "v"}}};

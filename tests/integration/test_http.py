@@ -5,6 +5,7 @@ Pulsar JSON shapes, 404/405 bodies, keep-alive."""
 
 import http.client
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import unittest
 import uuid
 
 import harness
-from clients import PahoClient
+from clients import MosqSub, PahoClient
 
 WAIT = 10.0
 
@@ -162,6 +163,17 @@ class WebService(unittest.TestCase):
         self.assertGreater(s[("process_resident_memory_bytes", one)], 0)
         self.assertGreater(s[("process_open_fds", one)], 0)
         self.assertGreater(s[("process_start_time_seconds", one)], 1.6e9)
+        # The store's files: what a walk of dataDir finds (polled: a write may land in between).
+        deadline = time.monotonic() + WAIT
+        while True:
+            on_disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(self.broker.data_dir)
+                          for f in files if os.path.isfile(os.path.join(d, f)))
+            _, s = parse_metrics(self.metrics())
+            if s[("mop_storage_disk_bytes", one)] == on_disk or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreater(on_disk, 0)
+        self.assertEqual(s[("mop_storage_disk_bytes", one)], on_disk)
 
         # The subscriber goes away (its session stays): what is published now is its backlog.
         sub.disconnect()
@@ -234,6 +246,141 @@ class WebService(unittest.TestCase):
         self.assertEqual((status, json.loads(body)), (405, {"reason": "Method Not Allowed"}))
         self.assertEqual(res.getheader("Allow"), "GET")
 
+    def send(self, method, path, body=None):
+        """(status, parsed JSON body or None) of a write."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        try:
+            data = None if body is None else json.dumps(body)
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            res = conn.getresponse()
+            text = res.read().decode()
+            return res.status, (json.loads(text) if text else None)
+        finally:
+            conn.close()
+
+    def test_admin_writes_and_their_errors(self):
+        """The write routes' status codes and error bodies (the Java admin client in
+        pulsar-java/AdminApiTest.java checks the shapes against Apache Pulsar's)."""
+        # A 204 carries neither body nor Content-Length (RFC 9110 8.6): Pulsar's Java admin client
+        # waits for a body that never comes when it sees "Content-Length: 0" on a 204.
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        conn.request("PUT", "/admin/v2/tenants/acme", body=json.dumps({"allowedClusters": ["standalone"]}),
+                     headers={"Content-Type": "application/json"})
+        res = conn.getresponse()
+        self.assertEqual((res.status, res.getheader("Content-Length"), res.getheader("Content-Type"), res.read()),
+                         (204, None, None, b""))
+        conn.close()
+        self.assertEqual(self.send("PUT", "/admin/v2/tenants/acme", {}), (409, {"reason": "Tenant already exists"}))
+        self.assertEqual(self.send("PUT", "/admin/v2/namespaces/nobody/ns"), (404, {"reason": "Tenant does not exist"}))
+        self.assertEqual(self.send("PUT", "/admin/v2/namespaces/acme/iot"), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/namespaces/acme"), ["acme/iot"])
+        self.assertEqual(self.send("DELETE", "/admin/v2/tenants/acme"),
+                         (409, {"reason": "The tenant still has active namespaces"}))
+        status, body = self.send("POST", "/admin/v2/namespaces/acme/iot/messageTTL", -5)
+        self.assertEqual((status, body), (412, {"reason": "Invalid value for message TTL"}))
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        conn.request("POST", "/admin/v2/namespaces/acme/iot/retention", body="{not json")
+        res = conn.getresponse()
+        self.assertEqual((res.status, json.loads(res.read())), (400, {"reason": "Request body is not valid JSON"}))
+        conn.close()
+        self.assertEqual(self.send("PUT", "/admin/v2/persistent/acme/iot/t/partitions", 0)[0], 412)
+        self.assertEqual(self.send("PUT", "/admin/v2/persistent/acme/iot/t/partitions", 2), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/persistent/acme/iot"),
+                         ["persistent://acme/iot/t-partition-0", "persistent://acme/iot/t-partition-1"])
+        self.assertEqual(self.send("POST", "/admin/v2/persistent/acme/iot/t/partitions", 1)[0], 422)
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/acme/iot"),
+                         (409, {"reason": "Cannot delete non empty namespace"}))
+        self.assertEqual(self.send("POST", "/admin/v2/persistent/acme/iot/t-partition-0/subscription/none/skip_all"),
+                         (404, {"reason": "Subscription not found"}))
+
+    def test_namespace_retention_and_subscription_writes_reach_the_broker(self):
+        """A retention set on public/default keeps what an MQTT client publishes with nobody
+        subscribed; a subscription created at the earliest position then has it as backlog, and
+        skip, reset and delete act on the MQTT session's topic as on any."""
+        topic_path = "/admin/v2/persistent/public/default/it%252Fret%252Fa"
+        pub = PahoClient(self.broker.port, client_id="ret-pub")
+        pub.connect()
+        pub.publish("it/ret/a", b"before", qos=1)
+        self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)  # nothing kept
+        self.assertEqual(self.send("POST", "/admin/v2/namespaces/public/default/retention",
+                                   {"retentionTimeInMinutes": 60, "retentionSizeInMB": 10}), (204, None))
+        self.assertEqual(self.get_json("/admin/v2/namespaces/public/default/retention"),
+                         {"retentionTimeInMinutes": 60, "retentionSizeInMB": 10})
+        for i in range(4):
+            pub.publish("it/ret/a", b"kept-%d" % i, qos=1)
+        pub.disconnect()
+        self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 4 * len(b"kept-0"))
+        self.assertEqual(self.send("PUT", topic_path + "/subscription/audit", {"ledgerId": -1, "entryId": -1}),
+                         (204, None))
+        self.assertEqual(self.get_json(topic_path + "/subscriptions"), ["audit"])
+        backlog = lambda: self.get_json(topic_path + "/stats")["subscriptions"]["audit"]["msgBacklog"]
+        self.assertEqual(backlog(), 4)
+        self.assertEqual(self.send("POST", topic_path + "/subscription/audit/skip/1"), (204, None))
+        self.assertEqual(backlog(), 3)
+        internal = self.get_json(topic_path + "/internalStats")
+        self.assertEqual(internal["numberOfEntries"], 4)
+        ledger, last = internal["lastConfirmedEntry"].split(":")
+        self.assertEqual(internal["cursors"]["audit"]["markDeletePosition"], "%s:%d" % (ledger, int(last) - 3))
+        self.assertEqual(self.send("POST", topic_path + "/subscription/audit/skip_all"), (204, None))
+        self.assertEqual(backlog(), 0)
+        self.assertEqual(self.send("POST", topic_path + "/subscription/audit/resetcursor/0"), (204, None))
+        self.assertEqual(backlog(), 4)
+        self.assertEqual(self.send("DELETE", topic_path + "/subscription/audit"), (204, None))
+        self.assertEqual(self.get_json(topic_path + "/subscriptions"), [])
+        # Removing the policy trims what nobody needs any more.
+        self.assertEqual(self.send("DELETE", "/admin/v2/namespaces/public/default/retention"), (204, None))
+        self.assertEqual(self.get_json(topic_path + "/stats")["storageSize"], 0)
+
+    def test_mqtt_clients_listed_and_kicked(self):
+        """/mop/clients shows paho's session as it connected; the kick closes its connection and,
+        as for any server-side close, publishes its will; /mop/stats counts what it did."""
+        watcher = PahoClient(self.broker.port, client_id="kick-watcher")
+        watcher.connect()
+        self.addCleanup(watcher.disconnect)
+        watcher.subscribe([("it/kick/will", 1)])
+        victim = PahoClient(self.broker.port, client_id="kick-me", clean_session=False, keepalive=45,
+                            will=("it/kick/will", b"gone", 1, False))
+        victim.connect()
+        victim.subscribe([("it/kick/a/#", 1), ("it/kick/b", 0)])
+        victim.publish("it/kick/a/1", b"x", qos=1)
+        clients = {c["clientId"]: c for c in self.get_json("/mop/clients")}
+        me = clients["kick-me"]
+        self.assertEqual((me["connected"], me["protocol"], me["keepAlive"], me["cleanStart"]),
+                         (True, "MQTT 3.1.1", 45, False))
+        self.assertEqual(sorted(me["subscriptions"]), ["it/kick/a/#", "it/kick/b"])
+        self.assertTrue(me["address"].startswith("127.0.0.1:"), me["address"])
+        self.assertLessEqual(abs(me["connectedSince"] / 1000 - time.time()), 60)
+        stats = self.get_json("/mop/stats")
+        self.assertEqual((stats["activeClientCount"], stats["subCount"], stats["receivedCount"]), (2, 3, 1))
+        self.assertEqual(self.send("DELETE", "/mop/clients/kick-me"), (204, None))
+        self.assertTrue(victim.disconnected.wait(WAIT))
+        victim.c.loop_stop()
+        self.assertEqual(watcher.get().payload, b"gone")
+        gone = {c["clientId"]: c for c in self.get_json("/mop/clients")}["kick-me"]
+        self.assertFalse(gone["connected"])  # the session outlives its connection, as asked
+        self.assertEqual(sorted(gone["subscriptions"]), ["it/kick/a/#", "it/kick/b"])
+        self.assertEqual(self.send("DELETE", "/mop/clients/kick-me"),
+                         (404, {"reason": "Client kick-me is not connected"}))
+        # The packets and the disconnect, by type and reason, in /metrics.
+        _, samples = parse_metrics(self.metrics())
+        got = lambda name, **labels: samples.get((name, frozenset(labels.items())))
+        self.assertEqual(got("mop_disconnects_total", reason="administrative_action"), 1)
+        self.assertEqual(got("mop_packets_received_total", type="CONNECT"), 2)
+        self.assertEqual(got("mop_packets_received_total", type="SUBSCRIBE"), 2)
+        self.assertEqual(got("mop_packets_sent_total", type="CONNACK"), 2)
+        self.assertEqual(got("mop_packets_sent_total", type="SUBACK"), 2)
+        self.assertEqual(got("mop_packets_sent_total", type="DISCONNECT"), 0)  # MQTT 3.1.1 has none to send
+        self.assertGreaterEqual(got("mop_packets_sent_total", type="PUBLISH"), 2)  # its own message, the will
+
+    def test_kick_tells_an_mqtt5_client_why(self):
+        """mosquitto_sub over MQTT 5 reads the kick's DISCONNECT with reason 0x98 (152),
+        Administrative action."""
+        sub = MosqSub(self.broker.port, "it/kick5", qos=0, wait_secs=20, extra=["-V", "mqttv5", "-i", "kick5"])
+        self.addCleanup(sub.kill)
+        sub.wait_subscribed()
+        self.assertEqual(self.send("DELETE", "/mop/clients/kick5"), (204, None))
+        sub.wait_line(lambda l: l == "Received DISCONNECT (152)")
+
     def test_keep_alive(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
         try:
@@ -286,6 +433,55 @@ class Rates(unittest.TestCase):
         wait_for(lambda v: v == 0)  # an interval without publishes
         pub.disconnect()
         broker.stop()
+
+
+@unittest.skipUnless(harness.is_mop(), "mop's $SYS topics (mosquitto's are tested by its own suite)")
+class SysTopics(unittest.TestCase):
+    """Mosquitto's $SYS/broker/... topics with --sysInterval=1, read by mosquitto_sub."""
+
+    def setUp(self):
+        self.broker = harness.Broker(extra_args=["--sysInterval=1"]).start()
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.broker.stop)
+
+    def test_sys_topics_count_what_clients_did_and_hide_from_wildcards(self):
+        version = subprocess.run([os.environ["MOP_BIN"], "--version"], stdout=subprocess.PIPE, text=True,
+                                 check=True).stdout.strip()  # "mop 0.1.0"
+        pub = PahoClient(self.broker.port, client_id="sys-pub")
+        pub.connect()
+        self.addCleanup(pub.disconnect)
+        for i in range(3):
+            pub.publish("it/sys/x", b"m%d" % i, qos=1)
+        everything = MosqSub(self.broker.port, "#", qos=0, wait_secs=30)
+        self.addCleanup(everything.kill)
+        everything.wait_subscribed()
+        sys = MosqSub(self.broker.port, "$SYS/#", qos=0, wait_secs=30)
+        self.addCleanup(sys.kill)
+        sys.wait_subscribed()
+        # Three clients connected: paho and both mosquitto_sub.
+        sys.wait_line(lambda l: l == "$SYS/broker/clients/connected 3", timeout=WAIT)
+        # Two distinct uptimes: an update published after both subscribed.
+        sys.wait_line(lambda l: len({x for x in sys.output_lines() if x.startswith("$SYS/broker/uptime ")}) >= 2,
+                      timeout=WAIT)
+        sys.wait_line(lambda l: l == "$SYS/broker/publish/messages/received 3", timeout=WAIT)
+        # Every packet: at least paho's CONNECT and 3 PUBLISHes and both mosquitto_subs' CONNECT
+        # and SUBSCRIBE.
+        sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/messages/received (\d+)", l) is not None
+                      and int(l.split()[-1]) >= 8, timeout=WAIT)
+        sys.wait_line(lambda l: l == "$SYS/broker/version " + version, timeout=WAIT)
+        sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/uptime \d+ seconds", l) is not None, timeout=WAIT)
+        sys.wait_line(lambda l: re.fullmatch(r"\$SYS/broker/load/publish/received/1min \d+\.\d\d", l) is not None,
+                      timeout=WAIT)
+        sys.wait_line(lambda l: l == "$SYS/broker/subscriptions/count 2", timeout=WAIT)
+        # A marker published after several $SYS updates reached `#`: none of them did.
+        pub.publish("it/sys/marker", b"end", qos=1)
+        everything.wait_line(lambda l: l == "it/sys/marker end")
+        self.assertEqual([l for l in everything.output_lines() if l.startswith("$")], [])
+        # The values are retained: a late subscriber has them at once.
+        late = MosqSub(self.broker.port, "$SYS/broker/version", qos=0, count=1, wait_secs=10)
+        self.addCleanup(late.kill)
+        self.assertEqual(late.finish(), 0)
+        self.assertIn("$SYS/broker/version " + version, late.output_lines())
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 // Persistent sessions and wills across a broker restart: SessionRouter over the embedded service,
-// whose sessions and wills go to the real StorePersistence over a MemoryStore. A "crash" stops
+// its sessions and wills in the real StoreSessionStore and the service's state in the real
+// StorePersistence, both over one MemoryStore. A "crash" stops
 // every write from then on (the process is gone; what the old broker does while it is torn down
 // never reaches the store), then a new service restores from the store and a new broker starts
 // on it. Topic logs are in memory here (the crash tests in tests/integration cover messages
@@ -11,6 +12,7 @@
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::mqtt {
 namespace {
@@ -44,24 +46,6 @@ public:
     run([this, t, done = std::move(done)]() mutable { real_.delete_retained(t, std::move(done)); });
   }
 
-  void put_session(service::SessionRecord s, broker::PersistCallback done) override {
-    run([this, s = std::move(s), done = std::move(done)]() mutable { real_.put_session(std::move(s), std::move(done)); });
-  }
-  void delete_session(const std::string& id, broker::PersistCallback done) override {
-    run([this, id, done = std::move(done)]() mutable { real_.delete_session(id, std::move(done)); });
-  }
-  void put_will(service::WillRecord w, broker::PersistCallback done) override {
-    run([this, w = std::move(w), done = std::move(done)]() mutable { real_.put_will(std::move(w), std::move(done)); });
-  }
-  void delete_will(const std::string& id, broker::PersistCallback done) override {
-    run([this, id, done = std::move(done)]() mutable { real_.delete_will(id, std::move(done)); });
-  }
-  void put_partitioned_topic(service::PartitionedTopicRecord r, broker::PersistCallback done) override {
-    run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_partitioned_topic(std::move(r), std::move(done)); });
-  }
-  void put_schema(service::SchemaRecord r, broker::PersistCallback done) override {
-    run([this, r = std::move(r), done = std::move(done)]() mutable { real_.put_schema(std::move(r), std::move(done)); });
-  }
   Result<void, Error> load(Restored& out) override { return real_.load(out); }
 
   void release() {
@@ -77,7 +61,8 @@ public:
   bool hold = false;
   std::size_t held() const { return held_.size(); }
 
-private:
+  // Every write goes through here, the session store's too (one queue: held writes go through
+  // in the order they were issued).
   void run(std::function<void()> write) {
     if (crashed) return;
     if (hold)
@@ -85,8 +70,44 @@ private:
     else
       write();
   }
+
+private:
   storage::StorePersistence real_;
   std::vector<std::function<void()>> held_;
+};
+
+// The real session store, its writes through the same switch.
+class CrashableSessionStore final : public service::SessionStore {
+public:
+  CrashableSessionStore(storage::Store& store, Executor& exec, CrashablePersistence& gate)
+      : real_(store, exec), gate_(gate) {}
+  void put_session(service::SessionRecord s, service::StateDone done) override {
+    gate_.run([this, s = std::move(s), done = std::move(done)]() mutable { real_.put_session(std::move(s), std::move(done)); });
+  }
+  void delete_session(const std::string& id, service::StateDone done) override {
+    gate_.run([this, id, done = std::move(done)]() mutable { real_.delete_session(id, std::move(done)); });
+  }
+  void put_will(service::WillRecord w, service::StateDone done) override {
+    gate_.run([this, w = std::move(w), done = std::move(done)]() mutable { real_.put_will(std::move(w), std::move(done)); });
+  }
+  void delete_will(const std::string& id, service::StateDone done) override {
+    gate_.run([this, id, done = std::move(done)]() mutable { real_.delete_will(id, std::move(done)); });
+  }
+  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override { real_.load(std::move(done)); }
+  void get_session(const std::string& id,
+                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override {
+    real_.get_session(id, std::move(done));
+  }
+  void get_will(const std::string& id, std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override {
+    real_.get_will(id, std::move(done));
+  }
+  bool atomic() const override { return real_.atomic(); }
+  void atomically(const std::function<void()>& writes) override { real_.atomically(writes); }
+  Result<service::SessionSnapshot, Error> read() const { return real_.read(); }
+
+private:
+  storage::StoreSessionStore real_;
+  CrashablePersistence& gate_;
 };
 
 class SessionPersistenceTest : public ::testing::Test {
@@ -99,9 +120,13 @@ protected:
 
   void start() {
     persistence_ = std::make_unique<CrashablePersistence>(store, exec);
+    sessions_ = std::make_unique<CrashableSessionStore>(store, exec, *persistence_);
     service_ = std::make_unique<service::EmbeddedService>(exec, clock, broker::Broker::LedgerFactory{}, persistence_.get());
     ASSERT_TRUE(service_->restore().ok());
-    router_ = std::make_unique<SessionRouter>(*service_, clock, RouterOptions{});
+    router_ = std::make_unique<SessionRouter>(*service_, *sessions_, clock, RouterOptions{});
+    auto restored = sessions_->read();
+    ASSERT_TRUE(restored.ok());
+    router_->restore(std::move(*restored));
     exec.run_all();
   }
   // kill -9 and start again on the same store. Clients made before are gone.
@@ -145,6 +170,7 @@ protected:
   ManualClock clock;
   storage::MemoryStore store;
   std::unique_ptr<CrashablePersistence> persistence_;
+  std::unique_ptr<CrashableSessionStore> sessions_;
   std::unique_ptr<service::EmbeddedService> service_;
   std::unique_ptr<SessionRouter> router_;
   std::vector<std::unique_ptr<TestClient>> clients_;

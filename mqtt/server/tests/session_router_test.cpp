@@ -8,6 +8,7 @@
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
 #include "storage/store_ledger.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::mqtt {
 namespace {
@@ -45,15 +46,27 @@ protected:
     return Publish{false, qos, retain, std::move(topic), id, Payload::copy_of(payload)};
   }
 
+  // What the session store holds now.
+  service::SessionSnapshot stored_state() {
+    std::optional<Result<service::SessionSnapshot, Error>> got;
+    sessions.load([&got](Result<service::SessionSnapshot, Error> r) { got = std::move(r); });
+    exec.run_all();
+    EXPECT_TRUE(got && got->ok());
+    return got && got->ok() ? std::move(**got) : service::SessionSnapshot{};
+  }
+
   ManualExecutor exec;
   ManualClock clock;
   service::EmbeddedService service{exec, clock};
+  // Session records and wills: the standalone store in memory.
+  storage::MemoryStore state;
+  storage::StoreSessionStore sessions{state, exec};
   RouterOptions options = [] {
     RouterOptions o;
     o.receive_maximum = 3;
     return o;
   }();
-  SessionRouter router{service, clock, options};
+  SessionRouter router{service, sessions, clock, options};
 };
 
 TEST_F(SessionRouterTest, SeedExampleQos1) {
@@ -195,7 +208,7 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   std::vector<std::string> admitted;
   RouterOptions o = options;
   o.on_admitted = [&admitted](const std::string& id) { admitted.push_back(id); };
-  SessionRouter proxy_router{service, clock, o};
+  SessionRouter proxy_router{service, sessions, clock, o};
   auto watcher = std::make_unique<TestClient>(proxy_router, exec);
   watcher->connect("w");
   watcher->send(Subscribe{1, {{"wills/#", 0}}});
@@ -206,9 +219,9 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   dev->received();
   EXPECT_EQ(admitted, (std::vector<std::string>{"w", "dev"}));
   exec.run_all();
-  const auto stored = service.load_sessions();
+  const auto stored = stored_state().sessions;
   ASSERT_EQ(stored.size(), 1u);
-  ASSERT_EQ(service.load_wills().size(), 1u);
+  ASSERT_EQ(stored_state().wills.size(), 1u);
 
   proxy_router.release("dev");
   exec.run_all();
@@ -219,7 +232,7 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].payload.view(), "gone");
   // ... and the record stays as the new connection wrote it (here: as it was).
-  EXPECT_EQ(service.load_sessions(), stored);
+  EXPECT_EQ(stored_state().sessions, stored);
   // The durable subscription keeps collecting for the session, wherever it is now.
   EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
   proxy_router.release("nobody");  // unknown client ids: nothing to do
@@ -243,7 +256,7 @@ TEST_F(SessionRouterTest, SessionFoundInTheSharedStoreIsResumed) {
     if (id == "roamer") return stored;
     return std::nullopt;
   };
-  SessionRouter proxy_router{service, clock, o};
+  SessionRouter proxy_router{service, sessions, clock, o};
   auto roamer = std::make_unique<TestClient>(proxy_router, exec);
   EXPECT_TRUE(roamer->connect("roamer", false).session_present);
   auto p = std::make_unique<TestClient>(proxy_router, exec);
@@ -260,7 +273,7 @@ TEST_F(SessionRouterTest, SessionFoundInTheSharedStoreIsResumed) {
   stored.expiry_interval_s = 10;
   stored.disconnected_at_ms = clock.wall_ms() - 11'000;
   o.find_session = [&](const std::string&) -> std::optional<service::SessionRecord> { return stored; };
-  SessionRouter other{service, clock, o};
+  SessionRouter other{service, sessions, clock, o};
   auto late = std::make_unique<TestClient>(other, exec);
   EXPECT_FALSE(late->connect("late", false).session_present);
   EXPECT_EQ(asked, (std::vector<std::string>{"roamer", "stranger"}));
@@ -840,7 +853,7 @@ protected:
     o.max_connections = 2;
     return o;
   }();
-  SessionRouter limited{service, clock, limited_options};
+  SessionRouter limited{service, sessions, clock, limited_options};
   std::unique_ptr<TestClient> limited_client(ProtocolVersion v) { return std::make_unique<TestClient>(limited, exec, v); }
 };
 
@@ -898,7 +911,7 @@ protected:
     o.authenticator = std::make_shared<TestAuthenticator>();
     return o;
   }();
-  SessionRouter auth_broker{service, clock, auth_options};
+  SessionRouter auth_broker{service, sessions, clock, auth_options};
   std::unique_ptr<TestClient> auth_client() {
     return std::make_unique<TestClient>(auth_broker, exec, ProtocolVersion::v5);
   }
@@ -1001,7 +1014,8 @@ protected:
   ManualClock clock;
   storage::MemoryStore store;
   service::EmbeddedService service{exec, clock, storage::ledger_factory(store, exec)};
-  SessionRouter router{service, clock, RouterOptions{}};
+  storage::StoreSessionStore sessions{store, exec};
+  SessionRouter router{service, sessions, clock, RouterOptions{}};
 };
 
 TEST_F(SessionRouterStoreTest, V5StoreFailureIsANegativeAckAndTheClientStays) {  // MQTT 5 3.4.2.1, 3.5.2.1
@@ -1038,6 +1052,91 @@ TEST_F(SessionRouterStoreTest, V311StoreFailureClosesTheConnection) {  // 3.1.1 
   auto r = send_failing(*p, pub("t", "lost", 1, 1), storage::StorageErrc::io_error);
   EXPECT_TRUE(r.empty());  // no PUBACK: the message is not acknowledged
   EXPECT_TRUE(p->closed());
+}
+
+// A session store that cannot write a message and a session record atomically (as one on Pulsar
+// system topics): the real StoreSessionStore with atomic() false, recording what each record
+// write held and whether the message was stored by then.
+class NonAtomicSessions final : public service::SessionStore {
+public:
+  NonAtomicSessions(storage::MemoryStore& store, Executor& exec, const service::TopicName& topic)
+      : store_(store), real_(store, exec), topic_(topic.str()) {}
+  void put_session(service::SessionRecord s, service::StateDone done) override {
+    bool stored = false;
+    if (const auto id = store_.find_topic(topic_); id.ok() && *id) {
+      const auto bounds = store_.log_bounds(**id);
+      stored = bounds.ok() && *bounds && (*bounds)->first < (*bounds)->end;
+    }
+    puts.push_back({s.inbound_qos2, stored});
+    real_.put_session(std::move(s), std::move(done));
+  }
+  void delete_session(const std::string& c, service::StateDone done) override { real_.delete_session(c, std::move(done)); }
+  void put_will(service::WillRecord w, service::StateDone done) override { real_.put_will(std::move(w), std::move(done)); }
+  void delete_will(const std::string& c, service::StateDone done) override { real_.delete_will(c, std::move(done)); }
+  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override { real_.load(std::move(done)); }
+  void get_session(const std::string& c,
+                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override {
+    real_.get_session(c, std::move(done));
+  }
+  void get_will(const std::string& c, std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override {
+    real_.get_will(c, std::move(done));
+  }
+  bool atomic() const override { return false; }
+
+  struct Put {
+    std::vector<std::uint16_t> inbound_qos2;
+    bool message_stored;  // the topic's log held an entry when the record was written
+  };
+  std::vector<Put> puts;
+
+private:
+  storage::MemoryStore& store_;
+  storage::StoreSessionStore real_;
+  std::string topic_;
+};
+
+class SessionRouterNonAtomicTest : public ::testing::Test {
+protected:
+  std::unique_ptr<TestClient> client(ProtocolVersion v) { return std::make_unique<TestClient>(router, exec, v); }
+
+  ManualExecutor exec;
+  ManualClock clock;
+  storage::MemoryStore store;
+  service::EmbeddedService service{exec, clock, storage::ledger_factory(store, exec)};
+  NonAtomicSessions sessions{store, exec, *service::TopicName::parse("persistent://public/default/q2")};
+  SessionRouter router{service, sessions, clock, RouterOptions{}};
+};
+
+TEST_F(SessionRouterNonAtomicTest, Qos2IdIsRecordedOnlyOnceItsMessageIsStored) {
+  auto s = client(ProtocolVersion::v311);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"q2", 2}}});
+  s->received();
+  auto p = client(ProtocolVersion::v5);
+  p->connect_properties.session_expiry_interval = 60;
+  p->connect("p", false);
+  p->received();
+  sessions.puts.clear();
+  // A refused message: its id is never written (a stored id would make the resend a duplicate).
+  store.fail_next_writes(1'000'000);
+  p->send(Publish{false, 2, false, "q2", 4, Payload::copy_of("refused")});
+  auto r = p->received();
+  store.fail_next_writes(0);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(std::get<Pubrec>(r[0]).reason_code, ReasonCode::success);
+  for (const auto& put : sessions.puts) EXPECT_TRUE(put.inbound_qos2.empty());
+  // A stored one: the record with its id is written after the message, and PUBREC waits for it.
+  sessions.puts.clear();
+  p->send(Publish{false, 2, false, "q2", 5, Payload::copy_of("kept")});
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(r[0]).reason_code, ReasonCode::success);
+  ASSERT_EQ(sessions.puts.size(), 1u);
+  EXPECT_EQ(sessions.puts[0].inbound_qos2, std::vector<std::uint16_t>{5});
+  EXPECT_TRUE(sessions.puts[0].message_stored);
+  auto rec = store.session("p");
+  ASSERT_TRUE(rec.ok() && *rec);
+  EXPECT_EQ((*rec)->inbound_qos2, std::vector<std::uint16_t>{5});
 }
 
 }  // namespace

@@ -523,6 +523,13 @@ TEST_F(Protocol5Test, TerminateSaysWhy) {  // [MQTT-3.1.4-3] takeover 0x8E
   expect_disconnect(ReasonCode::session_taken_over);
 }
 
+TEST_F(Protocol5Test, AdministrativeActionSaysWhyAndPublishesTheWill) {  // the admin API's kick: 0x98
+  connect5();
+  proto->terminate(CloseReason::administrative_action);
+  expect_disconnect(ReasonCode::administrative_action);
+  EXPECT_TRUE(publishes_will(CloseReason::administrative_action));  // the server closed it, not the client
+}
+
 TEST_F(Protocol5Test, InboundTopicAliasIsResolved) {  // [MQTT-3.3.2-12]
   connect5();
   auto p = pub("a/b", 0, 0);

@@ -6,7 +6,8 @@
 //           [--prefix S] [--keys N] [--name NAME] [--access shared|exclusive|fencing|wait]
 //           [--timeout-s S]
 //       {"ready":true}, then {"ack":i,"seq":s,"id":[l,e,b,p]} per message (in acknowledgement
-//       order), {"error":i,"what":"..."} for a failed send, finally {"acked":n,"failed":n}.
+//       order), {"error":i,"what":"..."} for a failed send, {"closed":"..."} if the producer
+//       stops for good (fenced, ...), finally {"acked":n,"failed":n}.
 //   consume URL (--topic T | --pattern P) SUB COUNT [--type exclusive|shared|failover|key_shared]
 //           [--initial earliest|latest] [--ack individual|cumulative|none] [--nack-first]
 //           [--reader earliest|latest|L:E] [--compacted] [--poll-ms N] [--idle-ms N] [--timeout-s S]
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
     p.access_mode = access == "exclusive" ? AccessMode::exclusive : access == "fencing" ? AccessMode::exclusive_with_fencing
                   : access == "wait" ? AccessMode::wait_for_exclusive : AccessMode::shared;
     p.max_pending_messages = 100'000;
+    p.on_closed = [](const mop::Error& e) { emit({{"closed", e.to_string()}}); };
     const std::string prefix = opt(o, "prefix", "m");
     const int keys = std::stoi(opt(o, "keys", "0"));
     const int interval = std::stoi(opt(o, "interval-ms", "0"));

@@ -99,7 +99,20 @@ protected:
     for (char ch : bytes) l.handler->on_bytes({reinterpret_cast<const std::uint8_t*>(&ch), 1});
   }
   // Accepts the TCP connection and answers CONNECT with CONNECTED.
-  void handshake(FakeLink& l, std::int32_t protocol_version = 20) {
+  // The first command of `type` written, wherever it is among the others (which stay).
+  Sent take_any(FakeLink& l, proto::BaseCommand::Type type) {
+    run();
+    for (auto it = l.out.begin(); it != l.out.end(); ++it) {
+      if (it->command.type() == type) {
+        Sent s = std::move(*it);
+        l.out.erase(it);
+        return s;
+      }
+    }
+    ADD_FAILURE() << "no " << T::Type_Name(type) << " written";
+    return {};
+  }
+  void handshake(FakeLink& l, std::int32_t protocol_version = 20, bool topic_watchers = false) {
     l.handler->on_connected("");
     ASSERT_FALSE(l.out.empty());
     ASSERT_EQ(l.out.front().command.type(), T::CONNECT);
@@ -108,6 +121,7 @@ protected:
     c.set_type(T::CONNECTED);
     c.mutable_connected()->set_server_version("fake");
     c.mutable_connected()->set_protocol_version(protocol_version);
+    if (topic_watchers) c.mutable_connected()->mutable_feature_flags()->set_supports_topic_watchers(true);
     feed(l, c, true);
     run();
   }
@@ -130,7 +144,7 @@ protected:
     run();
   }
   void answer_lookup_here(FakeLink& l, const std::string& url = "pulsar://b1:6650") {
-    auto q = take(l, T::LOOKUP);
+    auto q = take_any(l, T::LOOKUP);
     proto::BaseCommand c;
     c.set_type(T::LOOKUP_RESPONSE);
     auto* r = c.mutable_lookuptopicresponse();
@@ -150,6 +164,7 @@ protected:
   void producer_success(FakeLink& l, const Sent& q, std::int64_t last_seq = -1) {
     proto::BaseCommand c;
     c.set_type(T::PRODUCER_SUCCESS);
+    if (q.command.producer().producer_access_mode() != proto::Shared) c.mutable_producer_success()->set_topic_epoch(4);
     c.mutable_producer_success()->set_request_id(q.command.producer().request_id());
     c.mutable_producer_success()->set_producer_name("p-1");
     c.mutable_producer_success()->set_last_sequence_id(last_seq);
@@ -498,7 +513,10 @@ TEST_F(ClientTest, ProducerReconnectsToANewConnectionAfterBrokerLoss) {
 TEST_F(ClientTest, FencedProducerFailsPendingForGood) {
   make();
   std::uint64_t pid = 0;
-  auto p = ready_producer(ProducerConfig{.access_mode = AccessMode::exclusive_with_fencing}, pid);
+  std::optional<Error> gone;
+  auto p = ready_producer(ProducerConfig{.access_mode = AccessMode::exclusive_with_fencing,
+                                         .on_closed = [&](const Error& e) { gone = e; }},
+                          pid);
   auto& l = *transport.links[0];
   std::optional<Error> err;
   p->send(OutgoingMessage{.payload = "a"}, [&](Result<MessageId, Error> r) { if (!r.ok()) err = r.error(); });
@@ -512,6 +530,7 @@ TEST_F(ClientTest, FencedProducerFailsPendingForGood) {
   answer_lookup_here(l);
   auto q = take(l, T::PRODUCER);
   EXPECT_EQ(q.command.producer().producer_access_mode(), proto::ExclusiveWithFencing);
+  EXPECT_EQ(q.command.producer().topic_epoch(), 4u);  // the epoch of the first PRODUCER_SUCCESS
   proto::BaseCommand e;
   e.set_type(T::ERROR);
   e.mutable_error()->set_request_id(q.command.producer().request_id());
@@ -521,6 +540,9 @@ TEST_F(ClientTest, FencedProducerFailsPendingForGood) {
   run();
   ASSERT_TRUE(err);
   EXPECT_EQ(server_error_of(err->code), proto::ProducerFenced);
+  ASSERT_TRUE(gone);  // told even without a pending send
+  EXPECT_EQ(server_error_of(gone->code), proto::ProducerFenced);
+  EXPECT_FALSE(p->connected());
 }
 
 TEST_F(ClientTest, BatchesAreCompressedAndAcknowledgedPerMessage) {
@@ -1053,6 +1075,58 @@ TEST_F(ConsumerTest, PatternPicksUpNewTopicsByPolling) {
   EXPECT_EQ(s2.command.subscribe().topic(), "persistent://public/default/p-2");
   success(l, s2.command.subscribe().request_id());
   EXPECT_EQ(c->topics().size(), 2u);
+}
+
+TEST_F(ConsumerTest, PatternWatchesTheTopicListWhereTheBrokerCan) {
+  make();
+  std::shared_ptr<Consumer> c;
+  client->subscribe(ConsumerConfig{.topics_pattern = "persistent://public/default/p-.*", .subscription = "s",
+                                   .listener = [](Consumer&, const Message&) {}},
+                    [&](auto r) { c = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l, 20, true);
+  auto q = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
+  proto::BaseCommand a;
+  a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
+  a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
+  a.mutable_gettopicsofnamespaceresponse()->add_topics("persistent://public/default/p-1");
+  feed(l, a);
+  run();
+  answer_lookup_here(l);
+  auto s1 = take_any(l, T::SUBSCRIBE);
+  success(l, s1.command.subscribe().request_id());
+  take_any(l, T::FLOW);
+  ASSERT_TRUE(c);
+  auto w = take_any(l, T::WATCH_TOPIC_LIST);
+  EXPECT_EQ(w.command.watchtopiclist().namespace_(), "public/default");
+  EXPECT_EQ(w.command.watchtopiclist().topics_pattern(), "persistent://public/default/p-.*");
+  proto::BaseCommand ok;
+  ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
+  ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
+  ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
+  ok.mutable_watchtopiclistsuccess()->add_topic("persistent://public/default/p-1");
+  ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
+  feed(l, ok);
+  run();
+  EXPECT_TRUE(l.out.empty());  // p-1 is consumed already
+  proto::BaseCommand up;
+  up.set_type(T::WATCH_TOPIC_UPDATE);
+  up.mutable_watchtopicupdate()->set_watcher_id(w.command.watchtopiclist().watcher_id());
+  up.mutable_watchtopicupdate()->add_new_topics("persistent://public/default/p-2");
+  up.mutable_watchtopicupdate()->add_new_topics("persistent://public/default/other");
+  up.mutable_watchtopicupdate()->set_topics_hash("h2");
+  feed(l, up);
+  run();
+  answer_lookup_here(l);  // no poll needed: the update alone subscribes
+  auto s2 = take_any(l, T::SUBSCRIBE);
+  EXPECT_EQ(s2.command.subscribe().topic(), "persistent://public/default/p-2");
+  success(l, s2.command.subscribe().request_id());
+  EXPECT_EQ(c->topics().size(), 2u);
+  bool closed = false;
+  c->close([&](auto r) { closed = r.ok(); });
+  auto wc = take_any(l, T::WATCH_TOPIC_LIST_CLOSE);
+  EXPECT_EQ(wc.command.watchtopiclistclose().watcher_id(), w.command.watchtopiclist().watcher_id());
 }
 
 TEST_F(ClientTest, CloseCompletesPendingSendsWithClosed) {

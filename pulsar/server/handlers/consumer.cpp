@@ -25,6 +25,9 @@ void Connection::on_subscribe(const Frame& f) {
   if (consumers_.contains(q.consumer_id())) return send_success(q.request_id());  // a retry
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!authorized(auth::Action::consume, *topic))
+    return send_error(q.request_id(), proto::AuthorizationError,
+                      "Role " + role_ + " is not authorized to consume from " + topic->str());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   service::SubscriptionOptions opts;
   opts.type = to_service(q.subtype());
@@ -49,11 +52,11 @@ void Connection::on_subscribe(const Frame& f) {
   }
   auto consumer = std::make_unique<Consumer>(*this, q.consumer_id(), *topic, q.subscription());
   consumer->receiver = service_.open_receiver(*consumer);
-  if (const auto ec = service_.subscribe(*topic, q.subscription(), opts, consumer->receiver)) {
+  if (const auto r = service_.subscribe(*topic, q.subscription(), opts, consumer->receiver); !r.ok()) {
     service_.close_receiver(consumer->receiver);
-    const auto error = to_server_error(ec);
+    const auto error = to_server_error(r.error());
     return send_error(q.request_id(), error,
-                      error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : ec.message());
+                      error == proto::ConsumerBusy ? "Exclusive consumer is already connected" : r.error().message());
   }
   if (start_at) service_.seek(*topic, q.subscription(), *start_at);
   consumers_.emplace(q.consumer_id(), std::move(consumer));
@@ -158,6 +161,22 @@ void Connection::close_consumers_of(const service::TopicName& topic, const std::
     if (consumer->topic == topic && consumer->subscription == subscription) ids.push_back(id);
   }
   for (const auto id : ids) close_consumer_from_server(id, why);
+}
+
+std::size_t Connection::unload(const service::TopicName& topic) {
+  std::vector<std::uint64_t> producers, consumers;
+  for (const auto& [id, p] : producers_) {
+    if (p.topic == topic) producers.push_back(id);
+  }
+  for (const auto& [id, consumer] : consumers_) {
+    if (consumer->topic == topic) consumers.push_back(id);
+  }
+  for (const auto id : producers) {
+    server_.producers().remove(topic, *this, id);
+    close_producer_from_server(id);
+  }
+  for (const auto id : consumers) close_consumer_from_server(id, "topic unloaded");
+  return producers.size() + consumers.size();
 }
 
 void Connection::close_consumer_from_server(std::uint64_t consumer_id, std::string_view why) {

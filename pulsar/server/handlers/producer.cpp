@@ -14,14 +14,15 @@ void Connection::on_producer(const Frame& f) {
   }
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
+  if (!authorized(auth::Action::produce, *topic))
+    return send_error(q.request_id(), proto::AuthorizationError,
+                      "Role " + role_ + " is not authorized to produce to " + topic->str());
   if (!usable(*topic)) return send_error(q.request_id(), proto::TopicNotFound, "Topic not found: " + q.topic());
   std::string name = q.has_producer_name() && !q.producer_name().empty() ? q.producer_name() : server_.next_producer_name();
-  std::string why;
-  const auto added = server_.producers().add(*topic, name, q.producer_access_mode(), *this, q.producer_id(),
-                                          q.request_id(), why);
-  if (added == ProducerRegistry::Added::busy) return send_error(q.request_id(), proto::ProducerBusy, why);
-  if (added == ProducerRegistry::Added::fenced) return send_error(q.request_id(), proto::ProducerFenced, why);
-  const bool ready = added == ProducerRegistry::Added::ready;
+  const auto added =
+      server_.producers().add(*topic, name, q.producer_access_mode(), *this, q.producer_id(), q.request_id());
+  if (!added.ok()) return send_error(q.request_id(), added.error().error, added.error().why);
+  const bool ready = *added == ProducerRegistry::Added::ready;
   const auto& p = producers_.emplace(q.producer_id(), Producer{*topic, std::move(name), ready}).first->second;
   if (!q.has_schema()) return producer_success(q, p, ready, std::nullopt);
   // The producer's schema becomes the topic's first one (stored before PRODUCER_SUCCESS), or the

@@ -27,7 +27,10 @@ void Connection::on_send(const Frame& f) {
     return;
   }
   if (!it->second.ready) return send_error(proto::NotAllowedError, "Producer is waiting for exclusive access");
-  // Deduplication (brokerDeduplicationEnabled): a batch counts by its highest sequence id.
+  // Deduplication (brokerDeduplicationEnabled), by Pulsar's rule: a SEND whose (first) sequence
+  // id is not above the highest one accepted is a duplicate, whole, even a batch that goes on
+  // past it (one entry cannot be stored in part; the Java client never mixes resent and new ids
+  // in one batch). What it accepts counts by its highest sequence id (a batch's last message).
   const auto seq = static_cast<std::int64_t>(s.sequence_id());
   const auto last_seq = s.has_highest_sequence_id() && static_cast<std::int64_t>(s.highest_sequence_id()) > seq
                             ? static_cast<std::int64_t>(s.highest_sequence_id())
@@ -35,26 +38,21 @@ void Connection::on_send(const Frame& f) {
   std::shared_ptr<Deduplication::Producer> dedup;
   if (server_.options().deduplication) {
     dedup = server_.deduplication().producer(it->second.topic, it->second.name);
-    if (last_seq <= dedup->persisted) {
-      // Stored before: the receipt again, with the id it got if we still know it (the last
-      // kDedupRecent sequence ids), else (-1, -1) as Pulsar answers every duplicate.
+    if (seq <= dedup->persisted) {
+      // Stored before: a receipt naming no entry, (-1, -1), as Pulsar answers every duplicate.
       proto::BaseCommand c;
       c.set_type(proto::BaseCommand::SEND_RECEIPT);
       auto* r = c.mutable_send_receipt();
       r->set_producer_id(s.producer_id());
       r->set_sequence_id(s.sequence_id());
       if (s.has_highest_sequence_id()) r->set_highest_sequence_id(s.highest_sequence_id());
-      if (const auto known = dedup->recent.find(seq); known != dedup->recent.end()) {
-        to_wire(known->second, *r->mutable_message_id());
-      } else {
-        r->mutable_message_id()->set_ledgerid(static_cast<std::uint64_t>(-1));
-        r->mutable_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
-      }
+      r->mutable_message_id()->set_ledgerid(static_cast<std::uint64_t>(-1));
+      r->mutable_message_id()->set_entryid(static_cast<std::uint64_t>(-1));
       logger()->debug("{}: duplicate sequence id {} from {} not stored again", peer_, seq, it->second.name);
       send(c);
       return;
     }
-    if (last_seq <= dedup->pushed) {
+    if (seq <= dedup->pushed) {
       // A resend of a message still being stored: whether it will be stored is not known yet.
       return send_error(proto::PersistenceError, "A message with this sequence id is still being stored; retry");
     }
@@ -104,13 +102,13 @@ void Connection::on_send(const Frame& f) {
   const auto sequence_id = s.sequence_id();
   const auto highest = s.highest_sequence_id();
   service_.publish(it->second.topic, std::move(m),
-                   [this, alive = std::weak_ptr<bool>(alive_), producer_id, sequence_id, highest, dedup, seq,
+                   [this, alive = std::weak_ptr<bool>(alive_), producer_id, sequence_id, highest, dedup,
                     last_seq](std::error_code ec, service::MessageId id) {
                      if (dedup) {
                        if (ec) {
                          dedup->failed();  // a resend may store it
                        } else {
-                         dedup->stored(seq, last_seq, id);
+                         dedup->stored(last_seq);
                        }
                      }
                      const auto a = alive.lock();

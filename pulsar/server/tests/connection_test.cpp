@@ -6,9 +6,14 @@
 #include <algorithm>
 #include <limits>
 
+#include "auth/key_source.hpp"
+#include "auth/token.hpp"
 #include "pulsar/codec/batch.hpp"
+#include "pulsar/server/credentials_authentication.hpp"
 #include "pulsar/server/tests/support.hpp"
 #include "service/embedded_service.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::pulsar::server {
 namespace {
@@ -18,7 +23,7 @@ using test::Received;
 
 class ConnectionTest : public ::testing::Test {
 protected:
-  ConnectionTest() : service_(executor_, clock_), server_(service_, clock_, options()) {}
+  ConnectionTest() : service_(executor_, clock_), metadata_(state_, executor_), server_(service_, metadata_, clock_, options()) {}
   static ServerOptions options() {
     ServerOptions o;
     o.service_url = "pulsar://127.0.0.1:6650";
@@ -87,6 +92,9 @@ protected:
   ManualExecutor executor_;
   ManualClock clock_;
   service::EmbeddedService service_;
+  // Partition counts and schemas: the standalone store in memory.
+  storage::MemoryStore state_;
+  storage::StoreMetadataStore metadata_;
   PulsarServer server_;
   test::FakeStream stream_;
 };
@@ -730,15 +738,15 @@ TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   auto got = drain(*c);
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[1].command.producer_success().last_sequence_id(), -1);
-  const auto first_id = got[3].command.send_receipt().message_id();
   ASSERT_EQ(got[3].command.send_receipt().sequence_id(), 1u);
-  // The resend of sequence id 1 (a reconnecting client does this): same receipt, nothing stored.
+  // The resend of sequence id 1 (a reconnecting client does this): a receipt naming no entry,
+  // (-1, -1), as Apache Pulsar answers a duplicate; nothing stored.
   feed(*c, send_frame(1, 1, "m1 again"));
   got = drain(*c);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].command.send_receipt().sequence_id(), 1u);
-  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), first_id.entryid());
-  EXPECT_EQ(got[0].command.send_receipt().message_id().ledgerid(), first_id.ledgerid());
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  EXPECT_EQ(got[0].command.send_receipt().message_id().ledgerid(), static_cast<std::uint64_t>(-1));
   flow(*c, 9, 10);
   got = drain(*c);
   ASSERT_EQ(got.size(), 2u);
@@ -757,6 +765,45 @@ TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   feed(*c, send_frame(2, 2, "m2"));
   got = drain(*c);
   ASSERT_EQ(got.size(), 2u);  // receipt and the message
+}
+
+// Batches with highest_sequence_id, as the Java client sends them: by Apache Pulsar's rule a batch
+// whose first sequence id was stored is a duplicate whole, even when it goes on past it.
+TEST_F(ConnectionTest, DeduplicationJudgesABatchByItsFirstSequenceId) {
+  server_.options().deduplication = true;
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 9, kTopic, "dedup");
+  command(*c, producer_cmd(1, kTopic, proto::Shared, "dp"));
+  const test::SendOptions batch3{.batch = 3, .highest_sequence_id = true};
+  feed(*c, test::send_frame(1, 0, "a", batch3));  // sequence ids 0..2, one entry
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].command.send_receipt().highest_sequence_id(), 2u);
+  // The same batch again, then 1..3 (1 and 2 stored, 3 new): both duplicates, (-1, -1).
+  feed(*c, test::send_frame(1, 0, "a", batch3) + test::send_frame(1, 1, "b", batch3));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& r : got) {
+    ASSERT_EQ(r.command.type(), Cmd::SEND_RECEIPT);
+    EXPECT_EQ(r.command.send_receipt().message_id().ledgerid(), static_cast<std::uint64_t>(-1));
+    EXPECT_EQ(r.command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  }
+  EXPECT_EQ(got[1].command.send_receipt().sequence_id(), 1u);
+  // A batch starting after the highest stored id is stored.
+  feed(*c, test::send_frame(1, 3, "c", batch3));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), 1u);
+  // The consumer gets the two stored batches, nothing else.
+  flow(*c, 9, 100);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].command.type(), Cmd::MESSAGE);
+    EXPECT_EQ(got[i].command.message().message_id().entryid(), i);
+    EXPECT_EQ(got[i].metadata.num_messages_in_batch(), 3);
+  }
 }
 
 TEST_F(ConnectionTest, ADeletedSubscriptionClosesItsConsumers) {
@@ -925,6 +972,104 @@ TEST_F(ConnectionTest, ShutdownDoesNotHandTheTopicToAWaitingExclusiveProducer) {
   const auto got = drain(*b);
   ASSERT_EQ(got.size(), 1u);  // its CLOSE_PRODUCER, no PRODUCER_SUCCESS ready=true first
   EXPECT_EQ(got[0].command.type(), Cmd::CLOSE_PRODUCER);
+}
+
+// The credentials refresh, with the real token provider (auth/) on the manual clock.
+class TokenRefreshTest : public ConnectionTest {
+protected:
+  TokenRefreshTest() {
+    auth::TokenSettings s;
+    s.secret_key = "data:;base64," + auth::base64_encode(kSecret);
+    provider_ = std::make_shared<CredentialsAuthentication>(
+        std::make_shared<const auth::Authenticator>(
+            std::vector<std::shared_ptr<const auth::Provider>>{auth::TokenProvider::create(s).value()}),
+        clock_);
+    server_.options().authentication_provider = provider_.get();
+    server_.options().auth_refresh_check = std::chrono::seconds(2);
+  }
+  std::string token(const std::string& role, std::int64_t valid_for_s) {
+    const auto now = static_cast<std::int64_t>(clock_.wall_ms() / 1000);
+    return auth::sign_token("HS256", kSecret, {{"sub", role}, {"exp", now + valid_for_s}}).value();
+  }
+  Cmd connect_with(const std::string& tok) {
+    Cmd cmd = connect_cmd("token");
+    cmd.mutable_connect()->set_auth_data(tok);
+    return cmd;
+  }
+  Cmd respond(const std::string& tok) {
+    Cmd cmd = auth_response_cmd(tok);
+    cmd.mutable_authresponse()->mutable_response()->set_auth_method_name("token");
+    return cmd;
+  }
+  // Advances the clock by `s` seconds, one tick per second, as the listener's timer would.
+  void pass(Connection& c, int s) {
+    for (int i = 0; i < s; ++i) {
+      clock_.advance(std::chrono::seconds(1));
+      if (clock_.now() >= c.next_deadline()) c.on_tick();
+    }
+  }
+  const std::string kSecret = std::string(32, 'r');
+  std::shared_ptr<CredentialsAuthentication> provider_;
+};
+
+TEST_F(TokenRefreshTest, ExpiredTokenIsChallengedAndARefreshKeepsTheConnection) {
+  auto c = open();
+  command(*c, connect_with(token("app", 5)));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].command.type(), Cmd::CONNECTED);
+  EXPECT_EQ(c->role(), "app");
+  pass(*c, 4);
+  EXPECT_TRUE(drain(*c).empty());  // not expired yet
+  pass(*c, 2);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].command.type(), Cmd::AUTH_CHALLENGE);
+  EXPECT_EQ(got[0].command.authchallenge().challenge().auth_method_name(), "token");
+  EXPECT_EQ(got[0].command.authchallenge().challenge().auth_data(), kRefreshAuthData);
+  command(*c, respond(token("app", 3600)));
+  EXPECT_TRUE(drain(*c).empty());
+  pass(*c, 10);
+  EXPECT_TRUE(drain(*c).empty());
+  EXPECT_FALSE(c->closed());
+  producer(*c, 1, kTopic);
+  EXPECT_EQ(drain(*c).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
+}
+
+TEST_F(TokenRefreshTest, NoRefreshOrAnotherRoleCloses) {
+  {
+    auto c = open();
+    command(*c, connect_with(token("app", 1)));
+    drain(*c);
+    pass(*c, 2);
+    ASSERT_EQ(drain(*c).at(0).command.type(), Cmd::AUTH_CHALLENGE);
+    pass(*c, 2);  // the next check: still not refreshed
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.error().error(), proto::AuthenticationError);
+    EXPECT_TRUE(c->closed());
+  }
+  {
+    auto c = open();
+    command(*c, connect_with(token("app", 1)));
+    drain(*c);
+    pass(*c, 2);
+    ASSERT_EQ(drain(*c).at(0).command.type(), Cmd::AUTH_CHALLENGE);
+    command(*c, respond(token("admin", 3600)));
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.error().error(), proto::AuthenticationError);
+    EXPECT_TRUE(c->closed());
+  }
+  {
+    // An expired token is refused at CONNECT.
+    auto c = open();
+    command(*c, connect_with(token("app", -1)));
+    auto got = drain(*c);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].command.error().error(), proto::AuthenticationError);
+    EXPECT_NE(got[0].command.error().message().find("expired"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "storage/memory_store.hpp"
 #include "storage/store_ledger.hpp"
 #include "storage/store_persistence.hpp"
+#include "storage/store_state.hpp"
 
 namespace mop::pulsar::server {
 namespace {
@@ -23,10 +24,18 @@ const std::string kTopic = "persistent://public/default/t";
 struct Process {
   Process(storage::MemoryStore& store, ManualExecutor& executor, ManualClock& clock, ServerOptions options)
       : persistence(store, executor),
+        metadata(store, executor),
         service(executor, clock, storage::ledger_factory(store, executor), &persistence),
         restored(service.restore()),
-        server(service, clock, std::move(options)),
-        executor(executor) {}
+        server(service, metadata, clock, std::move(options)),
+        executor(executor) {
+    auto stored = metadata.read();
+    if (!stored.ok()) {
+      restored = stored.error();
+      return;
+    }
+    server.restore(*stored);
+  }
   std::unique_ptr<Connection> open() {
     auto c = std::make_unique<Connection>(server, stream);
     Cmd cmd;
@@ -57,6 +66,7 @@ struct Process {
   }
 
   storage::StorePersistence persistence;
+  storage::StoreMetadataStore metadata;
   service::EmbeddedService service;
   Result<void, Error> restored;
   PulsarServer server;

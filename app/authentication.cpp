@@ -1,0 +1,66 @@
+#include "app/authentication.hpp"
+
+#include <algorithm>
+
+#include "auth/basic_provider.hpp"
+#include "auth/token.hpp"
+
+namespace mop::app {
+
+Result<Authentication, std::string> build_authentication(const Config& config) {
+  std::shared_ptr<const auth::Provider> basic, token;
+  auto provider = [&](const std::string& method) -> Result<std::shared_ptr<const auth::Provider>, std::string> {
+    if (method == "basic") {
+      if (!basic) {
+        auto p = auth::BasicProvider::create(config.basicAuthConf);
+        if (!p.ok()) return p.error();
+        basic = *p;
+      }
+      return basic;
+    }
+    if (method == "token") {
+      if (!token) {
+        auth::TokenSettings s;
+        s.secret_key = config.tokenSecretKey;
+        s.public_key = config.tokenPublicKey;
+        s.public_alg = config.tokenPublicAlg;
+        s.auth_claim = config.tokenAuthClaim;
+        s.audience_claim = config.tokenAudienceClaim;
+        s.audience = config.tokenAudience;
+        auto p = auth::TokenProvider::create(s);
+        if (!p.ok()) return p.error();
+        token = *p;
+      }
+      return token;
+    }
+    return "authentication method " + method + " is not supported";
+  };
+  auto list = [&](const std::vector<std::string>& methods)
+      -> Result<std::shared_ptr<const auth::Authenticator>, std::string> {
+    std::vector<std::shared_ptr<const auth::Provider>> ps;
+    for (const auto& m : methods) {
+      auto p = provider(m);
+      if (!p.ok()) return p.error();
+      if (std::find(ps.begin(), ps.end(), *p) == ps.end()) ps.push_back(*p);
+    }
+    return std::make_shared<const auth::Authenticator>(std::move(ps), config.anonymousUserRole);
+  };
+  Authentication out;
+  if (config.mqttAuthenticationEnabled) {
+    auto a = list(config.mqttAuthenticationMethods);
+    if (!a.ok()) return a.error();
+    out.mqtt = *a;
+    if (const auto* t = out.mqtt->find("token")) {
+      for (const auto& p : out.mqtt->providers())
+        if (p.get() == t) out.mqtt_token = p;
+    }
+  }
+  if (config.authenticationEnabled) {
+    auto a = list(config.pulsar_authentication_methods());
+    if (!a.ok()) return a.error();
+    out.pulsar = *a;
+  }
+  return out;
+}
+
+}  // namespace mop::app
