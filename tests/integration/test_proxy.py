@@ -96,13 +96,25 @@ class ApachePulsarBackend:
                 raise RuntimeError("scripts/pulsar-standalone start failed:\n" + out.stderr)
             lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
             self.url, self.http = lines["PULSAR_URL"], lines["PULSAR_HTTP"]
-        # The proxies' namespace, created as a user would (pulsar-admin namespaces create).
-        req = urllib.request.Request("%s/admin/v2/namespaces/%s" % (self.http, SYSTEM_NS), method="PUT")
+        # The proxies' namespace, created as a user would (pulsar-admin namespaces create). A
+        # Pulsar standalone answers its health check before it has made the `public` tenant:
+        # 404 until then, so a bounded retry. A failure stops the Pulsar this started.
         try:
-            urllib.request.urlopen(req, timeout=30)
-        except urllib.error.HTTPError as e:
-            if e.code != 409:  # exists already
-                raise
+            deadline = time.monotonic() + 60
+            while True:
+                req = urllib.request.Request("%s/admin/v2/namespaces/%s" % (self.http, SYSTEM_NS), method="PUT")
+                try:
+                    urllib.request.urlopen(req, timeout=30)
+                    break
+                except urllib.error.HTTPError as e:
+                    if e.code == 409:  # exists already
+                        break
+                    if e.code != 404 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self):
