@@ -39,6 +39,7 @@ Result<Authentication, std::string> build_authentication(const Config& config) {
       -> Result<std::shared_ptr<const auth::Authenticator>, std::string> {
     std::vector<std::shared_ptr<const auth::Provider>> ps;
     for (const auto& m : methods) {
+      if (m == "tls") continue;  // the TLS listener verifies the certificate; no provider object
       auto p = provider(m);
       if (!p.ok()) return p.error();
       if (std::find(ps.begin(), ps.end(), *p) == ps.end()) ps.push_back(*p);
@@ -50,6 +51,8 @@ Result<Authentication, std::string> build_authentication(const Config& config) {
     auto a = list(config.mqttAuthenticationMethods);
     if (!a.ok()) return a.error();
     out.mqtt = *a;
+    out.mqtt_tls = std::find(config.mqttAuthenticationMethods.begin(), config.mqttAuthenticationMethods.end(),
+                             "tls") != config.mqttAuthenticationMethods.end();
     if (const auto* t = out.mqtt->find("token")) {
       for (const auto& p : out.mqtt->providers())
         if (p.get() == t) out.mqtt_token = p;

@@ -16,6 +16,7 @@ struct Authentication {
   std::shared_ptr<const auth::Authenticator> mqtt;    // null: MQTT authentication off
   std::shared_ptr<const auth::Authenticator> pulsar;  // null: Pulsar authentication off
   std::shared_ptr<const auth::Provider> mqtt_token;   // the MQTT 5 enhanced method `token`, if enabled
+  bool mqtt_tls = false;  // mqttAuthenticationMethods has `tls`: a verified client certificate's CN is the role
 };
 
 Result<Authentication, std::string> build_authentication(const Config& config);

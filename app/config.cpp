@@ -105,9 +105,6 @@ bool is_ipv6_literal(std::string_view host) {
 }
 
 constexpr std::string_view kSchemes[] = {"mqtt", "mqtt+ssl", "mqtt+ssl+psk", "ws", "ws+ssl"};
-// What the MQTT server can serve today; the rest parse (MoP configurations name them) but
-// validate() refuses them rather than starting without a listener the user asked for.
-constexpr std::string_view kServedSchemes[] = {"mqtt"};
 
 // Returns the listener, or why `entry` is not one (without repeating the entry).
 Result<Listener, std::string> parse_listener(std::string_view entry) {
@@ -296,9 +293,11 @@ std::vector<KeySpec> make_key_specs() {
         "mqttListeners", listeners_to_string(defaults().mqttListeners),
         "scheme://host:port, comma-separated",
         "Where MQTT clients connect. IPv6 hosts go in brackets (mqtt://[::1]:1883); 0.0.0.0 or "
-        "[::] listens on every interface; port 0 picks a free port. Schemes as in MoP: mqtt, "
-        "mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl; only mqtt is served today, the others are refused "
-        "at start-up as not supported yet. mop proxy: when not set or empty, mqttProxyPort."};
+        "[::] listens on every interface; port 0 picks a free port. Schemes as in MoP: mqtt (TCP), "
+        "mqtt+ssl (TLS: mqttTls* keys), mqtt+ssl+psk (TLS with pre-shared keys: mqttTlsPsk* keys), "
+        "ws (WebSocket: webSocketPath) and ws+ssl (WebSocket over TLS). mop proxy serves mqtt:// only "
+        "(the others are refused at start-up as not supported yet) and, when not set or empty, listens on "
+        "mqttProxyPort."};
     k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       const auto entries = split_list(v);
       std::vector<Listener> out;
@@ -611,10 +610,12 @@ std::vector<KeySpec> make_key_specs() {
       "credentials 0x87 (code 5) unless anonymousUserRole is set. `mop proxy` does not support it yet "
       "and refuses true at start-up rather than running without the authentication asked for."));
   keys.push_back(list_key(
-      "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token",
+      "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token, tls",
       "MQTT authentication methods, tried in the order written, as in MoP. basic: the CONNECT's user "
       "name and password against basicAuthConf; token: the CONNECT's password is a JWT (the user name "
-      "is ignored). MQTT 5 clients may also use enhanced authentication with method token."));
+      "is ignored); tls (Pulsar's AuthenticationProviderTls): a client without a password whose "
+      "certificate an mqtt+ssl:// or ws+ssl:// listener verified (mTLS) has the certificate's common "
+      "name as its role. MQTT 5 clients may also use enhanced authentication with method token."));
   keys.push_back(bool_key(
       "authenticationEnabled", &Config::authenticationEnabled,
       "Require Pulsar clients (brokerServicePort) to authenticate with one of "
@@ -687,6 +688,122 @@ std::vector<KeySpec> make_key_specs() {
       "authorizationAllowWildcardsMatching", &Config::authorizationAllowWildcardsMatching,
       "MQTT: a wildcard filter is accepted without a namespace consume grant, and subscribes only to "
       "the matching topics the role may consume (otherwise it needs the namespace grant)."));
+
+
+  // Transports: TLS, TLS-PSK and WebSocket listeners (net/README.md).
+  auto any = [](std::string_view) -> Result<void, std::string> { return {}; };
+  auto protocols = [](std::string_view v) -> Result<void, std::string> {
+    for (auto p : split_list(v)) {
+      const auto l = lower(p);
+      if (l != "tlsv1.3" && l != "tlsv1.2" && l != "tlsv1.1" && l != "tlsv1")
+        return "names \"" + std::string(p) + "\", which is not TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3";
+    }
+    return {};
+  };
+  keys.push_back(int_key(
+      "brokerServicePortTls", &Config::brokerServicePortTls, -1, 65535,
+      "Port of the Pulsar protocol over TLS (pulsar+ssl://), as in Pulsar, with the tls* keys below; -1 "
+      "(or empty) = none. 0 picks a free port."));
+  keys.push_back(string_key("tlsCertificateFilePath", &Config::tlsCertificateFilePath, "a PEM file path",
+                            "Server certificate (chain) of the Pulsar TLS port, as in Pulsar; also used by "
+                            "the MQTT TLS listeners when mqttTlsCertificateFilePath is not set.",
+                            any));
+  keys.push_back(string_key("tlsKeyFilePath", &Config::tlsKeyFilePath, "a PEM file path",
+                            "Private key of tlsCertificateFilePath (unencrypted PEM), as in Pulsar.", any));
+  keys.push_back(string_key(
+      "tlsTrustCertsFilePath", &Config::tlsTrustCertsFilePath, "a PEM file path",
+      "CA certificates that client certificates must chain to, as in Pulsar; empty: client certificates are "
+      "not asked for.",
+      any));
+  keys.push_back(string_key("tlsProtocols", &Config::tlsProtocols, "comma-separated: TLSv1.2, TLSv1.3",
+                            "TLS versions the Pulsar TLS port accepts, as in Pulsar; empty: OpenSSL's "
+                            "defaults (TLS 1.2 and 1.3 on Debian 12).",
+                            protocols));
+  keys.push_back(string_key(
+      "tlsCiphers", &Config::tlsCiphers, "comma-separated cipher names",
+      "Cipher suites of the Pulsar TLS port: IANA names as Pulsar takes them "
+      "(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) or OpenSSL names; empty: OpenSSL's defaults.",
+      any));
+  keys.push_back(bool_key("tlsAllowInsecureConnection", &Config::tlsAllowInsecureConnection,
+                          "Let in a client whose certificate does not verify against tlsTrustCertsFilePath "
+                          "(its certificate then names no one), as in Pulsar."));
+  keys.push_back(bool_key("tlsRequireTrustedClientCertOnConnect", &Config::tlsRequireTrustedClientCertOnConnect,
+                          "mTLS on the Pulsar TLS port, as in Pulsar: every client must present a "
+                          "certificate signed by tlsTrustCertsFilePath; others fail the handshake."));
+  keys.push_back(int_key("tlsCertRefreshCheckDurationSec", &Config::tlsCertRefreshCheckDurationSec, 0, 31536000,
+                         "How often, in seconds, a new TLS connection first checks whether the certificate, "
+                         "key or CA files changed and reloads them, as in Pulsar; 0: at every new connection."));
+  keys.push_back(string_key("mqttTlsCertificateFilePath", &Config::mqttTlsCertificateFilePath, "a PEM file path",
+                            "Server certificate (chain) of the mqtt+ssl:// and ws+ssl:// listeners (MoP's "
+                            "key); empty: tlsCertificateFilePath.",
+                            any));
+  keys.push_back(string_key("mqttTlsKeyFilePath", &Config::mqttTlsKeyFilePath, "a PEM file path",
+                            "Private key of the MQTT TLS certificate (MoP's key); empty: tlsKeyFilePath.", any));
+  keys.push_back(string_key("mqttTlsTrustCertsFilePath", &Config::mqttTlsTrustCertsFilePath, "a PEM file path",
+                            "CA certificates MQTT client certificates must chain to (MoP's key); empty: "
+                            "tlsTrustCertsFilePath.",
+                            any));
+  keys.push_back(string_key("mqttTlsProtocols", &Config::mqttTlsProtocols, "comma-separated: TLSv1.2, TLSv1.3",
+                            "TLS versions of the MQTT TLS listeners (MoP's key); empty: tlsProtocols.", protocols));
+  keys.push_back(string_key("mqttTlsCiphers", &Config::mqttTlsCiphers, "comma-separated cipher names",
+                            "Cipher suites of the MQTT TLS listeners, IANA or OpenSSL names (MoP's key); "
+                            "empty: tlsCiphers (for mqtt+ssl+psk: the PSK suites).",
+                            any));
+  keys.push_back(bool_key("mqttTlsAllowInsecureConnection", &Config::mqttTlsAllowInsecureConnection,
+                          "Let in an MQTT client whose certificate does not verify (MoP's key); false: "
+                          "tlsAllowInsecureConnection decides."));
+  keys.push_back(bool_key("mqttTlsRequireTrustedClientCertOnConnect",
+                          &Config::mqttTlsRequireTrustedClientCertOnConnect,
+                          "mTLS on the MQTT TLS listeners (MoP's key): every client must present a "
+                          "certificate signed by mqttTlsTrustCertsFilePath; its common name is the client's "
+                          "certificate identity. false: tlsRequireTrustedClientCertOnConnect decides."));
+  keys.push_back(int_key("mqttTlsCertRefreshCheckDurationSec", &Config::mqttTlsCertRefreshCheckDurationSec, 0,
+                         31536000,
+                         "tlsCertRefreshCheckDurationSec for the MQTT TLS listeners (MoP's key; 300, the "
+                         "default, means tlsCertRefreshCheckDurationSec decides)."));
+  {
+    auto k = bool_key("mqttTlsPskEnabled", &Config::mqttTlsPskEnabled,
+                      "Serve mqtt+ssl+psk:// listeners: TLS with pre-shared keys instead of certificates "
+                      "(MoP's key; MoP's older name tlsPskEnabled is read too).");
+    k.aliases = {"tlsPskEnabled"};
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key("mqttTlsPskIdentityHint", &Config::mqttTlsPskIdentityHint, "any text",
+                        "PSK identity hint sent to clients (MoP's key; also read as tlsPskIdentityHint).", any);
+    k.aliases = {"tlsPskIdentityHint"};
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "mqttTlsPskIdentity", &Config::mqttTlsPskIdentity, "identity:secret;identity:secret",
+        "PSK identities and their secrets, as MoP reads them: the key is the secret's bytes (mqtt:mqtt123 "
+        "is identity mqtt with key \"mqtt123\", which mosquitto takes in hex: --psk 6d717474313233). Also "
+        "read as tlsPskIdentity.",
+        any);
+    k.aliases = {"tlsPskIdentity"};
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key("mqttTlsPskIdentityFile", &Config::mqttTlsPskIdentityFile, "a file path",
+                        "A file of identity:secret lines (# comments), read at start in addition to "
+                        "mqttTlsPskIdentity (MoP's key; also read as tlsPskIdentityFile).",
+                        any);
+    k.aliases = {"tlsPskIdentityFile"};
+    keys.push_back(std::move(k));
+  }
+  keys.push_back(string_key(
+      "webSocketPath", &Config::webSocketPath, "a path starting with /",
+      "The HTTP path of the ws:// and ws+ssl:// listeners, as in MoP; an upgrade to another path gets 404. "
+      "Subprotocols served: mqtt, mqttv3.1, mqttv3.1.1, mqttv5.0.",
+      [](std::string_view v) -> Result<void, std::string> {
+        if (v.front() != '/') return std::string("does not start with /");
+        return {};
+      }));
+  keys.push_back(int_key("webSocketMaxFrameSize", &Config::webSocketMaxFrameSize, 16, 268435461,
+                         "Largest WebSocket message, in bytes, on the ws:// and ws+ssl:// listeners, as in "
+                         "MoP; a larger one closes the connection (close code 1009). Keep it above "
+                         "mqttMessageMaxLength for MQTT clients that send one packet per message."));
   // What only the broker with its own store reads: its Pulsar and HTTP listeners, storage and
   // the topic policies it applies itself (a Pulsar cluster has its own).
   for (const char* name :
@@ -701,7 +818,15 @@ std::vector<KeySpec> make_key_specs() {
         "basicAuthConf", "tokenSecretKey", "tokenPublicKey", "tokenPublicAlg", "tokenAuthClaim",
         "tokenAudienceClaim", "tokenAudience", "authenticationRefreshCheckSeconds", "authorizationEnabled",
         "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
-        "sysInterval"}) {
+        "sysInterval",
+        // The TLS and WebSocket transports are served by standalone only so far.
+        "brokerServicePortTls", "tlsCertificateFilePath", "tlsKeyFilePath", "tlsTrustCertsFilePath",
+        "tlsProtocols", "tlsCiphers", "tlsAllowInsecureConnection", "tlsRequireTrustedClientCertOnConnect",
+        "tlsCertRefreshCheckDurationSec", "mqttTlsCertificateFilePath", "mqttTlsKeyFilePath",
+        "mqttTlsTrustCertsFilePath", "mqttTlsProtocols", "mqttTlsCiphers", "mqttTlsAllowInsecureConnection",
+        "mqttTlsRequireTrustedClientCertOnConnect", "mqttTlsCertRefreshCheckDurationSec", "mqttTlsPskEnabled",
+        "mqttTlsPskIdentityHint", "mqttTlsPskIdentity", "mqttTlsPskIdentityFile", "webSocketPath",
+        "webSocketMaxFrameSize"}) {
     for (auto& k : keys) {
       if (k.doc.name == name) k.modes = kStandalone;
     }
@@ -729,7 +854,7 @@ const KeySpec* find_key(std::string_view name) {
 const std::vector<std::string> kCompatKeys = {
     "protocolHandlerDirectory",  "clusterName",
     "zookeeperServers",          "metadataStoreUrl",
-    "configurationStoreServers", "brokerServicePortTls",
+    "configurationStoreServers",
     "webServicePortTls",         "bindAddress",
     "advertisedListeners",
 };
@@ -982,10 +1107,10 @@ std::string Config::source_of(const std::string& key) const {
 void Config::validate_listeners(const std::vector<Listener>& listeners, Problems& p) const {
   std::set<std::pair<std::string, std::uint16_t>> seen;
   for (const auto& l : listeners) {
-    if (std::find(std::begin(kServedSchemes), std::end(kServedSchemes), l.scheme) == std::end(kServedSchemes)) {
+    if (mode == Mode::proxy && l.scheme != "mqtt") {
       p.errors.push_back({"mqttListeners", source_of("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
                                                "\": scheme " + l.scheme +
-                                               " is not supported yet (only mqtt:// is served today)"});
+                                               " is not supported by mop proxy yet (it serves mqtt:// only)"});
     }
     if (l.port != 0 && !seen.emplace(l.host, l.port).second) {
       p.errors.push_back({"mqttListeners", source_of("mqttListeners") + ": mqttListeners lists " + l.host + ":" +
@@ -1014,6 +1139,39 @@ void Config::validate_proxy(Problems& p) const {
                         source_of("mqttAuthenticationEnabled") +
                             ": mqttAuthenticationEnabled=true is not supported yet; set it to false"});
   }
+}
+
+namespace {
+std::vector<std::string> list_of(std::string_view v) {
+  std::vector<std::string> out;
+  for (auto item : split_list(v)) out.emplace_back(item);
+  return out;
+}
+}  // namespace
+
+Config::TlsSettings Config::pulsar_tls() const {
+  return TlsSettings{tlsCertificateFilePath,      tlsKeyFilePath,
+                     tlsTrustCertsFilePath,       list_of(tlsProtocols),
+                     list_of(tlsCiphers),         tlsAllowInsecureConnection,
+                     tlsRequireTrustedClientCertOnConnect, tlsCertRefreshCheckDurationSec};
+}
+
+Config::TlsSettings Config::mqtt_tls() const {
+  auto t = pulsar_tls();
+  if (!mqttTlsCertificateFilePath.empty()) t.certificate_file = mqttTlsCertificateFilePath;
+  if (!mqttTlsKeyFilePath.empty()) t.key_file = mqttTlsKeyFilePath;
+  if (!mqttTlsTrustCertsFilePath.empty()) t.trust_certs_file = mqttTlsTrustCertsFilePath;
+  if (!mqttTlsProtocols.empty()) t.protocols = list_of(mqttTlsProtocols);
+  if (!mqttTlsCiphers.empty()) t.ciphers = list_of(mqttTlsCiphers);
+  t.allow_insecure_connection = mqttTlsAllowInsecureConnection || tlsAllowInsecureConnection;
+  t.require_trusted_client_cert = mqttTlsRequireTrustedClientCertOnConnect || tlsRequireTrustedClientCertOnConnect;
+  if (mqttTlsCertRefreshCheckDurationSec != 300) t.refresh_check_sec = mqttTlsCertRefreshCheckDurationSec;
+  return t;
+}
+
+bool Config::mqtt_needs_certificate() const {
+  return std::any_of(mqttListeners.begin(), mqttListeners.end(),
+                     [](const Listener& l) { return l.scheme == "mqtt+ssl" || l.scheme == "ws+ssl"; });
 }
 
 Config::Problems Config::validate() const {
@@ -1063,6 +1221,15 @@ Config::Problems Config::validate() const {
   if (serves_mqtt()) {
     validate_listeners(mqttListeners, p);
     for (const auto& l : mqttListeners) {
+      if (l.scheme == "mqtt+ssl+psk" && !mqttTlsPskEnabled) {
+        error("mqttTlsPskEnabled", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
+                                       "\" needs mqttTlsPskEnabled=true, as in MoP");
+      }
+      if (l.scheme == "mqtt+ssl+psk" && mqttTlsPskEnabled && mqttTlsPskIdentity.empty() &&
+          mqttTlsPskIdentityFile.empty()) {
+        error("mqttTlsPskIdentity", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
+                                        "\" needs PSK identities: set mqttTlsPskIdentity or mqttTlsPskIdentityFile");
+      }
       // The Pulsar and HTTP servers bind the same machine, so a shared port cannot work.
       for (const auto& [key, port] : {std::pair{"brokerServicePort", brokerServicePort},
                                       std::pair{"webServicePort", webServicePort}}) {
@@ -1079,15 +1246,42 @@ Config::Problems Config::validate() const {
                                 ": webServicePort and brokerServicePort are both " +
                                 std::to_string(webServicePort));
   }
+  if (serves_mqtt() && mqtt_needs_certificate()) {
+    const auto tls = mqtt_tls();
+    if (tls.certificate_file.empty() || tls.key_file.empty()) {
+      error("mqttTlsCertificateFilePath",
+            from("mqttListeners") +
+                ": the mqtt+ssl:// and ws+ssl:// listeners need a certificate and its key: set "
+                "mqttTlsCertificateFilePath and mqttTlsKeyFilePath (or tlsCertificateFilePath and tlsKeyFilePath)");
+    }
+    if (tls.require_trusted_client_cert && tls.trust_certs_file.empty()) {
+      error("mqttTlsTrustCertsFilePath", "mqttTlsRequireTrustedClientCertOnConnect=true needs "
+                                         "mqttTlsTrustCertsFilePath (or tlsTrustCertsFilePath): the CAs client "
+                                         "certificates must chain to");
+    }
+  }
+  if (brokerServicePortTls >= 0) {
+    if (tlsCertificateFilePath.empty() || tlsKeyFilePath.empty()) {
+      error("tlsCertificateFilePath", from("brokerServicePortTls") +
+                                          ": brokerServicePortTls needs tlsCertificateFilePath and tlsKeyFilePath");
+    }
+    if (tlsRequireTrustedClientCertOnConnect && tlsTrustCertsFilePath.empty()) {
+      error("tlsTrustCertsFilePath", "tlsRequireTrustedClientCertOnConnect=true needs tlsTrustCertsFilePath");
+    }
+    if (brokerServicePortTls != 0 && (brokerServicePortTls == brokerServicePort || brokerServicePortTls == webServicePort)) {
+      error("brokerServicePortTls", from("brokerServicePortTls") + ": brokerServicePortTls " +
+                                        std::to_string(brokerServicePortTls) + " is already brokerServicePort or webServicePort");
+    }
+  }
   if (mqttAuthenticationEnabled) {
     if (mqttAuthenticationMethods.empty())
       error("mqttAuthenticationMethods", from("mqttAuthenticationEnabled") +
                                              ": mqttAuthenticationEnabled=true needs mqttAuthenticationMethods "
-                                             "(basic, token)");
+                                             "(basic, token, tls)");
     for (const auto& m : mqttAuthenticationMethods)
-      if (m != "basic" && m != "token")
+      if (m != "basic" && m != "token" && m != "tls")
         error("mqttAuthenticationMethods", from("mqttAuthenticationMethods") + ": method \"" + m +
-                                               "\" is not supported (basic, token)");
+                                               "\" is not supported (basic, token, tls)");
   }
   if (authenticationEnabled) {
     if (authenticationProviders.empty())

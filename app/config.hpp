@@ -145,6 +145,35 @@ struct Config {
   std::uint32_t pulsarChannelWriteBufferHighWaterMark = 4194304;
   std::uint32_t pulsarChannelWriteBufferLowWaterMark = 1048576;
 
+  // Transports. Pulsar's TLS keys (the Pulsar protocol on brokerServicePortTls, and what the
+  // MQTT listeners fall back to):
+  std::int32_t brokerServicePortTls = -1;  // -1: no pulsar+ssl listener
+  std::string tlsCertificateFilePath;
+  std::string tlsKeyFilePath;
+  std::string tlsTrustCertsFilePath;
+  std::string tlsProtocols;  // comma-separated: TLSv1.2,TLSv1.3; empty: OpenSSL's defaults
+  std::string tlsCiphers;    // comma-separated cipher names; empty: OpenSSL's defaults
+  bool tlsAllowInsecureConnection = false;
+  bool tlsRequireTrustedClientCertOnConnect = false;
+  std::uint32_t tlsCertRefreshCheckDurationSec = 300;
+  // MoP's keys for the mqtt+ssl, mqtt+ssl+psk and ws+ssl listeners; each falls back to the
+  // tls* key above when it is not set, as MoP reads them (see mqtt_tls()).
+  std::string mqttTlsCertificateFilePath;
+  std::string mqttTlsKeyFilePath;
+  std::string mqttTlsTrustCertsFilePath;
+  std::string mqttTlsProtocols;
+  std::string mqttTlsCiphers;
+  bool mqttTlsAllowInsecureConnection = false;
+  bool mqttTlsRequireTrustedClientCertOnConnect = false;
+  std::uint32_t mqttTlsCertRefreshCheckDurationSec = 300;
+  bool mqttTlsPskEnabled = false;
+  std::string mqttTlsPskIdentityHint;
+  std::string mqttTlsPskIdentity;      // identity:secret;identity:secret
+  std::string mqttTlsPskIdentityFile;  // one identity:secret per line
+  // ws:// and ws+ssl:// listeners (MoP's keys).
+  std::string webSocketPath = "/mqtt";
+  std::uint32_t webSocketMaxFrameSize = 65535;
+
   // Where each key's effective value came from ("conf/standalone.conf:12", "command line"), by
   // canonical key name; a key that is absent has its default.
   std::map<std::string, std::string> sources;
@@ -159,6 +188,25 @@ struct Config {
   std::vector<std::string> pulsar_authentication_methods() const;
   // The host to hand to clients for `listener`: advertisedAddress, or else the listener's host.
   std::string advertised_host(const Listener& listener) const;
+
+  // TLS settings of one listener kind, resolved.
+  struct TlsSettings {
+    std::string certificate_file;
+    std::string key_file;
+    std::string trust_certs_file;
+    std::vector<std::string> protocols;
+    std::vector<std::string> ciphers;
+    bool allow_insecure_connection = false;
+    bool require_trusted_client_cert = false;
+    std::uint32_t refresh_check_sec = 300;
+  };
+  // The MQTT listeners': each mqttTls* key if set, else Pulsar's tls* key (MoP's rule: a string
+  // that is blank, a boolean that is false, a refresh period of 300 falls back).
+  TlsSettings mqtt_tls() const;
+  // The Pulsar TLS port's: the tls* keys.
+  TlsSettings pulsar_tls() const;
+  // Whether any mqttListeners entry needs a certificate (mqtt+ssl, ws+ssl).
+  bool mqtt_needs_certificate() const;
 
   // Checks what a single value cannot: features not supported yet (listener schemes other than
   // mqtt, authentication), duplicate listeners, port clashes. `errors` empty = usable;

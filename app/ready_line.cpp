@@ -7,7 +7,9 @@ namespace mop::app {
 namespace {
 
 nlohmann::json to_json(const BoundListener& l) {
-  return nlohmann::json{{"host", l.host}, {"port", l.port}, {"url", l.url}};
+  nlohmann::json j{{"host", l.host}, {"port", l.port}, {"url", l.url}};
+  if (!l.scheme.empty()) j["scheme"] = l.scheme;
+  return j;
 }
 
 }  // namespace
@@ -18,6 +20,7 @@ std::string ready_line(const ReadyInfo& info) {
   nlohmann::json line{{"pid", info.pid},
                       {"mqtt", std::move(mqtt)},
                       {"pulsar", info.pulsar ? to_json(*info.pulsar) : nlohmann::json(nullptr)},
+                      {"pulsarTls", info.pulsar_tls ? to_json(*info.pulsar_tls) : nlohmann::json(nullptr)},
                       {"web", info.web ? to_json(*info.web) : nlohmann::json(nullptr)}};
   // dump() without indentation is one line: a newline inside a string is escaped as \n.
   return std::string(kReadyPrefix) + line.dump();

@@ -4,8 +4,10 @@
 // reading log text. Format (app/README.md, "The start-up line"):
 //   mop-ready {"mqtt":[{"host":"127.0.0.1","port":41883,"url":"mqtt://127.0.0.1:41883"}],"pid":4242,
 //              "pulsar":{"host":"127.0.0.1","port":46650,"url":"pulsar://127.0.0.1:46650"},
-//              "web":{"host":"127.0.0.1","port":48080,"url":"http://127.0.0.1:48080"}}
-// (on one line; keys in alphabetical order). Ports are the bound ones, never 0.
+//              "pulsarTls":null,"web":{"host":"127.0.0.1","port":48080,"url":"http://127.0.0.1:48080"}}
+// (on one line; keys in alphabetical order). Ports are the bound ones, never 0. Each mqtt entry
+// also says its "scheme" (mqtt, mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl); "pulsarTls" is the
+// pulsar+ssl:// listener on brokerServicePortTls, null when there is none.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,12 +23,14 @@ struct BoundListener {
   std::string host;        // the host it is bound to, without brackets ("::1")
   std::uint16_t port = 0;  // the bound port
   std::string url;         // what clients use: "mqtt://[::1]:41883"; for Pulsar, what LOOKUP answers
+  std::string scheme;      // mqttListeners' scheme ("ws+ssl"); empty for the others (not printed)
 };
 
 struct ReadyInfo {
   long pid = 0;
   std::vector<BoundListener> mqtt;       // in the order of mqttListeners; empty when mqtt is not served
   std::optional<BoundListener> pulsar;   // empty when the Pulsar listener did not start
+  std::optional<BoundListener> pulsar_tls;  // brokerServicePortTls; empty when not configured
   std::optional<BoundListener> web;      // the HTTP service (webServicePort); empty when not started
 };
 

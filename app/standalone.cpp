@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <functional>
 
 #include <unistd.h>
@@ -25,6 +27,7 @@
 #include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
+#include "net/tls_context.hpp"
 #include "mqtt/server/session_router.hpp"
 #include "mqtt/server/sys_topics.hpp"
 #include "mqtt/server/token_authenticator.hpp"
@@ -38,6 +41,23 @@
 #include "storage/store_state.hpp"
 
 namespace mop::app {
+
+namespace {
+
+net::TlsOptions tls_options(const Config::TlsSettings& t) {
+  net::TlsOptions o;
+  o.certificate_file = t.certificate_file;
+  o.key_file = t.key_file;
+  o.trust_certs_file = t.trust_certs_file;
+  o.protocols = t.protocols;
+  o.ciphers = t.ciphers;
+  o.allow_insecure_connection = t.allow_insecure_connection;
+  o.require_trusted_client_cert = t.require_trusted_client_cert;
+  o.refresh_check = std::chrono::seconds(t.refresh_check_sec);
+  return o;
+}
+
+}  // namespace
 
 int run_standalone(const Config& config) {
   auto logger = log::get("mop");
@@ -114,10 +134,11 @@ int run_standalone(const Config& config) {
   // Grants (authorizationEnabled, mqttAuthorizationEnabled), managed over HTTP.
   // Each change is written to the metadata store (the `permissions` column family) and read back here.
   auto permissions = std::make_shared<auth::Permissions>(
-      config.superUserRoles, [&metadata_store, logger](const auth::PermissionRecord& r) {
-        metadata_store.put_permission({r.resource, r.role, r.actions}, [logger, r](Result<void, Error> done) {
-          if (!done.ok())
-            logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, done.error().to_string());
+      config.superUserRoles, [&metadata_store, logger](const auth::PermissionRecord& r, auth::Permissions::Stored stored) {
+        metadata_store.put_permission({r.resource, r.role, r.actions}, [logger, r, stored = std::move(stored)](Result<void, Error> done) {
+          if (done.ok()) return stored(std::nullopt);
+          logger->error("the grant of role {} on {} was not stored: {}", r.role, r.resource, done.error().to_string());
+          stored(done.error().to_string());
         });
       });
   {
@@ -128,6 +149,7 @@ int run_standalone(const Config& config) {
   }
   mqtt::RouterOptions options = router_options(config);
   options.login = authentication->mqtt;
+  options.tls_login = authentication->mqtt_tls;
   if (config.mqttAuthorizationEnabled) {
     options.permissions = permissions;
     options.allow_wildcard_filters = config.authorizationAllowWildcardsMatching;
@@ -159,9 +181,70 @@ int run_standalone(const Config& config) {
   // What the start-up line reports once everything listens: the bound ports, never the 0 asked for.
   ReadyInfo ready;
   ready.pid = static_cast<long>(::getpid());
+  // TLS contexts, built before any listener opens so that a bad certificate, key or PSK file stops
+  // the start with a clear error. One for mqtt+ssl and ws+ssl, one for mqtt+ssl+psk.
+  std::shared_ptr<net::TlsContext> mqtt_tls;
+  std::shared_ptr<net::TlsContext> mqtt_psk;
   if (config.serves_mqtt()) {
     for (const auto& listener : config.mqttListeners) {
-      auto bound = tcp.listen(listener.host, listener.port);
+      if ((listener.scheme == "mqtt+ssl" || listener.scheme == "ws+ssl") && !mqtt_tls) {
+        auto built = net::TlsContext::create("mqtt+ssl", tls_options(config.mqtt_tls()));
+        if (!built.ok()) {
+          logger->critical("cannot start the MQTT TLS listeners: {}", built.error());
+          return 1;
+        }
+        mqtt_tls = std::move(built).value();
+      }
+      if (listener.scheme == "mqtt+ssl+psk" && !mqtt_psk) {
+        auto options = tls_options(config.mqtt_tls());
+        options.certificate_file.clear();  // the pre-shared keys authenticate both sides
+        options.key_file.clear();
+        options.trust_certs_file.clear();
+        options.require_trusted_client_cert = false;
+        options.psk = true;
+        options.psk_identity_hint = config.mqttTlsPskIdentityHint;
+        if (auto parsed = net::parse_psk_identities(config.mqttTlsPskIdentity, ';', options.psk_identities);
+            !parsed.ok()) {
+          logger->critical("mqttTlsPskIdentity: {}", parsed.error());
+          return 1;
+        }
+        if (!config.mqttTlsPskIdentityFile.empty()) {
+          std::ifstream in(config.mqttTlsPskIdentityFile);
+          std::stringstream text;
+          text << in.rdbuf();
+          if (!in) {
+            logger->critical("mqttTlsPskIdentityFile: cannot read \"{}\"", config.mqttTlsPskIdentityFile);
+            return 1;
+          }
+          if (auto parsed = net::parse_psk_identities(text.str(), '\n', options.psk_identities); !parsed.ok()) {
+            logger->critical("mqttTlsPskIdentityFile {}: {}", config.mqttTlsPskIdentityFile, parsed.error());
+            return 1;
+          }
+        }
+        auto built = net::TlsContext::create("mqtt+ssl+psk", std::move(options));
+        if (!built.ok()) {
+          logger->critical("cannot start the MQTT TLS-PSK listeners: {}", built.error());
+          return 1;
+        }
+        mqtt_psk = std::move(built).value();
+      }
+    }
+  }
+  net::WebSocketOptions ws_options;
+  ws_options.path = config.webSocketPath;
+  ws_options.max_message_size = config.webSocketMaxFrameSize;
+  if (config.serves_mqtt()) {
+    for (const auto& listener : config.mqttListeners) {
+      auto bound = listener.scheme == "mqtt"       ? tcp.listen(listener.host, listener.port)
+                   : listener.scheme == "mqtt+ssl" ? tcp.listen(listener.scheme, net::Transport::tls, mqtt_tls,
+                                                                ws_options, listener.host, listener.port)
+                   : listener.scheme == "mqtt+ssl+psk"
+                       ? tcp.listen(listener.scheme, net::Transport::tls, mqtt_psk, ws_options, listener.host,
+                                    listener.port)
+                   : listener.scheme == "ws" ? tcp.listen(listener.scheme, net::Transport::ws, nullptr, ws_options,
+                                                          listener.host, listener.port)
+                                             : tcp.listen(listener.scheme, net::Transport::wss, mqtt_tls, ws_options,
+                                                          listener.host, listener.port);
       if (!bound.ok()) {
         logger->critical("cannot listen on {}: {}", listener.to_string(), bound.error().message());
         return 1;
@@ -169,7 +252,7 @@ int run_standalone(const Config& config) {
       Listener actual = listener;
       actual.port = bound->port();
       logger->info("MQTT listener ready on {}", actual.to_string());
-      ready.mqtt.push_back({actual.host, actual.port, actual.to_string()});
+      ready.mqtt.push_back({actual.host, actual.port, actual.to_string(), actual.scheme});
     }
   }
   // The Pulsar protocol is always served, as by a Pulsar broker: on the first MQTT listener's host
@@ -222,6 +305,28 @@ int run_standalone(const Config& config) {
       logger->info("Pulsar listener ready on {}", pulsar_server.options().service_url);
       ready.pulsar = BoundListener{bind_host, bound->port(), pulsar_server.options().service_url};
     }
+  }
+  // The Pulsar protocol over TLS (brokerServicePortTls), on the same host, with the tls* keys.
+  if (config.brokerServicePortTls >= 0) {
+    auto built = net::TlsContext::create("pulsar+ssl", tls_options(config.pulsar_tls()));
+    if (!built.ok()) {
+      logger->critical("cannot start the Pulsar TLS listener: {}", built.error());
+      return 1;
+    }
+    auto bound = pulsar_tcp.listen_tls(bind_host, static_cast<std::uint16_t>(config.brokerServicePortTls),
+                                       std::move(built).value());
+    if (!bound.ok()) {
+      logger->critical("cannot listen on pulsar+ssl://{}:{}: {}", bind_host, config.brokerServicePortTls,
+                       bound.error().message());
+      return 1;
+    }
+    const std::string advertised = have_mqtt ? config.advertised_host(config.mqttListeners.front())
+                                             : (config.advertisedAddress.empty() ? bind_host : config.advertisedAddress);
+    const bool v6 = advertised.find(':') != std::string::npos;
+    pulsar_server.options().service_url_tls = v6 ? fmt::format("pulsar+ssl://[{}]:{}", advertised, bound->port())
+                                                 : fmt::format("pulsar+ssl://{}:{}", advertised, bound->port());
+    logger->info("Pulsar TLS listener ready on {}", pulsar_server.options().service_url_tls);
+    ready.pulsar_tls = BoundListener{bind_host, bound->port(), pulsar_server.options().service_url_tls, {}};
   }
   // The web service (webServicePort): /metrics, health checks, read-only admin, on the Pulsar
   // listener's host; like the Pulsar port, an explicit port is required, the default best effort.

@@ -39,7 +39,7 @@ void Permissions::load(const std::vector<PermissionRecord>& records) {
   }
 }
 
-void Permissions::grant(const std::string& resource, const std::string& role, Actions actions) {
+void Permissions::set(const std::string& resource, const std::string& role, Actions actions) {
   if (actions == 0) {
     auto it = grants_.find(resource);
     if (it != grants_.end()) {
@@ -49,7 +49,28 @@ void Permissions::grant(const std::string& resource, const std::string& role, Ac
   } else {
     grants_[resource][role] = actions;
   }
-  if (persist_) persist_(PermissionRecord{resource, role, actions});
+}
+
+Actions Permissions::actions_of(const std::string& resource, const std::string& role) const {
+  const auto it = grants_.find(resource);
+  if (it == grants_.end()) return 0;
+  const auto r = it->second.find(role);
+  return r == it->second.end() ? 0 : r->second;
+}
+
+void Permissions::grant(const std::string& resource, const std::string& role, Actions actions, Stored done) {
+  const Actions before = actions_of(resource, role);
+  set(resource, role, actions);
+  if (!persist_) {
+    if (done) done(std::nullopt);
+    return;
+  }
+  persist_(PermissionRecord{resource, role, actions},
+           [this, resource, role, before, actions, done = std::move(done)](std::optional<std::string> error) {
+             // Not stored: what was in force before comes back, unless a later change replaced it.
+             if (error && actions_of(resource, role) == actions) set(resource, role, before);
+             if (done) done(std::move(error));
+           });
 }
 
 std::map<std::string, Actions> Permissions::of(const std::string& resource) const {

@@ -5,14 +5,16 @@
 // `topics grant-permission`, managed through Pulsar's REST paths in http/permissions.cpp). A
 // partition ("x-partition-3") is covered by the grants of its partitioned topic ("x").
 //
-// Grants are kept here in memory and written through the `Persist` hook (the service's
-// `put_permission` / `delete_permission`, storage/FORMAT.md) so that they survive a restart;
-// `load` puts the stored ones back at start.
+// Grants are kept here in memory and written through the `Persist` hook (the metadata store's
+// `put_permission`, storage/FORMAT.md) so that they survive a restart; `load` puts the stored
+// ones back at start. A change applies at once; its `done` runs once the hook reports it durable
+// (the HTTP answer waits for it), and a failed write puts the previous grant back.
 //
 // Thread: the service's (io) thread, like everything that asks it.
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -37,8 +39,11 @@ struct PermissionRecord {
 
 class Permissions {
 public:
-  // Called for every change: the record to write, or (actions == 0) to delete.
-  using Persist = std::function<void(const PermissionRecord&)>;
+  // Completion of a change: std::nullopt once it is durable, or what went wrong.
+  using Stored = std::function<void(std::optional<std::string> error)>;
+  // Called for every change: the record to write, or (actions == 0) to delete; it runs `stored`
+  // later, once the write is durable or failed.
+  using Persist = std::function<void(const PermissionRecord&, Stored stored)>;
 
   Permissions(std::vector<std::string> super_users, Persist persist = {})
       : super_users_(super_users.begin(), super_users.end()), persist_(std::move(persist)) {}
@@ -47,8 +52,11 @@ public:
   void load(const std::vector<PermissionRecord>& records);
 
   // Replaces `role`'s actions on `resource` (Pulsar's grant is a replacement too); 0 revokes.
-  void grant(const std::string& resource, const std::string& role, Actions actions);
-  void revoke(const std::string& resource, const std::string& role) { grant(resource, role, 0); }
+  // `done` (may be empty) runs once the change is durable (at once without a Persist hook).
+  void grant(const std::string& resource, const std::string& role, Actions actions, Stored done = {});
+  void revoke(const std::string& resource, const std::string& role, Stored done = {}) {
+    grant(resource, role, 0, std::move(done));
+  }
   // role -> actions on one resource.
   std::map<std::string, Actions> of(const std::string& resource) const;
 
@@ -60,6 +68,8 @@ public:
 
 private:
   bool holds(const std::string& resource, const std::string& role, Action action) const;
+  Actions actions_of(const std::string& resource, const std::string& role) const;
+  void set(const std::string& resource, const std::string& role, Actions actions);
 
   std::set<std::string> super_users_;
   Persist persist_;

@@ -77,16 +77,19 @@ void add_permission_routes(Router& router, const PermissionsContext& c) {
       actions |= one;
     }
     if (role.empty()) return respond(error_response(400, "empty role"));
-    c.permissions.grant(resource, role, actions);
     logger()->info("grant {} on {} to role {}", body.dump(), resource, role);
-    respond(no_content());
+    // 204 once the grant is durable: a grant answered and then lost in a crash would surprise.
+    c.permissions.grant(resource, role, actions, [respond = std::move(respond)](std::optional<std::string> error) {
+      respond(error ? error_response(500, "the grant was not stored: " + *error) : no_content());
+    });
   };
   const auto revoke = [&c, admin](std::string resource, const std::string& role, const Request& request,
                                   Respond respond) {
     if (auto refused = admin(request)) return respond(std::move(*refused));
-    c.permissions.revoke(resource, role);
     logger()->info("revoke every action on {} from role {}", resource, role);
-    respond(no_content());
+    c.permissions.revoke(resource, role, [respond = std::move(respond)](std::optional<std::string> error) {
+      respond(error ? error_response(500, "the revocation was not stored: " + *error) : no_content());
+    });
   };
   const std::string ns = "/admin/v2/namespaces/{tenant}/{namespace}/permissions";
   const auto ns_name = [](const Params& p) { return p.find("tenant")->second + "/" + p.find("namespace")->second; };

@@ -44,6 +44,26 @@ bool resolve_broker(const Options& o, boost::asio::ip::tcp::endpoint& ep, std::s
   }
 }
 
+bool make_tls_context(const Options& o, std::shared_ptr<SSL_CTX>& ctx, std::string& failure) {
+  ctx.reset(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  auto why = [&](const std::string& what) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    failure = what + ": " + buf;
+    return false;
+  };
+  if (!ctx) return why("TLS");
+  if (!o.cafile.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx.get(), o.cafile.c_str(), nullptr) != 1) return why("--cafile " + o.cafile);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  if (!o.cert.empty() && SSL_CTX_use_certificate_chain_file(ctx.get(), o.cert.c_str()) != 1)
+    return why("--cert " + o.cert);
+  if (!o.key.empty() && SSL_CTX_use_PrivateKey_file(ctx.get(), o.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    return why("--key " + o.key);
+  return true;
+}
+
 bool await_connections(const RunBase& run, std::uint64_t target, double timeout_s, const std::atomic<bool>& interrupted) {
   const std::uint64_t t0 = now_ns();
   while (run.ready.load() + run.failed.load() < target) {

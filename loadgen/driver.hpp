@@ -54,6 +54,8 @@ private:
 
 // The broker's address (IPv4). false: `failure` says why.
 bool resolve_broker(const Options& o, boost::asio::ip::tcp::endpoint& ep, std::string& failure);
+// The TLS client context of a run with --tls / --cafile / --cert, or false and why.
+bool make_tls_context(const Options& o, std::shared_ptr<SSL_CTX>& ctx, std::string& failure);
 
 // Waits until `target` connections are ready or failed. false: interrupted or out of time.
 bool await_connections(const RunBase& run, std::uint64_t target, double timeout_s, const std::atomic<bool>& interrupted);
@@ -98,6 +100,7 @@ Summary drive(B& b, bool progress, const std::atomic<bool>& interrupted) {
   const Options& o = run.opt;
   auto& workers = b.workers();
   if (!resolve_broker(o, run.broker, s.failure)) return s;
+  if (o.tls && !make_tls_context(o, run.tls, s.failure)) return s;
   b.build();
   s.conns = b.connections();
 

@@ -12,6 +12,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -60,6 +64,7 @@ struct RunBase {
   static constexpr int kMaxErrorsPrinted = 10;
   Options opt;
   boost::asio::ip::tcp::endpoint broker;
+  std::shared_ptr<SSL_CTX> tls;  // set when opt.tls: every connection's TLS client context
   std::atomic<Phase> phase{Phase::connecting};
   std::atomic<std::uint64_t> publish_start_ns{0};
   std::atomic<std::uint64_t> ready{0};   // connections ready to produce or consume
@@ -173,6 +178,14 @@ public:
 protected:
   StreamConn(boost::asio::io_context& io, RunBase& run, std::uint8_t* rbuf, std::size_t rbuf_size)
       : sock_(io), io_(io), run_(run), rbuf_(rbuf), rbuf_size_(rbuf_size) {}
+  ~StreamConn() { free_ssl(); }
+  StreamConn(const StreamConn&) = delete;
+  StreamConn& operator=(const StreamConn&) = delete;
+
+  void free_ssl() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
 
   D& self() { return static_cast<D&>(*this); }
 
@@ -181,6 +194,7 @@ protected:
   boost::system::error_code open_socket(const std::string* source_addr) {
     boost::system::error_code ec;
     if (sock_.is_open()) sock_.close(ec);
+    free_ssl();
     ++gen_;
     out_.clear();
     out_off_ = 0;
@@ -206,11 +220,67 @@ protected:
       boost::system::error_code ec;
       sock_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
       sock_.non_blocking(true, ec);
-      connected_ = true;
-      self().greet(out_);
-      flush();
-      wait_read();
+      if (run_.tls) {
+        // OpenSSL on the non-blocking socket: the handshake, then SSL_read / SSL_write in
+        // place of read_some / write_some, each retried on WANT_READ / WANT_WRITE.
+        ssl_ = SSL_new(run_.tls.get());
+        SSL_set_fd(ssl_, sock_.native_handle());
+        SSL_set_connect_state(ssl_);
+        SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        return handshake();
+      }
+      on_connected();
     });
+  }
+
+  void on_connected() {
+    connected_ = true;
+    self().greet(out_);
+    flush();
+    wait_read();
+  }
+
+  void handshake() {
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) return on_connected();
+    const int err = SSL_get_error(ssl_, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      char buf[256];
+      ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+      return fail("TLS handshake " + self().label() + ": " + buf);
+    }
+    const auto gen = gen_;
+    sock_.async_wait(err == SSL_ERROR_WANT_READ ? boost::asio::ip::tcp::socket::wait_read
+                                                : boost::asio::ip::tcp::socket::wait_write,
+                     [this, gen](const boost::system::error_code& ec) {
+                       if (gen != gen_ || closed_) return;
+                       if (ec) return fail("TLS handshake " + self().label() + ": " + ec.message());
+                       handshake();
+                     });
+  }
+
+  // read_some / write_some, or their TLS versions; would_block when OpenSSL wants the socket.
+  std::size_t io_read(boost::system::error_code& ec) {
+    if (ssl_ == nullptr) return sock_.read_some(boost::asio::buffer(rbuf_, rbuf_size_), ec);
+    const int r = SSL_read(ssl_, rbuf_, static_cast<int>(rbuf_size_));
+    if (r > 0) return static_cast<std::size_t>(r);
+    const int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+      ec = boost::asio::error::would_block;
+    else if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+      ec = boost::asio::error::eof;
+    else
+      ec = boost::asio::error::connection_reset;
+    return 0;
+  }
+  std::size_t io_write(const char* data, std::size_t n, boost::system::error_code& ec) {
+    if (ssl_ == nullptr) return sock_.write_some(boost::asio::buffer(data, n), ec);
+    const int r = SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+    if (r > 0) return static_cast<std::size_t>(r);
+    const int err = SSL_get_error(ssl_, r);
+    ec = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? boost::asio::error::would_block
+                                                                   : boost::asio::error::connection_reset;
+    return 0;
   }
 
   void wait_read() {
@@ -229,12 +299,13 @@ protected:
     const auto gen = gen_;
     for (int i = 0; i < 4; ++i) {
       boost::system::error_code ec;
-      const std::size_t n = sock_.read_some(asio::buffer(rbuf_, rbuf_size_), ec);
+      const std::size_t n = io_read(ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec) return fail(ec == asio::error::eof ? self().closed_by_broker() : "read " + self().label() + ": " + ec.message());
       if (!self().on_bytes(std::span<const std::uint8_t>(rbuf_, n))) return;  // failed or replaced
       if (gen != gen_ || closed_) return;
-      if (n < rbuf_size_) break;
+      // OpenSSL may hold decrypted bytes the socket no longer signals: read them now.
+      if (n < rbuf_size_ && (ssl_ == nullptr || SSL_pending(ssl_) == 0)) break;
     }
     self().after_read();
     flush();
@@ -247,7 +318,7 @@ protected:
     if (write_waiting_ || closed_ || !connected_) return;
     while (out_off_ < out_.size()) {
       boost::system::error_code ec;
-      const std::size_t n = sock_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
+      const std::size_t n = io_write(out_.data() + out_off_, out_.size() - out_off_, ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec) return fail("write " + self().label() + ": " + ec.message());
       out_off_ += n;
@@ -308,7 +379,7 @@ public:
     boost::system::error_code ec;
     if (connected_) {
       self().goodbye(out_);
-      sock_.write_some(boost::asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
+      io_write(out_.data() + out_off_, out_.size() - out_off_, ec);
     }
     closed_ = true;
     sock_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
@@ -317,6 +388,7 @@ public:
 
 protected:
   boost::asio::ip::tcp::socket sock_;
+  SSL* ssl_ = nullptr;  // with --tls, once the TCP connect is done
   boost::asio::io_context& io_;
   RunBase& run_;
   std::uint8_t* rbuf_;

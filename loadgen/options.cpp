@@ -124,6 +124,9 @@ std::string usage_text() {
       "  -P N  -S N  -T N  --topic PREFIX (mop-bench)  -c|--conns N (100)\n"
       "  --source-addrs 127.0.0.1,127.0.0.2 | 127.0.0.1-127.0.0.8   bind client sockets round-robin\n"
       "  --keepalive S (60)  --clean true|false (true)  --client-prefix ID (mb<pid>)\n"
+      "  --tls   TLS to the broker (mqtt+ssl / pulsar+ssl port), without verifying it\n"
+      "  --cafile FILE   TLS, verifying the broker's certificate against FILE (not its name)\n"
+      "  --cert FILE --key FILE   TLS with a client certificate (mTLS)\n"
       "  --broker-pid PID  sample the broker's CPU and RSS from /proc\n"
       "  --threads N (1)  --connect-concurrency N (200)  --drain-timeout S (5)\n"
       "  --json  print the final summary as one JSON object on stdout (progress goes to stderr)\n"
@@ -241,6 +244,9 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
       {"--connect-concurrency", num(o.connect_concurrency, "--connect-concurrency", 1, 100000)},
       {"--drain-timeout", num(o.drain_timeout, "--drain-timeout", 0, 1e6)},
       {"--client-prefix", [&](const std::string& v) { o.client_prefix = v; return Result<void, std::string>{}; }},
+      {"--cafile", [&](const std::string& v) { o.cafile = v; o.tls = true; return v.empty() ? Result<void, std::string>("--cafile: empty") : Result<void, std::string>{}; }},
+      {"--cert", [&](const std::string& v) { o.cert = v; o.tls = true; return v.empty() ? Result<void, std::string>("--cert: empty") : Result<void, std::string>{}; }},
+      {"--key", [&](const std::string& v) { o.key = v; o.tls = true; return v.empty() ? Result<void, std::string>("--key: empty") : Result<void, std::string>{}; }},
       {"-C", num(o.subscribers, "-C", 0, 100000)},
       {"--batch", num(o.batch, "--batch", 0, 100000)},
       {"--compression", choice(o.compression, "--compression",
@@ -264,6 +270,7 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
   // Flags: present means true; --flag=false also works.
   std::map<std::string, Setter> flags = {
       {"--json", boolean(o.json, "--json")},
+      {"--tls", boolean(o.tls, "--tls")},
       {"--clean", boolean(o.clean, "--clean")},
       {"--lookup", boolean(o.lookup, "--lookup")},
   };

@@ -46,6 +46,13 @@ struct Options {
   double drain_timeout = 5;        // seconds to wait for the last messages after publishing stops
   std::string client_prefix;       // default: mb<pid>
   bool help = false;
+  // TLS towards the broker (mqtt+ssl, pulsar+ssl): with --cafile the server certificate is
+  // verified against it (not the host name); --tls alone does not verify. --cert/--key: a client
+  // certificate (mTLS).
+  bool tls = false;
+  std::string cafile;
+  std::string cert;
+  std::string key;
   // Pulsar modes only (pulsar-produce, pulsar-consume, pulsar-pubsub). `publishers` are producers
   // (-P), `subscribers` consumers (-C or -S); port defaults to 6650, window to 1000 pending
   // messages, topic to persistent://public/default/mop-bench.

@@ -4,6 +4,7 @@
 // No Asio here, so that protocol code and its tests need none.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -25,6 +26,11 @@ public:
   virtual const std::string& peer() const = 0;
   // Bytes queued for this connection and not yet written to the socket.
   virtual std::size_t queued_bytes() const = 0;
+  // The common name of the client certificate the peer presented and that was verified against
+  // the listener's trusted CAs (mTLS); empty on plain TCP and WebSocket, on TLS without a client
+  // certificate, and when an untrusted certificate was let in by tlsAllowInsecureConnection.
+  // Authentication may take it as the client's role.
+  virtual std::optional<std::string> peer_certificate_cn() const { return std::nullopt; }
 };
 
 // The protocol side of one connection.

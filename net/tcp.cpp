@@ -15,7 +15,7 @@ namespace mop::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-class TcpConnection final : public Stream, public std::enable_shared_from_this<TcpConnection> {
+class TcpConnection final : public Stream, public GateWaiter, public std::enable_shared_from_this<TcpConnection> {
 public:
   TcpConnection(tcp::socket socket, TcpListener& listener)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
@@ -70,7 +70,7 @@ public:
   void shutdown() { lost(); }
 
   // The read gate opened again.
-  void resume() {
+  void resume() override {
     if (!shut_ && !handler_->closed()) wait_readable();
   }
 
@@ -99,7 +99,7 @@ private:
   // Waits for the next read, unless the read gate is closed.
   void read_on() {
     if (gate_ != nullptr && gate_->closed())
-      gate_->waiting_.push_back(weak_from_this());  // resume() reads on when it opens
+      gate_->wait(weak_from_this());  // resume() reads on when it opens
     else
       wait_readable();
   }

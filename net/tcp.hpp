@@ -26,6 +26,13 @@ namespace mop::net {
 
 class TcpConnection;
 
+// A connection that stopped reading at a ReadGate and reads again when it opens.
+class GateWaiter {
+public:
+  virtual ~GateWaiter() = default;
+  virtual void resume() = 0;
+};
+
 // Read back-pressure shared by listeners: while the gate is closed, a connection finishes the
 // read in hand and then stops reading until the gate opens (the kernel's socket buffers fill and
 // TCP flow control holds the peer back). Closed and opened by whoever knows the pressure, e.g.
@@ -37,11 +44,12 @@ public:
   // Every connection that stopped at the gate reads again.
   void open();
   std::size_t waiting() const { return waiting_.size(); }
+  // `w` reads again once the gate opens (if it is still alive then).
+  void wait(std::weak_ptr<GateWaiter> w) { waiting_.push_back(std::move(w)); }
 
 private:
-  friend class TcpConnection;
   bool closed_ = false;
-  std::vector<std::weak_ptr<TcpConnection>> waiting_;
+  std::vector<std::weak_ptr<GateWaiter>> waiting_;
 };
 
 class TcpListener {

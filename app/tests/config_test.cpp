@@ -121,12 +121,17 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["pulsarChannelWriteBufferHighWaterMark"], "4194304");
   EXPECT_EQ(defaults["pulsarChannelWriteBufferLowWaterMark"], "1048576");
   EXPECT_EQ(defaults["keepAliveIntervalSeconds"], "30");
+  EXPECT_EQ(defaults["brokerServicePortTls"], "-1");
+  EXPECT_EQ(defaults["tlsCertRefreshCheckDurationSec"], "300");
+  EXPECT_EQ(defaults["mqttTlsCertRefreshCheckDurationSec"], "300");
+  EXPECT_EQ(defaults["webSocketPath"], "/mqtt");
+  EXPECT_EQ(defaults["webSocketMaxFrameSize"], "65535");
   EXPECT_EQ(defaults["tokenPublicAlg"], "RS256");
   EXPECT_EQ(defaults["tokenAuthClaim"], "sub");
   EXPECT_EQ(defaults["authenticationRefreshCheckSeconds"], "60");
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
   EXPECT_EQ(defaults["superUserRoles"], "");
-  EXPECT_EQ(config_keys().size(), 51u);
+  EXPECT_EQ(config_keys().size(), 74u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
@@ -304,7 +309,7 @@ TEST(ConfigWarnings, CompatibilityKeysAreAcceptedWithANote) {
       "clusterName=standalone\n"
       "managedLedgerDefaultEnsembleSize=1\n"
       "bookkeeperClientTimeoutInSeconds=30\n"
-      "tlsCertificateFilePath=\n"
+      "tlsEnabledWithKeyStore=false\n"
       "bindAddress=0.0.0.0\n",
       {}, &warnings);
   ASSERT_EQ(warnings.size(), 5u);
@@ -435,17 +440,35 @@ TEST(ConfigListeners, ParserAcceptsEveryMopScheme) {
   EXPECT_EQ(ls[3].scheme, "ws+ssl");
 }
 
-TEST(ConfigListeners, UnservedSchemesAreNotSupportedYetAtValidate) {
-  const auto errs = load_err(
+TEST(ConfigListeners, TlsListenersNeedACertificateAndPskListenersIdentities) {
+  auto errs = load_err(
       "mqttListeners=mqtt://127.0.0.1:1883,ws://127.0.0.1:8083,"
       "mqtt+ssl://127.0.0.1:8883\n");
-  ASSERT_EQ(errs.size(), 2u);
-  for (const auto& e : errs) {
-    EXPECT_EQ(e.key, "mqttListeners");
-    EXPECT_THAT(e.message, HasSubstr("not supported yet"));
-    EXPECT_THAT(e.message, HasSubstr("test.conf:1"));
-  }
-  EXPECT_THAT(errs[0].message, HasSubstr("ws://127.0.0.1:8083"));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttTlsCertificateFilePath");
+  EXPECT_THAT(errs[0].message, HasSubstr("tlsCertificateFilePath"));
+  // MoP's fallback: Pulsar's unprefixed keys serve the MQTT listeners too.
+  auto c = load_ok(
+      "mqttListeners=ws+ssl://127.0.0.1:8084\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n"
+      "mqttTlsKeyFilePath=/mk.pem\ntlsRequireTrustedClientCertOnConnect=true\ntlsTrustCertsFilePath=/ca.pem\n");
+  EXPECT_EQ(c.mqtt_tls().certificate_file, "/c.pem");
+  EXPECT_EQ(c.mqtt_tls().key_file, "/mk.pem");
+  EXPECT_TRUE(c.mqtt_tls().require_trusted_client_cert);
+  EXPECT_EQ(c.pulsar_tls().key_file, "/k.pem");
+  errs = load_err("mqttListeners=mqtt+ssl+psk://127.0.0.1:8884\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttTlsPskEnabled");
+  errs = load_err("mqttListeners=mqtt+ssl+psk://127.0.0.1:8884\nmqttTlsPskEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttTlsPskIdentity");
+  c = load_ok("mqttListeners=mqtt+ssl+psk://127.0.0.1:8884\ntlsPskEnabled=true\nmqttTlsPskIdentity=a:b\n");
+  EXPECT_TRUE(c.mqttTlsPskEnabled);
+  errs = load_err("mqttTlsProtocols=TLSv1.2,SSLv3\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("SSLv3"));
+  errs = load_err("brokerServicePortTls=0\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "tlsCertificateFilePath");
 }
 
 TEST(ConfigListeners, MalformedEntriesAreRejected) {
@@ -517,6 +540,18 @@ TEST(ConfigValidate, AuthenticationNeedsMethodsAndTheirKeys) {
   errs = load_err("authorizationEnabled=true\n");
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_THAT(errs[0].message, HasSubstr("needs authenticationEnabled"));
+}
+
+TEST(ConfigValidate, TlsAuthenticationMethodNeedsNoKeysButPulsarsTlsProviderIsRefused) {
+  // mTLS as MQTT authentication (Pulsar's method name `tls`): the listener's trusted CAs do the
+  // checking, so no basicAuthConf or token key is needed.
+  const Config c = load_ok("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=tls\n");
+  EXPECT_EQ(c.mqttAuthenticationMethods, (std::vector<std::string>{"tls"}));
+  const auto errs = load_err(
+      "authenticationEnabled=true\n"
+      "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderTls\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "authenticationProviders");
 }
 
 TEST(ConfigValidate, AdvertisedAddressDefaultsToListenerHost) {
@@ -707,7 +742,7 @@ TEST(ConfigProxy, SystemNamespace) {
 TEST(ConfigProxy, ListenersAreValidated) {
   const auto errs = load_proxy_err("mqttListeners=ws://127.0.0.1:0\n");
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_THAT(errs[0].message, HasSubstr("not supported yet"));
+  EXPECT_THAT(errs[0].message, HasSubstr("not supported by mop proxy yet"));
   // The Pulsar and web ports are standalone's: no clash with them in the proxy.
   load_proxy_ok("mqttListeners=mqtt://127.0.0.1:6650\n");
 }

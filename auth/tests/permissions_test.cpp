@@ -12,7 +12,10 @@ const std::string kTopic = "persistent://acme/iot/temp";
 
 TEST(Permissions, SuperUsersNamespaceAndTopicGrants) {
   std::vector<PermissionRecord> written;
-  Permissions p({"admin"}, [&](const PermissionRecord& r) { written.push_back(r); });
+  Permissions p({"admin"}, [&](const PermissionRecord& r, const Permissions::Stored& stored) {
+    written.push_back(r);
+    stored(std::nullopt);
+  });
   EXPECT_TRUE(p.can("admin", P, "acme", "iot", kTopic));
   EXPECT_FALSE(p.can("alice", P, "acme", "iot", kTopic));
 
@@ -40,6 +43,27 @@ TEST(Permissions, SuperUsersNamespaceAndTopicGrants) {
   restored.load(written);  // the last record of a key wins, as in the store
   EXPECT_TRUE(restored.can("alice", P, "acme", "iot", kTopic));
   EXPECT_FALSE(restored.can("bob", C, "acme", "iot", kTopic));
+}
+
+TEST(Permissions, ChangeAnswersOnceDurableAndAFailedWriteIsUndone) {
+  std::vector<Permissions::Stored> pending;
+  Permissions p({}, [&](const PermissionRecord&, Permissions::Stored stored) { pending.push_back(std::move(stored)); });
+  std::vector<std::optional<std::string>> answers;
+  p.grant(kTopic, "bob", parse_action("consume"), [&](std::optional<std::string> e) { answers.push_back(e); });
+  EXPECT_TRUE(p.can("bob", C, "acme", "iot", kTopic));  // in force at once
+  EXPECT_TRUE(answers.empty());                          // answered only once stored
+  ASSERT_EQ(pending.size(), 1u);
+  pending[0](std::nullopt);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_FALSE(answers[0].has_value());
+
+  p.grant(kTopic, "bob", parse_action("produce"), [&](std::optional<std::string> e) { answers.push_back(e); });
+  ASSERT_EQ(pending.size(), 2u);
+  pending[1](std::string("disk full"));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[1], std::optional<std::string>("disk full"));
+  EXPECT_TRUE(p.can("bob", C, "acme", "iot", kTopic));  // the earlier grant is back
+  EXPECT_FALSE(p.can("bob", P, "acme", "iot", kTopic));
 }
 
 TEST(Permissions, ActionNames) {

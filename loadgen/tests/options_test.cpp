@@ -33,6 +33,17 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(o.duration_given);
 }
 
+TEST(Options, Tls) {
+  EXPECT_FALSE(ok({"pubsub"}).tls);
+  EXPECT_TRUE(ok({"pubsub", "--tls"}).tls);
+  auto o = ok({"pulsar-pubsub", "--cafile", "ca.pem", "--cert", "c.pem", "--key", "c.key"});
+  EXPECT_TRUE(o.tls);
+  EXPECT_EQ(o.cafile, "ca.pem");
+  EXPECT_EQ(o.cert, "c.pem");
+  EXPECT_EQ(o.key, "c.key");
+  EXPECT_NE(bad({"pubsub", "--cafile="}).find("--cafile"), std::string::npos);
+}
+
 TEST(Options, EverythingParses) {
   auto o = ok({"pubsub", "--host", "localhost", "--port=1884", "-V", "3", "--qos", "2", "--size", "1024",
                "--rate", "10000", "--window", "50", "--duration", "5", "--count", "1000", "-P", "16", "-S", "32",

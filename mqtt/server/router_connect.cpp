@@ -22,10 +22,14 @@ const char* version_name(ProtocolVersion v) {
   return "?";
 }
 
-// The mTLS seam: the role of a client whose TLS certificate the listener verified is the
-// certificate's common name. The transport exposes it on net::Stream (peer_certificate_cn(), from
-// the tls branch); until that accessor is there no connection has one.
-std::optional<std::string> tls_client_role(ClientConnection&) { return std::nullopt; }
+// mTLS: the role of a client whose TLS certificate the listener verified is the certificate's
+// common name; none on plain TCP, WebSocket, PSK, TLS without a client certificate, or a
+// certificate let in unverified (tlsAllowInsecureConnection).
+std::optional<std::string> tls_client_role(ClientConnection& conn) {
+  auto cn = conn.stream().peer_certificate_cn();
+  if (cn && cn->empty()) return std::nullopt;
+  return cn;
+}
 
 }  // namespace
 
@@ -56,7 +60,7 @@ void SessionRouter::handle_connect(ClientConnection& conn, const Connect& c) {
   }
   if (options_.login) {
     // mqttAuthenticationEnabled. A verified client certificate stands for credentials not given.
-    auto cert_role = tls_client_role(conn);
+    auto cert_role = options_.tls_login ? tls_client_role(conn) : std::nullopt;
     auto who = cert_role && !c.password ? Result<auth::Principal, auth::AuthFailure>(auth::Principal{*cert_role, "tls", {}})
                                         : options_.login->authenticate_login(c.username, c.password,
                                                   static_cast<std::int64_t>(clock_.wall_ms() / 1000));
@@ -202,11 +206,17 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
+  assert(static_cast<std::size_t>(reason) < closes_.size() && "kCloseReasonCount is behind CloseReason");
   ++closes_[static_cast<std::size_t>(reason)];
   auto entry = conn.entry_;
   const std::string& id = conn.protocol().client_id();
   if (reason == CloseReason::protocol_error)
     logger()->warn("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
+                   conn.stream().peer(), to_string(reason), detail);
+  else if (reason == CloseReason::connect_rejected)
+    // Every refusal says why here, whoever refused it (the codec, Protocol or this router): the
+    // detail names the CONNACK code and its reason.
+    logger()->info("client disconnected: id={} peer={} reason={}: {}", id.empty() ? "-" : id,
                    conn.stream().peer(), to_string(reason), detail);
   else
     logger()->info("client disconnected: id={} peer={} reason={}", id.empty() ? "-" : id,

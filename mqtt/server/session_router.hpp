@@ -77,6 +77,10 @@ struct RouterOptions {
   // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
   // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
   std::shared_ptr<const auth::Authenticator> login;
+  // mqttAuthenticationMethods names `tls` (Pulsar's AuthenticationProviderTls): a client whose
+  // certificate the TLS listener verified (mTLS) and that sends no password is admitted with the
+  // certificate's common name as its role (net::Stream::peer_certificate_cn()).
+  bool tls_login = false;
   // mqttAuthorizationEnabled: PUBLISH needs produce, SUBSCRIBE consume on the topic (a wildcard
   // filter: on its namespace, unless allow_wildcard_filters); null = no checks.
   std::shared_ptr<const auth::Permissions> permissions;
@@ -125,7 +129,7 @@ public:
   std::size_t subscription_count() const;
   const PublishCounters& publish_counters() const { return counters_; }
   // Connections ended, by CloseReason (mop_disconnects_total).
-  static constexpr std::size_t kCloseReasons = static_cast<std::size_t>(CloseReason::administrative_action) + 1;
+  static constexpr std::size_t kCloseReasons = kCloseReasonCount;
   const std::array<std::uint64_t, kCloseReasons>& close_counts() const { return closes_; }
   // One MQTT session as the admin API shows it (http/mqtt_admin.cpp).
   struct ClientInfo {

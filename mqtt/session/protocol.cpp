@@ -384,7 +384,11 @@ void Protocol::reject(ConnectReturnCode code) {
 void Protocol::reject(ReasonCode code, std::string reason_string) {
   if (state_ != State::connecting) return;
   Connack ack{false, connect_return_code_for(code), code, {}};
-  std::string detail = fmt::format("CONNACK reason code 0x{:02X} ({})", static_cast<int>(code), to_string(code));
+  // The log says what went on the wire: 3.1.1 clients see the return code the reason maps to.
+  std::string detail = version_ == ProtocolVersion::v5
+                           ? fmt::format("CONNACK reason code 0x{:02X} ({})", static_cast<int>(code), to_string(code))
+                           : fmt::format("CONNACK return code {} ({})", static_cast<int>(ack.return_code),
+                                         to_string(code));
   if (!reason_string.empty()) {
     detail += ": " + reason_string;
     ack.properties.reason_string = std::move(reason_string);

@@ -10,6 +10,7 @@
 // Thread: owned by the broker thread.
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -43,6 +44,10 @@ enum class CloseReason {
   administrative_action,  // an operator disconnected the client (the admin API's kick)
   not_authorized,     // a re-authentication failed (MQTT 5: DISCONNECT 0x87)
 };
+// How many CloseReasons there are: the last one above plus one. Tables indexed by CloseReason
+// (SessionRouter's close counts, mop_disconnects_total) are this long, so a reason added after
+// `not_authorized` must be named here instead of it.
+inline constexpr std::size_t kCloseReasonCount = static_cast<std::size_t>(CloseReason::not_authorized) + 1;
 const char* to_string(CloseReason r);
 // Whether the will message is published for this reason.
 bool publishes_will(CloseReason r);

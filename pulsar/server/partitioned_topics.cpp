@@ -32,8 +32,9 @@ void PartitionedTopics::update(const service::TopicName& base, std::uint32_t par
 void PartitionedTopics::store(const service::TopicName& base, std::uint32_t partitions, std::uint32_t before,
                               std::function<void(std::error_code)> done) {
   writes_[base.str()].push_back(std::move(done));
-  store_.put_partitioned_topic({base.str(), partitions}, [this, name = base.str(), partitions,
+  store_.put_partitioned_topic({base.str(), partitions}, [this, alive = std::weak_ptr<bool>(alive_), name = base.str(), partitions,
                                                           before](Result<void, Error> r) {
+    if (alive.expired()) return;  // the server is gone (shutdown) before the store answered
     const std::error_code ec = r.ok() ? std::error_code{} : r.error().code;
     if (ec) {
       logger()->error("storing partitioned topic {} failed: {}", name, r.error().to_string());

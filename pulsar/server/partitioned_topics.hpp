@@ -5,6 +5,7 @@
 // Runs on the service's thread.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -44,6 +45,8 @@ private:
              std::function<void(std::error_code)> done);
 
   service::MetadataStore& store_;
+  // Store completions that run after this registry is gone (a shutdown) do nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unordered_map<std::string, std::uint32_t> partitioned_;
   // Completions waiting for a count still being written, by base name.
   std::unordered_map<std::string, std::vector<std::function<void(std::error_code)>>> writes_;

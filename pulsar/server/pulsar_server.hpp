@@ -27,6 +27,8 @@ struct ServerOptions {
   // What LOOKUP answers: "pulsar://<advertised host>:<bound port>". Clients that get the URL
   // they used stay on their connection; any other makes them open a second one.
   std::string service_url;
+  // The same for TLS clients ("pulsar+ssl://host:port", brokerServicePortTls); empty: none.
+  std::string service_url_tls;
   // Pulsar's allowAutoTopicCreation: false makes LOOKUP, PRODUCER and SUBSCRIBE of a topic that
   // does not exist fail with TopicNotFound.
   bool allow_auto_topic_creation = true;

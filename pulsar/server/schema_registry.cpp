@@ -56,7 +56,8 @@ void SchemaRegistry::get_or_create(const service::TopicName& topic, const proto:
   record.name = schema.name();
   record.data = schema.schema_data();
   for (const auto& kv : schema.properties()) record.properties.emplace_back(kv.key(), kv.value());
-  store_.put_schema(std::move(record), [this, name = topic.str()](Result<void, Error> r) {
+  store_.put_schema(std::move(record), [this, alive = std::weak_ptr<bool>(alive_), name = topic.str()](Result<void, Error> r) {
+    if (alive.expired()) return;  // the server is gone (shutdown) before the store answered
     const std::error_code ec = r.ok() ? std::error_code{} : r.error().code;
     if (ec) {
       logger()->error("storing the schema of {} failed: {}", name, r.error().to_string());

@@ -5,6 +5,7 @@
 // Runs on the service's thread.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <map>
 #include <string>
 #include <system_error>
@@ -41,6 +42,8 @@ public:
 
 private:
   service::MetadataStore& store_;
+  // Store completions that run after this registry is gone (a shutdown) do nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<std::string, StoredSchema> schemas_;
   // Completions waiting for a schema still being written, by topic name.
   std::unordered_map<std::string, std::vector<std::function<void(std::error_code, std::uint64_t)>>> writes_;

@@ -207,6 +207,8 @@ class Broker:
             args.append("--brokerServicePort=%d" % self.ready["pulsar"]["port"])
         if self.ready.get("web") is not None:
             args.append("--webServicePort=%d" % self.ready["web"]["port"])
+        if self.ready.get("pulsarTls") is not None:
+            args.append("--brokerServicePortTls=%d" % self.ready["pulsarTls"]["port"])
         return args
 
     def _set_ready(self, ready):

@@ -190,6 +190,9 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(connack_311(None, None), 5)
         # token: the password is the JWT, the user name is not looked at.
         self.assertEqual(connack_311("anything", S.token("robot")), 0)
+        # Every refusal says in the log what went on the wire and why.
+        self.assertRegex(S.broker.log_text(), r"reason=connect rejected: CONNACK return code 5 "
+                                              r"\(Not authorized\): no credentials given")
 
     def test_bad_tokens_are_refused(self):
         good = S.token("robot")
@@ -254,6 +257,9 @@ class Mqtt(unittest.TestCase):
             self.assertTrue(raw.wait_closed())
         finally:
             raw.close()
+        # The failed re-authentication left the broker as it was: the next client gets in (its
+        # close was once counted past the end of a table, and later CONNECTs got code 3).
+        self.assertEqual(connack_311("alice", S.passwords["alice"]), 0)
 
     def test_failed_login_storm_beside_a_publisher(self):
         """A thousand wrong passwords, as fast as four threads can send them (bounded by count and

@@ -973,6 +973,29 @@ TEST_F(SessionRouterAuthTest, WrongResponseIsNotAuthorized) {
   EXPECT_EQ(auth_broker.session_count(), 0u);
 }
 
+// A failed re-authentication closes with CloseReason::not_authorized, the last reason. Its close
+// count once went one past the end of the table and set the router's shutting-down flag, so
+// every later CONNECT was refused with 0x89 (3.1.1: code 3) and nothing in the log said why.
+TEST_F(SessionRouterAuthTest, FailedReauthenticationIsCountedAndLaterConnectsAreAccepted) {  // [MQTT-4.12.1-2]
+  auto c = auth_client();
+  c->send(connect_with("hello"));
+  c->received();
+  c->send(auth(ReasonCode::continue_authentication, "nonce-signed"));
+  ASSERT_EQ(std::get<Connack>(c->received().at(0)).reason_code, ReasonCode::success);
+  c->send(auth(ReasonCode::re_authenticate, "forged"));
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Disconnect>(r[0]).reason_code, ReasonCode::not_authorized);
+  EXPECT_TRUE(c->closed());
+  const auto& closes = auth_broker.close_counts();
+  ASSERT_GT(closes.size(), static_cast<std::size_t>(CloseReason::not_authorized));
+  EXPECT_EQ(closes[static_cast<std::size_t>(CloseReason::not_authorized)], 1u);
+  auto next5 = std::make_unique<TestClient>(auth_broker, exec, ProtocolVersion::v5);
+  EXPECT_EQ(next5->connect("next5").reason_code, ReasonCode::success);
+  auto next3 = std::make_unique<TestClient>(auth_broker, exec, ProtocolVersion::v311);
+  EXPECT_EQ(next3->connect("next3").return_code, ConnectReturnCode::accepted);
+}
+
 TEST_F(SessionRouterAuthTest, OtherMethodGets8C) {  // [MQTT-4.12.0-1]
   auto c = auth_client();
   Connect k = connect_with("hello");

@@ -68,6 +68,7 @@ void Connection::on_lookup(const Frame& f) {
     // This broker owns every topic: the answer is always "connect here", authoritatively.
     r->set_response(proto::CommandLookupTopicResponse::Connect);
     r->set_brokerserviceurl(server_.options().service_url);
+    if (!server_.options().service_url_tls.empty()) r->set_brokerserviceurltls(server_.options().service_url_tls);
     r->set_authoritative(true);
   }
   send(c);

@@ -1,0 +1,504 @@
+#include "net/secure_listener.hpp"
+
+#include <array>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "core/log.hpp"
+
+namespace mop::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using asio::ip::tcp;
+using error_code = boost::system::error_code;
+using SslStream = asio::ssl::stream<tcp::socket>;
+
+namespace {
+
+constexpr std::size_t kReadBuffer = 16 * 1024;
+
+// The verified client certificate's common name, if any.
+std::optional<std::string> certificate_cn(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+  char cn[256];
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  if (n < 0) return std::nullopt;
+  return std::string(cn, static_cast<std::size_t>(n));
+}
+
+// Errors that mean the peer sent something wrong (a bad TLS record or handshake, a bad or
+// oversized WebSocket frame), as opposed to a peer that just went away.
+bool is_bad_input(const error_code& ec) {
+  // A TLS peer that closes its socket without close_notify (most MQTT clients after DISCONNECT)
+  // just went away.
+  if (ec == asio::ssl::error::stream_truncated) return false;
+  return ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category() ||
+         ec.category() == websocket::make_error_code(websocket::error::closed).category() ||
+         ec.category() == http::make_error_code(http::error::end_of_stream).category();
+}
+
+// TLS over TCP.
+class TlsLayer {
+public:
+  TlsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, const WebSocketOptions&)
+      : ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_) {}
+  tcp::socket& socket() { return stream_.next_layer(); }
+  SSL* ssl() { return stream_.native_handle(); }
+  template <typename H>
+  void handshake(H h) {
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [h = std::move(h)](error_code ec) mutable { h(ec, std::string()); });
+  }
+  template <typename H>
+  void read_some(asio::mutable_buffer b, H h) {
+    stream_.async_read_some(b, std::move(h));
+  }
+  template <typename B, typename H>
+  void write(const B& buffers, H h) {
+    asio::async_write(stream_, buffers, std::move(h));
+  }
+  template <typename H>
+  void goodbye(H h) {
+    h();
+  }
+
+private:
+  std::shared_ptr<asio::ssl::context> ctx_;  // before stream_, which uses it
+  SslStream stream_;
+};
+
+// WebSocket over TCP (Next = tcp::socket) or over TLS (Next = SslStream): the HTTP upgrade is
+// read and checked here (path, subprotocol), Beast accepts it and frames the binary messages.
+template <typename Next>
+class WsLayer {
+public:
+  static constexpr bool secure = std::is_same_v<Next, SslStream>;
+
+  WsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, const WebSocketOptions& options)
+    requires secure
+      : ctx_(std::move(ctx)), ws_(std::move(socket), *ctx_), options_(options) {}
+  WsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context>, const WebSocketOptions& options)
+    requires(!secure)
+      : ws_(std::move(socket)), options_(options) {}
+
+  tcp::socket& socket() { return beast::get_lowest_layer(ws_); }
+  SSL* ssl() {
+    if constexpr (secure)
+      return ws_.next_layer().native_handle();
+    else
+      return nullptr;
+  }
+
+  template <typename H>
+  void handshake(H h) {
+    if constexpr (secure) {
+      ws_.next_layer().async_handshake(asio::ssl::stream_base::server,
+                                       [this, h = std::move(h)](error_code ec) mutable {
+                                         if (ec) return h(ec, std::string());
+                                         upgrade(std::move(h));
+                                       });
+    } else {
+      upgrade(std::move(h));
+    }
+  }
+  template <typename H>
+  void read_some(asio::mutable_buffer b, H h) {
+    ws_.async_read_some(b, std::move(h));
+  }
+  template <typename B, typename H>
+  void write(const B& buffers, H h) {
+    ws_.async_write(buffers, std::move(h));
+  }
+  // A close frame (1000), then the socket closes.
+  template <typename H>
+  void goodbye(H h) {
+    if (!ws_.is_open()) return h();
+    ws_.async_close(websocket::close_code::normal, [h = std::move(h)](error_code) mutable { h(); });
+  }
+
+private:
+  template <typename H>
+  void upgrade(H h) {
+    parser_.emplace();
+    parser_->header_limit(8 * 1024);
+    http::async_read(ws_.next_layer(), buffer_, *parser_, [this, h = std::move(h)](error_code ec, std::size_t) mutable {
+      if (ec) return h(ec, std::string());
+      const auto& req = parser_->get();
+      if (!websocket::is_upgrade(req))
+        return refuse(http::status::upgrade_required, "not a WebSocket upgrade request", std::move(h));
+      std::string_view target = req.target();
+      target = target.substr(0, target.find('?'));
+      if (target != options_.path)
+        return refuse(http::status::not_found,
+                      fmt::format("path \"{}\" is not the WebSocket path \"{}\"", target, options_.path), std::move(h));
+      std::string chosen;
+      const std::string_view asked = req[http::field::sec_websocket_protocol];
+      std::size_t start = 0;
+      while (chosen.empty() && start < asked.size()) {
+        auto end = std::min(asked.find(',', start), asked.size());
+        auto item = asked.substr(start, end - start);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        for (const auto& offered : options_.subprotocols)
+          if (item == offered) chosen = offered;
+        start = end + 1;
+      }
+      if (!asked.empty() && chosen.empty())
+        return refuse(http::status::bad_request,
+                      fmt::format("none of the subprotocols \"{}\" is served (mqtt, mqttv3.1, mqttv3.1.1, mqttv5.0)",
+                                  asked),
+                      std::move(h));
+      ws_.set_option(websocket::stream_base::decorator([chosen](websocket::response_type& res) {
+        res.set(http::field::server, "mop");
+        if (!chosen.empty()) res.set(http::field::sec_websocket_protocol, chosen);
+      }));
+      ws_.binary(true);
+      ws_.auto_fragment(false);
+      ws_.read_message_max(options_.max_message_size);
+      ws_.async_accept(req, [h = std::move(h)](error_code ec) mutable { h(ec, std::string()); });
+    });
+  }
+
+  // Answers the upgrade request with `status` and the reason, then the handshake fails with it.
+  template <typename H>
+  void refuse(http::status status, std::string why, H h) {
+    refusal_.result(status);
+    refusal_.version(11);
+    refusal_.set(http::field::server, "mop");
+    refusal_.set(http::field::content_type, "text/plain");
+    refusal_.keep_alive(false);
+    refusal_.body() = why + "\n";
+    refusal_.prepare_payload();
+    http::async_write(ws_.next_layer(), refusal_, [h = std::move(h), why](error_code, std::size_t) mutable {
+      h(error_code(), why);
+    });
+  }
+
+  std::shared_ptr<asio::ssl::context> ctx_;
+  websocket::stream<Next> ws_;
+  WebSocketOptions options_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  http::response<http::string_body> refusal_;
+};
+
+}  // namespace
+
+// What the listener's registry holds, whatever the layer.
+class SecureConnectionBase : public Stream, public GateWaiter {
+public:
+  virtual void shutdown() = 0;
+  // Closes the connection if its handshake is not done yet (the listener stops accepting).
+  virtual void abort_handshake() = 0;
+};
+
+template <typename Layer>
+class SecureConnection final : public SecureConnectionBase,
+                               public std::enable_shared_from_this<SecureConnection<Layer>> {
+public:
+  SecureConnection(SecureListener& listener, tcp::socket socket, std::string peer,
+                   std::shared_ptr<asio::ssl::context> ctx)
+      : layer_(std::move(socket), std::move(ctx), listener.ws_), timer_(listener.io_), listener_(&listener),
+        listener_alive_(listener.alive_), log_module_(listener.log_module_), scheme_(listener.scheme_),
+        gate_(listener.gate_), high_water_mark_(listener.high_water_mark_), low_water_mark_(listener.low_water_mark_),
+        close_timeout_(listener.close_timeout_), peer_(std::move(peer)) {}
+
+  void start(std::list<std::weak_ptr<SecureConnectionBase>>::iterator pos, std::chrono::milliseconds handshake_timeout) {
+    registry_pos_ = pos;
+    timer_.expires_after(handshake_timeout);
+    timer_.async_wait([self = this->shared_from_this(), handshake_timeout](error_code ec) {
+      if (ec || self->shut_ || self->handler_) return;
+      log::get(self->log_module_)
+          ->warn("{} handshake with {} not done after {} ms: closed", self->scheme_, self->peer_,
+                 handshake_timeout.count());
+      self->shutdown_socket();
+    });
+    layer_.handshake([self = this->shared_from_this()](error_code ec, std::string refusal) {
+      self->on_handshake(ec, refusal);
+    });
+  }
+
+  // Stream
+  void output_ready() override {
+    if (writing_ || flush_posted_ || shut_) return;
+    flush_posted_ = true;
+    asio::post(timer_.get_executor(), [self = this->shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+    });
+  }
+
+  void close_after_flush() override {
+    if (!closing_) {
+      timer_.expires_after(close_timeout_);
+      timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+        if (!ec && !self->shut_) self->lost();
+      });
+    }
+    closing_ = true;
+    if (!writing_ && !flush_posted_ && !shut_)
+      asio::post(timer_.get_executor(), [self = this->shared_from_this()] { self->flush(); });
+  }
+
+  const std::string& peer() const override { return peer_; }
+  std::size_t queued_bytes() const override { return writing_bytes_ + (handler_ ? handler_->output().bytes() : 0); }
+  std::optional<std::string> peer_certificate_cn() const override { return peer_cn_; }
+
+  void shutdown() override { lost(); }
+  void abort_handshake() override {
+    if (!handler_) shutdown_socket();
+  }
+  void resume() override {
+    if (!shut_ && handler_ && !handler_->closed()) read();
+  }
+
+private:
+  void on_handshake(const error_code& ec, const std::string& refusal) {
+    if (shut_) return;
+    if (ec || !refusal.empty()) {
+      const std::string why = refusal.empty() ? ec.message() : refusal;
+      if (refusal.empty() && !is_bad_input(ec))
+        log::get(log_module_)->debug("{} handshake with {} ended: {}", scheme_, peer_, why);
+      else
+        log::get(log_module_)->warn("{} handshake with {} refused: {}", scheme_, peer_, why);
+      return shutdown_socket();
+    }
+    if (SSL* ssl = layer_.ssl()) peer_cn_ = certificate_cn(ssl);
+    handler_ = listener_alive_.expired() ? nullptr : listener_->factory_(*this);
+    if (!handler_) return shutdown_socket();
+    read();
+    arm_timer();
+  }
+
+  void read() {
+    if (reading_ || shut_) return;
+    if (!buffer_) buffer_ = std::make_unique<std::array<std::uint8_t, kReadBuffer>>();
+    reading_ = true;
+    layer_.read_some(asio::buffer(*buffer_), [self = this->shared_from_this()](error_code ec, std::size_t n) {
+      self->reading_ = false;
+      self->on_read(ec, n);
+    });
+  }
+
+  void on_read(const error_code& ec, std::size_t n) {
+    if (shut_) return;
+    if (ec) {
+      if (is_bad_input(ec) && ec != websocket::error::closed)
+        log::get(log_module_)->warn("{} connection from {} closed: {}", scheme_, peer_, ec.message());
+      return lost();
+    }
+    handler_->on_bytes({buffer_->data(), n});
+    if (shut_ || handler_->closed()) return;
+    if (high_water_mark_ > 0 && queued_bytes() > high_water_mark_)
+      paused_for_output_ = true;
+    else
+      read_on();
+    if (!closing_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
+
+  void read_on() {
+    if (gate_ != nullptr && gate_->closed())
+      gate_->wait(this->weak_from_this());
+    else
+      read();
+  }
+
+  void read_on_if_drained() {
+    if (!paused_for_output_ || shut_ || queued_bytes() > low_water_mark_) return;
+    paused_for_output_ = false;
+    if (!handler_->closed()) read_on();
+  }
+
+  void lost() {
+    if (shut_) return;
+    if (handler_) handler_->on_closed();
+    shutdown_socket();
+  }
+
+  void arm_timer() {
+    if (closing_) return;
+    timer_.expires_at(handler_->next_deadline());
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+      if (ec || self->shut_ || self->closing_) return;
+      self->handler_->on_tick();
+      if (!self->handler_->closed()) self->arm_timer();
+    });
+  }
+
+  void flush() {
+    if (shut_ || writing_ || !handler_) return;
+    auto& out = handler_->output();
+    if (out.empty()) {
+      if (closing_) {
+        writing_ = true;  // nothing else is written after the goodbye
+        layer_.goodbye([self = this->shared_from_this()] { self->shutdown_socket(); });
+      } else {
+        handler_->on_output_drained();
+      }
+      return;
+    }
+    segments_ = out.take();
+    buffers_.clear();
+    writing_bytes_ = 0;
+    for (const auto& s : segments_) {
+      buffers_.emplace_back(s.view().data(), s.view().size());
+      writing_bytes_ += s.view().size();
+    }
+    writing_ = true;
+    layer_.write(buffers_, [self = this->shared_from_this()](error_code ec, std::size_t) {
+      self->writing_ = false;
+      self->writing_bytes_ = 0;
+      self->segments_.clear();
+      if (self->shut_) return;
+      if (ec) return self->lost();
+      self->read_on_if_drained();
+      self->flush();
+    });
+  }
+
+  void shutdown_socket() {
+    if (shut_) return;
+    shut_ = true;
+    error_code ec;
+    layer_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    layer_.socket().close(ec);
+    timer_.cancel();
+    if (!listener_alive_.expired()) listener_->connections_.erase(registry_pos_);
+  }
+
+  Layer layer_;
+  asio::steady_timer timer_;
+  SecureListener* listener_;
+  std::weak_ptr<bool> listener_alive_;
+  std::string log_module_;
+  std::string scheme_;
+  ReadGate* gate_;
+  std::size_t high_water_mark_;
+  std::size_t low_water_mark_;
+  std::chrono::milliseconds close_timeout_;
+  std::string peer_;
+  std::optional<std::string> peer_cn_;
+  std::list<std::weak_ptr<SecureConnectionBase>>::iterator registry_pos_;
+  std::unique_ptr<StreamHandler> handler_;
+  std::unique_ptr<std::array<std::uint8_t, kReadBuffer>> buffer_;  // allocated at the first read
+  std::vector<OutBuffer::Segment> segments_;
+  std::vector<asio::const_buffer> buffers_;
+  std::size_t writing_bytes_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool flush_posted_ = false;
+  bool closing_ = false;
+  bool paused_for_output_ = false;
+  bool shut_ = false;
+};
+
+SecureListener::SecureListener(asio::io_context& io, HandlerFactory factory, std::string log_module, std::string scheme,
+                               Transport transport, std::shared_ptr<TlsContext> tls, WebSocketOptions ws)
+    : io_(io), factory_(std::move(factory)), log_module_(std::move(log_module)), scheme_(std::move(scheme)),
+      transport_(transport), tls_(std::move(tls)), ws_(std::move(ws)) {}
+
+SecureListener::~SecureListener() {
+  stop_accepting();
+  *alive_ = false;
+  alive_.reset();
+}
+
+Result<tcp::endpoint> SecureListener::listen(const std::string& host, std::uint16_t port) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) return std::error_code(ec ? ec : asio::error::host_not_found);
+    address = results.begin()->endpoint().address();
+  }
+  const tcp::endpoint ep(address, port);
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return std::error_code(ec);
+  auto bound = acceptor->local_endpoint(ec);
+  accept(*acceptor);
+  acceptors_.push_back(std::move(acceptor));
+  return bound;
+}
+
+void SecureListener::accept(tcp::acceptor& acceptor) {
+  acceptor.async_accept([this, &acceptor, alive = std::weak_ptr<bool>(alive_)](error_code ec, tcp::socket socket) {
+    if (alive.expired() || ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      log::get(log_module_)->warn("{} accept failed: {}", scheme_, ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, &acceptor, timer, alive](error_code) {
+        if (!alive.expired() && acceptor.is_open()) accept(acceptor);
+      });
+      return;
+    }
+    error_code pec;
+    const auto ep = socket.remote_endpoint(pec);
+    std::string peer = pec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    socket.set_option(tcp::no_delay(true), pec);
+    std::shared_ptr<asio::ssl::context> ctx = tls_ ? tls_->current() : nullptr;
+    auto pos = connections_.emplace(connections_.end());  // filled in once the connection exists
+    auto start = [&](auto conn) {
+      *pos = conn;
+      conn->start(pos, handshake_timeout_);
+    };
+    switch (transport_) {
+      case Transport::tls:
+        start(std::make_shared<SecureConnection<TlsLayer>>(*this, std::move(socket), std::move(peer), ctx));
+        break;
+      case Transport::ws:
+        start(std::make_shared<SecureConnection<WsLayer<tcp::socket>>>(*this, std::move(socket), std::move(peer), ctx));
+        break;
+      case Transport::wss:
+        start(std::make_shared<SecureConnection<WsLayer<SslStream>>>(*this, std::move(socket), std::move(peer), ctx));
+        break;
+    }
+    accept(acceptor);
+  });
+}
+
+void SecureListener::stop_accepting() {
+  for (auto& a : acceptors_) {
+    error_code ec;
+    a->close(ec);
+  }
+  // Connections still in their handshake have no protocol to close them: they go now.
+  std::vector<std::shared_ptr<SecureConnectionBase>> open;
+  for (const auto& w : connections_)
+    if (auto c = w.lock()) open.push_back(std::move(c));
+  for (auto& c : open) c->abort_handshake();
+}
+
+void SecureListener::shutdown() {
+  stop_accepting();
+  std::vector<std::shared_ptr<SecureConnectionBase>> open;
+  for (const auto& w : connections_)
+    if (auto c = w.lock()) open.push_back(std::move(c));
+  for (auto& c : open) c->shutdown();
+  connections_.clear();
+}
+
+}  // namespace mop::net
