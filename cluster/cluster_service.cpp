@@ -109,6 +109,8 @@ struct ClusterService::Binding {
   bool connecting = false;  // a SUBSCRIBE is on its way
   // Acks and seeks asked for before the consumer exists, run once it does.
   std::vector<std::function<void(pc::Consumer&)>> waiting;
+  // subscribe()'s ready callbacks, run once the consumer exists (or could not be made).
+  std::vector<service::SubscribeReady> ready;
 };
 
 struct ClusterService::Receiver {
@@ -352,7 +354,9 @@ void ClusterService::connect_binding(const BindingKey& key) {
       logger()->warn("cannot subscribe {} to {}: {}", std::get<1>(key), std::get<0>(key), made.error().to_string());
       if (bit == bindings_.end()) return;
       const TopicName topic = bit->second->topic;
+      auto ready = std::move(bit->second->ready);
       bindings_.erase(bit);
+      for (auto& r : ready) r(to_service_error(made.error()));
       if (auto rit = receivers_.find(std::get<2>(key)); rit != receivers_.end()) {
         rit->second->listener->on_subscription_removed(topic, std::get<1>(key));
       }
@@ -366,27 +370,66 @@ void ClusterService::connect_binding(const BindingKey& key) {
     }
     bit->second->connecting = false;
     if (auto rit = receivers_.find(std::get<2>(key)); rit != receivers_.end() && rit->second->paused) {
-      // Went offline while subscribing: no consumer while offline.
+      // Went offline while subscribing: no consumer while offline (the subscription exists).
       consumer->close([consumer](auto) {});
+      auto ready = std::move(bit->second->ready);
+      for (auto& r : ready) r({});
       return;
     }
     bit->second->consumer = consumer;
     auto waiting = std::move(bit->second->waiting);
     for (auto& w : waiting) w(*consumer);
+    auto ready = std::move(bit->second->ready);
+    for (auto& r : ready) r({});
   });
 }
 
 Result<void> ClusterService::subscribe(const TopicName& topic, const std::string& subscription,
-                                       const service::SubscriptionOptions& opts, ReceiverId receiver) {
+                                       const service::SubscriptionOptions& opts, ReceiverId receiver,
+                                       service::SubscribeReady ready) {
   if (receivers_.find(receiver) == receivers_.end()) return std::make_error_code(std::errc::invalid_argument);
+  if (ready) {
+    // Ready once the consumer exists AND the retained table has read everything written before
+    // now, so that the retained messages sent after SUBACK include every retained set or clear
+    // acknowledged (on any proxy) before this SUBSCRIBE.
+    struct Join {
+      int left = 2;
+      std::error_code ec;
+      service::SubscribeReady ready;
+    };
+    auto join = std::make_shared<Join>();
+    join->ready = std::move(ready);
+    auto part = [join](std::error_code ec) {
+      if (ec && !join->ec) join->ec = ec;
+      if (--join->left == 0) join->ready(join->ec);
+    };
+    auto alive = alive_;
+    retained_.sync([part, alive, topic = topic.str()](Result<void, Error> r) {
+      if (!*alive) return;
+      if (!r.ok()) logger()->warn("retained messages for a subscriber of {} may be stale: {}", topic, r.error().message);
+      part({});
+    });
+    ready = part;
+  }
   const BindingKey key{topic.str(), subscription, receiver};
-  if (bindings_.contains(key)) return {};
+  if (auto existing = bindings_.find(key); existing != bindings_.end()) {
+    if (!ready) return {};
+    if (existing->second->consumer) {
+      executor_.post([alive = alive_, ready = std::move(ready)] {
+        if (*alive) ready({});
+      });
+    } else {
+      existing->second->ready.push_back(std::move(ready));
+    }
+    return {};
+  }
   known_topics_.insert(topic.str());
   auto b = std::make_unique<Binding>();
   b->topic = topic;
   b->subscription = subscription;
   b->receiver = receiver;
   b->options = opts;
+  if (ready) b->ready.push_back(std::move(ready));
   bindings_.emplace(key, std::move(b));
 
   // An offline receiver gets its consumers when it is given permits again (flow()).
@@ -406,6 +449,13 @@ void ClusterService::close_binding(BindingKey key, bool unsubscribe) {
                              return d.topic.str() == std::get<0>(key) && d.subscription == std::get<1>(key);
                            }),
             q.end());
+  }
+  // A SUBSCRIBE still waiting is answered: what asked for it is being undone.
+  if (!it->second->ready.empty()) {
+    executor_.post([alive = alive_, ready = std::move(it->second->ready)] {
+      if (!*alive) return;
+      for (const auto& r : ready) r({});
+    });
   }
   bindings_.erase(it);
   if (!consumer) return;  // the subscribe completion closes it

@@ -66,8 +66,12 @@ public:
   void flow(service::ReceiverId receiver, std::uint32_t permits) override;
   void pause(service::ReceiverId receiver) override;
   void close_receiver(service::ReceiverId receiver) override;
+  using MessagingService::subscribe;
+  // `ready` runs once the broker has answered the Pulsar SUBSCRIBE of the binding's consumer
+  // (an offline receiver's: once flow() has made it).
   Result<void> subscribe(const service::TopicName& topic, const std::string& subscription,
-                            const service::SubscriptionOptions& opts, service::ReceiverId receiver) override;
+                         const service::SubscriptionOptions& opts, service::ReceiverId receiver,
+                         service::SubscribeReady ready) override;
   void detach(const service::TopicName& topic, const std::string& subscription, service::ReceiverId receiver) override;
   void unsubscribe(const service::TopicName& topic, const std::string& subscription) override;
   void ack(const service::TopicName& topic, const std::string& subscription, service::MessageId id) override;

@@ -116,6 +116,35 @@ void StateTable::write(const std::string& key, std::string value, std::function<
   });
 }
 
+void StateTable::sync(std::function<void(Result<void, Error>)> done) {
+  if (!producer_) return done(Error(service::ServiceError::service_not_ready, topic_ + " is not open"));
+  sync_waiting_.push_back(std::move(done));
+  if (!sync_writing_) send_sync_marker();
+}
+
+void StateTable::send_sync_marker() {
+  sync_writing_ = true;
+  auto waiting = std::move(sync_waiting_);
+  sync_waiting_.clear();
+  pc::OutgoingMessage marker;
+  marker.key = kSyncKey;
+  marker.payload = "sync";
+  auto alive = alive_;
+  producer_->send(std::move(marker), [this, alive, waiting = std::move(waiting)](auto sent) mutable {
+    if (!*alive) return;
+    sync_writing_ = false;
+    if (!sent.ok()) {
+      const Error e(sent.error().code, "cannot write " + topic_ + ": " + sent.error().message);
+      for (auto& w : waiting) w(e);
+    } else if (last_read_ && *last_read_ >= sent.value()) {
+      for (auto& w : waiting) w({});
+    } else {
+      sync_targets_.emplace_back(sent.value(), std::move(waiting));
+    }
+    if (!sync_waiting_.empty()) send_sync_marker();
+  });
+}
+
 void StateTable::close() {
   *alive_ = false;
   if (producer_) producer_->close([](auto) {});
@@ -134,6 +163,12 @@ void StateTable::apply(const pc::Message& m) {
       set(*m.key, m.payload);
       written_.erase(w);
     }
+  }
+  last_read_ = m.id;
+  while (!sync_targets_.empty() && m.id >= sync_targets_.front().first) {
+    auto waiting = std::move(sync_targets_.front().second);
+    sync_targets_.erase(sync_targets_.begin());
+    for (auto& w : waiting) w({});
   }
   if (caught_up_ && target_ && m.id >= *target_) {
     logger()->debug("{}: caught up ({} keys)", topic_, rows_.size());

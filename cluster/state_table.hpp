@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include "core/result.hpp"
 #include "pulsar/client/client.hpp"
@@ -40,6 +42,10 @@ public:
   // Stores `value` under `key` (empty: deletes it); `done` after the broker's receipt, with the
   // error otherwise (the table is then unchanged). Before open() completed: service_not_ready.
   void write(const std::string& key, std::string value, std::function<void(Result<void, Error>)> done);
+  // `done` once this table has read everything written to the topic before the call, by any
+  // proxy: it writes a marker under kSyncKey and reads up to it (one marker in flight at a time;
+  // callers waiting meanwhile share the next). With the error if the marker cannot be written.
+  void sync(std::function<void(Result<void, Error>)> done);
   const std::map<std::string, std::string>& rows() const { return rows_; }
   const std::string& topic() const { return topic_; }
   // Closes the producer and the reader; no callback runs after it.
@@ -47,6 +53,7 @@ public:
 
 private:
   void open_producer(std::function<void(Result<void, Error>)> done);
+  void send_sync_marker();
   void apply(const pulsar::client::Message& m);
   void set(const std::string& key, const std::string& value);
 
@@ -61,6 +68,12 @@ private:
   std::map<std::string, pulsar::client::MessageId> written_;
   std::optional<pulsar::client::MessageId> target_;  // open()'s marker: read up to it, caught up
   std::function<void(Result<void, Error>)> caught_up_;
+  // sync(): callers waiting for the next marker, whether one is being written, and the markers
+  // written and not yet read, each with its callers.
+  std::vector<std::function<void(Result<void, Error>)>> sync_waiting_;
+  bool sync_writing_ = false;
+  std::vector<std::pair<pulsar::client::MessageId, std::vector<std::function<void(Result<void, Error>)>>>> sync_targets_;
+  std::optional<pulsar::client::MessageId> last_read_;
 };
 
 }  // namespace mop::cluster

@@ -173,9 +173,11 @@ public:
   // router_publish.cpp: PUBLISH in (`done` runs once it is stored), PUBREL in.
   void handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done);
   void handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done);
-  // router_subscribe.cpp: SUBSCRIBE (the codes for SUBACK), then its retained messages once the
-  // SUBACK is out; UNSUBSCRIBE.
-  std::vector<std::uint8_t> handle_subscribe(ClientConnection& conn, const Subscribe& s);
+  // router_subscribe.cpp: SUBSCRIBE (`done` gets the codes for SUBACK once every subscription it
+  // made exists in the service, MessagingService::subscribe's `ready`), then its retained
+  // messages once the SUBACK is out; UNSUBSCRIBE.
+  void handle_subscribe(ClientConnection& conn, const Subscribe& s,
+                        std::function<void(std::vector<std::uint8_t>)> done);
   void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
   std::vector<ReasonCode> handle_unsubscribe(ClientConnection& conn, const Unsubscribe& u);
   // router_delivery.cpp: a message for a session; the client's PUBACK / PUBREC / PUBCOMP; the
@@ -200,12 +202,17 @@ private:
   void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
                PublishDone done);
   // router_subscribe.cpp
-  // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions.
-  void add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted, const FilterScope& scope);
+  // The SUBACK of one SUBSCRIBE, sent when the last subscription it waits for exists.
+  struct SubackWait;
+  // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions. With
+  // `wait`, the SUBACK at `wait_index` waits for each subscription made.
+  void add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted, const FilterScope& scope,
+                  const std::shared_ptr<SubackWait>& wait = nullptr, std::size_t wait_index = 0);
   // Subscribes the session to `topic` for `filter` (creating the Pulsar subscription when it is
   // the session's first filter on that topic).
   void bind(SessionEntry& entry, const service::TopicName& topic, const std::string& filter,
-            const FilterScope& scope, service::InitialPosition pos);
+            const FilterScope& scope, service::InitialPosition pos,
+            const std::shared_ptr<SubackWait>& wait = nullptr, std::size_t wait_index = 0);
   void unbind(SessionEntry& entry, const SessionEntry::BindingKey& key, const SessionBinding& b,
               bool explicit_unsubscribe);
   void watch(const service::NamespaceName& ns, SessionEntry& entry);

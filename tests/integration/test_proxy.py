@@ -201,6 +201,19 @@ class ProxyCases:
         self.assertEqual(got, sent)
         self.assertEqual(back.drain(1.0), [])
 
+    def test_a_publish_right_after_suback_reaches_the_new_subscriber(self):
+        # SUBACK goes out once the Pulsar subscription exists: a message published right after it,
+        # through another proxy, is the subscription's. Fresh topics, so each SUBSCRIBE creates its
+        # Pulsar subscription (and topic) anew, which is where SUBACK used to run ahead.
+        sub = self.client(self.b)
+        pub = self.client(self.a)
+        for i in range(5):
+            topic = "suback/%s/%d" % (uid(), i)
+            sub.subscribe([(topic, 1)])  # returns on SUBACK
+            pub.publish(topic, "right after %d" % i, qos=1)
+            self.assertEqual(sub.get(WAIT).payload, ("right after %d" % i).encode())
+        self.assertEqual(sub.drain(0.5), [])
+
     def test_a_connection_on_b_closes_the_older_one_on_a(self):
         cid = "twin-" + uid()
         first = self.client(self.a, cid)
