@@ -6,6 +6,7 @@
 
 #include "broker/broker.hpp"
 #include "http/admin_writes.hpp"
+#include "http/dashboard.hpp"
 #include "http/mqtt_admin.hpp"
 #include "http/prometheus.hpp"
 #include "http/rates.hpp"
@@ -188,6 +189,7 @@ void add_web_routes(Router& router, const WebContext& c) {
   }
   if (c.registry != nullptr && c.partitioned != nullptr) add_admin_write_routes(router, c);
   add_mqtt_admin_routes(router, c);
+  add_dashboard_routes(router);
 }
 
 }  // namespace mop::http

@@ -37,6 +37,10 @@ Result<std::string, Response> http_role(const PermissionsContext& c, const Reque
     logger()->warn("{} {}: authentication refused: {}", request.method, request.path(), who.error().reason);
     auto r = error_response(401, "Authentication required: " + who.error().reason);
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    // With the basic provider, a Basic challenge too: a browser (the dashboard) then asks for a user
+    // name and password and sends them with every request to this origin.
+    if (c.authenticator->find("basic") != nullptr)
+      r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"mop\", charset=\"UTF-8\"");
     return r;
   }
   return std::move(who->role);

@@ -11,7 +11,9 @@
 // With an authenticator (authenticationEnabled), every request (these and every other route,
 // through Router::set_guard) needs `Authorization: Bearer <token>` or `Basic <base64 user:pass>`
 // checked by the same providers as the Pulsar port; the permission routes also need a role in
-// superUserRoles. Without one, anyone reaching the port may manage grants (as Pulsar with
+// superUserRoles. A refusal is 401 with `WWW-Authenticate: Bearer` and, when the `basic` provider
+// is on, `Basic realm="mop"` (so that a browser opening the dashboard asks for a password).
+// Without one, anyone reaching the port may manage grants (as Pulsar with
 // authentication off).
 #include <cstdint>
 #include <memory>

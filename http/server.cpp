@@ -85,7 +85,8 @@ private:
     const bool no_body = response.status == 204 || response.status == 304;
     res->set(bhttp::field::server, "mop");
     if (!no_body) res->set(bhttp::field::content_type, response.content_type);
-    for (auto& [name, value] : response.headers) res->set(name, value);
+    // insert, not set: a header may repeat (WWW-Authenticate with a challenge per scheme).
+    for (auto& [name, value] : response.headers) res->insert(name, value);
     if (!no_body) res->body() = std::move(response.body);
     res->keep_alive(keep_alive && !shared_->stopped);
     res->prepare_payload();

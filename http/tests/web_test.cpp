@@ -2,6 +2,7 @@
 // a real EmbeddedService, driven by a Boost.Beast client on another thread: the admin JSON
 // shapes, the health check's publish and consume, keep-alive, the size limits, the idle timeout.
 #include <future>
+#include <map>
 #include <thread>
 
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include "app/asio_executor.hpp"
 #include "core/clock.hpp"
 #include "http/admin.hpp"
+#include "http/dashboard.hpp"
 #include "http/server.hpp"
 #include "service/embedded_service.hpp"
 
@@ -176,6 +178,67 @@ TEST_F(WebTest, AdminListsAndTopicStats) {
   const auto missing = get("/admin/v2/persistent/public/default/nope/stats");
   EXPECT_EQ(missing.result_int(), 404);
   EXPECT_EQ(json::parse(missing.body()).at("reason"), "Topic persistent://public/default/nope not found");
+}
+
+// The dashboard: the page at / and each embedded file under /dashboard/, with its type, caching
+// and a Content-Security-Policy that allows only this origin.
+TEST_F(WebTest, DashboardPageAndAssetsAreServedWithTheirTypes) {
+  const std::map<std::string, std::string> expected_types = {
+      {"index.html", "text/html; charset=utf-8"},
+      {"dashboard.css", "text/css; charset=utf-8"},
+      {"dashboard.js", "text/javascript; charset=utf-8"},
+      {"icon.svg", "image/svg+xml"},
+  };
+  std::map<std::string, std::string> embedded;
+  for (const auto& f : dashboard_files()) embedded.emplace(f.name, f.data);
+  ASSERT_EQ(embedded.size(), expected_types.size());
+  const auto check_headers = [](const bhttp::response<bhttp::string_body>& res) {
+    EXPECT_EQ(res[bhttp::field::cache_control], "no-cache");
+    EXPECT_EQ(res["X-Content-Type-Options"], "nosniff");
+    const std::string csp(res["Content-Security-Policy"]);
+    EXPECT_EQ(csp, dashboard_csp);
+    EXPECT_NE(csp.find("default-src 'none'"), std::string::npos);
+    EXPECT_EQ(csp.find("http"), std::string::npos) << "no external source";
+    EXPECT_EQ(csp.find("unsafe"), std::string::npos) << "no inline script or style";
+  };
+
+  const auto page = get("/");
+  ASSERT_EQ(page.result_int(), 200) << page.body();
+  EXPECT_EQ(page[bhttp::field::content_type], "text/html; charset=utf-8");
+  check_headers(page);
+  ASSERT_TRUE(embedded.contains("index.html"));
+  EXPECT_EQ(page.body(), embedded["index.html"]);
+  EXPECT_NE(page.body().find("<canvas"), std::string::npos);
+
+  for (const auto& [name, type] : expected_types) {
+    if (name == "index.html") continue;
+    ASSERT_TRUE(embedded.contains(name)) << name;
+    // The page refers to each of its files.
+    EXPECT_NE(page.body().find("\"/dashboard/" + name + "\""), std::string::npos) << name;
+    const auto res = get("/dashboard/" + name);
+    ASSERT_EQ(res.result_int(), 200) << name;
+    EXPECT_EQ(res[bhttp::field::content_type], type) << name;
+    check_headers(res);
+    EXPECT_FALSE(res.body().empty()) << name;
+    EXPECT_EQ(res.body(), embedded[name]) << name;
+  }
+
+  // Nothing else is served from there, and the page is read-only.
+  const auto missing = get("/dashboard/nope.js");
+  EXPECT_EQ(missing.result_int(), 404);
+  EXPECT_EQ(json::parse(missing.body()).at("reason"), "No dashboard file nope.js");
+  EXPECT_EQ(get("/dashboard/index.html").result_int(), 404);
+  EXPECT_EQ(get("/dashboard/..%2Fserver.cpp").result_int(), 404);
+  auto s = connect();
+  bhttp::request<bhttp::string_body> post(bhttp::verb::post, "/", 11);
+  post.set(bhttp::field::host, "127.0.0.1");
+  post.keep_alive(false);
+  bhttp::write(s, post);
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> refused;
+  bhttp::read(s, buffer, refused);
+  EXPECT_EQ(refused.result_int(), 405);
+  EXPECT_EQ(refused[bhttp::field::allow], "GET");
 }
 
 TEST_F(WebTest, KeepAliveServesSeveralRequestsOnOneConnection) {

@@ -1,8 +1,8 @@
 'use strict';
-// Starts `mop standalone` for the JS integration suites (js/ and pulsarjs/), the way harness.py
+// Starts `mop standalone` for the JS integration suites (js/, pulsarjs/ and dashboard/), the way harness.py
 // does for the Python ones: port 0 for every listener, a temporary data directory unless one is
 // given, and the bound ports read from mop's start-up line (`mop-ready {json}` on stdout, see
-// app/README.md), never from log text. Node built-ins only, so both suites can require it.
+// app/README.md), never from log text. Node built-ins only, so every JS suite can require it.
 //
 //   const { launch } = require('../mop_launch.js');
 //   const mop = await launch({ args: ['--defaultNumPartitions=3'] });

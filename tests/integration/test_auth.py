@@ -440,6 +440,25 @@ class Authorization(unittest.TestCase):
     def bob_basic(self):
         return "Basic " + base64.b64encode(("bob:" + S.passwords["bob"]).encode()).decode()
 
+    def test_dashboard_is_behind_the_guard_and_asks_a_browser_for_basic(self):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        self.assertEqual(r.status, 401)
+        # Both schemes are offered; the Basic one is what makes a browser ask for a password.
+        challenges = r.headers.get_all("WWW-Authenticate")
+        self.assertIn("Bearer", challenges)
+        self.assertIn('Basic realm="mop", charset="UTF-8"', challenges)
+        status, body = self.http("GET", "/", auth=self.bob_basic())
+        self.assertEqual(status, 200)
+        self.assertIn("<canvas", body)
+        self.assertEqual(self.http("GET", "/dashboard/dashboard.js")[0], 401)
+        self.assertEqual(self.http("GET", "/dashboard/dashboard.js", auth=self.bob_basic())[0], 200)
+        self.assertEqual(self.http("GET", "/mop/clients", auth=self.admin())[0], 200)
+
     def test_rest_grants_and_mqtt_pulsar_enforcement(self):
         ns = "/admin/v2/namespaces/public/default/permissions"
         own = uid("granted")
