@@ -166,8 +166,14 @@ constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "er
 // description, parser and printer are written. Defaults are printed from a default-constructed
 // Config, so the documentation cannot drift from the struct.
 
+// Which modes read a key: bit 1 standalone, bit 2 proxy.
+constexpr unsigned kStandalone = 1;
+constexpr unsigned kProxy = 2;
+constexpr unsigned mode_bit(Mode mode) { return mode == Mode::proxy ? kProxy : kStandalone; }
+
 struct KeySpec {
   KeyDoc doc;
+  unsigned modes = kStandalone | kProxy;
   std::vector<std::string> aliases;  // older names read as this key (MoP's mqttProxyEnable)
   // Sets the field from a trimmed, non-empty value, or returns why the value is bad.
   std::function<Result<void, std::string>(Config&, std::string_view)> set;
@@ -289,7 +295,9 @@ std::vector<KeySpec> make_key_specs() {
         "Where MQTT clients connect. IPv6 hosts go in brackets (mqtt://[::1]:1883); 0.0.0.0 or "
         "[::] listens on every interface; port 0 picks a free port. Schemes as in MoP: mqtt (TCP), "
         "mqtt+ssl (TLS: mqttTls* keys), mqtt+ssl+psk (TLS with pre-shared keys: mqttTlsPsk* keys), "
-        "ws (WebSocket: webSocketPath) and ws+ssl (WebSocket over TLS)."};
+        "ws (WebSocket: webSocketPath) and ws+ssl (WebSocket over TLS). mop proxy serves mqtt:// only "
+        "(the others are refused at start-up as not supported yet) and, when not set or empty, listens on "
+        "mqttProxyPort."};
     k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       const auto entries = split_list(v);
       std::vector<Listener> out;
@@ -328,6 +336,31 @@ std::vector<KeySpec> make_key_specs() {
         if (v.size() > 2 && v.front() == '[') return std::string(v.substr(1, v.size() - 2));
         return std::string(v);
       }));
+  {
+    KeySpec k;
+    std::vector<std::string> urls;
+    for (const auto& a : defaults().brokerServiceURL) urls.push_back(a.to_string());
+    k.doc = {"brokerServiceURL", join(urls, ","), "pulsar://host:port, comma-separated",
+             "mop proxy: the Apache Pulsar cluster, as in Pulsar's proxy.conf and client.conf: one or more "
+             "brokers (or a Pulsar proxy or load balancer in front of them), tried in turn until one "
+             "answers; topic lookups then lead to the broker owning each topic. Pulsar's multi-host "
+             "form pulsar://a:6650,b:6650 is accepted; a port left out is 6650. pulsar+ssl:// is not "
+             "supported yet. A cluster that cannot be reached at start stops mop proxy with exit code 1."};
+    k.modes = kProxy;
+    k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
+      auto parsed = parse_service_urls(v);
+      if (!parsed.ok()) return "has a bad entry " + parsed.error();
+      c.brokerServiceURL = std::move(parsed).value();
+      return {};
+    };
+    k.set_empty = [](Config& c) { c.brokerServiceURL.clear(); };
+    k.get = [](const Config& c) {
+      std::vector<std::string> out;
+      for (const auto& a : c.brokerServiceURL) out.push_back(a.to_string());
+      return join(out, ",");
+    };
+    keys.push_back(std::move(k));
+  }
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
                           "TCP port of the Pulsar binary protocol (pulsar://), as in Pulsar."));
   keys.push_back(port_key("webServicePort", &Config::webServicePort,
@@ -366,6 +399,26 @@ std::vector<KeySpec> make_key_specs() {
     };
     k.set_empty = [](Config& c) { c.defaultTopicDomain = defaults().defaultTopicDomain; };
     k.get = [](const Config& c) { return std::string(to_string(c.defaultTopicDomain)); };
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "mqttProxySystemNamespace", &Config::mqttProxySystemNamespace, "tenant/namespace (Pulsar names)",
+        "mop proxy: the Pulsar namespace of the proxies' own topics: MQTT sessions, wills, retained "
+        "messages (compacted topics every proxy reads back) and the takeover events of client ids. "
+        "A namespace of its own, so that MQTT wildcard subscriptions in defaultNamespace never see "
+        "these topics and its policies (compaction, retention) are set for it alone; in the public "
+        "tenant, which every Pulsar cluster has. Create it before the first start (pulsar-admin "
+        "namespaces create public/mop-system); mop proxy checks at start that it exists. mop's own key.",
+        [](std::string_view v) -> Result<void, std::string> {
+          const auto slash = v.find('/');
+          if (slash == std::string_view::npos || !is_pulsar_name(v.substr(0, slash)) ||
+              !is_pulsar_name(v.substr(slash + 1))) {
+            return "is not tenant/namespace";
+          }
+          return {};
+        });
+    k.modes = kProxy;
     keys.push_back(std::move(k));
   }
   keys.push_back(bool_key("allowAutoTopicCreation", &Config::allowAutoTopicCreation,
@@ -548,20 +601,20 @@ std::vector<KeySpec> make_key_specs() {
     auto k = bool_key(
         "mqttProxyEnabled", &Config::mqttProxyEnabled,
         "MoP's switch for its MQTT proxy (MoP also reads the old name mqttProxyEnable, and so does "
-        "mop). In mop the proxy will be its own mode, `mop proxy`; in standalone true has no "
-        "effect "
+        "mop). In mop the proxy is its own mode, `mop proxy`; in standalone true has no effect "
         "but a warning.");
     k.aliases = {"mqttProxyEnable"};
     keys.push_back(std::move(k));
   }
   keys.push_back(port_key("mqttProxyPort", &Config::mqttProxyPort,
-                          "MQTT port of the proxy, as in MoP; read for `mop proxy`, not used by "
-                          "mop standalone."));
+                          "MQTT port of `mop proxy`, as in MoP, on every interface (0.0.0.0), used "
+                          "when mqttListeners is not set or empty; not used by mop standalone."));
   keys.push_back(bool_key(
       "mqttAuthenticationEnabled", &Config::mqttAuthenticationEnabled,
       "Require MQTT clients to authenticate with one of mqttAuthenticationMethods, as in MoP. A bad "
       "user name or password gets CONNACK 0x86 (MQTT 3.1.1: return code 4), a client without "
-      "credentials 0x87 (code 5) unless anonymousUserRole is set."));
+      "credentials 0x87 (code 5) unless anonymousUserRole is set. `mop proxy` does not support it yet "
+      "and refuses true at start-up rather than running without the authentication asked for."));
   keys.push_back(list_key(
       "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token, tls",
       "MQTT authentication methods, tried in the order written, as in MoP. basic: the CONNECT's user "
@@ -765,6 +818,33 @@ std::vector<KeySpec> make_key_specs() {
                          "Largest WebSocket message, in bytes, on the ws:// and ws+ssl:// listeners, as in "
                          "MoP; a larger one closes the connection (close code 1009). Keep it above "
                          "mqttMessageMaxLength for MQTT clients that send one packet per message."));
+  // What only the broker with its own store reads: its Pulsar and HTTP listeners, storage and
+  // the topic policies it applies itself (a Pulsar cluster has its own).
+  for (const char* name :
+       {"messagingProtocols", "brokerServicePort", "webServicePort", "allowAutoTopicCreation",
+        "allowAutoTopicCreationType", "defaultNumPartitions", "brokerDeduplicationEnabled", "maxMessageSize",
+        "keepAliveIntervalSeconds", "dataDir", "journalSyncData", "defaultRetentionTimeInMinutes",
+        "defaultRetentionSizeInMB", "ttlDurationDefaultInSeconds", "statsUpdateFrequencyInSecs",
+        "backlogQuotaDefaultLimitBytes", "backlogQuotaDefaultRetentionPolicy", "mqttProxyEnabled",
+        // Authentication, authorization and $SYS are wired in standalone only (the proxy
+        // refuses mqttAuthenticationEnabled=true, see validate_proxy).
+        "mqttAuthenticationMethods", "authenticationEnabled", "authenticationProviders", "anonymousUserRole",
+        "basicAuthConf", "tokenSecretKey", "tokenPublicKey", "tokenPublicAlg", "tokenAuthClaim",
+        "tokenAudienceClaim", "tokenAudience", "authenticationRefreshCheckSeconds", "authorizationEnabled",
+        "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
+        "sysInterval",
+        // The TLS and WebSocket transports are served by standalone only so far.
+        "brokerServicePortTls", "tlsCertificateFilePath", "tlsKeyFilePath", "tlsTrustCertsFilePath",
+        "tlsProtocols", "tlsCiphers", "tlsAllowInsecureConnection", "tlsRequireTrustedClientCertOnConnect",
+        "tlsCertRefreshCheckDurationSec", "mqttTlsCertificateFilePath", "mqttTlsKeyFilePath",
+        "mqttTlsTrustCertsFilePath", "mqttTlsProtocols", "mqttTlsCiphers", "mqttTlsAllowInsecureConnection",
+        "mqttTlsRequireTrustedClientCertOnConnect", "mqttTlsCertRefreshCheckDurationSec", "mqttTlsPskEnabled",
+        "mqttTlsPskIdentityHint", "mqttTlsPskIdentity", "mqttTlsPskIdentityFile", "webSocketPath",
+        "webSocketMaxFrameSize"}) {
+    for (auto& k : keys) {
+      if (k.doc.name == name) k.modes = kStandalone;
+    }
+  }
   return keys;
 }
 
@@ -835,6 +915,7 @@ std::optional<std::string> suggest_key(std::string_view key) {
 // Loading
 
 struct Loader {
+  Mode mode = Mode::standalone;
   Config config;
   std::vector<ConfigError> errors;
   std::vector<std::string> warnings;
@@ -856,6 +937,11 @@ struct Loader {
       return;
     }
     const std::string& name = spec->doc.name;
+    if ((spec->modes & mode_bit(mode)) == 0) {
+      warnings.push_back(source + ": " + name + " is not used by mop " + std::string(to_string(mode)) +
+                         "; ignored");
+      return;
+    }
     if (from_file) {
       auto [it, fresh] = file_seen.emplace(name, source);
       if (!fresh) {
@@ -956,6 +1042,64 @@ std::string Listener::to_string() const {
   return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+std::string_view to_string(Mode mode) { return mode == Mode::proxy ? "proxy" : "standalone"; }
+
+std::string ServiceAddress::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return "pulsar://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_view value) {
+  std::vector<ServiceAddress> out;
+  for (auto entry : split_list(value)) {
+    const auto quoted = "\"" + std::string(entry) + "\"";
+    auto rest = entry;
+    if (const auto sep = rest.find("://"); sep != std::string_view::npos) {
+      const auto scheme = lower(rest.substr(0, sep));
+      if (scheme == "pulsar+ssl") return quoted + ": pulsar+ssl:// is not supported yet";
+      if (scheme != "pulsar") return quoted + ": unknown scheme \"" + scheme + "\" (expected pulsar://)";
+      rest.remove_prefix(sep + 3);
+    } else if (out.empty()) {
+      return quoted + ": not of the form pulsar://host:port";
+    }
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    ServiceAddress a;
+    std::string_view port_text;
+    if (!rest.empty() && rest.front() == '[') {
+      const auto close = rest.find(']');
+      if (close == std::string_view::npos || !is_ipv6_literal(rest.substr(1, close - 1))) {
+        return quoted + ": not an IPv6 address in brackets";
+      }
+      a.host = std::string(rest.substr(1, close - 1));
+      const auto after = rest.substr(close + 1);
+      if (!after.empty()) {
+        if (after.front() != ':') return quoted + ": expected :port after the address";
+        port_text = after.substr(1);
+      }
+    } else {
+      const auto colon = rest.find(':');
+      const auto host = rest.substr(0, colon);
+      if (!is_plain_host(host)) return quoted + ": \"" + std::string(host) + "\" is not a host name or address";
+      a.host = std::string(host);
+      if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
+    }
+    if (!port_text.empty() || (rest.find(':') != std::string_view::npos && rest.front() != '[')) {
+      std::int64_t port = 0;
+      if (auto parsed = parse_int(port_text, 1, 65535, port); !parsed.ok()) {
+        return quoted + ": port \"" + std::string(port_text) + "\" " + parsed.error() + " (1..65535)";
+      }
+      a.port = static_cast<std::uint16_t>(port);
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<Listener> Config::proxy_listeners() const {
+  if (sources.contains("mqttListeners") && !mqttListeners.empty()) return mqttListeners;
+  return {Listener{"mqtt", "0.0.0.0", mqttProxyPort}};
+}
+
 std::string_view to_string(TopicDomain domain) {
   return domain == TopicDomain::persistent ? "persistent" : "non-persistent";
 }
@@ -967,6 +1111,48 @@ bool Config::serves_mqtt() const {
 
 std::string Config::advertised_host(const Listener& listener) const {
   return advertisedAddress.empty() ? listener.host : advertisedAddress;
+}
+
+std::string Config::source_of(const std::string& key) const {
+  const auto it = sources.find(key);
+  return it == sources.end() ? std::string("default") : it->second;
+}
+
+void Config::validate_listeners(const std::vector<Listener>& listeners, Problems& p) const {
+  std::set<std::pair<std::string, std::uint16_t>> seen;
+  for (const auto& l : listeners) {
+    if (mode == Mode::proxy && l.scheme != "mqtt") {
+      p.errors.push_back({"mqttListeners", source_of("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
+                                               "\": scheme " + l.scheme +
+                                               " is not supported by mop proxy yet (it serves mqtt:// only)"});
+    }
+    if (l.port != 0 && !seen.emplace(l.host, l.port).second) {
+      p.errors.push_back({"mqttListeners", source_of("mqttListeners") + ": mqttListeners lists " + l.host + ":" +
+                                               std::to_string(l.port) + " twice"});
+    }
+  }
+}
+
+void Config::validate_proxy(Problems& p) const {
+  validate_listeners(proxy_listeners(), p);
+  if (brokerServiceURL.empty()) {
+    p.errors.push_back({"brokerServiceURL", source_of("brokerServiceURL") +
+                                                ": brokerServiceURL is empty; mop proxy needs the Pulsar "
+                                                "cluster to connect to (pulsar://host:port)"});
+  }
+  if (mqttProxySystemNamespace == defaultTenant + "/" + defaultNamespace) {
+    p.errors.push_back({"mqttProxySystemNamespace",
+                        source_of("mqttProxySystemNamespace") + ": mqttProxySystemNamespace is " +
+                            mqttProxySystemNamespace +
+                            ", the namespace of MQTT topics (defaultTenant/defaultNamespace); the proxy's "
+                            "state topics need a namespace of their own, or MQTT wildcard subscriptions "
+                            "would receive them"});
+  }
+  if (mqttAuthenticationEnabled) {
+    p.errors.push_back({"mqttAuthenticationEnabled",
+                        source_of("mqttAuthenticationEnabled") +
+                            ": mqttAuthenticationEnabled=true is not supported yet; set it to false"});
+  }
 }
 
 namespace {
@@ -1027,6 +1213,10 @@ Config::Problems Config::validate() const {
               std::to_string(pulsarChannelWriteBufferHighWaterMark) + ")");
   }
 
+  if (mode == Mode::proxy) {
+    validate_proxy(p);
+    return p;
+  }
   for (const auto& proto : messagingProtocols) {
     if (proto != "mqtt") {
       p.warnings.push_back(from("messagingProtocols") + ": messagingProtocols lists \"" + proto +
@@ -1043,7 +1233,7 @@ Config::Problems Config::validate() const {
   }
 
   if (serves_mqtt()) {
-    std::set<std::pair<std::string, std::uint16_t>> seen;
+    validate_listeners(mqttListeners, p);
     for (const auto& l : mqttListeners) {
       if (l.scheme == "mqtt+ssl+psk" && !mqttTlsPskEnabled) {
         error("mqttTlsPskEnabled", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
@@ -1053,10 +1243,6 @@ Config::Problems Config::validate() const {
           mqttTlsPskIdentityFile.empty()) {
         error("mqttTlsPskIdentity", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
                                         "\" needs PSK identities: set mqttTlsPskIdentity or mqttTlsPskIdentityFile");
-      }
-      if (l.port != 0 && !seen.emplace(l.host, l.port).second) {
-        error("mqttListeners", from("mqttListeners") + ": mqttListeners lists " + l.host + ":" +
-                                   std::to_string(l.port) + " twice");
       }
       // The Pulsar and HTTP servers bind the same machine, so a shared port cannot work.
       for (const auto& [key, port] : {std::pair{"brokerServicePort", brokerServicePort},
@@ -1159,7 +1345,7 @@ Config::Problems Config::validate() const {
   if (mqttProxyEnabled) {
     p.warnings.push_back(from("mqttProxyEnabled") +
                          ": mqttProxyEnabled=true has no effect in mop standalone (the MQTT proxy "
-                         "is not served yet); MQTT is served on mqttListeners");
+                         "is its own mode, `mop proxy`); MQTT is served on mqttListeners");
   }
   return p;
 }
@@ -1180,6 +1366,7 @@ std::vector<std::string> Config::pulsar_authentication_methods() const {
 std::string Config::describe() const {
   std::string out = "# mop effective configuration; a comment above a key says where it was set\n";
   for (const auto& k : key_specs()) {
+    if ((k.modes & mode_bit(mode)) == 0) continue;
     if (const auto it = sources.find(k.doc.name); it != sources.end()) {
       out += "# " + it->second + "\n";
     }
@@ -1199,15 +1386,17 @@ Result<std::vector<Listener>, std::string> parse_listeners(std::string_view valu
 }
 
 ConfigResult load_config_text(std::string_view text, std::string_view source_name,
-                              const Overrides& overrides, std::vector<std::string>* warnings) {
+                              const Overrides& overrides, std::vector<std::string>* warnings, Mode mode) {
   Loader loader;
+  loader.mode = mode;
+  loader.config.mode = mode;
   loader.load_text(text, source_name);
   return loader.finish(overrides, warnings);
 }
 
 ConfigResult load_config(const std::optional<std::string>& file, const Overrides& overrides,
-                         std::vector<std::string>* warnings) {
-  if (!file) return load_config_text({}, {}, overrides, warnings);
+                         std::vector<std::string>* warnings, Mode mode) {
+  if (!file) return load_config_text({}, {}, overrides, warnings, mode);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(*file, ec)) {
     const bool exists = std::filesystem::exists(*file, ec);
@@ -1221,7 +1410,7 @@ ConfigResult load_config(const std::optional<std::string>& file, const Overrides
   if (!in || in.bad()) {
     return std::vector<ConfigError>{{"", "cannot read config file \"" + *file + "\""}};
   }
-  return load_config_text(text.str(), *file, overrides, warnings);
+  return load_config_text(text.str(), *file, overrides, warnings, mode);
 }
 
 Result<CommandLine, std::vector<ConfigError>> parse_command_line(
@@ -1273,21 +1462,25 @@ Result<CommandLine, std::vector<ConfigError>> parse_command_line(
   return cl;
 }
 
-const std::vector<KeyDoc>& config_keys() {
-  static const std::vector<KeyDoc> docs = [] {
+const std::vector<KeyDoc>& config_keys(Mode mode) {
+  static const auto docs_of = [](Mode m) {
     std::vector<KeyDoc> out;
-    for (const auto& k : key_specs()) out.push_back(k.doc);
+    for (const auto& k : key_specs()) {
+      if ((k.modes & mode_bit(m)) != 0) out.push_back(k.doc);
+    }
     return out;
-  }();
-  return docs;
+  };
+  static const std::vector<KeyDoc> standalone = docs_of(Mode::standalone);
+  static const std::vector<KeyDoc> proxy = docs_of(Mode::proxy);
+  return mode == Mode::proxy ? proxy : standalone;
 }
 
 const std::vector<std::string>& compatibility_keys() { return kCompatKeys; }
 const std::vector<std::string>& compatibility_key_prefixes() { return kCompatPrefixes; }
 
-std::string config_keys_markdown() {
+std::string config_keys_markdown(Mode mode) {
   std::string out = "| key | default | accepted values | description |\n|---|---|---|---|\n";
-  for (const auto& k : config_keys()) {
+  for (const auto& k : config_keys(mode)) {
     out += "| `" + k.name + "` | " +
            (k.default_value.empty() ? std::string("(empty)") : "`" + k.default_value + "`") +
            " | " + k.expected + " | " + k.description + " |\n";
@@ -1295,9 +1488,9 @@ std::string config_keys_markdown() {
   return out;
 }
 
-std::string config_keys_help() {
+std::string config_keys_help(Mode mode) {
   std::string out;
-  for (const auto& k : config_keys()) {
+  for (const auto& k : config_keys(mode)) {
     out += "  --" + k.name + "=VALUE  (" + k.expected +
            "; default: " + (k.default_value.empty() ? std::string("empty") : k.default_value) +
            ")\n";

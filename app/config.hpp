@@ -53,10 +53,28 @@ struct ConfigError {
 };
 
 enum class TopicDomain { persistent, non_persistent };
+
+// Which program reads the configuration: `mop standalone` (the broker with its own store) or
+// `mop proxy` (MQTT in front of an Apache Pulsar cluster). Most keys mean the same in both; a
+// key of the other mode is a warning ("not used by mop proxy"), never an error.
+enum class Mode { standalone, proxy };
+std::string_view to_string(Mode mode);
+
+// One entry of `brokerServiceURL`: a Pulsar broker (or Pulsar proxy) that `mop proxy` connects to.
+struct ServiceAddress {
+  std::string host;            // without brackets
+  std::uint16_t port = 6650;   // Pulsar's default when the URL names none
+  // "pulsar://host:port", with brackets around an IPv6 host.
+  std::string to_string() const;
+  bool operator==(const ServiceAddress&) const = default;
+};
 // "persistent" / "non-persistent", as in a Pulsar topic name.
 std::string_view to_string(TopicDomain domain);
 
 struct Config {
+  // The mode the configuration was loaded for (load_config's `mode`); validate() and describe()
+  // follow it.
+  Mode mode = Mode::standalone;
   // Which protocol handlers to run. mop knows "mqtt"; the Pulsar binary protocol is always served
   // on brokerServicePort, as in Pulsar. Other names (kafka, amqp) are ignored with a warning.
   std::vector<std::string> messagingProtocols{"mqtt"};
@@ -79,6 +97,10 @@ struct Config {
   std::uint16_t mqttProxyPort = 5682;
   // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
+  // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the
+  // namespace of the proxy's own state topics (sessions, wills, retained messages, takeover events).
+  std::vector<ServiceAddress> brokerServiceURL{ServiceAddress{"127.0.0.1", 6650}};
+  std::string mqttProxySystemNamespace = "public/mop-system";
   std::vector<std::string> mqttAuthenticationMethods;  // "basic", "token"; tried in this order
   bool authenticationEnabled = false;
   std::vector<std::string> authenticationProviders;  // as written: Pulsar class names or basic/token
@@ -161,6 +183,9 @@ struct Config {
 
   // MQTT listeners run only if messagingProtocols lists "mqtt".
   bool serves_mqtt() const;
+  // The MQTT listeners of `mop proxy`: mqttListeners when it is set (and not empty), otherwise
+  // mqtt://0.0.0.0:mqttProxyPort (MoP's proxy listens on every interface on that port).
+  std::vector<Listener> proxy_listeners() const;
   // authenticationProviders as method names ("basic", "token"), in order; Pulsar's class names
   // AuthenticationProviderBasic / AuthenticationProviderToken map to them.
   std::vector<std::string> pulsar_authentication_methods() const;
@@ -199,6 +224,12 @@ struct Config {
   // config_keys() order; a key not at its default is preceded by a comment naming its source
   // ("# conf/standalone.conf:12", "# command line").
   std::string describe() const;
+
+private:
+  // "test.conf:3", "command line" or "default": where `key`'s value came from.
+  std::string source_of(const std::string& key) const;
+  void validate_listeners(const std::vector<Listener>& listeners, Problems& p) const;
+  void validate_proxy(Problems& p) const;
 };
 
 // Command-line overrides in order: {"mqttListeners", "mqtt://0.0.0.0:1883"}.
@@ -211,14 +242,20 @@ using ConfigResult = Result<Config, std::vector<ConfigError>>;
 // `overrides`, then runs Config::validate(). Warnings (unknown keys, compatibility-only keys, keys
 // set twice, advisory notes) are appended to `*warnings`; when `warnings` is null they are logged
 // through mop::log::get("config") instead.
+// `mode` says which program reads it: keys of the other mode are warnings.
 ConfigResult load_config(const std::optional<std::string>& file, const Overrides& overrides,
-                         std::vector<std::string>* warnings = nullptr);
+                         std::vector<std::string>* warnings = nullptr, Mode mode = Mode::standalone);
 
 // Same, with the file's content given as text; `source_name` stands for the file name in messages.
 // For tests and for configuration that does not come from a file.
 ConfigResult load_config_text(std::string_view text, std::string_view source_name,
                               const Overrides& overrides,
-                              std::vector<std::string>* warnings = nullptr);
+                              std::vector<std::string>* warnings = nullptr, Mode mode = Mode::standalone);
+
+// Parses one `brokerServiceURL` value: comma-separated pulsar://host[:port] URLs, where entries
+// after the first may leave out the scheme as in Pulsar's multi-host form
+// (pulsar://a:6650,b:6650). pulsar+ssl:// is refused as not supported yet.
+Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_view value);
 
 // Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
 // ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message
@@ -244,8 +281,8 @@ struct KeyDoc {
   std::string expected;       // the accepted values: "an integer 16..268435460", "true or false"
   std::string description;    // one or two sentences, with MoP/Pulsar compatibility notes
 };
-// Every key mop uses, in the order of conf/standalone.conf.
-const std::vector<KeyDoc>& config_keys();
+// Every key `mode` uses, in the order of conf/standalone.conf (conf/proxy.conf for the proxy).
+const std::vector<KeyDoc>& config_keys(Mode mode = Mode::standalone);
 // Keys read only for compatibility with Pulsar's and MoP's standalone.conf (accepted with a
 // warning, no effect yet), and key prefixes treated the same way ("managedLedger", ...).
 const std::vector<std::string>& compatibility_keys();
@@ -253,8 +290,8 @@ const std::vector<std::string>& compatibility_key_prefixes();
 
 // config_keys() as a Markdown table (| key | default | accepted values | description |);
 // app/README.md carries exactly this text and a test holds it to that.
-std::string config_keys_markdown();
+std::string config_keys_markdown(Mode mode = Mode::standalone);
 // config_keys() as plain text for `mop --help`.
-std::string config_keys_help();
+std::string config_keys_help(Mode mode = Mode::standalone);
 
 }  // namespace mop::app

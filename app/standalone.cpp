@@ -19,6 +19,7 @@
 #include "app/asio_executor.hpp"
 #include "app/authentication.hpp"
 #include "app/ready_line.hpp"
+#include "app/router_options.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
@@ -147,7 +148,7 @@ int run_standalone(const Config& config) {
     permissions->load(stored);
     if (!stored.empty()) logger->info("{} grants restored", stored.size());
   }
-  mqtt::RouterOptions options;
+  mqtt::RouterOptions options = router_options(config);
   options.login = authentication->mqtt;
   options.tls_login = authentication->mqtt_tls;
   if (config.mqttAuthorizationEnabled) {
@@ -158,16 +159,6 @@ int run_standalone(const Config& config) {
     options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication->mqtt_token, clock);
   if (options.login)
     logger->info("MQTT authentication on: methods {}", fmt::join(config.mqttAuthenticationMethods, ", "));
-  options.defaults.domain = config.defaultTopicDomain == TopicDomain::persistent
-                                ? service::TopicDomain::persistent
-                                : service::TopicDomain::non_persistent;
-  options.defaults.tenant = config.defaultTenant;
-  options.defaults.ns = config.defaultNamespace;
-  options.receive_maximum = config.receiveMaximum;
-  options.limits.max_packet_size = config.mqttMessageMaxLength;
-  options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
-  options.limits.server_keep_alive = config.mqttServerKeepAlive;
-  options.max_connections = config.mqttMaxConnections;
   mqtt::SessionRouter router(service, session_store, clock, options);
   router.restore(std::move(*sessions));
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both

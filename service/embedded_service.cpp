@@ -197,8 +197,11 @@ void EmbeddedService::close_receiver(ReceiverId receiver) {
 }
 
 Result<void> EmbeddedService::subscribe(const TopicName& topic, const std::string& subscription,
-                                        const SubscriptionOptions& opts, ReceiverId receiver) {
-  return broker_.subscribe(topic, subscription, opts, receiver);
+                                        const SubscriptionOptions& opts, ReceiverId receiver, SubscribeReady ready) {
+  auto r = broker_.subscribe(topic, subscription, opts, receiver);
+  // The broker made it in this call: ready at once.
+  if (r.ok() && ready) post([ready = std::move(ready)] { ready({}); });
+  return r;
 }
 
 void EmbeddedService::detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) {

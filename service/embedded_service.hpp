@@ -34,8 +34,9 @@ public:
   void pause(ReceiverId receiver) override;
   void close_receiver(ReceiverId receiver) override;
 
+  using MessagingService::subscribe;
   Result<void> subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& opts,
-                         ReceiverId receiver) override;
+                         ReceiverId receiver, SubscribeReady ready) override;
   void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
   void unsubscribe(const TopicName& topic, const std::string& subscription) override;
   void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;

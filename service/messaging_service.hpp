@@ -131,6 +131,8 @@ public:
 };
 
 using PublishCallback = std::function<void(std::error_code, MessageId)>;
+// Runs once a subscription exists where the messages are kept (or could not be made).
+using SubscribeReady = std::function<void(std::error_code)>;
 
 class MessagingService {
 public:
@@ -151,9 +153,18 @@ public:
   virtual void close_receiver(ReceiverId receiver) = 0;
 
   // Creates the subscription if it does not exist (at opts.initial_position) and attaches the
-  // receiver. Errors: consumer_busy for a second receiver on an exclusive subscription.
+  // receiver. Errors returned at once (then `ready` never runs): consumer_busy for a second
+  // receiver on an exclusive subscription, an unknown receiver. `ready`, when given, runs once
+  // the subscription exists where the messages are kept, so that every message published after
+  // it is the subscription's: the embedded service at once (posted), a cluster once the broker
+  // has answered its SUBSCRIBE; with the error when the backend refused it, the receiver then
+  // not attached. MQTT sends SUBACK from it.
   virtual Result<void> subscribe(const TopicName& topic, const std::string& subscription,
-                                 const SubscriptionOptions& opts, ReceiverId receiver) = 0;
+                                 const SubscriptionOptions& opts, ReceiverId receiver, SubscribeReady ready) = 0;
+  Result<void> subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& opts,
+                         ReceiverId receiver) {
+    return subscribe(topic, subscription, opts, receiver, nullptr);
+  }
   // Detaches `receiver` from the subscription (unacknowledged messages go back for redelivery).
   virtual void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
   // Deletes the subscription and its cursor.

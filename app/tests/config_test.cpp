@@ -660,5 +660,149 @@ TEST(ConfigCompat, OtherProtocolHandlersAreIgnoredWithAWarning) {
   EXPECT_THAT(warnings[0], HasSubstr("kafka"));
 }
 
+// --- mop proxy ---------------------------------------------------------------------------------
+
+Config load_proxy_ok(std::string_view text, const Overrides& overrides = {},
+                     std::vector<std::string>* warnings = nullptr) {
+  std::vector<std::string> local;
+  auto r = load_config_text(text, "proxy.conf", overrides, warnings ? warnings : &local, Mode::proxy);
+  if (!r.ok()) {
+    std::string all;
+    for (const auto& e : r.error()) all += e.message + "\n";
+    ADD_FAILURE() << "unexpected errors:\n" << all;
+    return Config{};
+  }
+  return std::move(r).value();
+}
+
+std::vector<ConfigError> load_proxy_err(std::string_view text) {
+  std::vector<std::string> warnings;
+  auto r = load_config_text(text, "proxy.conf", {}, &warnings, Mode::proxy);
+  if (r.ok()) {
+    ADD_FAILURE() << "loading succeeded, errors expected for:\n" << text;
+    return {};
+  }
+  return std::move(r).error();
+}
+
+TEST(ConfigProxy, Defaults) {
+  const Config c = load_proxy_ok("");
+  EXPECT_EQ(c.mode, Mode::proxy);
+  EXPECT_EQ(c.brokerServiceURL, (std::vector<ServiceAddress>{{"127.0.0.1", 6650}}));
+  EXPECT_EQ(c.mqttProxySystemNamespace, "public/mop-system");
+  // Without mqttListeners the proxy listens where MoP's does: every interface, mqttProxyPort.
+  EXPECT_EQ(c.proxy_listeners(), (std::vector<Listener>{{"mqtt", "0.0.0.0", 5682}}));
+  EXPECT_EQ(load_proxy_ok("mqttProxyPort=0\n").proxy_listeners(), (std::vector<Listener>{{"mqtt", "0.0.0.0", 0}}));
+  EXPECT_EQ(load_proxy_ok("mqttListeners=\n").proxy_listeners(), (std::vector<Listener>{{"mqtt", "0.0.0.0", 5682}}));
+  EXPECT_EQ(load_proxy_ok("mqttListeners=mqtt://127.0.0.1:0,mqtt://[::1]:1884\n").proxy_listeners(),
+            (std::vector<Listener>{{"mqtt", "127.0.0.1", 0}, {"mqtt", "::1", 1884}}));
+}
+
+TEST(ConfigProxy, KeysOfTheOtherModeAreWarningsAndIgnored) {
+  std::vector<std::string> warnings;
+  const Config c = load_proxy_ok("dataDir=/var/lib/mop\nbrokerServicePort=7000\n", {}, &warnings);
+  EXPECT_EQ(c.dataDir, Config{}.dataDir);
+  EXPECT_EQ(c.brokerServicePort, Config{}.brokerServicePort);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_THAT(warnings[0], HasSubstr("proxy.conf:1: dataDir is not used by mop proxy"));
+  EXPECT_THAT(warnings[1], HasSubstr("proxy.conf:2: brokerServicePort is not used by mop proxy"));
+
+  warnings.clear();
+  const Config s = load_ok("brokerServiceURL=pulsar://pulsar-1:6650\n", {}, &warnings);
+  EXPECT_EQ(s.brokerServiceURL, Config{}.brokerServiceURL);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("brokerServiceURL is not used by mop standalone"));
+}
+
+TEST(ConfigProxy, ServiceUrlForms) {
+  EXPECT_EQ(load_proxy_ok("brokerServiceURL=pulsar://pulsar-1:6651\n").brokerServiceURL,
+            (std::vector<ServiceAddress>{{"pulsar-1", 6651}}));
+  // Pulsar's multi-host form, a port left out, IPv6, a trailing slash, entries with schemes.
+  EXPECT_EQ(load_proxy_ok("brokerServiceURL=pulsar://a:6650,b,[::1]:6652\n").brokerServiceURL,
+            (std::vector<ServiceAddress>{{"a", 6650}, {"b", 6650}, {"::1", 6652}}));
+  EXPECT_EQ(load_proxy_ok("brokerServiceURL=pulsar://a/, pulsar://[::1]\n").brokerServiceURL,
+            (std::vector<ServiceAddress>{{"a", 6650}, {"::1", 6650}}));
+  EXPECT_EQ((ServiceAddress{"::1", 6650}).to_string(), "pulsar://[::1]:6650");
+  const std::pair<const char*, const char*> bad[] = {
+      {"pulsar+ssl://a:6651", "not supported yet"},
+      {"http://a:8080", "unknown scheme"},
+      {"a:6650", "not of the form pulsar://host:port"},
+      {"pulsar://a:0", "out of range"},
+      {"pulsar://a:x", "not an integer"},
+      {"pulsar://a:", "not an integer"},
+      {"pulsar://a b:6650", "is not a host name"},
+      {"pulsar://[zz]:6650", "IPv6"},
+  };
+  for (const auto& [value, why] : bad) {
+    SCOPED_TRACE(value);
+    const auto errs = load_proxy_err(std::string("brokerServiceURL=") + value + "\n");
+    ASSERT_EQ(errs.size(), 1u);
+    EXPECT_EQ(errs[0].key, "brokerServiceURL");
+    EXPECT_THAT(errs[0].message, HasSubstr(why));
+    EXPECT_THAT(errs[0].message, HasSubstr("proxy.conf:1"));
+  }
+  // An empty list leaves the proxy nothing to connect to.
+  const auto errs = load_proxy_err("brokerServiceURL=\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("brokerServiceURL is empty"));
+}
+
+TEST(ConfigProxy, SystemNamespace) {
+  EXPECT_EQ(load_proxy_ok("mqttProxySystemNamespace=iot/mqtt-state\n").mqttProxySystemNamespace, "iot/mqtt-state");
+  for (const char* bad : {"mop-system", "public/", "/x", "a/b/c", "a b/c"}) {
+    SCOPED_TRACE(bad);
+    const auto errs = load_proxy_err(std::string("mqttProxySystemNamespace=") + bad + "\n");
+    ASSERT_EQ(errs.size(), 1u);
+    EXPECT_EQ(errs[0].key, "mqttProxySystemNamespace");
+  }
+  // Not the namespace of the MQTT topics: wildcard subscriptions would see the state topics.
+  const auto errs = load_proxy_err("defaultTenant=iot\nmqttProxySystemNamespace=iot/default\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("namespace of their own"));
+}
+
+TEST(ConfigProxy, ListenersAreValidated) {
+  const auto errs = load_proxy_err("mqttListeners=ws://127.0.0.1:0\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("not supported by mop proxy yet"));
+  // The Pulsar and web ports are standalone's: no clash with them in the proxy.
+  load_proxy_ok("mqttListeners=mqtt://127.0.0.1:6650\n");
+}
+
+TEST(ConfigShipped, ProxyConfLoadsWithoutWarningsAndDocumentsEveryKey) {
+  const std::filesystem::path path = std::filesystem::path(MOP_SOURCE_DIR) / "conf/proxy.conf";
+  std::vector<std::string> warnings;
+  auto r = load_config(path.string(), {}, &warnings, Mode::proxy);
+  ASSERT_TRUE(r.ok());
+  for (const auto& w : warnings) ADD_FAILURE() << "warning: " << w;
+  const auto& c = r.value();
+  for (const auto& k : config_keys(Mode::proxy)) EXPECT_TRUE(c.sources.contains(k.name)) << k.name;
+  // Every value is the default (mqttListeners is written empty: "use mqttProxyPort").
+  Config defaults;
+  defaults.mode = Mode::proxy;
+  defaults.sources = c.sources;
+  defaults.mqttListeners.clear();
+  EXPECT_EQ(c.describe(), defaults.describe());
+  EXPECT_EQ(c.proxy_listeners(), (std::vector<Listener>{{"mqtt", "0.0.0.0", 5682}}));
+  std::istringstream text(read_file(path));
+  std::vector<std::string> order;
+  for (std::string line; std::getline(text, line);) {
+    if (!line.empty() && line[0] != '#') order.push_back(line.substr(0, line.find('=')));
+  }
+  std::vector<std::string> expected;
+  for (const auto& k : config_keys(Mode::proxy)) expected.push_back(k.name);
+  EXPECT_EQ(order, expected);
+  // describe() lists the proxy's keys only.
+  EXPECT_THAT(c.describe(), HasSubstr("\nbrokerServiceURL="));
+  EXPECT_THAT(c.describe(), ::testing::Not(HasSubstr("\ndataDir=")));
+}
+
+TEST(ConfigShipped, ReadmeCarriesTheGeneratedProxyKeyTable) {
+  const auto readme = read_file(std::filesystem::path(MOP_SOURCE_DIR) / "app/README.md");
+  EXPECT_THAT(readme, HasSubstr(config_keys_markdown(Mode::proxy)))
+      << "app/README.md is out of date; paste config_keys_markdown(Mode::proxy):\n"
+      << config_keys_markdown(Mode::proxy);
+}
+
 }  // namespace
 }  // namespace mop::app

@@ -40,8 +40,8 @@ void ClientConnection::on_publish(const Publish& publish, PublishDone done) {
   router_.handle_publish(*this, publish, std::move(done));
 }
 
-std::vector<std::uint8_t> ClientConnection::on_subscribe(const Subscribe& subscribe) {
-  return router_.handle_subscribe(*this, subscribe);
+void ClientConnection::on_subscribe(const Subscribe& subscribe, std::function<void(std::vector<std::uint8_t>)> done) {
+  router_.handle_subscribe(*this, subscribe, std::move(done));
 }
 
 void ClientConnection::on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) {

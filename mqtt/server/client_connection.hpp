@@ -59,7 +59,7 @@ public:
   void close(CloseReason reason, const std::string& detail) override;
   void on_connect(const Connect& connect) override;
   void on_publish(const Publish& publish, PublishDone done) override;
-  std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) override;
+  void on_subscribe(const Subscribe& subscribe, std::function<void(std::vector<std::uint8_t>)> done) override;
   void on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) override;
   std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& unsubscribe) override;
   void on_delivery_acked(const DeliveryOrigin& origin) override;

@@ -148,6 +148,20 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
     end_session(it->second);  // [MQTT-3.1.2-6]
     it = sessions_.end();
   }
+  if (it == sessions_.end() && !c.clean_session && options_.find_session) {
+    // Stored by another server sharing the state: resumed here unless it expired meanwhile.
+    if (auto record = options_.find_session(id)) {
+      const std::uint64_t wall = clock_.wall_ms();
+      const std::uint32_t e = record->expiry_interval_s;
+      const bool expired = record->disconnected_at_ms != 0 && e != Session::kNeverExpires &&
+                           record->disconnected_at_ms + std::uint64_t{e} * 1000 <= wall;
+      if (!expired && e != 0) {
+        restore_session(*record, wall);
+        logger()->info("client {}: session resumed from the shared store", id);
+        it = sessions_.find(id);
+      }
+    }
+  }
   bool present = false;
   std::shared_ptr<SessionEntry> entry;
   if (it != sessions_.end()) {
@@ -219,6 +233,7 @@ void SessionRouter::accept(ClientConnection& conn, const std::shared_ptr<Session
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
   if (conn.entry_ != entry) return;
   grant_window(conn);
+  if (options_.on_admitted) options_.on_admitted(id);
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
@@ -245,6 +260,14 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
   --live_connections_;
   conn.entry_.reset();
   entry->disconnected_at_ms = clock_.wall_ms();
+  if (releasing_.contains(id)) {
+    // Taken over on another server (release()): the stored state is the new connection's.
+    if (conn.will_ && publishes_will(reason) && conn.will_->properties.will_delay_interval.value_or(0) == 0) {
+      publish_will(id, *conn.will_);
+    }
+    conn.will_.reset();
+    return;
+  }
   const std::uint32_t expiry = entry->session->expiry_interval();
   // A client that went before its CONNACK was never connected: its will does not go out.
   const bool was_connected = !std::exchange(entry->connack_pending, false);

@@ -97,56 +97,7 @@ void SessionRouter::restore(service::SessionSnapshot restored) {
   if (records.empty() && wills.empty()) return;
   std::size_t expired = 0;
   for (auto& r : records) {
-    auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
-    session->set_expiry_interval(r.expiry_interval_s);
-    auto entry = std::make_shared<SessionEntry>(*this, session);
-    entry->receiver = service_.open_receiver(*entry);
-    entry->version = static_cast<ProtocolVersion>(r.protocol_version);
-    entry->clean_start = r.clean_start;
-    entry->stored = true;
-    // Connected when the broker stopped: disconnected now, as far as anyone can tell.
-    entry->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : wall;
-    sessions_.insert_or_assign(r.client_id, entry);
-    for (const auto& sub : r.subscriptions) {
-      auto scope = mapper_.scope(sub.filter);
-      if (!scope) {
-        logger()->warn("client {}: stored filter '{}' names no Pulsar namespace; dropped", r.client_id, sub.filter);
-        continue;
-      }
-      FilterOptions fo{(sub.options & 0x04) != 0, (sub.options & 0x08) != 0,
-                       static_cast<std::uint8_t>((sub.options >> 4) & 3), sub.subscription_id};
-      if (sub.options || sub.subscription_id) entry->options[sub.filter] = fo;
-      add_filter(*entry, sub.filter, sub.qos, *scope);
-    }
-    service_.pause(entry->receiver);  // no permits until the client is back
-    for (PacketId id : r.inbound_qos2) {
-      session->add_inbound_qos2(id);
-      entry->inbound_recorded.insert(id);
-    }
-    for (const auto& o : r.outbound) {
-      if (o.state != service::OutboundState::pubrel_sent) continue;
-      auto topic = TopicName::parse(o.topic);
-      if (!topic) {
-        logger()->warn("client {}: stored QoS 2 delivery names no Pulsar topic ('{}'); dropped", r.client_id, o.topic);
-        continue;
-      }
-      DeliveryOrigin origin{std::make_shared<const DeliverySource>(DeliverySource{std::move(*topic), o.subscription}),
-                            o.message_id.ledger, o.message_id.entry, o.message_id.batch};
-      // The client has it: the subscription must not deliver it again (its acknowledgement was
-      // sent after the record's write and may not have reached the disk). Packet id 0: already
-      // completed; otherwise its PUBREL is still owed.
-      if (o.packet_id != 0 && !session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
-      if (o.packet_id == 0) entry->completed_qos2.push_back(origin);
-      ack(origin);
-    }
-    if (logger()->should_log(spdlog::level::debug)) {
-      std::vector<std::string> owed;
-      for (const auto& o : r.outbound)
-        owed.push_back(fmt::format("{}:{}:{}", o.packet_id, o.message_id.ledger, o.message_id.entry));
-      logger()->debug("restored session {}: {} filters, inbound QoS 2 ids [{}], QoS 2 deliveries PUBREL-sent "
-                      "or completed (packet id:ledger:entry) [{}]",
-                      r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
-    }
+    auto entry = restore_session(r, wall);
     const std::uint32_t expiry = r.expiry_interval_s;
     if (expiry == 0) {  // ended with its connection: not kept
       ++expired;
@@ -161,6 +112,67 @@ void SessionRouter::restore(service::SessionSnapshot restored) {
     if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
     if (!entry->completed_qos2.empty()) retire(entry, entry->completed_qos2.size());
   }
+  restore_wills(wills, now, wall);
+  logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
+                 records.size(), expired, wills.size());
+  tick();  // wills due and sessions expired while the broker was down
+}
+
+std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::SessionRecord& r, std::uint64_t wall) {
+  auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
+  session->set_expiry_interval(r.expiry_interval_s);
+  auto entry = std::make_shared<SessionEntry>(*this, session);
+  entry->receiver = service_.open_receiver(*entry);
+  entry->version = static_cast<ProtocolVersion>(r.protocol_version);
+  entry->clean_start = r.clean_start;
+  entry->stored = true;
+  // Connected when the broker stopped: disconnected now, as far as anyone can tell.
+  entry->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : wall;
+  sessions_.insert_or_assign(r.client_id, entry);
+  for (const auto& sub : r.subscriptions) {
+    auto scope = mapper_.scope(sub.filter);
+    if (!scope) {
+      logger()->warn("client {}: stored filter '{}' names no Pulsar namespace; dropped", r.client_id, sub.filter);
+      continue;
+    }
+    FilterOptions fo{(sub.options & 0x04) != 0, (sub.options & 0x08) != 0,
+                     static_cast<std::uint8_t>((sub.options >> 4) & 3), sub.subscription_id};
+    if (sub.options || sub.subscription_id) entry->options[sub.filter] = fo;
+    add_filter(*entry, sub.filter, sub.qos, *scope);
+  }
+  service_.pause(entry->receiver);  // no permits until the client is back
+  for (PacketId id : r.inbound_qos2) {
+    session->add_inbound_qos2(id);
+    entry->inbound_recorded.insert(id);
+  }
+  for (const auto& o : r.outbound) {
+    if (o.state != service::OutboundState::pubrel_sent) continue;
+    auto topic = TopicName::parse(o.topic);
+    if (!topic) {
+      logger()->warn("client {}: stored QoS 2 delivery names no Pulsar topic ('{}'); dropped", r.client_id, o.topic);
+      continue;
+    }
+    DeliveryOrigin origin{std::make_shared<const DeliverySource>(DeliverySource{std::move(*topic), o.subscription}),
+                          o.message_id.ledger, o.message_id.entry, o.message_id.batch};
+    // The client has it: the subscription must not deliver it again (its acknowledgement was
+    // sent after the record's write and may not have reached the disk). Packet id 0: already
+    // completed; otherwise its PUBREL is still owed.
+    if (o.packet_id != 0 && !session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
+    if (o.packet_id == 0) entry->completed_qos2.push_back(origin);
+    ack(origin);
+  }
+  if (logger()->should_log(spdlog::level::debug)) {
+    std::vector<std::string> owed;
+    for (const auto& o : r.outbound)
+      owed.push_back(fmt::format("{}:{}:{}", o.packet_id, o.message_id.ledger, o.message_id.entry));
+    logger()->debug("restored session {}: {} filters, inbound QoS 2 ids [{}], QoS 2 deliveries PUBREL-sent "
+                    "or completed (packet id:ledger:entry) [{}]",
+                    r.client_id, r.subscriptions.size(), fmt::join(r.inbound_qos2, ","), fmt::join(owed, ","));
+  }
+  return entry;
+}
+
+void SessionRouter::restore_wills(std::vector<service::WillRecord>& wills, TimePoint now, std::uint64_t wall) {
   for (auto& w : wills) {
     auto topic = TopicName::parse(w.topic);
     auto local = topic ? service::url_decode(topic->local()) : std::nullopt;
@@ -196,9 +208,6 @@ void SessionRouter::restore(service::SessionSnapshot restored) {
     }
     pending_wills_.insert_or_assign(w.client_id, PendingWill{due, std::move(will)});
   }
-  logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
-                 records.size(), expired, wills.size());
-  tick();  // wills due and sessions expired while the broker was down
 }
 
 }  // namespace mop::mqtt

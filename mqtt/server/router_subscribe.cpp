@@ -2,6 +2,7 @@
 // topics created later: MQTT filters as Pulsar subscriptions on every matching topic.
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 #include "mqtt/codec/topic.hpp"
 #include "mqtt/server/router_log.hpp"
@@ -24,9 +25,22 @@ void SessionRouter::watch(const service::NamespaceName& ns, SessionEntry& entry)
   it->second.insert(&entry);
 }
 
-std::vector<std::uint8_t> SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s) {
-  SessionEntry& entry = *conn.entry_;
+// Counts the subscriptions a SUBSCRIBE still waits for; the last one answers with the codes.
+struct SessionRouter::SubackWait {
   std::vector<std::uint8_t> codes;
+  std::size_t pending = 1;  // the SUBSCRIBE's own share, released once every filter is bound
+  std::function<void(std::vector<std::uint8_t>)> done;
+  void release() {
+    if (--pending == 0 && done) std::exchange(done, nullptr)(std::move(codes));
+  }
+};
+
+void SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s,
+                                     std::function<void(std::vector<std::uint8_t>)> done) {
+  SessionEntry& entry = *conn.entry_;
+  auto wait = std::make_shared<SubackWait>();
+  wait->done = std::move(done);
+  std::vector<std::uint8_t>& codes = wait->codes;
   codes.reserve(s.entries.size());
   const bool v5 = entry.conn && entry.conn->protocol().version() == ProtocolVersion::v5;
   const std::uint32_t sub_id = s.properties.subscription_identifiers.empty() ? 0 : s.properties.subscription_identifiers[0];
@@ -66,31 +80,32 @@ std::vector<std::uint8_t> SessionRouter::handle_subscribe(ClientConnection& conn
       entry.options[e.filter] = fo;
     else
       entry.options.erase(e.filter);
-    add_filter(entry, e.filter, granted, *scope);
     codes.push_back(granted);
+    add_filter(entry, e.filter, granted, *scope, wait, codes.size() - 1);
   }
   if (entry.session->expiry_interval() != 0) persist(entry.shared_from_this());
-  return codes;
+  wait->release();
 }
 
 void SessionRouter::add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted,
-                            const FilterScope& scope) {
+                            const FilterScope& scope, const std::shared_ptr<SubackWait>& wait, std::size_t wait_index) {
   entry.session->subscriptions().insert_or_assign(filter, granted);  // [MQTT-3.8.4-3]
   auto [sit, _] = entry.scopes.insert_or_assign(filter, scope);
   const FilterScope& sc = sit->second;
   if (has_wildcard(sc.local_filter)) {
     watch(sc.ns, entry);
     for (const auto& topic : service_.list_topics(sc.ns))
-      if (sc.matches(topic)) bind(entry, topic, filter, sc, InitialPosition::latest);
+      if (sc.matches(topic)) bind(entry, topic, filter, sc, InitialPosition::latest, wait, wait_index);
   } else {
     // A filter without wildcards names one topic; subscribing creates it, as Pulsar does.
     TopicName topic(sc.domain, sc.ns.tenant, sc.ns.ns, service::url_encode(sc.local_filter));
-    bind(entry, topic, filter, sc, InitialPosition::latest);
+    bind(entry, topic, filter, sc, InitialPosition::latest, wait, wait_index);
   }
 }
 
 void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std::string& filter,
-                      const FilterScope& scope, InitialPosition pos) {
+                      const FilterScope& scope, InitialPosition pos, const std::shared_ptr<SubackWait>& wait,
+                      std::size_t wait_index) {
   // A wildcard filter accepted under authorizationAllowWildcardsMatching binds only the topics
   // its role may consume.
   if (!entry.role.empty() && !may(entry.role, auth::Action::consume, topic)) return;
@@ -111,10 +126,30 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   opts.type = service::SubscriptionType::shared;
   opts.initial_position = pos;
   opts.durable = shared || entry.session->expiry_interval() != 0;
-  if (const auto st = service_.subscribe(topic, sub, opts, entry.receiver); !st.ok()) {
+  service::SubscribeReady ready;
+  if (wait) {
+    // The SUBACK waits until the subscription exists where messages are kept; one that could
+    // not be made answers 0x80 for its filter.
+    ++wait->pending;
+    ready = [wait, wait_index, weak = entry.weak_from_this(), topic, sub](std::error_code ec) {
+      if (ec) {
+        auto e = weak.lock();
+        logger()->error("client {}: cannot subscribe to {} as {}: {}", e ? e->session->client_id() : sub,
+                        topic.str(), sub, ec.message());
+        if (wait_index < wait->codes.size()) wait->codes[wait_index] = kSubackFailure;
+        if (e) e->bindings.erase(SessionEntry::BindingKey{topic, sub});
+      }
+      wait->release();
+    };
+  }
+  if (const auto st = service_.subscribe(topic, sub, opts, entry.receiver, std::move(ready)); !st.ok()) {
     logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
                     st.error().message());
     entry.bindings.erase(it);
+    if (wait) {
+      if (wait_index < wait->codes.size()) wait->codes[wait_index] = kSubackFailure;
+      wait->release();
+    }
     return;
   }
   if (shared) ++group_members_[SessionEntry::BindingKey{topic, sub}];

@@ -95,6 +95,26 @@ void SessionRouter::tick() {
   }
 }
 
+void SessionRouter::release(const std::string& client_id) {
+  auto it = sessions_.find(client_id);
+  if (it == sessions_.end()) return;
+  auto entry = it->second;
+  stored_wills_.erase(client_id);  // the new connection's will, not ours to delete
+  pending_wills_.erase(client_id);
+  expiries_.erase(client_id);
+  if (entry->conn) {
+    releasing_.insert(client_id);
+    entry->conn->protocol().terminate(CloseReason::session_taken_over);
+    releasing_.erase(client_id);
+  }
+  logger()->info("client {}: connected to another server; session released here", client_id);
+  entry->ended = true;
+  service_.close_receiver(entry->receiver);  // unacknowledged deliveries go back to the subscriptions
+  for (auto& [ns, set] : watchers_) set.erase(entry.get());
+  it = sessions_.find(client_id);
+  if (it != sessions_.end() && it->second == entry) sessions_.erase(it);
+}
+
 void SessionRouter::end_session(const std::shared_ptr<SessionEntry>& entry) {
   // The record goes now, ordered after this session's writes and before any of a new session
   // with this client id.

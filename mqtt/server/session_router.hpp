@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <set>
@@ -65,6 +66,13 @@ struct RouterOptions {
   std::size_t max_connections = 0;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
+  // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.
+  // `mop proxy` announces the connection to the other proxies, which release() the client.
+  std::function<void(const std::string& client_id)> on_admitted;
+  // Asked on a CONNECT without clean start when this server holds no session of the client id:
+  // the session record stored elsewhere (`mop proxy`: written by another proxy), resumed here as
+  // a restart resumes it. Empty, or std::nullopt: a new session.
+  std::function<std::optional<service::SessionRecord>(const std::string& client_id)> find_session;
   // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
   // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
   // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
@@ -99,6 +107,12 @@ public:
 
   // Closes every connection (server shutdown).
   void shutdown();
+  // The client connected to another server sharing this one's state (`mop proxy`): its
+  // connection here, if any, is closed as a takeover (0x8E; its will goes out unless it has a
+  // delay, which the reconnection cancels) and its session is forgotten here, detached from its
+  // subscriptions, without a write to the session store: the record, the will and the Pulsar
+  // subscriptions belong to the new connection now.
+  void release(const std::string& client_id);
   // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
   // The listener calls it about once a second; tests call it with a manual clock.
   void tick();
@@ -159,9 +173,11 @@ public:
   // router_publish.cpp: PUBLISH in (`done` runs once it is stored), PUBREL in.
   void handle_publish(ClientConnection& conn, const Publish& publish, PublishDone done);
   void handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done);
-  // router_subscribe.cpp: SUBSCRIBE (the codes for SUBACK), then its retained messages once the
-  // SUBACK is out; UNSUBSCRIBE.
-  std::vector<std::uint8_t> handle_subscribe(ClientConnection& conn, const Subscribe& s);
+  // router_subscribe.cpp: SUBSCRIBE (`done` gets the codes for SUBACK once every subscription it
+  // made exists in the service, MessagingService::subscribe's `ready`), then its retained
+  // messages once the SUBACK is out; UNSUBSCRIBE.
+  void handle_subscribe(ClientConnection& conn, const Subscribe& s,
+                        std::function<void(std::vector<std::uint8_t>)> done);
   void send_retained(ClientConnection& conn, const Subscribe& s, const std::vector<std::uint8_t>& codes);
   std::vector<ReasonCode> handle_unsubscribe(ClientConnection& conn, const Unsubscribe& u);
   // router_delivery.cpp: a message for a session; the client's PUBACK / PUBREC / PUBCOMP; the
@@ -193,12 +209,17 @@ private:
   void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
                PublishDone done);
   // router_subscribe.cpp
-  // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions.
-  void add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted, const FilterScope& scope);
+  // The SUBACK of one SUBSCRIBE, sent when the last subscription it waits for exists.
+  struct SubackWait;
+  // Adds one filter to a session: its options, scope, watch and Pulsar subscriptions. With
+  // `wait`, the SUBACK at `wait_index` waits for each subscription made.
+  void add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted, const FilterScope& scope,
+                  const std::shared_ptr<SubackWait>& wait = nullptr, std::size_t wait_index = 0);
   // Subscribes the session to `topic` for `filter` (creating the Pulsar subscription when it is
   // the session's first filter on that topic).
   void bind(SessionEntry& entry, const service::TopicName& topic, const std::string& filter,
-            const FilterScope& scope, service::InitialPosition pos);
+            const FilterScope& scope, service::InitialPosition pos,
+            const std::shared_ptr<SubackWait>& wait = nullptr, std::size_t wait_index = 0);
   void unbind(SessionEntry& entry, const SessionEntry::BindingKey& key, const SessionBinding& b,
               bool explicit_unsubscribe);
   void watch(const service::NamespaceName& ns, SessionEntry& entry);
@@ -217,6 +238,10 @@ private:
                   std::function<void(bool ok)> done = {});
   void forget_will(const std::string& client_id);
   // router_persistence.cpp (see the README)
+  // One stored session back as an offline entry (filters bound, receiver paused, QoS 2 state);
+  // the caller sets its expiry. restore() and admit() (RouterOptions::find_session) use it.
+  std::shared_ptr<SessionEntry> restore_session(const service::SessionRecord& r, std::uint64_t wall);
+  void restore_wills(std::vector<service::WillRecord>& wills, TimePoint now, std::uint64_t wall);
   // Writes the session's record as it is now (or deletes it when the session no longer outlives
   // its connection). `done` (may be empty) runs once the write is durable.
   void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
@@ -253,6 +278,8 @@ private:
   std::map<std::string, PendingWill> pending_wills_;
   // Client ids whose will the store holds (written or restored, not yet deleted).
   std::set<std::string> stored_wills_;
+  // Client ids being release()d: their connection's close writes nothing.
+  std::set<std::string> releasing_;
   // Completions of service writes check it: the router may be gone by then.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -689,7 +689,16 @@ void Protocol::handle_pubcomp(PacketId id) {
 }
 
 void Protocol::handle_subscribe(Subscribe&& s) {
-  auto codes = handler_.on_subscribe(s);
+  std::weak_ptr<Protocol> weak = weak_from_this();
+  auto packet = std::make_shared<const Subscribe>(std::move(s));
+  handler_.on_subscribe(*packet, [weak, packet](std::vector<std::uint8_t> codes) {
+    auto self = weak.lock();
+    if (!self || self->state_ == State::closed) return;
+    self->send_suback(*packet, codes);
+  });
+}
+
+void Protocol::send_suback(const Subscribe& s, const std::vector<std::uint8_t>& codes) {
   Suback ack{s.packet_id, codes, {}};
   if (version_ == ProtocolVersion::v5) {
     // One reason string for the packet: which filters were refused and why.

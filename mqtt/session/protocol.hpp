@@ -83,8 +83,10 @@ public:
   // A PUBLISH to route. Call `done` once the message is durable. For QoS 0 `done` is empty:
   // there is nothing to acknowledge.
   virtual void on_publish(const Publish& publish, PublishDone done) = 0;
-  // SUBSCRIBE: one return code per entry (granted QoS, or 0x80).
-  virtual std::vector<std::uint8_t> on_subscribe(const Subscribe& subscribe) = 0;
+  // SUBSCRIBE: call `done` with one return code per entry (granted QoS, or 0x80), now or later:
+  // the SUBACK goes out then, once the subscriptions exist where messages are kept, so that a
+  // message published after the SUBACK reaches the subscriber.
+  virtual void on_subscribe(const Subscribe& subscribe, std::function<void(std::vector<std::uint8_t>)> done) = 0;
   // Called after the SUBACK went out, for retained messages.
   virtual void on_subscribed(const Subscribe& subscribe, const std::vector<std::uint8_t>& codes) = 0;
   // UNSUBSCRIBE: one reason code per filter (MQTT 5: 0x00, or 0x11 when no subscription existed).
@@ -243,6 +245,8 @@ private:
   };
   PendingAck& queue_ack(Packet packet, bool ready);
   void flush_acks();
+  // The SUBACK of `s` with these codes, then on_subscribed (retained messages).
+  void send_suback(const Subscribe& s, const std::vector<std::uint8_t>& codes);
 
   ProtocolHandler& handler_;
   const Clock& clock_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace mop::service::testing {
@@ -152,6 +153,30 @@ TEST_P(ServiceContract, CallbacksAndListenersNeverRunInline) {
   EXPECT_TRUE(retained);
   EXPECT_EQ(r.got.size(), 1u);
   EXPECT_EQ(w.created.size(), 1u);
+}
+
+TEST_P(ServiceContract, SubscribeReadyRunsLaterAndWhatIsPublishedAfterItIsDelivered) {
+  const auto t = topic("ready");
+  Recorder r;
+  const auto rid = svc().open_receiver(r);
+  std::optional<std::error_code> ready;
+  ASSERT_TRUE(svc().subscribe(t, "s", opts(), rid, [&](std::error_code ec) { ready = ec; }).ok());
+  EXPECT_FALSE(ready.has_value());  // never inline
+  settle();
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_FALSE(*ready);
+  svc().flow(rid, 10);
+  publish_n(t, 1);
+  EXPECT_EQ(r.payloads(), strings({"m0"}));
+  // A refused attach returns its error, and its ready never runs.
+  Recorder other;
+  const auto oid = svc().open_receiver(other);
+  ASSERT_TRUE(svc().subscribe(t, "x", opts(SubscriptionType::exclusive), rid).ok());
+  bool refused_ready = false;
+  EXPECT_FALSE(svc().subscribe(t, "x", opts(SubscriptionType::exclusive), oid,
+                               [&](std::error_code) { refused_ready = true; }).ok());
+  settle();
+  EXPECT_FALSE(refused_ready);
 }
 
 TEST_P(ServiceContract, PermitsLimitDeliveryAndFlowResumesInOrder) {

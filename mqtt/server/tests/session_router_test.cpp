@@ -46,6 +46,15 @@ protected:
     return Publish{false, qos, retain, std::move(topic), id, Payload::copy_of(payload)};
   }
 
+  // What the session store holds now.
+  service::SessionSnapshot stored_state() {
+    std::optional<Result<service::SessionSnapshot, Error>> got;
+    sessions.load([&got](Result<service::SessionSnapshot, Error> r) { got = std::move(r); });
+    exec.run_all();
+    EXPECT_TRUE(got && got->ok());
+    return got && got->ok() ? std::move(**got) : service::SessionSnapshot{};
+  }
+
   ManualExecutor exec;
   ManualClock clock;
   service::EmbeddedService service{exec, clock};
@@ -190,6 +199,87 @@ TEST_F(SessionRouterTest, TakeoverClosesTheOldConnection) {
   auto b = connected("same");
   EXPECT_TRUE(a->closed());
   EXPECT_FALSE(b->closed());
+}
+
+// mop proxy: the client connected to another proxy. Its connection here closes as a takeover,
+// its session is forgotten here, and nothing stored changes: the session record and the will
+// are the new connection's.
+TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutStateWrites) {
+  std::vector<std::string> admitted;
+  RouterOptions o = options;
+  o.on_admitted = [&admitted](const std::string& id) { admitted.push_back(id); };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  auto watcher = std::make_unique<TestClient>(proxy_router, exec);
+  watcher->connect("w");
+  watcher->send(Subscribe{1, {{"wills/#", 0}}});
+  watcher->received();
+  auto dev = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_FALSE(dev->connect("dev", false, Will{"wills/dev", Payload::copy_of("gone"), 0, false}).session_present);
+  dev->send(Subscribe{1, {{"alerts", 1}}});
+  dev->received();
+  EXPECT_EQ(admitted, (std::vector<std::string>{"w", "dev"}));
+  exec.run_all();
+  const auto stored = stored_state().sessions;
+  ASSERT_EQ(stored.size(), 1u);
+  ASSERT_EQ(stored_state().wills.size(), 1u);
+
+  proxy_router.release("dev");
+  exec.run_all();
+  EXPECT_TRUE(dev->closed());
+  EXPECT_EQ(proxy_router.session_count(), 1u);  // only the watcher's
+  // A takeover publishes the will of the closed connection (as a local takeover does)...
+  auto got = watcher->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "gone");
+  // ... and the record stays as the new connection wrote it (here: as it was).
+  EXPECT_EQ(stored_state().sessions, stored);
+  // The durable subscription keeps collecting for the session, wherever it is now.
+  EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
+  proxy_router.release("nobody");  // unknown client ids: nothing to do
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
+// mop proxy: a client whose session another proxy stored comes back here; the session resumes
+// from the record (session present, its subscriptions without a new SUBSCRIBE).
+TEST_F(SessionRouterTest, SessionFoundInTheSharedStoreIsResumed) {
+  service::SessionRecord stored;
+  stored.client_id = "roamer";
+  stored.protocol_version = 4;
+  stored.expiry_interval_s = Session::kNeverExpires;
+  stored.disconnected_at_ms = clock.wall_ms();
+  stored.subscriptions = {{"alerts", 1, 0, 0}};
+  RouterOptions o = options;
+  std::vector<std::string> asked;
+  o.find_session = [&](const std::string& id) -> std::optional<service::SessionRecord> {
+    asked.push_back(id);
+    if (id == "roamer") return stored;
+    return std::nullopt;
+  };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  auto roamer = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_TRUE(roamer->connect("roamer", false).session_present);
+  auto p = std::make_unique<TestClient>(proxy_router, exec);
+  p->connect("pub");  // clean start: the store is not asked
+  p->send(pub("alerts", "hello", 1, 1));
+  p->received();
+  auto got = roamer->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "hello");
+  // Unknown, or expired meanwhile: a new session.
+  auto stranger = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_FALSE(stranger->connect("stranger", false).session_present);
+  stored.client_id = "late";
+  stored.expiry_interval_s = 10;
+  stored.disconnected_at_ms = clock.wall_ms() - 11'000;
+  o.find_session = [&](const std::string&) -> std::optional<service::SessionRecord> { return stored; };
+  SessionRouter other{service, sessions, clock, o};
+  auto late = std::make_unique<TestClient>(other, exec);
+  EXPECT_FALSE(late->connect("late", false).session_present);
+  EXPECT_EQ(asked, (std::vector<std::string>{"roamer", "stranger"}));
+  proxy_router.shutdown();
+  other.shutdown();
+  exec.run_all();
 }
 
 // Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The router

@@ -24,11 +24,15 @@ struct FakeHandler : ProtocolHandler {
     publishes.push_back(p);
     dones.push_back(std::move(done));
   }
-  std::vector<std::uint8_t> on_subscribe(const Subscribe& s) override {
-    if (!suback_codes.empty()) return suback_codes;
-    std::vector<std::uint8_t> codes;
-    for (auto& e : s.entries) codes.push_back(e.qos);
-    return codes;
+  void on_subscribe(const Subscribe& s, std::function<void(std::vector<std::uint8_t>)> done) override {
+    std::vector<std::uint8_t> codes = suback_codes;
+    if (codes.empty())
+      for (auto& e : s.entries) codes.push_back(e.qos);
+    if (hold_subacks) {
+      subacks.push_back([done = std::move(done), codes] { done(codes); });
+      return;
+    }
+    done(std::move(codes));
   }
   void on_subscribed(const Subscribe&, const std::vector<std::uint8_t>&) override { ++subscribed; }
   std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& u) override {
@@ -46,6 +50,8 @@ struct FakeHandler : ProtocolHandler {
   std::vector<PublishDone> dones;
   int subscribed = 0, unsubscribed = 0, freed = 0;
   std::vector<std::uint8_t> suback_codes;  // when set, what on_subscribe answers
+  bool hold_subacks = false;               // when set, on_subscribe answers when the test says
+  std::vector<std::function<void()>> subacks;
   std::vector<DeliveryOrigin> acked;
 };
 
@@ -394,6 +400,32 @@ TEST_F(ProtocolTest, SubscribeAnswersSubackThenRetained) {
   EXPECT_EQ(ack.packet_id, 3);
   EXPECT_EQ(ack.return_codes, (std::vector<std::uint8_t>{1, 2}));
   EXPECT_EQ(handler.subscribed, 1);
+}
+
+TEST_F(ProtocolTest, SubackWaitsUntilTheHandlerSaysTheSubscriptionsExist) {
+  connect();
+  handler.hold_subacks = true;
+  feed(Subscribe{5, {{"slow", 1}}});
+  EXPECT_TRUE(sent().empty());  // nothing until the subscription exists
+  EXPECT_EQ(handler.subscribed, 0);
+  ASSERT_EQ(handler.subacks.size(), 1u);
+  handler.subacks[0]();
+  auto out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Suback>(out[0]).packet_id, 5);
+  EXPECT_EQ(handler.subscribed, 1);
+}
+
+TEST_F(ProtocolTest, SubackOfAClosedConnectionIsDropped) {
+  connect();
+  handler.hold_subacks = true;
+  feed(Subscribe{6, {{"slow", 1}}});
+  feed(Disconnect{});
+  sent();
+  ASSERT_EQ(handler.subacks.size(), 1u);
+  handler.subacks[0]();
+  EXPECT_TRUE(sent().empty());
+  EXPECT_EQ(handler.subscribed, 0);
 }
 
 TEST_F(ProtocolTest, UnsubscribeAlwaysGetsUnsuback) {  // [MQTT-3.10.4-4]

@@ -26,10 +26,10 @@ struct ConformanceHandler : ProtocolHandler {
     last_topic = p.topic;
     if (done) done(publish_result);
   }
-  std::vector<std::uint8_t> on_subscribe(const Subscribe& s) override {
+  void on_subscribe(const Subscribe& s, std::function<void(std::vector<std::uint8_t>)> done) override {
     std::vector<std::uint8_t> codes;
     for (const auto& e : s.entries) codes.push_back(e.qos);
-    return codes;
+    done(std::move(codes));
   }
   void on_subscribed(const Subscribe&, const std::vector<std::uint8_t>&) override {}
   std::vector<ReasonCode> on_unsubscribe(const Unsubscribe& u) override {

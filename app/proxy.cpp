@@ -1,0 +1,197 @@
+#include "app/proxy.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <random>
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "app/asio_executor.hpp"
+#include "app/ready_line.hpp"
+#include "app/router_options.hpp"
+#include "cluster/cluster_service.hpp"
+#include "cluster/cluster_session_store.hpp"
+#include "cluster/connection_events.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "mqtt/server/mqtt_listener.hpp"
+#include "mqtt/server/session_router.hpp"
+#include "pulsar/client/asio_client.hpp"
+
+namespace mop::app {
+
+namespace {
+
+// brokerServiceURL as the client takes it: "pulsar://a:6650,b:6650".
+std::string service_url(const Config& config) {
+  std::string out = "pulsar://";
+  for (std::size_t i = 0; i < config.brokerServiceURL.size(); ++i) {
+    const auto& a = config.brokerServiceURL[i];
+    if (i > 0) out += ",";
+    out += a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
+    out += ":" + std::to_string(a.port);
+  }
+  return out;
+}
+
+// How long the start may wait for the cluster: connecting, creating the state topics' producers
+// and readers, reading them to their end.
+constexpr std::chrono::seconds kStartTimeout{30};
+
+}  // namespace
+
+int run_proxy(const Config& config) {
+  auto logger = log::get("mop");
+  boost::asio::io_context io(1);
+  AsioExecutor executor(io);
+  SystemClock clock;
+
+  const std::string url = service_url(config);
+  pulsar::client::ClientConfig client_config;
+  client_config.service_url = url;
+  client_config.connect_timeout = std::chrono::seconds(10);
+  auto made = pulsar::client::make_asio_client(io, client_config);
+  if (!made.ok()) {
+    logger->critical("brokerServiceURL {}: {}", url, made.error().to_string());
+    return 2;
+  }
+  pulsar::client::Client& client = made.value()->client();
+
+  cluster::ClusterSessionStore sessions(executor, client, config.mqttProxySystemNamespace);
+  cluster::ClusterOptions cluster_options;
+  cluster_options.system_namespace = config.mqttProxySystemNamespace;
+  cluster::ClusterService service(executor, client, cluster_options);
+  // One client id, one connection, cluster-wide: the router is created below, after the start.
+  mqtt::SessionRouter* router_ptr = nullptr;
+  const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
+  cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr](const std::string& id) {
+    if (router_ptr != nullptr) router_ptr->release(id);
+  });
+
+  // The cluster first: nothing listens until the state topics are read, and a cluster that
+  // cannot be reached, or a system namespace that does not exist, stops the start.
+  logger->info("connecting to the Apache Pulsar cluster at {} (state in namespace {})", url,
+               config.mqttProxySystemNamespace);
+  std::optional<Result<void, Error>> started;
+  // Retained messages, then session records and wills, then the connection events.
+  service.start([&started, &sessions, &events](Result<void, Error> r) {
+    if (!r.ok()) {
+      started = std::move(r);
+      return;
+    }
+    sessions.open([&started, &events](Result<void, Error> s) {
+      if (!s.ok()) {
+        started = std::move(s);
+        return;
+      }
+      events.open([&started](Result<void, Error> e) { started = std::move(e); });
+    });
+  });
+  boost::asio::steady_timer start_timer(io);
+  bool start_timed_out = false;
+  start_timer.expires_after(kStartTimeout);
+  start_timer.async_wait([&](boost::system::error_code ec) {
+    if (!ec) start_timed_out = true;
+  });
+  while (!started && !start_timed_out) io.run_one();
+  start_timer.cancel();
+  if (!started || !started->ok()) {
+    const std::error_code code = started ? started->error().code : std::error_code(pulsar::client::ClientErrc::timeout);
+    const std::string why = started ? started->error().message : "no answer within " + std::to_string(kStartTimeout.count()) + " s";
+    if (code == pulsar::client::ClientErrc::connect_failed || code == pulsar::client::ClientErrc::timeout ||
+        code == pulsar::client::ClientErrc::disconnected) {
+      logger->critical("cannot reach the Apache Pulsar cluster at {} (brokerServiceURL): {}", url, why);
+    } else {
+      logger->critical("cannot use the namespace {} (mqttProxySystemNamespace) of the Pulsar cluster at {}: {} ({})",
+                       config.mqttProxySystemNamespace, url, why, code.message());
+      logger->critical("it must exist before the first start: pulsar-admin namespaces create {}",
+                       config.mqttProxySystemNamespace);
+    }
+    return 1;
+  }
+  logger->info("state topics of {} read", config.mqttProxySystemNamespace);
+
+  auto options = router_options(config);
+  options.on_admitted = [&events](const std::string& id) { events.announce(id); };
+  // A persistent session left on another proxy resumes here from its stored record.
+  options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
+  // No restore(): a proxy that took every stored session at start would attach consumers to every
+  // offline session's subscriptions on every proxy and hold their messages. A session lives on
+  // the proxy its client connects to (find_session above); the one it left releases it.
+  mqtt::SessionRouter router(service, sessions, clock, std::move(options));
+  router_ptr = &router;
+  net::ReadGate read_gate;
+  service.set_publish_pressure_listener(std::size_t{config.maxMessagePublishBufferSizeInMB} * 1024 * 1024,
+                                        [&read_gate](bool over) { over ? read_gate.close() : read_gate.open(); });
+  mqtt::MqttListener tcp(io, router);
+  tcp.set_read_gate(&read_gate);
+  tcp.set_write_buffer_water_marks(config.pulsarChannelWriteBufferHighWaterMark,
+                                   config.pulsarChannelWriteBufferLowWaterMark);
+  ReadyInfo ready;
+  ready.pid = static_cast<long>(::getpid());
+  for (const auto& listener : config.proxy_listeners()) {
+    auto bound = tcp.listen(listener.host, listener.port);
+    if (!bound.ok()) {
+      logger->critical("cannot listen on {}: {}", listener.to_string(), bound.error().message());
+      return 1;
+    }
+    Listener actual = listener;
+    actual.port = bound->port();
+    logger->info("MQTT listener ready on {}", actual.to_string());
+    ready.mqtt.push_back({actual.host, actual.port, actual.to_string()});
+  }
+
+  // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
+  boost::asio::steady_timer poll_timer(io);
+  std::function<void()> schedule_poll = [&] {
+    poll_timer.expires_after(cluster_options.topic_poll);
+    poll_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      service.poll_topics();
+      schedule_poll();
+    });
+  };
+  schedule_poll();
+
+  logger->info("mop proxy started: MQTT topics under {}://{}/{} of the cluster at {}", to_string(config.defaultTopicDomain),
+               config.defaultTenant, config.defaultNamespace, url);
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  const std::string line = ready_line(ready) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer stop_timer(io);
+  signals.async_wait([&](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    logger->info("signal {} received: shutting down", signo);
+    tcp.stop_accepting();
+    router.shutdown();
+    poll_timer.cancel();
+    // Producers and consumers are closed on the brokers (unacknowledged messages go back to
+    // their subscriptions at once), then the client; at most 5 s.
+    events.close();
+    sessions.close();
+    router_ptr = nullptr;
+    service.shutdown([&] { client.close([&](auto) { io.stop(); }); });
+    stop_timer.expires_after(std::chrono::seconds(5));
+    stop_timer.async_wait([&](boost::system::error_code e) {
+      if (!e) io.stop();
+    });
+  });
+  io.run();
+  logger->info("mop proxy stopped");
+  return 0;
+}
+
+}  // namespace mop::app

@@ -1,0 +1,152 @@
+#pragma once
+// ClusterService: the MessagingService of `mop proxy`, over an Apache Pulsar cluster reached
+// through pulsar/client. The MQTT server (mqtt/server, SessionRouter) runs on top unchanged.
+//
+// What lives where (all in Pulsar, so that any proxy can serve any client):
+//   - MQTT topics are Pulsar topics (the router's mapping); publish() sends through one producer
+//     per topic and completes after the broker's SEND_RECEIPT, so PUBACK follows the receipt.
+//   - A subscription is a Pulsar subscription of that name (durable ones named after the MQTT
+//     client id, `$share` ones after the group): one Pulsar consumer per (topic, subscription,
+//     receiver). Deliveries wait in the receiver's queue until it has permits; ack / seek /
+//     redeliver go to that consumer.
+//   - Retained messages are keyed messages on the topic mqtt-retained of the system namespace
+//     (mqttProxySystemNamespace; key: the full topic name). An empty value deletes a key, as
+//     Pulsar's topic compaction does; every proxy keeps a reader on it and the table it builds is
+//     what retained() returns ("table view"). Session records and wills are the
+//     service::SessionStore's, ClusterSessionStore (cluster_session_store.hpp), on the same model.
+//   - Topics created later: each watched namespace is listed every `topic_poll` (Pulsar's
+//     GET_TOPICS_OF_NAMESPACE); topics not seen before are announced to the watchers.
+//
+// Threading: one thread, the executor's (the Client's too); callbacks are posted or come from the
+// client's own posted callbacks, never inline from the call that caused them.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/state_table.hpp"
+#include "core/executor.hpp"
+#include "core/result.hpp"
+#include "pulsar/client/client.hpp"
+#include "service/messaging_service.hpp"
+
+namespace mop::cluster {
+
+struct ClusterOptions {
+  std::string system_namespace = "public/mop-system";  // tenant/namespace
+  std::chrono::milliseconds topic_poll{500};             // watched namespaces are listed this often
+  std::uint32_t consumer_queue = 100;                    // Pulsar permits per consumer
+};
+
+// The retained messages' topic in the system namespace `ns`.
+std::string retained_topic(const std::string& ns);
+
+class ClusterService final : public service::MessagingService {
+public:
+  ClusterService(Executor& executor, pulsar::client::Client& client, ClusterOptions options);
+  ~ClusterService() override;
+
+  // Opens the retained messages' table and reads it to its end; `done` once it is caught up (the
+  // proxy serves only then), or with the error (a missing system namespace, an unreachable
+  // cluster). The session store (ClusterSessionStore) is opened by its owner.
+  void start(std::function<void(Result<void, Error>)> done);
+  // Lists the watched namespaces again (call every options.topic_poll).
+  void poll_topics();
+  // Closes every producer and consumer; `done` once the broker has answered for each.
+  void shutdown(std::function<void()> done);
+
+  void publish(const service::TopicName& topic, service::MessagePtr message, service::PublishCallback done) override;
+  service::ReceiverId open_receiver(service::ReceiverListener& listener) override;
+  void flow(service::ReceiverId receiver, std::uint32_t permits) override;
+  void pause(service::ReceiverId receiver) override;
+  void close_receiver(service::ReceiverId receiver) override;
+  using MessagingService::subscribe;
+  // `ready` runs once the broker has answered the Pulsar SUBSCRIBE of the binding's consumer
+  // (an offline receiver's: once flow() has made it).
+  Result<void> subscribe(const service::TopicName& topic, const std::string& subscription,
+                         const service::SubscriptionOptions& opts, service::ReceiverId receiver,
+                         service::SubscribeReady ready) override;
+  void detach(const service::TopicName& topic, const std::string& subscription, service::ReceiverId receiver) override;
+  void unsubscribe(const service::TopicName& topic, const std::string& subscription) override;
+  void ack(const service::TopicName& topic, const std::string& subscription, service::MessageId id) override;
+  void ack_cumulative(const service::TopicName& topic, const std::string& subscription, service::MessageId id) override;
+  void redeliver_unacked(const service::TopicName& topic, const std::string& subscription,
+                         service::ReceiverId receiver) override;
+  void redeliver(const service::TopicName& topic, const std::string& subscription, service::ReceiverId receiver,
+                 const std::vector<service::MessageId>& ids) override;
+  void seek(const service::TopicName& topic, const std::string& subscription, service::MessageId target) override;
+  void seek_time(const service::TopicName& topic, const std::string& subscription, std::uint64_t publish_time_ms) override;
+  bool topic_exists(const service::TopicName& topic) override;
+  std::vector<std::uint64_t> acked_batch_indexes(const service::TopicName& topic, const std::string& subscription,
+                                                 service::MessageId id) override;
+  std::optional<service::MessageId> last_message_id(const service::TopicName& topic) override;
+  bool has_subscriptions(const service::TopicName& topic) override;
+  std::vector<service::TopicName> list_topics(const service::NamespaceName& ns) override;
+  void watch_topics(const service::NamespaceName& ns, service::TopicListener& listener) override;
+  void unwatch_topics(const service::NamespaceName& ns, service::TopicListener& listener) override;
+  void set_retained(const service::TopicName& topic, service::MessagePtr message,
+                    std::function<void(std::error_code)> done) override;
+  std::vector<std::pair<service::TopicName, service::MessagePtr>> retained(
+      const service::NamespaceName& ns, const std::function<bool(const service::TopicName&)>& match) override;
+  std::vector<service::ProducerSequenceRecord> load_producer_sequences() override;
+  void set_publish_pressure_listener(std::size_t limit_bytes, std::function<void(bool over)> listener) override;
+
+private:
+  struct ProducerSlot;
+  struct Binding;
+  struct Receiver;
+  struct Delivery {
+    service::TopicName topic;
+    std::string subscription;
+    service::MessageId id;
+    service::MessagePtr message;
+    std::uint32_t redelivery_count = 0;
+  };
+  using BindingKey = std::tuple<std::string, std::string, service::ReceiverId>;
+
+  void send(const std::string& topic, pulsar::client::OutgoingMessage message, std::size_t bytes,
+            std::function<void(Result<pulsar::client::MessageId, Error>)> done);
+  // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
+  void connect_binding(const BindingKey& key);
+  void schedule_drain(service::ReceiverId id);
+  void drain(service::ReceiverId id);
+  Binding* find_binding(const std::string& topic, const std::string& subscription, service::ReceiverId receiver);
+  // The first consumer of (topic, subscription), whoever its receiver (acks and seeks are the
+  // subscription's, not a consumer's).
+  Binding* any_binding(const std::string& topic, const std::string& subscription);
+  void close_binding(BindingKey key, bool unsubscribe);
+  void pressure(std::ptrdiff_t delta);
+
+  Executor& executor_;
+  pulsar::client::Client& client_;
+  ClusterOptions options_;
+  StateTable retained_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  std::map<std::string, std::unique_ptr<ProducerSlot>> producers_;
+  std::map<service::ReceiverId, std::unique_ptr<Receiver>> receivers_;
+  service::ReceiverId next_receiver_ = 1;
+  std::map<BindingKey, std::unique_ptr<Binding>> bindings_;
+  std::map<std::string, service::MessageId> last_ids_;  // what this proxy published, by topic
+  std::set<std::string> known_topics_;                  // full names seen listed or published to
+  struct Watch {
+    std::vector<service::TopicListener*> listeners;
+    std::set<std::string> seen;
+    bool listing = false;
+  };
+  std::map<std::string, Watch> watches_;  // by "tenant/ns"
+
+
+  std::size_t pressure_limit_ = 0;
+  std::size_t pending_bytes_ = 0;
+  bool over_ = false;
+  std::function<void(bool)> pressure_listener_;
+};
+
+}  // namespace mop::cluster

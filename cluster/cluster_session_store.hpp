@@ -1,0 +1,62 @@
+#pragma once
+// ClusterSessionStore: the service::SessionStore of `mop proxy`: MQTT session records and wills
+// as keyed messages (key: the client id) on two topics of the system namespace, mqtt-sessions
+// and mqtt-wills, each read back by every proxy as a StateTable (state_table.hpp). A write
+// completes after the broker's receipt; reads answer from the table, which holds everything
+// read so far plus this proxy's completed writes.
+//
+// Values: one byte 0x01, then the record as MessagePack (nlohmann-json's encoding; a will's
+// message payload as binary). An empty value deletes the client's record.
+#include <memory>
+#include <string>
+
+#include "cluster/state_table.hpp"
+#include "core/executor.hpp"
+#include "service/session_store.hpp"
+
+namespace mop::cluster {
+
+class ClusterSessionStore final : public service::SessionStore {
+public:
+  ClusterSessionStore(Executor& executor, pulsar::client::Client& client, const std::string& system_namespace);
+
+  // Opens both tables and reads them to their end (see StateTable::open).
+  void open(std::function<void(Result<void, Error>)> done);
+  void close();
+
+  void put_session(service::SessionRecord session, service::StateDone done) override;
+  void delete_session(const std::string& client_id, service::StateDone done) override;
+  void put_will(service::WillRecord will, service::StateDone done) override;
+  void delete_will(const std::string& client_id, service::StateDone done) override;
+  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override;
+  void get_session(const std::string& client_id,
+                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override;
+  void get_will(const std::string& client_id,
+                std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override;
+
+  // The client's session record as the table holds it now (std::nullopt: none, or undecodable).
+  std::optional<service::SessionRecord> find_session(const std::string& client_id) const;
+  // What the tables hold now (decodable records only).
+  std::vector<service::SessionRecord> sessions() const;
+  std::vector<service::WillRecord> wills() const;
+
+  // The value encodings (unit-tested on their own).
+  static std::string encode_session(const service::SessionRecord& s);
+  static std::optional<service::SessionRecord> decode_session(std::string_view value);
+  static std::string encode_will(const service::WillRecord& w);
+  static std::optional<service::WillRecord> decode_will(std::string_view value);
+  // A message with extra string fields (a retained message: none; a will: its own fields).
+  static std::string encode_message(const service::Message& m, const std::map<std::string, std::string>& extra);
+  static std::optional<service::Message> decode_message(std::string_view value,
+                                                        std::map<std::string, std::string>* extra);
+
+private:
+  void write(StateTable& table, const std::string& key, std::string value, service::StateDone done);
+
+  Executor& executor_;
+  StateTable sessions_;
+  StateTable wills_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mop::cluster

@@ -1,0 +1,105 @@
+#include "cluster/connection_events.hpp"
+
+#include <chrono>
+
+#include "core/log.hpp"
+
+namespace mop::cluster {
+
+namespace pc = pulsar::client;
+
+namespace {
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("cluster");
+  return l;
+}
+}  // namespace
+
+ConnectionEvents::ConnectionEvents(pc::Client& client, const std::string& system_namespace, std::string instance,
+                                   Release release)
+    : client_(client),
+      topic_("persistent://" + system_namespace + "/mqtt-connections"),
+      instance_(std::move(instance)),
+      release_(std::move(release)) {}
+
+ConnectionEvents::~ConnectionEvents() { *alive_ = false; }
+
+void ConnectionEvents::open(std::function<void(Result<void, Error>)> done) {
+  auto alive = alive_;
+  pc::ConsumerConfig rc;
+  rc.topic = topic_;
+  rc.subscription = "mop-connections-" + instance_;
+  rc.type = pulsar::proto::CommandSubscribe::Exclusive;
+  rc.initial_position = pulsar::proto::CommandSubscribe::Latest;
+  rc.durable = false;
+  rc.listener = [this, alive](pc::Consumer&, const pc::Message& m) {
+    if (*alive) on_event(m);
+  };
+  client_.subscribe(std::move(rc), [this, alive, done](auto reader) {
+    if (!*alive) return;
+    if (!reader.ok()) return done(Error(reader.error().code, "cannot read " + topic_ + ": " + reader.error().message));
+    reader_ = reader.value();
+    client_.create_producer(pc::ProducerConfig{.topic = topic_}, [this, alive, done](auto made) {
+      if (!*alive) return;
+      if (!made.ok()) return done(Error(made.error().code, "cannot write " + topic_ + ": " + made.error().message));
+      producer_ = made.value();
+      done({});
+    });
+  });
+}
+
+void ConnectionEvents::announce(const std::string& client_id) {
+  if (!producer_) return;
+  own_[client_id] = std::nullopt;
+  foreign_while_pending_.erase(client_id);
+  pc::OutgoingMessage m;
+  m.key = client_id;
+  m.payload = instance_;
+  auto alive = alive_;
+  producer_->send(std::move(m), [this, alive, client_id](auto sent) {
+    if (!*alive) return;
+    auto it = own_.find(client_id);
+    if (it == own_.end() || it->second) return;  // released meanwhile, or announced again since
+    if (!sent.ok()) {
+      // The other proxies cannot hear of this connection: an older one elsewhere stays open
+      // until it ends by itself. Said, not hidden.
+      logger()->warn("client {}: connection not announced on {}: {}", client_id, topic_, sent.error().to_string());
+      own_.erase(it);
+      return;
+    }
+    it->second = sent.value();
+    auto f = foreign_while_pending_.find(client_id);
+    if (f != foreign_while_pending_.end()) {
+      const bool later_elsewhere = f->second > sent.value();
+      foreign_while_pending_.erase(f);
+      if (later_elsewhere) {
+        own_.erase(it);
+        release_(client_id);
+      }
+    }
+  });
+}
+
+void ConnectionEvents::on_event(const pc::Message& m) {
+  if (!m.key || m.payload == instance_) return;
+  const std::string& client_id = *m.key;
+  auto it = own_.find(client_id);
+  if (it != own_.end() && !it->second) {
+    // Ours is on its way: its receipt says which came first.
+    auto& f = foreign_while_pending_[client_id];
+    f = std::max(f, m.id);
+    return;
+  }
+  if (it != own_.end() && *it->second > m.id) return;  // ours is the later connection
+  if (it != own_.end()) own_.erase(it);
+  logger()->debug("client {} connected to proxy {}", client_id, m.payload);
+  release_(client_id);
+}
+
+void ConnectionEvents::close() {
+  *alive_ = false;
+  if (producer_) producer_->close([](auto) {});
+  if (reader_) reader_->close([](auto) {});
+}
+
+}  // namespace mop::cluster
