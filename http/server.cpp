@@ -30,7 +30,11 @@ struct HttpServer::Shared {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
   HttpSession(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    beast::error_code ec;
+    const auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
   ~HttpSession() {
     if (registered_) shared_->sessions.erase(pos_);
   }
@@ -64,7 +68,14 @@ private:
     if (ec == bhttp::error::header_limit) {
       return reply(error_response(431, "request header too large"), 11, false);
     }
-    if (ec) return close();  // end of stream, idle timeout, reset, a request Beast cannot parse
+    if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      // Bytes that are no HTTP request: say so, then close (the rest of the stream cannot be
+      // framed).
+      log::get("http")->warn("request from {} refused: {}", peer_, ec.message());
+      return reply(error_response(400, "bad request: " + ec.message()), 11, false);
+    }
+    if (ec) return close();  // end of stream, a peer gone mid-request, idle timeout, reset
     auto req = parser_->release();
     Request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
                     std::string(req[bhttp::field::authorization])};
@@ -104,6 +115,7 @@ private:
   std::shared_ptr<HttpServer::Shared> shared_;
   std::list<std::weak_ptr<HttpSession>>::iterator pos_;
   bool registered_ = false;
+  std::string peer_ = "?";  // address:port, for the log
 };
 
 HttpServer::HttpServer(asio::io_context& io, const Router& router, ServerOptions options)
