@@ -322,6 +322,20 @@ TEST_F(WebTest, UnparseableRequestIsAnswered400ThenClosed) {
   EXPECT_EQ(get("/status.html").body(), "OK");
 }
 
+// A name that %-decodes to bytes that are not UTF-8 (found by http_server_fuzz): the JSON of the
+// answer replaces them (U+FFFD) rather than throw out of the handler, which ended the io_context
+// and with it the process.
+TEST_F(WebTest, NamesThatAreNotUtf8AreAnsweredNotThrown) {
+  for (const std::string target : {"/admin/v2/persistent/t/n/a%b00/stats", "/admin/v2/tenants/%ff",
+                                   "/admin/v2/namespaces/%c3"}) {
+    SCOPED_TRACE(target);
+    const auto res = get(target);
+    EXPECT_EQ(res.result_int(), 404);
+    EXPECT_TRUE(json::parse(res.body()).contains("reason")) << res.body();
+  }
+  EXPECT_EQ(get("/status.html").body(), "OK");
+}
+
 TEST_F(WebTest, IdleConnectionIsClosed) {
   auto s = connect();
   EXPECT_EQ(get(s, "/status.html").body(), "OK");
