@@ -60,7 +60,8 @@ test-asan: setup
 # (fuzz/README.md). New inputs go to the build folder; the seed corpora stay as committed.
 # -O1 -g1 as for test-asan, assertions on.
 FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar pulsar_server_fuzz:pulsar_server \
-  pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server pulsar_client_fuzz:pulsar_client
+  pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server pulsar_client_fuzz:pulsar_client \
+  http_server_fuzz:http_server
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \

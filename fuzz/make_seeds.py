@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the program-driven targets (fuzz/README.md): corpus/mqtt_server
-(mqtt_server_fuzz), corpus/pulsar_connections (pulsar_connections_fuzz) and
-corpus/pulsar_client (pulsar_client_fuzz).
+(mqtt_server_fuzz), corpus/pulsar_connections (pulsar_connections_fuzz),
+corpus/pulsar_client (pulsar_client_fuzz) and corpus/http_server (http_server_fuzz).
 
 Each seed is a program in the target's input format: a configuration byte, then ops, each an op
 byte and its operands (see the `step` functions of the targets). Run from anywhere; it rewrites
@@ -315,6 +315,130 @@ def client_seeds():
     return seeds
 
 
+# --- HTTP ------------------------------------------------------------------------------------
+# http_server_fuzz has no configuration byte: ops start at once (see its `step`).
+
+class HttpProgram:
+    OPEN, RAW, REQUESTS, BIG_HEADER, CLOSE, RUN_ONE, RUN_ALL, TIME, FAIL, SHUTDOWN = 0, 1, 2, 5, 6, 7, 8, 9, 10, 11
+
+    def __init__(self):
+        self.b = bytearray()
+
+    def op(self, *bs):
+        self.b += bytes(bs)
+        return self
+
+    def raw(self, conn, data: bytes):
+        """Real request bytes, written by hand, in chunks of at most 255 bytes."""
+        for i in range(0, len(data), 255):
+            part = data[i:i + 255]
+            self.op(self.RAW, conn, len(part))
+            self.b += part
+        return self
+
+
+def http_req(method, target, body=b"", headers=(), chunked=False, close=False):
+    out = b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % (method, target)
+    for h in headers:
+        out += h + b"\r\n"
+    if close:
+        out += b"Connection: close\r\n"
+    if chunked:
+        out += b"Transfer-Encoding: chunked\r\n\r\n"
+        for i in range(0, len(body), 7):
+            part = body[i:i + 7]
+            out += b"%x\r\n%s\r\n" % (len(part), part)
+        return out + b"0\r\n\r\n"
+    if body or method in (b"PUT", b"POST"):
+        out += b"Content-Length: %d\r\nContent-Type: application/json\r\n" % len(body)
+    return out + b"\r\n" + body
+
+
+def http_seeds():
+    seeds = {}
+    ns = b"/admin/v2/namespaces/t1/n1"
+    topic = b"/admin/v2/persistent/t1/n1/orders"
+    routes = [
+        (b"GET", b"/"), (b"GET", b"/dashboard/dashboard.js"), (b"GET", b"/dashboard/nope"), (b"GET", b"/metrics"),
+        (b"GET", b"/status.html"), (b"GET", b"/admin/v2/brokers/ready"), (b"GET", b"/admin/v2/tenants"),
+        (b"GET", b"/admin/v2/tenants/t1"), (b"GET", b"/admin/v2/namespaces/public"),
+        (b"GET", b"/admin/v2/persistent/public/default"), (b"GET", b"/admin/v2/non-persistent/public/default"),
+        (b"GET", b"/admin/v2/persistent/public/default/partitioned"), (b"GET", b"/mop/stats"),
+        (b"GET", b"/mop/clients"), (b"DELETE", b"/mop/clients/c1"), (b"GET", ns + b"/retention"),
+        (b"GET", ns + b"/messageTTL"), (b"GET", ns + b"/backlogQuotaMap"), (b"GET", ns + b"/deduplication"),
+        (b"GET", ns + b"/permissions"), (b"GET", topic + b"/stats"), (b"GET", topic + b"/partitions"),
+        (b"GET", topic + b"/partitioned-stats?perPartition=false"), (b"GET", topic + b"/internalStats"),
+        (b"GET", topic + b"/subscriptions"), (b"GET", topic + b"/permissions"),
+        (b"GET", b"/admin/v2/persistent/a%252Fb/n1/t%2Fx/stats"), (b"PATCH", b"/metrics"),
+    ]
+    # Every read route, one connection, keep-alive, one request after another.
+    prog = HttpProgram().op(HttpProgram.OPEN)
+    for method, target in routes:
+        prog.raw(0, http_req(method, target))
+    seeds["reads_keep_alive"] = prog.b
+    # The writes, in an order that makes each succeed, with the store's completions run between.
+    writes = [
+        (b"PUT", b"/admin/v2/tenants/t1", b'{"adminRoles":[],"allowedClusters":["standalone"]}'),
+        (b"PUT", ns, b""), (b"POST", ns + b"/retention", b'{"retentionTimeInMinutes":10,"retentionSizeInMB":5}'),
+        (b"POST", ns + b"/messageTTL", b"60"), (b"POST", ns + b"/deduplication", b"true"),
+        (b"POST", ns + b"/backlogQuota", b'{"limitSize":1000,"limitTime":-1,"policy":"producer_exception"}'),
+        (b"POST", ns + b"/permissions/r1", b'["produce","consume"]'), (b"PUT", topic, b""),
+        (b"PUT", b"/admin/v2/persistent/t1/n1/parts/partitions", b"2"),
+        (b"POST", b"/admin/v2/persistent/t1/n1/parts/partitions", b"3"),
+        (b"PUT", topic + b"/subscription/s1", b'{"ledgerId":0,"entryId":0}'),
+        (b"POST", topic + b"/subscription/s1/skip/1", b""), (b"POST", topic + b"/subscription/s1/skip_all", b""),
+        (b"POST", topic + b"/subscription/s1/expireMessages/10", b""),
+        (b"POST", topic + b"/subscription/s1/resetcursor/0", b""),
+        (b"POST", topic + b"/subscription/s1/resetcursor", b'{"ledgerId":0,"entryId":0}'),
+        (b"PUT", topic + b"/unload", b""), (b"DELETE", topic + b"/subscription/s1", b""),
+        (b"POST", topic + b"/permissions/r2", b'["consume"]'), (b"DELETE", topic + b"/permissions/r2", b""),
+        (b"DELETE", ns + b"/permissions/r1", b""), (b"DELETE", ns + b"/retention", b""),
+        (b"DELETE", ns + b"/messageTTL", b""), (b"DELETE", ns + b"/backlogQuota", b""),
+        (b"DELETE", ns + b"/deduplication", b""), (b"DELETE", ns, b""), (b"DELETE", b"/admin/v2/tenants/t1", b""),
+    ]
+    prog = HttpProgram().op(HttpProgram.OPEN)
+    for method, target, body in writes:
+        prog.raw(0, http_req(method, target, body)).op(HttpProgram.RUN_ALL)
+    seeds["writes_in_order"] = prog.b
+    # The same writes with chunked bodies, the store failing some of them.
+    prog = HttpProgram().op(HttpProgram.OPEN).op(HttpProgram.FAIL, 2, 0)
+    for method, target, body in writes[:9]:
+        prog.raw(0, http_req(method, target, body, chunked=True)).op(HttpProgram.RUN_ONE).op(HttpProgram.RUN_ALL)
+    seeds["writes_chunked_store_failing"] = prog.b
+    # Pipelined: three requests in one write, the last with Connection: close.
+    prog = HttpProgram().op(HttpProgram.OPEN)
+    prog.raw(0, http_req(b"GET", b"/status.html") + http_req(b"PUT", b"/admin/v2/tenants/t2", b"{}") +
+             http_req(b"GET", b"/admin/v2/tenants", close=True)).op(HttpProgram.RUN_ALL)
+    seeds["pipelined_then_close"] = prog.b
+    # The health check: publish, run the deliveries, answer; two connections at once.
+    prog = HttpProgram().op(HttpProgram.OPEN).op(HttpProgram.OPEN)
+    prog.raw(0, http_req(b"GET", b"/admin/v2/brokers/health")).raw(1, http_req(b"GET", b"/admin/v2/brokers/health"))
+    prog.op(HttpProgram.RUN_ONE).op(HttpProgram.RUN_ALL).op(HttpProgram.TIME, 5)
+    seeds["health_two_connections"] = prog.b
+    # Bad requests: a bad version, a bad header, a body over the limit, a header over the limit,
+    # a half-closed connection mid-request, an unfinished chunked body.
+    prog = HttpProgram().op(HttpProgram.OPEN).op(HttpProgram.OPEN).op(HttpProgram.OPEN).op(HttpProgram.OPEN)
+    prog.raw(0, b"GET / HTTP/9.9\r\n\r\n").raw(1, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+    prog.raw(2, b"PUT /admin/v2/tenants/t3 HTTP/1.1\r\nContent-Length: 100000\r\n\r\n{")
+    prog.op(HttpProgram.BIG_HEADER, 3)
+    prog.op(HttpProgram.OPEN).raw(4, b"POST /admin/v2/namespaces/t1/n1/messageTTL HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12")
+    prog.op(HttpProgram.CLOSE, 4, 1)
+    seeds["bad_requests"] = prog.b
+    # %-encoding in every position, HTTP/1.0, absolute and odd targets.
+    prog = HttpProgram().op(HttpProgram.OPEN)
+    for target in [b"/admin/v2/tenants/%74%31", b"/admin/v2/namespaces/%2e%2e", b"/admin/v2/persistent/t/n/%ZZ/stats",
+                   b"/admin/v2/persistent/t/n/a%00b/stats", b"http://h/metrics", b"*", b"//admin//v2//tenants"]:
+        prog.raw(0, http_req(b"GET", target))
+    prog.raw(0, b"GET /status.html HTTP/1.0\r\n\r\n")
+    seeds["percent_encoding_and_odd_targets"] = prog.b
+    # The well-formed request op: one to three requests built from the alphabets, cut in two.
+    prog = HttpProgram().op(HttpProgram.OPEN)
+    prog.op(HttpProgram.REQUESTS, 0, 2 | 4, 1, 4, 1, 0, 2, 1, 0, 0, 1, 0, 0, 0, 8 | 64, 3, 4, 1, 0, 1, 1, 1, 8, 0, 30)
+    prog.op(HttpProgram.RUN_ALL).op(HttpProgram.SHUTDOWN, 0xFF)
+    seeds["generated_requests_then_shutdown"] = prog.b
+    return seeds
+
+
 def write(folder, seeds):
     path = os.path.join(HERE, "corpus", folder)
     os.makedirs(path, exist_ok=True)
@@ -327,3 +451,4 @@ if __name__ == "__main__":
     write("mqtt_server", mqtt_seeds())
     write("pulsar_connections", pulsar_seeds())
     write("pulsar_client", client_seeds())
+    write("http_server", http_seeds())

@@ -65,14 +65,14 @@ void get_status(const WebContext&, const Request&, const Params&, Respond respon
 
 // GET /admin/v2/tenants
 void get_tenants(const WebContext& c, const Request&, const Params&, Respond respond) {
-  respond(json_response(json(tenants(c)).dump()));
+  respond(json_response(json(tenants(c)).dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // GET /admin/v2/namespaces/{tenant}
 void get_namespaces(const WebContext& c, const Request&, const Params& p, Respond respond) {
   const std::string& tenant = p.find("tenant")->second;
   if (!tenants(c).contains(tenant)) return respond(error_response(404, "Tenant does not exist"));
-  respond(json_response(json(namespaces_of(c, tenant)).dump()));
+  respond(json_response(json(namespaces_of(c, tenant)).dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}: full topic names.
@@ -85,7 +85,7 @@ void get_topics(const WebContext& c, TopicDomain domain, const Params& p, Respon
   for (const auto& t : c.broker.list_topics(ns)) {
     if (t.domain() == domain) out.push_back(t.str());
   }
-  respond(json_response(out.dump()));
+  respond(json_response(out.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // GET /admin/v2/{persistent|non-persistent}/{tenant}/{namespace}/{topic}/stats
@@ -93,7 +93,7 @@ void get_topic_stats(const WebContext& c, TopicDomain domain, const Params& p, R
   const TopicName name(domain, p.find("tenant")->second, p.find("namespace")->second, p.find("topic")->second);
   const broker::Topic* topic = c.broker.find_topic(name);
   if (topic == nullptr) return respond(error_response(404, "Topic " + name.str() + " not found"));
-  respond(json_response(topic_stats(c, *topic).dump()));
+  respond(json_response(topic_stats(c, *topic).dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ void get_tenant(const WebContext& c, const Request&, const Params& p, Respond re
   if (!tenants(c).contains(tenant)) return respond(error_response(404, "Tenant does not exist"));
   const auto it = c.registry->tenants().find(tenant);
   if (it != c.registry->tenants().end()) return respond(json_response(it->second));
-  respond(json_response(json{{"adminRoles", json::array()}, {"allowedClusters", {"standalone"}}}.dump()));
+  respond(json_response(json{{"adminRoles", json::array()}, {"allowedClusters", {"standalone"}}}.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // PUT /admin/v2/tenants/{tenant} with a TenantInfo body.
@@ -96,7 +96,7 @@ void put_tenant(const WebContext& c, const Request& req, const Params& p, Respon
   }
   if (!info.contains("adminRoles")) info["adminRoles"] = json::array();
   if (!info.contains("allowedClusters")) info["allowedClusters"] = json::array();
-  c.registry->put_tenant(tenant, info.dump());
+  c.registry->put_tenant(tenant, info.dump(-1, ' ', false, json::error_handler_t::replace));
   respond(no_content());
 }
 
@@ -240,7 +240,7 @@ void get_backlog_quota(const WebContext& c, const Request&, const Params& p, Res
     const auto& q = *policies->backlog_quota;
     out["destination_storage"] = {{"limitSize", q.limit_size}, {"limitTime", q.limit_time}, {"policy", q.policy}};
   }
-  respond(json_response(out.dump()));
+  respond(json_response(out.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // POST /admin/v2/namespaces/{tenant}/{namespace}/backlogQuota with a BacklogQuota body
@@ -453,7 +453,7 @@ void delete_partitions(const WebContext& c, TopicDomain domain, const Request& r
 // (partitions 0 for a topic that is not partitioned, as Pulsar answers).
 void get_partitions(const WebContext& c, TopicDomain domain, const Params& p, Respond respond) {
   const TopicName base = topic_of(domain, p);
-  respond(json_response(json{{"partitions", c.partitioned->partitions(base)}}.dump()));
+  respond(json_response(json{{"partitions", c.partitioned->partitions(base)}}.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // GET /admin/v2/{domain}/{tenant}/{namespace}/partitioned: the partitioned topics' base names.
@@ -464,7 +464,7 @@ void get_partitioned_list(const WebContext& c, TopicDomain domain, const Params&
   for (const auto& [name, _] : c.partitioned->list()) {
     if (name.compare(0, prefix.size(), prefix) == 0) out.push_back(name);
   }
-  respond(json_response(out.dump()));
+  respond(json_response(out.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // Sums the counters of `from` (one partition's TopicStats) into `into`.
@@ -515,7 +515,7 @@ void get_partitioned_stats(const WebContext& c, TopicDomain domain, const Reques
   }
   stats["metadata"] = {{"partitions", count}};
   stats["partitions"] = std::move(partitions);
-  respond(json_response(stats.dump()));
+  respond(json_response(stats.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // The individually acknowledged entries above the mark-delete position as Pulsar prints them:
@@ -582,7 +582,7 @@ void get_internal_stats(const WebContext& c, TopicDomain domain, const Params& p
                                 {"offloaded", false}, {"underReplicated", false}}})},
       {"cursors", std::move(cursors)},
   };
-  respond(json_response(stats.dump()));
+  respond(json_response(stats.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // ---- subscriptions ------------------------------------------------------------------------
@@ -594,7 +594,7 @@ void get_subscriptions(const WebContext& c, TopicDomain domain, const Params& p,
   if (topic == nullptr) return respond(error_response(404, "Topic " + name.str() + " not found"));
   json out = json::array();
   topic->for_each_subscription([&](const broker::Subscription& s) { out.push_back(s.name()); });
-  respond(json_response(out.dump()));
+  respond(json_response(out.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // A message id body (Pulsar's ResetCursorData or MessageIdImpl) as a position in `topic`:

@@ -33,7 +33,7 @@ void get_stats(const WebContext& c, const Request&, const Params&, Respond respo
       {"sendBytes", counters.sent_bytes},
       {"receivedCount", counters.received},
       {"receivedBytes", counters.received_bytes},
-  }.dump()));
+  }.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // GET /mop/clients: every session, connected or kept for a client that is away.
@@ -57,7 +57,7 @@ void get_clients(const WebContext& c, const Request&, const Params&, Respond res
     }
     out.push_back(std::move(one));
   }
-  respond(json_response(out.dump()));
+  respond(json_response(out.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 // DELETE /mop/clients/{clientId}: closes its connection (MQTT 5: DISCONNECT 0x98).

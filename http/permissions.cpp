@@ -70,7 +70,7 @@ void add_permission_routes(Router& router, const PermissionsContext& c) {
     if (auto refused = admin(request)) return respond(std::move(*refused));
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [role, actions] : c.permissions.of(resource)) out[role] = auth::action_names(actions);
-    respond(json_response(out.dump()));
+    respond(json_response(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   };
   const auto grant = [&c, admin](std::string resource, const std::string& role, const Request& request,
                                  Respond respond) {
@@ -81,11 +81,14 @@ void add_permission_routes(Router& router, const PermissionsContext& c) {
     auth::Actions actions = 0;
     for (const auto& a : body) {
       const auth::Actions one = a.is_string() ? auth::parse_action(a.get<std::string>()) : 0;
-      if (one == 0) return respond(error_response(400, "unknown action " + a.dump() + " (produce, consume)"));
+      if (one == 0) {
+        const std::string action = a.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return respond(error_response(400, "unknown action " + action + " (produce, consume)"));
+      }
       actions |= one;
     }
     if (role.empty()) return respond(error_response(400, "empty role"));
-    logger()->info("grant {} on {} to role {}", body.dump(), resource, role);
+    logger()->info("grant {} on {} to role {}", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), resource, role);
     // 204 once the grant is durable: a grant answered and then lost in a crash would surprise.
     c.permissions.grant(resource, role, actions, [respond = std::move(respond)](std::optional<std::string> error) {
       respond(error ? error_response(500, "the grant was not stored: " + *error) : no_content());

@@ -21,7 +21,7 @@ Response error_response(unsigned status, std::string_view reason) {
   Response r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = nlohmann::json{{"reason", reason}}.dump();
+  r.body = nlohmann::json{{"reason", reason}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 

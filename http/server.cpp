@@ -111,7 +111,14 @@ private:
     if (ec == bhttp::error::header_limit) {
       return reply(error_response(431, "request header too large"), 11, false);
     }
-    if (ec) return close();  // end of stream, idle timeout, reset, a request Beast cannot parse
+    if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      // Bytes that are no HTTP request: say so, then close (the rest of the stream cannot be
+      // framed).
+      log::get("http")->warn("request from {} refused: {}", peer_, ec.message());
+      return reply(error_response(400, "bad request: " + ec.message()), 11, false);
+    }
+    if (ec) return close();  // end of stream, a peer gone mid-request, idle timeout, reset
     auto req = parser_->release();
     Request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
                     std::string(req[bhttp::field::authorization]), certificate_cn_};

@@ -296,6 +296,46 @@ TEST_F(WebTest, MethodNotAllowedAndSizeLimits) {
   }
 }
 
+// Bytes that are no HTTP request (a bad request line, a bad header, a bad chunk size) get a 400
+// with Pulsar's {"reason"} and the connection is closed; before, it was closed without a word.
+TEST_F(WebTest, UnparseableRequestIsAnswered400ThenClosed) {
+  for (const std::string bad : {std::string("\x16\x03\x01\x00\x05hello\r\n\r\n"),
+                                std::string("GET /status.html HTTP/1.1\r\nBad Header\r\n\r\n"),
+                                std::string("GET /status.html HTTP/9.9\r\n\r\n"),
+                                std::string("POST /admin/v2/tenants HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                            "zz\r\n")}) {
+    SCOPED_TRACE(bad);
+    auto s = connect();
+    asio::write(s, asio::buffer(bad));
+    beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(s, buffer, res);
+    EXPECT_EQ(res.result_int(), 400);
+    EXPECT_FALSE(res.keep_alive());
+    EXPECT_TRUE(json::parse(res.body()).contains("reason")) << res.body();
+    std::array<char, 16> more{};
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(more), ec);
+    EXPECT_EQ(ec, asio::error::eof);
+  }
+  // The server still answers.
+  EXPECT_EQ(get("/status.html").body(), "OK");
+}
+
+// A name that %-decodes to bytes that are not UTF-8 (found by http_server_fuzz): the JSON of the
+// answer replaces them (U+FFFD) rather than throw out of the handler, which ended the io_context
+// and with it the process.
+TEST_F(WebTest, NamesThatAreNotUtf8AreAnsweredNotThrown) {
+  for (const std::string target : {"/admin/v2/persistent/t/n/a%b00/stats", "/admin/v2/tenants/%ff",
+                                   "/admin/v2/namespaces/%c3"}) {
+    SCOPED_TRACE(target);
+    const auto res = get(target);
+    EXPECT_EQ(res.result_int(), 404);
+    EXPECT_TRUE(json::parse(res.body()).contains("reason")) << res.body();
+  }
+  EXPECT_EQ(get("/status.html").body(), "OK");
+}
+
 TEST_F(WebTest, IdleConnectionIsClosed) {
   auto s = connect();
   EXPECT_EQ(get(s, "/status.html").body(), "OK");

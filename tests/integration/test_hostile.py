@@ -9,13 +9,17 @@ never read the answers, Pulsar frames built by hand (a small
 protobuf encoder below; field numbers from PulsarApi.proto, mop's copy is
 pulsar/codec/proto/pulsar_api.proto) followed by garbage, huge declared frame sizes, closes in
 the middle of a SEND or a SUBSCRIBE, and abrupt closes (SO_LINGER 0: a RST) at random moments.
-One more thread sends a CONNECT+SUBSCRIBE+PUBLISH sequence (MQTT) and a CONNECT+PRODUCER+SEND
+A sixth of the threads attack the web port (slow heads, oversized headers and bodies, garbage,
+pipelined floods never read, bursts of connections, and valid keep-alive requests whose answers are
+checked), a sixth the TLS and WebSocket MQTT listeners (half handshakes, plain text to TLS, bad
+upgrades, huge declared frames, fragmented frames, ping floods, closes mid-frame, valid TLS
+sessions). One more thread sends a CONNECT+SUBSCRIBE+PUBLISH sequence (MQTT) and a CONNECT+PRODUCER+SEND
 sequence (Pulsar) split at every byte boundary, and one byte per write, and checks every answer.
 
 Beside the crowd a well-behaved paho QoS 1 publisher and a persistent-session QoS 1 subscriber
 run the whole time: every message the publisher got a PUBACK for must reach the subscriber, in
 publish order, and neither may be disconnected. Afterwards a new MQTT client and a new Pulsar
-CONNECT are served, the broker's RSS is under a sanity limit (see RSS_LIMIT_MIB), SIGTERM ends it
+CONNECT are served, the web service's health check answers `ok`, the broker's RSS is under a sanity limit (see RSS_LIMIT_MIB), SIGTERM ends it
 with exit code 0 (the harness checks) and its log holds no sanitizer report.
 
 The run is seeded: MOP_HOSTILE_SEED replays a run's choices (printed at the start; the
@@ -23,12 +27,16 @@ interleaving of the threads is up to the scheduler, so a replay is the same crow
 timing).
 """
 
+import base64
 import collections
 import os
 import queue
 import random
 import socket
+import ssl
 import struct
+import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -285,9 +293,14 @@ class Crowd:
     """Shared state of the crowd: counts of what was sent and the anomalies seen (answers the
     broker owed and did not give). Each thread keeps its own Counter, merged at the end."""
 
-    def __init__(self, mqtt_port, pulsar_port, seed, deadline):
+    def __init__(self, mqtt_port, pulsar_port, seed, deadline, web_port=None, tls_port=None, ws_port=None,
+                 wss_port=None):
         self.mqtt_port = mqtt_port
         self.pulsar_port = pulsar_port
+        self.web_port = web_port
+        self.tls_port = tls_port
+        self.ws_port = ws_port
+        self.wss_port = wss_port
         self.seed = seed
         self.deadline = deadline
         self.lock = threading.Lock()
@@ -842,6 +855,333 @@ class Splitter(threading.Thread):
 
 
 # ---------------------------------------------------------------------------------------------
+# The web port and the TLS / WebSocket listeners.
+
+WEB_GOOD = [b"/status.html", b"/admin/v2/brokers/ready", b"/admin/v2/tenants", b"/metrics", b"/mop/stats",
+            b"/", b"/dashboard/dashboard.js", b"/admin/v2/persistent/public/default",
+            b"/admin/v2/namespaces/public", b"/admin/v2/persistent/public/default/hostile%2Fgood/stats"]
+
+
+def http_get(target, close=False):
+    return (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+            % (target, b"Connection: close\r\n" if close else b""))
+
+
+def read_http_status(c, timeout=ANSWER_TIMEOUT):
+    """The status code of the next response on `c` (its head only; the body stays unread)."""
+    deadline = time.monotonic() + timeout
+    while b"\r\n" not in c.buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("no status line")
+        c.sock.settimeout(left)
+        data = c.sock.recv(65536)
+        if not data:
+            raise rawmqtt.Closed("closed before a status line")
+        c.buf += data
+    line = c.buf.split(b"\r\n", 1)[0]
+    if not line.startswith(b"HTTP/1."):
+        raise AssertionError("not an HTTP status line: %r" % line[:80])
+    return int(line.split()[1])
+
+
+def read_http_response(c, timeout=ANSWER_TIMEOUT):
+    """(status, body) of the next response on `c` with a Content-Length (mop always sends one)."""
+    deadline = time.monotonic() + timeout
+    status = read_http_status(c, timeout)
+    while b"\r\n\r\n" not in c.buf:
+        c._fill(len(c.buf) + 1, deadline)
+    head, rest = c.buf.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    c.buf = rest
+    c._fill(length, deadline)
+    body, c.buf = c.buf[:length], c.buf[length:]
+    return status, body
+
+
+def ws_upgrade(path=b"/mqtt", key=None, version=b"13", protocol=b"mqtt"):
+    key = base64.b64encode(os.urandom(16)) if key is None else key
+    return (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: %s\r\nSec-WebSocket-Protocol: %s\r\n\r\n"
+            % (path, key, version, protocol))
+
+
+def ws_frame(payload, opcode=0x2, fin=True, declared=None):
+    """One masked client frame (RFC 6455 5.2); `declared` lies about the payload length."""
+    mask = os.urandom(4)
+    n = len(payload) if declared is None else declared
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class TlsConn(Conn):
+    """A crowd connection wrapped in TLS (no certificate check: the crowd does not care)."""
+
+    def __init__(self, port, timeout=ANSWER_TIMEOUT):
+        super().__init__(port, timeout=timeout)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock.settimeout(timeout)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="127.0.0.1")
+
+    def close(self, rst=False):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class CrowdThread(threading.Thread):
+    """What every crowd thread of the ports below shares: a loop over its attacks until the
+    deadline, closing what each left open."""
+
+    def __init__(self, crowd, name, seed):
+        super().__init__(daemon=True, name=name)
+        self.crowd = crowd
+        self.rnd = random.Random(seed)
+        self.counts = collections.Counter()
+        self.error = None
+        self.open = []
+
+    def run(self):
+        try:
+            while time.monotonic() < self.crowd.deadline:
+                attack = self.rnd.choice(self.attacks())
+                try:
+                    attack()
+                except (OSError, rawmqtt.Closed):
+                    self.counts["%s io errors" % self.kind] += 1
+                finally:
+                    for c in self.open:
+                        c.close(rst=self.rnd.random() < 0.5)
+                    self.open = []
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+        finally:
+            self.crowd.merge(self.counts)
+
+    def conn(self, port, tls=False):
+        c = TlsConn(port) if tls else Conn(port)
+        self.open.append(c)
+        self.counts["%s connections" % self.kind] += 1
+        return c
+
+
+class WebAttacker(CrowdThread):
+    kind = "web"
+
+    def __init__(self, crowd, index):
+        super().__init__(crowd, "web-attacker-%d" % index, crowd.seed * 1000 + 700 + index)
+
+    def attacks(self):
+        return [self.keep_alive, self.slowloris, self.big_header, self.big_body, self.garbage,
+                self.pipelined_flood, self.many_connections]
+
+    def keep_alive(self):
+        """Valid requests one after another on one connection: each gets its answer."""
+        c = self.conn(self.crowd.web_port)
+        for _ in range(self.rnd.randrange(1, 8)):
+            target = self.rnd.choice(WEB_GOOD)
+            c.send(http_get(target))
+            try:
+                status, _ = read_http_response(c)
+            except (AssertionError, socket.timeout, rawmqtt.Closed) as e:
+                self.crowd.anomaly("GET %s: %s" % (target.decode(), e))
+                return
+            if status != 200 and not (status == 404 and b"stats" in target):
+                self.crowd.anomaly("GET %s answered %d" % (target.decode(), status))
+            self.counts["web good requests"] += 1
+
+    def slowloris(self):
+        """A request head dribbled a few bytes at a time, never finished."""
+        c = self.conn(self.crowd.web_port)
+        head = http_get(b"/metrics")[:-2] + b"X-Slow: " + b"s" * 200
+        for i in range(0, len(head), 4):
+            if time.monotonic() > self.crowd.deadline:
+                break
+            c.send(head[i:i + 4])
+            time.sleep(0.02)
+        self.counts["web slow heads"] += 1
+
+    def big_header(self):
+        """A header over webServicePort's 16 KiB limit: 431, then the connection is closed."""
+        c = self.conn(self.crowd.web_port)
+        c.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * (20 << 10) + b"\r\n\r\n")
+        try:
+            status = read_http_status(c)
+            if status != 431:
+                self.crowd.anomaly("a 20 KiB header answered %d" % status)
+        except (AssertionError, socket.timeout) as e:
+            self.crowd.anomaly("a 20 KiB header: %s" % e)
+        self.counts["web oversized headers"] += 1
+
+    def big_body(self):
+        """A body over the 64 KiB limit: 413, then the connection is closed."""
+        c = self.conn(self.crowd.web_port)
+        c.send(b"PUT /admin/v2/tenants/crowd HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n")
+        try:
+            c.send(b"{" * (80 << 10))
+        except OSError:
+            pass  # the broker may answer and close before it has it all
+        try:
+            status = read_http_status(c)
+            if status != 413:
+                self.crowd.anomaly("an 80 KiB body answered %d" % status)
+        except (AssertionError, socket.timeout) as e:
+            self.crowd.anomaly("an 80 KiB body: %s" % e)
+        self.counts["web oversized bodies"] += 1
+
+    def garbage(self):
+        """Bytes that are no request: an answer 400 or a close, within the answer timeout."""
+        c = self.conn(self.crowd.web_port)
+        junk = random_bytes(self.rnd, self.rnd.randrange(1, 400))
+        c.send(junk + b"\r\n\r\n")
+        if not c.closed_within():
+            self.crowd.anomaly("garbage on the web port left the connection open: %r" % junk[:40])
+        self.counts["web garbage"] += 1
+
+    def pipelined_flood(self):
+        """Pipelined requests for a second, answers never read: mop stops reading, stays bounded."""
+        c = self.conn(self.crowd.web_port)
+        flood_without_reading(c, b"", http_get(b"/status.html"), 1.0)
+        self.counts["web pipelined floods"] += 1
+        self.counts["web bytes"] += c.sent
+
+    def many_connections(self):
+        """Forty connections at once, each with half a request, then all gone."""
+        for _ in range(40):
+            c = self.conn(self.crowd.web_port)
+            c.send(b"GET /admin/v2/ten")
+        time.sleep(0.2)
+        self.counts["web connection bursts"] += 1
+
+
+class SecureAttacker(CrowdThread):
+    """The TLS (mqtt+ssl), WebSocket (ws) and WebSocket over TLS (ws+ssl) MQTT listeners."""
+
+    kind = "secure"
+
+    def __init__(self, crowd, index):
+        super().__init__(crowd, "secure-attacker-%d" % index, crowd.seed * 1000 + 800 + index)
+
+    def attacks(self):
+        return [self.half_handshake, self.plain_to_tls, self.ws_bad_upgrade, self.ws_huge_frame,
+                self.ws_fragmented_session, self.ws_ping_flood, self.ws_close_mid_frame, self.tls_session]
+
+    def half_handshake(self):
+        """The start of a TLS ClientHello, then nothing more, or a close."""
+        c = self.conn(self.rnd.choice([self.crowd.tls_port, self.crowd.wss_port]))
+        c.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + random_bytes(self.rnd, self.rnd.randrange(0, 60)))
+        time.sleep(self.rnd.uniform(0, 0.3))
+        self.counts["secure half handshakes"] += 1
+
+    def plain_to_tls(self):
+        """Plain MQTT on the TLS port: refused with a close."""
+        c = self.conn(self.crowd.tls_port)
+        c.send(rawmqtt.connect("crowd-plain"))
+        if not c.closed_within():
+            self.crowd.anomaly("plain MQTT on the TLS port left the connection open")
+        self.counts["secure plain text to TLS"] += 1
+
+    def ws_connection(self, tls):
+        c = self.conn(self.crowd.wss_port if tls else self.crowd.ws_port, tls=tls)
+        c.send(ws_upgrade())
+        status = read_http_status(c)
+        if status != 101:
+            raise AssertionError("WebSocket upgrade answered %d" % status)
+        while b"\r\n\r\n" not in c.buf:
+            c._fill(len(c.buf) + 1, time.monotonic() + ANSWER_TIMEOUT)
+        c.buf = c.buf.split(b"\r\n\r\n", 1)[1]
+        return c
+
+    def ws_bad_upgrade(self):
+        """Upgrades with a bad key, version or path, or a plain GET: refused, never upgraded."""
+        c = self.conn(self.crowd.ws_port)
+        choice = self.rnd.randrange(4)
+        request = [ws_upgrade(key=b"short"), ws_upgrade(version=b"8"), ws_upgrade(path=b"/nope"),
+                   http_get(b"/mqtt")][choice]
+        c.send(request)
+        try:
+            status = read_http_status(c)
+            if status == 101 and choice == 0:
+                # Known and left alone: Beast's accept takes a Sec-WebSocket-Key that does not
+                # decode to 16 bytes (RFC 6455 4.2.1 says 400); counted, not an anomaly.
+                self.counts["secure upgrades with a short key accepted"] += 1
+            elif status == 101:
+                self.crowd.anomaly("a bad WebSocket upgrade (%d) was accepted" % choice)
+        except (rawmqtt.Closed, socket.timeout):
+            pass  # a close without an answer is a refusal too
+        self.counts["secure bad upgrades"] += 1
+
+    def ws_huge_frame(self):
+        """A frame that declares 2^40 bytes: the connection is closed."""
+        c = self.ws_connection(self.rnd.random() < 0.5)
+        c.send(ws_frame(b"\x10", declared=1 << 40))
+        if not c.closed_within():
+            self.crowd.anomaly("a WebSocket frame of 2^40 bytes left the connection open")
+        self.counts["secure huge frames"] += 1
+
+    def ws_fragmented_session(self):
+        """A CONNECT in three continuation frames with a ping between: it is joined and answered."""
+        tls = self.rnd.random() < 0.5
+        c = self.ws_connection(tls)
+        data = rawmqtt.connect("crowd-ws-%d" % self.rnd.randrange(8))
+        c.send(ws_frame(data[:3], fin=False) + ws_frame(b"p", opcode=0x9) + ws_frame(data[3:8], opcode=0, fin=False)
+               + ws_frame(data[8:], opcode=0))
+        # Frames from the server are unmasked; the CONNACK is 4 bytes in a binary frame (pongs first).
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while True:
+            c._fill(2, deadline)
+            opcode, n = c.buf[0] & 0x0F, c.buf[1] & 0x7F
+            c._fill(2 + n, deadline)
+            payload, c.buf = c.buf[2:2 + n], c.buf[2 + n:]
+            if opcode == 0xA:
+                continue
+            if opcode != 0x2 or payload[:1] != b"\x20" or payload[3:4] != b"\x00":
+                self.crowd.anomaly("fragmented CONNECT over %s answered %r" % ("wss" if tls else "ws", payload))
+            break
+        self.counts["secure fragmented sessions"] += 1
+
+    def ws_ping_flood(self):
+        """Pings for half a second, pongs never read."""
+        c = self.ws_connection(self.rnd.random() < 0.5)
+        flood_without_reading(c, b"", ws_frame(b"ping", opcode=0x9), 0.5)
+        self.counts["secure ping floods"] += 1
+
+    def ws_close_mid_frame(self):
+        """Half a frame, then a close (FIN or RST at the end of the attack)."""
+        c = self.ws_connection(self.rnd.random() < 0.5)
+        frame = ws_frame(rawmqtt.connect("crowd-mid"))
+        c.send(frame[:self.rnd.randrange(1, len(frame))])
+        self.counts["secure closes mid-frame"] += 1
+
+    def tls_session(self):
+        """A valid MQTT session over TLS: CONNECT, PINGREQ, DISCONNECT, each answered."""
+        c = self.conn(self.crowd.tls_port, tls=True)
+        c.send(rawmqtt.connect("crowd-tls-%d" % self.rnd.randrange(8)) + rawmqtt.pingreq())
+        try:
+            for expected in (rawmqtt.CONNACK, rawmqtt.PINGRESP):
+                p = c.mqtt_packet()
+                if p.type != expected:
+                    raise AssertionError("%d expected, got %r" % (expected, p))
+        except (AssertionError, socket.timeout) as e:
+            self.crowd.anomaly("MQTT over TLS: %s" % e)
+        c.send(rawmqtt.disconnect())
+        self.counts["secure TLS sessions"] += 1
+
+
+# ---------------------------------------------------------------------------------------------
 # The well-behaved pair.
 
 def published(info):
@@ -901,6 +1241,7 @@ class RssSampler(threading.Thread):
 
 @unittest.skipUnless(harness.is_mop(), "the crowd plays against mop's MQTT and Pulsar ports")
 class HostileCrowd(unittest.TestCase):
+    maxDiff = None
     def test_crowd_cannot_crash_wedge_or_make_mop_lose_messages(self):
         seed = int(os.environ.get("MOP_HOSTILE_SEED") or random.SystemRandom().randrange(1 << 31))
         print("\nMOP_HOSTILE_SEED=%d MOP_HOSTILE_SECONDS=%g MOP_HOSTILE_THREADS=%d"
@@ -908,11 +1249,21 @@ class HostileCrowd(unittest.TestCase):
         asan = sanitized(os.environ.get("MOP_BIN", ""))
         rss_limit_mib = RSS_LIMIT_MIB or (1536 if asan else 512)
 
+        # A self-signed certificate for the TLS listeners (the crowd does not check it).
+        cert_dir = tempfile.mkdtemp(prefix="mop-hostile-")
+        cert, key = os.path.join(cert_dir, "server.pem"), os.path.join(cert_dir, "server.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        "/CN=mop-hostile", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+
         def mop_args(port, data_dir):
-            # The harness binds every listener on port 0 (the Pulsar one too) and reads the ports
-            # from mop's start-up line. Info-level logging: the crowd would make a debug log of
-            # hundreds of MiB.
-            return ["--mqttListeners=mqtt://127.0.0.1:%d" % port, "--dataDir=%s" % data_dir, "--logLevel=info"]
+            # The harness binds every listener on port 0 (the Pulsar and web ones too) and reads
+            # the ports from mop's start-up line; the plain MQTT listener is the first. Info-level
+            # logging: the crowd would make a debug log of hundreds of MiB.
+            return ["--mqttListeners=mqtt://127.0.0.1:%d,mqtt+ssl://127.0.0.1:0,ws://127.0.0.1:0,"
+                    "ws+ssl://127.0.0.1:0" % port,
+                    "--tlsCertificateFilePath=" + cert, "--tlsKeyFilePath=" + key,
+                    "--dataDir=%s" % data_dir, "--logLevel=info"]
 
         broker = harness.Broker(mop_args=mop_args).start()
         try:
@@ -927,6 +1278,9 @@ class HostileCrowd(unittest.TestCase):
             raise
         finally:
             broker.cleanup()
+            for f in (cert, key):
+                os.unlink(f)
+            os.rmdir(cert_dir)
 
     def run_crowd(self, broker, pulsar_port, seed, rss_limit_mib):
         pid = broker.proc.pid
@@ -942,9 +1296,17 @@ class HostileCrowd(unittest.TestCase):
         pub.start()
 
         started = time.monotonic()
-        crowd = Crowd(broker.port, pulsar_port, seed, started + SECONDS)
-        attackers = ([MqttAttacker(crowd, i) for i in range((THREADS + 1) // 2)]
-                     + [PulsarAttacker(crowd, i) for i in range(THREADS // 2)] + [Splitter(crowd)])
+        urls = {l["scheme"]: l["port"] for l in broker.ready["mqtt"]}
+        crowd = Crowd(broker.port, pulsar_port, seed, started + SECONDS, web_port=broker.web_port,
+                      tls_port=urls["mqtt+ssl"], ws_port=urls["ws"], wss_port=urls["ws+ssl"])
+        # Of THREADS: a sixth on the web port, a sixth on the TLS / WebSocket listeners, the rest
+        # half MQTT, half Pulsar.
+        others = max(1, THREADS // 6)
+        rest = THREADS - 2 * others
+        attackers = ([MqttAttacker(crowd, i) for i in range((rest + 1) // 2)]
+                     + [PulsarAttacker(crowd, i) for i in range(rest // 2)]
+                     + [WebAttacker(crowd, i) for i in range(others)]
+                     + [SecureAttacker(crowd, i) for i in range(others)] + [Splitter(crowd)])
         for a in attackers:
             a.start()
         for a in attackers:
@@ -1017,6 +1379,11 @@ class HostileCrowd(unittest.TestCase):
         c = Conn(pulsar_port)
         c.send(p_connect())
         self.assertEqual(c.pulsar_command(), P_CONNECTED)
+        c.close()
+        # And the web service: Pulsar's health check publishes and consumes through the broker.
+        c = Conn(broker.web_port)
+        c.send(http_get(b"/admin/v2/brokers/health", close=True))
+        self.assertEqual(read_http_response(c, timeout=30), (200, b"ok"))
         c.close()
 
         # A peer that sends requests and never reads the answers is held back: mop stops reading
