@@ -233,7 +233,7 @@ void SessionRouter::accept(ClientConnection& conn, const std::shared_ptr<Session
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
   if (conn.entry_ != entry) return;
   grant_window(conn);
-  if (options_.on_admitted) options_.on_admitted(id);
+  if (options_.on_admitted) options_.on_admitted(entry->session->client_id());
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {
