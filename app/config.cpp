@@ -834,13 +834,15 @@ std::vector<KeySpec> make_key_specs() {
         "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
         "sysInterval",
         // The TLS and WebSocket transports are served by standalone only so far.
-        "brokerServicePortTls", "tlsCertificateFilePath", "tlsKeyFilePath", "tlsTrustCertsFilePath",
+        "brokerServicePortTls", "webServicePortTls", "tlsCertificateFilePath", "tlsKeyFilePath", "tlsTrustCertsFilePath",
         "tlsProtocols", "tlsCiphers", "tlsAllowInsecureConnection", "tlsRequireTrustedClientCertOnConnect",
         "tlsCertRefreshCheckDurationSec", "mqttTlsCertificateFilePath", "mqttTlsKeyFilePath",
         "mqttTlsTrustCertsFilePath", "mqttTlsProtocols", "mqttTlsCiphers", "mqttTlsAllowInsecureConnection",
         "mqttTlsRequireTrustedClientCertOnConnect", "mqttTlsCertRefreshCheckDurationSec", "mqttTlsPskEnabled",
         "mqttTlsPskIdentityHint", "mqttTlsPskIdentity", "mqttTlsPskIdentityFile", "webSocketPath",
-        "webSocketMaxFrameSize"}) {
+        "webSocketMaxFrameSize",
+        // The proxy stores nothing itself.
+        "storeBlobMinSizeBytes"}) {
     for (auto& k : keys) {
       if (k.doc.name == name) k.modes = kStandalone;
     }

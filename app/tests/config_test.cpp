@@ -133,7 +133,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
   EXPECT_EQ(defaults["superUserRoles"], "");
   EXPECT_EQ(defaults["storeBlobMinSizeBytes"], "4096");
-  EXPECT_EQ(config_keys().size(), 75u);
+  EXPECT_EQ(config_keys().size(), 76u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
