@@ -83,7 +83,17 @@ void SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s,
     codes.push_back(granted);
     add_filter(entry, e.filter, granted, *scope, wait, codes.size() - 1);
   }
-  if (entry.session->expiry_interval() != 0) persist(entry.shared_from_this());
+  if (entry.session->expiry_interval() != 0) {
+    // The SUBACK also waits for the session's record: a subscription granted to a session that
+    // outlives its connection must outlive a crash too. One that could not be stored is answered
+    // 0x80 (unspecified error), as a refused one is.
+    ++wait->pending;
+    persist(entry.shared_from_this(), [wait](bool ok) {
+      if (!ok)
+        for (auto& code : wait->codes) code = std::max<std::uint8_t>(code, kSubackFailure);
+      wait->release();
+    });
+  }
   wait->release();
 }
 

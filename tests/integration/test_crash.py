@@ -289,7 +289,7 @@ class Kill9(unittest.TestCase):
 
     def test_a_session_acknowledged_by_connack_survives_kill9_at_once(self):
         # The CONNACK of a session that outlives its connection waits for the session's record,
-        # so a kill -9 right after it cannot lose the session.
+        # so a kill -9 right after it cannot lose the session; a SUBACK waits likewise.
         with harness.Broker(mop_args=mop_args) as broker:
             for attempt in range(3):
                 client_id = "fresh-%d" % attempt
@@ -300,6 +300,20 @@ class Kill9(unittest.TestCase):
                 s = PahoClient(broker.port, client_id, clean_session=False)
                 self.assertEqual(s.connect(), (0, 1), "session lost by a kill -9 right after its CONNACK")
                 s.disconnect()
+            # The same for a SUBACK: the filter it granted is in the record before it is sent.
+            s = PahoClient(broker.port, "fresh-0", clean_session=False)
+            s.connect()
+            s.subscribe([("crash/fresh", 1)])
+            broker.restart()
+            s.drop()
+            p = PahoClient(broker.port, "fresh-pub")
+            p.connect()
+            p.publish("crash/fresh", b"kept", qos=1)
+            p.disconnect()
+            s = PahoClient(broker.port, "fresh-0", clean_session=False)
+            self.assertEqual(s.connect(), (0, 1))
+            self.assertEqual(s.get().payload, b"kept", "subscription lost by a kill -9 right after its SUBACK")
+            s.disconnect()
 
     def test_session_expiry_counts_across_a_restart(self):
         def connect5(port, client_id, expiry):

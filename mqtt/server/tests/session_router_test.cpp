@@ -1249,11 +1249,38 @@ TEST_F(SessionRouterConnackTest, PacketsSentBeforeTheConnackAreHandledAfterIt) {
   c->send(c->connect_packet("early", false));
   c->send(Subscribe{1, {{"t", 1}}});
   EXPECT_TRUE(c->received().empty());
+  sessions.release();  // the record of the CONNECT: CONNACK, then the SUBSCRIBE is handled
+  auto r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Connack>(r[0]));
+  sessions.release();  // the record with the filter: SUBACK
+  r = c->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Suback>(r[0]));
+}
+
+TEST_F(SessionRouterConnackTest, SubackWaitsUntilTheSessionRecordIsStored) {
+  auto c = client(ProtocolVersion::v311);
+  c->send(c->connect_packet("subs", false));
+  sessions.release();
+  ASSERT_EQ(c->received().size(), 1u);  // CONNACK
+  c->send(Subscribe{1, {{"t", 1}}});
+  EXPECT_TRUE(c->received().empty()) << "SUBACK before the record with its filter was durable";
   sessions.release();
   auto r = c->received();
-  ASSERT_EQ(r.size(), 2u);
-  EXPECT_TRUE(std::holds_alternative<Connack>(r[0]));
-  EXPECT_TRUE(std::holds_alternative<Suback>(r[1]));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Suback>(r[0]).return_codes, std::vector<std::uint8_t>{1});
+  auto rec = store.session("subs");
+  ASSERT_TRUE(rec.ok() && *rec);
+  ASSERT_EQ((*rec)->subscriptions.size(), 1u);
+  // A record that cannot be written: the filter is answered 0x80.
+  sessions.holding = false;
+  store.fail_next_writes(1'000'000);
+  c->send(Subscribe{2, {{"u", 1}}});
+  r = c->received();
+  store.fail_next_writes(0);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Suback>(r[0]).return_codes, std::vector<std::uint8_t>{kSubackFailure});
 }
 
 TEST_F(SessionRouterConnackTest, ARecordThatCannotBeStoredRefusesTheConnection) {
