@@ -113,7 +113,7 @@ void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
 void Protocol::dispatch() {
   // While the broker decides on a CONNECT, later packets wait in the reader: they need the
   // session that accept() brings.
-  while (state_ == State::awaiting_connect || state_ == State::connected ||
+  while (state_ == State::awaiting_connect || (state_ == State::connected && !awaiting_suback_) ||
          (state_ == State::connecting && authenticating_)) {
     auto frame = reader_.next();
     if (!frame.ok()) {
@@ -691,10 +691,13 @@ void Protocol::handle_pubcomp(PacketId id) {
 void Protocol::handle_subscribe(Subscribe&& s) {
   std::weak_ptr<Protocol> weak = weak_from_this();
   auto packet = std::make_shared<const Subscribe>(std::move(s));
+  awaiting_suback_ = true;
   handler_.on_subscribe(*packet, [weak, packet](std::vector<std::uint8_t> codes) {
     auto self = weak.lock();
     if (!self || self->state_ == State::closed) return;
+    self->awaiting_suback_ = false;
     self->send_suback(*packet, codes);
+    self->on_bytes({});  // the packets that arrived meanwhile (none are lost: they wait in the reader)
   });
 }
 

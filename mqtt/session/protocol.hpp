@@ -276,6 +276,10 @@ private:
   // nested one, so no packet is handled while the handler is still inside its caller's callback
   // (a CONNECT admitted and failed by the next packet in one read, issue 11).
   bool dispatching_ = false;
+  // A SUBSCRIBE is waiting for its SUBACK (the subscriptions it makes are not ready yet): the
+  // packets after it wait in the reader, so that a PUBLISH sent right after a SUBSCRIBE finds the
+  // subscription in place and every answer leaves in the order of its request.
+  bool awaiting_suback_ = false;
   std::optional<std::string> connack_auth_method_, connack_auth_data_;
   std::uint16_t client_receive_maximum_ = 65535;
   std::optional<std::uint32_t> client_max_packet_;

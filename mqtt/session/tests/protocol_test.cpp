@@ -416,11 +416,32 @@ TEST_F(ProtocolTest, SubackWaitsUntilTheHandlerSaysTheSubscriptionsExist) {
   EXPECT_EQ(handler.subscribed, 1);
 }
 
+TEST_F(ProtocolTest, PacketsAfterASubscribeWaitForItsSuback) {
+  connect();
+  handler.hold_subacks = true;
+  std::string bytes;
+  encode(Packet{Subscribe{7, {{"t", 1}}}}, ProtocolVersion::v311, bytes);
+  encode(Packet{Publish{false, 1, false, "t", 8, Payload::copy_of("after")}}, ProtocolVersion::v311, bytes);
+  encode(Packet{Pingreq{}}, ProtocolVersion::v311, bytes);
+  feed_raw(bytes);  // one read: SUBSCRIBE, PUBLISH, PINGREQ
+  EXPECT_TRUE(handler.publishes.empty());  // not before the subscription exists
+  EXPECT_TRUE(sent().empty());
+  ASSERT_EQ(handler.subacks.size(), 1u);
+  handler.subacks[0]();
+  ASSERT_EQ(handler.publishes.size(), 1u);
+  handler.dones[0](PublishResult{});
+  auto out = sent();
+  ASSERT_EQ(out.size(), 3u);  // in the order of the requests
+  EXPECT_TRUE(std::holds_alternative<Suback>(out[0]));
+  EXPECT_TRUE(std::holds_alternative<Pingresp>(out[1]) || std::holds_alternative<Puback>(out[1]));
+  EXPECT_EQ(std::holds_alternative<Puback>(out[1]) + std::holds_alternative<Puback>(out[2]), 1);
+}
+
 TEST_F(ProtocolTest, SubackOfAClosedConnectionIsDropped) {
   connect();
   handler.hold_subacks = true;
   feed(Subscribe{6, {{"slow", 1}}});
-  feed(Disconnect{});
+  proto->on_closed();  // the peer went before the subscription was ready
   sent();
   ASSERT_EQ(handler.subacks.size(), 1u);
   handler.subacks[0]();
