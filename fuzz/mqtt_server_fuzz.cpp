@@ -381,9 +381,13 @@ private:
 
   // What must hold between any two events.
   void check() const {
+    // A connection is live from its admission: connected, or bound to its session and waiting
+    // for the records its CONNACK waits for.
     std::size_t connected = 0;
-    for (const auto& c : conns_)
-      if (c->client->protocol().state() == Protocol::State::connected) ++connected;
+    for (const auto& c : conns_) {
+      const auto state = c->client->protocol().state();
+      if (state == Protocol::State::connected || state == Protocol::State::connecting) ++connected;
+    }
     if (broker_->live_connection_count() > connected) {
       std::fprintf(stderr, "%zu live connections, %zu connected\n", broker_->live_connection_count(), connected);
       std::abort();

@@ -1,7 +1,11 @@
 #include "http/router.hpp"
 
+#include <memory>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
+#include "core/log.hpp"
 #include "service/topic_name.hpp"
 
 namespace mop::http {
@@ -78,7 +82,18 @@ void Router::handle(const Request& request, Respond respond) const {
       allowed.push_back(route.method);
       continue;
     }
-    route.handler(request, params, std::move(respond));
+    // A handler that throws (a JSON body of an unexpected shape reaching nlohmann's checked
+    // accessors, found by http_server_fuzz) answers 500 and logs why; the exception must not
+    // leave the io_context, which would end the process.
+    auto once = std::make_shared<Respond>(std::move(respond));
+    try {
+      route.handler(request, params, [once](Response r) {
+        if (*once) std::exchange(*once, nullptr)(std::move(r));
+      });
+    } catch (const std::exception& e) {
+      log::get("http")->warn("{} {}: the handler failed: {}", request.method, request.target, e.what());
+      if (*once) std::exchange(*once, nullptr)(error_response(500, std::string("internal error: ") + e.what()));
+    }
     return;
   }
   if (!allowed.empty()) {

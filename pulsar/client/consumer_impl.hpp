@@ -13,6 +13,11 @@ public:
   // `facade`: the Consumer the listener is handed (a MultiConsumer over this one, or this);
   // `partition`: -1 unless the topic is a partition.
   ConsumerImpl(Client::Impl& client, ConsumerConfig config, std::string topic, std::int32_t partition);
+  // Destroyed while its connection still lists it (a partitioned parent dropped after a failed
+  // start, found by pulsar_client_fuzz): the connection must not call it back.
+  ~ConsumerImpl() override {
+    if (conn_) conn_->remove_consumer(id_);
+  }
   void set_facade(Consumer* facade) { facade_ = facade; }
 
   void start(std::function<void(Result<void, Error>)> done);

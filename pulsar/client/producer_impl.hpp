@@ -11,6 +11,11 @@ class ProducerImpl final : public Producer, public ConnectionUser, public std::e
 public:
   // `partition`: -1 for a non-partitioned topic.
   ProducerImpl(Client::Impl& client, ProducerConfig config, std::string topic, std::int32_t partition);
+  // Destroyed while its connection still lists it (a partitioned parent dropped after a failed
+  // start, found by pulsar_client_fuzz): the connection must not call it back.
+  ~ProducerImpl() override {
+    if (conn_) conn_->remove_producer(id_);
+  }
 
   // Creates the producer on its broker; `done` once PRODUCER_SUCCESS came (or it failed for good).
   void start(std::function<void(Result<void, Error>)> done);
