@@ -353,6 +353,7 @@ Result<void, Error> RocksStore::load() {
   if (!s.ok()) return status_error(s, kDefault, kNextTopicIdKey, "cannot read the next topic id");
   if (v.size() != 8) return value_error(kDefault, kNextTopicIdKey, "next topic id is not 8 bytes");
   next_topic_id_ = key::get_be64(v);
+  durable_next_topic_id_ = next_topic_id_;
 
   // Topics: every record decoded now, so that a damaged one stops the start instead of its
   // topic silently coming back empty.
@@ -671,15 +672,17 @@ void RocksStore::run() {
     std::size_t ops = 0;
     // Topic records not yet durable go first (a DeleteTopic in this group then removes one).
     std::vector<std::uint64_t> topics_in_group;
+    std::uint64_t next_id_in_group = 0;
     {
       std::lock_guard lock(topics_mu_);
       for (const auto& [id, name] : unwritten_topics_) {
         wb.Put(cfs_[kTopics], name, encode_topic_value(id));
         topics_in_group.push_back(id);
       }
-      if (!topics_in_group.empty()) {
+      if (next_topic_id_ != durable_next_topic_id_) {
+        next_id_in_group = next_topic_id_;
         std::string next;
-        key::put_be64(next, next_topic_id_);
+        key::put_be64(next, next_id_in_group);
         wb.Put(cfs_[kDefault], slice(kNextTopicIdKey), next);
       }
     }
@@ -706,9 +709,10 @@ void RocksStore::run() {
         commit_stats_.entries.observe(static_cast<double>(appended));
         commit_stats_.sync_seconds.observe(std::chrono::duration<double>(took).count());
       }
-      if (!topics_in_group.empty()) {
+      if (!topics_in_group.empty() || next_id_in_group != 0) {
         std::lock_guard lock(topics_mu_);
         for (const auto id : topics_in_group) unwritten_topics_.erase(id);
+        if (next_id_in_group != 0) durable_next_topic_id_ = next_id_in_group;
       }
       for (const auto& r : group) {
         for (const auto& op : r.batch.ops()) {

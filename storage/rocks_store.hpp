@@ -198,6 +198,9 @@ private:
   std::unordered_map<std::string, std::uint64_t> topic_ids_;
   std::unordered_map<std::uint64_t, std::string> topic_names_;
   std::uint64_t next_topic_id_ = 1;
+  // The next id as last written: ids are never handed out twice, so the counter is written
+  // whenever it moved, even when the topic that moved it was deleted before its record was.
+  std::uint64_t durable_next_topic_id_ = 1;
   std::uint32_t format_version_ = 0;
   // Topics handed out by ensure_topic whose records are not durable yet: written (again) with
   // every group commit until one succeeds.
