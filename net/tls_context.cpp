@@ -9,24 +9,13 @@
 #include <openssl/x509.h>
 
 #include "core/log.hpp"
+#include "net/openssl.hpp"
 
 namespace mop::net {
 
 namespace asio = boost::asio;
 
 namespace {
-
-// OpenSSL's queued errors as one line (and the queue emptied).
-std::string openssl_errors() {
-  std::string out;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
@@ -160,14 +149,18 @@ Result<std::shared_ptr<asio::ssl::context>, std::string> TlsContext::build() con
   // Idle connections give their read and write buffers back.
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   if (!options_.certificate_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(native, options_.certificate_file.c_str()) != 1)
-      return name_ + ": cannot use certificate file \"" + options_.certificate_file + "\": " + openssl_errors();
-    if (SSL_CTX_use_PrivateKey_file(native, options_.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-      return name_ + ": cannot use key file \"" + options_.key_file + "\" with certificate file \"" +
-             options_.certificate_file + "\": " + openssl_errors();
-    if (SSL_CTX_check_private_key(native) != 1)
-      return name_ + ": key file \"" + options_.key_file + "\" does not match certificate file \"" +
-             options_.certificate_file + "\": " + openssl_errors();
+    if (auto pair = use_key_pair(native, options_.certificate_file, options_.key_file); !pair.ok()) {
+      switch (pair.error()) {
+        case KeyPairError::certificate:
+          return name_ + ": cannot use certificate file \"" + options_.certificate_file + "\": " + openssl_errors();
+        case KeyPairError::key:
+          return name_ + ": cannot use key file \"" + options_.key_file + "\" with certificate file \"" +
+                 options_.certificate_file + "\": " + openssl_errors();
+        case KeyPairError::mismatch:
+          return name_ + ": key file \"" + options_.key_file + "\" does not match certificate file \"" +
+                 options_.certificate_file + "\": " + openssl_errors();
+      }
+    }
   }
   if (!options_.trust_certs_file.empty()) {
     if (SSL_CTX_load_verify_locations(native, options_.trust_certs_file.c_str(), nullptr) != 1)

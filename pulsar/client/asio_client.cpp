@@ -5,7 +5,6 @@
 #include <deque>
 #include <optional>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -15,6 +14,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+
+#include "net/openssl.hpp"
 
 namespace mop::pulsar::client {
 
@@ -33,16 +34,7 @@ struct TlsSetup {
   bool verify_host = true;      // tls_hostname_verification
 };
 
-std::string openssl_errors() {
-  std::string out;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
+using net::openssl_errors;
 
 Result<TlsSetup, Error> make_tls(const ClientConfig& c) {
   auto bad = [](const std::string& what) { return Error(ClientErrc::invalid_argument, "TLS: " + what + ": " + openssl_errors()); };
@@ -59,11 +51,14 @@ Result<TlsSetup, Error> make_tls(const ClientConfig& c) {
   if (c.tls_certificate_file.empty() != c.tls_key_file.empty())
     return Error(ClientErrc::invalid_argument, "TLS: a client certificate needs both tls_certificate_file and tls_key_file");
   if (!c.tls_certificate_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx, c.tls_certificate_file.c_str()) != 1)
-      return bad("cannot read the client certificate \"" + c.tls_certificate_file + "\"");
-    if (SSL_CTX_use_PrivateKey_file(ctx, c.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-      return bad("cannot read the client key \"" + c.tls_key_file + "\"");
-    if (SSL_CTX_check_private_key(ctx) != 1) return bad("the client key does not match its certificate");
+    if (auto pair = net::use_key_pair(ctx, c.tls_certificate_file, c.tls_key_file); !pair.ok()) {
+      switch (pair.error()) {
+        case net::KeyPairError::certificate:
+          return bad("cannot read the client certificate \"" + c.tls_certificate_file + "\"");
+        case net::KeyPairError::key: return bad("cannot read the client key \"" + c.tls_key_file + "\"");
+        case net::KeyPairError::mismatch: return bad("the client key does not match its certificate");
+      }
+    }
   }
   t.verify = !c.tls_allow_insecure_connection;
   t.verify_host = t.verify && c.tls_hostname_verification;
