@@ -1,7 +1,6 @@
 #include "app/proxy.hpp"
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -12,12 +11,12 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "app/asio_executor.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
+#include "app/shutdown.hpp"
 #include "cluster/cluster_service.hpp"
 #include "cluster/cluster_session_store.hpp"
 #include "cluster/connection_events.hpp"
@@ -170,11 +169,8 @@ int run_proxy(const Config& config) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::steady_timer stop_timer(io);
-  signals.async_wait([&](boost::system::error_code ec, int signo) {
-    if (ec) return;
-    logger->info("signal {} received: shutting down", signo);
+  const ShutdownOnSignal shutdown(io, [&] {
     tcp.stop_accepting();
     router.shutdown();
     poll_timer.cancel();

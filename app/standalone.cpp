@@ -1,7 +1,6 @@
 #include "app/standalone.hpp"
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -20,6 +18,7 @@
 #include "app/authentication.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
+#include "app/shutdown.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "http/admin.hpp"
@@ -444,10 +443,7 @@ int run_standalone(const Config& config) {
   };
   if (config.sysInterval > 0 && config.serves_mqtt()) schedule_sys();
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int signo) {
-    if (ec) return;
-    logger->info("signal {} received: shutting down", signo);
+  const ShutdownOnSignal shutdown(io, [&] {
     tcp.stop_accepting();
     pulsar_tcp.shutdown();
     web.shutdown();
