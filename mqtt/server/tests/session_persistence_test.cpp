@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "mqtt/server/session_router.hpp"
+#include "mqtt/server/tests/forwarding_session_store.hpp"
 #include "mqtt/server/tests/test_client.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
@@ -81,10 +82,10 @@ private:
 };
 
 // The real session store, its writes through the same switch.
-class CrashableSessionStore final : public service::SessionStore {
+class CrashableSessionStore final : public test_support::ForwardingSessionStore {
 public:
   CrashableSessionStore(storage::Store& store, Executor& exec, CrashablePersistence& gate)
-      : real_(store, exec), gate_(gate) {}
+      : ForwardingSessionStore(store, exec), gate_(gate) {}
   void put_session(service::SessionRecord s, service::StateDone done) override {
     gate_.run([this, s = std::move(s), done = std::move(done)]() mutable { real_.put_session(std::move(s), std::move(done)); });
   }
@@ -97,20 +98,8 @@ public:
   void delete_will(const std::string& id, service::StateDone done) override {
     gate_.run([this, id, done = std::move(done)]() mutable { real_.delete_will(id, std::move(done)); });
   }
-  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override { real_.load(std::move(done)); }
-  void get_session(const std::string& id,
-                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override {
-    real_.get_session(id, std::move(done));
-  }
-  void get_will(const std::string& id, std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override {
-    real_.get_will(id, std::move(done));
-  }
-  bool atomic() const override { return real_.atomic(); }
-  void atomically(const std::function<void()>& writes) override { real_.atomically(writes); }
-  Result<service::SessionSnapshot, Error> read() const { return real_.read(); }
 
 private:
-  storage::StoreSessionStore real_;
   CrashablePersistence& gate_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mqtt/server/tests/forwarding_session_store.hpp"
 #include "mqtt/server/tests/test_client.hpp"
 #include "service/embedded_service.hpp"
 #include "storage/memory_store.hpp"
@@ -1080,10 +1081,10 @@ TEST_F(SessionRouterStoreTest, V311StoreFailureClosesTheConnection) {  // 3.1.1 
 // A session store that cannot write a message and a session record atomically (as one on Pulsar
 // system topics): the real StoreSessionStore with atomic() false, recording what each record
 // write held and whether the message was stored by then.
-class NonAtomicSessions final : public service::SessionStore {
+class NonAtomicSessions final : public test_support::ForwardingSessionStore {
 public:
   NonAtomicSessions(storage::MemoryStore& store, Executor& exec, const service::TopicName& topic)
-      : store_(store), real_(store, exec), topic_(topic.str()) {}
+      : ForwardingSessionStore(store, exec), store_(store), topic_(topic.str()) {}
   void put_session(service::SessionRecord s, service::StateDone done) override {
     bool stored = false;
     if (const auto id = store_.find_topic(topic_); id.ok() && *id) {
@@ -1093,18 +1094,8 @@ public:
     puts.push_back({s.inbound_qos2, stored});
     real_.put_session(std::move(s), std::move(done));
   }
-  void delete_session(const std::string& c, service::StateDone done) override { real_.delete_session(c, std::move(done)); }
-  void put_will(service::WillRecord w, service::StateDone done) override { real_.put_will(std::move(w), std::move(done)); }
-  void delete_will(const std::string& c, service::StateDone done) override { real_.delete_will(c, std::move(done)); }
-  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override { real_.load(std::move(done)); }
-  void get_session(const std::string& c,
-                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override {
-    real_.get_session(c, std::move(done));
-  }
-  void get_will(const std::string& c, std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override {
-    real_.get_will(c, std::move(done));
-  }
   bool atomic() const override { return false; }
+  void atomically(const std::function<void()>& writes) override { writes(); }
 
   struct Put {
     std::vector<std::uint16_t> inbound_qos2;
@@ -1114,7 +1105,6 @@ public:
 
 private:
   storage::MemoryStore& store_;
-  storage::StoreSessionStore real_;
   std::string topic_;
 };
 
@@ -1166,26 +1156,15 @@ TEST_F(SessionRouterNonAtomicTest, Qos2IdIsRecordedOnlyOnceItsMessageIsStored) {
 // The real StoreSessionStore whose session-record completions can be held back, as a slow disk
 // holds them: what a client is told before its record is durable shows up as a packet received
 // while `held` is not empty.
-class HeldSessions final : public service::SessionStore {
+class HeldSessions final : public test_support::ForwardingSessionStore {
 public:
-  HeldSessions(storage::MemoryStore& store, Executor& exec) : real_(store, exec) {}
+  using ForwardingSessionStore::ForwardingSessionStore;
   void put_session(service::SessionRecord s, service::StateDone done) override {
     real_.put_session(std::move(s), hold(std::move(done)));
   }
   void delete_session(const std::string& c, service::StateDone done) override {
     real_.delete_session(c, hold(std::move(done)));
   }
-  void put_will(service::WillRecord w, service::StateDone done) override { real_.put_will(std::move(w), std::move(done)); }
-  void delete_will(const std::string& c, service::StateDone done) override { real_.delete_will(c, std::move(done)); }
-  void load(std::function<void(Result<service::SessionSnapshot, Error>)> done) override { real_.load(std::move(done)); }
-  void get_session(const std::string& c,
-                   std::function<void(Result<std::optional<service::SessionRecord>, Error>)> done) override {
-    real_.get_session(c, std::move(done));
-  }
-  void get_will(const std::string& c, std::function<void(Result<std::optional<service::WillRecord>, Error>)> done) override {
-    real_.get_will(c, std::move(done));
-  }
-  bool atomic() const override { return real_.atomic(); }
 
   void release() {
     for (auto& [done, r] : std::exchange(held_, {})) done(std::move(r));
@@ -1202,7 +1181,6 @@ private:
         done(std::move(r));
     };
   }
-  storage::StoreSessionStore real_;
   std::vector<std::pair<service::StateDone, Result<void, Error>>> held_;
 };
 
