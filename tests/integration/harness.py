@@ -377,6 +377,91 @@ class ModuleBroker:
             self.broker = None
 
 
+# ---------------------------------------------------------------------------------------------
+# A real Apache Pulsar for the suites that compare mop with it.
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PULSAR_SCRIPT = os.path.join(ROOT, "scripts", "pulsar-standalone")
+# Retention as the suites give mop (--defaultRetention...): what is acknowledged stays readable.
+PULSAR_RETENTION = ["defaultRetentionTimeInMinutes=60", "defaultRetentionSizeInMB=100"]
+# Deduplication and retention on (as for mop), batch-index acknowledgements on (mop has them always).
+PULSAR_SETTINGS = ["brokerDeduplicationEnabled=true", "acknowledgmentAtBatchIndexLevelEnabled=true"] + PULSAR_RETENTION
+
+
+class ApachePulsar:
+    """Apache Pulsar standalone (scripts/pulsar-standalone), started once for a suite with
+    `settings` (PULSAR_SETTINGS unless given) in a temp dir, and stopped and removed by stop().
+    Or one started by hand: PULSAR_URL and PULSAR_HTTP (both set) name a running one, PULSAR_DIR
+    the directory of one (which restart() can stop and start again); stop() leaves those
+    running. A suite that restarts Pulsar passes restartable=True and so takes PULSAR_DIR only."""
+
+    name = "Apache Pulsar"
+
+    def __init__(self, restartable=False, prefix="mop-apache-pulsar-", settings=None):
+        self.restartable = restartable
+        self.settings = PULSAR_SETTINGS if settings is None else list(settings)
+        self.prefix = prefix
+        self.dir = None
+        self.owned = False
+        self.url = self.http = None
+
+    def _run_start(self):
+        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + self.settings,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
+        lines = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+        return lines["PULSAR_URL"], lines["PULSAR_HTTP"]
+
+    def start(self):
+        if not self.restartable and os.environ.get("PULSAR_URL") and os.environ.get("PULSAR_HTTP"):
+            self.url, self.http = os.environ["PULSAR_URL"], os.environ["PULSAR_HTTP"]
+            return self
+        if os.environ.get("PULSAR_DIR"):
+            self.dir = os.environ["PULSAR_DIR"]
+        else:
+            self.dir = tempfile.mkdtemp(prefix=self.prefix)
+            self.owned = True
+        t0 = time.monotonic()
+        self.url, self.http = self._run_start()
+        sys.stderr.write("Apache Pulsar standalone ready in %.1f s at %s\n" % (time.monotonic() - t0, self.url))
+        return self
+
+    def restart(self):
+        """Stops Pulsar and starts it again on the same directory and ports."""
+        subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
+        url, _ = self._run_start()
+        assert url == self.url, "Apache Pulsar came back on %s, not %s" % (url, self.url)
+
+    def stop(self):
+        if self.owned and self.dir:
+            subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+        self.owned = False
+
+    def admin(self, method, path, body=None):
+        """A request to Pulsar's admin REST API (path after /admin/v2/); its parsed JSON answer, or
+        None when it has no body. An HTTP error status raises urllib.error.HTTPError."""
+        import urllib.request
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request("%s/admin/v2/%s" % (self.http, path), data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data is not None else {})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status in (200, 204), r.status
+            text = r.read()
+        return json.loads(text) if text else None
+
+    def log_tail(self, lines=60):
+        if self.dir is None:
+            return "(broker started outside the test)"
+        try:
+            with open(os.path.join(self.dir, "logs", "pulsar.log"), errors="replace") as f:
+                return "\n".join(f.read().splitlines()[-lines:])
+        except OSError as e:
+            return str(e)
+
+
 def kill9(proc):
     """kill -9 a helper subprocess (a client holding a will) and reap it."""
     if proc.poll() is None:

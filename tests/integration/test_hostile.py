@@ -35,13 +35,13 @@ import random
 import socket
 import ssl
 import struct
-import subprocess
 import tempfile
 import sys
 import threading
 import time
 import unittest
 
+import certs
 import harness
 import rawmqtt
 from clients import PahoClient
@@ -1251,10 +1251,7 @@ class HostileCrowd(unittest.TestCase):
 
         # A self-signed certificate for the TLS listeners (the crowd does not check it).
         cert_dir = tempfile.mkdtemp(prefix="mop-hostile-")
-        cert, key = os.path.join(cert_dir, "server.pem"), os.path.join(cert_dir, "server.key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                        "/CN=mop-hostile", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True, timeout=60)
+        cert, key = certs.self_signed(cert_dir, "server", "mop-hostile")
 
         def mop_args(port, data_dir):
             # The harness binds every listener on port 0 (the Pulsar and web ones too) and reads

@@ -19,18 +19,16 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 import uuid
 
 import pulsar
 
 import harness
+from certs import make_ca, make_cert
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PULSAR_SCRIPT = os.path.join(ROOT, "scripts", "pulsar-standalone")
 PARTITIONS = 3
 QUIET = pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn)
-RETENTION = ["defaultRetentionTimeInMinutes=60", "defaultRetentionSizeInMB=100"]
+RETENTION = harness.PULSAR_RETENTION
 
 
 def cli():
@@ -164,84 +162,39 @@ class MopServer:
         self.brokers = []
 
 
-class ApachePulsarServer:
-    name = "Apache Pulsar"
+class ApachePulsarServer(harness.ApachePulsar):
+    """harness.ApachePulsar (restarted on the same directory by the fault cases: PULSAR_DIR reuses
+    one started by hand), with the admin requests the cases need."""
+
     topic_watchers = True
 
     def __init__(self):
-        self.dir = None
-        self.owned = False
-
-    def _run(self):
-        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir, "brokerDeduplicationEnabled=true",
-                              "acknowledgmentAtBatchIndexLevelEnabled=true"] + RETENTION,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-        if out.returncode != 0:
-            raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
-        lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
-        return lines["PULSAR_URL"], lines["PULSAR_HTTP"]
-
-    def start(self):
-        if os.environ.get("PULSAR_DIR"):
-            self.dir = os.environ["PULSAR_DIR"]
-        else:
-            self.dir = tempfile.mkdtemp(prefix="mop-client-pulsar-")
-            self.owned = True
-        t0 = time.monotonic()
-        self.url, self.http = self._run()
-        sys.stderr.write("Apache Pulsar standalone ready in %.1f s at %s\n" % (time.monotonic() - t0, self.url))
-        return self
+        super().__init__(restartable=True, prefix="mop-client-pulsar-")
 
     def partitioned_topic(self, name):
-        path = name.replace("persistent://", "")
-        req = urllib.request.Request("%s/admin/v2/persistent/%s/partitions" % (self.http, path),
-                                     data=json.dumps(PARTITIONS).encode(), method="PUT",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status in (200, 204), r.status
+        self.admin("PUT", "persistent/%s/partitions" % name.replace("persistent://", ""), PARTITIONS)
         return self.url, name
 
     def add_partitions(self, name, count):
-        path = name.replace("persistent://", "")
-        req = urllib.request.Request("%s/admin/v2/persistent/%s/partitions" % (self.http, path),
-                                     data=json.dumps(count).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status in (200, 204), r.status
+        self.admin("POST", "persistent/%s/partitions" % name.replace("persistent://", ""), count)
         return True
 
     def compact(self, topic):
         """Runs Apache Pulsar's compaction of `topic` and waits until it succeeded."""
-        url = "%s/admin/v2/persistent/%s/compaction" % (self.http, topic.replace("persistent://", ""))
-        with urllib.request.urlopen(urllib.request.Request(url, method="PUT"), timeout=30) as r:
-            assert r.status in (200, 204), r.status
+        path = "persistent/%s/compaction" % topic.replace("persistent://", "")
+        self.admin("PUT", path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                status = json.loads(r.read())
+            status = self.admin("GET", path)
             if status.get("status") == "SUCCESS":
                 return True
             assert status.get("status") != "ERROR", status
             time.sleep(0.3)
         raise AssertionError("compaction of %s did not finish: %s" % (topic, status))
 
-    def restart(self):
-        subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
-        url, _ = self._run()
-        assert url == self.url, "Apache Pulsar came back on %s, not %s" % (url, self.url)
-
     def unload(self, topic):
-        path = topic.replace("persistent://", "")
-        req = urllib.request.Request("%s/admin/v2/persistent/%s/unload" % (self.http, path), method="PUT")
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status in (200, 204), r.status
+        self.admin("PUT", "persistent/%s/unload" % topic.replace("persistent://", ""))
         return True
-
-    def stop(self):
-        if self.owned and self.dir:
-            subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
-            subprocess.run(["rm", "-rf", self.dir], check=False)
-        self.dir = None
 
 
 SERVERS = {"mop": MopServer(), "pulsar": ApachePulsarServer()}
@@ -529,28 +482,6 @@ class OnApachePulsar(Cases, unittest.TestCase):
     server = SERVERS["pulsar"]
 
 
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), capture_output=True, timeout=30, check=True)
-
-
-def make_ca(d, name):
-    key, crt = os.path.join(d, name + "-ca.key"), os.path.join(d, name + "-ca.pem")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=%s CA" % name,
-            "-keyout", key, "-out", crt)
-    return key, crt
-
-
-def make_cert(d, name, ca, ext):
-    """A certificate signed by `ca` with the extension line `ext`; returns (cert, key)."""
-    key, csr, crt, extfile = (os.path.join(d, name + x) for x in (".key", ".csr", ".pem", ".ext"))
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout", key, "-out", csr)
-    with open(extfile, "w") as f:
-        f.write(ext + "\n")
-    openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial", "-days", "2",
-            "-extfile", extfile, "-out", crt)
-    return crt, key
-
-
 def mop_token(*args):
     r = subprocess.run([os.path.abspath(os.environ["MOP_BIN"]), "token"] + list(args), capture_output=True,
                        text=True, timeout=30)
@@ -570,8 +501,8 @@ class OnSecuredMop(unittest.TestCase):
         d = cls.dir = tempfile.mkdtemp(prefix="mop-client-secured-")
         cls.ca = make_ca(d, "good")
         cls.other_ca = make_ca(d, "other")
-        server = make_cert(d, "server", cls.ca, "subjectAltName=DNS:localhost")
-        cls.client_cert = make_cert(d, "client", cls.ca, "extendedKeyUsage=clientAuth")
+        server = make_cert(d, "server", "server", cls.ca, ext="subjectAltName=DNS:localhost")
+        cls.client_cert = make_cert(d, "client", "client", cls.ca)
         cls.secret = os.path.join(d, "secret.key")
         mop_token("create-secret-key", "--output", cls.secret)
 

@@ -13,30 +13,24 @@ failures for mop, naming the reason.
 """
 
 import functools
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.request
 import uuid
 
 import pulsar
 
 import harness
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PULSAR_SCRIPT = os.path.join(ROOT, "scripts", "pulsar-standalone")
 RECEIVE_MS = 10000  # how long a message that must come may take
 NOTHING_MS = 700    # how long we wait to see that nothing more comes
 PARTITIONS = 3
 # Both servers keep acknowledged messages (and those no subscription holds) for a while, so that a
 # seek back or a late reader finds them on both. Without retention mop deletes them at once and
 # Apache Pulsar when it trims a ledger, some minutes later (pulsar/server/README.md).
-RETENTION = ["defaultRetentionTimeInMinutes=60", "defaultRetentionSizeInMB=100"]
-RETENTION_FLAGS = ["--" + kv for kv in RETENTION]
+RETENTION_FLAGS = ["--" + kv for kv in harness.PULSAR_RETENTION]
 
 SUBSCRIPTION_TYPES = [pulsar.ConsumerType.Exclusive, pulsar.ConsumerType.Shared,
                       pulsar.ConsumerType.Failover, pulsar.ConsumerType.KeyShared]
@@ -91,57 +85,13 @@ class MopServer:
         return "\n".join(b.log_text(tail=60) for b in self.brokers)
 
 
-class ApachePulsarServer:
-    """Apache Pulsar standalone from scripts/pulsar-standalone, deduplication and retention on (as
-    for mop), and batch-index acknowledgements on (mop has them always)."""
-
-    name = "Apache Pulsar"
-
-    def __init__(self):
-        self.dir = None
-
-    def start(self):
-        if os.environ.get("PULSAR_URL") and os.environ.get("PULSAR_HTTP"):
-            self.url, self.http = os.environ["PULSAR_URL"], os.environ["PULSAR_HTTP"]
-            return self
-        self.dir = tempfile.mkdtemp(prefix="mop-apache-pulsar-")
-        t0 = time.monotonic()
-        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir, "brokerDeduplicationEnabled=true",
-                              "acknowledgmentAtBatchIndexLevelEnabled=true"] + RETENTION,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-        if out.returncode != 0:
-            raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s"
-                               % (out.returncode, out.stderr))
-        lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
-        self.url, self.http = lines["PULSAR_URL"], lines["PULSAR_HTTP"]
-        sys.stderr.write("Apache Pulsar standalone ready in %.1f s at %s\n"
-                         % (time.monotonic() - t0, self.url))
-        return self
+class ApachePulsarServer(harness.ApachePulsar):
+    """harness.ApachePulsar (deduplication and retention on, as for mop, and batch-index
+    acknowledgements on: mop has them always), with the partitioned topic the cases need."""
 
     def partitioned_topic(self, name):
-        path = name.replace("persistent://", "")
-        req = urllib.request.Request("%s/admin/v2/persistent/%s/partitions" % (self.http, path),
-                                     data=json.dumps(PARTITIONS).encode(), method="PUT",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status in (200, 204), r.status
+        self.admin("PUT", "persistent/%s/partitions" % name.replace("persistent://", ""), PARTITIONS)
         return self.url, name
-
-    def stop(self):
-        if self.dir is None:
-            return
-        subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
-        subprocess.run(["rm", "-rf", self.dir], check=False)
-        self.dir = None
-
-    def log_tail(self):
-        if self.dir is None:
-            return "(broker started outside the test)"
-        try:
-            with open(os.path.join(self.dir, "logs", "pulsar.log"), errors="replace") as f:
-                return "\n".join(f.read().splitlines()[-60:])
-        except OSError as e:
-            return str(e)
 
 
 SERVERS = {"mop": MopServer(), "pulsar": ApachePulsarServer()}

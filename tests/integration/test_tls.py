@@ -26,37 +26,15 @@ import uuid
 import paho.mqtt.client as mqtt
 
 import harness
+from certs import OPENSSL, make_ca, make_cert
 from clients import MOSQ_PUB, MosqSub, PahoClient
 
 WAIT = 10.0
-OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 PSK_IDENTITY = "sensor"
 PSK_SECRET = "s3cret-psk"  # MoP reads the secret as text; mosquitto wants its bytes in hex
 MAX_WS_MESSAGE = 4096
 # What mop allows a TLS handshake / WebSocket upgrade (net::SecureListener).
 HANDSHAKE_TIMEOUT = 10.0
-
-
-def run(*cmd, **kw):
-    return subprocess.run(list(cmd), capture_output=True, timeout=30, check=True, **kw)
-
-
-def make_ca(d, name):
-    key, crt = os.path.join(d, name + "-ca.key"), os.path.join(d, name + "-ca.pem")
-    run(OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + name + " test CA",
-        "-keyout", key, "-out", crt)
-    return key, crt
-
-
-def make_cert(d, name, cn, ca, server=False):
-    key, csr, crt = (os.path.join(d, name + ext) for ext in (".key", ".csr", ".pem"))
-    run(OPENSSL, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", key, "-out", csr)
-    ext = os.path.join(d, name + ".ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else "extendedKeyUsage=clientAuth\n")
-    run(OPENSSL, "x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial", "-days", "2",
-        "-extfile", ext, "-out", crt)
-    return crt, key
 
 
 def tls_client_context(cafile, cert=None):

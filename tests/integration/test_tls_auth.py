@@ -1,7 +1,7 @@
 """The web service over TLS (webServicePortTls) and Pulsar's TLS authentication provider
 (AuthenticationProviderTls) on the Pulsar TLS port and on https (issue 16), with clients we did
 not write: curl (--cacert, --cert/--key), `openssl s_client` and the official Pulsar Python client
-(AuthenticationTLS). Certificates are made here with `openssl` (test_tls.py's helpers).
+(AuthenticationTLS). Certificates are made here with `openssl` (certs.py).
 
 One broker with authentication and authorization on: providers Tls and Token, super user
 `admin`, client certificates asked for (and verified) but not required. A second, short-lived one
@@ -22,7 +22,7 @@ import unittest
 import uuid
 
 import harness
-from test_tls import OPENSSL, make_ca, make_cert
+from certs import OPENSSL, make_ca, make_cert
 
 WAIT = 10.0
 CURL = shutil.which("curl") or "/usr/bin/curl"
