@@ -38,6 +38,17 @@ std::optional<json> parse_body(const Request& req, const Respond& respond) {
   return body;
 }
 
+// A body that must be a JSON object (`what` names it in the 400 otherwise): the handlers read it
+// with value() and contains(), which an array or a number would make throw.
+std::optional<json> parse_object_body(const Request& req, const Respond& respond, std::string_view what) {
+  auto body = parse_body(req, respond);
+  if (body && !body->is_object()) {
+    respond(error_response(400, std::string(what) + " must be a JSON object"));
+    return std::nullopt;
+  }
+  return body;
+}
+
 // `name=value` of the query, if present.
 std::optional<std::string> query_param(const Request& req, std::string_view name) {
   std::string_view q = req.query();
@@ -89,9 +100,8 @@ void put_tenant(const WebContext& c, const Request& req, const Params& p, Respon
   }
   json info = json::object();
   if (!req.body.empty()) {
-    auto body = parse_body(req, respond);
+    auto body = parse_object_body(req, respond, "TenantInfo");
     if (!body) return;
-    if (!body->is_object()) return respond(error_response(400, "TenantInfo must be a JSON object"));
     info = std::move(*body);
   }
   if (!info.contains("adminRoles")) info["adminRoles"] = json::array();
@@ -177,7 +187,7 @@ void get_retention(const WebContext& c, const Request&, const Params& p, Respond
 void set_retention(const WebContext& c, const Request& req, const Params& p, Respond respond) {
   auto* policies = policies_for(c, p, respond);
   if (policies == nullptr) return;
-  auto body = parse_body(req, respond);
+  auto body = parse_object_body(req, respond, "RetentionPolicies");
   if (!body) return;
   const json minutes = body->value("retentionTimeInMinutes", json());
   const json size = body->value("retentionSizeInMB", json());
@@ -252,7 +262,7 @@ void set_backlog_quota(const WebContext& c, const Request& req, const Params& p,
   if (auto type = query_param(req, "backlogQuotaType"); type && *type != "destination_storage") {
     return respond(error_response(412, "mop has only the destination_storage backlog quota"));
   }
-  auto body = parse_body(req, respond);
+  auto body = parse_object_body(req, respond, "BacklogQuota");
   if (!body) return;
   BacklogQuotaPolicy q;
   // Pulsar's client sends limitSize; older ones sent limit (the same, deprecated).
@@ -260,7 +270,9 @@ void set_backlog_quota(const WebContext& c, const Request& req, const Params& p,
   if (!size.is_number_integer()) return respond(error_response(412, "limitSize must be an integer"));
   q.limit_size = size.get<std::int64_t>();
   if (const json t = body->value("limitTime", json()); t.is_number_integer()) q.limit_time = t.get<std::int64_t>();
-  q.policy = body->value("policy", std::string("producer_exception"));
+  const json policy = body->value("policy", json("producer_exception"));
+  if (!policy.is_string()) return respond(error_response(400, "policy must be a string"));
+  q.policy = policy.get<std::string>();
   if (q.policy != "producer_exception" && q.policy != "consumer_backlog_eviction") {
     // As backlogQuotaDefaultRetentionPolicy: mop does not hold publishes.
     return respond(error_response(412, "Backlog quota policy " + q.policy +
@@ -603,11 +615,16 @@ void get_subscriptions(const WebContext& c, TopicDomain domain, const Params& p,
 std::optional<MessageId> message_id_body(const Request& req, const broker::Topic& topic, const Respond& respond) {
   const broker::Ledger& ledger = topic.ledger();
   if (req.body.empty()) return ledger.end();
-  auto body = parse_body(req, respond);
+  auto body = parse_object_body(req, respond, "A message id");
   if (!body) return std::nullopt;
   const json l = body->value("ledgerId", json());
   const json e = body->value("entryId", json());
-  if (!body->is_object() || !l.is_number_integer() || !e.is_number_integer()) {
+  const json excluded = body->value("isExcluded", json(false));
+  if (!excluded.is_boolean()) {
+    respond(error_response(400, "isExcluded must be true or false"));
+    return std::nullopt;
+  }
+  if (!l.is_number_integer() || !e.is_number_integer()) {
     respond(error_response(400, "A message id needs ledgerId and entryId"));
     return std::nullopt;
   }
@@ -621,7 +638,7 @@ std::optional<MessageId> message_id_body(const Request& req, const broker::Topic
     // mop keeps one ledger per topic: an id of another ledger is before or after all of it.
     return id.ledger < ledger.ledger_id() ? ledger.first() : ledger.end();
   }
-  if (body->value("isExcluded", false)) id = broker::Ledger::next(id);
+  if (excluded.get<bool>()) id = broker::Ledger::next(id);
   return id;
 }
 

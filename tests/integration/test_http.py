@@ -290,10 +290,14 @@ class WebService(unittest.TestCase):
 
     def send(self, method, path, body=None):
         """(status, parsed JSON body or None) of a write."""
+        return self.send_raw(method, path, None if body is None else json.dumps(body))
+
+    def send_raw(self, method, path, body):
+        """send() with the body as given, as `curl -X METHOD -H 'Content-Type: application/json'
+        -d BODY` sends it."""
         conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=WAIT)
         try:
-            data = None if body is None else json.dumps(body)
-            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
             res = conn.getresponse()
             text = res.read().decode()
             return res.status, (json.loads(text) if text else None)
@@ -334,6 +338,39 @@ class WebService(unittest.TestCase):
                          (409, {"reason": "Cannot delete non empty namespace"}))
         self.assertEqual(self.send("POST", "/admin/v2/persistent/acme/iot/t-partition-0/subscription/none/skip_all"),
                          (404, {"reason": "Subscription not found"}))
+
+    def test_json_bodies_of_the_wrong_shape_get_a_400_naming_what_was_expected(self):
+        """Every write that reads fields from a JSON object answers 400 with a reason when the body
+        is valid JSON of another shape (an array, a number, a string, null), or when a field has
+        the wrong type, instead of its accessor throwing (the fuzz finding
+        regression_handler_throws_on_array_body); the server stays up and serves the next one."""
+        topic_path = "/admin/v2/persistent/public/default/it-shape"
+        self.assertEqual(self.send("PUT", topic_path), (204, None))
+        self.assertEqual(self.send("PUT", topic_path + "/subscription/s", {"ledgerId": -1, "entryId": -1}), (204, None))
+        routes = [("PUT", "/admin/v2/tenants/shape", "TenantInfo"),
+                  ("POST", "/admin/v2/namespaces/public/default/retention", "RetentionPolicies"),
+                  ("POST", "/admin/v2/namespaces/public/default/backlogQuota", "BacklogQuota"),
+                  ("PUT", topic_path + "/subscription/new", "A message id"),
+                  ("POST", topic_path + "/subscription/s/resetcursor", "A message id")]
+        for method, path, what in routes:
+            for body in ('[]', '[{"ledgerId": 1, "entryId": 1}]', '42', '"text"', 'null'):
+                self.assertEqual(self.send_raw(method, path, body),
+                                 (400, {"reason": what + " must be a JSON object"}), (method, path, body))
+        self.assertEqual(self.send_raw("POST", "/admin/v2/namespaces/public/default/backlogQuota",
+                                       '{"limitSize": 1024, "policy": 7}'),
+                         (400, {"reason": "policy must be a string"}))
+        self.assertEqual(self.send_raw("POST", topic_path + "/subscription/s/resetcursor",
+                                       '{"ledgerId": 1, "entryId": 1, "isExcluded": []}'),
+                         (400, {"reason": "isExcluded must be true or false"}))
+        # Nothing was changed by the refused writes, and the well-formed ones still work.
+        self.assertEqual(self.request("GET", "/admin/v2/tenants/shape")[0], 404)
+        self.assertEqual(self.get_json(topic_path + "/subscriptions"), ["s"])
+        self.assertEqual(self.send("POST", "/admin/v2/namespaces/public/default/backlogQuota",
+                                   {"limitSize": 1024, "policy": "producer_exception"}), (204, None))
+        self.assertEqual(self.send("POST", topic_path + "/subscription/s/resetcursor",
+                                   {"ledgerId": -1, "entryId": -1, "isExcluded": False}), (204, None))
+        self.assertEqual(self.send("PUT", "/admin/v2/tenants/shape", {"allowedClusters": ["standalone"]}), (204, None))
+        self.assertTrue(self.broker.alive())
 
     def test_namespace_retention_and_subscription_writes_reach_the_broker(self):
         """A retention set on public/default keeps what an MQTT client publishes with nobody
