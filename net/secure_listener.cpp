@@ -412,10 +412,11 @@ public:
   }
 
   // Stream
-  void output_ready() override {
-    // A deadline brought closer outside a read (a CONNACK sent from a store completion starts the
-    // keep alive) is followed here; reads re-arm for the deadlines they move.
+  void deadline_changed() override {
     if (!closing_ && handler_ && !shut_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
+
+  void output_ready() override {
     if (writing_ || flush_posted_ || shut_) return;
     flush_posted_ = true;
     asio::post(timer_.get_executor(), [self = this->shared_from_this()] {

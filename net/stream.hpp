@@ -31,6 +31,11 @@ public:
   // certificate, and when an untrusted certificate was let in by tlsAllowInsecureConnection.
   // Authentication may take it as the client's role.
   virtual std::optional<std::string> peer_certificate_cn() const { return std::nullopt; }
+  // The handler's next_deadline() may have come closer outside on_bytes() and on_tick() (an MQTT
+  // CONNACK sent from a store completion starts the keep alive): the keep-alive timer follows it.
+  // Reads and ticks re-arm by themselves, so a handler calls this only where its deadline moves
+  // outside them, and the write path never asks for the deadline.
+  virtual void deadline_changed() {}
 };
 
 // The protocol side of one connection.

@@ -39,9 +39,6 @@ public:
 
   // Stream
   void output_ready() override {
-    // A deadline brought closer outside a read (a CONNACK sent from a store completion starts the
-    // keep alive) is followed here; reads re-arm for the deadlines they move.
-    if (!closing_ && !shut_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
     if (writing_ || flush_posted_ || shut_) return;
     // Deferred so that everything produced in this wakeup leaves in one write.
     flush_posted_ = true;
@@ -66,6 +63,10 @@ public:
   }
 
   const std::string& peer() const override { return peer_; }
+
+  void deadline_changed() override {
+    if (!closing_ && !shut_ && handler_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
 
   std::size_t queued_bytes() const override { return writing_bytes_ + (handler_ ? handler_->output().bytes() : 0); }
 

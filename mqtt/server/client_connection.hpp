@@ -56,6 +56,7 @@ public:
 
   // ProtocolHandler
   void output_ready() override;
+  void deadline_changed() override { stream_.deadline_changed(); }
   void close(CloseReason reason, const std::string& detail) override;
   void on_connect(const Connect& connect) override;
   void on_publish(const Publish& publish, PublishDone done) override;

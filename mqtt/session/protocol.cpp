@@ -354,6 +354,7 @@ void Protocol::accept(std::shared_ptr<Session> session, bool session_present) {
   session_ = std::move(session);
   state_ = State::connected;
   touch();
+  handler_.deadline_changed();
   Connack ack{session_present, ConnectReturnCode::accepted};
   if (version_ == ProtocolVersion::v5) {
     Properties& pr = ack.properties;

@@ -76,6 +76,9 @@ public:
   virtual ~ProtocolHandler() = default;
   // Output is waiting in Protocol::output(); called when it goes from empty to non-empty.
   virtual void output_ready() = 0;
+  // next_deadline() moved outside on_bytes() and on_tick() (accept(): the keep alive starts):
+  // the transport's timer must follow it (net::Stream::deadline_changed).
+  virtual void deadline_changed() {}
   // The connection must be closed (after flushing output). Called once.
   virtual void close(CloseReason reason, const std::string& detail) = 0;
   // A valid CONNECT arrived; answer with Protocol::accept or Protocol::reject, now or later.

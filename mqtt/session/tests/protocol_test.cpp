@@ -41,8 +41,10 @@ struct FakeHandler : ProtocolHandler {
   }
   void on_delivery_acked(const DeliveryOrigin& o) override { acked.push_back(o); }
   void on_inflight_freed(const DeliveryOrigin&) override { ++freed; }
+  void deadline_changed() override { ++deadline_changes; }
 
   int output_ready_calls = 0;
+  int deadline_changes = 0;
   std::vector<CloseReason> closes;
   std::string detail;
   std::vector<Connect> connects;
@@ -163,6 +165,17 @@ TEST_F(ProtocolTest, PingreqGetsPingresp) {
   auto out = sent();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<Pingresp>(out[0]));
+}
+
+TEST_F(ProtocolTest, TheTransportIsToldWhenAcceptStartsTheKeepAlive) {
+  Connect c{"MQTT", ProtocolVersion::v311, true, 0, "client"};
+  c.keep_alive = 10;
+  feed(c);
+  EXPECT_EQ(proto->next_deadline(), TimePoint::max());  // the broker decides first
+  EXPECT_EQ(handler.deadline_changes, 0);
+  proto->accept(session, false);  // as from a store completion, outside any read
+  EXPECT_EQ(handler.deadline_changes, 1);  // the transport's timer follows
+  EXPECT_EQ(proto->next_deadline(), clock.now() + std::chrono::seconds(15));
 }
 
 TEST_F(ProtocolTest, KeepAliveTimesOutAfterOneAndAHalfPeriods) {  // [MQTT-3.1.2-24]

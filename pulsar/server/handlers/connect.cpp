@@ -46,7 +46,10 @@ void Connection::authenticated(const AuthOutcome& outcome) {
       role_ = outcome.role;
       auth_expires_at_ = outcome.expires_at;
       next_refresh_check_ = server_.clock().now() + server_.options().auth_refresh_check;
-      if (auth_expires_at_) next_check_ = std::min(next_check_, next_refresh_check_);
+      if (auth_expires_at_) {
+        next_check_ = std::min(next_check_, next_refresh_check_);
+        stream_.deadline_changed();  // the authentication may have completed outside a read
+      }
       logger()->info("{}: authenticated with {} as role {}", peer_, auth_method_.empty() ? "-" : auth_method_, role_);
       return send_connected();
     case AuthOutcome::Kind::challenge: {
