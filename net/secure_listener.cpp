@@ -393,7 +393,7 @@ public:
                    std::shared_ptr<asio::ssl::context> ctx)
       : layer_(std::move(socket), std::move(ctx), listener.ws_), timer_(listener.io_), listener_(&listener),
         listener_alive_(listener.alive_), log_module_(listener.log_module_), scheme_(listener.scheme_),
-        gate_(listener.gate_), high_water_mark_(listener.high_water_mark_), low_water_mark_(listener.low_water_mark_),
+        gate_(listener.gate_), pause_(listener.high_water_mark_, listener.low_water_mark_),
         close_timeout_(listener.close_timeout_), peer_(std::move(peer)) {}
 
   void start(std::list<std::weak_ptr<SecureConnectionBase>>::iterator pos, std::chrono::milliseconds handshake_timeout) {
@@ -414,6 +414,10 @@ public:
   // Stream
   void deadline_changed() override {
     if (!closing_ && handler_ && !shut_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
+  }
+
+  void input_released() override {
+    if (!shut_ && handler_ && pause_.after_release(queued_bytes()) && !handler_->closed()) read_on();
   }
 
   void output_ready() override {
@@ -485,10 +489,7 @@ private:
     }
     handler_->on_bytes(bytes);
     if (shut_ || handler_->closed()) return;
-    if (high_water_mark_ > 0 && queued_bytes() > high_water_mark_)
-      paused_for_output_ = true;
-    else
-      read_on();
+    if (pause_.after_read(*handler_, queued_bytes())) read_on();
     if (!closing_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
   }
 
@@ -500,9 +501,7 @@ private:
   }
 
   void read_on_if_drained() {
-    if (!paused_for_output_ || shut_ || queued_bytes() > low_water_mark_) return;
-    paused_for_output_ = false;
-    if (!handler_->closed()) read_on();
+    if (!shut_ && pause_.after_write([this] { return queued_bytes(); }) && !handler_->closed()) read_on();
   }
 
   void lost() {
@@ -569,8 +568,7 @@ private:
   std::string log_module_;
   std::string scheme_;
   ReadGate* gate_;
-  std::size_t high_water_mark_;
-  std::size_t low_water_mark_;
+  ReadPause pause_;
   std::chrono::milliseconds close_timeout_;
   std::string peer_;
   std::optional<std::string> peer_cn_;
@@ -583,7 +581,6 @@ private:
   bool writing_ = false;
   bool flush_posted_ = false;
   bool closing_ = false;
-  bool paused_for_output_ = false;
   bool shut_ = false;
 };
 

@@ -36,6 +36,8 @@ public:
   // Reads and ticks re-arm by themselves, so a handler calls this only where its deadline moves
   // outside them, and the write path never asks for the deadline.
   virtual void deadline_changed() {}
+  // The handler holds its input no more (StreamHandler::input_held): reading goes on.
+  virtual void input_released() {}
 };
 
 // The protocol side of one connection.
@@ -48,6 +50,10 @@ public:
   // Called at or after next_deadline() (keep-alive checks).
   virtual void on_tick() = 0;
   virtual TimePoint next_deadline() const = 0;
+  // Asked after each on_bytes(): true while the handler cannot act on more input (an MQTT
+  // CONNECT or SUBSCRIBE waiting for the store). The transport then stops reading the socket,
+  // so TCP holds the peer back, until the handler calls Stream::input_released().
+  virtual bool input_held() const { return false; }
   // The protocol closed the connection itself (after queuing its last words).
   virtual bool closed() const = 0;
   virtual OutBuffer& output() = 0;

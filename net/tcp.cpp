@@ -19,8 +19,8 @@ class TcpConnection final : public Stream, public GateWaiter, public std::enable
 public:
   TcpConnection(tcp::socket socket, TcpListener& listener)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
-        listener_alive_(listener.alive_), gate_(listener.gate_), high_water_mark_(listener.high_water_mark_),
-        low_water_mark_(listener.low_water_mark_), close_timeout_(listener.close_timeout_) {
+        listener_alive_(listener.alive_), gate_(listener.gate_),
+        pause_(listener.high_water_mark_, listener.low_water_mark_), close_timeout_(listener.close_timeout_) {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -68,6 +68,10 @@ public:
     if (!closing_ && !shut_ && handler_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
   }
 
+  void input_released() override {
+    if (!shut_ && pause_.after_release(queued_bytes()) && !handler_->closed()) read_on();
+  }
+
   std::size_t queued_bytes() const override { return writing_bytes_ + (handler_ ? handler_->output().bytes() : 0); }
 
   // The listener is shutting down.
@@ -93,10 +97,8 @@ private:
     if (ec || n == 0) return lost();
     handler_->on_bytes({buffer.data(), n});
     if (shut_ || handler_->closed()) return;
-    if (high_water_mark_ > 0 && queued_bytes() > high_water_mark_)
-      paused_for_output_ = true;  // the writes read on once the peer has taken enough
-    else
-      read_on();
+    // Else input_released() or the writes (once the peer has taken enough) read on.
+    if (pause_.after_read(*handler_, queued_bytes())) read_on();
     if (handler_->next_deadline() < timer_.expiry()) arm_timer();
   }
 
@@ -111,9 +113,7 @@ private:
   // Called as writes progress: a connection paused for its unwritten output reads again once
   // no more than the low water mark is left.
   void read_on_if_drained() {
-    if (!paused_for_output_ || shut_ || queued_bytes() > low_water_mark_) return;
-    paused_for_output_ = false;
-    if (!handler_->closed()) read_on();
+    if (!shut_ && pause_.after_write([this] { return queued_bytes(); }) && !handler_->closed()) read_on();
   }
 
   void lost() {
@@ -205,9 +205,7 @@ private:
   TcpListener* listener_;
   std::weak_ptr<bool> listener_alive_;
   ReadGate* gate_;
-  std::size_t high_water_mark_;
-  std::size_t low_water_mark_;
-  bool paused_for_output_ = false;
+  ReadPause pause_;
   std::chrono::milliseconds close_timeout_;
   std::list<std::weak_ptr<TcpConnection>>::iterator registry_pos_;
   std::unique_ptr<StreamHandler> handler_;

@@ -52,6 +52,43 @@ private:
   std::vector<std::weak_ptr<GateWaiter>> waiting_;
 };
 
+// When a connection stops reading on its own and when it reads again, the same for every
+// transport: while more than the high water mark of its output is unwritten (until it is down to
+// the low mark), and while its handler holds its input (StreamHandler::input_held, until
+// Stream::input_released). A connection keeps one; each call says whether to read on now.
+class ReadPause {
+public:
+  ReadPause(std::size_t high_water_mark, std::size_t low_water_mark) : high_(high_water_mark), low_(low_water_mark) {}
+  // A read was handed to the handler, which is still open.
+  bool after_read(const StreamHandler& handler, std::size_t queued) {
+    if (handler.input_held())
+      for_input_ = true;
+    else if (high_ > 0 && queued > high_)
+      for_output_ = true;
+    return !for_input_ && !for_output_;
+  }
+  // The handler released its input.
+  bool after_release(std::size_t queued) {
+    if (!for_input_) return false;
+    for_input_ = false;
+    if (high_ > 0 && queued > high_) for_output_ = true;
+    return !for_output_;
+  }
+  // Some output was written; `queued` is asked for only while paused for output.
+  template <typename Queued>
+  bool after_write(const Queued& queued) {
+    if (!for_output_ || queued() > low_) return false;
+    for_output_ = false;
+    return true;
+  }
+
+private:
+  std::size_t high_;
+  std::size_t low_;
+  bool for_output_ = false;
+  bool for_input_ = false;
+};
+
 class TcpListener {
 public:
   using HandlerFactory = std::function<std::unique_ptr<StreamHandler>(Stream&)>;

@@ -10,6 +10,8 @@
 #include <set>
 #include <shared_mutex>
 
+#include <pthread.h>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -616,6 +618,9 @@ void RocksStore::post_completions(std::vector<Request>& group, const Result<void
 }
 
 void RocksStore::run() {
+  // Named for top -H, perf and gdb (and for test_hostile.py, which stalls this thread alone to
+  // play a disk whose syncs hang).
+  pthread_setname_np(pthread_self(), "mop-store");
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   // One write batch for the thread's life: cleared, not freed, between groups. A fresh one per

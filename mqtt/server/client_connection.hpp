@@ -50,6 +50,7 @@ public:
   void on_closed() override { protocol_->on_closed(); }
   void on_tick() override { protocol_->on_tick(); }
   TimePoint next_deadline() const override { return protocol_->next_deadline(); }
+  bool input_held() const override { return protocol_->input_held(); }
   bool closed() const override { return protocol_->state() == Protocol::State::closed; }
   OutBuffer& output() override { return protocol_->output(); }
   void on_output_drained() override;
@@ -57,6 +58,7 @@ public:
   // ProtocolHandler
   void output_ready() override;
   void deadline_changed() override { stream_.deadline_changed(); }
+  void input_released() override { stream_.input_released(); }
   void close(CloseReason reason, const std::string& detail) override;
   void on_connect(const Connect& connect) override;
   void on_publish(const Publish& publish, PublishDone done) override;

@@ -374,7 +374,12 @@ void Protocol::accept(std::shared_ptr<Session> session, bool session_present) {
   }
   send(ack);
   resend_inflight();
-  on_bytes({});  // packets that arrived while the CONNECT was being decided
+  resume_input();  // packets that arrived while the CONNECT was being decided
+}
+
+void Protocol::resume_input() {
+  on_bytes({});
+  if (state_ != State::closed && !input_held()) handler_.input_released();
 }
 
 void Protocol::reject(ConnectReturnCode code) {
@@ -407,7 +412,7 @@ void Protocol::send_auth(ReasonCode rc, const std::string& method, std::string d
   send(a);
   if (state_ == State::connecting && rc == ReasonCode::continue_authentication) {
     authenticating_ = true;
-    on_bytes({});  // an AUTH that arrived early
+    resume_input();  // an AUTH that arrived early
   }
 }
 
@@ -698,7 +703,7 @@ void Protocol::handle_subscribe(Subscribe&& s) {
     if (!self || self->state_ == State::closed) return;
     self->awaiting_suback_ = false;
     self->send_suback(*packet, codes);
-    self->on_bytes({});  // the packets that arrived meanwhile (none are lost: they wait in the reader)
+    self->resume_input();  // the packets that arrived meanwhile (none are lost: they wait in the reader)
   });
 }
 

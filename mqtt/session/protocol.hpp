@@ -79,6 +79,9 @@ public:
   // next_deadline() moved outside on_bytes() and on_tick() (accept(): the keep alive starts):
   // the transport's timer must follow it (net::Stream::deadline_changed).
   virtual void deadline_changed() {}
+  // input_held() was true and is false again (the CONNECT was accepted, the SUBACK sent): the
+  // transport reads the socket again (net::Stream::input_released).
+  virtual void input_released() {}
   // The connection must be closed (after flushing output). Called once.
   virtual void close(CloseReason reason, const std::string& detail) = 0;
   // A valid CONNECT arrived; answer with Protocol::accept or Protocol::reject, now or later.
@@ -202,8 +205,17 @@ public:
   std::chrono::milliseconds keep_alive() const { return keep_alive_; }
   // When the next on_tick is due, for the transport's timer.
   TimePoint next_deadline() const { return deadline_; }
+  // Packets wait in the reader for a CONNECT or SUBSCRIBE the broker has not answered yet (the
+  // store): the transport stops reading the socket until input_released(), so what a client
+  // sends meanwhile is held back by TCP instead of piling up here.
+  bool input_held() const {
+    return (state_ == State::connecting && !authenticating_) || (state_ == State::connected && awaiting_suback_);
+  }
 
 private:
+  // Dispatches what waited in the reader, and lets the transport read again unless the loop is
+  // held once more (another SUBSCRIBE among the waiting packets).
+  void resume_input();
   void handle(Packet&& packet);
   void handle_connect(Connect&& c);
   void handle_publish(Publish&& p);

@@ -29,6 +29,8 @@ struct Events {
   std::size_t most_queued_at_drain = 0;  // must stay 0: drained means nothing is left
   std::size_t most_queued_after_read = 0;
   std::size_t bytes_read = 0;
+  bool holding = false;     // what the handler's input_held() answers
+  Stream* stream = nullptr;  // the last connection's, to release it
 };
 
 // Echoes every byte; "q" makes it answer "bye" and close; "b" queues kBig bytes (more than the
@@ -37,7 +39,10 @@ constexpr std::size_t kBig = 8 * 1024 * 1024;
 
 class Echo final : public StreamHandler {
 public:
-  Echo(Stream& stream, Events& events) : stream_(stream), events_(events) { ++events_.opened; }
+  Echo(Stream& stream, Events& events) : stream_(stream), events_(events) {
+    ++events_.opened;
+    events_.stream = &stream;
+  }
   void on_bytes(std::span<const std::uint8_t> bytes) override {
     const std::string s(bytes.begin(), bytes.end());
     if (s.find('q') != std::string::npos) {
@@ -71,6 +76,7 @@ public:
     deadline_ = std::chrono::steady_clock::now() + 50ms;
   }
   TimePoint next_deadline() const override { return deadline_; }
+  bool input_held() const override { return events_.holding; }
   bool closed() const override { return closed_; }
   OutBuffer& output() override { return out_; }
 
@@ -241,6 +247,41 @@ TEST_F(TcpListenerTest, ClosedReadGateHoldsReadsUntilItOpens) {
   EXPECT_EQ(gate.waiting(), 0u);
   run_until([&] { return c.available() >= 5; });
   EXPECT_EQ(read_n(5), "three");
+}
+
+// A handler that holds its input (an MQTT SUBSCRIBE waiting for the store): the connection
+// finishes the read in hand and reads nothing more until the handler releases it.
+TEST_F(TcpListenerTest, HeldInputStopsReadingUntilReleased) {
+  const auto port = listen();
+  asio::io_context cio;
+  tcp::socket c(cio);
+  c.connect({asio::ip::make_address("127.0.0.1"), port});
+  auto read_n = [&](std::size_t n) {
+    std::string got(n, '\0');
+    asio::read(c, asio::buffer(got));
+    return got;
+  };
+  asio::write(c, asio::buffer(std::string("one")));
+  run_until([&] { return events_.opened == 1 && c.available() >= 3; });
+  EXPECT_EQ(read_n(3), "one");
+
+  events_.holding = true;
+  asio::write(c, asio::buffer(std::string("two")));  // read and echoed; then the handler holds
+  run_until([&] { return c.available() >= 3; });
+  EXPECT_EQ(read_n(3), "two");
+  asio::write(c, asio::buffer(std::string("three")));
+  io_.run_for(100ms);
+  EXPECT_EQ(c.available(), 0u) << "nothing read while the handler holds its input";
+  EXPECT_EQ(events_.bytes_read, 6u);
+
+  events_.holding = false;
+  events_.stream->input_released();
+  run_until([&] { return c.available() >= 5; });
+  EXPECT_EQ(read_n(5), "three");
+  events_.stream->input_released();  // once more: harmless
+  asio::write(c, asio::buffer(std::string("four")));
+  run_until([&] { return c.available() >= 4; });
+  EXPECT_EQ(read_n(4), "four");
 }
 
 // A peer that sends and never reads its answers: past the high water mark the connection stops

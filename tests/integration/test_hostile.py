@@ -277,6 +277,18 @@ class Conn(rawmqtt.RawClient):
         except OSError:
             return True
 
+    def flood_until_blocked(self, chunk, cap, seconds=20):
+        """Sends `chunk` again and again, never reading, until a send makes no progress for a
+        second (the broker stopped reading: True) or `cap` bytes or `seconds` have gone (False)."""
+        deadline = time.monotonic() + seconds
+        self.sock.settimeout(1.0)
+        while time.monotonic() < deadline and self.sent < cap:
+            try:
+                self.send(chunk)
+            except socket.timeout:
+                return True
+        return False
+
     def close(self, rst=False):
         try:
             if rst:
@@ -1391,15 +1403,7 @@ class HostileCrowd(unittest.TestCase):
                                      (pulsar_port, p_connect(), p_ping())):
             c = Conn(port)
             c.send(first)
-            chunk = request * (65536 // len(request))
-            deadline = time.monotonic() + 20
-            c.sock.settimeout(1.0)
-            blocked = False
-            while not blocked and time.monotonic() < deadline and c.sent < (256 << 20):
-                try:
-                    c.send(chunk)
-                except socket.timeout:
-                    blocked = True
+            blocked = c.flood_until_blocked(request * (65536 // len(request)), 256 << 20)
             print("  a peer that never reads: %d bytes taken on port %d before its sends blocked (%s)"
                   % (c.sent, port, "blocked" if blocked else "never blocked"), file=sys.stderr, flush=True)
             c.close(rst=True)
@@ -1410,6 +1414,92 @@ class HostileCrowd(unittest.TestCase):
 
         self.assertLess(sampler.max_kib, rss_limit_mib * 1024,
                         "mop's RSS reached %d KiB (limit %d MiB)" % (sampler.max_kib, rss_limit_mib))
+
+
+# ---------------------------------------------------------------------------------------------
+# A flood behind a SUBSCRIBE that waits for the store.
+
+class StalledThread:
+    """One thread of a process stopped on its own (ptrace: PTRACE_SEIZE, then PTRACE_INTERRUPT;
+    the process's other threads run on) until the `with` block ends (PTRACE_DETACH). Here it is
+    mop's storage thread, named mop-store: a disk whose syncs hang, and every write that waits
+    for one waits with it."""
+
+    PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+    WALL = 0x40000000  # __WALL: wait for a thread that is not the process's main one
+
+    def __init__(self, pid, name):
+        import ctypes
+        self.ctypes = ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        self.libc.ptrace.restype = ctypes.c_long
+        self.libc.waitpid.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+        self.tid = None
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() == name:
+                    self.tid = int(tid)
+        if self.tid is None:
+            raise AssertionError("no thread named %s in process %d" % (name, pid))
+
+    def _ptrace(self, request):
+        if self.libc.ptrace(request, self.tid, None, None) != 0:
+            raise OSError(self.ctypes.get_errno(), "ptrace(%#x, %d) failed" % (request, self.tid))
+
+    def __enter__(self):
+        self._ptrace(self.PTRACE_SEIZE)
+        self._ptrace(self.PTRACE_INTERRUPT)
+        status = self.ctypes.c_int()
+        if self.libc.waitpid(self.tid, self.ctypes.byref(status), self.WALL) != self.tid:
+            raise OSError(self.ctypes.get_errno(), "waitpid(%d) failed" % self.tid)
+        return self
+
+    def __exit__(self, *exc):
+        self._ptrace(self.PTRACE_DETACH)
+
+
+class HeldSubscribe(unittest.TestCase):
+    def test_a_flood_behind_a_held_subscribe_is_held_back_by_tcp(self):
+        """A persistent session's SUBACK waits until its session record is durable, and the
+        packets behind the SUBSCRIBE wait for the SUBACK. While they wait mop must stop reading
+        the socket, so that TCP holds the client back: a client that floods PUBLISHes behind a
+        SUBSCRIBE while the store is stalled (its thread stopped) sees its sends block after a
+        few MiB (mop's one read and the sockets' buffers). Without the bound mop reads on and
+        keeps everything, and the sends never block. The broker's loop stays free meanwhile
+        (another client's PINGREQ is answered), the SUBACK comes once the store runs again, and
+        the flood is then taken in."""
+        broker = harness.Broker().start()
+        try:
+            c = Conn(broker.port)
+            self.assertEqual(c.connect("held-flood", clean=False).body[1], 0)
+            # The client's record is written; the storage thread now waits for work.
+            other = Conn(broker.port)
+            self.assertEqual(other.connect("held-other").body[1], 0)
+            flood = rawmqtt.publish("hostile/held/flood", b"x" * 1000) * 64
+            with StalledThread(broker.proc.pid, "mop-store"):
+                c.send(rawmqtt.subscribe(1, [("hostile/held/sub", 1)]))
+                blocked = c.flood_until_blocked(flood, 128 << 20)
+                print("\n  a flood behind a held SUBSCRIBE: %d bytes taken before its sends blocked (%s)"
+                      % (c.sent, "blocked" if blocked else "never blocked"), file=sys.stderr, flush=True)
+                self.assertTrue(blocked, "mop kept reading behind a held SUBSCRIBE (%d bytes)" % c.sent)
+                self.assertLess(c.sent, 32 << 20)
+                # Only that connection is held: the broker still serves the others.
+                other.send(rawmqtt.pingreq())
+                other.expect(rawmqtt.PINGRESP, timeout=ANSWER_TIMEOUT)
+            # The store runs again: the SUBACK comes first, then the flood is read and taken in.
+            suback = c.expect(rawmqtt.SUBACK, timeout=ANSWER_TIMEOUT)
+            self.assertEqual((suback.packet_id, suback.return_codes), (1, [1]))
+            c.close(rst=True)
+            other.send(rawmqtt.pingreq())
+            other.expect(rawmqtt.PINGRESP, timeout=ANSWER_TIMEOUT)
+            other.close()
+            broker.stop()  # SIGTERM; raises unless mop exits 0
+        except BaseException:
+            sys.stderr.write("\n---- mop log (tail) ----\n%s\n---- end ----\n" % broker.log_text(tail=80))
+            raise
+        finally:
+            broker.cleanup()
 
 
 if __name__ == "__main__":

@@ -42,9 +42,10 @@ struct FakeHandler : ProtocolHandler {
   void on_delivery_acked(const DeliveryOrigin& o) override { acked.push_back(o); }
   void on_inflight_freed(const DeliveryOrigin&) override { ++freed; }
   void deadline_changed() override { ++deadline_changes; }
+  void input_released() override { ++input_releases; }
 
   int output_ready_calls = 0;
-  int deadline_changes = 0;
+  int deadline_changes = 0, input_releases = 0;
   std::vector<CloseReason> closes;
   std::string detail;
   std::vector<Connect> connects;
@@ -448,6 +449,43 @@ TEST_F(ProtocolTest, PacketsAfterASubscribeWaitForItsSuback) {
   EXPECT_TRUE(std::holds_alternative<Suback>(out[0]));
   EXPECT_TRUE(std::holds_alternative<Pingresp>(out[1]) || std::holds_alternative<Puback>(out[1]));
   EXPECT_EQ(std::holds_alternative<Puback>(out[1]) + std::holds_alternative<Puback>(out[2]), 1);
+}
+
+TEST_F(ProtocolTest, InputIsHeldWhileASubscribeWaitsAndReleasedWithItsSuback) {
+  connect();
+  EXPECT_FALSE(proto->input_held());
+  handler.input_releases = 0;  // the CONNACK's
+  handler.hold_subacks = true;
+  std::string bytes;
+  encode(Packet{Subscribe{7, {{"a", 1}}}}, ProtocolVersion::v311, bytes);
+  encode(Packet{Pingreq{}}, ProtocolVersion::v311, bytes);
+  encode(Packet{Subscribe{8, {{"b", 1}}}}, ProtocolVersion::v311, bytes);
+  encode(Packet{Pingreq{}}, ProtocolVersion::v311, bytes);
+  feed_raw(bytes);
+  EXPECT_TRUE(proto->input_held());  // the transport stops reading
+  ASSERT_EQ(handler.subacks.size(), 1u);
+  handler.subacks[0]();
+  // The waiting PINGREQ is answered, then the second SUBSCRIBE holds the input again.
+  EXPECT_TRUE(proto->input_held());
+  EXPECT_EQ(handler.input_releases, 0);
+  ASSERT_EQ(handler.subacks.size(), 2u);
+  handler.subacks[1]();
+  EXPECT_FALSE(proto->input_held());
+  EXPECT_EQ(handler.input_releases, 1);  // now the transport reads on
+  auto out = sent();
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_TRUE(std::holds_alternative<Suback>(out[0]));
+  EXPECT_TRUE(std::holds_alternative<Pingresp>(out[1]));
+  EXPECT_TRUE(std::holds_alternative<Suback>(out[2]));
+  EXPECT_TRUE(std::holds_alternative<Pingresp>(out[3]));
+}
+
+TEST_F(ProtocolTest, InputIsHeldWhileTheConnectIsDecided) {
+  feed(Connect{"MQTT", ProtocolVersion::v311, true, 0, "client"});
+  EXPECT_TRUE(proto->input_held());
+  proto->accept(session, false);
+  EXPECT_FALSE(proto->input_held());
+  EXPECT_EQ(handler.input_releases, 1);
 }
 
 TEST_F(ProtocolTest, SubackOfAClosedConnectionIsDropped) {
