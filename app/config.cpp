@@ -483,6 +483,16 @@ std::vector<KeySpec> make_key_specs() {
       "unavailable); a client taking over its own connected session is not one more. MoP has no "
       "such key."));
   keys.push_back(int_key(
+      "mqttMaxQueuedBytes", &Config::mqttMaxQueuedBytes, 1024, std::uint64_t{1} << 30,
+      "Bytes of QoS 0 deliveries one MQTT client may have waiting for its socket (beyond what the "
+      "kernel's socket buffer took). Past it the client's session takes no more messages until "
+      "the socket has drained: on a persistent topic they wait in the log, so nothing is lost; "
+      "QoS 0 messages of a non-persistent topic are dropped, as MQTT allows. QoS 1/2 deliveries "
+      "are bounded by receiveMaximum instead. The limit is what a stalled subscriber costs in "
+      "memory; a client that keeps up does not reach it (deliveries are written to the socket "
+      "as soon as this much is queued). Named after mosquitto's max_queued_bytes; MoP has no "
+      "such key."));
+  keys.push_back(int_key(
       "maxMessageSize", &Config::maxMessageSize, 1, std::numeric_limits<std::int32_t>::max(),
       "Largest message accepted through the Pulsar protocol, in bytes, and the max_message_size "
       "announced to Pulsar clients. Same key and default as Pulsar (5 MiB)."));

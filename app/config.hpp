@@ -91,6 +91,7 @@ struct Config {
   std::uint16_t mqttTopicAliasMaximum = 10;  // MQTT 5 topic aliases a client may use towards us
   std::uint16_t mqttServerKeepAlive = 0;     // seconds imposed on MQTT 5 clients; 0 = theirs
   std::uint32_t mqttMaxConnections = 0;      // MQTT clients connected at once; 0 = no limit
+  std::uint64_t mqttMaxQueuedBytes = 1048576;  // per client, waiting for its socket
   std::string dataDir = "./data";
   std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
   bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable

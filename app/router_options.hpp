@@ -16,6 +16,7 @@ inline mqtt::RouterOptions router_options(const Config& config) {
   options.limits.topic_alias_maximum = config.mqttTopicAliasMaximum;
   options.limits.server_keep_alive = config.mqttServerKeepAlive;
   options.max_connections = config.mqttMaxConnections;
+  options.max_queued_bytes = config.mqttMaxQueuedBytes;
   return options;
 }
 

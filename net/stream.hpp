@@ -26,6 +26,12 @@ public:
   virtual const std::string& peer() const = 0;
   // Bytes queued for this connection and not yet written to the socket.
   virtual std::size_t queued_bytes() const = 0;
+  // Writes what the handler has queued now, as far as the socket takes it without waiting,
+  // instead of at the end of this wakeup; what the socket does not take leaves when it is
+  // writable, as usual. Calls none of the handler's callbacks before it returns. For a producer
+  // that has queued a lot within one wakeup and must know whether the peer is really behind.
+  // Transports that cannot write outside their flush do nothing (the default).
+  virtual void write_now() {}
   // The common name of the client certificate the peer presented and that was verified against
   // the listener's trusted CAs (mTLS); empty on plain TCP and WebSocket, on TLS without a client
   // certificate, and when an untrusted certificate was let in by tlsAllowInsecureConnection.

@@ -74,6 +74,28 @@ public:
 
   std::size_t queued_bytes() const override { return writing_bytes_ + (handler_ ? handler_->output().bytes() : 0); }
 
+  void write_now() override {
+    // A write waiting for writability owns buffers_; a closing connection writes in flush().
+    if (shut_ || writing_ || closing_ || handler_->output().empty()) return;
+    take_output();
+    while (!buffers_.empty()) {
+      boost::system::error_code ec;
+      const std::size_t n = socket_.write_some(buffers_, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        wait_writable();
+        return;
+      }
+      if (ec) {
+        // Reported from a turn of its own: the caller is in the middle of producing output.
+        writing_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] { self->lost(); });
+        return;
+      }
+      consume(n);
+    }
+    segments_.clear();
+  }
+
   // The listener is shutting down.
   void shutdown() { lost(); }
 
@@ -148,14 +170,29 @@ private:
         handler_->on_output_drained();
       return;
     }
-    segments_ = out.take();
+    take_output();
+    write_some();
+  }
+
+  // The handler's output becomes the write in hand (buffers_ over segments_).
+  void take_output() {
+    segments_ = handler_->output().take();
     buffers_.clear();
     writing_bytes_ = 0;
     for (const auto& s : segments_) {
       buffers_.emplace_back(s.view().data(), s.view().size());
       writing_bytes_ += s.view().size();
     }
-    write_some();
+  }
+
+  void wait_writable() {
+    writing_ = true;
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code ec) {
+      self->writing_ = false;
+      if (self->shut_) return;
+      if (ec) return self->lost();
+      self->write_some();
+    });
   }
 
   void write_some() {
@@ -164,13 +201,7 @@ private:
       const std::size_t n = socket_.write_some(buffers_, ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         read_on_if_drained();
-        writing_ = true;
-        socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code ec) {
-          self->writing_ = false;
-          if (self->shut_) return;
-          if (ec) return self->lost();
-          self->write_some();
-        });
+        wait_writable();
         return;
       }
       if (ec) return lost();

@@ -62,6 +62,7 @@ void StoreLedger::append(MessagePtr message, broker::AppendCallback done) {
   if (message->dedup && message->dedup->sequence_id >= 0) {
     batch.put_producer_sequence(topic_, {message->dedup->producer, message->dedup->sequence_id});
   }
+  cache_bytes_ += message->payload.size();
   cache_.push_back(std::move(message));
   pending_.push_back(std::move(done));
   store_.write(std::move(batch), executor_,
@@ -102,6 +103,8 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
     if (m->dedup) sequence_fixups_.insert(m->dedup->producer);
   }
   cache_.resize(static_cast<std::size_t>(entry - cache_first_));
+  cache_bytes_ = 0;
+  for (const auto& m : cache_) cache_bytes_ += m->payload.size();
   next_ = entry;
   truncate_from_ = truncate_from_ ? std::min(*truncate_from_, entry) : entry;
   std::uint64_t id = entry;
@@ -112,8 +115,11 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
 }
 
 void StoreLedger::evict() {
-  // Keep at most tail_cache_entries confirmed entries; pending ones always stay.
-  while (cache_first_ < end_ && end_ - cache_first_ > options_.tail_cache_entries) {
+  // Keep at most tail_cache_entries confirmed entries, and tail_cache_bytes of payload;
+  // pending ones always stay.
+  while (cache_first_ < end_ &&
+         (end_ - cache_first_ > options_.tail_cache_entries || cache_bytes_ > options_.tail_cache_bytes)) {
+    cache_bytes_ -= cache_.front()->payload.size();
     cache_.pop_front();
     ++cache_first_;
   }
@@ -160,6 +166,7 @@ void StoreLedger::trim_before(MessageId id) {
   if (limit <= first_) return;
   first_ = limit;
   while (cache_first_ < first_ && !cache_.empty()) {
+    cache_bytes_ -= cache_.front()->payload.size();
     cache_.pop_front();
     ++cache_first_;
   }

@@ -41,6 +41,9 @@ class StoreLedger final : public broker::Ledger {
 public:
   struct Options {
     std::size_t tail_cache_entries = 4096;  // confirmed entries kept for live dispatch
+    // ... and at most this many payload bytes of them: a subscriber that stopped reading keeps
+    // its backlog in the store, not in memory (4096 entries of 64 KiB would be 256 MiB).
+    std::size_t tail_cache_bytes = 8 * 1024 * 1024;
     std::size_t read_ahead_entries = 256;   // entries fetched per store read of the backlog
   };
 
@@ -84,6 +87,7 @@ private:
   // Entries [cache_first_, next_): the tail, confirmed and pending.
   std::uint64_t cache_first_;
   std::deque<MessagePtr> cache_;
+  std::size_t cache_bytes_ = 0;  // payload bytes in cache_
   // Backlog read from the store: [ahead_first_, ahead_first_ + ahead_.size()).
   mutable std::uint64_t ahead_first_ = 0;
   mutable std::deque<MessagePtr> ahead_;

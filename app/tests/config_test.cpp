@@ -107,6 +107,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["mqttTopicAliasMaximum"], "10");
   EXPECT_EQ(defaults["mqttServerKeepAlive"], "0");
   EXPECT_EQ(defaults["mqttMaxConnections"], "0");
+  EXPECT_EQ(defaults["mqttMaxQueuedBytes"], "1048576");
   EXPECT_EQ(defaults["allowAutoTopicCreationType"], "non-partitioned");
   EXPECT_EQ(defaults["defaultNumPartitions"], "1");
   EXPECT_EQ(defaults["brokerDeduplicationEnabled"], "false");
@@ -133,7 +134,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
   EXPECT_EQ(defaults["superUserRoles"], "");
   EXPECT_EQ(defaults["storeBlobMinSizeBytes"], "4096");
-  EXPECT_EQ(config_keys().size(), 76u);
+  EXPECT_EQ(config_keys().size(), 77u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {

@@ -21,7 +21,15 @@ ClientConnection::~ClientConnection() {
   router_.connection_destroyed(*this);
 }
 
-bool ClientConnection::congested() const { return stream_.queued_bytes() > router_.options().max_queued_bytes; }
+bool ClientConnection::congested() {
+  const std::size_t limit = router_.options().max_queued_bytes;
+  if (stream_.queued_bytes() <= limit) return false;
+  // Over the limit within one wakeup (a subscriber fed by many publishers, whose messages all
+  // arrive between two flushes): the socket may well take it all at once, in one large write.
+  // Only what it does not take means the client is behind.
+  stream_.write_now();
+  return stream_.queued_bytes() > limit;
+}
 
 void ClientConnection::on_output_drained() { router_.handle_output_drained(*this); }
 

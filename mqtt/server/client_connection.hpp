@@ -33,8 +33,9 @@ public:
   Protocol& protocol() { return *protocol_; }
   const Protocol& protocol() const { return *protocol_; }
   net::Stream& stream() { return stream_; }
-  // More bytes wait for the socket than the router allows (RouterOptions::max_queued_bytes).
-  bool congested() const;
+  // More bytes wait for the socket than the router allows (RouterOptions::max_queued_bytes),
+  // even after writing what the socket takes now (net::Stream::write_now).
+  bool congested();
   // QoS 0 messages not delivered because the client was congested.
   std::uint64_t dropped_qos0() const { return dropped_qos0_; }
   // The socket is not keeping up: the session's receiver gets no permits until

@@ -54,9 +54,10 @@ struct RouterOptions {
   TopicDefaults defaults;
   // Most QoS 1/2 deliveries in flight to one client (MoP's receiveMaximum).
   std::uint32_t receive_maximum = 1000;
-  // A client that has this many bytes waiting to be written is congested. Its session then
-  // takes no more messages until the socket has drained: on a persistent topic they wait in the
-  // log (nothing is lost, at any QoS); QoS 0 messages of a non-persistent topic are dropped, as
+  // A client that has this many bytes waiting to be written, after the socket took what it
+  // could (net::Stream::write_now), is congested (mqttMaxQueuedBytes). Its session then takes
+  // no more messages until the socket has drained: on a persistent topic they wait in the log
+  // (nothing is lost, at any QoS); QoS 0 messages of a non-persistent topic are dropped, as
   // MQTT allows, since nothing holds them. QoS 1/2 are also bounded by receive_maximum.
   std::size_t max_queued_bytes = 1024 * 1024;
   ProtocolLimits limits;

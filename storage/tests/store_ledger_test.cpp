@@ -97,6 +97,28 @@ TEST(StoreLedger, CompletionOnlyAfterTheGroupIsDurable) {
   EXPECT_EQ(l.store_reads(), 0u);  // served by the tail cache
 }
 
+TEST(StoreLedger, TheTailCacheHoldsAtMostItsBytesOfPayload) {
+  // A subscriber that stopped reading leaves its backlog in the store: however many entries the
+  // cache may hold, large ones are evicted once their payloads pass tail_cache_bytes.
+  StoreUnderTest s("memory");
+  StoreLedger::Options o;
+  o.tail_cache_entries = 1000;
+  o.tail_cache_bytes = 3 * 1000;
+  auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/big", o);
+  ASSERT_TRUE(l.ok());
+  const auto id = (*l)->ledger_id();
+  int done = 0;
+  for (int i = 0; i < 10; ++i) {
+    (*l)->append(msg(std::to_string(i) + std::string(999, 'x')), [&](std::error_code, MessageId) { ++done; });
+  }
+  ASSERT_TRUE(s.executor.run_until([&] { return done == 10; }));
+  for (std::uint64_t e = 7; e < 10; ++e) EXPECT_EQ(text((*l)->read({id, e, -1})).substr(0, 1), std::to_string(e));
+  EXPECT_EQ((*l)->store_reads(), 0u);  // the last three: 3,000 bytes, in the cache
+  EXPECT_EQ(text((*l)->read({id, 6, -1})).substr(0, 1), "6");
+  EXPECT_EQ((*l)->store_reads(), 1u);  // the fourth from the end was evicted
+  for (std::uint64_t e = 0; e < 6; ++e) EXPECT_EQ(text((*l)->read({id, e, -1})).substr(0, 1), std::to_string(e));
+}
+
 TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {
   StoreUnderTest s("rocks");
   std::uint64_t ledger_id = 0;
