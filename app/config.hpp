@@ -95,6 +95,14 @@ struct Config {
   std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
   bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable
   std::uint16_t mqttProxyPort = 5682;
+  // mop proxy's other MQTT ports when mqttListeners is not set (MoP's keys; ws/wss are mop's):
+  // mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl on every interface. -1: none.
+  bool mqttProxyTlsEnabled = false;
+  std::uint16_t mqttProxyTlsPort = 5683;
+  bool mqttProxyTlsPskEnabled = false;
+  std::uint16_t mqttProxyTlsPskPort = 5684;
+  std::int32_t mqttProxyWsPort = -1;
+  std::int32_t mqttProxyWssPort = -1;
   // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
   // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the
@@ -184,7 +192,9 @@ struct Config {
   // MQTT listeners run only if messagingProtocols lists "mqtt".
   bool serves_mqtt() const;
   // The MQTT listeners of `mop proxy`: mqttListeners when it is set (and not empty), otherwise
-  // mqtt://0.0.0.0:mqttProxyPort (MoP's proxy listens on every interface on that port).
+  // mqtt://0.0.0.0:mqttProxyPort (MoP's proxy listens on every interface on that port), then
+  // mqtt+ssl on mqttProxyTlsPort (mqttProxyTlsEnabled), mqtt+ssl+psk on mqttProxyTlsPskPort
+  // (mqttProxyTlsPskEnabled), ws on mqttProxyWsPort and ws+ssl on mqttProxyWssPort (when >= 0).
   std::vector<Listener> proxy_listeners() const;
   // authenticationProviders as method names ("basic", "token"), in order; Pulsar's class names
   // AuthenticationProviderBasic / AuthenticationProviderToken map to them.
@@ -208,11 +218,11 @@ struct Config {
   TlsSettings mqtt_tls() const;
   // The Pulsar TLS port's: the tls* keys.
   TlsSettings pulsar_tls() const;
-  // Whether any mqttListeners entry needs a certificate (mqtt+ssl, ws+ssl).
-  bool mqtt_needs_certificate() const;
+  // Whether any entry of `listeners` needs a certificate (mqtt+ssl, ws+ssl).
+  static bool needs_certificate(const std::vector<Listener>& listeners);
 
-  // Checks what a single value cannot: features not supported yet (listener schemes other than
-  // mqtt, authentication), duplicate listeners, port clashes. `errors` empty = usable;
+  // Checks what a single value cannot: settings that need one another (a certificate for TLS
+  // listeners, methods for authentication), duplicate listeners, port clashes. `errors` empty = usable;
   // `warnings` are advisory (e.g. mqttProxyEnabled=true has no effect yet). load_config() calls it.
   struct Problems {
     std::vector<ConfigError> errors;
@@ -230,6 +240,9 @@ private:
   std::string source_of(const std::string& key) const;
   void validate_listeners(const std::vector<Listener>& listeners, Problems& p) const;
   void validate_proxy(Problems& p) const;
+  // What both modes check of the MQTT listeners they serve: PSK identities, certificates, the
+  // authentication methods and their keys.
+  void validate_mqtt(const std::vector<Listener>& listeners, Problems& p) const;
 };
 
 // Command-line overrides in order: {"mqttListeners", "mqtt://0.0.0.0:1883"}.

@@ -16,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "app/asio_executor.hpp"
+#include "app/authentication.hpp"
+#include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
 #include "cluster/cluster_service.hpp"
@@ -120,7 +122,13 @@ int run_proxy(const Config& config) {
   }
   logger->info("state topics of {} read", config.mqttProxySystemNamespace);
 
+  auto authentication = build_authentication(config);
+  if (!authentication.ok()) {
+    logger->critical("authentication: {}", authentication.error());
+    return 2;
+  }
   auto options = router_options(config);
+  set_mqtt_authentication(config, *authentication, clock, options);
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
@@ -138,16 +146,16 @@ int run_proxy(const Config& config) {
                                    config.pulsarChannelWriteBufferLowWaterMark);
   ReadyInfo ready;
   ready.pid = static_cast<long>(::getpid());
-  for (const auto& listener : config.proxy_listeners()) {
-    auto bound = tcp.listen(listener.host, listener.port);
+  {
+    auto bound = open_mqtt_listeners(config, config.proxy_listeners(), tcp);
     if (!bound.ok()) {
-      logger->critical("cannot listen on {}: {}", listener.to_string(), bound.error().message());
+      logger->critical("{}", bound.error());
       return 1;
     }
-    Listener actual = listener;
-    actual.port = bound->port();
-    logger->info("MQTT listener ready on {}", actual.to_string());
-    ready.mqtt.push_back({actual.host, actual.port, actual.to_string()});
+    for (auto& b : *bound) {
+      logger->info("MQTT listener ready on {}", b.url);
+      ready.mqtt.push_back(std::move(b));
+    }
   }
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).

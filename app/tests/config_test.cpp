@@ -762,11 +762,58 @@ TEST(ConfigProxy, SystemNamespace) {
 }
 
 TEST(ConfigProxy, ListenersAreValidated) {
-  const auto errs = load_proxy_err("mqttListeners=ws://127.0.0.1:0\n");
+  // Every scheme of standalone, with the same checks: a certificate for TLS, PSK identities.
+  EXPECT_EQ(load_proxy_ok("mqttListeners=ws://127.0.0.1:0\n").proxy_listeners(),
+            (std::vector<Listener>{{"ws", "127.0.0.1", 0}}));
+  auto errs = load_proxy_err("mqttListeners=mqtt+ssl://127.0.0.1:0\n");
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_THAT(errs[0].message, HasSubstr("not supported by mop proxy yet"));
+  EXPECT_EQ(errs[0].key, "mqttTlsCertificateFilePath");
+  errs = load_proxy_err("mqttListeners=mqtt+ssl+psk://127.0.0.1:0\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttTlsPskEnabled");
+  load_proxy_ok("mqttListeners=ws+ssl://127.0.0.1:0\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n");
   // The Pulsar and web ports are standalone's: no clash with them in the proxy.
   load_proxy_ok("mqttListeners=mqtt://127.0.0.1:6650\n");
+}
+
+TEST(ConfigProxy, MoPPortKeysAddListenersWhenMqttListenersIsNotSet) {
+  const Config c = load_proxy_ok(
+      "mqttProxyPort=0\nmqttProxyTlsEnabled=true\nmqttProxyTlsPort=0\nmqttProxyTlsPskEnabled=true\n"
+      "mqttProxyTlsPskPort=0\nmqttProxyWsPort=0\nmqttProxyWssPort=0\nmqttTlsCertificateFilePath=/c.pem\n"
+      "mqttTlsKeyFilePath=/k.pem\nmqttTlsPskEnabled=true\nmqttTlsPskIdentity=a:b\n");
+  EXPECT_EQ(c.proxy_listeners(), (std::vector<Listener>{{"mqtt", "0.0.0.0", 0},
+                                                        {"mqtt+ssl", "0.0.0.0", 0},
+                                                        {"mqtt+ssl+psk", "0.0.0.0", 0},
+                                                        {"ws", "0.0.0.0", 0},
+                                                        {"ws+ssl", "0.0.0.0", 0}}));
+  EXPECT_EQ(load_proxy_ok("mqttProxyTlsEnabled=true\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n")
+                .proxy_listeners(),
+            (std::vector<Listener>{{"mqtt", "0.0.0.0", 5682}, {"mqtt+ssl", "0.0.0.0", 5683}}));
+  // mqttListeners, when set, is the whole list.
+  EXPECT_EQ(load_proxy_ok("mqttListeners=mqtt://127.0.0.1:0\nmqttProxyWsPort=0\n").proxy_listeners(),
+            (std::vector<Listener>{{"mqtt", "127.0.0.1", 0}}));
+  // A TLS port without a certificate is refused, naming the key to set.
+  const auto errs = load_proxy_err("mqttProxyTlsEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("mqttTlsCertificateFilePath"));
+}
+
+TEST(ConfigProxy, MqttAuthenticationIsStandalones) {
+  const Config c = load_proxy_ok("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=token,basic\n"
+                                 "tokenSecretKey=data:;base64,c2VjcmV0\nbasicAuthConf=/etc/users\n");
+  EXPECT_TRUE(c.mqttAuthenticationEnabled);
+  EXPECT_EQ(c.mqttAuthenticationMethods, (std::vector<std::string>{"token", "basic"}));
+  auto errs = load_proxy_err("mqttAuthenticationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttAuthenticationMethods");
+  errs = load_proxy_err("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=token\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "tokenSecretKey");
+  // Grants live in standalone's store: the proxy does not read the authorization keys.
+  std::vector<std::string> warnings;
+  load_proxy_ok("mqttAuthorizationEnabled=true\n", {}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("mqttAuthorizationEnabled is not used by mop proxy"));
 }
 
 TEST(ConfigShipped, ProxyConfLoadsWithoutWarningsAndDocumentsEveryKey) {
