@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/log.hpp"
 
 namespace mop::app {
@@ -175,6 +177,7 @@ struct KeySpec {
   KeyDoc doc;
   unsigned modes = kStandalone | kProxy;
   std::vector<std::string> aliases;  // older names read as this key (MoP's mqttProxyEnable)
+  bool secret = false;               // its value is never repeated in a message (it may hold a token)
   // Sets the field from a trimmed, non-empty value, or returns why the value is bad.
   std::function<Result<void, std::string>(Config&, std::string_view)> set;
   // Resets the field for an empty value: the default for scalars, empty for lists (Pulsar's rule).
@@ -340,12 +343,13 @@ std::vector<KeySpec> make_key_specs() {
     KeySpec k;
     std::vector<std::string> urls;
     for (const auto& a : defaults().brokerServiceURL) urls.push_back(a.to_string());
-    k.doc = {"brokerServiceURL", join(urls, ","), "pulsar://host:port, comma-separated",
+    k.doc = {"brokerServiceURL", join(urls, ","), "pulsar://host:port or pulsar+ssl://host:port, comma-separated",
              "mop proxy: the Apache Pulsar cluster, as in Pulsar's proxy.conf and client.conf: one or more "
              "brokers (or a Pulsar proxy or load balancer in front of them), tried in turn until one "
              "answers; topic lookups then lead to the broker owning each topic. Pulsar's multi-host "
-             "form pulsar://a:6650,b:6650 is accepted; a port left out is 6650. pulsar+ssl:// is not "
-             "supported yet. A cluster that cannot be reached at start stops mop proxy with exit code 1."};
+             "form pulsar://a:6650,b:6650 is accepted; a port left out is 6650 (6651 for pulsar+ssl). "
+             "pulsar+ssl:// connects with TLS everywhere, lookups included (brokerClientTrustCertsFilePath). "
+             "A cluster that cannot be reached at start stops mop proxy with exit code 1."};
     k.modes = kProxy;
     k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       auto parsed = parse_service_urls(v);
@@ -359,6 +363,50 @@ std::vector<KeySpec> make_key_specs() {
       for (const auto& a : c.brokerServiceURL) out.push_back(a.to_string());
       return join(out, ",");
     };
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = bool_key("brokerClientTlsEnabled", &Config::brokerClientTlsEnabled,
+                      "mop proxy: TLS towards the cluster, as Pulsar's key of that name. TLS follows the scheme "
+                      "of brokerServiceURL (pulsar+ssl://); true with pulsar:// URLs is refused at start-up "
+                      "rather than connecting in plain text.");
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "brokerClientTrustCertsFilePath", &Config::brokerClientTrustCertsFilePath, "a PEM file path",
+        "mop proxy: the CA certificates the brokers' certificates must chain to (Pulsar's key); empty: "
+        "tlsTrustCertsFilePath, and when that is empty too the system's CAs. The certificate must also name "
+        "the host connected to (DNS name or IP address).",
+        [](std::string_view) -> Result<void, std::string> { return {}; });
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "brokerClientAuthenticationPlugin", &Config::brokerClientAuthenticationPlugin, "a class name",
+        "mop proxy: how it authenticates to the cluster, Pulsar's key: "
+        "org.apache.pulsar.client.impl.auth.AuthenticationToken (token authentication) or empty (none); "
+        "other plugins are refused at start-up. A token the cluster refuses stops the start (exit 1).",
+        [](std::string_view) -> Result<void, std::string> { return {}; });
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "brokerClientAuthenticationParameters", &Config::brokerClientAuthenticationParameters,
+        "token:<jwt>, file:///path or a JSON object with a token",
+        "mop proxy: the parameters of brokerClientAuthenticationPlugin, as Pulsar's AuthenticationToken "
+        "parses them: token:<jwt> (the token itself), file:///path (a file holding the token, read again at "
+        "every connect so a renewed token is used) or {\"token\":\"<jwt>\"}.",
+        [](std::string_view v) -> Result<void, std::string> {
+          auto parsed = parse_token_parameters(v);
+          if (!parsed.ok()) return parsed.error();
+          return {};
+        });
+    k.modes = kProxy;
+    k.secret = true;
     keys.push_back(std::move(k));
   }
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
@@ -972,7 +1020,8 @@ struct Loader {
     if (value.empty()) {
       spec->set_empty(config);
     } else if (auto set = spec->set(config, value); !set.ok()) {
-      std::string msg = source + ": " + std::string(key) + "=\"" + std::string(value) + "\" " +
+      std::string msg = source + ": " + std::string(key) +
+                        (spec->secret ? std::string(" (value not shown)") : "=\"" + std::string(value) + "\"") + " " +
                         set.error() + "; expected " + spec->doc.expected;
       errors.push_back({name, std::move(msg)});
       return;
@@ -1065,7 +1114,7 @@ std::string_view to_string(Mode mode) { return mode == Mode::proxy ? "proxy" : "
 
 std::string ServiceAddress::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return "pulsar://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return std::string(tls ? "pulsar+ssl://" : "pulsar://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_view value) {
@@ -1073,16 +1122,23 @@ Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_
   for (auto entry : split_list(value)) {
     const std::string quoted = std::string("\"").append(entry).append("\"");
     auto rest = entry;
+    // An entry without a scheme takes the first one's (Pulsar's multi-host form).
+    bool tls = !out.empty() && out.front().tls;
     if (const auto sep = rest.find("://"); sep != std::string_view::npos) {
       const auto scheme = lower(rest.substr(0, sep));
-      if (scheme == "pulsar+ssl") return quoted + ": pulsar+ssl:// is not supported yet";
-      if (scheme != "pulsar") return quoted + ": unknown scheme \"" + scheme + "\" (expected pulsar://)";
+      if (scheme != "pulsar" && scheme != "pulsar+ssl")
+        return quoted + ": unknown scheme \"" + scheme + "\" (expected pulsar:// or pulsar+ssl://)";
+      tls = scheme == "pulsar+ssl";
+      if (!out.empty() && tls != out.front().tls)
+        return quoted + ": mixes pulsar:// and pulsar+ssl://; every broker is reached the same way";
       rest.remove_prefix(sep + 3);
     } else if (out.empty()) {
       return quoted + ": not of the form pulsar://host:port";
     }
     if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
     ServiceAddress a;
+    a.tls = tls;
+    if (tls) a.port = 6651;
     std::string_view port_text;
     if (!rest.empty() && rest.front() == '[') {
       const auto close = rest.find(']');
@@ -1114,6 +1170,28 @@ Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_
   return out;
 }
 
+Result<TokenParameters, std::string> parse_token_parameters(std::string_view value) {
+  TokenParameters out;
+  if (value.starts_with("token:")) {
+    out.token = std::string(value.substr(6));
+  } else if (value.starts_with("file:")) {
+    auto path = value.substr(5);
+    if (path.starts_with("//")) path.remove_prefix(2);  // file:///path; file://host/path is not a local file
+    if (path.empty() || path.front() != '/') return std::string("names no absolute file path (file:///path/to/token)");
+    out.file = std::string(path);
+  } else if (value.starts_with("{")) {
+    const auto json = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded() || !json.is_object()) return std::string("is not a JSON object");
+    const auto it = json.find("token");
+    if (it == json.end() || !it->is_string()) return std::string("has no \"token\" string");
+    out.token = it->get<std::string>();
+  } else {
+    out.token = std::string(value);
+  }
+  if (out.file.empty() && trim(out.token).empty()) return std::string("holds an empty token");
+  return out;
+}
+
 std::vector<Listener> Config::proxy_listeners() const {
   if (sources.contains("mqttListeners") && !mqttListeners.empty()) return mqttListeners;
   std::vector<Listener> out{Listener{"mqtt", "0.0.0.0", mqttProxyPort}};
@@ -1123,6 +1201,10 @@ std::vector<Listener> Config::proxy_listeners() const {
   if (mqttProxyWssPort >= 0)
     out.push_back(Listener{"ws+ssl", "0.0.0.0", static_cast<std::uint16_t>(mqttProxyWssPort)});
   return out;
+}
+
+std::string Config::broker_client_trust_certs() const {
+  return brokerClientTrustCertsFilePath.empty() ? tlsTrustCertsFilePath : brokerClientTrustCertsFilePath;
 }
 
 std::string_view to_string(TopicDomain domain) {
@@ -1169,6 +1251,30 @@ void Config::validate_proxy(Problems& p) const {
                             "would receive them"});
   }
   validate_mqtt(proxy_listeners(), p);
+  const bool tls = !brokerServiceURL.empty() && brokerServiceURL.front().tls;
+  if (brokerClientTlsEnabled && !tls && !brokerServiceURL.empty()) {
+    p.errors.push_back({"brokerClientTlsEnabled",
+                        source_of("brokerClientTlsEnabled") +
+                            ": brokerClientTlsEnabled=true needs pulsar+ssl:// URLs in brokerServiceURL (now " +
+                            brokerServiceURL.front().to_string() + ")"});
+  }
+  if (!brokerClientAuthenticationPlugin.empty()) {
+    const auto dot = brokerClientAuthenticationPlugin.rfind('.');
+    const std::string simple =
+        dot == std::string::npos ? brokerClientAuthenticationPlugin : brokerClientAuthenticationPlugin.substr(dot + 1);
+    if (simple != "AuthenticationToken" && brokerClientAuthenticationPlugin != "token") {
+      p.errors.push_back({"brokerClientAuthenticationPlugin",
+                          source_of("brokerClientAuthenticationPlugin") + ": brokerClientAuthenticationPlugin " +
+                              brokerClientAuthenticationPlugin +
+                              " is not supported; mop proxy authenticates to the cluster with "
+                              "org.apache.pulsar.client.impl.auth.AuthenticationToken"});
+    } else if (brokerClientAuthenticationParameters.empty()) {
+      p.errors.push_back({"brokerClientAuthenticationParameters",
+                          source_of("brokerClientAuthenticationPlugin") +
+                              ": AuthenticationToken needs brokerClientAuthenticationParameters "
+                              "(token:<jwt> or file:///path/to/token)"});
+    }
+  }
 }
 
 void Config::validate_mqtt(const std::vector<Listener>& listeners, Problems& p) const {

@@ -63,8 +63,9 @@ std::string_view to_string(Mode mode);
 // One entry of `brokerServiceURL`: a Pulsar broker (or Pulsar proxy) that `mop proxy` connects to.
 struct ServiceAddress {
   std::string host;            // without brackets
-  std::uint16_t port = 6650;   // Pulsar's default when the URL names none
-  // "pulsar://host:port", with brackets around an IPv6 host.
+  std::uint16_t port = 6650;   // Pulsar's default when the URL names none (6651 for pulsar+ssl)
+  bool tls = false;            // pulsar+ssl://
+  // "pulsar://host:port" or "pulsar+ssl://host:port", with brackets around an IPv6 host.
   std::string to_string() const;
   bool operator==(const ServiceAddress&) const = default;
 };
@@ -103,6 +104,12 @@ struct Config {
   std::uint16_t mqttProxyTlsPskPort = 5684;
   std::int32_t mqttProxyWsPort = -1;
   std::int32_t mqttProxyWssPort = -1;
+  // mop proxy towards the cluster (Pulsar's keys of broker.conf / proxy.conf): TLS (pulsar+ssl://
+  // URLs in brokerServiceURL) and the client authentication plugin with its parameters.
+  bool brokerClientTlsEnabled = false;
+  std::string brokerClientTrustCertsFilePath;  // empty: tlsTrustCertsFilePath, then the system's CAs
+  std::string brokerClientAuthenticationPlugin;
+  std::string brokerClientAuthenticationParameters;
   // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
   // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the
@@ -220,6 +227,9 @@ struct Config {
   TlsSettings pulsar_tls() const;
   // Whether any entry of `listeners` needs a certificate (mqtt+ssl, ws+ssl).
   static bool needs_certificate(const std::vector<Listener>& listeners);
+  // mop proxy: the CA file the cluster's certificates are checked against
+  // (brokerClientTrustCertsFilePath, else tlsTrustCertsFilePath, as Pulsar's broker client).
+  std::string broker_client_trust_certs() const;
 
   // Checks what a single value cannot: settings that need one another (a certificate for TLS
   // listeners, methods for authentication), duplicate listeners, port clashes. `errors` empty = usable;
@@ -267,8 +277,18 @@ ConfigResult load_config_text(std::string_view text, std::string_view source_nam
 
 // Parses one `brokerServiceURL` value: comma-separated pulsar://host[:port] URLs, where entries
 // after the first may leave out the scheme as in Pulsar's multi-host form
-// (pulsar://a:6650,b:6650). pulsar+ssl:// is refused as not supported yet.
+// (pulsar://a:6650,b:6650); pulsar+ssl:// (port 6651 when left out) for TLS, the same scheme for
+// every entry.
 Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_view value);
+
+// brokerClientAuthenticationParameters as Pulsar's AuthenticationToken reads them: "token:<jwt>",
+// "file:///path" (or file:/path: the token is read from the file, trimmed, at every connect),
+// {"token":"<jwt>"}, or else the text itself as the token. Exactly one of the two is set.
+struct TokenParameters {
+  std::string token;
+  std::string file;
+};
+Result<TokenParameters, std::string> parse_token_parameters(std::string_view value);
 
 // Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
 // ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message

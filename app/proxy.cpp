@@ -3,7 +3,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <optional>
 #include <random>
 
@@ -33,14 +35,14 @@ namespace mop::app {
 
 namespace {
 
-// brokerServiceURL as the client takes it: "pulsar://a:6650,b:6650".
+// brokerServiceURL as the client takes it: "pulsar://a:6650,b:6650" (or pulsar+ssl://).
 std::string service_url(const Config& config) {
-  std::string out = "pulsar://";
+  std::string out = !config.brokerServiceURL.empty() && config.brokerServiceURL.front().tls ? "pulsar+ssl://" : "pulsar://";
   for (std::size_t i = 0; i < config.brokerServiceURL.size(); ++i) {
     const auto& a = config.brokerServiceURL[i];
     if (i > 0) out += ",";
-    out += a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
-    out += ":" + std::to_string(a.port);
+    out += a.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", a.host, a.port)
+                                                 : fmt::format("{}:{}", a.host, a.port);
   }
   return out;
 }
@@ -48,6 +50,26 @@ std::string service_url(const Config& config) {
 // How long the start may wait for the cluster: connecting, creating the state topics' producers
 // and readers, reading them to their end.
 constexpr std::chrono::seconds kStartTimeout{30};
+
+std::string_view trim_view(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// The token of brokerClientAuthenticationParameters, read again from its file at every CONNECT and
+// AUTH_CHALLENGE (as Pulsar's AuthenticationToken does), so a renewed file is used without a
+// restart. An unreadable file sends an empty token, which the cluster refuses with a clear error.
+std::function<std::string()> token_supplier(const TokenParameters& parameters) {
+  if (parameters.file.empty()) return [token = std::string(trim_view(parameters.token))] { return token; };
+  return [path = parameters.file] {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) log::get("mop")->error("brokerClientAuthenticationParameters: cannot read the token file {}", path);
+    return std::string(trim_view(text.str()));
+  };
+}
 
 }  // namespace
 
@@ -61,6 +83,24 @@ int run_proxy(const Config& config) {
   pulsar::client::ClientConfig client_config;
   client_config.service_url = url;
   client_config.connect_timeout = std::chrono::seconds(10);
+  // TLS towards the cluster (pulsar+ssl://) and the proxy's own credentials there.
+  client_config.tls_trust_certs_file = config.broker_client_trust_certs();
+  if (!config.brokerClientAuthenticationPlugin.empty()) {
+    auto parameters = parse_token_parameters(config.brokerClientAuthenticationParameters);
+    if (!parameters.ok()) {  // validate() refused it already; kept for the start's sake
+      logger->critical("brokerClientAuthenticationParameters {}", parameters.error());
+      return 1;
+    }
+    if (!parameters->file.empty()) {
+      std::ifstream probe(parameters->file);
+      if (!probe) {
+        logger->critical("brokerClientAuthenticationParameters: cannot read the token file {}", parameters->file);
+        return 1;
+      }
+    }
+    client_config.auth_method = "token";
+    client_config.auth_data = token_supplier(*parameters);
+  }
   auto made = pulsar::client::make_asio_client(io, client_config);
   if (!made.ok()) {
     logger->critical("brokerServiceURL {}: {}", url, made.error().to_string());
@@ -109,7 +149,14 @@ int run_proxy(const Config& config) {
   if (!started || !started->ok()) {
     const std::error_code code = started ? started->error().code : std::error_code(pulsar::client::ClientErrc::timeout);
     const std::string why = started ? started->error().message : "no answer within " + std::to_string(kStartTimeout.count()) + " s";
-    if (code == pulsar::client::ClientErrc::connect_failed || code == pulsar::client::ClientErrc::timeout ||
+    const auto server_error = pulsar::client::server_error_of(code);
+    if (server_error && *server_error == pulsar::proto::AuthenticationError) {
+      logger->critical("the Apache Pulsar cluster at {} refused the proxy's credentials: {}", url, why);
+      logger->critical(config.brokerClientAuthenticationPlugin.empty()
+                           ? "it requires authentication: set brokerClientAuthenticationPlugin and "
+                             "brokerClientAuthenticationParameters"
+                           : "check brokerClientAuthenticationParameters (the token, its expiry, its signing key)");
+    } else if (code == pulsar::client::ClientErrc::connect_failed || code == pulsar::client::ClientErrc::timeout ||
         code == pulsar::client::ClientErrc::disconnected) {
       logger->critical("cannot reach the Apache Pulsar cluster at {} (brokerServiceURL): {}", url, why);
     } else {

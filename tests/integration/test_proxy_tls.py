@@ -1,9 +1,12 @@
-"""mop proxy's own listeners (issues 16 and 14), with real peers we did not write:
-mosquitto_pub/mosquitto_sub (--cafile, --psk, -u/-P), python3-paho-mqtt over TLS, WebSocket and
-WebSocket over TLS, and `openssl s_client`.
+"""mop proxy's own listeners and its secure link to the cluster (issues 16 and 14), with real
+peers we did not write: mosquitto_pub/mosquitto_sub (--cafile, --psk, -u/-P), python3-paho-mqtt
+over TLS, WebSocket and WebSocket over TLS, and `openssl s_client`; tokens and keys made with
+`mop token`.
 
-The cluster is `mop standalone` serving the Pulsar protocol (no Apache Pulsar start here). It
-also serves plain MQTT without authentication, so a client connected to the
+The cluster is `mop standalone` serving the Pulsar protocol (no Apache Pulsar start here): one
+plain backend under the listener cases, one with the Pulsar protocol over TLS
+(brokerServicePortTls) and token authentication (authenticationEnabled) under the cluster-link
+cases. Each backend also serves plain MQTT without authentication, so a client connected to the
 backend directly sees what went through a proxy (and the other way round). Certificates are made
 here with `openssl`, tokens and keys with `mop token`. Run with the venv python that scripts/setup
 makes (.cache/venv/bin/python) and MOP_BIN set.
@@ -296,6 +299,100 @@ class ProxyListenersTest(unittest.TestCase):
         self.assertEqual(code, 1, out)
         self.assertIn("cannot use certificate file", out)
         self.assertNotIn("mop-ready", out)
+
+
+
+class ProxyToSecureClusterTest(unittest.TestCase):
+    """The cluster serves the Pulsar protocol over TLS and wants a token on every connection
+    (authenticationEnabled, AuthenticationProviderToken): the proxy connects with pulsar+ssl://,
+    brokerClientTrustCertsFilePath and AuthenticationToken, as Pulsar's own proxy and brokers do."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = backend([
+            "--brokerServicePortTls=0", "--tlsCertificateFilePath=" + K.server[0],
+            "--tlsKeyFilePath=" + K.server[1], "--authenticationEnabled=true",
+            "--authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+            "--tokenSecretKey=file://" + K.secret])
+        cls.tls_url = cls.cluster.ready["pulsarTls"]["url"]
+        cls.proxy_token = K.token("mop-proxy")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def args(self, *extra):
+        return ["--brokerServiceURL=" + self.tls_url, "--mqttListeners=mqtt://127.0.0.1:0",
+                "--brokerClientTlsEnabled=true"] + list(extra)
+
+    def token_plugin(self, parameters):
+        return ["--brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken",
+                "--brokerClientAuthenticationParameters=" + parameters]
+
+    def round_trip(self, proxy):
+        """QoS 1 through the proxy reaches a client of the cluster, and back."""
+        topic = "ptls/cluster/" + uid()
+        direct = PahoClient(self.cluster.port, client_id="d-" + uid())
+        self.assertEqual(direct.connect()[0], 0)
+        self.addCleanup(close, direct)
+        self.assertEqual(direct.subscribe([(topic, 1)]), [1])
+        via = PahoClient(proxy.ports["mqtt"], client_id="v-" + uid())
+        self.assertEqual(via.connect()[0], 0)
+        self.addCleanup(close, via)
+        self.assertEqual(via.subscribe([(topic, 1)]), [1])
+        via.publish(topic, b"through pulsar+ssl", qos=1)  # PUBACK after the cluster's receipt
+        self.assertEqual(direct.get(WAIT).payload, b"through pulsar+ssl")
+        self.assertEqual(via.get(WAIT).payload, b"through pulsar+ssl")
+        direct.publish(topic, b"from the cluster", qos=1)
+        self.assertEqual(via.get(WAIT).payload, b"from the cluster")
+
+    def test_token_parameter_and_trust_file(self):
+        proxy = Proxy(self.args("--brokerClientTrustCertsFilePath=" + K.ca[1],
+                                *self.token_plugin("token:" + self.proxy_token))).start()
+        self.addCleanup(proxy.stop)
+        self.round_trip(proxy)
+        self.assertNotIn(self.proxy_token, proxy.log_text())
+        # The cluster saw the proxy's role on its TLS port.
+        self.assertTrue(harness.wait_until(lambda: "mop-proxy" in self.cluster.log_text(), WAIT))
+
+    def test_token_file_and_pulsars_trust_fallback(self):
+        """file:///path as Pulsar reads it, and tlsTrustCertsFilePath when
+        brokerClientTrustCertsFilePath is empty (Pulsar's broker client does the same)."""
+        token_file = os.path.join(K.dir, "proxy.token")
+        with open(token_file, "w") as f:
+            f.write(self.proxy_token + "\n")
+        proxy = Proxy(self.args("--tlsTrustCertsFilePath=" + K.ca[1],
+                                *self.token_plugin("file://" + token_file))).start()
+        self.addCleanup(proxy.stop)
+        self.round_trip(proxy)
+
+    def test_a_wrong_or_missing_token_is_a_clear_start_error(self):
+        foreign = K.token("mop-proxy", secret=K.other_secret)
+        for extra, hint in ((self.token_plugin("token:" + foreign), "check brokerClientAuthenticationParameters"),
+                            ([], "set brokerClientAuthenticationPlugin")):
+            with self.subTest(hint=hint):
+                code, out = run_proxy_expecting_failure(self.args("--brokerClientTrustCertsFilePath=" + K.ca[1],
+                                                                  *extra))
+                self.assertEqual(code, 1, out)
+                self.assertIn("refused the proxy's credentials", out)
+                self.assertIn(hint, out)
+                self.assertNotIn("mop-ready", out)
+                self.assertNotIn(foreign, out)
+
+    def test_a_certificate_from_another_ca_is_a_clear_start_error(self):
+        code, out = run_proxy_expecting_failure(self.args("--brokerClientTrustCertsFilePath=" + K.other_ca[1],
+                                                          *self.token_plugin("token:" + self.proxy_token)))
+        self.assertEqual(code, 1, out)
+        self.assertIn("cannot reach the Apache Pulsar cluster", out)
+        self.assertIn("certificate verify failed", out)
+        self.assertNotIn("mop-ready", out)
+
+    def test_tls_asked_for_with_a_plain_url_is_refused(self):
+        code, out = run_proxy_expecting_failure(["--brokerServiceURL=pulsar://127.0.0.1:%d" % self.cluster.pulsar_port,
+                                                 "--brokerClientTlsEnabled=true"])
+        self.assertEqual(code, 2, out)
+        self.assertIn("brokerClientTlsEnabled=true needs pulsar+ssl://", out)
 
 
 if __name__ == "__main__":
