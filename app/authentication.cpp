@@ -5,6 +5,10 @@
 #include "auth/basic_provider.hpp"
 #include "auth/tls_provider.hpp"
 #include "auth/token.hpp"
+#include "core/log.hpp"
+#include "mqtt/server/token_authenticator.hpp"
+
+#include <fmt/ranges.h>
 
 namespace mop::app {
 
@@ -71,6 +75,16 @@ Result<Authentication, std::string> build_authentication(const Config& config) {
     out.pulsar = *a;
   }
   return out;
+}
+
+void set_mqtt_authentication(const Config& config, const Authentication& authentication, const Clock& clock,
+                             mqtt::RouterOptions& options) {
+  options.login = authentication.mqtt;
+  options.tls_login = authentication.mqtt_tls;
+  if (authentication.mqtt_token)
+    options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication.mqtt_token, clock);
+  if (options.login)
+    log::get("mop")->info("MQTT authentication on: methods {}", fmt::join(config.mqttAuthenticationMethods, ", "));
 }
 
 }  // namespace mop::app

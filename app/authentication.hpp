@@ -1,5 +1,5 @@
 #pragma once
-// The authentication of `mop standalone`, built from the configuration: the shared providers
+// The authentication of `mop standalone` and `mop proxy` (MQTT only there), built from the configuration: the shared providers
 // (basic, token, tls) made once, and the ordered lists each listener uses (mqttAuthenticationMethods
 // for MQTT, authenticationProviders for the Pulsar port). A provider that cannot be built (a
 // missing key file, a key that is not one) stops the start with an error naming the key.
@@ -8,7 +8,9 @@
 
 #include "app/config.hpp"
 #include "auth/provider.hpp"
+#include "core/clock.hpp"
 #include "core/result.hpp"
+#include "mqtt/server/session_router.hpp"
 
 namespace mop::app {
 
@@ -20,5 +22,11 @@ struct Authentication {
 };
 
 Result<Authentication, std::string> build_authentication(const Config& config);
+
+// The MQTT side of `authentication` into the router's options: the CONNECT login, the certificate
+// login (`tls`) and the MQTT 5 enhanced method `token`; logs the methods when it is on. The same
+// in both modes. `clock` outlives the router.
+void set_mqtt_authentication(const Config& config, const Authentication& authentication, const Clock& clock,
+                             mqtt::RouterOptions& options);
 
 }  // namespace mop::app

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/log.hpp"
 
 namespace mop::app {
@@ -175,6 +177,7 @@ struct KeySpec {
   KeyDoc doc;
   unsigned modes = kStandalone | kProxy;
   std::vector<std::string> aliases;  // older names read as this key (MoP's mqttProxyEnable)
+  bool secret = false;               // its value is never repeated in a message (it may hold a token)
   // Sets the field from a trimmed, non-empty value, or returns why the value is bad.
   std::function<Result<void, std::string>(Config&, std::string_view)> set;
   // Resets the field for an empty value: the default for scalars, empty for lists (Pulsar's rule).
@@ -295,9 +298,9 @@ std::vector<KeySpec> make_key_specs() {
         "Where MQTT clients connect. IPv6 hosts go in brackets (mqtt://[::1]:1883); 0.0.0.0 or "
         "[::] listens on every interface; port 0 picks a free port. Schemes as in MoP: mqtt (TCP), "
         "mqtt+ssl (TLS: mqttTls* keys), mqtt+ssl+psk (TLS with pre-shared keys: mqttTlsPsk* keys), "
-        "ws (WebSocket: webSocketPath) and ws+ssl (WebSocket over TLS). mop proxy serves mqtt:// only "
-        "(the others are refused at start-up as not supported yet) and, when not set or empty, listens on "
-        "mqttProxyPort."};
+        "ws (WebSocket: webSocketPath) and ws+ssl (WebSocket over TLS). mop proxy serves the same "
+        "schemes and, when this is not set or empty, listens on mqttProxyPort (and mqttProxyTlsPort, "
+        "mqttProxyTlsPskPort, mqttProxyWsPort, mqttProxyWssPort as they say)."};
     k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       const auto entries = split_list(v);
       std::vector<Listener> out;
@@ -340,12 +343,13 @@ std::vector<KeySpec> make_key_specs() {
     KeySpec k;
     std::vector<std::string> urls;
     for (const auto& a : defaults().brokerServiceURL) urls.push_back(a.to_string());
-    k.doc = {"brokerServiceURL", join(urls, ","), "pulsar://host:port, comma-separated",
+    k.doc = {"brokerServiceURL", join(urls, ","), "pulsar://host:port or pulsar+ssl://host:port, comma-separated",
              "mop proxy: the Apache Pulsar cluster, as in Pulsar's proxy.conf and client.conf: one or more "
              "brokers (or a Pulsar proxy or load balancer in front of them), tried in turn until one "
              "answers; topic lookups then lead to the broker owning each topic. Pulsar's multi-host "
-             "form pulsar://a:6650,b:6650 is accepted; a port left out is 6650. pulsar+ssl:// is not "
-             "supported yet. A cluster that cannot be reached at start stops mop proxy with exit code 1."};
+             "form pulsar://a:6650,b:6650 is accepted; a port left out is 6650 (6651 for pulsar+ssl). "
+             "pulsar+ssl:// connects with TLS everywhere, lookups included (brokerClientTrustCertsFilePath). "
+             "A cluster that cannot be reached at start stops mop proxy with exit code 1."};
     k.modes = kProxy;
     k.set = [](Config& c, std::string_view v) -> Result<void, std::string> {
       auto parsed = parse_service_urls(v);
@@ -359,6 +363,50 @@ std::vector<KeySpec> make_key_specs() {
       for (const auto& a : c.brokerServiceURL) out.push_back(a.to_string());
       return join(out, ",");
     };
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = bool_key("brokerClientTlsEnabled", &Config::brokerClientTlsEnabled,
+                      "mop proxy: TLS towards the cluster, as Pulsar's key of that name. TLS follows the scheme "
+                      "of brokerServiceURL (pulsar+ssl://); true with pulsar:// URLs is refused at start-up "
+                      "rather than connecting in plain text.");
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "brokerClientTrustCertsFilePath", &Config::brokerClientTrustCertsFilePath, "a PEM file path",
+        "mop proxy: the CA certificates the brokers' certificates must chain to (Pulsar's key); empty: "
+        "tlsTrustCertsFilePath, and when that is empty too the system's CAs. The certificate must also name "
+        "the host connected to (DNS name or IP address).",
+        [](std::string_view) -> Result<void, std::string> { return {}; });
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "brokerClientAuthenticationPlugin", &Config::brokerClientAuthenticationPlugin, "a class name",
+        "mop proxy: how it authenticates to the cluster, Pulsar's key: "
+        "org.apache.pulsar.client.impl.auth.AuthenticationToken (token authentication) or empty (none); "
+        "other plugins are refused at start-up. A token the cluster refuses stops the start (exit 1).",
+        [](std::string_view) -> Result<void, std::string> { return {}; });
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = string_key(
+        "brokerClientAuthenticationParameters", &Config::brokerClientAuthenticationParameters,
+        "token:<jwt>, file:///path or a JSON object with a token",
+        "mop proxy: the parameters of brokerClientAuthenticationPlugin, as Pulsar's AuthenticationToken "
+        "parses them: token:<jwt> (the token itself), file:///path (a file holding the token, read again at "
+        "every connect so a renewed token is used) or {\"token\":\"<jwt>\"}.",
+        [](std::string_view v) -> Result<void, std::string> {
+          auto parsed = parse_token_parameters(v);
+          if (!parsed.ok()) return parsed.error();
+          return {};
+        });
+    k.modes = kProxy;
+    k.secret = true;
     keys.push_back(std::move(k));
   }
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
@@ -619,12 +667,39 @@ std::vector<KeySpec> make_key_specs() {
   keys.push_back(port_key("mqttProxyPort", &Config::mqttProxyPort,
                           "MQTT port of `mop proxy`, as in MoP, on every interface (0.0.0.0), used "
                           "when mqttListeners is not set or empty; not used by mop standalone."));
+  {
+    std::vector<KeySpec> proxy_ports;
+    proxy_ports.push_back(bool_key("mqttProxyTlsEnabled", &Config::mqttProxyTlsEnabled,
+                                   "mop proxy: also serve MQTT over TLS on mqttProxyTlsPort (MoP's key), with the "
+                                   "mqttTls* keys; only when mqttListeners is not set."));
+    proxy_ports.push_back(port_key("mqttProxyTlsPort", &Config::mqttProxyTlsPort,
+                                   "mop proxy: port of MQTT over TLS (mqtt+ssl) on every interface when "
+                                   "mqttProxyTlsEnabled=true, as in MoP."));
+    proxy_ports.push_back(bool_key("mqttProxyTlsPskEnabled", &Config::mqttProxyTlsPskEnabled,
+                                   "mop proxy: also serve MQTT over TLS-PSK on mqttProxyTlsPskPort (MoP's key; needs "
+                                   "mqttTlsPskEnabled and identities); only when mqttListeners is not set."));
+    proxy_ports.push_back(port_key("mqttProxyTlsPskPort", &Config::mqttProxyTlsPskPort,
+                                   "mop proxy: port of MQTT over TLS-PSK (mqtt+ssl+psk) on every interface when "
+                                   "mqttProxyTlsPskEnabled=true, as in MoP."));
+    proxy_ports.push_back(int_key("mqttProxyWsPort", &Config::mqttProxyWsPort, -1, 65535,
+                                  "mop proxy: port of MQTT over WebSocket (ws, webSocketPath) on every interface "
+                                  "when mqttListeners is not set; -1 = none. 0 picks a free port. mop's key (MoP's "
+                                  "proxy has no WebSocket port)."));
+    proxy_ports.push_back(int_key("mqttProxyWssPort", &Config::mqttProxyWssPort, -1, 65535,
+                                  "mop proxy: port of MQTT over WebSocket over TLS (ws+ssl, mqttTls* keys) on every "
+                                  "interface when mqttListeners is not set; -1 = none. 0 picks a free port. mop's "
+                                  "key."));
+    for (auto& k : proxy_ports) {
+      k.modes = kProxy;
+      keys.push_back(std::move(k));
+    }
+  }
   keys.push_back(bool_key(
       "mqttAuthenticationEnabled", &Config::mqttAuthenticationEnabled,
       "Require MQTT clients to authenticate with one of mqttAuthenticationMethods, as in MoP. A bad "
       "user name or password gets CONNACK 0x86 (MQTT 3.1.1: return code 4), a client without "
-      "credentials 0x87 (code 5) unless anonymousUserRole is set. `mop proxy` does not support it yet "
-      "and refuses true at start-up rather than running without the authentication asked for."));
+      "credentials 0x87 (code 5) unless anonymousUserRole is set. The same in mop proxy (which checks "
+      "the credentials itself, with the same keys)."));
   keys.push_back(list_key(
       "mqttAuthenticationMethods", &Config::mqttAuthenticationMethods, "comma-separated: basic, token, tls",
       "MQTT authentication methods, tried in the order written, as in MoP. basic: the CONNECT's user "
@@ -836,21 +911,11 @@ std::vector<KeySpec> make_key_specs() {
         "keepAliveIntervalSeconds", "dataDir", "journalSyncData", "defaultRetentionTimeInMinutes",
         "defaultRetentionSizeInMB", "ttlDurationDefaultInSeconds", "statsUpdateFrequencyInSecs",
         "backlogQuotaDefaultLimitBytes", "backlogQuotaDefaultRetentionPolicy", "mqttProxyEnabled",
-        // Authentication, authorization and $SYS are wired in standalone only (the proxy
-        // refuses mqttAuthenticationEnabled=true, see validate_proxy).
-        "mqttAuthenticationMethods", "authenticationEnabled", "authenticationProviders", "anonymousUserRole",
-        "basicAuthConf", "tokenSecretKey", "tokenPublicKey", "tokenPublicAlg", "tokenAuthClaim",
-        "tokenAudienceClaim", "tokenAudience", "authenticationRefreshCheckSeconds", "authorizationEnabled",
-        "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
-        "sysInterval",
-        // The TLS and WebSocket transports are served by standalone only so far.
-        "brokerServicePortTls", "webServicePortTls", "tlsCertificateFilePath", "tlsKeyFilePath", "tlsTrustCertsFilePath",
-        "tlsProtocols", "tlsCiphers", "tlsAllowInsecureConnection", "tlsRequireTrustedClientCertOnConnect",
-        "tlsCertRefreshCheckDurationSec", "mqttTlsCertificateFilePath", "mqttTlsKeyFilePath",
-        "mqttTlsTrustCertsFilePath", "mqttTlsProtocols", "mqttTlsCiphers", "mqttTlsAllowInsecureConnection",
-        "mqttTlsRequireTrustedClientCertOnConnect", "mqttTlsCertRefreshCheckDurationSec", "mqttTlsPskEnabled",
-        "mqttTlsPskIdentityHint", "mqttTlsPskIdentity", "mqttTlsPskIdentityFile", "webSocketPath",
-        "webSocketMaxFrameSize",
+        // The Pulsar port's authentication, authorization (the grants are stored in dataDir) and
+        // $SYS are standalone's; MQTT authentication and the transports serve both modes.
+        "authenticationEnabled", "authenticationProviders", "authenticationRefreshCheckSeconds",
+        "authorizationEnabled", "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
+        "sysInterval", "brokerServicePortTls", "webServicePortTls",
         // The proxy stores nothing itself.
         "storeBlobMinSizeBytes"}) {
     for (auto& k : keys) {
@@ -965,7 +1030,8 @@ struct Loader {
     if (value.empty()) {
       spec->set_empty(config);
     } else if (auto set = spec->set(config, value); !set.ok()) {
-      std::string msg = source + ": " + std::string(key) + "=\"" + std::string(value) + "\" " +
+      std::string msg = source + ": " + std::string(key) +
+                        (spec->secret ? std::string(" (value not shown)") : "=\"" + std::string(value) + "\"") + " " +
                         set.error() + "; expected " + spec->doc.expected;
       errors.push_back({name, std::move(msg)});
       return;
@@ -1058,24 +1124,31 @@ std::string_view to_string(Mode mode) { return mode == Mode::proxy ? "proxy" : "
 
 std::string ServiceAddress::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return "pulsar://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return std::string(tls ? "pulsar+ssl://" : "pulsar://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_view value) {
   std::vector<ServiceAddress> out;
   for (auto entry : split_list(value)) {
-    const auto quoted = "\"" + std::string(entry) + "\"";
+    const std::string quoted = std::string("\"").append(entry).append("\"");
     auto rest = entry;
+    // An entry without a scheme takes the first one's (Pulsar's multi-host form).
+    bool tls = !out.empty() && out.front().tls;
     if (const auto sep = rest.find("://"); sep != std::string_view::npos) {
       const auto scheme = lower(rest.substr(0, sep));
-      if (scheme == "pulsar+ssl") return quoted + ": pulsar+ssl:// is not supported yet";
-      if (scheme != "pulsar") return quoted + ": unknown scheme \"" + scheme + "\" (expected pulsar://)";
+      if (scheme != "pulsar" && scheme != "pulsar+ssl")
+        return quoted + ": unknown scheme \"" + scheme + "\" (expected pulsar:// or pulsar+ssl://)";
+      tls = scheme == "pulsar+ssl";
+      if (!out.empty() && tls != out.front().tls)
+        return quoted + ": mixes pulsar:// and pulsar+ssl://; every broker is reached the same way";
       rest.remove_prefix(sep + 3);
     } else if (out.empty()) {
       return quoted + ": not of the form pulsar://host:port";
     }
     if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
     ServiceAddress a;
+    a.tls = tls;
+    if (tls) a.port = 6651;
     std::string_view port_text;
     if (!rest.empty() && rest.front() == '[') {
       const auto close = rest.find(']');
@@ -1107,9 +1180,41 @@ Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_
   return out;
 }
 
+Result<TokenParameters, std::string> parse_token_parameters(std::string_view value) {
+  TokenParameters out;
+  if (value.starts_with("token:")) {
+    out.token = std::string(value.substr(6));
+  } else if (value.starts_with("file:")) {
+    auto path = value.substr(5);
+    if (path.starts_with("//")) path.remove_prefix(2);  // file:///path; file://host/path is not a local file
+    if (path.empty() || path.front() != '/') return std::string("names no absolute file path (file:///path/to/token)");
+    out.file = std::string(path);
+  } else if (value.starts_with("{")) {
+    const auto json = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded() || !json.is_object()) return std::string("is not a JSON object");
+    const auto it = json.find("token");
+    if (it == json.end() || !it->is_string()) return std::string("has no \"token\" string");
+    out.token = it->get<std::string>();
+  } else {
+    out.token = std::string(value);
+  }
+  if (out.file.empty() && trim(out.token).empty()) return std::string("holds an empty token");
+  return out;
+}
+
 std::vector<Listener> Config::proxy_listeners() const {
   if (sources.contains("mqttListeners") && !mqttListeners.empty()) return mqttListeners;
-  return {Listener{"mqtt", "0.0.0.0", mqttProxyPort}};
+  std::vector<Listener> out{Listener{"mqtt", "0.0.0.0", mqttProxyPort}};
+  if (mqttProxyTlsEnabled) out.push_back(Listener{"mqtt+ssl", "0.0.0.0", mqttProxyTlsPort});
+  if (mqttProxyTlsPskEnabled) out.push_back(Listener{"mqtt+ssl+psk", "0.0.0.0", mqttProxyTlsPskPort});
+  if (mqttProxyWsPort >= 0) out.push_back(Listener{"ws", "0.0.0.0", static_cast<std::uint16_t>(mqttProxyWsPort)});
+  if (mqttProxyWssPort >= 0)
+    out.push_back(Listener{"ws+ssl", "0.0.0.0", static_cast<std::uint16_t>(mqttProxyWssPort)});
+  return out;
+}
+
+std::string Config::broker_client_trust_certs() const {
+  return brokerClientTrustCertsFilePath.empty() ? tlsTrustCertsFilePath : brokerClientTrustCertsFilePath;
 }
 
 std::string_view to_string(TopicDomain domain) {
@@ -1133,11 +1238,6 @@ std::string Config::source_of(const std::string& key) const {
 void Config::validate_listeners(const std::vector<Listener>& listeners, Problems& p) const {
   std::set<std::pair<std::string, std::uint16_t>> seen;
   for (const auto& l : listeners) {
-    if (mode == Mode::proxy && l.scheme != "mqtt") {
-      p.errors.push_back({"mqttListeners", source_of("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
-                                               "\": scheme " + l.scheme +
-                                               " is not supported by mop proxy yet (it serves mqtt:// only)"});
-    }
     if (l.port != 0 && !seen.emplace(l.host, l.port).second) {
       p.errors.push_back({"mqttListeners", source_of("mqttListeners") + ": mqttListeners lists " + l.host + ":" +
                                                std::to_string(l.port) + " twice"});
@@ -1160,10 +1260,80 @@ void Config::validate_proxy(Problems& p) const {
                             "state topics need a namespace of their own, or MQTT wildcard subscriptions "
                             "would receive them"});
   }
+  validate_mqtt(proxy_listeners(), p);
+  const bool tls = !brokerServiceURL.empty() && brokerServiceURL.front().tls;
+  if (brokerClientTlsEnabled && !tls && !brokerServiceURL.empty()) {
+    p.errors.push_back({"brokerClientTlsEnabled",
+                        source_of("brokerClientTlsEnabled") +
+                            ": brokerClientTlsEnabled=true needs pulsar+ssl:// URLs in brokerServiceURL (now " +
+                            brokerServiceURL.front().to_string() + ")"});
+  }
+  if (!brokerClientAuthenticationPlugin.empty()) {
+    const auto dot = brokerClientAuthenticationPlugin.rfind('.');
+    const std::string simple =
+        dot == std::string::npos ? brokerClientAuthenticationPlugin : brokerClientAuthenticationPlugin.substr(dot + 1);
+    if (simple != "AuthenticationToken" && brokerClientAuthenticationPlugin != "token") {
+      p.errors.push_back({"brokerClientAuthenticationPlugin",
+                          source_of("brokerClientAuthenticationPlugin") + ": brokerClientAuthenticationPlugin " +
+                              brokerClientAuthenticationPlugin +
+                              " is not supported; mop proxy authenticates to the cluster with "
+                              "org.apache.pulsar.client.impl.auth.AuthenticationToken"});
+    } else if (brokerClientAuthenticationParameters.empty()) {
+      p.errors.push_back({"brokerClientAuthenticationParameters",
+                          source_of("brokerClientAuthenticationPlugin") +
+                              ": AuthenticationToken needs brokerClientAuthenticationParameters "
+                              "(token:<jwt> or file:///path/to/token)"});
+    }
+  }
+}
+
+void Config::validate_mqtt(const std::vector<Listener>& listeners, Problems& p) const {
+  auto error = [&p](std::string key, std::string message) {
+    p.errors.push_back({std::move(key), std::move(message)});
+  };
+  // mop proxy's listeners may come from the mqttProxy*Port keys.
+  const std::string where = source_of("mqttListeners");
+  for (const auto& l : listeners) {
+    if (l.scheme == "mqtt+ssl+psk" && !mqttTlsPskEnabled) {
+      error("mqttTlsPskEnabled", where + ": MQTT listener \"" + l.to_string() +
+                                     "\" needs mqttTlsPskEnabled=true, as in MoP");
+    }
+    if (l.scheme == "mqtt+ssl+psk" && mqttTlsPskEnabled && mqttTlsPskIdentity.empty() &&
+        mqttTlsPskIdentityFile.empty()) {
+      error("mqttTlsPskIdentity", where + ": MQTT listener \"" + l.to_string() +
+                                      "\" needs PSK identities: set mqttTlsPskIdentity or mqttTlsPskIdentityFile");
+    }
+  }
+  if (needs_certificate(listeners)) {
+    const auto tls = mqtt_tls();
+    if (tls.certificate_file.empty() || tls.key_file.empty()) {
+      error("mqttTlsCertificateFilePath",
+            where + ": the mqtt+ssl:// and ws+ssl:// listeners need a certificate and its key: set "
+                    "mqttTlsCertificateFilePath and mqttTlsKeyFilePath (or tlsCertificateFilePath and tlsKeyFilePath)");
+    }
+    if (tls.require_trusted_client_cert && tls.trust_certs_file.empty()) {
+      error("mqttTlsTrustCertsFilePath", "mqttTlsRequireTrustedClientCertOnConnect=true needs "
+                                         "mqttTlsTrustCertsFilePath (or tlsTrustCertsFilePath): the CAs client "
+                                         "certificates must chain to");
+    }
+  }
   if (mqttAuthenticationEnabled) {
-    p.errors.push_back({"mqttAuthenticationEnabled",
-                        source_of("mqttAuthenticationEnabled") +
-                            ": mqttAuthenticationEnabled=true is not supported yet; set it to false"});
+    if (mqttAuthenticationMethods.empty())
+      error("mqttAuthenticationMethods", source_of("mqttAuthenticationEnabled") +
+                                             ": mqttAuthenticationEnabled=true needs mqttAuthenticationMethods "
+                                             "(basic, token, tls)");
+    for (const auto& m : mqttAuthenticationMethods)
+      if (m != "basic" && m != "token" && m != "tls")
+        error("mqttAuthenticationMethods", source_of("mqttAuthenticationMethods") + ": method \"" + m +
+                                               "\" is not supported (basic, token, tls)");
+    const auto uses = [&](const char* m) {
+      return std::find(mqttAuthenticationMethods.begin(), mqttAuthenticationMethods.end(), m) !=
+             mqttAuthenticationMethods.end();
+    };
+    if (uses("basic") && basicAuthConf.empty())
+      error("basicAuthConf", "the basic authentication method needs basicAuthConf (a user:hash file)");
+    if (uses("token") && tokenSecretKey.empty() && tokenPublicKey.empty())
+      error("tokenSecretKey", "the token authentication method needs tokenSecretKey or tokenPublicKey");
   }
 }
 
@@ -1195,8 +1365,8 @@ Config::TlsSettings Config::mqtt_tls() const {
   return t;
 }
 
-bool Config::mqtt_needs_certificate() const {
-  return std::any_of(mqttListeners.begin(), mqttListeners.end(),
+bool Config::needs_certificate(const std::vector<Listener>& listeners) {
+  return std::any_of(listeners.begin(), listeners.end(),
                      [](const Listener& l) { return l.scheme == "mqtt+ssl" || l.scheme == "ws+ssl"; });
 }
 
@@ -1246,16 +1416,8 @@ Config::Problems Config::validate() const {
 
   if (serves_mqtt()) {
     validate_listeners(mqttListeners, p);
+    validate_mqtt(mqttListeners, p);
     for (const auto& l : mqttListeners) {
-      if (l.scheme == "mqtt+ssl+psk" && !mqttTlsPskEnabled) {
-        error("mqttTlsPskEnabled", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
-                                       "\" needs mqttTlsPskEnabled=true, as in MoP");
-      }
-      if (l.scheme == "mqtt+ssl+psk" && mqttTlsPskEnabled && mqttTlsPskIdentity.empty() &&
-          mqttTlsPskIdentityFile.empty()) {
-        error("mqttTlsPskIdentity", from("mqttListeners") + ": mqttListeners entry \"" + l.to_string() +
-                                        "\" needs PSK identities: set mqttTlsPskIdentity or mqttTlsPskIdentityFile");
-      }
       // The Pulsar and HTTP servers bind the same machine, so a shared port cannot work.
       for (const auto& [key, port] : {std::pair{"brokerServicePort", brokerServicePort},
                                       std::pair{"webServicePort", webServicePort}}) {
@@ -1271,20 +1433,6 @@ Config::Problems Config::validate() const {
     error("webServicePort", from("webServicePort") +
                                 ": webServicePort and brokerServicePort are both " +
                                 std::to_string(webServicePort));
-  }
-  if (serves_mqtt() && mqtt_needs_certificate()) {
-    const auto tls = mqtt_tls();
-    if (tls.certificate_file.empty() || tls.key_file.empty()) {
-      error("mqttTlsCertificateFilePath",
-            from("mqttListeners") +
-                ": the mqtt+ssl:// and ws+ssl:// listeners need a certificate and its key: set "
-                "mqttTlsCertificateFilePath and mqttTlsKeyFilePath (or tlsCertificateFilePath and tlsKeyFilePath)");
-    }
-    if (tls.require_trusted_client_cert && tls.trust_certs_file.empty()) {
-      error("mqttTlsTrustCertsFilePath", "mqttTlsRequireTrustedClientCertOnConnect=true needs "
-                                         "mqttTlsTrustCertsFilePath (or tlsTrustCertsFilePath): the CAs client "
-                                         "certificates must chain to");
-    }
   }
   if (brokerServicePortTls >= 0) {
     if (tlsCertificateFilePath.empty() || tlsKeyFilePath.empty()) {
@@ -1312,16 +1460,7 @@ Config::Problems Config::validate() const {
                                      " is already brokerServicePort, webServicePort or brokerServicePortTls");
     }
   }
-  if (mqttAuthenticationEnabled) {
-    if (mqttAuthenticationMethods.empty())
-      error("mqttAuthenticationMethods", from("mqttAuthenticationEnabled") +
-                                             ": mqttAuthenticationEnabled=true needs mqttAuthenticationMethods "
-                                             "(basic, token, tls)");
-    for (const auto& m : mqttAuthenticationMethods)
-      if (m != "basic" && m != "token" && m != "tls")
-        error("mqttAuthenticationMethods", from("mqttAuthenticationMethods") + ": method \"" + m +
-                                               "\" is not supported (basic, token, tls)");
-  }
+  if (mqttAuthenticationEnabled && !serves_mqtt()) validate_mqtt({}, p);
   if (authenticationEnabled) {
     if (authenticationProviders.empty())
       error("authenticationProviders", from("authenticationEnabled") +
@@ -1343,12 +1482,17 @@ Config::Problems Config::validate() const {
   if (mqttAuthorizationEnabled && !mqttAuthenticationEnabled)
     error("mqttAuthorizationEnabled", from("mqttAuthorizationEnabled") +
                                           ": mqttAuthorizationEnabled=true needs mqttAuthenticationEnabled=true");
-  {
-    std::vector<std::string> methods;
-    if (mqttAuthenticationEnabled) methods = mqttAuthenticationMethods;
-    if (authenticationEnabled)
-      for (auto& m : pulsar_authentication_methods()) methods.push_back(m);
-    const auto uses = [&](const char* m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+  if (authenticationEnabled) {
+    // validate_mqtt checked the keys of the MQTT methods already.
+    const auto mqtt_uses = [&](const std::string& m) {
+      return mqttAuthenticationEnabled &&
+             std::find(mqttAuthenticationMethods.begin(), mqttAuthenticationMethods.end(), m) !=
+                 mqttAuthenticationMethods.end();
+    };
+    const auto methods = pulsar_authentication_methods();
+    const auto uses = [&](const std::string& m) {
+      return !mqtt_uses(m) && std::find(methods.begin(), methods.end(), m) != methods.end();
+    };
     if (uses("basic") && basicAuthConf.empty())
       error("basicAuthConf", "the basic authentication method needs basicAuthConf (a user:hash file)");
     if (uses("token") && tokenSecretKey.empty() && tokenPublicKey.empty())

@@ -63,8 +63,9 @@ std::string_view to_string(Mode mode);
 // One entry of `brokerServiceURL`: a Pulsar broker (or Pulsar proxy) that `mop proxy` connects to.
 struct ServiceAddress {
   std::string host;            // without brackets
-  std::uint16_t port = 6650;   // Pulsar's default when the URL names none
-  // "pulsar://host:port", with brackets around an IPv6 host.
+  std::uint16_t port = 6650;   // Pulsar's default when the URL names none (6651 for pulsar+ssl)
+  bool tls = false;            // pulsar+ssl://
+  // "pulsar://host:port" or "pulsar+ssl://host:port", with brackets around an IPv6 host.
   std::string to_string() const;
   bool operator==(const ServiceAddress&) const = default;
 };
@@ -96,6 +97,20 @@ struct Config {
   std::string logLevel = "info";  // trace, debug, info, warn, error (lower case)
   bool mqttProxyEnabled = false;  // also read under MoP's old name mqttProxyEnable
   std::uint16_t mqttProxyPort = 5682;
+  // mop proxy's other MQTT ports when mqttListeners is not set (MoP's keys; ws/wss are mop's):
+  // mqtt+ssl, mqtt+ssl+psk, ws, ws+ssl on every interface. -1: none.
+  bool mqttProxyTlsEnabled = false;
+  std::uint16_t mqttProxyTlsPort = 5683;
+  bool mqttProxyTlsPskEnabled = false;
+  std::uint16_t mqttProxyTlsPskPort = 5684;
+  std::int32_t mqttProxyWsPort = -1;
+  std::int32_t mqttProxyWssPort = -1;
+  // mop proxy towards the cluster (Pulsar's keys of broker.conf / proxy.conf): TLS (pulsar+ssl://
+  // URLs in brokerServiceURL) and the client authentication plugin with its parameters.
+  bool brokerClientTlsEnabled = false;
+  std::string brokerClientTrustCertsFilePath;  // empty: tlsTrustCertsFilePath, then the system's CAs
+  std::string brokerClientAuthenticationPlugin;
+  std::string brokerClientAuthenticationParameters;
   // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
   // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the
@@ -185,7 +200,9 @@ struct Config {
   // MQTT listeners run only if messagingProtocols lists "mqtt".
   bool serves_mqtt() const;
   // The MQTT listeners of `mop proxy`: mqttListeners when it is set (and not empty), otherwise
-  // mqtt://0.0.0.0:mqttProxyPort (MoP's proxy listens on every interface on that port).
+  // mqtt://0.0.0.0:mqttProxyPort (MoP's proxy listens on every interface on that port), then
+  // mqtt+ssl on mqttProxyTlsPort (mqttProxyTlsEnabled), mqtt+ssl+psk on mqttProxyTlsPskPort
+  // (mqttProxyTlsPskEnabled), ws on mqttProxyWsPort and ws+ssl on mqttProxyWssPort (when >= 0).
   std::vector<Listener> proxy_listeners() const;
   // authenticationProviders as method names ("basic", "token"), in order; Pulsar's class names
   // AuthenticationProviderBasic / AuthenticationProviderToken map to them.
@@ -209,11 +226,14 @@ struct Config {
   TlsSettings mqtt_tls() const;
   // The Pulsar TLS port's: the tls* keys.
   TlsSettings pulsar_tls() const;
-  // Whether any mqttListeners entry needs a certificate (mqtt+ssl, ws+ssl).
-  bool mqtt_needs_certificate() const;
+  // Whether any entry of `listeners` needs a certificate (mqtt+ssl, ws+ssl).
+  static bool needs_certificate(const std::vector<Listener>& listeners);
+  // mop proxy: the CA file the cluster's certificates are checked against
+  // (brokerClientTrustCertsFilePath, else tlsTrustCertsFilePath, as Pulsar's broker client).
+  std::string broker_client_trust_certs() const;
 
-  // Checks what a single value cannot: features not supported yet (listener schemes other than
-  // mqtt, authentication), duplicate listeners, port clashes. `errors` empty = usable;
+  // Checks what a single value cannot: settings that need one another (a certificate for TLS
+  // listeners, methods for authentication), duplicate listeners, port clashes. `errors` empty = usable;
   // `warnings` are advisory (e.g. mqttProxyEnabled=true has no effect yet). load_config() calls it.
   struct Problems {
     std::vector<ConfigError> errors;
@@ -231,6 +251,9 @@ private:
   std::string source_of(const std::string& key) const;
   void validate_listeners(const std::vector<Listener>& listeners, Problems& p) const;
   void validate_proxy(Problems& p) const;
+  // What both modes check of the MQTT listeners they serve: PSK identities, certificates, the
+  // authentication methods and their keys.
+  void validate_mqtt(const std::vector<Listener>& listeners, Problems& p) const;
 };
 
 // Command-line overrides in order: {"mqttListeners", "mqtt://0.0.0.0:1883"}.
@@ -255,8 +278,18 @@ ConfigResult load_config_text(std::string_view text, std::string_view source_nam
 
 // Parses one `brokerServiceURL` value: comma-separated pulsar://host[:port] URLs, where entries
 // after the first may leave out the scheme as in Pulsar's multi-host form
-// (pulsar://a:6650,b:6650). pulsar+ssl:// is refused as not supported yet.
+// (pulsar://a:6650,b:6650); pulsar+ssl:// (port 6651 when left out) for TLS, the same scheme for
+// every entry.
 Result<std::vector<ServiceAddress>, std::string> parse_service_urls(std::string_view value);
+
+// brokerClientAuthenticationParameters as Pulsar's AuthenticationToken reads them: "token:<jwt>",
+// "file:///path" (or file:/path: the token is read from the file, trimmed, at every connect),
+// {"token":"<jwt>"}, or else the text itself as the token. Exactly one of the two is set.
+struct TokenParameters {
+  std::string token;
+  std::string file;
+};
+Result<TokenParameters, std::string> parse_token_parameters(std::string_view value);
 
 // Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
 // ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message

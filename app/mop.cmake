@@ -1,6 +1,7 @@
 # The mop executable: app/main.cpp and the wiring of listeners to services. Built at build/mop.
 add_library(mop_app STATIC ${CMAKE_CURRENT_SOURCE_DIR}/standalone.cpp ${CMAKE_CURRENT_SOURCE_DIR}/proxy.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/store_command.cpp ${CMAKE_CURRENT_SOURCE_DIR}/authentication.cpp
+            ${CMAKE_CURRENT_SOURCE_DIR}/mqtt_listeners.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/token_command.cpp ${CMAKE_CURRENT_SOURCE_DIR}/shutdown.cpp)
 target_link_libraries(mop_app PUBLIC mop_config mop_ready_line mop_mqtt_server mop_pulsar_server mop_service_embedded mop_storage_ledger mop_http
                       mop_auth mop_cluster)

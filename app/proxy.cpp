@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <optional>
 #include <random>
 
@@ -14,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "app/asio_executor.hpp"
+#include "app/authentication.hpp"
+#include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
 #include "app/shutdown.hpp"
@@ -30,14 +34,14 @@ namespace mop::app {
 
 namespace {
 
-// brokerServiceURL as the client takes it: "pulsar://a:6650,b:6650".
+// brokerServiceURL as the client takes it: "pulsar://a:6650,b:6650" (or pulsar+ssl://).
 std::string service_url(const Config& config) {
-  std::string out = "pulsar://";
+  std::string out = !config.brokerServiceURL.empty() && config.brokerServiceURL.front().tls ? "pulsar+ssl://" : "pulsar://";
   for (std::size_t i = 0; i < config.brokerServiceURL.size(); ++i) {
     const auto& a = config.brokerServiceURL[i];
     if (i > 0) out += ",";
-    out += a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
-    out += ":" + std::to_string(a.port);
+    out += a.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", a.host, a.port)
+                                                 : fmt::format("{}:{}", a.host, a.port);
   }
   return out;
 }
@@ -45,6 +49,26 @@ std::string service_url(const Config& config) {
 // How long the start may wait for the cluster: connecting, creating the state topics' producers
 // and readers, reading them to their end.
 constexpr std::chrono::seconds kStartTimeout{30};
+
+std::string_view trim_view(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// The token of brokerClientAuthenticationParameters, read again from its file at every CONNECT and
+// AUTH_CHALLENGE (as Pulsar's AuthenticationToken does), so a renewed file is used without a
+// restart. An unreadable file sends an empty token, which the cluster refuses with a clear error.
+std::function<std::string()> token_supplier(const TokenParameters& parameters) {
+  if (parameters.file.empty()) return [token = std::string(trim_view(parameters.token))] { return token; };
+  return [path = parameters.file] {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) log::get("mop")->error("brokerClientAuthenticationParameters: cannot read the token file {}", path);
+    return std::string(trim_view(text.str()));
+  };
+}
 
 }  // namespace
 
@@ -58,6 +82,24 @@ int run_proxy(const Config& config) {
   pulsar::client::ClientConfig client_config;
   client_config.service_url = url;
   client_config.connect_timeout = std::chrono::seconds(10);
+  // TLS towards the cluster (pulsar+ssl://) and the proxy's own credentials there.
+  client_config.tls_trust_certs_file = config.broker_client_trust_certs();
+  if (!config.brokerClientAuthenticationPlugin.empty()) {
+    auto parameters = parse_token_parameters(config.brokerClientAuthenticationParameters);
+    if (!parameters.ok()) {  // validate() refused it already; kept for the start's sake
+      logger->critical("brokerClientAuthenticationParameters {}", parameters.error());
+      return 1;
+    }
+    if (!parameters->file.empty()) {
+      std::ifstream probe(parameters->file);
+      if (!probe) {
+        logger->critical("brokerClientAuthenticationParameters: cannot read the token file {}", parameters->file);
+        return 1;
+      }
+    }
+    client_config.auth_method = "token";
+    client_config.auth_data = token_supplier(*parameters);
+  }
   auto made = pulsar::client::make_asio_client(io, client_config);
   if (!made.ok()) {
     logger->critical("brokerServiceURL {}: {}", url, made.error().to_string());
@@ -106,7 +148,14 @@ int run_proxy(const Config& config) {
   if (!started || !started->ok()) {
     const std::error_code code = started ? started->error().code : std::error_code(pulsar::client::ClientErrc::timeout);
     const std::string why = started ? started->error().message : "no answer within " + std::to_string(kStartTimeout.count()) + " s";
-    if (code == pulsar::client::ClientErrc::connect_failed || code == pulsar::client::ClientErrc::timeout ||
+    const auto server_error = pulsar::client::server_error_of(code);
+    if (server_error && *server_error == pulsar::proto::AuthenticationError) {
+      logger->critical("the Apache Pulsar cluster at {} refused the proxy's credentials: {}", url, why);
+      logger->critical(config.brokerClientAuthenticationPlugin.empty()
+                           ? "it requires authentication: set brokerClientAuthenticationPlugin and "
+                             "brokerClientAuthenticationParameters"
+                           : "check brokerClientAuthenticationParameters (the token, its expiry, its signing key)");
+    } else if (code == pulsar::client::ClientErrc::connect_failed || code == pulsar::client::ClientErrc::timeout ||
         code == pulsar::client::ClientErrc::disconnected) {
       logger->critical("cannot reach the Apache Pulsar cluster at {} (brokerServiceURL): {}", url, why);
     } else {
@@ -119,7 +168,13 @@ int run_proxy(const Config& config) {
   }
   logger->info("state topics of {} read", config.mqttProxySystemNamespace);
 
+  auto authentication = build_authentication(config);
+  if (!authentication.ok()) {
+    logger->critical("authentication: {}", authentication.error());
+    return 2;
+  }
   auto options = router_options(config);
+  set_mqtt_authentication(config, *authentication, clock, options);
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
@@ -137,16 +192,16 @@ int run_proxy(const Config& config) {
                                    config.pulsarChannelWriteBufferLowWaterMark);
   ReadyInfo ready;
   ready.pid = static_cast<long>(::getpid());
-  for (const auto& listener : config.proxy_listeners()) {
-    auto bound = tcp.listen(listener.host, listener.port);
+  {
+    auto bound = open_mqtt_listeners(config, config.proxy_listeners(), tcp);
     if (!bound.ok()) {
-      logger->critical("cannot listen on {}: {}", listener.to_string(), bound.error().message());
+      logger->critical("{}", bound.error());
       return 1;
     }
-    Listener actual = listener;
-    actual.port = bound->port();
-    logger->info("MQTT listener ready on {}", actual.to_string());
-    ready.mqtt.push_back({actual.host, actual.port, actual.to_string()});
+    for (auto& b : *bound) {
+      logger->info("MQTT listener ready on {}", b.url);
+      ready.mqtt.push_back(std::move(b));
+    }
   }
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).

@@ -3,8 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <functional>
 
 #include <unistd.h>
@@ -16,6 +14,7 @@
 
 #include "app/asio_executor.hpp"
 #include "app/authentication.hpp"
+#include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
 #include "app/shutdown.hpp"
@@ -29,7 +28,6 @@
 #include "net/tls_context.hpp"
 #include "mqtt/server/session_router.hpp"
 #include "mqtt/server/sys_topics.hpp"
-#include "mqtt/server/token_authenticator.hpp"
 #include "pulsar/server/batch_unpacker.hpp"
 #include "pulsar/server/credentials_authentication.hpp"
 #include "pulsar/server/pulsar_listener.hpp"
@@ -40,23 +38,6 @@
 #include "storage/store_state.hpp"
 
 namespace mop::app {
-
-namespace {
-
-net::TlsOptions tls_options(const Config::TlsSettings& t) {
-  net::TlsOptions o;
-  o.certificate_file = t.certificate_file;
-  o.key_file = t.key_file;
-  o.trust_certs_file = t.trust_certs_file;
-  o.protocols = t.protocols;
-  o.ciphers = t.ciphers;
-  o.allow_insecure_connection = t.allow_insecure_connection;
-  o.require_trusted_client_cert = t.require_trusted_client_cert;
-  o.refresh_check = std::chrono::seconds(t.refresh_check_sec);
-  return o;
-}
-
-}  // namespace
 
 int run_standalone(const Config& config) {
   auto logger = log::get("mop");
@@ -148,16 +129,11 @@ int run_standalone(const Config& config) {
     if (!stored.empty()) logger->info("{} grants restored", stored.size());
   }
   mqtt::RouterOptions options = router_options(config);
-  options.login = authentication->mqtt;
-  options.tls_login = authentication->mqtt_tls;
   if (config.mqttAuthorizationEnabled) {
     options.permissions = permissions;
     options.allow_wildcard_filters = config.authorizationAllowWildcardsMatching;
   }
-  if (authentication->mqtt_token)
-    options.authenticator = std::make_shared<mqtt::TokenAuthenticator>(authentication->mqtt_token, clock);
-  if (options.login)
-    logger->info("MQTT authentication on: methods {}", fmt::join(config.mqttAuthenticationMethods, ", "));
+  set_mqtt_authentication(config, *authentication, clock, options);
   mqtt::SessionRouter router(service, session_store, clock, options);
   router.restore(std::move(*sessions));
   // Publish back-pressure: while the payloads accepted and not yet stored exceed the buffer, both
@@ -181,78 +157,16 @@ int run_standalone(const Config& config) {
   // What the start-up line reports once everything listens: the bound ports, never the 0 asked for.
   ReadyInfo ready;
   ready.pid = static_cast<long>(::getpid());
-  // TLS contexts, built before any listener opens so that a bad certificate, key or PSK file stops
-  // the start with a clear error. One for mqtt+ssl and ws+ssl, one for mqtt+ssl+psk.
-  std::shared_ptr<net::TlsContext> mqtt_tls;
-  std::shared_ptr<net::TlsContext> mqtt_psk;
+  // The MQTT listeners, TLS contexts first (a bad certificate, key or PSK file stops the start).
   if (config.serves_mqtt()) {
-    for (const auto& listener : config.mqttListeners) {
-      if ((listener.scheme == "mqtt+ssl" || listener.scheme == "ws+ssl") && !mqtt_tls) {
-        auto built = net::TlsContext::create("mqtt+ssl", tls_options(config.mqtt_tls()));
-        if (!built.ok()) {
-          logger->critical("cannot start the MQTT TLS listeners: {}", built.error());
-          return 1;
-        }
-        mqtt_tls = std::move(built).value();
-      }
-      if (listener.scheme == "mqtt+ssl+psk" && !mqtt_psk) {
-        auto options = tls_options(config.mqtt_tls());
-        options.certificate_file.clear();  // the pre-shared keys authenticate both sides
-        options.key_file.clear();
-        options.trust_certs_file.clear();
-        options.require_trusted_client_cert = false;
-        options.psk = true;
-        options.psk_identity_hint = config.mqttTlsPskIdentityHint;
-        if (auto parsed = net::parse_psk_identities(config.mqttTlsPskIdentity, ';', options.psk_identities);
-            !parsed.ok()) {
-          logger->critical("mqttTlsPskIdentity: {}", parsed.error());
-          return 1;
-        }
-        if (!config.mqttTlsPskIdentityFile.empty()) {
-          std::ifstream in(config.mqttTlsPskIdentityFile);
-          std::stringstream text;
-          text << in.rdbuf();
-          if (!in) {
-            logger->critical("mqttTlsPskIdentityFile: cannot read \"{}\"", config.mqttTlsPskIdentityFile);
-            return 1;
-          }
-          if (auto parsed = net::parse_psk_identities(text.str(), '\n', options.psk_identities); !parsed.ok()) {
-            logger->critical("mqttTlsPskIdentityFile {}: {}", config.mqttTlsPskIdentityFile, parsed.error());
-            return 1;
-          }
-        }
-        auto built = net::TlsContext::create("mqtt+ssl+psk", std::move(options));
-        if (!built.ok()) {
-          logger->critical("cannot start the MQTT TLS-PSK listeners: {}", built.error());
-          return 1;
-        }
-        mqtt_psk = std::move(built).value();
-      }
+    auto bound = open_mqtt_listeners(config, config.mqttListeners, tcp);
+    if (!bound.ok()) {
+      logger->critical("{}", bound.error());
+      return 1;
     }
-  }
-  net::WebSocketOptions ws_options;
-  ws_options.path = config.webSocketPath;
-  ws_options.max_message_size = config.webSocketMaxFrameSize;
-  if (config.serves_mqtt()) {
-    for (const auto& listener : config.mqttListeners) {
-      auto bound = listener.scheme == "mqtt"       ? tcp.listen(listener.host, listener.port)
-                   : listener.scheme == "mqtt+ssl" ? tcp.listen(listener.scheme, net::Transport::tls, mqtt_tls,
-                                                                ws_options, listener.host, listener.port)
-                   : listener.scheme == "mqtt+ssl+psk"
-                       ? tcp.listen(listener.scheme, net::Transport::tls, mqtt_psk, ws_options, listener.host,
-                                    listener.port)
-                   : listener.scheme == "ws" ? tcp.listen(listener.scheme, net::Transport::ws, nullptr, ws_options,
-                                                          listener.host, listener.port)
-                                             : tcp.listen(listener.scheme, net::Transport::wss, mqtt_tls, ws_options,
-                                                          listener.host, listener.port);
-      if (!bound.ok()) {
-        logger->critical("cannot listen on {}: {}", listener.to_string(), bound.error().message());
-        return 1;
-      }
-      Listener actual = listener;
-      actual.port = bound->port();
-      logger->info("MQTT listener ready on {}", actual.to_string());
-      ready.mqtt.push_back({actual.host, actual.port, actual.to_string(), actual.scheme});
+    for (auto& b : *bound) {
+      logger->info("MQTT listener ready on {}", b.url);
+      ready.mqtt.push_back(std::move(b));
     }
   }
   // The Pulsar protocol is always served, as by a Pulsar broker: on the first MQTT listener's host

@@ -724,8 +724,13 @@ TEST(ConfigProxy, ServiceUrlForms) {
   EXPECT_EQ(load_proxy_ok("brokerServiceURL=pulsar://a/, pulsar://[::1]\n").brokerServiceURL,
             (std::vector<ServiceAddress>{{"a", 6650}, {"::1", 6650}}));
   EXPECT_EQ((ServiceAddress{"::1", 6650}).to_string(), "pulsar://[::1]:6650");
+  // TLS: 6651 when no port is given, later entries without a scheme take the first one's.
+  EXPECT_EQ(load_proxy_ok("brokerServiceURL=pulsar+ssl://a,b:7651,pulsar+ssl://[::1]\n").brokerServiceURL,
+            (std::vector<ServiceAddress>{{"a", 6651, true}, {"b", 7651, true}, {"::1", 6651, true}}));
+  EXPECT_EQ((ServiceAddress{"h", 6651, true}).to_string(), "pulsar+ssl://h:6651");
   const std::pair<const char*, const char*> bad[] = {
-      {"pulsar+ssl://a:6651", "not supported yet"},
+      {"pulsar+ssl://a:6651,pulsar://b:6650", "mixes pulsar:// and pulsar+ssl://"},
+      {"pulsar://a:6650,pulsar+ssl://b:6651", "mixes pulsar:// and pulsar+ssl://"},
       {"http://a:8080", "unknown scheme"},
       {"a:6650", "not of the form pulsar://host:port"},
       {"pulsar://a:0", "out of range"},
@@ -763,11 +768,95 @@ TEST(ConfigProxy, SystemNamespace) {
 }
 
 TEST(ConfigProxy, ListenersAreValidated) {
-  const auto errs = load_proxy_err("mqttListeners=ws://127.0.0.1:0\n");
+  // Every scheme of standalone, with the same checks: a certificate for TLS, PSK identities.
+  EXPECT_EQ(load_proxy_ok("mqttListeners=ws://127.0.0.1:0\n").proxy_listeners(),
+            (std::vector<Listener>{{"ws", "127.0.0.1", 0}}));
+  auto errs = load_proxy_err("mqttListeners=mqtt+ssl://127.0.0.1:0\n");
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_THAT(errs[0].message, HasSubstr("not supported by mop proxy yet"));
+  EXPECT_EQ(errs[0].key, "mqttTlsCertificateFilePath");
+  errs = load_proxy_err("mqttListeners=mqtt+ssl+psk://127.0.0.1:0\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttTlsPskEnabled");
+  load_proxy_ok("mqttListeners=ws+ssl://127.0.0.1:0\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n");
   // The Pulsar and web ports are standalone's: no clash with them in the proxy.
   load_proxy_ok("mqttListeners=mqtt://127.0.0.1:6650\n");
+}
+
+TEST(ConfigProxy, MoPPortKeysAddListenersWhenMqttListenersIsNotSet) {
+  const Config c = load_proxy_ok(
+      "mqttProxyPort=0\nmqttProxyTlsEnabled=true\nmqttProxyTlsPort=0\nmqttProxyTlsPskEnabled=true\n"
+      "mqttProxyTlsPskPort=0\nmqttProxyWsPort=0\nmqttProxyWssPort=0\nmqttTlsCertificateFilePath=/c.pem\n"
+      "mqttTlsKeyFilePath=/k.pem\nmqttTlsPskEnabled=true\nmqttTlsPskIdentity=a:b\n");
+  EXPECT_EQ(c.proxy_listeners(), (std::vector<Listener>{{"mqtt", "0.0.0.0", 0},
+                                                        {"mqtt+ssl", "0.0.0.0", 0},
+                                                        {"mqtt+ssl+psk", "0.0.0.0", 0},
+                                                        {"ws", "0.0.0.0", 0},
+                                                        {"ws+ssl", "0.0.0.0", 0}}));
+  EXPECT_EQ(load_proxy_ok("mqttProxyTlsEnabled=true\ntlsCertificateFilePath=/c.pem\ntlsKeyFilePath=/k.pem\n")
+                .proxy_listeners(),
+            (std::vector<Listener>{{"mqtt", "0.0.0.0", 5682}, {"mqtt+ssl", "0.0.0.0", 5683}}));
+  // mqttListeners, when set, is the whole list.
+  EXPECT_EQ(load_proxy_ok("mqttListeners=mqtt://127.0.0.1:0\nmqttProxyWsPort=0\n").proxy_listeners(),
+            (std::vector<Listener>{{"mqtt", "127.0.0.1", 0}}));
+  // A TLS port without a certificate is refused, naming the key to set.
+  const auto errs = load_proxy_err("mqttProxyTlsEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("mqttTlsCertificateFilePath"));
+}
+
+TEST(ConfigProxy, MqttAuthenticationIsStandalones) {
+  const Config c = load_proxy_ok("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=token,basic\n"
+                                 "tokenSecretKey=data:;base64,c2VjcmV0\nbasicAuthConf=/etc/users\n");
+  EXPECT_TRUE(c.mqttAuthenticationEnabled);
+  EXPECT_EQ(c.mqttAuthenticationMethods, (std::vector<std::string>{"token", "basic"}));
+  auto errs = load_proxy_err("mqttAuthenticationEnabled=true\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "mqttAuthenticationMethods");
+  errs = load_proxy_err("mqttAuthenticationEnabled=true\nmqttAuthenticationMethods=token\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "tokenSecretKey");
+  // Grants live in standalone's store: the proxy does not read the authorization keys.
+  std::vector<std::string> warnings;
+  load_proxy_ok("mqttAuthorizationEnabled=true\n", {}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("mqttAuthorizationEnabled is not used by mop proxy"));
+}
+
+TEST(ConfigProxy, BrokerClientTlsAndToken) {
+  Config c = load_proxy_ok("brokerServiceURL=pulsar+ssl://p:6651\nbrokerClientTlsEnabled=true\n"
+                           "tlsTrustCertsFilePath=/ca.pem\n");
+  EXPECT_EQ(c.broker_client_trust_certs(), "/ca.pem");  // Pulsar's fallback
+  c = load_proxy_ok("brokerServiceURL=pulsar+ssl://p\ntlsTrustCertsFilePath=/ca.pem\n"
+                    "brokerClientTrustCertsFilePath=/cluster-ca.pem\n");
+  EXPECT_EQ(c.broker_client_trust_certs(), "/cluster-ca.pem");
+  auto errs = load_proxy_err("brokerClientTlsEnabled=true\n");  // with the default pulsar:// URL
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("needs pulsar+ssl://"));
+  load_proxy_ok("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n"
+                "brokerClientAuthenticationParameters=token:abc.def.ghi\n");
+  errs = load_proxy_err("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("not supported"));
+  errs = load_proxy_err("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "brokerClientAuthenticationParameters");
+  // A bad value is named without repeating it: it may hold a token.
+  errs = load_proxy_err("brokerClientAuthenticationParameters={\"tok\":\"secret-part\"}\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("has no \"token\""));
+  EXPECT_THAT(errs[0].message, ::testing::Not(HasSubstr("secret-part")));
+}
+
+TEST(ConfigProxy, TokenParametersAsPulsarReadsThem) {
+  EXPECT_EQ(parse_token_parameters("token:a.b.c")->token, "a.b.c");
+  EXPECT_EQ(parse_token_parameters("file:///run/secrets/token")->file, "/run/secrets/token");
+  EXPECT_EQ(parse_token_parameters("file:/run/secrets/token")->file, "/run/secrets/token");
+  EXPECT_EQ(parse_token_parameters(R"({"token":"x.y.z"})")->token, "x.y.z");
+  EXPECT_EQ(parse_token_parameters("x.y.z")->token, "x.y.z");  // the text itself, as Pulsar's fallback
+  EXPECT_FALSE(parse_token_parameters("token:").ok());
+  EXPECT_FALSE(parse_token_parameters("file://relative/path").ok());
+  EXPECT_FALSE(parse_token_parameters(R"({"token":1})").ok());
+  EXPECT_FALSE(parse_token_parameters("{not json").ok());
 }
 
 TEST(ConfigShipped, ProxyConfLoadsWithoutWarningsAndDocumentsEveryKey) {
