@@ -124,6 +124,15 @@ int run_proxy(const Config& config) {
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
+  // The cluster lost after the start: the state topics' producers reconnect (with backoff) and,
+  // until they are back, a CONNECT could neither store its session nor announce itself, so new
+  // clients get CONNACK 0x88 (3.1.1: return code 3). Connected clients stay: what they publish
+  // waits in the producers and is acknowledged once stored (README "Cluster").
+  const auto cluster_unavailable = [&sessions, &events, &url]() -> std::string {
+    if (sessions.connected() && events.connected()) return {};
+    return "the Pulsar cluster at " + url + " cannot be reached now (reconnecting)";
+  };
+  options.unavailable = cluster_unavailable;
   // No restore(): a proxy that took every stored session at start would attach consumers to every
   // offline session's subscriptions on every proxy and hold their messages. A session lives on
   // the proxy its client connects to (find_session above); the one it left releases it.
@@ -151,11 +160,20 @@ int run_proxy(const Config& config) {
   }
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
+  // The same timer notes when the cluster is lost and when it is back, once each way.
   boost::asio::steady_timer poll_timer(io);
+  bool cluster_lost = false;
   std::function<void()> schedule_poll = [&] {
     poll_timer.expires_after(cluster_options.topic_poll);
     poll_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
+      if (const auto why = cluster_unavailable(); why.empty() == cluster_lost) {
+        cluster_lost = !why.empty();
+        if (cluster_lost)
+          logger->warn("{}: new MQTT clients get CONNACK server unavailable until it is back", why);
+        else
+          logger->info("the Pulsar cluster at {} is reachable again: new MQTT clients are accepted", url);
+      }
       service.poll_topics();
       schedule_poll();
     });

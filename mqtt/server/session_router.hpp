@@ -64,6 +64,10 @@ struct RouterOptions {
   // 0x97 Quota exceeded (3.1.1: return code 3, server unavailable); a takeover of a connected
   // client id is not one more.
   std::size_t max_connections = 0;
+  // Asked on every CONNECT: a non-empty answer (why the service cannot take clients now) refuses
+  // it with CONNACK 0x88 Server unavailable (3.1.1: return code 3) and is logged. `mop proxy`
+  // answers while the Pulsar cluster cannot be reached. Empty function: always available.
+  std::function<std::string()> unavailable;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
   // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.

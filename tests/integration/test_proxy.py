@@ -10,6 +10,7 @@ ids of its own.
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 
+import paho.mqtt.client as mqtt
 import pulsar
 
 import harness
@@ -351,6 +353,92 @@ class OverApachePulsar(ProxyCases, unittest.TestCase):
 
 class OverMopStandalone(ProxyCases, unittest.TestCase):
     backend = MopBackend
+
+    def connack_v5(self, proxy):
+        """The CONNACK reason code (an int) a new MQTT 5 paho client gets from `proxy`."""
+        got = queue.Queue()
+        c = mqtt.Client(client_id="v5-" + uid(), protocol=mqtt.MQTTv5)
+        c.on_connect = lambda client, userdata, flags, rc, props: got.put(rc.value)
+        c.connect("127.0.0.1", proxy.port)
+        c.loop_start()
+        try:
+            return got.get(timeout=WAIT)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+
+    @staticmethod
+    def collect_until(client, payload, timeout):
+        """Waits for `payload` at `client`; returns what came before it other than redeliveries
+        of b"before" (an AssertionError if it does not come within `timeout`)."""
+        others = []
+        deadline = time.monotonic() + timeout
+        while True:
+            m = client.get(max(0.1, deadline - time.monotonic()))
+            if m.payload == payload:
+                return others
+            if m.payload != b"before":
+                others.append(m.payload)
+
+    def connack_311(self, proxy):
+        """The CONNACK return code a new MQTT 3.1.1 paho client gets from `proxy`."""
+        c = PahoClient(proxy.port, client_id="new-" + uid())
+        try:
+            return c.connect()[0]
+        finally:
+            self._close(c)
+
+    def test_cluster_lost_after_start_refuses_new_clients_keeps_connected_ones(self):
+        # A backend and a proxy of this case's own (killing the suite's backend would stall the
+        # other cases' proxies while they reconnect). The backend is killed with SIGKILL and
+        # started again on the same ports and data dir, as a supervisor would.
+        be = MopBackend().start()
+        self.addCleanup(be.stop)
+        proxy = Proxy(be.url).start()
+        self.addCleanup(proxy.stop)
+        topic = "lost/" + uid()
+        sub = self.client(proxy, "keep-sub-" + uid(), clean=False)
+        sub.subscribe([(topic, 1)])
+        pub = self.client(proxy, "keep-pub-" + uid())
+        pub.publish(topic, "before", qos=1)
+        self.assertEqual(sub.get(WAIT).payload, b"before")
+
+        be.broker.kill9()
+        # New clients are refused once the proxy has seen its connections to the cluster close
+        # (at once on a local kill; the loop only bounds that).
+        deadline = time.monotonic() + WAIT
+        while self.connack_311(proxy) != 3:
+            self.assertLess(time.monotonic(), deadline, "a new 3.1.1 client was still accepted\n" + proxy.log_text()[-3000:])
+            time.sleep(0.2)
+        self.assertEqual(self.connack_v5(proxy), 0x88)
+        self.assertIn("refused, server unavailable: the Pulsar cluster at %s cannot be reached" % be.url, proxy.log_text())
+        # Connected clients stay; a QoS 1 publish meanwhile is not acknowledged, since nothing
+        # can store it, and is not lost either: the proxy's producer holds it.
+        during = pub.c.publish(topic, "during", 1)
+        during.wait_for_publish(1.0)
+        self.assertFalse(during.is_published(), "PUBACK without a cluster to store the message")
+        self.assertFalse(sub.disconnected.is_set() or pub.disconnected.is_set(), "a connected client was closed")
+
+        be.broker.restart()
+        # The proxy's producers and consumers reconnect with backoff (doubling from 100 ms): the
+        # message waiting in the producer is stored and acknowledged, the subscriber gets it.
+        during.wait_for_publish(30.0)
+        self.assertTrue(during.is_published(), "the publish made while the cluster was lost was never acknowledged")
+        # (QoS 1 is at least once: "before" may come again if its ack had not reached the killed
+        # backend's disk.)
+        self.assertEqual(self.collect_until(sub, b"during", 30.0), [])
+        deadline = time.monotonic() + 30
+        while self.connack_311(proxy) != 0:
+            self.assertLess(time.monotonic(), deadline, "new clients still refused\n" + proxy.log_text()[-3000:])
+            time.sleep(0.2)
+        self.assertEqual(self.connack_v5(proxy), 0)
+        self.client(proxy).publish(topic, "after", qos=1)
+        self.assertEqual(self.collect_until(sub, b"after", WAIT), [])
+        self.assertEqual([m for m in sub.drain(0.5) if m.payload != b"before"], [])
+        self.assertFalse(sub.disconnected.is_set() or pub.disconnected.is_set(), "a connected client was closed")
+        log = proxy.log_text()
+        self.assertIn("new MQTT clients get CONNACK server unavailable until it is back", log)
+        self.assertIn("is reachable again: new MQTT clients are accepted", log)
 
 
 if __name__ == "__main__":

@@ -881,6 +881,37 @@ TEST_F(SessionRouterLimitTest, ConnectionLimitIsQuotaExceeded) {  // MQTT 5 3.2.
   EXPECT_EQ(d->connect("d").reason_code, ReasonCode::success);
 }
 
+class SessionRouterUnavailableTest : public SessionRouterTest {
+protected:
+  std::string why;  // what RouterOptions::unavailable answers
+  RouterOptions unavailable_options = [this] {
+    RouterOptions o;
+    o.unavailable = [this] { return why; };
+    return o;
+  }();
+  SessionRouter gated{service, sessions, clock, unavailable_options};
+  std::unique_ptr<TestClient> gated_client(ProtocolVersion v) { return std::make_unique<TestClient>(gated, exec, v); }
+};
+
+TEST_F(SessionRouterUnavailableTest, UnavailableRefusesNewClientsAndKeepsConnectedOnes) {  // 0x88
+  auto a = gated_client(ProtocolVersion::v5);
+  EXPECT_EQ(a->connect("a").reason_code, ReasonCode::success);
+  why = "the cluster is away";
+  auto b5 = gated_client(ProtocolVersion::v5);
+  const Connack refused = b5->connect("b");
+  EXPECT_EQ(refused.reason_code, ReasonCode::server_unavailable);
+  ASSERT_TRUE(refused.properties.reason_string);
+  EXPECT_EQ(*refused.properties.reason_string, "the cluster is away");
+  EXPECT_TRUE(b5->closed());
+  auto b3 = gated_client(ProtocolVersion::v311);
+  EXPECT_EQ(b3->connect("b").return_code, ConnectReturnCode::server_unavailable);  // 3.1.1: code 3
+  EXPECT_FALSE(a->closed());
+  why.clear();
+  auto c = gated_client(ProtocolVersion::v311);
+  EXPECT_EQ(c->connect("c").return_code, ConnectReturnCode::accepted);
+  EXPECT_EQ(gated.live_connection_count(), 2u);
+}
+
 TEST_F(SessionRouterTest, ConnectDuringShutdownIsServerBusy) {  // MQTT 5 3.2.2.2: 0x89
   auto a = client5();
   a->connect("a");
