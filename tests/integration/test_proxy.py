@@ -350,6 +350,35 @@ class OverApachePulsar(ProxyCases, unittest.TestCase):
         self.assertIn("pulsar-admin namespaces create " + ns, p.stdout)
         self.assertNotIn("mop-ready", p.stdout)
 
+    def test_topic_unload_under_qos1_load_loses_nothing_acknowledged(self):
+        # Apache Pulsar's admin unloads the topic twice while a paho publisher on A sends QoS 1
+        # messages one after the other and a persistent subscriber on C receives them: the
+        # broker closes the proxies' producer and consumer (CLOSE_PRODUCER / CLOSE_CONSUMER),
+        # which reconnect. The clients see latency only: every publish is acknowledged, nobody
+        # is disconnected, and every message arrives (QoS 1: a redelivery may repeat one).
+        local = "unload-" + uid()  # no '/': the Pulsar name is the admin path's as it is
+        sub = self.client(self.c, "unload-sink-" + uid(), clean=False)
+        sub.subscribe([(local, 1)])
+        pub = self.client(self.a, "unload-src-" + uid())
+        unload = urllib.request.Request("%s/admin/v2/persistent/public/default/%s/unload" % (self.be.http, local),
+                                        method="PUT")
+        sent = ["u%03d" % i for i in range(150)]
+        for i, m in enumerate(sent):
+            if i in (50, 100):
+                urllib.request.urlopen(unload, timeout=30).read()
+            info = pub.c.publish(local, m, 1)
+            info.wait_for_publish(30.0)
+            self.assertTrue(info.is_published(), "no PUBACK for %s after the unload\n%s" % (m, self.a.log_text()[-3000:]))
+        got = set()
+        deadline = time.monotonic() + 30
+        while not set(sent) <= got and time.monotonic() < deadline:
+            try:
+                got.add(sub.get(1.0).payload.decode())
+            except AssertionError:
+                pass
+        self.assertEqual(sorted(set(sent) - got), [], self.c.log_text()[-3000:])
+        self.assertFalse(sub.disconnected.is_set() or pub.disconnected.is_set(), "a client was disconnected")
+
 
 class OverMopStandalone(ProxyCases, unittest.TestCase):
     backend = MopBackend
