@@ -120,7 +120,32 @@ int run_proxy(const Config& config) {
   }
   logger->info("state topics of {} read", config.mqttProxySystemNamespace);
 
+  // QoS 2 exactly once across a proxy crash needs the cluster's producer deduplication: observed
+  // on a probe producer in the system namespace (ClusterService::probe_deduplication).
+  std::optional<Result<bool, Error>> probed;
+  service.probe_deduplication("mop-proxy-probe-" + instance, [&probed](Result<bool, Error> r) { probed = std::move(r); });
+  start_timer.expires_after(kStartTimeout);
+  start_timed_out = false;
+  start_timer.async_wait([&](boost::system::error_code ec) {
+    if (!ec) start_timed_out = true;
+  });
+  while (!probed && !start_timed_out) io.run_one();
+  start_timer.cancel();
+  const bool deduplication = probed && probed->ok() && probed->value();
+  if (deduplication) {
+    logger->info("the Pulsar cluster deduplicates (seen in {}): QoS 2 is exactly once across a proxy crash",
+                 config.mqttProxySystemNamespace);
+  } else {
+    logger->warn("the Pulsar cluster does not deduplicate in {} ({}): QoS 2 is at least once across a proxy crash; "
+                 "turn producer deduplication on for the MQTT namespaces and this one "
+                 "(pulsar-admin namespaces set-deduplication {} --enable, or brokerDeduplicationEnabled=true)",
+                 config.mqttProxySystemNamespace,
+                 !probed ? "the probe got no answer" : !probed->ok() ? "probe failed: " + probed->error().to_string() : "a resent sequence id was stored again",
+                 config.mqttProxySystemNamespace);
+  }
+
   auto options = router_options(config);
+  options.qos2_deduplication = deduplication;
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
@@ -163,6 +188,7 @@ int run_proxy(const Config& config) {
   // The same timer notes when the cluster is lost and when it is back, once each way.
   boost::asio::steady_timer poll_timer(io);
   bool cluster_lost = false;
+  std::uint64_t polls = 0;
   std::function<void()> schedule_poll = [&] {
     poll_timer.expires_after(cluster_options.topic_poll);
     poll_timer.async_wait([&](boost::system::error_code ec) {
@@ -175,6 +201,7 @@ int run_proxy(const Config& config) {
           logger->info("the Pulsar cluster at {} is reachable again: new MQTT clients are accepted", url);
       }
       service.poll_topics();
+      if (++polls % 10 == 0) service.close_idle_named_producers();  // unused for 5 to 10 s
       schedule_poll();
     });
   };

@@ -3,6 +3,7 @@
 #include "cluster/cluster_session_store.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -71,6 +72,9 @@ service::MessagePtr to_service_message(const pc::Message& m) {
   return out;
 }
 
+// The ledger of a receipt naming no entry: Pulsar's answer to a send it deduplicated.
+constexpr std::uint64_t kNoEntry = std::numeric_limits<std::uint64_t>::max();
+
 pc::OutgoingMessage to_outgoing(const service::Message& m) {
   pc::OutgoingMessage out;
   out.payload = std::string(m.payload.view());
@@ -97,6 +101,8 @@ struct ClusterService::ProducerSlot {
     std::function<void(Result<pc::MessageId, Error>)> done;
   };
   std::deque<Pending> waiting;  // sends before the producer exists
+  bool named = false;           // a producer of a DedupMark's name (closed when idle)
+  bool used = true;             // since the last close_idle_named_producers()
 };
 
 struct ClusterService::Binding {
@@ -165,9 +171,14 @@ void ClusterService::pressure(std::ptrdiff_t delta) {
 }
 
 void ClusterService::send(const std::string& topic, pc::OutgoingMessage message, std::size_t bytes,
-                          std::function<void(Result<pc::MessageId, Error>)> done) {
-  auto& slot = producers_[topic];
-  if (!slot) slot = std::make_unique<ProducerSlot>();
+                          std::function<void(Result<pc::MessageId, Error>)> done, const std::string& producer_name) {
+  const std::string key = producer_name.empty() ? topic : topic + '\n' + producer_name;
+  auto& slot = producers_[key];
+  if (!slot) {
+    slot = std::make_unique<ProducerSlot>();
+    slot->named = !producer_name.empty();
+  }
+  slot->used = true;
   pressure(static_cast<std::ptrdiff_t>(bytes));
   auto alive = alive_;
   auto finish = [this, alive, bytes, done = std::move(done)](Result<pc::MessageId, Error> r) {
@@ -182,9 +193,9 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
   slot->waiting.push_back({std::move(message), bytes, std::move(finish)});
   if (slot->creating) return;
   slot->creating = true;
-  client_.create_producer(pc::ProducerConfig{.topic = topic}, [this, alive, topic](auto made) {
+  client_.create_producer(pc::ProducerConfig{.topic = topic, .producer_name = producer_name}, [this, alive, topic, key](auto made) {
     if (!*alive) return;
-    auto it = producers_.find(topic);
+    auto it = producers_.find(key);
     if (it == producers_.end()) return;
     auto waiting = std::move(it->second->waiting);
     it->second->creating = false;
@@ -199,21 +210,77 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
   });
 }
 
+void ClusterService::close_idle_named_producers() {
+  for (auto it = producers_.begin(); it != producers_.end();) {
+    auto& slot = *it->second;
+    const bool idle = slot.named && !slot.used && slot.producer && !slot.creating && slot.waiting.empty() &&
+                      slot.producer->pending_messages() == 0;
+    slot.used = false;
+    if (!idle) {
+      ++it;
+      continue;
+    }
+    slot.producer->close([](auto) {});
+    it = producers_.erase(it);
+  }
+}
+
+void ClusterService::probe_deduplication(const std::string& probe_name, std::function<void(Result<bool, Error>)> done) {
+  const std::string topic = "persistent://" + options_.system_namespace + "/mqtt-dedup-probe";
+  auto alive = alive_;
+  client_.create_producer(pc::ProducerConfig{.topic = topic, .producer_name = probe_name}, [this, alive, done](auto made) {
+    if (!*alive) return;
+    if (!made.ok()) return done(made.error());
+    auto producer = made.value();
+    auto message = [] {
+      pc::OutgoingMessage m;
+      m.payload = "mop proxy deduplication probe";
+      m.sequence_id = 0;
+      return m;
+    };
+    producer->send(message(), [alive, producer, message, done](auto first) {
+      if (!*alive) return;
+      if (!first.ok()) {
+        producer->close([](auto) {});
+        return done(first.error());
+      }
+      producer->send(message(), [alive, producer, done](auto second) {
+        producer->close([](auto) {});
+        if (!*alive) return;
+        if (!second.ok()) return done(second.error());
+        done(second.value().ledger == kNoEntry);
+      });
+    });
+  });
+}
+
 void ClusterService::publish(const TopicName& topic, service::MessagePtr message, service::PublishCallback done) {
   known_topics_.insert(topic.str());
   const std::string name = topic.str();
   // `done` may be empty (QoS 0).
-  send(name, to_outgoing(*message), message->payload.size(), [this, name, done = std::move(done)](auto r) {
+  auto out = to_outgoing(*message);
+  std::string producer_name;
+  if (message->dedup) {
+    producer_name = message->dedup->producer;
+    out.sequence_id = static_cast<std::uint64_t>(message->dedup->sequence_id);
+  }
+  send(name, std::move(out), message->payload.size(), [this, name, done = std::move(done)](auto r) {
     if (!r.ok()) {
       logger()->debug("publish to {} failed: {}", name, r.error().to_string());
       if (done) done(to_service_error(r.error()), MessageId{});
+      return;
+    }
+    if (r.value().ledger == kNoEntry) {
+      // Deduplicated by the broker: stored before (a resend), so it is stored.
+      logger()->debug("publish to {}: the broker had this sequence id already (deduplicated)", name);
+      if (done) done({}, MessageId{});
       return;
     }
     const auto id = from_client(r.value());
     auto& last = last_ids_[name];
     last = std::max(last, id);
     if (done) done({}, id);
-  });
+  }, producer_name);
 }
 
 // --- receivers --------------------------------------------------------------------------------

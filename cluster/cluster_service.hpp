@@ -58,6 +58,16 @@ public:
   void start(std::function<void(Result<void, Error>)> done);
   // Lists the watched namespaces again (call every options.topic_poll).
   void poll_topics();
+  // Whether the cluster deduplicates (Pulsar's producer deduplication: the namespace policy
+  // deduplicationEnabled or the broker's brokerDeduplicationEnabled), observed on a probe: a
+  // producer named `probe_name` sends one message to `mqtt-dedup-probe` in the system namespace
+  // twice with the same sequence id; a receipt naming no entry (-1:-1) for the second means it
+  // was recognised and not stored again. `done` with the answer, or the error.
+  void probe_deduplication(const std::string& probe_name, std::function<void(Result<bool, Error>)> done);
+  // Closes the producers that publish under a message's own name (service::DedupMark) and were
+  // not used since the previous call (call every few seconds): another proxy that takes one of
+  // those clients over needs the name on the topic (the broker admits one producer per name).
+  void close_idle_named_producers();
   // Closes every producer and consumer; `done` once the broker has answered for each.
   void shutdown(std::function<void()> done);
 
@@ -110,8 +120,10 @@ private:
   };
   using BindingKey = std::tuple<std::string, std::string, service::ReceiverId>;
 
+  // `producer_name` empty: the topic's shared producer, named by the broker; otherwise a producer
+  // of that name on the topic (service::DedupMark).
   void send(const std::string& topic, pulsar::client::OutgoingMessage message, std::size_t bytes,
-            std::function<void(Result<pulsar::client::MessageId, Error>)> done);
+            std::function<void(Result<pulsar::client::MessageId, Error>)> done, const std::string& producer_name = {});
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);
@@ -129,6 +141,7 @@ private:
   StateTable retained_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
+  // By topic, or by topic + '\n' + producer name for named producers.
   std::map<std::string, std::unique_ptr<ProducerSlot>> producers_;
   std::map<service::ReceiverId, std::unique_ptr<Receiver>> receivers_;
   service::ReceiverId next_receiver_ = 1;
