@@ -201,6 +201,7 @@ int run_proxy(const Config& config) {
           logger->info("the Pulsar cluster at {} is reachable again: new MQTT clients are accepted", url);
       }
       service.poll_topics();
+      service.retry_busy_producers();
       if (++polls % 10 == 0) service.close_idle_named_producers();  // unused for 5 to 10 s
       schedule_poll();
     });

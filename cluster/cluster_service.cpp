@@ -72,6 +72,10 @@ service::MessagePtr to_service_message(const pc::Message& m) {
   return out;
 }
 
+// How often a named producer refused with ProducerBusy is created again (every topic_poll): the
+// proxy holding the name closes it within 10 s of its last use.
+constexpr int kBusyRetries = 40;
+
 // The ledger of a receipt naming no entry: Pulsar's answer to a send it deduplicated.
 constexpr std::uint64_t kNoEntry = std::numeric_limits<std::uint64_t>::max();
 
@@ -103,6 +107,12 @@ struct ClusterService::ProducerSlot {
   std::deque<Pending> waiting;  // sends before the producer exists
   bool named = false;           // a producer of a DedupMark's name (closed when idle)
   bool used = true;             // since the last close_idle_named_producers()
+  std::string topic;
+  std::string name;             // empty: the broker names it
+  // A named producer refused with ProducerBusy (another proxy still has the name): created
+  // again by retry_busy_producers(), at most kBusyRetries times.
+  bool busy = false;
+  int busy_retries = 0;
 };
 
 struct ClusterService::Binding {
@@ -177,6 +187,8 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
   if (!slot) {
     slot = std::make_unique<ProducerSlot>();
     slot->named = !producer_name.empty();
+    slot->topic = topic;
+    slot->name = producer_name;
   }
   slot->used = true;
   pressure(static_cast<std::ptrdiff_t>(bytes));
@@ -191,23 +203,49 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
     return;
   }
   slot->waiting.push_back({std::move(message), bytes, std::move(finish)});
-  if (slot->creating) return;
-  slot->creating = true;
-  client_.create_producer(pc::ProducerConfig{.topic = topic, .producer_name = producer_name}, [this, alive, topic, key](auto made) {
+  if (slot->creating || slot->busy) return;
+  create_producer(key);
+}
+
+void ClusterService::create_producer(const std::string& key) {
+  auto& slot = *producers_.at(key);
+  slot.creating = true;
+  slot.busy = false;
+  auto alive = alive_;
+  client_.create_producer(pc::ProducerConfig{.topic = slot.topic, .producer_name = slot.name}, [this, alive, key](auto made) {
     if (!*alive) return;
     auto it = producers_.find(key);
     if (it == producers_.end()) return;
-    auto waiting = std::move(it->second->waiting);
-    it->second->creating = false;
+    auto& s = *it->second;
+    s.creating = false;
     if (!made.ok()) {
-      logger()->warn("cannot publish to {}: {}", topic, made.error().to_string());
+      const auto server = pc::server_error_of(made.error().code);
+      if (s.named && server && *server == pulsar::proto::ProducerBusy && s.busy_retries < kBusyRetries) {
+        // The proxy the client left still has the name on this topic (it closes it once idle):
+        // the messages wait here and the creation is tried again (retry_busy_producers).
+        ++s.busy_retries;
+        s.busy = true;
+        logger()->debug("{}: producer {} busy elsewhere, trying again", s.topic, s.name);
+        return;
+      }
+      logger()->warn("cannot publish to {}: {}", s.topic, made.error().to_string());
+      auto waiting = std::move(s.waiting);
       producers_.erase(it);  // the next publish tries again
       for (auto& w : waiting) w.done(made.error());
       return;
     }
-    it->second->producer = made.value();
-    for (auto& w : waiting) it->second->producer->send(std::move(w.message), std::move(w.done));
+    s.busy_retries = 0;
+    s.producer = made.value();
+    auto waiting = std::move(s.waiting);
+    for (auto& w : waiting) s.producer->send(std::move(w.message), std::move(w.done));
   });
+}
+
+void ClusterService::retry_busy_producers() {
+  std::vector<std::string> keys;
+  for (const auto& [key, slot] : producers_)
+    if (slot->busy && !slot->creating) keys.push_back(key);
+  for (const auto& key : keys) create_producer(key);
 }
 
 void ClusterService::close_idle_named_producers() {

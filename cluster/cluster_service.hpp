@@ -68,6 +68,9 @@ public:
   // not used since the previous call (call every few seconds): another proxy that takes one of
   // those clients over needs the name on the topic (the broker admits one producer per name).
   void close_idle_named_producers();
+  // Creates again the named producers a broker refused with ProducerBusy (another proxy still
+  // holds the name: a client taken over from a live proxy); call every options.topic_poll.
+  void retry_busy_producers();
   // Closes every producer and consumer; `done` once the broker has answered for each.
   void shutdown(std::function<void()> done);
 
@@ -124,6 +127,8 @@ private:
   // of that name on the topic (service::DedupMark).
   void send(const std::string& topic, pulsar::client::OutgoingMessage message, std::size_t bytes,
             std::function<void(Result<pulsar::client::MessageId, Error>)> done, const std::string& producer_name = {});
+  // Creates the producer of producers_[key] (its topic and name are in the slot).
+  void create_producer(const std::string& key);
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);

@@ -534,6 +534,27 @@ class OverMopStandalone(ProxyCases, unittest.TestCase):
         self.assertIn("new MQTT clients get CONNACK server unavailable until it is back", log)
         self.assertIn("is reachable again: new MQTT clients are accepted", log)
 
+    def test_qos2_publisher_taken_over_from_a_live_proxy_goes_on_without_an_error(self):
+        # The proxy a QoS 2 publisher left keeps its producer named after the client on the topic
+        # until it has been idle 5 to 10 s, and the broker admits one producer per name: the new
+        # proxy's first QoS 2 publish waits for the name (ProducerBusy, tried again every 500
+        # ms) instead of failing, which would close a 3.1.1 connection. Over mop standalone only:
+        # the wait is the old proxy's idle time, and the broker rule is the same on Pulsar.
+        topic = "takeover2/" + uid()
+        cid = "q2-" + uid()
+        sub = self.client(self.c)
+        sub.subscribe([(topic, 2)])
+        first = self.client(self.a, cid, clean=False)
+        first.c.reconnect_delay_set(min_delay=60, max_delay=120)  # as in the takeover case above
+        first.publish(topic, "via a", qos=2)
+        time.sleep(0.5)  # the first connection announced (see the takeover case)
+        second = self.client(self.b, cid, clean=False)
+        self.assertTrue(first.disconnected.wait(WAIT), "the older connection on proxy A stayed open")
+        second.publish(topic, "via b", qos=2, timeout=30)
+        self.assertFalse(second.disconnected.is_set(), "the publisher's new connection was closed")
+        self.assertEqual([sub.get(WAIT).payload, sub.get(WAIT).payload], [b"via a", b"via b"])
+        self.assertEqual(sub.drain(1.0), [])
+
 
 if __name__ == "__main__":
     unittest.main()
