@@ -73,8 +73,11 @@ int run_proxy(const Config& config) {
   // One client id, one connection, cluster-wide: the router is created below, after the start.
   mqtt::SessionRouter* router_ptr = nullptr;
   const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
-  cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr](const std::string& id) {
-    if (router_ptr != nullptr) router_ptr->release(id);
+  cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr, &service](const std::string& id) {
+    if (router_ptr == nullptr) return;
+    router_ptr->release(id);
+    // The proxy the client moved to needs its QoS 2 producer name on the topics it used here.
+    service.close_named_producers(mqtt::SessionRouter::qos2_producer_name(id));
   });
 
   // The cluster first: nothing listens until the state topics are read, and a cluster that

@@ -241,6 +241,20 @@ void ClusterService::create_producer(const std::string& key) {
   });
 }
 
+void ClusterService::close_named_producers(const std::string& producer_name) {
+  for (auto it = producers_.begin(); it != producers_.end();) {
+    auto& slot = *it->second;
+    if (!slot.named || slot.name != producer_name || slot.creating) {
+      ++it;
+      continue;
+    }
+    if (slot.producer) slot.producer->close([](auto) {});
+    auto waiting = std::move(slot.waiting);
+    it = producers_.erase(it);
+    for (auto& w : waiting) w.done(Error(pc::ClientErrc::closed, "producer " + producer_name + " closed: its client moved"));
+  }
+}
+
 void ClusterService::retry_busy_producers() {
   std::vector<std::string> keys;
   for (const auto& [key, slot] : producers_)

@@ -71,6 +71,9 @@ public:
   // Creates again the named producers a broker refused with ProducerBusy (another proxy still
   // holds the name: a client taken over from a live proxy); call every options.topic_poll.
   void retry_busy_producers();
+  // Closes the producers named `producer_name` on every topic (a client that moved to another
+  // proxy: that one needs the name; what they still hold fails with `closed`).
+  void close_named_producers(const std::string& producer_name);
   // Closes every producer and consumer; `done` once the broker has answered for each.
   void shutdown(std::function<void()> done);
 

@@ -113,6 +113,8 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
   this->publish(topic, conn.protocol().client_id(), publish, std::move(done));
 }
 
+std::string SessionRouter::qos2_producer_name(const std::string& client_id) { return "mqtt-qos2-" + client_id; }
+
 void SessionRouter::publish_deduplicated(ClientConnection& conn, const TopicName& topic, const Publish& publish,
                                          PublishDone done) {
   // The record names the packet id with its sequence id before the message is handed over, so
@@ -122,7 +124,7 @@ void SessionRouter::publish_deduplicated(ClientConnection& conn, const TopicName
   auto e = conn.entry_;
   const PacketId id = publish.packet_id;
   const std::string client_id = conn.protocol().client_id();
-  const std::string producer = "mqtt-qos2-" + client_id;
+  const std::string producer = qos2_producer_name(client_id);
   if (auto it = e->inbound_sequences.find(id); it != e->inbound_sequences.end()) {
     logger()->debug("client {}: QoS 2 packet {} handed over again under sequence id {}", client_id, id, it->second);
     this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, it->second});

@@ -125,6 +125,8 @@ public:
   // subscriptions, without a write to the session store: the record, the will and the Pulsar
   // subscriptions belong to the new connection now.
   void release(const std::string& client_id);
+  // The producer name a client's QoS 2 messages carry with RouterOptions::qos2_deduplication.
+  static std::string qos2_producer_name(const std::string& client_id);
   // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
   // The listener calls it about once a second; tests call it with a manual clock.
   void tick();

@@ -535,11 +535,11 @@ class OverMopStandalone(ProxyCases, unittest.TestCase):
         self.assertIn("is reachable again: new MQTT clients are accepted", log)
 
     def test_qos2_publisher_taken_over_from_a_live_proxy_goes_on_without_an_error(self):
-        # The proxy a QoS 2 publisher left keeps its producer named after the client on the topic
-        # until it has been idle 5 to 10 s, and the broker admits one producer per name: the new
-        # proxy's first QoS 2 publish waits for the name (ProducerBusy, tried again every 500
-        # ms) instead of failing, which would close a 3.1.1 connection. Over mop standalone only:
-        # the wait is the old proxy's idle time, and the broker rule is the same on Pulsar.
+        # The proxy a QoS 2 publisher left holds a producer named after the client on the topic
+        # until it reads the takeover (then it closes it), and the broker admits one producer per
+        # name: the new proxy's first QoS 2 publish waits for the name (ProducerBusy, tried again
+        # every 500 ms) instead of failing, which would close a 3.1.1 connection. Over mop
+        # standalone only: the broker rule is the same on Pulsar.
         topic = "takeover2/" + uid()
         cid = "q2-" + uid()
         sub = self.client(self.c)
