@@ -114,8 +114,11 @@ int run_proxy(const Config& config) {
   // One client id, one connection, cluster-wide: the router is created below, after the start.
   mqtt::SessionRouter* router_ptr = nullptr;
   const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
-  cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr](const std::string& id) {
-    if (router_ptr != nullptr) router_ptr->release(id);
+  cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr, &service](const std::string& id) {
+    if (router_ptr == nullptr) return;
+    router_ptr->release(id);
+    // The proxy the client moved to needs its QoS 2 producer name on the topics it used here.
+    service.close_named_producers(mqtt::SessionRouter::qos2_producer_name(id));
   });
 
   // The cluster first: nothing listens until the state topics are read, and a cluster that
@@ -173,11 +176,46 @@ int run_proxy(const Config& config) {
     logger->critical("authentication: {}", authentication.error());
     return 2;
   }
+
+  // QoS 2 exactly once across a proxy crash needs the cluster's producer deduplication: observed
+  // on a probe producer in the system namespace (ClusterService::probe_deduplication).
+  std::optional<Result<bool, Error>> probed;
+  service.probe_deduplication("mop-proxy-probe-" + instance, [&probed](Result<bool, Error> r) { probed = std::move(r); });
+  start_timer.expires_after(kStartTimeout);
+  start_timed_out = false;
+  start_timer.async_wait([&](boost::system::error_code ec) {
+    if (!ec) start_timed_out = true;
+  });
+  while (!probed && !start_timed_out) io.run_one();
+  start_timer.cancel();
+  const bool deduplication = probed && probed->ok() && probed->value();
+  if (deduplication) {
+    logger->info("the Pulsar cluster deduplicates (seen in {}): QoS 2 is exactly once across a proxy crash",
+                 config.mqttProxySystemNamespace);
+  } else {
+    logger->warn("the Pulsar cluster does not deduplicate in {} ({}): QoS 2 is at least once across a proxy crash; "
+                 "turn producer deduplication on for the MQTT namespaces and this one "
+                 "(pulsar-admin namespaces set-deduplication {} --enable, or brokerDeduplicationEnabled=true)",
+                 config.mqttProxySystemNamespace,
+                 !probed ? "the probe got no answer" : !probed->ok() ? "probe failed: " + probed->error().to_string() : "a resent sequence id was stored again",
+                 config.mqttProxySystemNamespace);
+  }
+
   auto options = router_options(config);
   set_mqtt_authentication(config, *authentication, clock, options);
+  options.qos2_deduplication = deduplication;
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
+  // The cluster lost after the start: the state topics' producers reconnect (with backoff) and,
+  // until they are back, a CONNECT could neither store its session nor announce itself, so new
+  // clients get CONNACK 0x88 (3.1.1: return code 3). Connected clients stay: what they publish
+  // waits in the producers and is acknowledged once stored (README "Cluster").
+  const auto cluster_unavailable = [&sessions, &events, &url]() -> std::string {
+    if (sessions.connected() && events.connected()) return {};
+    return "the Pulsar cluster at " + url + " cannot be reached now (reconnecting)";
+  };
+  options.unavailable = cluster_unavailable;
   // No restore(): a proxy that took every stored session at start would attach consumers to every
   // offline session's subscriptions on every proxy and hold their messages. A session lives on
   // the proxy its client connects to (find_session above); the one it left releases it.
@@ -205,12 +243,24 @@ int run_proxy(const Config& config) {
   }
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
+  // The same timer notes when the cluster is lost and when it is back, once each way.
   boost::asio::steady_timer poll_timer(io);
+  bool cluster_lost = false;
+  std::uint64_t polls = 0;
   std::function<void()> schedule_poll = [&] {
     poll_timer.expires_after(cluster_options.topic_poll);
     poll_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
+      if (const auto why = cluster_unavailable(); why.empty() == cluster_lost) {
+        cluster_lost = !why.empty();
+        if (cluster_lost)
+          logger->warn("{}: new MQTT clients get CONNACK server unavailable until it is back", why);
+        else
+          logger->info("the Pulsar cluster at {} is reachable again: new MQTT clients are accepted", url);
+      }
       service.poll_topics();
+      service.retry_busy_producers();
+      if (++polls % 10 == 0) service.close_idle_named_producers();  // unused for 5 to 10 s
       schedule_poll();
     });
   };

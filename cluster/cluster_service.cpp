@@ -3,6 +3,7 @@
 #include "cluster/cluster_session_store.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -71,6 +72,13 @@ service::MessagePtr to_service_message(const pc::Message& m) {
   return out;
 }
 
+// How often a named producer refused with ProducerBusy is created again (every topic_poll): the
+// proxy holding the name closes it within 10 s of its last use.
+constexpr int kBusyRetries = 40;
+
+// The ledger of a receipt naming no entry: Pulsar's answer to a send it deduplicated.
+constexpr std::uint64_t kNoEntry = std::numeric_limits<std::uint64_t>::max();
+
 pc::OutgoingMessage to_outgoing(const service::Message& m) {
   pc::OutgoingMessage out;
   out.payload = std::string(m.payload.view());
@@ -97,6 +105,14 @@ struct ClusterService::ProducerSlot {
     std::function<void(Result<pc::MessageId, Error>)> done;
   };
   std::deque<Pending> waiting;  // sends before the producer exists
+  bool named = false;           // a producer of a DedupMark's name (closed when idle)
+  bool used = true;             // since the last close_idle_named_producers()
+  std::string topic;
+  std::string name;             // empty: the broker names it
+  // A named producer refused with ProducerBusy (another proxy still has the name): created
+  // again by retry_busy_producers(), at most kBusyRetries times.
+  bool busy = false;
+  int busy_retries = 0;
 };
 
 struct ClusterService::Binding {
@@ -165,9 +181,16 @@ void ClusterService::pressure(std::ptrdiff_t delta) {
 }
 
 void ClusterService::send(const std::string& topic, pc::OutgoingMessage message, std::size_t bytes,
-                          std::function<void(Result<pc::MessageId, Error>)> done) {
-  auto& slot = producers_[topic];
-  if (!slot) slot = std::make_unique<ProducerSlot>();
+                          std::function<void(Result<pc::MessageId, Error>)> done, const std::string& producer_name) {
+  const std::string key = producer_name.empty() ? topic : topic + '\n' + producer_name;
+  auto& slot = producers_[key];
+  if (!slot) {
+    slot = std::make_unique<ProducerSlot>();
+    slot->named = !producer_name.empty();
+    slot->topic = topic;
+    slot->name = producer_name;
+  }
+  slot->used = true;
   pressure(static_cast<std::ptrdiff_t>(bytes));
   auto alive = alive_;
   auto finish = [this, alive, bytes, done = std::move(done)](Result<pc::MessageId, Error> r) {
@@ -180,22 +203,106 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
     return;
   }
   slot->waiting.push_back({std::move(message), bytes, std::move(finish)});
-  if (slot->creating) return;
-  slot->creating = true;
-  client_.create_producer(pc::ProducerConfig{.topic = topic}, [this, alive, topic](auto made) {
+  if (slot->creating || slot->busy) return;
+  create_producer(key);
+}
+
+void ClusterService::create_producer(const std::string& key) {
+  auto& slot = *producers_.at(key);
+  slot.creating = true;
+  slot.busy = false;
+  auto alive = alive_;
+  client_.create_producer(pc::ProducerConfig{.topic = slot.topic, .producer_name = slot.name}, [this, alive, key](auto made) {
     if (!*alive) return;
-    auto it = producers_.find(topic);
+    auto it = producers_.find(key);
     if (it == producers_.end()) return;
-    auto waiting = std::move(it->second->waiting);
-    it->second->creating = false;
+    auto& s = *it->second;
+    s.creating = false;
     if (!made.ok()) {
-      logger()->warn("cannot publish to {}: {}", topic, made.error().to_string());
+      const auto server = pc::server_error_of(made.error().code);
+      if (s.named && server && *server == pulsar::proto::ProducerBusy && s.busy_retries < kBusyRetries) {
+        // The proxy the client left still has the name on this topic (it closes it once idle):
+        // the messages wait here and the creation is tried again (retry_busy_producers).
+        ++s.busy_retries;
+        s.busy = true;
+        logger()->debug("{}: producer {} busy elsewhere, trying again", s.topic, s.name);
+        return;
+      }
+      logger()->warn("cannot publish to {}: {}", s.topic, made.error().to_string());
+      auto waiting = std::move(s.waiting);
       producers_.erase(it);  // the next publish tries again
       for (auto& w : waiting) w.done(made.error());
       return;
     }
-    it->second->producer = made.value();
-    for (auto& w : waiting) it->second->producer->send(std::move(w.message), std::move(w.done));
+    s.busy_retries = 0;
+    s.producer = made.value();
+    auto waiting = std::move(s.waiting);
+    for (auto& w : waiting) s.producer->send(std::move(w.message), std::move(w.done));
+  });
+}
+
+void ClusterService::close_named_producers(const std::string& producer_name) {
+  for (auto it = producers_.begin(); it != producers_.end();) {
+    auto& slot = *it->second;
+    if (!slot.named || slot.name != producer_name || slot.creating) {
+      ++it;
+      continue;
+    }
+    if (slot.producer) slot.producer->close([](auto) {});
+    auto waiting = std::move(slot.waiting);
+    it = producers_.erase(it);
+    for (auto& w : waiting) w.done(Error(pc::ClientErrc::closed, "producer " + producer_name + " closed: its client moved"));
+  }
+}
+
+void ClusterService::retry_busy_producers() {
+  std::vector<std::string> keys;
+  for (const auto& [key, slot] : producers_)
+    if (slot->busy && !slot->creating) keys.push_back(key);
+  for (const auto& key : keys) create_producer(key);
+}
+
+void ClusterService::close_idle_named_producers() {
+  for (auto it = producers_.begin(); it != producers_.end();) {
+    auto& slot = *it->second;
+    const bool idle = slot.named && !slot.used && slot.producer && !slot.creating && slot.waiting.empty() &&
+                      slot.producer->pending_messages() == 0;
+    slot.used = false;
+    if (!idle) {
+      ++it;
+      continue;
+    }
+    slot.producer->close([](auto) {});
+    it = producers_.erase(it);
+  }
+}
+
+void ClusterService::probe_deduplication(const std::string& probe_name, std::function<void(Result<bool, Error>)> done) {
+  const std::string topic = "persistent://" + options_.system_namespace + "/mqtt-dedup-probe";
+  auto alive = alive_;
+  client_.create_producer(pc::ProducerConfig{.topic = topic, .producer_name = probe_name}, [this, alive, done](auto made) {
+    if (!*alive) return;
+    if (!made.ok()) return done(made.error());
+    auto producer = made.value();
+    auto message = [] {
+      pc::OutgoingMessage m;
+      m.payload = "mop proxy deduplication probe";
+      m.sequence_id = 0;
+      return m;
+    };
+    producer->send(message(), [alive, producer, message, done](auto first) {
+      if (!*alive) return;
+      if (!first.ok()) {
+        producer->close([](auto) {});
+        return done(first.error());
+      }
+      producer->send(message(), [alive, producer, done](auto second) {
+        producer->close([](auto) {});
+        if (!*alive) return;
+        if (!second.ok()) return done(second.error());
+        done(second.value().ledger == kNoEntry);
+      });
+    });
   });
 }
 
@@ -203,17 +310,29 @@ void ClusterService::publish(const TopicName& topic, service::MessagePtr message
   known_topics_.insert(topic.str());
   const std::string name = topic.str();
   // `done` may be empty (QoS 0).
-  send(name, to_outgoing(*message), message->payload.size(), [this, name, done = std::move(done)](auto r) {
+  auto out = to_outgoing(*message);
+  std::string producer_name;
+  if (message->dedup) {
+    producer_name = message->dedup->producer;
+    out.sequence_id = static_cast<std::uint64_t>(message->dedup->sequence_id);
+  }
+  send(name, std::move(out), message->payload.size(), [this, name, done = std::move(done)](auto r) {
     if (!r.ok()) {
       logger()->debug("publish to {} failed: {}", name, r.error().to_string());
       if (done) done(to_service_error(r.error()), MessageId{});
+      return;
+    }
+    if (r.value().ledger == kNoEntry) {
+      // Deduplicated by the broker: stored before (a resend), so it is stored.
+      logger()->debug("publish to {}: the broker had this sequence id already (deduplicated)", name);
+      if (done) done({}, MessageId{});
       return;
     }
     const auto id = from_client(r.value());
     auto& last = last_ids_[name];
     last = std::max(last, id);
     if (done) done({}, id);
-  });
+  }, producer_name);
 }
 
 // --- receivers --------------------------------------------------------------------------------

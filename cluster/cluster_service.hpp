@@ -58,6 +58,22 @@ public:
   void start(std::function<void(Result<void, Error>)> done);
   // Lists the watched namespaces again (call every options.topic_poll).
   void poll_topics();
+  // Whether the cluster deduplicates (Pulsar's producer deduplication: the namespace policy
+  // deduplicationEnabled or the broker's brokerDeduplicationEnabled), observed on a probe: a
+  // producer named `probe_name` sends one message to `mqtt-dedup-probe` in the system namespace
+  // twice with the same sequence id; a receipt naming no entry (-1:-1) for the second means it
+  // was recognised and not stored again. `done` with the answer, or the error.
+  void probe_deduplication(const std::string& probe_name, std::function<void(Result<bool, Error>)> done);
+  // Closes the producers that publish under a message's own name (service::DedupMark) and were
+  // not used since the previous call (call every few seconds): another proxy that takes one of
+  // those clients over needs the name on the topic (the broker admits one producer per name).
+  void close_idle_named_producers();
+  // Creates again the named producers a broker refused with ProducerBusy (another proxy still
+  // holds the name: a client taken over from a live proxy); call every options.topic_poll.
+  void retry_busy_producers();
+  // Closes the producers named `producer_name` on every topic (a client that moved to another
+  // proxy: that one needs the name; what they still hold fails with `closed`).
+  void close_named_producers(const std::string& producer_name);
   // Closes every producer and consumer; `done` once the broker has answered for each.
   void shutdown(std::function<void()> done);
 
@@ -110,8 +126,12 @@ private:
   };
   using BindingKey = std::tuple<std::string, std::string, service::ReceiverId>;
 
+  // `producer_name` empty: the topic's shared producer, named by the broker; otherwise a producer
+  // of that name on the topic (service::DedupMark).
   void send(const std::string& topic, pulsar::client::OutgoingMessage message, std::size_t bytes,
-            std::function<void(Result<pulsar::client::MessageId, Error>)> done);
+            std::function<void(Result<pulsar::client::MessageId, Error>)> done, const std::string& producer_name = {});
+  // Creates the producer of producers_[key] (its topic and name are in the slot).
+  void create_producer(const std::string& key);
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);
@@ -129,6 +149,7 @@ private:
   StateTable retained_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
+  // By topic, or by topic + '\n' + producer name for named producers.
   std::map<std::string, std::unique_ptr<ProducerSlot>> producers_;
   std::map<service::ReceiverId, std::unique_ptr<Receiver>> receivers_;
   service::ReceiverId next_receiver_ = 1;

@@ -222,6 +222,13 @@ std::string ClusterSessionStore::encode_session(const service::SessionRecord& s)
                    {"state", static_cast<int>(o.state)}});
   }
   j["outbound"] = std::move(out);
+  // Written only when used (RouterOptions::qos2_deduplication); records without them read as none.
+  if (!s.inbound_sequences.empty() || s.last_sequence_id != -1) {
+    nlohmann::json seqs = nlohmann::json::array();
+    for (const auto& q : s.inbound_sequences) seqs.push_back({{"packet_id", q.packet_id}, {"seq", q.sequence_id}});
+    j["inbound_sequences"] = std::move(seqs);
+    j["last_sequence_id"] = s.last_sequence_id;
+  }
   const auto bytes = nlohmann::json::to_msgpack(j);
   std::string value(1, kPresent);
   value.append(bytes.begin(), bytes.end());
@@ -255,6 +262,11 @@ std::optional<service::SessionRecord> ClusterSessionStore::decode_session(std::s
       f.qos = o.at("qos").get<std::uint8_t>();
       f.state = o.at("state").get<int>() == 1 ? service::OutboundState::pubrel_sent : service::OutboundState::publish_sent;
       s.outbound.push_back(std::move(f));
+    }
+    if (j.contains("inbound_sequences")) {
+      for (const auto& q : j.at("inbound_sequences"))
+        s.inbound_sequences.push_back({q.at("packet_id").get<std::uint16_t>(), q.at("seq").get<std::int64_t>()});
+      s.last_sequence_id = j.at("last_sequence_id").get<std::int64_t>();
     }
     return s;
   } catch (const nlohmann::json::exception&) {

@@ -23,6 +23,8 @@ public:
   // Opens both tables and reads them to their end (see StateTable::open).
   void open(std::function<void(Result<void, Error>)> done);
   void close();
+  // Whether both tables can be written now (their producers are connected).
+  bool connected() const { return sessions_.connected() && wills_.connected(); }
 
   void put_session(service::SessionRecord session, service::StateDone done) override;
   void delete_session(const std::string& client_id, service::StateDone done) override;

@@ -36,6 +36,8 @@ public:
   // A client was admitted here.
   void announce(const std::string& client_id);
   void close();
+  // Whether announcements can be sent now (the producer is connected).
+  bool connected() const { return producer_ && producer_->connected(); }
 
   const std::string& topic() const { return topic_; }
 

@@ -48,6 +48,9 @@ public:
   void sync(std::function<void(Result<void, Error>)> done);
   const std::map<std::string, std::string>& rows() const { return rows_; }
   const std::string& topic() const { return topic_; }
+  // Whether the table's producer is connected to its broker now (false before open(), and while
+  // it reconnects after the cluster or its broker went away).
+  bool connected() const { return producer_ && producer_->connected(); }
   // Closes the producer and the reader; no callback runs after it.
   void close();
 

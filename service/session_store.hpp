@@ -62,6 +62,16 @@ struct OutboundInflight {
   auto operator<=>(const OutboundInflight&) const = default;
 };
 
+// An inbound QoS 2 message handed to the service under a deduplication sequence id and not yet
+// released by PUBREL (mqtt::RouterOptions::qos2_deduplication, `mop proxy`): its message may or
+// may not be stored, so a resend of the packet id is published again under the same id and the
+// Pulsar broker's deduplication keeps it at most once.
+struct InboundSequence {
+  std::uint16_t packet_id = 0;
+  std::int64_t sequence_id = -1;
+  auto operator<=>(const InboundSequence&) const = default;
+};
+
 struct SessionRecord {
   std::string client_id;
   bool clean_start = false;
@@ -71,6 +81,11 @@ struct SessionRecord {
   std::vector<SessionSubscription> subscriptions;
   std::vector<std::uint16_t> inbound_qos2;  // PUBREC sent, PUBREL not yet received
   std::vector<OutboundInflight> outbound;
+  // Only with RouterOptions::qos2_deduplication, which only a store that is not atomic with the
+  // topics uses (cluster::ClusterSessionStore keeps them; the embedded store never gets any):
+  // the inbound QoS 2 messages handed over under a sequence id, and the last id given out.
+  std::vector<InboundSequence> inbound_sequences;
+  std::int64_t last_sequence_id = -1;
   auto operator<=>(const SessionRecord&) const = default;
 };
 

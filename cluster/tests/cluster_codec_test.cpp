@@ -26,6 +26,12 @@ TEST(ClusterCodec, SessionRoundTrips) {
   const auto back = ClusterSessionStore::decode_session(value);
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(*back, s);
+  // With deduplication sequence ids (RouterOptions::qos2_deduplication) too.
+  s.inbound_sequences = {{7, 1'700'000'000'123'000}, {65535, 1'700'000'000'123'001}};
+  s.last_sequence_id = 1'700'000'000'123'001;
+  const auto with_sequences = ClusterSessionStore::decode_session(ClusterSessionStore::encode_session(s));
+  ASSERT_TRUE(with_sequences.has_value());
+  EXPECT_EQ(*with_sequences, s);
 }
 
 TEST(ClusterCodec, WillRoundTripsWithBinaryAndEmptyPayloads) {

@@ -40,6 +40,13 @@ void SessionRouter::handle_connect(ClientConnection& conn, const Connect& c) {
     conn.protocol().reject(ReasonCode::server_busy, "server shutting down");
     return;
   }
+  if (options_.unavailable) {
+    if (auto why = options_.unavailable(); !why.empty()) {
+      logger()->warn("client {}: refused, server unavailable: {}", conn.protocol().client_id(), why);
+      conn.protocol().reject(ReasonCode::server_unavailable, why);
+      return;
+    }
+  }
   if (options_.max_connections > 0 && live_connections_ >= options_.max_connections) {
     // A client taking its own session over replaces a connection rather than adding one.
     auto it = sessions_.find(conn.protocol().client_id());

@@ -41,6 +41,8 @@ service::SessionRecord SessionRouter::record_of(const SessionEntry& e) const {
     r.subscriptions.push_back(std::move(sub));
   }
   r.inbound_qos2.assign(e.inbound_recorded.begin(), e.inbound_recorded.end());
+  for (const auto& [id, seq] : e.inbound_sequences) r.inbound_sequences.push_back({id, seq});
+  r.last_sequence_id = e.last_sequence_id;
   // Only QoS 2 deliveries in the PUBREL-sent state: the others are unacknowledged on their
   // subscriptions and come back from the cursor after a restart.
   for (const auto& [id, o] : e.session->outbound())
@@ -145,6 +147,11 @@ std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::Sess
     session->add_inbound_qos2(id);
     entry->inbound_recorded.insert(id);
   }
+  for (const auto& s : r.inbound_sequences) {
+    session->add_inbound_qos2_unsure(s.packet_id);
+    entry->inbound_sequences[s.packet_id] = s.sequence_id;
+  }
+  entry->last_sequence_id = r.last_sequence_id;
   for (const auto& o : r.outbound) {
     if (o.state != service::OutboundState::pubrel_sent) continue;
     auto topic = TopicName::parse(o.topic);

@@ -64,6 +64,10 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     // all, where the session store shares the topics' store), and PUBREC waits for both.
     auto e = conn.entry_;
     const PacketId id = publish.packet_id;
+    if (!store_.atomic() && options_.qos2_deduplication) {
+      publish_deduplicated(conn, topic, publish, std::move(done));
+      return;
+    }
     if (!store_.atomic()) {
       // A store that cannot write the two together (system topics: the session record and the
       // message go to different topics) gets the message first and the id only once the
@@ -109,10 +113,52 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
   this->publish(topic, conn.protocol().client_id(), publish, std::move(done));
 }
 
+std::string SessionRouter::qos2_producer_name(const std::string& client_id) { return "mqtt-qos2-" + client_id; }
+
+void SessionRouter::publish_deduplicated(ClientConnection& conn, const TopicName& topic, const Publish& publish,
+                                         PublishDone done) {
+  // The record names the packet id with its sequence id before the message is handed over, so
+  // whichever server the client resends it to hands it over again under the same id, and the
+  // Pulsar broker (deduplicating by producer name and sequence id) stores it at most once. No
+  // id is recorded as "surely stored": a resend always goes to the broker, which decides.
+  auto e = conn.entry_;
+  const PacketId id = publish.packet_id;
+  const std::string client_id = conn.protocol().client_id();
+  const std::string producer = qos2_producer_name(client_id);
+  if (auto it = e->inbound_sequences.find(id); it != e->inbound_sequences.end()) {
+    logger()->debug("client {}: QoS 2 packet {} handed over again under sequence id {}", client_id, id, it->second);
+    this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, it->second});
+    return;
+  }
+  // Increasing per client id, and across servers too: a server that resumed a record missing the
+  // latest writes (its table a little behind) still gives out ids above the ones used before, as
+  // long as the servers' clocks agree within the time a client takes to reconnect (1000 ids per
+  // millisecond of the wall clock).
+  const std::int64_t seq = std::max(e->last_sequence_id + 1, static_cast<std::int64_t>(clock_.wall_ms()) * 1000);
+  e->last_sequence_id = seq;
+  e->inbound_sequences[id] = seq;
+  logger()->debug("client {}: QoS 2 packet {} gets sequence id {}", client_id, id, seq);
+  persist(e, [this, alive = std::weak_ptr<bool>(alive_), e, id, seq, topic, client_id, producer, publish,
+              done = std::move(done)](bool ok) mutable {
+    if (alive.expired()) return done(PublishResult{ReasonCode::unspecified_error, "server shutting down"});
+    if (!ok) {
+      // Not handed over: a resend starts again with a new sequence id.
+      if (auto it = e->inbound_sequences.find(id); it != e->inbound_sequences.end() && it->second == seq)
+        e->inbound_sequences.erase(it);
+      return done(PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+    }
+    this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, seq});
+  });
+}
+
 void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::function<void()> done) {
   // PUBCOMP lets the client reuse the id at once: it leaves the record first, or a restart would
-  // take the next message with that id for a duplicate and drop it.
-  if (!conn.entry_ || conn.entry_->inbound_recorded.erase(id) == 0) return done();
+  // take the next message with that id for a duplicate and drop it (or, with a sequence id, hand
+  // it over under the old message's id, which the broker would drop).
+  if (!conn.entry_) return done();
+  const bool recorded = conn.entry_->inbound_recorded.erase(id) != 0;
+  const bool sequenced = conn.entry_->inbound_sequences.erase(id) != 0;
+  if (!recorded && !sequenced) return done();
   persist(conn.entry_, [done = std::move(done)](bool) { done(); });
 }
 
@@ -126,8 +172,10 @@ void SessionRouter::publish_system(const std::string& topic, const std::string& 
   publish(*pulsar, "$SYS", p, {});
 }
 
-void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done) {
+void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done,
+                            std::optional<service::DedupMark> dedup) {
   auto msg = std::make_shared<service::Message>();
+  msg->dedup = std::move(dedup);
   msg->payload = p.payload;
   msg->publish_time_ms = clock_.wall_ms();
   msg->producer_name = client_id;

@@ -86,6 +86,10 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   // before the record was written (see SessionRouter::handle_publish). The session's own set
   // also has ids still on their way there.
   std::set<PacketId> inbound_recorded;
+  // RouterOptions::qos2_deduplication: packet id -> the sequence id its message was handed over
+  // with (until PUBREL), and the last sequence id given out (service::InboundSequence).
+  std::map<PacketId, std::int64_t> inbound_sequences;
+  std::int64_t last_sequence_id = -1;
   // QoS 2 deliveries completed by PUBCOMP whose subscription acknowledgement may not be on disk
   // yet: the record keeps their origin (packet id 0) until it surely is (SessionRouter::retire),
   // so that after a restart their redelivery is acknowledged instead of sent a second time.

@@ -65,6 +65,18 @@ struct RouterOptions {
   // 0x97 Quota exceeded (3.1.1: return code 3, server unavailable); a takeover of a connected
   // client id is not one more.
   std::size_t max_connections = 0;
+  // Asked on every CONNECT: a non-empty answer (why the service cannot take clients now) refuses
+  // it with CONNACK 0x88 Server unavailable (3.1.1: return code 3) and is logged. `mop proxy`
+  // answers while the Pulsar cluster cannot be reached. Empty function: always available.
+  std::function<std::string()> unavailable;
+  // QoS 2 exactly once over a session store that is not atomic with the topics (`mop proxy`, when
+  // the Pulsar cluster deduplicates: app/proxy.cpp probes it at start). An inbound QoS 2 message
+  // of a session that outlives its connection gets a sequence id, stored in the session record
+  // with its packet id before the message is handed to the service with that id as its
+  // service::DedupMark (producer "mqtt-qos2-" + client id); a resend of the packet id, here or on
+  // another server that resumed the record, is handed over again with the same id. false: the
+  // message first and its id recorded after it (at least once across a crash in between).
+  bool qos2_deduplication = false;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
   // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.
@@ -114,6 +126,8 @@ public:
   // subscriptions, without a write to the session store: the record, the will and the Pulsar
   // subscriptions belong to the new connection now.
   void release(const std::string& client_id);
+  // The producer name a client's QoS 2 messages carry with RouterOptions::qos2_deduplication.
+  static std::string qos2_producer_name(const std::string& client_id);
   // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
   // The listener calls it about once a second; tests call it with a manual clock.
   void tick();
@@ -208,7 +222,10 @@ private:
   void end_session(const std::shared_ptr<SessionEntry>& entry);
   // router_publish.cpp: routes a publish to `topic`; `done` (may be empty) runs once it is stored.
   void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
-               PublishDone done);
+               PublishDone done, std::optional<service::DedupMark> dedup = std::nullopt);
+  // A QoS 2 publish with RouterOptions::qos2_deduplication.
+  void publish_deduplicated(ClientConnection& conn, const service::TopicName& topic, const Publish& publish,
+                            PublishDone done);
   // router_subscribe.cpp
   // The SUBACK of one SUBSCRIBE, sent when the last subscription it waits for exists.
   struct SubackWait;

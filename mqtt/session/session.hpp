@@ -109,8 +109,15 @@ public:
   // Inbound (client -> server) QoS 2: packet ids whose PUBLISH was accepted and whose PUBREL has
   // not arrived. A PUBLISH with an id in this set is a duplicate and is not published again.
   bool inbound_qos2_pending(PacketId id) const { return inbound_qos2_.count(id) != 0; }
-  void add_inbound_qos2(PacketId id) { inbound_qos2_.insert(id); }
-  bool release_inbound_qos2(PacketId id) { return inbound_qos2_.erase(id) != 0; }
+  void add_inbound_qos2(PacketId id) {
+    inbound_qos2_.insert(id);
+    inbound_qos2_unsure_.erase(id);
+  }
+  bool release_inbound_qos2(PacketId id) { return (inbound_qos2_.erase(id) + inbound_qos2_unsure_.erase(id)) != 0; }
+  // An id restored from a record that says its message was handed over but may not be stored
+  // (service::InboundSequence): a PUBLISH with it is not a duplicate (it is published again and
+  // the service's deduplication decides), and a PUBREL with it is known.
+  void add_inbound_qos2_unsure(PacketId id) { inbound_qos2_unsure_.insert(id); }
   const std::set<PacketId>& inbound_qos2() const { return inbound_qos2_; }
 
 private:
@@ -124,6 +131,7 @@ private:
   std::map<PacketId, Outbound> outbound_;
   std::uint64_t next_seq_ = 0;
   std::set<PacketId> inbound_qos2_;
+  std::set<PacketId> inbound_qos2_unsure_;
   PacketId last_id_ = 0;
 };
 

@@ -882,6 +882,37 @@ TEST_F(SessionRouterLimitTest, ConnectionLimitIsQuotaExceeded) {  // MQTT 5 3.2.
   EXPECT_EQ(d->connect("d").reason_code, ReasonCode::success);
 }
 
+class SessionRouterUnavailableTest : public SessionRouterTest {
+protected:
+  std::string why;  // what RouterOptions::unavailable answers
+  RouterOptions unavailable_options = [this] {
+    RouterOptions o;
+    o.unavailable = [this] { return why; };
+    return o;
+  }();
+  SessionRouter gated{service, sessions, clock, unavailable_options};
+  std::unique_ptr<TestClient> gated_client(ProtocolVersion v) { return std::make_unique<TestClient>(gated, exec, v); }
+};
+
+TEST_F(SessionRouterUnavailableTest, UnavailableRefusesNewClientsAndKeepsConnectedOnes) {  // 0x88
+  auto a = gated_client(ProtocolVersion::v5);
+  EXPECT_EQ(a->connect("a").reason_code, ReasonCode::success);
+  why = "the cluster is away";
+  auto b5 = gated_client(ProtocolVersion::v5);
+  const Connack refused = b5->connect("b");
+  EXPECT_EQ(refused.reason_code, ReasonCode::server_unavailable);
+  ASSERT_TRUE(refused.properties.reason_string);
+  EXPECT_EQ(*refused.properties.reason_string, "the cluster is away");
+  EXPECT_TRUE(b5->closed());
+  auto b3 = gated_client(ProtocolVersion::v311);
+  EXPECT_EQ(b3->connect("b").return_code, ConnectReturnCode::server_unavailable);  // 3.1.1: code 3
+  EXPECT_FALSE(a->closed());
+  why.clear();
+  auto c = gated_client(ProtocolVersion::v311);
+  EXPECT_EQ(c->connect("c").return_code, ConnectReturnCode::accepted);
+  EXPECT_EQ(gated.live_connection_count(), 2u);
+}
+
 TEST_F(SessionRouterTest, ConnectDuringShutdownIsServerBusy) {  // MQTT 5 3.2.2.2: 0x89
   auto a = client5();
   a->connect("a");
@@ -1091,7 +1122,8 @@ public:
       const auto bounds = store_.log_bounds(**id);
       stored = bounds.ok() && *bounds && (*bounds)->first < (*bounds)->end;
     }
-    puts.push_back({s.inbound_qos2, stored});
+    puts.push_back({s.inbound_qos2, stored, s.inbound_sequences});
+    last = s;
     real_.put_session(std::move(s), std::move(done));
   }
   bool atomic() const override { return false; }
@@ -1100,8 +1132,11 @@ public:
   struct Put {
     std::vector<std::uint16_t> inbound_qos2;
     bool message_stored;  // the topic's log held an entry when the record was written
+    std::vector<service::InboundSequence> inbound_sequences;
   };
   std::vector<Put> puts;
+  // The last record written whole (the embedded store's encoding keeps no sequence ids).
+  std::optional<service::SessionRecord> last;
 
 private:
   storage::MemoryStore& store_;
@@ -1152,6 +1187,92 @@ TEST_F(SessionRouterNonAtomicTest, Qos2IdIsRecordedOnlyOnceItsMessageIsStored) {
   EXPECT_EQ((*rec)->inbound_qos2, std::vector<std::uint16_t>{5});
 }
 
+class SessionRouterDeduplicationTest : public SessionRouterNonAtomicTest {
+protected:
+  // What a Pulsar producer named `producer` last stored on q2 with a sequence id (-1: nothing).
+  std::int64_t stored_sequence(const std::string& producer) {
+    const auto id = store.find_topic("persistent://public/default/q2");
+    if (!id.ok() || !*id) return -1;
+    const auto seqs = store.producer_sequences(**id);
+    if (!seqs.ok()) return -1;
+    for (const auto& s : *seqs)
+      if (s.producer == producer) return s.sequence_id;
+    return -1;
+  }
+  RouterOptions dedup_options = [] {
+    RouterOptions o;
+    o.qos2_deduplication = true;
+    return o;
+  }();
+  SessionRouter dedup{service, sessions, clock, dedup_options};
+};
+
+TEST_F(SessionRouterDeduplicationTest, Qos2SequenceIdIsRecordedBeforeItsMessageAndReusedByTheResend) {
+  auto s = std::make_unique<TestClient>(dedup, exec, ProtocolVersion::v311);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"q2", 2}}});
+  s->received();
+  auto p = std::make_unique<TestClient>(dedup, exec, ProtocolVersion::v5);
+  p->connect_properties.session_expiry_interval = 60;
+  p->connect("p", false);
+  p->received();
+  sessions.puts.clear();
+  p->send(Publish{false, 2, false, "q2", 5, Payload::copy_of("once")});
+  auto r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(r[0]).reason_code, ReasonCode::success);
+  // One record write, before the message: the id with its sequence id, not as "surely stored".
+  ASSERT_EQ(sessions.puts.size(), 1u);
+  EXPECT_FALSE(sessions.puts[0].message_stored);
+  EXPECT_TRUE(sessions.puts[0].inbound_qos2.empty());
+  ASSERT_EQ(sessions.puts[0].inbound_sequences.size(), 1u);
+  EXPECT_EQ(sessions.puts[0].inbound_sequences[0].packet_id, 5);
+  const std::int64_t seq = sessions.puts[0].inbound_sequences[0].sequence_id;
+  EXPECT_GE(seq, 0);
+  EXPECT_EQ(stored_sequence("mqtt-qos2-p"), seq);  // the message went out under that id
+  ASSERT_TRUE(sessions.last);
+  const service::SessionRecord record = *sessions.last;
+  EXPECT_EQ(record.last_sequence_id, seq);
+
+  // The server dies before the client got PUBREC; another one resumes the record and gets the
+  // resend (DUP): handed over again under the same sequence id (the broker would drop it), and
+  // PUBREC. A new message after it gets a higher id.
+  RouterOptions other_options = dedup_options;
+  other_options.find_session = [record](const std::string& id) -> std::optional<service::SessionRecord> {
+    if (id == "p") return record;
+    return std::nullopt;
+  };
+  SessionRouter other{service, sessions, clock, other_options};
+  auto p2 = std::make_unique<TestClient>(other, exec, ProtocolVersion::v5);
+  p2->connect_properties.session_expiry_interval = 60;
+  EXPECT_TRUE(p2->connect("p", false).session_present);
+  p2->received();
+  sessions.puts.clear();
+  p2->send(Publish{true, 2, false, "q2", 5, Payload::copy_of("once")});
+  r = p2->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(r[0]).reason_code, ReasonCode::success);
+  EXPECT_TRUE(sessions.puts.empty());  // the record names it already
+  EXPECT_EQ(stored_sequence("mqtt-qos2-p"), seq);
+  p2->send(Publish{false, 2, false, "q2", 6, Payload::copy_of("next")});
+  r = p2->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_GT(stored_sequence("mqtt-qos2-p"), seq);
+  // PUBREL of the resumed id is known (PUBCOMP success) and takes it out of the record, so the
+  // next message with id 5 gets a new sequence id.
+  sessions.puts.clear();
+  p2->send(Pubrel{5});
+  r = p2->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(r[0]).reason_code, ReasonCode::success);
+  ASSERT_FALSE(sessions.puts.empty());
+  for (const auto& q : sessions.puts.back().inbound_sequences) EXPECT_NE(q.packet_id, 5);
+  const std::int64_t before = stored_sequence("mqtt-qos2-p");
+  p2->send(Publish{false, 2, false, "q2", 5, Payload::copy_of("new five")});
+  r = p2->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_GT(stored_sequence("mqtt-qos2-p"), before);
+}
 
 // The real StoreSessionStore whose session-record completions can be held back, as a slow disk
 // holds them: what a client is told before its record is durable shows up as a packet received
