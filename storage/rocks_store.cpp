@@ -110,7 +110,7 @@ const char* RocksStore::cf_name(int cf) {
   static constexpr const char* names[kCfCount] = {"default",  "topics",   "logs",     "log_floors",
                                                   "subscriptions", "cursors", "sessions", "retained",
                                                   "wills",    "partitioned_topics", "schemas", "producer_sequences",
-                                                  "permissions"};
+                                                  "permissions", "tenants", "namespaces"};
   return cf >= 0 && cf < kCfCount ? names[cf] : "?";
 }
 
@@ -579,6 +579,18 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
           [&](const Batch::DeletePermission& p) {
             if (cfs_[kPermissions]) wb.Delete(cfs_[kPermissions], permission_key(p.resource, p.role));
           },
+          [&](const Batch::PutTenant& p) {
+            if (cfs_[kTenants]) wb.Put(cfs_[kTenants], p.record.name, encode_tenant(p.record));
+          },
+          [&](const Batch::DeleteTenant& p) {
+            if (cfs_[kTenants]) wb.Delete(cfs_[kTenants], p.name);
+          },
+          [&](const Batch::PutNamespace& p) {
+            if (cfs_[kNamespaces]) wb.Put(cfs_[kNamespaces], p.record.name, encode_namespace(p.record));
+          },
+          [&](const Batch::DeleteNamespace& p) {
+            if (cfs_[kNamespaces]) wb.Delete(cfs_[kNamespaces], p.name);
+          },
           [&](const Batch::PutPartitioned& p) {
             if (cfs_[kPartitioned]) wb.Put(cfs_[kPartitioned], p.record.topic, encode_partitioned(p.record));
           },
@@ -961,6 +973,20 @@ Result<std::vector<PartitionedTopicRecord>, Error> RocksStore::partitioned_topic
 Result<std::vector<PermissionRecord>, Error> RocksStore::permissions() const {
   return scan_decode<PermissionRecord>(kPermissions, {}, {}, [](std::string_view k, std::string_view v, PermissionRecord& out) {
     return decode_permission(k, v, out);
+  });
+}
+
+Result<std::vector<TenantRecord>, Error> RocksStore::tenants() const {
+  return scan_decode<TenantRecord>(kTenants, {}, {}, [](std::string_view k, std::string_view v, TenantRecord& out) {
+    out.name.assign(k);
+    return decode_tenant(v, out);
+  });
+}
+
+Result<std::vector<NamespaceRecord>, Error> RocksStore::namespaces() const {
+  return scan_decode<NamespaceRecord>(kNamespaces, {}, {}, [](std::string_view k, std::string_view v, NamespaceRecord& out) {
+    out.name.assign(k);
+    return decode_namespace(v, out);
   });
 }
 

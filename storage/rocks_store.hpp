@@ -79,7 +79,7 @@ public:
   // read-only open of a store that lacks them.
   enum Cf : int {
     kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills,
-    kPartitioned, kSchemas, kProducerSequences, kPermissions, kCfCount
+    kPartitioned, kSchemas, kProducerSequences, kPermissions, kTenants, kNamespaces, kCfCount
   };
   static constexpr int kFirstAddedCf = kPartitioned;
   static const char* cf_name(int cf);
@@ -123,6 +123,8 @@ public:
 
   Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
   Result<std::vector<PermissionRecord>, Error> permissions() const override;
+  Result<std::vector<TenantRecord>, Error> tenants() const override;
+  Result<std::vector<NamespaceRecord>, Error> namespaces() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
