@@ -703,6 +703,9 @@ void RocksStore::run() {
         wb.Put(cfs_[kDefault], slice(kNextTopicIdKey), next);
       }
     }
+    // Topic deletes that failed before go again, in every group until one succeeds.
+    const std::vector<std::uint64_t> deletes_in_group(undeleted_topics_.begin(), undeleted_topics_.end());
+    for (const auto id : deletes_in_group) add_to(&wb, Batch::DeleteTopic{id});
     std::size_t appended = 0;  // log entries in this group (CommitStats)
     for (const auto& r : group) {
       for (const auto& op : r.batch.ops()) {
@@ -739,7 +742,17 @@ void RocksStore::run() {
           }
         }
       }
+      for (const auto id : deletes_in_group) {
+        undeleted_topics_.erase(id);
+        std::lock_guard lock(topics_mu_);
+        topic_names_.erase(id);
+      }
     } else {
+      for (const auto& r : group) {
+        for (const auto& op : r.batch.ops()) {
+          if (const auto* t = std::get_if<Batch::DeleteTopic>(&op)) undeleted_topics_.insert(t->topic);
+        }
+      }
       if (!needs_resume_) {
         log::get("storage")->error("store {}: a write failed ({}); writes fail until it can be reopened, tried "
                                    "every {} ms",

@@ -31,6 +31,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -207,6 +208,11 @@ private:
   // Topics handed out by ensure_topic whose records are not durable yet: written (again) with
   // every group commit until one succeeds.
   std::map<std::uint64_t, std::string> unwritten_topics_;
+  // Topics whose DeleteTopic failed (their writer was told): the broker has forgotten them and
+  // their name may already be a new topic's, so their delete is written again with every group
+  // commit until one succeeds (records left behind would belong to no topic, and a reopen would
+  // refuse them). Storage thread only.
+  std::set<std::uint64_t> undeleted_topics_;
 
   // The queue of the storage thread.
   std::mutex mu_;
