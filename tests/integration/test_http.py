@@ -452,6 +452,46 @@ class WebService(unittest.TestCase):
         self.assertEqual(self.get_json("/admin/v2/persistent/durable/kept/r/stats")["storageSize"], 4)
         self.assertEqual(self.get_json("/admin/v2/persistent/durable/plain/r/stats")["storageSize"], 0)
 
+    def test_publishes_in_flight_on_a_deleted_topic_are_all_answered(self):
+        """A topic deleted while an MQTT 5 client's QoS 1 publishes to it are being stored: every
+        PUBLISH still gets its PUBACK (success, or 0x80 for one whose topic went while it was
+        being stored) and the client stays connected; before, those caught in the store when the
+        topic went were never answered."""
+        import threading
+        import paho.mqtt.client as mqtt
+        topic = "persistent://public/default/it-del-inflight"
+        path = "/admin/v2/persistent/public/default/it-del-inflight"
+        lock = threading.Lock()
+        acked = set()
+
+        def on_publish(client, userdata, mid):
+            with lock:
+                acked.add(mid)
+
+        def count():
+            with lock:
+                return len(acked)
+
+        c = mqtt.Client(client_id="del-inflight", protocol=mqtt.MQTTv5)
+        c.max_inflight_messages_set(0)  # no limit: hundreds in flight at once
+        c.on_publish = on_publish
+        c.connect("127.0.0.1", self.broker.port)
+        c.loop_start()
+        self.addCleanup(c.loop_stop)
+        self.addCleanup(c.disconnect)
+        mids, deletes = [], 0
+        for round_ in range(5):
+            start = count()
+            mids += [c.publish(topic, b"x" * 100, qos=1).mid for _ in range(300)]
+            harness.wait_until(lambda: count() >= start + 20, WAIT)
+            status, _ = self.send("DELETE", path)
+            self.assertIn(status, (204, 404), round_)  # 404: every publish so far was deleted already
+            deletes += status == 204
+        self.assertGreater(deletes, 0)
+        self.assertTrue(harness.wait_until(lambda: count() == len(mids), 30.0),
+                        "%d of %d publishes answered" % (count(), len(mids)))
+        self.assertTrue(c.is_connected())
+
     def test_topic_deletion_keeps_mqtt_subscriptions_and_frees_the_namespace(self):
         """DELETE of a topic: refused (412) while a client is connected to it, forced it goes
         with its messages, subscriptions and retained message; the MQTT subscriber keeps its
