@@ -103,6 +103,12 @@ int run_standalone(const Config& config) {
                      config.dataDir);
     return 2;
   }
+  // The admin API's tenants and namespaces, stored in the metadata store; the namespaces'
+  // policies reach the broker before anything is served.
+  http::NamespaceRegistry namespace_registry(service.broker(), &metadata_store, executor);
+  namespace_registry.restore(metadata->tenants, metadata->namespaces);
+  if (!metadata->tenants.empty() || !metadata->namespaces.empty())
+    logger->info("{} tenants and {} namespaces restored", metadata->tenants.size(), metadata->namespaces.size());
   logger->info("store {} opened in {} ms (journalSyncData={})", store.describe(),
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
                config.journalSyncData);
@@ -314,7 +320,6 @@ int run_standalone(const Config& config) {
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},
                        {"http", [&web] { return web.connection_count(); }}};
-  http::NamespaceRegistry namespace_registry;
   const http::WebContext web_context{service.broker(), health, std::move(metrics), config.defaultTenant,
                                      config.defaultNamespace, &namespace_registry, &pulsar_server.partitioned(),
                                      &pulsar_server, config.serves_mqtt() ? &router : nullptr};

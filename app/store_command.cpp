@@ -35,9 +35,12 @@ int print_check(const std::string& dir, const storage::Store& store) {
               static_cast<unsigned long long>(r.entry_bytes), static_cast<unsigned long long>(r.subscriptions),
               static_cast<unsigned long long>(r.cursors), static_cast<unsigned long long>(r.sessions),
               static_cast<unsigned long long>(r.retained), static_cast<unsigned long long>(r.wills));
-  std::printf("store %s: %llu partitioned topics, %llu schemas, %llu producer sequences\n", dir.c_str(),
-              static_cast<unsigned long long>(r.partitioned_topics), static_cast<unsigned long long>(r.schemas),
-              static_cast<unsigned long long>(r.producer_sequences));
+  std::printf("store %s: %llu partitioned topics, %llu schemas, %llu producer sequences, %llu grants, %llu tenants, "
+              "%llu namespaces\n",
+              dir.c_str(), static_cast<unsigned long long>(r.partitioned_topics),
+              static_cast<unsigned long long>(r.schemas), static_cast<unsigned long long>(r.producer_sequences),
+              static_cast<unsigned long long>(r.permissions), static_cast<unsigned long long>(r.tenants),
+              static_cast<unsigned long long>(r.namespaces));
   for (const auto& p : r.problems) std::printf("problem: %s\n", p.c_str());
   std::printf("%s\n", r.ok() ? "ok" : "damaged: see the problems above");
   return r.ok() ? 0 : 1;

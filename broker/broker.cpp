@@ -39,6 +39,15 @@ bool Broker::delete_topic(const TopicName& name, PersistCallback done) {
     ns->second.erase(name);
     if (ns->second.empty()) namespaces_.erase(ns);
   }
+  // Publishes still being appended complete with an error: the topic and what they stored go
+  // (later, on the executor: the publishers' code may publish again, recreating the topic).
+  if (auto pending = it->second->take_pending_publishes(); !pending.empty()) {
+    executor_.post([pending = std::move(pending)] {
+      for (const auto& done : pending) {
+        if (done) done(service::ServiceError::topic_not_found, {});
+      }
+    });
+  }
   // Its subscriptions go with it (no write of their own: the topic's delete covers them).
   topics_.erase(it);
   retained_.set(name, nullptr);

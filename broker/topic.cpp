@@ -42,11 +42,23 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
   // completions when it is destroyed.
   // A batch entry counts its messages in msgIn, as Pulsar counts them.
   const std::uint32_t count = message ? service::message_count(*message) : 1;
-  ledger_->append(std::move(message), [this, size, count, done = std::move(done)](std::error_code ec, MessageId id) {
+  const std::uint64_t publish = first_publishing_ + publishing_.size();
+  publishing_.emplace_back(std::move(done));
+  ledger_->append(std::move(message), [this, size, count, publish](std::error_code ec, MessageId id) {
     if (meter_ != nullptr) {
       assert(appending_bytes_ >= size);
       appending_bytes_ -= size;
       meter_->remove(size);
+    }
+    AppendCallback done;
+    if (publish >= first_publishing_) {  // else taken by take_pending_publishes
+      auto& slot = publishing_[publish - first_publishing_];
+      done = std::move(*slot);
+      slot.reset();
+      while (!publishing_.empty() && !publishing_.front()) {
+        publishing_.pop_front();
+        ++first_publishing_;
+      }
     }
     if (!ec) {
       msg_in_ += count;
@@ -67,6 +79,17 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
       evict_backlog();
     }
   });
+}
+
+std::vector<AppendCallback> Topic::take_pending_publishes() {
+  std::vector<AppendCallback> out;
+  out.reserve(publishing_.size());
+  for (auto& slot : publishing_) {
+    if (slot) out.push_back(std::move(*slot));
+  }
+  first_publishing_ += publishing_.size();
+  publishing_.clear();
+  return out;
 }
 
 std::pair<Subscription*, bool> Topic::create_subscription(const std::string& name, const SubscriptionOptions& options,

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "broker/publish_meter.hpp"
 #include "broker/ledger.hpp"
@@ -94,6 +95,9 @@ public:
   // `done` runs when the ledger completes the append (inline for InMemoryLedger), before the
   // entry is dispatched.
   void publish(MessagePtr message, AppendCallback done);
+  // The completions of the publishes still being appended, taken out (their appends then complete
+  // silently): the topic is being deleted, and its owner fails them (Broker::delete_topic).
+  std::vector<AppendCallback> take_pending_publishes();
 
   // Creates the subscription `name` with nothing acknowledged from `start` on (clamped to the
   // entries stored) and no receiver, unless it exists. Returns it, and whether it was created.
@@ -165,6 +169,12 @@ private:
   Persistence* persistence_;
   PublishMeter* meter_ = nullptr;
   std::size_t appending_bytes_ = 0;  // on meter_, returned if the topic goes with appends pending
+  // Completions of the publishes being appended, by publish number (the ledger drops its pending
+  // completions when it is destroyed, so a deleted topic's owner must be able to fail them).
+  // A deque (no allocation per publish); an entry is emptied when its append completes, and the
+  // completed ones at the front are dropped.
+  std::deque<std::optional<AppendCallback>> publishing_;
+  std::uint64_t first_publishing_ = 0;  // the publish number of publishing_.front()
   std::uint64_t next_serial_ = 1;
   // Persistence completions check it: the topic may be gone when they run.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -141,9 +141,10 @@ public:
     mqtt_ = std::make_unique<mqtt::SessionRouter>(*service_, sessions_, clock_, mqtt_options_);
     health_ = std::make_unique<http::HealthCheck>(io_, *service_,
                                                   *service::TopicName::parse("persistent://pulsar/fuzz/healthcheck"));
+    registry_ = std::make_unique<http::NamespaceRegistry>(service_->broker(), &metadata_, exec_);
     context_ = std::make_unique<http::WebContext>(http::WebContext{
         service_->broker(), *health_, http::MetricsSources{.broker = &service_->broker(), .process = false},
-        "public", "default", &registry_, &pulsar_->partitioned(), pulsar_.get(), mqtt_.get()});
+        "public", "default", registry_.get(), &pulsar_->partitioned(), pulsar_.get(), mqtt_.get()});
     http::add_web_routes(router_, *context_);
     http::add_permission_routes(router_, permissions_context_);
     http::ServerOptions options;
@@ -416,7 +417,7 @@ private:
   mqtt::RouterOptions mqtt_options_;
   std::unique_ptr<mqtt::SessionRouter> mqtt_;
   std::unique_ptr<http::HealthCheck> health_;
-  http::NamespaceRegistry registry_;
+  std::unique_ptr<http::NamespaceRegistry> registry_;
   auth::Permissions permissions_{{"admin"}};
   http::PermissionsContext permissions_context_{permissions_, nullptr, clock_};
   std::unique_ptr<http::WebContext> context_;

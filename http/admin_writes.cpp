@@ -80,6 +80,15 @@ std::string position(std::uint64_t ledger, std::int64_t entry) {
   return std::to_string(ledger) + ":" + std::to_string(entry);
 }
 
+// The completion of a registry change: 204 once it is stored, 500 with the store's reason if
+// it was not (the change is then undone).
+NamespaceRegistry::Done answer_when_stored(Respond respond) {
+  return [respond = std::move(respond)](Result<void, Error> stored) {
+    if (stored.ok()) return respond(no_content());
+    respond(error_response(500, "Not stored: " + stored.error().message));
+  };
+}
+
 // ---- tenants ------------------------------------------------------------------------------
 
 // GET /admin/v2/tenants/{tenant}: Pulsar's TenantInfo.
@@ -106,8 +115,8 @@ void put_tenant(const WebContext& c, const Request& req, const Params& p, Respon
   }
   if (!info.contains("adminRoles")) info["adminRoles"] = json::array();
   if (!info.contains("allowedClusters")) info["allowedClusters"] = json::array();
-  c.registry->put_tenant(tenant, info.dump(-1, ' ', false, json::error_handler_t::replace));
-  respond(no_content());
+  c.registry->put_tenant(tenant, info.dump(-1, ' ', false, json::error_handler_t::replace),
+                         answer_when_stored(std::move(respond)));
 }
 
 // DELETE /admin/v2/tenants/{tenant}
@@ -117,8 +126,7 @@ void delete_tenant(const WebContext& c, const Request&, const Params& p, Respond
   if (!namespaces_of(c, tenant).empty()) {
     return respond(error_response(409, "The tenant still has active namespaces"));
   }
-  c.registry->erase_tenant(tenant);
-  respond(no_content());
+  c.registry->erase_tenant(tenant, answer_when_stored(std::move(respond)));
 }
 
 // ---- namespaces ---------------------------------------------------------------------------
@@ -131,8 +139,7 @@ void put_namespace(const WebContext& c, const Request&, const Params& p, Respond
   if (ns.empty() || ns.find_first_of("/:") != std::string::npos) {
     return respond(error_response(412, "Namespace name is not valid"));
   }
-  c.registry->put_namespace(ns_of(p));
-  respond(no_content());
+  c.registry->put_namespace(ns_of(p), {}, answer_when_stored(std::move(respond)));
 }
 
 // DELETE /admin/v2/namespaces/{tenant}/{namespace}
@@ -143,26 +150,24 @@ void delete_namespace(const WebContext& c, const Request&, const Params& p, Resp
   if (ns.tenant == c.default_tenant && ns.ns == c.default_namespace) {
     return respond(error_response(412, "Cannot delete the default namespace"));
   }
-  c.registry->erase_namespace(ns.to_string());
-  c.broker.set_namespace_policies(ns, std::nullopt);
-  respond(no_content());
+  c.registry->erase_namespace(ns.to_string(), answer_when_stored(std::move(respond)));
 }
 
-// The namespace's policies, created on first use (a namespace that exists by its topics or by
-// default has none of its own until one is set); nullptr (404 sent) if it does not exist.
-NamespacePolicies* policies_for(const WebContext& c, const Params& p, const Respond& respond) {
+// A copy of the namespace's policies (none set for a namespace that exists by its topics or by
+// default until one is set); nullopt (404 sent) if it does not exist.
+std::optional<NamespacePolicies> policies_for(const WebContext& c, const Params& p, const Respond& respond) {
   if (!namespace_exists(c, p)) {
     respond(error_response(404, "Namespace does not exist"));
-    return nullptr;
+    return std::nullopt;
   }
-  return &c.registry->put_namespace(ns_of(p));
+  const auto* kept = c.registry->policies(ns_of(p));
+  return kept != nullptr ? *kept : NamespacePolicies{};
 }
 
-// The policies changed: the broker applies them to the namespace's topics.
-void apply_policies(const WebContext& c, const Params& p, const NamespacePolicies& policies) {
-  const NamespaceName ns{param(p, "tenant"), param(p, "namespace")};
-  if (policies.empty()) return c.broker.set_namespace_policies(ns, std::nullopt);
-  c.broker.set_namespace_policies(ns, apply(policies, c.broker.policies()));
+// The policies changed: stored (the broker applies them to the namespace's topics at once), 204
+// once stored.
+void store_policies(const WebContext& c, const Params& p, NamespacePolicies policies, Respond respond) {
+  c.registry->put_namespace(ns_of(p), std::move(policies), answer_when_stored(std::move(respond)));
 }
 
 // Answers a policy that is not set as Pulsar does: 204 with no body (the admin client reads null).
@@ -173,8 +178,8 @@ void respond_optional(const std::optional<json>& value, const Respond& respond) 
 
 // GET /admin/v2/namespaces/{tenant}/{namespace}/retention
 void get_retention(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   std::optional<json> out;
   if (policies->retention) {
     out = json{{"retentionTimeInMinutes", policies->retention->minutes},
@@ -185,8 +190,8 @@ void get_retention(const WebContext& c, const Request&, const Params& p, Respond
 
 // POST /admin/v2/namespaces/{tenant}/{namespace}/retention with RetentionPolicies.
 void set_retention(const WebContext& c, const Request& req, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   auto body = parse_object_body(req, respond, "RetentionPolicies");
   if (!body) return;
   const json minutes = body->value("retentionTimeInMinutes", json());
@@ -196,23 +201,21 @@ void set_retention(const WebContext& c, const Request& req, const Params& p, Res
     return respond(error_response(412, "retentionTimeInMinutes and retentionSizeInMB must be integers >= -1"));
   }
   policies->retention = RetentionPolicy{minutes.get<std::int64_t>(), size.get<std::int64_t>()};
-  apply_policies(c, p, *policies);
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // DELETE /admin/v2/namespaces/{tenant}/{namespace}/retention
 void remove_retention(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   policies->retention.reset();
-  apply_policies(c, p, *policies);
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // GET /admin/v2/namespaces/{tenant}/{namespace}/messageTTL: seconds.
 void get_ttl(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   std::optional<json> out;
   if (policies->message_ttl_seconds) out = json(*policies->message_ttl_seconds);
   respond_optional(out, respond);
@@ -220,31 +223,29 @@ void get_ttl(const WebContext& c, const Request&, const Params& p, Respond respo
 
 // POST /admin/v2/namespaces/{tenant}/{namespace}/messageTTL with a number of seconds.
 void set_ttl(const WebContext& c, const Request& req, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   auto body = parse_body(req, respond);
   if (!body) return;
   if (!body->is_number_integer() || body->get<std::int64_t>() < 0) {
     return respond(error_response(412, "Invalid value for message TTL"));
   }
   policies->message_ttl_seconds = body->get<std::int64_t>();
-  apply_policies(c, p, *policies);
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // DELETE /admin/v2/namespaces/{tenant}/{namespace}/messageTTL
 void remove_ttl(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   policies->message_ttl_seconds.reset();
-  apply_policies(c, p, *policies);
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // GET /admin/v2/namespaces/{tenant}/{namespace}/backlogQuotaMap
 void get_backlog_quota(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   json out = json::object();
   if (policies->backlog_quota) {
     const auto& q = *policies->backlog_quota;
@@ -257,8 +258,8 @@ void get_backlog_quota(const WebContext& c, const Request&, const Params& p, Res
 // (?backlogQuotaType=destination_storage, the default; message_age is refused: mop has no time
 // quota).
 void set_backlog_quota(const WebContext& c, const Request& req, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   if (auto type = query_param(req, "backlogQuotaType"); type && *type != "destination_storage") {
     return respond(error_response(412, "mop has only the destination_storage backlog quota"));
   }
@@ -279,23 +280,21 @@ void set_backlog_quota(const WebContext& c, const Request& req, const Params& p,
                                            " is not supported: producer_exception or consumer_backlog_eviction"));
   }
   policies->backlog_quota = q;
-  apply_policies(c, p, *policies);
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // DELETE /admin/v2/namespaces/{tenant}/{namespace}/backlogQuota
 void remove_backlog_quota(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   policies->backlog_quota.reset();
-  apply_policies(c, p, *policies);
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // GET /admin/v2/namespaces/{tenant}/{namespace}/deduplication
 void get_deduplication(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   std::optional<json> out;
   if (policies->deduplication) out = json(*policies->deduplication);
   respond_optional(out, respond);
@@ -303,21 +302,21 @@ void get_deduplication(const WebContext& c, const Request&, const Params& p, Res
 
 // POST /admin/v2/namespaces/{tenant}/{namespace}/deduplication with true or false.
 void set_deduplication(const WebContext& c, const Request& req, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   auto body = parse_body(req, respond);
   if (!body) return;
   if (!body->is_boolean()) return respond(error_response(400, "deduplication must be true or false"));
   policies->deduplication = body->get<bool>();
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // DELETE /admin/v2/namespaces/{tenant}/{namespace}/deduplication
 void remove_deduplication(const WebContext& c, const Request&, const Params& p, Respond respond) {
-  auto* policies = policies_for(c, p, respond);
-  if (policies == nullptr) return;
+  auto policies = policies_for(c, p, respond);
+  if (!policies) return;
   policies->deduplication.reset();
-  respond(no_content());
+  store_policies(c, p, std::move(*policies), std::move(respond));
 }
 
 // ---- topics -------------------------------------------------------------------------------

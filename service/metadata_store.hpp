@@ -1,8 +1,9 @@
 #pragma once
 // MetadataStore: where the Pulsar protocol server keeps its topic metadata across restarts:
 // partition counts of partitioned topics (PartitionedTopicRecord) and the schemas clients
-// declared (SchemaRecord), one record per topic name, and the authorization grants
-// (PermissionRecord, one per resource and role). The Pulsar server (pulsar/server:
+// declared (SchemaRecord), one record per topic name, the authorization grants
+// (PermissionRecord, one per resource and role), and the tenants and namespaces created through
+// the admin API with the namespaces' policies (TenantRecord, NamespaceRecord, one per name). The Pulsar server (pulsar/server:
 // PartitionedTopics, SchemaRegistry) and auth::Permissions (through app/) are its users. Deduplication state is not here: it is
 // written with the log entries (Message::dedup) and restored by the MessagingService
 // (load_producer_sequences).
@@ -22,6 +23,7 @@
 // Threading: owned by one thread (the service's); every method is called on it.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,11 +66,55 @@ struct PermissionRecord {
   auto operator<=>(const PermissionRecord&) const = default;
 };
 
+// A tenant created through the admin API: its name and Pulsar's TenantInfo as given (JSON text).
+struct TenantRecord {
+  std::string name;
+  std::string info;
+  auto operator<=>(const TenantRecord&) const = default;
+};
+
+// Pulsar's namespace policies that mop has. RetentionPolicies: -1 = no limit, 0 = nothing
+// retained.
+struct RetentionPolicy {
+  std::int64_t minutes = 0;
+  std::int64_t size_mb = 0;
+  auto operator<=>(const RetentionPolicy&) const = default;
+};
+
+// Pulsar's BacklogQuota (destination_storage): bytes, seconds (mop has no time quota: kept and
+// shown, not applied) and the policy's Pulsar name (producer_exception or
+// consumer_backlog_eviction; mop does not hold publishes, so not producer_request_hold).
+struct BacklogQuotaPolicy {
+  std::int64_t limit_size = -1;
+  std::int64_t limit_time = -1;
+  std::string policy = "producer_exception";
+  auto operator<=>(const BacklogQuotaPolicy&) const = default;
+};
+
+struct NamespacePolicies {
+  std::optional<RetentionPolicy> retention;
+  std::optional<std::int64_t> message_ttl_seconds;
+  std::optional<BacklogQuotaPolicy> backlog_quota;
+  std::optional<bool> deduplication;
+  bool empty() const { return !retention && !message_ttl_seconds && !backlog_quota && !deduplication; }
+  auto operator<=>(const NamespacePolicies&) const = default;
+};
+
+// A namespace created through the admin API, or one whose policies were set: its name
+// ("tenant/ns") and policies (none set: the broker's own apply).
+struct NamespaceRecord {
+  std::string name;
+  NamespacePolicies policies;
+  auto operator<=>(const NamespaceRecord&) const = default;
+};
+
 // Everything a MetadataStore holds, as read at start.
 struct MetadataSnapshot {
   std::vector<PartitionedTopicRecord> partitioned_topics;  // by topic name
   std::vector<SchemaRecord> schemas;                       // by topic name
   std::vector<PermissionRecord> permissions;               // by resource, then role
+  std::vector<TenantRecord> tenants;                       // by name
+  std::vector<NamespaceRecord> namespaces;                 // by name
 };
 
 class MetadataStore {
@@ -80,6 +126,12 @@ public:
   virtual void put_schema(SchemaRecord schema, StateDone done) = 0;
   // Stores or replaces the grant of (resource, role); actions 0 deletes it.
   virtual void put_permission(PermissionRecord record, StateDone done) = 0;
+  // Tenants and namespaces of the admin API (http::NamespaceRegistry): stores or replaces the
+  // record of its name; delete_* removes it (no record: nothing to do, success).
+  virtual void put_tenant(TenantRecord record, StateDone done) = 0;
+  virtual void delete_tenant(const std::string& name, StateDone done) = 0;
+  virtual void put_namespace(NamespaceRecord record, StateDone done) = 0;
+  virtual void delete_namespace(const std::string& name, StateDone done) = 0;
   // Every record stored, by topic name. The Pulsar server reads it once before it serves
   // (PulsarServer::restore). An error names what could not be read.
   virtual void load(std::function<void(Result<MetadataSnapshot, Error>)> done) = 0;

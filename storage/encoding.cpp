@@ -453,6 +453,88 @@ Result<void, std::string> decode_permission(std::string_view key, std::string_vi
   return r.finish(ok);
 }
 
+std::string encode_tenant(const TenantRecord& t) {
+  Writer w;
+  w.bytes(t.info);
+  return w.take();
+}
+
+Result<void, std::string> decode_tenant(std::string_view in, TenantRecord& out) {
+  Reader r(in);
+  const bool ok = r.version() && r.bytes(out.info);
+  return r.finish(ok);
+}
+
+namespace {
+
+// Which policies a namespace value holds (FORMAT.md, namespace).
+constexpr std::uint8_t kHasRetention = 1, kHasTtl = 2, kHasBacklogQuota = 4, kHasDeduplication = 8;
+constexpr std::uint8_t kAllPolicies = kHasRetention | kHasTtl | kHasBacklogQuota | kHasDeduplication;
+
+// Signed integers (Pulsar's -1 = no limit) as zigzag varints: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ...
+void put_signed(Writer& w, std::int64_t v) {
+  w.varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+}
+
+bool get_signed(Reader& r, std::int64_t& v) {
+  std::uint64_t u = 0;
+  if (!r.varint(u)) return false;
+  v = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
+  return true;
+}
+
+}  // namespace
+
+std::string encode_namespace(const NamespaceRecord& n) {
+  const auto& p = n.policies;
+  Writer w;
+  w.u8((p.retention ? kHasRetention : 0) | (p.message_ttl_seconds ? kHasTtl : 0) |
+       (p.backlog_quota ? kHasBacklogQuota : 0) | (p.deduplication ? kHasDeduplication : 0));
+  if (p.retention) {
+    put_signed(w, p.retention->minutes);
+    put_signed(w, p.retention->size_mb);
+  }
+  if (p.message_ttl_seconds) put_signed(w, *p.message_ttl_seconds);
+  if (p.backlog_quota) {
+    put_signed(w, p.backlog_quota->limit_size);
+    put_signed(w, p.backlog_quota->limit_time);
+    w.u8(p.backlog_quota->policy == "consumer_backlog_eviction" ? 1 : 0);
+  }
+  if (p.deduplication) w.u8(*p.deduplication ? 1 : 0);
+  return w.take();
+}
+
+Result<void, std::string> decode_namespace(std::string_view in, NamespaceRecord& out) {
+  Reader r(in);
+  auto& p = out.policies;
+  p = {};
+  std::uint8_t has = 0;
+  bool ok = r.version() && r.u8(has);
+  if (ok && (has & ~kAllPolicies) != 0) ok = r.fail("unknown policy bits");
+  if (ok && (has & kHasRetention)) {
+    p.retention.emplace();
+    ok = get_signed(r, p.retention->minutes) && get_signed(r, p.retention->size_mb);
+    if (ok && (p.retention->minutes < -1 || p.retention->size_mb < -1)) ok = r.fail("retention below -1");
+  }
+  if (ok && (has & kHasTtl)) {
+    p.message_ttl_seconds.emplace();
+    ok = get_signed(r, *p.message_ttl_seconds);
+    if (ok && *p.message_ttl_seconds < 0) ok = r.fail("negative message TTL");
+  }
+  if (ok && (has & kHasBacklogQuota)) {
+    p.backlog_quota.emplace();
+    std::uint8_t policy = 0;
+    ok = get_signed(r, p.backlog_quota->limit_size) && get_signed(r, p.backlog_quota->limit_time) && r.u8(policy);
+    if (ok && policy > 1) ok = r.fail("unknown backlog quota policy");
+    if (ok) p.backlog_quota->policy = policy == 1 ? "consumer_backlog_eviction" : "producer_exception";
+  }
+  if (ok && (has & kHasDeduplication)) {
+    p.deduplication.emplace();
+    ok = r.boolean(*p.deduplication);
+  }
+  return r.finish(ok);
+}
+
 std::string encode_schema(const SchemaRecord& s) {
   Writer w;
   w.varint(s.version);

@@ -67,6 +67,12 @@ std::string encode_partitioned(const PartitionedTopicRecord& r);  // topic name 
 std::string permission_key(const std::string& resource, const std::string& role);
 std::string encode_permission(const PermissionRecord& r);
 Result<void, std::string> decode_permission(std::string_view key, std::string_view in, PermissionRecord& out);
+// tenants: key the tenant's name; value: its TenantInfo (JSON text, as given).
+std::string encode_tenant(const TenantRecord& r);  // name is in the key
+Result<void, std::string> decode_tenant(std::string_view in, TenantRecord& out);
+// namespaces: key "tenant/ns"; value: which policies are set, then each of them.
+std::string encode_namespace(const NamespaceRecord& r);  // name is in the key
+Result<void, std::string> decode_namespace(std::string_view in, NamespaceRecord& out);
 Result<void, std::string> decode_partitioned(std::string_view in, PartitionedTopicRecord& out);
 std::string encode_schema(const SchemaRecord& s);  // topic name is in the key
 Result<void, std::string> decode_schema(std::string_view in, SchemaRecord& out);

@@ -69,6 +69,10 @@ void MemoryStore::apply(const Batch::Op& op) {
                  [&](const Batch::DeletePartitioned& p) { partitioned_.erase(p.topic); },
                  [&](const Batch::PutPermission& p) { permissions_[{p.record.resource, p.record.role}] = p.record; },
                  [&](const Batch::DeletePermission& p) { permissions_.erase({p.resource, p.role}); },
+                 [&](const Batch::PutTenant& p) { tenants_[p.record.name] = p.record; },
+                 [&](const Batch::DeleteTenant& p) { tenants_.erase(p.name); },
+                 [&](const Batch::PutNamespace& p) { namespaces_[p.record.name] = p.record; },
+                 [&](const Batch::DeleteNamespace& p) { namespaces_.erase(p.name); },
                  [&](const Batch::PutSchema& p) { schemas_[p.schema.topic] = p.schema; },
                  [&](const Batch::PutProducerSequence& p) { sequences_[{p.topic, p.sequence.producer}] = p.sequence; },
                  [&](const Batch::DeleteProducerSequence& p) { sequences_.erase({p.topic, p.producer}); },
@@ -185,6 +189,20 @@ Result<std::vector<PermissionRecord>, Error> MemoryStore::permissions() const {
   std::lock_guard lock(mu_);
   std::vector<PermissionRecord> out;
   for (const auto& [k, r] : permissions_) out.push_back(r);
+  return out;
+}
+
+Result<std::vector<TenantRecord>, Error> MemoryStore::tenants() const {
+  std::lock_guard lock(mu_);
+  std::vector<TenantRecord> out;
+  for (const auto& [_, r] : tenants_) out.push_back(r);
+  return out;
+}
+
+Result<std::vector<NamespaceRecord>, Error> MemoryStore::namespaces() const {
+  std::lock_guard lock(mu_);
+  std::vector<NamespaceRecord> out;
+  for (const auto& [_, r] : namespaces_) out.push_back(r);
   return out;
 }
 

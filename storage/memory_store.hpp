@@ -34,6 +34,8 @@ public:
 
   Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
   Result<std::vector<PermissionRecord>, Error> permissions() const override;
+  Result<std::vector<TenantRecord>, Error> tenants() const override;
+  Result<std::vector<NamespaceRecord>, Error> namespaces() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
@@ -61,6 +63,8 @@ private:
   std::map<std::string, WillRecord> wills_;
   std::map<std::string, PartitionedTopicRecord> partitioned_;
   std::map<std::pair<std::string, std::string>, PermissionRecord> permissions_;
+  std::map<std::string, TenantRecord> tenants_;
+  std::map<std::string, NamespaceRecord> namespaces_;
   std::map<std::string, SchemaRecord> schemas_;
   std::map<std::pair<std::uint64_t, std::string>, ProducerSequence> sequences_;
 };

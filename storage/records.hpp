@@ -82,7 +82,9 @@ using service::WillRecord;
 
 // Pulsar topic metadata, declared with the service interface too.
 using service::PartitionedTopicRecord;
+using service::NamespaceRecord;
 using service::PermissionRecord;
+using service::TenantRecord;
 using service::SchemaRecord;
 
 // Deduplication state of one producer on one topic (keyed by topic id): the highest sequence id

@@ -110,7 +110,7 @@ const char* RocksStore::cf_name(int cf) {
   static constexpr const char* names[kCfCount] = {"default",  "topics",   "logs",     "log_floors",
                                                   "subscriptions", "cursors", "sessions", "retained",
                                                   "wills",    "partitioned_topics", "schemas", "producer_sequences",
-                                                  "permissions"};
+                                                  "permissions", "tenants", "namespaces"};
   return cf >= 0 && cf < kCfCount ? names[cf] : "?";
 }
 
@@ -579,6 +579,18 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
           [&](const Batch::DeletePermission& p) {
             if (cfs_[kPermissions]) wb.Delete(cfs_[kPermissions], permission_key(p.resource, p.role));
           },
+          [&](const Batch::PutTenant& p) {
+            if (cfs_[kTenants]) wb.Put(cfs_[kTenants], p.record.name, encode_tenant(p.record));
+          },
+          [&](const Batch::DeleteTenant& p) {
+            if (cfs_[kTenants]) wb.Delete(cfs_[kTenants], p.name);
+          },
+          [&](const Batch::PutNamespace& p) {
+            if (cfs_[kNamespaces]) wb.Put(cfs_[kNamespaces], p.record.name, encode_namespace(p.record));
+          },
+          [&](const Batch::DeleteNamespace& p) {
+            if (cfs_[kNamespaces]) wb.Delete(cfs_[kNamespaces], p.name);
+          },
           [&](const Batch::PutPartitioned& p) {
             if (cfs_[kPartitioned]) wb.Put(cfs_[kPartitioned], p.record.topic, encode_partitioned(p.record));
           },
@@ -691,6 +703,9 @@ void RocksStore::run() {
         wb.Put(cfs_[kDefault], slice(kNextTopicIdKey), next);
       }
     }
+    // Topic deletes that failed before go again, in every group until one succeeds.
+    const std::vector<std::uint64_t> deletes_in_group(undeleted_topics_.begin(), undeleted_topics_.end());
+    for (const auto id : deletes_in_group) add_to(&wb, Batch::DeleteTopic{id});
     std::size_t appended = 0;  // log entries in this group (CommitStats)
     for (const auto& r : group) {
       for (const auto& op : r.batch.ops()) {
@@ -727,7 +742,17 @@ void RocksStore::run() {
           }
         }
       }
+      for (const auto id : deletes_in_group) {
+        undeleted_topics_.erase(id);
+        std::lock_guard lock(topics_mu_);
+        topic_names_.erase(id);
+      }
     } else {
+      for (const auto& r : group) {
+        for (const auto& op : r.batch.ops()) {
+          if (const auto* t = std::get_if<Batch::DeleteTopic>(&op)) undeleted_topics_.insert(t->topic);
+        }
+      }
       if (!needs_resume_) {
         log::get("storage")->error("store {}: a write failed ({}); writes fail until it can be reopened, tried "
                                    "every {} ms",
@@ -961,6 +986,20 @@ Result<std::vector<PartitionedTopicRecord>, Error> RocksStore::partitioned_topic
 Result<std::vector<PermissionRecord>, Error> RocksStore::permissions() const {
   return scan_decode<PermissionRecord>(kPermissions, {}, {}, [](std::string_view k, std::string_view v, PermissionRecord& out) {
     return decode_permission(k, v, out);
+  });
+}
+
+Result<std::vector<TenantRecord>, Error> RocksStore::tenants() const {
+  return scan_decode<TenantRecord>(kTenants, {}, {}, [](std::string_view k, std::string_view v, TenantRecord& out) {
+    out.name.assign(k);
+    return decode_tenant(v, out);
+  });
+}
+
+Result<std::vector<NamespaceRecord>, Error> RocksStore::namespaces() const {
+  return scan_decode<NamespaceRecord>(kNamespaces, {}, {}, [](std::string_view k, std::string_view v, NamespaceRecord& out) {
+    out.name.assign(k);
+    return decode_namespace(v, out);
   });
 }
 

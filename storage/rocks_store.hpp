@@ -31,6 +31,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -79,7 +80,7 @@ public:
   // read-only open of a store that lacks them.
   enum Cf : int {
     kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills,
-    kPartitioned, kSchemas, kProducerSequences, kPermissions, kCfCount
+    kPartitioned, kSchemas, kProducerSequences, kPermissions, kTenants, kNamespaces, kCfCount
   };
   static constexpr int kFirstAddedCf = kPartitioned;
   static const char* cf_name(int cf);
@@ -123,6 +124,8 @@ public:
 
   Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const override;
   Result<std::vector<PermissionRecord>, Error> permissions() const override;
+  Result<std::vector<TenantRecord>, Error> tenants() const override;
+  Result<std::vector<NamespaceRecord>, Error> namespaces() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
@@ -205,6 +208,11 @@ private:
   // Topics handed out by ensure_topic whose records are not durable yet: written (again) with
   // every group commit until one succeeds.
   std::map<std::uint64_t, std::string> unwritten_topics_;
+  // Topics whose DeleteTopic failed (their writer was told): the broker has forgotten them and
+  // their name may already be a new topic's, so their delete is written again with every group
+  // commit until one succeeds (records left behind would belong to no topic, and a reopen would
+  // refuse them). Storage thread only.
+  std::set<std::uint64_t> undeleted_topics_;
 
   // The queue of the storage thread.
   std::mutex mu_;

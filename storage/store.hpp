@@ -52,12 +52,17 @@ public:
   struct PutSchema { SchemaRecord schema; };
   struct PutPermission { PermissionRecord record; };
   struct DeletePermission { std::string resource; std::string role; };
+  struct PutTenant { TenantRecord record; };
+  struct DeleteTenant { std::string name; };
+  struct PutNamespace { NamespaceRecord record; };
+  struct DeleteNamespace { std::string name; };
   // Deduplication: in the same batch as the Append that completes the sequence id.
   struct PutProducerSequence { std::uint64_t topic; ProducerSequence sequence; };
   struct DeleteProducerSequence { std::uint64_t topic; std::string producer; };
   using Op = std::variant<Append, Trim, Truncate, PutSubscription, DeleteSubscription, PutCursor, PutSession,
                           DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic, PutPartitioned,
-                          DeletePartitioned, PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission>;
+                          DeletePartitioned, PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission,
+                          PutTenant, DeleteTenant, PutNamespace, DeleteNamespace>;
 
   Batch& append(std::uint64_t topic, MessageId id, std::string value) {
     return add(Append{topic, {id.ledger, id.entry, -1}, std::move(value)});
@@ -85,6 +90,10 @@ public:
   Batch& delete_permission(std::string resource, std::string role) {
     return add(DeletePermission{std::move(resource), std::move(role)});
   }
+  Batch& put_tenant(TenantRecord r) { return add(PutTenant{std::move(r)}); }
+  Batch& delete_tenant(std::string name) { return add(DeleteTenant{std::move(name)}); }
+  Batch& put_namespace(NamespaceRecord r) { return add(PutNamespace{std::move(r)}); }
+  Batch& delete_namespace(std::string name) { return add(DeleteNamespace{std::move(name)}); }
   Batch& put_producer_sequence(std::uint64_t topic, ProducerSequence p) {
     return add(PutProducerSequence{topic, std::move(p)});
   }
@@ -158,6 +167,9 @@ public:
   // --- Pulsar topic metadata ------------------------------------------------------------------
   virtual Result<std::vector<PartitionedTopicRecord>, Error> partitioned_topics() const = 0;  // by name
   virtual Result<std::vector<PermissionRecord>, Error> permissions() const = 0;  // by resource, role
+  // --- the admin API's tenants and namespaces (with their policies) ----------------------------
+  virtual Result<std::vector<TenantRecord>, Error> tenants() const = 0;        // by name
+  virtual Result<std::vector<NamespaceRecord>, Error> namespaces() const = 0;  // by name
   virtual Result<std::vector<SchemaRecord>, Error> schemas() const = 0;  // by topic name
   virtual Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const = 0;  // by producer
 

@@ -101,6 +101,21 @@ CheckReport check_store(const Store& store) {
   } else {
     r.schemas = s->size();
   }
+  if (auto s = store.permissions(); !s.ok()) {
+    problem(s.error());
+  } else {
+    r.permissions = s->size();
+  }
+  if (auto s = store.tenants(); !s.ok()) {
+    problem(s.error());
+  } else {
+    r.tenants = s->size();
+  }
+  if (auto s = store.namespaces(); !s.ok()) {
+    problem(s.error());
+  } else {
+    r.namespaces = s->size();
+  }
   return r;
 }
 

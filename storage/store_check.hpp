@@ -22,6 +22,9 @@ struct CheckReport {
   std::uint64_t partitioned_topics = 0;
   std::uint64_t schemas = 0;
   std::uint64_t producer_sequences = 0;
+  std::uint64_t permissions = 0;
+  std::uint64_t tenants = 0;
+  std::uint64_t namespaces = 0;
   // One line per problem, each naming the column family and key (or topic and entry) and the store.
   std::vector<std::string> problems;
   bool ok() const { return problems.empty(); }

@@ -246,6 +246,25 @@ RepairReport repair_store(RocksStore& store) {
                          key::printable(k), why.error()));
     }
   });
+  // The admin API's tenants and namespaces: an unreadable one is deleted (an operator creates it
+  // again; until then a namespace's topics get the broker's policies).
+  scan(RocksStore::kTenants, [&](std::string_view k, std::string_view v) {
+    TenantRecord t;
+    if (const auto why = decode_tenant(v, t); !why.ok()) {
+      change(RocksStore::kTenants, std::string(k), std::nullopt,
+             fmt::format("tenant {} undecodable ({}): deleted; create it again through the admin API",
+                         key::printable(k), why.error()));
+    }
+  });
+  scan(RocksStore::kNamespaces, [&](std::string_view k, std::string_view v) {
+    NamespaceRecord n;
+    if (const auto why = decode_namespace(v, n); !why.ok()) {
+      change(RocksStore::kNamespaces, std::string(k), std::nullopt,
+             fmt::format("namespace {} undecodable ({}): deleted with its policies; its topics get the broker's "
+                         "policies until they are set again",
+                         key::printable(k), why.error()));
+    }
+  });
   scan(RocksStore::kPartitioned, [&](std::string_view k, std::string_view v) {
     PartitionedTopicRecord pt;
     if (const auto why = decode_partitioned(v, pt); !why.ok()) {

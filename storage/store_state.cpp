@@ -118,6 +118,30 @@ void StoreMetadataStore::put_permission(service::PermissionRecord record, servic
   write(store_, executor_, std::move(b), "storing a permission", std::move(done));
 }
 
+void StoreMetadataStore::put_tenant(service::TenantRecord record, service::StateDone done) {
+  Batch b;
+  b.put_tenant(std::move(record));
+  write(store_, executor_, std::move(b), "storing a tenant", std::move(done));
+}
+
+void StoreMetadataStore::delete_tenant(const std::string& name, service::StateDone done) {
+  Batch b;
+  b.delete_tenant(name);
+  write(store_, executor_, std::move(b), "deleting a tenant", std::move(done));
+}
+
+void StoreMetadataStore::put_namespace(service::NamespaceRecord record, service::StateDone done) {
+  Batch b;
+  b.put_namespace(std::move(record));
+  write(store_, executor_, std::move(b), "storing a namespace's policies", std::move(done));
+}
+
+void StoreMetadataStore::delete_namespace(const std::string& name, service::StateDone done) {
+  Batch b;
+  b.delete_namespace(name);
+  write(store_, executor_, std::move(b), "deleting a namespace", std::move(done));
+}
+
 Result<service::MetadataSnapshot, Error> StoreMetadataStore::read() const {
   auto partitioned = store_.partitioned_topics();
   if (!partitioned.ok()) return std::move(partitioned).error();
@@ -125,7 +149,12 @@ Result<service::MetadataSnapshot, Error> StoreMetadataStore::read() const {
   if (!schemas.ok()) return std::move(schemas).error();
   auto permissions = store_.permissions();
   if (!permissions.ok()) return std::move(permissions).error();
-  return service::MetadataSnapshot{std::move(*partitioned), std::move(*schemas), std::move(*permissions)};
+  auto tenants = store_.tenants();
+  if (!tenants.ok()) return std::move(tenants).error();
+  auto namespaces = store_.namespaces();
+  if (!namespaces.ok()) return std::move(namespaces).error();
+  return service::MetadataSnapshot{std::move(*partitioned), std::move(*schemas), std::move(*permissions),
+                                   std::move(*tenants), std::move(*namespaces)};
 }
 
 void StoreMetadataStore::load(std::function<void(Result<service::MetadataSnapshot, Error>)> done) {

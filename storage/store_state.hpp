@@ -1,7 +1,7 @@
 #pragma once
 // The service-level state stores over a Store, for `mop standalone`: StoreSessionStore (MQTT
-// sessions and wills, service/session_store.hpp) and StoreMetadataStore (Pulsar partition counts
-// and schemas, service/metadata_store.hpp). Each write is one Batch; its completion is posted (by
+// sessions and wills, service/session_store.hpp) and StoreMetadataStore (Pulsar partition counts,
+// schemas, grants, the admin API's tenants and namespaces; service/metadata_store.hpp). Each write is one Batch; its completion is posted (by
 // the Store) to the owner's executor once the group commit holding it is durable. A failed write
 // is logged naming what failed and reported as the store's error. Reads go to the store (its
 // reads are synchronous and see every write whose completion was posted) and answer on the
@@ -49,6 +49,10 @@ public:
   void put_partitioned_topic(service::PartitionedTopicRecord record, service::StateDone done) override;
   void put_schema(service::SchemaRecord schema, service::StateDone done) override;
   void put_permission(service::PermissionRecord record, service::StateDone done) override;
+  void put_tenant(service::TenantRecord record, service::StateDone done) override;
+  void delete_tenant(const std::string& name, service::StateDone done) override;
+  void put_namespace(service::NamespaceRecord record, service::StateDone done) override;
+  void delete_namespace(const std::string& name, service::StateDone done) override;
   void load(std::function<void(Result<service::MetadataSnapshot, Error>)> done) override;
 
   // What load() answers, at once (read before serving, as StoreSessionStore::read).

@@ -308,6 +308,45 @@ TEST_P(StateStoreContract, APartitionCountOfZeroDeletesThePartitionedTopic) {
   EXPECT_EQ(load(other.get()).partitioned_topics, loaded.partitioned_topics);
 }
 
+TEST_P(StateStoreContract, TenantsAndNamespacesArePutReplacedDeletedAndLoaded) {
+  auto empty = load(&metadata());
+  EXPECT_TRUE(empty.tenants.empty());
+  EXPECT_TRUE(empty.namespaces.empty());
+  NamespacePolicies all;
+  all.retention = RetentionPolicy{-1, 20};
+  all.message_ttl_seconds = 3600;
+  all.backlog_quota = BacklogQuotaPolicy{1 << 20, -1, "consumer_backlog_eviction"};
+  all.deduplication = false;
+  Tracker track;
+  metadata().put_tenant({"acme", R"({"adminRoles":["ops"],"allowedClusters":["standalone"]})"}, track("tenant acme"));
+  metadata().put_tenant({"other", "{}"}, track("tenant other"));
+  metadata().put_namespace({"acme/orders", all}, track("ns orders"));
+  metadata().put_namespace({"acme/empty", {}}, track("ns empty"));
+  EXPECT_TRUE(track.order.empty());  // never inline
+  settle();
+  EXPECT_EQ(track.order, strings({"tenant acme", "tenant other", "ns orders", "ns empty"}));
+  auto loaded = load(&metadata());
+  EXPECT_EQ(loaded.tenants, (std::vector<TenantRecord>{
+                                {"acme", R"({"adminRoles":["ops"],"allowedClusters":["standalone"]})"}, {"other", "{}"}}));
+  EXPECT_EQ(loaded.namespaces, (std::vector<NamespaceRecord>{{"acme/empty", {}}, {"acme/orders", all}}));
+  NamespacePolicies ttl_only;
+  ttl_only.message_ttl_seconds = 0;
+  metadata().put_namespace({"acme/orders", ttl_only}, track("replace orders"));
+  metadata().delete_namespace("acme/empty", track("delete empty"));
+  metadata().delete_tenant("other", track("delete other"));
+  metadata().delete_tenant("never", track("delete never"));
+  settle();
+  loaded = load(&metadata());
+  EXPECT_EQ(loaded.tenants, (std::vector<TenantRecord>{
+                                {"acme", R"({"adminRoles":["ops"],"allowedClusters":["standalone"]})"}}));
+  EXPECT_EQ(loaded.namespaces, (std::vector<NamespaceRecord>{{"acme/orders", ttl_only}}));
+  auto other = harness_->other_metadata();
+  ASSERT_NE(other, nullptr);
+  const auto seen = load(other.get());
+  EXPECT_EQ(seen.tenants, loaded.tenants);
+  EXPECT_EQ(seen.namespaces, loaded.namespaces);
+}
+
 TEST_P(StateStoreContract, AFailedMetadataWriteIsReportedAndChangesNothing) {
   if (!harness_->fail_next_writes(1)) GTEST_SKIP() << "this harness cannot make a write fail";
   std::optional<Result<void, Error>> got;

@@ -150,6 +150,26 @@ TEST(Encoding, PulsarMetadataRoundTrip) {
   EXPECT_EQ(g, g2);
   EXPECT_FALSE(decode_permission(permission_key("t/n", "alice"), encode_permission({"t/n", "alice", 0}), g2).ok());
   EXPECT_FALSE(decode_permission("no-separator", encode_permission(g), g2).ok());
+  TenantRecord tenant{"", R"({"adminRoles":[]})"}, tenant2;
+  ASSERT_TRUE(decode_tenant(encode_tenant(tenant), tenant2).ok());
+  EXPECT_EQ(tenant, tenant2);
+  // Every combination of policies, with Pulsar's -1 and large values.
+  for (int has = 0; has < 16; ++has) {
+    NamespaceRecord ns, ns2;
+    if (has & 1) ns.policies.retention = service::RetentionPolicy{-1, INT64_MAX};
+    if (has & 2) ns.policies.message_ttl_seconds = 86'400;
+    if (has & 4) ns.policies.backlog_quota = service::BacklogQuotaPolicy{-1, INT64_MIN, "consumer_backlog_eviction"};
+    if (has & 8) ns.policies.deduplication = true;
+    const auto bytes = encode_namespace(ns);
+    ASSERT_TRUE(decode_namespace(bytes, ns2).ok()) << has;
+    EXPECT_EQ(ns, ns2) << has;
+    for (std::size_t cut = 0; cut < bytes.size(); ++cut) EXPECT_FALSE(decode_namespace(bytes.substr(0, cut), ns2).ok());
+    EXPECT_FALSE(decode_namespace(bytes + "x", ns2).ok());
+  }
+  NamespaceRecord bad;
+  EXPECT_FALSE(decode_namespace(std::string("\x01\x10", 2), bad).ok());  // an unknown policy bit
+  EXPECT_FALSE(decode_namespace(std::string("\x01\x02\x01", 3), bad).ok());  // TTL -1
+  EXPECT_FALSE(decode_namespace(std::string("\x02\x00", 2), bad).ok());  // value version 2
   // Values that encode but mean nothing are refused, with a reason.
   PartitionedTopicRecord zero;
   const auto why = decode_partitioned(encode_partitioned({"x", 0}), zero);

@@ -85,8 +85,8 @@ TEST(GoldenStore, V2ReadsBackItsKnownContent) {
   EXPECT_EQ(golden::check(**store, 2), "");
 }
 
-// The v1 golden store predates the Pulsar metadata column families (partitioned_topics,
-// schemas, producer_sequences): read-only it reads them as empty; opened for writing it gets
+// The v1 golden store predates the column families added later (partitioned_topics, schemas,
+// producer_sequences, permissions, tenants, namespaces): read-only it reads them as empty; opened for writing it gets
 // them, keeps its content, and stores the new records across a reopen.
 TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
   TempDir dir;
@@ -99,6 +99,9 @@ TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
     ASSERT_TRUE(store.ok()) << store.error().to_string();
     EXPECT_TRUE((*store)->partitioned_topics()->empty());
     EXPECT_TRUE((*store)->schemas()->empty());
+    EXPECT_TRUE((*store)->permissions()->empty());
+    EXPECT_TRUE((*store)->tenants()->empty());
+    EXPECT_TRUE((*store)->namespaces()->empty());
     const auto topics = (*store)->topics();
     ASSERT_FALSE(topics->empty());
     EXPECT_TRUE((*store)->producer_sequences(topics->front().id)->empty());
@@ -116,6 +119,10 @@ TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
     Batch b;
     b.put_partitioned({"persistent://t/n/p", 2}).put_schema({"persistent://t/n/p", 0, 1, "s", "", {}});
     b.put_producer_sequence(topic, {"prod", 4});
+    b.put_permission({"t/n", "alice", 3}).put_tenant({"t", "{}"});
+    service::NamespacePolicies ttl;
+    ttl.message_ttl_seconds = 30;
+    b.put_namespace({"t/n", ttl});
     (*store)->write(std::move(b), executor, [&](const Result<void, Error>& r) {
       result = r;
       done = true;
@@ -129,6 +136,10 @@ TEST(GoldenStore, V1TakesTheColumnFamiliesAddedLater) {
   EXPECT_EQ(*(*store)->partitioned_topics(), (std::vector<PartitionedTopicRecord>{{"persistent://t/n/p", 2}}));
   EXPECT_EQ((*store)->schemas()->size(), 1u);
   EXPECT_EQ(*(*store)->producer_sequences(topic), (std::vector<ProducerSequence>{{"prod", 4}}));
+  EXPECT_EQ(*(*store)->permissions(), (std::vector<PermissionRecord>{{"t/n", "alice", 3}}));
+  EXPECT_EQ(*(*store)->tenants(), (std::vector<TenantRecord>{{"t", "{}"}}));
+  ASSERT_EQ((*store)->namespaces()->size(), 1u);
+  EXPECT_EQ((*store)->namespaces()->front().policies.message_ttl_seconds, std::optional<std::int64_t>{30});
 }
 
 TEST(GoldenStore, TheGeneratorStillProducesTheGoldenContent) {

@@ -368,6 +368,44 @@ TEST(Restart, DeletedTopicLeavesNothingAndTheNameStartsAfresh) {
   EXPECT_EQ(keys_of_topic(s.dir.sub("db"), old_id), 0u);
 }
 
+// Publishes still being stored when their topic is deleted complete with an error (the topic
+// and what they stored are gone): before, the ledger dropped their completions with it, and
+// the publishers (an MQTT PUBACK, a Pulsar SEND_RECEIPT) waited forever.
+TEST(Restart, PublishesPendingOnADeletedTopicCompleteWithAnError) {
+  StoreUnderTest s("rocks", /*sync=*/true);
+  Process p(s);
+  p.publish(kTopic, "stored");
+  p.settle();
+  const auto old_ledger = p.service.broker().find_topic(kTopic)->ledger().ledger_id();
+  auto& rocks = static_cast<RocksStore&>(*s.store);
+  rocks.hold_writes(true);
+  std::vector<std::error_code> results;
+  for (int i = 0; i < 3; ++i) {
+    p.service.publish(kTopic, msg("pending" + std::to_string(i)),
+                      [&](std::error_code ec, MessageId) { results.push_back(ec); });
+  }
+  s.executor.run_all();
+  EXPECT_TRUE(results.empty());  // held in the store
+  bool deleted = false;
+  ASSERT_TRUE(p.service.broker().delete_topic(kTopic, [&](std::error_code ec) {
+    EXPECT_FALSE(ec) << ec.message();
+    deleted = true;
+  }));
+  EXPECT_TRUE(results.empty());  // not inside the delete: posted
+  s.executor.run_all();
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& ec : results) EXPECT_EQ(ec, make_error_code(service::ServiceError::topic_not_found));
+  rocks.hold_writes(false);
+  p.settle();
+  EXPECT_TRUE(deleted);
+  EXPECT_EQ(results.size(), 3u);  // each completed once
+  // The name is a new topic for the next publish, which succeeds.
+  p.publish(kTopic, "after");
+  p.settle();
+  ASSERT_NE(p.service.broker().find_topic(kTopic), nullptr);
+  EXPECT_NE(p.service.broker().find_topic(kTopic)->ledger().ledger_id(), old_ledger);
+}
+
 TEST(Restart, ACorruptRecordStopsTheRestoreNamingIt) {
   StoreUnderTest s("rocks");
   {

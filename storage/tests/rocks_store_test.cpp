@@ -364,6 +364,65 @@ TEST(RocksStore, IdOfATopicDeletedBeforeItsRecordIsNotReused) {
   EXPECT_GT(*s.store->ensure_topic("persistent://t/n/new"), gone);
 }
 
+// A topic delete whose group commit failed is written again with the following group commits:
+// the broker has forgotten the topic, and its name may be a new topic's by then (a new id). Were
+// the old id's records left behind, they would belong to no topic record and the next open would
+// refuse the store.
+TEST(RocksStore, FailedTopicDeleteIsWrittenAgainAndTheNameCanBeReusedMeanwhile) {
+  TempDir dir;
+  auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
+  RocksStore::Options o;
+  o.file_system = fsys;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  auto write = [&](Batch b) {
+    std::vector<Result<void, Error>> results;
+    (*store)->write(std::move(b), ex, [&](const Result<void, Error>& r) { results.push_back(r); });
+    EXPECT_TRUE(ex.run_until([&] { return results.size() == 1; }));
+    return results.empty() ? Result<void, Error>(Error(StorageErrc::closed, "no completion")) : results[0];
+  };
+  const std::string name = "persistent://t/n/reused";
+  const auto old_id = *(*store)->ensure_topic(name);
+  Batch filled = one_append(old_id, 0);
+  filled.append(old_id, {old_id, 1, -1}, "payload 1");
+  filled.put_subscription(old_id, {"sub", service::SubscriptionType::shared, true});
+  filled.put_cursor(old_id, "sub", {{old_id, 1, -1}, {}});
+  ASSERT_TRUE(write(std::move(filled)).ok());
+
+  *fsys->fail = true;
+  Batch del;
+  del.delete_topic(old_id);
+  const auto failed = write(std::move(del));
+  ASSERT_FALSE(failed.ok());
+  // The name is free at once: a publish recreating the topic gets a new id.
+  const auto new_id = (*store)->ensure_topic(name);
+  ASSERT_TRUE(new_id.ok()) << new_id.error().to_string();
+  EXPECT_NE(*new_id, old_id);
+
+  *fsys->fail = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Result<void, Error> last;
+  do {
+    last = write(one_append(*new_id, 0));
+  } while (!last.ok() && std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(last.ok()) << last.error().to_string();
+  store->reset();
+
+  // The open checks that every record belongs to a topic record: it refused the store before.
+  auto reopened = RocksStore::open(dir.sub("db"));
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  EXPECT_EQ(*(*reopened)->find_topic(name), std::optional{*new_id});
+  EXPECT_EQ((*(*reopened)->log_bounds(*new_id))->end, (MessageId{*new_id, 1, -1}));
+  int old_keys = 0;
+  for (const int cf : {RocksStore::kLogs, RocksStore::kLogFloors, RocksStore::kSubscriptions, RocksStore::kCursors}) {
+    ASSERT_TRUE((*reopened)->scan(cf, [&](std::string_view k, std::string_view) {
+                               old_keys += k.size() >= 8 && key::get_be64(k) == old_id ? 1 : 0;
+                             }).ok());
+  }
+  EXPECT_EQ(old_keys, 0);
+}
+
 // Rewrites the format version record of a closed store, as a newer mop would have written it.
 void set_format_version(const std::string& path, std::uint32_t version) {
   rocksdb::DBOptions o;

@@ -180,6 +180,25 @@ TEST_P(StoreContract, Permissions) {
             (std::vector<PermissionRecord>{{"persistent://t/n/x", "bob", 3}, {"t/n", "alice", 3}}));
 }
 
+TEST_P(StoreContract, TenantsAndNamespaces) {
+  service::NamespacePolicies p;
+  p.message_ttl_seconds = 60;
+  p.backlog_quota = service::BacklogQuotaPolicy{4096, -1, "producer_exception"};
+  Batch b;
+  b.put_tenant({"acme", "{}"}).put_tenant({"b", R"({"adminRoles":["x"]})"});
+  b.put_namespace({"acme/a", p}).put_namespace({"acme/b", {}});
+  ASSERT_TRUE(s.write(std::move(b)).ok());
+  if (s.can_reopen()) s.reopen();
+  EXPECT_EQ(*store().tenants(), (std::vector<TenantRecord>{{"acme", "{}"}, {"b", R"({"adminRoles":["x"]})"}}));
+  EXPECT_EQ(*store().namespaces(), (std::vector<NamespaceRecord>{{"acme/a", p}, {"acme/b", {}}}));
+  Batch c;
+  c.delete_tenant("b").delete_namespace("acme/b").put_namespace({"acme/a", {}});
+  ASSERT_TRUE(s.write(std::move(c)).ok());
+  if (s.can_reopen()) s.reopen();
+  EXPECT_EQ(*store().tenants(), (std::vector<TenantRecord>{{"acme", "{}"}}));
+  EXPECT_EQ(*store().namespaces(), (std::vector<NamespaceRecord>{{"acme/a", {}}}));
+}
+
 TEST_P(StoreContract, PulsarMetadata) {
   const auto t = topic(), other = topic("persistent://t/n/o");
   SchemaRecord schema{"persistent://t/n/a", 0, 2, "json", "{}", {{"k", "v"}}};
