@@ -1,10 +1,12 @@
 #include "net/secure_listener.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -47,6 +49,15 @@ bool is_bad_input(const error_code& ec) {
   return ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category() ||
          ec.category() == websocket::make_error_code(websocket::error::closed).category() ||
          ec.category() == http::make_error_code(http::error::end_of_stream).category();
+}
+
+// RFC 6455 4.2.1: the key must be 16 bytes in base64, which is 22 characters of the alphabet
+// and "==" (Beast itself only refuses a missing key or one longer than 24 characters).
+bool is_websocket_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  return std::all_of(key.begin(), key.begin() + 22, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  });
 }
 
 // Where a TLS connection's reads land: one buffer per thread, as for plain TCP (an idle connection
@@ -323,6 +334,11 @@ private:
       if (target != options_.path)
         return refuse(http::status::not_found,
                       fmt::format("path \"{}\" is not the WebSocket path \"{}\"", target, options_.path), std::move(h));
+      if (const std::string_view key = req[http::field::sec_websocket_key]; !is_websocket_key(key))
+        return refuse(http::status::bad_request,
+                      key.empty() ? std::string("no Sec-WebSocket-Key")
+                                  : fmt::format("Sec-WebSocket-Key \"{}\" is not 16 bytes in base64", key.substr(0, 64)),
+                      std::move(h));
       std::string chosen;
       const std::string_view asked = req[http::field::sec_websocket_protocol];
       std::size_t start = 0;

@@ -44,8 +44,9 @@ def tls_client_context(cafile, cert=None):
     return ctx
 
 
-def ws_upgrade_request(path, protocol="mqtt"):
-    key = base64.b64encode(os.urandom(16)).decode()
+def ws_upgrade_request(path, protocol="mqtt", key=None):
+    if key is None:
+        key = base64.b64encode(os.urandom(16)).decode()
     lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade",
              "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"]
     if protocol:
@@ -334,6 +335,61 @@ class TransportsTest(unittest.TestCase):
         self.assertTrue(self.log_has(self.open, 'path "/other" is not the WebSocket path "/mqtt"'))
         self.assertTrue(self.log_has(self.open, 'none of the subprotocols "chat,superchat"'))
         self.assertTrue(self.log_has(self.open, "refused: not a WebSocket upgrade request"))
+
+    def test_ws_key_that_is_not_16_bytes_in_base64_is_refused(self):
+        # RFC 6455 4.2.1: Sec-WebSocket-Key decodes to 16 bytes; anything else is a 400.
+        bad_keys = (base64.b64encode(b"x" * 15).decode(),   # 15 bytes (20 characters)
+                    base64.b64encode(b"x" * 17).decode(),   # 17 bytes (24 characters, one "=")
+                    "!!!!!!!!!!!!!!!!!!!!!!==",             # 24 characters, not base64
+                    "")                                      # none at all
+        for port, tls in ((self.ws, None), (self.wss, tls_client_context(self.ca[1]))):
+            for key in bad_keys:
+                with socket.create_connection(("127.0.0.1", port)) as raw:
+                    s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+                    request = ws_upgrade_request("/mqtt", "mqtt", key)
+                    if not key:
+                        request = request.replace(b"Sec-WebSocket-Key: \r\n", b"")
+                    s.sendall(request)
+                    head = read_http_head(s)
+                    self.assertTrue(head.startswith(b"HTTP/1.1 400"), (key, head))
+                    self.assertTrue(closed_by_peer(s))
+                    s.close()
+        self.assertTrue(self.log_has(self.open, 'Sec-WebSocket-Key "%s" is not 16 bytes in base64' % bad_keys[1]))
+        self.assertTrue(self.log_has(self.open, "ws+ssl handshake with 127.0.0.1"))
+        self.assertTrue(self.log_has(self.open, "refused: no Sec-WebSocket-Key"))
+        # A good key (the RFC's own example) is still accepted, on both listeners.
+        for port, tls in ((self.ws, None), (self.wss, tls_client_context(self.ca[1]))):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+                s.sendall(ws_upgrade_request("/mqtt", "mqtt", "dGhlIHNhbXBsZSBub25jZQ=="))
+                head = read_http_head(s)
+                self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+                self.assertIn(b"sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=", head.lower())
+                s.close()
+        self.assert_serves()
+
+    def test_ws_subprotocols_are_negotiated(self):
+        # Each of MoP's subprotocols is answered with itself; a list gets its first served entry;
+        # a request without one is accepted and answered without one.
+        cases = (("mqtt", b"mqtt"), ("mqttv3.1", b"mqttv3.1"), ("mqttv3.1.1", b"mqttv3.1.1"),
+                 ("mqttv5.0", b"mqttv5.0"), ("chat, mqttv5.0 ,mqtt", b"mqttv5.0"), (None, None))
+        for asked, chosen in cases:
+            with socket.create_connection(("127.0.0.1", self.ws)) as s:
+                s.settimeout(WAIT)
+                s.sendall(ws_upgrade_request("/mqtt", asked))
+                head = read_http_head(s)
+                self.assertTrue(head.startswith(b"HTTP/1.1 101"), (asked, head))
+                protocols = [l.split(b":", 1)[1].strip() for l in head.lower().split(b"\r\n")
+                             if l.startswith(b"sec-websocket-protocol:")]
+                self.assertEqual(protocols, [chosen] if chosen else [], (asked, head))
+                # The connection then carries MQTT.
+                s.sendall(ws_frame(mqtt_connect_packet("proto-" + uuid.uuid4().hex[:8])))
+                reply = b""
+                while len(reply) < 6:
+                    chunk = s.recv(64)
+                    self.assertTrue(chunk, "closed before CONNACK")
+                    reply += chunk
+                self.assertEqual(reply[2:6], b"\x20\x02\x00\x00", asked)
 
     def test_ws_subprotocol_is_chosen_and_fragmented_frames_are_joined(self):
         with socket.create_connection(("127.0.0.1", self.ws)) as s:
