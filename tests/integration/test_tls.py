@@ -368,6 +368,31 @@ class TransportsTest(unittest.TestCase):
                 s.close()
         self.assert_serves()
 
+    def test_clients_that_leave_at_once_do_not_end_the_broker(self):
+        # A client that sends DISCONNECT and resets its socket at once: mop's answer (the WebSocket
+        # close frame, a TLS record) meets a closed socket, and OpenSSL's write(2) then raises
+        # SIGPIPE, which must cost that connection only (it ended the process before mop ignored it).
+        for port, ws in ((self.wss, True), (self.tls, False)) * 10:
+            raw = socket.create_connection(("127.0.0.1", port))
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            s = tls_client_context(self.ca[1]).wrap_socket(raw, server_hostname="127.0.0.1")
+            s.settimeout(WAIT)
+            wrap = ws_frame if ws else (lambda b: b)
+            if ws:
+                s.sendall(ws_upgrade_request("/mqtt"))
+                self.assertTrue(read_http_head(s).startswith(b"HTTP/1.1 101"))
+            s.sendall(wrap(mqtt_connect_packet("leaver-" + uuid.uuid4().hex[:8])))
+            reply = b""
+            while len(reply) < (6 if ws else 4):
+                chunk = s.recv(64)
+                self.assertTrue(chunk, "closed before CONNACK")
+                reply += chunk
+            s.sendall(wrap(b"\xe0\x00"))  # DISCONNECT
+            s.close()  # no close_notify; the descriptor (raw's, taken over by s) resets
+        time.sleep(0.5)
+        self.assertIsNone(self.open.proc.poll(), self.open.log_text(tail=30))
+        self.assert_serves()
+
     def test_ws_subprotocols_are_negotiated(self):
         # Each of MoP's subprotocols is answered with itself; a list gets its first served entry;
         # a request without one is accepted and answered without one.
