@@ -1,5 +1,5 @@
 #pragma once
-// The listeners for the transports layered on TCP: TLS (Boost.Asio ssl::stream on OpenSSL 3),
+// The listeners for the transports layered on TCP: TLS (OpenSSL 3 on the socket, Asio waiting),
 // WebSocket (Boost.Beast, binary messages) and WebSocket over TLS. Each connection is a
 // net::Stream like TcpListener's, so the protocols do not know which transport carries them.
 //
