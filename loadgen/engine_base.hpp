@@ -346,10 +346,9 @@ protected:
     });
   }
 
-  // WebSocket: everything queued goes out in binary messages of at most kWsMessageMax bytes (MQTT
-  // packets may span messages; brokers limit a message's size: mop's webSocketMaxFrameSize is
-  // 65535 by default); what is queued meanwhile waits for the next flush.
-  static constexpr std::size_t kWsMessageMax = 32 * 1024;
+  // WebSocket: everything queued goes out in binary messages of at most --ws-max-message bytes
+  // (MQTT packets may span messages; brokers limit a message's size: mop's webSocketMaxFrameSize
+  // is 65535 by default); what is queued meanwhile waits for the next flush.
   void ws_flush() {
     if (ws_writing_) return;
     if (out_.empty()) return drained();
@@ -362,7 +361,7 @@ protected:
   void ws_write_next() {
     ws_writing_ = true;
     const auto gen = gen_;
-    const std::size_t n = std::min(kWsMessageMax, ws_out_.size() - ws_out_off_);
+    const std::size_t n = std::min<std::size_t>(run_.opt.ws_max_message, ws_out_.size() - ws_out_off_);
     ws_->write(std::string_view(ws_out_).substr(ws_out_off_, n), [this, gen, n](const boost::system::error_code& ec) {
       if (gen != gen_) return;
       ws_writing_ = false;

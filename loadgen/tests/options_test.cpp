@@ -54,6 +54,9 @@ TEST(Options, WebSocket) {
   EXPECT_TRUE(o.ws);
   EXPECT_TRUE(o.tls);
   EXPECT_EQ(o.ws_path, "/ws");
+  EXPECT_EQ(o.ws_max_message, 32u * 1024);
+  EXPECT_EQ(ok({"pubsub", "--ws", "--ws-max-message", "4096"}).ws_max_message, 4096u);
+  EXPECT_NE(bad({"pubsub", "--ws", "--ws-max-message", "8"}).find("--ws-max-message"), std::string::npos);
   EXPECT_NE(bad({"pubsub", "--ws-path", "mqtt"}).find("--ws-path"), std::string::npos);
   EXPECT_NE(bad({"pulsar-pubsub", "--ws"}).find("MQTT modes only"), std::string::npos);
 }

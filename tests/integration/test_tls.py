@@ -555,6 +555,56 @@ class TransportsTest(unittest.TestCase):
         self.assertEqual(summary["lost"], 0)
         self.assertEqual(summary["errors"], 0)
 
+    def test_mop_bench_over_ws_and_wss_loses_nothing(self):
+        # `mop bench --ws` (Beast's WebSocket client) against the ws and ws+ssl listeners: QoS 1,
+        # every message checked; 3000-byte messages in WebSocket messages of at most this broker's
+        # webSocketMaxFrameSize, so MQTT packets span WebSocket messages.
+        for port, tls in ((self.ws, []), (self.wss, ["--cafile", self.ca[1]])):
+            r = subprocess.run([os.environ["MOP_BIN"], "bench", "pubsub", "-P", "2", "-S", "2", "-T", "2", "--qos",
+                                "1", "--size", "3000", "--count", "500", "--port", str(port), "--ws",
+                                "--ws-max-message", str(MAX_WS_MESSAGE), "--json"] + tls,
+                               capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            summary = json.loads(r.stdout)
+            self.assertEqual(summary["sent"], 1000)
+            self.assertGreater(summary["received"], 0)
+            self.assertFalse(summary["guarantees_broken"])
+            self.assertEqual(summary["lost"], 0)
+            self.assertEqual(summary["errors"], 0)
+            self.assertEqual(summary["connections"]["ready"], 4)
+
+    def test_allow_insecure_connection_lets_the_handshake_go_on_without_a_role(self):
+        """mqttTlsAllowInsecureConnection: a certificate from another CA no longer fails the TLS
+        handshake, but it is not verified, so its common name is no role: with authentication by
+        certificate, mallory gets a CONNACK refusing her (not a TLS error); alice's verified one
+        still authenticates."""
+        def insecure_args(port, data_dir):
+            return ["--mqttListeners=mqtt+ssl://127.0.0.1:0",
+                    "--dataDir=" + data_dir, "--logLevel=debug",
+                    "--mqttTlsCertificateFilePath=" + self.server[0], "--mqttTlsKeyFilePath=" + self.server[1],
+                    "--mqttTlsTrustCertsFilePath=" + self.ca[1], "--mqttTlsAllowInsecureConnection=true",
+                    "--mqttAuthenticationEnabled=true", "--mqttAuthenticationMethods=tls"]
+
+        broker = harness.Broker(mop_args=insecure_args).start()
+        try:
+            port = broker.ready["mqtt"][0]["port"]
+            base = [MOSQ_PUB, "-h", "127.0.0.1", "-p", str(port), "--cafile", self.ca[1], "-t", "tls/insecure",
+                    "-m", "x"]
+            r = subprocess.run(base + ["-i", "mallory-pub", "--cert", self.mallory[0], "--key", self.mallory[1]],
+                               capture_output=True, timeout=WAIT)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("not authorised", (r.stdout + r.stderr).decode(), r)
+            self.assertTrue(self.log_has(broker, "client mallory-pub: authentication refused"),
+                            broker.log_text(tail=30))
+            self.assertNotIn("certificate verify failed", broker.log_text())
+            r = subprocess.run(base + ["-i", "alice-pub", "--cert", self.alice[0], "--key", self.alice[1]],
+                               capture_output=True, timeout=WAIT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(broker.log_text(), r"client connected: id=alice-pub .* role=alice\b")
+        finally:
+            broker.stop()
+            broker.cleanup()
+
     # --- Pulsar over TLS -----------------------------------------------------------------------
 
     def test_official_pulsar_client_over_pulsar_ssl(self):
