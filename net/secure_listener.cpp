@@ -38,6 +38,9 @@ using error_code = boost::system::error_code;
 
 namespace {
 
+// A WebSocket connection's read buffer: small while reads are small (an idle connection waits
+// with this much), large once a read fills it (a busy one reads in large pieces).
+constexpr std::size_t kSmallReadBuffer = 2 * 1024;
 constexpr std::size_t kReadBuffer = 16 * 1024;
 
 // Errors that mean the peer sent something wrong (a bad TLS record or handshake, a bad or
@@ -428,14 +431,21 @@ public:
       upgrade(std::move(h));
     }
   }
-  // h(error, bytes): the bytes are this layer's buffer (allocated at the first read), valid until
-  // h returns.
+  // h(error, bytes): the bytes are this layer's buffer, valid until h returns. Beast needs a
+  // buffer of the connection's own while the read waits: 2 KiB, or 16 KiB after a read that
+  // filled the buffer, until one that did not.
   template <typename H>
   void read_some(H h) {
-    if (!read_buffer_) read_buffer_ = std::make_unique<std::array<std::uint8_t, kReadBuffer>>();
-    ws_.async_read_some(asio::buffer(*read_buffer_), [this, h = std::move(h)](error_code ec, std::size_t n) mutable {
-      h(ec, std::span<const std::uint8_t>(read_buffer_->data(), n));
-    });
+    const std::size_t size = last_read_full_ ? kReadBuffer : kSmallReadBuffer;
+    if (read_size_ != size) {
+      read_buffer_.reset(new std::uint8_t[size]);
+      read_size_ = size;
+    }
+    ws_.async_read_some(asio::buffer(read_buffer_.get(), read_size_),
+                        [this, h = std::move(h)](error_code ec, std::size_t n) mutable {
+                          last_read_full_ = !ec && n == read_size_;
+                          h(ec, std::span<const std::uint8_t>(read_buffer_.get(), n));
+                        });
   }
   template <typename B, typename H>
   void write(const B& buffers, H h) {
@@ -519,7 +529,9 @@ private:
   std::shared_ptr<asio::ssl::context> ctx_;
   websocket::stream<Next> ws_;
   WebSocketOptions options_;
-  std::unique_ptr<std::array<std::uint8_t, kReadBuffer>> read_buffer_;  // WebSocket messages' bytes
+  std::unique_ptr<std::uint8_t[]> read_buffer_;  // WebSocket messages' bytes
+  std::size_t read_size_ = 0;
+  bool last_read_full_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   http::response<http::string_body> refusal_;
