@@ -1,4 +1,5 @@
 // mop: MQTT on Apache Pulsar. Entry point: picks the mode, loads the configuration, runs it.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -63,6 +64,12 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+
+  // OpenSSL writes TLS records with write(2), which raises SIGPIPE when the peer has closed its
+  // socket (a client that sends DISCONNECT and goes, before a close_notify or WebSocket close frame
+  // is answered); that must be an error on one connection, not the end of the process. Asio's own
+  // socket writes do not raise it (MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
 
   auto parsed = mop::app::parse_command_line(args);
   if (!parsed.ok()) {

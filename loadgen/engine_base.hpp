@@ -27,11 +27,13 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "loadgen/histogram.hpp"
 #include "loadgen/options.hpp"
+#include "loadgen/ws_client.hpp"
 
 namespace mop::loadgen {
 
@@ -159,7 +161,9 @@ private:
   boost::asio::steady_timer ticker_;
 };
 
-// The socket side of one connection. D (the protocol's connection class) provides:
+// The socket side of one connection: plain TCP, TLS (OpenSSL on the same non-blocking socket) or,
+// with --ws, WebSocket (Beast's asynchronous reads and writes, ws_client.hpp) over either.
+// D (the protocol's connection class) provides:
 //   const std::string& label() const;            // names the connection in error messages
 //   std::string closed_by_broker() const;        // the error when the broker closes the socket
 //   void greet(std::string& out);                // first bytes after the TCP connect
@@ -178,7 +182,10 @@ public:
 protected:
   StreamConn(boost::asio::io_context& io, RunBase& run, std::uint8_t* rbuf, std::size_t rbuf_size)
       : sock_(io), io_(io), run_(run), rbuf_(rbuf), rbuf_size_(rbuf_size) {}
-  ~StreamConn() { free_ssl(); }
+  ~StreamConn() {
+    ws_.reset();
+    free_ssl();
+  }
   StreamConn(const StreamConn&) = delete;
   StreamConn& operator=(const StreamConn&) = delete;
 
@@ -194,12 +201,14 @@ protected:
   boost::system::error_code open_socket(const std::string* source_addr) {
     boost::system::error_code ec;
     if (sock_.is_open()) sock_.close(ec);
+    ws_.reset();
     free_ssl();
     ++gen_;
     out_.clear();
     out_off_ = 0;
     connected_ = false;
     write_waiting_ = false;
+    ws_writing_ = false;
     ec.clear();
     sock_.open(boost::asio::ip::tcp::v4(), ec);
     if (!ec && source_addr) {
@@ -220,6 +229,16 @@ protected:
       boost::system::error_code ec;
       sock_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
       sock_.non_blocking(true, ec);
+      if (run_.opt.ws) {
+        // TLS (wss) and the HTTP upgrade by Beast, then MQTT in binary messages.
+        ws_ = make_ws_client(sock_, run_.tls.get());
+        const std::string host = run_.opt.host + ":" + std::to_string(run_.opt.port);
+        return ws_->handshake(host, run_.opt.ws_path, [this, gen](const boost::system::error_code& hec) {
+          if (gen != gen_ || closed_) return;
+          if (hec) return fail("WebSocket handshake " + self().label() + ": " + hec.message());
+          on_connected();
+        });
+      }
       if (run_.tls) {
         // OpenSSL on the non-blocking socket: the handshake, then SSL_read / SSL_write in
         // place of read_some / write_some, each retried on WANT_READ / WANT_WRITE.
@@ -284,6 +303,7 @@ protected:
   }
 
   void wait_read() {
+    if (ws_) return ws_read();
     const auto gen = gen_;
     sock_.async_wait(boost::asio::ip::tcp::socket::wait_read, [this, gen](const boost::system::error_code& ec) {
       if (gen != gen_ || closed_) return;
@@ -312,10 +332,68 @@ protected:
     if (!closed_) wait_read();
   }
 
+  // WebSocket: the bytes of whatever messages arrived; then as on_readable.
+  void ws_read() {
+    const auto gen = gen_;
+    ws_->read_some([this, gen](const boost::system::error_code& ec, std::span<const std::uint8_t> bytes) {
+      if (gen != gen_ || closed_) return;
+      if (ec) return fail(ec == boost::asio::error::eof ? self().closed_by_broker() : "read " + self().label() + ": " + ec.message());
+      if (!self().on_bytes(bytes)) return;
+      if (gen != gen_ || closed_) return;
+      self().after_read();
+      flush();
+      if (!closed_) ws_read();
+    });
+  }
+
+  // WebSocket: everything queued goes out in binary messages of at most --ws-max-message bytes
+  // (MQTT packets may span messages; brokers limit a message's size: mop's webSocketMaxFrameSize
+  // is 65535 by default); what is queued meanwhile waits for the next flush.
+  void ws_flush() {
+    if (ws_writing_) return;
+    if (out_.empty()) return drained();
+    ws_out_.swap(out_);
+    out_.clear();
+    out_off_ = 0;
+    ws_out_off_ = 0;
+    ws_write_next();
+  }
+  void ws_write_next() {
+    ws_writing_ = true;
+    const auto gen = gen_;
+    const std::size_t n = std::min<std::size_t>(run_.opt.ws_max_message, ws_out_.size() - ws_out_off_);
+    ws_->write(std::string_view(ws_out_).substr(ws_out_off_, n), [this, gen, n](const boost::system::error_code& ec) {
+      if (gen != gen_) return;
+      ws_writing_ = false;
+      if (closed_) return;
+      if (ec) return fail("write " + self().label() + ": " + ec.message());
+      last_write_ns_ = now_ns();
+      ws_out_off_ += n;
+      if (ws_out_off_ < ws_out_.size()) return ws_write_next();
+      ws_out_.clear();
+      flush();
+    });
+  }
+
+  // All output written: ask the producer for more (from the event loop, not from here: reads of
+  // this thread's other sockets get their turn between two batches).
+  void drained() {
+    out_.clear();  // keeps its capacity: no allocation on the next batch
+    out_off_ = 0;
+    if (!produce_posted_ && self().wants_refill()) {
+      produce_posted_ = true;
+      boost::asio::post(io_, [this] {
+        produce_posted_ = false;
+        self().produce();
+      });
+    }
+  }
+
   // Writes what the socket takes; the rest when it is writable again.
   void flush() {
     namespace asio = boost::asio;
     if (write_waiting_ || closed_ || !connected_) return;
+    if (ws_) return ws_flush();
     while (out_off_ < out_.size()) {
       boost::system::error_code ec;
       const std::size_t n = io_write(out_.data() + out_off_, out_.size() - out_off_, ec);
@@ -324,20 +402,7 @@ protected:
       out_off_ += n;
       last_write_ns_ = now_ns();
     }
-    if (out_off_ == out_.size()) {
-      out_.clear();  // keeps its capacity: no allocation on the next batch
-      out_off_ = 0;
-      if (!produce_posted_ && self().wants_refill()) {
-        // Refill from the event loop, not from here: reads of this thread's other sockets get
-        // their turn between two batches.
-        produce_posted_ = true;
-        asio::post(io_, [this] {
-          produce_posted_ = false;
-          self().produce();
-        });
-      }
-      return;
-    }
+    if (out_off_ == out_.size()) return drained();
     write_waiting_ = true;
     const auto gen = gen_;
     sock_.async_wait(asio::ip::tcp::socket::wait_write, [this, gen](const boost::system::error_code& ec) {
@@ -377,7 +442,12 @@ public:
   void disconnect() {
     if (closed_) return;
     boost::system::error_code ec;
-    if (connected_) {
+    if (connected_ && ws_) {
+      if (!ws_writing_) {
+        self().goodbye(out_);
+        ws_->write_now(std::string_view(out_).substr(out_off_));
+      }
+    } else if (connected_) {
       self().goodbye(out_);
       io_write(out_.data() + out_off_, out_.size() - out_off_, ec);
     }
@@ -388,7 +458,10 @@ public:
 
 protected:
   boost::asio::ip::tcp::socket sock_;
-  SSL* ssl_ = nullptr;  // with --tls, once the TCP connect is done
+  SSL* ssl_ = nullptr;  // with --tls (not --ws), once the TCP connect is done
+  std::unique_ptr<WsClient> ws_;  // with --ws, once the TCP connect is done
+  std::string ws_out_;            // --ws: the bytes being written (out_ collects the next)
+  std::size_t ws_out_off_ = 0;    // how much of ws_out_ is written
   boost::asio::io_context& io_;
   RunBase& run_;
   std::uint8_t* rbuf_;
@@ -397,7 +470,7 @@ protected:
   std::size_t out_off_ = 0;
   std::uint64_t last_write_ns_ = 0;
   std::uint64_t gen_ = 0;  // bumped per socket, so callbacks of a replaced socket are ignored
-  bool write_waiting_ = false, produce_posted_ = false;
+  bool write_waiting_ = false, produce_posted_ = false, ws_writing_ = false;
   bool connected_ = false, ready_ = false, closed_ = false, counted_ = false;
 };
 

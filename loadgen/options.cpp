@@ -128,6 +128,9 @@ std::string usage_text() {
       "  --tls   TLS to the broker (mqtt+ssl / pulsar+ssl port), without verifying it\n"
       "  --cafile FILE   TLS, verifying the broker's certificate against FILE (not its name)\n"
       "  --cert FILE --key FILE   TLS with a client certificate (mTLS)\n"
+      "  --ws    MQTT over WebSocket (ws://; with --tls or --cafile wss://), subprotocol mqtt\n"
+      "  --ws-path PATH (/mqtt)   the WebSocket upgrade's path (implies --ws)\n"
+      "  --ws-max-message BYTES (32768)   the largest WebSocket message written (--ws)\n"
       "  --broker-pid PID  sample the broker's CPU and RSS from /proc\n"
       "  --threads N (1)  --connect-concurrency N (200)  --drain-timeout S (5)\n"
       "  --json  print the final summary as one JSON object on stdout (progress goes to stderr)\n"
@@ -248,6 +251,8 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
       {"--cafile", [&](const std::string& v) { o.cafile = v; o.tls = true; return v.empty() ? Result<void, std::string>("--cafile: empty") : Result<void, std::string>{}; }},
       {"--cert", [&](const std::string& v) { o.cert = v; o.tls = true; return v.empty() ? Result<void, std::string>("--cert: empty") : Result<void, std::string>{}; }},
       {"--key", [&](const std::string& v) { o.key = v; o.tls = true; return v.empty() ? Result<void, std::string>("--key: empty") : Result<void, std::string>{}; }},
+      {"--ws-path", [&](const std::string& v) { o.ws_path = v; o.ws = true; return v.starts_with("/") ? Result<void, std::string>{} : Result<void, std::string>("--ws-path: '" + v + "' does not start with /"); }},
+      {"--ws-max-message", num(o.ws_max_message, "--ws-max-message", 16, 16 << 20)},
       {"-C", num(o.subscribers, "-C", 0, 100000)},
       {"--batch", num(o.batch, "--batch", 0, 100000)},
       {"--compression", choice(o.compression, "--compression",
@@ -265,13 +270,15 @@ Result<Options, std::string> parse_options(const std::vector<std::string>& args)
   // Options that mean something in one family of modes only: given to the other, they are a
   // mistake worth telling (a --qos on a Pulsar run would otherwise be silently ignored).
   static const std::vector<std::string> mqtt_only = {"-V", "--qos", "-q", "--conns", "-c", "--source-addrs",
-                                                     "--keepalive", "--clean", "--random-payload"};
+                                                     "--keepalive", "--clean", "--random-payload", "--ws",
+                                                     "--ws-path", "--ws-max-message"};
   static const std::vector<std::string> pulsar_only = {"-C", "--batch", "--compression", "--subscription", "--sub-type",
                                                        "--initial-position", "--ack", "--receiver-queue", "--lookup"};
   // Flags: present means true; --flag=false also works.
   std::map<std::string, Setter> flags = {
       {"--json", boolean(o.json, "--json")},
       {"--tls", boolean(o.tls, "--tls")},
+      {"--ws", boolean(o.ws, "--ws")},
       {"--clean", boolean(o.clean, "--clean")},
       {"--lookup", boolean(o.lookup, "--lookup")},
       {"--random-payload", boolean(o.random_payload, "--random-payload")},

@@ -54,6 +54,13 @@ struct Options {
   // verified against it (not the host name); --tls alone does not verify. --cert/--key: a client
   // certificate (mTLS).
   bool tls = false;
+  // MQTT over WebSocket (MQTT modes): the HTTP upgrade to `ws_path` with subprotocol "mqtt", then
+  // binary messages; with --tls (or --cafile, ...) WebSocket over TLS (wss).
+  bool ws = false;
+  std::string ws_path = "/mqtt";
+  // The largest WebSocket message written: brokers cap a message's size (mop at
+  // webSocketMaxFrameSize, 65535 by default); MQTT packets may span messages.
+  std::uint32_t ws_max_message = 32 * 1024;
   std::string cafile;
   std::string cert;
   std::string key;

@@ -1,22 +1,25 @@
 #include "net/secure_listener.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -32,10 +35,12 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
 using error_code = boost::system::error_code;
-using SslStream = asio::ssl::stream<tcp::socket>;
 
 namespace {
 
+// A WebSocket connection's read buffer: small while reads are small (an idle connection waits
+// with this much), large once a read fills it (a busy one reads in large pieces).
+constexpr std::size_t kSmallReadBuffer = 2 * 1024;
 constexpr std::size_t kReadBuffer = 16 * 1024;
 
 // Errors that mean the peer sent something wrong (a bad TLS record or handshake, a bad or
@@ -47,6 +52,15 @@ bool is_bad_input(const error_code& ec) {
   return ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category() ||
          ec.category() == websocket::make_error_code(websocket::error::closed).category() ||
          ec.category() == http::make_error_code(http::error::end_of_stream).category();
+}
+
+// RFC 6455 4.2.1: the key must be 16 bytes in base64, which is 22 characters of the alphabet
+// and "==" (Beast itself only refuses a missing key or one longer than 24 characters).
+bool is_websocket_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  return std::all_of(key.begin(), key.begin() + 22, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  });
 }
 
 // Where a TLS connection's reads land: one buffer per thread, as for plain TCP (an idle connection
@@ -68,13 +82,17 @@ struct SslFree {
   void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
-// TLS over TCP: OpenSSL driven on the non-blocking socket itself (SSL_set_fd), Asio waiting for
-// readiness. Asio's ssl::stream would keep two 17 KiB buffers and a BIO pair of two more per
-// connection; here an idle connection holds only OpenSSL's SSL (its record buffers released while
-// idle, SSL_MODE_RELEASE_BUFFERS) and reads land in the thread's buffer.
-class TlsLayer {
+// OpenSSL driven on the non-blocking socket itself (SSL_set_fd), Asio only waiting for readiness:
+// the session, its handshake and what OpenSSL's answers ask for. TlsLayer reads and writes it its
+// own way (below); for ws+ssl it is the Asio AsyncStream under Beast's websocket::stream, in place
+// of Asio's ssl::stream and its buffers. A read or write here is tried at once and waits for the
+// socket only when OpenSSL asks (WANT_READ after the socket said EAGAIN, so an edge-triggered
+// wait cannot miss bytes); completions are posted, never run inside the call that started them.
+class TlsSocket {
 public:
-  TlsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, const WebSocketOptions&)
+  using executor_type = tcp::socket::executor_type;
+
+  TlsSocket(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx)
       : ctx_(std::move(ctx)), socket_(std::move(socket)), ssl_(SSL_new(ctx_->native_handle())) {
     error_code ec;
     socket_.non_blocking(true, ec);
@@ -85,27 +103,161 @@ public:
     // buffer, so the address may move; partial writes let each record count as written.
     SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   }
+  executor_type get_executor() { return socket_.get_executor(); }
   tcp::socket& socket() { return socket_; }
   SSL* ssl() { return ssl_.get(); }
 
+  // h(error)
+  template <typename H>
+  void async_handshake(H h) {
+    if (!ssl_) return complete(std::move(h), error_code(asio::error::no_memory));
+    if (!socket_.is_open()) return complete(std::move(h), error_code(asio::error::operation_aborted));
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) return complete(std::move(h), error_code());
+    error_code ec;
+    const auto want = wants(r, ec);
+    if (ec) return complete(std::move(h), ec);
+    socket_.async_wait(want, [this, h = std::move(h)](error_code wec) mutable {
+      if (wec) return h(wec);
+      async_handshake(std::move(h));
+    });
+  }
+
+  template <typename Buffers, typename Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) { read_now(std::move(handler), b); }, token, buffers);
+  }
+
+  template <typename Buffers, typename Token>
+  auto async_write_some(const Buffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) { write_now(std::move(handler), b); }, token, buffers);
+  }
+
+  // Beast's teardown: close_notify if the socket takes it now, then the socket closes.
+  void close() {
+    if (ssl_ && socket_.is_open()) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_.get());
+      ERR_clear_error();
+    }
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  // What OpenSSL's answer r (<= 0) asks for: a wait for the socket, or an error in `ec`.
+  tcp::socket::wait_type wants(int r, error_code& ec) {
+    const int err = SSL_get_error(ssl_.get(), r);
+    if (err == SSL_ERROR_WANT_READ) return tcp::socket::wait_read;
+    if (err == SSL_ERROR_WANT_WRITE) return tcp::socket::wait_write;
+    const unsigned long e = ERR_get_error();
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      ec = asio::error::eof;
+    } else if (e != 0 && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+      ec = asio::ssl::error::stream_truncated;
+    } else if (e != 0) {
+      ec = error_code(static_cast<int>(e), asio::error::get_ssl_category());
+    } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
+      ec = error_code(errno, asio::error::get_system_category());
+    } else {
+      ec = asio::ssl::error::stream_truncated;
+    }
+    ERR_clear_error();
+    return tcp::socket::wait_read;
+  }
+
+private:
+  template <typename H, typename... Args>
+  void complete(H h, Args... args) {
+    asio::post(socket_.get_executor(), asio::append(std::move(h), args...));
+  }
+
+  template <typename H, typename Buffers>
+  void read_now(H h, const Buffers& buffers) {
+    if (!socket_.is_open()) return complete(std::move(h), error_code(asio::error::operation_aborted), std::size_t{0});
+    asio::mutable_buffer into;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      const asio::mutable_buffer b = *it;
+      if (b.size() > 0) {
+        into = b;
+        break;
+      }
+    }
+    if (into.size() == 0) return complete(std::move(h), error_code(), std::size_t{0});
+    ERR_clear_error();
+    const int r = SSL_read(ssl_.get(), into.data(), static_cast<int>(std::min<std::size_t>(into.size(), 1 << 30)));
+    if (r > 0) return complete(std::move(h), error_code(), static_cast<std::size_t>(r));
+    error_code ec;
+    const auto want = wants(r, ec);
+    if (ec) return complete(std::move(h), ec, std::size_t{0});
+    socket_.async_wait(want, [this, h = std::move(h), buffers](error_code wec) mutable {
+      if (wec) return h(wec, std::size_t{0});
+      read_now(std::move(h), buffers);
+    });
+  }
+
+  // The first bytes of `buffers`: the first buffer as it is when it is large, else small ones
+  // gathered into the thread's buffer (one TLS record for a frame header and its payload). The
+  // same buffers give the same bytes, as OpenSSL needs when a write is retried.
+  template <typename H, typename Buffers>
+  void write_now(H h, const Buffers& buffers) {
+    if (!socket_.is_open()) return complete(std::move(h), error_code(asio::error::operation_aborted), std::size_t{0});
+    const auto chunk = thread_write_buffer();
+    const std::uint8_t* data = nullptr;
+    std::size_t len = 0;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      const asio::const_buffer b = *it;
+      if (b.size() == 0) continue;
+      if (len == 0 && b.size() >= kWriteChunk) {
+        data = static_cast<const std::uint8_t*>(b.data());
+        len = b.size();
+        break;
+      }
+      const std::size_t take = std::min(b.size(), chunk.size() - len);
+      std::memcpy(chunk.data() + len, b.data(), take);
+      len += take;
+      data = chunk.data();
+      if (len == chunk.size()) break;
+    }
+    if (len == 0) return complete(std::move(h), error_code(), std::size_t{0});
+    ERR_clear_error();
+    const int r = SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(len, 1 << 30)));
+    if (r > 0) return complete(std::move(h), error_code(), static_cast<std::size_t>(r));
+    error_code ec;
+    const auto want = wants(r, ec);
+    if (ec) return complete(std::move(h), ec, std::size_t{0});
+    socket_.async_wait(want, [this, h = std::move(h), buffers](error_code wec) mutable {
+      if (wec) return h(wec, std::size_t{0});
+      write_now(std::move(h), buffers);
+    });
+  }
+
+  std::shared_ptr<asio::ssl::context> ctx_;  // the SSL_CTX ssl_ was made from
+  tcp::socket socket_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+};
+
+// TLS over TCP on TlsSocket, reading into the thread's buffer. Asio's ssl::stream would keep two 17 KiB buffers and a BIO pair of two more per
+// connection; here an idle connection holds only OpenSSL's SSL (its record buffers released while
+// idle, SSL_MODE_RELEASE_BUFFERS) and reads land in the thread's buffer.
+class TlsLayer {
+public:
+  TlsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, const WebSocketOptions&)
+      : tls_(std::move(socket), std::move(ctx)) {}
+  tcp::socket& socket() { return tls_.socket(); }
+  SSL* ssl() { return tls_.ssl(); }
+
   template <typename H>
   void handshake(H h) {
-    if (!ssl_) {
+    if (!tls_.ssl()) {
       return asio::post(socket_.get_executor(), [h = std::move(h)]() mutable {
         h(error_code(asio::error::no_memory), std::string("cannot make an OpenSSL session"));
       });
     }
-    if (!socket_.is_open()) return h(error_code(asio::error::operation_aborted), std::string());
-    ERR_clear_error();
-    const int r = SSL_do_handshake(ssl_.get());
-    if (r == 1) return asio::post(socket_.get_executor(), [h = std::move(h)]() mutable { h(error_code(), std::string()); });
-    error_code ec;
-    const auto want = wants(r, ec);
-    if (ec) return asio::post(socket_.get_executor(), [h = std::move(h), ec]() mutable { h(ec, std::string()); });
-    socket_.async_wait(want, [this, h = std::move(h)](error_code wec) mutable {
-      if (wec) return h(wec, std::string());
-      handshake(std::move(h));
-    });
+    tls_.async_handshake([h = std::move(h)](error_code ec) mutable { h(ec, std::string()); });
   }
 
   // h(error, bytes): the bytes are the thread's buffer, valid until h returns.
@@ -114,7 +266,7 @@ public:
     // Asio's epoll registration is edge-triggered: only a read that ended at EAGAIN may wait for
     // the socket. Bytes left in the socket (after the handshake, or a full buffer) or held by
     // OpenSSL (decrypted, or a record read in part) are read now.
-    if (!drained_ || SSL_has_pending(ssl_.get()) == 1)
+    if (!drained_ || SSL_has_pending(tls_.ssl()) == 1)
       return asio::post(socket_.get_executor(), [this, h = std::move(h)]() mutable { read_now(std::move(h)); });
     socket_.async_wait(tcp::socket::wait_read, [this, h = std::move(h)](error_code ec) mutable {
       if (ec) return h(ec, std::span<const std::uint8_t>());
@@ -137,27 +289,6 @@ public:
   }
 
 private:
-  // What OpenSSL's answer r (<= 0) asks for: a wait for the socket, or an error in `ec`.
-  tcp::socket::wait_type wants(int r, error_code& ec) {
-    const int err = SSL_get_error(ssl_.get(), r);
-    if (err == SSL_ERROR_WANT_READ) return tcp::socket::wait_read;
-    if (err == SSL_ERROR_WANT_WRITE) return tcp::socket::wait_write;
-    const unsigned long e = ERR_get_error();
-    if (err == SSL_ERROR_ZERO_RETURN) {
-      ec = asio::error::eof;  // close_notify
-    } else if (e != 0 && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-      ec = asio::ssl::error::stream_truncated;  // the peer closed without close_notify
-    } else if (e != 0) {
-      ec = error_code(static_cast<int>(e), asio::error::get_ssl_category());
-    } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
-      ec = error_code(errno, asio::error::get_system_category());
-    } else {
-      ec = asio::ssl::error::stream_truncated;
-    }
-    ERR_clear_error();
-    return tcp::socket::wait_read;
-  }
-
   template <typename H>
   void read_now(H h) {
     if (!socket_.is_open()) return h(error_code(asio::error::operation_aborted), std::span<const std::uint8_t>());
@@ -169,9 +300,9 @@ private:
     drained_ = false;
     while (n < buffer.size()) {
       ERR_clear_error();
-      const int r = SSL_read(ssl_.get(), buffer.data() + n, static_cast<int>(buffer.size() - n));
+      const int r = SSL_read(tls_.ssl(), buffer.data() + n, static_cast<int>(buffer.size() - n));
       if (r <= 0) {
-        want = wants(r, ec);
+        want = tls_.wants(r, ec);
         drained_ = !ec && want == tcp::socket::wait_read;
         break;
       }
@@ -219,10 +350,10 @@ private:
         data = chunk.data();
       }
       ERR_clear_error();
-      const int r = SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(len, 1 << 30)));
+      const int r = SSL_write(tls_.ssl(), data, static_cast<int>(std::min<std::size_t>(len, 1 << 30)));
       if (r <= 0) {
         error_code ec;
-        const auto want = wants(r, ec);
+        const auto want = tls_.wants(r, ec);
         if (ec) return asio::post(socket_.get_executor(), [h = std::move(h), ec, n = written_]() mutable { h(ec, n); });
         return socket_.async_wait(want, [this, h = std::move(h)](error_code wec) mutable {
           if (wec) return h(wec, written_);
@@ -244,9 +375,8 @@ private:
     }
   }
 
-  std::shared_ptr<asio::ssl::context> ctx_;  // the SSL_CTX ssl_ was made from
-  tcp::socket socket_;
-  std::unique_ptr<SSL, SslFree> ssl_;
+  TlsSocket tls_;
+  tcp::socket& socket_ = tls_.socket();
   const std::vector<asio::const_buffer>* write_buffers_ = nullptr;
   std::size_t write_index_ = 0;
   std::size_t write_offset_ = 0;
@@ -254,24 +384,42 @@ private:
   bool drained_ = false;  // the last read ended at EAGAIN: the next one waits for the socket
 };
 
-// WebSocket over TCP (Next = tcp::socket) or over TLS (Next = SslStream): the HTTP upgrade is
+// Found by Beast (argument-dependent lookup) to end a ws+ssl connection, and to close its socket
+// on errors and timeouts.
+void beast_close_socket(TlsSocket& stream) { stream.close(); }
+template <typename H>
+void async_teardown(beast::role_type, TlsSocket& stream, H&& handler) {
+  stream.close();
+  asio::post(stream.get_executor(), asio::append(std::forward<H>(handler), error_code()));
+}
+
+// WebSocket over TCP (Next = tcp::socket) or over TLS (Next = TlsSocket): the HTTP upgrade is
 // read and checked here (path, subprotocol), Beast accepts it and frames the binary messages.
 template <typename Next>
 class WsLayer {
 public:
-  static constexpr bool secure = std::is_same_v<Next, SslStream>;
+  static constexpr bool secure = std::is_same_v<Next, TlsSocket>;
 
   WsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, const WebSocketOptions& options)
     requires secure
-      : ctx_(std::move(ctx)), ws_(std::move(socket), *ctx_), options_(options) {}
+      : ws_(std::move(socket), std::move(ctx)), options_(options) {
+    // Beast reads a frame header and payload in pieces of 1.5 KiB and up: OpenSSL reading ahead
+    // takes what the socket has in one read(2) instead of two per record.
+    if (SSL* s = ws_.next_layer().ssl()) SSL_set_read_ahead(s, 1);
+  }
   WsLayer(tcp::socket socket, std::shared_ptr<asio::ssl::context>, const WebSocketOptions& options)
     requires(!secure)
       : ws_(std::move(socket)), options_(options) {}
 
-  tcp::socket& socket() { return beast::get_lowest_layer(ws_); }
+  tcp::socket& socket() {
+    if constexpr (secure)
+      return ws_.next_layer().socket();
+    else
+      return ws_.next_layer();
+  }
   SSL* ssl() {
     if constexpr (secure)
-      return ws_.next_layer().native_handle();
+      return ws_.next_layer().ssl();
     else
       return nullptr;
   }
@@ -279,23 +427,29 @@ public:
   template <typename H>
   void handshake(H h) {
     if constexpr (secure) {
-      ws_.next_layer().async_handshake(asio::ssl::stream_base::server,
-                                       [this, h = std::move(h)](error_code ec) mutable {
-                                         if (ec) return h(ec, std::string());
-                                         upgrade(std::move(h));
-                                       });
+      ws_.next_layer().async_handshake([this, h = std::move(h)](error_code ec) mutable {
+        if (ec) return h(ec, std::string());
+        upgrade(std::move(h));
+      });
     } else {
       upgrade(std::move(h));
     }
   }
-  // h(error, bytes): the bytes are this layer's buffer (allocated at the first read), valid until
-  // h returns.
+  // h(error, bytes): the bytes are this layer's buffer, valid until h returns. Beast needs a
+  // buffer of the connection's own while the read waits: 2 KiB, or 16 KiB after a read that
+  // filled the buffer, until one that did not.
   template <typename H>
   void read_some(H h) {
-    if (!read_buffer_) read_buffer_ = std::make_unique<std::array<std::uint8_t, kReadBuffer>>();
-    ws_.async_read_some(asio::buffer(*read_buffer_), [this, h = std::move(h)](error_code ec, std::size_t n) mutable {
-      h(ec, std::span<const std::uint8_t>(read_buffer_->data(), n));
-    });
+    const std::size_t size = last_read_full_ ? kReadBuffer : kSmallReadBuffer;
+    if (read_size_ != size) {
+      read_buffer_.reset(new std::uint8_t[size]);
+      read_size_ = size;
+    }
+    ws_.async_read_some(asio::buffer(read_buffer_.get(), read_size_),
+                        [this, h = std::move(h)](error_code ec, std::size_t n) mutable {
+                          last_read_full_ = !ec && n == read_size_;
+                          h(ec, std::span<const std::uint8_t>(read_buffer_.get(), n));
+                        });
   }
   template <typename B, typename H>
   void write(const B& buffers, H h) {
@@ -323,6 +477,11 @@ private:
       if (target != options_.path)
         return refuse(http::status::not_found,
                       fmt::format("path \"{}\" is not the WebSocket path \"{}\"", target, options_.path), std::move(h));
+      if (const std::string_view key = req[http::field::sec_websocket_key]; !is_websocket_key(key))
+        return refuse(http::status::bad_request,
+                      key.empty() ? std::string("no Sec-WebSocket-Key")
+                                  : fmt::format("Sec-WebSocket-Key \"{}\" is not 16 bytes in base64", key.substr(0, 64)),
+                      std::move(h));
       std::string chosen;
       const std::string_view asked = req[http::field::sec_websocket_protocol];
       std::size_t start = 0;
@@ -347,7 +506,12 @@ private:
       ws_.binary(true);
       ws_.auto_fragment(false);
       ws_.read_message_max(options_.max_message_size);
-      ws_.async_accept(req, [h = std::move(h)](error_code ec) mutable { h(ec, std::string()); });
+      ws_.async_accept(req, [this, h = std::move(h)](error_code ec) mutable {
+        // The request and its buffer are not needed again: an idle connection does not keep them.
+        parser_.reset();
+        buffer_ = beast::flat_buffer();
+        h(ec, std::string());
+      });
     });
   }
 
@@ -369,7 +533,9 @@ private:
   std::shared_ptr<asio::ssl::context> ctx_;
   websocket::stream<Next> ws_;
   WebSocketOptions options_;
-  std::unique_ptr<std::array<std::uint8_t, kReadBuffer>> read_buffer_;  // WebSocket messages' bytes
+  std::unique_ptr<std::uint8_t[]> read_buffer_;  // WebSocket messages' bytes
+  std::size_t read_size_ = 0;
+  bool last_read_full_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   http::response<http::string_body> refusal_;
@@ -647,7 +813,7 @@ void SecureListener::accept(tcp::acceptor& acceptor) {
         start(std::make_shared<SecureConnection<WsLayer<tcp::socket>>>(*this, std::move(socket), std::move(peer), ctx));
         break;
       case Transport::wss:
-        start(std::make_shared<SecureConnection<WsLayer<SslStream>>>(*this, std::move(socket), std::move(peer), ctx));
+        start(std::make_shared<SecureConnection<WsLayer<TlsSocket>>>(*this, std::move(socket), std::move(peer), ctx));
         break;
     }
     accept(acceptor);

@@ -1,11 +1,12 @@
 #pragma once
-// The listeners for the transports layered on TCP: TLS (Boost.Asio ssl::stream on OpenSSL 3),
+// The listeners for the transports layered on TCP: TLS (OpenSSL 3 on the socket, Asio waiting),
 // WebSocket (Boost.Beast, binary messages) and WebSocket over TLS. Each connection is a
 // net::Stream like TcpListener's, so the protocols do not know which transport carries them.
 //
-// Unlike TcpListener's connections, these read with asynchronous reads into a 16 KiB buffer of
-// their own (TLS records and WebSocket frames are decoded by the layer, not by the socket), and
-// write each wakeup's output with one asynchronous write. A connection's handler is created
+// Unlike TcpListener's connections, these read through their layer (TLS records and WebSocket
+// frames are decoded by it, not by the socket: TLS into the thread's buffer, WebSocket into a
+// buffer of the connection's own, 2 or 16 KiB), and write each wakeup's output with one write of
+// the layer. A connection's handler is created
 // once the handshake (TLS, then for WebSocket the HTTP upgrade) is done; a handshake that fails
 // or does not finish within the handshake timeout is logged and the socket closed, and it holds
 // no other connection up: everything is asynchronous on the io_context.

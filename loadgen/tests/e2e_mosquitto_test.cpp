@@ -63,11 +63,14 @@ protected:
     dir_ = fs::temp_directory_path() / ("mop-loadgen-e2e-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     port_ = free_port();
+    ws_port_ = free_port();
     const auto conf = dir_ / "mosquitto.conf";
     // Unbounded queue: with mosquitto's default (1000) a subscriber that falls behind loses
     // QoS 1/2 messages by design, and this test checks our accounting, not that policy.
     std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                        << "max_queued_messages 0\nmax_inflight_messages 1000\nset_tcp_nodelay true\n";
+                        << "max_queued_messages 0\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
+                        // MQTT over WebSocket (Debian's mosquitto has libwebsockets built in).
+                        << "listener " << ws_port_ << " 127.0.0.1\nprotocol websockets\n";
     pid_ = ::fork();
     if (pid_ == 0) {
       ::execl(bin, bin, "-c", conf.c_str(), static_cast<char*>(nullptr));
@@ -75,6 +78,8 @@ protected:
     }
     for (int i = 0; i < 500 && !accepts(port_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(accepts(port_)) << "mosquitto did not start on port " << port_;
+    for (int i = 0; i < 500 && !accepts(ws_port_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(accepts(ws_port_)) << "mosquitto's websockets listener did not start on port " << ws_port_;
   }
   void TearDown() override {
     if (pid_ > 0) {
@@ -120,8 +125,36 @@ protected:
   }
   fs::path dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t ws_port_ = 0;
   pid_t pid_ = -1;
 };
+
+TEST_F(Mosquitto, OverWebSocketQos1LosesNothingAndIdleConnectionsConnect) {
+  Options o = options(1);
+  o.ws = true;
+  o.port = ws_port_;
+  const Summary s = run(o, false);
+  EXPECT_TRUE(s.failure.empty()) << s.failure;
+  EXPECT_EQ(s.errors, 0u);
+  EXPECT_EQ(s.conns_ready, 4u);
+  EXPECT_GT(s.acked, 0u);
+  EXPECT_GT(s.received, 0u);
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.misrouted, 0u);
+  EXPECT_EQ(s.invalid, 0u);
+  EXPECT_FALSE(s.guarantees_broken());
+  Options idle_ws = idle(50);
+  idle_ws.ws = true;
+  idle_ws.port = ws_port_;
+  expect_all_ready(idle_ws);
+  // A WebSocket upgrade sent to the plain MQTT listener must fail the handshake, and the run
+  // say so, rather than count the connections as ready.
+  Options plain_port = idle(2);
+  plain_port.ws = true;  // WebSocket towards the plain MQTT listener
+  const Summary bad = run(plain_port, false);
+  EXPECT_EQ(bad.conns_ready, 0u);
+  EXPECT_EQ(bad.conns_failed, 2u);
+}
 
 TEST_F(Mosquitto, Qos1PubSubLosesNothing) {
   const Summary s = run(options(1), false);

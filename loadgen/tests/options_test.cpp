@@ -44,6 +44,23 @@ TEST(Options, Tls) {
   EXPECT_NE(bad({"pubsub", "--cafile="}).find("--cafile"), std::string::npos);
 }
 
+TEST(Options, WebSocket) {
+  EXPECT_FALSE(ok({"pubsub"}).ws);
+  auto o = ok({"pubsub", "--ws"});
+  EXPECT_TRUE(o.ws);
+  EXPECT_FALSE(o.tls);
+  EXPECT_EQ(o.ws_path, "/mqtt");
+  o = ok({"conn", "--ws-path", "/ws", "--cafile", "ca.pem"});  // wss
+  EXPECT_TRUE(o.ws);
+  EXPECT_TRUE(o.tls);
+  EXPECT_EQ(o.ws_path, "/ws");
+  EXPECT_EQ(o.ws_max_message, 32u * 1024);
+  EXPECT_EQ(ok({"pubsub", "--ws", "--ws-max-message", "4096"}).ws_max_message, 4096u);
+  EXPECT_NE(bad({"pubsub", "--ws", "--ws-max-message", "8"}).find("--ws-max-message"), std::string::npos);
+  EXPECT_NE(bad({"pubsub", "--ws-path", "mqtt"}).find("--ws-path"), std::string::npos);
+  EXPECT_NE(bad({"pulsar-pubsub", "--ws"}).find("MQTT modes only"), std::string::npos);
+}
+
 TEST(Options, EverythingParses) {
   auto o = ok({"pubsub", "--host", "localhost", "--port=1884", "-V", "3", "--qos", "2", "--size", "1024",
                "--rate", "10000", "--window", "50", "--duration", "5", "--count", "1000", "-P", "16", "-S", "32",

@@ -44,8 +44,9 @@ def tls_client_context(cafile, cert=None):
     return ctx
 
 
-def ws_upgrade_request(path, protocol="mqtt"):
-    key = base64.b64encode(os.urandom(16)).decode()
+def ws_upgrade_request(path, protocol="mqtt", key=None):
+    if key is None:
+        key = base64.b64encode(os.urandom(16)).decode()
     lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade",
              "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"]
     if protocol:
@@ -335,6 +336,86 @@ class TransportsTest(unittest.TestCase):
         self.assertTrue(self.log_has(self.open, 'none of the subprotocols "chat,superchat"'))
         self.assertTrue(self.log_has(self.open, "refused: not a WebSocket upgrade request"))
 
+    def test_ws_key_that_is_not_16_bytes_in_base64_is_refused(self):
+        # RFC 6455 4.2.1: Sec-WebSocket-Key decodes to 16 bytes; anything else is a 400.
+        bad_keys = (base64.b64encode(b"x" * 15).decode(),   # 15 bytes (20 characters)
+                    base64.b64encode(b"x" * 17).decode(),   # 17 bytes (24 characters, one "=")
+                    "!!!!!!!!!!!!!!!!!!!!!!==",             # 24 characters, not base64
+                    "")                                      # none at all
+        for port, tls in ((self.ws, None), (self.wss, tls_client_context(self.ca[1]))):
+            for key in bad_keys:
+                with socket.create_connection(("127.0.0.1", port)) as raw:
+                    s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+                    request = ws_upgrade_request("/mqtt", "mqtt", key)
+                    if not key:
+                        request = request.replace(b"Sec-WebSocket-Key: \r\n", b"")
+                    s.sendall(request)
+                    head = read_http_head(s)
+                    self.assertTrue(head.startswith(b"HTTP/1.1 400"), (key, head))
+                    self.assertTrue(closed_by_peer(s))
+                    s.close()
+        self.assertTrue(self.log_has(self.open, 'Sec-WebSocket-Key "%s" is not 16 bytes in base64' % bad_keys[1]))
+        self.assertTrue(self.log_has(self.open, "ws+ssl handshake with 127.0.0.1"))
+        self.assertTrue(self.log_has(self.open, "refused: no Sec-WebSocket-Key"))
+        # A good key (the RFC's own example) is still accepted, on both listeners.
+        for port, tls in ((self.ws, None), (self.wss, tls_client_context(self.ca[1]))):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+                s.sendall(ws_upgrade_request("/mqtt", "mqtt", "dGhlIHNhbXBsZSBub25jZQ=="))
+                head = read_http_head(s)
+                self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+                self.assertIn(b"sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=", head.lower())
+                s.close()
+        self.assert_serves()
+
+    def test_clients_that_leave_at_once_do_not_end_the_broker(self):
+        # A client that sends DISCONNECT and resets its socket at once: mop's answer (the WebSocket
+        # close frame, a TLS record) meets a closed socket, and OpenSSL's write(2) then raises
+        # SIGPIPE, which must cost that connection only (it ended the process before mop ignored it).
+        for port, ws in ((self.wss, True), (self.tls, False)) * 10:
+            raw = socket.create_connection(("127.0.0.1", port))
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            s = tls_client_context(self.ca[1]).wrap_socket(raw, server_hostname="127.0.0.1")
+            s.settimeout(WAIT)
+            wrap = ws_frame if ws else (lambda b: b)
+            if ws:
+                s.sendall(ws_upgrade_request("/mqtt"))
+                self.assertTrue(read_http_head(s).startswith(b"HTTP/1.1 101"))
+            s.sendall(wrap(mqtt_connect_packet("leaver-" + uuid.uuid4().hex[:8])))
+            reply = b""
+            while len(reply) < (6 if ws else 4):
+                chunk = s.recv(64)
+                self.assertTrue(chunk, "closed before CONNACK")
+                reply += chunk
+            s.sendall(wrap(b"\xe0\x00"))  # DISCONNECT
+            s.close()  # no close_notify; the descriptor (raw's, taken over by s) resets
+        time.sleep(0.5)
+        self.assertIsNone(self.open.proc.poll(), self.open.log_text(tail=30))
+        self.assert_serves()
+
+    def test_ws_subprotocols_are_negotiated(self):
+        # Each of MoP's subprotocols is answered with itself; a list gets its first served entry;
+        # a request without one is accepted and answered without one.
+        cases = (("mqtt", b"mqtt"), ("mqttv3.1", b"mqttv3.1"), ("mqttv3.1.1", b"mqttv3.1.1"),
+                 ("mqttv5.0", b"mqttv5.0"), ("chat, mqttv5.0 ,mqtt", b"mqttv5.0"), (None, None))
+        for asked, chosen in cases:
+            with socket.create_connection(("127.0.0.1", self.ws)) as s:
+                s.settimeout(WAIT)
+                s.sendall(ws_upgrade_request("/mqtt", asked))
+                head = read_http_head(s)
+                self.assertTrue(head.startswith(b"HTTP/1.1 101"), (asked, head))
+                protocols = [l.split(b":", 1)[1].strip() for l in head.lower().split(b"\r\n")
+                             if l.startswith(b"sec-websocket-protocol:")]
+                self.assertEqual(protocols, [chosen] if chosen else [], (asked, head))
+                # The connection then carries MQTT.
+                s.sendall(ws_frame(mqtt_connect_packet("proto-" + uuid.uuid4().hex[:8])))
+                reply = b""
+                while len(reply) < 6:
+                    chunk = s.recv(64)
+                    self.assertTrue(chunk, "closed before CONNACK")
+                    reply += chunk
+                self.assertEqual(reply[2:6], b"\x20\x02\x00\x00", asked)
+
     def test_ws_subprotocol_is_chosen_and_fragmented_frames_are_joined(self):
         with socket.create_connection(("127.0.0.1", self.ws)) as s:
             s.settimeout(WAIT)
@@ -473,6 +554,56 @@ class TransportsTest(unittest.TestCase):
         self.assertFalse(summary["guarantees_broken"])
         self.assertEqual(summary["lost"], 0)
         self.assertEqual(summary["errors"], 0)
+
+    def test_mop_bench_over_ws_and_wss_loses_nothing(self):
+        # `mop bench --ws` (Beast's WebSocket client) against the ws and ws+ssl listeners: QoS 1,
+        # every message checked; 3000-byte messages in WebSocket messages of at most this broker's
+        # webSocketMaxFrameSize, so MQTT packets span WebSocket messages.
+        for port, tls in ((self.ws, []), (self.wss, ["--cafile", self.ca[1]])):
+            r = subprocess.run([os.environ["MOP_BIN"], "bench", "pubsub", "-P", "2", "-S", "2", "-T", "2", "--qos",
+                                "1", "--size", "3000", "--count", "500", "--port", str(port), "--ws",
+                                "--ws-max-message", str(MAX_WS_MESSAGE), "--json"] + tls,
+                               capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            summary = json.loads(r.stdout)
+            self.assertEqual(summary["sent"], 1000)
+            self.assertGreater(summary["received"], 0)
+            self.assertFalse(summary["guarantees_broken"])
+            self.assertEqual(summary["lost"], 0)
+            self.assertEqual(summary["errors"], 0)
+            self.assertEqual(summary["connections"]["ready"], 4)
+
+    def test_allow_insecure_connection_lets_the_handshake_go_on_without_a_role(self):
+        """mqttTlsAllowInsecureConnection: a certificate from another CA no longer fails the TLS
+        handshake, but it is not verified, so its common name is no role: with authentication by
+        certificate, mallory gets a CONNACK refusing her (not a TLS error); alice's verified one
+        still authenticates."""
+        def insecure_args(port, data_dir):
+            return ["--mqttListeners=mqtt+ssl://127.0.0.1:0",
+                    "--dataDir=" + data_dir, "--logLevel=debug",
+                    "--mqttTlsCertificateFilePath=" + self.server[0], "--mqttTlsKeyFilePath=" + self.server[1],
+                    "--mqttTlsTrustCertsFilePath=" + self.ca[1], "--mqttTlsAllowInsecureConnection=true",
+                    "--mqttAuthenticationEnabled=true", "--mqttAuthenticationMethods=tls"]
+
+        broker = harness.Broker(mop_args=insecure_args).start()
+        try:
+            port = broker.ready["mqtt"][0]["port"]
+            base = [MOSQ_PUB, "-h", "127.0.0.1", "-p", str(port), "--cafile", self.ca[1], "-t", "tls/insecure",
+                    "-m", "x"]
+            r = subprocess.run(base + ["-i", "mallory-pub", "--cert", self.mallory[0], "--key", self.mallory[1]],
+                               capture_output=True, timeout=WAIT)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("not authorised", (r.stdout + r.stderr).decode(), r)
+            self.assertTrue(self.log_has(broker, "client mallory-pub: authentication refused"),
+                            broker.log_text(tail=30))
+            self.assertNotIn("certificate verify failed", broker.log_text())
+            r = subprocess.run(base + ["-i", "alice-pub", "--cert", self.alice[0], "--key", self.alice[1]],
+                               capture_output=True, timeout=WAIT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(broker.log_text(), r"client connected: id=alice-pub .* role=alice\b")
+        finally:
+            broker.stop()
+            broker.cleanup()
 
     # --- Pulsar over TLS -----------------------------------------------------------------------
 
