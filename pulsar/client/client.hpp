@@ -224,6 +224,12 @@ public:
   // LOOKUP answers that named another broker than the one asked (redirects and Connect answers
   // elsewhere), since the start.
   std::uint64_t lookup_redirects() const;
+  // What the client still has under way: requests awaiting their answer, connections being made,
+  // messages awaiting their SEND_RECEIPT, producers and consumers (re)connecting, received
+  // messages not yet handed to a listener, acks and negative acks not yet sent. 0 means the
+  // client waits for nothing but what brokers send on their own (deliveries); tests that drive
+  // a client over real sockets use it to tell "still working" from "quiet".
+  std::size_t operations_in_flight() const;
 
   // Closes every producer and consumer (CLOSE_PRODUCER / CLOSE_CONSUMER), then the connections.
   void close(DoneCallback done);
