@@ -75,6 +75,7 @@ pc::OutgoingMessage to_outgoing(const service::Message& m) {
   pc::OutgoingMessage out;
   out.payload = std::string(m.payload.view());
   out.key = m.ordering_key;
+  out.publish_time = m.publish_time_ms;  // 0: now
   // Pulsar message properties are a map: of a repeated name (MQTT 5 user properties may repeat
   // one) the last value is kept.
   for (const auto& [k, v] : m.properties) out.properties[k] = v;

@@ -121,6 +121,10 @@ struct OutgoingMessage {
   std::map<std::string, std::string> properties;
   std::uint64_t event_time = 0;               // 0: none
   std::optional<std::uint64_t> sequence_id;   // default: the producer's next
+  // The message's publish time (ms since the epoch) when the caller has one (a proxy passing on
+  // a message with its time); 0: the producer's clock at send(). A batch has the time of its
+  // building, whatever its messages say.
+  std::uint64_t publish_time = 0;
 };
 
 struct Message {
