@@ -389,6 +389,17 @@ Result<void> ClusterService::subscribe(const TopicName& topic, const std::string
                                        const service::SubscriptionOptions& opts, ReceiverId receiver,
                                        service::SubscribeReady ready) {
   if (receivers_.find(receiver) == receivers_.end()) return std::make_error_code(std::errc::invalid_argument);
+  // A second receiver of an exclusive subscription that this proxy already consumes is refused
+  // at once, as the broker would refuse it; held by another proxy, the broker's refusal comes
+  // through `ready` and on_subscription_removed.
+  for (auto it = bindings_.lower_bound(BindingKey{topic.str(), subscription, 0});
+       it != bindings_.end() && std::get<0>(it->first) == topic.str() && std::get<1>(it->first) == subscription; ++it) {
+    if (std::get<2>(it->first) == receiver) continue;
+    if (it->second->options.type == service::SubscriptionType::exclusive ||
+        opts.type == service::SubscriptionType::exclusive) {
+      return service::ServiceError::consumer_busy;
+    }
+  }
   if (ready) {
     // Ready once the consumer exists AND the retained table has read everything written before
     // now, so that the retained messages sent after SUBACK include every retained set or clear
