@@ -506,12 +506,13 @@ void ClusterService::unsubscribe(const TopicName& topic, const std::string& subs
     });
     return;
   }
-  // Other receivers hear that it is gone; the last consumer deletes it.
+  // Every receiver attached hears that it is gone (unsubscribe() is nobody's own detach); the
+  // last consumer deletes it.
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const bool last = i + 1 == keys.size();
     close_binding(keys[i], last);
   }
-  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+  for (std::size_t i = 0; i < keys.size(); ++i) {
     const ReceiverId rid = std::get<2>(keys[i]);
     auto alive = alive_;
     executor_.post([this, alive, rid, topic, subscription] {
