@@ -176,12 +176,14 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
     pressure(-static_cast<std::ptrdiff_t>(bytes));
     done(std::move(r));
   };
-  if (slot->producer) {
+  // A message published after subscribe() returned is that subscription's: while a SUBSCRIBE
+  // of this topic is on its way, sends wait (in order) until the broker has answered it.
+  if (slot->producer && slot->waiting.empty() && !subscribing_.contains(topic)) {
     slot->producer->send(std::move(message), std::move(finish));
     return;
   }
   slot->waiting.push_back({std::move(message), bytes, std::move(finish)});
-  if (slot->creating) return;
+  if (slot->producer || slot->creating) return;
   slot->creating = true;
   client_.create_producer(pc::ProducerConfig{.topic = topic}, [this, alive, topic](auto made) {
     if (!*alive) return;
@@ -196,8 +198,17 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
       return;
     }
     it->second->producer = made.value();
-    for (auto& w : waiting) it->second->producer->send(std::move(w.message), std::move(w.done));
+    it->second->waiting = std::move(waiting);
+    release_sends(topic);
   });
+}
+
+void ClusterService::release_sends(const std::string& topic) {
+  auto it = producers_.find(topic);
+  if (it == producers_.end() || !it->second->producer || subscribing_.contains(topic)) return;
+  auto waiting = std::move(it->second->waiting);
+  it->second->waiting.clear();
+  for (auto& w : waiting) it->second->producer->send(std::move(w.message), std::move(w.done));
 }
 
 void ClusterService::publish(const TopicName& topic, service::MessagePtr message, service::PublishCallback done) {
@@ -315,6 +326,7 @@ void ClusterService::connect_binding(const BindingKey& key) {
   auto found = bindings_.find(key);
   if (found == bindings_.end() || found->second->consumer || found->second->connecting) return;
   found->second->connecting = true;
+  ++subscribing_[std::get<0>(key)];
   const service::SubscriptionOptions opts = found->second->options;
   pc::ConsumerConfig cc;
   cc.topic = std::get<0>(key);
@@ -350,6 +362,10 @@ void ClusterService::connect_binding(const BindingKey& key) {
   };
   client_.subscribe(std::move(cc), [this, alive, key](auto made) {
     if (!*alive) return;
+    if (auto sit = subscribing_.find(std::get<0>(key)); sit != subscribing_.end() && --sit->second == 0) {
+      subscribing_.erase(sit);
+      release_sends(std::get<0>(key));
+    }
     auto bit = bindings_.find(key);
     if (!made.ok()) {
       logger()->warn("cannot subscribe {} to {}: {}", std::get<1>(key), std::get<0>(key), made.error().to_string());

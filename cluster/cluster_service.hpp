@@ -112,6 +112,9 @@ private:
 
   void send(const std::string& topic, pulsar::client::OutgoingMessage message, std::size_t bytes,
             std::function<void(Result<pulsar::client::MessageId, Error>)> done);
+  // Sends what waits for the topic's producer, once it exists and no SUBSCRIBE of the topic is
+  // on its way.
+  void release_sends(const std::string& topic);
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);
@@ -135,6 +138,7 @@ private:
   std::map<BindingKey, std::unique_ptr<Binding>> bindings_;
   std::map<std::string, service::MessageId> last_ids_;  // what this proxy published, by topic
   std::set<std::string> known_topics_;                  // full names seen listed or published to
+  std::map<std::string, std::size_t> subscribing_;     // SUBSCRIBEs on their way, by topic
   struct Watch {
     std::vector<service::TopicListener*> listeners;
     std::set<std::string> seen;
