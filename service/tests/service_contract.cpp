@@ -303,6 +303,10 @@ TEST_P(ServiceContract, FailoverDeliversToFirstAttachedAndFailsOver) {
   ASSERT_EQ(r1.payloads(), strings({"m0", "m1", "m2"}));
   EXPECT_TRUE(r2.got.empty());
   svc().ack(t, "s", r1.got[0].id);
+  // Apache Pulsar rewinds a closed Failover consumer's subscription to its mark-delete position,
+  // which an ack sent just before the close may not have moved yet (at least once): over Pulsar
+  // the ack is settled first (AcknowledgedMessagesAreNotRedelivered states the same for all).
+  if (!in_process()) settle();
   svc().close_receiver(a_active ? ida : idb);
   settle();
   publish_n(t, 1, "n");
