@@ -83,6 +83,7 @@ pc::OutgoingMessage to_outgoing(const service::Message& m) {
   pc::OutgoingMessage out;
   out.payload = std::string(m.payload.view());
   out.key = m.ordering_key;
+  out.publish_time = m.publish_time_ms;  // 0: now
   // Pulsar message properties are a map: of a repeated name (MQTT 5 user properties may repeat
   // one) the last value is kept.
   for (const auto& [k, v] : m.properties) out.properties[k] = v;
@@ -198,12 +199,14 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
     pressure(-static_cast<std::ptrdiff_t>(bytes));
     done(std::move(r));
   };
-  if (slot->producer) {
+  // A message published after subscribe() returned is that subscription's: while a SUBSCRIBE
+  // of this topic is on its way, sends wait (in order) until the broker has answered it.
+  if (slot->producer && slot->waiting.empty() && !subscribing_.contains(topic)) {
     slot->producer->send(std::move(message), std::move(finish));
     return;
   }
   slot->waiting.push_back({std::move(message), bytes, std::move(finish)});
-  if (slot->creating || slot->busy) return;
+  if (slot->producer || slot->creating || slot->busy) return;
   create_producer(key);
 }
 
@@ -236,8 +239,7 @@ void ClusterService::create_producer(const std::string& key) {
     }
     s.busy_retries = 0;
     s.producer = made.value();
-    auto waiting = std::move(s.waiting);
-    for (auto& w : waiting) s.producer->send(std::move(w.message), std::move(w.done));
+    release_sends(key);
   });
 }
 
@@ -304,6 +306,21 @@ void ClusterService::probe_deduplication(const std::string& probe_name, std::fun
       });
     });
   });
+}
+
+void ClusterService::release_sends(const std::string& key) {
+  auto it = producers_.find(key);
+  if (it == producers_.end() || !it->second->producer || subscribing_.contains(it->second->topic)) return;
+  auto waiting = std::move(it->second->waiting);
+  it->second->waiting.clear();
+  for (auto& w : waiting) it->second->producer->send(std::move(w.message), std::move(w.done));
+}
+
+void ClusterService::release_topic_sends(const std::string& topic) {
+  std::vector<std::string> keys;
+  for (const auto& [key, slot] : producers_)
+    if (slot->topic == topic) keys.push_back(key);
+  for (const auto& key : keys) release_sends(key);
 }
 
 void ClusterService::publish(const TopicName& topic, service::MessagePtr message, service::PublishCallback done) {
@@ -433,6 +450,7 @@ void ClusterService::connect_binding(const BindingKey& key) {
   auto found = bindings_.find(key);
   if (found == bindings_.end() || found->second->consumer || found->second->connecting) return;
   found->second->connecting = true;
+  ++subscribing_[std::get<0>(key)];
   const service::SubscriptionOptions opts = found->second->options;
   pc::ConsumerConfig cc;
   cc.topic = std::get<0>(key);
@@ -468,6 +486,10 @@ void ClusterService::connect_binding(const BindingKey& key) {
   };
   client_.subscribe(std::move(cc), [this, alive, key](auto made) {
     if (!*alive) return;
+    if (auto sit = subscribing_.find(std::get<0>(key)); sit != subscribing_.end() && --sit->second == 0) {
+      subscribing_.erase(sit);
+      release_topic_sends(std::get<0>(key));
+    }
     auto bit = bindings_.find(key);
     if (!made.ok()) {
       logger()->warn("cannot subscribe {} to {}: {}", std::get<1>(key), std::get<0>(key), made.error().to_string());
@@ -507,6 +529,17 @@ Result<void> ClusterService::subscribe(const TopicName& topic, const std::string
                                        const service::SubscriptionOptions& opts, ReceiverId receiver,
                                        service::SubscribeReady ready) {
   if (receivers_.find(receiver) == receivers_.end()) return std::make_error_code(std::errc::invalid_argument);
+  // A second receiver of an exclusive subscription that this proxy already consumes is refused
+  // at once, as the broker would refuse it; held by another proxy, the broker's refusal comes
+  // through `ready` and on_subscription_removed.
+  for (auto it = bindings_.lower_bound(BindingKey{topic.str(), subscription, 0});
+       it != bindings_.end() && std::get<0>(it->first) == topic.str() && std::get<1>(it->first) == subscription; ++it) {
+    if (std::get<2>(it->first) == receiver) continue;
+    if (it->second->options.type == service::SubscriptionType::exclusive ||
+        opts.type == service::SubscriptionType::exclusive) {
+      return service::ServiceError::consumer_busy;
+    }
+  }
   if (ready) {
     // Ready once the consumer exists AND the retained table has read everything written before
     // now, so that the retained messages sent after SUBACK include every retained set or clear
@@ -613,12 +646,13 @@ void ClusterService::unsubscribe(const TopicName& topic, const std::string& subs
     });
     return;
   }
-  // Other receivers hear that it is gone; the last consumer deletes it.
+  // Every receiver attached hears that it is gone (unsubscribe() is nobody's own detach); the
+  // last consumer deletes it.
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const bool last = i + 1 == keys.size();
     close_binding(keys[i], last);
   }
-  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+  for (std::size_t i = 0; i < keys.size(); ++i) {
     const ReceiverId rid = std::get<2>(keys[i]);
     auto alive = alive_;
     executor_.post([this, alive, rid, topic, subscription] {

@@ -132,6 +132,10 @@ private:
             std::function<void(Result<pulsar::client::MessageId, Error>)> done, const std::string& producer_name = {});
   // Creates the producer of producers_[key] (its topic and name are in the slot).
   void create_producer(const std::string& key);
+  // Sends what waits for producers_[key], once the producer exists and no SUBSCRIBE of its topic
+  // is on its way; release_topic_sends does so for every producer of a topic.
+  void release_sends(const std::string& key);
+  void release_topic_sends(const std::string& topic);
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);
@@ -156,6 +160,7 @@ private:
   std::map<BindingKey, std::unique_ptr<Binding>> bindings_;
   std::map<std::string, service::MessageId> last_ids_;  // what this proxy published, by topic
   std::set<std::string> known_topics_;                  // full names seen listed or published to
+  std::map<std::string, std::size_t> subscribing_;     // SUBSCRIBEs on their way, by topic
   struct Watch {
     std::vector<service::TopicListener*> listeners;
     std::set<std::string> seen;

@@ -266,6 +266,13 @@ Result<void, Error> Client::start() {
 }
 
 std::uint64_t Client::lookup_redirects() const { return impl_->lookup_redirects; }
+std::size_t Client::operations_in_flight() const {
+  std::size_t n = 0;
+  for (const auto& [key, c] : impl_->connections) n += c->in_flight();
+  for (const auto& p : impl_->producers) n += p->in_flight();
+  for (const auto& c : impl_->consumers) n += c->in_flight();
+  return n;
+}
 void Client::set_wakeup(std::function<void()> wakeup) { impl_->wakeup = std::move(wakeup); }
 void Client::on_tick() { impl_->on_tick(); }
 TimePoint Client::next_deadline() const { return impl_->next_deadline(); }

@@ -121,6 +121,10 @@ struct OutgoingMessage {
   std::map<std::string, std::string> properties;
   std::uint64_t event_time = 0;               // 0: none
   std::optional<std::uint64_t> sequence_id;   // default: the producer's next
+  // The message's publish time (ms since the epoch) when the caller has one (a proxy passing on
+  // a message with its time); 0: the producer's clock at send(). A batch has the time of its
+  // building, whatever its messages say.
+  std::uint64_t publish_time = 0;
 };
 
 struct Message {
@@ -224,6 +228,12 @@ public:
   // LOOKUP answers that named another broker than the one asked (redirects and Connect answers
   // elsewhere), since the start.
   std::uint64_t lookup_redirects() const;
+  // What the client still has under way: requests awaiting their answer, connections being made,
+  // messages awaiting their SEND_RECEIPT, producers and consumers (re)connecting, received
+  // messages not yet handed to a listener, acks and negative acks not yet sent. 0 means the
+  // client waits for nothing but what brokers send on their own (deliveries); tests that drive
+  // a client over real sockets use it to tell "still working" from "quiet".
+  std::size_t operations_in_flight() const;
 
   // Closes every producer and consumer (CLOSE_PRODUCER / CLOSE_CONSUMER), then the connections.
   void close(DoneCallback done);

@@ -67,6 +67,11 @@ public:
   void when_ready(std::function<void(Result<void, Error>)> cb);
   bool ready() const { return state_ == State::ready; }
   bool closed() const { return state_ == State::closed; }
+  // Requests awaiting an answer, plus 1 while connecting (Client::operations_in_flight).
+  std::size_t in_flight() const {
+    const bool connecting = state_ == State::connecting || state_ == State::handshaking;
+    return requests_.size() + (connecting ? 1 + waiters_.size() : 0);
+  }
   const std::string& key() const { return key_; }
   // key() with the scheme: "pulsar://host:port" or "pulsar+ssl://host:port".
   std::string url() const { return (physical_.tls ? "pulsar+ssl://" : "pulsar://") + key_; }

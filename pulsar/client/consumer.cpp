@@ -456,6 +456,8 @@ void ConsumerImpl::negative_acknowledge(const MessageId& id) {
 
 void ConsumerImpl::redeliver_unacknowledged() {
   if (!conn_ || state_ != State::ready) return;
+  // Acks made before it leave before it: an acknowledged message is not sent again.
+  if (ack_flush_posted_) flush_acks();
   proto::BaseCommand cmd;
   cmd.set_type(proto::BaseCommand::REDELIVER_UNACKNOWLEDGED_MESSAGES);
   cmd.mutable_redeliverunacknowledgedmessages()->set_consumer_id(id_);

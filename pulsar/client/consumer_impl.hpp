@@ -36,6 +36,12 @@ public:
   const std::string& subscription() const override { return cfg_.subscription; }
   std::vector<std::string> topics() const override { return {topic_}; }
   bool connected() const override { return state_ == State::ready; }
+  // (Re)connecting, received and not yet handed out (unless paused), acks and negative acks not
+  // yet sent (Client::operations_in_flight).
+  std::size_t in_flight() const {
+    return (state_ == State::connecting || state_ == State::closing ? 1 : 0) + (paused_ ? 0 : queue_.size()) +
+           nacks_.size() + pending_acks_.size() + (pending_cumulative_ ? 1 : 0);
+  }
 
   const std::string& topic() const { return topic_; }
   // Whether a message of this entry was handed out and not acknowledged (for routing acks).

@@ -280,7 +280,7 @@ void ProducerImpl::send(OutgoingMessage message, Callback<MessageId> done) {
   op.sequence_id = op.highest_sequence_id = seq;
   op.metadata.set_producer_name(name_);
   op.metadata.set_sequence_id(seq);
-  op.metadata.set_publish_time(client_.clock.wall_ms());
+  op.metadata.set_publish_time(message.publish_time != 0 ? message.publish_time : client_.clock.wall_ms());
   if (message.key) op.metadata.set_partition_key(*message.key);
   if (message.event_time) op.metadata.set_event_time(message.event_time);
   for (auto& [k, v] : message.properties) {

@@ -28,6 +28,8 @@ public:
   std::int64_t last_sequence_id() const override { return last_acked_; }
   bool connected() const override { return state_ == State::ready; }
   std::size_t pending_messages() const override { return pending_; }
+  // Messages awaiting a receipt, plus 1 while (re)connecting (Client::operations_in_flight).
+  std::size_t in_flight() const { return pending_ + (state_ == State::connecting || state_ == State::closing ? 1 : 0); }
 
   void on_frame(const Frame& frame) override;
   void on_disconnected() override;

@@ -52,12 +52,6 @@ MessagePtr make_message(std::string_view payload, std::string producer = "produc
   return m;
 }
 
-TopicName topic(const std::string& local, const std::string& ns = "default") {
-  return TopicName(TopicDomain::persistent, "public", ns, local);
-}
-
-const NamespaceName kDefault{"public", "default"};
-
 SubscriptionOptions opts(SubscriptionType type = SubscriptionType::shared,
                          InitialPosition pos = InitialPosition::latest, bool durable = true) {
   SubscriptionOptions o;
@@ -242,6 +236,12 @@ TEST_P(ServiceContract, SharedRoundRobinsAmongReceivers) {
   svc().flow(id1, 10);
   svc().flow(id2, 10);
   publish_n(t, 6);
+  // Every message to one receiver, once.
+  std::vector<std::string> all = r1.payloads();
+  for (const auto& p : r2.payloads()) all.push_back(p);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, strings({"m0", "m1", "m2", "m3", "m4", "m5"}));
+  if (!in_process()) return;  // a Pulsar broker hands out runs of messages, not one each
   EXPECT_EQ(r1.got.size(), 3u);
   EXPECT_EQ(r2.got.size(), 3u);
 }
@@ -256,8 +256,20 @@ TEST_P(ServiceContract, SharedSkipsReceiversWithoutPermits) {
   svc().flow(id1, 1);
   svc().flow(id2, 10);
   publish_n(t, 5);
-  EXPECT_EQ(r1.got.size(), 1u);
-  EXPECT_EQ(r2.got.size(), 4u);
+  if (in_process()) {
+    EXPECT_EQ(r1.got.size(), 1u);
+    EXPECT_EQ(r2.got.size(), 4u);
+    return;
+  }
+  EXPECT_LE(r1.got.size(), 1u);
+  // A Pulsar broker may have given r1 more than its permits (its consumer's own queue): they
+  // wait for r1's next permits. Nothing is lost or delivered twice.
+  svc().flow(id1, 10);
+  settle();
+  std::vector<std::string> all = r1.payloads();
+  for (const auto& p : r2.payloads()) all.push_back(p);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, strings({"m0", "m1", "m2", "m3", "m4"}));
 }
 
 TEST_P(ServiceContract, ExclusiveRejectsSecondReceiver) {
@@ -275,22 +287,31 @@ TEST_P(ServiceContract, ExclusiveRejectsSecondReceiver) {
 
 TEST_P(ServiceContract, FailoverDeliversToFirstAttachedAndFailsOver) {
   const auto t = topic("failover");
-  Recorder r1, r2;
-  const auto id1 = svc().open_receiver(r1);
-  const auto id2 = svc().open_receiver(r2);
-  ASSERT_TRUE(svc().subscribe(t, "s", opts(SubscriptionType::failover), id1).ok());
-  ASSERT_TRUE(svc().subscribe(t, "s", opts(SubscriptionType::failover), id2).ok());
-  svc().flow(id1, 10);
-  svc().flow(id2, 10);
+  Recorder ra, rb;
+  const auto ida = svc().open_receiver(ra);
+  const auto idb = svc().open_receiver(rb);
+  ASSERT_TRUE(svc().subscribe(t, "s", opts(SubscriptionType::failover), ida).ok());
+  ASSERT_TRUE(svc().subscribe(t, "s", opts(SubscriptionType::failover), idb).ok());
+  svc().flow(ida, 10);
+  svc().flow(idb, 10);
   publish_n(t, 3);
-  EXPECT_EQ(r1.payloads(), strings({"m0", "m1", "m2"}));
+  // One receiver is active and gets everything: in process the first attached; a Pulsar broker
+  // picks the active consumer of a non-partitioned topic by its own rule (a hash of the names).
+  const bool a_active = in_process() || !ra.got.empty();
+  Recorder& r1 = a_active ? ra : rb;
+  Recorder& r2 = a_active ? rb : ra;
+  ASSERT_EQ(r1.payloads(), strings({"m0", "m1", "m2"}));
   EXPECT_TRUE(r2.got.empty());
   svc().ack(t, "s", r1.got[0].id);
-  svc().close_receiver(id1);
+  // Apache Pulsar rewinds a closed Failover consumer's subscription to its mark-delete position,
+  // which an ack sent just before the close may not have moved yet (at least once): over Pulsar
+  // the ack is settled first (AcknowledgedMessagesAreNotRedelivered states the same for all).
+  if (!in_process()) settle();
+  svc().close_receiver(a_active ? ida : idb);
   settle();
   publish_n(t, 1, "n");
   ASSERT_EQ(r2.payloads(), strings({"m1", "m2", "n0"}));
-  EXPECT_EQ(r2.got[0].redelivery_count, 1u);
+  if (in_process()) EXPECT_EQ(r2.got[0].redelivery_count, 1u);  // Apache Pulsar counts only asked-for ones
   EXPECT_EQ(r2.got[2].redelivery_count, 0u);
 }
 
@@ -379,8 +400,12 @@ TEST_P(ServiceContract, UnackedAreRedeliveredAfterCloseWithCountInIdOrder) {
   svc().flow(id2, 10);
   settle();
   ASSERT_EQ(again.payloads(), strings({"m0", "m2", "n0"}));
-  EXPECT_EQ(again.got[0].redelivery_count, 1u);
-  EXPECT_EQ(again.got[1].redelivery_count, 1u);
+  // Apache Pulsar counts only the redeliveries asked for (negative acks, REDELIVER), not those
+  // of a closed consumer's messages; mop standalone as the cluster's broker counts them.
+  if (in_process()) {
+    EXPECT_EQ(again.got[0].redelivery_count, 1u);
+    EXPECT_EQ(again.got[1].redelivery_count, 1u);
+  }
   EXPECT_EQ(again.got[2].redelivery_count, 0u);
   EXPECT_EQ(again.got[0].id, first.got[0].id);
   // A second failure counts again.
@@ -392,8 +417,10 @@ TEST_P(ServiceContract, UnackedAreRedeliveredAfterCloseWithCountInIdOrder) {
   svc().flow(id3, 10);
   settle();
   ASSERT_EQ(third.payloads(), strings({"m0", "m2", "n0"}));
-  EXPECT_EQ(third.got[0].redelivery_count, 2u);
-  EXPECT_EQ(third.got[2].redelivery_count, 1u);
+  if (in_process()) {
+    EXPECT_EQ(third.got[0].redelivery_count, 2u);
+    EXPECT_EQ(third.got[2].redelivery_count, 1u);
+  }
 }
 
 TEST_P(ServiceContract, DetachRedeliversToRemainingReceivers) {
@@ -408,8 +435,8 @@ TEST_P(ServiceContract, DetachRedeliversToRemainingReceivers) {
   svc().flow(id2, 10);
   svc().detach(t, "s", id1);
   settle();
-  EXPECT_EQ(r2.payloads(), strings({"m0", "m1"}));
-  EXPECT_EQ(r2.got[0].redelivery_count, 1u);
+  ASSERT_EQ(r2.payloads(), strings({"m0", "m1"}));
+  if (in_process()) EXPECT_EQ(r2.got[0].redelivery_count, 1u);  // counted as after a close
 }
 
 TEST_P(ServiceContract, AcknowledgedMessagesAreNotRedelivered) {
@@ -462,11 +489,16 @@ TEST_P(ServiceContract, RedeliverUnackedSendsTheReceiversUnackedAgain) {
   svc().redeliver_unacked(t, "s", id);
   settle();
   ASSERT_EQ(r.payloads(), strings({"m0", "m1", "m2", "m0", "m2"}));
-  EXPECT_EQ(r.got[3].redelivery_count, 1u);
+  // Apache Pulsar keeps no redelivery counts on Exclusive and Failover subscriptions.
+  if (in_process()) EXPECT_EQ(r.got[3].redelivery_count, 1u);
   EXPECT_EQ(r.got[3].id, r.got[0].id);
 }
 
 TEST_P(ServiceContract, RedeliverListedIdsOnlyThoseTheReceiverHolds) {
+  if (!in_process()) {
+    GTEST_SKIP() << "needs m3 dispatched to the second receiver by permits; a Pulsar broker gave it to the first "
+                    "receiver's consumer queue already";
+  }
   const auto t = topic("redeliver-ids");
   Recorder r1, r2;
   const auto id1 = svc().open_receiver(r1);
@@ -546,7 +578,19 @@ TEST_P(ServiceContract, SeekRewindsAndSkipsASubscription) {
   EXPECT_EQ(again.payloads(), strings({"n0"}));
   svc().seek_time(t, "s", 0);  // everything still stored
   settle();
-  EXPECT_EQ(again.payloads(), strings({"n0", "n0"}));
+  if (in_process()) {
+    EXPECT_EQ(again.payloads(), strings({"n0", "n0"}));  // m0..m3 were trimmed once skipped
+    return;
+  }
+  // A Pulsar broker keeps acknowledged messages until their ledger is trimmed (or for the
+  // namespace's retention): what comes again is, in order, a suffix of everything ending in n0.
+  const auto got = again.payloads();
+  ASSERT_GE(got.size(), 2u);
+  const std::vector<std::string> tail(got.begin() + 1, got.end());
+  const auto everything = strings({"m0", "m1", "m2", "m3", "n0"});
+  ASSERT_LE(tail.size(), everything.size());
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), everything.end() - static_cast<std::ptrdiff_t>(tail.size())))
+      << ::testing::PrintToString(got);
 }
 
 TEST_P(ServiceContract, TopicExistsAndLastMessageId) {
@@ -564,6 +608,7 @@ TEST_P(ServiceContract, TopicExistsAndLastMessageId) {
 }
 
 TEST_P(ServiceContract, HasSubscriptions) {
+  if (!in_process()) GTEST_SKIP() << "only the broker knows a topic's subscriptions (cluster/README.md)";
   const auto t = topic("has-subs");
   EXPECT_FALSE(svc().has_subscriptions(t)) << "unknown topic";
   publish(t, "nobody");
@@ -649,6 +694,7 @@ TEST_P(ServiceContract, AcksOutOfOrderTrimOnlyTheAcknowledgedPrefix) {
 }
 
 TEST_P(ServiceContract, TopicWithoutSubscriptionsKeepsNothing) {
+  if (!in_process()) GTEST_SKIP() << "what a Pulsar broker keeps is its namespace's retention";
   const auto t = topic("nobody");
   publish_n(t, 10);
   expect_stored(t, 0u);
@@ -767,7 +813,7 @@ TEST_P(ServiceContract, RetainedSetReplaceClearAndFilter) {
   all = svc().retained(kDefault, [](const TopicName&) { return true; });
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].first, b);
-  EXPECT_EQ(svc().retained({"public", "other-ns"}, [](const TopicName&) { return true; }).size(), 1u);
+  EXPECT_EQ(svc().retained(harness_->namespace_named("other-ns"), [](const TopicName&) { return true; }).size(), 1u);
 }
 
 TEST_P(ServiceContract, GivenPublishTimeIsKept) {

@@ -31,6 +31,17 @@ public:
   virtual std::optional<std::size_t> pending_tasks() = 0;
   // Entries the topic's log holds now, if the implementation can tell (the cluster one cannot).
   virtual std::optional<std::size_t> stored_entries(const TopicName& topic) = 0;
+  // The namespace the cases call `name` ("default", "other-ns"). In memory every harness starts
+  // empty, so public/<name>; a harness over a shared backend (a Pulsar cluster that outlives the
+  // case) gives each case namespaces of its own, so that cases never see each other's topics.
+  virtual NamespaceName namespace_named(const std::string& name) { return {"public", name}; }
+  // Whether the implementation is itself the broker: it picks which receiver of a subscription
+  // gets a message by the receivers' permits, counts every redelivery (a closed or detached
+  // receiver's messages too), trims what every subscription acknowledged and knows every
+  // subscription. True for the in-process implementations. False for the cluster one, where an
+  // Apache Pulsar broker does all that by its own rules: the assertions that state the
+  // in-process rules run only where this is true (service/README.md, "Embedded-only").
+  virtual bool in_process() { return true; }
 };
 
 struct ContractParam {
@@ -41,10 +52,18 @@ struct ContractParam {
 
 class ServiceContract : public ::testing::TestWithParam<ContractParam> {
 protected:
-  void SetUp() override { harness_ = GetParam().make(); }
+  void SetUp() override {
+    harness_ = GetParam().make();
+    kDefault = harness_->namespace_named("default");
+  }
   void TearDown() override { harness_.reset(); }
 
   MessagingService& svc() { return harness_->service(); }
+  // A persistent topic of the harness's namespace `ns` (namespace_named).
+  TopicName topic(const std::string& local, const std::string& ns = "default") {
+    const auto n = harness_->namespace_named(ns);
+    return TopicName(TopicDomain::persistent, n.tenant, n.ns, local);
+  }
   void settle() { harness_->settle(); }
   // Publishes, settles, and returns the id the callback reported.
   MessageId publish(const TopicName& topic, std::string_view payload);
@@ -52,8 +71,11 @@ protected:
   void publish_n(const TopicName& topic, int n, const std::string& prefix = "m");
   // Expects the topic's log to hold `expected` entries, where the harness can tell.
   void expect_stored(const TopicName& topic, std::size_t expected, const char* why = "");
+  // Whether the in-process rules apply (ContractHarness::in_process).
+  bool in_process() { return harness_->in_process(); }
 
   std::unique_ptr<ContractHarness> harness_;
+  NamespaceName kDefault;  // namespace_named("default")
 };
 
 // Names the instantiations after ContractParam::name.

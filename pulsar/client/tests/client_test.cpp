@@ -930,6 +930,23 @@ TEST_F(ConsumerTest, AcksMadeJustBeforeCloseLeaveBeforeCloseConsumer) {
   EXPECT_TRUE(acked);
 }
 
+TEST_F(ConsumerTest, AcksMadeJustBeforeRedeliverLeaveBeforeIt) {
+  make();
+  auto c = ready_consumer({});
+  auto& l = *transport.links[0];
+  take(l, T::FLOW);
+  message(l, 0, "a");
+  message(l, 1, "b");
+  run();
+  ASSERT_EQ(got.size(), 2u);
+  c->acknowledge(got[1].id, [](auto) {});
+  c->redeliver_unacknowledged();
+  // Without the ack first, the broker would send the acknowledged entry 1 again.
+  auto ack = take(l, T::ACK);
+  EXPECT_EQ(ack.command.ack().message_id(0).entryid(), 1u);
+  take(l, T::REDELIVER_UNACKNOWLEDGED_MESSAGES);
+}
+
 TEST_F(ConsumerTest, AckReceiptsWaitForAckResponse) {
   make();
   auto c = ready_consumer(ConsumerConfig{.ack_receipts = true});
