@@ -75,6 +75,11 @@ service::MessagePtr to_service_message(const pc::Message& m) {
 // How often a named producer refused with ProducerBusy is created again (every topic_poll): the
 // proxy holding the name closes it within 10 s of its last use.
 constexpr int kBusyRetries = 40;
+// A producer's own queue (pulsar::client's max_pending_messages): sends beyond it wait in the slot.
+const std::size_t kProducerQueue = pc::ProducerConfig{}.max_pending_messages;
+// Publishers are held back (the pressure listener) beyond this many sends waiting for receipts in
+// all, and read again below half of it, whatever their bytes.
+const std::size_t kMaxPendingMessages = 4 * kProducerQueue;
 
 // The ledger of a receipt naming no entry: Pulsar's answer to a send it deduplicated.
 constexpr std::uint64_t kNoEntry = std::numeric_limits<std::uint64_t>::max();
@@ -105,7 +110,9 @@ struct ClusterService::ProducerSlot {
     std::size_t bytes = 0;
     std::function<void(Result<pc::MessageId, Error>)> done;
   };
-  std::deque<Pending> waiting;  // sends before the producer exists
+  // Sends before the producer exists, behind a SUBSCRIBE of the topic on its way, or while the
+  // producer already holds max_pending_messages (kProducerQueue) waiting for receipts.
+  std::deque<Pending> waiting;
   bool named = false;           // a producer of a DedupMark's name (closed when idle)
   bool used = true;             // since the last close_idle_named_producers()
   std::string topic;
@@ -169,13 +176,16 @@ void ClusterService::shutdown(std::function<void()> done) {
 
 // --- publishing -------------------------------------------------------------------------------
 
-void ClusterService::pressure(std::ptrdiff_t delta) {
-  pending_bytes_ = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(pending_bytes_) + delta);
+void ClusterService::pressure(std::ptrdiff_t bytes, std::ptrdiff_t messages) {
+  // Bytes and messages: a million small QoS 0 messages are few bytes but a million sends, and
+  // each waits as an entry here or in a producer.
+  pending_bytes_ = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(pending_bytes_) + bytes);
+  pending_messages_ = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(pending_messages_) + messages);
   if (pressure_limit_ == 0 || !pressure_listener_) return;
-  if (!over_ && pending_bytes_ > pressure_limit_) {
+  if (!over_ && (pending_bytes_ > pressure_limit_ || pending_messages_ > kMaxPendingMessages)) {
     over_ = true;
     pressure_listener_(true);
-  } else if (over_ && pending_bytes_ <= pressure_limit_ / 2) {
+  } else if (over_ && pending_bytes_ <= pressure_limit_ / 2 && pending_messages_ <= kMaxPendingMessages / 2) {
     over_ = false;
     pressure_listener_(false);
   }
@@ -192,16 +202,24 @@ void ClusterService::send(const std::string& topic, pc::OutgoingMessage message,
     slot->name = producer_name;
   }
   slot->used = true;
-  pressure(static_cast<std::ptrdiff_t>(bytes));
+  pressure(static_cast<std::ptrdiff_t>(bytes), 1);
   auto alive = alive_;
-  auto finish = [this, alive, bytes, done = std::move(done)](Result<pc::MessageId, Error> r) {
+  auto finish = [this, alive, bytes, key, done = std::move(done)](Result<pc::MessageId, Error> r) {
     if (!*alive) return;
-    pressure(-static_cast<std::ptrdiff_t>(bytes));
+    pressure(-static_cast<std::ptrdiff_t>(bytes), -1);
     done(std::move(r));
+    // A receipt makes room in the producer for what waits behind a full queue: sent from a task
+    // of its own, not from inside the producer's receipt handling.
+    if (auto it = producers_.find(key); it != producers_.end() && !it->second->waiting.empty() && it->second->producer) {
+      executor_.post([this, alive, key] {
+        if (*alive) release_sends(key);
+      });
+    }
   };
   // A message published after subscribe() returned is that subscription's: while a SUBSCRIBE
   // of this topic is on its way, sends wait (in order) until the broker has answered it.
-  if (slot->producer && slot->waiting.empty() && !subscribing_.contains(topic)) {
+  if (slot->producer && slot->waiting.empty() && !subscribing_.contains(topic) &&
+      slot->producer->pending_messages() < kProducerQueue) {
     slot->producer->send(std::move(message), std::move(finish));
     return;
   }
@@ -311,9 +329,13 @@ void ClusterService::probe_deduplication(const std::string& probe_name, std::fun
 void ClusterService::release_sends(const std::string& key) {
   auto it = producers_.find(key);
   if (it == producers_.end() || !it->second->producer || subscribing_.contains(it->second->topic)) return;
-  auto waiting = std::move(it->second->waiting);
-  it->second->waiting.clear();
-  for (auto& w : waiting) it->second->producer->send(std::move(w.message), std::move(w.done));
+  auto& slot = *it->second;
+  // In order, as far as the producer's queue takes them; the rest go as receipts come back.
+  while (!slot.waiting.empty() && slot.producer->pending_messages() < kProducerQueue) {
+    auto w = std::move(slot.waiting.front());
+    slot.waiting.pop_front();
+    slot.producer->send(std::move(w.message), std::move(w.done));
+  }
 }
 
 void ClusterService::release_topic_sends(const std::string& topic) {

@@ -145,7 +145,9 @@ private:
   // subscription's, not a consumer's).
   Binding* any_binding(const std::string& topic, const std::string& subscription);
   void close_binding(BindingKey key, bool unsubscribe);
-  void pressure(std::ptrdiff_t delta);
+  // Sends waiting for their receipts changed by `bytes` and `messages`; tells the pressure
+  // listener when either total passes its limit, and when both are back under half of it.
+  void pressure(std::ptrdiff_t bytes, std::ptrdiff_t messages);
 
   Executor& executor_;
   pulsar::client::Client& client_;
@@ -171,6 +173,7 @@ private:
 
   std::size_t pressure_limit_ = 0;
   std::size_t pending_bytes_ = 0;
+  std::size_t pending_messages_ = 0;
   bool over_ = false;
   std::function<void(bool)> pressure_listener_;
 };
