@@ -184,6 +184,9 @@ int run_standalone(const Config& config) {
   pulsar_options.auto_create_partitioned = config.autoTopicCreationPartitioned;
   pulsar_options.default_num_partitions = config.defaultNumPartitions;
   pulsar_options.deduplication = config.brokerDeduplicationEnabled;
+  pulsar_options.namespace_deduplication = [&service](const service::NamespaceName& ns) {
+    return service.broker().policies_of(ns).deduplication;
+  };
   pulsar_options.default_tenant = config.defaultTenant;
   pulsar_options.default_namespace = config.defaultNamespace;
   pulsar_options.auth_refresh_check = std::chrono::seconds(config.authenticationRefreshCheckSeconds);

@@ -38,6 +38,10 @@ struct TopicPolicies {
   std::int64_t backlog_quota_bytes = -1;
   enum class BacklogPolicy { producer_exception, consumer_backlog_eviction };
   BacklogPolicy backlog_policy = BacklogPolicy::producer_exception;
+  // Pulsar producer deduplication for the topic (a namespace's deduplication policy); nullopt:
+  // the Pulsar server's own setting (brokerDeduplicationEnabled). Read by the Pulsar server
+  // (ServerOptions::namespace_deduplication); nothing in the broker acts on it.
+  std::optional<bool> deduplication;
 
   bool retains() const { return retention_time_ms != 0 || retention_size_bytes != 0; }
 };

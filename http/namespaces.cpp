@@ -17,6 +17,7 @@ broker::TopicPolicies apply(const NamespacePolicies& ns, broker::TopicPolicies b
                               ? broker::TopicPolicies::BacklogPolicy::consumer_backlog_eviction
                               : broker::TopicPolicies::BacklogPolicy::producer_exception;
   }
+  if (ns.deduplication) base.deduplication = *ns.deduplication;
   return base;
 }
 

@@ -22,6 +22,13 @@ void PulsarServer::restore(const service::MetadataSnapshot& restored) {
   schemas_.restore(restored.schemas);
 }
 
+bool PulsarServer::deduplicates(const service::TopicName& topic) const {
+  if (options_.namespace_deduplication) {
+    if (const auto own = options_.namespace_deduplication(topic.namespace_name())) return *own;
+  }
+  return options_.deduplication;
+}
+
 std::string PulsarServer::next_producer_name() { return fmt::format("mop-producer-{}", producer_names_++); }
 
 void PulsarServer::close_consumers_of(const service::TopicName& topic, const std::string& subscription,

@@ -5,7 +5,9 @@
 // connections that broker shutdown goes through. Runs on the service's thread.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,6 +42,9 @@ struct ServerOptions {
   // Pulsar's brokerDeduplicationEnabled: a SEND whose sequence id is not above the last one
   // stored for its producer name on the topic is answered, not stored again.
   bool deduplication = false;
+  // A namespace's own deduplication policy (the admin API's), which overrides `deduplication`
+  // for its topics; empty, or nullopt from it: `deduplication` applies.
+  std::function<std::optional<bool>(const service::NamespaceName&)> namespace_deduplication;
   // Authenticates CONNECT (and AUTH_RESPONSE); nullptr: every connection is accepted. Not owned.
   AuthenticationProvider* authentication_provider = nullptr;
   // authorizationEnabled: PRODUCER needs produce, SUBSCRIBE consume for the connection's role
@@ -74,6 +79,8 @@ public:
   SchemaRegistry& schemas() { return schemas_; }
   ProducerRegistry& producers() { return producers_; }
   Deduplication& deduplication() { return deduplication_; }
+  // Whether SENDs to `topic` are deduplicated now: its namespace's policy, else the server's.
+  bool deduplicates(const service::TopicName& topic) const;
   // Producer names the server picks are unique for the life of the process.
   std::string next_producer_name();
 

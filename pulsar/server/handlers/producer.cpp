@@ -54,7 +54,8 @@ void Connection::producer_success(const proto::CommandProducer& q, const Produce
   r->set_request_id(q.request_id());
   r->set_producer_name(p.name);
   // With deduplication the client resumes its numbering after what we stored.
-  r->set_last_sequence_id(server_.options().deduplication ? server_.deduplication().producer(p.topic, p.name)->persisted : -1);
+  r->set_last_sequence_id(server_.deduplicates(p.topic) ? server_.deduplication().producer(p.topic, p.name)->persisted
+                                                        : -1);
   if (!ready) r->set_producer_ready(false);
   if (q.producer_access_mode() != proto::Shared && ready) r->set_topic_epoch(server_.producers().epoch(p.topic));
   if (schema_version) r->set_schema_version(schema_version_bytes(*schema_version));
@@ -70,8 +71,9 @@ void Connection::producer_now_ready(std::uint64_t producer_id, std::uint64_t req
   auto* r = c.mutable_producer_success();
   r->set_request_id(request_id);
   r->set_producer_name(it->second.name);
-  r->set_last_sequence_id(server_.options().deduplication ? server_.deduplication().producer(it->second.topic, it->second.name)->persisted
-                                                          : -1);
+  const auto& p = it->second;
+  r->set_last_sequence_id(server_.deduplicates(p.topic) ? server_.deduplication().producer(p.topic, p.name)->persisted
+                                                        : -1);
   r->set_topic_epoch(epoch);
   r->set_producer_ready(true);
   send(c);

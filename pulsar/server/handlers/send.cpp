@@ -36,7 +36,7 @@ void Connection::on_send(const Frame& f) {
                             ? static_cast<std::int64_t>(s.highest_sequence_id())
                             : seq;
   std::shared_ptr<Deduplication::Producer> dedup;
-  if (server_.options().deduplication) {
+  if (server_.deduplicates(it->second.topic)) {
     dedup = server_.deduplication().producer(it->second.topic, it->second.name);
     if (seq <= dedup->persisted) {
       // Stored before: a receipt naming no entry, (-1, -1), as Pulsar answers every duplicate.

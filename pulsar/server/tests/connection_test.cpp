@@ -768,6 +768,43 @@ TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   ASSERT_EQ(got.size(), 2u);  // receipt and the message
 }
 
+// A namespace's deduplication policy (ServerOptions::namespace_deduplication) overrides the
+// server's setting for its topics, both ways, at each SEND; nullopt leaves the server's.
+TEST_F(ConnectionTest, NamespaceDeduplicationPolicyOverridesTheServerSetting) {
+  std::optional<bool> policy = true;
+  server_.options().deduplication = false;
+  server_.options().namespace_deduplication = [&policy](const service::NamespaceName&) { return policy; };
+  auto c = open();
+  connect(*c);
+  subscribe(*c, 9, kTopic, "dedup");
+  command(*c, producer_cmd(1, kTopic, proto::Shared, "dp"));
+  feed(*c, send_frame(1, 0, "m0"));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), 3u);  // SUCCESS, PRODUCER_SUCCESS, the receipt
+  feed(*c, send_frame(1, 0, "m0 again"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  // The policy off with the server's setting on: a resend is stored again.
+  server_.options().deduplication = true;
+  policy = false;
+  feed(*c, send_frame(1, 0, "m0 third"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  // Unset: the server's setting (on) decides.
+  policy.reset();
+  feed(*c, send_frame(1, 0, "m0 fourth"));
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.send_receipt().message_id().entryid(), static_cast<std::uint64_t>(-1));
+  flow(*c, 9, 10);
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload, "m0");
+  EXPECT_EQ(got[1].payload, "m0 third");
+}
+
 // Batches with highest_sequence_id, as the Java client sends them: by Apache Pulsar's rule a batch
 // whose first sequence id was stored is a duplicate whole, even when it goes on past it.
 TEST_F(ConnectionTest, DeduplicationJudgesABatchByItsFirstSequenceId) {

@@ -1,0 +1,117 @@
+"""What the admin API (http/) changes for official Pulsar clients, seen with the official Python
+client (PyPI `pulsar-client`, the C++ client inside) against one mop standalone: a namespace's
+deduplication policy switches producer deduplication for that namespace's topics, falling back
+to brokerDeduplicationEnabled when it is removed.
+
+mop only (the same calls against Apache Pulsar are AdminApiTest.java's); run with the venv python
+that scripts/setup makes (.cache/venv/bin/python). Without the client the suite exits 77
+(skipped), saying so.
+"""
+
+import http.client
+import json
+import sys
+import unittest
+import uuid
+
+try:
+    import pulsar
+except ImportError:  # pragma: no cover - the environment, not the broker
+    print("pulsar-client is not installed for %s: skipped (see the module docstring)" % sys.executable)
+    sys.exit(77)
+
+import harness
+
+RECEIVE_MS = 10000  # how long a message that must come may take
+NOTHING_MS = 700    # how long we wait to see that nothing more comes
+
+
+class NamespaceDeduplication(unittest.TestCase):
+    """POST /admin/v2/namespaces/{t}/{ns}/deduplication, over a broker started with
+    brokerDeduplicationEnabled=false (the default) or true."""
+
+    broker_dedup = "false"
+
+    def setUp(self):
+        self.broker = harness.Broker(extra_args=["--brokerDeduplicationEnabled=" + self.broker_dedup]).start()
+        self.client = pulsar.Client("pulsar://127.0.0.1:%d" % self.broker.pulsar_port, operation_timeout_seconds=10)
+        self.ns = "public/dedup-%s" % uuid.uuid4().hex[:8]
+        status, body = self.admin("PUT", "/admin/v2/namespaces/" + self.ns)
+        self.assertEqual(status, 204, body)
+
+    def tearDown(self):
+        try:
+            self.client.close()
+            self.broker.stop()
+        except Exception:
+            sys.stderr.write("\n---- mop log ----\n%s\n" % self.broker.log_text(tail=100))
+            raise
+        finally:
+            self.broker.cleanup()
+
+    def admin(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=10)
+        try:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            res = conn.getresponse()
+            return res.status, res.read().decode()
+        finally:
+            conn.close()
+
+    def set_policy(self, value):
+        path = "/admin/v2/namespaces/%s/deduplication" % self.ns
+        if value is None:
+            status, body = self.admin("DELETE", path)
+        else:
+            status, body = self.admin("POST", path, value)
+        self.assertEqual(status, 204, body)
+        status, body = self.admin("GET", path)  # read back: the value, or nothing once removed
+        if value is None:
+            self.assertEqual((status, body), (204, ""))
+        else:
+            self.assertEqual((status, json.loads(body)), (200, value))
+
+    def copies_of_a_resend(self, name):
+        """Sends sequence ids 0, 1, 1 (a resend), 2 from one named producer on a new topic of
+        the namespace; returns the payloads a reader from the earliest message sees."""
+        topic = "persistent://%s/%s-%s" % (self.ns, name, uuid.uuid4().hex[:6])
+        consumer = self.client.subscribe(topic, "s", initial_position=pulsar.InitialPosition.Earliest)
+        producer = self.client.create_producer(topic, producer_name="resender", batching_enabled=False)
+        producer.send(b"m0", sequence_id=0)
+        producer.send(b"m1", sequence_id=1)
+        producer.send(b"m1", sequence_id=1)  # the resend: answered either way
+        producer.send(b"m2", sequence_id=2)
+        producer.close()
+        got = []
+        while True:
+            try:
+                m = consumer.receive(RECEIVE_MS if len(got) < 3 else NOTHING_MS)
+            except pulsar.Timeout:
+                break
+            got.append(m.data().decode())
+            consumer.acknowledge(m)
+        consumer.close()
+        return got
+
+    def test_policy_on_deduplicates_off_does_not(self):
+        self.set_policy(True)
+        self.assertEqual(self.copies_of_a_resend("on"), ["m0", "m1", "m2"])
+        self.set_policy(False)
+        self.assertEqual(self.copies_of_a_resend("off"), ["m0", "m1", "m1", "m2"])
+
+    def test_unset_policy_falls_back_to_the_broker_setting(self):
+        self.set_policy(not (self.broker_dedup == "true"))
+        self.set_policy(None)
+        expected = ["m0", "m1", "m2"] if self.broker_dedup == "true" else ["m0", "m1", "m1", "m2"]
+        self.assertEqual(self.copies_of_a_resend("unset"), expected)
+
+
+class NamespaceDeduplicationOverBrokerOn(NamespaceDeduplication):
+    """The same with brokerDeduplicationEnabled=true: the policy turns it off for its namespace."""
+
+    broker_dedup = "true"
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
