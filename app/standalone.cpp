@@ -303,13 +303,13 @@ int run_standalone(const Config& config) {
   http::HealthCheck health(io, service, *health_topic);
   // Message rates, as Pulsar computes them: counters read every statsUpdateFrequencyInSecs.
   http::MessageRates rates;
-  rates.sample(service.broker(), std::chrono::steady_clock::now());
+  rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server);
   boost::asio::steady_timer stats_timer(io);
   std::function<void()> schedule_stats = [&] {
     stats_timer.expires_after(std::chrono::seconds(config.statsUpdateFrequencyInSecs));
     stats_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
-      rates.sample(service.broker(), std::chrono::steady_clock::now());
+      rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server);
       schedule_stats();
     });
   };

@@ -1,7 +1,10 @@
 #include "http/admin.hpp"
 
+#include <chrono>
+#include <ctime>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "broker/broker.hpp"
@@ -10,6 +13,7 @@
 #include "http/mqtt_admin.hpp"
 #include "http/prometheus.hpp"
 #include "http/rates.hpp"
+#include "pulsar/server/pulsar_server.hpp"
 
 namespace mop::http {
 
@@ -25,6 +29,17 @@ Response text_response(unsigned status, std::string body) {
   r.status = status;
   r.body = std::move(body);
   return r;
+}
+
+// A time as Pulsar's stats print one: ISO 8601 in UTC with milliseconds ("2026-12-07T02:10:00.123Z").
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char out[40];
+  const std::size_t n = std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
+  return std::string(out, n) + fmt::format(".{:03}Z", ms % 1000);
 }
 
 std::string_view type_name(service::SubscriptionType t) {
@@ -123,9 +138,28 @@ std::set<std::string> namespaces_of(const WebContext& c, const std::string& tena
   return out;
 }
 
-// Pulsar's TopicStats for what mop keeps (no publishers list: see http/README.md).
+// Pulsar's TopicStats for what mop keeps (http/README.md says what it leaves out).
 json topic_stats(const WebContext& c, const broker::Topic& topic) {
   const std::string& name = topic.name().str();
+  // Pulsar producers only: MQTT publishers are not producers (neither Pulsar nor MoP lists them).
+  json publishers = json::array();
+  if (c.pulsar != nullptr) {
+    c.pulsar->for_each_producer([&](const pulsar::server::ProducerInfo& p) {
+      if (*p.topic != topic.name()) return;
+      json one = {
+          {"producerName", *p.name},
+          {"producerId", p.producer_id},
+          {"accessMode", pulsar::proto::ProducerAccessMode_Name(p.access_mode)},
+          {"address", "/" + *p.address},
+          {"connectedSince", iso8601(p.since)},
+          {"clientVersion", *p.client_version},
+      };
+      const Rates r = c.metrics.rates != nullptr ? c.metrics.rates->producer(name, *p.name) : Rates{};
+      one["msgRateIn"] = r.msg_in;
+      one["msgThroughputIn"] = r.bytes_in;
+      publishers.push_back(std::move(one));
+    });
+  }
   json subscriptions = json::object();
   topic.for_each_subscription([&](const broker::Subscription& s) {
     json consumers = json::array();
@@ -154,6 +188,7 @@ json topic_stats(const WebContext& c, const broker::Topic& topic) {
       {"bytesOutCounter", topic.bytes_out_counter()},
       {"storageSize", topic.stored_bytes()},
       {"backlogSize", topic.backlog_bytes()},
+      {"publishers", std::move(publishers)},
       {"subscriptions", std::move(subscriptions)},
   };
   if (c.metrics.rates != nullptr) {

@@ -1,5 +1,6 @@
 #include "http/admin_writes.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <optional>
@@ -489,6 +490,21 @@ void add_stats(json& into, const json& from) {
     else
       into[key] = into[key].get<std::uint64_t>() + from[key].get<std::uint64_t>();
   }
+  // Publishers by name, as Pulsar merges them: a producer of a partitioned topic has one
+  // producer per partition, under one name; their rates add up.
+  for (const auto& p : from.value("publishers", json::array())) {
+    json& list = into["publishers"];
+    if (list.is_null()) list = json::array();
+    auto same =
+        std::find_if(list.begin(), list.end(), [&](const json& q) { return q["producerName"] == p["producerName"]; });
+    if (same == list.end()) {
+      list.push_back(p);
+      continue;
+    }
+    for (const char* key : {"msgRateIn", "msgThroughputIn"}) {
+      (*same)[key] = (*same)[key].get<double>() + p[key].get<double>();
+    }
+  }
   for (const auto& [sub, s] : from["subscriptions"].items()) {
     json& mine = into["subscriptions"][sub];
     if (mine.is_null()) {
@@ -514,7 +530,8 @@ void get_partitioned_stats(const WebContext& c, TopicDomain domain, const Reques
   if (count == 0) return respond(error_response(404, "Partitioned Topic not found: " + base.str()));
   const bool per_partition = query_param(req, "perPartition").value_or("true") != "false";
   json stats = {{"msgInCounter", 0}, {"bytesInCounter", 0}, {"msgOutCounter", 0}, {"bytesOutCounter", 0},
-                {"storageSize", 0}, {"backlogSize", 0}, {"subscriptions", json::object()}};
+                {"storageSize", 0}, {"backlogSize", 0}, {"publishers", json::array()},
+                {"subscriptions", json::object()}};
   json partitions = json::object();
   for (std::uint32_t i = 0; i < count; ++i) {
     const TopicName name = partition_name(base, i);

@@ -1,6 +1,7 @@
 #include "http/rates.hpp"
 
 #include "broker/broker.hpp"
+#include "pulsar/server/pulsar_server.hpp"
 
 namespace mop::http {
 
@@ -46,7 +47,7 @@ void MessageRates::update(Entry& e, std::uint64_t msg_in, std::uint64_t bytes_in
   e.seen = samples_;
 }
 
-void MessageRates::sample(const broker::Broker& broker, TimePoint now) {
+void MessageRates::sample(const broker::Broker& broker, TimePoint now, const pulsar::server::PulsarServer* pulsar) {
   const double seconds = samples_ == 0 ? 0 : std::chrono::duration<double>(now - last_).count();
   ++samples_;
   broker.for_each_topic([&](const broker::Topic& t) {
@@ -58,8 +59,16 @@ void MessageRates::sample(const broker::Broker& broker, TimePoint now) {
       update(sit->second, 0, 0, s.msg_out_counter(), s.bytes_out_counter(), !sadded, seconds);
     });
   });
+  if (pulsar != nullptr) {
+    pulsar->for_each_producer([&](const pulsar::server::ProducerInfo& p) {
+      // A name is connected to a topic once at a time; one that reconnected counts from 0 again.
+      auto [it, added] = producers_.try_emplace(subscription_key(p.topic->str(), *p.name));
+      update(it->second, p.msg_in, p.bytes_in, 0, 0, !added, seconds);
+    });
+  }
   forget_unseen(topics_, samples_);
   forget_unseen(subscriptions_, samples_);
+  forget_unseen(producers_, samples_);
   last_ = now;
 }
 
@@ -71,6 +80,11 @@ Rates MessageRates::topic(const std::string& topic) const {
 Rates MessageRates::subscription(const std::string& topic, const std::string& subscription) const {
   const auto it = subscriptions_.find(subscription_key(topic, subscription));
   return it == subscriptions_.end() ? Rates{} : it->second.rates;
+}
+
+Rates MessageRates::producer(const std::string& topic, const std::string& producer) const {
+  const auto it = producers_.find(subscription_key(topic, producer));
+  return it == producers_.end() ? Rates{} : it->second.rates;
 }
 
 }  // namespace mop::http

@@ -15,6 +15,9 @@
 namespace mop::broker {
 class Broker;
 }
+namespace mop::pulsar::server {
+class PulsarServer;
+}
 
 namespace mop::http {
 
@@ -29,12 +32,15 @@ class MessageRates {
 public:
   using TimePoint = std::chrono::steady_clock::time_point;
 
-  void sample(const broker::Broker& broker, TimePoint now);
+  // With `pulsar`, its producers' rates in too (their own counters, keyed by topic and name).
+  void sample(const broker::Broker& broker, TimePoint now, const pulsar::server::PulsarServer* pulsar = nullptr);
 
   // Rates of a topic (full name) or of one of its subscriptions, as of the last sample; zeros
   // when not known.
   Rates topic(const std::string& topic) const;
   Rates subscription(const std::string& topic, const std::string& subscription) const;
+  // A Pulsar producer's (msg_in, bytes_in only), by its topic and name.
+  Rates producer(const std::string& topic, const std::string& producer) const;
   std::size_t samples() const { return samples_; }
 
 private:
@@ -49,6 +55,7 @@ private:
   std::unordered_map<std::string, Entry> topics_;
   // Keyed by the topic's full name and the subscription's name, joined by a newline.
   std::unordered_map<std::string, Entry> subscriptions_;
+  std::unordered_map<std::string, Entry> producers_;  // keyed the same way, by producer name
   TimePoint last_{};
   std::uint64_t samples_ = 0;
 };

@@ -69,12 +69,18 @@ public:
   // Called by PulsarServer: the broker is shutting down: CLOSE_PRODUCER / CLOSE_CONSUMER for
   // each producer and consumer, then close after flushing (see PulsarServer::shutdown).
   void server_shutdown();
+  // Called by PulsarServer::for_each_producer: each of our producers.
+  void for_each_producer(const std::function<void(const ProducerInfo&)>& fn) const;
 
 private:
   struct Producer {
     service::TopicName topic;
     std::string name;
     bool ready = true;  // false while a WaitForExclusive producer waits for the topic
+    proto::ProducerAccessMode access_mode = proto::Shared;
+    std::chrono::system_clock::time_point since{};
+    std::uint64_t msg_in = 0;  // messages accepted for storing (each of a batch)
+    std::uint64_t bytes_in = 0;
   };
   class Consumer;
   using Handler = void (Connection::*)(const Frame&);
@@ -147,6 +153,7 @@ private:
   // (or, once connected, while a refresh challenge waits for its AUTH_RESPONSE)
   std::string auth_method_;  // CONNECT's auth_method_name
   std::string role_;         // who the provider accepted (empty without a provider)
+  std::string client_version_;  // CONNECT's client_version
   std::optional<std::int64_t> auth_expires_at_;  // unix seconds; checked every auth_refresh_check
   TimePoint next_refresh_check_;
   bool refresh_pending_ = false;  // AUTH_CHALLENGE for a refresh sent, no good answer yet

@@ -22,6 +22,10 @@ void PulsarServer::restore(const service::MetadataSnapshot& restored) {
   schemas_.restore(restored.schemas);
 }
 
+void PulsarServer::for_each_producer(const std::function<void(const ProducerInfo&)>& fn) const {
+  for (const auto& [serial, c] : connections_) c->for_each_producer(fn);
+}
+
 bool PulsarServer::deduplicates(const service::TopicName& topic) const {
   if (options_.namespace_deduplication) {
     if (const auto own = options_.namespace_deduplication(topic.namespace_name())) return *own;

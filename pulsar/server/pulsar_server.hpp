@@ -62,6 +62,19 @@ struct ServerOptions {
 
 class Connection;
 
+// One connected Pulsar producer, as the admin API's topic stats list it (Pulsar's PublisherStats).
+struct ProducerInfo {
+  const service::TopicName* topic;
+  const std::string* name;
+  std::uint64_t producer_id;
+  proto::ProducerAccessMode access_mode;
+  const std::string* address;         // the client's address and port
+  const std::string* client_version;  // CONNECT's client_version
+  std::chrono::system_clock::time_point since;  // PRODUCER_SUCCESS (or the PRODUCER, while queued)
+  std::uint64_t msg_in;    // messages accepted for storing (each of a batch), and their bytes
+  std::uint64_t bytes_in;
+};
+
 class PulsarServer {
 public:
   // Reads back the producer sequence ids the service restored; partition counts and schemas
@@ -103,6 +116,8 @@ public:
   // and consumer of the topic, on every connection; their clients reconnect them, as to a topic
   // that moved. Returns how many were closed.
   std::size_t unload(const service::TopicName& topic);
+  // Every producer of every connection, in no particular order (a walk, for the admin API).
+  void for_each_producer(const std::function<void(const ProducerInfo&)>& fn) const;
 
 private:
   service::MessagingService& service_;

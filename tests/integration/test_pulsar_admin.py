@@ -1,7 +1,9 @@
 """What the admin API (http/) changes for official Pulsar clients, seen with the official Python
-client (PyPI `pulsar-client`, the C++ client inside) against one mop standalone: a namespace's
-deduplication policy switches producer deduplication for that namespace's topics, falling back
-to brokerDeduplicationEnabled when it is removed.
+client (PyPI `pulsar-client`, the C++ client inside) against one mop standalone: a topic's
+`stats` and `partitioned-stats` list its connected Pulsar producers (`publishers`), not MQTT
+publishers, and no longer once closed; a namespace's deduplication policy switches producer
+deduplication for that namespace's topics, falling back to brokerDeduplicationEnabled when it is
+removed.
 
 mop only (the same calls against Apache Pulsar are AdminApiTest.java's); run with the venv python
 that scripts/setup makes (.cache/venv/bin/python). Without the client the suite exits 77
@@ -10,7 +12,9 @@ that scripts/setup makes (.cache/venv/bin/python). Without the client the suite 
 
 import http.client
 import json
+import subprocess
 import sys
+import time
 import unittest
 import uuid
 
@@ -24,6 +28,85 @@ import harness
 
 RECEIVE_MS = 10000  # how long a message that must come may take
 NOTHING_MS = 700    # how long we wait to see that nothing more comes
+
+
+def admin_request(port, method, path, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        res = conn.getresponse()
+        return res.status, res.read().decode()
+    finally:
+        conn.close()
+
+
+class TopicPublishers(unittest.TestCase):
+    """GET .../{topic}/stats and .../partitioned-stats: `publishers`, as Pulsar lists them."""
+
+    def setUp(self):
+        # Rates every second, so that a producer's msgRateIn is seen moving within a bounded wait.
+        self.broker = harness.Broker(extra_args=["--statsUpdateFrequencyInSecs=1"]).start()
+        self.client = pulsar.Client("pulsar://127.0.0.1:%d" % self.broker.pulsar_port, operation_timeout_seconds=10)
+
+    def tearDown(self):
+        try:
+            self.client.close()
+            self.broker.stop()
+        except Exception:
+            sys.stderr.write("\n---- mop log ----\n%s\n" % self.broker.log_text(tail=100))
+            raise
+        finally:
+            self.broker.cleanup()
+
+    def stats(self, path):
+        status, body = admin_request(self.broker.web_port, "GET", path)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_stats_list_a_connected_producer_and_not_an_mqtt_publisher(self):
+        local = "stats-%s" % uuid.uuid4().hex[:8]
+        topic = "persistent://public/default/" + local
+        path = "/admin/v2/persistent/public/default/%s/stats" % local
+        producer = self.client.create_producer(topic, producer_name="stats-producer", batching_enabled=False)
+        # An MQTT publisher on the same topic is no Pulsar producer: not listed.
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-q", "1",
+                        "-t", local, "-m", "from mqtt"], check=True, timeout=15)
+        # Sends go on while we wait for the producer's rate: every statistics interval has some.
+        deadline = time.monotonic() + 15
+        while True:
+            producer.send(b"x" * 10)
+            publishers = self.stats(path)["publishers"]
+            self.assertEqual(len(publishers), 1, publishers)
+            p = publishers[0]
+            if p["msgRateIn"] > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(p["producerName"], "stats-producer")
+        self.assertIsInstance(p["producerId"], int)
+        self.assertEqual(p["accessMode"], "Shared")
+        self.assertRegex(p["address"], r"^/127\.0\.0\.1:\d+$")
+        self.assertRegex(p["connectedSince"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertTrue(p["clientVersion"], p)  # the client's own, from its CONNECT
+        self.assertGreater(p["msgRateIn"], 0)
+        self.assertGreater(p["msgThroughputIn"], 0)
+        producer.close()
+        self.assertEqual(self.stats(path)["publishers"], [])
+
+    def test_partitioned_stats_list_a_producer_once_by_name(self):
+        local = "pstats-%s" % uuid.uuid4().hex[:8]
+        base = "/admin/v2/persistent/public/default/" + local
+        status, body = admin_request(self.broker.web_port, "PUT", base + "/partitions", 2)
+        self.assertEqual(status, 204, body)
+        producer = self.client.create_producer("persistent://public/default/" + local,
+                                               producer_name="partitioned-producer", batching_enabled=False)
+        producer.send(b"one")
+        stats = self.stats(base + "/partitioned-stats")
+        self.assertEqual([p["producerName"] for p in stats["publishers"]], ["partitioned-producer"])
+        for name, one in stats["partitions"].items():
+            self.assertEqual([p["producerName"] for p in one["publishers"]], ["partitioned-producer"], name)
+        producer.close()
+        self.assertEqual(self.stats(base + "/partitioned-stats")["publishers"], [])
 
 
 class NamespaceDeduplication(unittest.TestCase):
@@ -50,14 +133,7 @@ class NamespaceDeduplication(unittest.TestCase):
             self.broker.cleanup()
 
     def admin(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.broker.web_port, timeout=10)
-        try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-            res = conn.getresponse()
-            return res.status, res.read().decode()
-        finally:
-            conn.close()
+        return admin_request(self.broker.web_port, method, path, body)
 
     def set_policy(self, value):
         path = "/admin/v2/namespaces/%s/deduplication" % self.ns

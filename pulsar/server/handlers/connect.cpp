@@ -11,6 +11,7 @@ void Connection::on_connect(const Frame& f) {
   }
   const auto& connect = f.command->connect();
   protocol_version_ = std::min(connect.protocol_version(), kMaxProtocolVersion);
+  client_version_ = connect.client_version();
   auto* provider = server_.options().authentication_provider;
   if (provider == nullptr) return send_connected();
   auth_ = provider->new_session(stream_.peer_certificate_cn());

@@ -23,7 +23,10 @@ void Connection::on_producer(const Frame& f) {
       server_.producers().add(*topic, name, q.producer_access_mode(), *this, q.producer_id(), q.request_id());
   if (!added.ok()) return send_error(q.request_id(), added.error().error, added.error().why);
   const bool ready = *added == ProducerRegistry::Added::ready;
-  const auto& p = producers_.emplace(q.producer_id(), Producer{*topic, std::move(name), ready}).first->second;
+  const auto& p = producers_
+                      .emplace(q.producer_id(), Producer{*topic, std::move(name), ready, q.producer_access_mode(),
+                                                         std::chrono::system_clock::now()})
+                      .first->second;
   if (!q.has_schema()) return producer_success(q, p, ready, std::nullopt);
   // The producer's schema becomes the topic's first one (stored before PRODUCER_SUCCESS), or the
   // topic's schema is named.
@@ -98,6 +101,12 @@ void Connection::on_close_producer(const Frame& f) {
     server_.producers().remove(topic, *this, q.producer_id());
   }
   send_success(q.request_id());
+}
+
+void Connection::for_each_producer(const std::function<void(const ProducerInfo&)>& fn) const {
+  for (const auto& [id, p] : producers_) {
+    fn(ProducerInfo{&p.topic, &p.name, id, p.access_mode, &peer_, &client_version_, p.since, p.msg_in, p.bytes_in});
+  }
 }
 
 }  // namespace mop::pulsar::server

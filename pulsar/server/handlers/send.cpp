@@ -97,6 +97,11 @@ void Connection::on_send(const Frame& f) {
     dedup->pushed = last_seq;
   }
 
+  // The producer's own counters (its msgRateIn in the admin API's stats): what it sent that is
+  // handed over for storing, each message of a batch, and the bytes as they came.
+  it->second.msg_in += meta.has_num_messages_in_batch() ? static_cast<std::uint64_t>(meta.num_messages_in_batch()) : 1;
+  it->second.bytes_in += f.payload.size();
+
   // Callbacks of one topic run in publish order, so receipts leave in SEND order per producer.
   const auto producer_id = s.producer_id();
   const auto sequence_id = s.sequence_id();
