@@ -1,8 +1,11 @@
 """The Debian package (packaging/, `make deb`): builds it with CPack from the build dir that made
 $MOP_BIN (into a temp dir), then checks it with Debian's own tools: dpkg-deb's control fields and
 file list, the conffile, the maintainer scripts, the package's files unpacked into a temp root
-(its mop runs `--version`; its configuration keeps the store in /var/lib/mop), and, where the
-container has it, `systemd-analyze verify` on the unit. Nothing is installed on this machine."""
+(its mop runs `--version`; its configuration keeps the store in /var/lib/mop), where the
+container has it, `systemd-analyze verify` on the unit, and, as root with mmdebstrap, an install
+with apt into a fresh Debian 12 root made for the test (apt fetches the package's dependencies from
+this machine's Debian mirror; the ASan build's package is left out: it needs the sanitizer
+runtime, which no release links). Nothing is installed on this machine."""
 
 import os
 import shutil
@@ -105,6 +108,42 @@ class DebianPackage(unittest.TestCase):
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout)
         self.assertEqual([l for l in out.stdout.splitlines() if "mop.service" in l], [])
+
+    @unittest.skipUnless(shutil.which("mmdebstrap") and os.geteuid() == 0, "needs mmdebstrap and root")
+    def test_installs_on_a_fresh_debian_12(self):
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            if "MOP_SANITIZE:BOOL=ON" in f.read():
+                self.skipTest("an ASan build: its package needs the sanitizer runtime")
+        root = os.path.join(self.tmp, "debian12")
+        out = os.path.join(self.tmp, "installed.txt")
+        name = os.path.basename(self.deb)
+        # bookworm from this machine's own Debian mirror (the first deb.debian.org-style URI apt uses).
+        mirror = "http://deb.debian.org/debian"
+        for path in ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"):
+            if os.path.exists(path):
+                with open(path) as f:
+                    for line in f:
+                        words = line.split()
+                        if words[:1] == ["URIs:"] or (words[:1] == ["deb"] and len(words) > 1):
+                            if "security" not in words[1]:
+                                mirror = words[1].rstrip("/")
+                                break
+                break
+        show = ("mop --version; id -nu mop; test -f /etc/mop/standalone.conf && echo conf; "
+                "test -f /lib/systemd/system/mop.service && echo unit; dpkg-query -W -f='\\${Status}' mop")
+        made = subprocess.run(["mmdebstrap", "--variant=apt", "--mode=root", "--quiet",
+                        "--customize-hook=copy-in %s /tmp" % self.deb,
+                        "--customize-hook=chroot \"$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/" + name,
+                        "--customize-hook=chroot \"$1\" sh -c \"%s\" > %s 2>&1" % (show, out),
+                        "bookworm", root, mirror],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=600)
+        self.assertEqual(made.returncode, 0, made.stdout[-3000:])
+        with open(out) as f:
+            lines = f.read().splitlines()
+        shutil.rmtree(root, ignore_errors=True)
+        self.assertEqual(lines, ["mop " + self.version, "mop", "conf", "unit", "install ok installed"])
+
 
 if __name__ == "__main__":
     unittest.main()
