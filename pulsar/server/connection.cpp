@@ -215,6 +215,10 @@ void Connection::send_error(std::uint64_t request_id, proto::ServerError error, 
   send(c);
 }
 
+void Connection::request_answered() {
+  if (waiting_requests_-- == kMaxWaitingRequests && !closed_) stream_.input_released();
+}
+
 void Connection::send_success(std::uint64_t request_id) {
   proto::BaseCommand c;
   c.set_type(proto::BaseCommand::SUCCESS);

@@ -47,6 +47,12 @@ public:
 
   OutBuffer& output() override { return out_; }
   bool closed() const override { return closed_; }
+  // Requests are pipelined: each frame is handled at once, and an answer that waits for the store
+  // (SEND, a schema, a partition count) is counted until it is sent. Once kMaxWaitingRequests
+  // wait, the transport stops reading (net::StreamHandler::input_held) until one is answered,
+  // so a client cannot queue requests without bound while the store is slow or stalled.
+  static constexpr std::size_t kMaxWaitingRequests = 1000;  // Pulsar's maxPendingPublishRequestsPerConnection
+  bool input_held() const override { return !closed_ && waiting_requests_ >= kMaxWaitingRequests; }
   std::int32_t protocol_version() const { return protocol_version_; }
   std::size_t producer_count() const { return producers_.size(); }
   std::size_t consumer_count() const { return consumers_.size(); }
@@ -92,6 +98,10 @@ private:
   void send(const proto::BaseCommand& command);
   void send_error(std::uint64_t request_id, proto::ServerError error, const std::string& message);
   void send_success(std::uint64_t request_id);
+  // A request now waits for the store (counted for input_held); request_answered() when its
+  // answer is out (only while the connection is alive), which reads on if it was held.
+  void request_waits() { ++waiting_requests_; }
+  void request_answered();
   // A topic name as clients send it (full, or short in the default namespace); nullopt if invalid.
   std::optional<service::TopicName> resolve(const std::string& topic) const;
   // Whether the topic may be used: it exists or may be created.
@@ -158,6 +168,7 @@ private:
   TimePoint next_refresh_check_;
   bool refresh_pending_ = false;  // AUTH_CHALLENGE for a refresh sent, no good answer yet
   bool closed_ = false;
+  std::size_t waiting_requests_ = 0;  // see input_held
   std::int32_t protocol_version_ = 0;
   TimePoint last_received_;
   TimePoint next_check_;

@@ -109,6 +109,7 @@ P_CONNECT, P_CONNECTED, P_SUBSCRIBE, P_PRODUCER, P_SEND, P_SEND_RECEIPT = 2, 3, 
 P_SEND_ERROR, P_MESSAGE, P_ACK, P_FLOW, P_UNSUBSCRIBE, P_SUCCESS, P_ERROR = 8, 9, 10, 11, 12, 13, 14
 P_CLOSE_PRODUCER, P_CLOSE_CONSUMER, P_PRODUCER_SUCCESS, P_PING, P_PONG = 15, 16, 17, 18, 19
 P_PARTITIONED_METADATA, P_LOOKUP = 21, 23
+P_GET_OR_CREATE_SCHEMA, P_GET_OR_CREATE_SCHEMA_RESPONSE = 39, 40
 
 
 def base_command(ptype, body):
@@ -176,6 +177,12 @@ def p_flow(consumer_id, permits):
 def p_ack(consumer_id, ledger, entry):
     message_id = pb_uint(1, ledger) + pb_uint(2, entry)
     return p_frame(base_command(P_ACK, pb_uint(1, consumer_id) + pb_uint(2, 0) + pb_bytes(3, message_id)))
+
+
+def p_get_or_create_schema(topic, request_id, data):
+    schema = pb_bytes(1, "hostile") + pb_bytes(3, data) + pb_uint(4, 2)  # type Json
+    return p_frame(base_command(P_GET_OR_CREATE_SCHEMA,
+                                pb_uint(1, request_id) + pb_bytes(2, topic) + pb_bytes(3, schema)))
 
 
 def p_ping():
@@ -1497,6 +1504,51 @@ class HeldSubscribe(unittest.TestCase):
             c.close(rst=True)
             other.send(rawmqtt.pingreq())
             other.expect(rawmqtt.PINGRESP, timeout=ANSWER_TIMEOUT)
+            other.close()
+            broker.stop()  # SIGTERM; raises unless mop exits 0
+        except unittest.SkipTest:
+            raise
+        except BaseException:
+            sys.stderr.write("\n---- mop log (tail) ----\n%s\n---- end ----\n" % broker.log_text(tail=80))
+            raise
+        finally:
+            broker.cleanup()
+
+
+class HeldPulsarRequests(unittest.TestCase):
+    def test_a_flood_of_requests_waiting_for_the_store_is_held_back_by_tcp(self):
+        """Pulsar requests are pipelined: each frame is handled at once and its answer waits for
+        the store (a schema, a partition count, a SEND). While the store is stalled (its thread
+        stopped) nothing answers them, so neither the write-buffer water marks nor anything else
+        bounds what a client can queue: a flood of GET_OR_CREATE_SCHEMA keeps adding waiting
+        requests. mop stops reading a connection once 1000 of its requests wait (as Pulsar's
+        maxPendingPublishRequestsPerConnection), so TCP holds the client back after a few MiB.
+        The broker's loop stays free (another connection's PING is answered), and the answers
+        come once the store runs again."""
+        broker = harness.Broker().start()
+        try:
+            self.assertIsNotNone(broker.pulsar_port, "mop started without its Pulsar listener")
+            c = Conn(broker.pulsar_port)
+            c.send(p_connect())
+            self.assertEqual(c.pulsar_command(), P_CONNECTED)
+            other = Conn(broker.pulsar_port)
+            other.send(p_connect())
+            self.assertEqual(other.pulsar_command(), P_CONNECTED)
+            flood = b"".join(p_get_or_create_schema("persistent://public/default/hostile-held-%d" % i, i + 1,
+                                                    b'{"type":"string"}') for i in range(64))
+            with StalledThread(broker.proc.pid, "mop-store"):
+                blocked = c.flood_until_blocked(flood, 128 << 20)
+                print("\n  a flood of Pulsar requests waiting for the store: %d bytes taken before its sends "
+                      "blocked (%s)" % (c.sent, "blocked" if blocked else "never blocked"), file=sys.stderr, flush=True)
+                self.assertTrue(blocked, "mop kept reading requests that wait for the store (%d bytes)" % c.sent)
+                self.assertLess(c.sent, 32 << 20)
+                other.send(p_ping())
+                self.assertEqual(other.pulsar_command(), P_PONG)
+            # The store runs again: the schema is stored and the waiting requests are answered.
+            self.assertEqual(c.pulsar_command(), P_GET_OR_CREATE_SCHEMA_RESPONSE)
+            c.close(rst=True)
+            other.send(p_ping())
+            self.assertEqual(other.pulsar_command(), P_PONG)
             other.close()
             broker.stop()  # SIGTERM; raises unless mop exits 0
         except unittest.SkipTest:

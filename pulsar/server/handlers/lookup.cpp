@@ -29,6 +29,7 @@ void Connection::on_partitioned_metadata(const Frame& f) {
   auto respond = [this, alive = std::weak_ptr<bool>(alive_), c, n](std::error_code ec) mutable {
     const auto a = alive.lock();
     if (!a || !*a) return;
+    request_answered();
     auto* r = c.mutable_partitionmetadataresponse();
     if (ec) {
       r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
@@ -43,6 +44,7 @@ void Connection::on_partitioned_metadata(const Frame& f) {
   };
   if (create) {
     logger()->info("creating partitioned topic {} with {} partitions", topic->str(), n);
+    request_waits();
     return server_.partitioned().create(*topic, n, std::move(respond));
   }
   if (n == 0) {
@@ -50,6 +52,7 @@ void Connection::on_partitioned_metadata(const Frame& f) {
     r->set_partitions(0);
     return send(c);
   }
+  request_waits();
   server_.partitioned().when_stored(*topic, std::move(respond));
 }
 

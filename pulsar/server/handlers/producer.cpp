@@ -30,11 +30,13 @@ void Connection::on_producer(const Frame& f) {
   if (!q.has_schema()) return producer_success(q, p, ready, std::nullopt);
   // The producer's schema becomes the topic's first one (stored before PRODUCER_SUCCESS), or the
   // topic's schema is named.
+  request_waits();
   server_.schemas().get_or_create(
       *topic, q.schema(),
       [this, alive = std::weak_ptr<bool>(alive_), q, ready](std::error_code ec, std::uint64_t version) {
         const auto a = alive.lock();
         if (!a || !*a) return;
+        request_answered();
         const auto it = producers_.find(q.producer_id());
         if (it == producers_.end()) return;  // closed meanwhile
         if (ec) {

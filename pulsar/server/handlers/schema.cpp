@@ -10,6 +10,7 @@ void Connection::on_get_schema(const Frame& f) {
   auto answer = [this, alive = std::weak_ptr<bool>(alive_), request_id = q.request_id(), topic] {
     const auto a = alive.lock();
     if (!a || !*a) return;
+    request_answered();
     proto::BaseCommand c;
     c.set_type(proto::BaseCommand::GET_SCHEMA_RESPONSE);
     auto* r = c.mutable_getschemaresponse();
@@ -25,6 +26,7 @@ void Connection::on_get_schema(const Frame& f) {
     send(c);
     stream_.output_ready();
   };
+  request_waits();
   if (!topic) return answer();
   server_.schemas().when_stored(*topic, std::move(answer));
 }
@@ -40,10 +42,12 @@ void Connection::on_get_or_create_schema(const Frame& f) {
     r->set_error_code(proto::InvalidTopicName);
     r->set_error_message("Invalid topic name: " + q.topic());
   } else {
+    request_waits();
     server_.schemas().get_or_create(*topic, q.schema(),
                                  [this, alive = std::weak_ptr<bool>(alive_), c](std::error_code ec, std::uint64_t v) mutable {
                                    const auto a = alive.lock();
                                    if (!a || !*a) return;
+                                   request_answered();
                                    auto* r = c.mutable_getorcreateschemaresponse();
                                    if (ec) {
                                      r->set_error_code(proto::PersistenceError);

@@ -106,6 +106,7 @@ void Connection::on_send(const Frame& f) {
   const auto producer_id = s.producer_id();
   const auto sequence_id = s.sequence_id();
   const auto highest = s.highest_sequence_id();
+  request_waits();
   service_.publish(it->second.topic, std::move(m),
                    [this, alive = std::weak_ptr<bool>(alive_), producer_id, sequence_id, highest, dedup,
                     last_seq](std::error_code ec, service::MessageId id) {
@@ -118,6 +119,7 @@ void Connection::on_send(const Frame& f) {
                      }
                      const auto a = alive.lock();
                      if (!a || !*a) return;
+                     request_answered();
                      proto::BaseCommand c;
                      if (ec) {
                        c.set_type(proto::BaseCommand::SEND_ERROR);

@@ -422,6 +422,43 @@ TEST_F(ConnectionTest, SchemaIsStoredPerTopic) {
   EXPECT_EQ(got[1].command.getschemaresponse().schema().schema_data(), "{}");
 }
 
+// Requests whose answers wait for the store are counted: once kMaxWaitingRequests wait, the
+// connection holds its input (the transport stops reading) until one is answered.
+TEST_F(ConnectionTest, InputIsHeldWhileTooManyRequestsWaitForTheStore) {
+  auto c = open();
+  connect(*c);
+  producer(*c, 1, kTopic);
+  ASSERT_EQ(drain(*c).size(), 1u);
+  // Fed without running the executor: the store's completions (and so the answers) wait.
+  auto bytes = [&](const std::string& s) {
+    c->on_bytes({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()});
+  };
+  const auto half = Connection::kMaxWaitingRequests / 2;
+  for (std::size_t i = 0; i < half; ++i) {
+    Cmd create;
+    create.set_type(Cmd::GET_OR_CREATE_SCHEMA);
+    auto* q = create.mutable_getorcreateschema();
+    q->set_request_id(i + 1);
+    q->set_topic(kTopic + "-" + std::to_string(i));
+    q->mutable_schema()->set_name("s");
+    q->mutable_schema()->set_schema_data("{}");
+    q->mutable_schema()->set_type(proto::Schema::Json);
+    std::string out;
+    encode_command(create, out);
+    bytes(out);
+  }
+  for (std::size_t i = 0; i + 1 < Connection::kMaxWaitingRequests - half; ++i) bytes(send_frame(1, i, "m"));
+  EXPECT_FALSE(c->input_held());
+  bytes(send_frame(1, Connection::kMaxWaitingRequests, "m"));
+  EXPECT_TRUE(c->input_held());
+  EXPECT_EQ(stream_.released, 0);
+  // The store answers: every request gets its answer, and reading goes on (told once).
+  const auto got = drain(*c);
+  EXPECT_EQ(got.size(), Connection::kMaxWaitingRequests);
+  EXPECT_FALSE(c->input_held());
+  EXPECT_EQ(stream_.released, 1);
+}
+
 // Helpers for the acknowledgement tests.
 Cmd ack_cmd(std::uint64_t consumer, const proto::MessageIdData& id, std::optional<std::uint64_t> request_id,
             std::vector<std::int64_t> ack_set = {}, std::optional<int> batch_size = std::nullopt) {

@@ -24,7 +24,9 @@ struct FakeStream final : net::Stream {
   const std::string& peer() const override { return peer_name; }
   std::size_t queued_bytes() const override { return 0; }
   std::optional<std::string> peer_certificate_cn() const override { return certificate_cn; }
+  void input_released() override { ++released; }
   bool closed = false;
+  int released = 0;  // input_released() calls
   std::string peer_name = "test";
   std::optional<std::string> certificate_cn;  // as a pulsar+ssl connection with a verified certificate
 };
