@@ -55,6 +55,12 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     }
     return;
   }
+  if (!store_.atomic() && options_.qos2_deduplication && conn.entry_ &&
+      conn.entry_->session->expiry_interval() != 0) {
+    // This session's QoS 2 messages go through a producer of their own (publish_deduplicated).
+    publish_in_order(conn.entry_, conn.protocol().client_id(), topic, publish, std::move(done));
+    return;
+  }
   if (publish.qos == 2 && done && conn.entry_ && conn.entry_->session->expiry_interval() != 0) {
     // Exactly once across restarts: the packet id must be durable before PUBREC goes out, or the
     // client's resend after a restart would be published a second time. And never without its
@@ -64,10 +70,6 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     // all, where the session store shares the topics' store), and PUBREC waits for both.
     auto e = conn.entry_;
     const PacketId id = publish.packet_id;
-    if (!store_.atomic() && options_.qos2_deduplication) {
-      publish_deduplicated(conn, topic, publish, std::move(done));
-      return;
-    }
     if (!store_.atomic()) {
       // A store that cannot write the two together (system topics: the session record and the
       // message go to different topics) gets the message first and the id only once the
@@ -115,15 +117,63 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
 
 std::string SessionRouter::qos2_producer_name(const std::string& client_id) { return "mqtt-qos2-" + client_id; }
 
-void SessionRouter::publish_deduplicated(ClientConnection& conn, const TopicName& topic, const Publish& publish,
-                                         PublishDone done) {
+void SessionRouter::publish_in_order(const std::shared_ptr<SessionEntry>& e, const std::string& client_id,
+                                     const TopicName& topic, const Publish& publish, PublishDone done) {
+  // QoS 2 goes through the producer named after the client (and after a session record write),
+  // QoS 0/1 through the topic's shared producer: each keeps its own messages in order, but a
+  // message through one could overtake one through the other. So where this client switches
+  // between the two on a topic, the next message waits until every one before it is stored
+  // (its receipt); messages of the same kind go on at once. MQTT asks for order per topic and
+  // QoS only [MQTT-4.6.0-6]; this keeps the order of all of a client's messages on a topic, as
+  // `mop standalone` does, at the price of one receipt's wait at each switch.
+  const bool named = publish.qos == 2 && done;
+  auto go = [this, e, client_id, topic, publish, named, done = std::move(done)]() mutable {
+    const std::string key = topic.str();
+    auto& lane = e->publish_lanes[key];
+    lane.named = named;
+    ++lane.in_flight;
+    PublishDone stored = [this, alive = std::weak_ptr<bool>(alive_), e, key, done = std::move(done)](PublishResult r) {
+      if (done) done(std::move(r));
+      if (!alive.expired()) release_lane(*e, key);
+    };
+    if (named) {
+      publish_deduplicated(e, client_id, topic, publish, std::move(stored));
+    } else {
+      this->publish(topic, client_id, publish, std::move(stored));
+    }
+  };
+  auto& lane = e->publish_lanes[topic.str()];
+  if (!lane.held.empty() || (lane.in_flight > 0 && lane.named != named)) {
+    lane.held.emplace_back(named, std::move(go));
+    return;
+  }
+  go();
+}
+
+void SessionRouter::release_lane(SessionEntry& e, const std::string& key) {
+  auto it = e.publish_lanes.find(key);
+  if (it == e.publish_lanes.end()) return;
+  auto& lane = it->second;
+  assert(lane.in_flight > 0 && "a publish completion ran twice");
+  --lane.in_flight;
+  if (lane.releasing) return;  // a completion from inside the loop below: the loop goes on
+  lane.releasing = true;
+  while (!lane.held.empty() && (lane.in_flight == 0 || lane.held.front().first == lane.named)) {
+    auto go = std::move(lane.held.front().second);
+    lane.held.pop_front();
+    go();
+  }
+  lane.releasing = false;
+  if (lane.in_flight == 0 && lane.held.empty()) e.publish_lanes.erase(it);
+}
+
+void SessionRouter::publish_deduplicated(const std::shared_ptr<SessionEntry>& e, const std::string& client_id,
+                                         const TopicName& topic, const Publish& publish, PublishDone done) {
   // The record names the packet id with its sequence id before the message is handed over, so
   // whichever server the client resends it to hands it over again under the same id, and the
   // Pulsar broker (deduplicating by producer name and sequence id) stores it at most once. No
   // id is recorded as "surely stored": a resend always goes to the broker, which decides.
-  auto e = conn.entry_;
   const PacketId id = publish.packet_id;
-  const std::string client_id = conn.protocol().client_id();
   const std::string producer = qos2_producer_name(client_id);
   if (auto it = e->inbound_sequences.find(id); it != e->inbound_sequences.end()) {
     logger()->debug("client {}: QoS 2 packet {} handed over again under sequence id {}", client_id, id, it->second);

@@ -10,6 +10,8 @@
 //
 // Thread: the router's.
 #include <cstdint>
+#include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <set>
@@ -90,6 +92,18 @@ struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_t
   // with (until PUBREL), and the last sequence id given out (service::InboundSequence).
   std::map<PacketId, std::int64_t> inbound_sequences;
   std::int64_t last_sequence_id = -1;
+  // RouterOptions::qos2_deduplication: per Pulsar topic this client publishes to, whether the
+  // messages on their way go through the client's named QoS 2 producer or the shared one, how
+  // many there are, and the publishes waiting for them to be stored before they may switch
+  // (SessionRouter::publish_in_order). Only while something is on its way; a list, which costs
+  // nothing empty.
+  struct PublishLane {
+    bool named = false;
+    std::size_t in_flight = 0;
+    bool releasing = false;
+    std::list<std::pair<bool, std::function<void()>>> held;  // (named, publish)
+  };
+  std::map<std::string, PublishLane> publish_lanes;
   // QoS 2 deliveries completed by PUBCOMP whose subscription acknowledgement may not be on disk
   // yet: the record keeps their origin (packet id 0) until it surely is (SessionRouter::retire),
   // so that after a restart their redelivery is acknowledged instead of sent a second time.

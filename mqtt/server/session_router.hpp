@@ -223,9 +223,15 @@ private:
   // router_publish.cpp: routes a publish to `topic`; `done` (may be empty) runs once it is stored.
   void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
                PublishDone done, std::optional<service::DedupMark> dedup = std::nullopt);
+  // A publish of a session that outlives its connection, with RouterOptions::qos2_deduplication:
+  // QoS 2 by publish_deduplicated, QoS 0/1 by publish, in the client's order on each topic
+  // (SessionEntry::publish_lanes); release_lane runs when one of them is stored or refused.
+  void publish_in_order(const std::shared_ptr<SessionEntry>& e, const std::string& client_id,
+                        const service::TopicName& topic, const Publish& publish, PublishDone done);
+  void release_lane(SessionEntry& e, const std::string& key);
   // A QoS 2 publish with RouterOptions::qos2_deduplication.
-  void publish_deduplicated(ClientConnection& conn, const service::TopicName& topic, const Publish& publish,
-                            PublishDone done);
+  void publish_deduplicated(const std::shared_ptr<SessionEntry>& e, const std::string& client_id,
+                            const service::TopicName& topic, const Publish& publish, PublishDone done);
   // router_subscribe.cpp
   // The SUBACK of one SUBSCRIBE, sent when the last subscription it waits for exists.
   struct SubackWait;

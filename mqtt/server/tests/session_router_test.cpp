@@ -1274,6 +1274,33 @@ TEST_F(SessionRouterDeduplicationTest, Qos2SequenceIdIsRecordedBeforeItsMessageA
   EXPECT_GT(stored_sequence("mqtt-qos2-p"), before);
 }
 
+TEST_F(SessionRouterDeduplicationTest, QosSwitchesOfOneClientOnATopicKeepItsOrder) {
+  // QoS 2 goes out after a record write and under the client's own producer name, QoS 0/1 at
+  // once: arriving in one read, the QoS 0/1 messages would overtake the QoS 2 ones before them.
+  auto s = std::make_unique<TestClient>(dedup, exec, ProtocolVersion::v311);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"q2", 2}}});
+  s->received();
+  auto p = std::make_unique<TestClient>(dedup, exec, ProtocolVersion::v5);
+  p->connect_properties.session_expiry_interval = 60;
+  p->connect("p", false);
+  p->received();
+  const std::vector<std::pair<std::uint8_t, std::string>> sent = {
+      {2, "a"}, {0, "b"}, {1, "c"}, {2, "d"}, {2, "e"}, {1, "f"}, {0, "g"}, {2, "h"}};
+  std::string bytes;
+  PacketId id = 1;
+  for (const auto& [qos, text] : sent)
+    encode(Publish{false, qos, false, "q2", qos ? id++ : PacketId{0}, Payload::copy_of(text)}, ProtocolVersion::v5, bytes);
+  p->send_bytes(bytes);
+  p->received();
+  std::vector<std::string> got;
+  for (const auto& packet : s->received())
+    if (const auto* publish = std::get_if<Publish>(&packet)) got.push_back(std::string(publish->payload.view()));
+  std::vector<std::string> want;
+  for (const auto& m : sent) want.push_back(m.second);
+  EXPECT_EQ(got, want);
+}
+
 // The real StoreSessionStore whose session-record completions can be held back, as a slow disk
 // holds them: what a client is told before its record is durable shows up as a packet received
 // while `held` is not empty.
