@@ -207,6 +207,14 @@ int run_proxy(const Config& config) {
   options.on_admitted = [&events](const std::string& id) { events.announce(id); };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
+  // ... read after the sessions table has caught up (a marker written and read back): the record
+  // has the last writes of the proxy the client left, even one that died just after them.
+  options.sync_sessions = [&sessions, logger](std::function<void(bool)> done) {
+    sessions.sync_sessions([logger, done = std::move(done)](Result<void, Error> r) {
+      if (!r.ok()) logger->warn("the sessions table could not be synced: {}", r.error().to_string());
+      done(r.ok());
+    });
+  };
   // The cluster lost after the start: the state topics' producers reconnect (with backoff) and,
   // until they are back, a CONNECT could neither store its session nor announce itself, so new
   // clients get CONNACK 0x88 (3.1.1: return code 3). Connected clients stay: what they publish

@@ -38,6 +38,8 @@ public:
 
   // The client's session record as the table holds it now (std::nullopt: none, or undecodable).
   std::optional<service::SessionRecord> find_session(const std::string& client_id) const;
+  // Completes once the sessions table has read everything stored before the call (StateTable::sync).
+  void sync_sessions(std::function<void(Result<void, Error>)> done) { sessions_.sync(std::move(done)); }
   // What the tables hold now (decodable records only).
   std::vector<service::SessionRecord> sessions() const;
   std::vector<service::WillRecord> wills() const;

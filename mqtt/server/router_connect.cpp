@@ -136,8 +136,28 @@ void SessionRouter::auth_step(ClientConnection& conn, const EnhancedAuthenticato
   admit(conn, *c);
 }
 
-void SessionRouter::admit(ClientConnection& conn, const Connect& c) {
+void SessionRouter::admit(ClientConnection& conn, const Connect& c, bool synced) {
   const std::string& id = conn.protocol().client_id();
+  if (!synced && !c.clean_session && options_.find_session && options_.sync_sessions && !sessions_.contains(id)) {
+    // A session another server may have stored: read the shared store up to now first. The
+    // protocol holds the client's further packets until the CONNACK.
+    auto protocol = std::weak_ptr<Protocol>(conn.protocol_);
+    options_.sync_sessions([this, alive = std::weak_ptr<bool>(alive_), conn_ptr = &conn, protocol,
+                            connect = std::make_shared<Connect>(c)](bool ok) {
+      if (alive.expired()) return;
+      auto p = protocol.lock();
+      // Gone or closed meanwhile (the pointer alone could name a newer connection).
+      if (!p || !connections_.contains(conn_ptr) || conn_ptr->protocol_ != p || conn_ptr->closed_) return;
+      if (shutting_down_) return p->reject(ReasonCode::server_busy, "server shutting down");
+      if (!ok) {
+        logger()->warn("client {}: refused, server unavailable: the session store could not be read",
+                       p->client_id());
+        return p->reject(ReasonCode::server_unavailable, "session store not readable now");
+      }
+      admit(*conn_ptr, *connect, true);
+    });
+    return;
+  }
   // MQTT 5 says how long the session outlives the connection; 3.1.1's clean session is 0 or never.
   const std::uint32_t expiry = c.version == ProtocolVersion::v5 ? c.properties.session_expiry_interval.value_or(0)
                                : c.clean_session                ? 0

@@ -86,6 +86,12 @@ struct RouterOptions {
   // the session record stored elsewhere (`mop proxy`: written by another proxy), resumed here as
   // a restart resumes it. Empty, or std::nullopt: a new session.
   std::function<std::optional<service::SessionRecord>(const std::string& client_id)> find_session;
+  // Asked first, on such a CONNECT: admission goes on when `done` runs, with true once the shared
+  // store has read every write stored before the ask, false when it could not (the CONNECT gets
+  // CONNACK 0x88 Server unavailable). `mop proxy`: the sessions table synced, so the record a
+  // client resumes has what the proxy it left wrote last, also when that proxy died just before.
+  // Empty: find_session is asked at once.
+  std::function<void(std::function<void(bool)> done)> sync_sessions;
   // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
   // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
   // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
@@ -213,7 +219,8 @@ public:
 private:
   // router_connect.cpp
   // The CONNECT is authenticated: take over / resume / create the session and accept.
-  void admit(ClientConnection& conn, const Connect& c);
+  // `synced`: RouterOptions::sync_sessions has answered for this CONNECT.
+  void admit(ClientConnection& conn, const Connect& c, bool synced = false);
   // The CONNACK of an admitted connection, and what follows it.
   void accept(ClientConnection& conn, const std::shared_ptr<SessionEntry>& entry, bool present);
   // Applies one authentication step: CONNACK (success / refusal) or AUTH 0x18 (more).

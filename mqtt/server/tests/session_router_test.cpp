@@ -283,6 +283,69 @@ TEST_F(SessionRouterTest, SessionFoundInTheSharedStoreIsResumed) {
   exec.run_all();
 }
 
+// mop proxy: before it looks a stored session up, the router has the shared store read up to
+// now (RouterOptions::sync_sessions), so a write the proxy the client left made just before it
+// died is in the record resumed. Clean starts and sessions held here do not wait.
+TEST_F(SessionRouterTest, SharedStoreIsReadUpToNowBeforeASessionIsLookedUp) {
+  service::SessionRecord stored;
+  stored.client_id = "roamer";
+  stored.protocol_version = 4;
+  stored.expiry_interval_s = Session::kNeverExpires;
+  stored.disconnected_at_ms = clock.wall_ms();
+  RouterOptions o = options;
+  std::vector<std::string> asked;
+  o.find_session = [&](const std::string& id) -> std::optional<service::SessionRecord> {
+    asked.push_back(id);
+    if (id == "roamer") return stored;
+    return std::nullopt;
+  };
+  std::vector<std::function<void(bool)>> syncs;
+  o.sync_sessions = [&](std::function<void(bool)> done) { syncs.push_back(std::move(done)); };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  auto next_sync = [&] {
+    EXPECT_EQ(syncs.size(), 1u);
+    auto done = std::move(syncs.front());
+    syncs.clear();
+    return done;
+  };
+
+  auto roamer = std::make_unique<TestClient>(proxy_router, exec);
+  roamer->send_bytes(roamer->connect_bytes("roamer", false));
+  EXPECT_TRUE(roamer->received().empty());  // no CONNACK while the store is read
+  EXPECT_TRUE(asked.empty());
+  stored.subscriptions = {{"alerts", 1, 0, 0}};  // the other proxy's last write, read meanwhile
+  next_sync()(true);
+  auto r = roamer->received();
+  ASSERT_FALSE(r.empty());
+  EXPECT_TRUE(std::get<Connack>(r[0]).session_present);
+  EXPECT_EQ(asked, std::vector<std::string>{"roamer"});
+  auto p = std::make_unique<TestClient>(proxy_router, exec);
+  p->connect("pub");  // clean start: neither synced nor asked
+  EXPECT_TRUE(syncs.empty());
+  p->send(pub("alerts", "hello", 1, 1));
+  p->received();
+  auto got = roamer->publishes();
+  ASSERT_EQ(got.size(), 1u);  // subscribed by the write that came last
+  EXPECT_EQ(got[0].payload.view(), "hello");
+
+  // A store that cannot be read: 3.1.1 return code 3 (server unavailable), nothing asked.
+  auto refused = std::make_unique<TestClient>(proxy_router, exec);
+  refused->send_bytes(refused->connect_bytes("refused", false));
+  next_sync()(false);
+  r = refused->received();
+  ASSERT_FALSE(r.empty());
+  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::server_unavailable);
+  // A connection gone while it waited: the answer finds nothing to admit.
+  auto gone = std::make_unique<TestClient>(proxy_router, exec);
+  gone->send_bytes(gone->connect_bytes("gone", false));
+  gone.reset();
+  next_sync()(true);
+  exec.run_all();
+  EXPECT_EQ(asked, std::vector<std::string>{"roamer"});
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
 // Issue 11: a CONNECT and, in the same read, a packet that fails the connection. The router
 // admitted the CONNECT and then, still inside admit(), the next packet closed the connection and
 // ended its session: the router went on with a session that was gone (SIGSEGV).
