@@ -170,6 +170,7 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c, bool synced)
   }
   // A reconnect cancels a delayed will [MQTT-3.1.3-9] and the session's expiry.
   pending_wills_.erase(id);
+  adopted_wills_.erase(id);
   expiries_.erase(id);
   if (it != sessions_.end() && c.clean_session) {
     end_session(it->second);  // [MQTT-3.1.2-6]
@@ -224,7 +225,13 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c, bool synced)
   // will goes out when the broker is back, see restore), and the record of a session that
   // outlives its connection (or, resumed with expiry 0 now, its deletion).
   const bool record = expiry != 0 || entry->stored;
-  if (!c.will) forget_will(id);
+  if (!c.will) {
+    // A will another server stored for this client id (it died with the client connected there)
+    // must not go out now that the client is back.
+    if (!stored_wills_.contains(id) && options_.has_shared_will && options_.has_shared_will(id)) stored_wills_.insert(id);
+    adopted_wills_.erase(id);
+    forget_will(id);
+  }
   if (!c.will && !record) {
     ++entry->admissions;
     accept(conn, entry, present);

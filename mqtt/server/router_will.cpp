@@ -63,9 +63,37 @@ void SessionRouter::publish_due_wills(TimePoint now) {
       ++it;
       continue;
     }
+    if (adopted_wills_.erase(it->first) != 0 && options_.owns_will && !options_.owns_will(it->first)) {
+      // Its client came back through another server, which rewrote or deleted the stored will.
+      logger()->info("client {}: the will taken over from another server changed in the store; not published here",
+                     it->first);
+      stored_wills_.erase(it->first);
+      it = pending_wills_.erase(it);
+      continue;
+    }
     publish_will(it->first, it->second.will);
     it = pending_wills_.erase(it);
   }
+}
+
+void SessionRouter::adopt_wills(std::vector<service::WillRecord> wills) {
+  const TimePoint now = clock_.now();
+  const std::uint64_t wall = clock_.wall_ms();
+  std::size_t adopted = 0;
+  for (auto& w : wills) {
+    // A client connected here meanwhile has a will of its own (or none): the adopted one is stale.
+    if (auto s = sessions_.find(w.client_id); s != sessions_.end() && s->second->conn) continue;
+    if (w.due_at_ms == 0) w.due_at_ms = wall;  // due now
+    const std::string id = w.client_id;
+    std::vector<service::WillRecord> one;
+    one.push_back(std::move(w));
+    restore_wills(one, now, wall);
+    if (pending_wills_.contains(id)) {
+      adopted_wills_.insert(id);
+      ++adopted;
+    }
+  }
+  logger()->info("took over {} will messages of another server", adopted);
 }
 
 }  // namespace mop::mqtt

@@ -96,23 +96,41 @@ void SessionRouter::tick() {
 }
 
 void SessionRouter::release(const std::string& client_id) {
+  // The new connection's will, not ours to delete or publish (an adopted one too, which this
+  // server holds without a session).
+  stored_wills_.erase(client_id);
+  pending_wills_.erase(client_id);
+  adopted_wills_.erase(client_id);
   auto it = sessions_.find(client_id);
   if (it == sessions_.end()) return;
   auto entry = it->second;
-  stored_wills_.erase(client_id);  // the new connection's will, not ours to delete
-  pending_wills_.erase(client_id);
   expiries_.erase(client_id);
   if (entry->conn) {
     releasing_.insert(client_id);
-    entry->conn->protocol().terminate(CloseReason::session_taken_over);
+    entry->conn->protocol().terminate(handing_over_ ? CloseReason::server_shutdown : CloseReason::session_taken_over);
     releasing_.erase(client_id);
   }
-  logger()->info("client {}: connected to another server; session released here", client_id);
+  if (!handing_over_) logger()->info("client {}: connected to another server; session released here", client_id);
   entry->ended = true;
   service_.close_receiver(entry->receiver);  // unacknowledged deliveries go back to the subscriptions
   for (auto& [ns, set] : watchers_) set.erase(entry.get());
   it = sessions_.find(client_id);
   if (it != sessions_.end() && it->second == entry) sessions_.erase(it);
+}
+
+void SessionRouter::hand_over() {
+  logger()->warn("another server took this one's clients over: closing {} connections, dropping {} sessions and {} "
+                 "waiting wills without a write",
+                 live_connections_, sessions_.size(), pending_wills_.size());
+  pending_wills_.clear();
+  stored_wills_.clear();
+  adopted_wills_.clear();
+  std::vector<std::string> ids;
+  ids.reserve(sessions_.size());
+  for (const auto& [id, entry] : sessions_) ids.push_back(id);
+  handing_over_ = true;
+  for (const auto& id : ids) release(id);
+  handing_over_ = false;
 }
 
 void SessionRouter::end_session(const std::shared_ptr<SessionEntry>& entry) {

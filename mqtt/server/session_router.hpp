@@ -92,6 +92,15 @@ struct RouterOptions {
   // client resumes has what the proxy it left wrote last, also when that proxy died just before.
   // Empty: find_session is asked at once.
   std::function<void(std::function<void(bool)> done)> sync_sessions;
+  // Asked on a CONNECT without a will when this server stores no will of the client id: whether
+  // the shared store holds one another server wrote (`mop proxy`: a will of a proxy that died,
+  // which an heir may publish). It is deleted then: the client is back, so no server publishes
+  // it. Empty: never.
+  std::function<bool(const std::string& client_id)> has_shared_will;
+  // Asked before a will taken over with adopt_wills() is published: false when the stored will is
+  // no longer the one adopted (its client came back through another server, which rewrote or
+  // deleted it); the will is then dropped here. Empty: always true.
+  std::function<bool(const std::string& client_id)> owns_will;
   // mqttAuthenticationEnabled: a CONNECT without an authentication method is admitted only if its
   // user name and password pass these providers (mqttAuthenticationMethods, in order); null =
   // everyone is admitted. Refusals: CONNACK 0x86 (bad credentials) or 0x87 (none given).
@@ -132,6 +141,19 @@ public:
   // subscriptions, without a write to the session store: the record, the will and the Pulsar
   // subscriptions belong to the new connection now.
   void release(const std::string& client_id);
+  // Wills another server stored and can no longer publish (`mop proxy`: those of a proxy whose
+  // liveness lease this one took, cluster/README.md), already rewritten in the store as this
+  // server's. Each goes out at its `due_at_ms` (wall clock; past: at the next tick()) unless its
+  // client connects here first (a reconnect cancels a delayed will), or connects elsewhere
+  // (release()), or RouterOptions::owns_will says the stored will changed; published, its record
+  // is deleted as for the wills of this server's own clients.
+  void adopt_wills(std::vector<service::WillRecord> wills);
+  // Another server took this one's state over (`mop proxy`: the liveness lease was lost, split
+  // brain): every connection is closed as on shutdown (MQTT 5: DISCONNECT 0x8B; wills neither
+  // published nor deleted, they are the other server's now), the wills waiting here are
+  // forgotten without a write, and the sessions kept here are dropped without a write. New
+  // CONNECTs are admitted as before (RouterOptions::unavailable decides).
+  void hand_over();
   // The producer name a client's QoS 2 messages carry with RouterOptions::qos2_deduplication.
   static std::string qos2_producer_name(const std::string& client_id);
   // Timers: ends sessions whose expiry interval ran out and publishes wills whose delay did.
@@ -311,6 +333,10 @@ private:
   std::set<std::string> stored_wills_;
   // Client ids being release()d: their connection's close writes nothing.
   std::set<std::string> releasing_;
+  // Client ids whose pending will came from adopt_wills(): RouterOptions::owns_will is asked
+  // before it is published.
+  std::set<std::string> adopted_wills_;
+  bool handing_over_ = false;  // hand_over() runs: release() closes as on shutdown, quietly
   // Completions of service writes check it: the router may be gone by then.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -2,6 +2,8 @@
 // fake stream (net::Stream), the executor and clock are manual, so every step is deterministic.
 #include "mqtt/server/session_router.hpp"
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "mqtt/server/tests/forwarding_session_store.hpp"
@@ -908,6 +910,132 @@ TEST_F(SessionRouterTest, V5PubackSaysWhetherASubscriptionMatched) {  // MQTT 5 
   r = p->received();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(reason(r[0]), ReasonCode::success);
+}
+
+// mop proxy: wills of a proxy that died, taken over here (adopt_wills, after the heir rewrote
+// them as its own), go out when due, once, and their records go; not those whose client came
+// back here, connected elsewhere (release) or whose stored will changed (owns_will).
+TEST_F(SessionRouterTest, AdoptedWillsGoOutWhenDueUnlessTheirClientCameBack) {
+  std::set<std::string> ours = {"now", "late", "moved", "back", "changed"};
+  RouterOptions o = options;
+  o.owns_will = [&ours](const std::string& id) { return ours.contains(id); };
+  SessionRouter heir{service, sessions, clock, o};
+  auto w = std::make_unique<TestClient>(heir, exec);
+  w->connect("w");
+  w->send(Subscribe{1, {{"wills/#", 0}}});
+  w->received();
+  const auto will = [&](const std::string& id, std::uint32_t delay_s) {
+    service::WillRecord r;
+    r.client_id = id;
+    r.topic = "persistent://public/default/wills%2F" + id;
+    r.message.payload = Payload::copy_of(std::string_view(id));
+    r.delay_s = delay_s;
+    r.due_at_ms = clock.wall_ms() + std::uint64_t{delay_s} * 1000;
+    return r;
+  };
+  std::vector<service::WillRecord> wills = {will("now", 0), will("late", 4), will("moved", 4), will("back", 4),
+                                            will("changed", 4)};
+  for (const auto& r : wills) sessions.put_will(r, {});
+  exec.run_all();
+  heir.adopt_wills(wills);
+  EXPECT_EQ(heir.pending_will_count(), 5u);
+  clock.advance(std::chrono::milliseconds(1));
+  heir.tick();
+  exec.run_all();
+  auto got = w->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "now");
+  heir.release("moved");  // connected to another proxy
+  ours.erase("changed");  // another proxy rewrote (or deleted) the stored will
+  auto back = std::make_unique<TestClient>(heir, exec);
+  back->connect("back");  // came back here, without a will
+  clock.advance(std::chrono::seconds(3));
+  heir.tick();
+  exec.run_all();
+  EXPECT_TRUE(w->publishes().empty());  // not before the delay
+  clock.advance(std::chrono::seconds(2));
+  heir.tick();
+  exec.run_all();
+  got = w->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "late");
+  clock.advance(std::chrono::seconds(10));
+  heir.tick();
+  exec.run_all();
+  EXPECT_TRUE(w->publishes().empty());  // once
+  EXPECT_EQ(heir.pending_will_count(), 0u);
+  // Published ones and the one of the client that came back are deleted; the others are the
+  // records of the proxies that hold their clients now, not this one's to delete.
+  std::set<std::string> left;
+  for (const auto& r : stored_state().wills) left.insert(r.client_id);
+  EXPECT_EQ(left, (std::set<std::string>{"moved", "changed"}));
+  heir.shutdown();
+  exec.run_all();
+}
+
+// mop proxy: a client that comes back without a will deletes the will another proxy stored for
+// it (RouterOptions::has_shared_will), so that no heir publishes it.
+TEST_F(SessionRouterTest, ConnectWithoutAWillDeletesTheWillAnotherServerStored) {
+  service::WillRecord r;
+  r.client_id = "dev";
+  r.topic = "persistent://public/default/wills%2Fdev";
+  r.delay_s = 30;
+  sessions.put_will(r, {});
+  exec.run_all();
+  RouterOptions o = options;
+  std::vector<std::string> asked;
+  o.has_shared_will = [&asked](const std::string& id) {
+    asked.push_back(id);
+    return id == "dev";
+  };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  auto other = std::make_unique<TestClient>(proxy_router, exec);
+  other->connect("other", true, Will{"wills/other", Payload::copy_of(std::string_view("x")), 0, false});
+  auto dev = std::make_unique<TestClient>(proxy_router, exec);
+  dev->connect("dev");
+  exec.run_all();
+  EXPECT_EQ(asked, (std::vector<std::string>{"dev"}));  // a CONNECT with a will writes its own
+  const auto wills = stored_state().wills;
+  ASSERT_EQ(wills.size(), 1u);
+  EXPECT_EQ(wills[0].client_id, "other");
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
+// mop proxy, split brain: another proxy took this one's lease and its clients' wills; hand_over()
+// closes every connection as on shutdown, publishes and deletes nothing, forgets the waiting wills,
+// and new clients are still admitted.
+TEST_F(SessionRouterTest, HandOverClosesEveryConnectionAndPublishesNothing) {
+  auto w = subscriber("w", {{"wills/#", 0}});  // on the fixture's router: another server
+  SessionRouter cut_off{service, sessions, clock, options};
+  auto dev = std::make_unique<TestClient>(cut_off, exec);
+  dev->connect("dev", true, Will{"wills/dev", Payload::copy_of(std::string_view("dev")), 0, false});
+  Will delayed{"wills/away", Payload::copy_of(std::string_view("away")), 0, false};
+  delayed.properties.will_delay_interval = 5;
+  auto away = std::make_unique<TestClient>(cut_off, exec, ProtocolVersion::v5);
+  away->connect_properties.session_expiry_interval = 100;
+  away->connect("away", true, delayed);
+  away->drop();
+  exec.run_all();
+  EXPECT_EQ(cut_off.pending_will_count(), 1u);
+  ASSERT_EQ(stored_state().wills.size(), 2u);
+  cut_off.hand_over();
+  exec.run_all();
+  EXPECT_TRUE(dev->closed());
+  EXPECT_EQ(cut_off.live_connection_count(), 0u);
+  EXPECT_EQ(cut_off.session_count(), 0u);
+  EXPECT_EQ(cut_off.pending_will_count(), 0u);
+  clock.advance(std::chrono::seconds(10));
+  cut_off.tick();
+  router.tick();
+  exec.run_all();
+  EXPECT_TRUE(w->publishes().empty());
+  EXPECT_EQ(stored_state().wills.size(), 2u);  // the other server's to publish
+  auto later = std::make_unique<TestClient>(cut_off, exec);
+  EXPECT_FALSE(later->connect("later").session_present);
+  EXPECT_FALSE(later->closed());
+  cut_off.shutdown();
+  exec.run_all();
 }
 
 class SessionRouterLimitTest : public SessionRouterTest {
