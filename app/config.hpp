@@ -117,6 +117,8 @@ struct Config {
   // namespace of the proxy's own state topics (sessions, wills, retained messages, takeover events).
   std::vector<ServiceAddress> brokerServiceURL{ServiceAddress{"127.0.0.1", 6650}};
   std::string mqttProxySystemNamespace = "public/mop-system";
+  // mop proxy: how often it looks for wills of proxies that died (their liveness lease free).
+  std::uint32_t mqttProxyWillTakeoverIntervalSeconds = 5;
   std::vector<std::string> mqttAuthenticationMethods;  // "basic", "token"; tried in this order
   bool authenticationEnabled = false;
   std::vector<std::string> authenticationProviders;  // as written: Pulsar class names or basic/token

@@ -1,5 +1,6 @@
 #include "app/proxy.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -7,6 +8,7 @@
 #include <sstream>
 #include <optional>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -24,6 +26,7 @@
 #include "cluster/cluster_service.hpp"
 #include "cluster/cluster_session_store.hpp"
 #include "cluster/connection_events.hpp"
+#include "cluster/liveness_lease.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
@@ -107,13 +110,20 @@ int run_proxy(const Config& config) {
   }
   pulsar::client::Client& client = made.value()->client();
 
-  cluster::ClusterSessionStore sessions(executor, client, config.mqttProxySystemNamespace);
+  const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
+  // Wills name the proxy that stored them (its instance id), whose liveness lease covers them.
+  cluster::ClusterSessionStore sessions(executor, client, config.mqttProxySystemNamespace, instance);
   cluster::ClusterOptions cluster_options;
   cluster_options.system_namespace = config.mqttProxySystemNamespace;
   cluster::ClusterService service(executor, client, cluster_options);
   // One client id, one connection, cluster-wide: the router is created below, after the start.
   mqtt::SessionRouter* router_ptr = nullptr;
-  const std::string instance = fmt::format("{}-{}-{:x}", ::getpid(), clock.wall_ms(), std::random_device{}());
+  // Split brain: another proxy took this one's lease (it was cut off from the cluster long enough
+  // to be taken for dead), so that proxy publishes or has published the wills of the clients
+  // connected here. They are closed, and reconnect to a proxy that holds its lease.
+  cluster::LivenessLeases leases(client, config.mqttProxySystemNamespace, instance, [&router_ptr](const Error&) {
+    if (router_ptr != nullptr) router_ptr->hand_over();
+  });
   cluster::ConnectionEvents events(client, config.mqttProxySystemNamespace, instance, [&router_ptr, &service](const std::string& id) {
     if (router_ptr == nullptr) return;
     router_ptr->release(id);
@@ -126,18 +136,25 @@ int run_proxy(const Config& config) {
   logger->info("connecting to the Apache Pulsar cluster at {} (state in namespace {})", url,
                config.mqttProxySystemNamespace);
   std::optional<Result<void, Error>> started;
-  // Retained messages, then session records and wills, then the connection events.
-  service.start([&started, &sessions, &events](Result<void, Error> r) {
+  // Retained messages, then session records and wills, then the connection events, then this
+  // proxy's liveness lease.
+  service.start([&started, &sessions, &events, &leases](Result<void, Error> r) {
     if (!r.ok()) {
       started = std::move(r);
       return;
     }
-    sessions.open([&started, &events](Result<void, Error> s) {
+    sessions.open([&started, &events, &leases](Result<void, Error> s) {
       if (!s.ok()) {
         started = std::move(s);
         return;
       }
-      events.open([&started](Result<void, Error> e) { started = std::move(e); });
+      events.open([&started, &leases](Result<void, Error> e) {
+        if (!e.ok()) {
+          started = std::move(e);
+          return;
+        }
+        leases.open([&started](Result<void, Error> l) { started = std::move(l); });
+      });
     });
   });
   boost::asio::steady_timer start_timer(io);
@@ -215,11 +232,19 @@ int run_proxy(const Config& config) {
       done(r.ok());
     });
   };
+  // A will stored by a proxy that died with the client connected there goes when the client is
+  // back; one taken over from such a proxy goes out only while the stored will is still ours.
+  options.has_shared_will = [&sessions](const std::string& id) { return sessions.has_will(id); };
+  options.owns_will = [&sessions](const std::string& id) { return sessions.owns_will(id); };
   // The cluster lost after the start: the state topics' producers reconnect (with backoff) and,
   // until they are back, a CONNECT could neither store its session nor announce itself, so new
   // clients get CONNACK 0x88 (3.1.1: return code 3). Connected clients stay: what they publish
   // waits in the producers and is acknowledged once stored (README "Cluster").
-  const auto cluster_unavailable = [&sessions, &events, &url]() -> std::string {
+  // The same while this proxy does not hold its liveness lease: a will it stored then might be
+  // another proxy's to publish.
+  const auto cluster_unavailable = [&sessions, &events, &leases, &url]() -> std::string {
+    if (!leases.held() && sessions.connected() && events.connected())
+      return "this proxy's liveness lease " + leases.own_topic() + " is not held (taken by another proxy, or reconnecting)";
     if (sessions.connected() && events.connected()) return {};
     return "the Pulsar cluster at " + url + " cannot be reached now (reconnecting)";
   };
@@ -274,8 +299,58 @@ int run_proxy(const Config& config) {
   };
   schedule_poll();
 
-  logger->info("mop proxy started: MQTT topics under {}://{}/{} of the cluster at {}", to_string(config.defaultTopicDomain),
-               config.defaultTenant, config.defaultNamespace, url);
+  // Wills of proxies that died (cluster/README.md, "Wills of a proxy that died"): every
+  // mqttProxyWillTakeoverIntervalSeconds, the lease of each other proxy named by a stored will is
+  // tried; the proxy that gets it rewrites that proxy's wills as its own (due after their delay,
+  // counted from now) and its router publishes each when due unless the client came back.
+  boost::asio::steady_timer takeover_timer(io);
+  std::set<std::string> adopting;  // instances whose wills are being rewritten here
+  const auto take_over = [&](const std::string& dead) {
+    auto found = sessions.wills_of_others();
+    auto it = found.find(dead);
+    if (it == found.end()) return;
+    const std::uint64_t wall = clock.wall_ms();
+    logger->warn("proxy {} is gone (its liveness lease was free): taking over its {} will messages", dead, it->second.size());
+    adopting.insert(dead);
+    auto rewritten = std::make_shared<std::vector<service::WillRecord>>();
+    auto remaining = std::make_shared<std::size_t>(it->second.size());
+    for (auto& w : it->second) {
+      if (w.due_at_ms == 0) {
+        // Its client was connected when the proxy died: the will goes after its delay, counted
+        // from now, or at once when the session does not outlive the connection (as handle_close
+        // decides); never before the delay.
+        const auto session = sessions.find_session(w.client_id);
+        const std::uint32_t expiry = session ? session->expiry_interval_s : 0;
+        const std::uint32_t delay = std::min(w.delay_s, expiry);
+        w.due_at_ms = wall + std::uint64_t{delay} * 1000;
+      }
+      sessions.put_will(w, [&, dead, rewritten, remaining, w](Result<void, Error> r) {
+        if (r.ok()) rewritten->push_back(w);  // a failed rewrite stays the dead proxy's (logged)
+        if (--*remaining > 0) return;
+        adopting.erase(dead);
+        if (router_ptr != nullptr) router_ptr->adopt_wills(std::move(*rewritten));
+      });
+    }
+  };
+  std::function<void()> schedule_takeover = [&] {
+    takeover_timer.expires_after(std::chrono::seconds(config.mqttProxyWillTakeoverIntervalSeconds));
+    takeover_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      leases.release_old();
+      leases.take_own_again();
+      for (const auto& [owner, wills] : sessions.wills_of_others()) {
+        if (adopting.contains(owner)) continue;
+        leases.try_take(owner, [&, owner](bool taken) {
+          if (taken) take_over(owner);
+        });
+      }
+      schedule_takeover();
+    });
+  };
+  schedule_takeover();
+
+  logger->info("mop proxy started: MQTT topics under {}://{}/{} of the cluster at {} (instance {})",
+               to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, url, instance);
   spdlog::default_logger()->flush();
   std::fflush(stdout);
   const std::string line = ready_line(ready) + "\n";
@@ -287,6 +362,8 @@ int run_proxy(const Config& config) {
     tcp.stop_accepting();
     router.shutdown();
     poll_timer.cancel();
+    takeover_timer.cancel();
+    leases.close();
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to
     // their subscriptions at once), then the client; at most 5 s.
     events.close();

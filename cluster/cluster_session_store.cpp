@@ -16,8 +16,9 @@ std::shared_ptr<spdlog::logger> logger() {
 }  // namespace
 
 ClusterSessionStore::ClusterSessionStore(Executor& executor, pulsar::client::Client& client,
-                                         const std::string& system_namespace)
+                                         const std::string& system_namespace, std::string owner)
     : executor_(executor),
+      owner_(std::move(owner)),
       sessions_(client, "persistent://" + system_namespace + "/mqtt-sessions"),
       wills_(client, "persistent://" + system_namespace + "/mqtt-wills") {}
 
@@ -60,7 +61,7 @@ void ClusterSessionStore::delete_session(const std::string& client_id, service::
 
 void ClusterSessionStore::put_will(service::WillRecord will, service::StateDone done) {
   const std::string key = will.client_id;
-  write(wills_, key, encode_will(will), std::move(done));
+  write(wills_, key, encode_will(will, owner_), std::move(done));
 }
 
 void ClusterSessionStore::delete_will(const std::string& client_id, service::StateDone done) {
@@ -98,6 +99,30 @@ std::vector<service::WillRecord> ClusterSessionStore::wills() const {
   return out;
 }
 
+std::map<std::string, std::vector<service::WillRecord>> ClusterSessionStore::wills_of_others() const {
+  std::map<std::string, std::vector<service::WillRecord>> out;
+  for (const auto& [key, value] : wills_.rows()) {
+    std::string owner;
+    auto w = decode_will(value, &owner);
+    if (!w || owner.empty() || owner == owner_) continue;
+    w->client_id = key;
+    out[owner].push_back(std::move(*w));
+  }
+  return out;
+}
+
+bool ClusterSessionStore::has_will(const std::string& client_id) const {
+  auto it = wills_.rows().find(client_id);
+  return it != wills_.rows().end() && !it->second.empty();
+}
+
+bool ClusterSessionStore::owns_will(const std::string& client_id) const {
+  auto it = wills_.rows().find(client_id);
+  if (it == wills_.rows().end()) return false;
+  std::string owner;
+  return decode_will(it->second, &owner) && owner == owner_;
+}
+
 void ClusterSessionStore::load(std::function<void(Result<service::SessionSnapshot, Error>)> done) {
   service::SessionSnapshot snapshot{sessions(), wills()};
   auto alive = alive_;
@@ -129,20 +154,25 @@ void ClusterSessionStore::get_will(const std::string& client_id,
   });
 }
 
-std::string ClusterSessionStore::encode_will(const service::WillRecord& will) {
-  const std::map<std::string, std::string> extra{{"client_id", will.client_id},
+std::string ClusterSessionStore::encode_will(const service::WillRecord& will, const std::string& owner) {
+  std::map<std::string, std::string> extra{{"client_id", will.client_id},
                                                  {"topic", will.topic},
                                                  {"qos", std::to_string(will.qos)},
                                                  {"retain", will.retain ? "1" : "0"},
                                                  {"delay_s", std::to_string(will.delay_s)},
                                                  {"due_at_ms", std::to_string(will.due_at_ms)}};
+  if (!owner.empty()) extra["owner"] = owner;
   return encode_message(will.message, extra);
 }
 
-std::optional<service::WillRecord> ClusterSessionStore::decode_will(std::string_view value) {
+std::optional<service::WillRecord> ClusterSessionStore::decode_will(std::string_view value, std::string* owner) {
   std::map<std::string, std::string> extra;
   auto m = decode_message(value, &extra);
   if (!m) return std::nullopt;
+  if (owner != nullptr) {
+    auto o = extra.find("owner");
+    *owner = o != extra.end() ? o->second : std::string();
+  }
   try {
     service::WillRecord w;
     w.client_id = extra.at("client_id");

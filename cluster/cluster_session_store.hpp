@@ -6,9 +6,14 @@
 // read so far plus this proxy's completed writes.
 //
 // Values: one byte 0x01, then the record as MessagePack (nlohmann-json's encoding; a will's
-// message payload as binary). An empty value deletes the client's record.
+// message payload as binary). An empty value deletes the client's record. A will also names its
+// owner: the instance id of the proxy that wrote it, whose liveness lease covers it (wills of a
+// proxy that died are taken over by another one, cluster/README.md); wills written before owners
+// existed name none and are nobody's to take over.
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/state_table.hpp"
 #include "core/executor.hpp"
@@ -18,7 +23,9 @@ namespace mop::cluster {
 
 class ClusterSessionStore final : public service::SessionStore {
 public:
-  ClusterSessionStore(Executor& executor, pulsar::client::Client& client, const std::string& system_namespace);
+  // `owner`: this proxy's instance id, written into every will it stores.
+  ClusterSessionStore(Executor& executor, pulsar::client::Client& client, const std::string& system_namespace,
+                      std::string owner);
 
   // Opens both tables and reads them to their end (see StateTable::open).
   void open(std::function<void(Result<void, Error>)> done);
@@ -43,12 +50,19 @@ public:
   // What the tables hold now (decodable records only).
   std::vector<service::SessionRecord> sessions() const;
   std::vector<service::WillRecord> wills() const;
+  // The wills the table holds now by owner, other than this proxy's and those naming no owner.
+  std::map<std::string, std::vector<service::WillRecord>> wills_of_others() const;
+  // Whether the table holds a will of the client id now (whoever wrote it), and whether it is
+  // this proxy's.
+  bool has_will(const std::string& client_id) const;
+  bool owns_will(const std::string& client_id) const;
 
   // The value encodings (unit-tested on their own).
   static std::string encode_session(const service::SessionRecord& s);
   static std::optional<service::SessionRecord> decode_session(std::string_view value);
-  static std::string encode_will(const service::WillRecord& w);
-  static std::optional<service::WillRecord> decode_will(std::string_view value);
+  static std::string encode_will(const service::WillRecord& w, const std::string& owner = {});
+  // `owner` (may be null) gets the owner named by the value ("" when none).
+  static std::optional<service::WillRecord> decode_will(std::string_view value, std::string* owner = nullptr);
   // A message with extra string fields (a retained message: none; a will: its own fields).
   static std::string encode_message(const service::Message& m, const std::map<std::string, std::string>& extra);
   static std::optional<service::Message> decode_message(std::string_view value,
@@ -58,6 +72,7 @@ private:
   void write(StateTable& table, const std::string& key, std::string value, service::StateDone done);
 
   Executor& executor_;
+  std::string owner_;
   StateTable sessions_;
   StateTable wills_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -753,6 +753,20 @@ TEST(ConfigProxy, ServiceUrlForms) {
   EXPECT_THAT(errs[0].message, HasSubstr("brokerServiceURL is empty"));
 }
 
+TEST(ConfigProxy, WillTakeoverInterval) {
+  EXPECT_EQ(load_proxy_ok("").mqttProxyWillTakeoverIntervalSeconds, 5u);
+  EXPECT_EQ(load_proxy_ok("mqttProxyWillTakeoverIntervalSeconds=1\n").mqttProxyWillTakeoverIntervalSeconds, 1u);
+  // The proxy's keys, this one among them (a proxy-only key, so config_keys() of standalone does
+  // not count it).
+  EXPECT_EQ(config_keys(Mode::proxy).size(), 61u);
+  for (const char* bad : {"0", "3601", "1.5", "x"}) {
+    SCOPED_TRACE(bad);
+    const auto errs = load_proxy_err(std::string("mqttProxyWillTakeoverIntervalSeconds=") + bad + "\n");
+    ASSERT_EQ(errs.size(), 1u);
+    EXPECT_EQ(errs[0].key, "mqttProxyWillTakeoverIntervalSeconds");
+  }
+}
+
 TEST(ConfigProxy, SystemNamespace) {
   EXPECT_EQ(load_proxy_ok("mqttProxySystemNamespace=iot/mqtt-state\n").mqttProxySystemNamespace, "iot/mqtt-state");
   for (const char* bad : {"mop-system", "public/", "/x", "a/b/c", "a b/c"}) {

@@ -60,6 +60,23 @@ TEST(ClusterCodec, WillRoundTripsWithBinaryAndEmptyPayloads) {
   }
 }
 
+TEST(ClusterCodec, WillNamesItsOwnerOrNone) {
+  WillRecord w;
+  w.client_id = "c";
+  w.topic = "persistent://public/default/status%2Fc";
+  w.delay_s = 5;
+  std::string owner = "stale";
+  auto back = ClusterSessionStore::decode_will(ClusterSessionStore::encode_will(w, "1234-1700000000000-abc"), &owner);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, w);
+  EXPECT_EQ(owner, "1234-1700000000000-abc");
+  // Written without one (as before owners existed): read as naming none.
+  back = ClusterSessionStore::decode_will(ClusterSessionStore::encode_will(w), &owner);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, w);
+  EXPECT_EQ(owner, "");
+}
+
 TEST(ClusterCodec, DamagedValuesAreRefusedNotThrown) {
   SessionRecord s;
   s.client_id = "c";

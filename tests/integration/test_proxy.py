@@ -11,6 +11,7 @@ ids of its own.
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ import urllib.request
 import uuid
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 import pulsar
 
 import harness
@@ -35,6 +38,8 @@ MOP_BIN = os.environ.get("MOP_BIN", os.path.join(ROOT, "build", "mop"))
 SYSTEM_NS = "public/mop-system"
 START_TIMEOUT = 40.0  # a proxy reads its state topics before it listens
 WAIT = 10.0           # how long something that must happen may take
+# Every proxy of the suite looks for wills of dead proxies every second (default 5 s).
+TAKEOVER = ["--mqttProxyWillTakeoverIntervalSeconds=1"]
 
 
 def uid():
@@ -169,7 +174,7 @@ class ProxyCases:
         cls.proxies = []
         try:
             for _ in range(3):
-                cls.proxies.append(Proxy(cls.be.url).start())
+                cls.proxies.append(Proxy(cls.be.url, TAKEOVER).start())
         except BaseException:
             cls.tearDownClass()
             raise
@@ -446,6 +451,88 @@ class ProxyCases:
         got = [m.payload for m in sub.collect(len(sent), timeout=WAIT)]
         self.assertEqual(got, sent)
         self.assertEqual(sub.drain(1.0), [])
+
+
+    def v5_client(self, proxy, client_id, will=None, will_delay=0, expiry=60):
+        """A connected MQTT 5 paho client (clean start off, session expiry `expiry` s), with the
+        will (topic, payload) after `will_delay` s if given. The caller stops its loop."""
+        got = queue.Queue()
+        c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        c.on_connect = lambda client, userdata, flags, rc, props: got.put(rc.value)
+        if will is not None:
+            wp = Properties(PacketTypes.WILLMESSAGE)
+            wp.WillDelayInterval = will_delay
+            c.will_set(will[0], will[1], qos=1, properties=wp)
+        cp = Properties(PacketTypes.CONNECT)
+        cp.SessionExpiryInterval = expiry
+        c.connect("127.0.0.1", proxy.port, clean_start=False, properties=cp)
+        c.loop_start()
+        self.assertEqual(got.get(timeout=WAIT), 0)
+        return c
+
+    def test_wills_of_a_killed_proxy_go_out_once_through_another_proxy(self):
+        # A fourth proxy holds three clients with wills: mosquitto_sub (MQTT 3.1.1, no delay),
+        # paho MQTT 5 with a will delay of 4 s, and paho MQTT 5 with a will delay of 6 s that
+        # connects again through B right after the kill. The victim is killed with SIGKILL; one
+        # of A, B, C takes its liveness lease within a takeover interval (1 s here) and publishes
+        # the first two wills, the delayed one not before its delay, each once; the third never
+        # goes out. While the victim lives (two takeover intervals) nothing is published.
+        topic = "heir/" + uid()
+        watcher = self.client(self.c, "heir-watch-" + uid())
+        watcher.subscribe([(topic + "/#", 1)])
+        victim = Proxy(self.be.url, TAKEOVER).start()
+        self.addCleanup(victim.stop)
+        now_id = "heir-now-" + uid()
+        mosq = subprocess.Popen([MOSQ_SUB, "-h", "127.0.0.1", "-p", str(victim.port), "-i", now_id,
+                                 "-t", "nothing/" + uid(), "--will-topic", topic + "/now", "--will-payload", "now",
+                                 "--will-qos", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: mosq.poll() is None and mosq.kill())
+        back_id = "heir-back-" + uid()
+        paho = [self.v5_client(victim, "heir-late-" + uid(), (topic + "/late", "late"), 4),
+                self.v5_client(victim, back_id, (topic + "/back", "back"), 6)]
+        for c in paho:
+            self.addCleanup(c.loop_stop)
+        logs = lambda: "".join("\n--- proxy %s:\n%s" % (n, p.log_text()[-2500:])
+                               for n, p in (("victim", victim), ("A", self.a), ("B", self.b), ("C", self.c)))
+        # mosquitto_sub has no ready signal: its will is stored once the victim admitted it.
+        deadline = time.monotonic() + WAIT
+        while "client connected: id=" + now_id not in victim.log_text():
+            self.assertLess(time.monotonic(), deadline, "mosquitto_sub did not connect" + logs())
+            time.sleep(0.1)
+        self.assertEqual(watcher.drain(2.5), [], "a will went out while its proxy was alive" + logs())
+
+        killed_at = time.monotonic()
+        victim.kill9()
+        for c in paho:
+            c.loop_stop()  # their connections are gone with the victim; no reconnection
+        back = self.v5_client(self.b, back_id)  # no will this time, session resumed
+        self.addCleanup(lambda: (back.disconnect(), back.loop_stop()))
+
+        arrived = {}
+        deadline = killed_at + 6 + 3  # the reconnected client's delay, and then some
+        while time.monotonic() < deadline or len(arrived) < 2:
+            self.assertLess(time.monotonic(), killed_at + 4 + WAIT, "wills missing: %r" % sorted(arrived) + logs())
+            try:
+                m = watcher.get(0.2)
+            except AssertionError:
+                continue
+            arrived.setdefault(m.payload.decode(), []).append(time.monotonic() - killed_at)
+        for m in watcher.drain(1.0):  # anything more is a duplicate
+            arrived.setdefault(m.payload.decode(), []).append(None)
+        self.assertEqual(sorted(arrived), ["late", "now"], "%r%s" % (arrived, logs()))
+        self.assertEqual(len(arrived["now"]), 1, "the will without delay came %r" % arrived["now"])
+        self.assertEqual(len(arrived["late"]), 1, "the delayed will came %r" % arrived["late"])
+        # The bound (cluster/README.md): the takeover interval (1 s) plus one lease creation plus
+        # the delay, plus a tick of the heir's will timer; WAIT is generous.
+        self.assertLess(arrived["now"][0], WAIT)
+        self.assertGreaterEqual(arrived["late"][0], 4.0, "the delayed will went out before its delay")
+        self.assertLess(arrived["late"][0], 4 + WAIT)
+        started = re.search(r"mop proxy started: .*\(instance ([^)\s]+)\)", victim.log_text())
+        self.assertIsNotNone(started, "the victim's start line names no instance" + logs())
+        instance = started.group(1)
+        heirs = [n for n, p in (("A", self.a), ("B", self.b), ("C", self.c))
+                 if "proxy %s is gone" % instance in p.log_text()]
+        self.assertEqual(len(heirs), 1, "proxies that took the victim's wills over: %r%s" % (heirs, logs()))
 
 
 class OverApachePulsar(ProxyCases, unittest.TestCase):
