@@ -316,9 +316,9 @@ int run_proxy(const Config& config) {
     auto remaining = std::make_shared<std::size_t>(it->second.size());
     for (auto& w : it->second) {
       if (w.due_at_ms == 0) {
-        // Its client was connected when the proxy died: the will goes after its delay, counted
-        // from now, or at once when the session does not outlive the connection (as handle_close
-        // decides); never before the delay.
+        // Its client was connected when the proxy died: the will goes at the earlier of its delay
+        // and its session's end, counted from now (a session that does not outlive its
+        // connection: at once), as handle_close decides for a connection that ends here.
         const auto session = sessions.find_session(w.client_id);
         const std::uint32_t expiry = session ? session->expiry_interval_s : 0;
         const std::uint32_t delay = std::min(w.delay_s, expiry);
