@@ -303,7 +303,13 @@ void TcpListener::unschedule(TcpConnection& conn) {
     else
       sift_down(i);
   }
-  // The timer may stay armed for an earlier time than the heap needs: it then finds nothing due.
+  if (deadlines_.empty()) {
+    // No wait is left behind: mop's shutdown waits for the io_context to run out of work.
+    armed_for_ = TimePoint::max();
+    deadline_timer_.cancel();
+  }
+  // Otherwise the timer may stay armed for an earlier time than the heap needs: it then finds
+  // nothing due and re-arms for the first entry.
 }
 
 void TcpListener::place(std::size_t i, Deadline d) {

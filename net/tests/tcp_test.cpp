@@ -27,6 +27,7 @@ struct Events {
   int closed = 0;
   int ticks = 0;
   std::vector<int> ticks_of;  // by connection, in the order they opened
+  std::chrono::milliseconds tick_every{50};  // each handler's deadline, from its start and ticks
   int drained = 0;
   std::size_t most_queued_at_drain = 0;  // must stay 0: drained means nothing is left
   std::size_t most_queued_after_read = 0;
@@ -77,7 +78,7 @@ public:
   void on_tick() override {
     ++events_.ticks;
     ++events_.ticks_of[index_];
-    deadline_ = std::chrono::steady_clock::now() + 50ms;
+    deadline_ = std::chrono::steady_clock::now() + events_.tick_every;
   }
   TimePoint next_deadline() const override { return deadline_; }
   bool input_held() const override { return events_.holding; }
@@ -90,7 +91,7 @@ private:
   std::size_t index_;
   OutBuffer out_;
   bool closed_ = false;
-  TimePoint deadline_ = std::chrono::steady_clock::now() + 50ms;
+  TimePoint deadline_ = std::chrono::steady_clock::now() + events_.tick_every;
 };
 
 class TcpListenerTest : public ::testing::Test {
@@ -222,6 +223,26 @@ TEST_F(TcpListenerTest, EveryConnectionTicksFromTheOneDeadlineTimer) {
   }
   EXPECT_EQ(kept_ticking, kLong) << "the connections that stayed tick on, the others no more";
   EXPECT_EQ(listener_.connection_count(), 0u);
+}
+
+TEST_F(TcpListenerTest, NoWaitIsLeftOnceEveryConnectionClosed) {
+  // mop's SIGTERM stops accepting, closes the connections and waits for the io_context to run
+  // out of work: the deadline timer must not keep it running once no connection is left, even
+  // when it was armed for a deadline far ahead.
+  events_.tick_every = std::chrono::hours(1);
+  const auto port = listen();
+  std::thread client([&] {
+    asio::io_context cio;
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    std::this_thread::sleep_for(20ms);
+  });
+  run_until([&] { return events_.closed == 1; });
+  client.join();
+  ASSERT_EQ(events_.closed, 1);
+  listener_.stop_accepting();
+  for (int i = 0; i < 10 && !io_.stopped(); ++i) io_.poll();  // what is ready runs; no waiting
+  EXPECT_TRUE(io_.stopped()) << "work left behind after the last connection closed";
 }
 
 TEST_F(TcpListenerTest, ShutdownClosesEveryConnection) {
