@@ -709,7 +709,9 @@ private:
     layer_.write(buffers_, [self = this->shared_from_this()](error_code ec, std::size_t) {
       self->writing_ = false;
       self->writing_bytes_ = 0;
-      self->segments_.clear();
+      // Capacity too: an idle connection keeps nothing from its last write.
+      self->segments_ = {};
+      self->buffers_ = {};
       if (self->shut_) return;
       if (ec) return self->lost();
       self->read_on_if_drained();

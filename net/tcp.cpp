@@ -18,7 +18,7 @@ using asio::ip::tcp;
 class TcpConnection final : public Stream, public GateWaiter, public std::enable_shared_from_this<TcpConnection> {
 public:
   TcpConnection(tcp::socket socket, TcpListener& listener)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(&listener),
+      : socket_(std::move(socket)), listener_(&listener),
         listener_alive_(listener.alive_), gate_(listener.gate_),
         pause_(listener.high_water_mark_, listener.low_water_mark_), close_timeout_(listener.close_timeout_) {
     boost::system::error_code ec;
@@ -49,13 +49,11 @@ public:
   }
 
   void close_after_flush() override {
-    if (!closing_) {
+    if (!closing_ && !shut_ && !listener_alive_.expired()) {
       // A peer that never reads would keep the flush, the socket and its output (and mop's
       // SIGTERM, which waits for every flush) forever: past close_timeout the socket just closes.
-      timer_.expires_after(close_timeout_);
-      timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec && !self->shut_) self->lost();
-      });
+      // The deadline is the close's from now on (on_deadline).
+      listener_->schedule(shared_from_this(), std::chrono::steady_clock::now() + close_timeout_);
     }
     closing_ = true;
     if (!writing_ && !flush_posted_ && !shut_)
@@ -65,7 +63,7 @@ public:
   const std::string& peer() const override { return peer_; }
 
   void deadline_changed() override {
-    if (!closing_ && !shut_ && handler_ && handler_->next_deadline() < timer_.expiry()) arm_timer();
+    if (!closing_ && !shut_ && handler_ && handler_->next_deadline() < scheduled_at_) arm_timer();
   }
 
   void input_released() override {
@@ -93,11 +91,26 @@ public:
       }
       consume(n);
     }
-    segments_.clear();
+    release_write();
   }
 
   // The listener is shutting down.
   void shutdown() { lost(); }
+
+  // The deadline this connection was scheduled for has come (TcpListener::on_deadlines; it was
+  // taken out of the heap first): the handler's tick, or the end of a close that waited too long.
+  void on_deadline() {
+    scheduled_at_ = TimePoint::max();
+    if (shut_) return;
+    if (closing_) return lost();
+    handler_->on_tick();
+    if (!shut_ && !handler_->closed()) arm_timer();
+  }
+
+  // Where this connection is in its listener's deadline heap (npos: not there).
+  static constexpr std::size_t kNotScheduled = static_cast<std::size_t>(-1);
+  std::size_t deadline_slot_ = kNotScheduled;
+  TimePoint scheduled_at_ = TimePoint::max();
 
   // The read gate opened again.
   void resume() override {
@@ -121,7 +134,7 @@ private:
     if (shut_ || handler_->closed()) return;
     // Else input_released() or the writes (once the peer has taken enough) read on.
     if (pause_.after_read(*handler_, queued_bytes())) read_on();
-    if (handler_->next_deadline() < timer_.expiry()) arm_timer();
+    if (handler_->next_deadline() < scheduled_at_) arm_timer();
   }
 
   // Waits for the next read, unless the read gate is closed.
@@ -144,16 +157,11 @@ private:
     shutdown_socket();
   }
 
-  // Re-armed lazily: the timer fires at the old deadline and moves to the new one, so traffic
-  // does not cost a timer operation per packet.
+  // Re-armed lazily: the deadline fires at the old time and moves to the new one, so traffic
+  // does not cost a heap operation per packet.
   void arm_timer() {
-    if (closing_) return;  // the timer is the close deadline now
-    timer_.expires_at(handler_->next_deadline());
-    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec || self->shut_) return;
-      self->handler_->on_tick();
-      if (!self->handler_->closed()) self->arm_timer();
-    });
+    if (closing_ || listener_alive_.expired()) return;  // the close deadline is the one now
+    listener_->schedule(shared_from_this(), handler_->next_deadline());
   }
 
   // Writes directly from the non-blocking socket as far as the kernel takes it, and waits for
@@ -207,9 +215,16 @@ private:
       if (ec) return lost();
       consume(n);
     }
-    segments_.clear();
+    release_write();
     read_on_if_drained();
     flush();  // what was queued meanwhile, or the close that waited for the output
+  }
+
+  // The write in hand is done: its segments and their iovecs go, capacity too, so that an idle
+  // connection keeps no buffer from its last write (the next take_output() allocates anew).
+  void release_write() {
+    segments_ = {};
+    buffers_ = {};
   }
 
   // Drops `n` written bytes from the front of buffers_.
@@ -227,12 +242,15 @@ private:
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
-    timer_.cancel();
-    if (!listener_alive_.expired()) listener_->connections_.erase(registry_pos_);
+    if (!listener_alive_.expired()) {
+      listener_->connections_.erase(registry_pos_);
+      // The heap's entry may be the last reference: this one lasts until the function returns.
+      const auto self = shared_from_this();
+      listener_->unschedule(*this);
+    }
   }
 
   tcp::socket socket_;
-  asio::steady_timer timer_;
   TcpListener* listener_;
   std::weak_ptr<bool> listener_alive_;
   ReadGate* gate_;
@@ -250,6 +268,104 @@ private:
   bool shut_ = false;
 };
 
+void TcpListener::schedule(const std::shared_ptr<TcpConnection>& conn, std::chrono::steady_clock::time_point at) {
+  conn->scheduled_at_ = at;
+  std::size_t i = conn->deadline_slot_;
+  if (i == TcpConnection::kNotScheduled) {
+    i = deadlines_.size();
+    deadlines_.push_back(Deadline{at, conn});
+    conn->deadline_slot_ = i;
+    sift_up(i);
+  } else {
+    const bool earlier = at < deadlines_[i].at;
+    deadlines_[i].at = at;
+    if (earlier)
+      sift_up(i);
+    else
+      sift_down(i);
+  }
+  if (deadlines_.front().at < armed_for_) arm_deadlines();
+}
+
+void TcpListener::unschedule(TcpConnection& conn) {
+  const std::size_t i = conn.deadline_slot_;
+  if (i == TcpConnection::kNotScheduled) return;
+  conn.deadline_slot_ = TcpConnection::kNotScheduled;
+  conn.scheduled_at_ = TimePoint::max();
+  Deadline removed = std::move(deadlines_[i]);  // destroyed last: it may own `conn`
+  Deadline last = std::move(deadlines_.back());
+  deadlines_.pop_back();
+  if (i < deadlines_.size()) {
+    const bool earlier = last.at < removed.at;
+    place(i, std::move(last));
+    if (earlier)
+      sift_up(i);
+    else
+      sift_down(i);
+  }
+  if (deadlines_.empty()) {
+    // No wait is left behind: mop's shutdown waits for the io_context to run out of work.
+    armed_for_ = TimePoint::max();
+    deadline_timer_.cancel();
+  }
+  // Otherwise the timer may stay armed for an earlier time than the heap needs: it then finds
+  // nothing due and re-arms for the first entry.
+}
+
+void TcpListener::place(std::size_t i, Deadline d) {
+  d.conn->deadline_slot_ = i;
+  deadlines_[i] = std::move(d);
+}
+
+void TcpListener::sift_up(std::size_t i) {
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!(deadlines_[i].at < deadlines_[parent].at)) break;
+    Deadline d = std::move(deadlines_[i]);
+    place(i, std::move(deadlines_[parent]));
+    place(parent, std::move(d));
+    i = parent;
+  }
+}
+
+void TcpListener::sift_down(std::size_t i) {
+  for (;;) {
+    const std::size_t l = 2 * i + 1, r = l + 1;
+    std::size_t least = i;
+    if (l < deadlines_.size() && deadlines_[l].at < deadlines_[least].at) least = l;
+    if (r < deadlines_.size() && deadlines_[r].at < deadlines_[least].at) least = r;
+    if (least == i) break;
+    Deadline d = std::move(deadlines_[i]);
+    place(i, std::move(deadlines_[least]));
+    place(least, std::move(d));
+    i = least;
+  }
+}
+
+void TcpListener::arm_deadlines() {
+  armed_for_ = deadlines_.front().at;
+  deadline_timer_.expires_at(armed_for_);  // cancels a wait for a later time
+  deadline_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+    if (ec || alive.expired()) return;  // re-armed meanwhile, or the listener is gone
+    armed_for_ = TimePoint::max();
+    on_deadlines();
+  });
+}
+
+void TcpListener::on_deadlines() {
+  // The connections due now come out of the heap first, then hear of it: one that re-arms for a
+  // time already past is called again on the next turn, not in this loop.
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<TcpConnection>> due;
+  while (!deadlines_.empty() && deadlines_.front().at <= now) {
+    std::shared_ptr<TcpConnection> c = deadlines_.front().conn;
+    unschedule(*c);
+    due.push_back(std::move(c));
+  }
+  for (auto& c : due) c->on_deadline();
+  if (!deadlines_.empty() && deadlines_.front().at < armed_for_) arm_deadlines();
+}
+
 void ReadGate::open() {
   closed_ = false;
   auto waiting = std::exchange(waiting_, {});
@@ -258,7 +374,7 @@ void ReadGate::open() {
 }
 
 TcpListener::TcpListener(asio::io_context& io, HandlerFactory factory, std::string log_module)
-    : io_(io), factory_(std::move(factory)), log_module_(std::move(log_module)) {}
+    : io_(io), factory_(std::move(factory)), log_module_(std::move(log_module)), deadline_timer_(io) {}
 
 TcpListener::~TcpListener() {
   stop_accepting();

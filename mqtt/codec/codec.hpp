@@ -37,6 +37,14 @@ public:
   // (malformed_remaining_length, packet_too_large). After an error the reader is unusable.
   Result<std::optional<Frame>> next();
   std::size_t buffered() const { return buf_.size() - pos_; }
+  // Frees the buffer once every byte was taken (frames returned before are invalid then), so a
+  // connection that waits for its next packet holds no read buffer.
+  void release_if_empty() {
+    if (pos_ == buf_.size()) {
+      buf_ = std::string();
+      pos_ = 0;
+    }
+  }
 
 private:
   std::uint32_t max_packet_size_;

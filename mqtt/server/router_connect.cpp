@@ -197,7 +197,6 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c, bool synced)
     present = true;  // [MQTT-3.2.2-2]
   } else {
     entry = std::make_shared<SessionEntry>(*this, std::make_shared<Session>(id, expiry == 0));
-    entry->receiver = service_.open_receiver(*entry);
     sessions_.emplace(id, entry);
   }
   // A session is bound to at most one live connection: the takeover above unbound the old one,
@@ -323,7 +322,7 @@ void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, con
     end_session(entry);  // [MQTT-3.1.2-6], MQTT 5 3.1.2.11.2: the session ends with its connection
     return;
   }
-  service_.pause(entry->receiver);  // keeps its subscriptions; messages wait in their backlogs
+  pause_receiver(*entry);  // keeps its subscriptions; messages wait in their backlogs
   if (expiry != Session::kNeverExpires) expiries_[id] = clock_.now() + std::chrono::seconds(expiry);
   persist(entry);  // the expiry counts from disconnected_at, across restarts too
 }

@@ -3,6 +3,7 @@
 // maximum) and the pause while the client's socket is congested.
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 #include "mqtt/server/session_router.hpp"
 
@@ -19,8 +20,8 @@ void SessionEntry::on_message(const TopicName& topic, const std::string& subscri
 
 void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const std::string& subscription,
                             MessageId id, const MessagePtr& message) {
-  auto it = entry.bindings.find(SessionEntry::BindingKey{topic, subscription});
-  if (it == entry.bindings.end()) {  // unsubscribed while the message was on its way
+  auto it = entry.subs->bindings.find(SessionEntry::BindingKey{topic, subscription});
+  if (it == entry.subs->bindings.end()) {  // unsubscribed while the message was on its way
     service_.ack(topic, subscription, id);
     give_back_permit(entry);
     return;
@@ -35,8 +36,8 @@ void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const s
   // over every filter of this session that matched the topic.
   bool any = false, keep_retain = false;
   for (const auto& [filter, q] : b.filters) {
-    auto o = entry.options.find(filter);
-    if (o == entry.options.end()) {
+    auto o = entry.subs->options.find(filter);
+    if (o == entry.subs->options.end()) {
       any = true;
       continue;
     }
@@ -85,14 +86,14 @@ void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const s
 }
 
 void SessionRouter::give_back_permit(SessionEntry& entry) {
-  if (entry.conn == nullptr || !entry.conn->deliveries_paused()) service_.flow(entry.receiver, 1);
+  if (entry.conn == nullptr || !entry.conn->deliveries_paused()) flow(entry, 1);
 }
 
 void SessionRouter::pause_deliveries(ClientConnection& conn) {
   if (conn.deliveries_paused_ || !conn.entry_) return;
   conn.deliveries_paused_ = true;
   ++conn.delivery_pauses_;
-  service_.pause(conn.entry_->receiver);
+  pause_receiver(*conn.entry_);
 }
 
 void SessionRouter::handle_output_drained(ClientConnection& conn) {
@@ -109,7 +110,29 @@ void SessionRouter::grant_window(ClientConnection& conn) {
   const std::uint32_t window =
       std::min<std::uint32_t>(options_.receive_maximum, conn.protocol().client_receive_maximum());
   const auto inflight = static_cast<std::uint32_t>(entry->session->outbound_count());
-  if (inflight < window) service_.flow(entry->receiver, window - inflight);
+  if (inflight < window) flow(*entry, window - inflight);
+}
+
+void SessionRouter::open_receiver(SessionEntry& entry) {
+  if (entry.receiver != 0 || entry.ended) return;  // an ended session's was closed for good
+  entry.receiver = service_.open_receiver(entry);
+  // A connected client (its CONNACK sent) gets its window now: grant_window had no receiver to
+  // give it to. A paused one gets it when its socket drains, a session without a client when
+  // one resumes it.
+  if (entry.conn && !entry.connack_pending && !entry.conn->deliveries_paused_ && !entry.conn->closed_)
+    grant_window(*entry.conn);
+}
+
+void SessionRouter::flow(SessionEntry& entry, std::uint32_t permits) {
+  if (entry.receiver != 0) service_.flow(entry.receiver, permits);
+}
+
+void SessionRouter::pause_receiver(SessionEntry& entry) {
+  if (entry.receiver != 0) service_.pause(entry.receiver);
+}
+
+void SessionRouter::close_receiver(SessionEntry& entry) {
+  if (entry.receiver != 0) service_.close_receiver(std::exchange(entry.receiver, 0));
 }
 
 void SessionRouter::handle_delivery_acked(const DeliveryOrigin& origin) { ack(origin); }
@@ -117,7 +140,7 @@ void SessionRouter::handle_delivery_acked(const DeliveryOrigin& origin) { ack(or
 void SessionRouter::handle_inflight_freed(ClientConnection& conn, const DeliveryOrigin& origin) {
   // Retained deliveries (no origin) never took a permit, so they give none back; while paused,
   // resuming grants the whole window again.
-  if (origin.source && conn.entry_ && !conn.deliveries_paused_) service_.flow(conn.entry_->receiver, 1);
+  if (origin.source && conn.entry_ && !conn.deliveries_paused_) flow(*conn.entry_, 1);
 }
 
 void SessionRouter::handle_pubrec(ClientConnection& conn, const DeliveryOrigin& origin, std::function<void()> done) {
@@ -141,10 +164,10 @@ void SessionRouter::handle_pubrec(ClientConnection& conn, const DeliveryOrigin& 
 void SessionRouter::handle_pubcomp(ClientConnection& conn, const DeliveryOrigin& origin) {
   // The entry's packet id leaves the record (ids are handed out round robin, so it is not reused
   // for another message before this write is durable: 65535 other ids would have to go first);
-  // its origin stays a while as a completed delivery (see SessionEntry::completed_qos2).
+  // its origin stays a while as a completed delivery (see SessionQos2::completed_qos2).
   const auto& entry = conn.entry_;
   if (origin.source && entry && entry->session->expiry_interval() != 0) {
-    entry->completed_qos2.push_back(origin);
+    entry->qos2->completed_qos2.push_back(origin);
     retire(entry, 1);
   }
   handle_inflight_freed(conn, origin);

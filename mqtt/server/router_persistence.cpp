@@ -32,17 +32,22 @@ service::SessionRecord SessionRouter::record_of(const SessionEntry& e) const {
   r.expiry_interval_s = e.session->expiry_interval();
   r.disconnected_at_ms = e.conn ? 0 : e.disconnected_at_ms;
   r.subscriptions.reserve(e.session->subscriptions().size());
+  const SessionSubscriptions* subs = e.subs.get();
   for (const auto& [filter, qos] : e.session->subscriptions()) {
     service::SessionSubscription sub{filter, qos, 0, 0};
-    if (auto o = e.options.find(filter); o != e.options.end()) {
-      sub.options = options_byte(o->second);
-      sub.subscription_id = o->second.subscription_id;
-    }
+    if (subs)
+      if (auto o = subs->options.find(filter); o != subs->options.end()) {
+        sub.options = options_byte(o->second);
+        sub.subscription_id = o->second.subscription_id;
+      }
     r.subscriptions.push_back(std::move(sub));
   }
-  r.inbound_qos2.assign(e.inbound_recorded.begin(), e.inbound_recorded.end());
-  for (const auto& [id, seq] : e.inbound_sequences) r.inbound_sequences.push_back({id, seq});
-  r.last_sequence_id = e.last_sequence_id;
+  const SessionQos2* q = e.qos2.get();
+  if (q) {
+    r.inbound_qos2.assign(q->inbound_recorded.begin(), q->inbound_recorded.end());
+    for (const auto& [id, seq] : q->inbound_sequences) r.inbound_sequences.push_back({id, seq});
+    r.last_sequence_id = q->last_sequence_id;
+  }
   // Only QoS 2 deliveries in the PUBREL-sent state: the others are unacknowledged on their
   // subscriptions and come back from the cursor after a restart.
   for (const auto& [id, o] : e.session->outbound())
@@ -51,8 +56,9 @@ service::SessionRecord SessionRouter::record_of(const SessionEntry& e) const {
                                                      MessageId{o.origin.ledger, o.origin.entry, o.origin.batch}, 2,
                                                      service::OutboundState::pubrel_sent});
   // Completed ones: packet id 0 (no MQTT packet has it), only their acknowledgement matters.
-  for (const auto& o : e.completed_qos2)
-    r.outbound.push_back(service::OutboundInflight{0, o.source->topic.str(), o.source->subscription,
+  if (q)
+    for (const auto& o : q->completed_qos2)
+      r.outbound.push_back(service::OutboundInflight{0, o.source->topic.str(), o.source->subscription,
                                                    MessageId{o.ledger, o.entry, o.batch},
                                                    2, service::OutboundState::pubrel_sent});
   return r;
@@ -85,7 +91,7 @@ void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size
   persist(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry), n](bool) {
     auto e = weak.lock();
     if (alive.expired() || !e || e->ended) return;
-    auto& done = e->completed_qos2;
+    auto& done = e->qos2->completed_qos2;
     done.erase(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(std::min(n, done.size())));
     persist(e);
   });
@@ -112,7 +118,7 @@ void SessionRouter::restore(service::SessionSnapshot restored) {
       expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
     }
     if (r.disconnected_at_ms == 0) persist(entry);  // from now on its expiry counts from this start
-    if (!entry->completed_qos2.empty()) retire(entry, entry->completed_qos2.size());
+    if (const auto* q = entry->qos2.get(); q && !q->completed_qos2.empty()) retire(entry, q->completed_qos2.size());
   }
   restore_wills(wills, now, wall);
   logger()->info("restored {} MQTT sessions ({} expired while the broker was down) and {} will messages",
@@ -124,7 +130,6 @@ std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::Sess
   auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
   session->set_expiry_interval(r.expiry_interval_s);
   auto entry = std::make_shared<SessionEntry>(*this, session);
-  entry->receiver = service_.open_receiver(*entry);
   entry->version = static_cast<ProtocolVersion>(r.protocol_version);
   entry->clean_start = r.clean_start;
   entry->stored = true;
@@ -139,19 +144,19 @@ std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::Sess
     }
     FilterOptions fo{(sub.options & 0x04) != 0, (sub.options & 0x08) != 0,
                      static_cast<std::uint8_t>((sub.options >> 4) & 3), sub.subscription_id};
-    if (sub.options || sub.subscription_id) entry->options[sub.filter] = fo;
+    if (sub.options || sub.subscription_id) entry->subs->options[sub.filter] = fo;
     add_filter(*entry, sub.filter, sub.qos, *scope);
   }
-  service_.pause(entry->receiver);  // no permits until the client is back
+  pause_receiver(*entry);  // no permits until the client is back
   for (PacketId id : r.inbound_qos2) {
     session->add_inbound_qos2(id);
-    entry->inbound_recorded.insert(id);
+    entry->qos2->inbound_recorded.insert(id);
   }
   for (const auto& s : r.inbound_sequences) {
     session->add_inbound_qos2_unsure(s.packet_id);
-    entry->inbound_sequences[s.packet_id] = s.sequence_id;
+    entry->qos2->inbound_sequences[s.packet_id] = s.sequence_id;
   }
-  entry->last_sequence_id = r.last_sequence_id;
+  if (r.last_sequence_id != -1) entry->qos2->last_sequence_id = r.last_sequence_id;
   for (const auto& o : r.outbound) {
     if (o.state != service::OutboundState::pubrel_sent) continue;
     auto topic = TopicName::parse(o.topic);
@@ -165,7 +170,7 @@ std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::Sess
     // sent after the record's write and may not have reached the disk). Packet id 0: already
     // completed; otherwise its PUBREL is still owed.
     if (o.packet_id != 0 && !session->restore_awaiting_pubcomp(o.packet_id, origin)) continue;
-    if (o.packet_id == 0) entry->completed_qos2.push_back(origin);
+    if (o.packet_id == 0) entry->qos2->completed_qos2.push_back(origin);
     ack(origin);
   }
   if (logger()->should_log(spdlog::level::debug)) {

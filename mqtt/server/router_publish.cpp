@@ -78,7 +78,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
       this->publish(topic, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, done = std::move(done)](PublishResult r) mutable {
                       if (!r.stored() || alive.expired() || e->ended) return done(std::move(r));
-                      e->inbound_recorded.insert(id);
+                      e->qos2->inbound_recorded.insert(id);
                       persist(e, [r = std::move(r), done = std::move(done)](bool ok) mutable {
                         done(ok ? std::move(r)
                                 : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
@@ -101,11 +101,11 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     store_.atomically([&] {
       this->publish(topic, conn.protocol().client_id(), publish,
                     [this, alive = std::weak_ptr<bool>(alive_), e, id, join](PublishResult r) {
-                      if (!r.stored() && !alive.expired() && !e->ended && e->inbound_recorded.erase(id) != 0)
+                      if (!r.stored() && !alive.expired() && !e->ended && e->qos2->inbound_recorded.erase(id) != 0)
                         persist(e);  // not stored: the id must not stay recorded
                       join->add(std::move(r));
                     });
-      e->inbound_recorded.insert(id);
+      e->qos2->inbound_recorded.insert(id);
       persist(e, [join](bool ok) {
         join->add(ok ? PublishResult{} : PublishResult{ReasonCode::unspecified_error, "session state not stored"});
       });
@@ -175,7 +175,7 @@ void SessionRouter::publish_deduplicated(const std::shared_ptr<SessionEntry>& e,
   // id is recorded as "surely stored": a resend always goes to the broker, which decides.
   const PacketId id = publish.packet_id;
   const std::string producer = qos2_producer_name(client_id);
-  if (auto it = e->inbound_sequences.find(id); it != e->inbound_sequences.end()) {
+  if (auto it = e->qos2->inbound_sequences.find(id); it != e->qos2->inbound_sequences.end()) {
     logger()->debug("client {}: QoS 2 packet {} handed over again under sequence id {}", client_id, id, it->second);
     this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, it->second});
     return;
@@ -184,17 +184,17 @@ void SessionRouter::publish_deduplicated(const std::shared_ptr<SessionEntry>& e,
   // latest writes (its table a little behind) still gives out ids above the ones used before, as
   // long as the servers' clocks agree within the time a client takes to reconnect (1000 ids per
   // millisecond of the wall clock).
-  const std::int64_t seq = std::max(e->last_sequence_id + 1, static_cast<std::int64_t>(clock_.wall_ms()) * 1000);
-  e->last_sequence_id = seq;
-  e->inbound_sequences[id] = seq;
+  const std::int64_t seq = std::max(e->qos2->last_sequence_id + 1, static_cast<std::int64_t>(clock_.wall_ms()) * 1000);
+  e->qos2->last_sequence_id = seq;
+  e->qos2->inbound_sequences[id] = seq;
   logger()->debug("client {}: QoS 2 packet {} gets sequence id {}", client_id, id, seq);
   persist(e, [this, alive = std::weak_ptr<bool>(alive_), e, id, seq, topic, client_id, producer, publish,
               done = std::move(done)](bool ok) mutable {
     if (alive.expired()) return done(PublishResult{ReasonCode::unspecified_error, "server shutting down"});
     if (!ok) {
       // Not handed over: a resend starts again with a new sequence id.
-      if (auto it = e->inbound_sequences.find(id); it != e->inbound_sequences.end() && it->second == seq)
-        e->inbound_sequences.erase(it);
+      if (auto it = e->qos2->inbound_sequences.find(id); it != e->qos2->inbound_sequences.end() && it->second == seq)
+        e->qos2->inbound_sequences.erase(it);
       return done(PublishResult{ReasonCode::unspecified_error, "session state not stored"});
     }
     this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, seq});
@@ -205,9 +205,10 @@ void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::func
   // PUBCOMP lets the client reuse the id at once: it leaves the record first, or a restart would
   // take the next message with that id for a duplicate and drop it (or, with a sequence id, hand
   // it over under the old message's id, which the broker would drop).
-  if (!conn.entry_) return done();
-  const bool recorded = conn.entry_->inbound_recorded.erase(id) != 0;
-  const bool sequenced = conn.entry_->inbound_sequences.erase(id) != 0;
+  SessionQos2* q = conn.entry_ ? conn.entry_->qos2.get() : nullptr;
+  if (!q) return done();
+  const bool recorded = q->inbound_recorded.erase(id) != 0;
+  const bool sequenced = q->inbound_sequences.erase(id) != 0;
   if (!recorded && !sequenced) return done();
   persist(conn.entry_, [done = std::move(done)](bool) { done(); });
 }

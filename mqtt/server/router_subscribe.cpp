@@ -44,7 +44,7 @@ void SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s,
   codes.reserve(s.entries.size());
   const bool v5 = entry.conn && entry.conn->protocol().version() == ProtocolVersion::v5;
   const std::uint32_t sub_id = s.properties.subscription_identifiers.empty() ? 0 : s.properties.subscription_identifiers[0];
-  entry.fresh.clear();
+  entry.subs->fresh.clear();
   const std::string& id = entry.session->client_id();
   for (const auto& e : s.entries) {
     std::optional<FilterScope> scope;
@@ -74,12 +74,12 @@ void SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s,
       }
     }
     const std::uint8_t granted = std::min<std::uint8_t>(e.qos, 2);
-    if (!entry.session->subscriptions().contains(e.filter)) entry.fresh.insert(e.filter);
+    if (!entry.session->subscriptions().contains(e.filter)) entry.subs->fresh.insert(e.filter);
     FilterOptions fo{e.no_local, e.retain_as_published, e.retain_handling, sub_id};
     if (fo.no_local || fo.retain_as_published || fo.retain_handling || fo.subscription_id)
-      entry.options[e.filter] = fo;
+      entry.subs->options[e.filter] = fo;
     else
-      entry.options.erase(e.filter);
+      entry.subs->options.erase(e.filter);
     codes.push_back(granted);
     add_filter(entry, e.filter, granted, *scope, wait, codes.size() - 1);
   }
@@ -100,7 +100,7 @@ void SessionRouter::handle_subscribe(ClientConnection& conn, const Subscribe& s,
 void SessionRouter::add_filter(SessionEntry& entry, const std::string& filter, std::uint8_t granted,
                             const FilterScope& scope, const std::shared_ptr<SubackWait>& wait, std::size_t wait_index) {
   entry.session->subscriptions().insert_or_assign(filter, granted);  // [MQTT-3.8.4-3]
-  auto [sit, _] = entry.scopes.insert_or_assign(filter, scope);
+  auto [sit, _] = entry.subs->scopes.insert_or_assign(filter, scope);
   const FilterScope& sc = sit->second;
   if (has_wildcard(sc.local_filter)) {
     watch(sc.ns, entry);
@@ -121,7 +121,7 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   if (!entry.role.empty() && !may(entry.role, auth::Action::consume, topic)) return;
   const bool shared = !scope.group.empty();
   const std::string& sub = shared ? scope.group : entry.session->client_id();
-  auto [it, inserted] = entry.bindings.try_emplace(SessionEntry::BindingKey{topic, sub});
+  auto [it, inserted] = entry.subs->bindings.try_emplace(SessionEntry::BindingKey{topic, sub});
   auto& b = it->second;
   b.filters[filter] = entry.session->subscriptions()[filter];
   b.qos = 0;
@@ -147,15 +147,16 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
         logger()->error("client {}: cannot subscribe to {} as {}: {}", e ? e->session->client_id() : sub,
                         topic.str(), sub, ec.message());
         if (wait_index < wait->codes.size()) wait->codes[wait_index] = kSubackFailure;
-        if (e) e->bindings.erase(SessionEntry::BindingKey{topic, sub});
+        if (e) e->subs->bindings.erase(SessionEntry::BindingKey{topic, sub});
       }
       wait->release();
     };
   }
+  open_receiver(entry);
   if (const auto st = service_.subscribe(topic, sub, opts, entry.receiver, std::move(ready)); !st.ok()) {
     logger()->error("client {}: cannot subscribe to {} as {}: {}", entry.session->client_id(), topic.str(), sub,
                     st.error().message());
-    entry.bindings.erase(it);
+    entry.subs->bindings.erase(it);
     if (wait) {
       if (wait_index < wait->codes.size()) wait->codes[wait_index] = kSubackFailure;
       wait->release();
@@ -187,15 +188,15 @@ void SessionRouter::send_retained(ClientConnection& conn, const Subscribe& s, co
   auto& entry = *conn.entry_;
   for (std::size_t i = 0; i < s.entries.size() && i < codes.size(); ++i) {
     if (codes[i] == kSubackFailure) continue;
-    auto sit = entry.scopes.find(s.entries[i].filter);
-    if (sit == entry.scopes.end()) continue;
+    auto sit = entry.subs->scopes.find(s.entries[i].filter);
+    if (sit == entry.subs->scopes.end()) continue;
     const FilterScope& sc = sit->second;
     if (!sc.group.empty()) continue;  // shared subscriptions get no retained messages (MQTT 5 4.8.2)
     // Retain handling [MQTT-3.3.1-9/10/11]: 0 always, 1 only for a new subscription, 2 never.
     const auto& e = s.entries[i];
-    if (e.retain_handling == 2 || (e.retain_handling == 1 && !entry.fresh.contains(e.filter))) continue;
+    if (e.retain_handling == 2 || (e.retain_handling == 1 && !entry.subs->fresh.contains(e.filter))) continue;
     std::uint32_t sub_id = 0;
-    if (auto o = entry.options.find(e.filter); o != entry.options.end()) sub_id = o->second.subscription_id;
+    if (auto o = entry.subs->options.find(e.filter); o != entry.subs->options.end()) sub_id = o->second.subscription_id;
     // [MQTT-3.3.1-6]: every retained message matching the filter, with RETAIN set.
     for (auto& [topic, msg] : service_.retained(sc.ns, [&](const TopicName& t) { return sc.matches(t); })) {
       Properties props;
@@ -221,9 +222,9 @@ std::vector<ReasonCode> SessionRouter::handle_unsubscribe(ClientConnection& conn
     }
     const bool existed = entry.session->subscriptions().erase(filter) != 0;
     codes.push_back(existed ? ReasonCode::success : ReasonCode::no_subscription_existed);  // [MQTT-3.11.3-1]
-    entry.scopes.erase(filter);
-    entry.options.erase(filter);
-    for (auto it = entry.bindings.begin(); it != entry.bindings.end();) {
+    entry.subs->scopes.erase(filter);
+    entry.subs->options.erase(filter);
+    for (auto it = entry.subs->bindings.begin(); it != entry.subs->bindings.end();) {
       auto& b = it->second;
       if (b.filters.erase(filter) == 0) {
         ++it;
@@ -231,7 +232,7 @@ std::vector<ReasonCode> SessionRouter::handle_unsubscribe(ClientConnection& conn
       }
       if (b.filters.empty()) {
         unbind(entry, it->first, b, true);
-        it = entry.bindings.erase(it);
+        it = entry.subs->bindings.erase(it);
         continue;
       }
       b.qos = 0;
@@ -249,14 +250,14 @@ void SessionEntry::on_subscription_removed(const TopicName& topic, const std::st
 
 void SessionRouter::subscription_removed(SessionEntry& entry, const TopicName& topic, const std::string& subscription) {
   const SessionEntry::BindingKey key{topic, subscription};
-  const auto it = entry.bindings.find(key);
-  if (it == entry.bindings.end()) return;  // its own unsubscribe: the binding went first
+  const auto it = entry.subs->bindings.find(key);
+  if (it == entry.subs->bindings.end()) return;  // its own unsubscribe: the binding went first
   logger()->info("client {}: subscription {} of {} was deleted; its filters bind again when the topic is back",
                  entry.session->client_id(), subscription, topic.str());
   if (it->second.shared) {
     if (auto g = group_members_.find(key); g != group_members_.end() && --g->second == 0) group_members_.erase(g);
   }
-  entry.bindings.erase(it);
+  entry.subs->bindings.erase(it);
   // Filters without wildcards watch only from now on (a wildcard filter's namespace already is).
   watch(topic.namespace_name(), entry);
 }
@@ -265,7 +266,7 @@ void SessionRouter::on_topic_created(const TopicName& topic) {
   auto it = watchers_.find(topic.namespace_name());
   if (it == watchers_.end()) return;
   for (SessionEntry* entry : it->second) {
-    for (const auto& [filter, scope] : entry->scopes) {
+    for (const auto& [filter, scope] : entry->subs->scopes) {
       // The topic is new: everything in it was published after this subscription existed. A
       // filter without wildcards is here only after its topic was deleted (subscription_removed);
       // when it made the topic itself, bind() finds the binding it has and changes nothing.

@@ -17,7 +17,7 @@ SessionRouter::SessionRouter(service::MessagingService& service, service::Sessio
 
 SessionRouter::~SessionRouter() {
   for (auto& [ns, entries] : watchers_) service_.unwatch_topics(ns, *this);
-  for (auto& [id, entry] : sessions_) service_.close_receiver(entry->receiver);
+  for (auto& [id, entry] : sessions_) close_receiver(*entry);
 }
 
 void SessionRouter::connection_opened(ClientConnection& conn) {
@@ -112,7 +112,7 @@ void SessionRouter::release(const std::string& client_id) {
   }
   if (!handing_over_) logger()->info("client {}: connected to another server; session released here", client_id);
   entry->ended = true;
-  service_.close_receiver(entry->receiver);  // unacknowledged deliveries go back to the subscriptions
+  close_receiver(*entry);  // unacknowledged deliveries go back to the subscriptions
   for (auto& [ns, set] : watchers_) set.erase(entry.get());
   it = sessions_.find(client_id);
   if (it != sessions_.end() && it->second == entry) sessions_.erase(it);
@@ -145,9 +145,11 @@ void SessionRouter::end_session(const std::shared_ptr<SessionEntry>& entry) {
   }
   // The session's own subscriptions go with it; a shared group's subscription stays for the
   // other members and for members to come, keeping its backlog, as a Pulsar subscription does.
-  for (auto& [key, binding] : entry->bindings) unbind(*entry, key, binding, false);
-  entry->bindings.clear();
-  service_.close_receiver(entry->receiver);
+  if (auto* subs = entry->subs.get()) {
+    for (auto& [key, binding] : subs->bindings) unbind(*entry, key, binding, false);
+    subs->bindings.clear();
+  }
+  close_receiver(*entry);
   for (auto& [ns, set] : watchers_) set.erase(entry.get());
   auto it = sessions_.find(entry->session->client_id());
   if (it != sessions_.end() && it->second == entry) sessions_.erase(it);

@@ -284,6 +284,13 @@ private:
   // the connection has paused deliveries, the window is granted afresh when it resumes.
   void give_back_permit(SessionEntry& entry);
   void pause_deliveries(ClientConnection& conn);
+  // The session's receiver in the service (SessionEntry::receiver), opened at its first binding
+  // with the connected client's window; flowing, pausing or closing one never opened does
+  // nothing, so a session that never subscribed holds no receiver.
+  void open_receiver(SessionEntry& entry);
+  void flow(SessionEntry& entry, std::uint32_t permits);
+  void pause_receiver(SessionEntry& entry);
+  void close_receiver(SessionEntry& entry);
   // router_will.cpp
   void publish_will(const std::string& client_id, const Will& will);
   void publish_due_wills(TimePoint now);

@@ -108,6 +108,7 @@ void Protocol::on_bytes(std::span<const std::uint8_t> bytes) {
   dispatching_ = true;
   dispatch();
   dispatching_ = false;
+  reader_.release_if_empty();  // every packet decoded (copied out): nothing points into it
 }
 
 void Protocol::dispatch() {
@@ -273,23 +274,25 @@ void Protocol::send_publish(const Publish& p) {
 void Protocol::apply_topic_alias(Publish& p) {
   // [MQTT-3.3.2-9]: never above the client's topic alias maximum. Least recently used topics
   // give their alias to new ones.
-  if (auto it = out_aliases_.find(p.topic); it != out_aliases_.end()) {
+  auto& out = aliases_->out;
+  auto& lru = aliases_->out_lru;
+  if (auto it = out.find(p.topic); it != out.end()) {
     p.properties.topic_alias = it->second->second;
-    out_alias_lru_.splice(out_alias_lru_.end(), out_alias_lru_, it->second);  // most recent
+    lru.splice(lru.end(), lru, it->second);  // most recent
     p.topic.clear();
     return;
   }
   std::uint16_t alias;
-  if (out_aliases_.size() < client_alias_max_) {
-    alias = static_cast<std::uint16_t>(out_aliases_.size() + 1);
+  if (out.size() < client_alias_max_) {
+    alias = static_cast<std::uint16_t>(out.size() + 1);
   } else {
-    alias = out_alias_lru_.front().second;
-    out_aliases_.erase(std::string_view(out_alias_lru_.front().first));
-    out_alias_lru_.pop_front();
+    alias = lru.front().second;
+    out.erase(std::string_view(lru.front().first));
+    lru.pop_front();
   }
-  out_alias_lru_.emplace_back(p.topic, alias);
+  lru.emplace_back(p.topic, alias);
   // The key views the list's string, which does not move while the entry lives.
-  out_aliases_.emplace(std::string_view(out_alias_lru_.back().first), std::prev(out_alias_lru_.end()));
+  out.emplace(std::string_view(lru.back().first), std::prev(lru.end()));
   p.properties.topic_alias = alias;  // topic and alias together: the client learns the mapping
 }
 
@@ -332,7 +335,6 @@ void Protocol::handle_connect(Connect&& c) {
     request_problem_info_ = pr.request_problem_information.value_or(true);
     request_response_info_ = pr.request_response_information.value_or(false);
     client_alias_max_ = pr.topic_alias_maximum.value_or(0);
-    in_aliases_.assign(static_cast<std::size_t>(limits_.topic_alias_maximum) + 1, std::string{});
   }
   // 3.1.1: the codec already refused an empty client id with clean session = 0 [MQTT-3.1.3-8];
   // MQTT 5 assigns one whatever the clean start flag and says so in CONNACK [MQTT-3.2.2-16].
@@ -369,8 +371,10 @@ void Protocol::accept(std::shared_ptr<Session> session, bool session_present) {
     if (limits_.server_keep_alive > 0) pr.server_keep_alive = limits_.server_keep_alive;
     // Only when asked for [MQTT-3.1.2-28].
     if (request_response_info_) pr.response_information = response_information_for(client_id_);
-    pr.authentication_method = std::move(connack_auth_method_);
-    pr.authentication_data = std::move(connack_auth_data_);
+    if (auto* a = connack_auth_.get()) {
+      pr.authentication_method = std::move(a->method);
+      pr.authentication_data = std::move(a->data);
+    }
   }
   send(ack);
   resend_inflight();
@@ -417,8 +421,8 @@ void Protocol::send_auth(ReasonCode rc, const std::string& method, std::string d
 }
 
 void Protocol::set_connack_auth(const std::string& method, std::string data) {
-  connack_auth_method_ = method;
-  if (!data.empty()) connack_auth_data_ = std::move(data);
+  connack_auth_->method = method;
+  if (!data.empty()) connack_auth_->data = std::move(data);
 }
 
 void Protocol::handle_auth(const Auth& a) {
@@ -549,15 +553,17 @@ void Protocol::handle_publish(Publish&& p) {
                   fmt::format("topic alias {} above the maximum {}", *alias, limits_.topic_alias_maximum));
         return;
       }
+      auto& in = aliases_->in;  // allocated at the first alias the client uses
+      if (in.empty()) in.resize(static_cast<std::size_t>(limits_.topic_alias_maximum) + 1);
       if (p.topic.empty()) {
-        if (in_aliases_[*alias].empty()) {  // an alias never set on this connection [MQTT-3.3.4-...]
+        if (in[*alias].empty()) {  // an alias never set on this connection [MQTT-3.3.4-...]
           fail_with(ReasonCode::protocol_error, CloseReason::protocol_error,
                     fmt::format("topic alias {} has no topic on this connection", *alias));
           return;
         }
-        p.topic = in_aliases_[*alias];
+        p.topic = in[*alias];
       } else {
-        in_aliases_[*alias] = p.topic;
+        in[*alias] = p.topic;
       }
       p.properties.topic_alias.reset();  // the alias is this connection's, not the message's
     }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/on_demand.hpp"
 #include "core/out_buffer.hpp"
 #include "mqtt/codec/codec.hpp"
 #include "mqtt/session/session.hpp"
@@ -295,15 +296,23 @@ private:
   // packets after it wait in the reader, so that a PUBLISH sent right after a SUBSCRIBE finds the
   // subscription in place and every answer leaves in the order of its request.
   bool awaiting_suback_ = false;
-  std::optional<std::string> connack_auth_method_, connack_auth_data_;
+  // Set only by enhanced authentication (set_connack_auth), so kept behind a pointer.
+  struct ConnackAuth {
+    std::optional<std::string> method, data;
+  };
+  OnDemand<ConnackAuth> connack_auth_;
   std::uint16_t client_receive_maximum_ = 65535;
   std::optional<std::uint32_t> client_max_packet_;
   std::uint16_t client_alias_max_ = 0;
-  std::vector<std::string> in_aliases_;  // client -> server, index = alias
-  // server -> client: topics from least to most recently used, each with its alias, and an
-  // index into that list by topic (O(log n) per PUBLISH whatever the client's maximum).
-  std::list<std::pair<std::string, std::uint16_t>> out_alias_lru_;
-  std::map<std::string_view, std::list<std::pair<std::string, std::uint16_t>>::iterator> out_aliases_;
+  // MQTT 5 topic aliases, allocated when the first one is used: most connections never use one.
+  struct TopicAliases {
+    std::vector<std::string> in;  // client -> server, index = alias (limits_.topic_alias_maximum + 1)
+    // server -> client: topics from least to most recently used, each with its alias, and an
+    // index into that list by topic (O(log n) per PUBLISH whatever the client's maximum).
+    std::list<std::pair<std::string, std::uint16_t>> out_lru;
+    std::map<std::string_view, std::list<std::pair<std::string, std::uint16_t>>::iterator> out;
+  };
+  OnDemand<TopicAliases> aliases_;
 };
 
 }  // namespace mop::mqtt

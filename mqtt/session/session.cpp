@@ -5,13 +5,17 @@
 
 namespace mop::mqtt {
 
+const std::map<PacketId, Outbound> Session::kNoOutbound;
+const std::set<PacketId> Session::kNoPacketIds;
+
 std::optional<PacketId> Session::next_free_id() {
-  if (outbound_.size() >= 65535) return std::nullopt;
+  const auto& outbound = q_->outbound;
+  if (outbound.size() >= 65535) return std::nullopt;
   // Ids are handed out round-robin so that a just-released id is not reused at once: a late
   // duplicate acknowledgement then cannot acknowledge a different message.
   for (;;) {
     last_id_ = static_cast<PacketId>(last_id_ == 65535 ? 1 : last_id_ + 1);
-    if (!outbound_.contains(last_id_)) return last_id_;
+    if (!outbound.contains(last_id_)) return last_id_;
   }
 }
 
@@ -23,25 +27,29 @@ std::optional<PacketId> Session::add_outbound(Publish publish, DeliveryOrigin or
   Outbound::State state = !sent ? Outbound::State::unsent
                           : publish.qos == 1 ? Outbound::State::awaiting_puback
                                              : Outbound::State::awaiting_pubrec;
-  outbound_.emplace(*id, Outbound{std::move(publish), std::move(origin), state, next_seq_++, expires_at_ms});
-  if (!sent) ++unsent_;
+  q_->outbound.emplace(*id, Outbound{std::move(publish), std::move(origin), state, q_->next_seq++, expires_at_ms});
+  if (!sent) ++q_->unsent;
   return id;
 }
 
 std::optional<Outbound> Session::discard_unsent(PacketId id) {
-  auto it = outbound_.find(id);
-  if (it == outbound_.end() || it->second.state != Outbound::State::unsent) return std::nullopt;
+  InFlight* q = q_.get();
+  if (!q) return std::nullopt;
+  auto& outbound = q->outbound;
+  auto it = outbound.find(id);
+  if (it == outbound.end() || it->second.state != Outbound::State::unsent) return std::nullopt;
   Outbound out = std::move(it->second);
-  outbound_.erase(it);
-  assert(unsent_ > 0 && "more entries unsent than counted");
-  --unsent_;
+  outbound.erase(it);
+  assert(q->unsent > 0 && "more entries unsent than counted");
+  --q->unsent;
   return out;
 }
 
 Outbound* Session::oldest_unsent() {
-  if (unsent_ == 0) return nullptr;
+  InFlight* q = q_.get();
+  if (!q || q->unsent == 0) return nullptr;
   Outbound* best = nullptr;
-  for (auto& [id, o] : outbound_)
+  for (auto& [id, o] : q->outbound)
     if (o.state == Outbound::State::unsent && (!best || o.seq < best->seq)) best = &o;
   return best;
 }
@@ -49,22 +57,28 @@ Outbound* Session::oldest_unsent() {
 void Session::mark_sent(Outbound& o) {
   if (o.state != Outbound::State::unsent) return;
   o.state = o.publish.qos == 1 ? Outbound::State::awaiting_puback : Outbound::State::awaiting_pubrec;
-  assert(unsent_ > 0 && "more entries unsent than counted");
-  --unsent_;
+  assert(q_.get() && q_.get()->unsent > 0 && "more entries unsent than counted");
+  --q_->unsent;
 }
 
 std::optional<Outbound> Session::on_puback(PacketId id) {
-  auto it = outbound_.find(id);
-  if (it == outbound_.end() || it->second.publish.qos != 1 || it->second.state == Outbound::State::unsent)
+  InFlight* q = q_.get();
+  if (!q) return std::nullopt;
+  auto& outbound = q->outbound;
+  auto it = outbound.find(id);
+  if (it == outbound.end() || it->second.publish.qos != 1 || it->second.state == Outbound::State::unsent)
     return std::nullopt;
   Outbound out = std::move(it->second);
-  outbound_.erase(it);
+  outbound.erase(it);
   return out;
 }
 
 std::optional<DeliveryOrigin> Session::on_pubrec(PacketId id) {
-  auto it = outbound_.find(id);
-  if (it == outbound_.end() || it->second.publish.qos != 2 ||
+  InFlight* q = q_.get();
+  if (!q) return std::nullopt;
+  auto& outbound = q->outbound;
+  auto it = outbound.find(id);
+  if (it == outbound.end() || it->second.publish.qos != 2 ||
       it->second.state != Outbound::State::awaiting_pubrec)
     return std::nullopt;
   it->second.state = Outbound::State::awaiting_pubcomp;
@@ -73,26 +87,31 @@ std::optional<DeliveryOrigin> Session::on_pubrec(PacketId id) {
 }
 
 std::optional<DeliveryOrigin> Session::on_pubcomp(PacketId id) {
-  auto it = outbound_.find(id);
-  if (it == outbound_.end() || it->second.state != Outbound::State::awaiting_pubcomp) return std::nullopt;
+  InFlight* q = q_.get();
+  if (!q) return std::nullopt;
+  auto& outbound = q->outbound;
+  auto it = outbound.find(id);
+  if (it == outbound.end() || it->second.state != Outbound::State::awaiting_pubcomp) return std::nullopt;
   DeliveryOrigin origin = std::move(it->second.origin);
-  outbound_.erase(it);
+  outbound.erase(it);
   return origin;
 }
 
 bool Session::restore_awaiting_pubcomp(PacketId id, DeliveryOrigin origin) {
-  if (id == 0 || outbound_.contains(id)) return false;
+  if (id == 0 || q_->outbound.contains(id)) return false;
   Publish p;
   p.qos = 2;
   p.packet_id = id;
-  outbound_.emplace(id, Outbound{std::move(p), std::move(origin), Outbound::State::awaiting_pubcomp, next_seq_++});
+  q_->outbound.emplace(id, Outbound{std::move(p), std::move(origin), Outbound::State::awaiting_pubcomp, q_->next_seq++});
   return true;
 }
 
 std::vector<Outbound*> Session::outbound_in_order() {
   std::vector<Outbound*> out;
-  out.reserve(outbound_.size());
-  for (auto& [id, o] : outbound_) out.push_back(&o);
+  InFlight* q = q_.get();
+  if (!q) return out;
+  out.reserve(q->outbound.size());
+  for (auto& [id, o] : q->outbound) out.push_back(&o);
   std::sort(out.begin(), out.end(), [](const Outbound* a, const Outbound* b) { return a->seq < b->seq; });
   return out;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/on_demand.hpp"
 #include "core/payload.hpp"
 #include "mqtt/codec/packets.hpp"
 #include "service/topic_name.hpp"
@@ -90,16 +91,18 @@ public:
   // Messages in flight in send order, for resending after a reconnect.
   std::vector<Outbound*> outbound_in_order();
   // Every outbound entry, by packet id (what a persistent session stores).
-  const std::map<PacketId, Outbound>& outbound() const { return outbound_; }
+  const std::map<PacketId, Outbound>& outbound() const { return q_.get() ? q_.get()->outbound : kNoOutbound; }
   // A QoS 2 delivery read back from the store after a restart, PUBREL sent and PUBCOMP not yet
   // received: it keeps its packet id and its PUBREL is resent when the client resumes. False
   // when the id is taken.
   bool restore_awaiting_pubcomp(PacketId id, DeliveryOrigin origin);
-  std::size_t outbound_count() const { return outbound_.size(); }
+  std::size_t outbound_count() const { return q_.get() ? q_.get()->outbound.size() : 0; }
   // Entries sent and not yet completed: what counts against the client's receive maximum.
   std::size_t inflight_count() const {
-    assert(unsent_ <= outbound_.size() && "in-flight count below zero");
-    return outbound_.size() - unsent_;
+    const InFlight* q = q_.get();
+    if (!q) return 0;
+    assert(q->unsent <= q->outbound.size() && "in-flight count below zero");
+    return q->outbound.size() - q->unsent;
   }
   // The oldest entry not yet sent, or nullptr.
   Outbound* oldest_unsent();
@@ -108,31 +111,43 @@ public:
 
   // Inbound (client -> server) QoS 2: packet ids whose PUBLISH was accepted and whose PUBREL has
   // not arrived. A PUBLISH with an id in this set is a duplicate and is not published again.
-  bool inbound_qos2_pending(PacketId id) const { return inbound_qos2_.count(id) != 0; }
+  bool inbound_qos2_pending(PacketId id) const { return q_.get() && q_.get()->inbound_qos2.count(id) != 0; }
   void add_inbound_qos2(PacketId id) {
-    inbound_qos2_.insert(id);
-    inbound_qos2_unsure_.erase(id);
+    q_->inbound_qos2.insert(id);
+    q_->inbound_qos2_unsure.erase(id);
   }
-  bool release_inbound_qos2(PacketId id) { return (inbound_qos2_.erase(id) + inbound_qos2_unsure_.erase(id)) != 0; }
+  bool release_inbound_qos2(PacketId id) {
+    InFlight* q = q_.get();
+    return q && (q->inbound_qos2.erase(id) + q->inbound_qos2_unsure.erase(id)) != 0;
+  }
   // An id restored from a record that says its message was handed over but may not be stored
   // (service::InboundSequence): a PUBLISH with it is not a duplicate (it is published again and
   // the service's deduplication decides), and a PUBREL with it is known.
-  void add_inbound_qos2_unsure(PacketId id) { inbound_qos2_unsure_.insert(id); }
-  const std::set<PacketId>& inbound_qos2() const { return inbound_qos2_; }
+  void add_inbound_qos2_unsure(PacketId id) { q_->inbound_qos2_unsure.insert(id); }
+  const std::set<PacketId>& inbound_qos2() const { return q_.get() ? q_.get()->inbound_qos2 : kNoPacketIds; }
 
 private:
   std::optional<PacketId> next_free_id();
 
+  // The QoS 1/2 state, allocated at the first QoS 1/2 delivery or inbound QoS 2 PUBLISH: a
+  // session that never has one (idle, QoS 0 only) carries a pointer instead of a map and two
+  // sets (about 150 bytes). Kept once allocated.
+  struct InFlight {
+    std::map<PacketId, Outbound> outbound;
+    std::size_t unsent = 0;
+    std::uint64_t next_seq = 0;
+    std::set<PacketId> inbound_qos2;
+    std::set<PacketId> inbound_qos2_unsure;
+  };
+  static const std::map<PacketId, Outbound> kNoOutbound;
+  static const std::set<PacketId> kNoPacketIds;
+
   std::string client_id_;
   bool clean_;
+  PacketId last_id_ = 0;  // outside InFlight: ids stay round robin for the session's life
   std::uint32_t expiry_interval_ = 0;
-  std::size_t unsent_ = 0;
   std::map<std::string, std::uint8_t> subscriptions_;
-  std::map<PacketId, Outbound> outbound_;
-  std::uint64_t next_seq_ = 0;
-  std::set<PacketId> inbound_qos2_;
-  std::set<PacketId> inbound_qos2_unsure_;
-  PacketId last_id_ = 0;
+  OnDemand<InFlight> q_;
 };
 
 }  // namespace mop::mqtt

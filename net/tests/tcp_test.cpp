@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -25,6 +26,8 @@ struct Events {
   int opened = 0;
   int closed = 0;
   int ticks = 0;
+  std::vector<int> ticks_of;  // by connection, in the order they opened
+  std::chrono::milliseconds tick_every{50};  // each handler's deadline, from its start and ticks
   int drained = 0;
   std::size_t most_queued_at_drain = 0;  // must stay 0: drained means nothing is left
   std::size_t most_queued_after_read = 0;
@@ -39,9 +42,10 @@ constexpr std::size_t kBig = 8 * 1024 * 1024;
 
 class Echo final : public StreamHandler {
 public:
-  Echo(Stream& stream, Events& events) : stream_(stream), events_(events) {
+  Echo(Stream& stream, Events& events) : stream_(stream), events_(events), index_(events.opened) {
     ++events_.opened;
     events_.stream = &stream;
+    events_.ticks_of.push_back(0);
   }
   void on_bytes(std::span<const std::uint8_t> bytes) override {
     const std::string s(bytes.begin(), bytes.end());
@@ -73,7 +77,8 @@ public:
   }
   void on_tick() override {
     ++events_.ticks;
-    deadline_ = std::chrono::steady_clock::now() + 50ms;
+    ++events_.ticks_of[index_];
+    deadline_ = std::chrono::steady_clock::now() + events_.tick_every;
   }
   TimePoint next_deadline() const override { return deadline_; }
   bool input_held() const override { return events_.holding; }
@@ -83,9 +88,10 @@ public:
 private:
   Stream& stream_;
   Events& events_;
+  std::size_t index_;
   OutBuffer out_;
   bool closed_ = false;
-  TimePoint deadline_ = std::chrono::steady_clock::now() + 50ms;
+  TimePoint deadline_ = std::chrono::steady_clock::now() + events_.tick_every;
 };
 
 class TcpListenerTest : public ::testing::Test {
@@ -184,6 +190,59 @@ TEST_F(TcpListenerTest, PeerCloseIsReportedOnceAndTicksRun) {
   EXPECT_EQ(events_.closed, 1);
   EXPECT_GE(events_.ticks, 1) << "the deadline 50 ms ahead fired while the client stayed 200 ms";
   EXPECT_EQ(listener_.connection_count(), 0u);
+}
+
+TEST_F(TcpListenerTest, EveryConnectionTicksFromTheOneDeadlineTimer) {
+  // The listener keeps every connection's deadline in one heap under one timer: each connection
+  // ticks, and those that stay keep ticking after others left (their entries removed mid-heap).
+  const auto port = listen();
+  constexpr int kShort = 3, kLong = 3;
+  std::atomic<int> connected{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kShort + kLong; ++i) {
+    const bool stays = i % 2 == 1;  // short and long ones interleaved in the heap
+    clients.emplace_back([&, stays] {
+      asio::io_context cio;
+      tcp::socket s(cio);
+      s.connect({asio::ip::make_address("127.0.0.1"), port});
+      ++connected;
+      std::this_thread::sleep_for(stays ? 600ms : 120ms);
+    });
+  }
+  run_until([&] { return events_.closed == kShort; });
+  EXPECT_EQ(events_.closed, kShort);
+  const auto ticks_when_short_left = events_.ticks_of;
+  run_until([&] { return events_.closed == kShort + kLong; });
+  for (auto& c : clients) c.join();
+  ASSERT_EQ(events_.opened, kShort + kLong);
+  EXPECT_EQ(events_.closed, kShort + kLong);
+  int kept_ticking = 0;
+  for (int i = 0; i < kShort + kLong; ++i) {
+    EXPECT_GE(events_.ticks_of[i], 1) << "connection " << i << " never ticked";
+    if (events_.ticks_of[i] > ticks_when_short_left[i]) ++kept_ticking;
+  }
+  EXPECT_EQ(kept_ticking, kLong) << "the connections that stayed tick on, the others no more";
+  EXPECT_EQ(listener_.connection_count(), 0u);
+}
+
+TEST_F(TcpListenerTest, NoWaitIsLeftOnceEveryConnectionClosed) {
+  // mop's SIGTERM stops accepting, closes the connections and waits for the io_context to run
+  // out of work: the deadline timer must not keep it running once no connection is left, even
+  // when it was armed for a deadline far ahead.
+  events_.tick_every = std::chrono::hours(1);
+  const auto port = listen();
+  std::thread client([&] {
+    asio::io_context cio;
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    std::this_thread::sleep_for(20ms);
+  });
+  run_until([&] { return events_.closed == 1; });
+  client.join();
+  ASSERT_EQ(events_.closed, 1);
+  listener_.stop_accepting();
+  for (int i = 0; i < 10 && !io_.stopped(); ++i) io_.poll();  // what is ready runs; no waiting
+  EXPECT_TRUE(io_.stopped()) << "work left behind after the last connection closed";
 }
 
 TEST_F(TcpListenerTest, ShutdownClosesEveryConnection) {
