@@ -15,7 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "app/asio_executor.hpp"
+#include "net/asio_executor.hpp"
 #include "app/authentication.hpp"
 #include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
@@ -75,7 +75,7 @@ std::function<std::string()> token_supplier(const TokenParameters& parameters) {
 int run_proxy(const Config& config) {
   auto logger = log::get("mop");
   boost::asio::io_context io(1);
-  AsioExecutor executor(io);
+  net::AsioExecutor executor(io);
   SystemClock clock;
 
   const std::string url = service_url(config);

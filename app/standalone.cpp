@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "app/asio_executor.hpp"
 #include "app/authentication.hpp"
 #include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
@@ -25,6 +24,7 @@
 #include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
+#include "net/asio_executor.hpp"
 #include "net/tls_context.hpp"
 #include "mqtt/server/session_router.hpp"
 #include "mqtt/server/sys_topics.hpp"
@@ -42,7 +42,7 @@ namespace mop::app {
 int run_standalone(const Config& config) {
   auto logger = log::get("mop");
   boost::asio::io_context io(1);
-  AsioExecutor executor(io);
+  net::AsioExecutor executor(io);
   SystemClock clock;
 
   // The embedded store. Any problem opening it (a newer format, corruption, permissions) stops

@@ -31,13 +31,13 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
 #include "cluster/cluster_service.hpp"
 #include "mop_launch.hpp"
+#include "net/asio_executor.hpp"
 #include "pulsar/client/asio_client.hpp"
 #include "service/tests/service_contract.hpp"
 
@@ -88,15 +88,6 @@ void create_namespace(const std::string& name) {
     std::this_thread::sleep_for(500ms);
   }
 }
-
-class IoExecutor final : public Executor {
-public:
-  explicit IoExecutor(asio::io_context& io) : io_(io) {}
-  void post(Task task) override { asio::post(io_, std::move(task)); }
-
-private:
-  asio::io_context& io_;
-};
 
 class ClusterHarness final : public ContractHarness {
 public:
@@ -171,7 +162,7 @@ private:
   }
 
   asio::io_context io_;
-  IoExecutor executor_;
+  net::AsioExecutor executor_;
   std::string case_;
   std::set<std::string> created_;
   std::unique_ptr<pulsar::client::AsioClient> client_;

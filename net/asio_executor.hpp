@@ -1,11 +1,12 @@
 #pragma once
-// The Executor that lower layers post to, backed by an io_context.
+// An io_context seen as a core::Executor (what the layers below app/ and pulsar/client's core are
+// given). Header only (library mop_asio_executor): Boost.Asio and core/, nothing else of net/.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
 #include "core/executor.hpp"
 
-namespace mop::app {
+namespace mop::net {
 
 class AsioExecutor final : public Executor {
 public:
@@ -16,4 +17,4 @@ private:
   boost::asio::io_context& io_;
 };
 
-}  // namespace mop::app
+}  // namespace mop::net
