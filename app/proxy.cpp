@@ -140,14 +140,7 @@ int run_proxy(const Config& config) {
       events.open([&started](Result<void, Error> e) { started = std::move(e); });
     });
   });
-  boost::asio::steady_timer start_timer(io);
-  bool start_timed_out = false;
-  start_timer.expires_after(kStartTimeout);
-  start_timer.async_wait([&](boost::system::error_code ec) {
-    if (!ec) start_timed_out = true;
-  });
-  while (!started && !start_timed_out) io.run_one();
-  start_timer.cancel();
+  net::run_until(io, [&started] { return started.has_value(); }, kStartTimeout);
   if (!started || !started->ok()) {
     const std::error_code code = started ? started->error().code : std::error_code(pulsar::client::ClientErrc::timeout);
     const std::string why = started ? started->error().message : "no answer within " + std::to_string(kStartTimeout.count()) + " s";
@@ -181,13 +174,7 @@ int run_proxy(const Config& config) {
   // on a probe producer in the system namespace (ClusterService::probe_deduplication).
   std::optional<Result<bool, Error>> probed;
   service.probe_deduplication("mop-proxy-probe-" + instance, [&probed](Result<bool, Error> r) { probed = std::move(r); });
-  start_timer.expires_after(kStartTimeout);
-  start_timed_out = false;
-  start_timer.async_wait([&](boost::system::error_code ec) {
-    if (!ec) start_timed_out = true;
-  });
-  while (!probed && !start_timed_out) io.run_one();
-  start_timer.cancel();
+  net::run_until(io, [&probed] { return probed.has_value(); }, kStartTimeout);
   const bool deduplication = probed && probed->ok() && probed->value();
   if (deduplication) {
     logger->info("the Pulsar cluster deduplicates (seen in {}): QoS 2 is exactly once across a proxy crash",

@@ -100,7 +100,7 @@ public:
     service_ = std::make_unique<cluster::ClusterService>(executor_, client_->client(), options);
     std::optional<Result<void, Error>> started;
     service_->start([&](Result<void, Error> r) { started = std::move(r); });
-    run_until([&] { return started.has_value(); }, kStartBound);
+    net::run_until(io_, [&] { return started.has_value(); }, kStartBound);
     if (!started || !started->ok()) {
       throw std::runtime_error("ClusterService::start: " + (started ? started->error().message : "timed out"));
     }
@@ -113,7 +113,7 @@ public:
     service_.reset();
     bool closed = false;
     client_->client().close([&](auto) { closed = true; });
-    run_until([&] { return closed; }, kStartBound);
+    net::run_until(io_, [&] { return closed; }, kStartBound);
     client_.reset();
   }
 
@@ -153,12 +153,6 @@ private:
       if (!ran && client_->client().operations_in_flight() == 0) return;
       if (!ran) io_.run_one_for(10ms);
     }
-  }
-
-  template <typename Pred>
-  void run_until(Pred done, std::chrono::steady_clock::duration bound) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!done() && std::chrono::steady_clock::now() < deadline) io_.run_one_for(10ms);
   }
 
   asio::io_context io_;
