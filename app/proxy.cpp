@@ -231,10 +231,7 @@ int run_proxy(const Config& config) {
       logger->critical("{}", bound.error());
       return 1;
     }
-    for (auto& b : *bound) {
-      logger->info("MQTT listener ready on {}", b.url);
-      ready.mqtt.push_back(std::move(b));
-    }
+    ready.mqtt = std::move(bound).value();
   }
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
@@ -263,11 +260,7 @@ int run_proxy(const Config& config) {
 
   logger->info("mop proxy started: MQTT topics under {}://{}/{} of the cluster at {}", to_string(config.defaultTopicDomain),
                config.defaultTenant, config.defaultNamespace, url);
-  spdlog::default_logger()->flush();
-  std::fflush(stdout);
-  const std::string line = ready_line(ready) + "\n";
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
+  print_ready_line(ready);
 
   boost::asio::steady_timer stop_timer(io);
   const ShutdownOnSignal shutdown(io, [&] {
