@@ -4,6 +4,7 @@
 #include <memory>
 #include <sstream>
 
+#include "core/log.hpp"
 #include "net/tls_context.hpp"
 
 namespace mop::app {
@@ -84,6 +85,7 @@ Result<std::vector<BoundListener>, std::string> open_mqtt_listeners(const Config
     actual.port = bound->port();
     out.push_back({actual.host, actual.port, actual.to_string(), actual.scheme});
   }
+  for (const auto& b : out) log::get("mop")->info("MQTT listener ready on {}", b.url);
   return out;
 }
 

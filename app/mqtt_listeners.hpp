@@ -13,8 +13,9 @@
 
 namespace mop::app {
 
-// Listens on every entry of `listeners` with `tcp`; returns what each bound (port 0 resolved), in
-// order, or the reason the first one failed (for a critical log line and exit code 1).
+// Listens on every entry of `listeners` with `tcp` and, once all listen, logs "MQTT listener ready on
+// URL" for each; returns what each bound (port 0 resolved), in order, or the reason the first one
+// failed (for a critical log line and exit code 1).
 Result<std::vector<BoundListener>, std::string> open_mqtt_listeners(const Config& config,
                                                                     const std::vector<Listener>& listeners,
                                                                     mqtt::MqttListener& tcp);

@@ -17,7 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "app/asio_executor.hpp"
+#include "net/asio_executor.hpp"
 #include "app/authentication.hpp"
 #include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
@@ -78,7 +78,7 @@ std::function<std::string()> token_supplier(const TokenParameters& parameters) {
 int run_proxy(const Config& config) {
   auto logger = log::get("mop");
   boost::asio::io_context io(1);
-  AsioExecutor executor(io);
+  net::AsioExecutor executor(io);
   SystemClock clock;
 
   const std::string url = service_url(config);
@@ -157,14 +157,7 @@ int run_proxy(const Config& config) {
       });
     });
   });
-  boost::asio::steady_timer start_timer(io);
-  bool start_timed_out = false;
-  start_timer.expires_after(kStartTimeout);
-  start_timer.async_wait([&](boost::system::error_code ec) {
-    if (!ec) start_timed_out = true;
-  });
-  while (!started && !start_timed_out) io.run_one();
-  start_timer.cancel();
+  net::run_until(io, [&started] { return started.has_value(); }, kStartTimeout);
   if (!started || !started->ok()) {
     const std::error_code code = started ? started->error().code : std::error_code(pulsar::client::ClientErrc::timeout);
     const std::string why = started ? started->error().message : "no answer within " + std::to_string(kStartTimeout.count()) + " s";
@@ -198,13 +191,7 @@ int run_proxy(const Config& config) {
   // on a probe producer in the system namespace (ClusterService::probe_deduplication).
   std::optional<Result<bool, Error>> probed;
   service.probe_deduplication("mop-proxy-probe-" + instance, [&probed](Result<bool, Error> r) { probed = std::move(r); });
-  start_timer.expires_after(kStartTimeout);
-  start_timed_out = false;
-  start_timer.async_wait([&](boost::system::error_code ec) {
-    if (!ec) start_timed_out = true;
-  });
-  while (!probed && !start_timed_out) io.run_one();
-  start_timer.cancel();
+  net::run_until(io, [&probed] { return probed.has_value(); }, kStartTimeout);
   const bool deduplication = probed && probed->ok() && probed->value();
   if (deduplication) {
     logger->info("the Pulsar cluster deduplicates (seen in {}): QoS 2 is exactly once across a proxy crash",
@@ -269,10 +256,7 @@ int run_proxy(const Config& config) {
       logger->critical("{}", bound.error());
       return 1;
     }
-    for (auto& b : *bound) {
-      logger->info("MQTT listener ready on {}", b.url);
-      ready.mqtt.push_back(std::move(b));
-    }
+    ready.mqtt = std::move(bound).value();
   }
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
@@ -351,11 +335,7 @@ int run_proxy(const Config& config) {
 
   logger->info("mop proxy started: MQTT topics under {}://{}/{} of the cluster at {} (instance {})",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, url, instance);
-  spdlog::default_logger()->flush();
-  std::fflush(stdout);
-  const std::string line = ready_line(ready) + "\n";
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
+  print_ready_line(ready);
 
   boost::asio::steady_timer stop_timer(io);
   const ShutdownOnSignal shutdown(io, [&] {

@@ -1,6 +1,9 @@
 #include "app/ready_line.hpp"
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 namespace mop::app {
 
@@ -25,6 +28,14 @@ std::string ready_line(const ReadyInfo& info) {
                       {"webTls", info.web_tls ? to_json(*info.web_tls) : nlohmann::json(nullptr)}};
   // dump() without indentation is one line: a newline inside a string is escaped as \n.
   return std::string(kReadyPrefix) + line.dump();
+}
+
+void print_ready_line(const ReadyInfo& info) {
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  const std::string line = ready_line(info) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
 }
 
 }  // namespace mop::app

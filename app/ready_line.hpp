@@ -1,5 +1,5 @@
 #pragma once
-// The start-up line of `mop standalone`: one line on stdout, printed once every listener
+// The start-up line of `mop standalone` and `mop proxy`: one line on stdout, printed once every listener
 // listens, that a program starting mop (the integration tests, a supervisor) can parse without
 // reading log text. Format (app/README.md, "The start-up line"):
 //   mop-ready {"mqtt":[{"host":"127.0.0.1","port":41883,"url":"mqtt://127.0.0.1:41883"}],"pid":4242,
@@ -38,5 +38,9 @@ struct ReadyInfo {
 
 // The start-up line, prefix included, without the newline.
 std::string ready_line(const ReadyInfo& info);
+
+// Writes the start-up line to stdout, whole and at the start of a line: the log (which goes to
+// stdout too) is flushed first, so that the line does not land inside a log line.
+void print_ready_line(const ReadyInfo& info);
 
 }  // namespace mop::app

@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "app/asio_executor.hpp"
 #include "app/authentication.hpp"
 #include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
@@ -25,6 +24,7 @@
 #include "http/rates.hpp"
 #include "http/server.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
+#include "net/asio_executor.hpp"
 #include "net/tls_context.hpp"
 #include "mqtt/server/session_router.hpp"
 #include "mqtt/server/sys_topics.hpp"
@@ -42,7 +42,7 @@ namespace mop::app {
 int run_standalone(const Config& config) {
   auto logger = log::get("mop");
   boost::asio::io_context io(1);
-  AsioExecutor executor(io);
+  net::AsioExecutor executor(io);
   SystemClock clock;
 
   // The embedded store. Any problem opening it (a newer format, corruption, permissions) stops
@@ -170,10 +170,7 @@ int run_standalone(const Config& config) {
       logger->critical("{}", bound.error());
       return 1;
     }
-    for (auto& b : *bound) {
-      logger->info("MQTT listener ready on {}", b.url);
-      ready.mqtt.push_back(std::move(b));
-    }
+    ready.mqtt = std::move(bound).value();
   }
   // The Pulsar protocol is always served, as by a Pulsar broker: on the first MQTT listener's host
   // (or advertisedAddress when there is none) and brokerServicePort (0 picks a free port).
@@ -331,13 +328,7 @@ int run_standalone(const Config& config) {
   http::add_permission_routes(web_routes, permissions_context);
   logger->info("mop standalone started: topics under {}://{}/{} by default, storage in {}",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, store.describe());
-  // One line, whole, at the start of a line of stdout (where the log also goes): the log sink is
-  // flushed first so that the line does not land inside a log line.
-  spdlog::default_logger()->flush();
-  std::fflush(stdout);
-  const std::string line = ready_line(ready) + "\n";
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
+  print_ready_line(ready);
 
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
   // checks are (and on every acknowledgement for retention). Always: a namespace's policies set

@@ -10,7 +10,6 @@
 #include <type_traits>
 #include <utility>
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -764,25 +763,8 @@ SecureListener::~SecureListener() {
 }
 
 Result<tcp::endpoint> SecureListener::listen(const std::string& host, std::uint16_t port) {
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) {
-    tcp::resolver resolver(io_);
-    auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec || results.empty()) return std::error_code(ec ? ec : asio::error::host_not_found);
-    address = results.begin()->endpoint().address();
-  }
-  const tcp::endpoint ep(address, port);
-  auto acceptor = std::make_unique<tcp::acceptor>(io_);
-  acceptor->open(ep.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-  if (!ec) acceptor->bind(ep, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return std::error_code(ec);
-  auto bound = acceptor->local_endpoint(ec);
-  accept(*acceptor);
-  acceptors_.push_back(std::move(acceptor));
+  auto bound = open_acceptor(io_, host, port, acceptors_);
+  if (bound.ok()) accept(*acceptors_.back());
   return bound;
 }
 

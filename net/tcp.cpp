@@ -382,17 +382,18 @@ TcpListener::~TcpListener() {
   alive_.reset();  // connections still alive stop touching the registry
 }
 
-Result<tcp::endpoint> TcpListener::listen(const std::string& host, std::uint16_t port) {
+Result<tcp::endpoint> open_acceptor(asio::io_context& io, const std::string& host, std::uint16_t port,
+                                    std::vector<std::unique_ptr<tcp::acceptor>>& acceptors) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) {
-    tcp::resolver resolver(io_);
+    tcp::resolver resolver(io);
     auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec || results.empty()) return std::error_code(ec ? ec : asio::error::host_not_found);
     address = results.begin()->endpoint().address();
   }
   const tcp::endpoint ep(address, port);
-  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  auto acceptor = std::make_unique<tcp::acceptor>(io);
   acceptor->open(ep.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
@@ -400,8 +401,13 @@ Result<tcp::endpoint> TcpListener::listen(const std::string& host, std::uint16_t
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return std::error_code(ec);
   auto bound = acceptor->local_endpoint(ec);
-  accept(*acceptor);
-  acceptors_.push_back(std::move(acceptor));
+  acceptors.push_back(std::move(acceptor));
+  return bound;
+}
+
+Result<tcp::endpoint> TcpListener::listen(const std::string& host, std::uint16_t port) {
+  auto bound = open_acceptor(io_, host, port, acceptors_);
+  if (bound.ok()) accept(*acceptors_.back());
   return bound;
 }
 

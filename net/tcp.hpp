@@ -90,6 +90,13 @@ private:
   bool for_input_ = false;
 };
 
+// Binds host:port (a literal address, else the first address the name resolves to; port 0 picks a
+// free one; SO_REUSEADDR, and v6-only for IPv6) and listens; the acceptor joins `acceptors`.
+// Returns the bound endpoint. TcpListener's and SecureListener's listen() start accepting on it.
+Result<boost::asio::ip::tcp::endpoint> open_acceptor(
+    boost::asio::io_context& io, const std::string& host, std::uint16_t port,
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>>& acceptors);
+
 class TcpListener {
 public:
   using HandlerFactory = std::function<std::unique_ptr<StreamHandler>(Stream&)>;

@@ -108,10 +108,10 @@ struct NamespaceRecord {
   auto operator<=>(const NamespaceRecord&) const = default;
 };
 
-// Everything a MetadataStore holds, as read at start.
+// What a MetadataStore holds, as read at start: everything but the schemas, which are read one
+// topic at a time when asked for (get_schema), so that they need not all be in memory.
 struct MetadataSnapshot {
   std::vector<PartitionedTopicRecord> partitioned_topics;  // by topic name
-  std::vector<SchemaRecord> schemas;                       // by topic name
   std::vector<PermissionRecord> permissions;               // by resource, then role
   std::vector<TenantRecord> tenants;                       // by name
   std::vector<NamespaceRecord> namespaces;                 // by name
@@ -124,6 +124,8 @@ public:
   // Stores or replaces the topic's partition count; partitions 0 deletes it.
   virtual void put_partitioned_topic(PartitionedTopicRecord record, StateDone done) = 0;
   virtual void put_schema(SchemaRecord schema, StateDone done) = 0;
+  // The topic's schema (full topic name), none if it has none.
+  virtual void get_schema(const std::string& topic, std::function<void(Result<std::optional<SchemaRecord>, Error>)> done) = 0;
   // Stores or replaces the grant of (resource, role); actions 0 deletes it.
   virtual void put_permission(PermissionRecord record, StateDone done) = 0;
   // Tenants and namespaces of the admin API (http::NamespaceRegistry): stores or replaces the
@@ -132,7 +134,7 @@ public:
   virtual void delete_tenant(const std::string& name, StateDone done) = 0;
   virtual void put_namespace(NamespaceRecord record, StateDone done) = 0;
   virtual void delete_namespace(const std::string& name, StateDone done) = 0;
-  // Every record stored, by topic name. The Pulsar server reads it once before it serves
+  // Every record stored but the schemas, by name. The Pulsar server reads it once before it serves
   // (PulsarServer::restore). An error names what could not be read.
   virtual void load(std::function<void(Result<MetadataSnapshot, Error>)> done) = 0;
 };

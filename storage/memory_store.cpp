@@ -220,6 +220,12 @@ Result<std::vector<SchemaRecord>, Error> MemoryStore::schemas() const {
   return out;
 }
 
+Result<std::optional<SchemaRecord>, Error> MemoryStore::schema(const std::string& topic) const {
+  std::lock_guard lock(mu_);
+  const auto it = schemas_.find(topic);
+  return it == schemas_.end() ? std::optional<SchemaRecord>{} : std::optional{it->second};
+}
+
 Result<std::vector<ProducerSequence>, Error> MemoryStore::producer_sequences(std::uint64_t topic) const {
   std::lock_guard lock(mu_);
   std::vector<ProducerSequence> out;

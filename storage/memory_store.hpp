@@ -37,6 +37,7 @@ public:
   Result<std::vector<TenantRecord>, Error> tenants() const override;
   Result<std::vector<NamespaceRecord>, Error> namespaces() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
+  Result<std::optional<SchemaRecord>, Error> schema(const std::string& topic) const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
   std::string describe() const override { return "memory"; }

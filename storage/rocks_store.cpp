@@ -941,17 +941,25 @@ Result<std::optional<CursorRecord>, Error> RocksStore::cursor(std::uint64_t topi
   return std::optional{std::move(c)};
 }
 
-Result<std::optional<SessionRecord>, Error> RocksStore::session(const std::string& client_id) const {
+template <typename T, typename Decode>
+Result<std::optional<T>, Error> RocksStore::get_decode(int cf, const std::string& key, std::string_view what, T out,
+                                                     Decode decode) const {
   std::shared_lock db_lock(db_mu_);
   if (!db_) return Error(StorageErrc::closed, "store " + path_ + " is not open");
+  if (!cfs_[static_cast<std::size_t>(cf)]) return std::optional<T>{};
   std::string v;
-  const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kSessions], client_id, &v);
-  if (s.IsNotFound()) return std::optional<SessionRecord>{};
-  if (!s.ok()) return status_error(s, kSessions, client_id, "cannot read the session");
+  const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[static_cast<std::size_t>(cf)], key, &v);
+  if (s.IsNotFound()) return std::optional<T>{};
+  if (!s.ok()) return status_error(s, cf, key, what);
+  if (auto why = decode(v, out); !why.ok()) return value_error(cf, key, why.error());
+  return std::optional{std::move(out)};
+}
+
+Result<std::optional<SessionRecord>, Error> RocksStore::session(const std::string& client_id) const {
   SessionRecord r;
   r.client_id = client_id;
-  if (auto why = decode_session(v, r); !why.ok()) return value_error(kSessions, client_id, why.error());
-  return std::optional{std::move(r)};
+  return get_decode(kSessions, client_id, "cannot read the session", std::move(r),
+                    [](std::string_view v, SessionRecord& out) { return decode_session(v, out); });
 }
 
 Result<std::vector<SessionRecord>, Error> RocksStore::sessions() const {
@@ -1008,6 +1016,13 @@ Result<std::vector<SchemaRecord>, Error> RocksStore::schemas() const {
     out.topic.assign(k);
     return decode_schema(v, out);
   });
+}
+
+Result<std::optional<SchemaRecord>, Error> RocksStore::schema(const std::string& topic) const {
+  SchemaRecord r;
+  r.topic = topic;
+  return get_decode(kSchemas, topic, "cannot read the schema", std::move(r),
+                    [](std::string_view v, SchemaRecord& out) { return decode_schema(v, out); });
 }
 
 Result<std::vector<ProducerSequence>, Error> RocksStore::producer_sequences(std::uint64_t topic) const {

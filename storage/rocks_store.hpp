@@ -127,6 +127,7 @@ public:
   Result<std::vector<TenantRecord>, Error> tenants() const override;
   Result<std::vector<NamespaceRecord>, Error> namespaces() const override;
   Result<std::vector<SchemaRecord>, Error> schemas() const override;
+  Result<std::optional<SchemaRecord>, Error> schema(const std::string& topic) const override;
   Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const override;
 
   std::string describe() const override { return path_; }
@@ -184,6 +185,11 @@ private:
 
   template <typename T, typename Decode>
   Result<std::vector<T>, Error> scan_decode(int cf, std::string_view lower, std::string_view upper, Decode decode) const;
+  // The one record of `key` in `cf`, decoded as scan_decode does (`out` holds the key already);
+  // none when absent (or when `cf` is missing from an older store opened read-only).
+  template <typename T, typename Decode>
+  Result<std::optional<T>, Error> get_decode(int cf, const std::string& key, std::string_view what, T out,
+                                             Decode decode) const;
 
   const std::string path_;
   const Options options_;

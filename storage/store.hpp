@@ -171,6 +171,7 @@ public:
   virtual Result<std::vector<TenantRecord>, Error> tenants() const = 0;        // by name
   virtual Result<std::vector<NamespaceRecord>, Error> namespaces() const = 0;  // by name
   virtual Result<std::vector<SchemaRecord>, Error> schemas() const = 0;  // by topic name
+  virtual Result<std::optional<SchemaRecord>, Error> schema(const std::string& topic) const = 0;  // one topic's
   virtual Result<std::vector<ProducerSequence>, Error> producer_sequences(std::uint64_t topic) const = 0;  // by producer
 
   // Where the store lives, for messages ("memory" for MemoryStore).

@@ -108,6 +108,11 @@ void StoreMetadataStore::put_schema(service::SchemaRecord schema, service::State
   write(store_, executor_, std::move(b), "storing a schema", std::move(done));
 }
 
+void StoreMetadataStore::get_schema(
+    const std::string& topic, std::function<void(Result<std::optional<service::SchemaRecord>, Error>)> done) {
+  answer(executor_, std::move(done), store_.schema(topic));
+}
+
 void StoreMetadataStore::put_permission(service::PermissionRecord record, service::StateDone done) {
   Batch b;
   if (record.actions == 0) {
@@ -145,15 +150,13 @@ void StoreMetadataStore::delete_namespace(const std::string& name, service::Stat
 Result<service::MetadataSnapshot, Error> StoreMetadataStore::read() const {
   auto partitioned = store_.partitioned_topics();
   if (!partitioned.ok()) return std::move(partitioned).error();
-  auto schemas = store_.schemas();
-  if (!schemas.ok()) return std::move(schemas).error();
   auto permissions = store_.permissions();
   if (!permissions.ok()) return std::move(permissions).error();
   auto tenants = store_.tenants();
   if (!tenants.ok()) return std::move(tenants).error();
   auto namespaces = store_.namespaces();
   if (!namespaces.ok()) return std::move(namespaces).error();
-  return service::MetadataSnapshot{std::move(*partitioned), std::move(*schemas), std::move(*permissions),
+  return service::MetadataSnapshot{std::move(*partitioned), std::move(*permissions),
                                    std::move(*tenants), std::move(*namespaces)};
 }
 

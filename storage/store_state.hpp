@@ -48,6 +48,8 @@ public:
 
   void put_partitioned_topic(service::PartitionedTopicRecord record, service::StateDone done) override;
   void put_schema(service::SchemaRecord schema, service::StateDone done) override;
+  void get_schema(const std::string& topic,
+                  std::function<void(Result<std::optional<service::SchemaRecord>, Error>)> done) override;
   void put_permission(service::PermissionRecord record, service::StateDone done) override;
   void put_tenant(service::TenantRecord record, service::StateDone done) override;
   void delete_tenant(const std::string& name, service::StateDone done) override;

@@ -31,13 +31,13 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
 #include "cluster/cluster_service.hpp"
 #include "mop_launch.hpp"
+#include "net/asio_executor.hpp"
 #include "pulsar/client/asio_client.hpp"
 #include "service/tests/service_contract.hpp"
 
@@ -89,15 +89,6 @@ void create_namespace(const std::string& name) {
   }
 }
 
-class IoExecutor final : public Executor {
-public:
-  explicit IoExecutor(asio::io_context& io) : io_(io) {}
-  void post(Task task) override { asio::post(io_, std::move(task)); }
-
-private:
-  asio::io_context& io_;
-};
-
 class ClusterHarness final : public ContractHarness {
 public:
   ClusterHarness() : executor_(io_), case_(std::to_string(backend.next_case++)) {
@@ -109,7 +100,7 @@ public:
     service_ = std::make_unique<cluster::ClusterService>(executor_, client_->client(), options);
     std::optional<Result<void, Error>> started;
     service_->start([&](Result<void, Error> r) { started = std::move(r); });
-    run_until([&] { return started.has_value(); }, kStartBound);
+    net::run_until(io_, [&] { return started.has_value(); }, kStartBound);
     if (!started || !started->ok()) {
       throw std::runtime_error("ClusterService::start: " + (started ? started->error().message : "timed out"));
     }
@@ -122,7 +113,7 @@ public:
     service_.reset();
     bool closed = false;
     client_->client().close([&](auto) { closed = true; });
-    run_until([&] { return closed; }, kStartBound);
+    net::run_until(io_, [&] { return closed; }, kStartBound);
     client_.reset();
   }
 
@@ -164,14 +155,8 @@ private:
     }
   }
 
-  template <typename Pred>
-  void run_until(Pred done, std::chrono::steady_clock::duration bound) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!done() && std::chrono::steady_clock::now() < deadline) io_.run_one_for(10ms);
-  }
-
   asio::io_context io_;
-  IoExecutor executor_;
+  net::AsioExecutor executor_;
   std::string case_;
   std::set<std::string> created_;
   std::unique_ptr<pulsar::client::AsioClient> client_;

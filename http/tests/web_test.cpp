@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "app/asio_executor.hpp"
+#include "net/asio_executor.hpp"
 #include "core/clock.hpp"
 #include "http/admin.hpp"
 #include "http/dashboard.hpp"
@@ -109,7 +109,7 @@ protected:
 
   asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{asio::make_work_guard(io_)};
-  app::AsioExecutor executor_{io_};
+  net::AsioExecutor executor_{io_};
   SystemClock clock_;
   service::EmbeddedService service_{executor_, clock_};
   HealthCheck health_{io_, service_, *service::TopicName::parse("persistent://pulsar/127.0.0.1:0/healthcheck")};

@@ -10,11 +10,11 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "net/asio_executor.hpp"
 #include "net/openssl.hpp"
 
 namespace mop::pulsar::client {
@@ -241,15 +241,6 @@ private:
   std::optional<TlsSetup> tls_;
 };
 
-class IoExecutor final : public Executor {
-public:
-  explicit IoExecutor(asio::io_context& io) : io_(io) {}
-  void post(Task task) override { asio::post(io_, std::move(task)); }
-
-private:
-  asio::io_context& io_;
-};
-
 class AsioClientImpl final : public AsioClient {
 public:
   AsioClientImpl(asio::io_context& io, ClientConfig config, std::optional<TlsSetup> tls)
@@ -280,7 +271,7 @@ public:
   }
 
 private:
-  IoExecutor executor_;
+  net::AsioExecutor executor_;
   SystemClock clock_;
   AsioTransport transport_;
   Client client_;

@@ -85,6 +85,8 @@ private:
     bool ready = true;  // false while a WaitForExclusive producer waits for the topic
     proto::ProducerAccessMode access_mode = proto::Shared;
     std::chrono::system_clock::time_point since{};
+    // The version of the topic's schema it was told (PRODUCER with a schema), for a retried PRODUCER.
+    std::optional<std::uint64_t> schema_version;
     std::uint64_t msg_in = 0;  // messages accepted for storing (each of a batch)
     std::uint64_t bytes_in = 0;
   };

@@ -19,7 +19,6 @@ PulsarServer::PulsarServer(service::MessagingService& service, service::Metadata
 
 void PulsarServer::restore(const service::MetadataSnapshot& restored) {
   partitioned_.restore(restored.partitioned_topics);
-  schemas_.restore(restored.schemas);
 }
 
 void PulsarServer::for_each_producer(const std::function<void(const ProducerInfo&)>& fn) const {

@@ -78,7 +78,8 @@ struct ProducerInfo {
 class PulsarServer {
 public:
   // Reads back the producer sequence ids the service restored; partition counts and schemas
-  // are written to `metadata` (which must outlive the server) and handed back to restore().
+  // are written to `metadata` (which must outlive the server); partition counts are handed back
+  // to restore(), schemas are read from it when a request needs one (SchemaRegistry).
   PulsarServer(service::MessagingService& service, service::MetadataStore& metadata, Clock& clock,
                ServerOptions options);
   // Takes back what the metadata store held at start (service::MetadataStore::load). Call once,

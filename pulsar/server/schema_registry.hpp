@@ -1,12 +1,15 @@
 #pragma once
 // Topic schemas of the whole server, opaque to us (the Schema protobuf as the client sent it):
-// the first schema a topic gets is kept, version 0, no compatibility checks. Stored in the
-// service::MetadataStore before anyone is told its version, handed back to restore() at start.
+// the first schema a topic gets is kept, version 0, no compatibility checks. They live in the
+// service::MetadataStore only: each request reads its topic's schema from there (get_schema), and
+// a new one is stored there before anyone is told its version. In memory are only the topics
+// with a read or a write under way (requests for one topic meanwhile wait for it and share its
+// outcome), so memory does not grow with the number of topics that ever had a schema.
 // Runs on the service's thread.
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <map>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -23,30 +26,44 @@ public:
     proto::Schema schema;
     std::uint64_t version = 0;
   };
+  // The outcome of a request: an error (the store could not be read or written), or the topic's
+  // schema (nullptr: it has none), valid during the call only.
+  using Answer = std::function<void(std::error_code, const StoredSchema*)>;
 
-  // Schemas are written to `store` (which must outlive this).
+  // Schemas are read from and written to `store` (which must outlive this).
   explicit SchemaRegistry(service::MetadataStore& store) : store_(store) {}
-  // Takes the schemas the store held at start (one of an unknown type is logged and skipped).
-  void restore(const std::vector<service::SchemaRecord>& records);
 
-  // The topic's schema (also one still being stored), nullptr if it has none.
-  const StoredSchema* find(const service::TopicName& topic) const;
-  // The topic's schema, or `schema` as its first one, stored in the store: `done` gets
-  // the version once durable (at once for a schema the topic has). On a failed write the
-  // schema is forgotten again and `done` gets the error.
-  void get_or_create(const service::TopicName& topic, const proto::Schema& schema,
-                     std::function<void(std::error_code, std::uint64_t version)> done);
-  // `done` runs once the topic's schema is no longer being stored (either way; a failed one is
-  // gone by then), at once if no write is under way.
-  void when_stored(const service::TopicName& topic, std::function<void()> done);
+  // The topic's schema as stored; one being stored is answered once it is (a failed write: none).
+  // A stored record of an unknown type is logged and taken as none (the next schema replaces it).
+  void find(const service::TopicName& topic, Answer done);
+  // The topic's schema, or `schema` as its first one, stored in the store: `done` gets it once
+  // durable (with its version; never nullptr without an error). On a failed write `done` gets the
+  // error and the topic still has no schema.
+  void get_or_create(const service::TopicName& topic, const proto::Schema& schema, Answer done);
+
+  // Topics with a read or a write under way: all the registry keeps in memory.
+  std::size_t pending() const { return pending_.size(); }
 
 private:
+  struct Waiter {
+    std::optional<proto::Schema> create;  // get_or_create's schema; none for find
+    Answer done;
+  };
+  struct Pending {
+    std::vector<Waiter> waiters;
+    bool writing = false;
+    StoredSchema written;  // while writing
+  };
+  void read(const std::string& name);
+  void on_read(const std::string& name, Result<std::optional<service::SchemaRecord>, Error> r);
+  void write(const std::string& name, Pending& p, const proto::Schema& schema);
+  // Answers every waiter of `name` and forgets the topic.
+  void finish(const std::string& name, std::error_code ec, const StoredSchema* schema);
+
   service::MetadataStore& store_;
   // Store completions that run after this registry is gone (a shutdown) do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::map<std::string, StoredSchema> schemas_;
-  // Completions waiting for a schema still being written, by topic name.
-  std::unordered_map<std::string, std::vector<std::function<void(std::error_code, std::uint64_t)>>> writes_;
+  std::unordered_map<std::string, Pending> pending_;
 };
 
 }  // namespace mop::pulsar::server

@@ -59,6 +59,7 @@ protected:
   MetadataSnapshot load(MetadataStore* store);
   std::optional<SessionRecord> get_session(const std::string& client_id, SessionStore* store = nullptr);
   std::optional<WillRecord> get_will(const std::string& client_id, SessionStore* store = nullptr);
+  std::optional<SchemaRecord> get_schema(const std::string& topic, MetadataStore* store = nullptr);
 
   std::unique_ptr<StateStoreHarness> harness_;
 };

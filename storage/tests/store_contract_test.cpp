@@ -211,6 +211,8 @@ TEST_P(StoreContract, PulsarMetadata) {
   EXPECT_EQ(*store().partitioned_topics(),
             (std::vector<PartitionedTopicRecord>{{"persistent://t/n/b", 1}, {"persistent://t/n/p", 3}}));
   EXPECT_EQ(*store().schemas(), std::vector<SchemaRecord>{schema});
+  EXPECT_EQ(*store().schema("persistent://t/n/a"), schema);  // one topic's, read alone
+  EXPECT_EQ(*store().schema("persistent://t/n/p"), std::nullopt);
   EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 9}, {"prod-b", 5}}));
   EXPECT_EQ(*store().producer_sequences(other), (std::vector<ProducerSequence>{{"prod-a", 1}}));
   // Put replaces; delete removes one producer only.
@@ -223,6 +225,7 @@ TEST_P(StoreContract, PulsarMetadata) {
     s.reopen();
     EXPECT_EQ(store().partitioned_topics()->size(), 2u);
     EXPECT_EQ(*store().schemas(), std::vector<SchemaRecord>{schema});
+    EXPECT_EQ(*store().schema("persistent://t/n/a"), schema);
     EXPECT_EQ(*store().producer_sequences(t), (std::vector<ProducerSequence>{{"prod-a", 10}}));
   }
   // A failed batch leaves no sequence record behind (it is atomic with its entry).

@@ -16,10 +16,12 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 PYTHON = "/usr/bin/python3"
 BROKER_KIND = os.environ.get("BROKER", "mop").strip().lower()
@@ -341,14 +343,21 @@ class Broker:
             self._final_log = self.log_text()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
+    # The one way a test holds a broker: `with harness.Broker(...) as broker:` in a test, or
+    # `self.broker = self.enterContext(harness.Broker(...))` in setUp (unittest stops it after
+    # tearDown and the cleanups registered after it, such as a client's close), or
+    # `cls.enterClassContext(...)` in setUpClass. It starts the broker; at the end it stops it
+    # (SIGTERM; for mop, BrokerError with the log's tail unless it exits 0) when the block ended
+    # normally, or writes the log's tail to stderr when it raised (not for a skipped test); the
+    # temp dir is removed either way.
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         try:
-            if exc[0] is None:
+            if exc_type is None:
                 self.stop()
-            else:
+            elif not issubclass(exc_type, unittest.SkipTest):
                 sys.stderr.write("\n---- broker log (%s) ----\n%s\n---- end ----\n"
                                  % (self.kind, self.log_text(tail=300)))
         finally:
@@ -460,6 +469,21 @@ class ApachePulsar:
                 return "\n".join(f.read().splitlines()[-lines:])
         except OSError as e:
             return str(e)
+
+
+def ws_frame(payload, opcode=0x2, fin=True, declared=None):
+    """One masked client WebSocket frame (RFC 6455 5.2), for the byte-level cases a WebSocket
+    library will not make; `declared` lies about the payload length."""
+    mask = os.urandom(4)
+    n = len(payload) if declared is None else declared
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def kill9(proc):

@@ -930,20 +930,6 @@ def ws_upgrade(path=b"/mqtt", key=None, version=b"13", protocol=b"mqtt"):
             % (path, key, version, protocol))
 
 
-def ws_frame(payload, opcode=0x2, fin=True, declared=None):
-    """One masked client frame (RFC 6455 5.2); `declared` lies about the payload length."""
-    mask = os.urandom(4)
-    n = len(payload) if declared is None else declared
-    head = bytes([(0x80 if fin else 0) | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 class TlsConn(Conn):
     """A crowd connection wrapped in TLS (no certificate check: the crowd does not care)."""
 
@@ -1144,7 +1130,7 @@ class SecureAttacker(CrowdThread):
     def ws_huge_frame(self):
         """A frame that declares 2^40 bytes: the connection is closed."""
         c = self.ws_connection(self.rnd.random() < 0.5)
-        c.send(ws_frame(b"\x10", declared=1 << 40))
+        c.send(harness.ws_frame(b"\x10", declared=1 << 40))
         if not c.closed_within():
             self.crowd.anomaly("a WebSocket frame of 2^40 bytes left the connection open")
         self.counts["secure huge frames"] += 1
@@ -1154,8 +1140,8 @@ class SecureAttacker(CrowdThread):
         tls = self.rnd.random() < 0.5
         c = self.ws_connection(tls)
         data = rawmqtt.connect("crowd-ws-%d" % self.rnd.randrange(8))
-        c.send(ws_frame(data[:3], fin=False) + ws_frame(b"p", opcode=0x9) + ws_frame(data[3:8], opcode=0, fin=False)
-               + ws_frame(data[8:], opcode=0))
+        c.send(harness.ws_frame(data[:3], fin=False) + harness.ws_frame(b"p", opcode=0x9)
+               + harness.ws_frame(data[3:8], opcode=0, fin=False) + harness.ws_frame(data[8:], opcode=0))
         # Frames from the server are unmasked; the CONNACK is 4 bytes in a binary frame (pongs first).
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while True:
@@ -1173,13 +1159,13 @@ class SecureAttacker(CrowdThread):
     def ws_ping_flood(self):
         """Pings for half a second, pongs never read."""
         c = self.ws_connection(self.rnd.random() < 0.5)
-        flood_without_reading(c, b"", ws_frame(b"ping", opcode=0x9), 0.5)
+        flood_without_reading(c, b"", harness.ws_frame(b"ping", opcode=0x9), 0.5)
         self.counts["secure ping floods"] += 1
 
     def ws_close_mid_frame(self):
         """Half a frame, then a close (FIN or RST at the end of the attack)."""
         c = self.ws_connection(self.rnd.random() < 0.5)
-        frame = ws_frame(rawmqtt.connect("crowd-mid"))
+        frame = harness.ws_frame(rawmqtt.connect("crowd-mid"))
         c.send(frame[:self.rnd.randrange(1, len(frame))])
         self.counts["secure closes mid-frame"] += 1
 
@@ -1279,19 +1265,15 @@ class HostileCrowd(unittest.TestCase):
                     "--tlsCertificateFilePath=" + cert, "--tlsKeyFilePath=" + key,
                     "--dataDir=%s" % data_dir, "--logLevel=info"]
 
-        broker = harness.Broker(mop_args=mop_args).start()
         try:
-            self.assertIsNotNone(broker.pulsar_port, "mop started without its Pulsar listener")
-            self.run_crowd(broker, broker.pulsar_port, seed, rss_limit_mib)
-            broker.stop()  # SIGTERM; raises unless mop exits 0
+            with harness.Broker(mop_args=mop_args) as broker:
+                self.assertIsNotNone(broker.pulsar_port, "mop started without its Pulsar listener")
+                self.run_crowd(broker, broker.pulsar_port, seed, rss_limit_mib)
+            # Stopped (exit 0 required); the log outlives the temp dir.
             log = broker.log_text()
             for mark in SANITIZER_MARKS:
                 self.assertNotIn(mark, log, "sanitizer report in mop's log:\n%s" % broker.log_text(tail=200))
-        except BaseException:
-            sys.stderr.write("\n---- mop log (tail) ----\n%s\n---- end ----\n" % broker.log_text(tail=150))
-            raise
         finally:
-            broker.cleanup()
             for f in (cert, key):
                 os.unlink(f)
             os.rmdir(cert_dir)
@@ -1480,8 +1462,7 @@ class HeldSubscribe(unittest.TestCase):
         keeps everything, and the sends never block. The broker's loop stays free meanwhile
         (another client's PINGREQ is answered), the SUBACK comes once the store runs again, and
         the flood is then taken in."""
-        broker = harness.Broker().start()
-        try:
+        with harness.Broker() as broker:
             c = Conn(broker.port)
             self.assertEqual(c.connect("held-flood", clean=False).body[1], 0)
             # The client's record is written; the storage thread now waits for work.
@@ -1505,14 +1486,6 @@ class HeldSubscribe(unittest.TestCase):
             other.send(rawmqtt.pingreq())
             other.expect(rawmqtt.PINGRESP, timeout=ANSWER_TIMEOUT)
             other.close()
-            broker.stop()  # SIGTERM; raises unless mop exits 0
-        except unittest.SkipTest:
-            raise
-        except BaseException:
-            sys.stderr.write("\n---- mop log (tail) ----\n%s\n---- end ----\n" % broker.log_text(tail=80))
-            raise
-        finally:
-            broker.cleanup()
 
 
 class HeldPulsarRequests(unittest.TestCase):
@@ -1525,8 +1498,7 @@ class HeldPulsarRequests(unittest.TestCase):
         maxPendingPublishRequestsPerConnection), so TCP holds the client back after a few MiB.
         The broker's loop stays free (another connection's PING is answered), and the answers
         come once the store runs again."""
-        broker = harness.Broker().start()
-        try:
+        with harness.Broker() as broker:
             self.assertIsNotNone(broker.pulsar_port, "mop started without its Pulsar listener")
             c = Conn(broker.pulsar_port)
             c.send(p_connect())
@@ -1550,14 +1522,6 @@ class HeldPulsarRequests(unittest.TestCase):
             other.send(p_ping())
             self.assertEqual(other.pulsar_command(), P_PONG)
             other.close()
-            broker.stop()  # SIGTERM; raises unless mop exits 0
-        except unittest.SkipTest:
-            raise
-        except BaseException:
-            sys.stderr.write("\n---- mop log (tail) ----\n%s\n---- end ----\n" % broker.log_text(tail=80))
-            raise
-        finally:
-            broker.cleanup()
 
 
 if __name__ == "__main__":

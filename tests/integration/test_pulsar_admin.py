@@ -46,18 +46,9 @@ class TopicPublishers(unittest.TestCase):
 
     def setUp(self):
         # Rates every second, so that a producer's msgRateIn is seen moving within a bounded wait.
-        self.broker = harness.Broker(extra_args=["--statsUpdateFrequencyInSecs=1"]).start()
+        self.broker = self.enterContext(harness.Broker(extra_args=["--statsUpdateFrequencyInSecs=1"]))
         self.client = pulsar.Client("pulsar://127.0.0.1:%d" % self.broker.pulsar_port, operation_timeout_seconds=10)
-
-    def tearDown(self):
-        try:
-            self.client.close()
-            self.broker.stop()
-        except Exception:
-            sys.stderr.write("\n---- mop log ----\n%s\n" % self.broker.log_text(tail=100))
-            raise
-        finally:
-            self.broker.cleanup()
+        self.addCleanup(lambda: self.client.close())  # the current client, before the broker stops
 
     def stats(self, path):
         status, body = admin_request(self.broker.web_port, "GET", path)
@@ -116,21 +107,12 @@ class NamespaceDeduplication(unittest.TestCase):
     broker_dedup = "false"
 
     def setUp(self):
-        self.broker = harness.Broker(extra_args=["--brokerDeduplicationEnabled=" + self.broker_dedup]).start()
+        self.broker = self.enterContext(harness.Broker(extra_args=["--brokerDeduplicationEnabled=" + self.broker_dedup]))
         self.client = pulsar.Client("pulsar://127.0.0.1:%d" % self.broker.pulsar_port, operation_timeout_seconds=10)
+        self.addCleanup(lambda: self.client.close())  # the current client, before the broker stops
         self.ns = "public/dedup-%s" % uuid.uuid4().hex[:8]
         status, body = self.admin("PUT", "/admin/v2/namespaces/" + self.ns)
         self.assertEqual(status, 204, body)
-
-    def tearDown(self):
-        try:
-            self.client.close()
-            self.broker.stop()
-        except Exception:
-            sys.stderr.write("\n---- mop log ----\n%s\n" % self.broker.log_text(tail=100))
-            raise
-        finally:
-            self.broker.cleanup()
 
     def admin(self, method, path, body=None):
         return admin_request(self.broker.web_port, method, path, body)

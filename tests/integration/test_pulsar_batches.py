@@ -42,21 +42,12 @@ class PulsarBatches(unittest.TestCase):
         # too, and seek() back and a Reader from the earliest message need them; mop without
         # retention drops what every subscription acknowledged (and, without any subscription,
         # what nobody reads) at once.
-        self.broker = harness.Broker(extra_args=["--defaultRetentionTimeInMinutes=-1",
-                                                 "--defaultRetentionSizeInMB=-1"]).start()
+        self.broker = self.enterContext(harness.Broker(extra_args=["--defaultRetentionTimeInMinutes=-1",
+                                                                   "--defaultRetentionSizeInMB=-1"]))
         self.url = "pulsar://127.0.0.1:%d" % self.broker.pulsar_port
         self.client = pulsar.Client(self.url, operation_timeout_seconds=10)
+        self.addCleanup(lambda: self.client.close())  # the current client, before the broker stops
         self.n = 0
-
-    def tearDown(self):
-        try:
-            self.client.close()
-            self.broker.stop()
-        except Exception:
-            sys.stderr.write("\n---- mop log ----\n%s\n" % self.broker.log_text(tail=100))
-            raise
-        finally:
-            self.broker.cleanup()
 
     def topic(self, name):
         self.n += 1

@@ -54,19 +54,6 @@ def ws_upgrade_request(path, protocol="mqtt", key=None):
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def ws_frame(payload, opcode=0x2, fin=True):
-    """One masked client frame (RFC 6455 5.2), for the byte-level cases paho cannot make."""
-    mask = os.urandom(4)
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
 
 def read_http_head(sock):
     data = b""
@@ -104,6 +91,7 @@ class TransportsTest(unittest.TestCase):
         if not harness.is_mop():
             raise unittest.SkipTest("mop's transports")
         cls.dir = tempfile.mkdtemp(prefix="mop-tls-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, ignore_errors=True)  # after the brokers stop
         d = cls.dir
         cls.ca = make_ca(d, "good")
         cls.other_ca = make_ca(d, "other")
@@ -141,12 +129,8 @@ class TransportsTest(unittest.TestCase):
                     "--mqttTlsProtocols=TLSv1.2,TLSv1.3",
                     "--mqttTlsCertRefreshCheckDurationSec=0"]
 
-        cls.open = harness.Broker(mop_args=open_args).start()
-        try:
-            cls.mtls = harness.Broker(mop_args=mtls_args).start()
-        except BaseException:
-            cls.open.stop()
-            raise
+        cls.open = cls.enterClassContext(harness.Broker(mop_args=open_args))
+        cls.mtls = cls.enterClassContext(harness.Broker(mop_args=mtls_args))
         urls = {l["scheme"]: l["port"] for l in cls.open.ready["mqtt"]}
         cls.tcp, cls.tls, cls.psk, cls.ws, cls.wss = (urls[s] for s in ("mqtt", "mqtt+ssl", "mqtt+ssl+psk", "ws",
                                                                           "ws+ssl"))
@@ -158,13 +142,7 @@ class TransportsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.silent.close()
-        for b in (cls.open, cls.mtls):
-            try:
-                b.stop()
-            finally:
-                b.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.silent.close()  # then the class cleanups stop the brokers and remove the certificates
 
     def setUp(self):
         self.clients = []
@@ -377,7 +355,7 @@ class TransportsTest(unittest.TestCase):
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
             s = tls_client_context(self.ca[1]).wrap_socket(raw, server_hostname="127.0.0.1")
             s.settimeout(WAIT)
-            wrap = ws_frame if ws else (lambda b: b)
+            wrap = harness.ws_frame if ws else (lambda b: b)
             if ws:
                 s.sendall(ws_upgrade_request("/mqtt"))
                 self.assertTrue(read_http_head(s).startswith(b"HTTP/1.1 101"))
@@ -408,7 +386,7 @@ class TransportsTest(unittest.TestCase):
                              if l.startswith(b"sec-websocket-protocol:")]
                 self.assertEqual(protocols, [chosen] if chosen else [], (asked, head))
                 # The connection then carries MQTT.
-                s.sendall(ws_frame(mqtt_connect_packet("proto-" + uuid.uuid4().hex[:8])))
+                s.sendall(harness.ws_frame(mqtt_connect_packet("proto-" + uuid.uuid4().hex[:8])))
                 reply = b""
                 while len(reply) < 6:
                     chunk = s.recv(64)
@@ -425,8 +403,8 @@ class TransportsTest(unittest.TestCase):
             self.assertIn(b"sec-websocket-protocol: mqttv3.1.1", head.lower())
             packet = mqtt_connect_packet("fragmented")
             # One MQTT CONNECT in three frames: binary (FIN=0), continuation, continuation (FIN=1).
-            s.sendall(ws_frame(packet[:3], 0x2, False) + ws_frame(packet[3:9], 0x0, False) +
-                      ws_frame(packet[9:], 0x0, True))
+            s.sendall(harness.ws_frame(packet[:3], 0x2, False) + harness.ws_frame(packet[3:9], 0x0, False) +
+                      harness.ws_frame(packet[9:], 0x0, True))
             reply = b""
             while len(reply) < 6:
                 chunk = s.recv(64)
@@ -490,41 +468,39 @@ class TransportsTest(unittest.TestCase):
                     "--mqttAuthenticationEnabled=true", "--mqttAuthenticationMethods=tls",
                     "--mqttAuthorizationEnabled=true", "--superUserRoles=alice"]
 
-        broker = harness.Broker(mop_args=auth_args).start()
-        try:
-            port = broker.ready["mqtt"][0]["port"]
-            topic = "tls/role/" + uuid.uuid4().hex
-            base = [MOSQ_PUB, "-h", "127.0.0.1", "-p", str(port), "--cafile", self.ca[1], "-t", topic, "-m", "x"]
-            r = subprocess.run(base + ["-i", "alice-pub", "--cert", self.alice[0], "--key", self.alice[1]],
-                               capture_output=True, timeout=WAIT)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertTrue(self.log_has(broker, "id=alice-pub peer="), broker.log_text(tail=30))
-            self.assertRegex(broker.log_text(), r"client connected: id=alice-pub .* role=alice\b")
-            # No certificate, no password: MQTT 3.1.1 return code 5, MQTT 5 reason code 0x87.
-            for version, message in (("mqttv311", "not authorised"), ("mqttv5", "Not authorized")):
-                r = subprocess.run(base + ["-i", "nocert-" + version, "-V", version], capture_output=True,
-                                   timeout=WAIT)
-                self.assertNotEqual(r.returncode, 0)
-                self.assertIn(message, (r.stdout + r.stderr).decode(), r)
-            self.assertTrue(self.log_has(broker, "client nocert-mqttv311: authentication refused"),
-                            broker.log_text(tail=30))
-            # The role is the certificate's CN: the super user alice may subscribe, bob may not.
-            alice = self.paho(port, tls=tls_client_context(self.ca[1], self.alice))
-            self.assertEqual(alice.connect()[0], 0)
-            self.assertEqual(alice.subscribe(topic), [1])
-            bob_client = self.paho(port, tls=tls_client_context(self.ca[1], bob))
-            self.assertEqual(bob_client.connect()[0], 0)
-            self.assertEqual(bob_client.subscribe(topic), [0x80])
-            self.assertRegex(broker.log_text(), r"role=bob\b")
-        finally:
-            for c in self.clients:
-                try:
-                    c.disconnect()
-                except Exception:
-                    pass
-            self.clients = []
-            broker.stop()
-            broker.cleanup()
+        with harness.Broker(mop_args=auth_args) as broker:
+            try:
+                port = broker.ready["mqtt"][0]["port"]
+                topic = "tls/role/" + uuid.uuid4().hex
+                base = [MOSQ_PUB, "-h", "127.0.0.1", "-p", str(port), "--cafile", self.ca[1], "-t", topic, "-m", "x"]
+                r = subprocess.run(base + ["-i", "alice-pub", "--cert", self.alice[0], "--key", self.alice[1]],
+                                   capture_output=True, timeout=WAIT)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertTrue(self.log_has(broker, "id=alice-pub peer="), broker.log_text(tail=30))
+                self.assertRegex(broker.log_text(), r"client connected: id=alice-pub .* role=alice\b")
+                # No certificate, no password: MQTT 3.1.1 return code 5, MQTT 5 reason code 0x87.
+                for version, message in (("mqttv311", "not authorised"), ("mqttv5", "Not authorized")):
+                    r = subprocess.run(base + ["-i", "nocert-" + version, "-V", version], capture_output=True,
+                                       timeout=WAIT)
+                    self.assertNotEqual(r.returncode, 0)
+                    self.assertIn(message, (r.stdout + r.stderr).decode(), r)
+                self.assertTrue(self.log_has(broker, "client nocert-mqttv311: authentication refused"),
+                                broker.log_text(tail=30))
+                # The role is the certificate's CN: the super user alice may subscribe, bob may not.
+                alice = self.paho(port, tls=tls_client_context(self.ca[1], self.alice))
+                self.assertEqual(alice.connect()[0], 0)
+                self.assertEqual(alice.subscribe(topic), [1])
+                bob_client = self.paho(port, tls=tls_client_context(self.ca[1], bob))
+                self.assertEqual(bob_client.connect()[0], 0)
+                self.assertEqual(bob_client.subscribe(topic), [0x80])
+                self.assertRegex(broker.log_text(), r"role=bob\b")
+            finally:
+                for c in self.clients:
+                    try:
+                        c.disconnect()
+                    except Exception:
+                        pass
+                self.clients = []
 
     def test_mtls_certificate_files_are_reloaded_when_they_change(self):
         def served_subject():
@@ -585,8 +561,7 @@ class TransportsTest(unittest.TestCase):
                     "--mqttTlsTrustCertsFilePath=" + self.ca[1], "--mqttTlsAllowInsecureConnection=true",
                     "--mqttAuthenticationEnabled=true", "--mqttAuthenticationMethods=tls"]
 
-        broker = harness.Broker(mop_args=insecure_args).start()
-        try:
+        with harness.Broker(mop_args=insecure_args) as broker:
             port = broker.ready["mqtt"][0]["port"]
             base = [MOSQ_PUB, "-h", "127.0.0.1", "-p", str(port), "--cafile", self.ca[1], "-t", "tls/insecure",
                     "-m", "x"]
@@ -601,9 +576,6 @@ class TransportsTest(unittest.TestCase):
                                capture_output=True, timeout=WAIT)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertRegex(broker.log_text(), r"client connected: id=alice-pub .* role=alice\b")
-        finally:
-            broker.stop()
-            broker.cleanup()
 
     # --- Pulsar over TLS -----------------------------------------------------------------------
 

@@ -8,9 +8,8 @@ void Connection::on_producer(const Frame& f) {
   const auto& q = f.command->producer();
   if (const auto it = producers_.find(q.producer_id()); it != producers_.end()) {
     // A retried PRODUCER for a producer that already exists: same answer again.
-    const auto* schema = server_.schemas().find(it->second.topic);
     return producer_success(q, it->second, it->second.ready,
-                            q.has_schema() && schema != nullptr ? std::optional{schema->version} : std::nullopt);
+                            q.has_schema() ? it->second.schema_version : std::nullopt);
   }
   const auto topic = resolve(q.topic());
   if (!topic) return send_error(q.request_id(), proto::InvalidTopicName, "Invalid topic name: " + q.topic());
@@ -33,7 +32,8 @@ void Connection::on_producer(const Frame& f) {
   request_waits();
   server_.schemas().get_or_create(
       *topic, q.schema(),
-      [this, alive = std::weak_ptr<bool>(alive_), q, ready](std::error_code ec, std::uint64_t version) {
+      [this, alive = std::weak_ptr<bool>(alive_), q, ready](std::error_code ec,
+                                                             const SchemaRegistry::StoredSchema* schema) {
         const auto a = alive.lock();
         if (!a || !*a) return;
         request_answered();
@@ -45,7 +45,8 @@ void Connection::on_producer(const Frame& f) {
           server_.producers().remove(topic, *this, q.producer_id());
           send_error(q.request_id(), proto::PersistenceError, "Cannot store the schema: " + ec.message());
         } else {
-          producer_success(q, it->second, ready, version);
+          it->second.schema_version = schema->version;
+          producer_success(q, it->second, ready, schema->version);
         }
         stream_.output_ready();
       });

@@ -6,8 +6,10 @@ namespace mop::pulsar::server {
 void Connection::on_get_schema(const Frame& f) {
   const auto& q = f.command->getschema();
   const auto topic = resolve(q.topic());
-  // A schema still being stored is answered once it is (or as missing, if that failed).
-  auto answer = [this, alive = std::weak_ptr<bool>(alive_), request_id = q.request_id(), topic] {
+  // Read from the store; a schema still being stored is answered once it is (or as missing, if
+  // that failed).
+  auto answer = [this, alive = std::weak_ptr<bool>(alive_), request_id = q.request_id()](
+                    std::error_code ec, const SchemaRegistry::StoredSchema* schema) {
     const auto a = alive.lock();
     if (!a || !*a) return;
     request_answered();
@@ -15,8 +17,10 @@ void Connection::on_get_schema(const Frame& f) {
     c.set_type(proto::BaseCommand::GET_SCHEMA_RESPONSE);
     auto* r = c.mutable_getschemaresponse();
     r->set_request_id(request_id);
-    const auto* schema = topic ? server_.schemas().find(*topic) : nullptr;
-    if (schema == nullptr) {
+    if (ec) {
+      r->set_error_code(proto::PersistenceError);
+      r->set_error_message("Cannot read the schema: " + ec.message());
+    } else if (schema == nullptr) {
       r->set_error_code(proto::TopicNotFound);
       r->set_error_message("Topic not found or no-schema");
     } else {
@@ -27,8 +31,8 @@ void Connection::on_get_schema(const Frame& f) {
     stream_.output_ready();
   };
   request_waits();
-  if (!topic) return answer();
-  server_.schemas().when_stored(*topic, std::move(answer));
+  if (!topic) return answer({}, nullptr);
+  server_.schemas().find(*topic, std::move(answer));
 }
 
 void Connection::on_get_or_create_schema(const Frame& f) {
@@ -44,7 +48,8 @@ void Connection::on_get_or_create_schema(const Frame& f) {
   } else {
     request_waits();
     server_.schemas().get_or_create(*topic, q.schema(),
-                                 [this, alive = std::weak_ptr<bool>(alive_), c](std::error_code ec, std::uint64_t v) mutable {
+                                 [this, alive = std::weak_ptr<bool>(alive_), c](
+                                     std::error_code ec, const SchemaRegistry::StoredSchema* schema) mutable {
                                    const auto a = alive.lock();
                                    if (!a || !*a) return;
                                    request_answered();
@@ -53,7 +58,7 @@ void Connection::on_get_or_create_schema(const Frame& f) {
                                      r->set_error_code(proto::PersistenceError);
                                      r->set_error_message("Cannot store the schema: " + ec.message());
                                    } else {
-                                     r->set_schema_version(schema_version_bytes(v));
+                                     r->set_schema_version(schema_version_bytes(schema->version));
                                    }
                                    send(c);
                                    stream_.output_ready();

@@ -422,6 +422,73 @@ TEST_F(ConnectionTest, SchemaIsStoredPerTopic) {
   EXPECT_EQ(got[1].command.getschemaresponse().schema().schema_data(), "{}");
 }
 
+// Schemas are not kept in memory: each request reads its topic's from the store, so a server
+// that has seen many topics' schemas holds none of them, and one written by another server over
+// the same store (another process: no restore) is answered. Requests for one topic while its
+// read or write is under way share it.
+TEST_F(ConnectionTest, SchemasAreReadFromTheStoreAndNotKeptInMemory) {
+  auto c = open();
+  connect(*c);
+  // Fed without running the executor: the store's answers wait until drain().
+  auto push = [&](const Cmd& cmd) {
+    std::string out;
+    encode_command(cmd, out);
+    c->on_bytes({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()});
+  };
+  auto create = [&](std::uint64_t request_id, const std::string& topic, const std::string& data) {
+    Cmd cmd;
+    cmd.set_type(Cmd::GET_OR_CREATE_SCHEMA);
+    auto* q = cmd.mutable_getorcreateschema();
+    q->set_request_id(request_id);
+    q->set_topic(topic);
+    q->mutable_schema()->set_name("s");
+    q->mutable_schema()->set_schema_data(data);
+    q->mutable_schema()->set_type(proto::Schema::Json);
+    push(cmd);
+  };
+  auto get = [&](std::uint64_t request_id, const std::string& topic) {
+    Cmd cmd;
+    cmd.set_type(Cmd::GET_SCHEMA);
+    cmd.mutable_getschema()->set_request_id(request_id);
+    cmd.mutable_getschema()->set_topic(topic);
+    push(cmd);
+  };
+  constexpr int kTopics = 100;
+  for (int i = 0; i < kTopics; ++i) create(i + 1, kTopic + "-" + std::to_string(i), "{\"n\":" + std::to_string(i) + "}");
+  // Two more for one topic while the first is under way: one GET_SCHEMA, one with another schema.
+  get(1000, kTopic + "-0");
+  create(1001, kTopic + "-0", "{\"other\":1}");
+  EXPECT_EQ(server_.schemas().pending(), static_cast<std::size_t>(kTopics));
+  auto got = drain(*c);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kTopics + 2));
+  for (const auto& f : got) {
+    if (f.command.type() == Cmd::GET_OR_CREATE_SCHEMA_RESPONSE) {
+      EXPECT_FALSE(f.command.getorcreateschemaresponse().has_error_code());
+    } else {
+      ASSERT_EQ(f.command.type(), Cmd::GET_SCHEMA_RESPONSE);
+      EXPECT_EQ(f.command.getschemaresponse().schema().schema_data(), "{\"n\":0}");  // the first one stays
+    }
+  }
+  EXPECT_EQ(server_.schemas().pending(), 0u);
+  ASSERT_EQ(state_.schemas()->size(), static_cast<std::size_t>(kTopics));
+  EXPECT_EQ(state_.schema(kTopic + "-0")->value().data, "{\"n\":0}");
+  // Read back from the store, also one that only the store had (written there by another server).
+  service::SchemaRecord elsewhere{kTopic + "-elsewhere", 0, static_cast<std::uint32_t>(proto::Schema::Avro), "e", "{}", {}};
+  bool stored = false;
+  metadata_.put_schema(elsewhere, [&](Result<void, Error> r) { stored = r.ok(); });
+  executor_.run_all();
+  ASSERT_TRUE(stored);
+  get(2000, kTopic + "-99");
+  get(2001, kTopic + "-elsewhere");
+  get(2002, kTopic + "-none");
+  got = drain(*c);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].command.getschemaresponse().schema().schema_data(), "{\"n\":99}");
+  EXPECT_EQ(got[1].command.getschemaresponse().schema().type(), proto::Schema::Avro);
+  EXPECT_EQ(got[2].command.getschemaresponse().error_code(), proto::TopicNotFound);
+  EXPECT_EQ(server_.schemas().pending(), 0u);
+}
+
 // Requests whose answers wait for the store are counted: once kMaxWaitingRequests wait, the
 // connection holds its input (the transport stops reading) until one is answered.
 TEST_F(ConnectionTest, InputIsHeldWhileTooManyRequestsWaitForTheStore) {
