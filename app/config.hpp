@@ -291,6 +291,19 @@ struct TokenParameters {
 };
 Result<TokenParameters, std::string> parse_token_parameters(std::string_view value);
 
+// brokerClientAuthenticationParameters as Pulsar's AuthenticationTls reads them: a JSON object
+// {"tlsCertFile":"/path","tlsKeyFile":"/path"} or else "tlsCertFile:/path,tlsKeyFile:/path" (comma
+// separated key:value pairs, split at the first ':'). Both files are required.
+struct TlsAuthParameters {
+  std::string cert_file;
+  std::string key_file;
+};
+Result<TlsAuthParameters, std::string> parse_tls_auth_parameters(std::string_view value);
+
+// What brokerClientAuthenticationPlugin names: "token" (AuthenticationToken), "tls"
+// (AuthenticationTls), "" (none); nullopt for a plugin mop proxy does not have.
+std::optional<std::string> broker_client_auth_method(std::string_view plugin);
+
 // Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
 // ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message
 // saying what is wrong with which entry.

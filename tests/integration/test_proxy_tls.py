@@ -395,5 +395,95 @@ class ProxyToSecureClusterTest(unittest.TestCase):
         self.assertIn("brokerClientTlsEnabled=true needs pulsar+ssl://", out)
 
 
+
+def admin_request(broker, method, path, token, body=None):
+    """One admin API v2 call to mop standalone's web service as `token`'s role; returns the status."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (broker.web_port, path), method=method,
+                                 data=None if body is None else body.encode(),
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class ProxyWithClientCertificateTest(unittest.TestCase):
+    """mTLS towards the cluster: the proxy presents a client certificate with Pulsar's
+    AuthenticationTls (brokerClientAuthenticationParameters in both of Pulsar's forms); the cluster
+    (mop standalone with AuthenticationProviderTls and authorization) takes its common name as the
+    role and applies that role's grants."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.proxy_cert = make_cert(K.dir, "proxy-client", "mop-proxy-mtls", K.ca)
+        cls.stranger_cert = make_cert(K.dir, "stranger-client", "stranger", K.ca)  # trusted CA, no grants
+        cls.foreign_cert = make_cert(K.dir, "foreign-client", "mop-proxy-mtls", K.other_ca)  # same CN, other CA
+        cls.cluster = backend([
+            "--brokerServicePortTls=0", "--tlsCertificateFilePath=" + K.server[0],
+            "--tlsKeyFilePath=" + K.server[1], "--tlsTrustCertsFilePath=" + K.ca[1],
+            "--authenticationEnabled=true",
+            "--authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderTls,"
+            "org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+            "--tokenSecretKey=file://" + K.secret, "--authorizationEnabled=true", "--superUserRoles=admin"])
+        cls.tls_url = cls.cluster.ready["pulsarTls"]["url"]
+        admin = K.token("admin")
+        # The proxy's role may use its state namespace and the MQTT topics' namespace, nothing else.
+        for ns in ("public/mop-system", "public/default"):
+            status = admin_request(cls.cluster, "POST", "/admin/v2/namespaces/%s/permissions/mop-proxy-mtls" % ns,
+                                   admin, '["produce","consume"]')
+            assert status == 204, status
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def args(self, cert, form="pairs"):
+        parameters = ("tlsCertFile:%s,tlsKeyFile:%s" % cert if form == "pairs"
+                      else '{"tlsCertFile":"%s","tlsKeyFile":"%s"}' % cert)
+        return ["--brokerServiceURL=" + self.tls_url, "--mqttListeners=mqtt://127.0.0.1:0",
+                "--brokerClientTrustCertsFilePath=" + K.ca[1],
+                "--brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls",
+                "--brokerClientAuthenticationParameters=" + parameters]
+
+    def test_the_certificates_common_name_is_the_proxys_role_in_both_parameter_forms(self):
+        for form in ("pairs", "json"):
+            with self.subTest(form=form):
+                proxy = Proxy(self.args(self.proxy_cert, form)).start()
+                try:
+                    ProxyToSecureClusterTest.round_trip(self, proxy)
+                finally:
+                    proxy.stop()
+        # The cluster admitted the proxy's connections by certificate, under its common name.
+        self.assertTrue(harness.wait_until(lambda: "mop-proxy-mtls" in self.cluster.log_text(), WAIT),
+                        self.cluster.log_text()[-3000:])
+
+    def test_authorization_applies_to_the_certificates_role(self):
+        """A certificate of the trusted CA whose role has no grants: authenticated, then refused on
+        the state topics, and the start says so."""
+        code, out = run_proxy_expecting_failure(self.args(self.stranger_cert))
+        self.assertEqual(code, 1, out)
+        self.assertIn("mqttProxySystemNamespace", out)
+        self.assertIn("AuthorizationError", out)
+        self.assertNotIn("mop-ready", out)
+
+    def test_a_certificate_of_another_ca_is_refused(self):
+        code, out = run_proxy_expecting_failure(self.args(self.foreign_cert))
+        self.assertEqual(code, 1, out)
+        self.assertNotIn("mop-ready", out)
+        self.assertTrue("refused the proxy's credentials" in out or "cannot reach the Apache Pulsar cluster" in out,
+                        out)
+        self.assertIn("brokerClientAuthenticationParameters", out)
+
+    def test_a_missing_key_file_is_a_clear_start_error(self):
+        code, out = run_proxy_expecting_failure(self.args((self.proxy_cert[0], K.dir + "/missing.key")))
+        self.assertEqual(code, 2, out)
+        self.assertIn("cannot read the client key", out)
+        self.assertNotIn("mop-ready", out)
+
+
 if __name__ == "__main__":
     unittest.main()
