@@ -378,7 +378,7 @@ std::vector<KeySpec> make_key_specs() {
         "brokerClientTrustCertsFilePath", &Config::brokerClientTrustCertsFilePath, "a PEM file path",
         "mop proxy: the CA certificates the brokers' certificates must chain to (Pulsar's key); empty: "
         "tlsTrustCertsFilePath, and when that is empty too the system's CAs. The certificate must also name "
-        "the host connected to (DNS name or IP address).",
+        "the host connected to (DNS name or IP address) unless tlsHostnameVerificationEnabled=false.",
         [](std::string_view) -> Result<void, std::string> { return {}; });
     k.modes = kProxy;
     keys.push_back(std::move(k));
@@ -408,6 +408,15 @@ std::vector<KeySpec> make_key_specs() {
         [](std::string_view) -> Result<void, std::string> { return {}; });
     k.modes = kProxy;
     k.secret = true;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = bool_key("tlsHostnameVerificationEnabled", &Config::tlsHostnameVerificationEnabled,
+                      "mop proxy: the brokers' certificates (pulsar+ssl://) must name the host connected to "
+                      "(a DNS name, or the IP address for a literal address), Pulsar's key for its proxy and "
+                      "clients. Pulsar's default is false; mop's is true, which is safer: without it any "
+                      "certificate of a trusted CA is accepted for any broker. false only checks the chain.");
+    k.modes = kProxy;
     keys.push_back(std::move(k));
   }
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,

@@ -111,6 +111,8 @@ struct Config {
   std::string brokerClientTrustCertsFilePath;  // empty: tlsTrustCertsFilePath, then the system's CAs
   std::string brokerClientAuthenticationPlugin;
   std::string brokerClientAuthenticationParameters;
+  // The brokers' certificates must name the host connected to (Pulsar's key; its default is false).
+  bool tlsHostnameVerificationEnabled = true;
   // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
   // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the

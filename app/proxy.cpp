@@ -84,6 +84,7 @@ int run_proxy(const Config& config) {
   client_config.connect_timeout = std::chrono::seconds(10);
   // TLS towards the cluster (pulsar+ssl://) and the proxy's own credentials there.
   client_config.tls_trust_certs_file = config.broker_client_trust_certs();
+  client_config.tls_hostname_verification = config.tlsHostnameVerificationEnabled;
   const std::string auth_method = broker_client_auth_method(config.brokerClientAuthenticationPlugin).value_or("");
   if (auth_method == "token") {
     auto parameters = parse_token_parameters(config.brokerClientAuthenticationParameters);
@@ -189,6 +190,10 @@ int run_proxy(const Config& config) {
         logger->critical("the proxy presents the client certificate of brokerClientAuthenticationParameters: a "
                          "cluster that does not trust it (another CA, expired) closes the connection during the "
                          "handshake, and its log says why");
+      if (why.find("hostname mismatch") != std::string::npos || why.find("IP address mismatch") != std::string::npos)
+        logger->critical("the broker's certificate does not name the host in brokerServiceURL: connect by a name "
+                         "it has, or set tlsHostnameVerificationEnabled=false to check only its chain (Pulsar's "
+                         "default)");
     } else {
       logger->critical("cannot use the namespace {} (mqttProxySystemNamespace) of the Pulsar cluster at {}: {} ({})",
                        config.mqttProxySystemNamespace, url, why, code.message());

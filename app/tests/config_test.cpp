@@ -889,6 +889,11 @@ TEST(ConfigProxy, TlsAuthParametersAsPulsarReadsThem) {
   EXPECT_FALSE(parse_tls_auth_parameters("{not json").ok());
 }
 
+TEST(ConfigProxy, TlsHostnameVerification) {
+  EXPECT_TRUE(load_proxy_ok("").tlsHostnameVerificationEnabled);  // mop's default (Pulsar's is false)
+  EXPECT_FALSE(load_proxy_ok("tlsHostnameVerificationEnabled=false\n").tlsHostnameVerificationEnabled);
+}
+
 TEST(ConfigProxy, TokenParametersAsPulsarReadsThem) {
   EXPECT_EQ(parse_token_parameters("token:a.b.c")->token, "a.b.c");
   EXPECT_EQ(parse_token_parameters("file:///run/secrets/token")->file, "/run/secrets/token");

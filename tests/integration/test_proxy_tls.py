@@ -485,5 +485,48 @@ class ProxyWithClientCertificateTest(unittest.TestCase):
         self.assertNotIn("mop-ready", out)
 
 
+class ProxyTlsHostnameVerificationTest(unittest.TestCase):
+    """tlsHostnameVerificationEnabled: the cluster's certificate (of a trusted CA) names
+    pulsar.mop.test, not the address the proxy connects to. mop's default (true) refuses it with
+    a clear start error; false (Pulsar's default) checks only the chain and connects."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.misnamed = make_cert(K.dir, "misnamed", "pulsar.mop.test", K.ca,
+                                 ext="subjectAltName=DNS:pulsar.mop.test")
+        cls.cluster = backend(["--brokerServicePortTls=0", "--tlsCertificateFilePath=" + cls.misnamed[0],
+                               "--tlsKeyFilePath=" + cls.misnamed[1]])
+        cls.tls_url = cls.cluster.ready["pulsarTls"]["url"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def args(self, *extra):
+        return ["--brokerServiceURL=" + self.tls_url, "--mqttListeners=mqtt://127.0.0.1:0",
+                "--brokerClientTrustCertsFilePath=" + K.ca[1]] + list(extra)
+
+    def test_by_default_a_certificate_naming_another_host_stops_the_start(self):
+        code, out = run_proxy_expecting_failure(self.args())
+        self.assertEqual(code, 1, out)
+        self.assertIn("IP address mismatch", out)
+        self.assertIn("tlsHostnameVerificationEnabled=false", out)
+        self.assertNotIn("mop-ready", out)
+
+    def test_verification_off_checks_the_chain_only(self):
+        proxy = Proxy(self.args("--tlsHostnameVerificationEnabled=false")).start()
+        self.addCleanup(proxy.stop)
+        ProxyToSecureClusterTest.round_trip(self, proxy)
+        # The chain is still checked: another CA's trust file fails even without the name check.
+        code, out = run_proxy_expecting_failure(["--brokerServiceURL=" + self.tls_url,
+                                                 "--mqttListeners=mqtt://127.0.0.1:0",
+                                                 "--brokerClientTrustCertsFilePath=" + K.other_ca[1],
+                                                 "--tlsHostnameVerificationEnabled=false"])
+        self.assertEqual(code, 1, out)
+        self.assertIn("certificate verify failed", out)
+
+
+
 if __name__ == "__main__":
     unittest.main()
