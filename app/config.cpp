@@ -479,6 +479,30 @@ std::vector<KeySpec> make_key_specs() {
     k.modes = kProxy;
     keys.push_back(std::move(k));
   }
+  {
+    auto k = int_key(
+        "receiverQueueSize", &Config::receiverQueueSize, 1, 1000000,
+        "mop proxy: how many messages each of its Pulsar consumers (one per MQTT subscription and topic) "
+        "may have on their way from the broker before the MQTT client took them, Pulsar's consumer "
+        "setting of that name (Pulsar's default: 1000). A consumer whose client stops taking messages is "
+        "paused once this many wait in the proxy, so it holds at most twice this many beyond the "
+        "client's in-flight window (receiveMaximum). Larger: more throughput per subscription over a "
+        "slow link, more memory per stalled client.");
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = int_key(
+        "mqttSharedSubscriptionReceiverQueueSize", &Config::mqttSharedSubscriptionReceiverQueueSize, 1, 1000000,
+        "mop proxy: receiverQueueSize for the members of MQTT shared subscriptions ($share/group/filter). "
+        "The members of a group compete for its messages, and what one member's consumer holds no other "
+        "member gets while it stays connected: a member that stops reading holds at most twice this many "
+        "beyond its in-flight window, and they go to the other members when its connection ends (Pulsar "
+        "redelivers what a closed consumer held). Small by default for that reason; raise it for "
+        "throughput when members keep up. mop's own key.");
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
   keys.push_back(bool_key("allowAutoTopicCreation", &Config::allowAutoTopicCreation,
                           "Create a topic on its first use (publish, subscribe, Pulsar producer "
                           "or consumer), as in Pulsar."));

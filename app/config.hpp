@@ -119,6 +119,10 @@ struct Config {
   // namespace of the proxy's own state topics (sessions, wills, retained messages, takeover events).
   std::vector<ServiceAddress> brokerServiceURL{ServiceAddress{"127.0.0.1", 6650}};
   std::string mqttProxySystemNamespace = "public/mop-system";
+  // mop proxy's Pulsar consumers: permits per consumer (Pulsar's consumer setting), and for the
+  // members of MQTT `$share` groups, which compete for messages (README "Cluster").
+  std::uint32_t receiverQueueSize = 100;
+  std::uint32_t mqttSharedSubscriptionReceiverQueueSize = 10;
   std::vector<std::string> mqttAuthenticationMethods;  // "basic", "token"; tried in this order
   bool authenticationEnabled = false;
   std::vector<std::string> authenticationProviders;  // as written: Pulsar class names or basic/token

@@ -124,6 +124,8 @@ int run_proxy(const Config& config) {
   cluster::ClusterSessionStore sessions(executor, client, config.mqttProxySystemNamespace);
   cluster::ClusterOptions cluster_options;
   cluster_options.system_namespace = config.mqttProxySystemNamespace;
+  cluster_options.consumer_queue = config.receiverQueueSize;
+  cluster_options.group_consumer_queue = config.mqttSharedSubscriptionReceiverQueueSize;
   cluster::ClusterService service(executor, client, cluster_options);
   // One client id, one connection, cluster-wide: the router is created below, after the start.
   mqtt::SessionRouter* router_ptr = nullptr;

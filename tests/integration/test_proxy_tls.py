@@ -528,5 +528,71 @@ class ProxyTlsHostnameVerificationTest(unittest.TestCase):
 
 
 
+class ProxySharedSubscriptionPrefetchTest(unittest.TestCase):
+    """Two members of one `$share` group through the proxy; one stops reading (its paho loop
+    stopped: no more reads, no PUBACKs). It keeps what is in flight to it (receiveMaximum) and at
+    most twice mqttSharedSubscriptionReceiverQueueSize more, so the other member gets the rest
+    while the stalled one stays connected; when its connection ends, Pulsar redelivers what its
+    consumer held and the other member gets every message."""
+
+    WINDOW = 5   # receiveMaximum: QoS 1 messages in flight to one client
+    QUEUE = 4    # mqttSharedSubscriptionReceiverQueueSize
+    N = 200
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = backend()
+        try:
+            cls.proxy = Proxy(["--brokerServiceURL=pulsar://127.0.0.1:%d" % cls.cluster.pulsar_port,
+                               "--mqttListeners=mqtt://127.0.0.1:0", "--receiveMaximum=%d" % cls.WINDOW,
+                               "--mqttSharedSubscriptionReceiverQueueSize=%d" % cls.QUEUE]).start()
+        except BaseException:
+            cls.cluster.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def test_a_member_that_stops_reading_holds_little_and_gives_it_back_when_gone(self):
+        topic = "ptls/share/" + uid()
+        group = "$share/workers-%s/%s" % (uid(), topic)
+        port = self.proxy.ports["mqtt"]
+        keen = PahoClient(port, client_id="keen-" + uid())
+        self.assertEqual(keen.connect()[0], 0)
+        self.addCleanup(close, keen)
+        self.assertEqual(keen.subscribe([(group, 1)]), [1])
+        stalled = PahoClient(port, client_id="stalled-" + uid())
+        self.assertEqual(stalled.connect()[0], 0)
+        self.addCleanup(close, stalled)
+        self.assertEqual(stalled.subscribe([(group, 1)]), [1])
+        stalled.c.loop_stop()  # reads nothing more, acknowledges nothing more
+        publisher = PahoClient(self.cluster.port, client_id="pub-" + uid())
+        self.assertEqual(publisher.connect()[0], 0)
+        self.addCleanup(close, publisher)
+        for i in range(self.N):
+            publisher.publish(topic, b"m%03d" % i, qos=1)
+        got = set()
+
+        def take():
+            while True:
+                try:
+                    got.add(keen.messages.get_nowait().payload)
+                except Exception:
+                    return len(got)
+
+        # While the stalled member is connected, all but what it may hold reach the keen one.
+        bound = self.WINDOW + 2 * self.QUEUE
+        self.assertTrue(harness.wait_until(lambda: take() >= self.N - bound, 30),
+                        "the keen member got %d of %d; the stalled one may hold %d" % (len(got), self.N, bound))
+        # The stalled member's connection ends: what its consumer held goes to the keen member.
+        stalled.c.socket().close()
+        self.assertTrue(harness.wait_until(lambda: take() == self.N, 30),
+                        "after the stalled member left: %d of %d" % (len(got), self.N))
+        self.assertEqual(got, {b"m%03d" % i for i in range(self.N)})
+
+
 if __name__ == "__main__":
     unittest.main()
