@@ -3,10 +3,12 @@ peers we did not write: mosquitto_pub/mosquitto_sub (--cafile, --psk, -u/-P), py
 over TLS, WebSocket and WebSocket over TLS, and `openssl s_client`; tokens and keys made with
 `mop token`.
 
-The cluster is `mop standalone` serving the Pulsar protocol (no Apache Pulsar start here): one
-plain backend under the listener cases, one with the Pulsar protocol over TLS
-(brokerServicePortTls) and token authentication (authenticationEnabled) under the cluster-link
-cases. Each backend also serves plain MQTT without authentication, so a client connected to the
+The cluster is `mop standalone` serving the Pulsar protocol: one plain backend under the listener
+cases, one with the Pulsar protocol over TLS (brokerServicePortTls) and token authentication
+(authenticationEnabled) under the cluster-link cases, one with TLS client certificates and
+authorization, one whose certificate names another host, one under two `$share` members. The last
+class starts one real Apache Pulsar with a TLS port (scripts/pulsar-standalone) for the proxy and
+the official Python client over pulsar+ssl://. Each backend also serves plain MQTT without authentication, so a client connected to the
 backend directly sees what went through a proxy (and the other way round). Certificates are made
 here with `openssl`, tokens and keys with `mop token`. Run with the venv python that scripts/setup
 makes (.cache/venv/bin/python) and MOP_BIN set.
@@ -592,6 +594,84 @@ class ProxySharedSubscriptionPrefetchTest(unittest.TestCase):
         self.assertTrue(harness.wait_until(lambda: take() == self.N, 30),
                         "after the stalled member left: %d of %d" % (len(got), self.N))
         self.assertEqual(got, {b"m%03d" % i for i in range(self.N)})
+
+
+class ProxyToApachePulsarOverTlsTest(unittest.TestCase):
+    """A real Apache Pulsar standalone serving the Pulsar protocol over TLS (brokerServicePortTls
+    with tlsCertificateFilePath / tlsKeyFilePath / tlsTrustCertsFilePath, given to
+    scripts/pulsar-standalone): the proxy connects with pulsar+ssl:// (lookups answered with
+    Pulsar's brokerServiceUrlTls), and the official Python client reads and writes the same topic
+    over TLS. One Pulsar start for the class (CTest RESOURCE_LOCK apache_pulsar)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pulsar = harness.ApachePulsar(
+            prefix="mop-proxy-tls-pulsar-", own=True,
+            settings=harness.PULSAR_RETENTION + ["tlsCertificateFilePath=" + K.server[0],
+                                                 "tlsKeyFilePath=" + K.server[1],
+                                                 "tlsTrustCertsFilePath=" + K.ca[1]])
+        cls.pulsar.start()
+        try:
+            assert cls.pulsar.tls_url, "scripts/pulsar-standalone printed no PULSAR_TLS_URL"
+            # The proxies' namespace, as a user creates it; a fresh standalone answers 404 until
+            # it has made the public tenant, hence the bounded retry.
+            import urllib.error
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    cls.pulsar.admin("PUT", "namespaces/public/mop-system")
+                    break
+                except urllib.error.HTTPError as e:
+                    if e.code == 409:
+                        break
+                    if e.code != 404 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            cls.proxy = Proxy(["--brokerServiceURL=" + cls.pulsar.tls_url, "--brokerClientTlsEnabled=true",
+                               "--brokerClientTrustCertsFilePath=" + K.ca[1],
+                               "--mqttListeners=mqtt://127.0.0.1:0"]).start()
+        except BaseException:
+            cls.pulsar.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.proxy.stop()
+        finally:
+            cls.pulsar.stop()
+
+    def test_qos1_through_the_proxy_and_the_official_client_over_tls(self):
+        import pulsar
+        local = "ptls-apache-" + uid()
+        client = pulsar.Client(self.pulsar.tls_url, tls_trust_certs_file_path=K.ca[1],
+                               tls_validate_hostname=True, operation_timeout_seconds=int(WAIT))
+        self.addCleanup(client.close)
+        consumer = client.subscribe("persistent://public/default/" + local, "pulsar-reader",
+                                    initial_position=pulsar.InitialPosition.Earliest)
+        port = self.proxy.ports["mqtt"]
+        sub = PahoClient(port, client_id="s-" + uid())
+        self.assertEqual(sub.connect()[0], 0)
+        self.addCleanup(close, sub)
+        self.assertEqual(sub.subscribe([(local, 1)]), [1])
+        pub = PahoClient(port, client_id="p-" + uid())
+        self.assertEqual(pub.connect()[0], 0)
+        self.addCleanup(close, pub)
+        sent = [b"tls-%02d" % i for i in range(20)]
+        for payload in sent:
+            pub.publish(local, payload, qos=1)  # PUBACK after Apache Pulsar's receipt
+        self.assertEqual([sub.get(WAIT).payload for _ in sent], sent)
+        read = []
+        for _ in sent:
+            msg = consumer.receive(timeout_millis=int(WAIT * 1000))
+            read.append(msg.data())
+            consumer.acknowledge(msg)
+        self.assertEqual(read, sent)
+        # And the other way: a Pulsar producer over TLS reaches the MQTT subscriber.
+        producer = client.create_producer("persistent://public/default/" + local)
+        producer.send(b"from the official client")
+        m = sub.get(WAIT)
+        self.assertEqual((m.topic, m.payload, m.qos), (local, b"from the official client", 1))
 
 
 if __name__ == "__main__":
