@@ -378,7 +378,7 @@ std::vector<KeySpec> make_key_specs() {
         "brokerClientTrustCertsFilePath", &Config::brokerClientTrustCertsFilePath, "a PEM file path",
         "mop proxy: the CA certificates the brokers' certificates must chain to (Pulsar's key); empty: "
         "tlsTrustCertsFilePath, and when that is empty too the system's CAs. The certificate must also name "
-        "the host connected to (DNS name or IP address).",
+        "the host connected to (DNS name or IP address) unless tlsHostnameVerificationEnabled=false.",
         [](std::string_view) -> Result<void, std::string> { return {}; });
     k.modes = kProxy;
     keys.push_back(std::move(k));
@@ -387,8 +387,10 @@ std::vector<KeySpec> make_key_specs() {
     auto k = string_key(
         "brokerClientAuthenticationPlugin", &Config::brokerClientAuthenticationPlugin, "a class name",
         "mop proxy: how it authenticates to the cluster, Pulsar's key: "
-        "org.apache.pulsar.client.impl.auth.AuthenticationToken (token authentication) or empty (none); "
-        "other plugins are refused at start-up. A token the cluster refuses stops the start (exit 1).",
+        "org.apache.pulsar.client.impl.auth.AuthenticationToken (a token), "
+        "org.apache.pulsar.client.impl.auth.AuthenticationTls (a client certificate over pulsar+ssl://: the "
+        "cluster's AuthenticationProviderTls takes its common name as the proxy's role) or empty (none); "
+        "other plugins are refused at start-up. Credentials the cluster refuses stop the start (exit 1).",
         [](std::string_view) -> Result<void, std::string> { return {}; });
     k.modes = kProxy;
     keys.push_back(std::move(k));
@@ -396,17 +398,25 @@ std::vector<KeySpec> make_key_specs() {
   {
     auto k = string_key(
         "brokerClientAuthenticationParameters", &Config::brokerClientAuthenticationParameters,
-        "token:<jwt>, file:///path or a JSON object with a token",
-        "mop proxy: the parameters of brokerClientAuthenticationPlugin, as Pulsar's AuthenticationToken "
-        "parses them: token:<jwt> (the token itself), file:///path (a file holding the token, read again at "
-        "every connect so a renewed token is used) or {\"token\":\"<jwt>\"}.",
-        [](std::string_view v) -> Result<void, std::string> {
-          auto parsed = parse_token_parameters(v);
-          if (!parsed.ok()) return parsed.error();
-          return {};
-        });
+        "as the plugin reads them (see the description)",
+        "mop proxy: the parameters of brokerClientAuthenticationPlugin, as Pulsar's plugins parse them. "
+        "AuthenticationToken: token:<jwt> (the token itself), file:///path (a file holding the token, read "
+        "again at every connect so a renewed token is used) or {\"token\":\"<jwt>\"}. AuthenticationTls: "
+        "tlsCertFile:/path/cert.pem,tlsKeyFile:/path/key.pem or "
+        "{\"tlsCertFile\":\"/path/cert.pem\",\"tlsKeyFile\":\"/path/key.pem\"} (PEM certificate chain and "
+        "its unencrypted key, read at start).",
+        [](std::string_view) -> Result<void, std::string> { return {}; });
     k.modes = kProxy;
     k.secret = true;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = bool_key("tlsHostnameVerificationEnabled", &Config::tlsHostnameVerificationEnabled,
+                      "mop proxy: the brokers' certificates (pulsar+ssl://) must name the host connected to "
+                      "(a DNS name, or the IP address for a literal address), Pulsar's key for its proxy and "
+                      "clients. Pulsar's default is false; mop's is true, which is safer: without it any "
+                      "certificate of a trusted CA is accepted for any broker. false only checks the chain.");
+    k.modes = kProxy;
     keys.push_back(std::move(k));
   }
   keys.push_back(port_key("brokerServicePort", &Config::brokerServicePort,
@@ -478,6 +488,30 @@ std::vector<KeySpec> make_key_specs() {
         "one that gets it publishes that proxy's wills, each after its delay. A will of a killed "
         "proxy's client goes out within this interval plus its delay (a dead host: plus the "
         "broker's keep-alive detection, about a minute). mop's own key.");
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = int_key(
+        "receiverQueueSize", &Config::receiverQueueSize, 1, 1000000,
+        "mop proxy: how many messages each of its Pulsar consumers (one per MQTT subscription and topic) "
+        "may have on their way from the broker before the MQTT client took them, Pulsar's consumer "
+        "setting of that name (Pulsar's default: 1000). A consumer whose client stops taking messages is "
+        "paused once this many wait in the proxy, so it holds at most twice this many beyond the "
+        "client's in-flight window (receiveMaximum). Larger: more throughput per subscription over a "
+        "slow link, more memory per stalled client.");
+    k.modes = kProxy;
+    keys.push_back(std::move(k));
+  }
+  {
+    auto k = int_key(
+        "mqttSharedSubscriptionReceiverQueueSize", &Config::mqttSharedSubscriptionReceiverQueueSize, 1, 1000000,
+        "mop proxy: receiverQueueSize for the members of MQTT shared subscriptions ($share/group/filter). "
+        "The members of a group compete for its messages, and what one member's consumer holds no other "
+        "member gets while it stays connected: a member that stops reading holds at most twice this many "
+        "beyond its in-flight window, and they go to the other members when its connection ends (Pulsar "
+        "redelivers what a closed consumer held). Small by default for that reason; raise it for "
+        "throughput when members keep up. mop's own key.");
     k.modes = kProxy;
     keys.push_back(std::move(k));
   }
@@ -1214,6 +1248,44 @@ Result<TokenParameters, std::string> parse_token_parameters(std::string_view val
   return out;
 }
 
+Result<TlsAuthParameters, std::string> parse_tls_auth_parameters(std::string_view value) {
+  TlsAuthParameters out;
+  const auto text = trim(value);
+  if (text.empty()) return std::string("is empty: it needs tlsCertFile and tlsKeyFile");
+  if (text.front() == '{') {
+    const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded() || !json.is_object()) return std::string("is not a JSON object");
+    for (const auto& [name, field] : {std::pair{"tlsCertFile", &out.cert_file}, std::pair{"tlsKeyFile", &out.key_file}}) {
+      const auto it = json.find(name);
+      if (it == json.end()) continue;
+      if (!it->is_string()) return std::string("has a \"") + name + "\" that is not a string";
+      *field = it->get<std::string>();
+    }
+  } else {
+    // Pulsar's older form: key:value pairs, split at the first ':' (a Windows path keeps its own).
+    for (auto pair : split_list(text)) {
+      const auto colon = pair.find(':');
+      if (colon == std::string_view::npos || colon + 1 == pair.size()) continue;  // as Pulsar: ignored
+      const auto name = trim(pair.substr(0, colon));
+      const auto path = std::string(trim(pair.substr(colon + 1)));
+      if (name == "tlsCertFile") out.cert_file = path;
+      else if (name == "tlsKeyFile") out.key_file = path;
+    }
+  }
+  if (out.cert_file.empty()) return std::string("names no tlsCertFile");
+  if (out.key_file.empty()) return std::string("names no tlsKeyFile");
+  return out;
+}
+
+std::optional<std::string> broker_client_auth_method(std::string_view plugin) {
+  if (plugin.empty()) return std::string();
+  const auto dot = plugin.rfind('.');
+  const auto simple = dot == std::string_view::npos ? plugin : plugin.substr(dot + 1);
+  if (simple == "AuthenticationToken" || plugin == "token") return std::string("token");
+  if (simple == "AuthenticationTls" || plugin == "tls") return std::string("tls");
+  return std::nullopt;
+}
+
 std::vector<Listener> Config::proxy_listeners() const {
   if (sources.contains("mqttListeners") && !mqttListeners.empty()) return mqttListeners;
   std::vector<Listener> out{Listener{"mqtt", "0.0.0.0", mqttProxyPort}};
@@ -1280,21 +1352,36 @@ void Config::validate_proxy(Problems& p) const {
                             ": brokerClientTlsEnabled=true needs pulsar+ssl:// URLs in brokerServiceURL (now " +
                             brokerServiceURL.front().to_string() + ")"});
   }
-  if (!brokerClientAuthenticationPlugin.empty()) {
-    const auto dot = brokerClientAuthenticationPlugin.rfind('.');
-    const std::string simple =
-        dot == std::string::npos ? brokerClientAuthenticationPlugin : brokerClientAuthenticationPlugin.substr(dot + 1);
-    if (simple != "AuthenticationToken" && brokerClientAuthenticationPlugin != "token") {
-      p.errors.push_back({"brokerClientAuthenticationPlugin",
-                          source_of("brokerClientAuthenticationPlugin") + ": brokerClientAuthenticationPlugin " +
-                              brokerClientAuthenticationPlugin +
-                              " is not supported; mop proxy authenticates to the cluster with "
-                              "org.apache.pulsar.client.impl.auth.AuthenticationToken"});
-    } else if (brokerClientAuthenticationParameters.empty()) {
+  const auto method = broker_client_auth_method(brokerClientAuthenticationPlugin);
+  const std::string plugin_source = source_of("brokerClientAuthenticationPlugin");
+  const std::string parameters_source = source_of("brokerClientAuthenticationParameters");
+  if (!method) {
+    p.errors.push_back({"brokerClientAuthenticationPlugin",
+                        plugin_source + ": brokerClientAuthenticationPlugin " + brokerClientAuthenticationPlugin +
+                            " is not supported; mop proxy authenticates to the cluster with "
+                            "org.apache.pulsar.client.impl.auth.AuthenticationToken or "
+                            "org.apache.pulsar.client.impl.auth.AuthenticationTls"});
+  } else if (*method == "token") {
+    // A bad value is named without repeating it: it may hold a token.
+    if (brokerClientAuthenticationParameters.empty()) {
       p.errors.push_back({"brokerClientAuthenticationParameters",
-                          source_of("brokerClientAuthenticationPlugin") +
-                              ": AuthenticationToken needs brokerClientAuthenticationParameters "
-                              "(token:<jwt> or file:///path/to/token)"});
+                          plugin_source + ": AuthenticationToken needs brokerClientAuthenticationParameters "
+                                          "(token:<jwt> or file:///path/to/token)"});
+    } else if (auto parsed = parse_token_parameters(brokerClientAuthenticationParameters); !parsed.ok()) {
+      p.errors.push_back({"brokerClientAuthenticationParameters",
+                          parameters_source + ": brokerClientAuthenticationParameters " + parsed.error()});
+    }
+  } else if (*method == "tls") {
+    if (auto parsed = parse_tls_auth_parameters(brokerClientAuthenticationParameters); !parsed.ok()) {
+      p.errors.push_back({"brokerClientAuthenticationParameters",
+                          parameters_source + ": brokerClientAuthenticationParameters of AuthenticationTls " +
+                              parsed.error() + " (tlsCertFile:/path/cert.pem,tlsKeyFile:/path/key.pem)"});
+    }
+    if (!tls && !brokerServiceURL.empty()) {
+      p.errors.push_back({"brokerClientAuthenticationPlugin",
+                          plugin_source + ": AuthenticationTls presents a client certificate, which needs "
+                                          "pulsar+ssl:// URLs in brokerServiceURL (now " +
+                              brokerServiceURL.front().to_string() + ")"});
     }
   }
 }

@@ -111,6 +111,8 @@ struct Config {
   std::string brokerClientTrustCertsFilePath;  // empty: tlsTrustCertsFilePath, then the system's CAs
   std::string brokerClientAuthenticationPlugin;
   std::string brokerClientAuthenticationParameters;
+  // The brokers' certificates must name the host connected to (Pulsar's key; its default is false).
+  bool tlsHostnameVerificationEnabled = true;
   // Authentication (auth/README.md): MQTT (MoP's keys) and the Pulsar port (Pulsar's keys).
   bool mqttAuthenticationEnabled = false;
   // mop proxy: the Pulsar cluster (Pulsar's key, as in its proxy.conf and client.conf) and the
@@ -119,6 +121,10 @@ struct Config {
   std::string mqttProxySystemNamespace = "public/mop-system";
   // mop proxy: how often it looks for wills of proxies that died (their liveness lease free).
   std::uint32_t mqttProxyWillTakeoverIntervalSeconds = 5;
+  // mop proxy's Pulsar consumers: permits per consumer (Pulsar's consumer setting), and for the
+  // members of MQTT `$share` groups, which compete for messages (README "Cluster").
+  std::uint32_t receiverQueueSize = 100;
+  std::uint32_t mqttSharedSubscriptionReceiverQueueSize = 10;
   std::vector<std::string> mqttAuthenticationMethods;  // "basic", "token"; tried in this order
   bool authenticationEnabled = false;
   std::vector<std::string> authenticationProviders;  // as written: Pulsar class names or basic/token
@@ -292,6 +298,19 @@ struct TokenParameters {
   std::string file;
 };
 Result<TokenParameters, std::string> parse_token_parameters(std::string_view value);
+
+// brokerClientAuthenticationParameters as Pulsar's AuthenticationTls reads them: a JSON object
+// {"tlsCertFile":"/path","tlsKeyFile":"/path"} or else "tlsCertFile:/path,tlsKeyFile:/path" (comma
+// separated key:value pairs, split at the first ':'). Both files are required.
+struct TlsAuthParameters {
+  std::string cert_file;
+  std::string key_file;
+};
+Result<TlsAuthParameters, std::string> parse_tls_auth_parameters(std::string_view value);
+
+// What brokerClientAuthenticationPlugin names: "token" (AuthenticationToken), "tls"
+// (AuthenticationTls), "" (none); nullopt for a plugin mop proxy does not have.
+std::optional<std::string> broker_client_auth_method(std::string_view plugin);
 
 // Parses one `mqttListeners` value (comma-separated; blanks around entries and empty entries are
 // ignored) into listeners, accepting every scheme MoP knows. Returns the listeners or a message

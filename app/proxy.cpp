@@ -87,7 +87,9 @@ int run_proxy(const Config& config) {
   client_config.connect_timeout = std::chrono::seconds(10);
   // TLS towards the cluster (pulsar+ssl://) and the proxy's own credentials there.
   client_config.tls_trust_certs_file = config.broker_client_trust_certs();
-  if (!config.brokerClientAuthenticationPlugin.empty()) {
+  client_config.tls_hostname_verification = config.tlsHostnameVerificationEnabled;
+  const std::string auth_method = broker_client_auth_method(config.brokerClientAuthenticationPlugin).value_or("");
+  if (auth_method == "token") {
     auto parameters = parse_token_parameters(config.brokerClientAuthenticationParameters);
     if (!parameters.ok()) {  // validate() refused it already; kept for the start's sake
       logger->critical("brokerClientAuthenticationParameters {}", parameters.error());
@@ -102,10 +104,22 @@ int run_proxy(const Config& config) {
     }
     client_config.auth_method = "token";
     client_config.auth_data = token_supplier(*parameters);
+  } else if (auth_method == "tls") {
+    // AuthenticationTls: the client certificate of the TLS handshake is the credential; CONNECT
+    // names the method and carries no data (the broker reads the certificate's common name).
+    auto parameters = parse_tls_auth_parameters(config.brokerClientAuthenticationParameters);
+    if (!parameters.ok()) {  // validate() refused it already
+      logger->critical("brokerClientAuthenticationParameters {}", parameters.error());
+      return 1;
+    }
+    client_config.tls_certificate_file = parameters->cert_file;
+    client_config.tls_key_file = parameters->key_file;
+    client_config.auth_method = "tls";
   }
   auto made = pulsar::client::make_asio_client(io, client_config);
   if (!made.ok()) {
-    logger->critical("brokerServiceURL {}: {}", url, made.error().to_string());
+    logger->critical("cannot set up the client for the cluster at {} (brokerServiceURL and its TLS files): {}", url,
+                     made.error().to_string());
     return 2;
   }
   pulsar::client::Client& client = made.value()->client();
@@ -115,6 +129,8 @@ int run_proxy(const Config& config) {
   cluster::ClusterSessionStore sessions(executor, client, config.mqttProxySystemNamespace, instance);
   cluster::ClusterOptions cluster_options;
   cluster_options.system_namespace = config.mqttProxySystemNamespace;
+  cluster_options.consumer_queue = config.receiverQueueSize;
+  cluster_options.group_consumer_queue = config.mqttSharedSubscriptionReceiverQueueSize;
   cluster::ClusterService service(executor, client, cluster_options);
   // One client id, one connection, cluster-wide: the router is created below, after the start.
   mqtt::SessionRouter* router_ptr = nullptr;
@@ -164,13 +180,32 @@ int run_proxy(const Config& config) {
     const auto server_error = pulsar::client::server_error_of(code);
     if (server_error && *server_error == pulsar::proto::AuthenticationError) {
       logger->critical("the Apache Pulsar cluster at {} refused the proxy's credentials: {}", url, why);
-      logger->critical(config.brokerClientAuthenticationPlugin.empty()
-                           ? "it requires authentication: set brokerClientAuthenticationPlugin and "
-                             "brokerClientAuthenticationParameters"
+      logger->critical(auth_method.empty() ? "it requires authentication: set brokerClientAuthenticationPlugin and "
+                                             "brokerClientAuthenticationParameters"
+                       : auth_method == "tls"
+                           ? "check brokerClientAuthenticationParameters (the client certificate, the CA that signed "
+                             "it, whether the cluster authenticates with AuthenticationProviderTls)"
                            : "check brokerClientAuthenticationParameters (the token, its expiry, its signing key)");
+    } else if (server_error && *server_error == pulsar::proto::AuthorizationError) {
+      logger->critical("the Apache Pulsar cluster at {} does not let the proxy's role use {} "
+                       "(mqttProxySystemNamespace): {} (AuthorizationError)",
+                       url, config.mqttProxySystemNamespace, why);
+      logger->critical("grant it produce and consume there and on the MQTT topics' namespaces: pulsar-admin "
+                       "namespaces grant-permission {} --role <role> --actions produce,consume",
+                       config.mqttProxySystemNamespace);
     } else if (code == pulsar::client::ClientErrc::connect_failed || code == pulsar::client::ClientErrc::timeout ||
         code == pulsar::client::ClientErrc::disconnected) {
       logger->critical("cannot reach the Apache Pulsar cluster at {} (brokerServiceURL): {}", url, why);
+      // A cluster that does not accept the client certificate ends the TLS handshake, which with
+      // TLS 1.3 the client only sees as a lost connection.
+      if (auth_method == "tls" && why.find("refused") == std::string::npos)
+        logger->critical("the proxy presents the client certificate of brokerClientAuthenticationParameters: a "
+                         "cluster that does not trust it (another CA, expired) closes the connection during the "
+                         "handshake, and its log says why");
+      if (why.find("hostname mismatch") != std::string::npos || why.find("IP address mismatch") != std::string::npos)
+        logger->critical("the broker's certificate does not name the host in brokerServiceURL: connect by a name "
+                         "it has, or set tlsHostnameVerificationEnabled=false to check only its chain (Pulsar's "
+                         "default)");
     } else {
       logger->critical("cannot use the namespace {} (mqttProxySystemNamespace) of the Pulsar cluster at {}: {} ({})",
                        config.mqttProxySystemNamespace, url, why, code.message());

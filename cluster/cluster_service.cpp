@@ -131,6 +131,11 @@ struct ClusterService::Binding {
   std::shared_ptr<pc::Consumer> consumer;
   bool closing = false;
   bool connecting = false;  // a SUBSCRIBE is on its way
+  // Deliveries of this consumer waiting in the receiver's queue; at queue_size() of them the
+  // consumer is paused (`held`: no more messages from the client, so no more FLOW permits to
+  // the broker) until half of them have gone to the receiver.
+  std::size_t queued = 0;
+  bool held = false;
   // Acks and seeks asked for before the consumer exists, run once it does.
   std::vector<std::function<void(pc::Consumer&)>> waiting;
   // subscribe()'s ready callbacks, run once the consumer exists (or could not be made).
@@ -410,12 +415,19 @@ void ClusterService::pause(ReceiverId receiver) {
   auto& q = it->second->queue;
   q.clear();
   for (auto& [key, b] : bindings_) {
-    if (std::get<2>(key) != receiver || !b->consumer) continue;
+    if (std::get<2>(key) != receiver) continue;
+    b->queued = 0;
+    b->held = false;  // the next consumer starts unpaused
+    if (!b->consumer) continue;
     auto consumer = std::move(b->consumer);
     b->consumer = nullptr;
     b->waiting.clear();
     consumer->close([consumer](auto) {});
   }
+}
+
+std::uint32_t ClusterService::queue_size(const service::SubscriptionOptions& opts) const {
+  return std::max<std::uint32_t>(1, opts.group ? options_.group_consumer_queue : options_.consumer_queue);
 }
 
 void ClusterService::schedule_drain(ReceiverId id) {
@@ -439,6 +451,14 @@ void ClusterService::drain(ReceiverId id) {
     Delivery d = std::move(r.queue.front());
     r.queue.pop_front();
     --r.permits;
+    if (auto bit = bindings_.find(BindingKey{d.topic.str(), d.subscription, id}); bit != bindings_.end()) {
+      Binding& b = *bit->second;
+      if (b.queued > 0) --b.queued;
+      if (b.held && b.queued <= queue_size(b.options) / 2) {
+        b.held = false;
+        if (b.consumer) b.consumer->resume();
+      }
+    }
     // The listener may close the receiver: look it up again after each call.
     r.listener->on_message(d.topic, d.subscription, d.id, d.message, d.redelivery_count);
     if (receivers_.find(id) == receivers_.end()) return;
@@ -495,15 +515,20 @@ void ClusterService::connect_binding(const BindingKey& key) {
                             ? pulsar::proto::CommandSubscribe::Earliest
                             : pulsar::proto::CommandSubscribe::Latest;
   cc.durable = opts.durable;
-  cc.receiver_queue = options_.consumer_queue;
+  cc.receiver_queue = queue_size(opts);
   auto alive = alive_;
-  cc.listener = [this, alive, key](pc::Consumer&, const pc::Message& m) {
+  cc.listener = [this, alive, key](pc::Consumer& self, const pc::Message& m) {
     if (!*alive) return;
     auto rit = receivers_.find(std::get<2>(key));
     auto bit = bindings_.find(key);
     if (rit == receivers_.end() || bit == bindings_.end() || bit->second->closing) return;
     rit->second->queue.push_back(Delivery{bit->second->topic, std::get<1>(key), from_client(m.id),
                                           to_service_message(m), m.redelivery_count});
+    Binding& b = *bit->second;
+    if (++b.queued >= queue_size(b.options) && !b.held) {
+      b.held = true;
+      self.pause();
+    }
     schedule_drain(std::get<2>(key));
   };
   client_.subscribe(std::move(cc), [this, alive, key](auto made) {

@@ -7,8 +7,9 @@
 //     per topic and completes after the broker's SEND_RECEIPT, so PUBACK follows the receipt.
 //   - A subscription is a Pulsar subscription of that name (durable ones named after the MQTT
 //     client id, `$share` ones after the group): one Pulsar consumer per (topic, subscription,
-//     receiver). Deliveries wait in the receiver's queue until it has permits; ack / seek /
-//     redeliver go to that consumer.
+//     receiver). Deliveries wait in the receiver's queue until it has permits (at most the
+//     consumer's queue size of them per consumer: then it is paused until half have gone); ack /
+//     seek / redeliver go to that consumer.
 //   - Retained messages are keyed messages on the topic mqtt-retained of the system namespace
 //     (mqttProxySystemNamespace; key: the full topic name). An empty value deletes a key, as
 //     Pulsar's topic compaction does; every proxy keeps a reader on it and the table it builds is
@@ -41,7 +42,12 @@ namespace mop::cluster {
 struct ClusterOptions {
   std::string system_namespace = "public/mop-system";  // tenant/namespace
   std::chrono::milliseconds topic_poll{500};             // watched namespaces are listed this often
-  std::uint32_t consumer_queue = 100;                    // Pulsar permits per consumer
+  // Pulsar permits per consumer (receiverQueueSize), and for a `$share` group's members
+  // (SubscriptionOptions::group). A consumer also stops taking messages from the Pulsar client
+  // while that many wait in the proxy for its receiver's permits, so that a receiver that stopped
+  // taking messages holds at most twice this many beyond its MQTT in-flight window.
+  std::uint32_t consumer_queue = 100;
+  std::uint32_t group_consumer_queue = 10;
 };
 
 // The retained messages' topic in the system namespace `ns`.
@@ -139,6 +145,8 @@ private:
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);
+  // The consumer's queue size: options_.consumer_queue, or group_consumer_queue for a group.
+  std::uint32_t queue_size(const service::SubscriptionOptions& opts) const;
   void drain(service::ReceiverId id);
   Binding* find_binding(const std::string& topic, const std::string& subscription, service::ReceiverId receiver);
   // The first consumer of (topic, subscription), whoever its receiver (acks and seeks are the

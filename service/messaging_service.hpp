@@ -100,6 +100,10 @@ struct SubscriptionOptions {
   SubscriptionType type = SubscriptionType::shared;
   InitialPosition initial_position = InitialPosition::latest;
   bool durable = true;  // false: removed when its last receiver detaches (a Pulsar reader)
+  // Receivers of this subscription compete for its messages as equals (an MQTT `$share` group):
+  // an implementation that prefetches for a receiver (mop proxy's ClusterService) prefetches
+  // less, so that a receiver that stopped taking messages holds few that another could take.
+  bool group = false;
 };
 
 using ReceiverId = std::uint64_t;

@@ -848,17 +848,64 @@ TEST(ConfigProxy, BrokerClientTlsAndToken) {
   EXPECT_THAT(errs[0].message, HasSubstr("needs pulsar+ssl://"));
   load_proxy_ok("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n"
                 "brokerClientAuthenticationParameters=token:abc.def.ghi\n");
-  errs = load_proxy_err("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls\n");
+  errs = load_proxy_err("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationSasl\n");
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_THAT(errs[0].message, HasSubstr("not supported"));
   errs = load_proxy_err("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n");
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].key, "brokerClientAuthenticationParameters");
   // A bad value is named without repeating it: it may hold a token.
-  errs = load_proxy_err("brokerClientAuthenticationParameters={\"tok\":\"secret-part\"}\n");
+  errs = load_proxy_err("brokerClientAuthenticationPlugin=token\n"
+                        "brokerClientAuthenticationParameters={\"tok\":\"secret-part\"}\n");
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_THAT(errs[0].message, HasSubstr("has no \"token\""));
   EXPECT_THAT(errs[0].message, ::testing::Not(HasSubstr("secret-part")));
+}
+
+TEST(ConfigProxy, BrokerClientAuthenticationTls) {
+  const std::string plugin = "brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls\n";
+  const std::string tls_url = "brokerServiceURL=pulsar+ssl://p:6651\n";
+  Config c = load_proxy_ok(tls_url + plugin + "brokerClientAuthenticationParameters=tlsCertFile:/c.pem,tlsKeyFile:/k.pem\n");
+  EXPECT_EQ(broker_client_auth_method(c.brokerClientAuthenticationPlugin), "tls");
+  load_proxy_ok(tls_url + plugin +
+                "brokerClientAuthenticationParameters={\"tlsCertFile\":\"/c.pem\",\"tlsKeyFile\":\"/k.pem\"}\n");
+  auto errs = load_proxy_err(tls_url + plugin);  // no parameters
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "brokerClientAuthenticationParameters");
+  errs = load_proxy_err(tls_url + plugin + "brokerClientAuthenticationParameters=tlsCertFile:/c.pem\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("names no tlsKeyFile"));
+  // A client certificate means TLS: a plain pulsar:// URL is refused, not used without it.
+  errs = load_proxy_err(plugin + "brokerClientAuthenticationParameters=tlsCertFile:/c.pem,tlsKeyFile:/k.pem\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0].message, HasSubstr("needs pulsar+ssl://"));
+  EXPECT_EQ(broker_client_auth_method("tls"), "tls");
+  EXPECT_EQ(broker_client_auth_method(""), "");
+  EXPECT_EQ(broker_client_auth_method("com.example.AuthenticationKerberos"), std::nullopt);
+}
+
+TEST(ConfigProxy, TlsAuthParametersAsPulsarReadsThem) {
+  auto p = parse_tls_auth_parameters("tlsCertFile:/etc/mop/proxy.cert.pem,tlsKeyFile:/etc/mop/proxy.key-pk8.pem");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->cert_file, "/etc/mop/proxy.cert.pem");
+  EXPECT_EQ(p->key_file, "/etc/mop/proxy.key-pk8.pem");
+  p = parse_tls_auth_parameters(R"({"tlsKeyFile":"/k.pem","tlsCertFile":"/c.pem"})");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->cert_file, "/c.pem");
+  EXPECT_EQ(p->key_file, "/k.pem");
+  // Split at the first ':' only, as Pulsar does (a Windows path keeps its drive letter).
+  p = parse_tls_auth_parameters("tlsCertFile:C:\\certs\\c.pem, tlsKeyFile:C:\\certs\\k.pem");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->cert_file, "C:\\certs\\c.pem");
+  EXPECT_FALSE(parse_tls_auth_parameters("").ok());
+  EXPECT_FALSE(parse_tls_auth_parameters("tlsKeyFile:/k.pem").ok());
+  EXPECT_FALSE(parse_tls_auth_parameters(R"({"tlsCertFile":1,"tlsKeyFile":"/k.pem"})").ok());
+  EXPECT_FALSE(parse_tls_auth_parameters("{not json").ok());
+}
+
+TEST(ConfigProxy, TlsHostnameVerification) {
+  EXPECT_TRUE(load_proxy_ok("").tlsHostnameVerificationEnabled);  // mop's default (Pulsar's is false)
+  EXPECT_FALSE(load_proxy_ok("tlsHostnameVerificationEnabled=false\n").tlsHostnameVerificationEnabled);
 }
 
 TEST(ConfigProxy, TokenParametersAsPulsarReadsThem) {

@@ -136,6 +136,7 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   opts.type = service::SubscriptionType::shared;
   opts.initial_position = pos;
   opts.durable = shared || entry.session->expiry_interval() != 0;
+  opts.group = shared;
   service::SubscribeReady ready;
   if (wait) {
     // The SUBACK waits until the subscription exists where messages are kept; one that could

@@ -114,7 +114,10 @@ void ConsumerImpl::subscribed() {
   state_ = State::ready;
   attempts_ = 0;
   reset_local_queue();
+  // Paused: the whole queue's permits go out with resume() (a consumer paused before a
+  // resubscribe would otherwise never ask for messages again).
   if (!paused_) flow(cfg_.receiver_queue);
+  else consumed_ = cfg_.receiver_queue;
   if (start_done_) {
     auto done = std::move(start_done_);
     start_done_ = nullptr;

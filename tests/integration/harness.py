@@ -402,17 +402,20 @@ class ApachePulsar:
     `settings` (PULSAR_SETTINGS unless given) in a temp dir, and stopped and removed by stop().
     Or one started by hand: PULSAR_URL and PULSAR_HTTP (both set) name a running one, PULSAR_DIR
     the directory of one (which restart() can stop and start again); stop() leaves those
-    running. A suite that restarts Pulsar passes restartable=True and so takes PULSAR_DIR only."""
+    running. A suite that restarts Pulsar passes restartable=True and so takes PULSAR_DIR only.
+    own=True always starts one of its own (for settings one started by hand may lack: TLS, whose
+    URL is then `tls_url`)."""
 
     name = "Apache Pulsar"
 
-    def __init__(self, restartable=False, prefix="mop-apache-pulsar-", settings=None):
+    def __init__(self, restartable=False, prefix="mop-apache-pulsar-", settings=None, own=False):
         self.restartable = restartable
         self.settings = PULSAR_SETTINGS if settings is None else list(settings)
         self.prefix = prefix
+        self.own = own
         self.dir = None
         self.owned = False
-        self.url = self.http = None
+        self.url = self.http = self.tls_url = None
 
     def _run_start(self):
         out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + self.settings,
@@ -420,13 +423,14 @@ class ApachePulsar:
         if out.returncode != 0:
             raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
         lines = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+        self.tls_url = lines.get("PULSAR_TLS_URL")
         return lines["PULSAR_URL"], lines["PULSAR_HTTP"]
 
     def start(self):
-        if not self.restartable and os.environ.get("PULSAR_URL") and os.environ.get("PULSAR_HTTP"):
+        if not self.own and not self.restartable and os.environ.get("PULSAR_URL") and os.environ.get("PULSAR_HTTP"):
             self.url, self.http = os.environ["PULSAR_URL"], os.environ["PULSAR_HTTP"]
             return self
-        if os.environ.get("PULSAR_DIR"):
+        if os.environ.get("PULSAR_DIR") and not self.own:
             self.dir = os.environ["PULSAR_DIR"]
         else:
             self.dir = tempfile.mkdtemp(prefix=self.prefix)

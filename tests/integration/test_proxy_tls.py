@@ -3,10 +3,12 @@ peers we did not write: mosquitto_pub/mosquitto_sub (--cafile, --psk, -u/-P), py
 over TLS, WebSocket and WebSocket over TLS, and `openssl s_client`; tokens and keys made with
 `mop token`.
 
-The cluster is `mop standalone` serving the Pulsar protocol (no Apache Pulsar start here): one
-plain backend under the listener cases, one with the Pulsar protocol over TLS
-(brokerServicePortTls) and token authentication (authenticationEnabled) under the cluster-link
-cases. Each backend also serves plain MQTT without authentication, so a client connected to the
+The cluster is `mop standalone` serving the Pulsar protocol: one plain backend under the listener
+cases, one with the Pulsar protocol over TLS (brokerServicePortTls) and token authentication
+(authenticationEnabled) under the cluster-link cases, one with TLS client certificates and
+authorization, one whose certificate names another host, one under two `$share` members. The last
+class starts one real Apache Pulsar with a TLS port (scripts/pulsar-standalone) for the proxy and
+the official Python client over pulsar+ssl://. Each backend also serves plain MQTT without authentication, so a client connected to the
 backend directly sees what went through a proxy (and the other way round). Certificates are made
 here with `openssl`, tokens and keys with `mop token`. Run with the venv python that scripts/setup
 makes (.cache/venv/bin/python) and MOP_BIN set.
@@ -393,6 +395,283 @@ class ProxyToSecureClusterTest(unittest.TestCase):
                                                  "--brokerClientTlsEnabled=true"])
         self.assertEqual(code, 2, out)
         self.assertIn("brokerClientTlsEnabled=true needs pulsar+ssl://", out)
+
+
+
+def admin_request(broker, method, path, token, body=None):
+    """One admin API v2 call to mop standalone's web service as `token`'s role; returns the status."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (broker.web_port, path), method=method,
+                                 data=None if body is None else body.encode(),
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class ProxyWithClientCertificateTest(unittest.TestCase):
+    """mTLS towards the cluster: the proxy presents a client certificate with Pulsar's
+    AuthenticationTls (brokerClientAuthenticationParameters in both of Pulsar's forms); the cluster
+    (mop standalone with AuthenticationProviderTls and authorization) takes its common name as the
+    role and applies that role's grants."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.proxy_cert = make_cert(K.dir, "proxy-client", "mop-proxy-mtls", K.ca)
+        cls.stranger_cert = make_cert(K.dir, "stranger-client", "stranger", K.ca)  # trusted CA, no grants
+        cls.foreign_cert = make_cert(K.dir, "foreign-client", "mop-proxy-mtls", K.other_ca)  # same CN, other CA
+        cls.cluster = backend([
+            "--brokerServicePortTls=0", "--tlsCertificateFilePath=" + K.server[0],
+            "--tlsKeyFilePath=" + K.server[1], "--tlsTrustCertsFilePath=" + K.ca[1],
+            "--authenticationEnabled=true",
+            "--authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderTls,"
+            "org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+            "--tokenSecretKey=file://" + K.secret, "--authorizationEnabled=true", "--superUserRoles=admin"])
+        cls.tls_url = cls.cluster.ready["pulsarTls"]["url"]
+        admin = K.token("admin")
+        # The proxy's role may use its state namespace and the MQTT topics' namespace, nothing else.
+        for ns in ("public/mop-system", "public/default"):
+            status = admin_request(cls.cluster, "POST", "/admin/v2/namespaces/%s/permissions/mop-proxy-mtls" % ns,
+                                   admin, '["produce","consume"]')
+            assert status == 204, status
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def args(self, cert, form="pairs"):
+        parameters = ("tlsCertFile:%s,tlsKeyFile:%s" % cert if form == "pairs"
+                      else '{"tlsCertFile":"%s","tlsKeyFile":"%s"}' % cert)
+        return ["--brokerServiceURL=" + self.tls_url, "--mqttListeners=mqtt://127.0.0.1:0",
+                "--brokerClientTrustCertsFilePath=" + K.ca[1],
+                "--brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls",
+                "--brokerClientAuthenticationParameters=" + parameters]
+
+    def test_the_certificates_common_name_is_the_proxys_role_in_both_parameter_forms(self):
+        for form in ("pairs", "json"):
+            with self.subTest(form=form):
+                proxy = Proxy(self.args(self.proxy_cert, form)).start()
+                try:
+                    ProxyToSecureClusterTest.round_trip(self, proxy)
+                finally:
+                    proxy.stop()
+        # The cluster admitted the proxy's connections by certificate, under its common name.
+        self.assertTrue(harness.wait_until(lambda: "mop-proxy-mtls" in self.cluster.log_text(), WAIT),
+                        self.cluster.log_text()[-3000:])
+
+    def test_authorization_applies_to_the_certificates_role(self):
+        """A certificate of the trusted CA whose role has no grants: authenticated, then refused on
+        the state topics, and the start says so."""
+        code, out = run_proxy_expecting_failure(self.args(self.stranger_cert))
+        self.assertEqual(code, 1, out)
+        self.assertIn("mqttProxySystemNamespace", out)
+        self.assertIn("AuthorizationError", out)
+        self.assertNotIn("mop-ready", out)
+
+    def test_a_certificate_of_another_ca_is_refused(self):
+        code, out = run_proxy_expecting_failure(self.args(self.foreign_cert))
+        self.assertEqual(code, 1, out)
+        self.assertNotIn("mop-ready", out)
+        self.assertTrue("refused the proxy's credentials" in out or "cannot reach the Apache Pulsar cluster" in out,
+                        out)
+        self.assertIn("brokerClientAuthenticationParameters", out)
+
+    def test_a_missing_key_file_is_a_clear_start_error(self):
+        code, out = run_proxy_expecting_failure(self.args((self.proxy_cert[0], K.dir + "/missing.key")))
+        self.assertEqual(code, 2, out)
+        self.assertIn("cannot read the client key", out)
+        self.assertNotIn("mop-ready", out)
+
+
+class ProxyTlsHostnameVerificationTest(unittest.TestCase):
+    """tlsHostnameVerificationEnabled: the cluster's certificate (of a trusted CA) names
+    pulsar.mop.test, not the address the proxy connects to. mop's default (true) refuses it with
+    a clear start error; false (Pulsar's default) checks only the chain and connects."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.misnamed = make_cert(K.dir, "misnamed", "pulsar.mop.test", K.ca,
+                                 ext="subjectAltName=DNS:pulsar.mop.test")
+        cls.cluster = backend(["--brokerServicePortTls=0", "--tlsCertificateFilePath=" + cls.misnamed[0],
+                               "--tlsKeyFilePath=" + cls.misnamed[1]])
+        cls.tls_url = cls.cluster.ready["pulsarTls"]["url"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def args(self, *extra):
+        return ["--brokerServiceURL=" + self.tls_url, "--mqttListeners=mqtt://127.0.0.1:0",
+                "--brokerClientTrustCertsFilePath=" + K.ca[1]] + list(extra)
+
+    def test_by_default_a_certificate_naming_another_host_stops_the_start(self):
+        code, out = run_proxy_expecting_failure(self.args())
+        self.assertEqual(code, 1, out)
+        self.assertIn("IP address mismatch", out)
+        self.assertIn("tlsHostnameVerificationEnabled=false", out)
+        self.assertNotIn("mop-ready", out)
+
+    def test_verification_off_checks_the_chain_only(self):
+        proxy = Proxy(self.args("--tlsHostnameVerificationEnabled=false")).start()
+        self.addCleanup(proxy.stop)
+        ProxyToSecureClusterTest.round_trip(self, proxy)
+        # The chain is still checked: another CA's trust file fails even without the name check.
+        code, out = run_proxy_expecting_failure(["--brokerServiceURL=" + self.tls_url,
+                                                 "--mqttListeners=mqtt://127.0.0.1:0",
+                                                 "--brokerClientTrustCertsFilePath=" + K.other_ca[1],
+                                                 "--tlsHostnameVerificationEnabled=false"])
+        self.assertEqual(code, 1, out)
+        self.assertIn("certificate verify failed", out)
+
+
+
+class ProxySharedSubscriptionPrefetchTest(unittest.TestCase):
+    """Two members of one `$share` group through the proxy; one stops reading (its paho loop
+    stopped: no more reads, no PUBACKs). It keeps what is in flight to it (receiveMaximum) and at
+    most twice mqttSharedSubscriptionReceiverQueueSize more, so the other member gets the rest
+    while the stalled one stays connected; when its connection ends, Pulsar redelivers what its
+    consumer held and the other member gets every message."""
+
+    WINDOW = 5   # receiveMaximum: QoS 1 messages in flight to one client
+    QUEUE = 4    # mqttSharedSubscriptionReceiverQueueSize
+    N = 200
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = backend()
+        try:
+            cls.proxy = Proxy(["--brokerServiceURL=pulsar://127.0.0.1:%d" % cls.cluster.pulsar_port,
+                               "--mqttListeners=mqtt://127.0.0.1:0", "--receiveMaximum=%d" % cls.WINDOW,
+                               "--mqttSharedSubscriptionReceiverQueueSize=%d" % cls.QUEUE]).start()
+        except BaseException:
+            cls.cluster.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+        cls.cluster.stop()
+        cls.cluster.cleanup()
+
+    def test_a_member_that_stops_reading_holds_little_and_gives_it_back_when_gone(self):
+        topic = "ptls/share/" + uid()
+        group = "$share/workers-%s/%s" % (uid(), topic)
+        port = self.proxy.ports["mqtt"]
+        keen = PahoClient(port, client_id="keen-" + uid())
+        self.assertEqual(keen.connect()[0], 0)
+        self.addCleanup(close, keen)
+        self.assertEqual(keen.subscribe([(group, 1)]), [1])
+        stalled = PahoClient(port, client_id="stalled-" + uid())
+        self.assertEqual(stalled.connect()[0], 0)
+        self.addCleanup(close, stalled)
+        self.assertEqual(stalled.subscribe([(group, 1)]), [1])
+        stalled.c.loop_stop()  # reads nothing more, acknowledges nothing more
+        publisher = PahoClient(self.cluster.port, client_id="pub-" + uid())
+        self.assertEqual(publisher.connect()[0], 0)
+        self.addCleanup(close, publisher)
+        for i in range(self.N):
+            publisher.publish(topic, b"m%03d" % i, qos=1)
+        got = set()
+
+        def take():
+            while True:
+                try:
+                    got.add(keen.messages.get_nowait().payload)
+                except Exception:
+                    return len(got)
+
+        # While the stalled member is connected, all but what it may hold reach the keen one.
+        bound = self.WINDOW + 2 * self.QUEUE
+        self.assertTrue(harness.wait_until(lambda: take() >= self.N - bound, 30),
+                        "the keen member got %d of %d; the stalled one may hold %d" % (len(got), self.N, bound))
+        # The stalled member's connection ends: what its consumer held goes to the keen member.
+        stalled.c.socket().close()
+        self.assertTrue(harness.wait_until(lambda: take() == self.N, 30),
+                        "after the stalled member left: %d of %d" % (len(got), self.N))
+        self.assertEqual(got, {b"m%03d" % i for i in range(self.N)})
+
+
+class ProxyToApachePulsarOverTlsTest(unittest.TestCase):
+    """A real Apache Pulsar standalone serving the Pulsar protocol over TLS (brokerServicePortTls
+    with tlsCertificateFilePath / tlsKeyFilePath / tlsTrustCertsFilePath, given to
+    scripts/pulsar-standalone): the proxy connects with pulsar+ssl:// (lookups answered with
+    Pulsar's brokerServiceUrlTls), and the official Python client reads and writes the same topic
+    over TLS. One Pulsar start for the class (CTest RESOURCE_LOCK apache_pulsar)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pulsar = harness.ApachePulsar(
+            prefix="mop-proxy-tls-pulsar-", own=True,
+            settings=harness.PULSAR_RETENTION + ["tlsCertificateFilePath=" + K.server[0],
+                                                 "tlsKeyFilePath=" + K.server[1],
+                                                 "tlsTrustCertsFilePath=" + K.ca[1]])
+        cls.pulsar.start()
+        try:
+            assert cls.pulsar.tls_url, "scripts/pulsar-standalone printed no PULSAR_TLS_URL"
+            # The proxies' namespace, as a user creates it; a fresh standalone answers 404 until
+            # it has made the public tenant, hence the bounded retry.
+            import urllib.error
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    cls.pulsar.admin("PUT", "namespaces/public/mop-system")
+                    break
+                except urllib.error.HTTPError as e:
+                    if e.code == 409:
+                        break
+                    if e.code != 404 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            cls.proxy = Proxy(["--brokerServiceURL=" + cls.pulsar.tls_url, "--brokerClientTlsEnabled=true",
+                               "--brokerClientTrustCertsFilePath=" + K.ca[1],
+                               "--mqttListeners=mqtt://127.0.0.1:0"]).start()
+        except BaseException:
+            cls.pulsar.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.proxy.stop()
+        finally:
+            cls.pulsar.stop()
+
+    def test_qos1_through_the_proxy_and_the_official_client_over_tls(self):
+        import pulsar
+        local = "ptls-apache-" + uid()
+        client = pulsar.Client(self.pulsar.tls_url, tls_trust_certs_file_path=K.ca[1],
+                               tls_validate_hostname=True, operation_timeout_seconds=int(WAIT))
+        self.addCleanup(client.close)
+        consumer = client.subscribe("persistent://public/default/" + local, "pulsar-reader",
+                                    initial_position=pulsar.InitialPosition.Earliest)
+        port = self.proxy.ports["mqtt"]
+        sub = PahoClient(port, client_id="s-" + uid())
+        self.assertEqual(sub.connect()[0], 0)
+        self.addCleanup(close, sub)
+        self.assertEqual(sub.subscribe([(local, 1)]), [1])
+        pub = PahoClient(port, client_id="p-" + uid())
+        self.assertEqual(pub.connect()[0], 0)
+        self.addCleanup(close, pub)
+        sent = [b"tls-%02d" % i for i in range(20)]
+        for payload in sent:
+            pub.publish(local, payload, qos=1)  # PUBACK after Apache Pulsar's receipt
+        self.assertEqual([sub.get(WAIT).payload for _ in sent], sent)
+        read = []
+        for _ in sent:
+            msg = consumer.receive(timeout_millis=int(WAIT * 1000))
+            read.append(msg.data())
+            consumer.acknowledge(msg)
+        self.assertEqual(read, sent)
+        # And the other way: a Pulsar producer over TLS reaches the MQTT subscriber.
+        producer = client.create_producer("persistent://public/default/" + local)
+        producer.send(b"from the official client")
+        m = sub.get(WAIT)
+        self.assertEqual((m.topic, m.payload, m.qos), (local, b"from the official client", 1))
 
 
 if __name__ == "__main__":

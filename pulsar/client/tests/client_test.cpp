@@ -1019,6 +1019,30 @@ TEST_F(ConsumerTest, ResubscribesAfterCloseConsumer) {
   EXPECT_EQ(take(l, T::FLOW).command.flow().messagepermits(), 1000u);
 }
 
+TEST_F(ConsumerTest, PausedAcrossAResubscribeAsksForTheWholeQueueOnResume) {
+  make();
+  auto c = ready_consumer(ConsumerConfig{.receiver_queue = 10});
+  auto& l = *transport.links[0];
+  EXPECT_EQ(take(l, T::FLOW).command.flow().messagepermits(), 10u);
+  c->pause();
+  proto::BaseCommand close;
+  close.set_type(T::CLOSE_CONSUMER);
+  close.mutable_close_consumer()->set_consumer_id(consumer_id);
+  close.mutable_close_consumer()->set_request_id(5);
+  feed(l, close);
+  run();
+  advance(Millis(200));
+  answer_lookup_here(l);
+  auto again = take(l, T::SUBSCRIBE);
+  success(l, again.command.subscribe().request_id());
+  EXPECT_TRUE(c->connected());
+  run();
+  for (const auto& frame : l.out) EXPECT_NE(frame.command.type(), T::FLOW) << "a FLOW while paused";
+  c->resume();
+  run();
+  EXPECT_EQ(take(l, T::FLOW).command.flow().messagepermits(), 10u);
+}
+
 TEST_F(ConsumerTest, ReaderSkipsItsStartAndResumesAfterTheLastDelivered) {
   make();
   std::shared_ptr<Consumer> r;
