@@ -12,6 +12,9 @@ class Receiver;
 struct Attachment {
   Subscription* subscription = nullptr;
   Receiver* receiver = nullptr;
+  // Every message dispatched to this receiver counts as acknowledged at once (an MQTT QoS 0
+  // subscription of a clean session: nothing is redelivered, so nothing is remembered).
+  bool acks_on_dispatch = false;
   // In the receiver's ready queue (at `queue_pos`): the subscription has messages for this
   // receiver and waits for its permits.
   bool parked = false;

@@ -168,6 +168,13 @@ void Broker::detach(const TopicName& topic, const std::string& subscription, ser
   if (r != nullptr && t != nullptr) t->detach(subscription, *r);
 }
 
+void Broker::stop_ack_on_dispatch(const TopicName& topic, const std::string& subscription,
+                                  service::ReceiverId receiver_id) {
+  Receiver* r = receiver(receiver_id);
+  Topic* t = find_topic(topic);
+  if (r != nullptr && t != nullptr) t->stop_ack_on_dispatch(subscription, *r);
+}
+
 void Broker::unsubscribe(const TopicName& topic, const std::string& subscription) {
   if (auto* t = find_topic(topic)) t->unsubscribe(subscription);
 }

@@ -74,6 +74,8 @@ public:
                    service::ReceiverId receiver);
   void detach(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
   void unsubscribe(const TopicName& topic, const std::string& subscription);
+  // See Subscription::stop_ack_on_dispatch.
+  void stop_ack_on_dispatch(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);
   void ack(const TopicName& topic, const std::string& subscription, MessageId id);
   void ack_cumulative(const TopicName& topic, const std::string& subscription, MessageId id);
   void redeliver_unacked(const TopicName& topic, const std::string& subscription, service::ReceiverId receiver);

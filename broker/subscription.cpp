@@ -19,15 +19,23 @@ Subscription::Attachments::const_iterator Subscription::find(const Receiver& rec
                       [&](const auto& a) { return a->receiver == &receiver; });
 }
 
-Result<void> Subscription::attach(Receiver& receiver) {
+Result<void> Subscription::attach(Receiver& receiver, bool acks_on_dispatch) {
   if (find(receiver) != attachments_.end()) return {};
   if (type_ == SubscriptionType::exclusive && !attachments_.empty()) return service::ServiceError::consumer_busy;
   auto a = std::make_unique<Attachment>();
   a->subscription = this;
   a->receiver = &receiver;
+  a->acks_on_dispatch = acks_on_dispatch;
   receiver.attached(*a);
   attachments_.push_back(std::move(a));
   return {};
+}
+
+bool Subscription::stop_ack_on_dispatch(const Receiver& receiver) {
+  const auto it = find(receiver);
+  if (it == attachments_.end()) return false;
+  (*it)->acks_on_dispatch = false;
+  return true;
 }
 
 bool Subscription::detach(Receiver& receiver) {
@@ -229,11 +237,25 @@ bool Subscription::dispatch_one() {
     cursor_.set_read_position(Ledger::next(id));
   }
   const std::uint32_t messages = next->entry.message ? service::message_count(*next->entry.message) : 1;
-  outstanding_.emplace(id, Outstanding{a, messages});
   msg_out_ += messages;  // messages, as Pulsar
   bytes_out_ += next->entry.message ? next->entry.message->payload.size() : 0;
-  const auto r = redeliveries_.find(id);
-  a->receiver->deliver(key_, next->entry, r == redeliveries_.end() ? 0 : r->second);
+  std::uint32_t redelivered = 0;
+  if (!redeliveries_.empty()) {
+    if (const auto r = redeliveries_.find(id); r != redeliveries_.end()) {
+      redelivered = r->second;
+      if (a->acks_on_dispatch) redeliveries_.erase(r);
+    }
+  }
+  if (!a->acks_on_dispatch) {
+    outstanding_.emplace(id, Outstanding{a, messages});
+    a->receiver->deliver(key_, next->entry, redelivered);
+    return true;
+  }
+  // Acknowledged as it goes out: no outstanding_ entry to insert now and erase at the ack.
+  const MessageId floor_before = cursor_.ack_floor();
+  cursor_.ack(id);
+  a->receiver->deliver(key_, next->entry, redelivered);
+  if (owner_ != nullptr) owner_->acked_on_dispatch(*this, floor_before);
   return true;
 }
 

@@ -27,6 +27,18 @@ namespace mop::broker {
 using service::SubscriptionOptions;
 using service::SubscriptionType;
 
+class Subscription;
+
+// Told when a subscription acknowledges by itself, i.e. dispatched a message to a receiver that
+// acknowledges on dispatch (implemented by Topic, which keeps the floors and writes cursors).
+class SubscriptionOwner {
+public:
+  virtual void acked_on_dispatch(Subscription& sub, MessageId floor_before) = 0;
+
+protected:
+  ~SubscriptionOwner() = default;
+};
+
 class Subscription {
 public:
   Subscription(std::shared_ptr<const SubscriptionKey> key, const SubscriptionOptions& options, const Ledger& ledger,
@@ -43,8 +55,17 @@ public:
   bool durable() const { return durable_; }
   const Cursor& cursor() const { return cursor_; }
 
-  // Attaching the same receiver twice is a no-op. Does not dispatch: call dispatch() after.
-  Result<void> attach(Receiver& receiver);
+  // Who hears of acknowledgements made on dispatch (nullptr: nobody; the owner must outlive it).
+  void set_owner(SubscriptionOwner* owner) { owner_ = owner; }
+
+  // Attaching the same receiver twice is a no-op (its attachment keeps its setting). Does not
+  // dispatch: call dispatch() after. With `acks_on_dispatch`, every message dispatched to this
+  // receiver counts as acknowledged as it is dispatched: it is never outstanding, never
+  // redelivered, and the read position and floor move together without an ack() round trip.
+  Result<void> attach(Receiver& receiver, bool acks_on_dispatch = false);
+  // From now on messages dispatched to `receiver` wait for ack() again (the ones dispatched
+  // before stay acknowledged). Returns false if the receiver is not attached.
+  bool stop_ack_on_dispatch(const Receiver& receiver);
   // Returns false if the receiver was not attached. Its unacknowledged messages are queued
   // for redelivery; call dispatch() after to hand them to the remaining receivers.
   bool detach(Receiver& receiver);
@@ -124,6 +145,7 @@ private:
   SubscriptionType type_;
   bool durable_;
   const Ledger& ledger_;
+  SubscriptionOwner* owner_ = nullptr;
   Cursor cursor_;
   Attachments attachments_;  // in attach order
   std::size_t round_robin_ = 0;

@@ -65,7 +65,7 @@ void Topic::publish(MessagePtr message, AppendCallback done) {
       bytes_in_ += size;
       sizes_.push_back(size);
       stored_bytes_ += size;
-      if (floors_.empty()) sync_min_floor();  // nobody needs it: it counts as acknowledged
+      if (subscriptions_.empty()) sync_min_floor();  // nobody needs it: it counts as acknowledged
     }
     if (done) done(ec, id);
     if (ec) return;
@@ -99,12 +99,13 @@ std::pair<Subscription*, bool> Topic::create_subscription(const std::string& nam
   if (ledger_->end() < start) start = ledger_->end();
   auto key = std::make_shared<const SubscriptionKey>(SubscriptionKey{name_, name});
   auto sub = std::make_unique<Subscription>(std::move(key), options, *ledger_, Cursor(start));
-  floors_.insert(sub->cursor().ack_floor());
+  sub->set_owner(this);
   sub->cursor_writes().serial = next_serial_++;
   if (persistence_ != nullptr && sub->durable()) {
     persistence_->put_subscription(name_, name, sub->type(), cursor_state(sub->cursor()), {});
   }
   Subscription* out = subscriptions_.emplace(name, std::move(sub)).first->second.get();
+  floor_added(out->cursor().ack_floor());
   sync_min_floor();
   return {out, true};
 }
@@ -114,9 +115,13 @@ Result<Subscription*> Topic::subscribe(const std::string& name, const Subscripti
   const MessageId start =
       options.initial_position == service::InitialPosition::earliest ? ledger_->first() : ledger_->end();
   Subscription& sub = *create_subscription(name, options, start).first;
-  if (auto r = sub.attach(receiver); !r.ok()) return r.error();
+  if (auto r = sub.attach(receiver, options.ack_on_dispatch); !r.ok()) return r.error();
   sub.dispatch();
   return &sub;
+}
+
+void Topic::stop_ack_on_dispatch(const std::string& name, const Receiver& receiver) {
+  if (Subscription* sub = subscription(name)) sub->stop_ack_on_dispatch(receiver);
 }
 
 void Topic::detach(const std::string& name, Receiver& receiver) {
@@ -143,10 +148,7 @@ void Topic::ack(const std::string& name, MessageId id) {
   const MessageId before = sub.cursor().ack_floor();
   const bool moved = sub.ack(id);
   cursor_changed(sub);
-  if (!moved) return;
-  floors_.erase(floors_.find(before));
-  floors_.insert(sub.cursor().ack_floor());
-  trim();
+  if (moved && floor_moved(before, sub.cursor().ack_floor())) trim();
 }
 
 void Topic::ack_cumulative(const std::string& name, MessageId id) {
@@ -156,10 +158,7 @@ void Topic::ack_cumulative(const std::string& name, MessageId id) {
   const MessageId before = sub.cursor().ack_floor();
   const bool moved = sub.ack_cumulative(id);
   cursor_changed(sub);
-  if (!moved) return;
-  floors_.erase(floors_.find(before));
-  floors_.insert(sub.cursor().ack_floor());
-  trim();
+  if (moved && floor_moved(before, sub.cursor().ack_floor())) trim();
 }
 
 void Topic::redeliver_unacked(const std::string& name, const Receiver& receiver) {
@@ -183,8 +182,7 @@ void Topic::seek(const std::string& name, MessageId target) {
   const MessageId before = sub.cursor().ack_floor();
   sub.seek(target);
   cursor_changed(sub);
-  floors_.erase(floors_.find(before));
-  floors_.insert(sub.cursor().ack_floor());
+  floor_moved(before, sub.cursor().ack_floor());
   trim();
   sub.dispatch();
 }
@@ -242,9 +240,11 @@ void Topic::restore_subscription(const Persistence::RestoredSubscription& stored
     if (const auto e = ledger_->read(id); e && e->message) cursor.ack_indexes(id, service::message_count(*e->message), bits);
   }
   auto sub = std::make_unique<Subscription>(std::move(key), options, *ledger_, std::move(cursor));
-  floors_.insert(sub->cursor().ack_floor());
+  sub->set_owner(this);
   sub->cursor_writes().serial = next_serial_++;
+  const MessageId restored_floor = sub->cursor().ack_floor();
   subscriptions_.emplace(stored.name, std::move(sub));
+  floor_added(restored_floor);
   sync_min_floor();
 }
 
@@ -275,11 +275,12 @@ void Topic::write_cursor(Subscription& sub) {
 
 void Topic::remove(Subscriptions::iterator it) {
   if (persistence_ != nullptr && it->second->durable()) persistence_->delete_subscription(name_, it->first, {});
-  floors_.erase(floors_.find(it->second->cursor().ack_floor()));
+  const MessageId floor = it->second->cursor().ack_floor();
   // What it delivered stays counted in the topic's out counters.
   removed_msg_out_ += it->second->msg_out_counter();
   removed_bytes_out_ += it->second->bytes_out_counter();
   subscriptions_.erase(it);
+  floor_removed(floor);
   trim();
 }
 
@@ -360,6 +361,48 @@ std::uint64_t Topic::bytes_between(std::uint64_t from, std::uint64_t to) const {
   return sum;
 }
 
+void Topic::acked_on_dispatch(Subscription& sub, MessageId floor_before) {
+  cursor_changed(sub);
+  if (floor_moved(floor_before, sub.cursor().ack_floor())) trim();
+}
+
+bool Topic::floor_moved(MessageId before, MessageId after) {
+  if (before == after) return false;
+  const MessageId min_before = min_floor_;
+  if (after < min_floor_) {  // moved back (a seek) below every other floor
+    min_floor_ = after;
+    at_min_floor_ = 1;
+  } else {
+    if (after == min_floor_) ++at_min_floor_;
+    assert(!(before < min_floor_) && "a floor below the minimum floor");
+    if (before == min_floor_) {
+      assert(at_min_floor_ > 0);
+      if (--at_min_floor_ == 0) rescan_min_floor();
+    }
+  }
+  return min_floor_ != min_before;
+}
+
+void Topic::floor_added(MessageId floor) {
+  if (at_min_floor_ == 0 || floor < min_floor_) {
+    min_floor_ = floor;
+    at_min_floor_ = 1;
+  } else if (floor == min_floor_) {
+    ++at_min_floor_;
+  }
+}
+
+void Topic::floor_removed(MessageId floor) {
+  if (floor != min_floor_) return;
+  assert(at_min_floor_ > 0);
+  if (--at_min_floor_ == 0) rescan_min_floor();
+}
+
+void Topic::rescan_min_floor() {
+  at_min_floor_ = 0;
+  for (const auto& [_, s] : subscriptions_) floor_added(s->cursor().ack_floor());
+}
+
 void Topic::sync_min_floor() {
   const MessageId first = ledger_->first();
   MessageId now = min_floor();
@@ -377,16 +420,16 @@ void Topic::sync_min_floor() {
 }
 
 std::uint64_t Topic::backlog_bytes() const {
-  return floors_.empty() ? 0 : stored_bytes_ - acked_bytes_;
+  return subscriptions_.empty() ? 0 : stored_bytes_ - acked_bytes_;
 }
 
 void Topic::evict_backlog() {
   const auto quota = static_cast<std::uint64_t>(policies_.backlog_quota_bytes);
   bool evicted = false;
-  while (!floors_.empty() && backlog_bytes() > quota) {
+  while (!subscriptions_.empty() && backlog_bytes() > quota) {
     // The slowest subscription: the one whose floor is the minimum (a scan of this topic's
     // subscriptions, only while over quota).
-    const MessageId slowest = *floors_.begin();
+    const MessageId slowest = min_floor_;
     Subscription* sub = nullptr;
     for (auto& [_, s] : subscriptions_) {
       if (s->cursor().ack_floor() == slowest) {
@@ -396,8 +439,7 @@ void Topic::evict_backlog() {
     }
     if (sub == nullptr || !(slowest < ledger_->end())) break;
     sub->ack(slowest);  // its oldest unacknowledged entry counts as acknowledged
-    floors_.erase(floors_.find(slowest));
-    floors_.insert(sub->cursor().ack_floor());
+    floor_moved(slowest, sub->cursor().ack_floor());
     cursor_changed(*sub);
     sync_min_floor();
     evicted = true;
@@ -420,8 +462,7 @@ void Topic::expire() {
       if (!last) continue;
       const MessageId before = sub->cursor().ack_floor();
       sub->ack_cumulative(*last);
-      floors_.erase(floors_.find(before));
-      floors_.insert(sub->cursor().ack_floor());
+      floor_moved(before, sub->cursor().ack_floor());
       cursor_changed(*sub);
     }
   }

@@ -46,7 +46,7 @@ struct TopicPolicies {
   bool retains() const { return retention_time_ms != 0 || retention_size_bytes != 0; }
 };
 
-class Topic {
+class Topic final : private SubscriptionOwner {
 public:
   // Called after an append completes while the topic has no subscription.
   using UnreadHook = std::function<void(Topic&)>;
@@ -107,8 +107,11 @@ public:
   // entries stored) and no receiver, unless it exists. Returns it, and whether it was created.
   std::pair<Subscription*, bool> create_subscription(const std::string& name, const SubscriptionOptions& options,
                                                      MessageId start);
-  // Creates the subscription if needed (at the initial position) and attaches the receiver.
+  // Creates the subscription if needed (at the initial position) and attaches the receiver
+  // (acknowledging on dispatch with `options.ack_on_dispatch`, see Subscription::attach).
   Result<Subscription*> subscribe(const std::string& name, const SubscriptionOptions& options, Receiver& receiver);
+  // See Subscription::stop_ack_on_dispatch.
+  void stop_ack_on_dispatch(const std::string& name, const Receiver& receiver);
   // Unacknowledged messages of `receiver` go to the remaining receivers; a non-durable
   // subscription left without receivers is removed.
   void detach(const std::string& name, Receiver& receiver);
@@ -140,11 +143,20 @@ private:
   // The subscription's cursor changed: write it (coalesced, see Subscription::CursorWrites).
   void cursor_changed(Subscription& sub);
   void write_cursor(Subscription& sub);
-  // Keeps floors_ and acked_bytes_ right after the subscription's floor moved from `before`.
-  void floor_changed(Subscription& sub, MessageId before);
+  // SubscriptionOwner: a dispatch acknowledged the entry it sent.
+  void acked_on_dispatch(Subscription& sub, MessageId floor_before) override;
+  // Keeps the minimum floor right after a subscription's floor moved from `before` to `after`.
+  // Returns whether the minimum moved (call trim() then).
+  bool floor_moved(MessageId before, MessageId after);
+  // A subscription's floor joins (it is in subscriptions_ already) or leaves (it is gone from
+  // it) the minimum.
+  void floor_added(MessageId floor);
+  void floor_removed(MessageId floor);
+  // Finds the minimum floor and how many subscriptions are at it, walking the subscriptions.
+  void rescan_min_floor();
   // Recomputes acked_bytes_ for the current minimum floor, walking from the old one.
   void sync_min_floor();
-  MessageId min_floor() const { return floors_.empty() ? ledger_->end() : *floors_.begin(); }
+  MessageId min_floor() const { return subscriptions_.empty() ? ledger_->end() : min_floor_; }
   std::uint64_t bytes_between(std::uint64_t from, std::uint64_t to) const;
   // Whether the oldest stored entry, acknowledged by everyone, may still be kept.
   bool keep_oldest(std::uint64_t now_ms) const;
@@ -154,9 +166,12 @@ private:
   std::unique_ptr<Ledger> ledger_;
   UnreadHook on_unread_;
   Subscriptions subscriptions_;
-  // Every subscription's ack floor: the smallest is how far the ledger can be trimmed, found
-  // without scanning the subscriptions on each acknowledgement.
-  std::multiset<MessageId> floors_;
+  // The smallest ack floor of the subscriptions (how far the ledger can be trimmed) and how many
+  // subscriptions are at it. Kept lazily: a floor moving off the minimum only counts down, and
+  // the subscriptions are walked once the last one has left it, so subscriptions that move in
+  // lockstep cost one walk per entry, not an ordered-set update per subscription per entry.
+  MessageId min_floor_;
+  std::size_t at_min_floor_ = 0;
   TopicPolicies policies_;
   const Clock* clock_ = nullptr;
   // Sizes of the stored entries [ledger first, end), their sum, and the sum of those below the

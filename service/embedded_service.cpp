@@ -204,6 +204,11 @@ Result<void> EmbeddedService::subscribe(const TopicName& topic, const std::strin
   return r;
 }
 
+void EmbeddedService::stop_ack_on_dispatch(const TopicName& topic, const std::string& subscription,
+                                           ReceiverId receiver) {
+  broker_.stop_ack_on_dispatch(topic, subscription, receiver);
+}
+
 void EmbeddedService::detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) {
   broker_.detach(topic, subscription, receiver);
 }

@@ -37,6 +37,8 @@ public:
   using MessagingService::subscribe;
   Result<void> subscribe(const TopicName& topic, const std::string& subscription, const SubscriptionOptions& opts,
                          ReceiverId receiver, SubscribeReady ready) override;
+  bool acks_on_dispatch() const override { return true; }
+  void stop_ack_on_dispatch(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
   void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) override;
   void unsubscribe(const TopicName& topic, const std::string& subscription) override;
   void ack(const TopicName& topic, const std::string& subscription, MessageId id) override;

@@ -104,6 +104,12 @@ struct SubscriptionOptions {
   // an implementation that prefetches for a receiver (mop proxy's ClusterService) prefetches
   // less, so that a receiver that stopped taking messages holds few that another could take.
   bool group = false;
+  // For the receiver this subscribe attaches: every message dispatched to it counts as
+  // acknowledged as it is dispatched (it never waits for ack(), is never redelivered; ack()
+  // of it is a no-op). For receivers that would acknowledge each message on arrival anyway and
+  // whose undelivered messages nobody wants back (MQTT QoS 0 to a clean session). Honoured only
+  // where MessagingService::acks_on_dispatch() says so; ignored by a receiver already attached.
+  bool ack_on_dispatch = false;
 };
 
 using ReceiverId = std::uint64_t;
@@ -169,6 +175,13 @@ public:
                          ReceiverId receiver) {
     return subscribe(topic, subscription, opts, receiver, nullptr);
   }
+  // Whether subscribe() honours SubscriptionOptions::ack_on_dispatch. Where it does not, the
+  // receiver acknowledges as usual.
+  virtual bool acks_on_dispatch() const { return false; }
+  // The receiver's attachment to the subscription stops acknowledging on dispatch: messages
+  // dispatched to it from now on wait for ack() (those dispatched before stay acknowledged).
+  virtual void stop_ack_on_dispatch(const TopicName& /*topic*/, const std::string& /*subscription*/,
+                                    ReceiverId /*receiver*/) {}
   // Detaches `receiver` from the subscription (unacknowledged messages go back for redelivery).
   virtual void detach(const TopicName& topic, const std::string& subscription, ReceiverId receiver) = 0;
   // Deletes the subscription and its cursor.

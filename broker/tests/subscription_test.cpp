@@ -175,6 +175,60 @@ TEST_F(SubscriptionTest, KeySharedSendsAKeyToOneReceiverAndWaitsForIt) {
   }
 }
 
+// A receiver that acknowledges on dispatch (MQTT QoS 0 to a clean session) beside one that does
+// not, on one shared subscription: its messages are acknowledged as they go out, never held
+// unacknowledged, never redelivered; the other receiver's are, as before.
+TEST_F(SubscriptionTest, AReceiverThatAcksOnDispatchHoldsNothingUnacknowledged) {
+  auto sub = make("s", SubscriptionType::shared);
+  ASSERT_TRUE(sub->attach(r1, /*acks_on_dispatch=*/true).ok());
+  ASSERT_TRUE(sub->attach(r2).ok());
+  for (int i = 0; i < 6; ++i) append("m" + std::to_string(i));
+  r1.flow(3);
+  sub->dispatch();  // r1 only: r2 has no permits yet
+  ASSERT_EQ(s1.payloads(), strs({"m0", "m1", "m2"}));
+  EXPECT_EQ(sub->unacked_count(), 0u);
+  EXPECT_EQ(sub->cursor().ack_floor(), (MessageId{3, 3, -1})) << "the floor moved with the dispatch";
+  EXPECT_EQ(sub->backlog(), 3u);
+  r2.flow(2);
+  sub->dispatch();
+  ASSERT_EQ(s2.payloads(), strs({"m3", "m4"}));
+  EXPECT_EQ(sub->unacked_count(), 2u) << "r2 acknowledges as usual";
+  EXPECT_EQ(sub->cursor().ack_floor(), (MessageId{3, 3, -1}));
+  // r1 leaves: nothing of its goes back. r2 leaves: its two do, to r1, acknowledged as they go.
+  ASSERT_TRUE(sub->detach(r1));
+  EXPECT_EQ(sub->unacked_count(), 2u) << "r1 held nothing to hand back";
+  ASSERT_TRUE(sub->attach(r1, true).ok());
+  ASSERT_TRUE(sub->detach(r2));
+  r1.flow(10);
+  sub->dispatch();
+  ASSERT_EQ(s1.payloads(), strs({"m0", "m1", "m2", "m3", "m4", "m5"}));
+  EXPECT_EQ(s1.got[3].redelivery_count, 1u);
+  EXPECT_EQ(s1.got[5].redelivery_count, 0u);
+  EXPECT_EQ(sub->unacked_count(), 0u);
+  EXPECT_EQ(sub->backlog(), 0u);
+  EXPECT_EQ(sub->cursor().ack_floor(), (MessageId{3, 6, -1}));
+  EXPECT_EQ(sub->msg_out_counter(), 8u) << "redeliveries count as deliveries";
+}
+
+TEST_F(SubscriptionTest, StopAckOnDispatchHoldsLaterMessagesUntilAcknowledged) {
+  auto sub = make("s", SubscriptionType::exclusive);
+  ASSERT_TRUE(sub->attach(r1, true).ok());
+  append("a");
+  append("b");
+  r1.flow(1);
+  sub->dispatch();
+  EXPECT_EQ(sub->unacked_count(), 0u);
+  EXPECT_FALSE(sub->stop_ack_on_dispatch(r2)) << "not attached";
+  EXPECT_TRUE(sub->stop_ack_on_dispatch(r1));
+  r1.flow(1);
+  sub->dispatch();
+  ASSERT_EQ(s1.payloads(), strs({"a", "b"}));
+  EXPECT_EQ(sub->unacked_count(), 1u);
+  EXPECT_FALSE(sub->ack(s1.got[0].id)) << "acknowledged on dispatch already: a no-op";
+  EXPECT_TRUE(sub->ack(s1.got[1].id));
+  EXPECT_EQ(sub->backlog(), 0u);
+}
+
 TEST_F(SubscriptionTest, AckBeforeDispatchSkipsTheEntry) {
   auto sub = make("s", SubscriptionType::shared);
   append("a");

@@ -47,17 +47,20 @@ void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const s
     if (o->second.subscription_id) props.subscription_identifiers.push_back(o->second.subscription_id);
   }
   if (!wanted || !any) {  // expired, or only no-local filters and our own message
-    service_.ack(topic, subscription, id);
+    if (!b.acked_on_dispatch) service_.ack(topic, subscription, id);
     give_back_permit(entry);
     return;
   }
+  // Without message properties and subscription identifiers, the PUBLISH carries nothing of
+  // this subscriber's: a QoS 0 one has the same bytes for every subscriber of the topic name.
+  const bool plain = message->properties.empty() && props.subscription_identifiers.empty();
   const bool retain = keep_retain && was_retained;
   const std::uint8_t qos = std::min(message->mqtt_qos, b.qos);
   ClientConnection* conn = entry.conn;
   if (qos == 0) {
-    // Nothing to wait for: the cursor moves on and the permit comes straight back, unless
-    // the client's socket is not keeping up.
-    service_.ack(topic, subscription, id);
+    // Nothing to wait for: the cursor moves on (already, when acknowledged on dispatch) and the
+    // permit comes straight back, unless the client's socket is not keeping up.
+    if (!b.acked_on_dispatch) service_.ack(topic, subscription, id);
     if (!conn) {
       give_back_permit(entry);
       return;
@@ -73,7 +76,8 @@ void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const s
       // takes no more until the socket has drained (handle_output_drained).
       pause_deliveries(*conn);
     }
-    conn->protocol().deliver(Publish{false, 0, retain, b.mqtt_name, 0, message->payload, std::move(props)}, {});
+    if (!plain || !deliver_plain_qos0(*conn, b.mqtt_name, message->payload))
+      conn->protocol().deliver(Publish{false, 0, retain, b.mqtt_name, 0, message->payload, std::move(props)}, {});
     give_back_permit(entry);
     return;
   }
@@ -83,6 +87,19 @@ void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const s
     conn->protocol().deliver(std::move(p), origin, expires_at);
   else
     entry.session->add_outbound(std::move(p), std::move(origin), false, expires_at);
+}
+
+bool SessionRouter::deliver_plain_qos0(ClientConnection& conn, const std::string& topic, const Payload& payload) {
+  Protocol& protocol = conn.protocol();
+  Qos0Header& h = qos0_header_;
+  if (h.bytes.empty() || h.payload_size != payload.size() || h.version != protocol.version() || h.topic != topic) {
+    h.bytes.clear();
+    encode_publish_header(Publish{false, 0, false, topic, 0, payload, {}}, protocol.version(), h.bytes);
+    h.topic = topic;
+    h.payload_size = payload.size();
+    h.version = protocol.version();
+  }
+  return protocol.deliver_encoded(h.bytes, payload);
 }
 
 void SessionRouter::give_back_permit(SessionEntry& entry) {

@@ -126,7 +126,13 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   b.filters[filter] = entry.session->subscriptions()[filter];
   b.qos = 0;
   for (const auto& [f, q] : b.filters) b.qos = std::max(b.qos, q);
-  if (!inserted) return;
+  if (!inserted) {
+    if (b.qos > 0 && b.acked_on_dispatch) {  // a QoS 1/2 filter now matches too: acknowledged by the client
+      b.acked_on_dispatch = false;
+      service_.stop_ack_on_dispatch(topic, it->first.second, entry.receiver);
+    }
+    return;
+  }
   b.mqtt_name = scope.mqtt_name(topic);
   b.shared = shared;
   b.source = std::make_shared<const DeliverySource>(DeliverySource{topic, sub});
@@ -137,6 +143,12 @@ void SessionRouter::bind(SessionEntry& entry, const TopicName& topic, const std:
   opts.initial_position = pos;
   opts.durable = shared || entry.session->expiry_interval() != 0;
   opts.group = shared;
+  // QoS 0 to a clean session's own subscription: each delivery is acknowledged as it arrives
+  // and nothing undelivered is wanted back (the subscription goes with the connection), so the
+  // service may acknowledge on dispatch. Not for persistent sessions or `$share` groups, whose
+  // undelivered messages go back to the session or the group.
+  opts.ack_on_dispatch = !opts.durable && b.qos == 0 && service_.acks_on_dispatch();
+  b.acked_on_dispatch = opts.ack_on_dispatch;
   service::SubscribeReady ready;
   if (wait) {
     // The SUBACK waits until the subscription exists where messages are kept; one that could

@@ -35,6 +35,10 @@ struct SessionBinding {
   std::string mqtt_name;                        // topic name sent to this client
   std::uint8_t qos = 0;                         // max over filters [MQTT-3.3.5-1]
   bool shared = false;                          // the subscription is a `$share` group's
+  // The service acknowledges this binding's deliveries as it dispatches them (QoS 0 to a clean
+  // session, not shared; SessionRouter::bind), so deliver() does not. Once off, never on again:
+  // a delivery seen while it is on was acknowledged on dispatch.
+  bool acked_on_dispatch = false;
   // The (topic, subscription) every delivery of this binding names as its origin.
   std::shared_ptr<const DeliverySource> source;
 };

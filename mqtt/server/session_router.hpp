@@ -291,6 +291,10 @@ private:
   void flow(SessionEntry& entry, std::uint32_t permits);
   void pause_receiver(SessionEntry& entry);
   void close_receiver(SessionEntry& entry);
+  // A QoS 0 PUBLISH of `payload` to `topic` without properties, its header encoded once for the
+  // deliveries that follow with the same bytes (see qos0_header_); false where the connection
+  // needs other bytes (Protocol::deliver_encoded).
+  bool deliver_plain_qos0(ClientConnection& conn, const std::string& topic, const Payload& payload);
   // router_will.cpp
   void publish_will(const std::string& client_id, const Will& will);
   void publish_due_wills(TimePoint now);
@@ -309,6 +313,17 @@ private:
   // Drops the oldest `n` completed QoS 2 deliveries from the record once their subscription
   // acknowledgements are surely stored (see the definition).
   void retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n);
+
+  // The header of the last QoS 0 PUBLISH without properties sent: a fan-out sends the same
+  // one to every subscriber (same topic name, payload size and protocol version), so it is
+  // encoded once and copied, not built per subscriber from a Publish.
+  struct Qos0Header {
+    std::string topic;
+    std::size_t payload_size = 0;
+    ProtocolVersion version = ProtocolVersion::v311;
+    std::string bytes;  // empty: nothing cached yet
+  };
+  Qos0Header qos0_header_;
 
   // A will waiting for its delay interval (MQTT 5 3.1.3.2.2), by client id.
   struct PendingWill {

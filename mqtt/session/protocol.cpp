@@ -523,6 +523,23 @@ bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin, std::uint6
   return true;
 }
 
+bool Protocol::deliver_encoded(std::string_view header, const Payload& payload) {
+  if (client_alias_max_ > 0) return false;
+  // [MQTT-3.1.2-25]: too large for the client, discarded as if delivered.
+  if (client_max_packet_ && header.size() + payload.size() > *client_max_packet_) return true;
+  if (state_ != State::connected) return true;
+  if (counters_ != nullptr) {
+    ++counters_->packets_out[static_cast<std::size_t>(PacketType::publish)];
+    ++counters_->sent;
+    counters_->sent_bytes += payload.size();
+  }
+  const bool was_empty = out_.empty();
+  out_.text().append(header);
+  out_.append_payload(payload);
+  if (was_empty) handler_.output_ready();
+  return true;
+}
+
 Protocol::PendingAck& Protocol::queue_ack(Packet packet, bool ready) {
   if (!acks_) acks_ = std::make_unique<std::deque<PendingAck>>();
   acks_->push_back(PendingAck{std::move(packet), ready});

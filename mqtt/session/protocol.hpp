@@ -184,6 +184,11 @@ public:
   // when resent), and is dropped, reported acked and freed, if it expired before its first send
   // [MQTT-3.3.2-5/6]. Without it, a publish's message expiry interval counts from now.
   bool deliver(Publish publish, const DeliveryOrigin& origin, std::uint64_t expires_at_ms = 0);
+  // The same for a QoS 0 PUBLISH without properties whose header the caller encoded
+  // (encode_publish_header for this connection's version), so that one encoding serves every
+  // connection that sends the same bytes (a fan-out). Returns false, sending nothing, where this
+  // connection would send other bytes (topic aliases are on): deliver() the publish then.
+  bool deliver_encoded(std::string_view header, const Payload& payload);
 
   // What an MQTT 5 client asked for in CONNECT (3.1.1: no limits).
   std::uint16_t client_receive_maximum() const { return client_receive_maximum_; }

@@ -457,6 +457,34 @@ TEST_P(ServiceContract, AcknowledgedMessagesAreNotRedelivered) {
   EXPECT_TRUE(again.got.empty());
 }
 
+// A receiver subscribed with ack_on_dispatch (MQTT QoS 0 to a clean session): its messages count
+// as acknowledged as they are dispatched, so none comes back after it closes, and an ack of one
+// is harmless; after stop_ack_on_dispatch they wait for ack() again.
+TEST_P(ServiceContract, AckOnDispatchLeavesNothingToRedeliver) {
+  if (!svc().acks_on_dispatch()) GTEST_SKIP() << "this implementation acknowledges as the receiver does";
+  const auto t = topic("ack-on-dispatch");
+  Recorder first, again;
+  const auto id1 = svc().open_receiver(first);
+  auto o = opts();
+  o.ack_on_dispatch = true;
+  ASSERT_TRUE(svc().subscribe(t, "s", o, id1).ok());
+  svc().flow(id1, 10);
+  publish_n(t, 3);
+  ASSERT_EQ(first.got.size(), 3u);
+  svc().ack(t, "s", first.got[1].id);
+  svc().stop_ack_on_dispatch(t, "s", id1);
+  publish_n(t, 2, "n");
+  ASSERT_EQ(first.got.size(), 5u);
+  svc().ack(t, "s", first.got[4].id);
+  svc().close_receiver(id1);
+  settle();
+  const auto id2 = svc().open_receiver(again);
+  ASSERT_TRUE(svc().subscribe(t, "s", opts(), id2).ok());
+  svc().flow(id2, 10);
+  settle();
+  EXPECT_EQ(again.payloads(), strings({"n0"})) << "only the one dispatched after the stop and not acknowledged";
+}
+
 TEST_P(ServiceContract, CumulativeAckAcknowledgesEverythingUpToTheId) {
   const auto t = topic("cumulative");
   Recorder first, again;

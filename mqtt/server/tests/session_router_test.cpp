@@ -119,6 +119,97 @@ TEST_F(SessionRouterTest, OverlappingSubscriptionsDeliverOnceAtMaxQos) {
   EXPECT_EQ(got[0].qos, 2);
 }
 
+// QoS 0 to a clean session: the service acknowledges each message as it dispatches it, so the
+// subscription holds nothing unacknowledged. Once a QoS 1 filter matches the topic too, QoS 1
+// messages wait for the client's PUBACK again.
+TEST_F(SessionRouterTest, Qos0ToACleanSessionIsAcknowledgedOnDispatchUntilAQos1FilterMatches) {
+  auto sub = subscriber("sub", {{"t", 0}});
+  auto p = connected("pub");
+  p->send(pub("t", "a", 1, 1));
+  p->send(pub("t", "b", 0));
+  p->received();
+  auto got = sub->publishes();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].qos, 0);
+  const service::TopicName topic(service::TopicDomain::persistent, "public", "default", "t");
+  broker::Topic* t = service.broker().find_topic(topic);
+  ASSERT_NE(t, nullptr);
+  broker::Subscription* s = t->subscription("sub");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->unacked_count(), 0u);
+  EXPECT_EQ(s->backlog(), 0u);
+  EXPECT_EQ(t->ledger().entry_count(), 0u) << "trimmed: nobody needs them";
+
+  sub->send(Subscribe{2, {{"#", 1}}});
+  sub->received();
+  p->send(pub("t", "c", 1, 2));
+  p->received();
+  got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 1);
+  EXPECT_EQ(s->unacked_count(), 1u) << "waits for the PUBACK";
+  const PacketId qos1_id = got[0].packet_id;
+  p->send(pub("t", "d", 0));
+  p->received();
+  got = sub->publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 0);
+  EXPECT_EQ(s->unacked_count(), 1u) << "the QoS 0 one was acknowledged by the router";
+  EXPECT_EQ(t->ledger().entry_count(), 2u);
+  sub->send(Puback{qos1_id});
+  EXPECT_EQ(s->unacked_count(), 0u);
+  EXPECT_EQ(t->ledger().entry_count(), 0u);
+}
+
+// QoS 0 without properties: the router encodes the PUBLISH header once and copies it to every
+// subscriber that gets the same bytes. Each connection still gets its own protocol version's
+// bytes, a client with topic aliases its aliases, and one with a small maximum packet size only
+// what fits [MQTT-3.1.2-25].
+TEST_F(SessionRouterTest, PlainQos0DeliveriesShareOneHeaderWhereTheBytesAreTheSame) {
+  auto v311 = subscriber("v311", {{"t", 0}, {"u", 0}});
+  auto subscribe5 = [&](const std::string& id, Properties props) {
+    auto c = client5();
+    c->connect_properties = std::move(props);
+    c->connect(id);
+    c->send(Subscribe{1, {{"t", 0}, {"u", 0}}});
+    c->received();
+    return c;
+  };
+  auto v5 = subscribe5("v5", {});
+  Properties aliases;
+  aliases.topic_alias_maximum = 4;
+  auto aliased = subscribe5("aliased", aliases);
+  Properties small;
+  small.maximum_packet_size = 20;
+  auto limited = subscribe5("limited", small);
+  auto p = connected("pub");
+  p->send(pub("t", "short"));
+  p->send(pub("t", "a longer payload"));
+  p->send(pub("u", "short"));
+  p->send(pub("t", "short"));
+  p->received();
+  const std::vector<std::pair<std::string, std::string>> all{
+      {"t", "short"}, {"t", "a longer payload"}, {"u", "short"}, {"t", "short"}};
+  auto seen = [](const std::vector<Publish>& got) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& g : got) out.emplace_back(g.topic, std::string(g.payload.view()));
+    return out;
+  };
+  EXPECT_EQ(seen(v311->publishes()), all);
+  auto got5 = v5->publishes();
+  EXPECT_EQ(seen(got5), all);
+  for (const auto& g : got5) EXPECT_FALSE(g.properties.topic_alias);
+  auto got_aliased = aliased->publishes();
+  ASSERT_EQ(got_aliased.size(), 4u);
+  EXPECT_EQ(got_aliased[0].topic, "t");
+  EXPECT_EQ(got_aliased[0].properties.topic_alias, std::optional<std::uint16_t>(1));
+  EXPECT_EQ(got_aliased[1].topic, "") << "the alias stands for the topic";
+  EXPECT_EQ(got_aliased[1].payload.view(), "a longer payload");
+  // 2 + 3 (topic) + 1 (no properties) + 16 = 22 bytes: over 20, discarded; the others fit.
+  EXPECT_EQ(seen(limited->publishes()),
+            (std::vector<std::pair<std::string, std::string>>{{"t", "short"}, {"u", "short"}, {"t", "short"}}));
+}
+
 TEST_F(SessionRouterTest, WildcardPicksUpTopicsCreatedLater) {
   auto sub = subscriber("sub", {{"new/+", 1}});
   auto p = connected("pub");
