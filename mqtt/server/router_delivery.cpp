@@ -103,7 +103,11 @@ bool SessionRouter::deliver_plain_qos0(ClientConnection& conn, const std::string
 }
 
 void SessionRouter::give_back_permit(SessionEntry& entry) {
-  if (entry.conn == nullptr || !entry.conn->deliveries_paused()) flow(entry, 1);
+  // None while the session has no connection: its receiver was paused when the client went, and
+  // a permit now would dispatch the next message to nobody (a QoS 0 one acknowledged and gone,
+  // and the next after it, until the backlog is empty). The client's window comes back with it
+  // (grant_window).
+  if (entry.conn != nullptr && !entry.conn->deliveries_paused()) flow(entry, 1);
 }
 
 void SessionRouter::pause_deliveries(ClientConnection& conn) {

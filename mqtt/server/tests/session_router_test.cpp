@@ -245,6 +245,31 @@ TEST_F(SessionRouterTest, PersistentSessionQueuesWhileAway) {
   EXPECT_EQ(seen, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
 }
 
+// A QoS 0 delivery that was on its way when the client's connection dropped is acknowledged and
+// dropped (QoS 0 allows it), but hands no permit back: the rest of the backlog waits for the
+// client instead of being dispatched to nobody, one message after the other.
+TEST_F(SessionRouterTest, Qos0BacklogOfAPersistentSessionWaitsForItsClientAfterADrop) {
+  auto sub = client();
+  EXPECT_FALSE(sub->connect("dev", false).session_present);
+  sub->send(Subscribe{1, {{"t", 0}}});
+  sub->received();
+  auto p = connected("pub");
+  std::string bytes;
+  for (int i = 0; i < 10; ++i) encode(pub("t", std::to_string(i), 0), ProtocolVersion::v311, bytes);
+  p->feed(bytes);
+  // Stored, and the first window (receive_maximum 3) dispatched to the subscriber: its
+  // deliveries wait in the executor when the connection drops.
+  ASSERT_GT(exec.pending(), 0u);
+  sub->drop();
+  auto again = client();
+  EXPECT_TRUE(again->connect("dev", false).session_present);
+  std::vector<std::string> seen;
+  for (auto& m : again->publishes()) seen.emplace_back(m.payload.view());
+  // Lost: at most the window in flight at the drop (3). The rest arrives, in order.
+  ASSERT_GE(seen.size(), 10u - 3) << "messages for the client dropped while it was away";
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], std::to_string(10 - seen.size() + i));
+}
+
 TEST_F(SessionRouterTest, ReceiveMaximumBoundsInflight) {
   auto sub = subscriber("sub", {{"t", 1}});
   auto p = connected("pub");

@@ -43,6 +43,10 @@ public:
     conn_->protocol().on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     exec_.run_all();
   }
+  // Bytes read from the socket, the executor not run: what they cause waits in it.
+  void feed(const std::string& bytes) {
+    conn_->protocol().on_bytes({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  }
   // The encoding of a CONNECT as connect() sends it.
   std::string connect_bytes(std::string id, bool clean = true, std::optional<Will> will = std::nullopt) const {
     std::string bytes;
