@@ -34,8 +34,10 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "storage/commit_stats.hpp"
 #include "storage/store.hpp"
@@ -177,6 +179,9 @@ private:
   void add_to(void* write_batch, const Batch::Op& op);
   // For each DeleteTopic of a batch being queued: the name no longer maps to the id (mu_ held).
   void forget_deleted_topics(const Batch& batch);
+  // Per group commit: where each session's last write is (request, operation), so that only
+  // that one is written (storage thread only; cleared, not freed, between groups).
+  std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> last_session_write_;
   // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
   std::unordered_map<std::uint64_t, MessageId> trim_floors_;
   Error status_error(const rocksdb::Status& s, int cf, std::string_view key, std::string_view what) const;

@@ -175,7 +175,7 @@ void SessionRouter::handle_pubrec(ClientConnection& conn, const DeliveryOrigin& 
   // is made durable first and the subscription acknowledged after: a restart in between then
   // resends the PUBREL (and drops the cursor's redelivery of the message) instead of sending the
   // message again under a new packet id, which the client would deliver a second time.
-  persist(entry, [this, alive = std::weak_ptr<bool>(alive_), origin, done = std::move(done)](bool) {
+  persist_soon(entry, [this, alive = std::weak_ptr<bool>(alive_), origin, done = std::move(done)](bool) {
     if (alive.expired()) return;
     ack(origin);
     done();

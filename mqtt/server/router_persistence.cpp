@@ -3,6 +3,7 @@
 // wills" in the README.
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
 #include <fmt/ranges.h>
 
@@ -81,6 +82,37 @@ void SessionRouter::persist(const std::shared_ptr<SessionEntry>& entry, std::fun
     store_.delete_session(entry->session->client_id(), std::move(finish));
 }
 
+void SessionRouter::persist_soon(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool)> done) {
+  if (entry->qos2->coalesced_in_flight) {
+    // Joins the next write, which is encoded once the one in flight is durable: after this
+    // change, so it carries it.
+    entry->qos2->coalesced_waiters.push_back(std::move(done));
+    return;
+  }
+  entry->qos2->coalesced_in_flight = true;
+  std::vector<std::function<void(bool)>> dones;
+  dones.push_back(std::move(done));
+  write_coalesced(entry, std::move(dones));
+}
+
+void SessionRouter::write_coalesced(const std::shared_ptr<SessionEntry>& entry,
+                                    std::vector<std::function<void(bool)>> dones) {
+  persist(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry),
+                  dones = std::move(dones)](bool ok) mutable {
+    // In call order; a `done` that changes the session again (retire) joins the next write.
+    for (auto& d : dones) {
+      if (d) d(ok);
+    }
+    auto e = weak.lock();
+    if (alive.expired() || !e) return;
+    if (e->qos2->coalesced_waiters.empty()) {
+      e->qos2->coalesced_in_flight = false;
+      return;
+    }
+    write_coalesced(e, std::exchange(e->qos2->coalesced_waiters, {}));
+  });
+}
+
 void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size_t n) {
   // The last `n` completed QoS 2 deliveries were acknowledged on their subscriptions before now.
   // The service writes a subscription's cursor with at most one write in flight, the next one
@@ -88,12 +120,14 @@ void SessionRouter::retire(const std::shared_ptr<SessionEntry>& entry, std::size
   // once a record written now (A) is durable, every cursor write holding those acknowledgements
   // has been issued, and a record written after A completes (B) is stored after them: B may
   // leave the deliveries out. A crash before B restores them from A (or earlier) and acks again.
-  persist(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry), n](bool) {
+  // Both writes coalesced (persist_soon): A may be issued later than now, which only makes the
+  // argument above stronger.
+  persist_soon(entry, [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry), n](bool) {
     auto e = weak.lock();
     if (alive.expired() || !e || e->ended) return;
     auto& done = e->qos2->completed_qos2;
     done.erase(done.begin(), done.begin() + static_cast<std::ptrdiff_t>(std::min(n, done.size())));
-    persist(e);
+    persist_soon(e);
   });
 }
 

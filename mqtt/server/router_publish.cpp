@@ -210,7 +210,7 @@ void SessionRouter::handle_pubrel(ClientConnection& conn, PacketId id, std::func
   const bool recorded = q->inbound_recorded.erase(id) != 0;
   const bool sequenced = q->inbound_sequences.erase(id) != 0;
   if (!recorded && !sequenced) return done();
-  persist(conn.entry_, [done = std::move(done)](bool) { done(); });
+  persist_soon(conn.entry_, [done = std::move(done)](bool) { done(); });
 }
 
 void SessionRouter::publish_system(const std::string& topic, const std::string& payload) {

@@ -75,6 +75,12 @@ struct SessionQos2 {
   // so that after a restart their redelivery is acknowledged instead of sent a second time.
   // A vector, not a deque: an empty std::deque allocates its map and a 512-byte chunk.
   std::vector<DeliveryOrigin> completed_qos2;
+  // SessionRouter::persist_soon: a coalesced write of the record is in flight, and the
+  // completions of the changes made since, which the next write (issued when it completes)
+  // carries. Under a window of QoS 2 messages this is one record write per group commit instead
+  // of one per PUBREL, PUBREC and PUBCOMP, each the whole record.
+  bool coalesced_in_flight = false;
+  std::vector<std::function<void(bool)>> coalesced_waiters;
 };
 
 struct SessionEntry final : service::ReceiverListener, std::enable_shared_from_this<SessionEntry> {

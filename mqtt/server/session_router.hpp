@@ -309,6 +309,13 @@ private:
   // Writes the session's record as it is now (or deletes it when the session no longer outlives
   // its connection). `done` (may be empty) runs once the write is durable.
   void persist(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
+  // The same, for the QoS 2 steps that need their change durable but not a write of their own
+  // (PUBREL received, PUBREC received, PUBCOMP's retirement): at most one such write of a
+  // session in flight; the changes made meanwhile go out together in one write issued when it
+  // completes, and their `done`s run, in call order, once that write is durable. Never inside a
+  // store_.atomically() bracket: the write may be issued later, outside it.
+  void persist_soon(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
+  void write_coalesced(const std::shared_ptr<SessionEntry>& entry, std::vector<std::function<void(bool ok)>> dones);
   service::SessionRecord record_of(const SessionEntry& entry) const;
   // Drops the oldest `n` completed QoS 2 deliveries from the record once their subscription
   // acknowledgements are surely stored (see the definition).

@@ -180,6 +180,75 @@ TEST(RocksStore, GroupCompletionsAreOneTaskPerExecutorInWriteOrder) {
   EXPECT_EQ((*store)->log_bounds(t)->value().end.entry, kWrites);
 }
 
+TEST(RocksStore, SessionWrittenSeveralTimesInOneGroupKeepsItsLastWrite) {
+  TempDir dir;
+  const auto record = [](std::string id, std::vector<std::uint16_t> inbound) {
+    SessionRecord r;
+    r.client_id = std::move(id);
+    r.expiry_interval_s = 60;
+    r.inbound_qos2 = std::move(inbound);
+    return r;
+  };
+  {
+    auto store = RocksStore::open(dir.sub("db"), {});
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    const auto t = *(*store)->ensure_topic("persistent://t/n/a");
+    ASSERT_TRUE((*store)->flush().ok());
+    LockedExecutor ex;
+    int ok = 0;
+    const auto count = [&ok](const Result<void, Error>& r) { ok += r.ok() ? 1 : 0; };
+    const auto before = (*store)->write_batches();
+    (*store)->hold_writes(true);  // everything below joins one group
+    // "a": written with each message, as a QoS 2 publisher's record is; then once more alone.
+    for (std::uint16_t id = 1; id <= 5; ++id) {
+      Batch b = one_append(t, id - 1);
+      std::vector<std::uint16_t> inbound;
+      for (std::uint16_t k = 1; k <= id; ++k) inbound.push_back(k);
+      b.put_session(record("a", inbound));
+      (*store)->write(std::move(b), ex, count);
+    }
+    Batch last;
+    last.put_session(record("a", {2, 3, 4, 5}));
+    (*store)->write(std::move(last), ex, count);
+    // "b": written, deleted, written again; "c": written, then deleted; "d": written once.
+    Batch b1, b2, b3;
+    b1.put_session(record("b", {6}));
+    b2.delete_session("b");
+    b3.put_session(record("b", {7}));
+    for (auto* b : {&b1, &b2, &b3}) (*store)->write(std::move(*b), ex, count);
+    Batch c1, c2, d;
+    c1.put_session(record("c", {1}));
+    c2.delete_session("c");
+    d.put_session(record("d", {9}));
+    (*store)->write(std::move(c1), ex, count);
+    (*store)->write(std::move(c2), ex, count);
+    (*store)->write(std::move(d), ex, count);
+    (*store)->hold_writes(false);
+    ASSERT_TRUE((*store)->flush().ok());
+    EXPECT_EQ((*store)->write_batches() - before, 1u);
+    ex.run_all();
+    EXPECT_EQ(ok, 12);  // every write completes, the superseded ones too
+    EXPECT_EQ((*store)->log_bounds(t)->value().end.entry, 5u);  // the messages are all there
+  }
+  auto store = RocksStore::open(dir.sub("db"), {});  // durable as the last writes left them
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  const auto a = (*store)->session("a");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ((*a)->inbound_qos2, (std::vector<std::uint16_t>{2, 3, 4, 5}));
+  const auto b = (*store)->session("b");
+  ASSERT_TRUE(b.ok() && b->has_value());
+  EXPECT_EQ((*b)->inbound_qos2, (std::vector<std::uint16_t>{7}));
+  const auto c = (*store)->session("c");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->has_value());
+  const auto d = (*store)->session("d");
+  ASSERT_TRUE(d.ok() && d->has_value());
+  EXPECT_EQ((*d)->inbound_qos2, (std::vector<std::uint16_t>{9}));
+  const auto all = (*store)->sessions();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+}
+
 TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
   TempDir dir;
   auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());

@@ -387,6 +387,104 @@ TEST_F(SessionPersistenceTest, CompletedQos2DeliveryStaysRecordedUntilItsAckIsSu
   EXPECT_TRUE(stored("s")->outbound.empty());
 }
 
+TEST_F(SessionPersistenceTest, PubrelsOfAWindowShareRecordWritesAndEachPubcompWaitsForItsOwn) {
+  auto& p = client();
+  p.connect("p", false);
+  for (PacketId id = 1; id <= 20; ++id) p.send(pub("t", "m" + std::to_string(id), 2, id));
+  ASSERT_EQ(p.received().size(), 20u);  // PUBRECs
+  ASSERT_EQ(stored("p")->inbound_qos2.size(), 20u);
+  persistence_->hold = true;
+  for (PacketId id = 1; id <= 20; ++id) p.send(Pubrel{id});
+  // The first release is written at once; the 19 after it wait for one write of their own.
+  EXPECT_EQ(persistence_->held(), 1u);
+  EXPECT_TRUE(p.received().empty());
+  persistence_->release_one();
+  exec.run_all();
+  auto acks = p.received();
+  ASSERT_EQ(acks.size(), 1u);  // only the release the durable write carries is completed
+  EXPECT_EQ(std::get<Pubcomp>(acks[0]).packet_id, 1);
+  ASSERT_EQ(persistence_->held(), 1u);  // the other 19, together
+  std::vector<std::uint16_t> rest;
+  for (std::uint16_t id = 2; id <= 20; ++id) rest.push_back(id);
+  EXPECT_EQ(stored("p")->inbound_qos2, rest);
+  persistence_->release();
+  acks = p.received();
+  ASSERT_EQ(acks.size(), 19u);
+  for (std::size_t i = 0; i < acks.size(); ++i) EXPECT_EQ(std::get<Pubcomp>(acks[i]).packet_id, i + 2);  // in order
+  EXPECT_EQ(persistence_->held(), 0u);
+  EXPECT_TRUE(stored("p")->inbound_qos2.empty());
+}
+
+TEST_F(SessionPersistenceTest, ACrashBetweenCoalescedReleaseWritesKeepsEveryUncompletedId) {
+  auto& p = client();
+  p.connect("p", false);
+  for (PacketId id = 1; id <= 5; ++id) p.send(pub("t", "m", 2, id));
+  ASSERT_EQ(p.received().size(), 5u);
+  persistence_->hold = true;
+  for (PacketId id = 1; id <= 5; ++id) p.send(Pubrel{id});
+  persistence_->release_one();  // id 1's release is durable; 2..5 wait for the next write
+  exec.run_all();
+  auto acks = p.received();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(std::get<Pubcomp>(acks[0]).packet_id, 1);
+
+  restart();  // before the write of 2..5
+  EXPECT_EQ(stored("p")->inbound_qos2, (std::vector<std::uint16_t>{2, 3, 4, 5}));
+  auto& sub = client();
+  sub.connect("sub");
+  sub.send(Subscribe{1, {{"t", 1}}});
+  sub.received();
+  auto& p2 = client();
+  EXPECT_TRUE(p2.connect("p", false).session_present);
+  // Id 1 was completed: a new message with it is published. Ids 2..5 were not: their PUBRELs
+  // come again and complete.
+  p2.send(pub("t", "new", 2, 1));
+  acks = p2.received();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(acks[0]).packet_id, 1);
+  auto got = sub.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload.view(), "new");
+  for (PacketId id = 2; id <= 5; ++id) p2.send(Pubrel{id});
+  acks = p2.received();
+  ASSERT_EQ(acks.size(), 4u);
+  for (const auto& a : acks) EXPECT_EQ(std::get<Pubcomp>(a).reason_code, ReasonCode::success);
+}
+
+TEST_F(SessionPersistenceTest, PubrecsOfAWindowShareRecordWritesAndPubrelsLeaveInOrder) {
+  auto& s = client();
+  s.connect("s", false);
+  s.send(Subscribe{1, {{"t", 2}}});
+  s.received();
+  auto& p = client();
+  p.connect("p");
+  for (PacketId id = 1; id <= 10; ++id) p.send(pub("t", "m", 2, id));
+  p.received();
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 10u);
+  persistence_->hold = true;
+  for (const auto& m : got) s.send(Pubrec{m.packet_id});
+  EXPECT_EQ(persistence_->held(), 1u);  // the first PUBREC's state; the other nine wait together
+  EXPECT_TRUE(s.received().empty());    // no PUBREL before its state is durable
+  persistence_->release_one();
+  exec.run_all();
+  auto out = s.received();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Pubrel>(out[0]).packet_id, got[0].packet_id);
+  persistence_->release();
+  exec.run_all();
+  out = s.received();
+  ASSERT_EQ(out.size(), 9u);
+  for (std::size_t i = 0; i < out.size(); ++i) EXPECT_EQ(std::get<Pubrel>(out[i]).packet_id, got[i + 1].packet_id);
+  auto rec = stored("s");
+  ASSERT_TRUE(rec);
+  ASSERT_EQ(rec->outbound.size(), 10u);
+  for (const auto& o : rec->outbound) EXPECT_EQ(o.state, service::OutboundState::pubrel_sent);
+  for (const auto& m : got) s.send(Pubcomp{m.packet_id});
+  exec.run_all();
+  EXPECT_TRUE(stored("s")->outbound.empty());
+}
+
 TEST_F(SessionPersistenceTest, ExpiryCountsFromTheDisconnectionAcrossARestart) {
   auto& c = client5(10);
   c.connect("c", false);
