@@ -758,7 +758,7 @@ TEST(ConfigProxy, WillTakeoverInterval) {
   EXPECT_EQ(load_proxy_ok("mqttProxyWillTakeoverIntervalSeconds=1\n").mqttProxyWillTakeoverIntervalSeconds, 1u);
   // The proxy's keys, this one among them (a proxy-only key, so config_keys() of standalone does
   // not count it).
-  EXPECT_EQ(config_keys(Mode::proxy).size(), 61u);
+  EXPECT_EQ(config_keys(Mode::proxy).size(), 64u);
   for (const char* bad : {"0", "3601", "1.5", "x"}) {
     SCOPED_TRACE(bad);
     const auto errs = load_proxy_err(std::string("mqttProxyWillTakeoverIntervalSeconds=") + bad + "\n");
