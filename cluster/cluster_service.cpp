@@ -121,6 +121,8 @@ struct ClusterService::ProducerSlot {
   // again by retry_busy_producers(), at most kBusyRetries times.
   bool busy = false;
   int busy_retries = 0;
+  // last_sequence_id() callers waiting for the producer to be created.
+  std::vector<std::function<void(std::int64_t)>> sequence_waiters;
 };
 
 struct ClusterService::Binding {
@@ -256,12 +258,20 @@ void ClusterService::create_producer(const std::string& key) {
       }
       logger()->warn("cannot publish to {}: {}", s.topic, made.error().to_string());
       auto waiting = std::move(s.waiting);
+      auto waiters = std::move(s.sequence_waiters);
       producers_.erase(it);  // the next publish tries again
+      for (auto& w : waiters) w(-1);
       for (auto& w : waiting) w.done(made.error());
       return;
     }
     s.busy_retries = 0;
     s.producer = made.value();
+    if (!s.sequence_waiters.empty()) {
+      auto waiters = std::move(s.sequence_waiters);
+      const std::int64_t last = s.producer->last_sequence_id();
+      for (auto& w : waiters) w(last);
+      if (!*alive) return;
+    }
     release_sends(key);
   });
 }
@@ -275,7 +285,9 @@ void ClusterService::close_named_producers(const std::string& producer_name) {
     }
     if (slot.producer) slot.producer->close([](auto) {});
     auto waiting = std::move(slot.waiting);
+    auto waiters = std::move(slot.sequence_waiters);
     it = producers_.erase(it);
+    for (auto& w : waiters) w(-1);
     for (auto& w : waiting) w.done(Error(pc::ClientErrc::closed, "producer " + producer_name + " closed: its client moved"));
   }
 }
@@ -291,6 +303,7 @@ void ClusterService::close_idle_named_producers() {
   for (auto it = producers_.begin(); it != producers_.end();) {
     auto& slot = *it->second;
     const bool idle = slot.named && !slot.used && slot.producer && !slot.creating && slot.waiting.empty() &&
+                      slot.sequence_waiters.empty() &&
                       slot.producer->pending_messages() == 0;
     slot.used = false;
     if (!idle) {
@@ -377,6 +390,23 @@ void ClusterService::publish(const TopicName& topic, service::MessagePtr message
     last = std::max(last, id);
     if (done) done({}, id);
   }, producer_name);
+}
+
+void ClusterService::last_sequence_id(const TopicName& topic, const std::string& producer,
+                                      std::function<void(std::int64_t)> done) {
+  const std::string key = topic.str() + '\n' + producer;
+  auto& slot = producers_[key];
+  if (!slot) {
+    slot = std::make_unique<ProducerSlot>();
+    slot->named = true;
+    slot->topic = topic.str();
+    slot->name = producer;
+  }
+  slot->used = true;
+  if (slot->producer) return done(slot->producer->last_sequence_id());
+  slot->sequence_waiters.push_back(std::move(done));
+  if (slot->creating || slot->busy) return;
+  create_producer(key);
 }
 
 // --- receivers --------------------------------------------------------------------------------

@@ -84,6 +84,11 @@ public:
   void shutdown(std::function<void()> done);
 
   void publish(const service::TopicName& topic, service::MessagePtr message, service::PublishCallback done) override;
+  // Creates the named producer if needed and answers what its PRODUCER_SUCCESS said (the
+  // broker's last sequence id for that name on the topic), or what it acknowledged since; -1
+  // when the producer cannot be created (the publish that follows reports that error).
+  void last_sequence_id(const service::TopicName& topic, const std::string& producer,
+                        std::function<void(std::int64_t)> done) override;
   service::ReceiverId open_receiver(service::ReceiverListener& listener) override;
   void flow(service::ReceiverId receiver, std::uint32_t permits) override;
   void pause(service::ReceiverId receiver) override;

@@ -151,6 +151,15 @@ public:
   // Appends a message to a topic, creating the topic if needed. `done` runs once the message is
   // durable (or failed); callbacks for one topic run in publish order.
   virtual void publish(const TopicName& topic, MessagePtr message, PublishCallback done) = 0;
+  // Pulsar deduplication: the highest sequence id stored for the producer name `producer` on
+  // `topic` (service::DedupMark), -1 when none is known; `done` once the answer is known. A
+  // publisher that starts numbering afresh (a new MQTT session's QoS 2 messages) starts above
+  // it, or the broker would drop its messages as duplicates. Default: -1 at once (a service
+  // that keeps the sequences itself, as EmbeddedService, is asked by no publisher that needs it).
+  virtual void last_sequence_id(const TopicName& /*topic*/, const std::string& /*producer*/,
+                                std::function<void(std::int64_t)> done) {
+    done(-1);
+  }
 
   // Receivers.
   virtual ReceiverId open_receiver(ReceiverListener& listener) = 0;

@@ -1,4 +1,5 @@
 // PUBLISH from a client (QoS 0/1/2, retained) and PUBREL: messages into the service.
+#include <algorithm>
 #include <cassert>
 
 #include "mqtt/server/router_log.hpp"
@@ -180,24 +181,35 @@ void SessionRouter::publish_deduplicated(const std::shared_ptr<SessionEntry>& e,
     this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, it->second});
     return;
   }
-  // Increasing per client id, and across servers too: a server that resumed a record missing the
-  // latest writes (its table a little behind) still gives out ids above the ones used before, as
-  // long as the servers' clocks agree within the time a client takes to reconnect (1000 ids per
-  // millisecond of the wall clock).
-  const std::int64_t seq = std::max(e->qos2->last_sequence_id + 1, static_cast<std::int64_t>(clock_.wall_ms()) * 1000);
-  e->qos2->last_sequence_id = seq;
-  e->qos2->inbound_sequences[id] = seq;
-  logger()->debug("client {}: QoS 2 packet {} gets sequence id {}", client_id, id, seq);
-  persist(e, [this, alive = std::weak_ptr<bool>(alive_), e, id, seq, topic, client_id, producer, publish,
-              done = std::move(done)](bool ok) mutable {
+  // A new packet id: its sequence id is above the last one this session gave (the record names
+  // it, also when another server wrote it), above what the broker holds for the producer name
+  // on this topic (from an earlier session of this client id, on whichever server, whatever its
+  // clock said), and at least the wall clock in microseconds (1000 ids per millisecond). The
+  // broker's answer needs the producer: the service creates it first.
+  service_.last_sequence_id(topic, producer, [this, alive = std::weak_ptr<bool>(alive_), e, id, topic, client_id,
+                                              producer, publish, done = std::move(done)](std::int64_t broker_last) mutable {
     if (alive.expired()) return done(PublishResult{ReasonCode::unspecified_error, "server shutting down"});
-    if (!ok) {
-      // Not handed over: a resend starts again with a new sequence id.
-      if (auto it = e->qos2->inbound_sequences.find(id); it != e->qos2->inbound_sequences.end() && it->second == seq)
-        e->qos2->inbound_sequences.erase(it);
-      return done(PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+    if (auto it = e->qos2->inbound_sequences.find(id); it != e->qos2->inbound_sequences.end()) {
+      // A resend of this packet id got its sequence id while this one waited.
+      this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, it->second});
+      return;
     }
-    this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, seq});
+    const std::int64_t seq = std::max({e->qos2->last_sequence_id + 1, broker_last + 1,
+                                       static_cast<std::int64_t>(clock_.wall_ms()) * 1000});
+    e->qos2->last_sequence_id = seq;
+    e->qos2->inbound_sequences[id] = seq;
+    logger()->debug("client {}: QoS 2 packet {} gets sequence id {} (broker's last {})", client_id, id, seq,
+                    broker_last);
+    persist(e, [this, alive, e, id, seq, topic, client_id, producer, publish, done = std::move(done)](bool ok) mutable {
+      if (alive.expired()) return done(PublishResult{ReasonCode::unspecified_error, "server shutting down"});
+      if (!ok) {
+        // Not handed over: a resend starts again with a new sequence id.
+        if (auto it = e->qos2->inbound_sequences.find(id); it != e->qos2->inbound_sequences.end() && it->second == seq)
+          e->qos2->inbound_sequences.erase(it);
+        return done(PublishResult{ReasonCode::unspecified_error, "session state not stored"});
+      }
+      this->publish(topic, client_id, publish, std::move(done), service::DedupMark{producer, seq});
+    });
   });
 }
 

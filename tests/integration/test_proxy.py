@@ -698,6 +698,33 @@ class OverMopStandalone(ProxyCases, unittest.TestCase):
         self.assertEqual([sub.get(WAIT).payload, sub.get(WAIT).payload], [b"via a", b"via b"])
         self.assertEqual(sub.drain(1.0), [])
 
+    def test_a_new_session_publishes_qos2_above_the_ids_an_earlier_session_left(self):
+        # A new session's QoS 2 sequence ids start at its proxy's wall clock (microseconds); an
+        # earlier session of the client id, on a proxy whose clock ran ahead, may have left the
+        # broker holding higher ids for the producer `mqtt-qos2-{client id}` on the topic. The
+        # broker would drop the new messages as duplicates while the proxy sends PUBREC. Here
+        # the official Pulsar client stands in for that proxy: one message through the same
+        # producer name with an id an hour ahead of this machine's clock.
+        topic = "ahead-" + uid()
+        cid = "ahead-" + uid()
+        client = pulsar.Client(self.be.url)
+        try:
+            producer = client.create_producer("persistent://public/default/" + topic, producer_name="mqtt-qos2-" + cid)
+            producer.send(b"earlier session", sequence_id=int(time.time() * 1e6) + 3600 * 10**6)
+            producer.close()
+        finally:
+            client.close()
+        sub = self.client(self.c)
+        sub.subscribe([(topic, 2)])
+        # A new session (none was ever stored for this id) that outlives its connection: its
+        # QoS 2 messages go through the producer named after it, with sequence ids.
+        pub = self.client(self.b, cid, clean=False)
+        sent = [("new %d" % i).encode() for i in range(5)]
+        for payload in sent:
+            pub.publish(topic, payload, qos=2)
+        self.assertEqual([sub.get(WAIT).payload for _ in sent], sent)
+        self.assertEqual(sub.drain(1.0), [])
+
 
 if __name__ == "__main__":
     unittest.main()

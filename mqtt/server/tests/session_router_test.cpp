@@ -1608,6 +1608,113 @@ TEST_F(SessionRouterDeduplicationTest, QosSwitchesOfOneClientOnATopicKeepItsOrde
   EXPECT_EQ(got, want);
 }
 
+// The real EmbeddedService, except that it answers last_sequence_id as a Pulsar cluster does: a
+// broker holding `broker_last` for every producer name (an earlier session of the client, on a
+// server whose clock ran ahead), answered from a task of its own (the producer being created).
+class BrokerAheadService final : public service::MessagingService {
+public:
+  BrokerAheadService(service::MessagingService& real, ManualExecutor& exec) : real_(real), exec_(exec) {}
+  std::int64_t broker_last = -1;
+  std::vector<std::string> asked;  // producer names
+
+  void last_sequence_id(const service::TopicName&, const std::string& producer,
+                        std::function<void(std::int64_t)> done) override {
+    asked.push_back(producer);
+    exec_.post([this, done = std::move(done)] { done(broker_last); });
+  }
+  void publish(const service::TopicName& t, service::MessagePtr m, service::PublishCallback d) override {
+    real_.publish(t, std::move(m), std::move(d));
+  }
+  service::ReceiverId open_receiver(service::ReceiverListener& l) override { return real_.open_receiver(l); }
+  void flow(service::ReceiverId r, std::uint32_t n) override { real_.flow(r, n); }
+  void pause(service::ReceiverId r) override { real_.pause(r); }
+  void close_receiver(service::ReceiverId r) override { real_.close_receiver(r); }
+  Result<void> subscribe(const service::TopicName& t, const std::string& s, const service::SubscriptionOptions& o,
+                         service::ReceiverId r, service::SubscribeReady ready) override {
+    return real_.subscribe(t, s, o, r, std::move(ready));
+  }
+  using MessagingService::subscribe;
+  bool acks_on_dispatch() const override { return real_.acks_on_dispatch(); }
+  void stop_ack_on_dispatch(const service::TopicName& t, const std::string& s, service::ReceiverId r) override {
+    real_.stop_ack_on_dispatch(t, s, r);
+  }
+  void detach(const service::TopicName& t, const std::string& s, service::ReceiverId r) override { real_.detach(t, s, r); }
+  void unsubscribe(const service::TopicName& t, const std::string& s) override { real_.unsubscribe(t, s); }
+  void ack(const service::TopicName& t, const std::string& s, service::MessageId id) override { real_.ack(t, s, id); }
+  void ack_cumulative(const service::TopicName& t, const std::string& s, service::MessageId id) override {
+    real_.ack_cumulative(t, s, id);
+  }
+  void redeliver_unacked(const service::TopicName& t, const std::string& s, service::ReceiverId r) override {
+    real_.redeliver_unacked(t, s, r);
+  }
+  void redeliver(const service::TopicName& t, const std::string& s, service::ReceiverId r,
+                 const std::vector<service::MessageId>& ids) override {
+    real_.redeliver(t, s, r, ids);
+  }
+  void seek(const service::TopicName& t, const std::string& s, service::MessageId id) override { real_.seek(t, s, id); }
+  void seek_time(const service::TopicName& t, const std::string& s, std::uint64_t ms) override { real_.seek_time(t, s, ms); }
+  bool topic_exists(const service::TopicName& t) override { return real_.topic_exists(t); }
+  std::vector<std::uint64_t> acked_batch_indexes(const service::TopicName& t, const std::string& s,
+                                                 service::MessageId id) override {
+    return real_.acked_batch_indexes(t, s, id);
+  }
+  std::optional<service::MessageId> last_message_id(const service::TopicName& t) override { return real_.last_message_id(t); }
+  bool has_subscriptions(const service::TopicName& t) override { return real_.has_subscriptions(t); }
+  std::vector<service::TopicName> list_topics(const service::NamespaceName& ns) override { return real_.list_topics(ns); }
+  void watch_topics(const service::NamespaceName& ns, service::TopicListener& l) override { real_.watch_topics(ns, l); }
+  void unwatch_topics(const service::NamespaceName& ns, service::TopicListener& l) override { real_.unwatch_topics(ns, l); }
+  void set_retained(const service::TopicName& t, service::MessagePtr m, std::function<void(std::error_code)> d) override {
+    real_.set_retained(t, std::move(m), std::move(d));
+  }
+  std::vector<std::pair<service::TopicName, service::MessagePtr>> retained(
+      const service::NamespaceName& ns, const std::function<bool(const service::TopicName&)>& match) override {
+    return real_.retained(ns, match);
+  }
+  std::vector<service::ProducerSequenceRecord> load_producer_sequences() override { return real_.load_producer_sequences(); }
+  void set_publish_pressure_listener(std::size_t limit, std::function<void(bool)> l) override {
+    real_.set_publish_pressure_listener(limit, std::move(l));
+  }
+
+private:
+  service::MessagingService& real_;
+  ManualExecutor& exec_;
+};
+
+TEST_F(SessionRouterDeduplicationTest, NewSessionSequenceIdsStartAboveWhatTheBrokerHolds) {
+  // The broker holds ids far above this server's wall clock for the client's producer name: a new
+  // session's first QoS 2 message goes out above them (the broker would drop it otherwise, with
+  // PUBREC sent), and the next one above that.
+  BrokerAheadService ahead{service, exec};
+  ahead.broker_last = static_cast<std::int64_t>(clock.wall_ms()) * 1000 + 3'600'000'000;
+  SessionRouter router_ahead{ahead, sessions, clock, dedup_options};
+  auto s = std::make_unique<TestClient>(router_ahead, exec, ProtocolVersion::v311);
+  s->connect("s", false);
+  s->send(Subscribe{1, {{"q2", 2}}});
+  s->received();
+  auto p = std::make_unique<TestClient>(router_ahead, exec, ProtocolVersion::v5);
+  p->connect_properties.session_expiry_interval = 60;
+  p->connect("p", false);
+  p->received();
+  p->send(Publish{false, 2, false, "q2", 5, Payload::copy_of("one")});
+  auto r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Pubrec>(r[0]).reason_code, ReasonCode::success);
+  EXPECT_EQ(ahead.asked, std::vector<std::string>{"mqtt-qos2-p"});
+  EXPECT_EQ(stored_sequence("mqtt-qos2-p"), ahead.broker_last + 1);
+  ASSERT_TRUE(sessions.last);
+  EXPECT_EQ(sessions.last->last_sequence_id, ahead.broker_last + 1);
+  // The broker's answer does not go back: the next id is above the last one given.
+  ahead.broker_last = -1;
+  p->send(Publish{false, 2, false, "q2", 6, Payload::copy_of("two")});
+  r = p->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(stored_sequence("mqtt-qos2-p"), static_cast<std::int64_t>(clock.wall_ms()) * 1000 + 3'600'000'002);
+  std::vector<std::string> got;
+  for (const auto& packet : s->received())
+    if (const auto* publish = std::get_if<Publish>(&packet)) got.push_back(std::string(publish->payload.view()));
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+}
+
 // The real StoreSessionStore whose session-record completions can be held back, as a slow disk
 // holds them: what a client is told before its record is durable shows up as a packet received
 // while `held` is not empty.
