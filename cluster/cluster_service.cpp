@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/log.hpp"
+#include "cluster/cluster_log.hpp"
 
 namespace mop::cluster {
 
@@ -19,11 +19,6 @@ using service::TopicName;
 namespace {
 
 constexpr const char* kQosProperty = "__mqtt_qos";
-
-std::shared_ptr<spdlog::logger> logger() {
-  static auto l = log::get("cluster");
-  return l;
-}
 
 pc::MessageId to_client(const MessageId& id) {
   pc::MessageId out;

@@ -2,17 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/log.hpp"
+#include "cluster/cluster_log.hpp"
 
 namespace mop::cluster {
 
 namespace {
 constexpr char kPresent = '\x01';  // first byte of every stored value; empty = deleted
-
-std::shared_ptr<spdlog::logger> logger() {
-  static auto l = log::get("cluster");
-  return l;
-}
 }  // namespace
 
 ClusterSessionStore::ClusterSessionStore(Executor& executor, pulsar::client::Client& client,

@@ -2,18 +2,11 @@
 
 #include <chrono>
 
-#include "core/log.hpp"
+#include "cluster/cluster_log.hpp"
 
 namespace mop::cluster {
 
 namespace pc = pulsar::client;
-
-namespace {
-std::shared_ptr<spdlog::logger> logger() {
-  static auto l = log::get("cluster");
-  return l;
-}
-}  // namespace
 
 ConnectionEvents::ConnectionEvents(pc::Client& client, const std::string& system_namespace, std::string instance,
                                    Release release)

@@ -1,17 +1,10 @@
 #include "cluster/liveness_lease.hpp"
 
-#include "core/log.hpp"
+#include "cluster/cluster_log.hpp"
 
 namespace mop::cluster {
 
 namespace pc = pulsar::client;
-
-namespace {
-std::shared_ptr<spdlog::logger> logger() {
-  static auto l = log::get("cluster");
-  return l;
-}
-}  // namespace
 
 LivenessLeases::LivenessLeases(pc::Client& client, const std::string& system_namespace, std::string instance,
                                std::function<void(const Error&)> lost)

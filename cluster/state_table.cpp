@@ -3,19 +3,12 @@
 #include <chrono>
 #include <cstdint>
 
-#include "core/log.hpp"
+#include "cluster/cluster_log.hpp"
 #include "service/messaging_service.hpp"
 
 namespace mop::cluster {
 
 namespace pc = pulsar::client;
-
-namespace {
-std::shared_ptr<spdlog::logger> logger() {
-  static auto l = log::get("cluster");
-  return l;
-}
-}  // namespace
 
 StateTable::StateTable(pc::Client& client, std::string topic) : client_(client), topic_(std::move(topic)) {}
 
