@@ -299,7 +299,7 @@ TEST_F(WebTest, MethodNotAllowedAndSizeLimits) {
 // Bytes that are no HTTP request (a bad request line, a bad header, a bad chunk size) get a 400
 // with Pulsar's {"reason"} and the connection is closed; before, it was closed without a word.
 TEST_F(WebTest, UnparseableRequestIsAnswered400ThenClosed) {
-  for (const std::string bad : {std::string("\x16\x03\x01\x00\x05hello\r\n\r\n"),
+  for (const std::string& bad : {std::string("\x16\x03\x01\x00\x05hello\r\n\r\n"),
                                 std::string("GET /status.html HTTP/1.1\r\nBad Header\r\n\r\n"),
                                 std::string("GET /status.html HTTP/9.9\r\n\r\n"),
                                 std::string("POST /admin/v2/tenants HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
