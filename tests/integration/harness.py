@@ -417,8 +417,9 @@ class ApachePulsar:
         self.owned = False
         self.url = self.http = self.tls_url = None
 
-    def _run_start(self):
-        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + self.settings,
+    def _run_start(self, settings=None):
+        settings = self.settings if settings is None else settings
+        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + settings,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
@@ -441,9 +442,10 @@ class ApachePulsar:
         return self
 
     def restart(self):
-        """Stops Pulsar and starts it again on the same directory and ports."""
+        """Stops Pulsar and starts it again on the same directory, ports and settings (those it
+        was started with, which for a PULSAR_DIR need not be this suite's)."""
         subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=True)
-        url, _ = self._run_start()
+        url, _ = self._run_start(settings=[])
         assert url == self.url, "Apache Pulsar came back on %s, not %s" % (url, self.url)
 
     def stop(self):

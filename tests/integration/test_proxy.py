@@ -33,7 +33,6 @@ import rawmqtt
 from clients import PahoClient, MOSQ_SUB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PULSAR_SCRIPT = os.path.join(ROOT, "scripts", "pulsar-standalone")
 MOP_BIN = os.environ.get("MOP_BIN", os.path.join(ROOT, "build", "mop"))
 SYSTEM_NS = "public/mop-system"
 START_TIMEOUT = 40.0  # a proxy reads its state topics before it listens
@@ -92,19 +91,13 @@ class ApachePulsarBackend:
     name = "Apache Pulsar"
 
     def __init__(self):
-        self.dir = None
+        self.pulsar = None
 
     def start(self):
-        if os.environ.get("PULSAR_URL") and os.environ.get("PULSAR_HTTP"):
-            self.url, self.http = os.environ["PULSAR_URL"], os.environ["PULSAR_HTTP"]
-        else:
-            self.dir = tempfile.mkdtemp(prefix="mop-proxy-pulsar-")
-            out = subprocess.run([PULSAR_SCRIPT, "start", self.dir], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, timeout=320)
-            if out.returncode != 0:
-                raise RuntimeError("scripts/pulsar-standalone start failed:\n" + out.stderr)
-            lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
-            self.url, self.http = lines["PULSAR_URL"], lines["PULSAR_HTTP"]
+        # harness.ApachePulsar: one started for the suite with Pulsar's defaults, or the one CTest
+        # shares between the suites (PULSAR_DIR), or one started by hand (PULSAR_URL, PULSAR_HTTP).
+        self.pulsar = harness.ApachePulsar(prefix="mop-proxy-pulsar-", settings=[]).start()
+        self.url, self.http = self.pulsar.url, self.pulsar.http
         # The proxies' namespace, created as a user would (pulsar-admin namespaces create). A
         # Pulsar standalone answers its health check before it has made the `public` tenant:
         # 404 until then, so a bounded retry. A failure stops the Pulsar this started.
@@ -133,10 +126,9 @@ class ApachePulsarBackend:
         return self
 
     def stop(self):
-        if self.dir is not None:
-            subprocess.run([PULSAR_SCRIPT, "stop", self.dir], timeout=120, check=False)
-            subprocess.run(["rm", "-rf", self.dir], check=False)
-            self.dir = None
+        if self.pulsar is not None:
+            self.pulsar.stop()
+            self.pulsar = None
 
 
 class MopBackend:
