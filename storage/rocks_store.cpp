@@ -24,6 +24,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "core/log.hpp"
+#include "storage/crc32c.hpp"
 #include "storage/encoding.hpp"
 
 namespace mop::storage {
@@ -221,6 +222,8 @@ Result<void, Error> RocksStore::lock_dir() {
 }
 
 Result<void, Error> RocksStore::open_db(bool create, bool read_only) {
+  // Every checksum RocksDB computes runs on mop's CRC32C (crc32c.cpp), not the library's tables.
+  log::get("storage")->debug("store {}: CRC32C on {}", path_, crc32c_implementation());
   rocksdb::DBOptions db;
   db.paranoid_checks = true;
   // A torn WAL tail (a crash in the middle of a write nobody was told about) is dropped; any
