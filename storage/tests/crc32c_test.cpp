@@ -58,7 +58,9 @@ TEST(Crc32c, RocksDBChecksumsWithMopsDefinition) {
   EXPECT_EQ(value, std::string(100000, 'v'));
   delete db;
   std::filesystem::remove_all(dir);
-  if (__builtin_cpu_supports("sse4.2")) EXPECT_EQ(crc32c_implementation(), "sse4.2");
+  if (__builtin_cpu_supports("sse4.2")) {
+    EXPECT_EQ(crc32c_implementation(), "sse4.2");
+  }
 }
 
 }  // namespace
