@@ -17,17 +17,10 @@
 #include <nmmintrin.h>
 
 #include <atomic>
-#include <cstddef>
 #include <cstring>
-
-namespace rocksdb::crc32c {
-std::uint32_t Extend(std::uint32_t crc, const char* data, std::size_t n);
-}  // namespace rocksdb::crc32c
 
 namespace mop::storage {
 namespace {
-
-using ExtendFn = std::uint32_t (*)(std::uint32_t, const char*, std::size_t);
 
 __attribute__((target("sse4.2"))) std::uint32_t extend_sse42(std::uint32_t crc, const char* p, std::size_t n) {
   std::uint64_t l = ~crc;
@@ -42,14 +35,14 @@ __attribute__((target("sse4.2"))) std::uint32_t extend_sse42(std::uint32_t crc, 
 }
 
 struct Chosen {
-  ExtendFn fn;
+  Crc32cExtend fn;
   std::string_view name;
 };
 
 Chosen choose() {
   if (__builtin_cpu_supports("sse4.2")) return {extend_sse42, "sse4.2"};
   // The next definition after this executable's: the library's.
-  return {reinterpret_cast<ExtendFn>(::dlsym(RTLD_NEXT, "_ZN7rocksdb6crc32c6ExtendEjPKcm")), "rocksdb"};
+  return {reinterpret_cast<Crc32cExtend>(::dlsym(RTLD_NEXT, kCrc32cExtendSymbol)), "rocksdb"};
 }
 
 // Chosen at the first call (RocksDB may checksum before this executable's static initialisers

@@ -11,18 +11,11 @@
 
 #include "storage/crc32c.hpp"
 
-namespace rocksdb::crc32c {
-std::uint32_t Extend(std::uint32_t crc, const char* data, std::size_t n);
-}  // namespace rocksdb::crc32c
-
 namespace mop::storage {
 namespace {
 
-using ExtendFn = std::uint32_t (*)(std::uint32_t, const char*, std::size_t);
-constexpr const char* kExtend = "_ZN7rocksdb6crc32c6ExtendEjPKcm";
-
 TEST(Crc32c, SameValuesAsTheLibrarysOwn) {
-  const auto library = reinterpret_cast<ExtendFn>(::dlsym(RTLD_NEXT, kExtend));
+  const auto library = reinterpret_cast<Crc32cExtend>(::dlsym(RTLD_NEXT, kCrc32cExtendSymbol));
   ASSERT_NE(library, nullptr);
   ASSERT_NE(library, &rocksdb::crc32c::Extend) << "the library's definition, not this executable's";
   EXPECT_EQ(rocksdb::crc32c::Extend(0, "123456789", 9), 0xE3069283u);  // CRC32C's check value
@@ -40,7 +33,7 @@ TEST(Crc32c, SameValuesAsTheLibrarysOwn) {
 }
 
 TEST(Crc32c, RocksDBChecksumsWithMopsDefinition) {
-  EXPECT_EQ(::dlsym(RTLD_DEFAULT, kExtend), reinterpret_cast<void*>(&rocksdb::crc32c::Extend))
+  EXPECT_EQ(::dlsym(RTLD_DEFAULT, kCrc32cExtendSymbol), reinterpret_cast<void*>(&rocksdb::crc32c::Extend))
       << "the executable exports its definition, so the library binds to it";
   const auto dir = std::filesystem::temp_directory_path() / ("mop-crc32c-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
