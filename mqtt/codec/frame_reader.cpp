@@ -12,7 +12,7 @@ constexpr std::size_t kShrinkAbove = 256 * 1024;
 // A large frame's own buffer is reserved for its whole size, or for this much beyond what has
 // arrived when the frame is larger (it grows as the rest comes): a header that merely claims
 // megabytes gets no more than this.
-constexpr std::uint64_t kReserveAhead = 256 * 1024;
+constexpr std::uint64_t kReserveAhead = 64 * 1024;
 }  // namespace
 
 void FrameReader::feed(std::span<const std::uint8_t> bytes) {
