@@ -65,6 +65,12 @@ namespace {
 class Writer {
 public:
   explicit Writer(std::uint8_t version = kValueVersion) { out_.push_back(static_cast<char>(version)); }
+  // A writer of bytes that continue another writer's value: no version byte of its own.
+  static Writer continuation() {
+    Writer w;
+    w.out_.clear();
+    return w;
+  }
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void varint(std::uint64_t v) {
     while (v >= 0x80) {
@@ -161,7 +167,8 @@ private:
   std::optional<std::string> error_;
 };
 
-void write_message_body(Writer& w, const Message& m) {
+// Everything of a message body up to its payload's bytes (their length included).
+void write_message_head(Writer& w, const Message& m) {
   w.varint(m.publish_time_ms);
   w.bytes(m.producer_name);
   w.u8(m.mqtt_qos);
@@ -172,7 +179,12 @@ void write_message_body(Writer& w, const Message& m) {
     w.bytes(k);
     w.bytes(v);
   }
-  w.bytes(m.payload.view());
+  w.varint(m.payload.size());
+}
+
+void write_message_body(Writer& w, const Message& m) {
+  write_message_head(w, m);
+  w.raw().append(m.payload.view());
 }
 
 bool read_message_body(Reader& r, Message& m) {
@@ -210,16 +222,23 @@ bool read_position(Reader& r, MessageId& id) {
 // Each value is written in the lowest version that holds it: a message without a batch, a cursor
 // without partly acknowledged batches, a session without batch indexes stay version 1, byte for
 // byte what format 1 wrote.
-std::string encode_message(const Message& m) {
-  Writer w(m.batch ? kMessageVersion : 1);
-  write_message_body(w, m);
+EncodedMessage encode_message_parts(const Message& m) {
+  EncodedMessage out;
+  Writer head(m.batch ? kMessageVersion : 1);
+  write_message_head(head, m);
+  out.head = head.take();
+  out.payload = m.payload;
   if (m.batch) {
-    w.varint(m.batch->count);
-    w.u8(m.batch->compression);
-    w.varint(m.batch->uncompressed_size);
+    Writer tail = Writer::continuation();
+    tail.varint(m.batch->count);
+    tail.u8(m.batch->compression);
+    tail.varint(m.batch->uncompressed_size);
+    out.tail = tail.take();
   }
-  return w.take();
+  return out;
 }
+
+std::string encode_message(const Message& m) { return encode_message_parts(m).joined(); }
 
 Result<void, std::string> decode_message(std::string_view in, Message& out) {
   Reader r(in);

@@ -46,6 +46,8 @@ std::string printable(std::string_view k);
 
 // Message encoding shared by log entries, retained messages and wills.
 std::string encode_message(const Message& m);
+// The same bytes in three parts, the payload shared rather than copied (log entries).
+EncodedMessage encode_message_parts(const Message& m);
 // Fails with a reason ("truncated", "unsupported value version 7", ...).
 Result<void, std::string> decode_message(std::string_view in, Message& out);
 

@@ -35,7 +35,7 @@ void MemoryStore::write(Batch batch, Executor& executor, Completion done) {
 
 void MemoryStore::apply(const Batch::Op& op) {
   std::visit(Overloaded{
-                 [&](const Batch::Append& a) { logs_[a.topic][{a.id.ledger, a.id.entry}] = a.value; },
+                 [&](const Batch::Append& a) { logs_[a.topic][{a.id.ledger, a.id.entry}] = a.value.joined(); },
                  [&](const Batch::Trim& t) {
                    auto& log = logs_[t.topic];
                    log.erase(log.begin(), log.lower_bound({t.below.ledger, t.below.entry}));

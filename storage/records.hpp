@@ -31,6 +31,23 @@ struct LogEntry {
   auto operator<=>(const LogEntry&) const = default;
 };
 
+// A message encoded for the store in three parts, stored as their concatenation (the bytes
+// encode_message() gives): the encoding before the payload, the payload itself (the message's
+// own buffer, shared, not copied) and the encoding after it. A 64 KiB body is then copied once
+// on its way to RocksDB, into the write batch (storage/README.md, "Large messages").
+struct EncodedMessage {
+  std::string head;
+  Payload payload;
+  std::string tail;
+  std::size_t size() const { return head.size() + payload.size() + tail.size(); }
+  std::string joined() const {
+    std::string out;
+    out.reserve(size());
+    out.append(head).append(payload.view()).append(tail);
+    return out;
+  }
+};
+
 // What is stored of a log: [first, end). `first == end` when every entry was trimmed; the
 // positions survive trimming so that entry ids are never reused after a restart.
 struct LogBounds {

@@ -30,7 +30,7 @@ namespace mop::storage {
 // One write: a list of operations applied atomically, in order. Plain value, any thread.
 class Batch {
 public:
-  struct Append { std::uint64_t topic; MessageId id; std::string value; };
+  struct Append { std::uint64_t topic; MessageId id; EncodedMessage value; };
   // Deletes entries below `below` and records it as the log's floor (entry ids stay unique).
   struct Trim { std::uint64_t topic; MessageId below; };
   // Deletes entries at or above `from` (a rewind after a failed append; see StoreLedger).
@@ -64,8 +64,11 @@ public:
                           DeletePartitioned, PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission,
                           PutTenant, DeleteTenant, PutNamespace, DeleteNamespace>;
 
-  Batch& append(std::uint64_t topic, MessageId id, std::string value) {
+  Batch& append(std::uint64_t topic, MessageId id, EncodedMessage value) {
     return add(Append{topic, {id.ledger, id.entry, -1}, std::move(value)});
+  }
+  Batch& append(std::uint64_t topic, MessageId id, std::string value) {
+    return append(topic, id, EncodedMessage{std::move(value), {}, {}});
   }
   Batch& trim(std::uint64_t topic, MessageId below) { return add(Trim{topic, {below.ledger, below.entry, -1}}); }
   Batch& truncate(std::uint64_t topic, MessageId from) { return add(Truncate{topic, {from.ledger, from.entry, -1}}); }

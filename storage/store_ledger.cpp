@@ -58,7 +58,7 @@ void StoreLedger::append(MessagePtr message, broker::AppendCallback done) {
       }
     }
   }
-  batch.append(topic_, {ledger_, entry, -1}, encode_message(*message));
+  batch.append(topic_, {ledger_, entry, -1}, encode_message_parts(*message));
   if (message->dedup && message->dedup->sequence_id >= 0) {
     batch.put_producer_sequence(topic_, {message->dedup->producer, message->dedup->sequence_id});
   }

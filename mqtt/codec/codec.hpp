@@ -2,6 +2,7 @@
 // Sans-I/O MQTT codec: bytes in, packets out, and packets in, bytes out. No sockets, no Asio.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +21,9 @@ inline constexpr std::uint32_t kMaxRemainingLength = 268'435'455;  // 256 MiB - 
 struct Frame {
   std::uint8_t first_byte = 0;
   std::span<const std::uint8_t> body;
+  // Set when the frame had a buffer of its own (a large frame, FrameReader): `body` lies in it,
+  // and a decoder may keep parts of it (a PUBLISH's payload) as long as it likes, uncopied.
+  std::shared_ptr<const std::string> owner;
   PacketType type() const { return static_cast<PacketType>(first_byte >> 4); }
   std::uint8_t flags() const { return first_byte & 0x0F; }
 };
@@ -31,12 +35,17 @@ class FrameReader {
 public:
   explicit FrameReader(std::uint32_t max_packet_size) : max_packet_size_(max_packet_size) {}
 
+  // A frame of this many bytes or more that a read did not bring whole is collected in a buffer
+  // of its own, which the frame then carries (Frame::owner): its body is copied once, from the
+  // socket's read into that buffer, and neither moved by compaction nor copied into a Payload.
+  static constexpr std::size_t kOwnBufferFrom = 16 * 1024;
+
   // Appends bytes read from the socket.
   void feed(std::span<const std::uint8_t> bytes);
   // The next complete frame, std::nullopt when more bytes are needed, or an error
   // (malformed_remaining_length, packet_too_large). After an error the reader is unusable.
   Result<std::optional<Frame>> next();
-  std::size_t buffered() const { return buf_.size() - pos_; }
+  std::size_t buffered() const { return buf_.size() - pos_ + (large_ ? large_->size() : 0); }
   // Frees the buffer once every byte was taken (frames returned before are invalid then), so a
   // connection that waits for its next packet holds no read buffer.
   void release_if_empty() {
@@ -50,6 +59,11 @@ private:
   std::uint32_t max_packet_size_;
   std::string buf_;
   std::size_t pos_ = 0;  // start of the first unconsumed byte
+  // The large frame being collected (kOwnBufferFrom): its bytes so far, its whole size and the
+  // size of its fixed header. While it is set, buf_ holds nothing unconsumed.
+  std::shared_ptr<std::string> large_;
+  std::size_t large_total_ = 0;
+  std::size_t large_header_ = 0;
 };
 
 // Decodes a frame sent by a client. `version` is the connection's negotiated protocol version;

@@ -1,5 +1,7 @@
 #include "mqtt/codec/codec.hpp"
 
+#include <algorithm>
+
 namespace mop::mqtt {
 namespace {
 // A buffer that once held a huge packet keeps its capacity; give memory back once it is mostly
@@ -7,9 +9,19 @@ namespace {
 // above what ordinary socket reads (up to 64 KiB) grow it to, so that bursty traffic of small
 // packets never shrinks and regrows the buffer on every read.
 constexpr std::size_t kShrinkAbove = 256 * 1024;
+// A large frame's own buffer is reserved for its whole size, or for this much beyond what has
+// arrived when the frame is larger (it grows as the rest comes): a header that merely claims
+// megabytes gets no more than this.
+constexpr std::uint64_t kReserveAhead = 64 * 1024;
 }  // namespace
 
 void FrameReader::feed(std::span<const std::uint8_t> bytes) {
+  if (large_) {
+    const std::size_t take = std::min(bytes.size(), large_total_ - large_->size());
+    large_->append(reinterpret_cast<const char*>(bytes.data()), take);
+    bytes = bytes.subspan(take);
+    if (bytes.empty()) return;
+  }
   // Compacting here, not in next(), keeps the bodies of frames returned since the last feed valid
   // and moves at most one partial frame per socket read.
   if (pos_ == buf_.size()) {
@@ -27,6 +39,17 @@ void FrameReader::feed(std::span<const std::uint8_t> bytes) {
 Result<std::optional<Frame>> FrameReader::next() {
   // An error leaves pos_ where it was, so every later call reports the same error: after a bad
   // header there is no frame boundary to resume at, and the caller closes the connection.
+  if (large_) {
+    if (large_->size() < large_total_) return std::optional<Frame>{};
+    Frame frame;
+    frame.first_byte = static_cast<std::uint8_t>((*large_)[0]);
+    frame.body = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(large_->data()) + large_header_,
+                                               large_total_ - large_header_);
+    frame.owner = std::move(large_);
+    large_.reset();
+    large_total_ = large_header_ = 0;
+    return std::optional<Frame>{std::move(frame)};
+  }
   const std::size_t avail = buf_.size() - pos_;
   if (avail < 2) return std::optional<Frame>{};
 
@@ -44,7 +67,19 @@ Result<std::optional<Frame>> FrameReader::next() {
 
   const std::uint64_t total = 1 + len_bytes + static_cast<std::uint64_t>(remaining);
   if (total > max_packet_size_) return CodecError::packet_too_large;
-  if (avail < total) return std::optional<Frame>{};
+  if (avail < total) {
+    if (total >= kOwnBufferFrom) {
+      // Everything after pos_ belongs to this frame: it moves to the frame's own buffer, and the
+      // reads to come fill that buffer (feed).
+      large_ = std::make_shared<std::string>();
+      large_->reserve(static_cast<std::size_t>(std::min<std::uint64_t>(total, avail + kReserveAhead)));
+      large_->append(reinterpret_cast<const char*>(p), avail);
+      large_total_ = static_cast<std::size_t>(total);
+      large_header_ = 1 + len_bytes;
+      pos_ = buf_.size();
+    }
+    return std::optional<Frame>{};
+  }
 
   Frame frame;
   frame.first_byte = p[0];

@@ -65,9 +65,10 @@ Result<Packet> decode_publish(const Frame& f, ProtocolVersion v, bool from_serve
     if (auto r = read_properties(in, kPublishContext, from_server, p.properties); !r.ok()) return r.error();
     if (topic.empty() && !p.properties.topic_alias) return CodecError::empty_topic_without_alias;
   }
-  // The one copy of the message body: from here on it is shared, never copied again.
+  // The one copy of the message body: from here on it is shared, never copied again. A large
+  // frame's body is already in a buffer of its own (FrameReader), which the payload shares.
   const auto body = in.rest();
-  if (!body.empty()) p.payload = Payload::copy_of(body);
+  if (!body.empty()) p.payload = f.owner ? Payload::share(f.owner, body) : Payload::copy_of(body);
   return Packet{std::move(p)};
 }
 

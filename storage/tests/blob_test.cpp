@@ -129,6 +129,67 @@ TEST(BlobFiles, LargeEntriesGoToBlobFilesAndReadBackEverywhere) {
   EXPECT_EQ(read_all(**store, topic), written);
 }
 
+// A log entry is queued as parts (encode_message_parts): its payload is the message's own
+// buffer, shared by the queued batch, and written into RocksDB's batch from there. The stored
+// bytes are what encode_message gives, whether or not anything else still holds the message
+// when the storage thread writes it, and with the tail of a batch entry after the payload.
+TEST(BlobFiles, EntriesQueuedAsPartsStoreTheEncodedBytes) {
+  TempDir dir;
+  const auto path = dir.sub("db");
+  LockedExecutor executor;
+  std::vector<LogEntry> expected;
+  std::uint64_t topic = 0;
+  {
+    auto store = open_with(path, 4096);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    auto id = (*store)->ensure_topic("persistent://t/n/parts");
+    ASSERT_TRUE(id.ok());
+    topic = *id;
+    std::weak_ptr<const service::Message> watch;
+    (*store)->hold_writes(true);  // queued, not written: only the batch holds the payload then
+    Result<void, Error> result = Error(StorageErrc::closed, "no completion");
+    bool done = false;
+    {
+      Batch b;
+      for (std::uint64_t e = 0; e < 4; ++e) {
+        std::mt19937_64 gen(e);
+        std::string payload(e % 2 == 0 ? kLarge : 10, '\0');
+        for (auto& c : payload) c = static_cast<char>(gen());
+        auto m = std::make_shared<service::Message>();
+        m->publish_time_ms = 7 + e;
+        m->producer_name = "parts";
+        m->properties = {{"k", "v"}};
+        m->payload = Payload::adopt(std::move(payload));
+        if (e >= 2) m->batch = service::BatchInfo{3, 1, 70000};
+        const auto parts = encode_message_parts(*m);
+        EXPECT_EQ(parts.payload.data(), m->payload.data()) << "the payload is shared, not copied";
+        EXPECT_EQ(parts.joined(), encode_message(*m));
+        expected.push_back({{topic, e, -1}, encode_message(*m)});
+        b.append(topic, {topic, e, -1}, parts);
+        if (e == 0) watch = m;
+      }
+      (*store)->write(std::move(b), executor, [&](const Result<void, Error>& r) {
+        result = r;
+        done = true;
+      });
+    }
+    EXPECT_TRUE(watch.expired()) << "the messages are gone; their payloads live on in the batch";
+    (*store)->hold_writes(false);
+    ASSERT_TRUE(executor.run_until([&] { return done; }));
+    ASSERT_TRUE(result.ok()) << result.error().to_string();
+    EXPECT_EQ(read_all(**store, topic), expected);
+    ASSERT_TRUE((*store)->flush_memtables().ok());
+  }
+  auto store = open_with(path, 4096);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  const auto back = read_all(**store, topic);
+  EXPECT_EQ(back, expected);
+  for (const auto& entry : back) {
+    Message m;
+    EXPECT_TRUE(decode_message(entry.value, m).ok());
+  }
+}
+
 TEST(BlobFiles, TrimmingFreesTheirFiles) {
   TempDir dir;
   const auto path = dir.sub("db");

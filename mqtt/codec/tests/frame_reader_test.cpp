@@ -183,6 +183,67 @@ TEST(FrameReader, DecodesWhatItFrames) {
   EXPECT_EQ(std::get<Pubrel>(*p).packet_id, 7);
 }
 
+// A large PUBLISH that reads bring in pieces is collected in a buffer of its own, and the decoded
+// payload is a slice of that buffer (no copy): it stays valid while the reader goes on and after
+// it is gone. The packets around it are framed as usual, whatever the read boundaries.
+TEST(FrameReader, LargeFrameHasItsOwnBufferAndThePayloadSharesIt) {
+  std::string body(64 * 1024, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7 + 3);
+  const Publish big{false, 1, false, "big/one", 11, Payload::copy_of(body)};
+  // 100 KiB: the first large frame arrives whole in one read and is framed in the shared buffer.
+  for (const std::size_t chunk : {std::size_t{1000}, std::size_t{64 * 1024}, std::size_t{100 * 1024}}) {
+    std::string stream;
+    encode(Puback{1}, v311, stream);
+    encode(big, v311, stream);
+    encode(Puback{2}, v311, stream);
+    encode(big, v311, stream);
+    std::vector<Packet> got;
+    std::vector<std::shared_ptr<const std::string>> owners;
+    {
+      FrameReader r(1024 * 1024);
+      for (std::size_t off = 0; off < stream.size(); off += chunk) {
+        r.feed(std::span(reinterpret_cast<const std::uint8_t*>(stream.data()) + off, std::min(chunk, stream.size() - off)));
+        while (auto f = next_frame(r)) {
+          auto p = decode_client_packet(*f, v311);
+          ASSERT_TRUE(p.ok()) << p.error().message();
+          if (f->type() == PacketType::publish && chunk <= 64 * 1024) {
+            ASSERT_TRUE(f->owner) << "chunk " << chunk << ": a large frame read in pieces has its own buffer";
+            const auto& payload = std::get<Publish>(*p).payload;
+            const auto* first = reinterpret_cast<const std::uint8_t*>(f->owner->data());
+            EXPECT_GE(payload.data(), first) << "the payload is not a copy";
+            EXPECT_LE(payload.data() + payload.size(), first + f->owner->size());
+            owners.push_back(f->owner);
+          } else if (f->type() != PacketType::publish) {
+            EXPECT_FALSE(f->owner);
+          }
+          got.push_back(std::move(*p));
+        }
+      }
+      EXPECT_EQ(r.buffered(), 0u);
+    }
+    ASSERT_EQ(got.size(), 4u) << "chunk " << chunk;
+    EXPECT_EQ(describe(got[0]), describe(Packet{Puback{1}}));
+    EXPECT_EQ(describe(got[2]), describe(Packet{Puback{2}}));
+    owners.clear();  // the frames' buffers now live only in the payloads
+    for (const std::size_t i : {std::size_t{1}, std::size_t{3}}) {
+      EXPECT_EQ(std::get<Publish>(got[i]).payload.view(), body) << "chunk " << chunk;
+      EXPECT_EQ(std::get<Publish>(got[i]).topic, "big/one");
+    }
+  }
+}
+
+// A header that claims a large frame reserves no more than a bound ahead of what has come.
+TEST(FrameReader, ClaimedLargeFrameGrowsAsItsBytesArrive) {
+  FrameReader r(kMaxRemainingLength + 5);
+  r.feed(bytes({0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0x00, 0x01, 't'}));  // 268 MB claimed, 3 bytes sent
+  EXPECT_FALSE(next_frame(r));
+  EXPECT_EQ(r.buffered(), 8u);
+  const Bytes more(100 * 1024, 0x55);
+  r.feed(more);
+  EXPECT_FALSE(next_frame(r));
+  EXPECT_EQ(r.buffered(), 8u + more.size());
+}
+
 TEST(Encode, AppendsWithoutAllocatingWhenOutHasRoom) {
   const Publish pub{false, 1, false, "sensors/x", 3, Payload::copy_of(std::string(64, 'v'))};
   const Packet sub = Subscribe{4, {{"a/+", 1}, {"b/#", 2}}};
