@@ -57,7 +57,8 @@ test-asan: setup
 # libFuzzer targets (clang), each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders, the
 # Pulsar frame decoder, the Pulsar server's command handling, the Pulsar server with several
 # connections, the whole MQTT server and the Pulsar client against a hostile broker
-# (fuzz/README.md). New inputs go to the build folder; the seed corpora stay as committed.
+# (fuzz/README.md). New inputs go to the build folder; the seed corpora stay as committed. A
+# libFuzzer process uses one core, so fuzz/run runs JOBS targets at a time, each for FUZZ_SECONDS.
 # -O1 -g1 as for test-asan, assertions on.
 FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar pulsar_server_fuzz:pulsar_server \
   pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server pulsar_client_fuzz:pulsar_client \
@@ -67,12 +68,7 @@ fuzz: setup
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
 	  -DMOP_FUZZ=ON -DMOP_BUILD_TESTS=OFF -DMOP_BUILD_BENCH=OFF
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
-	set -e; for t in $(FUZZ_TARGETS); do \
-	  bin=$${t%%:*}; corpus=$${t##*:}; mkdir -p $(FUZZ_BUILD)/corpus/$$corpus; \
-	  echo "fuzz: $$bin for $(FUZZ_SECONDS) s"; \
-	  $(FUZZ_BUILD)/fuzz/$$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    $(FUZZ_BUILD)/corpus/$$corpus fuzz/corpus/$$corpus; \
-	done
+	./fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(JOBS) $(FUZZ_TARGETS)
 
 # Google Benchmark programs: codec and topic-matching micro-benchmarks, the store's group commit
 # (it writes a few MB under $$TMPDIR, with fsync).

@@ -3,10 +3,9 @@
 (fixture `apache_pulsar`, tests/integration/CMakeLists.txt).
 
 Each suite used to start a Pulsar of its own: a JVM that needs most of a core for 30-40 s to
-start, six times per `ctest` run, one after the other. `start` starts one in DIR with every
-setting the suites need (harness.PULSAR_SETTINGS, and a failover subscription's new active
-consumer served at once, as cluster_contract_test expects), and the suites take it through
-PULSAR_DIR (harness.ApachePulsar, with_apache_pulsar.sh, test_proxy.py): `scripts/pulsar-standalone
+start, five times per `ctest` run, one after the other. `start` starts one in DIR with the
+settings they need (harness.PULSAR_SETTINGS), and the suites take it through
+PULSAR_DIR (harness.ApachePulsar, test_proxy.py): `scripts/pulsar-standalone
 start` on a running DIR only prints its URLs again, and a suite that restarts Pulsar
 (test_pulsar_client.py, test_proxy_faults.py) restarts this one on the same directory and ports.
 `stop` stops it and removes DIR."""
@@ -18,7 +17,7 @@ import sys
 
 import harness
 
-SETTINGS = harness.PULSAR_SETTINGS + ["activeConsumerFailoverDelayTimeMillis=0"]
+SETTINGS = harness.PULSAR_SETTINGS
 
 
 def main(argv):

@@ -4,24 +4,12 @@
 # runs CMD with PULSAR_URL and PULSAR_HTTP set to it, and stops and removes that Pulsar when CMD
 # exits, whatever its outcome (a crash or a sanitizer report included). CMD's exit code is the
 # script's. For test programs that are not Python (the Python suites start Pulsar themselves).
-# With PULSAR_DIR set (the Apache Pulsar that CTest's suites share, shared_pulsar.py), CMD runs
-# against the broker running in that directory, which is left running.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 conf=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do conf+=("$1"); shift; done
 [ $# -gt 1 ] || { echo "usage: $0 [KEY=VALUE ...] -- CMD [ARG...]" >&2; exit 2; }
 shift
-if [ -n "${PULSAR_DIR:-}" ]; then
-  out="$("$root/scripts/pulsar-standalone" start "$PULSAR_DIR")" || {
-    echo "no Apache Pulsar in PULSAR_DIR=$PULSAR_DIR" >&2
-    exit 1
-  }
-  PULSAR_URL="$(sed -n 's/^PULSAR_URL=//p' <<<"$out")"
-  PULSAR_HTTP="$(sed -n 's/^PULSAR_HTTP=//p' <<<"$out")"
-  export PULSAR_URL PULSAR_HTTP
-  exec "$@"
-fi
 dir="$(mktemp -d /tmp/mop-with-pulsar-XXXXXX)"
 cleanup() {
   "$root/scripts/pulsar-standalone" stop "$dir" >/dev/null 2>&1 || true
