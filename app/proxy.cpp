@@ -243,7 +243,11 @@ int run_proxy(const Config& config) {
   auto options = router_options(config);
   set_mqtt_authentication(config, *authentication, clock, options);
   options.qos2_deduplication = deduplication;
-  options.on_admitted = [&events](const std::string& id) { events.announce(id); };
+  // CONNACK once the connection is announced: of two connections of one client id on two
+  // proxies, the one acknowledged later is the later one on mqtt-connections, which stays.
+  options.announce = [&events](const std::string& id, std::function<void(bool)> done) {
+    events.announce(id, std::move(done));
+  };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
   // ... read after the sessions table has caught up (a marker written and read back): the record

@@ -79,9 +79,13 @@ struct RouterOptions {
   bool qos2_deduplication = false;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
-  // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.
-  // `mop proxy` announces the connection to the other proxies, which release() the client.
-  std::function<void(const std::string& client_id)> on_admitted;
+  // Asked for every admitted CONNECT, after an older connection of the client id here was closed
+  // and before the CONNACK, which waits for `done`: true once the announcement is stored, false
+  // when it could not be (the CONNECT then gets CONNACK 0x88 Server unavailable, 3.1.1: return
+  // code 3). `mop proxy` announces the connection to the other proxies, which release() the
+  // client; so of two connections of one id the one acknowledged later is the later announced,
+  // and wins. Empty: the CONNACK does not wait.
+  std::function<void(const std::string& client_id, std::function<void(bool stored)> done)> announce;
   // Asked on a CONNECT without clean start when this server holds no session of the client id:
   // the session record stored elsewhere (`mop proxy`: written by another proxy), resumed here as
   // a restart resumes it. Empty, or std::nullopt: a new session.

@@ -326,7 +326,10 @@ TEST_F(SessionRouterTest, TakeoverClosesTheOldConnection) {
 TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutStateWrites) {
   std::vector<std::string> admitted;
   RouterOptions o = options;
-  o.on_admitted = [&admitted](const std::string& id) { admitted.push_back(id); };
+  o.announce = [&admitted](const std::string& id, std::function<void(bool)> done) {
+    admitted.push_back(id);
+    done(true);
+  };
   SessionRouter proxy_router{service, sessions, clock, o};
   auto watcher = std::make_unique<TestClient>(proxy_router, exec);
   watcher->connect("w");
@@ -355,6 +358,68 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   // The durable subscription keeps collecting for the session, wherever it is now.
   EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
   proxy_router.release("nobody");  // unknown client ids: nothing to do
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
+// mop proxy: the CONNACK waits until the connection is announced to the other proxies, after a
+// local older connection of the id was closed, so the connection acknowledged later is the one
+// announced later (which wins). An announcement that could not be stored refuses the CONNECT
+// with 0x88 / return code 3.
+TEST_F(SessionRouterTest, ConnackWaitsForTheAnnouncementAndItsFailureRefuses) {
+  std::vector<std::pair<std::string, std::function<void(bool)>>> announced;
+  RouterOptions o = options;
+  o.announce = [&announced](const std::string& id, std::function<void(bool)> done) {
+    announced.emplace_back(id, std::move(done));
+  };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  auto first = std::make_unique<TestClient>(proxy_router, exec);
+  first->send_bytes(first->connect_bytes("dev", true));
+  exec.run_all();
+  EXPECT_TRUE(first->received().empty());  // no CONNACK before the announcement is stored
+  ASSERT_EQ(announced.size(), 1u);
+  announced[0].second(true);
+  exec.run_all();
+  auto r = first->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
+
+  // A second connection of the id here: the first is closed before the second is announced.
+  auto second = std::make_unique<TestClient>(proxy_router, exec);
+  second->send_bytes(second->connect_bytes("dev", true));
+  exec.run_all();
+  EXPECT_TRUE(first->closed());
+  ASSERT_EQ(announced.size(), 2u);
+  EXPECT_TRUE(second->received().empty());
+  announced[1].second(true);
+  exec.run_all();
+  r = second->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
+
+  // Not stored: 3.1.1 return code 3, MQTT 5 0x88 with the reason.
+  auto three = std::make_unique<TestClient>(proxy_router, exec);
+  three->send_bytes(three->connect_bytes("three", true));
+  exec.run_all();
+  ASSERT_EQ(announced.size(), 3u);
+  announced[2].second(false);
+  exec.run_all();
+  r = three->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::server_unavailable);
+  EXPECT_TRUE(three->closed());
+  auto five = std::make_unique<TestClient>(proxy_router, exec, ProtocolVersion::v5);
+  five->send_bytes(five->connect_bytes("five", true));
+  exec.run_all();
+  ASSERT_EQ(announced.size(), 4u);
+  announced[3].second(false);
+  exec.run_all();
+  r = five->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::server_unavailable);
+  EXPECT_EQ(std::get<Connack>(r[0]).properties.reason_string.value_or(""),
+            "connection not announced to the other servers");
+  EXPECT_TRUE(five->closed());
   proxy_router.shutdown();
   exec.run_all();
 }
