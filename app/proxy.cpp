@@ -329,6 +329,19 @@ int run_proxy(const Config& config) {
   boost::asio::steady_timer takeover_timer(io);
   std::set<std::string> adopting;  // instances whose wills are being rewritten here
   const auto take_over = [&](const std::string& dead) {
+    // Its sessions: disconnected now (those of clients connected there) and expiring from here,
+    // once the table has read everything stored before (a client that came back elsewhere has
+    // rewritten its record as that proxy's, or announced itself there).
+    sessions.sync_sessions([&, dead](Result<void, Error> r) {
+      if (!r.ok()) return logger->warn("the sessions of proxy {} wait for the next takeover: {}", dead, r.error().to_string());
+      std::vector<service::SessionRecord> left;
+      for (auto& s : sessions.sessions_of(dead)) {
+        const std::string last = events.last_proxy(s.client_id);
+        if (last.empty() || last == dead) left.push_back(std::move(s));
+      }
+      logger->warn("proxy {} is gone: taking over its {} sessions", dead, left.size());
+      if (router_ptr != nullptr) router_ptr->adopt_sessions(std::move(left));
+    });
     auto found = sessions.wills_of_others();
     auto it = found.find(dead);
     if (it == found.end()) return;
@@ -361,7 +374,7 @@ int run_proxy(const Config& config) {
       if (ec) return;
       leases.release_old();
       leases.take_own_again();
-      for (const auto& [owner, wills] : sessions.wills_of_others()) {
+      for (const auto& owner : sessions.others()) {
         if (adopting.contains(owner)) continue;
         leases.try_take(owner, [&, owner](bool taken) {
           if (taken) take_over(owner);

@@ -78,8 +78,15 @@ void ConnectionEvents::announce(const std::string& client_id, std::function<void
   });
 }
 
+std::string ConnectionEvents::last_proxy(const std::string& client_id) const {
+  auto it = last_proxy_.find(client_id);
+  return it != last_proxy_.end() ? it->second : std::string();
+}
+
 void ConnectionEvents::on_event(const pc::Message& m) {
-  if (!m.key || m.payload == instance_) return;
+  if (!m.key) return;
+  last_proxy_[*m.key] = m.payload;
+  if (m.payload == instance_) return;
   const std::string& client_id = *m.key;
   auto it = own_.find(client_id);
   if (it != own_.end() && !it->second.id) {

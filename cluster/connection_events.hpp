@@ -46,6 +46,10 @@ public:
   bool connected() const { return producer_ && producer_->connected(); }
 
   const std::string& topic() const { return topic_; }
+  // The instance id of the proxy that announced the client id last, of the announcements read
+  // since this proxy started ("" when none was): a takeover leaves alone the session of a client
+  // that connected to another proxy since (app/proxy.cpp).
+  std::string last_proxy(const std::string& client_id) const;
 
 private:
   void on_event(const pulsar::client::Message& m);
@@ -67,6 +71,8 @@ private:
   std::uint64_t announcements_ = 0;
   // For announcements still waiting for their receipt: the newest other proxy's announcement read.
   std::map<std::string, pulsar::client::MessageId> foreign_while_pending_;
+  // Every client id announced since the start, and by which proxy last.
+  std::map<std::string, std::string> last_proxy_;
 };
 
 }  // namespace mop::cluster

@@ -152,6 +152,13 @@ public:
   // (release()), or RouterOptions::owns_will says the stored will changed; published, its record
   // is deleted as for the wills of this server's own clients.
   void adopt_wills(std::vector<service::WillRecord> wills);
+  // Session records another server stored and can no longer keep (`mop proxy`: those of a proxy
+  // whose liveness lease this one took). Each is held here as an offline session, disconnected
+  // at its `disconnected_at_ms` (0, connected when that server died: now), rewritten as this
+  // server's, and expires as this server's own do (expiry 0: at the next tick(); its Pulsar
+  // subscriptions unsubscribed, its record deleted) unless its client comes back here first, or
+  // connects elsewhere (release()). A client id held here already is left alone.
+  void adopt_sessions(std::vector<service::SessionRecord> records);
   // Another server took this one's state over (`mop proxy`: the liveness lease was lost, split
   // brain): every connection is closed as on shutdown (MQTT 5: DISCONNECT 0x8B; wills neither
   // published nor deleted, they are the other server's now), the wills waiting here are

@@ -150,6 +150,7 @@ class MopBackend:
         self.broker.kind = "mop"
         self.broker.start()
         self.url = "pulsar://127.0.0.1:%d" % self.broker.pulsar_port
+        self.http = "http://127.0.0.1:%d" % self.broker.web_port
         return self
 
     def stop(self):
@@ -513,13 +514,24 @@ class ProxyCases:
         self.assertEqual(got.get(timeout=WAIT), 0)
         return c
 
-    def test_wills_of_a_killed_proxy_go_out_once_through_another_proxy(self):
+    def subscriptions(self, local):
+        """The names of the Pulsar subscriptions of persistent://public/default/{local}, from the
+        backend's admin API (Apache Pulsar's, or mop standalone's)."""
+        url = "%s/admin/v2/persistent/public/default/%s/stats" % (self.be.http, local)
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return set(json.load(r).get("subscriptions", {}))
+
+    def test_wills_and_sessions_of_a_killed_proxy_are_taken_over_by_another_proxy(self):
         # A fourth proxy holds three clients with wills: mosquitto_sub (MQTT 3.1.1, no delay),
         # paho MQTT 5 with a will delay of 4 s, and paho MQTT 5 with a will delay of 6 s that
         # connects again through B right after the kill. The victim is killed with SIGKILL; one
         # of A, B, C takes its liveness lease within a takeover interval (1 s here) and publishes
         # the first two wills, the delayed one not before its delay, each once; the third never
         # goes out. While the victim lives (two takeover intervals) nothing is published.
+        # A fourth client there, MQTT 5 with a session expiry of 2 s, subscribed (a durable Pulsar
+        # subscription): the heir counts it as disconnected at the takeover, so after 2 s the
+        # session expires as any does (the Pulsar subscription unsubscribed, the record deleted)
+        # and its client, coming back, gets session present 0.
         topic = "heir/" + uid()
         watcher = self.client(self.c, "heir-watch-" + uid())
         watcher.subscribe([(topic + "/#", 1)])
@@ -533,6 +545,15 @@ class ProxyCases:
         back_id = "heir-back-" + uid()
         paho = [self.v5_client(victim, "heir-late-" + uid(), (topic + "/late", "late"), 4),
                 self.v5_client(victim, back_id, (topic + "/back", "back"), 6)]
+        sess_id = "heir-sess-" + uid()
+        sess_topic = "heir-sess-" + uid()  # no '/': the admin path names it as it is
+        sess = self.v5_client(victim, sess_id, expiry=2)
+        subacked = queue.Queue()
+        sess.on_subscribe = lambda *a: subacked.put(True)
+        sess.subscribe(sess_topic, qos=1)
+        self.assertTrue(subacked.get(timeout=WAIT))
+        self.assertIn(sess_id, self.subscriptions(sess_topic))
+        paho.append(sess)
         for c in paho:
             self.addCleanup(c.loop_stop)
         logs = lambda: "".join("\n--- proxy %s:\n%s" % (n, p.log_text()[-2500:])
@@ -577,6 +598,18 @@ class ProxyCases:
         heirs = [n for n, p in (("A", self.a), ("B", self.b), ("C", self.c))
                  if "proxy %s is gone" % instance in p.log_text()]
         self.assertEqual(len(heirs), 1, "proxies that took the victim's wills over: %r%s" % (heirs, logs()))
+        # The session: its expiry (2 s) counted from the takeover (within WAIT of the kill).
+        self.assertTrue(harness.wait_until(lambda: sess_id not in self.subscriptions(sess_topic), WAIT),
+                        "the expired session's Pulsar subscription is still there" + logs())
+        present = queue.Queue()
+        again = mqtt.Client(client_id=sess_id, protocol=mqtt.MQTTv5)
+        again.on_connect = lambda client, userdata, flags, rc, props: present.put((rc.value, flags["session present"]))
+        cp = Properties(PacketTypes.CONNECT)
+        cp.SessionExpiryInterval = 2
+        again.connect("127.0.0.1", self.a.port, clean_start=False, properties=cp)
+        again.loop_start()
+        self.addCleanup(lambda: (again.disconnect(), again.loop_stop()))
+        self.assertEqual(present.get(timeout=WAIT), (0, 0), "the expired session was resumed" + logs())
 
 
 class OverApachePulsar(ProxyCases, unittest.TestCase):

@@ -362,6 +362,33 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   exec.run_all();
 }
 
+// mop proxy: the sessions of a proxy that died, adopted by its heir. One written while its client
+// was connected counts as disconnected now and expires after its interval, as this server's own
+// do (its record deleted); a client id held here already is left alone.
+TEST_F(SessionRouterTest, AdoptedSessionsExpireFromTheTakeoverUnlessTheirClientIsHere) {
+  auto here = connected("here");
+  service::SessionRecord connected_there;
+  connected_there.client_id = "gone";
+  connected_there.protocol_version = 5;
+  connected_there.expiry_interval_s = 2;
+  connected_there.subscriptions = {{"alerts", 1, 0, 0}};
+  service::SessionRecord also_here = connected_there;
+  also_here.client_id = "here";
+  router.adopt_sessions({connected_there, also_here});
+  exec.run_all();
+  auto stored = stored_state().sessions;
+  ASSERT_EQ(stored.size(), 1u);  // rewritten as this server's, disconnected at the takeover
+  EXPECT_EQ(stored[0].client_id, "gone");
+  EXPECT_EQ(stored[0].disconnected_at_ms, clock.wall_ms());
+  EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
+  tick_after(std::chrono::milliseconds(1500));
+  EXPECT_EQ(stored_state().sessions.size(), 1u);
+  tick_after(std::chrono::milliseconds(600));
+  EXPECT_TRUE(stored_state().sessions.empty());  // expired 2 s after the takeover
+  EXPECT_FALSE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
+  EXPECT_FALSE(here->closed());
+}
+
 // mop proxy: the CONNACK waits until the connection is announced to the other proxies, after a
 // local older connection of the id was closed, so the connection acknowledged later is the one
 // announced later (which wins). An announcement that could not be stored refuses the CONNECT
