@@ -394,58 +394,48 @@ TEST_F(SessionRouterTest, AdoptedSessionsExpireFromTheTakeoverUnlessTheirClientI
 // announced later (which wins). An announcement that could not be stored refuses the CONNECT
 // with 0x88 / return code 3.
 TEST_F(SessionRouterTest, ConnackWaitsForTheAnnouncementAndItsFailureRefuses) {
-  std::vector<std::pair<std::string, std::function<void(bool)>>> announced;
+  std::vector<std::function<void(bool)>> announced;
   RouterOptions o = options;
-  o.announce = [&announced](const std::string& id, std::function<void(bool)> done) {
-    announced.emplace_back(id, std::move(done));
-  };
+  o.announce = [&announced](const std::string&, std::function<void(bool)> done) { announced.push_back(std::move(done)); };
   SessionRouter proxy_router{service, sessions, clock, o};
+  // A CONNECT of `id` gets no CONNACK until its announcement is answered `stored`; then its one.
+  const auto connack_after = [&](TestClient& c, const std::string& id, bool stored) {
+    c.send_bytes(c.connect_bytes(id, true));
+    exec.run_all();
+    EXPECT_TRUE(c.received().empty());
+    EXPECT_FALSE(announced.empty());
+    if (announced.empty()) return Connack{};
+    auto done = std::move(announced.back());
+    announced.clear();
+    done(stored);
+    exec.run_all();
+    auto r = c.received();
+    EXPECT_EQ(r.size(), 1u);
+    return r.empty() ? Connack{} : std::get<Connack>(r[0]);
+  };
   auto first = std::make_unique<TestClient>(proxy_router, exec);
-  first->send_bytes(first->connect_bytes("dev", true));
-  exec.run_all();
-  EXPECT_TRUE(first->received().empty());  // no CONNACK before the announcement is stored
-  ASSERT_EQ(announced.size(), 1u);
-  announced[0].second(true);
-  exec.run_all();
-  auto r = first->received();
-  ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
-
+  EXPECT_EQ(connack_after(*first, "dev", true).return_code, ConnectReturnCode::accepted);
   // A second connection of the id here: the first is closed before the second is announced.
   auto second = std::make_unique<TestClient>(proxy_router, exec);
   second->send_bytes(second->connect_bytes("dev", true));
   exec.run_all();
   EXPECT_TRUE(first->closed());
-  ASSERT_EQ(announced.size(), 2u);
-  EXPECT_TRUE(second->received().empty());
-  announced[1].second(true);
+  ASSERT_EQ(announced.size(), 1u);
+  announced[0](true);
+  announced.clear();
   exec.run_all();
-  r = second->received();
+  auto r = second->received();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
 
   // Not stored: 3.1.1 return code 3, MQTT 5 0x88 with the reason.
   auto three = std::make_unique<TestClient>(proxy_router, exec);
-  three->send_bytes(three->connect_bytes("three", true));
-  exec.run_all();
-  ASSERT_EQ(announced.size(), 3u);
-  announced[2].second(false);
-  exec.run_all();
-  r = three->received();
-  ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::server_unavailable);
+  EXPECT_EQ(connack_after(*three, "three", false).return_code, ConnectReturnCode::server_unavailable);
   EXPECT_TRUE(three->closed());
   auto five = std::make_unique<TestClient>(proxy_router, exec, ProtocolVersion::v5);
-  five->send_bytes(five->connect_bytes("five", true));
-  exec.run_all();
-  ASSERT_EQ(announced.size(), 4u);
-  announced[3].second(false);
-  exec.run_all();
-  r = five->received();
-  ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(std::get<Connack>(r[0]).reason_code, ReasonCode::server_unavailable);
-  EXPECT_EQ(std::get<Connack>(r[0]).properties.reason_string.value_or(""),
-            "connection not announced to the other servers");
+  const auto refused = connack_after(*five, "five", false);
+  EXPECT_EQ(refused.reason_code, ReasonCode::server_unavailable);
+  EXPECT_EQ(refused.properties.reason_string.value_or(""), "connection not announced to the other servers");
   EXPECT_TRUE(five->closed());
   proxy_router.shutdown();
   exec.run_all();
