@@ -482,11 +482,12 @@ std::vector<KeySpec> make_key_specs() {
   {
     auto k = int_key(
         "mqttProxyWillTakeoverIntervalSeconds", &Config::mqttProxyWillTakeoverIntervalSeconds, 1, 3600,
-        "mop proxy: how often each proxy looks for the wills of a proxy that died (killed, or its "
-        "host gone): it tries to take the liveness lease (an exclusive producer on mqtt-lease-"
-        "{instance} in mqttProxySystemNamespace) of every other proxy named by a stored will; the "
-        "one that gets it publishes that proxy's wills, each after its delay. A will of a killed "
-        "proxy's client goes out within this interval plus its delay (a dead host: plus the "
+        "mop proxy: how often each proxy looks for the wills and sessions of a proxy that died "
+        "(killed, or its host gone): it tries to take the liveness lease (an exclusive producer on "
+        "mqtt-lease-{instance} in mqttProxySystemNamespace) of every other proxy named by a stored "
+        "will or session record; the one that gets it publishes that proxy's wills, each after its "
+        "delay, and expires its sessions after their expiry interval counted from then. A will of a "
+        "killed proxy's client goes out within this interval plus its delay (a dead host: plus the "
         "broker's keep-alive detection, about a minute). mop's own key.");
     k.modes = kProxy;
     keys.push_back(std::move(k));

@@ -8,7 +8,6 @@
 #include <sstream>
 #include <optional>
 #include <random>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -26,6 +25,7 @@
 #include "cluster/cluster_service.hpp"
 #include "cluster/cluster_session_store.hpp"
 #include "cluster/connection_events.hpp"
+#include "cluster/heir.hpp"
 #include "cluster/liveness_lease.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -243,7 +243,11 @@ int run_proxy(const Config& config) {
   auto options = router_options(config);
   set_mqtt_authentication(config, *authentication, clock, options);
   options.qos2_deduplication = deduplication;
-  options.on_admitted = [&events](const std::string& id) { events.announce(id); };
+  // CONNACK once the connection is announced: of two connections of one client id on two
+  // proxies, the one acknowledged later is the later one on mqtt-connections, which stays.
+  options.announce = [&events](const std::string& id, std::function<void(bool)> done) {
+    events.announce(id, std::move(done));
+  };
   // A persistent session left on another proxy resumes here from its stored record.
   options.find_session = [&sessions](const std::string& id) { return sessions.find_session(id); };
   // ... read after the sessions table has caught up (a marker written and read back): the record
@@ -318,51 +322,21 @@ int run_proxy(const Config& config) {
   };
   schedule_poll();
 
-  // Wills of proxies that died (cluster/README.md, "Wills of a proxy that died"): every
-  // mqttProxyWillTakeoverIntervalSeconds, the lease of each other proxy named by a stored will is
-  // tried; the proxy that gets it rewrites that proxy's wills as its own (due after their delay,
-  // counted from now) and its router publishes each when due unless the client came back.
+  // Wills and sessions of proxies that died (cluster/README.md, "Wills and sessions of a proxy
+  // that died"): every mqttProxyWillTakeoverIntervalSeconds the leases of the other proxies named
+  // by stored wills and session records are tried, and the heir of one that died hands its wills
+  // and sessions to the router.
+  cluster::Heir heir(sessions, leases, events, clock,
+                     {.wills = [&router](std::vector<service::WillRecord> w) { router.adopt_wills(std::move(w)); },
+                      .sessions = [&router](std::vector<service::SessionRecord> s) { router.adopt_sessions(std::move(s)); }});
   boost::asio::steady_timer takeover_timer(io);
-  std::set<std::string> adopting;  // instances whose wills are being rewritten here
-  const auto take_over = [&](const std::string& dead) {
-    auto found = sessions.wills_of_others();
-    auto it = found.find(dead);
-    if (it == found.end()) return;
-    const std::uint64_t wall = clock.wall_ms();
-    logger->warn("proxy {} is gone (its liveness lease was free): taking over its {} will messages", dead, it->second.size());
-    adopting.insert(dead);
-    auto rewritten = std::make_shared<std::vector<service::WillRecord>>();
-    auto remaining = std::make_shared<std::size_t>(it->second.size());
-    for (auto& w : it->second) {
-      if (w.due_at_ms == 0) {
-        // Its client was connected when the proxy died: the will goes at the earlier of its delay
-        // and its session's end, counted from now (a session that does not outlive its
-        // connection: at once), as handle_close decides for a connection that ends here.
-        const auto session = sessions.find_session(w.client_id);
-        const std::uint32_t expiry = session ? session->expiry_interval_s : 0;
-        const std::uint32_t delay = std::min(w.delay_s, expiry);
-        w.due_at_ms = wall + std::uint64_t{delay} * 1000;
-      }
-      sessions.put_will(w, [&, dead, rewritten, remaining, w](Result<void, Error> r) {
-        if (r.ok()) rewritten->push_back(w);  // a failed rewrite stays the dead proxy's (logged)
-        if (--*remaining > 0) return;
-        adopting.erase(dead);
-        if (router_ptr != nullptr) router_ptr->adopt_wills(std::move(*rewritten));
-      });
-    }
-  };
   std::function<void()> schedule_takeover = [&] {
     takeover_timer.expires_after(std::chrono::seconds(config.mqttProxyWillTakeoverIntervalSeconds));
     takeover_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
       leases.release_old();
       leases.take_own_again();
-      for (const auto& [owner, wills] : sessions.wills_of_others()) {
-        if (adopting.contains(owner)) continue;
-        leases.try_take(owner, [&, owner](bool taken) {
-          if (taken) take_over(owner);
-        });
-      }
+      heir.poll();
       schedule_takeover();
     });
   };
@@ -378,6 +352,7 @@ int run_proxy(const Config& config) {
     router.shutdown();
     poll_timer.cancel();
     takeover_timer.cancel();
+    heir.close();
     leases.close();
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to
     // their subscriptions at once), then the client; at most 5 s.

@@ -681,8 +681,14 @@ void ClusterService::close_binding(BindingKey key, bool unsubscribe) {
       for (const auto& r : ready) r({});
     });
   }
+  const bool connecting = it->second->connecting;
   bindings_.erase(it);
-  if (!consumer) return;  // the subscribe completion closes it
+  if (!consumer) {
+    // An offline receiver's binding (paused: its consumer closed) holds none: the subscription
+    // is deleted through a consumer of its own. One on its way: its completion closes it.
+    if (unsubscribe && !connecting) delete_subscription(std::get<0>(key), std::get<1>(key));
+    return;
+  }
   if (unsubscribe) {
     consumer->unsubscribe([consumer](auto r) {
       if (!r.ok()) consumer->close([](auto) {});
@@ -696,26 +702,29 @@ void ClusterService::detach(const TopicName& topic, const std::string& subscript
   close_binding(BindingKey{topic.str(), subscription, receiver}, false);
 }
 
+void ClusterService::delete_subscription(const std::string& topic, const std::string& subscription) {
+  // Pulsar deletes a subscription through a consumer of it: attached briefly for that.
+  pc::ConsumerConfig cc;
+  cc.topic = topic;
+  cc.subscription = subscription;
+  cc.type = pulsar::proto::CommandSubscribe::Shared;
+  cc.listener = [](pc::Consumer&, const pc::Message&) {};
+  cc.receiver_queue = 0;
+  client_.subscribe(std::move(cc), [](auto made) {
+    if (made.ok()) {
+      auto c = made.value();
+      c->unsubscribe([c](auto) {});
+    }
+  });
+}
+
 void ClusterService::unsubscribe(const TopicName& topic, const std::string& subscription) {
   std::vector<BindingKey> keys;
   for (const auto& [key, b] : bindings_) {
     if (std::get<0>(key) == topic.str() && std::get<1>(key) == subscription) keys.push_back(key);
   }
   if (keys.empty()) {
-    // Nobody here consumes it: attach briefly to delete it (Pulsar deletes a subscription
-    // through a consumer of it).
-    pc::ConsumerConfig cc;
-    cc.topic = topic.str();
-    cc.subscription = subscription;
-    cc.type = pulsar::proto::CommandSubscribe::Shared;
-    cc.listener = [](pc::Consumer&, const pc::Message&) {};
-    cc.receiver_queue = 0;
-    client_.subscribe(std::move(cc), [](auto made) {
-      if (made.ok()) {
-        auto c = made.value();
-        c->unsubscribe([c](auto) {});
-      }
-    });
+    delete_subscription(topic.str(), subscription);  // nobody here consumes it
     return;
   }
   // Every receiver attached hears that it is gone (unsubscribe() is nobody's own detach); the

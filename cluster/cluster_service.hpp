@@ -147,6 +147,8 @@ private:
   // is on its way; release_topic_sends does so for every producer of a topic.
   void release_sends(const std::string& key);
   void release_topic_sends(const std::string& topic);
+  // Deletes a Pulsar subscription this proxy holds no consumer of (attached briefly for that).
+  void delete_subscription(const std::string& topic, const std::string& subscription);
   // Creates the Pulsar consumer of a binding (unless it has one or one is on its way).
   void connect_binding(const BindingKey& key);
   void schedule_drain(service::ReceiverId id);

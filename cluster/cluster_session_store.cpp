@@ -47,7 +47,7 @@ void ClusterSessionStore::write(StateTable& table, const std::string& key, std::
 
 void ClusterSessionStore::put_session(service::SessionRecord session, service::StateDone done) {
   const std::string key = session.client_id;
-  write(sessions_, key, encode_session(session), std::move(done));
+  write(sessions_, key, encode_session(session, owner_), std::move(done));
 }
 
 void ClusterSessionStore::delete_session(const std::string& client_id, service::StateDone done) {
@@ -103,6 +103,26 @@ std::map<std::string, std::vector<service::WillRecord>> ClusterSessionStore::wil
     w->client_id = key;
     out[owner].push_back(std::move(*w));
   }
+  return out;
+}
+
+std::vector<service::SessionRecord> ClusterSessionStore::sessions_of(const std::string& owner) const {
+  std::vector<service::SessionRecord> out;
+  for (const auto& [key, value] : sessions_.rows()) {
+    std::string named;
+    auto s = decode_session(value, &named);
+    if (s && named == owner) out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+std::set<std::string> ClusterSessionStore::others() const {
+  std::set<std::string> out;
+  std::string owner;
+  for (const auto& [key, value] : wills_.rows())
+    if (decode_will(value, &owner) && !owner.empty() && owner != owner_) out.insert(owner);
+  for (const auto& [key, value] : sessions_.rows())
+    if (decode_session(value, &owner) && !owner.empty() && owner != owner_) out.insert(owner);
   return out;
 }
 
@@ -222,9 +242,10 @@ std::optional<service::Message> ClusterSessionStore::decode_message(std::string_
   }
 }
 
-std::string ClusterSessionStore::encode_session(const service::SessionRecord& s) {
+std::string ClusterSessionStore::encode_session(const service::SessionRecord& s, const std::string& owner) {
   nlohmann::json j;
   j["client_id"] = s.client_id;
+  if (!owner.empty()) j["owner"] = owner;
   j["clean_start"] = s.clean_start;
   j["protocol_version"] = s.protocol_version;
   j["expiry_interval_s"] = s.expiry_interval_s;
@@ -260,7 +281,7 @@ std::string ClusterSessionStore::encode_session(const service::SessionRecord& s)
   return value;
 }
 
-std::optional<service::SessionRecord> ClusterSessionStore::decode_session(std::string_view value) {
+std::optional<service::SessionRecord> ClusterSessionStore::decode_session(std::string_view value, std::string* owner) {
   if (value.empty() || value.front() != kPresent) return std::nullopt;
   value.remove_prefix(1);
   auto j = nlohmann::json::from_msgpack(value.begin(), value.end(), true, false);
@@ -272,6 +293,7 @@ std::optional<service::SessionRecord> ClusterSessionStore::decode_session(std::s
     s.protocol_version = j.at("protocol_version").get<std::uint8_t>();
     s.expiry_interval_s = j.at("expiry_interval_s").get<std::uint32_t>();
     s.disconnected_at_ms = j.at("disconnected_at_ms").get<std::uint64_t>();
+    if (owner != nullptr) *owner = j.contains("owner") ? j.at("owner").get<std::string>() : std::string();
     for (const auto& sub : j.at("subscriptions")) {
       s.subscriptions.push_back({sub.at("filter").get<std::string>(), sub.at("qos").get<std::uint8_t>(),
                                  sub.at("options").get<std::uint8_t>(), sub.at("id").get<std::uint32_t>()});

@@ -6,12 +6,14 @@
 // read so far plus this proxy's completed writes.
 //
 // Values: one byte 0x01, then the record as MessagePack (nlohmann-json's encoding; a will's
-// message payload as binary). An empty value deletes the client's record. A will also names its
-// owner: the instance id of the proxy that wrote it, whose liveness lease covers it (wills of a
-// proxy that died are taken over by another one, cluster/README.md); wills written before owners
-// existed name none and are nobody's to take over.
+// message payload as binary). An empty value deletes the client's record. A will and a session
+// record also name their owner: the instance id of the proxy that wrote them, whose liveness
+// lease covers them (the wills and sessions of a proxy that died are taken over by another one,
+// cluster/README.md); values written before owners existed name none and are nobody's to take
+// over.
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,7 +25,7 @@ namespace mop::cluster {
 
 class ClusterSessionStore final : public service::SessionStore {
 public:
-  // `owner`: this proxy's instance id, written into every will it stores.
+  // `owner`: this proxy's instance id, written into every will and session record it stores.
   ClusterSessionStore(Executor& executor, pulsar::client::Client& client, const std::string& system_namespace,
                       std::string owner);
 
@@ -52,14 +54,19 @@ public:
   std::vector<service::WillRecord> wills() const;
   // The wills the table holds now by owner, other than this proxy's and those naming no owner.
   std::map<std::string, std::vector<service::WillRecord>> wills_of_others() const;
+  // The session records the table holds now whose owner is `owner`.
+  std::vector<service::SessionRecord> sessions_of(const std::string& owner) const;
+  // The owners named by the wills and session records the table holds now, other than this proxy.
+  std::set<std::string> others() const;
   // Whether the table holds a will of the client id now (whoever wrote it), and whether it is
   // this proxy's.
   bool has_will(const std::string& client_id) const;
   bool owns_will(const std::string& client_id) const;
 
   // The value encodings (unit-tested on their own).
-  static std::string encode_session(const service::SessionRecord& s);
-  static std::optional<service::SessionRecord> decode_session(std::string_view value);
+  static std::string encode_session(const service::SessionRecord& s, const std::string& owner = {});
+  // `owner` (may be null) gets the owner named by the value ("" when none).
+  static std::optional<service::SessionRecord> decode_session(std::string_view value, std::string* owner = nullptr);
   static std::string encode_will(const service::WillRecord& w, const std::string& owner = {});
   // `owner` (may be null) gets the owner named by the value ("" when none).
   static std::optional<service::WillRecord> decode_will(std::string_view value, std::string* owner = nullptr);

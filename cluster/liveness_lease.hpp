@@ -7,7 +7,7 @@
 // kernel closes the socket; after the broker's keep-alive, about a minute, for a dead host or a
 // partitioned proxy). Another proxy that creates an exclusive producer on that topic is refused
 // while the owner lives, and gets it once the owner is gone: exactly one proxy does, which
-// makes it the dead proxy's heir (cluster/README.md, "Wills of a proxy that died").
+// makes it the dead proxy's heir (cluster/README.md, "Wills and sessions of a proxy that died").
 //
 // A taken lease is held for kTakenLeaseHold and then closed: a proxy that was only cut off and
 // comes back within that time finds its lease taken when its producer reconnects (the broker

@@ -32,6 +32,14 @@ TEST(ClusterCodec, SessionRoundTrips) {
   const auto with_sequences = ClusterSessionStore::decode_session(ClusterSessionStore::encode_session(s));
   ASSERT_TRUE(with_sequences.has_value());
   EXPECT_EQ(*with_sequences, s);
+  // The owner (the writing proxy's instance id) and, written without one, none.
+  std::string owner = "stale";
+  const auto owned = ClusterSessionStore::decode_session(ClusterSessionStore::encode_session(s, "77-1700-ab"), &owner);
+  ASSERT_TRUE(owned.has_value());
+  EXPECT_EQ(*owned, s);
+  EXPECT_EQ(owner, "77-1700-ab");
+  ASSERT_TRUE(ClusterSessionStore::decode_session(ClusterSessionStore::encode_session(s), &owner).has_value());
+  EXPECT_EQ(owner, "");
 }
 
 TEST(ClusterCodec, WillRoundTripsWithBinaryAndEmptyPayloads) {

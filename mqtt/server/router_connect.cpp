@@ -231,33 +231,51 @@ void SessionRouter::admit(ClientConnection& conn, const Connect& c, bool synced)
     adopted_wills_.erase(id);
     forget_will(id);
   }
-  if (!c.will && !record) {
+  const bool announce = static_cast<bool>(options_.announce);
+  if (!c.will && !record && !announce) {
     ++entry->admissions;
     accept(conn, entry, present);
     return;
   }
+  // The announcement goes with the writes, not after the CONNACK: the connection acknowledged
+  // later is then the later one in the announcement order, which decides which one stays.
   struct Join {
     int pending = 0;
-    bool ok = true;
+    bool stored = true;     // the will and the session record
+    bool announced = true;  // RouterOptions::announce
   };
-  auto join = std::make_shared<Join>(Join{(c.will ? 1 : 0) + (record ? 1 : 0), true});
+  auto join = std::make_shared<Join>(Join{(c.will ? 1 : 0) + (record ? 1 : 0) + (announce ? 1 : 0)});
   entry->connack_pending = true;
-  auto written = [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry),
-                  admission = ++entry->admissions, present, join](bool ok) {
-    join->ok = join->ok && ok;
+  auto finished = [this, alive = std::weak_ptr<bool>(alive_), weak = std::weak_ptr<SessionEntry>(entry),
+                   admission = ++entry->admissions, present, join] {
     assert(join->pending > 0 && "a store completion ran twice");
     if (--join->pending > 0) return;
     auto e = weak.lock();
     if (alive.expired() || !e || e->ended || e->admissions != admission || !e->conn || !e->connack_pending) return;
     e->connack_pending = false;
-    if (!join->ok) {  // logged where it failed; 3.1.1: return code 3, server unavailable
+    // Logged where it failed too; 3.1.1: return code 3, server unavailable.
+    if (!join->stored) {
       e->conn->protocol().reject(ReasonCode::server_unavailable, "session state not stored");
+      return;
+    }
+    if (!join->announced) {
+      logger()->warn("client {}: refused, server unavailable: its connection could not be announced to the other "
+                     "servers", e->session->client_id());
+      e->conn->protocol().reject(ReasonCode::server_unavailable, "connection not announced to the other servers");
       return;
     }
     accept(*e->conn, e, present);
   };
+  auto written = [join, finished](bool ok) {
+    join->stored = join->stored && ok;
+    finished();
+  };
   if (c.will) store_will(id, *c.will, 0, written);
   if (record) persist(entry, written);
+  if (announce) options_.announce(id, [join, finished](bool ok) {
+    join->announced = join->announced && ok;
+    finished();
+  });
 }
 
 void SessionRouter::accept(ClientConnection& conn, const std::shared_ptr<SessionEntry>& entry, bool present) {
@@ -266,7 +284,6 @@ void SessionRouter::accept(ClientConnection& conn, const std::shared_ptr<Session
   // CONNECT was decided outside the read that brought it), and one of them may have closed it.
   if (conn.entry_ != entry) return;
   grant_window(conn);
-  if (options_.on_admitted) options_.on_admitted(entry->session->client_id());
 }
 
 void SessionRouter::handle_close(ClientConnection& conn, CloseReason reason, const std::string& detail) {

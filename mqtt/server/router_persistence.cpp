@@ -160,6 +160,26 @@ void SessionRouter::restore(service::SessionSnapshot restored) {
   tick();  // wills due and sessions expired while the broker was down
 }
 
+void SessionRouter::adopt_sessions(std::vector<service::SessionRecord> records) {
+  const TimePoint now = clock_.now();
+  const std::uint64_t wall = clock_.wall_ms();
+  std::size_t adopted = 0;
+  for (auto& r : records) {
+    if (sessions_.contains(r.client_id)) continue;  // its client is back here: that session is newer
+    if (r.disconnected_at_ms == 0) r.disconnected_at_ms = wall;
+    auto entry = restore_session(r, wall);
+    const std::uint32_t expiry = r.expiry_interval_s;
+    if (expiry != Session::kNeverExpires) {
+      const std::uint64_t end_ms = r.disconnected_at_ms + std::uint64_t{expiry} * 1000;
+      expiries_[r.client_id] = now + std::chrono::milliseconds(end_ms > wall ? end_ms - wall : 0);
+    }
+    persist(entry);  // this server's from now on, with the time it counts as disconnected
+    if (const auto* q = entry->qos2.get(); q && !q->completed_qos2.empty()) retire(entry, q->completed_qos2.size());
+    ++adopted;
+  }
+  logger()->info("took over {} sessions of another server", adopted);
+}
+
 std::shared_ptr<SessionEntry> SessionRouter::restore_session(const service::SessionRecord& r, std::uint64_t wall) {
   auto session = std::make_shared<Session>(r.client_id, r.expiry_interval_s == 0);
   session->set_expiry_interval(r.expiry_interval_s);

@@ -79,9 +79,13 @@ struct RouterOptions {
   bool qos2_deduplication = false;
   // MQTT 5 enhanced authentication; none by default (a CONNECT naming a method gets 0x8C).
   std::shared_ptr<EnhancedAuthenticator> authenticator;
-  // Called once a client's CONNECT is accepted (after the CONNACK is queued), with its client id.
-  // `mop proxy` announces the connection to the other proxies, which release() the client.
-  std::function<void(const std::string& client_id)> on_admitted;
+  // Asked for every admitted CONNECT, after an older connection of the client id here was closed
+  // and before the CONNACK, which waits for `done`: true once the announcement is stored, false
+  // when it could not be (the CONNECT then gets CONNACK 0x88 Server unavailable, 3.1.1: return
+  // code 3). `mop proxy` announces the connection to the other proxies, which release() the
+  // client; so of two connections of one id the one acknowledged later is the later announced,
+  // and wins. Empty: the CONNACK does not wait.
+  std::function<void(const std::string& client_id, std::function<void(bool stored)> done)> announce;
   // Asked on a CONNECT without clean start when this server holds no session of the client id:
   // the session record stored elsewhere (`mop proxy`: written by another proxy), resumed here as
   // a restart resumes it. Empty, or std::nullopt: a new session.
@@ -148,6 +152,13 @@ public:
   // (release()), or RouterOptions::owns_will says the stored will changed; published, its record
   // is deleted as for the wills of this server's own clients.
   void adopt_wills(std::vector<service::WillRecord> wills);
+  // Session records another server stored and can no longer keep (`mop proxy`: those of a proxy
+  // whose liveness lease this one took). Each is held here as an offline session, disconnected
+  // at its `disconnected_at_ms` (0, connected when that server died: now), rewritten as this
+  // server's, and expires as this server's own do (expiry 0: at the next tick(); its Pulsar
+  // subscriptions unsubscribed, its record deleted) unless its client comes back here first, or
+  // connects elsewhere (release()). A client id held here already is left alone.
+  void adopt_sessions(std::vector<service::SessionRecord> records);
   // Another server took this one's state over (`mop proxy`: the liveness lease was lost, split
   // brain): every connection is closed as on shutdown (MQTT 5: DISCONNECT 0x8B; wills neither
   // published nor deleted, they are the other server's now), the wills waiting here are

@@ -326,7 +326,10 @@ TEST_F(SessionRouterTest, TakeoverClosesTheOldConnection) {
 TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutStateWrites) {
   std::vector<std::string> admitted;
   RouterOptions o = options;
-  o.on_admitted = [&admitted](const std::string& id) { admitted.push_back(id); };
+  o.announce = [&admitted](const std::string& id, std::function<void(bool)> done) {
+    admitted.push_back(id);
+    done(true);
+  };
   SessionRouter proxy_router{service, sessions, clock, o};
   auto watcher = std::make_unique<TestClient>(proxy_router, exec);
   watcher->connect("w");
@@ -355,6 +358,85 @@ TEST_F(SessionRouterTest, ReleaseClosesTheConnectionAndForgetsTheSessionWithoutS
   // The durable subscription keeps collecting for the session, wherever it is now.
   EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
   proxy_router.release("nobody");  // unknown client ids: nothing to do
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
+// mop proxy: the sessions of a proxy that died, adopted by its heir. One written while its client
+// was connected counts as disconnected now and expires after its interval, as this server's own
+// do (its record deleted); a client id held here already is left alone.
+TEST_F(SessionRouterTest, AdoptedSessionsExpireFromTheTakeoverUnlessTheirClientIsHere) {
+  auto here = connected("here");
+  service::SessionRecord connected_there;
+  connected_there.client_id = "gone";
+  connected_there.protocol_version = 5;
+  connected_there.expiry_interval_s = 2;
+  connected_there.subscriptions = {{"alerts", 1, 0, 0}};
+  service::SessionRecord also_here = connected_there;
+  also_here.client_id = "here";
+  router.adopt_sessions({connected_there, also_here});
+  exec.run_all();
+  auto stored = stored_state().sessions;
+  ASSERT_EQ(stored.size(), 1u);  // rewritten as this server's, disconnected at the takeover
+  EXPECT_EQ(stored[0].client_id, "gone");
+  EXPECT_EQ(stored[0].disconnected_at_ms, clock.wall_ms());
+  EXPECT_TRUE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
+  tick_after(std::chrono::milliseconds(1500));
+  EXPECT_EQ(stored_state().sessions.size(), 1u);
+  tick_after(std::chrono::milliseconds(600));
+  EXPECT_TRUE(stored_state().sessions.empty());  // expired 2 s after the takeover
+  EXPECT_FALSE(service.has_subscriptions(*service::TopicName::parse("persistent://public/default/alerts")));
+  EXPECT_FALSE(here->closed());
+}
+
+// mop proxy: the CONNACK waits until the connection is announced to the other proxies, after a
+// local older connection of the id was closed, so the connection acknowledged later is the one
+// announced later (which wins). An announcement that could not be stored refuses the CONNECT
+// with 0x88 / return code 3.
+TEST_F(SessionRouterTest, ConnackWaitsForTheAnnouncementAndItsFailureRefuses) {
+  std::vector<std::function<void(bool)>> announced;
+  RouterOptions o = options;
+  o.announce = [&announced](const std::string&, std::function<void(bool)> done) { announced.push_back(std::move(done)); };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  // A CONNECT of `id` gets no CONNACK until its announcement is answered `stored`; then its one.
+  const auto connack_after = [&](TestClient& c, const std::string& id, bool stored) {
+    c.send_bytes(c.connect_bytes(id, true));
+    exec.run_all();
+    EXPECT_TRUE(c.received().empty());
+    EXPECT_FALSE(announced.empty());
+    if (announced.empty()) return Connack{};
+    auto done = std::move(announced.back());
+    announced.clear();
+    done(stored);
+    exec.run_all();
+    auto r = c.received();
+    EXPECT_EQ(r.size(), 1u);
+    return r.empty() ? Connack{} : std::get<Connack>(r[0]);
+  };
+  auto first = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_EQ(connack_after(*first, "dev", true).return_code, ConnectReturnCode::accepted);
+  // A second connection of the id here: the first is closed before the second is announced.
+  auto second = std::make_unique<TestClient>(proxy_router, exec);
+  second->send_bytes(second->connect_bytes("dev", true));
+  exec.run_all();
+  EXPECT_TRUE(first->closed());
+  ASSERT_EQ(announced.size(), 1u);
+  announced[0](true);
+  announced.clear();
+  exec.run_all();
+  auto r = second->received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
+
+  // Not stored: 3.1.1 return code 3, MQTT 5 0x88 with the reason.
+  auto three = std::make_unique<TestClient>(proxy_router, exec);
+  EXPECT_EQ(connack_after(*three, "three", false).return_code, ConnectReturnCode::server_unavailable);
+  EXPECT_TRUE(three->closed());
+  auto five = std::make_unique<TestClient>(proxy_router, exec, ProtocolVersion::v5);
+  const auto refused = connack_after(*five, "five", false);
+  EXPECT_EQ(refused.reason_code, ReasonCode::server_unavailable);
+  EXPECT_EQ(refused.properties.reason_string.value_or(""), "connection not announced to the other servers");
+  EXPECT_TRUE(five->closed());
   proxy_router.shutdown();
   exec.run_all();
 }
