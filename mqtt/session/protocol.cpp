@@ -663,9 +663,9 @@ void Protocol::handle_publish(Publish&& p) {
 }
 
 void Protocol::handle_puback(PacketId id) {
-  if (auto o = session_->on_puback(id)) {
-    handler_.on_delivery_acked(o->origin);
-    handler_.on_inflight_freed(o->origin);
+  if (auto origin = session_->on_puback(id)) {
+    handler_.on_delivery_acked(*origin);
+    handler_.on_inflight_freed(*origin);
     send_unsent();
   }
 }
