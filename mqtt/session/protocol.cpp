@@ -540,19 +540,32 @@ bool Protocol::deliver_encoded(std::string_view header, const Payload& payload) 
   return true;
 }
 
-Protocol::PendingAck& Protocol::queue_ack(Packet packet, bool ready) {
+Protocol::PendingAck& Protocol::queue_ack(PacketType type, PacketId id, bool ready, ReasonCode reason,
+                                          std::string reason_string) {
   if (!acks_) acks_ = std::make_unique<std::deque<PendingAck>>();
-  acks_->push_back(PendingAck{std::move(packet), ready});
+  acks_->push_back(PendingAck{type, id, reason, ready, std::move(reason_string)});
   return acks_->back();
 }
 
 void Protocol::flush_acks() {
   while (acks_ && !acks_->empty() && acks_->front().ready) {
-    if (std::holds_alternative<Puback>(acks_->front().packet)) {
-      assert(qos1_unacked_ > 0 && "a PUBACK queued without its count");  // each was counted when queued
-      --qos1_unacked_;
+    PendingAck& a = acks_->front();
+    Properties props;
+    if (!a.reason_string.empty()) props.reason_string = std::move(a.reason_string);
+    switch (a.type) {
+      case PacketType::puback:
+        assert(qos1_unacked_ > 0 && "a PUBACK queued without its count");  // each was counted when queued
+        --qos1_unacked_;
+        send(Puback{a.id, a.reason, std::move(props)});
+        break;
+      case PacketType::pubrec:
+        send(Pubrec{a.id, a.reason, std::move(props)});
+        break;
+      default:
+        assert(a.type == PacketType::pubcomp && "only PUBACK, PUBREC and PUBCOMP wait in order");
+        send(Pubcomp{a.id, a.reason, std::move(props)});
+        break;
     }
-    send(acks_->front().packet);
     acks_->pop_front();
     ++acks_popped_;
   }
@@ -597,12 +610,8 @@ void Protocol::handle_publish(Publish&& p) {
         fail_with(ReasonCode::payload_format_invalid, CloseReason::protocol_error, "payload is not UTF-8");
       } else {
         if (p.qos == 1) ++qos1_unacked_;
-        Properties why;
-        why.reason_string = "payload format indicator 1 but the payload is not valid UTF-8";
-        if (p.qos == 1)
-          queue_ack(Puback{p.packet_id, ReasonCode::payload_format_invalid, std::move(why)}, true);
-        else
-          queue_ack(Pubrec{p.packet_id, ReasonCode::payload_format_invalid, std::move(why)}, true);
+        queue_ack(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id, true,
+                  ReasonCode::payload_format_invalid, "payload format indicator 1 but the payload is not valid UTF-8");
         flush_acks();
       }
       return;
@@ -614,7 +623,7 @@ void Protocol::handle_publish(Publish&& p) {
   }
   if (p.qos == 2 && session_->inbound_qos2_pending(p.packet_id)) {
     // A resend of a message we already accepted: acknowledge, do not publish again [MQTT-4.3.3-2].
-    queue_ack(Pubrec{p.packet_id}, true);
+    queue_ack(PacketType::pubrec, p.packet_id, true);
     flush_acks();
     return;
   }
@@ -622,9 +631,9 @@ void Protocol::handle_publish(Publish&& p) {
   const std::uint64_t index = acks_popped_ + (acks_ ? acks_->size() : 0);
   if (p.qos == 1) {
     ++qos1_unacked_;
-    queue_ack(Puback{p.packet_id}, false);
+    queue_ack(PacketType::puback, p.packet_id, false);
   } else {
-    queue_ack(Pubrec{p.packet_id}, false);
+    queue_ack(PacketType::pubrec, p.packet_id, false);
   }
   std::weak_ptr<Protocol> weak = weak_from_this();
   std::shared_ptr<Session> session = session_;
@@ -645,15 +654,8 @@ void Protocol::handle_publish(Publish&& p) {
     if (self->version_ == ProtocolVersion::v5 && r.reason != ReasonCode::success) {
       // 0x10 says nobody subscribed; >= 0x80 refuses the message and ends its flow (a refused
       // QoS 2 message gets no PUBREL), and the connection stays up (MQTT 5 4.13.2).
-      std::visit(
-          [&](auto& ack) {
-            using T = std::decay_t<decltype(ack)>;
-            if constexpr (std::is_same_v<T, Puback> || std::is_same_v<T, Pubrec>) {
-              ack.reason_code = r.reason;
-              if (!stored && !r.reason_string.empty()) ack.properties.reason_string = std::move(r.reason_string);
-            }
-          },
-          pending.packet);
+      pending.reason = r.reason;
+      if (!stored) pending.reason_string = std::move(r.reason_string);
     }
     pending.ready = true;
     self->flush_acks();
@@ -661,9 +663,9 @@ void Protocol::handle_publish(Publish&& p) {
 }
 
 void Protocol::handle_puback(PacketId id) {
-  if (auto o = session_->on_puback(id)) {
-    handler_.on_delivery_acked(o->origin);
-    handler_.on_inflight_freed(o->origin);
+  if (auto origin = session_->on_puback(id)) {
+    handler_.on_delivery_acked(*origin);
+    handler_.on_inflight_freed(*origin);
     send_unsent();
   }
 }
@@ -692,15 +694,14 @@ void Protocol::handle_pubrel(PacketId id) {
   const bool known = session_->release_inbound_qos2(id);
   // Always answered, even for an unknown id, so that the client can free it; MQTT 5 says it
   // was unknown (0x92).
-  Pubcomp comp{id};
-  if (!known && version_ == ProtocolVersion::v5) comp.reason_code = ReasonCode::packet_identifier_not_found;
   if (!known) {
-    queue_ack(comp, true);
+    queue_ack(PacketType::pubcomp, id, true,
+              version_ == ProtocolVersion::v5 ? ReasonCode::packet_identifier_not_found : ReasonCode::success);
     flush_acks();
     return;
   }
   const std::uint64_t index = acks_popped_ + (acks_ ? acks_->size() : 0);
-  queue_ack(comp, false);
+  queue_ack(PacketType::pubcomp, id, false);
   std::weak_ptr<Protocol> weak = weak_from_this();
   handler_.on_inbound_released(id, [weak, index] {
     auto self = weak.lock();

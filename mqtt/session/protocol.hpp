@@ -260,11 +260,18 @@ private:
   void touch();
   // Acknowledgements to the client leave in the order the PUBLISH/PUBREL packets arrived
   // [MQTT-4.6.0-2/3], even when the store completes them out of order.
+  // What the ack needs and no more: a `Packet` is a variant as large as CONNECT (1.2 KB), so a
+  // queue of them took an allocation per QoS 1/2 PUBLISH (a deque node holds one such element)
+  // and a kilobyte moved and destroyed with it; the packet is built only when it goes out.
   struct PendingAck {
-    Packet packet;
+    PacketType type = PacketType::puback;  // puback, pubrec or pubcomp
+    PacketId id = 0;
+    ReasonCode reason = ReasonCode::success;
     bool ready = false;
+    std::string reason_string;  // MQTT 5: a refusal's diagnostics
   };
-  PendingAck& queue_ack(Packet packet, bool ready);
+  PendingAck& queue_ack(PacketType type, PacketId id, bool ready, ReasonCode reason = ReasonCode::success,
+                        std::string reason_string = {});
   void flush_acks();
   // The SUBACK of `s` with these codes, then on_subscribed (retained messages).
   void send_suback(const Subscribe& s, const std::vector<std::uint8_t>& codes);
@@ -281,8 +288,8 @@ private:
   std::chrono::milliseconds keep_alive_{0};
   TimePoint deadline_;
   std::shared_ptr<Session> session_;
-  // Allocated on the first QoS 1/2 PUBLISH: an empty std::deque of this type costs 1.2 KiB,
-  // which idle and subscribe-only connections should not pay.
+  // Allocated on the first QoS 1/2 PUBLISH: an empty std::deque allocates its first node (512 B)
+  // and its map, which idle and subscribe-only connections should not pay.
   std::unique_ptr<std::deque<PendingAck>> acks_;
   std::uint64_t acks_popped_ = 0;  // index of acks_.front() in arrival order
   std::size_t qos1_unacked_ = 0;   // QoS 1 PUBLISHes received whose PUBACK has not gone out

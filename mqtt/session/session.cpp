@@ -61,16 +61,16 @@ void Session::mark_sent(Outbound& o) {
   --q_->unsent;
 }
 
-std::optional<Outbound> Session::on_puback(PacketId id) {
+std::optional<DeliveryOrigin> Session::on_puback(PacketId id) {
   InFlight* q = q_.get();
   if (!q) return std::nullopt;
   auto& outbound = q->outbound;
   auto it = outbound.find(id);
   if (it == outbound.end() || it->second.publish.qos != 1 || it->second.state == Outbound::State::unsent)
     return std::nullopt;
-  Outbound out = std::move(it->second);
+  DeliveryOrigin origin = std::move(it->second.origin);
   outbound.erase(it);
-  return out;
+  return origin;
 }
 
 std::optional<DeliveryOrigin> Session::on_pubrec(PacketId id) {

@@ -81,8 +81,9 @@ public:
                                        std::uint64_t expires_at_ms = 0);
   // Removes an entry never sent (it expired while waiting); nullopt if `id` is not one.
   std::optional<Outbound> discard_unsent(PacketId id);
-  // PUBACK for a QoS 1 delivery: the entry, removed. nullopt if the id is not awaiting PUBACK.
-  std::optional<Outbound> on_puback(PacketId id);
+  // PUBACK for a QoS 1 delivery: removes the entry and returns its origin (the message itself
+  // is not moved out: nobody needs it). nullopt if the id is not awaiting PUBACK.
+  std::optional<DeliveryOrigin> on_puback(PacketId id);
   // PUBREC for a QoS 2 delivery: moves it to awaiting_pubcomp and returns its origin (to ack
   // the subscription: from here on the client owns the message). nullopt if unknown.
   std::optional<DeliveryOrigin> on_pubrec(PacketId id);

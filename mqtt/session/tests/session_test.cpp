@@ -50,7 +50,7 @@ TEST(Session, PubackOnlyForQos1AwaitingAck) {
   EXPECT_FALSE(s.on_puback(q2));  // QoS 2 is not finished by PUBACK
   auto o = s.on_puback(q1);
   ASSERT_TRUE(o);
-  EXPECT_EQ(o->origin.entry, 2u);
+  EXPECT_EQ(o->entry, 2u);
   EXPECT_FALSE(s.on_puback(q1));  // a duplicate PUBACK acknowledges nothing
   EXPECT_EQ(s.outbound_count(), 1u);
 }
