@@ -477,6 +477,27 @@ class ApachePulsar:
             return str(e)
 
 
+def create_pulsar_namespace(http, ns, timeout=60):
+    """Creates namespace `ns` ("tenant/name") through the admin REST API at `http` of an Apache
+    Pulsar, as `pulsar-admin namespaces create` does; one that exists already (409) is fine. A
+    fresh standalone answers its health check before it has made the `public` tenant and 404
+    until then, so a 404 is retried for up to `timeout` seconds."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        req = urllib.request.Request("%s/admin/v2/namespaces/%s" % (http, ns), method="PUT")
+        try:
+            urllib.request.urlopen(req, timeout=30).read()
+            return
+        except urllib.error.HTTPError as e:
+            if e.code == 409:
+                return
+            if e.code != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def ws_frame(payload, opcode=0x2, fin=True, declared=None):
     """One masked client WebSocket frame (RFC 6455 5.2), for the byte-level cases a WebSocket
     library will not make; `declared` lies about the payload length."""
