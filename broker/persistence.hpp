@@ -47,9 +47,10 @@ public:
                           PersistCallback done) = 0;
   virtual void put_retained(const service::TopicName& topic, const service::Message& message, PersistCallback done) = 0;
   virtual void delete_retained(const service::TopicName& topic, PersistCallback done) = 0;
-  // Deletes the topic: its log, subscriptions, cursors, producer sequences, its retained message
-  // and its record, in one atomic write (a crash keeps all of it or none). The name is free at
-  // once: a topic of the same name made after this call is a new one and keeps its own records.
+  // Deletes the topic: its log, subscriptions, cursors, producer sequences, its retained message,
+  // its schema (the metadata store's record under the topic's name) and its record, in one
+  // atomic write (a crash keeps all of it or none). The name is free at once: a topic of the
+  // same name made after this call is a new one and keeps its own records.
   virtual void delete_topic(const service::TopicName& topic, PersistCallback done) = 0;
 
   struct RestoredSubscription {

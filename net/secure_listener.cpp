@@ -740,7 +740,6 @@ private:
   std::string peer_;
   std::optional<std::string> peer_cn_;
   std::list<std::weak_ptr<SecureConnectionBase>>::iterator registry_pos_;
-  std::unique_ptr<StreamHandler> handler_;
   std::vector<OutBuffer::Segment> segments_;
   std::vector<asio::const_buffer> buffers_;
   std::size_t writing_bytes_ = 0;
@@ -749,6 +748,9 @@ private:
   bool flush_posted_ = false;
   bool closing_ = false;
   bool shut_ = false;
+  // Last, so destroyed first, as in TcpConnection: a handler destroyed without having been closed
+  // may still use its Stream (this) from its destructor.
+  std::unique_ptr<StreamHandler> handler_;
 };
 
 SecureListener::SecureListener(asio::io_context& io, HandlerFactory factory, std::string log_module, std::string scheme,

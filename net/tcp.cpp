@@ -257,7 +257,6 @@ private:
   ReadPause pause_;
   std::chrono::milliseconds close_timeout_;
   std::list<std::weak_ptr<TcpConnection>>::iterator registry_pos_;
-  std::unique_ptr<StreamHandler> handler_;
   std::string peer_;
   std::vector<OutBuffer::Segment> segments_;  // what the write in progress points into
   std::vector<asio::const_buffer> buffers_;
@@ -266,6 +265,10 @@ private:
   bool flush_posted_ = false;
   bool closing_ = false;
   bool shut_ = false;
+  // Last, so destroyed first: the handler holds this connection as its Stream, and one destroyed
+  // without having been closed (its connection dropped with the io_context, say) may still ask it
+  // for peer() or queued_bytes() from its destructor; every member it can reach is alive then.
+  std::unique_ptr<StreamHandler> handler_;
 };
 
 void TcpListener::schedule(const std::shared_ptr<TcpConnection>& conn, std::chrono::steady_clock::time_point at) {

@@ -74,6 +74,7 @@ void MemoryStore::apply(const Batch::Op& op) {
                  [&](const Batch::PutNamespace& p) { namespaces_[p.record.name] = p.record; },
                  [&](const Batch::DeleteNamespace& p) { namespaces_.erase(p.name); },
                  [&](const Batch::PutSchema& p) { schemas_[p.schema.topic] = p.schema; },
+                 [&](const Batch::DeleteSchema& p) { schemas_.erase(p.topic); },
                  [&](const Batch::PutProducerSequence& p) { sequences_[{p.topic, p.sequence.producer}] = p.sequence; },
                  [&](const Batch::DeleteProducerSequence& p) { sequences_.erase({p.topic, p.producer}); },
              },

@@ -612,6 +612,9 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
           [&](const Batch::PutSchema& p) {
             if (cfs_[kSchemas]) wb.Put(cfs_[kSchemas], p.schema.topic, encode_schema(p.schema));
           },
+          [&](const Batch::DeleteSchema& p) {
+            if (cfs_[kSchemas]) wb.Delete(cfs_[kSchemas], p.topic);
+          },
           [&](const Batch::PutProducerSequence& p) {
             if (cfs_[kProducerSequences]) {
               wb.Put(cfs_[kProducerSequences], key::topic_named(p.topic, p.sequence.producer),

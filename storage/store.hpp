@@ -50,6 +50,7 @@ public:
   struct PutPartitioned { PartitionedTopicRecord record; };
   struct DeletePartitioned { std::string topic; };
   struct PutSchema { SchemaRecord schema; };
+  struct DeleteSchema { std::string topic; };
   struct PutPermission { PermissionRecord record; };
   struct DeletePermission { std::string resource; std::string role; };
   struct PutTenant { TenantRecord record; };
@@ -61,7 +62,7 @@ public:
   struct DeleteProducerSequence { std::uint64_t topic; std::string producer; };
   using Op = std::variant<Append, Trim, Truncate, PutSubscription, DeleteSubscription, PutCursor, PutSession,
                           DeleteSession, PutRetained, DeleteRetained, PutWill, DeleteWill, DeleteTopic, PutPartitioned,
-                          DeletePartitioned, PutSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission,
+                          DeletePartitioned, PutSchema, DeleteSchema, PutProducerSequence, DeleteProducerSequence, PutPermission, DeletePermission,
                           PutTenant, DeleteTenant, PutNamespace, DeleteNamespace>;
 
   Batch& append(std::uint64_t topic, MessageId id, EncodedMessage value) {
@@ -89,6 +90,7 @@ public:
   Batch& put_partitioned(PartitionedTopicRecord r) { return add(PutPartitioned{std::move(r)}); }
   Batch& delete_partitioned(std::string topic) { return add(DeletePartitioned{std::move(topic)}); }
   Batch& put_schema(SchemaRecord s) { return add(PutSchema{std::move(s)}); }
+  Batch& delete_schema(std::string topic) { return add(DeleteSchema{std::move(topic)}); }
   Batch& put_permission(PermissionRecord r) { return add(PutPermission{std::move(r)}); }
   Batch& delete_permission(std::string resource, std::string role) {
     return add(DeletePermission{std::move(resource), std::move(role)});

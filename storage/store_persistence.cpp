@@ -85,6 +85,10 @@ void StorePersistence::delete_retained(const service::TopicName& topic, broker::
 void StorePersistence::delete_topic(const service::TopicName& topic, broker::PersistCallback done) {
   Batch b;
   b.delete_retained(topic.str());
+  // The topic's Pulsar schema (service::MetadataStore's, kept under the topic's name) goes with
+  // it, as on Apache Pulsar: the same name used again is a new topic that takes the next
+  // producer's schema rather than inheriting the deleted one's.
+  b.delete_schema(topic.str());
   auto id = store_.find_topic(topic.str());
   if (!id.ok()) {
     log::get("storage")->error("deleting topic {} failed: {}", topic.str(), id.error().to_string());

@@ -73,7 +73,9 @@ void ProducerRegistry::remove(const service::TopicName& topic, Connection& conne
     const auto& next = tp.active.front();
     next.connection->producer_now_ready(next.producer_id, next.request_id, tp.epoch);
   }
-  if (tp.active.empty() && tp.waiting.empty() && tp.epoch == 0) topics_.erase(it);
+  // No producer left: the topic's epoch can no longer matter to anyone (Connection::on_producer
+  // does not compare a client's epoch with it), so the topic goes, with its epoch.
+  if (tp.active.empty() && tp.waiting.empty()) topics_.erase(it);
 }
 
 std::uint64_t ProducerRegistry::epoch(const service::TopicName& topic) const {

@@ -8,7 +8,10 @@
 //   ExclusiveWithFencing  closes every other producer (Connection::close_producer_from_server)
 //                     and takes the topic.
 // A second producer with a name already connected to the topic: busy. Each exclusive grant
-// raises the topic's epoch. Runs on the service's thread.
+// raises the topic's epoch. A topic is kept only while it has a producer, connected or waiting:
+// its epoch goes with the last one (a reconnecting producer's epoch is not checked, so there is
+// nothing left to fence), and memory does not grow with the topics ever produced to.
+// Runs on the service's thread.
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -37,13 +40,15 @@ public:
   // A producer went away (closed, fenced, its connection closed); a waiting exclusive one may
   // now take the topic.
   void remove(const service::TopicName& topic, Connection& connection, std::uint64_t producer_id);
-  // Raised each time an exclusive producer takes the topic.
+  // Raised each time an exclusive producer takes the topic; 0 again once it has no producer.
   std::uint64_t epoch(const service::TopicName& topic) const;
   // Producers of the topic, connected or waiting (the admin API refuses to delete a topic
   // that has some unless forced).
   std::size_t count(const service::TopicName& topic) const;
   // Broker shutdown: waiting exclusive producers are no longer given the topic.
   void stop_promoting() { promote_ = false; }
+  // Topics with a producer, connected or waiting: all the registry keeps.
+  std::size_t topics() const { return topics_.size(); }
 
 private:
   struct Ref {

@@ -308,8 +308,11 @@ TEST(Restart, DeletedTopicLeavesNothingAndTheNameStartsAfresh) {
     p.service.flow(rid, 100);
     for (int i = 0; i < 5; ++i) p.publish(kTopic, "old" + std::to_string(i));
     p.service.set_retained(kTopic, msg("kept?"), {});
+    // A Pulsar producer's schema, as the metadata store keeps it: under the topic's name.
+    s.store->write(Batch().put_schema({kTopic.str(), 0, 2, "old", "{}", {}}), s.executor, {});
     p.settle();
     ASSERT_EQ(r.got.size(), 5u);
+    ASSERT_TRUE(s.store->schema(kTopic.str())->has_value());
     old_id = **s.store->find_topic(kTopic.str());
     const auto old_ledger = p.service.broker().find_topic(kTopic)->ledger().ledger_id();
 
@@ -330,6 +333,8 @@ TEST(Restart, DeletedTopicLeavesNothingAndTheNameStartsAfresh) {
     p.settle();
     EXPECT_TRUE(deleted);
     EXPECT_FALSE(p.service.broker().delete_topic(kTopic, {}));  // no such topic any more
+    // Its schema went with it: the name's next topic takes the next producer's.
+    EXPECT_FALSE(s.store->schema(kTopic.str())->has_value());
 
     // A subscriber recreates it, empty, with a ledger of its own; what is published now is its.
     ASSERT_TRUE(p.service.subscribe(kTopic, "t", shared_opts(), rid).ok());

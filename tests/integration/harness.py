@@ -456,16 +456,8 @@ class ApachePulsar:
         self.owned = False
 
     def admin(self, method, path, body=None):
-        """A request to Pulsar's admin REST API (path after /admin/v2/); its parsed JSON answer, or
-        None when it has no body. An HTTP error status raises urllib.error.HTTPError."""
-        import urllib.request
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request("%s/admin/v2/%s" % (self.http, path), data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data is not None else {})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status in (200, 204), r.status
-            text = r.read()
-        return json.loads(text) if text else None
+        """A request to Pulsar's admin REST API: admin_request at this Pulsar."""
+        return admin_request(self.http, method, path, body)
 
     def log_tail(self, lines=60):
         if self.dir is None:
@@ -475,6 +467,41 @@ class ApachePulsar:
                 return "\n".join(f.read().splitlines()[-lines:])
         except OSError as e:
             return str(e)
+
+
+def admin_request(http, method, path, body=None):
+    """A request to the admin REST API v2 at `http` (Apache Pulsar's, or mop's web service), path
+    after /admin/v2/, `body` sent as JSON; its parsed JSON answer, or None when it has no body. An
+    HTTP error status raises urllib.error.HTTPError."""
+    import urllib.request
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request("%s/admin/v2/%s" % (http, path), data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data is not None else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status in (200, 204), r.status
+        text = r.read()
+    return json.loads(text) if text else None
+
+
+def create_pulsar_namespace(http, ns, timeout=60):
+    """Creates namespace `ns` ("tenant/name") through the admin REST API at `http` of an Apache
+    Pulsar, as `pulsar-admin namespaces create` does; one that exists already (409) is fine. A
+    fresh standalone answers its health check before it has made the `public` tenant and 404
+    until then, so a 404 is retried for up to `timeout` seconds."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        req = urllib.request.Request("%s/admin/v2/namespaces/%s" % (http, ns), method="PUT")
+        try:
+            urllib.request.urlopen(req, timeout=30).read()
+            return
+        except urllib.error.HTTPError as e:
+            if e.code == 409:
+                return
+            if e.code != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def ws_frame(payload, opcode=0x2, fin=True, declared=None):

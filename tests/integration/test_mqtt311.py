@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 
 import harness
 import rawmqtt as rm
-from clients import WAIT, MosqSub, PahoClient, mosq_pub
+from clients import MOSQ_PUB, WAIT, MosqSub, PahoClient, mosq_pub
 
 MOP_ONLY = "Pulsar topic model / mop configuration: mop-only"
 
@@ -952,6 +952,65 @@ class Connections(Base):
         self.assertEqual(sub2.output_lines(), ["%s queued-1" % t, "%s queued-2" % t])
         # clean up the persistent session
         mosq_pub(self.port, self.prefix + "/none", "x", extra=["-i", cid])
+
+    @unittest.skipUnless(harness.is_mop(), "mosquitto keeps no QoS 0 message for an offline client "
+                         "(queue_qos0_messages false): mop-only")
+    def test_persistent_qos0_session_gets_its_backlog_after_a_dropped_connection(self):
+        """A persistent session subscribed at QoS 0 whose client is killed while messages stream
+        in keeps collecting them: back, the client gets every message published after mop saw it
+        go, in order (mop keeps a persistent session's QoS 0 messages in its subscription, up to
+        the topic's backlog quota). Before dc16d21 a delivery still on its way when the
+        connection dropped gave its permit back, and the backlog went on being dispatched to
+        nobody and acknowledged: the client came back to nothing. The drop has to meet such a
+        delivery, so the stream is as fast as mosquitto_pub -l goes (bounded: 10000 lines), and
+        there are five rounds (about half of them lost everything before the fix)."""
+        t = self.prefix + "/q0"
+        cid = self.cid("q0")
+        web = "http://127.0.0.1:%d/mop/clients" % self.broker.web_port
+
+        def connected():
+            with urllib.request.urlopen(web, timeout=5) as r:
+                return {c["clientId"]: c["connected"] for c in json.load(r)}.get(cid)
+
+        p = self.paho(self.cid("q0p"))
+        lines = b"".join(b"live-%d\n" % i for i in range(10000))
+        for round_ in range(5):
+            sub = MosqSub(self.port, t, qos=0, wait_secs=30, extra=["-c", "-i", cid])
+            self.addCleanup(sub.kill)
+            sub.wait_subscribed()
+            stream = subprocess.Popen([MOSQ_PUB, "-h", "127.0.0.1", "-p", str(self.port), "-t", t, "-q", "0",
+                                       "-l"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+            self.addCleanup(stream.kill)
+            feeder = threading.Thread(target=self._feed, args=(stream, lines), daemon=True)
+            feeder.start()
+            sub.wait_line(lambda l: "received PUBLISH" in l)
+            sub.kill()  # SIGKILL: no DISCONNECT, the connection drops while deliveries flow
+            self.assertTrue(harness.wait_until(lambda: connected() is False, WAIT),
+                            "mop did not see the client go")
+            stream.kill()
+            stream.wait()
+            feeder.join(WAIT)
+            infos = [p.publish(t, b"after-%d-%d" % (round_, i), qos=1, wait=False) for i in range(20)]
+            for info in infos:
+                info.wait_for_publish(WAIT)
+            back = self.paho(cid, clean_session=False, connect=False)
+            self.assertEqual(back.connect(), (0, 1), "round %d: the session is kept" % round_)
+            after, deadline = [], time.monotonic() + 10
+            while len(after) < 20 and time.monotonic() < deadline:
+                after += [m.payload for m in back.drain(0.2) if m.payload.startswith(b"after-")]
+            self.assertEqual(after, [b"after-%d-%d" % (round_, i) for i in range(20)],
+                             "round %d: the QoS 0 backlog kept while the client was away" % round_)
+            back.disconnect()
+        # the persistent session goes
+        self.paho(cid, clean_session=True).disconnect()
+
+    @staticmethod
+    def _feed(proc, data):
+        try:
+            proc.stdin.write(data)
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):  # killed before it read everything
+            pass
 
     def test_session_present_flag(self):
         cid = self.cid("sp")

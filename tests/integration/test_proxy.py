@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.error
 import urllib.request
 import uuid
 
@@ -100,21 +99,9 @@ class ApachePulsarBackend:
         self.pulsar = harness.ApachePulsar(prefix="mop-proxy-pulsar-", settings=[]).start()
         self.url, self.http = self.pulsar.url, self.pulsar.http
         # The proxies' namespace, created as a user would (pulsar-admin namespaces create). A
-        # Pulsar standalone answers its health check before it has made the `public` tenant:
-        # 404 until then, so a bounded retry. A failure stops the Pulsar this started.
+        # failure stops the Pulsar this started.
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                req = urllib.request.Request("%s/admin/v2/namespaces/%s" % (self.http, SYSTEM_NS), method="PUT")
-                try:
-                    urllib.request.urlopen(req, timeout=30)
-                    break
-                except urllib.error.HTTPError as e:
-                    if e.code == 409:  # exists already
-                        break
-                    if e.code != 404 or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
+            harness.create_pulsar_namespace(self.http, SYSTEM_NS)
             # Producer deduplication, which QoS 2 exactly once across a proxy crash needs (the
             # proxies probe it at start), on the MQTT topics' namespace and the proxies' own.
             for ns in ("public/default", SYSTEM_NS):

@@ -9,8 +9,6 @@ scripts/setup makes (.cache/venv/bin/python) and MOP_BIN set.
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import harness
 import test_proxy as tp
@@ -143,17 +141,7 @@ class OverApachePulsar(unittest.TestCase):
         # missing and no client is disconnected.
         pulsar = harness.ApachePulsar(restartable=True, prefix="mop-proxy-faults-").start()
         self.addCleanup(pulsar.stop)
-        deadline = time.monotonic() + 60  # Pulsar answers before it has made the `public` tenant
-        while True:
-            try:
-                pulsar.admin("PUT", "namespaces/" + tp.SYSTEM_NS)
-                break
-            except urllib.error.HTTPError as e:
-                if e.code == 409:
-                    break
-                if e.code != 404 or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        harness.create_pulsar_namespace(pulsar.http, tp.SYSTEM_NS)
         proxies = [tp.Proxy(pulsar.url).start() for _ in range(2)]
         for p in proxies:
             self.addCleanup(p.stop)

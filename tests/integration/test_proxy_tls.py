@@ -19,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 import uuid
 
@@ -613,20 +612,8 @@ class ProxyToApachePulsarOverTlsTest(unittest.TestCase):
         cls.pulsar.start()
         try:
             assert cls.pulsar.tls_url, "scripts/pulsar-standalone printed no PULSAR_TLS_URL"
-            # The proxies' namespace, as a user creates it; a fresh standalone answers 404 until
-            # it has made the public tenant, hence the bounded retry.
-            import urllib.error
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    cls.pulsar.admin("PUT", "namespaces/public/mop-system")
-                    break
-                except urllib.error.HTTPError as e:
-                    if e.code == 409:
-                        break
-                    if e.code != 404 or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
+            # The proxies' namespace, as a user creates it.
+            harness.create_pulsar_namespace(cls.pulsar.http, "public/mop-system")
             cls.proxy = Proxy(["--brokerServiceURL=" + cls.pulsar.tls_url, "--brokerClientTlsEnabled=true",
                                "--brokerClientTrustCertsFilePath=" + K.ca[1],
                                "--mqttListeners=mqtt://127.0.0.1:0"]).start()

@@ -21,6 +21,7 @@ import unittest
 import uuid
 
 import pulsar
+from pulsar.schema import Integer, JsonSchema, Record, String
 
 import harness
 
@@ -72,6 +73,10 @@ class MopServer:
             _, self.partitioned_url = self._start(["--allowAutoTopicCreationType=partitioned",
                                                    "--defaultNumPartitions=%d" % PARTITIONS])
         return self.partitioned_url, name
+
+    def admin(self, method, path, body=None):
+        """mop's admin API (http/), as harness.ApachePulsar.admin is Pulsar's."""
+        return harness.admin_request("http://127.0.0.1:%d" % self.broker.web_port, method, path, body)
 
     def stop(self):
         for b in self.brokers:
@@ -508,6 +513,32 @@ class Cases:
         self.client.create_producer(topic)
         r = self.client.create_reader(topic, pulsar.MessageId.earliest)
         self.assertFalse(r.has_message_available())
+
+    # ---- schemas ------------------------------------------------------------------------------
+
+    def test_a_deleted_topic_takes_its_schema_with_it(self):
+        """Deleted through the admin API and made again by a producer with another schema, a
+        topic has that producer's schema: the deleted topic's went with it (Apache Pulsar deletes
+        a topic's schema with the topic). The schema is read back with GET_SCHEMA (the C++
+        client's getSchemaInfo, which the Python wrapper does not expose)."""
+        class Before(Record):
+            before = String()
+
+        class After(Record):
+            after = Integer()
+
+        topic = new_topic("schema")
+        p = self.client.create_producer(topic, schema=JsonSchema(Before))
+        p.send(Before(before="x"))
+        p.close()
+        self.assertIn('"before"', self.client._client.get_schema_info(topic, -1).schema())
+        self.server.admin("DELETE", "persistent/%s?force=true" % topic[len("persistent://"):])
+        p = self.client.create_producer(topic, schema=JsonSchema(After))
+        p.send(After(after=1))
+        p.close()
+        schema = self.client._client.get_schema_info(topic, -1).schema()
+        self.assertIn('"after"', schema)
+        self.assertNotIn('"before"', schema)
 
     # ---- deduplication ------------------------------------------------------------------------
 

@@ -833,6 +833,53 @@ TEST_F(ConnectionTest, ProducerAccessModesAndUniqueNames) {
   EXPECT_EQ(drain(*b).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
 }
 
+// The registry keeps a topic only while it has a producer: an exclusive grant (epoch above 0)
+// used to keep its topic for the life of the process, so memory grew with every topic ever
+// produced to exclusively. Closed, fenced, queued, dropped with the connection or unloaded by a
+// topic's deletion: each way a producer goes leaves nothing behind once it was the last.
+TEST_F(ConnectionTest, ProducerRegistryForgetsATopicWithItsLastProducer) {
+  auto a = open();
+  auto b = open();
+  connect(*a);
+  connect(*b);
+  const auto topic = [](int i) { return "persistent://public/default/epoch-" + std::to_string(i); };
+  // Exclusive, then closed by the client.
+  command(*a, producer_cmd(1, topic(1), proto::Exclusive));
+  ASSERT_EQ(drain(*a).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
+  EXPECT_EQ(server_.producers().topics(), 1u);
+  Cmd close;
+  close.set_type(Cmd::CLOSE_PRODUCER);
+  close.mutable_close_producer()->set_producer_id(1);
+  close.mutable_close_producer()->set_request_id(50);
+  command(*a, close);
+  drain(*a);
+  EXPECT_EQ(server_.producers().topics(), 0u);
+  // A waiting exclusive producer given the topic, then fenced, then its fencer's connection gone.
+  command(*a, producer_cmd(2, topic(2), proto::Exclusive));
+  command(*b, producer_cmd(3, topic(2), proto::WaitForExclusive));
+  close.mutable_close_producer()->set_producer_id(2);
+  command(*a, close);
+  command(*a, producer_cmd(4, topic(2), proto::ExclusiveWithFencing));
+  drain(*a);
+  drain(*b);
+  EXPECT_EQ(b->producer_count(), 0u);  // fenced
+  EXPECT_EQ(server_.producers().topics(), 1u);
+  a.reset();
+  EXPECT_EQ(server_.producers().topics(), 0u);
+  // Unloaded (what the admin API's topic deletion does first).
+  command(*b, producer_cmd(5, topic(3), proto::Exclusive));
+  ASSERT_EQ(drain(*b).at(0).command.type(), Cmd::PRODUCER_SUCCESS);
+  server_.unload(*service::TopicName::parse(topic(3)));
+  drain(*b);
+  EXPECT_EQ(server_.producers().topics(), 0u);
+  // A topic without a producer takes a new exclusive one as any free topic does.
+  command(*b, producer_cmd(6, topic(1), proto::Exclusive));
+  auto got = drain(*b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].command.type(), Cmd::PRODUCER_SUCCESS);
+  EXPECT_EQ(server_.producers().topics(), 1u);
+}
+
 TEST_F(ConnectionTest, DeduplicationAnswersAResendWithoutStoringIt) {
   server_.options().deduplication = true;
   auto c = open();
