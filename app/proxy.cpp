@@ -329,14 +329,26 @@ int run_proxy(const Config& config) {
   cluster::Heir heir(sessions, leases, events, clock,
                      {.wills = [&router](std::vector<service::WillRecord> w) { router.adopt_wills(std::move(w)); },
                       .sessions = [&router](std::vector<service::SessionRecord> s) { router.adopt_sessions(std::move(s)); }});
+  // A proxy that lost the cluster (or its own lease) tries no other proxy's lease until it has been
+  // back for longer than the client's longest reconnect wait (backoff_max and its 20 % jitter)
+  // and one round: a broker restart frees every lease at once, and each live proxy takes its own
+  // again only when its producer reconnects. Without the wait the first proxy back took the
+  // leases of the others, which then refused their clients (test_proxy_faults over Apache Pulsar).
+  const auto takeover_interval = std::chrono::seconds(config.mqttProxyWillTakeoverIntervalSeconds);
+  const auto heir_wait_after_loss = client_config.backoff_max * 6 / 5 + takeover_interval;
+  std::optional<std::chrono::steady_clock::time_point> heir_waits_until;
   boost::asio::steady_timer takeover_timer(io);
   std::function<void()> schedule_takeover = [&] {
-    takeover_timer.expires_after(std::chrono::seconds(config.mqttProxyWillTakeoverIntervalSeconds));
+    takeover_timer.expires_after(takeover_interval);
     takeover_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
       leases.release_old();
       leases.take_own_again();
-      heir.poll();
+      const auto now = std::chrono::steady_clock::now();
+      if (!(sessions.connected() && events.connected() && leases.held()))
+        heir_waits_until = now + heir_wait_after_loss;
+      else if (!heir_waits_until || now >= *heir_waits_until)
+        heir.poll();
       schedule_takeover();
     });
   };

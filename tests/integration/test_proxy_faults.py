@@ -106,6 +106,12 @@ class RestartLoad:
         return extra
 
 
+# Each proxy looks for the leases of dead proxies every second (tp.TAKEOVER): the backend's
+# restart frees every proxy's liveness lease at once, and the proxy whose connection comes back
+# first must not take the lease of the other, still reconnecting, which would then refuse its
+# clients (it took it, with no wait after a loss, until 8 Dec 2026).
+
+
 class OverMopStandalone(unittest.TestCase):
     def test_backend_kill9_and_restart_under_qos1_load_is_latency_only(self):
         # The backend is killed with SIGKILL while 2 x 300 QoS 1 messages are on their way through
@@ -114,7 +120,7 @@ class OverMopStandalone(unittest.TestCase):
         # PUBACKs are late, never missing; the subscriber's consumer resubscribes.
         be = tp.MopBackend().start()
         self.addCleanup(be.stop)
-        proxies = [tp.Proxy(be.url).start() for _ in range(2)]
+        proxies = [tp.Proxy(be.url, tp.TAKEOVER).start() for _ in range(2)]
         for p in proxies:
             self.addCleanup(p.stop)
         logs = lambda: "".join("\n--- proxy %d:\n%s" % (i, p.log_text()[-3000:]) for i, p in enumerate(proxies))
@@ -142,7 +148,7 @@ class OverApachePulsar(unittest.TestCase):
         pulsar = harness.ApachePulsar(restartable=True, prefix="mop-proxy-faults-").start()
         self.addCleanup(pulsar.stop)
         harness.create_pulsar_namespace(pulsar.http, tp.SYSTEM_NS)
-        proxies = [tp.Proxy(pulsar.url).start() for _ in range(2)]
+        proxies = [tp.Proxy(pulsar.url, tp.TAKEOVER).start() for _ in range(2)]
         for p in proxies:
             self.addCleanup(p.stop)
         logs = lambda: "".join("\n--- proxy %d:\n%s" % (i, p.log_text()[-3000:]) for i, p in enumerate(proxies)) + \
