@@ -393,6 +393,42 @@ TEST_F(SessionRouterTest, AdoptedSessionsExpireFromTheTakeoverUnlessTheirClientI
 // local older connection of the id was closed, so the connection acknowledged later is the one
 // announced later (which wins). An announcement that could not be stored refuses the CONNECT
 // with 0x88 / return code 3.
+// A connection lost while its CONNACK waits for the announcement: the late answer, stored or not,
+// finds no connection and leaves the router serving the client id (mop proxy).
+TEST_F(SessionRouterTest, ConnectionLostWhileItsAnnouncementIsPendingIsForgotten) {
+  std::vector<std::function<void(bool)>> announced;
+  RouterOptions o = options;
+  o.announce = [&announced](const std::string&, std::function<void(bool)> done) { announced.push_back(std::move(done)); };
+  SessionRouter proxy_router{service, sessions, clock, o};
+  for (const bool stored : {true, false}) {
+    auto lost = std::make_unique<TestClient>(proxy_router, exec);
+    lost->send_bytes(lost->connect_bytes("dev", true));
+    exec.run_all();
+    ASSERT_EQ(announced.size(), 1u);
+    lost->drop();
+    exec.run_all();
+    announced[0](stored);  // reaches no connection (under ASan: reads nothing freed)
+    announced.clear();
+    exec.run_all();
+    lost.reset();
+    // The id connects again and is answered once its own announcement is stored.
+    auto again = std::make_unique<TestClient>(proxy_router, exec);
+    again->send_bytes(again->connect_bytes("dev", true));
+    exec.run_all();
+    ASSERT_EQ(announced.size(), 1u);
+    announced[0](true);
+    announced.clear();
+    exec.run_all();
+    auto r = again->received();
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(std::get<Connack>(r[0]).return_code, ConnectReturnCode::accepted);
+    again->drop();
+    exec.run_all();
+  }
+  proxy_router.shutdown();
+  exec.run_all();
+}
+
 TEST_F(SessionRouterTest, ConnackWaitsForTheAnnouncementAndItsFailureRefuses) {
   std::vector<std::function<void(bool)>> announced;
   RouterOptions o = options;
