@@ -326,17 +326,14 @@ int run_proxy(const Config& config) {
   // that died"): every mqttProxyWillTakeoverIntervalSeconds the leases of the other proxies named
   // by stored wills and session records are tried, and the heir of one that died hands its wills
   // and sessions to the router.
-  cluster::Heir heir(sessions, leases, events, clock,
-                     {.wills = [&router](std::vector<service::WillRecord> w) { router.adopt_wills(std::move(w)); },
-                      .sessions = [&router](std::vector<service::SessionRecord> s) { router.adopt_sessions(std::move(s)); }});
   // A proxy that lost the cluster (or its own lease) tries no other proxy's lease until it has been
   // back for longer than the client's longest reconnect wait (backoff_max and its 20 % jitter)
-  // and one round: a broker restart frees every lease at once, and each live proxy takes its own
-  // again only when its producer reconnects. Without the wait the first proxy back took the
-  // leases of the others, which then refused their clients (test_proxy_faults over Apache Pulsar).
+  // and one round (Heir::poll).
   const auto takeover_interval = std::chrono::seconds(config.mqttProxyWillTakeoverIntervalSeconds);
-  const auto heir_wait_after_loss = client_config.backoff_max * 6 / 5 + takeover_interval;
-  std::optional<std::chrono::steady_clock::time_point> heir_waits_until;
+  cluster::Heir heir(sessions, leases, events, clock,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(client_config.backoff_max * 6 / 5 + takeover_interval),
+                     {.wills = [&router](std::vector<service::WillRecord> w) { router.adopt_wills(std::move(w)); },
+                      .sessions = [&router](std::vector<service::SessionRecord> s) { router.adopt_sessions(std::move(s)); }});
   boost::asio::steady_timer takeover_timer(io);
   std::function<void()> schedule_takeover = [&] {
     takeover_timer.expires_after(takeover_interval);
@@ -344,11 +341,7 @@ int run_proxy(const Config& config) {
       if (ec) return;
       leases.release_old();
       leases.take_own_again();
-      const auto now = std::chrono::steady_clock::now();
-      if (!(sessions.connected() && events.connected() && leases.held()))
-        heir_waits_until = now + heir_wait_after_loss;
-      else if (!heir_waits_until || now >= *heir_waits_until)
-        heir.poll();
+      heir.poll(sessions.connected() && events.connected() && leases.held());
       schedule_takeover();
     });
   };

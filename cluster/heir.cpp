@@ -7,14 +7,25 @@
 namespace mop::cluster {
 
 Heir::Heir(ClusterSessionStore& store, LivenessLeases& leases, const ConnectionEvents& events, const Clock& clock,
-           Adopters adopt)
-    : store_(store), leases_(leases), events_(events), clock_(clock), adopt_(std::move(adopt)) {}
+           std::chrono::milliseconds wait_after_loss, Adopters adopt)
+    : store_(store),
+      leases_(leases),
+      events_(events),
+      clock_(clock),
+      adopt_(std::move(adopt)),
+      wait_after_loss_(wait_after_loss) {}
 
 Heir::~Heir() { *alive_ = false; }
 
 void Heir::close() { *alive_ = false; }
 
-void Heir::poll() {
+void Heir::poll(bool up) {
+  const auto now = clock_.now();
+  if (!up) {
+    waits_until_ = now + wait_after_loss_;
+    return;
+  }
+  if (waits_until_ && now < *waits_until_) return;
   for (const auto& owner : store_.others()) {
     if (adopting_.contains(owner)) continue;
     leases_.try_take(owner, [this, alive = alive_, owner](bool taken) {

@@ -16,6 +16,7 @@
 //    proxy holds the client now.
 //
 // Threading: the Client's thread.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,15 +40,20 @@ public:
     std::function<void(std::vector<service::SessionRecord>)> sessions;  // SessionRouter::adopt_sessions
   };
 
+  // `wait_after_loss`: how long after a loss of the cluster (or of its own lease) this proxy
+  // tries no other proxy's lease (poll).
   Heir(ClusterSessionStore& store, LivenessLeases& leases, const ConnectionEvents& events, const Clock& clock,
-       Adopters adopt);
+       std::chrono::milliseconds wait_after_loss, Adopters adopt);
   ~Heir();
   Heir(const Heir&) = delete;
   Heir& operator=(const Heir&) = delete;
 
   // One round: the lease of every other proxy that owns a stored will or session is tried, and a
-  // taken one's wills and sessions are taken over.
-  void poll();
+  // taken one's wills and sessions are taken over. None while this proxy is cut off from the
+  // cluster or without its own lease (`up` false), nor for `wait_after_loss` after that: a broker
+  // restart frees every lease at once, and each live proxy takes its own again only when its
+  // producer reconnects, with backoff; without the wait the first proxy back took the others'.
+  void poll(bool up);
   // No adopter runs after it.
   void close();
 
@@ -73,7 +79,9 @@ private:
   const ConnectionEvents& events_;
   const Clock& clock_;
   Adopters adopt_;
-  std::set<std::string> adopting_;  // proxies whose wills are being rewritten here
+  const std::chrono::milliseconds wait_after_loss_;
+  std::optional<TimePoint> waits_until_;  // set while cut off: no lease tried before it
+  std::set<std::string> adopting_;        // proxies whose wills are being rewritten here
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
