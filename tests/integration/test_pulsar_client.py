@@ -372,6 +372,20 @@ class Cases:
                               "--timeout-s", 60)
         self.assertEqual(plain.finish(90), 0, plain.lines[-3:])
 
+    def test_cumulative_ack_is_kept(self):
+        """A consumer acknowledges cumulatively and leaves: the next one on the subscription gets
+        nothing again (without the acks it would get all ten)."""
+        topic = new_topic("cumulative")
+        produce(self.server.url, topic, 10)
+        first = self.consumer(self.server.url, "cum", 10, "--topic", topic, "--initial", "earliest",
+                              "--ack", "cumulative")
+        self.assertEqual(first.finish(60), 0, first.lines[-3:])
+        self.assertEqual([m["payload"] for m in received(first)], ["m-%d" % i for i in range(10)])
+        again = self.consumer(self.server.url, "cum", 0, "--topic", topic, "--initial", "earliest",
+                              "--idle-ms", 3000, "--timeout-s", 30)
+        again.finish(60)
+        self.assertEqual(received(again), [])
+
     def test_negative_ack_redelivers(self):
         topic = new_topic("nack")
         c = self.consumer(self.server.url, "s", 5, "--topic", topic, "--type", "shared", "--nack-first")
