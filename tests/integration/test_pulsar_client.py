@@ -412,6 +412,34 @@ class Cases:
         acked = [l["ack"] for l in first.lines if "ack" in l]
         self.assertEqual(acked, list(range(len(acked))))
 
+    def test_exclusive_and_wait_for_exclusive(self):
+        """An Exclusive producer holds the topic: a second Exclusive one is refused (ProducerFenced,
+        "Topic has an existing exclusive producer", on both), a WaitForExclusive one waits and takes over once the first is gone (its
+        messages all follow the first's on the topic)."""
+        topic = new_topic("excl")
+        first = Run("produce", self.server.url, topic, 3000, "--access", "exclusive", "--interval-ms", 20,
+                    "--timeout-s", 90)
+        self.runs.append(first)
+        first.wait_for(lambda l: l.get("ack") == 3)
+        busy = Run("produce", self.server.url, topic, 1, "--access", "exclusive", "--prefix", "busy",
+                   "--timeout-s", 30)
+        self.runs.append(busy)
+        busy.finish(60)
+        self.assertIn("existing exclusive producer", busy.wait_for(lambda l: "fatal" in l)["fatal"])
+        waiter = Run("produce", self.server.url, topic, 3, "--access", "wait", "--prefix", "waiter",
+                     "--timeout-s", 90)
+        self.runs.append(waiter)
+        first.wait_for(lambda l: l.get("ack") == 10)  # the first goes on producing meanwhile
+        first.kill()
+        self.assertEqual(waiter.finish(120), 0, waiter.lines[-3:])
+        self.assertEqual(sorted(l["ack"] for l in waiter.lines if "ack" in l), [0, 1, 2])
+        reader = self.consumer(self.server.url, "check", 0, "--topic", topic, "--reader", "earliest",
+                               "--ack", "none", "--idle-ms", 3000, "--timeout-s", 60)
+        reader.finish()
+        order = [m["payload"].split("-")[0] for m in received(reader)]
+        self.assertNotIn("busy", order)
+        self.assertEqual(order[order.index("waiter"):], ["waiter"] * 3, "the waiter produced beside the first")
+
     def check_no_loss(self, topic, acked, count):
         """Reads the topic from the start: every acknowledged message is there, each producer's
         order holds (first occurrences in order), duplicates are only of messages the producer sent
