@@ -480,11 +480,18 @@ class ApachePulsar:
 
     def token_key(self):
         """The secret key of this Pulsar's token authentication (pulsar_settings()), or None
-        when it was started without it or outside the test (PULSAR_URL)."""
+        when it was started without it (the settings its directory records of its last start:
+        a PULSAR_DIR started by hand need not have it) or outside the test (PULSAR_URL)."""
         if self.dir is None:
             return None
-        key = os.path.join(self.dir, PULSAR_TOKEN_KEY)
-        return key if os.path.exists(key) else None
+        key = os.path.join(os.path.abspath(self.dir), PULSAR_TOKEN_KEY)
+        try:
+            with open(os.path.join(self.dir, "settings")) as f:
+                settings = f.read().splitlines()
+        except OSError:
+            return None
+        uses_it = "authenticationEnabled=true" in settings and "tokenSecretKey=file://" + key in settings
+        return key if uses_it and os.path.exists(key) else None
 
     def admin(self, method, path, body=None):
         """A request to Pulsar's admin REST API: admin_request at this Pulsar."""
