@@ -13,6 +13,7 @@ order held, and that duplicates are only what at-least-once allows.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,18 @@ class Cases:
         r = start_consumer(url, sub, count, *opts)
         self.runs.append(r)
         return r
+
+    def test_service_url_with_a_dead_host_first(self):
+        """A service URL whose first host refuses connections: the client goes on to the next."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]  # closed again: nothing listens there
+        url = "pulsar://127.0.0.1:%d,%s" % (dead, self.server.url[len("pulsar://"):])
+        topic = new_topic("hosts")
+        c = self.consumer(url, "s", 5, "--topic", topic)
+        self.assertEqual(sorted(produce(url, topic, 5)), list(range(5)))
+        self.assertEqual(c.finish(60), 0, c.lines[-3:])
+        self.assertEqual([m["payload"] for m in received(c)], ["m-%d" % i for i in range(5)])
 
     def test_each_subscription_type_gets_everything(self):
         for kind in ["exclusive", "shared", "failover", "key_shared"]:
