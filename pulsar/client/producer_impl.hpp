@@ -70,7 +70,7 @@ private:
   void fail_all(const Error& e);
   void schedule_reconnect();
   void close_batch();
-  void push_op(Op op);
+  void push_op();  // the SEND just built at the back of ops_: compressed if so configured, then sent
   void pump();
   void write(const Op& op);
   void receipt(const proto::CommandSendReceipt& r);

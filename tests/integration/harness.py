@@ -395,11 +395,32 @@ PULSAR_SCRIPT = os.path.join(ROOT, "scripts", "pulsar-standalone")
 PULSAR_RETENTION = ["defaultRetentionTimeInMinutes=60", "defaultRetentionSizeInMB=100"]
 # Deduplication and retention on (as for mop), batch-index acknowledgements on (mop has them always).
 PULSAR_SETTINGS = ["brokerDeduplicationEnabled=true", "acknowledgmentAtBatchIndexLevelEnabled=true"] + PULSAR_RETENTION
+# Token authentication on, with clients that bring no credentials let in as role `anonymous` and
+# authorization off: the suites without credentials are served as before, while
+# test_pulsar_client.py's OnSecuredApachePulsar checks tokens and the AUTH_CHALLENGE refresh of
+# expired ones (checked every second) on the same broker. The HS256 secret key is the file
+# PULSAR_TOKEN_KEY in the Pulsar's directory.
+PULSAR_TOKEN_KEY = "token-secret.key"
+
+
+def pulsar_settings(where):
+    """PULSAR_SETTINGS plus token authentication, its secret key made in `where` if it is not
+    there yet (32 random bytes, what `mop token create-secret-key` and Pulsar's
+    `tokens create-secret-key` write for HS256)."""
+    key = os.path.join(os.path.abspath(where), PULSAR_TOKEN_KEY)
+    if not os.path.exists(key):
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+    return PULSAR_SETTINGS + [
+        "authenticationEnabled=true",
+        "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+        "tokenSecretKey=file://" + key, "anonymousUserRole=anonymous", "authorizationEnabled=false",
+        "authenticationRefreshCheckSeconds=1"]
 
 
 class ApachePulsar:
     """Apache Pulsar standalone (scripts/pulsar-standalone), started once for a suite with
-    `settings` (PULSAR_SETTINGS unless given) in a temp dir, and stopped and removed by stop().
+    `settings` (pulsar_settings() unless given) in a temp dir, and stopped and removed by stop().
     Or one started by hand: PULSAR_URL and PULSAR_HTTP (both set) name a running one, PULSAR_DIR
     the directory of one (which restart() can stop and start again); stop() leaves those
     running. A suite that restarts Pulsar passes restartable=True and so takes PULSAR_DIR only.
@@ -410,7 +431,7 @@ class ApachePulsar:
 
     def __init__(self, restartable=False, prefix="mop-apache-pulsar-", settings=None, own=False):
         self.restartable = restartable
-        self.settings = PULSAR_SETTINGS if settings is None else list(settings)
+        self.settings = None if settings is None else list(settings)
         self.prefix = prefix
         self.own = own
         self.dir = None
@@ -419,6 +440,8 @@ class ApachePulsar:
 
     def _run_start(self, settings=None):
         settings = self.settings if settings is None else settings
+        if settings is None:
+            settings = pulsar_settings(self.dir)
         out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + settings,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
         if out.returncode != 0:
@@ -454,6 +477,21 @@ class ApachePulsar:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
         self.owned = False
+
+    def token_key(self):
+        """The secret key of this Pulsar's token authentication (pulsar_settings()), or None
+        when it was started without it (the settings its directory records of its last start:
+        a PULSAR_DIR started by hand need not have it) or outside the test (PULSAR_URL)."""
+        if self.dir is None:
+            return None
+        key = os.path.join(os.path.abspath(self.dir), PULSAR_TOKEN_KEY)
+        try:
+            with open(os.path.join(self.dir, "settings")) as f:
+                settings = f.read().splitlines()
+        except OSError:
+            return None
+        uses_it = "authenticationEnabled=true" in settings and "tokenSecretKey=file://" + key in settings
+        return key if uses_it and os.path.exists(key) else None
 
     def admin(self, method, path, body=None):
         """A request to Pulsar's admin REST API: admin_request at this Pulsar."""

@@ -4,7 +4,8 @@
 
 Each suite used to start a Pulsar of its own: a JVM that needs most of a core for 30-40 s to
 start, five times per `ctest` run, one after the other. `start` starts one in DIR with the
-settings they need (harness.PULSAR_SETTINGS), and the suites take it through
+settings they need (harness.pulsar_settings: PULSAR_SETTINGS and token authentication
+that lets clients without credentials in), and the suites take it through
 PULSAR_DIR (harness.ApachePulsar, test_proxy.py): `scripts/pulsar-standalone
 start` on a running DIR only prints its URLs again, and a suite that restarts Pulsar
 (test_pulsar_client.py, test_proxy_faults.py) restarts this one on the same directory and ports.
@@ -16,8 +17,6 @@ import subprocess
 import sys
 
 import harness
-
-SETTINGS = harness.PULSAR_SETTINGS
 
 
 def main(argv):
@@ -32,7 +31,7 @@ def main(argv):
                        stderr=subprocess.DEVNULL)
         shutil.rmtree(where, ignore_errors=True)
         os.makedirs(where)
-        return subprocess.run([harness.PULSAR_SCRIPT, "start", where] + SETTINGS, timeout=400).returncode
+        return subprocess.run([harness.PULSAR_SCRIPT, "start", where] + harness.pulsar_settings(where), timeout=400).returncode
     rc = subprocess.run([harness.PULSAR_SCRIPT, "stop", where], timeout=150).returncode
     shutil.rmtree(where, ignore_errors=True)
     return rc
