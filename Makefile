@@ -1,7 +1,6 @@
 # mop's front door. `make run` and `make test` work on a fresh Debian 12 machine.
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
-FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 CONF        ?= conf/standalone.conf
@@ -43,32 +42,34 @@ test-unit: build
 
 # The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer. -O1 -g1 keeps
 # line numbers in reports and builds about twice as fast as -O2 -g on two cores (CI time budget).
-# No -DNDEBUG: every assert runs in this build and in the fuzz build.
-test-asan: setup
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# No -DNDEBUG: every assert runs in this build and in the fuzz targets. It is a clang build with
+# the libFuzzer targets configured in (MOP_FUZZ: the libraries the fuzzers steer through carry
+# coverage counters, which the tests' ASan runtime ignores), so `make fuzz` after it only links
+# the fuzzers instead of building every library a third time.
+SANITIZED_CMAKE = CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
-	  -DMOP_SANITIZE=ON -DMOP_BUILD_BENCH=OFF
+	  -DMOP_SANITIZE=ON -DMOP_FUZZ=ON -DMOP_BUILD_BENCH=OFF
+test-asan: setup
+	$(SANITIZED_CMAKE)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	rm -f $(ASAN_BUILD)/$(JUNIT)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2 --timeout 900 --output-junit $(JUNIT); \
 	  rc=$$?; ./scripts/ctest-skipped $(ASAN_BUILD)/$(JUNIT); exit $$rc
 
-# libFuzzer targets (clang), each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders, the
+# libFuzzer targets, each run for FUZZ_SECONDS: the MQTT 3.1.1 and MQTT 5 decoders, the
 # Pulsar frame decoder, the Pulsar server's command handling, the Pulsar server with several
 # connections, the whole MQTT server and the Pulsar client against a hostile broker
-# (fuzz/README.md). New inputs go to the build folder; the seed corpora stay as committed. A
-# libFuzzer process uses one core, so fuzz/run runs JOBS targets at a time, each for FUZZ_SECONDS.
-# -O1 -g1 as for test-asan, assertions on.
+# (fuzz/README.md). They live in the sanitizer build ($(ASAN_BUILD), above). New inputs go to the
+# build folder; the seed corpora stay as committed. A libFuzzer process uses one core, so fuzz/run
+# runs JOBS targets at a time, each for FUZZ_SECONDS.
 FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar pulsar_server_fuzz:pulsar_server \
   pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server pulsar_client_fuzz:pulsar_client \
   http_server_fuzz:http_server
 fuzz: setup
-	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
-	  -DMOP_FUZZ=ON -DMOP_BUILD_TESTS=OFF -DMOP_BUILD_BENCH=OFF
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
-	./fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(JOBS) $(FUZZ_TARGETS)
+	$(SANITIZED_CMAKE)
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
+	./fuzz/run $(ASAN_BUILD) $(FUZZ_SECONDS) $(JOBS) $(FUZZ_TARGETS)
 
 # Google Benchmark programs: codec and topic-matching micro-benchmarks, the store's group commit
 # (it writes a few MB under $$TMPDIR, with fsync).
@@ -82,4 +83,4 @@ bench-compare: setup build
 	./bench/compare --mop $(BUILD)/mop $(COMPARE_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)

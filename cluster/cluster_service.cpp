@@ -313,7 +313,7 @@ void ClusterService::close_idle_named_producers() {
 void ClusterService::probe_deduplication(const std::string& probe_name, std::function<void(Result<bool, Error>)> done) {
   const std::string topic = "persistent://" + options_.system_namespace + "/mqtt-dedup-probe";
   auto alive = alive_;
-  client_.create_producer(pc::ProducerConfig{.topic = topic, .producer_name = probe_name}, [this, alive, done](auto made) {
+  client_.create_producer(pc::ProducerConfig{.topic = topic, .producer_name = probe_name}, [alive, done](auto made) {
     if (!*alive) return;
     if (!made.ok()) return done(made.error());
     auto producer = made.value();
@@ -841,7 +841,7 @@ void ClusterService::poll_topics() {
     if (w.listing || w.listeners.empty()) continue;
     w.listing = true;
     auto alive = alive_;
-    client_.get_topics_of_namespace(ns, [this, alive, ns](auto listed) {
+    client_.get_topics_of_namespace(ns, [this, alive, ns = ns](auto listed) {
       if (!*alive) return;
       auto it = watches_.find(ns);
       if (it == watches_.end()) return;
