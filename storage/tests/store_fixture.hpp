@@ -1,5 +1,6 @@
 #pragma once
-// A Store under test, by kind ("memory" or "rocks"), with what the contract tests need: an
+// A Store under test, by kind ("memory", "rocks", or "rocks_entry_log": every log entry in the
+// entry log, in files of 64 KiB so that they roll), with what the contract tests need: an
 // executor for completions, a synchronous write helper, and reopen (RocksStore only).
 #include <memory>
 #include <string>
@@ -24,11 +25,15 @@ struct StoreUnderTest {
     }
     RocksStore::Options o;
     o.sync = sync_;  // the contract does not depend on fsync; keep the suite fast
+    if (kind_ == "rocks_entry_log") {
+      o.entry_log_min_size = 1;
+      o.entry_log_file_size = 64 * 1024;
+    }
     auto s = RocksStore::open(dir.sub("db"), o);
     ASSERT_TRUE(s.ok()) << s.error().to_string();
     store = std::move(*s);
   }
-  bool can_reopen() const { return kind_ == "rocks"; }
+  bool can_reopen() const { return kind_ != "memory"; }
   void reopen() {
     store.reset();
     open();
