@@ -25,18 +25,6 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kLarge = 64 * 1024;
 
-std::string message_of(std::size_t size, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::string payload(size, '\0');
-  for (auto& c : payload) c = static_cast<char>(gen());
-  service::Message m;
-  m.publish_time_ms = 1000 + seed;
-  m.producer_name = "entry-log-test";
-  m.properties.emplace_back("k", "v");
-  m.payload = Payload::adopt(std::move(payload));
-  return encode_message(m);
-}
-
 RocksStore::Options options(bool read_only = false, bool repair = false) {
   RocksStore::Options o;
   o.sync = true;
@@ -48,17 +36,6 @@ RocksStore::Options options(bool read_only = false, bool repair = false) {
   return o;
 }
 
-Result<void, Error> write(Store& store, LockedExecutor& executor, Batch b) {
-  Result<void, Error> result = Error(StorageErrc::closed, "no completion");
-  bool done = false;
-  store.write(std::move(b), executor, [&](const Result<void, Error>& r) {
-    result = r;
-    done = true;
-  });
-  EXPECT_TRUE(executor.run_until([&] { return done; }));
-  return result;
-}
-
 // Appends entries [from, from + count) to `topic` in one batch, every third one small (stays in
 // RocksDB), the rest 64 KiB.
 std::vector<LogEntry> append(Store& store, LockedExecutor& executor, std::uint64_t topic, std::uint64_t from,
@@ -66,18 +43,12 @@ std::vector<LogEntry> append(Store& store, LockedExecutor& executor, std::uint64
   std::vector<LogEntry> written;
   Batch b;
   for (std::uint64_t e = from; e < from + count; ++e) {
-    LogEntry entry{{topic, e, -1}, message_of(e % 3 == 0 ? 100 : kLarge, e)};
+    LogEntry entry{{topic, e, -1}, random_message(e % 3 == 0 ? 100 : kLarge, e)};
     b.append(topic, entry.id, entry.value);
     written.push_back(std::move(entry));
   }
-  EXPECT_TRUE(write(store, executor, std::move(b)).ok());
+  EXPECT_TRUE(write_and_wait(store, executor, std::move(b)).ok());
   return written;
-}
-
-std::vector<LogEntry> read_all(const Store& store, std::uint64_t topic) {
-  auto r = store.log_read(topic, {0, 0, -1}, {UINT64_MAX, 0, -1}, 1u << 20);
-  EXPECT_TRUE(r.ok()) << r.error().to_string();
-  return r.ok() ? *r : std::vector<LogEntry>{};
 }
 
 std::vector<fs::path> elog_files(const std::string& db) {
@@ -93,25 +64,35 @@ std::string joined(const std::vector<std::string>& lines) {
   return out;
 }
 
+// A new store at `path` with entries [0, n) of one topic, a batch per element of `batches`
+// (its number of entries); the store is closed again. Returns what was written.
+std::vector<LogEntry> fill(const std::string& path, LockedExecutor& executor, std::uint64_t& topic,
+                           std::initializer_list<std::uint64_t> batches) {
+  std::vector<LogEntry> written;
+  auto store = RocksStore::open(path, options());
+  EXPECT_TRUE(store.ok()) << store.error().to_string();
+  if (!store.ok()) return written;
+  EXPECT_EQ((*store)->format_version(), 3u);
+  topic = *(*store)->ensure_topic("persistent://t/n/large");
+  for (const auto n : batches) {
+    auto more = append(**store, executor, topic, written.size(), n);
+    written.insert(written.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(read_all(**store, topic), written);
+  return written;
+}
+
 TEST(EntryLog, LargeEntriesReadBackThroughReopenAndCheck) {
   TempDir dir;
   const auto path = dir.sub("db");
   LockedExecutor executor;
   std::uint64_t topic = 0;
-  std::vector<LogEntry> written;
+  std::vector<LogEntry> written = fill(path, executor, topic, {12, 12});
   {
-    auto store = RocksStore::open(path, options());
-    ASSERT_TRUE(store.ok()) << store.error().to_string();
-    EXPECT_EQ((*store)->format_version(), 3u);
-    topic = *(*store)->ensure_topic("persistent://t/n/large");
-    written = append(**store, executor, topic, 0, 12);
-    auto more = append(**store, executor, topic, 12, 12);
-    written.insert(written.end(), more.begin(), more.end());
-    EXPECT_EQ(read_all(**store, topic), written);
     // Each batch's 8 large entries are one group, one write: 512 KiB, more than a file's
     // 256 KiB, so each group is a file of its own (a group is never split between files).
     EXPECT_EQ(elog_files(path).size(), 2u);
-    // RocksDB holds references, not the payloads: its WAL is far smaller than the entries.
+    // RocksDB holds references, not the payloads: its files are far smaller than the entries.
     std::uintmax_t rocks_bytes = 0;
     for (const auto& e : fs::directory_iterator(path)) {
       if (e.is_regular_file()) rocks_bytes += e.file_size();
@@ -179,12 +160,12 @@ TEST(EntryLog, TrimsFreeFilesAndDeletedTopicsToo) {
   const auto before = elog_files(path);
   ASSERT_GE(before.size(), 5u);
   // Trimming a alone frees nothing: every file holds b's entries too.
-  ASSERT_TRUE(write(s, executor, Batch().trim(a, {a, 24, -1})).ok());
+  ASSERT_TRUE(write_and_wait(s, executor, Batch().trim(a, {a, 24, -1})).ok());
   append(s, executor, a, 24, 1);
   EXPECT_EQ(elog_files(path), before);
   const auto with_b = elog_files(path).size();
   // Deleting b: every file before the current one is free; removed with the next group commit.
-  ASSERT_TRUE(write(s, executor, Batch().delete_topic(b)).ok());
+  ASSERT_TRUE(write_and_wait(s, executor, Batch().delete_topic(b)).ok());
   append(s, executor, a, 25, 1);
   const auto after = elog_files(path).size();
   EXPECT_LT(after, with_b);
@@ -214,7 +195,7 @@ TEST(EntryLog, FilesFreedByTrimsOfOneTopic) {
   }
   const auto before = elog_files(path).size();
   ASSERT_GE(before, 5u);
-  ASSERT_TRUE(write(s, executor, Batch().trim(t, {t, 27, -1})).ok());
+  ASSERT_TRUE(write_and_wait(s, executor, Batch().trim(t, {t, 27, -1})).ok());
   append(s, executor, t, 30, 1);  // the group that deletes the freed files' keys
   EXPECT_LT(elog_files(path).size(), before);
   const auto left = read_all(s, t);
@@ -231,15 +212,8 @@ void damage_and_check(Damage damage) {
   const auto path = dir.sub("db");
   LockedExecutor executor;
   std::uint64_t topic = 0;
-  std::vector<LogEntry> written;
-  {
-    auto store = RocksStore::open(path, options());
-    ASSERT_TRUE(store.ok()) << store.error().to_string();
-    topic = *(*store)->ensure_topic("persistent://t/n/d");
-    written = append(**store, executor, topic, 0, 6);  // 2 small, 4 large in the first file
-    auto more = append(**store, executor, topic, 6, 3);  // entries 7, 8 large: the second file
-    written.insert(written.end(), more.begin(), more.end());
-  }
+  // Entries 0..5 (2 small, 4 large) in the first file; 6 (small), 7 and 8 (large) in the second.
+  const std::vector<LogEntry> written = fill(path, executor, topic, {6, 3});
   const auto files = elog_files(path);
   ASSERT_GE(files.size(), 2u);
   const auto last = files.back();
@@ -316,8 +290,8 @@ void crash_after_entry_log_write(const std::string& path, std::uint64_t file_siz
     LockedExecutor executor;
     const auto topic = *(*store)->ensure_topic("persistent://t/n/crash");
     Batch first, second;
-    for (std::uint64_t e = 0; e < 2; ++e) first.append(topic, {topic, e, -1}, message_of(kLarge, e));
-    for (std::uint64_t e = 2; e < 4; ++e) second.append(topic, {topic, e, -1}, message_of(kLarge, e));
+    for (std::uint64_t e = 0; e < 2; ++e) first.append(topic, {topic, e, -1}, random_message(kLarge, e));
+    for (std::uint64_t e = 2; e < 4; ++e) second.append(topic, {topic, e, -1}, random_message(kLarge, e));
     bool done = false;
     (*store)->write(std::move(first), executor, [&](const Result<void, Error>& r) { done = r.ok(); });
     if (!executor.run_until([&] { return done; })) ::_exit(4);
@@ -345,8 +319,8 @@ TEST(EntryLog, CrashBetweenEntryLogAndCommitLeavesOnlyUnreferencedBytes) {
     const auto topic = **(*store)->find_topic("persistent://t/n/crash");
     const auto left = read_all(**store, topic);
     ASSERT_EQ(left.size(), 2u);
-    EXPECT_EQ(left[0].value, message_of(kLarge, 0));
-    EXPECT_EQ(left[1].value, message_of(kLarge, 1));
+    EXPECT_EQ(left[0].value, random_message(kLarge, 0));
+    EXPECT_EQ(left[1].value, random_message(kLarge, 1));
     const auto report = check_store(**store);
     EXPECT_TRUE(report.ok()) << joined(report.problems);
     // A file holding nothing but the crashed group is deleted at the open.

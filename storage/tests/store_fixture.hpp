@@ -3,12 +3,14 @@
 // entry log, in files of 64 KiB so that they roll), with what the contract tests need: an
 // executor for completions, a synchronous write helper, and reopen (RocksStore only).
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include "storage/encoding.hpp"
 #include "storage/memory_store.hpp"
 #include "storage/rocks_store.hpp"
 #include "storage/tests/test_util.hpp"
@@ -57,6 +59,37 @@ struct StoreUnderTest {
   LockedExecutor executor;
   std::unique_ptr<Store> store;
 };
+
+// An encoded message whose payload is `size` pseudo-random bytes (nothing to compress) from `seed`.
+inline std::string random_message(std::size_t size, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::string payload(size, '\0');
+  for (auto& c : payload) c = static_cast<char>(gen());
+  service::Message m;
+  m.publish_time_ms = 1000 + seed;
+  m.producer_name = "storage-test";
+  m.payload = Payload::adopt(std::move(payload));
+  return encode_message(m);
+}
+
+// Writes `b` to `store` and waits for its completion.
+inline Result<void, Error> write_and_wait(Store& store, LockedExecutor& executor, Batch b) {
+  Result<void, Error> result = Error(StorageErrc::closed, "no completion");
+  bool done = false;
+  store.write(std::move(b), executor, [&](const Result<void, Error>& r) {
+    result = r;
+    done = true;
+  });
+  EXPECT_TRUE(executor.run_until([&] { return done; }));
+  return result;
+}
+
+// Every entry of `topic`'s log.
+inline std::vector<LogEntry> read_all(const Store& store, std::uint64_t topic) {
+  auto r = store.log_read(topic, {0, 0, -1}, {UINT64_MAX, 0, -1}, 1u << 20);
+  EXPECT_TRUE(r.ok()) << r.error().to_string();
+  return r.ok() ? *r : std::vector<LogEntry>{};
+}
 
 // Writes `value` at `key` of column family `cf` straight into the closed RocksDB store in
 // `db_dir`, behind RocksStore's back: how tests plant a damaged record.
