@@ -42,15 +42,8 @@ constexpr std::size_t kLarge = 64 * 1024;
 // Appends entries [from, from + count) to `topic`, every other one large, returns what it wrote.
 std::vector<LogEntry> append(RocksStore& store, LockedExecutor& executor, std::uint64_t topic, std::uint64_t from,
                              std::uint64_t count) {
-  std::vector<LogEntry> written;
-  Batch b;
-  for (std::uint64_t e = from; e < from + count; ++e) {
-    LogEntry entry{{topic, e, -1}, random_message(e % 2 == 0 ? kLarge : 100, e)};
-    b.append(topic, entry.id, entry.value);
-    written.push_back(std::move(entry));
-  }
-  EXPECT_TRUE(write_and_wait(store, executor, std::move(b)).ok());
-  return written;
+  return append_entries(store, executor, topic, from, count,
+                        [](std::uint64_t e) { return e % 2 == 0 ? kLarge : std::size_t{100}; });
 }
 
 TEST(BlobFiles, LargeEntriesGoToBlobFilesAndReadBackEverywhere) {

@@ -40,15 +40,8 @@ RocksStore::Options options(bool read_only = false, bool repair = false) {
 // RocksDB), the rest 64 KiB.
 std::vector<LogEntry> append(Store& store, LockedExecutor& executor, std::uint64_t topic, std::uint64_t from,
                              std::uint64_t count) {
-  std::vector<LogEntry> written;
-  Batch b;
-  for (std::uint64_t e = from; e < from + count; ++e) {
-    LogEntry entry{{topic, e, -1}, random_message(e % 3 == 0 ? 100 : kLarge, e)};
-    b.append(topic, entry.id, entry.value);
-    written.push_back(std::move(entry));
-  }
-  EXPECT_TRUE(write_and_wait(store, executor, std::move(b)).ok());
-  return written;
+  return append_entries(store, executor, topic, from, count,
+                        [](std::uint64_t e) { return e % 3 == 0 ? std::size_t{100} : kLarge; });
 }
 
 std::vector<fs::path> elog_files(const std::string& db) {

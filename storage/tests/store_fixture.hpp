@@ -84,6 +84,22 @@ inline Result<void, Error> write_and_wait(Store& store, LockedExecutor& executor
   return result;
 }
 
+// Appends entries [from, from + count) to `topic` in one batch, entry e of `size_of(e)` bytes of
+// payload; returns what it wrote.
+template <typename SizeOf>
+std::vector<LogEntry> append_entries(Store& store, LockedExecutor& executor, std::uint64_t topic, std::uint64_t from,
+                                     std::uint64_t count, SizeOf size_of) {
+  std::vector<LogEntry> written;
+  Batch b;
+  for (std::uint64_t e = from; e < from + count; ++e) {
+    LogEntry entry{{topic, e, -1}, random_message(size_of(e), e)};
+    b.append(topic, entry.id, entry.value);
+    written.push_back(std::move(entry));
+  }
+  EXPECT_TRUE(write_and_wait(store, executor, std::move(b)).ok());
+  return written;
+}
+
 // Every entry of `topic`'s log.
 inline std::vector<LogEntry> read_all(const Store& store, std::uint64_t topic) {
   auto r = store.log_read(topic, {0, 0, -1}, {UINT64_MAX, 0, -1}, 1u << 20);
