@@ -140,7 +140,7 @@ Result<void, Error> EntryLog::append(std::span<const Item> items, std::vector<En
     std::memcpy(at + 8, k.data(), 24);
     char* value = at + kHeaderSize;
     std::memcpy(value, v.head.data(), v.head.size());
-    std::memcpy(value + v.head.size(), v.payload.view().data(), v.payload.size());
+    if (!v.payload.empty()) std::memcpy(value + v.head.size(), v.payload.view().data(), v.payload.size());
     std::memcpy(value + v.head.size() + v.payload.size(), v.tail.data(), v.tail.size());
     const auto crc = rocksdb::crc32c::Extend(0, value, v.size());
     refs.push_back({current_, write_offset_ + static_cast<std::uint64_t>(value - buffer_),
