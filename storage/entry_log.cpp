@@ -155,9 +155,8 @@ Result<void, Error> EntryLog::append(std::span<const Item> items, std::vector<En
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
       refs.clear();
-      // The file's tail is unknown now: the next group starts a new file.
-      ::close(write_fd_);
-      write_fd_ = -1;
+      // Nothing refers to the bytes from write_offset_ on: the next group writes over them, in
+      // the same file (a full disk then costs no new file per attempt).
       return io_error(err, fmt::format("cannot write entry log file {}", file_path(current_)));
     }
     done += static_cast<std::size_t>(n);
@@ -165,6 +164,8 @@ Result<void, Error> EntryLog::append(std::span<const Item> items, std::vector<En
   if (sync_ && ::fdatasync(write_fd_) != 0) {
     const int err = errno;
     refs.clear();
+    // After a failed sync the kernel may have dropped what it could not write and report the
+    // next sync as clean: this file takes nothing more, the next group starts a new one.
     ::close(write_fd_);
     write_fd_ = -1;
     return io_error(err, fmt::format("cannot sync entry log file {}", file_path(current_)));
