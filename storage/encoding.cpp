@@ -252,6 +252,28 @@ Result<void, std::string> decode_message(std::string_view in, Message& out) {
   return r.finish(ok);
 }
 
+std::string encode_entry_ref(const EntryRef& ref) {
+  Writer w(kEntryRefVersion);
+  w.varint(ref.file);
+  w.varint(ref.offset);
+  w.varint(ref.length);
+  w.varint(ref.crc);
+  return w.take();
+}
+
+bool is_entry_ref(std::string_view value) {
+  return !value.empty() && static_cast<std::uint8_t>(value[0]) == kEntryRefVersion;
+}
+
+Result<void, std::string> decode_entry_ref(std::string_view in, EntryRef& out) {
+  if (!is_entry_ref(in)) return std::string("not an entry log reference");
+  Reader r(in.substr(1));
+  const bool ok = r.varint(out.file) && r.varint(out.offset) && r.varint_as(out.length, UINT32_MAX) &&
+                  r.varint_as(out.crc, UINT32_MAX);
+  if (ok && out.file == 0) return std::string("entry log reference to file 0");
+  return r.finish(ok);
+}
+
 std::string encode_topic_value(std::uint64_t id) {
   Writer w;
   w.varint(id);
