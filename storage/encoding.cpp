@@ -28,13 +28,18 @@ std::string topic_prefix(std::uint64_t topic_id) {
   return k;
 }
 
+void log_into(char (&out)[kLogKeySize], std::uint64_t topic_id, MessageId id) {
+  const std::uint64_t parts[] = {topic_id, id.ledger, id.entry};
+  for (std::size_t p = 0; p < 3; ++p) {
+    std::uint64_t v = parts[p];
+    for (std::size_t i = 8; i-- > 0; v >>= 8) out[p * 8 + i] = static_cast<char>(v & 0xFF);
+  }
+}
+
 std::string log(std::uint64_t topic_id, MessageId id) {
-  std::string k;
-  k.reserve(24);
-  put_be64(k, topic_id);
-  put_be64(k, id.ledger);
-  put_be64(k, id.entry);
-  return k;
+  char k[kLogKeySize];
+  log_into(k, topic_id, id);
+  return std::string(k, sizeof k);
 }
 
 std::optional<std::pair<std::uint64_t, MessageId>> parse_log(std::string_view k) {

@@ -530,8 +530,9 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
           [&](const Batch::Append& a) {
             // The value's parts go into the write batch as they are: the payload is copied there
             // straight from the message's buffer (no encoded copy of it in between).
-            const std::string k = key::log(a.topic, a.id);
-            const rocksdb::Slice key_part(k);
+            char k[key::kLogKeySize];
+            key::log_into(k, a.topic, a.id);
+            const rocksdb::Slice key_part(k, sizeof k);
             const rocksdb::Slice parts[] = {rocksdb::Slice(a.value.head),
                                             rocksdb::Slice(a.value.payload.view().data(), a.value.payload.size()),
                                             rocksdb::Slice(a.value.tail)};
