@@ -241,7 +241,7 @@ void SessionRouter::publish(const TopicName& topic, const std::string& client_id
   publish(std::make_shared<const TopicName>(topic), client_id, p, std::move(done), std::move(dedup));
 }
 
-void SessionRouter::publish(const std::shared_ptr<const TopicName>& name, const std::string& client_id,
+void SessionRouter::publish(std::shared_ptr<const TopicName> name, const std::string& client_id,
                             const Publish& p, PublishDone done, std::optional<service::DedupMark> dedup) {
   const TopicName& topic = *name;
   auto msg = std::make_shared<service::Message>();

@@ -265,7 +265,7 @@ private:
                PublishDone done, std::optional<service::DedupMark> dedup = std::nullopt);
   // The same with the topic's name shared, as a publisher's connection keeps it: its completion
   // holds the name without a copy.
-  void publish(const std::shared_ptr<const service::TopicName>& topic, const std::string& client_id,
+  void publish(std::shared_ptr<const service::TopicName> topic, const std::string& client_id,
                const Publish& publish, PublishDone done, std::optional<service::DedupMark> dedup = std::nullopt);
   // A publish of a session that outlives its connection, with RouterOptions::qos2_deduplication:
   // QoS 2 by publish_deduplicated, QoS 0/1 by publish, in the client's order on each topic
