@@ -40,6 +40,9 @@ std::uint64_t get_be64(std::string_view in);  // in.size() >= 8
 
 std::string topic_prefix(std::uint64_t topic_id);  // 8 bytes
 std::string log(std::uint64_t topic_id, MessageId id);  // 24 bytes
+// The same key written into `out`, without an allocation (the storage thread writes one per message).
+inline constexpr std::size_t kLogKeySize = 24;
+void log_into(char (&out)[kLogKeySize], std::uint64_t topic_id, MessageId id);
 // Decodes a 24-byte log key; nullopt if the size is wrong.
 std::optional<std::pair<std::uint64_t, MessageId>> parse_log(std::string_view k);
 std::string topic_named(std::uint64_t topic_id, std::string_view name);  // subscriptions, cursors

@@ -21,6 +21,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
 #include "core/log.hpp"
@@ -539,15 +540,16 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
           [&](const Batch::Append& a) {
             // The value's parts go into the write batch as they are: the payload is copied there
             // straight from the message's buffer (no encoded copy of it in between).
-            const std::string k = key::log(a.topic, a.id);
+            char k[key::kLogKeySize];
+            key::log_into(k, a.topic, a.id);
+            const rocksdb::Slice key_part(k, sizeof k);
             // A large entry already in the entry log (run()): RocksDB keeps its reference.
             const bool in_log = group_append_ < group_in_log_.size() && group_in_log_[group_append_];
             ++group_append_;
             if (in_log && group_ref_ < group_refs_.size()) {
-              wb.Put(logs, k, encode_entry_ref(group_refs_[group_ref_++]));
+              wb.Put(logs, key_part, encode_entry_ref(group_refs_[group_ref_++]));
               return;
             }
-            const rocksdb::Slice key_part(k);
             const rocksdb::Slice parts[] = {rocksdb::Slice(a.value.head),
                                             rocksdb::Slice(a.value.payload.view().data(), a.value.payload.size()),
                                             rocksdb::Slice(a.value.tail)};
@@ -665,6 +667,10 @@ void RocksStore::run() {
   // Named for top -H, perf and gdb (and for test_hostile.py, which stalls this thread alone to
   // play a disk whose syncs hang).
   pthread_setname_np(pthread_self(), "mop-store");
+  // No perf context counting on this thread: nothing reads it, and each of the memtable's key
+  // comparisons would otherwise count itself in a thread-local of the shared library (a call to
+  // __tls_get_addr each): a fifth of this thread's instructions under QoS 1 (README.md).
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   // One write batch for the thread's life: cleared, not freed, between groups. A fresh one per

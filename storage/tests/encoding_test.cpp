@@ -45,6 +45,16 @@ TEST(Encoding, LogKeysSortByTopicLedgerEntry) {
   EXPECT_FALSE(key::parse_log("short"));
 }
 
+TEST(Encoding, LogKeyAndPositionBytes) {
+  // The stored layout, byte for byte: three big-endian 64-bit integers; positions as varints.
+  const std::string expected("\x01\x02\x03\x04\x05\x06\x07\x08"
+                             "\x00\x00\x00\x00\x00\x00\x01\x00"
+                             "\xff\xff\xff\xff\xff\xff\xff\xfe", 24);
+  EXPECT_EQ(key::log(0x0102030405060708u, {256, UINT64_MAX - 1, -1}), expected);
+  EXPECT_EQ(key::topic_prefix(0x0102030405060708u), expected.substr(0, 8));
+  EXPECT_EQ(encode_position({300, 127, -1}), std::string("\x01\xac\x02\x7f", 4));
+}
+
 TEST(Encoding, MessageRoundTrip) {
   Message out;
   const auto v = encode_message(sample_message());
