@@ -633,6 +633,12 @@ std::vector<KeySpec> make_key_specs() {
       "files; smaller ones stay in the table files. 0 keeps every message in the table files. "
       "Applies to what is stored from now on; a store opens with any value. mop's own key."));
   keys.push_back(int_key(
+      "storeEntryLogMinSizeBytes", &Config::storeEntryLogMinSizeBytes, 0, std::uint64_t{1} << 30,
+      "Stored messages (log entries) of at least this many bytes are written once, with direct I/O, "
+      "to the store's entry log (dataDir/entrylog), synced before the RocksDB batch that refers to "
+      "them, instead of through RocksDB's write-ahead log and memtable. 0 (the default) keeps them "
+      "in RocksDB. Any other value makes the store format 3, which mops before it refuse. mop's own key."));
+  keys.push_back(int_key(
       "defaultRetentionTimeInMinutes", &Config::defaultRetentionTimeInMinutes, -1, 5256000,
       "How long messages every subscription has acknowledged are kept (for readers, seeks, new "
       "subscriptions at earliest), as in Pulsar: kept while within both retention limits; -1 = no "
@@ -964,7 +970,7 @@ std::vector<KeySpec> make_key_specs() {
         "authorizationEnabled", "mqttAuthorizationEnabled", "superUserRoles", "authorizationAllowWildcardsMatching",
         "sysInterval", "brokerServicePortTls", "webServicePortTls",
         // The proxy stores nothing itself.
-        "storeBlobMinSizeBytes"}) {
+        "storeBlobMinSizeBytes", "storeEntryLogMinSizeBytes"}) {
     for (auto& k : keys) {
       if (k.doc.name == name) k.modes = kStandalone;
     }

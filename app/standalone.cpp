@@ -59,6 +59,7 @@ int run_standalone(const Config& config) {
   storage::RocksStore::Options store_options;
   store_options.sync = config.journalSyncData;
   store_options.blob_min_size = config.storeBlobMinSizeBytes;
+  store_options.entry_log_min_size = config.storeEntryLogMinSizeBytes;
   auto opened = storage::RocksStore::open(config.dataDir, store_options);
   if (!opened.ok()) {
     logger->critical("cannot open the store in dataDir {}: {}", config.dataDir, opened.error().to_string());

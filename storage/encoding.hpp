@@ -22,7 +22,11 @@ namespace mop::storage {
 // cursors (cursor value version 2), batch indexes of MQTT in-flight messages (session value
 // version 2). A format 1 store is a valid format 2 store: opening it read-write rewrites its
 // format_version (FORMAT.md, "Migration from format 1").
-inline constexpr std::uint32_t kFormatVersion = 2;
+// Format 3: log entries may be references into the entry log (FORMAT.md, "Format 3"); a store
+// becomes format 3 when it is first opened read-write with the entry log on, and only then.
+inline constexpr std::uint32_t kFormatVersion = 3;
+// The format a store opened without the entry log is created with (and migrated to from 1).
+inline constexpr std::uint32_t kFormatVersionWithoutEntryLog = 2;
 inline constexpr std::uint8_t kValueVersion = 1;  // values that have only ever had version 1
 inline constexpr std::uint8_t kMessageVersion = 2;
 inline constexpr std::uint8_t kCursorVersion = 2;
@@ -36,6 +40,9 @@ std::uint64_t get_be64(std::string_view in);  // in.size() >= 8
 
 std::string topic_prefix(std::uint64_t topic_id);  // 8 bytes
 std::string log(std::uint64_t topic_id, MessageId id);  // 24 bytes
+// The same key written into `out`, without an allocation (the storage thread writes one per message).
+inline constexpr std::size_t kLogKeySize = 24;
+void log_into(char (&out)[kLogKeySize], std::uint64_t topic_id, MessageId id);
 // Decodes a 24-byte log key; nullopt if the size is wrong.
 std::optional<std::pair<std::uint64_t, MessageId>> parse_log(std::string_view k);
 std::string topic_named(std::uint64_t topic_id, std::string_view name);  // subscriptions, cursors
@@ -50,6 +57,20 @@ std::string encode_message(const Message& m);
 EncodedMessage encode_message_parts(const Message& m);
 // Fails with a reason ("truncated", "unsupported value version 7", ...).
 Result<void, std::string> decode_message(std::string_view in, Message& out);
+
+// A log entry kept in the entry log (format 3): the `logs` value is a reference to the bytes of
+// its encoded message there. Its first byte, kEntryRefVersion, is no message value version.
+inline constexpr std::uint8_t kEntryRefVersion = 0x80;
+struct EntryRef {
+  std::uint64_t file = 0;    // entry log file number
+  std::uint64_t offset = 0;  // where the encoded message starts in that file
+  std::uint32_t length = 0;  // its length in bytes
+  std::uint32_t crc = 0;     // CRC32C of those bytes
+  friend bool operator==(const EntryRef&, const EntryRef&) = default;
+};
+std::string encode_entry_ref(const EntryRef& ref);
+bool is_entry_ref(std::string_view value);
+Result<void, std::string> decode_entry_ref(std::string_view in, EntryRef& out);
 
 std::string encode_topic_value(std::uint64_t id);
 Result<void, std::string> decode_topic_value(std::string_view in, std::uint64_t& id);

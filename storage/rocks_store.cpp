@@ -21,6 +21,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
 #include "core/log.hpp"
@@ -111,7 +112,7 @@ const char* RocksStore::cf_name(int cf) {
   static constexpr const char* names[kCfCount] = {"default",  "topics",   "logs",     "log_floors",
                                                   "subscriptions", "cursors", "sessions", "retained",
                                                   "wills",    "partitioned_topics", "schemas", "producer_sequences",
-                                                  "permissions", "tenants", "namespaces"};
+                                                  "permissions", "tenants", "namespaces", "entry_log_files"};
   return cf >= 0 && cf < kCfCount ? names[cf] : "?";
 }
 
@@ -167,6 +168,11 @@ Result<std::unique_ptr<RocksStore>, Error> RocksStore::open(const std::string& p
                        fmt::format("store {} has data files (e.g. {}) but no CURRENT file: truncated or damaged", path, name));
         }
       }
+      for (const auto& e : fs::directory_iterator(fs::path(path) / "entrylog", fec)) {
+        return Error(StorageErrc::corruption,
+                     fmt::format("store {} has entry log files (e.g. entrylog/{}) but no CURRENT file: truncated or damaged",
+                                 path, e.path().filename().string()));
+      }
     }
     if (!o.create_if_missing || o.read_only) return Error(StorageErrc::closed, fmt::format("no store at {}", path));
   }
@@ -177,7 +183,8 @@ Result<std::unique_ptr<RocksStore>, Error> RocksStore::open(const std::string& p
 
   if (!exists) {
     rocksdb::WriteBatch wb;
-    wb.Put(store->cfs_[kDefault], slice(kFormatVersionKey), be32(kFormatVersion));
+    wb.Put(store->cfs_[kDefault], slice(kFormatVersionKey),
+           be32(o.entry_log_min_size > 0 ? kFormatVersion : kFormatVersionWithoutEntryLog));
     std::string next;
     key::put_be64(next, 1);
     wb.Put(store->cfs_[kDefault], slice(kNextTopicIdKey), next);
@@ -188,6 +195,7 @@ Result<std::unique_ptr<RocksStore>, Error> RocksStore::open(const std::string& p
   }
 
   if (auto loaded = store->load(); !loaded.ok()) return std::move(loaded).error();
+  if (auto loaded = store->load_entry_log(); !loaded.ok()) return std::move(loaded).error();
   store->thread_ = std::thread([s = store.get()] { s->run(); });
   return store;
 }
@@ -416,14 +424,17 @@ Result<void, Error> RocksStore::load() {
   // Migration from format 1: every format 1 value is a valid format 2 value (format 2 only added
   // value versions), so the store becomes format 2 by its version record alone, once it has
   // been read through without error. A read-only open (mop store check) leaves it as it is.
-  if (version < kFormatVersion && !options_.read_only) {
+  // Format 3 only once the entry log is on (FORMAT.md, "Format 3"): a store that never used it
+  // stays readable by a format 2 mop.
+  const std::uint32_t target = options_.entry_log_min_size > 0 ? kFormatVersion : kFormatVersionWithoutEntryLog;
+  if (version < target && !options_.read_only) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    const auto ws = db_->Put(wo, cfs_[kDefault], slice(kFormatVersionKey), be32(kFormatVersion));
+    const auto ws = db_->Put(wo, cfs_[kDefault], slice(kFormatVersionKey), be32(target));
     if (!ws.ok()) return status_error(ws, kDefault, kFormatVersionKey, "cannot migrate the store to the new format");
     log::get("storage")->info("store {}: migrated from format version {} to {} (no record rewritten)", path_, version,
-                              kFormatVersion);
-    format_version_ = kFormatVersion;
+                              target);
+    format_version_ = target;
   }
   return {};
 }
@@ -529,8 +540,16 @@ void RocksStore::add_to(void* write_batch, const Batch::Op& op) {
           [&](const Batch::Append& a) {
             // The value's parts go into the write batch as they are: the payload is copied there
             // straight from the message's buffer (no encoded copy of it in between).
-            const std::string k = key::log(a.topic, a.id);
-            const rocksdb::Slice key_part(k);
+            char k[key::kLogKeySize];
+            key::log_into(k, a.topic, a.id);
+            const rocksdb::Slice key_part(k, sizeof k);
+            // A large entry already in the entry log (run()): RocksDB keeps its reference.
+            const bool in_log = group_append_ < group_in_log_.size() && group_in_log_[group_append_];
+            ++group_append_;
+            if (in_log && group_ref_ < group_refs_.size()) {
+              wb.Put(logs, key_part, encode_entry_ref(group_refs_[group_ref_++]));
+              return;
+            }
             const rocksdb::Slice parts[] = {rocksdb::Slice(a.value.head),
                                             rocksdb::Slice(a.value.payload.view().data(), a.value.payload.size()),
                                             rocksdb::Slice(a.value.tail)};
@@ -648,6 +667,10 @@ void RocksStore::run() {
   // Named for top -H, perf and gdb (and for test_hostile.py, which stalls this thread alone to
   // play a disk whose syncs hang).
   pthread_setname_np(pthread_self(), "mop-store");
+  // No perf context counting on this thread: nothing reads it, and each of the memtable's key
+  // comparisons would otherwise count itself in a thread-local of the shared library (a call to
+  // __tls_get_addr each): a fifth of this thread's instructions under QoS 1 (README.md).
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   // One write batch for the thread's life: cleared, not freed, between groups. A fresh one per
@@ -742,6 +765,35 @@ void RocksStore::run() {
       }
     }
     const bool skip_superseded = session_ops > last_session_write_.size();
+    // Large entries go to the entry log first, written and synced before the batch that refers
+    // to them: a crash in between leaves bytes nothing refers to (FORMAT.md, "Format 3").
+    group_refs_.clear();
+    group_in_log_.clear();
+    group_append_ = group_ref_ = 0;
+    std::map<std::pair<std::uint64_t, std::uint64_t>, MessageId> elog_touched;  // (file, topic) -> last id
+    if (result.ok() && options_.entry_log_min_size > 0 && entry_log_ && !options_.read_only) {
+      std::vector<EntryLog::Item> items;
+      for (const auto& r : group) {
+        for (const auto& op : r.batch.ops()) {
+          if (const auto* a = std::get_if<Batch::Append>(&op)) {
+            const bool large = a->value.size() >= options_.entry_log_min_size;
+            group_in_log_.push_back(large);
+            if (large) items.push_back({a->topic, a->id, &a->value});
+          }
+        }
+      }
+      if (!items.empty()) {
+        if (auto written = entry_log_->append(items, group_refs_); !written.ok()) {
+          result = Error(written.error().code, fmt::format("store {}: {}", path_, written.error().message));
+        } else {
+          for (std::size_t i = 0; i < items.size(); ++i) {
+            auto& last = elog_touched[{group_refs_[i].file, items[i].topic}];
+            last = std::max(last, items[i].id);
+          }
+          if (options_.after_entry_log_write) options_.after_entry_log_write();
+        }
+      }
+    }
     for (std::size_t i = 0; i < group.size(); ++i) {
       const auto& batch_ops = group[i].batch.ops();
       for (std::size_t j = 0; j < batch_ops.size(); ++j) {
@@ -756,6 +808,26 @@ void RocksStore::run() {
         appended += std::holds_alternative<Batch::Append>(op) ? 1 : 0;
       }
       ops += group[i].batch.size();
+    }
+    // The entry log's bookkeeping, in the same atomic batch: what each file holds, and the keys
+    // of the files whose every entry is trimmed (deleted from disk once this batch commits).
+    for (auto& [file_topic, last] : elog_touched) {
+      if (const auto f = elog_files_.find(file_topic.first); f != elog_files_.end()) {
+        if (const auto t = f->second.find(file_topic.second); t != f->second.end()) last = std::max(last, t->second);
+      }
+      std::string k;
+      key::put_be64(k, file_topic.first);
+      key::put_be64(k, file_topic.second);
+      wb.Put(cfs_[kEntryLogFiles], k, encode_position(last));
+    }
+    const std::vector<std::uint64_t> elog_removing(elog_removable_.begin(), elog_removable_.end());
+    for (const auto file : elog_removing) {
+      for (const auto& [topic, last] : elog_files_[file]) {
+        std::string k;
+        key::put_be64(k, file);
+        key::put_be64(k, topic);
+        wb.Delete(cfs_[kEntryLogFiles], k);
+      }
     }
     rocksdb::Status s;
     std::chrono::steady_clock::duration took{};
@@ -790,6 +862,27 @@ void RocksStore::run() {
         std::lock_guard lock(topics_mu_);
         topic_names_.erase(id);
       }
+      // The entry log's bookkeeping follows what this batch made durable.
+      for (const auto& [file_topic, last] : elog_touched) elog_files_[file_topic.first][file_topic.second] = last;
+      for (const auto file : elog_removing) {
+        elog_files_.erase(file);
+        elog_removable_.erase(file);
+        entry_log_->remove(file);
+      }
+      bool freed = !deletes_in_group.empty();
+      for (const auto& r : group) {
+        for (const auto& op : r.batch.ops()) {
+          if (const auto* t = std::get_if<Batch::Trim>(&op)) {
+            auto [it, fresh] = elog_floors_.try_emplace(t->topic, t->below);
+            if (!fresh) it->second = std::max(it->second, t->below);
+            freed = true;
+          } else if (const auto* d = std::get_if<Batch::DeleteTopic>(&op)) {
+            elog_floors_.erase(d->topic);  // its files are free whatever its floor was
+            freed = true;
+          }
+        }
+      }
+      if (freed && !elog_files_.empty()) find_removable_entry_log_files();
     } else {
       for (const auto& r : group) {
         for (const auto& op : r.batch.ops()) {
@@ -954,10 +1047,97 @@ Result<std::vector<LogEntry>, Error> RocksStore::log_read(std::uint64_t topic, M
     last.assign(view(it->key()));
     const auto k = key::parse_log(last);
     if (!k) return value_error(kLogs, last, "log key is not 24 bytes");
-    out.push_back({k->second, std::string(view(it->value()))});
+    const auto value = view(it->value());
+    if (is_entry_ref(value)) {
+      std::string bytes;
+      if (auto why = resolve_log_value(value, bytes); !why.ok()) return value_error(kLogs, last, why.error());
+      out.push_back({k->second, std::move(bytes)});
+    } else {
+      out.push_back({k->second, std::string(value)});
+    }
   }
   if (!it->status().ok()) return status_error(it->status(), kLogs, last, "cannot read the log");
   return out;
+}
+
+Result<void, std::string> RocksStore::resolve_log_value(std::string_view value, std::string& out) const {
+  if (!is_entry_ref(value)) {
+    out.assign(value);
+    return {};
+  }
+  EntryRef ref;
+  if (auto why = decode_entry_ref(value, ref); !why.ok()) return "entry log reference: " + why.error();
+  if (!entry_log_) return std::string("an entry log reference, but the store has no entry log open");
+  return entry_log_->read(ref, out);
+}
+
+std::vector<std::uint64_t> RocksStore::entry_log_files_on_disk() const {
+  return entry_log_ ? entry_log_->files() : std::vector<std::uint64_t>{};
+}
+
+Result<void, Error> RocksStore::load_entry_log() {
+  const auto dir = (std::filesystem::path(path_) / "entrylog").string();
+  auto opened = EntryLog::open(dir, !options_.read_only && options_.entry_log_min_size > 0, options_.sync,
+                               options_.entry_log_file_size);
+  if (!opened.ok()) return std::move(opened).error();
+  entry_log_ = std::move(*opened);
+  if (!cfs_[kEntryLogFiles]) return {};  // a read-only open of a store without the column family
+  std::optional<Error> error;
+  auto scanned = scan(kEntryLogFiles, [&](std::string_view k, std::string_view v) {
+    if (error) return;
+    MessageId last;
+    if (k.size() != 16) {
+      error = value_error(kEntryLogFiles, k, "key is not 16 bytes (file, topic id)");
+    } else if (auto why = decode_position(v, last); !why.ok()) {
+      error = value_error(kEntryLogFiles, k, why.error());
+    } else {
+      last.batch = -1;
+      elog_files_[key::get_be64(k)][key::get_be64(k.substr(8))] = last;
+    }
+  });
+  if (!scanned.ok()) return scanned;
+  if (error) return *error;
+  for (const auto& [file, topics] : elog_files_) {
+    for (const auto& [topic, last] : topics) {
+      if (elog_floors_.contains(topic)) continue;
+      std::string v;
+      const auto k = key::topic_prefix(topic);
+      const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kLogFloors], k, &v);
+      if (s.IsNotFound()) continue;
+      if (!s.ok()) return status_error(s, kLogFloors, k, "cannot read the log floor");
+      MessageId floor;
+      if (auto why = decode_position(v, floor); !why.ok()) {
+        if (options_.repair) continue;  // the repair deals with it; the file stays meanwhile
+        return value_error(kLogFloors, k, why.error());
+      }
+      floor.batch = -1;
+      elog_floors_[topic] = floor;
+    }
+  }
+  if (options_.read_only) return {};
+  // Files nothing refers to: a group written before a crash and never committed, alone in its
+  // file, or a removal whose unlink did not happen.
+  for (const auto file : entry_log_->files()) {
+    if (elog_files_.contains(file)) continue;
+    log::get("storage")->info("store {}: deleting entry log file {}, which no entry refers to", path_,
+                              entry_log_->file_path(file));
+    entry_log_->remove(file);
+  }
+  find_removable_entry_log_files();
+  return {};
+}
+
+void RocksStore::find_removable_entry_log_files() {
+  std::lock_guard lock(topics_mu_);
+  for (const auto& [file, topics] : elog_files_) {
+    if (file == entry_log_->current_file() || elog_removable_.contains(file)) continue;
+    const bool dead = std::all_of(topics.begin(), topics.end(), [&](const auto& topic_last) {
+      if (!topic_names_.contains(topic_last.first)) return true;  // a deleted topic
+      const auto floor = elog_floors_.find(topic_last.first);
+      return floor != elog_floors_.end() && topic_last.second < floor->second;
+    });
+    if (dead) elog_removable_.insert(file);
+  }
 }
 
 Result<std::vector<SubscriptionRecord>, Error> RocksStore::subscriptions(std::uint64_t topic) const {

@@ -29,6 +29,8 @@
 #include <condition_variable>
 #include <map>
 #include <deque>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -40,6 +42,8 @@
 #include <utility>
 
 #include "storage/commit_stats.hpp"
+#include "storage/encoding.hpp"
+#include "storage/entry_log.hpp"
 #include "storage/store.hpp"
 
 namespace rocksdb {
@@ -73,6 +77,16 @@ public:
     // 16-byte reference instead of the message (storeBlobMinSizeBytes; FORMAT.md, "Where the
     // bytes are"). 0: every value stays in the table files, as before.
     std::size_t blob_min_size = 4096;
+    // Log entries of at least this many bytes (encoded) are written to the entry log
+    // (entry_log.hpp: once, with direct I/O, synced before the RocksDB batch that refers to them
+    // commits) and RocksDB keeps a reference (storeEntryLogMinSizeBytes; FORMAT.md, "Format 3").
+    // 0: off. Turning it on makes the store format 3; references are read whatever the setting.
+    std::size_t entry_log_min_size = 0;
+    // An entry log file is closed and the next one started past this size.
+    std::uint64_t entry_log_file_size = 256u << 20;
+    // Tests: called on the storage thread after a group's entries are in the entry log and
+    // before the RocksDB batch referring to them is written (a crash there is what it plays).
+    std::function<void()> after_entry_log_write;
     // Tests: a wrapping file system to inject I/O errors. Null: the default one.
     std::shared_ptr<rocksdb::FileSystem> file_system;
   };
@@ -82,7 +96,7 @@ public:
   // read-only open of a store that lacks them.
   enum Cf : int {
     kDefault, kTopics, kLogs, kLogFloors, kSubscriptions, kCursors, kSessions, kRetained, kWills,
-    kPartitioned, kSchemas, kProducerSequences, kPermissions, kTenants, kNamespaces, kCfCount
+    kPartitioned, kSchemas, kProducerSequences, kPermissions, kTenants, kNamespaces, kEntryLogFiles, kCfCount
   };
   static constexpr int kFirstAddedCf = kPartitioned;
   static const char* cf_name(int cf);
@@ -141,6 +155,13 @@ public:
   // that the checked-in store has its data in SST files, not only in the WAL).
   Result<void, Error> flush_memtables();
 
+  // The bytes of a `logs` value: itself, or what its entry log reference points at (checksum
+  // verified). The reason when the reference cannot be resolved (a missing or short file, a
+  // checksum mismatch, an undecodable reference). Any thread.
+  Result<void, std::string> resolve_log_value(std::string_view value, std::string& out) const;
+  // Entry log files on disk (numbers), and those the store still refers to (tests, check).
+  std::vector<std::uint64_t> entry_log_files_on_disk() const;
+
   // Number of failed group commits so far.
   std::uint64_t failed_batches() const { return failed_.load(); }
 
@@ -184,6 +205,25 @@ private:
   std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> last_session_write_;
   // Where each topic's last trim ended (storage thread only; forgotten after a failed group).
   std::unordered_map<std::uint64_t, MessageId> trim_floors_;
+  // --- the entry log (Options::entry_log_min_size; storage thread only after open) ---------
+  // Reads the entry_log_files column family and the floors of its topics; deletes files on
+  // disk that nothing refers to (a crash's uncommitted tail alone in its file, a removal cut short).
+  Result<void, Error> load_entry_log();
+  // Files whose every entry is trimmed (or whose topics are deleted): their keys go with the
+  // next group commit, the files after it.
+  void find_removable_entry_log_files();
+  std::unique_ptr<EntryLog> entry_log_;
+  // Per entry log file: for each topic with entries in it, the last entry id it holds there.
+  std::map<std::uint64_t, std::unordered_map<std::uint64_t, MessageId>> elog_files_;
+  // Per topic with entries in the entry log: every entry below this id is trimmed.
+  std::unordered_map<std::uint64_t, MessageId> elog_floors_;
+  std::set<std::uint64_t> elog_removable_;
+  // The references of the group being built, in the order of its large appends (add_to).
+  std::vector<EntryRef> group_refs_;
+  std::vector<bool> group_in_log_;  // per Append of the group, in order: is it in the entry log
+  std::size_t group_append_ = 0;
+  std::size_t group_ref_ = 0;
+
   Error status_error(const rocksdb::Status& s, int cf, std::string_view key, std::string_view what) const;
   Error value_error(int cf, std::string_view key, const std::string& why) const;
   Error missing_error(int cf, std::string_view key, const std::string& why) const;

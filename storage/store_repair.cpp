@@ -62,8 +62,10 @@ RepairReport repair_store(RocksStore& store) {
                                       parsed->second.to_string(), parsed->first, where));
       return;
     }
+    // An entry in the entry log is sound when its bytes are there, match their checksum and decode.
     Message m;
-    logs[parsed->first].push_back({parsed->second, decode_message(v, m).ok()});
+    std::string bytes;
+    logs[parsed->first].push_back({parsed->second, store.resolve_log_value(v, bytes).ok() && decode_message(bytes, m).ok()});
   });
   // Topics whose log is cut at `end`: acknowledgements at or above it are forgotten below.
   std::map<std::uint64_t, MessageId> cut;

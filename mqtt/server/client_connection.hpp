@@ -98,7 +98,9 @@ private:
   // about 170 bytes it never used.
   struct PublishTopic {
     std::string mqtt;
-    std::optional<service::TopicName> pulsar;  // empty: `mqtt` names no Pulsar topic
+    // Null: `mqtt` names no Pulsar topic. Shared with the completions of the publishes to it,
+    // which would otherwise each copy the name (SessionRouter::publish).
+    std::shared_ptr<const service::TopicName> pulsar;
   };
   std::unique_ptr<PublishTopic> last_topic_;
 };

@@ -20,7 +20,7 @@ void SessionEntry::on_message(const TopicName& topic, const std::string& subscri
 
 void SessionRouter::deliver(SessionEntry& entry, const TopicName& topic, const std::string& subscription,
                             MessageId id, const MessagePtr& message) {
-  auto it = entry.subs->bindings.find(SessionEntry::BindingKey{topic, subscription});
+  auto it = entry.subs->bindings.find(BindingRef{topic, subscription});
   if (it == entry.subs->bindings.end()) {  // unsubscribed while the message was on its way
     service_.ack(topic, subscription, id);
     give_back_permit(entry);

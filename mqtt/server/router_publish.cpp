@@ -34,7 +34,8 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
   auto& last = conn.last_topic_;
   if (!last) last = std::make_unique<ClientConnection::PublishTopic>();
   if (!last->pulsar || publish.topic != last->mqtt) {
-    last->pulsar = mapper_.to_pulsar(publish.topic);
+    auto mapped = mapper_.to_pulsar(publish.topic);
+    last->pulsar = mapped ? std::make_shared<const TopicName>(std::move(*mapped)) : nullptr;
     last->mqtt = publish.topic;
   }
   if (!last->pulsar) {
@@ -113,7 +114,7 @@ void SessionRouter::handle_publish(ClientConnection& conn, const Publish& publis
     });
     return;
   }
-  this->publish(topic, conn.protocol().client_id(), publish, std::move(done));
+  this->publish(last->pulsar, conn.protocol().client_id(), publish, std::move(done));
 }
 
 std::string SessionRouter::qos2_producer_name(const std::string& client_id) { return "mqtt-qos2-" + client_id; }
@@ -237,6 +238,12 @@ void SessionRouter::publish_system(const std::string& topic, const std::string& 
 
 void SessionRouter::publish(const TopicName& topic, const std::string& client_id, const Publish& p, PublishDone done,
                             std::optional<service::DedupMark> dedup) {
+  publish(std::make_shared<const TopicName>(topic), client_id, p, std::move(done), std::move(dedup));
+}
+
+void SessionRouter::publish(std::shared_ptr<const TopicName> name, const std::string& client_id,
+                            const Publish& p, PublishDone done, std::optional<service::DedupMark> dedup) {
+  const TopicName& topic = *name;
   auto msg = std::make_shared<service::Message>();
   msg->dedup = std::move(dedup);
   msg->payload = p.payload;
@@ -249,9 +256,9 @@ void SessionRouter::publish(const TopicName& topic, const std::string& client_id
   if (!p.retain) {
     service::PublishCallback cb;  // QoS 0 without a completion to report costs no callback at all
     if (done)
-      cb = [done = std::move(done), client_id, topic, svc = &service_](std::error_code ec, MessageId) {
+      cb = [done = std::move(done), client_id, name, svc = &service_](std::error_code ec, MessageId) {
         if (ec) logger()->error("client {}: message not stored: {}", client_id, ec.message());
-        done(publish_result(ec, *svc, topic));
+        done(publish_result(ec, *svc, *name));
       };
     service_.publish(topic, std::move(msg), std::move(cb));
     return;
@@ -263,10 +270,10 @@ void SessionRouter::publish(const TopicName& topic, const std::string& client_id
     PublishDone done;
   };
   auto join = std::make_shared<Join>(Join{2, {}, std::move(done)});
-  auto finish = [join, topic, svc = &service_](std::error_code ec) {
+  auto finish = [join, name, svc = &service_](std::error_code ec) {
     if (ec && !join->ec) join->ec = ec;
     assert(join->pending > 0 && "a store completion ran twice");
-    if (--join->pending == 0 && join->done) join->done(publish_result(join->ec, *svc, topic));
+    if (--join->pending == 0 && join->done) join->done(publish_result(join->ec, *svc, *name));
   };
   // An empty payload clears the retained message and is not stored as one [MQTT-3.3.1-10/11].
   service_.set_retained(topic, msg, [finish, client_id](std::error_code ec) {

@@ -53,8 +53,25 @@ struct FilterOptions {
 
 // What a session that subscribed holds: per (matched topic, Pulsar subscription) the filters
 // that matched; per filter where it looks and its MQTT 5 options.
+// A binding's key is (topic, Pulsar subscription). A delivery finds its binding with references
+// to the two (BindingRef), without copying them into a key (a topic name is four strings).
+struct BindingRef {
+  const service::TopicName& topic;
+  const std::string& subscription;
+};
+struct BindingOrder {
+  using is_transparent = void;
+  using Key = std::pair<service::TopicName, std::string>;
+  static std::pair<const std::string&, const std::string&> parts(const Key& k) { return {k.first.str(), k.second}; }
+  static std::pair<const std::string&, const std::string&> parts(const BindingRef& k) {
+    return {k.topic.str(), k.subscription};
+  }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const { return parts(a) < parts(b); }
+};
+
 struct SessionSubscriptions {
-  std::map<std::pair<service::TopicName, std::string>, SessionBinding> bindings;
+  std::map<std::pair<service::TopicName, std::string>, SessionBinding, BindingOrder> bindings;
   std::map<std::string, FilterScope> scopes;     // filter -> where it looks
   std::map<std::string, FilterOptions> options;  // filter -> MQTT 5 options (absent: defaults)
   std::set<std::string> fresh;  // filters of the last SUBSCRIBE that did not exist before it

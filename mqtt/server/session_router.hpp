@@ -263,6 +263,10 @@ private:
   // router_publish.cpp: routes a publish to `topic`; `done` (may be empty) runs once it is stored.
   void publish(const service::TopicName& topic, const std::string& client_id, const Publish& publish,
                PublishDone done, std::optional<service::DedupMark> dedup = std::nullopt);
+  // The same with the topic's name shared, as a publisher's connection keeps it: its completion
+  // holds the name without a copy.
+  void publish(std::shared_ptr<const service::TopicName> topic, const std::string& client_id,
+               const Publish& publish, PublishDone done, std::optional<service::DedupMark> dedup = std::nullopt);
   // A publish of a session that outlives its connection, with RouterOptions::qos2_deduplication:
   // QoS 2 by publish_deduplicated, QoS 0/1 by publish, in the client's order on each topic
   // (SessionEntry::publish_lanes); release_lane runs when one of them is stored or refused.

@@ -514,12 +514,11 @@ bool Protocol::deliver(Publish publish, const DeliveryOrigin& origin, std::uint6
   if (!session_) return false;
   publish.dup = false;
   const bool now = online && session_->inflight_count() < client_receive_maximum_;
-  auto id = session_->add_outbound(publish, origin, now, expires_at_ms);
+  auto id = session_->add_outbound(std::move(publish), origin, now, expires_at_ms);
   if (!id) return false;
-  if (now) {
-    publish.packet_id = *id;
-    send_publish(publish);
-  }
+  // What goes out is the session's entry (it has the packet id): no second copy of the topic
+  // name and properties per delivery.
+  if (now) send_publish(session_->outbound().at(*id).publish);
   return true;
 }
 

@@ -27,18 +27,6 @@ std::uintmax_t blob_bytes(const std::string& dir) {
   return n;
 }
 
-// An encoded message whose payload is `size` pseudo-random bytes (nothing to compress) from `seed`.
-std::string message_of(std::size_t size, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::string payload(size, '\0');
-  for (auto& c : payload) c = static_cast<char>(gen());
-  service::Message m;
-  m.publish_time_ms = 1000 + seed;
-  m.producer_name = "blob-test";
-  m.payload = Payload::adopt(std::move(payload));
-  return encode_message(m);
-}
-
 Result<std::unique_ptr<RocksStore>, Error> open_with(const std::string& path, std::size_t blob_min_size,
                                                      bool read_only = false) {
   RocksStore::Options o;
@@ -49,38 +37,13 @@ Result<std::unique_ptr<RocksStore>, Error> open_with(const std::string& path, st
   return RocksStore::open(path, o);
 }
 
-// Writes `b` to `store` and waits for its completion.
-Result<void, Error> write(Store& store, LockedExecutor& executor, Batch b) {
-  Result<void, Error> result = Error(StorageErrc::closed, "no completion");
-  bool done = false;
-  store.write(std::move(b), executor, [&](const Result<void, Error>& r) {
-    result = r;
-    done = true;
-  });
-  EXPECT_TRUE(executor.run_until([&] { return done; }));
-  return result;
-}
-
 constexpr std::size_t kLarge = 64 * 1024;
 
 // Appends entries [from, from + count) to `topic`, every other one large, returns what it wrote.
 std::vector<LogEntry> append(RocksStore& store, LockedExecutor& executor, std::uint64_t topic, std::uint64_t from,
                              std::uint64_t count) {
-  std::vector<LogEntry> written;
-  Batch b;
-  for (std::uint64_t e = from; e < from + count; ++e) {
-    LogEntry entry{{topic, e, -1}, message_of(e % 2 == 0 ? kLarge : 100, e)};
-    b.append(topic, entry.id, entry.value);
-    written.push_back(std::move(entry));
-  }
-  EXPECT_TRUE(write(store, executor, std::move(b)).ok());
-  return written;
-}
-
-std::vector<LogEntry> read_all(const Store& store, std::uint64_t topic) {
-  auto r = store.log_read(topic, {0, 0, -1}, {UINT64_MAX, 0, -1}, 1u << 20);
-  EXPECT_TRUE(r.ok()) << r.error().to_string();
-  return r.ok() ? *r : std::vector<LogEntry>{};
+  return append_entries(store, executor, topic, from, count,
+                        [](std::uint64_t e) { return e % 2 == 0 ? kLarge : std::size_t{100}; });
 }
 
 TEST(BlobFiles, LargeEntriesGoToBlobFilesAndReadBackEverywhere) {
@@ -207,7 +170,7 @@ TEST(BlobFiles, TrimmingFreesTheirFiles) {
   // Keep the last 8 entries (4 large); trim everything below them.
   Batch trim;
   trim.trim(*id, {*id, 120, -1});
-  ASSERT_TRUE(write(**store, executor, std::move(trim)).ok());
+  ASSERT_TRUE(write_and_wait(**store, executor, std::move(trim)).ok());
   ASSERT_TRUE((*store)->flush_memtables().ok());
   // The space comes back as it does for table files: once a compaction takes the range deletion
   // together with the entries it covers (here: when level 0 has four table files again, after
@@ -216,8 +179,8 @@ TEST(BlobFiles, TrimmingFreesTheirFiles) {
   // the background compaction, up to 30 s.
   for (std::uint64_t more = 0; more < 3; ++more) {
     Batch b;
-    b.append(*id, {*id, 128 + more, -1}, message_of(100, 128 + more));
-    ASSERT_TRUE(write(**store, executor, std::move(b)).ok());
+    b.append(*id, {*id, 128 + more, -1}, random_message(100, 128 + more));
+    ASSERT_TRUE(write_and_wait(**store, executor, std::move(b)).ok());
     ASSERT_TRUE((*store)->flush_memtables().ok());
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -228,7 +191,7 @@ TEST(BlobFiles, TrimmingFreesTheirFiles) {
   const auto left = read_all(**store, *id);
   ASSERT_EQ(left.size(), 11u);
   EXPECT_EQ(left.front().id, (MessageId{*id, 120, -1}));
-  EXPECT_EQ(left[0].value, message_of(kLarge, 120));
+  EXPECT_EQ(left[0].value, random_message(kLarge, 120));
 }
 
 // The v2 golden store was written before blob files existed: opened with them on it keeps its

@@ -1,5 +1,6 @@
-// storage_golden_generator ROOT: writes the golden store of the current format version under
-// ROOT (storage/tests/golden): v2/ with the known content of golden_content.cpp. The golden
+// storage_golden_generator ROOT: writes the golden stores of the current format versions under
+// ROOT (storage/tests/golden): v2/ with the known content of golden_content.cpp, and v3/ with
+// the same content written with the entry log on (every log entry in entrylog/). The golden
 // stores of older formats (v1/ and its damaged copies v1-truncated/, v1-corrupt/,
 // v1-bad-value/, written by the format 1 generator) are checked in and never rewritten: they
 // are what older mops left behind. `--damaged` also writes v2-truncated/ (largest table file cut
@@ -32,13 +33,17 @@ public:
 void tidy(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) {
     const auto name = e.path().filename().string();
-    if (name.starts_with("LOG") || name.starts_with("OPTIONS-") || name == "LOCK") fs::remove(e.path());
+    if (name.starts_with("LOG") || name.starts_with("OPTIONS-") || name == "LOCK" || name == "mop.lock") fs::remove(e.path());
   }
 }
 
-bool write_store(const fs::path& dir) {
+// entry_log_min_size > 0: the store is format 3, its log entries of that size and more in the
+// entry log (entrylog/).
+bool write_store(const fs::path& dir, std::size_t entry_log_min_size = 0) {
   fs::remove_all(dir);
-  auto store = RocksStore::open(dir.string());
+  RocksStore::Options o;
+  o.entry_log_min_size = entry_log_min_size;
+  auto store = RocksStore::open(dir.string(), o);
   if (!store.ok()) {
     std::cerr << store.error().to_string() << "\n";
     return false;
@@ -73,7 +78,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  const std::string v = "v" + std::to_string(kFormatVersion);
+  // Both current formats: v2 (the entry log off) and v3 (every log entry in the entry log).
+  const fs::path with_entry_log = root / ("v" + std::to_string(kFormatVersion));
+  if (!write_store(with_entry_log, 1)) return 1;
+  std::cout << "wrote " << with_entry_log << "\n";
+  const std::string v = "v" + std::to_string(kFormatVersionWithoutEntryLog);
   const fs::path good = root / v;
   if (!write_store(good)) return 1;
   if (!damaged) {

@@ -326,7 +326,7 @@ TEST_P(StoreContract, EverythingSurvivesReopen) {
   EXPECT_NE(topic("persistent://t/n/b"), t);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::Values("memory", "rocks"),
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::Values("memory", "rocks", "rocks_entry_log"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

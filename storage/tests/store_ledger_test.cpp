@@ -52,7 +52,9 @@ namespace mop::service::testing {
 INSTANTIATE_TEST_SUITE_P(
     StoreLedger, ServiceContract,
     ::testing::Values(ContractParam{"memory_store", [] { return std::make_unique<storage::test::StoredHarness>("memory"); }},
-                      ContractParam{"rocks_store", [] { return std::make_unique<storage::test::StoredHarness>("rocks"); }}),
+                      ContractParam{"rocks_store", [] { return std::make_unique<storage::test::StoredHarness>("rocks"); }},
+                      ContractParam{"rocks_store_entry_log",
+                                    [] { return std::make_unique<storage::test::StoredHarness>("rocks_entry_log"); }}),
     ContractParamName{});
 }  // namespace mop::service::testing
 
