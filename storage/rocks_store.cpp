@@ -876,6 +876,10 @@ void RocksStore::run() {
             auto [it, fresh] = elog_floors_.try_emplace(t->topic, t->below);
             if (!fresh) it->second = std::max(it->second, t->below);
             freed = true;
+          } else if (const auto* c = std::get_if<Batch::Truncate>(&op)) {
+            // Ids from c->from on may be written again, below the last trim: those entries (in
+            // files of their own) are live although under the old floor.
+            if (auto it = elog_floors_.find(c->topic); it != elog_floors_.end()) it->second = std::min(it->second, c->from);
           } else if (const auto* d = std::get_if<Batch::DeleteTopic>(&op)) {
             elog_floors_.erase(d->topic);  // its files are free whatever its floor was
             freed = true;
@@ -1100,16 +1104,15 @@ Result<void, Error> RocksStore::load_entry_log() {
   for (const auto& [file, topics] : elog_files_) {
     for (const auto& [topic, last] : topics) {
       if (elog_floors_.contains(topic)) continue;
-      std::string v;
-      const auto k = key::topic_prefix(topic);
-      const auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[kLogFloors], k, &v);
-      if (s.IsNotFound()) continue;
-      if (!s.ok()) return status_error(s, kLogFloors, k, "cannot read the log floor");
-      MessageId floor;
-      if (auto why = decode_position(v, floor); !why.ok()) {
+      // The first entry the log holds (or, for an empty log, its floor): every id below it is gone.
+      // Not the last trim's floor alone: after a truncate, ids under it may have been written again.
+      auto bounds = log_bounds(topic);
+      if (!bounds.ok()) {
         if (options_.repair) continue;  // the repair deals with it; the file stays meanwhile
-        return value_error(kLogFloors, k, why.error());
+        return std::move(bounds).error();
       }
+      if (!*bounds) continue;
+      MessageId floor = (*bounds)->first;
       floor.batch = -1;
       elog_floors_[topic] = floor;
     }
