@@ -23,13 +23,21 @@ void Heir::poll(bool up) {
   const auto now = clock_.now();
   if (!up) {
     waits_until_ = now + wait_after_loss_;
+    ++losses_;
     return;
   }
   if (waits_until_ && now < *waits_until_) return;
   for (const auto& owner : store_.others()) {
     if (adopting_.contains(owner)) continue;
-    leases_.try_take(owner, [this, alive = alive_, owner](bool taken) {
-      if (*alive && taken) take_over(owner);
+    leases_.try_take(owner, [this, alive = alive_, owner, tried_before = losses_](bool taken) {
+      if (!*alive || !taken) return;
+      // A try that was under way when the cluster was lost completes once the client is back,
+      // and may be the first producer on the lease of a proxy still reconnecting: not an heir's.
+      if (losses_ != tried_before || (waits_until_ && clock_.now() < *waits_until_)) {
+        leases_.release(owner);
+        return;
+      }
+      take_over(owner);
     });
   }
 }

@@ -81,6 +81,7 @@ private:
   Adopters adopt_;
   const std::chrono::milliseconds wait_after_loss_;
   std::optional<TimePoint> waits_until_;  // set while cut off: no lease tried before it
+  std::uint64_t losses_ = 0;  // polls that found the cluster lost: a try started before one is void
   std::set<std::string> adopting_;        // proxies whose wills are being rewritten here
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

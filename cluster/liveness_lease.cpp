@@ -92,6 +92,14 @@ void LivenessLeases::release_old() {
   }
 }
 
+void LivenessLeases::release(const std::string& instance) {
+  const auto it = taken_.find(instance);
+  if (it == taken_.end() || !it->second.producer) return;
+  logger()->info("liveness lease of proxy {} given back: taken while this proxy was cut off from the cluster", instance);
+  it->second.producer->close([](auto) {});
+  taken_.erase(it);
+}
+
 void LivenessLeases::close() {
   *alive_ = false;
   if (own_) own_->close([](auto) {});

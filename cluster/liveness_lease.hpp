@@ -52,6 +52,8 @@ public:
   void try_take(const std::string& instance, std::function<void(bool taken)> done);
   // Closes the taken leases held for kTakenLeaseHold or longer.
   void release_old();
+  // Closes the taken lease of `instance` now (one taken by mistake: Heir::poll).
+  void release(const std::string& instance);
   // Closes every lease; no callback runs after it.
   void close();
 
