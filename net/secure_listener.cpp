@@ -126,13 +126,13 @@ public:
   template <typename Buffers, typename Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {
     return asio::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const Buffers& b) { read_now(std::move(handler), b); }, token, buffers);
+        [this](auto handler, const Buffers& b) { this->read_now(std::move(handler), b); }, token, buffers);
   }
 
   template <typename Buffers, typename Token>
   auto async_write_some(const Buffers& buffers, Token&& token) {
     return asio::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const Buffers& b) { write_now(std::move(handler), b); }, token, buffers);
+        [this](auto handler, const Buffers& b) { this->write_now(std::move(handler), b); }, token, buffers);
   }
 
   // Beast's teardown: close_notify if the socket takes it now, then the socket closes.

@@ -43,7 +43,7 @@ TEST(ClusterCodec, SessionRoundTrips) {
 }
 
 TEST(ClusterCodec, WillRoundTripsWithBinaryAndEmptyPayloads) {
-  for (const std::string payload : {std::string("\0\xff\x01 will", 8), std::string()}) {
+  for (const std::string& payload : {std::string("\0\xff\x01 will", 8), std::string()}) {
     WillRecord w;
     w.client_id = "c";
     w.topic = "persistent://public/default/status%2Fc";
@@ -89,7 +89,7 @@ TEST(ClusterCodec, DamagedValuesAreRefusedNotThrown) {
   SessionRecord s;
   s.client_id = "c";
   const auto good = ClusterSessionStore::encode_session(s);
-  for (const std::string bad : {std::string(), std::string("\x02junk"), good.substr(0, good.size() / 2),
+  for (const std::string& bad : {std::string(), std::string("\x02junk"), good.substr(0, good.size() / 2),
                                 std::string("\x01\xc1"), ClusterSessionStore::encode_message(Message{}, {})}) {
     EXPECT_FALSE(ClusterSessionStore::decode_session(bad).has_value());
   }

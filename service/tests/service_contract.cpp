@@ -311,7 +311,9 @@ TEST_P(ServiceContract, FailoverDeliversToFirstAttachedAndFailsOver) {
   settle();
   publish_n(t, 1, "n");
   ASSERT_EQ(r2.payloads(), strings({"m1", "m2", "n0"}));
-  if (in_process()) EXPECT_EQ(r2.got[0].redelivery_count, 1u);  // Apache Pulsar counts only asked-for ones
+  if (in_process()) {
+    EXPECT_EQ(r2.got[0].redelivery_count, 1u);  // Apache Pulsar counts only asked-for ones
+  }
   EXPECT_EQ(r2.got[2].redelivery_count, 0u);
 }
 
@@ -436,7 +438,9 @@ TEST_P(ServiceContract, DetachRedeliversToRemainingReceivers) {
   svc().detach(t, "s", id1);
   settle();
   ASSERT_EQ(r2.payloads(), strings({"m0", "m1"}));
-  if (in_process()) EXPECT_EQ(r2.got[0].redelivery_count, 1u);  // counted as after a close
+  if (in_process()) {
+    EXPECT_EQ(r2.got[0].redelivery_count, 1u);  // counted as after a close
+  }
 }
 
 TEST_P(ServiceContract, AcknowledgedMessagesAreNotRedelivered) {
@@ -518,7 +522,9 @@ TEST_P(ServiceContract, RedeliverUnackedSendsTheReceiversUnackedAgain) {
   settle();
   ASSERT_EQ(r.payloads(), strings({"m0", "m1", "m2", "m0", "m2"}));
   // Apache Pulsar keeps no redelivery counts on Exclusive and Failover subscriptions.
-  if (in_process()) EXPECT_EQ(r.got[3].redelivery_count, 1u);
+  if (in_process()) {
+    EXPECT_EQ(r.got[3].redelivery_count, 1u);
+  }
   EXPECT_EQ(r.got[3].id, r.got[0].id);
 }
 
