@@ -470,6 +470,7 @@ RocksStore::~RocksStore() {
 }
 
 void RocksStore::write(Batch batch, Executor& executor, Completion done) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -481,10 +482,20 @@ void RocksStore::write(Batch batch, Executor& executor, Completion done) {
       return;
     }
     forget_deleted_topics(batch);
-    queue_.push_back({std::move(batch), &executor, std::move(done), atomic_depth_ > 0 ? atomic_id_ : 0});
+    const bool deferred = batch.deferred();
+    wake = !deferred || queue_.empty();
+    Request& r = queue_.emplace_back(
+        Request{std::move(batch), &executor, std::move(done), atomic_depth_ > 0 ? atomic_id_ : 0, {}});
+    if (deferred) {
+      r.due = std::chrono::steady_clock::now() + options_.defer_max;
+    } else {
+      ++undeferred_queued_;
+    }
     ++queued_seq_;
   }
-  wake_.notify_one();
+  // A deferred batch wakes the thread only to have it wait for its due time (when it is first in
+  // the queue): the next write or that time starts its group.
+  if (wake) wake_.notify_one();
 }
 
 void RocksStore::forget_deleted_topics(const Batch& batch) {
@@ -520,7 +531,11 @@ void RocksStore::end_atomic() {
 Result<void, Error> RocksStore::flush() {
   std::unique_lock lock(mu_);
   const auto target = queued_seq_;
+  // Deferred writes queued before the call are due now.
+  ++flushes_waiting_;
+  wake_.notify_all();
   drained_.wait(lock, [&] { return done_seq_ >= target; });
+  --flushes_waiting_;
   return {};
 }
 
@@ -684,7 +699,19 @@ void RocksStore::run() {
       std::unique_lock lock(mu_);
       // Not while an atomic bracket is open: its writes are still being queued (a few
       // microseconds of synchronous code on the caller's thread).
-      wake_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty() && atomic_depth_ == 0); });
+      // A group starts when a write is due: any but a deferred one at once, a deferred one at its
+      // due time (or at once when flush() or the close waits for it).
+      for (;;) {
+        if (stopping_) break;
+        if (held_ || queue_.empty() || atomic_depth_ != 0) {
+          wake_.wait(lock);
+          continue;
+        }
+        if (undeferred_queued_ > 0 || flushes_waiting_ > 0) break;
+        const auto due = queue_.front().due;
+        if (std::chrono::steady_clock::now() >= due) break;
+        wake_.wait_until(lock, due);
+      }
       if (queue_.empty()) return;  // stopping with nothing left
       // Everything queued joins this group (bounded in bytes, but never splitting the writes of
       // one atomic bracket): one sync for all of it.
@@ -693,6 +720,7 @@ void RocksStore::run() {
              (group.empty() || bytes + queue_.front().batch.bytes() <= options_.max_group_bytes ||
               (queue_.front().atomic != 0 && queue_.front().atomic == group.back().atomic))) {
         bytes += queue_.front().batch.bytes();
+        if (!queue_.front().batch.deferred()) --undeferred_queued_;
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -940,7 +968,8 @@ Result<std::uint64_t, Error> RocksStore::ensure_topic(const std::string& name) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back({Batch{}, nullptr, {}, 0});
+      queue_.push_back({Batch{}, nullptr, {}, 0, {}});
+      ++undeferred_queued_;
       ++queued_seq_;
     }
   }

@@ -72,6 +72,9 @@ public:
     bool repair = false;
     // Upper bound of one group commit, so that one sync's latency stays bounded under load.
     std::size_t max_group_bytes = 8u << 20;
+    // How long a deferred batch (a trim) may wait for another write to start a group commit. A
+    // trim of its own cost a sync on the path of the next message at low rates (README.md).
+    std::chrono::milliseconds defer_max{100};
     // Log entries (the `logs` column family) of at least this many bytes are kept in RocksDB's
     // blob files (integrated BlobDB) rather than in its table files, so compactions move a
     // 16-byte reference instead of the message (storeBlobMinSizeBytes; FORMAT.md, "Where the
@@ -184,6 +187,9 @@ private:
     Executor* executor;
     Completion done;
     std::uint64_t atomic = 0;  // non-zero: queued in that begin/end_atomic bracket, never split from it
+    // A deferred batch (Batch::defer): the time by which it starts a group of its own if no other
+    // write has taken it along. Others: the epoch (due at once).
+    std::chrono::steady_clock::time_point due{};
   };
 
   RocksStore(std::string path, Options options);
@@ -271,6 +277,8 @@ private:
   std::condition_variable drained_;  // flush() waits for done_seq_
   std::deque<Request> queue_;
   std::uint64_t queued_seq_ = 0;
+  std::size_t undeferred_queued_ = 0;  // requests in queue_ due at once (not deferred)
+  int flushes_waiting_ = 0;            // flush() calls waiting: deferred requests are due at once
   std::uint64_t done_seq_ = 0;
   bool held_ = false;
   bool stopping_ = false;

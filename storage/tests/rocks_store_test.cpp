@@ -391,6 +391,78 @@ TEST(RocksStore, AtomicBracketIsOneGroupCommit) {
   EXPECT_EQ((*store)->write_batches() - before, 3u);
 }
 
+// A deferred batch (a trim) does not start a group commit of its own: it waits, up to the defer
+// bound, for the next write to take it along, still in write() order; flush() and a clean close
+// write it at once, and on its own it is written once its time is up.
+TEST(RocksStore, DeferredWriteRidesWithTheNextGroup) {
+  TempDir dir;
+  RocksStore::Options o;
+  o.defer_max = std::chrono::hours(1);
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/deferred");
+  std::vector<std::string> order;
+  for (std::uint64_t e = 0; e < 4; ++e) {
+    (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "append" : "failed"); });
+  }
+  ASSERT_TRUE(ex.run_until([&] { return order.size() == 4; }));
+  const auto before = (*store)->write_batches();
+  Batch trim;
+  trim.trim(t, {t, 2, -1}).defer();
+  (*store)->write(std::move(trim), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "trim" : "failed"); });
+  // Without a deferral the storage thread would have written it within microseconds.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ex.run_all();
+  EXPECT_EQ(order.size(), 4u);
+  EXPECT_EQ((*store)->write_batches(), before);
+  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 0u);
+  (*store)->write(one_append(t, 4), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "append" : "failed"); });
+  ASSERT_TRUE(ex.run_until([&] { return order.size() == 6; }));
+  EXPECT_EQ(order[4], "trim");
+  EXPECT_EQ(order[5], "append");
+  EXPECT_EQ((*store)->write_batches() - before, 1u);  // one group, one sync for both
+  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 2u);
+
+  // flush() does not wait out the bound.
+  Batch trim3;
+  trim3.trim(t, {t, 3, -1}).defer();
+  (*store)->write(std::move(trim3), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "trim" : "failed"); });
+  ASSERT_TRUE((*store)->flush().ok());
+  ASSERT_TRUE(ex.run_until([&] { return order.size() == 7; }));
+  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 3u);
+
+  // A clean close writes what is still deferred.
+  Batch trim4;
+  trim4.trim(t, {t, 4, -1}).defer();
+  (*store)->write(std::move(trim4), ex, {});
+  store->reset();
+  auto reopened = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  EXPECT_EQ((*reopened)->log_bounds(t)->value().first.entry, 4u);
+}
+
+TEST(RocksStore, DeferredWriteAloneIsWrittenWhenItsTimeIsUp) {
+  TempDir dir;
+  RocksStore::Options o;
+  o.defer_max = std::chrono::milliseconds(20);
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/alone");
+  int done = 0;
+  for (std::uint64_t e = 0; e < 3; ++e) (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { done += r.ok(); });
+  ASSERT_TRUE(ex.run_until([&] { return done == 3; }));
+  // Two in a row while the thread sleeps: the second waits behind the first's due time.
+  for (std::uint64_t e = 1; e < 3; ++e) {
+    Batch trim;
+    trim.trim(t, {t, e, -1}).defer();
+    (*store)->write(std::move(trim), ex, [&](const Result<void, Error>& r) { done += r.ok(); });
+  }
+  ASSERT_TRUE(ex.run_until([&] { return done == 5; }));
+  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 2u);
+}
+
 // A topic record goes out with the next group commit even when nothing else is written, and a
 // clean close writes it too.
 TEST(RocksStore, TopicRecordIsWrittenWithoutOtherWrites) {
