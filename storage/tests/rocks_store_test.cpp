@@ -394,73 +394,75 @@ TEST(RocksStore, AtomicBracketIsOneGroupCommit) {
 // A deferred batch (a trim) does not start a group commit of its own: it waits, up to the defer
 // bound, for the next write to take it along, still in write() order; flush() and a clean close
 // write it at once, and on its own it is written once its time is up.
-TEST(RocksStore, DeferredWriteRidesWithTheNextGroup) {
-  TempDir dir;
-  RocksStore::Options o;
-  o.defer_max = std::chrono::hours(1);
-  auto store = RocksStore::open(dir.sub("db"), o);
-  ASSERT_TRUE(store.ok()) << store.error().to_string();
-  LockedExecutor ex;
-  const auto t = *(*store)->ensure_topic("persistent://t/n/deferred");
-  std::vector<std::string> order;
-  for (std::uint64_t e = 0; e < 4; ++e) {
-    (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "append" : "failed"); });
+class DeferredWrite : public ::testing::Test {
+protected:
+  // A store deferring for `defer_max`, with entries 0..3 of topic `t` written.
+  void open(std::chrono::milliseconds defer_max) {
+    options.defer_max = defer_max;
+    auto opened = RocksStore::open(dir.sub("db"), options);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    store = std::move(*opened);
+    t = *store->ensure_topic("persistent://t/n/deferred");
+    for (std::uint64_t e = 0; e < 4; ++e) write(one_append(t, e), "append");
+    ASSERT_TRUE(ex.run_until([&] { return done.size() == 4; }));
   }
-  ASSERT_TRUE(ex.run_until([&] { return order.size() == 4; }));
-  const auto before = (*store)->write_batches();
-  Batch trim;
-  trim.trim(t, {t, 2, -1}).defer();
-  (*store)->write(std::move(trim), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "trim" : "failed"); });
+  void write(Batch b, std::string what) {
+    store->write(std::move(b), ex, [this, what](const Result<void, Error>& r) { done.push_back(r.ok() ? what : "failed"); });
+  }
+  void trim_deferred(std::uint64_t below) {
+    Batch b;
+    b.trim(t, {t, below, -1}).defer();
+    write(std::move(b), "trim");
+  }
+  std::uint64_t first() const { return store->log_bounds(t)->value().first.entry; }
+
+  TempDir dir;
+  RocksStore::Options options;
+  std::unique_ptr<RocksStore> store;
+  LockedExecutor ex;
+  std::uint64_t t = 0;
+  std::vector<std::string> done;  // completions, in the order they ran
+};
+
+TEST_F(DeferredWrite, RidesWithTheNextGroup) {
+  ASSERT_NO_FATAL_FAILURE(open(std::chrono::hours(1)));
+  const auto before = store->write_batches();
+  trim_deferred(2);
   // Without a deferral the storage thread would have written it within microseconds.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ex.run_all();
-  EXPECT_EQ(order.size(), 4u);
-  EXPECT_EQ((*store)->write_batches(), before);
-  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 0u);
-  (*store)->write(one_append(t, 4), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "append" : "failed"); });
-  ASSERT_TRUE(ex.run_until([&] { return order.size() == 6; }));
-  EXPECT_EQ(order[4], "trim");
-  EXPECT_EQ(order[5], "append");
-  EXPECT_EQ((*store)->write_batches() - before, 1u);  // one group, one sync for both
-  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 2u);
+  EXPECT_EQ(done.size(), 4u);
+  EXPECT_EQ(store->write_batches(), before);
+  EXPECT_EQ(first(), 0u);
+  write(one_append(t, 4), "append");
+  ASSERT_TRUE(ex.run_until([&] { return done.size() == 6; }));
+  EXPECT_EQ(done[4], "trim");
+  EXPECT_EQ(done[5], "append");
+  EXPECT_EQ(store->write_batches() - before, 1u);  // one group, one sync for both
+  EXPECT_EQ(first(), 2u);
 
   // flush() does not wait out the bound.
-  Batch trim3;
-  trim3.trim(t, {t, 3, -1}).defer();
-  (*store)->write(std::move(trim3), ex, [&](const Result<void, Error>& r) { order.push_back(r.ok() ? "trim" : "failed"); });
-  ASSERT_TRUE((*store)->flush().ok());
-  ASSERT_TRUE(ex.run_until([&] { return order.size() == 7; }));
-  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 3u);
+  trim_deferred(3);
+  ASSERT_TRUE(store->flush().ok());
+  ASSERT_TRUE(ex.run_until([&] { return done.size() == 7; }));
+  EXPECT_EQ(first(), 3u);
 
   // A clean close writes what is still deferred.
-  Batch trim4;
-  trim4.trim(t, {t, 4, -1}).defer();
-  (*store)->write(std::move(trim4), ex, {});
-  store->reset();
-  auto reopened = RocksStore::open(dir.sub("db"), o);
+  trim_deferred(4);
+  store.reset();
+  auto reopened = RocksStore::open(dir.sub("db"), options);
   ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
   EXPECT_EQ((*reopened)->log_bounds(t)->value().first.entry, 4u);
 }
 
-TEST(RocksStore, DeferredWriteAloneIsWrittenWhenItsTimeIsUp) {
-  TempDir dir;
-  RocksStore::Options o;
-  o.defer_max = std::chrono::milliseconds(20);
-  auto store = RocksStore::open(dir.sub("db"), o);
-  ASSERT_TRUE(store.ok()) << store.error().to_string();
-  LockedExecutor ex;
-  const auto t = *(*store)->ensure_topic("persistent://t/n/alone");
-  int done = 0;
-  for (std::uint64_t e = 0; e < 3; ++e) (*store)->write(one_append(t, e), ex, [&](const Result<void, Error>& r) { done += r.ok(); });
-  ASSERT_TRUE(ex.run_until([&] { return done == 3; }));
+TEST_F(DeferredWrite, AloneIsWrittenWhenItsTimeIsUp) {
+  ASSERT_NO_FATAL_FAILURE(open(std::chrono::milliseconds(20)));
   // Two in a row while the thread sleeps: the second waits behind the first's due time.
-  for (std::uint64_t e = 1; e < 3; ++e) {
-    Batch trim;
-    trim.trim(t, {t, e, -1}).defer();
-    (*store)->write(std::move(trim), ex, [&](const Result<void, Error>& r) { done += r.ok(); });
-  }
-  ASSERT_TRUE(ex.run_until([&] { return done == 5; }));
-  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 2u);
+  trim_deferred(1);
+  trim_deferred(2);
+  ASSERT_TRUE(ex.run_until([&] { return done.size() == 6; }));
+  EXPECT_EQ(done[5], "trim");
+  EXPECT_EQ(first(), 2u);
 }
 
 // A topic record goes out with the next group commit even when nothing else is written, and a
