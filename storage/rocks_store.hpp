@@ -8,7 +8,9 @@
 // writes it with WriteOptions::sync = Options::sync (journalSyncData), then posts each batch's
 // completion to its caller's executor. A sync therefore covers every write that arrived while
 // the previous one was in progress. With sync = false the WAL is still written before the
-// completion: that survives a process crash (kill -9), not a power loss.
+// completion: that survives a process crash (kill -9), not a power loss. A deferred batch
+// (Batch::defer: a trim) starts no group of its own: it goes with the next group another write
+// starts, or alone after Options::defer_max; flush() and the close write it at once.
 //
 // A failed group fails every completion in it with the error and changes nothing (a WriteBatch
 // is atomic). The storage thread then reopens the database before the next group (RocksDB's
