@@ -30,7 +30,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
-#include <deque>
 #include <functional>
 #include <vector>
 #include <memory>
@@ -277,7 +276,8 @@ private:
   std::mutex mu_;
   std::condition_variable wake_;     // the storage thread waits for work
   std::condition_variable drained_;  // flush() waits for done_seq_
-  std::deque<Request> queue_;
+  std::vector<Request> queue_;  // swapped with the storage thread's group (run())
+  std::size_t queued_bytes_ = 0;  // Batch::bytes() of queue_
   std::uint64_t queued_seq_ = 0;
   std::size_t undeferred_queued_ = 0;  // requests in queue_ due at once (not deferred)
   int flushes_waiting_ = 0;            // flush() calls waiting: deferred requests are due at once
