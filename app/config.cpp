@@ -636,8 +636,9 @@ std::vector<KeySpec> make_key_specs() {
       "storeEntryLogMinSizeBytes", &Config::storeEntryLogMinSizeBytes, 0, std::uint64_t{1} << 30,
       "Stored messages (log entries) of at least this many bytes are written once, with direct I/O, "
       "to the store's entry log (dataDir/entrylog), synced before the RocksDB batch that refers to "
-      "them, instead of through RocksDB's write-ahead log and memtable. 0 (the default) keeps them "
-      "in RocksDB. Any other value makes the store format 3, which mops before it refuse. mop's own key."));
+      "them, instead of through RocksDB's write-ahead log and memtable. Default 16384; 0 keeps them "
+      "in RocksDB. Any other value makes the store format 3 (a format 2 store is migrated when "
+      "opened for writing), which mops before it refuse. mop's own key."));
   keys.push_back(int_key(
       "defaultRetentionTimeInMinutes", &Config::defaultRetentionTimeInMinutes, -1, 5256000,
       "How long messages every subscription has acknowledged are kept (for readers, seeks, new "

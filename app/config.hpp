@@ -146,7 +146,7 @@ struct Config {
   // Log entries of at least this many bytes go to the store's blob files (0: none do).
   std::uint64_t storeBlobMinSizeBytes = 4096;
   // Log entries of at least this many bytes go to the store's entry log (0: none do).
-  std::uint64_t storeEntryLogMinSizeBytes = 0;
+  std::uint64_t storeEntryLogMinSizeBytes = 16384;
   // Retention, TTL and backlog quota of every topic, with Pulsar's names and meanings.
   std::int64_t defaultRetentionTimeInMinutes = 0;  // -1: no time limit; 0: no retention
   std::int64_t defaultRetentionSizeInMB = 0;       // -1: no size limit; 0: no retention

@@ -22,8 +22,75 @@
 namespace mop::storage {
 namespace {
 
+// One crc32 instruction takes 3 cycles before its result can feed the next, but the CPU starts
+// one every cycle: a single chain of them runs at a third of what the instruction allows. So
+// long inputs are cut into three lanes of equal length, each lane's CRC computed as its own
+// chain (the second and third from 0), and the three joined: the CRC register after lane A
+// then lane B is A's register shifted over |B| zero bytes, XOR B's (the CRC is linear). The
+// shift over a fixed length is a linear map of the 32-bit register, tabulated per byte of it
+// (4 x 256 entries) once, from the instruction itself. 64 KiB, what an entry log write of a
+// 64 KiB message checksums: about 2.5x faster than one chain (storage/README.md).
+constexpr std::size_t kLongLane = 8192;
+constexpr std::size_t kShortLane = 256;
+
+struct ShiftTable {
+  std::uint32_t t[4][256];
+};
+
+__attribute__((target("sse4.2"))) std::uint32_t shift_by_zeros_slow(std::uint32_t reg, std::size_t n) {
+  std::uint64_t l = reg;
+  for (std::size_t i = 0; i < n; i += 8) l = _mm_crc32_u64(l, 0);
+  return static_cast<std::uint32_t>(l);
+}
+
+__attribute__((target("sse4.2"))) ShiftTable make_shift_table(std::size_t n) {
+  std::uint32_t bit[32];
+  for (int k = 0; k < 32; ++k) bit[k] = shift_by_zeros_slow(std::uint32_t{1} << k, n);
+  ShiftTable table{};
+  for (int i = 0; i < 4; ++i) {
+    for (int b = 0; b < 256; ++b) {
+      std::uint32_t v = 0;
+      for (int j = 0; j < 8; ++j) {
+        if ((b >> j) & 1) v ^= bit[8 * i + j];
+      }
+      table.t[i][b] = v;
+    }
+  }
+  return table;
+}
+
+std::uint32_t shift(const ShiftTable& table, std::uint32_t reg) {
+  return table.t[0][reg & 0xFF] ^ table.t[1][(reg >> 8) & 0xFF] ^ table.t[2][(reg >> 16) & 0xFF] ^ table.t[3][reg >> 24];
+}
+
+// Whole lanes of `lane` bytes, three at a time, while at least three are left.
+template <std::size_t lane>
+__attribute__((target("sse4.2"))) inline void three_lanes(std::uint64_t& l, const char*& p, std::size_t& n,
+                                                         const ShiftTable& table) {
+  while (n >= 3 * lane) {
+    std::uint64_t a = l, b = 0, c = 0;
+    for (std::size_t i = 0; i < lane; i += 8) {
+      std::uint64_t va, vb, vc;
+      std::memcpy(&va, p + i, 8);
+      std::memcpy(&vb, p + lane + i, 8);
+      std::memcpy(&vc, p + 2 * lane + i, 8);
+      a = _mm_crc32_u64(a, va);
+      b = _mm_crc32_u64(b, vb);
+      c = _mm_crc32_u64(c, vc);
+    }
+    l = shift(table, shift(table, static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b)) ^
+        static_cast<std::uint32_t>(c);
+    p += 3 * lane;
+    n -= 3 * lane;
+  }
+}
+
 __attribute__((target("sse4.2"))) std::uint32_t extend_sse42(std::uint32_t crc, const char* p, std::size_t n) {
-  std::uint64_t l = ~crc;
+  static const ShiftTable long_shift = make_shift_table(kLongLane);
+  static const ShiftTable short_shift = make_shift_table(kShortLane);
+  std::uint64_t l = static_cast<std::uint32_t>(~crc);
+  three_lanes<kLongLane>(l, p, n, long_shift);
+  three_lanes<kShortLane>(l, p, n, short_shift);
   for (; n >= 8; p += 8, n -= 8) {
     std::uint64_t v;
     std::memcpy(&v, p, 8);

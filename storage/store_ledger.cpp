@@ -62,7 +62,6 @@ void StoreLedger::append(MessagePtr message, broker::AppendCallback done) {
   if (message->dedup && message->dedup->sequence_id >= 0) {
     batch.put_producer_sequence(topic_, {message->dedup->producer, message->dedup->sequence_id});
   }
-  cache_bytes_ += message->payload.size();
   cache_.push_back(std::move(message));
   pending_.push_back(std::move(done));
   store_.write(std::move(batch), executor_,
@@ -83,6 +82,7 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
     }
     if (entry >= cache_first_ && entry - cache_first_ < cache_.size()) {
       const auto& m = cache_[entry - cache_first_];
+      cache_bytes_ += m->payload.size();
       if (m->dedup && m->dedup->sequence_id >= 0) durable_sequences_[m->dedup->producer] = m->dedup->sequence_id;
     }
     auto done = std::move(pending_.front());
@@ -102,9 +102,7 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
     const auto& m = cache_[i - cache_first_];
     if (m->dedup) sequence_fixups_.insert(m->dedup->producer);
   }
-  cache_.resize(static_cast<std::size_t>(entry - cache_first_));
-  cache_bytes_ = 0;
-  for (const auto& m : cache_) cache_bytes_ += m->payload.size();
+  cache_.resize(static_cast<std::size_t>(entry - cache_first_));  // the confirmed ones stay, cache_bytes_ with them
   next_ = entry;
   truncate_from_ = truncate_from_ ? std::min(*truncate_from_, entry) : entry;
   std::uint64_t id = entry;
@@ -115,7 +113,7 @@ void StoreLedger::appended(std::uint64_t epoch, std::uint64_t entry, bool had_tr
 }
 
 void StoreLedger::evict() {
-  // Keep at most tail_cache_entries confirmed entries, and tail_cache_bytes of payload;
+  // Keep at most tail_cache_entries confirmed entries, and tail_cache_bytes of their payload;
   // pending ones always stay.
   while (cache_first_ < end_ &&
          (end_ - cache_first_ > options_.tail_cache_entries || cache_bytes_ > options_.tail_cache_bytes)) {

@@ -42,7 +42,9 @@ public:
   struct Options {
     std::size_t tail_cache_entries = 4096;  // confirmed entries kept for live dispatch
     // ... and at most this many payload bytes of them: a subscriber that stopped reading keeps
-    // its backlog in the store, not in memory (4096 entries of 64 KiB would be 256 MiB).
+    // its backlog in the store, not in memory (4096 entries of 64 KiB would be 256 MiB). Only
+    // confirmed entries count: pending ones stay until their group commit anyway, and counting
+    // them evicted what a live subscriber was about to read (storage/README.md, QoS 0 64 KiB).
     std::size_t tail_cache_bytes = 8 * 1024 * 1024;
     std::size_t read_ahead_entries = 256;   // entries fetched per store read of the backlog
   };
@@ -87,7 +89,9 @@ private:
   // Entries [cache_first_, next_): the tail, confirmed and pending.
   std::uint64_t cache_first_;
   std::deque<MessagePtr> cache_;
-  std::size_t cache_bytes_ = 0;  // payload bytes in cache_
+  // Payload bytes of the confirmed entries in cache_ (what tail_cache_bytes bounds; pending
+  // ones are held until their group commit whatever their size, and do not count).
+  std::size_t cache_bytes_ = 0;
   // Backlog read from the store: [ahead_first_, ahead_first_ + ahead_.size()).
   mutable std::uint64_t ahead_first_ = 0;
   mutable std::deque<MessagePtr> ahead_;

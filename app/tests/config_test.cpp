@@ -134,7 +134,7 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["mqttAuthenticationMethods"], "");
   EXPECT_EQ(defaults["superUserRoles"], "");
   EXPECT_EQ(defaults["storeBlobMinSizeBytes"], "4096");
-  EXPECT_EQ(defaults["storeEntryLogMinSizeBytes"], "0");
+  EXPECT_EQ(defaults["storeEntryLogMinSizeBytes"], "16384");
   EXPECT_EQ(config_keys().size(), 78u);
 }
 

@@ -45,7 +45,9 @@ public:
   // The next complete frame, std::nullopt when more bytes are needed, or an error
   // (malformed_remaining_length, packet_too_large). After an error the reader is unusable.
   Result<std::optional<Frame>> next();
-  std::size_t buffered() const { return buf_.size() - pos_ + (large_ ? large_->size() : 0); }
+  std::size_t buffered() const {
+    return buf_.size() - pos_ + (large_ ? large_->size() : 0) + (complete_large_ ? complete_large_->size() : 0);
+  }
   // Frees the buffer once every byte was taken (frames returned before are invalid then), so a
   // connection that waits for its next packet holds no read buffer.
   void release_if_empty() {
@@ -59,11 +61,22 @@ private:
   std::uint32_t max_packet_size_;
   std::string buf_;
   std::size_t pos_ = 0;  // start of the first unconsumed byte
+  struct Header {
+    std::uint64_t total;  // the whole frame's size
+    std::size_t size;     // its fixed header's
+  };
+  // The fixed header at the start of `p`; std::nullopt when it is not complete or malformed.
+  static std::optional<Header> parse_header(std::span<const std::uint8_t> p);
+  void start_large(std::span<const std::uint8_t> bytes, const Header& header);
+
   // The large frame being collected (kOwnBufferFrom): its bytes so far, its whole size and the
-  // size of its fixed header. While it is set, buf_ holds nothing unconsumed.
+  // size of its fixed header. It comes after what buf_ holds unconsumed (whole frames only).
   std::shared_ptr<std::string> large_;
   std::size_t large_total_ = 0;
   std::size_t large_header_ = 0;
+  // A large frame complete but not taken yet: before what buf_ holds unconsumed.
+  std::shared_ptr<std::string> complete_large_;
+  std::size_t complete_large_header_ = 0;
 };
 
 // Decodes a frame sent by a client. `version` is the connection's negotiated protocol version;

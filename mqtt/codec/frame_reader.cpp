@@ -20,6 +20,18 @@ void FrameReader::feed(std::span<const std::uint8_t> bytes) {
     const std::size_t take = std::min(bytes.size(), large_total_ - large_->size());
     large_->append(reinterpret_cast<const char*>(bytes.data()), take);
     bytes = bytes.subspan(take);
+    if (large_->size() < large_total_) return;
+    // Complete. It comes after whatever buf_ still holds unconsumed and before `bytes`.
+    if (pos_ == buf_.size() && !complete_large_) {
+      complete_large_ = std::move(large_);
+      complete_large_header_ = large_header_;
+    } else {
+      // Frames before it were not taken yet (the protocol paused between packets): keep the
+      // order by moving it into the shared buffer behind them (rare: one more copy).
+      buf_.append(*large_);
+    }
+    large_.reset();
+    large_total_ = large_header_ = 0;
     if (bytes.empty()) return;
   }
   // Compacting here, not in next(), keeps the bodies of frames returned since the last feed valid
@@ -33,23 +45,62 @@ void FrameReader::feed(std::span<const std::uint8_t> bytes) {
   if (buf_.capacity() > kShrinkAbove && buf_.size() + bytes.size() < buf_.capacity() / 4) {
     buf_.shrink_to_fit();
   }
+  if (buf_.empty()) {
+    // The complete frames of this read go to the shared buffer, and a large frame they do not
+    // complete straight to a buffer of its own: its bytes are copied once, not first into the
+    // shared buffer and then out of it (a 64 KiB PUBLISH rarely starts a socket read).
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+      const auto header = parse_header(bytes.subspan(at));
+      if (!header || header->total > max_packet_size_) break;  // more bytes needed, or next() reports it
+      if (bytes.size() - at >= header->total) {
+        at += static_cast<std::size_t>(header->total);
+        continue;
+      }
+      if (header->total < kOwnBufferFrom) break;
+      buf_.append(reinterpret_cast<const char*>(bytes.data()), at);
+      start_large(bytes.subspan(at), *header);
+      return;
+    }
+  }
   buf_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+void FrameReader::start_large(std::span<const std::uint8_t> bytes, const Header& header) {
+  large_ = std::make_shared<std::string>();
+  large_->reserve(static_cast<std::size_t>(std::min<std::uint64_t>(header.total, bytes.size() + kReserveAhead)));
+  large_->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  large_total_ = static_cast<std::size_t>(header.total);
+  large_header_ = header.size;
+}
+
+std::optional<FrameReader::Header> FrameReader::parse_header(std::span<const std::uint8_t> p) {
+  std::uint32_t remaining = 0;
+  std::size_t len_bytes = 0;
+  for (;;) {
+    if (len_bytes == 4 || 1 + len_bytes >= p.size()) return std::nullopt;  // malformed (next() says so) or not complete
+    const std::uint8_t digit = p[1 + len_bytes];
+    remaining |= static_cast<std::uint32_t>(digit & 0x7F) << (7 * len_bytes);
+    ++len_bytes;
+    if ((digit & 0x80) == 0) break;
+  }
+  return Header{1 + len_bytes + static_cast<std::uint64_t>(remaining), 1 + len_bytes};
 }
 
 Result<std::optional<Frame>> FrameReader::next() {
   // An error leaves pos_ where it was, so every later call reports the same error: after a bad
   // header there is no frame boundary to resume at, and the caller closes the connection.
-  if (large_) {
-    if (large_->size() < large_total_) return std::optional<Frame>{};
+  if (complete_large_) {
     Frame frame;
-    frame.first_byte = static_cast<std::uint8_t>((*large_)[0]);
-    frame.body = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(large_->data()) + large_header_,
-                                               large_total_ - large_header_);
-    frame.owner = std::move(large_);
-    large_.reset();
-    large_total_ = large_header_ = 0;
+    frame.first_byte = static_cast<std::uint8_t>((*complete_large_)[0]);
+    frame.body = std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(complete_large_->data()) + complete_large_header_,
+        complete_large_->size() - complete_large_header_);
+    frame.owner = std::move(complete_large_);
+    complete_large_.reset();
     return std::optional<Frame>{std::move(frame)};
   }
+  // While a large frame is being collected, buf_ holds only whole frames that came before it.
   const std::size_t avail = buf_.size() - pos_;
   if (avail < 2) return std::optional<Frame>{};
 
@@ -68,14 +119,11 @@ Result<std::optional<Frame>> FrameReader::next() {
   const std::uint64_t total = 1 + len_bytes + static_cast<std::uint64_t>(remaining);
   if (total > max_packet_size_) return CodecError::packet_too_large;
   if (avail < total) {
-    if (total >= kOwnBufferFrom) {
-      // Everything after pos_ belongs to this frame: it moves to the frame's own buffer, and the
-      // reads to come fill that buffer (feed).
-      large_ = std::make_shared<std::string>();
-      large_->reserve(static_cast<std::size_t>(std::min<std::uint64_t>(total, avail + kReserveAhead)));
-      large_->append(reinterpret_cast<const char*>(p), avail);
-      large_total_ = static_cast<std::size_t>(total);
-      large_header_ = 1 + len_bytes;
+    if (total >= kOwnBufferFrom && !large_) {
+      // Everything after pos_ belongs to this frame (its start came after other bytes that were
+      // still buffered): it moves to the frame's own buffer, and the reads to come fill that
+      // buffer (feed).
+      start_large(std::span<const std::uint8_t>(p, avail), Header{total, 1 + len_bytes});
       pos_ = buf_.size();
     }
     return std::optional<Frame>{};

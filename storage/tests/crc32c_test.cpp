@@ -30,6 +30,16 @@ TEST(Crc32c, SameValuesAsTheLibrarysOwn) {
     ASSERT_EQ(rocksdb::crc32c::Extend(init, bytes.data() + offset, n), library(init, bytes.data() + offset, n))
         << "length " << n << " at offset " << offset;
   }
+  // Around the lengths where the three-lane paths start and end (3 x 256, 3 x 8192 and their
+  // sums with the tails), and the size of a 64 KiB message's entry.
+  for (const std::size_t base : {768u, 1536u, 24576u, 25344u, 49152u, 65536u, 65536u + 32u + 40u}) {
+    for (std::size_t n = base - 9; n <= base + 9; ++n) {
+      const std::size_t offset = n % 8;
+      const auto init = static_cast<std::uint32_t>(gen());
+      ASSERT_EQ(rocksdb::crc32c::Extend(init, bytes.data() + offset, n), library(init, bytes.data() + offset, n))
+          << "length " << n << " at offset " << offset;
+    }
+  }
 }
 
 TEST(Crc32c, RocksDBChecksumsWithMopsDefinition) {

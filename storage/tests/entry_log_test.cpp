@@ -2,11 +2,15 @@
 // through a reopen and a read-only check; the store becomes format 3; trims free whole files;
 // a missing, short or altered file is reported by `check_store` and its entries deleted by
 // `repair_store` like any damaged log tail; a crash between the entry log write and the RocksDB
-// commit (a child process that exits there) leaves only bytes nothing refers to.
+// commit (a child process that exits there) leaves only bytes nothing refers to; a write the
+// kernel refuses fails its group commit and nothing else.
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include <csignal>
+
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -355,6 +359,63 @@ TEST(EntryLog, CrashBetweenEntryLogAndCommitLeavesOnlyUnreferencedBytes) {
     EXPECT_EQ(elog_files(path).size(), 1u);
     EXPECT_EQ(elog_files(path)[0], files[0]);
   }
+}
+
+// A write to the entry log that the kernel refuses fails its group commit, and the groups after
+// it go on. The failure is the kernel's own: a child process lowers its file size limit
+// (RLIMIT_FSIZE) below where the group would end, so pwrite(2) writes part of it and then fails
+// with EFBIG, as a full disk fails a write partway. Once the limit is back, the same entries (the
+// ledger reuses the ids of a failed append) are written over the failed bytes of the same file;
+// after a reopen every acknowledged entry reads back exactly and the store checks sound.
+TEST(EntryLog, AWriteTheKernelRefusesFailsItsGroupAndTheNextOnesGoOn) {
+  TempDir dir;
+  const auto path = dir.sub("db");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // EFBIG from the write instead of the signal's default (exit)
+    auto o = options();
+    o.entry_log_file_size = 1 << 20;
+    auto store = RocksStore::open(path, o);
+    if (!store.ok()) ::_exit(3);
+    LockedExecutor executor;
+    const auto topic = *(*store)->ensure_topic("persistent://t/n/failing");
+    auto write = [&](std::uint64_t from) {
+      Batch b;
+      for (std::uint64_t e = from; e < from + 2; ++e) b.append(topic, {topic, e, -1}, random_message(kLarge, e));
+      return write_and_wait(**store, executor, std::move(b));
+    };
+    if (!write(0).ok()) ::_exit(4);  // the file: one group of two entries, 132 KiB
+    rlimit saved{};
+    if (::getrlimit(RLIMIT_FSIZE, &saved) != 0) ::_exit(5);
+    rlimit low = saved;
+    low.rlim_cur = 192 * 1024;  // the next group would end at 264 KiB
+    if (::setrlimit(RLIMIT_FSIZE, &low) != 0) ::_exit(5);
+    const auto failed = write(2);
+    if (failed.ok()) ::_exit(6);
+    if (failed.error().message.find("cannot write entry log file") == std::string::npos) ::_exit(7);
+    if (::setrlimit(RLIMIT_FSIZE, &saved) != 0) ::_exit(8);
+    if (!write(2).ok()) ::_exit(9);
+    if (!write(4).ok()) ::_exit(10);
+    if ((*store)->entry_log_files_on_disk().size() != 1) ::_exit(11);  // the failed bytes were written over
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "3 open, 4 first write, 5 rlimit, 6 the refused write succeeded, 7 its error "
+                                       "does not name the entry log, 8 rlimit, 9-10 writes after it, 11 files";
+  auto store = RocksStore::open(path, options());
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  const auto topic = **(*store)->find_topic("persistent://t/n/failing");
+  const auto entries = read_all(**store, topic);
+  ASSERT_EQ(entries.size(), 6u);
+  for (std::uint64_t e = 0; e < 6; ++e) {
+    EXPECT_EQ(entries[e].id, (MessageId{topic, e, -1}));
+    EXPECT_EQ(entries[e].value, random_message(kLarge, e)) << "entry " << e;
+  }
+  const auto report = check_store(**store);
+  EXPECT_TRUE(report.ok()) << joined(report.problems);
 }
 
 // The v2 golden store, opened with the entry log on: migrated to format 3, its content unchanged,

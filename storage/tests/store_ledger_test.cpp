@@ -99,26 +99,74 @@ TEST(StoreLedger, CompletionOnlyAfterTheGroupIsDurable) {
   EXPECT_EQ(l.store_reads(), 0u);  // served by the tail cache
 }
 
+// A ledger whose tail cache holds at most 1000 entries and 3,000 bytes of payload.
+Result<std::unique_ptr<StoreLedger>, Error> open_with_three_kb_cache(StoreUnderTest& s, const std::string& name) {
+  StoreLedger::Options o;
+  o.tail_cache_entries = 1000;
+  o.tail_cache_bytes = 3 * 1000;
+  return StoreLedger::open(*s.store, s.executor, name, o);
+}
+
+// A message of 1,000 bytes whose first is the digit of `i`.
+MessagePtr kb_message(int i) { return msg(std::to_string(i) + std::string(999, 'x')); }
+
+// Appends kb_message(0 .. n-1) and waits for their completions.
+bool append_kb_messages(StoreUnderTest& s, StoreLedger& l, int n) {
+  int done = 0;
+  for (int i = 0; i < n; ++i) l.append(kb_message(i), [&](std::error_code, MessageId) { ++done; });
+  return s.executor.run_until([&] { return done == n; });
+}
+
 TEST(StoreLedger, TheTailCacheHoldsAtMostItsBytesOfPayload) {
   // A subscriber that stopped reading leaves its backlog in the store: however many entries the
   // cache may hold, large ones are evicted once their payloads pass tail_cache_bytes.
   StoreUnderTest s("memory");
-  StoreLedger::Options o;
-  o.tail_cache_entries = 1000;
-  o.tail_cache_bytes = 3 * 1000;
-  auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/big", o);
+  auto l = open_with_three_kb_cache(s, "persistent://t/n/big");
   ASSERT_TRUE(l.ok());
   const auto id = (*l)->ledger_id();
-  int done = 0;
-  for (int i = 0; i < 10; ++i) {
-    (*l)->append(msg(std::to_string(i) + std::string(999, 'x')), [&](std::error_code, MessageId) { ++done; });
-  }
-  ASSERT_TRUE(s.executor.run_until([&] { return done == 10; }));
+  ASSERT_TRUE(append_kb_messages(s, **l, 10));
   for (std::uint64_t e = 7; e < 10; ++e) EXPECT_EQ(text((*l)->read({id, e, -1})).substr(0, 1), std::to_string(e));
   EXPECT_EQ((*l)->store_reads(), 0u);  // the last three: 3,000 bytes, in the cache
   EXPECT_EQ(text((*l)->read({id, 6, -1})).substr(0, 1), "6");
   EXPECT_EQ((*l)->store_reads(), 1u);  // the fourth from the end was evicted
   for (std::uint64_t e = 0; e < 6; ++e) EXPECT_EQ(text((*l)->read({id, e, -1})).substr(0, 1), std::to_string(e));
+}
+
+TEST(StoreLedger, PendingAppendsDoNotEvictConfirmedEntriesFromTheTailCache) {
+  // Under QoS 0 with 64 KiB messages the appends waiting for their group commit were megabytes:
+  // counted against tail_cache_bytes, they evicted the confirmed entries a subscriber was about
+  // to read as each confirmation came, and it read them back from the store. Only confirmed
+  // entries count now.
+  StoreUnderTest s("rocks");
+  auto* rocks = dynamic_cast<RocksStore*>(s.store.get());
+  ASSERT_NE(rocks, nullptr);
+  auto l = open_with_three_kb_cache(s, "persistent://t/n/pending");
+  ASSERT_TRUE(l.ok());
+  const auto id = (*l)->ledger_id();
+  ASSERT_TRUE(append_kb_messages(s, **l, 2));
+  int done = 2;
+  rocks->hold_writes(true);  // the next six join one group: confirmed one after another
+  std::vector<std::string> read_at_confirmation;
+  for (int i = 2; i < 8; ++i) {
+    (*l)->append(kb_message(i), [&, i](std::error_code ec, MessageId) {
+      ASSERT_FALSE(ec);
+      ++done;
+      // What a subscriber two entries behind reads when entry i is confirmed (i - 2 .. i).
+      if (i == 3) {
+        for (std::uint64_t e = 1; e <= 3; ++e) read_at_confirmation.push_back(text((*l)->read({id, e, -1})).substr(0, 1));
+      }
+    });
+  }
+  const auto reads_before = (*l)->store_reads();
+  rocks->hold_writes(false);
+  ASSERT_TRUE(s.executor.run_until([&] { return done == 8; }));
+  EXPECT_EQ(read_at_confirmation, (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ((*l)->store_reads(), reads_before);  // from the tail cache, with four appends still pending
+  // All confirmed: the bound holds, the last three in the cache and the fourth from the end evicted.
+  for (std::uint64_t e = 5; e < 8; ++e) EXPECT_EQ(text((*l)->read({id, e, -1})).substr(0, 1), std::to_string(e));
+  EXPECT_EQ((*l)->store_reads(), reads_before);
+  EXPECT_EQ(text((*l)->read({id, 4, -1})).substr(0, 1), "4");
+  EXPECT_EQ((*l)->store_reads(), reads_before + 1);
 }
 
 TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {

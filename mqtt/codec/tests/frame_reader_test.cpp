@@ -232,6 +232,51 @@ TEST(FrameReader, LargeFrameHasItsOwnBufferAndThePayloadSharesIt) {
   }
 }
 
+// Large frames that start in the middle of a read (after whole small frames, or right after the
+// end of another large frame) go straight to buffers of their own; the order of the packets holds
+// whatever the read boundaries, also when the reader is fed again before the frames it framed
+// were taken (a protocol that paused between packets).
+TEST(FrameReader, LargeFramesStartingMidReadKeepThePacketOrder) {
+  std::vector<Packet> sent;
+  for (PacketId id = 1; id <= 12; ++id) {
+    if (id % 3 == 0) {
+      sent.push_back(Puback{id});
+    } else {
+      std::string body(17 * 1024 + id * 997, '\0');
+      for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * id + 1);
+      sent.push_back(Publish{false, 1, false, "big/" + std::to_string(id), id, Payload::copy_of(body)});
+    }
+  }
+  std::string stream;
+  for (const auto& p : sent) encode(p, v311, stream);
+  for (const std::size_t chunk : {std::size_t{7}, std::size_t{1500}, std::size_t{16 * 1024}, std::size_t{64 * 1024},
+                                  std::size_t{100 * 1024}}) {
+    for (const std::size_t take_per_feed : {std::size_t{1}, std::size_t{100}}) {
+      FrameReader r(1024 * 1024);
+      std::vector<std::string> got;
+      auto take = [&](std::size_t most) {
+        for (std::size_t n = 0; n < most; ++n) {
+          auto f = next_frame(r);
+          if (!f) return;
+          auto p = decode_client_packet(*f, v311);
+          ASSERT_TRUE(p.ok()) << p.error().message();
+          got.push_back(describe(*p));
+        }
+      };
+      for (std::size_t off = 0; off < stream.size(); off += chunk) {
+        r.feed(std::span(reinterpret_cast<const std::uint8_t*>(stream.data()) + off, std::min(chunk, stream.size() - off)));
+        take(take_per_feed);
+      }
+      take(100);
+      EXPECT_EQ(r.buffered(), 0u);
+      ASSERT_EQ(got.size(), sent.size()) << "chunk " << chunk << ", " << take_per_feed << " per feed";
+      for (std::size_t i = 0; i < sent.size(); ++i) {
+        EXPECT_EQ(got[i], describe(sent[i])) << "packet " << i << ", chunk " << chunk << ", " << take_per_feed << " per feed";
+      }
+    }
+  }
+}
+
 // A header that claims a large frame reserves no more than a bound ahead of what has come.
 TEST(FrameReader, ClaimedLargeFrameGrowsAsItsBytesArrive) {
   FrameReader r(kMaxRemainingLength + 5);
