@@ -4,7 +4,7 @@ add_library(mop_app STATIC ${CMAKE_CURRENT_SOURCE_DIR}/standalone.cpp ${CMAKE_CU
             ${CMAKE_CURRENT_SOURCE_DIR}/mqtt_listeners.cpp
             ${CMAKE_CURRENT_SOURCE_DIR}/token_command.cpp ${CMAKE_CURRENT_SOURCE_DIR}/shutdown.cpp)
 target_link_libraries(mop_app PUBLIC mop_config mop_ready_line mop_mqtt_server mop_pulsar_server mop_service_embedded mop_storage_ledger mop_http
-                      mop_auth mop_cluster mop_asio_executor)
+                      mop_auth mop_cluster mop_asio_executor mop_periodic)
 # The one version (CMakeLists.txt's project()): `mop --version`, $SYS/broker/version, the package.
 target_compile_definitions(mop_app PUBLIC MOP_VERSION="${PROJECT_VERSION}")
 

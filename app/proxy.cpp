@@ -21,6 +21,7 @@
 #include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
+#include "app/periodic.hpp"
 #include "app/shutdown.hpp"
 #include "cluster/cluster_service.hpp"
 #include "cluster/cluster_session_store.hpp"
@@ -300,27 +301,20 @@ int run_proxy(const Config& config) {
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
   // The same timer notes when the cluster is lost and when it is back, once each way.
-  boost::asio::steady_timer poll_timer(io);
   bool cluster_lost = false;
   std::uint64_t polls = 0;
-  std::function<void()> schedule_poll = [&] {
-    poll_timer.expires_after(cluster_options.topic_poll);
-    poll_timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      if (const auto why = cluster_unavailable(); why.empty() == cluster_lost) {
-        cluster_lost = !why.empty();
-        if (cluster_lost)
-          logger->warn("{}: new MQTT clients get CONNACK server unavailable until it is back", why);
-        else
-          logger->info("the Pulsar cluster at {} is reachable again: new MQTT clients are accepted", url);
-      }
-      service.poll_topics();
-      service.retry_busy_producers();
-      if (++polls % 10 == 0) service.close_idle_named_producers();  // unused for 5 to 10 s
-      schedule_poll();
-    });
-  };
-  schedule_poll();
+  Periodic poll_timer(io, cluster_options.topic_poll, [&] {
+    if (const auto why = cluster_unavailable(); why.empty() == cluster_lost) {
+      cluster_lost = !why.empty();
+      if (cluster_lost)
+        logger->warn("{}: new MQTT clients get CONNACK server unavailable until it is back", why);
+      else
+        logger->info("the Pulsar cluster at {} is reachable again: new MQTT clients are accepted", url);
+    }
+    service.poll_topics();
+    service.retry_busy_producers();
+    if (++polls % 10 == 0) service.close_idle_named_producers();  // unused for 5 to 10 s
+  });
 
   // Wills and sessions of proxies that died (cluster/README.md, "Wills and sessions of a proxy
   // that died"): every mqttProxyWillTakeoverIntervalSeconds the leases of the other proxies named
@@ -334,18 +328,11 @@ int run_proxy(const Config& config) {
                      std::chrono::duration_cast<std::chrono::milliseconds>(client_config.backoff_max * 6 / 5 + takeover_interval),
                      {.wills = [&router](std::vector<service::WillRecord> w) { router.adopt_wills(std::move(w)); },
                       .sessions = [&router](std::vector<service::SessionRecord> s) { router.adopt_sessions(std::move(s)); }});
-  boost::asio::steady_timer takeover_timer(io);
-  std::function<void()> schedule_takeover = [&] {
-    takeover_timer.expires_after(takeover_interval);
-    takeover_timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      leases.release_old();
-      leases.take_own_again();
-      heir.poll(sessions.connected() && events.connected() && leases.held());
-      schedule_takeover();
-    });
-  };
-  schedule_takeover();
+  Periodic takeover_timer(io, takeover_interval, [&] {
+    leases.release_old();
+    leases.take_own_again();
+    heir.poll(sessions.connected() && events.connected() && leases.held());
+  });
 
   logger->info("mop proxy started: MQTT topics under {}://{}/{} of the cluster at {} (instance {})",
                to_string(config.defaultTopicDomain), config.defaultTenant, config.defaultNamespace, url, instance);
@@ -355,8 +342,8 @@ int run_proxy(const Config& config) {
   const ShutdownOnSignal shutdown(io, [&] {
     tcp.stop_accepting();
     router.shutdown();
-    poll_timer.cancel();
-    takeover_timer.cancel();
+    poll_timer.stop();
+    takeover_timer.stop();
     heir.close();
     leases.close();
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to

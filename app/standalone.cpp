@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -16,6 +16,7 @@
 #include "app/mqtt_listeners.hpp"
 #include "app/ready_line.hpp"
 #include "app/router_options.hpp"
+#include "app/periodic.hpp"
 #include "app/shutdown.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -302,16 +303,8 @@ int run_standalone(const Config& config) {
   // Message rates, as Pulsar computes them: counters read every statsUpdateFrequencyInSecs.
   http::MessageRates rates;
   rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server);
-  boost::asio::steady_timer stats_timer(io);
-  std::function<void()> schedule_stats = [&] {
-    stats_timer.expires_after(std::chrono::seconds(config.statsUpdateFrequencyInSecs));
-    stats_timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server);
-      schedule_stats();
-    });
-  };
-  schedule_stats();
+  Periodic stats_timer(io, std::chrono::seconds(config.statsUpdateFrequencyInSecs),
+                       [&] { rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server); });
   http::MetricsSources metrics;
   metrics.broker = &service.broker();
   metrics.rates = &rates;
@@ -334,38 +327,25 @@ int run_standalone(const Config& config) {
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
   // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
   // through the admin API may bring them (a topic without either returns at once).
-  boost::asio::steady_timer expiry(io);
-  std::function<void()> schedule_expiry = [&] {
-    expiry.expires_after(std::chrono::seconds(10));
-    expiry.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      service.expire();
-      schedule_expiry();
-    });
-  };
-  schedule_expiry();
+  Periodic expiry(io, std::chrono::seconds(10), [&] { service.expire(); });
 
   // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
   mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
-  boost::asio::steady_timer sys_timer(io);
-  std::function<void()> schedule_sys = [&] {
-    sys_topics.publish(std::chrono::steady_clock::now());
-    sys_timer.expires_after(std::chrono::seconds(config.sysInterval));
-    sys_timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) schedule_sys();
-    });
-  };
-  if (config.sysInterval > 0 && config.serves_mqtt()) schedule_sys();
+  std::optional<Periodic> sys_timer;
+  if (config.sysInterval > 0 && config.serves_mqtt()) {
+    sys_timer.emplace(io, std::chrono::seconds(config.sysInterval),
+                      [&] { sys_topics.publish(std::chrono::steady_clock::now()); }, Periodic::First::now);
+  }
 
   const ShutdownOnSignal shutdown(io, [&] {
     tcp.stop_accepting();
     pulsar_tcp.shutdown();
     web.shutdown();
     health.shutdown();
-    stats_timer.cancel();
+    stats_timer.stop();
     router.shutdown();
-    expiry.cancel();
-    sys_timer.cancel();
+    expiry.stop();
+    if (sys_timer) sys_timer->stop();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.
