@@ -65,7 +65,7 @@ test-asan: setup
 # runs JOBS targets at a time, each for FUZZ_SECONDS.
 FUZZ_TARGETS = mqtt_decoder_fuzz:mqtt mqtt5_decoder_fuzz:mqtt5 pulsar_frame_fuzz:pulsar pulsar_server_fuzz:pulsar_server \
   pulsar_connections_fuzz:pulsar_connections mqtt_server_fuzz:mqtt_server pulsar_client_fuzz:pulsar_client \
-  http_server_fuzz:http_server
+  http_server_fuzz:http_server frame_reader_fuzz:frame_reader
 fuzz: setup
 	$(SANITIZED_CMAKE)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))

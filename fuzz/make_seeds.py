@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the program-driven targets (fuzz/README.md): corpus/mqtt_server
 (mqtt_server_fuzz), corpus/pulsar_connections (pulsar_connections_fuzz),
-corpus/pulsar_client (pulsar_client_fuzz) and corpus/http_server (http_server_fuzz).
+corpus/pulsar_client (pulsar_client_fuzz), corpus/http_server (http_server_fuzz) and
+corpus/frame_reader (frame_reader_fuzz).
 
 Each seed is a program in the target's input format: a configuration byte, then ops, each an op
 byte and its operands (see the `step` functions of the targets). Run from anywhere; it rewrites
@@ -439,6 +440,22 @@ def http_seeds():
     return seeds
 
 
+def frame_reader_seeds():
+    """frame_reader_fuzz: frames (first byte, two bytes of size, size class, fill seed), whether a
+    malformed length follows, then reads (kind, size bytes) each followed by how many frames are
+    taken (0 none: paused, 1 one, 2 all, 3 all and the buffer released)."""
+    def frame(first, size, cls, seed):
+        return [first, size & 0xFF, size >> 8, cls, seed]
+    small_large_small = [2] + frame(0x30, 10, 0, 1) + frame(0x32, 10000, 2, 2) + frame(0x40, 2, 0, 3)
+    return {
+        "large_in_reads": small_large_small + [1] + [1, 99, 0, 2] + [2, 0xFF, 0x0F, 2] + [0, 7, 1] + [3, 3],
+        "paused_between_reads": small_large_small + [1] + [1, 0xFF, 0x0F, 0] + [2, 0x10, 0x27, 0] + [3, 2],
+        "at_own_buffer_bound": [1] + frame(0x30, 60, 1, 4) + frame(0x34, 70, 1, 5) + [1] + [0, 15, 1] * 4 + [3, 2],
+        "over_the_limit": [0] + frame(0x30, 20, 3, 6) + [3, 2],
+        "malformed_length": [0] + frame(0x30, 5, 0, 7) + [0] + [3, 2],
+    }
+
+
 def write(folder, seeds):
     path = os.path.join(HERE, "corpus", folder)
     os.makedirs(path, exist_ok=True)
@@ -452,3 +469,4 @@ if __name__ == "__main__":
     write("pulsar_connections", pulsar_seeds())
     write("pulsar_client", client_seeds())
     write("http_server", http_seeds())
+    write("frame_reader", frame_reader_seeds())
