@@ -134,7 +134,15 @@ std::optional<broker::Entry> StoreLedger::read(MessageId id) const {
   ahead_.clear();
   ahead_first_ = id.entry;
   const std::uint64_t limit = std::min(cache_first_, end_);
-  auto entries = store_.log_read(topic_, {ledger_, id.entry, -1}, {ledger_, limit, -1}, options_.read_ahead_entries);
+  const bool single = id.entry < single_reads_until_;
+  auto entries = store_.log_read(topic_, {ledger_, id.entry, -1}, {ledger_, limit, -1},
+                                 single ? 1 : options_.read_ahead_entries);
+  if (!entries.ok() && !single) {
+    // One damaged entry fails a whole read-ahead: what comes before it is read entry by entry
+    // up to where this read would have ended, and is delivered; only the damaged one is lost.
+    single_reads_until_ = id.entry + options_.read_ahead_entries;
+    entries = store_.log_read(topic_, {ledger_, id.entry, -1}, {ledger_, limit, -1}, 1);
+  }
   if (!entries.ok()) {
     log::get("storage")->error("reading topic id {} at {}:{}: {}", topic_, ledger_, id.entry, entries.error().to_string());
     return std::nullopt;

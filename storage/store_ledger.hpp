@@ -96,6 +96,9 @@ private:
   mutable std::uint64_t ahead_first_ = 0;
   mutable std::deque<MessagePtr> ahead_;
   mutable std::uint64_t store_reads_ = 0;
+  // Below this entry the backlog is read one entry at a time: a read-ahead there failed (a damaged
+  // entry fails the whole read), and only the damaged entry may be lost, not those before it.
+  mutable std::uint64_t single_reads_until_ = 0;
   // Completions of pending appends, for entries [end_, next_).
   std::deque<broker::AppendCallback> pending_;
   // Bumped when pending appends are failed: their late store completions are then ignored.

@@ -3,6 +3,10 @@
 // durable ledger: completion only after the group's sync, reopen, failure rewind.
 #include "storage/store_ledger.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include <gtest/gtest.h>
 
 #include "service/embedded_service.hpp"
@@ -211,6 +215,48 @@ TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->first(), (MessageId{ledger_id, 11, -1}));
   EXPECT_EQ((*again)->end(), (MessageId{ledger_id, 11, -1}));
+}
+
+// A damaged entry in the backlog (bytes of the entry log altered) is the only one lost: the
+// entries before it in the same read-ahead, and after it, are still read and delivered.
+TEST(StoreLedger, ADamagedEntryLosesOnlyItselfNotItsReadAhead) {
+  StoreUnderTest s("rocks_entry_log");  // every entry in the entry log, CRC32C-checked on read
+  std::uint64_t ledger_id = 0;
+  {
+    StoreLedger::Options o;
+    o.tail_cache_entries = 1;
+    auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/damaged", o);
+    ASSERT_TRUE(l.ok());
+    ledger_id = (*l)->ledger_id();
+    int done = 0;
+    for (int i = 0; i < 10; ++i) (*l)->append(msg("payload-" + std::to_string(i)), [&](std::error_code, MessageId) { ++done; });
+    ASSERT_TRUE(s.executor.run_until([&] { return done == 10; }));
+  }
+  s.store.reset();
+  // Flip a byte of entry 5's payload where the entry log holds it.
+  bool altered = false;
+  for (const auto& f : std::filesystem::directory_iterator(s.dir.sub("db") + "/entrylog")) {
+    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(io)), std::istreambuf_iterator<char>());
+    const auto at = bytes.find("payload-5");
+    if (at == std::string::npos) continue;
+    io.seekp(static_cast<std::streamoff>(at));
+    io.put('P');
+    altered = true;
+  }
+  ASSERT_TRUE(altered);
+  s.open();
+  StoreLedger::Options o;
+  o.tail_cache_entries = 1;
+  auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/damaged", o);
+  ASSERT_TRUE(l.ok()) << l.error().to_string();
+  for (std::uint64_t e = 0; e < 9; ++e) {  // entry 9 is in the tail cache
+    if (e == 5) {
+      EXPECT_EQ((*l)->read({ledger_id, e, -1}), std::nullopt);
+    } else {
+      EXPECT_EQ(text((*l)->read({ledger_id, e, -1})), "payload-" + std::to_string(e)) << "entry " << e;
+    }
+  }
 }
 
 TEST(StoreLedger, FailedAppendFailsTheLaterOnesAndRewinds) {
