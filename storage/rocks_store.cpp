@@ -471,7 +471,6 @@ RocksStore::~RocksStore() {
 }
 
 void RocksStore::write(Batch batch, Executor& executor, Completion done) {
-  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -483,21 +482,11 @@ void RocksStore::write(Batch batch, Executor& executor, Completion done) {
       return;
     }
     forget_deleted_topics(batch);
-    const bool deferred = batch.deferred();
-    wake = !deferred || queue_.empty();
     queued_bytes_ += batch.bytes();
-    Request& r = queue_.emplace_back(
-        Request{std::move(batch), &executor, std::move(done), atomic_depth_ > 0 ? atomic_id_ : 0, {}});
-    if (deferred) {
-      r.due = std::chrono::steady_clock::now() + options_.defer_max;
-    } else {
-      ++undeferred_queued_;
-    }
+    queue_.push_back({std::move(batch), &executor, std::move(done), atomic_depth_ > 0 ? atomic_id_ : 0});
     ++queued_seq_;
   }
-  // A deferred batch wakes the thread only to have it wait for its due time (when it is first in
-  // the queue): the next write or that time starts its group.
-  if (wake) wake_.notify_one();
+  wake_.notify_one();
 }
 
 void RocksStore::forget_deleted_topics(const Batch& batch) {
@@ -533,11 +522,7 @@ void RocksStore::end_atomic() {
 Result<void, Error> RocksStore::flush() {
   std::unique_lock lock(mu_);
   const auto target = queued_seq_;
-  // Deferred writes queued before the call are due now.
-  ++flushes_waiting_;
-  wake_.notify_all();
   drained_.wait(lock, [&] { return done_seq_ >= target; });
-  --flushes_waiting_;
   return {};
 }
 
@@ -701,19 +686,7 @@ void RocksStore::run() {
       std::unique_lock lock(mu_);
       // Not while an atomic bracket is open: its writes are still being queued (a few
       // microseconds of synchronous code on the caller's thread).
-      // A group starts when a write is due: any but a deferred one at once, a deferred one at its
-      // due time (or at once when flush() or the close waits for it).
-      for (;;) {
-        if (stopping_) break;
-        if (held_ || queue_.empty() || atomic_depth_ != 0) {
-          wake_.wait(lock);
-          continue;
-        }
-        if (undeferred_queued_ > 0 || flushes_waiting_ > 0) break;
-        const auto due = queue_.front().due;
-        if (std::chrono::steady_clock::now() >= due) break;
-        wake_.wait_until(lock, due);
-      }
+      wake_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty() && atomic_depth_ == 0); });
       if (queue_.empty()) return;  // stopping with nothing left
       // Everything queued joins this group (bounded in bytes, but never splitting the writes of
       // one atomic bracket): one sync for all of it. When all of it fits, the queue and the
@@ -723,7 +696,6 @@ void RocksStore::run() {
       if (queued_bytes_ <= options_.max_group_bytes) {
         group.swap(queue_);
         queued_bytes_ = 0;
-        undeferred_queued_ = 0;
       } else {
         std::size_t bytes = 0;
         std::size_t n = 0;
@@ -731,7 +703,6 @@ void RocksStore::run() {
                (n == 0 || bytes + queue_[n].batch.bytes() <= options_.max_group_bytes ||
                 (queue_[n].atomic != 0 && queue_[n].atomic == queue_[n - 1].atomic))) {
           bytes += queue_[n].batch.bytes();
-          if (!queue_[n].batch.deferred()) --undeferred_queued_;
           ++n;
         }
         const auto taken = queue_.begin() + static_cast<std::ptrdiff_t>(n);
@@ -983,8 +954,7 @@ Result<std::uint64_t, Error> RocksStore::ensure_topic(const std::string& name) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back({Batch{}, nullptr, {}, 0, {}});
-      ++undeferred_queued_;
+      queue_.push_back({Batch{}, nullptr, {}, 0});
       ++queued_seq_;
     }
   }

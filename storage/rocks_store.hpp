@@ -8,9 +8,7 @@
 // writes it with WriteOptions::sync = Options::sync (journalSyncData), then posts each batch's
 // completion to its caller's executor. A sync therefore covers every write that arrived while
 // the previous one was in progress. With sync = false the WAL is still written before the
-// completion: that survives a process crash (kill -9), not a power loss. A deferred batch
-// (Batch::defer: a trim) starts no group of its own: it goes with the next group another write
-// starts, or alone after Options::defer_max; flush() and the close write it at once.
+// completion: that survives a process crash (kill -9), not a power loss.
 //
 // A failed group fails every completion in it with the error and changes nothing (a WriteBatch
 // is atomic). The storage thread then reopens the database before the next group (RocksDB's
@@ -73,9 +71,6 @@ public:
     bool repair = false;
     // Upper bound of one group commit, so that one sync's latency stays bounded under load.
     std::size_t max_group_bytes = 8u << 20;
-    // How long a deferred batch (a trim) may wait for another write to start a group commit. A
-    // trim of its own cost a sync on the path of the next message at low rates (README.md).
-    std::chrono::milliseconds defer_max{100};
     // Log entries (the `logs` column family) of at least this many bytes are kept in RocksDB's
     // blob files (integrated BlobDB) rather than in its table files, so compactions move a
     // 16-byte reference instead of the message (storeBlobMinSizeBytes; FORMAT.md, "Where the
@@ -188,9 +183,6 @@ private:
     Executor* executor;
     Completion done;
     std::uint64_t atomic = 0;  // non-zero: queued in that begin/end_atomic bracket, never split from it
-    // A deferred batch (Batch::defer): the time by which it starts a group of its own if no other
-    // write has taken it along. Others: the epoch (due at once).
-    std::chrono::steady_clock::time_point due{};
   };
 
   RocksStore(std::string path, Options options);
@@ -279,8 +271,6 @@ private:
   std::vector<Request> queue_;  // swapped with the storage thread's group (run())
   std::size_t queued_bytes_ = 0;  // Batch::bytes() of queue_
   std::uint64_t queued_seq_ = 0;
-  std::size_t undeferred_queued_ = 0;  // requests in queue_ due at once (not deferred)
-  int flushes_waiting_ = 0;            // flush() calls waiting: deferred requests are due at once
   std::uint64_t done_seq_ = 0;
   bool held_ = false;
   bool stopping_ = false;

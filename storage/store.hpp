@@ -106,15 +106,6 @@ public:
     return add(DeleteProducerSequence{topic, std::move(producer)});
   }
 
-  // A write nobody needs durable soon (a log's trim): the store may hold it for up to its defer
-  // bound and write it with the next group commit, instead of starting a group (and a sync) for
-  // it alone. Still applied in write() order with every other batch, and completed once written.
-  Batch& defer() {
-    deferred_ = true;
-    return *this;
-  }
-  bool deferred() const { return deferred_; }
-
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
   std::size_t size() const { return ops_.size(); }
@@ -130,7 +121,6 @@ private:
   }
   std::vector<Op> ops_;
   std::size_t bytes_ = 0;
-  bool deferred_ = false;
 };
 
 class Store {

@@ -187,10 +187,8 @@ void StoreLedger::trim_before(MessageId id) {
 void StoreLedger::send_trim() {
   trim_in_flight_ = true;
   trim_sent_ = first_;
-  // Deferred: nobody waits for a trim, and at low rates a group (and a sync) of its own would
-  // sit in front of the next append.
   Batch batch;
-  batch.trim(topic_, {ledger_, first_, -1}).defer();
+  batch.trim(topic_, {ledger_, first_, -1});
   store_.write(std::move(batch), executor_, [self = std::weak_ptr<StoreLedger*>(self_)](const Result<void, Error>& r) {
     if (const auto s = self.lock()) (*s)->trimmed(r);
   });
