@@ -2,6 +2,11 @@
 // implementation promises (its introspection, its handling of closed receivers).
 #include "service/embedded_service.hpp"
 
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "service/tests/service_contract.hpp"
@@ -219,6 +224,49 @@ TEST(EmbeddedService, PermitReturnedDuringDeliveryDrainsBacklogInOneTask) {
   ASSERT_TRUE(ex.run_one());
   EXPECT_EQ(r.received, 100);
   EXPECT_EQ(ex.pending(), 0u);
+}
+
+// Many receivers catching up on a backlog share one round's budget of deliveries: a task posted
+// behind their drains (as the sockets' turn is, in the broker's io_context) runs after at most
+// about 65,536 deliveries in all, not 65,536 per receiver. With a budget per receiver, 100 MQTT
+// subscribers catching up after a slow group commit ran millions of deliveries between two
+// polls of the sockets, and the publisher was not read for seconds (README.md).
+TEST(EmbeddedService, BusyReceiversShareOneRoundOfDeliveries) {
+  ManualExecutor ex;
+  ManualClock clock;
+  EmbeddedService svc(ex, clock);
+  struct Returner final : ReceiverListener {
+    void on_message(const TopicName& t, const std::string& s, MessageId id, const MessagePtr&, std::uint32_t) override {
+      ++*total;
+      svc->ack(t, s, id);
+      svc->flow(receiver, 1);
+    }
+    EmbeddedService* svc = nullptr;
+    ReceiverId receiver = 0;
+    std::size_t* total = nullptr;
+  };
+  constexpr std::size_t kReceivers = 100, kBacklog = 2000;
+  std::size_t total = 0;
+  std::vector<std::unique_ptr<Returner>> receivers;
+  for (std::size_t i = 0; i < kReceivers; ++i) {
+    auto& r = *receivers.emplace_back(std::make_unique<Returner>());
+    r.svc = &svc;
+    r.total = &total;
+    r.receiver = svc.open_receiver(r);
+    ASSERT_TRUE(svc.subscribe(kTopic, "s" + std::to_string(i), {}, r.receiver).ok());
+  }
+  // The backlog builds up while no receiver has a permit (paused subscribers).
+  for (std::size_t i = 0; i < kBacklog; ++i) svc.publish(kTopic, message(1), {});
+  ex.run_all();
+  ASSERT_EQ(total, 0u);
+  for (auto& r : receivers) svc.flow(r->receiver, 1);
+  std::optional<std::size_t> before_sockets;
+  ex.post([&] { before_sockets = total; });  // the sockets' turn
+  ex.run_all();
+  ASSERT_TRUE(before_sockets.has_value());
+  EXPECT_LE(*before_sockets, 65536u) << "deliveries run before the sockets' turn";
+  EXPECT_GE(*before_sockets, kReceivers) << "every receiver had its turn first";
+  EXPECT_EQ(total, kReceivers * kBacklog) << "and everything is delivered in the end";
 }
 
 // A listener closing its own receiver from on_message stops the drain cleanly.
