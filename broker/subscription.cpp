@@ -224,8 +224,25 @@ Attachment* Subscription::pick(const Entry& entry) {
   return nullptr;
 }
 
+bool Subscription::parked_for_permits() {
+  for (const auto& a : attachments_) {
+    if (a->receiver->permits() > 0) return false;
+  }
+  // Whichever receiver gets permits first resumes this subscription (Receiver::flow); pick()
+  // then parks the one the message is for, when that is another (key_shared).
+  for (auto& a : attachments_) a->receiver->park(*a);
+  return true;
+}
+
 bool Subscription::dispatch_one() {
   if (attachments_.empty()) return false;  // an offline subscription keeps its backlog
+  // No receiver has a permit: nothing can go out, so the next message is not read. Topic calls
+  // dispatch() for every entry the store confirms; a subscription behind the ledger's tail cache
+  // read the store each time (and the ledger's one read-ahead window, which the other
+  // subscriptions' reads replace, rarely helped), so after a slow group commit the broker's
+  // thread spent its time re-reading the backlog for subscriptions that could not take it
+  // (README.md, "A burst after a slow group commit").
+  if (!has_pending() || parked_for_permits()) return false;
   auto next = peek();
   if (!next) return false;
   Attachment* a = pick(next->entry);

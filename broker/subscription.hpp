@@ -140,6 +140,8 @@ private:
   // permits the subscription waits for.
   Attachment* pick(const Entry& entry);
   Attachment* take_or_park(Attachment& a);
+  // No receiver has a permit: every attachment waits in its receiver's ready queue.
+  bool parked_for_permits();
 
   std::shared_ptr<const SubscriptionKey> key_;
   SubscriptionType type_;

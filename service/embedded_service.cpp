@@ -12,8 +12,13 @@ namespace mop::service {
 // so a burst costs one executor task, not one per message; and a listener that returns its
 // permit during on_message (QoS 0) has the next message delivered in the same task instead of
 // behind everything else the executor has queued meanwhile, which let a slow-looking subscriber
-// fall ever further behind its publishers. A drain hands over after kDrainBudget deliveries so
-// that one busy receiver does not starve the sockets. Deliveries still queued when the receiver
+// fall ever further behind its publishers. A drain hands over (posts itself again, behind the
+// sockets' turn) after its share of kRoundBudget: the receivers with a drain posted share that
+// budget, each taking at least kMinDrainShare, so one round of the executor's queue runs at most
+// max(kRoundBudget, kMinDrainShare x busy receivers) deliveries before the sockets are polled
+// again. (A budget of 65,536 per receiver let 100 subscribers catching up on a backlog run 6.5
+// million deliveries between two polls: seconds in which no publisher was read, no keep-alive
+// answered; README.md, "A round of deliveries".) Deliveries still queued when the receiver
 // closes are dropped: the broker has already put those messages back for redelivery.
 class EmbeddedService::ReceiverSink final : public broker::DeliverySink {
 public:
@@ -33,8 +38,13 @@ public:
     pending_.push_back(Pending{key, entry, redelivery_count});
     if (!drain_posted_) {
       drain_posted_ = true;
+      ++service_.draining_;
       service_.post([&service = service_, id = id_] { drain(service, id); });
     }
+  }
+
+  ~ReceiverSink() override {
+    if (drain_posted_) --service_.draining_;  // its posted drain finds no receiver
   }
 
   void subscription_removed(const std::shared_ptr<const broker::SubscriptionKey>& key) override {
@@ -47,7 +57,12 @@ public:
   }
 
 private:
-  static constexpr std::size_t kDrainBudget = 65536;
+  // Deliveries per round of the executor's queue, over every receiver (above). A drain's share
+  // is never below kMinDrainShare: smaller shares (128) halved the deliveries per second of a
+  // steady fan-out to 100 subscribers, since each switch to another subscriber behind the tail
+  // cache costs a store read (storage/StoreLedger keeps one read-ahead window).
+  static constexpr std::size_t kRoundBudget = 65536;
+  static constexpr std::size_t kMinDrainShare = 4096;
 
   struct Pending {
     std::shared_ptr<const broker::SubscriptionKey> key;
@@ -57,16 +72,18 @@ private:
 
   // Static and by id: a listener may close its receiver (destroying this sink) from on_message.
   static void drain(EmbeddedService& service, ReceiverId id) {
+    const std::size_t share = std::max(kMinDrainShare, kRoundBudget / std::max<std::size_t>(service.draining_, 1));
     for (std::size_t n = 0;; ++n) {
       const auto it = service.receivers_.find(id);
       if (it == service.receivers_.end()) return;
       ReceiverSink& sink = *it->second;
       if (sink.head_ == sink.pending_.size()) {
         sink.drain_posted_ = false;
+        --service.draining_;
         sink.release();
         return;
       }
-      if (n == kDrainBudget) {  // still drain_posted_: the follow-up task is the one posted here
+      if (n == share) {  // still drain_posted_: the follow-up task is the one posted here
         sink.pending_.erase(sink.pending_.begin(), sink.pending_.begin() + static_cast<std::ptrdiff_t>(sink.head_));
         sink.head_ = 0;  // what was delivered goes; the vector does not grow while never empty
         service.post([&service, id] { drain(service, id); });

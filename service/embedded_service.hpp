@@ -92,6 +92,9 @@ private:
 
   Executor& executor_;
   Clock& clock_;
+  // Receivers whose drain task is posted (ReceiverSink::drain): they share one round's budget
+  // of deliveries. Declared before receivers_, whose sinks count themselves out as they go.
+  std::size_t draining_ = 0;
   // Declared before broker_: the broker holds references to these sinks until it is destroyed.
   std::unordered_map<ReceiverId, std::unique_ptr<ReceiverSink>> receivers_;
   // Set by the destructor, read while broker_ is destroyed (so declared before it): the

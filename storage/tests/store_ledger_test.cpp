@@ -321,6 +321,60 @@ TEST(StoreLedger, EmbeddedServiceSurvivesARestart) {
   EXPECT_EQ(listener.got, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
 }
 
+// A subscription whose receivers have no permits does not read its next message: Topic calls
+// dispatch() for every entry a group commit confirms, and two subscriptions behind the tail
+// cache, at different positions, replaced each other's read-ahead window at every one of those
+// calls: a store read per subscription per confirmed entry, for messages nobody could take.
+// After a slow sync, that kept the broker's thread busy for seconds (broker/README.md).
+TEST(StoreLedger, PausedSubscriptionsDoNotReadTheBacklogAtEveryConfirmedEntry) {
+  StoreUnderTest s("rocks");
+  auto& rocks = static_cast<RocksStore&>(*s.store);
+  ManualClock clock;
+  StoreLedger::Options o;
+  o.tail_cache_entries = 16;
+  o.read_ahead_entries = 8;
+  service::EmbeddedService svc(s.executor, clock, ledger_factory(*s.store, s.executor, o));
+  const TopicName topic(service::TopicDomain::persistent, "public", "default", "paused");
+  struct Listener final : service::ReceiverListener {
+    void on_message(const TopicName&, const std::string&, MessageId, const MessagePtr& m, std::uint32_t) override {
+      got.emplace_back(m->payload.view());
+    }
+    std::vector<std::string> got;
+  } a, b;
+  const auto ra = svc.open_receiver(a), rb = svc.open_receiver(b);
+  ASSERT_TRUE(svc.subscribe(topic, "a", {}, ra).ok());
+  ASSERT_TRUE(svc.subscribe(topic, "b", {}, rb).ok());
+  svc.flow(rb, 50);  // b takes the first 50, a none: their positions differ
+  int acked = 0;
+  auto publish = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      svc.publish(topic, msg("m" + std::to_string(i)), [&](std::error_code ec, MessageId) { acked += ec ? 0 : 1; });
+    }
+  };
+  publish(0, 100);
+  ASSERT_TRUE(s.executor.run_until([&] { return acked == 100 && b.got.size() == 50; }));
+  const auto* ledger = dynamic_cast<const StoreLedger*>(&svc.broker().find_topic(topic)->ledger());
+  ASSERT_NE(ledger, nullptr);
+  const auto reads_before = ledger->store_reads();
+  // A slow sync: 100 more wait for it, then are confirmed together.
+  rocks.hold_writes(true);
+  publish(100, 200);
+  s.executor.run_until([] { return false; }, std::chrono::milliseconds(20));
+  rocks.hold_writes(false);
+  ASSERT_TRUE(s.executor.run_until([&] { return acked == 200; }));
+  s.executor.run_all();
+  EXPECT_EQ(ledger->store_reads(), reads_before) << "the backlog was read for subscriptions without permits";
+  // Permits come: each reads its backlog once, in order, and gets all of it.
+  svc.flow(ra, 1000);
+  svc.flow(rb, 1000);
+  ASSERT_TRUE(s.executor.run_until([&] { return a.got.size() == 200 && b.got.size() == 200; }));
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(a.got[static_cast<std::size_t>(i)], "m" + std::to_string(i));
+    EXPECT_EQ(b.got[static_cast<std::size_t>(i)], "m" + std::to_string(i));
+  }
+  EXPECT_LE(ledger->store_reads() - reads_before, 2u * (200 / 8 + 1)) << "one store read per read-ahead window";
+}
+
 TEST(StoreLedger, NonPersistentTopicsAreNotStored) {
   StoreUnderTest s("memory");
   auto factory = ledger_factory(*s.store, s.executor);
