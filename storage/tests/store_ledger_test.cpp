@@ -173,23 +173,33 @@ TEST(StoreLedger, PendingAppendsDoNotEvictConfirmedEntriesFromTheTailCache) {
   EXPECT_EQ((*l)->store_reads(), reads_before + 1);
 }
 
+// A ledger of `topic` keeping `tail_entries` in its tail cache, with ten entries `prefix`0..9
+// appended and durable.
+std::unique_ptr<StoreLedger> ledger_with_ten(StoreUnderTest& s, const std::string& topic, std::size_t tail_entries,
+                                             const std::string& prefix) {
+  StoreLedger::Options o;
+  o.tail_cache_entries = tail_entries;
+  auto l = StoreLedger::open(*s.store, s.executor, topic, o);
+  EXPECT_TRUE(l.ok());
+  if (!l.ok()) return nullptr;
+  int done = 0;
+  for (int i = 0; i < 10; ++i) (*l)->append(msg(prefix + std::to_string(i)), [&](std::error_code, MessageId) { ++done; });
+  EXPECT_TRUE(s.executor.run_until([&] { return done == 10; }));
+  return std::move(*l);
+}
+
 TEST(StoreLedger, ReopenResumesAfterTheStoredLogAndReadsTheBacklog) {
   StoreUnderTest s("rocks");
   std::uint64_t ledger_id = 0;
   {
-    StoreLedger::Options o;
-    o.tail_cache_entries = 2;
-    auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/a", o);
-    ASSERT_TRUE(l.ok());
-    ledger_id = (*l)->ledger_id();
-    int done = 0;
-    for (int i = 0; i < 10; ++i) (*l)->append(msg("m" + std::to_string(i)), [&](std::error_code, MessageId) { ++done; });
-    ASSERT_TRUE(s.executor.run_until([&] { return done == 10; }));
-    EXPECT_EQ(text((*l)->read({ledger_id, 1, -1})), "m1");  // evicted from the tail: read from the store
-    EXPECT_EQ((*l)->store_reads(), 1u);
-    EXPECT_EQ(text((*l)->read({ledger_id, 2, -1})), "m2");  // read ahead with it
-    EXPECT_EQ((*l)->store_reads(), 1u);
-    (*l)->trim_before({ledger_id, 4, -1});
+    auto l = ledger_with_ten(s, "persistent://t/n/a", 2, "m");
+    ASSERT_TRUE(l);
+    ledger_id = l->ledger_id();
+    EXPECT_EQ(text(l->read({ledger_id, 1, -1})), "m1");  // evicted from the tail: read from the store
+    EXPECT_EQ(l->store_reads(), 1u);
+    EXPECT_EQ(text(l->read({ledger_id, 2, -1})), "m2");  // read ahead with it
+    EXPECT_EQ(l->store_reads(), 1u);
+    l->trim_before({ledger_id, 4, -1});
     ASSERT_TRUE(s.store->flush().ok());
     s.executor.run_all();
   }
@@ -223,14 +233,9 @@ TEST(StoreLedger, ADamagedEntryLosesOnlyItselfNotItsReadAhead) {
   StoreUnderTest s("rocks_entry_log");  // every entry in the entry log, CRC32C-checked on read
   std::uint64_t ledger_id = 0;
   {
-    StoreLedger::Options o;
-    o.tail_cache_entries = 1;
-    auto l = StoreLedger::open(*s.store, s.executor, "persistent://t/n/damaged", o);
-    ASSERT_TRUE(l.ok());
-    ledger_id = (*l)->ledger_id();
-    int done = 0;
-    for (int i = 0; i < 10; ++i) (*l)->append(msg("payload-" + std::to_string(i)), [&](std::error_code, MessageId) { ++done; });
-    ASSERT_TRUE(s.executor.run_until([&] { return done == 10; }));
+    auto l = ledger_with_ten(s, "persistent://t/n/damaged", 1, "payload-");
+    ASSERT_TRUE(l);
+    ledger_id = l->ledger_id();
   }
   s.store.reset();
   // Flip a byte of entry 5's payload where the entry log holds it.
