@@ -1141,6 +1141,17 @@ Result<void, Error> RocksStore::load_entry_log() {
     entry_log_->remove(file);
   }
   find_removable_entry_log_files();
+  // Files that live entries refer to and that are gone (deleted by hand, a copy of the data
+  // directory without entrylog/): said once here, with what to do, rather than only as each
+  // entry fails to be read.
+  const auto present = entry_log_->files();
+  for (const auto& [file, topics] : elog_files_) {
+    if (elog_removable_.contains(file) || std::find(present.begin(), present.end(), file) != present.end()) continue;
+    log::get("storage")->error(
+        "store {}: entry log file {} is missing: entries of {} topic(s) stored in it cannot be read (`mop store "
+        "check` lists them; `mop store check --repair`, with mop stopped, deletes them)",
+        path_, entry_log_->file_path(file), topics.size());
+  }
   return {};
 }
 
