@@ -41,6 +41,15 @@ def mop_args(port, data_dir):
             "--brokerServicePort=0"]
 
 
+def leave_offline_session(port, client_id, topic):
+    """A persistent session (clean session 0) subscribed to `topic` at QoS 1, then disconnected:
+    what it misses from now on is kept for it."""
+    s = PahoClient(port, client_id, clean_session=False)
+    s.connect()
+    s.subscribe([(topic, 1)])
+    s.disconnect()
+
+
 def reconnecting(client):
     """A PahoClient whose network thread reconnects quickly after the broker comes back."""
     client.c.reconnect_delay_set(min_delay=0.1, max_delay=0.5)
@@ -243,10 +252,7 @@ class Kill9(unittest.TestCase):
             return seq.to_bytes(8, "big") + random.Random(seq).randbytes(size - 8)
 
         with harness.Broker(mop_args=lambda port, data_dir: mop_args(port, data_dir) + extra) as broker:
-            s = PahoClient(broker.port, "large-sub", clean_session=False)
-            s.connect()
-            s.subscribe([("crash/large", 1)])
-            s.disconnect()
+            leave_offline_session(broker.port, "large-sub", "crash/large")
             p = PahoClient(broker.port, "large-pub")
             p.c.max_inflight_messages_set(20)
             p.connect()
@@ -293,10 +299,7 @@ class Kill9(unittest.TestCase):
             return seq.to_bytes(8, "big") + random.Random(seq).randbytes(size - 8)
 
         with harness.Broker(mop_args=mop_args) as broker:
-            s = PahoClient(broker.port, "elog-sub", clean_session=False)
-            s.connect()
-            s.subscribe([("crash/elog", 1)])
-            s.disconnect()
+            leave_offline_session(broker.port, "elog-sub", "crash/elog")
             p = PahoClient(broker.port, "elog-pub")
             p.connect()
             for seq in range(20):
@@ -354,10 +357,7 @@ class Kill9(unittest.TestCase):
 
     def test_persistent_subscription_collects_across_restarts(self):
         with harness.Broker(mop_args=mop_args) as broker:
-            s = PahoClient(broker.port, "offline-sub", clean_session=False)
-            s.connect()
-            s.subscribe([("crash/offline", 1)])
-            s.disconnect()
+            leave_offline_session(broker.port, "offline-sub", "crash/offline")
             p = PahoClient(broker.port, "offline-pub")
             p.connect()
             p.publish("crash/offline", b"before", qos=1)
@@ -449,10 +449,7 @@ class Kill9(unittest.TestCase):
 
     def test_will_of_a_client_connected_at_the_crash_is_published(self):
         with harness.Broker(mop_args=mop_args) as broker:
-            s = PahoClient(broker.port, "will-sub", clean_session=False)
-            s.connect()
-            s.subscribe([("crash/will", 1)])
-            s.disconnect()
+            leave_offline_session(broker.port, "will-sub", "crash/will")
             w = PahoClient(broker.port, "will-client", will=("crash/will", b"broker died", 1, False))
             w.connect()
             broker.restart()  # at once: the will was durable before the CONNACK
