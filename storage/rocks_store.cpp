@@ -1134,7 +1134,8 @@ Result<void, Error> RocksStore::load_entry_log() {
   if (options_.read_only) return {};
   // Files nothing refers to: a group written before a crash and never committed, alone in its
   // file, or a removal whose unlink did not happen.
-  for (const auto file : entry_log_->files()) {
+  const auto present = entry_log_->files();
+  for (const auto file : present) {
     if (elog_files_.contains(file)) continue;
     log::get("storage")->info("store {}: deleting entry log file {}, which no entry refers to", path_,
                               entry_log_->file_path(file));
@@ -1144,7 +1145,6 @@ Result<void, Error> RocksStore::load_entry_log() {
   // Files that live entries refer to and that are gone (deleted by hand, a copy of the data
   // directory without entrylog/): said once here, with what to do, rather than only as each
   // entry fails to be read.
-  const auto present = entry_log_->files();
   for (const auto& [file, topics] : elog_files_) {
     if (elog_removable_.contains(file) || std::find(present.begin(), present.end(), file) != present.end()) continue;
     log::get("storage")->error(
