@@ -143,6 +143,7 @@ struct Config {
   std::vector<std::string> superUserRoles;
   bool authorizationAllowWildcardsMatching = false;
   bool journalSyncData = true;
+  std::uint64_t journalPreAllocSizeMB = 4;
   // Log entries of at least this many bytes go to the store's blob files (0: none do).
   std::uint64_t storeBlobMinSizeBytes = 4096;
   // Log entries of at least this many bytes go to the store's entry log (0: none do).

@@ -59,6 +59,7 @@ int run_standalone(const Config& config) {
   }
   storage::RocksStore::Options store_options;
   store_options.sync = config.journalSyncData;
+  store_options.wal_zero_ahead = config.journalPreAllocSizeMB << 20;
   store_options.blob_min_size = config.storeBlobMinSizeBytes;
   store_options.entry_log_min_size = config.storeEntryLogMinSizeBytes;
   auto opened = storage::RocksStore::open(config.dataDir, store_options);
@@ -310,6 +311,7 @@ int run_standalone(const Config& config) {
   metrics.rates = &rates;
   metrics.data_dir = config.dataDir;
   metrics.commits = &store.commit_stats();
+  metrics.wal = store.wal_stats();
   metrics.mqtt = config.serves_mqtt() ? &router : nullptr;
   metrics.listeners = {{"mqtt", [&tcp] { return tcp.connection_count(); }},
                        {"pulsar", [&pulsar_tcp] { return pulsar_tcp.connection_count(); }},

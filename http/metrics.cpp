@@ -267,6 +267,18 @@ std::string render_metrics(const MetricsSources& sources) {
              "Seconds each group commit's write took, its fsync included when journalSyncData");
     w.histogram(sync.bounds, sync.cumulative, sync.sum);
   }
+  if (sources.wal != nullptr) {
+    const auto& z = *sources.wal;
+    w.family("mop_storage_wal_zeroed_bytes_total", MetricType::counter,
+             "Bytes of zeros written ahead of the store's write-ahead log (journalPreAllocSizeMB)");
+    w.sample(z.zeroed_bytes.load(std::memory_order_relaxed));
+    w.family("mop_storage_wal_unzeroed_bytes_total", MetricType::counter,
+             "Bytes appended to the write-ahead log past its zeroed space (the zeroing fell behind)");
+    w.sample(z.unzeroed_bytes.load(std::memory_order_relaxed));
+    w.family("mop_storage_wal_zero_waits_total", MetricType::counter,
+             "Appends to the write-ahead log that waited for zeros being written where they go");
+    w.sample(z.waits.load(std::memory_order_relaxed));
+  }
   if (sources.process) write_process(w);
   return w.take();
 }

@@ -7,7 +7,8 @@
 //   - MoP's MQTT metrics (mop_*), from the MQTT session router (its clients, sessions and PUBLISH counts);
 //   - open connections per listener (mop_connections{protocol=...});
 //   - the store's group commits: entries per commit and write/sync time (histograms the storage
-//     thread fills with relaxed atomics, storage/commit_stats.hpp);
+//     thread fills with relaxed atomics, storage/commit_stats.hpp), and whether the zeroing of
+//     its write-ahead log keeps ahead of it (journalPreAllocSizeMB);
 //   - the process's CPU, memory and descriptors (process_*), from /proc.
 #include <cstddef>
 #include <functional>
@@ -22,6 +23,7 @@ class SessionRouter;
 }
 namespace mop::storage {
 struct CommitStats;
+struct WalZeroStats;
 }
 
 namespace mop::http {
@@ -42,6 +44,7 @@ struct MetricsSources {
   bool process = true;                       // process_* metrics
   std::string data_dir;                      // mop_storage_disk_bytes: the store's files; none when empty
   const storage::CommitStats* commits = nullptr;  // the group-commit histograms; none when null
+  const storage::WalZeroStats* wal = nullptr;      // the WAL's zeroing (journalPreAllocSizeMB); none when null
 };
 
 std::string render_metrics(const MetricsSources& sources);

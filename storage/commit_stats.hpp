@@ -59,4 +59,13 @@ struct CommitStats {
       {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
 };
 
+// The WAL written over zeroed space (journalPreAllocSizeMB, zeroed_wal.hpp): whether the zeroing
+// keeps ahead of the appends. Relaxed atomics, written by the WAL's threads, read by /metrics.
+struct WalZeroStats {
+  std::atomic<std::uint64_t> files{0};         // WAL files written over zeroed space
+  std::atomic<std::uint64_t> zeroed_bytes{0};  // zeros written (and synced) ahead of appends
+  std::atomic<std::uint64_t> unzeroed_bytes{0};  // appended past the zeroed space (it did not keep up)
+  std::atomic<std::uint64_t> waits{0};         // appends that waited for a chunk being zeroed
+};
+
 }  // namespace mop::storage

@@ -245,10 +245,18 @@ Result<void, Error> RocksStore::open_db(bool create, bool read_only) {
   // would otherwise keep gigabytes of the logs' WAL alive (RocksDB's default bound is four
   // times the memtables of every column family), all of it read back after a crash.
   db.max_total_wal_size = 128u << 20;
-  if (options_.file_system) {
-    if (!env_) env_ = rocksdb::NewCompositeEnv(options_.file_system);
-    db.env = env_.get();
+  if (!env_) {
+    auto file_system = options_.file_system;
+    if (!read_only && options_.wal_zero_ahead > 0) {
+      // The WAL's appends land on zeros already on disk, so each group commit's sync writes
+      // the bytes and nothing of the file system's own (zeroed_wal.hpp).
+      zeroed_wal_ = std::make_shared<ZeroedWalFileSystem>(file_system ? file_system : rocksdb::FileSystem::Default(),
+                                                          path_, options_.wal_zero_ahead);
+      file_system = zeroed_wal_;
+    }
+    if (file_system) env_ = rocksdb::NewCompositeEnv(file_system);
   }
+  if (env_) db.env = env_.get();
   db.create_if_missing = create;
   // Column families added to the format later are created in an older store on open (a
   // read-only open cannot, and reads them as empty).

@@ -44,6 +44,7 @@
 #include "storage/encoding.hpp"
 #include "storage/entry_log.hpp"
 #include "storage/store.hpp"
+#include "storage/zeroed_wal.hpp"
 
 namespace rocksdb {
 class DB;
@@ -86,6 +87,10 @@ public:
     // Tests: called on the storage thread after a group's entries are in the entry log and
     // before the RocksDB batch referring to them is written (a crash there is what it plays).
     std::function<void()> after_entry_log_write;
+    // journalPreAllocSizeMB: the WAL's space is zeroed this far ahead of its appends, so that a
+    // group commit's sync finds the file's blocks and size already durable (zeroed_wal.hpp).
+    // 0: off (the WAL grows as it is written).
+    std::uint64_t wal_zero_ahead = 0;
     // Tests: a wrapping file system to inject I/O errors. Null: the default one.
     std::shared_ptr<rocksdb::FileSystem> file_system;
   };
@@ -118,6 +123,8 @@ public:
   // Entries per group commit and its write (sync) time, for /metrics: filled by the storage
   // thread with relaxed atomics, read by any thread.
   const CommitStats& commit_stats() const { return commit_stats_; }
+  // The zeroed WAL's counters (Options::wal_zero_ahead); null when it is off.
+  const WalZeroStats* wal_stats() const { return zeroed_wal_ ? &zeroed_wal_->stats() : nullptr; }
   // The store's format version as it is on disk now (after a migration at open: the new one).
   std::uint32_t format_version() const { return format_version_; }
 
@@ -238,6 +245,7 @@ private:
   const std::string path_;
   const Options options_;
   int lock_fd_ = -1;  // holds the flock on kLockFile (writable opens only)
+  std::shared_ptr<ZeroedWalFileSystem> zeroed_wal_;  // before env_, which refers to it
   std::unique_ptr<rocksdb::Env> env_;
   // Replaced only by reopen() after a fatal write error, under db_mu_ held exclusively; every
   // use of db_ and cfs_ holds it shared (load() and the constructor path run before any sharing).

@@ -135,7 +135,8 @@ TEST(ConfigDefaults, KeyDocsPrintTheStructDefaults) {
   EXPECT_EQ(defaults["superUserRoles"], "");
   EXPECT_EQ(defaults["storeBlobMinSizeBytes"], "4096");
   EXPECT_EQ(defaults["storeEntryLogMinSizeBytes"], "16384");
-  EXPECT_EQ(config_keys().size(), 78u);
+  EXPECT_EQ(defaults["journalPreAllocSizeMB"], "4");
+  EXPECT_EQ(config_keys().size(), 79u);
 }
 
 TEST(ConfigFile, PartitionedAutoCreation) {
