@@ -43,6 +43,8 @@ public:
                                 service::SubscriptionType type, CursorState cursor, PersistCallback done) = 0;
   // Deletes the subscription and its cursor.
   virtual void delete_subscription(const service::TopicName& topic, const std::string& name, PersistCallback done) = 0;
+  // `done` runs once the cursor is written, possibly before it is synced (the next synced write
+  // makes it durable): nothing may be acknowledged to anyone on the strength of it.
   virtual void put_cursor(const service::TopicName& topic, const std::string& subscription, CursorState cursor,
                           PersistCallback done) = 0;
   virtual void put_retained(const service::TopicName& topic, const service::Message& message, PersistCallback done) = 0;

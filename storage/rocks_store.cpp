@@ -683,6 +683,7 @@ void RocksStore::run() {
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
+  rocksdb::WriteOptions wo_unsynced;  // a group in which no write waits for a sync (store.hpp)
   // One write batch for the thread's life: cleared, not freed, between groups. A fresh one per
   // group grew its buffer by doubling up to the group's size (megabytes under load), and every
   // group touched new pages: page faults and page clearing were a quarter of this thread's time
@@ -851,12 +852,16 @@ void RocksStore::run() {
         wb.Delete(cfs_[kEntryLogFiles], k);
       }
     }
+    // Synced if any write of the group waits for it, and whenever entry log files are deleted
+    // after it: the trims that free them must be durable first. A retried topic delete too.
+    const bool syncs = !elog_removing.empty() || !deletes_in_group.empty() ||
+                       std::any_of(group.begin(), group.end(), [](const Request& r) { return r.batch.waits_for_sync(); });
     rocksdb::Status s;
     std::chrono::steady_clock::duration took{};
     if (result.ok() && wb.Count() > 0) {
       std::shared_lock lock(db_mu_);
       const auto start = std::chrono::steady_clock::now();
-      s = db_ ? db_->Write(wo, &wb) : rocksdb::Status::IOError("store is not open");
+      s = db_ ? db_->Write(syncs ? wo : wo_unsynced, &wb) : rocksdb::Status::IOError("store is not open");
       took = std::chrono::steady_clock::now() - start;
     }
     if (result.ok() && s.ok()) {

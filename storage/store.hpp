@@ -106,6 +106,17 @@ public:
     return add(DeleteProducerSequence{topic, std::move(producer)});
   }
 
+  // A batch whose completion acts on nothing outside the store (a trim, a cursor position) need
+  // not wait for a sync: with journalSyncData its group commit, if no write in it waits for one,
+  // is written to the WAL and not synced. It is still written in order, so the next synced group
+  // makes it durable with its own writes; a crash before that loses it as a crash just before
+  // the write would have (storage/README.md, "Writes that do not wait for a sync").
+  Batch& no_wait_for_sync() {
+    waits_for_sync_ = false;
+    return *this;
+  }
+  bool waits_for_sync() const { return waits_for_sync_; }
+
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
   std::size_t size() const { return ops_.size(); }
@@ -121,6 +132,7 @@ private:
   }
   std::vector<Op> ops_;
   std::size_t bytes_ = 0;
+  bool waits_for_sync_ = true;
 };
 
 class Store {
@@ -130,7 +142,8 @@ public:
   virtual ~Store() = default;
 
   // --- writes -------------------------------------------------------------------------------
-  // Queues `batch`. Once it is durable (or failed), `done` (if any) is posted to `executor`.
+  // Queues `batch`. Once it is durable (or failed), `done` (if any) is posted to `executor`; for
+  // a batch that does not wait for a sync (Batch::no_wait_for_sync), once it is written.
   // A failed batch changes nothing; later writes are still attempted.
   virtual void write(Batch batch, Executor& executor, Completion done) = 0;
   // Blocks until every write queued before the call is applied and its completion posted.

@@ -188,7 +188,8 @@ void StoreLedger::send_trim() {
   trim_in_flight_ = true;
   trim_sent_ = first_;
   Batch batch;
-  batch.trim(topic_, {ledger_, first_, -1});
+  // Its completion only lets the next trim go: it need not wait for a sync.
+  batch.trim(topic_, {ledger_, first_, -1}).no_wait_for_sync();
   store_.write(std::move(batch), executor_, [self = std::weak_ptr<StoreLedger*>(self_)](const Result<void, Error>& r) {
     if (const auto s = self.lock()) (*s)->trimmed(r);
   });

@@ -65,7 +65,9 @@ void StorePersistence::put_cursor(const service::TopicName& topic, const std::st
   const auto id = id_or_fail(topic, "storing a cursor", done);
   if (!id) return;
   Batch b;
-  b.put_cursor(*id, subscription, to_record(cursor));
+  // The broker acts on nothing when a cursor is stored (broker::Topic::write_cursor: it writes the
+  // next position, if any), so it need not wait for a sync; the next synced group makes it durable.
+  b.put_cursor(*id, subscription, to_record(cursor)).no_wait_for_sync();
   write(std::move(b), "storing a cursor", std::move(done));
 }
 

@@ -63,6 +63,41 @@ private:
   };
 };
 
+// Counts the syncs of WAL files.
+class SyncCountingFileSystem final : public rocksdb::FileSystemWrapper {
+public:
+  explicit SyncCountingFileSystem(std::shared_ptr<rocksdb::FileSystem> base) : FileSystemWrapper(std::move(base)) {}
+  static const char* kClassName() { return "SyncCountingFileSystem"; }
+  const char* Name() const override { return kClassName(); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* dbg) override {
+    auto s = target()->NewWritableFile(f, o, r, dbg);
+    if (s.ok() && f.ends_with(".log")) *r = std::make_unique<File>(std::move(*r), syncs);
+    return s;
+  }
+
+  std::shared_ptr<std::atomic<int>> syncs = std::make_shared<std::atomic<int>>(0);
+
+private:
+  class File final : public rocksdb::FSWritableFileOwnerWrapper {
+  public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<std::atomic<int>> syncs)
+        : FSWritableFileOwnerWrapper(std::move(f)), syncs_(std::move(syncs)) {}
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      ++*syncs_;
+      return FSWritableFileOwnerWrapper::Sync(o, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      ++*syncs_;
+      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
+    }
+
+  private:
+    std::shared_ptr<std::atomic<int>> syncs_;
+  };
+};
+
 Batch one_append(std::uint64_t t, std::uint64_t e) {
   Batch b;
   b.append(t, {t, e, -1}, "payload " + std::to_string(e));
@@ -147,6 +182,51 @@ TEST(RocksStore, CommitStatsCountEveryGroupAndEveryAppend) {
 // A group's completions reach each caller's executor as one task, in write() order per caller:
 // under fan-in a group holds thousands of appends, and a post each cost the broker's thread more
 // than the completions themselves.
+// A group in which no write waits for a sync (a trim, a cursor) is written without one; the next
+// synced group makes it durable, and it survives a reopen like any other write.
+TEST(RocksStore, WritesThatDoNotWaitForASyncAreSyncedByTheNextGroupThatDoes) {
+  TempDir dir;
+  auto fsys = std::make_shared<SyncCountingFileSystem>(rocksdb::FileSystem::Default());
+  RocksStore::Options o;
+  o.sync = true;
+  o.file_system = fsys;
+  auto store = RocksStore::open(dir.sub("db"), o);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/lazy");
+  Batch sub;
+  sub.put_subscription(t, {"s", service::SubscriptionType::shared, true});
+  for (std::uint64_t e = 0; e < 10; ++e) sub.append(t, {t, e, -1}, "payload " + std::to_string(e));
+  ASSERT_TRUE(write_and_wait(**store, ex, std::move(sub)).ok());
+  const int synced = *fsys->syncs;
+  EXPECT_GE(synced, 1);
+
+  Batch trim;
+  trim.trim(t, {t, 4, -1}).no_wait_for_sync();
+  ASSERT_TRUE(write_and_wait(**store, ex, std::move(trim)).ok());
+  Batch cursor;
+  cursor.put_cursor(t, "s", {{t, 4, -1}, {{t, 6, 7}}, {}}).no_wait_for_sync();
+  ASSERT_TRUE(write_and_wait(**store, ex, std::move(cursor)).ok());
+  EXPECT_EQ(*fsys->syncs, synced);  // written, not synced
+  EXPECT_EQ((*store)->log_bounds(t)->value().first.entry, 4u);  // and applied
+
+  ASSERT_TRUE(write_and_wait(**store, ex, one_append(t, 10)).ok());
+  EXPECT_EQ(*fsys->syncs, synced + 1);  // the append's group syncs, the two before with it
+
+  store->reset();
+  auto reopened = RocksStore::open(dir.sub("db"));
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  const auto bounds = (*reopened)->log_bounds(t);
+  ASSERT_TRUE(bounds.ok() && bounds->has_value());
+  EXPECT_EQ((*bounds)->first.entry, 4u);
+  EXPECT_EQ((*bounds)->end.entry, 11u);
+  const auto c = (*reopened)->cursor(t, "s");
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_EQ((*c)->ack_floor.entry, 4u);
+  ASSERT_EQ((*c)->acked.size(), 1u);
+  EXPECT_EQ((*c)->acked[0].first, 6u);
+}
+
 TEST(RocksStore, GroupCompletionsAreOneTaskPerExecutorInWriteOrder) {
   TempDir dir;
   auto store = RocksStore::open(dir.sub("db"), {});
