@@ -224,7 +224,7 @@ Attachment* Subscription::pick(const Entry& entry) {
   return nullptr;
 }
 
-bool Subscription::parked_for_permits() {
+bool Subscription::park_if_no_permits() {
   for (const auto& a : attachments_) {
     if (a->receiver->permits() > 0) return false;
   }
@@ -242,7 +242,7 @@ bool Subscription::dispatch_one() {
   // subscriptions' reads replace, rarely helped), so after a slow group commit the broker's
   // thread spent its time re-reading the backlog for subscriptions that could not take it
   // (README.md, "A burst after a slow group commit").
-  if (!has_pending() || parked_for_permits()) return false;
+  if (!has_pending() || park_if_no_permits()) return false;
   auto next = peek();
   if (!next) return false;
   Attachment* a = pick(next->entry);

@@ -140,8 +140,9 @@ private:
   // permits the subscription waits for.
   Attachment* pick(const Entry& entry);
   Attachment* take_or_park(Attachment& a);
-  // No receiver has a permit: every attachment waits in its receiver's ready queue.
-  bool parked_for_permits();
+  // When no receiver has a permit, parks every attachment in its receiver's ready queue and
+  // returns true; otherwise changes nothing.
+  bool park_if_no_permits();
 
   std::shared_ptr<const SubscriptionKey> key_;
   SubscriptionType type_;
