@@ -19,7 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Fails writes and syncs of WAL files while `fail` is set, as a full or failing disk would.
+// Fails writes and syncs of WAL files while `fail` is set, as a full or failing disk would, and
+// counts the syncs.
 class FlakyFileSystem final : public rocksdb::FileSystemWrapper {
 public:
   explicit FlakyFileSystem(std::shared_ptr<rocksdb::FileSystem> base) : FileSystemWrapper(std::move(base)) {}
@@ -29,17 +30,19 @@ public:
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* dbg) override {
     auto s = target()->NewWritableFile(f, o, r, dbg);
-    if (s.ok() && f.ends_with(".log")) *r = std::make_unique<File>(std::move(*r), fail);
+    if (s.ok() && f.ends_with(".log")) *r = std::make_unique<File>(std::move(*r), fail, syncs);
     return s;
   }
 
   std::shared_ptr<std::atomic<bool>> fail = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<int>> syncs = std::make_shared<std::atomic<int>>(0);
 
 private:
   class File final : public rocksdb::FSWritableFileOwnerWrapper {
   public:
-    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<std::atomic<bool>> fail)
-        : FSWritableFileOwnerWrapper(std::move(f)), fail_(std::move(fail)) {}
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<std::atomic<bool>> fail,
+         std::shared_ptr<std::atomic<int>> syncs)
+        : FSWritableFileOwnerWrapper(std::move(f)), fail_(std::move(fail)), syncs_(std::move(syncs)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (*fail_) return rocksdb::IOStatus::NoSpace("injected: disk full");
       return FSWritableFileOwnerWrapper::Append(d, o, dbg);
@@ -51,52 +54,28 @@ private:
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (*fail_) return rocksdb::IOStatus::IOError("injected: sync failed");
+      ++*syncs_;
       return FSWritableFileOwnerWrapper::Sync(o, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (*fail_) return rocksdb::IOStatus::IOError("injected: sync failed");
+      ++*syncs_;
       return FSWritableFileOwnerWrapper::Fsync(o, dbg);
     }
 
   private:
     std::shared_ptr<std::atomic<bool>> fail_;
-  };
-};
-
-// Counts the syncs of WAL files.
-class SyncCountingFileSystem final : public rocksdb::FileSystemWrapper {
-public:
-  explicit SyncCountingFileSystem(std::shared_ptr<rocksdb::FileSystem> base) : FileSystemWrapper(std::move(base)) {}
-  static const char* kClassName() { return "SyncCountingFileSystem"; }
-  const char* Name() const override { return kClassName(); }
-
-  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
-                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* dbg) override {
-    auto s = target()->NewWritableFile(f, o, r, dbg);
-    if (s.ok() && f.ends_with(".log")) *r = std::make_unique<File>(std::move(*r), syncs);
-    return s;
-  }
-
-  std::shared_ptr<std::atomic<int>> syncs = std::make_shared<std::atomic<int>>(0);
-
-private:
-  class File final : public rocksdb::FSWritableFileOwnerWrapper {
-  public:
-    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::shared_ptr<std::atomic<int>> syncs)
-        : FSWritableFileOwnerWrapper(std::move(f)), syncs_(std::move(syncs)) {}
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      ++*syncs_;
-      return FSWritableFileOwnerWrapper::Sync(o, dbg);
-    }
-    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      ++*syncs_;
-      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
-    }
-
-  private:
     std::shared_ptr<std::atomic<int>> syncs_;
   };
 };
+
+// A store in `dir`/db that syncs, on `fsys`.
+Result<std::unique_ptr<RocksStore>, Error> open_synced_on(const TempDir& dir, std::shared_ptr<rocksdb::FileSystem> fsys) {
+  RocksStore::Options o;
+  o.sync = true;
+  o.file_system = std::move(fsys);
+  return RocksStore::open(dir.sub("db"), o);
+}
 
 Batch one_append(std::uint64_t t, std::uint64_t e) {
   Batch b;
@@ -179,18 +158,12 @@ TEST(RocksStore, CommitStatsCountEveryGroupAndEveryAppend) {
   for (std::size_t i = 1; i < entries.cumulative.size(); ++i) EXPECT_GE(entries.cumulative[i], entries.cumulative[i - 1]);
 }
 
-// A group's completions reach each caller's executor as one task, in write() order per caller:
-// under fan-in a group holds thousands of appends, and a post each cost the broker's thread more
-// than the completions themselves.
 // A group in which no write waits for a sync (a trim, a cursor) is written without one; the next
 // synced group makes it durable, and it survives a reopen like any other write.
 TEST(RocksStore, WritesThatDoNotWaitForASyncAreSyncedByTheNextGroupThatDoes) {
   TempDir dir;
-  auto fsys = std::make_shared<SyncCountingFileSystem>(rocksdb::FileSystem::Default());
-  RocksStore::Options o;
-  o.sync = true;
-  o.file_system = fsys;
-  auto store = RocksStore::open(dir.sub("db"), o);
+  auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
+  auto store = open_synced_on(dir, fsys);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   const auto t = *(*store)->ensure_topic("persistent://t/n/lazy");
@@ -227,6 +200,9 @@ TEST(RocksStore, WritesThatDoNotWaitForASyncAreSyncedByTheNextGroupThatDoes) {
   EXPECT_EQ((*c)->acked[0].first, 6u);
 }
 
+// A group's completions reach each caller's executor as one task, in write() order per caller:
+// under fan-in a group holds thousands of appends, and a post each cost the broker's thread more
+// than the completions themselves.
 TEST(RocksStore, GroupCompletionsAreOneTaskPerExecutorInWriteOrder) {
   TempDir dir;
   auto store = RocksStore::open(dir.sub("db"), {});
@@ -332,10 +308,7 @@ TEST(RocksStore, SessionWrittenSeveralTimesInOneGroupKeepsItsLastWrite) {
 TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
   TempDir dir;
   auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
-  RocksStore::Options o;
-  o.sync = true;
-  o.file_system = fsys;
-  auto store = RocksStore::open(dir.sub("db"), o);
+  auto store = open_synced_on(dir, fsys);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   const auto t = *(*store)->ensure_topic("persistent://t/n/a");
@@ -387,9 +360,7 @@ TEST(RocksStore, FailedGroupFailsEveryCallbackAndTheStoreRecovers) {
 TEST(RocksStore, WhileWritesFailReadsGoOnAndNewTopicsWaitForTheDisk) {
   TempDir dir;
   auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
-  RocksStore::Options o;
-  o.file_system = fsys;
-  auto store = RocksStore::open(dir.sub("db"), o);
+  auto store = open_synced_on(dir, fsys);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   const auto a = *(*store)->ensure_topic("persistent://t/n/a");
@@ -520,9 +491,7 @@ TEST(RocksStore, IdOfATopicDeletedBeforeItsRecordIsNotReused) {
 TEST(RocksStore, FailedTopicDeleteIsWrittenAgainAndTheNameCanBeReusedMeanwhile) {
   TempDir dir;
   auto fsys = std::make_shared<FlakyFileSystem>(rocksdb::FileSystem::Default());
-  RocksStore::Options o;
-  o.file_system = fsys;
-  auto store = RocksStore::open(dir.sub("db"), o);
+  auto store = open_synced_on(dir, fsys);
   ASSERT_TRUE(store.ok()) << store.error().to_string();
   LockedExecutor ex;
   auto write = [&](Batch b) {
