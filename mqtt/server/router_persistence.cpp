@@ -71,8 +71,17 @@ void SessionRouter::persist(const std::shared_ptr<SessionEntry>& entry, std::fun
     if (done) done(true);
     return;
   }
-  auto finish = [id = entry->session->client_id(), done = std::move(done)](Result<void, Error> r) {
+  // This write carries every change made so far, so the QoS 2 steps waiting for the next
+  // coalesced write (persist_soon) are answered by it: a QoS 2 publisher's record, written with
+  // each PUBLISH, thus carries its PUBRELs' removals at once (the write joins the next group
+  // commit) instead of after the coalesced write in flight and the one issued when it completes.
+  std::vector<std::function<void(bool)>> joined;
+  if (auto* q = entry->qos2.get()) joined = std::exchange(q->coalesced_waiters, {});
+  auto finish = [id = entry->session->client_id(), joined = std::move(joined),
+                 done = std::move(done)](Result<void, Error> r) mutable {
     if (!r.ok()) logger()->error("client {}: session state not stored: {}", id, r.error().to_string());
+    for (auto& j : joined)  // in call order: each of them was made before `done`'s change
+      if (j) j(r.ok());
     if (done) done(r.ok());
   };
   entry->stored = keep;

@@ -94,8 +94,9 @@ struct SessionQos2 {
   std::vector<DeliveryOrigin> completed_qos2;
   // SessionRouter::persist_soon: a coalesced write of the record is in flight, and the
   // completions of the changes made since, which the next write (issued when it completes)
-  // carries. Under a window of QoS 2 messages this is one record write per group commit instead
-  // of one per PUBREL, PUBREC and PUBCOMP, each the whole record.
+  // carries (or the session's next persist(), whichever is first). Under a window of QoS 2
+  // messages this is one record write per group commit instead of one per PUBREL, PUBREC and
+  // PUBCOMP, each the whole record.
   bool coalesced_in_flight = false;
   std::vector<std::function<void(bool)>> coalesced_waiters;
 };

@@ -327,8 +327,10 @@ private:
   // The same, for the QoS 2 steps that need their change durable but not a write of their own
   // (PUBREL received, PUBREC received, PUBCOMP's retirement): at most one such write of a
   // session in flight; the changes made meanwhile go out together in one write issued when it
-  // completes, and their `done`s run, in call order, once that write is durable. Never inside a
-  // store_.atomically() bracket: the write may be issued later, outside it.
+  // completes, and their `done`s run, in call order, once that write is durable; a persist() of
+  // the session meanwhile (a QoS 2 PUBLISH's, atomic with its message) carries those changes, so
+  // it answers them and the next coalesced write is needed only for what comes after it. Never
+  // inside a store_.atomically() bracket: the write may be issued later, outside it.
   void persist_soon(const std::shared_ptr<SessionEntry>& entry, std::function<void(bool ok)> done = {});
   void write_coalesced(const std::shared_ptr<SessionEntry>& entry, std::vector<std::function<void(bool ok)>> dones);
   service::SessionRecord record_of(const SessionEntry& entry) const;

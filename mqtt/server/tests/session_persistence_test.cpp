@@ -415,6 +415,39 @@ TEST_F(SessionPersistenceTest, PubrelsOfAWindowShareRecordWritesAndEachPubcompWa
   EXPECT_TRUE(stored("p")->inbound_qos2.empty());
 }
 
+// A publisher's record is written with each QoS 2 PUBLISH (atomic with the message). That write
+// carries the releases made before it, so the PUBCOMPs waiting for the next coalesced write go
+// out once it is durable: no further write of their own, no wait behind the one in flight.
+TEST_F(SessionPersistenceTest, ReleasesWaitingForACoalescedWriteAreCarriedByTheNextPublishWrite) {
+  auto& p = client();
+  p.connect("p", false);
+  for (PacketId id = 1; id <= 5; ++id) p.send(pub("t", "m", 2, id));
+  ASSERT_EQ(p.received().size(), 5u);
+  persistence_->hold = true;
+  p.send(Pubrel{1});  // its write is issued (held)
+  p.send(Pubrel{2});  // these two wait for the next write
+  p.send(Pubrel{3});
+  ASSERT_EQ(persistence_->held(), 1u);
+  p.send(pub("t", "m6", 2, 6));  // its record (without 2 and 3) is written with the message
+  const std::size_t issued = persistence_->held();
+  ASSERT_GE(issued, 2u);
+  EXPECT_TRUE(p.received().empty());
+  for (std::size_t i = 0; i < issued; ++i) {
+    persistence_->release_one();
+    exec.run_all();
+  }
+  auto acks = p.received();
+  ASSERT_EQ(acks.size(), 4u);  // PUBCOMP 1, 2, 3 in order, then PUBREC 6
+  EXPECT_EQ(std::get<Pubcomp>(acks[0]).packet_id, 1);
+  EXPECT_EQ(std::get<Pubcomp>(acks[1]).packet_id, 2);
+  EXPECT_EQ(std::get<Pubcomp>(acks[2]).packet_id, 3);
+  EXPECT_EQ(std::get<Pubrec>(acks[3]).packet_id, 6);
+  EXPECT_EQ(persistence_->held(), 0u);  // no write of their own
+  EXPECT_EQ(stored("p")->inbound_qos2, (std::vector<std::uint16_t>{4, 5, 6}));
+  restart();
+  EXPECT_EQ(stored("p")->inbound_qos2, (std::vector<std::uint16_t>{4, 5, 6}));
+}
+
 TEST_F(SessionPersistenceTest, ACrashBetweenCoalescedReleaseWritesKeepsEveryUncompletedId) {
   auto& p = client();
   p.connect("p", false);
