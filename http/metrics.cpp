@@ -266,6 +266,11 @@ std::string render_metrics(const MetricsSources& sources) {
     w.family("mop_storage_group_commit_sync_seconds", MetricType::histogram,
              "Seconds each group commit's write took, its fsync included when journalSyncData");
     w.histogram(sync.bounds, sync.cumulative, sync.sum);
+    w.family("mop_storage_session_writes_total", MetricType::counter,
+             "MQTT session record writes of the store's group commits: stored, or superseded by a later write "
+             "of the same session in the same group commit");
+    w.sample(sources.commits->session_writes_stored.load(std::memory_order_relaxed), {{"outcome", "stored"}});
+    w.sample(sources.commits->session_writes_superseded.load(std::memory_order_relaxed), {{"outcome", "superseded"}});
   }
   if (sources.wal != nullptr) {
     const auto& z = *sources.wal;

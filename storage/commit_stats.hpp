@@ -57,6 +57,11 @@ struct CommitStats {
   // Seconds each group commit's write (with its fsync when journalSyncData) took.
   AtomicHistogram<14> sync_seconds{
       {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
+  // MQTT session record writes (puts and deletes) of the successful group commits: those that
+  // went into the batch, and those a later write of the same session in the same group made
+  // unnecessary (RocksStore writes each session once per group, its last write).
+  std::atomic<std::uint64_t> session_writes_stored{0};
+  std::atomic<std::uint64_t> session_writes_superseded{0};
 };
 
 // The WAL written over zeroed space (journalPreAllocSizeMB, zeroed_wal.hpp): whether the zeroing

@@ -870,6 +870,9 @@ void RocksStore::run() {
         // Once per group commit, off the publishers' threads: a few relaxed increments.
         commit_stats_.entries.observe(static_cast<double>(appended));
         commit_stats_.sync_seconds.observe(std::chrono::duration<double>(took).count());
+        commit_stats_.session_writes_stored.fetch_add(last_session_write_.size(), std::memory_order_relaxed);
+        commit_stats_.session_writes_superseded.fetch_add(session_ops - last_session_write_.size(),
+                                                          std::memory_order_relaxed);
       }
       if (!topics_in_group.empty() || next_id_in_group != 0) {
         std::lock_guard lock(topics_mu_);

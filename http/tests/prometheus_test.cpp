@@ -84,6 +84,13 @@ TEST(RenderMetrics, GroupCommitHistogramsAreRenderedWhenGiven) {
   EXPECT_NE(text.find("mop_storage_group_commit_sync_seconds_bucket{le=\"0.0025\"} 1\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("mop_storage_group_commit_sync_seconds_count 1\n"), std::string::npos) << text;
+  commits.session_writes_stored = 5;
+  commits.session_writes_superseded = 7;
+  const std::string again = render_metrics(sources);
+  EXPECT_NE(again.find("# TYPE mop_storage_session_writes_total counter\n"), std::string::npos) << again;
+  EXPECT_NE(again.find("mop_storage_session_writes_total{outcome=\"stored\"} 5\n"
+                       "mop_storage_session_writes_total{outcome=\"superseded\"} 7\n"),
+            std::string::npos) << again;
 }
 
 // A receiver that takes what it is given and remembers it.

@@ -284,6 +284,9 @@ TEST(RocksStore, SessionWrittenSeveralTimesInOneGroupKeepsItsLastWrite) {
     EXPECT_EQ((*store)->write_batches() - before, 1u);
     ex.run_all();
     EXPECT_EQ(ok, 12);  // every write completes, the superseded ones too
+    // /metrics counts them: one record each of a, b, c and d stored, the other eight superseded.
+    EXPECT_EQ((*store)->commit_stats().session_writes_stored.load(), 4u);
+    EXPECT_EQ((*store)->commit_stats().session_writes_superseded.load(), 8u);
     EXPECT_EQ((*store)->log_bounds(t)->value().end.entry, 5u);  // the messages are all there
   }
   auto store = RocksStore::open(dir.sub("db"), {});  // durable as the last writes left them
