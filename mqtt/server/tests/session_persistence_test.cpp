@@ -155,6 +155,17 @@ protected:
     EXPECT_TRUE(w.ok());
     return w.ok() ? *w : std::vector<service::WillRecord>{};
   }
+  // A kept session "p" that published QoS 2 messages 1..n on "t" and has their PUBRECs (their
+  // ids recorded); the store then holds every write until the test releases it.
+  TestClient& publisher_holding_writes(PacketId n) {
+    auto& p = client();
+    p.connect("p", false);
+    for (PacketId id = 1; id <= n; ++id) p.send(pub("t", "m" + std::to_string(id), 2, id));
+    EXPECT_EQ(p.received().size(), n);
+    EXPECT_EQ(stored("p")->inbound_qos2.size(), n);
+    persistence_->hold = true;
+    return p;
+  }
   static Publish pub(std::string topic, std::string payload, std::uint8_t qos, PacketId id = 0) {
     return Publish{false, qos, false, std::move(topic), id, Payload::copy_of(payload)};
   }
@@ -388,12 +399,7 @@ TEST_F(SessionPersistenceTest, CompletedQos2DeliveryStaysRecordedUntilItsAckIsSu
 }
 
 TEST_F(SessionPersistenceTest, PubrelsOfAWindowShareRecordWritesAndEachPubcompWaitsForItsOwn) {
-  auto& p = client();
-  p.connect("p", false);
-  for (PacketId id = 1; id <= 20; ++id) p.send(pub("t", "m" + std::to_string(id), 2, id));
-  ASSERT_EQ(p.received().size(), 20u);  // PUBRECs
-  ASSERT_EQ(stored("p")->inbound_qos2.size(), 20u);
-  persistence_->hold = true;
+  auto& p = publisher_holding_writes(20);
   for (PacketId id = 1; id <= 20; ++id) p.send(Pubrel{id});
   // The first release is written at once; the 19 after it wait for one write of their own.
   EXPECT_EQ(persistence_->held(), 1u);
@@ -419,11 +425,7 @@ TEST_F(SessionPersistenceTest, PubrelsOfAWindowShareRecordWritesAndEachPubcompWa
 // carries the releases made before it, so the PUBCOMPs waiting for the next coalesced write go
 // out once it is durable: no further write of their own, no wait behind the one in flight.
 TEST_F(SessionPersistenceTest, ReleasesWaitingForACoalescedWriteAreCarriedByTheNextPublishWrite) {
-  auto& p = client();
-  p.connect("p", false);
-  for (PacketId id = 1; id <= 5; ++id) p.send(pub("t", "m", 2, id));
-  ASSERT_EQ(p.received().size(), 5u);
-  persistence_->hold = true;
+  auto& p = publisher_holding_writes(5);
   p.send(Pubrel{1});  // its write is issued (held)
   p.send(Pubrel{2});  // these two wait for the next write
   p.send(Pubrel{3});
@@ -449,11 +451,7 @@ TEST_F(SessionPersistenceTest, ReleasesWaitingForACoalescedWriteAreCarriedByTheN
 }
 
 TEST_F(SessionPersistenceTest, ACrashBetweenCoalescedReleaseWritesKeepsEveryUncompletedId) {
-  auto& p = client();
-  p.connect("p", false);
-  for (PacketId id = 1; id <= 5; ++id) p.send(pub("t", "m", 2, id));
-  ASSERT_EQ(p.received().size(), 5u);
-  persistence_->hold = true;
+  auto& p = publisher_holding_writes(5);
   for (PacketId id = 1; id <= 5; ++id) p.send(Pubrel{id});
   persistence_->release_one();  // id 1's release is durable; 2..5 wait for the next write
   exec.run_all();
