@@ -93,6 +93,22 @@ TEST(RenderMetrics, GroupCommitHistogramsAreRenderedWhenGiven) {
             std::string::npos) << again;
 }
 
+TEST(RenderMetrics, WalZeroingCountersAreRenderedWhenGiven) {
+  storage::WalZeroStats wal;
+  MetricsSources sources;
+  sources.process = false;
+  EXPECT_EQ(render_metrics(sources).find("mop_storage_wal_"), std::string::npos);  // off: not there
+  wal.zeroed_bytes = 4u << 20;
+  wal.unzeroed_bytes = 12;
+  wal.waits = 3;
+  sources.wal = &wal;
+  const std::string text = render_metrics(sources);
+  EXPECT_NE(text.find("# TYPE mop_storage_wal_zeroed_bytes_total counter\nmop_storage_wal_zeroed_bytes_total 4194304\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_wal_unzeroed_bytes_total 12\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mop_storage_wal_zero_waits_total 3\n"), std::string::npos) << text;
+}
+
 // A receiver that takes what it is given and remembers it.
 struct Collector : service::ReceiverListener {
   std::vector<service::MessageId> ids;
