@@ -278,7 +278,8 @@ std::string render_metrics(const MetricsSources& sources) {
              "Bytes of zeros written ahead of the store's write-ahead log (journalPreAllocSizeMB)");
     w.sample(z.zeroed_bytes.load(std::memory_order_relaxed));
     w.family("mop_storage_wal_unzeroed_bytes_total", MetricType::counter,
-             "Bytes appended to the write-ahead log past its zeroed space (the zeroing fell behind)");
+             "Bytes appended to the write-ahead log past its zeroed space (the zeroing fell behind, or stopped: "
+             "under 256 MiB free on the disk, or an error it logged)");
     w.sample(z.unzeroed_bytes.load(std::memory_order_relaxed));
     w.family("mop_storage_wal_zero_waits_total", MetricType::counter,
              "Appends to the write-ahead log that waited for zeros being written where they go");

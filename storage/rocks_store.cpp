@@ -817,6 +817,7 @@ void RocksStore::run() {
         }
       }
     }
+    bool waited_for = false;  // some write of the group waits for a sync (store.hpp)
     for (std::size_t i = 0; i < group.size(); ++i) {
       const auto& batch_ops = group[i].batch.ops();
       for (std::size_t j = 0; j < batch_ops.size(); ++j) {
@@ -831,6 +832,7 @@ void RocksStore::run() {
         appended += std::holds_alternative<Batch::Append>(op) ? 1 : 0;
       }
       ops += group[i].batch.size();
+      waited_for |= group[i].batch.waits_for_sync();
     }
     // The entry log's bookkeeping, in the same atomic batch: what each file holds, and the keys
     // of the files whose every entry is trimmed (deleted from disk once this batch commits).
@@ -854,8 +856,7 @@ void RocksStore::run() {
     }
     // Synced if any write of the group waits for it, and whenever entry log files are deleted
     // after it: the trims that free them must be durable first. A retried topic delete too.
-    const bool syncs = !elog_removing.empty() || !deletes_in_group.empty() ||
-                       std::any_of(group.begin(), group.end(), [](const Request& r) { return r.batch.waits_for_sync(); });
+    const bool syncs = waited_for || !elog_removing.empty() || !deletes_in_group.empty();
     rocksdb::Status s;
     std::chrono::steady_clock::duration took{};
     if (result.ok() && wb.Count() > 0) {
