@@ -442,8 +442,12 @@ class ApachePulsar:
         settings = self.settings if settings is None else settings
         if settings is None:
             settings = pulsar_settings(self.dir)
-        out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + settings,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        try:
+            out = subprocess.run([PULSAR_SCRIPT, "start", self.dir] + settings,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=420)
+        except subprocess.TimeoutExpired as e:
+            raise RuntimeError("scripts/pulsar-standalone start did not return within %ds; Pulsar's log:\n%s"
+                               % (e.timeout, self.log_tail())) from None
         if out.returncode != 0:
             raise RuntimeError("scripts/pulsar-standalone start failed (%d):\n%s" % (out.returncode, out.stderr))
         lines = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)

@@ -562,6 +562,26 @@ class OnMop(Cases, unittest.TestCase):
 class OnApachePulsar(Cases, unittest.TestCase):
     server = SERVERS["pulsar"]
 
+    def test_listens_only_on_ports_it_keeps_out_of_the_ephemeral_range(self):
+        """test_broker_restart_under_load starts Pulsar again on the ports of its directory. A
+        port Pulsar listens on without keeping it (its bookie took any free port once), or one in
+        the kernel's ephemeral range, can be taken while it is down by any outgoing connection or
+        any test asking for a free port: the restart then fails, and every suite after it with
+        it (CI, 7 Dec 2026). scripts/pulsar-standalone picks them below that range."""
+        with open(os.path.join(self.server.dir, "ports")) as f:
+            kept = dict(line.strip().split("=", 1) for line in f if "=" in line)
+        with open(os.path.join(self.server.dir, "pulsar.pid")) as f:
+            pid = f.read().strip()
+        out = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True, timeout=30, check=True).stdout
+        listening = {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if "pid=%s," % pid in line}
+        want = {int(kept[k]) for k in ("broker_port", "web_port", "bookie_port")}
+        self.assertTrue(want <= listening, (want, listening))
+        self.assertEqual(listening - {int(v) for v in kept.values()}, set(), "ports the directory does not keep")
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+        if low - 10000 >= 1000:
+            self.assertEqual({p for p in listening if p >= low}, set(), "ports in the ephemeral range from %d" % low)
+
 
 def mop_token(*args):
     r = subprocess.run([os.path.abspath(os.environ["MOP_BIN"]), "token"] + list(args), capture_output=True,
