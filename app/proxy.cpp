@@ -30,6 +30,7 @@
 #include "cluster/liveness_lease.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "mqtt/codec/buffer_pool.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "mqtt/server/session_router.hpp"
 #include "pulsar/client/asio_client.hpp"
@@ -299,6 +300,9 @@ int run_proxy(const Config& config) {
     ready.mqtt = std::move(bound).value();
   }
 
+  // Large frames' buffers unused for a while go back to the allocator (mqtt/codec/buffer_pool.hpp).
+  Periodic buffer_trim(io, std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
+
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
   // The same timer notes when the cluster is lost and when it is back, once each way.
   bool cluster_lost = false;
@@ -344,6 +348,7 @@ int run_proxy(const Config& config) {
     router.shutdown();
     poll_timer.stop();
     takeover_timer.stop();
+    buffer_trim.stop();
     heir.close();
     leases.close();
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to

@@ -24,6 +24,7 @@
 #include "http/permissions.hpp"
 #include "http/rates.hpp"
 #include "http/server.hpp"
+#include "mqtt/codec/buffer_pool.hpp"
 #include "mqtt/server/mqtt_listener.hpp"
 #include "net/asio_executor.hpp"
 #include "net/tls_context.hpp"
@@ -330,6 +331,8 @@ int run_standalone(const Config& config) {
   // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
   // through the admin API may bring them (a topic without either returns at once).
   Periodic expiry(io, std::chrono::seconds(10), [&] { service.expire(); });
+  // Large frames' buffers unused for a while go back to the allocator (mqtt/codec/buffer_pool.hpp).
+  Periodic buffer_trim(io, std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
 
   // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
   mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
@@ -347,6 +350,7 @@ int run_standalone(const Config& config) {
     stats_timer.stop();
     router.shutdown();
     expiry.stop();
+    buffer_trim.stop();
     if (sys_timer) sys_timer->stop();
   });
   io.run();

@@ -1,5 +1,7 @@
 #include "mqtt/codec/codec.hpp"
 
+#include "mqtt/codec/buffer_pool.hpp"
+
 #include <algorithm>
 
 namespace mop::mqtt {
@@ -67,8 +69,8 @@ void FrameReader::feed(std::span<const std::uint8_t> bytes) {
 }
 
 void FrameReader::start_large(std::span<const std::uint8_t> bytes, const Header& header) {
-  large_ = std::make_shared<std::string>();
-  large_->reserve(static_cast<std::size_t>(std::min<std::uint64_t>(header.total, bytes.size() + kReserveAhead)));
+  large_ = BufferPool::large_frames().take(
+      static_cast<std::size_t>(std::min<std::uint64_t>(header.total, bytes.size() + kReserveAhead)));
   large_->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   large_total_ = static_cast<std::size_t>(header.total);
   large_header_ = header.size;
