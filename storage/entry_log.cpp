@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -21,6 +22,7 @@ namespace {
 
 constexpr char kMagic[4] = {'M', 'O', 'P', 'E'};
 constexpr std::string_view kSuffix = ".elog";
+constexpr std::string_view kSpareSuffix = ".spare";
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
@@ -55,6 +57,17 @@ Result<std::unique_ptr<EntryLog>, Error> EntryLog::open(const std::string& dir, 
     if (ec) return Error(StorageErrc::io_error, fmt::format("cannot create the entry log {}: {}", dir, ec.message()));
   }
   for (const auto n : log->files()) log->next_number_ = std::max(log->next_number_, n + 1);
+  if (writable) {
+    // A spare left by the last run is the spare again; more than one (none is made so) are deleted.
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      if (!e.path().filename().string().ends_with(kSpareSuffix)) continue;
+      if (log->spare_.empty()) {
+        log->spare_ = e.path().string();
+      } else {
+        ::unlink(e.path().c_str());
+      }
+    }
+  }
   return log;
 }
 
@@ -77,10 +90,9 @@ std::vector<std::uint64_t> EntryLog::files() const {
   return out;
 }
 
-Result<void, Error> EntryLog::start_file() {
-  const auto number = next_number_;
-  const auto path = file_path(number);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
+int EntryLog::open_for_writes(const std::string& path, bool create) {
+  const int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+  int fd = ::open(path.c_str(), flags | O_DIRECT, 0644);
   if (fd < 0 && errno == EINVAL) {
     // A file system without direct I/O (tmpfs): the same aligned writes through the page cache.
     if (!warned_buffered_) {
@@ -88,8 +100,28 @@ Result<void, Error> EntryLog::start_file() {
                                 dir_);
       warned_buffered_ = true;
     }
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);  // the failed open may have made it
+    // The failed open may have made the file.
+    fd = ::open(path.c_str(), create ? O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC : O_WRONLY | O_CLOEXEC, 0644);
   }
+  return fd;
+}
+
+Result<void, Error> EntryLog::start_file() {
+  const auto number = next_number_;
+  const auto path = file_path(number);
+  int fd = -1;
+  if (!spare_.empty()) {
+    // Written over from its start; its old bytes past what the groups write are never referred to.
+    if (::rename(spare_.c_str(), path.c_str()) == 0) {
+      fd = open_for_writes(path, /*create=*/false);
+      if (fd < 0) ::unlink(path.c_str());  // made below like any new file
+    } else {
+      log::get("storage")->warn("entry log {}: cannot reuse the spare file {}: {}", dir_, spare_, std::strerror(errno));
+      ::unlink(spare_.c_str());
+    }
+    spare_.clear();
+  }
+  if (fd < 0) fd = open_for_writes(path, /*create=*/true);
   if (fd < 0) return io_error(errno, fmt::format("cannot create entry log file {}", path));
   // The new name must survive a crash before any reference to the file does.
   const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -217,7 +249,18 @@ void EntryLog::remove(std::uint64_t number) {
     std::lock_guard lock(readers_mu_);
     readers_.erase(number);
   }
-  ::unlink(file_path(number).c_str());
+  const auto path = file_path(number);
+  struct statvfs fs {};
+  const bool room = ::statvfs(dir_.c_str(), &fs) == 0 &&
+                    static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize >= 2 * file_size_;
+  if (spare_.empty() && room && writable_) {
+    auto spare = fmt::format("{}/{:06}{}", dir_, number, kSpareSuffix);
+    if (::rename(path.c_str(), spare.c_str()) == 0) {
+      spare_ = std::move(spare);
+      return;
+    }
+  }
+  ::unlink(path.c_str());
 }
 
 }  // namespace mop::storage

@@ -11,6 +11,14 @@
 // is what a reference points at. A fresh file is started at every open: the tail of the last
 // one (a group written before a crash and never committed) is never written over.
 //
+// Spare files: a file removed while none is spare is renamed NNNNNN.spare instead of deleted
+// (while the file system has at least twice `file_size` free), and the next file is that one
+// renamed to its new number: the groups then write over blocks the file already has, so a
+// group's sync writes data only (no block allocation, no size change to commit), and the removal
+// costs no discard of the file's blocks (the root file system here is mounted with `discard`: a
+// deleted 256 MiB file was a 256 MiB discard competing with the writes). What a spare held
+// before is never read: references point only at groups written since (each checked by CRC).
+//
 // Threading: append() and the file bookkeeping (roll, remove) on the storage thread only;
 // read() from any thread (pread on a shared descriptor, kept open until the file is removed).
 #include <cstdint>
@@ -54,8 +62,10 @@ public:
   std::vector<std::uint64_t> files() const;
   // The file being appended to (0 before the first append).
   std::uint64_t current_file() const { return current_; }
-  // Deletes file `number` (storage thread only; never the current one).
+  // Deletes file `number`, or keeps it as the spare (storage thread only; never the current one).
   void remove(std::uint64_t number);
+  // The spare file's path, empty when there is none.
+  std::string spare_path() const { return spare_; }
   std::string file_path(std::uint64_t number) const;
   const std::string& dir() const { return dir_; }
 
@@ -66,6 +76,9 @@ private:
   EntryLog(std::string dir, bool writable, bool sync, std::uint64_t file_size)
       : dir_(std::move(dir)), writable_(writable), sync_(sync), file_size_(file_size) {}
   Result<void, Error> start_file();
+  // `path` opened for writing with direct I/O, or through the page cache where the file system
+  // has none; made (it must not exist) when `create`. -1 with errno set on failure.
+  int open_for_writes(const std::string& path, bool create);
   // A read descriptor of file `number` (opened on first use), or -1 with errno set.
   std::shared_ptr<int> reader(std::uint64_t number) const;
 
@@ -78,6 +91,7 @@ private:
   int write_fd_ = -1;
   bool warned_buffered_ = false;
   std::uint64_t write_offset_ = 0;
+  std::string spare_;  // a removed file kept to be the next one (NNNNNN.spare), or empty
   // The group's aligned buffer, kept between groups (grown, never shrunk below its largest use).
   char* buffer_ = nullptr;
   std::size_t buffer_size_ = 0;

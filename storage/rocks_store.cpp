@@ -1154,7 +1154,7 @@ Result<void, Error> RocksStore::load_entry_log() {
   const auto present = entry_log_->files();
   for (const auto file : present) {
     if (elog_files_.contains(file)) continue;
-    log::get("storage")->info("store {}: deleting entry log file {}, which no entry refers to", path_,
+    log::get("storage")->info("store {}: removing entry log file {}, which no entry refers to", path_,
                               entry_log_->file_path(file));
     entry_log_->remove(file);
   }

@@ -3,7 +3,8 @@
 // a missing, short or altered file is reported by `check_store` and its entries deleted by
 // `repair_store` like any damaged log tail; a crash between the entry log write and the RocksDB
 // commit (a child process that exits there) leaves only bytes nothing refers to; a write the
-// kernel refuses fails its group commit and nothing else.
+// kernel refuses fails its group commit and nothing else; a removed file is kept as the spare and
+// written over as the next file.
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -11,12 +12,14 @@
 #include <csignal>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "storage/encoding.hpp"
+#include "storage/entry_log.hpp"
 #include "storage/store_check.hpp"
 #include "storage/store_repair.hpp"
 #include "storage/tests/golden_content.hpp"
@@ -48,9 +51,12 @@ std::vector<LogEntry> append(Store& store, LockedExecutor& executor, std::uint64
                         [](std::uint64_t e) { return e % 3 == 0 ? std::size_t{100} : kLarge; });
 }
 
+// The entry log files of a store (NNNNNN.elog, not the spare).
 std::vector<fs::path> elog_files(const std::string& db) {
   std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(fs::path(db) / "entrylog")) out.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(fs::path(db) / "entrylog")) {
+    if (e.path().extension() == ".elog") out.push_back(e.path());
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -359,6 +365,95 @@ TEST(EntryLog, CrashBetweenEntryLogAndCommitLeavesOnlyUnreferencedBytes) {
     EXPECT_EQ(elog_files(path).size(), 1u);
     EXPECT_EQ(elog_files(path)[0], files[0]);
   }
+}
+
+EncodedMessage encoded(std::size_t size, char fill) {
+  return EncodedMessage{"h", Payload::copy_of(std::string(size, fill)), "t"};
+}
+
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_ino;
+}
+
+// A removed file becomes the spare (NNNNNN.spare, one at most), and the next file is the spare
+// under its new number, written over from its start: what is read back through the references is
+// what the new groups wrote, never the bytes the file held before. A spare left by a run is taken
+// again at the next open.
+TEST(EntryLog, ARemovedFileIsTheSpareAndTheNextFileIsWrittenOverIt) {
+  TempDir dir;
+  const auto elog_dir = dir.sub("entrylog");
+  std::vector<EncodedMessage> old_values;
+  for (int i = 0; i < 3; ++i) old_values.push_back(encoded(kLarge, static_cast<char>('a' + i)));
+  ino_t first_inode = 0;
+  {
+    auto log = EntryLog::open(elog_dir, true, true, 4 * kLarge);
+    ASSERT_TRUE(log.ok()) << log.error().to_string();
+    std::vector<EntryLog::Item> items;
+    for (std::size_t i = 0; i < old_values.size(); ++i) items.push_back({1, MessageId{1, i, -1}, &old_values[i]});
+    std::vector<EntryRef> refs;
+    ASSERT_TRUE((*log)->append(items, refs).ok());
+    const auto first = (*log)->current_file();
+    first_inode = inode_of((*log)->file_path(first));
+    // The next group does not fit: a second file, then the first is removed.
+    ASSERT_TRUE((*log)->append(items, refs).ok());
+    ASSERT_NE((*log)->current_file(), first);
+    (*log)->remove(first);
+    EXPECT_FALSE(fs::exists((*log)->file_path(first)));
+    ASSERT_FALSE((*log)->spare_path().empty());
+    EXPECT_EQ(inode_of((*log)->spare_path()), first_inode);
+    EXPECT_EQ((*log)->files().size(), 1u) << "the spare is not an entry log file";
+  }
+  // Reopened: the spare is taken again, and the next file is that inode under a new number.
+  auto log = EntryLog::open(elog_dir, true, true, 4 * kLarge);
+  ASSERT_TRUE(log.ok()) << log.error().to_string();
+  ASSERT_FALSE((*log)->spare_path().empty());
+  const auto small = encoded(1000, 'z');
+  const std::vector<EntryLog::Item> items = {{2, MessageId{1, 0, -1}, &small}};
+  std::vector<EntryRef> refs;
+  ASSERT_TRUE((*log)->append(items, refs).ok());
+  EXPECT_TRUE((*log)->spare_path().empty());
+  EXPECT_EQ(inode_of((*log)->file_path((*log)->current_file())), first_inode);
+  EXPECT_GE(fs::file_size((*log)->file_path((*log)->current_file())), 3 * kLarge) << "written over, not truncated";
+  std::string out;
+  ASSERT_TRUE((*log)->read(refs[0], out).ok());
+  EXPECT_EQ(out, small.joined());
+  // A second removal while a spare exists deletes; the first removal after the spare was used
+  // makes a new spare.
+  const auto numbers = (*log)->files();
+  ASSERT_EQ(numbers.size(), 2u);
+  (*log)->remove(numbers[0]);
+  EXPECT_FALSE((*log)->spare_path().empty());
+  EXPECT_EQ((*log)->files().size(), 1u);
+  std::size_t spares = 0;
+  for (const auto& e : fs::directory_iterator(elog_dir)) spares += e.path().extension() == ".spare";
+  EXPECT_EQ(spares, 1u);
+}
+
+// Without twice a file's size free on the file system, a removed file is deleted, not kept.
+TEST(EntryLog, NoSpareWithoutRoomForIt) {
+  TempDir dir;
+  const auto elog_dir = dir.sub("entrylog");
+  // Files "larger" than any disk here: a spare would never leave room.
+  auto log = EntryLog::open(elog_dir, true, true, std::uint64_t{1} << 60);
+  ASSERT_TRUE(log.ok()) << log.error().to_string();
+  const auto value = encoded(kLarge, 'q');
+  const std::vector<EntryLog::Item> items = {{1, MessageId{1, 0, -1}, &value}};
+  std::vector<EntryRef> refs;
+  ASSERT_TRUE((*log)->append(items, refs).ok());
+  const auto first = (*log)->current_file();
+  (*log)->remove(first);  // the current file: remove() leaves it alone
+  EXPECT_TRUE(fs::exists((*log)->file_path(first)));
+  log->reset();
+  auto again = EntryLog::open(elog_dir, true, true, std::uint64_t{1} << 60);
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->append(items, refs).ok());  // a fresh file at every open
+  ASSERT_NE((*again)->current_file(), first);
+  (*again)->remove(first);
+  EXPECT_FALSE(fs::exists((*again)->file_path(first)));
+  EXPECT_TRUE((*again)->spare_path().empty());
+  for (const auto& e : fs::directory_iterator(elog_dir)) EXPECT_NE(e.path().extension(), ".spare");
 }
 
 // A write to the entry log that the kernel refuses fails its group commit, and the groups after
