@@ -23,4 +23,15 @@ void Periodic::arm() {
   });
 }
 
+void Periodics::every(std::chrono::steady_clock::duration period, std::function<void()> task,
+                      Periodic::First first) {
+  if (stopped_) return;
+  timers_.emplace_back(io_, period, std::move(task), first);
+}
+
+void Periodics::stop_all() {
+  stopped_ = true;
+  for (auto& t : timers_) t.stop();
+}
+
 }  // namespace mop::app

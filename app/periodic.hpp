@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <functional>
+#include <list>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,6 +37,27 @@ private:
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::duration period_;
   std::function<void()> task_;
+  bool stopped_ = false;
+};
+
+// The periodic tasks of one mode, stopped together. A Periodic left running keeps
+// io_context::run() from returning, so a mode starts each of its tasks here and its shutdown
+// calls stop_all() once, instead of naming each timer (a timer added without its stop() kept
+// `mop standalone` from exiting on SIGTERM: found by hand, 7 Dec 2026).
+class Periodics {
+public:
+  explicit Periodics(boost::asio::io_context& io) : io_(io) {}
+  Periodics(const Periodics&) = delete;
+  Periodics& operator=(const Periodics&) = delete;
+
+  // Runs `task` every `period` until stop_all() (not at all when that already happened).
+  void every(std::chrono::steady_clock::duration period, std::function<void()> task,
+             Periodic::First first = Periodic::First::after_period);
+  void stop_all();
+
+private:
+  boost::asio::io_context& io_;
+  std::list<Periodic> timers_;  // stable addresses: a Periodic's handler refers to it
   bool stopped_ = false;
 };
 

@@ -301,13 +301,15 @@ int run_proxy(const Config& config) {
   }
 
   // Large frames' buffers unused for a while go back to the allocator (mqtt/codec/buffer_pool.hpp).
-  Periodic buffer_trim(io, std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
+  // Every periodic task of this mode is started here, and stopped together at shutdown.
+  Periodics timers(io);
+  timers.every(std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
   // The same timer notes when the cluster is lost and when it is back, once each way.
   bool cluster_lost = false;
   std::uint64_t polls = 0;
-  Periodic poll_timer(io, cluster_options.topic_poll, [&] {
+  timers.every(cluster_options.topic_poll, [&] {
     if (const auto why = cluster_unavailable(); why.empty() == cluster_lost) {
       cluster_lost = !why.empty();
       if (cluster_lost)
@@ -332,7 +334,7 @@ int run_proxy(const Config& config) {
                      std::chrono::duration_cast<std::chrono::milliseconds>(client_config.backoff_max * 6 / 5 + takeover_interval),
                      {.wills = [&router](std::vector<service::WillRecord> w) { router.adopt_wills(std::move(w)); },
                       .sessions = [&router](std::vector<service::SessionRecord> s) { router.adopt_sessions(std::move(s)); }});
-  Periodic takeover_timer(io, takeover_interval, [&] {
+  timers.every(takeover_interval, [&] {
     leases.release_old();
     leases.take_own_again();
     heir.poll(sessions.connected() && events.connected() && leases.held());
@@ -346,9 +348,7 @@ int run_proxy(const Config& config) {
   const ShutdownOnSignal shutdown(io, [&] {
     tcp.stop_accepting();
     router.shutdown();
-    poll_timer.stop();
-    takeover_timer.stop();
-    buffer_trim.stop();
+    timers.stop_all();
     heir.close();
     leases.close();
     // Producers and consumers are closed on the brokers (unacknowledged messages go back to

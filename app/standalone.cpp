@@ -305,8 +305,10 @@ int run_standalone(const Config& config) {
   // Message rates, as Pulsar computes them: counters read every statsUpdateFrequencyInSecs.
   http::MessageRates rates;
   rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server);
-  Periodic stats_timer(io, std::chrono::seconds(config.statsUpdateFrequencyInSecs),
-                       [&] { rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server); });
+  // Every periodic task of this mode is started here, and stopped together at shutdown.
+  Periodics timers(io);
+  timers.every(std::chrono::seconds(config.statsUpdateFrequencyInSecs),
+               [&] { rates.sample(service.broker(), std::chrono::steady_clock::now(), &pulsar_server); });
   http::MetricsSources metrics;
   metrics.broker = &service.broker();
   metrics.rates = &rates;
@@ -330,16 +332,15 @@ int run_standalone(const Config& config) {
   // TTL and time-based retention are applied periodically, as Pulsar's expiry and retention
   // checks are (and on every acknowledgement for retention). Always: a namespace's policies set
   // through the admin API may bring them (a topic without either returns at once).
-  Periodic expiry(io, std::chrono::seconds(10), [&] { service.expire(); });
+  timers.every(std::chrono::seconds(10), [&] { service.expire(); });
   // Large frames' buffers unused for a while go back to the allocator (mqtt/codec/buffer_pool.hpp).
-  Periodic buffer_trim(io, std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
+  timers.every(std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
 
   // Mosquitto's $SYS topics, every sysInterval seconds from the start (0 = none).
   mqtt::SysTopics sys_topics(router, MOP_VERSION, std::chrono::steady_clock::now());
-  std::optional<Periodic> sys_timer;
   if (config.sysInterval > 0 && config.serves_mqtt()) {
-    sys_timer.emplace(io, std::chrono::seconds(config.sysInterval),
-                      [&] { sys_topics.publish(std::chrono::steady_clock::now()); }, Periodic::First::now);
+    timers.every(std::chrono::seconds(config.sysInterval),
+                 [&] { sys_topics.publish(std::chrono::steady_clock::now()); }, Periodic::First::now);
   }
 
   const ShutdownOnSignal shutdown(io, [&] {
@@ -347,11 +348,8 @@ int run_standalone(const Config& config) {
     pulsar_tcp.shutdown();
     web.shutdown();
     health.shutdown();
-    stats_timer.stop();
     router.shutdown();
-    expiry.stop();
-    buffer_trim.stop();
-    if (sys_timer) sys_timer->stop();
+    timers.stop_all();
   });
   io.run();
   // Everything queued reaches the disk, and the completions it posts run, before the store closes.

@@ -58,5 +58,28 @@ TEST(Periodic, FirstNowRunsTheTaskAtOnceThenEveryPeriod) {
   EXPECT_EQ(ticks, 2);
 }
 
+// Periodics: every task of a mode stopped by one stop_all(), from inside one of them; run()
+// returns, and a task started after it never runs.
+TEST(Periodics, StopAllStopsEveryTaskAndRunReturns) {
+  boost::asio::io_context io;
+  Periodics timers(io);
+  int a = 0, b = 0, c = 0;
+  timers.every(1ms, [&] { ++a; });
+  timers.every(2ms, [&] { ++b; }, Periodic::First::now);
+  timers.every(1ms, [&] {
+    if (++c == 5) timers.stop_all();
+  });
+  EXPECT_EQ(b, 1);
+  io.run_for(5s);
+  EXPECT_TRUE(io.stopped()) << "run() did not return: a task kept running after stop_all()";
+  EXPECT_EQ(c, 5);
+  EXPECT_GE(a, 1);
+  timers.every(1ms, [&] { ++a; }, Periodic::First::now);
+  const int a_then = a;
+  io.restart();
+  io.run_for(50ms);
+  EXPECT_EQ(a, a_then);
+}
+
 }  // namespace
 }  // namespace mop::app
