@@ -6,6 +6,7 @@
 
 #include "broker/broker.hpp"
 #include "http/process_stats.hpp"
+#include "mqtt/codec/buffer_pool.hpp"
 #include "http/rates.hpp"
 #include "http/prometheus.hpp"
 #include "mqtt/server/session_router.hpp"
@@ -238,6 +239,9 @@ void write_process(PrometheusWriter& w) {
   w.sample(s->max_fds);
   w.family("process_start_time_seconds", MetricType::gauge, "Start time of the process since the Unix epoch in seconds");
   w.sample(s->start_time_seconds);
+  w.family("mop_large_frame_buffers_pooled_bytes", MetricType::gauge,
+           "Bytes of large MQTT frames' buffers kept for reuse (at most 32 MiB; unused ones freed within 10 s)");
+  w.sample(std::uint64_t{mqtt::BufferPool::large_frames().pooled_bytes()});
 }
 
 }  // namespace

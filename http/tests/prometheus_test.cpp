@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "mqtt/codec/buffer_pool.hpp"
+
 #include "core/clock.hpp"
 #include "core/executor.hpp"
 #include "http/metrics.hpp"
@@ -109,6 +111,17 @@ TEST(RenderMetrics, WalZeroingCountersAreRenderedWhenGiven) {
   EXPECT_NE(text.find("mop_storage_wal_zero_waits_total 3\n"), std::string::npos) << text;
 }
 
+// The large frames' buffer pool (mqtt/codec/buffer_pool.hpp) is process-wide, with the process_*
+// metrics: what it keeps is shown.
+TEST(RenderMetrics, LargeFrameBuffersKeptForReuseAreShown) {
+  mqtt::BufferPool::large_frames().take(200 * 1024).reset();  // let go at once: kept
+  const auto kept = mqtt::BufferPool::large_frames().pooled_bytes();
+  ASSERT_GE(kept, 200 * 1024u);
+  MetricsSources sources;
+  const std::string text = render_metrics(sources);
+  EXPECT_NE(text.find("mop_large_frame_buffers_pooled_bytes " + std::to_string(kept) + "\n"), std::string::npos) << text;
+}
+
 // A receiver that takes what it is given and remembers it.
 struct Collector : service::ReceiverListener {
   std::vector<service::MessageId> ids;
@@ -195,6 +208,7 @@ TEST(RenderMetrics, TopicAndSubscriptionCountersAgreeWithWhatWasPublished) {
   EXPECT_EQ(p.types.at("process_resident_memory_bytes"), "gauge");
   EXPECT_GT(std::stod(p.samples.at("process_resident_memory_bytes")), 0);
   EXPECT_GT(std::stod(p.samples.at("process_open_fds")), 0);
+  EXPECT_EQ(p.types.at("mop_large_frame_buffers_pooled_bytes"), "gauge");
   service.close_receiver(receiver);
   executor.run_all();
 }
