@@ -18,6 +18,12 @@ constexpr std::size_t kSize = 64 * 1024;
 
 BufferPool::Limits limits(std::size_t max_buffers) { return {max_buffers * kSize, 4 * kSize, 5s}; }
 
+// Takes `n` buffers at `t`, all held at once, then lets them all go.
+void take_and_let_go(BufferPool& pool, int n, Clock::time_point t) {
+  std::vector<std::shared_ptr<std::string>> held;
+  for (int i = 0; i < n; ++i) held.push_back(pool.take(kSize, t));
+}
+
 TEST(BufferPool, ABufferLetGoIsHandedOutAgainEmpty) {
   BufferPool pool(limits(4));
   const auto t = Clock::now();
@@ -46,9 +52,7 @@ TEST(BufferPool, TheLastOwnerGivesItBackOnItsOwnThread) {
 TEST(BufferPool, KeepsNoMoreThanItsBoundAndNoGrownBuffer) {
   BufferPool pool(limits(2));
   const auto t = Clock::now();
-  std::vector<std::shared_ptr<std::string>> held;
-  for (int i = 0; i < 3; ++i) held.push_back(pool.take(kSize, t));
-  held.clear();
+  take_and_let_go(pool, 3, t);
   EXPECT_EQ(pool.pooled_buffers(), 2u);
   EXPECT_LE(pool.pooled_bytes(), 2 * kSize + 2 * 64);  // capacity may round up a little
 
@@ -62,16 +66,13 @@ TEST(BufferPool, KeepsNoMoreThanItsBoundAndNoGrownBuffer) {
 TEST(BufferPool, BuffersUnusedForAWholeIntervalAreFreed) {
   BufferPool pool(limits(8));
   const auto t0 = Clock::now();
-  std::vector<std::shared_ptr<std::string>> held;
-  for (int i = 0; i < 3; ++i) held.push_back(pool.take(kSize, t0));
-  held.clear();
+  take_and_let_go(pool, 3, t0);
   ASSERT_EQ(pool.pooled_buffers(), 3u);
 
   // An interval in which one of the three is used: the two others stayed unused...
   pool.trim(t0 + 1s);
   EXPECT_EQ(pool.pooled_buffers(), 3u) << "not before the interval has passed";
-  held.push_back(pool.take(kSize, t0 + 6s));  // a new interval starts, then one is taken
-  held.clear();
+  take_and_let_go(pool, 1, t0 + 6s);  // a new interval starts, then one is taken
   pool.trim(t0 + 8s);
   EXPECT_EQ(pool.pooled_buffers(), 3u);
   // ...and are freed at the end of it; the one in use stays.
