@@ -83,7 +83,11 @@ void NamespaceRegistry::changed(std::map<std::string, V>& kept, Durable<V>& dura
       } else {
         kept.erase(name);
       }
-      if constexpr (std::is_same_v<V, NamespacePolicies>) apply_to_broker(name);
+      if constexpr (std::is_same_v<V, NamespacePolicies>) {
+        apply_to_broker(name);
+      } else {
+        static_cast<void>(this);  // captured for the namespaces' instantiation only
+      }
     }
     if (done) done(std::move(r));
   });

@@ -172,7 +172,9 @@ TEST(ZeroedWal, AZeroChunkNeverLandsOnAppendedBytes) {
     for (auto& c : piece) c = static_cast<char>(1 + gen() % 255);  // never a zero: a lost byte shows
     ASSERT_TRUE(file->Append(piece, rocksdb::IOOptions(), nullptr).ok());
     expected += piece;
-    if (gen() % 8 == 0) ASSERT_TRUE(file->Sync(rocksdb::IOOptions(), nullptr).ok());
+    if (gen() % 8 == 0) {
+      ASSERT_TRUE(file->Sync(rocksdb::IOOptions(), nullptr).ok());
+    }
   }
   EXPECT_EQ(file->GetFileSize(rocksdb::IOOptions(), nullptr), expected.size());
   EXPECT_GT(fsys.stats().waits.load(), 0u);  // the slowed zeroing was reached
