@@ -68,6 +68,10 @@ void LivenessLeases::try_take(const std::string& instance, std::function<void(bo
   config.topic = topic_of(instance);
   config.producer_name = "mop-lease-" + instance_ + "-for-" + instance;
   config.access_mode = pc::AccessMode::exclusive;
+  // Asked once, on the connection of now: an attempt retried after the cluster came back could
+  // be the first producer on the lease of a proxy still reconnecting, which then takes itself for
+  // dead and closes its clients (seen with Apache Pulsar stopped and started under load).
+  config.retry_first_creation = false;
   client_.create_producer(std::move(config), [this, alive, instance, done = std::move(done)](auto made) {
     if (!*alive) return;
     if (!made.ok()) {  // the owner lives (or another proxy was first), or the broker could not say

@@ -108,6 +108,11 @@ struct ProducerConfig {
   // it does not reconnect (ProducerFenced when another ExclusiveWithFencing producer took the
   // topic, TopicTerminatedError, NotAllowedError, ...). Not called for close().
   std::function<void(const Error&)> on_closed;
+  // Whether the first creation is tried again, within the operation timeout, after an error that
+  // may pass (the connection lost before the broker answered, the broker unreachable, not ready).
+  // false: the first such error fails the creation, so that it never completes on a later
+  // connection (a proxy's attempt at another proxy's liveness lease: cluster/liveness_lease.cpp).
+  bool retry_first_creation = true;
   // Partitioned topics: which partition a message goes to. Messages with a key go to
   // hash(key) % partitions; without one, round-robin per batch.
   // Partitioned topics: the partition count is read again this often, and partitions added

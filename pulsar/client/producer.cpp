@@ -142,7 +142,7 @@ void ProducerImpl::created(const proto::CommandProducerSuccess& s) {
 void ProducerImpl::failed(const Error& e) {
   if (state_ == State::closed || state_ == State::closing) return;
   if (start_done_) {
-    if (retry_first_creation(e) && client_.now() < give_up_at_) return schedule_reconnect();
+    if (cfg_.retry_first_creation && retry_first_creation(e) && client_.now() < give_up_at_) return schedule_reconnect();
     auto done = std::move(start_done_);
     start_done_ = nullptr;
     state_ = State::closed;
@@ -167,6 +167,10 @@ void ProducerImpl::schedule_reconnect() {
 
 void ProducerImpl::on_disconnected() {
   conn_.reset();
+  if (start_done_ && !cfg_.retry_first_creation && state_ == State::connecting) {
+    return failed(Error(ClientErrc::disconnected, "the connection to the broker of " + topic_ +
+                                                      " was lost before the producer was created"));
+  }
   if (state_ == State::ready || state_ == State::connecting) schedule_reconnect();
   else if (state_ == State::closing) finish_close();
 }

@@ -36,6 +36,7 @@ class PahoClient:
         self.cond = threading.Condition()
         self.connack = None  # (rc, session_present)
         self.disconnected = threading.Event()
+        self.disconnect_rc = None  # paho's rc of the last disconnect (0: asked for by this client)
         self.subacks = {}
         self.c = mqtt.Client(client_id=client_id, clean_session=clean_session, protocol=protocol)
         self.c.max_inflight_messages_set(100)
@@ -54,6 +55,7 @@ class PahoClient:
             self.cond.notify_all()
 
     def _on_disconnect(self, client, userdata, rc):
+        self.disconnect_rc = rc
         self.disconnected.set()
 
     def _on_message(self, client, userdata, m):

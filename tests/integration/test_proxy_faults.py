@@ -71,10 +71,15 @@ class RestartLoad:
         for t in self.threads:
             t.join(60)
         deadline = time.monotonic() + timeout
+        clients = dict(self.pubs)
         for name, infos in self.infos.items():
             self.case.assertEqual(len(infos), self.n)
             for i, info in enumerate(infos):
-                info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+                try:
+                    info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+                except RuntimeError as e:  # paho: the client was not connected when it published
+                    self.case.fail("%s: message %d: %s (disconnected with rc %r)\n%s"
+                                   % (name, i, e, clients[name].disconnect_rc, logs()))
                 self.case.assertTrue(info.is_published(), "%s: no PUBACK for message %d\n%s" % (name, i, logs()))
         for name, pub in self.pubs:
             self.case.assertFalse(pub.disconnected.is_set(), "publisher %s was disconnected\n%s" % (name, logs()))

@@ -725,6 +725,48 @@ TEST_F(ClientTest, WaitForExclusiveWaitsPastTheOperationTimeout) {
   EXPECT_TRUE(p);
 }
 
+// A first creation whose connection is lost before the broker answers its PRODUCER: tried again
+// on the next connection by default; failed at once with retry_first_creation = false, and
+// nothing asked again.
+TEST_F(ClientTest, FirstCreationIsTriedAgainAfterALostConnectionUnlessToldNot) {
+  for (const bool retry : {true, false}) {
+    SCOPED_TRACE(retry ? "default" : "retry_first_creation = false");
+    transport.links.clear();
+    make();
+    std::optional<Result<std::shared_ptr<Producer>, Error>> got;
+    client->create_producer(
+        ProducerConfig{.topic = "t", .access_mode = AccessMode::exclusive, .retry_first_creation = retry},
+        [&](Result<std::shared_ptr<Producer>, Error> r) { got = std::move(r); });
+    run();
+    auto& l = *transport.links[0];
+    handshake(l);
+    answer_partitions(l, 0);
+    answer_lookup_here(l);
+    take(l, T::PRODUCER);
+    l.handler->on_closed("reset by peer");
+    run();
+    advance(Millis(200));
+    if (retry) {
+      EXPECT_FALSE(got);
+      ASSERT_EQ(transport.links.size(), 2u);
+      auto& l2 = *transport.links[1];
+      handshake(l2);
+      answer_lookup_here(l2);
+      producer_success(l2, take(l2, T::PRODUCER));
+      ASSERT_TRUE(got);
+      EXPECT_TRUE(got->ok());
+    } else {
+      ASSERT_TRUE(got);
+      ASSERT_FALSE(got->ok());
+      EXPECT_EQ(got->error().code, make_error_code(ClientErrc::disconnected));
+      advance(Millis(5000));
+      EXPECT_EQ(transport.links.size(), 1u) << "asked again on a new connection";
+    }
+    client.reset();
+    run();
+  }
+}
+
 TEST_F(ClientTest, ConnectTimesOutWithoutConnected) {
   make(ClientConfig{.connect_timeout = Millis(500)});
   std::optional<Error> err;
