@@ -300,9 +300,9 @@ int run_proxy(const Config& config) {
     ready.mqtt = std::move(bound).value();
   }
 
-  // Large frames' buffers unused for a while go back to the allocator (mqtt/codec/buffer_pool.hpp).
   // Every periodic task of this mode is started here, and stopped together at shutdown.
   Periodics timers(io);
+  // Large frames' buffers unused for a while go back to the allocator (mqtt/codec/buffer_pool.hpp).
   timers.every(std::chrono::seconds(5), [] { mqtt::BufferPool::large_frames().trim(); });
 
   // Wildcard subscriptions pick up topics created later (by any proxy or Pulsar producer).
