@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include <sched.h>
+
 #include <rocksdb/db.h>
 #include <rocksdb/file_system.h>
 
@@ -114,6 +116,26 @@ TEST(RocksStore, GroupCommitCoversManyConnections) {
   EXPECT_GE(syncs, 1u);
   EXPECT_LE(syncs, 2u);
   for (const auto t : topics) EXPECT_EQ((*store)->log_bounds(t)->value().end.entry, static_cast<std::uint64_t>(kEach));
+}
+
+// The storage thread runs as SCHED_BATCH, so a write it is woken for never preempts the thread
+// that queued it (rocks_store.cpp, run()). Found by its name among this process's threads.
+TEST(RocksStore, StorageThreadDoesNotPreemptTheThreadThatWakesIt) {
+  TempDir dir;
+  auto store = RocksStore::open(dir.sub("db"), RocksStore::Options{});
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  ASSERT_TRUE((*store)->flush().ok());  // the thread has started
+  int found = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != "mop-store") continue;
+    ++found;
+    const auto tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
+    EXPECT_EQ(sched_getscheduler(tid), SCHED_BATCH);
+  }
+  EXPECT_EQ(found, 1);
 }
 
 // The group-commit histograms (/metrics) agree with what was written: one observation per group
