@@ -94,6 +94,10 @@ public:
       if (closed_) return done({});
       add(fresh_of(*r), done);
       if (!watching_) watch();
+      if (poll_again_) {
+        poll_again_ = false;
+        poll([](Result<void, Error>) {});
+      }
     });
   }
 
@@ -130,8 +134,18 @@ public:
           watching_ = false;
           return;
         }
+        if (closed_) return;
         const auto& t = (*a)->watchtopiclistsuccess().topic();
-        if (!closed_) add(fresh_of({t.begin(), t.end()}), [](Result<void, Error>) {});
+        add(fresh_of({t.begin(), t.end()}), [](Result<void, Error>) {});
+        // A topic created while the watcher was being set up can be in neither that list nor an
+        // update: Apache Pulsar may list before its watcher listens (the Java client lists again
+        // once its watcher is up for the same reason, apache/pulsar#21853). So list once more,
+        // now that every later creation is reported.
+        if (polling_) {
+          poll_again_ = true;  // that listing may predate the watcher: one more after it
+        } else {
+          poll([](Result<void, Error>) {});
+        }
       });
     });
   }
@@ -335,6 +349,7 @@ private:
   std::set<std::string> known_;
   bool pattern_ = false;
   bool polling_ = false;
+  bool poll_again_ = false;  // list again once the listing under way is answered (watch())
   bool closed_ = false;
   bool watching_ = false;
   std::uint64_t watcher_id_ = 0;

@@ -1408,7 +1408,16 @@ TEST_F(ConsumerTest, PatternWatchesTheTopicListWhereTheBrokerCan) {
   ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
   feed(l, ok);
   run();
-  EXPECT_TRUE(l.out.empty());  // p-1 is consumed already
+  // Listed once more now that the watcher is up (nothing new here; the next test has a topic
+  // that only this listing finds), and p-1 is consumed already: nothing else is asked.
+  auto q2 = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
+  proto::BaseCommand a2;
+  a2.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
+  a2.mutable_gettopicsofnamespaceresponse()->set_request_id(q2.command.gettopicsofnamespace().request_id());
+  a2.mutable_gettopicsofnamespaceresponse()->add_topics("persistent://public/default/p-1");
+  feed(l, a2);
+  run();
+  EXPECT_TRUE(l.out.empty());
   proto::BaseCommand up;
   up.set_type(T::WATCH_TOPIC_UPDATE);
   up.mutable_watchtopicupdate()->set_watcher_id(w.command.watchtopiclist().watcher_id());
@@ -1426,6 +1435,98 @@ TEST_F(ConsumerTest, PatternWatchesTheTopicListWhereTheBrokerCan) {
   c->close([&](auto r) { closed = r.ok(); });
   auto wc = take_any(l, T::WATCH_TOPIC_LIST_CLOSE);
   EXPECT_EQ(wc.command.watchtopiclistclose().watcher_id(), w.command.watchtopiclist().watcher_id());
+}
+
+// A topic created while the watcher was being registered: the broker's WATCH_TOPIC_LIST_SUCCESS
+// lists only p-1 and no WATCH_TOPIC_UPDATE ever names p-2 (Apache Pulsar listed before its
+// watcher listened); the listing made once the watcher is up finds it.
+TEST_F(ConsumerTest, PatternListsAgainOnceTheWatcherIsUp) {
+  make();
+  std::shared_ptr<Consumer> c;
+  client->subscribe(ConsumerConfig{.topics_pattern = "persistent://public/default/p-.*", .subscription = "s",
+                                   .listener = [](Consumer&, const Message&) {}},
+                    [&](auto r) { c = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l, 20, true);
+  auto answer_list = [&](std::vector<std::string> topics) {
+    auto q = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
+    proto::BaseCommand a;
+    a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
+    a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
+    for (auto& t : topics) a.mutable_gettopicsofnamespaceresponse()->add_topics(t);
+    feed(l, a);
+    run();
+  };
+  answer_list({"persistent://public/default/p-1"});
+  answer_lookup_here(l);
+  auto s1 = take_any(l, T::SUBSCRIBE);
+  success(l, s1.command.subscribe().request_id());
+  take_any(l, T::FLOW);
+  ASSERT_TRUE(c);
+  auto w = take_any(l, T::WATCH_TOPIC_LIST);
+  proto::BaseCommand ok;
+  ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
+  ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
+  ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
+  ok.mutable_watchtopiclistsuccess()->add_topic("persistent://public/default/p-1");
+  ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
+  feed(l, ok);
+  run();
+  answer_list({"persistent://public/default/p-1", "persistent://public/default/p-2"});
+  answer_lookup_here(l);
+  auto s2 = take_any(l, T::SUBSCRIBE);
+  EXPECT_EQ(s2.command.subscribe().topic(), "persistent://public/default/p-2");
+  success(l, s2.command.subscribe().request_id());
+  EXPECT_EQ(c->topics().size(), 2u);
+}
+
+// The watcher's success while a periodic listing is under way: that listing may have been made
+// before the watcher listened, so one more follows its answer.
+TEST_F(ConsumerTest, PatternListsAgainAfterAListingUnderWayWhenTheWatcherIsUp) {
+  make();
+  std::shared_ptr<Consumer> c;
+  client->subscribe(ConsumerConfig{.topics_pattern = "persistent://public/default/p-.*",
+                                   .pattern_poll_interval = Millis(1000), .subscription = "s",
+                                   .listener = [](Consumer&, const Message&) {}},
+                    [&](auto r) { c = r.value(); });
+  run();
+  auto& l = *transport.links[0];
+  handshake(l, 20, true);
+  auto answer_list = [&](const Sent& q, std::vector<std::string> topics) {
+    proto::BaseCommand a;
+    a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
+    a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
+    for (auto& t : topics) a.mutable_gettopicsofnamespaceresponse()->add_topics(t);
+    feed(l, a);
+    run();
+  };
+  answer_list(take_any(l, T::GET_TOPICS_OF_NAMESPACE), {"persistent://public/default/p-1"});
+  answer_lookup_here(l);
+  auto s1 = take_any(l, T::SUBSCRIBE);
+  success(l, s1.command.subscribe().request_id());
+  take_any(l, T::FLOW);
+  ASSERT_TRUE(c);
+  auto w = take_any(l, T::WATCH_TOPIC_LIST);
+  advance(Millis(1000));  // the periodic listing starts before the watcher is answered
+  auto periodic = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
+  proto::BaseCommand ok;
+  ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
+  ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
+  ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
+  ok.mutable_watchtopiclistsuccess()->add_topic("persistent://public/default/p-1");
+  ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
+  feed(l, ok);
+  run();
+  EXPECT_TRUE(l.out.empty());  // one listing at a time
+  answer_list(periodic, {"persistent://public/default/p-1"});
+  answer_list(take_any(l, T::GET_TOPICS_OF_NAMESPACE),
+              {"persistent://public/default/p-1", "persistent://public/default/p-2"});
+  answer_lookup_here(l);
+  auto s2 = take_any(l, T::SUBSCRIBE);
+  EXPECT_EQ(s2.command.subscribe().topic(), "persistent://public/default/p-2");
+  success(l, s2.command.subscribe().request_id());
+  EXPECT_EQ(c->topics().size(), 2u);
 }
 
 TEST_F(ClientTest, CloseCompletesPendingSendsWithClosed) {
