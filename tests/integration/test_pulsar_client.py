@@ -343,7 +343,9 @@ class Cases:
         first = "persistent://public/default/%s-a" % stem
         produce(self.server.url, first, 1, "--prefix", "a")
         # Where the broker has topic-list watchers the poll is too slow to matter: the new topic
-        # can only come through WATCH_TOPIC_UPDATE. Elsewhere the pattern polls.
+        # can only come through the watcher (WATCH_TOPIC_UPDATE, or the listing the client makes
+        # once the watcher is up, for a topic created while it was being set up). Elsewhere the
+        # pattern polls.
         poll_ms = 600000 if self.server.topic_watchers else 300
         c = self.consumer(self.server.url, "s", 2, "--pattern", "persistent://public/default/%s-.*" % stem,
                           "--initial", "earliest", "--poll-ms", poll_ms, "--timeout-s", 60)
