@@ -124,7 +124,13 @@ TEST(RocksStore, StorageThreadDoesNotPreemptTheThreadThatWakesIt) {
   TempDir dir;
   auto store = RocksStore::open(dir.sub("db"), RocksStore::Options{});
   ASSERT_TRUE(store.ok()) << store.error().to_string();
-  ASSERT_TRUE((*store)->flush().ok());  // the thread has started
+  // A write the thread has completed: it has named itself and set its policy before that (a
+  // flush with nothing queued may return before the thread has run at all).
+  LockedExecutor ex;
+  const auto t = *(*store)->ensure_topic("persistent://t/n/policy");
+  bool written = false;
+  (*store)->write(one_append(t, 0), ex, [&](const Result<void, Error>& r) { written = r.ok(); });
+  ASSERT_TRUE(ex.run_until([&] { return written; }));
   int found = 0;
   for (const auto& task : fs::directory_iterator("/proc/self/task")) {
     std::ifstream comm(task.path() / "comm");
