@@ -679,7 +679,8 @@ void RocksStore::run() {
   // play a disk whose syncs hang).
   pthread_setname_np(pthread_self(), "mop-store");
   // SCHED_BATCH (no privilege needed, the same CPU share as any thread): woken by a queued write,
-  // this thread waits for a core instead of preempting the one that woke it. That is most often
+  // this thread takes an idle core or waits for one, instead of preempting the thread that woke
+  // it. That is most often
   // the broker's io_context thread, in the middle of a read with more packets to hand on, or of
   // the PUBACKs and deliveries of the previous group. QoS 1 at 10,000 msg/s with the sync: p99
   // 557 against 647 us (median of 9 interleaved runs each), throughput shapes unchanged
