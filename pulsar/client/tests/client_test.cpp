@@ -164,6 +164,26 @@ protected:
     feed(l, c);
     run();
   }
+  // Answers a GET_TOPICS_OF_NAMESPACE taken from `l` with `topics`.
+  void answer_topics(FakeLink& l, const Sent& q, const std::vector<std::string>& topics) {
+    proto::BaseCommand a;
+    a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
+    a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
+    for (const auto& t : topics) a.mutable_gettopicsofnamespaceresponse()->add_topics(t);
+    feed(l, a);
+    run();
+  }
+  // Answers a WATCH_TOPIC_LIST taken from `l`: the watcher is up, these topics match.
+  void answer_watch(FakeLink& l, const Sent& w, const std::vector<std::string>& topics) {
+    proto::BaseCommand ok;
+    ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
+    ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
+    ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
+    for (const auto& t : topics) ok.mutable_watchtopiclistsuccess()->add_topic(t);
+    ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
+    feed(l, ok);
+    run();
+  }
   void success(FakeLink& l, std::uint64_t request_id) {
     proto::BaseCommand c;
     c.set_type(T::SUCCESS);
@@ -1353,12 +1373,7 @@ TEST_F(ConsumerTest, PatternPicksUpNewTopicsByPolling) {
   auto list = [&](std::vector<std::string> topics) {
     auto q = take(l, T::GET_TOPICS_OF_NAMESPACE);
     EXPECT_EQ(q.command.gettopicsofnamespace().namespace_(), "public/default");
-    proto::BaseCommand a;
-    a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
-    a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
-    for (auto& t : topics) a.mutable_gettopicsofnamespaceresponse()->add_topics(t);
-    feed(l, a);
-    run();
+    answer_topics(l, q, topics);
   };
   list({"persistent://public/default/p-1", "persistent://public/default/other"});
   answer_lookup_here(l);
@@ -1385,13 +1400,7 @@ TEST_F(ConsumerTest, PatternWatchesTheTopicListWhereTheBrokerCan) {
   run();
   auto& l = *transport.links[0];
   handshake(l, 20, true);
-  auto q = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
-  proto::BaseCommand a;
-  a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
-  a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
-  a.mutable_gettopicsofnamespaceresponse()->add_topics("persistent://public/default/p-1");
-  feed(l, a);
-  run();
+  answer_topics(l, take_any(l, T::GET_TOPICS_OF_NAMESPACE), {"persistent://public/default/p-1"});
   answer_lookup_here(l);
   auto s1 = take_any(l, T::SUBSCRIBE);
   success(l, s1.command.subscribe().request_id());
@@ -1400,23 +1409,10 @@ TEST_F(ConsumerTest, PatternWatchesTheTopicListWhereTheBrokerCan) {
   auto w = take_any(l, T::WATCH_TOPIC_LIST);
   EXPECT_EQ(w.command.watchtopiclist().namespace_(), "public/default");
   EXPECT_EQ(w.command.watchtopiclist().topics_pattern(), "persistent://public/default/p-.*");
-  proto::BaseCommand ok;
-  ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
-  ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
-  ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
-  ok.mutable_watchtopiclistsuccess()->add_topic("persistent://public/default/p-1");
-  ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
-  feed(l, ok);
-  run();
+  answer_watch(l, w, {"persistent://public/default/p-1"});
   // Listed once more now that the watcher is up (nothing new here; the next test has a topic
   // that only this listing finds), and p-1 is consumed already: nothing else is asked.
-  auto q2 = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
-  proto::BaseCommand a2;
-  a2.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
-  a2.mutable_gettopicsofnamespaceresponse()->set_request_id(q2.command.gettopicsofnamespace().request_id());
-  a2.mutable_gettopicsofnamespaceresponse()->add_topics("persistent://public/default/p-1");
-  feed(l, a2);
-  run();
+  answer_topics(l, take_any(l, T::GET_TOPICS_OF_NAMESPACE), {"persistent://public/default/p-1"});
   EXPECT_TRUE(l.out.empty());
   proto::BaseCommand up;
   up.set_type(T::WATCH_TOPIC_UPDATE);
@@ -1449,14 +1445,8 @@ TEST_F(ConsumerTest, PatternListsAgainOnceTheWatcherIsUp) {
   run();
   auto& l = *transport.links[0];
   handshake(l, 20, true);
-  auto answer_list = [&](std::vector<std::string> topics) {
-    auto q = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
-    proto::BaseCommand a;
-    a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
-    a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
-    for (auto& t : topics) a.mutable_gettopicsofnamespaceresponse()->add_topics(t);
-    feed(l, a);
-    run();
+  auto answer_list = [&](const std::vector<std::string>& topics) {
+    answer_topics(l, take_any(l, T::GET_TOPICS_OF_NAMESPACE), topics);
   };
   answer_list({"persistent://public/default/p-1"});
   answer_lookup_here(l);
@@ -1465,14 +1455,7 @@ TEST_F(ConsumerTest, PatternListsAgainOnceTheWatcherIsUp) {
   take_any(l, T::FLOW);
   ASSERT_TRUE(c);
   auto w = take_any(l, T::WATCH_TOPIC_LIST);
-  proto::BaseCommand ok;
-  ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
-  ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
-  ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
-  ok.mutable_watchtopiclistsuccess()->add_topic("persistent://public/default/p-1");
-  ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
-  feed(l, ok);
-  run();
+  answer_watch(l, w, {"persistent://public/default/p-1"});
   answer_list({"persistent://public/default/p-1", "persistent://public/default/p-2"});
   answer_lookup_here(l);
   auto s2 = take_any(l, T::SUBSCRIBE);
@@ -1493,15 +1476,7 @@ TEST_F(ConsumerTest, PatternListsAgainAfterAListingUnderWayWhenTheWatcherIsUp) {
   run();
   auto& l = *transport.links[0];
   handshake(l, 20, true);
-  auto answer_list = [&](const Sent& q, std::vector<std::string> topics) {
-    proto::BaseCommand a;
-    a.set_type(T::GET_TOPICS_OF_NAMESPACE_RESPONSE);
-    a.mutable_gettopicsofnamespaceresponse()->set_request_id(q.command.gettopicsofnamespace().request_id());
-    for (auto& t : topics) a.mutable_gettopicsofnamespaceresponse()->add_topics(t);
-    feed(l, a);
-    run();
-  };
-  answer_list(take_any(l, T::GET_TOPICS_OF_NAMESPACE), {"persistent://public/default/p-1"});
+  answer_topics(l, take_any(l, T::GET_TOPICS_OF_NAMESPACE), {"persistent://public/default/p-1"});
   answer_lookup_here(l);
   auto s1 = take_any(l, T::SUBSCRIBE);
   success(l, s1.command.subscribe().request_id());
@@ -1510,17 +1485,10 @@ TEST_F(ConsumerTest, PatternListsAgainAfterAListingUnderWayWhenTheWatcherIsUp) {
   auto w = take_any(l, T::WATCH_TOPIC_LIST);
   advance(Millis(1000));  // the periodic listing starts before the watcher is answered
   auto periodic = take_any(l, T::GET_TOPICS_OF_NAMESPACE);
-  proto::BaseCommand ok;
-  ok.set_type(T::WATCH_TOPIC_LIST_SUCCESS);
-  ok.mutable_watchtopiclistsuccess()->set_request_id(w.command.watchtopiclist().request_id());
-  ok.mutable_watchtopiclistsuccess()->set_watcher_id(w.command.watchtopiclist().watcher_id());
-  ok.mutable_watchtopiclistsuccess()->add_topic("persistent://public/default/p-1");
-  ok.mutable_watchtopiclistsuccess()->set_topics_hash("h1");
-  feed(l, ok);
-  run();
+  answer_watch(l, w, {"persistent://public/default/p-1"});
   EXPECT_TRUE(l.out.empty());  // one listing at a time
-  answer_list(periodic, {"persistent://public/default/p-1"});
-  answer_list(take_any(l, T::GET_TOPICS_OF_NAMESPACE),
+  answer_topics(l, periodic, {"persistent://public/default/p-1"});
+  answer_topics(l, take_any(l, T::GET_TOPICS_OF_NAMESPACE),
               {"persistent://public/default/p-1", "persistent://public/default/p-2"});
   answer_lookup_here(l);
   auto s2 = take_any(l, T::SUBSCRIBE);
